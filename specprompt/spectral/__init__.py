@@ -1,0 +1,23 @@
+"""Band decompositions with an exact inverse, selections and minimal lossless rendering."""
+
+from specprompt.spectral import _laplacian  # noqa: F401  (registers the scheme)
+from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
+from specprompt.spectral._laplacian import LaplacianConfig
+from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
+from specprompt.spectral._spectrum import Spectrum, decompose, to_pil
+from specprompt.spectral._types import Band, Selection
+
+__all__ = [
+    "Analysis",
+    "Band",
+    "LaplacianConfig",
+    "Scheme",
+    "SchemeConfig",
+    "Selection",
+    "Spectrum",
+    "available_schemes",
+    "decompose",
+    "get_scheme",
+    "register_scheme",
+    "to_pil",
+]
