@@ -1,7 +1,8 @@
 """Band decompositions with an exact inverse, selections and minimal lossless rendering."""
 
-from specprompt.spectral import _laplacian  # noqa: F401  (registers the scheme)
+from specprompt.spectral import _fft, _laplacian  # noqa: F401  (register the schemes)
 from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
+from specprompt.spectral._fft import FftConfig
 from specprompt.spectral._laplacian import LaplacianConfig
 from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
 from specprompt.spectral._spectrum import Spectrum, decompose, to_pil
@@ -10,6 +11,7 @@ from specprompt.spectral._types import Band, Selection
 __all__ = [
     "Analysis",
     "Band",
+    "FftConfig",
     "LaplacianConfig",
     "Scheme",
     "SchemeConfig",

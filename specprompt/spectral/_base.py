@@ -69,6 +69,9 @@ class Scheme(ABC):
 
     name: ClassVar[str]
     config_cls: ClassVar[type[SchemeConfig]]
+    #: False when zeroing some tiles of a band breaks the band limit :meth:`minimal_shape` relies on
+    #: (``fft``: its coefficients are full-size band images); such selections then render at full size.
+    tiles_keep_band_limit: ClassVar[bool] = True
 
     def __init__(self, config: SchemeConfig) -> None:
         self.config = config

@@ -167,6 +167,8 @@ class Spectrum:
         kept = self.kept(sel)
         if not kept:
             return 1, 1
+        if not self._scheme.tiles_keep_band_limit and any(sel.tiles_of(n) is not None for n in kept):
+            return self.shape[0], self.shape[1]
         return self._scheme.minimal_shape(self._analysis, kept, self.shape[:2])
 
     def render_array(self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal") -> np.ndarray:
