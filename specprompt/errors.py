@@ -10,6 +10,8 @@ Subclasses also inherit the matching builtin, so ``except ValueError`` keeps wor
     ├── ShapeError (ValueError)           an array has the wrong shape (carries both shapes)
     ├── SelectionError (ValueError)       a Selection names bands or tiles a Spectrum lacks
     └── ImageInputError (ValueError)      an image could not be read (names source and reason)
+
+Warnings derive from :class:`SpecPromptWarning` (a ``UserWarning``), so they can be filtered as one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "SelectionError",
     "ShapeError",
     "SpecPromptError",
+    "SpecPromptWarning",
     "UnknownNameError",
 ]
 
@@ -82,3 +85,7 @@ class ImageInputError(SpecPromptError, ValueError):
         self.source = source
         self.reason = reason
         super().__init__(f"cannot read image {source}: {reason}")
+
+
+class SpecPromptWarning(UserWarning):
+    """Root of every warning issued by specprompt (e.g. only the first frame of an animation was used)."""

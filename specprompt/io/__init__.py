@@ -1,5 +1,38 @@
-"""Image input: every accepted source becomes float32 pixels in [0, 1]."""
+"""Image input: every accepted source becomes a PIL image (:func:`load_image`) or float32 pixels (:func:`as_array`).
 
+Sources, limits and errors are described in :func:`load_image`. Every failure raises
+:class:`~specprompt.errors.ImageInputError` naming the source (a path, ``"<bytes: 123 B>"``,
+``"<data URI: image/png, 80 B>"``, ``"<numpy array (3, 4) uint8>"``) and the reason.
+
+Mode conversions (after EXIF orientation, first frame only)::
+
+    decoded PIL mode          load_image result             as_array channels / values
+    ------------------------  ----------------------------  ------------------------------------
+    1 (bilevel)               L, 0 or 255                   1, 0 or 1
+    L                         L                             1, v / 255
+    LA                        RGBA, grey copied to R, G, B  4
+    P without transparency    RGB                           3
+    P with transparency       RGBA (info["transparency"]    4
+      or an RGBA palette        or palette alpha)
+    PA                        RGBA                          4
+    RGB, RGBX                 RGB                           3
+    RGBA                      RGBA                          4
+    RGBa (premultiplied)      RGBA, un-premultiplied        4
+    CMYK                      RGB, Pillow's naive formula   3
+                              (no ICC profile is applied)
+    YCbCr, LAB, HSV           RGB (Pillow's conversion)     3
+    I;16, I;16L, I;16B, I;16N L, round(v / 257)             1, v / 65535 (16-bit precision kept)
+    I (int32)                 values clipped to 0..65535, then as I;16
+    F (float32)               values taken as normalised: clipped to [0, 1], round(255 x) for L;
+                              NaN or infinity is an error
+    anything else (La, ...)   ImageInputError naming the mode
+
+Colour profiles (ICC) are ignored: pixel values are used as they are stored.
+"""
+
+from specprompt.io._arrays import ARRAY_DTYPES
+from specprompt.io._decode import ALLOWED_FORMATS
+from specprompt.io._limits import DEFAULT_MAX_PIXELS
 from specprompt.io._load import as_array, load_image
 
-__all__ = ["as_array", "load_image"]
+__all__ = ["ALLOWED_FORMATS", "ARRAY_DTYPES", "DEFAULT_MAX_PIXELS", "as_array", "load_image"]

@@ -1,34 +1,114 @@
-"""PLACEHOLDER (being replaced): minimal load_image/as_array so the spectral core can run."""
+"""The public entry points :func:`load_image` and :func:`as_array`."""
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from specprompt.errors import ImageInputError, ShapeError
+from specprompt.errors import SpecPromptWarning
+from specprompt.io._arrays import array_to_pil, array_to_unit
+from specprompt.io._decode import Decoded
+from specprompt.io._describe import describe_array
+from specprompt.io._limits import DEFAULT_MAX_PIXELS, check_max_pixels
+from specprompt.io._modes import to_standard_mode, to_unit_float
+from specprompt.io._sources import decode_source
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 __all__ = ["as_array", "load_image"]
 
 
-def load_image(src: Any) -> Any:
-    from PIL import Image
+def _warn_if_animated(decoded: Decoded) -> None:
+    if decoded.frames > 1:
+        warnings.warn(
+            f"{decoded.source} has {decoded.frames} frames; only the first frame is used",
+            SpecPromptWarning,
+            stacklevel=3,  # the caller of load_image / as_array
+        )
 
-    if isinstance(src, Image.Image):
-        return src
-    raise ImageInputError(repr(src)[:40], "unsupported")
+
+def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> PILImage.Image:
+    """Reads an image from any supported source into a fully loaded PIL image.
+
+    Accepted sources: a path (``str`` or ``os.PathLike``), ``bytes`` / ``bytearray`` / ``memoryview``
+    holding an encoded image, a ``data:image/...;base64,...`` string (a string is a data URI only
+    when it is not an existing path), a binary file object (anything with ``.read()``), a PIL image,
+    a ``dspy.Image`` holding a data URI, or a numpy array (see :func:`as_array` for shapes; dtypes
+    uint8, uint16, bool, or float with values in [0, 1]). Nothing is fetched over the network.
+
+    Encoded images are checked before decoding: the format must be one of
+    :data:`~specprompt.io.ALLOWED_FORMATS` and ``width * height`` read from the header at most
+    ``max_pixels``. EXIF orientation is applied, animations give their first frame and a
+    :class:`~specprompt.errors.SpecPromptWarning`, and the mode is normalised by the table in
+    :mod:`specprompt.io`. The caller's PIL image or array is never modified.
+
+    Args:
+        src: the image source.
+        max_pixels: the largest accepted ``width * height``; ``None`` disables specprompt's check
+            (Pillow's ``PIL.Image.MAX_IMAGE_PIXELS`` still guards encoded sources).
+
+    Returns:
+        a new PIL image in mode ``"L"``, ``"RGB"`` or ``"RGBA"``, pixels loaded.
+
+    Raises:
+        ImageInputError: the source cannot be read; ``.source`` describes it, ``.reason`` says why.
+        ConfigError: ``max_pixels`` is not a positive int or ``None``.
+
+    Warns:
+        SpecPromptWarning: the source has several frames (GIF, APNG, WebP, multi-page TIFF).
+
+    Example:
+        >>> import numpy as np
+        >>> image = load_image(np.zeros((2, 3), np.uint16))
+        >>> image.mode, image.size
+        ('L', (3, 2))
+    """
+    limit = check_max_pixels(max_pixels)
+    if isinstance(src, np.ndarray):
+        return array_to_pil(np.asarray(src), describe_array(src), limit)
+    decoded = decode_source(src, limit)
+    _warn_if_animated(decoded)
+    return to_standard_mode(decoded.image, decoded.source)
 
 
-def as_array(image: Any) -> np.ndarray:
+def as_array(image: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Pixels of any source :func:`load_image` accepts, as a new float32 ``(H, W, C)`` array.
+
+    Numpy arrays are converted directly: uint8 / 255, uint16 / 65535, bool to 0 / 1, float arrays
+    taken as pixels as they are. Other sources go through the decoding of :func:`load_image`,
+    except that 16-bit images keep their precision (``v / 65535``) instead of being rounded to 8 bits.
+
+    Args:
+        image: any source :func:`load_image` accepts.
+        max_pixels: as in :func:`load_image` (also applied to arrays).
+
+    Returns:
+        float32 pixels; C = 1 for grey, 3 for RGB, 4 for RGBA.
+
+    Shape:
+        in: ``(H, W)`` or ``(H, W, C)`` for arrays; out: ``(H, W, C)`` with C in 1, 3, 4.
+
+    Convention:
+        Values are in [0, 1] except for float arrays given directly, whose values outside [0, 1]
+        are kept (band maths is linear; renders clip). NaN and infinities are always refused.
+
+    Raises:
+        ImageInputError: unreadable source, bad dtype or shape, empty, too large, NaN / inf.
+        ConfigError: ``max_pixels`` is not a positive int or ``None``.
+
+    Warns:
+        SpecPromptWarning: the source has several frames.
+
+    Example:
+        >>> as_array(np.array([[0, 255]], np.uint8)).tolist()
+        [[[0.0], [1.0]]]
+    """
+    limit = check_max_pixels(max_pixels)
     if isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or 0 in arr.shape:
-            raise ShapeError("image array", arr.shape, "(H, W) or (H, W, C) with C in 1, 3, 4 and H, W >= 1")
-        if arr.dtype == np.uint8:
-            return arr.astype(np.float32) / 255.0
-        return np.ascontiguousarray(arr, np.float32)
-    pil = load_image(image)
-    arr = np.asarray(pil.convert("RGB"), np.float32) / 255.0
-    return arr
+        return array_to_unit(np.asarray(image), describe_array(image), limit)
+    decoded = decode_source(image, limit)
+    _warn_if_animated(decoded)
+    return to_unit_float(decoded.image, decoded.source)
