@@ -1,5 +1,18 @@
-"""specprompt: cheap few-shot image demos for DSPy programs, chosen band by band."""
+"""specprompt: cheap few-shot image demos for DSPy programs, chosen band by band.
 
+The package follows the data flow: ``io`` (image input) -> ``spectral`` (band decomposition,
+selection, rendering) -> ``cost`` (image-token prices) -> ``types`` (DSPy types) -> ``search`` (the
+band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
+"""
+
+from specprompt.cost import (
+    CostModel,
+    available_cost_models,
+    get_cost_model,
+    image_tokens,
+    register_cost_model,
+    selection_tokens,
+)
 from specprompt.errors import (
     ConfigError,
     DuplicateNameError,
@@ -7,6 +20,7 @@ from specprompt.errors import (
     SelectionError,
     ShapeError,
     SpecPromptError,
+    SpecPromptWarning,
     UnknownNameError,
 )
 from specprompt.io import load_image
@@ -26,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Band",
     "ConfigError",
+    "CostModel",
     "DuplicateNameError",
     "ImageInputError",
     "Scheme",
@@ -34,11 +49,17 @@ __all__ = [
     "SelectionError",
     "ShapeError",
     "SpecPromptError",
+    "SpecPromptWarning",
     "Spectrum",
     "UnknownNameError",
     "__version__",
+    "available_cost_models",
     "available_schemes",
     "decompose",
+    "get_cost_model",
+    "image_tokens",
     "load_image",
+    "register_cost_model",
     "register_scheme",
+    "selection_tokens",
 ]
