@@ -1,22 +1,26 @@
 """Band decompositions with an exact inverse, selections and minimal lossless rendering."""
 
-from specprompt.spectral import _fft, _laplacian  # noqa: F401  (register the schemes)
+from specprompt.spectral import _dct, _fft, _laplacian, _wavelet  # noqa: F401  (register the schemes)
 from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
+from specprompt.spectral._dct import DctConfig
 from specprompt.spectral._fft import FftConfig
 from specprompt.spectral._laplacian import LaplacianConfig
 from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
 from specprompt.spectral._spectrum import Spectrum, decompose, to_pil
 from specprompt.spectral._types import Band, Selection
+from specprompt.spectral._wavelet import WaveletConfig
 
 __all__ = [
     "Analysis",
     "Band",
+    "DctConfig",
     "FftConfig",
     "LaplacianConfig",
     "Scheme",
     "SchemeConfig",
     "Selection",
     "Spectrum",
+    "WaveletConfig",
     "available_schemes",
     "decompose",
     "get_scheme",
