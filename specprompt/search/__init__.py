@@ -1,0 +1,27 @@
+"""Band search: pick the frequency bands of each few-shot demo image under an image-token budget."""
+
+from specprompt.search._baselines import BASELINES
+from specprompt.search._config import SearchConfig
+from specprompt.search._optimizer import BandOptimizer
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
+from specprompt.search._space import (
+    Dim,
+    ImageSpace,
+    available_search_spaces,
+    register_search_space,
+    search_space_for,
+)
+
+__all__ = [
+    "BASELINES",
+    "BandOptimizer",
+    "BaselineResult",
+    "CompileResult",
+    "Dim",
+    "ImageSpace",
+    "ParetoRow",
+    "SearchConfig",
+    "available_search_spaces",
+    "register_search_space",
+    "search_space_for",
+]

@@ -1,0 +1,179 @@
+"""The frozen, JSON-round-trippable options of :class:`~specprompt.search.BandOptimizer`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from specprompt.errors import ConfigError
+
+__all__ = ["DETAILS", "SearchConfig"]
+
+#: Allowed values of ``SearchConfig.detail`` besides ``None``.
+DETAILS: tuple[str, ...] = ("auto", "low", "high")
+
+Detail = Literal["auto", "low", "high"]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int_at_least(name: str, value: object, minimum: int, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not _is_int(value) or int(value) < minimum:  # type: ignore[call-overload]
+        none = " or None" if allow_none else ""
+        raise ConfigError(f"SearchConfig.{name} must be an int >= {minimum}{none}, got {value!r}")
+
+
+def _bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"SearchConfig.{name} must be True or False, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Options of a band search. Every field is JSON data; objects (metric, sampler, pruner,
+    storage) are arguments of :class:`~specprompt.search.BandOptimizer` instead.
+
+    Example:
+        >>> cfg = SearchConfig(token_budget=300, scheme_options={"levels": 3})
+        >>> cfg.scheme_options
+        (('levels', 3),)
+        >>> SearchConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    token_budget: int | None = field(
+        default=None,
+        metadata={"help": "max image tokens of all demo images of one prompt under cost_model; None = no limit"},
+    )
+    cost_model: str = field(default="local", metadata={"help": "a specprompt.cost model name pricing the images"})
+    scheme: str = field(default="laplacian", metadata={"help": "band decomposition scheme of the demo images"})
+    scheme_options: tuple[tuple[str, Any], ...] = field(
+        default=(), metadata={"help": "options of the scheme's config (a mapping is accepted and sorted)"}
+    )
+    detail: Detail | None = field(
+        default=None,
+        metadata={"help": "OpenAI detail emitted with every demo image and used for pricing; None = provider default"},
+    )
+    n_trials: int = field(default=50, metadata={"help": "finished trials (complete or pruned) the study runs to"})
+    multi_objective: bool = field(
+        default=False, metadata={"help": "optimize (score up, tokens down) jointly and keep a Pareto front"}
+    )
+    minibatch_size: int = field(
+        default=16, metadata={"help": "validation examples a trial is scored on (a fixed seeded subset)"}
+    )
+    full_eval_every: int = field(
+        default=10, metadata={"help": "every this many trials, the best candidate is scored on the full valset"}
+    )
+    num_threads: int | None = field(
+        default=None, metadata={"help": "threads scoring examples in parallel; None = dspy.settings.num_threads"}
+    )
+    study_name: str | None = field(
+        default=None, metadata={"help": "Optuna study name; None = derived from a hash of program, data and config"}
+    )
+    load_if_exists: bool = field(default=True, metadata={"help": "resume a study of the same name in storage"})
+    run_dir: str | None = field(
+        default=None, metadata={"help": "folder of the default SQLite storage and result JSON; None = ./.specprompt"}
+    )
+    k_demos: int | None = field(
+        default=None, metadata={"help": "labeled demos taken from trainset for a predictor that has none; None = 4"}
+    )
+    search_demos: bool = field(default=False, metadata={"help": "also search whether each image demo is included"})
+    detail_crops: bool = field(
+        default=False,
+        metadata={"help": "list[dspy.Image] fields may get an extra sharp crop where fine bands have most energy"},
+    )
+    crop_fraction: float = field(default=0.5, metadata={"help": "side of a detail crop as a fraction of the image"})
+    seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
+    progress: bool = field(default=True, metadata={"help": "show a tqdm bar of trials (only on a terminal)"})
+
+    def __post_init__(self) -> None:
+        if self.token_budget is not None:
+            if not isinstance(self.token_budget, numbers.Real) or isinstance(self.token_budget, bool):
+                raise ConfigError(f"SearchConfig.token_budget must be a number >= 0 or None, got {self.token_budget!r}")
+            if not math.isfinite(float(self.token_budget)) or self.token_budget < 0:
+                raise ConfigError(f"SearchConfig.token_budget must be a number >= 0 or None, got {self.token_budget!r}")
+        for name in ("cost_model", "scheme"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"SearchConfig.{name} must be a non-empty string, got {value!r}")
+        opts = self.scheme_options
+        if isinstance(opts, Mapping):
+            items = list(opts.items())
+        elif isinstance(opts, (tuple, list)) and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in opts):
+            items = [(p[0], p[1]) for p in opts]
+        else:
+            raise ConfigError(f"SearchConfig.scheme_options must be a mapping of option -> value, got {opts!r}")
+        if not all(isinstance(k, str) for k, _ in items):
+            raise ConfigError(f"SearchConfig.scheme_options keys must be strings, got {opts!r}")
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in items))
+        object.__setattr__(self, "scheme_options", frozen)
+        if self.detail is not None and self.detail not in DETAILS:
+            raise ConfigError(f"SearchConfig.detail must be None or one of {', '.join(DETAILS)}, got {self.detail!r}")
+        _int_at_least("n_trials", self.n_trials, 1)
+        _int_at_least("minibatch_size", self.minibatch_size, 1)
+        _int_at_least("full_eval_every", self.full_eval_every, 1)
+        _int_at_least("num_threads", self.num_threads, 1, allow_none=True)
+        _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
+        _int_at_least("seed", self.seed, 0)
+        for name in ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress"):
+            _bool(name, getattr(self, name))
+        if self.study_name is not None and (not isinstance(self.study_name, str) or not self.study_name):
+            raise ConfigError(f"SearchConfig.study_name must be a non-empty string or None, got {self.study_name!r}")
+        if self.run_dir is not None and not isinstance(self.run_dir, str):
+            object.__setattr__(self, "run_dir", _as_path_str(self.run_dir))
+        cf = self.crop_fraction
+        if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
+            raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """``scheme_options`` as a dict, ready for ``decompose(img, scheme, **options)``."""
+        return dict(self.scheme_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready field values (``scheme_options`` as a mapping)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["scheme_options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.scheme_options}
+        return data
+
+    def to_json(self) -> str:
+        """Compact, key-sorted JSON of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError` listing the allowed ones."""
+        return cls(**check_options(data))
+
+    def replace(self, **options: Any) -> SearchConfig:
+        """A copy with some fields changed (validated like the constructor)."""
+        return dataclasses.replace(self, **check_options(options))
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Returns ``options`` as a dict after checking every key is a :class:`SearchConfig` field."""
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"search options must be a mapping, got {type(options).__name__}")
+    names = {f.name for f in dataclasses.fields(SearchConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise ConfigError(f"unknown search option(s) {unknown}; allowed: {', '.join(sorted(names))}")
+    return dict(options)
+
+
+def _as_path_str(value: object) -> str:
+    import os
+
+    try:
+        return os.fspath(value)  # type: ignore[call-overload, no-any-return]
+    except TypeError:
+        raise ConfigError(f"SearchConfig.run_dir must be a path or None, got {value!r}") from None

@@ -1,0 +1,317 @@
+"""One compile's search context: spectra, spaces, candidates, their keys, tokens and programs.
+
+Built once per ``compile`` (never stored on the optimizer). Everything here is deterministic
+given the program, the trainset, the config and the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import dspy
+import numpy as np
+
+from specprompt.errors import ConfigError
+from specprompt.io import as_array
+from specprompt.search._budget import Pricer, fits
+from specprompt.search._config import SearchConfig
+from specprompt.search._crops import detail_box
+from specprompt.search._demos import DemoPlan, ImageSlot, replace_field
+from specprompt.search._space import ImageSpace, search_space_for
+from specprompt.spectral import Selection, Spectrum, decompose
+from specprompt.types import SpectralImage, content_hash
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["Candidate", "SearchContext"]
+
+logger = logging.getLogger("specprompt.search")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the search space.
+
+    Attributes:
+        values: slot id -> dimension values of its :class:`ImageSpace`.
+        crops: slot ids that get an extra detail crop.
+        excluded: demo ids left out of the prompt.
+        overrides: slot id -> a replacement image (baselines only; not part of the space).
+    """
+
+    values: Mapping[str, Mapping[str, int]]
+    crops: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()
+    overrides: Mapping[str, dspy.Image] = field(default_factory=dict)
+
+
+class SearchContext:
+    """Decomposes every distinct demo image once and turns candidates into prompts.
+
+    Args:
+        student: the program whose demos are searched (never modified).
+        plan: its demos and image slots (:func:`plan_demos`).
+        config: the search options.
+    """
+
+    def __init__(self, student: dspy.Module, plan: DemoPlan, config: SearchConfig) -> None:
+        self.student = student
+        self.plan = plan
+        self.config = config
+        self.pricer = Pricer(config.cost_model, config.detail)
+        self.detail = config.detail
+        self.sources: dict[str, str] = {}
+        self.spectra: dict[str, Spectrum] = {}
+        by_url: dict[str, str] = {}
+        for slot in plan.slots:
+            img = plan.images[slot.id]
+            h = by_url.get(img.url)
+            if h is None:
+                arr = as_array(img)
+                h = content_hash(arr)
+                by_url[img.url] = h
+                if h not in self.spectra:
+                    self.spectra[h] = decompose(arr, config.scheme, **config.options)
+            self.sources[slot.id] = h
+        self.spaces: dict[str, ImageSpace] = {
+            s.id: search_space_for(self.spectra[self.sources[s.id]]) for s in plan.slots
+        }
+        self.crop_slots: tuple[str, ...] = ()
+        if config.detail_crops:
+            self.crop_slots = tuple(s.id for s in plan.slots if s.item is not None)
+            skipped = [s.id for s in plan.slots if s.item is None]
+            if skipped:
+                logger.info("detail crops need list[dspy.Image] fields; no crop for %s", ", ".join(skipped))
+        self.demo_dims: tuple[str, ...] = plan.demo_ids if config.search_demos else ()
+        self._lock = threading.Lock()
+        self._renders: dict[tuple[str, str], SpectralImage] = {}
+        self._crop_cache: dict[str, tuple[SpectralImage, int]] = {}
+        logger.info(
+            "%d demo image slot(s), %d distinct source(s), scheme %s", len(plan.slots), len(self.spectra), config.scheme
+        )
+
+    # -- the space as Optuna parameters ------------------------------------------------------
+    def distributions(self) -> dict[str, optuna.distributions.IntDistribution]:
+        """Optuna parameter name -> distribution, in a fixed order."""
+        from optuna.distributions import IntDistribution
+
+        out: dict[str, IntDistribution] = {}
+        for demo_id in self.demo_dims:
+            out[f"{demo_id}:include"] = IntDistribution(0, 1)
+        for slot in self.plan.slots:
+            for d in self.spaces[slot.id].dims:
+                out[f"{slot.id}:{d.name}"] = IntDistribution(d.low, d.high)
+            if slot.id in self.crop_slots:
+                out[f"{slot.id}:crop"] = IntDistribution(0, 1)
+        return out
+
+    def suggest(self, trial: optuna.Trial) -> Candidate:
+        """Asks ``trial`` for every parameter and returns the candidate."""
+        params = {name: trial.suggest_int(name, d.low, d.high) for name, d in self.distributions().items()}
+        return self.from_params(params)
+
+    def from_params(self, params: Mapping[str, Any]) -> Candidate:
+        """The candidate of stored Optuna parameters.
+
+        Raises:
+            ConfigError: a parameter is missing (the study belongs to another search space).
+        """
+        dists = self.distributions()
+        missing = sorted(set(dists) - set(params))
+        if missing:
+            raise ConfigError(f"trial parameters lack {missing[:3]}...: the study was made for another program")
+        values = {
+            s.id: {d.name: int(params[f"{s.id}:{d.name}"]) for d in self.spaces[s.id].dims} for s in self.plan.slots
+        }
+        crops = frozenset(sid for sid in self.crop_slots if int(params[f"{sid}:crop"]))
+        excluded = frozenset(d for d in self.demo_dims if not int(params[f"{d}:include"]))
+        return Candidate(values, crops, excluded)
+
+    def to_params(self, cand: Candidate) -> dict[str, int]:
+        """Inverse of :meth:`from_params`."""
+        out: dict[str, int] = {}
+        for demo_id in self.demo_dims:
+            out[f"{demo_id}:include"] = int(demo_id not in cand.excluded)
+        for slot in self.plan.slots:
+            for name, v in cand.values[slot.id].items():
+                out[f"{slot.id}:{name}"] = int(v)
+            if slot.id in self.crop_slots:
+                out[f"{slot.id}:crop"] = int(slot.id in cand.crops)
+        return out
+
+    # -- named candidates ----------------------------------------------------------------------
+    def full(self) -> Candidate:
+        """Every band of every image."""
+        return Candidate({s.id: self.spaces[s.id].full() for s in self.plan.slots})
+
+    def dropped(self) -> Candidate:
+        """Every image removed (text-only demos)."""
+        return Candidate({s.id: self.spaces[s.id].ladder()[-1] for s in self.plan.slots})
+
+    def uniform_fit(self, budget: float | None) -> Candidate:
+        """The finest candidate that coarsens all images by the same number of steps and fits."""
+        ladders = {s.id: self.spaces[s.id].ladder() for s in self.plan.slots}
+        steps = max(len(v) for v in ladders.values())
+        for i in range(steps):
+            cand = Candidate({sid: lad[min(i, len(lad) - 1)] for sid, lad in ladders.items()})
+            if fits(self.tokens(cand), budget):
+                return cand
+        return self.dropped()  # pragma: no cover - the last rung drops every image: 0 tokens
+
+    # -- per-slot rendering ----------------------------------------------------------------------
+    def _slot_selection(self, cand: Candidate, slot: ImageSlot) -> Selection | None:
+        """The kept bands, or ``None`` when the slot's demo is excluded."""
+        if slot.demo_id in cand.excluded:
+            return None
+        return self.spaces[slot.id].selection(cand.values[slot.id])
+
+    def render(self, slot_id: str, selection: Selection) -> SpectralImage:
+        """The SpectralImage of ``selection`` of a slot's source (cached per source and selection)."""
+        h = self.sources[slot_id]
+        key = (h, selection.to_json())
+        with self._lock:
+            hit = self._renders.get(key)
+        if hit is None:
+            hit = SpectralImage.from_spectrum(self.spectra[h], selection, detail=self.detail, source_hash=h)
+            with self._lock:
+                self._renders[key] = hit
+        return hit
+
+    def crop(self, slot_id: str) -> tuple[SpectralImage, int]:
+        """The sharp detail crop of a slot's source and its tokens (cached per source)."""
+        h = self.sources[slot_id]
+        with self._lock:
+            hit = self._crop_cache.get(h)
+        if hit is None:
+            spec = self.spectra[h]
+            top, left, ch, cw = detail_box(spec, float(self.config.crop_fraction))
+            pixels = np.clip(spec.reconstruct()[top : top + ch, left : left + cw], 0.0, 1.0)
+            cspec = decompose(pixels, self.config.scheme, **self.config.options)
+            hit = (
+                SpectralImage.from_spectrum(cspec, None, detail=self.detail),
+                self.pricer.selection(f"{h}@{top},{left},{ch},{cw}", cspec, Selection.all()),
+            )
+            with self._lock:
+                self._crop_cache[h] = hit
+        return hit
+
+    # -- tokens, keys, descriptions --------------------------------------------------------------
+    def slot_tokens(self, cand: Candidate, slot: ImageSlot) -> int:
+        sel = self._slot_selection(cand, slot)
+        if sel is None:
+            return 0
+        if slot.id in cand.overrides:
+            img = cand.overrides[slot.id]
+            w, h = _image_size(img)
+            return self.pricer.image(w, h, getattr(img, "detail", None))
+        sid = self.sources[slot.id]
+        total = self.pricer.selection(sid, self.spectra[sid], sel) if sel.bands != frozenset() else 0
+        if slot.id in cand.crops:
+            total += self.crop(slot.id)[1]
+        return total
+
+    def tokens(self, cand: Candidate) -> int:
+        """Image tokens of all demo images of the candidate's prompt."""
+        return sum(self.slot_tokens(cand, s) for s in self.plan.slots)
+
+    def key(self, cand: Candidate) -> str:
+        """A hash of what the prompt shows: per slot, the source hash and the kept bands.
+
+        Two candidates with the same key render the same prompt, whatever their parameters.
+        """
+        items: list[list[Any]] = []
+        for slot in self.plan.slots:
+            sel = self._slot_selection(cand, slot)
+            if sel is None:
+                items.append([slot.id, "excluded"])
+                continue
+            shown = "drop" if sel.bands == frozenset() else sel.to_json()
+            if slot.id in cand.overrides:
+                shown = "override:" + hashlib.sha256(repr(cand.overrides[slot.id].format()).encode()).hexdigest()
+            items.append([slot.id, self.sources[slot.id], shown, slot.id in cand.crops])
+        text = json.dumps(items, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def describe(self, cand: Candidate) -> dict[str, Any]:
+        """JSON per slot: source hash, choice, kept bands (``null`` = all), crop, tokens."""
+        out: dict[str, Any] = {}
+        for slot in self.plan.slots:
+            sel = self._slot_selection(cand, slot)
+            entry: dict[str, Any] = {"source": self.sources[slot.id][:16]}
+            if sel is None:
+                entry["choice"] = "excluded"
+            else:
+                entry["choice"] = self.spaces[slot.id].describe(cand.values[slot.id])
+                entry["bands"] = None if sel.bands is None else sorted(sel.bands)
+                if slot.id in self.crop_slots:
+                    entry["crop"] = slot.id in cand.crops
+            entry["tokens"] = self.slot_tokens(cand, slot)
+            out[slot.id] = entry
+        return out
+
+    # -- programs ---------------------------------------------------------------------------------
+    def build(self, cand: Candidate) -> dspy.Module:
+        """A deep copy of the student whose demos show the candidate's images.
+
+        Convention:
+            A dropped image of a single ``dspy.Image`` field becomes ``None``: DSPy then sends
+            that demo as an incomplete (text-only) example that still shows its labels. A
+            dropped item of a ``list[dspy.Image]`` field is removed from the list, and a detail
+            crop is inserted right after its whole image. Excluded demos are removed.
+        """
+        program = self.student.deepcopy()
+        by_demo: dict[tuple[int, int], list[ImageSlot]] = {}
+        for slot in self.plan.slots:
+            by_demo.setdefault((slot.predictor, slot.demo), []).append(slot)
+        for pi, (_, pred) in enumerate(program.named_predictors()):
+            new_demos = []
+            for di, demo in enumerate(self.plan.demos[pi]):
+                slots = by_demo.get((pi, di), [])
+                if slots and slots[0].demo_id in cand.excluded:
+                    continue
+                new_demos.append(self._render_demo(cand, demo, slots))
+            pred.demos = new_demos
+        return program
+
+    def _image_for(self, cand: Candidate, slot: ImageSlot) -> dspy.Image | None:
+        if slot.id in cand.overrides:
+            return cand.overrides[slot.id]
+        sel = self.spaces[slot.id].selection(cand.values[slot.id])
+        return None if sel.bands == frozenset() else self.render(slot.id, sel)
+
+    def _render_demo(self, cand: Candidate, demo: Any, slots: list[ImageSlot]) -> Any:
+        out = demo
+        fields: dict[str, list[ImageSlot]] = {}
+        for s in slots:
+            fields.setdefault(s.field, []).append(s)
+        for fname, fslots in fields.items():
+            if fslots[0].item is None:
+                out = replace_field(out, fname, self._image_for(cand, fslots[0]))
+                continue
+            by_item = {s.item: s for s in fslots}
+            original = demo[fname]
+            items: list[Any] = []
+            for j, value in enumerate(original):
+                slot = by_item.get(j)
+                if slot is None:
+                    items.append(value)
+                    continue
+                img = self._image_for(cand, slot)
+                if img is not None:
+                    items.append(img)
+                if slot.id in cand.crops:
+                    items.append(self.crop(slot.id)[0])
+            out = replace_field(out, fname, items)
+        return out
+
+
+def _image_size(img: dspy.Image) -> tuple[int, int]:
+    arr = as_array(img)
+    return int(arr.shape[1]), int(arr.shape[0])

@@ -1,0 +1,377 @@
+""":class:`BandOptimizer`: a DSPy teleprompter that picks the frequency bands of each demo image."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import dspy
+import optuna
+from dspy.teleprompt import Teleprompter
+
+from specprompt.errors import ConfigError
+from specprompt.search._baselines import check_baselines, run_baselines
+from specprompt.search._config import SearchConfig, check_options
+from specprompt.search._context import SearchContext
+from specprompt.search._demos import default_valset, plan_demos
+from specprompt.search._objective import FULL_PREFIX, Objective, finished_trials, full_score
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
+from specprompt.search._scoring import Scorer
+from specprompt.search._study import (
+    DEFAULT_RUN_DIR,
+    check_storage,
+    default_pruner,
+    default_sampler,
+    derive_study_name,
+    fail_stale_trials,
+    finalize,
+    make_storage,
+    worker_tag,
+)
+
+__all__ = ["BandOptimizer"]
+
+logger = logging.getLogger("specprompt.search")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Everything one compile works with; lives on the stack of ``compile``, never on ``self``."""
+
+    ctx: SearchContext
+    scorer: Scorer
+    valset: list[Any]
+    minibatch: list[int]
+    study_name: str
+    storage: Any
+
+
+class BandOptimizer(Teleprompter):  # type: ignore[misc]
+    """Chooses which frequency bands of each few-shot demo image to send, under a token budget.
+
+    Each demo image is decomposed (``scheme``) and a seeded Optuna search picks, per image, how
+    many bands to keep (see :mod:`specprompt.search._space`). A candidate over ``token_budget``
+    (all demo images of one prompt, priced with ``cost_model``) is never scored; the others are
+    scored with ``metric`` on a fixed minibatch of the valset (reported to the pruner), and the
+    best ones on the full valset. The returned program is a deep copy of the student whose demos
+    hold :class:`~specprompt.SpectralImage` values (so ``program.save`` records the selections).
+
+    Args:
+        metric: ``metric(example, prediction, trace=None) -> float | bool``.
+        config: a :class:`SearchConfig`; keyword ``options`` override its fields.
+        sampler: an Optuna sampler; default seeded multivariate TPE. The budget reaches it
+            through ``trial.set_constraint`` (and the JSON user attribute ``constraint``).
+        pruner: an Optuna pruner; default :func:`default_pruner`.
+        storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
+            (``postgresql+psycopg2://...``) or an Optuna storage object.
+        **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
+
+    Attributes:
+        last_result: the :class:`CompileResult` of the last finished compile (set at its end).
+
+    Raises:
+        ConfigError: an unknown option or a bad value.
+
+    Example:
+        >>> opt = BandOptimizer(lambda ex, pred, trace=None: 1.0, token_budget=300, n_trials=20)
+        >>> opt.config.token_budget, opt.config.n_trials
+        (300, 20)
+    """
+
+    def __init__(
+        self,
+        metric: Callable[..., Any],
+        config: SearchConfig | None = None,
+        *,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        if not callable(metric):
+            raise ConfigError(f"metric must be callable as metric(example, pred, trace=None), got {metric!r}")
+        if config is not None and not isinstance(config, SearchConfig):
+            raise ConfigError(f"config must be a SearchConfig or None, got {type(config).__name__}")
+        base = config or SearchConfig()
+        self.metric = metric
+        self.config = base.replace(**check_options(options)) if options else base
+        if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+            raise ConfigError(f"sampler must be an optuna sampler, got {type(sampler).__name__}")
+        if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
+            raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
+        check_storage(storage)
+        self.sampler = sampler
+        self.pruner = pruner
+        self.storage = storage
+        self.last_result: CompileResult | None = None
+
+    # -- preparation -------------------------------------------------------------------------------
+    def _prepare(self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None) -> _Run:
+        if not isinstance(student, dspy.Module):
+            raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
+        if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
+            raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
+        cfg = self.config
+        plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)
+        if valset is None:
+            val = default_valset(trainset, plan)
+        else:
+            if isinstance(valset, (str, bytes)) or not isinstance(valset, Sequence) or not valset:
+                raise ConfigError(f"valset must be a non-empty list of dspy.Example or None, got {valset!r:.80}")
+            val = list(valset)
+        for ex in val:
+            if not isinstance(ex, dspy.Example):
+                raise ConfigError(f"validation examples must be dspy.Example, got {type(ex).__name__}")
+            try:
+                ex.inputs()
+            except ValueError:
+                raise ConfigError(
+                    f"validation examples have no inputs: call .with_inputs(...) on them (got {ex!r:.80})"
+                ) from None
+        ctx = SearchContext(student, plan, cfg)
+        order = list(range(len(val)))
+        random.Random(cfg.seed).shuffle(order)
+        name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
+        storage = make_storage(self.storage, cfg.run_dir)
+        return _Run(ctx, Scorer(self.metric, val, cfg.num_threads), val, order[: cfg.minibatch_size], name, storage)
+
+    def _study(self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+        cfg = self.config
+        directions: list[Literal["minimize", "maximize"]] = (
+            ["maximize", "minimize"] if cfg.multi_objective else ["maximize"]
+        )
+        try:
+            study = optuna.create_study(
+                storage=run.storage,
+                study_name=name,
+                sampler=sampler,
+                pruner=self.pruner or default_pruner(cfg),
+                directions=directions,
+                load_if_exists=cfg.load_if_exists,
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise ConfigError(
+                f"study {name!r} exists in the storage and load_if_exists is False; pass another study_name"
+            ) from None
+        if [d.name.lower() for d in study.directions] != directions:
+            raise ConfigError(
+                f"study {name!r} in the storage has other directions than multi_objective={cfg.multi_objective}"
+            )
+        if "specprompt" not in study.user_attrs:
+            study.set_user_attr(
+                "specprompt",
+                {"config": cfg.to_dict(), "slots": [s.id for s in run.ctx.plan.slots], "valset": len(run.valset)},
+            )
+        return study
+
+    # -- the search ----------------------------------------------------------------------------------
+    def _optimize(self, run: _Run, study: optuna.Study, desc: str) -> None:
+        cfg = self.config
+        ctx = run.ctx
+        fail_stale_trials(study)
+        done = len(finished_trials(study))
+        if not study.trials:
+            study.enqueue_trial(ctx.to_params(ctx.uniform_fit(cfg.token_budget)), skip_if_exists=True)
+        remaining = cfg.n_trials - done
+        if remaining <= 0:
+            logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
+            return
+        if done:
+            logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
+        objective = Objective(ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        tag = worker_tag()
+
+        def tagged(trial: optuna.Trial) -> Any:
+            trial.set_user_attr("worker", tag)
+            return objective(trial)
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
+
+        def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            bar.update(1)
+            n = len(finished_trials(study))
+            if n % cfg.full_eval_every == 0:
+                self._periodic_full_eval(run, study)
+
+        try:
+            study.optimize(
+                tagged,
+                n_trials=remaining,
+                callbacks=[
+                    optuna.study.MaxTrialsCallback(
+                        cfg.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+                    ),
+                    after,
+                ],
+            )
+        finally:
+            bar.close()
+
+    def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
+        best: tuple[float, int, optuna.trial.FrozenTrial] | None = None
+        for t in finished_trials(study):
+            a = t.user_attrs
+            if t.state != optuna.trial.TrialState.COMPLETE or not a.get("feasible") or "score" not in a:
+                continue
+            if FULL_PREFIX + a["key"] in study.user_attrs:
+                continue
+            rank = (float(a["score"]), -t.number, t)
+            if best is None or rank[:2] > best[:2]:
+                best = rank
+        if best is not None:
+            t = best[2]
+            full_score(study, run.ctx, run.scorer, t.user_attrs["key"], run.ctx.from_params(t.params), t.number)
+
+    def _search(
+        self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler, desc: str
+    ) -> tuple[optuna.Study, tuple[ParetoRow, list[ParetoRow]]]:
+        study = self._study(run, name, sampler)
+        for t in finished_trials(study):  # a resumed study: its per-example scores are known
+            scores = t.user_attrs.get("example_scores")
+            if scores and "key" in t.user_attrs:
+                run.scorer.remember(t.user_attrs["key"], {int(k): float(v) for k, v in scores.items()})
+        self._optimize(run, study, desc)
+        outcome = finalize(study, run.ctx, run.scorer, self.config.token_budget)
+        if outcome is None:
+            self._fallback(run, study)
+            outcome = finalize(study, run.ctx, run.scorer, self.config.token_budget)
+            if outcome is None:  # pragma: no cover - the fallback adds a feasible complete trial
+                raise ConfigError("no candidate fits the token budget")
+        return study, outcome
+
+    def _fallback(self, run: _Run, study: optuna.Study) -> None:
+        """Adds the finest uniform candidate that fits, scored on the full valset, as a trial.
+
+        Used when no feasible trial completed (all pruned, or a custom sampler stayed over budget).
+        """
+        ctx, cfg = run.ctx, self.config
+        logger.warning("no feasible trial completed; scoring the finest uniform candidate that fits the budget")
+        cand = ctx.uniform_fit(cfg.token_budget)
+        key, tokens = ctx.key(cand), ctx.tokens(cand)
+        score = full_score(study, ctx, run.scorer, key, cand, None)
+        attrs: dict[str, Any] = {
+            "key": key,
+            "tokens": tokens,
+            "feasible": True,
+            "selections": ctx.describe(cand),
+            "score": score,
+            "fallback": True,
+        }
+        system: dict[str, Any] = {}
+        if cfg.token_budget is not None:
+            attrs["constraint"] = [float(tokens - cfg.token_budget)]
+            system["constraints:tokens"] = float(tokens - cfg.token_budget)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=ctx.to_params(cand),
+                distributions=dict(ctx.distributions()),
+                values=[score, float(tokens)] if cfg.multi_objective else [score],
+                user_attrs=attrs,
+                system_attrs=system,
+            )
+        )
+
+    # -- public API ----------------------------------------------------------------------------------
+    def compile(
+        self,
+        student: dspy.Module,
+        *,
+        trainset: Sequence[Any],
+        teacher: dspy.Module | None = None,
+        valset: Sequence[Any] | None = None,
+        baselines: bool | Sequence[str] = False,
+        **kwargs: Any,
+    ) -> dspy.Module:
+        """Searches the demo-image bands of ``student`` and returns the best program.
+
+        Args:
+            student: the program; its predictors' demos are used (or ``k_demos`` trainset
+                examples where a predictor has none). It is not modified.
+            trainset: labeled examples (source of demos and of the default valset).
+            teacher: unused (accepted for the Teleprompter interface).
+            valset: validation examples; default: trainset minus the demo examples.
+            baselines: ``True``, or names from :data:`BASELINES`, to also score baselines.
+
+        Returns:
+            a deep copy of ``student`` with SpectralImage demos whose images fit the budget.
+
+        Raises:
+            ConfigError: bad arguments, no demo images, no validation examples.
+        """
+        if kwargs:
+            raise ConfigError(
+                f"unknown compile argument(s) {sorted(kwargs)}; allowed: trainset, valset, teacher, baselines"
+            )
+        names = check_baselines(baselines)
+        if teacher is not None:
+            logger.info("BandOptimizer does not use a teacher; ignoring it")
+        run = self._prepare(student, trainset, valset)
+        study, (best, front) = self._search(
+            run, run.study_name, self.sampler or default_sampler(self.config), "band search"
+        )
+        base: dict[str, BaselineResult] | None = None
+        if names:
+            base = run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run))
+        program = run.ctx.build(run.ctx.from_params(json.loads(best.params)))
+        ctx = run.ctx
+        result = CompileResult(
+            study=study,
+            study_name=run.study_name,
+            config=self.config,
+            best=best,
+            front=tuple(front),
+            scorer_calls=run.scorer.calls,
+            n_trials=len(finished_trials(study)),
+            baselines=base,
+            _build=lambda params: ctx.build(ctx.from_params(params)),
+        )
+        self._write(result)
+        logger.info(
+            "best: trial %d, score %.4f, %d tokens; %d scorer calls",
+            best.trial,
+            best.score,
+            best.tokens,
+            run.scorer.calls,
+        )
+        self.last_result = result
+        return program
+
+    def _random_best(self, run: _Run) -> ParetoRow | None:
+        _, (best, _) = self._search(
+            run, run.study_name + "-random", default_sampler(self.config, random=True), "random search"
+        )
+        return best
+
+    def run_baselines(
+        self,
+        student: dspy.Module,
+        *,
+        trainset: Sequence[Any],
+        valset: Sequence[Any] | None = None,
+        which: bool | Sequence[str] = True,
+    ) -> dict[str, BaselineResult]:
+        """Scores baselines (:mod:`specprompt.search._baselines`) without the band search.
+
+        Raises:
+            ConfigError: an unknown baseline name or bad arguments.
+        """
+        names = check_baselines(which)
+        run = self._prepare(student, trainset, valset)
+        return run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run))
+
+    def _write(self, result: CompileResult) -> None:
+        if self.storage is not None and self.config.run_dir is None:
+            return
+        folder = Path(self.config.run_dir or DEFAULT_RUN_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{result.study_name}.result.json"
+        path.write_text(result.to_json(indent=2))
+        logger.info("wrote %s", path)

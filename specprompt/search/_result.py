@@ -1,0 +1,214 @@
+"""What a band search returns besides the program: the Pareto front, baselines and counts."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from specprompt.errors import ConfigError
+from specprompt.search._config import SearchConfig
+
+if TYPE_CHECKING:
+    import dspy
+    import optuna
+
+__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "pareto"]
+
+
+@dataclass(frozen=True)
+class ParetoRow:
+    """One candidate of a finished search.
+
+    Attributes:
+        trial: the Optuna trial number that first showed this prompt.
+        score: full-valset score when ``full`` is true, else the minibatch score.
+        tokens: image tokens of all demo images of one prompt.
+        full: whether ``score`` was measured on the whole valset.
+        minibatch_score: the trial's own score (on the minibatch).
+        selections: JSON, per image slot: source hash, choice, kept bands, crop, tokens.
+        params: JSON of the trial's Optuna parameters (rebuilds the program).
+        key: hash of the rendered prompt's images.
+    """
+
+    trial: int
+    score: float
+    tokens: int
+    full: bool
+    minibatch_score: float
+    selections: str
+    params: str
+    key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (``selections`` and ``params`` decoded)."""
+        return {
+            "trial": self.trial,
+            "score": self.score,
+            "tokens": self.tokens,
+            "full": self.full,
+            "minibatch_score": self.minibatch_score,
+            "selections": json.loads(self.selections),
+            "params": json.loads(self.params),
+            "key": self.key,
+        }
+
+    def choices(self) -> str:
+        """A compact one-line summary of the per-slot choices."""
+        parts = []
+        for slot, entry in json.loads(self.selections).items():
+            choice = entry.get("choice")
+            text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in choice.items())
+            if entry.get("crop"):
+                text += "+crop"
+            parts.append(f"{slot}:{text}")
+        return " ".join(parts)
+
+
+def pareto(rows: Sequence[ParetoRow]) -> list[ParetoRow]:
+    """Rows no other row beats on both score (higher) and tokens (lower), by ascending tokens.
+
+    Of rows with equal score and tokens, the earliest trial stays.
+
+    Example:
+        >>> r = lambda n, s, t: ParetoRow(n, s, t, True, s, "{}", "{}", str(n))
+        >>> [x.trial for x in pareto([r(0, 0.5, 10), r(1, 0.9, 30), r(2, 0.4, 20), r(3, 0.9, 30)])]
+        [0, 1]
+    """
+    ordered = sorted(rows, key=lambda r: (r.tokens, -r.score, r.trial))
+    front: list[ParetoRow] = []
+    for row in ordered:
+        if not front or row.score > front[-1].score:
+            front.append(row)
+    return front
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """A reference prompt scored with the same metric and valset as the search.
+
+    Attributes:
+        name: ``"full"``, ``"uniform"``, ``"low_detail"``, ``"text_only"`` or ``"random"``.
+        score: mean metric on the full valset, or ``None`` when skipped.
+        tokens: image tokens of its demo images, or ``None`` when skipped.
+        fits: whether ``tokens`` is within the token budget.
+        note: why it was skipped, or how it was made.
+        program: the baseline program (not serialized).
+    """
+
+    name: str
+    score: float | None
+    tokens: int | None
+    fits: bool
+    note: str = ""
+    program: dspy.Module | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "score": self.score, "tokens": self.tokens, "fits": self.fits, "note": self.note}
+
+
+def _check_budget(budget: object) -> float:
+    if not isinstance(budget, numbers.Real) or isinstance(budget, bool) or math.isnan(float(budget)) or budget < 0:
+        raise ConfigError(f"budget must be a number >= 0, got {budget!r}")
+    return float(budget)
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """The outcome of :meth:`BandOptimizer.compile`, set once the search is over.
+
+    Attributes:
+        study: the Optuna study (trial user attributes are JSON).
+        study_name: its name in the storage.
+        config: the search options.
+        best: the row of the returned program.
+        front: the Pareto front over (score, tokens) of the feasible candidates.
+        scorer_calls: (program, example) evaluations run by this compile (reused scores are free).
+        n_trials: finished trials in the study.
+        baselines: name -> :class:`BaselineResult` when baselines were run.
+    """
+
+    study: optuna.Study
+    study_name: str
+    config: SearchConfig
+    best: ParetoRow
+    front: tuple[ParetoRow, ...]
+    scorer_calls: int
+    n_trials: int
+    baselines: Mapping[str, BaselineResult] | None = None
+    _build: Callable[[Mapping[str, Any]], dspy.Module] | None = field(default=None, repr=False, compare=False)
+
+    def pareto_front(self) -> list[ParetoRow]:
+        """The Pareto rows, by ascending tokens."""
+        return list(self.front)
+
+    def program_for_budget(self, budget: float) -> dspy.Module:
+        """The best front program within ``budget`` tokens, rebuilt from its stored parameters.
+
+        Raises:
+            ConfigError: ``budget`` is negative or not a number, or no front row fits it (the
+                message names the cheapest row).
+        """
+        limit = _check_budget(budget)
+        fitting = [r for r in self.front if r.tokens <= limit]
+        if not fitting:
+            cheapest = min(self.front, key=lambda r: r.tokens)
+            raise ConfigError(
+                f"no candidate fits budget {budget!r}: the cheapest on the front uses {cheapest.tokens} tokens"
+            )
+        row = max(fitting, key=lambda r: (r.score, -r.tokens, -r.trial))
+        if self._build is None:  # pragma: no cover - always set by compile
+            raise ConfigError("this result was loaded without its program builder")
+        return self._build(json.loads(row.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "study_name": self.study_name,
+            "config": self.config.to_dict(),
+            "best": self.best.to_dict(),
+            "front": [r.to_dict() for r in self.front],
+            "scorer_calls": self.scorer_calls,
+            "n_trials": self.n_trials,
+            "baselines": None if self.baselines is None else {k: v.to_dict() for k, v in self.baselines.items()},
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        """JSON of :meth:`to_dict` (strict JSON: no NaN or infinity)."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, allow_nan=False)
+
+    def _table_rows(self) -> list[list[str]]:
+        rows = []
+        for r in self.front:
+            mark = "*" if r.trial == self.best.trial else ""
+            rows.append(
+                [f"{r.trial}{mark}", f"{r.score:.4f}", "full" if r.full else "mini", str(r.tokens), r.choices()]
+            )
+        return rows
+
+    def pareto_table(self) -> str:
+        """A plain-text table of the front (``*`` marks the returned program)."""
+        header = ["trial", "score", "on", "tokens", "choices"]
+        body = self._table_rows()
+        widths = [max(len(x) for x in col) for col in zip(header, *body, strict=False)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        if self.baselines:
+            lines.append("")
+            lines.append("baselines:")
+            for b in self.baselines.values():
+                score = "-" if b.score is None else f"{b.score:.4f}"
+                tokens = "-" if b.tokens is None else str(b.tokens)
+                lines.append(f"  {b.name:<10} score {score:<7} tokens {tokens:<7} {b.note}".rstrip())
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ("trial", "score", "on", "tokens", "choices"))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()
+        )
+        title = html.escape(f"{self.study_name}: {self.n_trials} trials, {self.scorer_calls} scorer calls")
+        return f"<table><caption>{title}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,235 @@
+"""Optuna plumbing: storage, study names, default sampler and pruner, stale trials, final rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dspy
+import optuna
+
+from specprompt.errors import ConfigError
+from specprompt.search._config import SearchConfig
+from specprompt.search._context import SearchContext
+from specprompt.search._demos import example_hash
+from specprompt.search._objective import finished_trials, full_score, known_full_score
+from specprompt.search._result import ParetoRow, pareto
+from specprompt.search._scoring import Scorer
+
+__all__ = [
+    "DEFAULT_RUN_DIR",
+    "check_storage",
+    "collect_rows",
+    "default_pruner",
+    "default_sampler",
+    "derive_study_name",
+    "fail_stale_trials",
+    "finalize",
+    "make_storage",
+    "worker_tag",
+]
+
+logger = logging.getLogger("specprompt.search")
+
+#: Folder of the default SQLite storage when ``run_dir`` is None (relative to the working dir).
+DEFAULT_RUN_DIR = ".specprompt"
+
+# Config fields that change what a trial measures: they name the study. n_trials,
+# full_eval_every, num_threads, progress, run_dir and load_if_exists do not, so a study can be
+# resumed with more trials or threads.
+_NAMING_FIELDS = (
+    "token_budget",
+    "cost_model",
+    "scheme",
+    "scheme_options",
+    "detail",
+    "multi_objective",
+    "minibatch_size",
+    "k_demos",
+    "search_demos",
+    "detail_crops",
+    "crop_fraction",
+    "seed",
+)
+
+
+def make_storage(storage: str | optuna.storages.BaseStorage | None, run_dir: str | None) -> Any:
+    """The Optuna storage: an object as given, ``"memory"``, an RDB URL, or the default SQLite file.
+
+    Args:
+        storage: ``None`` (``sqlite:///<run_dir>/study.db``), ``"memory"``, an RDB URL
+            (``sqlite:///...``, ``postgresql+psycopg2://...``) or an Optuna storage object.
+        run_dir: folder of the default SQLite file (created if missing).
+
+    Raises:
+        ConfigError: a storage that is neither of these.
+    """
+    check_storage(storage)
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if storage is None:
+        folder = Path(run_dir or DEFAULT_RUN_DIR).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{folder / 'study.db'}"
+    if isinstance(storage, str) and storage == "memory":
+        return optuna.storages.InMemoryStorage()
+    return storage
+
+
+def check_storage(storage: object) -> None:
+    """Raises :class:`ConfigError` unless ``storage`` is ``None``, ``"memory"``, an RDB URL or a storage."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return
+    if isinstance(storage, str) and (storage == "memory" or "://" in storage):
+        return
+    raise ConfigError(f"storage must be None, 'memory', an RDB URL or an optuna storage, got {storage!r}")
+
+
+def _signature_text(pred: Any) -> str:
+    sig = getattr(pred, "signature", None)
+    if sig is None:
+        return type(pred).__name__
+    return f"{getattr(sig, 'signature', sig)!s}|{getattr(sig, 'instructions', '')}"
+
+
+def derive_study_name(
+    ctx: SearchContext, config: SearchConfig, valset: Sequence[Any], metric: Callable[..., Any]
+) -> str:
+    """A name that is equal for equal program, demos, data, metric, LM and search options.
+
+    Re-running the same command therefore finds and resumes the same study.
+    """
+    full = config.to_dict()
+    lm = dspy.settings.lm
+    payload = {
+        "v": 1,
+        "config": {k: full[k] for k in _NAMING_FIELDS},
+        "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
+        "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
+        "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],
+        "valset": [example_hash(ex) for ex in valset],
+        "metric": getattr(metric, "__qualname__", type(metric).__qualname__),
+        "lm": getattr(lm, "model", None),
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return f"specprompt-{digest[:16]}"
+
+
+def default_sampler(config: SearchConfig, *, random: bool = False) -> optuna.samplers.BaseSampler:
+    """Seeded multivariate TPE (single- and multi-objective), or a seeded random sampler.
+
+    Convention:
+        The budget reaches the sampler through ``trial.set_constraint`` (Optuna 5 reads
+        ``trial.constraints``; ``constraints_func`` is deprecated there), so feasible trials are
+        preferred and infeasible ones are ranked by how far over budget they are.
+    """
+    if random:
+        return optuna.samplers.RandomSampler(seed=config.seed)
+    return optuna.samplers.TPESampler(seed=config.seed, multivariate=True)
+
+
+def default_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    """Prunes a trial whose running minibatch score falls in the bottom quarter, once it has
+    scored half its minibatch and five trials have finished; no pruning in multi-objective mode."""
+    if config.multi_objective:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.PercentilePruner(
+        25.0, n_startup_trials=5, n_warmup_steps=math.ceil(config.minibatch_size / 2)
+    )
+
+
+def worker_tag() -> dict[str, Any]:
+    """JSON identifying this process (stored on each trial to detect stale ones after a kill)."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_stale_trials(study: optuna.Study) -> int:
+    """Marks RUNNING trials of dead processes on this host as FAIL; returns how many.
+
+    A process killed mid-trial (SIGKILL) leaves its trial RUNNING forever; failed trials do not
+    count toward ``n_trials`` and are never reused. Trials of other hosts are left alone.
+    """
+    host, me = socket.gethostname(), os.getpid()
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        tag = t.user_attrs.get("worker")
+        if not isinstance(tag, dict) or tag.get("host") != host:
+            continue
+        pid = int(tag.get("pid", -1))
+        if pid == me or not _pid_alive(pid):
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            n += 1
+    if n:
+        logger.info("marked %d stale running trial(s) of killed processes as failed", n)
+    return n
+
+
+def collect_rows(study: optuna.Study) -> list[ParetoRow]:
+    """One row per distinct feasible, complete prompt (its first trial), best score known."""
+    rows: dict[str, ParetoRow] = {}
+    for t in sorted(finished_trials(study), key=lambda t: t.number):
+        attrs = t.user_attrs
+        if t.state != optuna.trial.TrialState.COMPLETE or not attrs.get("feasible") or "score" not in attrs:
+            continue
+        key = attrs["key"]
+        if key in rows:
+            continue
+        full = known_full_score(study, key)
+        mini = float(attrs["score"])
+        rows[key] = ParetoRow(
+            trial=t.number,
+            score=mini if full is None else full,
+            tokens=int(attrs["tokens"]),
+            full=full is not None,
+            minibatch_score=mini,
+            selections=json.dumps(attrs.get("selections", {}), sort_keys=True),
+            params=json.dumps(t.params, sort_keys=True),
+            key=key,
+        )
+    return list(rows.values())
+
+
+def _best(rows: Sequence[ParetoRow]) -> ParetoRow:
+    return max(rows, key=lambda r: (r.score, -r.tokens, -r.trial))
+
+
+def finalize(
+    study: optuna.Study, ctx: SearchContext, scorer: Scorer, budget: float | None
+) -> tuple[ParetoRow, list[ParetoRow]] | None:
+    """Scores the winners on the full valset and returns ``(best, front)``.
+
+    Single objective: until the top candidate has a full-valset score, score it. Multi-objective:
+    until every front row has one. Each candidate is fully scored at most once per study.
+    Returns ``None`` when no feasible trial completed.
+    """
+    multi = len(study.directions) > 1
+    for _ in range(len(study.trials) + 1):
+        rows = collect_rows(study)
+        if not rows:
+            return None
+        targets = [r for r in pareto(rows) if not r.full] if multi else [r for r in [_best(rows)] if not r.full]
+        if not targets:
+            break
+        for r in targets:
+            full_score(study, ctx, scorer, r.key, ctx.from_params(json.loads(r.params)), r.trial)
+    rows = collect_rows(study)
+    front = pareto(rows)
+    within = [r for r in front if budget is None or r.tokens <= budget]
+    return _best(within), front

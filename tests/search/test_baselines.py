@@ -1,0 +1,80 @@
+"""Baselines through the same scorer: full, uniform, low detail, text only, random search."""
+
+from __future__ import annotations
+
+import dspy
+import optuna
+import pytest
+
+from specprompt import ConfigError, load_image
+from specprompt.cost import image_tokens
+from specprompt.search import BASELINES, BandOptimizer
+from specprompt.search._baselines import check_baselines
+from specprompt.tasks import Task
+from specprompt.types import SpectralImage
+
+from .conftest import exact, options
+
+
+def test_compile_with_all_baselines(texture_task: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    opt = BandOptimizer(exact, **options(token_budget=30, n_trials=6, storage=storage))
+    opt.compile(
+        dspy.Predict(texture_task.signature), trainset=texture_task.trainset, valset=texture_task.valset, baselines=True
+    )
+    result = opt.last_result
+    assert result is not None and result.baselines is not None
+    base = result.baselines
+    assert list(base) == list(BASELINES)
+    assert base["full"].tokens == 3 * 21 and not base["full"].fits
+    assert base["text_only"].tokens == 0 and base["text_only"].fits
+    assert all(d.image is None for d in base["text_only"].program.demos)  # type: ignore[union-attr]
+    uni = base["uniform"]
+    assert uni.fits and uni.tokens is not None and uni.tokens <= 30 and "Lanczos" in uni.note
+    sizes = {load_image(d.image).size for d in uni.program.demos}  # type: ignore[union-attr]
+    assert len(sizes) == 1 and max(next(iter(sizes))) < 64
+    assert base["low_detail"].score is None and "openai" in base["low_detail"].note
+    rnd = base["random"]
+    assert rnd.fits and rnd.tokens is not None and rnd.tokens <= 30 and rnd.score is not None
+    assert "random search" in rnd.note
+    random_study = optuna.load_study(study_name=result.study_name + "-random", storage=storage)
+    assert len(random_study.trials) == 6
+    fulls = {k: v["score"] for k, v in random_study.user_attrs.items() if k.startswith("full:")}
+    assert rnd.score in fulls.values()
+    for b in base.values():
+        if b.score is not None:
+            assert 0.0 <= b.score <= 1.0
+    assert result.scorer_calls == lm.engine.calls
+    assert "baselines:" in result.pareto_table()
+
+
+def test_run_baselines_openai_low_detail(colour_task: Task, lm: dspy.LM) -> None:
+    opt = BandOptimizer(exact, **options(token_budget=300, cost_model="openai:gpt-4o", k_demos=2))
+    base = opt.run_baselines(
+        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["low_detail", "full", "uniform"]
+    )
+    assert list(base) == ["full", "uniform", "low_detail"]
+    low = base["low_detail"]
+    assert low.tokens == 2 * image_tokens("openai:gpt-4o", 64, 64, detail="low") == 170 and low.fits
+    imgs = [d.image for d in low.program.demos]  # type: ignore[union-attr]
+    assert all(isinstance(i, SpectralImage) and i.detail == "low" for i in imgs)
+    assert imgs[0].format()[0]["image_url"]["detail"] == "low"
+    assert base["full"].tokens == 510 and not base["full"].fits
+    assert base["uniform"].score is None and "1-pixel" in base["uniform"].note  # 255 tokens per image at any size
+
+
+def test_uniform_needs_a_budget(colour_task: Task, lm: dspy.LM) -> None:
+    opt = BandOptimizer(exact, **options(k_demos=1))
+    base = opt.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["uniform"])
+    assert base["uniform"].score is None and base["uniform"].note == "skipped: no token_budget to fit"
+    assert lm.engine.calls == 0
+
+
+def test_check_baselines() -> None:
+    assert check_baselines(True) == BASELINES
+    assert check_baselines(False) == () == check_baselines(None)
+    assert check_baselines(["random", "full"]) == ("full", "random")
+    with pytest.raises(ConfigError, match=r"unknown baseline\(s\) \['best'\]; known: full, uniform"):
+        check_baselines(["best"])
+    with pytest.raises(ConfigError, match="baselines must be True, False or a list of names"):
+        check_baselines("full")

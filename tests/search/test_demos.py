@@ -1,0 +1,64 @@
+"""Finding demo images: existing demos, seeded demos, list fields, default valset, errors."""
+
+from __future__ import annotations
+
+import dspy
+import pytest
+
+from specprompt import ConfigError
+from specprompt.search._demos import ImageSlot, default_valset, example_hash, plan_demos, replace_field
+from specprompt.tasks import Task
+
+
+def test_existing_demos_are_used_and_listed(colour_task: Task) -> None:
+    student = dspy.Predict("images: list[dspy.Image], note -> label")
+    a, b = colour_task.trainset[0].image, colour_task.trainset[1].image
+    student.demos = [
+        {"images": [a, "not an image", b], "note": "x", "label": "l"},
+        dspy.Example(images=[], note="y", label="m"),
+    ]
+    plan = plan_demos(student, colour_task.trainset, k_demos=None, seed=0)
+    assert plan.seeded == ()
+    assert [s.id for s in plan.slots] == ["self/demo0/images[0]", "self/demo0/images[2]"]
+    assert plan.images["self/demo0/images[2]"] is b
+    assert plan.demo_ids == ("self/demo0",)
+
+
+def test_predictors_without_demos_get_seeded_trainset_demos(colour_task: Task) -> None:
+    plan = plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, k_demos=2, seed=5)
+    again = plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, k_demos=2, seed=5)
+    other = plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, k_demos=2, seed=6)
+    assert plan.seeded == ("self",) and len(plan.demos[0]) == 2
+    assert [example_hash(d) for d in plan.demos[0]] == [example_hash(d) for d in again.demos[0]]
+    assert [example_hash(d) for d in plan.demos[0]] != [example_hash(d) for d in other.demos[0]]
+    default = plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, k_demos=None, seed=0)
+    assert len(default.demos[0]) == 4
+    assert plan.slots[0] == ImageSlot(0, "self", 0, "image", None)
+
+
+def test_default_valset_excludes_the_demos(colour_task: Task) -> None:
+    plan = plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, k_demos=2, seed=0)
+    val = default_valset(colour_task.trainset, plan)
+    assert len(val) == len(colour_task.trainset) - 2
+    copies = [dspy.Example(**dict(d.items())).with_inputs("image") for d in plan.demos[0]]
+    with pytest.raises(ConfigError, match=r"no validation examples: all 2 trainset examples are demos"):
+        default_valset(copies, plan)
+
+
+def test_errors(colour_task: Task) -> None:
+    with pytest.raises(ConfigError, match="no predictors"):
+        plan_demos(dspy.Module(), colour_task.trainset, None, 0)
+    with pytest.raises(ConfigError, match=r"no demo holds a dspy\.Image"):
+        plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, k_demos=0, seed=0)
+    bad = dspy.Predict(colour_task.signature)
+    bad.demos = ["a string demo"]
+    with pytest.raises(ConfigError, match=r"a demo must be a dspy.Example or a dict, got str"):
+        plan_demos(bad, colour_task.trainset, None, 0)
+
+
+def test_replace_field_keeps_the_type() -> None:
+    ex = dspy.Example(image=None, label="a").with_inputs("image")
+    new = replace_field(ex, "label", "b")
+    assert isinstance(new, dspy.Example) and new.label == "b" and ex.label == "a"
+    assert new.inputs().keys() == ["image"]
+    assert replace_field({"label": "a"}, "label", "c") == {"label": "c"}

@@ -1,0 +1,338 @@
+"""BandOptimizer end to end with the real nearest engine: budgets, no wasted calls, Pareto, programs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any
+
+import dspy
+import numpy as np
+import optuna
+import pytest
+
+from specprompt import ConfigError, decompose
+from specprompt.cost import image_tokens
+from specprompt.search import BandOptimizer, CompileResult, SearchConfig
+from specprompt.tasks import Task
+from specprompt.types import SpectralImage, content_hash
+
+from .conftest import exact, options
+
+
+def _images(value: Any) -> list[Any]:
+    if isinstance(value, dspy.Image):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, dspy.Image)]
+    return []
+
+
+def demo_images(program: dspy.Module) -> list[Any]:
+    out = []
+    for _, pred in program.named_predictors():
+        for demo in pred.demos:
+            for _, value in demo.items():
+                out.extend(_images(value))
+    return out
+
+
+def prompt_tokens(program: dspy.Module, model: str, sources: dict[str, Any], scheme: str = "laplacian") -> int:
+    """Image tokens of all demo images, recomputed from the images themselves."""
+    total = 0
+    for img in demo_images(program):
+        assert isinstance(img, SpectralImage)
+        if model == "local":
+            src = sources.get(img.source_hash)
+            spec = decompose(src if src is not None else img.to_pil(), scheme)
+            total += spec.token_count(img.selection_obj)
+        else:
+            total += image_tokens(model, *img.render_size, detail=img.detail or "auto")
+    return total
+
+
+def sources_of(task: Task) -> dict[str, Any]:
+    return {content_hash(ex.image): ex.image for ex in task.trainset}
+
+
+@pytest.mark.parametrize(
+    ("scheme", "model", "budget"),
+    [("laplacian", "local", 12), ("dct", "openai:gpt-4o", 600), ("fft", "anthropic", 9)],
+)
+def test_budget_guarantee(colour_task: Task, lm: dspy.LM, scheme: str, model: str, budget: int) -> None:
+    opt = BandOptimizer(exact, **options(token_budget=budget, cost_model=model, scheme=scheme, n_trials=10))
+    student = dspy.Predict(colour_task.signature)
+    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert isinstance(result, CompileResult)
+    assert prompt_tokens(program, model, sources_of(colour_task), scheme) <= budget
+    assert result.best.tokens <= budget
+    assert all(r.tokens <= budget for r in result.pareto_front())
+    for row in result.pareto_front():
+        rebuilt = result.program_for_budget(row.tokens)
+        assert prompt_tokens(rebuilt, model, sources_of(colour_task), scheme) <= row.tokens
+    assert not student.demos, "the student must stay untouched"
+
+
+def test_infeasible_trials_never_call_the_scorer(colour_task: Task, lm: dspy.LM) -> None:
+    # 3 demos at 64 px cost 21 local tokens each at full resolution: budget 10 rules most out.
+    opt = BandOptimizer(exact, **options(token_budget=10, n_trials=12, pruner=optuna.pruners.NopPruner()))
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    trials = result.study.get_trials(deepcopy=False)
+    infeasible = [t for t in trials if not t.user_attrs["feasible"]]
+    assert infeasible, "the test needs over-budget proposals"
+    for t in infeasible:
+        assert t.values[0] == -math.inf
+        assert t.user_attrs["constraint"][0] > 0
+        assert t.constraints["tokens"] > 0
+        assert "example_scores" not in t.user_attrs and "score" not in t.user_attrs
+    scored = {t.user_attrs["key"] for t in trials if t.user_attrs["feasible"]}
+    n_val = len(colour_task.valset)
+    assert lm.engine.calls == result.scorer_calls == len(scored) * n_val
+
+
+def test_same_prompt_is_never_scored_twice(colour_task: Task, lm: dspy.LM) -> None:
+    # one demo image of 64 px: keep_from in 0..3 gives 4 prompts; 12 trials must repeat some.
+    opt = BandOptimizer(exact, **options(k_demos=1, n_trials=12, pruner=optuna.pruners.NopPruner()))
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    trials = result.study.get_trials(deepcopy=False)
+    assert len(trials) == 12
+    keys = {t.user_attrs["key"] for t in trials}
+    assert len(keys) <= 4
+    assert any("reused_from" in t.user_attrs for t in trials)
+    assert lm.engine.calls == result.scorer_calls == len(keys) * len(colour_task.valset)
+    for t in trials:
+        if "reused_from" in t.user_attrs:
+            first = trials[t.user_attrs["reused_from"]]
+            assert first.user_attrs["key"] == t.user_attrs["key"] and first.values == t.values
+
+
+def test_minibatch_pruning_and_full_evaluation(colour_task: Task, lm: dspy.LM) -> None:
+    # minibatch of 2 of the 4 val examples: best candidates get full-valset scores as study attrs
+    opt = BandOptimizer(exact, **options(minibatch_size=2, n_trials=6, full_eval_every=2))
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    fulls = {k: v for k, v in result.study.user_attrs.items() if k.startswith("full:")}
+    assert len(fulls) >= 3  # periodic (trials 2, 4, 6) plus the final check
+    assert result.best.full
+    assert fulls["full:" + result.best.key]["score"] == result.best.score
+    for t in result.study.get_trials(deepcopy=False):
+        if t.user_attrs.get("feasible") and "reused_from" not in t.user_attrs:
+            assert len(t.user_attrs["example_scores"]) <= 2
+
+
+def test_multi_objective_pareto_front(colour_task: Task, lm: dspy.LM) -> None:
+    opt = BandOptimizer(exact, **options(multi_objective=True, n_trials=14, k_demos=2))
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    assert [d.name for d in result.study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    front = result.pareto_front()
+    assert len(front) >= 2
+    assert [r.tokens for r in front] == sorted(r.tokens for r in front)
+    assert all(a.score < b.score for a, b in itertools.pairwise(front))
+    assert all(r.full for r in front)
+    sources = sources_of(colour_task)
+    for row in front:
+        program = result.program_for_budget(row.tokens + 0.5)
+        assert prompt_tokens(program, "local", sources) == row.tokens
+    with pytest.raises(ConfigError, match="budget must be a number >= 0"):
+        result.program_for_budget(-1)
+    table = result.pareto_table()
+    assert table.splitlines()[0].split() == ["trial", "score", "on", "tokens", "choices"]
+    assert "<table>" in result._repr_html_()
+    data = json.loads(result.to_json())
+    assert data["front"][0]["tokens"] == front[0].tokens and data["scorer_calls"] == result.scorer_calls
+
+
+class TwoStep(dspy.Module):
+    """Two predictors: one single-image field, one list[dspy.Image] field."""
+
+    def __init__(self, signature: type[dspy.Signature]) -> None:
+        super().__init__()
+        self.first = dspy.Predict(signature)
+        self.pair = dspy.Predict(
+            dspy.Signature(
+                {
+                    "images": (list[dspy.Image], dspy.InputField()),
+                    "label": (str, dspy.OutputField()),
+                },
+                "Classify the pictures.",
+            )
+        )
+
+    def forward(self, image: dspy.Image) -> dspy.Prediction:
+        self.first(image=image)
+        return self.pair(images=[image, image])
+
+
+def _two_step(task: Task) -> TwoStep:
+    program = TwoStep(task.signature)
+    program.pair.demos = [
+        dspy.Example(images=[ex.image, ex.image], label=ex.label).with_inputs("images") for ex in task.trainset[3:5]
+    ]
+    return program
+
+
+def test_several_predictors_and_list_fields(colour_task: Task, lm: dspy.LM) -> None:
+    student = _two_step(colour_task)
+    opt = BandOptimizer(exact, **options(token_budget=30, n_trials=8, detail_crops=True, search_demos=True))
+    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    slots = json.loads(result.best.selections)
+    assert sorted(slots) == sorted(
+        [f"first/demo{i}/image" for i in range(3)] + [f"pair/demo{i}/images[{j}]" for i in range(2) for j in range(2)]
+    )
+    params = json.loads(result.best.params)
+    assert "pair/demo0/images[1]:crop" in params and "first/demo0/image:crop" not in params
+    assert "first/demo2:include" in params
+    assert prompt_tokens(program, "local", sources_of(colour_task)) <= 30
+    assert len(program.first.demos) <= 3 and len(program.pair.demos) <= 2
+    for demo in program.pair.demos:
+        assert isinstance(demo.images, list)
+        assert all(isinstance(i, SpectralImage) for i in demo.images)
+    assert len(student.pair.demos[0].images) == 2 and not student.first.demos
+    # a forced crop renders one more image part right after its whole image
+    cand = json.loads(result.best.params)
+    cand.update({k: 1 for k in cand if k.endswith(":crop") or k.endswith(":include")})
+    cand.update({k: 0 for k in cand if k.endswith(":keep_from")})
+    rebuilt = result._build(cand)  # type: ignore[misc]
+    assert [len(d.images) for d in rebuilt.pair.demos] == [4, 4]
+    crop = rebuilt.pair.demos[0].images[1]
+    assert crop.source_size == (32, 32) and crop.render_size == (32, 32)
+
+
+def test_repeatable_with_a_seed(texture_task: Task, lm: dspy.LM) -> None:
+    def run(seed: int) -> tuple[list[Any], float]:
+        opt = BandOptimizer(exact, **options(token_budget=40, n_trials=8, seed=seed))
+        opt.compile(dspy.Predict(texture_task.signature), trainset=texture_task.trainset, valset=texture_task.valset)
+        assert opt.last_result is not None
+        trials = opt.last_result.study.get_trials(deepcopy=False)
+        return [(t.params, t.values) for t in trials], opt.last_result.best.score
+
+    first, again, other = run(3), run(3), run(4)
+    assert first == again
+    assert first[0] != other[0]
+
+
+def test_composes_after_labeled_few_shot(colour_task: Task, lm: dspy.LM) -> None:
+    student = dspy.LabeledFewShot(k=2).compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset)
+    before = [d.image.url for d in student.demos]
+    opt = BandOptimizer(exact, **options(n_trials=3))
+    program = opt.compile(student, trainset=colour_task.trainset)  # default valset: trainset minus demos
+    assert len(program.demos) == 2
+    assert [d.label for d in program.demos] == [d.label for d in student.demos]
+    assert [d.image.url for d in student.demos] == before
+    assert isinstance(program.demos[0].image, SpectralImage)
+    assert opt.last_result is not None and opt.last_result.scorer_calls == lm.engine.calls
+    assert lm.engine.calls % (len(colour_task.trainset) - 2) == 0
+
+
+def test_dropped_single_image_keeps_the_labels(colour_task: Task, lm: dspy.LM) -> None:
+    opt = BandOptimizer(exact, **options(token_budget=0, n_trials=2))
+    program = opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset)
+    assert [d.image for d in program.demos] == [None, None, None]
+    assert all(d.label in colour_task.labels for d in program.demos)
+    assert opt.last_result is not None and opt.last_result.best.tokens == 0
+
+
+def test_constructor_and_compile_errors(colour_task: Task) -> None:
+    with pytest.raises(ConfigError, match="metric must be callable"):
+        BandOptimizer("exact")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown search option"):
+        BandOptimizer(exact, n_trails=3)
+    with pytest.raises(ConfigError, match="config must be a SearchConfig"):
+        BandOptimizer(exact, {"n_trials": 3})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="sampler must be an optuna sampler"):
+        BandOptimizer(exact, sampler="tpe")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="pruner must be an optuna pruner"):
+        BandOptimizer(exact, pruner="median")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="storage must be"):
+        BandOptimizer(exact, storage="study.db")
+    opt = BandOptimizer(exact, SearchConfig(n_trials=2), **options(n_trials=3))
+    assert opt.config.n_trials == 3
+    student = dspy.Predict(colour_task.signature)
+    with pytest.raises(ConfigError, match="unknown compile argument"):
+        opt.compile(student, trainset=colour_task.trainset, max_demos=3)
+    with pytest.raises(ConfigError, match=r"student must be a dspy\.Module"):
+        opt.compile("program", trainset=colour_task.trainset)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="trainset must be a list"):
+        opt.compile(student, trainset="data")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="valset must be a non-empty list"):
+        opt.compile(student, trainset=colour_task.trainset, valset=[])
+    with pytest.raises(ConfigError, match=r"validation examples must be dspy\.Example"):
+        opt.compile(student, trainset=colour_task.trainset, valset=[{"image": None}])
+    with pytest.raises(ConfigError, match="have no inputs"):
+        opt.compile(student, trainset=colour_task.trainset, valset=[dspy.Example(image=None, label="x")])
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        opt.compile(student, trainset=colour_task.trainset, baselines=["fancy"])
+    text = dspy.Predict("question -> answer")
+    with pytest.raises(ConfigError, match=r"no demo holds a dspy\.Image"):
+        opt.compile(text, trainset=[dspy.Example(question="q", answer="a").with_inputs("question")])
+
+
+def test_study_name_is_stable_and_resumes_in_memory_storage(colour_task: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    kw = options(n_trials=4)
+    kw.pop("storage")
+    opt = BandOptimizer(exact, storage=storage, **kw)
+    student = dspy.Predict(colour_task.signature)
+    opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    first = opt.last_result
+    assert first is not None and first.study_name.startswith("specprompt-")
+    calls = lm.engine.calls
+    again = BandOptimizer(exact, storage=storage, **kw)
+    again.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    assert again.last_result is not None
+    assert again.last_result.study_name == first.study_name
+    assert again.last_result.n_trials == 4 and again.last_result.scorer_calls == 0
+    assert lm.engine.calls == calls
+    other = BandOptimizer(exact, storage=storage, **{**kw, "token_budget": 5})
+    other.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    assert other.last_result is not None and other.last_result.study_name != first.study_name
+    with pytest.raises(ConfigError, match="load_if_exists is False"):
+        BandOptimizer(exact, storage=storage, **{**kw, "load_if_exists": False}).compile(
+            student, trainset=colour_task.trainset, valset=colour_task.valset
+        )
+    with pytest.raises(ConfigError, match="other directions"):
+        BandOptimizer(
+            exact, storage=storage, **{**kw, "study_name": first.study_name, "multi_objective": True}
+        ).compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+
+
+def test_writes_result_json_to_run_dir(colour_task: Task, lm: dspy.LM, tmp_path: Any) -> None:
+    kw = options(n_trials=2, run_dir=str(tmp_path))
+    kw.pop("storage")
+    opt = BandOptimizer(exact, **kw)
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    assert opt.last_result is not None
+    assert (tmp_path / "study.db").is_file()
+    data = json.loads((tmp_path / f"{opt.last_result.study_name}.result.json").read_text())
+    assert data["best"]["trial"] == opt.last_result.best.trial
+    assert np.isfinite(data["best"]["score"])
+
+
+def test_pruned_trials_keep_partial_scores_and_fall_back(colour_task: Task, lm: dspy.LM) -> None:
+    # a pruner that stops every trial at its first report (after 1 of 4 examples)
+    opt = BandOptimizer(exact, **options(n_trials=6, pruner=optuna.pruners.ThresholdPruner(lower=1.1)))
+    program = opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    trials = result.study.get_trials(deepcopy=False)
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) == 6
+    assert all(len(t.user_attrs["example_scores"]) == 1 for t in pruned)
+    assert all(t.intermediate_values for t in pruned)
+    keys = {t.user_attrs["key"] for t in pruned}
+    fallback = trials[-1]
+    assert fallback.user_attrs["fallback"] and result.best.trial == fallback.number and result.best.full
+    assert fallback.user_attrs["key"] == pruned[0].user_attrs["key"]  # the enqueued uniform candidate
+    assert lm.engine.calls == result.scorer_calls == len(keys) + len(colour_task.valset) - 1
+    assert len(program.demos) == 3

@@ -1,0 +1,79 @@
+"""CompileResult and ParetoRow without a search: front, tables, JSON, budget lookups."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+import pytest
+
+from specprompt import ConfigError
+from specprompt.search import BaselineResult, CompileResult, ParetoRow, SearchConfig
+from specprompt.search._result import pareto
+
+
+def row(trial: int, score: float, tokens: int, full: bool = True) -> ParetoRow:
+    sel = {"p/demo0/image": {"choice": {"keep_from": 1}, "crop": True, "tokens": tokens}}
+    return ParetoRow(trial, score, tokens, full, score, json.dumps(sel), json.dumps({"k": trial}), f"key{trial}")
+
+
+def result(rows: list[ParetoRow], **kw: Any) -> CompileResult:
+    front = tuple(pareto(rows))
+    return CompileResult(
+        study=optuna.create_study(),
+        study_name="s",
+        config=SearchConfig(),
+        best=max(front, key=lambda r: r.score),
+        front=front,
+        scorer_calls=7,
+        n_trials=len(rows),
+        _build=lambda params: params,  # type: ignore[arg-type, return-value]
+        **kw,
+    )
+
+
+def test_pareto_keeps_the_non_dominated_rows() -> None:
+    rows = [row(0, 0.5, 10), row(1, 0.9, 30), row(2, 0.4, 20), row(3, 0.9, 30), row(4, 0.2, 0), row(5, 0.9, 40)]
+    assert [r.trial for r in pareto(rows)] == [4, 0, 1]
+    assert pareto([]) == []
+
+
+def test_program_for_budget_picks_the_best_fitting_row() -> None:
+    res = result([row(0, 0.5, 10), row(1, 0.9, 30), row(2, 0.2, 4)])
+    assert res.program_for_budget(30) == {"k": 1}
+    assert res.program_for_budget(29.9) == {"k": 0}
+    assert res.program_for_budget(4) == {"k": 2}
+    with pytest.raises(ConfigError, match="no candidate fits budget 3: the cheapest on the front uses 4 tokens"):
+        res.program_for_budget(3)
+    for bad in (-1, "10", float("nan"), True):
+        with pytest.raises(ConfigError, match="budget must be a number >= 0"):
+            res.program_for_budget(bad)  # type: ignore[arg-type]
+
+
+def test_table_html_and_json() -> None:
+    base = {
+        "full": BaselineResult("full", 0.75, 84, False, "all bands"),
+        "uniform": BaselineResult("uniform", None, None, True, "skipped: no token_budget to fit"),
+    }
+    res = result([row(0, 0.5, 10), row(1, 0.9, 30)], baselines=base)
+    table = res.pareto_table()
+    lines = table.splitlines()
+    assert lines[0].split() == ["trial", "score", "on", "tokens", "choices"]
+    assert lines[2].split()[:4] == ["0", "0.5000", "full", "10"]
+    assert lines[3].startswith("1*")
+    assert "p/demo0/image:keep_from=1+crop" in table
+    assert "full       score 0.7500  tokens 84" in table and "uniform    score -" in table
+    html = res._repr_html_()
+    assert html.count("<tr>") == 3 and "s: 2 trials, 7 scorer calls" in html
+    data = json.loads(res.to_json())
+    assert data["best"]["trial"] == 1 and data["scorer_calls"] == 7
+    assert data["baselines"]["full"] == {
+        "name": "full",
+        "score": 0.75,
+        "tokens": 84,
+        "fits": False,
+        "note": "all bands",
+    }
+    assert data["front"][0]["selections"]["p/demo0/image"]["choice"] == {"keep_from": 1}
+    assert row(0, 0.5, 10).choices() == "p/demo0/image:keep_from=1+crop"

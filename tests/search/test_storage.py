@@ -1,0 +1,141 @@
+"""Persistent studies: resume after SIGKILL (SQLite) and a PostgreSQL storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dspy
+import optuna
+import pytest
+
+from specprompt.search import BandOptimizer
+from specprompt.tasks import Task
+
+from .conftest import exact, options
+
+SCRIPT = """
+import json, os, sys, time
+import dspy, optuna
+from specprompt.scorers import nearest_lm
+from specprompt.search import BandOptimizer
+from specprompt.tasks import get_task
+
+run_dir, log = sys.argv[1], sys.argv[2]
+task = get_task("colour-position", n_train=6, n_val=3, n_test=0, size=64, seed=0)
+
+def metric(example, pred, trace=None):
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    time.sleep(0.05)
+    return float(example.label == pred.label)
+
+dspy.configure(lm=nearest_lm())
+opt = BandOptimizer(metric, n_trials=10, k_demos=2, minibatch_size=3, num_threads=1, progress=False,
+                    run_dir=run_dir, pruner=optuna.pruners.NopPruner())
+opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
+print(json.dumps({"scorer_calls": opt.last_result.scorer_calls, "study": opt.last_result.study_name}))
+"""
+
+
+def _complete(url: str) -> list[optuna.trial.FrozenTrial]:
+    names = optuna.study.get_all_study_names(storage=url)
+    if not names:
+        return []
+    study = optuna.load_study(study_name=names[0], storage=url)
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def test_resume_after_sigkill(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    log = tmp_path / "calls.log"
+    cmd = [sys.executable, str(script), str(tmp_path), str(log)]
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and first.poll() is None:
+        if (tmp_path / "study.db").exists() and len(_complete(url)) >= 3:
+            break
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run ended before it could be killed"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(30)
+    before = {t.number: (t.params, t.values, dict(t.user_attrs)) for t in _complete(url)}
+    assert 3 <= len(before) < 10
+
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180, check=True)
+    out = json.loads(second.stdout.strip().splitlines()[-1])
+    study = optuna.load_study(study_name=out["study"], storage=url)
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 10
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.FAIL) <= 1  # the trial running at the kill, if any
+    for number, (params, values, attrs) in before.items():  # earlier trials kept as they were
+        t = trials[number]
+        assert (t.params, t.values, t.user_attrs) == (params, values, attrs)
+    assert sum("fixed_params" in t.system_attrs for t in trials) == 1  # the warm start, enqueued once
+
+    calls = log.read_text().split()
+    second_pid = {t.user_attrs["worker"]["pid"] for t in finished if t.number not in before}
+    assert len(second_pid) == 1
+    pid2 = str(second_pid.pop())
+    new_keys = {
+        t.user_attrs["key"]
+        for t in finished
+        if t.number not in before and t.user_attrs["feasible"] and "reused_from" not in t.user_attrs
+    }
+    old_keys = {attrs["key"] for _, _, attrs in before.values()}
+    assert not new_keys & old_keys, "a prompt scored before the kill was scored again"
+    assert calls.count(pid2) == out["scorer_calls"] == 3 * len(new_keys)
+
+
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        import psycopg2
+    except ImportError:
+        return "psycopg2 is not installed"
+    try:
+        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        return f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}".strip()
+    return None
+
+
+def test_postgresql_storage(colour_task: Task, lm: dspy.LM) -> None:
+    reason = _postgres_reachable()
+    if reason is not None:
+        pytest.skip(reason)
+    name = f"specprompt-test-{uuid.uuid4().hex}"
+    kw = options(n_trials=4, study_name=name)
+    kw["storage"] = PG_URL
+    try:
+        opt = BandOptimizer(exact, **kw)
+        student = dspy.Predict(colour_task.signature)
+        opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+        assert opt.last_result is not None
+        loaded = optuna.load_study(study_name=name, storage=PG_URL)
+        assert len(loaded.trials) == 4
+        assert loaded.trials[0].user_attrs["key"] == opt.last_result.study.trials[0].user_attrs["key"]
+        calls = lm.engine.calls
+        again = BandOptimizer(exact, **kw)
+        again.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+        assert again.last_result is not None and again.last_result.scorer_calls == 0
+        assert lm.engine.calls == calls
+    finally:
+        try:
+            optuna.delete_study(study_name=name, storage=PG_URL)
+        except KeyError:
+            pass
