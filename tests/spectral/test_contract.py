@@ -127,7 +127,7 @@ def test_minimal_render_upsamples_to_full_band_limited(scheme: str, shape: tuple
         if not spec.kept(sel):
             continue
         mh, mw = spec.render_shape(sel)
-        assert mh <= full_h and mw <= full_w or (mh, mw) == spec.render_shape(Selection.all())
+        assert (mh <= full_h and mw <= full_w) or (mh, mw) == spec.render_shape(Selection.all())
         minimal = spec.render_array(sel, "minimal")
         assert minimal.shape[:2] == (mh, mw)
         full = spec.reconstruct(sel)
