@@ -1,0 +1,343 @@
+"""What every offline scorer engine shares: reading DSPy's chat, answering in the adapter's format,
+counting calls and usage.
+
+A DSPy adapter (ChatAdapter, JSONAdapter, XMLAdapter) turns each complete demo into a user
+message (text and image parts) followed by an assistant message holding the demo's output fields
+exactly as the adapter wants them back, and ends with a user message holding the query. An engine
+that answers with a demo's assistant text therefore answers in the right format for any adapter.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import hashlib
+import io
+import itertools
+import json
+import math
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from dspy.clients.engines.base import validate_request
+from dspy.lm15 import ImagePart, Message, Request, Response, TextPart, Usage, response_to_events
+
+from specprompt.errors import ImageInputError
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+__all__ = ["ChatImage", "LRUCache", "ParsedChat", "ScorerEngine", "default_answer", "parse_chat", "text_tokens"]
+
+_NOT_SUPPLIED = "Not supplied for this particular example."
+_OUTPUT_FIELD = re.compile(r"^\s*\d+\.\s+`(\w+)`\s+\((.*)\)\s*:?.*$")
+
+
+class LRUCache(Generic[K, V]):
+    """A small thread-safe least-recently-used map."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+
+@dataclass(frozen=True)
+class ChatImage:
+    """One image part of a request; its base64 payload is decoded only when needed.
+
+    Attributes:
+        payload: base64 text (inline data) or raw bytes (a part read from a path).
+        media_type: the part's media type (``"image/png"``).
+        detail: the OpenAI ``detail`` hint the part carried, or ``None``.
+        key: a digest of the payload, used to cache what is computed from the image.
+        where: which message the part came from, for error messages.
+    """
+
+    payload: str | bytes
+    media_type: str
+    detail: str | None
+    key: str
+    where: str
+
+    @classmethod
+    def from_part(cls, part: ImagePart, where: str) -> ChatImage:
+        """Reads an ``ImagePart``; remote URLs and file ids are refused (nothing is fetched)."""
+        payload: str | bytes
+        if part.data is not None:
+            payload = part.data
+        elif part.path is not None:
+            try:
+                payload = part.bytes
+            except OSError as exc:
+                raise ImageInputError(f"{str(part.path)!r} in {where}", str(exc)) from None
+        else:
+            ref = part.url if part.url is not None else part.file_id
+            head, sep, payload = (ref or "").partition(";base64,")
+            if not (head.startswith("data:") and sep):
+                raise ImageInputError(
+                    f"{ref!r:.60} in {where}", "the offline scorer reads inline image data only, never a URL or file id"
+                )
+        raw = payload.encode("ascii", "replace") if isinstance(payload, str) else payload
+        return cls(payload, part.media_type, part.detail, hashlib.blake2b(raw, digest_size=16).hexdigest(), where)
+
+    @property
+    def data(self) -> bytes:
+        """The encoded image bytes.
+
+        Raises:
+            ImageInputError: the base64 payload is malformed.
+        """
+        if isinstance(self.payload, bytes):
+            return self.payload
+        try:
+            return base64.b64decode(self.payload, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ImageInputError(f"<{self.media_type} part in {self.where}>", f"bad base64 data ({exc})") from None
+
+    def describe(self) -> str:
+        """A short description for error messages."""
+        return f"<{self.media_type} part in {self.where}>"
+
+
+@dataclass(frozen=True)
+class DemoTurn:
+    """A demo as the model sees it: the images of a user turn and the assistant's answer text."""
+
+    images: tuple[ChatImage, ...]
+    answer: str
+
+
+@dataclass(frozen=True)
+class ParsedChat:
+    """A request split into demos and query.
+
+    Attributes:
+        system: the system text (the adapter's field descriptions and instructions).
+        demos: user/assistant pairs whose user turn holds at least one image and whose answer
+            supplies every field, in order.
+        query: the images of the final user message, in order.
+        query_text: the text of the final user message.
+        images: every image part of the request (for usage), in order.
+        text_chars: characters of text in the whole request (system and messages).
+    """
+
+    system: str
+    demos: tuple[DemoTurn, ...]
+    query: tuple[ChatImage, ...]
+    query_text: str
+    images: tuple[ChatImage, ...]
+    text_chars: int
+
+
+def _texts(parts: Any) -> str:
+    return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+
+def parse_chat(request: Request) -> ParsedChat:
+    """Splits a DSPy request into demos and the query.
+
+    Raises:
+        ImageInputError: the final message is not a user message, or a part cannot be read.
+    """
+    if isinstance(request.system, str):
+        system = request.system
+    else:
+        system = _texts(request.system or ())
+    messages = request.messages
+    last = messages[-1]
+    if last.role != "user":
+        raise ImageInputError("<request>", f"the last message must be the user's query, got a {last.role!r} message")
+    images: list[ChatImage] = []
+    text_chars = len(system)
+    converted: list[tuple[str, tuple[ChatImage, ...], str]] = []
+    for i, message in enumerate(messages):
+        where = "the query" if i == len(messages) - 1 else f"message {i}"
+        imgs = tuple(ChatImage.from_part(p, where) for p in message.parts if isinstance(p, ImagePart))
+        text = _texts(message.parts)
+        images.extend(imgs)
+        text_chars += len(text)
+        converted.append((message.role, imgs, text))
+    demos: list[DemoTurn] = []
+    for (role, imgs, _), (next_role, _, answer) in itertools.pairwise(converted[:-1]):
+        if role == "user" and next_role == "assistant" and imgs and answer.strip() and _NOT_SUPPLIED not in answer:
+            demos.append(DemoTurn(imgs, answer))
+    _, query, query_text = converted[-1]
+    return ParsedChat(system, tuple(demos), query, query_text, tuple(images), text_chars)
+
+
+def text_tokens(chars: int) -> int:
+    """Text tokens estimated as one per four characters (rounded up)."""
+    return math.ceil(chars / 4)
+
+
+def _output_fields(system: str) -> list[tuple[str, str]]:
+    lines = system.split("Your output fields are:", 1)
+    if len(lines) < 2:
+        return []
+    fields = []
+    for line in lines[1].splitlines():
+        if line.startswith(("All interactions", "Outputs will be", "In adhering")):
+            break
+        m = _OUTPUT_FIELD.match(line)
+        if m:
+            fields.append((m.group(1), m.group(2)))
+    return fields
+
+
+def _placeholder(annotation: str) -> Any:
+    """A parseable value for a field type: the first option of a Literal, else an empty value."""
+    ann = annotation.strip()
+    m = re.match(r"^Literal\[(.*)\]$", ann)
+    if m:
+        try:
+            options = ast.literal_eval(f"[{m.group(1)}]")
+        except (ValueError, SyntaxError):
+            options = []
+        if options:
+            return options[0]
+    base = ann.split("[", 1)[0]
+    return {"int": 0, "float": 0.0, "bool": False, "list": [], "dict": {}}.get(base, "")
+
+
+def default_answer(chat: ParsedChat) -> str:
+    """An answer to give when there is no demo to copy: every output field set to a placeholder
+    (the first option of a ``Literal``, 0, False, an empty string or list), in the format the
+    adapter asked for (read from the final user message: ChatAdapter, JSONAdapter or XMLAdapter)."""
+    fields = [(name, _placeholder(ann)) for name, ann in _output_fields(chat.system)]
+    if "Respond with a JSON object" in chat.query_text:
+        return json.dumps(dict(fields))
+
+    def _text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    if "wrapped in XML tags" in chat.query_text:
+        return "\n".join(f"<{name}>{_text(value)}</{name}>" for name, value in fields)
+    body = "".join(f"[[ ## {name} ## ]]\n{_text(value)}\n\n" for name, value in fields)
+    return body + "[[ ## completed ## ]]\n"
+
+
+class ScorerEngine(ABC):
+    """Base of specprompt's offline DSPy engines (``dspy.LM(model, engine=...)``).
+
+    Subclasses implement :meth:`answer`. The base validates the request, parses the chat, counts
+    calls (thread-safe :attr:`calls`) and reports usage: ``input_tokens`` = text tokens (one per
+    four characters) + image tokens of every image part under ``cost_model``; ``output_tokens`` =
+    text tokens of the answer. ``provider_data["specprompt"]`` holds the image tokens and the
+    subclass's details.
+    """
+
+    model_name: str = "specprompt/engine"
+
+    def __init__(self, cost_model: str, cache_size: int = 256) -> None:
+        self.cost_model = cost_model
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._sizes: LRUCache[str, tuple[int, int]] = LRUCache(max(cache_size, 1024))
+
+    def decode(self, image: ChatImage) -> np.ndarray:
+        """Float32 ``(H, W, C)`` pixels of ``image`` (:func:`specprompt.io.as_array`).
+
+        Raises:
+            ImageInputError: the bytes are not a supported image.
+        """
+        from specprompt.io import as_array
+
+        try:
+            arr = as_array(image.data)
+        except ImageInputError as exc:
+            raise ImageInputError(image.describe(), exc.reason) from None
+        self._sizes.put(image.key, (arr.shape[1], arr.shape[0]))
+        return arr
+
+    def image_size(self, image: ChatImage) -> tuple[int, int]:
+        """``(width, height)`` of ``image``, read from its header (cached).
+
+        Raises:
+            ImageInputError: the bytes are not a supported image.
+        """
+        size = self._sizes.get(image.key)
+        if size is None:
+            from PIL import Image, UnidentifiedImageError
+
+            try:
+                with Image.open(io.BytesIO(image.data)) as im:
+                    size = (int(im.size[0]), int(im.size[1]))
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise ImageInputError(image.describe(), f"not an image ({exc})") from None
+            self._sizes.put(image.key, size)
+        return size
+
+    @property
+    def calls(self) -> int:
+        """Number of requests answered so far (cache hits of ``dspy.LM`` do not reach the engine)."""
+        with self._lock:
+            return self._calls
+
+    @abstractmethod
+    def answer(self, chat: ParsedChat) -> tuple[str, dict[str, Any]]:
+        """The answer text and JSON-ready details for ``provider_data``."""
+
+    def image_tokens(self, chat: ParsedChat) -> int:
+        """Image tokens of every image in the request under :attr:`cost_model`."""
+        from specprompt.cost import image_tokens
+
+        total = 0
+        for img in chat.images:
+            w, h = self.image_size(img)
+            detail = img.detail if img.detail in ("low", "high", "auto") else "auto"
+            total += image_tokens(self.cost_model, w, h, detail=detail)  # type: ignore[arg-type]
+        return total
+
+    def complete(self, request: Request) -> Response:
+        """Answers one DSPy request (the ``dspy.LM`` engine contract)."""
+        validate_request(request)
+        chat = parse_chat(request)
+        text, details = self.answer(chat)
+        image_toks = self.image_tokens(chat)
+        with self._lock:
+            self._calls += 1
+        usage = Usage(
+            input_tokens=text_tokens(chat.text_chars) + image_toks,
+            output_tokens=max(1, text_tokens(len(text))),
+        )
+        return Response(
+            id=None,
+            model=self.model_name,
+            message=Message.assistant((TextPart(text),)),
+            finish_reason="stop",
+            usage=usage,
+            provider_data={"specprompt": {"image_tokens": image_toks, **details}},
+        )
+
+    def stream(self, request: Request) -> Iterator[Any]:
+        """The answer of :meth:`complete` as stream events."""
+        return iter(response_to_events(self.complete(request)))
+
+    def close(self) -> None:  # noqa: B027  (an optional hook with nothing to release by default)
+        """Nothing to release."""
