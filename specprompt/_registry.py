@@ -33,9 +33,7 @@ class Registry(Generic[T]):
             ConfigError: the name is not lowercase ``[a-z0-9_.:/+-]``.
         """
         if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError(
-                f"{self.kind} name {name!r} is invalid: use lowercase letters, digits and _.:/+-"
-            )
+            raise ConfigError(f"{self.kind} name {name!r} is invalid: use lowercase letters, digits and _.:/+-")
         if name in self._entries and not replace:
             raise DuplicateNameError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = entry
@@ -45,7 +43,7 @@ class Registry(Generic[T]):
         """Returns the entry named ``name``; raises :class:`UnknownNameError` listing known names."""
         key = name.lower() if isinstance(name, str) else name
         try:
-            return self._entries[key]  # type: ignore[index]
+            return self._entries[key]
         except (KeyError, TypeError):
             raise UnknownNameError(self.kind, name, sorted(self._entries)) from None
 

@@ -46,7 +46,12 @@ def test_bad_scheme_options_name_the_option() -> None:
 
 
 def test_error_tree() -> None:
-    for exc in (ConfigError, DuplicateNameError, specprompt.ShapeError, specprompt.SelectionError,
-                specprompt.ImageInputError):
+    for exc in (
+        ConfigError,
+        DuplicateNameError,
+        specprompt.ShapeError,
+        specprompt.SelectionError,
+        specprompt.ImageInputError,
+    ):
         assert issubclass(exc, specprompt.SpecPromptError) and issubclass(exc, ValueError)
     assert issubclass(UnknownNameError, KeyError)

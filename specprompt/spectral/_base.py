@@ -21,7 +21,8 @@ class SchemeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Field values as JSON-compatible data (tuples become lists)."""
-        return json_ready(dataclasses.asdict(self))
+        data: dict[str, Any] = json_ready(dataclasses.asdict(self))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SchemeConfig:
@@ -30,8 +31,10 @@ class SchemeConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown option(s) {unknown} for {cls.__name__}; allowed: {sorted(names)}")
-        conv = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-                for k, v in data.items()}
+        conv = {
+            k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in data.items()
+        }
         return cls(**conv)
 
 

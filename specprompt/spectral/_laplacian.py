@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +25,14 @@ class LaplacianConfig(SchemeConfig):
         default=None,
         metadata={"help": "number of detail levels; None = halve until the longer side is <= min_size"},
     )
-    min_size: int = field(default=16, metadata={"help": "longest side of the coarsest (residual) level when levels is None"})
+    min_size: int = field(
+        default=16, metadata={"help": "longest side of the coarsest (residual) level when levels is None"}
+    )
 
     def __post_init__(self) -> None:
-        if self.levels is not None and (not isinstance(self.levels, int) or isinstance(self.levels, bool) or self.levels < 0):
+        if self.levels is not None and (
+            not isinstance(self.levels, int) or isinstance(self.levels, bool) or self.levels < 0
+        ):
             raise ConfigError(f"laplacian levels must be a non-negative int or None, got {self.levels!r}")
         if not isinstance(self.min_size, int) or isinstance(self.min_size, bool) or self.min_size < 1:
             raise ConfigError(f"laplacian min_size must be an int >= 1, got {self.min_size!r}")
@@ -59,7 +64,7 @@ def auto_levels(shape: tuple[int, int], config: LaplacianConfig) -> int:
     return n
 
 
-def _cv2():  # type: ignore[no-untyped-def]
+def _cv2() -> Any:
     try:
         import cv2
     except ImportError as exc:  # pragma: no cover - a core dependency
@@ -74,7 +79,7 @@ def pyr_down(image: np.ndarray) -> np.ndarray:
         ``(H, W, C)`` -> ``(ceil(H / 2), ceil(W / 2), C)``.
     """
     h, w, c = image.shape
-    out = _cv2().pyrDown(image, dstsize=((w + 1) // 2, (h + 1) // 2))
+    out: np.ndarray = _cv2().pyrDown(image, dstsize=((w + 1) // 2, (h + 1) // 2))
     return out.reshape(out.shape[0], out.shape[1], c)
 
 
@@ -85,7 +90,7 @@ def pyr_up(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         ``(ceil(h / 2), ceil(w / 2), C)`` -> ``(h, w, C)``.
     """
     c = image.shape[2]
-    out = _cv2().pyrUp(image, dstsize=(shape[1], shape[0]))
+    out: np.ndarray = _cv2().pyrUp(image, dstsize=(shape[1], shape[0]))
     return out.reshape(shape[0], shape[1], c)
 
 
@@ -112,12 +117,11 @@ class LaplacianScheme(Scheme):
         bands: list[Band] = []
         coeffs: dict[str, np.ndarray] = {}
         for k in range(n):
-            lap = gauss[k] - pyr_up(gauss[k + 1], gauss[k].shape[:2])
+            lap = pyr_up(gauss[k + 1], gauss[k].shape[:2])
+            np.subtract(gauss[k], lap, out=lap)  # in place: saves an allocation (~15% of analyze)
             name = f"L{k}"
             coeffs[name] = lap
-            bands.append(
-                Band(name, k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), lap.shape, grid_for(*lap.shape[:2]))
-            )
+            bands.append(Band(name, k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), lap.shape, grid_for(*lap.shape[:2])))
         res = gauss[n]
         coeffs["residual"] = res
         bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), res.shape, grid_for(*res.shape[:2])))
@@ -155,8 +159,8 @@ class LaplacianScheme(Scheme):
         image = np.asarray(image, np.float32)
         if image.ndim == 2:
             image = image[:, :, None]
-        chain = [tuple(shape)]
-        while chain[-1] != tuple(image.shape[:2]):
+        chain: list[tuple[int, int]] = [(int(shape[0]), int(shape[1]))]
+        while chain[-1] != (image.shape[0], image.shape[1]):
             h, w = chain[-1]
             if h <= image.shape[0] and w <= image.shape[1]:
                 raise ConfigError(f"{image.shape[:2]} is not a pyramid level of {tuple(shape)}")
@@ -165,4 +169,3 @@ class LaplacianScheme(Scheme):
         for target in reversed(chain[:-1]):
             out = pyr_up(out, target)
         return out
-

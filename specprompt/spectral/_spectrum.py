@@ -157,7 +157,9 @@ class Spectrum:
         sel = self.check(selection)
         return self._scheme.synthesize(self._analysis, self._masked(sel), self.shape[:2])
 
-    def render_shape(self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal") -> tuple[int, int]:
+    def render_shape(
+        self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal"
+    ) -> tuple[int, int]:
         """``(height, width)`` that :meth:`render` produces, computed without rendering."""
         sel = self.check(selection)
         if size == "full":
@@ -171,7 +173,9 @@ class Spectrum:
             return self.shape[0], self.shape[1]
         return self._scheme.minimal_shape(self._analysis, kept, self.shape[:2])
 
-    def render_array(self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal") -> np.ndarray:
+    def render_array(
+        self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal"
+    ) -> np.ndarray:
         """Float32 ``(h, w, C)`` pixels of :meth:`render`, before clipping and quantization."""
         sel = self.check(selection)
         shape = self.render_shape(sel, size)
@@ -179,7 +183,9 @@ class Spectrum:
             return np.zeros((*shape, self.shape[2]), np.float32)
         return self._scheme.synthesize(self._analysis, self._masked(sel), shape)
 
-    def render(self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal") -> PILImage.Image:
+    def render(
+        self, selection: Selection | None = None, size: Literal["minimal", "full"] = "minimal"
+    ) -> PILImage.Image:
         """The image an API receives for ``selection``: clipped to [0, 1] and quantized to 8 bits.
 
         Args:
@@ -204,7 +210,7 @@ class Spectrum:
         return [{**b.to_dict(), "tokens": b.n_tiles, "energy": energy[b.name]} for b in self.bands]
 
     def __repr__(self) -> str:
-        h, w, c = self.shape
+        h, w, _ = self.shape
         return f"Spectrum(scheme={self.scheme!r}, size={w}x{h}, mode={self.mode!r}, bands={len(self.bands)})"
 
 

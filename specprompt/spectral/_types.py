@@ -132,7 +132,7 @@ class Selection:
         """Builds a Selection from band names and an optional ``{band: [(row, col), ...]}`` map."""
         if isinstance(bands, str):
             raise ConfigError(f"Selection.of expects a collection of band names, got the string {bands!r}")
-        return cls(frozenset(bands), tuple((k, frozenset(map(tuple, v))) for k, v in (tiles or {}).items()))  # type: ignore[misc]
+        return cls(frozenset(bands), tuple((k, _norm_tiles(k, v)) for k, v in (tiles or {}).items()))
 
     # -- queries ------------------------------------------------------------------------------
     @property
