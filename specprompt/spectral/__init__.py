@@ -7,6 +7,7 @@ from specprompt.spectral._fft import FftConfig
 from specprompt.spectral._laplacian import LaplacianConfig
 from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
 from specprompt.spectral._spectrum import Spectrum, decompose, to_pil
+from specprompt.spectral._torch import block_dct, block_idct, laplacian_pyramid, laplacian_reconstruct
 from specprompt.spectral._types import Band, Selection
 from specprompt.spectral._wavelet import WaveletConfig
 
@@ -22,8 +23,12 @@ __all__ = [
     "Spectrum",
     "WaveletConfig",
     "available_schemes",
+    "block_dct",
+    "block_idct",
     "decompose",
     "get_scheme",
+    "laplacian_pyramid",
+    "laplacian_reconstruct",
     "register_scheme",
     "to_pil",
 ]
