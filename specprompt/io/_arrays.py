@@ -36,8 +36,9 @@ def _checked(arr: np.ndarray, source: str, max_pixels: int | None) -> np.ndarray
 def _finite_float32(arr: np.ndarray, source: str) -> np.ndarray:
     with np.errstate(over="ignore"):  # float64 beyond the float32 range turns into inf, refused below
         values = arr.astype(np.float32)  # always a copy
-    bad = int(np.count_nonzero(~np.isfinite(values)))
-    if bad:
+    # a float64 sum of float32 values cannot overflow, so it is finite exactly when every value is
+    if not np.isfinite(values.sum(dtype=np.float64)):
+        bad = int(np.count_nonzero(~np.isfinite(values)))
         raise ImageInputError(source, f"{bad} value(s) are NaN or infinite (or beyond the float32 range)")
     return values
 
