@@ -34,10 +34,11 @@ def _checked(arr: np.ndarray, source: str, max_pixels: int | None) -> np.ndarray
 
 
 def _finite_float32(arr: np.ndarray, source: str) -> np.ndarray:
-    with np.errstate(over="ignore"):  # float64 beyond the float32 range turns into inf, refused below
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond the float32 range turns into inf
         values = arr.astype(np.float32)  # always a copy
-    # a float64 sum of float32 values cannot overflow, so it is finite exactly when every value is
-    if not np.isfinite(values.sum(dtype=np.float64)):
+        # a float64 sum of float32 values cannot overflow, so it is finite exactly when every value is
+        total = values.sum(dtype=np.float64)
+    if not np.isfinite(total):
         bad = int(np.count_nonzero(~np.isfinite(values)))
         raise ImageInputError(source, f"{bad} value(s) are NaN or infinite (or beyond the float32 range)")
     return values
