@@ -1,0 +1,108 @@
+"""``specprompt serve``: run the OpenAI-compatible server from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import fields
+from typing import Any
+
+from specprompt.serve._config import ServeConfig
+from specprompt.serve._models import DEFAULT_MODEL
+
+__all__ = ["API_KEY_ENV", "add_parser", "config_from_args", "run"]
+
+#: Environment variable read for the API key when ``--api-key`` is not given.
+API_KEY_ENV = "SPECPROMPT_API_KEY"
+
+_HELP = {f.name: f.metadata.get("help", "") for f in fields(ServeConfig)}
+_DEFAULTS = ServeConfig()
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Registers ``serve`` on the ``specprompt`` sub-command parsers."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve",
+        help="run an OpenAI-compatible server for specprompt's local models",
+        description="Serve specprompt's local models over an OpenAI-compatible HTTP API "
+        "(/v1/models, /v1/chat/completions, /health).",
+    )
+    p.add_argument("--host", default=_DEFAULTS.host, help=_HELP["host"] + " (default %(default)s)")
+    p.add_argument("--port", type=int, default=_DEFAULTS.port, help=_HELP["port"] + " (default %(default)s)")
+    p.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="NAME",
+        help=f"model to serve; repeat to serve several (default {DEFAULT_MODEL}; see --list-models)",
+    )
+    p.add_argument("--list-models", action="store_true", help="print the servable models and exit")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help=f"{_HELP['api_key']} (default: ${API_KEY_ENV}; prefer the variable, arguments are visible to other users)",
+    )
+    p.add_argument("--allow-remote-images", action="store_true", help=_HELP["allow_remote_images"])
+    for flag, name, kind in (
+        ("--max-request-bytes", "max_request_bytes", int),
+        ("--max-image-pixels", "max_image_pixels", int),
+        ("--max-images", "max_images", int),
+        ("--remote-timeout", "remote_timeout_s", float),
+        ("--remote-max-bytes", "remote_max_bytes", int),
+        ("--workers", "workers", int),
+    ):
+        p.add_argument(
+            flag, dest=name, type=kind, default=getattr(_DEFAULTS, name), help=_HELP[name] + " (default %(default)s)"
+        )
+    p.add_argument("--no-access-log", action="store_true", help="do not log one line per HTTP request")
+    p.set_defaults(run=run)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    """The :class:`ServeConfig` of parsed arguments (the API key falls back to ``$SPECPROMPT_API_KEY``).
+
+    Raises:
+        ConfigError: an option is out of range, or a non-loopback host has no API key.
+    """
+    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    return ServeConfig(
+        host=args.host,
+        port=args.port,
+        api_key=key,
+        allow_remote_images=args.allow_remote_images,
+        max_request_bytes=args.max_request_bytes,
+        max_image_pixels=args.max_image_pixels,
+        max_images=args.max_images,
+        remote_timeout_s=args.remote_timeout_s,
+        remote_max_bytes=args.remote_max_bytes,
+        workers=args.workers,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``specprompt serve``; returns the exit code."""
+    from specprompt.serve._models import get_servable_model, servable_models
+    from specprompt.serve._server import serve
+
+    if args.list_models:
+        for name in servable_models():
+            model = get_servable_model(name)
+            sys.stdout.write(f"{name}\t{model.description}\n")
+        return 0
+    config = config_from_args(args)
+    models = args.models or [DEFAULT_MODEL]
+    for name in models:
+        get_servable_model(name)  # UnknownNameError lists the servable models, before anything loads
+    verbose = getattr(args, "verbose", 0)
+    logging.captureWarnings(True)
+    if verbose:
+        logging.getLogger("specprompt").setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    try:
+        serve(config, models, log_level="debug" if verbose >= 2 else "info", access_log=not args.no_access_log)
+    except ImportError as exc:
+        sys.stderr.write(f"specprompt serve: error: {exc}\n")
+        return 2
+    return 0
