@@ -37,29 +37,71 @@ from specprompt.spectral import (
 
 __version__ = "0.1.0"
 
+# Names whose modules import dspy or optuna: resolved on first use so `import specprompt` stays light.
+_LAZY = {
+    "BandOptimizer": "specprompt.search",
+    "CompileResult": "specprompt.search",
+    "SearchConfig": "specprompt.search",
+    "SpectralImage": "specprompt.types",
+    "Task": "specprompt.tasks",
+    "available_tasks": "specprompt.tasks",
+    "content_hash": "specprompt.types",
+    "get_task": "specprompt.tasks",
+    "load_program": "specprompt.types",
+    "nearest_lm": "specprompt.scorers",
+    "restore_images": "specprompt.types",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'specprompt' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Band",
+    "BandOptimizer",
+    "CompileResult",
     "ConfigError",
     "CostModel",
     "DuplicateNameError",
     "ImageInputError",
     "Scheme",
     "SchemeConfig",
+    "SearchConfig",
     "Selection",
     "SelectionError",
     "ShapeError",
     "SpecPromptError",
     "SpecPromptWarning",
+    "SpectralImage",
     "Spectrum",
+    "Task",
     "UnknownNameError",
     "__version__",
     "available_cost_models",
     "available_schemes",
+    "available_tasks",
+    "content_hash",
     "decompose",
     "get_cost_model",
+    "get_task",
     "image_tokens",
     "load_image",
+    "load_program",
+    "nearest_lm",
     "register_cost_model",
     "register_scheme",
+    "restore_images",
     "selection_tokens",
 ]

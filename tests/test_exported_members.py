@@ -12,13 +12,24 @@ import specprompt
 
 
 def test_all_is_exactly_the_public_names() -> None:
-    public = {
+    eager = {
         name
         for name, value in vars(specprompt).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(specprompt.__all__) - {"__version__"}
+    lazy = set(specprompt._LAZY)
+    assert eager | lazy == set(specprompt.__all__) - {"__version__"}
     assert sorted(specprompt.__all__) == list(specprompt.__all__)
+    for name in specprompt.__all__:
+        assert getattr(specprompt, name) is not None
+    assert set(dir(specprompt)) >= set(specprompt.__all__)
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        specprompt.nope  # noqa: B018
 
 
 def test_every_subpackage_has_a_sorted_all_of_existing_names() -> None:
