@@ -57,7 +57,7 @@ class SearchConfig:
     cost_model: str = field(default="local", metadata={"help": "a specprompt.cost model name pricing the images"})
     scheme: str = field(default="laplacian", metadata={"help": "band decomposition scheme of the demo images"})
     scheme_options: tuple[tuple[str, Any], ...] = field(
-        default=(), metadata={"help": "options of the scheme's config (a mapping is accepted and sorted)"}
+        default=(), metadata={"help": "options of the scheme's config (a mapping or None is accepted; stored sorted)"}
     )
     detail: Detail | None = field(
         default=None,
@@ -106,7 +106,9 @@ class SearchConfig:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"SearchConfig.{name} must be a non-empty string, got {value!r}")
         opts = self.scheme_options
-        if isinstance(opts, Mapping):
+        if opts is None:
+            items: list[tuple[Any, Any]] = []
+        elif isinstance(opts, Mapping):
             items = list(opts.items())
         elif isinstance(opts, (tuple, list)) and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in opts):
             items = [(p[0], p[1]) for p in opts]

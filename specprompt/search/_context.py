@@ -165,6 +165,27 @@ class SearchContext:
                 return cand
         return self.dropped()  # pragma: no cover - the last rung drops every image: 0 tokens
 
+    def greedy_fit(self, budget: float | None) -> Candidate:
+        """Images in slot order at full resolution while they fit, then the finest rung that fits.
+
+        The counterpart of :meth:`uniform_fit`: few sharp images instead of many coarse ones.
+        """
+        values = dict(self.dropped().values)
+        for slot in self.plan.slots:
+            for rung in self.spaces[slot.id].ladder():
+                trial = Candidate({**values, slot.id: rung})
+                if fits(self.tokens(trial), budget):
+                    values[slot.id] = rung
+                    break
+        return Candidate(values)
+
+    def warm_starts(self, budget: float | None) -> list[Candidate]:
+        """:meth:`uniform_fit` and :meth:`greedy_fit` (once if they show the same prompt)."""
+        out: dict[str, Candidate] = {}
+        for cand in (self.uniform_fit(budget), self.greedy_fit(budget)):
+            out.setdefault(self.key(cand), cand)
+        return list(out.values())
+
     # -- per-slot rendering ----------------------------------------------------------------------
     def _slot_selection(self, cand: Candidate, slot: ImageSlot) -> Selection | None:
         """The kept bands, or ``None`` when the slot's demo is excluded."""

@@ -51,6 +51,21 @@ class _Run:
     storage: Any
 
 
+def _check_names(config: SearchConfig) -> None:
+    """Fails early on an unknown scheme, bad scheme options, an unknown cost model or no search space."""
+    from specprompt.cost import get_cost_model
+    from specprompt.search._space import _SPACES
+    from specprompt.spectral import get_scheme
+
+    scheme = get_scheme(config.scheme)
+    try:
+        scheme.config_cls(**config.options)
+    except TypeError as exc:
+        raise ConfigError(f"bad scheme_options for scheme {config.scheme!r}: {exc}") from None
+    _SPACES.get(config.scheme)
+    get_cost_model(config.cost_model)
+
+
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
     """Chooses which frequency bands of each few-shot demo image to send, under a token budget.
 
@@ -72,10 +87,30 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
-        last_result: the :class:`CompileResult` of the last finished compile (set at its end).
+        last_result: the :class:`CompileResult` of the last finished compile (set at its end;
+            nothing else is stored on the optimizer, so one object can run several compiles).
 
     Raises:
-        ConfigError: an unknown option or a bad value.
+        ConfigError: an unknown option or a bad value. UnknownNameError: an unknown scheme,
+        cost model, or a scheme without a search space.
+
+    Convention:
+        - Dropping an image: a single ``dspy.Image`` field becomes ``None`` (DSPy sends the demo
+          as a text-only "incomplete" example that still shows its labels); an item of a
+          ``list[dspy.Image]`` field is removed. Dropping every image costs 0 tokens, so some
+          candidate always fits any budget >= 0.
+        - The first trials of a new study are two warm starts that fit: the finest uniform
+          candidate (every image coarsened by the same number of steps) and a greedy one (images
+          at full resolution in order while they fit, the rest as fine as still fits). If no
+          feasible trial completes (all pruned, or a custom sampler stayed over budget), the
+          uniform one is scored on the full valset and added as one more trial: the returned
+          program always fits.
+        - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
+          of earlier runs: re-running the same command resumes and only runs the rest. Trials
+          left running by a killed process on this host are marked failed and not counted.
+        - A trial over budget returns ``-inf`` (and ``tokens`` in multi-objective mode) without
+          scoring; a trial whose prompt (source hashes and kept bands of every image) was
+          already scored in the study reuses that trial's values (``reused_from``).
 
     Example:
         >>> opt = BandOptimizer(lambda ex, pred, trace=None: 1.0, token_budget=300, n_trials=20)
@@ -106,6 +141,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
             raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
         check_storage(storage)
+        _check_names(self.config)
         self.sampler = sampler
         self.pruner = pruner
         self.storage = storage
@@ -172,20 +208,27 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
     # -- the search ----------------------------------------------------------------------------------
     def _optimize(self, run: _Run, study: optuna.Study, desc: str) -> None:
+        """Runs trials until the study has ``n_trials`` finished ones.
+
+        Convention:
+            Each trial is enqueued with this process's ``worker`` tag before Optuna starts it,
+            so a trial left RUNNING by a kill at any moment carries the dead process's id and
+            :func:`fail_stale_trials` can retire it on the next run.
+        """
         cfg = self.config
         ctx = run.ctx
         fail_stale_trials(study)
-        done = len(finished_trials(study))
+        tag = worker_tag()
         if not study.trials:
-            study.enqueue_trial(ctx.to_params(ctx.uniform_fit(cfg.token_budget)), skip_if_exists=True)
-        remaining = cfg.n_trials - done
-        if remaining <= 0:
+            for cand in ctx.warm_starts(cfg.token_budget)[: cfg.n_trials]:
+                study.enqueue_trial(ctx.to_params(cand), user_attrs={"worker": tag}, skip_if_exists=True)
+        done = len(finished_trials(study))
+        if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
             return
         if done:
             logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
         objective = Objective(ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
-        tag = worker_tag()
 
         def tagged(trial: optuna.Trial) -> Any:
             trial.set_user_attr("worker", tag)
@@ -197,21 +240,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             bar.update(1)
-            n = len(finished_trials(study))
-            if n % cfg.full_eval_every == 0:
+            if len(finished_trials(study)) % cfg.full_eval_every == 0:
                 self._periodic_full_eval(run, study)
 
+        waiting = (optuna.trial.TrialState.WAITING,)
         try:
-            study.optimize(
-                tagged,
-                n_trials=remaining,
-                callbacks=[
-                    optuna.study.MaxTrialsCallback(
-                        cfg.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-                    ),
-                    after,
-                ],
-            )
+            while len(finished_trials(study)) < cfg.n_trials:
+                if not study.get_trials(deepcopy=False, states=waiting):
+                    study.enqueue_trial({}, user_attrs={"worker": tag})
+                study.optimize(tagged, n_trials=1, callbacks=[after])
         finally:
             bar.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
+import numbers
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,16 @@ def metric_value(result: Any) -> float:
     Raises:
         TypeError: the value is not numeric. ValueError: it is NaN.
     """
-    if hasattr(result, "score") and not isinstance(result, (int, float)):
+    if hasattr(result, "score") and not isinstance(result, numbers.Real):
         result = result.score
-    value = float(result)
+    try:
+        if isinstance(result, (str, bytes)):
+            raise TypeError
+        value = float(result)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"the metric must return a number, a bool or an object with .score, got {result!r:.60}"
+        ) from None
     if math.isnan(value):
         raise ValueError("the metric returned NaN")
     return value

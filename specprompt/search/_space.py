@@ -51,11 +51,14 @@ class ImageSpace:
 
     Attributes:
         dims: the integer dimensions.
-        groups: per dimension name, the band names ordered so that value ``v`` keeps the first
-            ``v`` of them (``keep_from`` is stored reversed: value v keeps bands past position v).
-        reverse: dimension names whose value counts from the fine end (``keep_from``): value
-            ``v`` keeps ``groups[name][v:]`` instead of ``groups[name][:v]``.
-        drop_label: how a drop value reads in :meth:`describe` JSON.
+        groups: per dimension, its band names grouped by ``Band.level``, level 0 first
+            (finest for pyramids, lowest frequency for DCT and FFT).
+        reverse: dimensions that count from the fine end: value ``v`` keeps ``groups[name][v:]``
+            (``keep_from``); the others keep ``groups[name][:v]`` (a low-frequency prefix).
+
+    Convention:
+        The largest ``reverse`` value and a 0 prefix keep nothing; when no band is kept the
+        selection is ``Selection.none()`` and the image is dropped.
 
     Example:
         >>> import numpy as np

@@ -12,7 +12,7 @@ import numpy as np
 import optuna
 import pytest
 
-from specprompt import ConfigError, decompose
+from specprompt import ConfigError, UnknownNameError, decompose
 from specprompt.cost import image_tokens
 from specprompt.search import BandOptimizer, CompileResult, SearchConfig
 from specprompt.tasks import Task
@@ -256,6 +256,15 @@ def test_constructor_and_compile_errors(colour_task: Task) -> None:
         BandOptimizer(exact, pruner="median")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="storage must be"):
         BandOptimizer(exact, storage="study.db")
+    with pytest.raises(UnknownNameError, match="unknown scheme 'wavelets'"):
+        BandOptimizer(exact, scheme="wavelets")
+    with pytest.raises(ConfigError, match="bad scheme_options for scheme 'laplacian'"):
+        BandOptimizer(exact, scheme_options={"level": 3})
+    with pytest.raises(ConfigError, match="laplacian levels must be"):
+        BandOptimizer(exact, scheme_options={"levels": -1})
+    with pytest.raises(UnknownNameError, match="unknown cost model"):
+        BandOptimizer(exact, cost_model="nope")
+    assert BandOptimizer(exact, scheme_options=None).config.scheme_options == ()
     opt = BandOptimizer(exact, SearchConfig(n_trials=2), **options(n_trials=3))
     assert opt.config.n_trials == 3
     student = dspy.Predict(colour_task.signature)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import dspy
@@ -37,7 +39,7 @@ def metric(example, pred, trace=None):
     return float(example.label == pred.label)
 
 dspy.configure(lm=nearest_lm())
-opt = BandOptimizer(metric, n_trials=10, k_demos=2, minibatch_size=3, num_threads=1, progress=False,
+opt = BandOptimizer(metric, n_trials=10, k_demos=2, token_budget=30, minibatch_size=3, num_threads=1, progress=False,
                     run_dir=run_dir, pruner=optuna.pruners.NopPruner())
 opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
 print(json.dumps({"scorer_calls": opt.last_result.scorer_calls, "study": opt.last_result.study_name}))
@@ -52,6 +54,18 @@ def _complete(url: str) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 
+def _count_complete(db: Path) -> int:
+    """COMPLETE trials in an Optuna SQLite file, read with sqlite3 so that the schema the child
+    process is still creating is never touched."""
+    if not db.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+            return int(con.execute("SELECT count(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0])
+    except sqlite3.OperationalError:  # no table yet, or locked for a moment
+        return 0
+
+
 def test_resume_after_sigkill(tmp_path: Path) -> None:
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
@@ -59,15 +73,21 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     cmd = [sys.executable, str(script), str(tmp_path), str(log)]
     url = f"sqlite:///{tmp_path / 'study.db'}"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    errors = (tmp_path / "first.err").open("w")
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and first.poll() is None:
-        if (tmp_path / "study.db").exists() and len(_complete(url)) >= 3:
+        if _count_complete(tmp_path / "study.db") >= 3:
             break
         time.sleep(0.05)
-    assert first.poll() is None, "the first run ended before it could be killed"
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait(30)
+    ended = first.poll()
+    if ended is None:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+    errors.close()
+    assert ended is None, (
+        f"the first run ended (rc {ended}) before it could be killed: {(tmp_path / 'first.err').read_text()[-2000:]}"
+    )
     before = {t.number: (t.params, t.values, dict(t.user_attrs)) for t in _complete(url)}
     assert 3 <= len(before) < 10
 
@@ -83,7 +103,8 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     for number, (params, values, attrs) in before.items():  # earlier trials kept as they were
         t = trials[number]
         assert (t.params, t.values, t.user_attrs) == (params, values, attrs)
-    assert sum("fixed_params" in t.system_attrs for t in trials) == 1  # the warm start, enqueued once
+    warm = [t.params for t in trials if t.system_attrs.get("fixed_params")]
+    assert len(warm) == 2 and warm[0] != warm[1]  # the two warm starts, enqueued once
 
     calls = log.read_text().split()
     second_pid = {t.user_attrs["worker"]["pid"] for t in finished if t.number not in before}

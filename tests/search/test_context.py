@@ -1,0 +1,75 @@
+"""SearchContext: parameters, prompt keys, warm starts and program building."""
+
+from __future__ import annotations
+
+import dspy
+import pytest
+
+from specprompt import ConfigError
+from specprompt.search import SearchConfig
+from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._demos import plan_demos
+from specprompt.tasks import Task
+
+
+def _ctx(task: Task, **cfg: object) -> SearchContext:
+    config = SearchConfig(k_demos=3, **cfg)  # type: ignore[arg-type]
+    student = dspy.Predict(task.signature)
+    return SearchContext(student, plan_demos(student, task.trainset, config.k_demos, config.seed), config)
+
+
+def test_params_round_trip_and_missing_params(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, search_demos=True)
+    assert list(ctx.distributions()) == [
+        "self/demo0:include",
+        "self/demo1:include",
+        "self/demo2:include",
+        "self/demo0/image:keep_from",
+        "self/demo1/image:keep_from",
+        "self/demo2/image:keep_from",
+    ]
+    cand = Candidate({f"self/demo{i}/image": {"keep_from": i} for i in range(3)}, excluded=frozenset({"self/demo1"}))
+    params = ctx.to_params(cand)
+    assert params["self/demo1:include"] == 0 and params["self/demo2/image:keep_from"] == 2
+    assert ctx.from_params(params) == cand
+    with pytest.raises(ConfigError, match="the study was made for another program"):
+        ctx.from_params({"self/demo0/image:keep_from": 1})
+
+
+def test_key_is_about_the_prompt_not_the_parameters(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, search_demos=True)
+    base = {f"self/demo{i}/image": {"keep_from": 1} for i in range(3)}
+    out = frozenset({"self/demo0"})
+    a = Candidate(base, excluded=out)
+    b = Candidate({**base, "self/demo0/image": {"keep_from": 3}}, excluded=out)
+    c = Candidate({**base, "self/demo0/image": {"keep_from": 3}})
+    assert ctx.key(a) == ctx.key(b) != ctx.key(c)
+    assert ctx.tokens(a) == ctx.tokens(b) == 2 * 5 and ctx.tokens(c) == 2 * 5
+    assert ctx.describe(a)["self/demo0/image"] == {
+        "source": ctx.sources["self/demo0/image"][:16],
+        "choice": "excluded",
+        "tokens": 0,
+    }
+    program = ctx.build(a)
+    assert len(program.demos) == 2
+
+
+def test_warm_starts_fit_and_differ(colour_task: Task) -> None:
+    ctx = _ctx(colour_task)
+    uniform, greedy = ctx.warm_starts(30)
+    assert [v["keep_from"] for v in uniform.values.values()] == [1, 1, 1]  # 3 x 5 tokens
+    assert [v["keep_from"] for v in greedy.values.values()] == [0, 1, 2]  # 21 + 5 + 1 tokens
+    assert ctx.tokens(uniform) == 15 and ctx.tokens(greedy) == 27
+    assert len(ctx.warm_starts(None)) == 1  # both keep everything without a budget
+    assert ctx.tokens(ctx.uniform_fit(0)) == 0 == ctx.tokens(ctx.greedy_fit(0))
+    assert ctx.tokens(ctx.full()) == 63
+
+
+def test_one_decomposition_per_distinct_source(colour_task: Task) -> None:
+    student = dspy.Predict(colour_task.signature)
+    ex = colour_task.trainset[0]
+    student.demos = [ex, ex.copy(label="other"), colour_task.trainset[1]]
+    config = SearchConfig()
+    ctx = SearchContext(student, plan_demos(student, colour_task.trainset, None, 0), config)
+    assert len(ctx.plan.slots) == 3 and len(ctx.spectra) == 2
+    assert ctx.sources["self/demo0/image"] == ctx.sources["self/demo1/image"]

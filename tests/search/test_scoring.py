@@ -1,0 +1,79 @@
+"""Scorer: caching per (key, example), counting, threads, failures and metric values."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dspy
+import numpy as np
+import pytest
+
+from specprompt.search._scoring import Scorer, metric_value
+
+
+class Echo(dspy.Module):
+    """A program without an LM: predicts the input back, and fails on ``x == "boom"``."""
+
+    def forward(self, x: str) -> dspy.Prediction:
+        if x == "boom":
+            raise RuntimeError("boom")
+        return dspy.Prediction(y=x)
+
+
+def _val(*xs: str) -> list[dspy.Example]:
+    return [dspy.Example(x=x, y=x).with_inputs("x") for x in xs]
+
+
+def test_scores_are_cached_per_key_and_example() -> None:
+    builds: list[int] = []
+    scorer = Scorer(lambda ex, pred, trace=None: pred.y == ex.y, _val("a", "b", "c"), num_threads=2)
+
+    def build() -> dspy.Module:
+        builds.append(1)
+        return Echo()
+
+    assert scorer.score("k", build, [0, 1]) == {0: 1.0, 1: 1.0}
+    assert scorer.calls == 2
+    assert scorer.score("k", build, [0, 1, 2]) == {0: 1.0, 1: 1.0, 2: 1.0}
+    assert scorer.calls == 3 and len(builds) == 2
+    assert scorer.score("k", build, [2, 0]) == {2: 1.0, 0: 1.0}
+    assert scorer.calls == 3 and len(builds) == 2  # nothing to run: the program is not even built
+    scorer.remember("other", {1: 0.25})
+    assert scorer.known("other", [0, 1]) == {1: 0.25}
+
+
+def test_dspy_settings_reach_the_worker_threads() -> None:
+    seen: set[Any] = set()
+    lock = threading.Lock()
+
+    def metric(ex: Any, pred: Any, trace: Any = None) -> float:
+        with lock:
+            seen.add(dspy.settings.lm)
+        return 1.0
+
+    marker = dspy.LM("openai/marker", api_key="x")
+    with dspy.context(lm=marker):
+        Scorer(metric, _val("a", "b", "c", "d"), num_threads=4).score("k", Echo, range(4))
+    assert seen == {marker}
+
+
+def test_failures_score_zero_unless_everything_fails() -> None:
+    scorer = Scorer(lambda ex, pred, trace=None: 1.0, _val("a", "boom"), num_threads=1)
+    assert scorer.score("k", Echo, [0, 1]) == {0: 1.0, 1: 0.0}
+    broken = Scorer(lambda ex, pred, trace=None: 1.0, _val("boom", "boom"), num_threads=2)
+    with pytest.raises(RuntimeError, match="boom"):
+        broken.score("k", Echo, [0, 1])
+    nan = Scorer(lambda ex, pred, trace=None: float("nan"), _val("a"), num_threads=1)
+    with pytest.raises(ValueError, match="the metric returned NaN"):
+        nan.score("k", Echo, [0])
+
+
+def test_metric_value() -> None:
+    assert metric_value(True) == 1.0 and metric_value(0) == 0.0 and metric_value(0.25) == 0.25
+    assert metric_value(dspy.Prediction(score=0.5, feedback="ok")) == 0.5
+    with pytest.raises(TypeError, match=r"must return a number, a bool or an object with \.score, got 'high'"):
+        metric_value("high")
+    with pytest.raises(TypeError, match="got None"):
+        metric_value(None)
+    assert metric_value(np.bool_(True)) == 1.0 and metric_value(np.float32(0.5)) == 0.5
