@@ -121,7 +121,8 @@ class SearchContext:
         """The candidate of stored Optuna parameters.
 
         Raises:
-            ConfigError: a parameter is missing (the study belongs to another search space).
+            ConfigError: a parameter is missing or out of range (the study was made for
+                another program or scheme).
         """
         dists = self.distributions()
         missing = sorted(set(dists) - set(params))
@@ -130,6 +131,8 @@ class SearchContext:
         values = {
             s.id: {d.name: int(params[f"{s.id}:{d.name}"]) for d in self.spaces[s.id].dims} for s in self.plan.slots
         }
+        for sid, v in values.items():
+            self.spaces[sid].check(v)
         crops = frozenset(sid for sid in self.crop_slots if int(params[f"{sid}:crop"]))
         excluded = frozenset(d for d in self.demo_dims if not int(params[f"{d}:include"]))
         return Candidate(values, crops, excluded)
@@ -246,8 +249,11 @@ class SearchContext:
         """A hash of what the prompt shows: per slot, the source hash and the kept bands.
 
         Two candidates with the same key render the same prompt, whatever their parameters.
+        The scheme, its options, ``detail`` and the crop fraction are part of the key (they
+        change the rendered images); the cost model is not (it only prices them).
         """
-        items: list[list[Any]] = []
+        cfg = self.config
+        items: list[Any] = [[cfg.scheme, cfg.to_dict()["scheme_options"], cfg.detail, cfg.crop_fraction]]
         for slot in self.plan.slots:
             sel = self._slot_selection(cand, slot)
             if sel is None:

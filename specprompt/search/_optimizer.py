@@ -19,12 +19,13 @@ from specprompt.search._baselines import check_baselines, run_baselines
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import default_valset, plan_demos
-from specprompt.search._objective import FULL_PREFIX, Objective, finished_trials, full_score
+from specprompt.search._objective import Objective, finished_trials, full_score
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
 from specprompt.search._scoring import Scorer
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
     check_storage,
+    collect_rows,
     default_pruner,
     default_sampler,
     derive_study_name,
@@ -253,19 +254,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             bar.close()
 
     def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
-        best: tuple[float, int, optuna.trial.FrozenTrial] | None = None
-        for t in finished_trials(study):
-            a = t.user_attrs
-            if t.state != optuna.trial.TrialState.COMPLETE or not a.get("feasible") or "score" not in a:
-                continue
-            if FULL_PREFIX + a["key"] in study.user_attrs:
-                continue
-            rank = (float(a["score"]), -t.number, t)
-            if best is None or rank[:2] > best[:2]:
-                best = rank
-        if best is not None:
-            t = best[2]
-            full_score(study, run.ctx, run.scorer, t.user_attrs["key"], run.ctx.from_params(t.params), t.number)
+        """Scores the best candidate (by minibatch score) that has no full-valset score yet."""
+        rows = [r for r in collect_rows(study, run.ctx, self.config.token_budget) if not r.full]
+        if rows:
+            r = max(rows, key=lambda r: (r.minibatch_score, -r.tokens, -r.trial))
+            full_score(study, run.ctx, run.scorer, r.key, run.ctx.from_params(json.loads(r.params)), r.trial)
 
     def _search(
         self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler, desc: str

@@ -16,6 +16,7 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError
+from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import example_hash
@@ -181,25 +182,34 @@ def fail_stale_trials(study: optuna.Study) -> int:
     return n
 
 
-def collect_rows(study: optuna.Study) -> list[ParetoRow]:
-    """One row per distinct feasible, complete prompt (its first trial), best score known."""
+def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) -> list[ParetoRow]:
+    """One row per distinct feasible, complete prompt (its first trial), best score known.
+
+    Keys and tokens are recomputed from each trial's parameters with the current context, so a
+    trial of a study resumed under an explicit ``study_name`` with another budget, cost model or
+    scheme never yields a program that breaks the current budget or shows another prompt.
+    """
     rows: dict[str, ParetoRow] = {}
     for t in sorted(finished_trials(study), key=lambda t: t.number):
         attrs = t.user_attrs
-        if t.state != optuna.trial.TrialState.COMPLETE or not attrs.get("feasible") or "score" not in attrs:
+        if t.state != optuna.trial.TrialState.COMPLETE or "score" not in attrs or "key" not in attrs:
             continue
-        key = attrs["key"]
-        if key in rows:
+        try:
+            cand = ctx.from_params(t.params)
+        except ConfigError:
+            continue
+        key, tokens = ctx.key(cand), ctx.tokens(cand)
+        if key != attrs["key"] or key in rows or not fits(tokens, budget):
             continue
         full = known_full_score(study, key)
         mini = float(attrs["score"])
         rows[key] = ParetoRow(
             trial=t.number,
             score=mini if full is None else full,
-            tokens=int(attrs["tokens"]),
+            tokens=tokens,
             full=full is not None,
             minibatch_score=mini,
-            selections=json.dumps(attrs.get("selections", {}), sort_keys=True),
+            selections=json.dumps(ctx.describe(cand), sort_keys=True),
             params=json.dumps(t.params, sort_keys=True),
             key=key,
         )
@@ -221,7 +231,7 @@ def finalize(
     """
     multi = len(study.directions) > 1
     for _ in range(len(study.trials) + 1):
-        rows = collect_rows(study)
+        rows = collect_rows(study, ctx, budget)
         if not rows:
             return None
         targets = [r for r in pareto(rows) if not r.full] if multi else [r for r in [_best(rows)] if not r.full]
@@ -229,7 +239,5 @@ def finalize(
             break
         for r in targets:
             full_score(study, ctx, scorer, r.key, ctx.from_params(json.loads(r.params)), r.trial)
-    rows = collect_rows(study)
-    front = pareto(rows)
-    within = [r for r in front if budget is None or r.tokens <= budget]
-    return _best(within), front
+    front = pareto(collect_rows(study, ctx, budget))
+    return _best(front), front

@@ -345,3 +345,24 @@ def test_pruned_trials_keep_partial_scores_and_fall_back(colour_task: Task, lm: 
     assert fallback.user_attrs["key"] == pruned[0].user_attrs["key"]  # the enqueued uniform candidate
     assert lm.engine.calls == result.scorer_calls == len(keys) + len(colour_task.valset) - 1
     assert len(program.demos) == 3
+
+
+def test_explicit_study_name_resumed_with_a_smaller_budget(colour_task: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    kw = {**options(n_trials=4, study_name="shared"), "storage": storage}
+    student = dspy.Predict(colour_task.signature)
+    BandOptimizer(exact, **kw).compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    opt = BandOptimizer(exact, **{**kw, "n_trials": 7, "token_budget": 10})
+    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None and result.n_trials == 7
+    assert prompt_tokens(program, "local", sources_of(colour_task)) <= 10
+    assert all(r.tokens <= 10 for r in result.pareto_front())
+    over = [t for t in result.study.trials[:4] if t.user_attrs["tokens"] > 10]
+    assert over, "the first run (no budget) should have tried prompts over 10 tokens"
+    assert not {t.number for t in over} & {r.trial for r in result.pareto_front()}
+    # another scheme option renders other images: old trials no longer describe these prompts
+    other = BandOptimizer(exact, **{**kw, "n_trials": 8, "scheme_options": {"levels": 1}})
+    other.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    assert other.last_result is not None
+    assert all(r.trial >= 7 for r in other.last_result.pareto_front())
