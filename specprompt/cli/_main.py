@@ -15,7 +15,7 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from specprompt import __version__
-    from specprompt.cli import _demo
+    from specprompt.cli import _compile, _demo, _inspect
     from specprompt.serve import _cli as _serve
 
     parser = argparse.ArgumentParser(prog="specprompt", description=__doc__)
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _demo.add_parser(sub)
+    _compile.add_parser(sub)
+    _inspect.add_parser(sub)
     _serve.add_parser(sub)
     return parser
 

@@ -1,5 +1,24 @@
-"""Pictures and tables that show which bands were kept and what they cost."""
+"""Pictures, tables and pages that show which bands were kept and what they cost.
+
+:func:`describe_program` lists every demo image of a program (or of its saved JSON, read without
+running code) with its kept bands and tokens; :class:`CompileReport` turns a band search into a
+self-contained HTML page (also shown inline in Jupyter); :func:`pareto_svg` draws score against
+tokens; :func:`contact_sheet` draws renders of band selections side by side.
+"""
 
 from specprompt.reports._contact import contact_sheet
+from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, read_program_state
+from specprompt.reports._html import CompileReport, report_data
+from specprompt.reports._svg import PlotPoint, pareto_svg
 
-__all__ = ["contact_sheet"]
+__all__ = [
+    "CompileReport",
+    "DemoImage",
+    "PlotPoint",
+    "ProgramImages",
+    "contact_sheet",
+    "describe_program",
+    "pareto_svg",
+    "read_program_state",
+    "report_data",
+]

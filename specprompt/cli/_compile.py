@@ -1,0 +1,284 @@
+"""``specprompt compile``: run the band optimizer on a user program and datasets, write the results.
+
+Writes to ``--out``: ``program.json`` (``program.save``; reload it with
+:func:`specprompt.types.load_program`), ``study.db`` (the Optuna study, SQLite, unless
+``--storage`` names another), ``pareto.json`` (:func:`specprompt.reports.report_data`) and
+``report.html`` (:class:`specprompt.reports.CompileReport`).
+
+Re-running the same command resumes: the study name is derived from the program, demos, data,
+metric, LM and search options (or given with ``--study-name``) and the storage is the same file,
+so finished trials are kept and only the missing ones run.
+
+``PROGRAM.py:NAME`` and ``--metric FILE.py:FN`` run the user's file (see
+:mod:`specprompt.cli._data`); datasets are data and never run code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from specprompt.errors import ConfigError
+
+if TYPE_CHECKING:
+    import dspy
+
+__all__ = ["API_KEY_ENVS", "add_parser", "make_lm", "parse_baselines", "run"]
+
+log = logging.getLogger("specprompt.cli.compile")
+
+#: Environment variables read, in order, for ``--api-key`` when it is not given.
+API_KEY_ENVS = ("SPECPROMPT_API_KEY", "OPENAI_API_KEY")
+
+
+def make_lm(
+    name: str, *, api_base: str | None = None, api_key: str | None = None, cost_model: str = "local"
+) -> dspy.LM:
+    """The LM that scores candidates: ``"nearest"`` (offline) or a LiteLLM model string.
+
+    Args:
+        name: ``"nearest"`` (:func:`specprompt.scorers.nearest_lm`, pricing image parts with
+            ``cost_model``) or ``"<provider>/<model>"`` such as ``"openai/gpt-4o-mini"``.
+        api_base: the server URL of an OpenAI-compatible API (``http://127.0.0.1:8000/v1``).
+        api_key: the API key; default ``$SPECPROMPT_API_KEY``, then ``$OPENAI_API_KEY``.
+        cost_model: the cost model the nearest engine reports usage with.
+
+    Raises:
+        ConfigError: a name that is neither (or an ``api_base`` given to ``nearest``).
+
+    Example:
+        >>> make_lm("nearest").model
+        'specprompt/nearest-v1'
+    """
+    import dspy
+
+    if name == "nearest":
+        if api_base is not None:
+            raise ConfigError("--api-base is for remote LMs; the nearest engine runs locally")
+        from specprompt.scorers import nearest_lm
+
+        return nearest_lm() if cost_model == "local" else nearest_lm(cost_model=cost_model)
+    provider, sep, model = name.partition("/")
+    if not sep or not provider or not model:
+        raise ConfigError(f"--lm must be 'nearest' or '<provider>/<model>' (e.g. 'openai/gpt-4o-mini'), got {name!r}")
+    key = api_key if api_key is not None else next((os.environ[v] for v in API_KEY_ENVS if os.environ.get(v)), None)
+    kwargs: dict[str, Any] = {}
+    if api_base is not None:
+        kwargs["api_base"] = api_base
+    if key is not None:
+        kwargs["api_key"] = key
+    return dspy.LM(name, **kwargs)
+
+
+def parse_baselines(text: str | None) -> tuple[str, ...]:
+    """``"all"``, ``"none"`` or a comma list of :data:`specprompt.search.BASELINES` names.
+
+    Raises:
+        ConfigError: an unknown name.
+
+    Example:
+        >>> parse_baselines("full, text_only")
+        ('full', 'text_only')
+    """
+    from specprompt.search import BASELINES
+
+    if text is None or text.strip() in ("", "none"):
+        return ()
+    if text.strip() == "all":
+        return BASELINES
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baseline(s) {unknown} in --baselines; known: all, none, {', '.join(BASELINES)}")
+    return names
+
+
+def _scheme_options(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--scheme-options must be a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"--scheme-options must be a JSON object, got {text!r}")
+    return options
+
+
+def _log_levels(verbose: int) -> None:
+    """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
+    import optuna
+
+    if verbose == 0:
+        logging.getLogger("specprompt").setLevel(logging.INFO)
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.WARNING)
+
+
+def compile_program(
+    args: argparse.Namespace, *, print_fn: Callable[[str], None] = print
+) -> tuple[Any, Any, list[Any], Path]:
+    """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
+    import dspy
+
+    from specprompt.cli._data import dataset_fields, load_dataset, load_metric, load_program_ref
+    from specprompt.search import BandOptimizer
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    metric = load_metric(args.metric)
+    log.info("loading program %s (runs that file)", args.program)
+    program = load_program_ref(args.program)
+    fields = dataset_fields(program)
+    trainset = load_dataset(args.trainset, fields)
+    valset = load_dataset(args.valset, fields) if args.valset else None
+    log.info(
+        "trainset: %d examples; valset: %s", len(trainset), "trainset minus demos" if valset is None else len(valset)
+    )
+    lm = make_lm(args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model)
+    optimizer = BandOptimizer(
+        metric,
+        storage=args.storage,
+        token_budget=args.budget,
+        cost_model=args.cost_model,
+        scheme=args.scheme,
+        scheme_options=_scheme_options(args.scheme_options),
+        detail=args.detail,
+        n_trials=args.trials,
+        multi_objective=args.multi_objective,
+        minibatch_size=args.minibatch,
+        k_demos=args.k_demos,
+        num_threads=args.threads,
+        study_name=args.study_name,
+        run_dir=str(out),
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    _log_levels(getattr(args, "verbose", 0))
+    with dspy.context(lm=lm):
+        compiled = optimizer.compile(
+            program, trainset=trainset, valset=valset, baselines=parse_baselines(args.baselines)
+        )
+    result = optimizer.last_result
+    if result is None:  # pragma: no cover - compile always sets it
+        raise ConfigError("the optimizer returned no result")
+    return compiled, result, trainset, out
+
+
+def write_outputs(
+    compiled: Any, result: Any, trainset: Sequence[Any], out: Path, run_info: dict[str, Any]
+) -> dict[str, Path]:
+    """Writes ``program.json``, ``pareto.json`` and ``report.html`` into ``out``; returns their paths."""
+    from specprompt.reports import CompileReport, report_data
+
+    paths = {"program": out / "program.json", "pareto": out / "pareto.json", "report": out / "report.html"}
+    compiled.save(str(paths["program"]))
+    data = report_data(result, run_info)
+    paths["pareto"].write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    CompileReport(data, compiled, sources=trainset, run=None).save(paths["report"])
+    return paths
+
+
+def summary(result: Any, paths: dict[str, Path]) -> str:
+    """The text printed at the end: the Pareto table, counts and the files written."""
+    lines = [
+        result.pareto_table(),
+        "",
+        f"study {result.study_name}: {result.n_trials} finished trials, {result.scorer_calls} scorer calls this run",
+        f"chosen: trial {result.best.trial}, score {result.best.score:.4f}, "
+        f"{result.best.tokens} image tokens per prompt",
+    ]
+    lines += [f"wrote {p}" for p in paths.values()]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``specprompt compile``; prints the summary to stdout."""
+    compiled, result, trainset, out = compile_program(args)
+    info = {
+        "program": args.program,
+        "trainset": str(args.trainset),
+        "valset": str(args.valset) if args.valset else "trainset minus demos",
+        "lm": args.lm + (f" at {args.api_base}" if args.api_base else ""),
+        "metric": args.metric,
+    }
+    paths = write_outputs(compiled, result, trainset, out, info)
+    print(summary(result, paths))
+    return 0
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    """Registers ``compile`` on the CLI's sub-parsers."""
+    from specprompt.spectral import available_schemes
+
+    p = sub.add_parser(
+        "compile",
+        help="choose the bands of a DSPy program's demo images under a token budget",
+        description=(
+            "Runs the band optimizer on PROGRAM.py:NAME (a dspy.Module instance, class or zero-argument "
+            "factory; loading it RUNS that file) with a JSONL or folder-per-label dataset (data only, never "
+            "run). Re-running the same command resumes the study in --out."
+        ),
+    )
+    p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
+    p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
+    p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+    p.add_argument(
+        "--budget", type=_non_negative_int, required=True, help="image tokens of all demo images of one prompt"
+    )
+    p.add_argument(
+        "--cost-model", required=True, help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local"
+    )
+    p.add_argument("--scheme", default="laplacian", help=f"band scheme, one of {', '.join(available_schemes())}")
+    p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
+    p.add_argument(
+        "--detail", choices=("low", "high", "auto"), default=None, help="OpenAI detail sent with demo images"
+    )
+    p.add_argument("--trials", type=_positive_int, default=50, help="finished trials of the study (default 50)")
+    p.add_argument("--metric", default="exact", help="'exact' (all output fields equal) or FILE.py:FN (runs that file)")
+    p.add_argument(
+        "--lm", default="nearest", help="'nearest' (offline) or '<provider>/<model>', e.g. openai/gpt-4o-mini"
+    )
+    p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="API key (default: $SPECPROMPT_API_KEY, then $OPENAI_API_KEY; prefer them: "
+        "arguments are visible to other users)",
+    )
+    p.add_argument("--multi-objective", action="store_true", help="optimize score and tokens jointly (Pareto front)")
+    p.add_argument(
+        "--baselines", default=None, help="'all' or a comma list of full,uniform,low_detail,text_only,random"
+    )
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
+    p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
+    p.add_argument("--out", default="specprompt-out", help="output folder (default: ./specprompt-out)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of demos, minibatch and sampler (default 0)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
+    p.add_argument("--minibatch", type=_positive_int, default=16, help="validation examples per trial (default 16)")
+    p.add_argument(
+        "--k-demos", type=_non_negative_int, default=None, help="demos per predictor without demos (default 4)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)

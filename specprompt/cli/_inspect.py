@@ -1,0 +1,101 @@
+"""``specprompt inspect``: what the demo images of a compiled program are and what they cost.
+
+Works from the JSON alone (no code runs): every SpectralImage carries its scheme, kept bands,
+sizes and source hash in its PNG data URI. ``--program FILE.py:NAME`` (which runs that file)
+additionally loads the JSON into the program, checking that they fit together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from specprompt.errors import ConfigError
+
+__all__ = ["add_parser", "default_cost_model", "inspect_program", "run"]
+
+log = logging.getLogger("specprompt.cli.inspect")
+
+
+def default_cost_model(program_path: str | Path) -> str | None:
+    """The cost model of the run that wrote ``program_path``, read from a ``pareto.json`` beside it.
+
+    Returns ``None`` when there is no such file or it names no cost model (never raises).
+
+    Example:
+        >>> default_cost_model("/nonexistent/program.json") is None
+        True
+    """
+    pareto = Path(program_path).parent / "pareto.json"
+    try:
+        data = json.loads(pareto.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    model = (data.get("config") or {}).get("cost_model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def inspect_program(path: str | Path, *, program: str | None = None, cost_model: str | None = None) -> Any:
+    """The :class:`specprompt.reports.ProgramImages` of a saved program.
+
+    Args:
+        path: the JSON file written by ``program.save``.
+        program: ``FILE.py:NAME`` of the program to load it into (runs that file), or ``None``
+            to read the JSON alone.
+        cost_model: price images with this model; default: the run's (``pareto.json`` beside
+            ``path``), else only ``local`` tokens.
+
+    Raises:
+        ConfigError: a missing or malformed file, or a JSON that does not fit ``program``.
+    """
+    from specprompt.reports import describe_program
+
+    p = Path(path)
+    model = cost_model if cost_model is not None else default_cost_model(p)
+    if program is None:
+        return describe_program(p, cost_model=model)
+    from specprompt.cli._data import load_program_ref
+    from specprompt.types import load_program
+
+    module = load_program_ref(program)
+    try:
+        load_program(module, p)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{str(p)!r} does not fit the program {program!r}: {exc}") from None
+    return describe_program(module, cost_model=model)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints the table (or ``--json``) of ``specprompt inspect``."""
+    images = inspect_program(args.compiled, program=args.program, cost_model=args.cost_model)
+    if args.json:
+        print(json.dumps(images.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(f"{args.compiled}:")
+        print(images.table())
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Registers ``inspect`` on the CLI's sub-parsers."""
+    p = sub.add_parser(
+        "inspect",
+        help="list the demo images of a compiled program: scheme, kept bands, sizes, tokens",
+        description="Reads a program saved by `specprompt compile` (program.json) without running any code.",
+    )
+    p.add_argument(
+        "compiled", metavar="COMPILED.json", help="program JSON written by program.save / specprompt compile"
+    )
+    p.add_argument(
+        "--program", default=None, metavar="PROGRAM.py:NAME", help="also load it into this program (runs that file)"
+    )
+    p.add_argument(
+        "--cost-model", default=None, help="price images with this cost model (default: the run's, if known)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)

@@ -1,0 +1,460 @@
+"""What the demo images of a program cost: one row per image, read from a program or its saved JSON.
+
+Reading a saved program needs no code and runs none: the JSON file written by ``program.save`` is
+parsed, each image marker string is turned back into a :class:`~specprompt.SpectralImage` (whose
+PNG carries its scheme, kept bands and source hash) or a plain ``dspy.Image``, and sizes are read
+from the PNG headers. Band lists and ``local`` tokens come from a decomposition of a blank image
+of the source's size with the same scheme options (band layouts depend on shape and options only).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from specprompt.errors import ConfigError
+
+if TYPE_CHECKING:
+    import dspy
+
+    from specprompt.spectral import Spectrum
+
+__all__ = ["DemoImage", "ProgramImages", "demo_texts", "describe_program", "image_rows_by_demo", "read_program_state"]
+
+_CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 4}
+
+
+@dataclass(frozen=True)
+class DemoImage:
+    """One image value of one demo, or a dropped image (the field holds no image).
+
+    Attributes:
+        predictor: the predictor's name (``"self"`` for a bare ``dspy.Predict``).
+        demo: index in the predictor's demos.
+        field: the demo field.
+        item: position in a ``list[dspy.Image]`` field, or ``None``.
+        kind: ``"spectral"`` (a SpectralImage), ``"image"`` (a plain ``dspy.Image``) or
+            ``"dropped"`` (the search removed it: the demo is sent as text only).
+        image: the image object, ``None`` when dropped.
+        scheme: decomposition scheme of a SpectralImage.
+        kept: kept band names (``None``: all bands).
+        bands: every band name of the source's spectrum, when known.
+        sent_size: ``(width, height)`` of the image sent.
+        source_size: ``(width, height)`` of the source.
+        source_hash: :func:`specprompt.types.content_hash` of the source.
+        detail: the OpenAI ``detail`` hint sent with the image.
+        local_tokens: tokens under the ``local`` cost model (kept tiles for SpectralImages).
+        model_tokens: tokens under the chosen cost model, or ``None`` when none was chosen.
+    """
+
+    predictor: str
+    demo: int
+    field: str
+    item: int | None
+    kind: str
+    image: Any
+    scheme: str | None
+    kept: tuple[str, ...] | None
+    bands: tuple[str, ...] | None
+    sent_size: tuple[int, int] | None
+    source_size: tuple[int, int] | None
+    source_hash: str | None
+    detail: str | None
+    local_tokens: int
+    model_tokens: int | None
+
+    @property
+    def slot(self) -> str:
+        """``predictor/demo<i>/field[item]``, the slot id used in search results."""
+        suffix = "" if self.item is None else f"[{self.item}]"
+        return f"{self.predictor}/demo{self.demo}/{self.field}{suffix}"
+
+    def kept_text(self) -> str:
+        """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``."""
+        if self.kind == "dropped":
+            return "dropped"
+        if self.kind == "image":
+            return "plain image"
+        n = f" of {len(self.bands)}" if self.bands is not None else ""
+        if self.kept is None:
+            return f"all{f' ({len(self.bands)})' if self.bands is not None else ''}"
+        order = {b: i for i, b in enumerate(self.bands or ())}
+        names = sorted(self.kept, key=lambda b: (-order.get(b, -1), b))
+        return f"{', '.join(names) or 'none'} ({len(self.kept)}{n})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (the image itself left out)."""
+        return {
+            "slot": self.slot,
+            "predictor": self.predictor,
+            "demo": self.demo,
+            "field": self.field,
+            "item": self.item,
+            "kind": self.kind,
+            "scheme": self.scheme,
+            "kept": None if self.kept is None else list(self.kept),
+            "bands": None if self.bands is None else list(self.bands),
+            "sent_size": None if self.sent_size is None else list(self.sent_size),
+            "source_size": None if self.source_size is None else list(self.source_size),
+            "source_hash": self.source_hash,
+            "detail": self.detail,
+            "local_tokens": self.local_tokens,
+            "model_tokens": self.model_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ProgramImages:
+    """Every demo image of a program, with its tokens.
+
+    Attributes:
+        rows: one :class:`DemoImage` per image (and per dropped image), in predictor, demo,
+            field, item order.
+        demos: predictor name -> number of demos (also those without images).
+        cost_model: the cost model of ``model_tokens``, or ``None``.
+    """
+
+    rows: tuple[DemoImage, ...]
+    demos: Mapping[str, int]
+    cost_model: str | None
+
+    @property
+    def shown_model(self) -> str | None:
+        """The cost model shown next to ``local`` tokens (``None`` when it is ``local`` itself)."""
+        return None if self.cost_model in (None, "local") else self.cost_model
+
+    def tokens(self, predictor: str | None = None) -> tuple[int, int | None]:
+        """``(local, model)`` image tokens of one prompt of ``predictor`` (default: all predictors)."""
+        rows = [r for r in self.rows if predictor is None or r.predictor == predictor]
+        local = sum(r.local_tokens for r in rows)
+        model = None if self.cost_model is None else sum(r.model_tokens or 0 for r in rows)
+        return local, model
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: per predictor its demos count and tokens, the rows and the totals."""
+        local, model = self.tokens()
+        return {
+            "cost_model": self.cost_model,
+            "predictors": {
+                name: dict(zip(("local_tokens", "model_tokens"), self.tokens(name), strict=True), demos=n)
+                for name, n in self.demos.items()
+            },
+            "images": [r.to_dict() for r in self.rows],
+            "local_tokens": local,
+            "model_tokens": model,
+        }
+
+    def table(self) -> str:
+        """A plain-text table per predictor and the totals of one prompt."""
+        model = self.shown_model
+        head = ["demo", "field", "scheme", "kept bands", "sent", "source", "local"]
+        if model:
+            head.append(model.split(":")[-1])
+        head.append("source hash")
+        lines: list[str] = []
+        for name, n in self.demos.items():
+            rows = [r for r in self.rows if r.predictor == name]
+            lines.append(f"predictor {name}: {n} demo(s), {len(rows)} image slot(s)")
+            body = [head]
+            for r in rows:
+                cells = [
+                    str(r.demo),
+                    r.field if r.item is None else f"{r.field}[{r.item}]",
+                    r.scheme or "-",
+                    r.kept_text(),
+                    _size(r.sent_size),
+                    _size(r.source_size),
+                    str(r.local_tokens),
+                ]
+                if model:
+                    cells.append(str(r.model_tokens))
+                cells.append((r.source_hash or "-")[:12])
+                body.append(cells)
+            widths = [max(len(row[i]) for row in body) for i in range(len(head))]
+            for row in body:
+                lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            local, tok = self.tokens(name)
+            lines.append(f"  image tokens per prompt: {local} local" + (f", {tok} {model}" if model else ""))
+        local, tok = self.tokens()
+        lines.append(f"total image tokens per prompt: {local} local" + (f", {tok} {model}" if model else ""))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        model = self.shown_model
+        head = ["slot", "scheme", "kept bands", "sent", "source", "local"] + ([model] if model else [])
+        body = []
+        for r in self.rows:
+            cells = [
+                r.slot,
+                r.scheme or "-",
+                r.kept_text(),
+                _size(r.sent_size),
+                _size(r.source_size),
+                str(r.local_tokens),
+            ]
+            if model:
+                cells.append(str(r.model_tokens))
+            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        local, tok = self.tokens()
+        total = f"{local} local" + (f", {tok} {model}" if model else "")
+        return (
+            "<table><thead><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+            + "</tr></thead><tbody>"
+            + "".join(body)
+            + f"</tbody><caption>image tokens per prompt: {html.escape(total)}</caption></table>"
+        )
+
+
+def _size(size: tuple[int, int] | None) -> str:
+    return "-" if size is None else f"{size[0]}x{size[1]}"
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+
+def read_program_state(source: str | Path | Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """Predictor name -> its saved demos, from a ``program.save`` JSON file (or its parsed dict).
+
+    A bare ``dspy.Predict`` saves its state at the top level (named ``"self"`` here, as
+    ``named_predictors`` does); a module saves one entry per predictor.
+
+    Raises:
+        ConfigError: a missing or non-JSON file, or JSON that is not a DSPy program state.
+
+    Example:
+        >>> list(read_program_state({"demos": [{"label": "a"}], "signature": {}, "lm": None}))
+        ['self']
+    """
+    if isinstance(source, Mapping):
+        data: Any = source
+        name = "program state"
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.is_file():
+            raise ConfigError(f"no such program file: {name!r}")
+        if path.suffix != ".json":
+            raise ConfigError(f"{name!r} is not a .json file (pickled programs are never read)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{name!r} is not JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{name!r} is not a DSPy program state (expected a JSON object)")
+    if isinstance(data.get("demos"), list) and "signature" in data:
+        states = {"self": data}
+    else:
+        states = {k: v for k, v in data.items() if isinstance(v, Mapping) and isinstance(v.get("demos"), list)}
+    if not states:
+        raise ConfigError(f"{name!r} is not a DSPy program state: no predictor with 'demos' in it")
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for pname, state in states.items():
+        demos = state["demos"]
+        bad = [i for i, d in enumerate(demos) if not isinstance(d, Mapping)]
+        if bad:
+            raise ConfigError(f"{name!r}: demo {bad[0]} of predictor {pname!r} is not a JSON object")
+        out[pname] = list(demos)
+    return out
+
+
+def _demos_of(program: dspy.Module) -> dict[str, list[Mapping[str, Any]]]:
+    import dspy
+
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for name, pred in program.named_predictors():
+        demos: list[Mapping[str, Any]] = []
+        for d in pred.demos:
+            demos.append(dict(d.items(include_dspy=True)) if isinstance(d, dspy.Example) else dict(d))
+        out[name] = demos
+    return out
+
+
+@lru_cache(maxsize=64)
+def _skeleton(scheme: str, options: str, size: tuple[int, int], channels: int) -> Spectrum:
+    """The spectrum of a blank image: its band layout and tile grids equal the source's."""
+    from specprompt.spectral import decompose
+
+    w, h = size
+    return decompose(np.zeros((h, w, channels), np.float32), scheme, **json.loads(options))
+
+
+def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
+    """``((width, height), channels)`` from the header of a base64 data URI, or ``None``."""
+    from PIL import Image, UnidentifiedImageError
+
+    head, sep, payload = url.partition(",")
+    if not sep or not head.startswith("data:image/") or not head.endswith(";base64"):
+        return None
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as im:
+            return (int(im.size[0]), int(im.size[1])), _CHANNELS.get(im.mode, 3)
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+        return None
+
+
+def _row(
+    predictor: str, demo: int, field: str, item: int | None, value: Any, cost_model: str | None
+) -> DemoImage | None:
+    import dspy
+
+    from specprompt.cost import image_tokens
+    from specprompt.types import SpectralImage, restore_image
+
+    value = restore_image(value)
+    if isinstance(value, SpectralImage):
+        info = _png_info(value.url)
+        channels = info[1] if info else 3
+        skel = _skeleton(value.scheme, value.scheme_options, tuple(value.source_size), channels)
+        sel = value.selection_obj
+        kept = None if sel.bands is None else tuple(sorted(sel.bands))
+        w, h = value.render_size
+        detail = value.detail or "auto"
+        return DemoImage(
+            predictor,
+            demo,
+            field,
+            item,
+            "spectral",
+            value,
+            value.scheme,
+            kept,
+            skel.band_names,
+            (w, h),
+            (int(value.source_size[0]), int(value.source_size[1])),
+            value.source_hash,
+            value.detail,
+            skel.token_count(sel),
+            None if cost_model is None else image_tokens(cost_model, w, h, detail=detail),
+        )
+    if isinstance(value, dspy.Image):
+        info = _png_info(value.url)
+        size = None if info is None else info[0]
+        hint = getattr(value, "detail", None)
+        local = 0 if size is None else image_tokens("local", *size)
+        model = None if cost_model is None or size is None else image_tokens(cost_model, *size, detail=hint or "auto")
+        return DemoImage(
+            predictor, demo, field, item, "image", value, None, None, None, size, size, None, hint, local, model
+        )
+    return None
+
+
+def describe_program(
+    program: dspy.Module | str | Path | Mapping[str, Any], *, cost_model: str | None = None
+) -> ProgramImages:
+    """Every demo image of ``program`` with its scheme, kept bands, sizes and tokens.
+
+    Args:
+        program: a ``dspy.Module``, or a JSON file written by ``program.save`` (or its parsed
+            dict), read without running any code.
+        cost_model: also price each image with this :mod:`specprompt.cost` model (its ``detail``
+            as sent; none counts as ``"auto"``).
+
+    Returns:
+        a :class:`ProgramImages`. A ``None`` value in a field where another demo of the same
+        predictor holds an image is listed as ``"dropped"`` (0 tokens).
+
+    Raises:
+        ConfigError: not a program state, or a bad JSON file. UnknownNameError: unknown cost model.
+        ImageInputError: a corrupt SpectralImage data URI.
+
+    Example:
+        >>> import dspy
+        >>> describe_program(dspy.Predict("image: dspy.Image -> label")).tokens()
+        (0, None)
+    """
+    import dspy
+
+    if cost_model is not None:
+        from specprompt.cost import get_cost_model
+
+        get_cost_model(cost_model)
+    states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
+    rows: list[DemoImage] = []
+    for pname, demos in states.items():
+        per: list[tuple[int, str, DemoImage | None]] = []
+        image_fields: set[str] = set()
+        for di, demo in enumerate(demos):
+            for fname, value in demo.items():
+                if fname.startswith("dspy_") or fname == "augmented":
+                    continue
+                if isinstance(value, (list, tuple)):
+                    for j, v in enumerate(value):
+                        r = _row(pname, di, fname, j, v, cost_model)
+                        if r is not None:
+                            per.append((di, fname, r))
+                            image_fields.add(fname)
+                    continue
+                r = _row(pname, di, fname, None, value, cost_model)
+                if r is not None:
+                    image_fields.add(fname)
+                    per.append((di, fname, r))
+                elif value is None:
+                    per.append((di, fname, None))
+        for di, fname, r in per:
+            if r is not None:
+                rows.append(r)
+            elif fname in image_fields:
+                rows.append(
+                    DemoImage(
+                        pname,
+                        di,
+                        fname,
+                        None,
+                        "dropped",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        0,
+                        None if cost_model is None else 0,
+                    )
+                )
+    return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model)
+
+
+def image_rows_by_demo(images: ProgramImages) -> dict[tuple[str, int], list[DemoImage]]:
+    """Rows grouped by ``(predictor, demo)``, in order."""
+    out: dict[tuple[str, int], list[DemoImage]] = {}
+    for r in images.rows:
+        out.setdefault((r.predictor, r.demo), []).append(r)
+    return out
+
+
+def demo_texts(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tuple[str, int], dict[str, str]]:
+    """``(predictor, demo)`` -> its non-image fields as short strings (for captions)."""
+    import dspy
+
+    from specprompt.types import restore_image
+
+    states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
+    out: dict[tuple[str, int], dict[str, str]] = {}
+    for pname, demos in states.items():
+        for di, demo in enumerate(demos):
+            texts: dict[str, str] = {}
+            for k, v in demo.items():
+                if k.startswith("dspy_") or k == "augmented":
+                    continue
+                v = restore_image(v)
+                if v is None or isinstance(v, dspy.Image):
+                    continue
+                if isinstance(v, Sequence) and not isinstance(v, str) and any(isinstance(x, dspy.Image) for x in v):
+                    continue
+                text = v if isinstance(v, str) else json.dumps(v, default=str)
+                texts[k] = text if len(text) <= 200 else text[:197] + "..."
+            out[(pname, di)] = texts
+    return out

@@ -1,0 +1,454 @@
+"""A self-contained HTML report of a band search: demos, kept bands, images sent, Pareto front, baselines.
+
+One file, no script, no external reference: images are PNG data URIs, the plot is inline SVG and
+the style is inline CSS (scoped under ``.spr`` so the report can sit inside a Jupyter notebook).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from specprompt.errors import ConfigError
+from specprompt.reports._demos import DemoImage, ProgramImages, demo_texts, describe_program, image_rows_by_demo
+from specprompt.reports._svg import PlotPoint, pareto_svg
+
+if TYPE_CHECKING:
+    import dspy
+
+    from specprompt.search import CompileResult
+    from specprompt.spectral import Spectrum
+
+__all__ = ["CompileReport", "report_data"]
+
+_CSS = """
+.spr{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;max-width:1100px}
+.spr h1{font-size:22px;margin:8px 0}.spr h2{font-size:18px;margin:22px 0 8px;border-bottom:1px solid #d0d7de}
+.spr h3{font-size:15px;margin:14px 0 6px}
+.spr table{border-collapse:collapse;margin:6px 0}.spr td,.spr th{border:1px solid #d0d7de;padding:3px 7px;
+text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-align:right}
+.spr .demo{border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;margin:10px 0}
+.spr .slot{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start;margin:6px 0}
+.spr figure{margin:0}.spr figcaption{font-size:12px;color:#57606a;max-width:260px}
+.spr img.px{image-rendering:pixelated;border:1px solid #d0d7de}
+.spr tr.drop td{color:#8c959f;text-decoration:line-through}.spr .kept{color:#1a7f37;font-weight:bold}
+.spr .summary{background:#f6f8fa;border-radius:6px;padding:8px 12px}.spr code{font-size:12px}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _png_uri(pil: Any) -> str:
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _fmt_score(value: object) -> str:
+    return "-" if value is None else f"{float(value):.4f}"  # type: ignore[arg-type]
+
+
+def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON of a search for reports: ``result.to_dict()``, every scored trial and ``run``.
+
+    Args:
+        result: a :class:`~specprompt.search.CompileResult`, or a dict from an earlier call
+            (e.g. a loaded ``pareto.json``), returned as a copy.
+        run: extra metadata (program, datasets, LM, command) stored under ``"run"``.
+
+    Returns:
+        a JSON-ready dict with ``study_name``, ``config``, ``best``, ``front``, ``baselines``,
+        ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
+        of each complete feasible trial) and ``run``.
+
+    Raises:
+        ConfigError: ``result`` is neither.
+    """
+    data: dict[str, Any]
+    if isinstance(result, Mapping):
+        data = json.loads(json.dumps(result))
+    elif hasattr(result, "to_dict") and hasattr(result, "study"):
+        data = result.to_dict()
+        data["trials"] = _trial_points(result.study)
+    else:
+        raise ConfigError(f"expected a CompileResult or its dict, got {type(result).__name__}")
+    for key in ("config", "best", "front"):
+        if key not in data:
+            raise ConfigError(f"search result data lacks {key!r}; expected CompileResult.to_dict() output")
+    if run is not None:
+        data["run"] = {**data.get("run", {}), **dict(run)}
+    return data
+
+
+def _trial_points(study: Any) -> list[dict[str, Any]]:
+    import optuna
+
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        a = t.user_attrs
+        if not a.get("feasible") or "score" not in a or not math.isfinite(float(a["score"])):
+            continue
+        full = study.user_attrs.get("full:" + str(a.get("key")))
+        score = float(a["score"]) if full is None else float(full["score"])
+        out.append({"number": t.number, "tokens": int(a["tokens"]), "score": score, "full": full is not None})
+    return out
+
+
+def _choices(selections: Mapping[str, Any]) -> str:
+    parts = []
+    for slot, entry in selections.items():
+        choice = entry.get("choice")
+        text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in (choice or {}).items())
+        parts.append(f"{slot}: {text}")
+    return "; ".join(parts)
+
+
+class CompileReport:
+    """The report of one band search, as a self-contained HTML page.
+
+    Args:
+        result: the :class:`~specprompt.search.CompileResult` (``optimizer.last_result``) or its
+            :func:`report_data` dict (a loaded ``pareto.json``).
+        program: the compiled program, or its saved JSON file (read without running code).
+        sources: images the demo sources can be found among (e.g. the trainset: examples,
+            ``dspy.Image`` s, arrays or paths), matched by content hash; without them the
+            report shows no originals and band tables without energies.
+        run: extra metadata shown in the run table (program, datasets, LM, command).
+        title: the page title.
+        cell: display size (px) of upscaled images and thumbnails (64 .. 512).
+
+    Example:
+        >>> import dspy
+        >>> data = {"config": {"token_budget": 10, "cost_model": "local"}, "front": [], "best": None}
+        >>> page = CompileReport(data, dspy.Predict("image: dspy.Image -> label")).html()
+        >>> page.startswith("<!DOCTYPE html>") and "Pareto front" in page
+        True
+    """
+
+    def __init__(
+        self,
+        result: CompileResult | Mapping[str, Any],
+        program: dspy.Module | str | Path | Mapping[str, Any],
+        *,
+        sources: Iterable[Any] | None = None,
+        run: Mapping[str, Any] | None = None,
+        title: str = "specprompt band search",
+        cell: int = 192,
+    ) -> None:
+        if not isinstance(cell, int) or isinstance(cell, bool) or not 64 <= cell <= 512:
+            raise ConfigError(f"cell must be an int in 64 .. 512, got {cell!r}")
+        self.data = report_data(result, run)
+        self.program = program
+        self.title = title
+        self.cell = cell
+        cost_model = (self.data.get("config") or {}).get("cost_model")
+        self.images: ProgramImages = describe_program(program, cost_model=cost_model)
+        self._texts = demo_texts(program)
+        wanted = {r.source_hash for r in self.images.rows if r.source_hash}
+        for sel in ((self.data.get("best") or {}).get("selections") or {}).values():
+            if isinstance(sel, Mapping) and isinstance(sel.get("source"), str):
+                wanted.add(sel["source"])
+        self._sources = _find_sources(sources, wanted) if sources is not None else {}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, **kwargs: Any) -> CompileReport:
+        """The report of a ``specprompt compile --out`` folder (``pareto.json`` + ``program.json``).
+
+        Raises:
+            ConfigError: a file is missing or not JSON.
+        """
+        root = Path(folder)
+        pareto = root / "pareto.json"
+        if not pareto.is_file():
+            raise ConfigError(f"no pareto.json in {str(root)!r}")
+        try:
+            data = json.loads(pareto.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{str(pareto)!r} is not JSON: {exc}") from None
+        return cls(data, root / "program.json", **kwargs)
+
+    # -- output --------------------------------------------------------------------------------
+    def fragment(self) -> str:
+        """The report as one ``<div class="spr">`` with its ``<style>`` (for notebooks)."""
+        sections = [
+            f"<h1>{_e(self.title)}</h1>",
+            self._summary(),
+            self._run_table(),
+            self._pareto(),
+            self._baselines(),
+            self._demos(),
+        ]
+        return f'<div class="spr"><style>{_CSS}</style>' + "".join(sections) + "</div>"
+
+    def html(self) -> str:
+        """A complete HTML page."""
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{_e(self.title)}</title></head><body>{self.fragment()}</body></html>\n"
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Writes :meth:`html` to ``path`` (UTF-8) and returns the path."""
+        p = Path(path)
+        p.write_text(self.html(), encoding="utf-8")
+        return p
+
+    def _repr_html_(self) -> str:
+        return self.fragment()
+
+    # -- sections --------------------------------------------------------------------------------
+    def _summary(self) -> str:
+        d = self.data
+        cfg = d.get("config") or {}
+        best = d.get("best")
+        model = cfg.get("cost_model", "?")
+        local, tokens = self.images.tokens()
+        lines = []
+        if best:
+            lines.append(
+                f"Chosen program: score <b>{_fmt_score(best.get('score'))}</b> "
+                f"({'full valset' if best.get('full') else 'minibatch'}) with <b>{best.get('tokens')}</b> "
+                f"image tokens per prompt under <code>{_e(model)}</code> (trial {best.get('trial')})."
+            )
+        shown = self.images.shown_model
+        lines.append(f"Its demo images: {local} local tokens" + (f", {tokens} {_e(shown)} tokens." if shown else "."))
+        full = (d.get("baselines") or {}).get("full")
+        if full and full.get("tokens") is not None and best:
+            ratio = full["tokens"] / best["tokens"] if best.get("tokens") else math.inf
+            times = "no image tokens at all" if math.isinf(ratio) else f"{ratio:.1f}x fewer tokens"
+            lines.append(
+                f"Full-resolution demos: score {_fmt_score(full.get('score'))} with {full['tokens']} tokens ({times})."
+            )
+        return '<div class="summary">' + "<br>".join(lines) + "</div>"
+
+    def _run_table(self) -> str:
+        d = self.data
+        cfg = d.get("config") or {}
+        rows: list[tuple[str, Any]] = [
+            ("token budget", cfg.get("token_budget")),
+            ("cost model", cfg.get("cost_model")),
+            ("scheme", f"{cfg.get('scheme')} {json.dumps(cfg.get('scheme_options') or {})}"),
+            ("trials", f"{d.get('n_trials', '-')} finished (target {cfg.get('n_trials', '-')})"),
+            ("scorer calls", d.get("scorer_calls", "-")),
+            ("multi-objective", cfg.get("multi_objective")),
+            ("minibatch size", cfg.get("minibatch_size")),
+            ("detail", cfg.get("detail")),
+            ("seed", cfg.get("seed")),
+            ("study", d.get("study_name")),
+        ]
+        rows += [(str(k), v) for k, v in (d.get("run") or {}).items()]
+        body = "".join(f"<tr><th>{_e(k)}</th><td>{_e('-' if v is None else v)}</td></tr>" for k, v in rows)
+        return f"<h2>Run</h2><table>{body}</table>"
+
+    def _pareto(self) -> str:
+        d = self.data
+        cfg = d.get("config") or {}
+        best = d.get("best") or {}
+        front = d.get("front") or []
+        front_trials = {r["trial"] for r in front}
+        points: list[PlotPoint] = []
+        for t in d.get("trials") or []:
+            if t["number"] not in front_trials:
+                points.append(PlotPoint(t["tokens"], t["score"], "trial", f"trial {t['number']}"))
+        for r in front:
+            chosen = r["trial"] == best.get("trial")
+            points.append(PlotPoint(r["tokens"], r["score"], "chosen" if chosen else "front", f"trial {r['trial']}"))
+        for name, b in (d.get("baselines") or {}).items():
+            if b.get("score") is not None and b.get("tokens") is not None:
+                points.append(PlotPoint(b["tokens"], b["score"], "baseline", name))
+        out = ["<h2>Pareto front</h2>"]
+        if points:
+            out.append(
+                pareto_svg(points, budget=cfg.get("token_budget"), title=f"score vs tokens ({cfg.get('cost_model')})")
+            )
+        else:
+            out.append("<p>No scored candidate.</p>")
+        head = "<tr><th>trial</th><th>score</th><th>on</th><th>tokens</th><th>choices</th></tr>"
+        body = "".join(
+            f"<tr><td>{r['trial']}{' (chosen)' if r['trial'] == best.get('trial') else ''}</td>"
+            f"<td class=num>{_fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
+            f"<td class=num>{r['tokens']}</td><td><code>{_e(_choices(r.get('selections') or {}))}</code></td></tr>"
+            for r in front
+        )
+        out.append(f"<table>{head}{body}</table>")
+        return "".join(out)
+
+    def _baselines(self) -> str:
+        base = self.data.get("baselines")
+        if not base:
+            return ""
+        head = "<tr><th>baseline</th><th>score</th><th>tokens</th><th>fits budget</th><th>note</th></tr>"
+        body = "".join(
+            f"<tr><td>{_e(name)}</td><td class=num>{_fmt_score(b.get('score'))}</td>"
+            f"<td class=num>{'-' if b.get('tokens') is None else b['tokens']}</td>"
+            f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{_e(b.get('note', ''))}</td></tr>"
+            for name, b in base.items()
+        )
+        return f"<h2>Baselines</h2><table>{head}{body}</table>"
+
+    def _demos(self) -> str:
+        out = ["<h2>Demos</h2>"]
+        groups = image_rows_by_demo(self.images)
+        if not groups:
+            out.append("<p>The program's demos hold no images.</p>")
+        model = self.images.shown_model
+        for (pname, di), rows in groups.items():
+            texts = self._texts.get((pname, di), {})
+            caption = ", ".join(f"{k} = {v}" for k, v in texts.items())
+            tokens = sum(r.local_tokens for r in rows)
+            mtok = sum(r.model_tokens or 0 for r in rows)
+            head = f"{pname} / demo {di}" + (f" &mdash; {_e(caption)}" if caption else "")
+            tok = f"{tokens} local" + (f", {mtok} {_e(model)}" if model else "")
+            out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
+            for r in rows:
+                out.append(self._slot(r))
+            out.append("</div>")
+        return "".join(out)
+
+    def _slot(self, r: DemoImage) -> str:
+        label = r.field if r.item is None else f"{r.field}[{r.item}]"
+        parts = [f'<div class="slot"><div><b>{_e(label)}</b><br>{_e(r.kept_text())}</div>']
+        source = self._source_of(r)
+        if source is not None:
+            parts.append(self._thumb(source, "original"))
+        if r.kind == "dropped":
+            parts.append("<div>image dropped: the demo is sent as text only (0 tokens)</div></div>")
+            return "".join(parts)
+        parts.append(self._sent(r))
+        if r.kind == "spectral" and r.scheme is not None:
+            parts.append(self._band_table(r, source))
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _source_of(self, r: DemoImage) -> np.ndarray | None:
+        if r.source_hash:
+            return self._sources.get(r.source_hash)
+        if r.kind == "dropped":
+            sel = ((self.data.get("best") or {}).get("selections") or {}).get(r.slot)
+            if isinstance(sel, Mapping) and isinstance(sel.get("source"), str):
+                prefix = sel["source"]
+                for h, arr in self._sources.items():
+                    if h.startswith(prefix):
+                        return arr
+        return None
+
+    def _thumb(self, pixels: np.ndarray, what: str) -> str:
+        from PIL import Image
+
+        from specprompt.spectral._spectrum import to_pil
+
+        pil = to_pil(pixels)
+        w, h = pil.size
+        pil.thumbnail((self.cell, self.cell), Image.Resampling.LANCZOS)
+        tw, th = pil.size
+        return (
+            f'<figure><img src="{_png_uri(pil)}" width="{tw}" height="{th}" alt="{_e(what)}">'
+            f"<figcaption>{_e(what)}, {w}x{h}</figcaption></figure>"
+        )
+
+    def _sent(self, r: DemoImage) -> str:
+        url = getattr(r.image, "url", "")
+        if not url.startswith("data:image/") or r.sent_size is None:
+            return f"<div>image sent: <code>{_e(url[:80])}</code></div>"
+        w, h = r.sent_size
+        k = max(1, self.cell // max(w, h))
+        model = self.images.shown_model
+        tokens = f"{r.local_tokens} local" + (f", {r.model_tokens} {model}" if model else "")
+        src = _e(url)
+        return (
+            f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
+            f"<figcaption>sent, real size {w}x{h}</figcaption></figure>"
+            f'<figure><img class="px" src="{src}" width="{w * k}" height="{h * k}" alt="sent image upscaled">'
+            f"<figcaption>sent, upscaled x{k} (nearest); {_e(tokens)} tokens"
+            f"{'; detail ' + _e(r.detail) if r.detail else ''}</figcaption></figure>"
+        )
+
+    def _band_table(self, r: DemoImage, source: np.ndarray | None) -> str:
+        from specprompt.types import SpectralImage
+
+        img = r.image
+        spec: Spectrum | None = None
+        if source is not None and isinstance(img, SpectralImage):
+            from specprompt.spectral import decompose
+
+            try:
+                spec = decompose(source, img.scheme, **img.scheme_config)
+            except ConfigError:  # pragma: no cover - the options came from a spectrum of this scheme
+                spec = None
+        if spec is None and isinstance(img, SpectralImage):
+            from specprompt.reports._demos import _CHANNELS, _skeleton
+
+            channels = _CHANNELS.get(img.to_pil().mode, 3)
+            spec = _skeleton(img.scheme, img.scheme_options, tuple(img.source_size), channels)
+        if spec is None:  # pragma: no cover - only spectral rows get here
+            return ""
+        table = spec.table()
+        total = sum(row["energy"] for row in table) if source is not None else 0.0
+        kept = None if r.kept is None else set(r.kept)
+        head = "<tr><th>band</th><th>level</th><th>freq (x Nyquist)</th><th>tiles</th>"
+        head += "<th>energy</th>" if total > 0 else ""
+        head += "<th></th></tr>"
+        body = []
+        for row in table:
+            keep = kept is None or row["name"] in kept
+            lo, hi = row["freq_range"]
+            cells = (
+                f"<td>{_e(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
+                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tokens']}</td>"
+            )
+            if total > 0:
+                cells += f"<td class=num>{100 * row['energy'] / total:.1f}%</td>"
+            mark = '<span class="kept">kept</span>' if keep else "dropped"
+            body.append(f"<tr{'' if keep else ' class=drop'}>{cells}<td>{mark}</td></tr>")
+        return f"<table>{head}{''.join(body)}</table>"
+
+
+def _images_in(item: Any) -> Iterable[Any]:
+    import dspy
+
+    if isinstance(item, dspy.Example):
+        item = dict(item.items())
+    if isinstance(item, Mapping):
+        for v in item.values():
+            if isinstance(v, dspy.Image):
+                yield v
+            elif isinstance(v, (list, tuple)):
+                yield from (x for x in v if isinstance(x, dspy.Image))
+        return
+    yield item
+
+
+def _find_sources(sources: Iterable[Any], wanted: set[str]) -> dict[str, np.ndarray]:
+    """Content hash -> pixels of the ``sources`` whose hash (or 16-char prefix) is wanted."""
+    from specprompt.io import as_array
+    from specprompt.types import content_hash
+
+    found: dict[str, np.ndarray] = {}
+    if not wanted:
+        return found
+    seen: set[str] = set()
+    for item in sources:
+        for img in _images_in(item):
+            key = getattr(img, "url", None)
+            if isinstance(key, str):
+                if key in seen:
+                    continue
+                seen.add(key)
+            arr = as_array(img)
+            h = content_hash(arr)
+            if h in wanted or h[:16] in wanted:
+                found[h] = arr
+                wanted = {w for w in wanted if w != h and w != h[:16]}
+                if not wanted:
+                    return found
+    return found

@@ -1,0 +1,201 @@
+"""An inline SVG plot of score against image tokens: trials, the Pareto front, the chosen point, baselines."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from specprompt.errors import ConfigError
+
+__all__ = ["PlotPoint", "pareto_svg"]
+
+PointKind = Literal["trial", "front", "chosen", "baseline"]
+_KINDS = ("trial", "front", "chosen", "baseline")
+_COLOURS = {"trial": "#9aa5b1", "front": "#1f6feb", "chosen": "#d1242f", "baseline": "#8250df"}
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    """One marker of :func:`pareto_svg`.
+
+    Attributes:
+        tokens: image tokens per prompt (x).
+        score: validation score (y).
+        kind: ``"trial"`` (a feasible candidate), ``"front"`` (on the Pareto front), ``"chosen"``
+            (the returned program) or ``"baseline"`` (a labelled diamond).
+        label: text next to baseline markers and in the tooltip.
+    """
+
+    tokens: float
+    score: float
+    kind: PointKind = "trial"
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ConfigError(f"PlotPoint kind must be one of {', '.join(_KINDS)}, got {self.kind!r}")
+        for name in ("tokens", "score"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                raise ConfigError(f"PlotPoint {name} must be a finite number, got {v!r}")
+        if self.tokens < 0:
+            raise ConfigError(f"PlotPoint tokens must be >= 0, got {self.tokens!r}")
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.ceil(lo / step - 1e-9) * step
+    out = []
+    v = start
+    while v <= hi + 1e-9 * step:
+        out.append(round(v, 10))
+        v += step
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v - round(v)) < 1e-9 and abs(v) >= 1 else f"{v:.3g}"
+
+
+def pareto_svg(
+    points: Sequence[PlotPoint],
+    *,
+    budget: float | None = None,
+    width: int = 560,
+    height: int = 320,
+    title: str = "",
+    x_label: str = "image tokens per prompt",
+    y_label: str = "score",
+) -> str:
+    """An ``<svg>`` element plotting score (up is better) against tokens (left is cheaper).
+
+    ``front`` and ``chosen`` points are joined by a staircase (the best score reachable within
+    each token count); ``budget`` draws a dashed vertical line. The x axis turns logarithmic
+    (``log(1 + tokens)``) when the tokens span more than 1.5 decades.
+
+    Args:
+        points: the markers; at least one.
+        budget: the token budget, or ``None``.
+        width, height: size in pixels (>= 200 x 120).
+        title, x_label, y_label: texts (escaped).
+
+    Returns:
+        SVG markup with no script and no external reference.
+
+    Raises:
+        ConfigError: no points or a too small size.
+
+    Example:
+        >>> svg = pareto_svg([PlotPoint(10, 0.5, "front"), PlotPoint(40, 0.9, "chosen")], budget=50)
+        >>> svg.startswith("<svg") and "budget 50" in svg
+        True
+    """
+    if not points:
+        raise ConfigError("pareto_svg needs at least one point")
+    if width < 200 or height < 120:
+        raise ConfigError(f"pareto_svg size must be at least 200 x 120, got {width} x {height}")
+    left, right, top, bottom = 56, 16, 34, 42
+    pw, ph = width - left - right, height - top - bottom
+    xs = [p.tokens for p in points] + ([budget] if budget is not None else [])
+    ys = [p.score for p in points]
+    x_hi = max(xs) * 1.05 or 1.0
+    positive = [x for x in xs if x > 0]
+    log = bool(positive) and max(xs) / min(positive) > 10**1.5 and max(xs) > 30
+
+    def fx(v: float) -> float:
+        t = math.log1p(v) / math.log1p(x_hi) if log else v / x_hi
+        return left + t * pw
+
+    y_lo, y_hi = (0.0, 1.0) if min(ys) >= 0 and max(ys) <= 1 else (min(ys), max(ys))
+    if y_hi - y_lo < 1e-9:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    pad = 0.04 * (y_hi - y_lo)
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+
+    def fy(v: float) -> float:
+        return top + (1 - (v - y_lo) / (y_hi - y_lo)) * ph
+
+    e = html.escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{e(title or "score against image tokens")}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fbfbfc" stroke="#d0d7de"/>',
+    ]
+    if title:
+        parts.append(f'<text x="{left}" y="{top - 18}" font-size="13" font-weight="bold">{e(title)}</text>')
+    if log:
+        ticks = [0.0] + [m * 10**k for k in range(0, 8) for m in (1, 3) if m * 10**k <= x_hi]
+    else:
+        ticks = _nice_ticks(0.0, x_hi)
+    for t in ticks:
+        x = fx(t)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="#eaeef2"/>')
+        parts.append(f'<text x="{x:.1f}" y="{top + ph + 14}" text-anchor="middle">{_fmt(t)}</text>')
+    for t in _nice_ticks(y_lo, y_hi):
+        y = fy(t)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#eaeef2"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+    scale_note = " (log scale)" if log else ""
+    parts.append(
+        f'<text x="{left + pw / 2:.1f}" y="{height - 8}" text-anchor="middle">{e(x_label + scale_note)}</text>'
+    )
+    parts.append(
+        f'<text x="14" y="{top + ph / 2:.1f}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2:.1f})">'
+        f"{e(y_label)}</text>"
+    )
+    if budget is not None:
+        x = fx(budget)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="#e16f24" stroke-dasharray="5 4"/>'
+        )
+        parts.append(f'<text x="{x + 4:.1f}" y="{top + 12}" fill="#e16f24">budget {_fmt(budget)}</text>')
+    front = sorted((p for p in points if p.kind in ("front", "chosen")), key=lambda p: (p.tokens, -p.score))
+    if front:
+        path = [f"M{fx(front[0].tokens):.1f},{fy(front[0].score):.1f}"]
+        best = front[0].score
+        for p in front[1:]:
+            if p.score <= best:
+                continue
+            path.append(f"H{fx(p.tokens):.1f}V{fy(p.score):.1f}")
+            best = p.score
+        path.append(f"H{left + pw}")
+        parts.append(f'<path d="{"".join(path)}" fill="none" stroke="#1f6feb" stroke-width="1.5" opacity="0.7"/>')
+    order = {"trial": 0, "front": 1, "baseline": 2, "chosen": 3}
+    for p in sorted(points, key=lambda p: order[p.kind]):
+        x, y, c = fx(p.tokens), fy(p.score), _COLOURS[p.kind]
+        tip = f"<title>{e(p.label or p.kind)}: score {p.score:.4g}, {_fmt(p.tokens)} tokens</title>"
+        if p.kind == "baseline":
+            d = 6
+            parts.append(
+                f'<path d="M{x:.1f},{y - d:.1f}L{x + d:.1f},{y:.1f}L{x:.1f},{y + d:.1f}L{x - d:.1f},{y:.1f}Z" '
+                f'fill="{c}" opacity="0.85">{tip}</path>'
+            )
+            anchor = "end" if x > left + pw * 0.75 else "start"
+            dx = -8 if anchor == "end" else 8
+            parts.append(
+                f'<text x="{x + dx:.1f}" y="{y - 6:.1f}" fill="{c}" text-anchor="{anchor}">{e(p.label)}</text>'
+            )
+        elif p.kind == "chosen":
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="none" stroke="{c}" stroke-width="2.5"/>')
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{c}">{tip}</circle>')
+        else:
+            r = 4.5 if p.kind == "front" else 3
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{c}" opacity="0.85">{tip}</circle>')
+    legend = [("trial", "candidate"), ("front", "Pareto front"), ("chosen", "chosen"), ("baseline", "baseline")]
+    present = {p.kind for p in points} | ({"front"} if front else set())
+    items = [(kind, text) for kind, text in legend if kind in present]
+    lx = left + pw - sum(18 + 6.5 * len(text) for _, text in items)
+    for kind, text in items:
+        parts.append(f'<circle cx="{lx:.1f}" cy="{top - 8}" r="4" fill="{_COLOURS[kind]}"/>')
+        parts.append(f'<text x="{lx + 7:.1f}" y="{top - 4}">{text}</text>')
+        lx += 18 + 6.5 * len(text)
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,188 @@
+"""``specprompt compile`` end to end on tiny datasets: outputs, resume, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from specprompt import ConfigError
+from specprompt.cli import main
+from specprompt.cli._compile import make_lm, parse_baselines
+from specprompt.search import BASELINES
+
+
+def compile_args(
+    program_file: Path, data: dict[str, Path], out: Path, *extra: str, train: str = "train_dir"
+) -> list[str]:
+    return [
+        "compile",
+        f"{program_file}:make",
+        "--trainset",
+        str(data[train]),
+        "--valset",
+        str(data["val_jsonl"]),
+        "--budget",
+        "12",
+        "--cost-model",
+        "local",
+        "--trials",
+        "5",
+        "--k-demos",
+        "3",
+        "--minibatch",
+        "3",
+        "--threads",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_compile_writes_everything_and_resumes(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = compile_args(program_file, tiny_data, out, "--baselines", "full,text_only")
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "chosen: trial" in printed and "wrote" in printed and "baselines:" in printed
+    for name in ("program.json", "pareto.json", "report.html", "study.db"):
+        assert (out / name).is_file(), name
+    first = json.loads((out / "pareto.json").read_text())
+    assert first["n_trials"] == 5 and first["scorer_calls"] > 0
+    assert first["best"]["tokens"] <= 12 and first["config"]["token_budget"] == 12
+    assert set(first["baselines"]) == {"full", "text_only"}
+    assert first["run"]["program"].endswith("prog.py:make") and first["run"]["lm"] == "nearest"
+    html = (out / "report.html").read_text()
+    assert "Pareto front" in html and "Baselines" in html and "<svg" in html
+    study = optuna.load_study(study_name=first["study_name"], storage=f"sqlite:///{out / 'study.db'}")
+    before = {t.number: (t.params, t.values) for t in study.trials}
+
+    # the same command again: the study is found and nothing is scored twice
+    assert main(compile_args(program_file, tiny_data, out)) == 0
+    again = json.loads((out / "pareto.json").read_text())
+    assert again["study_name"] == first["study_name"]
+    assert again["n_trials"] == 5 and again["scorer_calls"] == 0
+    assert again["best"] == first["best"]
+    study = optuna.load_study(study_name=first["study_name"], storage=f"sqlite:///{out / 'study.db'}")
+    assert {t.number: (t.params, t.values) for t in study.trials} == before
+
+    # more trials: only the missing ones run, the earlier ones stay as they were
+    assert main([*compile_args(program_file, tiny_data, out)[:-1], "--trials", "7", "--no-progress"]) == 0
+    more = json.loads((out / "pareto.json").read_text())
+    assert more["n_trials"] == 7 and more["study_name"] == first["study_name"]
+    study = optuna.load_study(study_name=first["study_name"], storage=f"sqlite:///{out / 'study.db'}")
+    assert {n: (t.params, t.values) for n, t in enumerate(study.trials) if n in before} == before
+
+
+def test_compile_jsonl_module_class_and_options(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = compile_args(program_file, tiny_data, out, "--multi-objective", "--study-name", "mine", train="train_jsonl")
+    args[1] = f"{program_file}:Classifier"
+    args[args.index("--trials") + 1] = "4"
+    args += ["--metric", f"{program_file}:metric", "--scheme", "dct", "--scheme-options", '{"groups": [1, 3, 64]}']
+    assert main(args) == 0
+    data = json.loads((out / "pareto.json").read_text())
+    assert data["study_name"] == "mine" and data["config"]["multi_objective"] is True
+    assert data["config"]["scheme"] == "dct" and data["config"]["scheme_options"] == {"groups": [1, 3, 64]}
+    assert all(r["tokens"] <= 12 for r in data["front"])
+    assert "predict/demo0/image" in json.dumps(data["best"]["selections"])
+    storage = f"sqlite:///{out / 'study.db'}"
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["mine"]
+
+
+def test_compile_default_valset(program_file: Path, tiny_data: dict[str, Path], tmp_path: Path) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o")
+    i = args.index("--valset")
+    del args[i : i + 2]
+    args[args.index("--trials") + 1] = "2"
+    assert main(args) == 0
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    assert data["run"]["valset"] == "trainset minus demos"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--trainset": "missing.jsonl"}, "dataset 'missing.jsonl' does not exist"),
+        ({"--cost-model": "nope"}, "unknown cost model 'nope'"),
+        ({"--scheme": "nope"}, "unknown scheme 'nope'"),
+        ({"--scheme-options": "[1]"}, "--scheme-options must be a JSON object"),
+        ({"--scheme-options": "{bad"}, "--scheme-options must be a JSON object"),
+        ({"--lm": "gpt4"}, "--lm must be 'nearest' or '<provider>/<model>'"),
+        ({"--api-base": "http://x/v1"}, "--api-base is for remote LMs"),
+        ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
+        ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),
+        ({"--storage": "study.db"}, "storage must be None, 'memory', an RDB URL"),
+    ],
+)
+def test_compile_errors_exit_2_with_one_line(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, str],
+    message: str,
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o")
+    for flag, value in change.items():
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("specprompt compile: error: ") and "\n" not in err
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_bad_program_reference_exit_2(
+    tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(Path("nope.py"), tiny_data, tmp_path / "o")
+    assert main(args) == 2
+    assert "program file 'nope.py' does not exist" in capsys.readouterr().err
+
+
+def test_argument_types(program_file: Path, tiny_data: dict[str, Path], tmp_path: Path) -> None:
+    for flag, value in (("--budget", "-1"), ("--trials", "0"), ("--budget", "ten")):
+        args = compile_args(program_file, tiny_data, tmp_path / "o")
+        args[args.index(flag) + 1] = value
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 2
+
+
+def test_make_lm(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_lm("nearest").model == "specprompt/nearest-v1"
+    assert make_lm("nearest", cost_model="openai:gpt-4o").model.startswith("specprompt/nearest-v1+")
+    monkeypatch.delenv("SPECPROMPT_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "from-openai-env")
+    lm = make_lm("openai/my-model", api_base="http://127.0.0.1:9/v1")
+    assert lm.model == "openai/my-model"
+    assert lm.kwargs["api_base"] == "http://127.0.0.1:9/v1" and lm.kwargs["api_key"] == "from-openai-env"
+    monkeypatch.setenv("SPECPROMPT_API_KEY", "from-specprompt-env")
+    assert make_lm("openai/m").kwargs["api_key"] == "from-specprompt-env"
+    assert make_lm("openai/m", api_key="given").kwargs["api_key"] == "given"
+    monkeypatch.delenv("SPECPROMPT_API_KEY")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert "api_key" not in make_lm("openai/m").kwargs
+    with pytest.raises(ConfigError, match="'<provider>/<model>'"):
+        make_lm("openai/")
+
+
+def test_parse_baselines() -> None:
+    assert parse_baselines(None) == () and parse_baselines("none") == () and parse_baselines(" ") == ()
+    assert parse_baselines("all") == BASELINES
+    assert parse_baselines("full,, uniform") == ("full", "uniform")
+    with pytest.raises(ConfigError, match="known: all, none, full"):
+        parse_baselines("fast")

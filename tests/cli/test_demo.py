@@ -1,0 +1,40 @@
+"""``specprompt demo``: the band/cost tables and contact sheet, then the offline band search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from specprompt.cli import main
+from specprompt.cli._demo import DemoSettings
+
+
+def test_demo_without_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--schemes", "laplacian", "fft", "--no-search"]) == 0
+    out = capsys.readouterr().out
+    assert "== laplacian: skimage.data.astronaut()" in out and "== fft:" in out and "gpt-4o" in out
+    with Image.open(tmp_path / "contact_sheet.png") as sheet:
+        assert sheet.size[0] > 200
+    assert not (tmp_path / "program.json").exists()
+
+
+def test_demo_search_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--out", str(tmp_path), "--schemes", "laplacian", "--quick", "--size", "64", "--trials", "4"]
+    assert main([*args, "--budget", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "== band search: colour-position at 64 px, 4 demos, budget 10 openai:gpt-4.1-mini tokens, 4 trials" in out
+    assert "full-resolution demos" in out and "chosen bands" in out and "text-only demos" in out
+    assert "fewer image tokens" in out and "test accuracy" in out
+    for name in ("contact_sheet.png", "program.json", "pareto.json", "report.html", "study.db"):
+        assert (tmp_path / name).is_file(), name
+    data = json.loads((tmp_path / "pareto.json").read_text())
+    assert data["best"]["tokens"] <= 10 < data["baselines"]["full"]["tokens"]
+    assert data["n_trials"] == 4 and set(data["baselines"]) == {"full", "uniform", "text_only"}
+
+
+def test_demo_settings() -> None:
+    quick = DemoSettings.quick(budget=5)
+    assert quick.trials < DemoSettings().trials and quick.budget == 5 and quick.size == 256

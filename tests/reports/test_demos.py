@@ -1,0 +1,59 @@
+"""describe_program: the same rows from a program and from its saved JSON; multi-predictor states."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dspy
+import pytest
+
+from specprompt import ConfigError, UnknownNameError
+from specprompt.reports import describe_program, read_program_state
+from specprompt.types import SpectralImage
+
+
+def test_program_and_json_agree(searched: tuple[Any, Any], tmp_path: Path) -> None:
+    program, result = searched
+    program.save(str(tmp_path / "p.json"))
+    live = describe_program(program, cost_model="openai:gpt-4.1-mini")
+    saved = describe_program(tmp_path / "p.json", cost_model="openai:gpt-4.1-mini")
+    assert [r.to_dict() for r in live.rows] == [r.to_dict() for r in saved.rows]
+    assert saved.tokens()[1] == result.best.tokens  # the search's price of the chosen prompt
+    for r in saved.rows:
+        if r.kind == "spectral":
+            assert isinstance(r.image, SpectralImage) and r.bands is not None
+    as_dict = json.loads((tmp_path / "p.json").read_text())
+    assert describe_program(as_dict).to_dict()["local_tokens"] == saved.tokens()[0]
+    html = saved._repr_html_()
+    assert html.startswith("<table>") and "image tokens per prompt" in html and "gpt-4.1-mini" in html
+
+
+def test_module_with_several_predictors(searched: tuple[Any, Any], tmp_path: Path) -> None:
+    program, _ = searched
+
+    class Two(dspy.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = program.deepcopy()
+            self.b = dspy.Predict("question -> answer")
+            self.b.demos = [dspy.Example(question="q", answer=None)]  # a None text field is no dropped image
+
+    two = Two()
+    two.save(str(tmp_path / "two.json"))
+    states = read_program_state(tmp_path / "two.json")
+    assert list(states) == ["a", "b"]
+    images = describe_program(tmp_path / "two.json")
+    assert dict(images.demos) == {"a": len(program.demos), "b": 1}
+    assert {r.predictor for r in images.rows} == {"a"}
+    assert images.tokens("b") == (0, None) and images.shown_model is None
+    table = images.table()
+    assert "predictor b: 1 demo(s), 0 image slot(s)" in table
+
+
+def test_errors() -> None:
+    with pytest.raises(UnknownNameError, match="unknown cost model"):
+        describe_program(dspy.Predict("a -> b"), cost_model="nope")
+    with pytest.raises(ConfigError, match="not a DSPy program state"):
+        read_program_state({"x": 1})

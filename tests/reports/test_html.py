@@ -1,0 +1,144 @@
+"""CompileReport: a self-contained page with the expected sections and valid embedded images."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import dspy
+import pytest
+from PIL import Image
+
+from specprompt import ConfigError
+from specprompt.reports import CompileReport, report_data
+from specprompt.tasks import Task
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[dict[str, str | None]] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "img":
+            self.imgs.append(dict(attrs))
+
+
+def parse(page: str) -> _Collect:
+    c = _Collect()
+    c.feed(page)
+    c.close()
+    return c
+
+
+def decode(src: str) -> Image.Image:
+    head, _, payload = src.partition(",")
+    assert head == "data:image/png;base64", head[:40]
+    im = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+    im.load()
+    return im
+
+
+def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Path) -> None:
+    program, result = searched
+    report = CompileReport(result, program, sources=task.trainset, run={"program": "a <test> program"})
+    page = report.html()
+    assert page.startswith("<!DOCTYPE html>")
+    for heading in ("<h2>Run</h2>", "<h2>Pareto front</h2>", "<h2>Baselines</h2>", "<h2>Demos</h2>"):
+        assert heading in page
+    assert "a &lt;test&gt; program" in page and "<test>" not in page
+    assert "<script" not in page and "<link" not in page and not re.search(r'(src|href)="https?:', page)
+    assert f"<td>{result.config.token_budget}</td>" in page and f"<td>{result.scorer_calls}</td>" in page
+    assert "Full-resolution demos: score" in page
+    svg = page[page.index("<svg") : page.index("</svg>") + 6]
+    ET.fromstring(svg)  # well-formed
+    assert 'stroke="#d1242f"' in svg and f"budget {result.config.token_budget}" in svg
+    parsed = parse(page)
+    assert parsed.imgs
+    originals = sent = 0
+    for img in parsed.imgs:
+        im = decode(str(img["src"]))
+        if img["alt"] == "original":
+            originals += 1
+            assert max(im.size) <= report.cell
+        elif img["alt"] == "sent image at real size":
+            sent += 1
+            assert im.size == (int(str(img["width"])), int(str(img["height"])))
+        else:
+            assert img["alt"] == "sent image upscaled"
+            assert int(str(img["width"])) % im.size[0] == 0
+    n_images = len([r for r in report.images.rows if r.kind != "dropped"])
+    assert sent == n_images and originals == len(report.images.rows)
+    kept_marks = page.count('<span class="kept">kept</span>')
+    expected = sum(
+        len(r.kept) if r.kept is not None else len(r.bands or ()) for r in report.images.rows if r.kind == "spectral"
+    )
+    assert kept_marks == expected
+    path = report.save(tmp_path / "r.html")
+    assert path.read_text(encoding="utf-8") == page
+    assert report._repr_html_().startswith('<div class="spr"><style>')
+
+
+def test_without_sources_and_from_folder(searched: tuple[Any, Any], tmp_path: Path) -> None:
+    program, result = searched
+    program.save(str(tmp_path / "program.json"))
+    data = report_data(result, {"lm": "nearest"})
+    assert data["trials"] and all(set(t) == {"number", "tokens", "score", "full"} for t in data["trials"])
+    (tmp_path / "pareto.json").write_text(json.dumps(data))
+    report = CompileReport.from_folder(tmp_path)
+    page = report.html()
+    assert 'alt="original"' not in page and "<h2>Demos</h2>" in page and "<th>lm</th><td>nearest</td>" in page
+    assert "<th>energy</th>" not in page  # no sources: band tables without energies
+    direct = CompileReport(data, program)
+    assert direct.images == report.images
+
+
+def test_report_data_and_errors(searched: tuple[Any, Any], tmp_path: Path) -> None:
+    _, result = searched
+    data = report_data(result)
+    assert report_data(data) == data and report_data(data) is not data
+    assert report_data(data, {"x": 1})["run"] == {"x": 1}
+    with pytest.raises(ConfigError, match="expected a CompileResult or its dict"):
+        report_data(3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="lacks 'front'"):
+        report_data({"config": {}, "best": None})
+    with pytest.raises(ConfigError, match=r"cell must be an int in 64 \.\. 512"):
+        CompileReport(data, dspy.Predict("a -> b"), cell=10)
+    with pytest.raises(ConfigError, match=r"no pareto\.json"):
+        CompileReport.from_folder(tmp_path)
+    (tmp_path / "pareto.json").write_text("{oops")
+    with pytest.raises(ConfigError, match="is not JSON"):
+        CompileReport.from_folder(tmp_path)
+
+
+def test_demo_text_is_escaped(searched: tuple[Any, Any]) -> None:
+    program, result = searched
+    evil = program.deepcopy()
+    for _, pred in evil.named_predictors():
+        pred.demos = [d.copy(label="<script>alert(1)</script>") for d in pred.demos]
+    page = CompileReport(result, evil).html()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_dropped_images_show_their_source(searched: tuple[Any, Any], task: Task) -> None:
+    program, result = searched
+    dropped = program.deepcopy()
+    for _, pred in dropped.named_predictors():
+        pred.demos = [d.copy(image=None) if i == 0 else d for i, d in enumerate(pred.demos)]
+    data = report_data(result)
+    slot = "self/demo0/image"
+    data["best"]["selections"][slot]["choice"] = {"keep_from": "drop"}
+    report = CompileReport(data, dropped, sources=task.trainset)
+    page = report.html()
+    assert "image dropped: the demo is sent as text only" in page
+    assert report.images.rows[0].kind == "dropped"
+    first_demo = page[page.index("self / demo 0") : page.index("self / demo 1")]
+    assert 'alt="original"' in first_demo

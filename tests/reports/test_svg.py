@@ -1,0 +1,64 @@
+"""pareto_svg: well-formed SVG, markers per kind, budget line, log axis, errors."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from specprompt import ConfigError
+from specprompt.reports import PlotPoint, pareto_svg
+
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def test_markers_and_budget() -> None:
+    points = [
+        PlotPoint(5, 0.25, "trial", "trial 1"),
+        PlotPoint(8, 0.5, "front"),
+        PlotPoint(12, 0.75, "chosen", "trial 3"),
+        PlotPoint(40, 0.75, "baseline", "full <res>"),
+    ]
+    svg = pareto_svg(points, budget=20, title="t & t")
+    root = ET.fromstring(svg)
+    assert root.tag == f"{NS}svg" and root.get("width") == "560"
+    titles = [t.text for t in root.iter(f"{NS}title")]
+    assert "trial 3: score 0.75, 12 tokens" in titles and "full <res>: score 0.75, 40 tokens" in titles
+    texts = [t.text for t in root.iter(f"{NS}text")]
+    assert "budget 20" in texts and "t & t" in texts and "full <res>" in texts
+    assert "image tokens per prompt" in texts  # linear axis: no log note
+    chosen = [c for c in root.iter(f"{NS}circle") if c.get("r") == "9"]
+    assert len(chosen) == 1
+    steps = [p.get("d") for p in root.iter(f"{NS}path") if p.get("stroke") == "#1f6feb"]
+    assert len(steps) == 1 and steps[0].count("V") == 1  # front 8 -> 12: one step up
+
+
+def test_log_axis_and_score_range() -> None:
+    svg = pareto_svg([PlotPoint(2, 3.0), PlotPoint(2000, -1.0, "baseline", "b")])
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{NS}text")]
+    assert "image tokens per prompt (log scale)" in texts and "1000" in texts
+    single = ET.fromstring(pareto_svg([PlotPoint(0, 0.5)]))  # one point, zero tokens: still drawn
+    assert len(list(single.iter(f"{NS}circle"))) >= 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tokens": 1, "score": 0.5, "kind": "best"}, "kind must be one of"),
+        ({"tokens": 1, "score": math.nan}, "score must be a finite number"),
+        ({"tokens": -1, "score": 0.5}, "tokens must be >= 0"),
+        ({"tokens": True, "score": 0.5}, "tokens must be a finite number"),
+    ],
+)
+def test_point_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        PlotPoint(**kwargs)  # type: ignore[arg-type]
+
+
+def test_plot_errors() -> None:
+    with pytest.raises(ConfigError, match="at least one point"):
+        pareto_svg([])
+    with pytest.raises(ConfigError, match="at least 200 x 120"):
+        pareto_svg([PlotPoint(1, 1)], width=100)
