@@ -153,14 +153,15 @@ class Objective:
         for start in range(0, len(self.minibatch), size):
             chunk = self.minibatch[start : start + size]
             done.update(self.scorer.score(key, build, chunk))
-            trial.set_user_attr("example_scores", {str(i): s for i, s in done.items()})
             running = sum(done.values()) / len(done)
             last = start + size >= len(self.minibatch)
             if not self.multi_objective and not last:
                 trial.report(running, len(done))
                 if trial.should_prune():
+                    trial.set_user_attr("example_scores", {str(i): s for i, s in done.items()})
                     raise optuna.TrialPruned(f"running score {running:.4f} after {len(done)} examples")
         score = sum(done.values()) / len(done)
+        trial.set_user_attr("example_scores", {str(i): s for i, s in done.items()})
         trial.set_user_attr("score", score)
         if len(self.minibatch) == len(self.scorer.valset):
             trial.study.set_user_attr(FULL_PREFIX + key, {"score": score, "trial": trial.number})

@@ -232,7 +232,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         objective = Objective(ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
 
         def tagged(trial: optuna.Trial) -> Any:
-            trial.set_user_attr("worker", tag)
+            if trial.user_attrs.get("worker") != tag:  # popped from another process's queue
+                trial.set_user_attr("worker", tag)
             return objective(trial)
 
         from tqdm.auto import tqdm

@@ -317,7 +317,7 @@ def test_study_name_is_stable_and_resumes_in_memory_storage(colour_task: Task, l
 
 
 def test_writes_result_json_to_run_dir(colour_task: Task, lm: dspy.LM, tmp_path: Any) -> None:
-    kw = options(n_trials=2, run_dir=str(tmp_path))
+    kw = options(n_trials=2, run_dir=str(tmp_path), progress=True)
     kw.pop("storage")
     opt = BandOptimizer(exact, **kw)
     opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
