@@ -82,7 +82,7 @@ def uniform_sizes(
 
     Example:
         >>> uniform_sizes([(64, 64), (32, 16)], Pricer("local", None), 10)
-        (0.5, [(32, 32), (16, 8)], 4)
+        (0.5, [(32, 32), (16, 8)], 6)
     """
     longest = max(max(s) for s in sizes)
 
