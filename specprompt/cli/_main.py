@@ -18,7 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     from specprompt.cli import _compile, _demo, _inspect
     from specprompt.serve import _cli as _serve
 
-    parser = argparse.ArgumentParser(prog="specprompt", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="specprompt",
+        description="Cheap few-shot image demos for DSPy programs: keep the frequency bands each demo needs.",
+    )
     parser.add_argument("--version", action="version", version=f"specprompt {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
