@@ -178,7 +178,7 @@ def _bins(h: int, w: int) -> tuple[np.ndarray, np.ndarray, int]:
     fy = np.fft.fftfreq(h)[:, None] / 0.5
     fx = np.fft.fftfreq(w)[None, :] / 0.5
     radius = np.sqrt(fy**2 + fx**2)
-    theta = np.mod(np.arctan2(fy, fx), np.pi)
+    theta = np.mod(np.arctan2(fy, fx) + np.pi / (2 * _ORIENTATIONS), np.pi)  # bins centred on 0, 22.5, 45 deg
     r_idx = np.digitize(radius, _RADIAL_EDGES)
     o_idx = np.minimum((theta / np.pi * _ORIENTATIONS).astype(np.int64), _ORIENTATIONS - 1)
     n_bins = (len(_RADIAL_EDGES) + 1) * _ORIENTATIONS

@@ -270,6 +270,23 @@ def test_band_signature_is_shift_invariant_and_sees_orientation() -> None:
     assert band_signature(np.zeros((1, 1, 1))).shape == a.shape
 
 
+def test_band_signature_orientation_bins_are_centred_on_the_main_axes() -> None:
+    # gratings a few degrees either side of 0, 45 and 90 degrees must share their orientation bin
+    yy, xx = np.mgrid[0:128, 0:128].astype(np.float32)
+
+    def grating(deg: float) -> np.ndarray:
+        t, k = np.deg2rad(deg), 2 * np.pi / 3
+        g = 0.5 + 0.16 * np.sin(k * np.cos(t) * xx + k * np.sin(t) * yy)
+        return np.repeat(g[:, :, None], 3, axis=2)
+
+    def dist(a: float, b: float) -> float:
+        return float(np.sum((band_signature(grating(a)) - band_signature(grating(b))) ** 2))
+
+    across = dist(0, 90)
+    for centre in (0, 45, 90):
+        assert dist(centre - 3, centre + 3) < 1e-3 * across
+
+
 def test_distance_ignores_bands_the_demo_does_not_hold() -> None:
     rng = np.random.default_rng(1)
     base = np.full((64, 64, 3), 0.4, np.float32)
