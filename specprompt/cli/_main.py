@@ -15,7 +15,7 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from specprompt import __version__
-    from specprompt.cli import _compile, _demo, _inspect
+    from specprompt.cli import _compile, _demo, _inspect, _vlm
     from specprompt.serve import _cli as _serve
 
     parser = argparse.ArgumentParser(
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     _compile.add_parser(sub)
     _inspect.add_parser(sub)
     _serve.add_parser(sub)
+    _vlm.add_parsers(sub)
     return parser
 
 

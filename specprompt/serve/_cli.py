@@ -9,6 +9,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from specprompt.errors import ConfigError
 from specprompt.serve._config import ServeConfig
 from specprompt.serve._models import DEFAULT_MODEL
 
@@ -39,6 +40,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help=f"model to serve; repeat to serve several (default {DEFAULT_MODEL}; see --list-models)",
     )
     p.add_argument("--list-models", action="store_true", help="print the servable models and exit")
+    p.add_argument(
+        "--checkpoint", default=None, metavar="DIR", help="checkpoint of specprompt/local (default: the shipped one)"
+    )
+    p.add_argument(
+        "--adapter", default=None, metavar="DIR", help="FourierFT adapter for specprompt/local (specprompt finetune)"
+    )
     p.add_argument(
         "--api-key",
         default=None,
@@ -96,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
     models = args.models or [DEFAULT_MODEL]
     for name in models:
         get_servable_model(name)  # UnknownNameError lists the servable models, before anything loads
+    if args.checkpoint is not None or args.adapter is not None:
+        from specprompt.serve._models import register_servable_model
+        from specprompt.vlm._engine import LOCAL_MODEL, local_servable
+
+        if LOCAL_MODEL not in models:
+            raise ConfigError(f"--checkpoint and --adapter configure {LOCAL_MODEL}; add --model {LOCAL_MODEL}")
+        register_servable_model(local_servable(args.checkpoint, args.adapter), replace=True)
     verbose = getattr(args, "verbose", 0)
     logging.captureWarnings(True)
     if verbose:

@@ -129,3 +129,20 @@ register_servable_model(
         description="offline nearest-demo scorer: answers with the label of the most similar demo image",
     )
 )
+
+
+def _local() -> Any:
+    from specprompt.vlm._engine import LocalVLMEngine
+
+    return LocalVLMEngine()  # the shipped checkpoint; `serve --checkpoint/--adapter` re-register it
+
+
+register_servable_model(
+    ServableModel(
+        "specprompt/local",
+        _local,
+        thread_safe=True,  # the network runs under the engine's own lock; its caches are locked
+        description="local band VLM (shipped checkpoint; reports model id specprompt/local-<weights hash>): "
+        "few-shot answers chosen among the demos' answers",
+    )
+)

@@ -1,0 +1,134 @@
+"""``specprompt finetune`` (and ``specprompt train``, when the local model's training CLI is present).
+
+``specprompt finetune --train DATA --out DIR`` adapts the local band VLM to a user's labelled images
+with a FourierFT adapter (:func:`specprompt.vlm._finetune.finetune`). ``DATA`` is a folder per
+label (``DATA/<label>/*.png``) or a JSONL file whose lines hold an image path (relative to the
+file) and a label (``--image-field``, ``--label-field``); it is read by the loaders of
+``specprompt compile`` (:func:`specprompt.cli._data.load_dataset`), which never execute code.
+Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --model specprompt/local
+--adapter DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from specprompt.errors import ConfigError
+
+__all__ = ["add_parsers", "examples_from", "run_finetune"]
+
+
+def _finetune_defaults() -> tuple[dict[str, Any], dict[str, str]]:
+    # FinetuneConfig imports numpy only (no torch), so building the parser stays fast.
+    from specprompt.vlm._finetune import FinetuneConfig
+
+    defaults = FinetuneConfig()
+    return (
+        {f.name: getattr(defaults, f.name) for f in fields(FinetuneConfig)},
+        {f.name: str(f.metadata.get("help", "")) for f in fields(FinetuneConfig)},
+    )
+
+
+def add_parsers(sub: Any) -> None:
+    """Registers ``finetune`` (and ``train`` when :mod:`specprompt.vlm._cli` provides it)."""
+    if importlib.util.find_spec("specprompt.vlm._cli") is not None:
+        from specprompt.vlm._cli import add_train_parser
+
+        add_train_parser(sub)
+    defaults, helps = _finetune_defaults()
+    p: argparse.ArgumentParser = sub.add_parser(
+        "finetune",
+        help="adapt the local band VLM to your labelled images (FourierFT adapter)",
+        description="Adapt the local band VLM to your labelled images with a FourierFT adapter (PEFT). DATA is a "
+        "folder per label (DATA/<label>/*.png) or a JSONL file whose lines hold an image path (relative to the file) "
+        "and a label. Use the adapter with local_lm(adapter_path=DIR) or "
+        "'specprompt serve --model specprompt/local --adapter DIR'.",
+    )
+    p.add_argument("--train", required=True, metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
+    p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
+    p.add_argument("--checkpoint", default=None, metavar="DIR", help="base checkpoint (default: the shipped one)")
+    p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default %(default)s)")
+    p.add_argument("--label-field", default="label", help="JSONL field holding the label (default %(default)s)")
+    for name, kind in (
+        ("steps", int),
+        ("n_frequency", int),
+        ("scaling", float),
+        ("lr", float),
+        ("n_way", int),
+        ("k_shot", int),
+        ("episodes_per_step", int),
+        ("seed", int),
+        ("instruction", str),
+        ("device", str),
+    ):
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=kind,
+            default=defaults[name],
+            help=f"{helps[name]} (default %(default)s)",
+        )
+    p.set_defaults(run=run_finetune)
+
+
+def examples_from(path: str | Path, image_field: str = "image", label_field: str = "label") -> list[tuple[Any, str]]:
+    """``(dspy.Image, label)`` pairs of a folder-per-label dataset or a JSONL file.
+
+    Raises:
+        ConfigError: see :func:`specprompt.cli._data.load_dataset`; also a label that is not a
+            string or number. ImageInputError: an unreadable image.
+    """
+    from specprompt.cli._data import DatasetFields, load_dataset
+
+    if image_field == label_field:
+        raise ConfigError(f"--image-field and --label-field must differ, both are {image_field!r}")
+    spec = DatasetFields((image_field,), (label_field,), {image_field: "single"}, {})
+    out: list[tuple[Any, str]] = []
+    for i, ex in enumerate(load_dataset(path, spec)):
+        label = ex[label_field]
+        if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+            raise ConfigError(f"{path}: example {i} has label {label!r}; labels must be strings or numbers")
+        out.append((ex[image_field], str(label)))
+    return out
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    """Runs ``specprompt finetune``; prints the adapter directory, model id and accuracies as JSON."""
+    from specprompt.vlm._finetune import FinetuneConfig, finetune
+
+    try:
+        from specprompt.vlm._adapter_io import require_peft
+
+        require_peft()
+    except ImportError as exc:
+        sys.stderr.write(f"specprompt finetune: error: {exc}\n")
+        return 2
+    config = FinetuneConfig(
+        steps=args.steps,
+        n_frequency=args.n_frequency,
+        scaling=args.scaling,
+        lr=args.lr,
+        n_way=args.n_way,
+        k_shot=args.k_shot,
+        episodes_per_step=args.episodes_per_step,
+        seed=args.seed,
+        instruction=args.instruction,
+        device=args.device,
+    )
+    examples = examples_from(args.train, args.image_field, args.label_field)
+    out = finetune(examples, args.out, config, checkpoint=args.checkpoint)
+    meta = json.loads((out / "adapter.json").read_text())
+    summary = {
+        "adapter": str(out),
+        "model_id": f"{meta['base_model_id']}+{meta['adapter_sha256'][:12]}",
+        "labels": meta["labels"],
+        **{k: meta["metrics"][k] for k in ("train_episode_accuracy_before", "train_episode_accuracy_after")},
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0

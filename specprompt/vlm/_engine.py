@@ -1,0 +1,426 @@
+"""The local band VLM as a DSPy engine: :class:`LocalVLMEngine` and :func:`local_lm`.
+
+What it answers: DSPy programs (``ChatAdapter`` or ``JSONAdapter``; ``XMLAdapter`` works too) whose
+signature has ``dspy.Image`` or ``list[dspy.Image]`` inputs and ``str`` or ``Literal`` outputs, with
+few-shot demos. It is a few-shot *classifier*: the answer is always one of the answers seen in the
+demos, chosen by the band VLM from the images (the instruction and the answer strings are only a
+hint of which attribute matters), and returned as that demo's assistant message verbatim, so every
+output field is in the adapter's own format.
+
+What it cannot answer: no free-form generation (a new string, a number it has not seen in a demo,
+a reasoning text); an answer that no demo shows can never be chosen, so give at least one demo per
+answer; without any complete demo it returns placeholders (the first ``Literal`` option, else an
+empty value), like :class:`~specprompt.scorers.NearestBandEngine`. Text inputs other than the
+instruction are ignored; several output fields are copied together from one demo.
+
+Images are read in one of two ways (``provider_data["specprompt"]["paths"]`` says which):
+
+- ``"bands"``: a PNG carrying :class:`~specprompt.types.SpectralImage` metadata (scheme, options,
+  selection, source size) is tokenized natively: only the working tokens that overlap the *kept*
+  bands (and tiles) of the source are created (:func:`~specprompt.vlm._tokenizer.token_layout`).
+- ``"pixels"``: any other image (or a PNG whose metadata was stripped) is decomposed as it is.
+
+Convention:
+    A band-limited demo rendered at its minimal size from a coarse-first Laplacian selection (finest
+    levels dropped) holds exactly its kept bands, so both ways create the same tokens when the
+    source sides are divisible by ``2 ** dropped levels`` (otherwise the rounding of the minimal
+    size can move the image's edge by one working row or column). Selections that drop a coarse band
+    but keep finer ones render at full size, and only the ``"bands"`` way knows what was dropped.
+    Usage: ``input_tokens`` = text tokens (one per four characters) + the band tokens of every image
+    in the request (demos and query), reported also as ``provider_data["specprompt"]["image_tokens"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import itertools
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dspy
+import numpy as np
+
+from specprompt.errors import ConfigError, ImageInputError, SelectionError, UnknownNameError
+from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
+
+if TYPE_CHECKING:
+    from specprompt.serve import ServableModel
+    from specprompt.spectral._types import Band
+    from specprompt.vlm._predict import LocalVLM
+    from specprompt.vlm._prepare import PreparedImage
+    from specprompt.vlm._tokenizer import TokenLayout
+
+__all__ = [
+    "LOCAL_MODEL",
+    "LocalVLMEngine",
+    "answer_label",
+    "instruction_of",
+    "load_local_vlm",
+    "local_lm",
+    "local_servable",
+    "metadata_layout",
+]
+
+#: Name under which ``specprompt serve`` serves the local model.
+LOCAL_MODEL = "specprompt/local"
+#: Largest source (``width * height``) whose non-Laplacian band layout is computed from its metadata.
+MAX_LAYOUT_PIXELS = 4096 * 4096
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_OBJECTIVE = re.compile(r"your objective is:\s*(.*)\Z", re.S)
+_CHAT_FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]\s*(.*?)\s*(?=\[\[ ## |\Z)", re.S)
+_XML_FIELD = re.compile(r"<(\w+)>\s*(.*?)\s*</\1>", re.S)
+_NOT_ANSWERS = ("completed", "reasoning")
+
+
+# -- reading the chat ------------------------------------------------------------------------------
+
+
+def instruction_of(system: str) -> str:
+    """The task instruction in a DSPy system message (the text after ``your objective is:``).
+
+    Example:
+        >>> instruction_of("... In adhering to this structure, your objective is: \\n    Name the colour.")
+        'Name the colour.'
+    """
+    m = _OBJECTIVE.search(system)
+    return " ".join(m.group(1).split()) if m else ""
+
+
+def answer_label(text: str) -> str:
+    """The answer values of an assistant message, whatever the adapter's format (ChatAdapter markers,
+    a JSON object or XML tags), joined with ``" | "``; ``reasoning`` is left out.
+
+    Example:
+        >>> answer_label("[[ ## label ## ]]\\nred\\n\\n[[ ## completed ## ]]\\n"), answer_label('{"label": "red"}')
+        ('red', 'red')
+    """
+
+    def join(pairs: Sequence[tuple[str, Any]]) -> str:
+        values = [v if isinstance(v, str) else json.dumps(v) for k, v in pairs if k not in _NOT_ANSWERS]
+        return " | ".join(v.strip() for v in values)
+
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and obj:
+            return join(list(obj.items()))
+    for pattern in (_CHAT_FIELD, _XML_FIELD):
+        pairs = pattern.findall(stripped)
+        if pairs and join(pairs):
+            return join(pairs)
+    return stripped
+
+
+# -- native band layouts from SpectralImage metadata --------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _source_bands(scheme: str, options: str, width: int, height: int, channels: int) -> tuple[Band, ...] | None:
+    """Bands of ``scheme`` for a source of that size, from the size alone (Laplacian) or from the
+    decomposition of a blank image (other schemes, up to :data:`MAX_LAYOUT_PIXELS`); ``None`` when
+    the scheme is not available here or the source is too large."""
+    from specprompt.spectral import decompose
+
+    opts = json.loads(options)
+    if scheme == "laplacian":
+        from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, level_shapes
+        from specprompt.spectral._tiles import grid_for
+        from specprompt.spectral._types import Band
+
+        try:
+            cfg = LaplacianConfig(**opts)
+        except TypeError as exc:
+            raise ConfigError(f"bad option for scheme 'laplacian': {exc}") from None
+        n = auto_levels((height, width), cfg)
+        shapes = level_shapes((height, width), n)
+        bands = [
+            Band(f"L{k}", k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), (*shapes[k], channels), grid_for(*shapes[k]))
+            for k in range(n)
+        ]
+        bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), (*shapes[n], channels), grid_for(*shapes[n])))
+        return tuple(bands)
+    if width * height > MAX_LAYOUT_PIXELS:
+        return None
+    try:
+        return decompose(np.zeros((height, width, channels), np.float32), scheme, **opts).bands
+    except (UnknownNameError, ImportError):
+        return None
+
+
+def _size(value: object, what: str, where: str) -> tuple[int, int]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    ):
+        raise ImageInputError(where, f"its specprompt metadata has a bad {what} {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def metadata_layout(meta: Mapping[str, Any], where: str = "<image>") -> TokenLayout | None:
+    """The working tokens of a SpectralImage from its metadata (:func:`specprompt.types.read_metadata`):
+    the tokens of its *source* that overlap the kept bands and tiles.
+
+    Returns:
+        the layout, or ``None`` when the scheme is not available here or a non-Laplacian source is
+        larger than :data:`MAX_LAYOUT_PIXELS` (then the caller tokenizes the pixels).
+
+    Raises:
+        ImageInputError: metadata that is malformed, disagrees with the PNG's size, or names bands
+            the scheme does not have.
+    """
+    from specprompt.io import DEFAULT_MAX_PIXELS
+    from specprompt.spectral._types import Selection
+    from specprompt.vlm._tokenizer import token_layout
+
+    width, height = _size(meta.get("source_size"), "source_size", where)
+    render = _size(meta.get("render_size"), "render_size", where)
+    png = meta.get("_png_size")
+    if png is not None and tuple(png) != render:
+        raise ImageInputError(where, f"its specprompt metadata says {render} pixels, but the PNG is {tuple(png)}")
+    if width * height > DEFAULT_MAX_PIXELS:
+        raise ImageInputError(where, f"its specprompt metadata names a {width}x{height} source, too large")
+    scheme, options = meta.get("scheme"), meta.get("scheme_options")
+    if not isinstance(scheme, str) or not isinstance(options, str):
+        raise ImageInputError(where, "its specprompt metadata lacks the scheme or its options")
+    try:
+        selection = Selection.from_json(str(meta.get("selection")))
+        if not isinstance(json.loads(options), dict):
+            raise ValueError("scheme_options is not a JSON object")
+    except (ConfigError, ValueError) as exc:
+        raise ImageInputError(where, f"its specprompt metadata is malformed ({exc})") from None
+    error: Exception | None = None
+    for channels in (3, 1, 4):  # colour components (DCT/FFT) differ between RGB, grey and RGBA sources
+        try:
+            bands = _source_bands(scheme, options, width, height, channels)
+        except ConfigError as exc:
+            raise ImageInputError(where, f"its specprompt metadata has bad {scheme} options ({exc})") from None
+        if bands is None:
+            return None
+        try:
+            return token_layout(width, height, selection, bands)
+        except SelectionError as exc:
+            error = exc
+    raise ImageInputError(where, f"its specprompt selection does not fit the {scheme} bands ({error})")
+
+
+def _metadata_of(image: ChatImage, data: bytes) -> dict[str, Any] | None:
+    from specprompt.types import read_metadata
+
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    payload = image.payload if isinstance(image.payload, str) else base64.b64encode(image.payload).decode("ascii")
+    try:
+        return read_metadata("data:image/png;base64," + payload)
+    except ImageInputError as exc:
+        raise ImageInputError(image.describe(), exc.reason) from None
+
+
+# -- the engine -----------------------------------------------------------------------------------------
+
+
+def load_local_vlm(
+    checkpoint: str | Path | None = None, adapter: str | Path | None = None, *, device: str = "cpu"
+) -> tuple[LocalVLM, str]:
+    """A loaded :class:`~specprompt.vlm.LocalVLM` (with the adapter merged in) and its model id:
+    ``local-<12 hex of the weights hash>``, plus ``+<12 hex of the adapter hash>`` with an adapter.
+
+    Raises:
+        ConfigError: a missing or malformed checkpoint or adapter, or an adapter of other base weights.
+        ImportError: an adapter is given and peft is not installed.
+    """
+    from specprompt.vlm._predict import LocalVLM
+
+    vlm = LocalVLM.load(checkpoint, device=device)
+    if adapter is None:
+        return vlm, vlm.model_id
+    from specprompt.vlm._adapter_io import apply_adapter
+
+    merged, meta = apply_adapter(vlm.model, adapter, vlm.weights_sha256)
+    info = {**vlm.meta, "adapter": {k: meta[k] for k in ("adapter_sha256", "fourierft") if k in meta}}
+    return LocalVLM(merged, info, vlm.device), f"{vlm.model_id}+{meta['adapter_sha256'][:12]}"
+
+
+class LocalVLMEngine(ScorerEngine):
+    """DSPy engine answering with the local band VLM (see the module docstring for what it can answer).
+
+    Use it through :func:`local_lm` or ``dspy.LM(engine.model_name, engine=engine)``.
+
+    Args:
+        checkpoint: checkpoint directory (default: the one shipped with specprompt).
+        adapter: a FourierFT adapter directory written by ``specprompt finetune`` (optional).
+        device: torch device (``"cpu"``, ``"cuda"``, ``"auto"``).
+        cache_size: prepared images kept between requests (demos repeat across a band search).
+
+    Convention:
+        - ``model_name`` is ``specprompt/local-<weights hash>[+<adapter hash>]``, so DSPy's cache
+          never mixes checkpoints or adapters.
+        - The answer is the assistant message of the first demo whose answer (:func:`answer_label`)
+          the model picks; ``provider_data["specprompt"]`` holds ``answer``, ``demo`` (its index),
+          ``scores`` (probability per answer), ``paths`` (``"bands"`` or ``"pixels"`` per image,
+          in request order), ``model_id`` and ``image_tokens``.
+        - Thread-safe: the network runs under a lock; the caches are locked.
+        - Deterministic on CPU: DSPy's cache can be on; :func:`local_lm` turns it off by default
+          because cache hits report no usage and skip :attr:`calls`.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        adapter: str | Path | None = None,
+        *,
+        device: str = "cpu",
+        cache_size: int = 256,
+    ) -> None:
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ConfigError(f"cache_size must be an int >= 1, got {cache_size!r}")
+        super().__init__("local", cache_size)
+        self.vlm, self.model_id = load_local_vlm(checkpoint, adapter, device=device)
+        self.model_name = f"specprompt/{self.model_id}"
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.adapter = None if adapter is None else str(adapter)
+        self.device = device
+        self._prepared: LRUCache[str, tuple[PreparedImage, str]] = LRUCache(cache_size)
+        self._forward = threading.Lock()
+
+    # DSPy saves an LM with a custom engine through these two (loading needs allow_unsafe_lm_state).
+    def dump_state(self) -> dict[str, Any]:
+        """JSON-ready state for ``dspy.LM.dump_state``."""
+        return {"checkpoint": self.checkpoint, "adapter": self.adapter, "device": self.device}
+
+    @classmethod
+    def load_state(cls, state: dict[str, Any]) -> LocalVLMEngine:
+        """Inverse of :meth:`dump_state`."""
+        return cls(state.get("checkpoint"), state.get("adapter"), device=str(state.get("device", "cpu")))
+
+    def prepare(self, image: ChatImage) -> tuple[PreparedImage, str]:
+        """The model's view of one image part and how it was read (``"bands"`` or ``"pixels"``).
+
+        Raises:
+            ImageInputError: undecodable image or malformed metadata. SelectionError: a selection
+                that keeps no token the model can see.
+        """
+        from specprompt.vlm._prepare import PreparedImage, prepare_image, to_canvas
+
+        hit = self._prepared.get(image.key)
+        if hit is not None:
+            return hit
+        meta = _metadata_of(image, image.data)
+        pixels = self.decode(image)
+        layout = None if meta is None else metadata_layout(meta, image.describe())
+        if layout is None:
+            out = (prepare_image(pixels), "pixels")
+        elif layout.n_tokens == 0:
+            raise SelectionError(f"{image.describe()} keeps no band the local model can see (all finer than 64 px)")
+        else:
+            out = (PreparedImage(to_canvas(pixels), layout), "bands")
+        self._prepared.put(image.key, out)
+        return out
+
+    def image_tokens(self, chat: ParsedChat) -> int:
+        """Band tokens the model creates for every image of the request."""
+        return sum(self.prepare(img)[0].layout.n_tokens for img in chat.images)
+
+    def scores(self, groups: Sequence[Sequence[PreparedImage]], labels: Sequence[str], instruction: str) -> np.ndarray:
+        """Probabilities of the distinct ``labels`` (first-seen order) for the last group (the query);
+        the other groups are the demos, ``labels[i]`` the answer of group ``i``. A group's
+        embedding is the mean of its images' (as :meth:`LocalVLM.answer` does)."""
+        import torch
+
+        from specprompt.vlm._episodes import episode_text
+        from specprompt.vlm._text import text_ids
+
+        answers = list(dict.fromkeys(labels))
+        if len(answers) == 1:
+            return np.ones(1)
+        flat = [p for g in groups for p in g]
+        bounds = np.cumsum([0] + [len(g) for g in groups])
+        ys = torch.tensor([answers.index(a) for a in labels])
+        model = self.vlm.model
+        with self._forward, torch.no_grad():
+            z = self.vlm._embed_prepared(flat)
+            ex = torch.stack([z[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
+            gate = model.text_gate_of([text_ids(episode_text(instruction, answers))])
+            logits = model.episode_logits(ex[None, :-1], ys[None].to(z.device), len(answers), ex[None, -1:], gate)
+            probs: np.ndarray = torch.softmax(logits[0, 0], -1).cpu().numpy().astype(np.float64)
+        return probs
+
+    def answer(self, chat: ParsedChat) -> tuple[str, dict[str, Any]]:
+        if not chat.query:
+            raise ImageInputError(
+                "<query>",
+                "the final user message has no image part; pass dspy.Image objects (not paths, PIL images "
+                "or None) in the image fields",
+            )
+        prepared = {img.key: self.prepare(img) for img in chat.images}
+        paths = [prepared[img.key][1] for img in chat.images]
+        details: dict[str, Any] = {"model_id": self.model_id, "paths": paths}
+        if not chat.demos:
+            return default_answer(chat), {**details, "answer": None, "demo": None, "scores": {}}
+        labels = [answer_label(d.answer) for d in chat.demos]
+        groups = [[prepared[i.key][0] for i in d.images] for d in chat.demos]
+        groups.append([prepared[i.key][0] for i in chat.query])
+        probs = self.scores(groups, labels, instruction_of(chat.system))
+        answers = list(dict.fromkeys(labels))
+        best = answers[int(np.argmax(probs))]  # first maximum: ties go to the earlier answer
+        demo = labels.index(best)
+        scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}
+        return chat.demos[demo].answer, {**details, "answer": best, "demo": demo, "scores": scores}
+
+
+def local_lm(
+    checkpoint: str | Path | None = None,
+    adapter_path: str | Path | None = None,
+    *,
+    cache: bool = False,
+    **options: Any,
+) -> dspy.LM:
+    """A ``dspy.LM`` served by a :class:`LocalVLMEngine`.
+
+    Args:
+        checkpoint: checkpoint directory (default: the shipped one).
+        adapter_path: a FourierFT adapter directory from ``specprompt finetune`` (optional).
+        cache: use DSPy's response cache (off by default: hits report no usage).
+        **options: ``device``, ``cache_size`` of :class:`LocalVLMEngine`.
+
+    Returns:
+        ``dspy.LM("specprompt/local-<hash>", engine=...)``; the engine is ``lm.engine``.
+
+    Raises:
+        ConfigError: a bad checkpoint, adapter or option.
+
+    Example:
+        >>> lm = local_lm()  # doctest: +SKIP
+        >>> lm.model  # doctest: +SKIP
+        'specprompt/local-1a2b3c4d5e6f'
+    """
+    try:
+        engine = LocalVLMEngine(checkpoint, adapter_path, **options)
+    except TypeError as exc:
+        raise ConfigError(f"bad local_lm option: {exc}; allowed: device, cache_size") from None
+    return dspy.LM(engine.model_name, engine=engine, cache=cache)
+
+
+def local_servable(checkpoint: str | Path | None = None, adapter: str | Path | None = None) -> ServableModel:
+    """The ``specprompt/local`` entry of ``specprompt serve`` for a checkpoint and optional adapter."""
+    from specprompt.serve import ServableModel
+
+    def factory() -> LocalVLMEngine:
+        return LocalVLMEngine(checkpoint, adapter)
+
+    where = "the shipped checkpoint" if checkpoint is None else f"checkpoint {checkpoint}"
+    extra = f" + adapter {adapter}" if adapter is not None else ""
+    return ServableModel(
+        LOCAL_MODEL,
+        factory,
+        thread_safe=True,  # the network runs under the engine's lock; its caches are locked
+        description=f"local band VLM ({where}{extra}): few-shot answers chosen among the demos' answers",
+    )

@@ -1,0 +1,322 @@
+"""Adapting the band VLM to a user's labelled images with a FourierFT adapter: :func:`finetune`.
+
+Training mirrors the base model's: every step draws ``episodes_per_step`` N-way K-shot episodes
+from the user's labels (N = ``min(n_way, labels)``, K demos and Q queries per class, drawn without
+replacement, so a query is never one of its own demos), corrupts the tokens with the same random
+band/tile dropout as pre-training (band-limited demos are what a band search sends), and minimizes
+the cross-entropy of the queries' answers. Only the FourierFT coefficients are trained; the base
+weights stay frozen, and the adapter is saved on its own (:mod:`specprompt.vlm._adapter_io`).
+
+Reproducible: the coefficient positions, the episodes and the dropout masks derive from ``seed``;
+global RNG state is never touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from specprompt.errors import ConfigError
+from specprompt.vlm._config import check_int
+
+if TYPE_CHECKING:
+    from specprompt.vlm._episodes import EpisodeBatch
+    from specprompt.vlm._model import BandVLM
+    from specprompt.vlm._prepare import PreparedImage
+
+__all__ = ["FinetuneConfig", "FinetuneData", "finetune", "prepare_data"]
+
+log = logging.getLogger(__name__)
+
+
+def _check_number(name: str, value: object, lo: float, hi: float, *, open_lo: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > lo if open_lo else v >= lo) and v <= hi
+    if not ok:
+        bracket = "(" if open_lo else "["
+        raise ConfigError(f"FinetuneConfig.{name} must be a number in {bracket}{lo}, {hi}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything that defines a fine-tuning run (stored in the adapter's ``adapter.json``).
+
+    Example:
+        >>> cfg = FinetuneConfig(steps=20, n_frequency=64)
+        >>> FinetuneConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    steps: int = field(default=150, metadata={"help": "optimizer steps"})
+    n_frequency: int = field(
+        default=256, metadata={"help": "trained Fourier coefficients per adapted Linear layer (FourierFT)"}
+    )
+    scaling: float = field(default=150.0, metadata={"help": "FourierFT scaling of the weight update"})
+    lr: float = field(default=2e-2, metadata={"help": "peak AdamW learning rate of the coefficients (cosine decay)"})
+    warmup: int = field(default=10, metadata={"help": "linear warm-up steps"})
+    n_way: int = field(default=5, metadata={"help": "classes per episode (capped at the number of labels)"})
+    k_shot: int = field(default=1, metadata={"help": "demos per class in an episode"})
+    n_query: int = field(default=1, metadata={"help": "queries per class in an episode"})
+    episodes_per_step: int = field(default=4, metadata={"help": "episodes per optimizer step"})
+    dropout_prob: float = field(default=0.5, metadata={"help": "probability an image's tokens are corrupted"})
+    tile_dropout: float = field(default=0.75, metadata={"help": "max rate of random token dropout"})
+    band_dropout: float = field(default=0.3, metadata={"help": "per-band drop probability in band dropout"})
+    instruction: str = field(default="", metadata={"help": "task text the episodes carry (as the engine sends it)"})
+    eval_episodes: int = field(default=16, metadata={"help": "episodes scored before and after training"})
+    seed: int = field(default=0, metadata={"help": "seed of the coefficient positions, episodes and masks"})
+    device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto'"})
+
+    def __post_init__(self) -> None:
+        for name, lo in (("steps", 1), ("n_frequency", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1)):
+            check_int("FinetuneConfig", name, getattr(self, name), lo, 1_000_000)
+        for name, lo in (("episodes_per_step", 1), ("eval_episodes", 1), ("warmup", 0)):
+            check_int("FinetuneConfig", name, getattr(self, name), lo, 100_000)
+        check_int("FinetuneConfig", "seed", self.seed, 0, 2**63 - 1)
+        _check_number("scaling", self.scaling, 0.0, 1e6, open_lo=True)
+        _check_number("lr", self.lr, 0.0, 10.0, open_lo=True)
+        for name in ("dropout_prob", "tile_dropout", "band_dropout"):
+            _check_number(name, getattr(self, name), 0.0, 1.0)
+        if not isinstance(self.instruction, str):
+            raise ConfigError(f"FinetuneConfig.instruction must be a str, got {type(self.instruction).__name__}")
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        ):
+            raise ConfigError(f"FinetuneConfig.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready field values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FinetuneConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        from specprompt.vlm._config import from_mapping
+
+        out: FinetuneConfig = from_mapping(cls, data)
+        return out
+
+
+@dataclass(frozen=True)
+class FinetuneData:
+    """The user's images, prepared once.
+
+    Attributes:
+        canvases: ``(n, 64, 64, 3)`` working canvases.
+        created: per working band, ``(n, T_l)`` bool: the tokens each image creates.
+        labels: class index per image, into :attr:`answers`.
+        answers: the distinct labels, sorted.
+    """
+
+    canvases: np.ndarray
+    created: tuple[np.ndarray, ...]
+    labels: np.ndarray
+    answers: tuple[str, ...]
+
+    def by_class(self) -> list[np.ndarray]:
+        """Indices of the images of each class."""
+        return [np.flatnonzero(self.labels == c) for c in range(len(self.answers))]
+
+
+def prepare_data(examples: Sequence[tuple[Any, str]]) -> FinetuneData:
+    """Prepares ``(image, label)`` pairs (images as :func:`~specprompt.vlm._prepare.prepare_image` takes).
+
+    Raises:
+        ConfigError: fewer than 2 labels, or a label that is not a non-empty string.
+        ImageInputError: an unreadable image.
+    """
+    from specprompt.vlm._prepare import prepare_image
+
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise ConfigError(f"finetune data must be a sequence of (image, label) pairs, got {type(examples).__name__}")
+    prepared: list[PreparedImage] = []
+    names: list[str] = []
+    for i, item in enumerate(examples):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ConfigError(f"finetune example {i} must be an (image, label) pair, got {type(item).__name__}")
+        image, label = item
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"finetune example {i} has label {label!r}; labels must be non-empty strings")
+        prepared.append(prepare_image(image))
+        names.append(label)
+    answers = tuple(sorted(set(names)))
+    if len(answers) < 2:
+        raise ConfigError(f"finetuning needs images of at least 2 labels, got {list(answers)}")
+    index = {a: i for i, a in enumerate(answers)}
+    created = tuple(
+        np.stack([p.layout.created[lv].ravel() for p in prepared]) for lv in range(len(prepared[0].layout.created))
+    )
+    return FinetuneData(
+        np.stack([p.canvas for p in prepared]), created, np.array([index[n] for n in names], np.int64), answers
+    )
+
+
+def _check_counts(data: FinetuneData, config: FinetuneConfig) -> None:
+    need = config.k_shot + config.n_query
+    small = {data.answers[c]: len(ix) for c, ix in enumerate(data.by_class()) if len(ix) < need}
+    if small:
+        raise ConfigError(
+            f"every label needs at least k_shot + n_query = {need} images; too few for {small} "
+            "(add images or lower --k-shot)"
+        )
+
+
+def sample_user_episodes(
+    rng: np.random.Generator, data: FinetuneData, config: FinetuneConfig, n_episodes: int
+) -> tuple[EpisodeBatch, list[np.ndarray]]:
+    """Episodes from the user's data (layout of :class:`~specprompt.vlm._episodes.EpisodeBatch`) and
+    each image's created-token masks ``(E*M, T_l)``."""
+    from specprompt.vlm._episodes import EpisodeBatch, episode_text
+
+    classes = data.by_class()
+    n_way = min(config.n_way, len(classes))
+    k, q = config.k_shot, config.n_query
+    m = n_way * (k + q)
+    picks = np.empty((n_episodes, m), np.int64)
+    labels = np.empty((n_episodes, m), np.int64)
+    texts, answers = [], []
+    for e in range(n_episodes):
+        chosen = rng.choice(len(classes), size=n_way, replace=False)
+        demos, queries = [], []
+        for c, cls in enumerate(chosen):
+            ix = rng.choice(classes[int(cls)], size=k + q, replace=False)
+            demos += [(int(i), c) for i in ix[:k]]
+            queries += [(int(i), c) for i in ix[k:]]
+        for j, (i, c) in enumerate(demos + queries):
+            picks[e, j], labels[e, j] = i, c
+        ans = tuple(data.answers[int(c)] for c in chosen)
+        texts.append(episode_text(config.instruction, ans))
+        answers.append(ans)
+    flat = picks.ravel()
+    batch = EpisodeBatch(
+        data.canvases[flat].reshape(n_episodes, m, *data.canvases.shape[1:]),
+        labels,
+        np.full((n_episodes, m, 0), -1, np.int64),
+        tuple(texts),
+        tuple(answers),
+        ("user",) * n_episodes,
+        n_way,
+        k,
+        q,
+    )
+    return batch, [c[flat] for c in data.created]
+
+
+def _accuracy(model: BandVLM, data: FinetuneData, config: FinetuneConfig, device: str) -> float:
+    import torch
+
+    from specprompt.vlm._train import episode_forward
+
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
+    batch, created = sample_user_episodes(rng, data, config, config.eval_episodes)
+    with torch.no_grad():
+        _, logits, yq = episode_forward(model, batch, created, device)
+    return round(float((logits.argmax(-1) == yq).float().mean()), 4)
+
+
+def finetune(
+    examples: Sequence[tuple[Any, str]],
+    out: str | Path,
+    config: FinetuneConfig | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+) -> Path:
+    """Trains a FourierFT adapter of the band VLM on labelled images and saves it to ``out``.
+
+    Args:
+        examples: ``(image, label)`` pairs; images as :func:`~specprompt.vlm._prepare.prepare_image`
+            takes (arrays, PIL images, paths, data URIs, ``dspy.Image``).
+        out: the adapter directory (created; must be empty or hold an earlier adapter).
+        config: the run (default :class:`FinetuneConfig`).
+        checkpoint: base checkpoint directory (default: the shipped one).
+
+    Returns:
+        ``out``; load it with ``local_lm(adapter_path=out)`` or ``specprompt serve --adapter out``.
+
+    Raises:
+        ConfigError: a bad config, checkpoint or output directory, fewer than 2 labels, or a label
+            with fewer than ``k_shot + n_query`` images. ImageInputError: an unreadable image.
+        ImportError: peft is not installed.
+
+    Example:
+        >>> finetune([], "adapter")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ConfigError: finetuning needs images of at least 2 labels, got []
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from specprompt.vlm._adapter_io import attach_fourierft, check_output_dir, require_peft, save_adapter
+    from specprompt.vlm._checkpoint import load_checkpoint
+    from specprompt.vlm._episodes import keep_masks
+    from specprompt.vlm._train import episode_forward, resolve_device
+
+    cfg = config if config is not None else FinetuneConfig()
+    if not isinstance(cfg, FinetuneConfig):
+        raise ConfigError(f"config must be a FinetuneConfig, got {type(cfg).__name__}")
+    data = prepare_data(examples)
+    _check_counts(data, cfg)
+    target = check_output_dir(out)
+    require_peft()
+    device = resolve_device(cfg.device)
+    model, meta = load_checkpoint(checkpoint, device=device)
+    before = _accuracy(model, data, cfg, device)
+    wrapped, spec = attach_fourierft(model, n_frequency=cfg.n_frequency, scaling=cfg.scaling, seed=cfg.seed)
+    params = [p for p in wrapped.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
+    start = time.perf_counter()
+    losses: list[float] = []
+    for step in range(cfg.steps):
+        frac = step / cfg.steps
+        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch, created = sample_user_episodes(rng, data, cfg, cfg.episodes_per_step)
+        noise = keep_masks(
+            rng,
+            batch.labels.size,
+            dropout_prob=cfg.dropout_prob,
+            tile_dropout=cfg.tile_dropout,
+            band_dropout=cfg.band_dropout,
+        )
+        masks = [c & k for c, k in zip(created, noise, strict=True)]
+        _, logits, yq = episode_forward(model, batch, masks, device)
+        loss = F.cross_entropy(logits.reshape(-1, batch.n_way), yq.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        if (step + 1) % 50 == 0:
+            log.info("finetune step %d loss %.4f", step + 1, float(np.mean(losses[-50:])))
+    after = _accuracy(model, data, cfg, device)
+    window = max(1, min(10, len(losses)))
+    metrics = {
+        "steps": cfg.steps,
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": device,
+        "loss_first": round(float(np.mean(losses[:window])), 4),
+        "loss_last": round(float(np.mean(losses[-window:])), 4),
+        "train_episode_accuracy_before": before,
+        "train_episode_accuracy_after": after,
+        "trainable_parameters": int(sum(p.numel() for p in params)),
+        "images": len(data.labels),
+    }
+    wrapped.to("cpu")
+    return save_adapter(
+        wrapped,
+        target,
+        base_sha256=str(meta["weights_sha256"]),
+        fourierft=spec,
+        info={"finetune": cfg.to_dict(), "labels": list(data.answers), "metrics": metrics},
+    )

@@ -1,0 +1,175 @@
+"""specprompt finetune: a FourierFT adapter saved as safetensors + JSON, loaded by local_lm, with clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from specprompt import ConfigError
+from specprompt.cli import main
+from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapter_targets, apply_adapter
+from specprompt.vlm._checkpoint import load_checkpoint, save_checkpoint
+from specprompt.vlm._config import ModelConfig
+from specprompt.vlm._engine import local_lm
+from specprompt.vlm._finetune import FinetuneConfig, finetune
+from specprompt.vlm._model import BandVLM
+
+COLOURS = {"red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.1, 0.2, 0.9)}
+TINY = FinetuneConfig(steps=4, n_frequency=16, episodes_per_step=2, eval_episodes=2, seed=3)
+
+
+def tiny_checkpoint(directory: Path, seed: int = 0) -> Path:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2))
+    return save_checkpoint(model, directory)
+
+
+def colour_images(per_label: int = 3, size: int = 24) -> list[tuple[np.ndarray, str]]:
+    rng = np.random.default_rng(0)
+    return [
+        (np.clip(np.array(rgb, np.float32) + rng.normal(0, 0.05, (size, size, 3)), 0, 1).astype(np.float32), name)
+        for name, rgb in COLOURS.items()
+        for _ in range(per_label)
+    ]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def adapter(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return finetune(colour_images(), tmp_path_factory.mktemp("ft") / "adapter", TINY, checkpoint=checkpoint)
+
+
+def test_adapter_dir_holds_only_safetensors_and_json(adapter: Path, checkpoint: Path) -> None:
+    assert sorted(p.name for p in adapter.iterdir()) == [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]
+    assert (adapter / ADAPTER_WEIGHTS_FILE).read_bytes()[8:9] == b"{"  # safetensors: u64 header size, JSON header
+    meta = json.loads((adapter / ADAPTER_CONFIG_FILE).read_text())
+    base = json.loads((checkpoint / "config.json").read_text())
+    assert meta["base_weights_sha256"] == base["weights_sha256"]
+    assert meta["labels"] == ["blue", "green", "red"] and meta["finetune"] == TINY.to_dict()
+    assert meta["fourierft"]["target_modules"] == adapter_targets(load_checkpoint(checkpoint)[0])
+    assert meta["metrics"]["trainable_parameters"] == 16 * len(meta["fourierft"]["target_modules"])
+
+
+def test_trained_coefficients_are_not_zero_and_change_the_weights(adapter: Path, checkpoint: Path) -> None:
+    tensors = load_file(str(adapter / ADAPTER_WEIGHTS_FILE))
+    spectra = [t for name, t in tensors.items() if name.startswith("spectrum/")]
+    assert spectra and all(t.shape == (16,) for t in spectra)
+    assert sum(int((t != 0).sum()) for t in spectra) > len(spectra)  # training moved the zero init
+    base, _ = load_checkpoint(checkpoint)
+    merged, _ = load_checkpoint(checkpoint)
+    merged, _ = apply_adapter(merged, adapter, json.loads((checkpoint / "config.json").read_text())["weights_sha256"])
+    assert isinstance(merged, BandVLM)
+    changed = [n for n, p in merged.state_dict().items() if not torch.equal(p, base.state_dict()[n])]
+    assert "blocks.0.qkv.weight" in changed and "embed.4.weight" in changed
+    assert "embed.0.weight" not in changed  # 24-px images create no L0 token: no gradient reached it
+    assert not any(n.endswith(".bias") for n in changed)  # FourierFT adapts weights only
+
+
+def test_loading_the_adapter_changes_the_model_id(adapter: Path, checkpoint: Path) -> None:
+    plain, tuned = local_lm(checkpoint), local_lm(checkpoint, adapter_path=adapter)
+    sha = json.loads((adapter / ADAPTER_CONFIG_FILE).read_text())["adapter_sha256"]
+    assert tuned.model == f"{plain.model}+{sha[:12]}"
+
+
+def test_same_seed_same_adapter(adapter: Path, checkpoint: Path, tmp_path: Path) -> None:
+    again = finetune(colour_images(), tmp_path / "again", TINY, checkpoint=checkpoint)
+    assert (again / ADAPTER_WEIGHTS_FILE).read_bytes() == (adapter / ADAPTER_WEIGHTS_FILE).read_bytes()
+
+
+def _broken(adapter: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "broken"
+    shutil.copytree(adapter, out)
+    return out
+
+
+def test_bad_adapter_dirs_give_clear_errors(adapter: Path, checkpoint: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a directory"):
+        local_lm(checkpoint, adapter_path=tmp_path / "missing")
+    bad = _broken(adapter, tmp_path)
+    (bad / ADAPTER_WEIGHTS_FILE).unlink()
+    with pytest.raises(ConfigError, match=r"adapter\.safetensors is missing"):
+        local_lm(checkpoint, adapter_path=bad)
+    shutil.rmtree(bad)
+    bad = _broken(adapter, tmp_path)
+    (bad / ADAPTER_CONFIG_FILE).write_text("{oops")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        local_lm(checkpoint, adapter_path=bad)
+    (bad / ADAPTER_CONFIG_FILE).write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ConfigError, match="is not a specprompt-fourierft-adapter config"):
+        local_lm(checkpoint, adapter_path=bad)
+    shutil.rmtree(bad)
+    bad = _broken(adapter, tmp_path)
+    tensors = load_file(str(bad / ADAPTER_WEIGHTS_FILE))
+    name = next(n for n in tensors if n.startswith("spectrum/"))
+    tensors[name] = tensors[name] + 1.0
+    save_file(tensors, str(bad / ADAPTER_WEIGHTS_FILE))
+    with pytest.raises(ConfigError, match="hash to"):
+        local_lm(checkpoint, adapter_path=bad)
+    (bad / ADAPTER_WEIGHTS_FILE).write_bytes(b"\x00" * 16)
+    with pytest.raises(ConfigError, match="cannot read adapter weights"):
+        local_lm(checkpoint, adapter_path=bad)
+    with pytest.raises(ConfigError, match="was trained on base model local-"):
+        local_lm(tiny_checkpoint(tmp_path / "other", seed=1), adapter_path=adapter)
+
+
+def test_bad_finetune_inputs(checkpoint: Path, tmp_path: Path) -> None:
+    one_label = [(np.zeros((8, 8, 3), np.float32), "a")] * 3
+    with pytest.raises(ConfigError, match="at least 2 labels"):
+        finetune(one_label, tmp_path / "a", TINY, checkpoint=checkpoint)
+    few = colour_images(per_label=1)
+    with pytest.raises(ConfigError, match=r"at least k_shot \+ n_query = 2 images"):
+        finetune(few, tmp_path / "b", TINY, checkpoint=checkpoint)
+    with pytest.raises(ConfigError, match="labels must be non-empty strings"):
+        finetune([(np.zeros((8, 8, 3), np.float32), 3)], tmp_path / "c", TINY, checkpoint=checkpoint)  # type: ignore[list-item]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        finetune(colour_images(), tmp_path / "file", TINY, checkpoint=checkpoint)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="holds other files"):
+        finetune(colour_images(), tmp_path / "busy", TINY, checkpoint=checkpoint)
+    with pytest.raises(ConfigError, match=r"FinetuneConfig\.n_frequency must be an int >= 1"):
+        FinetuneConfig(n_frequency=0)
+    with pytest.raises(ConfigError, match=r"FinetuneConfig\.lr must be a number"):
+        FinetuneConfig(lr=float("nan"))
+    with pytest.raises(ConfigError, match="unknown option"):
+        FinetuneConfig.from_dict({"stepz": 3})
+
+
+def test_cli_finetune_on_a_folder_per_label(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i, (arr, name) in enumerate(colour_images(per_label=2)):
+        (tmp_path / "data" / name).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((arr * 255).astype(np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
+    args = [
+        "finetune",
+        "--train",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "ad"),
+        "--checkpoint",
+        str(checkpoint),
+    ]
+    args += ["--steps", "2", "--n-frequency", "8", "--episodes-per-step", "1", "--seed", "5"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["labels"] == ["blue", "green", "red"] and summary["adapter"] == str(tmp_path / "ad")
+    assert local_lm(checkpoint, adapter_path=tmp_path / "ad").model == "specprompt/" + summary["model_id"]
+    meta = json.loads((tmp_path / "ad" / ADAPTER_CONFIG_FILE).read_text())
+    assert meta["finetune"]["seed"] == 5 and meta["fourierft"]["n_frequency"] == 8
+    (tmp_path / "nope.csv").write_text("a,b\n")
+    assert main(["finetune", "--train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x")]) == 2
+    assert "must be a .jsonl file or a folder per label" in capsys.readouterr().err
