@@ -12,7 +12,7 @@ class from the task's trainset; the LM is the offline nearest-band engine
 on the same held-out test split (never the valset the search scores on): full-resolution demos,
 the :class:`~specprompt.search.BandOptimizer` under a token budget (a fraction of the full-resolution
 demo tokens under the headline cost model), uniform downsampling of every demo to the same budget,
-text-only demos, and random search with the same trial budget; then a multi-objective Pareto front.
+text-only demos, and pure random search with the same trial budget; then a multi-objective Pareto front.
 It prints markdown tables, ``PASS``/``FAIL`` lines for the issue's bar, scorer calls, wall times and
 seeds. See benchmarks/README.md for what the numbers mean.
 """
@@ -228,11 +228,9 @@ def run_task(name: str, s: Settings, report: Report, engine: Any) -> bool | None
     calls_before = engine.calls
     rows: dict[str, Row] = {}
     best = result.best
-    warm = bool(result.study.trials[best.trial].system_attrs.get("fixed_params"))  # enqueued warm start
+    origin = result.study.trials[best.trial].user_attrs.get("origin", "sampler")  # warm:<name>, neighbour:<n>, sampler
     programs: dict[str, Any] = {"optimizer": program}
-    notes = {
-        "optimizer": f"trial {best.trial}{' (warm start)' if warm else ''}: " + " ".join(kept_levels(best.selections))
-    }
+    notes = {"optimizer": f"trial {best.trial} ({origin}): " + " ".join(kept_levels(best.selections))}
     vals: dict[str, float | None] = {"optimizer": best.score}
     for bname, b in result.baselines.items():
         programs[bname] = b.program
@@ -275,8 +273,8 @@ def run_task(name: str, s: Settings, report: Report, engine: Any) -> bool | None
             f"WARNING: optimizer tokens re-priced from the program ({checked}) != search's count ({best.tokens})"
         )
     report.add(
-        f"scorer calls: {result.scorer_calls} (search, random search and baselines on the valset) + "
-        f"{eval_calls} (test evaluation); wall time {search_s:.1f} s search + {total_s - search_s:.1f} s test",
+        f"scorer calls: {result.scorer_calls} (search) + {result.baseline_calls} (random search and baselines) on the "
+        f"valset + {eval_calls} (test evaluation); wall time {search_s:.1f} s search + {total_s - search_s:.1f} s test",
         "",
     )
     return _verdict(name, rows, best.selections, full_tokens, head, report)

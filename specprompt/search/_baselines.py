@@ -8,17 +8,25 @@ uniform     every image resized by one common factor (PIL Lanczos), the largest 
             tokens fit the budget (skipped without a budget)
 low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI cost models only)
 text_only   no images: the demos keep their text and labels
-random      random search over the band space with the same trial budget (RandomSampler,
-            same objective, its own study ``<study_name>-random``)
+random      pure random search over the band space with the same trial budget: RandomSampler,
+            same objective, its own study ``<study_name>-random``, no warm starts, no local
+            search, no fallback (``None`` when no random trial fits the budget)
 ==========  ===================================================================================
+
+Results are stored as JSON in the main study's user attributes (``baseline:<hash>``, see
+:class:`BaselineStore`), so a resumed compile reuses them instead of scoring them again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import dspy
+import optuna
 
 from specprompt.errors import ConfigError
 from specprompt.io import load_image
@@ -27,12 +35,57 @@ from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._result import BaselineResult, ParetoRow
 from specprompt.search._scoring import Scorer
 
-__all__ = ["BASELINES", "check_baselines", "run_baselines"]
+__all__ = ["BASELINES", "BASELINE_PREFIX", "BaselineStore", "check_baselines", "run_baselines"]
 
 logger = logging.getLogger("specprompt.search")
 
 #: The baseline names, in the order they run.
 BASELINES: tuple[str, ...] = ("full", "uniform", "low_detail", "text_only", "random")
+#: Study user-attribute prefix of stored baseline results.
+BASELINE_PREFIX = "baseline:"
+
+
+class BaselineStore:
+    """Baseline results kept as JSON user attributes of a study, to be reused on resume.
+
+    Args:
+        study: the compile's (main) study, or ``None`` to store nothing.
+        fingerprint: JSON data of everything besides the prompt that a score depends on (token
+            budget, cost model, detail, valset hashes, ...).
+
+    Convention:
+        An entry is ``baseline:<hash>`` where the hash covers the baseline name, ``fingerprint``
+        and what the baseline shows (the prompt key, or the random search's settings), so a
+        changed budget, cost model or valset never reuses an old score.
+
+    Example:
+        >>> import optuna
+        >>> store = BaselineStore(optuna.create_study(), {"budget": 10})
+        >>> store.get("full", "k1") is None
+        True
+        >>> store.put("full", "k1", {"score": 0.5}); store.get("full", "k1")
+        {'score': 0.5}
+    """
+
+    def __init__(self, study: optuna.Study | None, fingerprint: Mapping[str, Any]) -> None:
+        self.study = study
+        self.fingerprint = dict(fingerprint)
+
+    def _attr(self, name: str, what: object) -> str:
+        payload = json.dumps([name, self.fingerprint, what], sort_keys=True, default=str)
+        return BASELINE_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+    def get(self, name: str, what: object) -> dict[str, Any] | None:
+        """The stored entry of baseline ``name`` showing ``what``, if any."""
+        if self.study is None:
+            return None
+        entry = self.study.user_attrs.get(self._attr(name, what))
+        return dict(entry) if isinstance(entry, dict) else None
+
+    def put(self, name: str, what: object, entry: Mapping[str, Any]) -> None:
+        """Stores ``entry`` (JSON data) for baseline ``name`` showing ``what``."""
+        if self.study is not None:
+            self.study.set_user_attr(self._attr(name, what), dict(entry))
 
 
 def check_baselines(which: bool | Sequence[str] | None) -> tuple[str, ...]:
@@ -53,20 +106,24 @@ def check_baselines(which: bool | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(n for n in BASELINES if n in which)
 
 
-def _score(ctx: SearchContext, scorer: Scorer, cand: Candidate) -> tuple[float, dspy.Module]:
-    program = ctx.build(cand)
-    scores = scorer.score(ctx.key(cand), lambda: program, range(len(scorer.valset)))
-    return sum(scores.values()) / len(scores), program
-
-
-def _scored(name: str, ctx: SearchContext, scorer: Scorer, cand: Candidate, note: str) -> BaselineResult:
+def _scored(
+    name: str, ctx: SearchContext, scorer: Scorer, cand: Candidate, note: str, store: BaselineStore
+) -> BaselineResult:
     budget = ctx.config.token_budget
     tokens = ctx.tokens(cand)
-    score, program = _score(ctx, scorer, cand)
+    key = ctx.key(cand)
+    program = ctx.build(cand)
+    known = store.get(name, key)
+    if known is not None and isinstance(known.get("score"), (int, float)):
+        score = float(known["score"])
+    else:
+        scores = scorer.score(key, lambda: program, range(len(scorer.valset)))
+        score = sum(scores.values()) / len(scores)
+        store.put(name, key, {"score": score, "tokens": tokens})
     return BaselineResult(name, score, tokens, fits(tokens, budget), note, program)
 
 
-def _uniform(ctx: SearchContext, scorer: Scorer) -> BaselineResult:
+def _uniform(ctx: SearchContext, scorer: Scorer, store: BaselineStore) -> BaselineResult:
     budget = ctx.config.token_budget
     if budget is None:
         return BaselineResult("uniform", None, None, True, "skipped: no token_budget to fit")
@@ -83,10 +140,10 @@ def _uniform(ctx: SearchContext, scorer: Scorer) -> BaselineResult:
         for s, p, size in zip(slots, pils, sizes, strict=True)
     }
     cand = Candidate(ctx.full().values, overrides=overrides)
-    return _scored("uniform", ctx, scorer, cand, f"scale {scale:.4f} (Lanczos)")
+    return _scored("uniform", ctx, scorer, cand, f"scale {scale:.4f} (Lanczos)", store)
 
 
-def _low_detail(ctx: SearchContext, scorer: Scorer) -> BaselineResult:
+def _low_detail(ctx: SearchContext, scorer: Scorer, store: BaselineStore) -> BaselineResult:
     if not ctx.config.cost_model.lower().startswith("openai"):
         return BaselineResult(
             "low_detail",
@@ -99,7 +156,30 @@ def _low_detail(ctx: SearchContext, scorer: Scorer) -> BaselineResult:
     overrides = {
         s.id: ctx.render(s.id, ctx.spaces[s.id].selection(full.values[s.id])).with_detail("low") for s in ctx.plan.slots
     }
-    return _scored("low_detail", ctx, scorer, Candidate(full.values, overrides=overrides), "full images, detail='low'")
+    cand = Candidate(full.values, overrides=overrides)
+    return _scored("low_detail", ctx, scorer, cand, "full images, detail='low'", store)
+
+
+def _random(ctx: SearchContext, random_search: Callable[[], ParetoRow | None], store: BaselineStore) -> BaselineResult:
+    cfg = ctx.config
+    what = {"sampler": "random", "n_trials": cfg.n_trials, "seed": cfg.seed, "v": 2}
+    known = store.get("random", what)
+    if known is not None and isinstance(known.get("params"), dict):
+        try:
+            cand = ctx.from_params(known["params"])
+        except ConfigError:  # stored for another program: search again
+            cand = None
+        if cand is not None and fits(ctx.tokens(cand), cfg.token_budget):
+            program = ctx.build(cand)
+            note = str(known.get("note", "best of random search"))
+            return BaselineResult("random", float(known["score"]), ctx.tokens(cand), True, note, program)
+    row = random_search()
+    if row is None:
+        return BaselineResult("random", None, None, True, "no feasible random trial completed")
+    params = json.loads(row.params)
+    note = f"best of random search, trial {row.trial}"
+    store.put("random", what, {"score": row.score, "tokens": row.tokens, "note": note, "params": params})
+    return BaselineResult("random", row.score, row.tokens, True, note, ctx.build(ctx.from_params(params)))
 
 
 def run_baselines(
@@ -107,34 +187,29 @@ def run_baselines(
     scorer: Scorer,
     names: Sequence[str],
     random_search: Callable[[], ParetoRow | None],
+    store: BaselineStore | None = None,
 ) -> dict[str, BaselineResult]:
-    """Scores the named baselines on the full valset.
+    """Scores the named baselines on the full valset (or reuses their stored results).
 
     Args:
         ctx: the search context of the compile.
         scorer: the compile's scorer (shared cache: a baseline equal to a searched candidate is free).
         names: baseline names from :data:`BASELINES`.
         random_search: runs the random-search study and returns its best row (or ``None``).
+        store: where results are kept between runs; ``None`` keeps nothing.
     """
+    store = store or BaselineStore(None, {})
     out: dict[str, BaselineResult] = {}
     for name in check_baselines(list(names)):
         logger.info("baseline %s", name)
         if name == "full":
-            out[name] = _scored(name, ctx, scorer, ctx.full(), "all bands of every image")
+            out[name] = _scored(name, ctx, scorer, ctx.full(), "all bands of every image", store)
         elif name == "uniform":
-            out[name] = _uniform(ctx, scorer)
+            out[name] = _uniform(ctx, scorer, store)
         elif name == "low_detail":
-            out[name] = _low_detail(ctx, scorer)
+            out[name] = _low_detail(ctx, scorer, store)
         elif name == "text_only":
-            out[name] = _scored(name, ctx, scorer, ctx.dropped(), "images removed, text and labels kept")
+            out[name] = _scored(name, ctx, scorer, ctx.dropped(), "images removed, text and labels kept", store)
         else:
-            row = random_search()
-            if row is None:
-                out[name] = BaselineResult(name, None, None, True, "no feasible random trial completed")
-            else:
-                import json
-
-                program = ctx.build(ctx.from_params(json.loads(row.params)))
-                note = f"best of random search, trial {row.trial}"
-                out[name] = BaselineResult(name, row.score, row.tokens, True, note, program)
+            out[name] = _random(ctx, random_search, store)
     return out

@@ -64,6 +64,13 @@ class SearchConfig:
         metadata={"help": "OpenAI detail emitted with every demo image and used for pricing; None = provider default"},
     )
     n_trials: int = field(default=50, metadata={"help": "finished trials (complete or pruned) the study runs to"})
+    local_search: float = field(
+        default=0.5,
+        metadata={
+            "help": "share of the trials after the warm starts that try a neighbour of the best trial so far "
+            "(one or two images at another level) instead of a sampler proposal; 0 = sampler only"
+        },
+    )
     multi_objective: bool = field(
         default=False, metadata={"help": "optimize (score up, tokens down) jointly and keep a Pareto front"}
     )
@@ -132,6 +139,9 @@ class SearchConfig:
             raise ConfigError(f"SearchConfig.study_name must be a non-empty string or None, got {self.study_name!r}")
         if self.run_dir is not None and not isinstance(self.run_dir, str):
             object.__setattr__(self, "run_dir", _as_path_str(self.run_dir))
+        ls = self.local_search
+        if not isinstance(ls, numbers.Real) or isinstance(ls, bool) or not 0.0 <= float(ls) <= 1.0:
+            raise ConfigError(f"SearchConfig.local_search must be a number in [0, 1], got {ls!r}")
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
             raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")

@@ -182,13 +182,6 @@ class SearchContext:
                     break
         return Candidate(values)
 
-    def warm_starts(self, budget: float | None) -> list[Candidate]:
-        """:meth:`uniform_fit` and :meth:`greedy_fit` (once if they show the same prompt)."""
-        out: dict[str, Candidate] = {}
-        for cand in (self.uniform_fit(budget), self.greedy_fit(budget)):
-            out.setdefault(self.key(cand), cand)
-        return list(out.values())
-
     # -- per-slot rendering ----------------------------------------------------------------------
     def _slot_selection(self, cand: Candidate, slot: ImageSlot) -> Selection | None:
         """The kept bands, or ``None`` when the slot's demo is excluded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -15,15 +16,16 @@ import optuna
 from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError
-from specprompt.search._baselines import check_baselines, run_baselines
+from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import SearchContext
-from specprompt.search._demos import default_valset, plan_demos
+from specprompt.search._demos import default_valset, example_hash, plan_demos
 from specprompt.search._objective import Objective, finished_trials, full_score
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, pareto
 from specprompt.search._scoring import Scorer
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
+    NAMING_FIELDS,
     check_storage,
     collect_rows,
     default_pruner,
@@ -34,6 +36,7 @@ from specprompt.search._study import (
     make_storage,
     worker_tag,
 )
+from specprompt.search._warm import neighbour, warm_starts
 
 __all__ = ["BandOptimizer"]
 
@@ -50,6 +53,7 @@ class _Run:
     minibatch: list[int]
     study_name: str
     storage: Any
+    valset_digest: str
 
 
 def _check_names(config: SearchConfig) -> None:
@@ -100,12 +104,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           as a text-only "incomplete" example that still shows its labels); an item of a
           ``list[dspy.Image]`` field is removed. Dropping every image costs 0 tokens, so some
           candidate always fits any budget >= 0.
-        - The first trials of a new study are two warm starts that fit: the finest uniform
-          candidate (every image coarsened by the same number of steps) and a greedy one (images
-          at full resolution in order while they fit, the rest as fine as still fits). If no
-          feasible trial completes (all pruned, or a custom sampler stayed over budget), the
-          uniform one is scored on the full valset and added as one more trial: the returned
-          program always fits.
+        - The first trials of a new study are the warm starts of :mod:`specprompt.search._warm`,
+          each within the budget: uniform (every image coarsened by the same number of steps),
+          greedy (full resolution in demo order while it fits), stratified (the same, demos
+          round-robin over their answers), stratified-one (one sharp demo per answer, the others
+          dropped) and stratified-coarse (the others at their coarsest level). Afterwards a
+          ``local_search`` share of the trials tries an unseen neighbour of the best trial so far
+          (one or two images at another level, within budget); the sampler proposes the rest.
+          Each trial's user attribute ``origin`` says which. If no feasible trial completes (all
+          pruned, or a custom sampler stayed over budget), the uniform warm start is scored on
+          the full valset and added as one more trial: the returned program always fits.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
           of earlier runs: re-running the same command resumes and only runs the rest. Trials
           left running by a killed process on this host are marked failed and not counted.
@@ -176,7 +184,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         random.Random(cfg.seed).shuffle(order)
         name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
         storage = make_storage(self.storage, cfg.run_dir)
-        return _Run(ctx, Scorer(self.metric, val, cfg.num_threads), val, order[: cfg.minibatch_size], name, storage)
+        digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
+        scorer = Scorer(self.metric, val, cfg.num_threads)
+        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest)
 
     def _study(self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         cfg = self.config
@@ -208,21 +218,30 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         return study
 
     # -- the search ----------------------------------------------------------------------------------
-    def _optimize(self, run: _Run, study: optuna.Study, desc: str) -> None:
+    def _optimize(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
         """Runs trials until the study has ``n_trials`` finished ones.
 
+        Args:
+            guided: enqueue the warm starts into a new study and take ``local_search`` of the
+                later trials from :func:`neighbour`; ``False`` leaves every trial to the sampler
+                (the random-search baseline).
+
         Convention:
-            Each trial is enqueued with this process's ``worker`` tag before Optuna starts it,
-            so a trial left RUNNING by a kill at any moment carries the dead process's id and
-            :func:`fail_stale_trials` can retire it on the next run.
+            Each trial is enqueued with this process's ``worker`` tag and its ``origin``
+            (``warm:<name>``, ``neighbour:<trial>`` or ``sampler``) before Optuna starts it, so a
+            trial left RUNNING by a kill at any moment carries the dead process's id and
+            :func:`fail_stale_trials` can retire it on the next run. Whether a trial is a
+            neighbour, and which, depends only on the seed and the trials before it, so an
+            interrupted study resumes the same way.
         """
         cfg = self.config
         ctx = run.ctx
         fail_stale_trials(study)
         tag = worker_tag()
-        if not study.trials:
-            for cand in ctx.warm_starts(cfg.token_budget)[: cfg.n_trials]:
-                study.enqueue_trial(ctx.to_params(cand), user_attrs={"worker": tag}, skip_if_exists=True)
+        if guided and not study.trials:
+            for name, cand in warm_starts(ctx, cfg.token_budget)[: cfg.n_trials]:
+                attrs = {"worker": tag, "origin": f"warm:{name}"}
+                study.enqueue_trial(ctx.to_params(cand), user_attrs=attrs, skip_if_exists=True)
         done = len(finished_trials(study))
         if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
@@ -249,10 +268,33 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         try:
             while len(finished_trials(study)) < cfg.n_trials:
                 if not study.get_trials(deepcopy=False, states=waiting):
-                    study.enqueue_trial({}, user_attrs={"worker": tag})
+                    local = self._next_local(run, study) if guided else None
+                    params, origin = local if local is not None else ({}, "sampler")
+                    study.enqueue_trial(params, user_attrs={"worker": tag, "origin": origin})
                 study.optimize(tagged, n_trials=1, callbacks=[after])
         finally:
             bar.close()
+
+    def _next_local(self, run: _Run, study: optuna.Study) -> tuple[dict[str, int], str] | None:
+        """Parameters and origin of a neighbour of the incumbent when this trial is a local step."""
+        cfg = self.config
+        n = len(finished_trials(study))
+        share = float(cfg.local_search)
+        if int((n + 1) * share) <= int(n * share):
+            return None
+        rows = collect_rows(study, run.ctx, cfg.token_budget)
+        if not rows:
+            return None
+        rng = random.Random(f"{cfg.seed}:{n}")
+        if cfg.multi_objective:
+            row = rng.choice(pareto(rows))
+        else:
+            row = max(rows, key=lambda r: (r.score, -r.tokens, -r.trial))
+        seen = {str(t.user_attrs["key"]) for t in study.get_trials(deepcopy=False) if "key" in t.user_attrs}
+        cand = neighbour(run.ctx, run.ctx.from_params(json.loads(row.params)), cfg.token_budget, seen, rng)
+        if cand is None:
+            return None
+        return run.ctx.to_params(cand), f"neighbour:{row.trial}"
 
     def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
         """Scores the best candidate (by minibatch score) that has no full-valset score yet."""
@@ -262,16 +304,21 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             full_score(study, run.ctx, run.scorer, r.key, run.ctx.from_params(json.loads(r.params)), r.trial)
 
     def _search(
-        self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler, desc: str
-    ) -> tuple[optuna.Study, tuple[ParetoRow, list[ParetoRow]]]:
+        self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler, desc: str, *, guided: bool = True
+    ) -> tuple[optuna.Study, tuple[ParetoRow, list[ParetoRow]] | None]:
+        """Runs (or resumes) one study and returns it with ``(best, front)``.
+
+        ``guided=False`` (random search) has no warm starts, no local steps and no fallback, so
+        its outcome is ``None`` when no feasible trial completed.
+        """
         study = self._study(run, name, sampler)
         for t in finished_trials(study):  # a resumed study: its per-example scores are known
             scores = t.user_attrs.get("example_scores")
             if scores and "key" in t.user_attrs:
                 run.scorer.remember(t.user_attrs["key"], {int(k): float(v) for k, v in scores.items()})
-        self._optimize(run, study, desc)
+        self._optimize(run, study, desc, guided=guided)
         outcome = finalize(study, run.ctx, run.scorer, self.config.token_budget)
-        if outcome is None:
+        if outcome is None and guided:
             self._fallback(run, study)
             outcome = finalize(study, run.ctx, run.scorer, self.config.token_budget)
             if outcome is None:  # pragma: no cover - the fallback adds a feasible complete trial
@@ -345,12 +392,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         run = self._prepare(student, trainset, valset)
-        study, (best, front) = self._search(
-            run, run.study_name, self.sampler or default_sampler(self.config), "band search"
-        )
+        study, outcome = self._search(run, run.study_name, self.sampler or default_sampler(self.config), "band search")
+        if outcome is None:  # pragma: no cover - the guided search falls back to a feasible trial
+            raise ConfigError("no candidate fits the token budget")
+        best, front = outcome
+        search_calls = run.scorer.calls
         base: dict[str, BaselineResult] | None = None
         if names:
-            base = run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run))
+            base = run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
         program = run.ctx.build(run.ctx.from_params(json.loads(best.params)))
         ctx = run.ctx
         result = CompileResult(
@@ -359,27 +408,39 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             config=self.config,
             best=best,
             front=tuple(front),
-            scorer_calls=run.scorer.calls,
+            scorer_calls=search_calls,
             n_trials=len(finished_trials(study)),
+            baseline_calls=run.scorer.calls - search_calls,
             baselines=base,
             _build=lambda params: ctx.build(ctx.from_params(params)),
         )
         self._write(result)
         logger.info(
-            "best: trial %d, score %.4f, %d tokens; %d scorer calls",
+            "best: trial %d, score %.4f, %d tokens; %d scorer calls (+ %d for baselines)",
             best.trial,
             best.score,
             best.tokens,
-            run.scorer.calls,
+            search_calls,
+            run.scorer.calls - search_calls,
         )
         self.last_result = result
         return program
 
     def _random_best(self, run: _Run) -> ParetoRow | None:
-        _, (best, _) = self._search(
-            run, run.study_name + "-random", default_sampler(self.config, random=True), "random search"
-        )
-        return best
+        sampler = default_sampler(self.config, random=True)
+        _, outcome = self._search(run, run.study_name + "-random", sampler, "random search", guided=False)
+        return None if outcome is None else outcome[0]
+
+    def _store(self, run: _Run, study: optuna.Study) -> BaselineStore:
+        """Where baseline results of this compile are kept: the main study's user attributes."""
+        full = self.config.to_dict()
+        fingerprint = {
+            "v": 1,
+            "config": {k: full[k] for k in NAMING_FIELDS},
+            "valset": run.valset_digest,
+            "metric": getattr(self.metric, "__qualname__", type(self.metric).__qualname__),
+        }
+        return BaselineStore(study, fingerprint)
 
     def run_baselines(
         self,
@@ -396,7 +457,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         """
         names = check_baselines(which)
         run = self._prepare(student, trainset, valset)
-        return run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run))
+        study = self._study(run, run.study_name, self.sampler or default_sampler(self.config))
+        return run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
 
     def _write(self, result: CompileResult) -> None:
         if self.storage is not None and self.config.run_dir is None:

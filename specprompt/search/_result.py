@@ -127,9 +127,12 @@ class CompileResult:
         config: the search options.
         best: the row of the returned program.
         front: the Pareto front over (score, tokens) of the feasible candidates.
-        scorer_calls: (program, example) evaluations run by this compile (reused scores are free).
+        scorer_calls: (program, example) evaluations the band search ran in this compile
+            (reused scores are free).
         n_trials: finished trials in the study.
         baselines: name -> :class:`BaselineResult` when baselines were run.
+        baseline_calls: evaluations the baselines (random search included) ran in this compile;
+            stored baseline results of a resumed study cost none.
     """
 
     study: optuna.Study
@@ -140,6 +143,7 @@ class CompileResult:
     scorer_calls: int
     n_trials: int
     baselines: Mapping[str, BaselineResult] | None = None
+    baseline_calls: int = 0
     _build: Callable[[Mapping[str, Any]], dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -172,6 +176,7 @@ class CompileResult:
             "best": self.best.to_dict(),
             "front": [r.to_dict() for r in self.front],
             "scorer_calls": self.scorer_calls,
+            "baseline_calls": self.baseline_calls,
             "n_trials": self.n_trials,
             "baselines": None if self.baselines is None else {k: v.to_dict() for k, v in self.baselines.items()},
         }

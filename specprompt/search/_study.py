@@ -26,6 +26,7 @@ from specprompt.search._scoring import Scorer
 
 __all__ = [
     "DEFAULT_RUN_DIR",
+    "NAMING_FIELDS",
     "check_storage",
     "collect_rows",
     "default_pruner",
@@ -42,10 +43,10 @@ logger = logging.getLogger("specprompt.search")
 #: Folder of the default SQLite storage when ``run_dir`` is None (relative to the working dir).
 DEFAULT_RUN_DIR = ".specprompt"
 
-# Config fields that change what a trial measures: they name the study. n_trials,
+# Config fields that change what a trial measures: they name the study. n_trials, local_search,
 # full_eval_every, num_threads, progress, run_dir and load_if_exists do not, so a study can be
 # resumed with more trials or threads.
-_NAMING_FIELDS = (
+NAMING_FIELDS = (
     "token_budget",
     "cost_model",
     "scheme",
@@ -111,7 +112,7 @@ def derive_study_name(
     lm = dspy.settings.lm
     payload = {
         "v": 1,
-        "config": {k: full[k] for k in _NAMING_FIELDS},
+        "config": {k: full[k] for k in NAMING_FIELDS},
         "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
         "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
         "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],

@@ -9,7 +9,7 @@ import pytest
 from specprompt import ConfigError, load_image
 from specprompt.cost import image_tokens
 from specprompt.search import BASELINES, BandOptimizer
-from specprompt.search._baselines import check_baselines
+from specprompt.search._baselines import BaselineStore, check_baselines
 from specprompt.tasks import Task
 from specprompt.types import SpectralImage
 
@@ -39,13 +39,32 @@ def test_compile_with_all_baselines(texture_task: Task, lm: dspy.LM) -> None:
     assert "random search" in rnd.note
     random_study = optuna.load_study(study_name=result.study_name + "-random", storage=storage)
     assert len(random_study.trials) == 6
+    # pure random search: no warm starts, no neighbours, every trial from the sampler
+    assert [t.user_attrs["origin"] for t in random_study.trials] == ["sampler"] * 6
+    assert not any(t.system_attrs.get("fixed_params") for t in random_study.trials)
     fulls = {k: v["score"] for k, v in random_study.user_attrs.items() if k.startswith("full:")}
     assert rnd.score in fulls.values()
     for b in base.values():
         if b.score is not None:
             assert 0.0 <= b.score <= 1.0
-    assert result.scorer_calls == lm.engine.calls
+    assert result.scorer_calls + result.baseline_calls == lm.engine.calls
+    assert result.baseline_calls > 0 and result.to_dict()["baseline_calls"] == result.baseline_calls
     assert "baselines:" in result.pareto_table()
+    stored = {k: v for k, v in result.study.user_attrs.items() if k.startswith("baseline:")}
+    assert sorted(v.get("note", "") for v in stored.values() if "params" in v) == [rnd.note]
+    assert len(stored) == 4  # full, uniform, text_only, random (low_detail was skipped)
+
+    # the same compile again: the search and every baseline are reused, nothing is scored
+    calls = lm.engine.calls
+    again = BandOptimizer(exact, **options(token_budget=30, n_trials=6, storage=storage))
+    again.compile(
+        dspy.Predict(texture_task.signature), trainset=texture_task.trainset, valset=texture_task.valset, baselines=True
+    )
+    second = again.last_result
+    assert second is not None and second.baselines is not None
+    assert lm.engine.calls == calls and second.scorer_calls == 0 and second.baseline_calls == 0
+    assert {k: b.to_dict() for k, b in second.baselines.items()} == {k: b.to_dict() for k, b in base.items()}
+    assert second.baselines["random"].program is not None
 
 
 def test_run_baselines_openai_low_detail(colour_task: Task, lm: dspy.LM) -> None:
@@ -78,3 +97,45 @@ def test_check_baselines() -> None:
         check_baselines(["best"])
     with pytest.raises(ConfigError, match="baselines must be True, False or a list of names"):
         check_baselines("full")
+
+
+def test_stored_baselines_are_not_reused_for_another_budget(colour_task: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    student = dspy.Predict(colour_task.signature)
+    kw = options(n_trials=3, study_name="shared", storage=storage)
+    # budget 30 < 63 tokens of the full prompt: no trial scores it, only the baseline does
+    first = BandOptimizer(exact, **kw, token_budget=30)
+    first.run_baselines(student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"])
+    n_val = len(colour_task.valset)
+    assert lm.engine.calls == n_val
+    first.run_baselines(student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"])
+    assert lm.engine.calls == n_val  # stored in the study: reused
+    BandOptimizer(exact, **kw, token_budget=31).run_baselines(
+        student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"]
+    )
+    assert lm.engine.calls == 2 * n_val  # another budget: scored again
+    BandOptimizer(exact, **kw, token_budget=30).run_baselines(
+        student, trainset=colour_task.trainset, valset=colour_task.valset[:2], which=["full"]
+    )
+    assert lm.engine.calls == 2 * n_val + 2  # another valset: scored again
+
+
+def test_random_search_without_a_feasible_trial(colour_task: Task, lm: dspy.LM) -> None:
+    # budget 0: only "drop every image" fits, which 2 random trials over 4^3 prompts do not draw
+    opt = BandOptimizer(exact, **options(token_budget=0, n_trials=2))
+    base = opt.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["random"])
+    rnd = base["random"]
+    assert rnd.score is None and rnd.program is None and rnd.note == "no feasible random trial completed"
+    assert lm.engine.calls == 0
+
+
+def test_baseline_store_keys_cover_name_fingerprint_and_prompt() -> None:
+    study = optuna.create_study()
+    a, b = BaselineStore(study, {"budget": 10}), BaselineStore(study, {"budget": 11})
+    a.put("full", "k", {"score": 1.0})
+    assert a.get("full", "k") == {"score": 1.0}
+    assert a.get("full", "other") is None and a.get("text_only", "k") is None and b.get("full", "k") is None
+    assert all(k.startswith("baseline:") for k in study.user_attrs)
+    off = BaselineStore(None, {})
+    off.put("full", "k", {"score": 1.0})
+    assert off.get("full", "k") is None

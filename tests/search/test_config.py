@@ -45,6 +45,10 @@ def test_defaults_round_trip_and_options() -> None:
         ("study_name", "", "study_name must be a non-empty string or None"),
         ("run_dir", 3, "run_dir must be a path or None"),
         ("crop_fraction", 1.0, r"crop_fraction must be a number in \(0, 1\)"),
+        ("local_search", 1.5, r"local_search must be a number in \[0, 1\]"),
+        ("local_search", -0.1, r"local_search must be a number in \[0, 1\]"),
+        ("local_search", True, r"local_search must be a number in \[0, 1\]"),
+        ("local_search", "half", r"local_search must be a number in \[0, 1\]"),
         ("crop_fraction", True, r"crop_fraction must be a number in \(0, 1\)"),
     ],
 )

@@ -9,6 +9,7 @@ from specprompt import ConfigError
 from specprompt.search import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import plan_demos
+from specprompt.search._warm import warm_starts
 from specprompt.tasks import Task
 
 
@@ -56,11 +57,19 @@ def test_key_is_about_the_prompt_not_the_parameters(colour_task: Task) -> None:
 
 def test_warm_starts_fit_and_differ(colour_task: Task) -> None:
     ctx = _ctx(colour_task)
-    uniform, greedy = ctx.warm_starts(30)
+    starts = dict(warm_starts(ctx, 30))
+    assert list(starts) == ["uniform", "greedy", "stratified-one"]  # the others equal greedy here
+    assert [v["keep_from"] for v in starts["stratified-one"].values.values()] == [0, 1, 3]
+    uniform, greedy = starts["uniform"], starts["greedy"]
     assert [v["keep_from"] for v in uniform.values.values()] == [1, 1, 1]  # 3 x 5 tokens
     assert [v["keep_from"] for v in greedy.values.values()] == [0, 1, 2]  # 21 + 5 + 1 tokens
     assert ctx.tokens(uniform) == 15 and ctx.tokens(greedy) == 27
-    assert len(ctx.warm_starts(None)) == 1  # both keep everything without a budget
+    unlimited = dict(warm_starts(ctx, None))  # uniform, greedy and stratified keep everything
+    assert list(unlimited) == ["uniform", "stratified-one", "stratified-coarse"]
+    assert ctx.tokens(unlimited["uniform"]) == 63
+    assert [d.label for d in ctx.plan.demos[0]] == ["bottom-right", "top-right", "top-right"]
+    assert [v["keep_from"] for v in unlimited["stratified-one"].values.values()] == [0, 0, 3]
+    assert [v["keep_from"] for v in unlimited["stratified-coarse"].values.values()] == [0, 0, 2]
     assert ctx.tokens(ctx.uniform_fit(0)) == 0 == ctx.tokens(ctx.greedy_fit(0))
     assert ctx.tokens(ctx.full()) == 63
 

@@ -222,6 +222,38 @@ def test_repeatable_with_a_seed(texture_task: Task, lm: dspy.LM) -> None:
     assert first[0] != other[0]
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_local_search_proposes_neighbours_of_the_incumbent(texture_task: Task, lm: dspy.LM, share: float) -> None:
+    opt = BandOptimizer(
+        exact, **options(token_budget=40, n_trials=12, local_search=share, pruner=optuna.pruners.NopPruner())
+    )
+    opt.compile(dspy.Predict(texture_task.signature), trainset=texture_task.trainset, valset=texture_task.valset)
+    assert opt.last_result is not None
+    trials = opt.last_result.study.get_trials(deepcopy=False)
+    origins = [str(t.user_attrs["origin"]) for t in trials]
+    n_warm = sum(o.startswith("warm:") for o in origins)
+    assert n_warm >= 2 and all(o.startswith("warm:") for o in origins[:n_warm])
+    later = origins[n_warm:]
+    local = [t for t in trials if str(t.user_attrs["origin"]).startswith("neighbour:")]
+    if share == 0.0:
+        assert set(later) == {"sampler"}
+    elif share == 1.0:
+        assert all(o.startswith("neighbour:") for o in later)  # an unseen neighbour always exists here
+    else:
+        assert 0 < len(local) < len(later)
+    for t in local:
+        inc = trials[int(str(t.user_attrs["origin"]).split(":")[1])]
+        assert inc.number < t.number and inc.state == optuna.trial.TrialState.COMPLETE
+        moved = [k for k in t.params if t.params[k] != inc.params[k]]
+        assert 1 <= len(moved) <= 2 and t.user_attrs["feasible"]
+        best_before = max(
+            (u for u in trials[: t.number] if u.user_attrs.get("feasible") and "score" in u.user_attrs),
+            key=lambda u: (u.user_attrs["score"], -u.user_attrs["tokens"], -u.number),
+        )
+        assert inc.user_attrs["key"] == best_before.user_attrs["key"]
+        assert t.user_attrs["key"] not in {u.user_attrs["key"] for u in trials[: t.number]}
+
+
 def test_composes_after_labeled_few_shot(colour_task: Task, lm: dspy.LM) -> None:
     student = dspy.LabeledFewShot(k=2).compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset)
     before = [d.image.url for d in student.demos]
