@@ -188,7 +188,8 @@ def summary(result: Any, paths: dict[str, Path]) -> str:
     lines = [
         result.pareto_table(),
         "",
-        f"study {result.study_name}: {result.n_trials} finished trials, {result.scorer_calls} scorer calls this run",
+        f"study {result.study_name}: {result.n_trials} finished trials, scorer calls this run: "
+        f"{result.scorer_calls} search + {result.baseline_calls} baselines",
         f"chosen: trial {result.best.trial}, score {result.best.score:.4f}, "
         f"{result.best.tokens} image tokens per prompt",
     ]
