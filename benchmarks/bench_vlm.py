@@ -1,0 +1,253 @@
+"""Quality and speed of the local band VLM against the nearest-neighbour band scorer.
+
+5-way 2-shot episodes (one query per class) on held-out seeds of the training families and on the
+held-out families. Prints markdown tables and PASS/FAIL lines for the bars:
+
+1. mean accuracy >= 0.80 over the training families (all bands);
+2. higher mean accuracy than the nearest-neighbour band scorer over all families (all bands);
+3. with a random half of the band tokens, >= 90% of the full-band accuracy (mean over all families);
+and, as a stretch goal, beating the nearest-neighbour scorer on the held-out families.
+
+Token conditions, applied to demos and queries alike, at a fraction f of the 44 tokens of a
+64 x 64 image: ``coarse``: the first round(44 f) tokens from the residual up (a partial band keeps
+its tiles in raster order); ``random``: a random subset of round(44 f) tokens; ``downsample``: the
+image shrunk to the largest r x r whose token count is <= round(44 f) (the tokenizer then creates
+no token above the shrunken image's Nyquist), so its token count can be lower.
+
+Usage::
+
+    python benchmarks/bench_vlm.py [--checkpoint DIR] [--episodes 100] [--threads 1] [--json OUT]
+
+Timings are on this machine; compare them only with timings taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _masks_for(condition: str, frac: float, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    from specprompt.vlm._tokenizer import MAX_TOKENS, PATCHES, WORKING_SIZE
+
+    grid = [((WORKING_SIZE >> lv) // p) ** 2 for lv, p in enumerate(PATCHES)]
+    total = MAX_TOKENS
+    budget = max(1, round(frac * total))
+    keep = np.zeros((n, total), bool)
+    band_of = np.repeat(np.arange(len(grid)), grid)
+    offsets = np.concatenate([[0], np.cumsum(grid)])
+    coarse = np.concatenate([np.arange(offsets[lv], offsets[lv + 1]) for lv in reversed(range(len(grid)))])
+    for i in range(n):
+        if condition in ("full", "downsample"):
+            keep[i] = True
+        elif condition == "coarse":
+            keep[i, coarse[:budget]] = True
+        elif condition == "random":
+            keep[i, rng.choice(total, budget, replace=False)] = True
+        else:
+            raise ValueError(condition)
+    del band_of
+    return np.split(keep, offsets[1:-1], axis=1)
+
+
+def _downsample_side(frac: float) -> int:
+    from specprompt.vlm._tokenizer import MAX_TOKENS, WORKING_SIZE, image_token_count
+
+    budget = max(1, round(frac * MAX_TOKENS))
+    for r in range(WORKING_SIZE, 0, -1):
+        if image_token_count(r, r) <= budget:
+            return r
+    return 1
+
+
+def _run_condition(
+    vlm: Any, batch: Any, condition: str, frac: float, rng: np.random.Generator, device: str
+) -> tuple[float, float, float]:
+    """(model accuracy, nearest-neighbour accuracy, mean tokens per image)."""
+    import cv2
+    import torch
+
+    from specprompt.vlm._baseline import band_vectors, nearest_neighbour_scores
+    from specprompt.vlm._prepare import to_canvas
+    from specprompt.vlm._pyramid import band_features, laplacian_bands
+    from specprompt.vlm._tokenizer import PATCHES, token_layout
+    from specprompt.vlm._train import episode_forward
+
+    e, m = batch.labels.shape
+    imgs = batch.images.reshape(e * m, 64, 64, 3)
+    if condition == "downsample":
+        r = _downsample_side(frac)
+        small = [cv2.resize(im, (r, r), interpolation=cv2.INTER_AREA).reshape(r, r, 3) for im in imgs]
+        canv = np.stack([to_canvas(s) for s in small])
+        lay = token_layout(r, r)
+        masks = [np.repeat(c.reshape(1, -1), e * m, 0) for c in lay.created]
+    else:
+        canv = imgs
+        masks = _masks_for(condition, frac, e * m, rng)
+    tokens = float(sum(k.sum() for k in masks)) / (e * m)
+    view = type(batch)(
+        canv.reshape(batch.images.shape),
+        batch.labels,
+        batch.aux,
+        batch.texts,
+        batch.answers,
+        batch.families,
+        batch.n_way,
+        batch.k_shot,
+        batch.n_query,
+    )
+    with torch.no_grad():
+        _, logits, yq = episode_forward(vlm.model, view, masks, device)
+        acc = float((logits.argmax(-1) == yq).float().mean())
+        bands = laplacian_bands(torch.from_numpy(canv).permute(0, 3, 1, 2))
+        del band_features
+    vec = band_vectors([b.numpy() for b in bands], masks, PATCHES).reshape(e, m, -1)
+    s = batch.n_way * batch.k_shot
+    correct = 0
+    for i in range(e):
+        sc = nearest_neighbour_scores(vec[i, :s], batch.labels[i, :s], vec[i, s:], batch.n_way)
+        correct += int((sc.argmax(-1) == batch.labels[i, s:]).sum())
+    return acc, correct / (e * (m - s)), tokens
+
+
+def _timings(vlm: Any, device: str, n: int) -> dict[str, float]:
+    import torch
+
+    from specprompt.vlm._episodes import sample_episodes
+    from specprompt.vlm._train import episode_forward
+
+    b = sample_episodes(np.random.default_rng(99), ("shape",), n, n_way=5, k_shot=2, n_query=1)
+    demos = [[(b.images[i, j], b.answers[i][b.labels[i, j]]) for j in range(10)] for i in range(n)]
+    vlm.answer(demos[0], b.images[0, 10], "What shape is it?")  # warm-up
+    t0 = time.perf_counter()
+    for i in range(n):
+        vlm.answer(demos[i], b.images[i, 10], "What shape is it?")
+    single = (time.perf_counter() - t0) / n
+    # batched: 5 queries per episode share the demos -> report per prompt (= per query)
+    with torch.no_grad():
+        episode_forward(vlm.model, b, None, device)
+        t0 = time.perf_counter()
+        episode_forward(vlm.model, b, None, device)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        batched = time.perf_counter() - t0
+    return {"seconds_per_prompt": single, "prompts_per_s_batched": n * 5 / batched}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped one)")
+    p.add_argument("--episodes", type=int, default=100, help="episodes per family and condition")
+    p.add_argument("--fractions", default="0.75,0.5,0.25,0.125", help="token fractions to sweep")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from specprompt.vlm import LocalVLM
+    from specprompt.vlm._episodes import sample_episodes
+    from specprompt.vlm._families import HELD_OUT_FAMILIES, TRAIN_FAMILIES
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    vlm = LocalVLM.load(args.checkpoint)
+    train_cfg = vlm.meta.get("train", {})
+    train_fams = tuple(train_cfg.get("families", TRAIN_FAMILIES))
+    held_fams = tuple(train_cfg.get("held_out", HELD_OUT_FAMILIES))
+    fracs = [float(f) for f in args.fractions.split(",")]
+    conditions = [("full", 1.0)] + [(c, f) for f in fracs for c in ("coarse", "random", "downsample")]
+    results: dict[str, dict[str, tuple[float, float, float]]] = {}
+    t_start = time.perf_counter()
+    for fi, fam in enumerate((*train_fams, *held_fams)):
+        rng = np.random.default_rng(np.random.SeedSequence([2**32 + 7, fi]))
+        batch = sample_episodes(rng, (fam,), args.episodes, n_way=5, k_shot=2, n_query=1)
+        results[fam] = {}
+        for cond, frac in conditions:
+            key = cond if cond == "full" else f"{cond}@{frac:g}"
+            results[fam][key] = _run_condition(vlm, batch, cond, frac, rng, "cpu")
+    eval_s = time.perf_counter() - t_start
+
+    def mean(fams: tuple[str, ...], key: str, idx: int) -> float:
+        return float(np.mean([results[f][key][idx] for f in fams]))
+
+    all_fams = (*train_fams, *held_fams)
+    print(f"# band VLM benchmark: {vlm.model_id}, 5-way 2-shot, {args.episodes} episodes x 5 queries per cell\n")
+    print("## Accuracy with all bands (model / nearest-neighbour band scorer)\n")
+    print("| family | split | model | NN | tokens/image |")
+    print("|---|---|---|---|---|")
+    for fam in all_fams:
+        acc, nn, tok = results[fam]["full"]
+        print(
+            f"| {fam} | {'train (held-out seeds)' if fam in train_fams else 'held-out family'} "
+            f"| {acc:.3f} | {nn:.3f} | {tok:.0f} |"
+        )
+    for name, fams in (
+        ("mean train families", train_fams),
+        ("mean held-out families", held_fams),
+        ("mean all families", all_fams),
+    ):
+        print(f"| **{name}** | | **{mean(fams, 'full', 0):.3f}** | **{mean(fams, 'full', 1):.3f}** | |")
+    print("\n## Mean accuracy over all families vs fraction of band tokens kept (model / NN, tokens/image)\n")
+    print("| fraction | coarse-first | random dropout | pixel downsampling |")
+    print("|---|---|---|---|")
+    print(f"| 1.0 | {mean(all_fams, 'full', 0):.3f} / {mean(all_fams, 'full', 1):.3f} (44) | | |")
+    for f in fracs:
+        cells = []
+        for c in ("coarse", "random", "downsample"):
+            key = f"{c}@{f:g}"
+            cells.append(f"{mean(all_fams, key, 0):.3f} / {mean(all_fams, key, 1):.3f} ({mean(all_fams, key, 2):.0f})")
+        print(f"| {f:g} | " + " | ".join(cells) + " |")
+    print("\n## Per family, random half of the tokens (model / NN)\n")
+    print("| family | full | random@0.5 | coarse@0.5 |")
+    print("|---|---|---|---|")
+    for fam in all_fams:
+        r = results[fam]
+        print(
+            f"| {fam} | {r['full'][0]:.3f} | {r['random@0.5'][0]:.3f} / {r['random@0.5'][1]:.3f} "
+            f"| {r['coarse@0.5'][0]:.3f} / {r['coarse@0.5'][1]:.3f} |"
+        )
+
+    timing = {"cpu": _timings(vlm, "cpu", 20)}
+    if torch.cuda.is_available():
+        gpu = LocalVLM.load(args.checkpoint, device="cuda")
+        timing["cuda"] = _timings(gpu, "cuda", 20)
+    print(f"\n## Speed (torch threads: {torch.get_num_threads()})\n")
+    print("| device | seconds per prompt (LocalVLM.answer, 11 images) | prompts/s (batched, 20 episodes x 5 queries) |")
+    print("|---|---|---|")
+    for dev, t in timing.items():
+        print(f"| {dev} | {t['seconds_per_prompt'] * 1e3:.1f} ms | {t['prompts_per_s_batched']:.0f} |")
+    print(f"\n(accuracy sweep took {eval_s:.0f} s)\n")
+
+    full_train = mean(train_fams, "full", 0)
+    full_all, nn_all = mean(all_fams, "full", 0), mean(all_fams, "full", 1)
+    half = mean(all_fams, "random@0.5", 0)
+    held, held_nn = mean(held_fams, "full", 0), mean(held_fams, "full", 1)
+    bars = [
+        ("mean accuracy over training families (all bands) >= 0.80", full_train >= 0.80, f"{full_train:.3f}"),
+        ("beats nearest-neighbour over all families", full_all > nn_all, f"{full_all:.3f} vs {nn_all:.3f}"),
+        (
+            "random half of tokens keeps >= 90% of full accuracy",
+            half >= 0.9 * full_all,
+            f"{half:.3f} vs {0.9 * full_all:.3f}",
+        ),
+    ]
+    for text, ok, detail in bars:
+        print(f"{'PASS' if ok else 'FAIL'}: {text} ({detail})")
+    print(
+        f"{'STRETCH PASS' if held > held_nn else 'STRETCH FAIL'}: beats nearest-neighbour on held-out families "
+        f"({held:.3f} vs {held_nn:.3f})"
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"model_id": vlm.model_id, "results": results, "timing": timing}, fh, indent=1)
+    return 0 if all(ok for _, ok, _ in bars) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""``specprompt train``: trains the local band VLM (wired into the CLI by ``specprompt.cli._main``).
+
+Example::
+
+    specprompt train --device cpu --minutes 30 --out band-vlm --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+from specprompt.errors import ConfigError
+
+__all__ = ["add_train_parser", "config_from_args", "run_train"]
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def add_train_parser(sub: Any) -> argparse.ArgumentParser:
+    """Registers ``train`` on the CLI's sub-parsers and returns its parser."""
+    from specprompt.vlm._train import TrainConfig
+
+    d = TrainConfig()
+    help_of = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(TrainConfig)}
+    p: argparse.ArgumentParser = sub.add_parser(
+        "train", help="train the local band VLM on procedural few-shot episodes and write a checkpoint"
+    )
+    p.add_argument("--out", default=d.out, help=f"{help_of['out']} (default {d.out})")
+    p.add_argument("--seed", type=int, default=d.seed, help=help_of["seed"])
+    p.add_argument("--steps", type=int, default=d.steps, help=f"{help_of['steps']} (default {d.steps})")
+    p.add_argument("--minutes", type=float, default=None, help=help_of["minutes"])
+    p.add_argument("--device", default=d.device, help=f"{help_of['device']} (default {d.device})")
+    p.add_argument("--threads", type=int, default=None, help=help_of["threads"])
+    p.add_argument("--n-way", type=int, default=d.n_way, help=help_of["n_way"])
+    p.add_argument("--k-shot", type=int, default=d.k_shot, help=help_of["k_shot"])
+    p.add_argument("--episodes-per-step", type=int, default=d.episodes_per_step, help=help_of["episodes_per_step"])
+    p.add_argument("--families", default=",".join(d.families), help="comma-separated training families")
+    p.add_argument("--held-out", default=",".join(d.held_out), help="comma-separated held-out families")
+    p.add_argument("--tile-dropout", type=float, default=d.tile_dropout, help=help_of["tile_dropout"])
+    p.add_argument("--band-dropout", type=float, default=d.band_dropout, help=help_of["band_dropout"])
+    p.add_argument("--lr", type=float, default=d.lr, help=help_of["lr"])
+    p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (flags given override it)")
+    p.set_defaults(run=run_train)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~specprompt.vlm.TrainConfig` of parsed ``train`` arguments."""
+    from specprompt.vlm._train import TrainConfig
+
+    base: dict[str, Any] = {}
+    if args.config:
+        try:
+            with open(args.config) as fh:
+                base = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read --config {args.config!r}: {exc}") from None
+        if not isinstance(base, dict):
+            raise ConfigError(f"--config {args.config!r} must hold a JSON object of TrainConfig fields")
+    flags = {
+        "out": args.out,
+        "seed": args.seed,
+        "steps": args.steps,
+        "minutes": args.minutes,
+        "device": args.device,
+        "threads": args.threads,
+        "n_way": args.n_way,
+        "k_shot": args.k_shot,
+        "episodes_per_step": args.episodes_per_step,
+        "families": _names(args.families),
+        "held_out": _names(args.held_out),
+        "tile_dropout": args.tile_dropout,
+        "band_dropout": args.band_dropout,
+        "lr": args.lr,
+    }
+    defaults = TrainConfig().to_dict()
+    merged = {**base, **{k: v for k, v in flags.items() if not base or _differs(v, defaults[k])}}
+    return TrainConfig.from_dict(merged)
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(value, tuple):
+        return list(value) != list(default)
+    return bool(value != default)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Runs ``specprompt train``; prints the checkpoint directory and its model id."""
+    import logging
+
+    from specprompt.vlm._checkpoint import read_config
+    from specprompt.vlm._train import train
+
+    cfg = config_from_args(args)
+    logging.getLogger("specprompt.vlm").setLevel(logging.INFO)
+    out = train(cfg)
+    meta = read_config(out)
+    m = meta["metrics"]
+    print(f"wrote {out} ({meta['model_id']}): {m['steps_done']} steps in {m['seconds']:.0f} s, val {m['val']}")
+    return 0

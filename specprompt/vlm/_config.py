@@ -1,0 +1,119 @@
+"""Frozen, JSON-round-trippable configuration of the local band VLM's architecture."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from specprompt.errors import ConfigError
+
+#: Raw colour dims: mean colour of the residual band, globally and in each of its 4 tokens.
+RAW_DIMS = 15
+
+__all__ = ["RAW_DIMS", "ModelConfig", "check_int", "from_mapping"]
+
+
+def check_int(owner: str, name: str, value: object, minimum: int, maximum: int | None = None) -> None:
+    """Raises :class:`ConfigError` unless ``value`` is an int in ``[minimum, maximum]``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum  # type: ignore[operator]
+    if not ok:
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{owner}.{name} must be an int >= {minimum}{upper}, got {value!r}")
+
+
+def from_mapping(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """Builds dataclass ``cls`` from a mapping; unknown keys raise :class:`ConfigError`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{cls.__name__} data must be a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} for {cls.__name__}; allowed: {sorted(names)}")
+    conv = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**conv)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of :class:`~specprompt.vlm.BandVLM` (stored next to the weights).
+
+    Example:
+        >>> ModelConfig().embedding_dim
+        271
+        >>> ModelConfig.from_dict(ModelConfig(dim=32).to_dict()).dim
+        32
+    """
+
+    dim: int = field(default=64, metadata={"help": "width of the token transformer"})
+    depth: int = field(default=3, metadata={"help": "transformer blocks over one image's tokens"})
+    heads: int = field(default=4, metadata={"help": "attention heads (must divide dim)"})
+    mlp_ratio: int = field(default=2, metadata={"help": "hidden width of the MLPs, as a multiple of dim"})
+    readout_tokens: int = field(default=4, metadata={"help": "learned summary tokens per image"})
+    slices: int = field(default=8, metadata={"help": "slices of the image embedding (one per aux attribute + free)"})
+    slice_dim: int = field(default=32, metadata={"help": "width of one slice of the image embedding"})
+    text_dim: int = field(default=32, metadata={"help": "width of the hashed n-gram text embedding"})
+    pos_freqs: int = field(default=6, metadata={"help": "sine/cosine frequencies of the 2-D position code"})
+    conv_stem: bool = field(
+        default=True,
+        metadata={"help": "add a two-layer strided conv embedding (within the patch) for patches of 8+ samples"},
+    )
+    raw_colour: bool = field(
+        default=True,
+        metadata={"help": "append the residual band's mean colour (global and per residual token) to the embedding"},
+    )
+    recon: bool = field(
+        default=False,
+        metadata={"help": "add a linear head that rebuilds the coarse bands from the last (free) embedding slice"},
+    )
+    aux: tuple[tuple[str, int], ...] = field(
+        default=(),
+        metadata={"help": "auxiliary heads as (attribute, classes); head i reads embedding slice i"},
+    )
+
+    def __post_init__(self) -> None:
+        for name, lo in (
+            ("dim", 8),
+            ("depth", 1),
+            ("heads", 1),
+            ("mlp_ratio", 1),
+            ("readout_tokens", 1),
+            ("slices", 1),
+            ("slice_dim", 1),
+            ("text_dim", 1),
+            ("pos_freqs", 1),
+        ):
+            check_int("ModelConfig", name, getattr(self, name), lo, 4096)
+        for name in ("raw_colour", "conv_stem", "recon"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"ModelConfig.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.dim % self.heads:
+            raise ConfigError(f"ModelConfig.heads ({self.heads}) must divide dim ({self.dim})")
+        aux = tuple((str(a), int(n)) for a, n in self.aux)
+        if len(aux) > self.slices:
+            raise ConfigError(f"ModelConfig has {len(aux)} aux heads but only {self.slices} slices")
+        if self.recon and len(aux) >= self.slices:
+            raise ConfigError(f"ModelConfig.recon needs a free slice: {len(aux)} aux heads use all {self.slices}")
+        if any(n < 2 for _, n in aux):
+            raise ConfigError(f"every aux head needs >= 2 classes, got {aux}")
+        object.__setattr__(self, "aux", aux)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Length of an image embedding (``slices * slice_dim``, plus 15 raw colour dims)."""
+        return self.slices * self.slice_dim + (RAW_DIMS if self.raw_colour else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready field values."""
+        d = dataclasses.asdict(self)
+        d["aux"] = [list(a) for a in self.aux]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        out: ModelConfig = from_mapping(cls, data)
+        return out

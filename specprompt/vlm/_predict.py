@@ -1,0 +1,189 @@
+"""The prediction API of the local band VLM: :class:`LocalVLM` and :class:`LocalAnswer`.
+
+What it can answer: few-shot *classification* of images. Given demonstrations ``(images, answer)``
+and a query, it returns one of the answers seen in the demonstrations, with a probability per
+answer. It decides from what distinguishes the demonstrations' classes (colour, position, coarse
+shape, fine texture and stripe orientation, small glyphs, counts of small objects in training),
+and reads the instruction and answer strings only as a hint of which attribute is asked about.
+
+What it cannot answer: anything open-ended (it never writes new text, reads no text inside the
+image beyond telling glyphs apart, cannot answer a question without demonstrations), attributes
+finer than its 64-pixel working resolution, relations between several objects, or answers that
+need world knowledge. Held-out attribute types (size, background colour, aspect ratio in the
+benchmark) work only as far as the embedding happens to encode them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from specprompt.errors import ConfigError, ImageInputError
+from specprompt.spectral._spectrum import Spectrum
+from specprompt.vlm._prepare import PreparedImage, prepare_image
+
+if TYPE_CHECKING:
+    import torch
+
+    from specprompt.vlm._model import BandVLM
+
+__all__ = ["LocalAnswer", "LocalVLM"]
+
+
+@dataclass(frozen=True)
+class LocalAnswer:
+    """The model's answer: ``answer, scores = vlm.answer(...)`` unpacks the first two fields.
+
+    Attributes:
+        answer: the chosen answer (one of the demonstrations' answers).
+        scores: probability of every distinct demonstration answer (sums to 1).
+        image_tokens: band tokens created for all demo and query images together.
+    """
+
+    answer: str
+    scores: dict[str, float]
+    image_tokens: int
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.answer
+        yield self.scores
+
+
+def _images_of(item: Any, what: str) -> list[Any]:
+    """One example's images: a single image, a (Spectrum, Selection) pair, or a list of those."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Spectrum):
+        return [item]
+    if isinstance(item, (list, tuple)):
+        if not item:
+            raise ImageInputError(what, "no image given")
+        return list(item)
+    return [item]
+
+
+class LocalVLM:
+    """A loaded band VLM checkpoint.
+
+    Args:
+        model: the network (eval mode).
+        meta: the checkpoint's ``config.json`` contents.
+        device: torch device string.
+
+    Example:
+        >>> import numpy as np
+        >>> vlm = LocalVLM.load()
+        >>> red, blue = np.zeros((32, 32, 3), np.float32), np.zeros((32, 32, 3), np.float32)
+        >>> red[8:24, 8:24, 0] = 1.0; blue[8:24, 8:24, 2] = 1.0
+        >>> vlm.answer([(red, "red"), (blue, "blue")], red.copy(), "Colour?").answer
+        'red'
+    """
+
+    def __init__(self, model: BandVLM, meta: dict[str, Any], device: str = "cpu") -> None:
+        self.model = model
+        self.meta = meta
+        self.device = device
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, device: str = "cpu") -> LocalVLM:
+        """Loads a checkpoint directory (default: the one shipped in ``specprompt/vlm/checkpoints``).
+
+        Raises:
+            ConfigError: missing/malformed checkpoint or a weights hash mismatch.
+        """
+        from specprompt.vlm._checkpoint import load_checkpoint
+        from specprompt.vlm._train import resolve_device
+
+        dev = resolve_device(device)
+        model, meta = load_checkpoint(path, device=dev)
+        return cls(model, meta, dev)
+
+    @property
+    def weights_sha256(self) -> str:
+        """Hex SHA-256 of the weights."""
+        return str(self.meta["weights_sha256"])
+
+    @property
+    def model_id(self) -> str:
+        """``local-<first 12 hex of the weights hash>``: use it as the DSPy model string."""
+        from specprompt.vlm._checkpoint import model_id_of
+
+        return model_id_of(self.weights_sha256)
+
+    # -- embedding --------------------------------------------------------------------------------
+    def _embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:
+        import torch
+
+        from specprompt.vlm._pyramid import band_features, laplacian_bands
+
+        canv = torch.from_numpy(np.stack([p.canvas for p in items])).to(self.device).permute(0, 3, 1, 2)
+        feats = band_features(laplacian_bands(canv))
+        keep = [
+            torch.from_numpy(np.stack([p.layout.created[lv].ravel() for p in items])).to(self.device)
+            for lv in range(len(feats))
+        ]
+        with torch.no_grad():
+            return self.model.encode(feats, keep)
+
+    def embed(self, images: Sequence[Any]) -> np.ndarray:
+        """Image embeddings ``(n, D)`` of images (see :func:`prepare_image` for the accepted inputs)."""
+        prepared = [prepare_image(im) for im in images]
+        if not prepared:
+            return np.zeros((0, self.model.config.embedding_dim), np.float32)
+        return self._embed_prepared(prepared).cpu().numpy()
+
+    # -- answering --------------------------------------------------------------------------------
+    def answer(self, demos: Sequence[tuple[Any, str]], query_images: Any, instruction: str = "") -> LocalAnswer:
+        """Chooses the query's answer among the demonstrations' answers.
+
+        Args:
+            demos: ``(images, answer)`` pairs; ``images`` is one image, a ``(Spectrum, Selection)``
+                pair, or a list of them (their embeddings are averaged).
+            query_images: the query's image(s), same forms.
+            instruction: the task text (optional; used as a hint only).
+
+        Returns:
+            a :class:`LocalAnswer` (unpacks as ``answer, scores``).
+
+        Raises:
+            ConfigError: no demos, a malformed demo, a non-string answer or instruction.
+            ImageInputError / SelectionError: unreadable images or selections.
+        """
+        import torch
+
+        from specprompt.vlm._episodes import episode_text
+        from specprompt.vlm._text import text_ids
+
+        if not isinstance(instruction, str):
+            raise ConfigError(f"instruction must be a str, got {type(instruction).__name__}")
+        if isinstance(demos, (str, bytes)) or not isinstance(demos, Sequence) or not demos:
+            raise ConfigError("demos must be a non-empty sequence of (images, answer) pairs")
+        groups: list[list[Any]] = []
+        labels: list[str] = []
+        for i, demo in enumerate(demos):
+            if not isinstance(demo, (tuple, list)) or len(demo) != 2:
+                raise ConfigError(f"demo {i} must be an (images, answer) pair, got {type(demo).__name__}")
+            if not isinstance(demo[1], str):
+                raise ConfigError(f"demo {i}'s answer must be a str, got {type(demo[1]).__name__}")
+            groups.append(_images_of(demo[0], f"<demo {i}>"))
+            labels.append(demo[1])
+        groups.append(_images_of(query_images, "<query>"))
+        prepared = [[prepare_image(im) for im in g] for g in groups]
+        flat = [p for g in prepared for p in g]
+        tokens = sum(p.layout.n_tokens for p in flat)
+        z = self._embed_prepared(flat)
+        bounds = np.cumsum([0] + [len(g) for g in prepared])
+        ex = torch.stack([z[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
+        answers = list(dict.fromkeys(labels))
+        if len(answers) == 1:
+            return LocalAnswer(answers[0], {answers[0]: 1.0}, tokens)
+        ys = torch.tensor([answers.index(a) for a in labels], device=z.device)
+        with torch.no_grad():
+            gate = self.model.text_gate_of([text_ids(episode_text(instruction, answers))])
+            logits = self.model.episode_logits(ex[None, :-1], ys[None], len(answers), ex[None, -1:], gate)
+            probs = torch.softmax(logits[0, 0], -1).cpu().numpy()
+        scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}
+        return LocalAnswer(answers[int(np.argmax(probs))], scores, tokens)

@@ -1,0 +1,121 @@
+"""Batched torch Laplacian pyramid at the working resolution, and patch features per band.
+
+Imports torch: only imported lazily by the model, training and prediction code.
+
+Shape:
+    ``canvas``: ``(B, 3, 64, 64)`` float32 -> five bands ``(B, 3, 64 / 2^l, 64 / 2^l)``
+    -> per band ``(B, T_l, F_l)`` patch features, ``T_l`` = tokens of the full grid.
+
+Convention:
+    ``L_l = G_l - up(G_{l+1})`` with the 5-tap binomial kernel and replicate borders; ``up`` is zero
+    insertion followed by the kernel times 4. Patch features of a band are the raw coefficients of
+    the patch (row-major, channel last) followed, for patches of 8 samples or more, by the mean
+    absolute coefficient of each 4 x 4 sub-block per channel (a phase-free local energy map) and
+    ``log1p`` of the magnitude of the patch's 2-D DFT of the channel mean (a shift-free texture and
+    orientation signature).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from specprompt.vlm._tokenizer import BAND_NAMES, PATCHES, WORKING_SIZE
+
+__all__ = ["FEATURE_SCALE", "RECON_DIMS", "band_features", "recon_targets", "feature_dims", "laplacian_bands", "token_positions", "tokens_per_band"]
+
+#: Fixed gain per band so that patch features have roughly unit spread on natural-ish images (the
+#: residual is also centred on 0.5); without it the content is drowned by the position embedding.
+FEATURE_SCALE: tuple[float, ...] = (20.0, 16.0, 12.0, 10.0, 4.0)
+_K1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+_LEVELS = len(BAND_NAMES) - 1
+
+
+def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    c = x.shape[1]
+    k = (_K1 * gain**0.5).to(x.dtype)
+    x = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
+    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
+
+
+def _down(x: torch.Tensor) -> torch.Tensor:
+    return _blur(x)[:, :, ::2, ::2]
+
+
+def _up(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    b, c, h, w = x.shape
+    z = x.new_zeros(b, c, 2 * h, 2 * w)
+    z[:, :, ::2, ::2] = x
+    return _blur(z, 4.0)[:, :, : shape[0], : shape[1]]
+
+
+def laplacian_bands(canvas: torch.Tensor) -> list[torch.Tensor]:
+    """The five working bands (finest first) of a batch of canvases ``(B, 3, 64, 64)``."""
+    gauss = [canvas]
+    for _ in range(_LEVELS):
+        gauss.append(_down(gauss[-1]))
+    bands = [g - _up(n, (g.shape[2], g.shape[3])) for g, n in itertools.pairwise(gauss)]
+    bands.append(gauss[-1])
+    return bands
+
+
+def tokens_per_band() -> list[int]:
+    """Tokens of each band's full grid on the 64 x 64 canvas (16, 16, 4, 4, 4)."""
+    return [((WORKING_SIZE >> lv) // p) ** 2 for lv, p in enumerate(PATCHES)]
+
+
+def feature_dims() -> list[int]:
+    """Length of one token's patch feature vector, per band."""
+    return [3 * p * p + (3 * (p // 4) ** 2 + p * (p // 2 + 1) if p >= 8 else 0) for p in PATCHES]
+
+
+def band_features(bands: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Patch features ``(B, T_l, F_l)`` of every band, tokens in row-major grid order."""
+    out = []
+    last = len(bands) - 1
+    for lv, (band, p) in enumerate(zip(bands, PATCHES, strict=True)):
+        band = (band - 0.5) * FEATURE_SCALE[lv] if lv == last else band * FEATURE_SCALE[lv]
+        b, c, h, _ = band.shape
+        g = h // p
+        patches = band.reshape(b, c, g, p, g, p).permute(0, 2, 4, 3, 5, 1)  # B, gi, gj, py, px, C
+        feats = [patches.reshape(b, g * g, p * p * c)]
+        if p >= 8:
+            q = p // 4
+            energy = patches.abs().reshape(b, g, g, q, 4, q, 4, c).mean(dim=(4, 6))
+            feats.append(energy.reshape(b, g * g, q * q * c))
+            spec = torch.fft.rfft2(patches.mean(-1)).abs()  # B, gi, gj, p, p // 2 + 1
+            feats.append(torch.log1p(spec).reshape(b, g * g, -1))
+        out.append(torch.cat(feats, dim=-1))
+    return out
+
+
+#: Length of :func:`recon_targets` rows.
+RECON_DIMS = 48 + 64 + 64
+
+
+def recon_targets(bands: list[torch.Tensor]) -> torch.Tensor:
+    """What the reconstruction head rebuilds: the residual band (4 x 4 x 3, centred and scaled) and
+    the channel-mean magnitude of L3 and of L2 (2 x 2 average-pooled), both on the 8 x 8 grid.
+
+    Shape:
+        five bands of a ``(B, 3, 64, 64)`` canvas -> ``(B, 176)``.
+    """
+    res = (bands[4] - 0.5) * FEATURE_SCALE[4]
+    l3 = bands[3].abs().mean(1) * FEATURE_SCALE[3]
+    l2 = F.avg_pool2d(bands[2].abs().mean(1, keepdim=True), 2)[:, 0] * FEATURE_SCALE[2]
+    return torch.cat([res.flatten(1), l3.flatten(1), l2.flatten(1)], dim=1)
+
+
+def token_positions() -> list[np.ndarray]:
+    """Per band, ``(T_l, 2)`` patch centres ``(row, col)`` as fractions of the 64-pixel canvas."""
+    out = []
+    for lv, p in enumerate(PATCHES):
+        g = (WORKING_SIZE >> lv) // p
+        centres = (np.arange(g) + 0.5) * p * (2**lv) / WORKING_SIZE
+        rr, cc = np.meshgrid(centres, centres, indexing="ij")
+        out.append(np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.float32))
+    return out

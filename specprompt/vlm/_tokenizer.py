@@ -1,0 +1,265 @@
+"""The local model's band tokenizer: working resolution, token grid and the ``local`` token count.
+
+The model sees every image at a fixed *working resolution*: the image is resized (area
+interpolation when shrinking) so that its longer side is :data:`WORKING_SIZE` (64) pixels and is
+placed at the top-left of a 64 x 64 canvas (the rest is filled by repeating the edge pixels; tokens
+that lie wholly outside the image are never created). A Laplacian pyramid of the canvas gives
+the working bands ``L0`` (finest) .. ``L3`` and ``residual``; each is cut into square patches, one
+token per patch:
+
+==========  ============  =====  ========================  ==================
+band        samples       patch  tokens (64 x 64 image)    frequency (working)
+==========  ============  =====  ========================  ==================
+L0          64 x 64       16     4 x 4 = 16                0.5 .. 1 Nyquist
+L1          32 x 32       8      4 x 4 = 16                0.25 .. 0.5
+L2          16 x 16       8      2 x 2 = 4                 0.125 .. 0.25
+L3          8 x 8         4      2 x 2 = 4                 0.0625 .. 0.125
+residual    4 x 4         2      2 x 2 = 4                 0 .. 0.0625
+==========  ============  =====  ========================  ==================
+
+So a full square image costs at most :data:`MAX_TOKENS` = 44 tokens, whatever its source size.
+
+Convention:
+    Frequencies are fractions of the Nyquist rate of the *source* image. A source band covering
+    ``[lo, hi]`` lands at ``[lo / s, hi / s]`` of the working Nyquist, where ``s = 64 / longer
+    side``; everything above the working Nyquist (source frequencies above ``s``) is lost: bands finer
+    than the working resolution create no tokens and do not reach the model. A working band is
+    created when its frequency range overlaps (with positive length) the range of at least one
+    kept source band (a source band of zero width, e.g. a DCT DC term, belongs to the working band
+    whose half-open range ``[lo, hi)`` holds it) *and* the source image has content there (an
+    image smaller than 64 pixels has no content above its own Nyquist); a working token is created
+    when, in addition, its patch overlaps (with positive area) a kept tile of such a source band.
+    Colour components and
+    orientation sectors of source bands (DCT/FFT/wavelet schemes) are ignored: tokens always carry
+    all three colour channels.
+
+Example:
+    >>> image_token_count(64, 64)
+    44
+    >>> image_token_count(4000, 3000)   # works as 64 x 48: L0 and L1 have 4 x 3 tokens
+    36
+    >>> image_token_count(32, 32)   # no content above the source Nyquist -> no L0 tokens
+    28
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from specprompt.errors import ConfigError, SelectionError
+from specprompt.spectral._tiles import tile_slices
+from specprompt.spectral._types import Band, Selection
+
+__all__ = [
+    "BAND_NAMES",
+    "MAX_TOKENS",
+    "PATCHES",
+    "WORKING_SIZE",
+    "TokenLayout",
+    "default_bands",
+    "image_token_count",
+    "token_layout",
+    "working_shape",
+]
+
+#: Longer side, in pixels, of every image as the model sees it.
+WORKING_SIZE = 64
+#: Working bands, finest first.
+BAND_NAMES: tuple[str, ...] = ("L0", "L1", "L2", "L3", "residual")
+#: Patch side (in samples of the band) per working band.
+PATCHES: tuple[int, ...] = (16, 8, 8, 4, 2)
+_EPS = 1e-9
+
+Rect = tuple[float, float, float, float]  # (row0, row1, col0, col1) as fractions of the image
+
+
+def _level_size(n: int, level: int) -> int:
+    for _ in range(level):
+        n = (n + 1) // 2
+    return n
+
+
+def _grid(n: int, level: int) -> int:
+    return max(1, math.ceil(_level_size(n, level) / PATCHES[level]))
+
+
+#: Tokens of a full 64 x 64 image.
+MAX_TOKENS = sum(_grid(WORKING_SIZE, lv) ** 2 for lv in range(len(BAND_NAMES)))
+
+
+def _check_size(width: object, height: object) -> tuple[int, int]:
+    for what, value in (("width", width), ("height", height)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or int(value) < 1:
+            raise ConfigError(f"image {what} must be a positive int, got {value!r}")
+    return int(width), int(height)  # type: ignore[call-overload]
+
+
+def working_shape(width: int, height: int) -> tuple[int, int]:
+    """``(rows, cols)`` of the image inside the working canvas (longer side = 64).
+
+    Example:
+        >>> working_shape(640, 480)
+        (48, 64)
+    """
+    w, h = _check_size(width, height)
+    s = WORKING_SIZE / max(w, h)
+    return max(1, min(WORKING_SIZE, round(h * s))), max(1, min(WORKING_SIZE, round(w * s)))
+
+
+def _freq_range(level: int) -> tuple[float, float]:
+    last = len(BAND_NAMES) - 1
+    if level == last:
+        return 0.0, 2.0**-last
+    return 2.0 ** -(level + 1), 2.0**-level
+
+
+def default_bands(width: int, height: int) -> tuple[Band, ...]:
+    """The bands of ``specprompt.decompose(image, "laplacian")`` for a ``width x height`` image.
+
+    Computed from the size alone (no pixels), so the ``local`` cost model can price a selection of
+    the default Laplacian scheme without decomposing the image.
+    """
+    from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, level_shapes
+    from specprompt.spectral._tiles import grid_for
+
+    w, h = _check_size(width, height)
+    n = auto_levels((h, w), LaplacianConfig())
+    shapes = level_shapes((h, w), n)
+    bands = [
+        Band(f"L{k}", k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), (*shapes[k], 3), grid_for(*shapes[k]))
+        for k in range(n)
+    ]
+    bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), (*shapes[n], 3), grid_for(*shapes[n])))
+    return tuple(bands)
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """Which working tokens an image creates.
+
+    Attributes:
+        shape: ``(rows, cols)`` of the image in the working canvas.
+        created: per working band, a bool array over its full-canvas token grid
+            (``(4, 4), (4, 4), (2, 2), (2, 2), (2, 2)``), True where the token is created.
+    """
+
+    shape: tuple[int, int]
+    created: tuple[np.ndarray, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of created tokens (the ``local`` cost model's image tokens)."""
+        return int(sum(int(c.sum()) for c in self.created))
+
+    def per_band(self) -> dict[str, int]:
+        """Created tokens per working band name."""
+        return {name: int(c.sum()) for name, c in zip(BAND_NAMES, self.created, strict=True)}
+
+
+def _overlap(work: tuple[float, float], src: tuple[float, float]) -> bool:
+    lo, hi = src
+    if hi - lo <= _EPS:  # a single frequency (a DCT band's DC term): half-open [a, b) membership
+        return work[0] - _EPS <= lo < work[1] - _EPS
+    return min(work[1], hi) - max(work[0], lo) > _EPS
+
+
+def _rects_of(band: Band, tiles: frozenset[tuple[int, int]] | None) -> list[Rect]:
+    if tiles is None:
+        return [(0.0, 1.0, 0.0, 1.0)]
+    rows, cols = band.coeff_shape[0], band.coeff_shape[1]
+    out = []
+    for t in tiles:
+        rs, cs = tile_slices((rows, cols), band.token_grid, t)
+        out.append((rs.start / rows, rs.stop / rows, cs.start / cols, cs.stop / cols))
+    return out
+
+
+def _check_selection(selection: Selection, bands: Sequence[Band]) -> None:
+    names = {b.name: b for b in bands}
+    if selection.bands is not None:
+        unknown = sorted(selection.bands - set(names))
+        if unknown:
+            raise SelectionError(f"selection names unknown band(s) {unknown}; bands: {', '.join(names)}")
+    for name, tiles in selection.tiles:
+        grid = names[name].token_grid
+        bad = sorted(t for t in tiles if t[0] >= grid[0] or t[1] >= grid[1])
+        if bad:
+            raise SelectionError(f"tiles {bad} of band {name!r} are outside its token grid {grid}")
+
+
+def token_layout(
+    width: int, height: int, selection: Selection | None = None, bands: Sequence[Band] | None = None
+) -> TokenLayout:
+    """The working tokens created for a ``width x height`` source image under ``selection``.
+
+    Args:
+        width: source width in pixels.
+        height: source height in pixels.
+        selection: kept bands (and tiles) of the source spectrum; ``None`` keeps everything.
+        bands: the source spectrum's bands (``spectrum.bands``) that ``selection`` names; ``None``
+            means the default Laplacian scheme of :func:`specprompt.decompose`.
+
+    Returns:
+        a :class:`TokenLayout`.
+
+    Raises:
+        ConfigError: bad size. SelectionError: the selection names bands or tiles ``bands`` lacks.
+    """
+    w, h = _check_size(width, height)
+    if selection is not None and not isinstance(selection, Selection):
+        raise SelectionError(f"selection must be a specprompt.Selection or None, got {type(selection).__name__}")
+    sel = selection if selection is not None else Selection.all()
+    src = tuple(bands) if bands is not None else default_bands(w, h)
+    if not all(isinstance(b, Band) for b in src):
+        raise ConfigError("bands must be a sequence of specprompt.Band (e.g. spectrum.bands)")
+    _check_selection(sel, src)
+    kept: list[tuple[tuple[float, float], list[Rect]]] = []
+    for b in src:
+        if b.name not in sel:
+            continue
+        tiles = sel.tiles_of(b.name)
+        if tiles is not None and not tiles:
+            continue
+        kept.append((b.freq_range, _rects_of(b, tiles)))
+    rows, cols = working_shape(w, h)
+    scale = WORKING_SIZE / max(w, h)
+    created = []
+    for lv in range(len(BAND_NAMES)):
+        lo, hi = _freq_range(lv)
+        src_range = (lo * scale, min(hi * scale, 1.0))
+        p, g = PATCHES[lv], _grid(WORKING_SIZE, lv)
+        out = np.zeros((g, g), bool)
+        rel = [rects for rng, rects in kept if src_range[1] > src_range[0] and _overlap(src_range, rng)]
+        if rel:
+            nr, nc = _level_size(rows, lv), _level_size(cols, lv)
+            for i in range(_grid(rows, lv)):
+                r0, r1 = i * p / nr, min((i + 1) * p, nr) / nr
+                for j in range(_grid(cols, lv)):
+                    c0, c1 = j * p / nc, min((j + 1) * p, nc) / nc
+                    out[i, j] = any(
+                        min(r1, q[1]) - max(r0, q[0]) > _EPS and min(c1, q[3]) - max(c0, q[2]) > _EPS
+                        for rects in rel
+                        for q in rects
+                    )
+        created.append(out)
+    return TokenLayout((rows, cols), tuple(created))
+
+
+def image_token_count(
+    width: int, height: int, selection: Selection | None = None, bands: Sequence[Band] | None = None
+) -> int:
+    """Image tokens the local model creates for a ``width x height`` image under ``selection``.
+
+    This is the ``local`` cost model: it depends only on the size, the selection and the source
+    bands' frequency ranges and token grids, never on pixels. See :func:`token_layout` for the args.
+
+    Example:
+        >>> from specprompt import Selection
+        >>> image_token_count(256, 256, Selection.of(["residual"]))   # residual: 0..1/16 -> L2, L3, residual
+        12
+    """
+    return token_layout(width, height, selection, bands).n_tokens

@@ -1,0 +1,314 @@
+"""Training of the band VLM on procedural N-way K-shot episodes: :class:`TrainConfig` and :func:`train`.
+
+Every step draws ``episodes_per_step`` episodes from the training families, corrupts the demos'
+and queries' tokens with random band/tile dropout, and minimizes the cross-entropy of the
+queries' answers plus ``aux_weight`` times the auxiliary attribute losses. Runs are reproducible:
+the model init, the episodes and the dropout masks all derive from ``seed`` (on CPU with a fixed
+thread count; CUDA kernels may add float noise), and a run stops after ``steps`` steps unless the
+optional wall-clock cap ``minutes`` ends it first (recorded in the checkpoint's config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from specprompt.errors import ConfigError
+from specprompt.vlm._config import ModelConfig, check_int
+from specprompt.vlm._episodes import EpisodeBatch, keep_masks, sample_episodes
+from specprompt.vlm._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
+
+if TYPE_CHECKING:
+    import torch
+
+    from specprompt.vlm._model import BandVLM
+
+__all__ = ["TrainConfig", "episode_forward", "resolve_device", "train"]
+
+log = logging.getLogger(__name__)
+
+
+def _check_rate(name: str, value: object, upper: float = 1.0) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= float(value) <= upper:
+        raise ConfigError(f"TrainConfig.{name} must be a number in [0, {upper}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint's ``config.json``).
+
+    Example:
+        >>> cfg = TrainConfig(steps=10, out="/tmp/x")
+        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    out: str = field(default="band-vlm", metadata={"help": "output checkpoint directory"})
+    seed: int = field(default=0, metadata={"help": "seed of the init, the episodes and the dropout masks"})
+    steps: int = field(default=4000, metadata={"help": "optimizer steps (the learning-rate schedule spans them)"})
+    minutes: float | None = field(default=None, metadata={"help": "optional wall-clock cap; stops early"})
+    device: str = field(default="auto", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA if present)"})
+    threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None: torch's default)"})
+    n_way: int = field(default=5, metadata={"help": "classes per training episode"})
+    k_shot: int = field(default=2, metadata={"help": "demos per class"})
+    n_query: int = field(default=1, metadata={"help": "queries per class"})
+    episodes_per_step: int = field(default=8, metadata={"help": "episodes per optimizer step"})
+    families: tuple[str, ...] = field(default=TRAIN_FAMILIES, metadata={"help": "training task families"})
+    held_out: tuple[str, ...] = field(default=HELD_OUT_FAMILIES, metadata={"help": "families never trained on"})
+    dropout_prob: float = field(default=0.75, metadata={"help": "probability an image's tokens are corrupted"})
+    tile_dropout: float = field(default=0.8, metadata={"help": "max rate of random token dropout"})
+    band_dropout: float = field(default=0.3, metadata={"help": "per-band drop probability in band dropout"})
+    text_dropout: float = field(default=0.3, metadata={"help": "probability of a generic or empty instruction"})
+    generic_answers: float = field(default=0.3, metadata={"help": "probability of letter/number answer strings"})
+    lr: float = field(default=2e-3, metadata={"help": "peak AdamW learning rate (cosine decay to 10%)"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup: int = field(default=100, metadata={"help": "linear warm-up steps"})
+    aux_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary attribute losses"})
+    recon_weight: float = field(
+        default=0.0, metadata={"help": "weight of the coarse-band reconstruction loss (turns on model.recon)"}
+    )
+    eval_every: int = field(default=500, metadata={"help": "steps between validation runs (0: only at the end)"})
+    eval_episodes: int = field(default=20, metadata={"help": "validation episodes per family"})
+    log_every: int = field(default=50, metadata={"help": "steps between log lines"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "architecture"})
+
+    def __post_init__(self) -> None:
+        for name, lo in (("steps", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1), ("episodes_per_step", 1)):
+            check_int("TrainConfig", name, getattr(self, name), lo)
+        for name, lo in (("warmup", 0), ("eval_every", 0), ("eval_episodes", 1), ("log_every", 1)):
+            check_int("TrainConfig", name, getattr(self, name), lo)
+        check_int("TrainConfig", "seed", self.seed, 0, 2**63 - 1)
+        if self.threads is not None:
+            check_int("TrainConfig", "threads", self.threads, 1, 1024)
+        if self.minutes is not None and (
+            not isinstance(self.minutes, (int, float)) or isinstance(self.minutes, bool) or not self.minutes > 0
+        ):
+            raise ConfigError(f"TrainConfig.minutes must be a number > 0 or None, got {self.minutes!r}")
+        if not isinstance(self.out, str) or not self.out:
+            raise ConfigError(f"TrainConfig.out must be a non-empty path string, got {self.out!r}")
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        ):
+            raise ConfigError(f"TrainConfig.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        for name in ("dropout_prob", "tile_dropout", "band_dropout", "text_dropout", "generic_answers"):
+            _check_rate(name, getattr(self, name))
+        for name in ("lr", "weight_decay", "aux_weight", "recon_weight"):
+            _check_rate(name, getattr(self, name), 10.0)
+        if not self.lr > 0:
+            raise ConfigError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        for name in ("families", "held_out"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"TrainConfig.{name} must be a sequence of family names, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+            for fam in value:
+                get_family(fam)
+        if not self.families:
+            raise ConfigError("TrainConfig.families must name at least one family")
+        both = sorted(set(self.families) & set(self.held_out))
+        if both:
+            raise ConfigError(f"families {both} are both trained on and held out")
+        small = [f for f in (*self.families, *self.held_out) if len(get_family(f).values) < self.n_way]
+        if small:
+            raise ConfigError(f"families {small} have fewer than n_way={self.n_way} answers")
+        if isinstance(self.model, Mapping):
+            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"TrainConfig.model must be a ModelConfig, got {type(self.model).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready field values (the model config nested)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["families"], d["held_out"] = list(self.families), list(self.held_out)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown option(s) {unknown} for TrainConfig; allowed: {sorted(names)}")
+        conv: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**conv)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; a CUDA device without CUDA raises."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+def _model_config(config: TrainConfig) -> ModelConfig:
+    aux = tuple((a, n) for a, n in AUX_ATTRIBUTES.items())
+    recon = config.model.recon or config.recon_weight > 0
+    slices = max(config.model.slices, len(aux) + int(recon))
+    return dataclasses.replace(config.model, aux=aux, slices=slices, recon=recon)
+
+
+def episode_forward(
+    model: BandVLM, batch: EpisodeBatch, masks: list[np.ndarray] | None, device: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Runs a batch of episodes: returns image embeddings ``(E*M, D)``, query logits ``(E, N*Q, N)``
+    and query labels ``(E, N*Q)``."""
+    import torch
+
+    from specprompt.vlm._pyramid import band_features, laplacian_bands
+    from specprompt.vlm._text import text_ids
+
+    e, m = batch.labels.shape
+    s = batch.n_way * batch.k_shot
+    x = torch.from_numpy(batch.images.reshape(e * m, *batch.images.shape[2:])).to(device).permute(0, 3, 1, 2)
+    feats = band_features(laplacian_bands(x))
+    if masks is None:
+        keep = [torch.ones(f.shape[:2], dtype=torch.bool, device=device) for f in feats]
+    else:
+        keep = [torch.from_numpy(k).to(device) for k in masks]
+    z = model.encode(feats, keep)
+    zz = z.view(e, m, -1)
+    gate = model.text_gate_of([text_ids(t) for t in batch.texts])
+    y = torch.from_numpy(batch.labels).to(device)
+    logits = model.episode_logits(zz[:, :s], y[:, :s], batch.n_way, zz[:, s:], gate)
+    return z, logits, y[:, s:]
+
+
+def _evaluate(model: BandVLM, config: TrainConfig, device: str) -> dict[str, float]:
+    import torch
+
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
+    out: dict[str, float] = {}
+    model.eval()
+    with torch.no_grad():
+        for fam in (*config.families, *config.held_out):
+            b = sample_episodes(
+                rng, (fam,), config.eval_episodes, n_way=config.n_way, k_shot=config.k_shot, n_query=config.n_query
+            )
+            _, logits, yq = episode_forward(model, b, None, device)
+            out[fam] = round(float((logits.argmax(-1) == yq).float().mean()), 4)
+    model.train()
+    return out
+
+
+def train(config: TrainConfig) -> Path:
+    """Trains a band VLM and writes a checkpoint to ``config.out``; returns that directory.
+
+    Raises:
+        ConfigError: bad config or an unavailable device.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from specprompt.vlm._checkpoint import save_checkpoint
+    from specprompt.vlm._model import BandVLM
+
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"train() expects a TrainConfig, got {type(config).__name__}")
+    device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    mcfg = _model_config(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = BandVLM(mcfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+    n_aux = len(mcfg.aux)
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    done, stop_reason = 0, "steps"
+    run_loss, run_acc, run_aux = 0.0, 0.0, 0.0
+    for step in range(config.steps):
+        if config.minutes is not None and time.perf_counter() - start > 60 * config.minutes:
+            stop_reason = "minutes"
+            break
+        frac = step / config.steps
+        lr = config.lr * min(1.0, (step + 1) / max(1, config.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = sample_episodes(
+            rng,
+            config.families,
+            config.episodes_per_step,
+            n_way=config.n_way,
+            k_shot=config.k_shot,
+            n_query=config.n_query,
+            text_dropout=config.text_dropout,
+            generic_answers=config.generic_answers,
+        )
+        masks = keep_masks(
+            rng,
+            batch.labels.size,
+            dropout_prob=config.dropout_prob,
+            tile_dropout=config.tile_dropout,
+            band_dropout=config.band_dropout,
+        )
+        z, logits, yq = episode_forward(model, batch, masks, device)
+        loss = F.cross_entropy(logits.reshape(-1, config.n_way), yq.reshape(-1))
+        aux = torch.from_numpy(batch.aux.reshape(-1, n_aux)).to(device)
+        aux_loss = z.new_zeros(())
+        for j, lg in enumerate(model.aux_logits(z)):
+            if bool((aux[:, j] >= 0).any()):
+                aux_loss = aux_loss + F.cross_entropy(lg, aux[:, j], ignore_index=-1)
+        total: torch.Tensor = loss + config.aux_weight * aux_loss
+        rebuilt = model.recon(z)
+        if rebuilt is not None and config.recon_weight > 0:
+            from specprompt.vlm._pyramid import laplacian_bands, recon_targets
+
+            with torch.no_grad():
+                canv = torch.from_numpy(batch.images.reshape(-1, *batch.images.shape[2:])).to(device)
+                target = recon_targets(laplacian_bands(canv.permute(0, 3, 1, 2)))
+            total = total + config.recon_weight * F.mse_loss(rebuilt, target)
+        opt.zero_grad(set_to_none=True)
+        total.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        done = step + 1
+        run_loss += float(loss.detach())
+        run_acc += float((logits.argmax(-1) == yq).float().mean())
+        run_aux += float(aux_loss.detach())
+        if done % config.log_every == 0:
+            elapsed = time.perf_counter() - start
+            row: dict[str, Any] = {
+                "step": done,
+                "loss": round(run_loss / config.log_every, 4),
+                "acc": round(run_acc / config.log_every, 4),
+                "aux": round(run_aux / config.log_every, 4),
+                "lr": lr,
+                "seconds": round(elapsed, 1),
+                "episodes_per_s": round(done * config.episodes_per_step / elapsed, 2),
+            }
+            run_loss = run_acc = run_aux = 0.0
+            if config.eval_every and done % config.eval_every == 0:
+                row["val"] = _evaluate(model, config, device)
+            history.append(row)
+            log.info("train %s", json.dumps(row))
+    elapsed = time.perf_counter() - start
+    val = _evaluate(model, config, device)
+    metrics = {
+        "steps_done": done,
+        "stop_reason": stop_reason,
+        "seconds": round(elapsed, 1),
+        "episodes": done * config.episodes_per_step,
+        "episodes_per_s": round(done * config.episodes_per_step / max(elapsed, 1e-9), 2),
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "val": val,
+        "history": history,
+    }
+    model.to("cpu")
+    return save_checkpoint(model, config.out, train=config.to_dict(), metrics=metrics)

@@ -1,0 +1,40 @@
+"""A tiny checkpoint trained for a few steps, shared by the vlm tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from specprompt.vlm import ModelConfig, TrainConfig
+
+TINY_MODEL = ModelConfig(dim=16, depth=1, heads=2, readout_tokens=2, slices=8, slice_dim=4, text_dim=4)
+
+
+def tiny_config(path: Path, **overrides: object) -> TrainConfig:
+    """A training config that runs in about a second."""
+    base: dict[str, object] = {
+        "out": str(path),
+        "seed": 0,
+        "steps": 4,
+        "device": "cpu",
+        "threads": 1,
+        "n_way": 2,
+        "k_shot": 1,
+        "episodes_per_step": 2,
+        "families": ("colour", "position"),
+        "held_out": ("size",),
+        "eval_every": 0,
+        "eval_episodes": 1,
+        "log_every": 2,
+        "model": TINY_MODEL,
+    }
+    base.update(overrides)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from specprompt.vlm import train
+
+    return train(tiny_config(tmp_path_factory.mktemp("vlm") / "ckpt"))

@@ -1,0 +1,65 @@
+"""``specprompt train`` argument parsing (the parser is wired into the CLI elsewhere)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from specprompt import ConfigError
+from specprompt.vlm import add_train_parser
+from specprompt.vlm._cli import config_from_args, run_train
+
+from .conftest import TINY_MODEL
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="specprompt")
+    add_train_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["train", *argv])
+
+
+def test_flags_map_onto_the_train_config() -> None:
+    args = _parse(["--device", "cpu", "--minutes", "30", "--out", "d", "--families", "colour, shape", "--seed", "3"])
+    cfg = config_from_args(args)
+    assert (cfg.device, cfg.minutes, cfg.out, cfg.seed) == ("cpu", 30.0, "d", 3)
+    assert cfg.families == ("colour", "shape")
+    assert args.run is run_train
+
+
+def test_config_file_then_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "c.json"
+    conf.write_text(
+        json.dumps(
+            {
+                "steps": 2,
+                "n_way": 2,
+                "k_shot": 1,
+                "episodes_per_step": 1,
+                "families": ["colour"],
+                "held_out": [],
+                "eval_episodes": 1,
+                "threads": 1,
+                "model": TINY_MODEL.to_dict(),
+            }
+        )
+    )
+    args = _parse(["--config", str(conf), "--out", str(tmp_path / "ck"), "--device", "cpu"])
+    cfg = config_from_args(args)
+    assert cfg.steps == 2 and cfg.model == TINY_MODEL and cfg.out == str(tmp_path / "ck")
+    assert run_train(args) == 0
+    assert "local-" in capsys.readouterr().out
+    assert (tmp_path / "ck" / "model.safetensors").is_file()
+
+
+def test_bad_config_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read --config"):
+        config_from_args(_parse(["--config", str(tmp_path / "missing.json")]))
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="JSON object"):
+        config_from_args(_parse(["--config", str(bad)]))
+    with pytest.raises(ConfigError, match="n_way"):
+        config_from_args(_parse(["--n-way", "1"]))

@@ -1,0 +1,111 @@
+"""Training: config validation, learning, determinism, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from specprompt import ConfigError, UnknownNameError
+from specprompt.vlm import TrainConfig, load_checkpoint, train
+from specprompt.vlm._checkpoint import CONFIG_FILE, WEIGHTS_FILE, model_id_of, weights_hash
+
+from .conftest import tiny_config
+
+
+def test_loss_drops_in_a_short_run(tmp_path: Path) -> None:
+    cfg = tiny_config(
+        tmp_path / "c", steps=40, log_every=10, families=("position",), held_out=(), k_shot=2, lr=1e-2, dropout_prob=0.0
+    )
+    meta = json.loads((train(cfg) / CONFIG_FILE).read_text())
+    hist = meta["metrics"]["history"]
+    assert len(hist) == 4
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
+    assert hist[-1]["aux"] < hist[0]["aux"]
+    assert meta["metrics"]["steps_done"] == 40 and meta["metrics"]["stop_reason"] == "steps"
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    again = train(tiny_config(tmp_path / "again"))
+    other = train(tiny_config(tmp_path / "other", seed=1))
+    h = [json.loads((p / CONFIG_FILE).read_text())["weights_sha256"] for p in (tiny_checkpoint, again, other)]
+    assert h[0] == h[1] != h[2]
+
+
+def test_checkpoint_round_trip_and_model_id(tiny_checkpoint: Path) -> None:
+    model, meta = load_checkpoint(tiny_checkpoint)
+    assert weights_hash(model.state_dict()) == meta["weights_sha256"]
+    assert meta["model_id"] == model_id_of(meta["weights_sha256"]) == "local-" + meta["weights_sha256"][:12]
+    assert TrainConfig.from_dict(meta["train"]) == tiny_config(tiny_checkpoint)
+    assert (tiny_checkpoint / WEIGHTS_FILE).read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
+    assert set(meta["metrics"]["val"]) == {"colour", "position", "size"}
+
+
+def test_tampered_or_missing_checkpoints_are_refused(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_checkpoint, bad)
+    meta = json.loads((bad / CONFIG_FILE).read_text())
+    meta["weights_sha256"] = "0" * 64
+    (bad / CONFIG_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="hash to"):
+        load_checkpoint(bad)
+    with pytest.raises(ConfigError, match=r"config\.json is missing"):
+        load_checkpoint(tmp_path / "nowhere")
+    (bad / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_checkpoint(bad)
+    (bad / CONFIG_FILE).write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ConfigError, match="is not a specprompt-band-vlm"):
+        load_checkpoint(bad)
+    shutil.copy(tiny_checkpoint / CONFIG_FILE, bad / CONFIG_FILE)
+    (bad / WEIGHTS_FILE).write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match="cannot read weights"):
+        load_checkpoint(bad)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("steps", 0, "steps must be an int >= 1"),
+        ("n_way", 1, "n_way must be an int >= 2"),
+        ("device", "tpu", "device must be"),
+        ("minutes", -1, "minutes must be"),
+        ("tile_dropout", 1.5, "tile_dropout must be"),
+        ("families", "colour", "sequence of family names"),
+        ("families", (), "at least one family"),
+        ("held_out", ("colour",), "both trained on and held out"),
+        ("n_way", 8, "fewer than n_way"),
+        ("out", "", "out must be"),
+        ("lr", 0.0, "lr must be > 0"),
+        ("threads", 0, "threads must be"),
+    ],
+)
+def test_train_config_validation(field: str, value: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        tiny_config(Path("x"), **{field: value})
+
+
+def test_train_config_rejects_unknown_names_and_keys() -> None:
+    with pytest.raises(UnknownNameError):
+        tiny_config(Path("x"), families=("nope",))
+    with pytest.raises(ConfigError, match="unknown option"):
+        TrainConfig.from_dict({"stepz": 3})
+    with pytest.raises(ConfigError, match="expects a TrainConfig"):
+        train({"steps": 3})  # type: ignore[arg-type]
+
+
+def test_cuda_without_cuda_is_a_config_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="no CUDA"):
+        train(tiny_config(tmp_path / "c", device="cuda"))
+
+
+def test_minutes_cap_stops_early(tmp_path: Path) -> None:
+    meta = json.loads((train(tiny_config(tmp_path / "c", steps=500, minutes=1e-6)) / CONFIG_FILE).read_text())
+    assert meta["metrics"]["stop_reason"] == "minutes" and meta["metrics"]["steps_done"] < 500
