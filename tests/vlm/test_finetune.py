@@ -84,8 +84,6 @@ def test_loading_the_adapter_changes_the_model_id(adapter: Path, checkpoint: Pat
 
 
 def test_same_seed_same_adapter(adapter: Path, checkpoint: Path, tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
     again = finetune(colour_images(), tmp_path / "again", TINY, checkpoint=checkpoint)
     first, second = load_file(adapter / ADAPTER_WEIGHTS_FILE), load_file(again / ADAPTER_WEIGHTS_FILE)
     assert first.keys() == second.keys()
