@@ -89,3 +89,20 @@ def test_bad_inputs_raise_specprompt_errors(vlm: LocalVLM) -> None:
         vlm.answer([(q, "a"), (q, "b")], (spec, Selection.of(["zz"])))
     with pytest.raises(SelectionError, match="as selection"):
         vlm.answer([(q, "a"), (q, "b")], (spec, "L0"))
+
+
+def test_answer_matches_the_batched_episode_path(vlm: LocalVLM) -> None:
+    import torch
+
+    from specprompt.vlm._episodes import sample_episodes
+    from specprompt.vlm._train import episode_forward
+
+    b = sample_episodes(np.random.default_rng(1), ("shape",), 1, n_way=3, k_shot=2, n_query=1)
+    with torch.no_grad():
+        _, logits, _ = episode_forward(vlm.model, b, None, "cpu")
+    probs = torch.softmax(logits[0], -1).numpy()
+    instruction = b.texts[0].split(" || ")[0]
+    demos = [(b.images[0, j], b.answers[0][b.labels[0, j]]) for j in range(6)]
+    for q in range(3):
+        out = vlm.answer(demos, b.images[0, 6 + q], instruction)
+        assert [out.scores[a] for a in b.answers[0]] == pytest.approx(probs[q].tolist(), abs=1e-4)
