@@ -25,7 +25,16 @@ import torch.nn.functional as F
 
 from specprompt.vlm._tokenizer import BAND_NAMES, PATCHES, WORKING_SIZE
 
-__all__ = ["FEATURE_SCALE", "RECON_DIMS", "band_features", "recon_targets", "feature_dims", "laplacian_bands", "token_positions", "tokens_per_band"]
+__all__ = [
+    "FEATURE_SCALE",
+    "RECON_DIMS",
+    "band_features",
+    "feature_dims",
+    "laplacian_bands",
+    "recon_targets",
+    "token_positions",
+    "tokens_per_band",
+]
 
 #: Fixed gain per band so that patch features have roughly unit spread on natural-ish images (the
 #: residual is also centred on 0.5); without it the content is drowned by the position embedding.
