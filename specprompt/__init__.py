@@ -48,6 +48,7 @@ _LAZY = {
     "content_hash": "specprompt.types",
     "get_task": "specprompt.tasks",
     "load_program": "specprompt.types",
+    "local_lm": "specprompt.vlm",
     "nearest_lm": "specprompt.scorers",
     "restore_images": "specprompt.types",
 }
@@ -99,6 +100,7 @@ __all__ = [
     "image_tokens",
     "load_image",
     "load_program",
+    "local_lm",
     "nearest_lm",
     "register_cost_model",
     "register_scheme",

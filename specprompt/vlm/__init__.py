@@ -32,7 +32,15 @@ from specprompt.vlm._tokenizer import (
 )
 from specprompt.vlm._train import TrainConfig, train
 
-_LAZY = {"BandVLM": "specprompt.vlm._model"}
+# torch / dspy / peft-backed names, imported on first use
+_LAZY = {
+    "BandVLM": "specprompt.vlm._model",
+    "FinetuneConfig": "specprompt.vlm._finetune",
+    "LOCAL_MODEL": "specprompt.vlm._engine",
+    "LocalVLMEngine": "specprompt.vlm._engine",
+    "finetune": "specprompt.vlm._finetune",
+    "local_lm": "specprompt.vlm._engine",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -55,8 +63,11 @@ __all__ = [
     "BandVLM",
     "DEFAULT_CHECKPOINT",
     "Family",
+    "FinetuneConfig",
+    "LOCAL_MODEL",
     "LocalAnswer",
     "LocalVLM",
+    "LocalVLMEngine",
     "MAX_TOKENS",
     "ModelConfig",
     "TokenLayout",
@@ -64,9 +75,11 @@ __all__ = [
     "WORKING_SIZE",
     "add_train_parser",
     "available_families",
+    "finetune",
     "get_family",
     "image_token_count",
     "load_checkpoint",
+    "local_lm",
     "save_checkpoint",
     "token_layout",
     "train",
