@@ -65,6 +65,10 @@ class ModelConfig:
         default=True,
         metadata={"help": "append the residual band's mean colour (global and per residual token) to the embedding"},
     )
+    group_readout: bool = field(
+        default=False,
+        metadata={"help": "readout picks a group (embedding slice, raw colour) before weighting its dimensions"},
+    )
     recon: bool = field(
         default=False,
         metadata={"help": "add a linear head that rebuilds the coarse bands from the last (free) embedding slice"},
@@ -87,7 +91,7 @@ class ModelConfig:
             ("pos_freqs", 1),
         ):
             check_int("ModelConfig", name, getattr(self, name), lo, 4096)
-        for name in ("raw_colour", "conv_stem", "recon"):
+        for name in ("raw_colour", "conv_stem", "recon", "group_readout"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"ModelConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.dim % self.heads:

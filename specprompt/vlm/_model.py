@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specprompt.vlm._config import ModelConfig
+from specprompt.vlm._config import RAW_DIMS, ModelConfig
 from specprompt.vlm._pyramid import RECON_DIMS, feature_dims, token_positions
 from specprompt.vlm._readout import fisher_logits
 from specprompt.vlm._text import VOCAB
@@ -131,6 +131,12 @@ class BandVLM(nn.Module):
         self.log_prior = nn.Parameter(torch.zeros(c.embedding_dim))
         self.beta = nn.Parameter(torch.tensor(1.0))
         self.log_tau = nn.Parameter(torch.tensor(math.log(2.0)))
+        if c.group_readout:
+            self.beta_group = nn.Parameter(torch.tensor(1.0))
+            ids = torch.arange(c.slices).repeat_interleave(c.slice_dim)
+            if c.raw_colour:
+                ids = torch.cat([ids, torch.full((RAW_DIMS,), c.slices)])
+            self.register_buffer("groups", ids, persistent=False)
         self.aux_heads = nn.ModuleList(nn.Linear(c.slice_dim, n) for _, n in c.aux)
         self.recon_head = nn.Linear(c.slice_dim, RECON_DIMS) if c.recon else None
 
@@ -206,4 +212,6 @@ class BandVLM(nn.Module):
             beta=self.beta,
             tau=self.log_tau.exp(),
             gate=gate,
+            groups=getattr(self, "groups", None),
+            beta_group=getattr(self, "beta_group", None),
         )

@@ -79,7 +79,9 @@ class TrainConfig:
     eval_every: int = field(default=500, metadata={"help": "steps between validation runs (0: only at the end)"})
     eval_episodes: int = field(default=20, metadata={"help": "validation episodes per family"})
     log_every: int = field(default=50, metadata={"help": "steps between log lines"})
-    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "architecture"})
+    model: ModelConfig = field(
+        default_factory=lambda: ModelConfig(group_readout=True), metadata={"help": "architecture"}
+    )
 
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1), ("episodes_per_step", 1)):
