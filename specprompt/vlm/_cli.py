@@ -44,7 +44,6 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--tile-dropout", type=float, default=d.tile_dropout, help=help_of["tile_dropout"])
     p.add_argument("--band-dropout", type=float, default=d.band_dropout, help=help_of["band_dropout"])
     p.add_argument("--lr", type=float, default=d.lr, help=help_of["lr"])
-    p.add_argument("--recon-weight", type=float, default=d.recon_weight, help=help_of["recon_weight"])
     p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (flags given override it)")
     p.set_defaults(run=run_train)
     return p
@@ -78,7 +77,6 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "tile_dropout": args.tile_dropout,
         "band_dropout": args.band_dropout,
         "lr": args.lr,
-        "recon_weight": args.recon_weight,
     }
     defaults = TrainConfig().to_dict()
     merged = {**base, **{k: v for k, v in flags.items() if not base or _differs(v, defaults[k])}}

@@ -65,14 +65,6 @@ class ModelConfig:
         default=True,
         metadata={"help": "append the residual band's mean colour (global and per residual token) to the embedding"},
     )
-    group_readout: bool = field(
-        default=False,
-        metadata={"help": "readout picks a group (embedding slice, raw colour) before weighting its dimensions"},
-    )
-    recon: bool = field(
-        default=False,
-        metadata={"help": "add a linear head that rebuilds the coarse bands from the last (free) embedding slice"},
-    )
     aux: tuple[tuple[str, int], ...] = field(
         default=(),
         metadata={"help": "auxiliary heads as (attribute, classes); head i reads embedding slice i"},
@@ -91,7 +83,7 @@ class ModelConfig:
             ("pos_freqs", 1),
         ):
             check_int("ModelConfig", name, getattr(self, name), lo, 4096)
-        for name in ("raw_colour", "conv_stem", "recon", "group_readout"):
+        for name in ("raw_colour", "conv_stem"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"ModelConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.dim % self.heads:
@@ -99,8 +91,6 @@ class ModelConfig:
         aux = tuple((str(a), int(n)) for a, n in self.aux)
         if len(aux) > self.slices:
             raise ConfigError(f"ModelConfig has {len(aux)} aux heads but only {self.slices} slices")
-        if self.recon and len(aux) >= self.slices:
-            raise ConfigError(f"ModelConfig.recon needs a free slice: {len(aux)} aux heads use all {self.slices}")
         if any(n < 2 for _, n in aux):
             raise ConfigError(f"every aux head needs >= 2 classes, got {aux}")
         object.__setattr__(self, "aux", aux)

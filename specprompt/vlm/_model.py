@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from specprompt.vlm._config import RAW_DIMS, ModelConfig
-from specprompt.vlm._pyramid import RECON_DIMS, feature_dims, token_positions
+from specprompt.vlm._config import ModelConfig
+from specprompt.vlm._pyramid import feature_dims, token_positions
 from specprompt.vlm._readout import fisher_logits
 from specprompt.vlm._text import VOCAB
 from specprompt.vlm._tokenizer import PATCHES
@@ -131,14 +131,7 @@ class BandVLM(nn.Module):
         self.log_prior = nn.Parameter(torch.zeros(c.embedding_dim))
         self.beta = nn.Parameter(torch.tensor(1.0))
         self.log_tau = nn.Parameter(torch.tensor(math.log(2.0)))
-        if c.group_readout:
-            self.beta_group = nn.Parameter(torch.tensor(1.0))
-            ids = torch.arange(c.slices).repeat_interleave(c.slice_dim)
-            if c.raw_colour:
-                ids = torch.cat([ids, torch.full((RAW_DIMS,), c.slices)])
-            self.register_buffer("groups", ids, persistent=False)
         self.aux_heads = nn.ModuleList(nn.Linear(c.slice_dim, n) for _, n in c.aux)
-        self.recon_head = nn.Linear(c.slice_dim, RECON_DIMS) if c.recon else None
 
     # -- images ---------------------------------------------------------------------------------------
     def encode(self, feats: list[torch.Tensor], keep: list[torch.Tensor]) -> torch.Tensor:
@@ -179,15 +172,6 @@ class BandVLM(nn.Module):
         s = self.config.slice_dim
         return [head(z[:, i * s : (i + 1) * s]) for i, head in enumerate(self.aux_heads)]
 
-    def recon(self, z: torch.Tensor) -> torch.Tensor | None:
-        """Rebuilt coarse bands ``(B, RECON_DIMS)`` from the last embedding slice (None without the head)."""
-        if self.recon_head is None:
-            return None
-        s = self.config.slice_dim
-        last = self.config.slices - 1
-        out: torch.Tensor = self.recon_head(z[:, last * s : (last + 1) * s])
-        return out
-
     # -- text and readout -------------------------------------------------------------------------------
     def text_gate_of(self, ids: list[list[int]]) -> torch.Tensor:
         """Dimension-weight gates ``(E, D)`` from hashed text ids (empty text gives the bias)."""
@@ -212,6 +196,4 @@ class BandVLM(nn.Module):
             beta=self.beta,
             tau=self.log_tau.exp(),
             gate=gate,
-            groups=getattr(self, "groups", None),
-            beta_group=getattr(self, "beta_group", None),
         )

@@ -27,11 +27,9 @@ from specprompt.vlm._tokenizer import BAND_NAMES, PATCHES, WORKING_SIZE
 
 __all__ = [
     "FEATURE_SCALE",
-    "RECON_DIMS",
     "band_features",
     "feature_dims",
     "laplacian_bands",
-    "recon_targets",
     "token_positions",
     "tokens_per_band",
 ]
@@ -100,23 +98,6 @@ def band_features(bands: list[torch.Tensor]) -> list[torch.Tensor]:
             feats.append(torch.log1p(spec).reshape(b, g * g, -1))
         out.append(torch.cat(feats, dim=-1))
     return out
-
-
-#: Length of :func:`recon_targets` rows.
-RECON_DIMS = 48 + 64 + 64
-
-
-def recon_targets(bands: list[torch.Tensor]) -> torch.Tensor:
-    """What the reconstruction head rebuilds: the residual band (4 x 4 x 3, centred and scaled) and
-    the channel-mean magnitude of L3 and of L2 (2 x 2 average-pooled), both on the 8 x 8 grid.
-
-    Shape:
-        five bands of a ``(B, 3, 64, 64)`` canvas -> ``(B, 176)``.
-    """
-    res = (bands[4] - 0.5) * FEATURE_SCALE[4]
-    l3 = bands[3].abs().mean(1) * FEATURE_SCALE[3]
-    l2 = F.avg_pool2d(bands[2].abs().mean(1, keepdim=True), 2)[:, 0] * FEATURE_SCALE[2]
-    return torch.cat([res.flatten(1), l3.flatten(1), l2.flatten(1)], dim=1)
 
 
 def token_positions() -> list[np.ndarray]:

@@ -20,26 +20,6 @@ import torch
 __all__ = ["fisher_logits"]
 
 
-def _grouped_weights(
-    score: torch.Tensor,
-    log_ratio: torch.Tensor,
-    gate: torch.Tensor | None,
-    groups: torch.Tensor,
-    beta_group: torch.Tensor | None,
-) -> torch.Tensor:
-    if beta_group is None:
-        raise ValueError("beta_group is required with groups")
-    onehot = torch.nn.functional.one_hot(groups, int(groups.max()) + 1).to(score.dtype)  # D, G
-    size = onehot.sum(0)
-    gscore = beta_group * (log_ratio @ onehot) / size
-    if gate is not None:
-        gscore = gscore + (gate @ onehot) / size
-    gweight = torch.softmax(gscore, dim=-1)  # E, G
-    ex = torch.exp(score - score.max(dim=-1, keepdim=True).values)
-    inner = ex / (ex @ onehot)[:, groups]
-    return gweight[:, groups] * inner
-
-
 _EPS = 1e-4
 
 
@@ -54,8 +34,6 @@ def fisher_logits(
     beta: torch.Tensor,
     tau: torch.Tensor,
     gate: torch.Tensor | None = None,
-    groups: torch.Tensor | None = None,
-    beta_group: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Logits of each query for each class (classes without demos get ``-inf``).
 
@@ -69,11 +47,6 @@ def fisher_logits(
         beta: scalar sharpness of the dimension weights.
         tau: scalar temperature of the logits.
         gate: optional ``(E, D)`` additive logits of the dimension weights (from text).
-        groups: optional ``(D,)`` group id of every dimension (e.g. the embedding slices). With
-            groups, the weight of a dimension is the softmax over groups of ``beta_group`` times
-            the group's mean log-ratio (plus its mean gate), times the softmax of the dimension's
-            score within its group: the episode first picks which group of features decides it.
-        beta_group: scalar sharpness of the group weights (required with ``groups``).
 
     Convention:
         Unbalanced shots are allowed; the within-class variance uses ``S - N_present`` degrees of
@@ -89,14 +62,10 @@ def fisher_logits(
     n_present = present.sum(1).to(zs.dtype)
     mean = (mu * present[..., None]).sum(1) / n_present[:, None]
     between = ((mu - mean[:, None]).square() * present[..., None]).sum(1) / (n_present - 1).clamp_min(1.0)[:, None]
-    log_ratio = torch.log(between + _EPS) - torch.log(within + _EPS)
-    score = beta * log_ratio
+    score = beta * (torch.log(between + _EPS) - torch.log(within + _EPS))
     if gate is not None:
         score = score + gate
-    if groups is None:
-        weight = torch.softmax(score, dim=-1)  # E, D
-    else:
-        weight = _grouped_weights(score, log_ratio, gate, groups, beta_group)
+    weight = torch.softmax(score, dim=-1)  # E, D
     scale = weight / (within + between + _EPS)
     diff = zq[:, :, None, :] - mu[:, None, :, :]  # E, Q, N, D
     dist = (diff.square() * scale[:, None, None, :]).sum(-1)

@@ -73,15 +73,10 @@ class TrainConfig:
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
     warmup: int = field(default=100, metadata={"help": "linear warm-up steps"})
     aux_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary attribute losses"})
-    recon_weight: float = field(
-        default=0.0, metadata={"help": "weight of the coarse-band reconstruction loss (turns on model.recon)"}
-    )
     eval_every: int = field(default=500, metadata={"help": "steps between validation runs (0: only at the end)"})
     eval_episodes: int = field(default=20, metadata={"help": "validation episodes per family"})
     log_every: int = field(default=50, metadata={"help": "steps between log lines"})
-    model: ModelConfig = field(
-        default_factory=lambda: ModelConfig(group_readout=True), metadata={"help": "architecture"}
-    )
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "architecture"})
 
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1), ("episodes_per_step", 1)):
@@ -103,7 +98,7 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         for name in ("dropout_prob", "tile_dropout", "band_dropout", "text_dropout", "generic_answers"):
             _check_rate(name, getattr(self, name))
-        for name in ("lr", "weight_decay", "aux_weight", "recon_weight"):
+        for name in ("lr", "weight_decay", "aux_weight"):
             _check_rate(name, getattr(self, name), 10.0)
         if not self.lr > 0:
             raise ConfigError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
@@ -158,9 +153,8 @@ def resolve_device(device: str) -> str:
 
 def _model_config(config: TrainConfig) -> ModelConfig:
     aux = tuple((a, n) for a, n in AUX_ATTRIBUTES.items())
-    recon = config.model.recon or config.recon_weight > 0
-    slices = max(config.model.slices, len(aux) + int(recon))
-    return dataclasses.replace(config.model, aux=aux, slices=slices, recon=recon)
+    slices = max(config.model.slices, len(aux))
+    return dataclasses.replace(config.model, aux=aux, slices=slices)
 
 
 def episode_forward(
@@ -267,14 +261,6 @@ def train(config: TrainConfig) -> Path:
             if bool((aux[:, j] >= 0).any()):
                 aux_loss = aux_loss + F.cross_entropy(lg, aux[:, j], ignore_index=-1)
         total: torch.Tensor = loss + config.aux_weight * aux_loss
-        rebuilt = model.recon(z)
-        if rebuilt is not None and config.recon_weight > 0:
-            from specprompt.vlm._pyramid import laplacian_bands, recon_targets
-
-            with torch.no_grad():
-                canv = torch.from_numpy(batch.images.reshape(-1, *batch.images.shape[2:])).to(device)
-                target = recon_targets(laplacian_bands(canv.permute(0, 3, 1, 2)))
-            total = total + config.recon_weight * F.mse_loss(rebuilt, target)
         opt.zero_grad(set_to_none=True)
         total.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -82,38 +82,3 @@ def test_episode_logits_work_for_one_and_several_shots(k_shot: int) -> None:
     gate = model.text_gate_of([[1, 2, 3], []])
     out = model.episode_logits(zs, ys, 4, torch.randn(2, 5, TINY.embedding_dim), gate)
     assert out.shape == (2, 5, 4) and torch.isfinite(out).all()
-
-
-def test_grouped_readout_picks_the_group_that_separates_the_demos() -> None:
-    g = torch.Generator().manual_seed(1)
-    zs = torch.randn(1, 6, 12, generator=g)
-    ys = torch.tensor([[0, 0, 1, 1, 2, 2]])
-    zs[0, :, 8:] = torch.tensor([0.0, 0.0, 4.0, 4.0, 8.0, 8.0])[:, None] + 0.01 * torch.randn(6, 4, generator=g)
-    zq = torch.randn(1, 3, 12, generator=g)
-    zq[0, :, 8:] = torch.tensor([8.0, 0.0, 4.0])[:, None]
-    groups = torch.tensor([0] * 4 + [1] * 4 + [2] * 4)
-    kw = {"prior_var": torch.ones(12), "kappa": 1.0, "beta": torch.tensor(1.0), "tau": torch.tensor(5.0)}
-    logits = fisher_logits(zs, ys, 3, zq, groups=groups, beta_group=torch.tensor(2.0), **kw)  # type: ignore[arg-type]
-    assert logits.argmax(-1).tolist() == [[2, 0, 1]]
-    with pytest.raises(ValueError, match="beta_group"):
-        fisher_logits(zs, ys, 3, zq, groups=groups, **kw)  # type: ignore[arg-type]
-
-
-def test_grouped_model_and_recon_head_shapes() -> None:
-    from dataclasses import replace
-
-    from specprompt import ConfigError
-    from specprompt.vlm._pyramid import RECON_DIMS, recon_targets
-
-    cfg = replace(TINY, group_readout=True, recon=True)
-    model = BandVLM(cfg)
-    bands = laplacian_bands(torch.rand(2, 3, 64, 64))
-    feats = band_features(bands)
-    z = model.encode(feats, [torch.ones(f.shape[:2], dtype=torch.bool) for f in feats])
-    rebuilt = model.recon(z)
-    assert rebuilt is not None and rebuilt.shape == recon_targets(bands).shape == (2, RECON_DIMS)
-    assert BandVLM(TINY).recon(z) is None
-    out = model.episode_logits(z[None, :2], torch.tensor([[0, 1]]), 2, z[None, :1], None)
-    assert out.shape == (1, 1, 2)
-    with pytest.raises(ConfigError, match="free slice"):
-        replace(TINY, recon=True, slices=1)

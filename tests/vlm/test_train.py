@@ -109,15 +109,3 @@ def test_cuda_without_cuda_is_a_config_error(tmp_path: Path) -> None:
 def test_minutes_cap_stops_early(tmp_path: Path) -> None:
     meta = json.loads((train(tiny_config(tmp_path / "c", steps=500, minutes=1e-6)) / CONFIG_FILE).read_text())
     assert meta["metrics"]["stop_reason"] == "minutes" and meta["metrics"]["steps_done"] < 500
-
-
-def test_recon_loss_and_grouped_readout_train_and_reload(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from .conftest import TINY_MODEL
-
-    cfg = tiny_config(tmp_path / "r", recon_weight=1.0, model=replace(TINY_MODEL, group_readout=True))
-    model, _ = load_checkpoint(train(cfg))
-    assert model.config.recon and model.config.group_readout
-    assert model.recon_head is not None and "beta_group" in dict(model.named_parameters())
-    assert TrainConfig().model.group_readout  # the default recipe uses the grouped readout
