@@ -7,8 +7,9 @@ Usage::
     python benchmarks/bench_optimizer.py --tasks gauge --budget gauge=0.25 --markdown-out bench.md
 
 For each task a ``dspy.Predict`` classifier (``image: dspy.Image -> label``) gets ``k`` demos per
-class from the task's trainset; the LM is the offline nearest-band engine
-(:func:`specprompt.scorers.nearest_lm`) and the metric is exact label match. One run measures,
+class from the task's trainset; the LM is an offline scorer, the nearest-band engine
+(:func:`specprompt.scorers.nearest_lm`, ``--lm nearest``, the default) or the shipped local band VLM
+(:func:`specprompt.vlm.local_lm`, ``--lm local``), and the metric is exact label match. One run measures,
 on the same held-out test split (never the valset the search scores on): full-resolution demos,
 the :class:`~specprompt.search.BandOptimizer` under a token budget (a fraction of the full-resolution
 demo tokens under the headline cost model), uniform downsampling of every demo to the same budget,
@@ -58,6 +59,7 @@ class Settings:
     cost_model: str
     cost_models: tuple[str, ...]
     demo_order: str
+    lm: str
     task_seed: int
     search_seed: int
     threads: int
@@ -431,6 +433,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
         default="round-robin",
         help="order of the demos in the prompt (see README)",
     )
+    parser.add_argument(
+        "--lm",
+        choices=("nearest", "local"),
+        default="nearest",
+        help="offline scorer: nearest-band engine (default) or the shipped local band VLM",
+    )
     parser.add_argument("--seed", type=_at_least(0), default=0, help="seed of the task images")
     parser.add_argument("--search-seed", type=_at_least(0), default=0, help="seed of the searches (sampler, minibatch)")
     parser.add_argument("--threads", type=_at_least(1), default=2, help="threads scoring examples")
@@ -464,6 +472,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
         cost_model=a.cost_model,
         cost_models=models,
         demo_order=a.demo_order,
+        lm=a.lm,
         task_seed=a.seed,
         search_seed=a.search_seed,
         threads=a.threads,
@@ -477,16 +486,18 @@ def main(argv: list[str] | None = None) -> int:
     from dspy.adapters import ChatAdapter
 
     from specprompt.scorers import nearest_lm
+    from specprompt.vlm import local_lm
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("dspy").setLevel(logging.WARNING)
-    lm = nearest_lm()
+    lm = nearest_lm() if settings.lm == "nearest" else local_lm()
+    what = "offline nearest-band engine" if settings.lm == "nearest" else "shipped local band VLM"
     dspy.configure(lm=lm, adapter=ChatAdapter())
     t0 = time.perf_counter()
     report = Report()
     report.add(
         f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
-        f"optuna {optuna.__version__}; LM {lm.model} (offline nearest-band engine), ChatAdapter, exact-match metric",
+        f"optuna {optuna.__version__}; LM {lm.model} ({what}), ChatAdapter, exact-match metric",
         "settings: " + json.dumps({k: v for k, v in vars(settings).items()}, sort_keys=True),
     )
     verdicts: dict[str, bool | None] = {}

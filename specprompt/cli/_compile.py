@@ -37,35 +37,54 @@ API_KEY_ENVS = ("SPECPROMPT_API_KEY", "OPENAI_API_KEY")
 
 
 def make_lm(
-    name: str, *, api_base: str | None = None, api_key: str | None = None, cost_model: str = "local"
+    name: str,
+    *,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    cost_model: str = "local",
+    adapter: str | None = None,
 ) -> dspy.LM:
-    """The LM that scores candidates: ``"nearest"`` (offline) or a LiteLLM model string.
+    """The LM that scores candidates: ``"local"`` (the shipped band VLM, offline; the default of
+    ``specprompt compile``), ``"nearest"`` (offline) or a LiteLLM model string.
 
     Args:
-        name: ``"nearest"`` (:func:`specprompt.scorers.nearest_lm`, pricing image parts with
-            ``cost_model``) or ``"<provider>/<model>"`` such as ``"openai/gpt-4o-mini"``.
+        name: ``"local"`` (:func:`specprompt.vlm.local_lm`), ``"nearest"``
+            (:func:`specprompt.scorers.nearest_lm`, pricing image parts with ``cost_model``) or
+            ``"<provider>/<model>"`` such as ``"openai/gpt-4o-mini"``.
         api_base: the server URL of an OpenAI-compatible API (``http://127.0.0.1:8000/v1``).
         api_key: the API key; default ``$SPECPROMPT_API_KEY``, then ``$OPENAI_API_KEY``.
         cost_model: the cost model the nearest engine reports usage with.
+        adapter: a FourierFT adapter directory from ``specprompt finetune`` (``"local"`` only).
 
     Raises:
-        ConfigError: a name that is neither (or an ``api_base`` given to ``nearest``).
+        ConfigError: a name that is none of these, an ``api_base`` given to a local scorer, an
+            ``adapter`` given to another LM, or a bad adapter.
 
     Example:
         >>> make_lm("nearest").model
         'specprompt/nearest-v1'
+        >>> make_lm("local").model.startswith("specprompt/local-")
+        True
     """
     import dspy
 
+    if adapter is not None and name != "local":
+        raise ConfigError(f"--adapter is for --lm local (the adapter adapts the local band VLM), got --lm {name!r}")
+    if name in ("local", "nearest") and api_base is not None:
+        raise ConfigError(f"--api-base is for remote LMs; --lm {name} runs locally")
+    if name == "local":
+        from specprompt.vlm._engine import local_lm
+
+        return local_lm(adapter_path=adapter)
     if name == "nearest":
-        if api_base is not None:
-            raise ConfigError("--api-base is for remote LMs; the nearest engine runs locally")
         from specprompt.scorers import nearest_lm
 
         return nearest_lm() if cost_model == "local" else nearest_lm(cost_model=cost_model)
     provider, sep, model = name.partition("/")
     if not sep or not provider or not model:
-        raise ConfigError(f"--lm must be 'nearest' or '<provider>/<model>' (e.g. 'openai/gpt-4o-mini'), got {name!r}")
+        raise ConfigError(
+            f"--lm must be 'local', 'nearest' or '<provider>/<model>' (e.g. 'openai/gpt-4o-mini'), got {name!r}"
+        )
     key = api_key if api_key is not None else next((os.environ[v] for v in API_KEY_ENVS if os.environ.get(v)), None)
     kwargs: dict[str, Any] = {}
     if api_base is not None:
@@ -139,7 +158,9 @@ def compile_program(
     log.info(
         "trainset: %d examples; valset: %s", len(trainset), "trainset minus demos" if valset is None else len(valset)
     )
-    lm = make_lm(args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model)
+    lm = make_lm(
+        args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model, adapter=args.adapter
+    )
     optimizer = BandOptimizer(
         metric,
         storage=args.storage,
@@ -204,7 +225,9 @@ def run(args: argparse.Namespace) -> int:
         "program": args.program,
         "trainset": str(args.trainset),
         "valset": str(args.valset) if args.valset else "trainset minus demos",
-        "lm": args.lm + (f" at {args.api_base}" if args.api_base else ""),
+        "lm": args.lm
+        + (f" at {args.api_base}" if args.api_base else "")
+        + (f" + adapter {args.adapter}" if args.adapter else ""),
         "metric": args.metric,
     }
     paths = write_outputs(compiled, result, trainset, out, info)
@@ -259,8 +282,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trials", type=_positive_int, default=50, help="finished trials of the study (default 50)")
     p.add_argument("--metric", default="exact", help="'exact' (all output fields equal) or FILE.py:FN (runs that file)")
     p.add_argument(
-        "--lm", default="nearest", help="'nearest' (offline) or '<provider>/<model>', e.g. openai/gpt-4o-mini"
+        "--lm",
+        default="local",
+        help="scorer: 'local' (the shipped band VLM, offline; default), 'nearest' (offline nearest-band engine) "
+        "or '<provider>/<model>', e.g. openai/gpt-4o-mini",
     )
+    p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(
         "--api-key",

@@ -2,7 +2,8 @@
 then run the whole band search offline on a built-in task and report what it saved.
 
 The search part uses the ``colour-position`` task (256 px pictures whose label lives in the
-coarse bands), a ``dspy.Predict`` classifier, the offline nearest-band engine as the LM and
+coarse bands), a ``dspy.Predict`` classifier, the shipped local band VLM as the LM (``--lm nearest``
+for the nearest-band engine) and
 :class:`~specprompt.search.BandOptimizer` under a token budget. It writes ``program.json``,
 ``pareto.json``, ``report.html`` and ``study.db`` (re-running resumes) into ``--out`` and prints
 the tokens and accuracy of the chosen demos against full-resolution demos. ``--quick`` runs
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,8 @@ def _cost_table(spec: Spectrum, picks: list[tuple[str, Selection]]) -> str:
     for label, sel in picks:
         h, w = spec.render_shape(sel)
         costs = " ".join(f"{selection_tokens(spec, sel, p):>18}" for p in PROVIDERS)
-        lines.append(f"{label:<12} {f'{w}x{h}':>10} {spec.token_count(sel):>6} {costs}")
+        local = selection_tokens(spec, sel, "local")
+        lines.append(f"{label:<12} {f'{w}x{h}':>10} {local:>6} {costs}")
     return "\n".join(lines)
 
 
@@ -86,6 +89,7 @@ class DemoSettings:
     budget: int = 100
     cost_model: str = "openai:gpt-4.1-mini"
     threads: int = 2
+    lm: str = "local"
 
     @classmethod
     def quick(cls, **over: Any) -> DemoSettings:
@@ -104,13 +108,13 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
 
     Returns:
         ``{"result", "program", "tokens", "full_tokens", "val", "full_val", "test", "full_test",
-        "text_only_val", "paths"}``.
+        "text_only_val", "paths", "notes"}`` (``notes``: the search's specprompt warnings, as text).
     """
     import dspy
 
-    from specprompt.cli._compile import write_outputs
+    from specprompt.cli._compile import make_lm, write_outputs
     from specprompt.cli._data import exact_match
-    from specprompt.scorers import nearest_lm
+    from specprompt.errors import SpecPromptWarning
     from specprompt.search import BandOptimizer
     from specprompt.tasks import get_task
 
@@ -128,7 +132,9 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
         run_dir=str(out),
         seed=0,
     )
-    with dspy.context(lm=nearest_lm(cost_model=s.cost_model)):
+    lm = make_lm(s.lm, cost_model=s.cost_model)
+    with dspy.context(lm=lm), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecPromptWarning)
         program = optimizer.compile(
             student, trainset=task.trainset, valset=task.valset, baselines=["full", "uniform", "text_only"]
         )
@@ -138,7 +144,7 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
         full = result.baselines["full"]
         test = _accuracy(program, task.testset) if task.testset else None
         full_test = _accuracy(full.program, task.testset) if task.testset and full.program is not None else None
-    info = {"program": f"dspy.Predict({s.task} signature)", "task": f"{s.task}, {s.size} px", "lm": "nearest"}
+    info = {"program": f"dspy.Predict({s.task} signature)", "task": f"{s.task}, {s.size} px", "lm": str(lm.model)}
     paths = write_outputs(program, result, task.trainset, out, info)
     return {
         "result": result,
@@ -151,6 +157,7 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
         "full_test": full_test,
         "text_only_val": result.baselines["text_only"].score,
         "paths": paths,
+        "notes": [str(w.message) for w in caught if issubclass(w.category, SpecPromptWarning)],
     }
 
 
@@ -198,18 +205,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ncontact sheet: {sheet_path}")
     if args.no_search:
         return 0
-    over: dict[str, Any] = {"budget": args.budget, "cost_model": args.cost_model, "size": args.size}
+    over: dict[str, Any] = {"budget": args.budget, "cost_model": args.cost_model, "size": args.size, "lm": args.lm}
     if args.trials is not None:
         over["trials"] = args.trials
     settings = DemoSettings.quick(**over) if args.quick else DemoSettings(**over)
     print(
         f"\n== band search: {settings.task} at {settings.size} px, {settings.k_demos} demos, budget "
-        f"{settings.budget} {settings.cost_model} tokens, {settings.trials} trials, nearest-band engine as LM =="
+        f"{settings.budget} {settings.cost_model} tokens, {settings.trials} trials, LM: {settings.lm} =="
     )
     from specprompt.cli._compile import _log_levels
 
     _log_levels(args.verbose)
     numbers = run_search(settings, out)
+    for note in numbers["notes"]:
+        print(f"note: {note}")
     print(numbers["result"].pareto_table())
     print()
     print(_search_summary(settings, numbers))
@@ -236,4 +245,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cost-model", default=d.cost_model, help=f"cost model of the search (default {d.cost_model})")
     p.add_argument("--size", type=int, default=d.size, help=f"task image size in px (default {d.size})")
     p.add_argument("--trials", type=int, default=None, help=f"search trials (default {d.trials}, --quick 8)")
+    p.add_argument(
+        "--lm",
+        choices=("local", "nearest"),
+        default=d.lm,
+        help=f"offline scorer: the shipped band VLM or the nearest-band engine (default {d.lm})",
+    )
     p.set_defaults(run=run)

@@ -20,6 +20,7 @@ from specprompt.search._baselines import BaselineStore, check_baselines, run_bas
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
+from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import Objective, finished_trials, full_score
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, pareto
 from specprompt.search._scoring import Scorer
@@ -383,6 +384,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         Raises:
             ConfigError: bad arguments, no demo images, no validation examples.
+
+        Convention:
+            Candidates are scored with ``dspy.settings.lm``; when none is configured, with the
+            local band VLM (:func:`specprompt.vlm.local_lm`, the shipped checkpoint). The local
+            model sees images at 64 px: when it scores, a
+            :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see.
         """
         if kwargs:
             raise ConfigError(
@@ -391,7 +398,20 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         names = check_baselines(baselines)
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
+        if dspy.settings.lm is None:
+            from specprompt.vlm._engine import local_lm
+
+            lm = local_lm()
+            logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
+            with dspy.context(lm=lm):
+                return self._compile(student, trainset, valset, names)
+        return self._compile(student, trainset, valset, names)
+
+    def _compile(
+        self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None, names: tuple[str, ...]
+    ) -> dspy.Module:
         run = self._prepare(student, trainset, valset)
+        warn_invisible(run.ctx)
         study, outcome = self._search(run, run.study_name, self.sampler or default_sampler(self.config), "band search")
         if outcome is None:  # pragma: no cover - the guided search falls back to a feasible trial
             raise ConfigError("no candidate fits the token budget")

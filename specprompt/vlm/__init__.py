@@ -27,6 +27,7 @@ from specprompt.vlm._tokenizer import (
     WORKING_SIZE,
     TokenLayout,
     image_token_count,
+    invisible_bands,
     token_layout,
     working_shape,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "finetune",
     "get_family",
     "image_token_count",
+    "invisible_bands",
     "load_checkpoint",
     "local_lm",
     "save_checkpoint",

@@ -62,6 +62,7 @@ __all__ = [
     "TokenLayout",
     "default_bands",
     "image_token_count",
+    "invisible_bands",
     "token_layout",
     "working_shape",
 ]
@@ -263,3 +264,24 @@ def image_token_count(
         12
     """
     return token_layout(width, height, selection, bands).n_tokens
+
+
+def invisible_bands(width: int, height: int, bands: Sequence[Band] | None = None) -> tuple[str, ...]:
+    """Names of the source bands that the local model cannot see in a ``width x height`` image:
+    kept alone, they create no working token (their frequencies are all above the 64 px working
+    resolution). Keeping or dropping them never changes the model's answer.
+
+    Args:
+        width: source width in pixels.
+        height: source height in pixels.
+        bands: the source spectrum's bands; ``None`` means the default Laplacian scheme.
+
+    Example:
+        >>> invisible_bands(256, 256)   # 256 px: L0 and L1 are finer than the 64 px working size
+        ('L0', 'L1')
+        >>> invisible_bands(64, 64)
+        ()
+    """
+    w, h = _check_size(width, height)
+    src = tuple(bands) if bands is not None else default_bands(w, h)
+    return tuple(b.name for b in src if token_layout(w, h, Selection.of([b.name]), src).n_tokens == 0)

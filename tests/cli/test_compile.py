@@ -57,7 +57,7 @@ def test_compile_writes_everything_and_resumes(
     assert first["n_trials"] == 5 and first["scorer_calls"] > 0
     assert first["best"]["tokens"] <= 12 and first["config"]["token_budget"] == 12
     assert set(first["baselines"]) == {"full", "text_only"}
-    assert first["run"]["program"].endswith("prog.py:make") and first["run"]["lm"] == "nearest"
+    assert first["run"]["program"].endswith("prog.py:make") and first["run"]["lm"] == "local"
     html = (out / "report.html").read_text()
     assert "Pareto front" in html and "Baselines" in html and "<svg" in html
     study = optuna.load_study(study_name=first["study_name"], storage=f"sqlite:///{out / 'study.db'}")
@@ -116,7 +116,7 @@ def test_compile_default_valset(program_file: Path, tiny_data: dict[str, Path], 
         ({"--scheme": "nope"}, "unknown scheme 'nope'"),
         ({"--scheme-options": "[1]"}, "--scheme-options must be a JSON object"),
         ({"--scheme-options": "{bad"}, "--scheme-options must be a JSON object"),
-        ({"--lm": "gpt4"}, "--lm must be 'nearest' or '<provider>/<model>'"),
+        ({"--lm": "gpt4"}, "--lm must be 'local', 'nearest' or '<provider>/<model>'"),
         ({"--api-base": "http://x/v1"}, "--api-base is for remote LMs"),
         ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
         ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),
@@ -162,7 +162,16 @@ def test_argument_types(program_file: Path, tiny_data: dict[str, Path], tmp_path
         assert exc.value.code == 2
 
 
-def test_make_lm(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_make_lm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from specprompt.vlm import LocalVLM
+
+    assert make_lm("local").model == f"specprompt/{LocalVLM.load().model_id}"
+    with pytest.raises(ConfigError, match="--adapter is for --lm local"):
+        make_lm("nearest", adapter=str(tmp_path))
+    with pytest.raises(ConfigError, match="--api-base is for remote LMs; --lm local runs locally"):
+        make_lm("local", api_base="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match="adapter"):
+        make_lm("local", adapter=str(tmp_path / "missing"))
     assert make_lm("nearest").model == "specprompt/nearest-v1"
     assert make_lm("nearest", cost_model="openai:gpt-4o").model.startswith("specprompt/nearest-v1+")
     monkeypatch.delenv("SPECPROMPT_API_KEY", raising=False)
@@ -176,7 +185,7 @@ def test_make_lm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPECPROMPT_API_KEY")
     monkeypatch.delenv("OPENAI_API_KEY")
     assert "api_key" not in make_lm("openai/m").kwargs
-    with pytest.raises(ConfigError, match="'<provider>/<model>'"):
+    with pytest.raises(ConfigError, match="'local', 'nearest' or '<provider>/<model>'"):
         make_lm("openai/")
 
 

@@ -25,7 +25,10 @@ def test_demo_search_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     args = ["demo", "--out", str(tmp_path), "--schemes", "laplacian", "--quick", "--size", "64", "--trials", "4"]
     assert main([*args, "--budget", "10"]) == 0
     out = capsys.readouterr().out
-    assert "== band search: colour-position at 64 px, 4 demos, budget 10 openai:gpt-4.1-mini tokens, 4 trials" in out
+    assert (
+        "== band search: colour-position at 64 px, 4 demos, budget 10 openai:gpt-4.1-mini tokens, 4 trials, LM: local"
+        in out
+    )
     assert "full-resolution demos" in out and "chosen bands" in out and "text-only demos" in out
     assert "fewer image tokens" in out and "test accuracy" in out
     for name in ("contact_sheet.png", "program.json", "pareto.json", "report.html", "study.db"):
@@ -33,6 +36,21 @@ def test_demo_search_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     data = json.loads((tmp_path / "pareto.json").read_text())
     assert data["best"]["tokens"] <= 10 < data["baselines"]["full"]["tokens"]
     assert data["n_trials"] == 4 and set(data["baselines"]) == {"full", "uniform", "text_only"}
+    assert data["run"]["lm"].startswith("specprompt/local-")
+    assert "note:" not in out  # 64 px images: the local model sees every band
+
+
+def test_demo_search_with_the_nearest_engine_and_a_note_for_large_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["demo", "--schemes", "laplacian", "--quick", "--trials", "2", "--budget", "60"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--size", "64", "--lm", "nearest"]) == 0
+    out = capsys.readouterr().out
+    assert "LM: nearest" in out and "note:" not in out
+    assert json.loads((tmp_path / "a" / "pareto.json").read_text())["run"]["lm"].startswith("specprompt/nearest-v1")
+    assert main([*base, "--out", str(tmp_path / "b"), "--size", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the local band VLM sees images at 64 px: band(s) L0, L1" in out
 
 
 def test_demo_settings() -> None:

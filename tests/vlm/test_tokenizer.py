@@ -80,3 +80,20 @@ def test_bad_inputs_raise_specprompt_errors() -> None:
         image_token_count(64, 64, "all")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="Band"):
         image_token_count(64, 64, None, ["L0"])  # type: ignore[list-item]
+
+
+def test_invisible_bands_are_the_ones_that_create_no_token() -> None:
+    import numpy as np
+
+    from specprompt import Selection, decompose
+    from specprompt.vlm import image_token_count, invisible_bands
+
+    assert invisible_bands(256, 256) == ("L0", "L1")
+    assert invisible_bands(64, 64) == () and invisible_bands(8, 8) == ()
+    assert invisible_bands(4000, 3000)[:3] == ("L0", "L1", "L2")
+    spec = decompose(np.zeros((96, 200, 3), np.float32), "fft")
+    hidden = invisible_bands(200, 96, spec.bands)
+    assert hidden and set(hidden) < {b.name for b in spec.bands}
+    for band in spec.bands:
+        seen = image_token_count(200, 96, Selection.of([band.name]), spec.bands) > 0
+        assert seen == (band.name not in hidden)

@@ -1,0 +1,51 @@
+"""Warns when the scoring LM is the local band VLM and some demo bands are finer than it can see."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import dspy
+
+from specprompt.errors import SpecPromptWarning
+from specprompt.search._context import SearchContext
+
+__all__ = ["LOCAL_PREFIX", "invisible_report", "warn_invisible"]
+
+#: Model-string prefix of the local band VLM engine (``specprompt/local-<weights hash>``).
+LOCAL_PREFIX = "specprompt/local-"
+
+
+def invisible_report(ctx: SearchContext) -> dict[str, tuple[str, ...]]:
+    """Per distinct demo source (hash), the names of its bands the local model cannot see."""
+    from specprompt.vlm._tokenizer import invisible_bands
+
+    out: dict[str, tuple[str, ...]] = {}
+    for source, spec in ctx.spectra.items():
+        rows, cols = spec.shape[:2]
+        names = invisible_bands(cols, rows, spec.bands)
+        if names:
+            out[source] = names
+    return out
+
+
+def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
+    """Issues one :class:`~specprompt.errors.SpecPromptWarning` when ``lm`` (default:
+    ``dspy.settings.lm``) is the local band VLM and demo bands are finer than its 64 px working
+    resolution: its scores cannot tell whether those bands matter, so the search keeps them only
+    while they are free under the cost model."""
+    model = getattr(lm if lm is not None else dspy.settings.lm, "model", None)
+    if not isinstance(model, str) or not model.startswith(LOCAL_PREFIX):
+        return
+    report = invisible_report(ctx)
+    if not report:
+        return
+    names = sorted({n for bands in report.values() for n in bands})
+    warnings.warn(
+        f"the local band VLM sees images at 64 px: band(s) {', '.join(names)} of {len(report)} of "
+        f"{len(ctx.spectra)} demo image(s) are finer and invisible to it, so its scores cannot say whether "
+        "they matter and the search drops them whenever they cost tokens. If answers depend on fine detail "
+        "(small text, fine texture), score with a remote VLM or the nearest-band engine instead.",
+        SpecPromptWarning,
+        stacklevel=4,
+    )
