@@ -51,7 +51,7 @@ def selections_for(spec: Spectrum) -> list[tuple[str, Selection]]:
 
 
 def _band_table(spec: Spectrum) -> str:
-    lines = [f"{'band':<12} {'level':>5} {'freq (x Nyquist)':>17} {'coeff shape':>16} {'tokens':>6} {'energy':>10}"]
+    lines = [f"{'band':<12} {'level':>5} {'freq (x Nyquist)':>17} {'coeff shape':>16} {'tiles':>6} {'energy':>10}"]
     for row in spec.table():
         lo, hi = row["freq_range"]
         lines.append(

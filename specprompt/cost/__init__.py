@@ -32,8 +32,10 @@ gemini            gemini, gemini:gemini-2.0-flash(-lite),      258 if both sides
                                                                258 * ceil(w/crop) * ceil(h/crop)
 qwen-vl           qwen2-vl, qwen2.5-vl                         smart_resize to multiples of 28 within
                                                                [3136, 12845056] px, (h'/28) * (w'/28)
-local             local                                        tiles of every band of the default Laplacian
-                                                               spectrum (= decompose(img).token_count())
+local             local                                        the local band VLM's tokenizer
+                                                               (specprompt.vlm._tokenizer.image_token_count):
+                                                               64 px working resolution, <= 44 tokens per image;
+                                                               a selection's bands finer than 64 px are free
 ================  ===========================================  =====================================================
 
 Sources are cited next to every number in the family modules; where a number is uncertain

@@ -72,8 +72,10 @@ def selection_tokens(
 ) -> int:
     """Image tokens of the image sent for ``selection`` of ``spectrum``.
 
-    For a :class:`LocalCostModel` (``"local"``) this is ``spectrum.token_count(selection)``: one
-    token per kept tile of every kept band. For a provider it prices the minimal render,
+    For a :class:`LocalCostModel` (``"local"``) this is the local band VLM's token count,
+    :func:`specprompt.vlm._tokenizer.image_token_count` of the source size with the kept bands
+    (and tiles) of ``spectrum.bands``: at most 44 tokens, and bands finer than the model's 64 px
+    working resolution cost nothing. For a provider it prices the minimal render,
     ``spectrum.render_shape(selection, "minimal")``. A selection that keeps no band sends no
     image and costs 0.
 
@@ -89,12 +91,17 @@ def selection_tokens(
         255
         >>> selection_tokens(spec, Selection.none(), "openai:gpt-4o")
         0
+        >>> selection_tokens(spec, None, "local"), selection_tokens(spec, Selection.of(["residual"]), "local")
+        (44, 12)
     """
     cost = _model(model, overrides)
     check_detail(detail)
-    if isinstance(cost, LocalCostModel):
-        return spectrum.token_count(selection)
     if not spectrum.kept(selection):
         return 0
+    if isinstance(cost, LocalCostModel):
+        from specprompt.vlm._tokenizer import image_token_count
+
+        height, width = spectrum.shape[:2]
+        return image_token_count(width, height, selection, spectrum.bands)
     h, w = spectrum.render_shape(selection, "minimal")
     return cost.tokens(w, h, detail)

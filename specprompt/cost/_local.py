@@ -1,61 +1,52 @@
-"""The ``local`` cost model: one token per spatial tile of every band of a Laplacian spectrum."""
+"""The ``local`` cost model: the image tokens of specprompt's local band VLM (its tokenizer)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from specprompt.cost._base import CostModel, Detail
 from specprompt.cost._registry import register_cost_model
-from specprompt.errors import ConfigError
-from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, level_shapes
-from specprompt.spectral._tiles import grid_for
 
 __all__ = ["LocalCostModel"]
 
 
 @dataclass(frozen=True)
 class LocalCostModel(CostModel):
-    """Image tokens of specprompt's local model for a full image: the token count of the whole
-    Laplacian spectrum, computed from shapes alone.
+    """Image tokens the local band VLM creates for a full ``width x height`` image.
 
-    ``tokens = sum over levels k = 0..n of prod(grid_for(level_shape_k))`` where ``n`` detail
-    levels come from :class:`~specprompt.spectral.LaplacianConfig` (``levels``, ``min_size``)
-    and level ``n`` is the residual; equal to ``decompose(img).token_count()``.
+    The formula is the model's tokenizer, :func:`specprompt.vlm._tokenizer.image_token_count`
+    (computed from the size alone, without torch): the image is seen at a 64 px working
+    resolution (longer side = 64) and each working band ``L0`` .. ``L3``, ``residual`` is cut into
+    patches, one token per patch that lies in the image, so a full image costs at most 44 tokens
+    (:data:`~specprompt.vlm._tokenizer.MAX_TOKENS`) whatever its size. An image smaller than 64 px
+    has no content above its own Nyquist rate and creates fewer tokens (no ``L0`` tokens at
+    32 px or less).
 
     Convention:
-        :meth:`resized` is the size itself (nothing is resized); ``detail`` is ignored. For a
-        *selection* of bands use :func:`specprompt.cost.selection_tokens`, which counts kept tiles.
+        :meth:`resized` is the size itself (the cost model resizes nothing; the tokenizer's
+        working resolution is internal to the model); ``detail`` is ignored. The model has no
+        numbers to override. For a *selection* of bands use
+        :func:`specprompt.cost.selection_tokens`: bands finer than the working resolution create
+        no tokens.
 
     Example:
-        >>> LocalCostModel().tokens(32, 32)  # L0: 2 x 2 tiles, residual 16 x 16: 1 tile
-        5
+        >>> LocalCostModel().tokens(64, 64)
+        44
+        >>> LocalCostModel().tokens(4000, 3000)  # works as 64 x 48: L0 and L1 have 4 x 3 tokens
+        36
+        >>> LocalCostModel().tokens(32, 32)  # nothing above the source Nyquist: no L0 tokens
+        28
     """
 
     family = "local"
-
-    levels: int | None = field(default=None, metadata={"help": "Laplacian detail levels; None = automatic"})
-    min_size: int = field(default=16, metadata={"help": "longest side of the residual when levels is None"})
-
-    def __post_init__(self) -> None:
-        try:
-            self.config()
-        except ConfigError as exc:
-            raise ConfigError(f"LocalCostModel: {exc}") from None
-
-    def config(self) -> LaplacianConfig:
-        """The Laplacian config whose spectrum this model prices."""
-        return LaplacianConfig(levels=self.levels, min_size=self.min_size)
 
     def _resized(self, width: int, height: int, detail: Detail) -> tuple[int, int]:
         return width, height
 
     def _tokens(self, width: int, height: int, detail: Detail) -> int:
-        n = auto_levels((height, width), self.config())
-        total = 0
-        for rows, cols in level_shapes((height, width), n):
-            gr, gc = grid_for(rows, cols)
-            total += gr * gc
-        return total
+        from specprompt.vlm._tokenizer import image_token_count
+
+        return image_token_count(width, height)
 
 
 register_cost_model("local", LocalCostModel())

@@ -27,7 +27,8 @@ def contact_sheet(
 
     Each cell shows ``spectrum.render(selection, "minimal")`` scaled up (nearest neighbour, so the
     real pixel size stays visible) to fit ``cell`` pixels, captioned with the label, the minimal
-    render size and its tokens (``local`` tokens, plus ``cost_model`` tokens when given).
+    render size and its tokens (``local`` tokens: the local band VLM's tokens for the kept bands, see
+    :func:`specprompt.cost.selection_tokens`; plus ``cost_model`` tokens when given).
 
     Args:
         rows: the spectra and selections to show.
@@ -41,6 +42,8 @@ def contact_sheet(
         ConfigError: empty ``rows`` or a too small ``cell``.
     """
     from PIL import Image, ImageDraw
+
+    from specprompt.cost import selection_tokens
 
     if not rows:
         raise ConfigError("contact_sheet needs at least one row")
@@ -63,10 +66,8 @@ def contact_sheet(
                 (max(1, round(spec.size[0] * scale)), max(1, round(spec.size[1] * scale))), Image.Resampling.NEAREST
             )
             sheet.paste(shown, (x, y))
-            tokens = f"{spec.token_count(sel)} local"
+            tokens = f"{selection_tokens(spec, sel, 'local')} local"
             if cost_model is not None:
-                from specprompt.cost import selection_tokens
-
                 tokens += f", {selection_tokens(spec, sel, cost_model)} {cost_model.split(':')[-1]}"
             w, h = img.size
             draw.text((x, y + cell + 2), f"{label}  {w}x{h}", fill="black")

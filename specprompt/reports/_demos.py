@@ -53,7 +53,9 @@ class DemoImage:
         source_size: ``(width, height)`` of the source.
         source_hash: :func:`specprompt.types.content_hash` of the source.
         detail: the OpenAI ``detail`` hint sent with the image.
-        local_tokens: tokens under the ``local`` cost model (kept tiles for SpectralImages).
+        local_tokens: tokens under the ``local`` cost model (the local band VLM's tokenizer; for a
+            SpectralImage, the tokens of its kept bands of the source, see
+            :func:`specprompt.cost.selection_tokens`).
         model_tokens: tokens under the chosen cost model, or ``None`` when none was chosen.
     """
 
@@ -308,7 +310,7 @@ def _row(
 ) -> DemoImage | None:
     import dspy
 
-    from specprompt.cost import image_tokens
+    from specprompt.cost import LocalCostModel, get_cost_model, image_tokens, selection_tokens
     from specprompt.types import SpectralImage, restore_image
 
     value = restore_image(value)
@@ -320,6 +322,13 @@ def _row(
         kept = None if sel.bands is None else tuple(sorted(sel.bands))
         w, h = value.render_size
         detail = value.detail or "auto"
+        local = selection_tokens(skel, sel, "local")
+        if cost_model is None:
+            model = None
+        elif isinstance(get_cost_model(cost_model), LocalCostModel):  # priced as the search prices it
+            model = local
+        else:
+            model = image_tokens(cost_model, w, h, detail=detail)
         return DemoImage(
             predictor,
             demo,
@@ -334,8 +343,8 @@ def _row(
             (int(value.source_size[0]), int(value.source_size[1])),
             value.source_hash,
             value.detail,
-            skel.token_count(sel),
-            None if cost_model is None else image_tokens(cost_model, w, h, detail=detail),
+            local,
+            model,
         )
     if isinstance(value, dspy.Image):
         info = _png_info(value.url)
@@ -358,7 +367,9 @@ def describe_program(
         program: a ``dspy.Module``, or a JSON file written by ``program.save`` (or its parsed
             dict), read without running any code.
         cost_model: also price each image with this :mod:`specprompt.cost` model (its ``detail``
-            as sent; none counts as ``"auto"``).
+            as sent; none counts as ``"auto"``). A SpectralImage is priced at its sent size, except
+            under the ``local`` model, which prices its kept bands of the source as the search does
+            (:func:`specprompt.cost.selection_tokens`).
 
     Returns:
         a :class:`ProgramImages`. A ``None`` value in a field where another demo of the same

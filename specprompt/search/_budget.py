@@ -32,7 +32,7 @@ class Pricer:
         >>> spec = decompose(np.zeros((64, 64, 3), np.float32))
         >>> p = Pricer("local", None)
         >>> p.selection("h", spec, Selection.all()), p.selection("h", spec, Selection.none())
-        (21, 0)
+        (44, 0)
     """
 
     def __init__(self, cost_model: str, detail: str | None) -> None:
@@ -81,8 +81,8 @@ def uniform_sizes(
         ``(scale, sizes, tokens)``, or ``None`` when even 1-pixel-wide images do not fit.
 
     Example:
-        >>> uniform_sizes([(64, 64), (32, 16)], Pricer("local", None), 10)
-        (0.5, [(32, 32), (16, 8)], 6)
+        >>> uniform_sizes([(64, 64), (32, 16)], Pricer("local", None), 30)  # full size: 44 + 14 tokens
+        (0.25, [(16, 16), (8, 4)], 16)
     """
     longest = max(max(s) for s in sizes)
 

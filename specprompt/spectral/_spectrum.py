@@ -123,7 +123,11 @@ class Spectrum:
         return self.check(sel)
 
     def token_count(self, selection: Selection | None = None) -> int:
-        """Kept tiles summed over kept bands: the ``local`` cost model's image tokens."""
+        """Kept tiles summed over kept bands: the spectrum's native tile count.
+
+        This is not what any model is billed: the local band VLM's tokens come from
+        :func:`specprompt.cost.selection_tokens` with the ``"local"`` cost model.
+        """
         sel = self.check(selection)
         total = 0
         for name in self.kept(sel):

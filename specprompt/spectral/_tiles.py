@@ -8,8 +8,9 @@ import numpy as np
 
 __all__ = ["PATCH", "apply_tiles", "grid_for", "tile_slices"]
 
-#: Samples per token side at a band's own sampling rate. A placeholder for the local model's
-#: tokenizer: one token covers a PATCH x PATCH window of a band's coefficients.
+#: Samples per tile side at a band's own sampling rate: one tile of a Selection covers a
+#: PATCH x PATCH window of a band's coefficients. (The local VLM's own token grid is in
+#: :mod:`specprompt.vlm._tokenizer`.)
 PATCH = 16
 
 

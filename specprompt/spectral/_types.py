@@ -29,8 +29,8 @@ class Band:
             a lower bound of 0 means the band contains the DC term.
         coeff_shape: shape of the band's coefficient array.
         token_grid: ``(rows, cols)`` of the spatial tiles of this band; a :class:`Selection`
-            may keep a subset of these tiles, and the ``local`` cost model counts one token per
-            kept tile.
+            may keep a subset of these tiles (:meth:`Spectrum.token_count` counts kept tiles; the
+            ``local`` cost model maps kept tiles onto the local VLM's working tokens).
     """
 
     name: str

@@ -17,8 +17,11 @@ Images are read in one of two ways (``provider_data["specprompt"]["paths"]`` say
 
 - ``"bands"``: a PNG carrying :class:`~specprompt.types.SpectralImage` metadata (scheme, options,
   selection, source size) is tokenized natively: only the working tokens that overlap the *kept*
-  bands (and tiles) of the source are created (:func:`~specprompt.vlm._tokenizer.token_layout`).
+  bands (and tiles) of the source are created (:func:`~specprompt.vlm._layout.metadata_layout`).
 - ``"pixels"``: any other image (or a PNG whose metadata was stripped) is decomposed as it is.
+
+:meth:`LocalVLM.answer <specprompt.vlm.LocalVLM.answer>` reads a SpectralImage (or its PNG) the same way,
+and both score through :meth:`LocalVLM.probabilities <specprompt.vlm.LocalVLM.probabilities>`.
 
 Convention:
     A band-limited demo rendered at its minimal size from a coarse-first Laplacian selection (finest
@@ -32,28 +35,25 @@ Convention:
 
 from __future__ import annotations
 
-import base64
-import functools
-import itertools
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dspy
 import numpy as np
 
-from specprompt.errors import ConfigError, ImageInputError, SelectionError, UnknownNameError
+from specprompt.errors import ConfigError, ImageInputError
 from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
+from specprompt.vlm._layout import MAX_LAYOUT_PIXELS as MAX_LAYOUT_PIXELS
+from specprompt.vlm._layout import metadata_layout, png_metadata
 
 if TYPE_CHECKING:
     from specprompt.serve import ServableModel
-    from specprompt.spectral._types import Band
     from specprompt.vlm._predict import LocalVLM
     from specprompt.vlm._prepare import PreparedImage
-    from specprompt.vlm._tokenizer import TokenLayout
 
 __all__ = [
     "LOCAL_MODEL",
@@ -68,9 +68,6 @@ __all__ = [
 
 #: Name under which ``specprompt serve`` serves the local model.
 LOCAL_MODEL = "specprompt/local"
-#: Largest source (``width * height``) whose non-Laplacian band layout is computed from its metadata.
-MAX_LAYOUT_PIXELS = 4096 * 4096
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _OBJECTIVE = re.compile(r"your objective is:\s*(.*)\Z", re.S)
 _CHAT_FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]\s*(.*?)\s*(?=\[\[ ## |\Z)", re.S)
 _XML_FIELD = re.compile(r"<(\w+)>\s*(.*?)\s*</\1>", re.S)
@@ -117,111 +114,6 @@ def answer_label(text: str) -> str:
         if pairs and join(pairs):
             return join(pairs)
     return stripped
-
-
-# -- native band layouts from SpectralImage metadata --------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _source_bands(scheme: str, options: str, width: int, height: int, channels: int) -> tuple[Band, ...] | None:
-    """Bands of ``scheme`` for a source of that size, from the size alone (Laplacian) or from the
-    decomposition of a blank image (other schemes, up to :data:`MAX_LAYOUT_PIXELS`); ``None`` when
-    the scheme is not available here or the source is too large."""
-    from specprompt.spectral import decompose
-
-    opts = json.loads(options)
-    if scheme == "laplacian":
-        from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, level_shapes
-        from specprompt.spectral._tiles import grid_for
-        from specprompt.spectral._types import Band
-
-        try:
-            cfg = LaplacianConfig(**opts)
-        except TypeError as exc:
-            raise ConfigError(f"bad option for scheme 'laplacian': {exc}") from None
-        n = auto_levels((height, width), cfg)
-        shapes = level_shapes((height, width), n)
-        bands = [
-            Band(f"L{k}", k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), (*shapes[k], channels), grid_for(*shapes[k]))
-            for k in range(n)
-        ]
-        bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), (*shapes[n], channels), grid_for(*shapes[n])))
-        return tuple(bands)
-    if width * height > MAX_LAYOUT_PIXELS:
-        return None
-    try:
-        return decompose(np.zeros((height, width, channels), np.float32), scheme, **opts).bands
-    except (UnknownNameError, ImportError):
-        return None
-
-
-def _size(value: object, what: str, where: str) -> tuple[int, int]:
-    if (
-        not isinstance(value, (list, tuple))
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
-    ):
-        raise ImageInputError(where, f"its specprompt metadata has a bad {what} {value!r}")
-    return int(value[0]), int(value[1])
-
-
-def metadata_layout(meta: Mapping[str, Any], where: str = "<image>") -> TokenLayout | None:
-    """The working tokens of a SpectralImage from its metadata (:func:`specprompt.types.read_metadata`):
-    the tokens of its *source* that overlap the kept bands and tiles.
-
-    Returns:
-        the layout, or ``None`` when the scheme is not available here or a non-Laplacian source is
-        larger than :data:`MAX_LAYOUT_PIXELS` (then the caller tokenizes the pixels).
-
-    Raises:
-        ImageInputError: metadata that is malformed, disagrees with the PNG's size, or names bands
-            the scheme does not have.
-    """
-    from specprompt.io import DEFAULT_MAX_PIXELS
-    from specprompt.spectral._types import Selection
-    from specprompt.vlm._tokenizer import token_layout
-
-    width, height = _size(meta.get("source_size"), "source_size", where)
-    render = _size(meta.get("render_size"), "render_size", where)
-    png = meta.get("_png_size")
-    if png is not None and tuple(png) != render:
-        raise ImageInputError(where, f"its specprompt metadata says {render} pixels, but the PNG is {tuple(png)}")
-    if width * height > DEFAULT_MAX_PIXELS:
-        raise ImageInputError(where, f"its specprompt metadata names a {width}x{height} source, too large")
-    scheme, options = meta.get("scheme"), meta.get("scheme_options")
-    if not isinstance(scheme, str) or not isinstance(options, str):
-        raise ImageInputError(where, "its specprompt metadata lacks the scheme or its options")
-    try:
-        selection = Selection.from_json(str(meta.get("selection")))
-        if not isinstance(json.loads(options), dict):
-            raise ValueError("scheme_options is not a JSON object")
-    except (ConfigError, ValueError) as exc:
-        raise ImageInputError(where, f"its specprompt metadata is malformed ({exc})") from None
-    error: Exception | None = None
-    for channels in (3, 1, 4):  # colour components (DCT/FFT) differ between RGB, grey and RGBA sources
-        try:
-            bands = _source_bands(scheme, options, width, height, channels)
-        except ConfigError as exc:
-            raise ImageInputError(where, f"its specprompt metadata has bad {scheme} options ({exc})") from None
-        if bands is None:
-            return None
-        try:
-            return token_layout(width, height, selection, bands)
-        except SelectionError as exc:
-            error = exc
-    raise ImageInputError(where, f"its specprompt selection does not fit the {scheme} bands ({error})")
-
-
-def _metadata_of(image: ChatImage, data: bytes) -> dict[str, Any] | None:
-    from specprompt.types import read_metadata
-
-    if not data.startswith(_PNG_SIGNATURE):
-        return None
-    payload = image.payload if isinstance(image.payload, str) else base64.b64encode(image.payload).decode("ascii")
-    try:
-        return read_metadata("data:image/png;base64," + payload)
-    except ImageInputError as exc:
-        raise ImageInputError(image.describe(), exc.reason) from None
 
 
 # -- the engine -----------------------------------------------------------------------------------------
@@ -308,50 +200,19 @@ class LocalVLMEngine(ScorerEngine):
             ImageInputError: undecodable image or malformed metadata. SelectionError: a selection
                 that keeps no token the model can see.
         """
-        from specprompt.vlm._prepare import PreparedImage, prepare_image, to_canvas
+        from specprompt.vlm._prepare import prepare_decoded
 
         hit = self._prepared.get(image.key)
         if hit is not None:
             return hit
-        meta = _metadata_of(image, image.data)
-        pixels = self.decode(image)
-        layout = None if meta is None else metadata_layout(meta, image.describe())
-        if layout is None:
-            out = (prepare_image(pixels), "pixels")
-        elif layout.n_tokens == 0:
-            raise SelectionError(f"{image.describe()} keeps no band the local model can see (all finer than 64 px)")
-        else:
-            out = (PreparedImage(to_canvas(pixels), layout), "bands")
+        meta = png_metadata(image.data, image.describe())
+        out = prepare_decoded(self.decode(image), meta, image.describe())
         self._prepared.put(image.key, out)
         return out
 
     def image_tokens(self, chat: ParsedChat) -> int:
         """Band tokens the model creates for every image of the request."""
         return sum(self.prepare(img)[0].layout.n_tokens for img in chat.images)
-
-    def scores(self, groups: Sequence[Sequence[PreparedImage]], labels: Sequence[str], instruction: str) -> np.ndarray:
-        """Probabilities of the distinct ``labels`` (first-seen order) for the last group (the query);
-        the other groups are the demos, ``labels[i]`` the answer of group ``i``. A group's
-        embedding is the mean of its images' (as :meth:`LocalVLM.answer` does)."""
-        import torch
-
-        from specprompt.vlm._episodes import episode_text
-        from specprompt.vlm._text import text_ids
-
-        answers = list(dict.fromkeys(labels))
-        if len(answers) == 1:
-            return np.ones(1)
-        flat = [p for g in groups for p in g]
-        bounds = np.cumsum([0] + [len(g) for g in groups])
-        ys = torch.tensor([answers.index(a) for a in labels])
-        model = self.vlm.model
-        with self._forward, torch.no_grad():
-            z = self.vlm._embed_prepared(flat)
-            ex = torch.stack([z[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
-            gate = model.text_gate_of([text_ids(episode_text(instruction, answers))])
-            logits = model.episode_logits(ex[None, :-1], ys[None].to(z.device), len(answers), ex[None, -1:], gate)
-            probs: np.ndarray = torch.softmax(logits[0, 0], -1).cpu().numpy().astype(np.float64)
-        return probs
 
     def answer(self, chat: ParsedChat) -> tuple[str, dict[str, Any]]:
         if not chat.query:
@@ -368,8 +229,8 @@ class LocalVLMEngine(ScorerEngine):
         labels = [answer_label(d.answer) for d in chat.demos]
         groups = [[prepared[i.key][0] for i in d.images] for d in chat.demos]
         groups.append([prepared[i.key][0] for i in chat.query])
-        probs = self.scores(groups, labels, instruction_of(chat.system))
-        answers = list(dict.fromkeys(labels))
+        with self._forward:
+            answers, probs = self.vlm.probabilities(groups, labels, instruction_of(chat.system))
         best = answers[int(np.argmax(probs))]  # first maximum: ties go to the earlier answer
         demo = labels.index(best)
         scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}

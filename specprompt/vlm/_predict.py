@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from specprompt.vlm._model import BandVLM
 
-__all__ = ["LocalAnswer", "LocalVLM"]
+__all__ = ["AnswerProbabilities", "LocalAnswer", "LocalVLM"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,18 @@ class LocalAnswer:
     def __iter__(self) -> Iterator[Any]:
         yield self.answer
         yield self.scores
+
+
+class AnswerProbabilities(NamedTuple):
+    """The readout of :meth:`LocalVLM.probabilities` (unpacks as ``answers, probs``).
+
+    Attributes:
+        answers: the distinct demo answers, in first-seen order.
+        probs: float64 probability of each answer for the query (sums to 1).
+    """
+
+    answers: list[str]
+    probs: np.ndarray
 
 
 def _images_of(item: Any, what: str) -> list[Any]:
@@ -129,19 +141,84 @@ class LocalVLM:
             return self.model.encode(feats, keep)
 
     def embed(self, images: Sequence[Any]) -> np.ndarray:
-        """Image embeddings ``(n, D)`` of images (see :func:`prepare_image` for the accepted inputs)."""
+        """Image embeddings ``(n, D)`` of images (see :func:`prepare_image` for the accepted inputs).
+
+        Raises:
+            ImageInputError / SelectionError: unreadable images, metadata or selections.
+        """
         prepared = [prepare_image(im) for im in images]
         if not prepared:
             return np.zeros((0, self.model.config.embedding_dim), np.float32)
         return self._embed_prepared(prepared).cpu().numpy()
 
     # -- answering --------------------------------------------------------------------------------
+    def probabilities(
+        self, groups: Sequence[Sequence[PreparedImage]], labels: Sequence[str], instruction: str = ""
+    ) -> AnswerProbabilities:
+        """The readout of one episode: probability of every distinct demo answer for the query.
+
+        The shared scoring step of :meth:`answer` and :class:`~specprompt.vlm.LocalVLMEngine`: each
+        group's images are embedded and averaged, the instruction and answers set the text gate, and
+        the Fisher readout scores the last group (the query) against the demos.
+
+        Args:
+            groups: prepared images per example: one group per demo, then the query's group.
+            labels: ``labels[i]`` is the answer of group ``i`` (one label per demo).
+            instruction: the task text (a hint only).
+
+        Returns:
+            the distinct answers in first-seen order and their float64 probabilities (sum 1); a single
+            distinct answer gets probability 1 without running the model.
+
+        Raises:
+            ConfigError: no demo, a label count that is not ``len(groups) - 1``, or an empty group.
+
+        Example:
+            >>> import numpy as np
+            >>> from specprompt.vlm._prepare import prepare_image
+            >>> vlm = LocalVLM.load()
+            >>> red = np.zeros((32, 32, 3), np.float32); red[8:24, 8:24, 0] = 1.0
+            >>> blue = red[:, :, ::-1].copy()
+            >>> groups = [[prepare_image(red)], [prepare_image(blue)], [prepare_image(red.copy())]]
+            >>> answers, probs = vlm.probabilities(groups, ["red", "blue"], "Colour?")
+            >>> answers, bool(probs[0] > probs[1])
+            (['red', 'blue'], True)
+        """
+        import torch
+
+        from specprompt.vlm._episodes import episode_text
+        from specprompt.vlm._text import text_ids
+
+        if not labels or len(groups) != len(labels) + 1:
+            raise ConfigError(
+                f"probabilities needs one group per label plus the query's group and at least one label, "
+                f"got {len(groups)} groups and {len(labels)} labels"
+            )
+        empty = [i for i, g in enumerate(groups) if not g]
+        if empty:
+            raise ConfigError(f"group(s) {empty} hold no image")
+        answers = list(dict.fromkeys(labels))
+        if len(answers) == 1:
+            return AnswerProbabilities(answers, np.ones(1))
+        flat = [p for g in groups for p in g]
+        bounds = np.cumsum([0] + [len(g) for g in groups])
+        z = self._embed_prepared(flat)
+        ys = torch.tensor([answers.index(a) for a in labels], device=z.device)
+        with torch.no_grad():
+            ex = torch.stack([z[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
+            gate = self.model.text_gate_of([text_ids(episode_text(instruction, answers))])
+            logits = self.model.episode_logits(ex[None, :-1], ys[None], len(answers), ex[None, -1:], gate)
+            probs: np.ndarray = torch.softmax(logits[0, 0], -1).cpu().numpy().astype(np.float64)
+        return AnswerProbabilities(answers, probs)
+
     def answer(self, demos: Sequence[tuple[Any, str]], query_images: Any, instruction: str = "") -> LocalAnswer:
         """Chooses the query's answer among the demonstrations' answers.
 
         Args:
             demos: ``(images, answer)`` pairs; ``images`` is one image, a ``(Spectrum, Selection)``
-                pair, or a list of them (their embeddings are averaged).
+                pair, or a list of them (their embeddings are averaged). An image is anything
+                :func:`~specprompt.vlm._prepare.prepare_image` accepts: a SpectralImage (or its PNG
+                bytes, data URI or file) creates only the tokens of its kept bands.
             query_images: the query's image(s), same forms.
             instruction: the task text (optional; used as a hint only).
 
@@ -150,13 +227,8 @@ class LocalVLM:
 
         Raises:
             ConfigError: no demos, a malformed demo, a non-string answer or instruction.
-            ImageInputError / SelectionError: unreadable images or selections.
+            ImageInputError / SelectionError: unreadable images, metadata or selections.
         """
-        import torch
-
-        from specprompt.vlm._episodes import episode_text
-        from specprompt.vlm._text import text_ids
-
         if not isinstance(instruction, str):
             raise ConfigError(f"instruction must be a str, got {type(instruction).__name__}")
         if isinstance(demos, (str, bytes)) or not isinstance(demos, Sequence) or not demos:
@@ -172,18 +244,7 @@ class LocalVLM:
             labels.append(demo[1])
         groups.append(_images_of(query_images, "<query>"))
         prepared = [[prepare_image(im) for im in g] for g in groups]
-        flat = [p for g in prepared for p in g]
-        tokens = sum(p.layout.n_tokens for p in flat)
-        z = self._embed_prepared(flat)
-        bounds = np.cumsum([0] + [len(g) for g in prepared])
-        ex = torch.stack([z[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
-        answers = list(dict.fromkeys(labels))
-        if len(answers) == 1:
-            return LocalAnswer(answers[0], {answers[0]: 1.0}, tokens)
-        ys = torch.tensor([answers.index(a) for a in labels], device=z.device)
-        with torch.no_grad():
-            gate = self.model.text_gate_of([text_ids(episode_text(instruction, answers))])
-            logits = self.model.episode_logits(ex[None, :-1], ys[None], len(answers), ex[None, -1:], gate)
-            probs = torch.softmax(logits[0, 0], -1).cpu().numpy()
+        tokens = sum(p.layout.n_tokens for g in prepared for p in g)
+        answers, probs = self.probabilities(prepared, labels, instruction)
         scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}
         return LocalAnswer(answers[int(np.argmax(probs))], scores, tokens)

@@ -1,4 +1,4 @@
-"""From user images (PIL, arrays, paths, Spectrum + Selection) to working canvases and token layouts.
+"""From user images to working canvases and token layouts.
 
 Convention:
     Grey images are copied to R, G, B; RGBA images are composited over black (the model's
@@ -7,24 +7,43 @@ Convention:
     canvas whose remaining rows/columns repeat the last image row/column. Only the tokens of the
     :class:`~specprompt.vlm._tokenizer.TokenLayout` are created.
 
-    A :class:`~specprompt.Spectrum` is rendered at full size from its kept bands
-    (``spectrum.render_array(selection, "full")``: dropped bands are zero) before the steps above,
-    and its selection decides which working tokens are created.
+    Which tokens are created depends on the input (:func:`prepare_image`):
+
+    - a :class:`PreparedImage` is used as it is;
+    - a :class:`~specprompt.Spectrum`, or a ``(Spectrum, Selection)`` pair, is rendered at full size
+      from its kept bands (``spectrum.render_array(selection, "full")``: dropped bands are zero) and
+      its selection decides which tokens are created (all of them for a bare Spectrum);
+    - a PNG that carries :class:`~specprompt.types.SpectralImage` metadata (a ``SpectralImage``, a
+      ``dspy.Image`` with a PNG data URI, PNG bytes, a PNG data URI string or the path of a PNG
+      file) takes the ``"bands"`` path: its pixels are the canvas and :func:`metadata_layout`
+      creates only the tokens of its *source* that overlap the kept bands and tiles, as
+      :class:`~specprompt.vlm.LocalVLMEngine` does. When the scheme is not available here (or a
+      non-Laplacian source is larger than ``MAX_LAYOUT_PIXELS``) it falls back to the pixels path;
+    - anything else :func:`specprompt.io.as_array` reads (arrays, PIL images, file objects, other
+      formats, PNGs without metadata) takes the ``"pixels"`` path: every token of the image as it is.
+      A PIL image opened from a SpectralImage's PNG file counts as pixels (pass the path instead).
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from specprompt.errors import ImageInputError, SelectionError
 from specprompt.spectral._spectrum import Spectrum
 from specprompt.spectral._types import Selection
+from specprompt.vlm._layout import PNG_SIGNATURE, metadata_layout, png_metadata
 from specprompt.vlm._tokenizer import WORKING_SIZE, TokenLayout, token_layout
 
-__all__ = ["PreparedImage", "prepare_image", "to_canvas"]
+__all__ = ["PreparedImage", "ReadPath", "encoded_png", "prepare_decoded", "prepare_image", "to_canvas"]
+
+#: How an encoded image was tokenized: from its SpectralImage metadata or from its pixels.
+ReadPath = Literal["bands", "pixels"]
 
 
 @dataclass(frozen=True)
@@ -66,19 +85,135 @@ def to_canvas(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(canvas, np.float32)
 
 
-def prepare_image(image: Any) -> PreparedImage:
-    """Canvas and token layout of one image.
+def _file_png(path: str) -> bytes | None:
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(PNG_SIGNATURE))
+            return head + handle.read() if head == PNG_SIGNATURE else None
+    except (OSError, ValueError):
+        return None
+
+
+def _uri_png(uri: str, where: str) -> bytes | None:
+    from specprompt.io._sources import parse_data_uri
+
+    try:
+        data = parse_data_uri(uri, where)
+    except ImageInputError:
+        return None  # as_array names what is wrong with it
+    return data if data.startswith(PNG_SIGNATURE) else None
+
+
+def encoded_png(image: Any) -> tuple[bytes, str] | None:
+    """The PNG bytes of an encoded image and its description, or ``None`` for anything else.
 
     Args:
-        image: anything :func:`specprompt.io.as_array` accepts, a :class:`~specprompt.Spectrum`
-            (all bands), or a ``(Spectrum, Selection)`` pair.
+        image: a ``dspy.Image`` (or SpectralImage) with a data URI, bytes, a data URI string, or a
+            path (``str`` or ``os.PathLike``) of an existing file.
+
+    Returns:
+        ``(png_bytes, description)`` when ``image`` is one of those and holds a PNG, else ``None``
+        (also when it cannot be read: :func:`specprompt.io.as_array` then reports why).
+
+    Example:
+        >>> encoded_png(b"GIF89a...") is None, encoded_png(np.zeros((2, 2))) is None
+        (True, True)
+    """
+    from specprompt.io._describe import describe_bytes, describe_data_uri, describe_path
+
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        data = image.tobytes() if isinstance(image, memoryview) else bytes(image)
+        return (data, describe_bytes(image)) if data.startswith(PNG_SIGNATURE) else None
+    if isinstance(image, str) and image[:5].lower() == "data:" and not os.path.exists(image):
+        where = describe_data_uri(image)
+        png = _uri_png(image, where)
+        return None if png is None else (png, where)
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            path = os.fsdecode(image)
+        except TypeError:
+            return None
+        png = _file_png(path)
+        return None if png is None else (png, describe_path(path))
+    dspy = sys.modules.get("dspy")  # a dspy.Image exists only if dspy was imported
+    image_type = getattr(dspy, "Image", None)
+    url = getattr(image, "url", None)
+    if isinstance(image_type, type) and isinstance(image, image_type) and isinstance(url, str):
+        if url[:5].lower() != "data:":
+            return None
+        from specprompt.types import SpectralImage
+
+        where = repr(image) if isinstance(image, SpectralImage) else describe_data_uri(url, prefix="dspy.Image ")
+        png = _uri_png(url, where)
+        return None if png is None else (png, where)
+    return None
+
+
+def prepare_decoded(pixels: np.ndarray, meta: Mapping[str, Any] | None, where: str) -> tuple[PreparedImage, ReadPath]:
+    """Canvas and token layout of a decoded image and its SpectralImage metadata (if any).
+
+    Args:
+        pixels: the image's float pixels ``(H, W, C)`` (:func:`specprompt.io.as_array`).
+        meta: :func:`~specprompt.vlm._layout.png_metadata` of its PNG, or ``None``.
+        where: the image's description for error messages.
+
+    Returns:
+        the prepared image and ``"bands"`` (the layout came from ``meta``) or ``"pixels"``.
 
     Raises:
-        ImageInputError: unreadable image. SelectionError: a selection that does not fit its
-        spectrum, or one that keeps no working token.
+        ImageInputError: malformed metadata. SelectionError: metadata whose selection keeps no
+        token the model can see.
+
+    Example:
+        >>> prepare_decoded(np.zeros((32, 32, 3), np.float32), None, "<zeros>")[1]
+        'pixels'
+    """
+    layout = None if meta is None else metadata_layout(meta, where)
+    if layout is None:
+        return PreparedImage(to_canvas(pixels), token_layout(pixels.shape[1], pixels.shape[0])), "pixels"
+    if layout.n_tokens == 0:
+        raise SelectionError(f"{where} keeps no band the local model can see (all finer than 64 px)")
+    return PreparedImage(to_canvas(pixels), layout), "bands"
+
+
+def _check_prepared(image: PreparedImage) -> PreparedImage:
+    canvas, layout = image.canvas, image.layout
+    shape = (WORKING_SIZE, WORKING_SIZE, 3)
+    if not isinstance(canvas, np.ndarray) or canvas.shape != shape or canvas.dtype != np.float32:
+        got = f"{canvas.shape} {canvas.dtype}" if isinstance(canvas, np.ndarray) else type(canvas).__name__
+        raise ImageInputError("<PreparedImage>", f"its canvas must be a float32 array {shape}, got {got}")
+    if not isinstance(layout, TokenLayout):
+        raise ImageInputError("<PreparedImage>", f"its layout must be a TokenLayout, got {type(layout).__name__}")
+    if layout.n_tokens == 0:
+        raise SelectionError("<PreparedImage> keeps no band the local model can see (its layout has no token)")
+    return image
+
+
+def prepare_image(image: Any) -> PreparedImage:
+    """Canvas and token layout of one image (see the module docstring for which tokens are created).
+
+    Args:
+        image: a :class:`PreparedImage` (returned as it is), a :class:`~specprompt.Spectrum` (all
+            bands), a ``(Spectrum, Selection)`` pair, a :class:`~specprompt.types.SpectralImage`, or
+            anything :func:`specprompt.io.as_array` accepts.
+
+    Returns:
+        the prepared image.
+
+    Raises:
+        ImageInputError: unreadable image, malformed SpectralImage metadata or PreparedImage.
+        SelectionError: a selection that does not fit its spectrum, or one that keeps no working token.
+
+    Example:
+        >>> prepare_image(np.zeros((32, 16, 3), np.float32)).canvas.shape
+        (64, 64, 3)
     """
     from specprompt.io import as_array
 
+    if isinstance(image, PreparedImage):
+        return _check_prepared(image)
     if isinstance(image, tuple) and len(image) == 2 and isinstance(image[0], Spectrum):
         spec, sel = image
         if sel is not None and not isinstance(sel, Selection):
@@ -92,8 +227,10 @@ def prepare_image(image: Any) -> PreparedImage:
     else:
         if isinstance(image, (list, tuple)):
             raise ImageInputError(f"<{type(image).__name__} of {len(image)}>", "expected one image, not a sequence")
+        encoded = encoded_png(image)
+        meta = None if encoded is None else png_metadata(*encoded)
         pixels = as_array(image)
-        layout = token_layout(pixels.shape[1], pixels.shape[0])
+        return prepare_decoded(pixels, meta, "<image>" if encoded is None else encoded[1])[0]
     if layout.n_tokens == 0:
         raise SelectionError("the selection keeps no band the local model can see (all finer than 64 px)")
     return PreparedImage(to_canvas(pixels), layout)

@@ -13,7 +13,7 @@ import pytest
 from specprompt import Selection, decompose
 from specprompt.cli import main
 from specprompt.cli._inspect import default_cost_model, inspect_program
-from specprompt.cost import image_tokens
+from specprompt.cost import image_tokens, selection_tokens
 from specprompt.types import SpectralImage
 
 
@@ -91,7 +91,7 @@ def test_inspect_dropped_plain_and_list_images(tmp_path: Path, capsys: pytest.Ca
         ("self/demo1/image", "spectral"),
     ]
     assert images.rows[0].model_tokens == 85 and images.rows[0].detail == "low"  # detail=low is priced as such
-    assert images.rows[0].local_tokens == spec.token_count(Selection.of(["residual", "L1"]))
+    assert images.rows[0].local_tokens == selection_tokens(spec, Selection.of(["residual", "L1"]), "local") == 28
 
 
 @pytest.mark.parametrize(

@@ -70,9 +70,9 @@ def test_every_field_has_help(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_with_overrides_returns_a_new_equal_valued_model(name: str) -> None:
     model = get_cost_model(name)
-    field = dataclasses.fields(model)[0]
-    value = getattr(model, field.name)
-    copy = model.with_overrides(**{field.name: value})
+    fields = dataclasses.fields(model)
+    same = {fields[0].name: getattr(model, fields[0].name)} if fields else {}  # "local" has no numbers
+    copy = model.with_overrides(**same)
     assert copy == model and copy is not model
     assert get_cost_model(name) is model  # the registry is untouched
     with pytest.raises(ConfigError, match="no_such_field"):

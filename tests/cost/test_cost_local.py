@@ -1,4 +1,4 @@
-"""The ``local`` cost model and :func:`selection_tokens`."""
+"""The ``local`` cost model (the local VLM's tokenizer) and :func:`selection_tokens`."""
 
 from __future__ import annotations
 
@@ -6,48 +6,131 @@ import numpy as np
 import pytest
 
 from specprompt import Selection, Spectrum, decompose
-from specprompt.cost import LocalCostModel, image_tokens, selection_tokens
+from specprompt.cost import LocalCostModel, cost_model_from_dict, get_cost_model, image_tokens, selection_tokens
 from specprompt.errors import ConfigError, SelectionError, UnknownNameError
+from specprompt.search._budget import Pricer, uniform_sizes
+from specprompt.vlm._tokenizer import MAX_TOKENS, image_token_count, token_layout
+
+SIZES = [(1, 1), (7, 5), (16, 16), (17, 17), (32, 32), (33, 33), (64, 64), (100, 33), (640, 480), (17, 1000)]
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (16, 16), (17, 17), (33, 100), (100, 33), (300, 200), (17, 1000)])
-def test_local_equals_spectrum_token_count(shape: tuple[int, int]) -> None:
-    h, w = shape
-    spec = decompose(np.zeros((h, w, 3), np.float32))
-    assert image_tokens("local", w, h) == spec.token_count()
-    for levels in (0, 1, 3):
-        spec = decompose(np.zeros((h, w, 1), np.float32), levels=levels)
-        assert LocalCostModel(levels=levels).tokens(w, h) == spec.token_count()
+@pytest.mark.parametrize("size", SIZES)
+def test_local_is_the_tokenizer(size: tuple[int, int]) -> None:
+    w, h = size
+    expected = token_layout(w, h).n_tokens
+    assert image_tokens("local", w, h) == expected == image_token_count(w, h)
+    assert 0 < expected <= MAX_TOKENS == 44
 
 
-def test_local_is_monotone_and_ignores_detail() -> None:
+@pytest.mark.parametrize(
+    ("size", "per_band"),
+    [
+        # 64 x 64: L0 64x64 / 16, L1 32x32 / 8, L2 16x16 / 8, L3 8x8 / 4, residual 4x4 / 2
+        ((64, 64), {"L0": 16, "L1": 16, "L2": 4, "L3": 4, "residual": 4}),
+        # works as 64 wide x 48 high: L0 48x64 / 16 = 3 x 4, L1 24x32 / 8 = 3 x 4, the rest 2 x 2
+        ((4000, 3000), {"L0": 12, "L1": 12, "L2": 4, "L3": 4, "residual": 4}),
+        # 32 px has nothing above its own Nyquist, i.e. above half the working Nyquist: no L0
+        ((32, 32), {"L0": 0, "L1": 16, "L2": 4, "L3": 4, "residual": 4}),
+        # 16 px: content up to a quarter of the working Nyquist: L2, L3, residual
+        ((16, 16), {"L0": 0, "L1": 0, "L2": 4, "L3": 4, "residual": 4}),
+    ],
+)
+def test_hand_computed_sizes(size: tuple[int, int], per_band: dict[str, int]) -> None:
+    assert token_layout(*size).per_band() == per_band
+    assert LocalCostModel().tokens(*size) == sum(per_band.values())
+
+
+def test_large_images_cost_the_same_as_their_working_size() -> None:
     m = LocalCostModel()
-    for w in range(1, 600, 29):
-        for h in range(1, 600, 31):
-            assert m.tokens(w + 29, h) >= m.tokens(w, h)
-            assert m.tokens(w, h + 31) >= m.tokens(w, h)
-    assert m.tokens(640, 480, "low") == m.tokens(640, 480, "high")
+    assert m.tokens(64, 64) == m.tokens(256, 256) == m.tokens(5000, 5000) == 44
+    assert m.tokens(640, 480) == m.tokens(64, 48) == 36
+    assert m.tokens(480, 640) == 36
+
+
+def test_local_ignores_detail_and_resizes_nothing() -> None:
+    m = LocalCostModel()
+    assert m.tokens(640, 480, "low") == m.tokens(640, 480, "high") == m.tokens(640, 480, "auto")
     assert m.resized(640, 480) == (640, 480)
+    assert m.resized(4000, 3000, "low") == (4000, 3000)
 
 
-def test_local_config_errors() -> None:
+def test_local_has_no_numbers_to_override() -> None:
+    m = get_cost_model("local")
+    assert isinstance(m, LocalCostModel)
+    assert m.to_dict() == {"family": "local"}
+    assert cost_model_from_dict({"family": "local"}) == m
     with pytest.raises(ConfigError, match="min_size"):
-        LocalCostModel(min_size=0)
+        m.with_overrides(min_size=1)
     with pytest.raises(ConfigError, match="levels"):
-        LocalCostModel(levels=-1)
+        cost_model_from_dict({"family": "local", "levels": 2})
+
+
+def test_uniform_downsampling_never_costs_more() -> None:
+    # what uniform_sizes' bisection relies on: a smaller copy of the same shape costs no more
+    m = LocalCostModel()
+    for n in range(1, 300):
+        assert m.tokens(n + 1, n + 1) >= m.tokens(n, n)
+    for a, b in [(4, 3), (3, 4), (16, 9), (1, 5), (7, 5)]:
+        for k in range(1, 120):
+            assert m.tokens((k + 1) * a, (k + 1) * b) >= m.tokens(k * a, k * b)
+
+
+def test_uniform_sizes_finds_the_largest_fitting_scale() -> None:
+    pricer = Pricer("local", None)
+    sizes = [(256, 256), (128, 128)]  # 44 + 44 tokens at full size
+    assert uniform_sizes(sizes, pricer, 88) == (1.0, sizes, 88)
+    scale, scaled, tokens = uniform_sizes(sizes, pricer, 60) or (0.0, [], 0)
+    assert tokens <= 60
+    brute = max(
+        n
+        for n in range(1, 257)
+        if image_tokens("local", n, n) + image_tokens("local", max(1, round(n / 2)), max(1, round(n / 2))) <= 60
+    )
+    assert scale == brute / 256 and scaled[0] == (brute, brute)
+    assert uniform_sizes(sizes, pricer, 7) is None  # even 1 px images cost 4 tokens each
 
 
 @pytest.fixture
 def spec() -> Spectrum:
     rng = np.random.default_rng(0)
-    return decompose(rng.random((96, 160, 3), dtype=np.float32))  # bands L0 (96x160), L1, L2, residual
+    return decompose(rng.random((96, 160, 3), dtype=np.float32))  # bands L0 (96x160), L1, L2, L3, residual
 
 
-def test_selection_tokens_local_counts_kept_tiles(spec: Spectrum) -> None:
-    assert selection_tokens(spec, None, "local") == spec.token_count()
+@pytest.fixture
+def spec256() -> Spectrum:
+    return decompose(np.zeros((256, 256, 3), np.float32))  # L0 .. L3, residual 16 x 16
+
+
+def test_selection_tokens_local_is_the_tokenizer(spec: Spectrum) -> None:
+    assert selection_tokens(spec, None, "local") == image_tokens("local", 160, 96) == 36
     sel = Selection.of(["L1", "residual"], tiles={"L1": [(0, 0), (1, 2)]})
-    assert selection_tokens(spec, sel, "local") == 2 + spec.band("residual").n_tiles
-    assert selection_tokens(spec, sel, LocalCostModel(min_size=1)) == spec.token_count(sel)
+    assert selection_tokens(spec, sel, "local") == image_token_count(160, 96, sel, spec.bands)
+    assert selection_tokens(spec, sel, LocalCostModel(), detail="low") == selection_tokens(spec, sel, "local")
+
+
+def test_selection_tokens_local_coarse_bands_of_a_256px_image(spec256: Spectrum) -> None:
+    # s = 64 / 256: source L2 (1/8 .. 1/4) -> working L0, L3 -> L1, residual (0 .. 1/16) -> L2, L3, residual
+    def tokens(bands: list[str], tiles: dict[str, list[tuple[int, int]]] | None = None) -> int:
+        return selection_tokens(spec256, Selection.of(bands, tiles), "local")
+
+    assert tokens(["residual"]) == 12
+    assert tokens(["L3", "residual"]) == 12 + 16
+    assert tokens(["L2", "L3", "residual"]) == 44 == tokens(["L0", "L1", "L2", "L3", "residual"])
+    assert tokens(["L0", "L1"]) == 0  # finer than the 64 px working resolution: free
+    assert tokens(["L0", "residual"]) == tokens(["residual"])
+    # one of the 4 x 4 tiles of L2 covers one of the 4 x 4 working L0 patches
+    assert tokens(["L2"], {"L2": [(0, 0)]}) == 1
+    assert tokens(["L2"], {"L2": [(0, 0), (3, 3)]}) == 2
+
+
+def test_selection_tokens_local_other_schemes() -> None:
+    img = np.random.default_rng(1).random((48, 80, 3), dtype=np.float32)
+    for scheme in ("dct", "fft", "wavelet"):
+        s = decompose(img, scheme)
+        first = Selection.of([s.band_names[0]])
+        assert selection_tokens(s, None, "local") == image_token_count(80, 48, None, s.bands)
+        assert selection_tokens(s, first, "local") == image_token_count(80, 48, first, s.bands)
+        assert 0 < selection_tokens(s, None, "local") <= 44
 
 
 def test_selection_tokens_prices_the_minimal_render(spec: Spectrum) -> None:
@@ -75,9 +158,20 @@ def test_selection_tokens_errors(spec: Spectrum) -> None:
         selection_tokens(spec, Selection.of(["L9"]), "openai:gpt-4o")
     with pytest.raises(SelectionError, match="L9"):
         selection_tokens(spec, Selection.of(["L9"]), "local")
+    with pytest.raises(SelectionError, match="99"):
+        selection_tokens(spec, Selection.of(["L0"], tiles={"L0": [(99, 0)]}), "local")
     with pytest.raises(UnknownNameError):
         selection_tokens(spec, None, "nope")
     with pytest.raises(ConfigError, match="detail"):
         selection_tokens(spec, None, "local", detail="medium")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="overrides"):
         selection_tokens(spec, None, "anthropic", overrides=[("max_tokens", 1)])  # type: ignore[arg-type]
+
+
+def test_importing_the_cost_models_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, specprompt.cost as c; c.image_tokens('local', 64, 64); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -45,7 +45,7 @@ def test_key_is_about_the_prompt_not_the_parameters(colour_task: Task) -> None:
     b = Candidate({**base, "self/demo0/image": {"keep_from": 3}}, excluded=out)
     c = Candidate({**base, "self/demo0/image": {"keep_from": 3}})
     assert ctx.key(a) == ctx.key(b) != ctx.key(c)
-    assert ctx.tokens(a) == ctx.tokens(b) == 2 * 5 and ctx.tokens(c) == 2 * 5
+    assert ctx.tokens(a) == ctx.tokens(b) == 2 * 28 and ctx.tokens(c) == 2 * 28  # keep_from 1: L1 + residual
     assert ctx.describe(a)["self/demo0/image"] == {
         "source": ctx.sources["self/demo0/image"][:16],
         "choice": "excluded",
@@ -57,21 +57,21 @@ def test_key_is_about_the_prompt_not_the_parameters(colour_task: Task) -> None:
 
 def test_warm_starts_fit_and_differ(colour_task: Task) -> None:
     ctx = _ctx(colour_task)
-    starts = dict(warm_starts(ctx, 30))
+    starts = dict(warm_starts(ctx, 84))  # a 64 px demo costs 44 (full), 28 (L1+), 12 (residual) or 0
     assert list(starts) == ["uniform", "greedy", "stratified-one"]  # the others equal greedy here
     assert [v["keep_from"] for v in starts["stratified-one"].values.values()] == [0, 1, 3]
     uniform, greedy = starts["uniform"], starts["greedy"]
-    assert [v["keep_from"] for v in uniform.values.values()] == [1, 1, 1]  # 3 x 5 tokens
-    assert [v["keep_from"] for v in greedy.values.values()] == [0, 1, 2]  # 21 + 5 + 1 tokens
-    assert ctx.tokens(uniform) == 15 and ctx.tokens(greedy) == 27
+    assert [v["keep_from"] for v in uniform.values.values()] == [1, 1, 1]  # 3 x 28 tokens
+    assert [v["keep_from"] for v in greedy.values.values()] == [0, 1, 2]  # 44 + 28 + 12 tokens
+    assert ctx.tokens(uniform) == 84 and ctx.tokens(greedy) == 84
     unlimited = dict(warm_starts(ctx, None))  # uniform, greedy and stratified keep everything
     assert list(unlimited) == ["uniform", "stratified-one", "stratified-coarse"]
-    assert ctx.tokens(unlimited["uniform"]) == 63
+    assert ctx.tokens(unlimited["uniform"]) == 132
     assert [d.label for d in ctx.plan.demos[0]] == ["bottom-right", "top-right", "top-right"]
     assert [v["keep_from"] for v in unlimited["stratified-one"].values.values()] == [0, 0, 3]
     assert [v["keep_from"] for v in unlimited["stratified-coarse"].values.values()] == [0, 0, 2]
     assert ctx.tokens(ctx.uniform_fit(0)) == 0 == ctx.tokens(ctx.greedy_fit(0))
-    assert ctx.tokens(ctx.full()) == 63
+    assert ctx.tokens(ctx.full()) == 132
 
 
 def test_one_decomposition_per_distinct_source(colour_task: Task) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from specprompt import ConfigError, DuplicateNameError, Selection, UnknownNameError, decompose
+from specprompt.cost import image_tokens
 from specprompt.search import Dim, ImageSpace, available_search_spaces, register_search_space, search_space_for
 from specprompt.search._budget import Pricer, fits, uniform_sizes
 from specprompt.search._crops import detail_box
@@ -94,7 +95,10 @@ def test_custom_space_registration() -> None:
 
 def test_pricer_and_fits() -> None:
     spec = decompose(_img(), "laplacian")
-    assert Pricer("local", None).selection("h", spec, Selection.all()) == spec.token_count()
+    local = Pricer("local", None)
+    assert local.selection("h", spec, Selection.all()) == image_tokens("local", 64, 64) == 44
+    assert local.selection("h", spec, Selection.of(["residual"])) == 12  # residual 0 .. 1/4: L2, L3, residual
+    assert local.image(64, 64) == 44 and local.image(32, 32) == 28
     high = Pricer("openai:gpt-4o", None)
     assert high.selection("h", spec, Selection.all()) == 255
     assert high.selection("h", spec, Selection.all(), detail="low") == 85

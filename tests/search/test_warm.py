@@ -82,8 +82,8 @@ def test_stratified_warm_starts_cover_every_answer(texture_task: Task) -> None:
     slot = ctx.plan.slots[0].id
     rungs = [Candidate({**ctx.dropped().values, slot: {"keep_from": r}}) for r in range(4)]
     rung_tokens = [ctx.slot_tokens(c, ctx.plan.slots[0]) for c in rungs]
-    assert rung_tokens == [21, 5, 1, 0]  # keep_from 0 (full), 1 (L1+), 2 (residual), 3 (drop)
-    budget = 4 * 21 + 5 + 1
+    assert rung_tokens == [44, 28, 12, 0]  # keep_from 0 (full), 1 (L1+), 2 (residual), 3 (drop)
+    budget = 4 * 44 + 28 + 12
     starts = dict(warm_starts(ctx, budget))
     assert list(starts) == ["uniform", "greedy", "stratified", "stratified-one", "stratified-coarse"]
 
@@ -97,7 +97,7 @@ def test_stratified_warm_starts_cover_every_answer(texture_task: Task) -> None:
     for cand in starts.values():
         assert ctx.tokens(cand) <= budget
     # without room for more the stratified starts show the same prompt: it is enqueued once
-    assert list(dict(warm_starts(ctx, 4 * 21))) == ["uniform", "greedy", "stratified"]
+    assert list(dict(warm_starts(ctx, 4 * 44))) == ["uniform", "greedy", "stratified"]
     assert len({ctx.key(stratified_fit(ctx, 4 * 21, rest)) for rest in ("fine", "drop", "coarse")}) == 1
     # without a budget: everything sharp, one sharp per answer alone, or with coarse others
     unlimited = dict(warm_starts(ctx, None))

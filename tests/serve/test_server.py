@@ -53,7 +53,10 @@ def test_image_tokens_grow_with_the_query_image(client: openai.OpenAI, kit: Any)
         usage = client.chat.completions.create(model=DEFAULT_MODEL, messages=msgs).usage
         return int(usage.prompt_tokens_details.model_extra["image_tokens"])  # type: ignore[union-attr]
 
-    assert image_tokens(200) > image_tokens(48)
+    # the local cost model: at most 44 tokens per image, none of the finest working band below 33 px
+    from specprompt.cost import image_tokens as priced
+
+    assert image_tokens(200) - image_tokens(24) == priced("local", 200, 200) - priced("local", 24, 24) == 16
 
 
 def test_streaming_sends_one_chunk_then_done(client: openai.OpenAI, kit: Any) -> None:

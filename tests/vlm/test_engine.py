@@ -132,6 +132,23 @@ def test_spectral_image_demos_create_only_their_kept_band_tokens(lm: dspy.LM) ->
     assert expected < 3 * image_token_count(128, 128)  # dropped bands created no token
 
 
+def test_engine_scores_are_those_of_local_vlm_answer(lm: dspy.LM) -> None:
+    """The engine and LocalVLM.answer read SpectralImages alike and share one readout."""
+    program, demos = dspy.Predict(Colour), []
+    for i, (name, rgb) in enumerate(COLOURS.items()):
+        spec = decompose(np.asarray(Image.open(io.BytesIO(_png(picture(rgb, size=128, seed=i))))))
+        image = dspy_spectral(spec, Selection.of(["L2", "residual"]) if i else Selection.of(["L1", "L2", "residual"]))
+        demos.append((image, name))
+    program.demos = [dspy.Example(image=im, label=n, note=n).with_inputs("image") for im, n in demos]
+    query = picture(COLOURS["green"], size=64, seed=7)
+    with dspy.context(lm=lm):
+        program(image=query)
+    details = last_details(lm)
+    out = lm.engine.vlm.answer([(im, f"{n} | {n}") for im, n in demos], query, "Name the colour.")
+    assert details["paths"] == ["bands", "bands", "bands", "pixels"]
+    assert (out.answer, out.scores, out.image_tokens) == (details["answer"], details["scores"], details["image_tokens"])
+
+
 def dspy_spectral(spec: Any, sel: Selection) -> dspy.Image:
     from specprompt.types import SpectralImage
 
