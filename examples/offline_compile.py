@@ -1,11 +1,14 @@
 """Compile a small DSPy image classifier offline: full-resolution demos before, chosen bands after.
 
-Runs without network or model weights: the LM is specprompt's nearest-band engine, which answers
-with the label of the demo whose kept frequency bands best match the query image, so demos that
-lost the bands their label depends on stop helping, as they would with a real model.
+Runs without network or downloads: the LM is specprompt's local band VLM (the checkpoint shipped
+in the package, ``--lm local``, the default) or its nearest-band engine (``--lm nearest``), which
+answers with the label of the demo whose kept frequency bands best match the query image. With
+either, demos that lost the bands their label depends on stop helping, as they would with a
+remote model.
 
     python examples/offline_compile.py                  # about a minute on 2 CPU cores
     python examples/offline_compile.py --size 64 --trials 6 --n-val 8 --n-test 8   # seconds
+    python examples/offline_compile.py --lm nearest
 
 Steps: a ``dspy.Predict`` classifier gets four labelled demos with ``LabeledFewShot`` (full-resolution
 images), then ``BandOptimizer`` keeps only the bands of each demo image that fit a token budget
@@ -28,6 +31,7 @@ from specprompt.reports import CompileReport, describe_program
 from specprompt.scorers import nearest_lm
 from specprompt.search import BandOptimizer
 from specprompt.tasks import get_task
+from specprompt.vlm import local_lm
 
 
 class Quadrant(dspy.Signature):
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=24, help="test examples (default 24)")
     parser.add_argument("--budget", type=int, default=60, help="image tokens of the four demos (default 60)")
     parser.add_argument("--cost-model", default="openai:gpt-4.1-mini", help="provider pricing (default %(default)s)")
+    parser.add_argument("--lm", choices=("local", "nearest"), default="local", help="offline scorer (default local)")
     parser.add_argument("--out", default=None, help="output folder (default: a new temporary folder)")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="specprompt-example-"))
@@ -60,7 +65,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     task = get_task("colour-position", n_train=8, n_val=args.n_val, n_test=args.n_test, size=args.size, seed=0)
-    lm = nearest_lm(cost_model=args.cost_model)
+    lm = local_lm() if args.lm == "local" else nearest_lm(cost_model=args.cost_model)
+    print(f"scorer: {lm.model}")
     with dspy.context(lm=lm):
         before = LabeledFewShot(k=4).compile(dspy.Predict(Quadrant), trainset=task.trainset)
         optimizer = BandOptimizer(

@@ -28,9 +28,11 @@ def run_example(name: str, *args: str, env: dict[str, str] | None = None, timeou
     return proc.stdout
 
 
-def test_offline_compile(tmp_path: Path) -> None:
-    small = ["--size", "64", "--trials", "6", "--n-val", "8", "--n-test", "8", "--budget", "10"]
+@pytest.mark.parametrize("lm", ["local", "nearest"])
+def test_offline_compile(tmp_path: Path, lm: str) -> None:
+    small = ["--size", "64", "--trials", "6", "--n-val", "8", "--n-test", "8", "--budget", "10", "--lm", lm]
     out = run_example("offline_compile.py", *small, "--out", str(tmp_path))
+    assert f"scorer: specprompt/{lm}-" in out
     m = re.search(r"image tokens per prompt \(openai:gpt-4.1-mini\): before (\d+), after (\d+)", out)
     assert m is not None, out
     before, after = int(m.group(1)), int(m.group(2))
