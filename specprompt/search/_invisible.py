@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from typing import Any
 
 import dspy
 
+import specprompt
 from specprompt.errors import SpecPromptWarning
 from specprompt.search._context import SearchContext
 
@@ -47,5 +50,14 @@ def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
         "they matter and the search drops them whenever they cost tokens. If answers depend on fine detail "
         "(small text, fine texture), score with a remote VLM or the nearest-band engine instead.",
         SpecPromptWarning,
-        stacklevel=4,
+        stacklevel=_caller_level(),
     )
+
+
+def _caller_level() -> int:
+    """``stacklevel`` of the first frame outside specprompt and dspy (the user's ``compile`` call)."""
+    skip = tuple(os.path.dirname(m.__file__ or "") + os.sep for m in (specprompt, dspy))
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(skip):
+        frame, level = frame.f_back, level + 1
+    return level

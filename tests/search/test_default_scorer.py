@@ -51,9 +51,20 @@ def test_warning_names_the_bands_only_for_the_local_vlm(big_task: Task) -> None:
     from specprompt.vlm import local_lm
 
     ctx = _ctx(big_task)
-    with pytest.warns(SpecPromptWarning, match=r"band\(s\) L0, L1 of \d+ of \d+ demo image"):
+    with pytest.warns(SpecPromptWarning, match=r"band\(s\) L0, L1 of \d+ of \d+ demo image") as record:
         warn_invisible(ctx, local_lm())
+    assert record[0].filename == __file__  # points at the caller outside specprompt and dspy
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_invisible(ctx, nearest_lm())
         warn_invisible(ctx, None)  # no LM configured: nothing to say
+
+
+def test_compile_warns_at_the_users_call(big_task: Task) -> None:
+    """The warning is raised inside compile (behind dspy's callback wrapper) but names the caller's line."""
+    from specprompt.vlm import local_lm
+
+    opt = BandOptimizer(exact, **options(token_budget=200, cost_model="openai:gpt-4o", n_trials=2))
+    with dspy.context(lm=local_lm()), pytest.warns(SpecPromptWarning, match="64 px") as record:
+        opt.compile(dspy.Predict(big_task.signature), trainset=big_task.trainset, valset=big_task.valset)
+    assert [w.filename for w in record if issubclass(w.category, SpecPromptWarning)] == [__file__]
