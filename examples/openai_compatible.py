@@ -7,8 +7,8 @@ behind an OpenAI-compatible endpoint, reached through ``dspy.LM("openai/<model>"
   the same variable, so one export serves both)::
 
       export SPECPROMPT_API_KEY=local-secret
-      specprompt serve --port 8000 &
-      SPECPROMPT_MODEL=specprompt/nearest-v1 SPECPROMPT_API_BASE=http://127.0.0.1:8000/v1 \\
+      specprompt serve --port 8000 &                    # the local band VLM, as specprompt/local
+      SPECPROMPT_MODEL=specprompt/local SPECPROMPT_API_BASE=http://127.0.0.1:8000/v1 \\
           python examples/openai_compatible.py
 
 * a real provider, e.g. OpenAI (every trial makes real, billed requests: start with few trials)::

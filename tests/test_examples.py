@@ -75,7 +75,7 @@ def test_openai_compatible_against_specprompt_serve(tmp_path: Path) -> None:
             "openai_compatible.py",
             env={
                 "SPECPROMPT_API_KEY": "test-key",
-                "SPECPROMPT_MODEL": "specprompt/nearest-v1",
+                "SPECPROMPT_MODEL": "specprompt/local",  # what `specprompt serve` serves by default
                 "SPECPROMPT_API_BASE": f"http://127.0.0.1:{port}/v1",
                 "SPECPROMPT_TRIALS": "3",
                 "SPECPROMPT_SIZE": "64",

@@ -5,7 +5,10 @@ small registry (:func:`servable_models`, :func:`register_servable_model`). Clien
 OpenAI::
 
     openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key=KEY)
-    dspy.LM("openai/specprompt/nearest-v1", api_base="http://127.0.0.1:8000/v1", api_key=KEY)
+    dspy.LM("openai/specprompt/local", api_base="http://127.0.0.1:8000/v1", api_key=KEY)
+
+``specprompt serve`` serves the local band VLM (``specprompt/local``) unless ``--model`` names
+others (``specprompt/nearest-v1``: the offline nearest-demo scorer).
 
 FastAPI and uvicorn are optional: ``pip install 'specprompt[serve]'``.
 """
@@ -14,6 +17,8 @@ from specprompt.serve._config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_REQUE
 from specprompt.serve._errors import APIError
 from specprompt.serve._models import (
     DEFAULT_MODEL,
+    LOCAL_MODEL,
+    NEAREST_MODEL,
     Engine,
     ServableModel,
     get_servable_model,
@@ -28,6 +33,8 @@ __all__ = [
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_MODEL",
     "Engine",
+    "LOCAL_MODEL",
+    "NEAREST_MODEL",
     "ServableModel",
     "ServeConfig",
     "create_app",

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LOCAL_MODEL",
+    "NEAREST_MODEL",
     "Engine",
     "ServableModel",
     "get_servable_model",
@@ -28,8 +30,12 @@ __all__ = [
     "servable_models",
 ]
 
-#: The model ``specprompt serve`` serves when ``--model`` is not given.
-DEFAULT_MODEL = "specprompt/nearest-v1"
+#: The offline nearest-demo scorer (deterministic, no weights): the stand-in for a remote VLM in tests.
+NEAREST_MODEL = "specprompt/nearest-v1"
+#: The local band VLM (shipped checkpoint), served under this name.
+LOCAL_MODEL = "specprompt/local"
+#: The model ``specprompt serve`` serves when ``--model`` is not given: the local band VLM.
+DEFAULT_MODEL = LOCAL_MODEL
 
 
 @runtime_checkable
@@ -123,7 +129,7 @@ def _nearest() -> Any:
 
 register_servable_model(
     ServableModel(
-        DEFAULT_MODEL,
+        NEAREST_MODEL,
         _nearest,
         thread_safe=True,  # per-request state only; its caches and call counter are locked
         description="offline nearest-demo scorer: answers with the label of the most similar demo image",
@@ -139,7 +145,7 @@ def _local() -> Any:
 
 register_servable_model(
     ServableModel(
-        "specprompt/local",
+        LOCAL_MODEL,
         _local,
         thread_safe=True,  # the network runs under the engine's own lock; its caches are locked
         description="local band VLM (shipped checkpoint; reports model id specprompt/local-<weights hash>): "

@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 import pytest
 
-from specprompt.serve import DEFAULT_MODEL, ServeConfig, create_app
+from specprompt.serve import NEAREST_MODEL, ServeConfig, create_app
 
 API_KEY = "test-key-123"
 #: Body limit of the CLI server: large enough for the demo requests, small enough to test 413 quickly.
@@ -187,7 +187,7 @@ def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     env = {**os.environ, "SPECPROMPT_API_KEY": API_KEY}
     for _attempt in range(3):  # another process may take the free port before the server binds it
         port = _free_port()
-        cmd = [sys.executable, "-m", "specprompt", "serve", "--port", str(port), "--model", DEFAULT_MODEL]
+        cmd = [sys.executable, "-m", "specprompt", "serve", "--port", str(port), "--model", NEAREST_MODEL]
         cmd += ["--max-request-bytes", str(CLI_MAX_REQUEST_BYTES)]
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)

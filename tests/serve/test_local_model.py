@@ -92,7 +92,7 @@ def test_local_model_is_listed_and_resolves_to_the_shipped_checkpoint(capsys: py
 def test_cli_errors_are_clear(
     checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], restore_local: None
 ) -> None:
-    assert main(["serve", "--adapter", str(tmp_path), "--port", "1"]) == 2
+    assert main(["serve", "--model", "specprompt/nearest-v1", "--adapter", str(tmp_path), "--port", "1"]) == 2
     assert "--checkpoint and --adapter configure specprompt/local; add --model specprompt/local" in (
         capsys.readouterr().err
     )

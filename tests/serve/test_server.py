@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from specprompt.serve import DEFAULT_MODEL
+from specprompt.serve import NEAREST_MODEL
 
 
 def _error(resp: httpx.Response, status: int) -> dict[str, Any]:
@@ -33,10 +33,10 @@ def client(cli_server: Any) -> openai.OpenAI:
 def test_openai_client_gets_the_nearest_demos_label_and_image_tokens(client: openai.OpenAI, kit: Any) -> None:
     for kind in "hvd":
         resp = client.chat.completions.create(
-            model=DEFAULT_MODEL, messages=kit.demo_messages(kit.stripes(kind, seed=7)), temperature=0, max_tokens=50
+            model=NEAREST_MODEL, messages=kit.demo_messages(kit.stripes(kind, seed=7)), temperature=0, max_tokens=50
         )
         assert resp.object == "chat.completion" and resp.id.startswith("chatcmpl-")
-        assert resp.model == DEFAULT_MODEL
+        assert resp.model == NEAREST_MODEL
         choice = resp.choices[0]
         assert choice.message.role == "assistant" and choice.finish_reason == "stop"
         assert choice.message.content == kit.LABELS[kind]
@@ -50,7 +50,7 @@ def test_openai_client_gets_the_nearest_demos_label_and_image_tokens(client: ope
 def test_image_tokens_grow_with_the_query_image(client: openai.OpenAI, kit: Any) -> None:
     def image_tokens(size: int) -> int:
         msgs = kit.demo_messages(kit.stripes("v", seed=3, size=size))
-        usage = client.chat.completions.create(model=DEFAULT_MODEL, messages=msgs).usage
+        usage = client.chat.completions.create(model=NEAREST_MODEL, messages=msgs).usage
         return int(usage.prompt_tokens_details.model_extra["image_tokens"])  # type: ignore[union-attr]
 
     # the local cost model: at most 44 tokens per image, none of the finest working band below 33 px
@@ -61,7 +61,7 @@ def test_image_tokens_grow_with_the_query_image(client: openai.OpenAI, kit: Any)
 
 def test_streaming_sends_one_chunk_then_done(client: openai.OpenAI, kit: Any) -> None:
     stream = client.chat.completions.create(
-        model=DEFAULT_MODEL,
+        model=NEAREST_MODEL,
         messages=kit.demo_messages(kit.stripes("h", seed=9)),
         stream=True,
         stream_options={"include_usage": True},
@@ -85,7 +85,7 @@ def test_dspy_lm_with_image_demos_end_to_end(
         image: dspy.Image = dspy.InputField()
         label: str = dspy.OutputField()
 
-    lm = dspy.LM(f"openai/{DEFAULT_MODEL}", api_base=cli_server.base_url, api_key=cli_server.api_key, cache=False)
+    lm = dspy.LM(f"openai/{NEAREST_MODEL}", api_base=cli_server.base_url, api_key=cli_server.api_key, cache=False)
     program = dspy.Predict(Orientation)
     program.demos = [
         dspy.Example(image=dspy.Image(kit.stripes(k, 1)), label=kit.LABELS[k]).with_inputs("image") for k in "hvd"
@@ -94,14 +94,14 @@ def test_dspy_lm_with_image_demos_end_to_end(
         for kind in "dhv":
             pred = program(image=dspy.Image(kit.stripes(kind, seed=11)))
             assert pred.label == kit.LABELS[kind]
-            usage = pred.get_lm_usage()[f"openai/{DEFAULT_MODEL}"]
+            usage = pred.get_lm_usage()[f"openai/{NEAREST_MODEL}"]
             assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
 
 
 def test_models_lists_the_served_model(client: openai.OpenAI, cli_server: Any) -> None:
-    assert [m.id for m in client.models.list()] == [DEFAULT_MODEL]
-    assert client.models.retrieve(DEFAULT_MODEL).id == DEFAULT_MODEL
-    assert httpx.get(cli_server.root + "/health", timeout=10).json() == {"status": "ok", "models": [DEFAULT_MODEL]}
+    assert [m.id for m in client.models.list()] == [NEAREST_MODEL]
+    assert client.models.retrieve(NEAREST_MODEL).id == NEAREST_MODEL
+    assert httpx.get(cli_server.root + "/health", timeout=10).json() == {"status": "ok", "models": [NEAREST_MODEL]}
 
 
 def test_sixteen_concurrent_requests_all_get_their_answer(client: openai.OpenAI, kit: Any) -> None:
@@ -109,7 +109,7 @@ def test_sixteen_concurrent_requests_all_get_their_answer(client: openai.OpenAI,
 
     def ask(i: int) -> str | None:
         msgs = kit.demo_messages(kit.stripes(kinds[i], seed=100 + i))
-        return client.chat.completions.create(model=DEFAULT_MODEL, messages=msgs).choices[0].message.content
+        return client.chat.completions.create(model=NEAREST_MODEL, messages=msgs).choices[0].message.content
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(ask, range(16)))
@@ -119,14 +119,14 @@ def test_sixteen_concurrent_requests_all_get_their_answer(client: openai.OpenAI,
 def _with_query(kit: Any, url: str) -> dict[str, Any]:
     msgs = kit.demo_messages(kit.stripes("h", 1))
     msgs[-1]["content"][1]["image_url"]["url"] = url
-    return {"model": DEFAULT_MODEL, "messages": msgs}
+    return {"model": NEAREST_MODEL, "messages": msgs}
 
 
 def test_bad_requests_get_openai_errors(cli_server: Any, kit: Any) -> None:
     query = "messages[7].content[1].image_url"
     err = _error(cli_server.post(content=b'{"model": "x", "messages": ['), 400)
     assert err["type"] == "invalid_request_error" and "could not parse the JSON" in err["message"]
-    err = _error(cli_server.post({"model": DEFAULT_MODEL}), 400)
+    err = _error(cli_server.post({"model": NEAREST_MODEL}), 400)
     assert err["param"] == "messages" and "Missing required parameter" in err["message"]
     err = _error(cli_server.post(_with_query(kit, "data:image/png;base64,iVBOR!!!")), 400)
     assert err["param"] == query and "base64" in err["message"]
@@ -136,13 +136,13 @@ def test_bad_requests_get_openai_errors(cli_server: Any, kit: Any) -> None:
     err = _error(cli_server.post(_with_query(kit, "https://example.com/cat.png")), 400)
     assert err["param"] == query and "--allow-remote-images" in err["message"]
     err = _error(cli_server.post({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}), 404)
-    assert err["code"] == "model_not_found" and err["param"] == "model" and DEFAULT_MODEL in err["message"]
+    assert err["code"] == "model_not_found" and err["param"] == "model" and NEAREST_MODEL in err["message"]
     err = _error(cli_server.post({**_with_query(kit, kit.stripes("h", 2)), "n": 2}), 400)
     assert err["param"] == "n"
 
 
 def test_too_large_body_gets_413(cli_server: Any, kit: Any) -> None:
-    big = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "x" * (kit.CLI_MAX_REQUEST_BYTES + 1)}]}
+    big = {"model": NEAREST_MODEL, "messages": [{"role": "user", "content": "x" * (kit.CLI_MAX_REQUEST_BYTES + 1)}]}
     err = _error(cli_server.post(big), 413)
     assert err["code"] == "request_too_large" and f"{kit.CLI_MAX_REQUEST_BYTES:,}" in err["message"]
 
@@ -156,7 +156,7 @@ def test_too_large_body_gets_413(cli_server: Any, kit: Any) -> None:
 
 
 def test_api_key_is_required_and_checked(cli_server: Any) -> None:
-    body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    body = {"model": NEAREST_MODEL, "messages": [{"role": "user", "content": "hi"}]}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {cli_server.api_key}"}):
         resp = httpx.post(cli_server.base_url + "/chat/completions", json=body, headers=headers, timeout=10)
         assert _error(resp, 401)["code"] == "invalid_api_key"
@@ -194,9 +194,9 @@ def test_cli_refuses_a_public_interface_without_a_key() -> None:
 
 def test_cli_rejects_an_unknown_model_and_lists_the_servable_ones() -> None:
     out = _cli("--model", "nope", "--port", "1")
-    assert out.returncode == 2 and "known: " in out.stderr and DEFAULT_MODEL in out.stderr.split("known: ")[1]
+    assert out.returncode == 2 and "known: " in out.stderr and NEAREST_MODEL in out.stderr.split("known: ")[1]
     listed = _cli("--list-models")
-    assert listed.returncode == 0 and DEFAULT_MODEL in [line.split("\t")[0] for line in listed.stdout.splitlines()]
+    assert listed.returncode == 0 and NEAREST_MODEL in [line.split("\t")[0] for line in listed.stdout.splitlines()]
 
 
 def test_server_log_has_the_startup_line_and_no_traceback(cli_server: Any) -> None:
