@@ -9,7 +9,8 @@ Subclasses also inherit the matching builtin, so ``except ValueError`` keeps wor
     ├── DuplicateNameError (ValueError)   a registry already has an entry of that name
     ├── ShapeError (ValueError)           an array has the wrong shape (carries both shapes)
     ├── SelectionError (ValueError)       a Selection names bands or tiles a Spectrum lacks
-    └── ImageInputError (ValueError)      an image could not be read (names source and reason)
+    ├── ImageInputError (ValueError)      an image could not be read (names source and reason)
+    └── MissingDependencyError (ImportError)  an optional extra is not installed (names the pip command)
 
 Warnings derive from :class:`SpecPromptWarning` (a ``UserWarning``), so they can be filtered as one.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "DuplicateNameError",
     "ImageInputError",
+    "MissingDependencyError",
     "SelectionError",
     "ShapeError",
     "SpecPromptError",
@@ -85,6 +87,10 @@ class ImageInputError(SpecPromptError, ValueError):
         self.source = source
         self.reason = reason
         super().__init__(f"cannot read image {source}: {reason}")
+
+
+class MissingDependencyError(SpecPromptError, ImportError):
+    """An optional dependency is not installed; the message names it and the install command."""
 
 
 class SpecPromptWarning(UserWarning):

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from specprompt.errors import MissingDependencyError
 from specprompt.spectral import Selection, Spectrum, available_schemes, decompose
 
 __all__ = ["PROVIDERS", "DemoSettings", "add_parser", "run", "run_search", "sample_photo", "selections_for"]
@@ -192,7 +193,13 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for scheme in args.schemes or available_schemes():
-        spec = decompose(image, scheme)
+        try:
+            spec = decompose(image, scheme)
+        except MissingDependencyError as exc:
+            if args.schemes:  # asked for by name: the CLI reports it as an error
+                raise
+            print(f"\n== {scheme}: skipped, {exc} ==")
+            continue
         picks = selections_for(spec)
         print(f"\n== {scheme}: {source}, {spec.size[0]}x{spec.size[1]} {spec.mode}, {len(spec.bands)} bands ==")
         print(_band_table(spec))

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, MissingDependencyError
 from specprompt.serve._config import ServeConfig
 from specprompt.serve._models import DEFAULT_MODEL, Engine, get_servable_model
 
@@ -34,7 +34,7 @@ def require_serve_deps() -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise ImportError(f"specprompt serve needs {name}, which is not installed: {_INSTALL}") from exc
+            raise MissingDependencyError(f"specprompt serve needs {name}, which is not installed: {_INSTALL}") from exc
 
 
 def create_app(

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from specprompt.errors import ConfigError, ShapeError
+from specprompt.errors import ConfigError, MissingDependencyError, ShapeError
 from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
 from specprompt.spectral._registry import register_scheme
 from specprompt.spectral._tiles import grid_for
@@ -44,7 +44,7 @@ def _pywt() -> ModuleType:
     try:
         return importlib.import_module("pywt")
     except ImportError as exc:
-        raise ImportError("the wavelet scheme needs PyWavelets: pip install 'specprompt[wavelet]'") from exc
+        raise MissingDependencyError("the wavelet scheme needs PyWavelets: pip install 'specprompt[wavelet]'") from exc
 
 
 def _is_int(value: Any) -> bool:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
     import peft
@@ -68,7 +68,7 @@ def require_peft() -> Any:
     try:
         import peft
     except ImportError as exc:
-        raise ImportError(f"FourierFT adapters need peft, which is not installed: {_INSTALL}") from exc
+        raise MissingDependencyError(f"FourierFT adapters need peft, which is not installed: {_INSTALL}") from exc
     return peft
 
 

@@ -56,3 +56,22 @@ def test_demo_search_with_the_nearest_engine_and_a_note_for_large_images(
 def test_demo_settings() -> None:
     quick = DemoSettings.quick(budget=5)
     assert quick.trials < DemoSettings().trials and quick.budget == 5 and quick.size == 256
+
+
+def test_demo_without_an_optional_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pip install -e .` has no PyWavelets: the demo skips the wavelet scheme unless it is asked for."""
+    import sys
+
+    import numpy as np
+
+    monkeypatch.setitem(sys.modules, "pywt", None)  # `import pywt` now raises ImportError
+    image = tmp_path / "small.png"
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(image)
+    assert main(["demo", "--image", str(image), "--out", str(tmp_path), "--no-search"]) == 0
+    out = capsys.readouterr().out
+    assert "== wavelet: skipped, the wavelet scheme needs PyWavelets: pip install 'specprompt[wavelet]' ==" in out
+    assert "== laplacian: " in out and (tmp_path / "contact_sheet.png").is_file()
+    assert main(["demo", "--image", str(image), "--out", str(tmp_path), "--schemes", "wavelet", "--no-search"]) == 2
+    assert "specprompt demo: error: the wavelet scheme needs PyWavelets" in capsys.readouterr().err
