@@ -13,10 +13,7 @@ import specprompt
 from specprompt.errors import SpecPromptWarning
 from specprompt.search._context import SearchContext
 
-__all__ = ["LOCAL_PREFIX", "invisible_report", "warn_invisible"]
-
-#: Model-string prefix of the local band VLM engine (``specprompt/local-<weights hash>``).
-LOCAL_PREFIX = "specprompt/local-"
+__all__ = ["invisible_report", "warn_invisible"]
 
 
 def invisible_report(ctx: SearchContext) -> dict[str, tuple[str, ...]]:
@@ -34,11 +31,15 @@ def invisible_report(ctx: SearchContext) -> dict[str, tuple[str, ...]]:
 
 def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
     """Issues one :class:`~specprompt.errors.SpecPromptWarning` when ``lm`` (default:
-    ``dspy.settings.lm``) is the local band VLM and demo bands are finer than its 64 px working
+    ``dspy.settings.lm``) runs the local band VLM's engine and demo bands are finer than its 64 px working
     resolution: its scores cannot tell whether those bands matter, so the search keeps them only
     while they are free under the cost model."""
-    model = getattr(lm if lm is not None else dspy.settings.lm, "model", None)
-    if not isinstance(model, str) or not model.startswith(LOCAL_PREFIX):
+    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
+    if engine is None:
+        return
+    from specprompt.vlm._engine import LocalVLMEngine
+
+    if not isinstance(engine, LocalVLMEngine):
         return
     report = invisible_report(ctx)
     if not report:

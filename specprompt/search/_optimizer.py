@@ -398,14 +398,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         names = check_baselines(baselines)
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
-        if dspy.settings.lm is None:
+        lm = dspy.settings.lm
+        if lm is None:
             from specprompt.vlm._engine import local_lm
 
             lm = local_lm()
             logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
-            with dspy.context(lm=lm):
-                return self._compile(student, trainset, valset, names)
-        return self._compile(student, trainset, valset, names)
+        with dspy.context(lm=lm):
+            return self._compile(student, trainset, valset, names)
 
     def _compile(
         self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None, names: tuple[str, ...]

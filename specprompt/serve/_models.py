@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from specprompt._registry import Registry
 from specprompt.errors import ConfigError
+from specprompt.vlm._engine import LOCAL_MODEL
 
 if TYPE_CHECKING:
     from dspy.lm15 import Request, Response
@@ -32,8 +33,6 @@ __all__ = [
 
 #: The offline nearest-demo scorer (deterministic, no weights): the stand-in for a remote VLM in tests.
 NEAREST_MODEL = "specprompt/nearest-v1"
-#: The local band VLM (shipped checkpoint), served under this name.
-LOCAL_MODEL = "specprompt/local"
 #: The model ``specprompt serve`` serves when ``--model`` is not given: the local band VLM.
 DEFAULT_MODEL = LOCAL_MODEL
 

@@ -14,7 +14,7 @@ from specprompt.spectral._registry import register_scheme
 from specprompt.spectral._tiles import grid_for
 from specprompt.spectral._types import Band
 
-__all__ = ["LaplacianConfig", "LaplacianScheme", "level_shapes", "pyr_down", "pyr_up"]
+__all__ = ["LaplacianConfig", "LaplacianScheme", "laplacian_bands", "level_shapes", "pyr_down", "pyr_up"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,21 @@ def level_shapes(shape: tuple[int, int], levels: int) -> list[tuple[int, int]]:
         h, w = shapes[-1]
         shapes.append(((h + 1) // 2, (w + 1) // 2))
     return shapes
+
+
+def laplacian_bands(shape: tuple[int, int], levels: int, channels: int) -> tuple[Band, ...]:
+    """The bands ``L0`` .. ``L{levels-1}``, ``residual`` of a Laplacian pyramid of an image of
+    ``shape`` ``(H, W)`` with ``channels`` channels, from the shape alone (no pixels)."""
+    shapes = level_shapes(shape, levels)
+    bands = [
+        Band(f"L{k}", k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), (*shapes[k], channels), grid_for(*shapes[k]))
+        for k in range(levels)
+    ]
+    rows, cols = shapes[levels]
+    bands.append(
+        Band("residual", levels, levels, None, None, (0.0, 2.0**-levels), (rows, cols, channels), grid_for(rows, cols))
+    )
+    return tuple(bands)
 
 
 def auto_levels(shape: tuple[int, int], config: LaplacianConfig) -> int:
@@ -114,18 +129,13 @@ class LaplacianScheme(Scheme):
         gauss = [image]
         for _ in range(n):
             gauss.append(pyr_down(gauss[-1]))
-        bands: list[Band] = []
         coeffs: dict[str, np.ndarray] = {}
         for k in range(n):
             lap = pyr_up(gauss[k + 1], gauss[k].shape[:2])
             np.subtract(gauss[k], lap, out=lap)  # in place: saves an allocation (~15% of analyze)
-            name = f"L{k}"
-            coeffs[name] = lap
-            bands.append(Band(name, k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), lap.shape, grid_for(*lap.shape[:2])))
-        res = gauss[n]
-        coeffs["residual"] = res
-        bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), res.shape, grid_for(*res.shape[:2])))
-        return Analysis(tuple(bands), coeffs, {"levels": n})
+            coeffs[f"L{k}"] = lap
+        coeffs["residual"] = gauss[n]
+        return Analysis(laplacian_bands(image.shape[:2], n, image.shape[2]), coeffs, {"levels": n})
 
     def _level_of(self, analysis: Analysis, shape: tuple[int, int]) -> int:
         for band in analysis.bands:

@@ -19,7 +19,7 @@ from specprompt.spectral import Selection, Spectrum
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["METADATA_KEY", "SpectralImage", "content_hash", "read_metadata"]
+__all__ = ["METADATA_KEY", "SpectralImage", "content_hash", "png_bytes_metadata", "read_metadata"]
 
 #: Key of the PNG text chunk that carries a SpectralImage's metadata inside its data URI.
 METADATA_KEY = "specprompt"
@@ -80,23 +80,31 @@ def read_metadata(url: str) -> dict[str, Any] | None:
     Raises:
         ImageInputError: ``url`` is not a decodable base64 PNG data URI.
     """
+    return png_bytes_metadata(_png_bytes(url), _describe(url))
+
+
+def png_bytes_metadata(data: bytes, where: str) -> dict[str, Any] | None:
+    """:func:`read_metadata` of the PNG file's bytes; ``where`` describes them in errors.
+
+    Raises:
+        ImageInputError: ``data`` is not a readable PNG, or its metadata chunk is malformed.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    data = _png_bytes(url)
     try:
         with Image.open(io.BytesIO(data)) as im:
             size = im.size
             text = im.info.get(METADATA_KEY)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageInputError(_describe(url), f"not a PNG image ({exc})") from None
+        raise ImageInputError(where, f"not a PNG image ({exc})") from None
     if text is None:
         return None
     try:
         meta = json.loads(text)
     except ValueError:
-        raise ImageInputError(_describe(url), f"its {METADATA_KEY!r} PNG chunk is not JSON") from None
+        raise ImageInputError(where, f"its {METADATA_KEY!r} PNG chunk is not JSON") from None
     if not isinstance(meta, dict) or meta.get("v") != _META_VERSION or not set(_META_FIELDS) <= set(meta):
-        raise ImageInputError(_describe(url), f"its {METADATA_KEY!r} PNG chunk is not version {_META_VERSION} metadata")
+        raise ImageInputError(where, f"its {METADATA_KEY!r} PNG chunk is not version {_META_VERSION} metadata")
     meta = {k: meta[k] for k in _META_FIELDS}
     meta["_png_size"] = size
     return meta

@@ -8,7 +8,6 @@ creates no token for a dropped band, even when the image was rendered at full si
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 from collections.abc import Mapping
@@ -49,12 +48,9 @@ def png_metadata(data: bytes, where: str) -> dict[str, Any] | None:
     """
     if not data.startswith(PNG_SIGNATURE):
         return None
-    from specprompt.types import read_metadata
+    from specprompt.types._image import png_bytes_metadata
 
-    try:
-        return read_metadata("data:image/png;base64," + base64.b64encode(data).decode("ascii"))
-    except ImageInputError as exc:
-        raise ImageInputError(where, exc.reason) from None
+    return png_bytes_metadata(data, where)
 
 
 @functools.lru_cache(maxsize=64)
@@ -66,22 +62,13 @@ def _source_bands(scheme: str, options: str, width: int, height: int, channels: 
 
     opts = json.loads(options)
     if scheme == "laplacian":
-        from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, level_shapes
-        from specprompt.spectral._tiles import grid_for
-        from specprompt.spectral._types import Band
+        from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, laplacian_bands
 
         try:
             cfg = LaplacianConfig(**opts)
         except TypeError as exc:
             raise ConfigError(f"bad option for scheme 'laplacian': {exc}") from None
-        n = auto_levels((height, width), cfg)
-        shapes = level_shapes((height, width), n)
-        bands = [
-            Band(f"L{k}", k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), (*shapes[k], channels), grid_for(*shapes[k]))
-            for k in range(n)
-        ]
-        bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), (*shapes[n], channels), grid_for(*shapes[n])))
-        return tuple(bands)
+        return laplacian_bands((height, width), auto_levels((height, width), cfg), channels)
     if width * height > MAX_LAYOUT_PIXELS:
         return None
     try:

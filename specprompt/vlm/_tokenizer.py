@@ -124,18 +124,10 @@ def default_bands(width: int, height: int) -> tuple[Band, ...]:
     Computed from the size alone (no pixels), so the ``local`` cost model can price a selection of
     the default Laplacian scheme without decomposing the image.
     """
-    from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, level_shapes
-    from specprompt.spectral._tiles import grid_for
+    from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, laplacian_bands
 
     w, h = _check_size(width, height)
-    n = auto_levels((h, w), LaplacianConfig())
-    shapes = level_shapes((h, w), n)
-    bands = [
-        Band(f"L{k}", k, k, None, None, (2.0 ** -(k + 1), 2.0**-k), (*shapes[k], 3), grid_for(*shapes[k]))
-        for k in range(n)
-    ]
-    bands.append(Band("residual", n, n, None, None, (0.0, 2.0**-n), (*shapes[n], 3), grid_for(*shapes[n])))
-    return tuple(bands)
+    return laplacian_bands((h, w), auto_levels((h, w), LaplacianConfig()), 3)
 
 
 @dataclass(frozen=True)
