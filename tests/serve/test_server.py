@@ -25,6 +25,20 @@ def _error(resp: httpx.Response, status: int) -> dict[str, Any]:
     return dict(err)
 
 
+def image_token_count(usage: Any) -> int:
+    """``usage.prompt_tokens_details.image_tokens`` on any openai client generation.
+
+    openai 1.x/2.x keep the field in ``model_extra``; openai 3.x declares it as an attribute.
+    """
+    assert usage is not None and usage.prompt_tokens_details is not None
+    details = usage.prompt_tokens_details
+    value = getattr(details, "image_tokens", None)
+    if value is None:
+        value = (details.model_extra or {}).get("image_tokens")
+    assert value is not None, f"no image_tokens in {details!r}"
+    return int(value)
+
+
 @pytest.fixture
 def client(cli_server: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=cli_server.base_url, api_key=cli_server.api_key, max_retries=0, timeout=60)
@@ -42,7 +56,7 @@ def test_openai_client_gets_the_nearest_demos_label_and_image_tokens(client: ope
         assert choice.message.content == kit.LABELS[kind]
         usage = resp.usage
         assert usage is not None
-        image_tokens = usage.prompt_tokens_details.model_extra["image_tokens"]  # type: ignore[union-attr]
+        image_tokens = image_token_count(usage)
         assert 0 < image_tokens < usage.prompt_tokens  # image tokens are inside prompt_tokens, with the text
         assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
@@ -51,7 +65,7 @@ def test_image_tokens_grow_with_the_query_image(client: openai.OpenAI, kit: Any)
     def image_tokens(size: int) -> int:
         msgs = kit.demo_messages(kit.stripes("v", seed=3, size=size))
         usage = client.chat.completions.create(model=NEAREST_MODEL, messages=msgs).usage
-        return int(usage.prompt_tokens_details.model_extra["image_tokens"])  # type: ignore[union-attr]
+        return image_token_count(usage)
 
     # the local cost model: at most 44 tokens per image, none of the finest working band below 33 px
     from specprompt.cost import image_tokens as priced
