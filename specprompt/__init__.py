@@ -49,7 +49,7 @@ _LAZY = {
     "content_hash": "specprompt.types",
     "get_task": "specprompt.tasks",
     "load_program": "specprompt.types",
-    "local_lm": "specprompt.vlm",
+    "local_lm": "specprompt.scorers",
     "nearest_lm": "specprompt.scorers",
     "restore_images": "specprompt.types",
 }

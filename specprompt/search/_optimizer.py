@@ -400,7 +400,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         lm = dspy.settings.lm
         if lm is None:
-            from specprompt.vlm._engine import local_lm
+            from specprompt.scorers import local_lm
 
             lm = local_lm()
             logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)

@@ -16,11 +16,14 @@ See :mod:`specprompt.vlm._tokenizer` for the working resolution and token grid a
 
 from __future__ import annotations
 
+from specprompt.vlm._adapter_io import apply_adapter
 from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, weights_hash
 from specprompt.vlm._cli import add_train_parser
 from specprompt.vlm._config import ModelConfig
 from specprompt.vlm._families import Family, available_families, get_family
+from specprompt.vlm._layout import MAX_LAYOUT_PIXELS, metadata_layout, png_metadata
 from specprompt.vlm._predict import LocalAnswer, LocalVLM
+from specprompt.vlm._prepare import PreparedImage, prepare_decoded
 from specprompt.vlm._tokenizer import (
     BAND_NAMES,
     MAX_TOKENS,
@@ -37,10 +40,10 @@ from specprompt.vlm._train import TrainConfig, train
 _LAZY = {
     "BandVLM": "specprompt.vlm._model",
     "FinetuneConfig": "specprompt.vlm._finetune",
-    "LOCAL_MODEL": "specprompt.vlm._engine",
-    "LocalVLMEngine": "specprompt.vlm._engine",
+    "LOCAL_MODEL": "specprompt.serve",
+    "LocalVLMEngine": "specprompt.scorers",
     "finetune": "specprompt.vlm._finetune",
-    "local_lm": "specprompt.vlm._engine",
+    "local_lm": "specprompt.scorers",
 }
 
 
@@ -69,12 +72,15 @@ __all__ = [
     "LocalAnswer",
     "LocalVLM",
     "LocalVLMEngine",
+    "MAX_LAYOUT_PIXELS",
     "MAX_TOKENS",
     "ModelConfig",
+    "PreparedImage",
     "TokenLayout",
     "TrainConfig",
     "WORKING_SIZE",
     "add_train_parser",
+    "apply_adapter",
     "available_families",
     "finetune",
     "get_family",
@@ -82,6 +88,9 @@ __all__ = [
     "invisible_bands",
     "load_checkpoint",
     "local_lm",
+    "metadata_layout",
+    "png_metadata",
+    "prepare_decoded",
     "save_checkpoint",
     "token_layout",
     "train",
