@@ -29,9 +29,9 @@ __all__ = [
     "FEATURE_SCALE",
     "band_features",
     "feature_dims",
-    "laplacian_bands",
     "token_positions",
     "tokens_per_band",
+    "working_bands",
 ]
 
 #: Fixed gain per band so that patch features have roughly unit spread on natural-ish images (the
@@ -60,7 +60,7 @@ def _up(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return _blur(z, 4.0)[:, :, : shape[0], : shape[1]]
 
 
-def laplacian_bands(canvas: torch.Tensor) -> list[torch.Tensor]:
+def working_bands(canvas: torch.Tensor) -> list[torch.Tensor]:
     """The five working bands (finest first) of a batch of canvases ``(B, 3, 64, 64)``."""
     gauss = [canvas]
     for _ in range(_LEVELS):
