@@ -9,8 +9,6 @@ of the source's size with the same scheme options (band layouts depend on shape 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import io
 import json
@@ -295,13 +293,15 @@ def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
     """``((width, height), channels)`` from the header of a base64 data URI, or ``None``."""
     from PIL import Image, UnidentifiedImageError
 
-    head, sep, payload = url.partition(",")
-    if not sep or not head.startswith("data:image/") or not head.endswith(";base64"):
+    from specprompt.errors import ImageInputError
+    from specprompt.io import parse_data_uri
+
+    if not isinstance(url, str) or not url.startswith("data:"):
         return None
     try:
-        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as im:
+        with Image.open(io.BytesIO(parse_data_uri(url, "<demo image>"))) as im:
             return (int(im.size[0]), int(im.size[1])), _CHANNELS.get(im.mode, 3)
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+    except (ImageInputError, UnidentifiedImageError, OSError):
         return None
 
 

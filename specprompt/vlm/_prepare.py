@@ -97,7 +97,7 @@ def _file_png(path: str) -> bytes | None:
 
 
 def _uri_png(uri: str, where: str) -> bytes | None:
-    from specprompt.io._sources import parse_data_uri
+    from specprompt.io import parse_data_uri
 
     try:
         data = parse_data_uri(uri, where)
@@ -121,7 +121,7 @@ def encoded_png(image: Any) -> tuple[bytes, str] | None:
         >>> encoded_png(b"GIF89a...") is None, encoded_png(np.zeros((2, 2))) is None
         (True, True)
     """
-    from specprompt.io._describe import describe_bytes, describe_data_uri, describe_path
+    from specprompt.io import describe_bytes, describe_data_uri, describe_path
 
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = image.tobytes() if isinstance(image, memoryview) else bytes(image)
