@@ -3,8 +3,8 @@
 Reading a saved program needs no code and runs none: the JSON file written by ``program.save`` is
 parsed, each image marker string is turned back into a :class:`~specprompt.SpectralImage` (whose
 PNG carries its scheme, kept bands and source hash) or a plain ``dspy.Image``, and sizes are read
-from the PNG headers. Band lists and ``local`` tokens come from a decomposition of a blank image
-of the source's size with the same scheme options (band layouts depend on shape and options only).
+from the PNG headers. Band lists and ``local`` tokens come from the source's band layout
+(:func:`specprompt.spectral.band_layout`: band layouts depend on shape and options only).
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from specprompt.errors import ConfigError
 
 if TYPE_CHECKING:
     import dspy
 
-    from specprompt.spectral import Spectrum
+    from specprompt.spectral import Band
 
 __all__ = ["DemoImage", "ProgramImages", "demo_texts", "describe_program", "image_rows_by_demo", "read_program_state"]
 
@@ -281,12 +279,12 @@ def _demos_of(program: dspy.Module) -> dict[str, list[Mapping[str, Any]]]:
 
 
 @lru_cache(maxsize=64)
-def _skeleton(scheme: str, options: str, size: tuple[int, int], channels: int) -> Spectrum:
-    """The spectrum of a blank image: its band layout and tile grids equal the source's."""
-    from specprompt.spectral import decompose
+def _layout(scheme: str, options: str, size: tuple[int, int], channels: int) -> tuple[Band, ...]:
+    """The source's band layout (:meth:`~specprompt.spectral.Scheme.band_layout`)."""
+    from specprompt.spectral import band_layout
 
     w, h = size
-    return decompose(np.zeros((h, w, channels), np.float32), scheme, **json.loads(options))
+    return band_layout(scheme, (h, w), channels, **json.loads(options))
 
 
 def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
@@ -310,19 +308,21 @@ def _row(
 ) -> DemoImage | None:
     import dspy
 
-    from specprompt.cost import LocalCostModel, get_cost_model, image_tokens, selection_tokens
+    from specprompt.cost import LocalCostModel, get_cost_model, image_tokens
     from specprompt.types import SpectralImage, restore_image
+    from specprompt.vlm import image_token_count
 
     value = restore_image(value)
     if isinstance(value, SpectralImage):
         info = _png_info(value.url)
         channels = info[1] if info else 3
-        skel = _skeleton(value.scheme, value.scheme_options, tuple(value.source_size), channels)
+        src_w, src_h = int(value.source_size[0]), int(value.source_size[1])
+        bands = _layout(value.scheme, value.scheme_options, (src_w, src_h), channels)
         sel = value.selection_obj
         kept = None if sel.bands is None else tuple(sorted(sel.bands))
         w, h = value.render_size
         detail = value.detail or "auto"
-        local = selection_tokens(skel, sel, "local")
+        local = image_token_count(src_w, src_h, sel, bands)  # what selection_tokens(..., "local") gives
         if cost_model is None:
             model = None
         elif isinstance(get_cost_model(cost_model), LocalCostModel):  # priced as the search prices it
@@ -338,7 +338,7 @@ def _row(
             value,
             value.scheme,
             kept,
-            skel.band_names,
+            tuple(b.name for b in bands),
             (w, h),
             (int(value.source_size[0]), int(value.source_size[1])),
             value.source_hash,

@@ -16,7 +16,7 @@ from specprompt.spectral._types import Band, Selection
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["Spectrum", "decompose", "to_pil"]
+__all__ = ["Spectrum", "band_layout", "decompose", "scheme_for", "to_pil"]
 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
@@ -228,6 +228,34 @@ def to_pil(pixels: np.ndarray) -> PILImage.Image:
     return Image.fromarray(arr, mode=_MODES[arr.shape[2]])
 
 
+def scheme_for(scheme: str, **options: Any) -> Scheme:
+    """The configured backend of ``scheme`` (``options`` are fields of its config).
+
+    Raises:
+        UnknownNameError: unknown scheme. ConfigError: bad option.
+    """
+    cls = get_scheme(scheme)
+    try:
+        config = cls.config_cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"bad option for scheme {scheme!r}: {exc}") from None
+    return cls(config)
+
+
+def band_layout(scheme: str, shape: tuple[int, int], channels: int = 3, **options: Any) -> tuple[Band, ...]:
+    """The bands of ``decompose(image, scheme, **options)`` for an ``(H, W)`` image with ``channels``
+    channels, from the size alone (:meth:`Scheme.band_layout`).
+
+    Raises:
+        UnknownNameError: unknown scheme. ConfigError: bad option.
+
+    Example:
+        >>> [b.name for b in band_layout("laplacian", (64, 48))]
+        ['L0', 'L1', 'residual']
+    """
+    return scheme_for(scheme, **options).band_layout((int(shape[0]), int(shape[1])), channels)
+
+
 def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum:
     """Splits an image into frequency bands.
 
@@ -253,11 +281,6 @@ def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum
     """
     from specprompt.io import as_array
 
-    cls = get_scheme(scheme)
-    try:
-        config = cls.config_cls(**options)
-    except TypeError as exc:
-        raise ConfigError(f"bad option for scheme {scheme!r}: {exc}") from None
+    backend = scheme_for(scheme, **options)
     arr = as_array(image)
-    backend = cls(config)
     return Spectrum(backend, backend.analyze(arr), (arr.shape[0], arr.shape[1], arr.shape[2]))

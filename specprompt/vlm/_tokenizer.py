@@ -51,8 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specprompt.errors import ConfigError, SelectionError
-from specprompt.spectral._tiles import tile_slices
-from specprompt.spectral._types import Band, Selection
+from specprompt.spectral import Band, Selection, band_layout, tile_slices
 
 __all__ = [
     "BAND_NAMES",
@@ -124,10 +123,8 @@ def default_bands(width: int, height: int) -> tuple[Band, ...]:
     Computed from the size alone (no pixels), so the ``local`` cost model can price a selection of
     the default Laplacian scheme without decomposing the image.
     """
-    from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, laplacian_bands
-
     w, h = _check_size(width, height)
-    return laplacian_bands((h, w), auto_levels((h, w), LaplacianConfig()), 3)
+    return band_layout("laplacian", (h, w), 3)
 
 
 @dataclass(frozen=True)

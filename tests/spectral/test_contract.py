@@ -159,3 +159,25 @@ def test_selected_tiles_only_change_their_region(scheme: str) -> None:
     assert spec.token_count(Selection.of([band.name], tiles={band.name: [(0, 0)]})) == 1
     assert not np.allclose(one, whole)
     assert np.abs(one).max() > 0
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (31, 64), (97, 130)])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_band_layout_is_the_layout_of_decompose(scheme: str, shape: tuple[int, int], channels: int) -> None:
+    from specprompt.spectral import band_layout, scheme_for
+
+    spec = specprompt.decompose(_image(shape, channels), scheme)
+    assert band_layout(scheme, shape, channels) == spec.bands
+    assert scheme_for(scheme).band_layout(shape, channels) == spec.bands
+
+
+def test_band_layout_options_and_errors() -> None:
+    from specprompt.spectral import band_layout
+
+    spec = specprompt.decompose(_image((40, 50), 3), "laplacian", levels=2)
+    assert band_layout("laplacian", (40, 50), 3, levels=2) == spec.bands
+    with pytest.raises(specprompt.ConfigError, match="bad option for scheme 'laplacian'"):
+        band_layout("laplacian", (40, 50), 3, nope=1)
+    with pytest.raises(specprompt.UnknownNameError):
+        band_layout("no-such-scheme", (40, 50))
