@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
-from specprompt.spectral._spectrum import Spectrum
+from specprompt.spectral import Spectrum
 from specprompt.vlm._prepare import PreparedImage, prepare_image
 
 if TYPE_CHECKING:

@@ -35,8 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from specprompt.errors import ImageInputError, SelectionError
-from specprompt.spectral._spectrum import Spectrum
-from specprompt.spectral._types import Selection
+from specprompt.spectral import Selection, Spectrum
 from specprompt.vlm._layout import PNG_SIGNATURE, metadata_layout, png_metadata
 from specprompt.vlm._tokenizer import WORKING_SIZE, TokenLayout, token_layout
 
