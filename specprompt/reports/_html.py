@@ -392,7 +392,7 @@ class CompileReport:
 
             channels = _CHANNELS.get(img.to_pil().mode, 3)
             bands = _layout(img.scheme, img.scheme_options, tuple(img.source_size), channels)
-            table = [{**b.to_dict(), "tokens": b.n_tiles, "energy": 0.0} for b in bands]
+            table = [{**b.to_dict(), "tiles": b.n_tiles, "energy": 0.0} for b in bands]
         else:  # pragma: no cover - only spectral rows get here
             return ""
         total = sum(row["energy"] for row in table) if source is not None else 0.0
@@ -406,7 +406,7 @@ class CompileReport:
             lo, hi = row["freq_range"]
             cells = (
                 f"<td>{_e(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
-                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tokens']}</td>"
+                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tiles']}</td>"
             )
             if total > 0:
                 cells += f"<td class=num>{100 * row['energy'] / total:.1f}%</td>"

@@ -54,7 +54,7 @@ class Analysis:
     Attributes:
         bands: the bands, in the scheme's canonical order.
         coeffs: band name -> coefficient array whose two leading dims are spatial, so tiles of
-            ``band.token_grid`` map onto regions of it (see ``specprompt.spectral._tiles``).
+            ``band.tile_grid`` map onto regions of it (see ``specprompt.spectral._tiles``).
         extra: scheme-private state needed for synthesis (e.g. padding), never user data.
     """
 

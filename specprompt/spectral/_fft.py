@@ -304,7 +304,7 @@ class FftScheme(Scheme):
 
     Shape:
         every band's coefficients are its real band-pass image ``irfft2(F * mask)``, float32
-        ``(H, W, C)``, so tiles have a spatial meaning; the token grid counts tiles at the band's
+        ``(H, W, C)``, so tiles have a spatial meaning; the tile grid counts tiles at the band's
         own Nyquist rate: ``grid_for(ceil(H * r), ceil(W * r))`` with ``r = min(1, upper radius)``.
 
     Convention:

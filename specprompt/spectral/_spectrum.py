@@ -92,7 +92,7 @@ class Spectrum:
         """Validates ``selection`` against this spectrum and returns it (``None`` -> all bands).
 
         Raises:
-            SelectionError: unknown band names or tiles outside a band's ``token_grid``.
+            SelectionError: unknown band names or tiles outside a band's ``tile_grid``.
         """
         if selection is None:
             return Selection.all()
@@ -106,9 +106,9 @@ class Spectrum:
                 )
         for name, tiles in selection.tiles:
             band = self.band(name)
-            bad = sorted(t for t in tiles if t[0] >= band.token_grid[0] or t[1] >= band.token_grid[1])
+            bad = sorted(t for t in tiles if t[0] >= band.tile_grid[0] or t[1] >= band.tile_grid[1])
             if bad:
-                raise SelectionError(f"tiles {bad} of band {name!r} are outside its token grid {band.token_grid}")
+                raise SelectionError(f"tiles {bad} of band {name!r} are outside its tile grid {band.tile_grid}")
         return selection
 
     def kept(self, selection: Selection | None = None) -> frozenset[str]:
@@ -122,7 +122,7 @@ class Spectrum:
         sel = Selection.all() if bands is None else Selection.of(bands, tiles or None)
         return self.check(sel)
 
-    def token_count(self, selection: Selection | None = None) -> int:
+    def tile_count(self, selection: Selection | None = None) -> int:
         """Kept tiles summed over kept bands: the spectrum's native tile count.
 
         This is not what any model is billed: the local band VLM's tokens come from
@@ -145,7 +145,7 @@ class Spectrum:
                 out[band.name] = None
                 continue
             tiles = sel.tiles_of(band.name)
-            out[band.name] = c if tiles is None else apply_tiles(c, band.token_grid, tiles)
+            out[band.name] = c if tiles is None else apply_tiles(c, band.tile_grid, tiles)
         return out
 
     def reconstruct(self, selection: Selection | None = None) -> np.ndarray:
@@ -209,9 +209,9 @@ class Spectrum:
 
     # -- display ---------------------------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:
-        """One JSON-ready row per band: name, level, orientation, frequency range, shapes, tokens, energy."""
+        """One JSON-ready row per band: name, level, orientation, frequency range, shapes, tiles, energy."""
         energy = self.energy()
-        return [{**b.to_dict(), "tokens": b.n_tiles, "energy": energy[b.name]} for b in self.bands]
+        return [{**b.to_dict(), "tiles": b.n_tiles, "energy": energy[b.name]} for b in self.bands]
 
     def __repr__(self) -> str:
         h, w, _ = self.shape

@@ -163,7 +163,7 @@ def _rects_of(band: Band, tiles: frozenset[tuple[int, int]] | None) -> list[Rect
     rows, cols = band.coeff_shape[0], band.coeff_shape[1]
     out = []
     for t in tiles:
-        rs, cs = tile_slices((rows, cols), band.token_grid, t)
+        rs, cs = tile_slices((rows, cols), band.tile_grid, t)
         out.append((rs.start / rows, rs.stop / rows, cs.start / cols, cs.stop / cols))
     return out
 
@@ -175,10 +175,10 @@ def _check_selection(selection: Selection, bands: Sequence[Band]) -> None:
         if unknown:
             raise SelectionError(f"selection names unknown band(s) {unknown}; bands: {', '.join(names)}")
     for name, tiles in selection.tiles:
-        grid = names[name].token_grid
+        grid = names[name].tile_grid
         bad = sorted(t for t in tiles if t[0] >= grid[0] or t[1] >= grid[1])
         if bad:
-            raise SelectionError(f"tiles {bad} of band {name!r} are outside its token grid {grid}")
+            raise SelectionError(f"tiles {bad} of band {name!r} are outside its tile grid {grid}")
 
 
 def token_layout(

@@ -61,7 +61,7 @@ def test_empty_selection_is_zero_and_renders_tiny(scheme: str) -> None:
     spec = specprompt.decompose(_image((33, 20), 3), scheme)
     assert np.abs(spec.reconstruct(Selection.none())).max() == 0.0
     assert spec.render_shape(Selection.none()) == (1, 1)
-    assert spec.token_count(Selection.none()) == 0
+    assert spec.tile_count(Selection.none()) == 0
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -70,7 +70,7 @@ def test_selection_errors_name_the_band(scheme: str) -> None:
     with pytest.raises(specprompt.SelectionError, match="nope"):
         spec.reconstruct(Selection.of(["nope"]))
     band = spec.bands[0]
-    with pytest.raises(specprompt.SelectionError, match="outside its token grid"):
+    with pytest.raises(specprompt.SelectionError, match="outside its tile grid"):
         spec.reconstruct(Selection.of([band.name], tiles={band.name: [(99, 0)]}))
     with pytest.raises(specprompt.SelectionError, match="Selection"):
         spec.reconstruct("all")  # type: ignore[arg-type]
@@ -156,7 +156,7 @@ def test_selected_tiles_only_change_their_region(scheme: str) -> None:
         pytest.skip("no band with several tiles")
     whole = spec.reconstruct(Selection.of([band.name]))
     one = spec.reconstruct(Selection.of([band.name], tiles={band.name: [(0, 0)]}))
-    assert spec.token_count(Selection.of([band.name], tiles={band.name: [(0, 0)]})) == 1
+    assert spec.tile_count(Selection.of([band.name], tiles={band.name: [(0, 0)]})) == 1
     assert not np.allclose(one, whole)
     assert np.abs(one).max() > 0
 
