@@ -30,9 +30,11 @@ __all__ = ["DemoImage", "ProgramImages", "demo_texts", "describe_program", "imag
 _CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 4}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoImage:
     """One image value of one demo, or a dropped image (the field holds no image).
+
+    Built with keywords only; the fields that do not apply to a kind default to ``None``.
 
     Attributes:
         predictor: the predictor's name (``"self"`` for a bare ``dspy.Predict``).
@@ -58,18 +60,18 @@ class DemoImage:
     predictor: str
     demo: int
     field: str
-    item: int | None
+    item: int | None = None
     kind: str
-    image: Any
-    scheme: str | None
-    kept: tuple[str, ...] | None
-    bands: tuple[str, ...] | None
-    sent_size: tuple[int, int] | None
-    source_size: tuple[int, int] | None
-    source_hash: str | None
-    detail: str | None
-    local_tokens: int
-    model_tokens: int | None
+    image: Any = None
+    scheme: str | None = None
+    kept: tuple[str, ...] | None = None
+    bands: tuple[str, ...] | None = None
+    sent_size: tuple[int, int] | None = None
+    source_size: tuple[int, int] | None = None
+    source_hash: str | None = None
+    detail: str | None = None
+    local_tokens: int = 0
+    model_tokens: int | None = None
 
     @property
     def slot(self) -> str:
@@ -330,21 +332,21 @@ def _row(
         else:
             model = image_tokens(cost_model, w, h, detail=detail)
         return DemoImage(
-            predictor,
-            demo,
-            field,
-            item,
-            "spectral",
-            value,
-            value.scheme,
-            kept,
-            tuple(b.name for b in bands),
-            (w, h),
-            (int(value.source_size[0]), int(value.source_size[1])),
-            value.source_hash,
-            value.detail,
-            local,
-            model,
+            predictor=predictor,
+            demo=demo,
+            field=field,
+            item=item,
+            kind="spectral",
+            image=value,
+            scheme=value.scheme,
+            kept=kept,
+            bands=tuple(b.name for b in bands),
+            sent_size=(w, h),
+            source_size=(src_w, src_h),
+            source_hash=value.source_hash,
+            detail=value.detail,
+            local_tokens=local,
+            model_tokens=model,
         )
     if isinstance(value, dspy.Image):
         info = _png_info(value.url)
@@ -353,7 +355,17 @@ def _row(
         local = 0 if size is None else image_tokens("local", *size)
         model = None if cost_model is None or size is None else image_tokens(cost_model, *size, detail=hint or "auto")
         return DemoImage(
-            predictor, demo, field, item, "image", value, None, None, None, size, size, None, hint, local, model
+            predictor=predictor,
+            demo=demo,
+            field=field,
+            item=item,
+            kind="image",
+            image=value,
+            sent_size=size,
+            source_size=size,
+            detail=hint,
+            local_tokens=local,
+            model_tokens=model,
         )
     return None
 
@@ -416,24 +428,9 @@ def describe_program(
             if r is not None:
                 rows.append(r)
             elif fname in image_fields:
+                dropped_tokens = None if cost_model is None else 0
                 rows.append(
-                    DemoImage(
-                        pname,
-                        di,
-                        fname,
-                        None,
-                        "dropped",
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        0,
-                        None if cost_model is None else 0,
-                    )
+                    DemoImage(predictor=pname, demo=di, field=fname, kind="dropped", model_tokens=dropped_tokens)
                 )
     return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model)
 
