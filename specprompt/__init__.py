@@ -2,7 +2,8 @@
 
 The package follows the data flow: ``io`` (image input) -> ``spectral`` (band decomposition,
 selection, rendering) -> ``cost`` (image-token prices) -> ``types`` (DSPy types) -> ``search`` (the
-band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
+band optimizer) -> ``scorers`` (offline engines; ``vlm`` is the local model they run, ``training``
+trains it) -> ``reports``, with ``serve`` and ``cli`` on top (see the README's "How the code is laid out").
 """
 
 from specprompt.cost import (
