@@ -156,7 +156,7 @@ class LocalVLM:
     ) -> AnswerProbabilities:
         """The readout of one episode: probability of every distinct demo answer for the query.
 
-        The shared scoring step of :meth:`answer` and :class:`~specprompt.vlm.LocalVLMEngine`: each
+        The shared scoring step of :meth:`answer` and :class:`~specprompt.scorers.LocalVLMEngine`: each
         group's images are embedded and averaged, the instruction and answers set the text gate, and
         the Fisher readout scores the last group (the query) against the demos.
 

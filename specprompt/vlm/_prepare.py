@@ -17,7 +17,7 @@ Convention:
       ``dspy.Image`` with a PNG data URI, PNG bytes, a PNG data URI string or the path of a PNG
       file) takes the ``"bands"`` path: its pixels are the canvas and :func:`metadata_layout`
       creates only the tokens of its *source* that overlap the kept bands and tiles, as
-      :class:`~specprompt.vlm.LocalVLMEngine` does. When the scheme is not available here (or a
+      :class:`~specprompt.scorers.LocalVLMEngine` does. When the scheme is not available here (or a
       non-Laplacian source is larger than ``MAX_LAYOUT_PIXELS``) it falls back to the pixels path;
     - anything else :func:`specprompt.io.as_array` reads (arrays, PIL images, file objects, other
       formats, PNGs without metadata) takes the ``"pixels"`` path: every token of the image as it is.
