@@ -263,15 +263,16 @@ def test_benchmark_script_runs_and_prints_the_table_and_targets(tmp_path: Path) 
 def _conv_replicate(x: Any, gain: float, stride: int) -> Any:
     """The band VLM's filter by definition: replicate padding, then the separable 5-tap binomial kernel."""
     n, c, h, w = x.shape
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype) / 16 * gain**0.5
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype, device=x.device) / 16 * gain**0.5
     y = F.pad(x.reshape(n * c, 1, h, w), (2, 2, 2, 2), mode="replicate")
     y = F.conv2d(F.conv2d(y, k.view(1, 1, 1, 5)), k.view(1, 1, 5, 1))
     return y.reshape(n, c, h, w)[..., ::stride, ::stride]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("h", "w"), [(64, 64), (21, 30), (5, 4)])
-def test_replicate_border_is_the_band_vlms_definition(h: int, w: int) -> None:
-    x = torch.rand(2, 3, h, w, dtype=torch.float64)
+def test_replicate_border_is_the_band_vlms_definition(h: int, w: int, device: str) -> None:
+    x = torch.rand(2, 3, h, w, dtype=torch.float64, device=device)
     bands = laplacian_pyramid(x, levels=2, border="replicate")
     gauss = [x]
     for _ in range(2):
