@@ -2,7 +2,8 @@
 
 The package follows the data flow: ``io`` (image input) -> ``spectral`` (band decomposition,
 selection, rendering) -> ``cost`` (image-token prices) -> ``types`` (DSPy types) -> ``search`` (the
-band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
+band optimizer) -> ``scorers`` (offline engines; ``vlm`` is the local model they run, ``training``
+trains it) -> ``reports``, with ``serve`` and ``cli`` on top (see the README's "How the code is laid out").
 """
 
 from specprompt.cost import (
@@ -49,7 +50,7 @@ _LAZY = {
     "content_hash": "specprompt.types",
     "get_task": "specprompt.tasks",
     "load_program": "specprompt.types",
-    "local_lm": "specprompt.vlm",
+    "local_lm": "specprompt.scorers",
     "nearest_lm": "specprompt.scorers",
     "restore_images": "specprompt.types",
 }

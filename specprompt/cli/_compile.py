@@ -73,7 +73,7 @@ def make_lm(
     if name in ("local", "nearest") and api_base is not None:
         raise ConfigError(f"--api-base is for remote LMs; --lm {name} runs locally")
     if name == "local":
-        from specprompt.vlm._engine import local_lm
+        from specprompt.scorers import local_lm
 
         return local_lm(adapter_path=adapter)
     if name == "nearest":

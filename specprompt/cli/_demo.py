@@ -57,7 +57,7 @@ def _band_table(spec: Spectrum) -> str:
         lo, hi = row["freq_range"]
         lines.append(
             f"{row['name']:<12} {row['level'] if row['level'] is not None else '-':>5} {lo:>8.3f}-{hi:<8.3f} "
-            f"{'x'.join(map(str, row['coeff_shape'])):>16} {row['tokens']:>6} {row['energy']:>10.1f}"
+            f"{'x'.join(map(str, row['coeff_shape'])):>16} {row['tiles']:>6} {row['energy']:>10.1f}"
         )
     return "\n".join(lines)
 

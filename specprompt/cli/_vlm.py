@@ -1,7 +1,7 @@
 """``specprompt finetune`` (and ``specprompt train``, when the local model's training CLI is present).
 
 ``specprompt finetune --train DATA --out DIR`` adapts the local band VLM to a user's labelled images
-with a FourierFT adapter (:func:`specprompt.vlm._finetune.finetune`). ``DATA`` is a folder per
+with a FourierFT adapter (:func:`specprompt.training.finetune`). ``DATA`` is a folder per
 label (``DATA/<label>/*.png``) or a JSONL file whose lines hold an image path (relative to the
 file) and a label (``--image-field``, ``--label-field``); it is read by the loaders of
 ``specprompt compile`` (:func:`specprompt.cli._data.load_dataset`), which never execute code.
@@ -26,7 +26,7 @@ __all__ = ["add_parsers", "examples_from", "run_finetune"]
 
 def _finetune_defaults() -> tuple[dict[str, Any], dict[str, str]]:
     # FinetuneConfig imports numpy only (no torch), so building the parser stays fast.
-    from specprompt.vlm._finetune import FinetuneConfig
+    from specprompt.training import FinetuneConfig
 
     defaults = FinetuneConfig()
     return (
@@ -100,10 +100,10 @@ def examples_from(path: str | Path, image_field: str = "image", label_field: str
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Runs ``specprompt finetune``; prints the adapter directory, model id and accuracies as JSON."""
-    from specprompt.vlm._finetune import FinetuneConfig, finetune
+    from specprompt.training import FinetuneConfig, finetune
 
     try:
-        from specprompt.vlm._adapter_io import require_peft
+        from specprompt.vlm import require_peft
 
         require_peft()
     except ImportError as exc:

@@ -345,7 +345,7 @@ class CompileReport:
     def _thumb(self, pixels: np.ndarray, what: str) -> str:
         from PIL import Image
 
-        from specprompt.spectral._spectrum import to_pil
+        from specprompt.spectral import to_pil
 
         pil = to_pil(pixels)
         w, h = pil.size
@@ -385,14 +385,16 @@ class CompileReport:
                 spec = decompose(source, img.scheme, **img.scheme_config)
             except ConfigError:  # pragma: no cover - the options came from a spectrum of this scheme
                 spec = None
-        if spec is None and isinstance(img, SpectralImage):
-            from specprompt.reports._demos import _CHANNELS, _skeleton
+        if spec is not None:
+            table = spec.table()
+        elif isinstance(img, SpectralImage):  # no source pixels: the band layout, without energies
+            from specprompt.reports._demos import _CHANNELS, _layout
 
             channels = _CHANNELS.get(img.to_pil().mode, 3)
-            spec = _skeleton(img.scheme, img.scheme_options, tuple(img.source_size), channels)
-        if spec is None:  # pragma: no cover - only spectral rows get here
+            bands = _layout(img.scheme, img.scheme_options, tuple(img.source_size), channels)
+            table = [{**b.to_dict(), "tiles": b.n_tiles, "energy": 0.0} for b in bands]
+        else:  # pragma: no cover - only spectral rows get here
             return ""
-        table = spec.table()
         total = sum(row["energy"] for row in table) if source is not None else 0.0
         kept = None if r.kept is None else set(r.kept)
         head = "<tr><th>band</th><th>level</th><th>freq (x Nyquist)</th><th>tiles</th>"
@@ -404,7 +406,7 @@ class CompileReport:
             lo, hi = row["freq_range"]
             cells = (
                 f"<td>{_e(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
-                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tokens']}</td>"
+                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tiles']}</td>"
             )
             if total > 0:
                 cells += f"<td class=num>{100 * row['energy'] / total:.1f}%</td>"

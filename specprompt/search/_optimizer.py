@@ -387,7 +387,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         Convention:
             Candidates are scored with ``dspy.settings.lm``; when none is configured, with the
-            local band VLM (:func:`specprompt.vlm.local_lm`, the shipped checkpoint). The local
+            local band VLM (:func:`specprompt.scorers.local_lm`, the shipped checkpoint). The local
             model sees images at 64 px: when it scores, a
             :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see.
         """
@@ -400,7 +400,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         lm = dspy.settings.lm
         if lm is None:
-            from specprompt.vlm._engine import local_lm
+            from specprompt.scorers import local_lm
 
             lm = local_lm()
             logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)

@@ -104,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
     for name in models:
         get_servable_model(name)  # UnknownNameError lists the servable models, before anything loads
     if args.checkpoint is not None or args.adapter is not None:
-        from specprompt.serve._models import register_servable_model
-        from specprompt.vlm._engine import LOCAL_MODEL, local_servable
+        from specprompt.serve._models import LOCAL_MODEL, local_servable, register_servable_model
 
         if LOCAL_MODEL not in models:
             raise ConfigError(f"--checkpoint and --adapter configure {LOCAL_MODEL}; add --model {LOCAL_MODEL}")

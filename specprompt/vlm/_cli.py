@@ -23,7 +23,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     """Registers ``train`` on the CLI's sub-parsers and returns its parser."""
-    from specprompt.vlm._train import TrainConfig
+    from specprompt.training import TrainConfig
 
     d = TrainConfig()
     help_of = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(TrainConfig)}
@@ -50,8 +50,8 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~specprompt.vlm.TrainConfig` of parsed ``train`` arguments."""
-    from specprompt.vlm._train import TrainConfig
+    """The :class:`~specprompt.training.TrainConfig` of parsed ``train`` arguments."""
+    from specprompt.training import TrainConfig
 
     base: dict[str, Any] = {}
     if args.config:
@@ -93,11 +93,11 @@ def run_train(args: argparse.Namespace) -> int:
     """Runs ``specprompt train``; prints the checkpoint directory and its model id."""
     import logging
 
-    from specprompt.vlm._checkpoint import read_config
-    from specprompt.vlm._train import train
+    from specprompt.training import train
+    from specprompt.vlm import read_config
 
     cfg = config_from_args(args)
-    logging.getLogger("specprompt.vlm").setLevel(logging.INFO)
+    logging.getLogger("specprompt.training").setLevel(logging.INFO)
     out = train(cfg)
     meta = read_config(out)
     m = meta["metrics"]

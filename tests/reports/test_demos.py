@@ -57,3 +57,12 @@ def test_errors() -> None:
         describe_program(dspy.Predict("a -> b"), cost_model="nope")
     with pytest.raises(ConfigError, match="not a DSPy program state"):
         read_program_state({"x": 1})
+
+
+def test_demo_image_is_built_with_keywords_only() -> None:
+    from specprompt.reports import DemoImage
+
+    row = DemoImage(predictor="self", demo=0, field="image", kind="dropped")
+    assert (row.slot, row.kept_text(), row.local_tokens, row.model_tokens) == ("self/demo0/image", "dropped", 0, None)
+    with pytest.raises(TypeError):
+        DemoImage("self", 0, "image", None, "dropped")  # type: ignore[misc]

@@ -14,11 +14,11 @@ from safetensors.torch import load_file, save_file
 
 from specprompt import ConfigError
 from specprompt.cli import main
+from specprompt.scorers import local_lm
+from specprompt.training import FinetuneConfig, finetune
 from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapter_targets, apply_adapter
 from specprompt.vlm._checkpoint import load_checkpoint, save_checkpoint
 from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._engine import local_lm
-from specprompt.vlm._finetune import FinetuneConfig, finetune
 from specprompt.vlm._model import BandVLM
 
 COLOURS = {"red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.1, 0.2, 0.9)}
