@@ -15,8 +15,7 @@ __all__ = ["build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from specprompt import __version__
-    from specprompt.cli import _compile, _demo, _inspect, _vlm
-    from specprompt.serve import _cli as _serve
+    from specprompt.cli import _compile, _demo, _finetune, _inspect, _serve, _train
 
     parser = argparse.ArgumentParser(
         prog="specprompt",
@@ -29,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     _compile.add_parser(sub)
     _inspect.add_parser(sub)
     _serve.add_parser(sub)
-    _vlm.add_parsers(sub)
+    _train.add_train_parser(sub)
+    _finetune.add_parser(sub)
     return parser
 
 

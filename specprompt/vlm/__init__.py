@@ -17,7 +17,6 @@ See :mod:`specprompt.vlm._tokenizer` for the working resolution and token grid a
 from __future__ import annotations
 
 from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, weights_hash
-from specprompt.vlm._cli import add_train_parser
 from specprompt.vlm._config import ModelConfig
 from specprompt.vlm._families import Family, available_families, get_family
 from specprompt.vlm._predict import LocalAnswer, LocalVLM
@@ -74,7 +73,6 @@ __all__ = [
     "TokenLayout",
     "TrainConfig",
     "WORKING_SIZE",
-    "add_train_parser",
     "available_families",
     "finetune",
     "get_family",

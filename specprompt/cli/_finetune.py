@@ -1,4 +1,4 @@
-"""``specprompt finetune`` (and ``specprompt train``, when the local model's training CLI is present).
+"""``specprompt finetune``: adapt the local band VLM to a user's labelled images.
 
 ``specprompt finetune --train DATA --out DIR`` adapts the local band VLM to a user's labelled images
 with a FourierFT adapter (:func:`specprompt.vlm._finetune.finetune`). ``DATA`` is a folder per
@@ -12,7 +12,6 @@ Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --mode
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from dataclasses import fields
@@ -21,7 +20,7 @@ from typing import Any
 
 from specprompt.errors import ConfigError
 
-__all__ = ["add_parsers", "examples_from", "run_finetune"]
+__all__ = ["add_parser", "examples_from", "run_finetune"]
 
 
 def _finetune_defaults() -> tuple[dict[str, Any], dict[str, str]]:
@@ -35,12 +34,8 @@ def _finetune_defaults() -> tuple[dict[str, Any], dict[str, str]]:
     )
 
 
-def add_parsers(sub: Any) -> None:
-    """Registers ``finetune`` (and ``train`` when :mod:`specprompt.vlm._cli` provides it)."""
-    if importlib.util.find_spec("specprompt.vlm._cli") is not None:
-        from specprompt.vlm._cli import add_train_parser
-
-        add_train_parser(sub)
+def add_parser(sub: Any) -> None:
+    """Registers ``finetune`` on the CLI's sub-parsers."""
     defaults, helps = _finetune_defaults()
     p: argparse.ArgumentParser = sub.add_parser(
         "finetune",

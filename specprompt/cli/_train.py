@@ -1,4 +1,4 @@
-"""``specprompt train``: trains the local band VLM (wired into the CLI by ``specprompt.cli._main``).
+"""``specprompt train``: trains the local band VLM (:func:`specprompt.vlm.train`) and writes a checkpoint.
 
 Example::
 

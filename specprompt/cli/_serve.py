@@ -10,8 +10,7 @@ from dataclasses import fields
 from typing import Any
 
 from specprompt.errors import ConfigError
-from specprompt.serve._config import ServeConfig
-from specprompt.serve._models import DEFAULT_MODEL
+from specprompt.serve import DEFAULT_MODEL, ServeConfig
 
 __all__ = ["API_KEY_ENV", "add_parser", "config_from_args", "run"]
 
@@ -91,8 +90,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt serve``; returns the exit code."""
-    from specprompt.serve._models import get_servable_model, servable_models
-    from specprompt.serve._server import serve
+    from specprompt.serve import get_servable_model, servable_models, serve
 
     if args.list_models:
         for name in servable_models():
@@ -104,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for name in models:
         get_servable_model(name)  # UnknownNameError lists the servable models, before anything loads
     if args.checkpoint is not None or args.adapter is not None:
-        from specprompt.serve._models import register_servable_model
+        from specprompt.serve import register_servable_model
         from specprompt.vlm._engine import LOCAL_MODEL, local_servable
 
         if LOCAL_MODEL not in models:
