@@ -1,8 +1,8 @@
 """specprompt: cheap few-shot image demos for DSPy programs, chosen band by band.
 
-The package follows the data flow: ``io`` (image input) -> ``spectral`` (band decomposition,
-selection, rendering) -> ``cost`` (image-token prices) -> ``types`` (DSPy types) -> ``search`` (the
-band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
+The package follows the data flow: ``io`` (image input; ``data``: datasets of labelled images) ->
+``spectral`` (band decomposition, selection, rendering) -> ``cost`` (image-token prices) -> ``types``
+(DSPy types) -> ``search`` (the band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
 """
 
 from specprompt.cost import (
@@ -48,6 +48,7 @@ _LAZY = {
     "available_tasks": "specprompt.tasks",
     "content_hash": "specprompt.types",
     "get_task": "specprompt.tasks",
+    "load_dataset": "specprompt.data",
     "load_program": "specprompt.types",
     "local_lm": "specprompt.vlm",
     "nearest_lm": "specprompt.scorers",
@@ -100,6 +101,7 @@ __all__ = [
     "get_cost_model",
     "get_task",
     "image_tokens",
+    "load_dataset",
     "load_image",
     "load_program",
     "local_lm",

@@ -10,7 +10,8 @@ metric, LM and search options (or given with ``--study-name``) and the storage i
 so finished trials are kept and only the missing ones run.
 
 ``PROGRAM.py:NAME`` and ``--metric FILE.py:FN`` run the user's file (see
-:mod:`specprompt.cli._data`); datasets are data and never run code.
+:mod:`specprompt.cli._user_code`); datasets are data and never run code
+(:func:`specprompt.load_dataset`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ def compile_program(
     """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
     import dspy
 
-    from specprompt.cli._data import dataset_fields, load_dataset, load_metric, load_program_ref
+    from specprompt.cli._user_code import load_metric, load_program_ref
+    from specprompt.data import dataset_fields, load_dataset
     from specprompt.search import BandOptimizer
 
     out = Path(args.out)

@@ -99,7 +99,7 @@ class DemoSettings:
 
 
 def _accuracy(program: Any, examples: list[Any]) -> float:
-    from specprompt.cli._data import exact_match
+    from specprompt.cli._user_code import exact_match
 
     return sum(exact_match(ex, program(**ex.inputs())) for ex in examples) / len(examples)
 
@@ -114,7 +114,7 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
     import dspy
 
     from specprompt.cli._compile import make_lm, write_outputs
-    from specprompt.cli._data import exact_match
+    from specprompt.cli._user_code import exact_match
     from specprompt.errors import SpecPromptWarning
     from specprompt.search import BandOptimizer
     from specprompt.tasks import get_task

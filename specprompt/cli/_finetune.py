@@ -4,7 +4,7 @@
 with a FourierFT adapter (:func:`specprompt.vlm._finetune.finetune`). ``DATA`` is a folder per
 label (``DATA/<label>/*.png``) or a JSONL file whose lines hold an image path (relative to the
 file) and a label (``--image-field``, ``--label-field``); it is read by the loaders of
-``specprompt compile`` (:func:`specprompt.cli._data.load_dataset`), which never execute code.
+``specprompt compile`` (:func:`specprompt.load_dataset`), which never execute code.
 Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --model specprompt/local
 --adapter DIR``.
 """
@@ -76,16 +76,15 @@ def examples_from(path: str | Path, image_field: str = "image", label_field: str
     """``(dspy.Image, label)`` pairs of a folder-per-label dataset or a JSONL file.
 
     Raises:
-        ConfigError: see :func:`specprompt.cli._data.load_dataset`; also a label that is not a
+        ConfigError: see :func:`specprompt.load_dataset`; also a label that is not a
             string or number. ImageInputError: an unreadable image.
     """
-    from specprompt.cli._data import DatasetFields, load_dataset
+    from specprompt.data import load_dataset
 
     if image_field == label_field:
         raise ConfigError(f"--image-field and --label-field must differ, both are {image_field!r}")
-    spec = DatasetFields((image_field,), (label_field,), {image_field: "single"}, {})
     out: list[tuple[Any, str]] = []
-    for i, ex in enumerate(load_dataset(path, spec)):
+    for i, ex in enumerate(load_dataset(path, image_field=image_field, label_field=label_field)):
         label = ex[label_field]
         if isinstance(label, bool) or not isinstance(label, (str, int, float)):
             raise ConfigError(f"{path}: example {i} has label {label!r}; labels must be strings or numbers")

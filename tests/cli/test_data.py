@@ -10,14 +10,8 @@ import dspy
 import pytest
 
 from specprompt import ConfigError, ImageInputError
-from specprompt.cli._data import (
-    dataset_fields,
-    exact_match,
-    load_dataset,
-    load_metric,
-    load_object,
-    load_program_ref,
-)
+from specprompt.cli._user_code import exact_match, load_metric, load_object, load_program_ref
+from specprompt.data import dataset_fields, load_dataset
 
 
 def fields_of(program_file: Path, name: str = "program"):
