@@ -28,8 +28,9 @@ __all__ = ["PROVIDERS", "DemoSettings", "add_parser", "run", "run_search", "samp
 
 log = logging.getLogger("specprompt.cli.demo")
 
-#: Cost models priced in the demo's table, one per provider family.
-PROVIDERS = ("openai:gpt-4o", "openai:gpt-4.1-mini", "anthropic:claude-sonnet-4", "gemini:gemini-2.5-flash", "qwen2-vl")
+#: Cost models priced in the demo's table, one per provider family (patch-priced gpt-4.1-mini, the
+#: search's default, first; gpt-4o bills 512 px tiles, so smaller images cost it the same).
+PROVIDERS = ("openai:gpt-4.1-mini", "openai:gpt-4o", "anthropic:claude-sonnet-4", "gemini:gemini-2.5-flash", "qwen2-vl")
 
 
 def sample_photo(name: str = "astronaut") -> np.ndarray:
@@ -63,15 +64,16 @@ def _band_table(spec: Spectrum) -> str:
 
 
 def _cost_table(spec: Spectrum, picks: list[tuple[str, Selection]]) -> str:
-    from specprompt.cost import selection_tokens
+    """Tokens of the image sent for each selection: the same pixels cost the same in every scheme."""
+    from specprompt.cost import image_tokens
 
-    head = f"{'selection':<12} {'sent size':>10} {'local':>6} " + " ".join(f"{p.split(':')[-1]:>18}" for p in PROVIDERS)
+    models = (*PROVIDERS, "local")
+    head = f"{'selection':<12} {'sent size':>10} " + " ".join(f"{p.split(':')[-1]:>17}" for p in models)
     lines = [head]
     for label, sel in picks:
         h, w = spec.render_shape(sel)
-        costs = " ".join(f"{selection_tokens(spec, sel, p):>18}" for p in PROVIDERS)
-        local = selection_tokens(spec, sel, "local")
-        lines.append(f"{label:<12} {f'{w}x{h}':>10} {local:>6} {costs}")
+        costs = " ".join(f"{image_tokens(p, w, h) if spec.kept(sel) else 0:>17}" for p in models)
+        lines.append(f"{label:<12} {f'{w}x{h}':>10} {costs}")
     return "\n".join(lines)
 
 
@@ -208,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         )
         rows.append((scheme, spec, picks))
     sheet_path = out / "contact_sheet.png"
-    contact_sheet(rows, cost_model="openai:gpt-4o").save(sheet_path)
+    contact_sheet(rows).save(sheet_path)
     print(f"\ncontact sheet: {sheet_path}")
     if args.no_search:
         return 0
