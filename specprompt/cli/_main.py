@@ -5,11 +5,48 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TextIO
 
-from specprompt.errors import SpecPromptError
+from specprompt.errors import SpecPromptError, SpecPromptWarning
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "one_line_warnings"]
+
+
+@contextmanager
+def one_line_warnings(stream: TextIO | None = None) -> Iterator[None]:
+    """Prints each :class:`~specprompt.errors.SpecPromptWarning` as ``specprompt: warning: ...``.
+
+    Python's default shows the file and line that warned and the source line (for the CLI, the
+    console script's ``sys.exit(main())``); a CLI user needs only the message. Other warnings keep
+    Python's format. The previous ``warnings.showwarning`` is restored on exit.
+
+    Args:
+        stream: where to write (default: ``sys.stderr`` at the time of the warning).
+    """
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, SpecPromptWarning):
+            previous(message, category, filename, lineno, file, line)
+            return
+        text = " ".join(str(message).split())
+        (stream or file or sys.stderr).write(f"specprompt: warning: {text}\n")
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.run(args) or 0)
+        with one_line_warnings():
+            return int(args.run(args) or 0)
     except SpecPromptError as exc:
         print(f"specprompt {args.command}: error: {exc}", file=sys.stderr)
         return 2
