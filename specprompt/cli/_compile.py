@@ -29,7 +29,7 @@ from specprompt.errors import ConfigError
 if TYPE_CHECKING:
     import dspy
 
-__all__ = ["API_KEY_ENVS", "add_parser", "make_lm", "parse_baselines", "run"]
+__all__ = ["API_KEY_ENVS", "add_parser", "make_lm", "parse_baselines", "run", "versus_full", "with_full"]
 
 log = logging.getLogger("specprompt.cli.compile")
 
@@ -118,6 +118,33 @@ def parse_baselines(text: str | None) -> tuple[str, ...]:
     return names
 
 
+def with_full(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` with ``"full"`` first: ``compile`` always compares against full-resolution demos.
+
+    Example:
+        >>> with_full(()), with_full(("text_only", "full"))
+        (('full',), ('full', 'text_only'))
+    """
+    return ("full", *(n for n in names if n != "full"))
+
+
+def versus_full(result: Any) -> str:
+    """One line comparing the chosen program with full-resolution demos (``result.baselines["full"]``).
+
+    Both scores are on the whole valset when the chosen row's ``on`` column says ``full``.
+    """
+    full = (result.baselines or {}).get("full")
+    best = result.best
+    if full is None or full.score is None or full.tokens is None:
+        note = f" ({full.note})" if full is not None and full.note else ""
+        return f"full-resolution demos: not scored{note}"
+    ratio = f"{full.tokens / best.tokens:.1f}x fewer image tokens" if best.tokens else "no image tokens"
+    return (
+        f"chosen vs full-resolution demos: score {best.score:.4f} vs {full.score:.4f}, "
+        f"{best.tokens} vs {full.tokens} image tokens per prompt ({ratio})"
+    )
+
+
 def _scheme_options(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -184,7 +211,7 @@ def compile_program(
     _log_levels(getattr(args, "verbose", 0))
     with dspy.context(lm=lm):
         compiled = optimizer.compile(
-            program, trainset=trainset, valset=valset, baselines=parse_baselines(args.baselines)
+            program, trainset=trainset, valset=valset, baselines=with_full(parse_baselines(args.baselines))
         )
     result = optimizer.last_result
     if result is None:  # pragma: no cover - compile always sets it
@@ -215,6 +242,7 @@ def summary(result: Any, paths: dict[str, Path]) -> str:
         f"{result.scorer_calls} search + {result.baseline_calls} baselines",
         f"chosen: trial {result.best.trial}, score {result.best.score:.4f}, "
         f"{result.best.tokens} image tokens per prompt",
+        versus_full(result),
     ]
     lines += [f"wrote {p}" for p in paths.values()]
     return "\n".join(lines)
@@ -299,7 +327,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--multi-objective", action="store_true", help="optimize score and tokens jointly (Pareto front)")
     p.add_argument(
-        "--baselines", default=None, help="'all' or a comma list of full,uniform,low_detail,text_only,random"
+        "--baselines",
+        default=None,
+        help="more baselines to score: 'all' or a comma list of uniform,low_detail,text_only,random "
+        "(full-resolution demos are always scored)",
     )
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
     p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")

@@ -65,7 +65,11 @@ def test_compile_writes_everything_and_resumes(
 
     # the same command again: the study is found and nothing is scored twice
     assert main(compile_args(program_file, tiny_data, out)) == 0
+    printed = capsys.readouterr().out  # no --baselines: full-resolution demos are still compared (stored score)
+    full = first["baselines"]["full"]
+    assert f"vs {full['score']:.4f}, {first['best']['tokens']} vs {full['tokens']} image tokens per prompt" in printed
     again = json.loads((out / "pareto.json").read_text())
+    assert set(again["baselines"]) == {"full"} and again["baseline_calls"] == 0
     assert again["study_name"] == first["study_name"]
     assert again["n_trials"] == 5 and again["scorer_calls"] == 0
     assert again["best"] == first["best"]
