@@ -172,10 +172,13 @@ def compile_program(
     """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
     import dspy
 
+    from specprompt.cli._optuna import make_pruner, make_sampler
     from specprompt.cli._user_code import load_metric, load_program_ref
     from specprompt.data import dataset_fields, load_dataset
     from specprompt.search import BandOptimizer
 
+    sampler = make_sampler(args.sampler, args.seed)
+    pruner = make_pruner(args.pruner, args.minibatch, multi_objective=args.multi_objective)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metric = load_metric(args.metric)
@@ -192,6 +195,9 @@ def compile_program(
     )
     optimizer = BandOptimizer(
         metric,
+        sampler=sampler,
+        pruner=pruner,
+        timeout=args.timeout,
         storage=args.storage,
         token_budget=args.budget,
         cost_model=args.cost_model,
@@ -259,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
         + (f" at {args.api_base}" if args.api_base else "")
         + (f" + adapter {args.adapter}" if args.adapter else ""),
         "metric": args.metric,
+        "sampler": args.sampler,
+        "pruner": args.pruner,
     }
     paths = write_outputs(compiled, result, trainset, out, info)
     print(summary(result, paths))
@@ -282,8 +290,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
 def add_parser(sub: Any) -> None:
     """Registers ``compile`` on the CLI's sub-parsers."""
+    from specprompt.cli._optuna import PRUNERS, SAMPLERS
     from specprompt.spectral import available_schemes
 
     p = sub.add_parser(
@@ -331,6 +350,26 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="more baselines to score: 'all' or a comma list of uniform,low_detail,text_only,random "
         "(full-resolution demos are always scored)",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="tpe",
+        help="Optuna sampler proposing trials, seeded with --seed (default %(default)s: multivariate TPE)",
+    )
+    p.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="percentile",
+        help="Optuna pruner stopping weak trials on their running minibatch score "
+        "(default %(default)s: the bottom quarter, after half the minibatch)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="start no new trial after this many seconds; re-run to resume (default: no limit)",
     )
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
     p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
