@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specprompt.cli._args import non_negative_int, positive_float, positive_int
 from specprompt.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -273,33 +274,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
 def add_parser(sub: Any) -> None:
     """Registers ``compile`` on the CLI's sub-parsers."""
     from specprompt.cli._optuna import PRUNERS, SAMPLERS
@@ -318,23 +292,31 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
     p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
     p.add_argument(
-        "--budget", type=_non_negative_int, required=True, help="image tokens of all demo images of one prompt"
+        "--budget", type=non_negative_int, required=True, help="image tokens of all demo images of one prompt"
     )
     p.add_argument(
         "--cost-model", required=True, help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local"
     )
-    p.add_argument("--scheme", default="laplacian", help=f"band scheme, one of {', '.join(available_schemes())}")
+    p.add_argument(
+        "--scheme",
+        default="laplacian",
+        help=f"band scheme, one of {', '.join(available_schemes())} (default: %(default)s)",
+    )
     p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
     p.add_argument(
         "--detail", choices=("low", "high", "auto"), default=None, help="OpenAI detail sent with demo images"
     )
-    p.add_argument("--trials", type=_positive_int, default=50, help="finished trials of the study (default 50)")
-    p.add_argument("--metric", default="exact", help="'exact' (all output fields equal) or FILE.py:FN (runs that file)")
+    p.add_argument("--trials", type=positive_int, default=50, help="finished trials of the study (default: 50)")
+    p.add_argument(
+        "--metric",
+        default="exact",
+        help="'exact' (all output fields equal) or FILE.py:FN (runs that file) (default: %(default)s)",
+    )
     p.add_argument(
         "--lm",
         default="local",
-        help="scorer: 'local' (the shipped band VLM, offline; default), 'nearest' (offline nearest-band engine) "
-        "or '<provider>/<model>', e.g. openai/gpt-4o-mini",
+        help="scorer: 'local' (the shipped band VLM, offline), 'nearest' (offline nearest-band engine) "
+        "or '<provider>/<model>', e.g. openai/gpt-4o-mini (default: %(default)s)",
     )
     p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
@@ -355,18 +337,18 @@ def add_parser(sub: Any) -> None:
         "--sampler",
         choices=SAMPLERS,
         default="tpe",
-        help="Optuna sampler proposing trials, seeded with --seed (default %(default)s: multivariate TPE)",
+        help="Optuna sampler proposing trials, seeded with --seed (default: %(default)s: multivariate TPE)",
     )
     p.add_argument(
         "--pruner",
         choices=PRUNERS,
         default="percentile",
         help="Optuna pruner stopping weak trials on their running minibatch score "
-        "(default %(default)s: the bottom quarter, after half the minibatch)",
+        "(default: %(default)s: the bottom quarter, after half the minibatch)",
     )
     p.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="start no new trial after this many seconds; re-run to resume (default: no limit)",
@@ -374,11 +356,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
     p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
     p.add_argument("--out", default="specprompt-out", help="output folder (default: ./specprompt-out)")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of demos, minibatch and sampler (default 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
-    p.add_argument("--minibatch", type=_positive_int, default=16, help="validation examples per trial (default 16)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of demos, minibatch and sampler (default: 0)")
+    p.add_argument("--threads", type=positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
+    p.add_argument("--minibatch", type=positive_int, default=16, help="validation examples per trial (default: 16)")
     p.add_argument(
-        "--k-demos", type=_non_negative_int, default=None, help="demos per predictor without demos (default 4)"
+        "--k-demos", type=non_negative_int, default=None, help="demos per predictor without demos (default: 4)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)

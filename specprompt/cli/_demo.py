@@ -240,7 +240,12 @@ def add_parser(sub: Any) -> None:
     """Registers ``demo`` on the CLI's sub-parsers."""
     d = DemoSettings()
     p = sub.add_parser(
-        "demo", help="price band selections of a sample photo, then run an offline band search on a built-in task"
+        "demo",
+        help="price band selections of a sample photo, then run an offline band search on a built-in task",
+        description="Decompose a photo into frequency bands with every scheme, print what band selections cost "
+        "under several providers' pricing, draw contact_sheet.png; then run the band search offline on the "
+        "built-in colour-position task and print the tokens and accuracy of the chosen demos against "
+        "full-resolution demos. Writes into --out; re-running resumes the search.",
     )
     p.add_argument("--image", help="use this image instead of the bundled sample photo")
     p.add_argument("--photo", default="astronaut", help="scikit-image sample photo name (default: astronaut)")
@@ -250,14 +255,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="specprompt-demo", help="output folder (default: ./specprompt-demo)")
     p.add_argument("--quick", action="store_true", help="a smaller band search (fewer trials and examples)")
     p.add_argument("--no-search", action="store_true", help="only the band and cost tables and the contact sheet")
-    p.add_argument("--budget", type=int, default=d.budget, help=f"token budget of the search (default {d.budget})")
-    p.add_argument("--cost-model", default=d.cost_model, help=f"cost model of the search (default {d.cost_model})")
-    p.add_argument("--size", type=int, default=d.size, help=f"task image size in px (default {d.size})")
-    p.add_argument("--trials", type=int, default=None, help=f"search trials (default {d.trials}, --quick 8)")
+    p.add_argument("--budget", type=int, default=d.budget, help=f"token budget of the search (default: {d.budget})")
+    p.add_argument("--cost-model", default=d.cost_model, help=f"cost model of the search (default: {d.cost_model})")
+    p.add_argument("--size", type=int, default=d.size, help=f"task image size in px (default: {d.size})")
+    p.add_argument("--trials", type=int, default=None, help=f"search trials (default: {d.trials}, --quick 8)")
     p.add_argument(
         "--lm",
         choices=("local", "nearest"),
         default=d.lm,
-        help=f"offline scorer: the shipped band VLM or the nearest-band engine (default {d.lm})",
+        help=f"offline scorer: the shipped band VLM or the nearest-band engine (default: {d.lm})",
     )
     p.set_defaults(run=run)

@@ -1,6 +1,6 @@
 """``specprompt finetune``: adapt the local band VLM to a user's labelled images.
 
-``specprompt finetune --train DATA --out DIR`` adapts the local band VLM to a user's labelled images
+``specprompt finetune --trainset DATA --out DIR`` adapts the local band VLM to a user's labelled images
 with a FourierFT adapter (:func:`specprompt.vlm._finetune.finetune`). ``DATA`` is a folder per
 label (``DATA/<label>/*.png``) or a JSONL file whose lines hold an image path (relative to the
 file) and a label (``--image-field``, ``--label-field``); it is read by the loaders of
@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from specprompt.cli._args import DeprecatedAlias
 from specprompt.errors import ConfigError
 
 __all__ = ["add_parser", "examples_from", "run_finetune"]
@@ -45,11 +46,13 @@ def add_parser(sub: Any) -> None:
         "and a label. Use the adapter with local_lm(adapter_path=DIR) or "
         "'specprompt serve --model specprompt/local --adapter DIR'.",
     )
-    p.add_argument("--train", required=True, metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--trainset", metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
+    data.add_argument("--train", dest="trainset", action=DeprecatedAlias, new="--trainset", help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="base checkpoint (default: the shipped one)")
-    p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default %(default)s)")
-    p.add_argument("--label-field", default="label", help="JSONL field holding the label (default %(default)s)")
+    p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default: %(default)s)")
+    p.add_argument("--label-field", default="label", help="JSONL field holding the label (default: %(default)s)")
     for name, kind in (
         ("steps", int),
         ("n_frequency", int),
@@ -67,9 +70,13 @@ def add_parser(sub: Any) -> None:
             dest=name,
             type=kind,
             default=defaults[name],
-            help=f"{helps[name]} (default %(default)s)",
+            help=f"{helps[name]} (default: {_shown(defaults[name])})",
         )
     p.set_defaults(run=run_finetune)
+
+
+def _shown(value: object) -> str:
+    return "none" if value in ("", None) else str(value).replace("%", "%%")
 
 
 def examples_from(path: str | Path, image_field: str = "image", label_field: str = "label") -> list[tuple[Any, str]]:
@@ -115,7 +122,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         instruction=args.instruction,
         device=args.device,
     )
-    examples = examples_from(args.train, args.image_field, args.label_field)
+    examples = examples_from(args.trainset, args.image_field, args.label_field)
     out = finetune(examples, args.out, config, checkpoint=args.checkpoint)
     meta = json.loads((out / "adapter.json").read_text())
     summary = {

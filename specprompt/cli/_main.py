@@ -72,15 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the process exit code (2 for a bad input, with a one-line message)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    with one_line_warnings():
+        return _run(build_parser().parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        with one_line_warnings():
-            return int(args.run(args) or 0)
+        return int(args.run(args) or 0)
     except SpecPromptError as exc:
         print(f"specprompt {args.command}: error: {exc}", file=sys.stderr)
         return 2

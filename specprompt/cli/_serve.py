@@ -9,6 +9,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from specprompt.cli._args import DeprecatedAlias
 from specprompt.errors import ConfigError
 from specprompt.serve import DEFAULT_MODEL, ServeConfig
 
@@ -29,14 +30,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Serve specprompt's local models over an OpenAI-compatible HTTP API "
         "(/v1/models, /v1/chat/completions, /health).",
     )
-    p.add_argument("--host", default=_DEFAULTS.host, help=_HELP["host"] + " (default %(default)s)")
-    p.add_argument("--port", type=int, default=_DEFAULTS.port, help=_HELP["port"] + " (default %(default)s)")
+    p.add_argument("--host", default=_DEFAULTS.host, help=_HELP["host"] + " (default: %(default)s)")
+    p.add_argument("--port", type=int, default=_DEFAULTS.port, help=_HELP["port"] + " (default: %(default)s)")
     p.add_argument(
         "--model",
         action="append",
         dest="models",
         metavar="NAME",
-        help=f"model to serve; repeat to serve several (default {DEFAULT_MODEL}; see --list-models)",
+        help=f"model to serve; repeat to serve several (default: {DEFAULT_MODEL}; see --list-models)",
     )
     p.add_argument("--list-models", action="store_true", help="print the servable models and exit")
     p.add_argument(
@@ -57,11 +58,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         ("--max-images", "max_images", int),
         ("--remote-timeout", "remote_timeout_s", float),
         ("--remote-max-bytes", "remote_max_bytes", int),
-        ("--workers", "workers", int),
+        ("--threads", "workers", int),
     ):
         p.add_argument(
-            flag, dest=name, type=kind, default=getattr(_DEFAULTS, name), help=_HELP[name] + " (default %(default)s)"
+            flag,
+            dest=name,
+            type=kind,
+            default=getattr(_DEFAULTS, name),
+            metavar="N" if kind is int else "X",
+            help=_HELP[name] + " (default: %(default)s)",
         )
+    p.add_argument(
+        "--workers", dest="workers", type=int, action=DeprecatedAlias, new="--threads", help=argparse.SUPPRESS
+    )
     p.add_argument("--no-access-log", action="store_true", help="do not log one line per HTTP request")
     p.set_defaults(run=run)
     return p
