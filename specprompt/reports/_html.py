@@ -32,7 +32,7 @@ __all__ = ["CompileReport", "report_data"]
 _CSS = """
 .spr{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;max-width:1100px}
 .spr h1{font-size:22px;margin:8px 0}.spr h2{font-size:18px;margin:22px 0 8px;border-bottom:1px solid #d0d7de}
-.spr h3{font-size:15px;margin:14px 0 6px}
+.spr h3{font-size:15px;margin:14px 0 6px}.spr h3 small{font-weight:normal;color:#57606a}
 .spr table{border-collapse:collapse;margin:6px 0}.spr td,.spr th{border:1px solid #d0d7de;padding:3px 7px;
 text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-align:right}
 .spr .demo{border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;margin:10px 0}
@@ -304,10 +304,12 @@ class CompileReport:
         model = self.images.shown_model
         for (pname, di), rows in groups.items():
             texts = self._texts.get((pname, di), {})
-            caption = ", ".join(f"{k} = {v}" for k, v in texts.items())
+            label = rows[0].label
+            caption = ", ".join(f"{k} = {v}" for k, v in texts.items() if v != label)  # the label heads the demo
             tokens = sum(r.local_tokens for r in rows)
             mtok = sum(r.model_tokens or 0 for r in rows)
-            head = f"{pname} / demo {di}" + (f" &mdash; {_e(caption)}" if caption else "")
+            where = _e(f"{pname} / demo {di}") + (f" &mdash; {_e(caption)}" if caption else "")
+            head = f"{_e(label)} <small>{where}</small>" if label else where
             tok = f"{tokens} local" + (f", {mtok} {_e(model)}" if model else "")
             out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
             for r in rows:
