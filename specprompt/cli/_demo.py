@@ -6,7 +6,8 @@ coarse bands), a ``dspy.Predict`` classifier, the shipped local band VLM as the 
 for the nearest-band engine) and
 :class:`~specprompt.search.BandOptimizer` under a token budget. It writes ``program.json``,
 ``pareto.json``, ``report.html`` and ``study.db`` (re-running resumes) into ``--out`` and prints
-the tokens and accuracy of the chosen demos against full-resolution demos. ``--quick`` runs
+the tokens and accuracy of the chosen demos against full-resolution demos, and each chosen demo by its
+label with its kept bands and tokens. ``--quick`` runs
 fewer trials on fewer examples.
 """
 
@@ -231,6 +232,10 @@ def run(args: argparse.Namespace) -> int:
     print(numbers["result"].pareto_table())
     print()
     print(_search_summary(settings, numbers))
+    from specprompt.reports import describe_program
+
+    print("\nchosen demos (by label):")
+    print(describe_program(numbers["program"], cost_model=settings.cost_model).table())
     for path in numbers["paths"].values():
         print(f"wrote {path}")
     return 0
