@@ -104,12 +104,14 @@ def _trial_points(study: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _choices(selections: Mapping[str, Any]) -> str:
+def _choices(selections: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """``"self/demo0/image (top-left): keep_from=3; ..."``; ``labels`` maps slot ids to demo labels."""
     parts = []
     for slot, entry in selections.items():
         choice = entry.get("choice")
         text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in (choice or {}).items())
-        parts.append(f"{slot}: {text}")
+        label = (labels or {}).get(slot)
+        parts.append(f"{slot}{f' ({label})' if label else ''}: {text}")
     return "; ".join(parts)
 
 
@@ -274,10 +276,12 @@ class CompileReport:
         else:
             out.append("<p>No scored candidate.</p>")
         head = "<tr><th>trial</th><th>score</th><th>on</th><th>tokens</th><th>choices</th></tr>"
+        labels = {r.slot: r.label for r in self.images.rows if r.label}
         body = "".join(
             f"<tr><td>{r['trial']}{' (chosen)' if r['trial'] == best.get('trial') else ''}</td>"
             f"<td class=num>{_fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
-            f"<td class=num>{r['tokens']}</td><td><code>{_e(_choices(r.get('selections') or {}))}</code></td></tr>"
+            f"<td class=num>{r['tokens']}</td>"
+            f"<td><code>{_e(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
             for r in front
         )
         out.append(f"<table>{head}{body}</table>")

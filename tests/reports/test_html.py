@@ -150,3 +150,4 @@ def test_each_demo_is_headed_by_its_label(searched: tuple[Any, Any]) -> None:
     page = CompileReport(result, program).html()
     for (pname, di), rows in image_rows_by_demo(describe_program(program)).items():
         assert f"<h3>{rows[0].label} <small>{pname} / demo {di}</small></h3>" in page
+        assert f"{rows[0].slot} ({rows[0].label}): " in page  # the Pareto table's choices name the demo too
