@@ -27,6 +27,7 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
 
     d = TrainConfig()
     help_of = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(TrainConfig)}
+
     def h(name: str, shown: object = None) -> str:
         value = getattr(d, name) if shown is None else shown
         if isinstance(value, tuple):

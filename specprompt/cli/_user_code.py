@@ -154,5 +154,3 @@ def load_metric(ref: str) -> Callable[..., Any]:
         raise ConfigError(f"metric {ref!r} is a {type(obj).__name__}, expected metric(example, pred, trace=None)")
     metric: Callable[..., Any] = obj
     return metric
-
-

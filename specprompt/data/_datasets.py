@@ -319,9 +319,7 @@ def load_dataset(
         fields = default_fields(image_field, label_field)
     else:
         if (image_field, label_field) != ("image", "label"):
-            raise ConfigError(
-                "give a program or image_field/label_field, not both (the program names the fields)"
-            )
+            raise ConfigError("give a program or image_field/label_field, not both (the program names the fields)")
         fields = program if isinstance(program, DatasetFields) else dataset_fields(program)
     p = Path(path)
     if p.is_dir():
