@@ -9,6 +9,7 @@ from the PNG headers. Band lists and ``local`` tokens come from the source's ban
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import json
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
 
     from specprompt.spectral import Band
 
-__all__ = ["DemoImage", "ProgramImages", "demo_texts", "describe_program", "image_rows_by_demo", "read_program_state"]
+__all__ = [
+    "DemoImage",
+    "ProgramImages",
+    "demo_labels",
+    "demo_texts",
+    "describe_program",
+    "image_rows_by_demo",
+    "read_program_state",
+]
 
 _CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 4}
 
@@ -55,6 +64,8 @@ class DemoImage:
             SpectralImage, the tokens of its kept bands of the source, see
             :func:`specprompt.cost.selection_tokens`).
         model_tokens: tokens under the chosen cost model, or ``None`` when none was chosen.
+        label: what the demo answers, for captions: its output field value (``"top-left"``), or
+            ``"field=value; ..."`` when it has several text fields; ``None`` when it has none.
     """
 
     predictor: str
@@ -72,12 +83,18 @@ class DemoImage:
     detail: str | None = None
     local_tokens: int = 0
     model_tokens: int | None = None
+    label: str | None = None
 
     @property
     def slot(self) -> str:
         """``predictor/demo<i>/field[item]``, the slot id used in search results."""
         suffix = "" if self.item is None else f"[{self.item}]"
         return f"{self.predictor}/demo{self.demo}/{self.field}{suffix}"
+
+    @property
+    def title(self) -> str:
+        """``"top-left (self/demo0/image)"``: the label first, the slot id after; the slot alone without a label."""
+        return self.slot if not self.label else f"{self.label} ({self.slot})"
 
     def kept_text(self) -> str:
         """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``."""
@@ -110,6 +127,7 @@ class DemoImage:
             "detail": self.detail,
             "local_tokens": self.local_tokens,
             "model_tokens": self.model_tokens,
+            "label": self.label,
         }
 
 
@@ -157,7 +175,7 @@ class ProgramImages:
     def table(self) -> str:
         """A plain-text table per predictor and the totals of one prompt."""
         model = self.shown_model
-        head = ["demo", "field", "scheme", "kept bands", "sent", "source", "local"]
+        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", "local"]
         if model:
             head.append(model.split(":")[-1])
         head.append("source hash")
@@ -169,6 +187,7 @@ class ProgramImages:
             for r in rows:
                 cells = [
                     str(r.demo),
+                    r.label or "-",
                     r.field if r.item is None else f"{r.field}[{r.item}]",
                     r.scheme or "-",
                     r.kept_text(),
@@ -191,10 +210,11 @@ class ProgramImages:
 
     def _repr_html_(self) -> str:
         model = self.shown_model
-        head = ["slot", "scheme", "kept bands", "sent", "source", "local"] + ([model] if model else [])
+        head = ["label", "slot", "scheme", "kept bands", "sent", "source", "local"] + ([model] if model else [])
         body = []
         for r in self.rows:
             cells = [
+                r.label or "-",
                 r.slot,
                 r.scheme or "-",
                 r.kept_text(),
@@ -432,6 +452,8 @@ def describe_program(
                 rows.append(
                     DemoImage(predictor=pname, demo=di, field=fname, kind="dropped", model_tokens=dropped_tokens)
                 )
+    labels = demo_labels(program)
+    rows = [dataclasses.replace(r, label=labels.get((r.predictor, r.demo))) for r in rows]
     return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model)
 
 
@@ -440,6 +462,39 @@ def image_rows_by_demo(images: ProgramImages) -> dict[tuple[str, int], list[Demo
     out: dict[tuple[str, int], list[DemoImage]] = {}
     for r in images.rows:
         out.setdefault((r.predictor, r.demo), []).append(r)
+    return out
+
+
+def demo_labels(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tuple[str, int], str]:
+    """``(predictor, demo)`` -> what the demo answers, for captions (see :attr:`DemoImage.label`).
+
+    For a ``dspy.Module`` the text of its predictors' output fields (``reasoning`` left out); for a
+    saved JSON, which does not say which fields are outputs, its text fields. One field gives its
+    value alone, several give ``"field=value; ..."``; at most 60 characters.
+
+    Example:
+        >>> import dspy
+        >>> p = dspy.Predict("image: dspy.Image, question -> answer")
+        >>> p.demos = [dspy.Example(image=None, question="which?", answer="cat")]
+        >>> demo_labels(p)
+        {('self', 0): 'cat'}
+    """
+    import dspy
+
+    outputs: dict[str, set[str]] | None = None
+    if isinstance(program, dspy.Module):
+        outputs = {
+            name: {f for f in pred.signature.output_fields if f != "reasoning"}
+            for name, pred in program.named_predictors()
+        }
+    out: dict[tuple[str, int], str] = {}
+    for (pname, di), texts in demo_texts(program).items():
+        keep = {k: v for k, v in texts.items() if outputs is None or k in outputs.get(pname, ())}
+        if not keep:
+            continue
+        text = next(iter(keep.values())) if len(keep) == 1 else "; ".join(f"{k}={v}" for k, v in keep.items())
+        text = " ".join(text.split())
+        out[(pname, di)] = text if len(text) <= 60 else text[:57] + "..."
     return out
 
 

@@ -32,7 +32,7 @@ __all__ = ["CompileReport", "report_data"]
 _CSS = """
 .spr{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;max-width:1100px}
 .spr h1{font-size:22px;margin:8px 0}.spr h2{font-size:18px;margin:22px 0 8px;border-bottom:1px solid #d0d7de}
-.spr h3{font-size:15px;margin:14px 0 6px}
+.spr h3{font-size:15px;margin:14px 0 6px}.spr h3 small{font-weight:normal;color:#57606a}
 .spr table{border-collapse:collapse;margin:6px 0}.spr td,.spr th{border:1px solid #d0d7de;padding:3px 7px;
 text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-align:right}
 .spr .demo{border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;margin:10px 0}
@@ -104,12 +104,14 @@ def _trial_points(study: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _choices(selections: Mapping[str, Any]) -> str:
+def _choices(selections: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """``"self/demo0/image (top-left): keep_from=3; ..."``; ``labels`` maps slot ids to demo labels."""
     parts = []
     for slot, entry in selections.items():
         choice = entry.get("choice")
         text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in (choice or {}).items())
-        parts.append(f"{slot}: {text}")
+        label = (labels or {}).get(slot)
+        parts.append(f"{slot}{f' ({label})' if label else ''}: {text}")
     return "; ".join(parts)
 
 
@@ -274,10 +276,12 @@ class CompileReport:
         else:
             out.append("<p>No scored candidate.</p>")
         head = "<tr><th>trial</th><th>score</th><th>on</th><th>tokens</th><th>choices</th></tr>"
+        labels = {r.slot: r.label for r in self.images.rows if r.label}
         body = "".join(
             f"<tr><td>{r['trial']}{' (chosen)' if r['trial'] == best.get('trial') else ''}</td>"
             f"<td class=num>{_fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
-            f"<td class=num>{r['tokens']}</td><td><code>{_e(_choices(r.get('selections') or {}))}</code></td></tr>"
+            f"<td class=num>{r['tokens']}</td>"
+            f"<td><code>{_e(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
             for r in front
         )
         out.append(f"<table>{head}{body}</table>")
@@ -304,10 +308,12 @@ class CompileReport:
         model = self.images.shown_model
         for (pname, di), rows in groups.items():
             texts = self._texts.get((pname, di), {})
-            caption = ", ".join(f"{k} = {v}" for k, v in texts.items())
+            label = rows[0].label
+            caption = ", ".join(f"{k} = {v}" for k, v in texts.items() if v != label)  # the label heads the demo
             tokens = sum(r.local_tokens for r in rows)
             mtok = sum(r.model_tokens or 0 for r in rows)
-            head = f"{pname} / demo {di}" + (f" &mdash; {_e(caption)}" if caption else "")
+            where = _e(f"{pname} / demo {di}") + (f" &mdash; {_e(caption)}" if caption else "")
+            head = f"{_e(label)} <small>{where}</small>" if label else where
             tok = f"{tokens} local" + (f", {mtok} {_e(model)}" if model else "")
             out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
             for r in rows:

@@ -101,6 +101,13 @@ class SearchConfig:
     crop_fraction: float = field(default=0.5, metadata={"help": "side of a detail crop as a fraction of the image"})
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     progress: bool = field(default=True, metadata={"help": "show a tqdm bar of trials (only on a terminal)"})
+    timeout: float | None = field(
+        default=None,
+        metadata={
+            "help": "seconds after which a study starts no new trial (as Optuna's optimize(timeout=...)); "
+            "re-running resumes it; None: no limit"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.token_budget is not None:
@@ -142,6 +149,9 @@ class SearchConfig:
         ls = self.local_search
         if not isinstance(ls, numbers.Real) or isinstance(ls, bool) or not 0.0 <= float(ls) <= 1.0:
             raise ConfigError(f"SearchConfig.local_search must be a number in [0, 1], got {ls!r}")
+        t = self.timeout
+        if t is not None and (not isinstance(t, numbers.Real) or isinstance(t, bool) or not 0 < float(t) < math.inf):
+            raise ConfigError(f"SearchConfig.timeout must be a number of seconds > 0 or None, got {t!r}")
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
             raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +221,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
     # -- the search ----------------------------------------------------------------------------------
     def _optimize(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
-        """Runs trials until the study has ``n_trials`` finished ones.
+        """Runs trials until the study has ``n_trials`` finished ones (or ``timeout`` seconds passed).
 
         Args:
             guided: enqueue the warm starts into a new study and take ``local_search`` of the
@@ -266,8 +267,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 self._periodic_full_eval(run, study)
 
         waiting = (optuna.trial.TrialState.WAITING,)
+        deadline = None if cfg.timeout is None else time.monotonic() + float(cfg.timeout)
         try:
             while len(finished_trials(study)) < cfg.n_trials:
+                if deadline is not None and time.monotonic() >= deadline:
+                    logger.info(
+                        "%s: timeout of %gs reached after %d of %d trials; re-run to resume",
+                        desc,
+                        cfg.timeout,
+                        len(finished_trials(study)),
+                        cfg.n_trials,
+                    )
+                    break
                 if not study.get_trials(deepcopy=False, states=waiting):
                     local = self._next_local(run, study) if guided else None
                     params, origin = local if local is not None else ({}, "sampler")

@@ -73,7 +73,7 @@ class FinetuneConfig:
     instruction: str = field(default="", metadata={"help": "task text the episodes carry (as the engine sends it)"})
     eval_episodes: int = field(default=16, metadata={"help": "episodes scored before and after training"})
     seed: int = field(default=0, metadata={"help": "seed of the coefficient positions, episodes and masks"})
-    device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto'"})
+    device: str = field(default="auto", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA if present)"})
 
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_frequency", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1)):

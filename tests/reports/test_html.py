@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from specprompt import ConfigError
-from specprompt.reports import CompileReport, report_data
+from specprompt.reports import CompileReport, describe_program, report_data
+from specprompt.reports._demos import image_rows_by_demo
 from specprompt.tasks import Task
 
 
@@ -142,3 +143,11 @@ def test_dropped_images_show_their_source(searched: tuple[Any, Any], task: Task)
     assert report.images.rows[0].kind == "dropped"
     first_demo = page[page.index("self / demo 0") : page.index("self / demo 1")]
     assert 'alt="original"' in first_demo
+
+
+def test_each_demo_is_headed_by_its_label(searched: tuple[Any, Any]) -> None:
+    program, result = searched
+    page = CompileReport(result, program).html()
+    for (pname, di), rows in image_rows_by_demo(describe_program(program)).items():
+        assert f"<h3>{rows[0].label} <small>{pname} / demo {di}</small></h3>" in page
+        assert f"{rows[0].slot} ({rows[0].label}): " in page  # the Pareto table's choices name the demo too

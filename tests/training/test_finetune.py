@@ -160,7 +160,7 @@ def test_cli_finetune_on_a_folder_per_label(
         Image.fromarray((arr * 255).astype(np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
     args = [
         "finetune",
-        "--train",
+        "--trainset",
         str(tmp_path / "data"),
         "--out",
         str(tmp_path / "ad"),
@@ -175,5 +175,5 @@ def test_cli_finetune_on_a_folder_per_label(
     meta = json.loads((tmp_path / "ad" / ADAPTER_CONFIG_FILE).read_text())
     assert meta["finetune"]["seed"] == 5 and meta["fourierft"]["n_frequency"] == 8
     (tmp_path / "nope.csv").write_text("a,b\n")
-    assert main(["finetune", "--train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["finetune", "--trainset", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "must be a .jsonl file or a folder per label" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``specprompt train`` argument parsing (the parser is wired into the CLI elsewhere)."""
+"""``specprompt train`` argument parsing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from specprompt import ConfigError
-from specprompt.vlm._cli import add_train_parser, config_from_args, run_train
+from specprompt.cli._train import add_train_parser, config_from_args, run_train
 
 from ..conftest import TINY_MODEL
 
