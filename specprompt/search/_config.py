@@ -80,6 +80,20 @@ class SearchConfig:
     full_eval_every: int = field(
         default=10, metadata={"help": "every this many trials, the best candidate is scored on the full valset"}
     )
+    finalists: int = field(
+        default=3,
+        metadata={
+            "help": "candidates with the best minibatch scores re-scored on the full valset at the end "
+            "(every baseline that fits is re-scored besides them)"
+        },
+    )
+    tie_confidence: float = field(
+        default=0.95,
+        metadata={
+            "help": "a cheaper finalist is returned unless a paired bootstrap finds the best one better with "
+            "at least this probability; also the level of the reported confidence interval"
+        },
+    )
     num_threads: int | None = field(
         default=None, metadata={"help": "threads scoring examples in parallel; None = dspy.settings.num_threads"}
     )
@@ -130,6 +144,7 @@ class SearchConfig:
         _int_at_least("n_trials", self.n_trials, 1)
         _int_at_least("minibatch_size", self.minibatch_size, 1)
         _int_at_least("full_eval_every", self.full_eval_every, 1)
+        _int_at_least("finalists", self.finalists, 1)
         _int_at_least("num_threads", self.num_threads, 1, allow_none=True)
         _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
         _int_at_least("seed", self.seed, 0)
@@ -142,6 +157,9 @@ class SearchConfig:
         ls = self.local_search
         if not isinstance(ls, numbers.Real) or isinstance(ls, bool) or not 0.0 <= float(ls) <= 1.0:
             raise ConfigError(f"SearchConfig.local_search must be a number in [0, 1], got {ls!r}")
+        tc = self.tie_confidence
+        if not isinstance(tc, numbers.Real) or isinstance(tc, bool) or not 0.5 <= float(tc) < 1.0:
+            raise ConfigError(f"SearchConfig.tie_confidence must be a number in [0.5, 1), got {tc!r}")
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
             raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")

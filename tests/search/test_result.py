@@ -19,7 +19,8 @@ def row(trial: int, score: float, tokens: int, full: bool = True) -> ParetoRow:
 
 
 def result(rows: list[ParetoRow], **kw: Any) -> CompileResult:
-    front = tuple(pareto(rows))
+    front = kw.pop("front", tuple(pareto(rows)))
+    kw.setdefault("candidates", tuple(rows))
     return CompileResult(
         study=optuna.create_study(),
         study_name="s",
@@ -28,7 +29,7 @@ def result(rows: list[ParetoRow], **kw: Any) -> CompileResult:
         front=front,
         scorer_calls=7,
         n_trials=len(rows),
-        _build=lambda params: params,  # type: ignore[arg-type, return-value]
+        _build=lambda params, origin: params,  # type: ignore[arg-type, return-value]
         **kw,
     )
 
@@ -44,11 +45,23 @@ def test_program_for_budget_picks_the_best_fitting_row() -> None:
     assert res.program_for_budget(30) == {"k": 1}
     assert res.program_for_budget(29.9) == {"k": 0}
     assert res.program_for_budget(4) == {"k": 2}
-    with pytest.raises(ConfigError, match="no candidate fits budget 3: the cheapest on the front uses 4 tokens"):
+    message = "no candidate fits budget 3: the cheapest scored candidate is trial 2 with 4 tokens"
+    with pytest.raises(ConfigError, match=message):
         res.program_for_budget(3)
     for bad in (-1, "10", float("nan"), True):
         with pytest.raises(ConfigError, match="budget must be a number >= 0"):
             res.program_for_budget(bad)  # type: ignore[arg-type]
+
+
+def test_program_for_budget_looks_beyond_the_front() -> None:
+    # the front of a single-objective run can hold ~2 points; every scored candidate counts
+    rows = [row(0, 0.9, 400), row(1, 0.4, 0), row(2, 0.7, 180, full=False), row(3, 0.6, 150), row(4, 0.8, 390)]
+    res = result(rows, front=(rows[1], rows[0]))
+    assert res.program_for_budget(200) == {"k": 3}  # full-valset scores first: 0.6 on the full valset
+    assert res.program_for_budget(170) == {"k": 3}
+    assert res.program_for_budget(149) == {"k": 1}
+    minibatch_only = result([row(0, 0.9, 400), row(2, 0.7, 180, full=False)], front=(rows[0],))
+    assert minibatch_only.program_for_budget(200) == {"k": 2}  # no full-valset score fits: minibatch
 
 
 def test_table_html_and_json() -> None:
@@ -74,6 +87,7 @@ def test_table_html_and_json() -> None:
         "tokens": 84,
         "fits": False,
         "note": "all bands",
+        "test_score": None,
     }
     assert data["front"][0]["selections"]["p/demo0/image"]["choice"] == {"keep_from": 1}
     assert row(0, 0.5, 10).choices() == "p/demo0/image:keep_from=1+crop"
