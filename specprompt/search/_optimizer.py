@@ -119,14 +119,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     many bands to keep (see :mod:`specprompt.search._space`). A candidate over ``token_budget``
     (all demo images of one prompt, priced with ``cost_model``) is never scored; the others are
     scored with ``metric`` on a fixed minibatch of the valset (reported to the pruner), and the
-    best ones on the full valset. The returned program is a deep copy of the student whose demos
-    hold :class:`~specprompt.SpectralImage` values (so ``program.save`` records the selections).
+    finalists on the full valset. The returned program is a deep copy of the student whose demos
+    hold :class:`~specprompt.SpectralImage` values (so ``program.save`` records the selections),
+    or, when a resizing baseline wins, the baseline's resized ``dspy.Image`` s.
 
     Args:
         metric: ``metric(example, prediction, trace=None) -> float | bool``.
         config: a :class:`SearchConfig`; keyword ``options`` override its fields.
-        sampler: an Optuna sampler; default seeded multivariate TPE. The budget reaches it
-            through ``trial.set_constraint`` (and the JSON user attribute ``constraint``).
+        sampler: the base Optuna sampler the :class:`~specprompt.search._sampler.BandSampler`
+            wraps; default seeded multivariate TPE. The budget reaches it through
+            ``trial.set_constraint`` (and the JSON user attribute ``constraint``).
         pruner: an Optuna pruner; default :func:`default_pruner`.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``postgresql+psycopg2://...``) or an Optuna storage object.
@@ -145,16 +147,25 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           as a text-only "incomplete" example that still shows its labels); an item of a
           ``list[dspy.Image]`` field is removed. Dropping every image costs 0 tokens, so some
           candidate always fits any budget >= 0.
-        - The first trials of a new study are the warm starts of :mod:`specprompt.search._warm`,
-          each within the budget: uniform (every image coarsened by the same number of steps),
-          greedy (full resolution in demo order while it fits), stratified (the same, demos
-          round-robin over their answers), stratified-one (one sharp demo per answer, the others
-          dropped) and stratified-coarse (the others at their coarsest level). Afterwards a
-          ``local_search`` share of the trials tries an unseen neighbour of the best trial so far
-          (one or two images at another level, within budget); the sampler proposes the rest.
-          Each trial's user attribute ``origin`` says which. If no feasible trial completes (all
-          pruned, or a custom sampler stayed over budget), the uniform warm start is scored on
-          the full valset and added as one more trial: the returned program always fits.
+        - The first trials of a new study are the baselines that fit the budget (origin
+          ``baseline:<name>``: every image Lanczos-resized to the largest common scale that fits,
+          OpenAI ``detail="low"``, text-only demos, full resolution; never pruned), then the warm
+          starts of :mod:`specprompt.search._warm` (``warm:<name>``), each within the budget:
+          uniform (every image coarsened by the same number of steps), greedy (full resolution in
+          demo order while it fits), stratified (the same, demos round-robin over their answers),
+          stratified-one (one sharp demo per answer, the others dropped) and stratified-coarse
+          (the others at their coarsest level). Afterwards one ``study.optimize`` call runs the
+          rest: the :class:`~specprompt.search._sampler.BandSampler` proposes an unseen neighbour
+          of the incumbent for a ``local_search`` share of them (``neighbour:<trial>``) and leaves
+          the others to the base sampler (``sampler``). If no feasible trial completed (a study
+          resumed under an explicit ``study_name`` whose trials show other prompts), the
+          text-only prompt is scored on the full valset and added as a trial.
+        - The returned program is chosen among the candidates with a full-valset score (the
+          ``finalists`` best by minibatch score, every baseline trial, periodic evaluations) by
+          the rule of :mod:`specprompt.search._select`: never below the full-valset score of a
+          baseline the compile scored; the cheapest candidate that a seeded paired bootstrap
+          cannot tell from the best (``tie_confidence``); ``last_result.interval`` is a
+          bootstrap confidence interval of its valset score.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
           of earlier runs: re-running the same command resumes and only runs the rest. Trials
           left running by a killed process on this host are marked failed and not counted.
