@@ -15,6 +15,7 @@ import pytest
 from specprompt import ConfigError, UnknownNameError, decompose, load_image
 from specprompt.cost import image_tokens, selection_tokens
 from specprompt.search import BandOptimizer, CompileResult, SearchConfig
+from specprompt.search._sampler import BandSampler
 from specprompt.tasks import Task
 from specprompt.types import SpectralImage, content_hash
 
@@ -240,6 +241,8 @@ def test_local_search_proposes_neighbours_of_the_incumbent(texture_task: Task, l
     assert n_base >= 2 and all(o.startswith("baseline:") for o in origins[:n_base])  # uniform, text_only
     assert n_warm >= 2 and all(o.startswith("warm:") for o in origins[n_base : n_base + n_warm])
     later = origins[n_base + n_warm :]
+    # enqueued: only the baselines and warm starts; the rest came from the BandSampler in study.optimize
+    assert all(("fixed_params" in t.system_attrs) == (t.number < n_base + n_warm) for t in trials)
     local = [t for t in trials if str(t.user_attrs["origin"]).startswith("neighbour:")]
     if share == 0.0:
         assert set(later) == {"sampler"}
@@ -430,3 +433,25 @@ def test_explicit_study_name_resumed_with_a_smaller_budget(colour_task: Task, lm
     other.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     assert other.last_result is not None
     assert all(r.trial >= 7 for r in other.last_result.pareto_front())
+
+
+def test_one_optimize_call_runs_the_search(colour_task: Task, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    original = optuna.Study.optimize
+
+    def counted(self: optuna.Study, *args: Any, **kwargs: Any) -> None:
+        calls.append((self.study_name, kwargs.get("n_trials")))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "optimize", counted)
+    opt = BandOptimizer(exact, **options(token_budget=30, n_trials=9))
+    opt.compile(
+        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset, baselines=True
+    )
+    result = opt.last_result
+    assert result is not None and result.n_trials == 9 + sum(
+        t.user_attrs["origin"] == "baseline:random" for t in result.study.trials
+    )
+    assert calls == [(result.study_name, None), (result.study_name + "-random", None)]
+    assert isinstance(result.study.sampler, BandSampler)
+    assert isinstance(result.study.sampler._base_sampler, optuna.samplers.TPESampler)
