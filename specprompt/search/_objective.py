@@ -21,7 +21,7 @@ from specprompt.search._record import FullScore, TrialRecord, write_record
 from specprompt.search._reference import candidate_of
 from specprompt.search._scoring import Scorer
 
-__all__ = ["WORST", "Objective", "finished_trials", "full_score", "worker_tag"]
+__all__ = ["FINISHED", "WORST", "Objective", "finished_trials", "full_score", "worker_tag"]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -30,12 +30,13 @@ WORST = -math.inf
 #: A single-objective trial reports its running mean to the pruner this many times.
 REPORTS_PER_TRIAL = 4
 
-_DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+#: Trial states that count toward ``n_trials``.
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete and pruned trials (the ones that count toward ``n_trials``)."""
-    return list(study.get_trials(deepcopy=False, states=_DONE))
+    return list(study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def worker_tag() -> dict[str, Any]:

@@ -22,7 +22,7 @@ from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
 from specprompt.search._invisible import warn_invisible
-from specprompt.search._objective import Objective, finished_trials, full_score, worker_tag
+from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, best_row, pareto
@@ -47,8 +47,6 @@ from specprompt.search._warm import warm_starts
 __all__ = ["BandOptimizer"]
 
 logger = logging.getLogger("specprompt.search")
-
-_DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -307,7 +305,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            if trial.state not in _DONE:
+            if trial.state not in FINISHED:
                 return
             bar.update(1)
             n = len(finished_trials(study))
@@ -468,6 +466,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             baselines=base,
             candidates=tuple(rows),
             interval=decision.interval,
+            leader=decision.leader,
+            p_leader_better=decision.p_leader_better,
+            floor=decision.floor,
             test_score=test_score,
             test_calls=test_calls,
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),

@@ -18,6 +18,7 @@ trial whose origin names another image than the current context makes is never u
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,12 +35,24 @@ BASELINE_ORIGIN = "baseline:"
 _OVERRIDES = ("uniform", "low_detail")
 
 
+_MADE: weakref.WeakKeyDictionary[SearchContext, dict[str, tuple[Candidate | None, str]]] = weakref.WeakKeyDictionary()
+
+
 def reference(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
     """The candidate of baseline ``name`` (``None`` when it does not exist) and a note.
+
+    Made once per context (resizing every demo image is not free) and then reused.
 
     Raises:
         KeyError: ``name`` is not in :data:`REFERENCES`.
     """
+    made = _MADE.setdefault(ctx, {})
+    if name not in made:
+        made[name] = _make(ctx, name)
+    return made[name]
+
+
+def _make(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
     if name == "full":
         return ctx.full(), "all bands of every image"
     if name == "text_only":

@@ -173,6 +173,11 @@ class CompileResult:
             returned program's full-valset score (see :mod:`specprompt.search._select`).
         test_score: the returned program's mean metric on the compile's ``testset``, if given.
         test_calls: evaluations the testset scoring ran.
+        leader: the candidate with the best full-valset score at or above the baseline floor
+            (``best`` itself unless a cheaper candidate tied with it).
+        p_leader_better: paired-bootstrap probability that ``leader`` beats ``best`` (below
+            ``config.tie_confidence`` by the rule).
+        floor: the best full-valset score of a baseline candidate (``None`` without one).
     """
 
     study: optuna.Study
@@ -188,6 +193,9 @@ class CompileResult:
     interval: tuple[float, float] | None = None
     test_score: float | None = None
     test_calls: int = 0
+    leader: ParetoRow | None = None
+    p_leader_better: float = 0.0
+    floor: float | None = None
     _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -235,6 +243,9 @@ class CompileResult:
             "test_score": self.test_score,
             "test_calls": self.test_calls,
             "n_candidates": len(self.candidates),
+            "leader": None if self.leader is None else self.leader.trial,
+            "p_leader_better": self.p_leader_better,
+            "floor": self.floor,
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -278,6 +289,11 @@ class CompileResult:
             text += f" [{self.interval[0]:.4f}, {self.interval[1]:.4f}] {level}% CI"
         if self.test_score is not None:
             text += f", test {self.test_score:.4f}"
+        if self.leader is not None and self.leader.key != b.key:
+            text += (
+                f"; ties with trial {self.leader.trial} ({self.leader.score:.4f}, {self.leader.tokens} tokens): "
+                f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, the cheaper wins"
+            )
         return text
 
     def _repr_html_(self) -> str:

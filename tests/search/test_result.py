@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 from typing import Any
 
@@ -91,3 +93,15 @@ def test_table_html_and_json() -> None:
     }
     assert data["front"][0]["selections"]["p/demo0/image"]["choice"] == {"keep_from": 1}
     assert row(0, 0.5, 10).choices() == "p/demo0/image:keep_from=1+crop"
+
+
+def test_summary_names_the_interval_test_score_and_a_tie() -> None:
+    rows = [row(0, 0.9, 30), row(1, 0.85, 10)]
+    res = result(rows, interval=(0.7, 0.95), test_score=0.8, leader=rows[0], p_leader_better=0.41, floor=0.5)
+    res = dataclasses.replace(res, best=rows[1])
+    line = res.summary()
+    assert line.startswith("chosen: trial 1 (sampler), 10 tokens, valset 0.8500 [0.7000, 0.9500] 95% CI, test 0.8000")
+    assert "ties with trial 0 (0.9000, 30 tokens): P(better) 0.41 < 0.95, the cheaper wins" in line
+    assert line in res.pareto_table() and html.escape(line) in res._repr_html_()
+    data = json.loads(res.to_json())
+    assert (data["leader"], data["p_leader_better"], data["floor"], data["interval"]) == (0, 0.41, 0.5, [0.7, 0.95])

@@ -78,6 +78,7 @@ def test_returned_program_is_never_below_a_computed_baseline(colour_task: Task, 
     assert "chosen: trial" in result.pareto_table() and "95% CI" in result.pareto_table()
     data = json.loads(result.to_json())
     assert data["interval"] == [lo, hi] and data["best"]["origin"] == "baseline:uniform"
+    assert data["floor"] == pytest.approx(11 / 12) and data["leader"] == uniform.trial
 
 
 def test_compile_reports_held_out_scores(colour_task: Task, lm: dspy.LM) -> None:
