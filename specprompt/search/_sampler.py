@@ -16,6 +16,12 @@ origin                     who proposes
                            constraint ``tokens - budget`` (``trial.set_constraint``)
 =========================  ==================================================================
 
+Budget-aware sampling: when the base sampler proposes every parameter at once (multivariate TPE
+after its startup trials) and the proposal is over budget, it is asked again, up to
+:data:`BUDGET_REDRAWS` times, and the first proposal that fits is used (else the last one, which
+the objective then refuses without scoring). Samplers that propose parameter by parameter
+(``RandomSampler``, TPE's startup trials) are left alone, so the random-search baseline stays pure.
+
 It wraps its base sampler the way :class:`optuna.samplers.PartialFixedSampler` does: for a
 neighbour trial every parameter is fixed, for the others everything is delegated.
 """
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.samplers import BaseSampler
 
+from specprompt.search._budget import fits
 from specprompt.search._context import SearchContext
 from specprompt.search._objective import finished_trials
 from specprompt.search._record import TrialRecord
@@ -42,7 +49,10 @@ if TYPE_CHECKING:
     from optuna.study import Study
     from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["BandSampler"]
+__all__ = ["BUDGET_REDRAWS", "BandSampler"]
+
+#: Extra proposals asked of the base sampler when its joint proposal is over budget.
+BUDGET_REDRAWS = 8
 
 
 class BandSampler(BaseSampler):
@@ -114,7 +124,16 @@ class BandSampler(BaseSampler):
     ) -> dict[str, Any]:
         if trial._trial_id in self._proposals:
             return {}
-        return self._base_sampler.sample_relative(study, trial, search_space)
+        params = self._base_sampler.sample_relative(study, trial, search_space)
+        ctx = self._ctx
+        budget = ctx.config.token_budget
+        if budget is None or set(params) != set(ctx.distributions()):
+            return params
+        for _ in range(BUDGET_REDRAWS):
+            if fits(ctx.tokens(ctx.from_params(params)), budget):
+                break
+            params = self._base_sampler.sample_relative(study, trial, search_space)
+        return params
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
