@@ -222,7 +222,7 @@ class CompileReport:
             )
             interval = d.get("interval")
             if isinstance(interval, list) and len(interval) == 2:
-                level = round(100 * float(d.get("confidence") or 0.95))
+                level = round(100 * float(d.get("interval_level") or 0.95))
                 lines.append(
                     f"Valset score {level}% bootstrap interval: [{_fmt_score(interval[0])}, {_fmt_score(interval[1])}]."
                 )

@@ -169,7 +169,7 @@ class CompileResult:
             stored baseline results of a resumed study cost none.
         candidates: every feasible candidate the study scored (full-valset score where known,
             else minibatch), by trial; :meth:`program_for_budget` chooses among them.
-        interval: bootstrap confidence interval (level ``config.tie_confidence``) of the
+        interval: 95% bootstrap confidence interval of the
             returned program's full-valset score (see :mod:`specprompt.search._select`).
         test_score: the returned program's mean metric on the compile's ``testset``, if given.
         test_calls: evaluations the testset scoring ran.
@@ -239,7 +239,7 @@ class CompileResult:
             "n_trials": self.n_trials,
             "baselines": None if self.baselines is None else {k: v.to_dict() for k, v in self.baselines.items()},
             "interval": None if self.interval is None else list(self.interval),
-            "confidence": self.config.tie_confidence,
+            "interval_level": 0.95,
             "test_score": self.test_score,
             "test_calls": self.test_calls,
             "n_candidates": len(self.candidates),
@@ -285,8 +285,7 @@ class CompileResult:
         b = self.best
         text = f"chosen: trial {b.trial} ({b.origin}), {b.tokens} tokens, valset {b.score:.4f}"
         if self.interval is not None:
-            level = round(100 * self.config.tie_confidence)
-            text += f" [{self.interval[0]:.4f}, {self.interval[1]:.4f}] {level}% CI"
+            text += f" [{self.interval[0]:.4f}, {self.interval[1]:.4f}] 95% CI"
         if self.test_score is not None:
             text += f", test {self.test_score:.4f}"
         if self.leader is not None and self.leader.key != b.key:

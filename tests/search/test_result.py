@@ -101,7 +101,7 @@ def test_summary_names_the_interval_test_score_and_a_tie() -> None:
     res = dataclasses.replace(res, best=rows[1])
     line = res.summary()
     assert line.startswith("chosen: trial 1 (sampler), 10 tokens, valset 0.8500 [0.7000, 0.9500] 95% CI, test 0.8000")
-    assert "ties with trial 0 (0.9000, 30 tokens): P(better) 0.41 < 0.95, the cheaper wins" in line
+    assert "ties with trial 0 (0.9000, 30 tokens): P(better) 0.41 < 0.8, the cheaper wins" in line
     assert line in res.pareto_table() and html.escape(line) in res._repr_html_()
     data = json.loads(res.to_json())
     assert (data["leader"], data["p_leader_better"], data["floor"], data["interval"]) == (0, 0.41, 0.5, [0.7, 0.95])

@@ -9,7 +9,7 @@ from typing import Any
 import dspy
 import pytest
 
-from specprompt.search import BandOptimizer, ParetoRow
+from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._result import best_row
 from specprompt.search._select import bootstrap_interval, choose, p_better
@@ -142,6 +142,18 @@ def test_tie_rule_prefers_the_cheaper_unless_the_leader_is_surely_better() -> No
     assert choose(same, {"k4": leader, "k5": leader}, 0.95, 0).row.trial == 5
     with pytest.raises(ValueError, match="no candidate"):
         choose([], {}, 0.95, 0)
+
+
+def test_default_tie_confidence_separates_one_from_two_examples() -> None:
+    conf = SearchConfig().tie_confidence
+    n = 20
+    best = {i: 1.0 for i in range(n)}
+    rows = [_row(0, 1.0, 416), _row(1, 19 / 20, 328), _row(2, 18 / 20, 300)]
+    one = {i: float(i != 0) for i in range(n)}
+    two = {i: float(i > 1) for i in range(n)}
+    assert 0.5 < p_better(best, one, 0) < conf < p_better(best, two, 0) < 0.95
+    assert choose(rows[:2], {"k0": best, "k1": one}, conf, 0).row.trial == 1  # a one-example edge is a tie
+    assert choose([rows[0], rows[2]], {"k0": best, "k2": two}, conf, 0).row.trial == 0  # two examples are not
 
 
 def test_trial_record_round_trip() -> None:
