@@ -290,6 +290,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             rec = TrialRecord.from_trial(t)
             if rec.example_scores and rec.key:
                 run.scorer.remember(rec.key, dict(rec.example_scores))
+        for key, entry in FullScore.read_all(study).items():
+            run.scorer.remember(key, dict(entry.example_scores))
         if guided and not study.trials:
             self._enqueue_first(run, study)
         done = len(finished_trials(study))

@@ -142,5 +142,16 @@ class FullScore:
             float(entry["score"]), None if trial is None else int(trial), {int(i): float(s) for i, s in scores.items()}
         )
 
+    @classmethod
+    def read_all(cls, study: optuna.Study) -> dict[str, FullScore]:
+        """Every stored full-valset score of the study, by candidate key."""
+        out: dict[str, FullScore] = {}
+        for name in study.user_attrs:
+            if name.startswith(FULL_PREFIX):
+                entry = cls.read(study, name[len(FULL_PREFIX) :])
+                if entry is not None:
+                    out[name[len(FULL_PREFIX) :]] = entry
+        return out
+
     def write(self, study: optuna.Study, key: str) -> None:
         study.set_user_attr(FULL_PREFIX + key, self.to_attrs())

@@ -184,3 +184,5 @@ def test_full_score_record() -> None:
     FullScore(0.5, 3, {0: 1.0, 1: 0.0}).write(study, "k")
     assert FullScore.read(study, "k") == FullScore(0.5, 3, {0: 1.0, 1: 0.0})
     assert study.user_attrs["full:k"]["example_scores"] == {"0": 1.0, "1": 0.0}
+    study.set_user_attr("other", 1)
+    assert FullScore.read_all(study) == {"k": FullScore(0.5, 3, {0: 1.0, 1: 0.0})}
