@@ -64,6 +64,8 @@ def _make(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
         if found is None:
             return None, "skipped: even 1-pixel images exceed the budget"
         cand, scale = found
+        if scale >= 1.0:
+            return None, "skipped: full resolution fits the budget (the full baseline)"
         return cand, f"scale {scale:.4f} (Lanczos)"
     if name == "low_detail":
         if not ctx.config.cost_model.lower().startswith("openai"):

@@ -163,7 +163,8 @@ class CompileResult:
         front: the Pareto front over (score, tokens) of the feasible candidates.
         scorer_calls: (program, example) evaluations the band search ran in this compile
             (reused scores are free).
-        n_trials: finished trials in the study.
+        n_trials: finished trials in the study (baselines added after the search, e.g. the random
+            search's pick, included).
         baselines: name -> :class:`BaselineResult` when baselines were run.
         baseline_calls: evaluations the baselines (random search included) ran in this compile;
             stored baseline results of a resumed study cost none.
