@@ -37,7 +37,7 @@ from optuna.samplers import BaseSampler
 
 from specprompt.search._budget import fits
 from specprompt.search._context import SearchContext
-from specprompt.search._objective import finished_trials
+from specprompt.search._objective import finished_trials, worker_tag
 from specprompt.search._record import TrialRecord
 from specprompt.search._reference import shows_band_space
 from specprompt.search._result import best_row, pareto
@@ -71,8 +71,8 @@ class BandSampler(BaseSampler):
         best feasible complete trial (single objective; by full-valset score where known) or a
         seeded pick of the Pareto front (multi-objective); baselines whose images are not points
         of the band space (``uniform``, ``low_detail``) are never incumbents. A trial's
-        ``origin`` is written in :meth:`before_trial`; an enqueued trial keeps the origin it was
-        enqueued with.
+        ``worker`` tag and ``origin`` are written in :meth:`before_trial`; an enqueued trial
+        keeps the origin it was enqueued with.
     """
 
     def __init__(self, base_sampler: BaseSampler, ctx: SearchContext, *, local_search: float, seed: int) -> None:
@@ -89,11 +89,18 @@ class BandSampler(BaseSampler):
         self._base_sampler.before_trial(study, trial)
         if TrialRecord.from_trial(trial).origin is not None or "fixed_params" in trial.system_attrs:
             return  # enqueued: its parameters and origin are given
+        # the process tag first: a kill while the local step is computed leaves a trial that
+        # fail_stale_trials can retire
+        self._write(study, trial, TrialRecord(worker=worker_tag()))
         origin = "sampler"
         found = self._local_step(study)
         if found is not None:
             self._proposals[trial._trial_id], origin = found
-        for name, value in TrialRecord(origin=origin).to_attrs().items():
+        self._write(study, trial, TrialRecord(origin=origin))
+
+    @staticmethod
+    def _write(study: Study, trial: FrozenTrial, record: TrialRecord) -> None:
+        for name, value in record.to_attrs().items():
             study._storage.set_trial_user_attr(trial._trial_id, name, value)
 
     def _local_step(self, study: Study) -> tuple[dict[str, int], str] | None:

@@ -55,7 +55,7 @@ def test_an_over_budget_joint_proposal_is_drawn_again(colour_task: Task) -> None
     base = Scripted([_params(ctx, 0), _params(ctx, 1), _params(ctx, 2), _params(ctx, 0)], ctx.distributions())
     params, study = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
     assert params == _params(ctx, 2) and base.asked == 3
-    assert study.trials[0].user_attrs == {"origin": "sampler"}
+    assert study.trials[0].user_attrs["origin"] == "sampler" and "pid" in study.trials[0].user_attrs["worker"]
 
 
 def test_redraws_stop_after_a_bounded_number(colour_task: Task) -> None:
