@@ -201,6 +201,8 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
         if key != rec.key or key in rows or not fits(tokens, budget):
             continue
         full = FullScore.read(study, key)
+        if full is not None and not full.example_scores:  # stored by an older version: score it again
+            full = None
         rows[key] = ParetoRow(
             trial=t.number,
             score=rec.score if full is None else full.score,
