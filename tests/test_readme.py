@@ -1,6 +1,6 @@
 """Every ```python block of README.md runs as written (each in a fresh interpreter, warnings as errors).
 
-The blocks name a user's files (``photo.jpg``, ``train/``, ``val/``); the fixture writes small ones
+The blocks name a user's files (``photo.jpg``, ``train/``, ``val/``, ``test/``); the fixture writes small ones
 into the working folder: a scikit-image photo and 128 px pictures of the built-in
 ``colour-position`` task, a folder per label.
 """
@@ -39,8 +39,8 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("readme")
     Image.fromarray(np.asarray(skimage.data.astronaut())).save(root / "photo.jpg")
-    task = get_task("colour-position", n_train=8, n_val=12, size=128, seed=0)
-    for split, examples in (("train", task.trainset), ("val", task.valset)):
+    task = get_task("colour-position", n_train=8, n_val=12, n_test=8, size=128, seed=0)
+    for split, examples in (("train", task.trainset), ("val", task.valset), ("test", task.testset)):
         for i, ex in enumerate(examples):
             folder = root / split / ex.label
             folder.mkdir(parents=True, exist_ok=True)

@@ -188,6 +188,7 @@ def compile_program(
     fields = dataset_fields(program)
     trainset = load_dataset(args.trainset, fields)
     valset = load_dataset(args.valset, fields) if args.valset else None
+    testset = load_dataset(args.testset, fields) if getattr(args, "testset", None) else None
     log.info(
         "trainset: %d examples; valset: %s", len(trainset), "trainset minus demos" if valset is None else len(valset)
     )
@@ -218,7 +219,11 @@ def compile_program(
     _log_levels(getattr(args, "verbose", 0))
     with dspy.context(lm=lm):
         compiled = optimizer.compile(
-            program, trainset=trainset, valset=valset, baselines=with_full(parse_baselines(args.baselines))
+            program,
+            trainset=trainset,
+            valset=valset,
+            testset=testset,
+            baselines=with_full(parse_baselines(args.baselines)),
         )
     result = optimizer.last_result
     if result is None:  # pragma: no cover - compile always sets it
@@ -262,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
         "program": args.program,
         "trainset": str(args.trainset),
         "valset": str(args.valset) if args.valset else "trainset minus demos",
+        **({"testset": str(args.testset)} if getattr(args, "testset", None) else {}),
         "lm": args.lm
         + (f" at {args.api_base}" if args.api_base else "")
         + (f" + adapter {args.adapter}" if args.adapter else ""),
@@ -291,6 +297,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
     p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
     p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+    p.add_argument(
+        "--testset",
+        default=None,
+        help="JSONL file or folder per label, held out: the chosen program and every baseline are scored on it",
+    )
     p.add_argument(
         "--budget", type=non_negative_int, required=True, help="image tokens of all demo images of one prompt"
     )

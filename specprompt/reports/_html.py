@@ -222,6 +222,14 @@ class CompileReport:
                 f"({'full valset' if best.get('full') else 'minibatch'}) with <b>{best.get('tokens')}</b> "
                 f"image tokens per prompt under <code>{_e(model)}</code> (trial {best.get('trial')})."
             )
+            interval = d.get("interval")
+            if isinstance(interval, list) and len(interval) == 2:
+                level = round(100 * float(d.get("interval_level") or 0.95))
+                lines.append(
+                    f"Valset score {level}% bootstrap interval: [{_fmt_score(interval[0])}, {_fmt_score(interval[1])}]."
+                )
+            if d.get("test_score") is not None:
+                lines.append(f"Held-out test score: <b>{_fmt_score(d.get('test_score'))}</b>.")
         shown = self.images.shown_model
         lines.append(f"Its demo images: {local} local tokens" + (f", {tokens} {_e(shown)} tokens." if shown else "."))
         full = (d.get("baselines") or {}).get("full")
@@ -291,9 +299,13 @@ class CompileReport:
         base = self.data.get("baselines")
         if not base:
             return ""
-        head = "<tr><th>baseline</th><th>score</th><th>tokens</th><th>fits budget</th><th>note</th></tr>"
+        head = (
+            "<tr><th>baseline</th><th>score</th><th>test score</th><th>tokens</th><th>fits budget</th>"
+            "<th>note</th></tr>"
+        )
         body = "".join(
             f"<tr><td>{_e(name)}</td><td class=num>{_fmt_score(b.get('score'))}</td>"
+            f"<td class=num>{_fmt_score(b.get('test_score'))}</td>"
             f"<td class=num>{'-' if b.get('tokens') is None else b['tokens']}</td>"
             f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{_e(b.get('note', ''))}</td></tr>"
             for name, b in base.items()

@@ -223,3 +223,18 @@ def test_optuna_option_errors(
         with pytest.raises(SystemExit) as exc:
             main(compile_args(program_file, tiny_data, tmp_path / "o", flag, value))
         assert exc.value.code == 2
+
+
+def test_compile_testset_reports_held_out_scores(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = compile_args(program_file, tiny_data, out, "--testset", str(tiny_data["val_dir"]), "--baselines", "full")
+    args[args.index("--trials") + 1] = "3"
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "pareto.json").read_text())
+    assert 0.0 <= data["test_score"] <= 1.0 and data["test_calls"] > 0
+    assert data["run"]["testset"] == str(tiny_data["val_dir"])
+    assert set(data["baselines"]) == {"full"} and data["baselines"]["full"]["test_score"] is not None
+    assert f"test {data['test_score']:.4f}" in printed

@@ -53,6 +53,10 @@ def test_defaults_round_trip_and_options() -> None:
         ("timeout", 0, "timeout must be a number of seconds > 0 or None"),
         ("timeout", float("inf"), "timeout must be a number of seconds > 0 or None"),
         ("timeout", "60", "timeout must be a number of seconds > 0 or None"),
+        ("finalists", 0, "finalists must be an int >= 1"),
+        ("tie_confidence", 1.0, r"tie_confidence must be a number in \[0.5, 1\)"),
+        ("tie_confidence", 0.4, r"tie_confidence must be a number in \[0.5, 1\)"),
+        ("tie_confidence", True, r"tie_confidence must be a number in \[0.5, 1\)"),
     ],
 )
 def test_bad_values_name_the_field_and_value(field: str, value: Any, message: str) -> None:
