@@ -77,6 +77,9 @@ class Scheme(ABC):
     tiles_keep_band_limit: ClassVar[bool] = True
     #: True when :meth:`band_layout` needs no pixels (cheap at any size); otherwise it analyzes a blank image.
     layout_from_shape: ClassVar[bool] = False
+    #: True when :meth:`analyze` neither writes into its image nor keeps it (or a view of it) in the
+    #: Analysis: :func:`specprompt.decompose` then hands it a caller's float32 array without a copy.
+    borrows_input: ClassVar[bool] = False
 
     def __init__(self, config: SchemeConfig) -> None:
         self.config = config

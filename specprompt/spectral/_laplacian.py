@@ -122,6 +122,7 @@ class LaplacianScheme(Scheme):
     name = "laplacian"
     config_cls = LaplacianConfig
     layout_from_shape = True
+    borrows_input = True
 
     def band_layout(self, shape: tuple[int, int], channels: int) -> tuple[Band, ...]:
         assert isinstance(self.config, LaplacianConfig)
@@ -139,7 +140,7 @@ class LaplacianScheme(Scheme):
             lap = pyr_up(gauss[k + 1], gauss[k].shape[:2])
             np.subtract(gauss[k], lap, out=lap)  # in place: saves an allocation (~15% of analyze)
             coeffs[f"L{k}"] = lap
-        coeffs["residual"] = gauss[n]
+        coeffs["residual"] = gauss[n] if n else image.copy()  # never the caller's array (borrows_input)
         return Analysis(laplacian_bands(image.shape[:2], n, image.shape[2]), coeffs, {"levels": n})
 
     def _level_of(self, analysis: Analysis, shape: tuple[int, int]) -> int:

@@ -282,5 +282,5 @@ def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum
     from specprompt.io import as_array
 
     backend = scheme_for(scheme, **options)
-    arr = as_array(image)
+    arr = as_array(image, copy=not backend.borrows_input)  # validated either way
     return Spectrum(backend, backend.analyze(arr), (arr.shape[0], arr.shape[1], arr.shape[2]))

@@ -6,6 +6,7 @@ import pytest
 
 import specprompt
 from specprompt import Selection
+from specprompt.errors import ImageInputError
 from specprompt.spectral._laplacian import level_shapes
 
 
@@ -53,3 +54,26 @@ def test_quantized_minimal_render_error_is_bounded_after_upsampling() -> None:
     # minimal render stays within half a step after upsampling, for values inside [0, 1]
     err = np.abs(spec.upsample(pixels) - spec.reconstruct(sel)).max()
     assert err <= 0.5 / 255 + 1e-5
+
+
+@pytest.mark.parametrize("levels", [0, 2, None])
+def test_decompose_neither_writes_nor_keeps_the_callers_array(levels: int | None) -> None:
+    # laplacian borrows a float32 input without copying it (Scheme.borrows_input)
+    img = np.random.default_rng(3).random((40, 52, 3), dtype=np.float32)
+    before = img.copy()
+    img.flags.writeable = False  # OpenCV and numpy must only read it
+    spec = specprompt.decompose(img, levels=levels)
+    np.testing.assert_array_equal(img, before)
+    img.flags.writeable = True
+    img[:] = 7.0  # the caller reuses its buffer: the spectrum must not change
+    assert np.abs(spec.reconstruct() - before).max() <= 1e-5
+    for name in spec.band_names:
+        assert not np.shares_memory(spec.coefficients(name), img)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_decompose_still_refuses_non_finite_float32(bad: float) -> None:
+    img = np.zeros((20, 30, 3), np.float32)
+    img[19, 29, 2] = bad
+    with pytest.raises(ImageInputError, match="1 value"):
+        specprompt.decompose(img)
