@@ -47,22 +47,25 @@ def _all_finite(values: np.ndarray) -> bool:
     return bool(np.isfinite(values.sum(dtype=np.float64)))
 
 
-def _finite_float32(arr: np.ndarray, source: str, copy: bool = True) -> np.ndarray:
+def _finite_float32(arr: np.ndarray, source: str, copy: bool = True, check_finite: bool = True) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond the float32 range turns into inf
         # copy=False: a native float32 input is returned as it is (checked, not copied)
         values = arr.astype(np.float32, copy=copy)
-        finite = _all_finite(values)
+        finite = not check_finite or _all_finite(values)
     if not finite:
         bad = int(np.count_nonzero(~np.isfinite(values)))
         raise ImageInputError(source, f"{bad} value(s) are NaN or infinite (or beyond the float32 range)")
     return values
 
 
-def array_to_unit(arr: np.ndarray, source: str, max_pixels: int | None, copy: bool = True) -> np.ndarray:
+def array_to_unit(
+    arr: np.ndarray, source: str, max_pixels: int | None, copy: bool = True, check_finite: bool = True
+) -> np.ndarray:
     """A new float32 ``(H, W, C)`` array: uint8 / 255, uint16 / 65535, bool as 0 / 1, floats as they are.
 
     ``copy=False`` returns a native float32 ``arr`` itself (or an ``(H, W, 1)`` view of a 2-D one)
     after the same checks, instead of a copy; other dtypes are converted either way.
+    ``check_finite=False`` skips the NaN / inf scan of float arrays (see :func:`as_array`).
 
     Float values outside [0, 1] are kept (band maths is linear; renders clip), NaN / inf are refused.
 
@@ -78,7 +81,7 @@ def array_to_unit(arr: np.ndarray, source: str, max_pixels: int | None, copy: bo
     """
     arr = _checked(arr, source, max_pixels)
     if arr.dtype.kind == "f":
-        return _finite_float32(arr, source, copy)
+        return _finite_float32(arr, source, copy, check_finite)
     scale = {1: 255.0, 2: 65535.0}[arr.dtype.itemsize] if arr.dtype.kind == "u" else 1.0
     return (arr.astype(np.float32) / np.float32(scale)).astype(np.float32)
 

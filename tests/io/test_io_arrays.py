@@ -81,10 +81,21 @@ def test_huge_finite_floats_are_accepted() -> None:
     np.testing.assert_array_equal(as_array(arr.astype(np.float64)), arr)
 
 
+def test_check_finite_false_skips_only_the_nan_scan() -> None:
+    arr = np.array([[0.5, np.nan]], np.float32)
+    out = as_array(arr, copy=False, check_finite=False)
+    assert np.shares_memory(out, arr) and np.isnan(out[0, 1, 0])
+    with pytest.raises(ImageInputError, match="shape"):
+        as_array(np.zeros((2, 3, 2), np.float32), check_finite=False)
+    with pytest.raises(ImageInputError, match="max_pixels"):
+        as_array(np.zeros((4, 4), np.float32), check_finite=False, max_pixels=15)
+
+
+@pytest.mark.parametrize("flag", ["copy", "check_finite"])
 @pytest.mark.parametrize("bad", [0, 1, None, "no"])
-def test_bad_copy_flag(bad: object) -> None:
-    with pytest.raises(ConfigError, match=f"copy must be True or False, got {bad!r}"):
-        as_array(np.zeros((2, 2), np.float32), copy=bad)  # type: ignore[arg-type]
+def test_bad_flags(flag: str, bad: object) -> None:
+    with pytest.raises(ConfigError, match=f"{flag} must be True or False, got {bad!r}"):
+        as_array(np.zeros((2, 2), np.float32), **{flag: bad})
 
 
 @pytest.mark.parametrize(
