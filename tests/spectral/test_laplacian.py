@@ -71,9 +71,32 @@ def test_decompose_neither_writes_nor_keeps_the_callers_array(levels: int | None
         assert not np.shares_memory(spec.coefficients(name), img)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_decompose_still_refuses_non_finite_float32(bad: float) -> None:
-    img = np.zeros((20, 30, 3), np.float32)
-    img[19, 29, 2] = bad
-    with pytest.raises(ImageInputError, match="1 value"):
+@pytest.mark.parametrize(
+    ("shape", "levels"), [((9, 7, 3), None), ((9, 7, 3), 0), ((5, 6, 1), 2), ((1, 9, 4), None), ((6, 5), 3)]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_anywhere_is_refused(shape: tuple[int, ...], levels: int | None, bad: float) -> None:
+    # decompose skips the NaN / inf scan of a float32 input and looks at the residual instead:
+    # that must catch a bad value at every position (odd sizes, borders, every channel)
+    img = np.random.default_rng(4).random(shape, dtype=np.float32)
+    for pos in np.ndindex(*shape):
+        bad_img = img.copy()
+        bad_img[pos] = bad
+        with pytest.raises(ImageInputError, match=r"1 value\(s\) are NaN or infinite") as info:
+            specprompt.decompose(bad_img, levels=levels)
+        assert f"<numpy array {shape} float32>" in str(info.value)
+
+
+def test_float64_beyond_float32_is_still_refused() -> None:
+    img = np.zeros((40, 40, 3))
+    img[39, 0, 1] = 1e300
+    with pytest.raises(ImageInputError, match="beyond the float32 range"):
         specprompt.decompose(img)
+
+
+def test_huge_finite_values_are_a_false_alarm_not_an_error() -> None:
+    # the blur of values near the float32 limit overflows to inf in the residual; the full scan
+    # then finds every input value finite, so the image is accepted (its bands hold the inf)
+    img = np.full((40, 40, 3), 3.3e38, np.float32)
+    spec = specprompt.decompose(img)
+    assert not np.isfinite(spec.coefficients("residual")).all()
