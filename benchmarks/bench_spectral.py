@@ -241,8 +241,35 @@ def grouped(methods: list[Method]) -> list[Method]:
 
 
 def run_size(size: int, repeats: int, budget_s: float, notes: list[str]) -> list[Method]:
-    """Times every method on a seeded ``size x size`` image (see :func:`time_methods`)."""
-    return time_methods(grouped(methods_for(make_image(size), notes)), repeats, budget_s)
+    """Times every method on a seeded ``size x size`` image (see :func:`time_methods`); at
+    ``TARGET_SIZE`` the methods of ``TARGETS`` then get ``3 * repeats`` more pairs (:func:`more_pairs`)."""
+    methods = time_methods(grouped(methods_for(make_image(size), notes)), repeats, budget_s)
+    if size == TARGET_SIZE:
+        more_pairs(methods, {method for _, method, _, _ in TARGETS}, 3 * repeats, budget_s)
+    return methods
+
+
+def more_pairs(methods: list[Method], names: set[str], n: int, budget_s: float) -> None:
+    """Up to ``n`` more pairs (anchor first every other pair) for each method in ``names``, within
+    ``budget_s`` of pair time each: the ratios of the TARGET methods then rest on more pairs."""
+    by_name = {m.name: m for m in methods if m.error is None}
+    for name in sorted(names & set(by_name)):
+        m = by_name[name]
+        anchor = by_name.get(m.anchor) if m.anchor is not None else None
+        if anchor is None or not m.pairs:  # cold or without an anchor: nothing to pair
+            continue
+        spent = 0.0
+        for _ in range(n):
+            if spent > budget_s:
+                break
+            if len(m.pairs) % 2 == 0:  # continues the alternation of time_methods
+                a, t = anchor.call(), m.call()
+            else:
+                t, a = m.call(), anchor.call()
+            anchor.times.append(a)
+            m.times.append(t)
+            m.pairs.append((t, a))
+            spent += t + a
 
 
 def time_methods(methods: list[Method], repeats: int, budget_s: float) -> list[Method]:

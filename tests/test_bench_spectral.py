@@ -55,3 +55,14 @@ def test_the_opencv_anchor_is_an_exact_round_trip() -> None:
     img = bench.make_image(64)
     np_out = bench.opencv_laplacian(img, 3)
     assert np_out.shape == img.shape and float(abs(np_out - img).max()) < 1e-6
+
+
+def test_more_pairs_continue_the_alternation_for_the_named_methods_only() -> None:
+    bench = _bench()
+    log: list[str] = []
+    methods = [bench.Method(n, lambda n=n: log.append(n), a) for n, a in [("A", None), ("x", "A"), ("y", "A")]]
+    bench.time_methods(methods, repeats=1, budget_s=10.0)
+    log.clear()
+    bench.more_pairs(methods, {"x"}, 3, budget_s=10.0)
+    assert log == ["x", "A", "A", "x", "x", "A"]  # round 0 had A first
+    assert len(methods[1].pairs) == 4 and len(methods[2].pairs) == 1
