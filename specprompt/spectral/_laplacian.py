@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ def level_shapes(shape: tuple[int, int], levels: int) -> list[tuple[int, int]]:
     return shapes
 
 
+@functools.lru_cache(maxsize=256)  # Bands are frozen, so a spectrum of the same shape can share them
 def laplacian_bands(shape: tuple[int, int], levels: int, channels: int) -> tuple[Band, ...]:
     """The bands ``L0`` .. ``L{levels-1}``, ``residual`` of a Laplacian pyramid of an image of
     ``shape`` ``(H, W)`` with ``channels`` channels, from the shape alone (no pixels)."""
@@ -79,6 +81,7 @@ def auto_levels(shape: tuple[int, int], config: LaplacianConfig) -> int:
     return n
 
 
+@functools.cache
 def _cv2() -> Any:
     try:
         import cv2
@@ -167,7 +170,10 @@ class LaplacianScheme(Scheme):
         stop = self._level_of(analysis, shape)
         c = analysis.coeffs["residual"].shape[2]
         res = coeffs["residual"]
-        out = res.copy() if res is not None else np.zeros(analysis.coeffs["residual"].shape, np.float32)
+        if res is None:
+            out = np.zeros(analysis.coeffs["residual"].shape, np.float32)
+        else:  # pyr_up makes a new array, so only a render of the residual alone needs a copy
+            out = res.copy() if stop == n else res
         for k in range(n - 1, stop - 1, -1):
             lap = coeffs[f"L{k}"]
             target = analysis.coeffs[f"L{k}"].shape[:2]

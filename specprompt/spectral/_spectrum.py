@@ -114,6 +114,8 @@ class Spectrum:
     def kept(self, selection: Selection | None = None) -> frozenset[str]:
         """Names of the bands ``selection`` keeps (at least one tile)."""
         sel = self.check(selection)
+        if sel.is_all:
+            return frozenset(self._by_name)
         names = set(self._by_name) if sel.bands is None else set(sel.bands)
         return frozenset(n for n in names if sel.tiles_of(n) != frozenset())
 

@@ -100,3 +100,10 @@ def test_huge_finite_values_are_a_false_alarm_not_an_error() -> None:
     img = np.full((40, 40, 3), 3.3e38, np.float32)
     spec = specprompt.decompose(img)
     assert not np.isfinite(spec.coefficients("residual")).all()
+
+
+def test_plus_and_minus_inf_together_are_refused_without_a_warning() -> None:
+    img = np.zeros((40, 40, 3), np.float32)
+    img[0, 0, 0], img[39, 39, 2] = np.inf, -np.inf  # warnings are errors in pytest
+    with pytest.raises(ImageInputError, match=r"2 value\(s\) are NaN or infinite"):
+        specprompt.decompose(img)
