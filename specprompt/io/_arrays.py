@@ -33,19 +33,39 @@ def _checked(arr: np.ndarray, source: str, max_pixels: int | None) -> np.ndarray
     return arr if arr.ndim == 3 else arr[:, :, None]
 
 
-def _finite_float32(arr: np.ndarray, source: str) -> np.ndarray:
+def _all_finite(values: np.ndarray) -> bool:
+    """True when no value of the float32 array ``values`` is NaN or infinite.
+
+    One pass and no full-size temporary: the float32 dot product of the values with themselves
+    (BLAS) is finite when every value is, unless the squares overflow; only then (huge but finite
+    values) does the float64 sum decide, which cannot overflow.
+    """
+    if values.flags.c_contiguous:
+        flat = values.reshape(-1)  # a view
+        if np.isfinite(np.dot(flat, flat)):
+            return True
+    return bool(np.isfinite(values.sum(dtype=np.float64)))
+
+
+def _finite_float32(arr: np.ndarray, source: str, copy: bool = True, check_finite: bool = True) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond the float32 range turns into inf
-        values = arr.astype(np.float32)  # always a copy
-        # a float64 sum of float32 values cannot overflow, so it is finite exactly when every value is
-        total = values.sum(dtype=np.float64)
-    if not np.isfinite(total):
+        # copy=False: a native float32 input is returned as it is (checked, not copied)
+        values = arr.astype(np.float32, copy=copy)
+        finite = not check_finite or _all_finite(values)
+    if not finite:
         bad = int(np.count_nonzero(~np.isfinite(values)))
         raise ImageInputError(source, f"{bad} value(s) are NaN or infinite (or beyond the float32 range)")
     return values
 
 
-def array_to_unit(arr: np.ndarray, source: str, max_pixels: int | None) -> np.ndarray:
+def array_to_unit(
+    arr: np.ndarray, source: str, max_pixels: int | None, copy: bool = True, check_finite: bool = True
+) -> np.ndarray:
     """A new float32 ``(H, W, C)`` array: uint8 / 255, uint16 / 65535, bool as 0 / 1, floats as they are.
+
+    ``copy=False`` returns a native float32 ``arr`` itself (or an ``(H, W, 1)`` view of a 2-D one)
+    after the same checks, instead of a copy; other dtypes are converted either way.
+    ``check_finite=False`` skips the NaN / inf scan of float arrays (see :func:`as_array`).
 
     Float values outside [0, 1] are kept (band maths is linear; renders clip), NaN / inf are refused.
 
@@ -61,7 +81,7 @@ def array_to_unit(arr: np.ndarray, source: str, max_pixels: int | None) -> np.nd
     """
     arr = _checked(arr, source, max_pixels)
     if arr.dtype.kind == "f":
-        return _finite_float32(arr, source)
+        return _finite_float32(arr, source, copy, check_finite)
     scale = {1: 255.0, 2: 65535.0}[arr.dtype.itemsize] if arr.dtype.kind == "u" else 1.0
     return (arr.astype(np.float32) / np.float32(scale)).astype(np.float32)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from specprompt.errors import SpecPromptWarning
+from specprompt.errors import ConfigError, SpecPromptWarning
 from specprompt.io._arrays import array_to_pil, array_to_unit
 from specprompt.io._decode import Decoded
 from specprompt.io._describe import describe_array
@@ -74,8 +74,10 @@ def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     return to_standard_mode(decoded.image, decoded.source)
 
 
-def as_array(image: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Pixels of any source :func:`load_image` accepts, as a new float32 ``(H, W, C)`` array.
+def as_array(
+    image: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, copy: bool = True, check_finite: bool = True
+) -> np.ndarray:
+    """Pixels of any source :func:`load_image` accepts, as a new float32 ``(H, W, C)`` array (see ``copy``).
 
     Numpy arrays are converted directly: uint8 / 255, uint16 / 65535, bool to 0 / 1, float arrays
     taken as pixels as they are. Other sources go through the decoding of :func:`load_image`,
@@ -84,6 +86,12 @@ def as_array(image: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> n
     Args:
         image: any source :func:`load_image` accepts.
         max_pixels: as in :func:`load_image` (also applied to arrays).
+        copy: ``False`` lets a numpy array that is already float32 come back as it is (or as an
+            ``(H, W, 1)`` view of a 2-D one), checked but not copied: for callers that neither
+            write into the result nor keep it. Other sources are converted either way.
+        check_finite: ``False`` skips the scan for NaN / inf in numpy float arrays (every other
+            check still runs), for a caller that detects non-finite values more cheaply in its
+            own results; it must then call ``as_array`` again with the scan, which raises the error.
 
     Returns:
         float32 pixels; C = 1 for grey, 3 for RGB, 4 for RGBA.
@@ -97,7 +105,8 @@ def as_array(image: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> n
 
     Raises:
         ImageInputError: unreadable source, bad dtype or shape, empty, too large, NaN / inf.
-        ConfigError: ``max_pixels`` is not a positive int or ``None``.
+        ConfigError: ``max_pixels`` is not a positive int or ``None``; ``copy`` or ``check_finite``
+            is not a bool.
 
     Warns:
         SpecPromptWarning: the source has several frames.
@@ -107,8 +116,11 @@ def as_array(image: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> n
         [[[0.0], [1.0]]]
     """
     limit = check_max_pixels(max_pixels)
+    for name, flag in (("copy", copy), ("check_finite", check_finite)):
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{name} must be True or False, got {flag!r}")
     if isinstance(image, np.ndarray):
-        return array_to_unit(np.asarray(image), describe_array(image), limit)
+        return array_to_unit(np.asarray(image), describe_array(image), limit, copy, check_finite)
     decoded = decode_source(image, limit)
     _warn_if_animated(decoded)
     return to_unit_float(decoded.image, decoded.source)

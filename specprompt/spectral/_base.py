@@ -77,6 +77,10 @@ class Scheme(ABC):
     tiles_keep_band_limit: ClassVar[bool] = True
     #: True when :meth:`band_layout` needs no pixels (cheap at any size); otherwise it analyzes a blank image.
     layout_from_shape: ClassVar[bool] = False
+    #: True when :meth:`analyze` neither writes into its image nor keeps it (or a view of it) in the
+    #: Analysis: :func:`specprompt.decompose` then hands it a caller's float32 array as it is, with
+    #: no copy and no NaN / inf scan of its own, and asks :meth:`input_is_finite` afterwards.
+    borrows_input: ClassVar[bool] = False
 
     def __init__(self, config: SchemeConfig) -> None:
         self.config = config
@@ -84,6 +88,15 @@ class Scheme(ABC):
     @abstractmethod
     def analyze(self, image: np.ndarray) -> Analysis:
         """Splits ``image`` (float32, ``(H, W, C)``, C in 1, 3, 4) into bands."""
+
+    def input_is_finite(self, analysis: Analysis) -> bool:
+        """False when the image ``analysis`` came from may hold NaN or inf (schemes with ``borrows_input``).
+
+        A false alarm is allowed (decompose then scans the image itself); a miss is not. This
+        default looks at every coefficient: with an exact inverse, a NaN or inf in the image must
+        reach some coefficient. Schemes override it with something cheaper.
+        """
+        return all(bool(np.isfinite(c).all()) for c in analysis.coeffs.values())
 
     @abstractmethod
     def synthesize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ def level_shapes(shape: tuple[int, int], levels: int) -> list[tuple[int, int]]:
     return shapes
 
 
+@functools.lru_cache(maxsize=256)  # Bands are frozen, so a spectrum of the same shape can share them
 def laplacian_bands(shape: tuple[int, int], levels: int, channels: int) -> tuple[Band, ...]:
     """The bands ``L0`` .. ``L{levels-1}``, ``residual`` of a Laplacian pyramid of an image of
     ``shape`` ``(H, W)`` with ``channels`` channels, from the shape alone (no pixels)."""
@@ -79,6 +81,7 @@ def auto_levels(shape: tuple[int, int], config: LaplacianConfig) -> int:
     return n
 
 
+@functools.cache
 def _cv2() -> Any:
     try:
         import cv2
@@ -122,6 +125,7 @@ class LaplacianScheme(Scheme):
     name = "laplacian"
     config_cls = LaplacianConfig
     layout_from_shape = True
+    borrows_input = True
 
     def band_layout(self, shape: tuple[int, int], channels: int) -> tuple[Band, ...]:
         assert isinstance(self.config, LaplacianConfig)
@@ -137,10 +141,21 @@ class LaplacianScheme(Scheme):
         coeffs: dict[str, np.ndarray] = {}
         for k in range(n):
             lap = pyr_up(gauss[k + 1], gauss[k].shape[:2])
-            np.subtract(gauss[k], lap, out=lap)  # in place: saves an allocation (~15% of analyze)
-            coeffs[f"L{k}"] = lap
-        coeffs["residual"] = gauss[n]
+            # in place: saves an allocation (~15% of analyze); OpenCV, as NaN - NaN must not warn
+            coeffs[f"L{k}"] = _cv2().subtract(gauss[k], lap, dst=lap)
+        coeffs["residual"] = gauss[n] if n else image.copy()  # never the caller's array (borrows_input)
         return Analysis(laplacian_bands(image.shape[:2], n, image.shape[2]), coeffs, {"levels": n})
+
+    def input_is_finite(self, analysis: Analysis) -> bool:
+        """Looks at the residual only.
+
+        Convention:
+            pyrDown's kernel weights are all positive and every input sample has a weight in some
+            output sample, so a NaN or inf anywhere in ``G_k`` makes some value of ``G_{k+1}`` NaN
+            or inf, and so on down to the residual. The converse can fail (finite values near the
+            float32 limit can overflow in the blur): a false alarm, which decompose settles.
+        """
+        return bool(np.isfinite(analysis.coeffs["residual"]).all())
 
     def _level_of(self, analysis: Analysis, shape: tuple[int, int]) -> int:
         for band in analysis.bands:
@@ -155,7 +170,10 @@ class LaplacianScheme(Scheme):
         stop = self._level_of(analysis, shape)
         c = analysis.coeffs["residual"].shape[2]
         res = coeffs["residual"]
-        out = res.copy() if res is not None else np.zeros(analysis.coeffs["residual"].shape, np.float32)
+        if res is None:
+            out = np.zeros(analysis.coeffs["residual"].shape, np.float32)
+        else:  # pyr_up makes a new array, so only a render of the residual alone needs a copy
+            out = res.copy() if stop == n else res
         for k in range(n - 1, stop - 1, -1):
             lap = coeffs[f"L{k}"]
             target = analysis.coeffs[f"L{k}"].shape[:2]

@@ -114,6 +114,8 @@ class Spectrum:
     def kept(self, selection: Selection | None = None) -> frozenset[str]:
         """Names of the bands ``selection`` keeps (at least one tile)."""
         sel = self.check(selection)
+        if sel.is_all:
+            return frozenset(self._by_name)
         names = set(self._by_name) if sel.bands is None else set(sel.bands)
         return frozenset(n for n in names if sel.tiles_of(n) != frozenset())
 
@@ -282,5 +284,9 @@ def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum
     from specprompt.io import as_array
 
     backend = scheme_for(scheme, **options)
-    arr = as_array(image)
-    return Spectrum(backend, backend.analyze(arr), (arr.shape[0], arr.shape[1], arr.shape[2]))
+    borrow = backend.borrows_input  # the caller's float32 array itself, NaN / inf found in the bands
+    arr = as_array(image, copy=not borrow, check_finite=not borrow)
+    analysis = backend.analyze(arr)
+    if borrow and not backend.input_is_finite(analysis):
+        as_array(image)  # the full scan raises ImageInputError naming the NaN / inf (if not a false alarm)
+    return Spectrum(backend, analysis, (arr.shape[0], arr.shape[1], arr.shape[2]))

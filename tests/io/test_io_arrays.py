@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specprompt.errors import ImageInputError
+from specprompt.errors import ConfigError, ImageInputError
 from specprompt.io import as_array, load_image
 
 
@@ -45,6 +45,57 @@ def test_as_array_keeps_out_of_range_floats_and_copies() -> None:
     np.testing.assert_array_equal(out[:, :, 0], arr)
     out[0, 0, 0] = 9.0
     assert arr[0, 0] == -0.5  # never a view on the caller's data
+
+
+def test_as_array_copy_false_checks_but_does_not_copy_float32() -> None:
+    arr = np.array([[-0.5, 1.5]], np.float32)
+    out = as_array(arr, copy=False)
+    assert out.shape == (1, 2, 1) and np.shares_memory(out, arr)
+    rgb = np.zeros((2, 3, 3), np.float32)
+    assert as_array(rgb, copy=False) is rgb
+    # other dtypes are converted, so the result is new memory whatever copy says
+    for other in (np.zeros((2, 3), np.float64), np.zeros((2, 3), np.uint8), np.zeros((2, 3), ">f4")):
+        assert not np.shares_memory(as_array(other, copy=False), other)
+
+
+@pytest.mark.parametrize("copy", [True, False])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0, 0), (4, 6, 2), (2, 3, 1)])
+@pytest.mark.parametrize("layout", ["contiguous", "strided", "fortran"])
+def test_every_non_finite_value_is_refused(copy: bool, bad: float, where: tuple[int, int, int], layout: str) -> None:
+    arr = np.random.default_rng(0).random((5, 7, 3), dtype=np.float32)
+    arr[where] = bad
+    if layout == "strided":
+        arr = np.repeat(arr, 2, axis=1)[:, ::2]
+    elif layout == "fortran":
+        arr = np.asfortranarray(arr)
+    with pytest.raises(ImageInputError, match="1 value"):
+        as_array(arr, copy=copy)
+
+
+def test_huge_finite_floats_are_accepted() -> None:
+    # their squares overflow float32, which must not be taken for a non-finite value
+    arr = np.full((3, 4, 3), 3e38, np.float32)
+    arr[0, 0, 0] = -3.4e38
+    np.testing.assert_array_equal(as_array(arr, copy=False), arr)
+    np.testing.assert_array_equal(as_array(arr.astype(np.float64)), arr)
+
+
+def test_check_finite_false_skips_only_the_nan_scan() -> None:
+    arr = np.array([[0.5, np.nan]], np.float32)
+    out = as_array(arr, copy=False, check_finite=False)
+    assert np.shares_memory(out, arr) and np.isnan(out[0, 1, 0])
+    with pytest.raises(ImageInputError, match="shape"):
+        as_array(np.zeros((2, 3, 2), np.float32), check_finite=False)
+    with pytest.raises(ImageInputError, match="max_pixels"):
+        as_array(np.zeros((4, 4), np.float32), check_finite=False, max_pixels=15)
+
+
+@pytest.mark.parametrize("flag", ["copy", "check_finite"])
+@pytest.mark.parametrize("bad", [0, 1, None, "no"])
+def test_bad_flags(flag: str, bad: object) -> None:
+    with pytest.raises(ConfigError, match=f"{flag} must be True or False, got {bad!r}"):
+        as_array(np.zeros((2, 2), np.float32), **{flag: bad})
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import specprompt
 from specprompt import Selection
+from specprompt.spectral import get_scheme
 
 SCHEMES = specprompt.available_schemes()
 TOL = 1e-5
@@ -181,3 +182,16 @@ def test_band_layout_options_and_errors() -> None:
         band_layout("laplacian", (40, 50), 3, nope=1)
     with pytest.raises(specprompt.UnknownNameError):
         band_layout("no-such-scheme", (40, 50))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_input_is_finite_sees_a_nan_anywhere(scheme: str) -> None:
+    # decompose trusts input_is_finite instead of scanning the input of a scheme with borrows_input
+    cls = get_scheme(scheme)
+    backend = cls(cls.config_cls())
+    img = _image((37, 29), 3, seed=5)
+    assert backend.input_is_finite(backend.analyze(img))
+    for pos in [(0, 0, 0), (36, 28, 2), (18, 3, 1)]:
+        bad = img.copy()
+        bad[pos] = np.nan
+        assert not backend.input_is_finite(backend.analyze(bad)), pos

@@ -6,6 +6,7 @@ import pytest
 
 import specprompt
 from specprompt import Selection
+from specprompt.errors import ImageInputError
 from specprompt.spectral._laplacian import level_shapes
 
 
@@ -53,3 +54,56 @@ def test_quantized_minimal_render_error_is_bounded_after_upsampling() -> None:
     # minimal render stays within half a step after upsampling, for values inside [0, 1]
     err = np.abs(spec.upsample(pixels) - spec.reconstruct(sel)).max()
     assert err <= 0.5 / 255 + 1e-5
+
+
+@pytest.mark.parametrize("levels", [0, 2, None])
+def test_decompose_neither_writes_nor_keeps_the_callers_array(levels: int | None) -> None:
+    # laplacian borrows a float32 input without copying it (Scheme.borrows_input)
+    img = np.random.default_rng(3).random((40, 52, 3), dtype=np.float32)
+    before = img.copy()
+    img.flags.writeable = False  # OpenCV and numpy must only read it
+    spec = specprompt.decompose(img, levels=levels)
+    np.testing.assert_array_equal(img, before)
+    img.flags.writeable = True
+    img[:] = 7.0  # the caller reuses its buffer: the spectrum must not change
+    assert np.abs(spec.reconstruct() - before).max() <= 1e-5
+    for name in spec.band_names:
+        assert not np.shares_memory(spec.coefficients(name), img)
+
+
+@pytest.mark.parametrize(
+    ("shape", "levels"), [((9, 7, 3), None), ((9, 7, 3), 0), ((5, 6, 1), 2), ((1, 9, 4), None), ((6, 5), 3)]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_anywhere_is_refused(shape: tuple[int, ...], levels: int | None, bad: float) -> None:
+    # decompose skips the NaN / inf scan of a float32 input and looks at the residual instead:
+    # that must catch a bad value at every position (odd sizes, borders, every channel)
+    img = np.random.default_rng(4).random(shape, dtype=np.float32)
+    for pos in np.ndindex(*shape):
+        bad_img = img.copy()
+        bad_img[pos] = bad
+        with pytest.raises(ImageInputError, match=r"1 value\(s\) are NaN or infinite") as info:
+            specprompt.decompose(bad_img, levels=levels)
+        assert f"<numpy array {shape} float32>" in str(info.value)
+
+
+def test_float64_beyond_float32_is_still_refused() -> None:
+    img = np.zeros((40, 40, 3))
+    img[39, 0, 1] = 1e300
+    with pytest.raises(ImageInputError, match="beyond the float32 range"):
+        specprompt.decompose(img)
+
+
+def test_huge_finite_values_are_a_false_alarm_not_an_error() -> None:
+    # the blur of values near the float32 limit overflows to inf in the residual; the full scan
+    # then finds every input value finite, so the image is accepted (its bands hold the inf)
+    img = np.full((40, 40, 3), 3.3e38, np.float32)
+    spec = specprompt.decompose(img)
+    assert not np.isfinite(spec.coefficients("residual")).all()
+
+
+def test_plus_and_minus_inf_together_are_refused_without_a_warning() -> None:
+    img = np.zeros((40, 40, 3), np.float32)
+    img[0, 0, 0], img[39, 39, 2] = np.inf, -np.inf  # warnings are errors in pytest
+    with pytest.raises(ImageInputError, match=r"2 value\(s\) are NaN or infinite"):
+        specprompt.decompose(img)
