@@ -23,7 +23,7 @@ from specprompt.search._budget import Pricer, fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._crops import detail_box
 from specprompt.search._demos import DemoPlan, ImageSlot, replace_field
-from specprompt.search._space import ImageSpace, search_space_for
+from specprompt.search._space import SIZE_DIM, ImageSpace, search_space_for, with_size
 from specprompt.spectral import Selection, Spectrum, decompose
 from specprompt.types import SpectralImage, content_hash
 
@@ -80,9 +80,16 @@ class SearchContext:
                 if h not in self.spectra:
                     self.spectra[h] = decompose(arr, config.scheme, **config.options)
             self.sources[slot.id] = h
-        self.spaces: dict[str, ImageSpace] = {
-            s.id: search_space_for(self.spectra[self.sources[s.id]]) for s in plan.slots
-        }
+        from specprompt.cost import LocalCostModel, get_cost_model
+
+        #: True when the cost model prices pixels: every image space gets a ``size`` dimension
+        #: (the ``local`` model bills kept bands, so its images are sent at their minimal size).
+        self.sized = not isinstance(get_cost_model(config.cost_model), LocalCostModel)
+        self.spaces: dict[str, ImageSpace] = {}
+        for s in plan.slots:
+            spec = self.spectra[self.sources[s.id]]
+            space = search_space_for(spec)
+            self.spaces[s.id] = with_size(space, spec.size) if self.sized else space
         self.crop_slots: tuple[str, ...] = ()
         if config.detail_crops:
             self.crop_slots = tuple(s.id for s in plan.slots if s.item is not None)
@@ -91,7 +98,7 @@ class SearchContext:
                 logger.info("detail crops need list[dspy.Image] fields; no crop for %s", ", ".join(skipped))
         self.demo_dims: tuple[str, ...] = plan.demo_ids if config.search_demos else ()
         self._lock = threading.Lock()
-        self._renders: dict[tuple[str, str], SpectralImage] = {}
+        self._renders: dict[tuple[str, str, tuple[int, int] | None], SpectralImage] = {}
         self._crop_cache: dict[str, tuple[SpectralImage, int]] = {}
         logger.info(
             "%d demo image slot(s), %d distinct source(s), scheme %s", len(plan.slots), len(self.spectra), config.scheme
@@ -107,14 +114,14 @@ class SearchContext:
             out[f"{demo_id}:include"] = IntDistribution(0, 1)
         for slot in self.plan.slots:
             for d in self.spaces[slot.id].dims:
-                out[f"{slot.id}:{d.name}"] = IntDistribution(d.low, d.high)
+                out[f"{slot.id}:{d.name}"] = IntDistribution(d.low, d.high, log=d.log)
             if slot.id in self.crop_slots:
                 out[f"{slot.id}:crop"] = IntDistribution(0, 1)
         return out
 
     def suggest(self, trial: optuna.Trial) -> Candidate:
         """Asks ``trial`` for every parameter and returns the candidate."""
-        params = {name: trial.suggest_int(name, d.low, d.high) for name, d in self.distributions().items()}
+        params = {name: trial.suggest_int(name, d.low, d.high, log=d.log) for name, d in self.distributions().items()}
         return self.from_params(params)
 
     def from_params(self, params: Mapping[str, Any]) -> Candidate:
@@ -159,7 +166,18 @@ class SearchContext:
         return Candidate({s.id: self.spaces[s.id].ladder()[-1] for s in self.plan.slots})
 
     def uniform_fit(self, budget: float | None) -> Candidate:
-        """The finest candidate that coarsens all images by the same number of steps and fits."""
+        """The uniform baseline: every demo image resized by one common factor, the largest that fits.
+
+        With a ``size`` dimension (a cost model that prices pixels) every image keeps all its
+        bands and is sent with longest side ``round(longest_i * n / N)`` (``N`` the longest side
+        of any demo image, at least the space's smallest side), Lanczos-resampled: ``n`` is the
+        largest integer whose prompt fits (a bisection assuming fewer pixels never cost more,
+        then a downward scan in case the cost model is not monotone). Without one, every image
+        is coarsened by the same number of ladder steps, the finest that fits. When nothing
+        fits, every image is dropped.
+        """
+        if self.sized:
+            return self._uniform_sized(budget)
         ladders = {s.id: self.spaces[s.id].ladder() for s in self.plan.slots}
         steps = max(len(v) for v in ladders.values())
         for i in range(steps):
@@ -167,6 +185,37 @@ class SearchContext:
             if fits(self.tokens(cand), budget):
                 return cand
         return self.dropped()  # pragma: no cover - the last rung drops every image: 0 tokens
+
+    def _uniform_sized(self, budget: float | None) -> Candidate:
+        slots = self.plan.slots
+        longest = max(max(self.spectra[self.sources[s.id]].size) for s in slots)
+
+        def at(n: int) -> Candidate:
+            values: dict[str, Mapping[str, int]] = {}
+            for s in slots:
+                space = self.spaces[s.id]
+                dim = space.size_dim
+                if dim is None:  # pragma: no cover - every space of a sized context has one
+                    raise ConfigError(f"the search space of {s.id} has no size dimension")
+                side = min(dim.high, max(dim.low, round(dim.high * n / longest)))
+                values[s.id] = {**space.full(), SIZE_DIM: side}
+            return Candidate(values)
+
+        if fits(self.tokens(at(longest)), budget):
+            return at(longest)
+        lo, hi = 1, longest  # invariant (under monotonicity): at(hi) does not fit
+        if not fits(self.tokens(at(lo)), budget):
+            return self.dropped()
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if fits(self.tokens(at(mid)), budget):
+                lo = mid
+            else:
+                hi = mid
+        n = lo
+        while n > 1 and not fits(self.tokens(at(n)), budget):
+            n -= 1  # pragma: no cover - only for a cost model that is not monotone
+        return at(n)
 
     def greedy_fit(self, budget: float | None) -> Candidate:
         """Images in slot order at full resolution while they fit, then the finest rung that fits.
@@ -189,14 +238,20 @@ class SearchContext:
             return None
         return self.spaces[slot.id].selection(cand.values[slot.id])
 
-    def render(self, slot_id: str, selection: Selection) -> SpectralImage:
-        """The SpectralImage of ``selection`` of a slot's source (cached per source and selection)."""
+    def render(self, slot_id: str, selection: Selection, size: tuple[int, int] | None = None) -> SpectralImage:
+        """The SpectralImage of ``selection`` of a slot's source sent at ``size`` (``None``: minimal).
+
+        Cached per source, selection and size. With a ``size`` the kept bands are reconstructed
+        at full size and Lanczos-resampled to it (:meth:`SpectralImage.from_spectrum`).
+        """
         h = self.sources[slot_id]
-        key = (h, selection.to_json())
+        key = (h, selection.to_json(), None if size is None else (int(size[0]), int(size[1])))
         with self._lock:
             hit = self._renders.get(key)
         if hit is None:
-            hit = SpectralImage.from_spectrum(self.spectra[h], selection, detail=self.detail, source_hash=h)
+            hit = SpectralImage.from_spectrum(
+                self.spectra[h], selection, detail=self.detail, source_hash=h, size=key[2]
+            )
             with self._lock:
                 self._renders[key] = hit
         return hit
@@ -229,7 +284,13 @@ class SearchContext:
             w, h = _image_size(img)
             return self.pricer.image(w, h, getattr(img, "detail", None))
         sid = self.sources[slot.id]
-        total = self.pricer.selection(sid, self.spectra[sid], sel) if sel.bands != frozenset() else 0
+        sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
+        if sel.bands == frozenset():
+            total = 0
+        elif sent is not None:
+            total = self.pricer.image(*sent)
+        else:
+            total = self.pricer.selection(sid, self.spectra[sid], sel)
         if slot.id in cand.crops:
             total += self.crop(slot.id)[1]
         return total
@@ -252,7 +313,10 @@ class SearchContext:
             if sel is None:
                 items.append([slot.id, "excluded"])
                 continue
-            shown = "drop" if sel.bands == frozenset() else sel.to_json()
+            shown: Any = "drop" if sel.bands == frozenset() else sel.to_json()
+            sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
+            if sent is not None and shown != "drop":
+                shown = [shown, list(sent)]
             if slot.id in cand.overrides:
                 shown = "override:" + hashlib.sha256(repr(cand.overrides[slot.id].format()).encode()).hexdigest()
             items.append([slot.id, self.sources[slot.id], shown, slot.id in cand.crops])
@@ -270,6 +334,9 @@ class SearchContext:
             else:
                 entry["choice"] = self.spaces[slot.id].describe(cand.values[slot.id])
                 entry["bands"] = None if sel.bands is None else sorted(sel.bands)
+                sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
+                if sent is not None and sel.bands != frozenset():
+                    entry["sent"] = list(sent)
                 if slot.id in self.crop_slots:
                     entry["crop"] = slot.id in cand.crops
             entry["tokens"] = self.slot_tokens(cand, slot)
@@ -303,8 +370,9 @@ class SearchContext:
     def _image_for(self, cand: Candidate, slot: ImageSlot) -> dspy.Image | None:
         if slot.id in cand.overrides:
             return cand.overrides[slot.id]
-        sel = self.spaces[slot.id].selection(cand.values[slot.id])
-        return None if sel.bands == frozenset() else self.render(slot.id, sel)
+        space = self.spaces[slot.id]
+        sel = space.selection(cand.values[slot.id])
+        return None if sel.bands == frozenset() else self.render(slot.id, sel, space.sent_size(cand.values[slot.id]))
 
     def _render_demo(self, cand: Candidate, demo: Any, slots: list[ImageSlot]) -> Any:
         out = demo

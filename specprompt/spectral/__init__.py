@@ -6,6 +6,7 @@ from specprompt.spectral._dct import DctConfig
 from specprompt.spectral._fft import FftConfig
 from specprompt.spectral._laplacian import LaplacianConfig
 from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
+from specprompt.spectral._resample import resize_lanczos
 from specprompt.spectral._spectrum import Spectrum, decompose, to_pil
 from specprompt.spectral._torch import block_dct, block_idct, laplacian_pyramid, laplacian_reconstruct
 from specprompt.spectral._types import Band, Selection
@@ -30,5 +31,6 @@ __all__ = [
     "laplacian_pyramid",
     "laplacian_reconstruct",
     "register_scheme",
+    "resize_lanczos",
     "to_pil",
 ]
