@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import dspy
 import numpy as np
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, SpecPromptWarning
 from specprompt.io import as_array
 from specprompt.search._budget import Pricer, fits
 from specprompt.search._config import SearchConfig
@@ -100,6 +101,11 @@ class SearchContext:
         self._lock = threading.Lock()
         self._renders: dict[tuple[str, str, tuple[int, int] | None], SpectralImage] = {}
         self._crop_cache: dict[str, tuple[SpectralImage, int]] = {}
+        self._cheapest: dict[str, int] = {}
+        #: class id (``"<predictor>:<answer>"``) -> ids of the image demos showing it.
+        self.class_demos: dict[str, tuple[str, ...]] = class_demos(plan)
+        #: True when the budget holds one image per class: then every class must keep one.
+        self.must_cover = self._budget_checks()
         logger.info(
             "%d demo image slot(s), %d distinct source(s), scheme %s", len(plan.slots), len(self.spectra), config.scheme
         )
@@ -274,6 +280,83 @@ class SearchContext:
                 self._crop_cache[h] = hit
         return hit
 
+    # -- classes: every class keeps an image ------------------------------------------------------
+    def cheapest(self, slot_id: str) -> int:
+        """Tokens of the cheapest way to still show the slot's image (its coarsest kept rung)."""
+        hit = self._cheapest.get(slot_id)
+        if hit is None:
+            slot = next(s for s in self.plan.slots if s.id == slot_id)
+            prices = [self.slot_tokens(Candidate({slot_id: rung}), slot) for rung in self.spaces[slot_id].ladder()]
+            hit = self._cheapest[slot_id] = min((p for p in prices if p > 0), default=0)
+        return hit
+
+    def shown_demos(self, cand: Candidate) -> frozenset[str]:
+        """Ids of the demos that show at least one image in ``cand``."""
+        out: set[str] = set()
+        for slot in self.plan.slots:
+            sel = self._slot_selection(cand, slot)
+            if sel is not None and (sel.bands != frozenset() or slot.id in cand.overrides or slot.id in cand.crops):
+                out.add(slot.demo_id)
+        return frozenset(out)
+
+    def missing_classes(self, cand: Candidate) -> list[str]:
+        """Classes none of whose demos shows an image in ``cand`` (always empty when the budget
+        cannot hold one image per class, see :attr:`must_cover`)."""
+        if not self.must_cover:
+            return []
+        shown = self.shown_demos(cand)
+        return [c for c, demos in self.class_demos.items() if not shown.intersection(demos)]
+
+    def covers_labels(self, cand: Candidate) -> bool:
+        """The feasibility rule beside the budget: every class (label) keeps at least one demo image.
+
+        Convention:
+            Classes are the answers of the demos holding images (:attr:`DemoPlan.classes`); free-text
+            answers are no classes. When the budget cannot hold the cheapest image of one demo
+            per class, the rule is off (and a :class:`SpecPromptWarning` said so when the context
+            was built).
+        """
+        return not self.missing_classes(cand)
+
+    def _budget_checks(self) -> bool:
+        """Warns about budgets and classes that make a chance-level program.
+
+        Returns:
+            True when the budget holds the cheapest image of one demo per class.
+        """
+        budget = self.config.token_budget
+        cheapest = {s.id: self.cheapest(s.id) for s in self.plan.slots}
+        by_demo: dict[str, list[int]] = {}
+        for s in self.plan.slots:
+            by_demo.setdefault(s.demo_id, []).append(cheapest[s.id])
+        per_class = {c: min(min(by_demo[d]) for d in demos) for c, demos in self.class_demos.items()}
+        for name, per in zip(self.plan.names, self.plan.classes, strict=False):
+            shown = {c for c in per if c is not None}
+            n_demos = sum(1 for c in per if c is not None)
+            if len(shown) == 1 and n_demos >= 2:
+                _warn(
+                    f"all {n_demos} demos of predictor {name!r} have the same answer ({shown.pop()}): a program "
+                    "shown one class learns to give that answer; give a trainset (or demos) with several classes"
+                )
+        lowest = min(cheapest.values(), default=0)
+        if budget is not None and budget < lowest:
+            _warn(
+                f"token_budget {budget} is below the price of the cheapest demo image ({lowest} tokens under "
+                f"{self.config.cost_model!r}): every demo image is dropped and the program sees text only, "
+                "so expect chance-level answers on image questions"
+            )
+            return False
+        need = sum(per_class.values())
+        if len(per_class) > 1 and not fits(need, budget):
+            _warn(
+                f"token_budget {budget} cannot hold one image per label: the cheapest image of each of the "
+                f"{len(per_class)} labels costs {need} tokens together under {self.config.cost_model!r}, so the "
+                "search may drop every image of some labels (answers for those are guesses); raise the budget "
+                f"to at least {need}"
+            )
+            return False
+        return True
+
     # -- tokens, keys, descriptions --------------------------------------------------------------
     def slot_tokens(self, cand: Candidate, slot: ImageSlot) -> int:
         sel = self._slot_selection(cand, slot)
@@ -398,6 +481,25 @@ class SearchContext:
                     items.append(self.crop(slot.id)[0])
             out = replace_field(out, fname, items)
         return out
+
+
+def class_demos(plan: DemoPlan) -> dict[str, tuple[str, ...]]:
+    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it."""
+    out: dict[str, list[str]] = {}
+    for slot in plan.slots:
+        per = plan.classes[slot.predictor] if slot.predictor < len(plan.classes) else ()
+        key = per[slot.demo] if slot.demo < len(per) else None
+        if key is not None:
+            ids = out.setdefault(f"{slot.predictor_name}:{key}", [])
+            if slot.demo_id not in ids:
+                ids.append(slot.demo_id)
+    return {c: tuple(ids) for c, ids in out.items()}
+
+
+def _warn(message: str) -> None:
+    from specprompt.search._invisible import _caller_level
+
+    warnings.warn(message, SpecPromptWarning, stacklevel=_caller_level())
 
 
 def _image_size(img: dspy.Image) -> tuple[int, int]:

@@ -101,7 +101,7 @@ class Objective:
         ctx = self.ctx
         tokens = ctx.tokens(cand)
         key = ctx.key(cand)
-        feasible = fits(tokens, self.budget)
+        feasible = fits(tokens, self.budget) and ctx.covers_labels(cand)
         trial.set_user_attr("key", key)
         trial.set_user_attr("tokens", tokens)
         trial.set_user_attr("feasible", feasible)

@@ -117,7 +117,8 @@ def test_render_is_lanczos_of_the_kept_bands(photo_task: Task) -> None:
     source = load_image(ctx.plan.images[slot.id]).convert("RGB")
     ref = np.asarray(source.resize((41, 41), Image.Resampling.LANCZOS), np.float32) / 255
     got = as_array(img)
-    assert np.abs(got - ref).max() <= 2.5 / 255  # all bands kept: PIL Lanczos of the source itself
+    diff = np.abs(got - ref)  # all bands kept: PIL Lanczos of the source (PIL rounds to 8 bits between passes)
+    assert diff.max() <= 6 / 255 and diff.mean() <= 0.5 / 255
     coarse = Candidate({**ctx.full().values, slot.id: {"keep_from": 2, SIZE_DIM: 41}})
     blurred = as_array(_sent_images(ctx.build(coarse))[0])
     spec = ctx.spectra[ctx.sources[slot.id]]
