@@ -95,9 +95,9 @@ def stratified_fit(
 
     Demos of :func:`answer_rounds` are sharpened in order (every image of a demo as fine as
     still fits, leaving room for the cheapest image of every later demo of the first round, so
-    every answer keeps an image when the budget allows). With ``"drop"`` or ``"coarse"`` only the first round is sharpened; with
-    ``"coarse"`` the other demos' images then get their coarsest kept level, in order, where
-    that still fits.
+    every answer keeps an image when the budget allows). With ``"drop"`` or ``"coarse"`` only
+    the first round is sharpened; with ``"coarse"`` the other demos' images then get their
+    coarsest kept level, in order, where that still fits.
     """
     values: dict[str, Mapping[str, int]] = dict(ctx.dropped().values)
     rounds = answer_rounds(ctx.student, ctx.plan)
