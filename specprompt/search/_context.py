@@ -26,7 +26,7 @@ from specprompt.search._crops import detail_box
 from specprompt.search._demos import DemoPlan, ImageSlot, replace_field
 from specprompt.search._space import SIZE_DIM, ImageSpace, search_space_for, with_size
 from specprompt.spectral import Selection, Spectrum, decompose
-from specprompt.types import SpectralImage, content_hash
+from specprompt.types import DROPPED_IMAGE, SpectralImage, content_hash
 
 if TYPE_CHECKING:
     import optuna
@@ -431,10 +431,12 @@ class SearchContext:
         """A deep copy of the student whose demos show the candidate's images.
 
         Convention:
-            A dropped image of a single ``dspy.Image`` field becomes ``None``: DSPy then sends
-            that demo as an incomplete (text-only) example that still shows its labels. A
-            dropped item of a ``list[dspy.Image]`` field is removed from the list, and a detail
-            crop is inserted right after its whole image. Excluded demos are removed.
+            A dropped image of a single ``dspy.Image`` field becomes the text
+            :data:`specprompt.types.DROPPED_IMAGE` (``"(no image: dropped to save tokens)"``): the demo still
+            shows its labels, and the model reads plainly that no image was sent. A dropped item
+            of a ``list[dspy.Image]`` field is removed from the list (a list left without any
+            image becomes that text too), and a detail crop is inserted right after
+            its whole image. Excluded demos are removed.
         """
         program = self.student.deepcopy()
         by_demo: dict[tuple[int, int], list[ImageSlot]] = {}
@@ -464,7 +466,8 @@ class SearchContext:
             fields.setdefault(s.field, []).append(s)
         for fname, fslots in fields.items():
             if fslots[0].item is None:
-                out = replace_field(out, fname, self._image_for(cand, fslots[0]))
+                img = self._image_for(cand, fslots[0])
+                out = replace_field(out, fname, DROPPED_IMAGE if img is None else img)
                 continue
             by_item = {s.item: s for s in fslots}
             original = demo[fname]
@@ -479,7 +482,8 @@ class SearchContext:
                     items.append(img)
                 if slot.id in cand.crops:
                     items.append(self.crop(slot.id)[0])
-            out = replace_field(out, fname, items)
+            shows_image = any(isinstance(v, dspy.Image) for v in items)
+            out = replace_field(out, fname, items if shows_image else DROPPED_IMAGE)
         return out
 
 

@@ -19,7 +19,12 @@ from specprompt.spectral import Selection, Spectrum
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["METADATA_KEY", "SpectralImage", "content_hash", "png_bytes_metadata", "read_metadata"]
+__all__ = ["DROPPED_IMAGE", "METADATA_KEY", "SpectralImage", "content_hash", "png_bytes_metadata", "read_metadata"]
+
+#: The text a demo sends in place of an image the band search dropped (a single ``dspy.Image``
+#: field, or a ``list[dspy.Image]`` field left without images): the model reads plainly that no
+#: image was sent, where ``None`` would reach it as the text ``None``.
+DROPPED_IMAGE = "(no image: dropped to save tokens)"
 
 #: Key of the PNG text chunk that carries a SpectralImage's metadata inside its data URI.
 METADATA_KEY = "specprompt"

@@ -11,7 +11,7 @@ from specprompt.cost import image_tokens
 from specprompt.search import BASELINES, BandOptimizer
 from specprompt.search._baselines import BaselineStore, check_baselines
 from specprompt.tasks import Task
-from specprompt.types import SpectralImage
+from specprompt.types import DROPPED_IMAGE, SpectralImage
 
 from .conftest import exact, options
 
@@ -28,7 +28,7 @@ def test_compile_with_all_baselines(texture_task: Task, lm: dspy.LM) -> None:
     assert list(base) == list(BASELINES)
     assert base["full"].tokens == 3 * 44 and not base["full"].fits  # 44 local tokens per 64 px image
     assert base["text_only"].tokens == 0 and base["text_only"].fits
-    assert all(d.image is None for d in base["text_only"].program.demos)  # type: ignore[union-attr]
+    assert all(d.image == DROPPED_IMAGE for d in base["text_only"].program.demos)  # type: ignore[union-attr]
     uni = base["uniform"]
     assert uni.fits and uni.tokens is not None and uni.tokens <= 60 and "Lanczos" in uni.note
     sizes = {load_image(d.image).size for d in uni.program.demos}  # type: ignore[union-attr]

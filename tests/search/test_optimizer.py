@@ -17,7 +17,7 @@ from specprompt import ConfigError, SpecPromptWarning, UnknownNameError, decompo
 from specprompt.cost import image_tokens, selection_tokens
 from specprompt.search import BandOptimizer, CompileResult, SearchConfig
 from specprompt.tasks import Task
-from specprompt.types import SpectralImage, content_hash
+from specprompt.types import DROPPED_IMAGE, SpectralImage, content_hash
 
 from .conftest import exact, options
 
@@ -284,7 +284,7 @@ def test_dropped_single_image_keeps_the_labels(colour_task: Task, lm: dspy.LM) -
     opt = BandOptimizer(exact, **options(token_budget=0, n_trials=2))
     with pytest.warns(SpecPromptWarning, match="program sees text only"):
         program = opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset)
-    assert [d.image for d in program.demos] == [None, None, None]
+    assert [d.image for d in program.demos] == [DROPPED_IMAGE] * 3
     assert all(d.label in colour_task.labels for d in program.demos)
     assert opt.last_result is not None and opt.last_result.best.tokens == 0
 
