@@ -113,7 +113,12 @@ def test_compile_never_drops_every_image_of_a_label(colour_task: Task, lm: dspy.
         t for t in result.study.trials if not t.user_attrs.get("feasible") and t.user_attrs["tokens"] <= 48
     ]
     assert feasible and infeasible_in_budget, "the sampler should have proposed a prompt that drops a label"
+    plan = plan_demos(student, colour_task.trainset, 4, 0)  # the compile's demos (same seed)
+    label_of = {f"self/demo{i}/image": d.label for i, d in enumerate(plan.demos[0])}
     for t in feasible:
-        shown = {sid.split("/image")[0] for sid, e in t.user_attrs["selections"].items() if e.get("bands")}
-        assert len(shown) >= 1
-    assert json.loads(result.best.selections)
+        shown = {label_of[sid] for sid, e in t.user_attrs["selections"].items() if e.get("bands")}
+        assert shown == labels, t.number
+    for t in infeasible_in_budget:
+        shown = {label_of[sid] for sid, e in t.user_attrs["selections"].items() if e.get("bands")}
+        assert shown != labels, t.number
+    assert set(json.loads(result.best.selections)) == set(label_of)
