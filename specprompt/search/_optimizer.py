@@ -141,10 +141,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         cost model, or a scheme without a search space.
 
     Convention:
-        - Dropping an image: a single ``dspy.Image`` field becomes ``None`` (DSPy sends the demo
-          as a text-only "incomplete" example that still shows its labels); an item of a
-          ``list[dspy.Image]`` field is removed. Dropping every image costs 0 tokens, so some
-          candidate always fits any budget >= 0.
+        - Dropping an image: a single ``dspy.Image`` field holds the text
+          ``"(no image: dropped to save tokens)"`` (:data:`specprompt.types.DROPPED_IMAGE`)
+          instead, so the model reads that no image was sent and still sees the demo's labels; an
+          item of a ``list[dspy.Image]`` field is removed (a list left empty gets the same text).
+          Dropping every image costs 0 tokens, so some candidate always fits any budget >= 0.
+        - Every label keeps a voice: a candidate that drops every image of a label (a demo answer
+          that repeats) is infeasible, unless the budget cannot hold one image per label; that,
+          a budget below any image's price and one-class demos each raise a
+          :class:`~specprompt.errors.SpecPromptWarning`.
         - The first trials of a new study are the baselines that fit the budget (origin
           ``baseline:<name>``: every image Lanczos-resized to the largest common scale that fits,
           OpenAI ``detail="low"``, text-only demos, full resolution; never pruned), then the warm
