@@ -125,10 +125,13 @@ class SearchContext:
                 out[f"{slot.id}:crop"] = IntDistribution(0, 1)
         return out
 
-    def suggest(self, trial: optuna.Trial) -> Candidate:
-        """Asks ``trial`` for every parameter and returns the candidate."""
-        params = {name: trial.suggest_int(name, d.low, d.high, log=d.log) for name, d in self.distributions().items()}
-        return self.from_params(params)
+    def suggest_params(self, trial: optuna.Trial) -> dict[str, int]:
+        """Asks ``trial`` for every parameter of :meth:`distributions`, each on its own scale.
+
+        The ``size`` dimension is log-scale: asking for it without ``log=True`` would clash with
+        the distribution an enqueued or stored trial already has for that name.
+        """
+        return {name: trial.suggest_int(name, d.low, d.high, log=d.log) for name, d in self.distributions().items()}
 
     def from_params(self, params: Mapping[str, Any]) -> Candidate:
         """The candidate of stored Optuna parameters.

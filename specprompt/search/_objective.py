@@ -100,11 +100,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         write_record(trial, TrialRecord(worker=self.worker))
         record = TrialRecord.from_trial(trial)
-        cand = candidate_of(self.ctx, self._suggest(trial), record.origin)
+        cand = candidate_of(self.ctx, self.ctx.suggest_params(trial), record.origin)
         return self.evaluate(trial, cand, baseline=record.is_baseline)
-
-    def _suggest(self, trial: optuna.Trial) -> dict[str, int]:
-        return {name: trial.suggest_int(name, d.low, d.high) for name, d in self.ctx.distributions().items()}
 
     def evaluate(self, trial: optuna.Trial, cand: Candidate, *, baseline: bool = False) -> float | tuple[float, float]:
         """Prices, dedupes and scores ``cand`` as ``trial``.
