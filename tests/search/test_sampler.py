@@ -59,7 +59,7 @@ def test_an_over_budget_joint_proposal_is_drawn_again(colour_task: Task) -> None
 
 
 def test_redraws_stop_after_a_bounded_number(colour_task: Task) -> None:
-    ctx = _ctx(colour_task, 5)
+    ctx = _ctx(colour_task, 30)  # keep_from 0 costs 88
     base = Scripted([_params(ctx, 0)] * (BUDGET_REDRAWS + 5), ctx.distributions())
     params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
     assert params == _params(ctx, 0) and base.asked == BUDGET_REDRAWS + 1  # the objective refuses it
@@ -70,7 +70,7 @@ def test_no_budget_or_independent_sampling_is_left_alone(colour_task: Task) -> N
     base = Scripted([_params(ctx, 0), _params(ctx, 3)], ctx.distributions())
     params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
     assert params == _params(ctx, 0) and base.asked == 1
-    budgeted = _ctx(colour_task, 5)
+    budgeted = _ctx(colour_task, 30)
     first, _ = _ask(BandSampler(optuna.samplers.RandomSampler(seed=3), budgeted, local_search=0.0, seed=0))
     plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     assert first == plain.ask(dict(budgeted.distributions())).params  # the random baseline stays pure
