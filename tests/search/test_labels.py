@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import dspy
+import optuna
 import pytest
 from PIL import Image
 
@@ -14,6 +15,8 @@ from specprompt import SpecPromptWarning
 from specprompt.search import BandOptimizer, SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import plan_demos
+from specprompt.search._record import TrialRecord
+from specprompt.search._study import collect_rows, label_rule_binds
 from specprompt.search._warm import neighbour, warm_starts
 from specprompt.tasks import Task
 
@@ -123,3 +126,22 @@ def test_compile_never_drops_every_image_of_a_label(colour_task: Task, lm: dspy.
         shown = {label_of[sid] for sid, e in t.user_attrs["selections"].items() if e.get("bands")}
         assert shown != labels, t.number
     assert set(json.loads(result.best.selections)) == set(label_of)
+
+
+def test_rows_of_stored_trials_keep_an_image_of_every_label() -> None:
+    ctx = _ctx("aabc")
+    study = optuna.create_study(direction="maximize")
+    shown = {"sampler": _drop(ctx, 0, 1), "baseline:text_only": ctx.dropped(), "fallback:text_only": ctx.dropped()}
+    for origin, cand in [*shown.items(), ("warm:greedy", ctx.full())]:
+        record = TrialRecord(origin=origin, key=ctx.key(cand), tokens=ctx.tokens(cand), feasible=True, score=1.0)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=ctx.to_params(cand), distributions=ctx.distributions(), value=1.0, user_attrs=record.to_attrs()
+            )
+        )
+    # a trial scored before the rule (or resumed from another budget) that drops label "a" is no candidate;
+    # baselines and the fallback are exempt (the fallback's key is the text_only baseline's: one row)
+    assert [r.origin for r in collect_rows(study, ctx, None)] == ["baseline:text_only", "warm:greedy"]
+    assert [r.origin for r in collect_rows(study, ctx, None) if label_rule_binds(r.origin)] == ["warm:greedy"]
+    assert not label_rule_binds("fallback:uniform") and label_rule_binds("neighbour:3")
+
