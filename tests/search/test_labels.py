@@ -145,3 +145,20 @@ def test_rows_of_stored_trials_keep_an_image_of_every_label() -> None:
     assert [r.origin for r in collect_rows(study, ctx, None) if label_rule_binds(r.origin)] == ["warm:greedy"]
     assert not label_rule_binds("fallback:uniform") and label_rule_binds("neighbour:3")
 
+
+def test_fallback_keeps_an_image_of_every_label(colour_task: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    kw = {**options(n_trials=3, study_name="fallback-labels"), "storage": storage}
+    student = dspy.Predict(colour_task.signature)
+    BandOptimizer(exact, **kw).compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    # other scheme options: no stored trial shows these prompts and none is left to run; a 64 px demo
+    # costs 28 local tokens at its coarsest, so 90 holds one image of each of the 3 labels
+    opt = BandOptimizer(exact, **{**kw, "scheme_options": {"levels": 1}, "token_budget": 90})
+    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None and result.n_trials == 4
+    last = result.study.trials[-1]
+    assert last.user_attrs["origin"].startswith("fallback:") and last.user_attrs["origin"] != "fallback:text_only"
+    assert result.best.trial == last.number and 0 < result.best.tokens <= 90
+    labels = {d.label for d in program.demos}
+    assert len(labels) == 3 and labels == {d.label for d in program.demos if isinstance(d.image, dspy.Image)}

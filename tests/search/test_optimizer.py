@@ -420,13 +420,14 @@ def test_fallback_when_no_stored_trial_shows_this_prompt(colour_task: Task, lm: 
     BandOptimizer(exact, **kw).compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     # other scheme options render other images: no stored trial matches, and none is left to run
     opt = BandOptimizer(exact, **{**kw, "scheme_options": {"levels": 1}, "token_budget": 12})
-    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    with pytest.warns(SpecPromptWarning, match="12 is below the price of the cheapest demo image"):
+        program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None and result.n_trials == 4
     last = result.study.trials[-1]
     assert last.user_attrs["origin"] == "fallback:text_only" and result.best.trial == last.number
     assert result.best.full and result.best.tokens == 0
-    assert [d.image for d in program.demos] == [None, None, None]
+    assert [d.image for d in program.demos] == [DROPPED_IMAGE] * 3
 
 
 def test_explicit_study_name_resumed_with_a_smaller_budget(colour_task: Task, lm: dspy.LM) -> None:
