@@ -290,7 +290,7 @@ def test_composes_after_labeled_few_shot(colour_task: Task, lm: dspy.LM) -> None
     assert len(program.demos) == 2
     assert [d.label for d in program.demos] == [d.label for d in student.demos]
     assert [d.image.url for d in student.demos] == before
-    assert all(d.image is None or isinstance(d.image, SpectralImage) for d in program.demos)
+    assert all(d.image == DROPPED_IMAGE or isinstance(d.image, SpectralImage) for d in program.demos)
     assert opt.last_result is not None and opt.last_result.scorer_calls == lm.engine.calls
     assert lm.engine.calls % (len(colour_task.trainset) - 2) == 0
 
@@ -463,7 +463,7 @@ def test_one_optimize_call_runs_the_search(colour_task: Task, lm: dspy.LM, monke
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(optuna.Study, "optimize", counted)
-    opt = BandOptimizer(exact, **options(token_budget=30, n_trials=9))
+    opt = BandOptimizer(exact, **options(token_budget=36, n_trials=9))  # one 12-token image per label
     opt.compile(
         dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset, baselines=True
     )
