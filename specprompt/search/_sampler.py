@@ -82,7 +82,7 @@ class BandSampler(BaseSampler):
         trials before it, so an interrupted study resumes the same way. The incumbent is the
         best feasible complete trial (single objective; by full-valset score where known) or a
         seeded pick of the Pareto front (multi-objective); baselines whose images are not points
-        of the band space (``uniform``, ``low_detail``) and baselines that drop every image of a
+        of the band space (``low_detail``; ``uniform`` without a ``size`` dimension) and baselines that drop every image of a
         label (``text_only`` when the budget holds one image per label) are never incumbents. A trial's
         ``worker`` tag and ``origin`` are written in :meth:`before_trial`; an enqueued trial
         keeps the origin it was enqueued with.
@@ -129,7 +129,7 @@ class BandSampler(BaseSampler):
         rows = [
             r
             for r in collect_rows(study, ctx, ctx.config.token_budget)
-            if shows_band_space(r.origin) and ctx.covers_labels(ctx.from_params(json.loads(r.params)))
+            if shows_band_space(ctx, r.origin) and ctx.covers_labels(ctx.from_params(json.loads(r.params)))
         ]
         if not rows:
             return None
