@@ -14,8 +14,9 @@ text_only   no images: the demos keep their text and labels
 images that are not points of the band space: their trial carries the parameters of
 :meth:`SearchContext.full` and :func:`candidate_of` swaps in the baseline's images by the trial's
 ``origin``. Under a cost model that prices pixels, ``uniform`` is the point of the band space that
-keeps every band at the common sent size (:meth:`SearchContext.uniform_fit`). A candidate's key covers those images, so a stored
-trial whose origin names another image than the current context makes is never used.
+keeps every band at the common sent size (:meth:`SearchContext.uniform_fit`). A candidate's key
+covers those images, so a stored trial whose origin names another image than the current context
+makes is never used.
 """
 
 from __future__ import annotations

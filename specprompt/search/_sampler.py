@@ -82,10 +82,10 @@ class BandSampler(BaseSampler):
         trials before it, so an interrupted study resumes the same way. The incumbent is the
         best feasible complete trial (single objective; by full-valset score where known) or a
         seeded pick of the Pareto front (multi-objective); baselines whose images are not points
-        of the band space (``low_detail``; ``uniform`` without a ``size`` dimension) and baselines that drop every image of a
-        label (``text_only`` when the budget holds one image per label) are never incumbents. A trial's
-        ``worker`` tag and ``origin`` are written in :meth:`before_trial`; an enqueued trial
-        keeps the origin it was enqueued with.
+        of the band space (``low_detail``; ``uniform`` without a ``size`` dimension) and
+        baselines that drop every image of a label (``text_only`` when the budget holds one
+        image per label) are never incumbents. A trial's ``worker`` tag and ``origin`` are
+        written in :meth:`before_trial`; an enqueued trial keeps the origin it was enqueued with.
     """
 
     def __init__(self, base_sampler: BaseSampler, ctx: SearchContext, *, local_search: float, seed: int) -> None:
