@@ -113,9 +113,7 @@ def test_compile_never_drops_every_image_of_a_label(colour_task: Task, lm: dspy.
     assert len(labels) == len({ex.label for ex in colour_task.trainset})
     searched = [t for t in result.study.trials if not str(t.user_attrs.get("origin")).startswith("baseline:")]
     feasible = [t for t in searched if t.user_attrs.get("feasible")]  # baselines (text-only...) are exempt
-    infeasible_in_budget = [
-        t for t in searched if not t.user_attrs.get("feasible") and t.user_attrs["tokens"] <= 48
-    ]
+    infeasible_in_budget = [t for t in searched if not t.user_attrs.get("feasible") and t.user_attrs["tokens"] <= 48]
     assert feasible and infeasible_in_budget, "the sampler should have proposed a prompt that drops a label"
     plan = plan_demos(student, colour_task.trainset, 4, 0)  # the compile's demos (same seed)
     label_of = {f"self/demo{i}/image": d.label for i, d in enumerate(plan.demos[0])}
