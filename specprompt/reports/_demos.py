@@ -404,8 +404,9 @@ def describe_program(
             (:func:`specprompt.cost.selection_tokens`).
 
     Returns:
-        a :class:`ProgramImages`. A ``None`` value in a field where another demo of the same
-        predictor holds an image is listed as ``"dropped"`` (0 tokens).
+        a :class:`ProgramImages`. A ``None`` value (or :data:`specprompt.types.DROPPED_IMAGE`)
+        in a field where another demo of the same predictor holds an image is listed as
+        ``"dropped"`` (0 tokens).
 
     Raises:
         ConfigError: not a program state, or a bad JSON file. UnknownNameError: unknown cost model.
@@ -417,6 +418,8 @@ def describe_program(
         (0, None)
     """
     import dspy
+
+    from specprompt.types import DROPPED_IMAGE
 
     if cost_model is not None:
         from specprompt.cost import get_cost_model
@@ -442,7 +445,7 @@ def describe_program(
                 if r is not None:
                     image_fields.add(fname)
                     per.append((di, fname, r))
-                elif value is None:
+                elif value is None or value == DROPPED_IMAGE:
                     per.append((di, fname, None))
         for di, fname, r in per:
             if r is not None:
@@ -502,7 +505,7 @@ def demo_texts(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tu
     """``(predictor, demo)`` -> its non-image fields as short strings (for captions)."""
     import dspy
 
-    from specprompt.types import restore_image
+    from specprompt.types import DROPPED_IMAGE, restore_image
 
     states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
     out: dict[tuple[str, int], dict[str, str]] = {}
@@ -513,7 +516,7 @@ def demo_texts(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tu
                 if k.startswith("dspy_") or k == "augmented":
                     continue
                 v = restore_image(v)
-                if v is None or isinstance(v, dspy.Image):
+                if v is None or v == DROPPED_IMAGE or isinstance(v, dspy.Image):
                     continue
                 if isinstance(v, Sequence) and not isinstance(v, str) and any(isinstance(x, dspy.Image) for x in v):
                     continue

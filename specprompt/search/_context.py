@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import dspy
 import numpy as np
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, SpecPromptWarning
 from specprompt.io import as_array
 from specprompt.search._budget import Pricer, fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._crops import detail_box
 from specprompt.search._demos import DemoPlan, ImageSlot, replace_field
-from specprompt.search._space import ImageSpace, search_space_for
+from specprompt.search._space import SIZE_DIM, ImageSpace, search_space_for, with_size
 from specprompt.spectral import Selection, Spectrum, decompose
-from specprompt.types import SpectralImage, content_hash
+from specprompt.types import DROPPED_IMAGE, SpectralImage, content_hash
 
 if TYPE_CHECKING:
     import optuna
@@ -80,9 +81,16 @@ class SearchContext:
                 if h not in self.spectra:
                     self.spectra[h] = decompose(arr, config.scheme, **config.options)
             self.sources[slot.id] = h
-        self.spaces: dict[str, ImageSpace] = {
-            s.id: search_space_for(self.spectra[self.sources[s.id]]) for s in plan.slots
-        }
+        from specprompt.cost import LocalCostModel, get_cost_model
+
+        #: True when the cost model prices pixels: every image space gets a ``size`` dimension
+        #: (the ``local`` model bills kept bands, so its images are sent at their minimal size).
+        self.sized = not isinstance(get_cost_model(config.cost_model), LocalCostModel)
+        self.spaces: dict[str, ImageSpace] = {}
+        for s in plan.slots:
+            spec = self.spectra[self.sources[s.id]]
+            space = search_space_for(spec)
+            self.spaces[s.id] = with_size(space, spec.size) if self.sized else space
         self.crop_slots: tuple[str, ...] = ()
         if config.detail_crops:
             self.crop_slots = tuple(s.id for s in plan.slots if s.item is not None)
@@ -91,8 +99,13 @@ class SearchContext:
                 logger.info("detail crops need list[dspy.Image] fields; no crop for %s", ", ".join(skipped))
         self.demo_dims: tuple[str, ...] = plan.demo_ids if config.search_demos else ()
         self._lock = threading.Lock()
-        self._renders: dict[tuple[str, str], SpectralImage] = {}
+        self._renders: dict[tuple[str, str, tuple[int, int] | None], SpectralImage] = {}
         self._crop_cache: dict[str, tuple[SpectralImage, int]] = {}
+        self._cheapest: dict[str, int] = {}
+        #: class id (``"<predictor>:<answer>"``) -> ids of the image demos showing it.
+        self.class_demos: dict[str, tuple[str, ...]] = class_demos(plan)
+        #: True when the budget holds one image per class: then every class must keep one.
+        self.must_cover = self._budget_checks()
         logger.info(
             "%d demo image slot(s), %d distinct source(s), scheme %s", len(plan.slots), len(self.spectra), config.scheme
         )
@@ -107,15 +120,18 @@ class SearchContext:
             out[f"{demo_id}:include"] = IntDistribution(0, 1)
         for slot in self.plan.slots:
             for d in self.spaces[slot.id].dims:
-                out[f"{slot.id}:{d.name}"] = IntDistribution(d.low, d.high)
+                out[f"{slot.id}:{d.name}"] = IntDistribution(d.low, d.high, log=d.log)
             if slot.id in self.crop_slots:
                 out[f"{slot.id}:crop"] = IntDistribution(0, 1)
         return out
 
-    def suggest(self, trial: optuna.Trial) -> Candidate:
-        """Asks ``trial`` for every parameter and returns the candidate."""
-        params = {name: trial.suggest_int(name, d.low, d.high) for name, d in self.distributions().items()}
-        return self.from_params(params)
+    def suggest_params(self, trial: optuna.Trial) -> dict[str, int]:
+        """Asks ``trial`` for every parameter of :meth:`distributions`, each on its own scale.
+
+        The ``size`` dimension is log-scale: asking for it without ``log=True`` would clash with
+        the distribution an enqueued or stored trial already has for that name.
+        """
+        return {name: trial.suggest_int(name, d.low, d.high, log=d.log) for name, d in self.distributions().items()}
 
     def from_params(self, params: Mapping[str, Any]) -> Candidate:
         """The candidate of stored Optuna parameters.
@@ -159,7 +175,18 @@ class SearchContext:
         return Candidate({s.id: self.spaces[s.id].ladder()[-1] for s in self.plan.slots})
 
     def uniform_fit(self, budget: float | None) -> Candidate:
-        """The finest candidate that coarsens all images by the same number of steps and fits."""
+        """The uniform baseline: every demo image resized by one common factor, the largest that fits.
+
+        With a ``size`` dimension (a cost model that prices pixels) every image keeps all its
+        bands and is sent with longest side ``round(longest_i * n / N)`` (``N`` the longest side
+        of any demo image, at least the space's smallest side), Lanczos-resampled: ``n`` is the
+        largest integer whose prompt fits (a bisection assuming fewer pixels never cost more,
+        then a downward scan in case the cost model is not monotone). Without one, every image
+        is coarsened by the same number of ladder steps, the finest that fits. When nothing
+        fits, every image is dropped.
+        """
+        if self.sized:
+            return self._uniform_sized(budget)
         ladders = {s.id: self.spaces[s.id].ladder() for s in self.plan.slots}
         steps = max(len(v) for v in ladders.values())
         for i in range(steps):
@@ -172,14 +199,22 @@ class SearchContext:
         """Every image resized by one common factor (PIL Lanczos), the largest that fits ``budget``.
 
         Returns ``(candidate, scale)``, or ``None`` when even 1-pixel images exceed the budget.
-        The images are overrides (not points of the band space); the candidate's values are
-        those of :meth:`full`.
+        With a ``size`` dimension this is :meth:`uniform_fit` (every band kept, a point of the
+        band space). Without one the images are overrides (not points of the band space) and the
+        candidate's values are those of :meth:`full`.
         """
         from PIL import Image
 
         from specprompt.io import load_image
         from specprompt.search._budget import uniform_sizes
 
+        if self.sized:  # the same pixels as a point of the band space: all bands, Lanczos to one scale
+            cand = self._uniform_sized(budget)
+            if not fits(self.tokens(cand), budget) or cand == self.dropped():
+                return None
+            longest = max(max(self.spectra[self.sources[s.id]].size) for s in self.plan.slots)
+            sides = [int(cand.values[s.id][SIZE_DIM]) for s in self.plan.slots]
+            return cand, max(sides) / longest
         slots = self.plan.slots
         pils = [load_image(self.plan.images[s.id]) for s in slots]
         found = uniform_sizes([p.size for p in pils], self.pricer, budget)
@@ -200,6 +235,37 @@ class SearchContext:
             for s in self.plan.slots
         }
         return Candidate(full.values, overrides=overrides)
+
+    def _uniform_sized(self, budget: float | None) -> Candidate:
+        slots = self.plan.slots
+        longest = max(max(self.spectra[self.sources[s.id]].size) for s in slots)
+
+        def at(n: int) -> Candidate:
+            values: dict[str, Mapping[str, int]] = {}
+            for s in slots:
+                space = self.spaces[s.id]
+                dim = space.size_dim
+                if dim is None:  # pragma: no cover - every space of a sized context has one
+                    raise ConfigError(f"the search space of {s.id} has no size dimension")
+                side = min(dim.high, max(dim.low, round(dim.high * n / longest)))
+                values[s.id] = {**space.full(), SIZE_DIM: side}
+            return Candidate(values)
+
+        if fits(self.tokens(at(longest)), budget):
+            return at(longest)
+        lo, hi = 1, longest  # invariant (under monotonicity): at(hi) does not fit
+        if not fits(self.tokens(at(lo)), budget):
+            return self.dropped()
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if fits(self.tokens(at(mid)), budget):
+                lo = mid
+            else:
+                hi = mid
+        n = lo
+        while n > 1 and not fits(self.tokens(at(n)), budget):
+            n -= 1  # pragma: no cover - only for a cost model that is not monotone
+        return at(n)
 
     def greedy_fit(self, budget: float | None) -> Candidate:
         """Images in slot order at full resolution while they fit, then the finest rung that fits.
@@ -222,14 +288,20 @@ class SearchContext:
             return None
         return self.spaces[slot.id].selection(cand.values[slot.id])
 
-    def render(self, slot_id: str, selection: Selection) -> SpectralImage:
-        """The SpectralImage of ``selection`` of a slot's source (cached per source and selection)."""
+    def render(self, slot_id: str, selection: Selection, size: tuple[int, int] | None = None) -> SpectralImage:
+        """The SpectralImage of ``selection`` of a slot's source sent at ``size`` (``None``: minimal).
+
+        Cached per source, selection and size. With a ``size`` the kept bands are reconstructed
+        at full size and Lanczos-resampled to it (:meth:`SpectralImage.from_spectrum`).
+        """
         h = self.sources[slot_id]
-        key = (h, selection.to_json())
+        key = (h, selection.to_json(), None if size is None else (int(size[0]), int(size[1])))
         with self._lock:
             hit = self._renders.get(key)
         if hit is None:
-            hit = SpectralImage.from_spectrum(self.spectra[h], selection, detail=self.detail, source_hash=h)
+            hit = SpectralImage.from_spectrum(
+                self.spectra[h], selection, detail=self.detail, source_hash=h, size=key[2]
+            )
             with self._lock:
                 self._renders[key] = hit
         return hit
@@ -252,6 +324,83 @@ class SearchContext:
                 self._crop_cache[h] = hit
         return hit
 
+    # -- classes: every class keeps an image ------------------------------------------------------
+    def cheapest(self, slot_id: str) -> int:
+        """Tokens of the cheapest way to still show the slot's image (its coarsest kept rung)."""
+        hit = self._cheapest.get(slot_id)
+        if hit is None:
+            slot = next(s for s in self.plan.slots if s.id == slot_id)
+            prices = [self.slot_tokens(Candidate({slot_id: rung}), slot) for rung in self.spaces[slot_id].ladder()]
+            hit = self._cheapest[slot_id] = min((p for p in prices if p > 0), default=0)
+        return hit
+
+    def shown_demos(self, cand: Candidate) -> frozenset[str]:
+        """Ids of the demos that show at least one image in ``cand``."""
+        out: set[str] = set()
+        for slot in self.plan.slots:
+            sel = self._slot_selection(cand, slot)
+            if sel is not None and (sel.bands != frozenset() or slot.id in cand.overrides or slot.id in cand.crops):
+                out.add(slot.demo_id)
+        return frozenset(out)
+
+    def missing_classes(self, cand: Candidate) -> list[str]:
+        """Classes none of whose demos shows an image in ``cand`` (always empty when the budget
+        cannot hold one image per class, see :attr:`must_cover`)."""
+        if not self.must_cover:
+            return []
+        shown = self.shown_demos(cand)
+        return [c for c, demos in self.class_demos.items() if not shown.intersection(demos)]
+
+    def covers_labels(self, cand: Candidate) -> bool:
+        """The feasibility rule beside the budget: every class (label) keeps at least one demo image.
+
+        Convention:
+            Classes are the answers of the demos holding images (:attr:`DemoPlan.classes`); free-text
+            answers are no classes. When the budget cannot hold the cheapest image of one demo
+            per class, the rule is off (and a :class:`SpecPromptWarning` said so when the context
+            was built).
+        """
+        return not self.missing_classes(cand)
+
+    def _budget_checks(self) -> bool:
+        """Warns about budgets and classes that make a chance-level program.
+
+        Returns:
+            True when the budget holds the cheapest image of one demo per class.
+        """
+        budget = self.config.token_budget
+        cheapest = {s.id: self.cheapest(s.id) for s in self.plan.slots}
+        by_demo: dict[str, list[int]] = {}
+        for s in self.plan.slots:
+            by_demo.setdefault(s.demo_id, []).append(cheapest[s.id])
+        per_class = {c: min(min(by_demo[d]) for d in demos) for c, demos in self.class_demos.items()}
+        for name, per in zip(self.plan.names, self.plan.classes, strict=False):
+            shown = {c for c in per if c is not None}
+            n_demos = sum(1 for c in per if c is not None)
+            if len(shown) == 1 and n_demos >= 2:
+                _warn(
+                    f"all {n_demos} demos of predictor {name!r} have the same answer ({shown.pop()}): a program "
+                    "shown one class learns to give that answer; give a trainset (or demos) with several classes"
+                )
+        lowest = min(cheapest.values(), default=0)
+        if budget is not None and budget < lowest:
+            _warn(
+                f"token_budget {budget} is below the price of the cheapest demo image ({lowest} tokens under "
+                f"{self.config.cost_model!r}): every demo image is dropped and the program sees text only, "
+                "so expect chance-level answers on image questions"
+            )
+            return False
+        need = sum(per_class.values())
+        if len(per_class) > 1 and not fits(need, budget):
+            _warn(
+                f"token_budget {budget} cannot hold one image per label: the cheapest image of each of the "
+                f"{len(per_class)} labels costs {need} tokens together under {self.config.cost_model!r}, so the "
+                "search may drop every image of some labels (answers for those are guesses); raise the budget "
+                f"to at least {need}"
+            )
+            return False
+        return True
+
     # -- tokens, keys, descriptions --------------------------------------------------------------
     def slot_tokens(self, cand: Candidate, slot: ImageSlot) -> int:
         sel = self._slot_selection(cand, slot)
@@ -262,7 +411,13 @@ class SearchContext:
             w, h = _image_size(img)
             return self.pricer.image(w, h, getattr(img, "detail", None))
         sid = self.sources[slot.id]
-        total = self.pricer.selection(sid, self.spectra[sid], sel) if sel.bands != frozenset() else 0
+        sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
+        if sel.bands == frozenset():
+            total = 0
+        elif sent is not None:
+            total = self.pricer.image(*sent)
+        else:
+            total = self.pricer.selection(sid, self.spectra[sid], sel)
         if slot.id in cand.crops:
             total += self.crop(slot.id)[1]
         return total
@@ -285,7 +440,10 @@ class SearchContext:
             if sel is None:
                 items.append([slot.id, "excluded"])
                 continue
-            shown = "drop" if sel.bands == frozenset() else sel.to_json()
+            shown: Any = "drop" if sel.bands == frozenset() else sel.to_json()
+            sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
+            if sent is not None and shown != "drop":
+                shown = [shown, list(sent)]
             if slot.id in cand.overrides:
                 shown = "override:" + hashlib.sha256(repr(cand.overrides[slot.id].format()).encode()).hexdigest()
             items.append([slot.id, self.sources[slot.id], shown, slot.id in cand.crops])
@@ -303,6 +461,9 @@ class SearchContext:
             else:
                 entry["choice"] = self.spaces[slot.id].describe(cand.values[slot.id])
                 entry["bands"] = None if sel.bands is None else sorted(sel.bands)
+                sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
+                if sent is not None and sel.bands != frozenset():
+                    entry["sent"] = list(sent)
                 if slot.id in self.crop_slots:
                     entry["crop"] = slot.id in cand.crops
             entry["tokens"] = self.slot_tokens(cand, slot)
@@ -314,10 +475,12 @@ class SearchContext:
         """A deep copy of the student whose demos show the candidate's images.
 
         Convention:
-            A dropped image of a single ``dspy.Image`` field becomes ``None``: DSPy then sends
-            that demo as an incomplete (text-only) example that still shows its labels. A
-            dropped item of a ``list[dspy.Image]`` field is removed from the list, and a detail
-            crop is inserted right after its whole image. Excluded demos are removed.
+            A dropped image of a single ``dspy.Image`` field becomes the text
+            :data:`specprompt.types.DROPPED_IMAGE` (``"(no image: dropped to save tokens)"``): the demo still
+            shows its labels, and the model reads plainly that no image was sent. A dropped item
+            of a ``list[dspy.Image]`` field is removed from the list (a list left without any
+            image becomes that text too), and a detail crop is inserted right after
+            its whole image. Excluded demos are removed.
         """
         program = self.student.deepcopy()
         by_demo: dict[tuple[int, int], list[ImageSlot]] = {}
@@ -336,8 +499,9 @@ class SearchContext:
     def _image_for(self, cand: Candidate, slot: ImageSlot) -> dspy.Image | None:
         if slot.id in cand.overrides:
             return cand.overrides[slot.id]
-        sel = self.spaces[slot.id].selection(cand.values[slot.id])
-        return None if sel.bands == frozenset() else self.render(slot.id, sel)
+        space = self.spaces[slot.id]
+        sel = space.selection(cand.values[slot.id])
+        return None if sel.bands == frozenset() else self.render(slot.id, sel, space.sent_size(cand.values[slot.id]))
 
     def _render_demo(self, cand: Candidate, demo: Any, slots: list[ImageSlot]) -> Any:
         out = demo
@@ -346,7 +510,8 @@ class SearchContext:
             fields.setdefault(s.field, []).append(s)
         for fname, fslots in fields.items():
             if fslots[0].item is None:
-                out = replace_field(out, fname, self._image_for(cand, fslots[0]))
+                img = self._image_for(cand, fslots[0])
+                out = replace_field(out, fname, DROPPED_IMAGE if img is None else img)
                 continue
             by_item = {s.item: s for s in fslots}
             original = demo[fname]
@@ -361,8 +526,28 @@ class SearchContext:
                     items.append(img)
                 if slot.id in cand.crops:
                     items.append(self.crop(slot.id)[0])
-            out = replace_field(out, fname, items)
+            shows_image = any(isinstance(v, dspy.Image) for v in items)
+            out = replace_field(out, fname, items if shows_image else DROPPED_IMAGE)
         return out
+
+
+def class_demos(plan: DemoPlan) -> dict[str, tuple[str, ...]]:
+    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it."""
+    out: dict[str, list[str]] = {}
+    for slot in plan.slots:
+        per = plan.classes[slot.predictor] if slot.predictor < len(plan.classes) else ()
+        key = per[slot.demo] if slot.demo < len(per) else None
+        if key is not None:
+            ids = out.setdefault(f"{slot.predictor_name}:{key}", [])
+            if slot.demo_id not in ids:
+                ids.append(slot.demo_id)
+    return {c: tuple(ids) for c, ids in out.items()}
+
+
+def _warn(message: str) -> None:
+    from specprompt.search._invisible import _caller_level
+
+    warnings.warn(message, SpecPromptWarning, stacklevel=_caller_level())
 
 
 def _image_size(img: dspy.Image) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from typing import Any
 import dspy
 
 from specprompt.errors import ConfigError
+from specprompt.search._labels import class_keys, stratified_pick
 
 __all__ = [
     "DemoPlan",
@@ -72,6 +73,9 @@ class DemoPlan:
         slots: every image slot, in predictor, demo, field, item order.
         images: slot id -> the source ``dspy.Image``.
         seeded: names of predictors whose demos were taken from the trainset.
+        classes: per predictor, per demo, its class (the text of its answer), or ``None`` when the
+            predictor's answers are not classes (:func:`specprompt.search._labels.class_keys`);
+            empty when unknown.
     """
 
     names: tuple[str, ...]
@@ -79,6 +83,7 @@ class DemoPlan:
     slots: tuple[ImageSlot, ...]
     images: Mapping[str, dspy.Image]
     seeded: tuple[str, ...]
+    classes: tuple[tuple[str | None, ...], ...] = ()
 
     @property
     def demo_ids(self) -> tuple[str, ...]:
@@ -118,7 +123,9 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
 
     A predictor that has demos keeps them (so the search composes after LabeledFewShot,
     BootstrapFewShot or MIPROv2); one without demos gets ``k_demos`` examples of ``trainset``
-    drawn with ``random.Random(seed)`` (one generator, predictors in order).
+    stratified over their answers and drawn with ``random.Random(seed)`` (one generator,
+    predictors in order; :func:`specprompt.search._labels.stratified_pick`): with ``k_demos``
+    at least the number of answers, every answer (label) gets a demo.
 
     Raises:
         ConfigError: the program has no predictor, or no demo holds a ``dspy.Image``.
@@ -133,7 +140,7 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
     for name, pred in named:
         existing = list(getattr(pred, "demos", None) or [])
         if not existing and k > 0 and trainset:
-            existing = rng.sample(list(trainset), min(k, len(trainset)))
+            existing = stratified_pick(pred, trainset, k, rng)
             seeded.append(name)
         demos.append(tuple(existing))
     slots: list[ImageSlot] = []
@@ -148,9 +155,13 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
             "no demo holds a dspy.Image (or list of them): give the predictors demos with images, "
             "or a trainset with dspy.Image fields and k_demos > 0"
         )
+    classes = []
+    for (_, pred), per in zip(named, demos, strict=True):
+        used = {example_hash(d) for d in per}
+        classes.append(class_keys(pred, per, [ex for ex in trainset if example_hash(ex) not in used]))
     if seeded:
         logger.info("took %d trainset demos for predictor(s) without demos: %s", k, ", ".join(seeded))
-    return DemoPlan(tuple(n for n, _ in named), tuple(demos), tuple(slots), images, tuple(seeded))
+    return DemoPlan(tuple(n for n, _ in named), tuple(demos), tuple(slots), images, tuple(seeded), tuple(classes))
 
 
 def _canon(value: Any) -> Any:

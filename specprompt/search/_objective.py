@@ -100,18 +100,20 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         write_record(trial, TrialRecord(worker=self.worker))
         record = TrialRecord.from_trial(trial)
-        cand = candidate_of(self.ctx, self._suggest(trial), record.origin)
-        return self.evaluate(trial, cand, prunable=not record.is_baseline)
+        cand = candidate_of(self.ctx, self.ctx.suggest_params(trial), record.origin)
+        return self.evaluate(trial, cand, baseline=record.is_baseline)
 
-    def _suggest(self, trial: optuna.Trial) -> dict[str, int]:
-        return {name: trial.suggest_int(name, d.low, d.high) for name, d in self.ctx.distributions().items()}
+    def evaluate(self, trial: optuna.Trial, cand: Candidate, *, baseline: bool = False) -> float | tuple[float, float]:
+        """Prices, dedupes and scores ``cand`` as ``trial``.
 
-    def evaluate(self, trial: optuna.Trial, cand: Candidate, *, prunable: bool = True) -> float | tuple[float, float]:
-        """Prices, dedupes and scores ``cand`` as ``trial``."""
+        Args:
+            baseline: ``cand`` is a baseline prompt (text-only, uniform, ...): never pruned, and
+                exempt from the every-label-keeps-an-image rule, which binds the search's picks.
+        """
         ctx = self.ctx
         tokens = ctx.tokens(cand)
         key = ctx.key(cand)
-        feasible = fits(tokens, self.budget)
+        feasible = fits(tokens, self.budget) and (baseline or ctx.covers_labels(cand))
         excess = None if self.budget is None else float(tokens - self.budget)
         record = TrialRecord(
             key=key,
@@ -129,7 +131,7 @@ class Objective:
         prior = self._prior(trial.study, key, trial.number)
         if prior is not None:
             return self._reuse(trial, prior, tokens)
-        return self._score(trial, cand, key, tokens, prunable)
+        return self._score(trial, cand, key, tokens, not baseline)
 
     def _prior(self, study: optuna.Study, key: str, number: int) -> optuna.trial.FrozenTrial | None:
         for t in finished_trials(study):

@@ -31,6 +31,7 @@ from specprompt.search._scoring import Scorer
 from specprompt.search._select import Decision, choose
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
+    FALLBACK_ORIGIN,
     NAMING_FIELDS,
     check_storage,
     collect_rows,
@@ -97,6 +98,20 @@ def _check_names(config: SearchConfig) -> None:
     get_cost_model(config.cost_model)
 
 
+def _fallback(ctx: SearchContext, budget: float | None) -> tuple[str, Candidate]:
+    """The prompt added when no feasible trial completed, as ``(name, candidate)``.
+
+    The first warm start (:func:`~specprompt.search._warm.warm_starts`: each fits ``budget`` and
+    keeps an image of every label where the budget allows) that shows any image; else the
+    text-only prompt (``"text_only"``), e.g. when the budget is below every image's price.
+    """
+    text_only = ctx.key(ctx.dropped())
+    for name, cand in warm_starts(ctx, budget):
+        if ctx.key(cand) != text_only:
+            return name, cand
+    return "text_only", ctx.dropped()
+
+
 @contextlib.contextmanager
 def _scoring_lm() -> Iterator[None]:
     """``dspy.settings.lm``, or the local band VLM when none is configured."""
@@ -141,10 +156,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         cost model, or a scheme without a search space.
 
     Convention:
-        - Dropping an image: a single ``dspy.Image`` field becomes ``None`` (DSPy sends the demo
-          as a text-only "incomplete" example that still shows its labels); an item of a
-          ``list[dspy.Image]`` field is removed. Dropping every image costs 0 tokens, so some
-          candidate always fits any budget >= 0.
+        - Dropping an image: a single ``dspy.Image`` field holds the text
+          ``"(no image: dropped to save tokens)"`` (:data:`specprompt.types.DROPPED_IMAGE`)
+          instead, so the model reads that no image was sent and still sees the demo's labels; an
+          item of a ``list[dspy.Image]`` field is removed (a list left empty gets the same text).
+          Dropping every image costs 0 tokens, so some candidate always fits any budget >= 0.
+        - Every label keeps a voice: a candidate that drops every image of a label (a demo answer
+          that repeats) is infeasible, unless the budget cannot hold one image per label; that,
+          a budget below any image's price and one-class demos each raise a
+          :class:`~specprompt.errors.SpecPromptWarning`.
         - The first trials of a new study are the baselines that fit the budget (origin
           ``baseline:<name>``: every image Lanczos-resized to the largest common scale that fits,
           OpenAI ``detail="low"``, text-only demos, full resolution; never pruned), then the warm
@@ -156,8 +176,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           rest: the :class:`~specprompt.search._sampler.BandSampler` proposes an unseen neighbour
           of the incumbent for a ``local_search`` share of them (``neighbour:<trial>``) and leaves
           the others to the base sampler (``sampler``). If no feasible trial completed (a study
-          resumed under an explicit ``study_name`` whose trials show other prompts), the
-          text-only prompt is scored on the full valset and added as a trial.
+          resumed under an explicit ``study_name`` whose trials show other prompts), the first warm
+          start that shows an image (keeping one per label where the budget allows), else the
+          text-only prompt, is scored on the full valset and added as a trial
+          (``fallback:<name>``).
         - The returned program is chosen among the candidates with a full-valset score (the
           ``finalists`` best by minibatch score, every baseline trial, periodic evaluations) by
           the rule of :mod:`specprompt.search._select`: never below the full-valset score of a
@@ -370,8 +392,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         cfg = self.config
         rows = finalize(study, run.ctx, run.scorer, cfg.token_budget, cfg.finalists)
         if not rows and guided:
-            logger.warning("no feasible trial completed; adding the text-only prompt, scored on the full valset")
-            self._add_trial(run, study, run.ctx.dropped(), "fallback:text_only")
+            name, cand = _fallback(run.ctx, cfg.token_budget)
+            logger.warning("no feasible trial completed; adding the %s prompt, scored on the full valset", name)
+            self._add_trial(run, study, cand, FALLBACK_ORIGIN + name)
             rows = finalize(study, run.ctx, run.scorer, cfg.token_budget, cfg.finalists)
         return rows
 

@@ -10,10 +10,13 @@ low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI co
 text_only   no images: the demos keep their text and labels
 ==========  ===================================================================================
 
-``uniform`` and ``low_detail`` show images that are not points of the band space: their trial
-carries the parameters of :meth:`SearchContext.full` and :func:`candidate_of` swaps in the
-baseline's images by the trial's ``origin``. A candidate's key covers those images, so a stored
-trial whose origin names another image than the current context makes is never used.
+``low_detail``, and ``uniform`` under a cost model without a ``size`` dimension (``local``), show
+images that are not points of the band space: their trial carries the parameters of
+:meth:`SearchContext.full` and :func:`candidate_of` swaps in the baseline's images by the trial's
+``origin``. Under a cost model that prices pixels, ``uniform`` is the point of the band space that
+keeps every band at the common sent size (:meth:`SearchContext.uniform_fit`). A candidate's key
+covers those images, so a stored trial whose origin names another image than the current context
+makes is never used.
 """
 
 from __future__ import annotations
@@ -101,6 +104,16 @@ def candidate_of(ctx: SearchContext, params: Mapping[str, Any], origin: str | No
     return cand
 
 
-def shows_band_space(origin: str | None) -> bool:
-    """Whether a trial of this origin shows the point of the band space its parameters name."""
-    return not (origin and origin.startswith(BASELINE_ORIGIN) and origin[len(BASELINE_ORIGIN) :] in _OVERRIDES)
+def shows_band_space(ctx: SearchContext, origin: str | None) -> bool:
+    """Whether a trial of this origin shows the point of the band space its parameters name.
+
+    A baseline whose images are overrides (``low_detail``; ``uniform`` without a ``size``
+    dimension) does not; every other trial does.
+    """
+    if not (origin and origin.startswith(BASELINE_ORIGIN)):
+        return True
+    name = origin[len(BASELINE_ORIGIN) :]
+    if name not in _OVERRIDES:
+        return True
+    ref, _ = reference(ctx, name)
+    return ref is not None and not ref.overrides

@@ -82,9 +82,10 @@ class BandSampler(BaseSampler):
         trials before it, so an interrupted study resumes the same way. The incumbent is the
         best feasible complete trial (single objective; by full-valset score where known) or a
         seeded pick of the Pareto front (multi-objective); baselines whose images are not points
-        of the band space (``uniform``, ``low_detail``) are never incumbents. A trial's
-        ``worker`` tag and ``origin`` are written in :meth:`before_trial`; an enqueued trial
-        keeps the origin it was enqueued with.
+        of the band space (``low_detail``; ``uniform`` without a ``size`` dimension) and
+        baselines that drop every image of a label (``text_only`` when the budget holds one
+        image per label) are never incumbents. A trial's ``worker`` tag and ``origin`` are
+        written in :meth:`before_trial`; an enqueued trial keeps the origin it was enqueued with.
     """
 
     def __init__(self, base_sampler: BaseSampler, ctx: SearchContext, *, local_search: float, seed: int) -> None:
@@ -122,7 +123,14 @@ class BandSampler(BaseSampler):
         if int((n + 1) * share) <= int(n * share):
             return None
         ctx = self._ctx
-        rows = [r for r in collect_rows(study, ctx, ctx.config.token_budget) if shows_band_space(r.origin)]
+        # incumbents: points of the band space that keep an image of every label (text_only is a
+        # baseline, exempt from that rule; no neighbour of it that moves one or two images keeps
+        # every label, so it is no place to step from)
+        rows = [
+            r
+            for r in collect_rows(study, ctx, ctx.config.token_budget)
+            if shows_band_space(ctx, r.origin) and ctx.covers_labels(ctx.from_params(json.loads(r.params)))
+        ]
         if not rows:
             return None
         rng = random.Random(f"{self._seed}:{n}")

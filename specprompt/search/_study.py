@@ -28,6 +28,7 @@ from specprompt.search._scoring import Scorer
 
 __all__ = [
     "DEFAULT_RUN_DIR",
+    "FALLBACK_ORIGIN",
     "NAMING_FIELDS",
     "check_storage",
     "collect_rows",
@@ -36,11 +37,15 @@ __all__ = [
     "derive_study_name",
     "fail_stale_trials",
     "finalize",
+    "label_rule_binds",
     "make_storage",
     "row_candidate",
 ]
 
 logger = logging.getLogger("specprompt.search")
+
+#: Origin prefix of the prompt added, scored on the full valset, when no trial was feasible.
+FALLBACK_ORIGIN = "fallback:"
 
 #: Folder of the default SQLite storage when ``run_dir`` is None (relative to the working dir).
 DEFAULT_RUN_DIR = ".specprompt"
@@ -186,7 +191,10 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
     Keys and tokens are recomputed from each trial's parameters (and, for a baseline trial, its
     origin) with the current context, so a trial of a study resumed under an explicit
     ``study_name`` with another budget, cost model or scheme never yields a program that breaks
-    the current budget or shows another prompt.
+    the current budget or shows another prompt. Feasible means what the objective checks: within
+    ``budget`` and, unless the trial is a baseline or a fallback (:func:`label_rule_binds`),
+    every label keeps an image (:meth:`SearchContext.covers_labels`), so a resumed trial scored
+    before the rule, or under a budget too small for it, is no candidate now.
     """
     rows: dict[str, ParetoRow] = {}
     for t in sorted(finished_trials(study), key=lambda t: t.number):
@@ -199,6 +207,8 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
             continue
         key, tokens = ctx.key(cand), ctx.tokens(cand)
         if key != rec.key or key in rows or not fits(tokens, budget):
+            continue
+        if label_rule_binds(rec.origin) and not ctx.covers_labels(cand):
             continue
         full = FullScore.read(study, key)
         if full is not None and not full.example_scores:  # stored by an older version: score it again
@@ -215,6 +225,16 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
             origin=rec.origin or "sampler",
         )
     return list(rows.values())
+
+
+def label_rule_binds(origin: str | None) -> bool:
+    """Whether a trial of this origin must keep an image of every label to be a candidate.
+
+    Baselines (``baseline:<name>``) and the prompt added when no trial was feasible
+    (``fallback:<name>``) are exempt; the search's own picks (``sampler``, ``warm:<name>``,
+    ``neighbour:<trial>``) are bound.
+    """
+    return not (TrialRecord(origin=origin).is_baseline or (origin or "").startswith(FALLBACK_ORIGIN))
 
 
 def row_candidate(ctx: SearchContext, row: ParetoRow) -> Candidate:

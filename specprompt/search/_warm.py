@@ -27,16 +27,17 @@ unseen and within the budget.
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Literal
 
 import dspy
 
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import DemoPlan
+from specprompt.search._labels import answers as _answers
+from specprompt.search._labels import group as _group
 
 __all__ = ["WARM_STARTS", "answer_rounds", "neighbour", "stratified_fit", "warm_starts"]
 
@@ -45,57 +46,6 @@ WARM_STARTS: tuple[str, ...] = ("uniform", "greedy", "stratified", "stratified-o
 
 #: Random draws :func:`neighbour` tries before it gives up.
 NEIGHBOUR_TRIES = 64
-
-
-def _answer_fields(pred: Any, demo: Any) -> list[str]:
-    """Names of the fields of ``demo`` that hold its answer (the predictor's output fields)."""
-    items = dict(demo.items()) if isinstance(demo, dspy.Example) else dict(demo)
-    sig = getattr(pred, "signature", None)
-    outputs = getattr(sig, "output_fields", None)
-    if outputs:
-        names = [n for n in outputs if n in items]
-    elif isinstance(demo, dspy.Example) and demo._input_keys:
-        names = [n for n in items if n not in demo._input_keys]
-    else:
-        names = list(items)
-    return [n for n in names if not _has_image(items[n])]
-
-
-def _has_image(value: object) -> bool:
-    if isinstance(value, dspy.Image):
-        return True
-    return isinstance(value, (list, tuple)) and any(isinstance(v, dspy.Image) for v in value)
-
-
-def _value(demo: Any, name: str) -> str:
-    value = demo[name] if isinstance(demo, dspy.Example) else dict(demo)[name]
-    return json.dumps(value, sort_keys=True, default=repr)
-
-
-def _group(values: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], list[int]]:
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, v in enumerate(values):
-        groups.setdefault(v, []).append(i)
-    return groups
-
-
-def _answers(pred: Any, demos: Sequence[Any]) -> list[tuple[str, ...]]:
-    """One answer per demo: all answer fields together, or, when every demo has its own
-    combination (a ``reasoning`` field beside the label), the single field with the fewest
-    distinct values that still has more than one and repeats."""
-    fields = [_answer_fields(pred, d) for d in demos]
-    joint = [tuple(f"{n}={_value(d, n)}" for n in names) for d, names in zip(demos, fields, strict=True)]
-    if len(_group(joint)) < len(demos):
-        return joint
-    best: list[tuple[str, ...]] | None = None
-    for name in dict.fromkeys(n for names in fields for n in names):
-        single: list[tuple[str, ...]] = [
-            (f"{name}={_value(d, name)}",) if name in names else () for d, names in zip(demos, fields, strict=True)
-        ]
-        n = len(_group(single))
-        if 1 < n < len(demos) and (best is None or n < len(_group(best))):
-            best = single
-    return joint if best is None else best
 
 
 def answer_rounds(student: dspy.Module, plan: DemoPlan) -> list[list[str]]:
@@ -145,9 +95,10 @@ def stratified_fit(
     ``stratified-coarse`` (``"coarse"``) warm start.
 
     Demos of :func:`answer_rounds` are sharpened in order (every image of a demo as fine as
-    still fits). With ``"drop"`` or ``"coarse"`` only the first round is sharpened; with
-    ``"coarse"`` the other demos' images then get their coarsest kept level, in order, where
-    that still fits.
+    still fits, leaving room for the cheapest image of every later demo of the first round, so
+    every answer keeps an image when the budget allows). With ``"drop"`` or ``"coarse"`` only
+    the first round is sharpened; with ``"coarse"`` the other demos' images then get their
+    coarsest kept level, in order, where that still fits.
     """
     values: dict[str, Mapping[str, int]] = dict(ctx.dropped().values)
     rounds = answer_rounds(ctx.student, ctx.plan)
@@ -155,9 +106,12 @@ def stratified_fit(
     for s in ctx.plan.slots:
         by_demo.setdefault(s.demo_id, []).append(s.id)
     sharp = rounds if rest == "fine" else rounds[:1]
-    for demo_id in (d for r in sharp for d in r):
+    first = rounds[0] if rounds else []
+    for i, demo_id in enumerate(d for r in sharp for d in r):
+        # keep room for the cheapest image of every later demo of the first round (one per answer)
+        reserve = sum(min(ctx.cheapest(sid) for sid in by_demo[d]) for d in first[i + 1 :])
         for sid in by_demo[demo_id]:
-            _finest(ctx, values, sid, budget)
+            _finest(ctx, values, sid, None if budget is None else budget - reserve)
     if rest == "coarse":
         for demo_id in (d for r in rounds[1:] for d in r):
             for sid in by_demo[demo_id]:
@@ -180,7 +134,7 @@ def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Can
     out: dict[str, tuple[str, Candidate]] = {}
     for name in WARM_STARTS:
         cand = made[name]
-        if fits(ctx.tokens(cand), budget):
+        if fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             out.setdefault(ctx.key(cand), (name, cand))
     return list(out.values())
 
@@ -207,6 +161,6 @@ def neighbour(
                 values[sid][dim.name] = rng.choice(others)
         cand = Candidate(values, incumbent.crops, incumbent.excluded)
         key = ctx.key(cand)
-        if key not in seen and fits(ctx.tokens(cand), budget):
+        if key not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             return cand
     return None

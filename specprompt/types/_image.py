@@ -18,7 +18,12 @@ from specprompt.spectral import Selection, Spectrum
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["METADATA_KEY", "SpectralImage", "content_hash", "png_bytes_metadata", "read_metadata"]
+__all__ = ["DROPPED_IMAGE", "METADATA_KEY", "SpectralImage", "content_hash", "png_bytes_metadata", "read_metadata"]
+
+#: The text a demo sends in place of an image the band search dropped (a single ``dspy.Image``
+#: field, or a ``list[dspy.Image]`` field left without images): the model reads plainly that no
+#: image was sent, where ``None`` would reach it as the text ``None``.
+DROPPED_IMAGE = "(no image: dropped to save tokens)"
 
 #: Key of the PNG text chunk that carries a SpectralImage's metadata inside its data URI.
 METADATA_KEY = "specprompt"
@@ -26,6 +31,10 @@ _META_VERSION = 1
 _DETAILS = ("low", "high", "auto")
 _PNG_PREFIX = "data:image/png;base64,"
 _META_FIELDS = ("source_hash", "scheme", "scheme_options", "selection", "source_size", "render_size")
+#: Metadata fields that older images lack: ``resample`` names the filter that brought the kept
+#: bands' full-size reconstruction to ``render_size`` (absent: the exact minimal render).
+_OPTIONAL_META = ("resample",)
+_RESAMPLERS = ("lanczos",)
 Detail = Literal["low", "high", "auto"]
 
 
@@ -103,7 +112,7 @@ def png_bytes_metadata(data: bytes, where: str) -> dict[str, Any] | None:
         raise ImageInputError(where, f"its {METADATA_KEY!r} PNG chunk is not JSON") from None
     if not isinstance(meta, dict) or meta.get("v") != _META_VERSION or not set(_META_FIELDS) <= set(meta):
         raise ImageInputError(where, f"its {METADATA_KEY!r} PNG chunk is not version {_META_VERSION} metadata")
-    meta = {k: meta[k] for k in _META_FIELDS}
+    meta = {k: meta[k] for k in (*_META_FIELDS, *_OPTIONAL_META) if k in meta}
     meta["_png_size"] = size
     return meta
 
@@ -136,9 +145,13 @@ def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             f"SpectralImage needs {missing}; build one with SpectralImage.from_spectrum(spectrum, selection)"
         )
-    unknown = sorted(set(data) - {*required, "detail"})
+    allowed = {*required, "detail", *_OPTIONAL_META}
+    unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ConfigError(f"unknown SpectralImage field(s) {unknown}; allowed: {sorted({*required, 'detail'})}")
+        raise ConfigError(f"unknown SpectralImage field(s) {unknown}; allowed: {sorted(allowed)}")
+    resample = data.get("resample")
+    if resample is not None and resample not in _RESAMPLERS:
+        raise ConfigError(f"SpectralImage resample must be one of {', '.join(_RESAMPLERS)} or None, got {resample!r}")
     for key in ("source_hash", "scheme", "scheme_options", "selection"):
         if not isinstance(data[key], str) or not data[key]:
             raise ConfigError(f"SpectralImage {key} must be a non-empty string, got {data[key]!r}")
@@ -163,9 +176,11 @@ def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
         )
     png_size = meta.pop("_png_size")
     expected = {k: out[k] for k in _META_FIELDS}
+    if out.get("resample") is not None:
+        expected["resample"] = out["resample"]
     saved = {**meta, "source_size": tuple(meta["source_size"]), "render_size": tuple(meta["render_size"])}
     if saved != expected:
-        diff = sorted(k for k in _META_FIELDS if saved.get(k) != expected[k])
+        diff = sorted(k for k in {*saved, *expected} if saved.get(k) != expected.get(k))
         raise ConfigError(f"SpectralImage field(s) {diff} disagree with the metadata embedded in its url")
     if tuple(png_size) != out["render_size"]:
         raise ConfigError(f"SpectralImage render_size {out['render_size']} differs from its PNG size {png_size}")
@@ -191,6 +206,9 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         source_size: ``(width, height)`` of the source.
         render_size: ``(width, height)`` of the image sent.
         detail: OpenAI's ``detail`` hint (``"low"``, ``"high"``, ``"auto"``) or ``None`` (not sent).
+        resample: ``"lanczos"`` when the kept bands were reconstructed at full size and resampled
+            to ``render_size`` with Lanczos-3 (a chosen sent size); ``None`` for the exact minimal
+            render of the kept bands.
 
     Convention:
         Every field is a hashable value (strings and tuples) because ``format()`` may be cached.
@@ -212,6 +230,7 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
     source_size: tuple[int, int]
     render_size: tuple[int, int]
     detail: Detail | None = None
+    resample: str | None = None
 
     def __init__(self, source: Any = None, /, **data: Any) -> None:
         if source is not None:
@@ -229,8 +248,9 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         *,
         detail: Detail | None = None,
         source_hash: str | None = None,
+        size: tuple[int, int] | None = None,
     ) -> SpectralImage:
-        """Renders ``selection`` of ``spectrum`` at its minimal size and wraps it.
+        """Renders ``selection`` of ``spectrum`` and wraps it.
 
         Args:
             spectrum: the decomposed source (:func:`specprompt.decompose`).
@@ -238,9 +258,14 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             detail: OpenAI ``detail`` hint sent with the image, or ``None``.
             source_hash: :func:`content_hash` of the source; by default the hash of the
                 spectrum's exact reconstruction, which equals the source's hash for 8-bit sources.
+            size: ``(width, height)`` to send: the kept bands are reconstructed at full size and
+                resampled with Lanczos-3 (:func:`specprompt.spectral.resize_lanczos`), and
+                ``resample`` records ``"lanczos"``. ``None``: the minimal render (exact, no
+                resampling; a Laplacian prefix is then 2^k times smaller).
 
         Raises:
-            SelectionError: ``selection`` does not fit ``spectrum``. ConfigError: bad ``detail``.
+            SelectionError: ``selection`` does not fit ``spectrum``. ConfigError: bad ``detail``
+            or ``size``.
         """
         if not isinstance(spectrum, Spectrum):
             raise ConfigError(f"from_spectrum expects a specprompt.Spectrum, got {type(spectrum).__name__}")
@@ -248,7 +273,12 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         if source_hash is None:
             source_hash = content_hash(spectrum.reconstruct())
         options = json.dumps(spectrum.config.to_dict(), sort_keys=True, separators=(",", ":"))
-        pil = spectrum.render(sel, "minimal")
+        if size is None:
+            pil = spectrum.render(sel, "minimal")
+        else:
+            from specprompt.spectral import resize_lanczos, to_pil
+
+            pil = to_pil(resize_lanczos(spectrum.reconstruct(sel), size))
         meta: dict[str, Any] = {
             "source_hash": source_hash,
             "scheme": spectrum.scheme,
@@ -257,6 +287,8 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             "source_size": list(spectrum.size),
             "render_size": list(pil.size),
         }
+        if size is not None:
+            meta["resample"] = "lanczos"
         return cls(url=_encode_png(pil, meta), detail=detail, **meta)
 
     @classmethod
@@ -277,7 +309,10 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         return type(self)(**{**self._fields(), "detail": detail})
 
     def _fields(self) -> dict[str, Any]:
-        return {"url": self.url, "detail": self.detail, **{k: getattr(self, k) for k in _META_FIELDS}}
+        out = {"url": self.url, "detail": self.detail, **{k: getattr(self, k) for k in _META_FIELDS}}
+        if self.resample is not None:
+            out["resample"] = self.resample
+        return out
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -317,13 +352,15 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         sw, sh = self.source_size
         return (
             f"SpectralImage(scheme={self.scheme!r}, bands=[{self._kept_text()}], render={w}x{h}, "
-            f"source={sw}x{sh}, source_hash={self.source_hash[:12]!r}, detail={self.detail!r})"
+            f"source={sw}x{sh}, source_hash={self.source_hash[:12]!r}, detail={self.detail!r}"
+            + (f", resample={self.resample!r})" if self.resample else ")")
         )
 
     def _repr_html_(self) -> str:
         w, h = self.render_size
         sw, sh = self.source_size
-        caption = html.escape(f"{self.scheme}: {self._kept_text()} | sent {w}x{h} of {sw}x{sh}")
+        how = f" ({self.resample})" if self.resample else ""
+        caption = html.escape(f"{self.scheme}: {self._kept_text()} | sent {w}x{h}{how} of {sw}x{sh}")
         scale = max(1, min(4, 256 // max(w, h)))
         return (
             f'<figure style="display:inline-block;margin:4px">'

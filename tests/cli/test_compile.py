@@ -25,7 +25,7 @@ def compile_args(
         "--valset",
         str(data["val_jsonl"]),
         "--budget",
-        "12",
+        "36",  # three labels: one 12-token (residual) image each
         "--cost-model",
         "local",
         "--trials",
@@ -55,7 +55,7 @@ def test_compile_writes_everything_and_resumes(
         assert (out / name).is_file(), name
     first = json.loads((out / "pareto.json").read_text())
     assert first["n_trials"] == 5 and first["scorer_calls"] > 0
-    assert first["best"]["tokens"] <= 12 and first["config"]["token_budget"] == 12
+    assert first["best"]["tokens"] <= 36 and first["config"]["token_budget"] == 36
     assert set(first["baselines"]) == {"full", "text_only"}
     assert first["run"]["program"].endswith("prog.py:make") and first["run"]["lm"] == "local"
     html = (out / "report.html").read_text()
@@ -96,7 +96,7 @@ def test_compile_jsonl_module_class_and_options(
     data = json.loads((out / "pareto.json").read_text())
     assert data["study_name"] == "mine" and data["config"]["multi_objective"] is True
     assert data["config"]["scheme"] == "dct" and data["config"]["scheme_options"] == {"groups": [1, 3, 64]}
-    assert all(r["tokens"] <= 12 for r in data["front"])
+    assert all(r["tokens"] <= 36 for r in data["front"])
     assert "predict/demo0/image" in json.dumps(data["best"]["selections"])
     storage = f"sqlite:///{out / 'study.db'}"
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["mine"]

@@ -36,6 +36,9 @@ def test_demo_search_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert any(f"  {label}  " in demos for label in ("top-left", "top-right", "bottom-left", "bottom-right"))
     for name in ("contact_sheet.png", "program.json", "pareto.json", "report.html", "study.db"):
         assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "program.json").read_text())
+    demos = saved["demos"]  # a single dspy.Predict: its state is the file's top level
+    assert sorted(d["label"] for d in demos) == sorted(["top-left", "top-right", "bottom-left", "bottom-right"])
     data = json.loads((tmp_path / "pareto.json").read_text())
     assert data["best"]["tokens"] <= 10 < data["baselines"]["full"]["tokens"]
     assert data["n_trials"] == 4 and set(data["baselines"]) == {"full", "uniform", "text_only"}

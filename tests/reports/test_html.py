@@ -19,6 +19,7 @@ from specprompt import ConfigError
 from specprompt.reports import CompileReport, describe_program, report_data
 from specprompt.reports._demos import image_rows_by_demo
 from specprompt.tasks import Task
+from specprompt.types import SpectralImage
 
 
 class _Collect(HTMLParser):
@@ -91,9 +92,11 @@ def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Pa
     ET.fromstring(svg)  # well-formed
     assert 'stroke="#d1242f"' in svg and f"budget {result.config.token_budget}" in svg
     _check_images(report, page)
-    # a program of the band space (the chosen one may be the resized uniform baseline, which has no source)
-    band = next(r for r in result.candidates if not r.origin.startswith("baseline:") and r.tokens > 0)
-    spectral = CompileReport(result, result._build(json.loads(band.params), band.origin), sources=task.trainset)
+    # a program of band renders (the chosen one may show images without a source, or none); under this
+    # pixel-priced cost model the uniform baseline is one: every band, Lanczos-resampled to one size
+    built = ((r, result._build(json.loads(r.params), r.origin)) for r in result.candidates if r.tokens > 0)
+    shown = next(p for _, p in built if any(isinstance(d.image, SpectralImage) for d in p.demos))
+    spectral = CompileReport(result, shown, sources=task.trainset)
     assert _check_images(spectral, spectral.html()) == len(spectral.images.rows) > 0
     path = report.save(tmp_path / "r.html")
     assert path.read_text(encoding="utf-8") == page

@@ -6,12 +6,12 @@ import dspy
 import optuna
 import pytest
 
-from specprompt import ConfigError, load_image
+from specprompt import ConfigError, SpecPromptWarning, load_image
 from specprompt.cost import image_tokens
 from specprompt.search import BASELINES, BandOptimizer
 from specprompt.search._baselines import BaselineStore, check_baselines
 from specprompt.tasks import Task
-from specprompt.types import SpectralImage
+from specprompt.types import DROPPED_IMAGE, SpectralImage
 
 from .conftest import exact, options
 
@@ -28,7 +28,7 @@ def test_compile_with_all_baselines(texture_task: Task, lm: dspy.LM) -> None:
     assert list(base) == list(BASELINES)
     assert base["full"].tokens == 3 * 44 and not base["full"].fits  # 44 local tokens per 64 px image
     assert base["text_only"].tokens == 0 and base["text_only"].fits
-    assert all(d.image is None for d in base["text_only"].program.demos)  # type: ignore[union-attr]
+    assert all(d.image == DROPPED_IMAGE for d in base["text_only"].program.demos)  # type: ignore[union-attr]
     uni = base["uniform"]
     assert uni.fits and uni.tokens is not None and uni.tokens <= 60 and "Lanczos" in uni.note
     sizes = {load_image(d.image).size for d in uni.program.demos}  # type: ignore[union-attr]
@@ -69,9 +69,10 @@ def test_compile_with_all_baselines(texture_task: Task, lm: dspy.LM) -> None:
 
 def test_run_baselines_openai_low_detail(colour_task: Task, lm: dspy.LM) -> None:
     opt = BandOptimizer(exact, **options(token_budget=300, cost_model="openai:gpt-4o", k_demos=2))
-    base = opt.run_baselines(
-        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["low_detail", "full", "uniform"]
-    )
+    with pytest.warns(SpecPromptWarning, match=r"300 cannot hold one image per label: .* 2 labels costs 510 tokens"):
+        base = opt.run_baselines(
+            dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["low_detail", "full", "uniform"]
+        )
     assert list(base) == ["full", "uniform", "low_detail"]
     low = base["low_detail"]
     assert low.tokens == 2 * image_tokens("openai:gpt-4o", 64, 64, detail="low") == 170 and low.fits
@@ -106,18 +107,18 @@ def test_stored_baselines_are_not_reused_for_another_budget(colour_task: Task, l
     storage = optuna.storages.InMemoryStorage()
     student = dspy.Predict(colour_task.signature)
     kw = options(n_trials=3, study_name="shared", storage=storage)
-    # budget 30 < 63 tokens of the full prompt: no trial scores it, only the baseline does
-    first = BandOptimizer(exact, **kw, token_budget=30)
+    # budget 40 < 132 tokens of the full prompt: no trial scores it, only the baseline does
+    first = BandOptimizer(exact, **kw, token_budget=40)
     first.run_baselines(student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"])
     n_val = len(colour_task.valset)
     assert lm.engine.calls == n_val
     first.run_baselines(student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"])
     assert lm.engine.calls == n_val  # stored in the study: reused
-    BandOptimizer(exact, **kw, token_budget=31).run_baselines(
+    BandOptimizer(exact, **kw, token_budget=41).run_baselines(
         student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"]
     )
     assert lm.engine.calls == 2 * n_val  # another budget: scored again
-    BandOptimizer(exact, **kw, token_budget=30).run_baselines(
+    BandOptimizer(exact, **kw, token_budget=40).run_baselines(
         student, trainset=colour_task.trainset, valset=colour_task.valset[:2], which=["full"]
     )
     assert lm.engine.calls == 2 * n_val + 2  # another valset: scored again
@@ -126,7 +127,8 @@ def test_stored_baselines_are_not_reused_for_another_budget(colour_task: Task, l
 def test_random_search_without_a_feasible_trial(colour_task: Task, lm: dspy.LM) -> None:
     # budget 0: only "drop every image" fits, which 2 random trials over 4^3 prompts do not draw
     opt = BandOptimizer(exact, **options(token_budget=0, n_trials=2))
-    base = opt.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["random"])
+    with pytest.warns(SpecPromptWarning, match="token_budget 0 is below the price of the cheapest demo image"):
+        base = opt.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["random"])
     rnd = base["random"]
     assert rnd.score is None and rnd.program is None and rnd.note == "no feasible random trial completed"
     assert lm.engine.calls == 0

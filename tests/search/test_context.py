@@ -56,7 +56,9 @@ def test_key_is_about_the_prompt_not_the_parameters(colour_task: Task) -> None:
 
 
 def test_warm_starts_fit_and_differ(colour_task: Task) -> None:
-    ctx = _ctx(colour_task)
+    student = dspy.Predict(colour_task.signature)
+    student.demos = [colour_task.trainset[i] for i in (3, 0, 5)]  # two demos share an answer
+    ctx = SearchContext(student, plan_demos(student, colour_task.trainset, 3, 0), SearchConfig())
     starts = dict(warm_starts(ctx, 84))  # a 64 px demo costs 44 (full), 28 (L1+), 12 (residual) or 0
     assert list(starts) == ["uniform", "greedy", "stratified-one"]  # the others equal greedy here
     assert [v["keep_from"] for v in starts["stratified-one"].values.values()] == [0, 1, 3]

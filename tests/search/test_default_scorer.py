@@ -24,7 +24,7 @@ def big_task() -> Task:
 
 
 def _ctx(task: Task, **over: object) -> SearchContext:
-    opt = BandOptimizer(exact, **options(token_budget=200, cost_model="openai:gpt-4o", **over))
+    opt = BandOptimizer(exact, **options(token_budget=800, cost_model="openai:gpt-4o", **over))
     student = dspy.Predict(task.signature)
     return SearchContext(student, plan_demos(student, task.trainset, 3, 0), opt.config)
 
@@ -64,7 +64,7 @@ def test_compile_warns_at_the_users_call(big_task: Task) -> None:
     """The warning is raised inside compile (behind dspy's callback wrapper) but names the caller's line."""
     from specprompt.vlm import local_lm
 
-    opt = BandOptimizer(exact, **options(token_budget=200, cost_model="openai:gpt-4o", n_trials=2))
+    opt = BandOptimizer(exact, **options(token_budget=800, cost_model="openai:gpt-4o", n_trials=2))
     with dspy.context(lm=local_lm()), pytest.warns(SpecPromptWarning, match="64 px") as record:
         opt.compile(dspy.Predict(big_task.signature), trainset=big_task.trainset, valset=big_task.valset)
     assert [w.filename for w in record if issubclass(w.category, SpecPromptWarning)] == [__file__]

@@ -62,3 +62,31 @@ def test_replace_field_keeps_the_type() -> None:
     assert isinstance(new, dspy.Example) and new.label == "b" and ex.label == "a"
     assert new.inputs().keys() == ["image"]
     assert replace_field({"label": "a"}, "label", "c") == {"label": "c"}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_default_demos_cover_every_label(seed: int) -> None:
+    from specprompt.tasks import get_task
+
+    task = get_task("colour-position", n_train=24, n_val=1, n_test=0, size=32, seed=seed)
+    labels = set(task.labels)
+    assert {ex.label for ex in task.trainset} == labels
+    for k in (4, 6, 9):
+        plan = plan_demos(dspy.Predict(task.signature), task.trainset, k_demos=k, seed=seed)
+        shown = [d.label for d in plan.demos[0]]
+        assert len(shown) == k and set(shown) == labels, (k, shown)
+        counts = [shown.count(x) for x in labels]
+        assert max(counts) - min(counts) <= 1  # round-robin over the labels
+        assert plan.classes == (tuple(f'label="{x}"' for x in shown),)
+    few = plan_demos(dspy.Predict(task.signature), task.trainset, k_demos=3, seed=seed)
+    assert len({d.label for d in few.demos[0]}) == 3  # fewer demos than labels: no label twice
+
+
+def test_free_text_answers_are_not_classes(colour_task: Task) -> None:
+    student = dspy.Predict("image: dspy.Image -> caption")
+    train = [
+        dspy.Example(image=ex.image, caption=f"caption {i}").with_inputs("image")
+        for i, ex in enumerate(colour_task.trainset)
+    ]
+    plan = plan_demos(student, train, k_demos=3, seed=0)
+    assert len(plan.demos[0]) == 3 and plan.classes == ((None, None, None),)

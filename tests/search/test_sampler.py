@@ -6,11 +6,14 @@ from typing import Any
 
 import dspy
 import optuna
+import pytest
 from optuna.distributions import BaseDistribution
 
 from specprompt.search import SearchConfig
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import plan_demos
+from specprompt.search._record import TrialRecord
+from specprompt.search._reference import reference_candidates
 from specprompt.search._sampler import BUDGET_REDRAWS, BandSampler
 from specprompt.tasks import Task
 
@@ -59,7 +62,7 @@ def test_an_over_budget_joint_proposal_is_drawn_again(colour_task: Task) -> None
 
 
 def test_redraws_stop_after_a_bounded_number(colour_task: Task) -> None:
-    ctx = _ctx(colour_task, 5)
+    ctx = _ctx(colour_task, 30)  # keep_from 0 costs 88
     base = Scripted([_params(ctx, 0)] * (BUDGET_REDRAWS + 5), ctx.distributions())
     params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
     assert params == _params(ctx, 0) and base.asked == BUDGET_REDRAWS + 1  # the objective refuses it
@@ -70,7 +73,7 @@ def test_no_budget_or_independent_sampling_is_left_alone(colour_task: Task) -> N
     base = Scripted([_params(ctx, 0), _params(ctx, 3)], ctx.distributions())
     params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
     assert params == _params(ctx, 0) and base.asked == 1
-    budgeted = _ctx(colour_task, 5)
+    budgeted = _ctx(colour_task, 30)
     first, _ = _ask(BandSampler(optuna.samplers.RandomSampler(seed=3), budgeted, local_search=0.0, seed=0))
     plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
     assert first == plain.ask(dict(budgeted.distributions())).params  # the random baseline stays pure
@@ -83,3 +86,26 @@ def test_an_enqueued_trial_keeps_its_parameters_and_origin(colour_task: Task) ->
     study.enqueue_trial(_params(ctx, 3), user_attrs={"origin": "warm:x"})
     trial = study.ask(dict(ctx.distributions()))
     assert trial.params == _params(ctx, 3) and trial.user_attrs == {"origin": "warm:x"} and base.asked == 0
+
+
+@pytest.mark.parametrize(("model", "steps"), [("openai:gpt-4.1-mini", True), ("local", False)])
+def test_the_uniform_baseline_is_an_incumbent_where_it_is_a_point_of_the_band_space(
+    colour_task: Task, model: str, steps: bool
+) -> None:
+    student = dspy.Predict(colour_task.signature)
+    student.demos = colour_task.trainset[:2]
+    budget = 6 if model != "local" else 30  # 6: two images of 64 px cost 4 tokens each
+    ctx = SearchContext(student, plan_demos(student, [], None, 0), SearchConfig(token_budget=budget, cost_model=model))
+    name, uniform = reference_candidates(ctx)[0]
+    assert name == "uniform" and bool(uniform.overrides) != steps
+    study = optuna.create_study(
+        direction="maximize", sampler=BandSampler(optuna.samplers.RandomSampler(seed=0), ctx, local_search=1.0, seed=0)
+    )
+    record = TrialRecord(origin="baseline:uniform", key=ctx.key(uniform), tokens=ctx.tokens(uniform), score=1.0)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=ctx.to_params(uniform), distributions=ctx.distributions(), value=1.0, user_attrs=record.to_attrs()
+        )
+    )
+    study.ask(dict(ctx.distributions()))
+    assert study.trials[-1].user_attrs["origin"] == ("neighbour:0" if steps else "sampler")

@@ -39,7 +39,7 @@ def metric(example, pred, trace=None):
     return float(example.label == pred.label)
 
 dspy.configure(lm=nearest_lm())
-opt = BandOptimizer(metric, n_trials=10, k_demos=2, token_budget=30, minibatch_size=3, num_threads=1, progress=False,
+opt = BandOptimizer(metric, n_trials=10, k_demos=2, token_budget=60, minibatch_size=3, num_threads=1, progress=False,
                     run_dir=run_dir, pruner=optuna.pruners.NopPruner())
 opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
 print(json.dumps({"scorer_calls": opt.last_result.scorer_calls, "study": opt.last_result.study_name}))

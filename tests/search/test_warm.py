@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from typing import Any
 
@@ -9,10 +10,12 @@ import dspy
 import pytest
 from PIL import Image
 
+from specprompt import SpecPromptWarning
 from specprompt.search import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import plan_demos
-from specprompt.search._warm import _answer_fields, answer_rounds, neighbour, stratified_fit, warm_starts
+from specprompt.search._labels import answer_fields as _answer_fields
+from specprompt.search._warm import answer_rounds, neighbour, stratified_fit, warm_starts
 from specprompt.tasks import Task
 
 IMG = dspy.Image(Image.new("RGB", (8, 8)))
@@ -96,8 +99,10 @@ def test_stratified_warm_starts_cover_every_answer(texture_task: Task) -> None:
     assert kept(starts["stratified-coarse"]) == [0, 2, 0, 0, 0, 2]  # the others at the coarsest kept level
     for cand in starts.values():
         assert ctx.tokens(cand) <= budget
-    # without room for more the stratified starts show the same prompt: it is enqueued once
-    assert list(dict(warm_starts(ctx, 4 * 44))) == ["uniform", "greedy", "stratified"]
+    # without room for more the stratified starts show the same prompt: it is enqueued once; greedy
+    # would drop both horizontal demos (every label keeps an image): it is no warm start then
+    assert kept(ctx.greedy_fit(4 * 44)) == [0, 0, 0, 0, 3, 3]
+    assert list(dict(warm_starts(ctx, 4 * 44))) == ["uniform", "stratified"]
     assert len({ctx.key(stratified_fit(ctx, 4 * 21, rest)) for rest in ("fine", "drop", "coarse")}) == 1
     # without a budget: everything sharp, one sharp per answer alone, or with coarse others
     unlimited = dict(warm_starts(ctx, None))
@@ -107,7 +112,9 @@ def test_stratified_warm_starts_cover_every_answer(texture_task: Task) -> None:
 
 @pytest.mark.parametrize(("scheme", "model", "budget"), [("dct", "openai:gpt-4o", 300), ("fft", "anthropic", 9)])
 def test_warm_starts_fit_other_schemes(texture_task: Task, scheme: str, model: str, budget: int) -> None:
-    ctx = _ctx(_shuffled_texture(texture_task), scheme=scheme, cost_model=model)
+    cheap = model == "anthropic"  # 6 tokens at 64 px, 1 at 8 px; gpt-4o: 255 tokens at any size
+    with contextlib.nullcontext() if cheap else pytest.warns(SpecPromptWarning, match="one image per label"):
+        ctx = _ctx(_shuffled_texture(texture_task), scheme=scheme, cost_model=model, token_budget=budget)
     starts = warm_starts(ctx, budget)
     assert starts and all(ctx.tokens(c) <= budget for _, c in starts)
     assert len({ctx.key(c) for _, c in starts}) == len(starts)
@@ -115,12 +122,13 @@ def test_warm_starts_fit_other_schemes(texture_task: Task, scheme: str, model: s
 
 def test_neighbour_moves_one_or_two_images_within_budget(texture_task: Task) -> None:
     ctx = _ctx(_shuffled_texture(texture_task))
-    inc = stratified_fit(ctx, 84)
+    inc = stratified_fit(ctx, 120)
     seen = {ctx.key(inc)}
     rng = random.Random(0)
     for _ in range(20):
-        cand = neighbour(ctx, inc, 84, seen, rng)
-        assert cand is not None and ctx.tokens(cand) <= 84 and ctx.key(cand) not in seen
+        cand = neighbour(ctx, inc, 120, seen, rng)
+        assert cand is not None and ctx.tokens(cand) <= 120 and ctx.key(cand) not in seen
+        assert ctx.covers_labels(cand)
         moved = [s.id for s in ctx.plan.slots if cand.values[s.id] != inc.values[s.id]]
         assert 1 <= len(moved) <= 2
         seen.add(ctx.key(cand))
