@@ -171,9 +171,9 @@ class PhotoIdentity(ImageTaskGenerator):
 class PhotoDetail(ImageTaskGenerator):
     """``photo-detail``: the digit (2, 3, 5 or 8) printed on a small tag in a corner of one photo.
 
-    Every image is the same photo (``coffee``, cropped square) with a random brightness and
-    colour jitter and faint noise; a light tag of about ``size / 9`` px near the lower right
-    corner holds one dark digit about ``size / 22`` px tall with 1-2 px strokes (position
+    Every image is the same photo (``coffee``, cropped square, as from a fixed camera) with
+    faint sensor noise (sigma 0.01); a light tag of about ``size / 7`` px near the lower right
+    corner holds one dark digit about ``size / 13`` px tall with ``size / 200`` px strokes (position
     jittered by 1-2 px). Only the digit's strokes - fine pixels in a small region - differ
     between labels; halving the image twice blurs them into the same grey blob.
 
@@ -193,16 +193,15 @@ class PhotoDetail(ImageTaskGenerator):
         src = photo("coffee")
         side = min(src.shape[:2])
         img = _resize(np.ascontiguousarray(src[:side, (src.shape[1] - side) // 2 :][:, :side]), size)
-        img = img * np.float32(rng.uniform(0.85, 1.1)) + rng.uniform(-0.03, 0.03, 3).astype(np.float32)
-        tag = max(10, round(size / 9))
+        tag = max(10, round(size / 7))
         x0 = size - tag - round(size / 24) + int(rng.integers(-1, 2))
         y0 = size - tag - round(size / 24) + int(rng.integers(-1, 2))
         img = np.ascontiguousarray(img, np.float32)
         cv2.rectangle(img, (x0, y0), (x0 + tag, y0 + tag), (0.93, 0.92, 0.88), -1)
         text = self.labels[label]
-        height = tag * 0.45
+        height = tag * 0.55
         scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(4, round(height)), 1)
-        thick = max(1, round(size / 320))
+        thick = max(1, round(size / 200))
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         org = (x0 + (tag - tw) // 2 + int(rng.integers(-1, 2)), y0 + (tag + th) // 2 + int(rng.integers(-1, 2)))
         ink = np.zeros((size, size), np.uint8)
