@@ -482,9 +482,8 @@ def verdicts(cells: Sequence[CellResult], report: Report) -> dict[str, bool]:
             cut = None if tok is None else 1 - tok / group[0].full_tokens
             good = cut is not None and cut >= 0.95 and opt is not None and full is not None and opt >= full
             ok = ok and good
-            parts.append(
-                f"{judge}/{pricing}: cut {'-' if cut is None else f'{100 * cut:.1f}%'}, {_pct(opt)} vs full {_pct(full)}"
-            )
+            cut_text = "-" if cut is None else f"{100 * cut:.1f}%"
+            parts.append(f"{judge}/{pricing}: cut {cut_text}, {_pct(opt)} vs full {_pct(full)}")
         out["coarse-cut-95"] = ok
         report.add(
             f"PASS/FAIL coarse-only at {100 * smallest:g}% budget: optimizer cuts >= 95% of demo tokens with no loss "
