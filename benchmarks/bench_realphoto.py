@@ -587,13 +587,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     jobs = [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
     cells: list[CellResult] = []
+
+    def progress(found: list[CellResult]) -> None:
+        cells.extend(found)
+        first = found[0]
+        print(
+            f"[{time.perf_counter() - t0:7.1f} s] {len(cells) // max(1, len(found))}/{len(jobs)} groups: "
+            f"{first.task} {first.judge} seed {first.seed}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     if settings.workers == 1:
         for job in jobs:
-            cells.extend(_run(job))
+            progress(_run(job))
     else:
         with ProcessPoolExecutor(max_workers=settings.workers) as pool:
             for found in pool.map(_run, jobs):
-                cells.extend(found)
+                progress(found)
     report_tables(cells, settings, report)
     verdicts(cells, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
