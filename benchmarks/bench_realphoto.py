@@ -46,7 +46,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -402,12 +402,13 @@ def _means(group: Sequence[CellResult], method: str, what: str) -> float | None:
     return None if ms is None else ms[0]
 
 
-def report_tables(cells: Sequence[CellResult], s: Settings, report: Report) -> None:
+def report_tables(cells: Sequence[CellResult], report: Report) -> None:
     groups = _group(cells)
-    for pricing in s.pricings:
+    n_seeds = len({c.seed for c in cells})
+    for pricing in dict.fromkeys(c.pricing for c in cells):
         report.add(
             "",
-            f"## Held-out test accuracy (%), pricing {pricing}, mean +- std over {len(s.seeds)} seeds",
+            f"## Held-out test accuracy (%), pricing {pricing}, mean +- std over {n_seeds} seeds",
             "",
             "tokens: mean demo image tokens of the chosen program as % of full resolution.",
             "",
@@ -522,7 +523,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 3 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -538,7 +539,10 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--workers", type=_at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=_at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
-    parser.add_argument("--json-out", metavar="FILE", help="also write every cell's numbers here")
+    parser.add_argument(
+        "--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines, as they finish)"
+    )
+    parser.add_argument("--report-from", metavar="FILE", help="print the tables of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     from specprompt.cost import get_cost_model
 
@@ -566,54 +570,83 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         workers=a.workers,
         threads=a.threads,
     )
-    return settings, a.markdown_out, a.json_out
+    return settings, a.markdown_out, a.json_out, a.report_from
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[CellResult]:
     return run_group(*args)
 
 
+def load_cells(path: str) -> list[CellResult]:
+    """Cells from a ``--json-out`` file (one JSON object per line)."""
+    cells = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                data = json.loads(line)
+                methods = {k: Outcome(**v) for k, v in data.pop("methods").items()}
+                cells.append(CellResult(**data, methods=methods))
+    return cells
+
+
 def main(argv: list[str] | None = None) -> int:
-    settings, markdown_out, json_out = parse_args(argv)
+    settings, markdown_out, json_out, report_from = parse_args(argv)
     import dspy
     import optuna
 
     t0 = time.perf_counter()
     report = Report()
+    cells: list[CellResult] = []
+    if report_from:
+        cells = load_cells(report_from)
+        report.add(f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's")
     report.add(
         f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
         f"optuna {optuna.__version__}; judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match",
         "settings: " + json.dumps(asdict(settings), sort_keys=True),
     )
-    jobs = [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
-    cells: list[CellResult] = []
+    jobs = (
+        []
+        if report_from
+        else [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
+    )
+    sink = open(json_out, "w", encoding="utf-8") if json_out else None
+    done = 0
 
     def progress(found: list[CellResult]) -> None:
+        nonlocal done
+        done += 1
         cells.extend(found)
+        if sink is not None:
+            sink.writelines(json.dumps(asdict(c)) + "\n" for c in found)
+            sink.flush()
         first = found[0]
         print(
-            f"[{time.perf_counter() - t0:7.1f} s] {len(cells) // max(1, len(found))}/{len(jobs)} groups: "
+            f"[{time.perf_counter() - t0:7.1f} s] {done}/{len(jobs)} groups: "
             f"{first.task} {first.judge} seed {first.seed}",
             file=sys.stderr,
             flush=True,
         )
 
-    if settings.workers == 1:
-        for job in jobs:
-            progress(_run(job))
-    else:
-        with ProcessPoolExecutor(max_workers=settings.workers) as pool:
-            for found in pool.map(_run, jobs):
-                progress(found)
-    report_tables(cells, settings, report)
+    try:
+        if settings.workers == 1:
+            for job in jobs:
+                progress(_run(job))
+        elif jobs:
+            with ProcessPoolExecutor(max_workers=settings.workers) as pool:
+                for future in as_completed([pool.submit(_run, job) for job in jobs]):
+                    progress(future.result())
+    finally:
+        if sink is not None:
+            sink.close()
+    order = {(t, j, seed): i for i, (t, j, seed, _) in enumerate(jobs)}
+    cells.sort(key=lambda c: (order.get((c.task, c.judge, c.seed), 0), c.pricing, c.budget))
+    report_tables(cells, report)
     verdicts(cells, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
     if markdown_out:
         with open(markdown_out, "w", encoding="utf-8") as fh:
             fh.write("\n".join(report.lines) + "\n")
-    if json_out:
-        with open(json_out, "w", encoding="utf-8") as fh:
-            json.dump([asdict(c) for c in cells], fh, indent=1)
     return 0
 
 

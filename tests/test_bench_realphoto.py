@@ -49,7 +49,7 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert re.search(r"^PASS/FAIL fine texture at 25%: .*: (PASS|FAIL) \(hist-hog/", out, re.M)
     assert re.search(r"^PASS/FAIL coarse-only at 25% budget: .*: (PASS|FAIL) \(hist-hog/", out, re.M)
     assert md.read_text(encoding="utf-8") == out
-    cells = json.loads(js.read_text(encoding="utf-8"))
+    cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
     assert len(cells) == 4 and set(cells[0]["methods"]) == {
         "optimizer",
         "lanczos",
@@ -60,6 +60,11 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
         "text_only",
     }
     assert "4/4 groups" in proc.stderr
+    again = _run("--report-from", str(js))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"cells read from {js} (4 cells)")
+    tables = out[out.index("## Held-out") : out.index("total wall time")]
+    assert tables in again.stdout
 
 
 @pytest.mark.parametrize(
