@@ -9,9 +9,10 @@ is therefore seen as a blurry enlargement, exactly as much detail as its pixels 
 ==========  ======================================================================================
 judge       descriptor (at the working size)
 ==========  ======================================================================================
-hist-hog    224 px: joint RGB colour histogram (6x6x6 bins, Hellinger), a histogram of oriented
-            gradients (8x8 cells x 9 orientations, each cell normalised) and the log mean gradient
-            magnitude at full and half working size (sharpness)
+hist-hog    224 px: joint RGB colour histogram (6x6x6 bins, Hellinger), mean chromaticity, a
+            histogram of oriented gradients (8x8 cells x 9 orientations, each cell normalised), a
+            global 18-bin orientation histogram and the log mean gradient magnitude at 224, 112 and
+            56 px (sharpness)
 lbp-dct     256 px: contrast-weighted uniform local binary patterns of the grey image (P=8 at radii 1
             and 3, Hellinger), the 8x8 lowest DCT coefficients of a 32 px grey thumbnail (layout),
             the pixels of a 96 px colour thumbnail, the mean chromaticity and the log energy of
@@ -181,7 +182,9 @@ def _hist_hog(pixels: np.ndarray) -> _Descriptor:
         )
         energy.append(float(_gradients(level)[0].mean()))
     sharp = np.log(np.array(energy) + 1e-3)
-    return colour, hog.ravel() / np.sqrt(cells * cells), np.concatenate([orient, sharp])
+    mean = work.reshape(-1, 3).mean(axis=0).astype(np.float64)
+    chroma = mean / max(float(mean.sum()), 1e-6)
+    return colour, hog.ravel() / np.sqrt(cells * cells), np.concatenate([orient, sharp]), chroma
 
 
 def _hellinger_rows(hist: np.ndarray) -> np.ndarray:
@@ -232,6 +235,7 @@ def _hist_hog_distance(a: _Descriptor, b: _Descriptor) -> float:
         + float(np.sum((a[1] - b[1]) ** 2))
         + float(np.sum((a[2][:-3] - b[2][:-3]) ** 2))
         + 0.5 * float(np.sum((a[2][-3:] - b[2][-3:]) ** 2))
+        + 40.0 * float(np.sum((a[3] - b[3]) ** 2))
     )
 
 
