@@ -239,17 +239,32 @@ class CellResult:
 
 
 def _random_search(opt: Any, student: Any, task: Any) -> tuple[Any, int, str]:
-    """The library's random-search baseline: (program or None, scorer calls, note)."""
+    """Random search with the same space and trials: (program or None, scorer calls, note).
+
+    The library's ``random`` baseline (``run_baselines(which=("random",))``); where that API is
+    not available, a BandOptimizer with Optuna's ``RandomSampler`` and the same settings.
+    """
     import dspy
+    import optuna
+
+    from specprompt.errors import SpecPromptError
+    from specprompt.search import BandOptimizer
 
     engine = dspy.settings.lm.engine
-    calls_before = engine.calls
-    found = opt.run_baselines(student, trainset=task.trainset, valset=task.valset, which=("random",))
-    opt_calls = engine.calls - calls_before
+    before = engine.calls
+    try:
+        found = opt.run_baselines(student, trainset=task.trainset, valset=task.valset, which=("random",))
+    except (SpecPromptError, TypeError, AttributeError) as exc:
+        logging.getLogger(__name__).warning("run_baselines(random) failed (%s); compiling with RandomSampler", exc)
+        rand = BandOptimizer(
+            opt.metric, opt.config, sampler=optuna.samplers.RandomSampler(seed=opt.config.seed), storage="memory"
+        )
+        program = rand.compile(student, trainset=task.trainset, valset=task.valset)
+        return program, engine.calls - before, "BandOptimizer with RandomSampler"
     base = found.get("random")
     if base is None or base.program is None:
-        return None, opt_calls, getattr(base, "note", "no random result")
-    return base.program, opt_calls, base.note
+        return None, engine.calls - before, getattr(base, "note", "no random result")
+    return base.program, engine.calls - before, base.note
 
 
 def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:

@@ -103,3 +103,28 @@ def test_resizing_baselines_fit_the_budget_and_lanczos_is_the_largest_that_does(
     assert bench.lanczos_images(demos, "qwen2-vl", 0) is None
     assert not bench.low_detail_priced("openai:gpt-4.1-mini", 256, 256)
     assert bench.low_detail_priced("openai:gpt-4o", 1024, 1024)
+
+
+def test_random_search_falls_back_to_a_random_sampler_compile() -> None:
+    import dspy
+
+    from specprompt.scorers import pixel_lm
+    from specprompt.search import BandOptimizer
+    from specprompt.tasks import get_task
+
+    bench = _bench()
+    task = get_task("photo-tint", n_train=4, n_val=3, n_test=0, size=64, seed=0)
+    student = dspy.Predict(task.signature)
+    student.demos = bench.pick_demos(task, 1)
+    opt = BandOptimizer(bench.exact_match, token_budget=20, cost_model="qwen2-vl", n_trials=2, storage="memory")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("run_baselines() changed")
+
+    with dspy.context(lm=pixel_lm("hist-hog")):
+        found, calls, note = bench._random_search(opt, student, task)
+        assert found is not None and calls > 0 and "random" in note
+        opt.run_baselines = broken  # type: ignore[method-assign]
+        program, calls, note = bench._random_search(opt, student, task)
+    assert note == "BandOptimizer with RandomSampler" and calls > 0
+    assert bench.prompt_tokens(program, "qwen2-vl") <= 20
