@@ -654,8 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sink is not None:
             sink.close()
-    order = {(t, j, seed): i for i, (t, j, seed, _) in enumerate(jobs)}
-    cells.sort(key=lambda c: (order.get((c.task, c.judge, c.seed), 0), c.pricing, c.budget))
+    rank = {name: i for i, name in enumerate((*TASKS, *JUDGES, *settings.pricings))}
+    cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, rank.get(c.judge, 99), c.judge, c.seed, c.budget))
     report_tables(cells, report)
     verdicts(cells, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
