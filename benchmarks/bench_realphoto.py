@@ -281,7 +281,9 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
     logging.getLogger("dspy").setLevel(logging.WARNING)
     logging.getLogger("specprompt").setLevel(logging.WARNING)
     lm = pixel_lm(judge)
-    dspy.configure(lm=lm, adapter=ChatAdapter())
+    # no call history: DSPy keeps up to 10,000 requests per LM and globally, each with every demo's
+    # base64 PNG (megabytes per request at 512 px), which ran a long run out of memory
+    dspy.configure(lm=lm, adapter=ChatAdapter(), disable_history=True)
     task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
     student = dspy.Predict(task.signature)
     demos = pick_demos(task, s.k_per_class)
@@ -545,7 +547,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--judges", nargs="+", choices=JUDGES, default=None, help="pixel judges (default both)")
     parser.add_argument("--budgets", nargs="+", type=_fraction, default=None, help="fractions (default 0.1 0.25 0.5)")
     parser.add_argument("--pricings", nargs="+", default=None, help="cost models (default gpt-4.1-mini, qwen2-vl)")
-    parser.add_argument("--seeds", type=_at_least(1), default=None, help="number of seeds 0..N-1 (default 5)")
+    parser.add_argument("--seeds", type=_at_least(1), default=None, help="number of seeds (default 5)")
+    parser.add_argument("--first-seed", type=_at_least(0), default=0, help="seeds are FIRST..FIRST+N-1 (default 0)")
     parser.add_argument("--size", type=_at_least(32), default=None, help="one image side for every task")
     parser.add_argument("--n-val", type=_at_least(1), default=None, help="validation examples (default 30)")
     parser.add_argument("--n-test", type=_at_least(1), default=None, help="held-out test examples (default 60)")
@@ -575,7 +578,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         judges=tuple(a.judges or JUDGES),
         budgets=tuple(a.budgets or ((0.25,) if a.quick else BUDGETS)),
         pricings=pricings,
-        seeds=tuple(range(a.seeds or (1 if a.quick else 5))),
+        seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 5)))),
         sizes={t: size or TASKS[t][1] for t in tasks},
         n_train=max(4 * k, 8),
         n_val=a.n_val or (4 if a.quick else 30),
