@@ -4,6 +4,9 @@
 kept frequency bands best match the query (:func:`nearest_lm` wraps it in a ``dspy.LM``).
 :class:`LocalVLMEngine` answers with the local band VLM (:mod:`specprompt.vlm`); :func:`local_lm`
 wraps it in a ``dspy.LM``.
+:class:`PixelJudgeEngine` (:func:`pixel_lm`) sees only the pixels a remote API would receive and
+answers with the nearest demo under its own image descriptor (``"hist-hog"`` or ``"lbp-dct"``):
+a stand-in for a remote VLM.
 """
 
 from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat
@@ -18,13 +21,17 @@ from specprompt.scorers._nearest import (
     nearest_lm,
     resample,
 )
+from specprompt.scorers._pixel import PIXEL_JUDGES, PixelJudgeConfig, PixelJudgeEngine, pixel_lm, sent_pixels
 
 __all__ = [
     "LocalVLMEngine",
     "MODEL_NAME",
     "NearestBandEngine",
     "NearestConfig",
+    "PIXEL_JUDGES",
     "ParsedChat",
+    "PixelJudgeConfig",
+    "PixelJudgeEngine",
     "ScorerEngine",
     "band_signature",
     "effective_levels",
@@ -32,5 +39,7 @@ __all__ = [
     "local_lm",
     "nearest_lm",
     "parse_chat",
+    "pixel_lm",
     "resample",
+    "sent_pixels",
 ]

@@ -1,0 +1,672 @@
+"""Real-photo benchmark: band search against plain resizing, judged by pixel-only judges.
+
+Usage::
+
+    python benchmarks/bench_realphoto.py                       # 4 tasks x 2 judges x 3 budgets x 2 pricings x 5 seeds
+    python benchmarks/bench_realphoto.py --quick               # tiny settings, seconds (format check)
+    python benchmarks/bench_realphoto.py --seeds 3 --n-trials 20 --workers 2 --markdown-out realphoto.md
+
+Tasks are the ``photo-*`` built-ins (:mod:`specprompt.tasks._photos`): crops, tints, rotations and
+a small digit on photos that scikit-image ships. The judge is a pixel-only engine
+(:func:`specprompt.scorers.pixel_lm`) that sees exactly the PNG a remote API would receive. It
+stands in for the target VLM: the band search scores candidates with it on the valset, and every
+method's program is measured with it on a held-out test split.
+
+For each task x judge x budget (a fraction of the full-resolution demo tokens) x pricing x seed,
+the methods are:
+
+==============  ================================================================================
+method          demo images
+==============  ================================================================================
+optimizer       :class:`~specprompt.search.BandOptimizer` (default sampler, ``n_trials``), the judge as LM
+lanczos         every demo resized with PIL Lanczos by the largest common scale that fits the budget
+                (computed here, not by the library)
+pyramid         every demo's Laplacian pyramid with the same number of finest levels dropped, the
+                fewest that fit (rendered at the minimal size, as the search renders)
+low_detail      full resolution sent with ``detail="low"`` (only where the pricing bills it lower)
+random          the library's random-search baseline: RandomSampler, same space and trials
+full            full resolution (the anchor; usually over budget)
+text_only       no images: demos keep their labels
+==============  ================================================================================
+
+It prints the held-out accuracy (mean +- std over seeds), demo tokens as a share of full
+resolution, scorer calls and wall time per compile, and PASS/FAIL lines for the band-search
+issue's bars. Only the public API of :mod:`specprompt.search` is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Task -> (kind of frequency content the label needs, image side in px).
+TASKS: dict[str, tuple[str, int]] = {
+    "photo-tint": ("coarse", 384),
+    "photo-texture": ("fine-texture", 256),
+    "photo-identity": ("identity", 256),
+    "photo-detail": ("small-detail", 512),
+}
+JUDGES = ("hist-hog", "lbp-dct")
+BUDGETS = (0.10, 0.25, 0.50)
+PRICINGS = ("openai:gpt-4.1-mini", "qwen2-vl")
+#: Methods, in print order.
+METHODS = ("optimizer", "lanczos", "pyramid", "low_detail", "random", "full", "text_only")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run depends on (printed at the top of the report)."""
+
+    tasks: tuple[str, ...]
+    judges: tuple[str, ...]
+    budgets: tuple[float, ...]
+    pricings: tuple[str, ...]
+    seeds: tuple[int, ...]
+    sizes: dict[str, int]
+    n_train: int
+    n_val: int
+    n_test: int
+    k_per_class: int
+    n_trials: int
+    workers: int
+    threads: int
+
+
+def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
+    """1.0 when the predicted label equals the example's label."""
+    return float(getattr(pred, "label", None) == example.label)
+
+
+# -- demos and tokens ------------------------------------------------------------------------------
+
+
+def pick_demos(task: Any, k: int) -> list[Any]:
+    """``k`` trainset examples of every class, round-robin over the classes."""
+    per_class = [[ex for ex in task.trainset if ex.label == label][:k] for label in task.labels]
+    if any(len(p) < k for p in per_class):
+        raise SystemExit(f"{task.name}: the trainset has fewer than {k} examples of some class; raise --n-train")
+    return [per_class[c][i] for i in range(k) for c in range(len(per_class))]
+
+
+def demo_images(program: Any) -> list[Any]:
+    """Every ``dspy.Image`` in the demos of every predictor of ``program``, in order."""
+    import dspy
+
+    out: list[Any] = []
+    for _, pred in program.named_predictors():
+        for demo in pred.demos:
+            values = demo.values() if hasattr(demo, "values") else dict(demo).values()
+            for value in values:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                out.extend(v for v in items if isinstance(v, dspy.Image))
+    return out
+
+
+def image_size(image: Any) -> tuple[int, int]:
+    """``(width, height)`` of the PNG an image part sends."""
+    size = getattr(image, "render_size", None)
+    if size is not None:
+        return int(size[0]), int(size[1])
+    from specprompt.io import load_image
+
+    with load_image(image) as pil:
+        return int(pil.size[0]), int(pil.size[1])
+
+
+def prompt_tokens(program: Any, pricing: str) -> int:
+    """Image tokens of the demo images of one prompt of ``program`` under ``pricing``."""
+    from specprompt.cost import image_tokens
+
+    return sum(
+        image_tokens(pricing, *image_size(img), detail=getattr(img, "detail", None) or "auto")
+        for img in demo_images(program)
+    )
+
+
+def with_images(student: Any, demos: Sequence[Any], images: Sequence[Any | None]) -> Any:
+    """A copy of ``student`` whose demos are ``demos`` with their images replaced by ``images``."""
+    import dspy
+
+    program = student.deepcopy()
+    program.demos = [
+        dspy.Example(image=img, label=d.label).with_inputs("image") for d, img in zip(demos, images, strict=True)
+    ]
+    return program
+
+
+def lanczos_images(demos: Sequence[Any], pricing: str, budget: int) -> tuple[list[Any], float] | None:
+    """Every demo image resized (PIL Lanczos) by the largest common scale whose tokens fit ``budget``.
+
+    Scales are tried from the largest down, one pixel of the longest side at a time; ``None``
+    when even 1-pixel images do not fit.
+    """
+    import dspy
+    from PIL import Image
+
+    from specprompt.cost import image_tokens
+    from specprompt.io import load_image
+
+    pils = [load_image(d.image).convert("RGB") for d in demos]
+    longest = max(max(p.size) for p in pils)
+    for side in range(longest, 0, -1):
+        scale = side / longest
+        sizes = [(max(1, round(p.size[0] * scale)), max(1, round(p.size[1] * scale))) for p in pils]
+        if sum(image_tokens(pricing, w, h) for w, h in sizes) <= budget:
+            images = [
+                dspy.Image(p if p.size == s else p.resize(s, Image.Resampling.LANCZOS))
+                for p, s in zip(pils, sizes, strict=True)
+            ]
+            return images, scale
+    return None
+
+
+def pyramid_images(demos: Sequence[Any], pricing: str, budget: int) -> tuple[list[Any], int] | None:
+    """Every demo's Laplacian render with the same number of finest levels dropped (fewest that fit)."""
+    from specprompt import Selection, decompose
+    from specprompt.cost import image_tokens
+    from specprompt.types import SpectralImage
+
+    spectra = [decompose(d.image, "laplacian") for d in demos]
+    n_levels = min(len(s.band_names) for s in spectra)
+    for drop in range(n_levels):
+        images = [SpectralImage.from_spectrum(s, Selection.of(list(s.band_names[drop:]))) for s in spectra]
+        if sum(image_tokens(pricing, *img.render_size) for img in images) <= budget:
+            return images, drop
+    return None
+
+
+def low_detail_images(demos: Sequence[Any]) -> list[Any]:
+    """Full-resolution SpectralImages sent with ``detail="low"``."""
+    from specprompt import decompose
+    from specprompt.types import SpectralImage
+
+    return [SpectralImage.from_spectrum(decompose(d.image)).with_detail("low") for d in demos]
+
+
+def low_detail_priced(pricing: str, width: int, height: int) -> bool:
+    """Whether ``pricing`` bills a ``detail="low"`` image below the same image at full detail."""
+    from specprompt.cost import image_tokens
+
+    return image_tokens(pricing, width, height, detail="low") < image_tokens(pricing, width, height, detail="high")
+
+
+def held_out_accuracy(program: Any, testset: Sequence[Any], threads: int) -> float:
+    """Exact-match accuracy of ``program`` on ``testset`` (0..1)."""
+    import dspy
+
+    evaluate = dspy.Evaluate(
+        devset=list(testset), metric=exact_match, num_threads=threads, display_progress=False, provide_traceback=False
+    )
+    return float(evaluate(program).score) / 100.0
+
+
+# -- one cell group: a task, a judge and a seed ------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One method in one cell: held-out accuracy, tokens, and (for searches) cost of the compile."""
+
+    test: float | None
+    tokens: int | None
+    calls: int | None = None
+    seconds: float | None = None
+    note: str = ""
+
+
+@dataclass
+class CellResult:
+    """All methods of one task x judge x budget x pricing x seed."""
+
+    task: str
+    judge: str
+    budget: float
+    pricing: str
+    seed: int
+    full_tokens: int
+    methods: dict[str, Outcome] = field(default_factory=dict)
+
+
+def _random_search(opt: Any, student: Any, task: Any) -> tuple[Any, int, str]:
+    """Random search with the same space and trials: (program or None, scorer calls, note).
+
+    The library's ``random`` baseline (``run_baselines(which=("random",))``); where that API is
+    not available, a BandOptimizer with Optuna's ``RandomSampler`` and the same settings.
+    """
+    import dspy
+    import optuna
+
+    from specprompt.errors import SpecPromptError
+    from specprompt.search import BandOptimizer
+
+    engine = dspy.settings.lm.engine
+    before = engine.calls
+    try:
+        found = opt.run_baselines(student, trainset=task.trainset, valset=task.valset, which=("random",))
+    except (SpecPromptError, TypeError, AttributeError) as exc:
+        logging.getLogger(__name__).warning("run_baselines(random) failed (%s); compiling with RandomSampler", exc)
+        rand = BandOptimizer(
+            opt.metric, opt.config, sampler=optuna.samplers.RandomSampler(seed=opt.config.seed), storage="memory"
+        )
+        program = rand.compile(student, trainset=task.trainset, valset=task.valset)
+        return program, engine.calls - before, "BandOptimizer with RandomSampler"
+    base = found.get("random")
+    if base is None or base.program is None:
+        return None, engine.calls - before, getattr(base, "note", "no random result")
+    return base.program, engine.calls - before, base.note
+
+
+def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:
+    """Every budget x pricing of one task, judge and seed (one process works through a group)."""
+    import dspy
+    import optuna
+    from dspy.adapters import ChatAdapter
+
+    from specprompt.scorers import pixel_lm
+    from specprompt.search import BandOptimizer
+    from specprompt.tasks import get_task
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("dspy").setLevel(logging.WARNING)
+    logging.getLogger("specprompt").setLevel(logging.WARNING)
+    lm = pixel_lm(judge)
+    # no call history: DSPy keeps up to 10,000 requests per LM and globally, each with every demo's
+    # base64 PNG (megabytes per request at 512 px), which ran a long run out of memory
+    dspy.configure(lm=lm, adapter=ChatAdapter(), disable_history=True)
+    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
+    student = dspy.Predict(task.signature)
+    demos = pick_demos(task, s.k_per_class)
+    student.demos = demos
+    full_test = held_out_accuracy(student, task.testset, s.threads)
+    text_prog = with_images(student, demos, [None] * len(demos))
+    text_test = held_out_accuracy(text_prog, task.testset, s.threads)
+    low_prog = with_images(student, demos, low_detail_images(demos))
+    low_test: float | None = None
+    w, h = image_size(demos[0].image)
+    out = []
+    for pricing in s.pricings:
+        full_tokens = prompt_tokens(student, pricing)
+        low_note = "detail='low' is not billed lower under this pricing"
+        low_tokens: int | None = None
+        if low_detail_priced(pricing, w, h):
+            low_tokens = prompt_tokens(low_prog, pricing)
+            if low_test is None:
+                low_test = held_out_accuracy(low_prog, task.testset, s.threads)
+            low_note = "full resolution, detail='low'"
+        for fraction in s.budgets:
+            budget = math.floor(fraction * full_tokens)
+            cell = CellResult(task_name, judge, fraction, pricing, seed, full_tokens)
+            cell.methods["full"] = Outcome(full_test, full_tokens, note="all bands")
+            cell.methods["text_only"] = Outcome(text_test, 0, note="images removed")
+            fits = low_tokens is not None and low_tokens <= budget
+            cell.methods["low_detail"] = Outcome(
+                low_test if low_tokens is not None else None,
+                low_tokens,
+                note=low_note + ("" if low_tokens is None or fits else " (over budget)"),
+            )
+            found = lanczos_images(demos, pricing, budget)
+            if found is None:
+                cell.methods["lanczos"] = Outcome(None, None, note="even 1 px images exceed the budget")
+            else:
+                prog = with_images(student, demos, found[0])
+                cell.methods["lanczos"] = Outcome(
+                    held_out_accuracy(prog, task.testset, s.threads),
+                    prompt_tokens(prog, pricing),
+                    note=f"scale {found[1]:.3f}",
+                )
+            pyr = pyramid_images(demos, pricing, budget)
+            if pyr is None:
+                cell.methods["pyramid"] = Outcome(None, None, note="even the residuals exceed the budget")
+            else:
+                prog = with_images(student, demos, pyr[0])
+                cell.methods["pyramid"] = Outcome(
+                    held_out_accuracy(prog, task.testset, s.threads),
+                    prompt_tokens(prog, pricing),
+                    note=f"{pyr[1]} finest level(s) dropped",
+                )
+            opt = BandOptimizer(
+                exact_match,
+                token_budget=budget,
+                cost_model=pricing,
+                n_trials=s.n_trials,
+                minibatch_size=s.n_val,
+                num_threads=s.threads,
+                seed=seed,
+                progress=False,
+                storage="memory",
+            )
+            before = lm.engine.calls
+            t0 = time.perf_counter()
+            program = opt.compile(student, trainset=task.trainset, valset=task.valset)
+            seconds = time.perf_counter() - t0
+            calls = lm.engine.calls - before
+            cell.methods["optimizer"] = Outcome(
+                held_out_accuracy(program, task.testset, s.threads), prompt_tokens(program, pricing), calls, seconds
+            )
+            t0 = time.perf_counter()
+            rand_prog, rand_calls, note = _random_search(opt, student, task)
+            rand_s = time.perf_counter() - t0
+            if rand_prog is None:
+                cell.methods["random"] = Outcome(None, None, rand_calls, rand_s, note)
+            else:
+                cell.methods["random"] = Outcome(
+                    held_out_accuracy(rand_prog, task.testset, s.threads),
+                    prompt_tokens(rand_prog, pricing),
+                    rand_calls,
+                    rand_s,
+                    note,
+                )
+            out.append(cell)
+    return out
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+class Report:
+    """Collects markdown lines, printing each as it comes."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        for line in lines:
+            print(line, flush=True)
+            self.lines.append(line)
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def _acc(values: Sequence[float | None]) -> str:
+    ms = _mean_std(values)
+    return "-" if ms is None else f"{100 * ms[0]:.1f} +- {100 * ms[1]:.1f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(r) + " |" for r in rows)
+    return lines
+
+
+Key = tuple[str, str, float, str]
+
+
+def _group(cells: Sequence[CellResult]) -> dict[Key, list[CellResult]]:
+    groups: dict[Key, list[CellResult]] = {}
+    for c in cells:
+        groups.setdefault((c.task, c.judge, c.budget, c.pricing), []).append(c)
+    return groups
+
+
+def _means(group: Sequence[CellResult], method: str, what: str) -> float | None:
+    ms = _mean_std([getattr(c.methods[method], what) for c in group])
+    return None if ms is None else ms[0]
+
+
+def report_tables(cells: Sequence[CellResult], report: Report) -> None:
+    groups = _group(cells)
+    n_seeds = len({c.seed for c in cells})
+    for pricing in dict.fromkeys(c.pricing for c in cells):
+        report.add(
+            "",
+            f"## Held-out test accuracy (%), pricing {pricing}, mean +- std over {n_seeds} seeds",
+            "",
+            "tokens: mean demo image tokens of the chosen program as % of full resolution.",
+            "",
+        )
+        header = ["task", "judge", "budget", *METHODS, "optimizer tokens", "lanczos tokens"]
+        rows = []
+        for (task, judge, budget, pr), group in groups.items():
+            if pr != pricing:
+                continue
+            full = group[0].full_tokens
+            share = {m: _means(group, m, "tokens") for m in ("optimizer", "lanczos")}
+            shares = ["-" if v is None else f"{100 * v / full:.1f}%" for v in share.values()]
+            rows.append(
+                [
+                    task,
+                    judge,
+                    f"{100 * budget:g}%",
+                    *[_acc([c.methods[m].test for c in group]) for m in METHODS],
+                    *shares,
+                ]
+            )
+        report.add(*_table(header, rows))
+    report.add("", "## Cost per compile (mean over seeds): scorer calls on the valset and wall seconds", "")
+    rows = []
+    for (task, judge, budget, pricing), group in groups.items():
+        row = [task, judge, f"{100 * budget:g}%", pricing]
+        for m in ("optimizer", "random"):
+            calls, secs = _means(group, m, "calls"), _means(group, m, "seconds")
+            row += ["-" if calls is None else f"{calls:.0f}", "-" if secs is None else f"{secs:.1f}"]
+        rows.append(row)
+    report.add(*_table(["task", "judge", "budget", "pricing", "optimizer calls", "s", "random calls", "s"], rows))
+
+
+def verdicts(cells: Sequence[CellResult], report: Report) -> dict[str, bool]:
+    """PASS/FAIL lines for the band-search issue's "Done when" bullets on this benchmark."""
+    groups = _group(cells)
+    out: dict[str, bool] = {}
+    losses = []
+    for (task, judge, budget, pricing), group in groups.items():
+        opt, lan = _means(group, "optimizer", "test"), _means(group, "lanczos", "test")
+        if opt is None or (lan is not None and opt < lan):
+            losses.append(f"{task}/{judge}/{100 * budget:g}%/{pricing}: {_pct(opt)} < {_pct(lan)}")
+    out["never-below-lanczos"] = not losses
+    report.add(
+        "",
+        "PASS/FAIL optimizer >= uniform Lanczos (mean held-out accuracy) on every task, budget, judge and pricing: "
+        + ("PASS" if not losses else f"FAIL ({len(losses)} of {len(groups)}): " + "; ".join(losses)),
+    )
+    fine = [(k, g) for k, g in groups.items() if TASKS[k[0]][0] == "fine-texture" and abs(k[2] - 0.25) < 1e-9]
+    if fine:
+        parts, ok = [], True
+        for (_task, judge, _budget, pricing), group in fine:
+            opt, lan = _means(group, "optimizer", "test"), _means(group, "lanczos", "test")
+            gain = None if opt is None or lan is None else 100 * (opt - lan)
+            ok = ok and gain is not None and gain >= 5.0
+            parts.append(f"{judge}/{pricing}: {'-' if gain is None else f'{gain:+.1f}'} points")
+        out["fine-texture-25"] = ok
+        report.add(
+            f"PASS/FAIL fine texture at 25%: optimizer >= uniform Lanczos + 5 points: {'PASS' if ok else 'FAIL'} ("
+            + "; ".join(parts)
+            + ")"
+        )
+    coarse = [(k, g) for k, g in groups.items() if TASKS[k[0]][0] == "coarse"]
+    if coarse:
+        smallest = min(k[2] for k, _ in coarse)
+        parts, ok = [], True
+        for (_task, judge, budget, pricing), group in coarse:
+            if budget != smallest:
+                continue
+            opt, full = _means(group, "optimizer", "test"), _means(group, "full", "test")
+            tok = _means(group, "optimizer", "tokens")
+            cut = None if tok is None else 1 - tok / group[0].full_tokens
+            good = cut is not None and cut >= 0.95 and opt is not None and full is not None and opt >= full
+            ok = ok and good
+            cut_text = "-" if cut is None else f"{100 * cut:.1f}%"
+            parts.append(f"{judge}/{pricing}: cut {cut_text}, {_pct(opt)} vs full {_pct(full)}")
+        out["coarse-cut-95"] = ok
+        report.add(
+            f"PASS/FAIL coarse-only at {100 * smallest:g}% budget: optimizer cuts >= 95% of demo tokens with no loss "
+            f"vs full: {'PASS' if ok else 'FAIL'} (" + "; ".join(parts) + ")"
+        )
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def _at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"want an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a budget is a fraction 0 < f <= 1 of full demo tokens, got {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 3 trials, 1 seed): a format check")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
+    parser.add_argument("--judges", nargs="+", choices=JUDGES, default=None, help="pixel judges (default both)")
+    parser.add_argument("--budgets", nargs="+", type=_fraction, default=None, help="fractions (default 0.1 0.25 0.5)")
+    parser.add_argument("--pricings", nargs="+", default=None, help="cost models (default gpt-4.1-mini, qwen2-vl)")
+    parser.add_argument("--seeds", type=_at_least(1), default=None, help="number of seeds (default 5)")
+    parser.add_argument("--first-seed", type=_at_least(0), default=0, help="seeds are FIRST..FIRST+N-1 (default 0)")
+    parser.add_argument("--size", type=_at_least(32), default=None, help="one image side for every task")
+    parser.add_argument("--n-val", type=_at_least(1), default=None, help="validation examples (default 30)")
+    parser.add_argument("--n-test", type=_at_least(1), default=None, help="held-out test examples (default 60)")
+    parser.add_argument("--k-per-class", type=_at_least(1), default=None, help="demos per class (default 2)")
+    parser.add_argument("--n-trials", type=_at_least(1), default=None, help="trials per search (default 30)")
+    parser.add_argument("--workers", type=_at_least(1), default=1, help="processes (task x judge x seed groups)")
+    parser.add_argument("--threads", type=_at_least(1), default=1, help="threads scoring examples in a process")
+    parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
+    parser.add_argument(
+        "--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines, as they finish)"
+    )
+    parser.add_argument("--report-from", metavar="FILE", help="print the tables of a --json-out file; run nothing")
+    a = parser.parse_args(argv)
+    from specprompt.cost import get_cost_model
+
+    pricings = tuple(a.pricings or ((PRICINGS[0],) if a.quick else PRICINGS))
+    for p in pricings:
+        try:
+            get_cost_model(p)
+        except KeyError as exc:
+            parser.error(str(exc))
+    tasks = tuple(a.tasks or TASKS)
+    size = a.size or (64 if a.quick else None)
+    k = a.k_per_class or (1 if a.quick else 2)
+    settings = Settings(
+        tasks=tasks,
+        judges=tuple(a.judges or JUDGES),
+        budgets=tuple(a.budgets or ((0.25,) if a.quick else BUDGETS)),
+        pricings=pricings,
+        seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 5)))),
+        sizes={t: size or TASKS[t][1] for t in tasks},
+        n_train=max(4 * k, 8),
+        n_val=a.n_val or (4 if a.quick else 30),
+        n_test=a.n_test or (4 if a.quick else 60),
+        k_per_class=k,
+        n_trials=a.n_trials or (3 if a.quick else 30),
+        workers=a.workers,
+        threads=a.threads,
+    )
+    return settings, a.markdown_out, a.json_out, a.report_from
+
+
+def _run(args: tuple[str, str, int, Settings]) -> list[CellResult]:
+    return run_group(*args)
+
+
+def load_cells(path: str) -> list[CellResult]:
+    """Cells from a ``--json-out`` file (one JSON object per line)."""
+    cells = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                data = json.loads(line)
+                methods = {k: Outcome(**v) for k, v in data.pop("methods").items()}
+                cells.append(CellResult(**data, methods=methods))
+    return cells
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, markdown_out, json_out, report_from = parse_args(argv)
+    import dspy
+    import optuna
+
+    t0 = time.perf_counter()
+    report = Report()
+    cells: list[CellResult] = []
+    if report_from:
+        cells = load_cells(report_from)
+        report.add(f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's")
+    report.add(
+        f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
+        f"optuna {optuna.__version__}; judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match",
+        "settings: " + json.dumps(asdict(settings), sort_keys=True),
+    )
+    jobs = (
+        []
+        if report_from
+        else [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
+    )
+    sink = open(json_out, "w", encoding="utf-8") if json_out else None
+    done = 0
+
+    def progress(found: list[CellResult]) -> None:
+        nonlocal done
+        done += 1
+        cells.extend(found)
+        if sink is not None:
+            sink.writelines(json.dumps(asdict(c)) + "\n" for c in found)
+            sink.flush()
+        first = found[0]
+        print(
+            f"[{time.perf_counter() - t0:7.1f} s] {done}/{len(jobs)} groups: "
+            f"{first.task} {first.judge} seed {first.seed}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        if settings.workers == 1:
+            for job in jobs:
+                progress(_run(job))
+        elif jobs:
+            with ProcessPoolExecutor(max_workers=settings.workers) as pool:
+                for future in as_completed([pool.submit(_run, job) for job in jobs]):
+                    progress(future.result())
+    finally:
+        if sink is not None:
+            sink.close()
+    rank = {name: i for i, name in enumerate((*TASKS, *JUDGES, *settings.pricings))}
+    cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, rank.get(c.judge, 99), c.judge, c.seed, c.budget))
+    report_tables(cells, report)
+    verdicts(cells, report)
+    report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
+    if markdown_out:
+        with open(markdown_out, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(report.lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""benchmarks/bench_realphoto.py: --quick prints every table and verdict line; its resizing baselines fit the budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_realphoto.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_realphoto", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_realphoto"] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT
+    )
+
+
+def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
+    md, js = tmp_path / "r.md", tmp_path / "r.json"
+    proc = _run("--quick", "--tasks", "photo-tint", "photo-texture", "--markdown-out", str(md), "--json-out", str(js))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    settings = json.loads(next(ln for ln in out.splitlines() if ln.startswith("settings: "))[len("settings: ") :])
+    assert settings["judges"] == ["hist-hog", "lbp-dct"] and settings["sizes"]["photo-tint"] == 64
+    assert "## Held-out test accuracy (%), pricing openai:gpt-4.1-mini, mean +- std over 1 seeds" in out
+    header = "| task | judge | budget | optimizer | lanczos | pyramid | low_detail | random | full | text_only |"
+    assert header in out
+    for task in ("photo-tint", "photo-texture"):
+        for judge in ("hist-hog", "lbp-dct"):
+            assert re.search(rf"^\| {task} \| {judge} \| 25% \| \d+\.\d \+- \d+\.\d \| ", out, re.M), (task, judge)
+    assert re.search(r"^\| photo-tint \| hist-hog \| 25% \| openai:gpt-4.1-mini \| \d+ \| [\d.]+ \| \d+ \|", out, re.M)
+    assert re.search(r"^PASS/FAIL optimizer >= uniform Lanczos .*: (PASS|FAIL)", out, re.M)
+    assert re.search(r"^PASS/FAIL fine texture at 25%: .*: (PASS|FAIL) \(hist-hog/", out, re.M)
+    assert re.search(r"^PASS/FAIL coarse-only at 25% budget: .*: (PASS|FAIL) \(hist-hog/", out, re.M)
+    assert md.read_text(encoding="utf-8") == out
+    cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
+    assert len(cells) == 4 and set(cells[0]["methods"]) == {
+        "optimizer",
+        "lanczos",
+        "pyramid",
+        "low_detail",
+        "random",
+        "full",
+        "text_only",
+    }
+    assert "4/4 groups" in proc.stderr
+    again = _run("--report-from", str(js))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"cells read from {js} (4 cells)")
+    tables = out[out.index("## Held-out") : out.index("total wall time")]
+    assert tables in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budgets", "0"], "a budget is a fraction 0 < f <= 1"),
+        (["--tasks", "gauge"], "invalid choice: 'gauge'"),
+        (["--judges", "clip"], "invalid choice: 'clip'"),
+        (["--pricings", "nope"], "unknown cost model 'nope'"),
+        (["--seeds", "0"], "want an integer >= 1, got '0'"),
+    ],
+)
+def test_bad_arguments_exit_with_a_message(args: list[str], message: str) -> None:
+    proc = _run(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_resizing_baselines_fit_the_budget_and_lanczos_is_the_largest_that_does() -> None:
+    from specprompt.cost import image_tokens
+    from specprompt.tasks import get_task
+
+    bench = _bench()
+    task = get_task("photo-texture", n_train=3, n_val=0, n_test=0, size=256, seed=0)
+    demos = bench.pick_demos(task, 1)
+    full = sum(image_tokens("qwen2-vl", 256, 256) for _ in demos)
+    budget = full // 4
+    images, scale = bench.lanczos_images(demos, "qwen2-vl", budget)
+    sizes = [bench.image_size(im) for im in images]
+    assert sum(image_tokens("qwen2-vl", *s) for s in sizes) <= budget
+    side = sizes[0][0] + 1  # one pixel larger no longer fits
+    assert sum(image_tokens("qwen2-vl", side, side) for _ in images) > budget
+    assert 0 < scale < 1
+    pyr, dropped = bench.pyramid_images(demos, "qwen2-vl", budget)
+    assert dropped >= 1 and sum(image_tokens("qwen2-vl", *im.render_size) for im in pyr) <= budget
+    assert bench.lanczos_images(demos, "qwen2-vl", 0) is None
+    assert not bench.low_detail_priced("openai:gpt-4.1-mini", 256, 256)
+    assert bench.low_detail_priced("openai:gpt-4o", 1024, 1024)
+
+
+def test_random_search_falls_back_to_a_random_sampler_compile() -> None:
+    import dspy
+
+    from specprompt.scorers import pixel_lm
+    from specprompt.search import BandOptimizer
+    from specprompt.tasks import get_task
+
+    bench = _bench()
+    task = get_task("photo-tint", n_train=4, n_val=3, n_test=0, size=64, seed=0)
+    student = dspy.Predict(task.signature)
+    student.demos = bench.pick_demos(task, 1)
+    opt = BandOptimizer(bench.exact_match, token_budget=20, cost_model="qwen2-vl", n_trials=2, storage="memory")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("run_baselines() changed")
+
+    with dspy.context(lm=pixel_lm("hist-hog")):
+        found, calls, note = bench._random_search(opt, student, task)
+        assert found is not None and calls > 0 and "random" in note
+        opt.run_baselines = broken  # type: ignore[method-assign]
+        program, calls, note = bench._random_search(opt, student, task)
+    assert note == "BandOptimizer with RandomSampler" and calls > 0
+    assert bench.prompt_tokens(program, "qwen2-vl") <= 20
