@@ -5,6 +5,12 @@ selection, rendering) -> ``cost`` (image-token prices) -> ``types`` (DSPy types)
 band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
 """
 
+import os as _os
+
+# DSPy reads its model-price table from the internet on first use unless this is set: specprompt
+# contacts nothing but the endpoint the user configured (set it to "False" beforehand to opt out).
+_os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 from specprompt.cost import (
     CostModel,
     available_cost_models,
@@ -16,12 +22,15 @@ from specprompt.cost import (
 from specprompt.errors import (
     ConfigError,
     DuplicateNameError,
+    EndpointError,
     ImageInputError,
     MissingDependencyError,
+    ScoringError,
     SelectionError,
     ShapeError,
     SpecPromptError,
     SpecPromptWarning,
+    TransportError,
     UnknownNameError,
 )
 from specprompt.io import load_image
@@ -77,10 +86,12 @@ __all__ = [
     "ConfigError",
     "CostModel",
     "DuplicateNameError",
+    "EndpointError",
     "ImageInputError",
     "MissingDependencyError",
     "Scheme",
     "SchemeConfig",
+    "ScoringError",
     "SearchConfig",
     "Selection",
     "SelectionError",
@@ -90,6 +101,7 @@ __all__ = [
     "SpectralImage",
     "Spectrum",
     "Task",
+    "TransportError",
     "UnknownNameError",
     "__version__",
     "available_cost_models",
