@@ -13,7 +13,8 @@ random      pure random search over the band space with the same trial budget: R
             search, no fallback (``None`` when no random trial fits the budget)
 ==========  ===================================================================================
 
-Results are stored as JSON in the main study's user attributes (``baseline:<hash>``, see
+A baseline whose scorer call still fails in transport gets ``score=None`` and a note, and is not
+stored (the next compile scores it). Results are stored as JSON in the main study's user attributes (``baseline:<hash>``, see
 :class:`BaselineStore`), so a resumed compile reuses them instead of scoring them again.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 import dspy
 import optuna
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, TransportError
 from specprompt.io import load_image
 from specprompt.search._budget import fits, uniform_sizes
 from specprompt.search._context import Candidate, SearchContext
@@ -117,7 +118,11 @@ def _scored(
     if known is not None and isinstance(known.get("score"), (int, float)):
         score = float(known["score"])
     else:
-        scores = scorer.score(key, lambda: program, range(len(scorer.valset)))
+        try:
+            scores = scorer.score(key, lambda: program, range(len(scorer.valset)))
+        except TransportError as exc:  # not a score: nothing stored, the next compile scores it
+            logger.warning("baseline %s not scored: %s", name, exc)
+            return BaselineResult(name, None, tokens, fits(tokens, budget), f"not scored: {exc}", program)
         score = sum(scores.values()) / len(scores)
         store.put(name, key, {"score": score, "tokens": tokens})
     return BaselineResult(name, score, tokens, fits(tokens, budget), note, program)

@@ -1,8 +1,10 @@
 """The Optuna objective: price a candidate, refuse it if over budget, reuse or score it.
 
 Every trial stores JSON user attributes (``key``, ``tokens``, ``constraint``, ``feasible``,
-``selections``, ``example_scores``, ``score`` and, when a previous trial showed the same prompt,
-``reused_from``). Full-valset scores live in study user attributes ``full:<key>``.
+``selections``, ``example_scores``, ``score``, ``spend`` (the scorer calls and billed tokens of
+the trial) and, when a previous trial showed the same prompt, ``reused_from``). A trial whose
+scorer call failed in transport raises :class:`~specprompt.errors.TransportError` (it FAILs, with
+the reason in ``transport_error``). Full-valset scores live in study user attributes ``full:<key>``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Any
 
 import optuna
 
+from specprompt.errors import TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._guards import TRANSPORT_ERROR
 from specprompt.search._scoring import Scorer
 
 __all__ = ["FULL_PREFIX", "WORST", "Objective", "finished_trials", "full_score", "known_full_score"]
@@ -94,7 +98,16 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         cand = self.ctx.suggest(trial)
-        return self.evaluate(trial, cand)
+        # [faults] per-trial spend and transport failures: keep when restructuring (see _guards)
+        before = self.scorer.spend
+        try:
+            return self.evaluate(trial, cand)
+        except TransportError as exc:  # never scored: the trial FAILs and requeue_failed tries it again
+            trial.set_user_attr(TRANSPORT_ERROR, str(exc))
+            logger.warning("trial %d failed in transport and will be tried again: %s", trial.number, exc)
+            raise
+        finally:
+            trial.set_user_attr("spend", (self.scorer.spend - before).to_dict())
 
     def evaluate(self, trial: optuna.Trial, cand: Candidate) -> float | tuple[float, float]:
         """Prices, dedupes and scores ``cand`` as ``trial``."""

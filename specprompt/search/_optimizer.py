@@ -15,15 +15,17 @@ import dspy
 import optuna
 from dspy.teleprompt import Teleprompter
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
+from specprompt.search._guards import SpendCap, requeue_failed
 from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import Objective, finished_trials, full_score
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, pareto
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._scoring import Scorer
+from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
     NAMING_FIELDS,
@@ -37,6 +39,7 @@ from specprompt.search._study import (
     make_storage,
     worker_tag,
 )
+from specprompt.search._transport import RetryPolicy, remote_lm
 from specprompt.search._warm import neighbour, warm_starts
 
 __all__ = ["BandOptimizer"]
@@ -55,6 +58,7 @@ class _Run:
     study_name: str
     storage: Any
     valset_digest: str
+    cap: SpendCap
 
 
 def _check_names(config: SearchConfig) -> None:
@@ -186,8 +190,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
         storage = make_storage(self.storage, cfg.run_dir)
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
-        scorer = Scorer(self.metric, val, cfg.num_threads)
-        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest)
+        policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
+        scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
+        cap = SpendCap(scorer, cfg)
+        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, cap)
 
     def _study(self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         cfg = self.config
@@ -261,18 +267,24 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: not finished
+                return
             bar.update(1)
             if len(finished_trials(study)) % cfg.full_eval_every == 0:
                 self._periodic_full_eval(run, study)
 
         waiting = (optuna.trial.TrialState.WAITING,)
         try:
-            while len(finished_trials(study)) < cfg.n_trials:
+            # [faults] keep in any restructuring: requeue_failed before proposing, catch=TransportError
+            # (a trial that failed in transport FAILs, the compile goes on) and the spend cap
+            # (run.cap as a callback; with one study.optimize call, its study.stop() ends the search).
+            while len(finished_trials(study)) < cfg.n_trials and not run.cap.reached():
+                requeue_failed(study, tag)
                 if not study.get_trials(deepcopy=False, states=waiting):
                     local = self._next_local(run, study) if guided else None
                     params, origin = local if local is not None else ({}, "sampler")
                     study.enqueue_trial(params, user_attrs={"worker": tag, "origin": origin})
-                study.optimize(tagged, n_trials=1, callbacks=[after])
+                study.optimize(tagged, n_trials=1, callbacks=[after, run.cap], catch=(TransportError,))
         finally:
             bar.close()
 
@@ -302,7 +314,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         rows = [r for r in collect_rows(study, run.ctx, self.config.token_budget) if not r.full]
         if rows:
             r = max(rows, key=lambda r: (r.minibatch_score, -r.tokens, -r.trial))
-            full_score(study, run.ctx, run.scorer, r.key, run.ctx.from_params(json.loads(r.params)), r.trial)
+            try:
+                full_score(study, run.ctx, run.scorer, r.key, run.ctx.from_params(json.loads(r.params)), r.trial)
+            except TransportError as exc:  # [faults] nothing stored: a later evaluation scores it
+                logger.warning("full-valset evaluation of trial %d postponed: %s", r.trial, exc)
 
     def _search(
         self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler, desc: str, *, guided: bool = True
@@ -318,13 +333,24 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             if scores and "key" in t.user_attrs:
                 run.scorer.remember(t.user_attrs["key"], {int(k): float(v) for k, v in scores.items()})
         self._optimize(run, study, desc, guided=guided)
-        outcome = finalize(study, run.ctx, run.scorer, self.config.token_budget)
+        outcome = self._finalize(run, study)
         if outcome is None and guided:
             self._fallback(run, study)
-            outcome = finalize(study, run.ctx, run.scorer, self.config.token_budget)
+            outcome = self._finalize(run, study)
             if outcome is None:  # pragma: no cover - the fallback adds a feasible complete trial
                 raise ConfigError("no candidate fits the token budget")
         return study, outcome
+
+    def _finalize(self, run: _Run, study: optuna.Study) -> tuple[ParetoRow, list[ParetoRow]] | None:
+        """:func:`finalize`, tried again when a call fails in transport (scored examples are kept)."""
+        for attempt in range(3):
+            try:
+                return finalize(study, run.ctx, run.scorer, self.config.token_budget)
+            except TransportError as exc:  # [faults] the endpoint stays down: EndpointError stops us
+                if attempt == 2:
+                    raise
+                logger.warning("the final evaluation is tried again: %s", exc)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _fallback(self, run: _Run, study: optuna.Study) -> None:
         """Adds the finest uniform candidate that fits, scored on the full valset, as a trial.
@@ -404,7 +430,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
             lm = local_lm()
             logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
-        with dspy.context(lm=lm):
+        with dspy.context(lm=remote_lm(lm, self.config.call_timeout)):
             return self._compile(student, trainset, valset, names)
 
     def _compile(
@@ -417,6 +443,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             raise ConfigError("no candidate fits the token budget")
         best, front = outcome
         search_calls = run.scorer.calls
+        search_spend = run.scorer.spend
         base: dict[str, BaselineResult] | None = None
         if names:
             base = run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
@@ -432,6 +459,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             n_trials=len(finished_trials(study)),
             baseline_calls=run.scorer.calls - search_calls,
             baselines=base,
+            spend=self._spend(run, search_spend, best.tokens),
             _build=lambda params: ctx.build(ctx.from_params(params)),
         )
         self._write(result)
@@ -445,6 +473,20 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
         self.last_result = result
         return program
+
+    def _spend(self, run: _Run, search: Spend, chosen_tokens: int) -> SpendReport:
+        """The spend of this compile and when the chosen program repays the search."""
+        cfg = self.config
+        full_tokens = run.ctx.tokens(run.ctx.full())
+        saved = full_tokens - chosen_tokens
+        return SpendReport(
+            search=search,
+            baselines=run.scorer.spend - search,
+            cost=cost_of(search, cfg.price_per_million_tokens),
+            stopped_by=run.cap.reason,
+            saved_tokens_per_call=saved,
+            repays_after_calls=repays_after(search.tokens, saved),
+        )
 
     def _random_best(self, run: _Run) -> ParetoRow | None:
         sampler = default_sampler(self.config, random=True)

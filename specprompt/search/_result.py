@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from specprompt.errors import ConfigError
 from specprompt.search._config import SearchConfig
+from specprompt.search._spend import Spend
 
 if TYPE_CHECKING:
     import dspy
     import optuna
 
-__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "pareto"]
+__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "pareto"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,58 @@ class BaselineResult:
         return {"name": self.name, "score": self.score, "tokens": self.tokens, "fits": self.fits, "note": self.note}
 
 
+@dataclass(frozen=True)
+class SpendReport:
+    """What a compile spent on its scorer, and when the chosen program pays it back.
+
+    Attributes:
+        search: the band search's :class:`~specprompt.search._spend.Spend` in this compile
+            (trials, periodic and final full-valset evaluations).
+        baselines: the baselines' spend (random search included).
+        cost: the search's cost at ``price_per_million_tokens``, or ``None`` without a price.
+        stopped_by: the spend cap that stopped the search early, or ``None``.
+        saved_tokens_per_call: image tokens a production call of the chosen program saves
+            against full-resolution demos.
+        repays_after_calls: production calls after which those savings exceed the search's
+            billed tokens; ``None`` when nothing is saved per call.
+    """
+
+    search: Spend
+    baselines: Spend
+    cost: float | None
+    stopped_by: str | None
+    saved_tokens_per_call: int
+    repays_after_calls: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "search": self.search.to_dict(),
+            "baselines": self.baselines.to_dict(),
+            "cost": self.cost,
+            "stopped_by": self.stopped_by,
+            "saved_tokens_per_call": self.saved_tokens_per_call,
+            "repays_after_calls": self.repays_after_calls,
+        }
+
+    def summary(self) -> str:
+        """One line: the search's calls, billed tokens, cost, failures and the repay point."""
+        s = self.search
+        parts = [f"search spend: {s.calls} billed calls, {s.tokens} tokens"]
+        if self.cost is not None:
+            parts[0] += f" (cost {self.cost:.4g})"
+        parts.append(f"{s.failed} failed calls, {s.retries} retries, {s.unparsed} unparsed answers")
+        if self.repays_after_calls is None:
+            parts.append("the chosen program saves no image tokens against full demos")
+        else:
+            parts.append(
+                f"repaid after {self.repays_after_calls} production calls "
+                f"({self.saved_tokens_per_call} image tokens saved per call vs full demos)"
+            )
+        if self.stopped_by:
+            parts.append(f"stopped early: {self.stopped_by}")
+        return "; ".join(parts)
+
+
 def _check_budget(budget: object) -> float:
     if not isinstance(budget, numbers.Real) or isinstance(budget, bool) or math.isnan(float(budget)) or budget < 0:
         raise ConfigError(f"budget must be a number >= 0, got {budget!r}")
@@ -133,6 +186,7 @@ class CompileResult:
         baselines: name -> :class:`BaselineResult` when baselines were run.
         baseline_calls: evaluations the baselines (random search included) ran in this compile;
             stored baseline results of a resumed study cost none.
+        spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
     """
 
     study: optuna.Study
@@ -144,6 +198,7 @@ class CompileResult:
     n_trials: int
     baselines: Mapping[str, BaselineResult] | None = None
     baseline_calls: int = 0
+    spend: SpendReport | None = None
     _build: Callable[[Mapping[str, Any]], dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -179,6 +234,7 @@ class CompileResult:
             "baseline_calls": self.baseline_calls,
             "n_trials": self.n_trials,
             "baselines": None if self.baselines is None else {k: v.to_dict() for k, v in self.baselines.items()},
+            "spend": None if self.spend is None else self.spend.to_dict(),
         }
 
     def to_json(self, indent: int | None = None) -> str:

@@ -1,0 +1,76 @@
+"""Optuna hooks of a remote search: failed trials are tried again, spend caps stop the study.
+
+A trial whose scorer call still failed in transport ends ``FAIL`` with the reason in its
+``transport_error`` user attribute. :func:`requeue_failed` enqueues the same parameters once more
+(user attribute ``retry_of``), so the candidate is scored later; it reads only the storage, so a
+resumed run (or another worker) requeues what an interrupted one left.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import optuna
+
+from specprompt.search._spend import cap_reached
+
+if TYPE_CHECKING:
+    from specprompt.search._config import SearchConfig
+    from specprompt.search._scoring import Scorer
+
+__all__ = ["RETRY_OF", "TRANSPORT_ERROR", "SpendCap", "requeue_failed"]
+
+logger = logging.getLogger("specprompt.search")
+
+#: User attribute of a trial that failed in transport: the reason.
+TRANSPORT_ERROR = "transport_error"
+#: User attribute of a requeued trial: the number of the failed trial it repeats.
+RETRY_OF = "retry_of"
+
+
+def requeue_failed(study: optuna.Study, worker: str | None = None) -> int:
+    """Enqueues, once each, the parameters of trials that failed in transport; returns how many.
+
+    Args:
+        study: the study.
+        worker: the ``worker`` user attribute of the new trials (the process tag).
+    """
+    trials = study.get_trials(deepcopy=False)
+    taken = {t.user_attrs.get(RETRY_OF) for t in trials}
+    added = 0
+    for t in trials:
+        if t.state != optuna.trial.TrialState.FAIL or TRANSPORT_ERROR not in t.user_attrs or t.number in taken:
+            continue
+        attrs: dict[str, Any] = {RETRY_OF: t.number, "origin": t.user_attrs.get("origin", "sampler")}
+        if worker is not None:
+            attrs["worker"] = worker
+        study.enqueue_trial(dict(t.params), user_attrs=attrs)
+        logger.info("trial %d failed in transport; its candidate is queued again", t.number)
+        added += 1
+    return added
+
+
+class SpendCap:
+    """An Optuna callback that stops the study once the scorer's spend reaches a cap of ``config``.
+
+    Attributes:
+        reason: the cap that stopped the study (a sentence), or ``None``.
+    """
+
+    def __init__(self, scorer: Scorer, config: SearchConfig) -> None:
+        self.scorer = scorer
+        self.config = config
+        self.reason: str | None = None
+
+    def reached(self) -> bool:
+        """Whether a cap is reached (and records which)."""
+        if self.reason is None:
+            self.reason = cap_reached(self.scorer.spend, self.config)
+            if self.reason is not None:
+                logger.warning("spend cap: %s; the search stops with the best program so far", self.reason)
+        return self.reason is not None
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.reached():
+            study.stop()
