@@ -14,8 +14,9 @@ random      pure random search over the band space with the same trial budget: R
 ==========  ===================================================================================
 
 A baseline whose scorer call still fails in transport gets ``score=None`` and a note, and is not
-stored (the next compile scores it). Results are stored as JSON in the main study's user attributes (``baseline:<hash>``, see
-:class:`BaselineStore`), so a resumed compile reuses them instead of scoring them again.
+stored (the next compile scores it). Results are stored as JSON in the main study's user
+attributes (``baseline:<hash>``, see :class:`BaselineStore`), so a resumed compile reuses them
+instead of scoring them again.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from specprompt.search._config import SearchConfig
     from specprompt.search._scoring import Scorer
 
-__all__ = ["RETRY_OF", "TRANSPORT_ERROR", "SpendCap", "requeue_failed"]
+__all__ = ["RETRY_OF", "TRANSPORT_ERROR", "SpendCap", "quiet_scoring_tracebacks", "requeue_failed"]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -27,6 +27,31 @@ logger = logging.getLogger("specprompt.search")
 TRANSPORT_ERROR = "transport_error"
 #: User attribute of a requeued trial: the number of the failed trial it repeats.
 RETRY_OF = "retry_of"
+
+
+class _NoScoringTraceback(logging.Filter):
+    """Keeps Optuna's "Trial N failed" line for a scoring failure but drops its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from specprompt.errors import ScoringError
+
+        if record.exc_info and isinstance(record.exc_info[1], ScoringError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_FILTER = _NoScoringTraceback()
+
+
+def quiet_scoring_tracebacks() -> None:
+    """Installs (once) the filter that keeps scoring failures out of Optuna's trial tracebacks.
+
+    A transport failure is an expected event of remote scoring, reported in one line.
+    """
+    log = logging.getLogger("optuna.study._optimize")
+    if _FILTER not in log.filters:
+        log.addFilter(_FILTER)
 
 
 def requeue_failed(study: optuna.Study, worker: str | None = None) -> int:

@@ -20,7 +20,7 @@ from specprompt.search._baselines import BaselineStore, check_baselines, run_bas
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
-from specprompt.search._guards import SpendCap, requeue_failed
+from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import Objective, finished_trials, full_score
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
@@ -243,6 +243,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         """
         cfg = self.config
         ctx = run.ctx
+        quiet_scoring_tracebacks()
         fail_stale_trials(study)
         tag = worker_tag()
         if guided and not study.trials:
