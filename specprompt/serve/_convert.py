@@ -40,6 +40,7 @@ def _bad(param: str, message: str, code: str | None = "invalid_value") -> APIErr
 
 
 def _parts(content: Any, where: str, role: str, cfg: ServeConfig, budget: list[int]) -> list[Any]:
+    """The parts of one message; ``budget`` holds ``[images left, pixels left]`` of the request."""
     from dspy.lm15 import TextPart
 
     if isinstance(content, str):
@@ -64,10 +65,12 @@ def _parts(content: Any, where: str, role: str, cfg: ServeConfig, budget: list[i
             if budget[0] < 0:
                 raise _bad(at, f"Too many images: at most {cfg.max_images} image parts per request.", "too_many_images")
             ref = item.get("image_url")
+            pixels = budget[1:2]
             if isinstance(ref, dict):
-                parts.append(image_part(ref.get("url"), ref.get("detail"), f"{at}.image_url", cfg))
+                parts.append(image_part(ref.get("url"), ref.get("detail"), f"{at}.image_url", cfg, pixels))
             else:
-                parts.append(image_part(ref, None, f"{at}.image_url", cfg))
+                parts.append(image_part(ref, None, f"{at}.image_url", cfg, pixels))
+            budget[1] = pixels[0]
         elif kind == "image_url":
             raise _bad(at, f"'{at}': {role} messages cannot hold images; put images in user messages.")
         elif kind == "refusal" and role == "assistant":
@@ -171,7 +174,7 @@ def engine_request(body: ChatCompletionRequest, model: str, cfg: ServeConfig) ->
     from dspy.lm15 import Message, Request, TextPart
 
     config = engine_config(body)
-    budget = [cfg.max_images]
+    budget = [cfg.max_images, cfg.max_request_pixels]
     system: str | None = None
     messages: list[Message] = []
     for i, row in enumerate(body.messages):

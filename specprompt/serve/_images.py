@@ -108,7 +108,8 @@ def fetch_remote(url: str, where: str, cfg: ServeConfig) -> bytes:
     return b"".join(chunks)
 
 
-def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> None:
+def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> int:
+    """Reads the image's size from its header; returns ``width * height`` if within the limit."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -123,9 +124,12 @@ def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> None:
             f"{cfg.max_image_pixels:,} (--max-image-pixels)",
             "image_too_large",
         )
+    return width * height
 
 
-def image_part(url: object, detail: object, where: str, cfg: ServeConfig) -> ImagePart:
+def image_part(
+    url: object, detail: object, where: str, cfg: ServeConfig, pixels_left: list[int] | None = None
+) -> ImagePart:
     """Checks and decodes one ``image_url`` and returns it as a DSPy ``ImagePart``.
 
     Args:
@@ -133,14 +137,16 @@ def image_part(url: object, detail: object, where: str, cfg: ServeConfig) -> Ima
         detail: OpenAI's ``detail`` hint (``"auto"``, ``"low"``, ``"high"``) or ``None``.
         where: the part's path in the request, used in error messages.
         cfg: the server's limits.
+        pixels_left: a one-item list holding the pixels the request may still send; the image's
+            pixels are taken from it (read from the header, before decoding).
 
     Returns:
         an ``ImagePart`` with the original bytes inline and the media type read from them.
 
     Raises:
         APIError: 400 naming ``where`` for every problem: bad URL or scheme, remote URL not
-            allowed, bad base64, a format other than PNG, JPEG or WebP, too many pixels, or
-            bytes that do not decode.
+            allowed, bad base64, a format other than PNG, JPEG or WebP, too many pixels (in the
+            image, or in the request so far), or bytes that do not decode.
     """
     from dspy.lm15 import ImagePart
 
@@ -173,7 +179,16 @@ def image_part(url: object, detail: object, where: str, cfg: ServeConfig) -> Ima
             f"the bytes ({len(data):,} B) are not a PNG, JPEG or WebP image",
             "invalid_image_format",
         )
-    _check_pixels(data, where, cfg)
+    pixels = _check_pixels(data, where, cfg)
+    if pixels_left is not None:
+        pixels_left[0] -= pixels
+        if pixels_left[0] < 0:
+            raise _bad(
+                where,
+                f"the images of this request add up to more than the server's limit of {cfg.max_request_pixels:,} "
+                f"pixels per request (--max-request-pixels); this one alone is {pixels:,}",
+                "request_too_large",
+            )
     try:
         load_image(data, max_pixels=cfg.max_image_pixels)
     except ImageInputError as exc:
