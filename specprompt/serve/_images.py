@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 
     from specprompt.serve._config import ServeConfig
 
-__all__ = ["ALLOWED_MEDIA_TYPES", "decode_data_uri", "fetch_remote", "image_part", "sniff_media_type"]
+__all__ = [
+    "ALLOWED_MEDIA_TYPES",
+    "check_decodes",
+    "decode_data_uri",
+    "fetch_remote",
+    "image_part",
+    "sniff_media_type",
+]
 
 #: Media types accepted in image parts, and the formats their bytes must be in.
 ALLOWED_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -127,8 +134,28 @@ def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> int:
     return width * height
 
 
+def check_decodes(images: list[tuple[bytes, str]], cfg: ServeConfig) -> None:
+    """Decodes each ``(bytes, where)`` fully once, so a broken image is the client's 400.
+
+    Raises:
+        APIError: 400 naming the part whose bytes do not decode.
+    """
+    from specprompt.io import load_image
+
+    for data, where in images:
+        try:
+            load_image(data, max_pixels=cfg.max_image_pixels)
+        except ImageInputError as exc:
+            raise _bad(where, f"the image cannot be decoded: {exc.reason}", "invalid_image") from None
+
+
 def image_part(
-    url: object, detail: object, where: str, cfg: ServeConfig, pixels_left: list[int] | None = None
+    url: object,
+    detail: object,
+    where: str,
+    cfg: ServeConfig,
+    pixels_left: list[int] | None = None,
+    deferred: list[tuple[bytes, str]] | None = None,
 ) -> ImagePart:
     """Checks and decodes one ``image_url`` and returns it as a DSPy ``ImagePart``.
 
@@ -139,6 +166,9 @@ def image_part(
         cfg: the server's limits.
         pixels_left: a one-item list holding the pixels the request may still send; the image's
             pixels are taken from it (read from the header, before decoding).
+        deferred: when given, the full decode is not done here: ``(bytes, where)`` is appended
+            for :func:`check_decodes`, so a request's total pixels are checked before any image
+            of it is decoded.
 
     Returns:
         an ``ImagePart`` with the original bytes inline and the media type read from them.
@@ -149,8 +179,6 @@ def image_part(
             image, or in the request so far), or bytes that do not decode.
     """
     from dspy.lm15 import ImagePart
-
-    from specprompt.io import load_image
 
     if not isinstance(url, str) or not url:
         raise _bad(where, "'url' must be a non-empty string")
@@ -189,10 +217,10 @@ def image_part(
                 f"pixels per request (--max-request-pixels); this one alone is {pixels:,}",
                 "request_too_large",
             )
-    try:
-        load_image(data, max_pixels=cfg.max_image_pixels)
-    except ImageInputError as exc:
-        raise _bad(where, f"the image cannot be decoded: {exc.reason}", "invalid_image") from None
+    if deferred is not None:
+        deferred.append((data, where))
+    else:
+        check_decodes([(data, where)], cfg)
     return ImagePart(
         media_type=media_type,
         data=base64.b64encode(data).decode("ascii"),
