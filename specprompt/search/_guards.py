@@ -54,12 +54,12 @@ def quiet_scoring_tracebacks() -> None:
         log.addFilter(_FILTER)
 
 
-def requeue_failed(study: optuna.Study, worker: str | None = None) -> int:
+def requeue_failed(study: optuna.Study, worker: Any = None) -> int:
     """Enqueues, once each, the parameters of trials that failed in transport; returns how many.
 
     Args:
         study: the study.
-        worker: the ``worker`` user attribute of the new trials (the process tag).
+        worker: the ``worker`` user attribute of the new trials (the process tag, JSON), or ``None``.
     """
     trials = study.get_trials(deepcopy=False)
     taken = {t.user_attrs.get(RETRY_OF) for t in trials}
