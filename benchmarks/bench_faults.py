@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_faults.py              # 20 trials, 3 fault seeds per rate (a few minutes)
+    python benchmarks/bench_faults.py              # 30 trials, 3 fault seeds per rate (a few minutes)
     python benchmarks/bench_faults.py --quick      # 6 trials, 1 fault seed (format check)
 
 Starts ``tests/faults/fault_server.py`` (a separate process on loopback wrapping the real
@@ -102,14 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rates", type=float, nargs="+", default=[0.1, 0.3], help="fault rates besides 0")
     p.add_argument("--fault-seeds", type=int, default=3, help="fault streams per rate")
     p.add_argument("--task", default="colour-position")
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--n-train", type=int, default=8)
-    p.add_argument("--n-val", type=int, default=16)
-    p.add_argument("--k-demos", type=int, default=4)
-    p.add_argument("--trials", type=int, default=20)
-    p.add_argument("--minibatch", type=int, default=8)
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--n-train", type=int, default=12)
+    p.add_argument("--n-val", type=int, default=24)
+    p.add_argument("--k-demos", type=int, default=8)
+    p.add_argument("--trials", type=int, default=30)
+    p.add_argument("--minibatch", type=int, default=12)
     p.add_argument("--threads", type=int, default=4)
-    p.add_argument("--budget", type=int, default=20, help="image tokens of all demos (local cost model)")
+    p.add_argument("--budget", type=int, default=176, help="image tokens of all demos (local cost model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--call-timeout", type=float, default=2.0, help="per-call timeout of the scorer (s)")
     p.add_argument("--hang-s", type=float, default=5.0, help="how long an injected hang lasts (s)")

@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from specprompt.errors import TransportError
+from specprompt.errors import EndpointError, TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._guards import TRANSPORT_ERROR
@@ -102,9 +102,10 @@ class Objective:
         before = self.scorer.spend
         try:
             return self.evaluate(trial, cand)
-        except TransportError as exc:  # never scored: the trial FAILs and requeue_failed tries it again
+        except (TransportError, EndpointError) as exc:  # never scored: the trial FAILs, requeue_failed retries it
             trial.set_user_attr(TRANSPORT_ERROR, str(exc))
-            logger.warning("trial %d failed in transport and will be tried again: %s", trial.number, exc)
+            if isinstance(exc, TransportError):  # an EndpointError stops the compile: its message says it all
+                logger.warning("trial %d failed in transport and will be tried again: %s", trial.number, exc)
             raise
         finally:
             trial.set_user_attr("spend", (self.scorer.spend - before).to_dict())

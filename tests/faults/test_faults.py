@@ -195,3 +195,10 @@ def test_cli_stops_with_one_line_when_the_endpoint_is_down_and_resumes(faults: A
     up = _cli(args, tmp_path)
     assert up.returncode == 0, up.stderr[-2000:]
     assert "search spend:" in up.stdout and "Traceback" not in up.stderr
+    storage = f"sqlite:///{tmp_path / 'out' / 'study.db'}"
+    (name,) = optuna.get_all_study_names(storage)
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all("transport_error" in t.user_attrs for t in failed)  # the interrupted trial
+    retried = {t.user_attrs.get("retry_of"): t.params for t in trials if "retry_of" in t.user_attrs}
+    assert all(retried[t.number] == t.params for t in failed)  # was tried again by the resumed run
