@@ -15,7 +15,9 @@ from .conftest import exact, options
 
 def test_spend_is_counted_per_trial_and_per_compile(colour_task: Task, lm: dspy.LM) -> None:
     opt = BandOptimizer(exact, **options(n_trials=6, token_budget=20, price_per_million_tokens=0.5))
-    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    program = opt.compile(
+        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset
+    )
     result = opt.last_result
     assert isinstance(result, CompileResult) and result.spend is not None
     spend = result.spend
@@ -27,6 +29,10 @@ def test_spend_is_counted_per_trial_and_per_compile(colour_task: Task, lm: dspy.
     data = json.loads(result.to_json())["spend"]
     assert data["search"]["calls"] == spend.search.calls and data["repays_after_calls"] == spend.repays_after_calls
     assert "search spend:" in spend.summary() and "billed calls" in spend.summary()
+    from specprompt.reports import CompileReport
+
+    page = CompileReport(result, program).html()
+    assert f"{spend.search.calls} billed calls, {spend.search.tokens} tokens" in page
 
 
 def test_max_calls_stops_the_search_with_the_best_program_so_far(colour_task: Task, lm: dspy.LM) -> None:
