@@ -15,9 +15,7 @@ from .conftest import exact, options
 
 def test_spend_is_counted_per_trial_and_per_compile(colour_task: Task, lm: dspy.LM) -> None:
     opt = BandOptimizer(exact, **options(n_trials=6, token_budget=20, price_per_million_tokens=0.5))
-    program = opt.compile(
-        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset
-    )
+    program = opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert isinstance(result, CompileResult) and result.spend is not None
     spend = result.spend
