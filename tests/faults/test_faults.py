@@ -162,13 +162,15 @@ def test_text_only_baseline_survives_answers_that_do_not_parse(faults: Any, task
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SPECPROMPT_API_KEY": "x"}
+    # a fresh DSPy disk cache: cached replies of an earlier run would never reach the fault server
+    env = {**os.environ, "SPECPROMPT_API_KEY": "x", "DSPY_CACHEDIR": str(cwd / "dspy-cache")}
     return subprocess.run(
         [sys.executable, "-m", "specprompt", *args], capture_output=True, text=True, timeout=240, cwd=cwd, env=env
     )
 
 
-def test_cli_stops_with_one_line_when_the_endpoint_is_down_and_resumes(faults: Any, task: Task, tmp_path: Path) -> None:
+def _compile_args(task: Task, tmp_path: Path) -> list[str]:
+    """``specprompt compile`` arguments of a small run on ``task`` written into ``tmp_path``."""
     from specprompt.io import load_image
 
     prog = tmp_path / "prog.py"
@@ -183,7 +185,22 @@ def test_cli_stops_with_one_line_when_the_endpoint_is_down_and_resumes(faults: A
     (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
     args = ["compile", f"{prog}:program", "--trainset", str(tmp_path / "train.jsonl"), "--budget", "20"]
     args += ["--cost-model", "local", "--trials", "4", "--k-demos", "3", "--minibatch", "4", "--no-progress"]
-    args += ["--lm", MODEL, "--api-base", faults.base_url, "--out", str(tmp_path / "out"), "--threads", "2"]
+    return [*args, "--out", str(tmp_path / "out"), "--threads", "2"]
+
+
+def test_cli_spend_caps(task: Task, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from specprompt.cli._main import main
+
+    args = [*_compile_args(task, tmp_path), "--lm", "nearest", "--trials", "30"]
+    assert main([*args, "--max-cost", "1"]) == 2
+    assert "max_cost needs price_per_million_tokens" in capsys.readouterr().err
+    assert main([*args, "--max-calls", "3", "--price-per-million-tokens", "2.5"]) == 0
+    out = capsys.readouterr().out
+    assert "search spend:" in out and "(cost " in out and "stopped early: max_calls=3 reached" in out
+
+
+def test_cli_stops_with_one_line_when_the_endpoint_is_down_and_resumes(faults: Any, task: Task, tmp_path: Path) -> None:
+    args = [*_compile_args(task, tmp_path), "--lm", MODEL, "--api-base", faults.base_url]
     args += ["--call-timeout", "3", "--retries", "2", "--retry-backoff", "0", "--endpoint-failures", "4"]
     faults.set(1.0, kinds=("503",))
     down = _cli(args, tmp_path)
