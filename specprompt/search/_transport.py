@@ -76,6 +76,7 @@ def classify(exc: BaseException) -> Kind:
         LMError,
         LMInvalidRequestError,
         LMProviderError,
+        LMStreamAssemblyError,
         LMUnexpectedError,
         LMUnsupportedModelError,
         is_retryable_lm_error,
@@ -89,7 +90,12 @@ def classify(exc: BaseException) -> Kind:
         return "transport"
     if isinstance(exc, LMInvalidRequestError):
         return "error"  # a 4xx for this prompt: not the endpoint's fault, not the model's answer
-    if isinstance(exc, (LMProviderError, LMUnexpectedError)):
+    if isinstance(exc, LMStreamAssemblyError):
+        return "transport"  # a stream cut short
+    if isinstance(exc, LMUnexpectedError):  # an engine's own failure: transport only if its cause is
+        cause = exc.__cause__
+        return "transport" if cause is not None and cause is not exc and classify(cause) == "transport" else "error"
+    if isinstance(exc, LMProviderError):
         status = getattr(exc, "status", None)
         # a 2xx whose body is not a completion (cut-off JSON), or an unclassified server reply
         return "transport" if status is None or status >= 500 or status < 300 or status == 408 else "error"

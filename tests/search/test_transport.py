@@ -37,10 +37,23 @@ def _parse_error(text: str) -> dx.AdapterParseError:
         (ConnectionResetError("reset"), "transport"),
         (TimeoutError(), "transport"),
         (ValueError("bug in the program"), "error"),
+        (dx.LMStreamAssemblyError("stream ended early"), "transport"),
     ],
 )
 def test_classify(exc: BaseException, kind: str) -> None:
     assert classify(exc) == kind
+
+
+def _unexpected(cause: BaseException) -> dx.LMUnexpectedError:
+    try:
+        raise dx.LMUnexpectedError("engine failed") from cause
+    except dx.LMUnexpectedError as exc:
+        return exc
+
+
+def test_an_engine_failure_is_transport_only_when_its_cause_is() -> None:
+    assert classify(_unexpected(ConnectionResetError("reset"))) == "transport"
+    assert classify(_unexpected(ValueError("a bug in a local engine"))) == "error"
 
 
 def test_retry_delays_back_off_with_jitter_and_honour_retry_after() -> None:
