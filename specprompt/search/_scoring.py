@@ -17,7 +17,7 @@ import dspy
 
 from specprompt.errors import ConfigError, EndpointError, ScoringError, SpecPromptError, TransportError
 from specprompt.search._spend import Spend, usage_tokens
-from specprompt.search._transport import RetryPolicy, classify, endpoint_of, retry_after, short
+from specprompt.search._transport import EMPTY_REPLY, RetryPolicy, classify, endpoint_of, retry_after, short
 
 __all__ = ["Scorer", "metric_value"]
 
@@ -66,7 +66,7 @@ class Scorer:
         - A reply that arrives is the model's answer: one that does not parse scores 0.0 and is
           counted in ``spend.unparsed``.
         - A call that fails in transport (:func:`~specprompt.search._transport.classify`) is
-          retried (the retries bypass DSPy's response cache, which may hold an empty reply); when
+          retried (after an empty reply, which DSPy caches, without DSPy's response cache); when
           it still fails, :class:`~specprompt.errors.TransportError` is raised after the other
           examples of the batch finished: the failed example is never scored or cached, the
           others are. After ``policy.endpoint_failures`` failed calls in a row, or a refusal
@@ -132,12 +132,14 @@ class Scorer:
                 self._down = EndpointError(self._where(), self._in_a_row, short(exc))
             return self._down
 
-    def _call(self, program: dspy.Module, example: Any, attempt: int) -> Any:
-        """One attempt: the prediction, or the error it raised (usage counted either way)."""
+    def _call(self, program: dspy.Module, example: Any, fresh: bool) -> Any:
+        """One attempt: the prediction, or the error it raised (usage counted either way).
+
+        ``fresh`` bypasses DSPy's response cache (after an empty reply, which DSPy caches)."""
         from dspy.utils.usage_tracker import track_usage
 
         lm = dspy.settings.lm
-        retry_lm = lm.copy(cache=False) if attempt and isinstance(lm, dspy.BaseLM) else lm
+        retry_lm = lm.copy(cache=False) if fresh and isinstance(lm, dspy.BaseLM) else lm
         with track_usage() as tracker, dspy.context(lm=retry_lm):
             try:
                 return program(**example.inputs())
@@ -148,11 +150,12 @@ class Scorer:
         example = self.valset[index]
         with self._lock:
             self.calls += 1
+        fresh = False
         for attempt in range(self.policy.retries + 1):
             if self._down is not None:
                 raise self._down
             try:
-                prediction = self._call(program, example, attempt)
+                prediction = self._call(program, example, fresh)
             except Exception as exc:
                 kind = classify(exc)
                 if kind == "answer":  # the model answered, in a form that does not parse
@@ -172,6 +175,7 @@ class Scorer:
                     self.spend = self.spend + Spend(failed=1)
                 if down is not None:
                     raise down from None
+                fresh = fresh or EMPTY_REPLY in str(exc)
                 if attempt == self.policy.retries:
                     raise TransportError(self._where(), attempt + 1, short(exc)) from None
                 wait = self.policy.delay(attempt, retry_after(exc), self._rng)

@@ -86,6 +86,27 @@ def test_each_fault_kind_is_retried_and_never_scored(faults: Any, task: Task, ki
     assert scorer.spend.unparsed == 0 and scorer.spend.tokens > 0
 
 
+def test_an_empty_reply_cached_by_dspy_is_not_served_again(
+    faults: Any, task: Task, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DSPy caches an empty reply like an answer: the retry after one goes past DSPy's cache."""
+    from dspy.clients.cache import Cache
+
+    monkeypatch.setattr(dspy, "cache", Cache(enable_disk_cache=False, enable_memory_cache=True, disk_cache_dir=None))
+    with dspy.context(lm=nearest_lm()):
+        truth = Scorer(exact, task.valset, 1).score("k", lambda: program(task), [0])
+    cached = remote_lm(dspy.LM(MODEL, api_base=faults.base_url, api_key="x"), 3.0)  # DSPy's cache on
+    faults.set(1.0, kinds=("empty",))
+    with dspy.context(lm=cached), pytest.raises(TransportError):
+        Scorer(exact, task.valset, 1, RetryPolicy(retries=0)).score("k", lambda: program(task), [0])
+    faults.set(0.0)
+    scorer = Scorer(exact, task.valset, 1, RetryPolicy(retries=1, backoff=0.0))
+    with dspy.context(lm=cached):
+        assert scorer.score("k", lambda: program(task), [0]) == truth
+    assert scorer.spend.failed == 1  # the cached empty reply, then the real answer from the server
+    assert faults.stats()["requests"] == 1
+
+
 def test_retry_after_is_honoured(faults: Any, task: Task) -> None:
     import time
 
