@@ -9,7 +9,7 @@ Usage::
 For each task a ``dspy.Predict`` classifier (``image: dspy.Image -> label``) gets ``k`` demos per
 class from the task's trainset; the LM is an offline scorer, the nearest-band engine
 (:func:`specprompt.scorers.nearest_lm`, ``--lm nearest``, the default) or the shipped local band VLM
-(:func:`specprompt.vlm.local_lm`, ``--lm local``), and the metric is exact label match. One run measures,
+(:func:`specprompt.scorers.local_lm`, ``--lm local``), and the metric is exact label match. One run measures,
 on the same held-out test split (never the valset the search scores on): full-resolution demos,
 the :class:`~specprompt.search.BandOptimizer` under a token budget (a fraction of the full-resolution
 demo tokens under the headline cost model), uniform downsampling of every demo to the same budget,

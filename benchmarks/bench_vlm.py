@@ -33,7 +33,7 @@ import numpy as np
 
 
 def _masks_for(condition: str, frac: float, n: int, rng: np.random.Generator) -> list[np.ndarray]:
-    from specprompt.vlm._tokenizer import MAX_TOKENS, PATCHES, WORKING_SIZE
+    from specprompt.vlm import MAX_TOKENS, PATCHES, WORKING_SIZE
 
     grid = [((WORKING_SIZE >> lv) // p) ** 2 for lv, p in enumerate(PATCHES)]
     total = MAX_TOKENS
@@ -56,7 +56,7 @@ def _masks_for(condition: str, frac: float, n: int, rng: np.random.Generator) ->
 
 
 def _downsample_side(frac: float) -> int:
-    from specprompt.vlm._tokenizer import MAX_TOKENS, WORKING_SIZE, image_token_count
+    from specprompt.vlm import MAX_TOKENS, WORKING_SIZE, image_token_count
 
     budget = max(1, round(frac * MAX_TOKENS))
     for r in range(WORKING_SIZE, 0, -1):
@@ -72,11 +72,8 @@ def _run_condition(
     import cv2
     import torch
 
-    from specprompt.vlm._baseline import band_vectors, nearest_neighbour_scores
-    from specprompt.vlm._prepare import to_canvas
-    from specprompt.vlm._pyramid import band_features, laplacian_bands
-    from specprompt.vlm._tokenizer import PATCHES, token_layout
-    from specprompt.vlm._train import episode_forward
+    from specprompt.training import band_vectors, episode_forward, nearest_neighbour_scores
+    from specprompt.vlm import PATCHES, band_features, to_canvas, token_layout, working_bands
 
     e, m = batch.labels.shape
     imgs = batch.images.reshape(e * m, 64, 64, 3)
@@ -104,7 +101,7 @@ def _run_condition(
     with torch.no_grad():
         _, logits, yq = episode_forward(vlm.model, view, masks, device)
         acc = float((logits.argmax(-1) == yq).float().mean())
-        bands = laplacian_bands(torch.from_numpy(canv).permute(0, 3, 1, 2))
+        bands = working_bands(torch.from_numpy(canv).permute(0, 3, 1, 2))
         del band_features
     vec = band_vectors([b.numpy() for b in bands], masks, PATCHES).reshape(e, m, -1)
     s = batch.n_way * batch.k_shot
@@ -118,8 +115,7 @@ def _run_condition(
 def _timings(vlm: Any, device: str, n: int) -> dict[str, float]:
     import torch
 
-    from specprompt.vlm._episodes import sample_episodes
-    from specprompt.vlm._train import episode_forward
+    from specprompt.training import episode_forward, sample_episodes
 
     b = sample_episodes(np.random.default_rng(99), ("shape",), n, n_way=5, k_shot=2, n_query=1)
     demos = [[(b.images[i, j], b.answers[i][b.labels[i, j]]) for j in range(10)] for i in range(n)]
@@ -150,9 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from specprompt.training import HELD_OUT_FAMILIES, TRAIN_FAMILIES, sample_episodes
     from specprompt.vlm import LocalVLM
-    from specprompt.vlm._episodes import sample_episodes
-    from specprompt.vlm._families import HELD_OUT_FAMILIES, TRAIN_FAMILIES
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -28,10 +28,9 @@ import optuna
 from dspy.teleprompt import LabeledFewShot
 
 from specprompt.reports import CompileReport, describe_program
-from specprompt.scorers import nearest_lm
+from specprompt.scorers import local_lm, nearest_lm
 from specprompt.search import BandOptimizer
 from specprompt.tasks import get_task
-from specprompt.vlm import local_lm
 
 
 class Quadrant(dspy.Signature):

@@ -1,8 +1,10 @@
 """specprompt: cheap few-shot image demos for DSPy programs, chosen band by band.
 
-The package follows the data flow: ``io`` (image input) -> ``spectral`` (band decomposition,
-selection, rendering) -> ``cost`` (image-token prices) -> ``types`` (DSPy types) -> ``search`` (the
-band optimizer) -> ``scorers`` (local and remote) -> ``reports``.
+The package follows the data flow: ``io`` (image input; ``data``: datasets of labelled images) ->
+``spectral`` (band decomposition, selection, rendering) -> ``cost`` (image-token prices) -> ``types``
+(DSPy types) -> ``search`` (the band optimizer) -> ``scorers`` (offline engines; ``vlm`` is the local
+model they run, ``training`` trains it) -> ``reports``, with ``serve`` and ``cli`` on top (see the
+README's "How the code is laid out").
 """
 
 import os as _os
@@ -57,8 +59,9 @@ _LAZY = {
     "available_tasks": "specprompt.tasks",
     "content_hash": "specprompt.types",
     "get_task": "specprompt.tasks",
+    "load_dataset": "specprompt.data",
     "load_program": "specprompt.types",
-    "local_lm": "specprompt.vlm",
+    "local_lm": "specprompt.scorers",
     "nearest_lm": "specprompt.scorers",
     "restore_images": "specprompt.types",
 }
@@ -112,6 +115,7 @@ __all__ = [
     "get_cost_model",
     "get_task",
     "image_tokens",
+    "load_dataset",
     "load_image",
     "load_program",
     "local_lm",

@@ -10,7 +10,8 @@ metric, LM and search options (or given with ``--study-name``) and the storage i
 so finished trials are kept and only the missing ones run.
 
 ``PROGRAM.py:NAME`` and ``--metric FILE.py:FN`` run the user's file (see
-:mod:`specprompt.cli._data`); datasets are data and never run code.
+:mod:`specprompt.cli._user_code`); datasets are data and never run code
+(:func:`specprompt.load_dataset`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specprompt.cli._args import non_negative_int, positive_float, positive_int
 from specprompt.errors import ConfigError
 
 if TYPE_CHECKING:
     import dspy
 
-__all__ = ["API_KEY_ENVS", "add_parser", "make_lm", "parse_baselines", "run"]
+__all__ = ["API_KEY_ENVS", "add_parser", "make_lm", "parse_baselines", "run", "versus_full", "with_full"]
 
 log = logging.getLogger("specprompt.cli.compile")
 
@@ -73,7 +75,7 @@ def make_lm(
     if name in ("local", "nearest") and api_base is not None:
         raise ConfigError(f"--api-base is for remote LMs; --lm {name} runs locally")
     if name == "local":
-        from specprompt.vlm._engine import local_lm
+        from specprompt.scorers import local_lm
 
         return local_lm(adapter_path=adapter)
     if name == "nearest":
@@ -117,6 +119,33 @@ def parse_baselines(text: str | None) -> tuple[str, ...]:
     return names
 
 
+def with_full(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` with ``"full"`` first: ``compile`` always compares against full-resolution demos.
+
+    Example:
+        >>> with_full(()), with_full(("text_only", "full"))
+        (('full',), ('full', 'text_only'))
+    """
+    return ("full", *(n for n in names if n != "full"))
+
+
+def versus_full(result: Any) -> str:
+    """One line comparing the chosen program with full-resolution demos (``result.baselines["full"]``).
+
+    Both scores are on the whole valset when the chosen row's ``on`` column says ``full``.
+    """
+    full = (result.baselines or {}).get("full")
+    best = result.best
+    if full is None or full.score is None or full.tokens is None:
+        note = f" ({full.note})" if full is not None and full.note else ""
+        return f"full-resolution demos: not scored{note}"
+    ratio = f"{full.tokens / best.tokens:.1f}x fewer image tokens" if best.tokens else "no image tokens"
+    return (
+        f"chosen vs full-resolution demos: score {best.score:.4f} vs {full.score:.4f}, "
+        f"{best.tokens} vs {full.tokens} image tokens per prompt ({ratio})"
+    )
+
+
 def _scheme_options(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -144,6 +173,10 @@ def _remote_options(args: argparse.Namespace) -> dict[str, Any]:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
+def _non_negative_float(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
 def _log_levels(verbose: int) -> None:
     """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
     import optuna
@@ -159,9 +192,13 @@ def compile_program(
     """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
     import dspy
 
-    from specprompt.cli._data import dataset_fields, load_dataset, load_metric, load_program_ref
+    from specprompt.cli._optuna import make_pruner, make_sampler
+    from specprompt.cli._user_code import load_metric, load_program_ref
+    from specprompt.data import dataset_fields, load_dataset
     from specprompt.search import BandOptimizer
 
+    sampler = make_sampler(args.sampler, args.seed)
+    pruner = make_pruner(args.pruner, args.minibatch, multi_objective=args.multi_objective)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metric = load_metric(args.metric)
@@ -170,6 +207,7 @@ def compile_program(
     fields = dataset_fields(program)
     trainset = load_dataset(args.trainset, fields)
     valset = load_dataset(args.valset, fields) if args.valset else None
+    testset = load_dataset(args.testset, fields) if getattr(args, "testset", None) else None
     log.info(
         "trainset: %d examples; valset: %s", len(trainset), "trainset minus demos" if valset is None else len(valset)
     )
@@ -178,6 +216,9 @@ def compile_program(
     )
     optimizer = BandOptimizer(
         metric,
+        sampler=sampler,
+        pruner=pruner,
+        timeout=args.timeout,
         storage=args.storage,
         token_budget=args.budget,
         cost_model=args.cost_model,
@@ -198,7 +239,11 @@ def compile_program(
     _log_levels(getattr(args, "verbose", 0))
     with dspy.context(lm=lm):
         compiled = optimizer.compile(
-            program, trainset=trainset, valset=valset, baselines=parse_baselines(args.baselines)
+            program,
+            trainset=trainset,
+            valset=valset,
+            testset=testset,
+            baselines=with_full(parse_baselines(args.baselines)),
         )
     result = optimizer.last_result
     if result is None:  # pragma: no cover - compile always sets it
@@ -229,6 +274,7 @@ def summary(result: Any, paths: dict[str, Path]) -> str:
         f"{result.scorer_calls} search + {result.baseline_calls} baselines",
         f"chosen: trial {result.best.trial}, score {result.best.score:.4f}, "
         f"{result.best.tokens} image tokens per prompt",
+        versus_full(result),
     ]
     if getattr(result, "spend", None) is not None:
         lines.append(result.spend.summary())
@@ -243,51 +289,22 @@ def run(args: argparse.Namespace) -> int:
         "program": args.program,
         "trainset": str(args.trainset),
         "valset": str(args.valset) if args.valset else "trainset minus demos",
+        **({"testset": str(args.testset)} if getattr(args, "testset", None) else {}),
         "lm": args.lm
         + (f" at {args.api_base}" if args.api_base else "")
         + (f" + adapter {args.adapter}" if args.adapter else ""),
         "metric": args.metric,
+        "sampler": args.sampler,
+        "pruner": args.pruner,
     }
     paths = write_outputs(compiled, result, trainset, out, info)
     print(summary(result, paths))
     return 0
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    if text.strip() in ("0", "0.0"):
-        return 0.0
-    return _positive_float(text)
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
-    return value
-
-
 def add_parser(sub: Any) -> None:
     """Registers ``compile`` on the CLI's sub-parsers."""
+    from specprompt.cli._optuna import PRUNERS, SAMPLERS
     from specprompt.spectral import available_schemes
 
     p = sub.add_parser(
@@ -303,23 +320,36 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
     p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
     p.add_argument(
-        "--budget", type=_non_negative_int, required=True, help="image tokens of all demo images of one prompt"
+        "--testset",
+        default=None,
+        help="JSONL file or folder per label, held out: the chosen program and every baseline are scored on it",
+    )
+    p.add_argument(
+        "--budget", type=non_negative_int, required=True, help="image tokens of all demo images of one prompt"
     )
     p.add_argument(
         "--cost-model", required=True, help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local"
     )
-    p.add_argument("--scheme", default="laplacian", help=f"band scheme, one of {', '.join(available_schemes())}")
+    p.add_argument(
+        "--scheme",
+        default="laplacian",
+        help=f"band scheme, one of {', '.join(available_schemes())} (default: %(default)s)",
+    )
     p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
     p.add_argument(
         "--detail", choices=("low", "high", "auto"), default=None, help="OpenAI detail sent with demo images"
     )
-    p.add_argument("--trials", type=_positive_int, default=50, help="finished trials of the study (default 50)")
-    p.add_argument("--metric", default="exact", help="'exact' (all output fields equal) or FILE.py:FN (runs that file)")
+    p.add_argument("--trials", type=positive_int, default=50, help="finished trials of the study (default: 50)")
+    p.add_argument(
+        "--metric",
+        default="exact",
+        help="'exact' (all output fields equal) or FILE.py:FN (runs that file) (default: %(default)s)",
+    )
     p.add_argument(
         "--lm",
         default="local",
-        help="scorer: 'local' (the shipped band VLM, offline; default), 'nearest' (offline nearest-band engine) "
-        "or '<provider>/<model>', e.g. openai/gpt-4o-mini",
+        help="scorer: 'local' (the shipped band VLM, offline), 'nearest' (offline nearest-band engine) "
+        "or '<provider>/<model>', e.g. openai/gpt-4o-mini (default: %(default)s)",
     )
     p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
@@ -331,41 +361,64 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--multi-objective", action="store_true", help="optimize score and tokens jointly (Pareto front)")
     p.add_argument(
-        "--baselines", default=None, help="'all' or a comma list of full,uniform,low_detail,text_only,random"
+        "--baselines",
+        default=None,
+        help="more baselines to score: 'all' or a comma list of uniform,low_detail,text_only,random "
+        "(full-resolution demos are always scored)",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="tpe",
+        help="Optuna sampler proposing trials, seeded with --seed (default: %(default)s: multivariate TPE)",
+    )
+    p.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="percentile",
+        help="Optuna pruner stopping weak trials on their running minibatch score "
+        "(default: %(default)s: the bottom quarter, after half the minibatch)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="start no new trial after this many seconds; re-run to resume (default: no limit)",
     )
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
     p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
     p.add_argument("--out", default="specprompt-out", help="output folder (default: ./specprompt-out)")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of demos, minibatch and sampler (default 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
-    p.add_argument("--minibatch", type=_positive_int, default=16, help="validation examples per trial (default 16)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of demos, minibatch and sampler (default: 0)")
+    p.add_argument("--threads", type=positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
+    p.add_argument("--minibatch", type=positive_int, default=16, help="validation examples per trial (default: 16)")
     p.add_argument(
-        "--k-demos", type=_non_negative_int, default=None, help="demos per predictor without demos (default 4)"
+        "--k-demos", type=non_negative_int, default=None, help="demos per predictor without demos (default: 4)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     remote = p.add_argument_group("remote scoring (an --lm '<provider>/<model>' endpoint)")
     remote.add_argument(
-        "--call-timeout", type=_positive_float, default=None, help="seconds one scorer call may take (default 60)"
+        "--call-timeout", type=positive_float, default=None, help="seconds one scorer call may take (default 60)"
     )
     remote.add_argument(
-        "--retries", type=_non_negative_int, default=None, help="retries of a call that failed in transport (default 4)"
+        "--retries", type=non_negative_int, default=None, help="retries of a call that failed in transport (default 4)"
     )
     remote.add_argument(
         "--retry-backoff", type=_non_negative_float, default=None, help="first retry delay in seconds (default 1)"
     )
     remote.add_argument(
         "--endpoint-failures",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="failed calls in a row after which the endpoint counts as down and the compile stops (default 20)",
     )
-    remote.add_argument("--max-calls", type=_positive_int, default=None, help="stop after this many billed calls")
-    remote.add_argument("--max-tokens", type=_positive_int, default=None, help="stop after this many billed tokens")
+    remote.add_argument("--max-calls", type=positive_int, default=None, help="stop after this many billed calls")
+    remote.add_argument("--max-tokens", type=positive_int, default=None, help="stop after this many billed tokens")
     remote.add_argument(
         "--price-per-million-tokens",
         type=_non_negative_float,
         default=None,
         help="price of a million billed tokens (shows the cost; needed by --max-cost)",
     )
-    remote.add_argument("--max-cost", type=_positive_float, default=None, help="stop once the billed tokens cost this")
+    remote.add_argument("--max-cost", type=positive_float, default=None, help="stop once the billed tokens cost this")
     p.set_defaults(run=run)

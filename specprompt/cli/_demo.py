@@ -6,7 +6,8 @@ coarse bands), a ``dspy.Predict`` classifier, the shipped local band VLM as the 
 for the nearest-band engine) and
 :class:`~specprompt.search.BandOptimizer` under a token budget. It writes ``program.json``,
 ``pareto.json``, ``report.html`` and ``study.db`` (re-running resumes) into ``--out`` and prints
-the tokens and accuracy of the chosen demos against full-resolution demos. ``--quick`` runs
+the tokens and accuracy of the chosen demos against full-resolution demos, and each chosen demo by its
+label with its kept bands and tokens. ``--quick`` runs
 fewer trials on fewer examples.
 """
 
@@ -28,8 +29,9 @@ __all__ = ["PROVIDERS", "DemoSettings", "add_parser", "run", "run_search", "samp
 
 log = logging.getLogger("specprompt.cli.demo")
 
-#: Cost models priced in the demo's table, one per provider family.
-PROVIDERS = ("openai:gpt-4o", "openai:gpt-4.1-mini", "anthropic:claude-sonnet-4", "gemini:gemini-2.5-flash", "qwen2-vl")
+#: Cost models priced in the demo's table, one per provider family (patch-priced gpt-4.1-mini, the
+#: search's default, first; gpt-4o bills 512 px tiles, so smaller images cost it the same).
+PROVIDERS = ("openai:gpt-4.1-mini", "openai:gpt-4o", "anthropic:claude-sonnet-4", "gemini:gemini-2.5-flash", "qwen2-vl")
 
 
 def sample_photo(name: str = "astronaut") -> np.ndarray:
@@ -57,21 +59,22 @@ def _band_table(spec: Spectrum) -> str:
         lo, hi = row["freq_range"]
         lines.append(
             f"{row['name']:<12} {row['level'] if row['level'] is not None else '-':>5} {lo:>8.3f}-{hi:<8.3f} "
-            f"{'x'.join(map(str, row['coeff_shape'])):>16} {row['tokens']:>6} {row['energy']:>10.1f}"
+            f"{'x'.join(map(str, row['coeff_shape'])):>16} {row['tiles']:>6} {row['energy']:>10.1f}"
         )
     return "\n".join(lines)
 
 
 def _cost_table(spec: Spectrum, picks: list[tuple[str, Selection]]) -> str:
-    from specprompt.cost import selection_tokens
+    """Tokens of the image sent for each selection: the same pixels cost the same in every scheme."""
+    from specprompt.cost import image_tokens
 
-    head = f"{'selection':<12} {'sent size':>10} {'local':>6} " + " ".join(f"{p.split(':')[-1]:>18}" for p in PROVIDERS)
+    models = (*PROVIDERS, "local")
+    head = f"{'selection':<12} {'sent size':>10} " + " ".join(f"{p.split(':')[-1]:>17}" for p in models)
     lines = [head]
     for label, sel in picks:
         h, w = spec.render_shape(sel)
-        costs = " ".join(f"{selection_tokens(spec, sel, p):>18}" for p in PROVIDERS)
-        local = selection_tokens(spec, sel, "local")
-        lines.append(f"{label:<12} {f'{w}x{h}':>10} {local:>6} {costs}")
+        costs = " ".join(f"{image_tokens(p, w, h) if spec.kept(sel) else 0:>17}" for p in models)
+        lines.append(f"{label:<12} {f'{w}x{h}':>10} {costs}")
     return "\n".join(lines)
 
 
@@ -99,7 +102,7 @@ class DemoSettings:
 
 
 def _accuracy(program: Any, examples: list[Any]) -> float:
-    from specprompt.cli._data import exact_match
+    from specprompt.cli._user_code import exact_match
 
     return sum(exact_match(ex, program(**ex.inputs())) for ex in examples) / len(examples)
 
@@ -114,7 +117,7 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
     import dspy
 
     from specprompt.cli._compile import make_lm, write_outputs
-    from specprompt.cli._data import exact_match
+    from specprompt.cli._user_code import exact_match
     from specprompt.errors import SpecPromptWarning
     from specprompt.search import BandOptimizer
     from specprompt.tasks import get_task
@@ -208,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         )
         rows.append((scheme, spec, picks))
     sheet_path = out / "contact_sheet.png"
-    contact_sheet(rows, cost_model="openai:gpt-4o").save(sheet_path)
+    contact_sheet(rows).save(sheet_path)
     print(f"\ncontact sheet: {sheet_path}")
     if args.no_search:
         return 0
@@ -229,6 +232,10 @@ def run(args: argparse.Namespace) -> int:
     print(numbers["result"].pareto_table())
     print()
     print(_search_summary(settings, numbers))
+    from specprompt.reports import describe_program
+
+    print("\nchosen demos (by label):")
+    print(describe_program(numbers["program"], cost_model=settings.cost_model).table())
     for path in numbers["paths"].values():
         print(f"wrote {path}")
     return 0
@@ -238,7 +245,12 @@ def add_parser(sub: Any) -> None:
     """Registers ``demo`` on the CLI's sub-parsers."""
     d = DemoSettings()
     p = sub.add_parser(
-        "demo", help="price band selections of a sample photo, then run an offline band search on a built-in task"
+        "demo",
+        help="price band selections of a sample photo, then run an offline band search on a built-in task",
+        description="Decompose a photo into frequency bands with every scheme, print what band selections cost "
+        "under several providers' pricing, draw contact_sheet.png; then run the band search offline on the "
+        "built-in colour-position task and print the tokens and accuracy of the chosen demos against "
+        "full-resolution demos. Writes into --out; re-running resumes the search.",
     )
     p.add_argument("--image", help="use this image instead of the bundled sample photo")
     p.add_argument("--photo", default="astronaut", help="scikit-image sample photo name (default: astronaut)")
@@ -248,14 +260,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="specprompt-demo", help="output folder (default: ./specprompt-demo)")
     p.add_argument("--quick", action="store_true", help="a smaller band search (fewer trials and examples)")
     p.add_argument("--no-search", action="store_true", help="only the band and cost tables and the contact sheet")
-    p.add_argument("--budget", type=int, default=d.budget, help=f"token budget of the search (default {d.budget})")
-    p.add_argument("--cost-model", default=d.cost_model, help=f"cost model of the search (default {d.cost_model})")
-    p.add_argument("--size", type=int, default=d.size, help=f"task image size in px (default {d.size})")
-    p.add_argument("--trials", type=int, default=None, help=f"search trials (default {d.trials}, --quick 8)")
+    p.add_argument("--budget", type=int, default=d.budget, help=f"token budget of the search (default: {d.budget})")
+    p.add_argument("--cost-model", default=d.cost_model, help=f"cost model of the search (default: {d.cost_model})")
+    p.add_argument("--size", type=int, default=d.size, help=f"task image size in px (default: {d.size})")
+    p.add_argument("--trials", type=int, default=None, help=f"search trials (default: {d.trials}, --quick 8)")
     p.add_argument(
         "--lm",
         choices=("local", "nearest"),
         default=d.lm,
-        help=f"offline scorer: the shipped band VLM or the nearest-band engine (default {d.lm})",
+        help=f"offline scorer: the shipped band VLM or the nearest-band engine (default: {d.lm})",
     )
     p.set_defaults(run=run)

@@ -57,7 +57,7 @@ def inspect_program(path: str | Path, *, program: str | None = None, cost_model:
     model = cost_model if cost_model is not None else default_cost_model(p)
     if program is None:
         return describe_program(p, cost_model=model)
-    from specprompt.cli._data import load_program_ref
+    from specprompt.cli._user_code import load_program_ref
     from specprompt.types import load_program
 
     module = load_program_ref(program)

@@ -5,18 +5,54 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TextIO
 
-from specprompt.errors import SpecPromptError
+from specprompt.errors import SpecPromptError, SpecPromptWarning
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "one_line_warnings"]
+
+
+@contextmanager
+def one_line_warnings(stream: TextIO | None = None) -> Iterator[None]:
+    """Prints each :class:`~specprompt.errors.SpecPromptWarning` as ``specprompt: warning: ...``.
+
+    Python's default shows the file and line that warned and the source line (for the CLI, the
+    console script's ``sys.exit(main())``); a CLI user needs only the message. Other warnings keep
+    Python's format. The previous ``warnings.showwarning`` is restored on exit.
+
+    Args:
+        stream: where to write (default: ``sys.stderr`` at the time of the warning).
+    """
+    previous = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if not issubclass(category, SpecPromptWarning):
+            previous(message, category, filename, lineno, file, line)
+            return
+        text = " ".join(str(message).split())
+        (stream or file or sys.stderr).write(f"specprompt: warning: {text}\n")
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from specprompt import __version__
-    from specprompt.cli import _compile, _demo, _inspect, _vlm
-    from specprompt.serve import _cli as _serve
+    from specprompt.cli import _compile, _demo, _finetune, _inspect, _serve, _train
 
     parser = argparse.ArgumentParser(
         prog="specprompt",
@@ -29,14 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     _compile.add_parser(sub)
     _inspect.add_parser(sub)
     _serve.add_parser(sub)
-    _vlm.add_parsers(sub)
+    _train.add_train_parser(sub)
+    _finetune.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the process exit code (2 for a bad input, with a one-line message)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    with one_line_warnings():
+        return _run(build_parser().parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

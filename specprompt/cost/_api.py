@@ -73,7 +73,7 @@ def selection_tokens(
     """Image tokens of the image sent for ``selection`` of ``spectrum``.
 
     For a :class:`LocalCostModel` (``"local"``) this is the local band VLM's token count,
-    :func:`specprompt.vlm._tokenizer.image_token_count` of the source size with the kept bands
+    :func:`specprompt.vlm.image_token_count` of the source size with the kept bands
     (and tiles) of ``spectrum.bands``: at most 44 tokens, and bands finer than the model's 64 px
     working resolution cost nothing. For a provider it prices the minimal render,
     ``spectrum.render_shape(selection, "minimal")``. A selection that keeps no band sends no
@@ -99,7 +99,7 @@ def selection_tokens(
     if not spectrum.kept(selection):
         return 0
     if isinstance(cost, LocalCostModel):
-        from specprompt.vlm._tokenizer import image_token_count
+        from specprompt.vlm import image_token_count
 
         height, width = spectrum.shape[:2]
         return image_token_count(width, height, selection, spectrum.bands)

@@ -44,7 +44,7 @@ class LocalCostModel(CostModel):
         return width, height
 
     def _tokens(self, width: int, height: int, detail: Detail) -> int:
-        from specprompt.vlm._tokenizer import image_token_count
+        from specprompt.vlm import image_token_count
 
         return image_token_count(width, height)
 

@@ -32,7 +32,20 @@ Colour profiles (ICC) are ignored: pixel values are used as they are stored.
 
 from specprompt.io._arrays import ARRAY_DTYPES
 from specprompt.io._decode import ALLOWED_FORMATS
+from specprompt.io._describe import data_uri_media_type, describe_bytes, describe_data_uri, describe_path
 from specprompt.io._limits import DEFAULT_MAX_PIXELS
 from specprompt.io._load import as_array, load_image
+from specprompt.io._sources import parse_data_uri
 
-__all__ = ["ALLOWED_FORMATS", "ARRAY_DTYPES", "DEFAULT_MAX_PIXELS", "as_array", "load_image"]
+__all__ = [
+    "ALLOWED_FORMATS",
+    "ARRAY_DTYPES",
+    "DEFAULT_MAX_PIXELS",
+    "as_array",
+    "data_uri_media_type",
+    "describe_bytes",
+    "describe_data_uri",
+    "describe_path",
+    "load_image",
+    "parse_data_uri",
+]

@@ -78,7 +78,8 @@ def _from_path(path: str | bytes, max_pixels: int | None) -> Decoded:
 
 
 def parse_data_uri(uri: str, source: str) -> bytes:
-    """The decoded payload of a base64 ``data:image/...;base64,...`` URI.
+    """The decoded payload of a base64 ``data:image/...;base64,...`` URI: specprompt's one data-URI
+    decoder (image input, the server, the scorers, SpectralImages and reports all use it).
 
     The media type must be ``image/*`` and the payload strict base64 (no whitespace, correct padding).
 

@@ -3,14 +3,13 @@
 Reading a saved program needs no code and runs none: the JSON file written by ``program.save`` is
 parsed, each image marker string is turned back into a :class:`~specprompt.SpectralImage` (whose
 PNG carries its scheme, kept bands and source hash) or a plain ``dspy.Image``, and sizes are read
-from the PNG headers. Band lists and ``local`` tokens come from a decomposition of a blank image
-of the source's size with the same scheme options (band layouts depend on shape and options only).
+from the PNG headers. Band lists and ``local`` tokens come from the source's band layout
+(:func:`specprompt.spectral.band_layout`: band layouts depend on shape and options only).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import dataclasses
 import html
 import io
 import json
@@ -20,23 +19,31 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from specprompt.errors import ConfigError
 
 if TYPE_CHECKING:
     import dspy
 
-    from specprompt.spectral import Spectrum
+    from specprompt.spectral import Band
 
-__all__ = ["DemoImage", "ProgramImages", "demo_texts", "describe_program", "image_rows_by_demo", "read_program_state"]
+__all__ = [
+    "DemoImage",
+    "ProgramImages",
+    "demo_labels",
+    "demo_texts",
+    "describe_program",
+    "image_rows_by_demo",
+    "read_program_state",
+]
 
 _CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 4}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoImage:
     """One image value of one demo, or a dropped image (the field holds no image).
+
+    Built with keywords only; the fields that do not apply to a kind default to ``None``.
 
     Attributes:
         predictor: the predictor's name (``"self"`` for a bare ``dspy.Predict``).
@@ -57,29 +64,37 @@ class DemoImage:
             SpectralImage, the tokens of its kept bands of the source, see
             :func:`specprompt.cost.selection_tokens`).
         model_tokens: tokens under the chosen cost model, or ``None`` when none was chosen.
+        label: what the demo answers, for captions: its output field value (``"top-left"``), or
+            ``"field=value; ..."`` when it has several text fields; ``None`` when it has none.
     """
 
     predictor: str
     demo: int
     field: str
-    item: int | None
+    item: int | None = None
     kind: str
-    image: Any
-    scheme: str | None
-    kept: tuple[str, ...] | None
-    bands: tuple[str, ...] | None
-    sent_size: tuple[int, int] | None
-    source_size: tuple[int, int] | None
-    source_hash: str | None
-    detail: str | None
-    local_tokens: int
-    model_tokens: int | None
+    image: Any = None
+    scheme: str | None = None
+    kept: tuple[str, ...] | None = None
+    bands: tuple[str, ...] | None = None
+    sent_size: tuple[int, int] | None = None
+    source_size: tuple[int, int] | None = None
+    source_hash: str | None = None
+    detail: str | None = None
+    local_tokens: int = 0
+    model_tokens: int | None = None
+    label: str | None = None
 
     @property
     def slot(self) -> str:
         """``predictor/demo<i>/field[item]``, the slot id used in search results."""
         suffix = "" if self.item is None else f"[{self.item}]"
         return f"{self.predictor}/demo{self.demo}/{self.field}{suffix}"
+
+    @property
+    def title(self) -> str:
+        """``"top-left (self/demo0/image)"``: the label first, the slot id after; the slot alone without a label."""
+        return self.slot if not self.label else f"{self.label} ({self.slot})"
 
     def kept_text(self) -> str:
         """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``."""
@@ -112,6 +127,7 @@ class DemoImage:
             "detail": self.detail,
             "local_tokens": self.local_tokens,
             "model_tokens": self.model_tokens,
+            "label": self.label,
         }
 
 
@@ -159,7 +175,7 @@ class ProgramImages:
     def table(self) -> str:
         """A plain-text table per predictor and the totals of one prompt."""
         model = self.shown_model
-        head = ["demo", "field", "scheme", "kept bands", "sent", "source", "local"]
+        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", "local"]
         if model:
             head.append(model.split(":")[-1])
         head.append("source hash")
@@ -171,6 +187,7 @@ class ProgramImages:
             for r in rows:
                 cells = [
                     str(r.demo),
+                    r.label or "-",
                     r.field if r.item is None else f"{r.field}[{r.item}]",
                     r.scheme or "-",
                     r.kept_text(),
@@ -193,10 +210,11 @@ class ProgramImages:
 
     def _repr_html_(self) -> str:
         model = self.shown_model
-        head = ["slot", "scheme", "kept bands", "sent", "source", "local"] + ([model] if model else [])
+        head = ["label", "slot", "scheme", "kept bands", "sent", "source", "local"] + ([model] if model else [])
         body = []
         for r in self.rows:
             cells = [
+                r.label or "-",
                 r.slot,
                 r.scheme or "-",
                 r.kept_text(),
@@ -283,25 +301,27 @@ def _demos_of(program: dspy.Module) -> dict[str, list[Mapping[str, Any]]]:
 
 
 @lru_cache(maxsize=64)
-def _skeleton(scheme: str, options: str, size: tuple[int, int], channels: int) -> Spectrum:
-    """The spectrum of a blank image: its band layout and tile grids equal the source's."""
-    from specprompt.spectral import decompose
+def _layout(scheme: str, options: str, size: tuple[int, int], channels: int) -> tuple[Band, ...]:
+    """The source's band layout (:meth:`~specprompt.spectral.Scheme.band_layout`)."""
+    from specprompt.spectral import band_layout
 
     w, h = size
-    return decompose(np.zeros((h, w, channels), np.float32), scheme, **json.loads(options))
+    return band_layout(scheme, (h, w), channels, **json.loads(options))
 
 
 def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
     """``((width, height), channels)`` from the header of a base64 data URI, or ``None``."""
     from PIL import Image, UnidentifiedImageError
 
-    head, sep, payload = url.partition(",")
-    if not sep or not head.startswith("data:image/") or not head.endswith(";base64"):
+    from specprompt.errors import ImageInputError
+    from specprompt.io import parse_data_uri
+
+    if not isinstance(url, str) or not url.startswith("data:"):
         return None
     try:
-        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as im:
+        with Image.open(io.BytesIO(parse_data_uri(url, "<demo image>"))) as im:
             return (int(im.size[0]), int(im.size[1])), _CHANNELS.get(im.mode, 3)
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+    except (ImageInputError, UnidentifiedImageError, OSError):
         return None
 
 
@@ -310,19 +330,21 @@ def _row(
 ) -> DemoImage | None:
     import dspy
 
-    from specprompt.cost import LocalCostModel, get_cost_model, image_tokens, selection_tokens
+    from specprompt.cost import LocalCostModel, get_cost_model, image_tokens
     from specprompt.types import SpectralImage, restore_image
+    from specprompt.vlm import image_token_count
 
     value = restore_image(value)
     if isinstance(value, SpectralImage):
         info = _png_info(value.url)
         channels = info[1] if info else 3
-        skel = _skeleton(value.scheme, value.scheme_options, tuple(value.source_size), channels)
+        src_w, src_h = int(value.source_size[0]), int(value.source_size[1])
+        bands = _layout(value.scheme, value.scheme_options, (src_w, src_h), channels)
         sel = value.selection_obj
         kept = None if sel.bands is None else tuple(sorted(sel.bands))
         w, h = value.render_size
         detail = value.detail or "auto"
-        local = selection_tokens(skel, sel, "local")
+        local = image_token_count(src_w, src_h, sel, bands)  # what selection_tokens(..., "local") gives
         if cost_model is None:
             model = None
         elif isinstance(get_cost_model(cost_model), LocalCostModel):  # priced as the search prices it
@@ -330,21 +352,21 @@ def _row(
         else:
             model = image_tokens(cost_model, w, h, detail=detail)
         return DemoImage(
-            predictor,
-            demo,
-            field,
-            item,
-            "spectral",
-            value,
-            value.scheme,
-            kept,
-            skel.band_names,
-            (w, h),
-            (int(value.source_size[0]), int(value.source_size[1])),
-            value.source_hash,
-            value.detail,
-            local,
-            model,
+            predictor=predictor,
+            demo=demo,
+            field=field,
+            item=item,
+            kind="spectral",
+            image=value,
+            scheme=value.scheme,
+            kept=kept,
+            bands=tuple(b.name for b in bands),
+            sent_size=(w, h),
+            source_size=(src_w, src_h),
+            source_hash=value.source_hash,
+            detail=value.detail,
+            local_tokens=local,
+            model_tokens=model,
         )
     if isinstance(value, dspy.Image):
         info = _png_info(value.url)
@@ -353,7 +375,17 @@ def _row(
         local = 0 if size is None else image_tokens("local", *size)
         model = None if cost_model is None or size is None else image_tokens(cost_model, *size, detail=hint or "auto")
         return DemoImage(
-            predictor, demo, field, item, "image", value, None, None, None, size, size, None, hint, local, model
+            predictor=predictor,
+            demo=demo,
+            field=field,
+            item=item,
+            kind="image",
+            image=value,
+            sent_size=size,
+            source_size=size,
+            detail=hint,
+            local_tokens=local,
+            model_tokens=model,
         )
     return None
 
@@ -416,25 +448,12 @@ def describe_program(
             if r is not None:
                 rows.append(r)
             elif fname in image_fields:
+                dropped_tokens = None if cost_model is None else 0
                 rows.append(
-                    DemoImage(
-                        pname,
-                        di,
-                        fname,
-                        None,
-                        "dropped",
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        0,
-                        None if cost_model is None else 0,
-                    )
+                    DemoImage(predictor=pname, demo=di, field=fname, kind="dropped", model_tokens=dropped_tokens)
                 )
+    labels = demo_labels(program)
+    rows = [dataclasses.replace(r, label=labels.get((r.predictor, r.demo))) for r in rows]
     return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model)
 
 
@@ -443,6 +462,39 @@ def image_rows_by_demo(images: ProgramImages) -> dict[tuple[str, int], list[Demo
     out: dict[tuple[str, int], list[DemoImage]] = {}
     for r in images.rows:
         out.setdefault((r.predictor, r.demo), []).append(r)
+    return out
+
+
+def demo_labels(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tuple[str, int], str]:
+    """``(predictor, demo)`` -> what the demo answers, for captions (see :attr:`DemoImage.label`).
+
+    For a ``dspy.Module`` the text of its predictors' output fields (``reasoning`` left out); for a
+    saved JSON, which does not say which fields are outputs, its text fields. One field gives its
+    value alone, several give ``"field=value; ..."``; at most 60 characters.
+
+    Example:
+        >>> import dspy
+        >>> p = dspy.Predict("image: dspy.Image, question -> answer")
+        >>> p.demos = [dspy.Example(image=None, question="which?", answer="cat")]
+        >>> demo_labels(p)
+        {('self', 0): 'cat'}
+    """
+    import dspy
+
+    outputs: dict[str, set[str]] | None = None
+    if isinstance(program, dspy.Module):
+        outputs = {
+            name: {f for f in pred.signature.output_fields if f != "reasoning"}
+            for name, pred in program.named_predictors()
+        }
+    out: dict[tuple[str, int], str] = {}
+    for (pname, di), texts in demo_texts(program).items():
+        keep = {k: v for k, v in texts.items() if outputs is None or k in outputs.get(pname, ())}
+        if not keep:
+            continue
+        text = next(iter(keep.values())) if len(keep) == 1 else "; ".join(f"{k}={v}" for k, v in keep.items())
+        text = " ".join(text.split())
+        out[(pname, di)] = text if len(text) <= 60 else text[:57] + "..."
     return out
 
 

@@ -32,7 +32,7 @@ __all__ = ["CompileReport", "report_data"]
 _CSS = """
 .spr{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328;max-width:1100px}
 .spr h1{font-size:22px;margin:8px 0}.spr h2{font-size:18px;margin:22px 0 8px;border-bottom:1px solid #d0d7de}
-.spr h3{font-size:15px;margin:14px 0 6px}
+.spr h3{font-size:15px;margin:14px 0 6px}.spr h3 small{font-weight:normal;color:#57606a}
 .spr table{border-collapse:collapse;margin:6px 0}.spr td,.spr th{border:1px solid #d0d7de;padding:3px 7px;
 text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-align:right}
 .spr .demo{border:1px solid #d0d7de;border-radius:6px;padding:8px 10px;margin:10px 0}
@@ -125,12 +125,14 @@ def _trial_points(study: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _choices(selections: Mapping[str, Any]) -> str:
+def _choices(selections: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """``"self/demo0/image (top-left): keep_from=3; ..."``; ``labels`` maps slot ids to demo labels."""
     parts = []
     for slot, entry in selections.items():
         choice = entry.get("choice")
         text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in (choice or {}).items())
-        parts.append(f"{slot}: {text}")
+        label = (labels or {}).get(slot)
+        parts.append(f"{slot}{f' ({label})' if label else ''}: {text}")
     return "; ".join(parts)
 
 
@@ -241,6 +243,14 @@ class CompileReport:
                 f"({'full valset' if best.get('full') else 'minibatch'}) with <b>{best.get('tokens')}</b> "
                 f"image tokens per prompt under <code>{_e(model)}</code> (trial {best.get('trial')})."
             )
+            interval = d.get("interval")
+            if isinstance(interval, list) and len(interval) == 2:
+                level = round(100 * float(d.get("interval_level") or 0.95))
+                lines.append(
+                    f"Valset score {level}% bootstrap interval: [{_fmt_score(interval[0])}, {_fmt_score(interval[1])}]."
+                )
+            if d.get("test_score") is not None:
+                lines.append(f"Held-out test score: <b>{_fmt_score(d.get('test_score'))}</b>.")
         shown = self.images.shown_model
         lines.append(f"Its demo images: {local} local tokens" + (f", {tokens} {_e(shown)} tokens." if shown else "."))
         full = (d.get("baselines") or {}).get("full")
@@ -296,10 +306,12 @@ class CompileReport:
         else:
             out.append("<p>No scored candidate.</p>")
         head = "<tr><th>trial</th><th>score</th><th>on</th><th>tokens</th><th>choices</th></tr>"
+        labels = {r.slot: r.label for r in self.images.rows if r.label}
         body = "".join(
             f"<tr><td>{r['trial']}{' (chosen)' if r['trial'] == best.get('trial') else ''}</td>"
             f"<td class=num>{_fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
-            f"<td class=num>{r['tokens']}</td><td><code>{_e(_choices(r.get('selections') or {}))}</code></td></tr>"
+            f"<td class=num>{r['tokens']}</td>"
+            f"<td><code>{_e(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
             for r in front
         )
         out.append(f"<table>{head}{body}</table>")
@@ -309,9 +321,13 @@ class CompileReport:
         base = self.data.get("baselines")
         if not base:
             return ""
-        head = "<tr><th>baseline</th><th>score</th><th>tokens</th><th>fits budget</th><th>note</th></tr>"
+        head = (
+            "<tr><th>baseline</th><th>score</th><th>test score</th><th>tokens</th><th>fits budget</th>"
+            "<th>note</th></tr>"
+        )
         body = "".join(
             f"<tr><td>{_e(name)}</td><td class=num>{_fmt_score(b.get('score'))}</td>"
+            f"<td class=num>{_fmt_score(b.get('test_score'))}</td>"
             f"<td class=num>{'-' if b.get('tokens') is None else b['tokens']}</td>"
             f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{_e(b.get('note', ''))}</td></tr>"
             for name, b in base.items()
@@ -326,10 +342,12 @@ class CompileReport:
         model = self.images.shown_model
         for (pname, di), rows in groups.items():
             texts = self._texts.get((pname, di), {})
-            caption = ", ".join(f"{k} = {v}" for k, v in texts.items())
+            label = rows[0].label
+            caption = ", ".join(f"{k} = {v}" for k, v in texts.items() if v != label)  # the label heads the demo
             tokens = sum(r.local_tokens for r in rows)
             mtok = sum(r.model_tokens or 0 for r in rows)
-            head = f"{pname} / demo {di}" + (f" &mdash; {_e(caption)}" if caption else "")
+            where = _e(f"{pname} / demo {di}") + (f" &mdash; {_e(caption)}" if caption else "")
+            head = f"{_e(label)} <small>{where}</small>" if label else where
             tok = f"{tokens} local" + (f", {mtok} {_e(model)}" if model else "")
             out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
             for r in rows:
@@ -367,7 +385,7 @@ class CompileReport:
     def _thumb(self, pixels: np.ndarray, what: str) -> str:
         from PIL import Image
 
-        from specprompt.spectral._spectrum import to_pil
+        from specprompt.spectral import to_pil
 
         pil = to_pil(pixels)
         w, h = pil.size
@@ -407,14 +425,16 @@ class CompileReport:
                 spec = decompose(source, img.scheme, **img.scheme_config)
             except ConfigError:  # pragma: no cover - the options came from a spectrum of this scheme
                 spec = None
-        if spec is None and isinstance(img, SpectralImage):
-            from specprompt.reports._demos import _CHANNELS, _skeleton
+        if spec is not None:
+            table = spec.table()
+        elif isinstance(img, SpectralImage):  # no source pixels: the band layout, without energies
+            from specprompt.reports._demos import _CHANNELS, _layout
 
             channels = _CHANNELS.get(img.to_pil().mode, 3)
-            spec = _skeleton(img.scheme, img.scheme_options, tuple(img.source_size), channels)
-        if spec is None:  # pragma: no cover - only spectral rows get here
+            bands = _layout(img.scheme, img.scheme_options, tuple(img.source_size), channels)
+            table = [{**b.to_dict(), "tiles": b.n_tiles, "energy": 0.0} for b in bands]
+        else:  # pragma: no cover - only spectral rows get here
             return ""
-        table = spec.table()
         total = sum(row["energy"] for row in table) if source is not None else 0.0
         kept = None if r.kept is None else set(r.kept)
         head = "<tr><th>band</th><th>level</th><th>freq (x Nyquist)</th><th>tiles</th>"
@@ -426,7 +446,7 @@ class CompileReport:
             lo, hi = row["freq_range"]
             cells = (
                 f"<td>{_e(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
-                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tokens']}</td>"
+                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tiles']}</td>"
             )
             if total > 0:
                 cells += f"<td class=num>{100 * row['energy'] / total:.1f}%</td>"

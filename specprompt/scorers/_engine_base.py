@@ -10,8 +10,6 @@ that answers with a demo's assistant text therefore answers in the right format 
 from __future__ import annotations
 
 import ast
-import base64
-import binascii
 import hashlib
 import io
 import itertools
@@ -113,12 +111,11 @@ class ChatImage:
         Raises:
             ImageInputError: the base64 payload is malformed.
         """
+        from specprompt.io import parse_data_uri
+
         if isinstance(self.payload, bytes):
             return self.payload
-        try:
-            return base64.b64decode(self.payload, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ImageInputError(f"<{self.media_type} part in {self.where}>", f"bad base64 data ({exc})") from None
+        return parse_data_uri(f"data:{self.media_type};base64,{self.payload}", self.describe())
 
     def describe(self) -> str:
         """A short description for error messages."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
 from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
-from specprompt.spectral._laplacian import pyr_down, pyr_up
+from specprompt.spectral import pyr_down, pyr_up
 
 __all__ = [
     "MODEL_NAME",

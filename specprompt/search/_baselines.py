@@ -1,16 +1,16 @@
 """Reference prompts scored with the same metric and valset as the band search.
 
+``full``, ``uniform``, ``low_detail`` and ``text_only`` are the prompts of
+:mod:`specprompt.search._reference`; those that fit the budget are also candidates of the band
+search itself (trials with origin ``baseline:<name>``), so their scores here cost nothing more.
+
 ==========  ===================================================================================
 name        what the demo images are
 ==========  ===================================================================================
-full        every image at full resolution (all bands)
-uniform     every image resized by one common factor (PIL Lanczos), the largest whose provider
-            tokens fit the budget (skipped without a budget)
-low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI cost models only)
-text_only   no images: the demos keep their text and labels
 random      pure random search over the band space with the same trial budget: RandomSampler,
             same objective, its own study ``<study_name>-random``, no warm starts, no local
-            search, no fallback (``None`` when no random trial fits the budget)
+            search, no baseline trials: :class:`BandSampler` over ``RandomSampler``, the same
+            code as the band search (``None`` when no random trial fits the budget)
 ==========  ===================================================================================
 
 A baseline whose scorer call still fails in transport gets ``score=None`` and a note, and is not
@@ -27,13 +27,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import dspy
 import optuna
 
 from specprompt.errors import ConfigError, TransportError
-from specprompt.io import load_image
-from specprompt.search._budget import fits, uniform_sizes
+from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._reference import reference
 from specprompt.search._result import BaselineResult, ParetoRow
 from specprompt.search._scoring import Scorer
 
@@ -121,54 +120,17 @@ def _scored(
     else:
         try:
             scores = scorer.score(key, lambda: program, range(len(scorer.valset)))
-        except TransportError as exc:  # not a score: nothing stored, the next compile scores it
+        except TransportError as exc:  # [faults] not a score: nothing stored, the next compile scores it
             logger.warning("baseline %s not scored: %s", name, exc)
-            return BaselineResult(name, None, tokens, fits(tokens, budget), f"not scored: {exc}", program)
+            return BaselineResult(name, None, tokens, fits(tokens, budget), f"not scored: {exc}", program, key=key)
         score = sum(scores.values()) / len(scores)
         store.put(name, key, {"score": score, "tokens": tokens})
-    return BaselineResult(name, score, tokens, fits(tokens, budget), note, program)
-
-
-def _uniform(ctx: SearchContext, scorer: Scorer, store: BaselineStore) -> BaselineResult:
-    budget = ctx.config.token_budget
-    if budget is None:
-        return BaselineResult("uniform", None, None, True, "skipped: no token_budget to fit")
-    from PIL import Image
-
-    slots = ctx.plan.slots
-    pils = [load_image(ctx.plan.images[s.id]) for s in slots]
-    found = uniform_sizes([p.size for p in pils], ctx.pricer, budget)
-    if found is None:
-        return BaselineResult("uniform", None, None, False, "skipped: even 1-pixel images exceed the budget")
-    scale, sizes, _ = found
-    overrides = {
-        s.id: dspy.Image(p.resize(size, Image.Resampling.LANCZOS))
-        for s, p, size in zip(slots, pils, sizes, strict=True)
-    }
-    cand = Candidate(ctx.full().values, overrides=overrides)
-    return _scored("uniform", ctx, scorer, cand, f"scale {scale:.4f} (Lanczos)", store)
-
-
-def _low_detail(ctx: SearchContext, scorer: Scorer, store: BaselineStore) -> BaselineResult:
-    if not ctx.config.cost_model.lower().startswith("openai"):
-        return BaselineResult(
-            "low_detail",
-            None,
-            None,
-            True,
-            f"skipped: detail='low' only prices differently for openai, not {ctx.config.cost_model!r}",
-        )
-    full = ctx.full()
-    overrides = {
-        s.id: ctx.render(s.id, ctx.spaces[s.id].selection(full.values[s.id])).with_detail("low") for s in ctx.plan.slots
-    }
-    cand = Candidate(full.values, overrides=overrides)
-    return _scored("low_detail", ctx, scorer, cand, "full images, detail='low'", store)
+    return BaselineResult(name, score, tokens, fits(tokens, budget), note, program, key=key, candidate=cand)
 
 
 def _random(ctx: SearchContext, random_search: Callable[[], ParetoRow | None], store: BaselineStore) -> BaselineResult:
     cfg = ctx.config
-    what = {"sampler": "random", "n_trials": cfg.n_trials, "seed": cfg.seed, "v": 2}
+    what = {"sampler": "random", "n_trials": cfg.n_trials, "seed": cfg.seed, "v": 3}
     known = store.get("random", what)
     if known is not None and isinstance(known.get("params"), dict):
         try:
@@ -176,16 +138,25 @@ def _random(ctx: SearchContext, random_search: Callable[[], ParetoRow | None], s
         except ConfigError:  # stored for another program: search again
             cand = None
         if cand is not None and fits(ctx.tokens(cand), cfg.token_budget):
-            program = ctx.build(cand)
             note = str(known.get("note", "best of random search"))
-            return BaselineResult("random", float(known["score"]), ctx.tokens(cand), True, note, program)
+            return BaselineResult(
+                "random",
+                float(known["score"]),
+                ctx.tokens(cand),
+                True,
+                note,
+                ctx.build(cand),
+                key=ctx.key(cand),
+                candidate=cand,
+            )
     row = random_search()
     if row is None:
         return BaselineResult("random", None, None, True, "no feasible random trial completed")
     params = json.loads(row.params)
     note = f"best of random search, trial {row.trial}"
     store.put("random", what, {"score": row.score, "tokens": row.tokens, "note": note, "params": params})
-    return BaselineResult("random", row.score, row.tokens, True, note, ctx.build(ctx.from_params(params)))
+    cand = ctx.from_params(params)
+    return BaselineResult("random", row.score, row.tokens, True, note, ctx.build(cand), key=row.key, candidate=cand)
 
 
 def run_baselines(
@@ -199,23 +170,22 @@ def run_baselines(
 
     Args:
         ctx: the search context of the compile.
-        scorer: the compile's scorer (shared cache: a baseline equal to a searched candidate is free).
+        scorer: the compile's scorer (shared cache: a baseline that was a finalist of the
+            search costs nothing more).
         names: baseline names from :data:`BASELINES`.
-        random_search: runs the random-search study and returns its best row (or ``None``).
+        random_search: runs the random-search study and returns its chosen row (or ``None``).
         store: where results are kept between runs; ``None`` keeps nothing.
     """
     store = store or BaselineStore(None, {})
     out: dict[str, BaselineResult] = {}
     for name in check_baselines(list(names)):
         logger.info("baseline %s", name)
-        if name == "full":
-            out[name] = _scored(name, ctx, scorer, ctx.full(), "all bands of every image", store)
-        elif name == "uniform":
-            out[name] = _uniform(ctx, scorer, store)
-        elif name == "low_detail":
-            out[name] = _low_detail(ctx, scorer, store)
-        elif name == "text_only":
-            out[name] = _scored(name, ctx, scorer, ctx.dropped(), "images removed, text and labels kept", store)
-        else:
+        if name == "random":
             out[name] = _random(ctx, random_search, store)
+            continue
+        cand, note = reference(ctx, name)
+        if cand is None:
+            out[name] = BaselineResult(name, None, None, "exceed" not in note, note)
+            continue
+        out[name] = _scored(name, ctx, scorer, cand, note, store)
     return out

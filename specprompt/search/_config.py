@@ -90,6 +90,20 @@ class SearchConfig:
     full_eval_every: int = field(
         default=10, metadata={"help": "every this many trials, the best candidate is scored on the full valset"}
     )
+    finalists: int = field(
+        default=3,
+        metadata={
+            "help": "candidates with the best minibatch scores re-scored on the full valset at the end "
+            "(every baseline that fits is re-scored besides them)"
+        },
+    )
+    tie_confidence: float = field(
+        default=0.8,
+        metadata={
+            "help": "a cheaper finalist is returned unless a paired bootstrap finds the best one better with "
+            "at least this probability (0.8: a one-example edge on a 20-example valset is a tie, two are not)"
+        },
+    )
     num_threads: int | None = field(
         default=None, metadata={"help": "threads scoring examples in parallel; None = dspy.settings.num_threads"}
     )
@@ -111,6 +125,13 @@ class SearchConfig:
     crop_fraction: float = field(default=0.5, metadata={"help": "side of a detail crop as a fraction of the image"})
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     progress: bool = field(default=True, metadata={"help": "show a tqdm bar of trials (only on a terminal)"})
+    timeout: float | None = field(
+        default=None,
+        metadata={
+            "help": "seconds after which a study starts no new trial (as Optuna's optimize(timeout=...)); "
+            "re-running resumes it; None: no limit"
+        },
+    )
     call_timeout: float | None = field(
         default=60.0,
         metadata={"help": "seconds one remote scorer call may take before it is retried; None = the LM's own"},
@@ -170,6 +191,7 @@ class SearchConfig:
         _int_at_least("n_trials", self.n_trials, 1)
         _int_at_least("minibatch_size", self.minibatch_size, 1)
         _int_at_least("full_eval_every", self.full_eval_every, 1)
+        _int_at_least("finalists", self.finalists, 1)
         _int_at_least("num_threads", self.num_threads, 1, allow_none=True)
         _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
         _int_at_least("seed", self.seed, 0)
@@ -182,6 +204,12 @@ class SearchConfig:
         ls = self.local_search
         if not isinstance(ls, numbers.Real) or isinstance(ls, bool) or not 0.0 <= float(ls) <= 1.0:
             raise ConfigError(f"SearchConfig.local_search must be a number in [0, 1], got {ls!r}")
+        t = self.timeout
+        if t is not None and (not isinstance(t, numbers.Real) or isinstance(t, bool) or not 0 < float(t) < math.inf):
+            raise ConfigError(f"SearchConfig.timeout must be a number of seconds > 0 or None, got {t!r}")
+        tc = self.tie_confidence
+        if not isinstance(tc, numbers.Real) or isinstance(tc, bool) or not 0.5 <= float(tc) < 1.0:
+            raise ConfigError(f"SearchConfig.tie_confidence must be a number in [0.5, 1), got {tc!r}")
         _int_at_least("retries", self.retries, 0)
         _int_at_least("endpoint_failures", self.endpoint_failures, 1)
         _int_at_least("max_calls", self.max_calls, 1, allow_none=True)

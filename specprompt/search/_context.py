@@ -168,6 +168,39 @@ class SearchContext:
                 return cand
         return self.dropped()  # pragma: no cover - the last rung drops every image: 0 tokens
 
+    def uniform_resize(self, budget: float) -> tuple[Candidate, float] | None:
+        """Every image resized by one common factor (PIL Lanczos), the largest that fits ``budget``.
+
+        Returns ``(candidate, scale)``, or ``None`` when even 1-pixel images exceed the budget.
+        The images are overrides (not points of the band space); the candidate's values are
+        those of :meth:`full`.
+        """
+        from PIL import Image
+
+        from specprompt.io import load_image
+        from specprompt.search._budget import uniform_sizes
+
+        slots = self.plan.slots
+        pils = [load_image(self.plan.images[s.id]) for s in slots]
+        found = uniform_sizes([p.size for p in pils], self.pricer, budget)
+        if found is None:
+            return None
+        scale, sizes, _ = found
+        overrides = {
+            s.id: dspy.Image(p.resize(size, Image.Resampling.LANCZOS))
+            for s, p, size in zip(slots, pils, sizes, strict=True)
+        }
+        return Candidate(self.full().values, overrides=overrides), float(scale)
+
+    def low_detail(self) -> Candidate:
+        """Every image at full resolution, sent with OpenAI ``detail="low"`` (an override)."""
+        full = self.full()
+        overrides = {
+            s.id: self.render(s.id, self.spaces[s.id].selection(full.values[s.id])).with_detail("low")
+            for s in self.plan.slots
+        }
+        return Candidate(full.values, overrides=overrides)
+
     def greedy_fit(self, budget: float | None) -> Candidate:
         """Images in slot order at full resolution while they fit, then the finest rung that fits.
 

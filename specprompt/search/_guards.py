@@ -1,7 +1,7 @@
 """Optuna hooks of a remote search: failed trials are tried again, spend caps stop the study.
 
 A trial whose scorer call still failed in transport ends ``FAIL`` with the reason in its
-``transport_error`` user attribute. :func:`requeue_failed` enqueues the same parameters once more
+record's ``transport_error``. :func:`requeue_failed` enqueues the same parameters once more
 (user attribute ``retry_of``), so the candidate is scored later; it reads only the storage, so a
 resumed run (or another worker) requeues what an interrupted one left.
 """
@@ -19,14 +19,9 @@ if TYPE_CHECKING:
     from specprompt.search._config import SearchConfig
     from specprompt.search._scoring import Scorer
 
-__all__ = ["RETRY_OF", "TRANSPORT_ERROR", "SpendCap", "quiet_scoring_tracebacks", "requeue_failed"]
+__all__ = ["SpendCap", "quiet_scoring_tracebacks", "requeue_failed"]
 
 logger = logging.getLogger("specprompt.search")
-
-#: User attribute of a trial that failed in transport: the reason.
-TRANSPORT_ERROR = "transport_error"
-#: User attribute of a requeued trial: the number of the failed trial it repeats.
-RETRY_OF = "retry_of"
 
 
 class _NoScoringTraceback(logging.Filter):
@@ -59,18 +54,18 @@ def requeue_failed(study: optuna.Study, worker: Any = None) -> int:
 
     Args:
         study: the study.
-        worker: the ``worker`` user attribute of the new trials (the process tag, JSON), or ``None``.
+        worker: the ``worker`` of the new trials' records (the process tag, JSON), or ``None``.
     """
-    trials = study.get_trials(deepcopy=False)
-    taken = {t.user_attrs.get(RETRY_OF) for t in trials}
+    from specprompt.search._record import TrialRecord
+
+    records = [(t, TrialRecord.from_trial(t)) for t in study.get_trials(deepcopy=False)]
+    taken = {r.retry_of for _, r in records}
     added = 0
-    for t in trials:
-        if t.state != optuna.trial.TrialState.FAIL or TRANSPORT_ERROR not in t.user_attrs or t.number in taken:
+    for t, r in records:
+        if t.state != optuna.trial.TrialState.FAIL or r.transport_error is None or t.number in taken:
             continue
-        attrs: dict[str, Any] = {RETRY_OF: t.number, "origin": t.user_attrs.get("origin", "sampler")}
-        if worker is not None:
-            attrs["worker"] = worker
-        study.enqueue_trial(dict(t.params), user_attrs=attrs)
+        again = TrialRecord(origin=r.origin or "sampler", worker=worker, retry_of=t.number)
+        study.enqueue_trial(dict(t.params), user_attrs=again.to_attrs())
         logger.info("trial %d failed in transport; its candidate is queued again", t.number)
         added += 1
     return added

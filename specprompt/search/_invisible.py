@@ -18,7 +18,7 @@ __all__ = ["invisible_report", "warn_invisible"]
 
 def invisible_report(ctx: SearchContext) -> dict[str, tuple[str, ...]]:
     """Per distinct demo source (hash), the names of its bands the local model cannot see."""
-    from specprompt.vlm._tokenizer import invisible_bands
+    from specprompt.vlm import invisible_bands
 
     out: dict[str, tuple[str, ...]] = {}
     for source, spec in ctx.spectra.items():
@@ -37,7 +37,7 @@ def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
     engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
     if engine is None:
         return
-    from specprompt.vlm._engine import LocalVLMEngine
+    from specprompt.scorers import LocalVLMEngine
 
     if not isinstance(engine, LocalVLMEngine):
         return

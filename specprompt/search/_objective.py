@@ -1,16 +1,17 @@
 """The Optuna objective: price a candidate, refuse it if over budget, reuse or score it.
 
-Every trial stores JSON user attributes (``key``, ``tokens``, ``constraint``, ``feasible``,
-``selections``, ``example_scores``, ``score``, ``spend`` (the scorer calls and billed tokens of
-the trial) and, when a previous trial showed the same prompt, ``reused_from``). A trial whose
-scorer call failed in transport raises :class:`~specprompt.errors.TransportError` (it FAILs, with
-the reason in ``transport_error``). Full-valset scores live in study user attributes ``full:<key>``.
+Each trial's attributes are one :class:`~specprompt.search._record.TrialRecord`; full-valset
+scores are :class:`~specprompt.search._record.FullScore` study attributes ``full:<key>``. A trial
+records its scorer spend (``spend``); one whose scorer call failed in transport raises
+:class:`~specprompt.errors.TransportError` and FAILs with the reason in ``transport_error``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,32 +20,31 @@ import optuna
 from specprompt.errors import EndpointError, TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._guards import TRANSPORT_ERROR
+from specprompt.search._record import FullScore, TrialRecord, write_record
+from specprompt.search._reference import candidate_of
 from specprompt.search._scoring import Scorer
 
-__all__ = ["FULL_PREFIX", "WORST", "Objective", "finished_trials", "full_score", "known_full_score"]
+__all__ = ["FINISHED", "WORST", "Objective", "finished_trials", "full_score", "worker_tag"]
 
 logger = logging.getLogger("specprompt.search")
 
-#: Study user-attribute prefix of full-valset scores, keyed by candidate key.
-FULL_PREFIX = "full:"
 #: The score given to an infeasible (over-budget) trial, which is never scored.
 WORST = -math.inf
 #: A single-objective trial reports its running mean to the pruner this many times.
 REPORTS_PER_TRIAL = 4
 
-_DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+#: Trial states that count toward ``n_trials``.
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete and pruned trials (the ones that count toward ``n_trials``)."""
-    return list(study.get_trials(deepcopy=False, states=_DONE))
+    return list(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def known_full_score(study: optuna.Study, key: str) -> float | None:
-    """The stored full-valset score of a candidate key, if any."""
-    entry = study.user_attrs.get(FULL_PREFIX + key)
-    return None if entry is None else float(entry["score"])
+def worker_tag() -> dict[str, Any]:
+    """JSON identifying this process (stored on each trial to detect stale ones after a kill)."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def full_score(
@@ -54,17 +54,16 @@ def full_score(
     key: str,
     cand: Candidate,
     trial_number: int | None,
-) -> float:
-    """The candidate's mean score on the whole valset, computed once per study and stored."""
-    known = known_full_score(study, key)
-    if known is not None:
+) -> FullScore:
+    """The candidate's scores on the whole valset, computed once per study and stored."""
+    known = FullScore.read(study, key)
+    if known is not None and len(known.example_scores) == len(scorer.valset):
         return known
-    indices = range(len(scorer.valset))
-    scores = scorer.score(key, lambda: ctx.build(cand), indices)
-    value = sum(scores.values()) / len(scores)
-    study.set_user_attr(FULL_PREFIX + key, {"score": value, "trial": trial_number})
-    logger.info("full-valset score of trial %s: %.4f", trial_number, value)
-    return value
+    scores = scorer.score(key, lambda: ctx.build(cand), range(len(scorer.valset)))
+    entry = FullScore(sum(scores.values()) / len(scores), trial_number, scores)
+    entry.write(study, key)
+    logger.info("full-valset score of trial %s: %.4f", trial_number, entry.score)
+    return entry
 
 
 class Objective:
@@ -77,6 +76,10 @@ class Objective:
         minibatch: valset indices a trial is scored on.
         multi_objective: return ``(score, tokens)`` instead of ``score`` (no pruning then:
             Optuna does not prune multi-objective trials).
+
+    Convention:
+        A baseline trial (origin ``baseline:<name>``) is never pruned, so every baseline that
+        fits ends the search with a complete score and becomes a finalist.
     """
 
     def __init__(
@@ -92,37 +95,45 @@ class Objective:
         self.budget = budget
         self.minibatch = list(minibatch)
         self.multi_objective = multi_objective
+        self.worker = worker_tag()
 
     def _values(self, score: float, tokens: int) -> float | tuple[float, float]:
         return (score, float(tokens)) if self.multi_objective else score
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
-        cand = self.ctx.suggest(trial)
-        # [faults] per-trial spend and transport failures: keep when restructuring (see _guards)
+        write_record(trial, TrialRecord(worker=self.worker))
+        record = TrialRecord.from_trial(trial)
+        cand = candidate_of(self.ctx, self._suggest(trial), record.origin)
         before = self.scorer.spend
         try:
-            return self.evaluate(trial, cand)
+            return self.evaluate(trial, cand, prunable=not record.is_baseline)
         except (TransportError, EndpointError) as exc:  # never scored: the trial FAILs, requeue_failed retries it
-            trial.set_user_attr(TRANSPORT_ERROR, str(exc))
+            write_record(trial, TrialRecord(transport_error=str(exc)))
             if isinstance(exc, TransportError):  # an EndpointError stops the compile: its message says it all
                 logger.warning("trial %d failed in transport and will be tried again: %s", trial.number, exc)
             raise
         finally:
-            trial.set_user_attr("spend", (self.scorer.spend - before).to_dict())
+            write_record(trial, TrialRecord(spend=(self.scorer.spend - before).to_dict()))
 
-    def evaluate(self, trial: optuna.Trial, cand: Candidate) -> float | tuple[float, float]:
+    def _suggest(self, trial: optuna.Trial) -> dict[str, int]:
+        return {name: trial.suggest_int(name, d.low, d.high) for name, d in self.ctx.distributions().items()}
+
+    def evaluate(self, trial: optuna.Trial, cand: Candidate, *, prunable: bool = True) -> float | tuple[float, float]:
         """Prices, dedupes and scores ``cand`` as ``trial``."""
         ctx = self.ctx
         tokens = ctx.tokens(cand)
         key = ctx.key(cand)
         feasible = fits(tokens, self.budget)
-        trial.set_user_attr("key", key)
-        trial.set_user_attr("tokens", tokens)
-        trial.set_user_attr("feasible", feasible)
-        trial.set_user_attr("selections", ctx.describe(cand))
-        if self.budget is not None:
-            excess = float(tokens - self.budget)
-            trial.set_user_attr("constraint", [excess])
+        excess = None if self.budget is None else float(tokens - self.budget)
+        record = TrialRecord(
+            key=key,
+            tokens=tokens,
+            feasible=feasible,
+            selections=ctx.describe(cand),
+            constraint=None if excess is None else (excess,),
+        )
+        write_record(trial, record)
+        if excess is not None:
             trial.set_constraint("tokens", excess)
         if not feasible:
             logger.debug("trial %d: %d tokens > budget %s, not scored", trial.number, tokens, self.budget)
@@ -130,29 +141,32 @@ class Objective:
         prior = self._prior(trial.study, key, trial.number)
         if prior is not None:
             return self._reuse(trial, prior, tokens)
-        return self._score(trial, cand, key, tokens)
+        return self._score(trial, cand, key, tokens, prunable)
 
     def _prior(self, study: optuna.Study, key: str, number: int) -> optuna.trial.FrozenTrial | None:
         for t in finished_trials(study):
-            if t.number != number and t.user_attrs.get("key") == key and "reused_from" not in t.user_attrs:
+            rec = TrialRecord.from_trial(t)
+            if t.number != number and rec.key == key and rec.reused_from is None:
                 return t
         return None
 
     def _reuse(self, trial: optuna.Trial, prior: optuna.trial.FrozenTrial, tokens: int) -> float | tuple[float, float]:
-        trial.set_user_attr("reused_from", prior.number)
-        scores = prior.user_attrs.get("example_scores", {})
-        trial.set_user_attr("example_scores", scores)
-        self.scorer.remember(prior.user_attrs["key"], {int(k): v for k, v in scores.items()})
+        before = TrialRecord.from_trial(prior)
+        scores = dict(before.example_scores or {})
+        self.scorer.remember(str(before.key), scores)
         if prior.state == optuna.trial.TrialState.PRUNED:
+            write_record(trial, TrialRecord(reused_from=prior.number, example_scores=scores))
             for step, value in sorted(prior.intermediate_values.items()):
                 trial.report(value, step)
             raise optuna.TrialPruned(f"same prompt as pruned trial {prior.number}")
-        score = float(prior.user_attrs["score"])
-        trial.set_user_attr("score", score)
+        score = float(before.score if before.score is not None else WORST)
+        write_record(trial, TrialRecord(reused_from=prior.number, example_scores=scores, score=score))
         logger.debug("trial %d shows the prompt of trial %d: reused", trial.number, prior.number)
         return self._values(score, tokens)
 
-    def _score(self, trial: optuna.Trial, cand: Candidate, key: str, tokens: int) -> float | tuple[float, float]:
+    def _score(
+        self, trial: optuna.Trial, cand: Candidate, key: str, tokens: int, prunable: bool
+    ) -> float | tuple[float, float]:
         ctx = self.ctx
         program: list[Any] = []
 
@@ -161,7 +175,8 @@ class Objective:
                 program.append(ctx.build(cand))
             return program[0]
 
-        parts = 1 if self.multi_objective else min(REPORTS_PER_TRIAL, len(self.minibatch))
+        report = prunable and not self.multi_objective
+        parts = min(REPORTS_PER_TRIAL, len(self.minibatch)) if report else 1
         size = math.ceil(len(self.minibatch) / parts)
         done: dict[int, float] = {}
         for start in range(0, len(self.minibatch), size):
@@ -169,14 +184,13 @@ class Objective:
             done.update(self.scorer.score(key, build, chunk))
             running = sum(done.values()) / len(done)
             last = start + size >= len(self.minibatch)
-            if not self.multi_objective and not last:
+            if report and not last:
                 trial.report(running, len(done))
                 if trial.should_prune():
-                    trial.set_user_attr("example_scores", {str(i): s for i, s in done.items()})
+                    write_record(trial, TrialRecord(example_scores=done))
                     raise optuna.TrialPruned(f"running score {running:.4f} after {len(done)} examples")
         score = sum(done.values()) / len(done)
-        trial.set_user_attr("example_scores", {str(i): s for i, s in done.items()})
-        trial.set_user_attr("score", score)
+        write_record(trial, TrialRecord(example_scores=done, score=score))
         if len(self.minibatch) == len(self.scorer.valset):
-            trial.study.set_user_attr(FULL_PREFIX + key, {"score": score, "trial": trial.number})
+            FullScore(score, trial.number, done).write(trial.study, key)
         return self._values(score, tokens)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
-import json
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,13 +19,17 @@ from dspy.teleprompt import Teleprompter
 from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._config import SearchConfig, check_options
-from specprompt.search._context import SearchContext
+from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible
-from specprompt.search._objective import Objective, finished_trials, full_score
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
+from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
+from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, best_row, pareto
+from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
+from specprompt.search._select import Decision, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
@@ -37,10 +42,10 @@ from specprompt.search._study import (
     fail_stale_trials,
     finalize,
     make_storage,
-    worker_tag,
+    row_candidate,
 )
 from specprompt.search._transport import RetryPolicy, remote_lm
-from specprompt.search._warm import neighbour, warm_starts
+from specprompt.search._warm import warm_starts
 
 __all__ = ["BandOptimizer"]
 
@@ -58,7 +63,27 @@ class _Run:
     study_name: str
     storage: Any
     valset_digest: str
+    study: optuna.Study
     cap: SpendCap
+
+
+def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
+        raise ConfigError(f"{what} must be a non-empty list of dspy.Example or None, got {examples!r:.80}")
+    out = list(examples)
+    for ex in out:
+        if not isinstance(ex, dspy.Example):
+            raise ConfigError(
+                f"{'validation' if what == 'valset' else what} examples must be dspy.Example, got {type(ex).__name__}"
+            )
+        try:
+            ex.inputs()
+        except ValueError:
+            raise ConfigError(
+                f"{'validation' if what == 'valset' else what} examples have no inputs: "
+                f"call .with_inputs(...) on them (got {ex!r:.80})"
+            ) from None
+    return out
 
 
 def _check_names(config: SearchConfig) -> None:
@@ -76,6 +101,20 @@ def _check_names(config: SearchConfig) -> None:
     get_cost_model(config.cost_model)
 
 
+@contextlib.contextmanager
+def _scoring_lm(call_timeout: float | None) -> Iterator[None]:
+    """``dspy.settings.lm``, or the local band VLM when none is configured; a remote LM gets the
+    per-call timeout and no retries of its own (:func:`~specprompt.search._transport.remote_lm`)."""
+    lm = dspy.settings.lm
+    if lm is None:
+        from specprompt.scorers import local_lm
+
+        lm = local_lm()
+        logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
+    with dspy.context(lm=remote_lm(lm, call_timeout)):
+        yield
+
+
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
     """Chooses which frequency bands of each few-shot demo image to send, under a token budget.
 
@@ -83,14 +122,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     many bands to keep (see :mod:`specprompt.search._space`). A candidate over ``token_budget``
     (all demo images of one prompt, priced with ``cost_model``) is never scored; the others are
     scored with ``metric`` on a fixed minibatch of the valset (reported to the pruner), and the
-    best ones on the full valset. The returned program is a deep copy of the student whose demos
-    hold :class:`~specprompt.SpectralImage` values (so ``program.save`` records the selections).
+    finalists on the full valset. The returned program is a deep copy of the student whose demos
+    hold :class:`~specprompt.SpectralImage` values (so ``program.save`` records the selections),
+    or, when a resizing baseline wins, the baseline's resized ``dspy.Image`` s.
 
     Args:
         metric: ``metric(example, prediction, trace=None) -> float | bool``.
         config: a :class:`SearchConfig`; keyword ``options`` override its fields.
-        sampler: an Optuna sampler; default seeded multivariate TPE. The budget reaches it
-            through ``trial.set_constraint`` (and the JSON user attribute ``constraint``).
+        sampler: the base Optuna sampler the :class:`~specprompt.search._sampler.BandSampler`
+            wraps; default seeded multivariate TPE. The budget reaches it through
+            ``trial.set_constraint`` (and the JSON user attribute ``constraint``).
         pruner: an Optuna pruner; default :func:`default_pruner`.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``postgresql+psycopg2://...``) or an Optuna storage object.
@@ -109,16 +150,25 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           as a text-only "incomplete" example that still shows its labels); an item of a
           ``list[dspy.Image]`` field is removed. Dropping every image costs 0 tokens, so some
           candidate always fits any budget >= 0.
-        - The first trials of a new study are the warm starts of :mod:`specprompt.search._warm`,
-          each within the budget: uniform (every image coarsened by the same number of steps),
-          greedy (full resolution in demo order while it fits), stratified (the same, demos
-          round-robin over their answers), stratified-one (one sharp demo per answer, the others
-          dropped) and stratified-coarse (the others at their coarsest level). Afterwards a
-          ``local_search`` share of the trials tries an unseen neighbour of the best trial so far
-          (one or two images at another level, within budget); the sampler proposes the rest.
-          Each trial's user attribute ``origin`` says which. If no feasible trial completes (all
-          pruned, or a custom sampler stayed over budget), the uniform warm start is scored on
-          the full valset and added as one more trial: the returned program always fits.
+        - The first trials of a new study are the baselines that fit the budget (origin
+          ``baseline:<name>``: every image Lanczos-resized to the largest common scale that fits,
+          OpenAI ``detail="low"``, text-only demos, full resolution; never pruned), then the warm
+          starts of :mod:`specprompt.search._warm` (``warm:<name>``), each within the budget:
+          uniform (every image coarsened by the same number of steps), greedy (full resolution in
+          demo order while it fits), stratified (the same, demos round-robin over their answers),
+          stratified-one (one sharp demo per answer, the others dropped) and stratified-coarse
+          (the others at their coarsest level). Afterwards one ``study.optimize`` call runs the
+          rest: the :class:`~specprompt.search._sampler.BandSampler` proposes an unseen neighbour
+          of the incumbent for a ``local_search`` share of them (``neighbour:<trial>``) and leaves
+          the others to the base sampler (``sampler``). If no feasible trial completed (a study
+          resumed under an explicit ``study_name`` whose trials show other prompts), the
+          text-only prompt is scored on the full valset and added as a trial.
+        - The returned program is chosen among the candidates with a full-valset score (the
+          ``finalists`` best by minibatch score, every baseline trial, periodic evaluations) by
+          the rule of :mod:`specprompt.search._select`: never below the full-valset score of a
+          baseline the compile scored; the cheapest candidate that a seeded paired bootstrap
+          cannot tell from the best (``tie_confidence``); ``last_result.interval`` is a
+          bootstrap confidence interval of its valset score.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
           of earlier runs: re-running the same command resumes and only runs the rest. Trials
           left running by a killed process on this host are marked failed and not counted.
@@ -161,7 +211,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         self.storage = storage
         self.last_result: CompileResult | None = None
 
-    # -- preparation -------------------------------------------------------------------------------
+    # -- preparation (shared by compile and run_baselines) ---------------------------------------------
     def _prepare(self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None) -> _Run:
         if not isinstance(student, dspy.Module):
             raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
@@ -169,21 +219,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
         cfg = self.config
         plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)
-        if valset is None:
-            val = default_valset(trainset, plan)
-        else:
-            if isinstance(valset, (str, bytes)) or not isinstance(valset, Sequence) or not valset:
-                raise ConfigError(f"valset must be a non-empty list of dspy.Example or None, got {valset!r:.80}")
-            val = list(valset)
-        for ex in val:
-            if not isinstance(ex, dspy.Example):
-                raise ConfigError(f"validation examples must be dspy.Example, got {type(ex).__name__}")
-            try:
-                ex.inputs()
-            except ValueError:
-                raise ConfigError(
-                    f"validation examples have no inputs: call .with_inputs(...) on them (got {ex!r:.80})"
-                ) from None
+        val = default_valset(trainset, plan) if valset is None else _check_examples(valset, "valset")
         ctx = SearchContext(student, plan, cfg)
         order = list(range(len(val)))
         random.Random(cfg.seed).shuffle(order)
@@ -192,17 +228,23 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
         policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
         scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
+        sampler = BandSampler(
+            self.sampler or default_sampler(cfg), ctx, local_search=float(cfg.local_search), seed=cfg.seed
+        )
+        study = self._study(ctx, storage, name, sampler, len(val))
         cap = SpendCap(scorer, cfg)
-        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, cap)
+        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study, cap)
 
-    def _study(self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    def _study(
+        self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
+    ) -> optuna.Study:
         cfg = self.config
         directions: list[Literal["minimize", "maximize"]] = (
             ["maximize", "minimize"] if cfg.multi_objective else ["maximize"]
         )
         try:
             study = optuna.create_study(
-                storage=run.storage,
+                storage=storage,
                 study_name=name,
                 sampler=sampler,
                 pruner=self.pruner or default_pruner(cfg),
@@ -219,171 +261,161 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             )
         if "specprompt" not in study.user_attrs:
             study.set_user_attr(
-                "specprompt",
-                {"config": cfg.to_dict(), "slots": [s.id for s in run.ctx.plan.slots], "valset": len(run.valset)},
+                "specprompt", {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
             )
         return study
 
     # -- the search ----------------------------------------------------------------------------------
+    def _enqueue_first(self, run: _Run, study: optuna.Study) -> None:
+        """Enqueues the baselines that fit, then the warm starts, one per prompt, at most ``n_trials``."""
+        ctx, cfg = run.ctx, self.config
+        first: dict[str, tuple[str, Candidate]] = {}
+        for name, cand in reference_candidates(ctx):
+            first.setdefault(ctx.key(cand), (BASELINE_ORIGIN + name, cand))
+        for name, cand in warm_starts(ctx, cfg.token_budget):
+            first.setdefault(ctx.key(cand), (f"warm:{name}", cand))
+        tag = worker_tag()
+        for origin, cand in list(first.values())[: cfg.n_trials]:
+            study.enqueue_trial(ctx.to_params(cand), user_attrs=TrialRecord(origin=origin, worker=tag).to_attrs())
+
     def _optimize(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
-        """Runs trials until the study has ``n_trials`` finished ones.
+        """Runs ``study.optimize`` until the study has ``n_trials`` finished trials (or ``timeout`` passed).
 
         Args:
-            guided: enqueue the warm starts into a new study and take ``local_search`` of the
-                later trials from :func:`neighbour`; ``False`` leaves every trial to the sampler
-                (the random-search baseline).
+            guided: enqueue the baselines and warm starts into a new study (the study's
+                :class:`BandSampler` proposes the rest); ``False`` for the random-search baseline.
 
         Convention:
-            Each trial is enqueued with this process's ``worker`` tag and its ``origin``
-            (``warm:<name>``, ``neighbour:<trial>`` or ``sampler``) before Optuna starts it, so a
-            trial left RUNNING by a kill at any moment carries the dead process's id and
-            :func:`fail_stale_trials` can retire it on the next run. Whether a trial is a
-            neighbour, and which, depends only on the seed and the trials before it, so an
-            interrupted study resumes the same way.
+            Each enqueued trial carries this process's ``worker`` tag and its ``origin``; the
+            objective writes the tag of the process that runs a trial first thing, so a trial
+            left RUNNING by a kill carries the dead process's id and :func:`fail_stale_trials`
+            retires it on the next run.
         """
         cfg = self.config
-        ctx = run.ctx
         quiet_scoring_tracebacks()
         fail_stale_trials(study)
-        tag = worker_tag()
+        for t in finished_trials(study):  # a resumed study: its per-example scores are known
+            rec = TrialRecord.from_trial(t)
+            if rec.example_scores and rec.key:
+                run.scorer.remember(rec.key, dict(rec.example_scores))
+        for key, entry in FullScore.read_all(study).items():
+            run.scorer.remember(key, dict(entry.example_scores))
         if guided and not study.trials:
-            for name, cand in warm_starts(ctx, cfg.token_budget)[: cfg.n_trials]:
-                attrs = {"worker": tag, "origin": f"warm:{name}"}
-                study.enqueue_trial(ctx.to_params(cand), user_attrs=attrs, skip_if_exists=True)
+            self._enqueue_first(run, study)
         done = len(finished_trials(study))
+        if run.cap.reached():
+            return
+        requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
         if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
             return
         if done:
             logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
-        objective = Objective(ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
-
-        def tagged(trial: optuna.Trial) -> Any:
-            if trial.user_attrs.get("worker") != tag:  # popped from another process's queue
-                trial.set_user_attr("worker", tag)
-            return objective(trial)
+        objective = Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
 
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: not finished
+            if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
+                requeue_failed(study, worker_tag())
+            if trial.state not in FINISHED:
                 return
             bar.update(1)
-            if len(finished_trials(study)) % cfg.full_eval_every == 0:
+            n = len(finished_trials(study))
+            if n % cfg.full_eval_every == 0:
                 self._periodic_full_eval(run, study)
+            if n >= cfg.n_trials:
+                study.stop()
 
-        waiting = (optuna.trial.TrialState.WAITING,)
         try:
-            # [faults] keep in any restructuring: requeue_failed before proposing, catch=TransportError
-            # (a trial that failed in transport FAILs, the compile goes on) and the spend cap
-            # (run.cap as a callback; with one study.optimize call, its study.stop() ends the search).
-            while len(finished_trials(study)) < cfg.n_trials and not run.cap.reached():
-                requeue_failed(study, tag)
-                if not study.get_trials(deepcopy=False, states=waiting):
-                    local = self._next_local(run, study) if guided else None
-                    params, origin = local if local is not None else ({}, "sampler")
-                    study.enqueue_trial(params, user_attrs={"worker": tag, "origin": origin})
-                study.optimize(tagged, n_trials=1, callbacks=[after, run.cap], catch=(TransportError,))
+            # [faults] a trial that failed in transport FAILs and the search goes on; run.cap stops it
+            callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [after, run.cap]
+            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=(TransportError,))
         finally:
             bar.close()
-
-    def _next_local(self, run: _Run, study: optuna.Study) -> tuple[dict[str, int], str] | None:
-        """Parameters and origin of a neighbour of the incumbent when this trial is a local step."""
-        cfg = self.config
         n = len(finished_trials(study))
-        share = float(cfg.local_search)
-        if int((n + 1) * share) <= int(n * share):
-            return None
-        rows = collect_rows(study, run.ctx, cfg.token_budget)
-        if not rows:
-            return None
-        rng = random.Random(f"{cfg.seed}:{n}")
-        if cfg.multi_objective:
-            row = rng.choice(pareto(rows))
-        else:
-            row = max(rows, key=lambda r: (r.score, -r.tokens, -r.trial))
-        seen = {str(t.user_attrs["key"]) for t in study.get_trials(deepcopy=False) if "key" in t.user_attrs}
-        cand = neighbour(run.ctx, run.ctx.from_params(json.loads(row.params)), cfg.token_budget, seen, rng)
-        if cand is None:
-            return None
-        return run.ctx.to_params(cand), f"neighbour:{row.trial}"
+        if cfg.timeout is not None and n < cfg.n_trials:
+            logger.info(
+                "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
+            )
 
     def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
         """Scores the best candidate (by minibatch score) that has no full-valset score yet."""
         rows = [r for r in collect_rows(study, run.ctx, self.config.token_budget) if not r.full]
         if rows:
-            r = max(rows, key=lambda r: (r.minibatch_score, -r.tokens, -r.trial))
+            r = best_row(rows, minibatch=True)
             try:
-                full_score(study, run.ctx, run.scorer, r.key, run.ctx.from_params(json.loads(r.params)), r.trial)
+                full_score(study, run.ctx, run.scorer, r.key, row_candidate(run.ctx, r), r.trial)
             except TransportError as exc:  # [faults] nothing stored: a later evaluation scores it
                 logger.warning("full-valset evaluation of trial %d postponed: %s", r.trial, exc)
 
-    def _search(
-        self, run: _Run, name: str, sampler: optuna.samplers.BaseSampler, desc: str, *, guided: bool = True
-    ) -> tuple[optuna.Study, tuple[ParetoRow, list[ParetoRow]] | None]:
-        """Runs (or resumes) one study and returns it with ``(best, front)``.
-
-        ``guided=False`` (random search) has no warm starts, no local steps and no fallback, so
-        its outcome is ``None`` when no feasible trial completed.
-        """
-        study = self._study(run, name, sampler)
-        for t in finished_trials(study):  # a resumed study: its per-example scores are known
-            scores = t.user_attrs.get("example_scores")
-            if scores and "key" in t.user_attrs:
-                run.scorer.remember(t.user_attrs["key"], {int(k): float(v) for k, v in scores.items()})
-        self._optimize(run, study, desc, guided=guided)
-        outcome = self._finalize(run, study)
-        if outcome is None and guided:
-            self._fallback(run, study)
-            outcome = self._finalize(run, study)
-            if outcome is None:  # pragma: no cover - the fallback adds a feasible complete trial
-                raise ConfigError("no candidate fits the token budget")
-        return study, outcome
-
-    def _finalize(self, run: _Run, study: optuna.Study) -> tuple[ParetoRow, list[ParetoRow]] | None:
-        """:func:`finalize`, tried again when a call fails in transport (scored examples are kept)."""
-        for attempt in range(3):
-            try:
-                return finalize(study, run.ctx, run.scorer, self.config.token_budget)
-            except TransportError as exc:  # [faults] the endpoint stays down: EndpointError stops us
-                if attempt == 2:
-                    raise
-                logger.warning("the final evaluation is tried again: %s", exc)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _fallback(self, run: _Run, study: optuna.Study) -> None:
-        """Adds the finest uniform candidate that fits, scored on the full valset, as a trial.
-
-        Used when no feasible trial completed (all pruned, or a custom sampler stayed over budget).
-        """
+    def _add_trial(self, run: _Run, study: optuna.Study, cand: Candidate, origin: str) -> None:
+        """Adds ``cand``, scored on the full valset, as a complete trial of ``study``."""
         ctx, cfg = run.ctx, self.config
-        logger.warning("no feasible trial completed; scoring the finest uniform candidate that fits the budget")
-        cand = ctx.uniform_fit(cfg.token_budget)
         key, tokens = ctx.key(cand), ctx.tokens(cand)
-        score = full_score(study, ctx, run.scorer, key, cand, None)
-        attrs: dict[str, Any] = {
-            "key": key,
-            "tokens": tokens,
-            "feasible": True,
-            "selections": ctx.describe(cand),
-            "score": score,
-            "fallback": True,
-        }
-        system: dict[str, Any] = {}
-        if cfg.token_budget is not None:
-            attrs["constraint"] = [float(tokens - cfg.token_budget)]
-            system["constraints:tokens"] = float(tokens - cfg.token_budget)
+        full = full_score(study, ctx, run.scorer, key, cand, None)
+        excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
+        record = TrialRecord(
+            origin=origin,
+            worker=worker_tag(),
+            key=key,
+            tokens=tokens,
+            feasible=True,
+            constraint=None if excess is None else (excess,),
+            selections=ctx.describe(cand),
+            example_scores=full.example_scores,
+            score=full.score,
+        )
         study.add_trial(
             optuna.trial.create_trial(
                 params=ctx.to_params(cand),
                 distributions=dict(ctx.distributions()),
-                values=[score, float(tokens)] if cfg.multi_objective else [score],
-                user_attrs=attrs,
-                system_attrs=system,
+                values=[full.score, float(tokens)] if cfg.multi_objective else [full.score],
+                user_attrs=record.to_attrs(),
+                system_attrs={} if excess is None else {"constraints:tokens": excess},
             )
         )
+
+    def _search(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool = True) -> list[ParetoRow]:
+        """Runs (or resumes) one study, scores its finalists and returns its candidate rows.
+
+        ``guided=False`` (random search) has no baseline trials, no warm starts and no fallback,
+        so its rows are empty when no feasible trial completed.
+        """
+        self._optimize(run, study, desc, guided=guided)
+        rows = self._finalize(run, study)
+        if not rows and guided:
+            logger.warning("no feasible trial completed; adding the text-only prompt, scored on the full valset")
+            self._add_trial(run, study, run.ctx.dropped(), "fallback:text_only")
+            rows = self._finalize(run, study)
+        return rows
+
+    def _finalize(self, run: _Run, study: optuna.Study) -> list[ParetoRow]:
+        """:func:`finalize`, tried again after a transport failure until it succeeds.
+
+        Scored examples are cached, so each try scores only what failed before. The loop ends:
+        a try without a new score failed every call it made, and after ``endpoint_failures``
+        failed calls in a row the scorer raises :class:`~specprompt.errors.EndpointError`.
+        """
+        while True:
+            try:
+                return finalize(study, run.ctx, run.scorer, self.config.token_budget, self.config.finalists)
+            except TransportError as exc:  # [faults]
+                logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
+
+    def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow]) -> Decision | None:
+        """The returned row by the rule of :mod:`specprompt.search._select`."""
+        scores: dict[str, dict[int, float]] = {}
+        for r in rows:
+            entry = FullScore.read(study, r.key)
+            if r.full and entry is not None and entry.example_scores:
+                scores[r.key] = dict(entry.example_scores)
+        pool = [r for r in rows if r.key in scores]
+        if not pool:
+            return None
+        return choose(pool, scores, float(self.config.tie_confidence), self.config.seed)
 
     # -- public API ----------------------------------------------------------------------------------
     def compile(
@@ -393,6 +425,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         trainset: Sequence[Any],
         teacher: dspy.Module | None = None,
         valset: Sequence[Any] | None = None,
+        testset: Sequence[Any] | None = None,
         baselines: bool | Sequence[str] = False,
         **kwargs: Any,
     ) -> dspy.Module:
@@ -404,7 +437,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             trainset: labeled examples (source of demos and of the default valset).
             teacher: unused (accepted for the Teleprompter interface).
             valset: validation examples; default: trainset minus the demo examples.
-            baselines: ``True``, or names from :data:`BASELINES`, to also score baselines.
+            testset: held-out examples, never used to choose: the returned program and every
+                baseline are scored on them (``last_result.test_score``, ``BaselineResult.test_score``).
+                With a testset and ``baselines=False``, the baselines of
+                :data:`~specprompt.search._reference.REFERENCES` are reported.
+            baselines: ``True``, or names from :data:`BASELINES`, to also report baselines.
 
         Returns:
             a deep copy of ``student`` with SpectralImage demos whose images fit the budget.
@@ -414,72 +451,118 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         Convention:
             Candidates are scored with ``dspy.settings.lm``; when none is configured, with the
-            local band VLM (:func:`specprompt.vlm.local_lm`, the shipped checkpoint). The local
+            local band VLM (:func:`specprompt.scorers.local_lm`, the shipped checkpoint). The local
             model sees images at 64 px: when it scores, a
             :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see.
+            The returned program is chosen among the candidates with a full-valset score by the
+            rule of :mod:`specprompt.search._select`: never below a baseline the compile
+            scored, cheapest among those a paired bootstrap cannot tell from the best.
         """
         if kwargs:
             raise ConfigError(
-                f"unknown compile argument(s) {sorted(kwargs)}; allowed: trainset, valset, teacher, baselines"
+                f"unknown compile argument(s) {sorted(kwargs)}; allowed: trainset, valset, testset, teacher, baselines"
             )
         names = check_baselines(baselines)
+        test = None if testset is None else _check_examples(testset, "testset")
+        if test is not None and not names:
+            names = ("full", "uniform", "low_detail", "text_only")
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
-        lm = dspy.settings.lm
-        if lm is None:
-            from specprompt.vlm._engine import local_lm
+        with _scoring_lm(self.config.call_timeout):
+            run = self._prepare(student, trainset, valset)
+            return self._compile(run, names, test)
 
-            lm = local_lm()
-            logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
-        with dspy.context(lm=remote_lm(lm, self.config.call_timeout)):
-            return self._compile(student, trainset, valset, names)
-
-    def _compile(
-        self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None, names: tuple[str, ...]
-    ) -> dspy.Module:
-        run = self._prepare(student, trainset, valset)
-        warn_invisible(run.ctx)
-        study, outcome = self._search(run, run.study_name, self.sampler or default_sampler(self.config), "band search")
-        if outcome is None:  # pragma: no cover - the guided search falls back to a feasible trial
-            raise ConfigError("no candidate fits the token budget")
-        best, front = outcome
+    def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
+        cfg, ctx, study = self.config, run.ctx, run.study
+        warn_invisible(ctx)
+        rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
         search_spend = run.scorer.spend
         base: dict[str, BaselineResult] | None = None
         if names:
-            base = run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
-        program = run.ctx.build(run.ctx.from_params(json.loads(best.params)))
-        ctx = run.ctx
+            base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
+            self._adopt(run, base, rows)
+            rows = collect_rows(study, ctx, cfg.token_budget)
+        decision = self._decide(study, rows)
+        if decision is None:  # pragma: no cover - the finalists and the fallback have full scores
+            raise ConfigError("no candidate fits the token budget")
+        best = decision.row
+        baseline_calls = run.scorer.calls - search_calls
+        program = ctx.build(row_candidate(ctx, best))
+        test_score, test_calls = None, 0
+        if testset is not None:
+            test_score, base, test_calls = self._test(run, testset, best, program, base)
         result = CompileResult(
             study=study,
             study_name=run.study_name,
-            config=self.config,
+            config=cfg,
             best=best,
-            front=tuple(front),
+            front=tuple(pareto(rows)),
             scorer_calls=search_calls,
             n_trials=len(finished_trials(study)),
-            baseline_calls=run.scorer.calls - search_calls,
+            baseline_calls=baseline_calls,
             baselines=base,
+            candidates=tuple(rows),
+            interval=decision.interval,
+            leader=decision.leader,
+            p_leader_better=decision.p_leader_better,
+            floor=decision.floor,
+            test_score=test_score,
+            test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),
-            _build=lambda params: ctx.build(ctx.from_params(params)),
+            _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)
         logger.info(
-            "best: trial %d, score %.4f, %d tokens; %d scorer calls (+ %d for baselines)",
+            "best: trial %d (%s), score %.4f, %d tokens; %d scorer calls (+ %d for baselines)",
             best.trial,
+            best.origin,
             best.score,
             best.tokens,
             search_calls,
-            run.scorer.calls - search_calls,
+            baseline_calls,
         )
         self.last_result = result
         return program
 
+    def _adopt(self, run: _Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
+        """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""
+        known = {r.key for r in rows}
+        for name, b in base.items():
+            if b.score is None or not b.fits or b.candidate is None or b.key in known:
+                continue
+            self._add_trial(run, run.study, b.candidate, BASELINE_ORIGIN + name)
+            known.add(str(b.key))
+
+    def _test(
+        self,
+        run: _Run,
+        testset: list[Any],
+        best: ParetoRow,
+        program: dspy.Module,
+        base: dict[str, BaselineResult] | None,
+    ) -> tuple[float, dict[str, BaselineResult] | None, int]:
+        """Scores the returned program and every baseline program on the held-out ``testset``."""
+        scorer = Scorer(self.metric, testset, self.config.num_threads)
+        every = range(len(testset))
+
+        def mean(key: str, prog: dspy.Module) -> float:
+            scores = scorer.score(key, lambda: prog, every)
+            return sum(scores.values()) / len(scores)
+
+        score = mean(best.key, program)
+        if base is not None:
+            base = {
+                k: b if b.program is None else dataclasses.replace(b, test_score=mean(str(b.key or k), b.program))
+                for k, b in base.items()
+            }
+        logger.info("held-out score of the returned program: %.4f (%d examples)", score, len(testset))
+        return score, base, scorer.calls
+
     def _spend(self, run: _Run, search: Spend, chosen_tokens: int) -> SpendReport:
-        """The spend of this compile and when the chosen program repays the search."""
+        """The spend of this compile and when the chosen program repays it."""
         cfg = self.config
-        full_tokens = run.ctx.tokens(run.ctx.full())
-        saved = full_tokens - chosen_tokens
+        saved = run.ctx.tokens(run.ctx.full()) - chosen_tokens
         return SpendReport(
             search=search,
             baselines=run.scorer.spend - search,
@@ -490,9 +573,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
 
     def _random_best(self, run: _Run) -> ParetoRow | None:
-        sampler = default_sampler(self.config, random=True)
-        _, outcome = self._search(run, run.study_name + "-random", sampler, "random search", guided=False)
-        return None if outcome is None else outcome[0]
+        """The random-search baseline: the same sampler over ``RandomSampler``, in its own study."""
+        cfg = self.config
+        sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
+        study = self._study(run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset))
+        rows = self._search(run, study, "random search", guided=False)
+        decision = self._decide(study, rows)
+        return None if decision is None else decision.row
 
     def _store(self, run: _Run, study: optuna.Study) -> BaselineStore:
         """Where baseline results of this compile are kept: the main study's user attributes."""
@@ -515,13 +602,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     ) -> dict[str, BaselineResult]:
         """Scores baselines (:mod:`specprompt.search._baselines`) without the band search.
 
+        Prepared and scored like :meth:`compile` (the same LM, or the local band VLM when none
+        is configured; the same study).
+
         Raises:
             ConfigError: an unknown baseline name or bad arguments.
         """
         names = check_baselines(which)
-        run = self._prepare(student, trainset, valset)
-        study = self._study(run, run.study_name, self.sampler or default_sampler(self.config))
-        return run_baselines(run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
+        with _scoring_lm(self.config.call_timeout):
+            run = self._prepare(student, trainset, valset)
+            return run_baselines(
+                run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)
+            )
 
     def _write(self, result: CompileResult) -> None:
         if self.storage is not None and self.config.run_dir is None:

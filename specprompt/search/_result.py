@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import dspy
     import optuna
 
-__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "pareto"]
+__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class ParetoRow:
         selections: JSON, per image slot: source hash, choice, kept bands, crop, tokens.
         params: JSON of the trial's Optuna parameters (rebuilds the program).
         key: hash of the rendered prompt's images.
+        origin: who proposed it (``baseline:<name>``, ``warm:<name>``, ``neighbour:<trial>``,
+            ``sampler``).
     """
 
     trial: int
@@ -44,6 +46,7 @@ class ParetoRow:
     selections: str
     params: str
     key: str
+    origin: str = "sampler"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``selections`` and ``params`` decoded)."""
@@ -56,6 +59,7 @@ class ParetoRow:
             "selections": json.loads(self.selections),
             "params": json.loads(self.params),
             "key": self.key,
+            "origin": self.origin,
         }
 
     def choices(self) -> str:
@@ -68,6 +72,23 @@ class ParetoRow:
                 text += "+crop"
             parts.append(f"{slot}:{text}")
         return " ".join(parts)
+
+
+def rank(row: ParetoRow, *, minibatch: bool = False) -> tuple[float, int, int]:
+    """The one ordering of candidates: higher score, then fewer tokens, then the earlier trial.
+
+    ``minibatch=True`` ranks by the trial's own (minibatch) score instead of the best known one.
+    """
+    return (row.minibatch_score if minibatch else row.score, -row.tokens, -row.trial)
+
+
+def best_row(rows: Sequence[ParetoRow], *, minibatch: bool = False) -> ParetoRow:
+    """The first row by :func:`rank`.
+
+    Raises:
+        ValueError: ``rows`` is empty.
+    """
+    return max(rows, key=lambda r: rank(r, minibatch=minibatch))
 
 
 def pareto(rows: Sequence[ParetoRow]) -> list[ParetoRow]:
@@ -99,6 +120,9 @@ class BaselineResult:
         fits: whether ``tokens`` is within the token budget.
         note: why it was skipped, or how it was made.
         program: the baseline program (not serialized).
+        test_score: mean metric on the compile's ``testset`` (``None`` without one or when skipped).
+        key: the prompt's candidate key (``None`` when skipped).
+        candidate: the search candidate it shows (not serialized).
     """
 
     name: str
@@ -107,9 +131,19 @@ class BaselineResult:
     fits: bool
     note: str = ""
     program: dspy.Module | None = field(default=None, repr=False, compare=False)
+    test_score: float | None = None
+    key: str | None = field(default=None, repr=False, compare=False)
+    candidate: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "score": self.score, "tokens": self.tokens, "fits": self.fits, "note": self.note}
+        return {
+            "name": self.name,
+            "score": self.score,
+            "tokens": self.tokens,
+            "fits": self.fits,
+            "note": self.note,
+            "test_score": self.test_score,
+        }
 
 
 @dataclass(frozen=True)
@@ -182,10 +216,22 @@ class CompileResult:
         front: the Pareto front over (score, tokens) of the feasible candidates.
         scorer_calls: (program, example) evaluations the band search ran in this compile
             (reused scores are free).
-        n_trials: finished trials in the study.
+        n_trials: finished trials in the study (baselines added after the search, e.g. the random
+            search's pick, included).
         baselines: name -> :class:`BaselineResult` when baselines were run.
         baseline_calls: evaluations the baselines (random search included) ran in this compile;
             stored baseline results of a resumed study cost none.
+        candidates: every feasible candidate the study scored (full-valset score where known,
+            else minibatch), by trial; :meth:`program_for_budget` chooses among them.
+        interval: 95% bootstrap confidence interval of the
+            returned program's full-valset score (see :mod:`specprompt.search._select`).
+        test_score: the returned program's mean metric on the compile's ``testset``, if given.
+        test_calls: evaluations the testset scoring ran.
+        leader: the candidate with the best full-valset score at or above the baseline floor
+            (``best`` itself unless a cheaper candidate tied with it).
+        p_leader_better: paired-bootstrap probability that ``leader`` beats ``best`` (below
+            ``config.tie_confidence`` by the rule).
+        floor: the best full-valset score of a baseline candidate (``None`` without one).
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
     """
 
@@ -198,31 +244,45 @@ class CompileResult:
     n_trials: int
     baselines: Mapping[str, BaselineResult] | None = None
     baseline_calls: int = 0
+    candidates: tuple[ParetoRow, ...] = ()
+    interval: tuple[float, float] | None = None
+    test_score: float | None = None
+    test_calls: int = 0
+    leader: ParetoRow | None = None
+    p_leader_better: float = 0.0
+    floor: float | None = None
     spend: SpendReport | None = None
-    _build: Callable[[Mapping[str, Any]], dspy.Module] | None = field(default=None, repr=False, compare=False)
+    _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
         """The Pareto rows, by ascending tokens."""
         return list(self.front)
 
     def program_for_budget(self, budget: float) -> dspy.Module:
-        """The best front program within ``budget`` tokens, rebuilt from its stored parameters.
+        """The best scored candidate within ``budget`` tokens, rebuilt from its stored parameters.
+
+        Every feasible candidate of the study is considered (not only the front): those with a
+        full-valset score first, by :func:`rank`; when none of them fits, those scored only on
+        the minibatch.
 
         Raises:
-            ConfigError: ``budget`` is negative or not a number, or no front row fits it (the
-                message names the cheapest row).
+            ConfigError: ``budget`` is negative or not a number, or no scored candidate fits it
+                (the message names the cheapest).
         """
         limit = _check_budget(budget)
-        fitting = [r for r in self.front if r.tokens <= limit]
+        pool = self.candidates or self.front
+        fitting = [r for r in pool if r.tokens <= limit]
         if not fitting:
-            cheapest = min(self.front, key=lambda r: r.tokens)
+            cheapest = min(pool, key=lambda r: (r.tokens, r.trial))
             raise ConfigError(
-                f"no candidate fits budget {budget!r}: the cheapest on the front uses {cheapest.tokens} tokens"
+                f"no candidate fits budget {budget!r}: the cheapest scored candidate is trial "
+                f"{cheapest.trial} with {cheapest.tokens} tokens"
             )
-        row = max(fitting, key=lambda r: (r.score, -r.tokens, -r.trial))
+        full = [r for r in fitting if r.full]
+        row = best_row(full or fitting)
         if self._build is None:  # pragma: no cover - always set by compile
             raise ConfigError("this result was loaded without its program builder")
-        return self._build(json.loads(row.params))
+        return self._build(json.loads(row.params), row.origin)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -234,6 +294,14 @@ class CompileResult:
             "baseline_calls": self.baseline_calls,
             "n_trials": self.n_trials,
             "baselines": None if self.baselines is None else {k: v.to_dict() for k, v in self.baselines.items()},
+            "interval": None if self.interval is None else list(self.interval),
+            "interval_level": 0.95,
+            "test_score": self.test_score,
+            "test_calls": self.test_calls,
+            "n_candidates": len(self.candidates),
+            "leader": None if self.leader is None else self.leader.trial,
+            "p_leader_better": self.p_leader_better,
+            "floor": self.floor,
             "spend": None if self.spend is None else self.spend.to_dict(),
         }
 
@@ -257,14 +325,32 @@ class CompileResult:
         widths = [max(len(x) for x in col) for col in zip(header, *body, strict=False)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append("")
+        lines.append(self.summary())
         if self.baselines:
             lines.append("")
             lines.append("baselines:")
             for b in self.baselines.values():
                 score = "-" if b.score is None else f"{b.score:.4f}"
                 tokens = "-" if b.tokens is None else str(b.tokens)
-                lines.append(f"  {b.name:<10} score {score:<7} tokens {tokens:<7} {b.note}".rstrip())
+                test = "" if b.test_score is None else f"test {b.test_score:.4f} "
+                lines.append(f"  {b.name:<10} score {score:<7} tokens {tokens:<7} {test}{b.note}".rstrip())
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """One line on the returned program: trial, origin, valset score with its interval, test score."""
+        b = self.best
+        text = f"chosen: trial {b.trial} ({b.origin}), {b.tokens} tokens, valset {b.score:.4f}"
+        if self.interval is not None:
+            text += f" [{self.interval[0]:.4f}, {self.interval[1]:.4f}] 95% CI"
+        if self.test_score is not None:
+            text += f", test {self.test_score:.4f}"
+        if self.leader is not None and self.leader.key != b.key:
+            text += (
+                f"; ties with trial {self.leader.trial} ({self.leader.score:.4f}, {self.leader.tokens} tokens): "
+                f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, the cheaper wins"
+            )
+        return text
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{h}</th>" for h in ("trial", "score", "on", "tokens", "choices"))
@@ -272,4 +358,7 @@ class CompileResult:
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()
         )
         title = html.escape(f"{self.study_name}: {self.n_trials} trials, {self.scorer_calls} scorer calls")
-        return f"<table><caption>{title}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return (
+            f"<table><caption>{title}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p>{html.escape(self.summary())}</p>"
+        )

@@ -101,6 +101,12 @@ class Scorer:
         self._in_a_row = 0
         self._down: EndpointError | None = None
 
+    @property
+    def scored(self) -> int:
+        """How many (candidate, example) scores are cached (grows with every scored example)."""
+        with self._lock:
+            return len(self._cache)
+
     def known(self, key: str, indices: Sequence[int]) -> dict[int, float]:
         """The cached scores of ``key`` among ``indices``."""
         with self._lock:

@@ -18,10 +18,12 @@ import optuna
 from specprompt.errors import ConfigError
 from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
-from specprompt.search._context import SearchContext
+from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import example_hash
-from specprompt.search._objective import finished_trials, full_score, known_full_score
-from specprompt.search._result import ParetoRow, pareto
+from specprompt.search._objective import finished_trials, full_score
+from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._reference import candidate_of
+from specprompt.search._result import ParetoRow, pareto, rank
 from specprompt.search._scoring import Scorer
 
 __all__ = [
@@ -35,7 +37,7 @@ __all__ = [
     "fail_stale_trials",
     "finalize",
     "make_storage",
-    "worker_tag",
+    "row_candidate",
 ]
 
 logger = logging.getLogger("specprompt.search")
@@ -111,7 +113,7 @@ def derive_study_name(
     full = config.to_dict()
     lm = dspy.settings.lm
     payload = {
-        "v": 1,
+        "v": 2,
         "config": {k: full[k] for k in NAMING_FIELDS},
         "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
         "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
@@ -147,11 +149,6 @@ def default_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     )
 
 
-def worker_tag() -> dict[str, Any]:
-    """JSON identifying this process (stored on each trial to detect stale ones after a kill)."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -171,7 +168,7 @@ def fail_stale_trials(study: optuna.Study) -> int:
     host, me = socket.gethostname(), os.getpid()
     n = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        tag = t.user_attrs.get("worker")
+        tag = TrialRecord.from_trial(t).worker
         if not isinstance(tag, dict) or tag.get("host") != host:
             continue
         pid = int(tag.get("pid", -1))
@@ -186,59 +183,65 @@ def fail_stale_trials(study: optuna.Study) -> int:
 def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) -> list[ParetoRow]:
     """One row per distinct feasible, complete prompt (its first trial), best score known.
 
-    Keys and tokens are recomputed from each trial's parameters with the current context, so a
-    trial of a study resumed under an explicit ``study_name`` with another budget, cost model or
-    scheme never yields a program that breaks the current budget or shows another prompt.
+    Keys and tokens are recomputed from each trial's parameters (and, for a baseline trial, its
+    origin) with the current context, so a trial of a study resumed under an explicit
+    ``study_name`` with another budget, cost model or scheme never yields a program that breaks
+    the current budget or shows another prompt.
     """
     rows: dict[str, ParetoRow] = {}
     for t in sorted(finished_trials(study), key=lambda t: t.number):
-        attrs = t.user_attrs
-        if t.state != optuna.trial.TrialState.COMPLETE or "score" not in attrs or "key" not in attrs:
+        rec = TrialRecord.from_trial(t)
+        if t.state != optuna.trial.TrialState.COMPLETE or rec.score is None or rec.key is None:
             continue
         try:
-            cand = ctx.from_params(t.params)
+            cand = candidate_of(ctx, t.params, rec.origin)
         except ConfigError:
             continue
         key, tokens = ctx.key(cand), ctx.tokens(cand)
-        if key != attrs["key"] or key in rows or not fits(tokens, budget):
+        if key != rec.key or key in rows or not fits(tokens, budget):
             continue
-        full = known_full_score(study, key)
-        mini = float(attrs["score"])
+        full = FullScore.read(study, key)
+        if full is not None and not full.example_scores:  # stored by an older version: score it again
+            full = None
         rows[key] = ParetoRow(
             trial=t.number,
-            score=mini if full is None else full,
+            score=rec.score if full is None else full.score,
             tokens=tokens,
             full=full is not None,
-            minibatch_score=mini,
+            minibatch_score=rec.score,
             selections=json.dumps(ctx.describe(cand), sort_keys=True),
             params=json.dumps(t.params, sort_keys=True),
             key=key,
+            origin=rec.origin or "sampler",
         )
     return list(rows.values())
 
 
-def _best(rows: Sequence[ParetoRow]) -> ParetoRow:
-    return max(rows, key=lambda r: (r.score, -r.tokens, -r.trial))
+def row_candidate(ctx: SearchContext, row: ParetoRow) -> Candidate:
+    """The candidate a row shows."""
+    return candidate_of(ctx, json.loads(row.params), row.origin)
 
 
 def finalize(
-    study: optuna.Study, ctx: SearchContext, scorer: Scorer, budget: float | None
-) -> tuple[ParetoRow, list[ParetoRow]] | None:
-    """Scores the winners on the full valset and returns ``(best, front)``.
+    study: optuna.Study, ctx: SearchContext, scorer: Scorer, budget: float | None, finalists: int
+) -> list[ParetoRow]:
+    """Scores the finalists on the full valset and returns every candidate row.
 
-    Single objective: until the top candidate has a full-valset score, score it. Multi-objective:
-    until every front row has one. Each candidate is fully scored at most once per study.
-    Returns ``None`` when no feasible trial completed.
+    Finalists: the ``finalists`` best rows by minibatch score, every baseline row, and in
+    multi-objective mode every row of the Pareto front (until the front holds still). Each
+    candidate is fully scored at most once per study. Returns ``[]`` when no feasible trial
+    completed.
     """
     multi = len(study.directions) > 1
-    for _ in range(len(study.trials) + 1):
+    rows = collect_rows(study, ctx, budget)
+    ranked = sorted(rows, key=lambda r: rank(r, minibatch=True), reverse=True)
+    targets = ranked[:finalists] + [r for r in rows if TrialRecord(origin=r.origin).is_baseline]
+    for _ in range(len(rows) + 1):
+        for r in targets:
+            if not r.full:
+                full_score(study, ctx, scorer, r.key, row_candidate(ctx, r), r.trial)
         rows = collect_rows(study, ctx, budget)
-        if not rows:
-            return None
-        targets = [r for r in pareto(rows) if not r.full] if multi else [r for r in [_best(rows)] if not r.full]
+        targets = [r for r in pareto(rows) if not r.full] if multi else []
         if not targets:
             break
-        for r in targets:
-            full_score(study, ctx, scorer, r.key, ctx.from_params(json.loads(r.params)), r.trial)
-    front = pareto(collect_rows(study, ctx, budget))
-    return _best(front), front
+    return rows

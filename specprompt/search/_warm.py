@@ -20,8 +20,9 @@ Under a tight budget several of them often show the same prompt; each prompt is 
 A stratified order needs no labels from the user: demos are grouped by the values of their
 predictor's output fields (see :func:`answer_rounds`).
 
-:func:`neighbour` is the local-search step of the search loop: the incumbent (best feasible
-complete trial) with one or two images moved to another level, unseen and within the budget.
+:func:`neighbour` is the local step the :class:`~specprompt.search._sampler.BandSampler` proposes:
+the incumbent (best feasible complete trial) with one or two images moved to another level,
+unseen and within the budget.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from specprompt.serve._models import (
     Engine,
     ServableModel,
     get_servable_model,
+    local_servable,
     register_servable_model,
     servable_models,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "create_app",
     "get_servable_model",
     "is_loopback",
+    "local_servable",
     "register_servable_model",
     "require_serve_deps",
     "servable_models",

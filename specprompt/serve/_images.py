@@ -7,7 +7,6 @@ bad image is the client's 400 naming the part, never the engine's 500.
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 from typing import TYPE_CHECKING
 
@@ -65,23 +64,18 @@ def decode_data_uri(url: str, where: str) -> bytes:
         >>> decode_data_uri("data:image/png;base64,aGk=", "x")
         b'hi'
     """
+    from specprompt.io import data_uri_media_type, parse_data_uri
+
     head, comma, payload = url.partition(",")
     if not comma:
         raise _bad(where, "a data URI needs a comma between its header and its data")
-    params = [p.strip().lower() for p in head[len("data:") :].split(";")]
-    media_type = _ALIASES.get(params[0], params[0])
-    if "base64" not in params[1:]:
-        raise _bad(where, "the data URI must be base64-encoded ('data:image/png;base64,...')")
-    if media_type not in ALLOWED_MEDIA_TYPES:
-        raise _bad(where, f"media type {params[0]!r} is not supported; allowed: {', '.join(ALLOWED_MEDIA_TYPES)}")
-    payload = "".join(payload.split())
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _bad(where, f"the data URI holds invalid base64 data ({exc})") from None
-    if not data:
-        raise _bad(where, "the data URI holds no data")
-    return data
+    media = data_uri_media_type(url)
+    if _ALIASES.get(media, media) not in ALLOWED_MEDIA_TYPES:
+        raise _bad(where, f"media type {media!r} is not supported; allowed: {', '.join(ALLOWED_MEDIA_TYPES)}")
+    try:  # clients may wrap long base64 lines; the decoder itself is strict
+        return parse_data_uri(f"{head},{''.join(payload.split())}", where)
+    except ImageInputError as exc:
+        raise _bad(where, f"the data URI is invalid: {exc.reason}") from None
 
 
 def fetch_remote(url: str, where: str, cfg: ServeConfig) -> bytes:

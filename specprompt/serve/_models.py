@@ -1,5 +1,9 @@
 """The models ``specprompt serve --model NAME`` can serve: a registry of name -> engine factory.
 
+This is the one place that registers the built-in servable models: ``specprompt/nearest-v1``
+(:class:`~specprompt.scorers.NearestBandEngine`) and ``specprompt/local``
+(:class:`~specprompt.scorers.LocalVLMEngine`, see :func:`local_servable`).
+
 An engine is any object with DSPy's engine contract (``complete(request) -> Response``, see
 ``dspy/clients/engines/base.py``). A new local model (for example ``local-<weights hash>``)
 becomes servable with one call::
@@ -11,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from specprompt._registry import Registry
 from specprompt.errors import ConfigError
-from specprompt.vlm._engine import LOCAL_MODEL
 
 if TYPE_CHECKING:
     from dspy.lm15 import Request, Response
@@ -27,10 +31,13 @@ __all__ = [
     "Engine",
     "ServableModel",
     "get_servable_model",
+    "local_servable",
     "register_servable_model",
     "servable_models",
 ]
 
+#: The local band VLM (reports model id ``specprompt/local-<weights hash>[+<adapter hash>]``).
+LOCAL_MODEL = "specprompt/local"
 #: The offline nearest-demo scorer (deterministic, no weights): the stand-in for a remote VLM in tests.
 NEAREST_MODEL = "specprompt/nearest-v1"
 #: The model ``specprompt serve`` serves when ``--model`` is not given: the local band VLM.
@@ -126,6 +133,31 @@ def _nearest() -> Any:
     return NearestBandEngine()
 
 
+def local_servable(checkpoint: str | Path | None = None, adapter: str | Path | None = None) -> ServableModel:
+    """The ``specprompt/local`` entry for a checkpoint (default: the shipped one) and an optional
+    FourierFT adapter; ``specprompt serve --checkpoint/--adapter`` re-registers it with this.
+
+    Example:
+        >>> local_servable().description.startswith("local band VLM (the shipped checkpoint")
+        True
+    """
+
+    def factory() -> Any:
+        from specprompt.scorers import LocalVLMEngine
+
+        return LocalVLMEngine(checkpoint, adapter)
+
+    where = "the shipped checkpoint" if checkpoint is None else f"checkpoint {checkpoint}"
+    extra = f" + adapter {adapter}" if adapter is not None else ""
+    return ServableModel(
+        LOCAL_MODEL,
+        factory,
+        thread_safe=True,  # the network runs under the engine's own lock; its caches are locked
+        description=f"local band VLM ({where}{extra}; reports model id specprompt/local-<weights hash>): "
+        "few-shot answers chosen among the demos' answers",
+    )
+
+
 register_servable_model(
     ServableModel(
         NEAREST_MODEL,
@@ -134,20 +166,4 @@ register_servable_model(
         description="offline nearest-demo scorer: answers with the label of the most similar demo image",
     )
 )
-
-
-def _local() -> Any:
-    from specprompt.vlm._engine import LocalVLMEngine
-
-    return LocalVLMEngine()  # the shipped checkpoint; `serve --checkpoint/--adapter` re-register it
-
-
-register_servable_model(
-    ServableModel(
-        LOCAL_MODEL,
-        _local,
-        thread_safe=True,  # the network runs under the engine's own lock; its caches are locked
-        description="local band VLM (shipped checkpoint; reports model id specprompt/local-<weights hash>): "
-        "few-shot answers chosen among the demos' answers",
-    )
-)
+register_servable_model(local_servable())

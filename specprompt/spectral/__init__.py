@@ -4,9 +4,10 @@ from specprompt.spectral import _dct, _fft, _laplacian, _wavelet  # noqa: F401  
 from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
 from specprompt.spectral._dct import DctConfig
 from specprompt.spectral._fft import FftConfig
-from specprompt.spectral._laplacian import LaplacianConfig
+from specprompt.spectral._laplacian import LaplacianConfig, pyr_down, pyr_up
 from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
-from specprompt.spectral._spectrum import Spectrum, decompose, to_pil
+from specprompt.spectral._spectrum import Spectrum, band_layout, decompose, scheme_for, to_pil
+from specprompt.spectral._tiles import tile_slices
 from specprompt.spectral._torch import block_dct, block_idct, laplacian_pyramid, laplacian_reconstruct
 from specprompt.spectral._types import Band, Selection
 from specprompt.spectral._wavelet import WaveletConfig
@@ -23,12 +24,17 @@ __all__ = [
     "Spectrum",
     "WaveletConfig",
     "available_schemes",
+    "band_layout",
     "block_dct",
     "block_idct",
     "decompose",
     "get_scheme",
     "laplacian_pyramid",
     "laplacian_reconstruct",
+    "pyr_down",
+    "pyr_up",
     "register_scheme",
+    "scheme_for",
+    "tile_slices",
     "to_pil",
 ]

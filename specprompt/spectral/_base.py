@@ -54,7 +54,7 @@ class Analysis:
     Attributes:
         bands: the bands, in the scheme's canonical order.
         coeffs: band name -> coefficient array whose two leading dims are spatial, so tiles of
-            ``band.token_grid`` map onto regions of it (see ``specprompt.spectral._tiles``).
+            ``band.tile_grid`` map onto regions of it (see ``specprompt.spectral._tiles``).
         extra: scheme-private state needed for synthesis (e.g. padding), never user data.
     """
 
@@ -75,6 +75,8 @@ class Scheme(ABC):
     #: False when zeroing some tiles of a band breaks the band limit :meth:`minimal_shape` relies on
     #: (``fft``: its coefficients are full-size band images); such selections then render at full size.
     tiles_keep_band_limit: ClassVar[bool] = True
+    #: True when :meth:`band_layout` needs no pixels (cheap at any size); otherwise it analyzes a blank image.
+    layout_from_shape: ClassVar[bool] = False
 
     def __init__(self, config: SchemeConfig) -> None:
         self.config = config
@@ -100,6 +102,16 @@ class Scheme(ABC):
         Upsampling the render at this size with the scheme's own interpolator must give the
         full-size band-limited reconstruction (up to float rounding).
         """
+
+    def band_layout(self, shape: tuple[int, int], channels: int) -> tuple[Band, ...]:
+        """The bands :meth:`analyze` returns for an ``(H, W)`` image with ``channels`` channels,
+        without its pixels: the one way to rebuild a band layout (from a SpectralImage's metadata,
+        for pricing or for a report).
+
+        The default analyzes a blank image of that size; a scheme whose layout follows from the
+        shape alone overrides it (``laplacian``) and sets :attr:`layout_from_shape`.
+        """
+        return self.analyze(np.zeros((int(shape[0]), int(shape[1]), int(channels)), np.float32)).bands
 
     @abstractmethod
     def upsample(self, image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -362,7 +362,7 @@ class DctScheme(Scheme):
         ``[g_0, g_1)``, ... of zigzag slots, named e.g. ``"y/z0-1"`` (the DC term) or
         ``"cb/z1-3"``, ordered component-major (y, cb, cr, a), low to high frequency within a
         component. ``level`` is the group index, ``orientation`` is ``None``.
-        ``coeff_shape = (bh, bw, g_i - g_{i-1})``. ``token_grid = grid_for(bh, bw, 2)``: one token
+        ``coeff_shape = (bh, bw, g_i - g_{i-1})``. ``tile_grid = grid_for(bh, bw, 2)``: one tile
         per 2 x 2 blocks (16 x 16 pixels, ``PATCH`` at the pixel rate; tiles split odd block counts
         as ``_tiles.tile_slices`` does).
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.fft
 
 from specprompt.errors import ConfigError, ShapeError
 from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
@@ -269,6 +268,8 @@ def fourier_resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     big_h, big_w = int(shape[0]), int(shape[1])
     if (h, w) == (big_h, big_w):
         return arr.copy()
+    import scipy.fft  # lazily: scipy.fft imports argparse and numpy.f2py, which pricing never needs
+
     spec = scipy.fft.rfft2(arr, axes=(0, 1), workers=-1)
     spec = _resize_rfft_axis1(spec, w, big_w)  # before axis 0: the fold reads rows -ky of the source grid
     spec = _resize_fft_axis0(spec, h, big_h)
@@ -283,6 +284,8 @@ def _band_image(spec: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
     Shape:
         spec ``(H, W // 2 + 1, C)`` complex64, mask ``(H, W // 2 + 1)`` bool -> float32 ``(H, W, C)``.
     """
+    import scipy.fft
+
     cols = int(np.flatnonzero(mask.any(axis=0))[-1]) + 1
     part = np.where(mask[:, :cols, None], spec[:, :cols], np.complex64(0))
     part = scipy.fft.ifft(part, axis=0, workers=-1, overwrite_x=True)
@@ -301,7 +304,7 @@ class FftScheme(Scheme):
 
     Shape:
         every band's coefficients are its real band-pass image ``irfft2(F * mask)``, float32
-        ``(H, W, C)``, so tiles have a spatial meaning; the token grid counts tiles at the band's
+        ``(H, W, C)``, so tiles have a spatial meaning; the tile grid counts tiles at the band's
         own Nyquist rate: ``grid_for(ceil(H * r), ceil(W * r))`` with ``r = min(1, upper radius)``.
 
     Convention:
@@ -341,6 +344,8 @@ class FftScheme(Scheme):
             raise ShapeError("image", image.shape, "(H, W, C)")
         h, w, c = image.shape
         labels = band_labels((h, w), cfg.radii, cfg.orientations)
+        import scipy.fft
+
         spec = scipy.fft.rfft2(image, axes=(0, 1), workers=-1)  # complex64
         slots = band_layout(cfg.radii, cfg.orientations)
         bands: list[Band] = []

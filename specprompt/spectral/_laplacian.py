@@ -121,6 +121,11 @@ class LaplacianScheme(Scheme):
 
     name = "laplacian"
     config_cls = LaplacianConfig
+    layout_from_shape = True
+
+    def band_layout(self, shape: tuple[int, int], channels: int) -> tuple[Band, ...]:
+        assert isinstance(self.config, LaplacianConfig)
+        return laplacian_bands(shape, auto_levels(shape, self.config), channels)
 
     def analyze(self, image: np.ndarray) -> Analysis:
         assert isinstance(self.config, LaplacianConfig)

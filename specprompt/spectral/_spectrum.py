@@ -16,7 +16,7 @@ from specprompt.spectral._types import Band, Selection
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["Spectrum", "decompose", "to_pil"]
+__all__ = ["Spectrum", "band_layout", "decompose", "scheme_for", "to_pil"]
 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
@@ -92,7 +92,7 @@ class Spectrum:
         """Validates ``selection`` against this spectrum and returns it (``None`` -> all bands).
 
         Raises:
-            SelectionError: unknown band names or tiles outside a band's ``token_grid``.
+            SelectionError: unknown band names or tiles outside a band's ``tile_grid``.
         """
         if selection is None:
             return Selection.all()
@@ -106,9 +106,9 @@ class Spectrum:
                 )
         for name, tiles in selection.tiles:
             band = self.band(name)
-            bad = sorted(t for t in tiles if t[0] >= band.token_grid[0] or t[1] >= band.token_grid[1])
+            bad = sorted(t for t in tiles if t[0] >= band.tile_grid[0] or t[1] >= band.tile_grid[1])
             if bad:
-                raise SelectionError(f"tiles {bad} of band {name!r} are outside its token grid {band.token_grid}")
+                raise SelectionError(f"tiles {bad} of band {name!r} are outside its tile grid {band.tile_grid}")
         return selection
 
     def kept(self, selection: Selection | None = None) -> frozenset[str]:
@@ -122,7 +122,7 @@ class Spectrum:
         sel = Selection.all() if bands is None else Selection.of(bands, tiles or None)
         return self.check(sel)
 
-    def token_count(self, selection: Selection | None = None) -> int:
+    def tile_count(self, selection: Selection | None = None) -> int:
         """Kept tiles summed over kept bands: the spectrum's native tile count.
 
         This is not what any model is billed: the local band VLM's tokens come from
@@ -145,7 +145,7 @@ class Spectrum:
                 out[band.name] = None
                 continue
             tiles = sel.tiles_of(band.name)
-            out[band.name] = c if tiles is None else apply_tiles(c, band.token_grid, tiles)
+            out[band.name] = c if tiles is None else apply_tiles(c, band.tile_grid, tiles)
         return out
 
     def reconstruct(self, selection: Selection | None = None) -> np.ndarray:
@@ -209,9 +209,9 @@ class Spectrum:
 
     # -- display ---------------------------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:
-        """One JSON-ready row per band: name, level, orientation, frequency range, shapes, tokens, energy."""
+        """One JSON-ready row per band: name, level, orientation, frequency range, shapes, tiles, energy."""
         energy = self.energy()
-        return [{**b.to_dict(), "tokens": b.n_tiles, "energy": energy[b.name]} for b in self.bands]
+        return [{**b.to_dict(), "tiles": b.n_tiles, "energy": energy[b.name]} for b in self.bands]
 
     def __repr__(self) -> str:
         h, w, _ = self.shape
@@ -226,6 +226,34 @@ def to_pil(pixels: np.ndarray) -> PILImage.Image:
     if arr.shape[2] == 1:
         return Image.fromarray(arr[:, :, 0], mode="L")
     return Image.fromarray(arr, mode=_MODES[arr.shape[2]])
+
+
+def scheme_for(scheme: str, **options: Any) -> Scheme:
+    """The configured backend of ``scheme`` (``options`` are fields of its config).
+
+    Raises:
+        UnknownNameError: unknown scheme. ConfigError: bad option.
+    """
+    cls = get_scheme(scheme)
+    try:
+        config = cls.config_cls(**options)
+    except TypeError as exc:
+        raise ConfigError(f"bad option for scheme {scheme!r}: {exc}") from None
+    return cls(config)
+
+
+def band_layout(scheme: str, shape: tuple[int, int], channels: int = 3, **options: Any) -> tuple[Band, ...]:
+    """The bands of ``decompose(image, scheme, **options)`` for an ``(H, W)`` image with ``channels``
+    channels, from the size alone (:meth:`Scheme.band_layout`).
+
+    Raises:
+        UnknownNameError: unknown scheme. ConfigError: bad option.
+
+    Example:
+        >>> [b.name for b in band_layout("laplacian", (64, 48))]
+        ['L0', 'L1', 'residual']
+    """
+    return scheme_for(scheme, **options).band_layout((int(shape[0]), int(shape[1])), channels)
 
 
 def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum:
@@ -253,11 +281,6 @@ def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum
     """
     from specprompt.io import as_array
 
-    cls = get_scheme(scheme)
-    try:
-        config = cls.config_cls(**options)
-    except TypeError as exc:
-        raise ConfigError(f"bad option for scheme {scheme!r}: {exc}") from None
+    backend = scheme_for(scheme, **options)
     arr = as_array(image)
-    backend = cls(config)
     return Spectrum(backend, backend.analyze(arr), (arr.shape[0], arr.shape[1], arr.shape[2]))

@@ -15,7 +15,7 @@ PATCH = 16
 
 
 def grid_for(rows: int, cols: int, patch: int = PATCH) -> tuple[int, int]:
-    """Token grid ``(ceil(rows / patch), ceil(cols / patch))`` of a ``rows x cols`` sampling grid."""
+    """Tile grid ``(ceil(rows / patch), ceil(cols / patch))`` of a ``rows x cols`` sampling grid."""
     return max(1, math.ceil(rows / patch)), max(1, math.ceil(cols / patch))
 
 

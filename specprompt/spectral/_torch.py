@@ -16,6 +16,12 @@ The Laplacian functions follow the conventions of the numpy ``laplacian`` scheme
   the first source sample it reflects (``src[-1] = src[1]``), after the last one it replicates
   (``src[m] = src[m - 1]``).
 
+``border="replicate"`` is the convention the local band VLM (:mod:`specprompt.vlm`) was trained
+with, kept so its shipped checkpoint reads the same features: ``pyrDown`` pads by repeating the
+edge samples; ``pyrUp`` inserts zeros first and then pads that zero-inserted signal by repeating
+its edge samples before the kernel (so the first output sample has gain 1.5 and the last one 0.5).
+It is exactly invertible like the default, but does not match OpenCV at the borders.
+
 Both filters are written in polyphase form (strided slices of a padded tensor, weighted and
 summed), which is the same arithmetic as a stride-2 convolution and a zero-insertion
 convolution, but 5-10x faster than single-channel ``conv2d`` on CPU; the tests check them against
@@ -25,8 +31,8 @@ the convolution definitions and against OpenCV.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from specprompt.errors import ConfigError, ShapeError
 from specprompt.spectral._laplacian import LaplacianConfig, auto_levels
@@ -38,6 +44,9 @@ __all__ = ["block_dct", "block_idct", "laplacian_pyramid", "laplacian_reconstruc
 
 #: Side of the JPEG blocks of :func:`block_dct`.
 BLOCK = 8
+#: Border conventions of :func:`laplacian_pyramid`: OpenCV's (the numpy scheme's) and the band VLM's.
+Border = Literal["opencv", "replicate"]
+_BORDERS = ("opencv", "replicate")
 
 
 def _require_torch() -> None:
@@ -146,7 +155,45 @@ def _pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return _up_1d(_up_1d(_pad_up(x), -1, size[1]), -2, size[0])
 
 
-def laplacian_pyramid(x: torch.Tensor, levels: int | None = None, min_size: int = 16) -> list[torch.Tensor]:
+def _binomial_1d(p: torch.Tensor, dim: int, count: int, gain: float = 1.0) -> torch.Tensor:
+    """5-tap binomial filter of the padded ``p`` along ``dim`` at every sample, ``count`` outputs."""
+    taps = [_along(p, dim, slice(s, s + count)) for s in range(5)]
+    out = taps[0] + taps[4]
+    out.add_(taps[1] + taps[3], alpha=4).add_(taps[2], alpha=6)
+    return out.mul_(gain / 16.0)
+
+
+def _pyr_down_replicate(x: torch.Tensor) -> torch.Tensor:
+    """``pyrDown`` with edge-replicating borders (``border="replicate"``)."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2], x.shape[-1]
+    p = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    return _down_1d(_down_1d(p, -1, (w + 1) // 2), -2, (h + 1) // 2)
+
+
+def _pyr_up_replicate(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``pyrUp`` of the zero-inserted ``x`` padded by repeating its edge samples (``border="replicate"``)."""
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    z = x.new_zeros(n, c, 2 * h, 2 * w)
+    z[..., ::2, ::2] = x
+    p = F.pad(z, (2, 2, 2, 2), mode="replicate")
+    return _binomial_1d(_binomial_1d(p, -1, size[1], 2.0), -2, size[0], 2.0)
+
+
+def _filters(border: object) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[..., torch.Tensor]]:
+    if border == "opencv":
+        return _pyr_down, _pyr_up
+    if border == "replicate":
+        return _pyr_down_replicate, _pyr_up_replicate
+    raise ConfigError(f"border must be one of {', '.join(_BORDERS)}, got {border!r}")
+
+
+def laplacian_pyramid(
+    x: torch.Tensor, levels: int | None = None, min_size: int = 16, *, border: Border = "opencv"
+) -> list[torch.Tensor]:
     """Laplacian pyramid of a batch of images, identical to the numpy ``laplacian`` scheme.
 
     Args:
@@ -155,6 +202,8 @@ def laplacian_pyramid(x: torch.Tensor, levels: int | None = None, min_size: int 
             (the rule of :class:`~specprompt.spectral.LaplacianConfig`, capped so no level is
             smaller than 1x1).
         min_size: longest side of the residual when ``levels`` is ``None``.
+        border: ``"opencv"`` (OpenCV's borders, as the numpy scheme) or ``"replicate"`` (the
+            band VLM's, see the module docstring).
 
     Returns:
         ``[L0, ..., L{n-1}, residual]``: ``L_k = G_k - pyrUp(G_{k+1})`` with ``G_0 = x`` and
@@ -166,11 +215,12 @@ def laplacian_pyramid(x: torch.Tensor, levels: int | None = None, min_size: int 
 
     Convention:
         Level 0 is the finest band, the last entry is the low-pass residual; odd sizes round up.
-        Band ``L_k`` of image ``i`` equals ``decompose(image_i, "laplacian").coefficients(f"L{k}")``
-        transposed from ``(H, W, C)`` to ``(C, H, W)``, up to float rounding.
+        With ``border="opencv"``, band ``L_k`` of image ``i`` equals
+        ``decompose(image_i, "laplacian").coefficients(f"L{k}")`` transposed from ``(H, W, C)`` to
+        ``(C, H, W)``, up to float rounding.
 
     Raises:
-        ConfigError: ``x`` is not a float32/float64 tensor, or a bad ``levels``/``min_size``.
+        ConfigError: ``x`` is not a float32/float64 tensor, or a bad ``levels``/``min_size``/``border``.
         ShapeError: ``x`` is not ``(N, C, H, W)`` with every dim >= 1.
 
     Example:
@@ -183,21 +233,23 @@ def laplacian_pyramid(x: torch.Tensor, levels: int | None = None, min_size: int 
         True
     """
     x = _check_images(x)
+    down, up = _filters(border)
     n = auto_levels((x.shape[-2], x.shape[-1]), LaplacianConfig(levels=levels, min_size=min_size))
     gauss = [x]
     for _ in range(n):
-        gauss.append(_pyr_down(gauss[-1]))
-    bands = [gauss[k] - _pyr_up(gauss[k + 1], (gauss[k].shape[-2], gauss[k].shape[-1])) for k in range(n)]
+        gauss.append(down(gauss[-1]))
+    bands = [gauss[k] - up(gauss[k + 1], (gauss[k].shape[-2], gauss[k].shape[-1])) for k in range(n)]
     bands.append(gauss[n])
     return bands
 
 
-def laplacian_reconstruct(bands: Sequence[torch.Tensor]) -> torch.Tensor:
+def laplacian_reconstruct(bands: Sequence[torch.Tensor], *, border: Border = "opencv") -> torch.Tensor:
     """Inverse of :func:`laplacian_pyramid`: upsample the residual and add each detail level.
 
     Args:
         bands: ``[L0, ..., L{n-1}, residual]`` as returned by :func:`laplacian_pyramid` (a band
             may be zeroed to drop it); at least the residual.
+        border: the ``border`` the pyramid was built with.
 
     Returns:
         the ``(N, C, H, W)`` image, equal to the pyramid's input up to float rounding.
@@ -207,7 +259,7 @@ def laplacian_reconstruct(bands: Sequence[torch.Tensor]) -> torch.Tensor:
         ``(N, C, H_k, W_k)``.
 
     Raises:
-        ConfigError: ``bands`` is empty or mixes dtypes or devices, or holds a non-tensor.
+        ConfigError: ``bands`` is empty or mixes dtypes or devices, or holds a non-tensor; a bad ``border``.
         ShapeError: a band is not ``(N, C, h, w)`` or does not fit the previous one.
 
     Example:
@@ -216,6 +268,7 @@ def laplacian_reconstruct(bands: Sequence[torch.Tensor]) -> torch.Tensor:
         >>> bool(torch.allclose(laplacian_reconstruct(laplacian_pyramid(x)), x))
         True
     """
+    _, up = _filters(border)
     if isinstance(bands, (str, bytes)) or not isinstance(bands, Sequence) or len(bands) == 0:
         raise ConfigError(f"bands must be a non-empty sequence of tensors [L0, ..., residual], got {bands!r}")
     checked = [_check_images(b, f"bands[{k}]") for k, b in enumerate(bands)]
@@ -236,7 +289,7 @@ def laplacian_reconstruct(bands: Sequence[torch.Tensor]) -> torch.Tensor:
                 )
     out = checked[-1]
     for lap in reversed(checked[:-1]):
-        out = _pyr_up(out, (lap.shape[-2], lap.shape[-1])).add_(lap)
+        out = up(out, (lap.shape[-2], lap.shape[-1])).add_(lap)
     return out.clone() if out is checked[-1] else out
 
 

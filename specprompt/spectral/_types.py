@@ -28,8 +28,8 @@ class Band:
         freq_range: ``(low, high)`` radial frequency covered, as a fraction of Nyquist (0 .. 1);
             a lower bound of 0 means the band contains the DC term.
         coeff_shape: shape of the band's coefficient array.
-        token_grid: ``(rows, cols)`` of the spatial tiles of this band; a :class:`Selection`
-            may keep a subset of these tiles (:meth:`Spectrum.token_count` counts kept tiles; the
+        tile_grid: ``(rows, cols)`` of the spatial tiles of this band; a :class:`Selection`
+            may keep a subset of these tiles (:meth:`Spectrum.tile_count` counts kept tiles; the
             ``local`` cost model maps kept tiles onto the local VLM's working tokens).
     """
 
@@ -40,12 +40,12 @@ class Band:
     component: str | None
     freq_range: tuple[float, float]
     coeff_shape: tuple[int, ...]
-    token_grid: tuple[int, int]
+    tile_grid: tuple[int, int]
 
     @property
     def n_tiles(self) -> int:
-        """Number of spatial tiles (tokens) of the whole band."""
-        return self.token_grid[0] * self.token_grid[1]
+        """Number of spatial tiles of the whole band."""
+        return self.tile_grid[0] * self.tile_grid[1]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable description of the band."""
@@ -57,7 +57,7 @@ class Band:
             "component": self.component,
             "freq_range": list(self.freq_range),
             "coeff_shape": list(self.coeff_shape),
-            "token_grid": list(self.token_grid),
+            "tile_grid": list(self.tile_grid),
         }
 
 
@@ -83,7 +83,7 @@ class Selection:
 
     Args:
         bands: names of the kept bands.
-        tiles: for some kept bands, the kept ``(row, col)`` tiles of the band's ``token_grid``;
+        tiles: for some kept bands, the kept ``(row, col)`` tiles of the band's ``tile_grid``;
             a kept band absent from ``tiles`` keeps all its tiles. Stored as a sorted tuple of
             ``(band, frozenset(tiles))`` pairs so the object stays hashable.
 

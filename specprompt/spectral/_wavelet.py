@@ -147,7 +147,7 @@ class WaveletScheme(Scheme):
         ``h1, v1, d1, h2, ..., d{n}, a{n}``; ``Band.level`` is ``j - 1`` (0 = finest, as ``L0``)
         and ``n`` for ``a{n}``. ``freq_range`` is ``(2^-j, 2^-(j-1))`` for level-j details and
         ``(0, 2^-n)`` for ``a{n}``. ``coeff_shape`` is ``(rows, cols, C)`` of the subband,
-        ``token_grid = grid_for(rows, cols)``.
+        ``tile_grid = grid_for(rows, cols)``.
 
         Reconstruction runs ``pywt.idwt2`` level by level and crops each level to its known
         shape, so it is exact (to float32 rounding) for every size and every mode, odd sizes

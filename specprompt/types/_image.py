@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import html
 import io
@@ -63,10 +62,9 @@ def content_hash(image: Any) -> str:
 def _png_bytes(url: str) -> bytes:
     if not isinstance(url, str) or not url.startswith(_PNG_PREFIX):
         raise ImageInputError(_describe(url), "a SpectralImage url must be a base64 PNG data URI")
-    try:
-        return base64.b64decode(url[len(_PNG_PREFIX) :], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageInputError(_describe(url), f"bad base64 data ({exc})") from None
+    from specprompt.io import parse_data_uri
+
+    return parse_data_uri(url, _describe(url))
 
 
 def _describe(url: object) -> str:

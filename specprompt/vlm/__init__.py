@@ -1,8 +1,13 @@
-"""The local frequency-domain VLM: a small PyTorch model that answers few-shot image questions from
-band tokens, its tokenizer (the ``local`` cost model), procedural task families and training.
+"""The local frequency-domain VLM at run time: a small PyTorch model that answers few-shot image
+questions from band tokens, its tokenizer (the ``local`` cost model), checkpoint and adapter files,
+and prediction.
 
-``import specprompt.vlm`` does not import torch; :class:`BandVLM` (the ``nn.Module``) is loaded
-on first access. Typical use::
+Training (procedural task families, episodes, :func:`~specprompt.training.train`,
+:func:`~specprompt.training.finetune`) lives in :mod:`specprompt.training`, which this package never
+imports; the DSPy engine over this model is :class:`specprompt.scorers.LocalVLMEngine`.
+
+``import specprompt.vlm`` does not import torch; :class:`BandVLM` (the ``nn.Module``) and the torch
+feature functions are loaded on first access. Typical use::
 
     from specprompt.vlm import LocalVLM, image_token_count
     vlm = LocalVLM.load()                         # the shipped checkpoint
@@ -16,14 +21,36 @@ See :mod:`specprompt.vlm._tokenizer` for the working resolution and token grid a
 
 from __future__ import annotations
 
-from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint, weights_hash
-from specprompt.vlm._cli import add_train_parser
-from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._families import Family, available_families, get_family
+from typing import TYPE_CHECKING
+
+from specprompt.vlm._adapter_io import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_WEIGHTS_FILE,
+    apply_adapter,
+    attach_fourierft,
+    check_output_dir,
+    read_adapter,
+    require_peft,
+    save_adapter,
+)
+from specprompt.vlm._checkpoint import (
+    DEFAULT_CHECKPOINT,
+    load_checkpoint,
+    model_id_of,
+    read_config,
+    resolve_device,
+    save_checkpoint,
+    weights_hash,
+)
+from specprompt.vlm._config import ModelConfig, check_int, from_mapping
+from specprompt.vlm._layout import MAX_LAYOUT_PIXELS, metadata_layout, png_metadata
 from specprompt.vlm._predict import LocalAnswer, LocalVLM
+from specprompt.vlm._prepare import PreparedImage, prepare_decoded, prepare_image, to_canvas
+from specprompt.vlm._text import episode_text, text_ids
 from specprompt.vlm._tokenizer import (
     BAND_NAMES,
     MAX_TOKENS,
+    PATCHES,
     WORKING_SIZE,
     TokenLayout,
     image_token_count,
@@ -31,21 +58,36 @@ from specprompt.vlm._tokenizer import (
     token_layout,
     working_shape,
 )
-from specprompt.vlm._train import TrainConfig, train
 
-# torch / dspy / peft-backed names, imported on first use
+if TYPE_CHECKING:
+    from specprompt.vlm._model import BandVLM
+    from specprompt.vlm._pyramid import band_features, working_bands
+
+# torch-backed names, imported on first use
 _LAZY = {
     "BandVLM": "specprompt.vlm._model",
-    "FinetuneConfig": "specprompt.vlm._finetune",
-    "LOCAL_MODEL": "specprompt.vlm._engine",
-    "LocalVLMEngine": "specprompt.vlm._engine",
-    "finetune": "specprompt.vlm._finetune",
-    "local_lm": "specprompt.vlm._engine",
+    "band_features": "specprompt.vlm._pyramid",
+    "working_bands": "specprompt.vlm._pyramid",
+}
+# Names that moved out of this package; kept so ``from specprompt.vlm import NAME`` still works, but
+# not in ``__all__``. They are resolved on first access only, so this package never imports
+# training, scorers or serve.
+_MOVED = {
+    "Family": "specprompt.training",
+    "FinetuneConfig": "specprompt.training",
+    "LOCAL_MODEL": "specprompt.serve",
+    "LocalVLMEngine": "specprompt.scorers",
+    "TrainConfig": "specprompt.training",
+    "available_families": "specprompt.training",
+    "finetune": "specprompt.training",
+    "get_family": "specprompt.training",
+    "local_lm": "specprompt.scorers",
+    "train": "specprompt.training",
 }
 
 
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
+    module = _LAZY.get(name) or _MOVED.get(name)
     if module is None:
         raise AttributeError(f"module 'specprompt.vlm' has no attribute {name!r}")
     import importlib
@@ -56,35 +98,49 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_MOVED))
 
 
 __all__ = [
+    "ADAPTER_CONFIG_FILE",
+    "ADAPTER_WEIGHTS_FILE",
     "BAND_NAMES",
     "BandVLM",
     "DEFAULT_CHECKPOINT",
-    "Family",
-    "FinetuneConfig",
-    "LOCAL_MODEL",
     "LocalAnswer",
     "LocalVLM",
-    "LocalVLMEngine",
+    "MAX_LAYOUT_PIXELS",
     "MAX_TOKENS",
     "ModelConfig",
+    "PATCHES",
+    "PreparedImage",
     "TokenLayout",
-    "TrainConfig",
     "WORKING_SIZE",
-    "add_train_parser",
-    "available_families",
-    "finetune",
-    "get_family",
+    "apply_adapter",
+    "attach_fourierft",
+    "band_features",
+    "check_int",
+    "check_output_dir",
+    "episode_text",
+    "from_mapping",
     "image_token_count",
     "invisible_bands",
     "load_checkpoint",
-    "local_lm",
+    "metadata_layout",
+    "model_id_of",
+    "png_metadata",
+    "prepare_decoded",
+    "prepare_image",
+    "read_adapter",
+    "read_config",
+    "require_peft",
+    "resolve_device",
+    "save_adapter",
     "save_checkpoint",
+    "text_ids",
+    "to_canvas",
     "token_layout",
-    "train",
     "weights_hash",
+    "working_bands",
     "working_shape",
 ]

@@ -35,6 +35,8 @@ __all__ = [
     "WEIGHTS_FILE",
     "load_checkpoint",
     "model_id_of",
+    "read_config",
+    "resolve_device",
     "save_checkpoint",
     "weights_hash",
 ]
@@ -46,6 +48,17 @@ CONFIG_FILE = "config.json"
 MAX_CHECKPOINT_BYTES = 25 * 1024 * 1024
 #: The checkpoint shipped inside the package.
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "band-vlm-v1"
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; a CUDA device without CUDA raises."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
+    return device
 
 
 def weights_hash(state: dict[str, torch.Tensor]) -> str:

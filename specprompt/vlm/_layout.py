@@ -13,12 +13,10 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from specprompt.errors import ConfigError, ImageInputError, SelectionError, UnknownNameError
 
 if TYPE_CHECKING:
-    from specprompt.spectral._types import Band
+    from specprompt.spectral import Band
     from specprompt.vlm._tokenizer import TokenLayout
 
 __all__ = ["MAX_LAYOUT_PIXELS", "PNG_SIGNATURE", "metadata_layout", "png_metadata"]
@@ -48,32 +46,27 @@ def png_metadata(data: bytes, where: str) -> dict[str, Any] | None:
     """
     if not data.startswith(PNG_SIGNATURE):
         return None
-    from specprompt.types._image import png_bytes_metadata
+    from specprompt.types import png_bytes_metadata
 
     return png_bytes_metadata(data, where)
 
 
 @functools.lru_cache(maxsize=64)
 def _source_bands(scheme: str, options: str, width: int, height: int, channels: int) -> tuple[Band, ...] | None:
-    """Bands of ``scheme`` for a source of that size, from the size alone (Laplacian) or from the
-    decomposition of a blank image (other schemes, up to :data:`MAX_LAYOUT_PIXELS`); ``None`` when
-    the scheme is not available here or the source is too large."""
-    from specprompt.spectral import decompose
+    """Bands of ``scheme`` for a source of that size (:meth:`~specprompt.spectral.Scheme.band_layout`);
+    ``None`` when the scheme is not available here, or when its layout needs the analysis of a
+    blank image and the source is larger than :data:`MAX_LAYOUT_PIXELS`."""
+    from specprompt.spectral import scheme_for
 
-    opts = json.loads(options)
-    if scheme == "laplacian":
-        from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, laplacian_bands
-
-        try:
-            cfg = LaplacianConfig(**opts)
-        except TypeError as exc:
-            raise ConfigError(f"bad option for scheme 'laplacian': {exc}") from None
-        return laplacian_bands((height, width), auto_levels((height, width), cfg), channels)
-    if width * height > MAX_LAYOUT_PIXELS:
+    try:
+        backend = scheme_for(scheme, **json.loads(options))
+    except (UnknownNameError, ImportError):
+        return None
+    if not backend.layout_from_shape and width * height > MAX_LAYOUT_PIXELS:
         return None
     try:
-        return decompose(np.zeros((height, width, channels), np.float32), scheme, **opts).bands
-    except (UnknownNameError, ImportError):
+        return backend.band_layout((height, width), channels)
+    except ImportError:  # an optional backend dependency (PyWavelets) is missing
         return None
 
 
@@ -106,14 +99,14 @@ def metadata_layout(meta: Mapping[str, Any], where: str = "<image>") -> TokenLay
             the scheme does not have.
 
     Example:
-        >>> from specprompt.spectral._types import Selection
+        >>> from specprompt.spectral import Selection
         >>> meta = {"scheme": "laplacian", "scheme_options": "{}", "source_size": [64, 64],
         ...         "render_size": [16, 16], "selection": Selection.of(["residual"]).to_json()}
         >>> metadata_layout(meta).n_tokens
         12
     """
     from specprompt.io import DEFAULT_MAX_PIXELS
-    from specprompt.spectral._types import Selection
+    from specprompt.spectral import Selection
     from specprompt.vlm._tokenizer import token_layout
 
     width, height = _size(meta.get("source_size"), "source_size", where)

@@ -95,9 +95,9 @@ class BandVLM(nn.Module):
 
     Example:
         >>> import torch
-        >>> from specprompt.vlm._pyramid import band_features, laplacian_bands
+        >>> from specprompt.vlm._pyramid import band_features, working_bands
         >>> model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=4))
-        >>> feats = band_features(laplacian_bands(torch.rand(3, 3, 64, 64)))
+        >>> feats = band_features(working_bands(torch.rand(3, 3, 64, 64)))
         >>> keep = [torch.ones(f.shape[:2], dtype=torch.bool) for f in feats]
         >>> model.encode(feats, keep).shape
         torch.Size([3, 23])

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
-from specprompt.spectral._spectrum import Spectrum
+from specprompt.spectral import Spectrum
 from specprompt.vlm._prepare import PreparedImage, prepare_image
 
 if TYPE_CHECKING:
@@ -106,8 +106,7 @@ class LocalVLM:
         Raises:
             ConfigError: missing/malformed checkpoint or a weights hash mismatch.
         """
-        from specprompt.vlm._checkpoint import load_checkpoint
-        from specprompt.vlm._train import resolve_device
+        from specprompt.vlm._checkpoint import load_checkpoint, resolve_device
 
         dev = resolve_device(device)
         model, meta = load_checkpoint(path, device=dev)
@@ -129,10 +128,10 @@ class LocalVLM:
     def _embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:
         import torch
 
-        from specprompt.vlm._pyramid import band_features, laplacian_bands
+        from specprompt.vlm._pyramid import band_features, working_bands
 
         canv = torch.from_numpy(np.stack([p.canvas for p in items])).to(self.device).permute(0, 3, 1, 2)
-        feats = band_features(laplacian_bands(canv))
+        feats = band_features(working_bands(canv))
         keep = [
             torch.from_numpy(np.stack([p.layout.created[lv].ravel() for p in items])).to(self.device)
             for lv in range(len(feats))
@@ -157,7 +156,7 @@ class LocalVLM:
     ) -> AnswerProbabilities:
         """The readout of one episode: probability of every distinct demo answer for the query.
 
-        The shared scoring step of :meth:`answer` and :class:`~specprompt.vlm.LocalVLMEngine`: each
+        The shared scoring step of :meth:`answer` and :class:`~specprompt.scorers.LocalVLMEngine`: each
         group's images are embedded and averaged, the instruction and answers set the text gate, and
         the Fisher readout scores the last group (the query) against the demos.
 
@@ -186,8 +185,7 @@ class LocalVLM:
         """
         import torch
 
-        from specprompt.vlm._episodes import episode_text
-        from specprompt.vlm._text import text_ids
+        from specprompt.vlm._text import episode_text, text_ids
 
         if not labels or len(groups) != len(labels) + 1:
             raise ConfigError(

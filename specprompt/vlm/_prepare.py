@@ -17,7 +17,7 @@ Convention:
       ``dspy.Image`` with a PNG data URI, PNG bytes, a PNG data URI string or the path of a PNG
       file) takes the ``"bands"`` path: its pixels are the canvas and :func:`metadata_layout`
       creates only the tokens of its *source* that overlap the kept bands and tiles, as
-      :class:`~specprompt.vlm.LocalVLMEngine` does. When the scheme is not available here (or a
+      :class:`~specprompt.scorers.LocalVLMEngine` does. When the scheme is not available here (or a
       non-Laplacian source is larger than ``MAX_LAYOUT_PIXELS``) it falls back to the pixels path;
     - anything else :func:`specprompt.io.as_array` reads (arrays, PIL images, file objects, other
       formats, PNGs without metadata) takes the ``"pixels"`` path: every token of the image as it is.
@@ -35,8 +35,7 @@ from typing import Any, Literal
 import numpy as np
 
 from specprompt.errors import ImageInputError, SelectionError
-from specprompt.spectral._spectrum import Spectrum
-from specprompt.spectral._types import Selection
+from specprompt.spectral import Selection, Spectrum
 from specprompt.vlm._layout import PNG_SIGNATURE, metadata_layout, png_metadata
 from specprompt.vlm._tokenizer import WORKING_SIZE, TokenLayout, token_layout
 
@@ -97,7 +96,7 @@ def _file_png(path: str) -> bytes | None:
 
 
 def _uri_png(uri: str, where: str) -> bytes | None:
-    from specprompt.io._sources import parse_data_uri
+    from specprompt.io import parse_data_uri
 
     try:
         data = parse_data_uri(uri, where)
@@ -121,7 +120,7 @@ def encoded_png(image: Any) -> tuple[bytes, str] | None:
         >>> encoded_png(b"GIF89a...") is None, encoded_png(np.zeros((2, 2))) is None
         (True, True)
     """
-    from specprompt.io._describe import describe_bytes, describe_data_uri, describe_path
+    from specprompt.io import describe_bytes, describe_data_uri, describe_path
 
     if isinstance(image, (bytes, bytearray, memoryview)):
         data = image.tobytes() if isinstance(image, memoryview) else bytes(image)

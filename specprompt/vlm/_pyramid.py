@@ -1,4 +1,5 @@
-"""Batched torch Laplacian pyramid at the working resolution, and patch features per band.
+"""The working bands of a batch of canvases (specprompt's one torch Laplacian pyramid), and patch
+features per band.
 
 Imports torch: only imported lazily by the model, training and prediction code.
 
@@ -7,21 +8,18 @@ Shape:
     -> per band ``(B, T_l, F_l)`` patch features, ``T_l`` = tokens of the full grid.
 
 Convention:
-    ``L_l = G_l - up(G_{l+1})`` with the 5-tap binomial kernel and replicate borders; ``up`` is zero
-    insertion followed by the kernel times 4. Patch features of a band are the raw coefficients of
-    the patch (row-major, channel last) followed, for patches of 8 samples or more, by the mean
-    absolute coefficient of each 4 x 4 sub-block per channel (a phase-free local energy map) and
-    ``log1p`` of the magnitude of the patch's 2-D DFT of the channel mean (a shift-free texture and
-    orientation signature).
+    ``L_l = G_l - up(G_{l+1})``: :func:`specprompt.spectral.laplacian_pyramid` with four levels
+    and ``border="replicate"`` (the borders the shipped checkpoint was trained with). Patch
+    features of a band are the raw coefficients of the patch (row-major, channel last) followed,
+    for patches of 8 samples or more, by the mean absolute coefficient of each 4 x 4 sub-block per
+    channel (a phase-free local energy map) and ``log1p`` of the magnitude of the patch's 2-D DFT
+    of the channel mean (a shift-free texture and orientation signature).
 """
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from specprompt.vlm._tokenizer import BAND_NAMES, PATCHES, WORKING_SIZE
 
@@ -29,45 +27,26 @@ __all__ = [
     "FEATURE_SCALE",
     "band_features",
     "feature_dims",
-    "laplacian_bands",
     "token_positions",
     "tokens_per_band",
+    "working_bands",
 ]
 
 #: Fixed gain per band so that patch features have roughly unit spread on natural-ish images (the
 #: residual is also centred on 0.5); without it the content is drowned by the position embedding.
 FEATURE_SCALE: tuple[float, ...] = (20.0, 16.0, 12.0, 10.0, 4.0)
-_K1 = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 _LEVELS = len(BAND_NAMES) - 1
 
 
-def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    c = x.shape[1]
-    k = (_K1 * gain**0.5).to(x.dtype)
-    x = F.pad(x, (2, 2, 2, 2), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
-    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
+def working_bands(canvas: torch.Tensor) -> list[torch.Tensor]:
+    """The five working bands (finest first) of a batch of canvases ``(B, 3, 64, 64)``.
 
+    Raises:
+        ConfigError / ShapeError: as :func:`specprompt.spectral.laplacian_pyramid`.
+    """
+    from specprompt.spectral import laplacian_pyramid
 
-def _down(x: torch.Tensor) -> torch.Tensor:
-    return _blur(x)[:, :, ::2, ::2]
-
-
-def _up(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    b, c, h, w = x.shape
-    z = x.new_zeros(b, c, 2 * h, 2 * w)
-    z[:, :, ::2, ::2] = x
-    return _blur(z, 4.0)[:, :, : shape[0], : shape[1]]
-
-
-def laplacian_bands(canvas: torch.Tensor) -> list[torch.Tensor]:
-    """The five working bands (finest first) of a batch of canvases ``(B, 3, 64, 64)``."""
-    gauss = [canvas]
-    for _ in range(_LEVELS):
-        gauss.append(_down(gauss[-1]))
-    bands = [g - _up(n, (g.shape[2], g.shape[3])) for g, n in itertools.pairwise(gauss)]
-    bands.append(gauss[-1])
-    return bands
+    return laplacian_pyramid(canvas, levels=_LEVELS, border="replicate")
 
 
 def tokens_per_band() -> list[int]:

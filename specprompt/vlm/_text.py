@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import unicodedata
 import zlib
+from collections.abc import Sequence
 
 from specprompt.errors import ConfigError
 
-__all__ = ["MAX_TEXT_BYTES", "VOCAB", "text_ids"]
+__all__ = ["MAX_TEXT_BYTES", "VOCAB", "episode_text", "text_ids"]
 
 #: Number of hash buckets.
 VOCAB = 4096
@@ -44,3 +45,8 @@ def text_ids(text: str) -> list[int]:
         for i in range(len(data) - n + 1):
             out.append(zlib.crc32(bytes([n]) + data[i : i + n]) % VOCAB)
     return out
+
+
+def episode_text(instruction: str, answers: Sequence[str]) -> str:
+    """The text the model reads: the instruction, then the distinct answers in sorted order."""
+    return f"{instruction} || {' | '.join(sorted(set(answers)))}"

@@ -51,8 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from specprompt.errors import ConfigError, SelectionError
-from specprompt.spectral._tiles import tile_slices
-from specprompt.spectral._types import Band, Selection
+from specprompt.spectral import Band, Selection, band_layout, tile_slices
 
 __all__ = [
     "BAND_NAMES",
@@ -124,10 +123,8 @@ def default_bands(width: int, height: int) -> tuple[Band, ...]:
     Computed from the size alone (no pixels), so the ``local`` cost model can price a selection of
     the default Laplacian scheme without decomposing the image.
     """
-    from specprompt.spectral._laplacian import LaplacianConfig, auto_levels, laplacian_bands
-
     w, h = _check_size(width, height)
-    return laplacian_bands((h, w), auto_levels((h, w), LaplacianConfig()), 3)
+    return band_layout("laplacian", (h, w), 3)
 
 
 @dataclass(frozen=True)
@@ -166,7 +163,7 @@ def _rects_of(band: Band, tiles: frozenset[tuple[int, int]] | None) -> list[Rect
     rows, cols = band.coeff_shape[0], band.coeff_shape[1]
     out = []
     for t in tiles:
-        rs, cs = tile_slices((rows, cols), band.token_grid, t)
+        rs, cs = tile_slices((rows, cols), band.tile_grid, t)
         out.append((rs.start / rows, rs.stop / rows, cs.start / cols, cs.stop / cols))
     return out
 
@@ -178,10 +175,10 @@ def _check_selection(selection: Selection, bands: Sequence[Band]) -> None:
         if unknown:
             raise SelectionError(f"selection names unknown band(s) {unknown}; bands: {', '.join(names)}")
     for name, tiles in selection.tiles:
-        grid = names[name].token_grid
+        grid = names[name].tile_grid
         bad = sorted(t for t in tiles if t[0] >= grid[0] or t[1] >= grid[1])
         if bad:
-            raise SelectionError(f"tiles {bad} of band {name!r} are outside its token grid {grid}")
+            raise SelectionError(f"tiles {bad} of band {name!r} are outside its tile grid {grid}")
 
 
 def token_layout(

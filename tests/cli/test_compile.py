@@ -65,7 +65,11 @@ def test_compile_writes_everything_and_resumes(
 
     # the same command again: the study is found and nothing is scored twice
     assert main(compile_args(program_file, tiny_data, out)) == 0
+    printed = capsys.readouterr().out  # no --baselines: full-resolution demos are still compared (stored score)
+    full = first["baselines"]["full"]
+    assert f"vs {full['score']:.4f}, {first['best']['tokens']} vs {full['tokens']} image tokens per prompt" in printed
     again = json.loads((out / "pareto.json").read_text())
+    assert set(again["baselines"]) == {"full"} and again["baseline_calls"] == 0
     assert again["study_name"] == first["study_name"]
     assert again["n_trials"] == 5 and again["scorer_calls"] == 0
     assert again["best"] == first["best"]
@@ -195,3 +199,42 @@ def test_parse_baselines() -> None:
     assert parse_baselines("full,, uniform") == ("full", "uniform")
     with pytest.raises(ConfigError, match="known: all, none, full"):
         parse_baselines("fast")
+
+
+@pytest.mark.parametrize(("sampler", "pruner"), [("random", "median"), ("gp", "hyperband"), ("nsga2", "none")])
+def test_sampler_and_pruner_options(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, sampler: str, pruner: str
+) -> None:
+    out = tmp_path / "o"
+    args = compile_args(program_file, tiny_data, out, "--sampler", sampler, "--pruner", pruner, "--timeout", "600")
+    assert main(args) == 0
+    data = json.loads((out / "pareto.json").read_text())
+    assert (data["run"]["sampler"], data["run"]["pruner"]) == (sampler, pruner)
+    assert data["n_trials"] == 5 and data["config"]["timeout"] == 600
+
+
+def test_optuna_option_errors(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--multi-objective", "--pruner", "median")
+    assert main(args) == 2
+    assert "--pruner median needs a single-objective search" in capsys.readouterr().err
+    for flag, value in (("--sampler", "cma"), ("--pruner", "wilcoxon"), ("--timeout", "0"), ("--timeout", "soon")):
+        with pytest.raises(SystemExit) as exc:
+            main(compile_args(program_file, tiny_data, tmp_path / "o", flag, value))
+        assert exc.value.code == 2
+
+
+def test_compile_testset_reports_held_out_scores(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = compile_args(program_file, tiny_data, out, "--testset", str(tiny_data["val_dir"]), "--baselines", "full")
+    args[args.index("--trials") + 1] = "3"
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "pareto.json").read_text())
+    assert 0.0 <= data["test_score"] <= 1.0 and data["test_calls"] > 0
+    assert data["run"]["testset"] == str(tiny_data["val_dir"])
+    assert set(data["baselines"]) == {"full"} and data["baselines"]["full"]["test_score"] is not None
+    assert f"test {data['test_score']:.4f}" in printed

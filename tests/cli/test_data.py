@@ -10,14 +10,8 @@ import dspy
 import pytest
 
 from specprompt import ConfigError, ImageInputError
-from specprompt.cli._data import (
-    dataset_fields,
-    exact_match,
-    load_dataset,
-    load_metric,
-    load_object,
-    load_program_ref,
-)
+from specprompt.cli._user_code import exact_match, load_metric, load_object, load_program_ref
+from specprompt.data import dataset_fields, load_dataset
 
 
 def fields_of(program_file: Path, name: str = "program"):
@@ -184,10 +178,10 @@ def test_image_errors(program_file: Path, tmp_path: Path) -> None:
     with pytest.raises(ImageInputError, match=r"d.jsonl:1 field 'image' \(bad.png\)"):
         load_dataset(path, fields_of(program_file))
     path = write(tmp_path, '{"image": "data:image/png;base64,@@@", "label": "top-left"}')
-    with pytest.raises(ImageInputError, match="bad data URI"):
+    with pytest.raises(ImageInputError, match="invalid base64 data"):
         load_dataset(path, fields_of(program_file))
     path = write(tmp_path, '{"image": "data:text/plain;base64,aGk=", "label": "top-left"}')
-    with pytest.raises(ImageInputError, match="not a base64 image data URI"):
+    with pytest.raises(ImageInputError, match="is not an image type"):
         load_dataset(path, fields_of(program_file))
     path = write(tmp_path, '{"images": "bad.png", "place": "x"}')
     with pytest.raises(ConfigError, match="is a list of images; give a JSON list"):

@@ -31,6 +31,9 @@ def test_demo_search_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     )
     assert "full-resolution demos" in out and "chosen bands" in out and "text-only demos" in out
     assert "fewer image tokens" in out and "test accuracy" in out
+    demos = out.split("chosen demos (by label):\n", 1)[1]
+    assert demos.startswith("predictor self: 4 demo(s)") and "  demo  label  " in demos
+    assert any(f"  {label}  " in demos for label in ("top-left", "top-right", "bottom-left", "bottom-right"))
     for name in ("contact_sheet.png", "program.json", "pareto.json", "report.html", "study.db"):
         assert (tmp_path / name).is_file(), name
     data = json.loads((tmp_path / "pareto.json").read_text())

@@ -41,7 +41,12 @@ def test_public_names() -> None:
         "ARRAY_DTYPES",
         "DEFAULT_MAX_PIXELS",
         "as_array",
+        "data_uri_media_type",
+        "describe_bytes",
+        "describe_data_uri",
+        "describe_path",
         "load_image",
+        "parse_data_uri",
     }
 
 

@@ -23,7 +23,7 @@ def task() -> Task:
 
 @pytest.fixture(scope="session")
 def searched(task: Task) -> tuple[Any, Any]:
-    """``(program, result)`` of a 5-trial search with the full and text-only baselines."""
+    """``(program, result)`` of a 5-trial search with the full and text-only baselines (and a testset)."""
     opt = BandOptimizer(
         exact,
         token_budget=10,
@@ -37,6 +37,10 @@ def searched(task: Task) -> tuple[Any, Any]:
     )
     with dspy.context(lm=nearest_lm()):
         program = opt.compile(
-            dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset, baselines=["full", "text_only"]
+            dspy.Predict(task.signature),
+            trainset=task.trainset,
+            valset=task.valset,
+            testset=task.valset,
+            baselines=["full", "text_only"],
         )
     return program, opt.last_result

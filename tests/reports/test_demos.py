@@ -57,3 +57,37 @@ def test_errors() -> None:
         describe_program(dspy.Predict("a -> b"), cost_model="nope")
     with pytest.raises(ConfigError, match="not a DSPy program state"):
         read_program_state({"x": 1})
+
+
+def test_demo_image_is_built_with_keywords_only() -> None:
+    from specprompt.reports import DemoImage
+
+    row = DemoImage(predictor="self", demo=0, field="image", kind="dropped")
+    assert (row.slot, row.kept_text(), row.local_tokens, row.model_tokens) == ("self/demo0/image", "dropped", 0, None)
+    with pytest.raises(TypeError):
+        DemoImage("self", 0, "image", None, "dropped")  # type: ignore[misc]
+
+
+def test_every_demo_image_carries_its_label(searched: tuple[Any, Any], tmp_path: Path) -> None:
+    program, _ = searched
+    labels = [d.label for _, pred in program.named_predictors() for d in pred.demos]
+    images = describe_program(program)
+    assert [r.label for r in images.rows] == labels and all(labels)
+    first = images.rows[0]
+    assert first.title == f"{first.label} ({first.slot})" and first.to_dict()["label"] == first.label
+    assert f"  {first.demo}     {first.label}  " in images.table()
+    assert f"<td>{first.label}</td><td>{first.slot}</td>" in images._repr_html_()
+    program.save(str(tmp_path / "p.json"))
+    assert [r.label for r in describe_program(tmp_path / "p.json").rows] == labels
+
+
+def test_labels_of_several_text_fields() -> None:
+    from specprompt.reports._demos import demo_labels
+
+    p = dspy.ChainOfThought("image: dspy.Image, question -> answer")
+    p.predict.demos = [dspy.Example(image=None, question="which  colour?", reasoning="r", answer="red")]
+    assert demo_labels(p) == {("predict", 0): "red"}  # outputs only, reasoning left out
+    state = {"demos": [{"question": "which\ncolour?", "answer": "x" * 80}], "signature": {}, "lm": None}
+    (text,) = demo_labels(state).values()  # a saved state does not say which fields are outputs
+    assert text.startswith("question=which colour?; answer=xxx") and len(text) == 60 and text.endswith("...")
+    assert demo_labels({"demos": [{"image": None}], "signature": {}, "lm": None}) == {}

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from specprompt import ConfigError
-from specprompt.reports import CompileReport, report_data
+from specprompt.reports import CompileReport, describe_program, report_data
+from specprompt.reports._demos import image_rows_by_demo
 from specprompt.tasks import Task
 
 
@@ -47,20 +48,8 @@ def decode(src: str) -> Image.Image:
     return im
 
 
-def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Path) -> None:
-    program, result = searched
-    report = CompileReport(result, program, sources=task.trainset, run={"program": "a <test> program"})
-    page = report.html()
-    assert page.startswith("<!DOCTYPE html>")
-    for heading in ("<h2>Run</h2>", "<h2>Pareto front</h2>", "<h2>Baselines</h2>", "<h2>Demos</h2>"):
-        assert heading in page
-    assert "a &lt;test&gt; program" in page and "<test>" not in page
-    assert "<script" not in page and "<link" not in page and not re.search(r'(src|href)="https?:', page)
-    assert f"<td>{result.config.token_budget}</td>" in page and f"<td>{result.scorer_calls}</td>" in page
-    assert "Full-resolution demos: score" in page
-    svg = page[page.index("<svg") : page.index("</svg>") + 6]
-    ET.fromstring(svg)  # well-formed
-    assert 'stroke="#d1242f"' in svg and f"budget {result.config.token_budget}" in svg
+def _check_images(report: CompileReport, page: str) -> int:
+    """Checks the embedded images and kept-band marks of a report page; returns the number of originals."""
     parsed = parse(page)
     assert parsed.imgs
     originals = sent = 0
@@ -76,12 +65,36 @@ def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Pa
             assert img["alt"] == "sent image upscaled"
             assert int(str(img["width"])) % im.size[0] == 0
     n_images = len([r for r in report.images.rows if r.kind != "dropped"])
-    assert sent == n_images and originals == len(report.images.rows)
+    assert sent == n_images and originals == len([r for r in report.images.rows if r.source_hash])
     kept_marks = page.count('<span class="kept">kept</span>')
     expected = sum(
         len(r.kept) if r.kept is not None else len(r.bands or ()) for r in report.images.rows if r.kind == "spectral"
     )
     assert kept_marks == expected
+    return originals
+
+
+def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Path) -> None:
+    program, result = searched
+    report = CompileReport(result, program, sources=task.trainset, run={"program": "a <test> program"})
+    page = report.html()
+    assert page.startswith("<!DOCTYPE html>")
+    for heading in ("<h2>Run</h2>", "<h2>Pareto front</h2>", "<h2>Baselines</h2>", "<h2>Demos</h2>"):
+        assert heading in page
+    assert "a &lt;test&gt; program" in page and "<test>" not in page
+    assert "<script" not in page and "<link" not in page and not re.search(r'(src|href)="https?:', page)
+    assert f"<td>{result.config.token_budget}</td>" in page and f"<td>{result.scorer_calls}</td>" in page
+    assert "Full-resolution demos: score" in page
+    assert "95% bootstrap interval: [" in page and f"Held-out test score: <b>{result.test_score:.4f}</b>" in page
+    assert "<th>test score</th>" in page
+    svg = page[page.index("<svg") : page.index("</svg>") + 6]
+    ET.fromstring(svg)  # well-formed
+    assert 'stroke="#d1242f"' in svg and f"budget {result.config.token_budget}" in svg
+    _check_images(report, page)
+    # a program of the band space (the chosen one may be the resized uniform baseline, which has no source)
+    band = next(r for r in result.candidates if not r.origin.startswith("baseline:") and r.tokens > 0)
+    spectral = CompileReport(result, result._build(json.loads(band.params), band.origin), sources=task.trainset)
+    assert _check_images(spectral, spectral.html()) == len(spectral.images.rows) > 0
     path = report.save(tmp_path / "r.html")
     assert path.read_text(encoding="utf-8") == page
     assert report._repr_html_().startswith('<div class="spr"><style>')
@@ -142,3 +155,11 @@ def test_dropped_images_show_their_source(searched: tuple[Any, Any], task: Task)
     assert report.images.rows[0].kind == "dropped"
     first_demo = page[page.index("self / demo 0") : page.index("self / demo 1")]
     assert 'alt="original"' in first_demo
+
+
+def test_each_demo_is_headed_by_its_label(searched: tuple[Any, Any]) -> None:
+    program, result = searched
+    page = CompileReport(result, program).html()
+    for (pname, di), rows in image_rows_by_demo(describe_program(program)).items():
+        assert f"<h3>{rows[0].label} <small>{pname} / demo {di}</small></h3>" in page
+        assert f"{rows[0].slot} ({rows[0].label}): " in page  # the Pareto table's choices name the demo too

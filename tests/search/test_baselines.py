@@ -86,6 +86,9 @@ def test_uniform_needs_a_budget(colour_task: Task, lm: dspy.LM) -> None:
     opt = BandOptimizer(exact, **options(k_demos=1))
     base = opt.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["uniform"])
     assert base["uniform"].score is None and base["uniform"].note == "skipped: no token_budget to fit"
+    roomy = BandOptimizer(exact, **options(k_demos=1, token_budget=1000))
+    base = roomy.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["uniform"])
+    assert base["uniform"].score is None and "full resolution fits the budget" in base["uniform"].note
     assert lm.engine.calls == 0
 
 

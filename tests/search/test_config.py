@@ -50,6 +50,13 @@ def test_defaults_round_trip_and_options() -> None:
         ("local_search", True, r"local_search must be a number in \[0, 1\]"),
         ("local_search", "half", r"local_search must be a number in \[0, 1\]"),
         ("crop_fraction", True, r"crop_fraction must be a number in \(0, 1\)"),
+        ("timeout", 0, "timeout must be a number of seconds > 0 or None"),
+        ("timeout", float("inf"), "timeout must be a number of seconds > 0 or None"),
+        ("timeout", "60", "timeout must be a number of seconds > 0 or None"),
+        ("finalists", 0, "finalists must be an int >= 1"),
+        ("tie_confidence", 1.0, r"tie_confidence must be a number in \[0.5, 1\)"),
+        ("tie_confidence", 0.4, r"tie_confidence must be a number in \[0.5, 1\)"),
+        ("tie_confidence", True, r"tie_confidence must be a number in \[0.5, 1\)"),
     ],
 )
 def test_bad_values_name_the_field_and_value(field: str, value: Any, message: str) -> None:

@@ -12,9 +12,10 @@ import numpy as np
 import optuna
 import pytest
 
-from specprompt import ConfigError, UnknownNameError, decompose
+from specprompt import ConfigError, UnknownNameError, decompose, load_image
 from specprompt.cost import image_tokens, selection_tokens
 from specprompt.search import BandOptimizer, CompileResult, SearchConfig
+from specprompt.search._sampler import BandSampler
 from specprompt.tasks import Task
 from specprompt.types import SpectralImage, content_hash
 
@@ -42,7 +43,10 @@ def prompt_tokens(program: dspy.Module, model: str, sources: dict[str, Any], sch
     """Image tokens of all demo images, recomputed from the images themselves."""
     total = 0
     for img in demo_images(program):
-        assert isinstance(img, SpectralImage)
+        if not isinstance(img, SpectralImage):  # a resized baseline image (origin baseline:uniform)
+            w, h = load_image(img).size
+            total += image_tokens(model, w, h, detail=getattr(img, "detail", None) or "auto")
+            continue
         if model == "local":
             src = sources.get(img.source_hash)
             spec = decompose(src if src is not None else img.to_pil(), scheme)
@@ -195,9 +199,10 @@ def test_several_predictors_and_list_fields(colour_task: Task, lm: dspy.LM) -> N
     assert "first/demo2:include" in params
     assert prompt_tokens(program, "local", sources_of(colour_task)) <= 30
     assert len(program.first.demos) <= 3 and len(program.pair.demos) <= 2
+    resized = result.best.origin in ("baseline:uniform", "baseline:low_detail")  # plain resized images
     for demo in program.pair.demos:
         assert isinstance(demo.images, list)
-        assert all(isinstance(i, SpectralImage) for i in demo.images)
+        assert all(isinstance(i, SpectralImage) or (resized and isinstance(i, dspy.Image)) for i in demo.images)
     assert len(student.pair.demos[0].images) == 2 and not student.first.demos
     # a forced crop renders one more image part right after its whole image
     cand = json.loads(result.best.params)
@@ -231,9 +236,13 @@ def test_local_search_proposes_neighbours_of_the_incumbent(texture_task: Task, l
     assert opt.last_result is not None
     trials = opt.last_result.study.get_trials(deepcopy=False)
     origins = [str(t.user_attrs["origin"]) for t in trials]
+    n_base = sum(o.startswith("baseline:") for o in origins)
     n_warm = sum(o.startswith("warm:") for o in origins)
-    assert n_warm >= 2 and all(o.startswith("warm:") for o in origins[:n_warm])
-    later = origins[n_warm:]
+    assert n_base >= 2 and all(o.startswith("baseline:") for o in origins[:n_base])  # uniform, text_only
+    assert n_warm >= 2 and all(o.startswith("warm:") for o in origins[n_base : n_base + n_warm])
+    later = origins[n_base + n_warm :]
+    # enqueued: only the baselines and warm starts; the rest came from the BandSampler in study.optimize
+    assert all(("fixed_params" in t.system_attrs) == (t.number < n_base + n_warm) for t in trials)
     local = [t for t in trials if str(t.user_attrs["origin"]).startswith("neighbour:")]
     if share == 0.0:
         assert set(later) == {"sampler"}
@@ -247,7 +256,12 @@ def test_local_search_proposes_neighbours_of_the_incumbent(texture_task: Task, l
         moved = [k for k in t.params if t.params[k] != inc.params[k]]
         assert 1 <= len(moved) <= 2 and t.user_attrs["feasible"]
         best_before = max(
-            (u for u in trials[: t.number] if u.user_attrs.get("feasible") and "score" in u.user_attrs),
+            (
+                u
+                for u in trials[: t.number]
+                if u.user_attrs.get("feasible") and "score" in u.user_attrs
+                if u.user_attrs["origin"] != "baseline:uniform"  # resized images: not a point of the band space
+            ),
             key=lambda u: (u.user_attrs["score"], -u.user_attrs["tokens"], -u.number),
         )
         assert inc.user_attrs["key"] == best_before.user_attrs["key"]
@@ -262,7 +276,7 @@ def test_composes_after_labeled_few_shot(colour_task: Task, lm: dspy.LM) -> None
     assert len(program.demos) == 2
     assert [d.label for d in program.demos] == [d.label for d in student.demos]
     assert [d.image.url for d in student.demos] == before
-    assert isinstance(program.demos[0].image, SpectralImage)
+    assert all(d.image is None or isinstance(d.image, SpectralImage) for d in program.demos)
     assert opt.last_result is not None and opt.last_result.scorer_calls == lm.engine.calls
     assert lm.engine.calls % (len(colour_task.trainset) - 2) == 0
 
@@ -360,23 +374,43 @@ def test_writes_result_json_to_run_dir(colour_task: Task, lm: dspy.LM, tmp_path:
     assert np.isfinite(data["best"]["score"])
 
 
-def test_pruned_trials_keep_partial_scores_and_fall_back(colour_task: Task, lm: dspy.LM) -> None:
-    # a pruner that stops every trial at its first report (after 1 of 4 examples)
+def test_pruned_trials_keep_partial_scores_baselines_are_never_pruned(colour_task: Task, lm: dspy.LM) -> None:
+    # a pruner that stops every prunable trial at its first report (after 1 of 4 examples)
     opt = BandOptimizer(exact, **options(n_trials=6, pruner=optuna.pruners.ThresholdPruner(lower=1.1)))
     program = opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None
     trials = result.study.get_trials(deepcopy=False)
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
-    assert len(pruned) == 6
-    assert all(len(t.user_attrs["example_scores"]) == 1 for t in pruned)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    base = [t for t in trials if t.user_attrs["origin"].startswith("baseline:")]
+    assert [t.user_attrs["origin"] for t in base] == ["baseline:text_only", "baseline:full"]  # no budget
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in base)
+    assert len(pruned) == 6 - len(complete) >= 3
+    assert all("reused_from" in t.user_attrs for t in complete if t not in base)
+    assert all(len(t.user_attrs["example_scores"]) == 1 for t in pruned if "reused_from" not in t.user_attrs)
     assert all(t.intermediate_values for t in pruned)
-    keys = {t.user_attrs["key"] for t in pruned}
-    fallback = trials[-1]
-    assert fallback.user_attrs["fallback"] and result.best.trial == fallback.number and result.best.full
-    assert fallback.user_attrs["key"] == pruned[0].user_attrs["key"]  # the enqueued uniform candidate
-    assert lm.engine.calls == result.scorer_calls == len(keys) + len(colour_task.valset) - 1
+    assert result.best.full and result.best.origin.startswith("baseline:")
+    n_val = len(colour_task.valset)
+    new_pruned = {t.user_attrs["key"] for t in pruned if "reused_from" not in t.user_attrs}
+    assert lm.engine.calls == result.scorer_calls == 2 * n_val + len(new_pruned)
     assert len(program.demos) == 3
+
+
+def test_fallback_when_no_stored_trial_shows_this_prompt(colour_task: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    kw = {**options(n_trials=3, study_name="fallback"), "storage": storage}
+    student = dspy.Predict(colour_task.signature)
+    BandOptimizer(exact, **kw).compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    # other scheme options render other images: no stored trial matches, and none is left to run
+    opt = BandOptimizer(exact, **{**kw, "scheme_options": {"levels": 1}, "token_budget": 12})
+    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None and result.n_trials == 4
+    last = result.study.trials[-1]
+    assert last.user_attrs["origin"] == "fallback:text_only" and result.best.trial == last.number
+    assert result.best.full and result.best.tokens == 0
+    assert [d.image for d in program.demos] == [None, None, None]
 
 
 def test_explicit_study_name_resumed_with_a_smaller_budget(colour_task: Task, lm: dspy.LM) -> None:
@@ -399,3 +433,25 @@ def test_explicit_study_name_resumed_with_a_smaller_budget(colour_task: Task, lm
     other.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     assert other.last_result is not None
     assert all(r.trial >= 7 for r in other.last_result.pareto_front())
+
+
+def test_one_optimize_call_runs_the_search(colour_task: Task, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    original = optuna.Study.optimize
+
+    def counted(self: optuna.Study, *args: Any, **kwargs: Any) -> None:
+        calls.append((self.study_name, kwargs.get("n_trials")))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "optimize", counted)
+    opt = BandOptimizer(exact, **options(token_budget=30, n_trials=9))
+    opt.compile(
+        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset, baselines=True
+    )
+    result = opt.last_result
+    assert result is not None and result.n_trials == 9 + sum(
+        t.user_attrs["origin"] == "baseline:random" for t in result.study.trials
+    )
+    assert calls == [(result.study_name, None), (result.study_name + "-random", None)]
+    assert isinstance(result.study.sampler, BandSampler)
+    assert isinstance(result.study.sampler._base_sampler, optuna.samplers.TPESampler)

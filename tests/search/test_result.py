@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import json
 from typing import Any
 
@@ -19,7 +21,8 @@ def row(trial: int, score: float, tokens: int, full: bool = True) -> ParetoRow:
 
 
 def result(rows: list[ParetoRow], **kw: Any) -> CompileResult:
-    front = tuple(pareto(rows))
+    front = kw.pop("front", tuple(pareto(rows)))
+    kw.setdefault("candidates", tuple(rows))
     return CompileResult(
         study=optuna.create_study(),
         study_name="s",
@@ -28,7 +31,7 @@ def result(rows: list[ParetoRow], **kw: Any) -> CompileResult:
         front=front,
         scorer_calls=7,
         n_trials=len(rows),
-        _build=lambda params: params,  # type: ignore[arg-type, return-value]
+        _build=lambda params, origin: params,  # type: ignore[arg-type, return-value]
         **kw,
     )
 
@@ -44,11 +47,23 @@ def test_program_for_budget_picks_the_best_fitting_row() -> None:
     assert res.program_for_budget(30) == {"k": 1}
     assert res.program_for_budget(29.9) == {"k": 0}
     assert res.program_for_budget(4) == {"k": 2}
-    with pytest.raises(ConfigError, match="no candidate fits budget 3: the cheapest on the front uses 4 tokens"):
+    message = "no candidate fits budget 3: the cheapest scored candidate is trial 2 with 4 tokens"
+    with pytest.raises(ConfigError, match=message):
         res.program_for_budget(3)
     for bad in (-1, "10", float("nan"), True):
         with pytest.raises(ConfigError, match="budget must be a number >= 0"):
             res.program_for_budget(bad)  # type: ignore[arg-type]
+
+
+def test_program_for_budget_looks_beyond_the_front() -> None:
+    # the front of a single-objective run can hold ~2 points; every scored candidate counts
+    rows = [row(0, 0.9, 400), row(1, 0.4, 0), row(2, 0.7, 180, full=False), row(3, 0.6, 150), row(4, 0.8, 390)]
+    res = result(rows, front=(rows[1], rows[0]))
+    assert res.program_for_budget(200) == {"k": 3}  # full-valset scores first: 0.6 on the full valset
+    assert res.program_for_budget(170) == {"k": 3}
+    assert res.program_for_budget(149) == {"k": 1}
+    minibatch_only = result([row(0, 0.9, 400), row(2, 0.7, 180, full=False)], front=(rows[0],))
+    assert minibatch_only.program_for_budget(200) == {"k": 2}  # no full-valset score fits: minibatch
 
 
 def test_table_html_and_json() -> None:
@@ -74,6 +89,19 @@ def test_table_html_and_json() -> None:
         "tokens": 84,
         "fits": False,
         "note": "all bands",
+        "test_score": None,
     }
     assert data["front"][0]["selections"]["p/demo0/image"]["choice"] == {"keep_from": 1}
     assert row(0, 0.5, 10).choices() == "p/demo0/image:keep_from=1+crop"
+
+
+def test_summary_names_the_interval_test_score_and_a_tie() -> None:
+    rows = [row(0, 0.9, 30), row(1, 0.85, 10)]
+    res = result(rows, interval=(0.7, 0.95), test_score=0.8, leader=rows[0], p_leader_better=0.41, floor=0.5)
+    res = dataclasses.replace(res, best=rows[1])
+    line = res.summary()
+    assert line.startswith("chosen: trial 1 (sampler), 10 tokens, valset 0.8500 [0.7000, 0.9500] 95% CI, test 0.8000")
+    assert "ties with trial 0 (0.9000, 30 tokens): P(better) 0.41 < 0.8, the cheaper wins" in line
+    assert line in res.pareto_table() and html.escape(line) in res._repr_html_()
+    data = json.loads(res.to_json())
+    assert (data["leader"], data["p_leader_better"], data["floor"], data["interval"]) == (0, 0.41, 0.5, [0.7, 0.95])

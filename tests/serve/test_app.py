@@ -227,11 +227,11 @@ def _gif_uri() -> str:
 @pytest.mark.parametrize(
     ("url", "code", "needle"),
     [
-        ("data:image/png,notbase64", "invalid_image_url", "must be base64-encoded"),
+        ("data:image/png,notbase64", "invalid_image_url", "only base64 data URIs"),
         ("data:image/png;base64", "invalid_image_url", "needs a comma"),
         ("data:image/gif;base64,R0lGOD", "invalid_image_url", "allowed: image/png, image/jpeg, image/webp"),
         ("data:image/png;base64,abc!", "invalid_image_url", "invalid base64"),
-        ("data:image/png;base64,", "invalid_image_url", "holds no data"),
+        ("data:image/png;base64,", "invalid_image_url", "carries no data"),
         ("file:///etc/passwd", "invalid_image_url", "unsupported URL scheme 'file'"),
         ("http://127.0.0.1:1/x.png", "remote_images_disabled", "not fetched by this server"),
         ("", "invalid_image_url", "non-empty string"),

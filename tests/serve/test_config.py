@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from specprompt.cli._main import build_parser
+from specprompt.cli._serve import config_from_args
 from specprompt.errors import ConfigError, DuplicateNameError, UnknownNameError
 from specprompt.serve import (
     DEFAULT_MODEL,
@@ -23,7 +24,6 @@ from specprompt.serve import (
     servable_models,
     serve,
 )
-from specprompt.serve._cli import config_from_args
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,11 @@ from PIL import Image
 
 from specprompt.cli import main
 from specprompt.errors import ConfigError
-from specprompt.serve import get_servable_model, register_servable_model, servable_models
+from specprompt.scorers import LocalVLMEngine
+from specprompt.serve import LOCAL_MODEL, get_servable_model, register_servable_model, servable_models
+from specprompt.training import FinetuneConfig, finetune
 from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
 from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._engine import LOCAL_MODEL, LocalVLMEngine
-from specprompt.vlm._finetune import FinetuneConfig, finetune
 from specprompt.vlm._model import BandVLM
 
 KEY = "local-model-key"

@@ -61,7 +61,7 @@ def test_empty_selection_is_zero_and_renders_tiny(scheme: str) -> None:
     spec = specprompt.decompose(_image((33, 20), 3), scheme)
     assert np.abs(spec.reconstruct(Selection.none())).max() == 0.0
     assert spec.render_shape(Selection.none()) == (1, 1)
-    assert spec.token_count(Selection.none()) == 0
+    assert spec.tile_count(Selection.none()) == 0
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -70,7 +70,7 @@ def test_selection_errors_name_the_band(scheme: str) -> None:
     with pytest.raises(specprompt.SelectionError, match="nope"):
         spec.reconstruct(Selection.of(["nope"]))
     band = spec.bands[0]
-    with pytest.raises(specprompt.SelectionError, match="outside its token grid"):
+    with pytest.raises(specprompt.SelectionError, match="outside its tile grid"):
         spec.reconstruct(Selection.of([band.name], tiles={band.name: [(99, 0)]}))
     with pytest.raises(specprompt.SelectionError, match="Selection"):
         spec.reconstruct("all")  # type: ignore[arg-type]
@@ -156,6 +156,28 @@ def test_selected_tiles_only_change_their_region(scheme: str) -> None:
         pytest.skip("no band with several tiles")
     whole = spec.reconstruct(Selection.of([band.name]))
     one = spec.reconstruct(Selection.of([band.name], tiles={band.name: [(0, 0)]}))
-    assert spec.token_count(Selection.of([band.name], tiles={band.name: [(0, 0)]})) == 1
+    assert spec.tile_count(Selection.of([band.name], tiles={band.name: [(0, 0)]})) == 1
     assert not np.allclose(one, whole)
     assert np.abs(one).max() > 0
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (31, 64), (97, 130)])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_band_layout_is_the_layout_of_decompose(scheme: str, shape: tuple[int, int], channels: int) -> None:
+    from specprompt.spectral import band_layout, scheme_for
+
+    spec = specprompt.decompose(_image(shape, channels), scheme)
+    assert band_layout(scheme, shape, channels) == spec.bands
+    assert scheme_for(scheme).band_layout(shape, channels) == spec.bands
+
+
+def test_band_layout_options_and_errors() -> None:
+    from specprompt.spectral import band_layout
+
+    spec = specprompt.decompose(_image((40, 50), 3), "laplacian", levels=2)
+    assert band_layout("laplacian", (40, 50), 3, levels=2) == spec.bands
+    with pytest.raises(specprompt.ConfigError, match="bad option for scheme 'laplacian'"):
+        band_layout("laplacian", (40, 50), 3, nope=1)
+    with pytest.raises(specprompt.UnknownNameError):
+        band_layout("no-such-scheme", (40, 50))

@@ -64,7 +64,7 @@ def test_band_names_order_and_metadata() -> None:
     assert last.freq_range[0] == pytest.approx(math.hypot(4, 4) / 8) and last.freq_range[1] == 1.0
     assert spec.band("y/z1-3").freq_range == (0.125, 0.125)
     assert dc.coeff_shape == (5, 7, 1) and last.coeff_shape == (5, 7, 28)
-    assert dc.token_grid == (3, 4)  # one token per 2 x 2 blocks
+    assert dc.tile_grid == (3, 4)  # one token per 2 x 2 blocks
     assert spec.coefficients("cr/z3-6").shape == (5, 7, 3)
     gray = specprompt.decompose(_image((8, 8), 1), "dct")
     assert {b.component for b in gray.bands} == {"y"}
@@ -215,11 +215,11 @@ def test_energy_is_partitioned_over_bands(shape: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_tile_masking_zeroes_exactly_the_other_blocks(channels: int) -> None:
-    img = _image((40, 56), channels, seed=8)  # 5 x 7 blocks, token grid 3 x 4
+    img = _image((40, 56), channels, seed=8)  # 5 x 7 blocks, tile grid 3 x 4
     spec = specprompt.decompose(img, "dct")
     tile = (1, 2)
     sel = Selection.of(spec.band_names, tiles={name: [tile] for name in spec.band_names})
-    assert spec.token_count(sel) == len(spec.bands)
+    assert spec.tile_count(sel) == len(spec.bands)
     out = spec.reconstruct(sel)
     rows, cols = tile_slices((5, 7), (3, 4), tile)
     assert (rows, cols) == (slice(1, 3), slice(3, 5))

@@ -162,10 +162,10 @@ def test_band_order_names_and_metadata() -> None:
     levels = [b.level for b in spec.bands]
     assert levels == sorted(levels)  # low -> high frequency, unlike the Laplacian
     # tokens at each band's own Nyquist rate: ceil(256 * r) x ceil(128 * r) samples, 16 per token
-    assert r0.token_grid == (1, 1)
-    assert spec.band("r3/o2").token_grid == (8, 4)
-    assert last.token_grid == (16, 8)
-    assert spec.band("r1/o0").freq_range == (0.0625, 0.125) and spec.band("r1/o0").token_grid == (2, 1)
+    assert r0.tile_grid == (1, 1)
+    assert spec.band("r3/o2").tile_grid == (8, 4)
+    assert last.tile_grid == (16, 8)
+    assert spec.band("r1/o0").freq_range == (0.0625, 0.125) and spec.band("r1/o0").tile_grid == (2, 1)
     json.dumps(spec.table())
 
 
@@ -227,10 +227,10 @@ def test_upsampled_minimal_render_equals_the_full_band_limited_render(
 def test_a_selection_with_tiles_renders_at_full_size() -> None:
     spec = specprompt.decompose(_image((64, 64), 1, seed=9), "fft")
     band = spec.band("r3")
-    assert band.token_grid == (2, 2)
+    assert band.tile_grid == (2, 2)
     sel = Selection.of(["r0", "r3"], tiles={"r3": [(0, 1)]})
     assert spec.render_shape(sel) == (64, 64)
-    assert spec.token_count(sel) == 1 + 1
+    assert spec.tile_count(sel) == 1 + 1
     out = spec.render_array(sel)
     expected = spec.coefficients("r0").copy()
     expected[:32, 32:] += spec.coefficients("r3")[:32, 32:]

@@ -258,3 +258,39 @@ def test_benchmark_script_runs_and_prints_the_table_and_targets(tmp_path: Path) 
     assert "| failed |" not in proc.stdout
     assert proc.stdout.startswith("machine: ")
     assert "| size | method | median ms |" in out_md.read_text(encoding="utf-8")
+
+
+def _conv_replicate(x: Any, gain: float, stride: int) -> Any:
+    """The band VLM's filter by definition: replicate padding, then the separable 5-tap binomial kernel."""
+    n, c, h, w = x.shape
+    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype, device=x.device) / 16 * gain**0.5
+    y = F.pad(x.reshape(n * c, 1, h, w), (2, 2, 2, 2), mode="replicate")
+    y = F.conv2d(F.conv2d(y, k.view(1, 1, 1, 5)), k.view(1, 1, 5, 1))
+    return y.reshape(n, c, h, w)[..., ::stride, ::stride]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("h", "w"), [(64, 64), (21, 30), (5, 4)])
+def test_replicate_border_is_the_band_vlms_definition(h: int, w: int, device: str) -> None:
+    x = torch.rand(2, 3, h, w, dtype=torch.float64, device=device)
+    bands = laplacian_pyramid(x, levels=2, border="replicate")
+    gauss = [x]
+    for _ in range(2):
+        g = gauss[-1]
+        gauss.append(_conv_replicate(g, 1.0, 2))
+    for k in range(2):
+        g, coarse = gauss[k], gauss[k + 1]
+        zeros = coarse.new_zeros(2, 3, 2 * coarse.shape[-2], 2 * coarse.shape[-1])
+        zeros[..., ::2, ::2] = coarse  # zero insertion, then replicate padding of the zero-inserted signal
+        up = _conv_replicate(zeros, 4.0, 1)[..., : g.shape[-2], : g.shape[-1]]
+        torch.testing.assert_close(bands[k], g - up, atol=1e-12, rtol=0)
+    torch.testing.assert_close(bands[2], gauss[2], atol=1e-12, rtol=0)
+    torch.testing.assert_close(laplacian_reconstruct(bands, border="replicate"), x, atol=1e-12, rtol=0)
+
+
+def test_bad_border_is_a_config_error() -> None:
+    x = torch.rand(1, 1, 8, 8)
+    with pytest.raises(ConfigError, match="border must be one of opencv, replicate, got 'reflect'"):
+        laplacian_pyramid(x, border="reflect")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="border must be one of"):
+        laplacian_reconstruct(laplacian_pyramid(x), border="nope")  # type: ignore[arg-type]

@@ -55,7 +55,7 @@ def test_band_names_order_and_metadata_match_pywt() -> None:
     for name, arr in zip(("h2", "v2", "d2", "h1", "v1", "d1"), (*ref[1], *ref[2]), strict=True):
         np.testing.assert_allclose(spec.coefficients(name), arr, atol=1e-6)
         assert spec.band(name).coeff_shape == arr.shape
-    assert spec.band("h1").coeff_shape == (20, 15, 3) and spec.band("h1").token_grid == (2, 1)
+    assert spec.band("h1").coeff_shape == (20, 15, 3) and spec.band("h1").tile_grid == (2, 1)
 
 
 def test_levels_auto_explicit_and_capped() -> None:
@@ -171,7 +171,7 @@ def test_tile_masking_zeroes_exactly_the_other_region() -> None:
     img = _image((64, 64), 1, seed=5)
     spec = specprompt.decompose(img, "wavelet", levels=1)
     band = spec.band("h1")
-    assert band.token_grid == (2, 2)
+    assert band.tile_grid == (2, 2)
     sel = Selection.of(["h1", "a1"], tiles={"h1": [(0, 1)], "a1": [(0, 1)]})
     out = spec.reconstruct(sel)
     # haar blocks do not overlap: the tile (0, 1) covers coefficient rows 0-16, columns 16-32

@@ -132,7 +132,7 @@ def test_corrupt_image_in_a_saved_file_is_reported(tmp_path: Path) -> None:
     demo = state["first"]["demos"][0]
     demo["image"] = demo["image"].replace("base64,iVBOR", "base64,!!!!!")
     path.write_text(json.dumps(state))
-    with pytest.raises(ImageInputError, match="bad base64"):
+    with pytest.raises(ImageInputError, match="invalid base64"):
         load_program(Pipeline(), path)
 
 

@@ -131,7 +131,7 @@ def test_reprs_name_the_kept_bands(image: SpectralImage) -> None:
         ({"selection": "not json"}, ConfigError, "Selection JSON"),
         ({"extra": 1}, ConfigError, "unknown SpectralImage field"),
         ({"url": "https://example.com/a.png"}, ImageInputError, "base64 PNG data URI"),
-        ({"url": "data:image/png;base64,!!!"}, ImageInputError, "bad base64"),
+        ({"url": "data:image/png;base64,!!!"}, ImageInputError, "invalid base64"),
         ({"url": "data:image/png;base64,aGVsbG8="}, ImageInputError, "not a PNG"),
     ],
 )

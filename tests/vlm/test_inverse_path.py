@@ -23,10 +23,11 @@ import torch
 from PIL import Image
 
 from specprompt import Selection, decompose
+from specprompt.scorers import local_lm
+from specprompt.serve import LOCAL_MODEL
 from specprompt.types import SpectralImage, read_metadata
 from specprompt.vlm._checkpoint import save_checkpoint
 from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._engine import LOCAL_MODEL, local_lm
 from specprompt.vlm._model import BandVLM
 from specprompt.vlm._tokenizer import image_token_count
 

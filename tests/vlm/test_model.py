@@ -8,7 +8,7 @@ import torch
 
 from specprompt.vlm import ModelConfig
 from specprompt.vlm._model import BandVLM
-from specprompt.vlm._pyramid import band_features, feature_dims, laplacian_bands, tokens_per_band
+from specprompt.vlm._pyramid import band_features, feature_dims, tokens_per_band, working_bands
 from specprompt.vlm._readout import fisher_logits
 
 TINY = ModelConfig(dim=16, depth=1, heads=2, readout_tokens=2, slices=2, slice_dim=4, text_dim=4, aux=(("a", 3),))
@@ -21,14 +21,13 @@ def _model() -> BandVLM:
 
 def test_pyramid_is_an_exact_laplacian_and_features_have_the_documented_shape() -> None:
     x = torch.rand(2, 3, 64, 64)
-    bands = laplacian_bands(x)
+    bands = working_bands(x)
     assert [tuple(b.shape[2:]) for b in bands] == [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]
-    from specprompt.vlm._pyramid import _up
+    from specprompt.spectral import laplacian_pyramid, laplacian_reconstruct
 
-    rec = bands[-1]
-    for b in reversed(bands[:-1]):
-        rec = _up(rec, (b.shape[2], b.shape[3])) + b
-    assert torch.allclose(rec, x, atol=1e-5)
+    assert torch.allclose(laplacian_reconstruct(bands, border="replicate"), x, atol=1e-5)
+    same = laplacian_pyramid(x, levels=4, border="replicate")
+    assert all(torch.equal(a, b) for a, b in zip(bands, same, strict=True))
     feats = band_features(bands)
     assert [f.shape[1] for f in feats] == tokens_per_band() == [16, 16, 4, 4, 4]
     assert [f.shape[2] for f in feats] == feature_dims()
@@ -37,7 +36,7 @@ def test_pyramid_is_an_exact_laplacian_and_features_have_the_documented_shape() 
 def test_dropped_tokens_have_no_influence_and_padding_is_neutral() -> None:
     model = _model()
     x = torch.rand(3, 3, 64, 64)
-    feats = band_features(laplacian_bands(x))
+    feats = band_features(working_bands(x))
     rng = np.random.default_rng(0)
     keep = [torch.from_numpy(rng.random(f.shape[:2]) < 0.5) for f in feats]
     for k in keep:

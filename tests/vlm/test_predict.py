@@ -99,8 +99,7 @@ def test_bad_inputs_raise_specprompt_errors(vlm: LocalVLM) -> None:
 def test_answer_matches_the_batched_episode_path(vlm: LocalVLM) -> None:
     import torch
 
-    from specprompt.vlm._episodes import sample_episodes
-    from specprompt.vlm._train import episode_forward
+    from specprompt.training import episode_forward, sample_episodes
 
     b = sample_episodes(np.random.default_rng(1), ("shape",), 1, n_way=3, k_shot=2, n_query=1)
     with torch.no_grad():

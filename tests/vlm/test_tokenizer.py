@@ -48,12 +48,12 @@ def test_dropping_fine_bands_drops_tokens_and_never_adds_any() -> None:
 def test_tiles_restrict_the_created_tokens_spatially() -> None:
     bands = default_bands(64, 64)
     res = next(b for b in bands if b.name == "residual")
-    assert res.token_grid == (1, 1)
+    assert res.tile_grid == (1, 1)
     l0 = next(b for b in bands if b.name == "L0")
     one_tile = Selection.of(["L0"], tiles={"L0": [(0, 0)]})
     layout = token_layout(64, 64, one_tile)
     # L0 of a 64 px image is 64 x 64 with a 4 x 4 tile grid -> exactly the working L0's top-left token
-    assert l0.token_grid == (4, 4)
+    assert l0.tile_grid == (4, 4)
     assert layout.per_band()["L0"] == 1 and bool(layout.created[0][0, 0])
     assert layout.n_tokens == 1
 
@@ -74,7 +74,7 @@ def test_bad_inputs_raise_specprompt_errors() -> None:
         image_token_count(10, True)  # type: ignore[arg-type]
     with pytest.raises(SelectionError, match="unknown band"):
         image_token_count(64, 64, Selection.of(["nope"]))
-    with pytest.raises(SelectionError, match="outside its token grid"):
+    with pytest.raises(SelectionError, match="outside its tile grid"):
         image_token_count(64, 64, Selection.of(["L0"], tiles={"L0": [(9, 9)]}))
     with pytest.raises(SelectionError, match="Selection or None"):
         image_token_count(64, 64, "all")  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from the user's labels (N = ``min(n_way, labels)``, K demos and Q queries per cl
 replacement, so a query is never one of its own demos), corrupts the tokens with the same random
 band/tile dropout as pre-training (band-limited demos are what a band search sends), and minimizes
 the cross-entropy of the queries' answers. Only the FourierFT coefficients are trained; the base
-weights stay frozen, and the adapter is saved on its own (:mod:`specprompt.vlm._adapter_io`).
+weights stay frozen, and the adapter is saved on its own (:func:`specprompt.vlm.save_adapter`).
 
 Reproducible: the coefficient positions, the episodes and the dropout masks derive from ``seed``;
 global RNG state is never touched.
@@ -25,16 +25,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.vlm._config import check_int
+from specprompt.vlm import check_int
 
 if TYPE_CHECKING:
-    from specprompt.vlm._episodes import EpisodeBatch
-    from specprompt.vlm._model import BandVLM
-    from specprompt.vlm._prepare import PreparedImage
+    from specprompt.training._episodes import EpisodeBatch
+    from specprompt.vlm import BandVLM, PreparedImage
 
 __all__ = ["FinetuneConfig", "FinetuneData", "finetune", "prepare_data"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("specprompt.training")
 
 
 def _check_number(name: str, value: object, lo: float, hi: float, *, open_lo: bool = False) -> None:
@@ -74,7 +73,7 @@ class FinetuneConfig:
     instruction: str = field(default="", metadata={"help": "task text the episodes carry (as the engine sends it)"})
     eval_episodes: int = field(default=16, metadata={"help": "episodes scored before and after training"})
     seed: int = field(default=0, metadata={"help": "seed of the coefficient positions, episodes and masks"})
-    device: str = field(default="cpu", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto'"})
+    device: str = field(default="auto", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA if present)"})
 
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_frequency", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1)):
@@ -100,7 +99,7 @@ class FinetuneConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FinetuneConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        from specprompt.vlm._config import from_mapping
+        from specprompt.vlm import from_mapping
 
         out: FinetuneConfig = from_mapping(cls, data)
         return out
@@ -128,13 +127,13 @@ class FinetuneData:
 
 
 def prepare_data(examples: Sequence[tuple[Any, str]]) -> FinetuneData:
-    """Prepares ``(image, label)`` pairs (images as :func:`~specprompt.vlm._prepare.prepare_image` takes).
+    """Prepares ``(image, label)`` pairs (images as :func:`~specprompt.vlm.prepare_image` takes).
 
     Raises:
         ConfigError: fewer than 2 labels, or a label that is not a non-empty string.
         ImageInputError: an unreadable image.
     """
-    from specprompt.vlm._prepare import prepare_image
+    from specprompt.vlm import prepare_image
 
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
         raise ConfigError(f"finetune data must be a sequence of (image, label) pairs, got {type(examples).__name__}")
@@ -173,9 +172,10 @@ def _check_counts(data: FinetuneData, config: FinetuneConfig) -> None:
 def sample_user_episodes(
     rng: np.random.Generator, data: FinetuneData, config: FinetuneConfig, n_episodes: int
 ) -> tuple[EpisodeBatch, list[np.ndarray]]:
-    """Episodes from the user's data (layout of :class:`~specprompt.vlm._episodes.EpisodeBatch`) and
+    """Episodes from the user's data (layout of :class:`~specprompt.training.EpisodeBatch`) and
     each image's created-token masks ``(E*M, T_l)``."""
-    from specprompt.vlm._episodes import EpisodeBatch, episode_text
+    from specprompt.training._episodes import EpisodeBatch
+    from specprompt.vlm import episode_text
 
     classes = data.by_class()
     n_way = min(config.n_way, len(classes))
@@ -214,7 +214,7 @@ def sample_user_episodes(
 def _accuracy(model: BandVLM, data: FinetuneData, config: FinetuneConfig, device: str) -> float:
     import torch
 
-    from specprompt.vlm._train import episode_forward
+    from specprompt.training._train import episode_forward
 
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
     batch, created = sample_user_episodes(rng, data, config, config.eval_episodes)
@@ -233,7 +233,7 @@ def finetune(
     """Trains a FourierFT adapter of the band VLM on labelled images and saves it to ``out``.
 
     Args:
-        examples: ``(image, label)`` pairs; images as :func:`~specprompt.vlm._prepare.prepare_image`
+        examples: ``(image, label)`` pairs; images as :func:`~specprompt.vlm.prepare_image`
             takes (arrays, PIL images, paths, data URIs, ``dspy.Image``).
         out: the adapter directory (created; must be empty or hold an earlier adapter).
         config: the run (default :class:`FinetuneConfig`).
@@ -255,10 +255,16 @@ def finetune(
     import torch
     import torch.nn.functional as F
 
-    from specprompt.vlm._adapter_io import attach_fourierft, check_output_dir, require_peft, save_adapter
-    from specprompt.vlm._checkpoint import load_checkpoint
-    from specprompt.vlm._episodes import keep_masks
-    from specprompt.vlm._train import episode_forward, resolve_device
+    from specprompt.training._episodes import keep_masks
+    from specprompt.training._train import episode_forward
+    from specprompt.vlm import (
+        attach_fourierft,
+        check_output_dir,
+        load_checkpoint,
+        require_peft,
+        resolve_device,
+        save_adapter,
+    )
 
     cfg = config if config is not None else FinetuneConfig()
     if not isinstance(cfg, FinetuneConfig):

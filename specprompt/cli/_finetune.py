@@ -1,10 +1,10 @@
-"""``specprompt finetune`` (and ``specprompt train``, when the local model's training CLI is present).
+"""``specprompt finetune``: adapt the local band VLM to a user's labelled images.
 
-``specprompt finetune --train DATA --out DIR`` adapts the local band VLM to a user's labelled images
-with a FourierFT adapter (:func:`specprompt.vlm._finetune.finetune`). ``DATA`` is a folder per
+``specprompt finetune --trainset DATA --out DIR`` adapts the local band VLM to a user's labelled images
+with a FourierFT adapter (:func:`specprompt.training.finetune`). ``DATA`` is a folder per
 label (``DATA/<label>/*.png``) or a JSONL file whose lines hold an image path (relative to the
 file) and a label (``--image-field``, ``--label-field``); it is read by the loaders of
-``specprompt compile`` (:func:`specprompt.cli._data.load_dataset`), which never execute code.
+``specprompt compile`` (:func:`specprompt.load_dataset`), which never execute code.
 Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --model specprompt/local
 --adapter DIR``.
 """
@@ -12,21 +12,21 @@ Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --mode
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from specprompt.cli._args import DeprecatedAlias
 from specprompt.errors import ConfigError
 
-__all__ = ["add_parsers", "examples_from", "run_finetune"]
+__all__ = ["add_parser", "examples_from", "run_finetune"]
 
 
 def _finetune_defaults() -> tuple[dict[str, Any], dict[str, str]]:
     # FinetuneConfig imports numpy only (no torch), so building the parser stays fast.
-    from specprompt.vlm._finetune import FinetuneConfig
+    from specprompt.training import FinetuneConfig
 
     defaults = FinetuneConfig()
     return (
@@ -35,12 +35,8 @@ def _finetune_defaults() -> tuple[dict[str, Any], dict[str, str]]:
     )
 
 
-def add_parsers(sub: Any) -> None:
-    """Registers ``finetune`` (and ``train`` when :mod:`specprompt.vlm._cli` provides it)."""
-    if importlib.util.find_spec("specprompt.vlm._cli") is not None:
-        from specprompt.vlm._cli import add_train_parser
-
-        add_train_parser(sub)
+def add_parser(sub: Any) -> None:
+    """Registers ``finetune`` on the CLI's sub-parsers."""
     defaults, helps = _finetune_defaults()
     p: argparse.ArgumentParser = sub.add_parser(
         "finetune",
@@ -50,11 +46,13 @@ def add_parsers(sub: Any) -> None:
         "and a label. Use the adapter with local_lm(adapter_path=DIR) or "
         "'specprompt serve --model specprompt/local --adapter DIR'.",
     )
-    p.add_argument("--train", required=True, metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--trainset", metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
+    data.add_argument("--train", dest="trainset", action=DeprecatedAlias, new="--trainset", help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="base checkpoint (default: the shipped one)")
-    p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default %(default)s)")
-    p.add_argument("--label-field", default="label", help="JSONL field holding the label (default %(default)s)")
+    p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default: %(default)s)")
+    p.add_argument("--label-field", default="label", help="JSONL field holding the label (default: %(default)s)")
     for name, kind in (
         ("steps", int),
         ("n_frequency", int),
@@ -72,25 +70,28 @@ def add_parsers(sub: Any) -> None:
             dest=name,
             type=kind,
             default=defaults[name],
-            help=f"{helps[name]} (default %(default)s)",
+            help=f"{helps[name]} (default: {_shown(defaults[name])})",
         )
     p.set_defaults(run=run_finetune)
+
+
+def _shown(value: object) -> str:
+    return "none" if value in ("", None) else str(value).replace("%", "%%")
 
 
 def examples_from(path: str | Path, image_field: str = "image", label_field: str = "label") -> list[tuple[Any, str]]:
     """``(dspy.Image, label)`` pairs of a folder-per-label dataset or a JSONL file.
 
     Raises:
-        ConfigError: see :func:`specprompt.cli._data.load_dataset`; also a label that is not a
+        ConfigError: see :func:`specprompt.load_dataset`; also a label that is not a
             string or number. ImageInputError: an unreadable image.
     """
-    from specprompt.cli._data import DatasetFields, load_dataset
+    from specprompt.data import load_dataset
 
     if image_field == label_field:
         raise ConfigError(f"--image-field and --label-field must differ, both are {image_field!r}")
-    spec = DatasetFields((image_field,), (label_field,), {image_field: "single"}, {})
     out: list[tuple[Any, str]] = []
-    for i, ex in enumerate(load_dataset(path, spec)):
+    for i, ex in enumerate(load_dataset(path, image_field=image_field, label_field=label_field)):
         label = ex[label_field]
         if isinstance(label, bool) or not isinstance(label, (str, int, float)):
             raise ConfigError(f"{path}: example {i} has label {label!r}; labels must be strings or numbers")
@@ -100,10 +101,10 @@ def examples_from(path: str | Path, image_field: str = "image", label_field: str
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Runs ``specprompt finetune``; prints the adapter directory, model id and accuracies as JSON."""
-    from specprompt.vlm._finetune import FinetuneConfig, finetune
+    from specprompt.training import FinetuneConfig, finetune
 
     try:
-        from specprompt.vlm._adapter_io import require_peft
+        from specprompt.vlm import require_peft
 
         require_peft()
     except ImportError as exc:
@@ -121,7 +122,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         instruction=args.instruction,
         device=args.device,
     )
-    examples = examples_from(args.train, args.image_field, args.label_field)
+    examples = examples_from(args.trainset, args.image_field, args.label_field)
     out = finetune(examples, args.out, config, checkpoint=args.checkpoint)
     meta = json.loads((out / "adapter.json").read_text())
     summary = {

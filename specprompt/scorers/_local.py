@@ -17,7 +17,7 @@ Images are read in one of two ways (``provider_data["specprompt"]["paths"]`` say
 
 - ``"bands"``: a PNG carrying :class:`~specprompt.types.SpectralImage` metadata (scheme, options,
   selection, source size) is tokenized natively: only the working tokens that overlap the *kept*
-  bands (and tiles) of the source are created (:func:`~specprompt.vlm._layout.metadata_layout`).
+  bands (and tiles) of the source are created (:func:`specprompt.vlm.metadata_layout`).
 - ``"pixels"``: any other image (or a PNG whose metadata was stripped) is decomposed as it is.
 
 :meth:`LocalVLM.answer <specprompt.vlm.LocalVLM.answer>` reads a SpectralImage (or its PNG) the same way,
@@ -47,27 +47,13 @@ import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
 from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
-from specprompt.vlm._layout import MAX_LAYOUT_PIXELS as MAX_LAYOUT_PIXELS
-from specprompt.vlm._layout import metadata_layout, png_metadata
+from specprompt.vlm import LocalVLM, png_metadata, prepare_decoded
 
 if TYPE_CHECKING:
-    from specprompt.serve import ServableModel
-    from specprompt.vlm._predict import LocalVLM
-    from specprompt.vlm._prepare import PreparedImage
+    from specprompt.vlm import PreparedImage
 
-__all__ = [
-    "LOCAL_MODEL",
-    "LocalVLMEngine",
-    "answer_label",
-    "instruction_of",
-    "load_local_vlm",
-    "local_lm",
-    "local_servable",
-    "metadata_layout",
-]
+__all__ = ["LocalVLMEngine", "answer_label", "instruction_of", "load_local_vlm", "local_lm"]
 
-#: Name under which ``specprompt serve`` serves the local model.
-LOCAL_MODEL = "specprompt/local"
 _OBJECTIVE = re.compile(r"your objective is:\s*(.*)\Z", re.S)
 _CHAT_FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]\s*(.*?)\s*(?=\[\[ ## |\Z)", re.S)
 _XML_FIELD = re.compile(r"<(\w+)>\s*(.*?)\s*</\1>", re.S)
@@ -129,12 +115,10 @@ def load_local_vlm(
         ConfigError: a missing or malformed checkpoint or adapter, or an adapter of other base weights.
         ImportError: an adapter is given and peft is not installed.
     """
-    from specprompt.vlm._predict import LocalVLM
-
     vlm = LocalVLM.load(checkpoint, device=device)
     if adapter is None:
         return vlm, vlm.model_id
-    from specprompt.vlm._adapter_io import apply_adapter
+    from specprompt.vlm import apply_adapter
 
     merged, meta = apply_adapter(vlm.model, adapter, vlm.weights_sha256)
     info = {**vlm.meta, "adapter": {k: meta[k] for k in ("adapter_sha256", "fourierft") if k in meta}}
@@ -200,8 +184,6 @@ class LocalVLMEngine(ScorerEngine):
             ImageInputError: undecodable image or malformed metadata. SelectionError: a selection
                 that keeps no token the model can see.
         """
-        from specprompt.vlm._prepare import prepare_decoded
-
         hit = self._prepared.get(image.key)
         if hit is not None:
             return hit
@@ -268,20 +250,3 @@ def local_lm(
     except TypeError as exc:
         raise ConfigError(f"bad local_lm option: {exc}; allowed: device, cache_size") from None
     return dspy.LM(engine.model_name, engine=engine, cache=cache)
-
-
-def local_servable(checkpoint: str | Path | None = None, adapter: str | Path | None = None) -> ServableModel:
-    """The ``specprompt/local`` entry of ``specprompt serve`` for a checkpoint and optional adapter."""
-    from specprompt.serve import ServableModel
-
-    def factory() -> LocalVLMEngine:
-        return LocalVLMEngine(checkpoint, adapter)
-
-    where = "the shipped checkpoint" if checkpoint is None else f"checkpoint {checkpoint}"
-    extra = f" + adapter {adapter}" if adapter is not None else ""
-    return ServableModel(
-        LOCAL_MODEL,
-        factory,
-        thread_safe=True,  # the network runs under the engine's lock; its caches are locked
-        description=f"local band VLM ({where}{extra}): few-shot answers chosen among the demos' answers",
-    )

@@ -14,11 +14,11 @@ from safetensors.torch import load_file, save_file
 
 from specprompt import ConfigError
 from specprompt.cli import main
+from specprompt.scorers import local_lm
+from specprompt.training import FinetuneConfig, finetune
 from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapter_targets, apply_adapter
 from specprompt.vlm._checkpoint import load_checkpoint, save_checkpoint
 from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._engine import local_lm
-from specprompt.vlm._finetune import FinetuneConfig, finetune
 from specprompt.vlm._model import BandVLM
 
 COLOURS = {"red": (0.9, 0.1, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.1, 0.2, 0.9)}
@@ -160,7 +160,7 @@ def test_cli_finetune_on_a_folder_per_label(
         Image.fromarray((arr * 255).astype(np.uint8)).save(tmp_path / "data" / name / f"{i}.png")
     args = [
         "finetune",
-        "--train",
+        "--trainset",
         str(tmp_path / "data"),
         "--out",
         str(tmp_path / "ad"),
@@ -175,5 +175,5 @@ def test_cli_finetune_on_a_folder_per_label(
     meta = json.loads((tmp_path / "ad" / ADAPTER_CONFIG_FILE).read_text())
     assert meta["finetune"]["seed"] == 5 and meta["fourierft"]["n_frequency"] == 8
     (tmp_path / "nope.csv").write_text("a,b\n")
-    assert main(["finetune", "--train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["finetune", "--trainset", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "x")]) == 2
     assert "must be a .jsonl file or a folder per label" in capsys.readouterr().err

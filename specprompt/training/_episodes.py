@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.vlm._families import AUX_ATTRIBUTES, get_family
-from specprompt.vlm._tokenizer import BAND_NAMES, PATCHES, WORKING_SIZE
+from specprompt.training._families import AUX_ATTRIBUTES, get_family
+from specprompt.vlm import BAND_NAMES, PATCHES, WORKING_SIZE, episode_text
 
 __all__ = ["EpisodeBatch", "keep_masks", "sample_episodes"]
 
@@ -54,11 +54,6 @@ class EpisodeBatch:
     n_way: int
     k_shot: int
     n_query: int
-
-
-def episode_text(instruction: str, answers: Sequence[str]) -> str:
-    """The text the model reads: the instruction, then the distinct answers in sorted order."""
-    return f"{instruction} || {' | '.join(sorted(set(answers)))}"
 
 
 def sample_episodes(

@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.vlm._config import ModelConfig, check_int
-from specprompt.vlm._episodes import EpisodeBatch, keep_masks, sample_episodes
-from specprompt.vlm._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
+from specprompt.training._episodes import EpisodeBatch, keep_masks, sample_episodes
+from specprompt.training._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
+from specprompt.vlm import ModelConfig, check_int, resolve_device
 
 if TYPE_CHECKING:
     import torch
 
-    from specprompt.vlm._model import BandVLM
+    from specprompt.vlm import BandVLM
 
-__all__ = ["TrainConfig", "episode_forward", "resolve_device", "train"]
+__all__ = ["TrainConfig", "episode_forward", "train"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("specprompt.training")
 
 
 def _check_rate(name: str, value: object, upper: float = 1.0) -> None:
@@ -140,17 +140,6 @@ class TrainConfig:
         return cls(**conv)
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when available else ``"cpu"``; a CUDA device without CUDA raises."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
-    return device
-
-
 def _model_config(config: TrainConfig) -> ModelConfig:
     aux = tuple((a, n) for a, n in AUX_ATTRIBUTES.items())
     slices = max(config.model.slices, len(aux))
@@ -164,13 +153,12 @@ def episode_forward(
     and query labels ``(E, N*Q)``."""
     import torch
 
-    from specprompt.vlm._pyramid import band_features, laplacian_bands
-    from specprompt.vlm._text import text_ids
+    from specprompt.vlm import band_features, text_ids, working_bands
 
     e, m = batch.labels.shape
     s = batch.n_way * batch.k_shot
     x = torch.from_numpy(batch.images.reshape(e * m, *batch.images.shape[2:])).to(device).permute(0, 3, 1, 2)
-    feats = band_features(laplacian_bands(x))
+    feats = band_features(working_bands(x))
     if masks is None:
         keep = [torch.ones(f.shape[:2], dtype=torch.bool, device=device) for f in feats]
     else:
@@ -209,8 +197,7 @@ def train(config: TrainConfig) -> Path:
     import torch
     import torch.nn.functional as F
 
-    from specprompt.vlm._checkpoint import save_checkpoint
-    from specprompt.vlm._model import BandVLM
+    from specprompt.vlm import BandVLM, save_checkpoint
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"train() expects a TrainConfig, got {type(config).__name__}")

@@ -9,9 +9,9 @@ import sys
 from dataclasses import fields
 from typing import Any
 
+from specprompt.cli._args import DeprecatedAlias
 from specprompt.errors import ConfigError
-from specprompt.serve._config import ServeConfig
-from specprompt.serve._models import DEFAULT_MODEL
+from specprompt.serve import DEFAULT_MODEL, ServeConfig
 
 __all__ = ["API_KEY_ENV", "add_parser", "config_from_args", "run"]
 
@@ -30,14 +30,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Serve specprompt's local models over an OpenAI-compatible HTTP API "
         "(/v1/models, /v1/chat/completions, /health).",
     )
-    p.add_argument("--host", default=_DEFAULTS.host, help=_HELP["host"] + " (default %(default)s)")
-    p.add_argument("--port", type=int, default=_DEFAULTS.port, help=_HELP["port"] + " (default %(default)s)")
+    p.add_argument("--host", default=_DEFAULTS.host, help=_HELP["host"] + " (default: %(default)s)")
+    p.add_argument("--port", type=int, default=_DEFAULTS.port, help=_HELP["port"] + " (default: %(default)s)")
     p.add_argument(
         "--model",
         action="append",
         dest="models",
         metavar="NAME",
-        help=f"model to serve; repeat to serve several (default {DEFAULT_MODEL}; see --list-models)",
+        help=f"model to serve; repeat to serve several (default: {DEFAULT_MODEL}; see --list-models)",
     )
     p.add_argument("--list-models", action="store_true", help="print the servable models and exit")
     p.add_argument(
@@ -59,11 +59,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         ("--max-images", "max_images", int),
         ("--remote-timeout", "remote_timeout_s", float),
         ("--remote-max-bytes", "remote_max_bytes", int),
-        ("--workers", "workers", int),
+        ("--threads", "workers", int),
     ):
         p.add_argument(
-            flag, dest=name, type=kind, default=getattr(_DEFAULTS, name), help=_HELP[name] + " (default %(default)s)"
+            flag,
+            dest=name,
+            type=kind,
+            default=getattr(_DEFAULTS, name),
+            metavar="N" if kind is int else "X",
+            help=_HELP[name] + " (default: %(default)s)",
         )
+    p.add_argument(
+        "--workers", dest="workers", type=int, action=DeprecatedAlias, new="--threads", help=argparse.SUPPRESS
+    )
     p.add_argument("--no-access-log", action="store_true", help="do not log one line per HTTP request")
     p.set_defaults(run=run)
     return p
@@ -93,8 +101,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt serve``; returns the exit code."""
-    from specprompt.serve._models import get_servable_model, servable_models
-    from specprompt.serve._server import serve
+    from specprompt.serve import get_servable_model, servable_models, serve
 
     if args.list_models:
         for name in servable_models():
@@ -106,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     for name in models:
         get_servable_model(name)  # UnknownNameError lists the servable models, before anything loads
     if args.checkpoint is not None or args.adapter is not None:
-        from specprompt.serve._models import register_servable_model
-        from specprompt.vlm._engine import LOCAL_MODEL, local_servable
+        from specprompt.serve import LOCAL_MODEL, local_servable, register_servable_model
 
         if LOCAL_MODEL not in models:
             raise ConfigError(f"--checkpoint and --adapter configure {LOCAL_MODEL}; add --model {LOCAL_MODEL}")

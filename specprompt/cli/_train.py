@@ -1,4 +1,4 @@
-"""``specprompt train``: trains the local band VLM (wired into the CLI by ``specprompt.cli._main``).
+"""``specprompt train``: trains the local band VLM (:func:`specprompt.vlm.train`) and writes a checkpoint.
 
 Example::
 
@@ -23,35 +23,48 @@ def _names(text: str) -> tuple[str, ...]:
 
 def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     """Registers ``train`` on the CLI's sub-parsers and returns its parser."""
-    from specprompt.vlm._train import TrainConfig
+    from specprompt.training import TrainConfig
 
     d = TrainConfig()
     help_of = {f.name: f.metadata.get("help", "").replace("%", "%%") for f in dataclasses.fields(TrainConfig)}
+
+    def h(name: str, shown: object = None) -> str:
+        value = getattr(d, name) if shown is None else shown
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        return f"{help_of[name]} (default: {value})"
+
     p: argparse.ArgumentParser = sub.add_parser(
-        "train", help="train the local band VLM on procedural few-shot episodes and write a checkpoint"
+        "train",
+        help="train the local band VLM on procedural few-shot episodes and write a checkpoint",
+        description="Train the local band VLM (the default scorer of compile and demo) from scratch on procedural "
+        "few-shot episodes of the built-in task families, and write a checkpoint directory. Use it with "
+        "local_lm(CHECKPOINT) or 'specprompt serve --checkpoint DIR'.",
     )
-    p.add_argument("--out", default=d.out, help=f"{help_of['out']} (default {d.out})")
-    p.add_argument("--seed", type=int, default=d.seed, help=help_of["seed"])
-    p.add_argument("--steps", type=int, default=d.steps, help=f"{help_of['steps']} (default {d.steps})")
-    p.add_argument("--minutes", type=float, default=None, help=help_of["minutes"])
-    p.add_argument("--device", default=d.device, help=f"{help_of['device']} (default {d.device})")
-    p.add_argument("--threads", type=int, default=None, help=help_of["threads"])
-    p.add_argument("--n-way", type=int, default=d.n_way, help=help_of["n_way"])
-    p.add_argument("--k-shot", type=int, default=d.k_shot, help=help_of["k_shot"])
-    p.add_argument("--episodes-per-step", type=int, default=d.episodes_per_step, help=help_of["episodes_per_step"])
-    p.add_argument("--families", default=",".join(d.families), help="comma-separated training families")
-    p.add_argument("--held-out", default=",".join(d.held_out), help="comma-separated held-out families")
-    p.add_argument("--tile-dropout", type=float, default=d.tile_dropout, help=help_of["tile_dropout"])
-    p.add_argument("--band-dropout", type=float, default=d.band_dropout, help=help_of["band_dropout"])
-    p.add_argument("--lr", type=float, default=d.lr, help=help_of["lr"])
-    p.add_argument("--config", default=None, help="JSON file of TrainConfig fields (flags given override it)")
+    p.add_argument("--out", default=d.out, metavar="DIR", help=h("out"))
+    p.add_argument("--seed", type=int, default=d.seed, help=h("seed"))
+    p.add_argument("--steps", type=int, default=d.steps, help=h("steps"))
+    p.add_argument("--minutes", type=float, default=None, help=h("minutes", "no cap"))
+    p.add_argument("--device", default=d.device, help=h("device"))
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--n-way", type=int, default=d.n_way, help=h("n_way"))
+    p.add_argument("--k-shot", type=int, default=d.k_shot, help=h("k_shot"))
+    p.add_argument("--episodes-per-step", type=int, default=d.episodes_per_step, help=h("episodes_per_step"))
+    p.add_argument("--families", default=",".join(d.families), help="comma-separated " + h("families"))
+    p.add_argument("--held-out", default=",".join(d.held_out), help="comma-separated " + h("held_out"))
+    p.add_argument("--tile-dropout", type=float, default=d.tile_dropout, help=h("tile_dropout"))
+    p.add_argument("--band-dropout", type=float, default=d.band_dropout, help=h("band_dropout"))
+    p.add_argument("--lr", type=float, default=d.lr, help=h("lr"))
+    p.add_argument(
+        "--config", default=None, metavar="JSON", help="JSON file of TrainConfig fields; flags given override it"
+    )
     p.set_defaults(run=run_train)
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~specprompt.vlm.TrainConfig` of parsed ``train`` arguments."""
-    from specprompt.vlm._train import TrainConfig
+    """The :class:`~specprompt.training.TrainConfig` of parsed ``train`` arguments."""
+    from specprompt.training import TrainConfig
 
     base: dict[str, Any] = {}
     if args.config:
@@ -93,11 +106,11 @@ def run_train(args: argparse.Namespace) -> int:
     """Runs ``specprompt train``; prints the checkpoint directory and its model id."""
     import logging
 
-    from specprompt.vlm._checkpoint import read_config
-    from specprompt.vlm._train import train
+    from specprompt.training import train
+    from specprompt.vlm import read_config
 
     cfg = config_from_args(args)
-    logging.getLogger("specprompt.vlm").setLevel(logging.INFO)
+    logging.getLogger("specprompt.training").setLevel(logging.INFO)
     out = train(cfg)
     meta = read_config(out)
     m = meta["metrics"]

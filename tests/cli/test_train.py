@@ -1,4 +1,4 @@
-"""``specprompt train`` argument parsing (the parser is wired into the CLI elsewhere)."""
+"""``specprompt train`` argument parsing."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from specprompt import ConfigError
-from specprompt.vlm import add_train_parser
-from specprompt.vlm._cli import config_from_args, run_train
+from specprompt.cli._train import add_train_parser, config_from_args, run_train
 
-from .conftest import TINY_MODEL
+from ..conftest import TINY_MODEL
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

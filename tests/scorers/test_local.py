@@ -20,15 +20,15 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from specprompt import ConfigError, ImageInputError, Selection, decompose
-from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, model_id_of, save_checkpoint
-from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._engine import (
+from specprompt.scorers._local import (
     LocalVLMEngine,
     answer_label,
     instruction_of,
     local_lm,
-    metadata_layout,
 )
+from specprompt.vlm import metadata_layout
+from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, model_id_of, save_checkpoint
+from specprompt.vlm._config import ModelConfig
 from specprompt.vlm._model import BandVLM
 from specprompt.vlm._tokenizer import image_token_count
 

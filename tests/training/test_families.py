@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 
 from specprompt import ConfigError, UnknownNameError
-from specprompt.vlm import available_families, get_family
-from specprompt.vlm._episodes import keep_masks, sample_episodes
-from specprompt.vlm._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES
+from specprompt.training import (
+    AUX_ATTRIBUTES,
+    HELD_OUT_FAMILIES,
+    TRAIN_FAMILIES,
+    available_families,
+    get_family,
+    keep_masks,
+    sample_episodes,
+)
 
 
 @pytest.mark.parametrize("name", sorted(set(TRAIN_FAMILIES) | set(HELD_OUT_FAMILIES)))

@@ -1,15 +1,10 @@
-"""Inputs of the CLI: user programs and metrics (``FILE.py:NAME``) and datasets (JSONL or folders).
+"""Datasets of labelled images for DSPy programs: a JSONL file or a folder per label.
 
-Two kinds of input, two levels of trust:
+Datasets are **data and never execute code**: JSON lines are parsed with :func:`json.loads`,
+images are decoded by :func:`specprompt.io.load_image` (allow-listed formats, pixel limit).
 
-- ``FILE.py:NAME`` **runs the user's own file** (like ``python FILE.py`` would) and takes the
-  object ``NAME`` from it: a ``dspy.Module`` instance, a ``dspy.Module`` class or a zero-argument
-  factory (for programs), or a function ``metric(example, pred, trace=None)`` (for metrics).
-  Only pass files you would run yourself.
-- Datasets are **data and never execute code**: JSON lines are parsed with :func:`json.loads`,
-  images are decoded by :func:`specprompt.io.load_image` (allow-listed formats, pixel limit).
-
-Dataset layouts (field names come from the program, see :func:`dataset_fields`)::
+Layouts (field names come from the program, see :func:`dataset_fields`, or default to
+``image`` and ``label``)::
 
     train.jsonl          one JSON object per line: every input field and the output field(s);
                          image fields hold paths relative to the JSONL file (or data URIs),
@@ -21,15 +16,12 @@ Dataset layouts (field names come from the program, see :func:`dataset_fields`):
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import logging
-import sys
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,19 +29,11 @@ from typing import Any, Literal
 import dspy
 
 from specprompt.errors import ConfigError, ImageInputError
+from specprompt.io import parse_data_uri
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "DatasetFields",
-    "dataset_fields",
-    "exact_match",
-    "load_dataset",
-    "load_metric",
-    "load_object",
-    "load_program_ref",
-]
+__all__ = ["DatasetFields", "IMAGE_SUFFIXES", "dataset_fields", "default_fields", "load_dataset"]
 
-log = logging.getLogger("specprompt.cli.data")
+log = logging.getLogger("specprompt.data")
 
 #: File suffixes read from label folders (case-insensitive); other files are skipped.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -57,142 +41,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".ti
 _NOT_LABELS = ("reasoning",)
 #: Image formats kept byte for byte in the data URI (the ones chat APIs accept); others become PNG.
 _KEEP_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
-
-
-# -- user code: programs and metrics ---------------------------------------------------------------
-
-
-@contextmanager
-def _on_path(folder: Path) -> Iterator[None]:
-    """The user's folder first on ``sys.path`` while their file runs (so sibling imports work)."""
-    entry = str(folder)
-    sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        try:
-            sys.path.remove(entry)
-        except ValueError:  # pragma: no cover - the user's code removed it
-            pass
-
-
-def load_object(ref: str, what: str = "object") -> Any:
-    """Runs the Python file of ``ref`` = ``"FILE.py:NAME"`` and returns its attribute ``NAME``.
-
-    This executes the file, exactly as ``python FILE.py`` would (minus ``__main__``): only use it
-    on your own code. The module is registered as ``specprompt_user_<stem>`` and the file's
-    folder is on ``sys.path`` while it runs.
-
-    Args:
-        ref: ``path/to/file.py:name`` (the last ``:`` splits, so Windows drive letters work).
-        what: what the object is, for error messages (``"program"``, ``"metric"``).
-
-    Raises:
-        ConfigError: a malformed reference, a missing ``.py`` file or a missing attribute.
-
-    Example:
-        >>> load_object("no_colon", "program")
-        Traceback (most recent call last):
-        ...
-        specprompt.errors.ConfigError: program must be given as FILE.py:NAME, got 'no_colon'
-    """
-    if not isinstance(ref, str):
-        raise ConfigError(f"{what} must be given as FILE.py:NAME, got {ref!r}")
-    path_text, sep, name = ref.rpartition(":")
-    if not sep or not path_text or not name:
-        raise ConfigError(f"{what} must be given as FILE.py:NAME, got {ref!r}")
-    path = Path(path_text)
-    if path.suffix != ".py":
-        raise ConfigError(f"{what} file must be a .py file, got {path_text!r} (in {ref!r})")
-    if not path.is_file():
-        raise ConfigError(f"{what} file {path_text!r} does not exist")
-    if not name.isidentifier():
-        raise ConfigError(f"{what} name must be a Python identifier, got {name!r} (in {ref!r})")
-    module_name = f"specprompt_user_{path.stem}" if path.stem.isidentifier() else "specprompt_user_module"
-    spec = importlib.util.spec_from_file_location(module_name, path.resolve())
-    if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
-        raise ConfigError(f"cannot load {what} file {path_text!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
-    with _on_path(path.resolve().parent):
-        spec.loader.exec_module(module)
-    if not hasattr(module, name):
-        public = sorted(n for n, v in vars(module).items() if not n.startswith("_") and _looks_like(v, what))
-        raise ConfigError(
-            f"{path_text!r} has no {what} named {name!r}; candidates there: {', '.join(public) or '(none)'}"
-        )
-    return getattr(module, name)
-
-
-def _looks_like(value: object, what: str) -> bool:
-    if what == "program":
-        return isinstance(value, dspy.Module) or (isinstance(value, type) and issubclass(value, dspy.Module))
-    return isinstance(value, types.FunctionType)
-
-
-def load_program_ref(ref: str) -> dspy.Module:
-    """The program named by ``"FILE.py:NAME"``: a ``dspy.Module`` instance, class or zero-arg factory.
-
-    Runs the user's file (see :func:`load_object`). A class or factory is called with no
-    arguments; an instance is used as it is (the optimizer never modifies it).
-
-    Raises:
-        ConfigError: a bad reference, or ``NAME`` is not (and does not make) a ``dspy.Module``.
-    """
-    obj = load_object(ref, "program")
-    if isinstance(obj, dspy.Module):
-        return obj
-    if not callable(obj):
-        raise ConfigError(
-            f"{ref!r} is a {type(obj).__name__}; expected a dspy.Module instance, class or zero-argument factory"
-        )
-    try:
-        made = obj()
-    except TypeError as exc:
-        if isinstance(obj, type) and not issubclass(obj, dspy.Module):
-            raise ConfigError(f"{ref!r} is the class {obj.__name__}, not a dspy.Module subclass") from None
-        raise ConfigError(f"{ref!r} must be callable with no arguments: {exc}") from None
-    if not isinstance(made, dspy.Module):
-        raise ConfigError(f"{ref!r}() returned a {type(made).__name__}, expected a dspy.Module")
-    return made
-
-
-def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
-    """1.0 when every label field of ``example`` equals the prediction's (as stripped strings).
-
-    The ``--metric exact`` of ``specprompt compile``.
-
-    Raises:
-        ConfigError: the example has no label (non-input) field.
-
-    Example:
-        >>> ex = dspy.Example(image=None, label="top-left").with_inputs("image")
-        >>> exact_match(ex, dspy.Prediction(label=" top-left")), exact_match(ex, dspy.Prediction(label="x"))
-        (1.0, 0.0)
-    """
-    labels = example.labels()
-    if not len(labels):
-        raise ConfigError("the exact metric needs examples with at least one output (non-input) field")
-    return float(all(_norm(getattr(pred, k, None)) == _norm(v) for k, v in labels.items()))
-
-
-def _norm(value: object) -> str | None:
-    return None if value is None else str(value).strip()
-
-
-def load_metric(ref: str) -> Callable[..., Any]:
-    """``"exact"`` (:func:`exact_match`) or a function from ``"FILE.py:FN"`` (runs that file).
-
-    Raises:
-        ConfigError: a bad reference or an object that is not callable.
-    """
-    if ref == "exact":
-        return exact_match
-    obj = load_object(ref, "metric")
-    if not callable(obj):
-        raise ConfigError(f"metric {ref!r} is a {type(obj).__name__}, expected metric(example, pred, trace=None)")
-    metric: Callable[..., Any] = obj
-    return metric
 
 
 # -- which fields a dataset must have ----------------------------------------------------------------
@@ -310,14 +158,7 @@ def _image_value(value: Any, base: Path, where: str) -> dspy.Image:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: an image must be a path (a string) relative to the JSONL file, got {value!r:.60}")
     if value.startswith("data:"):
-        try:
-            head, _, payload = value.partition(",")
-            if not head.startswith("data:image/") or not head.endswith(";base64"):
-                raise ValueError("not a base64 image data URI")
-            data = base64.b64decode(payload, validate=True)
-        except ValueError as exc:
-            raise ImageInputError(where, f"bad data URI ({exc})") from None
-        return dspy.Image(_image_data_uri(data, where))
+        return dspy.Image(_image_data_uri(parse_data_uri(value, where), where))
     if "://" in value:
         raise ConfigError(f"{where}: remote image {value!r:.80} is not fetched; download it and give its path")
     path = Path(value)
@@ -411,16 +252,46 @@ def _load_folders(root: Path, fields: DatasetFields) -> list[dspy.Example]:
     return out
 
 
-def load_dataset(path: str | Path, fields: DatasetFields) -> list[dspy.Example]:
+def default_fields(image_field: str = "image", label_field: str = "label") -> DatasetFields:
+    """The fields of a one-image classifier: ``image_field`` (a ``dspy.Image``) -> ``label_field``.
+
+    Raises:
+        ConfigError: a name that is not a Python identifier, or equal names.
+
+    Example:
+        >>> default_fields().describe()
+        "inputs ['image'] and outputs ['label']"
+    """
+    for what, name in (("image_field", image_field), ("label_field", label_field)):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"{what} must be a Python identifier, got {name!r}")
+    if image_field == label_field:
+        raise ConfigError(f"image_field and label_field must differ, both are {image_field!r}")
+    return DatasetFields((image_field,), (label_field,), {image_field: "single"}, {})
+
+
+def load_dataset(
+    path: str | Path,
+    program: dspy.Module | DatasetFields | None = None,
+    *,
+    image_field: str = "image",
+    label_field: str = "label",
+) -> list[dspy.Example]:
     """Reads a JSONL file or a folder per label into ``dspy.Example`` s (inputs marked).
 
-    Never executes code: lines are JSON, images are decoded with the limits of
-    :func:`specprompt.io.load_image` and kept as data URIs (PNG, JPEG, WebP and GIF byte for
-    byte, other formats re-encoded as PNG), so equal files give equal examples.
+    The reader of ``specprompt compile --trainset``. Never executes code: lines are JSON, images
+    are decoded with the limits of :func:`specprompt.io.load_image` and kept as data URIs (PNG,
+    JPEG, WebP and GIF byte for byte, other formats re-encoded as PNG), so equal files give equal
+    examples.
 
     Args:
         path: a ``.jsonl`` (or ``.ndjson``) file, or a folder ``<label>/<image files>``.
-        fields: what the program needs (:func:`dataset_fields`).
+        program: the ``dspy.Module`` the examples are for: field names, image fields and
+            ``Literal`` choices are read from its signatures (:func:`dataset_fields`); or the
+            :class:`DatasetFields` themselves. ``None``: one image field ``image_field`` and one
+            label field ``label_field``.
+        image_field: the image input field when ``program`` is ``None``.
+        label_field: the label (output) field when ``program`` is ``None``.
 
     Returns:
         the examples, in file order (folders: labels and files sorted by name).
@@ -428,9 +299,22 @@ def load_dataset(path: str | Path, fields: DatasetFields) -> list[dspy.Example]:
     Raises:
         ConfigError: a missing path, another suffix, bad JSON (names ``file:line``), a line
             that is not an object or lacks a field, a value outside a ``Literal``, a missing
-            image file, an unknown label folder, or no examples at all.
+            image file, an unknown label folder, no examples at all, or field names given
+            together with a ``program``.
         ImageInputError: an image that cannot be decoded (names the file and line).
+
+    Example:
+        >>> load_dataset("missing.jsonl")
+        Traceback (most recent call last):
+        ...
+        specprompt.errors.ConfigError: dataset 'missing.jsonl' does not exist (give a .jsonl file or a folder per label)
     """
+    if program is None:
+        fields = default_fields(image_field, label_field)
+    else:
+        if (image_field, label_field) != ("image", "label"):
+            raise ConfigError("give a program or image_field/label_field, not both (the program names the fields)")
+        fields = program if isinstance(program, DatasetFields) else dataset_fields(program)
     p = Path(path)
     if p.is_dir():
         return _load_folders(p, fields)

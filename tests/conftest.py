@@ -1,4 +1,4 @@
-"""A tiny checkpoint trained for a few steps, shared by the vlm tests."""
+"""Shared fixtures: a tiny band-VLM checkpoint trained for a few steps (vlm, training and scorer tests)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from specprompt.vlm import ModelConfig, TrainConfig
+from specprompt.training import TrainConfig
+from specprompt.vlm import ModelConfig
 
 TINY_MODEL = ModelConfig(dim=16, depth=1, heads=2, readout_tokens=2, slices=8, slice_dim=4, text_dim=4)
 
@@ -35,6 +36,6 @@ def tiny_config(path: Path, **overrides: object) -> TrainConfig:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from specprompt.vlm import train
+    from specprompt.training import train
 
     return train(tiny_config(tmp_path_factory.mktemp("vlm") / "ckpt"))

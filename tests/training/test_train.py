@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from specprompt import ConfigError, UnknownNameError
-from specprompt.vlm import TrainConfig, load_checkpoint, train
+from specprompt.training import TrainConfig, train
+from specprompt.vlm import load_checkpoint
 from specprompt.vlm._checkpoint import CONFIG_FILE, WEIGHTS_FILE, model_id_of, weights_hash
 
-from .conftest import tiny_config
+from ..conftest import tiny_config
 
 
 def test_loss_drops_in_a_short_run(tmp_path: Path) -> None:

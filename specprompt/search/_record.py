@@ -1,0 +1,160 @@
+"""The record a band-search trial keeps in Optuna storage: one typed object, keys declared once.
+
+Every trial attribute specprompt writes or reads goes through :class:`TrialRecord` (user
+attributes) or :class:`FullScore` (the study attribute of a full-valset score); no other module
+spells an attribute name.
+
+================  ==================================================================  ===========
+user attribute    meaning                                                             written by
+================  ==================================================================  ===========
+``origin``        ``baseline:<name>``, ``warm:<name>``, ``neighbour:<trial>``,        enqueue /
+                  ``sampler`` (see :mod:`specprompt.search._sampler`)                 sampler
+``worker``        ``{"host", "pid"}`` of the process that ran the trial               objective
+``key``           hash of the rendered prompt (:meth:`SearchContext.key`)             objective
+``tokens``        image tokens of the prompt                                          objective
+``feasible``      ``tokens`` within the budget                                        objective
+``constraint``    ``[tokens - budget]`` (no budget: absent)                           objective
+``selections``    per image slot: source, choice, kept bands, crop, tokens            objective
+``example_scores``  minibatch valset index (a string) -> score                        objective
+``score``         the mean of ``example_scores`` (complete trials only)               objective
+``reused_from``   the trial whose scores this one reuses (same prompt)                objective
+================  ==================================================================  ===========
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["FULL_PREFIX", "FullScore", "TrialRecord", "write_record"]
+
+#: Study user-attribute prefix of full-valset scores, keyed by candidate key.
+FULL_PREFIX = "full:"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What specprompt knows about one trial; every field is optional until written.
+
+    ``to_attrs`` leaves out ``None`` fields, so a writer that knows only the origin writes only
+    the origin. Field names are the attribute names.
+
+    Example:
+        >>> rec = TrialRecord(origin="warm:uniform", tokens=12)
+        >>> rec.to_attrs()
+        {'origin': 'warm:uniform', 'tokens': 12}
+        >>> TrialRecord.from_attrs(rec.to_attrs()) == rec
+        True
+    """
+
+    origin: str | None = None
+    worker: Mapping[str, Any] | None = None
+    key: str | None = None
+    tokens: int | None = None
+    feasible: bool | None = None
+    constraint: tuple[float, ...] | None = None
+    selections: Mapping[str, Any] | None = None
+    example_scores: Mapping[int, float] | None = None
+    score: float | None = None
+    reused_from: int | None = None
+    spend: Mapping[str, int] | None = None
+    transport_error: str | None = None
+    retry_of: int | None = None
+
+    def to_attrs(self) -> dict[str, Any]:
+        """JSON user attributes (``None`` fields left out; example indices as strings)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "constraint":
+                value = [float(v) for v in value]
+            elif f.name == "example_scores":
+                value = {str(i): float(s) for i, s in value.items()}
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> TrialRecord:
+        """The record of stored user attributes (unknown attributes are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        data: dict[str, Any] = {k: v for k, v in attrs.items() if k in names}
+        if data.get("constraint") is not None:
+            data["constraint"] = tuple(float(v) for v in data["constraint"])
+        if data.get("example_scores") is not None:
+            data["example_scores"] = {int(i): float(s) for i, s in data["example_scores"].items()}
+        if data.get("score") is not None:
+            data["score"] = float(data["score"])
+        return cls(**data)
+
+    @classmethod
+    def from_trial(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
+        """The record of a trial (frozen or running)."""
+        return cls.from_attrs(trial.user_attrs)
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether the trial shows a baseline prompt (origin ``baseline:<name>``)."""
+        return bool(self.origin and self.origin.startswith("baseline:"))
+
+
+def write_record(trial: optuna.Trial, record: TrialRecord) -> None:
+    """Writes the non-``None`` fields of ``record`` as user attributes of a running trial."""
+    for name, value in record.to_attrs().items():
+        trial.set_user_attr(name, value)
+
+
+@dataclass(frozen=True)
+class FullScore:
+    """A candidate's full-valset score, kept as the study attribute ``full:<key>``.
+
+    Attributes:
+        score: the mean over the valset.
+        trial: the trial that first showed the candidate (``None`` when none did).
+        example_scores: valset index -> score (the paired bootstrap needs them).
+    """
+
+    score: float
+    trial: int | None
+    example_scores: Mapping[int, float]
+
+    def to_attrs(self) -> dict[str, Any]:
+        return {
+            "score": float(self.score),
+            "trial": self.trial,
+            "example_scores": {str(i): float(s) for i, s in self.example_scores.items()},
+        }
+
+    @classmethod
+    def read(cls, study: optuna.Study, key: str) -> FullScore | None:
+        """The stored full-valset score of candidate ``key``, if any."""
+        entry = study.user_attrs.get(FULL_PREFIX + key)
+        if not isinstance(entry, Mapping) or "score" not in entry:
+            return None
+        scores = entry.get("example_scores") or {}
+        trial = entry.get("trial")
+        return cls(
+            float(entry["score"]), None if trial is None else int(trial), {int(i): float(s) for i, s in scores.items()}
+        )
+
+    @classmethod
+    def read_all(cls, study: optuna.Study) -> dict[str, FullScore]:
+        """Every stored full-valset score of the study, by candidate key."""
+        out: dict[str, FullScore] = {}
+        for name in study.user_attrs:
+            if name.startswith(FULL_PREFIX):
+                entry = cls.read(study, name[len(FULL_PREFIX) :])
+                if entry is not None:
+                    out[name[len(FULL_PREFIX) :]] = entry
+        return out
+
+    def write(self, study: optuna.Study, key: str) -> None:
+        study.set_user_attr(FULL_PREFIX + key, self.to_attrs())

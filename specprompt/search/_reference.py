@@ -1,0 +1,106 @@
+"""The baseline prompts as candidates of the band search (trials with origin ``baseline:<name>``).
+
+==========  ===================================================================================
+name        what the demo images are
+==========  ===================================================================================
+full        every image at full resolution (all bands)
+uniform     every image resized by one common factor (PIL Lanczos), the largest whose provider
+            tokens fit the budget (none without a budget); :meth:`SearchContext.uniform_resize`
+low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI cost models only)
+text_only   no images: the demos keep their text and labels
+==========  ===================================================================================
+
+``uniform`` and ``low_detail`` show images that are not points of the band space: their trial
+carries the parameters of :meth:`SearchContext.full` and :func:`candidate_of` swaps in the
+baseline's images by the trial's ``origin``. A candidate's key covers those images, so a stored
+trial whose origin names another image than the current context makes is never used.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from specprompt.search._budget import fits
+from specprompt.search._context import Candidate, SearchContext
+
+__all__ = ["BASELINE_ORIGIN", "REFERENCES", "candidate_of", "reference", "reference_candidates", "shows_band_space"]
+
+#: Baselines that are candidates of the study, in the order they are enqueued.
+REFERENCES: tuple[str, ...] = ("uniform", "low_detail", "text_only", "full")
+#: Origin prefix of a baseline trial.
+BASELINE_ORIGIN = "baseline:"
+#: Baselines whose images are not points of the band space.
+_OVERRIDES = ("uniform", "low_detail")
+
+
+_MADE: weakref.WeakKeyDictionary[SearchContext, dict[str, tuple[Candidate | None, str]]] = weakref.WeakKeyDictionary()
+
+
+def reference(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
+    """The candidate of baseline ``name`` (``None`` when it does not exist) and a note.
+
+    Made once per context (resizing every demo image is not free) and then reused.
+
+    Raises:
+        KeyError: ``name`` is not in :data:`REFERENCES`.
+    """
+    made = _MADE.setdefault(ctx, {})
+    if name not in made:
+        made[name] = _make(ctx, name)
+    return made[name]
+
+
+def _make(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
+    if name == "full":
+        return ctx.full(), "all bands of every image"
+    if name == "text_only":
+        return ctx.dropped(), "images removed, text and labels kept"
+    if name == "uniform":
+        if ctx.config.token_budget is None:
+            return None, "skipped: no token_budget to fit"
+        found = ctx.uniform_resize(ctx.config.token_budget)
+        if found is None:
+            return None, "skipped: even 1-pixel images exceed the budget"
+        cand, scale = found
+        if scale >= 1.0:
+            return None, "skipped: full resolution fits the budget (the full baseline)"
+        return cand, f"scale {scale:.4f} (Lanczos)"
+    if name == "low_detail":
+        if not ctx.config.cost_model.lower().startswith("openai"):
+            model = ctx.config.cost_model
+            return None, f"skipped: detail='low' only prices differently for openai, not {model!r}"
+        return ctx.low_detail(), "full images, detail='low'"
+    raise KeyError(name)
+
+
+def reference_candidates(ctx: SearchContext) -> list[tuple[str, Candidate]]:
+    """The baselines that exist and fit the budget, as ``(name, candidate)``, one per prompt."""
+    out: dict[str, tuple[str, Candidate]] = {}
+    for name in REFERENCES:
+        cand, _ = reference(ctx, name)
+        if cand is not None and fits(ctx.tokens(cand), ctx.config.token_budget):
+            out.setdefault(ctx.key(cand), (name, cand))
+    return list(out.values())
+
+
+def candidate_of(ctx: SearchContext, params: Mapping[str, Any], origin: str | None) -> Candidate:
+    """The candidate a trial showed: its parameters, or a baseline's images by its origin.
+
+    Raises:
+        ConfigError: the parameters do not belong to this context's space.
+    """
+    cand = ctx.from_params(params)
+    if origin and origin.startswith(BASELINE_ORIGIN):
+        name = origin[len(BASELINE_ORIGIN) :]
+        if name in _OVERRIDES:
+            ref, _ = reference(ctx, name)
+            if ref is not None:
+                return ref
+    return cand
+
+
+def shows_band_space(origin: str | None) -> bool:
+    """Whether a trial of this origin shows the point of the band space its parameters name."""
+    return not (origin and origin.startswith(BASELINE_ORIGIN) and origin[len(BASELINE_ORIGIN) :] in _OVERRIDES)

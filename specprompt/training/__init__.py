@@ -1,0 +1,45 @@
+"""Training of the local band VLM (:mod:`specprompt.vlm`): procedural task families, N-way K-shot
+episodes, the training loop (:func:`train`, ``specprompt train``) and FourierFT fine-tuning on a
+user's labelled images (:func:`finetune`, ``specprompt finetune``).
+
+Training writes checkpoints and adapters that :mod:`specprompt.vlm` loads; nothing at run time
+(pricing, scoring, serving) imports this package. ``import specprompt.training`` does not import
+torch. Typical use::
+
+    from specprompt.training import TrainConfig, train
+    checkpoint_dir = train(TrainConfig(out="runs/vlm", steps=4000, device="auto"))
+"""
+
+from __future__ import annotations
+
+from specprompt.training._baseline import band_vectors, nearest_neighbour_scores
+from specprompt.training._episodes import EpisodeBatch, keep_masks, sample_episodes
+from specprompt.training._families import (
+    AUX_ATTRIBUTES,
+    HELD_OUT_FAMILIES,
+    TRAIN_FAMILIES,
+    Family,
+    available_families,
+    get_family,
+)
+from specprompt.training._finetune import FinetuneConfig, finetune
+from specprompt.training._train import TrainConfig, episode_forward, train
+
+__all__ = [
+    "AUX_ATTRIBUTES",
+    "EpisodeBatch",
+    "Family",
+    "FinetuneConfig",
+    "HELD_OUT_FAMILIES",
+    "TRAIN_FAMILIES",
+    "TrainConfig",
+    "available_families",
+    "band_vectors",
+    "episode_forward",
+    "finetune",
+    "get_family",
+    "keep_masks",
+    "nearest_neighbour_scores",
+    "sample_episodes",
+    "train",
+]

@@ -1,0 +1,85 @@
+"""BandSampler: delegation to its base sampler, budget-aware redraws, neighbour proposals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dspy
+import optuna
+from optuna.distributions import BaseDistribution
+
+from specprompt.search import SearchConfig
+from specprompt.search._context import SearchContext
+from specprompt.search._demos import plan_demos
+from specprompt.search._sampler import BUDGET_REDRAWS, BandSampler
+from specprompt.tasks import Task
+
+
+class Scripted(optuna.samplers.BaseSampler):
+    """Proposes every parameter jointly from a script (stands in for multivariate TPE)."""
+
+    def __init__(self, script: list[dict[str, int]], space: dict[str, BaseDistribution]) -> None:
+        self.script = list(script)
+        self.space = space
+        self.asked = 0
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, BaseDistribution]:
+        return dict(self.space)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        self.asked += 1
+        return self.script.pop(0) if self.script else {}
+
+    def sample_independent(self, study: Any, trial: Any, name: str, dist: BaseDistribution) -> Any:
+        raise AssertionError("every parameter is proposed jointly")
+
+
+def _ctx(task: Task, budget: int | None) -> SearchContext:
+    student = dspy.Predict(task.signature)
+    student.demos = task.trainset[:2]
+    return SearchContext(student, plan_demos(student, [], None, 0), SearchConfig(token_budget=budget))
+
+
+def _params(ctx: SearchContext, keep_from: int) -> dict[str, int]:
+    return {name: keep_from for name in ctx.distributions()}  # 64 px: 44, 28, 12 or 0 local tokens per image
+
+
+def _ask(sampler: BandSampler) -> tuple[dict[str, Any], optuna.Study]:
+    study = optuna.create_study(sampler=sampler)
+    trial = study.ask(dict(sampler._ctx.distributions()))
+    return trial.params, study
+
+
+def test_an_over_budget_joint_proposal_is_drawn_again(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, 30)  # two images: keep_from 1 costs 56, keep_from 2 costs 24
+    base = Scripted([_params(ctx, 0), _params(ctx, 1), _params(ctx, 2), _params(ctx, 0)], ctx.distributions())
+    params, study = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
+    assert params == _params(ctx, 2) and base.asked == 3
+    assert study.trials[0].user_attrs["origin"] == "sampler" and "pid" in study.trials[0].user_attrs["worker"]
+
+
+def test_redraws_stop_after_a_bounded_number(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, 5)
+    base = Scripted([_params(ctx, 0)] * (BUDGET_REDRAWS + 5), ctx.distributions())
+    params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
+    assert params == _params(ctx, 0) and base.asked == BUDGET_REDRAWS + 1  # the objective refuses it
+
+
+def test_no_budget_or_independent_sampling_is_left_alone(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, None)
+    base = Scripted([_params(ctx, 0), _params(ctx, 3)], ctx.distributions())
+    params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0))
+    assert params == _params(ctx, 0) and base.asked == 1
+    budgeted = _ctx(colour_task, 5)
+    first, _ = _ask(BandSampler(optuna.samplers.RandomSampler(seed=3), budgeted, local_search=0.0, seed=0))
+    plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    assert first == plain.ask(dict(budgeted.distributions())).params  # the random baseline stays pure
+
+
+def test_an_enqueued_trial_keeps_its_parameters_and_origin(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, 30)
+    base = Scripted([], ctx.distributions())
+    study = optuna.create_study(sampler=BandSampler(base, ctx, local_search=1.0, seed=0))
+    study.enqueue_trial(_params(ctx, 3), user_attrs={"origin": "warm:x"})
+    trial = study.ask(dict(ctx.distributions()))
+    assert trial.params == _params(ctx, 3) and trial.user_attrs == {"origin": "warm:x"} and base.asked == 0

@@ -1,0 +1,188 @@
+"""Never worse than a computed baseline; the paired-bootstrap tie rule; held-out test scores."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import dspy
+import pytest
+
+from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
+from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._result import best_row
+from specprompt.search._select import bootstrap_interval, choose, p_better
+from specprompt.tasks import Task
+from specprompt.types import SpectralImage
+
+from .conftest import exact, options
+
+
+class Rigged(dspy.Module):
+    """Answers without an LM, by what its demos show: band renders are right exactly on the
+    search minibatch, resized images right everywhere but one minibatch example, no images
+    never. The minibatch favourite is then worse on the full valset than a baseline."""
+
+    def __init__(self, signature: Any, minibatch: list[int]) -> None:
+        super().__init__()
+        self.p = dspy.Predict(signature)
+        self.minibatch = minibatch
+
+    def forward(self, image: Any, idx: int) -> dspy.Prediction:
+        shown = [d.image for d in self.p.demos if d.image is not None]
+        if not shown:
+            ok = False
+        elif all(isinstance(i, SpectralImage) for i in shown):
+            ok = idx in self.minibatch
+        else:
+            ok = idx != self.minibatch[0]
+        return dspy.Prediction(label="yes" if ok else "no")
+
+
+def _yes(example: Any, pred: Any, trace: Any = None) -> float:
+    return float(pred.label == "yes")
+
+
+def _rigged_task(task: Task, n_val: int, seed: int, minibatch_size: int) -> tuple[Rigged, list[Any], list[int]]:
+    order = list(range(n_val))
+    random.Random(seed).shuffle(order)  # the optimizer's minibatch: the first minibatch_size of this order
+    minibatch = order[:minibatch_size]
+    image = task.trainset[0].image
+    val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(n_val)]
+    return Rigged(task.signature, minibatch), val, minibatch
+
+
+def test_returned_program_is_never_below_a_computed_baseline(colour_task: Task, lm: dspy.LM) -> None:
+    student, val, _ = _rigged_task(colour_task, 12, 0, 4)
+    opt = BandOptimizer(_yes, **options(token_budget=30, n_trials=10, minibatch_size=4, finalists=1))
+    program = opt.compile(student, trainset=colour_task.trainset, valset=val, baselines=True)
+    result = opt.last_result
+    assert result is not None and result.baselines is not None
+    rows = list(result.candidates)
+    favourite = best_row([r for r in rows if not r.origin.startswith("baseline:")], minibatch=True)
+    uniform = next(r for r in rows if r.origin == "baseline:uniform")
+    # the case the rule exists for: the minibatch favourite loses on the full valset
+    assert favourite.minibatch_score == 1.0 > uniform.minibatch_score == 0.75
+    assert favourite.full and favourite.score == pytest.approx(4 / 12)
+    assert uniform.full and uniform.score == pytest.approx(11 / 12)
+    assert result.best.key == uniform.key and result.best.score == pytest.approx(11 / 12)
+    for b in result.baselines.values():
+        if b.score is not None and b.fits:
+            assert result.best.score >= b.score, b.name
+    assert result.baselines["random"].score is not None  # random search ran and was added as a trial
+    assert any(r.origin == "baseline:random" for r in rows) or result.baselines["random"].key in {r.key for r in rows}
+    assert not any(isinstance(d.image, SpectralImage) for d in program.p.demos)  # the resized images
+    lo, hi = result.interval or (0.0, 0.0)
+    assert lo <= result.best.score <= hi < 1.0 + 1e-9
+    assert "chosen: trial" in result.pareto_table() and "95% CI" in result.pareto_table()
+    data = json.loads(result.to_json())
+    assert data["interval"] == [lo, hi] and data["best"]["origin"] == "baseline:uniform"
+    assert data["floor"] == pytest.approx(11 / 12) and data["leader"] == uniform.trial
+
+
+def test_compile_reports_held_out_scores(colour_task: Task, lm: dspy.LM) -> None:
+    student, val, _ = _rigged_task(colour_task, 12, 0, 4)
+    image = colour_task.trainset[0].image
+    test = [dspy.Example(image=image, idx=100 + i, label="yes").with_inputs("image", "idx") for i in range(3)]
+    opt = BandOptimizer(_yes, **options(token_budget=30, n_trials=6, minibatch_size=4))
+    opt.compile(student, trainset=colour_task.trainset, valset=val, testset=test)
+    result = opt.last_result
+    assert result is not None and result.baselines is not None
+    assert list(result.baselines) == ["full", "uniform", "low_detail", "text_only"]  # testset: baselines reported
+    assert result.test_score == 1.0  # resized images are right on every index outside the minibatch
+    assert result.baselines["text_only"].test_score == 0.0 and result.baselines["uniform"].test_score == 1.0
+    assert result.baselines["full"].test_score == 0.0 and result.baselines["low_detail"].test_score is None
+    assert result.test_calls == 3 * 3  # chosen (= uniform, shared cache), full, text_only
+    assert ", test 1.0000" in result.summary() and "test 0.0000" in result.pareto_table()
+    assert json.loads(result.to_json())["baselines"]["uniform"]["test_score"] == 1.0
+    with pytest.raises(Exception, match="testset must be a non-empty list"):
+        opt.compile(student, trainset=colour_task.trainset, valset=val, testset=[])
+
+
+def test_run_baselines_without_an_lm_scores_with_the_local_vlm(colour_task: Task) -> None:
+    opt = BandOptimizer(exact, **options(k_demos=1, token_budget=30))
+    with dspy.context(lm=None):
+        base = opt.run_baselines(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["full"])
+        assert dspy.settings.lm is None
+    assert base["full"].score is not None and base["full"].tokens == 44
+
+
+def _row(trial: int, score: float, tokens: int, origin: str = "sampler") -> ParetoRow:
+    return ParetoRow(trial, score, tokens, True, score, "{}", "{}", f"k{trial}", origin)
+
+
+def test_paired_bootstrap_and_interval() -> None:
+    a = {i: 1.0 for i in range(40)}
+    b = {i: float(i % 10 != 0) for i in range(40)}  # 4 of 40 worse, always paired with a success
+    assert p_better(a, b, 0) > 0.95 and p_better(b, a, 0) == 0.0
+    assert p_better(a, a, 0) == 0.0
+    assert p_better(a, b, 0) == p_better(a, b, 0)  # seeded
+    lo, hi = bootstrap_interval(b, 0.95, 0)
+    assert lo < 0.9 < hi <= 1.0
+    assert bootstrap_interval({i: 1.0 for i in range(5)}, 0.95, 0) == (1.0, 1.0)
+
+
+def test_tie_rule_prefers_the_cheaper_unless_the_leader_is_surely_better() -> None:
+    n = 30
+    leader = {i: 1.0 for i in range(n)}
+    near = {i: float(i != 0) for i in range(n)}  # one example worse: a near tie
+    poor = {i: float(i % 2 == 0) for i in range(n)}  # clearly worse
+    rows = [_row(0, 1.0, 100), _row(1, 29 / 30, 40), _row(2, 0.5, 10)]
+    scores = {"k0": leader, "k1": near, "k2": poor}
+    decision = choose(rows, scores, 0.95, 0)
+    assert decision.row.trial == 1 and decision.leader.trial == 0  # cheaper and not surely worse
+    assert decision.p_leader_better < 0.95
+    # a baseline sets a floor: nothing below its full-valset score is returned
+    with_base = [*rows, _row(3, 1.0, 60, "baseline:uniform")]
+    decision = choose(with_base, {**scores, "k3": leader}, 0.95, 0)
+    assert decision.floor == 1.0 and decision.row.trial == 3  # the leader ties it; the baseline is cheaper
+    # at equal tokens a baseline wins the tie
+    same = [_row(4, 1.0, 60), _row(5, 1.0, 60, "baseline:uniform")]
+    assert choose(same, {"k4": leader, "k5": leader}, 0.95, 0).row.trial == 5
+    with pytest.raises(ValueError, match="no candidate"):
+        choose([], {}, 0.95, 0)
+
+
+def test_default_tie_confidence_separates_one_from_two_examples() -> None:
+    conf = SearchConfig().tie_confidence
+    n = 20
+    best = {i: 1.0 for i in range(n)}
+    rows = [_row(0, 1.0, 416), _row(1, 19 / 20, 328), _row(2, 18 / 20, 300)]
+    one = {i: float(i != 0) for i in range(n)}
+    two = {i: float(i > 1) for i in range(n)}
+    assert 0.5 < p_better(best, one, 0) < conf < p_better(best, two, 0) < 0.95
+    assert choose(rows[:2], {"k0": best, "k1": one}, conf, 0).row.trial == 1  # a one-example edge is a tie
+    assert choose([rows[0], rows[2]], {"k0": best, "k2": two}, conf, 0).row.trial == 0  # two examples are not
+
+
+def test_trial_record_round_trip() -> None:
+    rec = TrialRecord(
+        origin="neighbour:3",
+        worker={"host": "h", "pid": 1},
+        key="k",
+        tokens=12,
+        feasible=True,
+        constraint=(-3.0,),
+        selections={"s": {"tokens": 12}},
+        example_scores={0: 1.0, 5: 0.0},
+        score=0.5,
+        reused_from=2,
+    )
+    attrs = rec.to_attrs()
+    assert json.loads(json.dumps(attrs)) == attrs and attrs["example_scores"] == {"0": 1.0, "5": 0.0}
+    assert TrialRecord.from_attrs({**attrs, "other": 1}) == rec
+    assert TrialRecord(origin="x").to_attrs() == {"origin": "x"}
+    assert TrialRecord(origin="baseline:uniform").is_baseline and not rec.is_baseline
+
+
+def test_full_score_record() -> None:
+    import optuna
+
+    study = optuna.create_study()
+    assert FullScore.read(study, "k") is None
+    FullScore(0.5, 3, {0: 1.0, 1: 0.0}).write(study, "k")
+    assert FullScore.read(study, "k") == FullScore(0.5, 3, {0: 1.0, 1: 0.0})
+    assert study.user_attrs["full:k"]["example_scores"] == {"0": 1.0, "1": 0.0}
+    study.set_user_attr("other", 1)
+    assert FullScore.read_all(study) == {"k": FullScore(0.5, 3, {0: 1.0, 1: 0.0})}
