@@ -7,6 +7,12 @@ model they run, ``training`` trains it) -> ``reports``, with ``serve`` and ``cli
 README's "How the code is laid out").
 """
 
+import os as _os
+
+# DSPy reads its model-price table from the internet on first use unless this is set: specprompt
+# contacts nothing but the endpoint the user configured (set it to "False" beforehand to opt out).
+_os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 from specprompt.cost import (
     CostModel,
     available_cost_models,
@@ -18,12 +24,15 @@ from specprompt.cost import (
 from specprompt.errors import (
     ConfigError,
     DuplicateNameError,
+    EndpointError,
     ImageInputError,
     MissingDependencyError,
+    ScoringError,
     SelectionError,
     ShapeError,
     SpecPromptError,
     SpecPromptWarning,
+    TransportError,
     UnknownNameError,
 )
 from specprompt.io import load_image
@@ -80,10 +89,12 @@ __all__ = [
     "ConfigError",
     "CostModel",
     "DuplicateNameError",
+    "EndpointError",
     "ImageInputError",
     "MissingDependencyError",
     "Scheme",
     "SchemeConfig",
+    "ScoringError",
     "SearchConfig",
     "Selection",
     "SelectionError",
@@ -93,6 +104,7 @@ __all__ = [
     "SpectralImage",
     "Spectrum",
     "Task",
+    "TransportError",
     "UnknownNameError",
     "__version__",
     "available_cost_models",

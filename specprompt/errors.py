@@ -10,7 +10,12 @@ Subclasses also inherit the matching builtin, so ``except ValueError`` keeps wor
     ├── ShapeError (ValueError)           an array has the wrong shape (carries both shapes)
     ├── SelectionError (ValueError)       a Selection names bands or tiles a Spectrum lacks
     ├── ImageInputError (ValueError)      an image could not be read (names source and reason)
-    └── MissingDependencyError (ImportError)  an optional extra is not installed (names the pip command)
+    ├── MissingDependencyError (ImportError)  an optional extra is not installed (names the pip command)
+    └── ScoringError (RuntimeError)       scoring a candidate failed (every example raised: a broken setup)
+        ├── TransportError                a scorer call still failed after its retries: the trial fails,
+        │                                 the compile goes on and tries the candidate again later
+        └── EndpointError                 the endpoint is down or refuses the calls: the compile stops
+                                          (run the same command again to resume)
 
 Warnings derive from :class:`SpecPromptWarning` (a ``UserWarning``), so they can be filtered as one.
 """
@@ -22,12 +27,15 @@ from collections.abc import Sequence
 __all__ = [
     "ConfigError",
     "DuplicateNameError",
+    "EndpointError",
     "ImageInputError",
     "MissingDependencyError",
+    "ScoringError",
     "SelectionError",
     "ShapeError",
     "SpecPromptError",
     "SpecPromptWarning",
+    "TransportError",
     "UnknownNameError",
 ]
 
@@ -91,6 +99,56 @@ class ImageInputError(SpecPromptError, ValueError):
 
 class MissingDependencyError(SpecPromptError, ImportError):
     """An optional dependency is not installed; the message names it and the install command."""
+
+
+class ScoringError(SpecPromptError, RuntimeError):
+    """Scoring a candidate failed for a reason that is not the model's answer.
+
+    Raised as such when every example of a batch failed with an error of the program or the
+    metric (a broken setup must not look like a bad candidate); its subclasses are the
+    transport failures of remote scoring.
+    """
+
+
+class TransportError(ScoringError):
+    """A scorer call still failed after its retries (timeout, 429, 5xx, reset, malformed reply).
+
+    Never scored: the trial fails (Optuna ``FAIL``, reason in its ``transport_error`` user
+    attribute) and its candidate is tried again later.
+
+    Attributes:
+        endpoint: the API base URL or model the call went to.
+        attempts: how many times the call was tried.
+        last: the last error, as ``"<type>: <message>"``.
+    """
+
+    def __init__(self, endpoint: str, attempts: int, last: str) -> None:
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.last = last
+        super().__init__(f"a call to {endpoint} failed {attempts} time(s); last error: {last}")
+
+
+class EndpointError(ScoringError):
+    """The endpoint is down (many consecutive failed calls) or refuses the calls (authentication).
+
+    The compile stops; its finished trials are in the study, so the same command resumes.
+
+    Attributes:
+        endpoint: the API base URL or model.
+        failures: consecutive failed calls seen (1 for a refusal).
+        last: the last error, as ``"<type>: <message>"``.
+    """
+
+    def __init__(self, endpoint: str, failures: int, last: str) -> None:
+        self.endpoint = endpoint
+        self.failures = failures
+        self.last = last
+        what = f"{failures} calls in a row failed" if failures > 1 else "it refused the call"
+        super().__init__(
+            f"the endpoint {endpoint} is not usable: {what}; last error: {last}. "
+            "Finished trials are saved: run the same command again to resume"
+        )
 
 
 class SpecPromptWarning(UserWarning):

@@ -158,6 +158,25 @@ def _scheme_options(text: str | None) -> dict[str, Any]:
     return options
 
 
+def _remote_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The SearchConfig fields of the remote-scoring flags that were given (defaults stay the config's)."""
+    names = (
+        "call_timeout",
+        "retries",
+        "retry_backoff",
+        "endpoint_failures",
+        "max_calls",
+        "max_tokens",
+        "price_per_million_tokens",
+        "max_cost",
+    )
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _non_negative_float(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
 def _log_levels(verbose: int) -> None:
     """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
     import optuna
@@ -215,6 +234,7 @@ def compile_program(
         run_dir=str(out),
         seed=args.seed,
         progress=not args.no_progress,
+        **_remote_options(args),
     )
     _log_levels(getattr(args, "verbose", 0))
     with dspy.context(lm=lm):
@@ -256,6 +276,8 @@ def summary(result: Any, paths: dict[str, Path]) -> str:
         f"{result.best.tokens} image tokens per prompt",
         versus_full(result),
     ]
+    if getattr(result, "spend", None) is not None:
+        lines.append(result.spend.summary())
     lines += [f"wrote {p}" for p in paths.values()]
     return "\n".join(lines)
 
@@ -374,4 +396,29 @@ def add_parser(sub: Any) -> None:
         "--k-demos", type=non_negative_int, default=None, help="demos per predictor without demos (default: 4)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    remote = p.add_argument_group("remote scoring (an --lm '<provider>/<model>' endpoint)")
+    remote.add_argument(
+        "--call-timeout", type=positive_float, default=None, help="seconds one scorer call may take (default 60)"
+    )
+    remote.add_argument(
+        "--retries", type=non_negative_int, default=None, help="retries of a call that failed in transport (default 4)"
+    )
+    remote.add_argument(
+        "--retry-backoff", type=_non_negative_float, default=None, help="first retry delay in seconds (default 1)"
+    )
+    remote.add_argument(
+        "--endpoint-failures",
+        type=positive_int,
+        default=None,
+        help="failed calls in a row after which the endpoint counts as down and the compile stops (default 20)",
+    )
+    remote.add_argument("--max-calls", type=positive_int, default=None, help="stop after this many billed calls")
+    remote.add_argument("--max-tokens", type=positive_int, default=None, help="stop after this many billed tokens")
+    remote.add_argument(
+        "--price-per-million-tokens",
+        type=_non_negative_float,
+        default=None,
+        help="price of a million billed tokens (shows the cost; needed by --max-cost)",
+    )
+    remote.add_argument("--max-cost", type=positive_float, default=None, help="stop once the billed tokens cost this")
     p.set_defaults(run=run)

@@ -55,6 +55,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     for flag, name, kind in (
         ("--max-request-bytes", "max_request_bytes", int),
         ("--max-image-pixels", "max_image_pixels", int),
+        ("--max-request-pixels", "max_request_pixels", int),
         ("--max-images", "max_images", int),
         ("--remote-timeout", "remote_timeout_s", float),
         ("--remote-max-bytes", "remote_max_bytes", int),
@@ -90,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         allow_remote_images=args.allow_remote_images,
         max_request_bytes=args.max_request_bytes,
         max_image_pixels=args.max_image_pixels,
+        max_request_pixels=args.max_request_pixels,
         max_images=args.max_images,
         remote_timeout_s=args.remote_timeout_s,
         remote_max_bytes=args.remote_max_bytes,

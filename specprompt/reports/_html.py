@@ -58,6 +58,27 @@ def _fmt_score(value: object) -> str:
     return "-" if value is None else f"{float(value):.4f}"  # type: ignore[arg-type]
 
 
+def _spend_text(spend: Any) -> str | None:
+    """One line of a ``SpendReport.to_dict()``: billed calls and tokens, failures, the repay point."""
+    if not isinstance(spend, Mapping) or not isinstance(spend.get("search"), Mapping):
+        return None
+    s = spend["search"]
+    text = (
+        f"{s.get('calls', 0)} billed calls, {s.get('tokens', 0)} tokens; {s.get('failed', 0)} failed calls, "
+        f"{s.get('retries', 0)} retries, {s.get('unparsed', 0)} unparsed answers"
+    )
+    if spend.get("cost") is not None:
+        text += f"; cost {spend['cost']:.4g}"
+    if spend.get("repays_after_calls") is not None:
+        text += (
+            f"; repaid after {spend['repays_after_calls']} production calls "
+            f"({spend.get('saved_tokens_per_call')} image tokens saved per call vs full demos)"
+        )
+    if spend.get("stopped_by"):
+        text += f"; stopped early: {spend['stopped_by']}"
+    return text
+
+
 def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON of a search for reports: ``result.to_dict()``, every scored trial and ``run``.
 
@@ -250,6 +271,7 @@ class CompileReport:
             ("scheme", f"{cfg.get('scheme')} {json.dumps(cfg.get('scheme_options') or {})}"),
             ("trials", f"{d.get('n_trials', '-')} finished (target {cfg.get('n_trials', '-')})"),
             ("scorer calls", d.get("scorer_calls", "-")),
+            ("search spend", _spend_text(d.get("spend"))),
             ("multi-objective", cfg.get("multi_objective")),
             ("minibatch size", cfg.get("minibatch_size")),
             ("detail", cfg.get("detail")),

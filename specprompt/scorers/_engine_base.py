@@ -242,7 +242,9 @@ def default_answer(chat: ParsedChat) -> str:
 class ScorerEngine(ABC):
     """Base of specprompt's offline DSPy engines (``dspy.LM(model, engine=...)``).
 
-    Subclasses implement :meth:`answer`. The base validates the request, parses the chat, counts
+    Subclasses implement :meth:`answer`. The base validates the request (a chat with neither
+    demonstrations nor output fields, such as a plain "hello", is refused with lm15's
+    ``InvalidRequestError``: a 400 from ``specprompt serve``), parses the chat, counts
     calls (thread-safe :attr:`calls`) and reports usage: ``input_tokens`` = text tokens (one per
     four characters) + image tokens of every image part under ``cost_model``; ``output_tokens`` =
     text tokens of the answer. ``provider_data["specprompt"]`` holds the image tokens and the
@@ -315,6 +317,15 @@ class ScorerEngine(ABC):
         """Answers one DSPy request (the ``dspy.LM`` engine contract)."""
         validate_request(request)
         chat = parse_chat(request)
+        if not chat.demos and not _output_fields(chat.system):
+            from dspy.lm15 import InvalidRequestError
+
+            raise InvalidRequestError(
+                f"{self.model_name} answers by comparing the query image with the demonstrations of the chat, "
+                "but this chat has none (user turns with an image, each followed by an assistant answer) and "
+                "names no output fields to fill (DSPy's 'Your output fields are:' system text); send the "
+                "request as a DSPy adapter does"
+            )
         text, details = self.answer(chat)
         image_toks = self.image_tokens(chat)
         with self._lock:

@@ -3,7 +3,7 @@
 from specprompt.search._baselines import BASELINES
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport
 from specprompt.search._space import (
     Dim,
     ImageSpace,
@@ -11,6 +11,8 @@ from specprompt.search._space import (
     register_search_space,
     search_space_for,
 )
+from specprompt.search._spend import Spend
+from specprompt.search._transport import RetryPolicy
 
 __all__ = [
     "BASELINES",
@@ -20,7 +22,10 @@ __all__ = [
     "Dim",
     "ImageSpace",
     "ParetoRow",
+    "RetryPolicy",
     "SearchConfig",
+    "Spend",
+    "SpendReport",
     "available_search_spaces",
     "register_search_space",
     "search_space_for",

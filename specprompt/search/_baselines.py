@@ -13,8 +13,10 @@ random      pure random search over the band space with the same trial budget: R
             code as the band search (``None`` when no random trial fits the budget)
 ==========  ===================================================================================
 
-Results are stored as JSON in the main study's user attributes (``baseline:<hash>``, see
-:class:`BaselineStore`), so a resumed compile reuses them instead of scoring them again.
+A baseline whose scorer call still fails in transport gets ``score=None`` and a note, and is not
+stored (the next compile scores it). Results are stored as JSON in the main study's user
+attributes (``baseline:<hash>``, see :class:`BaselineStore`), so a resumed compile reuses them
+instead of scoring them again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import optuna
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._reference import reference
@@ -116,7 +118,11 @@ def _scored(
     if known is not None and isinstance(known.get("score"), (int, float)):
         score = float(known["score"])
     else:
-        scores = scorer.score(key, lambda: program, range(len(scorer.valset)))
+        try:
+            scores = scorer.score(key, lambda: program, range(len(scorer.valset)))
+        except TransportError as exc:  # [faults] not a score: nothing stored, the next compile scores it
+            logger.warning("baseline %s not scored: %s", name, exc)
+            return BaselineResult(name, None, tokens, fits(tokens, budget), f"not scored: {exc}", program, key=key)
         score = sum(scores.values()) / len(scores)
         store.put(name, key, {"score": score, "tokens": tokens})
     return BaselineResult(name, score, tokens, fits(tokens, budget), note, program, key=key, candidate=cand)

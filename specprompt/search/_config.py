@@ -32,6 +32,16 @@ def _int_at_least(name: str, value: object, minimum: int, *, allow_none: bool = 
         raise ConfigError(f"SearchConfig.{name} must be an int >= {minimum}{none}, got {value!r}")
 
 
+def _number_above(name: str, value: object, *, allow_none: bool = False, allow_zero: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if not ok or float(value) < 0 or (float(value) == 0 and not allow_zero):  # type: ignore[arg-type]
+        bound = ">= 0" if allow_zero else "> 0"
+        none = " or None" if allow_none else ""
+        raise ConfigError(f"SearchConfig.{name} must be a finite number {bound}{none}, got {value!r}")
+
+
 def _bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"SearchConfig.{name} must be True or False, got {value!r}")
@@ -122,6 +132,36 @@ class SearchConfig:
             "re-running resumes it; None: no limit"
         },
     )
+    call_timeout: float | None = field(
+        default=60.0,
+        metadata={"help": "seconds one remote scorer call may take before it is retried; None = the LM's own"},
+    )
+    retries: int = field(
+        default=4,
+        metadata={"help": "retries of a scorer call that failed in transport (timeout, 429, 5xx, malformed reply)"},
+    )
+    retry_backoff: float = field(
+        default=1.0,
+        metadata={
+            "help": "first retry delay in seconds; doubles per retry (full jitter, at most 60 s); "
+            "a Retry-After header wins"
+        },
+    )
+    endpoint_failures: int = field(
+        default=20, metadata={"help": "consecutive failed calls after which the endpoint counts as down"}
+    )
+    max_calls: int | None = field(
+        default=None, metadata={"help": "stop the search once this many billed scorer calls were made; None = no cap"}
+    )
+    max_tokens: int | None = field(
+        default=None, metadata={"help": "stop the search once this many tokens were billed; None = no cap"}
+    )
+    price_per_million_tokens: float | None = field(
+        default=None, metadata={"help": "price of a million billed tokens, for the cost in the report and max_cost"}
+    )
+    max_cost: float | None = field(
+        default=None, metadata={"help": "stop the search once the billed tokens cost this much (needs the price)"}
+    )
 
     def __post_init__(self) -> None:
         if self.token_budget is not None:
@@ -170,6 +210,16 @@ class SearchConfig:
         tc = self.tie_confidence
         if not isinstance(tc, numbers.Real) or isinstance(tc, bool) or not 0.5 <= float(tc) < 1.0:
             raise ConfigError(f"SearchConfig.tie_confidence must be a number in [0.5, 1), got {tc!r}")
+        _int_at_least("retries", self.retries, 0)
+        _int_at_least("endpoint_failures", self.endpoint_failures, 1)
+        _int_at_least("max_calls", self.max_calls, 1, allow_none=True)
+        _int_at_least("max_tokens", self.max_tokens, 1, allow_none=True)
+        _number_above("call_timeout", self.call_timeout, allow_none=True)
+        _number_above("retry_backoff", self.retry_backoff, allow_zero=True)
+        _number_above("price_per_million_tokens", self.price_per_million_tokens, allow_none=True, allow_zero=True)
+        _number_above("max_cost", self.max_cost, allow_none=True)
+        if self.max_cost is not None and self.price_per_million_tokens is None:
+            raise ConfigError("SearchConfig.max_cost needs price_per_million_tokens (the price of a million tokens)")
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
             raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")

@@ -1,7 +1,9 @@
 """The Optuna objective: price a candidate, refuse it if over budget, reuse or score it.
 
 Each trial's attributes are one :class:`~specprompt.search._record.TrialRecord`; full-valset
-scores are :class:`~specprompt.search._record.FullScore` study attributes ``full:<key>``.
+scores are :class:`~specprompt.search._record.FullScore` study attributes ``full:<key>``. A trial
+records its scorer spend (``spend``); one whose scorer call failed in transport raises
+:class:`~specprompt.errors.TransportError` and FAILs with the reason in ``transport_error``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import optuna
 
+from specprompt.errors import EndpointError, TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import FullScore, TrialRecord, write_record
@@ -101,7 +104,16 @@ class Objective:
         write_record(trial, TrialRecord(worker=self.worker))
         record = TrialRecord.from_trial(trial)
         cand = candidate_of(self.ctx, self.ctx.suggest_params(trial), record.origin)
-        return self.evaluate(trial, cand, baseline=record.is_baseline)
+        before = self.scorer.spend
+        try:
+            return self.evaluate(trial, cand, baseline=record.is_baseline)
+        except (TransportError, EndpointError) as exc:  # never scored: the trial FAILs, requeue_failed retries it
+            write_record(trial, TrialRecord(transport_error=str(exc)))
+            if isinstance(exc, TransportError):  # an EndpointError stops the compile: its message says it all
+                logger.warning("trial %d failed in transport and will be tried again: %s", trial.number, exc)
+            raise
+        finally:
+            write_record(trial, TrialRecord(spend=(self.scorer.spend - before).to_dict()))
 
     def evaluate(self, trial: optuna.Trial, cand: Candidate, *, baseline: bool = False) -> float | tuple[float, float]:
         """Prices, dedupes and scores ``cand`` as ``trial``.

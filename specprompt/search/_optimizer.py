@@ -16,19 +16,21 @@ import dspy
 import optuna
 from dspy.teleprompt import Teleprompter
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
+from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, best_row, pareto
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, best_row, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._select import Decision, choose
+from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
     FALLBACK_ORIGIN,
@@ -43,6 +45,7 @@ from specprompt.search._study import (
     make_storage,
     row_candidate,
 )
+from specprompt.search._transport import RetryPolicy, remote_lm
 from specprompt.search._warm import warm_starts
 
 __all__ = ["BandOptimizer"]
@@ -62,6 +65,7 @@ class _Run:
     storage: Any
     valset_digest: str
     study: optuna.Study
+    cap: SpendCap
 
 
 def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -113,15 +117,16 @@ def _fallback(ctx: SearchContext, budget: float | None) -> tuple[str, Candidate]
 
 
 @contextlib.contextmanager
-def _scoring_lm() -> Iterator[None]:
-    """``dspy.settings.lm``, or the local band VLM when none is configured."""
+def _scoring_lm(call_timeout: float | None) -> Iterator[None]:
+    """``dspy.settings.lm``, or the local band VLM when none is configured; a remote LM gets the
+    per-call timeout and no retries of its own (:func:`~specprompt.search._transport.remote_lm`)."""
     lm = dspy.settings.lm
     if lm is None:
         from specprompt.scorers import local_lm
 
         lm = local_lm()
         logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
-    with dspy.context(lm=lm):
+    with dspy.context(lm=remote_lm(lm, call_timeout)):
         yield
 
 
@@ -243,12 +248,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
         storage = make_storage(self.storage, cfg.run_dir)
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
-        scorer = Scorer(self.metric, val, cfg.num_threads)
+        policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
+        scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
         sampler = BandSampler(
             self.sampler or default_sampler(cfg), ctx, local_search=float(cfg.local_search), seed=cfg.seed
         )
         study = self._study(ctx, storage, name, sampler, len(val))
-        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study)
+        cap = SpendCap(scorer, cfg)
+        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study, cap)
 
     def _study(
         self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
@@ -307,6 +314,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             retires it on the next run.
         """
         cfg = self.config
+        quiet_scoring_tracebacks()
         fail_stale_trials(study)
         for t in finished_trials(study):  # a resumed study: its per-example scores are known
             rec = TrialRecord.from_trial(t)
@@ -317,6 +325,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if guided and not study.trials:
             self._enqueue_first(run, study)
         done = len(finished_trials(study))
+        if run.cap.reached():
+            return
+        requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
         if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
             return
@@ -329,6 +340,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
+                requeue_failed(study, worker_tag())
             if trial.state not in FINISHED:
                 return
             bar.update(1)
@@ -339,7 +352,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 study.stop()
 
         try:
-            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=[after])
+            # [faults] a trial that failed in transport FAILs and the search goes on; run.cap stops it
+            callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [after, run.cap]
+            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=(TransportError,))
         finally:
             bar.close()
         n = len(finished_trials(study))
@@ -353,7 +368,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         rows = [r for r in collect_rows(study, run.ctx, self.config.token_budget) if not r.full]
         if rows:
             r = best_row(rows, minibatch=True)
-            full_score(study, run.ctx, run.scorer, r.key, row_candidate(run.ctx, r), r.trial)
+            try:
+                full_score(study, run.ctx, run.scorer, r.key, row_candidate(run.ctx, r), r.trial)
+            except TransportError as exc:  # [faults] nothing stored: a later evaluation scores it
+                logger.warning("full-valset evaluation of trial %d postponed: %s", r.trial, exc)
 
     def _add_trial(self, run: _Run, study: optuna.Study, cand: Candidate, origin: str) -> None:
         """Adds ``cand``, scored on the full valset, as a complete trial of ``study``."""
@@ -389,14 +407,26 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         so its rows are empty when no feasible trial completed.
         """
         self._optimize(run, study, desc, guided=guided)
-        cfg = self.config
-        rows = finalize(study, run.ctx, run.scorer, cfg.token_budget, cfg.finalists)
+        rows = self._finalize(run, study)
         if not rows and guided:
-            name, cand = _fallback(run.ctx, cfg.token_budget)
+            name, cand = _fallback(run.ctx, self.config.token_budget)
             logger.warning("no feasible trial completed; adding the %s prompt, scored on the full valset", name)
             self._add_trial(run, study, cand, FALLBACK_ORIGIN + name)
-            rows = finalize(study, run.ctx, run.scorer, cfg.token_budget, cfg.finalists)
+            rows = self._finalize(run, study)
         return rows
+
+    def _finalize(self, run: _Run, study: optuna.Study) -> list[ParetoRow]:
+        """:func:`finalize`, tried again after a transport failure until it succeeds.
+
+        Scored examples are cached, so each try scores only what failed before. The loop ends:
+        a try without a new score failed every call it made, and after ``endpoint_failures``
+        failed calls in a row the scorer raises :class:`~specprompt.errors.EndpointError`.
+        """
+        while True:
+            try:
+                return finalize(study, run.ctx, run.scorer, self.config.token_budget, self.config.finalists)
+            except TransportError as exc:  # [faults]
+                logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
 
     def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow]) -> Decision | None:
         """The returned row by the rule of :mod:`specprompt.search._select`."""
@@ -461,7 +491,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             names = ("full", "uniform", "low_detail", "text_only")
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
-        with _scoring_lm():
+        with _scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset)
             return self._compile(run, names, test)
 
@@ -470,6 +500,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         warn_invisible(ctx)
         rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
+        search_spend = run.scorer.spend
         base: dict[str, BaselineResult] | None = None
         if names:
             base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
@@ -501,6 +532,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             floor=decision.floor,
             test_score=test_score,
             test_calls=test_calls,
+            spend=self._spend(run, search_spend, best.tokens),
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)
@@ -550,6 +582,19 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         logger.info("held-out score of the returned program: %.4f (%d examples)", score, len(testset))
         return score, base, scorer.calls
 
+    def _spend(self, run: _Run, search: Spend, chosen_tokens: int) -> SpendReport:
+        """The spend of this compile and when the chosen program repays it."""
+        cfg = self.config
+        saved = run.ctx.tokens(run.ctx.full()) - chosen_tokens
+        return SpendReport(
+            search=search,
+            baselines=run.scorer.spend - search,
+            cost=cost_of(search, cfg.price_per_million_tokens),
+            stopped_by=run.cap.reason,
+            saved_tokens_per_call=saved,
+            repays_after_calls=repays_after(search.tokens, saved),
+        )
+
     def _random_best(self, run: _Run) -> ParetoRow | None:
         """The random-search baseline: the same sampler over ``RandomSampler``, in its own study."""
         cfg = self.config
@@ -587,7 +632,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             ConfigError: an unknown baseline name or bad arguments.
         """
         names = check_baselines(which)
-        with _scoring_lm():
+        with _scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset)
             return run_baselines(
                 run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)

@@ -62,6 +62,9 @@ class TrialRecord:
     example_scores: Mapping[int, float] | None = None
     score: float | None = None
     reused_from: int | None = None
+    spend: Mapping[str, int] | None = None
+    transport_error: str | None = None
+    retry_of: int | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON user attributes (``None`` fields left out; example indices as strings)."""

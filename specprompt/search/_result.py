@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from specprompt.errors import ConfigError
 from specprompt.search._config import SearchConfig
+from specprompt.search._spend import Spend
 
 if TYPE_CHECKING:
     import dspy
     import optuna
 
-__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "best_row", "pareto", "rank"]
+__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,58 @@ class BaselineResult:
         }
 
 
+@dataclass(frozen=True)
+class SpendReport:
+    """What a compile spent on its scorer, and when the chosen program pays it back.
+
+    Attributes:
+        search: the band search's :class:`~specprompt.search._spend.Spend` in this compile
+            (trials, periodic and final full-valset evaluations).
+        baselines: the baselines' spend (random search included).
+        cost: the search's cost at ``price_per_million_tokens``, or ``None`` without a price.
+        stopped_by: the spend cap that stopped the search early, or ``None``.
+        saved_tokens_per_call: image tokens a production call of the chosen program saves
+            against full-resolution demos.
+        repays_after_calls: production calls after which those savings exceed the search's
+            billed tokens; ``None`` when nothing is saved per call.
+    """
+
+    search: Spend
+    baselines: Spend
+    cost: float | None
+    stopped_by: str | None
+    saved_tokens_per_call: int
+    repays_after_calls: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "search": self.search.to_dict(),
+            "baselines": self.baselines.to_dict(),
+            "cost": self.cost,
+            "stopped_by": self.stopped_by,
+            "saved_tokens_per_call": self.saved_tokens_per_call,
+            "repays_after_calls": self.repays_after_calls,
+        }
+
+    def summary(self) -> str:
+        """One line: the search's calls, billed tokens, cost, failures and the repay point."""
+        s = self.search
+        parts = [f"search spend: {s.calls} billed calls, {s.tokens} tokens"]
+        if self.cost is not None:
+            parts[0] += f" (cost {self.cost:.4g})"
+        parts.append(f"{s.failed} failed calls, {s.retries} retries, {s.unparsed} unparsed answers")
+        if self.repays_after_calls is None:
+            parts.append("the chosen program saves no image tokens against full demos")
+        else:
+            parts.append(
+                f"repaid after {self.repays_after_calls} production calls "
+                f"({self.saved_tokens_per_call} image tokens saved per call vs full demos)"
+            )
+        if self.stopped_by:
+            parts.append(f"stopped early: {self.stopped_by}")
+        return "; ".join(parts)
+
+
 def _check_budget(budget: object) -> float:
     if not isinstance(budget, numbers.Real) or isinstance(budget, bool) or math.isnan(float(budget)) or budget < 0:
         raise ConfigError(f"budget must be a number >= 0, got {budget!r}")
@@ -179,6 +232,7 @@ class CompileResult:
         p_leader_better: paired-bootstrap probability that ``leader`` beats ``best`` (below
             ``config.tie_confidence`` by the rule).
         floor: the best full-valset score of a baseline candidate (``None`` without one).
+        spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
     """
 
     study: optuna.Study
@@ -197,6 +251,7 @@ class CompileResult:
     leader: ParetoRow | None = None
     p_leader_better: float = 0.0
     floor: float | None = None
+    spend: SpendReport | None = None
     _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -247,6 +302,7 @@ class CompileResult:
             "leader": None if self.leader is None else self.leader.trial,
             "p_leader_better": self.p_leader_better,
             "floor": self.floor,
+            "spend": None if self.spend is None else self.spend.to_dict(),
         }
 
     def to_json(self, indent: int | None = None) -> str:

@@ -6,12 +6,18 @@ import contextvars
 import logging
 import math
 import numbers
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dspy
+
+from specprompt.errors import ConfigError, EndpointError, ScoringError, SpecPromptError, TransportError
+from specprompt.search._spend import Spend, usage_tokens
+from specprompt.search._transport import EMPTY_REPLY, RetryPolicy, classify, endpoint_of, retry_after, short
 
 __all__ = ["Scorer", "metric_value"]
 
@@ -24,7 +30,7 @@ def metric_value(result: Any) -> float:
     """A metric's return value as a float (bools, numbers, or an object with ``.score``).
 
     Raises:
-        TypeError: the value is not numeric. ValueError: it is NaN.
+        TypeError: the value is not numeric. ConfigError (a ValueError): it is NaN.
     """
     if hasattr(result, "score") and not isinstance(result, numbers.Real):
         result = result.score
@@ -37,7 +43,7 @@ def metric_value(result: Any) -> float:
             f"the metric must return a number, a bool or an object with .score, got {result!r:.60}"
         ) from None
     if math.isnan(value):
-        raise ValueError("the metric returned NaN")
+        raise ConfigError("the metric returned NaN")
     return value
 
 
@@ -48,24 +54,58 @@ class Scorer:
         metric: ``metric(example, prediction, trace=None)``; called as ``metric(example, pred)``.
         valset: the validation examples (indices into it identify examples).
         num_threads: worker threads; ``None`` = ``dspy.settings.num_threads``.
+        policy: how calls that fail in transport are retried (default :class:`RetryPolicy`).
+        endpoint: where the calls go, for messages; default: the configured LM's API base.
+        seed: seed of the retry jitter.
 
     Attributes:
         calls: number of (program, example) evaluations run so far (thread-safe).
+        spend: the :class:`~specprompt.search._spend.Spend` of every call so far.
 
     Convention:
-        An example whose program or metric raises scores 0.0 and is logged; if every example of
-        a batch raises, the first error is re-raised (a broken setup must not look like a bad
-        candidate). DSPy settings (LM, adapter) of the calling thread reach the workers through
-        ``contextvars.copy_context``.
+        - A reply that arrives is the model's answer: one that does not parse scores 0.0 and is
+          counted in ``spend.unparsed``.
+        - A call that fails in transport (:func:`~specprompt.search._transport.classify`) is
+          retried (after an empty reply, which DSPy caches, without DSPy's response cache); when
+          it still fails, :class:`~specprompt.errors.TransportError` is raised after the other
+          examples of the batch finished: the failed example is never scored or cached, the
+          others are. After ``policy.endpoint_failures`` failed calls in a row, or a refusal
+          (authentication, billing, unknown model), :class:`~specprompt.errors.EndpointError`.
+        - An example whose program or metric raises another error scores 0.0 and is logged; if
+          every example of a batch raises, :class:`~specprompt.errors.ScoringError` names the
+          first error (a specprompt error, e.g. a NaN metric, is raised as it is): a broken setup
+          must not look like a bad candidate.
+        - DSPy settings (LM, adapter) of the calling thread reach the workers through
+          ``contextvars.copy_context``.
     """
 
-    def __init__(self, metric: Metric, valset: Sequence[Any], num_threads: int | None) -> None:
+    def __init__(
+        self,
+        metric: Metric,
+        valset: Sequence[Any],
+        num_threads: int | None,
+        policy: RetryPolicy | None = None,
+        endpoint: str | None = None,
+        seed: int = 0,
+    ) -> None:
         self.metric = metric
         self.valset = list(valset)
         self.num_threads = int(num_threads or dspy.settings.num_threads or 1)
+        self.policy = policy or RetryPolicy()
+        self.endpoint = endpoint
         self.calls = 0
+        self.spend = Spend()
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, int], float] = {}
+        self._rng = random.Random(seed)
+        self._in_a_row = 0
+        self._down: EndpointError | None = None
+
+    @property
+    def scored(self) -> int:
+        """How many (candidate, example) scores are cached (grows with every scored example)."""
+        with self._lock:
+            return len(self._cache)
 
     def known(self, key: str, indices: Sequence[int]) -> dict[int, float]:
         """The cached scores of ``key`` among ``indices``."""
@@ -78,12 +118,82 @@ class Scorer:
             for i, s in scores.items():
                 self._cache[(key, int(i))] = float(s)
 
+    def _where(self) -> str:
+        return self.endpoint or endpoint_of(dspy.settings.lm)
+
+    def _count(self, tracker: Any, **more: int) -> None:
+        prompt = completion = calls = 0
+        for entries in tracker.usage_data.values():
+            for usage in entries:
+                p, c = usage_tokens(usage)
+                prompt, completion, calls = prompt + p, completion + c, calls + 1
+        with self._lock:
+            self.spend = self.spend + Spend(calls=calls, prompt_tokens=prompt, completion_tokens=completion, **more)
+
+    def _failed(self, exc: BaseException) -> EndpointError | None:
+        """Counts a transport failure; the endpoint's error once too many came in a row."""
+        with self._lock:
+            self._in_a_row += 1
+            if self._down is None and self._in_a_row >= self.policy.endpoint_failures:
+                self._down = EndpointError(self._where(), self._in_a_row, short(exc))
+            return self._down
+
+    def _call(self, program: dspy.Module, example: Any, fresh: bool) -> Any:
+        """One attempt: the prediction, or the error it raised (usage counted either way).
+
+        ``fresh`` bypasses DSPy's response cache (after an empty reply, which DSPy caches)."""
+        from dspy.utils.usage_tracker import track_usage
+
+        lm = dspy.settings.lm
+        retry_lm = lm.copy(cache=False) if fresh and isinstance(lm, dspy.BaseLM) else lm
+        with track_usage() as tracker, dspy.context(lm=retry_lm):
+            try:
+                return program(**example.inputs())
+            finally:
+                self._count(tracker)
+
     def _one(self, program: dspy.Module, index: int) -> float:
         example = self.valset[index]
         with self._lock:
             self.calls += 1
-        prediction = program(**example.inputs())
-        return metric_value(self.metric(example, prediction))
+        fresh = False
+        for attempt in range(self.policy.retries + 1):
+            if self._down is not None:
+                raise self._down
+            try:
+                prediction = self._call(program, example, fresh)
+            except Exception as exc:
+                kind = classify(exc)
+                if kind == "answer":  # the model answered, in a form that does not parse
+                    with self._lock:
+                        self._in_a_row = 0
+                        self.spend = self.spend + Spend(unparsed=1)
+                    logger.debug("example %d: the answer does not parse: %s", index, short(exc))
+                    return 0.0
+                if kind == "refused":
+                    with self._lock:
+                        self._down = self._down or EndpointError(self._where(), 1, short(exc))
+                    raise self._down from None
+                if kind == "error":
+                    raise
+                down = self._failed(exc)
+                with self._lock:
+                    self.spend = self.spend + Spend(failed=1)
+                if down is not None:
+                    raise down from None
+                fresh = fresh or EMPTY_REPLY in str(exc)
+                if attempt == self.policy.retries:
+                    raise TransportError(self._where(), attempt + 1, short(exc)) from None
+                wait = self.policy.delay(attempt, retry_after(exc), self._rng)
+                logger.info("example %d: %s; retry %d in %.1f s", index, short(exc), attempt + 1, wait)
+                with self._lock:
+                    self.spend = self.spend + Spend(retries=1)
+                time.sleep(wait)
+                continue
+            with self._lock:
+                self._in_a_row = 0
+            return metric_value(self.metric(example, prediction))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def score(self, key: str, build: Callable[[], dspy.Module], indices: Sequence[int]) -> dict[int, float]:
         """Scores of the candidate ``key`` on ``indices``; only uncached examples run.
@@ -92,6 +202,11 @@ class Scorer:
             key: the candidate key (equal keys render equal prompts).
             build: makes the program; called only when something must run.
             indices: valset positions.
+
+        Raises:
+            TransportError: an example's call still failed after its retries (the other
+                examples' scores are cached). EndpointError: the endpoint is down or refuses.
+            ScoringError: every example raised another error.
         """
         have = self.known(key, indices)
         todo = [i for i in indices if i not in have]
@@ -99,15 +214,19 @@ class Scorer:
             return {i: have[i] for i in indices}
         program = build()
         errors: list[BaseException] = []
-        results: dict[int, float] = {}
+        lost: list[ScoringError] = []
 
-        def run(i: int) -> tuple[int, float]:
+        def run(i: int) -> tuple[int, float] | None:
             try:
                 return i, self._one(program, i)
+            except ScoringError as exc:  # transport: not a score
+                with self._lock:
+                    lost.append(exc)
+                return None
             except Exception as exc:  # scored as a failure, like dspy.Evaluate's failure_score
                 with self._lock:
                     errors.append(exc)
-                logger.warning("example %d failed and scores 0.0: %s: %s", i, type(exc).__name__, exc)
+                logger.warning("example %d failed and scores 0.0: %s", i, short(exc))
                 return i, 0.0
 
         if self.num_threads == 1 or len(todo) == 1:
@@ -116,8 +235,15 @@ class Scorer:
             with ThreadPoolExecutor(max_workers=min(self.num_threads, len(todo))) as pool:
                 futures = [pool.submit(contextvars.copy_context().run, run, i) for i in todo]
                 pairs = [f.result() for f in futures]
+        results = dict(p for p in pairs if p is not None)
+        if lost:
+            self.remember(key, results)
+            down = [e for e in lost if isinstance(e, EndpointError)]
+            raise (down or lost)[0]
         if errors and len(errors) == len(todo):
-            raise errors[0]
-        results.update(pairs)
+            first = errors[0]
+            if isinstance(first, SpecPromptError):
+                raise first
+            raise ScoringError(f"every example of the batch failed; first error: {short(first)}") from first
         self.remember(key, results)
         return {i: (results[i] if i in results else have[i]) for i in indices}

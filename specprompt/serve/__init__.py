@@ -13,7 +13,13 @@ others (``specprompt/nearest-v1``: the offline nearest-demo scorer).
 FastAPI and uvicorn are optional: ``pip install 'specprompt[serve]'``.
 """
 
-from specprompt.serve._config import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_REQUEST_BYTES, ServeConfig, is_loopback
+from specprompt.serve._config import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_REQUEST_PIXELS,
+    ServeConfig,
+    is_loopback,
+)
 from specprompt.serve._errors import APIError
 from specprompt.serve._models import (
     DEFAULT_MODEL,
@@ -32,6 +38,7 @@ __all__ = [
     "APIError",
     "DEFAULT_MAX_IMAGE_PIXELS",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_MAX_REQUEST_PIXELS",
     "DEFAULT_MODEL",
     "Engine",
     "LOCAL_MODEL",

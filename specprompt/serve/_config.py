@@ -9,13 +9,24 @@ from typing import Any
 
 from specprompt.errors import ConfigError
 
-__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "DEFAULT_MAX_REQUEST_BYTES", "ServeConfig", "is_loopback"]
+__all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_MAX_REQUEST_PIXELS",
+    "ServeConfig",
+    "is_loopback",
+]
 
 DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
 """Largest accepted request body (20 MiB), checked before the body is parsed."""
 
 DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
 """Largest accepted ``width * height`` of one image (16,777,216 pixels), read from its header."""
+
+DEFAULT_MAX_REQUEST_PIXELS = 2 * 4096 * 4096
+"""Largest accepted sum of ``width * height`` over the images of one request (33,554,432 pixels:
+two images at the per-image limit, or 32 of 1024 x 1024), read from their headers before any
+image is decoded."""
 
 
 def is_loopback(host: str) -> bool:
@@ -76,6 +87,10 @@ class ServeConfig:
     max_image_pixels: int = field(
         default=DEFAULT_MAX_IMAGE_PIXELS, metadata={"help": "largest width * height of one image"}
     )
+    max_request_pixels: int = field(
+        default=DEFAULT_MAX_REQUEST_PIXELS,
+        metadata={"help": "largest sum of width * height over the images of one request"},
+    )
     max_images: int = field(default=64, metadata={"help": "most image parts in one request"})
     remote_timeout_s: float = field(default=10.0, metadata={"help": "timeout in seconds of one remote image fetch"})
     remote_max_bytes: int = field(
@@ -92,7 +107,14 @@ class ServeConfig:
             raise ConfigError("api_key must be a non-empty string or None")
         if not isinstance(self.allow_remote_images, bool):
             raise ConfigError(f"allow_remote_images must be a bool, got {self.allow_remote_images!r}")
-        for name in ("max_request_bytes", "max_image_pixels", "max_images", "remote_max_bytes", "workers"):
+        for name in (
+            "max_request_bytes",
+            "max_image_pixels",
+            "max_request_pixels",
+            "max_images",
+            "remote_max_bytes",
+            "workers",
+        ):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from specprompt.serve._errors import APIError
-from specprompt.serve._images import image_part
+from specprompt.serve._images import check_decodes, image_part
 from specprompt.serve._schemas import FinishReason, chat_completion, usage_body
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ def _bad(param: str, message: str, code: str | None = "invalid_value") -> APIErr
     return APIError(400, message, param=param, code=code)
 
 
-def _parts(content: Any, where: str, role: str, cfg: ServeConfig, budget: list[int]) -> list[Any]:
+def _parts(content: Any, where: str, role: str, cfg: ServeConfig, budget: list[Any]) -> list[Any]:
+    """The parts of one message; ``budget`` is ``[images left, pixels left, images to decode]``."""
     from dspy.lm15 import TextPart
 
     if isinstance(content, str):
@@ -64,10 +65,12 @@ def _parts(content: Any, where: str, role: str, cfg: ServeConfig, budget: list[i
             if budget[0] < 0:
                 raise _bad(at, f"Too many images: at most {cfg.max_images} image parts per request.", "too_many_images")
             ref = item.get("image_url")
+            pixels = budget[1:2]
             if isinstance(ref, dict):
-                parts.append(image_part(ref.get("url"), ref.get("detail"), f"{at}.image_url", cfg))
+                parts.append(image_part(ref.get("url"), ref.get("detail"), f"{at}.image_url", cfg, pixels, budget[2]))
             else:
-                parts.append(image_part(ref, None, f"{at}.image_url", cfg))
+                parts.append(image_part(ref, None, f"{at}.image_url", cfg, pixels, budget[2]))
+            budget[1] = pixels[0]
         elif kind == "image_url":
             raise _bad(at, f"'{at}': {role} messages cannot hold images; put images in user messages.")
         elif kind == "refusal" and role == "assistant":
@@ -78,7 +81,7 @@ def _parts(content: Any, where: str, role: str, cfg: ServeConfig, budget: list[i
     return parts
 
 
-def _message(row: Any, i: int, cfg: ServeConfig, budget: list[int]) -> tuple[str, list[Any]]:
+def _message(row: Any, i: int, cfg: ServeConfig, budget: list[Any]) -> tuple[str, list[Any]]:
     where = f"messages[{i}]"
     if not isinstance(row, dict):
         raise _bad(where, f"'{where}' must be an object with 'role' and 'content'.")
@@ -163,7 +166,9 @@ def engine_config(body: ChatCompletionRequest) -> Config:
 def engine_request(body: ChatCompletionRequest, model: str, cfg: ServeConfig) -> tuple[Request, int]:
     """The engine request for ``body``, and the number of images it holds.
 
-    Every image is checked and decoded here (see :func:`~specprompt.serve._images.image_part`).
+    Every image is checked and decoded here (see :func:`~specprompt.serve._images.image_part`):
+    first the sizes of all images from their headers (per image and summed over the request),
+    then, when they all fit, each image is decoded once.
 
     Raises:
         APIError: 400 naming the bad message or part.
@@ -171,7 +176,7 @@ def engine_request(body: ChatCompletionRequest, model: str, cfg: ServeConfig) ->
     from dspy.lm15 import Message, Request, TextPart
 
     config = engine_config(body)
-    budget = [cfg.max_images]
+    budget: list[Any] = [cfg.max_images, cfg.max_request_pixels, []]
     system: str | None = None
     messages: list[Message] = []
     for i, row in enumerate(body.messages):
@@ -184,6 +189,7 @@ def engine_request(body: ChatCompletionRequest, model: str, cfg: ServeConfig) ->
         messages.append(Message(role=role, parts=tuple(parts) or (TextPart(""),)))
     if not messages:
         raise _bad("messages", "'messages' holds only a system message; add a user message.")
+    check_decodes(budget[2], cfg)  # only once every image's size is known to fit the request's total
     return Request(model=model, messages=tuple(messages), system=system, config=config), cfg.max_images - budget[0]
 
 

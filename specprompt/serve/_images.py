@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
     from specprompt.serve._config import ServeConfig
 
-__all__ = ["ALLOWED_MEDIA_TYPES", "decode_data_uri", "fetch_remote", "image_part", "sniff_media_type"]
+__all__ = [
+    "ALLOWED_MEDIA_TYPES",
+    "check_decodes",
+    "decode_data_uri",
+    "fetch_remote",
+    "image_part",
+    "sniff_media_type",
+]
 
 #: Media types accepted in image parts, and the formats their bytes must be in.
 ALLOWED_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -102,7 +109,8 @@ def fetch_remote(url: str, where: str, cfg: ServeConfig) -> bytes:
     return b"".join(chunks)
 
 
-def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> None:
+def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> int:
+    """Reads the image's size from its header; returns ``width * height`` if within the limit."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -117,9 +125,32 @@ def _check_pixels(data: bytes, where: str, cfg: ServeConfig) -> None:
             f"{cfg.max_image_pixels:,} (--max-image-pixels)",
             "image_too_large",
         )
+    return width * height
 
 
-def image_part(url: object, detail: object, where: str, cfg: ServeConfig) -> ImagePart:
+def check_decodes(images: list[tuple[bytes, str]], cfg: ServeConfig) -> None:
+    """Decodes each ``(bytes, where)`` fully once, so a broken image is the client's 400.
+
+    Raises:
+        APIError: 400 naming the part whose bytes do not decode.
+    """
+    from specprompt.io import load_image
+
+    for data, where in images:
+        try:
+            load_image(data, max_pixels=cfg.max_image_pixels)
+        except ImageInputError as exc:
+            raise _bad(where, f"the image cannot be decoded: {exc.reason}", "invalid_image") from None
+
+
+def image_part(
+    url: object,
+    detail: object,
+    where: str,
+    cfg: ServeConfig,
+    pixels_left: list[int] | None = None,
+    deferred: list[tuple[bytes, str]] | None = None,
+) -> ImagePart:
     """Checks and decodes one ``image_url`` and returns it as a DSPy ``ImagePart``.
 
     Args:
@@ -127,18 +158,21 @@ def image_part(url: object, detail: object, where: str, cfg: ServeConfig) -> Ima
         detail: OpenAI's ``detail`` hint (``"auto"``, ``"low"``, ``"high"``) or ``None``.
         where: the part's path in the request, used in error messages.
         cfg: the server's limits.
+        pixels_left: a one-item list holding the pixels the request may still send; the image's
+            pixels are taken from it (read from the header, before decoding).
+        deferred: when given, the full decode is not done here: ``(bytes, where)`` is appended
+            for :func:`check_decodes`, so a request's total pixels are checked before any image
+            of it is decoded.
 
     Returns:
         an ``ImagePart`` with the original bytes inline and the media type read from them.
 
     Raises:
         APIError: 400 naming ``where`` for every problem: bad URL or scheme, remote URL not
-            allowed, bad base64, a format other than PNG, JPEG or WebP, too many pixels, or
-            bytes that do not decode.
+            allowed, bad base64, a format other than PNG, JPEG or WebP, too many pixels (in the
+            image, or in the request so far), or bytes that do not decode.
     """
     from dspy.lm15 import ImagePart
-
-    from specprompt.io import load_image
 
     if not isinstance(url, str) or not url:
         raise _bad(where, "'url' must be a non-empty string")
@@ -167,11 +201,20 @@ def image_part(url: object, detail: object, where: str, cfg: ServeConfig) -> Ima
             f"the bytes ({len(data):,} B) are not a PNG, JPEG or WebP image",
             "invalid_image_format",
         )
-    _check_pixels(data, where, cfg)
-    try:
-        load_image(data, max_pixels=cfg.max_image_pixels)
-    except ImageInputError as exc:
-        raise _bad(where, f"the image cannot be decoded: {exc.reason}", "invalid_image") from None
+    pixels = _check_pixels(data, where, cfg)
+    if pixels_left is not None:
+        pixels_left[0] -= pixels
+        if pixels_left[0] < 0:
+            raise _bad(
+                where,
+                f"the images of this request add up to more than the server's limit of {cfg.max_request_pixels:,} "
+                f"pixels per request (--max-request-pixels); this one alone is {pixels:,}",
+                "request_too_large",
+            )
+    if deferred is not None:
+        deferred.append((data, where))
+    else:
+        check_decodes([(data, where)], cfg)
     return ImagePart(
         media_type=media_type,
         data=base64.b64encode(data).decode("ascii"),

@@ -42,7 +42,7 @@ class ChatCompletionRequest(BaseModel):
     be 1; tools, function calling and logprobs are refused with a 400 rather than ignored.
     """
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(extra="allow", protected_namespaces=(), allow_inf_nan=False)
 
     model: str = Field(min_length=1)
     messages: list[Any] = Field(min_length=1)

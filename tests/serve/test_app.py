@@ -146,6 +146,16 @@ def test_streaming_is_server_sent_events_ending_in_done(server: Any) -> None:
             "less than or equal to 2",
         ),
         (
+            b'{"model": "test/recording", "messages": [{"role": "user", "content": "x"}], "temperature": NaN}',
+            "temperature",
+            "Input should be a finite number",
+        ),
+        (
+            b'{"model": "test/recording", "messages": [{"role": "user", "content": "x"}], "top_p": -Infinity}',
+            "top_p",
+            "Input should be a finite number",
+        ),
+        (
             b'{"model": "test/recording", "messages": [{"role": "user", "content": "x"}], "stream_options": 1}',
             "stream_options",
             "Invalid value",
@@ -261,6 +271,18 @@ def test_pixel_and_image_count_limits(app_server: Any, kit: Any) -> None:
     assert _chat(server, [_user({"type": "image_url", "image_url": ok})] * 2).status_code == 200
     err = _error(_chat(server, [_user({"type": "image_url", "image_url": ok})] * 3), 400)
     assert err["code"] == "too_many_images" and err["param"] == "messages[2].content[0]"
+
+
+def test_total_pixel_limit_per_request(app_server: Any, kit: Any) -> None:
+    engine = kit.RecordingEngine()
+    cfg = ServeConfig(max_image_pixels=100 * 100, max_request_pixels=25_000)
+    server = app_server({M: engine}, cfg)
+    ok = "data:image/png;base64," + base64.b64encode(_png_bytes(100, 100)).decode()
+    assert _chat(server, [_user({"type": "image_url", "image_url": ok})] * 2).status_code == 200
+    err = _error(_chat(server, [_user({"type": "image_url", "image_url": ok})] * 3), 400)
+    assert err["code"] == "request_too_large" and err["param"] == "messages[2].content[0].image_url"
+    assert "more than the server's limit of 25,000 pixels per request" in err["message"]
+    assert len(engine.requests) == 1  # the refused request never reached the engine
 
 
 def test_request_body_limit(app_server: Any, kit: Any) -> None:

@@ -155,6 +155,17 @@ def test_bad_requests_get_openai_errors(cli_server: Any, kit: Any) -> None:
     assert err["param"] == "n"
 
 
+def test_a_plain_chat_without_demonstrations_gets_a_clear_400(cli_server: Any, kit: Any) -> None:
+    err = _error(cli_server.post({"model": NEAREST_MODEL, "messages": [{"role": "user", "content": "hello"}]}), 400)
+    assert err["code"] == "invalid_request" and "this chat has none" in err["message"]
+    assert "[[ ## completed ## ]]" not in err["message"]
+    one_image = [{"role": "user", "content": [kit.image_part(kit.stripes("h", 2))]}]
+    err = _error(cli_server.post({"model": NEAREST_MODEL, "messages": one_image}), 400)
+    assert "demonstrations" in err["message"]
+    demos = kit.demo_messages(kit.stripes("h", 2))
+    assert cli_server.post({"model": NEAREST_MODEL, "messages": demos}).status_code == 200
+
+
 def test_too_large_body_gets_413(cli_server: Any, kit: Any) -> None:
     big = {"model": NEAREST_MODEL, "messages": [{"role": "user", "content": "x" * (kit.CLI_MAX_REQUEST_BYTES + 1)}]}
     err = _error(cli_server.post(big), 413)
