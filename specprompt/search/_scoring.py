@@ -141,12 +141,14 @@ class Scorer:
     def _call(self, program: dspy.Module, example: Any, fresh: bool) -> Any:
         """One attempt: the prediction, or the error it raised (usage counted either way).
 
-        ``fresh`` bypasses DSPy's response cache (after an empty reply, which DSPy caches)."""
+        ``fresh`` bypasses DSPy's response cache (after an empty reply, which DSPy caches).
+        DSPy's call history is off while scoring: a search makes hundreds to thousands of calls,
+        each holding every demo image as base64, and the history would keep them all in memory."""
         from dspy.utils.usage_tracker import track_usage
 
         lm = dspy.settings.lm
         retry_lm = lm.copy(cache=False) if fresh and isinstance(lm, dspy.BaseLM) else lm
-        with track_usage() as tracker, dspy.context(lm=retry_lm):
+        with track_usage() as tracker, dspy.context(lm=retry_lm, disable_history=True):
             try:
                 return program(**example.inputs())
             finally:

@@ -474,3 +474,14 @@ def test_one_optimize_call_runs_the_search(colour_task: Task, lm: dspy.LM, monke
     assert calls == [(result.study_name, None), (result.study_name + "-random", None)]
     assert isinstance(result.study.sampler, BandSampler)
     assert isinstance(result.study.sampler._base_sampler, optuna.samplers.TPESampler)
+
+
+def test_scoring_keeps_no_dspy_call_history(colour_task: Task, lm: dspy.LM) -> None:
+    # every scored request holds all demo images as base64: a long search must not keep them all
+    from dspy.clients.base_lm import GLOBAL_HISTORY
+
+    before = len(GLOBAL_HISTORY)
+    opt = BandOptimizer(exact, **options(n_trials=4))
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    assert opt.last_result is not None and lm.engine.calls > 0
+    assert lm.history == [] and len(GLOBAL_HISTORY) == before
