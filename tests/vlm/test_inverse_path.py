@@ -170,7 +170,11 @@ def test_served_model_reports_the_checkpoint_id(checkpoint: Path, server: str) -
     assert [m["id"] for m in models["data"]] == [LOCAL_MODEL]
     body: dict[str, Any] = {
         "model": LOCAL_MODEL,
-        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": strip_url()}}]}],
+        "messages": [  # one demonstration (an image turn and its answer), then the query image
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": strip_url()}}]},
+            {"role": "assistant", "content": "dark"},
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": strip_url()}}]},
+        ],
     }
     resp = httpx.post(server + "/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
     assert resp.status_code == 200, resp.text
