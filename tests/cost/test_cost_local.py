@@ -132,7 +132,13 @@ def test_selection_tokens_local_equal_pixels_equal_tokens(scheme: str, size: tup
     img = np.random.default_rng(1).random((*size, 3), dtype=np.float32)
     s = decompose(img, scheme)
     names = s.band_names
-    selections = [None, Selection.of(names[:1]), Selection.of(names[-1:]), Selection.of(names[1:]), Selection.of(names[::2])]
+    selections = [
+        None,
+        Selection.of(names[:1]),
+        Selection.of(names[-1:]),
+        Selection.of(names[1:]),
+        Selection.of(names[::2]),
+    ]
     for sel in selections:
         sent = s.render(sel, "minimal")
         assert selection_tokens(s, sel, "local") == image_tokens("local", *sent.size), (scheme, sel)
