@@ -189,8 +189,20 @@ def test_make_lm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SPECPROMPT_API_KEY")
     monkeypatch.delenv("OPENAI_API_KEY")
     assert "api_key" not in make_lm("openai/m").kwargs
-    with pytest.raises(ConfigError, match="'local', 'nearest' or '<provider>/<model>'"):
+    with pytest.raises(ConfigError, match="'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>'"):
         make_lm("openai/")
+
+
+def test_make_lm_pixel_judges() -> None:
+    assert make_lm("pixel:hist-hog").model == "specprompt/pixel-hist-hog-v1"
+    lm = make_lm("pixel:lbp-dct", cost_model="anthropic")
+    assert lm.model == "specprompt/pixel-lbp-dct-v1" and lm.engine.config.cost_model == "anthropic"
+    with pytest.raises(ConfigError, match=r"unknown pixel judge in --lm 'pixel:sift'; known: pixel:hist-hog"):
+        make_lm("pixel:sift")
+    with pytest.raises(ConfigError, match="--api-base is for remote LMs; --lm pixel:hist-hog runs locally"):
+        make_lm("pixel:hist-hog", api_base="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match="--adapter is for --lm local"):
+        make_lm("pixel:hist-hog", adapter="x")
 
 
 def test_parse_baselines() -> None:
