@@ -18,6 +18,7 @@ from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
+from specprompt.search._calibrate import CALIBRATION_ATTR, Calibration, calibrate_context, check_lm
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
@@ -145,6 +146,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         pruner: an Optuna pruner; default :func:`default_pruner`.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``postgresql+psycopg2://...``) or an Optuna storage object.
+        target: the LM the compiled program will answer with (e.g. a remote VLM), when the
+            search scores with another (the local judge). With ``calibrate=True``, ``compile``
+            first measures the rank agreement of the scoring LM with it
+            (:func:`specprompt.search.calibrate`, at most ``calibration_probes x
+            calibration_examples`` target calls), stores it in the study's user attribute
+            ``"specprompt:calibration"`` (a resumed study reuses it, with no target call) and
+            reports it in ``last_result.calibration``.
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
@@ -207,6 +215,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         sampler: optuna.samplers.BaseSampler | None = None,
         pruner: optuna.pruners.BasePruner | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
+        target: dspy.LM | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -223,6 +232,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
         check_storage(storage)
         _check_names(self.config)
+        if target is not None:
+            check_lm("target", target)
+        if self.config.calibrate and target is None:
+            raise ConfigError("calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against>")
+        self.target = target
         self.sampler = sampler
         self.pruner = pruner
         self.storage = storage
@@ -468,6 +482,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = self.config, run.ctx, run.study
         warn_invisible(ctx)
+        calibration = self._calibrate(run) if cfg.calibrate else None
         rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
         base: dict[str, BaselineResult] | None = None
@@ -501,6 +516,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             floor=decision.floor,
             test_score=test_score,
             test_calls=test_calls,
+            calibration=calibration,
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)
@@ -515,6 +531,37 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
         self.last_result = result
         return program
+
+    def _calibrate(self, run: _Run) -> Calibration:
+        """The calibration of the scoring LM against ``target``: stored in the study, or measured now."""
+        cfg, study = self.config, run.study
+        scoring = dspy.settings.lm
+        stored = study.user_attrs.get(CALIBRATION_ATTR)
+        if stored is not None:
+            old = Calibration.from_dict(stored)
+            same = (old.local, old.target, old.seed) == (
+                str(getattr(scoring, "model", scoring)),
+                str(getattr(self.target, "model", self.target)),
+                cfg.seed,
+            )
+            if same and old.max_target_calls == cfg.calibration_probes * cfg.calibration_examples:
+                logger.info("calibration read from study %s (no target call)", run.study_name)
+                return old
+        cal = calibrate_context(
+            run.ctx,
+            self.metric,
+            run.valset,
+            local=scoring,
+            target=self.target,
+            n_probes=cfg.calibration_probes,
+            n_examples=cfg.calibration_examples,
+            seed=cfg.seed,
+            num_threads=cfg.num_threads,
+        )
+        study.set_user_attr(CALIBRATION_ATTR, cal.to_dict())
+        for line in cal.summary().splitlines():
+            logger.info("calibration: %s", line)
+        return cal
 
     def _adopt(self, run: _Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
         """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""

@@ -147,3 +147,53 @@ def test_bad_program_metric_and_json() -> None:
         Calibration.from_dict({"local": "x"})
     with pytest.raises(ConfigError, match="must be JSON"):
         Calibration.from_json("{nope")
+
+
+def test_compile_calibrates_first_and_stores_it(photo: Task) -> None:
+    import optuna
+
+    from specprompt.reports import CompileReport, report_data
+    from specprompt.search import BandOptimizer
+    from specprompt.search._calibrate import CALIBRATION_ATTR
+
+    from .conftest import options
+
+    target = pixel_lm("hist-hog")
+    storage = optuna.storages.InMemoryStorage()
+    opts = options(n_trials=3, calibrate=True, calibration_probes=4, calibration_examples=2, cost_model="local")
+    del opts["storage"]
+    prog = dspy.Predict(photo.signature)
+    opt = BandOptimizer(exact, storage=storage, target=target, **opts)
+    with dspy.context(lm=nearest_lm()):
+        compiled = opt.compile(prog, trainset=photo.trainset, valset=photo.valset)
+    result = opt.last_result
+    assert result is not None and result.calibration is not None
+    cal = result.calibration
+    assert cal.max_target_calls == 8 and cal.target_calls == target.engine.calls <= 8
+    assert cal.local == "specprompt/nearest-v1" and cal.target == "specprompt/pixel-hist-hog-v1"
+    assert result.study.user_attrs[CALIBRATION_ATTR] == cal.to_dict()
+    assert result.to_dict()["calibration"] == cal.to_dict()
+    table = result.pareto_table()
+    assert "calibration:" in table and cal.verdict in table and "stated maximum: 8" in table
+    page = CompileReport(report_data(result), compiled).html()
+    assert "<h2>Calibration</h2>" in page and "pixel-hist-hog" in page
+    # a resumed study reads it back: no target call
+    calls = target.engine.calls
+    again = BandOptimizer(exact, storage=storage, target=target, **opts)
+    with dspy.context(lm=nearest_lm()):
+        again.compile(prog, trainset=photo.trainset, valset=photo.valset)
+    assert again.last_result is not None and again.last_result.calibration == cal
+    assert target.engine.calls == calls
+
+
+def test_compile_calibrate_needs_a_target() -> None:
+    from specprompt.search import BandOptimizer
+
+    with pytest.raises(ConfigError, match="calibrate=True needs target="):
+        BandOptimizer(exact, calibrate=True)
+    with pytest.raises(ConfigError, match=r"target must be a dspy\.LM, got 'gpt'"):
+        BandOptimizer(exact, target="gpt")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="calibration_probes must be an int >= 3, got 1"):
+        BandOptimizer(exact, calibration_probes=1)
+    with pytest.raises(ConfigError, match="calibrate must be True or False, got 'yes'"):
+        BandOptimizer(exact, calibrate="yes")
