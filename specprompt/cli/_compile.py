@@ -209,8 +209,11 @@ def compile_program(
     lm = make_lm(
         args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model, adapter=args.adapter
     )
+    target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
     optimizer = BandOptimizer(
         metric,
+        target=target,
+        calibrate=args.calibrate,
         sampler=sampler,
         pruner=pruner,
         timeout=args.timeout,
@@ -345,6 +348,18 @@ def add_parser(sub: Any) -> None:
         "or '<provider>/<model>', e.g. openai/gpt-4o-mini (default: %(default)s)",
     )
     p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
+    p.add_argument(
+        "--target",
+        default=None,
+        help="the LM the program will answer with, when --lm is a local judge (same values as --lm); "
+        "with --calibrate the search first measures how well --lm ranks prompts like it",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="before the search, score 24 prompts x 8 examples with --lm and --target and report their "
+        "rank agreement (at most 192 --target calls; stored in the study and the report)",
+    )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(
         "--api-key",
