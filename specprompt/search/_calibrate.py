@@ -26,31 +26,35 @@ over probes. Its verdict trusts the local judge when the interval's lower end is
 from __future__ import annotations
 
 import json
-import math
+import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dspy
-import numpy as np
 
 from specprompt.errors import ConfigError
 from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._rank import bootstrap_interval, spearman
 from specprompt.search._scoring import Scorer
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "CALIBRATION_ATTR",
     "Calibration",
-    "bootstrap_interval",
     "calibrate",
     "calibrate_context",
+    "calibrate_study",
     "check_lm",
     "probe_candidates",
-    "spearman",
 ]
+
+logger = logging.getLogger("specprompt.search")
 
 #: Study user attribute holding the :meth:`Calibration.to_dict` of a compile's calibration.
 CALIBRATION_ATTR = "specprompt:calibration"
@@ -58,76 +62,6 @@ CALIBRATION_ATTR = "specprompt:calibration"
 #: Verdicts of :attr:`Calibration.verdict`.
 TRUST = "trust the local judge"
 DISTRUST = "score with the target"
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean of their positions), 0-based."""
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), np.float64)
-    sx = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and sx[j + 1] == sx[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
-
-
-def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float | None:
-    """Spearman's rank correlation of ``a`` and ``b`` (average ranks for ties).
-
-    Returns ``None`` when it is undefined: fewer than 2 values, or either side constant.
-
-    Raises:
-        ConfigError: ``a`` and ``b`` differ in length.
-
-    Example:
-        >>> spearman([0.1, 0.5, 0.9], [1, 2, 3]), spearman([1, 2, 3], [3, 2, 1]), spearman([1, 1], [1, 2])
-        (1.0, -1.0, None)
-    """
-    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ConfigError(f"spearman needs two equal-length score lists, got {len(x)} and {len(y)}")
-    if len(x) < 2:
-        return None
-    rx, ry = _ranks(x), _ranks(y)
-    dx, dy = rx - rx.mean(), ry - ry.mean()
-    den = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
-    if den == 0.0:
-        return None
-    return max(-1.0, min(1.0, float((dx * dy).sum()) / den))
-
-
-def bootstrap_interval(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
-    *,
-    confidence: float = 0.95,
-    n_bootstrap: int = 2000,
-    seed: int = 0,
-) -> tuple[float, float] | None:
-    """Seeded percentile-bootstrap interval of :func:`spearman` over resampled pairs (probes).
-
-    Resamples where the correlation is undefined (a constant side) are skipped; ``None`` when
-    fewer than half of them are defined.
-    """
-    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(x) < 2 or spearman(x, y) is None:
-        return None
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_bootstrap):
-        idx = rng.integers(0, len(x), len(x))
-        r = spearman(x[idx], y[idx])
-        if r is not None:
-            values.append(r)
-    if len(values) < n_bootstrap / 2:
-        return None
-    tail = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(np.asarray(values), [tail, 1.0 - tail])
-    return float(lo), float(hi)
 
 
 def _coarsened(ctx: SearchContext, step: int) -> Candidate | None:
@@ -401,6 +335,45 @@ def calibrate_context(
         threshold=float(threshold),
         seed=seed,
     )
+
+
+def calibrate_study(
+    study: optuna.Study, ctx: SearchContext, metric: Callable[..., Any], valset: Sequence[Any], local: Any, target: Any
+) -> Calibration:
+    """The calibration step of ``compile`` (``calibrate=True``): read from ``study``, or measured now.
+
+    A calibration stored under :data:`CALIBRATION_ATTR` is reused, with no target call, when it
+    was made by the same judges (model strings) with the same seed and probe sizes; otherwise
+    :func:`calibrate_context` runs with ``ctx.config``'s ``calibration_probes``,
+    ``calibration_examples`` and ``seed``, and its result is stored there.
+    """
+    cfg = ctx.config
+    stored = study.user_attrs.get(CALIBRATION_ATTR)
+    names = (str(getattr(local, "model", local)), str(getattr(target, "model", target)))
+    if stored is not None:
+        old = Calibration.from_dict(stored)
+        if (old.local, old.target, old.seed, old.max_target_calls) == (
+            *names,
+            cfg.seed,
+            cfg.calibration_probes * cfg.calibration_examples,
+        ):
+            logger.info("calibration read from study %s (no target call)", study.study_name)
+            return old
+    cal = calibrate_context(
+        ctx,
+        metric,
+        valset,
+        local=local,
+        target=target,
+        n_probes=cfg.calibration_probes,
+        n_examples=cfg.calibration_examples,
+        seed=cfg.seed,
+        num_threads=cfg.num_threads,
+    )
+    study.set_user_attr(CALIBRATION_ATTR, cal.to_dict())
+    for line in cal.summary().splitlines():
+        logger.info("calibration: %s", line)
+    return cal
 
 
 def calibrate(

@@ -18,7 +18,7 @@ from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
-from specprompt.search._calibrate import CALIBRATION_ATTR, Calibration, calibrate_context, check_lm
+from specprompt.search._calibrate import calibrate_study, check_lm
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
@@ -482,7 +482,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = self.config, run.ctx, run.study
         warn_invisible(ctx)
-        calibration = self._calibrate(run) if cfg.calibrate else None
+        calibration = None
+        if cfg.calibrate:
+            calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
         rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
         base: dict[str, BaselineResult] | None = None
@@ -531,37 +533,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
         self.last_result = result
         return program
-
-    def _calibrate(self, run: _Run) -> Calibration:
-        """The calibration of the scoring LM against ``target``: stored in the study, or measured now."""
-        cfg, study = self.config, run.study
-        scoring = dspy.settings.lm
-        stored = study.user_attrs.get(CALIBRATION_ATTR)
-        if stored is not None:
-            old = Calibration.from_dict(stored)
-            same = (old.local, old.target, old.seed) == (
-                str(getattr(scoring, "model", scoring)),
-                str(getattr(self.target, "model", self.target)),
-                cfg.seed,
-            )
-            if same and old.max_target_calls == cfg.calibration_probes * cfg.calibration_examples:
-                logger.info("calibration read from study %s (no target call)", run.study_name)
-                return old
-        cal = calibrate_context(
-            run.ctx,
-            self.metric,
-            run.valset,
-            local=scoring,
-            target=self.target,
-            n_probes=cfg.calibration_probes,
-            n_examples=cfg.calibration_examples,
-            seed=cfg.seed,
-            num_threads=cfg.num_threads,
-        )
-        study.set_user_attr(CALIBRATION_ATTR, cal.to_dict())
-        for line in cal.summary().splitlines():
-            logger.info("calibration: %s", line)
-        return cal
 
     def _adopt(self, run: _Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
         """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""

@@ -10,7 +10,8 @@ import pytest
 from specprompt.errors import ConfigError, SpecPromptWarning, UnknownNameError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import Calibration, calibrate
-from specprompt.search._calibrate import bootstrap_interval, probe_candidates, spearman
+from specprompt.search._calibrate import probe_candidates
+from specprompt.search._rank import bootstrap_interval, spearman
 from specprompt.tasks import Task, get_task
 
 from .conftest import exact
