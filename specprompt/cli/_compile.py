@@ -47,12 +47,15 @@ def make_lm(
     adapter: str | None = None,
 ) -> dspy.LM:
     """The LM that scores candidates: ``"local"`` (the shipped band VLM, offline; the default of
-    ``specprompt compile``), ``"nearest"`` (offline) or a LiteLLM model string.
+    ``specprompt compile``), ``"nearest"`` (offline), ``"pixel:<judge>"`` (offline) or a LiteLLM
+    model string.
 
     Args:
         name: ``"local"`` (:func:`specprompt.vlm.local_lm`), ``"nearest"``
-            (:func:`specprompt.scorers.nearest_lm`, pricing image parts with ``cost_model``) or
-            ``"<provider>/<model>"`` such as ``"openai/gpt-4o-mini"``.
+            (:func:`specprompt.scorers.nearest_lm`, pricing image parts with ``cost_model``),
+            ``"pixel:<judge>"`` (:func:`specprompt.scorers.pixel_lm`, a pixel-only judge such as
+            ``pixel:hist-hog`` that sees exactly the PNG a remote API would receive, standing in
+            for a remote VLM) or ``"<provider>/<model>"`` such as ``"openai/gpt-4o-mini"``.
         api_base: the server URL of an OpenAI-compatible API (``http://127.0.0.1:8000/v1``).
         api_key: the API key; default ``$SPECPROMPT_API_KEY``, then ``$OPENAI_API_KEY``.
         cost_model: the cost model the nearest engine reports usage with.
@@ -67,13 +70,23 @@ def make_lm(
         'specprompt/nearest-v1'
         >>> make_lm("local").model.startswith("specprompt/local-")
         True
+        >>> make_lm("pixel:lbp-dct").model
+        'specprompt/pixel-lbp-dct-v1'
     """
     import dspy
 
     if adapter is not None and name != "local":
         raise ConfigError(f"--adapter is for --lm local (the adapter adapts the local band VLM), got --lm {name!r}")
-    if name in ("local", "nearest") and api_base is not None:
+    pixel = name.startswith("pixel:")
+    if (name in ("local", "nearest") or pixel) and api_base is not None:
         raise ConfigError(f"--api-base is for remote LMs; --lm {name} runs locally")
+    if pixel:
+        from specprompt.scorers import PIXEL_JUDGES, pixel_lm
+
+        judge = name.partition(":")[2]
+        if judge not in PIXEL_JUDGES:
+            raise ConfigError(f"unknown pixel judge in --lm {name!r}; known: pixel:{', pixel:'.join(PIXEL_JUDGES)}")
+        return pixel_lm(judge) if cost_model == "local" else pixel_lm(judge, cost_model=cost_model)
     if name == "local":
         from specprompt.scorers import local_lm
 
@@ -85,7 +98,8 @@ def make_lm(
     provider, sep, model = name.partition("/")
     if not sep or not provider or not model:
         raise ConfigError(
-            f"--lm must be 'local', 'nearest' or '<provider>/<model>' (e.g. 'openai/gpt-4o-mini'), got {name!r}"
+            "--lm must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>' "
+            f"(e.g. 'openai/gpt-4o-mini'), got {name!r}"
         )
     key = api_key if api_key is not None else next((os.environ[v] for v in API_KEY_ENVS if os.environ.get(v)), None)
     kwargs: dict[str, Any] = {}
@@ -214,8 +228,11 @@ def compile_program(
     lm = make_lm(
         args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model, adapter=args.adapter
     )
+    target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
     optimizer = BandOptimizer(
         metric,
+        target=target,
+        calibrate=args.calibrate,
         sampler=sampler,
         pruner=pruner,
         timeout=args.timeout,
@@ -348,10 +365,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--lm",
         default="local",
-        help="scorer: 'local' (the shipped band VLM, offline), 'nearest' (offline nearest-band engine) "
+        help="scorer: 'local' (the shipped band VLM, offline), 'nearest' (offline nearest-band engine), "
+        "'pixel:hist-hog' or 'pixel:lbp-dct' (offline pixel-only judges standing in for a remote VLM) "
         "or '<provider>/<model>', e.g. openai/gpt-4o-mini (default: %(default)s)",
     )
     p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
+    p.add_argument(
+        "--target",
+        default=None,
+        help="the LM the program will answer with, when --lm is a local judge (same values as --lm); "
+        "with --calibrate the search first measures how well --lm ranks prompts like it",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="before the search, score 24 prompts x 8 examples with --lm and --target and report their "
+        "rank agreement (at most 192 --target calls; stored in the study and the report)",
+    )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(
         "--api-key",

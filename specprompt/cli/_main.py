@@ -52,7 +52,7 @@ def one_line_warnings(stream: TextIO | None = None) -> Iterator[None]:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command registered."""
     from specprompt import __version__
-    from specprompt.cli import _compile, _demo, _finetune, _inspect, _serve, _train
+    from specprompt.cli import _calibrate, _compile, _demo, _finetune, _inspect, _serve, _train
 
     parser = argparse.ArgumentParser(
         prog="specprompt",
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _demo.add_parser(sub)
     _compile.add_parser(sub)
+    _calibrate.add_parser(sub)
     _inspect.add_parser(sub)
     _serve.add_parser(sub)
     _train.add_train_parser(sub)

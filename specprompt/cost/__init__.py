@@ -35,7 +35,7 @@ qwen-vl           qwen2-vl, qwen2.5-vl                         smart_resize to m
 local             local                                        the local band VLM's tokenizer
                                                                (specprompt.vlm._tokenizer.image_token_count):
                                                                64 px working resolution, <= 44 tokens per image;
-                                                               a selection's bands finer than 64 px are free
+                                                               of the image sent (a selection: its minimal render)
 ================  ===========================================  =====================================================
 
 Sources are cited next to every number in the family modules; where a number is uncertain

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from specprompt.cost._base import CostModel, Detail, check_detail, check_size
-from specprompt.cost._local import LocalCostModel
 from specprompt.cost._registry import get_cost_model
 from specprompt.errors import ConfigError
 
@@ -72,12 +71,12 @@ def selection_tokens(
 ) -> int:
     """Image tokens of the image sent for ``selection`` of ``spectrum``.
 
-    For a :class:`LocalCostModel` (``"local"``) this is the local band VLM's token count,
-    :func:`specprompt.vlm.image_token_count` of the source size with the kept bands
-    (and tiles) of ``spectrum.bands``: at most 44 tokens, and bands finer than the model's 64 px
-    working resolution cost nothing. For a provider it prices the minimal render,
-    ``spectrum.render_shape(selection, "minimal")``. A selection that keeps no band sends no
-    image and costs 0.
+    This prices the minimal render, ``spectrum.render_shape(selection, "minimal")``, the image
+    that would be sent, for every model: the same pixels cost the same whatever the
+    decomposition scheme. For a :class:`LocalCostModel` (``"local"``) that is the local band
+    VLM's token count of the sent image size (at most 44 tokens): kept bands finer than its 64 px
+    working resolution are not free, since they are part of the pixels sent. A selection that
+    keeps no band sends no image and costs 0.
 
     Raises:
         SelectionError: ``selection`` does not fit ``spectrum``. UnknownNameError / ConfigError:
@@ -98,10 +97,5 @@ def selection_tokens(
     check_detail(detail)
     if not spectrum.kept(selection):
         return 0
-    if isinstance(cost, LocalCostModel):
-        from specprompt.vlm import image_token_count
-
-        height, width = spectrum.shape[:2]
-        return image_token_count(width, height, selection, spectrum.bands)
     h, w = spectrum.render_shape(selection, "minimal")
     return cost.tokens(w, h, detail)

@@ -25,9 +25,10 @@ class LocalCostModel(CostModel):
     Convention:
         :meth:`resized` is the size itself (the cost model resizes nothing; the tokenizer's
         working resolution is internal to the model); ``detail`` is ignored. The model has no
-        numbers to override. For a *selection* of bands use
-        :func:`specprompt.cost.selection_tokens`: bands finer than the working resolution create
-        no tokens.
+        numbers to override. A *selection* of bands is priced by the image that would be sent
+        (:func:`specprompt.cost.selection_tokens` prices its minimal render, as for every model):
+        equal pixels cost equal tokens whatever the decomposition scheme, and kept bands finer
+        than the working resolution are not free, since they are part of the pixels sent.
 
     Example:
         >>> LocalCostModel().tokens(64, 64)

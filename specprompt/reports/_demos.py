@@ -3,8 +3,9 @@
 Reading a saved program needs no code and runs none: the JSON file written by ``program.save`` is
 parsed, each image marker string is turned back into a :class:`~specprompt.SpectralImage` (whose
 PNG carries its scheme, kept bands and source hash) or a plain ``dspy.Image``, and sizes are read
-from the PNG headers. Band lists and ``local`` tokens come from the source's band layout
-(:func:`specprompt.spectral.band_layout`: band layouts depend on shape and options only).
+from the PNG headers. Band lists come from the source's band layout
+(:func:`specprompt.spectral.band_layout`: band layouts depend on shape and options only);
+``local`` tokens, like every model's, are those of the image sent.
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ class DemoImage:
         source_size: ``(width, height)`` of the source.
         source_hash: :func:`specprompt.types.content_hash` of the source.
         detail: the OpenAI ``detail`` hint sent with the image.
-        local_tokens: tokens under the ``local`` cost model (the local band VLM's tokenizer; for a
-            SpectralImage, the tokens of its kept bands of the source, see
-            :func:`specprompt.cost.selection_tokens`).
+        local_tokens: tokens under the ``local`` cost model (the local band VLM's tokenizer of
+            the image sent, see :func:`specprompt.cost.selection_tokens`).
         model_tokens: tokens under the chosen cost model, or ``None`` when none was chosen.
         label: what the demo answers, for captions: its output field value (``"top-left"``), or
             ``"field=value; ..."`` when it has several text fields; ``None`` when it has none.
@@ -330,9 +330,8 @@ def _row(
 ) -> DemoImage | None:
     import dspy
 
-    from specprompt.cost import LocalCostModel, get_cost_model, image_tokens
+    from specprompt.cost import image_tokens
     from specprompt.types import SpectralImage, restore_image
-    from specprompt.vlm import image_token_count
 
     value = restore_image(value)
     if isinstance(value, SpectralImage):
@@ -344,13 +343,8 @@ def _row(
         kept = None if sel.bands is None else tuple(sorted(sel.bands))
         w, h = value.render_size
         detail = value.detail or "auto"
-        local = image_token_count(src_w, src_h, sel, bands)  # what selection_tokens(..., "local") gives
-        if cost_model is None:
-            model = None
-        elif isinstance(get_cost_model(cost_model), LocalCostModel):  # priced as the search prices it
-            model = local
-        else:
-            model = image_tokens(cost_model, w, h, detail=detail)
+        local = image_tokens("local", w, h)  # the local model reads the pixels sent, like any model
+        model = None if cost_model is None else image_tokens(cost_model, w, h, detail=detail)
         return DemoImage(
             predictor=predictor,
             demo=demo,

@@ -89,6 +89,7 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
 
     Returns:
         a JSON-ready dict with ``study_name``, ``config``, ``best``, ``front``, ``baselines``,
+        ``calibration`` (``None`` unless the compile calibrated its scoring LM),
         ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
         of each complete feasible trial) and ``run``.
 
@@ -209,6 +210,7 @@ class CompileReport:
             self._run_table(),
             self._pareto(),
             self._baselines(),
+            self._calibration(),
             self._demos(),
         ]
         return f'<div class="spr"><style>{_CSS}</style>' + "".join(sections) + "</div>"
@@ -333,6 +335,23 @@ class CompileReport:
             for name, b in base.items()
         )
         return f"<h2>Baselines</h2><table>{head}{body}</table>"
+
+    def _calibration(self) -> str:
+        """The rank agreement of the scoring LM with the target, and each probe's two scores."""
+        cal = self.data.get("calibration")
+        if not isinstance(cal, Mapping):
+            return ""
+        from specprompt.search import Calibration
+
+        c = Calibration.from_dict(cal)
+        lines = "".join(f"<p>{_e(line)}</p>" for line in c.summary().splitlines())
+        head = f"<tr><th>probe</th><th>tokens</th><th>{_e(c.local)}</th><th>{_e(c.target)}</th></tr>"
+        body = "".join(
+            f"<tr><td>{_e(p.get('name', ''))}</td><td class=num>{_e(p.get('tokens', ''))}</td>"
+            f"<td class=num>{_fmt_score(a)}</td><td class=num>{_fmt_score(b)}</td></tr>"
+            for p, a, b in zip(c.probes, c.local_scores, c.target_scores, strict=True)
+        )
+        return f"<h2>Calibration</h2>{lines}<table>{head}{body}</table>"
 
     def _demos(self) -> str:
         out = ["<h2>Demos</h2>"]

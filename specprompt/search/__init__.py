@@ -1,6 +1,7 @@
 """Band search: pick the frequency bands of each few-shot demo image under an image-token budget."""
 
 from specprompt.search._baselines import BASELINES
+from specprompt.search._calibrate import Calibration, calibrate
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport
@@ -18,6 +19,7 @@ __all__ = [
     "BASELINES",
     "BandOptimizer",
     "BaselineResult",
+    "Calibration",
     "CompileResult",
     "Dim",
     "ImageSpace",
@@ -27,6 +29,7 @@ __all__ = [
     "Spend",
     "SpendReport",
     "available_search_spaces",
+    "calibrate",
     "register_search_space",
     "search_space_for",
 ]

@@ -123,6 +123,17 @@ class SearchConfig:
         metadata={"help": "list[dspy.Image] fields may get an extra sharp crop where fine bands have most energy"},
     )
     crop_fraction: float = field(default=0.5, metadata={"help": "side of a detail crop as a fraction of the image"})
+    calibrate: bool = field(
+        default=False,
+        metadata={
+            "help": "before the search, measure the rank agreement of the scoring LM with the optimizer's target "
+            "LM on a probe of calibration_probes prompts x calibration_examples examples (needs target=)"
+        },
+    )
+    calibration_probes: int = field(default=24, metadata={"help": "prompts in the calibration probe (>= 3)"})
+    calibration_examples: int = field(
+        default=8, metadata={"help": "validation examples each calibration prompt is scored on"}
+    )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     progress: bool = field(default=True, metadata={"help": "show a tqdm bar of trials (only on a terminal)"})
     timeout: float | None = field(
@@ -195,7 +206,9 @@ class SearchConfig:
         _int_at_least("num_threads", self.num_threads, 1, allow_none=True)
         _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
         _int_at_least("seed", self.seed, 0)
-        for name in ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress"):
+        _int_at_least("calibration_probes", self.calibration_probes, 3)
+        _int_at_least("calibration_examples", self.calibration_examples, 1)
+        for name in ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress", "calibrate"):
             _bool(name, getattr(self, name))
         if self.study_name is not None and (not isinstance(self.study_name, str) or not self.study_name):
             raise ConfigError(f"SearchConfig.study_name must be a non-empty string or None, got {self.study_name!r}")

@@ -84,7 +84,7 @@ class SearchContext:
         from specprompt.cost import LocalCostModel, get_cost_model
 
         #: True when the cost model prices pixels: every image space gets a ``size`` dimension
-        #: (the ``local`` model bills kept bands, so its images are sent at their minimal size).
+        #: (under ``local`` images are sent at their minimal render size, priced by its pixels).
         self.sized = not isinstance(get_cost_model(config.cost_model), LocalCostModel)
         self.spaces: dict[str, ImageSpace] = {}
         for s in plan.slots:

@@ -32,8 +32,8 @@ def invisible_report(ctx: SearchContext) -> dict[str, tuple[str, ...]]:
 def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
     """Issues one :class:`~specprompt.errors.SpecPromptWarning` when ``lm`` (default:
     ``dspy.settings.lm``) runs the local band VLM's engine and demo bands are finer than its 64 px working
-    resolution: its scores cannot tell whether those bands matter, so the search keeps them only
-    while they are free under the cost model."""
+    resolution: its scores cannot tell whether those bands matter (they are still priced, as part
+    of the pixels sent)."""
     engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
     if engine is None:
         return
@@ -48,7 +48,7 @@ def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
     warnings.warn(
         f"the local band VLM sees images at 64 px: band(s) {', '.join(names)} of {len(report)} of "
         f"{len(ctx.spectra)} demo image(s) are finer and invisible to it, so its scores cannot say whether "
-        "they matter and the search drops them whenever they cost tokens. If answers depend on fine detail "
+        "they matter (they are still priced as part of the pixels sent). If answers depend on fine detail "
         "(small text, fine texture), score with a remote VLM or the nearest-band engine instead.",
         SpecPromptWarning,
         stacklevel=_caller_level(),

@@ -18,6 +18,7 @@ from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
+from specprompt.search._calibrate import calibrate_study, check_lm
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
@@ -150,6 +151,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         pruner: an Optuna pruner; default :func:`default_pruner`.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``postgresql+psycopg2://...``) or an Optuna storage object.
+        target: the LM the compiled program will answer with (e.g. a remote VLM), when the
+            search scores with another (the local judge). With ``calibrate=True``, ``compile``
+            first measures the rank agreement of the scoring LM with it
+            (:func:`specprompt.search.calibrate`, at most ``calibration_probes x
+            calibration_examples`` target calls), stores it in the study's user attribute
+            ``"specprompt:calibration"`` (a resumed study reuses it, with no target call) and
+            reports it in ``last_result.calibration``.
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
@@ -212,6 +220,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         sampler: optuna.samplers.BaseSampler | None = None,
         pruner: optuna.pruners.BasePruner | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
+        target: dspy.LM | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -228,6 +237,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
         check_storage(storage)
         _check_names(self.config)
+        if target is not None:
+            check_lm("target", target)
+        if self.config.calibrate and target is None:
+            raise ConfigError("calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against>")
+        self.target = target
         self.sampler = sampler
         self.pruner = pruner
         self.storage = storage
@@ -498,6 +512,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = self.config, run.ctx, run.study
         warn_invisible(ctx)
+        calibration = None
+        if cfg.calibrate:
+            calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
         rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
         search_spend = run.scorer.spend
@@ -533,6 +550,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_score=test_score,
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),
+            calibration=calibration,
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)

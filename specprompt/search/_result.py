@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import dspy
     import optuna
 
+    from specprompt.search._calibrate import Calibration
+
 __all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
 
 
@@ -233,6 +235,8 @@ class CompileResult:
             ``config.tie_confidence`` by the rule).
         floor: the best full-valset score of a baseline candidate (``None`` without one).
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
+        calibration: the rank agreement of the scoring LM with the target LM, measured before
+            the search (``calibrate=True`` with a ``target``), else ``None``.
     """
 
     study: optuna.Study
@@ -252,6 +256,7 @@ class CompileResult:
     p_leader_better: float = 0.0
     floor: float | None = None
     spend: SpendReport | None = None
+    calibration: Calibration | None = None
     _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -303,6 +308,7 @@ class CompileResult:
             "p_leader_better": self.p_leader_better,
             "floor": self.floor,
             "spend": None if self.spend is None else self.spend.to_dict(),
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -335,6 +341,10 @@ class CompileResult:
                 tokens = "-" if b.tokens is None else str(b.tokens)
                 test = "" if b.test_score is None else f"test {b.test_score:.4f} "
                 lines.append(f"  {b.name:<10} score {score:<7} tokens {tokens:<7} {test}{b.note}".rstrip())
+        if self.calibration is not None:
+            lines.append("")
+            lines.append("calibration:")
+            lines.extend(f"  {line}" for line in self.calibration.summary().splitlines())
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -361,4 +371,5 @@ class CompileResult:
         return (
             f"<table><caption>{title}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"<p>{html.escape(self.summary())}</p>"
+            + ("" if self.calibration is None else f"<pre>{html.escape(self.calibration.summary())}</pre>")
         )

@@ -22,8 +22,8 @@ sent image in pixels, any integer from ``min(MIN_SIDE, longest)`` to the source'
 (an Optuna log-scale ``IntDistribution``). The kept bands are reconstructed at full size and
 resampled to that size with PIL's Lanczos filter (see
 :meth:`specprompt.SpectralImage.from_spectrum`), so sizes are not restricted to the powers of
-two of a pyramid. The ``local`` cost model bills the kept bands, not pixels: its spaces have no
-``size`` dimension and images are sent at their minimal render size.
+two of a pyramid. Under the ``local`` cost model the spaces have no ``size`` dimension: images are sent at
+their minimal render size, priced by the local model's tokens of those pixels.
 """
 
 from __future__ import annotations

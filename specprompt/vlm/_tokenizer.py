@@ -120,8 +120,8 @@ def _freq_range(level: int) -> tuple[float, float]:
 def default_bands(width: int, height: int) -> tuple[Band, ...]:
     """The bands of ``specprompt.decompose(image, "laplacian")`` for a ``width x height`` image.
 
-    Computed from the size alone (no pixels), so the ``local`` cost model can price a selection of
-    the default Laplacian scheme without decomposing the image.
+    Computed from the size alone (no pixels), so the token layout of a selection of the default
+    Laplacian scheme is known without decomposing the image.
     """
     w, h = _check_size(width, height)
     return band_layout("laplacian", (h, w), 3)
@@ -244,8 +244,11 @@ def image_token_count(
 ) -> int:
     """Image tokens the local model creates for a ``width x height`` image under ``selection``.
 
-    This is the ``local`` cost model: it depends only on the size, the selection and the source
-    bands' frequency ranges and token grids, never on pixels. See :func:`token_layout` for the args.
+    It depends only on the size, the selection and the source bands' frequency ranges and token
+    grids, never on pixels. See :func:`token_layout` for the args. The ``local`` cost model is this
+    count *without* a selection for the size of the image sent
+    (``image_token_count(*rendered.size)``): a selection is priced by the pixels of its render,
+    so equal pixels cost equal tokens whatever the scheme.
 
     Example:
         >>> from specprompt import Selection

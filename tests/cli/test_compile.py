@@ -112,6 +112,23 @@ def test_compile_default_valset(program_file: Path, tiny_data: dict[str, Path], 
     assert data["run"]["valset"] == "trainset minus demos"
 
 
+def test_compile_calibrates_against_a_target(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "nearest")
+    args += ["--target", "pixel:hist-hog", "--calibrate"]
+    args[args.index("--trials") + 1] = "2"
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "calibration:" in text and "with specprompt/pixel-hist-hog-v1" in text
+    assert "stated maximum: 192 = n_probes x n_examples" in text and "verdict: " in text
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    cal = data["calibration"]
+    assert cal["target"] == "specprompt/pixel-hist-hog-v1" and cal["local"] == "specprompt/nearest-v1"
+    assert cal["target_calls"] == len(cal["probes"]) * len(cal["examples"]) <= 192
+    assert "<h2>Calibration</h2>" in (tmp_path / "o" / "report.html").read_text()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -120,7 +137,9 @@ def test_compile_default_valset(program_file: Path, tiny_data: dict[str, Path], 
         ({"--scheme": "nope"}, "unknown scheme 'nope'"),
         ({"--scheme-options": "[1]"}, "--scheme-options must be a JSON object"),
         ({"--scheme-options": "{bad"}, "--scheme-options must be a JSON object"),
-        ({"--lm": "gpt4"}, "--lm must be 'local', 'nearest' or '<provider>/<model>'"),
+        ({"--lm": "gpt4"}, "--lm must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>'"),
+        ({"--calibrate": ""}, r"calibrate=True needs target="),
+        ({"--target": "pixel:sift"}, "unknown pixel judge in --lm 'pixel:sift'"),
         ({"--api-base": "http://x/v1"}, "--api-base is for remote LMs"),
         ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
         ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),
@@ -137,7 +156,9 @@ def test_compile_errors_exit_2_with_one_line(
 ) -> None:
     args = compile_args(program_file, tiny_data, tmp_path / "o")
     for flag, value in change.items():
-        if flag in args:
+        if not value:
+            args.append(flag)
+        elif flag in args:
             args[args.index(flag) + 1] = value
         else:
             args += [flag, value]
@@ -189,8 +210,20 @@ def test_make_lm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SPECPROMPT_API_KEY")
     monkeypatch.delenv("OPENAI_API_KEY")
     assert "api_key" not in make_lm("openai/m").kwargs
-    with pytest.raises(ConfigError, match="'local', 'nearest' or '<provider>/<model>'"):
+    with pytest.raises(ConfigError, match="'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>'"):
         make_lm("openai/")
+
+
+def test_make_lm_pixel_judges() -> None:
+    assert make_lm("pixel:hist-hog").model == "specprompt/pixel-hist-hog-v1"
+    lm = make_lm("pixel:lbp-dct", cost_model="anthropic")
+    assert lm.model == "specprompt/pixel-lbp-dct-v1" and lm.engine.config.cost_model == "anthropic"
+    with pytest.raises(ConfigError, match=r"unknown pixel judge in --lm 'pixel:sift'; known: pixel:hist-hog"):
+        make_lm("pixel:sift")
+    with pytest.raises(ConfigError, match="--api-base is for remote LMs; --lm pixel:hist-hog runs locally"):
+        make_lm("pixel:hist-hog", api_base="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match="--adapter is for --lm local"):
+        make_lm("pixel:hist-hog", adapter="x")
 
 
 def test_parse_baselines() -> None:

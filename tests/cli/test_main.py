@@ -47,7 +47,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_subcommand_has_a_description_and_shows_its_defaults() -> None:
     subs = _subparsers()
-    assert set(subs) == {"demo", "compile", "inspect", "serve", "train", "finetune"}
+    assert set(subs) == {"demo", "compile", "calibrate", "inspect", "serve", "train", "finetune"}
     for name, p in subs.items():
         assert p.description, f"{name} has no description"
         for a in p._actions:

@@ -101,36 +101,48 @@ def spec256() -> Spectrum:
     return decompose(np.zeros((256, 256, 3), np.float32))  # L0 .. L3, residual 16 x 16
 
 
-def test_selection_tokens_local_is_the_tokenizer(spec: Spectrum) -> None:
+def test_selection_tokens_local_prices_the_sent_image(spec: Spectrum) -> None:
     assert selection_tokens(spec, None, "local") == image_tokens("local", 160, 96) == 36
     sel = Selection.of(["L1", "residual"], tiles={"L1": [(0, 0), (1, 2)]})
-    assert selection_tokens(spec, sel, "local") == image_token_count(160, 96, sel, spec.bands)
+    h, w = spec.render_shape(sel, "minimal")
+    assert (h, w) == (48, 80)  # L1 is kept, so the image sent is half the source size
+    assert selection_tokens(spec, sel, "local") == image_tokens("local", 80, 48)
     assert selection_tokens(spec, sel, LocalCostModel(), detail="low") == selection_tokens(spec, sel, "local")
 
 
-def test_selection_tokens_local_coarse_bands_of_a_256px_image(spec256: Spectrum) -> None:
-    # s = 64 / 256: source L2 (1/8 .. 1/4) -> working L0, L3 -> L1, residual (0 .. 1/16) -> L2, L3, residual
+def test_selection_tokens_local_bands_of_a_256px_image(spec256: Spectrum) -> None:
+    # the image sent: 256 px with L0, 128 px without it, ..., 16 px with the residual alone
     def tokens(bands: list[str], tiles: dict[str, list[tuple[int, int]]] | None = None) -> int:
         return selection_tokens(spec256, Selection.of(bands, tiles), "local")
 
-    assert tokens(["residual"]) == 12
-    assert tokens(["L3", "residual"]) == 12 + 16
+    assert tokens(["residual"]) == image_tokens("local", 16, 16) == 12
+    assert tokens(["L3", "residual"]) == image_tokens("local", 32, 32) == 28
     assert tokens(["L2", "L3", "residual"]) == 44 == tokens(["L0", "L1", "L2", "L3", "residual"])
-    assert tokens(["L0", "L1"]) == 0  # finer than the 64 px working resolution: free
-    assert tokens(["L0", "residual"]) == tokens(["residual"])
-    # one of the 4 x 4 tiles of L2 covers one of the 4 x 4 working L0 patches
-    assert tokens(["L2"], {"L2": [(0, 0)]}) == 1
-    assert tokens(["L2"], {"L2": [(0, 0), (3, 3)]}) == 2
+    # bands finer than the 64 px working resolution are part of the pixels sent: not free
+    assert tokens(["L0", "L1"]) == 44
+    assert tokens(["L0", "residual"]) == 44 > tokens(["residual"])
+    # tiles do not shrink the image sent
+    assert tokens(["L3"], {"L3": [(0, 0)]}) == tokens(["L3"]) == 28
 
 
-def test_selection_tokens_local_other_schemes() -> None:
-    img = np.random.default_rng(1).random((48, 80, 3), dtype=np.float32)
-    for scheme in ("dct", "fft", "wavelet"):
-        s = decompose(img, scheme)
-        first = Selection.of([s.band_names[0]])
-        assert selection_tokens(s, None, "local") == image_token_count(80, 48, None, s.bands)
-        assert selection_tokens(s, first, "local") == image_token_count(80, 48, first, s.bands)
-        assert 0 < selection_tokens(s, None, "local") <= 44
+@pytest.mark.parametrize("scheme", ["laplacian", "dct", "fft", "wavelet"])
+@pytest.mark.parametrize("size", [(48, 80), (96, 160), (512, 512)])
+def test_selection_tokens_local_equal_pixels_equal_tokens(scheme: str, size: tuple[int, int]) -> None:
+    # the local cost is the tokens of the image actually sent, whatever the scheme
+    img = np.random.default_rng(1).random((*size, 3), dtype=np.float32)
+    s = decompose(img, scheme)
+    names = s.band_names
+    selections = [
+        None,
+        Selection.of(names[:1]),
+        Selection.of(names[-1:]),
+        Selection.of(names[1:]),
+        Selection.of(names[::2]),
+    ]
+    for sel in selections:
+        sent = s.render(sel, "minimal")
+        assert selection_tokens(s, sel, "local") == image_tokens("local", *sent.size), (scheme, sel)
+    assert selection_tokens(s, None, "local") == image_tokens("local", size[1], size[0])
 
 
 def test_selection_tokens_prices_the_minimal_render(spec: Spectrum) -> None:

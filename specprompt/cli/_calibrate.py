@@ -1,0 +1,138 @@
+"""``specprompt calibrate``: how well the local judge ranks band selections like the target LM.
+
+Builds the band search of ``PROGRAM.py:NAME`` as ``specprompt compile`` would (same demos,
+scheme, cost model and budget), scores a probe of a few dozen prompts the search would send on a
+small subset of validation examples with the local judge (``--local``, default the shipped band
+VLM) and the target (``--lm``), and prints the rank agreement (Spearman) with its bootstrap
+confidence interval, the target calls used against the stated maximum (``--probes`` x
+``--examples``) and a verdict. ``--json FILE`` also writes the
+:class:`~specprompt.search.Calibration`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from specprompt.cli._args import non_negative_int, positive_int
+
+__all__ = ["add_parser", "run"]
+
+log = logging.getLogger("specprompt.cli.calibrate")
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``specprompt calibrate``; prints the agreement, the calls and the verdict."""
+    from specprompt.cli._compile import _scheme_options, make_lm
+    from specprompt.cli._user_code import load_metric, load_program_ref
+    from specprompt.data import dataset_fields, load_dataset
+    from specprompt.search import calibrate
+
+    if args.local == args.lm:
+        log.warning("--local and --lm are the same (%s): the agreement of a judge with itself", args.lm)
+    metric = load_metric(args.metric)
+    log.info("loading program %s (runs that file)", args.program)
+    program = load_program_ref(args.program)
+    fields = dataset_fields(program)
+    trainset = load_dataset(args.trainset, fields)
+    valset = load_dataset(args.valset, fields) if args.valset else None
+    target = make_lm(args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model)
+    local = make_lm(args.local, cost_model=args.cost_model, adapter=args.adapter)
+    result = calibrate(
+        program,
+        metric,
+        trainset=trainset,
+        valset=valset,
+        target=target,
+        local=local,
+        n_probes=args.probes,
+        n_examples=args.examples,
+        seed=args.seed,
+        threshold=args.threshold,
+        token_budget=args.budget,
+        cost_model=args.cost_model,
+        scheme=args.scheme,
+        scheme_options=_scheme_options(args.scheme_options),
+        k_demos=args.k_demos,
+        num_threads=args.threads,
+    )
+    print(result.summary())
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.to_json(indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Registers ``calibrate`` on the CLI's sub-parsers."""
+    from specprompt.spectral import available_schemes
+
+    p = sub.add_parser(
+        "calibrate",
+        help="measure how well the local judge ranks band choices like the target LM, before trusting it",
+        description=(
+            "Scores a probe of band selections of PROGRAM.py:NAME's demos (the prompts the search would send) "
+            "on a few validation examples with the local judge and the target LM, and prints their rank "
+            "agreement with a confidence interval. The target is called at most --probes x --examples times."
+        ),
+    )
+    p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
+    p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
+    p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+    p.add_argument(
+        "--lm",
+        required=True,
+        help="the target: '<provider>/<model>' (e.g. openai/gpt-4o-mini), 'pixel:hist-hog', 'pixel:lbp-dct', "
+        "'nearest' or 'local' (the values of specprompt compile --lm)",
+    )
+    p.add_argument("--local", default="local", help="the local judge, same values as --lm (default: %(default)s)")
+    p.add_argument("--adapter", default=None, help="FourierFT adapter directory for --local local")
+    p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server for --lm")
+    p.add_argument(
+        "--api-key", default=None, help="API key for --lm (default: $SPECPROMPT_API_KEY, then $OPENAI_API_KEY)"
+    )
+    p.add_argument(
+        "--budget",
+        type=non_negative_int,
+        default=None,
+        help="image tokens of all demo images of one prompt: probes fit it (default: no limit)",
+    )
+    p.add_argument("--cost-model", default="local", help="cost model pricing images (default: %(default)s)")
+    p.add_argument(
+        "--scheme",
+        default="laplacian",
+        help=f"band scheme, one of {', '.join(available_schemes())} (default: %(default)s)",
+    )
+    p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
+    p.add_argument(
+        "--metric",
+        default="exact",
+        help="'exact' (all output fields equal) or FILE.py:FN (runs that file) (default: %(default)s)",
+    )
+    p.add_argument("--probes", type=positive_int, default=24, help="prompts in the probe (default: %(default)s)")
+    p.add_argument(
+        "--examples", type=positive_int, default=8, help="validation examples per prompt (default: %(default)s)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=_number,
+        default=0.5,
+        help="trust the local judge when the CI's lower end is at least this (default: %(default)s)",
+    )
+    p.add_argument("--k-demos", type=non_negative_int, default=None, help="demos per predictor without demos")
+    p.add_argument("--threads", type=positive_int, default=None, help="scoring threads (default: DSPy's)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of demos, probes and examples (default: 0)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the calibration as JSON")
+    p.set_defaults(run=run)

@@ -1,0 +1,461 @@
+"""Agreement measured before it is trusted: rank agreement of a local judge with a target LM.
+
+A *probe* is a few dozen band selections built from the search's own
+:class:`~specprompt.search._context.SearchContext` (so they are prompts the search would send):
+
+==================  ==========================================================================
+name                what the demo images are
+==================  ==========================================================================
+``full``            every band of every image
+``coarse-<k>``      every image coarsened by ``k`` steps of its space (finest levels dropped,
+                    or, where the space has a ``size`` dimension, sent ``k`` steps smaller)
+``stratified-one``  one demo per answer as fine as it gets, every other demo dropped
+``stratified-coarse``  one demo per answer sharp, the others at their coarsest kept level
+``random-<i>``      seeded random points of the search space (random mixes)
+==================  ==========================================================================
+
+Each probe is scored on the same seeded subset of ``n_examples`` validation examples by both
+judges (mean metric). The target LM is called at most ``n_probes * n_examples`` times
+(:attr:`Calibration.max_target_calls`; the count actually used is
+:attr:`Calibration.target_calls`). The agreement is Spearman's rank correlation of the two
+score vectors (average ranks for ties), with a seeded percentile-bootstrap confidence interval
+over probes. Its verdict trusts the local judge when the interval's lower end is at least
+``threshold``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dspy
+
+from specprompt.errors import ConfigError
+from specprompt.search._budget import fits
+from specprompt.search._config import SearchConfig
+from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._rank import bootstrap_interval, spearman
+from specprompt.search._scoring import Scorer
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "CALIBRATION_ATTR",
+    "Calibration",
+    "calibrate",
+    "calibrate_context",
+    "calibrate_study",
+    "check_lm",
+    "probe_candidates",
+]
+
+logger = logging.getLogger("specprompt.search")
+
+#: Study user attribute holding the :meth:`Calibration.to_dict` of a compile's calibration.
+CALIBRATION_ATTR = "specprompt:calibration"
+
+#: Verdicts of :attr:`Calibration.verdict`.
+TRUST = "trust the local judge"
+DISTRUST = "score with the target"
+
+
+def _coarsened(ctx: SearchContext, step: int) -> Candidate | None:
+    """Every image ``step`` rungs down its ladder (never its last rung, which drops it)."""
+    values: dict[str, Mapping[str, int]] = {}
+    for s in ctx.plan.slots:
+        ladder = ctx.spaces[s.id].ladder()
+        if len(ladder) < 2:
+            return None
+        values[s.id] = ladder[min(step, len(ladder) - 2)]
+    return Candidate(values)
+
+
+def probe_candidates(ctx: SearchContext, n_probes: int, seed: int = 0) -> list[tuple[str, Candidate]]:
+    """Up to ``n_probes`` distinct prompts within ``ctx``'s budget that show at least one image.
+
+    Named probes first (``full``, ``coarse-<k>``, ``stratified-one``, ``stratified-coarse``),
+    then seeded random points of the space (``random-<i>``) until ``n_probes`` or a bounded
+    number of draws.
+    """
+    from specprompt.search._warm import stratified_fit
+
+    budget = ctx.config.token_budget
+    text_only = ctx.key(ctx.dropped())
+    out: dict[str, tuple[str, Candidate]] = {}
+
+    def add(name: str, cand: Candidate | None) -> None:
+        if cand is None or len(out) >= n_probes:
+            return
+        key = ctx.key(cand)
+        if key != text_only and key not in out and fits(ctx.tokens(cand), budget):
+            out[key] = (name, cand)
+
+    add("full", ctx.full())
+    steps = max(len(ctx.spaces[s.id].ladder()) for s in ctx.plan.slots)
+    for k in range(1, steps - 1):
+        add(f"coarse-{k}", _coarsened(ctx, k))
+    add("stratified-one", stratified_fit(ctx, budget, "drop"))
+    add("stratified-coarse", stratified_fit(ctx, budget, "coarse"))
+    rng = random.Random(seed)
+    dists = ctx.distributions()
+    for i in range(50 * n_probes):
+        if len(out) >= n_probes:
+            break
+        params = {name: rng.randint(d.low, d.high) for name, d in dists.items()}
+        add(f"random-{i}", ctx.from_params(params))
+    return list(out.values())
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The rank agreement of a local judge with a target LM on a probe of band selections.
+
+    Attributes:
+        local: model string of the local judge.
+        target: model string of the target LM.
+        probes: per probe ``{"name", "key", "tokens", "selections"}`` (JSON data).
+        local_scores: the local judge's mean metric per probe.
+        target_scores: the target's mean metric per probe.
+        examples: validation indices every probe was scored on.
+        spearman: Spearman rank correlation, ``None`` when undefined (a judge gave one score to all).
+        interval: the bootstrap confidence interval of ``spearman`` (``None`` when undefined).
+        confidence: level of ``interval``.
+        n_bootstrap: bootstrap resamples.
+        target_calls: target LM calls made (program runs on one example).
+        max_target_calls: the stated maximum, ``n_probes * n_examples``.
+        threshold: the interval's lower end needed to trust the local judge.
+        seed: seed of the probes, the example subset and the bootstrap.
+    """
+
+    local: str
+    target: str
+    probes: tuple[Mapping[str, Any], ...]
+    local_scores: tuple[float, ...]
+    target_scores: tuple[float, ...]
+    examples: tuple[int, ...]
+    spearman: float | None
+    interval: tuple[float, float] | None
+    confidence: float
+    n_bootstrap: int
+    target_calls: int
+    max_target_calls: int
+    threshold: float
+    seed: int
+
+    @property
+    def trusted(self) -> bool:
+        """True when the interval's lower end is at least :attr:`threshold`."""
+        return self.interval is not None and self.interval[0] >= self.threshold
+
+    @property
+    def verdict(self) -> str:
+        """``"trust the local judge"`` or ``"score with the target"``."""
+        return TRUST if self.trusted else DISTRUST
+
+    def summary(self) -> str:
+        """Three lines: the agreement with its interval, the calls, the verdict."""
+        if self.spearman is None:
+            agree = "undefined (a judge gave every probe the same score)"
+        else:
+            ci = "n/a" if self.interval is None else f"[{self.interval[0]:.2f}, {self.interval[1]:.2f}]"
+            agree = f"{self.spearman:.2f}, {100 * self.confidence:g}% CI {ci}"
+        return "\n".join(
+            [
+                f"rank agreement (Spearman) of {self.local} with {self.target} over {len(self.probes)} probes "
+                f"x {len(self.examples)} examples: {agree}",
+                f"target calls: {self.target_calls} (stated maximum: {self.max_target_calls} = n_probes x n_examples)",
+                f"verdict: {self.verdict} (needs the CI's lower end >= {self.threshold:g})",
+            ]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields plus ``verdict``; inverse of :meth:`from_dict`."""
+        return {
+            "local": self.local,
+            "target": self.target,
+            "probes": [dict(p) for p in self.probes],
+            "local_scores": list(self.local_scores),
+            "target_scores": list(self.target_scores),
+            "examples": list(self.examples),
+            "spearman": self.spearman,
+            "interval": None if self.interval is None else list(self.interval),
+            "confidence": self.confidence,
+            "n_bootstrap": self.n_bootstrap,
+            "target_calls": self.target_calls,
+            "max_target_calls": self.max_target_calls,
+            "threshold": self.threshold,
+            "seed": self.seed,
+            "verdict": self.verdict,
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        """:meth:`to_dict` as JSON."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict` (``verdict`` is recomputed).
+
+        Raises:
+            ConfigError: not a mapping, or a missing key (named).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a calibration must be a JSON object, got {type(data).__name__}")
+        try:
+            interval = data["interval"]
+            return cls(
+                local=str(data["local"]),
+                target=str(data["target"]),
+                probes=tuple(dict(p) for p in data["probes"]),
+                local_scores=tuple(float(s) for s in data["local_scores"]),
+                target_scores=tuple(float(s) for s in data["target_scores"]),
+                examples=tuple(int(i) for i in data["examples"]),
+                spearman=None if data["spearman"] is None else float(data["spearman"]),
+                interval=None if interval is None else (float(interval[0]), float(interval[1])),
+                confidence=float(data["confidence"]),
+                n_bootstrap=int(data["n_bootstrap"]),
+                target_calls=int(data["target_calls"]),
+                max_target_calls=int(data["max_target_calls"]),
+                threshold=float(data["threshold"]),
+                seed=int(data["seed"]),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"a calibration lacks the key {exc.args[0]!r}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        """Inverse of :meth:`to_json`."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except ValueError as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"a calibration must be JSON: {exc}") from None
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"calibrate: {name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_unit(name: str, value: object, low: float, high: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= float(value) <= high:
+        raise ConfigError(f"calibrate: {name} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def check_lm(name: str, lm: object) -> dspy.LM:
+    """``lm`` if it is a ``dspy.LM``, else :class:`ConfigError` naming the argument."""
+    if not isinstance(lm, dspy.BaseLM):
+        raise ConfigError(f"calibrate: {name} must be a dspy.LM, got {lm!r:.80}")
+    return lm
+
+
+def _builder(ctx: SearchContext, cand: Candidate) -> Callable[[], dspy.Module]:
+    return lambda: ctx.build(cand)
+
+
+def calibrate_context(
+    ctx: SearchContext,
+    metric: Callable[..., Any],
+    valset: Sequence[Any],
+    *,
+    local: dspy.LM,
+    target: dspy.LM,
+    n_probes: int = 24,
+    n_examples: int = 8,
+    seed: int = 0,
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    threshold: float = 0.5,
+    num_threads: int | None = None,
+) -> Calibration:
+    """Scores the probe of ``ctx`` with both judges and measures their rank agreement.
+
+    The public entry point is :func:`specprompt.search.calibrate`; ``BandOptimizer`` calls this
+    with its own context when ``calibrate=True``.
+
+    Raises:
+        ConfigError: a bad number, a judge that is not a ``dspy.LM``, an empty valset, or a
+            probe of fewer than 3 prompts (the budget leaves too few to rank).
+    """
+    _check_int("n_probes", n_probes, 3)
+    _check_int("n_examples", n_examples, 1)
+    _check_int("seed", seed, 0)
+    _check_int("n_bootstrap", n_bootstrap, 100)
+    _check_unit("confidence", confidence, 0.5, 0.999)
+    _check_unit("threshold", threshold, -1.0, 1.0)
+    check_lm("local", local)
+    check_lm("target", target)
+    if not valset:
+        raise ConfigError("calibrate: the valset is empty")
+    probes = probe_candidates(ctx, n_probes, seed)
+    if len(probes) < 3:
+        raise ConfigError(
+            f"calibrate: only {len(probes)} prompt(s) fit token_budget {ctx.config.token_budget}; "
+            "at least 3 are needed to rank"
+        )
+    order = list(range(len(valset)))
+    random.Random(seed).shuffle(order)
+    examples = sorted(order[:n_examples])
+    scores: dict[str, list[float]] = {}
+    calls: dict[str, int] = {}
+    for who, lm in (("local", local), ("target", target)):
+        scorer = Scorer(metric, valset, num_threads)
+        with dspy.context(lm=lm):
+            per = [scorer.score(ctx.key(cand), _builder(ctx, cand), examples) for _, cand in probes]
+        scores[who] = [sum(p.values()) / len(p) for p in per]
+        calls[who] = scorer.calls
+    rho = spearman(scores["local"], scores["target"])
+    interval = bootstrap_interval(
+        scores["local"], scores["target"], confidence=confidence, n_bootstrap=n_bootstrap, seed=seed
+    )
+    return Calibration(
+        local=str(getattr(local, "model", local)),
+        target=str(getattr(target, "model", target)),
+        probes=tuple(
+            {"name": name, "key": ctx.key(c), "tokens": ctx.tokens(c), "selections": ctx.describe(c)}
+            for name, c in probes
+        ),
+        local_scores=tuple(scores["local"]),
+        target_scores=tuple(scores["target"]),
+        examples=tuple(examples),
+        spearman=rho,
+        interval=interval,
+        confidence=float(confidence),
+        n_bootstrap=n_bootstrap,
+        target_calls=calls["target"],
+        max_target_calls=n_probes * n_examples,
+        threshold=float(threshold),
+        seed=seed,
+    )
+
+
+def calibrate_study(
+    study: optuna.Study, ctx: SearchContext, metric: Callable[..., Any], valset: Sequence[Any], local: Any, target: Any
+) -> Calibration:
+    """The calibration step of ``compile`` (``calibrate=True``): read from ``study``, or measured now.
+
+    A calibration stored under :data:`CALIBRATION_ATTR` is reused, with no target call, when it
+    was made by the same judges (model strings) with the same seed and probe sizes; otherwise
+    :func:`calibrate_context` runs with ``ctx.config``'s ``calibration_probes``,
+    ``calibration_examples`` and ``seed``, and its result is stored there.
+    """
+    cfg = ctx.config
+    stored = study.user_attrs.get(CALIBRATION_ATTR)
+    names = (str(getattr(local, "model", local)), str(getattr(target, "model", target)))
+    if stored is not None:
+        old = Calibration.from_dict(stored)
+        if (old.local, old.target, old.seed, old.max_target_calls) == (
+            *names,
+            cfg.seed,
+            cfg.calibration_probes * cfg.calibration_examples,
+        ):
+            logger.info("calibration read from study %s (no target call)", study.study_name)
+            return old
+    cal = calibrate_context(
+        ctx,
+        metric,
+        valset,
+        local=local,
+        target=target,
+        n_probes=cfg.calibration_probes,
+        n_examples=cfg.calibration_examples,
+        seed=cfg.seed,
+        num_threads=cfg.num_threads,
+    )
+    study.set_user_attr(CALIBRATION_ATTR, cal.to_dict())
+    for line in cal.summary().splitlines():
+        logger.info("calibration: %s", line)
+    return cal
+
+
+def calibrate(
+    program: dspy.Module,
+    metric: Callable[..., Any],
+    *,
+    trainset: Sequence[Any],
+    target: dspy.LM,
+    valset: Sequence[Any] | None = None,
+    local: dspy.LM | None = None,
+    n_probes: int = 24,
+    n_examples: int = 8,
+    seed: int = 0,
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    threshold: float = 0.5,
+    config: SearchConfig | None = None,
+    **options: Any,
+) -> Calibration:
+    """How well a local judge ranks band selections like ``target``, measured on a small probe.
+
+    Builds the search context of ``program`` exactly as :class:`~specprompt.search.BandOptimizer`
+    does (same demos, scheme, cost model and budget from ``config`` / ``options``), makes up to
+    ``n_probes`` prompts the search would send (see :mod:`specprompt.search._calibrate`) and
+    scores each on the same ``n_examples`` validation examples with ``local`` and ``target``.
+
+    Args:
+        program: the DSPy program whose demos are searched (not modified).
+        metric: ``metric(example, prediction, trace=None)``.
+        trainset: labelled examples (demos, and the default valset).
+        target: the LM the search would answer to (e.g. a remote VLM).
+        valset: validation examples; default: trainset minus the demo examples.
+        local: the local judge; default :func:`specprompt.scorers.local_lm`.
+        n_probes: prompts in the probe (at least 3).
+        n_examples: validation examples per prompt.
+        seed: seed of the random probes, the example subset and the bootstrap.
+        confidence: level of the bootstrap interval.
+        n_bootstrap: bootstrap resamples (at least 100).
+        threshold: the interval's lower end needed to trust the local judge.
+        config: a :class:`SearchConfig`; ``options`` override its fields.
+
+    Returns:
+        a :class:`Calibration`. The target is called at most ``n_probes * n_examples`` times
+        (:attr:`Calibration.max_target_calls`).
+
+    Raises:
+        ConfigError: bad arguments (named), or a budget that leaves fewer than 3 prompts.
+    """
+    from specprompt.search._config import check_options
+    from specprompt.search._demos import default_valset, plan_demos
+    from specprompt.search._optimizer import _check_examples, _check_names
+
+    if not isinstance(program, dspy.Module):
+        raise ConfigError(f"calibrate: program must be a dspy.Module, got {type(program).__name__}")
+    if not callable(metric):
+        raise ConfigError(f"calibrate: metric must be callable as metric(example, pred, trace=None), got {metric!r}")
+    if config is not None and not isinstance(config, SearchConfig):
+        raise ConfigError(f"calibrate: config must be a SearchConfig or None, got {type(config).__name__}")
+    check_lm("target", target)
+    if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
+        raise ConfigError(f"calibrate: trainset must be a list of dspy.Example, got {type(trainset).__name__}")
+    base = config or SearchConfig()
+    cfg = base.replace(**check_options(options)) if options else base
+    _check_names(cfg)
+    if local is None:
+        from specprompt.scorers import local_lm
+
+        local = local_lm()
+    plan = plan_demos(program, trainset, cfg.k_demos, cfg.seed)
+    val = default_valset(trainset, plan) if valset is None else _check_examples(valset, "valset")
+    ctx = SearchContext(program, plan, cfg)
+    return calibrate_context(
+        ctx,
+        metric,
+        val,
+        local=local,
+        target=target,
+        n_probes=n_probes,
+        n_examples=n_examples,
+        seed=seed,
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        threshold=threshold,
+        num_threads=cfg.num_threads,
+    )

@@ -1,0 +1,82 @@
+"""Rank agreement of two score vectors: Spearman's correlation and its bootstrap interval (pure math)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from specprompt.errors import ConfigError
+
+__all__ = ["bootstrap_interval", "spearman"]
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share the mean of their positions), 0-based."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), np.float64)
+    sx = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0
+        i = j + 1
+    return ranks
+
+
+def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float | None:
+    """Spearman's rank correlation of ``a`` and ``b`` (average ranks for ties).
+
+    Returns ``None`` when it is undefined: fewer than 2 values, or either side constant.
+
+    Raises:
+        ConfigError: ``a`` and ``b`` differ in length.
+
+    Example:
+        >>> spearman([0.1, 0.5, 0.9], [1, 2, 3]), spearman([1, 2, 3], [3, 2, 1]), spearman([1, 1], [1, 2])
+        (1.0, -1.0, None)
+    """
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ConfigError(f"spearman needs two equal-length score lists, got {len(x)} and {len(y)}")
+    if len(x) < 2:
+        return None
+    rx, ry = _ranks(x), _ranks(y)
+    dx, dy = rx - rx.mean(), ry - ry.mean()
+    den = math.sqrt(float((dx * dx).sum()) * float((dy * dy).sum()))
+    if den == 0.0:
+        return None
+    return max(-1.0, min(1.0, float((dx * dy).sum()) / den))
+
+
+def bootstrap_interval(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    *,
+    confidence: float = 0.95,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Seeded percentile-bootstrap interval of :func:`spearman` over resampled pairs (probes).
+
+    Resamples where the correlation is undefined (a constant side) are skipped; ``None`` when
+    fewer than half of them are defined.
+    """
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(x) < 2 or spearman(x, y) is None:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, len(x), len(x))
+        r = spearman(x[idx], y[idx])
+        if r is not None:
+            values.append(r)
+    if len(values) < n_bootstrap / 2:
+        return None
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(np.asarray(values), [tail, 1.0 - tail])
+    return float(lo), float(hi)
