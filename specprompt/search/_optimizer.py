@@ -196,8 +196,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         - The returned program is chosen among the candidates with a full-valset score (the
           ``finalists`` best by minibatch score, every baseline trial, periodic evaluations) by
           the rule of :mod:`specprompt.search._select`: never below the full-valset score of a
-          baseline the compile scored; the cheapest candidate that a seeded paired bootstrap
-          cannot tell from the best (``tie_confidence``); ``last_result.interval`` is a
+          baseline the compile scored; among the candidates that a seeded paired bootstrap
+          cannot tell from the best (``tie_confidence``), the resizing baseline if it is one of
+          them, else the cheapest; ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
           of earlier runs: re-running the same command resumes and only runs the rest. Trials
@@ -493,7 +494,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see.
             The returned program is chosen among the candidates with a full-valset score by the
             rule of :mod:`specprompt.search._select`: never below a baseline the compile
-            scored, cheapest among those a paired bootstrap cannot tell from the best.
+            scored; of those a paired bootstrap cannot tell from the best, the resizing baseline
+            if it is one, else the cheapest.
         """
         if kwargs:
             raise ConfigError(

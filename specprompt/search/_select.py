@@ -11,8 +11,11 @@ The rule (also in the README):
 4. A candidate ties with the leader unless a paired bootstrap over the valset examples (seeded,
    :data:`BOOTSTRAP_SAMPLES` resamples) finds the leader better with probability >=
    ``tie_confidence`` (default 0.8).
-5. Of the tied candidates the cheapest (fewest tokens) is returned; at equal tokens a baseline
-   (the simpler prompt), then the higher score, then the earlier trial.
+5. If a baseline that sends images (every demo Lanczos-resized to the budget, full resolution,
+   ``detail="low"``) is among the tied candidates, it is returned (the best-scoring such baseline,
+   then the one with more tokens): the search replaces plain resizing only when the valset shows it
+   better. Otherwise the cheapest tied candidate (fewest tokens) is returned; at equal tokens a
+   baseline, then the higher score, then the earlier trial.
 
 The chosen program's valset score comes with a 95% percentile-bootstrap confidence interval
 (:data:`INTERVAL_LEVEL`).
@@ -22,6 +25,13 @@ cheaper one (never worse) is better with bootstrap probability about 0.88. At 0.
 would be returned, 10 points lower; ``benchmarks/bench_optimizer.py`` (fine-texture, 50% budget)
 measured exactly that: the uniform baseline at 90% valset / 83.3% test was returned instead of a
 100% / 100% candidate. At 0.8 a one-example edge (probability about 0.64) is still a tie.
+
+Why step 5 prefers the resizing baseline: on small valsets many cheaper candidates tie with it,
+and returning the cheapest of them lost held-out accuracy against plain resizing
+(``benchmarks/bench_realphoto.py``: below uniform Lanczos in 35 of 48 rows; ``bench_optimizer.py``
+colour-position: 86.7% test for a 10-token prompt tied on the valset with the 208-token uniform
+baseline at 96.7%). The budget is what the user chose to spend; ``CompileResult.program_for_budget``
+and the Pareto table still offer the cheaper candidates.
 """
 
 from __future__ import annotations
@@ -76,6 +86,11 @@ def bootstrap_interval(scores: Mapping[int, float], level: float, seed: int) -> 
     return (float(lo), float(hi))
 
 
+def _sends_images(row: ParetoRow) -> bool:
+    """Whether ``row`` is a baseline prompt that sends demo images (not text-only)."""
+    return TrialRecord(origin=row.origin).is_baseline and row.tokens > 0
+
+
 @dataclass(frozen=True)
 class Decision:
     """The chosen row and why.
@@ -117,5 +132,9 @@ def choose(
     leader = best_row(eligible)
     probs = {r.key: 0.0 if r.key == leader.key else p_better(scores[leader.key], scores[r.key], seed) for r in eligible}
     tied = [r for r in eligible if probs[r.key] < confidence]
-    row = min(tied, key=lambda r: (r.tokens, not TrialRecord(origin=r.origin).is_baseline, -r.score, r.trial))
+    references = [r for r in tied if _sends_images(r)]
+    if references:
+        row = max(references, key=lambda r: (r.score, r.tokens, -r.trial))
+    else:
+        row = min(tied, key=lambda r: (r.tokens, not TrialRecord(origin=r.origin).is_baseline, -r.score, r.trial))
     return Decision(row, bootstrap_interval(scores[row.key], INTERVAL_LEVEL, seed), leader, probs[row.key], floor)

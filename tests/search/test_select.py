@@ -144,6 +144,23 @@ def test_tie_rule_prefers_the_cheaper_unless_the_leader_is_surely_better() -> No
         choose([], {}, 0.95, 0)
 
 
+def test_tie_rule_keeps_the_resizing_baseline_unless_the_search_is_surely_better() -> None:
+    n = 30
+    perfect = {i: 1.0 for i in range(n)}
+    one_off = {i: float(i != 0) for i in range(n)}
+    rows = [_row(0, 1.0, 10), _row(1, 29 / 30, 208, "baseline:uniform"), _row(2, 0.25, 0, "baseline:text_only")]
+    scores = {"k0": perfect, "k1": one_off, "k2": {i: float(i % 4 == 0) for i in range(n)}}
+    decision = choose(rows, scores, 0.95, 0)
+    assert decision.row.trial == 1 and decision.leader.trial == 0  # a cheaper near-tie does not replace it
+    clearly = {i: float(i >= 10) for i in range(n)}  # the baseline 10 examples worse: the search wins
+    rows[1] = _row(1, 20 / 30, 208, "baseline:uniform")
+    assert choose(rows, {**scores, "k1": clearly}, 0.95, 0).row.trial == 0
+    # a text-only baseline is no reference: ties among the rest go to the cheapest
+    tied = [_row(3, 1.0, 50), _row(4, 1.0, 20), _row(5, 1.0, 0, "baseline:text_only")]
+    same = {"k3": perfect, "k4": perfect, "k5": perfect}
+    assert choose(tied, same, 0.95, 0).row.trial == 5
+
+
 def test_default_tie_confidence_separates_one_from_two_examples() -> None:
     conf = SearchConfig().tie_confidence
     n = 20
