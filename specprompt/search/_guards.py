@@ -50,7 +50,8 @@ def quiet_scoring_tracebacks() -> None:
 
 
 def requeue_failed(study: optuna.Study, worker: Any = None) -> int:
-    """Enqueues, once each, the parameters of trials that failed in transport; returns how many.
+    """Enqueues, once each, the parameters of trials that failed in transport or were interrupted
+    by a killed process; returns how many.
 
     Args:
         study: the study.
@@ -62,11 +63,14 @@ def requeue_failed(study: optuna.Study, worker: Any = None) -> int:
     taken = {r.retry_of for _, r in records}
     added = 0
     for t, r in records:
-        if t.state != optuna.trial.TrialState.FAIL or r.transport_error is None or t.number in taken:
-            continue
+        why = r.transport_error or r.interrupted
+        # an enqueued trial killed before it drew its parameters still has them as fixed_params
+        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
+        if t.state != optuna.trial.TrialState.FAIL or why is None or t.number in taken or not params:
+            continue  # (no parameters: killed before its candidate was drawn; the sampler draws anew)
         again = TrialRecord(origin=r.origin or "sampler", worker=worker, retry_of=t.number)
-        study.enqueue_trial(dict(t.params), user_attrs=again.to_attrs())
-        logger.info("trial %d failed in transport; its candidate is queued again", t.number)
+        study.enqueue_trial(params, user_attrs=again.to_attrs())
+        logger.info("trial %d failed (%s); its candidate is queued again", t.number, why)
         added += 1
     return added
 

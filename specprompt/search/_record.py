@@ -18,6 +18,10 @@ user attribute    meaning                                                       
 ``example_scores``  minibatch valset index (a string) -> score                        objective
 ``score``         the mean of ``example_scores`` (complete trials only)               objective
 ``reused_from``   the trial whose scores this one reuses (same prompt)                objective
+``spend``         billed calls and tokens of the trial                                objective
+``transport_error``  why the trial FAILed in transport (never scored)                 objective
+``interrupted``   the trial's process was killed mid-trial (it was marked FAIL)       next run
+``retry_of``      the FAILed trial whose candidate this one runs again                requeue
 ================  ==================================================================  ===========
 """
 
@@ -64,6 +68,7 @@ class TrialRecord:
     reused_from: int | None = None
     spend: Mapping[str, int] | None = None
     transport_error: str | None = None
+    interrupted: str | None = None
     retry_of: int | None = None
 
     def to_attrs(self) -> dict[str, Any]:

@@ -168,7 +168,9 @@ def fail_stale_trials(study: optuna.Study) -> int:
     """Marks RUNNING trials of dead processes on this host as FAIL; returns how many.
 
     A process killed mid-trial (SIGKILL) leaves its trial RUNNING forever; failed trials do not
-    count toward ``n_trials`` and are never reused. Trials of other hosts are left alone.
+    count toward ``n_trials`` and are never reused. Each such trial gets an ``interrupted``
+    record, so :func:`~specprompt.search._guards.requeue_failed` runs its candidate again. Trials
+    of other hosts are left alone.
     """
     host, me = socket.gethostname(), os.getpid()
     n = 0
@@ -178,6 +180,9 @@ def fail_stale_trials(study: optuna.Study) -> int:
             continue
         pid = int(tag.get("pid", -1))
         if pid == me or not _pid_alive(pid):
+            note = TrialRecord(interrupted=f"process {pid} on {host} ended mid-trial")
+            for name, value in note.to_attrs().items():
+                study._storage.set_trial_user_attr(t._trial_id, name, value)
             study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             n += 1
     if n:

@@ -96,14 +96,26 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     study = optuna.load_study(study_name=out["study"], storage=url)
     trials = study.get_trials(deepcopy=False)
     states = [t.state for t in trials]
-    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    finished = [t for t in trials if t.state in finished_states]
     assert len(finished) == 10
     assert optuna.trial.TrialState.RUNNING not in states
     assert states.count(optuna.trial.TrialState.FAIL) <= 1  # the trial running at the kill, if any
+    for t in trials:  # the candidate of an interrupted trial is run again, once
+        if t.state == optuna.trial.TrialState.FAIL:
+            assert "interrupted" in t.user_attrs
+            again = [u for u in trials if u.user_attrs.get("retry_of") == t.number]
+            drawn = t.params or t.system_attrs.get("fixed_params") or {}  # an enqueued trial's are fixed
+            if not drawn:  # killed before its candidate was drawn: nothing to run again
+                assert not again
+                continue
+            assert len(again) == 1 and again[0].state in finished_states
+            assert drawn.items() <= again[0].params.items()  # killed mid-draw: the rest is drawn anew
     for number, (params, values, attrs) in before.items():  # earlier trials kept as they were
         t = trials[number]
         assert (t.params, t.values, t.user_attrs) == (params, values, attrs)
-    warm = [t.params for t in trials if str(t.user_attrs.get("origin")).startswith("warm:")]
+    shown = [t for t in trials if t.state != optuna.trial.TrialState.FAIL]  # an interrupted trial runs again
+    warm = [t.params for t in shown if str(t.user_attrs.get("origin")).startswith("warm:")]
     assert len(warm) >= 2 and len({json.dumps(p, sort_keys=True) for p in warm}) == len(warm)  # enqueued once
     assert all(t.user_attrs.get("origin") for t in finished)
 
