@@ -20,19 +20,28 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 from dspy.clients.engines.base import validate_request
 from dspy.lm15 import ImagePart, Message, Request, Response, TextPart, Usage, response_to_events
 
-from specprompt.errors import ImageInputError
+from specprompt.errors import ConfigError, ImageInputError
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-__all__ = ["ChatImage", "LRUCache", "ParsedChat", "ScorerEngine", "default_answer", "parse_chat", "text_tokens"]
+__all__ = [
+    "ChatImage",
+    "LRUCache",
+    "ParsedChat",
+    "ScorerEngine",
+    "default_answer",
+    "engine_config",
+    "parse_chat",
+    "text_tokens",
+]
 
 _NOT_SUPPLIED = "Not supplied for this particular example."
 _OUTPUT_FIELD = re.compile(r"^\s*\d+\.\s+`(\w+)`\s+\((.*)\)\s*:?.*$")
@@ -237,6 +246,29 @@ def default_answer(chat: ParsedChat) -> str:
         return "\n".join(f"<{name}>{_text(value)}</{name}>" for name, value in fields)
     body = "".join(f"[[ ## {name} ## ]]\n{_text(value)}\n\n" for name, value in fields)
     return body + "[[ ## completed ## ]]\n"
+
+
+C = TypeVar("C")
+
+
+def engine_config(config_cls: type[C], config: C | None, options: dict[str, Any], engine: str) -> C:
+    """An engine's config: ``config`` as given, or ``config_cls(**options)``, never both.
+
+    Raises:
+        ConfigError: both given, an unknown option (naming the allowed ones), or a ``config`` of
+            another type.
+    """
+    if config is not None and options:
+        raise ConfigError(f"give {engine} either a {config_cls.__name__} or keyword options, not both")
+    if config is None:
+        try:
+            return config_cls(**options)
+        except TypeError as exc:
+            names = sorted(f.name for f in fields(config_cls))  # type: ignore[arg-type]
+            raise ConfigError(f"bad {engine} option: {exc}; allowed: {names}") from None
+    if not isinstance(config, config_cls):
+        raise ConfigError(f"config must be a {config_cls.__name__}, got {type(config).__name__}")
+    return config
 
 
 class ScorerEngine(ABC):

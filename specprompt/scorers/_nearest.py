@@ -18,7 +18,14 @@ import dspy
 import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
-from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
+from specprompt.scorers._engine_base import (
+    ChatImage,
+    LRUCache,
+    ParsedChat,
+    ScorerEngine,
+    default_answer,
+    engine_config,
+)
 from specprompt.spectral import pyr_down, pyr_up
 
 __all__ = [
@@ -348,16 +355,7 @@ class NearestBandEngine(ScorerEngine):
     """
 
     def __init__(self, config: NearestConfig | None = None, **options: Any) -> None:
-        if config is not None and options:
-            raise ConfigError("give NearestBandEngine either a NearestConfig or keyword options, not both")
-        if config is None:
-            try:
-                config = NearestConfig(**options)
-            except TypeError as exc:
-                names = sorted(f.name for f in fields(NearestConfig))
-                raise ConfigError(f"bad NearestBandEngine option: {exc}; allowed: {names}") from None
-        elif not isinstance(config, NearestConfig):
-            raise ConfigError(f"config must be a NearestConfig, got {type(config).__name__}")
+        config = engine_config(NearestConfig, config, options, "NearestBandEngine")
         super().__init__(config.cost_model, config.cache_size)
         self.config = config
         self.model_name = config.model_string()

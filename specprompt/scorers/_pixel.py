@@ -27,14 +27,21 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 import dspy
 import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
-from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
+from specprompt.scorers._engine_base import (
+    ChatImage,
+    LRUCache,
+    ParsedChat,
+    ScorerEngine,
+    default_answer,
+    engine_config,
+)
 
 __all__ = ["PIXEL_JUDGES", "PixelJudgeConfig", "PixelJudgeEngine", "judge_descriptor", "pixel_lm", "sent_pixels"]
 
@@ -294,16 +301,7 @@ class PixelJudgeEngine(ScorerEngine):
     """
 
     def __init__(self, config: PixelJudgeConfig | None = None, **options: Any) -> None:
-        if config is not None and options:
-            raise ConfigError("give PixelJudgeEngine either a PixelJudgeConfig or keyword options, not both")
-        if config is None:
-            try:
-                config = PixelJudgeConfig(**options)
-            except TypeError as exc:
-                names = sorted(f.name for f in fields(PixelJudgeConfig))
-                raise ConfigError(f"bad PixelJudgeEngine option: {exc}; allowed: {names}") from None
-        elif not isinstance(config, PixelJudgeConfig):
-            raise ConfigError(f"config must be a PixelJudgeConfig, got {type(config).__name__}")
+        config = engine_config(PixelJudgeConfig, config, options, "PixelJudgeEngine")
         super().__init__(config.cost_model, config.cache_size)
         self.config = config
         self.model_name = config.model_string()
