@@ -9,7 +9,7 @@ answers with the nearest demo under its own image descriptor (``"hist-hog"`` or 
 a stand-in for a remote VLM.
 """
 
-from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat
+from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat, parse_messages, with_query
 from specprompt.scorers._local import LocalVLMEngine, local_lm
 from specprompt.scorers._nearest import (
     MODEL_NAME,
@@ -39,7 +39,9 @@ __all__ = [
     "local_lm",
     "nearest_lm",
     "parse_chat",
+    "parse_messages",
     "pixel_lm",
     "resample",
     "sent_pixels",
+    "with_query",
 ]
