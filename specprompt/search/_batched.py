@@ -25,8 +25,10 @@ the pixel and nearest-band judges, custom modules) uses the per-call path.
 from __future__ import annotations
 
 import logging
+import threading
 import typing
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +36,7 @@ import dspy
 
 from specprompt.search._spend import Spend
 
-__all__ = ["Batch", "predict_together"]
+__all__ = ["Batch", "ChatCache", "predict_together"]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -54,6 +56,56 @@ class Batch:
 
     predictions: list[dspy.Prediction | None]
     spend: Spend
+
+
+class ChatCache:
+    """The chats :func:`predict_together` read from the adapter, kept between its calls by their owner
+    (a :class:`~specprompt.search._scoring.Scorer`, whose examples live as long as it does).
+
+    Each example's query is formatted once per adapter and signature; the system and demos of the
+    last ``keep`` prompts are kept (a trial scores its minibatch in a few chunks of one prompt).
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._queries: dict[tuple[Any, ...], Any] = {}
+        self._shown: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def query(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The chat of one example's query (``make()`` the first time)."""
+        with self._lock:
+            if key in self._queries:
+                return self._queries[key]
+        value = make()
+        with self._lock:
+            return self._queries.setdefault(key, value)
+
+    def demos(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The chat showing one prompt's system and demos (``make()`` unless among the last ``keep``)."""
+        with self._lock:
+            if key in self._shown:
+                self._shown.move_to_end(key)
+                return self._shown[key]
+        value = make()
+        with self._lock:
+            self._shown[key] = value
+            while len(self._shown) > self.keep:
+                self._shown.popitem(last=False)
+        return value
+
+
+def _demos_key(demos: Sequence[Any]) -> tuple[Any, ...]:
+    """What the demos show, by value (an image by its data URI): equal keys format equal messages."""
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dspy.Image):
+            return ("image", type(v).__name__, v.url, getattr(v, "detail", None))
+        if isinstance(v, list):
+            return tuple(value(x) for x in v)
+        return repr(v)
+
+    return tuple(tuple(sorted((k, value(v)) for k, v in demo.items())) for demo in demos)
 
 
 def _plain_output(annotation: Any) -> bool:
@@ -95,8 +147,13 @@ def _inputs(signature: Any, example: Any) -> dict[str, Any]:
     return kwargs
 
 
-def predict_together(program: dspy.Module, examples: Sequence[Any]) -> Batch | None:
+def predict_together(program: dspy.Module, examples: Sequence[Any], cache: ChatCache | None = None) -> Batch | None:
     """Predictions of ``program`` for ``examples`` from one batched call of the local band VLM.
+
+    Args:
+        program: the candidate's program.
+        examples: the examples to answer.
+        cache: chats kept from earlier calls (the caller keeps ``examples`` alive while it holds it).
 
     Returns:
         a :class:`Batch`, or ``None`` when the per-call path must score these examples (see the
@@ -112,10 +169,19 @@ def predict_together(program: dspy.Module, examples: Sequence[Any]) -> Batch | N
     from specprompt.scorers import parse_messages, with_query
 
     sig, demos = program.signature, list(program.demos)
+    chats_of = cache or ChatCache()
     inputs = [_inputs(sig, ex) for ex in examples]
+    head = (type(adapter), sig)
     try:
-        shown = parse_messages(adapter.format(sig, demos, inputs[0]))
-        chats = [with_query(shown, parse_messages(adapter.format(sig, [], kw))) for kw in inputs]
+        shown = chats_of.demos(
+            (*head, _demos_key(demos)), lambda: parse_messages(adapter.format(sig, demos, inputs[0]))
+        )
+        chats = [
+            with_query(
+                shown, chats_of.query((*head, id(ex)), lambda kw=kw: parse_messages(adapter.format(sig, [], kw)))
+            )
+            for ex, kw in zip(examples, inputs, strict=True)
+        ]
         responses = engine.respond(chats)
     except Exception as exc:  # the per-call path reports each example's error its own way
         logger.debug("batched scoring does not apply (%s); scoring example by example", exc)

@@ -16,7 +16,7 @@ from typing import Any
 import dspy
 
 from specprompt.errors import ConfigError, EndpointError, ScoringError, SpecPromptError, TransportError
-from specprompt.search._batched import predict_together
+from specprompt.search._batched import ChatCache, predict_together
 from specprompt.search._spend import Spend, usage_tokens
 from specprompt.search._transport import EMPTY_REPLY, RetryPolicy, classify, endpoint_of, retry_after, short
 
@@ -105,6 +105,7 @@ class Scorer:
         self._rng = random.Random(seed)
         self._in_a_row = 0
         self._down: EndpointError | None = None
+        self._chats = ChatCache()
 
     @property
     def scored(self) -> int:
@@ -207,7 +208,7 @@ class Scorer:
     ) -> tuple[dict[int, float], list[int]]:
         """Scores what :func:`~specprompt.search._batched.predict_together` answers in one batch
         (the local band VLM); returns those scores and the indices left to score call by call."""
-        batch = predict_together(program, [self.valset[i] for i in todo])
+        batch = predict_together(program, [self.valset[i] for i in todo], self._chats)
         if batch is None:
             return {}, todo
         with self._lock:

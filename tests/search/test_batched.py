@@ -51,7 +51,7 @@ def candidates(ctx: SearchContext) -> list[Candidate]:
     for name, d in dists.items():
         params[name] = d.low if name.startswith(first) else (d.low + d.high) // 2
     picked.append(ctx.from_params(params))
-    for _ in range(3):
+    for _ in range(2):
         picked.append(ctx.from_params({name: rng.randint(d.low, d.high) for name, d in dists.items()}))
     return picked
 
@@ -92,9 +92,10 @@ def _keys(chat: ParsedChat) -> tuple[Any, ...]:
 def test_same_chats_answers_and_predictions_as_the_per_call_path(
     ctx: SearchContext, task: Task, lm: dspy.LM, recorder: Recorder, adapter: Any
 ) -> None:
-    examples = task.valset
+    examples = task.valset[:4]
     labels_seen = set()
-    for cand in candidates(ctx):
+    picked = candidates(ctx)
+    for cand in picked[:3] if isinstance(adapter, dspy.JSONAdapter) else picked:  # JSON: a check of the format
         program = ctx.build(cand)
         with dspy.context(lm=lm, adapter=adapter):
             single = [program(**ex.inputs()) for ex in examples]
@@ -121,7 +122,7 @@ def test_scores_and_spend_equal_the_per_call_path(
         passes = engine.forward_passes
         fast = {i: together.score(str(i), lambda c=c: ctx.build(c), indices) for i, c in enumerate(candidates(ctx))}
         encoder_passes = engine.forward_passes - passes
-        monkeypatch.setattr(scoring, "predict_together", lambda program, examples: None)
+        monkeypatch.setattr(scoring, "predict_together", lambda *args: None)
         per_call = Scorer(exact, task.valset, 2)
         calls = engine.calls
         slow = {i: per_call.score(str(i), lambda c=c: ctx.build(c), indices) for i, c in enumerate(candidates(ctx))}
@@ -168,7 +169,7 @@ def test_the_search_scores_through_the_batch_and_decides_as_before(
     assert fast.spend is not None and fast.spend.search.calls + fast.spend.baselines.calls == fast_calls
     assert fast_passes * 4 <= fast_calls  # an encoder pass answers a whole batch, not one example
 
-    monkeypatch.setattr(scoring, "predict_together", lambda program, examples: None)
+    monkeypatch.setattr(scoring, "predict_together", lambda *args: None)
     slow_program, slow = compile_once()
     assert single["n"] == engine.calls - calls - fast_calls > 0
     assert [(r.trial, r.score, r.tokens) for r in fast.candidates] == [
