@@ -148,6 +148,12 @@ class LocalVLMEngine(ScorerEngine):
           ``scores`` (probability per answer), ``paths`` (``"bands"`` or ``"pixels"`` per image,
           in request order), ``model_id`` and ``image_tokens``.
         - Thread-safe: the network runs under a lock; the caches are locked.
+        - Two paths, the same answers: :meth:`complete` (``dspy.LM``, one request) runs the model
+          on the request's demos and query; :meth:`respond` (the band search's batched scoring,
+          :class:`~specprompt.search.BandOptimizer` with this engine as scorer) answers many parsed
+          chats with one encoder pass, reusing image embeddings cached by content digest, and counts
+          one call per chat with the usage :meth:`complete` reports. :attr:`forward_passes` counts
+          the encoder passes of both.
         - Deterministic on CPU: DSPy's cache can be on; :func:`local_lm` turns it off by default
           because cache hits report no usage and skip :attr:`calls`.
     """
@@ -243,14 +249,18 @@ class LocalVLMEngine(ScorerEngine):
         prepared = {img.key: self.prepare(img) for chat in chats for img in chat.images}
         episodes: dict[tuple[Any, ...], list[int]] = {}
         for i, chat in enumerate(chats):
-            labels = tuple(answer_label(d.answer) for d in chat.demos)
-            if len(set(labels)) > 1:
+            said = tuple(answer_label(d.answer) for d in chat.demos)
+            if len(set(said)) > 1:
                 demo_keys = tuple(tuple(img.key for img in d.images) for d in chat.demos)
-                episodes.setdefault((demo_keys, labels, instruction_of(chat.system)), []).append(i)
+                episodes.setdefault((demo_keys, said, instruction_of(chat.system)), []).append(i)
         wanted = {img.key: None for i in (j for js in episodes.values() for j in js) for img in chats[i].images}
         with self._forward:
-            known = {k: self._embeddings.get(k) for k in wanted}
-            missing = [k for k, z in known.items() if z is None]
+            known: dict[str, torch.Tensor] = {}
+            for k in wanted:
+                hit = self._embeddings.get(k)
+                if hit is not None:
+                    known[k] = hit
+            missing = [k for k in wanted if k not in known]
             if missing:
                 z = self.vlm.embed_prepared([prepared[k][0] for k in missing])
                 self._passes += 1
@@ -258,13 +268,13 @@ class LocalVLMEngine(ScorerEngine):
                     known[k] = row
                     self._embeddings.put(k, row)
             probs_of: dict[int, tuple[list[str], np.ndarray]] = {}
-            for (demo_keys, labels, instruction), members in episodes.items():
+            for (demo_keys, shown, instruction), members in episodes.items():
                 with torch.no_grad():
                     demos = torch.stack([torch.stack([known[k] for k in keys]).mean(0) for keys in demo_keys])
                     queries = torch.stack(
                         [torch.stack([known[img.key] for img in chats[i].query]).mean(0) for i in members]
                     )
-                answers, probs = self.vlm.readout(demos, labels, queries, instruction)
+                answers, probs = self.vlm.readout(demos, shown, queries, instruction)
                 probs_of.update((i, (answers, p)) for i, p in zip(members, probs, strict=True))
         out = []
         for i, chat in enumerate(chats):

@@ -176,10 +176,12 @@ def predict_together(program: dspy.Module, examples: Sequence[Any], cache: ChatC
         shown = chats_of.demos(
             (*head, _demos_key(demos)), lambda: parse_messages(adapter.format(sig, demos, inputs[0]))
         )
+
+        def query(kw: dict[str, Any]) -> Callable[[], Any]:
+            return lambda: parse_messages(adapter.format(sig, [], kw))
+
         chats = [
-            with_query(
-                shown, chats_of.query((*head, id(ex)), lambda kw=kw: parse_messages(adapter.format(sig, [], kw)))
-            )
+            with_query(shown, chats_of.query((*head, id(ex)), query(kw)))
             for ex, kw in zip(examples, inputs, strict=True)
         ]
         responses = engine.respond(chats)
