@@ -151,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in paths if number % 2 == 0 else paths[::-1]:
             path.run(cand, number)
 
-    print(f"# bench_local_scoring: python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # other jobs on the machine slow both paths
+    print(
+        f"# bench_local_scoring: python {platform.python_version()}, {os.cpu_count()} CPUs "
+        f"(load average {load} after the run), {platform.platform()}"
+    )
     print(
         f"# colour-position {args.size} px, k_demos {args.k_demos}, minibatch {args.minibatch} "
         f"(scored in the objective's chunks), {args.candidates} candidates (all bands + seeded random selections), "
