@@ -12,7 +12,8 @@ one forward pass, and the examples that show the same demos share one readout.
 What stays the same as the per-call path: the chats the engine reads (system, demos, query, text
 length), so the answers, the usage and the :class:`~specprompt.search.Spend` (one billed *call*
 per example: the request the per-call path would have sent) are those of ``program(**inputs)``;
-the adapter's own ``parse`` turns each answer into the prediction.
+the adapter's own ``parse`` turns each answer into the prediction. DSPy's callbacks, LM history
+and usage tracker see no call on this path (the scorer counts the spend itself).
 
 When it applies: the program is a :class:`dspy.Predict` (its own ``forward``), the LM (the
 predictor's or ``dspy.settings.lm``) is a ``dspy.LM`` over a :class:`~specprompt.scorers.LocalVLMEngine`
