@@ -41,6 +41,7 @@ from typing import Any
 
 import optuna
 
+from specprompt.errors import ConfigError
 from specprompt.search._record import TrialRecord
 
 __all__ = [
@@ -119,14 +120,21 @@ class RequeueInterrupted:
 
     Args:
         max_retry: how many times one candidate is run again.
+
+    Raises:
+        ConfigError: ``max_retry`` is not an int >= 0.
     """
 
     def __init__(self, max_retry: int = MAX_RETRY) -> None:
+        if isinstance(max_retry, bool) or not isinstance(max_retry, int) or max_retry < 0:
+            raise ConfigError(f"max_retry must be an int >= 0, got {max_retry!r}")
         self.max_retry = max_retry
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if len(trial.system_attrs.get(_RETRY_HISTORY, [])) >= self.max_retry:
-            logger.warning("trial %d was interrupted %d times; its candidate is not run again", trial.number, self.max_retry + 1)
+            logger.warning(
+                "trial %d was interrupted %d times; its candidate is not run again", trial.number, self.max_retry + 1
+            )
             return
         if any(TrialRecord.from_trial(t).retry_of == trial.number for t in study.get_trials(deepcopy=False)):
             return
