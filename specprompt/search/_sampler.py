@@ -5,9 +5,10 @@ The study runs ``study.optimize``; the strategy only proposes. Trials come from 
 =========================  ==================================================================
 origin                     who proposes
 =========================  ==================================================================
-``baseline:<name>``        enqueued first (:mod:`specprompt.search._reference`): the baselines
-                           that fit the budget are candidates of the study
-``warm:<name>``            enqueued next (:mod:`specprompt.search._warm`)
+``baseline:<name>``        enqueued first, one at a time (:mod:`specprompt.search._queue`,
+                           :mod:`specprompt.search._reference`): the baselines that fit the
+                           budget are candidates of the study
+``warm:<name>``            enqueued next, one at a time (:mod:`specprompt.search._warm`)
 ``neighbour:<trial>``      this sampler: a ``local_search`` share of the other trials shows an
                            unseen neighbour of the incumbent (one or two images at another
                            level, within the budget; :func:`~specprompt.search._warm.neighbour`)
