@@ -42,8 +42,10 @@ Per task (over judges and seeds) it prints:
 
 * the **final best**: the best search-trial valset score of each method after ``n_trials``;
 * **calls to reach 95%** of the final best of the cell (the better of the two methods' final
-  best): the median over judges x seeds per method (a run that never reaches it counts as
-  infinite), their ratio optimizer / random and ``PASS`` when it is at most 1/3;
+  best): the median over judges x seeds per method, their ratio optimizer / random and ``PASS``
+  when it is at most 1/3. An optimizer run that never reaches it counts as infinite; a random
+  run that never reaches it counts as its total search calls (``>=`` in the table: it would
+  need more), so the printed ratio is an upper bound of the true one;
 * **valset accuracy at equal calls**: each method's best valset score after at most C calls, C a
   share (25%, 50%, 100%) of random search's total calls in the cell, mean over judges x seeds;
   the bar is optimizer >= random + 5 points at 100% of random's calls on ``photo-detail``.
