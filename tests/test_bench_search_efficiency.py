@@ -54,8 +54,9 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
     assert len(cells) == 4 and all(set(c["traces"]) == {"optimizer", "random"} for c in cells)
     for c in cells:
-        for trace in c["traces"].values():
-            assert len(trace["calls"]) == len(trace["best"]) == settings["n_trials"]
+        for method, trace in c["traces"].items():
+            factor = settings["random_factor"] if method == "random" else 1
+            assert len(trace["calls"]) == len(trace["best"]) == factor * settings["n_trials"]
             assert trace["calls"] == sorted(trace["calls"])
     assert all(c["traces"]["random"]["prefix_calls"] == 0 for c in cells)
     assert "4/4 groups" in proc.stderr
@@ -91,8 +92,16 @@ def test_calls_to_reach_best_within_and_the_median_ratio() -> None:
     assert bench.best_within(opt, 39) == 0.5 and bench.best_within(rand, 40) == 0.8
     assert bench.best_within(opt, 19) == 0.0  # no search trial within the baseline calls
     cell = bench.Cell("photo-detail", "hist-hog", 0.25, 0, 100, {"optimizer": opt, "random": rand})
-    sm = bench.summarize([cell])
+    sm = bench.summarize([cell], 4)
     assert sm.reach == {"optimizer": 40.0, "random": 40.0} and sm.random_bound
     assert sm.random_calls() == ">=40" and sm.ratio == 1.0 and sm.ratio_free == 0.5
     assert sm.equal[1.0] == (0.9, 0.8) and round(sm.gap(), 6) == 10.0
     assert sm.reached == {"optimizer": 1, "random": 0}
+    assert opt.final() == 0.9 and rand.final(2) == 0.5 and opt.total == 50
+    # random goes on for twice the trials: the target stays 95% of the better final after 2 trials
+    longer = bench.Trace([10, 20, 30, 40], [0.5, 0.5, 0.6, 0.8], 0, 0, 40, {}, 0.0)
+    short = bench.Trace([10, 20], [0.6, 0.7], 10, 0, 30, {}, 0.0)
+    cell = bench.Cell("photo-tint", "lbp-dct", 0.25, 1, 100, {"optimizer": short, "random": longer})
+    sm = bench.summarize([cell], 2)
+    assert sm.final == {"optimizer": 0.7, "random": 0.5} and sm.reach == {"optimizer": 30.0, "random": 40.0}
+    assert not sm.random_bound and sm.reached == {"optimizer": 1, "random": 1} and sm.ratio == 0.75
