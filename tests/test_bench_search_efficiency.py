@@ -49,7 +49,7 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
         assert re.search(rf"^\| {task} \| lbp-dct \| 25% \| 1 \| ", out, re.M)
         assert re.search(rf"^\| {task} \| both \| 25% \| \d+\.\d \| \d+\.\d \| ", out, re.M)
     assert re.search(r"^PASS/FAIL median calls to reach 95% .*: (PASS|FAIL) \(photo-tint/25%: ", out, re.M)
-    assert re.search(r"^PASS/FAIL photo-detail at random's total calls: .*: (PASS|FAIL) \(25%: ", out, re.M)
+    assert re.search(r"^PASS/FAIL photo-detail at the optimizer's total calls: .*: (PASS|FAIL) \(25%: ", out, re.M)
     assert md.read_text(encoding="utf-8") == out
     cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
     assert len(cells) == 4 and all(set(c["traces"]) == {"optimizer", "random"} for c in cells)
