@@ -11,7 +11,8 @@ origin                     who proposes
 ``warm:<name>``            enqueued next, one at a time (:mod:`specprompt.search._warm`)
 ``neighbour:<trial>``      this sampler: a ``local_search`` share of the other trials shows an
                            unseen neighbour of the incumbent (one or two images at another
-                           level, within the budget; :func:`~specprompt.search._warm.neighbour`)
+                           level, within the budget; under pixel pricing one budget-aware move
+                           of :mod:`specprompt.search._moves`; :func:`~specprompt.search._warm.neighbour`)
 ``sampler``                the base sampler (seeded TPE by default; ``RandomSampler`` for the
                            random-search baseline), which sees the budget as the trial
                            constraint ``tokens - budget`` (``trial.set_constraint``)

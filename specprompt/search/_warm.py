@@ -13,7 +13,15 @@ name                   what the demo images are
 ``stratified-one``     the first demo of every answer as fine as fits, every other demo dropped
 ``stratified-coarse``  the first demo of every answer as fine as fits, every other demo at its
                        coarsest kept level where that still fits (else dropped)
+``round-scaled``       (cost models that price pixels) the first demo of every answer, every band,
+                       all at one common scale, the largest that fits; the others dropped
+``round-scaled-rest``  (cost models that price pixels) like ``round-scaled``, with every other
+                       demo shown too at half the side of the first ones (one common scale)
 =====================  ===========================================================================
+
+With a ``size`` dimension the two ``round-scaled`` starts come right after ``uniform``: they
+spend the whole budget on images of one size per answer, where the full-resolution starts
+(``greedy``, ``stratified``) spend it on a few images at full size and starve the rest.
 
 Under a tight budget several of them often show the same prompt; each prompt is enqueued once.
 
@@ -38,11 +46,23 @@ from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import DemoPlan
 from specprompt.search._labels import answers as _answers
 from specprompt.search._labels import group as _group
+from specprompt.search._moves import rebalance, scaled_subset, sized_move
+from specprompt.search._space import SIZE_DIM
 
-__all__ = ["WARM_STARTS", "answer_rounds", "neighbour", "stratified_fit", "warm_starts"]
+__all__ = ["SIZED_ONLY", "WARM_STARTS", "answer_rounds", "round_scaled", "neighbour", "stratified_fit", "warm_starts"]
 
 #: Warm-start names, in the order they are enqueued.
-WARM_STARTS: tuple[str, ...] = ("uniform", "greedy", "stratified", "stratified-one", "stratified-coarse")
+WARM_STARTS: tuple[str, ...] = (
+    "uniform",
+    "round-scaled",
+    "round-scaled-rest",
+    "greedy",
+    "stratified",
+    "stratified-one",
+    "stratified-coarse",
+)
+#: Warm starts made only when the spaces have a ``size`` dimension.
+SIZED_ONLY: tuple[str, ...] = ("round-scaled", "round-scaled-rest")
 
 #: Random draws :func:`neighbour` tries before it gives up.
 NEIGHBOUR_TRIES = 64
@@ -122,8 +142,33 @@ def stratified_fit(
     return Candidate(values)
 
 
+def round_scaled(ctx: SearchContext, budget: float | None, rest: bool = False) -> Candidate:
+    """The ``round-scaled`` (``rest=False``) or ``round-scaled-rest`` warm start (needs a ``size`` dimension).
+
+    The images of the first round of :func:`answer_rounds` (one demo per answer) keep every band
+    and share one scale, the largest that fits; with ``rest`` every other image is shown too, at
+    half their side (the same common scale then applies to both).
+    """
+    rounds = answer_rounds(ctx.student, ctx.plan)
+    first = set(rounds[0]) if rounds else set()
+    chosen = [s.id for s in ctx.plan.slots if s.demo_id in first]
+    if not rest:
+        return scaled_subset(ctx, chosen, budget)
+    values = {sid: dict(v) for sid, v in ctx.dropped().values.items()}
+    for s in ctx.plan.slots:
+        values[s.id] = ctx.spaces[s.id].full()
+        dim = ctx.spaces[s.id].size_dim
+        if dim is not None and s.demo_id not in first:
+            values[s.id][SIZE_DIM] = max(dim.low, dim.high // 2)
+    found = rebalance(ctx, values, [s.id for s in ctx.plan.slots], budget, ctx.dropped())
+    return ctx.dropped() if found is None else Candidate(found)
+
+
 def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Candidate]]:
-    """The warm starts of :data:`WARM_STARTS` that fit, as ``(name, candidate)``, one per prompt."""
+    """The warm starts of :data:`WARM_STARTS` that fit, as ``(name, candidate)``, one per prompt.
+
+    The :data:`SIZED_ONLY` ones are made only when the spaces have a ``size`` dimension.
+    """
     made = {
         "uniform": ctx.uniform_fit(budget),
         "greedy": ctx.greedy_fit(budget),
@@ -131,10 +176,13 @@ def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Can
         "stratified-one": stratified_fit(ctx, budget, "drop"),
         "stratified-coarse": stratified_fit(ctx, budget, "coarse"),
     }
+    if ctx.sized:
+        made["round-scaled"] = round_scaled(ctx, budget)
+        made["round-scaled-rest"] = round_scaled(ctx, budget, rest=True)
     out: dict[str, tuple[str, Candidate]] = {}
     for name in WARM_STARTS:
-        cand = made[name]
-        if fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
+        cand = made.get(name)
+        if cand is not None and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             out.setdefault(ctx.key(cand), (name, cand))
     return list(out.values())
 
@@ -148,10 +196,17 @@ def neighbour(
 ) -> Candidate | None:
     """``incumbent`` with one or two images at another value, fitting ``budget``, key not in ``seen``.
 
-    Only the image dimensions move (demo inclusion and crops stay). Returns ``None`` when
-    :data:`NEIGHBOUR_TRIES` draws found nothing new.
+    Only the image dimensions move (demo inclusion and crops stay). When the cost model prices
+    pixels (a ``size`` dimension), the step is a budget-aware move of
+    :func:`~specprompt.search._moves.sized_move` (one image resized, refined, dropped or shown
+    again, the others rescaled to spend the budget); otherwise one or two images get another
+    value of one dimension. Returns ``None`` when :data:`NEIGHBOUR_TRIES` draws found nothing new.
     """
     slots = [s.id for s in ctx.plan.slots]
+    for _ in range(NEIGHBOUR_TRIES if ctx.sized else 0):
+        found = sized_move(ctx, incumbent, budget, rng)
+        if found is not None and ctx.key(found) not in seen and ctx.covers_labels(found):
+            return found
     for _ in range(NEIGHBOUR_TRIES):
         values = {sid: dict(v) for sid, v in incumbent.values.items()}
         for sid in rng.sample(slots, min(len(slots), rng.choice((1, 2)))):
