@@ -22,6 +22,8 @@ user attribute    meaning                                                       
 ``transport_error``  why the trial FAILed in transport (never scored)                 objective
 ``interrupted``   the trial's process was killed mid-trial (it was marked FAIL)       next run
 ``retry_of``      the FAILed trial whose candidate this one runs again                requeue
+``surplus``       the shared study had its ``n_trials`` when the trial started: it     worker
+                  FAILed unscored (an enqueued candidate is queued again)
 ================  ==================================================================  ===========
 """
 
@@ -70,6 +72,7 @@ class TrialRecord:
     transport_error: str | None = None
     interrupted: str | None = None
     retry_of: int | None = None
+    surplus: str | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON user attributes (``None`` fields left out; example indices as strings)."""
