@@ -12,8 +12,9 @@ PostgreSQL (``--storage``, default ``postgresql+psycopg2://postgres@127.0.0.1:54
 run with a new study: once with ``--workers 1`` (the anchor) and once with ``--workers 3``. Each
 run has a DSPy cache folder of its own (``DSPY_CACHEDIR``), so every call reaches the server.
 
-Per run it prints the wall time of the whole command (process start-up, search, final scoring),
-the chat requests the server saw, the finished trials of the study (``--trials`` asked), the
+Per run it prints the wall time of the whole command (process start-up, search, final scoring;
+the speed-up is the ratio of these), the seconds from the first trial's start to the last trial's
+end, the chat requests the server saw, the finished trials of the study (``--trials`` asked), the
 prompts scored by more than one trial (trials with the same prompt key, each scored rather than
 reused), the trials that started after the study was full (``surplus``, failed unscored), the
 trials each worker process finished and the chosen program's valset score and tokens; then the
@@ -121,10 +122,14 @@ def run_compile(
         if t.user_attrs.get("key") and t.user_attrs.get("feasible") and "reused_from" not in t.user_attrs
     )
     per_worker = Counter(str(t.user_attrs.get("worker", {}).get("pid")) for t in finished)
+    starts = [t.datetime_start for t in finished if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in finished if t.datetime_complete is not None]
+    span = (max(ends) - min(starts)).total_seconds() if starts and ends else float("nan")
     best = json.loads((out / "pareto.json").read_text())["best"]
     return {
         "workers": workers,
         "wall": wall,
+        "span": span,
         "requests": int(stats.get("requests", 0)),
         "finished": len(finished),
         "repeated": sum(1 for n in scored.values() if n > 1),
@@ -162,13 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=40)
     p.add_argument("--latency", type=float, nargs=2, default=[0.3, 0.5], metavar=("LO", "HI"))
     p.add_argument("--task", default="colour-position")
-    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--size", type=int, default=64)
     p.add_argument("--n-train", type=int, default=12)
     p.add_argument("--n-val", type=int, default=16)
-    p.add_argument("--k-demos", type=int, default=8)
+    p.add_argument("--k-demos", type=int, default=4)
     p.add_argument("--minibatch", type=int, default=8)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--budget", type=int, default=176, help="image tokens of all demos (local cost model)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--budget", type=int, default=88, help="image tokens of all demos (local cost model)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.quick:
@@ -208,13 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(
-        "| workers | wall s | speed-up | requests | finished / asked | prompts scored | repeated prompts "
+        "| workers | wall s | speed-up | trials s | requests | finished / asked | prompts scored | repeated prompts "
         "| surplus trials | trials per process | chosen trial | chosen score | tokens |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         print(
-            f"| {r['workers']} | {r['wall']:.1f} | {one['wall'] / r['wall']:.2f}x | {r['requests']} "
+            f"| {r['workers']} | {r['wall']:.1f} | {one['wall'] / r['wall']:.2f}x | {r['span']:.1f} | {r['requests']} "
             f"| {r['finished']} / {args.trials} | {r['scored']} | {r['repeated']} | {r['surplus']} "
             f"| {' + '.join(map(str, r['per_worker']))} | {r['trial']} ({r['origin']}) | {r['score']:.4f} "
             f"| {r['tokens']} |"

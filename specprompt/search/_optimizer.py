@@ -227,6 +227,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
           of earlier runs: re-running the same command resumes and only runs the rest. Trials
           left running by a killed process on this host are marked failed and not counted.
+        - On a storage several processes share (PostgreSQL), ``n_trials`` counts the trials of
+          every process: each process (``worker=`` index: its own sampler stream) runs trials
+          until the study has them, no prompt is scored twice, and the process that calls
+          :meth:`compile` waits for the others' trials before it chooses (:meth:`work` runs
+          trials only; see :mod:`specprompt.search._workers`).
         - A trial over budget returns ``-inf`` (and ``tokens`` in multi-objective mode) without
           scoring; a trial whose prompt (source hashes and kept bands of every image) was
           already scored in the study reuses that trial's values (``reused_from``).

@@ -22,8 +22,8 @@ user attribute    meaning                                                       
 ``transport_error``  why the trial FAILed in transport (never scored)                 objective
 ``interrupted``   the trial's process was killed mid-trial (it was marked FAIL)       next run
 ``retry_of``      the FAILed trial whose candidate this one runs again                requeue
-``surplus``       the shared study had its ``n_trials`` when the trial started: it     worker
-                  FAILed unscored (an enqueued candidate is queued again)
+``surplus``       the shared study was full when the trial started: it FAILed         objective
+                  unscored (an enqueued candidate is queued again)
 ================  ==================================================================  ===========
 """
 
