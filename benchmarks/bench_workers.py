@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--n-train", type=int, default=12)
     p.add_argument("--n-val", type=int, default=16)
-    p.add_argument("--k-demos", type=int, default=4)
+    p.add_argument("--k-demos", type=int, default=8)
     p.add_argument("--minibatch", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--budget", type=int, default=88, help="image tokens of all demos (local cost model)")
