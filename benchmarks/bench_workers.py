@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_workers.py            # 40 trials, 1 worker then 3 workers (about 3 minutes)
+    python benchmarks/bench_workers.py            # 50 trials, 1 worker then 3 workers (about 8 minutes)
     python benchmarks/bench_workers.py --quick    # 8 trials, 0.05-0.1 s per call (format check)
 
 Starts ``tests/faults/fault_server.py --latency 0.3 0.5`` (a loopback OpenAI-compatible server wrapping
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="8 trials, 0.05-0.1 s per call (format check)")
     p.add_argument("--storage", default=PG_URL, help="a PostgreSQL URL (default: %(default)s)")
     p.add_argument("--workers", type=int, default=3)
-    p.add_argument("--trials", type=int, default=40)
+    p.add_argument("--trials", type=int, default=50, help="finished trials asked (default: compile's, 50)")
     p.add_argument("--latency", type=float, nargs=2, default=[0.3, 0.5], metavar=("LO", "HI"))
     p.add_argument("--task", default="colour-position")
     p.add_argument("--size", type=int, default=64)
@@ -210,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         f"budget {args.budget} (local), {args.trials} trials, minibatch {args.minibatch}, {args.threads} threads "
         f"per process, seed {args.seed}; endpoint latency {args.latency[0]}-{args.latency[1]} s per call; "
         f"storage {args.storage.split('@')[-1]}"
+    )
+    print(
+        "# each run: specprompt compile prog.py:program --trainset train.jsonl --valset val.jsonl "
+        f"--budget {args.budget} --cost-model local --trials {args.trials} --k-demos {args.k_demos} "
+        f"--minibatch {args.minibatch} --threads {args.threads} --seed {args.seed} "
+        f"--lm openai/specprompt/nearest-v1 --api-base URL --storage {args.storage} --study-name NEW "
+        f"--workers 1|{args.workers}"
     )
     print()
     print(
