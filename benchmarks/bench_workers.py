@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="8 trials, 0.05-0.1 s per call (format check)")
     p.add_argument("--storage", default=PG_URL, help="a PostgreSQL URL (default: %(default)s)")
     p.add_argument("--workers", type=int, default=3)
-    p.add_argument("--trials", type=int, default=50, help="finished trials asked (default: compile's, 50)")
+    p.add_argument("--trials", type=int, default=None, help="finished trials asked (default: compile's 50; quick: 8)")
     p.add_argument("--latency", type=float, nargs=2, default=[0.3, 0.5], metavar=("LO", "HI"))
     p.add_argument("--task", default="colour-position")
     p.add_argument("--size", type=int, default=64)
@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.quick:
-        args.trials, args.latency, args.n_val, args.minibatch = 8, [0.05, 0.1], 8, 4
+        args.latency, args.n_val, args.minibatch = [0.05, 0.1], 8, 4
+    if args.trials is None:
+        args.trials = 8 if args.quick else 50
     try:
         import psycopg2  # noqa: F401
         import sqlalchemy as sa
