@@ -379,10 +379,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         cfg = self.config
         quiet_scoring_tracebacks()
         shared = None if run.shared_url is None else Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
+        entered = shared is not None and shared.enter()
         try:
             self._optimize_with(run, study, desc, guided=guided, shared=shared)
         finally:
             if shared is not None:
+                if entered:
+                    shared.leave()
                 shared.close()
 
     def _optimize_with(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool, shared: Shared | None) -> None:

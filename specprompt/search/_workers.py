@@ -143,6 +143,32 @@ class Shared:
     def close(self) -> None:
         self.claims.dispose()
 
+    # -- worker indices ------------------------------------------------------------------------------
+    def enter(self) -> bool:
+        """Claims this process's worker index (``worker:<index>``); warns and returns ``False`` when
+        another process holds it (the same index means the same sampler stream)."""
+        name = f"worker:{self.tag['worker']}"
+        if self.claims.claim(name, self.tag):
+            return True
+        held = self.claims.holder(name)
+        if held == self.tag:
+            return True
+        if held is not None and not _alive_here(held) and self.claims.replace(name, held, self.tag):
+            return True
+        logger.warning(
+            "worker index %d of study %s is in use by process %s on %s (or was left by one that died): "
+            "give each process its own index (--worker-index, worker=), or they propose the same trials",
+            self.tag["worker"],
+            self.study.study_name,
+            None if held is None else held.get("pid"),
+            None if held is None else held.get("host"),
+        )
+        return False
+
+    def leave(self) -> None:
+        """Frees this process's worker index."""
+        self.claims.release(f"worker:{self.tag['worker']}", self.tag)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """One process at a time (enqueueing the first trials, requeueing failed ones)."""

@@ -143,6 +143,25 @@ def test_admission_and_score_claims(db_url: str) -> None:
         optuna.delete_study(study_name=name, storage=db_url)
 
 
+def test_a_worker_index_in_use_warns(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    name = f"test-index-{uuid.uuid4().hex}"
+    study = optuna.create_study(storage=db_url, study_name=name)
+    first, second = Shared(db_url, study, 4, worker=0), Shared(db_url, study, 4, worker=0)
+    second.tag = {**second.tag, "pid": 1}  # another live process of this host with the same index
+    try:
+        assert first.enter() and first.enter()  # a process may enter again
+        with caplog.at_level("WARNING", logger="specprompt.search"):
+            assert not second.enter()
+        assert "worker index 0 of study" in caplog.text and "give each process its own index" in caplog.text
+        first.leave()
+        assert second.enter() and second.claims.holder("worker:0") == second.tag
+    finally:
+        first.claims.clear()
+        first.close()
+        second.close()
+        optuna.delete_study(study_name=name, storage=db_url)
+
+
 def test_worker_seeds_and_shared_storages() -> None:
     assert worker_seed(3, 0) == 3
     assert len({worker_seed(3, w) for w in range(1, 50)}) == 49
