@@ -304,10 +304,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
         policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
         scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
-        # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself)
+        # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
+        # BandSampler reseeds any base sampler per trial from it
         seed = worker_seed(cfg.seed, cfg.worker)
-        if self.sampler is not None and cfg.worker > 0:
-            logger.info("worker %d uses the given sampler as is: give each worker its own seed", cfg.worker)
         base = self.sampler or default_sampler(cfg.replace(seed=seed))
         sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
         study = self._study(ctx, storage, name, sampler, len(val))
