@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from dspy.teleprompt import Teleprompter
 from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._calibrate import calibrate_study, check_lm
+from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import default_valset, example_hash, plan_demos
@@ -50,6 +51,15 @@ from specprompt.search._study import (
 )
 from specprompt.search._transport import RetryPolicy, remote_lm
 from specprompt.search._warm import warm_starts
+from specprompt.search._workers import (
+    Shared,
+    SharedObjective,
+    Surplus,
+    check_shared,
+    quiet_surplus,
+    run_until_complete,
+    worker_seed,
+)
 
 __all__ = ["BandOptimizer"]
 
@@ -69,6 +79,10 @@ class _Run:
     valset_digest: str
     study: optuna.Study
     cap: SpendCap
+    #: the database URL when several processes may share the study (PostgreSQL), else None
+    shared_url: str | None = None
+    #: this process scores finalists and chooses (``compile``); ``False`` for ``work``
+    finalizer: bool = True
 
 
 def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -117,6 +131,16 @@ def _fallback(ctx: SearchContext, budget: float | None) -> tuple[str, Candidate]
         if ctx.key(cand) != text_only:
             return name, cand
     return "text_only", ctx.dropped()
+
+
+def _remember(scorer: Scorer, study: optuna.Study) -> None:
+    """Caches in ``scorer`` every per-example score the study holds (trials and full-valset scores)."""
+    for t in finished_trials(study):
+        rec = TrialRecord.from_trial(t)
+        if rec.example_scores and rec.key:
+            scorer.remember(rec.key, dict(rec.example_scores))
+    for key, entry in FullScore.read_all(study).items():
+        scorer.remember(key, dict(entry.example_scores))
 
 
 @contextlib.contextmanager
@@ -209,6 +233,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           heartbeat (:mod:`specprompt.search._stale`). With the same seed the resumed compile
           returns the program the uninterrupted one returns (the base sampler is reseeded per
           trial, :mod:`specprompt.search._seeding`); finished trials are never scored again.
+        - On a storage several processes share (PostgreSQL), ``n_trials`` counts the trials of
+          every process: each process (``worker=`` index: its own sampler stream) runs trials
+          until the study has them, no prompt is scored twice, and the process that calls
+          :meth:`compile` waits for the others' trials before it chooses (:meth:`work` runs
+          trials only; see :mod:`specprompt.search._workers`).
         - A trial over budget returns ``-inf`` (and ``tokens`` in multi-objective mode) without
           scoring; a trial whose prompt (source hashes and kept bands of every image) was
           already scored in the study reuses that trial's values (``reused_from``).
@@ -246,6 +275,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         _check_names(self.config)
         if target is not None:
             check_lm("target", target)
+        if self.config.worker > 0:
+            check_shared(storage, f"worker={self.config.worker}")
         if self.config.calibrate and target is None:
             raise ConfigError("calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against>")
         self.target = target
@@ -255,7 +286,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         self.last_result: CompileResult | None = None
 
     # -- preparation (shared by compile and run_baselines) ---------------------------------------------
-    def _prepare(self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None) -> _Run:
+    def _prepare(
+        self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None, *, finalizer: bool = True
+    ) -> _Run:
         if not isinstance(student, dspy.Module):
             raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
         if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
@@ -271,12 +304,26 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
         policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
         scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
-        sampler = BandSampler(
-            self.sampler or default_sampler(cfg), ctx, local_search=float(cfg.local_search), seed=cfg.seed
-        )
+        # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
+        # BandSampler reseeds any base sampler per trial from it
+        seed = worker_seed(cfg.seed, cfg.worker)
+        base = self.sampler or default_sampler(cfg.replace(seed=seed))
+        sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
         study = self._study(ctx, storage, name, sampler, len(val))
         cap = SpendCap(scorer, cfg)
-        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study, cap)
+        return _Run(
+            ctx,
+            scorer,
+            val,
+            order[: cfg.minibatch_size],
+            name,
+            storage,
+            digest,
+            study,
+            cap,
+            shared_url=shared_url(storage),
+            finalizer=finalizer,
+        )
 
     def _study(
         self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
@@ -327,26 +374,47 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         """
         cfg = self.config
         quiet_scoring_tracebacks()
+        shared = None if run.shared_url is None else Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
+        entered = shared is not None and shared.enter()
+        try:
+            self._optimize_with(run, study, desc, guided=guided, shared=shared)
+        finally:
+            if shared is not None:
+                if entered:
+                    shared.leave()
+                shared.close()
+
+    def _optimize_with(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool, shared: Shared | None) -> None:
+        cfg = self.config
+
+        def one_at_a_time() -> contextlib.AbstractContextManager[None]:
+            """[workers] one process at a time enqueues the first trials and requeues failed ones."""
+            return contextlib.nullcontext() if shared is None else shared.locked()
+
         fail_stale_trials(study)
-        for t in finished_trials(study):  # a resumed study: its per-example scores are known
-            rec = TrialRecord.from_trial(t)
-            if rec.example_scores and rec.key:
-                run.scorer.remember(rec.key, dict(rec.example_scores))
-        for key, entry in FullScore.read_all(study).items():
-            run.scorer.remember(key, dict(entry.example_scores))
+        _remember(run.scorer, study)  # a resumed study: its per-example scores are known
         guesses = first_guesses(run.ctx, cfg.n_trials) if guided else []
-        catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
+        if run.finalizer:  # [workers] only the process that chooses makes full-valset evaluations
+            catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
         done = len(finished_trials(study))
         if run.cap.reached():
             return
-        requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
-        enqueue_next_guess(study, run.ctx, guesses, worker_tag())
+        with one_at_a_time():
+            requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
+            enqueue_next_guess(study, run.ctx, guesses, worker_tag())
         if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
             return
+        if shared is not None and shared.full():
+            logger.info("study %s: the other workers run its last trials", study.study_name)
+            return
         if done:
             logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
-        objective = Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        objective = (
+            Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+            if shared is None
+            else SharedObjective(shared, run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        )
 
         from tqdm.auto import tqdm
 
@@ -354,21 +422,27 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
-                requeue_failed(study, worker_tag())
+                with one_at_a_time():
+                    requeue_failed(study, worker_tag())
             if trial.state in FINISHED:
                 bar.update(1)
                 n = len(finished_trials(study))
-                if n % cfg.full_eval_every == 0:
+                if n % cfg.full_eval_every == 0 and run.finalizer:
                     periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, n)
                 if n >= cfg.n_trials:
                     study.stop()
                     return
-            enqueue_next_guess(study, run.ctx, guesses, worker_tag())
+            with one_at_a_time():
+                enqueue_next_guess(study, run.ctx, guesses, worker_tag())
 
         try:
             # [faults] a trial that failed in transport FAILs and the search goes on; run.cap stops it
             callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [after, run.cap]
-            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=(TransportError,))
+            if shared is not None:  # [workers] stop once the admitted trials reach n_trials
+                quiet_surplus()
+                callbacks.append(shared)
+            catch = (TransportError, Surplus)
+            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=catch)
         finally:
             bar.close()
         n = len(finished_trials(study))
@@ -410,7 +484,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         ``guided=False`` (random search) has no baseline trials, no warm starts and no fallback,
         so its rows are empty when no feasible trial completed.
         """
-        self._optimize(run, study, desc, guided=guided)
+        self._run_trials(run, study, desc, guided=guided)
         rows = self._finalize(run, study)
         if not rows and guided:
             name, cand = _fallback(run.ctx, self.config.token_budget)
@@ -418,6 +492,24 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             self._add_trial(run, study, cand, FALLBACK_ORIGIN + name)
             rows = self._finalize(run, study)
         return rows
+
+    def _run_trials(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
+        """:meth:`_optimize`; on a shared storage, then waits for the other processes' trials."""
+        if run.shared_url is None:
+            self._optimize(run, study, desc, guided=guided)
+            return
+        cfg = self.config
+        shared = Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
+        try:
+            run_until_complete(
+                shared,
+                lambda: self._optimize(run, study, desc, guided=guided),
+                fail_stale_trials,
+                again=lambda: cfg.timeout is None and not run.cap.reached(),
+            )
+        finally:
+            shared.close()
+        _remember(run.scorer, study)  # what the other processes scored is not scored again
 
     def _finalize(self, run: _Run, study: optuna.Study) -> list[ParetoRow]:
         """:func:`finalize`, tried again after a transport failure until it succeeds.
@@ -646,6 +738,34 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return run_baselines(
                 run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)
             )
+
+    def work(self, student: dspy.Module, *, trainset: Sequence[Any], valset: Sequence[Any] | None = None) -> int:
+        """Runs trials of a study that several processes share, as one more worker; chooses nothing.
+
+        The process that calls :meth:`compile` with the same arguments and storage waits for
+        every trial, scores the finalists and returns the program; ``work`` processes (give each
+        its own ``worker=`` index, hence its own sampler stream) run trials beside it until the
+        study has ``n_trials`` finished trials (see :mod:`specprompt.search._workers`).
+
+        Returns:
+            the number of finished trials this process ran.
+
+        Raises:
+            ConfigError: a storage several processes cannot write at once (``None``, SQLite,
+                ``"memory"``, journal files), or bad arguments.
+        """
+        check_shared(self.storage, "BandOptimizer.work (several processes on one study)")
+        with _scoring_lm(self.config.call_timeout):
+            run = self._prepare(student, trainset, valset, finalizer=False)
+            self._optimize(run, run.study, f"worker {self.config.worker}", guided=True)
+        me = worker_tag()
+        return sum(
+            1
+            for t in finished_trials(run.study)
+            if isinstance(w := TrialRecord.from_trial(t).worker, Mapping)
+            and w.get("pid") == me["pid"]
+            and w.get("host") == me["host"]
+        )
 
     def _write(self, result: CompileResult) -> None:
         if self.storage is not None and self.config.run_dir is None:

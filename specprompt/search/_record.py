@@ -24,6 +24,8 @@ user attribute    meaning                                                       
                   trial FAILed by Optuna's heartbeat has no reason of its own)
 ``retry_of``      the FAILed trial whose candidate this one runs again (Optuna's      requeue
                   ``failed_trial``/``retry_history`` system attributes too)
+``surplus``       the shared study was full when the trial started: it FAILed         objective
+                  unscored (an enqueued candidate is queued again)
 ================  ==================================================================  ===========
 """
 
@@ -75,6 +77,7 @@ class TrialRecord:
     transport_error: str | None = None
     interrupted: str | None = None
     retry_of: int | None = None
+    surplus: str | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON user attributes (``None`` fields left out; example indices as strings)."""

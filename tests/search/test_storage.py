@@ -287,6 +287,9 @@ def test_postgresql_storage(colour_task: Task, lm: dspy.LM) -> None:
         assert again.last_result is not None and again.last_result.scorer_calls == 0
         assert lm.engine.calls == calls
     finally:
+        from specprompt.search._claims import Claims
+
+        Claims(PG_URL, name).clear()  # the claims of a shared study live beside Optuna's tables
         try:
             optuna.delete_study(study_name=name, storage=PG_URL)
         except KeyError:
