@@ -74,7 +74,8 @@ def _photo(name: str) -> np.ndarray:
     if max(arr.shape[:2]) > 720:  # the retina (1411 px): halve once, so crops resize fast
         import cv2
 
-        arr = cv2.resize(arr, (arr.shape[1] // 2, arr.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        half = (arr.shape[1] // 2, arr.shape[0] // 2)
+        arr = np.ascontiguousarray(cv2.resize(arr, half, interpolation=cv2.INTER_AREA), np.float32)
     arr.flags.writeable = False
     return arr
 
@@ -163,7 +164,8 @@ class PhotoFamily:
 
     def render(self, rng: np.random.Generator, value: int, size: int) -> np.ndarray:
         """Float32 ``(size, size, 3)`` pixels in [0, 1] of class ``value``."""
-        return np.clip(self.draw(rng, value, size), 0.0, 1.0).astype(np.float32)
+        out: np.ndarray = np.clip(self.draw(rng, value, size), 0.0, 1.0).astype(np.float32)
+        return out
 
 
 PHOTO_FAMILIES: dict[str, PhotoFamily] = {
@@ -201,7 +203,7 @@ def get_photo_family(name: str) -> PhotoFamily:
     try:
         return PHOTO_FAMILIES[name]
     except KeyError:
-        raise UnknownNameError(f"unknown photo family {name!r}; known: {', '.join(PHOTO_FAMILIES)}") from None
+        raise UnknownNameError("photo family", name, tuple(PHOTO_FAMILIES)) from None
 
 
 def augment(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, int]:
