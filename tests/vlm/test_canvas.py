@@ -148,3 +148,28 @@ def test_mismatched_prepared_images_and_gates_are_errors() -> None:
         gate_fine(lay, [np.zeros((4, 4))], 0.01)
     with pytest.raises(ConfigError, match="canvas"):
         token_layout(64, 64, canvas=100)
+
+
+def test_shipped_v2_loads_by_name_and_sees_fine_texture() -> None:
+    from specprompt.vlm._checkpoint import MAX_CHECKPOINT_BYTES, WEIGHTS_FILE
+
+    folder = resolve_checkpoint("band-vlm-v2")
+    assert (folder / WEIGHTS_FILE).stat().st_size <= MAX_CHECKPOINT_BYTES
+    vlm = LocalVLM.load("band-vlm-v2")
+    assert vlm.model.config.canvas == 256 and vlm.model_id != LocalVLM.load().model_id
+    assert vlm.meta["train"]["init_from"] == "band-vlm-v1" and vlm.meta["metrics"]["steps_done"] >= 1
+    # 2 px stripes, vertical or horizontal: area-averaged to 64 px both are the same flat grey, so
+    # v1 is blind to them (probability 0.5 each); only v2's fine levels tell them apart
+    yy, xx = np.mgrid[0:256, 0:256]
+    rng = np.random.default_rng(0)
+
+    def stripes(vertical: bool) -> np.ndarray:
+        grid = xx if vertical else yy
+        grey = 0.5 + 0.1 * np.where(grid % 2 == 0, 1.0, -1.0) * rng.uniform(0.8, 1.2)
+        return np.repeat(grey[:, :, None], 3, axis=2).astype(np.float32)
+
+    demos = [(stripes(True), "vertical"), (stripes(False), "horizontal")] * 2
+    v1 = LocalVLM.load().answer(demos, stripes(True), "Which stripes?")
+    assert v1.scores["vertical"] == pytest.approx(0.5, abs=1e-6)
+    for vertical, name in ((True, "vertical"), (False, "horizontal")):
+        assert vlm.answer(demos, stripes(vertical), "Which stripes?").answer == name
