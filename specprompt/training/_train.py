@@ -205,8 +205,7 @@ def _fine_inputs(
     """Fine-level features and keep masks (allowed by the sent size and ``fine_masks``, and energy-gated)."""
     import torch
 
-    from specprompt.vlm import FINE_GRID, fine_bands, fine_energy, fine_features
-    from specprompt.vlm._pyramid import FINE_FEATS
+    from specprompt.vlm import FINE_FEATS, FINE_GRID, fine_bands, fine_energy, fine_features
 
     cfg = model.config
     levels = cfg.fine_levels

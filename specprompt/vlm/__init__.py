@@ -51,6 +51,7 @@ from specprompt.vlm._prepare import PreparedImage, prepare_decoded, prepare_imag
 from specprompt.vlm._text import episode_text, text_ids
 from specprompt.vlm._tokenizer import (
     BAND_NAMES,
+    FINE_FEATS,
     FINE_GRID,
     MAX_TOKENS,
     PATCHES,
@@ -114,6 +115,7 @@ __all__ = [
     "BAND_NAMES",
     "BandVLM",
     "DEFAULT_CHECKPOINT",
+    "FINE_FEATS",
     "FINE_GRID",
     "LocalAnswer",
     "LocalVLM",

@@ -31,7 +31,7 @@ import functools
 import numpy as np
 import torch
 
-from specprompt.vlm._tokenizer import BAND_NAMES, FINE_GRID, PATCHES, WORKING_SIZE
+from specprompt.vlm._tokenizer import BAND_NAMES, FINE_FEATS, FINE_GRID, PATCHES, WORKING_SIZE
 
 __all__ = [
     "FEATURE_SCALE",
@@ -107,8 +107,6 @@ def token_positions() -> list[np.ndarray]:
     return out
 
 
-#: Length of one fine token's feature vector: 4 x 4 x 3 energy map + 4 radial x 8 orientation bins.
-FINE_FEATS = 48 + 32
 #: Gain of the fine levels' coefficients in their features.
 FINE_SCALE = 16.0
 _RADII = (0.125, 0.25, 0.375)

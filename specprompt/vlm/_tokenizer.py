@@ -64,6 +64,7 @@ from specprompt.spectral import Band, Selection, band_layout, tile_slices
 
 __all__ = [
     "BAND_NAMES",
+    "FINE_FEATS",
     "FINE_GRID",
     "MAX_TOKENS",
     "PATCHES",
@@ -86,6 +87,8 @@ BAND_NAMES: tuple[str, ...] = ("L0", "L1", "L2", "L3", "residual")
 PATCHES: tuple[int, ...] = (16, 8, 8, 4, 2)
 #: Tokens per side of the grid of every fine level (canvas > 64).
 FINE_GRID = 4
+#: Length of one fine token's feature vector: 4 x 4 x 3 energy map + 4 radial x 8 orientation bins.
+FINE_FEATS = 48 + 32
 _EPS = 1e-9
 
 Rect = tuple[float, float, float, float]  # (row0, row1, col0, col1) as fractions of the image
