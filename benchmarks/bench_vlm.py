@@ -18,6 +18,7 @@ Usage::
 
     python benchmarks/bench_vlm.py [--checkpoint DIR|NAME] [--episodes 100] [--threads 1] [--json OUT]
     python benchmarks/bench_vlm.py --real-photos [--locals band-vlm-v1,band-vlm-v2,nearest] [--n-probes 12]
+    python benchmarks/bench_vlm.py --scoring [bench_local_scoring.py options]
 
 ``--real-photos`` measures instead how well each local judge ranks band selections like each
 pixel-only judge (:func:`specprompt.scorers.pixel_lm`, standing in for a remote VLM) on the
@@ -28,6 +29,9 @@ the same validation examples by both judges) and prints Spearman's rank correlat
 bootstrap interval, and a PASS/FAIL line per local judge for the bar "Spearman >= 0.7 on every
 task and judge". Tasks are generated with ``--task-seed`` (default 100; the real-photo benchmark
 uses seeds 0-4, and the v2 training families read none of these photos).
+
+``--scoring`` runs ``benchmarks/bench_local_scoring.py`` instead: seconds per band-search trial
+with the shipped model as scorer, the per-call DSPy engine path against batched scoring.
 
 Timings are on this machine; compare them only with timings taken in the same run.
 """
@@ -243,7 +247,23 @@ def real_photos(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scoring(argv: list[str]) -> int:
+    """``bench_local_scoring.py`` with ``argv``: the search's per-call path against batched scoring."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("bench_local_scoring.py")
+    spec = importlib.util.spec_from_file_location("bench_local_scoring", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--scoring" in argv:
+        return _scoring([a for a in argv if a != "--scoring"])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None, help="checkpoint directory or shipped name (default: band-vlm-v1)")
     p.add_argument("--real-photos", action="store_true", help="rank agreement with pixel judges on real photos")
@@ -258,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fractions", default="0.75,0.5,0.25,0.125", help="token fractions to sweep")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--scoring", action="store_true", help="run bench_local_scoring.py instead (its options follow)")
     args = p.parse_args(argv)
     if args.real_photos:
         return real_photos(args)

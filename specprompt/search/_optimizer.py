@@ -25,9 +25,11 @@ from specprompt.search._demos import default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
+from specprompt.search._periodic import catch_up, periodic_full_eval
+from specprompt.search._queue import enqueue_next_guess, first_guesses
 from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, best_row, pareto
+from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._select import Decision, choose
@@ -201,8 +203,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           them, else the cheapest; ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
-          of earlier runs: re-running the same command resumes and only runs the rest. Trials
-          left running by a killed process on this host are marked failed and not counted.
+          of earlier runs: re-running the same command resumes and only runs the rest. A trial
+          left running by a killed process is marked failed (not counted) and its candidate runs
+          again first: found at once on this host (process check), elsewhere by Optuna's
+          heartbeat (:mod:`specprompt.search._stale`). With the same seed the resumed compile
+          returns the program the uninterrupted one returns (the base sampler is reseeded per
+          trial, :mod:`specprompt.search._seeding`); finished trials are never scored again.
         - A trial over budget returns ``-inf`` (and ``tokens`` in multi-objective mode) without
           scoring; a trial whose prompt (source hashes and kept bands of every image) was
           already scored in the study reuses that trial's values (``reused_from``).
@@ -303,30 +309,21 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         return study
 
     # -- the search ----------------------------------------------------------------------------------
-    def _enqueue_first(self, run: _Run, study: optuna.Study) -> None:
-        """Enqueues the baselines that fit, then the warm starts, one per prompt, at most ``n_trials``."""
-        ctx, cfg = run.ctx, self.config
-        first: dict[str, tuple[str, Candidate]] = {}
-        for name, cand in reference_candidates(ctx):
-            first.setdefault(ctx.key(cand), (BASELINE_ORIGIN + name, cand))
-        for name, cand in warm_starts(ctx, cfg.token_budget):
-            first.setdefault(ctx.key(cand), (f"warm:{name}", cand))
-        tag = worker_tag()
-        for origin, cand in list(first.values())[: cfg.n_trials]:
-            study.enqueue_trial(ctx.to_params(cand), user_attrs=TrialRecord(origin=origin, worker=tag).to_attrs())
-
     def _optimize(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
         """Runs ``study.optimize`` until the study has ``n_trials`` finished trials (or ``timeout`` passed).
 
         Args:
-            guided: enqueue the baselines and warm starts into a new study (the study's
-                :class:`BandSampler` proposes the rest); ``False`` for the random-search baseline.
+            guided: enqueue the baselines and warm starts, one at a time
+                (:mod:`specprompt.search._queue`; the study's :class:`BandSampler` proposes the
+                rest); ``False`` for the random-search baseline.
 
         Convention:
             Each enqueued trial carries this process's ``worker`` tag and its ``origin``; the
             objective writes the tag of the process that runs a trial first thing, so a trial
             left RUNNING by a kill carries the dead process's id and :func:`fail_stale_trials`
-            retires it on the next run.
+            retires it on the next run and enqueues its candidate, which runs next
+            (:mod:`specprompt.search._stale`). A periodic full-valset evaluation that a kill
+            cut off is made first (:func:`~specprompt.search._periodic.catch_up`).
         """
         cfg = self.config
         quiet_scoring_tracebacks()
@@ -337,12 +334,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 run.scorer.remember(rec.key, dict(rec.example_scores))
         for key, entry in FullScore.read_all(study).items():
             run.scorer.remember(key, dict(entry.example_scores))
-        if guided and not study.trials:
-            self._enqueue_first(run, study)
+        guesses = first_guesses(run.ctx, cfg.n_trials) if guided else []
+        catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
         done = len(finished_trials(study))
         if run.cap.reached():
             return
         requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
+        enqueue_next_guess(study, run.ctx, guesses, worker_tag())
         if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
             return
@@ -357,14 +355,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
                 requeue_failed(study, worker_tag())
-            if trial.state not in FINISHED:
-                return
-            bar.update(1)
-            n = len(finished_trials(study))
-            if n % cfg.full_eval_every == 0:
-                self._periodic_full_eval(run, study)
-            if n >= cfg.n_trials:
-                study.stop()
+            if trial.state in FINISHED:
+                bar.update(1)
+                n = len(finished_trials(study))
+                if n % cfg.full_eval_every == 0:
+                    periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, n)
+                if n >= cfg.n_trials:
+                    study.stop()
+                    return
+            enqueue_next_guess(study, run.ctx, guesses, worker_tag())
 
         try:
             # [faults] a trial that failed in transport FAILs and the search goes on; run.cap stops it
@@ -377,16 +376,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info(
                 "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
             )
-
-    def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
-        """Scores the best candidate (by minibatch score) that has no full-valset score yet."""
-        rows = [r for r in collect_rows(study, run.ctx, self.config.token_budget) if not r.full]
-        if rows:
-            r = best_row(rows, minibatch=True)
-            try:
-                full_score(study, run.ctx, run.scorer, r.key, row_candidate(run.ctx, r), r.trial)
-            except TransportError as exc:  # [faults] nothing stored: a later evaluation scores it
-                logger.warning("full-valset evaluation of trial %d postponed: %s", r.trial, exc)
 
     def _add_trial(self, run: _Run, study: optuna.Study, cand: Candidate, origin: str) -> None:
         """Adds ``cand``, scored on the full valset, as a complete trial of ``study``."""
