@@ -16,8 +16,19 @@ no token above the shrunken image's Nyquist), so its token count can be lower.
 
 Usage::
 
-    python benchmarks/bench_vlm.py [--checkpoint DIR] [--episodes 100] [--threads 1] [--json OUT]
+    python benchmarks/bench_vlm.py [--checkpoint DIR|NAME] [--episodes 100] [--threads 1] [--json OUT]
+    python benchmarks/bench_vlm.py --real-photos [--locals band-vlm-v1,band-vlm-v2,nearest] [--n-probes 12]
     python benchmarks/bench_vlm.py --scoring [bench_local_scoring.py options]
+
+``--real-photos`` measures instead how well each local judge ranks band selections like each
+pixel-only judge (:func:`specprompt.scorers.pixel_lm`, standing in for a remote VLM) on the
+real-photo tasks (:mod:`specprompt.tasks._photos`, at the sizes of ``bench_realphoto.py``): for
+every task x pixel judge x local judge it runs :func:`specprompt.search.calibrate` (the probe a
+band search would send: full, coarsened, stratified and random selections of the demos, scored on
+the same validation examples by both judges) and prints Spearman's rank correlation with its
+bootstrap interval, and a PASS/FAIL line per local judge for the bar "Spearman >= 0.7 on every
+task and judge". Tasks are generated with ``--task-seed`` (default 100; the real-photo benchmark
+uses seeds 0-4, and the v2 training families read none of these photos).
 
 ``--scoring`` runs ``benchmarks/bench_local_scoring.py`` instead: seconds per band-search trial
 with the shipped model as scorer, the per-call DSPy engine path against batched scoring.
@@ -139,6 +150,103 @@ def _timings(vlm: Any, device: str, n: int) -> dict[str, float]:
     return {"seconds_per_prompt": single, "prompts_per_s_batched": n * 5 / batched}
 
 
+#: Real-photo task -> image side (as in bench_realphoto.py).
+PHOTO_TASKS: dict[str, int] = {"photo-tint": 384, "photo-texture": 256, "photo-identity": 256, "photo-detail": 512}
+
+
+def _local_judge(name: str) -> Any:
+    from specprompt.scorers import local_lm, nearest_lm
+
+    return nearest_lm() if name == "nearest" else local_lm(name)
+
+
+def real_photos(args: argparse.Namespace) -> int:
+    """The ``--real-photos`` mode: rank agreement of local judges with the pixel-only judges."""
+    import logging
+
+    import dspy
+    from dspy.adapters import ChatAdapter
+
+    from specprompt.scorers import pixel_lm
+    from specprompt.search import calibrate
+    from specprompt.tasks import get_task
+
+    logging.getLogger("specprompt").setLevel(logging.WARNING)
+    logging.getLogger("dspy").setLevel(logging.WARNING)
+    dspy.configure(adapter=ChatAdapter(), disable_history=True)
+    locals_ = [n.strip() for n in args.locals.split(",") if n.strip()]
+    judges = [n.strip() for n in args.judges.split(",") if n.strip()]
+    tasks = [n.strip() for n in args.tasks.split(",") if n.strip()]
+    lms = {n: _local_judge(n) for n in locals_}
+    targets = {j: pixel_lm(j) for j in judges}
+
+    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+        return float(getattr(pred, "label", None) == example.label)
+
+    rows: list[tuple[str, str, str, float | None, tuple[float, float] | None, float]] = []
+    t0 = time.perf_counter()
+    for task_name in tasks:
+        n_labels = len(get_task(task_name, n_train=0, n_val=0, n_test=0, size=64).labels)
+        task = get_task(
+            task_name,
+            n_train=args.k_per_class * n_labels,
+            n_val=args.n_examples,
+            n_test=0,
+            size=PHOTO_TASKS[task_name],
+            seed=args.task_seed,
+        )
+        program = dspy.Predict(task.signature)
+        for judge in judges:
+            for name in locals_:
+                t1 = time.perf_counter()
+                cal = calibrate(
+                    program,
+                    metric,
+                    trainset=task.trainset,
+                    valset=task.valset,
+                    target=targets[judge],
+                    local=lms[name],
+                    n_probes=args.n_probes,
+                    n_examples=args.n_examples,
+                    seed=args.task_seed,
+                    num_threads=1,
+                )
+                rows.append((task_name, judge, name, cal.spearman, cal.interval, time.perf_counter() - t1))
+                local_scores = [round(x, 2) for x in cal.local_scores]
+                target_scores = [round(x, 2) for x in cal.target_scores]
+                print(
+                    f"  {task_name} / {judge} / {name}: spearman {cal.spearman} interval {cal.interval} "
+                    f"local {local_scores} target {target_scores}",
+                    flush=True,
+                )
+    print(
+        f"\n# Rank agreement with the pixel-only judges ({args.n_probes} probes x {args.n_examples} examples, "
+        f"{args.k_per_class} demos per class, task seed {args.task_seed})\n"
+    )
+    print("| task | pixel judge | " + " | ".join(locals_) + " |")
+    print("|---|---|" + "---|" * len(locals_))
+    for task_name in tasks:
+        for judge in judges:
+            cells = []
+            for name in locals_:
+                r = next(r for r in rows if r[:3] == (task_name, judge, name))
+                sp = "undefined" if r[3] is None else f"{r[3]:.2f}"
+                ci = "" if r[4] is None else f" [{r[4][0]:.2f}, {r[4][1]:.2f}]"
+                cells.append(sp + ci)
+            print(f"| {task_name} | {judge} | " + " | ".join(cells) + " |")
+    print(f"\n(took {time.perf_counter() - t0:.0f} s)\n")
+    for name in locals_:
+        values = [r[3] for r in rows if r[2] == name]
+        worst = min((v for v in values if v is not None), default=None)
+        ok = all(v is not None and v >= 0.7 for v in values)
+        mean = float(np.mean([v for v in values if v is not None])) if any(v is not None for v in values) else None
+        print(
+            f"{'PASS' if ok else 'FAIL'}: {name}: Spearman >= 0.7 on every task and pixel judge "
+            f"(worst {worst if worst is None else round(worst, 2)}, mean {mean if mean is None else round(mean, 2)})"
+        )
+    return 0
+
+
 def _scoring(argv: list[str]) -> int:
     """``bench_local_scoring.py`` with ``argv``: the search's per-call path against batched scoring."""
     import importlib.util
@@ -157,24 +265,35 @@ def main(argv: list[str] | None = None) -> int:
     if "--scoring" in argv:
         return _scoring([a for a in argv if a != "--scoring"])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped one)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint directory or shipped name (default: band-vlm-v1)")
+    p.add_argument("--real-photos", action="store_true", help="rank agreement with pixel judges on real photos")
+    p.add_argument("--locals", default="band-vlm-v1,nearest", help="--real-photos: local judges (names/dirs, nearest)")
+    p.add_argument("--judges", default="hist-hog,lbp-dct", help="--real-photos: pixel judges")
+    p.add_argument("--tasks", default=",".join(PHOTO_TASKS), help="--real-photos: tasks")
+    p.add_argument("--n-probes", type=int, default=12, help="--real-photos: probes per calibration")
+    p.add_argument("--n-examples", type=int, default=12, help="--real-photos: validation examples per probe")
+    p.add_argument("--k-per-class", type=int, default=2, help="--real-photos: demos per class")
+    p.add_argument("--task-seed", type=int, default=100, help="--real-photos: seed of the tasks and probes")
     p.add_argument("--episodes", type=int, default=100, help="episodes per family and condition")
     p.add_argument("--fractions", default="0.75,0.5,0.25,0.125", help="token fractions to sweep")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--scoring", action="store_true", help="run bench_local_scoring.py instead (its options follow)")
     args = p.parse_args(argv)
+    if args.real_photos:
+        return real_photos(args)
 
     import torch
 
-    from specprompt.training import HELD_OUT_FAMILIES, TRAIN_FAMILIES, sample_episodes
+    from specprompt.training import HELD_OUT_FAMILIES, PHOTO_FAMILIES, TRAIN_FAMILIES, sample_episodes
     from specprompt.vlm import LocalVLM
 
     if args.threads:
         torch.set_num_threads(args.threads)
     vlm = LocalVLM.load(args.checkpoint)
     train_cfg = vlm.meta.get("train", {})
-    train_fams = tuple(train_cfg.get("families", TRAIN_FAMILIES))
+    # procedural families only: photo families (v2 recipe) are measured by --real-photos
+    train_fams = tuple(f for f in train_cfg.get("families", TRAIN_FAMILIES) if f not in PHOTO_FAMILIES)
     held_fams = tuple(train_cfg.get("held_out", HELD_OUT_FAMILIES))
     fracs = [float(f) for f in args.fractions.split(",")]
     conditions = [("full", 1.0)] + [(c, f) for f in fracs for c in ("coarse", "random", "downsample")]

@@ -41,7 +41,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--list-models", action="store_true", help="print the servable models and exit")
     p.add_argument(
-        "--checkpoint", default=None, metavar="DIR", help="checkpoint of specprompt/local (default: the shipped one)"
+        "--checkpoint",
+        default=None,
+        metavar="DIR",
+        help="checkpoint of specprompt/local: a directory or a shipped name such as band-vlm-v2 (default: band-vlm-v1)",
     )
     p.add_argument(
         "--adapter", default=None, metavar="DIR", help="FourierFT adapter for specprompt/local (specprompt finetune)"

@@ -3,6 +3,7 @@
 Example::
 
     specprompt train --device cpu --minutes 30 --out band-vlm --seed 0
+    specprompt train --preset v2 --out band-vlm-v2     # the shipped band-vlm-v2 recipe
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--tile-dropout", type=float, default=d.tile_dropout, help=h("tile_dropout"))
     p.add_argument("--band-dropout", type=float, default=d.band_dropout, help=h("band_dropout"))
     p.add_argument("--lr", type=float, default=d.lr, help=h("lr"))
+    from specprompt.training import TRAIN_PRESETS
+
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=sorted(TRAIN_PRESETS),
+        help="named recipe (v1: the defaults; v2: 256 px fine levels + photo families, warm-started from "
+        "band-vlm-v1); --config and flags given override it",
+    )
     p.add_argument(
         "--config", default=None, metavar="JSON", help="JSON file of TrainConfig fields; flags given override it"
     )
@@ -64,17 +74,18 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~specprompt.training.TrainConfig` of parsed ``train`` arguments."""
-    from specprompt.training import TrainConfig
+    from specprompt.training import TRAIN_PRESETS, TrainConfig
 
-    base: dict[str, Any] = {}
+    base: dict[str, Any] = dict(TRAIN_PRESETS[args.preset]) if getattr(args, "preset", None) else {}
     if args.config:
         try:
             with open(args.config) as fh:
-                base = json.load(fh)
+                loaded = json.load(fh)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read --config {args.config!r}: {exc}") from None
-        if not isinstance(base, dict):
+        if not isinstance(loaded, dict):
             raise ConfigError(f"--config {args.config!r} must hold a JSON object of TrainConfig fields")
+        base = {**base, **loaded}
     flags = {
         "out": args.out,
         "seed": args.seed,

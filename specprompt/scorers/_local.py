@@ -207,7 +207,10 @@ class LocalVLMEngine(ScorerEngine):
         if hit is not None:
             return hit
         meta = png_metadata(image.data, image.describe())
-        out = prepare_decoded(self.decode(image), meta, image.describe())
+        cfg = self.vlm.model.config
+        out = prepare_decoded(
+            self.decode(image), meta, image.describe(), canvas=cfg.canvas, fine_threshold=cfg.fine_threshold
+        )
         self._prepared.put(image.key, out)
         return out
 

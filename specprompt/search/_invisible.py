@@ -16,14 +16,15 @@ from specprompt.search._context import SearchContext
 __all__ = ["invisible_report", "warn_invisible"]
 
 
-def invisible_report(ctx: SearchContext) -> dict[str, tuple[str, ...]]:
-    """Per distinct demo source (hash), the names of its bands the local model cannot see."""
+def invisible_report(ctx: SearchContext, canvas: int = 64) -> dict[str, tuple[str, ...]]:
+    """Per distinct demo source (hash), the names of its bands the local model (working at
+    ``canvas`` px) cannot see."""
     from specprompt.vlm import invisible_bands
 
     out: dict[str, tuple[str, ...]] = {}
     for source, spec in ctx.spectra.items():
         rows, cols = spec.shape[:2]
-        names = invisible_bands(cols, rows, spec.bands)
+        names = invisible_bands(cols, rows, spec.bands, canvas=canvas)
         if names:
             out[source] = names
     return out
@@ -41,12 +42,13 @@ def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
 
     if not isinstance(engine, LocalVLMEngine):
         return
-    report = invisible_report(ctx)
+    canvas = engine.vlm.model.config.canvas
+    report = invisible_report(ctx, canvas)
     if not report:
         return
     names = sorted({n for bands in report.values() for n in bands})
     warnings.warn(
-        f"the local band VLM sees images at 64 px: band(s) {', '.join(names)} of {len(report)} of "
+        f"the local band VLM sees images at {canvas} px: band(s) {', '.join(names)} of {len(report)} of "
         f"{len(ctx.spectra)} demo image(s) are finer and invisible to it, so its scores cannot say whether "
         "they matter (they are still priced as part of the pixels sent). If answers depend on fine detail "
         "(small text, fine texture), score with a remote VLM or the nearest-band engine instead.",

@@ -13,7 +13,7 @@ torch. Typical use::
 from __future__ import annotations
 
 from specprompt.training._baseline import band_vectors, nearest_neighbour_scores
-from specprompt.training._episodes import EpisodeBatch, keep_masks, sample_episodes
+from specprompt.training._episodes import EpisodeBatch, fine_allowed, fine_keep_masks, keep_masks, sample_episodes
 from specprompt.training._families import (
     AUX_ATTRIBUTES,
     HELD_OUT_FAMILIES,
@@ -23,7 +23,8 @@ from specprompt.training._families import (
     get_family,
 )
 from specprompt.training._finetune import FinetuneConfig, finetune
-from specprompt.training._train import TrainConfig, episode_forward, train
+from specprompt.training._photo_families import PHOTO_FAMILIES, TRAIN_PHOTOS, augment, get_photo_family
+from specprompt.training._train import TRAIN_PRESETS, TrainConfig, episode_forward, train
 
 __all__ = [
     "AUX_ATTRIBUTES",
@@ -31,13 +32,20 @@ __all__ = [
     "Family",
     "FinetuneConfig",
     "HELD_OUT_FAMILIES",
+    "PHOTO_FAMILIES",
     "TRAIN_FAMILIES",
+    "TRAIN_PHOTOS",
+    "TRAIN_PRESETS",
     "TrainConfig",
+    "augment",
     "available_families",
     "band_vectors",
     "episode_forward",
+    "fine_allowed",
+    "fine_keep_masks",
     "finetune",
     "get_family",
+    "get_photo_family",
     "keep_masks",
     "nearest_neighbour_scores",
     "sample_episodes",

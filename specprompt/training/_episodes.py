@@ -22,9 +22,11 @@ import numpy as np
 
 from specprompt.errors import ConfigError
 from specprompt.training._families import AUX_ATTRIBUTES, get_family
-from specprompt.vlm import BAND_NAMES, PATCHES, WORKING_SIZE, episode_text
+from specprompt.training._photo_families import augment as augment_image
+from specprompt.training._photo_families import get_photo_family, is_photo_family
+from specprompt.vlm import BAND_NAMES, FINE_GRID, PATCHES, WORKING_SIZE, episode_text, fine_names, to_canvas
 
-__all__ = ["EpisodeBatch", "keep_masks", "sample_episodes"]
+__all__ = ["EpisodeBatch", "fine_allowed", "fine_keep_masks", "keep_masks", "sample_episodes"]
 
 _GENERIC = ("Answer like the examples.", "Which one?", "Label the last image.")
 _AUX_NAMES = tuple(AUX_ATTRIBUTES)
@@ -43,6 +45,9 @@ class EpisodeBatch:
         answers: per episode, the answer string of each class.
         families: per episode, the family name.
         n_way: N. k_shot: K. n_query: Q.
+        detail: ``(E, M, C, C, 3)`` detail canvases for a ``canvas`` > 64 model, else ``None``
+            (images of procedural families are left black: their fine levels are never created).
+        sent: ``(E, M)`` side in px each image is sent at (64 for procedural families), or ``None``.
     """
 
     images: np.ndarray
@@ -54,6 +59,8 @@ class EpisodeBatch:
     n_way: int
     k_shot: int
     n_query: int
+    detail: np.ndarray | None = None
+    sent: np.ndarray | None = None
 
 
 def sample_episodes(
@@ -66,6 +73,8 @@ def sample_episodes(
     n_query: int,
     text_dropout: float = 0.0,
     generic_answers: float = 0.0,
+    canvas: int = WORKING_SIZE,
+    augment: float = 0.0,
 ) -> EpisodeBatch:
     """Draws ``n_episodes`` episodes, each from a family chosen uniformly among ``families``.
 
@@ -78,16 +87,26 @@ def sample_episodes(
         n_query: queries per class.
         text_dropout: probability that the instruction is replaced by a generic one or dropped.
         generic_answers: probability that the answer strings are replaced by letters or numbers.
+        canvas: the model's working resolution; above 64 the batch carries detail canvases.
+        augment: probability that an image of a photo family is resampled or blurred
+            (:func:`~specprompt.training._photo_families.augment`).
+
+    Families may be procedural (:func:`get_family`, 64 px) or photo families
+    (:mod:`specprompt.training._photo_families`, rendered at ``max(canvas, 256)`` px). With only
+    procedural families and ``canvas=64`` the draws are exactly those of v1.
 
     Raises:
         ConfigError: a family has fewer than ``n_way`` values. UnknownNameError: unknown family.
     """
-    fams = [get_family(f) for f in families]
+    fams = [get_photo_family(f) if is_photo_family(f) else get_family(f) for f in families]
     for f in fams:
         if len(f.values) < n_way:
             raise ConfigError(f"family {f.name!r} has {len(f.values)} values, fewer than n_way={n_way}")
     m = n_way * (k_shot + n_query)
     images = np.empty((n_episodes, m, WORKING_SIZE, WORKING_SIZE, 3), np.float32)
+    fine = canvas > WORKING_SIZE
+    detail = np.zeros((n_episodes, m, canvas, canvas, 3), np.float32) if fine else None
+    sent = np.full((n_episodes, m), WORKING_SIZE, np.int64)
     labels = np.empty((n_episodes, m), np.int64)
     aux = np.full((n_episodes, m, len(_AUX_NAMES)), -1, np.int64)
     texts, answers, names = [], [], []
@@ -96,9 +115,19 @@ def sample_episodes(
         values = rng.choice(len(fam.values), size=n_way, replace=False)
         order = [c for c in range(n_way) for _ in range(k_shot)] + [c for c in range(n_way) for _ in range(n_query)]
         for i, c in enumerate(order):
-            img, a = fam.render(rng, int(values[c]))
-            images[e, i] = img
             labels[e, i] = c
+            if is_photo_family(fam.name):
+                big = get_photo_family(fam.name).render(rng, int(values[c]), max(canvas, 256))
+                side = big.shape[0]
+                if augment and rng.random() < augment:
+                    big, side = augment_image(rng, big)
+                images[e, i] = to_canvas(big)
+                sent[e, i] = side
+                if detail is not None:
+                    detail[e, i] = to_canvas(big, canvas)
+                continue
+            img, a = get_family(fam.name).render(rng, int(values[c]))
+            images[e, i] = img
             for j, name in enumerate(_AUX_NAMES):
                 aux[e, i, j] = a.get(name, -1)
         ans = tuple(fam.values[int(v)] for v in values)
@@ -115,7 +144,57 @@ def sample_episodes(
         texts.append(episode_text(instruction, ans))
         answers.append(ans)
         names.append(fam.name)
-    return EpisodeBatch(images, labels, aux, tuple(texts), tuple(answers), tuple(names), n_way, k_shot, n_query)
+    return EpisodeBatch(
+        images,
+        labels,
+        aux,
+        tuple(texts),
+        tuple(answers),
+        tuple(names),
+        n_way,
+        k_shot,
+        n_query,
+        detail,
+        sent if fine else None,
+    )
+
+
+def fine_allowed(sent: np.ndarray, canvas: int) -> list[np.ndarray]:
+    """Per fine level, ``(N, FINE_GRID^2)`` bool: the level is above the Nyquist of an image sent at
+    ``sent`` px (the size rule of :func:`~specprompt.vlm.token_layout` for a square image)."""
+    flat = np.asarray(sent).reshape(-1)
+    out = []
+    for j in range(len(fine_names(canvas))):
+        ok = flat * 2 ** (j + 1) > canvas
+        out.append(np.repeat(ok[:, None], FINE_GRID * FINE_GRID, axis=1))
+    return out
+
+
+def fine_keep_masks(
+    rng: np.random.Generator,
+    allowed: list[np.ndarray],
+    *,
+    dropout_prob: float,
+    tile_dropout: float,
+    band_dropout: float,
+) -> list[np.ndarray]:
+    """Random keep-masks of the fine levels, within ``allowed``: with probability ``dropout_prob``
+    an image loses each fine level with probability ``band_dropout`` and each remaining token with a
+    rate drawn in ``[0, tile_dropout]``."""
+    if not allowed:
+        return []
+    n = allowed[0].shape[0]
+    out = [a.copy() for a in allowed]
+    for i in range(n):
+        if rng.random() >= dropout_prob:
+            continue
+        rate = rng.uniform(0.0, tile_dropout)
+        for k in out:
+            if rng.random() < band_dropout:
+                k[i] = False
+            else:
+                k[i] &= rng.random(k.shape[1]) >= rate
+    return out
 
 
 def keep_masks(

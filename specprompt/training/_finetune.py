@@ -275,6 +275,11 @@ def finetune(
     require_peft()
     device = resolve_device(cfg.device)
     model, meta = load_checkpoint(checkpoint, device=device)
+    if model.config.fine_levels:
+        raise ConfigError(
+            f"finetune supports 64 px checkpoints only; {checkpoint!s} works at {model.config.canvas} px "
+            "(fine levels are not fine-tuned yet)"
+        )
     before = _accuracy(model, data, cfg, device)
     wrapped, spec = attach_fourierft(model, n_frequency=cfg.n_frequency, scaling=cfg.scaling, seed=cfg.seed)
     params = [p for p in wrapped.parameters() if p.requires_grad]

@@ -23,8 +23,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.training._episodes import EpisodeBatch, keep_masks, sample_episodes
+from specprompt.training._episodes import (
+    EpisodeBatch,
+    fine_allowed,
+    fine_keep_masks,
+    keep_masks,
+    sample_episodes,
+)
 from specprompt.training._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
+from specprompt.training._photo_families import get_photo_family, is_photo_family
 from specprompt.vlm import ModelConfig, check_int, resolve_device
 
 if TYPE_CHECKING:
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 
     from specprompt.vlm import BandVLM
 
-__all__ = ["TrainConfig", "episode_forward", "train"]
+__all__ = ["TRAIN_PRESETS", "TrainConfig", "episode_forward", "train"]
 
 log = logging.getLogger("specprompt.training")
 
@@ -55,14 +62,23 @@ class TrainConfig:
     out: str = field(default="band-vlm", metadata={"help": "output checkpoint directory"})
     seed: int = field(default=0, metadata={"help": "seed of the init, the episodes and the dropout masks"})
     steps: int = field(default=4000, metadata={"help": "optimizer steps (the learning-rate schedule spans them)"})
-    minutes: float | None = field(default=None, metadata={"help": "optional wall-clock cap; stops early"})
+    minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "optional wall-clock cap; stops early, and the learning-rate schedule then follows "
+            "whichever of steps and minutes runs out first"
+        },
+    )
     device: str = field(default="auto", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA if present)"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None: torch's default)"})
     n_way: int = field(default=5, metadata={"help": "classes per training episode"})
     k_shot: int = field(default=2, metadata={"help": "demos per class"})
     n_query: int = field(default=1, metadata={"help": "queries per class"})
     episodes_per_step: int = field(default=8, metadata={"help": "episodes per optimizer step"})
-    families: tuple[str, ...] = field(default=TRAIN_FAMILIES, metadata={"help": "training task families"})
+    families: tuple[str, ...] = field(
+        default=TRAIN_FAMILIES,
+        metadata={"help": "training task families (procedural, and photo families such as photo-scene)"},
+    )
     held_out: tuple[str, ...] = field(default=HELD_OUT_FAMILIES, metadata={"help": "families never trained on"})
     dropout_prob: float = field(default=0.75, metadata={"help": "probability an image's tokens are corrupted"})
     tile_dropout: float = field(default=0.8, metadata={"help": "max rate of random token dropout"})
@@ -77,6 +93,13 @@ class TrainConfig:
     eval_episodes: int = field(default=20, metadata={"help": "validation episodes per family"})
     log_every: int = field(default=50, metadata={"help": "steps between log lines"})
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "architecture"})
+    augment: float = field(
+        default=0.0, metadata={"help": "probability a photo-family image is Lanczos-resampled or blurred"}
+    )
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "checkpoint (directory or shipped name) whose matching weights initialise the model"},
+    )
 
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1), ("episodes_per_step", 1)):
@@ -96,7 +119,9 @@ class TrainConfig:
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         ):
             raise ConfigError(f"TrainConfig.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-        for name in ("dropout_prob", "tile_dropout", "band_dropout", "text_dropout", "generic_answers"):
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise ConfigError(f"TrainConfig.init_from must be a checkpoint path/name or None, got {self.init_from!r}")
+        for name in ("dropout_prob", "tile_dropout", "band_dropout", "text_dropout", "generic_answers", "augment"):
             _check_rate(name, getattr(self, name))
         for name in ("lr", "weight_decay", "aux_weight"):
             _check_rate(name, getattr(self, name), 10.0)
@@ -108,13 +133,14 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be a sequence of family names, got {value!r}")
             object.__setattr__(self, name, tuple(value))
             for fam in value:
-                get_family(fam)
+                if name == "held_out" or not is_photo_family(fam):
+                    get_family(fam)
         if not self.families:
             raise ConfigError("TrainConfig.families must name at least one family")
         both = sorted(set(self.families) & set(self.held_out))
         if both:
             raise ConfigError(f"families {both} are both trained on and held out")
-        small = [f for f in (*self.families, *self.held_out) if len(get_family(f).values) < self.n_way]
+        small = [f for f in (*self.families, *self.held_out) if len(_family_values(f)) < self.n_way]
         if small:
             raise ConfigError(f"families {small} have fewer than n_way={self.n_way} answers")
         if isinstance(self.model, Mapping):
@@ -140,17 +166,85 @@ class TrainConfig:
         return cls(**conv)
 
 
+#: Named recipes (``specprompt train --preset NAME``): TrainConfig fields over the defaults.
+#: ``v1`` is the shipped ``band-vlm-v1`` recipe (the defaults); ``v2`` warm-starts from it at a
+#: 256 px working resolution with fine levels, adds the photo families with resample/blur
+#: augmentation, and caps the run at 40 minutes (the schedule follows the cap).
+TRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "v1": {},
+    "v2": {
+        "families": [*TRAIN_FAMILIES, "photo-scene", "photo-grain", "photo-cast", "fine-texture"],
+        "augment": 0.5,
+        "init_from": "band-vlm-v1",
+        "model": {"canvas": 256},
+        "lr": 1e-3,
+        "warmup": 20,
+        "steps": 600,
+        "minutes": 40.0,
+        "threads": 2,
+        "eval_every": 0,
+        "eval_episodes": 10,
+        "log_every": 10,
+    },
+}
+
+
+def _family_values(name: str) -> tuple[str, ...]:
+    return get_photo_family(name).values if is_photo_family(name) else get_family(name).values
+
+
 def _model_config(config: TrainConfig) -> ModelConfig:
     aux = tuple((a, n) for a, n in AUX_ATTRIBUTES.items())
     slices = max(config.model.slices, len(aux))
     return dataclasses.replace(config.model, aux=aux, slices=slices)
 
 
+def _fine_inputs(
+    model: BandVLM, batch: EpisodeBatch, fine_masks: list[np.ndarray] | None, device: str
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Fine-level features and keep masks (allowed by the sent size and ``fine_masks``, and energy-gated)."""
+    import torch
+
+    from specprompt.vlm import FINE_FEATS, FINE_GRID, fine_bands, fine_energy, fine_features
+
+    cfg = model.config
+    levels = cfg.fine_levels
+    n = batch.labels.size
+    if not levels:
+        return [], []
+    if batch.detail is None or batch.sent is None:  # 64 px material only: no fine token is ever created
+        zeros = torch.zeros(n, FINE_GRID * FINE_GRID, FINE_FEATS, device=device)
+        off = torch.zeros(n, FINE_GRID * FINE_GRID, dtype=torch.bool, device=device)
+        return [zeros] * levels, [off] * levels
+    allowed = fine_masks if fine_masks is not None else fine_allowed(batch.sent, cfg.canvas)
+    rows = np.flatnonzero(np.any(np.stack([a.any(1) for a in allowed]), axis=0))
+    feats = [torch.zeros(n, FINE_GRID * FINE_GRID, FINE_FEATS, device=device) for _ in range(levels)]
+    keep = [torch.from_numpy(a).to(device) for a in allowed]
+    if rows.size:  # only images that may create a fine token (photo material) are analysed
+        sub = batch.detail.reshape(n, cfg.canvas, cfg.canvas, 3)[rows]
+        det = torch.from_numpy(sub).to(device).permute(0, 3, 1, 2)
+        bands = fine_bands(det, levels)
+        idx = torch.from_numpy(rows).to(device)
+        for j, (f, en) in enumerate(zip(fine_features(bands), fine_energy(bands), strict=True)):
+            feats[j] = feats[j].index_copy(0, idx, f)
+            gate = torch.zeros_like(keep[j])
+            gate[idx] = en.flatten(1) > cfg.fine_threshold
+            keep[j] = keep[j] & gate
+    else:
+        keep = [k & False for k in keep]
+    return feats, keep
+
+
 def episode_forward(
-    model: BandVLM, batch: EpisodeBatch, masks: list[np.ndarray] | None, device: str
+    model: BandVLM,
+    batch: EpisodeBatch,
+    masks: list[np.ndarray] | None,
+    device: str,
+    fine_masks: list[np.ndarray] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Runs a batch of episodes: returns image embeddings ``(E*M, D)``, query logits ``(E, N*Q, N)``
-    and query labels ``(E, N*Q)``."""
+    and query labels ``(E, N*Q)``. For a model with fine levels, ``fine_masks`` (default: every
+    token the sent size allows) are further gated by the patches' energy, as at prediction time."""
     import torch
 
     from specprompt.vlm import band_features, text_ids, working_bands
@@ -163,7 +257,8 @@ def episode_forward(
         keep = [torch.ones(f.shape[:2], dtype=torch.bool, device=device) for f in feats]
     else:
         keep = [torch.from_numpy(k).to(device) for k in masks]
-    z = model.encode(feats, keep)
+    fine_feats, fine_keep = _fine_inputs(model, batch, fine_masks, device)
+    z = model.encode(feats, keep, fine_feats, fine_keep)
     zz = z.view(e, m, -1)
     gate = model.text_gate_of([text_ids(t) for t in batch.texts])
     y = torch.from_numpy(batch.labels).to(device)
@@ -180,12 +275,35 @@ def _evaluate(model: BandVLM, config: TrainConfig, device: str) -> dict[str, flo
     with torch.no_grad():
         for fam in (*config.families, *config.held_out):
             b = sample_episodes(
-                rng, (fam,), config.eval_episodes, n_way=config.n_way, k_shot=config.k_shot, n_query=config.n_query
+                rng,
+                (fam,),
+                config.eval_episodes,
+                n_way=config.n_way,
+                k_shot=config.k_shot,
+                n_query=config.n_query,
+                canvas=config.model.canvas,
             )
             _, logits, yq = episode_forward(model, b, None, device)
             out[fam] = round(float((logits.argmax(-1) == yq).float().mean()), 4)
     model.train()
     return out
+
+
+def _init_from(model: BandVLM, checkpoint: str) -> None:
+    """Copies every weight of ``checkpoint`` whose name and shape match into ``model`` (warm start).
+
+    Raises:
+        ConfigError: an unreadable checkpoint, or one sharing no weight with the model.
+    """
+    from specprompt.vlm import load_checkpoint
+
+    source, _ = load_checkpoint(checkpoint)
+    own = model.state_dict()
+    shared = {k: v for k, v in source.state_dict().items() if k in own and own[k].shape == v.shape}
+    if not shared:
+        raise ConfigError(f"TrainConfig.init_from {checkpoint!r} shares no weight with the model")
+    model.load_state_dict(shared, strict=False)
+    log.info("init_from %s: %d of %d tensors copied", checkpoint, len(shared), len(own))
 
 
 def train(config: TrainConfig) -> Path:
@@ -208,6 +326,8 @@ def train(config: TrainConfig) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = BandVLM(mcfg).to(device)
+    if config.init_from is not None:
+        _init_from(model, config.init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
     n_aux = len(mcfg.aux)
@@ -220,6 +340,8 @@ def train(config: TrainConfig) -> Path:
             stop_reason = "minutes"
             break
         frac = step / config.steps
+        if config.minutes is not None:  # a capped run on a busy machine still ends its cosine decay
+            frac = max(frac, (time.perf_counter() - start) / (60 * config.minutes))
         lr = config.lr * min(1.0, (step + 1) / max(1, config.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
         for group in opt.param_groups:
             group["lr"] = lr
@@ -232,6 +354,8 @@ def train(config: TrainConfig) -> Path:
             n_query=config.n_query,
             text_dropout=config.text_dropout,
             generic_answers=config.generic_answers,
+            canvas=mcfg.canvas,
+            augment=config.augment,
         )
         masks = keep_masks(
             rng,
@@ -240,7 +364,16 @@ def train(config: TrainConfig) -> Path:
             tile_dropout=config.tile_dropout,
             band_dropout=config.band_dropout,
         )
-        z, logits, yq = episode_forward(model, batch, masks, device)
+        fine_masks = None
+        if batch.sent is not None:
+            fine_masks = fine_keep_masks(
+                rng,
+                fine_allowed(batch.sent, mcfg.canvas),
+                dropout_prob=config.dropout_prob,
+                tile_dropout=config.tile_dropout,
+                band_dropout=config.band_dropout,
+            )
+        z, logits, yq = episode_forward(model, batch, masks, device, fine_masks)
         loss = F.cross_entropy(logits.reshape(-1, config.n_way), yq.reshape(-1))
         aux = torch.from_numpy(batch.aux.reshape(-1, n_aux)).to(device)
         aux_loss = z.new_zeros(())

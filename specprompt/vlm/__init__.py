@@ -38,8 +38,10 @@ from specprompt.vlm._checkpoint import (
     load_checkpoint,
     model_id_of,
     read_config,
+    resolve_checkpoint,
     resolve_device,
     save_checkpoint,
+    shipped_checkpoints,
     weights_hash,
 )
 from specprompt.vlm._config import ModelConfig, check_int, from_mapping
@@ -49,10 +51,13 @@ from specprompt.vlm._prepare import PreparedImage, prepare_decoded, prepare_imag
 from specprompt.vlm._text import episode_text, text_ids
 from specprompt.vlm._tokenizer import (
     BAND_NAMES,
+    FINE_FEATS,
+    FINE_GRID,
     MAX_TOKENS,
     PATCHES,
     WORKING_SIZE,
     TokenLayout,
+    fine_names,
     image_token_count,
     invisible_bands,
     token_layout,
@@ -61,12 +66,15 @@ from specprompt.vlm._tokenizer import (
 
 if TYPE_CHECKING:
     from specprompt.vlm._model import BandVLM
-    from specprompt.vlm._pyramid import band_features, working_bands
+    from specprompt.vlm._pyramid import band_features, fine_bands, fine_energy, fine_features, working_bands
 
 # torch-backed names, imported on first use
 _LAZY = {
     "BandVLM": "specprompt.vlm._model",
     "band_features": "specprompt.vlm._pyramid",
+    "fine_bands": "specprompt.vlm._pyramid",
+    "fine_energy": "specprompt.vlm._pyramid",
+    "fine_features": "specprompt.vlm._pyramid",
     "working_bands": "specprompt.vlm._pyramid",
 }
 # Names that moved out of this package; kept so ``from specprompt.vlm import NAME`` still works, but
@@ -107,6 +115,8 @@ __all__ = [
     "BAND_NAMES",
     "BandVLM",
     "DEFAULT_CHECKPOINT",
+    "FINE_FEATS",
+    "FINE_GRID",
     "LocalAnswer",
     "LocalVLM",
     "MAX_LAYOUT_PIXELS",
@@ -122,6 +132,10 @@ __all__ = [
     "check_int",
     "check_output_dir",
     "episode_text",
+    "fine_bands",
+    "fine_energy",
+    "fine_features",
+    "fine_names",
     "from_mapping",
     "image_token_count",
     "invisible_bands",
@@ -134,9 +148,11 @@ __all__ = [
     "read_adapter",
     "read_config",
     "require_peft",
+    "resolve_checkpoint",
     "resolve_device",
     "save_adapter",
     "save_checkpoint",
+    "shipped_checkpoints",
     "text_ids",
     "to_canvas",
     "token_layout",

@@ -36,7 +36,9 @@ __all__ = [
     "load_checkpoint",
     "model_id_of",
     "read_config",
+    "resolve_checkpoint",
     "resolve_device",
+    "shipped_checkpoints",
     "save_checkpoint",
     "weights_hash",
 ]
@@ -46,8 +48,36 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 #: Upper bound on a checkpoint's weights file.
 MAX_CHECKPOINT_BYTES = 25 * 1024 * 1024
-#: The checkpoint shipped inside the package.
-DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "band-vlm-v1"
+#: Folder of the checkpoints shipped inside the package.
+CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
+#: The default checkpoint (shipped inside the package).
+DEFAULT_CHECKPOINT = CHECKPOINTS_DIR / "band-vlm-v1"
+
+
+def shipped_checkpoints() -> tuple[str, ...]:
+    """Names of the checkpoints shipped inside the package (``band-vlm-v1``, ``band-vlm-v2``, ...).
+
+    Example:
+        >>> "band-vlm-v1" in shipped_checkpoints()
+        True
+    """
+    return tuple(sorted(d.name for d in CHECKPOINTS_DIR.iterdir() if (d / CONFIG_FILE).is_file()))
+
+
+def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
+    """The directory of ``checkpoint``: ``None`` -> the default, an existing path as it is, else the
+    shipped checkpoint of that name (:func:`shipped_checkpoints`).
+
+    Example:
+        >>> resolve_checkpoint("band-vlm-v1") == DEFAULT_CHECKPOINT
+        True
+    """
+    if checkpoint is None:
+        return DEFAULT_CHECKPOINT
+    path = Path(checkpoint)
+    if not path.exists() and isinstance(checkpoint, str) and checkpoint in shipped_checkpoints():
+        return CHECKPOINTS_DIR / checkpoint
+    return path
 
 
 def resolve_device(device: str) -> str:
@@ -128,7 +158,8 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(directory: str | Path | None = None, *, device: str = "cpu") -> tuple[BandVLM, dict[str, Any]]:
-    """Loads a checkpoint directory (default: the shipped one) in eval mode, with its config dict.
+    """Loads a checkpoint directory or shipped checkpoint name (default: ``band-vlm-v1``) in eval
+    mode, with its config dict.
 
     Raises:
         ConfigError: missing or malformed files, or weights whose hash differs from the config's.
@@ -138,7 +169,7 @@ def load_checkpoint(directory: str | Path | None = None, *, device: str = "cpu")
 
     from specprompt.vlm._model import BandVLM
 
-    folder = Path(directory) if directory is not None else DEFAULT_CHECKPOINT
+    folder = resolve_checkpoint(directory)
     meta = read_config(folder)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():

@@ -11,8 +11,10 @@ from specprompt.errors import ConfigError
 
 #: Raw colour dims: mean colour of the residual band, globally and in each of its 4 tokens.
 RAW_DIMS = 15
+#: Allowed working resolutions (longer side, pixels); 64 is the v1 model (no fine levels).
+CANVASES: tuple[int, ...] = (64, 128, 256, 512)
 
-__all__ = ["RAW_DIMS", "ModelConfig", "check_int", "from_mapping"]
+__all__ = ["CANVASES", "RAW_DIMS", "ModelConfig", "check_int", "from_mapping"]
 
 
 def check_int(owner: str, name: str, value: object, minimum: int, maximum: int | None = None) -> None:
@@ -69,6 +71,17 @@ class ModelConfig:
         default=(),
         metadata={"help": "auxiliary heads as (attribute, classes); head i reads embedding slice i"},
     )
+    canvas: int = field(
+        default=64,
+        metadata={
+            "help": "working resolution (longer side, px): 64 (v1, five bands) or 128/256/512, which add one "
+            "fine level per octave above 64 px, as pooled tokens created only where the level carries energy"
+        },
+    )
+    fine_threshold: float = field(
+        default=0.012,
+        metadata={"help": "mean |coefficient| a fine-level patch needs for its token to be created"},
+    )
 
     def __post_init__(self) -> None:
         for name, lo in (
@@ -86,6 +99,12 @@ class ModelConfig:
         for name in ("raw_colour", "conv_stem"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"ModelConfig.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.canvas not in CANVASES or isinstance(self.canvas, bool):
+            raise ConfigError(f"ModelConfig.canvas must be one of {CANVASES}, got {self.canvas!r}")
+        thr = self.fine_threshold
+        if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0.0 <= float(thr) < 1.0:
+            raise ConfigError(f"ModelConfig.fine_threshold must be a number in [0, 1), got {thr!r}")
+        object.__setattr__(self, "fine_threshold", float(thr))
         if self.dim % self.heads:
             raise ConfigError(f"ModelConfig.heads ({self.heads}) must divide dim ({self.dim})")
         aux = tuple((str(a), int(n)) for a, n in self.aux)
@@ -94,6 +113,11 @@ class ModelConfig:
         if any(n < 2 for _, n in aux):
             raise ConfigError(f"every aux head needs >= 2 classes, got {aux}")
         object.__setattr__(self, "aux", aux)
+
+    @property
+    def fine_levels(self) -> int:
+        """Fine levels above the 64 px bands: ``log2(canvas / 64)`` (0 for v1)."""
+        return (self.canvas // 64).bit_length() - 1
 
     @property
     def embedding_dim(self) -> int:

@@ -80,7 +80,7 @@ def _size(value: object, what: str, where: str) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def metadata_layout(meta: Mapping[str, Any], where: str = "<image>") -> TokenLayout | None:
+def metadata_layout(meta: Mapping[str, Any], where: str = "<image>", *, canvas: int = 64) -> TokenLayout | None:
     """The working tokens of a SpectralImage from its metadata (:func:`specprompt.types.read_metadata`):
     the tokens of its *source* that overlap the kept bands and tiles.
 
@@ -88,6 +88,7 @@ def metadata_layout(meta: Mapping[str, Any], where: str = "<image>") -> TokenLay
         meta: the metadata; ``_png_size`` (the size of the PNG that carried it), when present, must
             equal its ``render_size``.
         where: the image's description for error messages.
+        canvas: the model's working resolution (``ModelConfig.canvas``; above 64 the layout has fine levels).
 
     Returns:
         the layout (possibly with no token: the caller decides), or ``None`` when the scheme is
@@ -134,7 +135,7 @@ def metadata_layout(meta: Mapping[str, Any], where: str = "<image>") -> TokenLay
         if bands is None:
             return None
         try:
-            return token_layout(width, height, selection, bands)
+            return token_layout(width, height, selection, bands, canvas=canvas)
         except SelectionError as exc:
             error = exc
     raise ImageInputError(where, f"its specprompt selection does not fit the {scheme} bands ({error})")

@@ -11,8 +11,14 @@ Architecture:
     are embedded independently and compared by :func:`~specprompt.vlm._readout.fisher_logits`,
     whose dimension weights also take a gate computed from the hashed instruction/answer text.
 
+    With ``canvas`` > 64 (v2) each fine level's pooled tokens (:func:`~specprompt.vlm._pyramid.fine_features`)
+    are embedded by a two-layer MLP per level, plus a fine-level embedding and the same position
+    code, and join the sequence after the five bands' tokens. With ``canvas=64`` the module, its
+    parameters and its outputs are exactly those of v1.
+
 Shape:
-    ``feats[l]``: ``(B, T_l, F_l)``; ``keep[l]``: ``(B, T_l)`` bool; ``encode`` -> ``(B, D)``.
+    ``feats[l]``: ``(B, T_l, F_l)``; ``keep[l]``: ``(B, T_l)`` bool; ``encode`` -> ``(B, D)``;
+    ``fine_feats[j]``: ``(B, 16, FINE_FEATS)``; ``fine_keep[j]``: ``(B, 16)`` bool.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._pyramid import feature_dims, token_positions
+from specprompt.vlm._pyramid import FINE_FEATS, feature_dims, fine_positions, token_positions
 from specprompt.vlm._readout import fisher_logits
 from specprompt.vlm._text import VOCAB
 from specprompt.vlm._tokenizer import PATCHES
@@ -132,17 +138,48 @@ class BandVLM(nn.Module):
         self.beta = nn.Parameter(torch.tensor(1.0))
         self.log_tau = nn.Parameter(torch.tensor(math.log(2.0)))
         self.aux_heads = nn.ModuleList(nn.Linear(c.slice_dim, n) for _, n in c.aux)
+        if c.fine_levels:  # created last: a 64 px config builds (and seeds) exactly the v1 module
+            self.fine_embed = nn.ModuleList(
+                nn.Sequential(nn.Linear(FINE_FEATS, c.dim), nn.GELU(), nn.Linear(c.dim, c.dim))
+                for _ in range(c.fine_levels)
+            )
+            self.fine_band_emb = nn.Parameter(torch.randn(c.fine_levels, c.dim) * 0.02)
+            for j, p in enumerate(fine_positions(c.fine_levels)):
+                ang = torch.from_numpy(p)[:, :, None] * freqs
+                self.register_buffer(f"fpos{j}", torch.cat([ang.sin(), ang.cos()], -1).flatten(1), persistent=False)
 
     # -- images ---------------------------------------------------------------------------------------
-    def encode(self, feats: list[torch.Tensor], keep: list[torch.Tensor]) -> torch.Tensor:
+    def _fine_token(self, j: int, f: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
+        pos: torch.Tensor = getattr(self, f"fpos{j}")
+        out: torch.Tensor = self.fine_embed[j](f) + self.fine_band_emb[j] + self.pos_proj(pos[ti])
+        return out
+
+    def encode(
+        self,
+        feats: list[torch.Tensor],
+        keep: list[torch.Tensor],
+        fine_feats: list[torch.Tensor] | None = None,
+        fine_keep: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Image embeddings ``(B, D)`` from the kept tokens only.
 
         Tokens whose ``keep`` is False are never embedded or attended: each image's kept tokens are
-        packed to the front of a padded sequence, after the readout tokens.
+        packed to the front of a padded sequence, after the readout tokens (fine levels last).
+
+        Raises:
+            ConfigError: fine levels given to a model without them, or missing for one with them.
         """
+        from specprompt.errors import ConfigError
+
+        n_fine = self.config.fine_levels
+        fine_feats, fine_keep = fine_feats or [], fine_keep or []
+        if len(fine_feats) != n_fine or len(fine_keep) != n_fine:
+            raise ConfigError(
+                f"this model has {n_fine} fine levels, got {len(fine_feats)} fine features and {len(fine_keep)} masks"
+            )
         r = self.config.readout_tokens
         bsz = feats[0].shape[0]
-        counts = torch.stack([k.sum(1) for k in keep]).sum(0)  # B
+        counts = torch.stack([k.sum(1) for k in (*keep, *fine_keep)]).sum(0)  # B
         length = r + int(counts.max().item()) if bsz else r
         x = feats[0].new_zeros(bsz, length, self.config.dim)
         x[:, :r] = self.readout
@@ -157,6 +194,12 @@ class BandVLM(nn.Module):
                 if str(lv) in self.stems:
                     e = e + self.stems[str(lv)](fk)
                 x = x.index_put((bi, offset[bi] + rank), e)
+            offset = offset + k.sum(1)
+        for j, (f, k) in enumerate(zip(fine_feats, fine_keep, strict=True)):
+            bi, ti = k.nonzero(as_tuple=True)
+            if bi.numel():
+                rank = (k.long().cumsum(1) - 1)[bi, ti]
+                x = x.index_put((bi, offset[bi] + rank), self._fine_token(j, f[bi, ti], ti))
             offset = offset + k.sum(1)
         mask = torch.arange(length, device=x.device)[None, :] < (r + counts)[:, None]
         for blk in self.blocks:

@@ -142,8 +142,29 @@ class LocalVLM:
             torch.from_numpy(np.stack([p.layout.created[lv].ravel() for p in items])).to(self.device)
             for lv in range(len(feats))
         ]
+        fine_feats: list[torch.Tensor] = []
+        fine_keep: list[torch.Tensor] = []
+        levels = self.model.config.fine_levels
+        if levels:
+            from specprompt.vlm._pyramid import fine_bands, fine_features
+
+            details = [p.detail for p in items]
+            if any(d is None for d in details):
+                raise ConfigError(f"a {self.model.config.canvas} px model needs prepared images with a detail canvas")
+            det = torch.from_numpy(np.stack(details)).to(self.device).permute(0, 3, 1, 2)  # type: ignore[arg-type]
+            fine_feats = fine_features(fine_bands(det, levels))
+            fine_keep = [
+                torch.from_numpy(np.stack([p.layout.fine[j].ravel() for p in items])).to(self.device)
+                for j in range(levels)
+            ]
         with torch.no_grad():
-            return self.model.encode(feats, keep)
+            return self.model.encode(feats, keep, fine_feats, fine_keep)
+
+    def prepare(self, image: Any) -> PreparedImage:
+        """One image as this model sees it (:func:`~specprompt.vlm._prepare.prepare_image` at the
+        checkpoint's working resolution)."""
+        cfg = self.model.config
+        return prepare_image(image, canvas=cfg.canvas, fine_threshold=cfg.fine_threshold)
 
     def embed(self, images: Sequence[Any]) -> np.ndarray:
         """Image embeddings ``(n, D)`` of images (see :func:`prepare_image` for the accepted inputs).
@@ -151,7 +172,7 @@ class LocalVLM:
         Raises:
             ImageInputError / SelectionError: unreadable images, metadata or selections.
         """
-        prepared = [prepare_image(im) for im in images]
+        prepared = [self.prepare(im) for im in images]
         if not prepared:
             return np.zeros((0, self.model.config.embedding_dim), np.float32)
         return self.embed_prepared(prepared).cpu().numpy()
@@ -284,7 +305,7 @@ class LocalVLM:
             groups.append(_images_of(demo[0], f"<demo {i}>"))
             labels.append(demo[1])
         groups.append(_images_of(query_images, "<query>"))
-        prepared = [[prepare_image(im) for im in g] for g in groups]
+        prepared = [[self.prepare(im) for im in g] for g in groups]
         tokens = sum(p.layout.n_tokens for g in prepared for p in g)
         answers, probs = self.probabilities(prepared, labels, instruction)
         scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}

@@ -22,6 +22,13 @@ Convention:
     - anything else :func:`specprompt.io.as_array` reads (arrays, PIL images, file objects, other
       formats, PNGs without metadata) takes the ``"pixels"`` path: every token of the image as it is.
       A PIL image opened from a SpectralImage's PNG file counts as pixels (pass the path instead).
+
+    With ``canvas`` > 64 (a v2 model, ``ModelConfig.canvas``) the image is also brought to a
+    ``canvas`` px *detail* canvas by the same rule, its fine levels are computed
+    (:func:`specprompt.vlm._pyramid.fine_bands`) and a fine token is created only where the
+    layout allows it and its patch carries more than ``fine_threshold`` mean absolute coefficient
+    (:func:`~specprompt.vlm._tokenizer.gate_fine`), so dropped or blurred-away fine bands cost no
+    token on either path. The 64 px canvas and the five bands' tokens are exactly those of v1.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import numpy as np
 from specprompt.errors import ImageInputError, SelectionError
 from specprompt.spectral import Selection, Spectrum
 from specprompt.vlm._layout import PNG_SIGNATURE, metadata_layout, png_metadata
-from specprompt.vlm._tokenizer import WORKING_SIZE, TokenLayout, token_layout
+from specprompt.vlm._tokenizer import WORKING_SIZE, TokenLayout, gate_fine, token_layout
 
 __all__ = ["PreparedImage", "ReadPath", "encoded_png", "prepare_decoded", "prepare_image", "to_canvas"]
 
@@ -47,10 +54,12 @@ ReadPath = Literal["bands", "pixels"]
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """One image ready for the model: a 64 x 64 x 3 canvas and the tokens to create."""
+    """One image ready for the model: a 64 x 64 x 3 canvas and the tokens to create, plus (for a
+    model with fine levels) the ``canvas`` px detail canvas those levels are cut from."""
 
     canvas: np.ndarray
     layout: TokenLayout
+    detail: np.ndarray | None = None
 
 
 def _rgb(arr: np.ndarray) -> np.ndarray:
@@ -63,12 +72,12 @@ def _rgb(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def to_canvas(pixels: np.ndarray) -> np.ndarray:
-    """The 64 x 64 x 3 working canvas of float pixels ``(H, W, C)``.
+def to_canvas(pixels: np.ndarray, size: int = WORKING_SIZE) -> np.ndarray:
+    """The ``size x size x 3`` working canvas (default 64) of float pixels ``(H, W, C)``.
 
     Example:
-        >>> to_canvas(np.zeros((10, 20, 1), np.float32)).shape
-        (64, 64, 3)
+        >>> to_canvas(np.zeros((10, 20, 1), np.float32)).shape, to_canvas(np.zeros((10, 20, 3)), 256).shape
+        ((64, 64, 3), (256, 256, 3))
     """
     import cv2
 
@@ -76,12 +85,23 @@ def to_canvas(pixels: np.ndarray) -> np.ndarray:
 
     arr = _rgb(np.asarray(pixels, np.float32))
     h, w = arr.shape[:2]
-    rows, cols = working_shape(w, h)
+    rows, cols = working_shape(w, h, size)
     if (rows, cols) != (h, w):
         interp = cv2.INTER_AREA if rows < h or cols < w else cv2.INTER_LINEAR
         arr = cv2.resize(np.ascontiguousarray(arr), (cols, rows), interpolation=interp).reshape(rows, cols, 3)
-    canvas = np.pad(arr, ((0, WORKING_SIZE - rows), (0, WORKING_SIZE - cols), (0, 0)), mode="edge")
+    canvas = np.pad(arr, ((0, size - rows), (0, size - cols), (0, 0)), mode="edge")
     return np.ascontiguousarray(canvas, np.float32)
+
+
+def _with_detail(pixels: np.ndarray, layout: TokenLayout, canvas: int, fine_threshold: float) -> PreparedImage:
+    """The prepared image; above a 64 px canvas, with its detail canvas and energy-gated fine tokens."""
+    if canvas <= WORKING_SIZE:
+        return PreparedImage(to_canvas(pixels), layout)
+    from specprompt.vlm._pyramid import fine_energy_np
+
+    detail = to_canvas(pixels, canvas)
+    gated = gate_fine(layout, fine_energy_np(detail, len(layout.fine)), fine_threshold)
+    return PreparedImage(to_canvas(pixels), gated, detail)
 
 
 def _file_png(path: str) -> bytes | None:
@@ -150,13 +170,22 @@ def encoded_png(image: Any) -> tuple[bytes, str] | None:
     return None
 
 
-def prepare_decoded(pixels: np.ndarray, meta: Mapping[str, Any] | None, where: str) -> tuple[PreparedImage, ReadPath]:
+def prepare_decoded(
+    pixels: np.ndarray,
+    meta: Mapping[str, Any] | None,
+    where: str,
+    *,
+    canvas: int = WORKING_SIZE,
+    fine_threshold: float = 0.0,
+) -> tuple[PreparedImage, ReadPath]:
     """Canvas and token layout of a decoded image and its SpectralImage metadata (if any).
 
     Args:
         pixels: the image's float pixels ``(H, W, C)`` (:func:`specprompt.io.as_array`).
         meta: :func:`~specprompt.vlm._layout.png_metadata` of its PNG, or ``None``.
         where: the image's description for error messages.
+        canvas: the model's working resolution (``ModelConfig.canvas``; 64 = v1).
+        fine_threshold: the model's ``ModelConfig.fine_threshold`` (only used above 64 px).
 
     Returns:
         the prepared image and ``"bands"`` (the layout came from ``meta``) or ``"pixels"``.
@@ -169,15 +198,19 @@ def prepare_decoded(pixels: np.ndarray, meta: Mapping[str, Any] | None, where: s
         >>> prepare_decoded(np.zeros((32, 32, 3), np.float32), None, "<zeros>")[1]
         'pixels'
     """
-    layout = None if meta is None else metadata_layout(meta, where)
+    layout = None if meta is None else metadata_layout(meta, where, canvas=canvas)
     if layout is None:
-        return PreparedImage(to_canvas(pixels), token_layout(pixels.shape[1], pixels.shape[0])), "pixels"
+        full = token_layout(pixels.shape[1], pixels.shape[0], canvas=canvas)
+        return _with_detail(pixels, full, canvas, fine_threshold), "pixels"
     if layout.n_tokens == 0:
-        raise SelectionError(f"{where} keeps no band the local model can see (all finer than 64 px)")
-    return PreparedImage(to_canvas(pixels), layout), "bands"
+        raise SelectionError(f"{where} keeps no band the local model can see (all finer than {canvas} px)")
+    out = _with_detail(pixels, layout, canvas, fine_threshold)
+    if out.layout.n_tokens == 0:
+        raise SelectionError(f"{where} keeps no band the local model can see (its kept fine bands are empty)")
+    return out, "bands"
 
 
-def _check_prepared(image: PreparedImage) -> PreparedImage:
+def _check_prepared(image: PreparedImage, canvas_size: int) -> PreparedImage:
     canvas, layout = image.canvas, image.layout
     shape = (WORKING_SIZE, WORKING_SIZE, 3)
     if not isinstance(canvas, np.ndarray) or canvas.shape != shape or canvas.dtype != np.float32:
@@ -185,18 +218,34 @@ def _check_prepared(image: PreparedImage) -> PreparedImage:
         raise ImageInputError("<PreparedImage>", f"its canvas must be a float32 array {shape}, got {got}")
     if not isinstance(layout, TokenLayout):
         raise ImageInputError("<PreparedImage>", f"its layout must be a TokenLayout, got {type(layout).__name__}")
+    from specprompt.vlm._tokenizer import fine_names
+
+    n_fine = len(fine_names(canvas_size))
+    detail = image.detail
+    dshape = (canvas_size, canvas_size, 3)
+    if len(layout.fine) != n_fine or (
+        n_fine and (not isinstance(detail, np.ndarray) or detail.shape != dshape or detail.dtype != np.float32)
+    ):
+        raise ImageInputError(
+            "<PreparedImage>",
+            f"a {canvas_size} px model needs {n_fine} fine levels and a float32 {dshape} detail canvas"
+            if n_fine
+            else "a 64 px model takes no fine levels (prepare it with canvas=64)",
+        )
     if layout.n_tokens == 0:
         raise SelectionError("<PreparedImage> keeps no band the local model can see (its layout has no token)")
     return image
 
 
-def prepare_image(image: Any) -> PreparedImage:
+def prepare_image(image: Any, *, canvas: int = WORKING_SIZE, fine_threshold: float = 0.0) -> PreparedImage:
     """Canvas and token layout of one image (see the module docstring for which tokens are created).
 
     Args:
         image: a :class:`PreparedImage` (returned as it is), a :class:`~specprompt.Spectrum` (all
             bands), a ``(Spectrum, Selection)`` pair, a :class:`~specprompt.types.SpectralImage`, or
             anything :func:`specprompt.io.as_array` accepts.
+        canvas: the model's working resolution (``ModelConfig.canvas``; 64 = v1).
+        fine_threshold: the model's ``ModelConfig.fine_threshold`` (only used above 64 px).
 
     Returns:
         the prepared image.
@@ -212,24 +261,28 @@ def prepare_image(image: Any) -> PreparedImage:
     from specprompt.io import as_array
 
     if isinstance(image, PreparedImage):
-        return _check_prepared(image)
+        return _check_prepared(image, canvas)
     if isinstance(image, tuple) and len(image) == 2 and isinstance(image[0], Spectrum):
         spec, sel = image
         if sel is not None and not isinstance(sel, Selection):
             raise SelectionError(f"expected (Spectrum, Selection), got a {type(sel).__name__} as selection")
         sel = spec.check(sel)
         pixels = spec.render_array(sel, "full")
-        layout = token_layout(spec.shape[1], spec.shape[0], sel, spec.bands)
+        layout = token_layout(spec.shape[1], spec.shape[0], sel, spec.bands, canvas=canvas)
     elif isinstance(image, Spectrum):
         pixels = image.render_array(None, "full")
-        layout = token_layout(image.shape[1], image.shape[0], None, image.bands)
+        layout = token_layout(image.shape[1], image.shape[0], None, image.bands, canvas=canvas)
     else:
         if isinstance(image, (list, tuple)):
             raise ImageInputError(f"<{type(image).__name__} of {len(image)}>", "expected one image, not a sequence")
         encoded = encoded_png(image)
         meta = None if encoded is None else png_metadata(*encoded)
         pixels = as_array(image)
-        return prepare_decoded(pixels, meta, "<image>" if encoded is None else encoded[1])[0]
+        where = "<image>" if encoded is None else encoded[1]
+        return prepare_decoded(pixels, meta, where, canvas=canvas, fine_threshold=fine_threshold)[0]
     if layout.n_tokens == 0:
-        raise SelectionError("the selection keeps no band the local model can see (all finer than 64 px)")
-    return PreparedImage(to_canvas(pixels), layout)
+        raise SelectionError(f"the selection keeps no band the local model can see (all finer than {canvas} px)")
+    out = _with_detail(pixels, layout, canvas, fine_threshold)
+    if out.layout.n_tokens == 0:
+        raise SelectionError("the selection keeps no band the local model can see (its kept fine bands are empty)")
+    return out

@@ -8,6 +8,14 @@ Shape:
     -> per band ``(B, T_l, F_l)`` patch features, ``T_l`` = tokens of the full grid.
 
 Convention:
+    Fine levels (canvas > 64): ``F_j = A_j - bilinear_up(A_{j+1})`` where ``A_0`` is the detail
+    canvas and ``A_{j+1}`` the 2 x 2 mean of ``A_j`` (measured: less leakage from coarser content
+    than the binomial pyramid, which matters for the energy gate); each level is cut into a
+    :data:`~specprompt.vlm._tokenizer.FINE_GRID` x ``FINE_GRID`` grid of patches whose pooled
+    features (:data:`FINE_FEATS` values) are the mean absolute coefficient of each of 4 x 4
+    sub-blocks per channel and ``log1p`` of the patch's DFT magnitude (channel mean) averaged in 4
+    radial x 8 orientation bins. Tokens are gated by :func:`fine_energy` (mean absolute coefficient).
+
     ``L_l = G_l - up(G_{l+1})``: :func:`specprompt.spectral.laplacian_pyramid` with four levels
     and ``border="replicate"`` (the borders the shipped checkpoint was trained with). Patch
     features of a band are the raw coefficients of the patch (row-major, channel last) followed,
@@ -18,15 +26,24 @@ Convention:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
-from specprompt.vlm._tokenizer import BAND_NAMES, PATCHES, WORKING_SIZE
+from specprompt.vlm._tokenizer import BAND_NAMES, FINE_FEATS, FINE_GRID, PATCHES, WORKING_SIZE
 
 __all__ = [
     "FEATURE_SCALE",
+    "FINE_FEATS",
+    "FINE_SCALE",
     "band_features",
     "feature_dims",
+    "fine_bands",
+    "fine_energy",
+    "fine_energy_np",
+    "fine_features",
+    "fine_positions",
     "token_positions",
     "tokens_per_band",
     "working_bands",
@@ -88,3 +105,82 @@ def token_positions() -> list[np.ndarray]:
         rr, cc = np.meshgrid(centres, centres, indexing="ij")
         out.append(np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.float32))
     return out
+
+
+#: Gain of the fine levels' coefficients in their features.
+FINE_SCALE = 16.0
+_RADII = (0.125, 0.25, 0.375)
+_ANGLES = 8
+
+
+def fine_bands(detail: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """The ``levels`` fine levels (finest first) of a batch of detail canvases ``(B, 3, C, C)``.
+
+    Shape:
+        ``(B, 3, C, C)`` -> ``levels`` tensors ``(B, 3, C / 2^j, C / 2^j)``.
+    """
+    import torch.nn.functional as F
+
+    out = []
+    a = detail
+    for _ in range(levels):
+        down = F.avg_pool2d(a, 2)
+        out.append(a - F.interpolate(down, scale_factor=2.0, mode="bilinear", align_corners=False))
+        a = down
+    return out
+
+
+def fine_energy(bands: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per fine level, the mean absolute coefficient of each token's patch ``(B, G, G)``, ``G = FINE_GRID``."""
+    import torch.nn.functional as F
+
+    return [F.adaptive_avg_pool2d(b.abs().mean(1, keepdim=True), FINE_GRID)[:, 0] for b in bands]
+
+
+def fine_energy_np(detail: np.ndarray, levels: int) -> list[np.ndarray]:
+    """:func:`fine_energy` of one ``(C, C, 3)`` float32 detail canvas, as numpy ``(G, G)`` arrays."""
+    x = torch.from_numpy(np.ascontiguousarray(detail, np.float32)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        return [e[0].numpy() for e in fine_energy(fine_bands(x, levels))]
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_matrix(p: int) -> torch.Tensor:
+    """``(p * (p // 2 + 1), 32)`` averaging matrix from rfft2 bins to radial x orientation bins."""
+    fy = np.fft.fftfreq(p)[:, None]
+    fx = np.fft.rfftfreq(p)[None, :]
+    r = np.hypot(fy, fx)
+    ang = np.mod(np.arctan2(fy, fx) + np.pi / 2, np.pi)
+    rb = np.digitize(r, _RADII)
+    ab = np.minimum((ang / np.pi * _ANGLES).astype(int), _ANGLES - 1)
+    idx = (rb * _ANGLES + ab).ravel()
+    m = np.zeros((idx.size, 4 * _ANGLES), np.float32)
+    m[np.arange(idx.size), idx] = 1.0
+    m[0] = 0.0  # DC
+    m /= np.maximum(m.sum(0, keepdims=True), 1.0)
+    return torch.from_numpy(m)
+
+
+def fine_features(bands: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Pooled features ``(B, FINE_GRID^2, FINE_FEATS)`` of every fine level, tokens in row-major order."""
+    out = []
+    g = FINE_GRID
+    for band in bands:
+        b, c, h, _ = band.shape
+        p = h // g
+        x = band * FINE_SCALE
+        patches = x.reshape(b, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # B, gi, gj, C, py, px
+        q = p // 4
+        energy = patches.abs().reshape(b, g, g, c, 4, q, 4, q).mean(dim=(5, 7))
+        spec = torch.fft.rfft2(patches.mean(3)).abs().reshape(b, g * g, -1)
+        binned = torch.log1p(spec @ _bin_matrix(p).to(spec.device))
+        out.append(torch.cat([energy.reshape(b, g * g, c * 16), binned], dim=-1))
+    return out
+
+
+def fine_positions(levels: int) -> list[np.ndarray]:
+    """Per fine level, ``(FINE_GRID^2, 2)`` patch centres ``(row, col)`` as fractions of the canvas."""
+    centres = (np.arange(FINE_GRID) + 0.5) / FINE_GRID
+    rr, cc = np.meshgrid(centres, centres, indexing="ij")
+    one = np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.float32)
+    return [one.copy() for _ in range(levels)]

@@ -19,6 +19,15 @@ residual    4 x 4         2      2 x 2 = 4                 0 .. 0.0625
 
 So a full square image costs at most :data:`MAX_TOKENS` = 44 tokens, whatever its source size.
 
+Fine levels (``ModelConfig.canvas`` > 64, the v2 model): the image is also brought to a
+``canvas`` px working canvas (same placement rule), whose octaves above 64 px are the *fine levels*
+``F0`` (finest: 0.5 .. 1 of the canvas Nyquist), ``F1``, ... (``log2(canvas / 64)`` of them; 256 px:
+``F0`` at 256 and ``F1`` at 128 samples). Each fine level is cut into a :data:`FINE_GRID` x
+:data:`FINE_GRID` grid of pooled tokens (energy map and oriented spectrum of the patch, see
+:mod:`specprompt.vlm._pyramid`). A fine token is created when the same band/tile rule as above
+allows it *and* the patch carries energy (:func:`gate_fine`): a dropped or blurred-away band costs
+no token. With ``canvas=64`` (every call's default) nothing here changes.
+
 Convention:
     Frequencies are fractions of the Nyquist rate of the *source* image. A source band covering
     ``[lo, hi]`` lands at ``[lo / s, hi / s]`` of the working Nyquist, where ``s = 64 / longer
@@ -55,11 +64,15 @@ from specprompt.spectral import Band, Selection, band_layout, tile_slices
 
 __all__ = [
     "BAND_NAMES",
+    "FINE_FEATS",
+    "FINE_GRID",
     "MAX_TOKENS",
     "PATCHES",
     "WORKING_SIZE",
     "TokenLayout",
     "default_bands",
+    "fine_names",
+    "gate_fine",
     "image_token_count",
     "invisible_bands",
     "token_layout",
@@ -72,6 +85,10 @@ WORKING_SIZE = 64
 BAND_NAMES: tuple[str, ...] = ("L0", "L1", "L2", "L3", "residual")
 #: Patch side (in samples of the band) per working band.
 PATCHES: tuple[int, ...] = (16, 8, 8, 4, 2)
+#: Tokens per side of the grid of every fine level (canvas > 64).
+FINE_GRID = 4
+#: Length of one fine token's feature vector: 4 x 4 x 3 energy map + 4 radial x 8 orientation bins.
+FINE_FEATS = 48 + 32
 _EPS = 1e-9
 
 Rect = tuple[float, float, float, float]  # (row0, row1, col0, col1) as fractions of the image
@@ -98,16 +115,26 @@ def _check_size(width: object, height: object) -> tuple[int, int]:
     return int(width), int(height)  # type: ignore[call-overload]
 
 
-def working_shape(width: int, height: int) -> tuple[int, int]:
-    """``(rows, cols)`` of the image inside the working canvas (longer side = 64).
+def working_shape(width: int, height: int, size: int = WORKING_SIZE) -> tuple[int, int]:
+    """``(rows, cols)`` of the image inside a working canvas of ``size`` px (default 64).
 
     Example:
-        >>> working_shape(640, 480)
-        (48, 64)
+        >>> working_shape(640, 480), working_shape(640, 480, 256)
+        ((48, 64), (192, 256))
     """
     w, h = _check_size(width, height)
-    s = WORKING_SIZE / max(w, h)
-    return max(1, min(WORKING_SIZE, round(h * s))), max(1, min(WORKING_SIZE, round(w * s)))
+    s = size / max(w, h)
+    return max(1, min(size, round(h * s))), max(1, min(size, round(w * s)))
+
+
+def fine_names(canvas: int) -> tuple[str, ...]:
+    """Names of the fine levels of a ``canvas`` px working resolution, finest first.
+
+    Example:
+        >>> fine_names(64), fine_names(256)
+        ((), ('F0', 'F1'))
+    """
+    return tuple(f"F{j}" for j in range((max(canvas, WORKING_SIZE) // WORKING_SIZE).bit_length() - 1))
 
 
 def _freq_range(level: int) -> tuple[float, float]:
@@ -135,19 +162,45 @@ class TokenLayout:
         shape: ``(rows, cols)`` of the image in the working canvas.
         created: per working band, a bool array over its full-canvas token grid
             (``(4, 4), (4, 4), (2, 2), (2, 2), (2, 2)``), True where the token is created.
+        fine: per fine level (finest first; empty for a 64 px canvas), a ``(FINE_GRID, FINE_GRID)``
+            bool array, True where the token is created.
     """
 
     shape: tuple[int, int]
     created: tuple[np.ndarray, ...]
+    fine: tuple[np.ndarray, ...] = ()
 
     @property
     def n_tokens(self) -> int:
         """Number of created tokens (the ``local`` cost model's image tokens)."""
-        return int(sum(int(c.sum()) for c in self.created))
+        return int(sum(int(c.sum()) for c in (*self.created, *self.fine)))
 
     def per_band(self) -> dict[str, int]:
-        """Created tokens per working band name."""
-        return {name: int(c.sum()) for name, c in zip(BAND_NAMES, self.created, strict=True)}
+        """Created tokens per working band name (fine levels ``F0``.. after the five bands)."""
+        out = {name: int(c.sum()) for name, c in zip(BAND_NAMES, self.created, strict=True)}
+        out.update({f"F{j}": int(c.sum()) for j, c in enumerate(self.fine)})
+        return out
+
+
+def gate_fine(layout: TokenLayout, energy: Sequence[np.ndarray], threshold: float) -> TokenLayout:
+    """``layout`` with only the fine tokens whose patch energy exceeds ``threshold``.
+
+    Args:
+        layout: a layout with fine levels.
+        energy: per fine level, the ``(FINE_GRID, FINE_GRID)`` mean absolute coefficient of each patch
+            (:func:`specprompt.vlm._prepare.fine_energy`).
+        threshold: the energy a token needs.
+
+    Raises:
+        ConfigError: ``energy`` does not match the layout's fine levels.
+    """
+    if len(energy) != len(layout.fine) or any(e.shape != f.shape for e, f in zip(energy, layout.fine, strict=False)):
+        raise ConfigError(
+            f"fine energy of shapes {[e.shape for e in energy]} does not fit the layout's "
+            f"fine levels {[f.shape for f in layout.fine]}"
+        )
+    fine = tuple(f & (e > threshold) for f, e in zip(layout.fine, energy, strict=True))
+    return TokenLayout(layout.shape, layout.created, fine)
 
 
 def _overlap(work: tuple[float, float], src: tuple[float, float]) -> bool:
@@ -181,8 +234,31 @@ def _check_selection(selection: Selection, bands: Sequence[Band]) -> None:
             raise SelectionError(f"tiles {bad} of band {name!r} are outside its tile grid {grid}")
 
 
+def _grid_created(rel: list[list[Rect]], n_rows: int, n_cols: int, patch: int, grid: int) -> np.ndarray:
+    """Tokens of a ``grid x grid`` band grid (patches of ``patch`` samples over an image of
+    ``n_rows x n_cols`` samples of that band) that overlap a kept tile of ``rel``'s bands."""
+    out = np.zeros((grid, grid), bool)
+    if not rel:
+        return out
+    for i in range(min(grid, max(1, math.ceil(n_rows / patch)))):
+        r0, r1 = i * patch / n_rows, min((i + 1) * patch, n_rows) / n_rows
+        for j in range(min(grid, max(1, math.ceil(n_cols / patch)))):
+            c0, c1 = j * patch / n_cols, min((j + 1) * patch, n_cols) / n_cols
+            out[i, j] = any(
+                min(r1, q[1]) - max(r0, q[0]) > _EPS and min(c1, q[3]) - max(c0, q[2]) > _EPS
+                for rects in rel
+                for q in rects
+            )
+    return out
+
+
 def token_layout(
-    width: int, height: int, selection: Selection | None = None, bands: Sequence[Band] | None = None
+    width: int,
+    height: int,
+    selection: Selection | None = None,
+    bands: Sequence[Band] | None = None,
+    *,
+    canvas: int = WORKING_SIZE,
 ) -> TokenLayout:
     """The working tokens created for a ``width x height`` source image under ``selection``.
 
@@ -192,14 +268,18 @@ def token_layout(
         selection: kept bands (and tiles) of the source spectrum; ``None`` keeps everything.
         bands: the source spectrum's bands (``spectrum.bands``) that ``selection`` names; ``None``
             means the default Laplacian scheme of :func:`specprompt.decompose`.
+        canvas: working resolution (``ModelConfig.canvas``); above 64 the layout also has the fine
+            levels' tokens that the selection allows (before the energy gate of :func:`gate_fine`).
 
     Returns:
         a :class:`TokenLayout`.
 
     Raises:
-        ConfigError: bad size. SelectionError: the selection names bands or tiles ``bands`` lacks.
+        ConfigError: bad size or canvas. SelectionError: the selection names bands or tiles ``bands`` lacks.
     """
     w, h = _check_size(width, height)
+    if canvas not in (64, 128, 256, 512) or isinstance(canvas, bool):
+        raise ConfigError(f"canvas must be one of 64, 128, 256, 512, got {canvas!r}")
     if selection is not None and not isinstance(selection, Selection):
         raise SelectionError(f"selection must be a specprompt.Selection or None, got {type(selection).__name__}")
     sel = selection if selection is not None else Selection.all()
@@ -215,37 +295,42 @@ def token_layout(
         if tiles is not None and not tiles:
             continue
         kept.append((b.freq_range, _rects_of(b, tiles)))
+
+    def relevant(lo: float, hi: float, scale: float) -> list[list[Rect]]:
+        src_range = (lo * scale, min(hi * scale, 1.0))
+        return [rects for rng, rects in kept if src_range[1] > src_range[0] and _overlap(src_range, rng)]
+
     rows, cols = working_shape(w, h)
     scale = WORKING_SIZE / max(w, h)
     created = []
     for lv in range(len(BAND_NAMES)):
-        lo, hi = _freq_range(lv)
-        src_range = (lo * scale, min(hi * scale, 1.0))
-        p, g = PATCHES[lv], _grid(WORKING_SIZE, lv)
-        out = np.zeros((g, g), bool)
-        rel = [rects for rng, rects in kept if src_range[1] > src_range[0] and _overlap(src_range, rng)]
-        if rel:
-            nr, nc = _level_size(rows, lv), _level_size(cols, lv)
-            for i in range(_grid(rows, lv)):
-                r0, r1 = i * p / nr, min((i + 1) * p, nr) / nr
-                for j in range(_grid(cols, lv)):
-                    c0, c1 = j * p / nc, min((j + 1) * p, nc) / nc
-                    out[i, j] = any(
-                        min(r1, q[1]) - max(r0, q[0]) > _EPS and min(c1, q[3]) - max(c0, q[2]) > _EPS
-                        for rects in rel
-                        for q in rects
-                    )
-        created.append(out)
-    return TokenLayout((rows, cols), tuple(created))
+        rel = relevant(*_freq_range(lv), scale)
+        p = PATCHES[lv]
+        created.append(_grid_created(rel, _level_size(rows, lv), _level_size(cols, lv), p, _grid(WORKING_SIZE, lv)))
+    fine = []
+    if canvas > WORKING_SIZE:
+        rows_c, cols_c = working_shape(w, h, canvas)
+        scale_c = canvas / max(w, h)
+        for j in range(len(fine_names(canvas))):
+            rel = relevant(2.0 ** -(j + 1), 2.0**-j, scale_c)
+            p = (canvas >> j) // FINE_GRID
+            fine.append(_grid_created(rel, _level_size(rows_c, j), _level_size(cols_c, j), p, FINE_GRID))
+    return TokenLayout((rows, cols), tuple(created), tuple(fine))
 
 
 def image_token_count(
-    width: int, height: int, selection: Selection | None = None, bands: Sequence[Band] | None = None
+    width: int,
+    height: int,
+    selection: Selection | None = None,
+    bands: Sequence[Band] | None = None,
+    *,
+    canvas: int = WORKING_SIZE,
 ) -> int:
     """Image tokens the local model creates for a ``width x height`` image under ``selection``.
 
     It depends only on the size, the selection and the source bands' frequency ranges and token
-    grids, never on pixels. See :func:`token_layout` for the args. The ``local`` cost model is this
+    grids, never on pixels (with ``canvas`` > 64 it is the upper bound before the fine levels'
+    energy gate). See :func:`token_layout` for the args. The ``local`` cost model is this
     count *without* a selection for the size of the image sent
     (``image_token_count(*rendered.size)``): a selection is priced by the pixels of its render,
     so equal pixels cost equal tokens whatever the scheme.
@@ -255,10 +340,12 @@ def image_token_count(
         >>> image_token_count(256, 256, Selection.of(["residual"]))   # residual: 0..1/16 -> L2, L3, residual
         12
     """
-    return token_layout(width, height, selection, bands).n_tokens
+    return token_layout(width, height, selection, bands, canvas=canvas).n_tokens
 
 
-def invisible_bands(width: int, height: int, bands: Sequence[Band] | None = None) -> tuple[str, ...]:
+def invisible_bands(
+    width: int, height: int, bands: Sequence[Band] | None = None, *, canvas: int = WORKING_SIZE
+) -> tuple[str, ...]:
     """Names of the source bands that the local model cannot see in a ``width x height`` image:
     kept alone, they create no working token (their frequencies are all above the 64 px working
     resolution). Keeping or dropping them never changes the model's answer.
@@ -267,13 +354,14 @@ def invisible_bands(width: int, height: int, bands: Sequence[Band] | None = None
         width: source width in pixels.
         height: source height in pixels.
         bands: the source spectrum's bands; ``None`` means the default Laplacian scheme.
+        canvas: working resolution (``ModelConfig.canvas``).
 
     Example:
         >>> invisible_bands(256, 256)   # 256 px: L0 and L1 are finer than the 64 px working size
         ('L0', 'L1')
-        >>> invisible_bands(64, 64)
-        ()
+        >>> invisible_bands(256, 256, canvas=256), invisible_bands(64, 64)
+        ((), ())
     """
     w, h = _check_size(width, height)
     src = tuple(bands) if bands is not None else default_bands(w, h)
-    return tuple(b.name for b in src if token_layout(w, h, Selection.of([b.name]), src).n_tokens == 0)
+    return tuple(b.name for b in src if token_layout(w, h, Selection.of([b.name]), src, canvas=canvas).n_tokens == 0)

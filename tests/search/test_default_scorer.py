@@ -44,6 +44,7 @@ def test_invisible_bands_are_reported_for_large_demo_images(big_task: Task, colo
     report = invisible_report(_ctx(big_task))
     assert report and all(names == ("L0", "L1") for names in report.values())
     assert invisible_report(_ctx(colour_task)) == {}  # 64 px: the model sees every band
+    assert invisible_report(_ctx(big_task), 256) == {}  # a 256 px model (band-vlm-v2) sees them all
 
 
 def test_warning_names_the_bands_only_for_the_local_vlm(big_task: Task) -> None:
