@@ -29,6 +29,7 @@ from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, best_row, pareto
 from specprompt.search._sampler import BandSampler
+from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
 from specprompt.search._scoring import Scorer
 from specprompt.search._select import Decision, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
@@ -67,6 +68,7 @@ class _Run:
     valset_digest: str
     study: optuna.Study
     cap: SpendCap
+    screen: Screen | None = None
 
 
 def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -158,6 +160,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             calibration_examples`` target calls), stores it in the study's user attribute
             ``"specprompt:calibration"`` (a resumed study reuses it, with no target call) and
             reports it in ``last_result.calibration``.
+        screen: a cheap screening judge for a multi-fidelity search scored by the target
+            (``dspy.settings.lm``): ``"local"`` (the shipped band VLM), ``"nearest"`` or a
+            ``dspy.LM``. Every candidate is scored by it first; only those in the best
+            ``screen_keep`` share of the candidates screened so far, and every baseline, are
+            scored by the target, and the program is chosen by target scores only
+            (:mod:`specprompt.search._screen`). With ``calibrate=True`` its rank agreement with
+            the target is measured first, and below ``screen_min_agreement`` (or with a
+            confidence interval reaching 0) the search falls back to target-only scoring.
+            ``last_result.screening`` reports what it did. Not with ``target=``.
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
@@ -222,6 +233,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         pruner: optuna.pruners.BasePruner | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
         target: dspy.LM | None = None,
+        screen: dspy.LM | str | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -240,16 +252,32 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         _check_names(self.config)
         if target is not None:
             check_lm("target", target)
-        if self.config.calibrate and target is None:
-            raise ConfigError("calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against>")
+        check_screen(screen)
+        if screen is not None and target is not None:
+            raise ConfigError(
+                "give target= or screen=, not both: with screen= the scoring LM (dspy.settings.lm) is the target "
+                "and the screen is the local judge; target= is for a search scored by a local judge"
+            )
+        if self.config.calibrate and target is None and screen is None:
+            raise ConfigError(
+                "calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against> "
+                "or screen=<the judge to calibrate against the scoring LM>"
+            )
         self.target = target
+        self.screen = screen
         self.sampler = sampler
         self.pruner = pruner
         self.storage = storage
         self.last_result: CompileResult | None = None
 
     # -- preparation (shared by compile and run_baselines) ---------------------------------------------
-    def _prepare(self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None) -> _Run:
+    def _prepare(
+        self,
+        student: dspy.Module,
+        trainset: Sequence[Any],
+        valset: Sequence[Any] | None,
+        screen_lm: dspy.BaseLM | None = None,
+    ) -> _Run:
         if not isinstance(student, dspy.Module):
             raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
         if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
@@ -261,6 +289,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         order = list(range(len(val)))
         random.Random(cfg.seed).shuffle(order)
         name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
+        screen = None
+        if screen_lm is not None:
+            screen = Screen(screen_lm, Scorer(self.metric, val, cfg.num_threads), cfg.screen_keep, True, "")
+            if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
+                tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}"
+                name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
         storage = make_storage(self.storage, cfg.run_dir)
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
         policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
@@ -270,7 +304,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
         study = self._study(ctx, storage, name, sampler, len(val))
         cap = SpendCap(scorer, cfg)
-        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study, cap)
+        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study, cap, screen)
 
     def _study(
         self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
@@ -348,7 +382,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return
         if done:
             logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
-        objective = Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        objective = self._objective(run, guided=guided)
 
         from tqdm.auto import tqdm
 
@@ -377,6 +411,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info(
                 "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
             )
+
+    def _objective(self, run: _Run, *, guided: bool) -> Objective:
+        """The objective: screened (:mod:`specprompt.search._screen`) when the compile screens."""
+        cfg = self.config
+        args = (run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        if guided and run.screen is not None and run.screen.active:
+            return ScreenedObjective(*args, screen=run.screen)
+        return Objective(*args)
 
     def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
         """Scores the best candidate (by minibatch score) that has no full-valset score yet."""
@@ -507,16 +549,22 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             names = ("full", "uniform", "low_detail", "text_only")
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
+        screen_lm = None if self.screen is None else resolve_screen(self.screen)
         with _scoring_lm(self.config.call_timeout):
-            run = self._prepare(student, trainset, valset)
+            run = self._prepare(student, trainset, valset, screen_lm)
             return self._compile(run, names, test)
 
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = self.config, run.ctx, run.study
         warn_invisible(ctx)
         calibration = None
-        if cfg.calibrate:
+        if cfg.calibrate and run.screen is not None:  # the screen is the local judge, the scoring LM the target
+            calibration = calibrate_study(study, ctx, self.metric, run.valset, run.screen.lm, dspy.settings.lm)
+        elif cfg.calibrate:
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
+        if run.screen is not None:
+            run.screen.active, run.screen.note = screen_verdict(calibration, float(cfg.screen_min_agreement))
+            (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
         search_spend = run.scorer.spend
@@ -553,6 +601,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),
             calibration=calibration,
+            screening=None if run.screen is None else run.screen.report(study),
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)

@@ -22,6 +22,9 @@ user attribute    meaning                                                       
 ``transport_error``  why the trial FAILed in transport (never scored)                 objective
 ``interrupted``   the trial's process was killed mid-trial (it was marked FAIL)       next run
 ``retry_of``      the FAILed trial whose candidate this one runs again                requeue
+``screen_score``  the screening judge's minibatch score (multi-fidelity search)       objective
+``fidelity``      ``"screen"`` (screened out, PRUNED) or ``"target"`` (the target     objective
+                  scored it); absent without screening (:mod:`~._screen`)
 ================  ==================================================================  ===========
 """
 
@@ -70,6 +73,8 @@ class TrialRecord:
     transport_error: str | None = None
     interrupted: str | None = None
     retry_of: int | None = None
+    screen_score: float | None = None
+    fidelity: str | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON user attributes (``None`` fields left out; example indices as strings)."""
@@ -96,8 +101,9 @@ class TrialRecord:
             data["constraint"] = tuple(float(v) for v in data["constraint"])
         if data.get("example_scores") is not None:
             data["example_scores"] = {int(i): float(s) for i, s in data["example_scores"].items()}
-        if data.get("score") is not None:
-            data["score"] = float(data["score"])
+        for name in ("score", "screen_score"):
+            if data.get(name) is not None:
+                data[name] = float(data[name])
         return cls(**data)
 
     @classmethod
