@@ -18,6 +18,8 @@ mf-<screen>    the same search with ``screen=<screen>`` and ``calibrate=True``: 
                shipped local band VLM ``local``, or the offline ``nearest`` engine) scores every
                candidate, the best ``screen_keep`` share goes to the target; the agreement is
                measured first (its target calls count) and a low one falls back to target-only
+mf-local-      the same with the local judge and no calibration: the screen is used unchecked
+unchecked      (what screening itself saves and costs, without the fallback)
 lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
 =============  ====================================================================================
 
@@ -47,9 +49,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_realphoto as rp  # noqa: E402  (the real-photo benchmark's helpers)
+import bench_realphoto as rp
 
-SCREENS = ("local", "nearest")
+#: Screens: the judge, and whether its agreement is calibrated first (``-unchecked``: screen without it).
+SCREENS = ("local", "nearest", "local-unchecked")
 
 
 @dataclass(frozen=True)
@@ -101,14 +104,16 @@ class Cell:
     runs: dict[str, Run] = field(default_factory=dict)
 
 
-def _compile(student: Any, task: Any, s: Settings, budget: int, seed: int, screen: Any) -> tuple[Any, Any]:
+def _compile(
+    student: Any, task: Any, s: Settings, budget: int, seed: int, screen: Any, calibrate: bool
+) -> tuple[Any, Any]:
     from specprompt.search import BandOptimizer
 
     extra: dict[str, Any] = {}
     if screen is not None:
         extra = {
             "screen": screen,
-            "calibrate": True,
+            "calibrate": calibrate,
             "calibration_probes": s.probes,
             "calibration_examples": s.probe_examples,
             "screen_keep": s.screen_keep,
@@ -160,10 +165,11 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         )
     makers = {"local": local_lm, "nearest": nearest_lm}
     for method in ("target-only", *(f"mf-{name}" for name in s.screens)):
-        screen = None if method == "target-only" else makers[method[3:]]()
+        name = method[3:].removesuffix("-unchecked")
+        screen = None if method == "target-only" else makers[name]()
         before = lm.engine.calls
         t0 = time.perf_counter()
-        program, result = _compile(student, task, s, budget, seed, screen)
+        program, result = _compile(student, task, s, budget, seed, screen, not method.endswith("-unchecked"))
         seconds = time.perf_counter() - t0
         calls = lm.engine.calls - before
         rep = result.screening
@@ -247,8 +253,12 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
         parts = [f"target-only {c.runs['target-only'].target_calls} calls {_pct(c.runs['target-only'].test)}%"]
         for name in s.screens:
             r = c.runs[f"mf-{name}"]
-            parts.append(f"mf-{name} {r.target_calls} calls {_pct(r.test)}% ({'screened' if r.screened else 'fell back'})")
+            parts.append(
+                f"mf-{name} {r.target_calls} calls {_pct(r.test)}% ({'screened' if r.screened else 'fell back'})"
+            )
         out.add(f"  {c.task} {c.judge} seed {c.seed}: " + "; ".join(parts))
+        for name in s.screens:
+            out.add(f"    mf-{name}: {c.runs[f'mf-{name}'].note}")
     verdict: dict[str, bool] = {}
     base_total = sum(c.runs["target-only"].target_calls for c in cells)
     base_acc = _mean([c.runs["target-only"].test for c in cells])
@@ -285,20 +295,22 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
 # -- command line --------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 6 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(rp.TASKS), default=None, help="tasks (default all four)")
-    parser.add_argument("--judges", nargs="+", choices=rp.JUDGES, default=None, help="target pixel judges (default both)")
-    parser.add_argument("--screens", nargs="+", choices=SCREENS, default=None, help="screens (default local nearest)")
+    parser.add_argument(
+        "--judges", nargs="+", choices=rp.JUDGES, default=None, help="target pixel judges (default both)"
+    )
+    parser.add_argument("--screens", nargs="+", choices=SCREENS, default=None, help="screens (default all three)")
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp._at_least(1), default=None, help="number of seeds (default 3)")
     parser.add_argument("--size", type=rp._at_least(32), default=None, help="one image side for every task")
     parser.add_argument("--n-val", type=rp._at_least(1), default=None, help="validation examples (default 24)")
-    parser.add_argument("--n-test", type=rp._at_least(1), default=None, help="held-out test examples (default 60)")
+    parser.add_argument("--n-test", type=rp._at_least(1), default=None, help="held-out test examples (default 40)")
     parser.add_argument("--minibatch", type=rp._at_least(1), default=None, help="examples per trial (default 12)")
-    parser.add_argument("--n-trials", type=rp._at_least(1), default=None, help="trials per search (default 50)")
+    parser.add_argument("--n-trials", type=rp._at_least(1), default=None, help="trials per search (default 40)")
     parser.add_argument("--screen-keep", type=rp._fraction, default=0.25, help="screen_keep (default 0.25)")
     parser.add_argument("--probes", type=rp._at_least(3), default=None, help="calibration probes (default 12)")
     parser.add_argument("--probe-examples", type=rp._at_least(1), default=None, help="examples per probe (default 4)")
@@ -306,6 +318,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--threads", type=rp._at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
     parser.add_argument("--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines)")
+    parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     tasks = tuple(a.tasks or rp.TASKS)
     size = a.size or (64 if a.quick else None)
@@ -320,17 +333,29 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         sizes={t: size or rp.TASKS[t][1] for t in tasks},
         n_train=max(4 * k, 8),
         n_val=a.n_val or (8 if a.quick else 24),
-        n_test=a.n_test or (4 if a.quick else 60),
+        n_test=a.n_test or (4 if a.quick else 40),
         minibatch=a.minibatch or (4 if a.quick else 12),
         k_per_class=k,
-        n_trials=a.n_trials or (6 if a.quick else 50),
+        n_trials=a.n_trials or (6 if a.quick else 40),
         screen_keep=a.screen_keep,
         probes=a.probes or (4 if a.quick else 12),
         probe_examples=a.probe_examples or (2 if a.quick else 4),
         workers=a.workers,
         threads=a.threads,
     )
-    return settings, a.markdown_out, a.json_out
+    return settings, a.markdown_out, a.json_out, a.report_from
+
+
+def load_cells(path: str) -> list[Cell]:
+    """Cells from a ``--json-out`` file (one JSON object per line)."""
+    cells = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                data = json.loads(line)
+                runs = {k: Run(**v) for k, v in data.pop("runs").items()}
+                cells.append(Cell(**data, runs=runs))
+    return cells
 
 
 def _run(args: tuple[str, str, int, Settings]) -> Cell:
@@ -338,7 +363,7 @@ def _run(args: tuple[str, str, int, Settings]) -> Cell:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, markdown_out, json_out = parse_args(argv)
+    settings, markdown_out, json_out, report_from = parse_args(argv)
     import dspy
     import optuna
 
@@ -350,8 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         "exact match",
         "settings: " + json.dumps(asdict(settings), sort_keys=True),
     )
-    jobs = [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
+    # seed-major: a run stopped early still covers every task and judge
+    jobs = [(t, j, seed, settings) for seed in settings.seeds for t in settings.tasks for j in settings.judges]
     cells: list[Cell] = []
+    if report_from:
+        jobs, cells = [], load_cells(report_from)
+        out.add(f"cells read from {report_from} ({len(cells)} cells); settings above are the command line's")
     sink = open(json_out, "w", encoding="utf-8") if json_out else None
 
     def progress(cell: Cell) -> None:

@@ -29,8 +29,8 @@ from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, best_row, pareto
 from specprompt.search._sampler import BandSampler
-from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
 from specprompt.search._scoring import Scorer
+from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
 from specprompt.search._select import Decision, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
