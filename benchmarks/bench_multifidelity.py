@@ -306,6 +306,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp._at_least(1), default=None, help="number of seeds (default 3)")
+    parser.add_argument("--first-seed", type=rp._at_least(0), default=0, help="seeds are FIRST..FIRST+N-1 (default 0)")
     parser.add_argument("--size", type=rp._at_least(32), default=None, help="one image side for every task")
     parser.add_argument("--n-val", type=rp._at_least(1), default=None, help="validation examples (default 24)")
     parser.add_argument("--n-test", type=rp._at_least(1), default=None, help="held-out test examples (default 40)")
@@ -329,7 +330,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         screens=tuple(a.screens or SCREENS),
         budget=a.budget,
         pricing=a.pricing,
-        seeds=tuple(range(a.seeds or (1 if a.quick else 3))),
+        seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),
         sizes={t: size or rp.TASKS[t][1] for t in tasks},
         n_train=max(4 * k, 8),
         n_val=a.n_val or (8 if a.quick else 24),
