@@ -191,6 +191,13 @@ def _non_negative_float(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
 
 
+def _fraction(text: str) -> float:
+    value = positive_float(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
+    return value
+
+
 def _log_levels(verbose: int) -> None:
     """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
     import optuna
@@ -226,10 +233,14 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model, adapter=args.adapter
     )
     target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
+    screen = None if getattr(args, "screen", None) is None else make_lm(args.screen, cost_model=args.cost_model)
+    screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
     optimizer = BandOptimizer(
         metric,
         target=target,
+        screen=screen,
         calibrate=args.calibrate,
+        **screening,
         sampler=sampler,
         pruner=pruner,
         timeout=args.timeout,
@@ -345,6 +356,7 @@ def _run_one(args: argparse.Namespace) -> int:
         **({"testset": str(args.testset)} if getattr(args, "testset", None) else {}),
         "lm": args.lm
         + (f" at {args.api_base}" if args.api_base else "")
+        + (f", screened by {args.screen}" if getattr(args, "screen", None) else "")
         + (f" + adapter {args.adapter}" if args.adapter else ""),
         "metric": args.metric,
         "sampler": args.sampler,
@@ -420,6 +432,19 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="before the search, score 24 prompts x 8 examples with --lm and --target and report their "
         "rank agreement (at most 192 --target calls; stored in the study and the report)",
+    )
+    p.add_argument(
+        "--screen",
+        default=None,
+        help="multi-fidelity search: a cheap judge (same values as --lm, e.g. 'local') scores every candidate "
+        "first and only the best --screen-keep share goes to --lm, the target; the program is chosen by --lm "
+        "scores. With --calibrate a low agreement falls back to --lm alone. Not with --target",
+    )
+    p.add_argument(
+        "--screen-keep",
+        type=_fraction,
+        default=None,
+        help="share of the screened candidates (best screen scores so far) that --lm scores (default 0.25)",
     )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(

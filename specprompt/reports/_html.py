@@ -90,6 +90,7 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
     Returns:
         a JSON-ready dict with ``study_name``, ``config``, ``best``, ``front``, ``baselines``,
         ``calibration`` (``None`` unless the compile calibrated its scoring LM),
+        ``screening`` (``None`` unless the compile screened, ``screen=``),
         ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
         of each complete feasible trial) and ``run``.
 
@@ -211,6 +212,7 @@ class CompileReport:
             self._pareto(),
             self._baselines(),
             self._calibration(),
+            self._screening(),
             self._demos(),
         ]
         return f'<div class="spr"><style>{_CSS}</style>' + "".join(sections) + "</div>"
@@ -352,6 +354,20 @@ class CompileReport:
             for p, a, b in zip(c.probes, c.local_scores, c.target_scores, strict=True)
         )
         return f"<h2>Calibration</h2>{lines}<table>{head}{body}</table>"
+
+    def _screening(self) -> str:
+        """What the screening judge of a multi-fidelity search did (``screen=``)."""
+        sc = self.data.get("screening")
+        if not isinstance(sc, Mapping):
+            return ""
+        if sc.get("active"):
+            text = (
+                f"{sc.get('screened')} trials screened by {sc.get('judge')} ({sc.get('screen_calls')} screen calls), "
+                f"{sc.get('promoted')} scored by the target (keep {sc.get('keep')}); {sc.get('note')}"
+            )
+        else:
+            text = f"screening with {sc.get('judge')} was off: {sc.get('note')}"
+        return f"<h2>Multi-fidelity screening</h2><p>{_e(text)}</p>"
 
     def _demos(self) -> str:
         out = ["<h2>Demos</h2>"]

@@ -134,6 +134,21 @@ class SearchConfig:
     calibration_examples: int = field(
         default=8, metadata={"help": "validation examples each calibration prompt is scored on"}
     )
+    screen_keep: float = field(
+        default=0.25,
+        metadata={
+            "help": "with a screening judge (BandOptimizer(screen=...)): the share of the candidates screened so "
+            "far whose best screen scores send a candidate on to the target LM (successive halving)"
+        },
+    )
+    screen_min_agreement: float = field(
+        default=0.5,
+        metadata={
+            "help": "with screen= and calibrate=True: the least Spearman rank agreement of the screening judge "
+            "with the target (and a confidence interval above 0) under which the search falls back to "
+            "target-only scoring"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     worker: int = field(
         default=0,
@@ -241,6 +256,12 @@ class SearchConfig:
         _number_above("max_cost", self.max_cost, allow_none=True)
         if self.max_cost is not None and self.price_per_million_tokens is None:
             raise ConfigError("SearchConfig.max_cost needs price_per_million_tokens (the price of a million tokens)")
+        sk = self.screen_keep
+        if not isinstance(sk, numbers.Real) or isinstance(sk, bool) or not 0.0 < float(sk) <= 1.0:
+            raise ConfigError(f"SearchConfig.screen_keep must be a number in (0, 1], got {sk!r}")
+        sa = self.screen_min_agreement
+        if not isinstance(sa, numbers.Real) or isinstance(sa, bool) or not -1.0 <= float(sa) <= 1.0:
+            raise ConfigError(f"SearchConfig.screen_min_agreement must be a number in [-1, 1], got {sa!r}")
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
             raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")

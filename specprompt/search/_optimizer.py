@@ -33,6 +33,7 @@ from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
+from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
 from specprompt.search._select import Decision, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
@@ -83,6 +84,8 @@ class _Run:
     shared_url: str | None = None
     #: this process scores finalists and chooses (``compile``); ``False`` for ``work``
     finalizer: bool = True
+    #: the multi-fidelity screen (``screen=``), or None
+    screen: Screen | None = None
 
 
 def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -184,6 +187,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             calibration_examples`` target calls), stores it in the study's user attribute
             ``"specprompt:calibration"`` (a resumed study reuses it, with no target call) and
             reports it in ``last_result.calibration``.
+        screen: a cheap screening judge for a multi-fidelity search scored by the target
+            (``dspy.settings.lm``): ``"local"`` (the shipped band VLM), ``"nearest"`` or a
+            ``dspy.LM``. Every candidate is scored by it first; only those in the best
+            ``screen_keep`` share of the candidates screened so far, and every baseline, are
+            scored by the target, and the program is chosen by target scores only
+            (:mod:`specprompt.search._screen`). With ``calibrate=True`` its rank agreement with
+            the target is measured first, and below ``screen_min_agreement`` (or with a
+            confidence interval reaching 0) the search falls back to target-only scoring.
+            ``last_result.screening`` reports what it did. Not with ``target=``.
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
@@ -257,6 +269,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         pruner: optuna.pruners.BasePruner | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
         target: dspy.LM | None = None,
+        screen: dspy.LM | str | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -277,9 +290,19 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             check_lm("target", target)
         if self.config.worker > 0:
             check_shared(storage, f"worker={self.config.worker}")
-        if self.config.calibrate and target is None:
-            raise ConfigError("calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against>")
+        check_screen(screen)
+        if screen is not None and target is not None:
+            raise ConfigError(
+                "give target= or screen=, not both: with screen= the scoring LM (dspy.settings.lm) is the target "
+                "and the screen is the local judge; target= is for a search scored by a local judge"
+            )
+        if self.config.calibrate and target is None and screen is None:
+            raise ConfigError(
+                "calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against> "
+                "or screen=<the judge to calibrate against the scoring LM>"
+            )
         self.target = target
+        self.screen = screen
         self.sampler = sampler
         self.pruner = pruner
         self.storage = storage
@@ -287,7 +310,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
     # -- preparation (shared by compile and run_baselines) ---------------------------------------------
     def _prepare(
-        self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None, *, finalizer: bool = True
+        self,
+        student: dspy.Module,
+        trainset: Sequence[Any],
+        valset: Sequence[Any] | None,
+        screen_lm: dspy.BaseLM | None = None,
+        *,
+        finalizer: bool = True,
     ) -> _Run:
         if not isinstance(student, dspy.Module):
             raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
@@ -300,7 +329,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         order = list(range(len(val)))
         random.Random(cfg.seed).shuffle(order)
         name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
+        screen = None
+        if screen_lm is not None:
+            screen = Screen(screen_lm, Scorer(self.metric, val, cfg.num_threads), cfg.screen_keep, True, "")
+            if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
+                tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}"
+                name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
         storage = make_storage(self.storage, cfg.run_dir)
+        if screen is not None and shared_url(storage) is not None:
+            raise ConfigError(
+                "screen= (multi-fidelity search) does not run on a shared PostgreSQL study yet; "
+                "use the default SQLite storage or storage='memory'"
+            )
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
         policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
         scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
@@ -323,6 +363,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             cap,
             shared_url=shared_url(storage),
             finalizer=finalizer,
+            screen=screen,
         )
 
     def _study(
@@ -411,7 +452,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if done:
             logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
         objective = (
-            Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+            self._objective(run, guided=guided)
             if shared is None
             else SharedObjective(shared, run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
         )
@@ -450,6 +491,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info(
                 "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
             )
+
+    def _objective(self, run: _Run, *, guided: bool) -> Objective:
+        """The objective: screened (:mod:`specprompt.search._screen`) when the compile screens."""
+        cfg = self.config
+        args = (run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        if guided and run.screen is not None and run.screen.active:
+            return ScreenedObjective(*args, screen=run.screen)
+        return Objective(*args)
 
     def _add_trial(self, run: _Run, study: optuna.Study, cand: Candidate, origin: str) -> None:
         """Adds ``cand``, scored on the full valset, as a complete trial of ``study``."""
@@ -588,16 +637,22 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             names = ("full", "uniform", "low_detail", "text_only")
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
+        screen_lm = None if self.screen is None else resolve_screen(self.screen)
         with _scoring_lm(self.config.call_timeout):
-            run = self._prepare(student, trainset, valset)
+            run = self._prepare(student, trainset, valset, screen_lm)
             return self._compile(run, names, test)
 
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = self.config, run.ctx, run.study
         warn_invisible(ctx)
         calibration = None
-        if cfg.calibrate:
+        if cfg.calibrate and run.screen is not None:  # the screen is the local judge, the scoring LM the target
+            calibration = calibrate_study(study, ctx, self.metric, run.valset, run.screen.lm, dspy.settings.lm)
+        elif cfg.calibrate:
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
+        if run.screen is not None:
+            run.screen.active, run.screen.note = screen_verdict(calibration, float(cfg.screen_min_agreement))
+            (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         rows = self._search(run, study, "band search")
         search_calls = run.scorer.calls
         search_spend = run.scorer.spend
@@ -634,6 +689,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),
             calibration=calibration,
+            screening=None if run.screen is None else run.screen.report(study),
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)

@@ -26,6 +26,9 @@ user attribute    meaning                                                       
                   ``failed_trial``/``retry_history`` system attributes too)
 ``surplus``       the shared study was full when the trial started: it FAILed         objective
                   unscored (an enqueued candidate is queued again)
+``screen_score``  the screening judge's minibatch score (multi-fidelity search)       objective
+``fidelity``      ``"screen"`` (screened out, PRUNED) or ``"target"`` (the target     objective
+                  scored it); absent without screening (:mod:`~._screen`)
 ================  ==================================================================  ===========
 """
 
@@ -78,6 +81,8 @@ class TrialRecord:
     interrupted: str | None = None
     retry_of: int | None = None
     surplus: str | None = None
+    screen_score: float | None = None
+    fidelity: str | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON user attributes (``None`` fields left out; example indices as strings)."""
@@ -104,8 +109,9 @@ class TrialRecord:
             data["constraint"] = tuple(float(v) for v in data["constraint"])
         if data.get("example_scores") is not None:
             data["example_scores"] = {int(i): float(s) for i, s in data["example_scores"].items()}
-        if data.get("score") is not None:
-            data["score"] = float(data["score"])
+        for name in ("score", "screen_score"):
+            if data.get(name) is not None:
+                data[name] = float(data[name])
         return cls(**data)
 
     @classmethod

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import optuna
 
     from specprompt.search._calibrate import Calibration
+    from specprompt.search._screen import ScreenReport
 
 __all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
 
@@ -236,7 +237,9 @@ class CompileResult:
         floor: the best full-valset score of a baseline candidate (``None`` without one).
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
         calibration: the rank agreement of the scoring LM with the target LM, measured before
-            the search (``calibrate=True`` with a ``target``), else ``None``.
+            the search (``calibrate=True`` with a ``target`` or a ``screen``), else ``None``.
+        screening: what the screening judge of a multi-fidelity search did
+            (:class:`~specprompt.search._screen.ScreenReport`; ``screen=`` given), else ``None``.
     """
 
     study: optuna.Study
@@ -257,6 +260,7 @@ class CompileResult:
     floor: float | None = None
     spend: SpendReport | None = None
     calibration: Calibration | None = None
+    screening: ScreenReport | None = None
     _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -309,6 +313,7 @@ class CompileResult:
             "floor": self.floor,
             "spend": None if self.spend is None else self.spend.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "screening": None if self.screening is None else self.screening.to_dict(),
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -345,6 +350,9 @@ class CompileResult:
             lines.append("")
             lines.append("calibration:")
             lines.extend(f"  {line}" for line in self.calibration.summary().splitlines())
+        if self.screening is not None:
+            lines.append("")
+            lines.append(self.screening.summary())
         return "\n".join(lines)
 
     def summary(self) -> str:

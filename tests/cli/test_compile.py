@@ -129,6 +129,31 @@ def test_compile_calibrates_against_a_target(
     assert "<h2>Calibration</h2>" in (tmp_path / "o" / "report.html").read_text()
 
 
+def test_compile_screens_with_a_local_judge(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
+    args += ["--screen", "nearest", "--screen-keep", "0.5"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "screening with specprompt/nearest-v1:" in text and "scored by the target (keep 0.5)" in text
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    screening = data["screening"]
+    assert screening["judge"] == "specprompt/nearest-v1" and screening["active"] and screening["keep"] == 0.5
+    assert data["run"]["lm"] == "pixel:hist-hog, screened by nearest"
+    assert "<h2>Multi-fidelity screening</h2>" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_compile_screen_keep_is_a_share(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--screen", "nearest", "--screen-keep", "1.5")
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert "argument --screen-keep: expected a share in (0, 1], got '1.5'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -140,6 +165,8 @@ def test_compile_calibrates_against_a_target(
         ({"--lm": "gpt4"}, "--lm must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>'"),
         ({"--calibrate": ""}, r"calibrate=True needs target="),
         ({"--target": "pixel:sift"}, "unknown pixel judge in --lm 'pixel:sift'"),
+        ({"--screen": "nearest", "--target": "nearest"}, "give target= or screen=, not both"),
+        ({"--screen": "pixel:sift"}, "unknown pixel judge in --lm 'pixel:sift'"),
         ({"--api-base": "http://x/v1"}, "--api-base is for remote LMs"),
         ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
         ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),

@@ -1,0 +1,420 @@
+"""Multi-fidelity benchmark: a local judge screens, the target confirms; target calls and accuracy.
+
+Usage::
+
+    python benchmarks/bench_multifidelity.py                  # 4 photo tasks x 2 pixel judges x 3 seeds, 25% budget
+    python benchmarks/bench_multifidelity.py --quick          # tiny settings, a format check
+    python benchmarks/bench_multifidelity.py --screens local  # only the shipped local model as screen
+
+The target is a pixel-only judge (:func:`specprompt.scorers.pixel_lm`, standing in for a remote
+VLM, as in ``bench_realphoto.py``, whose helpers this script imports). For each task x judge x
+seed, at one budget (a fraction of the full-resolution demo tokens), it compiles:
+
+=============  ====================================================================================
+method         what
+=============  ====================================================================================
+target-only    :class:`~specprompt.search.BandOptimizer` scored by the target alone
+mf-<screen>    the same search with ``screen=<screen>`` and ``calibrate=True``: the screen (the
+               shipped local band VLM ``local``, or the offline ``nearest`` engine) scores every
+               candidate, the best ``screen_keep`` share goes to the target; the agreement is
+               measured first (its target calls count) and a low one falls back to target-only
+mf-local-      the same with the local judge and no calibration: the screen is used unchecked
+unchecked      (what screening itself saves and costs, without the fallback)
+lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
+=============  ====================================================================================
+
+Target calls are the requests the target engine answered during the compile (calibration,
+trials, full-valset evaluations; the held-out test scoring is not counted). It prints per task
+and judge the mean target calls, their ratio, held-out accuracies (mean over seeds), how often
+the search fell back, and PASS/FAIL lines for the bar "at least 3x fewer target calls, at most 1
+point of held-out accuracy below target-only".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_realphoto as rp
+
+#: Screens: the judge, and whether its agreement is calibrated first (``-unchecked``: screen without it).
+SCREENS = ("local", "nearest", "local-unchecked")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run depends on (printed at the top of the report)."""
+
+    tasks: tuple[str, ...]
+    judges: tuple[str, ...]
+    screens: tuple[str, ...]
+    budget: float
+    pricing: str
+    seeds: tuple[int, ...]
+    sizes: dict[str, int]
+    n_train: int
+    n_val: int
+    n_test: int
+    minibatch: int
+    k_per_class: int
+    n_trials: int
+    screen_keep: float
+    probes: int
+    probe_examples: int
+    workers: int
+    threads: int
+
+
+@dataclass
+class Run:
+    """One compile: held-out accuracy, target calls, screen calls, whether it screened."""
+
+    test: float | None
+    tokens: int | None
+    target_calls: int = 0
+    screen_calls: int = 0
+    seconds: float = 0.0
+    screened: bool = False
+    note: str = ""
+
+
+@dataclass
+class Cell:
+    """All methods of one task x judge x seed."""
+
+    task: str
+    judge: str
+    seed: int
+    full_tokens: int
+    budget: int
+    runs: dict[str, Run] = field(default_factory=dict)
+
+
+def _compile(
+    student: Any, task: Any, s: Settings, budget: int, seed: int, screen: Any, calibrate: bool
+) -> tuple[Any, Any]:
+    from specprompt.search import BandOptimizer
+
+    extra: dict[str, Any] = {}
+    if screen is not None:
+        extra = {
+            "screen": screen,
+            "calibrate": calibrate,
+            "calibration_probes": s.probes,
+            "calibration_examples": s.probe_examples,
+            "screen_keep": s.screen_keep,
+        }
+    opt = BandOptimizer(
+        rp.exact_match,
+        token_budget=budget,
+        cost_model=s.pricing,
+        n_trials=s.n_trials,
+        minibatch_size=s.minibatch,
+        num_threads=s.threads,
+        seed=seed,
+        progress=False,
+        storage="memory",
+        **extra,
+    )
+    program = opt.compile(student, trainset=task.trainset, valset=task.valset)
+    return program, opt.last_result
+
+
+def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
+    """Every method for one task, judge and seed."""
+    import dspy
+    import optuna
+    from dspy.adapters import ChatAdapter
+
+    from specprompt.scorers import local_lm, nearest_lm, pixel_lm
+    from specprompt.tasks import get_task
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("dspy").setLevel(logging.WARNING)
+    logging.getLogger("specprompt").setLevel(logging.ERROR)
+    lm = pixel_lm(judge)
+    dspy.configure(lm=lm, adapter=ChatAdapter(), disable_history=True)
+    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
+    student = dspy.Predict(task.signature)
+    demos = rp.pick_demos(task, s.k_per_class)
+    student.demos = demos
+    full_tokens = rp.prompt_tokens(student, s.pricing)
+    budget = math.floor(s.budget * full_tokens)
+    cell = Cell(task_name, judge, seed, full_tokens, budget)
+    found = rp.lanczos_images(demos, s.pricing, budget)
+    if found is None:
+        cell.runs["lanczos"] = Run(None, None, note="even 1 px images exceed the budget")
+    else:
+        prog = rp.with_images(student, demos, found[0])
+        cell.runs["lanczos"] = Run(
+            rp.held_out_accuracy(prog, task.testset, s.threads), rp.prompt_tokens(prog, s.pricing)
+        )
+    makers = {"local": local_lm, "nearest": nearest_lm}
+    for method in ("target-only", *(f"mf-{name}" for name in s.screens)):
+        name = method[3:].removesuffix("-unchecked")
+        screen = None if method == "target-only" else makers[name]()
+        before = lm.engine.calls
+        t0 = time.perf_counter()
+        program, result = _compile(student, task, s, budget, seed, screen, not method.endswith("-unchecked"))
+        seconds = time.perf_counter() - t0
+        calls = lm.engine.calls - before
+        rep = result.screening
+        cell.runs[method] = Run(
+            rp.held_out_accuracy(program, task.testset, s.threads),
+            rp.prompt_tokens(program, s.pricing),
+            target_calls=calls,
+            screen_calls=0 if rep is None else rep.screen_calls,
+            seconds=seconds,
+            screened=bool(rep is not None and rep.active),
+            note="" if rep is None else rep.summary(),
+        )
+    return cell
+
+
+# -- report ------------------------------------------------------------------------------------------
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.fmean(vals) if vals else None
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(r) + " |" for r in rows)
+    return lines
+
+
+def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool]:
+    """The table and the PASS/FAIL lines; returns ``{screen: passed}``."""
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for c in cells:
+        groups.setdefault((c.task, c.judge), []).append(c)
+    header = ["task", "judge", "target-only calls"]
+    for name in s.screens:
+        header += [f"mf-{name} calls", "ratio", f"mf-{name} screen calls", "screened"]
+    header += ["target-only acc"]
+    for name in s.screens:
+        header += [f"mf-{name} acc", "gap"]
+    header += ["lanczos acc"]
+    rows = []
+    for (task, judge), group in groups.items():
+        base_calls = _mean([c.runs["target-only"].target_calls for c in group]) or 0.0
+        row = [task, judge, f"{base_calls:.0f}"]
+        for name in s.screens:
+            runs = [c.runs[f"mf-{name}"] for c in group]
+            calls = _mean([r.target_calls for r in runs]) or 0.0
+            row += [
+                f"{calls:.0f}",
+                f"{base_calls / calls:.2f}x" if calls else "-",
+                f"{_mean([r.screen_calls for r in runs]) or 0:.0f}",
+                f"{sum(r.screened for r in runs)}/{len(runs)}",
+            ]
+        base_acc = _mean([c.runs["target-only"].test for c in group])
+        row.append(_pct(base_acc))
+        for name in s.screens:
+            acc = _mean([c.runs[f"mf-{name}"].test for c in group])
+            gap = None if acc is None or base_acc is None else 100 * (acc - base_acc)
+            row += [_pct(acc), "-" if gap is None else f"{gap:+.1f}"]
+        row.append(_pct(_mean([c.runs["lanczos"].test for c in group])))
+        rows.append(row)
+    n_seeds = len({c.seed for c in cells})
+    out.add(
+        "",
+        f"## Target calls per compile and held-out accuracy (%), budget {100 * s.budget:g}% under {s.pricing}, "
+        f"mean over {n_seeds} seeds",
+        "",
+        "ratio: target-only calls / multi-fidelity calls (calibration included); gap: multi-fidelity minus "
+        "target-only accuracy, points; screened: compiles whose calibration allowed screening (the others fell "
+        "back to target-only after calibrating).",
+        "",
+    )
+    out.add(*_table(header, rows))
+    out.add("", "per compile (seed: target-only calls / mf calls, accuracies):")
+    for c in cells:
+        parts = [f"target-only {c.runs['target-only'].target_calls} calls {_pct(c.runs['target-only'].test)}%"]
+        for name in s.screens:
+            r = c.runs[f"mf-{name}"]
+            parts.append(
+                f"mf-{name} {r.target_calls} calls {_pct(r.test)}% ({'screened' if r.screened else 'fell back'})"
+            )
+        out.add(f"  {c.task} {c.judge} seed {c.seed}: " + "; ".join(parts))
+        for name in s.screens:
+            out.add(f"    mf-{name}: {c.runs[f'mf-{name}'].note}")
+    verdict: dict[str, bool] = {}
+    base_total = sum(c.runs["target-only"].target_calls for c in cells)
+    base_acc = _mean([c.runs["target-only"].test for c in cells])
+    for name in s.screens:
+        runs = [c.runs[f"mf-{name}"] for c in cells]
+        total = sum(r.target_calls for r in runs)
+        acc = _mean([r.test for r in runs])
+        ratio = base_total / total if total else math.inf
+        gap = None if acc is None or base_acc is None else 100 * (acc - base_acc)
+        ok_calls, ok_acc = ratio >= 3.0, gap is not None and gap >= -1.0
+        verdict[name] = ok_calls and ok_acc
+        screened = sum(r.screened for r in runs)
+        out.add(
+            "",
+            f"PASS/FAIL mf-{name}: >= 3x fewer target calls than target-only: {'PASS' if ok_calls else 'FAIL'} "
+            f"({base_total} / {total} = {ratio:.2f}x over {len(runs)} compiles; {screened} screened, "
+            f"{len(runs) - screened} fell back)",
+            f"PASS/FAIL mf-{name}: held-out accuracy at most 1 point below target-only: "
+            f"{'PASS' if ok_acc else 'FAIL'} ({_pct(acc)}% vs {_pct(base_acc)}%, "
+            f"{'-' if gap is None else f'{gap:+.1f}'} points)",
+        )
+        if screened:
+            sub = [(c.runs["target-only"], c.runs[f"mf-{name}"]) for c in cells if c.runs[f"mf-{name}"].screened]
+            b, m = sum(x.target_calls for x, _ in sub), sum(y.target_calls for _, y in sub)
+            g = _mean([y.test for _, y in sub]), _mean([x.test for x, _ in sub])
+            gap_s = None if g[0] is None or g[1] is None else 100 * (g[0] - g[1])
+            out.add(
+                f"  only the {screened} compiles that screened: {b} / {m} = {b / m if m else math.inf:.2f}x fewer "
+                f"target calls, accuracy {_pct(g[0])}% vs {_pct(g[1])}% ({'-' if gap_s is None else f'{gap_s:+.1f}'})"
+            )
+    return verdict
+
+
+# -- command line --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 6 trials, 1 seed): a format check")
+    parser.add_argument("--tasks", nargs="+", choices=sorted(rp.TASKS), default=None, help="tasks (default all four)")
+    parser.add_argument(
+        "--judges", nargs="+", choices=rp.JUDGES, default=None, help="target pixel judges (default both)"
+    )
+    parser.add_argument("--screens", nargs="+", choices=SCREENS, default=None, help="screens (default all three)")
+    parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
+    parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
+    parser.add_argument("--seeds", type=rp._at_least(1), default=None, help="number of seeds (default 3)")
+    parser.add_argument("--first-seed", type=rp._at_least(0), default=0, help="seeds are FIRST..FIRST+N-1 (default 0)")
+    parser.add_argument("--size", type=rp._at_least(32), default=None, help="one image side for every task")
+    parser.add_argument("--n-val", type=rp._at_least(1), default=None, help="validation examples (default 24)")
+    parser.add_argument("--n-test", type=rp._at_least(1), default=None, help="held-out test examples (default 40)")
+    parser.add_argument("--minibatch", type=rp._at_least(1), default=None, help="examples per trial (default 12)")
+    parser.add_argument("--n-trials", type=rp._at_least(1), default=None, help="trials per search (default 40)")
+    parser.add_argument("--screen-keep", type=rp._fraction, default=0.25, help="screen_keep (default 0.25)")
+    parser.add_argument("--probes", type=rp._at_least(3), default=None, help="calibration probes (default 12)")
+    parser.add_argument("--probe-examples", type=rp._at_least(1), default=None, help="examples per probe (default 4)")
+    parser.add_argument("--workers", type=rp._at_least(1), default=1, help="processes (task x judge x seed groups)")
+    parser.add_argument("--threads", type=rp._at_least(1), default=1, help="threads scoring examples in a process")
+    parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
+    parser.add_argument("--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines)")
+    parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
+    a = parser.parse_args(argv)
+    tasks = tuple(a.tasks or rp.TASKS)
+    size = a.size or (64 if a.quick else None)
+    k = 1 if a.quick else 2
+    settings = Settings(
+        tasks=tasks,
+        judges=tuple(a.judges or rp.JUDGES),
+        screens=tuple(a.screens or SCREENS),
+        budget=a.budget,
+        pricing=a.pricing,
+        seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),
+        sizes={t: size or rp.TASKS[t][1] for t in tasks},
+        n_train=max(4 * k, 8),
+        n_val=a.n_val or (8 if a.quick else 24),
+        n_test=a.n_test or (4 if a.quick else 40),
+        minibatch=a.minibatch or (4 if a.quick else 12),
+        k_per_class=k,
+        n_trials=a.n_trials or (6 if a.quick else 40),
+        screen_keep=a.screen_keep,
+        probes=a.probes or (4 if a.quick else 12),
+        probe_examples=a.probe_examples or (2 if a.quick else 4),
+        workers=a.workers,
+        threads=a.threads,
+    )
+    return settings, a.markdown_out, a.json_out, a.report_from
+
+
+def load_cells(path: str) -> list[Cell]:
+    """Cells from a ``--json-out`` file (one JSON object per line)."""
+    cells = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                data = json.loads(line)
+                runs = {k: Run(**v) for k, v in data.pop("runs").items()}
+                cells.append(Cell(**data, runs=runs))
+    return cells
+
+
+def _run(args: tuple[str, str, int, Settings]) -> Cell:
+    return run_group(*args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings, markdown_out, json_out, report_from = parse_args(argv)
+    import dspy
+    import optuna
+
+    t0 = time.perf_counter()
+    out = rp.Report()
+    out.add(
+        f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
+        f"optuna {optuna.__version__}; target: pixel-only judges (specprompt.scorers.pixel_lm), ChatAdapter, "
+        "exact match",
+        "settings: " + json.dumps(asdict(settings), sort_keys=True),
+    )
+    # seed-major: a run stopped early still covers every task and judge
+    jobs = [(t, j, seed, settings) for seed in settings.seeds for t in settings.tasks for j in settings.judges]
+    cells: list[Cell] = []
+    if report_from:
+        jobs, cells = [], load_cells(report_from)
+        out.add(f"cells read from {report_from} ({len(cells)} cells); settings above are the command line's")
+    sink = open(json_out, "w", encoding="utf-8") if json_out else None
+
+    def progress(cell: Cell) -> None:
+        cells.append(cell)
+        if sink is not None:
+            sink.write(json.dumps(asdict(cell)) + "\n")
+            sink.flush()
+        print(
+            f"[{time.perf_counter() - t0:7.1f} s] {len(cells)}/{len(jobs)}: {cell.task} {cell.judge} seed {cell.seed}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        if settings.workers == 1:
+            for job in jobs:
+                progress(_run(job))
+        else:
+            with ProcessPoolExecutor(max_workers=settings.workers) as pool:
+                for future in as_completed([pool.submit(_run, job) for job in jobs]):
+                    progress(future.result())
+    finally:
+        if sink is not None:
+            sink.close()
+    order = {name: i for i, name in enumerate((*rp.TASKS, *rp.JUDGES))}
+    cells.sort(key=lambda c: (order.get(c.task, 99), order.get(c.judge, 99), c.seed))
+    report(cells, settings, out)
+    out.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
+    if markdown_out:
+        with open(markdown_out, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(out.lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Multi-fidelity search: a cheap judge screens every candidate, the target confirms the best.
+
+Three fidelities, each a rung of successive halving over the same Optuna study:
+
+==========  ==================================================================================
+fidelity    what happens
+==========  ==================================================================================
+screen      every sampled candidate that fits the budget is scored by the screening judge
+            (``screen=``, e.g. the local band VLM) on the minibatch; its calls are counted apart
+            (:attr:`ScreenReport.screen_calls`), never as target spend
+target      a candidate whose screen score ranks in the best ``screen_keep`` fraction of the
+            candidates screened so far (:func:`promotes`), and every baseline, is scored by the
+            target (``dspy.settings.lm``) on the minibatch, as a target-only search would
+full        the finalists by target minibatch score, and every baseline, are scored by the
+            target on the full valset (:func:`~specprompt.search._study.finalize`)
+==========  ==================================================================================
+
+A screened-out trial ends ``PRUNED`` with its screen score as the intermediate value at step
+:data:`SCREEN_STEP` (a step the target never reports), so TPE still learns from it (Optuna ranks
+pruned trials below complete ones) and the pruner's percentiles of later steps hold target scores
+only. Its record has ``fidelity="screen"`` and ``screen_score``; a promoted trial has
+``fidelity="target"``, ``screen_score`` and the target's ``example_scores``. Screen scores never
+enter ``example_scores`` or full-valset scores, so the returned program is chosen by target
+scores only, and the baselines' target scores keep the floor of :mod:`specprompt.search._select`.
+
+Fallback: with ``calibrate=True`` the rank agreement of the screening judge with the target is
+measured first (:func:`~specprompt.search._calibrate.calibrate_study`). When it is undefined,
+below ``screen_min_agreement``, or its confidence interval reaches down to 0 or below,
+:func:`screen_verdict` says so in one logged line and the search scores every candidate with the
+target (target-only). Without ``calibrate=True`` the agreement is not measured and the screen is
+used unchecked (also said in one line).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dspy
+import optuna
+
+from specprompt.errors import ConfigError
+from specprompt.search._objective import Objective
+from specprompt.search._record import TrialRecord, write_record
+from specprompt.search._scoring import Scorer
+
+if TYPE_CHECKING:
+    from specprompt.search._calibrate import Calibration
+    from specprompt.search._context import Candidate
+
+__all__ = [
+    "SCREEN_STEP",
+    "Screen",
+    "ScreenReport",
+    "ScreenedObjective",
+    "check_screen",
+    "promotes",
+    "resolve_screen",
+    "screen_verdict",
+]
+
+logger = logging.getLogger("specprompt.search")
+
+#: The step at which a screened-out trial reports its screen score (the target reports at >= 1).
+SCREEN_STEP = 0
+
+#: Names accepted for ``screen=`` besides a ``dspy.LM``.
+SCREEN_NAMES = ("local", "nearest")
+
+
+def check_screen(screen: object) -> None:
+    """Raises :class:`ConfigError` unless ``screen`` is ``None``, ``"local"``, ``"nearest"`` or a ``dspy.LM``."""
+    if screen is None or isinstance(screen, dspy.BaseLM) or (isinstance(screen, str) and screen in SCREEN_NAMES):
+        return
+    raise ConfigError(f"screen must be None, 'local', 'nearest' or a dspy.LM, got {screen!r:.80}")
+
+
+def resolve_screen(screen: dspy.BaseLM | str) -> dspy.BaseLM:
+    """The screening LM: ``"local"`` is the shipped band VLM, ``"nearest"`` the nearest-band engine."""
+    if isinstance(screen, dspy.BaseLM):
+        return screen
+    from specprompt.scorers import local_lm, nearest_lm
+
+    return local_lm() if screen == "local" else nearest_lm()
+
+
+def screen_verdict(calibration: Calibration | None, min_agreement: float) -> tuple[bool, str]:
+    """Whether to screen, and one line saying why (logged by the optimizer).
+
+    Screen when no calibration was measured (unchecked), or when Spearman's rho is defined, at
+    least ``min_agreement``, and its bootstrap interval's lower end is above 0.
+
+    Example:
+        >>> screen_verdict(None, 0.5)[0]
+        True
+    """
+    if calibration is None:
+        return True, "agreement with the target not measured (calibrate=False): screening unchecked"
+    who = f"{calibration.local} vs {calibration.target}"
+    rho, ci = calibration.spearman, calibration.interval
+    if rho is None or ci is None:
+        return False, f"rank agreement of {who} is undefined: falling back to target-only scoring"
+    text = f"rank agreement of {who}: {rho:.2f}, CI [{ci[0]:.2f}, {ci[1]:.2f}]"
+    if rho < min_agreement:
+        return False, f"{text} is below {min_agreement:g}: falling back to target-only scoring"
+    if ci[0] <= 0.0:
+        return False, f"{text} includes 0: falling back to target-only scoring"
+    return True, f"{text}: screening with it"
+
+
+def _pool(study: optuna.Study) -> dict[str, tuple[float, int]]:
+    """Screen score and tokens of every distinct prompt screened in ``study`` (any trial state)."""
+    out: dict[str, tuple[float, int]] = {}
+    for t in study.get_trials(deepcopy=False):
+        rec = TrialRecord.from_trial(t)
+        if rec.screen_score is not None and rec.key is not None and rec.tokens is not None:
+            out.setdefault(rec.key, (float(rec.screen_score), int(rec.tokens)))
+    return out
+
+
+def promotes(pool: dict[str, tuple[float, int]], key: str, keep: float) -> bool:
+    """Whether ``key`` ranks in the best ``keep`` fraction of ``pool`` (its own entry included).
+
+    The rank is the number of prompts strictly better: a higher screen score, or an equal one
+    with fewer tokens; prompts tied on both pass together. At least one prompt passes.
+
+    Example:
+        >>> pool = {"a": (0.9, 10), "b": (0.5, 10), "c": (0.7, 10), "d": (0.1, 10)}
+        >>> [k for k in pool if promotes(pool, k, 0.25)]
+        ['a']
+        >>> [k for k in pool if promotes(pool, k, 0.5)]
+        ['a', 'c']
+    """
+    score, tokens = pool[key]
+    better = sum(1 for s, t in pool.values() if (s, -t) > (score, -tokens))
+    return better < max(1, math.ceil(keep * len(pool)))
+
+
+@dataclass(frozen=True)
+class ScreenReport:
+    """What screening did in one compile.
+
+    Attributes:
+        judge: model string of the screening judge.
+        keep: ``screen_keep``.
+        active: whether candidates were screened (``False``: fell back to target-only).
+        note: the one line saying why (agreement and verdict, or unchecked).
+        screened: trials of the study scored by the screen (baselines included).
+        promoted: of those, the trials the target scored.
+        screen_calls: screening-judge evaluations in this compile (not target spend).
+    """
+
+    judge: str
+    keep: float
+    active: bool
+    note: str
+    screened: int
+    promoted: int
+    screen_calls: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "judge": self.judge,
+            "keep": self.keep,
+            "active": self.active,
+            "note": self.note,
+            "screened": self.screened,
+            "promoted": self.promoted,
+            "screen_calls": self.screen_calls,
+        }
+
+    def summary(self) -> str:
+        """One line: the judge, what it did, and the note."""
+        if not self.active:
+            return f"screening with {self.judge}: off ({self.note})"
+        return (
+            f"screening with {self.judge}: {self.screened} trials screened ({self.screen_calls} screen calls), "
+            f"{self.promoted} scored by the target (keep {self.keep:g}); {self.note}"
+        )
+
+
+class Screen:
+    """The screening judge of one compile (lives on the compile's stack).
+
+    Args:
+        lm: the screening LM.
+        scorer: a :class:`Scorer` over the compile's valset (its own cache and call count).
+        keep: ``screen_keep``.
+        active: whether to screen (see :func:`screen_verdict`).
+        note: the verdict line.
+    """
+
+    def __init__(self, lm: dspy.BaseLM, scorer: Scorer, keep: float, active: bool, note: str) -> None:
+        self.lm = lm
+        self.scorer = scorer
+        self.keep = float(keep)
+        self.active = active
+        self.note = note
+
+    def score(self, key: str, build: Callable[[], dspy.Module], indices: list[int]) -> float:
+        """The screening judge's mean metric of candidate ``key`` on ``indices``."""
+        with dspy.context(lm=self.lm):
+            scores = self.scorer.score(key, build, indices)
+        return sum(scores.values()) / len(scores)
+
+    def report(self, study: optuna.Study) -> ScreenReport:
+        """The :class:`ScreenReport` of ``study`` (counts of its finished trials)."""
+        records = [TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False)]
+        return ScreenReport(
+            judge=str(getattr(self.lm, "model", self.lm)),
+            keep=self.keep,
+            active=self.active,
+            note=self.note,
+            screened=sum(1 for r in records if r.fidelity is not None),
+            promoted=sum(1 for r in records if r.fidelity == "target"),
+            screen_calls=self.scorer.calls,
+        )
+
+
+class ScreenedObjective(Objective):
+    """:class:`~specprompt.search._objective.Objective` with a screen before the target.
+
+    Pricing, the budget, dedupe and reuse are the base objective's; only a feasible, new prompt
+    reaches :meth:`_score`, which screens it and scores it with the target only when
+    :func:`promotes` (or when it is a baseline).
+    """
+
+    def __init__(self, *args: Any, screen: Screen, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.screen = screen
+
+    def _score(
+        self, trial: optuna.Trial, cand: Candidate, key: str, tokens: int, prunable: bool
+    ) -> float | tuple[float, float]:
+        value = self.screen.score(key, lambda: self.ctx.build(cand), self.minibatch)
+        write_record(trial, TrialRecord(screen_score=value))
+        baseline = not prunable
+        if not baseline and not promotes(_pool(trial.study), key, self.screen.keep):
+            write_record(trial, TrialRecord(fidelity="screen"))
+            if not self.multi_objective:
+                trial.report(value, SCREEN_STEP)
+            raise optuna.TrialPruned(f"screened out: screen score {value:.4f} not in the best {self.screen.keep:g}")
+        write_record(trial, TrialRecord(fidelity="target"))
+        return super()._score(trial, cand, key, tokens, prunable)

@@ -1,0 +1,136 @@
+"""Multi-fidelity search: a screening judge first, the target for the best share, target scores decide."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dspy
+import optuna
+import pytest
+
+from specprompt.errors import ConfigError
+from specprompt.scorers import nearest_lm, pixel_lm
+from specprompt.search import BandOptimizer, Calibration, CompileResult
+from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._screen import SCREEN_STEP, promotes, screen_verdict
+from specprompt.tasks import Task, get_task
+
+from .conftest import exact, options
+
+BUDGET = 600  # openai:gpt-4.1-mini tokens of 6 demo images of 128 px: about a quarter of full resolution
+
+
+@pytest.fixture(scope="module")
+def photo() -> Task:
+    return get_task("photo-tint", n_train=8, n_val=8, n_test=0, size=128, seed=0)
+
+
+def _compile(task: Task, target: dspy.LM, **over: Any) -> tuple[CompileResult, int]:
+    """Compiles with ``target`` as the scoring LM; returns the result and the target's engine calls."""
+    opts = options(n_trials=16, k_demos=6, minibatch_size=4, token_budget=BUDGET, cost_model="openai:gpt-4.1-mini")
+    opts.update(over)
+    before = target.engine.calls
+    with dspy.context(lm=target):
+        opt = BandOptimizer(exact, **opts)
+        opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
+    assert opt.last_result is not None
+    return opt.last_result, target.engine.calls - before
+
+
+def _records(result: CompileResult) -> list[tuple[optuna.trial.FrozenTrial, TrialRecord]]:
+    return [(t, TrialRecord.from_trial(t)) for t in result.study.get_trials(deepcopy=False)]
+
+
+def _calibration(rho: float | None, interval: tuple[float, float] | None) -> Calibration:
+    return Calibration(
+        local="screen",
+        target="target",
+        probes=(),
+        local_scores=(),
+        target_scores=(),
+        examples=(),
+        spearman=rho,
+        interval=interval,
+        confidence=0.95,
+        n_bootstrap=100,
+        target_calls=0,
+        max_target_calls=0,
+        threshold=0.5,
+        seed=0,
+    )
+
+
+def test_promotes_the_best_share_ties_together() -> None:
+    pool = {"a": (1.0, 10), "b": (1.0, 10), "c": (0.5, 5), "d": (0.5, 20), "e": (0.0, 1)}
+    assert [k for k in pool if promotes(pool, k, 0.2)] == ["a", "b"]  # tied on score and tokens: both pass
+    assert [k for k in pool if promotes(pool, k, 0.6)] == ["a", "b", "c"]  # c: fewer tokens than d
+    assert promotes({"x": (0.0, 99)}, "x", 0.01)  # the first screened prompt always passes
+
+
+def test_screen_verdict_falls_back_on_low_or_uncertain_agreement() -> None:
+    assert screen_verdict(_calibration(0.8, (0.4, 0.95)), 0.5)[0]
+    ok, line = screen_verdict(_calibration(0.3, (0.1, 0.6)), 0.5)
+    assert not ok and "below 0.5" in line and "target-only" in line
+    ok, line = screen_verdict(_calibration(0.7, (0.0, 0.9)), 0.5)
+    assert not ok and "includes 0" in line
+    ok, line = screen_verdict(_calibration(None, None), 0.5)
+    assert not ok and "undefined" in line
+    ok, line = screen_verdict(None, 0.5)
+    assert ok and "not measured" in line
+
+
+def test_screening_costs_fewer_target_calls_and_target_scores_decide(photo: Task) -> None:
+    plain, plain_calls = _compile(photo, pixel_lm("hist-hog"))
+    assert plain.screening is None
+    mf, mf_calls = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), screen_keep=0.25)
+    rep = mf.screening
+    assert rep is not None and rep.active and rep.judge == "specprompt/nearest-v1"
+    assert mf_calls < plain_calls and mf.scorer_calls < plain.scorer_calls
+    assert rep.screen_calls > 0 and rep.promoted < rep.screened
+    records = _records(mf)
+    out = [(t, r) for t, r in records if r.fidelity == "screen"]
+    assert out, "some candidate was screened out"
+    for t, r in out:  # PRUNED, the screen score at step 0, no target score anywhere
+        assert t.state == optuna.trial.TrialState.PRUNED and r.example_scores is None and r.score is None
+        assert t.intermediate_values == {SCREEN_STEP: r.screen_score}
+        assert r.key is not None and FullScore.read(mf.study, r.key) is None
+    for t, r in records:
+        if r.is_baseline:  # baselines always go to the target
+            assert r.fidelity == "target" and t.state == optuna.trial.TrialState.COMPLETE
+    # the returned program and every candidate row were scored by the target
+    by_trial = dict((t.number, r) for t, r in records)
+    assert {by_trial[row.trial].fidelity for row in mf.candidates} == {"target"}
+    full = FullScore.read(mf.study, mf.best.key)
+    assert full is not None and mf.best.full and mf.best.score == full.score
+    # never below a baseline the compile scored; every candidate fits the budget
+    assert mf.floor is not None and mf.best.score >= mf.floor
+    assert all(row.tokens <= BUDGET for row in mf.candidates) and mf.best.tokens <= BUDGET
+    assert mf.study_name != plain.study_name
+    assert "screening with specprompt/nearest-v1" in mf.pareto_table()
+    assert mf.to_dict()["screening"]["promoted"] == rep.promoted
+
+
+def test_low_agreement_falls_back_to_target_only(photo: Task, caplog: pytest.LogCaptureFixture) -> None:
+    over = {"calibrate": True, "calibration_probes": 4, "calibration_examples": 2}
+    with caplog.at_level(logging.WARNING, logger="specprompt.search"):
+        mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), screen_min_agreement=1.0, **over)
+    rep, cal = mf.screening, mf.calibration
+    assert rep is not None and cal is not None and not rep.active
+    assert cal.local == "specprompt/nearest-v1" and cal.target == "specprompt/pixel-hist-hog-v1"
+    assert [r.message for r in caplog.records if "falling back to target-only" in r.message]
+    assert rep.screen_calls == 0 and rep.screened == 0
+    assert all(r.fidelity is None for _, r in _records(mf))
+    assert "screening with specprompt/nearest-v1: off (" in mf.pareto_table()
+
+
+def test_screen_argument_errors() -> None:
+    with pytest.raises(ConfigError, match=r"screen must be None, 'local', 'nearest' or a dspy\.LM"):
+        BandOptimizer(exact, screen="remote")
+    with pytest.raises(ConfigError, match="give target= or screen=, not both"):
+        BandOptimizer(exact, screen="nearest", target=nearest_lm())
+    with pytest.raises(ConfigError, match=r"screen_keep must be a number in \(0, 1\]"):
+        BandOptimizer(exact, screen="nearest", screen_keep=0.0)
+    with pytest.raises(ConfigError, match=r"screen_min_agreement must be a number in \[-1, 1\]"):
+        BandOptimizer(exact, screen_min_agreement=2)
+    BandOptimizer(exact, screen="nearest", calibrate=True)  # calibrate needs target= or screen=
