@@ -134,3 +134,17 @@ def test_screen_argument_errors() -> None:
     with pytest.raises(ConfigError, match=r"screen_min_agreement must be a number in \[-1, 1\]"):
         BandOptimizer(exact, screen_min_agreement=2)
     BandOptimizer(exact, screen="nearest", calibrate=True)  # calibrate needs target= or screen=
+
+
+def test_screen_on_a_shared_postgresql_study_is_refused(photo: Task) -> None:
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}")
+    opts = options(n_trials=2, k_demos=6, token_budget=BUDGET, cost_model="openai:gpt-4.1-mini")
+    opts["storage"] = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    with dspy.context(lm=pixel_lm("hist-hog")):
+        opt = BandOptimizer(exact, screen=nearest_lm(), **opts)
+        with pytest.raises(ConfigError, match="does not run on a shared PostgreSQL study"):
+            opt.compile(dspy.Predict(photo.signature), trainset=photo.trainset, valset=photo.valset)
