@@ -104,7 +104,7 @@ def test_single_class_demos_warn() -> None:
 
 def test_compile_never_drops_every_image_of_a_label(colour_task: Task, lm: dspy.LM) -> None:
     student = dspy.Predict(colour_task.signature)
-    opt = BandOptimizer(exact, **options(token_budget=48, k_demos=4, n_trials=10, local_search=0.0))
+    opt = BandOptimizer(exact, **options(token_budget=48, k_demos=4, n_trials=20, local_search=0.0))
     program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None
