@@ -13,8 +13,13 @@ name                   what the demo images are
 ``stratified-one``     the first demo of every answer as fine as fits, every other demo dropped
 ``stratified-coarse``  the first demo of every answer as fine as fits, every other demo at its
                        coarsest kept level where that still fits (else dropped)
+``demos+<m>``          (``search_demos`` with a trainset pool) the program's demos plus the first
+                       ``m`` pooled demos of every answer, every image resized by one common factor,
+                       the largest that fits: more, smaller demos (``m`` is 1 and all the pool's
+                       rounds)
 =====================  ===========================================================================
 
+The first five keep the program's own demos (pooled demos left out).
 Under a tight budget several of them often show the same prompt; each prompt is enqueued once.
 
 A stratified order needs no labels from the user: demos are grouped by the values of their
@@ -22,7 +27,9 @@ predictor's output fields (see :func:`answer_rounds`).
 
 :func:`neighbour` is the local step the :class:`~specprompt.search._sampler.BandSampler` proposes:
 the incumbent (best feasible complete trial) with one or two images moved to another level,
-unseen and within the budget.
+unseen and within the budget; with ``search_demos`` most of its moves (:data:`DEMO_MOVES`) change
+which demos are shown instead (swap one for a hidden demo of the same answer, add one, or leave
+one out).
 """
 
 from __future__ import annotations
@@ -39,17 +46,23 @@ from specprompt.search._demos import DemoPlan
 from specprompt.search._labels import answers as _answers
 from specprompt.search._labels import group as _group
 
-__all__ = ["WARM_STARTS", "answer_rounds", "neighbour", "stratified_fit", "warm_starts"]
+__all__ = ["WARM_STARTS", "answer_rounds", "neighbour", "pool_fit", "stratified_fit", "warm_starts"]
 
 #: Warm-start names, in the order they are enqueued.
 WARM_STARTS: tuple[str, ...] = ("uniform", "greedy", "stratified", "stratified-one", "stratified-coarse")
 
 #: Random draws :func:`neighbour` tries before it gives up.
 NEIGHBOUR_TRIES = 64
+#: With ``search_demos``: share of the neighbour draws that change which demos are shown.
+DEMO_MOVES = 0.75
+#: Weights of the demo moves (swap, add, remove): a swap keeps the prompt's size and so its budget.
+DEMO_MOVE_WEIGHTS = (0.6, 0.2, 0.2)
 
 
-def answer_rounds(student: dspy.Module, plan: DemoPlan) -> list[list[str]]:
+def answer_rounds(student: dspy.Module, plan: DemoPlan, excluded: frozenset[str] = frozenset()) -> list[list[str]]:
     """Demo ids (of demos holding images) in rounds: round ``r`` has the ``r``-th demo of every answer.
+
+    Demos in ``excluded`` are left out.
 
     Convention:
         A demo's answer is the JSON of its predictor's output-field values (the non-input fields
@@ -72,7 +85,7 @@ def answer_rounds(student: dspy.Module, plan: DemoPlan) -> list[list[str]]:
     rounds: list[list[str]] = []
     for pi, (name, demos) in enumerate(zip(plan.names, plan.demos, strict=True)):
         for members in _group(_answers(preds[pi], demos)).values():
-            ids = [f"{name}/demo{i}" for i in members if f"{name}/demo{i}" in with_images]
+            ids = [d for i in members if (d := f"{name}/demo{i}") in with_images and d not in excluded]
             for r, demo_id in enumerate(ids):
                 if r == len(rounds):
                     rounds.append([])
@@ -83,7 +96,7 @@ def answer_rounds(student: dspy.Module, plan: DemoPlan) -> list[list[str]]:
 def _finest(ctx: SearchContext, values: dict[str, Mapping[str, int]], slot_id: str, budget: float | None) -> None:
     """Sets ``slot_id`` to the finest rung of its ladder that keeps ``values`` within budget."""
     for rung in ctx.spaces[slot_id].ladder():
-        if fits(ctx.tokens(Candidate({**values, slot_id: rung})), budget):
+        if fits(ctx.tokens(Candidate({**values, slot_id: rung}, excluded=ctx.pool)), budget):
             values[slot_id] = rung
             return
 
@@ -101,7 +114,7 @@ def stratified_fit(
     coarsest kept level, in order, where that still fits.
     """
     values: dict[str, Mapping[str, int]] = dict(ctx.dropped().values)
-    rounds = answer_rounds(ctx.student, ctx.plan)
+    rounds = answer_rounds(ctx.student, ctx.plan, ctx.pool)
     by_demo: dict[str, list[str]] = {}
     for s in ctx.plan.slots:
         by_demo.setdefault(s.demo_id, []).append(s.id)
@@ -117,9 +130,21 @@ def stratified_fit(
             for sid in by_demo[demo_id]:
                 ladder = ctx.spaces[sid].ladder()
                 rung = ladder[-2] if len(ladder) > 1 else ladder[-1]
-                if fits(ctx.tokens(Candidate({**values, sid: rung})), budget):
+                if fits(ctx.tokens(Candidate({**values, sid: rung}, excluded=ctx.pool)), budget):
                     values[sid] = rung
-    return Candidate(values)
+    return Candidate(values, excluded=ctx.pool)
+
+
+def pool_fit(ctx: SearchContext, budget: float | None, rounds: int) -> Candidate:
+    """The ``demos+<rounds>`` warm start: the program's demos and ``rounds`` rounds of pooled demos.
+
+    Pooled demos come in :func:`answer_rounds` (the first pooled demo of every answer, then the
+    second, ...); every shown image is resized by one common factor, the largest that fits
+    (:meth:`SearchContext.uniform_fit`).
+    """
+    pooled = answer_rounds(ctx.student, ctx.plan, frozenset(ctx.plan.demo_ids) - ctx.pool)
+    shown = {d for r in pooled[:rounds] for d in r}
+    return ctx.uniform_fit(budget, ctx.pool - shown)
 
 
 def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Candidate]]:
@@ -131,9 +156,12 @@ def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Can
         "stratified-one": stratified_fit(ctx, budget, "drop"),
         "stratified-coarse": stratified_fit(ctx, budget, "coarse"),
     }
+    if ctx.pool:
+        n = len(answer_rounds(ctx.student, ctx.plan, frozenset(ctx.plan.demo_ids) - ctx.pool))
+        for m in dict.fromkeys((1, n)):
+            made[f"demos+{m}"] = pool_fit(ctx, budget, m)
     out: dict[str, tuple[str, Candidate]] = {}
-    for name in WARM_STARTS:
-        cand = made[name]
+    for name, cand in made.items():
         if fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             out.setdefault(ctx.key(cand), (name, cand))
     return list(out.values())
@@ -148,19 +176,91 @@ def neighbour(
 ) -> Candidate | None:
     """``incumbent`` with one or two images at another value, fitting ``budget``, key not in ``seen``.
 
-    Only the image dimensions move (demo inclusion and crops stay). Returns ``None`` when
+    Without ``search_demos`` only the image dimensions move (demo inclusion and crops stay); with
+    it, a :data:`DEMO_MOVES` share of the draws moves demos instead (:func:`_demo_move`). Returns ``None`` when
     :data:`NEIGHBOUR_TRIES` draws found nothing new.
     """
     slots = [s.id for s in ctx.plan.slots]
     for _ in range(NEIGHBOUR_TRIES):
         values = {sid: dict(v) for sid, v in incumbent.values.items()}
-        for sid in rng.sample(slots, min(len(slots), rng.choice((1, 2)))):
-            dim = rng.choice(ctx.spaces[sid].dims)
-            others = [v for v in range(dim.low, dim.high + 1) if v != values[sid][dim.name]]
-            if others:
-                values[sid][dim.name] = rng.choice(others)
-        cand = Candidate(values, incumbent.crops, incumbent.excluded)
+        excluded = set(incumbent.excluded)
+        if ctx.demo_dims and rng.random() < DEMO_MOVES:
+            _demo_move(ctx, values, excluded, budget, rng)
+        else:
+            for sid in rng.sample(slots, min(len(slots), rng.choice((1, 2)))):
+                dim = rng.choice(ctx.spaces[sid].dims)
+                others = [v for v in range(dim.low, dim.high + 1) if v != values[sid][dim.name]]
+                if others:
+                    values[sid][dim.name] = rng.choice(others)
+        cand = Candidate(values, incumbent.crops, frozenset(excluded))
         key = ctx.key(cand)
         if key not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             return cand
     return None
+
+
+def _demo_slots(ctx: SearchContext) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for s in ctx.plan.slots:
+        out.setdefault(s.demo_id, []).append(s.id)
+    return out
+
+
+def _resize_shown(ctx: SearchContext, values: dict[str, dict[str, int]], excluded: set[str], factor: float) -> None:
+    """Multiplies the ``size`` of every shown image by ``factor`` (within its dimension's range)."""
+    from specprompt.search._space import SIZE_DIM
+
+    for demo_id, sids in _demo_slots(ctx).items():
+        if demo_id in excluded:
+            continue
+        for sid in sids:
+            dim = ctx.spaces[sid].size_dim
+            if dim is not None:
+                values[sid][SIZE_DIM] = min(dim.high, max(dim.low, round(values[sid][SIZE_DIM] * factor)))
+
+
+def _demo_move(
+    ctx: SearchContext,
+    values: dict[str, dict[str, int]],
+    excluded: set[str],
+    budget: float | None,
+    rng: random.Random,
+) -> None:
+    """Changes which demos are shown, in place: a swap, an addition or a removal.
+
+    - swap: a shown demo is left out and a hidden one (of the same answer where there is one)
+      shows its images at the same values;
+    - add: a hidden demo is shown at the values of a shown one; over budget, every shown image
+      is resized by ``sqrt(n / (n + 1))`` (more, smaller demos);
+    - remove: a shown demo is left out; where it fits, every other image grows by
+      ``sqrt(n / (n - 1))`` (fewer, sharper demos).
+    """
+    by_demo = _demo_slots(ctx)
+    demos = [d for d in ctx.demo_dims if d in by_demo]
+    shown = [d for d in demos if d not in excluded]
+    hidden = [d for d in demos if d in excluded]
+    move = rng.choices(("swap", "add", "remove"), DEMO_MOVE_WEIGHTS)[0]
+    n = len(shown)
+    if move == "remove" or not hidden or not shown:
+        if n > 1:
+            excluded.add(rng.choice(shown))
+            if ctx.sized:
+                grown = {sid: dict(v) for sid, v in values.items()}
+                _resize_shown(ctx, grown, excluded, (n / (n - 1)) ** 0.5)
+                if fits(ctx.tokens(Candidate(grown, excluded=frozenset(excluded))), budget):
+                    values.update(grown)
+        return
+    like = rng.choice(shown)
+    cls = {d: c for c, ids in ctx.class_demos.items() for d in ids}
+    same = [d for d in hidden if cls.get(d) is not None and cls.get(d) == cls.get(like)]
+    new = rng.choice(same or hidden)
+    source = by_demo[like]
+    for i, sid in enumerate(by_demo[new]):
+        space = ctx.spaces[sid]
+        src = values[source[min(i, len(source) - 1)]]
+        values[sid] = {d.name: min(d.high, max(d.low, int(src.get(d.name, space.full()[d.name])))) for d in space.dims}
+    excluded.discard(new)
+    if move == "swap":
+        excluded.add(like)
+    elif ctx.sized and not fits(ctx.tokens(Candidate(values, excluded=frozenset(excluded))), budget):
+        _resize_shown(ctx, values, excluded, (n / (n + 1)) ** 0.5)
