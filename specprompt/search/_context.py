@@ -546,13 +546,18 @@ class SearchContext:
 
 
 def class_demos(plan: DemoPlan) -> dict[str, tuple[str, ...]]:
-    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it."""
+    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it.
+
+    The classes are those of the program's own demos: a pooled demo (:attr:`DemoPlan.pooled`)
+    counts for a class they show, and a class only pooled demos show is no class of the rule.
+    """
     out: dict[str, list[str]] = {}
-    for slot in plan.slots:
+    for slot in sorted(plan.slots, key=lambda s: s.demo_id in plan.pooled):
         per = plan.classes[slot.predictor] if slot.predictor < len(plan.classes) else ()
         key = per[slot.demo] if slot.demo < len(per) else None
-        if key is not None:
-            ids = out.setdefault(f"{slot.predictor_name}:{key}", [])
+        name = f"{slot.predictor_name}:{key}"
+        if key is not None and (slot.demo_id not in plan.pooled or name in out):
+            ids = out.setdefault(name, [])
             if slot.demo_id not in ids:
                 ids.append(slot.demo_id)
     return {c: tuple(ids) for c, ids in out.items()}
