@@ -28,9 +28,12 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
+from _common import Report, at_least, exact_match, held_out_accuracy, pct, pick_demos, prompt_tokens, table
 
 #: What each built-in task's label depends on, which decides its PASS line.
 TASK_KINDS = {"colour-position": "low", "fine-texture": "fine", "gauge": "mid"}
@@ -65,65 +68,7 @@ class Settings:
     threads: int
 
 
-def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
-    """1.0 when the predicted label equals the example's label."""
-    return float(getattr(pred, "label", None) == example.label)
-
-
 # -- demos, images and tokens ---------------------------------------------------------------------
-
-
-def pick_demos(task: Any, k: int, order: str, seed: int) -> list[Any]:
-    """The first ``k`` trainset examples of every class.
-
-    ``order="round-robin"`` lists one demo of each class, then the next one of each class, ...;
-    ``order="shuffled"`` shuffles them with ``random.Random(seed)``.
-    """
-    import random
-
-    per_class = [[ex for ex in task.trainset if ex.label == label][:k] for label in task.labels]
-    if any(len(p) < k for p in per_class):
-        raise SystemExit(f"{task.name}: the trainset has fewer than {k} examples of some class; raise --n-train")
-    demos = [per_class[c][i] for i in range(k) for c in range(len(per_class))]
-    if order == "shuffled":
-        random.Random(seed).shuffle(demos)
-    return demos
-
-
-def demo_images(program: Any) -> list[Any]:
-    """Every ``dspy.Image`` inside the demos of every predictor of ``program``, in order."""
-    import dspy
-
-    out: list[Any] = []
-    for _, pred in program.named_predictors():
-        for demo in pred.demos:
-            values = demo.values() if hasattr(demo, "values") else dict(demo).values()
-            for value in values:
-                items = value if isinstance(value, (list, tuple)) else [value]
-                out.extend(v for v in items if isinstance(v, dspy.Image))
-    return out
-
-
-def image_size(image: Any) -> tuple[int, int]:
-    """``(width, height)`` of the image a demo sends (SpectralImages know it; others are decoded)."""
-    size = getattr(image, "render_size", None)
-    if size is not None:
-        return int(size[0]), int(size[1])
-    from specprompt.io import load_image
-
-    with load_image(image) as pil:
-        return int(pil.size[0]), int(pil.size[1])
-
-
-def prompt_tokens(program: Any, cost_model: str) -> int:
-    """Image tokens of all demo images of one prompt of ``program`` under ``cost_model``."""
-    from specprompt.cost import image_tokens
-
-    total = 0
-    for img in demo_images(program):
-        w, h = image_size(img)
-        total += image_tokens(cost_model, w, h, detail=getattr(img, "detail", None) or "auto")
-    return total
 
 
 def kept_levels(selections: str) -> list[str]:
@@ -146,27 +91,7 @@ def keeps_l0(selections: str) -> list[bool]:
     return [x in ("all", "L0+") for x in kept_levels(selections)]
 
 
-# -- evaluation -------------------------------------------------------------------------------------
-
-
-def held_out_accuracy(program: Any, testset: Sequence[Any], threads: int) -> float:
-    """Mean exact-match accuracy of ``program`` on ``testset`` (0..1)."""
-    import dspy
-
-    evaluate = dspy.Evaluate(
-        devset=list(testset), metric=exact_match, num_threads=threads, display_progress=False, provide_traceback=False
-    )
-    return float(evaluate(program).score) / 100.0
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines.extend("| " + " | ".join(r) + " |" for r in rows)
-    return lines
+# -- results ----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -178,18 +103,6 @@ class Row:
     test: float | None
     tokens: dict[str, int]
     note: str
-
-
-class Report:
-    """Collects markdown lines, printing each as it comes."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, *lines: str) -> None:
-        for line in lines:
-            print(line, flush=True)
-            self.lines.append(line)
 
 
 # -- one task ---------------------------------------------------------------------------------------
@@ -266,8 +179,8 @@ def run_task(name: str, s: Settings, report: Report, engine: Any) -> bool | None
         tok = r.tokens.get(head)
         cut = "-" if tok is None or not full_tokens else f"{100 * (1 - tok / full_tokens):.1f}%"
         others = ["-" if m not in r.tokens else str(r.tokens[m]) for m in s.cost_models if m != head]
-        body.append([r.method, _pct(r.val), _pct(r.test), "-" if tok is None else str(tok), cut, *others])
-    report.add(*_table(header, body), "")
+        body.append([r.method, pct(r.val), pct(r.test), "-" if tok is None else str(tok), cut, *others])
+    report.add(*table(header, body), "")
     report.add(*[f"- {r.method}: {r.note}" for r in rows.values()], "")
     checked = rows["optimizer"].tokens.get(head)
     if checked is not None and checked != best.tokens:
@@ -295,8 +208,8 @@ def _verdict(
         val_ok = opt.val is not None and full.val is not None and opt.val >= full.val
         report.add(
             f"PASS/FAIL {name}: {'PASS' if ok else 'FAIL'}: demo image tokens cut {100 * cut:.1f}% (>= 75%) with test "
-            f"accuracy {_pct(opt.test)} vs full resolution {_pct(full.test)} (no loss); valset "
-            f"{_pct(opt.val)} vs {_pct(full.val)} ({'no loss' if val_ok else 'LOSS'})"
+            f"accuracy {pct(opt.test)} vs full resolution {pct(full.test)} (no loss); valset "
+            f"{pct(opt.val)} vs {pct(full.val)} ({'no loss' if val_ok else 'LOSS'})"
         )
         return ok
     if kind == "fine":
@@ -310,8 +223,8 @@ def _verdict(
             return False
         ok = opt.test > uni.test and any(l0)
         report.add(
-            f"PASS/FAIL {name}: {'PASS' if ok else 'FAIL'}: optimizer test accuracy {_pct(opt.test)} > uniform "
-            f"downsampling {_pct(uni.test)} at the same budget ({opt.tokens[head]} vs {uni.tokens[head]} tokens), "
+            f"PASS/FAIL {name}: {'PASS' if ok else 'FAIL'}: optimizer test accuracy {pct(opt.test)} > uniform "
+            f"downsampling {pct(uni.test)} at the same budget ({opt.tokens[head]} vs {uni.tokens[head]} tokens), "
             f"keeping L0 in {sum(l0)} demo(s)"
         )
         return ok
@@ -353,7 +266,7 @@ def run_pareto(name: str, s: Settings, report: Report) -> None:
         test = held_out_accuracy(result.program_for_budget(row.tokens), task.testset, s.threads)
         share = f"{100 * row.tokens / full_tokens:.1f}%" if full_tokens else "-"
         body.append(
-            [str(row.trial), str(row.tokens), share, _pct(row.score), _pct(test), " ".join(kept_levels(row.selections))]
+            [str(row.trial), str(row.tokens), share, pct(row.score), pct(test), " ".join(kept_levels(row.selections))]
         )
     report.add(
         "",
@@ -361,7 +274,7 @@ def run_pareto(name: str, s: Settings, report: Report) -> None:
         "",
         f"full resolution = {full_tokens} {s.cost_model} tokens; val acc is on the full valset.",
         "",
-        *_table(["trial", f"tokens ({s.cost_model})", "of full", "val acc", "test acc", "kept per demo"], body),
+        *table(["trial", f"tokens ({s.cost_model})", "of full", "val acc", "test acc", "kept per demo"], body),
         "",
         f"scorer calls: {result.scorer_calls}; wall time {time.perf_counter() - t0:.1f} s",
     )
@@ -381,19 +294,6 @@ def _budget(text: str) -> tuple[str, float]:
     return name, frac
 
 
-def _at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"want an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 4 trials): checks the script runs")
@@ -408,14 +308,14 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
         + ", ".join(f"{k}={v}" for k, v in DEFAULT_BUDGETS.items())
         + ")",
     )
-    parser.add_argument("--size", type=_at_least(32), default=None, help="image side in px (default 256)")
+    parser.add_argument("--size", type=at_least(32), default=None, help="image side in px (default 256)")
     parser.add_argument(
-        "--n-val", type=_at_least(1), default=None, help="validation examples the search scores (default 20)"
+        "--n-val", type=at_least(1), default=None, help="validation examples the search scores (default 20)"
     )
-    parser.add_argument("--n-test", type=_at_least(1), default=None, help="held-out test examples (default 60)")
-    parser.add_argument("--k-per-class", type=_at_least(1), default=None, help="demos per class (default 2)")
+    parser.add_argument("--n-test", type=at_least(1), default=None, help="held-out test examples (default 60)")
+    parser.add_argument("--k-per-class", type=at_least(1), default=None, help="demos per class (default 2)")
     parser.add_argument(
-        "--n-trials", type=_at_least(1), default=None, help="search trials, also of random search (default 30)"
+        "--n-trials", type=at_least(1), default=None, help="search trials, also of random search (default 30)"
     )
     parser.add_argument(
         "--pareto-tasks",
@@ -424,7 +324,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
         help="tasks of the Pareto fronts (default colour-position fine-texture); 'none' skips them",
     )
     parser.add_argument(
-        "--pareto-trials", type=_at_least(1), default=None, help="trials of the Pareto search (default 40)"
+        "--pareto-trials", type=at_least(1), default=None, help="trials of the Pareto search (default 40)"
     )
     parser.add_argument("--cost-model", default=COST_MODELS[0], help="headline cost model (budget and cut)")
     parser.add_argument(
@@ -439,9 +339,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
         default="nearest",
         help="offline scorer: nearest-band engine (default) or the shipped local band VLM",
     )
-    parser.add_argument("--seed", type=_at_least(0), default=0, help="seed of the task images")
-    parser.add_argument("--search-seed", type=_at_least(0), default=0, help="seed of the searches (sampler, minibatch)")
-    parser.add_argument("--threads", type=_at_least(1), default=2, help="threads scoring examples")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="seed of the task images")
+    parser.add_argument("--search-seed", type=at_least(0), default=0, help="seed of the searches (sampler, minibatch)")
+    parser.add_argument("--threads", type=at_least(1), default=2, help="threads scoring examples")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
     a = parser.parse_args(argv)
     quick = a.quick

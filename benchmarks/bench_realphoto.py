@@ -53,7 +53,21 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
+from _common import (
+    Report,
+    at_least,
+    exact_match,
+    held_out_accuracy,
+    image_size,
+    pct,
+    pick_demos,
+    prompt_tokens,
+    table,
+)
 
 #: Task -> (kind of frequency content the label needs, image side in px).
 TASKS: dict[str, tuple[str, int]] = {
@@ -93,55 +107,7 @@ class Settings:
     random: bool = True
 
 
-def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
-    """1.0 when the predicted label equals the example's label."""
-    return float(getattr(pred, "label", None) == example.label)
-
-
 # -- demos and tokens ------------------------------------------------------------------------------
-
-
-def pick_demos(task: Any, k: int) -> list[Any]:
-    """``k`` trainset examples of every class, round-robin over the classes."""
-    per_class = [[ex for ex in task.trainset if ex.label == label][:k] for label in task.labels]
-    if any(len(p) < k for p in per_class):
-        raise SystemExit(f"{task.name}: the trainset has fewer than {k} examples of some class; raise --n-train")
-    return [per_class[c][i] for i in range(k) for c in range(len(per_class))]
-
-
-def demo_images(program: Any) -> list[Any]:
-    """Every ``dspy.Image`` in the demos of every predictor of ``program``, in order."""
-    import dspy
-
-    out: list[Any] = []
-    for _, pred in program.named_predictors():
-        for demo in pred.demos:
-            values = demo.values() if hasattr(demo, "values") else dict(demo).values()
-            for value in values:
-                items = value if isinstance(value, (list, tuple)) else [value]
-                out.extend(v for v in items if isinstance(v, dspy.Image))
-    return out
-
-
-def image_size(image: Any) -> tuple[int, int]:
-    """``(width, height)`` of the PNG an image part sends."""
-    size = getattr(image, "render_size", None)
-    if size is not None:
-        return int(size[0]), int(size[1])
-    from specprompt.io import load_image
-
-    with load_image(image) as pil:
-        return int(pil.size[0]), int(pil.size[1])
-
-
-def prompt_tokens(program: Any, pricing: str) -> int:
-    """Image tokens of the demo images of one prompt of ``program`` under ``pricing``."""
-    from specprompt.cost import image_tokens
-
-    return sum(
-        image_tokens(pricing, *image_size(img), detail=getattr(img, "detail", None) or "auto")
-        for img in demo_images(program)
-    )
 
 
 def with_images(student: Any, demos: Sequence[Any], images: Sequence[Any | None]) -> Any:
@@ -209,16 +175,6 @@ def low_detail_priced(pricing: str, width: int, height: int) -> bool:
     from specprompt.cost import image_tokens
 
     return image_tokens(pricing, width, height, detail="low") < image_tokens(pricing, width, height, detail="high")
-
-
-def held_out_accuracy(program: Any, testset: Sequence[Any], threads: int) -> float:
-    """Exact-match accuracy of ``program`` on ``testset`` (0..1)."""
-    import dspy
-
-    evaluate = dspy.Evaluate(
-        devset=list(testset), metric=exact_match, num_threads=threads, display_progress=False, provide_traceback=False
-    )
-    return float(evaluate(program).score) / 100.0
 
 
 # -- one cell group: a task, a judge and a seed ------------------------------------------------------
@@ -407,18 +363,6 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
 # -- report ------------------------------------------------------------------------------------------
 
 
-class Report:
-    """Collects markdown lines, printing each as it comes."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def add(self, *lines: str) -> None:
-        for line in lines:
-            print(line, flush=True)
-            self.lines.append(line)
-
-
 def _mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:
     vals = [v for v in values if v is not None]
     if not vals:
@@ -429,12 +373,6 @@ def _mean_std(values: Sequence[float | None]) -> tuple[float, float] | None:
 def _acc(values: Sequence[float | None]) -> str:
     ms = _mean_std(values)
     return "-" if ms is None else f"{100 * ms[0]:.1f} +- {100 * ms[1]:.1f}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines.extend("| " + " | ".join(r) + " |" for r in rows)
-    return lines
 
 
 Key = tuple[str, str, float, str]
@@ -491,7 +429,7 @@ def report_tables(cells: Sequence[CellResult], report: Report) -> None:
                     *shares,
                 ]
             )
-        report.add(*_table(header, rows))
+        report.add(*table(header, rows))
     report.add("", "## Cost per compile (mean over seeds): scorer calls on the valset and wall seconds", "")
     measured = [*searches, *(["random"] if any("random" in c.methods for c in cells) else [])]
     rows = []
@@ -502,7 +440,7 @@ def report_tables(cells: Sequence[CellResult], report: Report) -> None:
             row += ["-" if calls is None else f"{calls:.0f}", "-" if secs is None else f"{secs:.1f}"]
         rows.append(row)
     costs = [h for m in measured for h in (f"{m} calls", "s")]
-    report.add(*_table(["task", "judge", "budget", "pricing", *costs], rows))
+    report.add(*table(["task", "judge", "budget", "pricing", *costs], rows))
     if "optimizer+demos" in methods:
         shown = [c.methods["optimizer+demos"].note for c in cells if "optimizer+demos" in c.methods]
         counts = sorted({int(n.split()[0]) for n in shown if n.split() and n.split()[0].isdigit()})
@@ -534,7 +472,7 @@ def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> di
     for (task, judge, budget, pricing), group in groups.items():
         opt, lan = _means(group, method, "test"), _means(group, "lanczos", "test")
         if opt is None or (lan is not None and opt < lan):
-            losses.append(f"{task}/{judge}/{100 * budget:g}%/{pricing}: {_pct(opt)} < {_pct(lan)}")
+            losses.append(f"{task}/{judge}/{100 * budget:g}%/{pricing}: {pct(opt)} < {pct(lan)}")
     out["never-below-lanczos"] = not losses
     report.add(
         "",
@@ -568,7 +506,7 @@ def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> di
             good = cut is not None and cut >= 0.95 and opt is not None and full is not None and opt >= full
             ok = ok and good
             cut_text = "-" if cut is None else f"{100 * cut:.1f}%"
-            parts.append(f"{judge}/{pricing}: cut {cut_text}, {_pct(opt)} vs full {_pct(full)}")
+            parts.append(f"{judge}/{pricing}: cut {cut_text}, {pct(opt)} vs full {pct(full)}")
         out["coarse-cut-95"] = ok
         report.add(
             f"PASS/FAIL coarse-only at {100 * smallest:g}% budget: {method} cuts >= 95% of demo tokens with no loss "
@@ -577,24 +515,7 @@ def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> di
     return out
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
 # -- command line --------------------------------------------------------------------------------------
-
-
-def _at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"want an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
 
 
 def _fraction(text: str) -> float:
@@ -614,13 +535,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--judges", nargs="+", choices=JUDGES, default=None, help="pixel judges (default both)")
     parser.add_argument("--budgets", nargs="+", type=_fraction, default=None, help="fractions (default 0.1 0.25 0.5)")
     parser.add_argument("--pricings", nargs="+", default=None, help="cost models (default gpt-4.1-mini, qwen2-vl)")
-    parser.add_argument("--seeds", type=_at_least(1), default=None, help="number of seeds (default 5)")
-    parser.add_argument("--first-seed", type=_at_least(0), default=0, help="seeds are FIRST..FIRST+N-1 (default 0)")
-    parser.add_argument("--size", type=_at_least(32), default=None, help="one image side for every task")
-    parser.add_argument("--n-val", type=_at_least(1), default=None, help="validation examples (default 30)")
-    parser.add_argument("--n-test", type=_at_least(1), default=None, help="held-out test examples (default 60)")
-    parser.add_argument("--k-per-class", type=_at_least(1), default=None, help="demos per class (default 2)")
-    parser.add_argument("--n-trials", type=_at_least(1), default=None, help="trials per search (default 30)")
+    parser.add_argument("--seeds", type=at_least(1), default=None, help="number of seeds (default 5)")
+    parser.add_argument("--first-seed", type=at_least(0), default=0, help="seeds are FIRST..FIRST+N-1 (default 0)")
+    parser.add_argument("--size", type=at_least(32), default=None, help="one image side for every task")
+    parser.add_argument("--n-val", type=at_least(1), default=None, help="validation examples (default 30)")
+    parser.add_argument("--n-test", type=at_least(1), default=None, help="held-out test examples (default 60)")
+    parser.add_argument("--k-per-class", type=at_least(1), default=None, help="demos per class (default 2)")
+    parser.add_argument("--n-trials", type=at_least(1), default=None, help="trials per search (default 30)")
     parser.add_argument(
         "--search-demos",
         action="store_true",
@@ -628,17 +549,17 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         "many demos to show from the program's demos and a pool of trainset examples",
     )
     parser.add_argument(
-        "--demo-pool", type=_at_least(1), default=4, help="with --search-demos: pooled trainset examples per class"
+        "--demo-pool", type=at_least(1), default=4, help="with --search-demos: pooled trainset examples per class"
     )
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
     parser.add_argument(
         "--n-train",
-        type=_at_least(1),
+        type=at_least(1),
         default=None,
         help="trainset size (default max(4 x k-per-class, 8)); --search-demos pools from what the demos leave",
     )
-    parser.add_argument("--workers", type=_at_least(1), default=1, help="processes (task x judge x seed groups)")
-    parser.add_argument("--threads", type=_at_least(1), default=1, help="threads scoring examples in a process")
+    parser.add_argument("--workers", type=at_least(1), default=1, help="processes (task x judge x seed groups)")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
     parser.add_argument(
         "--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines, as they finish)"

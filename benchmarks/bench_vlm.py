@@ -17,6 +17,10 @@ no token above the shrunken image's Nyquist), so its token count can be lower.
 Usage::
 
     python benchmarks/bench_vlm.py [--checkpoint DIR] [--episodes 100] [--threads 1] [--json OUT]
+    python benchmarks/bench_vlm.py --scoring [bench_local_scoring.py options]
+
+``--scoring`` runs ``benchmarks/bench_local_scoring.py`` instead: seconds per band-search trial
+with the shipped model as scorer, the per-call DSPy engine path against batched scoring.
 
 Timings are on this machine; compare them only with timings taken in the same run.
 """
@@ -135,13 +139,30 @@ def _timings(vlm: Any, device: str, n: int) -> dict[str, float]:
     return {"seconds_per_prompt": single, "prompts_per_s_batched": n * 5 / batched}
 
 
+def _scoring(argv: list[str]) -> int:
+    """``bench_local_scoring.py`` with ``argv``: the search's per-call path against batched scoring."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name("bench_local_scoring.py")
+    spec = importlib.util.spec_from_file_location("bench_local_scoring", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return int(module.main(argv))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--scoring" in argv:
+        return _scoring([a for a in argv if a != "--scoring"])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the shipped one)")
     p.add_argument("--episodes", type=int, default=100, help="episodes per family and condition")
     p.add_argument("--fractions", default="0.75,0.5,0.25,0.125", help="token fractions to sweep")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--scoring", action="store_true", help="run bench_local_scoring.py instead (its options follow)")
     args = p.parse_args(argv)
 
     import torch

@@ -213,18 +213,15 @@ def _demo_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"search_demos": search} if pool is None else {"search_demos": search, "demo_pool": pool}
 
 
-def compile_program(
-    args: argparse.Namespace, *, print_fn: Callable[[str], None] = print
-) -> tuple[Any, Any, list[Any], Path]:
-    """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
-    import dspy
-
+def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any] | None, list[Any] | None, Path]:
+    """``(optimizer, lm, program, trainset, valset, testset, out)`` of parsed ``compile`` arguments."""
     from specprompt.cli._optuna import make_pruner, make_sampler
     from specprompt.cli._user_code import load_metric, load_program_ref
     from specprompt.data import dataset_fields, load_dataset
-    from specprompt.search import BandOptimizer
+    from specprompt.search import BandOptimizer, worker_seed
 
-    sampler = make_sampler(args.sampler, args.seed)
+    worker = getattr(args, "worker_index", 0)
+    sampler = make_sampler(args.sampler, worker_seed(args.seed, worker))
     pruner = make_pruner(args.pruner, args.minibatch, multi_objective=args.multi_objective)
     demos = _demo_options(args)
     out = Path(args.out)
@@ -265,10 +262,21 @@ def compile_program(
         study_name=args.study_name,
         run_dir=str(out),
         seed=args.seed,
+        worker=worker,
         progress=not args.no_progress,
         **_remote_options(args),
     )
     _log_levels(getattr(args, "verbose", 0))
+    return optimizer, lm, program, trainset, valset, testset, out
+
+
+def compile_program(
+    args: argparse.Namespace, *, print_fn: Callable[[str], None] = print
+) -> tuple[Any, Any, list[Any], Path]:
+    """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
+    import dspy
+
+    optimizer, lm, program, trainset, valset, testset, out = _setup(args)
     with dspy.context(lm=lm):
         compiled = optimizer.compile(
             program,
@@ -314,8 +322,36 @@ def summary(result: Any, paths: dict[str, Path]) -> str:
     return "\n".join(lines)
 
 
+def search_share(args: argparse.Namespace) -> int:
+    """Runs this process's trials of a shared study (``--search-only``); returns how many finished."""
+    import dspy
+
+    optimizer, lm, program, trainset, valset, _, _ = _setup(args)
+    with dspy.context(lm=lm):
+        return int(optimizer.work(program, trainset=trainset, valset=valset))
+
+
 def run(args: argparse.Namespace) -> int:
-    """Runs ``specprompt compile``; prints the summary to stdout."""
+    """Runs ``specprompt compile`` (and its ``--workers``); prints the summary to stdout."""
+    from specprompt.cli._workers import check_workers, start_workers, stop_workers
+
+    check_workers(args)
+    procs = start_workers(args)
+    ok = False
+    try:
+        code = _run_one(args)
+        ok = True
+    finally:
+        for line in stop_workers(procs, ok=ok):
+            log.warning("%s", line)
+    return code
+
+
+def _run_one(args: argparse.Namespace) -> int:
+    if getattr(args, "search_only", False):
+        ran = search_share(args)
+        print(f"worker {args.worker_index}: {ran} finished trials run by this process")
+        return 0
     compiled, result, trainset, out = compile_program(args)
     info = {
         "program": args.program,
@@ -331,6 +367,9 @@ def run(args: argparse.Namespace) -> int:
     }
     paths = write_outputs(compiled, result, trainset, out, info)
     print(summary(result, paths))
+    if getattr(args, "workers", 1) > 1 or getattr(args, "worker_index", 0) > 0:
+        last = args.worker_index + args.workers - 1
+        print(f"workers: {args.workers} on this machine (indices {args.worker_index}-{last})")
     return 0
 
 
@@ -454,6 +493,9 @@ def add_parser(sub: Any) -> None:
         help="with --search-demos: trainset examples per label added as candidate demos (default: 4)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from specprompt.cli._workers import add_arguments
+
+    add_arguments(p, positive_int, non_negative_int)
     remote = p.add_argument_group("remote scoring (an --lm '<provider>/<model>' endpoint)")
     remote.add_argument(
         "--call-timeout", type=positive_float, default=None, help="seconds one scorer call may take (default 60)"

@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; returns the process exit code (2 for a bad input, with a one-line message)."""
     with one_line_warnings():
-        return _run(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # compile --workers restarts it
+        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

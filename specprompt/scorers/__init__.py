@@ -3,13 +3,14 @@
 :class:`NearestBandEngine` is offline and deterministic: it copies the answer of the demo whose
 kept frequency bands best match the query (:func:`nearest_lm` wraps it in a ``dspy.LM``).
 :class:`LocalVLMEngine` answers with the local band VLM (:mod:`specprompt.vlm`); :func:`local_lm`
-wraps it in a ``dspy.LM``.
+wraps it in a ``dspy.LM``. Besides one request at a time (``complete``), it answers many chats
+read with :func:`parse_messages` together (``respond``: one encoder pass), as the band search does.
 :class:`PixelJudgeEngine` (:func:`pixel_lm`) sees only the pixels a remote API would receive and
 answers with the nearest demo under its own image descriptor (``"hist-hog"`` or ``"lbp-dct"``):
 a stand-in for a remote VLM.
 """
 
-from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat
+from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat, parse_messages, with_query
 from specprompt.scorers._local import LocalVLMEngine, local_lm
 from specprompt.scorers._nearest import (
     MODEL_NAME,
@@ -39,7 +40,9 @@ __all__ = [
     "local_lm",
     "nearest_lm",
     "parse_chat",
+    "parse_messages",
     "pixel_lm",
     "resample",
     "sent_pixels",
+    "with_query",
 ]

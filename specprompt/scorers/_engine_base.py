@@ -19,8 +19,8 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -40,7 +40,9 @@ __all__ = [
     "default_answer",
     "engine_config",
     "parse_chat",
+    "parse_messages",
     "text_tokens",
+    "with_query",
 ]
 
 _NOT_SUPPLIED = "Not supplied for this particular example."
@@ -175,26 +177,85 @@ def parse_chat(request: Request) -> ParsedChat:
         system = request.system
     else:
         system = _texts(request.system or ())
-    messages = request.messages
-    last = messages[-1]
-    if last.role != "user":
-        raise ImageInputError("<request>", f"the last message must be the user's query, got a {last.role!r} message")
-    images: list[ChatImage] = []
-    text_chars = len(system)
     converted: list[tuple[str, tuple[ChatImage, ...], str]] = []
-    for i, message in enumerate(messages):
-        where = "the query" if i == len(messages) - 1 else f"message {i}"
+    for i, message in enumerate(request.messages):
+        where = "the query" if i == len(request.messages) - 1 else f"message {i}"
         imgs = tuple(ChatImage.from_part(p, where) for p in message.parts if isinstance(p, ImagePart))
-        text = _texts(message.parts)
-        images.extend(imgs)
-        text_chars += len(text)
-        converted.append((message.role, imgs, text))
+        converted.append((message.role, imgs, _texts(message.parts)))
+    return _assemble(system, converted)
+
+
+def _openai_parts(content: Any, where: str) -> tuple[tuple[ChatImage, ...], str]:
+    """The images and the text of one OpenAI-format message content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return (), content
+    images: list[ChatImage] = []
+    text: list[str] = []
+    for part in content or ():
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            text.append(str(part.get("text", "")))
+        elif kind == "image_url":
+            spec = part.get("image_url") or {}
+            url = str(spec.get("url", "")) if isinstance(spec, dict) else str(spec)
+            head, sep, payload = url.partition(";base64,")
+            if not (head.startswith("data:") and sep):
+                raise ImageInputError(
+                    f"{url!r:.60} in {where}", "the offline scorer reads inline image data only, never a URL or file id"
+                )
+            detail = spec.get("detail") if isinstance(spec, dict) else None
+            digest = hashlib.blake2b(payload.encode("ascii", "replace"), digest_size=16).hexdigest()
+            images.append(ChatImage(payload, head[len("data:") :], detail, digest, where))
+        else:
+            raise ImageInputError(f"<{kind!r} part in {where}>", "only text and inline image parts can be read")
+    return tuple(images), "".join(text)
+
+
+def parse_messages(messages: Sequence[dict[str, Any]]) -> ParsedChat:
+    """Splits OpenAI-format chat messages (what a DSPy adapter's ``format`` returns) into demos and
+    the query: the same :class:`ParsedChat` that :func:`parse_chat` reads from the request DSPy
+    builds from those messages.
+
+    Raises:
+        ImageInputError: no user message last, an image that is not inline data, or an unknown part.
+    """
+    system = ""
+    converted: list[tuple[str, tuple[ChatImage, ...], str]] = []
+    body = list(messages)
+    while body and body[0].get("role") == "system":
+        system += _openai_parts(body.pop(0).get("content"), "the system message")[1]
+    for i, message in enumerate(body):
+        where = "the query" if i == len(body) - 1 else f"message {i}"
+        imgs, text = _openai_parts(message.get("content"), where)
+        converted.append((str(message.get("role")), imgs, text))
+    return _assemble(system, converted)
+
+
+def with_query(chat: ParsedChat, other: ParsedChat) -> ParsedChat:
+    """``chat`` with the query (images and text) of ``other``: the chat of the same system and demos
+    asking about another input.
+
+    Example:
+        >>> a = ParsedChat("sys", (), (), "q1", (), 5); with_query(a, ParsedChat("sys", (), (), "query 2", (), 10))
+        ParsedChat(system='sys', demos=(), query=(), query_text='query 2', images=(), text_chars=10)
+    """
+    shown = chat.images[: len(chat.images) - len(chat.query)]
+    chars = chat.text_chars - len(chat.query_text) + len(other.query_text)
+    return replace(chat, query=other.query, query_text=other.query_text, images=shown + other.query, text_chars=chars)
+
+
+def _assemble(system: str, converted: list[tuple[str, tuple[ChatImage, ...], str]]) -> ParsedChat:
+    if not converted or converted[-1][0] != "user":
+        got = f"a {converted[-1][0]!r}" if converted else "no"
+        raise ImageInputError("<request>", f"the last message must be the user's query, got {got} message")
+    images = tuple(img for _, imgs, _ in converted for img in imgs)
+    text_chars = len(system) + sum(len(text) for _, _, text in converted)
     demos: list[DemoTurn] = []
     for (role, imgs, _), (next_role, _, answer) in itertools.pairwise(converted[:-1]):
         if role == "user" and next_role == "assistant" and imgs and answer.strip() and _NOT_SUPPLIED not in answer:
             demos.append(DemoTurn(imgs, answer))
     _, query, query_text = converted[-1]
-    return ParsedChat(system, tuple(demos), query, query_text, tuple(images), text_chars)
+    return ParsedChat(system, tuple(demos), query, query_text, images, text_chars)
 
 
 def text_tokens(chars: int) -> int:
@@ -345,10 +406,29 @@ class ScorerEngine(ABC):
             total += image_tokens(self.cost_model, w, h, detail=detail)  # type: ignore[arg-type]
         return total
 
+    def answer_batch(self, chats: Sequence[ParsedChat]) -> list[tuple[str, dict[str, Any]]]:
+        """:meth:`answer` for several chats; engines that can share work between them override it."""
+        return [self.answer(chat) for chat in chats]
+
     def complete(self, request: Request) -> Response:
         """Answers one DSPy request (the ``dspy.LM`` engine contract)."""
         validate_request(request)
         chat = parse_chat(request)
+        self._check(chat)
+        return self._response(chat, *self.answer(chat))
+
+    def respond(self, chats: Sequence[ParsedChat]) -> list[Response]:
+        """Answers parsed chats together (:meth:`answer_batch`): the same responses, usage and
+        :attr:`calls` (one per chat) as :meth:`complete` gives for each chat's request.
+
+        Raises:
+            InvalidRequestError: a chat with neither demonstrations nor output fields (as :meth:`complete`).
+        """
+        for chat in chats:
+            self._check(chat)
+        return [self._response(chat, *out) for chat, out in zip(chats, self.answer_batch(chats), strict=True)]
+
+    def _check(self, chat: ParsedChat) -> None:
         if not chat.demos and not _output_fields(chat.system):
             from dspy.lm15 import InvalidRequestError
 
@@ -358,7 +438,8 @@ class ScorerEngine(ABC):
                 "names no output fields to fill (DSPy's 'Your output fields are:' system text); send the "
                 "request as a DSPy adapter does"
             )
-        text, details = self.answer(chat)
+
+    def _response(self, chat: ParsedChat, text: str, details: dict[str, Any]) -> Response:
         image_toks = self.image_tokens(chat)
         with self._lock:
             self._calls += 1

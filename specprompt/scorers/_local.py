@@ -50,6 +50,8 @@ from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, Sco
 from specprompt.vlm import LocalVLM, png_metadata, prepare_decoded
 
 if TYPE_CHECKING:
+    import torch
+
     from specprompt.vlm import PreparedImage
 
 __all__ = ["LocalVLMEngine", "answer_label", "instruction_of", "load_local_vlm", "local_lm"]
@@ -58,6 +60,8 @@ _OBJECTIVE = re.compile(r"your objective is:\s*(.*)\Z", re.S)
 _CHAT_FIELD = re.compile(r"\[\[ ## (\w+) ## \]\]\s*(.*?)\s*(?=\[\[ ## |\Z)", re.S)
 _XML_FIELD = re.compile(r"<(\w+)>\s*(.*?)\s*</\1>", re.S)
 _NOT_ANSWERS = ("completed", "reasoning")
+#: Image embeddings an engine keeps (demo renders and validation queries repeat across a search).
+_EMBEDDINGS = 8192
 
 
 # -- reading the chat ------------------------------------------------------------------------------
@@ -144,6 +148,12 @@ class LocalVLMEngine(ScorerEngine):
           ``scores`` (probability per answer), ``paths`` (``"bands"`` or ``"pixels"`` per image,
           in request order), ``model_id`` and ``image_tokens``.
         - Thread-safe: the network runs under a lock; the caches are locked.
+        - Two paths, the same answers: :meth:`complete` (``dspy.LM``, one request) runs the model
+          on the request's demos and query; :meth:`respond` (the band search's batched scoring,
+          :class:`~specprompt.search.BandOptimizer` with this engine as scorer) answers many parsed
+          chats with one encoder pass, reusing image embeddings cached by content digest, and counts
+          one call per chat with the usage :meth:`complete` reports. :attr:`forward_passes` counts
+          the encoder passes of both.
         - Deterministic on CPU: DSPy's cache can be on; :func:`local_lm` turns it off by default
           because cache hits report no usage and skip :attr:`calls`.
     """
@@ -165,7 +175,16 @@ class LocalVLMEngine(ScorerEngine):
         self.adapter = None if adapter is None else str(adapter)
         self.device = device
         self._prepared: LRUCache[str, tuple[PreparedImage, str]] = LRUCache(cache_size)
+        self._embeddings: LRUCache[str, torch.Tensor] = LRUCache(max(cache_size, _EMBEDDINGS))
         self._forward = threading.Lock()
+        self._passes = 0
+
+    @property
+    def forward_passes(self) -> int:
+        """Image-encoder passes run so far: one per :meth:`answer` that runs the model, at most one
+        per :meth:`answer_batch` (none when every image's embedding is cached)."""
+        with self._forward:
+            return self._passes
 
     # DSPy saves an LM with a custom engine through these two (loading needs allow_unsafe_lm_state).
     def dump_state(self) -> dict[str, Any]:
@@ -197,12 +216,7 @@ class LocalVLMEngine(ScorerEngine):
         return sum(self.prepare(img)[0].layout.n_tokens for img in chat.images)
 
     def answer(self, chat: ParsedChat) -> tuple[str, dict[str, Any]]:
-        if not chat.query:
-            raise ImageInputError(
-                "<query>",
-                "the final user message has no image part; pass dspy.Image objects (not paths, PIL images "
-                "or None) in the image fields",
-            )
+        _need_query(chat)
         prepared = {img.key: self.prepare(img) for img in chat.images}
         paths = [prepared[img.key][1] for img in chat.images]
         details: dict[str, Any] = {"model_id": self.model_id, "paths": paths}
@@ -213,10 +227,88 @@ class LocalVLMEngine(ScorerEngine):
         groups.append([prepared[i.key][0] for i in chat.query])
         with self._forward:
             answers, probs = self.vlm.probabilities(groups, labels, instruction_of(chat.system))
-        best = answers[int(np.argmax(probs))]  # first maximum: ties go to the earlier answer
-        demo = labels.index(best)
-        scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}
-        return chat.demos[demo].answer, {**details, "answer": best, "demo": demo, "scores": scores}
+            self._passes += len(answers) > 1
+        return _chosen(chat, labels, answers, probs, details)
+
+    def answer_batch(self, chats: Sequence[ParsedChat]) -> list[tuple[str, dict[str, Any]]]:
+        """:meth:`answer` for several chats with one encoder pass: every image not seen before (demos
+        and queries) is embedded in a single batch and cached by its content digest, and chats that
+        show the same demos share one readout (:meth:`LocalVLM.readout <specprompt.vlm.LocalVLM.readout>`).
+
+        Convention:
+            The answers are :meth:`answer`'s; the probabilities agree with it up to float rounding
+            (about 1e-6), since an image's embedding is computed in another batch.
+
+        Raises:
+            ImageInputError: a chat without a query image, or an unreadable image (nothing is answered).
+        """
+        import torch
+
+        for chat in chats:
+            _need_query(chat)
+        prepared = {img.key: self.prepare(img) for chat in chats for img in chat.images}
+        episodes: dict[tuple[Any, ...], list[int]] = {}
+        for i, chat in enumerate(chats):
+            said = tuple(answer_label(d.answer) for d in chat.demos)
+            if len(set(said)) > 1:
+                demo_keys = tuple(tuple(img.key for img in d.images) for d in chat.demos)
+                episodes.setdefault((demo_keys, said, instruction_of(chat.system)), []).append(i)
+        wanted = {img.key: None for i in (j for js in episodes.values() for j in js) for img in chats[i].images}
+        with self._forward:
+            known: dict[str, torch.Tensor] = {}
+            for k in wanted:
+                hit = self._embeddings.get(k)
+                if hit is not None:
+                    known[k] = hit
+            missing = [k for k in wanted if k not in known]
+            if missing:
+                z = self.vlm.embed_prepared([prepared[k][0] for k in missing])
+                self._passes += 1
+                for k, row in zip(missing, z, strict=True):
+                    known[k] = row
+                    self._embeddings.put(k, row)
+            probs_of: dict[int, tuple[list[str], np.ndarray]] = {}
+            for (demo_keys, shown, instruction), members in episodes.items():
+                with torch.no_grad():
+                    demos = torch.stack([torch.stack([known[k] for k in keys]).mean(0) for keys in demo_keys])
+                    queries = torch.stack(
+                        [torch.stack([known[img.key] for img in chats[i].query]).mean(0) for i in members]
+                    )
+                answers, probs = self.vlm.readout(demos, shown, queries, instruction)
+                probs_of.update((i, (answers, p)) for i, p in zip(members, probs, strict=True))
+        out = []
+        for i, chat in enumerate(chats):
+            details: dict[str, Any] = {
+                "model_id": self.model_id,
+                "paths": [prepared[img.key][1] for img in chat.images],
+            }
+            if not chat.demos:
+                out.append((default_answer(chat), {**details, "answer": None, "demo": None, "scores": {}}))
+                continue
+            labels = [answer_label(d.answer) for d in chat.demos]
+            answers, probs = probs_of.get(i, ([labels[0]], np.ones(1)))
+            out.append(_chosen(chat, labels, answers, probs, details))
+        return out
+
+
+def _need_query(chat: ParsedChat) -> None:
+    if not chat.query:
+        raise ImageInputError(
+            "<query>",
+            "the final user message has no image part; pass dspy.Image objects (not paths, PIL images "
+            "or None) in the image fields",
+        )
+
+
+def _chosen(
+    chat: ParsedChat, labels: list[str], answers: list[str], probs: np.ndarray, details: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The answer text and details for the model's probabilities: the first demo showing the most
+    probable answer (ties go to the earlier answer)."""
+    best = answers[int(np.argmax(probs))]
+    demo = labels.index(best)
+    scores = {a: float(p) for a, p in zip(answers, probs, strict=True)}
+    return chat.demos[demo].answer, {**details, "answer": best, "demo": demo, "scores": scores}
 
 
 def local_lm(

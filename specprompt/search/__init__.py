@@ -2,6 +2,7 @@
 
 from specprompt.search._baselines import BASELINES
 from specprompt.search._calibrate import Calibration, calibrate
+from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport
@@ -14,6 +15,7 @@ from specprompt.search._space import (
 )
 from specprompt.search._spend import Spend
 from specprompt.search._transport import RetryPolicy
+from specprompt.search._workers import worker_seed
 
 __all__ = [
     "BASELINES",
@@ -32,4 +34,6 @@ __all__ = [
     "calibrate",
     "register_search_space",
     "search_space_for",
+    "shared_url",
+    "worker_seed",
 ]

@@ -149,6 +149,13 @@ class SearchConfig:
         default=8, metadata={"help": "validation examples each calibration prompt is scored on"}
     )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
+    worker: int = field(
+        default=0,
+        metadata={
+            "help": "index of this process among the processes sharing one study on PostgreSQL: worker w > 0 "
+            "samples with a seed derived from (seed, w), worker 0 with seed itself (needs a shared storage)"
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "show a tqdm bar of trials (only on a terminal)"})
     timeout: float | None = field(
         default=None,
@@ -221,6 +228,7 @@ class SearchConfig:
         _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
         _int_at_least("demo_pool", self.demo_pool, 0)
         _int_at_least("seed", self.seed, 0)
+        _int_at_least("worker", self.worker, 0)
         _int_at_least("calibration_probes", self.calibration_probes, 3)
         _int_at_least("calibration_examples", self.calibration_examples, 1)
         for name in ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress", "calibrate"):

@@ -53,25 +53,27 @@ def requeue_failed(study: optuna.Study, worker: Any = None) -> int:
     """Enqueues, once each, the parameters of trials that failed in transport or were interrupted
     by a killed process; returns how many.
 
+    Each goes through :func:`~specprompt.search._stale.requeue` (the same retry record as an
+    interrupted trial's), and is the next trial to run when no other trial waits.
+
     Args:
         study: the study.
         worker: the ``worker`` of the new trials' records (the process tag, JSON), or ``None``.
     """
     from specprompt.search._record import TrialRecord
+    from specprompt.search._stale import requeue
 
     records = [(t, TrialRecord.from_trial(t)) for t in study.get_trials(deepcopy=False)]
     taken = {r.retry_of for _, r in records}
     added = 0
     for t, r in records:
         why = r.transport_error or r.interrupted
-        # an enqueued trial killed before it drew its parameters still has them as fixed_params
-        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
-        if t.state != optuna.trial.TrialState.FAIL or why is None or t.number in taken or not params:
-            continue  # (no parameters: killed before its candidate was drawn; the sampler draws anew)
-        again = TrialRecord(origin=r.origin or "sampler", worker=worker, retry_of=t.number)
-        study.enqueue_trial(params, user_attrs=again.to_attrs())
-        logger.info("trial %d failed (%s); its candidate is queued again", t.number, why)
-        added += 1
+        if t.state != optuna.trial.TrialState.FAIL or why is None or t.number in taken:
+            continue
+        # (no parameters: killed before its candidate was drawn; the sampler draws anew)
+        if requeue(study, t, worker):
+            logger.info("trial %d failed (%s); its candidate is queued again", t.number, why)
+            added += 1
     return added
 
 

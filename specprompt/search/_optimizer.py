@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,15 +19,18 @@ from dspy.teleprompt import Teleprompter
 from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._calibrate import calibrate_study, check_lm
+from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
+from specprompt.search._periodic import catch_up, periodic_full_eval
+from specprompt.search._queue import enqueue_next_guess, first_guesses
 from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._reference import BASELINE_ORIGIN, candidate_of, reference_candidates
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, best_row, pareto
+from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._select import Decision, choose
@@ -48,6 +51,15 @@ from specprompt.search._study import (
 )
 from specprompt.search._transport import RetryPolicy, remote_lm
 from specprompt.search._warm import warm_starts
+from specprompt.search._workers import (
+    Shared,
+    SharedObjective,
+    Surplus,
+    check_shared,
+    quiet_surplus,
+    run_until_complete,
+    worker_seed,
+)
 
 __all__ = ["BandOptimizer"]
 
@@ -67,6 +79,10 @@ class _Run:
     valset_digest: str
     study: optuna.Study
     cap: SpendCap
+    #: the database URL when several processes may share the study (PostgreSQL), else None
+    shared_url: str | None = None
+    #: this process scores finalists and chooses (``compile``); ``False`` for ``work``
+    finalizer: bool = True
 
 
 def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -115,6 +131,16 @@ def _fallback(ctx: SearchContext, budget: float | None) -> tuple[str, Candidate]
         if ctx.key(cand) != text_only:
             return name, cand
     return "text_only", ctx.dropped()
+
+
+def _remember(scorer: Scorer, study: optuna.Study) -> None:
+    """Caches in ``scorer`` every per-example score the study holds (trials and full-valset scores)."""
+    for t in finished_trials(study):
+        rec = TrialRecord.from_trial(t)
+        if rec.example_scores and rec.key:
+            scorer.remember(rec.key, dict(rec.example_scores))
+    for key, entry in FullScore.read_all(study).items():
+        scorer.remember(key, dict(entry.example_scores))
 
 
 @contextlib.contextmanager
@@ -201,8 +227,17 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           them, else the cheapest; ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
-          of earlier runs: re-running the same command resumes and only runs the rest. Trials
-          left running by a killed process on this host are marked failed and not counted.
+          of earlier runs: re-running the same command resumes and only runs the rest. A trial
+          left running by a killed process is marked failed (not counted) and its candidate runs
+          again first: found at once on this host (process check), elsewhere by Optuna's
+          heartbeat (:mod:`specprompt.search._stale`). With the same seed the resumed compile
+          returns the program the uninterrupted one returns (the base sampler is reseeded per
+          trial, :mod:`specprompt.search._seeding`); finished trials are never scored again.
+        - On a storage several processes share (PostgreSQL), ``n_trials`` counts the trials of
+          every process: each process (``worker=`` index: its own sampler stream) runs trials
+          until the study has them, no prompt is scored twice, and the process that calls
+          :meth:`compile` waits for the others' trials before it chooses (:meth:`work` runs
+          trials only; see :mod:`specprompt.search._workers`).
         - ``search_demos=True``: every image demo gets an ``include`` dimension, and up to
           ``demo_pool`` more trainset examples per label are added as candidate demos
           (:func:`~specprompt.search._demos.add_pool`; never an example of the valset or
@@ -246,6 +281,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         _check_names(self.config)
         if target is not None:
             check_lm("target", target)
+        if self.config.worker > 0:
+            check_shared(storage, f"worker={self.config.worker}")
         if self.config.calibrate and target is None:
             raise ConfigError("calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against>")
         self.target = target
@@ -261,6 +298,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         trainset: Sequence[Any],
         valset: Sequence[Any] | None,
         testset: Sequence[Any] | None = None,
+        *,
+        finalizer: bool = True,
     ) -> _Run:
         if not isinstance(student, dspy.Module):
             raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
@@ -281,12 +320,26 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
         policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
         scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
-        sampler = BandSampler(
-            self.sampler or default_sampler(cfg), ctx, local_search=float(cfg.local_search), seed=cfg.seed
-        )
+        # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
+        # BandSampler reseeds any base sampler per trial from it
+        seed = worker_seed(cfg.seed, cfg.worker)
+        base = self.sampler or default_sampler(cfg.replace(seed=seed))
+        sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
         study = self._study(ctx, storage, name, sampler, len(val))
         cap = SpendCap(scorer, cfg)
-        return _Run(ctx, scorer, val, order[: cfg.minibatch_size], name, storage, digest, study, cap)
+        return _Run(
+            ctx,
+            scorer,
+            val,
+            order[: cfg.minibatch_size],
+            name,
+            storage,
+            digest,
+            study,
+            cap,
+            shared_url=shared_url(storage),
+            finalizer=finalizer,
+        )
 
     def _study(
         self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
@@ -319,52 +372,65 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         return study
 
     # -- the search ----------------------------------------------------------------------------------
-    def _enqueue_first(self, run: _Run, study: optuna.Study) -> None:
-        """Enqueues the baselines that fit, then the warm starts, one per prompt, at most ``n_trials``."""
-        ctx, cfg = run.ctx, self.config
-        first: dict[str, tuple[str, Candidate]] = {}
-        for name, cand in reference_candidates(ctx):
-            first.setdefault(ctx.key(cand), (BASELINE_ORIGIN + name, cand))
-        for name, cand in warm_starts(ctx, cfg.token_budget):
-            first.setdefault(ctx.key(cand), (f"warm:{name}", cand))
-        tag = worker_tag()
-        for origin, cand in list(first.values())[: cfg.n_trials]:
-            study.enqueue_trial(ctx.to_params(cand), user_attrs=TrialRecord(origin=origin, worker=tag).to_attrs())
-
     def _optimize(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
         """Runs ``study.optimize`` until the study has ``n_trials`` finished trials (or ``timeout`` passed).
 
         Args:
-            guided: enqueue the baselines and warm starts into a new study (the study's
-                :class:`BandSampler` proposes the rest); ``False`` for the random-search baseline.
+            guided: enqueue the baselines and warm starts, one at a time
+                (:mod:`specprompt.search._queue`; the study's :class:`BandSampler` proposes the
+                rest); ``False`` for the random-search baseline.
 
         Convention:
             Each enqueued trial carries this process's ``worker`` tag and its ``origin``; the
             objective writes the tag of the process that runs a trial first thing, so a trial
             left RUNNING by a kill carries the dead process's id and :func:`fail_stale_trials`
-            retires it on the next run.
+            retires it on the next run and enqueues its candidate, which runs next
+            (:mod:`specprompt.search._stale`). A periodic full-valset evaluation that a kill
+            cut off is made first (:func:`~specprompt.search._periodic.catch_up`).
         """
         cfg = self.config
         quiet_scoring_tracebacks()
+        shared = None if run.shared_url is None else Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
+        entered = shared is not None and shared.enter()
+        try:
+            self._optimize_with(run, study, desc, guided=guided, shared=shared)
+        finally:
+            if shared is not None:
+                if entered:
+                    shared.leave()
+                shared.close()
+
+    def _optimize_with(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool, shared: Shared | None) -> None:
+        cfg = self.config
+
+        def one_at_a_time() -> contextlib.AbstractContextManager[None]:
+            """[workers] one process at a time enqueues the first trials and requeues failed ones."""
+            return contextlib.nullcontext() if shared is None else shared.locked()
+
         fail_stale_trials(study)
-        for t in finished_trials(study):  # a resumed study: its per-example scores are known
-            rec = TrialRecord.from_trial(t)
-            if rec.example_scores and rec.key:
-                run.scorer.remember(rec.key, dict(rec.example_scores))
-        for key, entry in FullScore.read_all(study).items():
-            run.scorer.remember(key, dict(entry.example_scores))
-        if guided and not study.trials:
-            self._enqueue_first(run, study)
+        _remember(run.scorer, study)  # a resumed study: its per-example scores are known
+        guesses = first_guesses(run.ctx, cfg.n_trials) if guided else []
+        if run.finalizer:  # [workers] only the process that chooses makes full-valset evaluations
+            catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
         done = len(finished_trials(study))
         if run.cap.reached():
             return
-        requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
+        with one_at_a_time():
+            requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
+            enqueue_next_guess(study, run.ctx, guesses, worker_tag())
         if done >= cfg.n_trials:
             logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
             return
+        if shared is not None and shared.full():
+            logger.info("study %s: the other workers run its last trials", study.study_name)
+            return
         if done:
             logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
-        objective = Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        objective = (
+            Objective(run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+            if shared is None
+            else SharedObjective(shared, run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
+        )
 
         from tqdm.auto import tqdm
 
@@ -372,20 +438,27 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
-                requeue_failed(study, worker_tag())
-            if trial.state not in FINISHED:
-                return
-            bar.update(1)
-            n = len(finished_trials(study))
-            if n % cfg.full_eval_every == 0:
-                self._periodic_full_eval(run, study)
-            if n >= cfg.n_trials:
-                study.stop()
+                with one_at_a_time():
+                    requeue_failed(study, worker_tag())
+            if trial.state in FINISHED:
+                bar.update(1)
+                n = len(finished_trials(study))
+                if n % cfg.full_eval_every == 0 and run.finalizer:
+                    periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, n)
+                if n >= cfg.n_trials:
+                    study.stop()
+                    return
+            with one_at_a_time():
+                enqueue_next_guess(study, run.ctx, guesses, worker_tag())
 
         try:
             # [faults] a trial that failed in transport FAILs and the search goes on; run.cap stops it
             callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [after, run.cap]
-            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=(TransportError,))
+            if shared is not None:  # [workers] stop once the admitted trials reach n_trials
+                quiet_surplus()
+                callbacks.append(shared)
+            catch = (TransportError, Surplus)
+            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=catch)
         finally:
             bar.close()
         n = len(finished_trials(study))
@@ -393,16 +466,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info(
                 "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
             )
-
-    def _periodic_full_eval(self, run: _Run, study: optuna.Study) -> None:
-        """Scores the best candidate (by minibatch score) that has no full-valset score yet."""
-        rows = [r for r in collect_rows(study, run.ctx, self.config.token_budget) if not r.full]
-        if rows:
-            r = best_row(rows, minibatch=True)
-            try:
-                full_score(study, run.ctx, run.scorer, r.key, row_candidate(run.ctx, r), r.trial)
-            except TransportError as exc:  # [faults] nothing stored: a later evaluation scores it
-                logger.warning("full-valset evaluation of trial %d postponed: %s", r.trial, exc)
 
     def _add_trial(self, run: _Run, study: optuna.Study, cand: Candidate, origin: str) -> None:
         """Adds ``cand``, scored on the full valset, as a complete trial of ``study``."""
@@ -437,7 +500,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         ``guided=False`` (random search) has no baseline trials, no warm starts and no fallback,
         so its rows are empty when no feasible trial completed.
         """
-        self._optimize(run, study, desc, guided=guided)
+        self._run_trials(run, study, desc, guided=guided)
         rows = self._finalize(run, study)
         if not rows and guided:
             name, cand = _fallback(run.ctx, self.config.token_budget)
@@ -445,6 +508,24 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             self._add_trial(run, study, cand, FALLBACK_ORIGIN + name)
             rows = self._finalize(run, study)
         return rows
+
+    def _run_trials(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
+        """:meth:`_optimize`; on a shared storage, then waits for the other processes' trials."""
+        if run.shared_url is None:
+            self._optimize(run, study, desc, guided=guided)
+            return
+        cfg = self.config
+        shared = Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
+        try:
+            run_until_complete(
+                shared,
+                lambda: self._optimize(run, study, desc, guided=guided),
+                fail_stale_trials,
+                again=lambda: cfg.timeout is None and not run.cap.reached(),
+            )
+        finally:
+            shared.close()
+        _remember(run.scorer, study)  # what the other processes scored is not scored again
 
     def _finalize(self, run: _Run, study: optuna.Study) -> list[ParetoRow]:
         """:func:`finalize`, tried again after a transport failure until it succeeds.
@@ -674,6 +755,34 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return run_baselines(
                 run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)
             )
+
+    def work(self, student: dspy.Module, *, trainset: Sequence[Any], valset: Sequence[Any] | None = None) -> int:
+        """Runs trials of a study that several processes share, as one more worker; chooses nothing.
+
+        The process that calls :meth:`compile` with the same arguments and storage waits for
+        every trial, scores the finalists and returns the program; ``work`` processes (give each
+        its own ``worker=`` index, hence its own sampler stream) run trials beside it until the
+        study has ``n_trials`` finished trials (see :mod:`specprompt.search._workers`).
+
+        Returns:
+            the number of finished trials this process ran.
+
+        Raises:
+            ConfigError: a storage several processes cannot write at once (``None``, SQLite,
+                ``"memory"``, journal files), or bad arguments.
+        """
+        check_shared(self.storage, "BandOptimizer.work (several processes on one study)")
+        with _scoring_lm(self.config.call_timeout):
+            run = self._prepare(student, trainset, valset, finalizer=False)
+            self._optimize(run, run.study, f"worker {self.config.worker}", guided=True)
+        me = worker_tag()
+        return sum(
+            1
+            for t in finished_trials(run.study)
+            if isinstance(w := TrialRecord.from_trial(t).worker, Mapping)
+            and w.get("pid") == me["pid"]
+            and w.get("host") == me["host"]
+        )
 
     def _write(self, result: CompileResult) -> None:
         if self.storage is not None and self.config.run_dir is None:

@@ -20,8 +20,12 @@ user attribute    meaning                                                       
 ``reused_from``   the trial whose scores this one reuses (same prompt)                objective
 ``spend``         billed calls and tokens of the trial                                objective
 ``transport_error``  why the trial FAILed in transport (never scored)                 objective
-``interrupted``   the trial's process was killed mid-trial (it was marked FAIL)       next run
-``retry_of``      the FAILed trial whose candidate this one runs again                requeue
+``interrupted``   the trial's process was found dead on this host (then FAILed; a     next run
+                  trial FAILed by Optuna's heartbeat has no reason of its own)
+``retry_of``      the FAILed trial whose candidate this one runs again (Optuna's      requeue
+                  ``failed_trial``/``retry_history`` system attributes too)
+``surplus``       the shared study was full when the trial started: it FAILed         objective
+                  unscored (an enqueued candidate is queued again)
 ================  ==================================================================  ===========
 """
 
@@ -35,10 +39,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["FULL_PREFIX", "FullScore", "TrialRecord", "write_record"]
+__all__ = ["FULL_PREFIX", "PERIODIC_PREFIX", "FullScore", "TrialRecord", "write_record"]
 
 #: Study user-attribute prefix of full-valset scores, keyed by candidate key.
 FULL_PREFIX = "full:"
+#: Study user-attribute prefix of the periodic full-valset evaluations: ``periodic:<n>`` is the
+#: key of the candidate chosen after ``n`` finished trials (``None``: none was left to score).
+PERIODIC_PREFIX = "periodic:"
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class TrialRecord:
     transport_error: str | None = None
     interrupted: str | None = None
     retry_of: int | None = None
+    surplus: str | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """JSON user attributes (``None`` fields left out; example indices as strings)."""

@@ -5,12 +5,14 @@ The study runs ``study.optimize``; the strategy only proposes. Trials come from 
 =========================  ==================================================================
 origin                     who proposes
 =========================  ==================================================================
-``baseline:<name>``        enqueued first (:mod:`specprompt.search._reference`): the baselines
-                           that fit the budget are candidates of the study
-``warm:<name>``            enqueued next (:mod:`specprompt.search._warm`)
+``baseline:<name>``        enqueued first, one at a time (:mod:`specprompt.search._queue`,
+                           :mod:`specprompt.search._reference`): the baselines that fit the
+                           budget are candidates of the study
+``warm:<name>``            enqueued next, one at a time (:mod:`specprompt.search._warm`)
 ``neighbour:<trial>``      this sampler: a ``local_search`` share of the other trials shows an
                            unseen neighbour of the incumbent (one or two images at another
-                           level, within the budget; :func:`~specprompt.search._warm.neighbour`)
+                           level, within the budget; under pixel pricing one budget-aware move
+                           of :mod:`specprompt.search._moves`; :func:`~specprompt.search._warm.neighbour`)
 ``sampler``                the base sampler (seeded TPE by default; ``RandomSampler`` for the
                            random-search baseline), which sees the budget as the trial
                            constraint ``tokens - budget`` (``trial.set_constraint``)
@@ -24,6 +26,13 @@ the objective then refuses without scoring). Samplers that propose parameter by 
 
 It wraps its base sampler the way :class:`optuna.samplers.PartialFixedSampler` does: for a
 neighbour trial every parameter is fixed, for the others everything is delegated.
+
+Deterministic resume: before each trial the base sampler is reseeded from ``seed`` and the
+trial's place in the study (:func:`~specprompt.search._seeding.trial_seed` of the number of
+finished trials, and of the other trials running then), not left to draw on from one stream per
+process. A study killed and resumed therefore proposes, trial for trial, what the uninterrupted
+study with the same seed proposed: the killed trial's candidate runs again first (it is the only
+waiting trial, :mod:`specprompt.search._stale`), then the proposals go on as before.
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from specprompt.search._objective import finished_trials, worker_tag
 from specprompt.search._record import TrialRecord
 from specprompt.search._reference import shows_band_space
 from specprompt.search._result import best_row, pareto
+from specprompt.search._seeding import reseed, trial_seed
 from specprompt.search._study import collect_rows
 from specprompt.search._warm import neighbour
 
@@ -75,11 +85,12 @@ class BandSampler(BaseSampler):
         ctx: the compile's search context (prices and keys candidates).
         local_search: share of the trials that are not enqueued which try a neighbour of the
             incumbent (0 = the base sampler alone: the random-search baseline).
-        seed: seeds the neighbour draws.
+        seed: seeds the neighbour draws and, per trial, the base sampler.
 
     Convention:
-        Whether a trial is a neighbour, and which, depends only on ``seed`` and the finished
-        trials before it, so an interrupted study resumes the same way. The incumbent is the
+        Whether a trial is a neighbour, and which, and what the base sampler proposes depend
+        only on ``seed`` and the finished trials before it, so an interrupted study resumes the
+        same way. The incumbent is the
         best feasible complete trial (single objective; by full-valset score where known) or a
         seeded pick of the Pareto front (multi-objective); baselines whose images are not points
         of the band space (``low_detail``; ``uniform`` without a ``size`` dimension) and
@@ -99,6 +110,7 @@ class BandSampler(BaseSampler):
         self._base_sampler.reseed_rng()
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._reseed(_whole(study), trial)
         self._base_sampler.before_trial(study, trial)
         if TrialRecord.from_trial(trial).origin is not None or "fixed_params" in trial.system_attrs:
             return  # enqueued: its parameters and origin are given
@@ -110,6 +122,14 @@ class BandSampler(BaseSampler):
         if found is not None:
             self._proposals[trial._trial_id], origin = found
         self._write(study, trial, TrialRecord(origin=origin))
+
+    def _reseed(self, study: Study, trial: FrozenTrial) -> None:
+        """Seeds the base sampler from ``seed`` and the trial's place: finished trials, other running ones."""
+        import optuna
+
+        running = optuna.trial.TrialState.RUNNING
+        others = sum(1 for t in study.get_trials(deepcopy=False, states=(running,)) if t.number != trial.number)
+        reseed(self._base_sampler, trial_seed(self._seed, len(finished_trials(study)), salt=f"running:{others}"))
 
     @staticmethod
     def _write(study: Study, trial: FrozenTrial, record: TrialRecord) -> None:

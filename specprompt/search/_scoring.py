@@ -16,6 +16,7 @@ from typing import Any
 import dspy
 
 from specprompt.errors import ConfigError, EndpointError, ScoringError, SpecPromptError, TransportError
+from specprompt.search._batched import ChatCache, predict_together
 from specprompt.search._spend import Spend, usage_tokens
 from specprompt.search._transport import EMPTY_REPLY, RetryPolicy, classify, endpoint_of, retry_after, short
 
@@ -77,6 +78,10 @@ class Scorer:
           must not look like a bad candidate.
         - DSPy settings (LM, adapter) of the calling thread reach the workers through
           ``contextvars.copy_context``.
+        - With the local band VLM as LM, a ``dspy.Predict`` program's examples are answered
+          together (:func:`~specprompt.search._batched.predict_together`: one encoder pass, the
+          same answers and the same spend, one call per example); other LMs and programs, and an
+          example whose batched answer does not parse, are scored call by call.
     """
 
     def __init__(
@@ -100,6 +105,7 @@ class Scorer:
         self._rng = random.Random(seed)
         self._in_a_row = 0
         self._down: EndpointError | None = None
+        self._chats = ChatCache()
 
     @property
     def scored(self) -> int:
@@ -197,6 +203,31 @@ class Scorer:
             return metric_value(self.metric(example, prediction))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _together(
+        self, program: dspy.Module, todo: list[int], errors: list[BaseException]
+    ) -> tuple[dict[int, float], list[int]]:
+        """Scores what :func:`~specprompt.search._batched.predict_together` answers in one batch
+        (the local band VLM); returns those scores and the indices left to score call by call."""
+        batch = predict_together(program, [self.valset[i] for i in todo], self._chats)
+        if batch is None:
+            return {}, todo
+        with self._lock:
+            self.spend = self.spend + batch.spend
+            self._in_a_row = 0
+        results: dict[int, float] = {}
+        for i, prediction in zip(todo, batch.predictions, strict=True):
+            if prediction is None:
+                continue
+            try:
+                results[i] = metric_value(self.metric(self.valset[i], prediction))
+            except Exception as exc:  # scored as a failure, as on the per-call path
+                errors.append(exc)
+                logger.warning("example %d failed and scores 0.0: %s", i, short(exc))
+                results[i] = 0.0
+        with self._lock:
+            self.calls += len(results)
+        return results, [i for i in todo if i not in results]
+
     def score(self, key: str, build: Callable[[], dspy.Module], indices: Sequence[int]) -> dict[int, float]:
         """Scores of the candidate ``key`` on ``indices``; only uncached examples run.
 
@@ -217,6 +248,7 @@ class Scorer:
         program = build()
         errors: list[BaseException] = []
         lost: list[ScoringError] = []
+        results, rest = self._together(program, todo, errors)
 
         def run(i: int) -> tuple[int, float] | None:
             try:
@@ -231,13 +263,13 @@ class Scorer:
                 logger.warning("example %d failed and scores 0.0: %s", i, short(exc))
                 return i, 0.0
 
-        if self.num_threads == 1 or len(todo) == 1:
-            pairs = [run(i) for i in todo]
+        if self.num_threads == 1 or len(rest) <= 1:
+            pairs = [run(i) for i in rest]
         else:
-            with ThreadPoolExecutor(max_workers=min(self.num_threads, len(todo))) as pool:
-                futures = [pool.submit(contextvars.copy_context().run, run, i) for i in todo]
+            with ThreadPoolExecutor(max_workers=min(self.num_threads, len(rest))) as pool:
+                futures = [pool.submit(contextvars.copy_context().run, run, i) for i in rest]
                 pairs = [f.result() for f in futures]
-        results = dict(p for p in pairs if p is not None)
+        results.update(p for p in pairs if p is not None)
         if lost:
             self.remember(key, results)
             down = [e for e in lost if isinstance(e, EndpointError)]

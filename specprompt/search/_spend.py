@@ -21,7 +21,9 @@ class Spend:
     """Counters of scorer calls; ``a + b`` and ``a - b`` work field by field.
 
     Attributes:
-        calls: billed LM requests (responses that carried usage).
+        calls: billed LM requests (responses that carried usage). With the local band VLM the
+            search answers a chunk of examples in one batch; each example still counts as one
+            call, with the usage its own request would have reported.
         prompt_tokens: billed input tokens (images included).
         completion_tokens: billed output tokens.
         failed: calls that failed in transport (timeout, 429, 5xx, reset, malformed or empty reply).

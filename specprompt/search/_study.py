@@ -1,4 +1,7 @@
-"""Optuna plumbing: storage, study names, default sampler and pruner, stale trials, final rows."""
+"""Optuna plumbing: storage, study names, default sampler and pruner, final rows.
+
+:func:`fail_stale_trials` lives in :mod:`specprompt.search._stale` and is re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
 from specprompt.search._scoring import Scorer
+from specprompt.search._stale import fail_stale_trials, heartbeat_storage
 
 __all__ = [
     "DEFAULT_RUN_DIR",
@@ -72,6 +74,10 @@ NAMING_FIELDS = (
 def make_storage(storage: str | optuna.storages.BaseStorage | None, run_dir: str | None) -> Any:
     """The Optuna storage: an object as given, ``"memory"``, an RDB URL, or the default SQLite file.
 
+    An RDB URL (and the default SQLite file) becomes an ``RDBStorage`` with Optuna's heartbeat
+    (:func:`~specprompt.search._stale.heartbeat_storage`), so a trial of a killed worker is
+    failed and its candidate run again (:mod:`specprompt.search._stale`).
+
     Args:
         storage: ``None`` (``sqlite:///<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``sqlite:///...``, ``postgresql+psycopg2://...``) or an Optuna storage object.
@@ -86,10 +92,10 @@ def make_storage(storage: str | optuna.storages.BaseStorage | None, run_dir: str
     if storage is None:
         folder = Path(run_dir or DEFAULT_RUN_DIR).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{folder / 'study.db'}"
+        return heartbeat_storage(f"sqlite:///{folder / 'study.db'}")
     if isinstance(storage, str) and storage == "memory":
         return optuna.storages.InMemoryStorage()
-    return storage
+    return heartbeat_storage(str(storage))
 
 
 def check_storage(storage: object) -> None:
@@ -152,42 +158,6 @@ def default_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.PercentilePruner(
         25.0, n_startup_trials=5, n_warmup_steps=math.ceil(config.minibatch_size / 2)
     )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def fail_stale_trials(study: optuna.Study) -> int:
-    """Marks RUNNING trials of dead processes on this host as FAIL; returns how many.
-
-    A process killed mid-trial (SIGKILL) leaves its trial RUNNING forever; failed trials do not
-    count toward ``n_trials`` and are never reused. Each such trial gets an ``interrupted``
-    record, so :func:`~specprompt.search._guards.requeue_failed` runs its candidate again. Trials
-    of other hosts are left alone.
-    """
-    host, me = socket.gethostname(), os.getpid()
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        tag = TrialRecord.from_trial(t).worker
-        if not isinstance(tag, dict) or tag.get("host") != host:
-            continue
-        pid = int(tag.get("pid", -1))
-        if pid == me or not _pid_alive(pid):
-            note = TrialRecord(interrupted=f"process {pid} on {host} ended mid-trial")
-            for name, value in note.to_attrs().items():
-                study._storage.set_trial_user_attr(t._trial_id, name, value)
-            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            n += 1
-    if n:
-        logger.info("marked %d stale running trial(s) of killed processes as failed", n)
-    return n
 
 
 def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) -> list[ParetoRow]:

@@ -13,13 +13,24 @@ name                   what the demo images are
 ``stratified-one``     the first demo of every answer as fine as fits, every other demo dropped
 ``stratified-coarse``  the first demo of every answer as fine as fits, every other demo at its
                        coarsest kept level where that still fits (else dropped)
+
+The first five keep the program's own demos (pooled demos left out).
+=======
+``round-scaled``       (cost models that price pixels) the first demo of every answer, every band,
+                       all at one common scale, the largest that fits; the others dropped
+``round-scaled-rest``  (cost models that price pixels) like ``round-scaled``, with every other
+                       demo shown too at half the side of the first ones (one common scale)
 ``demos+<m>``          (``search_demos`` with a trainset pool) the program's demos plus the first
                        ``m`` pooled demos of every answer, every image resized by one common factor,
                        the largest that fits: more, smaller demos (``m`` is 1 and all the pool's
                        rounds)
 =====================  ===========================================================================
 
-The first five keep the program's own demos (pooled demos left out).
+With a ``size`` dimension the two ``round-scaled`` starts come right after ``uniform``: they
+spend the whole budget on images of one size per answer, where the full-resolution starts
+(``greedy``, ``stratified``) spend it on a few images at full size and starve the rest.
+All but ``demos+<m>`` keep the program's own demos (pooled demos left out).
+
 Under a tight budget several of them often show the same prompt; each prompt is enqueued once.
 
 A stratified order needs no labels from the user: demos are grouped by the values of their
@@ -45,11 +56,32 @@ from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import DemoPlan
 from specprompt.search._labels import answers as _answers
 from specprompt.search._labels import group as _group
+from specprompt.search._moves import rebalance, scaled_subset, sized_move
+from specprompt.search._space import SIZE_DIM
 
-__all__ = ["WARM_STARTS", "answer_rounds", "neighbour", "pool_fit", "stratified_fit", "warm_starts"]
+__all__ = [
+    "SIZED_ONLY",
+    "WARM_STARTS",
+    "answer_rounds",
+    "neighbour",
+    "pool_fit",
+    "round_scaled",
+    "stratified_fit",
+    "warm_starts",
+]
 
 #: Warm-start names, in the order they are enqueued.
-WARM_STARTS: tuple[str, ...] = ("uniform", "greedy", "stratified", "stratified-one", "stratified-coarse")
+WARM_STARTS: tuple[str, ...] = (
+    "uniform",
+    "round-scaled",
+    "round-scaled-rest",
+    "greedy",
+    "stratified",
+    "stratified-one",
+    "stratified-coarse",
+)
+#: Warm starts made only when the spaces have a ``size`` dimension.
+SIZED_ONLY: tuple[str, ...] = ("round-scaled", "round-scaled-rest")
 
 #: Random draws :func:`neighbour` tries before it gives up.
 NEIGHBOUR_TRIES = 64
@@ -147,8 +179,34 @@ def pool_fit(ctx: SearchContext, budget: float | None, rounds: int) -> Candidate
     return ctx.uniform_fit(budget, ctx.pool - shown)
 
 
+def round_scaled(ctx: SearchContext, budget: float | None, rest: bool = False) -> Candidate:
+    """The ``round-scaled`` (``rest=False``) or ``round-scaled-rest`` warm start (needs a ``size`` dimension).
+
+    The images of the first round of :func:`answer_rounds` (one demo per answer) keep every band
+    and share one scale, the largest that fits; with ``rest`` every other image is shown too, at
+    half their side (the same common scale then applies to both).
+    """
+    rounds = answer_rounds(ctx.student, ctx.plan, ctx.pool)
+    first = set(rounds[0]) if rounds else set()
+    chosen = [s.id for s in ctx.plan.slots if s.demo_id in first]
+    if not rest:
+        return scaled_subset(ctx, chosen, budget)
+    values = {sid: dict(v) for sid, v in ctx.dropped().values.items()}
+    own = [s for s in ctx.plan.slots if s.demo_id not in ctx.pool]  # pooled demos stay left out
+    for s in own:
+        values[s.id] = ctx.spaces[s.id].full()
+        dim = ctx.spaces[s.id].size_dim
+        if dim is not None and s.demo_id not in first:
+            values[s.id][SIZE_DIM] = max(dim.low, dim.high // 2)
+    found = rebalance(ctx, values, [s.id for s in own], budget, ctx.dropped())
+    return ctx.dropped() if found is None else Candidate(found, excluded=ctx.pool)
+
+
 def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Candidate]]:
-    """The warm starts of :data:`WARM_STARTS` that fit, as ``(name, candidate)``, one per prompt."""
+    """The warm starts of :data:`WARM_STARTS` that fit, as ``(name, candidate)``, one per prompt.
+
+    The :data:`SIZED_ONLY` ones are made only when the spaces have a ``size`` dimension.
+    """
     made = {
         "uniform": ctx.uniform_fit(budget),
         "greedy": ctx.greedy_fit(budget),
@@ -156,13 +214,19 @@ def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Can
         "stratified-one": stratified_fit(ctx, budget, "drop"),
         "stratified-coarse": stratified_fit(ctx, budget, "coarse"),
     }
+    if ctx.sized:
+        made["round-scaled"] = round_scaled(ctx, budget)
+        made["round-scaled-rest"] = round_scaled(ctx, budget, rest=True)
+    names = list(WARM_STARTS)
     if ctx.pool:
         n = len(answer_rounds(ctx.student, ctx.plan, frozenset(ctx.plan.demo_ids) - ctx.pool))
         for m in dict.fromkeys((1, n)):
             made[f"demos+{m}"] = pool_fit(ctx, budget, m)
+            names.append(f"demos+{m}")
     out: dict[str, tuple[str, Candidate]] = {}
-    for name, cand in made.items():
-        if fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
+    for name in names:
+        cand = made.get(name)
+        if cand is not None and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             out.setdefault(ctx.key(cand), (name, cand))
     return list(out.values())
 
@@ -176,23 +240,35 @@ def neighbour(
 ) -> Candidate | None:
     """``incumbent`` with one or two images at another value, fitting ``budget``, key not in ``seen``.
 
-    Without ``search_demos`` only the image dimensions move (demo inclusion and crops stay); with
-    it, a :data:`DEMO_MOVES` share of the draws moves demos instead (:func:`_demo_move`). Returns ``None`` when
-    :data:`NEIGHBOUR_TRIES` draws found nothing new.
+    Only the image dimensions move (demo inclusion and crops stay), except with ``search_demos``:
+    then a :data:`DEMO_MOVES` share of the steps changes which demos are shown instead
+    (:func:`_demo_move`). When the cost model prices pixels (a ``size`` dimension), an image step
+    is a budget-aware move of :func:`~specprompt.search._moves.sized_move` (one image resized,
+    refined, dropped or shown again, the others rescaled to spend the budget); otherwise one or
+    two images get another value of one dimension. Returns ``None`` when :data:`NEIGHBOUR_TRIES`
+    draws found nothing new.
     """
+    if ctx.demo_dims and rng.random() < DEMO_MOVES:
+        for _ in range(NEIGHBOUR_TRIES):
+            values = {sid: dict(v) for sid, v in incumbent.values.items()}
+            excluded = set(incumbent.excluded)
+            _demo_move(ctx, values, excluded, budget, rng)
+            cand = Candidate(values, incumbent.crops, frozenset(excluded))
+            if ctx.key(cand) not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
+                return cand
     slots = [s.id for s in ctx.plan.slots]
+    for _ in range(NEIGHBOUR_TRIES if ctx.sized else 0):
+        found = sized_move(ctx, incumbent, budget, rng)
+        if found is not None and ctx.key(found) not in seen and ctx.covers_labels(found):
+            return found
     for _ in range(NEIGHBOUR_TRIES):
         values = {sid: dict(v) for sid, v in incumbent.values.items()}
-        excluded = set(incumbent.excluded)
-        if ctx.demo_dims and rng.random() < DEMO_MOVES:
-            _demo_move(ctx, values, excluded, budget, rng)
-        else:
-            for sid in rng.sample(slots, min(len(slots), rng.choice((1, 2)))):
-                dim = rng.choice(ctx.spaces[sid].dims)
-                others = [v for v in range(dim.low, dim.high + 1) if v != values[sid][dim.name]]
-                if others:
-                    values[sid][dim.name] = rng.choice(others)
-        cand = Candidate(values, incumbent.crops, frozenset(excluded))
+        for sid in rng.sample(slots, min(len(slots), rng.choice((1, 2)))):
+            dim = rng.choice(ctx.spaces[sid].dims)
+            others = [v for v in range(dim.low, dim.high + 1) if v != values[sid][dim.name]]
+            if others:
+                values[sid][dim.name] = rng.choice(others)
+        cand = Candidate(values, incumbent.crops, incumbent.excluded)
         key = ctx.key(cand)
         if key not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             return cand

@@ -125,7 +125,13 @@ class LocalVLM:
         return model_id_of(self.weights_sha256)
 
     # -- embedding --------------------------------------------------------------------------------
-    def _embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:
+    def embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:
+        """Embeddings ``(n, D)`` of prepared images in one forward pass, on :attr:`device`.
+
+        Convention:
+            An image's embedding depends on the batch it is computed in only up to float
+            rounding (about 1e-6): reuse embeddings within one scoring run, not across devices.
+        """
         import torch
 
         from specprompt.vlm._pyramid import band_features, working_bands
@@ -148,7 +154,7 @@ class LocalVLM:
         prepared = [prepare_image(im) for im in images]
         if not prepared:
             return np.zeros((0, self.model.config.embedding_dim), np.float32)
-        return self._embed_prepared(prepared).cpu().numpy()
+        return self.embed_prepared(prepared).cpu().numpy()
 
     # -- answering --------------------------------------------------------------------------------
     def probabilities(
@@ -185,8 +191,6 @@ class LocalVLM:
         """
         import torch
 
-        from specprompt.vlm._text import episode_text, text_ids
-
         if not labels or len(groups) != len(labels) + 1:
             raise ConfigError(
                 f"probabilities needs one group per label plus the query's group and at least one label, "
@@ -195,19 +199,58 @@ class LocalVLM:
         empty = [i for i, g in enumerate(groups) if not g]
         if empty:
             raise ConfigError(f"group(s) {empty} hold no image")
-        answers = list(dict.fromkeys(labels))
-        if len(answers) == 1:
-            return AnswerProbabilities(answers, np.ones(1))
+        if len(set(labels)) == 1:
+            return AnswerProbabilities([labels[0]], np.ones(1))
         flat = [p for g in groups for p in g]
         bounds = np.cumsum([0] + [len(g) for g in groups])
-        z = self._embed_prepared(flat)
-        ys = torch.tensor([answers.index(a) for a in labels], device=z.device)
+        z = self.embed_prepared(flat)
         with torch.no_grad():
             ex = torch.stack([z[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
+        answers, probs = self.readout(ex[:-1], labels, ex[-1:], instruction)
+        return AnswerProbabilities(answers, probs[0])
+
+    def readout(
+        self, demos: torch.Tensor, labels: Sequence[str], queries: torch.Tensor, instruction: str = ""
+    ) -> tuple[list[str], np.ndarray]:
+        """Probabilities of every distinct demo answer for each of several queries that share the demos.
+
+        The step after the embeddings in :meth:`probabilities`; each query is scored on its own
+        (a query never changes another's scores), so one call answers a batch of prompts that
+        show the same demos.
+
+        Args:
+            demos: ``(S, D)`` embedding per demo (the mean over a demo's images).
+            labels: ``labels[i]`` is the answer of demo ``i``.
+            queries: ``(Q, D)`` embedding per query.
+            instruction: the task text (a hint only).
+
+        Returns:
+            the distinct answers in first-seen order and float64 probabilities ``(Q, N)`` (rows sum to 1).
+
+        Raises:
+            ConfigError: no demo, or a label count or embedding shape that does not match.
+
+        Shape:
+            demos ``(S, D)``, queries ``(Q, D)`` -> probabilities ``(Q, N)``, ``N`` distinct answers.
+        """
+        import torch
+
+        from specprompt.vlm._text import episode_text, text_ids
+
+        if not labels or demos.ndim != 2 or len(labels) != demos.shape[0] or queries.ndim != 2:
+            raise ConfigError(
+                f"readout needs (S, D) demos with one label each and (Q, D) queries, got demos "
+                f"{tuple(demos.shape)}, {len(labels)} labels, queries {tuple(queries.shape)}"
+            )
+        answers = list(dict.fromkeys(labels))
+        if len(answers) == 1:
+            return answers, np.ones((queries.shape[0], 1))
+        ys = torch.tensor([answers.index(a) for a in labels], device=demos.device)
+        with torch.no_grad():
             gate = self.model.text_gate_of([text_ids(episode_text(instruction, answers))])
-            logits = self.model.episode_logits(ex[None, :-1], ys[None], len(answers), ex[None, -1:], gate)
-            probs: np.ndarray = torch.softmax(logits[0, 0], -1).cpu().numpy().astype(np.float64)
-        return AnswerProbabilities(answers, probs)
+            logits = self.model.episode_logits(demos[None], ys[None], len(answers), queries[None], gate)
+            probs: np.ndarray = torch.softmax(logits[0], -1).cpu().numpy().astype(np.float64)
+        return answers, probs
 
     def answer(self, demos: Sequence[tuple[Any, str]], query_images: Any, instruction: str = "") -> LocalAnswer:
         """Chooses the query's answer among the demonstrations' answers.

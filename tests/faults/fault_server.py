@@ -22,10 +22,13 @@ empty      HTTP 200 with a well-formed completion whose ``choices`` is ``[]``
 reset      the TCP connection is reset (RST) after the request was read, before any byte is sent
 =========  ========================================================================================
 
+With ``--latency LO HI`` every chat request first waits a seeded uniform draw of ``LO`` to ``HI``
+seconds (a latency-bound endpoint; a stream of its own, so the fault stream is unchanged).
+
 ``GET /stats`` returns the counts of requests and of each injected fault as JSON (the tests read it);
-``POST /control`` with JSON ``{"rate": .., "seed": .., "kinds": [..], "hang_s": ..}`` (no kinds: all) changes the
-settings (a new seed restarts the fault stream) and resets the counts, so one process serves a
-whole test module. Everything else is forwarded unchanged.
+``POST /control`` with JSON ``{"rate": .., "seed": .., "kinds": [..], "hang_s": .., "latency": [lo, hi]}``
+(no kinds: all) changes the settings (a new seed restarts the fault stream) and resets the counts,
+so one process serves a whole test module. Everything else is forwarded unchanged.
 """
 
 from __future__ import annotations
@@ -46,9 +49,19 @@ KINDS = ("429", "500", "503", "hang", "cut", "empty", "reset")
 
 
 class _State:
-    def __init__(self, rate: float, seed: int, kinds: tuple[str, ...], hang_s: float, retry_after: str) -> None:
+    def __init__(
+        self,
+        rate: float,
+        seed: int,
+        kinds: tuple[str, ...],
+        hang_s: float,
+        retry_after: str,
+        latency: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
         self.rate = rate
         self.rng = random.Random(seed)
+        self.latency = latency
+        self.latency_rng = random.Random(f"latency:{seed}")
         self.kinds = kinds
         self.hang_s = hang_s
         self.retry_after = retry_after
@@ -63,7 +76,16 @@ class _State:
             self.hang_s = float(data.get("hang_s", self.hang_s))
             self.retry_after = str(data.get("retry_after", self.retry_after))
             self.rng = random.Random(int(data.get("seed", 0)))
+            lo, hi = data.get("latency", self.latency)
+            self.latency = (float(lo), float(hi))
+            self.latency_rng = random.Random(f"latency:{int(data.get('seed', 0))}")
             self.counts.clear()
+
+    def delay(self) -> float:
+        """Seconds the next chat request waits (0 without ``--latency``)."""
+        with self.lock:
+            lo, hi = self.latency
+            return self.latency_rng.uniform(lo, hi) if hi > 0 else 0.0
 
     def draw(self) -> str | None:
         with self.lock:
@@ -140,7 +162,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.control(data)
             self._send(200, b"{}")
             return
-        fault = self.state.draw() if self.path.endswith("/chat/completions") else None
+        chat = self.path.endswith("/chat/completions")
+        fault = self.state.draw() if chat else None
+        if chat:
+            time.sleep(self.state.delay())
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -172,12 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma list of {', '.join(KINDS)}")
     p.add_argument("--hang-s", type=float, default=5.0)
     p.add_argument("--retry-after", default="0", help="Retry-After header value of the 429s (seconds)")
+    p.add_argument(
+        "--latency", type=float, nargs=2, default=(0.0, 0.0), metavar=("LO", "HI"), help="seconds per chat request"
+    )
     args = p.parse_args(argv)
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown or not kinds:
         p.error(f"unknown fault kind(s) {unknown}; known: {', '.join(KINDS)}")
-    state = _State(args.rate, args.seed, kinds, args.hang_s, args.retry_after)
+    state = _State(args.rate, args.seed, kinds, args.hang_s, args.retry_after, tuple(args.latency))
     state.upstream = _start_upstream()
     handler = type("Handler", (_Handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)

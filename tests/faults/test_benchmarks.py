@@ -1,4 +1,4 @@
-"""benchmarks/bench_faults.py and bench_server.py run with --quick and print their tables (numbers unchecked)."""
+"""benchmarks/bench_faults.py, bench_server.py and bench_resume.py run with --quick and print their tables."""
 
 from __future__ import annotations
 
@@ -33,3 +33,11 @@ def test_bench_server_quick() -> None:
     for name in ("GET /health (anchor)", "17 images of 4096 x 4096", "temperature NaN", "plain chat"):
         assert f"| {name}" in out
     assert "requests/s" in out
+
+
+def test_bench_resume_quick() -> None:
+    out = _run("bench_resume.py", "--quick", "--points", "between")
+    rows = [ln for ln in out.splitlines() if ln.startswith("| between |")]
+    assert len(rows) == 1 and rows[0].count("|") == 12, out
+    assert "| PASS | yes |" in rows[0]
+    assert "PASS: every killed and resumed compile returned the uninterrupted program" in out

@@ -405,7 +405,8 @@ def test_pruned_trials_keep_partial_scores_baselines_are_never_pruned(colour_tas
     assert [t.user_attrs["origin"] for t in base] == ["baseline:text_only", "baseline:full"]  # no budget
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in base)
     assert len(pruned) == 6 - len(complete) >= 3
-    assert all("reused_from" in t.user_attrs for t in complete if t not in base)
+    scored = [t for t in complete if t not in base and t.user_attrs["feasible"]]  # an infeasible one is never scored
+    assert all("reused_from" in t.user_attrs for t in scored)
     assert all(len(t.user_attrs["example_scores"]) == 1 for t in pruned if "reused_from" not in t.user_attrs)
     assert all(t.intermediate_values for t in pruned)
     assert result.best.full and result.best.origin.startswith("baseline:")

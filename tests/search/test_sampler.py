@@ -15,6 +15,7 @@ from specprompt.search._demos import plan_demos
 from specprompt.search._record import TrialRecord
 from specprompt.search._reference import reference_candidates
 from specprompt.search._sampler import BUDGET_REDRAWS, BandSampler
+from specprompt.search._seeding import reseed, trial_seed
 from specprompt.tasks import Task
 
 
@@ -75,7 +76,9 @@ def test_no_budget_or_independent_sampling_is_left_alone(colour_task: Task) -> N
     assert params == _params(ctx, 0) and base.asked == 1
     budgeted = _ctx(colour_task, 30)
     first, _ = _ask(BandSampler(optuna.samplers.RandomSampler(seed=3), budgeted, local_search=0.0, seed=0))
-    plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    pure = optuna.samplers.RandomSampler(seed=3)
+    reseed(pure, trial_seed(0, 0, salt="running:0"))  # what BandSampler does before the first trial
+    plain = optuna.create_study(sampler=pure)
     assert first == plain.ask(dict(budgeted.distributions())).params  # the random baseline stays pure
 
 

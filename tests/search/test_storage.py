@@ -133,6 +133,124 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
     assert calls.count(pid2) == out["scorer_calls"] == 3 * len(new_keys)
 
 
+KILL_SCRIPT = """
+import json, logging, os, signal, sys
+import dspy, optuna
+from specprompt.scorers import nearest_lm
+from specprompt.search import BandOptimizer
+from specprompt.tasks import get_task
+
+run_dir, log, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+task = get_task("colour-position", n_train=8, n_val=6, n_test=0, size=64, seed=0)
+state = {"calls": 0, "kill_at": None, "finished": 0}
+
+def metric(example, pred, trace=None):
+    state["calls"] += 1
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    if state["kill_at"] is not None and state["calls"] >= state["kill_at"]:
+        os.kill(os.getpid(), signal.SIGKILL)  # mid-trial: the 2nd call after trial `after` finished
+    return float(example.label == pred.label)
+
+class Arm(logging.Handler):
+    def emit(self, record):
+        msg = record.getMessage()
+        if msg.startswith("Trial ") and (" finished with value" in msg or " pruned." in msg):
+            state["finished"] += 1
+            if state["finished"] == after:
+                state["kill_at"] = state["calls"] + 2
+
+optuna.logging.set_verbosity(optuna.logging.INFO)
+optuna.logging.disable_default_handler()
+logging.getLogger("optuna").addHandler(Arm())
+dspy.configure(lm=nearest_lm())
+opt = BandOptimizer(metric, n_trials=11, k_demos=3, token_budget=100, minibatch_size=3, num_threads=1, progress=False,
+                    full_eval_every=5, run_dir=run_dir)
+opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
+r = opt.last_result
+print(json.dumps({"study": r.study_name, "key": r.best.key, "params": r.best.params, "score": r.best.score,
+                  "front": [[x.key, x.score] for x in r.front], "calls": r.scorer_calls}))
+"""
+
+
+def _history(url: str, name: str) -> tuple[list[tuple[object, ...]], list[str]]:
+    """(prompt key, state, values, origin kind) of every trial that was not interrupted, by number,
+    and the study attributes of the full-valset evaluations."""
+    study = optuna.load_study(study_name=name, storage=url)
+    trials = [
+        (t.user_attrs.get("key"), t.state, t.values, t.user_attrs.get("origin", "").split(":")[0])
+        for t in study.get_trials(deepcopy=False)
+        if t.state != optuna.trial.TrialState.FAIL
+    ]
+    return trials, sorted(k for k in study.user_attrs if k.startswith(("full:", "periodic:")))
+
+
+def test_sigkill_mid_trial_resumes_to_the_uninterrupted_program(tmp_path: Path) -> None:
+    """A compile killed in the middle of a sampler trial and run again returns the program, and runs
+    the trials, of the uninterrupted compile with the same seed; the killed candidate runs next."""
+    script = tmp_path / "run.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "DSPY_CACHEDIR": str(tmp_path / "dspy-cache")}
+    cmd = [sys.executable, str(script), str(tmp_path / "killed"), str(tmp_path / "calls.log")]
+    after = 6  # past the first guesses (4 here): the killed trial is proposed by the sampler (a neighbour step)
+    killed = subprocess.run([*cmd, str(after)], capture_output=True, text=True, env=env, timeout=180)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    url = f"sqlite:///{tmp_path / 'killed' / 'study.db'}"
+    done_before = {t.number: t.user_attrs["key"] for t in _complete(url)}
+    resumed = subprocess.run([*cmd, "0"], capture_output=True, text=True, env=env, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    got = json.loads(resumed.stdout.splitlines()[-1])
+
+    # the uninterrupted compile, in this process, with the options of KILL_SCRIPT
+    from specprompt.scorers import nearest_lm
+    from specprompt.tasks import get_task
+
+    task = get_task("colour-position", n_train=8, n_val=6, n_test=0, size=64, seed=0)
+    plain_calls: list[int] = []
+
+    def metric(example: dspy.Example, pred: dspy.Prediction, trace: object = None) -> float:
+        plain_calls.append(1)
+        return float(example.label == pred.label)
+
+    opt = BandOptimizer(
+        metric,
+        n_trials=11,
+        k_demos=3,
+        token_budget=100,
+        minibatch_size=3,
+        num_threads=1,
+        progress=False,
+        full_eval_every=5,
+        run_dir=str(tmp_path / "plain"),
+    )
+    with dspy.context(lm=nearest_lm()):
+        opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
+    want = opt.last_result
+    assert want is not None
+    assert (got["key"], got["params"], got["score"]) == (want.best.key, want.best.params, want.best.score)
+    assert got["front"] == [[x.key, x.score] for x in want.front]
+    plain_url = f"sqlite:///{tmp_path / 'plain' / 'study.db'}"
+    assert _history(url, got["study"]) == _history(
+        plain_url, want.study_name
+    )  # the same trials in the same order, the same full evaluations
+
+    trials = optuna.load_study(study_name=got["study"], storage=url).get_trials(deepcopy=False)
+    (dead,) = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    origin = str(dead.user_attrs["origin"])
+    assert "interrupted" in dead.user_attrs and (origin == "sampler" or origin.startswith("neighbour:"))
+    retry = trials[dead.number + 1]  # the interrupted candidate ran next, finished, with its parameters
+    assert retry.user_attrs["retry_of"] == dead.number and retry.system_attrs["failed_trial"] == dead.number
+    assert retry.params == dead.params and retry.state == optuna.trial.TrialState.COMPLETE
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in trials)
+
+    new = [t for t in trials if t.number not in done_before and t.state != optuna.trial.TrialState.FAIL]
+    assert not {t.user_attrs["key"] for t in new if "reused_from" not in t.user_attrs} & set(done_before.values())
+    calls = (tmp_path / "calls.log").read_text().split()
+    assert len(set(calls)) == 2
+    # the two calls the killed trial made before the kill are made again; nothing finished is scored again
+    assert len(calls) - len(plain_calls) == 2
+
+
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
@@ -169,6 +287,9 @@ def test_postgresql_storage(colour_task: Task, lm: dspy.LM) -> None:
         assert again.last_result is not None and again.last_result.scorer_calls == 0
         assert lm.engine.calls == calls
     finally:
+        from specprompt.search._claims import Claims
+
+        Claims(PG_URL, name).clear()  # the claims of a shared study live beside Optuna's tables
         try:
             optuna.delete_study(study_name=name, storage=PG_URL)
         except KeyError:

@@ -1,0 +1,129 @@
+"""Helpers shared by the benchmark scripts (demos, image tokens, held-out accuracy, report lines).
+
+The scripts import it as ``_common`` (they put their own folder on ``sys.path`` first), so each
+script still runs as ``python benchmarks/<script>.py`` from any working folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "Report",
+    "at_least",
+    "demo_images",
+    "exact_match",
+    "held_out_accuracy",
+    "image_size",
+    "pct",
+    "pick_demos",
+    "prompt_tokens",
+    "table",
+]
+
+
+def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
+    """1.0 when the predicted label equals the example's label."""
+    return float(getattr(pred, "label", None) == example.label)
+
+
+def pick_demos(task: Any, k: int, order: str = "round-robin", seed: int = 0) -> list[Any]:
+    """The first ``k`` trainset examples of every class.
+
+    ``order="round-robin"`` lists one demo of each class, then the next one of each class, ...;
+    ``order="shuffled"`` shuffles them with ``random.Random(seed)``.
+    """
+    per_class = [[ex for ex in task.trainset if ex.label == label][:k] for label in task.labels]
+    if any(len(p) < k for p in per_class):
+        raise SystemExit(f"{task.name}: the trainset has fewer than {k} examples of some class; raise --n-train")
+    demos = [per_class[c][i] for i in range(k) for c in range(len(per_class))]
+    if order == "shuffled":
+        random.Random(seed).shuffle(demos)
+    return demos
+
+
+def demo_images(program: Any) -> list[Any]:
+    """Every ``dspy.Image`` inside the demos of every predictor of ``program``, in order."""
+    import dspy
+
+    out: list[Any] = []
+    for _, pred in program.named_predictors():
+        for demo in pred.demos:
+            values = demo.values() if hasattr(demo, "values") else dict(demo).values()
+            for value in values:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                out.extend(v for v in items if isinstance(v, dspy.Image))
+    return out
+
+
+def image_size(image: Any) -> tuple[int, int]:
+    """``(width, height)`` of the image a demo sends (SpectralImages know it; others are decoded)."""
+    size = getattr(image, "render_size", None)
+    if size is not None:
+        return int(size[0]), int(size[1])
+    from specprompt.io import load_image
+
+    with load_image(image) as pil:
+        return int(pil.size[0]), int(pil.size[1])
+
+
+def prompt_tokens(program: Any, cost_model: str) -> int:
+    """Image tokens of all demo images of one prompt of ``program`` under ``cost_model``."""
+    from specprompt.cost import image_tokens
+
+    return sum(
+        image_tokens(cost_model, *image_size(img), detail=getattr(img, "detail", None) or "auto")
+        for img in demo_images(program)
+    )
+
+
+def held_out_accuracy(program: Any, testset: Sequence[Any], threads: int) -> float:
+    """Mean exact-match accuracy of ``program`` on ``testset`` (0..1)."""
+    import dspy
+
+    evaluate = dspy.Evaluate(
+        devset=list(testset), metric=exact_match, num_threads=threads, display_progress=False, provide_traceback=False
+    )
+    return float(evaluate(program).score) / 100.0
+
+
+class Report:
+    """Collects markdown lines, printing each as it comes."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        for line in lines:
+            print(line, flush=True)
+            self.lines.append(line)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(r) + " |" for r in rows)
+    return lines
+
+
+def pct(x: float | None) -> str:
+    """``0.5`` -> ``"50.0%"``; ``None`` -> ``"-"``."""
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"want an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
