@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_realphoto.py                       # 4 tasks x 2 judges x 3 budgets x 2 pricings x 5 seeds
     python benchmarks/bench_realphoto.py --quick               # tiny settings, seconds (format check)
     python benchmarks/bench_realphoto.py --seeds 3 --n-trials 20 --workers 2 --markdown-out realphoto.md
+    python benchmarks/bench_realphoto.py --tasks photo-texture --search-demos --n-train 24   # + optimizer+demos
 
 Tasks are the ``photo-*`` built-ins (:mod:`specprompt.tasks._photos`): crops, tints, rotations and
 a small digit on photos that scikit-image ships. The judge is a pixel-only engine
@@ -19,6 +20,10 @@ the methods are:
 method          demo images
 ==============  ================================================================================
 optimizer       :class:`~specprompt.search.BandOptimizer` (default sampler, ``n_trials``), the judge as LM
+optimizer+      (``--search-demos``) the same with ``search_demos=True``: it also chooses which demos
+demos           are shown and how many, from the program's demos and ``--demo-pool`` more trainset
+                examples per class (``--n-train`` sets the trainset size); its baselines, like the
+                ``lanczos`` column, keep the program's demos
 lanczos         every demo resized with PIL Lanczos by the largest common scale that fits the budget
                 (computed here, not by the library)
 pyramid         every demo's Laplacian pyramid with the same number of finest levels dropped, the
@@ -75,7 +80,9 @@ JUDGES = ("hist-hog", "lbp-dct")
 BUDGETS = (0.10, 0.25, 0.50)
 PRICINGS = ("openai:gpt-4.1-mini", "qwen2-vl")
 #: Methods, in print order.
-METHODS = ("optimizer", "lanczos", "pyramid", "low_detail", "random", "full", "text_only")
+METHODS = ("optimizer", "optimizer+demos", "lanczos", "pyramid", "low_detail", "random", "full", "text_only")
+#: The searches, whose tokens and cost are reported and whose results the verdicts judge.
+SEARCHES = ("optimizer", "optimizer+demos")
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,9 @@ class Settings:
     n_trials: int
     workers: int
     threads: int
+    search_demos: bool = False
+    demo_pool: int = 4
+    random: bool = True
 
 
 # -- demos and tokens ------------------------------------------------------------------------------
@@ -192,6 +202,7 @@ class CellResult:
     seed: int
     full_tokens: int
     methods: dict[str, Outcome] = field(default_factory=dict)
+    n_demos: int = 0
 
 
 def _random_search(opt: Any, student: Any, task: Any) -> tuple[Any, int, str]:
@@ -262,7 +273,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
             low_note = "full resolution, detail='low'"
         for fraction in s.budgets:
             budget = math.floor(fraction * full_tokens)
-            cell = CellResult(task_name, judge, fraction, pricing, seed, full_tokens)
+            cell = CellResult(task_name, judge, fraction, pricing, seed, full_tokens, n_demos=len(demos))
             cell.methods["full"] = Outcome(full_test, full_tokens, note="all bands")
             cell.methods["text_only"] = Outcome(text_test, 0, note="images removed")
             fits = low_tokens is not None and low_tokens <= budget
@@ -310,6 +321,28 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
             cell.methods["optimizer"] = Outcome(
                 held_out_accuracy(program, task.testset, s.threads), prompt_tokens(program, pricing), calls, seconds
             )
+            if s.search_demos:
+                demos_opt = BandOptimizer(
+                    exact_match,
+                    opt.config.replace(search_demos=True, demo_pool=s.demo_pool),
+                    storage="memory",
+                )
+                before = lm.engine.calls
+                t0 = time.perf_counter()
+                program = demos_opt.compile(student, trainset=task.trainset, valset=task.valset)
+                seconds = time.perf_counter() - t0
+                calls = lm.engine.calls - before
+                shown = sum(len(p.demos) for _, p in program.named_predictors())
+                cell.methods["optimizer+demos"] = Outcome(
+                    held_out_accuracy(program, task.testset, s.threads),
+                    prompt_tokens(program, pricing),
+                    calls,
+                    seconds,
+                    note=f"{shown} demos shown",
+                )
+            if not s.random:
+                out.append(cell)
+                continue
             t0 = time.perf_counter()
             rand_prog, rand_calls, note = _random_search(opt, student, task)
             rand_s = time.perf_counter() - t0
@@ -352,14 +385,25 @@ def _group(cells: Sequence[CellResult]) -> dict[Key, list[CellResult]]:
     return groups
 
 
+def _outcome(cell: CellResult, method: str) -> Outcome:
+    """The method's outcome in ``cell`` (an empty one where the run did not measure it)."""
+    return cell.methods.get(method) or Outcome(None, None)
+
+
 def _means(group: Sequence[CellResult], method: str, what: str) -> float | None:
-    ms = _mean_std([getattr(c.methods[method], what) for c in group])
+    ms = _mean_std([getattr(_outcome(c, method), what) for c in group])
     return None if ms is None else ms[0]
+
+
+def _n_demos(cells: Sequence[CellResult]) -> str:
+    return str(cells[0].n_demos) if cells and cells[0].n_demos else "-"
 
 
 def report_tables(cells: Sequence[CellResult], report: Report) -> None:
     groups = _group(cells)
     n_seeds = len({c.seed for c in cells})
+    methods = [m for m in METHODS if any(m in c.methods for c in cells)]
+    searches = [m for m in SEARCHES if m in methods]
     for pricing in dict.fromkeys(c.pricing for c in cells):
         report.add(
             "",
@@ -368,61 +412,84 @@ def report_tables(cells: Sequence[CellResult], report: Report) -> None:
             "tokens: mean demo image tokens of the chosen program as % of full resolution.",
             "",
         )
-        header = ["task", "judge", "budget", *METHODS, "optimizer tokens", "lanczos tokens"]
+        header = ["task", "judge", "budget", *methods, *(f"{m} tokens" for m in (*searches, "lanczos"))]
         rows = []
         for (task, judge, budget, pr), group in groups.items():
             if pr != pricing:
                 continue
             full = group[0].full_tokens
-            share = {m: _means(group, m, "tokens") for m in ("optimizer", "lanczos")}
+            share = {m: _means(group, m, "tokens") for m in (*searches, "lanczos")}
             shares = ["-" if v is None else f"{100 * v / full:.1f}%" for v in share.values()]
             rows.append(
                 [
                     task,
                     judge,
                     f"{100 * budget:g}%",
-                    *[_acc([c.methods[m].test for c in group]) for m in METHODS],
+                    *[_acc([_outcome(c, m).test for c in group]) for m in methods],
                     *shares,
                 ]
             )
         report.add(*table(header, rows))
     report.add("", "## Cost per compile (mean over seeds): scorer calls on the valset and wall seconds", "")
+    measured = [*searches, *(["random"] if any("random" in c.methods for c in cells) else [])]
     rows = []
     for (task, judge, budget, pricing), group in groups.items():
         row = [task, judge, f"{100 * budget:g}%", pricing]
-        for m in ("optimizer", "random"):
+        for m in measured:
             calls, secs = _means(group, m, "calls"), _means(group, m, "seconds")
             row += ["-" if calls is None else f"{calls:.0f}", "-" if secs is None else f"{secs:.1f}"]
         rows.append(row)
-    report.add(*table(["task", "judge", "budget", "pricing", "optimizer calls", "s", "random calls", "s"], rows))
+    costs = [h for m in measured for h in (f"{m} calls", "s")]
+    report.add(*table(["task", "judge", "budget", "pricing", *costs], rows))
+    if "optimizer+demos" in methods:
+        shown = [c.methods["optimizer+demos"].note for c in cells if "optimizer+demos" in c.methods]
+        counts = sorted({int(n.split()[0]) for n in shown if n.split() and n.split()[0].isdigit()})
+        report.add(
+            "",
+            f"optimizer+demos: demos shown by the chosen programs: {', '.join(map(str, counts))} "
+            f"(the program's own demos: {_n_demos(cells)})",
+        )
 
 
 def verdicts(cells: Sequence[CellResult], report: Report) -> dict[str, bool]:
-    """PASS/FAIL lines for the band-search issue's "Done when" bullets on this benchmark."""
+    """PASS/FAIL lines for the band-search issue's "Done when" bullets on this benchmark.
+
+    One set of lines per search that ran (``optimizer``, and ``optimizer+demos`` with
+    ``--search-demos``); keys of the returned dict carry the method after a colon for the latter.
+    """
+    out: dict[str, bool] = {}
+    for method in SEARCHES:
+        if any(method in c.methods for c in cells):
+            found = _verdicts_of(cells, method, report)
+            out.update(found if method == "optimizer" else {f"{k}:{method}": v for k, v in found.items()})
+    return out
+
+
+def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> dict[str, bool]:
     groups = _group(cells)
     out: dict[str, bool] = {}
     losses = []
     for (task, judge, budget, pricing), group in groups.items():
-        opt, lan = _means(group, "optimizer", "test"), _means(group, "lanczos", "test")
+        opt, lan = _means(group, method, "test"), _means(group, "lanczos", "test")
         if opt is None or (lan is not None and opt < lan):
             losses.append(f"{task}/{judge}/{100 * budget:g}%/{pricing}: {pct(opt)} < {pct(lan)}")
     out["never-below-lanczos"] = not losses
     report.add(
         "",
-        "PASS/FAIL optimizer >= uniform Lanczos (mean held-out accuracy) on every task, budget, judge and pricing: "
+        f"PASS/FAIL {method} >= uniform Lanczos (mean held-out accuracy) on every task, budget, judge and pricing: "
         + ("PASS" if not losses else f"FAIL ({len(losses)} of {len(groups)}): " + "; ".join(losses)),
     )
     fine = [(k, g) for k, g in groups.items() if TASKS[k[0]][0] == "fine-texture" and abs(k[2] - 0.25) < 1e-9]
     if fine:
         parts, ok = [], True
         for (_task, judge, _budget, pricing), group in fine:
-            opt, lan = _means(group, "optimizer", "test"), _means(group, "lanczos", "test")
+            opt, lan = _means(group, method, "test"), _means(group, "lanczos", "test")
             gain = None if opt is None or lan is None else 100 * (opt - lan)
             ok = ok and gain is not None and gain >= 5.0
             parts.append(f"{judge}/{pricing}: {'-' if gain is None else f'{gain:+.1f}'} points")
         out["fine-texture-25"] = ok
         report.add(
-            f"PASS/FAIL fine texture at 25%: optimizer >= uniform Lanczos + 5 points: {'PASS' if ok else 'FAIL'} ("
+            f"PASS/FAIL fine texture at 25%: {method} >= uniform Lanczos + 5 points: {'PASS' if ok else 'FAIL'} ("
             + "; ".join(parts)
             + ")"
         )
@@ -433,8 +500,8 @@ def verdicts(cells: Sequence[CellResult], report: Report) -> dict[str, bool]:
         for (_task, judge, budget, pricing), group in coarse:
             if budget != smallest:
                 continue
-            opt, full = _means(group, "optimizer", "test"), _means(group, "full", "test")
-            tok = _means(group, "optimizer", "tokens")
+            opt, full = _means(group, method, "test"), _means(group, "full", "test")
+            tok = _means(group, method, "tokens")
             cut = None if tok is None else 1 - tok / group[0].full_tokens
             good = cut is not None and cut >= 0.95 and opt is not None and full is not None and opt >= full
             ok = ok and good
@@ -442,7 +509,7 @@ def verdicts(cells: Sequence[CellResult], report: Report) -> dict[str, bool]:
             parts.append(f"{judge}/{pricing}: cut {cut_text}, {pct(opt)} vs full {pct(full)}")
         out["coarse-cut-95"] = ok
         report.add(
-            f"PASS/FAIL coarse-only at {100 * smallest:g}% budget: optimizer cuts >= 95% of demo tokens with no loss "
+            f"PASS/FAIL coarse-only at {100 * smallest:g}% budget: {method} cuts >= 95% of demo tokens with no loss "
             f"vs full: {'PASS' if ok else 'FAIL'} (" + "; ".join(parts) + ")"
         )
     return out
@@ -475,6 +542,22 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--n-test", type=at_least(1), default=None, help="held-out test examples (default 60)")
     parser.add_argument("--k-per-class", type=at_least(1), default=None, help="demos per class (default 2)")
     parser.add_argument("--n-trials", type=at_least(1), default=None, help="trials per search (default 30)")
+    parser.add_argument(
+        "--search-demos",
+        action="store_true",
+        help="also run the optimizer with search_demos=True (column optimizer+demos): it chooses which and how "
+        "many demos to show from the program's demos and a pool of trainset examples",
+    )
+    parser.add_argument(
+        "--demo-pool", type=at_least(1), default=4, help="with --search-demos: pooled trainset examples per class"
+    )
+    parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
+    parser.add_argument(
+        "--n-train",
+        type=at_least(1),
+        default=None,
+        help="trainset size (default max(4 x k-per-class, 8)); --search-demos pools from what the demos leave",
+    )
     parser.add_argument("--workers", type=at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
@@ -501,13 +584,16 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         pricings=pricings,
         seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 5)))),
         sizes={t: size or TASKS[t][1] for t in tasks},
-        n_train=max(4 * k, 8),
+        n_train=a.n_train or max(4 * k, 8),
         n_val=a.n_val or (4 if a.quick else 30),
         n_test=a.n_test or (4 if a.quick else 60),
         k_per_class=k,
         n_trials=a.n_trials or (3 if a.quick else 30),
         workers=a.workers,
         threads=a.threads,
+        search_demos=a.search_demos,
+        demo_pool=a.demo_pool,
+        random=not a.no_random,
     )
     return settings, a.markdown_out, a.json_out, a.report_from
 

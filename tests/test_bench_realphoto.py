@@ -67,6 +67,26 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert tables in again.stdout
 
 
+def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
+    js = tmp_path / "r.json"
+    proc = _run(
+        "--quick", "--tasks", "photo-texture", "--judges", "lbp-dct", "--search-demos", "--no-random",
+        "--n-train", "9", "--demo-pool", "2", "--json-out", str(js),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    settings = json.loads(next(ln for ln in out.splitlines() if ln.startswith("settings: "))[len("settings: ") :])
+    assert settings["search_demos"] is True and settings["demo_pool"] == 2 and settings["n_train"] == 9
+    header = "| optimizer | optimizer+demos | lanczos | pyramid | low_detail | full | text_only |"
+    assert header in out and "random" not in out.split("## Held-out")[1].split("\n")[4]
+    assert re.search(r"^\| photo-texture \| lbp-dct \| 25% \| [\d.]+ \+- [\d.]+ \| [\d.]+ \+- [\d.]+ \| ", out, re.M)
+    assert re.search(r"^PASS/FAIL optimizer\+demos >= uniform Lanczos .*: (PASS|FAIL)", out, re.M)
+    assert re.search(r"^PASS/FAIL fine texture at 25%: optimizer\+demos >= uniform Lanczos \+ 5 points", out, re.M)
+    assert re.search(r"^optimizer\+demos: demos shown by the chosen programs: \d+", out, re.M)
+    cell = json.loads(js.read_text(encoding="utf-8").splitlines()[0])
+    assert "optimizer+demos" in cell["methods"] and "random" not in cell["methods"] and cell["n_demos"] == 3
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -75,6 +95,7 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
         (["--judges", "clip"], "invalid choice: 'clip'"),
         (["--pricings", "nope"], "unknown cost model 'nope'"),
         (["--seeds", "0"], "want an integer >= 1, got '0'"),
+        (["--demo-pool", "0"], "want an integer >= 1, got '0'"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(args: list[str], message: str) -> None:

@@ -207,6 +207,19 @@ def _log_levels(verbose: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.WARNING)
 
 
+def _demo_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``search_demos`` and ``demo_pool`` from ``--search-demos`` and ``--demo-pool``.
+
+    Raises:
+        ConfigError: ``--demo-pool`` without ``--search-demos``.
+    """
+    search = bool(getattr(args, "search_demos", False))
+    pool = getattr(args, "demo_pool", None)
+    if pool is not None and not search:
+        raise ConfigError("--demo-pool needs --search-demos (the pool holds candidate demos that search chooses from)")
+    return {"search_demos": search} if pool is None else {"search_demos": search, "demo_pool": pool}
+
+
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any] | None, list[Any] | None, Path]:
     """``(optimizer, lm, program, trainset, valset, testset, out)`` of parsed ``compile`` arguments."""
     from specprompt.cli._optuna import make_pruner, make_sampler
@@ -217,6 +230,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
     worker = getattr(args, "worker_index", 0)
     sampler = make_sampler(args.sampler, worker_seed(args.seed, worker))
     pruner = make_pruner(args.pruner, args.minibatch, multi_objective=args.multi_objective)
+    demos = _demo_options(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metric = load_metric(args.metric)
@@ -254,6 +268,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         multi_objective=args.multi_objective,
         minibatch_size=args.minibatch,
         k_demos=args.k_demos,
+        **demos,
         num_threads=args.threads,
         study_name=args.study_name,
         run_dir=str(out),
@@ -488,6 +503,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--minibatch", type=positive_int, default=16, help="validation examples per trial (default: 16)")
     p.add_argument(
         "--k-demos", type=non_negative_int, default=None, help="demos per predictor without demos (default: 4)"
+    )
+    p.add_argument(
+        "--search-demos",
+        action="store_true",
+        help="also search which demos the prompt shows and how many: the program's demos and --demo-pool "
+        "more trainset examples per label, each included or left out (never valset or testset examples)",
+    )
+    p.add_argument(
+        "--demo-pool",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="with --search-demos: trainset examples per label added as candidate demos (default: 4)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

@@ -72,7 +72,7 @@ def _coarsened(ctx: SearchContext, step: int) -> Candidate | None:
         if len(ladder) < 2:
             return None
         values[s.id] = ladder[min(step, len(ladder) - 2)]
-    return Candidate(values)
+    return Candidate(values, excluded=ctx.pool)
 
 
 def probe_candidates(ctx: SearchContext, n_probes: int, seed: int = 0) -> list[tuple[str, Candidate]]:

@@ -117,7 +117,21 @@ class SearchConfig:
     k_demos: int | None = field(
         default=None, metadata={"help": "labeled demos taken from trainset for a predictor that has none; None = 4"}
     )
-    search_demos: bool = field(default=False, metadata={"help": "also search whether each image demo is included"})
+    search_demos: bool = field(
+        default=False,
+        metadata={
+            "help": "also search which demos the prompt shows and how many: each image demo and, from the "
+            "trainset, demo_pool more examples per label can be included or left out (the baselines keep the "
+            "program's demos)"
+        },
+    )
+    demo_pool: int = field(
+        default=4,
+        metadata={
+            "help": "with search_demos: trainset examples per label added as candidate demos (never valset or "
+            "testset examples; 0 = only include or leave out the program's own demos)"
+        },
+    )
     detail_crops: bool = field(
         default=False,
         metadata={"help": "list[dspy.Image] fields may get an extra sharp crop where fine bands have most energy"},
@@ -227,6 +241,7 @@ class SearchConfig:
         _int_at_least("finalists", self.finalists, 1)
         _int_at_least("num_threads", self.num_threads, 1, allow_none=True)
         _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
+        _int_at_least("demo_pool", self.demo_pool, 0)
         _int_at_least("seed", self.seed, 0)
         _int_at_least("worker", self.worker, 0)
         _int_at_least("calibration_probes", self.calibration_probes, 3)

@@ -98,6 +98,10 @@ class SearchContext:
             if skipped:
                 logger.info("detail crops need list[dspy.Image] fields; no crop for %s", ", ".join(skipped))
         self.demo_dims: tuple[str, ...] = plan.demo_ids if config.search_demos else ()
+        #: ids of the candidate demos added from the trainset (``search_demos``): every named
+        #: candidate (full, dropped, the baselines, the warm starts that keep the program's demos)
+        #: leaves them out, so the baselines show the program's own demos.
+        self.pool: frozenset[str] = plan.pooled if config.search_demos else frozenset()
         self._lock = threading.Lock()
         self._renders: dict[tuple[str, str, tuple[int, int] | None], SpectralImage] = {}
         self._crop_cache: dict[str, tuple[SpectralImage, int]] = {}
@@ -167,14 +171,17 @@ class SearchContext:
 
     # -- named candidates ----------------------------------------------------------------------
     def full(self) -> Candidate:
-        """Every band of every image."""
-        return Candidate({s.id: self.spaces[s.id].full() for s in self.plan.slots})
+        """Every band of every image of the program's demos (pooled demos left out)."""
+        return Candidate({s.id: self.spaces[s.id].full() for s in self.plan.slots}, excluded=self.pool)
 
     def dropped(self) -> Candidate:
-        """Every image removed (text-only demos)."""
-        return Candidate({s.id: self.spaces[s.id].ladder()[-1] for s in self.plan.slots})
+        """Every image removed (text-only demos; pooled demos left out)."""
+        return Candidate({s.id: self.spaces[s.id].ladder()[-1] for s in self.plan.slots}, excluded=self.pool)
 
-    def uniform_fit(self, budget: float | None) -> Candidate:
+    def _shown_slots(self, excluded: frozenset[str]) -> list[ImageSlot]:
+        return [s for s in self.plan.slots if s.demo_id not in excluded]
+
+    def uniform_fit(self, budget: float | None, excluded: frozenset[str] | None = None) -> Candidate:
         """The uniform baseline: every demo image resized by one common factor, the largest that fits.
 
         With a ``size`` dimension (a cost model that prices pixels) every image keeps all its
@@ -184,13 +191,17 @@ class SearchContext:
         then a downward scan in case the cost model is not monotone). Without one, every image
         is coarsened by the same number of ladder steps, the finest that fits. When nothing
         fits, every image is dropped.
+
+        ``excluded``: the demos left out (default: the pooled demos, :attr:`pool`); the common
+        factor is found for the images of the other demos.
         """
+        out = self.pool if excluded is None else excluded
         if self.sized:
-            return self._uniform_sized(budget)
+            return self._uniform_sized(budget, out)
         ladders = {s.id: self.spaces[s.id].ladder() for s in self.plan.slots}
         steps = max(len(v) for v in ladders.values())
         for i in range(steps):
-            cand = Candidate({sid: lad[min(i, len(lad) - 1)] for sid, lad in ladders.items()})
+            cand = Candidate({sid: lad[min(i, len(lad) - 1)] for sid, lad in ladders.items()}, excluded=out)
             if fits(self.tokens(cand), budget):
                 return cand
         return self.dropped()  # pragma: no cover - the last rung drops every image: 0 tokens
@@ -209,13 +220,14 @@ class SearchContext:
         from specprompt.search._budget import uniform_sizes
 
         if self.sized:  # the same pixels as a point of the band space: all bands, Lanczos to one scale
-            cand = self._uniform_sized(budget)
+            cand = self._uniform_sized(budget, self.pool)
             if not fits(self.tokens(cand), budget) or cand == self.dropped():
                 return None
-            longest = max(max(self.spectra[self.sources[s.id]].size) for s in self.plan.slots)
-            sides = [int(cand.values[s.id][SIZE_DIM]) for s in self.plan.slots]
+            shown = self._shown_slots(self.pool)
+            longest = max(max(self.spectra[self.sources[s.id]].size) for s in shown)
+            sides = [int(cand.values[s.id][SIZE_DIM]) for s in shown]
             return cand, max(sides) / longest
-        slots = self.plan.slots
+        slots = self._shown_slots(self.pool)
         pils = [load_image(self.plan.images[s.id]) for s in slots]
         found = uniform_sizes([p.size for p in pils], self.pricer, budget)
         if found is None:
@@ -225,20 +237,21 @@ class SearchContext:
             s.id: dspy.Image(p.resize(size, Image.Resampling.LANCZOS))
             for s, p, size in zip(slots, pils, sizes, strict=True)
         }
-        return Candidate(self.full().values, overrides=overrides), float(scale)
+        return Candidate(self.full().values, excluded=self.pool, overrides=overrides), float(scale)
 
     def low_detail(self) -> Candidate:
         """Every image at full resolution, sent with OpenAI ``detail="low"`` (an override)."""
         full = self.full()
         overrides = {
             s.id: self.render(s.id, self.spaces[s.id].selection(full.values[s.id])).with_detail("low")
-            for s in self.plan.slots
+            for s in self._shown_slots(self.pool)
         }
-        return Candidate(full.values, overrides=overrides)
+        return Candidate(full.values, excluded=self.pool, overrides=overrides)
 
-    def _uniform_sized(self, budget: float | None) -> Candidate:
+    def _uniform_sized(self, budget: float | None, excluded: frozenset[str]) -> Candidate:
         slots = self.plan.slots
-        longest = max(max(self.spectra[self.sources[s.id]].size) for s in slots)
+        shown = self._shown_slots(excluded) or list(slots)
+        longest = max(max(self.spectra[self.sources[s.id]].size) for s in shown)
 
         def at(n: int) -> Candidate:
             values: dict[str, Mapping[str, int]] = {}
@@ -249,7 +262,7 @@ class SearchContext:
                     raise ConfigError(f"the search space of {s.id} has no size dimension")
                 side = min(dim.high, max(dim.low, round(dim.high * n / longest)))
                 values[s.id] = {**space.full(), SIZE_DIM: side}
-            return Candidate(values)
+            return Candidate(values, excluded=excluded)
 
         if fits(self.tokens(at(longest)), budget):
             return at(longest)
@@ -271,15 +284,16 @@ class SearchContext:
         """Images in slot order at full resolution while they fit, then the finest rung that fits.
 
         The counterpart of :meth:`uniform_fit`: few sharp images instead of many coarse ones.
+        Pooled demos are left out.
         """
         values = dict(self.dropped().values)
-        for slot in self.plan.slots:
+        for slot in self._shown_slots(self.pool):
             for rung in self.spaces[slot.id].ladder():
-                trial = Candidate({**values, slot.id: rung})
+                trial = Candidate({**values, slot.id: rung}, excluded=self.pool)
                 if fits(self.tokens(trial), budget):
                     values[slot.id] = rung
                     break
-        return Candidate(values)
+        return Candidate(values, excluded=self.pool)
 
     # -- per-slot rendering ----------------------------------------------------------------------
     def _slot_selection(self, cand: Candidate, slot: ImageSlot) -> Selection | None:
@@ -532,13 +546,18 @@ class SearchContext:
 
 
 def class_demos(plan: DemoPlan) -> dict[str, tuple[str, ...]]:
-    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it."""
+    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it.
+
+    The classes are those of the program's own demos: a pooled demo (:attr:`DemoPlan.pooled`)
+    counts for a class they show, and a class only pooled demos show is no class of the rule.
+    """
     out: dict[str, list[str]] = {}
-    for slot in plan.slots:
+    for slot in sorted(plan.slots, key=lambda s: s.demo_id in plan.pooled):
         per = plan.classes[slot.predictor] if slot.predictor < len(plan.classes) else ()
         key = per[slot.demo] if slot.demo < len(per) else None
-        if key is not None:
-            ids = out.setdefault(f"{slot.predictor_name}:{key}", [])
+        name = f"{slot.predictor_name}:{key}"
+        if key is not None and (slot.demo_id not in plan.pooled or name in out):
+            ids = out.setdefault(name, [])
             if slot.demo_id not in ids:
                 ids.append(slot.demo_id)
     return {c: tuple(ids) for c, ids in out.items()}

@@ -13,11 +13,12 @@ from typing import Any
 import dspy
 
 from specprompt.errors import ConfigError
-from specprompt.search._labels import class_keys, stratified_pick
+from specprompt.search._labels import answers, class_keys, group, stratified_pick
 
 __all__ = [
     "DemoPlan",
     "ImageSlot",
+    "add_pool",
     "default_valset",
     "example_hash",
     "plan_demos",
@@ -76,6 +77,8 @@ class DemoPlan:
         classes: per predictor, per demo, its class (the text of its answer), or ``None`` when the
             predictor's answers are not classes (:func:`specprompt.search._labels.class_keys`);
             empty when unknown.
+        pooled: ids of the demos :func:`add_pool` added from the trainset (candidate demos that
+            the default prompt and the baselines leave out; only ``search_demos`` includes them).
     """
 
     names: tuple[str, ...]
@@ -84,6 +87,7 @@ class DemoPlan:
     images: Mapping[str, dspy.Image]
     seeded: tuple[str, ...]
     classes: tuple[tuple[str | None, ...], ...] = ()
+    pooled: frozenset[str] = frozenset()
 
     @property
     def demo_ids(self) -> tuple[str, ...]:
@@ -143,6 +147,23 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
             existing = stratified_pick(pred, trainset, k, rng)
             seeded.append(name)
         demos.append(tuple(existing))
+    if seeded:
+        logger.info("took %d trainset demos for predictor(s) without demos: %s", k, ", ".join(seeded))
+    return _assemble(named, demos, trainset, tuple(seeded), frozenset())
+
+
+def _assemble(
+    named: list[tuple[str, Any]],
+    demos: Sequence[tuple[Any, ...]],
+    trainset: Sequence[Any],
+    seeded: tuple[str, ...],
+    pooled: frozenset[str],
+) -> DemoPlan:
+    """The :class:`DemoPlan` of ``demos`` (per predictor): image slots, images and classes.
+
+    Raises:
+        ConfigError: no demo holds a ``dspy.Image``.
+    """
     slots: list[ImageSlot] = []
     images: dict[str, dspy.Image] = {}
     for pi, ((name, _), per) in enumerate(zip(named, demos, strict=True)):
@@ -159,9 +180,86 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
     for (_, pred), per in zip(named, demos, strict=True):
         used = {example_hash(d) for d in per}
         classes.append(class_keys(pred, per, [ex for ex in trainset if example_hash(ex) not in used]))
-    if seeded:
-        logger.info("took %d trainset demos for predictor(s) without demos: %s", k, ", ".join(seeded))
-    return DemoPlan(tuple(n for n, _ in named), tuple(demos), tuple(slots), images, tuple(seeded), tuple(classes))
+    return DemoPlan(
+        tuple(n for n, _ in named),
+        tuple(tuple(per) for per in demos),
+        tuple(slots),
+        images,
+        seeded,
+        tuple(classes),
+        pooled,
+    )
+
+
+def _image_fields(example: Any) -> frozenset[str]:
+    return frozenset(s.field for s, _ in _slots_of(0, "", 0, example))
+
+
+def add_pool(
+    plan: DemoPlan,
+    student: dspy.Module,
+    trainset: Sequence[Any],
+    per_label: int,
+    seed: int,
+    exclude: Sequence[Any] = (),
+) -> DemoPlan:
+    """``plan`` with up to ``per_label`` more trainset examples per answer (label) appended as candidate demos.
+
+    Only predictors whose demos hold images get a pool, and only of trainset examples with images
+    in the same fields. Examples that are demos already, or equal (:func:`example_hash`) to one of
+    ``exclude`` (the valset and testset), are never pooled: a pooled demo is never a validation or
+    test example. The added demos' ids are :attr:`DemoPlan.pooled`.
+
+    Convention:
+        Examples are grouped by answer (:func:`specprompt.search._labels.answers`; answers that
+        never repeat, free text, form one group), each group is shuffled with
+        ``random.Random(f"{seed}:pool")``, and the pool takes the first example of every answer,
+        then the second, ... up to ``per_label`` of each. Pooled demos follow the program's own demos.
+
+    Example:
+        >>> from PIL import Image
+        >>> img = lambda i: dspy.Image(Image.new("RGB", (8, 8), (i, 0, 0)))
+        >>> train = [dspy.Example(image=img(i), label="ab"[i % 2]).with_inputs("image") for i in range(8)]
+        >>> p = dspy.Predict("image: dspy.Image -> label")
+        >>> plan = add_pool(plan_demos(p, train, 2, 0), p, train, 2, 0, exclude=train[6:])
+        >>> [len(per) for per in plan.demos], sorted(plan.pooled)
+        ([6], ['self/demo2', 'self/demo3', 'self/demo4', 'self/demo5'])
+    """
+    if per_label <= 0:
+        return plan
+    named = list(student.named_predictors())
+    used = {example_hash(d) for d in plan.all_demos()} | {example_hash(ex) for ex in exclude}
+    rng = random.Random(f"{seed}:pool")
+    demos = [list(per) for per in plan.demos]
+    pooled: set[str] = set(plan.pooled)
+    for pi, (name, pred) in enumerate(named):
+        fields = frozenset(s.field for s in plan.slots if s.predictor == pi)
+        if not fields:
+            continue
+        found: dict[str, Any] = {}
+        for ex in trainset:
+            h = example_hash(ex)
+            if h not in used and h not in found and isinstance(ex, (dspy.Example, Mapping)):
+                if _image_fields(ex) == fields:
+                    found[h] = ex
+        pool = list(found.values())
+        if not pool:
+            continue
+        keys = answers(pred, pool)
+        groups = list(group(keys).values()) if len(group(keys)) < len(pool) else [list(range(len(pool)))]
+        for g in groups:
+            rng.shuffle(g)
+        picked = [g[r] for r in range(per_label) for g in groups if r < len(g)]
+        for i in picked:
+            pooled.add(f"{name}/demo{len(demos[pi])}")
+            demos[pi].append(pool[i])
+            used.add(example_hash(pool[i]))
+    if len(pooled) == len(plan.pooled):
+        return plan
+    logger.info("search_demos: %d trainset examples added as candidate demos", len(pooled) - len(plan.pooled))
+    return _assemble(
+        [(n, p) for n, p in named], [tuple(per) for per in demos], trainset, plan.seeded, frozenset(pooled)
+    )
 
 
 def _canon(value: Any) -> Any:

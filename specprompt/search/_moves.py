@@ -167,4 +167,4 @@ def scaled_subset(ctx: SearchContext, slots: Iterable[str], budget: float | None
     for sid in chosen:
         values[sid] = ctx.spaces[sid].full()
     found = rebalance(ctx, values, chosen if ctx.sized else [], budget, dropped)
-    return dropped if found is None else Candidate(found)
+    return dropped if found is None else _with(dropped, found)

@@ -22,7 +22,7 @@ from specprompt.search._calibrate import calibrate_study, check_lm
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._demos import default_valset, example_hash, plan_demos
+from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible
 from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
@@ -250,6 +250,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           until the study has them, no prompt is scored twice, and the process that calls
           :meth:`compile` waits for the others' trials before it chooses (:meth:`work` runs
           trials only; see :mod:`specprompt.search._workers`).
+        - ``search_demos=True``: every image demo gets an ``include`` dimension, and up to
+          ``demo_pool`` more trainset examples per label are added as candidate demos
+          (:func:`~specprompt.search._demos.add_pool`; never an example of the valset or
+          testset), so the search chooses which demos are shown and how many (e.g. more,
+          smaller ones). The baselines and the first warm starts show the program's own demos;
+          the ``demos+<m>`` warm starts add ``m`` pooled demos per label at one common size.
         - A trial over budget returns ``-inf`` (and ``tokens`` in multi-objective mode) without
           scoring; a trial whose prompt (source hashes and kept bands of every image) was
           already scored in the study reuses that trial's values (``reused_from``).
@@ -314,6 +320,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         student: dspy.Module,
         trainset: Sequence[Any],
         valset: Sequence[Any] | None,
+        testset: Sequence[Any] | None = None,
         screen_lm: dspy.BaseLM | None = None,
         *,
         finalizer: bool = True,
@@ -324,7 +331,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
         cfg = self.config
         plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)
-        val = default_valset(trainset, plan) if valset is None else _check_examples(valset, "valset")
+        given = None if valset is None else _check_examples(valset, "valset")
+        if cfg.search_demos and cfg.demo_pool:
+            # candidate demos from the trainset only: never an example of the valset or testset
+            plan = add_pool(plan, student, trainset, cfg.demo_pool, cfg.seed, [*(given or ()), *(testset or ())])
+        val = default_valset(trainset, plan) if given is None else given
         ctx = SearchContext(student, plan, cfg)
         order = list(range(len(val)))
         random.Random(cfg.seed).shuffle(order)
@@ -604,7 +615,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 examples where a predictor has none). It is not modified.
             trainset: labeled examples (source of demos and of the default valset).
             teacher: unused (accepted for the Teleprompter interface).
-            valset: validation examples; default: trainset minus the demo examples.
+            valset: validation examples; default: trainset minus the demo examples (and, with
+                ``search_demos``, minus the pooled candidate demos).
             testset: held-out examples, never used to choose: the returned program and every
                 baseline are scored on them (``last_result.test_score``, ``BaselineResult.test_score``).
                 With a testset and ``baselines=False``, the baselines of
@@ -639,7 +651,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         screen_lm = None if self.screen is None else resolve_screen(self.screen)
         with _scoring_lm(self.config.call_timeout):
-            run = self._prepare(student, trainset, valset, screen_lm)
+            run = self._prepare(student, trainset, valset, test, screen_lm)
             return self._compile(run, names, test)
 
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:

@@ -171,6 +171,7 @@ def test_compile_screen_keep_is_a_share(
         ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
         ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),
         ({"--storage": "study.db"}, "storage must be None, 'memory', an RDB URL"),
+        ({"--demo-pool": "2"}, "--demo-pool needs --search-demos"),
     ],
 )
 def test_compile_errors_exit_2_with_one_line(
@@ -212,6 +213,22 @@ def test_argument_types(program_file: Path, tiny_data: dict[str, Path], tmp_path
         with pytest.raises(SystemExit) as exc:
             main(args)
         assert exc.value.code == 2
+    for value in ("-1", "two"):
+        with pytest.raises(SystemExit) as exc:
+            main(compile_args(program_file, tiny_data, tmp_path / "o", "--search-demos", "--demo-pool", value))
+        assert exc.value.code == 2
+
+
+def test_compile_search_demos(program_file: Path, tiny_data: dict[str, Path], tmp_path: Path) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--search-demos", "--demo-pool", "1")
+    args[args.index("--trials") + 1] = "4"
+    assert main(args) == 0
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    assert data["config"]["search_demos"] is True and data["config"]["demo_pool"] == 1
+    assert data["best"]["tokens"] <= 36
+    params = json.loads(data["best"]["params"]) if isinstance(data["best"]["params"], str) else data["best"]["params"]
+    includes = [k for k in params if k.endswith(":include")]
+    assert len(includes) > 3  # the three demos and pooled trainset examples can each be left out
 
 
 def test_make_lm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
