@@ -106,7 +106,7 @@ class Objective:
         cand = candidate_of(self.ctx, self.ctx.suggest_params(trial), record.origin)
         before = self.scorer.spend
         try:
-            return self.evaluate(trial, cand, baseline=record.is_baseline)
+            return self.evaluate(trial, cand, baseline=not record.label_rule_binds)
         except (TransportError, EndpointError) as exc:  # never scored: the trial FAILs, requeue_failed retries it
             write_record(trial, TrialRecord(transport_error=str(exc)))
             if isinstance(exc, TransportError):  # an EndpointError stops the compile: its message says it all

@@ -42,13 +42,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["FULL_PREFIX", "PERIODIC_PREFIX", "FullScore", "TrialRecord", "write_record"]
+__all__ = ["FALLBACK_ORIGIN", "FULL_PREFIX", "PERIODIC_PREFIX", "FullScore", "TrialRecord", "write_record"]
 
 #: Study user-attribute prefix of full-valset scores, keyed by candidate key.
 FULL_PREFIX = "full:"
 #: Study user-attribute prefix of the periodic full-valset evaluations: ``periodic:<n>`` is the
 #: key of the candidate chosen after ``n`` finished trials (``None``: none was left to score).
 PERIODIC_PREFIX = "periodic:"
+
+
+#: Origin prefix of the prompt added when no trial of the search was feasible.
+FALLBACK_ORIGIN = "fallback:"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,22 @@ class TrialRecord:
     def is_baseline(self) -> bool:
         """Whether the trial shows a baseline prompt (origin ``baseline:<name>``)."""
         return bool(self.origin and self.origin.startswith("baseline:"))
+
+    @property
+    def label_rule_binds(self) -> bool:
+        """Whether the trial must keep an image of every label to be a candidate.
+
+        Baselines (``baseline:<name>``) and the prompt added when no trial was feasible
+        (``fallback:<name>``) are exempt; the search's own picks (``sampler``, ``warm:<name>``,
+        ``neighbour:<trial>``) are bound. The one home of this rule: the objective applies it
+        when it scores a trial, :func:`~specprompt.search._study.collect_rows` when it reads
+        stored trials back.
+
+        Example:
+            >>> [TrialRecord(origin=o).label_rule_binds for o in ("sampler", "baseline:uniform", "fallback:full")]
+            [True, False, False]
+        """
+        return not (self.is_baseline or (self.origin or "").startswith(FALLBACK_ORIGIN))
 
 
 def write_record(trial: optuna.Trial, record: TrialRecord) -> None:

@@ -22,7 +22,7 @@ from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import example_hash
 from specprompt.search._objective import finished_trials, full_score
-from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
 from specprompt.search._scoring import Scorer
@@ -39,15 +39,11 @@ __all__ = [
     "derive_study_name",
     "fail_stale_trials",
     "finalize",
-    "label_rule_binds",
     "make_storage",
     "row_candidate",
 ]
 
 logger = logging.getLogger("specprompt.search")
-
-#: Origin prefix of the prompt added, scored on the full valset, when no trial was feasible.
-FALLBACK_ORIGIN = "fallback:"
 
 #: Folder of the default SQLite storage when ``run_dir`` is None (relative to the working dir).
 DEFAULT_RUN_DIR = ".specprompt"
@@ -167,7 +163,7 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
     origin) with the current context, so a trial of a study resumed under an explicit
     ``study_name`` with another budget, cost model or scheme never yields a program that breaks
     the current budget or shows another prompt. Feasible means what the objective checks: within
-    ``budget`` and, unless the trial is a baseline or a fallback (:func:`label_rule_binds`),
+    ``budget`` and, unless the trial is a baseline or a fallback (:attr:`TrialRecord.label_rule_binds`),
     every label keeps an image (:meth:`SearchContext.covers_labels`), so a resumed trial scored
     before the rule, or under a budget too small for it, is no candidate now.
     """
@@ -183,7 +179,7 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
         key, tokens = ctx.key(cand), ctx.tokens(cand)
         if key != rec.key or key in rows or not fits(tokens, budget):
             continue
-        if label_rule_binds(rec.origin) and not ctx.covers_labels(cand):
+        if rec.label_rule_binds and not ctx.covers_labels(cand):
             continue
         full = FullScore.read(study, key)
         if full is not None and not full.example_scores:  # stored by an older version: score it again
@@ -200,16 +196,6 @@ def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) 
             origin=rec.origin or "sampler",
         )
     return list(rows.values())
-
-
-def label_rule_binds(origin: str | None) -> bool:
-    """Whether a trial of this origin must keep an image of every label to be a candidate.
-
-    Baselines (``baseline:<name>``) and the prompt added when no trial was feasible
-    (``fallback:<name>``) are exempt; the search's own picks (``sampler``, ``warm:<name>``,
-    ``neighbour:<trial>``) are bound.
-    """
-    return not (TrialRecord(origin=origin).is_baseline or (origin or "").startswith(FALLBACK_ORIGIN))
 
 
 def row_candidate(ctx: SearchContext, row: ParetoRow) -> Candidate:

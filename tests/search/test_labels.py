@@ -16,7 +16,7 @@ from specprompt.search import BandOptimizer, SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import plan_demos
 from specprompt.search._record import TrialRecord
-from specprompt.search._study import collect_rows, label_rule_binds
+from specprompt.search._study import collect_rows
 from specprompt.search._warm import neighbour, warm_starts
 from specprompt.tasks import Task
 
@@ -140,8 +140,12 @@ def test_rows_of_stored_trials_keep_an_image_of_every_label() -> None:
     # a trial scored before the rule (or resumed from another budget) that drops label "a" is no candidate;
     # baselines and the fallback are exempt (the fallback's key is the text_only baseline's: one row)
     assert [r.origin for r in collect_rows(study, ctx, None)] == ["baseline:text_only", "warm:greedy"]
-    assert [r.origin for r in collect_rows(study, ctx, None) if label_rule_binds(r.origin)] == ["warm:greedy"]
-    assert not label_rule_binds("fallback:uniform") and label_rule_binds("neighbour:3")
+
+    def binds(origin: str) -> bool:
+        return TrialRecord(origin=origin).label_rule_binds
+
+    assert [r.origin for r in collect_rows(study, ctx, None) if binds(r.origin)] == ["warm:greedy"]
+    assert not binds("fallback:uniform") and binds("neighbour:3")
 
 
 def test_fallback_keeps_an_image_of_every_label(colour_task: Task, lm: dspy.LM) -> None:
