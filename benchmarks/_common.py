@@ -7,8 +7,13 @@ script still runs as ``python benchmarks/<script>.py`` from any working folder.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import sys
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
 from typing import Any
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "pct",
     "pick_demos",
     "prompt_tokens",
+    "run_jobs",
     "table",
 ]
 
@@ -127,3 +133,46 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def run_jobs(
+    jobs: Sequence[Any], run: Callable[[Any], list[Any]], workers: int, json_out: str | None, t0: float
+) -> list[Any]:
+    """Runs every job (``run(job)`` returns a list of result dataclasses with ``task``, ``judge``
+    and ``seed``), in this process or in ``workers`` processes, and returns all results in the
+    order they finished.
+
+    Each job's results are appended to ``json_out`` (one JSON object per line) as soon as they
+    arrive, so a run stopped early keeps what it finished; a progress line goes to stderr.
+    """
+    results: list[Any] = []
+    sink = open(json_out, "w", encoding="utf-8") if json_out else None
+    done = 0
+
+    def progress(found: list[Any]) -> None:
+        nonlocal done
+        done += 1
+        results.extend(found)
+        if sink is not None:
+            sink.writelines(json.dumps(asdict(r)) + "\n" for r in found)
+            sink.flush()
+        first = found[0]
+        print(
+            f"[{time.perf_counter() - t0:7.1f} s] {done}/{len(jobs)} groups: "
+            f"{first.task} {first.judge} seed {first.seed}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                progress(run(job))
+        elif jobs:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for future in as_completed([pool.submit(run, job) for job in jobs]):
+                    progress(future.result())
+    finally:
+        if sink is not None:
+            sink.close()
+    return results

@@ -42,7 +42,6 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,8 +358,8 @@ def load_cells(path: str) -> list[Cell]:
     return cells
 
 
-def _run(args: tuple[str, str, int, Settings]) -> Cell:
-    return run_group(*args)
+def _run(args: tuple[str, str, int, Settings]) -> list[Cell]:
+    return [run_group(*args)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,30 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     if report_from:
         jobs, cells = [], load_cells(report_from)
         out.add(f"cells read from {report_from} ({len(cells)} cells); settings above are the command line's")
-    sink = open(json_out, "w", encoding="utf-8") if json_out else None
-
-    def progress(cell: Cell) -> None:
-        cells.append(cell)
-        if sink is not None:
-            sink.write(json.dumps(asdict(cell)) + "\n")
-            sink.flush()
-        print(
-            f"[{time.perf_counter() - t0:7.1f} s] {len(cells)}/{len(jobs)}: {cell.task} {cell.judge} seed {cell.seed}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    try:
-        if settings.workers == 1:
-            for job in jobs:
-                progress(_run(job))
-        else:
-            with ProcessPoolExecutor(max_workers=settings.workers) as pool:
-                for future in as_completed([pool.submit(_run, job) for job in jobs]):
-                    progress(future.result())
-    finally:
-        if sink is not None:
-            sink.close()
+    cells.extend(rp.run_jobs(jobs, _run, settings.workers, json_out, t0))
     order = {name: i for i, name in enumerate((*rp.TASKS, *rp.JUDGES))}
     cells.sort(key=lambda c: (order.get(c.task, 99), order.get(c.judge, 99), c.seed))
     report(cells, settings, out)

@@ -68,13 +68,12 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
-from _common import Report, at_least, exact_match, pick_demos, prompt_tokens, table
+from _common import Report, at_least, exact_match, pick_demos, prompt_tokens, run_jobs, table
 from bench_realphoto import JUDGES, TASKS
 
 METHODS = ("optimizer", "random")
@@ -597,35 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         if report_from
         else [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
     )
-    sink = open(json_out, "w", encoding="utf-8") if json_out else None
-    done = 0
-
-    def progress(found: list[Cell]) -> None:
-        nonlocal done
-        done += 1
-        cells.extend(found)
-        if sink is not None:
-            sink.writelines(json.dumps(asdict(c)) + "\n" for c in found)
-            sink.flush()
-        first = found[0]
-        print(
-            f"[{time.perf_counter() - t0:7.1f} s] {done}/{len(jobs)} groups: "
-            f"{first.task} {first.judge} seed {first.seed}",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    try:
-        if settings.workers == 1:
-            for job in jobs:
-                progress(_run(job))
-        elif jobs:
-            with ProcessPoolExecutor(max_workers=settings.workers) as pool:
-                for future in as_completed([pool.submit(_run, job) for job in jobs]):
-                    progress(future.result())
-    finally:
-        if sink is not None:
-            sink.close()
+    cells.extend(run_jobs(jobs, _run, settings.workers, json_out, t0))
     rank = {name: i for i, name in enumerate((*TASKS, *JUDGES))}
     cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, -c.budget, rank.get(c.judge, 99), c.judge, c.seed))
     report_tables(cells, settings, report)
