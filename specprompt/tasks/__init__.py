@@ -17,7 +17,7 @@ The ``photo-*`` tasks are made of real photos that scikit-image ships (:mod:`spe
 
 from specprompt.tasks import _photos, _synthetic  # noqa: F401  (registers the built-in tasks)
 from specprompt.tasks._base import ImageTaskGenerator, Task, available_tasks, get_task, register_task
-from specprompt.tasks._photos import PhotoDetail, PhotoIdentity, PhotoTexture, PhotoTint
+from specprompt.tasks._photos import PhotoDetail, PhotoIdentity, PhotoTexture, PhotoTint, photo
 from specprompt.tasks._synthetic import ColourPosition, FineTexture, Gauge
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "Task",
     "available_tasks",
     "get_task",
+    "photo",
     "register_task",
 ]

@@ -63,20 +63,17 @@ _TEXTURES = ("fine stripes", "fine checker", "fine dots", "fine noise", "crossha
 
 @lru_cache(maxsize=16)
 def _photo(name: str) -> np.ndarray:
-    import skimage.data
+    """:func:`specprompt.tasks.photo`, halved once when larger than 720 px (the retina, 1411 px) so
+    crops resize fast; read-only."""
+    from specprompt.tasks import photo
 
-    arr = np.asarray(getattr(skimage.data, name)(), np.float32)
-    if arr.max() > 1.0:
-        arr = arr / np.float32(255.0)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    arr = np.ascontiguousarray(arr[:, :, :3])
-    if max(arr.shape[:2]) > 720:  # the retina (1411 px): halve once, so crops resize fast
+    arr = photo(name)
+    if max(arr.shape[:2]) > 720:
         import cv2
 
         half = (arr.shape[1] // 2, arr.shape[0] // 2)
         arr = np.ascontiguousarray(cv2.resize(arr, half, interpolation=cv2.INTER_AREA), np.float32)
-    arr.flags.writeable = False
+        arr.flags.writeable = False
     return arr
 
 
