@@ -16,7 +16,7 @@ from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._screen import SCREEN_STEP, promotes, screen_verdict
 from specprompt.tasks import Task, get_task
 
-from .conftest import exact, options
+from .conftest import PG_URL, exact, options, postgres_unreachable
 
 BUDGET = 600  # openai:gpt-4.1-mini tokens of 6 demo images of 128 px: about a quarter of full resolution
 
@@ -137,13 +137,11 @@ def test_screen_argument_errors() -> None:
 
 
 def test_screen_on_a_shared_postgresql_study_is_refused(photo: Task) -> None:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}")
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
     opts = options(n_trials=2, k_demos=6, token_budget=BUDGET, cost_model="openai:gpt-4.1-mini")
-    opts["storage"] = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    opts["storage"] = PG_URL
     with dspy.context(lm=pixel_lm("hist-hog")):
         opt = BandOptimizer(exact, screen=nearest_lm(), **opts)
         with pytest.raises(ConfigError, match="does not run on a shared PostgreSQL study"):

@@ -20,7 +20,7 @@ import pytest
 from specprompt.search import BandOptimizer
 from specprompt.tasks import Task
 
-from .conftest import exact, options
+from .conftest import PG_URL, exact, options, postgres_unreachable
 
 SCRIPT = """
 import json, os, sys, time
@@ -251,23 +251,8 @@ def test_sigkill_mid_trial_resumes_to_the_uninterrupted_program(tmp_path: Path) 
     assert len(calls) - len(plain_calls) == 2
 
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_reachable() -> str | None:
-    try:
-        import psycopg2
-    except ImportError:
-        return "psycopg2 is not installed"
-    try:
-        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        return f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}".strip()
-    return None
-
-
 def test_postgresql_storage(colour_task: Task, lm: dspy.LM) -> None:
-    reason = _postgres_reachable()
+    reason = postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)
     name = f"specprompt-test-{uuid.uuid4().hex}"

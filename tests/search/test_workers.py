@@ -23,29 +23,16 @@ from specprompt.search._claims import Claims
 from specprompt.search._workers import Shared
 from specprompt.tasks import Task
 
-from .conftest import exact, options
+from .conftest import PG_URL, exact, options, postgres_unreachable
 
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-def _postgres_reason() -> str | None:
-    try:
-        import psycopg2
-    except ImportError:
-        return "psycopg2 is not installed"
-    try:
-        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        return f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}".strip()
-    return None
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'claims.db'}"
-    reason = _postgres_reason()
+    reason = postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)
     return PG_URL
@@ -204,7 +191,7 @@ print(opt.work(dspy.Predict(task.signature), trainset=task.trainset, valset=task
 
 def test_two_workers_on_postgresql(tmp_path: Path) -> None:
     """A worker process and a compile share one PostgreSQL study: exactly n_trials, no prompt scored twice."""
-    reason = _postgres_reason()
+    reason = postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)
     from specprompt.scorers import nearest_lm
