@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import platform
 import random
 import subprocess
 import sys
@@ -115,6 +117,24 @@ class Report:
         for line in lines:
             print(line, flush=True)
             self.lines.append(line)
+
+    def head(self, what: str, settings: Any) -> None:
+        """Adds the two lines a report starts with: the machine and library versions followed by
+        ``what`` ran (judges or LM, adapter, metric), then the ``settings`` dataclass as sorted JSON."""
+        import dspy
+        import optuna
+
+        self.add(
+            f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
+            f"optuna {optuna.__version__}; {what}",
+            "settings: " + json.dumps(asdict(settings), sort_keys=True),
+        )
+
+    def write(self, path: str | None) -> None:
+        """Writes every line so far to ``path`` (markdown); nothing when ``path`` is ``None``."""
+        if path:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(self.lines) + "\n")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
