@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts (demos, image tokens, held-out accuracy, report lines).
+"""Helpers shared by the benchmark scripts (demos, image tokens, held-out accuracy, report lines,
+the fault-injecting loopback server).
 
 The scripts import it as ``_common`` (they put their own folder on ``sys.path`` first), so each
 script still runs as ``python benchmarks/<script>.py`` from any working folder.
@@ -7,20 +8,27 @@ script still runs as ``python benchmarks/<script>.py`` from any working folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import platform
 import random
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FAULT_SERVER",
     "Report",
     "at_least",
     "demo_images",
     "exact_match",
+    "fault_server",
     "held_out_accuracy",
     "image_size",
     "pct",
@@ -29,6 +37,9 @@ __all__ = [
     "run_jobs",
     "table",
 ]
+
+#: The tests' fault-injecting OpenAI-compatible server (a loopback process wrapping the real nearest scorer).
+FAULT_SERVER = Path(__file__).resolve().parents[1] / "tests" / "faults" / "fault_server.py"
 
 
 def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
@@ -107,6 +118,24 @@ class Report:
             print(line, flush=True)
             self.lines.append(line)
 
+    def head(self, what: str, settings: Any) -> None:
+        """Adds the two lines a report starts with: the machine and library versions followed by
+        ``what`` ran (judges or LM, adapter, metric), then the ``settings`` dataclass as sorted JSON."""
+        import dspy
+        import optuna
+
+        self.add(
+            f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
+            f"optuna {optuna.__version__}; {what}",
+            "settings: " + json.dumps(asdict(settings), sort_keys=True),
+        )
+
+    def write(self, path: str | None) -> None:
+        """Writes every line so far to ``path`` (markdown); nothing when ``path`` is ``None``."""
+        if path:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(self.lines) + "\n")
+
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A markdown table."""
@@ -176,3 +205,25 @@ def run_jobs(
         if sink is not None:
             sink.close()
     return results
+
+
+@contextlib.contextmanager
+def fault_server(*args: str) -> Iterator[str]:
+    """Runs :data:`FAULT_SERVER` with ``args`` on a free loopback port (it prints the port once it
+    listens); yields its root URL ``http://127.0.0.1:<port>`` (``/v1``, ``/control``, ``/stats``)
+    and stops the process on exit. A server that does not start ends the script (``SystemExit``).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, str(FAULT_SERVER), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise SystemExit(f"the fault server did not start: {line!r}")
+    try:
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.stdout.close()
+        proc.terminate()
+        proc.wait(timeout=20)

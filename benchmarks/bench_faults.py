@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,18 +30,10 @@ from typing import Any
 
 import httpx
 
-SERVER = Path(__file__).resolve().parents[1] / "tests" / "faults" / "fault_server.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
+from _common import fault_server
+
 MODEL = "openai/specprompt/nearest-v1"
-
-
-def start() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, str(SERVER)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"the fault server did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{int(line.split()[1])}"
 
 
 def compile_once(root: str, args: argparse.Namespace, rate: float, fault_seed: int) -> dict[str, Any]:
@@ -121,17 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    proc, root = start()
-    try:
+    with fault_server() as root:
         runs = [compile_once(root, args, 0.0, 0)]
         for rate in args.rates:
             for fs in range(args.fault_seeds):
                 runs.append(compile_once(root, args, rate, fs))
-    finally:
-        if proc.stdout is not None:
-            proc.stdout.close()
-        proc.terminate()
-        proc.wait(timeout=20)
     clean = runs[0]
     print(f"# bench_faults: python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
     print(

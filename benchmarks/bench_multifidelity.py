@@ -36,13 +36,11 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -364,17 +362,10 @@ def _run(args: tuple[str, str, int, Settings]) -> list[Cell]:
 
 def main(argv: list[str] | None = None) -> int:
     settings, markdown_out, json_out, report_from = parse_args(argv)
-    import dspy
-    import optuna
 
     t0 = time.perf_counter()
     out = rp.Report()
-    out.add(
-        f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
-        f"optuna {optuna.__version__}; target: pixel-only judges (specprompt.scorers.pixel_lm), ChatAdapter, "
-        "exact match",
-        "settings: " + json.dumps(asdict(settings), sort_keys=True),
-    )
+    out.head("target: pixel-only judges (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     # seed-major: a run stopped early still covers every task and judge
     jobs = [(t, j, seed, settings) for seed in settings.seeds for t in settings.tasks for j in settings.judges]
     cells: list[Cell] = []
@@ -386,9 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     cells.sort(key=lambda c: (order.get(c.task, 99), order.get(c.judge, 99), c.seed))
     report(cells, settings, out)
     out.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
-    if markdown_out:
-        with open(markdown_out, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(out.lines) + "\n")
+    out.write(markdown_out)
     return 0
 
 

@@ -24,8 +24,6 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -395,11 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     dspy.configure(lm=lm, adapter=ChatAdapter())
     t0 = time.perf_counter()
     report = Report()
-    report.add(
-        f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
-        f"optuna {optuna.__version__}; LM {lm.model} ({what}), ChatAdapter, exact-match metric",
-        "settings: " + json.dumps({k: v for k, v in vars(settings).items()}, sort_keys=True),
-    )
+    report.head(f"LM {lm.model} ({what}), ChatAdapter, exact-match metric", settings)
     verdicts: dict[str, bool | None] = {}
     for name in settings.tasks:
         verdicts[name] = run_task(name, settings, report, lm.engine)
@@ -409,9 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, ok in verdicts.items():
         report.add(f"- {name}: {'no bar (report only)' if ok is None else 'PASS' if ok else 'FAIL'}")
     report.add("", f"engine requests in total: {lm.engine.calls}; total wall time {time.perf_counter() - t0:.1f} s")
-    if markdown_out:
-        with open(markdown_out, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(report.lines) + "\n")
+    report.write(markdown_out)
     return 0
 
 

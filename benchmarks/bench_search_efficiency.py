@@ -62,13 +62,11 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -576,8 +574,6 @@ def cell_from_json(data: dict[str, Any]) -> Cell:
 
 def main(argv: list[str] | None = None) -> int:
     settings, markdown_out, json_out, report_from = parse_args(argv)
-    import dspy
-    import optuna
 
     t0 = time.perf_counter()
     report = Report()
@@ -586,11 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(report_from, encoding="utf-8") as fh:
             cells = [cell_from_json(json.loads(line)) for line in fh if line.strip()]
         report.add(f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's")
-    report.add(
-        f"machine: {os.cpu_count()} CPUs, python {platform.python_version()}, dspy {dspy.__version__}, "
-        f"optuna {optuna.__version__}; judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match",
-        "settings: " + json.dumps(asdict(settings), sort_keys=True),
-    )
+    report.head("judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     jobs = (
         []
         if report_from
@@ -602,9 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     report_tables(cells, settings, report)
     verdicts(cells, settings, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
-    if markdown_out:
-        with open(markdown_out, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(report.lines) + "\n")
+    report.write(markdown_out)
     return 0
 
 

@@ -39,8 +39,10 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
+from _common import fault_server
+
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = ROOT / "tests" / "faults" / "fault_server.py"
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 PROGRAM = '''
@@ -58,17 +60,6 @@ class Quadrant(dspy.Signature):
 
 program = dspy.Predict(Quadrant)
 '''
-
-
-def start_server(lo: float, hi: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, str(SERVER), "--latency", str(lo), str(hi)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"the fault server did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{int(line.split()[1])}"
 
 
 def write_data(root: Path, args: argparse.Namespace) -> dict[str, Path]:
@@ -187,21 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         sa.create_engine(args.storage).connect().close()
     except Exception as exc:
         raise SystemExit(f"PostgreSQL at {args.storage.split('@')[-1]} is unreachable: {exc}") from None
-    proc, api = start_server(*args.latency)
+    latency = ("--latency", *map(str, args.latency))
     studies: list[str] = []
     runs = []
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+        with fault_server(*latency) as api, tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
             root = Path(tmp)
             data = write_data(root, args)
             for workers in (1, args.workers):
                 studies.append(f"bench-workers-{uuid.uuid4().hex[:12]}-w{workers}")
                 runs.append(run_compile(workers, root, data, api, args, studies[-1]))
     finally:
-        if proc.stdout is not None:
-            proc.stdout.close()
-        proc.terminate()
-        proc.wait(timeout=20)
         cleanup(args.storage, studies)
     one, many = runs
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())

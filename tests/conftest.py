@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny band-VLM checkpoint trained for a few steps (vlm, training and scorer tests)."""
+"""Shared fixtures: a tiny band-VLM checkpoint trained for a few steps (vlm, training and scorer tests),
+and the test PostgreSQL database with its skip reason (search, CLI and benchmark tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,23 @@ import pytest
 
 from specprompt.training import TrainConfig
 from specprompt.vlm import ModelConfig
+
+#: The PostgreSQL database of the storage tests (trust auth on this machine and in CI).
+PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def postgres_unreachable() -> str | None:
+    """Why the PostgreSQL of :data:`PG_URL` cannot be used (a skip reason), or ``None`` when it can."""
+    try:
+        import psycopg2
+    except ImportError:
+        return "psycopg2 is not installed"
+    try:
+        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        return f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}".strip()
+    return None
+
 
 TINY_MODEL = ModelConfig(dim=16, depth=1, heads=2, readout_tokens=2, slices=8, slice_dim=4, text_dim=4)
 

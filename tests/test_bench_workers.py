@@ -12,17 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import postgres_unreachable
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_workers.py"
 
 
 def test_bench_workers_quick() -> None:
-    try:
-        import psycopg2
-
-        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}")
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--trials", "4", "--workers", "2"],
         capture_output=True,

@@ -1,4 +1,5 @@
-"""Argument helpers shared by the subcommands: number types, deprecated aliases, help text.
+"""Argument helpers shared by the subcommands: number types, deprecated aliases, help text, and
+the arguments ``compile`` and ``calibrate`` both take (program, datasets, band scheme, metric).
 
 Conventions of every subcommand: a description line, ``(default: X)`` at the end of each option's
 help, ``--trainset`` for datasets, ``--threads`` for threads inside the process (``--workers`` is
@@ -8,14 +9,24 @@ kept for separate worker processes), ``--device auto`` for torch code.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from specprompt.errors import SpecPromptWarning
+from specprompt.errors import ConfigError, SpecPromptWarning
 
-__all__ = ["DeprecatedAlias", "non_negative_int", "positive_float", "positive_int"]
+__all__ = [
+    "DeprecatedAlias",
+    "add_data_arguments",
+    "add_metric_argument",
+    "add_scheme_arguments",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "scheme_options",
+]
 
 
 def non_negative_int(text: str) -> int:
@@ -68,3 +79,52 @@ class DeprecatedAlias(argparse.Action):
     ) -> None:
         warnings.warn(f"{option_string} is deprecated, use {self.new}", SpecPromptWarning, stacklevel=2)
         setattr(namespace, self.dest, values)
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``PROGRAM.py:NAME``, ``--trainset`` and ``--valset`` (``compile``, ``calibrate``)."""
+    p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
+    p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
+    p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+
+
+def add_scheme_arguments(p: argparse.ArgumentParser) -> None:
+    """``--scheme`` and ``--scheme-options`` (JSON, read by :func:`scheme_options`)."""
+    from specprompt.spectral import available_schemes
+
+    p.add_argument(
+        "--scheme",
+        default="laplacian",
+        help=f"band scheme, one of {', '.join(available_schemes())} (default: %(default)s)",
+    )
+    p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
+
+
+def add_metric_argument(p: argparse.ArgumentParser) -> None:
+    """``--metric``: ``exact`` or ``FILE.py:FN``."""
+    p.add_argument(
+        "--metric",
+        default="exact",
+        help="'exact' (all output fields equal) or FILE.py:FN (runs that file) (default: %(default)s)",
+    )
+
+
+def scheme_options(text: str | None) -> dict[str, Any]:
+    """The ``--scheme-options`` JSON object (``{}`` when not given).
+
+    Raises:
+        ConfigError: not JSON, or not an object.
+
+    Example:
+        >>> scheme_options('{"levels": 4}'), scheme_options(None)
+        ({'levels': 4}, {})
+    """
+    if not text:
+        return {}
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--scheme-options must be a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"--scheme-options must be a JSON object, got {text!r}")
+    return options

@@ -16,7 +16,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import non_negative_int, positive_int
+from specprompt.cli._args import (
+    add_data_arguments,
+    add_metric_argument,
+    add_scheme_arguments,
+    non_negative_int,
+    positive_int,
+    scheme_options,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -33,7 +40,7 @@ def _number(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt calibrate``; prints the agreement, the calls and the verdict."""
-    from specprompt.cli._compile import _scheme_options, make_lm
+    from specprompt.cli._compile import make_lm
     from specprompt.cli._user_code import load_metric, load_program_ref
     from specprompt.data import dataset_fields, load_dataset
     from specprompt.search import calibrate
@@ -62,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         token_budget=args.budget,
         cost_model=args.cost_model,
         scheme=args.scheme,
-        scheme_options=_scheme_options(args.scheme_options),
+        scheme_options=scheme_options(args.scheme_options),
         k_demos=args.k_demos,
         num_threads=args.threads,
     )
@@ -77,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Registers ``calibrate`` on the CLI's sub-parsers."""
-    from specprompt.spectral import available_schemes
-
     p = sub.add_parser(
         "calibrate",
         help="measure how well the local judge ranks band choices like the target LM, before trusting it",
@@ -88,9 +93,7 @@ def add_parser(sub: Any) -> None:
             "agreement with a confidence interval. The target is called at most --probes x --examples times."
         ),
     )
-    p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
-    p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
-    p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+    add_data_arguments(p)
     p.add_argument(
         "--lm",
         required=True,
@@ -110,17 +113,8 @@ def add_parser(sub: Any) -> None:
         help="image tokens of all demo images of one prompt: probes fit it (default: no limit)",
     )
     p.add_argument("--cost-model", default="local", help="cost model pricing images (default: %(default)s)")
-    p.add_argument(
-        "--scheme",
-        default="laplacian",
-        help=f"band scheme, one of {', '.join(available_schemes())} (default: %(default)s)",
-    )
-    p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
-    p.add_argument(
-        "--metric",
-        default="exact",
-        help="'exact' (all output fields equal) or FILE.py:FN (runs that file) (default: %(default)s)",
-    )
+    add_scheme_arguments(p)
+    add_metric_argument(p)
     p.add_argument("--probes", type=positive_int, default=24, help="prompts in the probe (default: %(default)s)")
     p.add_argument(
         "--examples", type=positive_int, default=8, help="validation examples per prompt (default: %(default)s)"

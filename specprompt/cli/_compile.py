@@ -24,7 +24,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specprompt.cli._args import non_negative_int, positive_float, positive_int
+from specprompt.cli._args import (
+    add_data_arguments,
+    add_metric_argument,
+    add_scheme_arguments,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    scheme_options,
+)
 from specprompt.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -160,18 +168,6 @@ def versus_full(result: Any) -> str:
     )
 
 
-def _scheme_options(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        options = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"--scheme-options must be a JSON object, got {text!r} ({exc})") from None
-    if not isinstance(options, dict):
-        raise ConfigError(f"--scheme-options must be a JSON object, got {text!r}")
-    return options
-
-
 def _remote_options(args: argparse.Namespace) -> dict[str, Any]:
     """The SearchConfig fields of the remote-scoring flags that were given (defaults stay the config's)."""
     names = (
@@ -262,7 +258,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         token_budget=args.budget,
         cost_model=args.cost_model,
         scheme=args.scheme,
-        scheme_options=_scheme_options(args.scheme_options),
+        scheme_options=scheme_options(args.scheme_options),
         detail=args.detail,
         n_trials=args.trials,
         multi_objective=args.multi_objective,
@@ -388,7 +384,6 @@ def _run_one(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     """Registers ``compile`` on the CLI's sub-parsers."""
     from specprompt.cli._optuna import PRUNERS, SAMPLERS
-    from specprompt.spectral import available_schemes
 
     p = sub.add_parser(
         "compile",
@@ -399,9 +394,7 @@ def add_parser(sub: Any) -> None:
             "run). Re-running the same command resumes the study in --out."
         ),
     )
-    p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
-    p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
-    p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+    add_data_arguments(p)
     p.add_argument(
         "--testset",
         default=None,
@@ -413,21 +406,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--cost-model", required=True, help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local"
     )
-    p.add_argument(
-        "--scheme",
-        default="laplacian",
-        help=f"band scheme, one of {', '.join(available_schemes())} (default: %(default)s)",
-    )
-    p.add_argument("--scheme-options", default=None, metavar="JSON", help="scheme options, e.g. '{\"levels\": 4}'")
+    add_scheme_arguments(p)
     p.add_argument(
         "--detail", choices=("low", "high", "auto"), default=None, help="OpenAI detail sent with demo images"
     )
     p.add_argument("--trials", type=positive_int, default=50, help="finished trials of the study (default: 50)")
-    p.add_argument(
-        "--metric",
-        default="exact",
-        help="'exact' (all output fields equal) or FILE.py:FN (runs that file) (default: %(default)s)",
-    )
+    add_metric_argument(p)
     p.add_argument(
         "--lm",
         default="local",

@@ -40,6 +40,7 @@ from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._rank import bootstrap_interval, spearman
 from specprompt.search._scoring import Scorer
+from specprompt.search._transport import remote_lm
 
 if TYPE_CHECKING:
     import optuna
@@ -279,11 +280,17 @@ def calibrate_context(
     """Scores the probe of ``ctx`` with both judges and measures their rank agreement.
 
     The public entry point is :func:`specprompt.search.calibrate`; ``BandOptimizer`` calls this
-    with its own context when ``calibrate=True``.
+    with its own context when ``calibrate=True``. Both judges are called as a compile's scoring
+    LM is: a remote LM with ``ctx.config.call_timeout`` and no retries of DSPy's own
+    (:func:`~specprompt.search._transport.remote_lm`), its calls that fail in transport (timeout,
+    429, 5xx, malformed reply) retried by ``ctx.config``'s ``retries``, ``retry_backoff`` and
+    ``endpoint_failures`` (:meth:`SearchConfig.retry_policy`) and never scored.
 
     Raises:
         ConfigError: a bad number, a judge that is not a ``dspy.LM``, an empty valset, or a
             probe of fewer than 3 prompts (the budget leaves too few to rank).
+        TransportError: a call still failed after its retries. EndpointError: the endpoint is
+            down or refuses.
     """
     _check_int("n_probes", n_probes, 3)
     _check_int("n_examples", n_examples, 1)
@@ -307,8 +314,8 @@ def calibrate_context(
     scores: dict[str, list[float]] = {}
     calls: dict[str, int] = {}
     for who, lm in (("local", local), ("target", target)):
-        scorer = Scorer(metric, valset, num_threads)
-        with dspy.context(lm=lm):
+        scorer = Scorer(metric, valset, num_threads, ctx.config.retry_policy(), seed=seed)
+        with dspy.context(lm=remote_lm(lm, ctx.config.call_timeout)):
             per = [scorer.score(ctx.key(cand), _builder(ctx, cand), examples) for _, cand in probes]
         scores[who] = [sum(p.values()) / len(p) for p in per]
         calls[who] = scorer.calls

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from specprompt.errors import ConfigError
+from specprompt.search._transport import RetryPolicy
 
 __all__ = ["DETAILS", "SearchConfig"]
 
@@ -285,6 +286,10 @@ class SearchConfig:
     def options(self) -> dict[str, Any]:
         """``scheme_options`` as a dict, ready for ``decompose(img, scheme, **options)``."""
         return dict(self.scheme_options)
+
+    def retry_policy(self) -> RetryPolicy:
+        """How remote scorer calls are retried: ``retries``, ``retry_backoff`` and ``endpoint_failures``."""
+        return RetryPolicy(self.retries, self.retry_backoff, 60.0, self.endpoint_failures)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready field values (``scheme_options`` as a mapping)."""

@@ -50,7 +50,7 @@ from specprompt.search._study import (
     make_storage,
     row_candidate,
 )
-from specprompt.search._transport import RetryPolicy, remote_lm
+from specprompt.search._transport import remote_lm
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -353,8 +353,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 "use the default SQLite storage or storage='memory'"
             )
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
-        policy = RetryPolicy(cfg.retries, cfg.retry_backoff, 60.0, cfg.endpoint_failures)
-        scorer = Scorer(self.metric, val, cfg.num_threads, policy, seed=cfg.seed)
+        scorer = Scorer(self.metric, val, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
         # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
         # BandSampler reseeds any base sampler per trial from it
         seed = worker_seed(cfg.seed, cfg.worker)

@@ -12,9 +12,8 @@ import pytest
 
 from specprompt.cli import main
 
+from ..conftest import PG_URL, postgres_unreachable
 from .test_compile import compile_args
-
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
 @pytest.mark.parametrize(
@@ -44,12 +43,9 @@ def test_workers_need_a_shared_storage(
 def test_two_workers_on_postgresql(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    try:
-        import psycopg2
-
-        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}")
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
     from specprompt.search._claims import Claims
 
     name = f"test-cli-workers-{uuid.uuid4().hex}"

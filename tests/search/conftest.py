@@ -11,22 +11,6 @@ import pytest
 from specprompt.scorers import nearest_lm
 from specprompt.tasks import Task, get_task
 
-#: The PostgreSQL database of the storage tests (trust auth on this machine and in CI).
-PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
-
-def postgres_unreachable() -> str | None:
-    """Why the PostgreSQL of :data:`PG_URL` cannot be used (a skip reason), or ``None`` when it can."""
-    try:
-        import psycopg2
-    except ImportError:
-        return "psycopg2 is not installed"
-    try:
-        psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        return f"PostgreSQL at 127.0.0.1:5432/test is unreachable: {exc}".strip()
-    return None
-
 
 def exact(example: Any, pred: Any, trace: Any = None) -> float:
     """1.0 when the predicted label is the example's label."""

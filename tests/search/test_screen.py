@@ -16,7 +16,8 @@ from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._screen import SCREEN_STEP, promotes, screen_verdict
 from specprompt.tasks import Task, get_task
 
-from .conftest import PG_URL, exact, options, postgres_unreachable
+from ..conftest import PG_URL, postgres_unreachable
+from .conftest import exact, options
 
 BUDGET = 600  # openai:gpt-4.1-mini tokens of 6 demo images of 128 px: about a quarter of full resolution
 

@@ -20,7 +20,8 @@ import pytest
 from specprompt.search import BandOptimizer
 from specprompt.tasks import Task
 
-from .conftest import PG_URL, exact, options, postgres_unreachable
+from ..conftest import PG_URL, postgres_unreachable
+from .conftest import exact, options
 
 SCRIPT = """
 import json, os, sys, time

@@ -23,7 +23,8 @@ from specprompt.search._claims import Claims
 from specprompt.search._workers import Shared
 from specprompt.tasks import Task
 
-from .conftest import PG_URL, exact, options, postgres_unreachable
+from ..conftest import PG_URL, postgres_unreachable
+from .conftest import exact, options
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
