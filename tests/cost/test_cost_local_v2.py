@@ -8,6 +8,7 @@ import pytest
 
 from specprompt import Selection, decompose
 from specprompt.cost import LocalCostModel, get_cost_model, image_tokens, selection_tokens
+from specprompt.errors import SelectionError
 from specprompt.search._budget import Pricer, uniform_sizes
 from specprompt.vlm import ModelConfig, prepare_image, read_config, resolve_checkpoint
 from specprompt.vlm._tokenizer import image_token_count, token_layout
@@ -102,3 +103,27 @@ def test_v2_price_is_the_upper_bound_of_what_the_model_reads() -> None:
     assert read(noise) == price == 36 + 24
     assert read(flat) == 36 < price  # no energy: no fine token is read, but the price is the size's
     assert 36 < read(half) < price
+
+
+@pytest.mark.parametrize("scheme", ["laplacian", "dct"])
+def test_what_the_model_reads_of_a_selection_never_exceeds_its_price(scheme: str) -> None:
+    """The engine tokenizes a demo natively (its kept bands and tiles at source size, energy-gated):
+    never more tokens than the price of the minimal render, under v1 and v2."""
+    s = decompose(np.random.default_rng(4).random((192, 256, 3), dtype=np.float32), scheme)
+    names = s.band_names
+    first = s.bands[0]
+    tiles = {first.name: [(0, 0)]} if first.tile_grid != (1, 1) else None
+    selections = [None, Selection.of(names[:1], tiles), Selection.of(names[1:2]), Selection.of(names[-2:])]
+    reads = {}
+    for model, canvas in (("local", 64), (V2, 256)):
+        for sel in selections:
+            try:
+                read = prepare_image((s, sel), canvas=canvas, fine_threshold=0.012).layout.n_tokens
+            except SelectionError:  # only bands finer than the canvas: the model refuses to read it
+                read = 0
+            assert read <= selection_tokens(s, sel, model), (model, sel)
+            reads[model, sel] = read
+    assert reads[V2, None] > reads["local", None]  # the fine tokens of noise are read
+    if scheme == "laplacian":  # DCT's 8 x 8 blocks have no frequency between DC and 1/8: fewer tokens
+        assert reads[V2, None] == selection_tokens(s, None, V2) == 60
+    assert sum(r > 0 for r in reads.values()) >= 6
