@@ -404,7 +404,10 @@ def add_parser(sub: Any) -> None:
         "--budget", type=non_negative_int, required=True, help="image tokens of all demo images of one prompt"
     )
     p.add_argument(
-        "--cost-model", required=True, help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local"
+        "--cost-model",
+        required=True,
+        help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local (the band-vlm-v1 tokenizer), "
+        "local:band-vlm-v2",
     )
     add_scheme_arguments(p)
     p.add_argument(

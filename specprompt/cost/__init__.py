@@ -32,10 +32,13 @@ gemini            gemini, gemini:gemini-2.0-flash(-lite),      258 if both sides
                                                                258 * ceil(w/crop) * ceil(h/crop)
 qwen-vl           qwen2-vl, qwen2.5-vl                         smart_resize to multiples of 28 within
                                                                [3136, 12845056] px, (h'/28) * (w'/28)
-local             local                                        the local band VLM's tokenizer
-                                                               (specprompt.vlm._tokenizer.image_token_count):
-                                                               64 px working resolution, <= 44 tokens per image;
-                                                               of the image sent (a selection: its minimal render)
+local             local, local:band-vlm-v1                     the local band VLM's tokenizer of the image sent
+                                                               (specprompt.vlm.image_token_count; a selection:
+                                                               its minimal render): 64 px working resolution,
+                                                               <= 44 tokens per image. canvas 64
+                  local:band-vlm-v2                            the same 44 + up to 16 tokens per fine level (F1
+                                                               above 64 px, F0 above 128 px): <= 76. canvas 256
+                                                               (size only: the upper bound before the energy gate)
 ================  ===========================================  =====================================================
 
 Sources are cited next to every number in the family modules; where a number is uncertain
@@ -46,6 +49,8 @@ Example:
     1105
     >>> get_cost_model("openai:gpt-4o").with_overrides(base=0).tokens(512, 512)
     170
+    >>> image_tokens("local", 1024, 768), image_tokens("local:band-vlm-v2", 1024, 768)
+    (36, 60)
 """
 
 from specprompt.cost import _anthropic, _gemini, _local, _openai, _qwen  # noqa: F401  (register built-ins)

@@ -36,8 +36,8 @@ def image_tokens(
 
     Args:
         model: a registered name (``"openai:gpt-4o"``, ``"openai/gpt-4o"``, ``"anthropic"``,
-            ``"qwen2.5-vl"``, ``"local"``, ...; case-insensitive, dated snapshots accepted) or a
-            :class:`CostModel` instance.
+            ``"qwen2.5-vl"``, ``"local"``, ``"local:band-vlm-v2"``, ...; case-insensitive, dated
+            snapshots accepted) or a :class:`CostModel` instance.
         width: image width in pixels, a positive int.
         height: image height in pixels, a positive int.
         detail: OpenAI's ``detail`` option; ``"auto"`` is priced as ``"high"`` (an upper bound).
@@ -73,10 +73,12 @@ def selection_tokens(
 
     This prices the minimal render, ``spectrum.render_shape(selection, "minimal")``, the image
     that would be sent, for every model: the same pixels cost the same whatever the
-    decomposition scheme. For a :class:`LocalCostModel` (``"local"``) that is the local band
-    VLM's token count of the sent image size (at most 44 tokens): kept bands finer than its 64 px
-    working resolution are not free, since they are part of the pixels sent. A selection that
-    keeps no band sends no image and costs 0.
+    decomposition scheme. For a :class:`LocalCostModel` (``"local"``, ``"local:band-vlm-v2"``)
+    that is the local band VLM's token count of the sent image size (at most 44 tokens for
+    ``band-vlm-v1``, 76 for ``band-vlm-v2``, whose fine tokens are priced where the size allows
+    them, before its energy gate): kept bands finer than the checkpoint's working resolution are
+    not free, since they are part of the pixels sent. A selection that keeps no band sends no
+    image and costs 0.
 
     Raises:
         SelectionError: ``selection`` does not fit ``spectrum``. UnknownNameError / ConfigError:
@@ -92,6 +94,10 @@ def selection_tokens(
         0
         >>> selection_tokens(spec, None, "local"), selection_tokens(spec, Selection.of(["residual"]), "local")
         (44, 12)
+        >>> spec = decompose(np.zeros((256, 256, 3), np.float32))
+        >>> v2 = "local:band-vlm-v2"  # drops L0: sends 128 px, no F0 token
+        >>> selection_tokens(spec, None, v2), selection_tokens(spec, Selection.of(["L1"]), v2)
+        (76, 60)
     """
     cost = _model(model, overrides)
     check_detail(detail)

@@ -1,34 +1,52 @@
-"""The ``local`` cost model: the image tokens of specprompt's local band VLM (its tokenizer)."""
+"""The ``local`` cost models: the image tokens of specprompt's local band VLM (its tokenizer), one
+per shipped checkpoint's working resolution."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from specprompt.cost._base import CostModel, Detail
 from specprompt.cost._registry import register_cost_model
+from specprompt.errors import ConfigError
 
-__all__ = ["LocalCostModel"]
+__all__ = ["CANVASES", "LocalCostModel"]
+
+#: Working resolutions of the local band VLM (``ModelConfig.canvas``): 64 is ``band-vlm-v1``.
+CANVASES: tuple[int, ...] = (64, 128, 256, 512)
 
 
 @dataclass(frozen=True)
 class LocalCostModel(CostModel):
-    """Image tokens the local band VLM creates for a full ``width x height`` image.
+    """Image tokens the local band VLM of working resolution ``canvas`` creates for a full
+    ``width x height`` image.
 
-    The formula is the model's tokenizer, :func:`specprompt.vlm._tokenizer.image_token_count`
-    (computed from the size alone, without torch): the image is seen at a 64 px working
-    resolution (longer side = 64) and each working band ``L0`` .. ``L3``, ``residual`` is cut into
-    patches, one token per patch that lies in the image, so a full image costs at most 44 tokens
-    (:data:`~specprompt.vlm._tokenizer.MAX_TOKENS`) whatever its size. An image smaller than 64 px
-    has no content above its own Nyquist rate and creates fewer tokens (no ``L0`` tokens at
-    32 px or less).
+    The formula is the model's tokenizer, :func:`specprompt.vlm.image_token_count` with the
+    checkpoint's ``canvas`` (computed from the size alone, without torch). Every checkpoint sees
+    the image at a 64 px working resolution (longer side = 64) and cuts each working band ``L0`` ..
+    ``L3``, ``residual`` into patches, one token per patch that lies in the image: at most 44
+    tokens (:data:`~specprompt.vlm.MAX_TOKENS`). An image smaller than 64 px has no content above
+    its own Nyquist rate and creates fewer tokens (no ``L0`` tokens at 32 px or less). A checkpoint
+    with ``canvas`` > 64 (``band-vlm-v2``: 256) also reads up to 16 pooled tokens per fine level
+    ``F0``, ``F1``, ... (one octave each above 64 px), created only where the image size has
+    content there: ``F1`` of ``band-vlm-v2`` needs more than 64 px, ``F0`` more than 128 px.
+
+    Registered as ``"local"`` (the default checkpoint, ``band-vlm-v1``), ``"local:band-vlm-v1"``
+    and ``"local:band-vlm-v2"``. For a checkpoint of your own, use
+    ``LocalCostModel(canvas=read_config(path).canvas)`` (:func:`specprompt.vlm.read_config`) or
+    register it with :func:`~specprompt.cost.register_cost_model`.
 
     Convention:
-        :meth:`resized` is the size itself (the cost model resizes nothing; the tokenizer's
-        working resolution is internal to the model); ``detail`` is ignored. The model has no
-        numbers to override. A *selection* of bands is priced by the image that would be sent
-        (:func:`specprompt.cost.selection_tokens` prices its minimal render, as for every model):
-        equal pixels cost equal tokens whatever the decomposition scheme, and kept bands finer
-        than the working resolution are not free, since they are part of the pixels sent.
+        :meth:`resized` is the size itself (the cost model resizes nothing; the working
+        resolutions are internal to the model); ``detail`` is ignored. The price depends on the
+        size alone: it is the *upper bound* of the tokens the model creates for that size. A
+        model with fine levels drops a fine token whose patch carries no energy
+        (``ModelConfig.fine_threshold``, e.g. a flat or blurred-away region), so it may read fewer
+        tokens than it is priced; the price never depends on pixel values, so a token budget holds
+        before any image is rendered, and the budget is never exceeded. A *selection* of bands is
+        priced by the image that would be sent (:func:`specprompt.cost.selection_tokens` prices
+        its minimal render, as for every model): equal pixels cost equal tokens whatever the
+        decomposition scheme, and kept bands finer than the model's working resolution are not
+        free, since they are part of the pixels sent.
 
     Example:
         >>> LocalCostModel().tokens(64, 64)
@@ -37,9 +55,26 @@ class LocalCostModel(CostModel):
         36
         >>> LocalCostModel().tokens(32, 32)  # nothing above the source Nyquist: no L0 tokens
         28
+        >>> v2 = LocalCostModel(canvas=256)  # band-vlm-v2: 44 + F1 (above 64 px) + F0 (above 128 px)
+        >>> v2.tokens(64, 64), v2.tokens(128, 128), v2.tokens(256, 256), v2.tokens(4000, 3000)
+        (44, 60, 76, 60)
     """
 
+    canvas: int = field(
+        default=64,
+        metadata={
+            "help": "working resolution (longer side, px) of the checkpoint that reads the image "
+            "(ModelConfig.canvas): 64 (band-vlm-v1) or 128/256/512 (fine levels; band-vlm-v2: 256)"
+        },
+    )
+
     family = "local"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.canvas, int) or isinstance(self.canvas, bool) or self.canvas not in CANVASES:
+            raise ConfigError(
+                f"LocalCostModel.canvas must be one of {', '.join(map(str, CANVASES))}, got {self.canvas!r}"
+            )
 
     def _resized(self, width: int, height: int, detail: Detail) -> tuple[int, int]:
         return width, height
@@ -47,7 +82,9 @@ class LocalCostModel(CostModel):
     def _tokens(self, width: int, height: int, detail: Detail) -> int:
         from specprompt.vlm import image_token_count
 
-        return image_token_count(width, height)
+        return image_token_count(width, height, canvas=self.canvas)
 
 
 register_cost_model("local", LocalCostModel())
+register_cost_model("local:band-vlm-v1", LocalCostModel())
+register_cost_model("local:band-vlm-v2", LocalCostModel(canvas=256))

@@ -111,7 +111,7 @@ def _kind(model: object) -> str:
     from specprompt.cost import LocalCostModel
 
     if isinstance(model, LocalCostModel):
-        return "(band VLM, reads 64 px)"
+        return f"(band VLM, reads {model.canvas} px)"
     for attr, what in (("patch", "patches"), ("patch_size", "patches"), ("tile_size", "tiles")):
         size = getattr(model, attr, None)
         if isinstance(size, int):

@@ -65,7 +65,13 @@ class SearchConfig:
         default=None,
         metadata={"help": "max image tokens of all demo images of one prompt under cost_model; None = no limit"},
     )
-    cost_model: str = field(default="local", metadata={"help": "a specprompt.cost model name pricing the images"})
+    cost_model: str = field(
+        default="local",
+        metadata={
+            "help": "a specprompt.cost model name pricing the images ('local': the band-vlm-v1 tokenizer; "
+            "'local:band-vlm-v2' when that checkpoint scores)"
+        },
+    )
     scheme: str = field(default="laplacian", metadata={"help": "band decomposition scheme of the demo images"})
     scheme_options: tuple[tuple[str, Any], ...] = field(
         default=(), metadata={"help": "options of the scheme's config (a mapping or None is accepted; stored sorted)"}

@@ -1,4 +1,6 @@
-"""Warns when the scoring LM is the local band VLM and some demo bands are finer than it can see."""
+"""Warnings about what the local band VLM reads when it scores: demo bands finer than its working
+resolution (``ModelConfig.canvas`` of the checkpoint), and a ``local`` cost model of another
+checkpoint than the one that scores."""
 
 from __future__ import annotations
 
@@ -13,12 +15,32 @@ import specprompt
 from specprompt.errors import SpecPromptWarning
 from specprompt.search._context import SearchContext
 
-__all__ = ["invisible_report", "warn_invisible"]
+__all__ = ["invisible_report", "local_canvas", "warn_invisible", "warn_local_price"]
+
+
+def local_canvas(lm: Any = None) -> int | None:
+    """The working resolution (``ModelConfig.canvas``) of the local band VLM that ``lm`` (default:
+    ``dspy.settings.lm``) runs, or ``None`` when ``lm`` is not a local band VLM engine.
+
+    Example:
+        >>> from specprompt.scorers import local_lm, nearest_lm
+        >>> local_canvas(local_lm()), local_canvas(local_lm("band-vlm-v2")), local_canvas(nearest_lm())
+        (64, 256, None)
+    """
+    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
+    if engine is None:
+        return None
+    from specprompt.scorers import LocalVLMEngine
+
+    if not isinstance(engine, LocalVLMEngine):
+        return None
+    return int(engine.vlm.model.config.canvas)
 
 
 def invisible_report(ctx: SearchContext, canvas: int = 64) -> dict[str, tuple[str, ...]]:
     """Per distinct demo source (hash), the names of its bands the local model (working at
-    ``canvas`` px) cannot see."""
+    ``canvas`` px: 64 for ``band-vlm-v1``, 256 for ``band-vlm-v2``) cannot see: bands finer than
+    ``1/canvas`` of the image (:func:`specprompt.vlm.invisible_bands`)."""
     from specprompt.vlm import invisible_bands
 
     out: dict[str, tuple[str, ...]] = {}
@@ -32,17 +54,12 @@ def invisible_report(ctx: SearchContext, canvas: int = 64) -> dict[str, tuple[st
 
 def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
     """Issues one :class:`~specprompt.errors.SpecPromptWarning` when ``lm`` (default:
-    ``dspy.settings.lm``) runs the local band VLM's engine and demo bands are finer than its 64 px working
-    resolution: its scores cannot tell whether those bands matter (they are still priced, as part
-    of the pixels sent)."""
-    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
-    if engine is None:
+    ``dspy.settings.lm``) runs the local band VLM's engine and demo bands are finer than the working
+    resolution of its checkpoint (64 px for ``band-vlm-v1``, 256 px for ``band-vlm-v2``): its scores
+    cannot tell whether those bands matter (they are still priced, as part of the pixels sent)."""
+    canvas = local_canvas(lm)
+    if canvas is None:
         return
-    from specprompt.scorers import LocalVLMEngine
-
-    if not isinstance(engine, LocalVLMEngine):
-        return
-    canvas = engine.vlm.model.config.canvas
     report = invisible_report(ctx, canvas)
     if not report:
         return
@@ -52,6 +69,28 @@ def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
         f"{len(ctx.spectra)} demo image(s) are finer and invisible to it, so its scores cannot say whether "
         "they matter (they are still priced as part of the pixels sent). If answers depend on fine detail "
         "(small text, fine texture), score with a remote VLM or the nearest-band engine instead.",
+        SpecPromptWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def warn_local_price(ctx: SearchContext, lm: Any = None) -> None:
+    """Issues one :class:`~specprompt.errors.SpecPromptWarning` when ``lm`` (default:
+    ``dspy.settings.lm``) runs the local band VLM and the search's cost model is a ``local`` one of
+    another working resolution, e.g. ``"local"`` (``band-vlm-v1``, 64 px) while ``band-vlm-v2``
+    (256 px) scores: its fine tokens would be free. The message names the matching cost model."""
+    from specprompt.cost import LocalCostModel, available_cost_models, get_cost_model
+
+    canvas = local_canvas(lm)
+    model = get_cost_model(ctx.config.cost_model)
+    if canvas is None or not isinstance(model, LocalCostModel) or model.canvas == canvas:
+        return
+    matching = [n for n in available_cost_models() if get_cost_model(n) == LocalCostModel(canvas=canvas)]
+    hint = f"cost_model={matching[0]!r}" if matching else f"a cost model registered as LocalCostModel(canvas={canvas})"
+    warnings.warn(
+        f"the local band VLM that scores reads images at {canvas} px, but cost_model {ctx.config.cost_model!r} "
+        f"prices a {model.canvas} px local model, so the budget does not price the tokens it reads; "
+        f"use {hint}.",
         SpecPromptWarning,
         stacklevel=_caller_level(),
     )

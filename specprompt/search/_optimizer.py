@@ -24,7 +24,7 @@ from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
-from specprompt.search._invisible import warn_invisible
+from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
 from specprompt.search._periodic import catch_up, periodic_full_eval
 from specprompt.search._queue import enqueue_next_guess, first_guesses
@@ -630,9 +630,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         Convention:
             Candidates are scored with ``dspy.settings.lm``; when none is configured, with the
-            local band VLM (:func:`specprompt.scorers.local_lm`, the shipped checkpoint). The local
-            model sees images at 64 px: when it scores, a
-            :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see.
+            local band VLM (:func:`specprompt.scorers.local_lm`, the default checkpoint). The local
+            model sees images at its checkpoint's working resolution (64 px for ``band-vlm-v1``,
+            256 px for ``band-vlm-v2``): when it scores, a
+            :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see, and
+            another one names the matching cost model when ``cost_model`` is a ``local`` model of
+            another checkpoint (``"local"`` prices ``band-vlm-v1``; ``band-vlm-v2`` needs
+            ``"local:band-vlm-v2"``).
             The returned program is chosen among the candidates with a full-valset score by the
             rule of :mod:`specprompt.search._select`: never below a baseline the compile
             scored; of those a paired bootstrap cannot tell from the best, the resizing baseline
@@ -656,6 +660,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = self.config, run.ctx, run.study
         warn_invisible(ctx)
+        warn_local_price(ctx)
         calibration = None
         if cfg.calibrate and run.screen is not None:  # the screen is the local judge, the scoring LM the target
             calibration = calibrate_study(study, ctx, self.metric, run.valset, run.screen.lm, dspy.settings.lm)

@@ -9,6 +9,7 @@ from specprompt import Selection, Spectrum, decompose
 from specprompt.cost import LocalCostModel, cost_model_from_dict, get_cost_model, image_tokens, selection_tokens
 from specprompt.errors import ConfigError, SelectionError, UnknownNameError
 from specprompt.search._budget import Pricer, uniform_sizes
+from specprompt.vlm import DEFAULT_CHECKPOINT, ModelConfig, read_config, resolve_checkpoint, shipped_checkpoints
 from specprompt.vlm._tokenizer import MAX_TOKENS, image_token_count, token_layout
 
 SIZES = [(1, 1), (7, 5), (16, 16), (17, 17), (32, 32), (33, 33), (64, 64), (100, 33), (640, 480), (17, 1000)]
@@ -54,15 +55,41 @@ def test_local_ignores_detail_and_resizes_nothing() -> None:
     assert m.resized(4000, 3000, "low") == (4000, 3000)
 
 
-def test_local_has_no_numbers_to_override() -> None:
+def test_local_has_one_number_the_canvas() -> None:
     m = get_cost_model("local")
     assert isinstance(m, LocalCostModel)
-    assert m.to_dict() == {"family": "local"}
-    assert cost_model_from_dict({"family": "local"}) == m
+    assert m.to_dict() == {"family": "local", "canvas": 64}
+    assert cost_model_from_dict({"family": "local"}) == m == cost_model_from_dict(m.to_dict())
+    v2 = get_cost_model("local:band-vlm-v2")
+    assert m.with_overrides(canvas=256) == v2 == cost_model_from_dict({"family": "local", "canvas": 256})
+    assert v2 != m and v2.tokens(256, 256) == 76 != m.tokens(256, 256)
     with pytest.raises(ConfigError, match="min_size"):
         m.with_overrides(min_size=1)
     with pytest.raises(ConfigError, match="levels"):
         cost_model_from_dict({"family": "local", "levels": 2})
+
+
+@pytest.mark.parametrize("canvas", [100, 32, 1024, True, "256", 256.0, None])
+def test_local_refuses_a_canvas_no_model_has(canvas: object) -> None:
+    with pytest.raises(ConfigError, match=r"LocalCostModel\.canvas must be one of 64, 128, 256, 512"):
+        LocalCostModel(canvas=canvas)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="canvas"):
+        get_cost_model("local").with_overrides(canvas=canvas)
+
+
+@pytest.mark.parametrize("checkpoint", shipped_checkpoints())
+def test_every_shipped_checkpoint_has_the_cost_model_of_its_canvas(checkpoint: str) -> None:
+    canvas = ModelConfig.from_dict(read_config(resolve_checkpoint(checkpoint))["model"]).canvas
+    for name in (f"local:{checkpoint}", f"local/{checkpoint}", f"LOCAL:{checkpoint.upper()}"):
+        assert get_cost_model(name) == LocalCostModel(canvas=canvas), name
+    assert get_cost_model("local") == get_cost_model(f"local:{DEFAULT_CHECKPOINT.name}")
+
+
+def test_local_canvases_are_the_models() -> None:
+    from specprompt.cost._local import CANVASES as COST_CANVASES
+    from specprompt.vlm._config import CANVASES
+
+    assert COST_CANVASES == CANVASES
 
 
 def test_uniform_downsampling_never_costs_more() -> None:

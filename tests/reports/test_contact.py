@@ -41,3 +41,4 @@ def test_legend_says_how_each_model_bills() -> None:
     assert _kind(get_cost_model("qwen2-vl")) == "(14 px patches)"
     assert _kind(get_cost_model("anthropic:claude-sonnet-4")) == "(per pixel)"
     assert _kind(get_cost_model("local")) == "(band VLM, reads 64 px)"
+    assert _kind(get_cost_model("local:band-vlm-v2")) == "(band VLM, reads 256 px)"
