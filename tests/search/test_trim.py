@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -124,3 +125,51 @@ def test_trim_options_are_validated() -> None:
         SearchConfig(trim="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="trim_steps"):
         SearchConfig(trim_steps=0)
+
+
+def _ctx(task: Task, model: str) -> Any:
+    from specprompt.search._context import SearchContext
+    from specprompt.search._demos import plan_demos
+
+    student = _student(task)
+    return SearchContext(student, plan_demos(student, [], None, 0), SearchConfig(token_budget=None, cost_model=model))
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4.1-mini", "qwen2-vl", "local"])
+def test_chain_stops_each_branch_at_its_first_rejection(tint: Task, model: str) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, model)
+    reference = {0: 1.0, 1: 0.0, 2: 1.0}
+    tried: list[Any] = []
+
+    def score(cand: Any, origin: str) -> tuple[dict[int, float], int | None]:
+        tried.append(cand)
+        # the 4th variant (a drop) and the 6th (a scale step) trade example 0 for example 1: equal
+        # mean, but a lost example, so both are rejected; every other variant ties per example
+        return ({0: 0.0, 1: 1.0, 2: 1.0} if len(tried) in (4, 6) else dict(reference)), None
+
+    cand, report = trim(ctx, ctx.full(), reference, 8, score, 0)
+    assert [s.move.split()[0] for s in report.steps] == ["drop"] * 4 + ["scale"] * 2
+    assert [s.accepted for s in report.steps] == [True, True, True, False, True, False]
+    assert report.steps[3].lost == (0,) and report.steps[5].lost == (0,)
+    # the scale branch starts from the last accepted drop; the returned program is the last accepted step
+    assert tried[4].values != tried[2].values and ctx.shown_demos(tried[4]) == ctx.shown_demos(tried[2])
+    assert ctx.key(cand) == ctx.key(tried[4]) and report.tokens_after == report.steps[4].tokens
+    tokens = [report.tokens_before, *(report.steps[i].tokens for i in (0, 1, 2, 4))]
+    assert all(a > b for a, b in itertools.pairwise(tokens))
+    assert len(ctx.shown_demos(cand)) == 2 * len(tint.labels) - 3 and ctx.covers_labels(cand)
+
+
+def test_chain_shrinks_after_the_drops_to_one_image_per_label(tint: Task) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, "openai:gpt-4.1-mini")
+    reference = {0: 1.0}
+    cand, report = trim(ctx, ctx.full(), reference, 12, lambda c, o: (dict(reference), None), 0)
+    moves = [s.move for s in report.steps]
+    assert moves[:4] == [m for m in moves if m.startswith("drop")] and len(moves) > 4
+    assert set(moves[4:]) == {"scale"} and all(s.accepted for s in report.steps)
+    assert len(ctx.shown_demos(cand)) == len(tint.labels) and ctx.covers_labels(cand)
+    tokens = [report.tokens_before, *(s.tokens for s in report.steps)]
+    assert all(a > b for a, b in itertools.pairwise(tokens))
