@@ -221,7 +221,7 @@ class CompileResult:
         scorer_calls: (program, example) evaluations the band search ran in this compile
             (reused scores are free).
         n_trials: finished trials in the study (baselines added after the search, e.g. the random
-            search's pick, included).
+            search's pick, included; the trim's ``trim:<n>`` trials are not counted).
         baselines: name -> :class:`BaselineResult` when baselines were run.
         baseline_calls: evaluations the baselines (random search included) ran in this compile;
             stored baseline results of a resumed study cost none.
