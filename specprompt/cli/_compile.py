@@ -271,6 +271,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         seed=args.seed,
         worker=worker,
         progress=not args.no_progress,
+        trim=not getattr(args, "no_trim", False),
         **_remote_options(args),
     )
     _log_levels(getattr(args, "verbose", 0))
@@ -503,6 +504,12 @@ def add_parser(sub: Any) -> None:
         default=None,
         metavar="N",
         help="with --search-demos: trainset examples per label added as candidate demos (default: 4)",
+    )
+    p.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="return the chosen program as is: do not try cheaper variants of it (fewer images per label, "
+        "smaller images) that lose no validation example",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

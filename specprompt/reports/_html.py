@@ -91,6 +91,7 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
         a JSON-ready dict with ``study_name``, ``config``, ``best``, ``front``, ``baselines``,
         ``calibration`` (``None`` unless the compile calibrated its scoring LM),
         ``screening`` (``None`` unless the compile screened, ``screen=``),
+        ``trim`` (the trim after the choice; ``None`` with ``trim=False``),
         ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
         of each complete feasible trial) and ``run``.
 
@@ -213,6 +214,7 @@ class CompileReport:
             self._baselines(),
             self._calibration(),
             self._screening(),
+            self._trim(),
             self._demos(),
         ]
         return f'<div class="spr"><style>{_CSS}</style>' + "".join(sections) + "</div>"
@@ -354,6 +356,33 @@ class CompileReport:
             for p, a, b in zip(c.probes, c.local_scores, c.target_scores, strict=True)
         )
         return f"<h2>Calibration</h2>{lines}<table>{head}{body}</table>"
+
+    def _trim(self) -> str:
+        """The cheaper variants of the chosen program the trim tried (``trim=True``)."""
+        tr = self.data.get("trim")
+        if not isinstance(tr, Mapping):
+            return ""
+        head = (
+            f"trial {tr.get('chosen')} chosen by the selection rule: {tr.get('tokens_before')} image tokens; "
+            f"returned after the trim: {tr.get('tokens_after')} (a variant is accepted only when it loses no "
+            "validation example the chosen program got)"
+        )
+        rows = "".join(
+            f"<tr><td>trim:{_e(str(s.get('step')))}</td><td>{_e(str(s.get('move')))}</td>"
+            f"<td>{_e(str(s.get('tokens')))}</td><td>{float(s.get('score', 0.0)):.4f}</td>"
+            f"<td>{'accepted' if s.get('accepted') else _e('rejected: loses ' + str(s.get('lost')))}</td></tr>"
+            for s in tr.get("steps") or ()
+            if isinstance(s, Mapping)
+        )
+        table = (
+            ""
+            if not rows
+            else "<table><tr><th>step</th><th>move</th><th>tokens</th><th>valset</th><th>verdict</th></tr>"
+            + rows
+            + "</table>"
+        )
+        note = f"<p>{_e(str(tr.get('note')))}</p>" if tr.get("note") else ""
+        return f"<h2>Trim</h2><p>{_e(head)}</p>{note}{table}"
 
     def _screening(self) -> str:
         """What the screening judge of a multi-fidelity search did (``screen=``)."""

@@ -111,6 +111,17 @@ class SearchConfig:
             "at least this probability (0.8: a one-example edge on a 20-example valset is a tie, two are not)"
         },
     )
+    trim: bool = field(
+        default=True,
+        metadata={
+            "help": "after the program is chosen, try cheaper variants of it (drop extra images of a label, then "
+            "smaller images), each scored on the full valset, and return the cheapest that loses no validation "
+            "example the chosen program got (the budget is a cap; image tokens are paid on every call)"
+        },
+    )
+    trim_steps: int = field(
+        default=8, metadata={"help": "with trim: at most this many cheaper variants are scored on the full valset"}
+    )
     num_threads: int | None = field(
         default=None, metadata={"help": "threads scoring examples in parallel; None = dspy.settings.num_threads"}
     )
@@ -246,6 +257,7 @@ class SearchConfig:
         _int_at_least("minibatch_size", self.minibatch_size, 1)
         _int_at_least("full_eval_every", self.full_eval_every, 1)
         _int_at_least("finalists", self.finalists, 1)
+        _int_at_least("trim_steps", self.trim_steps, 1)
         _int_at_least("num_threads", self.num_threads, 1, allow_none=True)
         _int_at_least("k_demos", self.k_demos, 0, allow_none=True)
         _int_at_least("demo_pool", self.demo_pool, 0)
@@ -253,7 +265,8 @@ class SearchConfig:
         _int_at_least("worker", self.worker, 0)
         _int_at_least("calibration_probes", self.calibration_probes, 3)
         _int_at_least("calibration_examples", self.calibration_examples, 1)
-        for name in ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress", "calibrate"):
+        bools = ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress", "calibrate", "trim")
+        for name in bools:
             _bool(name, getattr(self, name))
         if self.study_name is not None and (not isinstance(self.study_name, str) or not self.study_name):
             raise ConfigError(f"SearchConfig.study_name must be a non-empty string or None, got {self.study_name!r}")

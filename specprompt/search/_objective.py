@@ -20,11 +20,11 @@ import optuna
 from specprompt.errors import EndpointError, TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._record import FullScore, TrialRecord, write_record
+from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write_record
 from specprompt.search._reference import candidate_of
 from specprompt.search._scoring import Scorer
 
-__all__ = ["FINISHED", "WORST", "Objective", "finished_trials", "full_score", "worker_tag"]
+__all__ = ["FINISHED", "WORST", "Objective", "finished_trials", "full_score", "searched_trials", "worker_tag"]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -40,6 +40,15 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Complete and pruned trials (the ones that count toward ``n_trials``)."""
     return list(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def searched_trials(study: optuna.Study) -> int:
+    """How many finished trials count toward ``n_trials``: all but those the trim added after the
+    choice (origin ``trim:<n>``), so a resumed or extended search runs the trials it would have
+    run without the trim."""
+    return sum(
+        1 for t in finished_trials(study) if not (TrialRecord.from_trial(t).origin or "").startswith(TRIM_ORIGIN)
+    )
 
 
 def worker_tag() -> dict[str, Any]:

@@ -25,16 +25,23 @@ from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible, warn_local_price
-from specprompt.search._objective import FINISHED, Objective, finished_trials, full_score, worker_tag
+from specprompt.search._objective import (
+    FINISHED,
+    Objective,
+    finished_trials,
+    full_score,
+    searched_trials,
+    worker_tag,
+)
 from specprompt.search._periodic import catch_up, periodic_full_eval
 from specprompt.search._queue import enqueue_next_guess, first_guesses
-from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._record import FullScore, TrialRecord, trim_scored
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
-from specprompt.search._select import Decision, choose
+from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
@@ -51,6 +58,7 @@ from specprompt.search._study import (
     row_candidate,
 )
 from specprompt.search._transport import remote_lm
+from specprompt.search._trim import TRIM_ORIGIN, TrimReport, trim
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -238,6 +246,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           cannot tell from the best (``tie_confidence``), the resizing baseline if it is one of
           them, else the cheapest; ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
+        - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
+          valset example it got is returned (one demo's images dropped at a time, every label
+          keeping one; then every image one common step smaller), each variant scored on the full
+          valset and kept as a trial of origin ``trim:<n>`` that does not count toward
+          ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
+          because the budget is a cap: the trim's at most ``trim_steps`` full-valset scorings are
+          paid once, the demo tokens it saves on every call of the program.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
           of earlier runs: re-running the same command resumes and only runs the rest. A trial
           left running by a killed process is marked failed (not counted) and its candidate runs
@@ -447,7 +462,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         guesses = first_guesses(run.ctx, cfg.n_trials) if guided else []
         if run.finalizer:  # [workers] only the process that chooses makes full-valset evaluations
             catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
-        done = len(finished_trials(study))
+        done = searched_trials(study)
         if run.cap.reached():
             return
         with one_at_a_time():
@@ -477,7 +492,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     requeue_failed(study, worker_tag())
             if trial.state in FINISHED:
                 bar.update(1)
-                n = len(finished_trials(study))
+                n = searched_trials(study)
                 if n % cfg.full_eval_every == 0 and run.finalizer:
                     periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, n)
                 if n >= cfg.n_trials:
@@ -496,7 +511,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=catch)
         finally:
             bar.close()
-        n = len(finished_trials(study))
+        n = searched_trials(study)
         if cfg.timeout is not None and n < cfg.n_trials:
             logger.info(
                 "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
@@ -590,7 +605,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             entry = FullScore.read(study, r.key)
             if r.full and entry is not None and entry.example_scores:
                 scores[r.key] = dict(entry.example_scores)
-        pool = [r for r in rows if r.key in scores]
+        trimmed = trim_scored(study)  # [trim] variants scored after the choice never enter it
+        pool = [r for r in rows if r.key in scores and r.key not in trimmed and not r.origin.startswith(TRIM_ORIGIN)]
         if not pool:
             return None
         return choose(pool, scores, float(self.config.tie_confidence), self.config.seed)
@@ -680,8 +696,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         decision = self._decide(study, rows)
         if decision is None:  # pragma: no cover - the finalists and the fallback have full scores
             raise ConfigError("no candidate fits the token budget")
-        best = decision.row
+        best, interval = decision.row, decision.interval
         baseline_calls = run.scorer.calls - search_calls
+        trimmed = None
+        if cfg.trim:
+            best, interval, trimmed = self._trim(run, best)
+            rows = collect_rows(study, ctx, cfg.token_budget)
         program = ctx.build(row_candidate(ctx, best))
         test_score, test_calls = None, 0
         if testset is not None:
@@ -693,11 +713,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             best=best,
             front=tuple(pareto(rows)),
             scorer_calls=search_calls,
-            n_trials=len(finished_trials(study)),
+            n_trials=searched_trials(study),
             baseline_calls=baseline_calls,
             baselines=base,
             candidates=tuple(rows),
-            interval=decision.interval,
+            interval=interval,
             leader=decision.leader,
             p_leader_better=decision.p_leader_better,
             floor=decision.floor,
@@ -706,6 +726,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             spend=self._spend(run, search_spend, best.tokens),
             calibration=calibration,
             screening=None if run.screen is None else run.screen.report(study),
+            trim=trimmed,
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)
@@ -720,6 +741,48 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
         self.last_result = result
         return program
+
+    def _trim(self, run: _Run, chosen: ParetoRow) -> tuple[ParetoRow, tuple[float, float], TrimReport]:
+        """The cheapest variant of ``chosen`` that loses no valset example (:mod:`specprompt.search._trim`).
+
+        Each variant is scored on the full valset through :func:`full_score` and kept as a trial
+        of origin ``trim:<n>`` (one per prompt: a resumed compile finds it and scores nothing).
+        Returns the row of the returned program, the bootstrap interval of its valset score and
+        the report.
+        """
+        ctx, study, cfg = run.ctx, run.study, self.config
+        entry = FullScore.read(study, chosen.key)
+        if entry is None:  # pragma: no cover - the selection pool holds full-valset scores only
+            raise ConfigError(f"the chosen trial {chosen.trial} has no full-valset score")
+        mine = {
+            rec.key: t.number
+            for t in finished_trials(study)
+            if (rec := TrialRecord.from_trial(t)).key and (rec.origin or "").startswith(TRIM_ORIGIN)
+        }
+
+        def score(cand: Candidate, origin: str) -> tuple[dict[int, float], int | None]:
+            key = ctx.key(cand)
+            if FullScore.read(study, key) is None:
+                trim_scored(study, key)  # first: a kill between scoring and marking leaks nothing
+            if key not in mine:
+                self._add_trial(run, study, cand, origin)
+                mine[key] = study.get_trials(deepcopy=False)[-1].number
+            found = FullScore.read(study, key)
+            return ({} if found is None else dict(found.example_scores)), mine[key]
+
+        start, reference = row_candidate(ctx, chosen), dict(entry.example_scores)
+        cand, report = trim(ctx, start, reference, cfg.trim_steps, score, chosen.trial)
+        logger.info("%s", report.summary())
+        key = ctx.key(cand)
+        if key == chosen.key:
+            return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
+        row = next((r for r in collect_rows(study, ctx, cfg.token_budget) if r.key == key), None)
+        if row is None:  # pragma: no cover - a trim trial is a complete, feasible trial of its key
+            logger.warning("the trimmed prompt has no candidate row; returning the chosen program")
+            return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
+        found = FullScore.read(study, key)
+        scores = {} if found is None else found.example_scores
+        return row, bootstrap_interval(scores, INTERVAL_LEVEL, cfg.seed), report
 
     def _adopt(self, run: _Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
         """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""

@@ -17,7 +17,7 @@ import optuna
 
 from specprompt.errors import TransportError
 from specprompt.search._context import SearchContext
-from specprompt.search._objective import finished_trials, full_score
+from specprompt.search._objective import full_score, searched_trials
 from specprompt.search._record import PERIODIC_PREFIX
 from specprompt.search._result import best_row
 from specprompt.search._scoring import Scorer
@@ -56,7 +56,7 @@ def catch_up(study: optuna.Study, ctx: SearchContext, scorer: Scorer, budget: fl
     Only for studies that record their evaluations (every earlier one is recorded): a study of
     an older version gets no evaluation it never had.
     """
-    n = len(finished_trials(study))
+    n = searched_trials(study)
     if n == 0 or n % every:
         return
     if any(f"{PERIODIC_PREFIX}{m}" not in study.user_attrs for m in range(every, n, every)):

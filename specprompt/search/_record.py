@@ -8,7 +8,8 @@ spells an attribute name.
 user attribute    meaning                                                             written by
 ================  ==================================================================  ===========
 ``origin``        ``baseline:<name>``, ``warm:<name>``, ``neighbour:<trial>``,        enqueue /
-                  ``sampler`` (see :mod:`specprompt.search._sampler`)                 sampler
+                  ``sampler`` (see :mod:`specprompt.search._sampler`), ``trim:<n>``   sampler /
+                  (:mod:`specprompt.search._trim`)                                    trim
 ``worker``        ``{"host", "pid"}`` of the process that ran the trial               objective
 ``key``           hash of the rendered prompt (:meth:`SearchContext.key`)             objective
 ``tokens``        image tokens of the prompt                                          objective
@@ -42,13 +43,31 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["FALLBACK_ORIGIN", "FULL_PREFIX", "PERIODIC_PREFIX", "FullScore", "TrialRecord", "write_record"]
+__all__ = [
+    "FALLBACK_ORIGIN",
+    "FULL_PREFIX",
+    "PERIODIC_PREFIX",
+    "TRIM_ORIGIN",
+    "TRIM_SCORED",
+    "FullScore",
+    "TrialRecord",
+    "trim_scored",
+    "write_record",
+]
 
 #: Study user-attribute prefix of full-valset scores, keyed by candidate key.
 FULL_PREFIX = "full:"
 #: Study user-attribute prefix of the periodic full-valset evaluations: ``periodic:<n>`` is the
 #: key of the candidate chosen after ``n`` finished trials (``None``: none was left to score).
 PERIODIC_PREFIX = "periodic:"
+
+#: Origin prefix of a trial the trim added after the choice (``trim:<n>``,
+#: :mod:`specprompt.search._trim`); such trials do not count toward ``n_trials``.
+TRIM_ORIGIN = "trim:"
+#: Study user attribute: keys of the candidates whose full-valset score the trim
+#: (:mod:`specprompt.search._trim`) computed first. They are never in the selection pool, so a
+#: resumed compile chooses the program the first run chose before it trimmed.
+TRIM_SCORED = "trim:scored"
 
 
 #: Origin prefix of the prompt added when no trial of the search was feasible.
@@ -197,3 +216,13 @@ class FullScore:
 
     def write(self, study: optuna.Study, key: str) -> None:
         study.set_user_attr(FULL_PREFIX + key, self.to_attrs())
+
+
+def trim_scored(study: optuna.Study, add: str | None = None) -> frozenset[str]:
+    """The keys of :data:`TRIM_SCORED`, after adding ``add`` (if given and new)."""
+    keys = study.user_attrs.get(TRIM_SCORED)
+    known = [str(k) for k in keys] if isinstance(keys, list) else []
+    if add is not None and add not in known:
+        known.append(add)
+        study.set_user_attr(TRIM_SCORED, known)
+    return frozenset(known)

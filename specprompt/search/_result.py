@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from specprompt.search._calibrate import Calibration
     from specprompt.search._screen import ScreenReport
+    from specprompt.search._trim import TrimReport
 
 __all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
 
@@ -220,7 +221,7 @@ class CompileResult:
         scorer_calls: (program, example) evaluations the band search ran in this compile
             (reused scores are free).
         n_trials: finished trials in the study (baselines added after the search, e.g. the random
-            search's pick, included).
+            search's pick, included; the trim's ``trim:<n>`` trials are not counted).
         baselines: name -> :class:`BaselineResult` when baselines were run.
         baseline_calls: evaluations the baselines (random search included) ran in this compile;
             stored baseline results of a resumed study cost none.
@@ -240,6 +241,10 @@ class CompileResult:
             the search (``calibrate=True`` with a ``target`` or a ``screen``), else ``None``.
         screening: what the screening judge of a multi-fidelity search did
             (:class:`~specprompt.search._screen.ScreenReport`; ``screen=`` given), else ``None``.
+        trim: what the trim after the choice did (:class:`~specprompt.search._trim.TrimReport`:
+            the variants tried and accepted, image tokens before and after; ``best`` is the
+            trimmed program), or ``None`` with ``trim=False``. ``leader``, ``p_leader_better``
+            and ``floor`` describe the choice before the trim.
     """
 
     study: optuna.Study
@@ -261,6 +266,7 @@ class CompileResult:
     spend: SpendReport | None = None
     calibration: Calibration | None = None
     screening: ScreenReport | None = None
+    trim: TrimReport | None = None
     _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
 
     def pareto_front(self) -> list[ParetoRow]:
@@ -314,6 +320,7 @@ class CompileResult:
             "spend": None if self.spend is None else self.spend.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "screening": None if self.screening is None else self.screening.to_dict(),
+            "trim": None if self.trim is None else self.trim.to_dict(),
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -353,6 +360,9 @@ class CompileResult:
         if self.screening is not None:
             lines.append("")
             lines.append(self.screening.summary())
+        if self.trim is not None:
+            lines.append("")
+            lines.append(self.trim.summary())
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -363,7 +373,11 @@ class CompileResult:
             text += f" [{self.interval[0]:.4f}, {self.interval[1]:.4f}] 95% CI"
         if self.test_score is not None:
             text += f", test {self.test_score:.4f}"
-        if self.leader is not None and self.leader.key != b.key:
+        before = b.trial
+        if self.trim is not None and self.trim.tokens_after < self.trim.tokens_before:
+            before = self.trim.chosen
+            text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
+        if self.leader is not None and self.leader.trial != before:
             text += (
                 f"; ties with trial {self.leader.trial} ({self.leader.score:.4f}, {self.leader.tokens} tokens): "
                 f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, the cheaper wins"

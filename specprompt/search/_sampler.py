@@ -46,7 +46,7 @@ from optuna.samplers import BaseSampler
 
 from specprompt.search._budget import fits
 from specprompt.search._context import SearchContext
-from specprompt.search._objective import finished_trials, worker_tag
+from specprompt.search._objective import searched_trials, worker_tag
 from specprompt.search._record import TrialRecord
 from specprompt.search._reference import shows_band_space
 from specprompt.search._result import best_row, pareto
@@ -129,7 +129,7 @@ class BandSampler(BaseSampler):
 
         running = optuna.trial.TrialState.RUNNING
         others = sum(1 for t in study.get_trials(deepcopy=False, states=(running,)) if t.number != trial.number)
-        reseed(self._base_sampler, trial_seed(self._seed, len(finished_trials(study)), salt=f"running:{others}"))
+        reseed(self._base_sampler, trial_seed(self._seed, searched_trials(study), salt=f"running:{others}"))
 
     @staticmethod
     def _write(study: Study, trial: FrozenTrial, record: TrialRecord) -> None:
@@ -138,7 +138,7 @@ class BandSampler(BaseSampler):
 
     def _local_step(self, study: Study) -> tuple[dict[str, int], str] | None:
         """Parameters and origin of an unseen neighbour of the incumbent, when this trial is a local step."""
-        n = len(finished_trials(study))
+        n = searched_trials(study)
         share = self._local_search
         if int((n + 1) * share) <= int(n * share):
             return None

@@ -17,6 +17,11 @@ The rule (also in the README):
    better. Otherwise the cheapest tied candidate (fewest tokens) is returned; at equal tokens a
    baseline, then the higher score, then the earlier trial.
 
+After this rule, the compile trims the chosen program (``trim=True``, the default;
+:mod:`specprompt.search._trim`): its cheapest variant (fewer images per label, smaller images)
+that loses no valset example it got is returned. Variants the trim scored are never in the pool
+of this rule (study attribute ``trim:scored``), so a resumed compile chooses the same program.
+
 The chosen program's valset score comes with a 95% percentile-bootstrap confidence interval
 (:data:`INTERVAL_LEVEL`).
 

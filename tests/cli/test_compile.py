@@ -315,3 +315,18 @@ def test_compile_testset_reports_held_out_scores(
     assert data["run"]["testset"] == str(tiny_data["val_dir"])
     assert set(data["baselines"]) == {"full"} and data["baselines"]["full"]["test_score"] is not None
     assert f"test {data['test_score']:.4f}" in printed
+
+
+def test_compile_trims_by_default_and_no_trim_turns_it_off(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert main(compile_args(program_file, tiny_data, on)) == 0
+    assert main(compile_args(program_file, tiny_data, off, "--no-trim")) == 0
+    trimmed = json.loads((on / "pareto.json").read_text())
+    plain = json.loads((off / "pareto.json").read_text())
+    assert trimmed["config"]["trim"] is True and plain["config"]["trim"] is False
+    assert plain["trim"] is None and trimmed["trim"]["tokens_after"] == trimmed["best"]["tokens"]
+    assert trimmed["trim"]["tokens_before"] == plain["best"]["tokens"] >= trimmed["best"]["tokens"]
+    assert "<h2>Trim</h2>" in (on / "report.html").read_text()
+    assert "<h2>Trim</h2>" not in (off / "report.html").read_text()

@@ -109,7 +109,8 @@ def test_infeasible_trials_never_call_the_scorer(colour_task: Task, lm: dspy.LM)
 
 def test_same_prompt_is_never_scored_twice(colour_task: Task, lm: dspy.LM) -> None:
     # one demo image of 64 px: keep_from in 0..3 gives 4 prompts; 12 trials must repeat some.
-    opt = BandOptimizer(exact, **options(k_demos=1, n_trials=12, pruner=optuna.pruners.NopPruner()))
+    # trim=False: the search's own trials only (the trim adds full-valset trials, tests/search/test_trim.py)
+    opt = BandOptimizer(exact, **options(k_demos=1, n_trials=12, pruner=optuna.pruners.NopPruner(), trim=False))
     opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None
@@ -129,7 +130,7 @@ def test_same_prompt_is_never_scored_twice(colour_task: Task, lm: dspy.LM) -> No
 
 def test_minibatch_pruning_and_full_evaluation(colour_task: Task, lm: dspy.LM) -> None:
     # minibatch of 2 of the 4 val examples: best candidates get full-valset scores as study attrs
-    opt = BandOptimizer(exact, **options(minibatch_size=2, n_trials=6, full_eval_every=2))
+    opt = BandOptimizer(exact, **options(minibatch_size=2, n_trials=6, full_eval_every=2, trim=False))
     opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None
@@ -394,7 +395,7 @@ def test_writes_result_json_to_run_dir(colour_task: Task, lm: dspy.LM, tmp_path:
 
 def test_pruned_trials_keep_partial_scores_baselines_are_never_pruned(colour_task: Task, lm: dspy.LM) -> None:
     # a pruner that stops every prunable trial at its first report (after 1 of 4 examples)
-    opt = BandOptimizer(exact, **options(n_trials=6, pruner=optuna.pruners.ThresholdPruner(lower=1.1)))
+    opt = BandOptimizer(exact, **options(n_trials=6, pruner=optuna.pruners.ThresholdPruner(lower=1.1), trim=False))
     program = opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None

@@ -1,0 +1,240 @@
+"""Trim: after the returned program is chosen, cheaper variants of it that lose no validation example.
+
+The selection rule (:mod:`specprompt.search._select`) returns the resizing baseline when it ties,
+and that baseline spends as much of the budget as fits. The budget is a cap: a user who pays per
+image token wants the cheapest program that loses nothing. So the chosen program ``P`` is trimmed
+by a short chain of cheaper variants, each scored on the full valset by the same scorer (counted
+in the spend, kept as a trial of origin ``trim:<n>``, so a resumed compile reuses its scores):
+
+1. ``drop``: one demo's images dropped (its text and label stay), the last shown demo of a label
+   that still shows another first: every label keeps at least one image ("every class keeps a
+   voice", :mod:`specprompt.search._labels`). One demo per step, while steps are accepted.
+2. ``scale``: every shown image of the last accepted variant made smaller by one common step: its
+   longest side times :data:`SCALE_FACTOR` (repeated until the cost model charges fewer tokens)
+   under a cost model that prices pixels, else one rung down its band ladder; never below the
+   space's smallest side, never dropped. While steps are accepted.
+
+The acceptance rule is paired and strict: a variant is accepted only when its score on *every*
+valset example is at least ``P``'s score on that example (it loses no example ``P`` got). Equal
+means are not enough: a variant that gains one example and loses another has the same mean but is
+a different program, and accepting it would pick the luckier of two noisy measurements (the
+winner's curse). Comparing every step with ``P`` (not with the previous variant) keeps the
+returned program at least as good as ``P`` on every example. A branch stops at its first
+rejected step; at most ``trim_steps`` variants are scored. The cheapest accepted variant is
+returned (``P`` when none is). Variants only ever cost fewer tokens than ``P``, so they fit the
+budget ``P`` fits.
+
+Why trim is on by default (``SearchConfig.trim``): the scoring it costs is paid once per compile
+(at most ``trim_steps`` full-valset scorings), while demo image tokens are paid on every call of
+the compiled program. A program that keeps only one image per label, or smaller images, and loses
+no validation example is what a user paying per token asked for when they gave a cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._record import TRIM_ORIGIN
+from specprompt.search._space import SIZE_DIM
+
+__all__ = ["SCALE_FACTOR", "TRIM_ORIGIN", "TrimReport", "TrimStep", "loses_nothing", "trim"]
+
+#: Factor a ``scale`` step multiplies the longest side of every shown image by.
+SCALE_FACTOR = 0.7
+#: Tolerance of the per-example comparison (scores are floats).
+_EPS = 1e-9
+
+Values = dict[str, dict[str, int]]
+#: Scores a variant on the full valset: ``(candidate, origin) -> (valset index -> score, trial)``.
+ScoreFn = Callable[[Candidate, str], tuple[Mapping[int, float], int | None]]
+
+
+@dataclass(frozen=True)
+class TrimStep:
+    """One scored variant of the chain.
+
+    Attributes:
+        step: its number (from 1; the trial origin is ``trim:<step>``).
+        move: ``"drop <demo id>"`` or ``"scale"``.
+        tokens: image tokens of the variant.
+        score: its full-valset score.
+        accepted: it lost no example of the chosen program.
+        lost: valset indices where it scored below the chosen program.
+        trial: the trial that holds it (``None`` when none does).
+    """
+
+    step: int
+    move: str
+    tokens: int
+    score: float
+    accepted: bool
+    lost: tuple[int, ...]
+    trial: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "move": self.move,
+            "tokens": self.tokens,
+            "score": self.score,
+            "accepted": self.accepted,
+            "lost": list(self.lost),
+            "trial": self.trial,
+        }
+
+
+@dataclass(frozen=True)
+class TrimReport:
+    """What the trim did.
+
+    Attributes:
+        chosen: the trial of the program the selection rule chose (the chain starts there).
+        tokens_before: image tokens of the program the selection rule chose.
+        tokens_after: image tokens of the returned program.
+        steps: the scored variants, in order.
+        note: why nothing was tried, or ``""``.
+    """
+
+    chosen: int
+    tokens_before: int
+    tokens_after: int
+    steps: tuple[TrimStep, ...] = ()
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen,
+            "tokens_before": self.tokens_before,
+            "tokens_after": self.tokens_after,
+            "steps": [s.to_dict() for s in self.steps],
+            "note": self.note,
+        }
+
+    def summary(self) -> str:
+        """A few lines: tokens before and after, then one line per step."""
+        head = f"trim of trial {self.chosen}: {self.tokens_before} -> {self.tokens_after} image tokens"
+        if self.note:
+            head += f" ({self.note})"
+        lines = [head]
+        for s in self.steps:
+            verdict = "accepted" if s.accepted else f"rejected (loses valset example(s) {list(s.lost)})"
+            lines.append(f"  trim:{s.step} {s.move:<14} {s.tokens:>6} tokens  valset {s.score:.4f}  {verdict}")
+        return "\n".join(lines)
+
+
+def loses_nothing(variant: Mapping[int, float], reference: Mapping[int, float]) -> tuple[int, ...]:
+    """Valset indices where ``variant`` scores below ``reference`` (an index it lacks counts as lost).
+
+    Example:
+        >>> loses_nothing({0: 1.0, 1: 1.0}, {0: 1.0, 1: 0.0}), loses_nothing({0: 1.0, 1: 0.0}, {0: 0.0, 1: 1.0})
+        ((), (1,))
+    """
+    return tuple(i for i in sorted(reference) if variant.get(i, float("-inf")) < reference[i] - _EPS)
+
+
+def _shown_slots(ctx: SearchContext, cand: Candidate) -> list[str]:
+    return [
+        s.id
+        for s in ctx.plan.slots
+        if s.demo_id not in cand.excluded and ctx.spaces[s.id].selection(cand.values[s.id]).bands != frozenset()
+    ]
+
+
+def _droppable(ctx: SearchContext, cand: Candidate) -> str | None:
+    """The demo whose images the next ``drop`` step removes: the last shown demo of a label that
+    shows another demo; ``None`` when every label shows one demo (or none)."""
+    shown = ctx.shown_demos(cand)
+    for demos in reversed(list(ctx.class_demos.values())):
+        mine = [d for d in demos if d in shown]
+        if len(mine) > 1:
+            return mine[-1]
+    return None
+
+
+def _dropped(ctx: SearchContext, cand: Candidate, demo: str) -> Candidate:
+    values: Values = {sid: dict(v) for sid, v in cand.values.items()}
+    for s in ctx.plan.slots:
+        if s.demo_id == demo:
+            values[s.id] = ctx.spaces[s.id].ladder()[-1]
+    return Candidate(values, cand.crops - {s.id for s in ctx.plan.slots if s.demo_id == demo}, cand.excluded)
+
+
+def _scaled(ctx: SearchContext, cand: Candidate) -> Candidate | None:
+    """Every shown image one common step smaller (fewer tokens), or ``None`` when none can shrink."""
+    tokens = ctx.tokens(cand)
+    shown = _shown_slots(ctx, cand)
+    if ctx.sized:
+        factor = SCALE_FACTOR
+        last: Values = {sid: dict(v) for sid, v in cand.values.items()}
+        while True:  # ends: every side reaches its space's smallest, where nothing moves any more
+            values: Values = {sid: dict(v) for sid, v in cand.values.items()}
+            for sid in shown:
+                dim = ctx.spaces[sid].size_dim
+                if dim is not None:
+                    values[sid][SIZE_DIM] = max(dim.low, round(cand.values[sid][SIZE_DIM] * factor))
+            if values == last:
+                return None
+            out = Candidate(values, cand.crops, cand.excluded)
+            if ctx.tokens(out) < tokens:
+                return out
+            last, factor = values, factor * SCALE_FACTOR
+    values = {sid: dict(v) for sid, v in cand.values.items()}
+    slots = {s.id: s for s in ctx.plan.slots}
+    for sid in shown:
+        now = ctx.slot_tokens(cand, slots[sid])
+        for rung in ctx.spaces[sid].ladder()[:-1]:  # the last rung drops the image
+            if ctx.slot_tokens(Candidate({**cand.values, sid: rung}, excluded=cand.excluded), slots[sid]) < now:
+                values[sid] = dict(rung)
+                break
+    out = Candidate(values, cand.crops, cand.excluded)
+    return out if ctx.tokens(out) < tokens else None
+
+
+def trim(
+    ctx: SearchContext,
+    chosen: Candidate,
+    reference: Mapping[int, float],
+    max_steps: int,
+    score: ScoreFn,
+    trial: int,
+) -> tuple[Candidate, TrimReport]:
+    """Runs the chain of this module from ``chosen`` (scores ``reference``); returns the cheapest
+    accepted variant (``chosen`` when none is) and the report.
+
+    Args:
+        ctx: the search context.
+        chosen: the program the selection rule chose; a point of the band space (no overrides).
+        reference: its full-valset per-example scores.
+        max_steps: at most this many variants are scored.
+        score: scores a variant on the full valset (see :data:`ScoreFn`).
+        trial: the trial of ``chosen`` (for the report).
+    """
+    before = ctx.tokens(chosen)
+    if chosen.overrides:
+        note = "skipped: the chosen images are not points of the band space"
+        return chosen, TrimReport(trial, before, before, note=note)
+    steps: list[TrimStep] = []
+    best = chosen
+
+    def attempt(cand: Candidate, move: str) -> bool:
+        n = len(steps) + 1
+        scores, trial = score(cand, f"{TRIM_ORIGIN}{n}")
+        lost = loses_nothing(scores, reference)
+        mean = sum(scores.values()) / len(scores) if scores else float("nan")
+        steps.append(TrimStep(n, move, ctx.tokens(cand), mean, not lost, lost, trial))
+        return not lost
+
+    while len(steps) < max_steps and (demo := _droppable(ctx, best)) is not None:
+        cand = _dropped(ctx, best, demo)
+        if not attempt(cand, f"drop {demo}"):
+            break
+        best = cand
+    while len(steps) < max_steps and (cand_or_none := _scaled(ctx, best)) is not None:
+        if not attempt(cand_or_none, "scale"):
+            break
+        best = cand_or_none
+    note = "" if steps else "nothing cheaper to try (one image per label, each at its smallest size)"
+    return best, TrimReport(trial, before, ctx.tokens(best), tuple(steps), note)

@@ -1,0 +1,175 @@
+"""The trim after the choice: cheaper variants that lose no validation example (specprompt.search._trim)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dspy
+import optuna
+import pytest
+
+from specprompt import ConfigError
+from specprompt.search import BandOptimizer, SearchConfig
+from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._trim import TRIM_ORIGIN, loses_nothing
+from specprompt.tasks import Task, get_task
+
+from .conftest import exact, options
+
+BUDGET = 64
+
+#: Image tokens of the full-resolution demos of :func:`tint` under qwen2-vl (measured in the test).
+PRICING = "qwen2-vl"
+
+
+@pytest.fixture
+def lm() -> Iterator[dspy.LM]:
+    """The pixel judge of ``benchmarks/bench_realphoto.py`` (sees the PNG an API would receive)."""
+    from specprompt.scorers import pixel_lm
+
+    model = pixel_lm("hist-hog")
+    with dspy.context(lm=model):
+        yield model
+
+
+@pytest.fixture(scope="module")
+def tint() -> Task:
+    """Colour alone decides the label (the mean colour of a tinted photo): two demos per label."""
+    return get_task("photo-tint", n_train=12, n_val=6, n_test=0, size=112, seed=0)
+
+
+def _student(task: Task) -> dspy.Predict:
+    student = dspy.Predict(task.signature)
+    per = [[ex for ex in task.trainset if ex.label == label][:2] for label in task.labels]
+    student.demos = [per[c][i] for i in range(2) for c in range(len(per))]
+    return student
+
+
+def _compile(task: Task, **over: Any) -> BandOptimizer:
+    kw = options(cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None)
+    kw.update(over)
+    opt = BandOptimizer(exact, **kw)
+    opt.compile(_student(task), trainset=task.trainset, valset=task.valset)
+    return opt
+
+
+def _scores(opt: BandOptimizer, key: str) -> dict[int, float]:
+    result = opt.last_result
+    assert result is not None
+    entry = FullScore.read(result.study, key)
+    assert entry is not None
+    return dict(entry.example_scores)
+
+
+def test_loses_nothing_is_paired_per_example() -> None:
+    assert loses_nothing({0: 1.0, 1: 1.0, 2: 0.0}, {0: 1.0, 1: 0.0, 2: 0.0}) == ()
+    # the same mean, one example traded for another: a loss
+    assert loses_nothing({0: 0.0, 1: 1.0}, {0: 1.0, 1: 0.0}) == (0,)
+    assert loses_nothing({0: 1.0}, {0: 1.0, 1: 1.0}) == (1,)  # a missing example counts as lost
+
+
+def test_trim_returns_a_cheaper_program_that_loses_nothing(tint: Task, lm: dspy.LM) -> None:
+    off_opt = _compile(tint, trim=False)
+    off = off_opt.last_result
+    on_opt = _compile(tint)
+    on = on_opt.last_result
+    assert off is not None and on is not None and off.trim is None and on.trim is not None
+    report = on.trim
+    # without trim the chosen program is the one trim started from
+    assert report.tokens_before == off.best.tokens
+    assert on.best.tokens == report.tokens_after <= BUDGET
+    assert report.steps and report.steps[0].move.startswith("drop")
+    assert on.best.tokens < off.best.tokens, on.pareto_table()
+    chosen = _scores(off_opt, off.best.key)
+    trimmed = _scores(on_opt, on.best.key)
+    assert all(trimmed[i] >= chosen[i] for i in chosen)
+    for step in report.steps:
+        assert step.tokens < report.tokens_before and step.accepted == (not step.lost)
+        trial = on.study.trials[step.trial] if step.trial is not None else None
+        assert trial is not None and TrialRecord.from_trial(trial).origin == f"{TRIM_ORIGIN}{step.step}"
+    # every label keeps an image (the photo-tint demos: two per label, four labels)
+    images = [d for d in _returned_demos(on_opt) if isinstance(d.image, dspy.Image)]
+    assert {d.label for d in images} == set(tint.labels)
+    assert "trim:" in on.pareto_table() and on.to_dict()["trim"]["tokens_after"] == on.best.tokens
+
+
+def _returned_demos(opt: BandOptimizer) -> list[Any]:
+    result = opt.last_result
+    assert result is not None and result._build is not None
+    program = result._build(json.loads(result.best.params), result.best.origin)
+    return [d for _, p in program.named_predictors() for d in p.demos]
+
+
+def test_resume_scores_no_trim_trial_again(tint: Task, lm: dspy.LM) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    kw = options(cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None)
+    kw.pop("storage")
+    first = BandOptimizer(exact, storage=storage, **kw)
+    first.compile(_student(tint), trainset=tint.trainset, valset=tint.valset)
+    calls = lm.engine.calls
+    again = BandOptimizer(exact, storage=storage, **kw)
+    again.compile(_student(tint), trainset=tint.trainset, valset=tint.valset)
+    a, b = first.last_result, again.last_result
+    assert a is not None and b is not None and b.trim is not None and a.trim is not None
+    assert lm.engine.calls == calls and b.scorer_calls == 0
+    assert b.best.key == a.best.key and b.n_trials == a.n_trials
+    assert [s.to_dict() for s in b.trim.steps] == [s.to_dict() for s in a.trim.steps]
+
+
+def test_trim_options_are_validated() -> None:
+    assert SearchConfig().trim is True and SearchConfig().trim_steps >= 1
+    with pytest.raises(ConfigError, match="trim must be True or False"):
+        SearchConfig(trim="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="trim_steps"):
+        SearchConfig(trim_steps=0)
+
+
+def _ctx(task: Task, model: str) -> Any:
+    from specprompt.search._context import SearchContext
+    from specprompt.search._demos import plan_demos
+
+    student = _student(task)
+    return SearchContext(student, plan_demos(student, [], None, 0), SearchConfig(token_budget=None, cost_model=model))
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4.1-mini", "qwen2-vl", "local"])
+def test_chain_stops_each_branch_at_its_first_rejection(tint: Task, model: str) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, model)
+    reference = {0: 1.0, 1: 0.0, 2: 1.0}
+    tried: list[Any] = []
+
+    def score(cand: Any, origin: str) -> tuple[dict[int, float], int | None]:
+        tried.append(cand)
+        # the 4th variant (a drop) and the 6th (a scale step) trade example 0 for example 1: equal
+        # mean, but a lost example, so both are rejected; every other variant ties per example
+        return ({0: 0.0, 1: 1.0, 2: 1.0} if len(tried) in (4, 6) else dict(reference)), None
+
+    cand, report = trim(ctx, ctx.full(), reference, 8, score, 0)
+    assert [s.move.split()[0] for s in report.steps] == ["drop"] * 4 + ["scale"] * 2
+    assert [s.accepted for s in report.steps] == [True, True, True, False, True, False]
+    assert report.steps[3].lost == (0,) and report.steps[5].lost == (0,)
+    # the scale branch starts from the last accepted drop; the returned program is the last accepted step
+    assert tried[4].values != tried[2].values and ctx.shown_demos(tried[4]) == ctx.shown_demos(tried[2])
+    assert ctx.key(cand) == ctx.key(tried[4]) and report.tokens_after == report.steps[4].tokens
+    tokens = [report.tokens_before, *(report.steps[i].tokens for i in (0, 1, 2, 4))]
+    assert all(a > b for a, b in itertools.pairwise(tokens))
+    assert len(ctx.shown_demos(cand)) == 2 * len(tint.labels) - 3 and ctx.covers_labels(cand)
+
+
+def test_chain_shrinks_after_the_drops_to_one_image_per_label(tint: Task) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, "openai:gpt-4.1-mini")
+    reference = {0: 1.0}
+    cand, report = trim(ctx, ctx.full(), reference, 12, lambda c, o: (dict(reference), None), 0)
+    moves = [s.move for s in report.steps]
+    assert moves[:4] == [m for m in moves if m.startswith("drop")] and len(moves) > 4
+    assert set(moves[4:]) == {"scale"} and all(s.accepted for s in report.steps)
+    assert len(ctx.shown_demos(cand)) == len(tint.labels) and ctx.covers_labels(cand)
+    tokens = [report.tokens_before, *(s.tokens for s in report.steps)]
+    assert all(a > b for a, b in itertools.pairwise(tokens))
