@@ -78,7 +78,17 @@ JUDGES = ("hist-hog", "lbp-dct")
 BUDGETS = (0.10, 0.25, 0.50)
 PRICINGS = ("openai:gpt-4.1-mini", "qwen2-vl")
 #: Methods, in print order.
-METHODS = ("optimizer", "optimizer+demos", "lanczos", "pyramid", "low_detail", "random", "full", "text_only")
+METHODS = (
+    "optimizer",
+    "optimizer+demos",
+    "lanczos",
+    "lanczos+demos",
+    "pyramid",
+    "low_detail",
+    "random",
+    "full",
+    "text_only",
+)
 #: The searches, whose tokens and cost are reported and whose results the verdicts judge.
 SEARCHES = ("optimizer", "optimizer+demos")
 
@@ -103,6 +113,8 @@ class Settings:
     search_demos: bool = False
     demo_pool: int = 4
     random: bool = True
+    #: ``SearchConfig.tie_confidence`` of both searches (``None``: the library default).
+    tie_confidence: float | None = None
 
 
 # -- demos and tokens ------------------------------------------------------------------------------
@@ -232,6 +244,55 @@ def _random_search(opt: Any, student: Any, task: Any) -> tuple[Any, int, str]:
     return base.program, engine.calls - before, base.note
 
 
+def chosen_sources(program: Any, trainset: Sequence[Any]) -> list[tuple[Any, bool]] | None:
+    """Per demo of ``program``: the trainset example whose image it shows (by source hash), and ``True``.
+
+    A demo whose image the search dropped (the text :data:`specprompt.types.DROPPED_IMAGE`) is
+    ``(demo, False)``. ``None`` when a shown image is not a rendering of a trainset image.
+    """
+    import dspy
+
+    from specprompt.types import content_hash
+
+    by_hash = {content_hash(ex.image): ex for ex in trainset}
+    out: list[tuple[Any, bool]] = []
+    for demo in program.demos:
+        image = demo.image
+        if not isinstance(image, dspy.Image):
+            out.append((demo, False))
+            continue
+        found = by_hash.get(str(getattr(image, "source_hash", None) or content_hash(image)))
+        if found is None:
+            return None
+        out.append((found, True))
+    return out
+
+
+def _lanczos_on_chosen(student: Any, program: Any, task: Any, pricing: str, budget: int, s: Settings) -> Outcome:
+    """Uniform Lanczos on the demos a demo-choosing search showed (``lanczos+demos``).
+
+    Demos whose image the search dropped stay text-only; the others are resized together.
+    """
+    from specprompt.types import DROPPED_IMAGE
+
+    chosen = chosen_sources(program, task.trainset)
+    shown = [ex for ex, has_image in chosen or () if has_image]
+    if not chosen or not shown:
+        return Outcome(None, None, note="the chosen demos show no trainset image")
+    found = lanczos_images(shown, pricing, budget)
+    if found is None:
+        return Outcome(None, None, note="even 1 px images exceed the budget")
+    resized = iter(found[0])
+    images = [next(resized) if has_image else DROPPED_IMAGE for _, has_image in chosen]
+    prog = with_images(student, [ex for ex, _ in chosen], images)
+    pooled = sum(not any(ex is d for d in student.demos) for ex in shown)
+    return Outcome(
+        held_out_accuracy(prog, task.testset, s.threads),
+        prompt_tokens(prog, pricing),
+        note=f"{len(chosen)} chosen demos ({len(shown)} with images, {pooled} from the pool), scale {found[1]:.3f}",
+    )
+
+
 def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:
     """Every budget x pricing of one task, judge and seed (one process works through a group)."""
     import dspy
@@ -310,6 +371,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 seed=seed,
                 progress=False,
                 storage="memory",
+                **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
             )
             before = lm.engine.calls
             t0 = time.perf_counter()
@@ -338,6 +400,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                     seconds,
                     note=f"{shown} demos shown",
                 )
+                cell.methods["lanczos+demos"] = _lanczos_on_chosen(student, program, task, pricing, budget, s)
             if not s.random:
                 out.append(cell)
                 continue
@@ -397,11 +460,16 @@ def _n_demos(cells: Sequence[CellResult]) -> str:
     return str(cells[0].n_demos) if cells and cells[0].n_demos else "-"
 
 
+def _points(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{100 * (a - b):+.1f}"
+
+
 def report_tables(cells: Sequence[CellResult], report: Report) -> None:
     groups = _group(cells)
     n_seeds = len({c.seed for c in cells})
     methods = [m for m in METHODS if any(m in c.methods for c in cells)]
     searches = [m for m in SEARCHES if m in methods]
+    lanczos = [m for m in ("lanczos", "lanczos+demos") if m in methods]
     for pricing in dict.fromkeys(c.pricing for c in cells):
         report.add(
             "",
@@ -410,13 +478,13 @@ def report_tables(cells: Sequence[CellResult], report: Report) -> None:
             "tokens: mean demo image tokens of the chosen program as % of full resolution.",
             "",
         )
-        header = ["task", "judge", "budget", *methods, *(f"{m} tokens" for m in (*searches, "lanczos"))]
+        header = ["task", "judge", "budget", *methods, *(f"{m} tokens" for m in (*searches, *lanczos))]
         rows = []
         for (task, judge, budget, pr), group in groups.items():
             if pr != pricing:
                 continue
             full = group[0].full_tokens
-            share = {m: _means(group, m, "tokens") for m in (*searches, "lanczos")}
+            share = {m: _means(group, m, "tokens") for m in (*searches, *lanczos)}
             shares = ["-" if v is None else f"{100 * v / full:.1f}%" for v in share.values()]
             rows.append(
                 [
@@ -439,6 +507,30 @@ def report_tables(cells: Sequence[CellResult], report: Report) -> None:
         rows.append(row)
     costs = [h for m in measured for h in (f"{m} calls", "s")]
     report.add(*table(["task", "judge", "budget", "pricing", *costs], rows))
+    if "lanczos+demos" in methods:
+        report.add(
+            "",
+            "## optimizer+demos against lanczos (mean held-out points), split into demo choice "
+            "(lanczos+demos - lanczos) and sizes and bands (optimizer+demos - lanczos+demos)",
+            "",
+        )
+        rows = []
+        for (task, judge, budget, pricing), group in groups.items():
+            lan, chosen, found = (_means(group, m, "test") for m in ("lanczos", "lanczos+demos", "optimizer+demos"))
+            rows.append(
+                [
+                    task,
+                    judge,
+                    f"{100 * budget:g}%",
+                    pricing,
+                    _points(found, lan),
+                    _points(chosen, lan),
+                    _points(found, chosen),
+                ]
+            )
+        report.add(
+            *table(["task", "judge", "budget", "pricing", "optimizer+demos", "demo choice", "sizes and bands"], rows)
+        )
     if "optimizer+demos" in methods:
         shown = [c.methods["optimizer+demos"].note for c in cells if "optimizer+demos" in c.methods]
         counts = sorted({int(n.split()[0]) for n in shown if n.split() and n.split()[0].isdigit()})
@@ -549,6 +641,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument(
         "--demo-pool", type=at_least(1), default=4, help="with --search-demos: pooled trainset examples per class"
     )
+    parser.add_argument(
+        "--tie-confidence",
+        type=float,
+        default=None,
+        help="SearchConfig.tie_confidence of both searches (default: the library's)",
+    )
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
     parser.add_argument(
         "--n-train",
@@ -572,6 +670,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
             get_cost_model(p)
         except KeyError as exc:
             parser.error(str(exc))
+    if a.tie_confidence is not None and not 0.5 <= a.tie_confidence < 1:
+        parser.error(f"--tie-confidence is a probability in [0.5, 1), got {a.tie_confidence!r}")
     tasks = tuple(a.tasks or TASKS)
     size = a.size or (64 if a.quick else None)
     k = a.k_per_class or (1 if a.quick else 2)
@@ -592,6 +692,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         search_demos=a.search_demos,
         demo_pool=a.demo_pool,
         random=not a.no_random,
+        tie_confidence=a.tie_confidence,
     )
     return settings, a.markdown_out, a.json_out, a.report_from
 

@@ -77,14 +77,55 @@ def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
     out = proc.stdout
     settings = json.loads(next(ln for ln in out.splitlines() if ln.startswith("settings: "))[len("settings: ") :])
     assert settings["search_demos"] is True and settings["demo_pool"] == 2 and settings["n_train"] == 9
-    header = "| optimizer | optimizer+demos | lanczos | pyramid | low_detail | full | text_only |"
+    header = "| optimizer | optimizer+demos | lanczos | lanczos+demos | pyramid | low_detail | full | text_only |"
     assert header in out and "random" not in out.split("## Held-out")[1].split("\n")[4]
     assert re.search(r"^\| photo-texture \| lbp-dct \| 25% \| [\d.]+ \+- [\d.]+ \| [\d.]+ \+- [\d.]+ \| ", out, re.M)
     assert re.search(r"^PASS/FAIL optimizer\+demos >= uniform Lanczos .*: (PASS|FAIL)", out, re.M)
     assert re.search(r"^PASS/FAIL fine texture at 25%: optimizer\+demos >= uniform Lanczos \+ 5 points", out, re.M)
     assert re.search(r"^optimizer\+demos: demos shown by the chosen programs: \d+", out, re.M)
+    assert "| task | judge | budget | pricing | optimizer+demos | demo choice | sizes and bands |" in out
     cell = json.loads(js.read_text(encoding="utf-8").splitlines()[0])
     assert "optimizer+demos" in cell["methods"] and "random" not in cell["methods"] and cell["n_demos"] == 3
+    assert "lanczos+demos" in cell["methods"]
+
+
+def test_lanczos_on_chosen_demos_resizes_the_trainset_images_the_search_showed() -> None:
+    import dspy
+
+    from specprompt.cost import image_tokens
+    from specprompt.scorers import pixel_lm
+    from specprompt.search import BandOptimizer
+    from specprompt.tasks import get_task
+    from specprompt.types import DROPPED_IMAGE
+
+    bench = _bench()
+    task = get_task("photo-texture", n_train=12, n_val=3, n_test=3, size=128, seed=0)
+    student = dspy.Predict(task.signature)
+    student.demos = bench.pick_demos(task, 1)
+    full = sum(image_tokens("qwen2-vl", 128, 128) for _ in student.demos)
+    opt = BandOptimizer(
+        bench.exact_match, token_budget=full // 2, cost_model="qwen2-vl", n_trials=4, storage="memory",
+        search_demos=True, demo_pool=2, progress=False,
+    )  # fmt: skip
+    with dspy.context(lm=pixel_lm("hist-hog")):
+        program = opt.compile(student, trainset=task.trainset, valset=task.valset)
+        chosen = bench.chosen_sources(program, task.trainset)
+        assert chosen is not None and len(chosen) == len(program.demos)
+        assert all(any(c is ex for ex in task.trainset) for c, shown in chosen if shown)
+        assert [c.label for c, _ in chosen] == [d.label for d in program.demos]
+        dropped = bench.with_images(student, student.demos, [DROPPED_IMAGE, *(d.image for d in student.demos[1:])])
+        assert bench.chosen_sources(dropped, task.trainset) == [
+            (dropped.demos[0], False),
+            *((d, True) for d in student.demos[1:]),
+        ]
+        settings = bench.parse_args(["--quick"])[0]
+        outcome = bench._lanczos_on_chosen(student, program, task, "qwen2-vl", full // 2, settings)
+    assert outcome.test is not None and outcome.tokens is not None and outcome.tokens <= full // 2
+    assert re.match(rf"{len(chosen)} chosen demos \(\d+ with images, \d+ from the pool\), scale 0\.\d+$", outcome.note)
+    # demos that are not renderings of trainset images are not attributed
+    other = get_task("photo-texture", n_train=3, n_val=0, n_test=0, size=128, seed=1)
+    foreign = bench.with_images(student, other.trainset, [ex.image for ex in other.trainset])
+    assert bench.chosen_sources(foreign, task.trainset) is None
 
 
 @pytest.mark.parametrize(
@@ -96,6 +137,7 @@ def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
         (["--pricings", "nope"], "unknown cost model 'nope'"),
         (["--seeds", "0"], "want an integer >= 1, got '0'"),
         (["--demo-pool", "0"], "want an integer >= 1, got '0'"),
+        (["--tie-confidence", "1"], "--tie-confidence is a probability in [0.5, 1), got 1.0"),
     ],
 )
 def test_bad_arguments_exit_with_a_message(args: list[str], message: str) -> None:
