@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_multifidelity.py                  # 4 photo tasks x 2 pixel judges x 3 seeds, 25% budget
     python benchmarks/bench_multifidelity.py --quick          # tiny settings, a format check
     python benchmarks/bench_multifidelity.py --screens local  # only the shipped local model as screen
+    python benchmarks/bench_multifidelity.py --screens local-only --checkpoint band-vlm-v2   # v2 judging alone
 
 The target is a pixel-only judge (:func:`specprompt.scorers.pixel_lm`, standing in for a remote
 VLM, as in ``bench_realphoto.py``, whose helpers this script imports). For each task x judge x
@@ -20,19 +21,28 @@ mf-<screen>    the same search with ``screen=<screen>`` and ``calibrate=True``: 
                measured first (its target calls count) and a low one falls back to target-only
 mf-local-      the same with the local judge and no calibration: the screen is used unchecked
 unchecked      (what screening itself saves and costs, without the fallback)
+local-only     the same search scored by the local judge alone (no target call during the compile;
+               the program is then measured on the held-out split by the target like the others)
 lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
 =============  ====================================================================================
+
+The local judge is the local band VLM of ``--checkpoint`` (default ``band-vlm-v1``; ``band-vlm-v2``
+works at 256 px) in every method that uses it. The budget and pricing stay the target's
+(``--pricing``) whichever judge scores.
 
 Target calls are the requests the target engine answered during the compile (calibration,
 trials, full-valset evaluations; the held-out test scoring is not counted). It prints per task
 and judge the mean target calls, their ratio, held-out accuracies (mean over seeds), how often
-the search fell back, and PASS/FAIL lines for the bar "at least 3x fewer target calls, at most 1
-point of held-out accuracy below target-only".
+the search fell back, and PASS/FAIL lines for issue #11's bars: for each multi-fidelity screen, "at
+least 3x fewer target calls, at most 1 point of held-out accuracy below target-only"; for
+``local-only``, per task and judge (mean over seeds), "at most 5 points of held-out accuracy below
+target-only, and never below uniform Lanczos resizing at the same budget".
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -50,6 +60,10 @@ import bench_realphoto as rp
 
 #: Screens: the judge, and whether its agreement is calibrated first (``-unchecked``: screen without it).
 SCREENS = ("local", "nearest", "local-unchecked")
+#: The method whose scoring LM is the local judge alone; chosen with ``--screens`` like a screen.
+LOCAL_ONLY = "local-only"
+#: Bars of issue #11 for ``local-only``: most accuracy points lost to target-only; not below lanczos.
+LOCAL_ONLY_MAX_LOSS = 5.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,8 @@ class Settings:
     tasks: tuple[str, ...]
     judges: tuple[str, ...]
     screens: tuple[str, ...]
+    local_only: bool
+    checkpoint: str
     budget: float
     pricing: str
     seeds: tuple[int, ...]
@@ -78,7 +94,8 @@ class Settings:
 
 @dataclass
 class Run:
-    """One compile: held-out accuracy, target calls, screen calls, whether it screened."""
+    """One compile: held-out accuracy, target calls, screen (or, for ``local-only``, local judge)
+    calls, whether it screened."""
 
     test: float | None
     tokens: int | None
@@ -160,8 +177,12 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         cell.runs["lanczos"] = Run(
             rp.held_out_accuracy(prog, task.testset, s.threads), rp.prompt_tokens(prog, s.pricing)
         )
-    makers = {"local": local_lm, "nearest": nearest_lm}
-    for method in ("target-only", *(f"mf-{name}" for name in s.screens)):
+    makers = {"local": lambda: local_lm(s.checkpoint), "nearest": nearest_lm}
+    methods = ("target-only", *(f"mf-{name}" for name in s.screens), *((LOCAL_ONLY,) if s.local_only else ()))
+    for method in methods:
+        if method == LOCAL_ONLY:
+            cell.runs[method] = _local_only(student, task, s, budget, seed, lm, makers["local"]())
+            continue
         name = method[3:].removesuffix("-unchecked")
         screen = None if method == "target-only" else makers[name]()
         before = lm.engine.calls
@@ -182,6 +203,27 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
     return cell
 
 
+def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, target: Any, local: Any) -> Run:
+    """The search scored by ``local`` alone; the program is then scored by ``target`` on the test split."""
+    import dspy
+
+    before, local_before = target.engine.calls, local.engine.calls
+    t0 = time.perf_counter()
+    with dspy.context(lm=local):
+        program, _ = _compile(student, task, s, budget, seed, None, False)
+    seconds = time.perf_counter() - t0
+    local_calls = local.engine.calls - local_before
+    target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
+    return Run(
+        rp.held_out_accuracy(program, task.testset, s.threads),
+        rp.prompt_tokens(program, s.pricing),
+        target_calls=target_calls,
+        screen_calls=local_calls,
+        seconds=seconds,
+        note=f"scored by {local.model} alone ({s.checkpoint}): {local_calls} local calls",
+    )
+
+
 # -- report ------------------------------------------------------------------------------------------
 
 
@@ -194,6 +236,11 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
+def _calls(values: Any) -> str:
+    mean = _mean(list(values))
+    return "-" if mean is None else f"{mean:.0f}"
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines.extend("| " + " | ".join(r) + " |" for r in rows)
@@ -201,16 +248,22 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool]:
-    """The table and the PASS/FAIL lines; returns ``{screen: passed}``."""
+    """The table and the PASS/FAIL lines; returns ``{screen or "local-only": passed}``."""
     groups: dict[tuple[str, str], list[Cell]] = {}
     for c in cells:
         groups.setdefault((c.task, c.judge), []).append(c)
+    if s.local_only and not any(LOCAL_ONLY in c.runs for c in cells):  # a --report-from file run without it
+        s = dataclasses.replace(s, local_only=False)
     header = ["task", "judge", "target-only calls"]
     for name in s.screens:
         header += [f"mf-{name} calls", "ratio", f"mf-{name} screen calls", "screened"]
+    if s.local_only:
+        header += [f"{LOCAL_ONLY} calls", f"{LOCAL_ONLY} local calls"]
     header += ["target-only acc"]
     for name in s.screens:
         header += [f"mf-{name} acc", "gap"]
+    if s.local_only:
+        header += [f"{LOCAL_ONLY} acc", "gap"]
     header += ["lanczos acc"]
     rows = []
     for (task, judge), group in groups.items():
@@ -225,10 +278,15 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
                 f"{_mean([r.screen_calls for r in runs]) or 0:.0f}",
                 f"{sum(r.screened for r in runs)}/{len(runs)}",
             ]
+        alone = [c.runs[LOCAL_ONLY] for c in group if LOCAL_ONLY in c.runs]
+        if s.local_only:
+            row += [_calls(r.target_calls for r in alone), _calls(r.screen_calls for r in alone)]
         base_acc = _mean([c.runs["target-only"].test for c in group])
         row.append(_pct(base_acc))
-        for name in s.screens:
-            acc = _mean([c.runs[f"mf-{name}"].test for c in group])
+        accs = [_mean([c.runs[f"mf-{name}"].test for c in group]) for name in s.screens]
+        if s.local_only:
+            accs.append(_mean([r.test for r in alone]))
+        for acc in accs:
             gap = None if acc is None or base_acc is None else 100 * (acc - base_acc)
             row += [_pct(acc), "-" if gap is None else f"{gap:+.1f}"]
         row.append(_pct(_mean([c.runs["lanczos"].test for c in group])))
@@ -241,7 +299,13 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
         "",
         "ratio: target-only calls / multi-fidelity calls (calibration included); gap: multi-fidelity minus "
         "target-only accuracy, points; screened: compiles whose calibration allowed screening (the others fell "
-        "back to target-only after calibrating).",
+        "back to target-only after calibrating)."
+        + (
+            f" {LOCAL_ONLY}: searched with the local judge ({s.checkpoint}) alone; its calls are target calls "
+            "during the compile (none expected) and local judge calls."
+            if s.local_only
+            else ""
+        ),
         "",
     )
     out.add(*_table(header, rows))
@@ -253,9 +317,15 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
             parts.append(
                 f"mf-{name} {r.target_calls} calls {_pct(r.test)}% ({'screened' if r.screened else 'fell back'})"
             )
+        if s.local_only and LOCAL_ONLY in c.runs:
+            r = c.runs[LOCAL_ONLY]
+            parts.append(f"{LOCAL_ONLY} {r.target_calls} calls {_pct(r.test)}%")
+        parts.append(f"lanczos {_pct(c.runs['lanczos'].test)}%")
         out.add(f"  {c.task} {c.judge} seed {c.seed}: " + "; ".join(parts))
         for name in s.screens:
             out.add(f"    mf-{name}: {c.runs[f'mf-{name}'].note}")
+        if s.local_only and LOCAL_ONLY in c.runs:
+            out.add(f"    {LOCAL_ONLY}: {c.runs[LOCAL_ONLY].note}")
     verdict: dict[str, bool] = {}
     base_total = sum(c.runs["target-only"].target_calls for c in cells)
     base_acc = _mean([c.runs["target-only"].test for c in cells])
@@ -286,7 +356,55 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
                 f"  only the {screened} compiles that screened: {b} / {m} = {b / m if m else math.inf:.2f}x fewer "
                 f"target calls, accuracy {_pct(g[0])}% vs {_pct(g[1])}% ({'-' if gap_s is None else f'{gap_s:+.1f}'})"
             )
+    if s.local_only:
+        verdict[LOCAL_ONLY] = local_only_verdict(groups, out)
     return verdict
+
+
+def local_only_verdict(groups: dict[tuple[str, str], list[Cell]], out: rp.Report) -> bool:
+    """Issue #11's bars for ``local-only``, per task x judge on the mean over seeds: at most
+    :data:`LOCAL_ONLY_MAX_LOSS` points of held-out accuracy below target-only, and not below lanczos.
+    A group with no ``local-only`` accuracy fails both; one with no lanczos accuracy (even 1 px
+    images exceed the budget) has nothing to fall below."""
+    loss_fail: list[str] = []
+    lanczos_fail: list[str] = []
+    worst_gap, worst_margin = math.inf, math.inf
+    for (task, judge), group in groups.items():
+        acc = _mean([c.runs[LOCAL_ONLY].test for c in group if LOCAL_ONLY in c.runs])
+        base = _mean([c.runs["target-only"].test for c in group])
+        lanczos = _mean([c.runs["lanczos"].test for c in group])
+        name = f"{task}/{judge}"
+        if acc is None or base is None:
+            loss_fail.append(f"{name} (no accuracy)")
+        else:
+            gap = round(100 * (acc - base), 9)
+            worst_gap = min(worst_gap, gap)
+            if gap < -LOCAL_ONLY_MAX_LOSS:
+                loss_fail.append(f"{name} ({gap:+.1f})")
+        if acc is None:
+            lanczos_fail.append(f"{name} (no accuracy)")
+        elif lanczos is not None:
+            margin = round(100 * (acc - lanczos), 9)
+            worst_margin = min(worst_margin, margin)
+            if margin < 0:
+                lanczos_fail.append(f"{name} ({margin:+.1f})")
+    ok_loss, ok_lanczos = not loss_fail, not lanczos_fail
+    worst = {x: "-" if math.isinf(v) else f"{v:+.1f}" for x, v in (("gap", worst_gap), ("margin", worst_margin))}
+    out.add(
+        "",
+        f"PASS/FAIL {LOCAL_ONLY}: held-out accuracy at most {LOCAL_ONLY_MAX_LOSS:g} points below target-only in "
+        f"every task x judge (mean over seeds): {'PASS' if ok_loss else 'FAIL'} (worst gap {worst['gap']} "
+        f"points over {len(groups)} groups" + (f"; failing: {', '.join(loss_fail)})" if loss_fail else ")"),
+        f"PASS/FAIL {LOCAL_ONLY}: held-out accuracy never below lanczos at the same budget in every task x judge "
+        f"(mean over seeds): {'PASS' if ok_lanczos else 'FAIL'} ("
+        + (
+            f"worst margin {worst['margin']} points"
+            if math.isfinite(worst_margin)
+            else "no group has a lanczos accuracy: even 1 px images exceed the budget"
+        )
+        + (f"; failing: {', '.join(lanczos_fail)})" if lanczos_fail else ")"),
+    )
+    return ok_loss and ok_lanczos
 
 
 # -- command line --------------------------------------------------------------------------------------
@@ -299,7 +417,19 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument(
         "--judges", nargs="+", choices=rp.JUDGES, default=None, help="target pixel judges (default both)"
     )
-    parser.add_argument("--screens", nargs="+", choices=SCREENS, default=None, help="screens (default all three)")
+    parser.add_argument(
+        "--screens",
+        nargs="+",
+        choices=(*SCREENS, LOCAL_ONLY),
+        default=None,
+        help=f"screens, and {LOCAL_ONLY} for the search scored by the local judge alone (default all four)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default="band-vlm-v1",
+        help="the local judge's checkpoint: a shipped name (band-vlm-v1, band-vlm-v2) or a directory "
+        "(default %(default)s); pricing stays --pricing",
+    )
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp.at_least(1), default=None, help="number of seeds (default 3)")
@@ -319,12 +449,22 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     tasks = tuple(a.tasks or rp.TASKS)
+    chosen = tuple(dict.fromkeys(a.screens or (*SCREENS, LOCAL_ONLY)))
+    from specprompt.vlm import shipped_checkpoints
+
+    if a.checkpoint not in shipped_checkpoints() and not Path(a.checkpoint).is_dir():
+        parser.error(
+            f"--checkpoint {a.checkpoint!r} is neither a checkpoint directory nor a shipped checkpoint "
+            f"({', '.join(shipped_checkpoints())})"
+        )
     size = a.size or (64 if a.quick else None)
     k = 1 if a.quick else 2
     settings = Settings(
         tasks=tasks,
         judges=tuple(a.judges or rp.JUDGES),
-        screens=tuple(a.screens or SCREENS),
+        screens=tuple(x for x in chosen if x != LOCAL_ONLY),
+        local_only=LOCAL_ONLY in chosen,
+        checkpoint=a.checkpoint,
         budget=a.budget,
         pricing=a.pricing,
         seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),

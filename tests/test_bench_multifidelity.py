@@ -27,6 +27,7 @@ def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
         "hist-hog",
         "--screens",
         "local-unchecked",
+        "local-only",
         "--json-out",
         str(js),
     )
@@ -35,12 +36,51 @@ def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
     assert "| photo-tint | hist-hog |" in out
     assert "PASS/FAIL mf-local-unchecked: >= 3x fewer target calls than target-only:" in out
     assert "PASS/FAIL mf-local-unchecked: held-out accuracy at most 1 point below target-only:" in out
+    assert "PASS/FAIL local-only: held-out accuracy at most 5 points below target-only" in out
+    assert "PASS/FAIL local-only: held-out accuracy never below lanczos" in out
     cell = json.loads(js.read_text().splitlines()[0])
     runs = cell["runs"]
-    assert set(runs) == {"lanczos", "target-only", "mf-local-unchecked"}
+    assert set(runs) == {"lanczos", "target-only", "mf-local-unchecked", "local-only"}
     unchecked = runs["mf-local-unchecked"]
     assert unchecked["screened"] and unchecked["screen_calls"] > 0 and "screening unchecked" in unchecked["note"]
     assert 0 < unchecked["target_calls"] and 0 < runs["target-only"]["target_calls"]
-    again = _run("--quick", "--screens", "local-unchecked", "--report-from", str(js))
+    alone = runs["local-only"]
+    # the local judge alone scores the search: no target call until the held-out split
+    assert alone["target_calls"] == 0 and alone["screen_calls"] > 0 and not alone["screened"]
+    assert alone["test"] is not None and "band-vlm-v1" in alone["note"]
+    again = _run("--quick", "--screens", "local-unchecked", "local-only", "--report-from", str(js))
     assert again.returncode == 0, again.stderr
     assert "cells read from" in again.stdout and "| photo-tint | hist-hog |" in again.stdout
+    assert "PASS/FAIL local-only: held-out accuracy at most 5 points below target-only" in again.stdout
+
+
+def _model(note: str) -> str:
+    return note.split("scored by ", 1)[1].split()[0]
+
+
+def test_local_only_runs_the_checkpoint_asked_for(tmp_path: Path) -> None:
+    notes = {}
+    for checkpoint in ("band-vlm-v1", "band-vlm-v2"):
+        js = tmp_path / f"{checkpoint}.json"
+        proc = _run(
+            "--quick",
+            "--tasks",
+            "photo-tint",
+            "--judges",
+            "lbp-dct",
+            "--screens",
+            "local-only",
+            "--checkpoint",
+            checkpoint,
+            "--json-out",
+            str(js),
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f'"checkpoint": "{checkpoint}"' in proc.stdout and "mf-local" not in proc.stdout
+        runs = json.loads(js.read_text().splitlines()[0])["runs"]
+        assert set(runs) == {"lanczos", "target-only", "local-only"}
+        assert runs["local-only"]["target_calls"] == 0
+        notes[checkpoint] = runs["local-only"]["note"]
+    assert _model(notes["band-vlm-v1"]) != _model(notes["band-vlm-v2"])
+    bad = _run("--quick", "--checkpoint", str(tmp_path / "missing"))
+    assert bad.returncode == 2 and "--checkpoint" in bad.stderr and "band-vlm-v2" in bad.stderr

@@ -24,7 +24,16 @@ from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write
 from specprompt.search._reference import candidate_of
 from specprompt.search._scoring import Scorer
 
-__all__ = ["FINISHED", "WORST", "Objective", "finished_trials", "full_score", "searched_trials", "worker_tag"]
+__all__ = [
+    "FINISHED",
+    "WORST",
+    "Objective",
+    "counts_toward_n_trials",
+    "finished_trials",
+    "full_score",
+    "searched_trials",
+    "worker_tag",
+]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -42,13 +51,17 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return list(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def counts_toward_n_trials(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` counts toward ``n_trials``: finished (complete or pruned) and not one the
+    trim added after the choice (origin ``trim:<n>``)."""
+    return trial.state in FINISHED and not (TrialRecord.from_trial(trial).origin or "").startswith(TRIM_ORIGIN)
+
+
 def searched_trials(study: optuna.Study) -> int:
-    """How many finished trials count toward ``n_trials``: all but those the trim added after the
-    choice (origin ``trim:<n>``), so a resumed or extended search runs the trials it would have
-    run without the trim."""
-    return sum(
-        1 for t in finished_trials(study) if not (TrialRecord.from_trial(t).origin or "").startswith(TRIM_ORIGIN)
-    )
+    """How many finished trials count toward ``n_trials`` (:func:`counts_toward_n_trials`): all but
+    those the trim added after the choice, so a resumed or extended search runs the trials it would
+    have run without the trim."""
+    return sum(1 for t in finished_trials(study) if counts_toward_n_trials(t))
 
 
 def worker_tag() -> dict[str, Any]:

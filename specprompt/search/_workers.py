@@ -6,7 +6,10 @@ the study's own database:
 
 - **Exactly** ``n_trials`` **finished trials.** A trial counts only once admitted: under the
   study's lock, a new trial is admitted while finished (complete or pruned) trials plus admitted
-  running ones are fewer than ``n_trials`` (claim ``admit:<trial id>``). A trial that is not
+  running ones are fewer than ``n_trials`` (claim ``admit:<trial id>``). The variants a trim added
+  after an earlier choice (origin ``trim:<n>``) do not count, as in a single process
+  (:func:`~specprompt.search._objective.searched_trials`): a resumed or extended shared study runs
+  the trials it would have run without the trim. A trial that is not
   admitted FAILs unscored (``surplus``; an enqueued candidate is queued again) and its worker
   stops; a worker also stops once the admitted trials reach ``n_trials``. A running trial that
   fails frees its place, so the study still ends with exactly ``n_trials``.
@@ -37,7 +40,7 @@ import optuna
 from specprompt.errors import ConfigError
 from specprompt.search._claims import Claims, shared_url
 from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._objective import FINISHED, Objective
+from specprompt.search._objective import FINISHED, Objective, counts_toward_n_trials
 from specprompt.search._record import TrialRecord, write_record
 from specprompt.search._scoring import Scorer
 
@@ -176,13 +179,13 @@ class Shared:
             yield
 
     # -- counting ------------------------------------------------------------------------------------
-    def _states(self) -> dict[int, optuna.trial.TrialState]:
-        return {t._trial_id: t.state for t in self.study.get_trials(deepcopy=False)}
-
     def taken(self, conn: Any = None) -> tuple[int, int]:
-        """``(finished, admitted and running)`` trials of the study."""
-        states = self._states()
-        finished = sum(s in FINISHED for s in states.values())
+        """``(finished, admitted and running)`` trials of the study; finished trials are those that
+        count toward ``n_trials`` (:func:`~specprompt.search._objective.counts_toward_n_trials`:
+        not the trim's)."""
+        trials = self.study.get_trials(deepcopy=False)
+        states = {t._trial_id: t.state for t in trials}
+        finished = sum(counts_toward_n_trials(t) for t in trials)
         admitted = self.claims.items("admit:", conn)
         running = sum(states.get(int(name.split(":", 1)[1])) == _RUNNING for name in admitted)
         return finished, running

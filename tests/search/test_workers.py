@@ -20,6 +20,7 @@ import pytest
 from specprompt import ConfigError
 from specprompt.search import BandOptimizer, shared_url, worker_seed
 from specprompt.search._claims import Claims
+from specprompt.search._record import TrialRecord
 from specprompt.search._workers import Shared
 from specprompt.tasks import Task
 
@@ -129,6 +130,53 @@ def test_admission_and_score_claims(db_url: str) -> None:
         shared.claims.clear()
         shared.close()
         optuna.delete_study(study_name=name, storage=db_url)
+
+
+def test_trim_trials_do_not_count_toward_n_trials(db_url: str) -> None:
+    """The variants a trim added after a choice (origin trim:<n>) take no place of n_trials."""
+    name = f"test-trim-count-{uuid.uuid4().hex}"
+    study = optuna.create_study(storage=db_url, study_name=name)
+    shared = Shared(db_url, study, n_trials=2, worker=0)
+    try:
+        for origin in ("sampler", "trim:1", "trim:2"):
+            study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=TrialRecord(origin=origin).to_attrs()))
+        assert shared.taken() == (1, 0) and not shared.full()
+        t1, t2 = study.ask(), study.ask()
+        assert shared.admit(t1) and not shared.admit(t2) and shared.full()
+        study.tell(t1, 1.0)
+        assert shared.taken() == (2, 0) and shared.full()
+    finally:
+        shared.claims.clear()
+        shared.close()
+        optuna.delete_study(study_name=name, storage=db_url)
+
+
+def test_extending_a_trimmed_shared_study_runs_the_missing_trials(colour_task: Task, lm: dspy.LM) -> None:
+    """A shared (PostgreSQL) study trimmed after its choice and compiled again with more trials runs
+    exactly the trials a study without trim trials would."""
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    name = f"test-trim-extend-{uuid.uuid4().hex}"
+
+    def counts() -> tuple[int, int]:
+        finished = [t for t in optuna.load_study(study_name=name, storage=PG_URL).trials if t.state in FINISHED]
+        trim = sum(str(t.user_attrs.get("origin")).startswith("trim:") for t in finished)
+        return len(finished) - trim, trim
+
+    try:
+        for n in (4, 6):
+            opt = BandOptimizer(exact, **options(n_trials=n, study_name=name, storage=PG_URL))
+            opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+            searched, trimmed = counts()
+            assert trimmed > 0, "the trim added no variant: nothing to check"
+            assert searched == n and opt.last_result is not None and opt.last_result.n_trials == n
+    finally:
+        Claims(PG_URL, name).clear()
+        try:
+            optuna.delete_study(study_name=name, storage=PG_URL)
+        except KeyError:
+            pass
 
 
 def test_a_worker_index_in_use_warns(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
