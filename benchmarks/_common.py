@@ -207,6 +207,12 @@ def run_jobs(
     return results
 
 
+def read_json_lines(path: str) -> list[dict[str, Any]]:
+    """The objects of a ``--json-out`` file, one JSON object per non-blank line (what :func:`run_jobs` writes)."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 @contextlib.contextmanager
 def fault_server(*args: str) -> Iterator[str]:
     """Runs :data:`FAULT_SERVER` with ``args`` on a free loopback port (it prints the port once it

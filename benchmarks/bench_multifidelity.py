@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import math
 import statistics
@@ -487,12 +486,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
 def load_cells(path: str) -> list[Cell]:
     """Cells from a ``--json-out`` file (one JSON object per line)."""
     cells = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                data = json.loads(line)
-                runs = {k: Run(**v) for k, v in data.pop("runs").items()}
-                cells.append(Cell(**data, runs=runs))
+    for data in rp.read_json_lines(path):
+        runs = {k: Run(**v) for k, v in data.pop("runs").items()}
+        cells.append(Cell(**data, runs=runs))
     return cells
 
 

@@ -42,7 +42,6 @@ issue's bars. Only the public API of :mod:`specprompt.search` is used.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -63,6 +62,7 @@ from _common import (
     pct,
     pick_demos,
     prompt_tokens,
+    read_json_lines,
     run_jobs,
     table,
 )
@@ -704,12 +704,9 @@ def _run(args: tuple[str, str, int, Settings]) -> list[CellResult]:
 def load_cells(path: str) -> list[CellResult]:
     """Cells from a ``--json-out`` file (one JSON object per line)."""
     cells = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                data = json.loads(line)
-                methods = {k: Outcome(**v) for k, v in data.pop("methods").items()}
-                cells.append(CellResult(**data, methods=methods))
+    for data in read_json_lines(path):
+        methods = {k: Outcome(**v) for k, v in data.pop("methods").items()}
+        cells.append(CellResult(**data, methods=methods))
     return cells
 
 

@@ -59,7 +59,6 @@ Only the public API of :mod:`specprompt.search` and the studies' JSON attributes
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -71,7 +70,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
-from _common import Report, at_least, exact_match, pick_demos, prompt_tokens, run_jobs, table
+from _common import Report, at_least, exact_match, pick_demos, prompt_tokens, read_json_lines, run_jobs, table
 from bench_realphoto import JUDGES, TASKS
 
 METHODS = ("optimizer", "random")
@@ -579,8 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     cells: list[Cell] = []
     if report_from:
-        with open(report_from, encoding="utf-8") as fh:
-            cells = [cell_from_json(json.loads(line)) for line in fh if line.strip()]
+        cells = [cell_from_json(data) for data in read_json_lines(report_from)]
         report.add(f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's")
     report.head("judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     jobs = (
