@@ -30,10 +30,10 @@ class LocalCostModel(CostModel):
     ``F0``, ``F1``, ... (one octave each above 64 px), created only where the image size has
     content there: ``F1`` of ``band-vlm-v2`` needs more than 64 px, ``F0`` more than 128 px.
 
-    Registered as ``"local"`` (the default checkpoint, ``band-vlm-v1``), ``"local:band-vlm-v1"``
-    and ``"local:band-vlm-v2"``. For a checkpoint of your own, use
-    ``LocalCostModel(canvas=read_config(path).canvas)`` (:func:`specprompt.vlm.read_config`) or
-    register it with :func:`~specprompt.cost.register_cost_model`.
+    Registered as ``"local"`` (the default checkpoint, ``band-vlm-v1``), ``"local:band-vlm-v1"``,
+    ``"local:band-vlm-v2"`` and ``"local:canvas-<canvas>"`` for every working resolution of
+    :data:`CANVASES` (a checkpoint of your own: ``"local:canvas-" + str(read_config(path).canvas)``,
+    :func:`specprompt.vlm.read_config`).
 
     Convention:
         :meth:`resized` is the size itself (the cost model resizes nothing; the working
@@ -88,3 +88,5 @@ class LocalCostModel(CostModel):
 register_cost_model("local", LocalCostModel())
 register_cost_model("local:band-vlm-v1", LocalCostModel())
 register_cost_model("local:band-vlm-v2", LocalCostModel(canvas=256))
+for _canvas in CANVASES:
+    register_cost_model(f"local:canvas-{_canvas}", LocalCostModel(canvas=_canvas))
