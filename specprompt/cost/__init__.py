@@ -42,6 +42,10 @@ local             local, local:band-vlm-v1, local:canvas-64    the local band VL
                   local:canvas-128, local:canvas-512           one fine level (<= 60), three (<= 92)
 ================  ===========================================  =====================================================
 
+``"local"`` prices ``band-vlm-v1`` here; as the ``cost_model`` of a band search it follows the
+checkpoint that scores (``"local:band-vlm-v2"`` when ``local_lm("band-vlm-v2")`` scores; see
+:class:`~specprompt.cost.LocalCostModel`).
+
 Sources are cited next to every number in the family modules; where a number is uncertain
 (gpt-5-mini/nano multipliers, Anthropic's exact cap, Gemini's tile count) the module says so.
 
