@@ -53,6 +53,7 @@ def make_lm(
     api_key: str | None = None,
     cost_model: str = "local",
     adapter: str | None = None,
+    checkpoint: str | None = None,
 ) -> dspy.LM:
     """The LM that scores candidates: ``"local"`` (the shipped band VLM, offline; the default of
     ``specprompt compile``), ``"nearest"`` (offline), ``"pixel:<judge>"`` (offline) or a LiteLLM
@@ -68,10 +69,14 @@ def make_lm(
         api_key: the API key; default ``$SPECPROMPT_API_KEY``, then ``$OPENAI_API_KEY``.
         cost_model: the cost model the nearest engine reports usage with.
         adapter: a FourierFT adapter directory from ``specprompt finetune`` (``"local"`` only).
+        checkpoint: the local band VLM's checkpoint, a directory or a shipped name such as
+            ``"band-vlm-v2"`` (``"local"`` only; default: ``band-vlm-v1``). Under the bare
+            ``--cost-model local`` the search then prices that checkpoint's tokens
+            (:meth:`specprompt.search.BandOptimizer.compile`).
 
     Raises:
         ConfigError: a name that is none of these, an ``api_base`` given to a local scorer, an
-            ``adapter`` given to another LM, or a bad adapter.
+            ``adapter`` or ``checkpoint`` given to another LM, or a bad adapter or checkpoint.
 
     Example:
         >>> make_lm("nearest").model
@@ -85,6 +90,8 @@ def make_lm(
 
     if adapter is not None and name != "local":
         raise ConfigError(f"--adapter is for --lm local (the adapter adapts the local band VLM), got --lm {name!r}")
+    if checkpoint is not None and name != "local":
+        raise ConfigError(f"--checkpoint is for --lm local (a checkpoint of the local band VLM), got --lm {name!r}")
     pixel = name.startswith("pixel:")
     if (name in ("local", "nearest") or pixel) and api_base is not None:
         raise ConfigError(f"--api-base is for remote LMs; --lm {name} runs locally")
@@ -98,7 +105,7 @@ def make_lm(
     if name == "local":
         from specprompt.scorers import local_lm
 
-        return local_lm(adapter_path=adapter)
+        return local_lm(checkpoint, adapter_path=adapter)
     if name == "nearest":
         from specprompt.scorers import nearest_lm
 
@@ -240,7 +247,12 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         "trainset: %d examples; valset: %s", len(trainset), "trainset minus demos" if valset is None else len(valset)
     )
     lm = make_lm(
-        args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model, adapter=args.adapter
+        args.lm,
+        api_base=args.api_base,
+        api_key=args.api_key,
+        cost_model=args.cost_model,
+        adapter=args.adapter,
+        checkpoint=getattr(args, "checkpoint", None),
     )
     target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
     screen = None if getattr(args, "screen", None) is None else make_lm(args.screen, cost_model=args.cost_model)
@@ -369,6 +381,7 @@ def _run_one(args: argparse.Namespace) -> int:
         "lm": args.lm
         + (f" at {args.api_base}" if args.api_base else "")
         + (f", screened by {args.screen}" if getattr(args, "screen", None) else "")
+        + (f" {args.checkpoint}" if getattr(args, "checkpoint", None) else "")
         + (f" + adapter {args.adapter}" if args.adapter else ""),
         "metric": args.metric,
         "sampler": args.sampler,
@@ -407,8 +420,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--cost-model",
         required=True,
-        help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local (the band-vlm-v1 tokenizer), "
-        "local:band-vlm-v2",
+        help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local:band-vlm-v2 or local (the "
+        "tokenizer of the local band VLM checkpoint that scores, --lm local --checkpoint; band-vlm-v1's when "
+        "another LM scores)",
     )
     add_scheme_arguments(p)
     p.add_argument(
@@ -424,6 +438,11 @@ def add_parser(sub: Any) -> None:
         "or '<provider>/<model>', e.g. openai/gpt-4o-mini (default: %(default)s)",
     )
     p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint of --lm local: a directory or a shipped name such as band-vlm-v2 (default: band-vlm-v1)",
+    )
     p.add_argument(
         "--target",
         default=None,

@@ -32,14 +32,19 @@ gemini            gemini, gemini:gemini-2.0-flash(-lite),      258 if both sides
                                                                258 * ceil(w/crop) * ceil(h/crop)
 qwen-vl           qwen2-vl, qwen2.5-vl                         smart_resize to multiples of 28 within
                                                                [3136, 12845056] px, (h'/28) * (w'/28)
-local             local, local:band-vlm-v1                     the local band VLM's tokenizer of the image sent
+local             local, local:band-vlm-v1, local:canvas-64    the local band VLM's tokenizer of the image sent
                                                                (specprompt.vlm.image_token_count; a selection:
                                                                its minimal render): 64 px working resolution,
                                                                <= 44 tokens per image. canvas 64
-                  local:band-vlm-v2                            the same 44 + up to 16 tokens per fine level (F1
+                  local:band-vlm-v2, local:canvas-256          the same 44 + up to 16 tokens per fine level (F1
                                                                above 64 px, F0 above 128 px): <= 76. canvas 256
                                                                (size only: the upper bound before the energy gate)
+                  local:canvas-128, local:canvas-512           one fine level (<= 60), three (<= 92)
 ================  ===========================================  =====================================================
+
+``"local"`` prices ``band-vlm-v1`` here; as the ``cost_model`` of a band search it follows the
+checkpoint that scores (``"local:band-vlm-v2"`` when ``local_lm("band-vlm-v2")`` scores; see
+:class:`~specprompt.cost.LocalCostModel`).
 
 Sources are cited next to every number in the family modules; where a number is uncertain
 (gpt-5-mini/nano multipliers, Anthropic's exact cap, Gemini's tile count) the module says so.

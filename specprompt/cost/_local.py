@@ -30,10 +30,15 @@ class LocalCostModel(CostModel):
     ``F0``, ``F1``, ... (one octave each above 64 px), created only where the image size has
     content there: ``F1`` of ``band-vlm-v2`` needs more than 64 px, ``F0`` more than 128 px.
 
-    Registered as ``"local"`` (the default checkpoint, ``band-vlm-v1``), ``"local:band-vlm-v1"``
-    and ``"local:band-vlm-v2"``. For a checkpoint of your own, use
-    ``LocalCostModel(canvas=read_config(path).canvas)`` (:func:`specprompt.vlm.read_config`) or
-    register it with :func:`~specprompt.cost.register_cost_model`.
+    Registered as ``"local:band-vlm-v1"`` (canvas 64), ``"local:band-vlm-v2"`` (canvas 256),
+    ``"local:canvas-<canvas>"`` for every working resolution of :data:`CANVASES` (a checkpoint of
+    your own: ``"local:canvas-" + str(read_config(path).canvas)``, :func:`specprompt.vlm.read_config`),
+    and ``"local"``. ``"local"`` alone (``image_tokens("local", ...)``) prices the default
+    checkpoint, ``band-vlm-v1``; as the ``cost_model`` of a band search
+    (:class:`~specprompt.search.BandOptimizer`) it follows the checkpoint that scores: when the
+    local band VLM of another working resolution scores (``local_lm("band-vlm-v2")``), the search
+    prices with the registered name of its resolution (``"local:band-vlm-v2"``), and the result
+    reports that name.
 
     Convention:
         :meth:`resized` is the size itself (the cost model resizes nothing; the working
@@ -88,3 +93,5 @@ class LocalCostModel(CostModel):
 register_cost_model("local", LocalCostModel())
 register_cost_model("local:band-vlm-v1", LocalCostModel())
 register_cost_model("local:band-vlm-v2", LocalCostModel(canvas=256))
+for _canvas in CANVASES:
+    register_cost_model(f"local:canvas-{_canvas}", LocalCostModel(canvas=_canvas))

@@ -403,7 +403,8 @@ def calibrate(
     """How well a local judge ranks band selections like ``target``, measured on a small probe.
 
     Builds the search context of ``program`` exactly as :class:`~specprompt.search.BandOptimizer`
-    does (same demos, scheme, cost model and budget from ``config`` / ``options``), makes up to
+    does (same demos, scheme, cost model and budget from ``config`` / ``options``; the bare
+    ``"local"`` cost model prices ``local``'s checkpoint, as in a search it scores), makes up to
     ``n_probes`` prompts the search would send (see :mod:`specprompt.search._calibrate`) and
     scores each on the same ``n_examples`` validation examples with ``local`` and ``target``.
 
@@ -431,6 +432,7 @@ def calibrate(
     """
     from specprompt.search._config import check_options
     from specprompt.search._demos import default_valset, plan_demos
+    from specprompt.search._invisible import resolve_local_cost
     from specprompt.search._optimizer import _check_examples, _check_names
 
     if not isinstance(program, dspy.Module):
@@ -449,6 +451,7 @@ def calibrate(
         from specprompt.scorers import local_lm
 
         local = local_lm()
+    cfg = resolve_local_cost(cfg, local)  # the bare "local" prices the local judge, as in a search it scores
     plan = plan_demos(program, trainset, cfg.k_demos, cfg.seed)
     val = default_valset(trainset, plan) if valset is None else _check_examples(valset, "valset")
     ctx = SearchContext(program, plan, cfg)

@@ -68,8 +68,8 @@ class SearchConfig:
     cost_model: str = field(
         default="local",
         metadata={
-            "help": "a specprompt.cost model name pricing the images ('local': the band-vlm-v1 tokenizer; "
-            "'local:band-vlm-v2' when that checkpoint scores)"
+            "help": "a specprompt.cost model name pricing the images ('local': the tokenizer of the local band "
+            "VLM checkpoint that scores, e.g. 'local:band-vlm-v2' when that one does, band-vlm-v1's otherwise)"
         },
     )
     scheme: str = field(default="laplacian", metadata={"help": "band decomposition scheme of the demo images"})

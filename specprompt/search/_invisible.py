@@ -1,9 +1,11 @@
-"""Warnings about what the local band VLM reads when it scores: demo bands finer than its working
-resolution (``ModelConfig.canvas`` of the checkpoint), and a ``local`` cost model of another
-checkpoint than the one that scores."""
+"""What the local band VLM reads when it scores: its working resolution (``ModelConfig.canvas`` of
+the checkpoint), the ``local`` cost model that prices it (the bare ``"local"`` follows it), and
+warnings about demo bands finer than it and about an explicit ``local`` cost model of another
+checkpoint."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -13,9 +15,19 @@ import dspy
 
 import specprompt
 from specprompt.errors import SpecPromptWarning
+from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
 
-__all__ = ["invisible_report", "local_canvas", "warn_invisible", "warn_local_price"]
+__all__ = [
+    "invisible_report",
+    "local_canvas",
+    "local_cost_name",
+    "resolve_local_cost",
+    "warn_invisible",
+    "warn_local_price",
+]
+
+logger = logging.getLogger("specprompt.search")
 
 
 def local_canvas(lm: Any = None) -> int | None:
@@ -35,6 +47,55 @@ def local_canvas(lm: Any = None) -> int | None:
     if not isinstance(engine, LocalVLMEngine):
         return None
     return int(engine.vlm.model.config.canvas)
+
+
+def local_cost_name(canvas: int) -> str | None:
+    """The first registered cost model name, in sorted order, that prices like
+    ``LocalCostModel(canvas=canvas)``, or ``None`` when none does.
+
+    Example:
+        >>> local_cost_name(64), local_cost_name(256), local_cost_name(128)
+        ('local', 'local:band-vlm-v2', 'local:canvas-128')
+    """
+    from specprompt.cost import LocalCostModel, available_cost_models, get_cost_model
+
+    want = LocalCostModel(canvas=canvas)
+    return next((n for n in available_cost_models() if get_cost_model(n) == want), None)
+
+
+def resolve_local_cost(config: SearchConfig, lm: Any = None) -> SearchConfig:
+    """``config`` whose bare ``"local"`` cost model follows the checkpoint that scores.
+
+    When ``config.cost_model`` is the bare alias ``"local"`` (any case, as the cost registry
+    reads names) and ``lm`` (default: ``dspy.settings.lm``) runs the local band VLM of a working
+    resolution other than 64 px (``band-vlm-v2``: 256), returns a copy whose ``cost_model`` is the
+    registered name of that resolution (:func:`local_cost_name`: ``"local:band-vlm-v2"``) and logs
+    it at INFO; otherwise (another scorer, ``band-vlm-v1``, an explicit name such as
+    ``"local:band-vlm-v1"``) returns ``config`` itself.
+
+    Example:
+        >>> from specprompt.scorers import local_lm, nearest_lm
+        >>> cfg = SearchConfig(cost_model="local")
+        >>> resolve_local_cost(cfg, local_lm("band-vlm-v2")).cost_model
+        'local:band-vlm-v2'
+        >>> resolve_local_cost(cfg, local_lm()).cost_model, resolve_local_cost(cfg, nearest_lm()).cost_model
+        ('local', 'local')
+    """
+    from specprompt.cost import resolve_name
+
+    canvas = local_canvas(lm)
+    if canvas is None or resolve_name(config.cost_model) != "local":
+        return config
+    name = local_cost_name(canvas)
+    if name is None or resolve_name(name) == "local":
+        return config
+    logger.info(
+        "cost_model %r prices the tokens of the local band VLM that scores (%d px working resolution): %r",
+        config.cost_model,
+        canvas,
+        name,
+    )
+    return config.replace(cost_model=name)
 
 
 def invisible_report(ctx: SearchContext, canvas: int = 64) -> dict[str, tuple[str, ...]]:
@@ -77,16 +138,18 @@ def warn_invisible(ctx: SearchContext, lm: Any = None) -> None:
 def warn_local_price(ctx: SearchContext, lm: Any = None) -> None:
     """Issues one :class:`~specprompt.errors.SpecPromptWarning` when ``lm`` (default:
     ``dspy.settings.lm``) runs the local band VLM and the search's cost model is a ``local`` one of
-    another working resolution, e.g. ``"local"`` (``band-vlm-v1``, 64 px) while ``band-vlm-v2``
-    (256 px) scores: its fine tokens would be free. The message names the matching cost model."""
-    from specprompt.cost import LocalCostModel, available_cost_models, get_cost_model
+    another working resolution, e.g. ``"local:band-vlm-v1"`` (64 px) while ``band-vlm-v2`` (256 px)
+    scores: its fine tokens would be free. The message names the matching cost model
+    (:func:`local_cost_name`). A search resolves the bare ``"local"`` first
+    (:func:`resolve_local_cost`), so only a name the user chose explicitly gets here."""
+    from specprompt.cost import LocalCostModel, get_cost_model
 
     canvas = local_canvas(lm)
     model = get_cost_model(ctx.config.cost_model)
     if canvas is None or not isinstance(model, LocalCostModel) or model.canvas == canvas:
         return
-    matching = [n for n in available_cost_models() if get_cost_model(n) == LocalCostModel(canvas=canvas)]
-    hint = f"cost_model={matching[0]!r}" if matching else f"a cost model registered as LocalCostModel(canvas={canvas})"
+    matching = local_cost_name(canvas)
+    hint = f"cost_model={matching!r}" if matching else f"a cost model registered as LocalCostModel(canvas={canvas})"
     warnings.warn(
         f"the local band VLM that scores reads images at {canvas} px, but cost_model {ctx.config.cost_model!r} "
         f"prices a {model.canvas} px local model, so the budget does not price the tokens it reads; "

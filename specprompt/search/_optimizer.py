@@ -24,7 +24,7 @@ from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
-from specprompt.search._invisible import warn_invisible, warn_local_price
+from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
 from specprompt.search._objective import (
     FINISHED,
     Objective,
@@ -173,7 +173,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
     Each demo image is decomposed (``scheme``) and a seeded Optuna search picks, per image, how
     many bands to keep (see :mod:`specprompt.search._space`). A candidate over ``token_budget``
-    (all demo images of one prompt, priced with ``cost_model``) is never scored; the others are
+    (all demo images of one prompt, priced with ``cost_model``; the bare ``"local"`` prices the
+    local band VLM that scores, see :meth:`compile`) is never scored; the others are
     scored with ``metric`` on a fixed minibatch of the valset (reported to the pruner), and the
     finalists on the full valset. The returned program is a deep copy of the student whose demos
     hold :class:`~specprompt.SpectralImage` values (so ``program.save`` records the selections),
@@ -344,7 +345,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
         if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
             raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
-        cfg = self.config
+        # [cost] the bare "local" prices the checkpoint that scores; run.ctx.config is this compile's config
+        cfg = resolve_local_cost(self.config)
         plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)
         given = None if valset is None else _check_examples(valset, "valset")
         if cfg.search_demos and cfg.demo_pool:
@@ -394,7 +396,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
     def _study(
         self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
     ) -> optuna.Study:
-        cfg = self.config
+        cfg = ctx.config
         directions: list[Literal["minimize", "maximize"]] = (
             ["maximize", "minimize"] if cfg.multi_objective else ["maximize"]
         )
@@ -649,10 +651,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             local band VLM (:func:`specprompt.scorers.local_lm`, the default checkpoint). The local
             model sees images at its checkpoint's working resolution (64 px for ``band-vlm-v1``,
             256 px for ``band-vlm-v2``): when it scores, a
-            :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see, and
-            another one names the matching cost model when ``cost_model`` is a ``local`` model of
-            another checkpoint (``"local"`` prices ``band-vlm-v1``; ``band-vlm-v2`` needs
-            ``"local:band-vlm-v2"``).
+            :class:`~specprompt.errors.SpecPromptWarning` names the demo bands it cannot see. The
+            bare ``cost_model="local"`` then prices the tokens of the checkpoint that scores (the
+            registered name of its working resolution, e.g. ``"local:band-vlm-v2"``, which
+            ``last_result.config.cost_model`` and the study name carry); with a remote scorer it
+            prices ``band-vlm-v1``. An explicit ``local`` model of another checkpoint (e.g.
+            ``"local:band-vlm-v1"`` while ``band-vlm-v2`` scores) is kept, with a warning that
+            names the matching one.
             The returned program is chosen among the candidates with a full-valset score by the
             rule of :mod:`specprompt.search._select`: never below a baseline the compile
             scored; of those a paired bootstrap cannot tell from the best, the resizing baseline
@@ -674,7 +679,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return self._compile(run, names, test)
 
     def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
-        cfg, ctx, study = self.config, run.ctx, run.study
+        cfg, ctx, study = run.ctx.config, run.ctx, run.study
         warn_invisible(ctx)
         warn_local_price(ctx)
         calibration = None
@@ -842,7 +847,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
     def _store(self, run: _Run, study: optuna.Study) -> BaselineStore:
         """Where baseline results of this compile are kept: the main study's user attributes."""
-        full = self.config.to_dict()
+        full = run.ctx.config.to_dict()
         fingerprint = {
             "v": 1,
             "config": {k: full[k] for k in NAMING_FIELDS},

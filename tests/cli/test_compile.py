@@ -258,6 +258,28 @@ def test_make_lm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         make_lm("openai/")
 
 
+def test_compile_with_checkpoint_prices_bare_local_as_that_checkpoint(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = compile_args(program_file, tiny_data, out, "--checkpoint", "band-vlm-v2", "--baselines", "none")
+    args[args.index("--trials") + 1] = "2"
+    assert main(args) == 0
+    data = json.loads((out / "pareto.json").read_text())
+    assert data["config"]["cost_model"] == "local:band-vlm-v2"  # --cost-model local, the v2 checkpoint scores
+    assert data["run"]["lm"] == "local band-vlm-v2"
+
+
+def test_make_lm_checkpoint() -> None:
+    from specprompt.vlm import LocalVLM
+
+    assert make_lm("local", checkpoint="band-vlm-v2").model == f"specprompt/{LocalVLM.load('band-vlm-v2').model_id}"
+    with pytest.raises(ConfigError, match="--checkpoint is for --lm local"):
+        make_lm("nearest", checkpoint="band-vlm-v2")
+    with pytest.raises(ConfigError, match="checkpoint"):
+        make_lm("local", checkpoint="no-such-checkpoint")
+
+
 def test_make_lm_pixel_judges() -> None:
     assert make_lm("pixel:hist-hog").model == "specprompt/pixel-hist-hog-v1"
     lm = make_lm("pixel:lbp-dct", cost_model="anthropic")

@@ -127,3 +127,11 @@ def test_what_the_model_reads_of_a_selection_never_exceeds_its_price(scheme: str
     if scheme == "laplacian":  # DCT's 8 x 8 blocks have no frequency between DC and 1/8: fewer tokens
         assert reads[V2, None] == selection_tokens(s, None, V2) == 60
     assert sum(r > 0 for r in reads.values()) >= 6
+
+
+@pytest.mark.parametrize("canvas", [64, 128, 256, 512])
+def test_every_canvas_has_a_name(canvas: int) -> None:
+    model = get_cost_model(f"local:canvas-{canvas}")
+    assert model == LocalCostModel(canvas=canvas)
+    assert model.tokens(4000, 3000) == image_token_count(4000, 3000, canvas=canvas)
+    assert model.tokens(1024, 1024) == 44 + 16 * (canvas.bit_length() - 7)  # 16 per fine level above 64 px

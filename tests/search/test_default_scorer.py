@@ -6,13 +6,22 @@ import logging
 import warnings
 
 import dspy
+import optuna
 import pytest
 
+from specprompt.cost import LocalCostModel
 from specprompt.errors import SpecPromptWarning
-from specprompt.search import BandOptimizer
+from specprompt.search import BandOptimizer, SearchConfig
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import plan_demos
-from specprompt.search._invisible import invisible_report, local_canvas, warn_invisible, warn_local_price
+from specprompt.search._invisible import (
+    invisible_report,
+    local_canvas,
+    local_cost_name,
+    resolve_local_cost,
+    warn_invisible,
+    warn_local_price,
+)
 from specprompt.tasks import Task, get_task
 
 from .conftest import exact, options
@@ -105,7 +114,11 @@ def test_local_canvas_is_the_scoring_checkpoints() -> None:
 
 @pytest.mark.parametrize(
     ("checkpoint", "cost_model", "hint"),
-    [("band-vlm-v2", "local", "local:band-vlm-v2"), ("band-vlm-v1", "local:band-vlm-v2", "local")],
+    [
+        ("band-vlm-v2", "local:band-vlm-v1", "local:band-vlm-v2"),
+        ("band-vlm-v2", "local", "local:band-vlm-v2"),  # unresolved (a search resolves it first)
+        ("band-vlm-v1", "local:band-vlm-v2", "local"),
+    ],
 )
 def test_a_local_cost_model_of_another_checkpoint_warns(
     colour_task: Task, checkpoint: str, cost_model: str, hint: str
@@ -137,10 +150,96 @@ def test_the_matching_or_a_non_local_cost_model_does_not_warn(colour_task: Task)
             warn_local_price(_ctx(colour_task, cost_model="local", token_budget=200))
 
 
-def test_compile_scored_by_v2_warns_about_the_v1_price(colour_task: Task) -> None:
+def test_compile_scored_by_v2_warns_about_an_explicit_v1_price(colour_task: Task) -> None:
     from specprompt.scorers import local_lm
 
-    opt = BandOptimizer(exact, **options(token_budget=200, cost_model="local", n_trials=2))
+    opt = BandOptimizer(exact, **options(token_budget=200, cost_model="local:band-vlm-v1", n_trials=2))
     with dspy.context(lm=local_lm("band-vlm-v2")), pytest.warns(SpecPromptWarning, match="local:band-vlm-v2") as record:
         opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     assert [w.filename for w in record if issubclass(w.category, SpecPromptWarning)] == [__file__]
+
+
+def test_local_cost_name_is_the_registered_name_of_a_canvas() -> None:
+    assert local_cost_name(64) == "local"
+    assert local_cost_name(256) == "local:band-vlm-v2"
+    assert local_cost_name(128) == "local:canvas-128" and local_cost_name(512) == "local:canvas-512"
+
+
+def test_bare_local_follows_the_local_checkpoint_that_scores() -> None:
+    from specprompt.scorers import local_lm, nearest_lm
+
+    v1, v2 = local_lm(), local_lm("band-vlm-v2")
+    for bare in ("local", "LOCAL", " Local "):
+        assert resolve_local_cost(SearchConfig(cost_model=bare), v2).cost_model == "local:band-vlm-v2"
+    for name, lm in [("local", v1), ("local", nearest_lm()), ("local", None), ("local:band-vlm-v1", v2)]:
+        cfg = SearchConfig(cost_model=name)
+        with dspy.context(lm=lm):
+            assert resolve_local_cost(cfg) is cfg  # v1, another scorer, none, or a name the user chose
+    cfg = SearchConfig(cost_model="openai:gpt-4o")
+    assert resolve_local_cost(cfg, v2) is cfg
+
+
+@pytest.fixture(scope="module")
+def mid_task() -> Task:
+    """128 px images: v2 prices the full image 60 tokens (F1), v1 44."""
+    return get_task("colour-position", n_train=6, n_val=4, n_test=0, size=128, seed=0)
+
+
+def _full_tokens(opt: BandOptimizer) -> int:
+    result = opt.last_result
+    assert result is not None
+    return next(r.tokens for r in result.candidates if r.origin == "baseline:full")
+
+
+def test_compile_with_bare_local_prices_the_v2_checkpoint_that_scores(
+    mid_task: Task, caplog: pytest.LogCaptureFixture
+) -> None:
+    from specprompt.scorers import local_lm
+
+    storage = optuna.storages.InMemoryStorage()
+    student = dspy.Predict(mid_task.signature)
+    opt = BandOptimizer(exact, **options(token_budget=400, cost_model="local", n_trials=2, storage=storage))
+    with (
+        dspy.context(lm=local_lm("band-vlm-v2")),
+        warnings.catch_warnings(),
+        caplog.at_level(logging.INFO, logger="specprompt.search"),
+    ):
+        warnings.simplefilter("error", SpecPromptWarning)  # no price-mismatch warning
+        opt.compile(student, trainset=mid_task.trainset, valset=mid_task.valset)
+        first = opt.last_result
+        assert first is not None and first.config.cost_model == "local:band-vlm-v2"
+        assert _full_tokens(opt) == 3 * LocalCostModel(canvas=256).tokens(128, 128) == 180
+        assert "cost_model 'local' prices the tokens of the local band VLM that scores (256 px" in caplog.text
+        stored = first.study.user_attrs["specprompt"]["config"]
+        assert stored["cost_model"] == "local:band-vlm-v2"
+        # resuming, with "local" or the name it resolved to, finds the same study and scores nothing again
+        for name in ("local", "local:band-vlm-v2"):
+            again = BandOptimizer(exact, **options(token_budget=400, cost_model=name, n_trials=2, storage=storage))
+            again.compile(student, trainset=mid_task.trainset, valset=mid_task.valset)
+            assert again.last_result is not None
+            assert again.last_result.study_name == first.study_name and again.last_result.scorer_calls == 0
+            assert again.last_result.best.key == first.best.key
+
+
+def test_compile_with_bare_local_and_another_scorer_prices_v1(mid_task: Task) -> None:
+    from specprompt.scorers import nearest_lm
+
+    opt = BandOptimizer(exact, **options(token_budget=400, cost_model="local", n_trials=2))
+    with dspy.context(lm=nearest_lm()):
+        opt.compile(dspy.Predict(mid_task.signature), trainset=mid_task.trainset, valset=mid_task.valset)
+    assert opt.last_result is not None and opt.last_result.config.cost_model == "local"
+    assert _full_tokens(opt) == 3 * LocalCostModel().tokens(128, 128) == 132
+
+
+def test_calibrate_prices_bare_local_as_the_local_judge(colour_task: Task, monkeypatch: pytest.MonkeyPatch) -> None:
+    import specprompt.search._calibrate as cal
+    from specprompt.scorers import local_lm, nearest_lm
+
+    seen: list[str] = []
+    monkeypatch.setattr(cal, "calibrate_context", lambda ctx, *a, **k: seen.append(ctx.config.cost_model))
+    student = dspy.Predict(colour_task.signature)
+    for judge in (local_lm("band-vlm-v2"), local_lm()):
+        cal.calibrate(
+            student, exact, trainset=colour_task.trainset, target=nearest_lm(), local=judge, cost_model="local"
+        )
+    assert seen == ["local:band-vlm-v2", "local"]
