@@ -11,7 +11,7 @@ a stand-in for a remote VLM.
 """
 
 from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat, parse_messages, with_query
-from specprompt.scorers._local import LocalVLMEngine, local_lm
+from specprompt.scorers._local import LocalVLMEngine, answer_label, local_lm
 from specprompt.scorers._nearest import (
     MODEL_NAME,
     NearestBandEngine,
@@ -34,6 +34,7 @@ __all__ = [
     "PixelJudgeConfig",
     "PixelJudgeEngine",
     "ScorerEngine",
+    "answer_label",
     "band_signature",
     "effective_levels",
     "image_distance",

@@ -25,6 +25,7 @@ the pixel and nearest-band judges, custom modules) uses the per-call path.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import typing
@@ -53,10 +54,16 @@ class Batch:
         predictions: per example, the prediction, or ``None`` where the answer did not parse (the
             per-call path, whose ``ChatAdapter`` retries in JSON, scores that example).
         spend: the engine's billed calls and tokens, one call per example.
+        alternatives: per example, every answer the model could give (one per distinct demo
+            answer) as ``(prediction, probability)`` pairs, the probabilities of the model's
+            readout (summing to 1); empty where the answer did not parse or an alternative does
+            not. :class:`~specprompt.search._scoring.Scorer` with ``expected=True`` scores the
+            metric's expectation over them.
     """
 
     predictions: list[dspy.Prediction | None]
     spend: Spend
+    alternatives: list[list[tuple[dspy.Prediction, float]]] = dataclasses.field(default_factory=list)
 
 
 class ChatCache:
@@ -189,18 +196,50 @@ def predict_together(program: dspy.Module, examples: Sequence[Any], cache: ChatC
     except Exception as exc:  # the per-call path reports each example's error its own way
         logger.debug("batched scoring does not apply (%s); scoring example by example", exc)
         return None
+
+    def parsed(text: str) -> dspy.Prediction | None:
+        try:
+            value = apply_output_field_defaults(sig, adapter.parse(sig, text))
+        except Exception:  # DSPy's AdapterParseError and whatever else a parser raises
+            return None
+        for name in sig.output_fields:
+            value.setdefault(name, None)
+        return dspy.Prediction.from_completions([value], signature=sig)
+
     predictions: list[dspy.Prediction | None] = []
+    alternatives: list[list[tuple[dspy.Prediction, float]]] = []
     spend = Spend()
-    for response in responses:
+    for chat, response in zip(chats, responses, strict=True):
         spend = spend + Spend(
             calls=1, prompt_tokens=response.usage.input_tokens, completion_tokens=response.usage.output_tokens
         )
-        try:
-            value = apply_output_field_defaults(sig, adapter.parse(sig, response.text or ""))
-        except Exception:  # DSPy's AdapterParseError and whatever else a parser raises
-            predictions.append(None)
-            continue
-        for name in sig.output_fields:
-            value.setdefault(name, None)
-        predictions.append(dspy.Prediction.from_completions([value], signature=sig))
-    return Batch(predictions, spend)
+        prediction = parsed(response.text or "")
+        predictions.append(prediction)
+        alternatives.append([] if prediction is None else _alternatives(chat, response, parsed))
+    return Batch(predictions, spend, alternatives)
+
+
+def _alternatives(
+    chat: Any, response: Any, parsed: Callable[[str], dspy.Prediction | None]
+) -> list[tuple[dspy.Prediction, float]]:
+    """Every answer of the engine's readout with its probability: the ``scores`` (label ->
+    probability) of the local band VLM's response details, each label answered with the text of
+    the first demo that says it (as the engine answers). Empty when the details have no such
+    scores or an alternative does not parse."""
+    from specprompt.scorers import answer_label
+
+    data = (getattr(response, "provider_data", None) or {}).get("specprompt", {})
+    scores = data.get("scores") if isinstance(data, dict) else None
+    if not isinstance(scores, dict) or not scores:
+        return []
+    texts: dict[str, str] = {}
+    for demo in chat.demos:
+        texts.setdefault(answer_label(demo.answer), demo.answer)
+    out: list[tuple[dspy.Prediction, float]] = []
+    for label, p in scores.items():
+        text = texts.get(label)
+        prediction = None if text is None else parsed(text)
+        if prediction is None:
+            return []
+        out.append((prediction, float(p)))
+    return out

@@ -15,8 +15,9 @@ name                what the demo images are
 ==================  ==========================================================================
 
 Each probe is scored on the same seeded subset of ``n_examples`` validation examples by both
-judges (mean metric). The target LM is called at most ``n_probes * n_examples`` times
-(:attr:`Calibration.max_target_calls`; the count actually used is
+judges (mean metric; the local band VLM's is the metric's expectation over its answer
+probabilities, ``Scorer(expected=True)``, as when it screens). The target LM is called at most
+``n_probes * n_examples`` times (:attr:`Calibration.max_target_calls`; the count actually used is
 :attr:`Calibration.target_calls`). The agreement is Spearman's rank correlation of the two
 score vectors (average ranks for ties), with a seeded percentile-bootstrap confidence interval
 over probes. Its verdict trusts the local judge when the interval's lower end is at least
@@ -314,7 +315,7 @@ def calibrate_context(
     scores: dict[str, list[float]] = {}
     calls: dict[str, int] = {}
     for who, lm in (("local", local), ("target", target)):
-        scorer = Scorer(metric, valset, num_threads, ctx.config.retry_policy(), seed=seed)
+        scorer = Scorer(metric, valset, num_threads, ctx.config.retry_policy(), seed=seed, expected=who == "local")
         with dspy.context(lm=remote_lm(lm, ctx.config.call_timeout)):
             per = [scorer.score(ctx.key(cand), _builder(ctx, cand), examples) for _, cand in probes]
         scores[who] = [sum(p.values()) / len(p) for p in per]

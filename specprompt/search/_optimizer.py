@@ -359,9 +359,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
         screen = None
         if screen_lm is not None:
-            screen = Screen(screen_lm, Scorer(self.metric, val, cfg.num_threads), cfg.screen_keep, True, "")
+            # the screen ranks: the local band VLM's expected metric (Scorer(expected=True)) ranks with less noise
+            judge = Scorer(self.metric, val, cfg.num_threads, expected=True)
+            screen = Screen(screen_lm, judge, cfg.screen_keep, True, "")
             if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
-                tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}"
+                tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}|expected"
                 name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
         storage = make_storage(self.storage, cfg.run_dir)
         if screen is not None and shared_url(storage) is not None:

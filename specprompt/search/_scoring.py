@@ -58,6 +58,14 @@ class Scorer:
         policy: how calls that fail in transport are retried (default :class:`RetryPolicy`).
         endpoint: where the calls go, for messages; default: the configured LM's API base.
         seed: seed of the retry jitter.
+        expected: score an example the local band VLM answers in a batch by the metric's
+            expectation over the model's answer probabilities (``sum_a p(a) * metric(example, a)``
+            over the answers it can give, :attr:`~specprompt.search._batched.Batch.alternatives`)
+            instead of the metric of its most probable answer. For a judge that *ranks* prompts
+            (a screen, the local side of a calibration): the expectation moves smoothly as demos
+            get clearer or blurrier, where the answer flips only at the argmax, so a small
+            minibatch ranks prompts with far less noise. Examples answered call by call (other
+            LMs, other programs) keep the metric of the answer.
 
     Attributes:
         calls: number of (program, example) evaluations run so far (thread-safe).
@@ -92,8 +100,10 @@ class Scorer:
         policy: RetryPolicy | None = None,
         endpoint: str | None = None,
         seed: int = 0,
+        expected: bool = False,
     ) -> None:
         self.metric = metric
+        self.expected = expected
         self.valset = list(valset)
         self.num_threads = int(num_threads or dspy.settings.num_threads or 1)
         self.policy = policy or RetryPolicy()
@@ -215,10 +225,17 @@ class Scorer:
             self.spend = self.spend + batch.spend
             self._in_a_row = 0
         results: dict[int, float] = {}
-        for i, prediction in zip(todo, batch.predictions, strict=True):
+        options = batch.alternatives or [[] for _ in todo]
+        for i, prediction, alternatives in zip(todo, batch.predictions, options, strict=True):
             if prediction is None:
                 continue
             try:
+                if self.expected and alternatives:
+                    total = sum(p for _, p in alternatives)
+                    results[i] = sum(p * metric_value(self.metric(self.valset[i], alt)) for alt, p in alternatives) / (
+                        total or 1.0
+                    )
+                    continue
                 results[i] = metric_value(self.metric(self.valset[i], prediction))
             except Exception as exc:  # scored as a failure, as on the per-call path
                 errors.append(exc)

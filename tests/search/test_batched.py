@@ -217,3 +217,38 @@ def test_an_unreadable_query_falls_back_to_the_per_call_path(ctx: SearchContext,
         scorer = Scorer(exact, [task.valset[1], broken], 1)
         scores = scorer.score("k", lambda: program, [0, 1])
     assert scores[1] == 0.0 and scorer.calls == 2  # the per-call path scores the broken one as a failure
+
+
+def test_expected_scores_are_the_probability_of_a_right_answer(
+    ctx: SearchContext, task: Task, lm: dspy.LM, recorder: Recorder
+) -> None:
+    indices = list(range(len(task.valset)))
+    with dspy.context(lm=lm):
+        hard = Scorer(exact, task.valset, 1)
+        soft = Scorer(exact, task.valset, 1, expected=True)
+        seen: set[bool] = set()
+        for i, cand in enumerate(candidates(ctx)[:3]):
+            build = lambda c=cand: ctx.build(c)  # noqa: E731
+            answers = hard.score(str(i), build, indices)
+            details = [d for _, d in recorder.batched[-len(indices) :]]
+            expected = soft.score(str(i), build, indices)
+            for j in indices:
+                probs = details[j]["scores"]
+                if not probs:  # no demo to copy (every image dropped): the default answer's metric
+                    assert expected[j] == answers[j]
+                    continue
+                assert answers[j] == float(details[j]["answer"] == task.valset[j].label)
+                # exact match: the expectation is the probability the readout gives the right label
+                assert expected[j] == pytest.approx(probs.get(task.valset[j].label, 0.0), abs=1e-5)
+                seen.add(expected[j] != answers[j])
+    assert True in seen  # the expectation is not the answer's 0/1 metric
+    assert soft.spend == hard.spend  # the same requests, only the metric is averaged
+
+
+def test_expected_scores_need_the_batch(ctx: SearchContext, task: Task) -> None:
+    indices = list(range(len(task.valset)))
+    build = lambda: ctx.build(ctx.full())  # noqa: E731
+    with dspy.context(lm=nearest_lm()):  # answered call by call: no probabilities, the answer's metric
+        assert Scorer(exact, task.valset, 1, expected=True).score("a", build, indices) == Scorer(
+            exact, task.valset, 1
+        ).score("a", build, indices)
