@@ -66,7 +66,7 @@ def test_bad_config_files_are_config_errors(tmp_path: Path) -> None:
 
 def test_preset_then_config_then_flags(tmp_path: Path) -> None:
     cfg = config_from_args(_parse(["--preset", "v2", "--steps", "7", "--out", "o"]))
-    assert cfg.model.canvas == 256 and cfg.steps == 7 and cfg.minutes == 40.0 and cfg.init_from == "band-vlm-v1"
+    assert cfg.model.canvas == 256 and cfg.steps == 7 and cfg.minutes == 30.0 and cfg.init_from == "band-vlm-v1"
     conf = tmp_path / "c.json"
     conf.write_text(json.dumps({"augment": 0.25, "lr": 0.5}))
     cfg = config_from_args(_parse(["--preset", "v2", "--config", str(conf), "--lr", "0.01"]))

@@ -106,3 +106,16 @@ def test_v2_preset_is_a_valid_config() -> None:
     cfg = TrainConfig.from_dict({**TRAIN_PRESETS["v2"], "out": "x"})
     assert cfg.model.canvas == 256 and cfg.init_from == "band-vlm-v1" and "photo-scene" in cfg.families
     assert TrainConfig.from_dict({**TRAIN_PRESETS["v1"], "out": "x"}) == TrainConfig(out="x")
+
+
+def test_the_shipped_v2_checkpoint_is_the_v2_preset() -> None:
+    # `specprompt train --preset v2` is the recipe of the shipped band-vlm-v2: its stored config is the preset's
+    import json
+    from pathlib import Path
+
+    import specprompt.vlm
+
+    stored = json.loads((Path(specprompt.vlm.__file__).parent / "checkpoints/band-vlm-v2/config.json").read_text())
+    shipped = TrainConfig.from_dict({**stored["train"], "out": "x"})
+    assert shipped == TrainConfig.from_dict({**TRAIN_PRESETS["v2"], "out": "x"})
+    assert shipped.families.count("photo-cast") == 3  # the colour casts weigh three shares
