@@ -74,6 +74,7 @@ class Settings:
     screens: tuple[str, ...]
     local_only: bool
     checkpoint: str
+    local_expected: bool
     budget: float
     pricing: str
     seeds: tuple[int, ...]
@@ -118,13 +119,13 @@ class Cell:
 
 
 def _compile(
-    student: Any, task: Any, s: Settings, budget: int, seed: int, screen: Any, calibrate: bool
+    student: Any, task: Any, s: Settings, budget: int, seed: int, screen: Any, calibrate: bool, expected: bool = False
 ) -> tuple[Any, Any]:
     from specprompt.search import BandOptimizer
 
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"expected_scores": True} if expected else {}
     if screen is not None:
-        extra = {
+        extra |= {
             "screen": screen,
             "calibrate": calibrate,
             "calibration_probes": s.probes,
@@ -209,7 +210,7 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
     before, local_before = target.engine.calls, local.engine.calls
     t0 = time.perf_counter()
     with dspy.context(lm=local):
-        program, _ = _compile(student, task, s, budget, seed, None, False)
+        program, _ = _compile(student, task, s, budget, seed, None, False, s.local_expected)
     seconds = time.perf_counter() - t0
     local_calls = local.engine.calls - local_before
     target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
@@ -219,7 +220,8 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
         target_calls=target_calls,
         screen_calls=local_calls,
         seconds=seconds,
-        note=f"scored by {local.model} alone ({s.checkpoint}): {local_calls} local calls",
+        note=f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}): "
+        f"{local_calls} local calls",
     )
 
 
@@ -429,6 +431,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         help="the local judge's checkpoint: a shipped name (band-vlm-v1, band-vlm-v2) or a directory "
         "(default %(default)s); pricing stays --pricing",
     )
+    parser.add_argument(
+        "--local-expected",
+        action="store_true",
+        help=f"{LOCAL_ONLY}: the local judge scores by its expected metric (SearchConfig.expected_scores)",
+    )
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp.at_least(1), default=None, help="number of seeds (default 3)")
@@ -464,6 +471,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         screens=tuple(x for x in chosen if x != LOCAL_ONLY),
         local_only=LOCAL_ONLY in chosen,
         checkpoint=a.checkpoint,
+        local_expected=a.local_expected,
         budget=a.budget,
         pricing=a.pricing,
         seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),

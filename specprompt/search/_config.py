@@ -119,6 +119,14 @@ class SearchConfig:
             "example the chosen program got (the budget is a cap; image tokens are paid on every call)"
         },
     )
+    expected_scores: bool = field(
+        default=False,
+        metadata={
+            "help": "when the local band VLM scores the search (no target LM): an example scores the metric's "
+            "expectation over the model's answer probabilities, not the metric of its most probable answer "
+            "(less noise on small minibatches; trim then rejects any drop in that expectation)"
+        },
+    )
     trim_steps: int = field(
         default=8, metadata={"help": "with trim: at most this many cheaper variants are scored on the full valset"}
     )
@@ -265,7 +273,16 @@ class SearchConfig:
         _int_at_least("worker", self.worker, 0)
         _int_at_least("calibration_probes", self.calibration_probes, 3)
         _int_at_least("calibration_examples", self.calibration_examples, 1)
-        bools = ("multi_objective", "load_if_exists", "search_demos", "detail_crops", "progress", "calibrate", "trim")
+        bools = (
+            "multi_objective",
+            "load_if_exists",
+            "search_demos",
+            "detail_crops",
+            "progress",
+            "calibrate",
+            "trim",
+            "expected_scores",
+        )
         for name in bools:
             _bool(name, getattr(self, name))
         if self.study_name is not None and (not isinstance(self.study_name, str) or not self.study_name):

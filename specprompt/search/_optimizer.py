@@ -372,7 +372,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 "use the default SQLite storage or storage='memory'"
             )
         digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
-        scorer = Scorer(self.metric, val, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
+        scorer = Scorer(
+            self.metric, val, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed, expected=cfg.expected_scores
+        )
         # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
         # BandSampler reseeds any base sampler per trial from it
         seed = worker_seed(cfg.seed, cfg.worker)

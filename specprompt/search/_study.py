@@ -121,7 +121,8 @@ def derive_study_name(
     lm = dspy.settings.lm
     payload = {
         "v": 2,
-        "config": {k: full[k] for k in NAMING_FIELDS},
+        "config": {k: full[k] for k in NAMING_FIELDS}
+        | ({"expected_scores": True} if config.expected_scores else {}),  # the earlier names stay valid
         "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
         "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
         "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],

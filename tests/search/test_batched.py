@@ -252,3 +252,33 @@ def test_expected_scores_need_the_batch(ctx: SearchContext, task: Task) -> None:
         assert Scorer(exact, task.valset, 1, expected=True).score("a", build, indices) == Scorer(
             exact, task.valset, 1
         ).score("a", build, indices)
+
+
+def test_a_search_scored_by_the_expected_metric(task: Task, lm: dspy.LM) -> None:
+    from specprompt.search._record import TrialRecord
+
+    def compile_once(expected: bool) -> Any:
+        opt = BandOptimizer(
+            exact,
+            token_budget=90,
+            cost_model="local",
+            k_demos=4,
+            n_trials=4,
+            minibatch_size=4,
+            progress=False,
+            storage="memory",
+            expected_scores=expected,
+        )
+        with dspy.context(lm=lm):
+            opt.compile(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset)
+        assert opt.last_result is not None
+        return opt.last_result
+
+    soft, hard = compile_once(True), compile_once(False)
+    scores = {
+        name: [s for t in r.study.trials for s in (TrialRecord.from_trial(t).example_scores or {}).values()]
+        for name, r in (("soft", soft), ("hard", hard))
+    }
+    assert set(scores["hard"]) <= {0.0, 1.0}
+    assert any(0.0 < s < 1.0 for s in scores["soft"])  # probabilities of the right label, not 0/1 answers
+    assert soft.study.study_name != hard.study.study_name  # never resumed as the other kind of study
