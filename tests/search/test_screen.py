@@ -13,7 +13,7 @@ from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, Calibration, CompileResult
 from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._screen import SCREEN_STEP, promotes, screen_verdict
+from specprompt.search._screen import SCREEN_STEP, promotes, screen_verdict, within_quota
 from specprompt.tasks import Task, get_task
 
 from ..conftest import PG_URL, postgres_unreachable
@@ -147,3 +147,23 @@ def test_screen_on_a_shared_postgresql_study_is_refused(photo: Task) -> None:
         opt = BandOptimizer(exact, screen=nearest_lm(), **opts)
         with pytest.raises(ConfigError, match="does not run on a shared PostgreSQL study"):
             opt.compile(dspy.Predict(photo.signature), trainset=photo.trainset, valset=photo.valset)
+
+
+def test_the_target_scores_at_most_the_keep_share_of_screened_candidates(photo: Task) -> None:
+    keep = 0.25
+    mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), screen_keep=keep, n_trials=24)
+    seen = promoted = 0
+    for t, r in sorted(_records(mf), key=lambda tr: tr[0].number):
+        if r.fidelity is None or r.is_baseline:
+            continue
+        seen += 1
+        promoted += r.fidelity == "target"
+        assert promoted <= max(1, int(keep * seen + 1e-9)), (t.number, promoted, seen)  # never ahead of the quota
+    assert seen >= 8 and promoted >= 2  # enough candidates to exercise it; the quota refills as more are screened
+
+
+def test_within_quota_counts_this_candidate() -> None:
+    assert within_quota(0, 0, 0.01)  # the first screened candidate always may go on
+    assert not within_quota(1, 1, 0.5)  # 2 of 2 would be above one half
+    assert not within_quota(1, 2, 0.5) and within_quota(1, 3, 0.5) and not within_quota(2, 4, 0.5)
+    assert all(within_quota(n, n, 1.0) for n in range(5))  # keep 1.0: every candidate
