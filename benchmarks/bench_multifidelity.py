@@ -21,6 +21,9 @@ mf-<screen>    the same search with ``screen=<screen>`` and ``calibrate=True``: 
                measured first (its target calls count) and a low one falls back to target-only
 mf-local-      the same with the local judge and no calibration: the screen is used unchecked
 unchecked      (what screening itself saves and costs, without the fallback)
+mf-local-      the same with the local judge, its agreement measured on the search's own first
+trials         ``--probes`` candidates, which both judges score (``calibration_mode="trials"``: no
+               extra target call); the later candidates are screened, or all go to the target
 local-only     the same search scored by the local judge alone (no target call during the compile;
                the program is then measured on the held-out split by the target like the others)
 lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
@@ -57,8 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_realphoto as rp
 
-#: Screens: the judge, and whether its agreement is calibrated first (``-unchecked``: screen without it).
-SCREENS = ("local", "nearest", "local-unchecked")
+#: Screens: the judge, and how its agreement is calibrated (a probe first; ``-unchecked``: not at all;
+#: ``-trials``: on the search's own first trials, ``calibration_mode="trials"``).
+SCREENS = ("local", "nearest", "local-unchecked", "local-trials")
 #: The method whose scoring LM is the local judge alone; chosen with ``--screens`` like a screen.
 LOCAL_ONLY = "local-only"
 #: Bars of issue #11 for ``local-only``: most accuracy points lost to target-only; not below lanczos.
@@ -119,7 +123,15 @@ class Cell:
 
 
 def _compile(
-    student: Any, task: Any, s: Settings, budget: int, seed: int, screen: Any, calibrate: bool, expected: bool = False
+    student: Any,
+    task: Any,
+    s: Settings,
+    budget: int,
+    seed: int,
+    screen: Any,
+    calibrate: bool,
+    expected: bool = False,
+    mode: str = "probe",
 ) -> tuple[Any, Any]:
     from specprompt.search import BandOptimizer
 
@@ -128,6 +140,7 @@ def _compile(
         extra |= {
             "screen": screen,
             "calibrate": calibrate,
+            "calibration_mode": mode,
             "calibration_probes": s.probes,
             "calibration_examples": s.probe_examples,
             "screen_keep": s.screen_keep,
@@ -183,11 +196,13 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         if method == LOCAL_ONLY:
             cell.runs[method] = _local_only(student, task, s, budget, seed, lm, makers["local"]())
             continue
-        name = method[3:].removesuffix("-unchecked")
+        name = method[3:].removesuffix("-unchecked").removesuffix("-trials")
         screen = None if method == "target-only" else makers[name]()
+        mode = "trials" if method.endswith("-trials") else "probe"
         before = lm.engine.calls
         t0 = time.perf_counter()
-        program, result = _compile(student, task, s, budget, seed, screen, not method.endswith("-unchecked"))
+        calibrate = not method.endswith("-unchecked")
+        program, result = _compile(student, task, s, budget, seed, screen, calibrate, mode=mode)
         seconds = time.perf_counter() - t0
         calls = lm.engine.calls - before
         rep = result.screening
@@ -255,6 +270,9 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
         groups.setdefault((c.task, c.judge), []).append(c)
     if s.local_only and not any(LOCAL_ONLY in c.runs for c in cells):  # a --report-from file run without it
         s = dataclasses.replace(s, local_only=False)
+    screens = tuple(n for n in s.screens if all(f"mf-{n}" in c.runs for c in cells))
+    if screens != s.screens:  # a --report-from file run before a screen existed, or without it
+        s = dataclasses.replace(s, screens=screens)
     header = ["task", "judge", "target-only calls"]
     for name in s.screens:
         header += [f"mf-{name} calls", "ratio", f"mf-{name} screen calls", "screened"]
@@ -300,7 +318,8 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
         "",
         "ratio: target-only calls / multi-fidelity calls (calibration included); gap: multi-fidelity minus "
         "target-only accuracy, points; screened: compiles whose calibration allowed screening (the others fell "
-        "back to target-only after calibrating)."
+        "back to target-only after calibrating"
+        + ("; mf-local-trials calibrates on its first --probes trials)." if "local-trials" in s.screens else ").")
         + (
             f" {LOCAL_ONLY}: searched with the local judge ({s.checkpoint}) alone; its calls are target calls "
             "during the compile (none expected) and local judge calls."
@@ -423,7 +442,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         nargs="+",
         choices=(*SCREENS, LOCAL_ONLY),
         default=None,
-        help=f"screens, and {LOCAL_ONLY} for the search scored by the local judge alone (default all four)",
+        help=f"screens, and {LOCAL_ONLY} for the search scored by the local judge alone (default: all of them)",
     )
     parser.add_argument(
         "--checkpoint",

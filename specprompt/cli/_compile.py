@@ -257,6 +257,8 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
     target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
     screen = None if getattr(args, "screen", None) is None else make_lm(args.screen, cost_model=args.cost_model)
     screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
+    if getattr(args, "calibration_mode", None) is not None:
+        screening["calibration_mode"] = args.calibration_mode
     optimizer = BandOptimizer(
         metric,
         target=target,
@@ -467,6 +469,14 @@ def add_parser(sub: Any) -> None:
         type=_fraction,
         default=None,
         help="share of the screened candidates (best screen scores so far) that --lm scores (default 0.25)",
+    )
+    p.add_argument(
+        "--calibration-mode",
+        choices=("probe", "trials"),  # SearchConfig.calibration_mode (not imported: the parser loads no search code)
+        default=None,
+        help="with --screen and --calibrate: 'probe' measures the agreement on a probe before the search "
+        "(extra --lm calls); 'trials' on the search's first 24 candidates, which both judges score (no extra "
+        "--lm call), and screens only the later ones (default: probe)",
     )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(

@@ -13,12 +13,17 @@ from typing import Any, Literal
 from specprompt.errors import ConfigError
 from specprompt.search._transport import RetryPolicy
 
-__all__ = ["DETAILS", "SearchConfig"]
+__all__ = ["CALIBRATION_MODES", "DETAILS", "SearchConfig"]
 
 #: Allowed values of ``SearchConfig.detail`` besides ``None``.
 DETAILS: tuple[str, ...] = ("auto", "low", "high")
 
 Detail = Literal["auto", "low", "high"]
+
+#: Allowed values of ``SearchConfig.calibration_mode``.
+CALIBRATION_MODES: tuple[str, ...] = ("probe", "trials")
+
+CalibrationMode = Literal["probe", "trials"]
 
 
 def _is_int(value: object) -> bool:
@@ -174,6 +179,15 @@ class SearchConfig:
     calibration_examples: int = field(
         default=8, metadata={"help": "validation examples each calibration prompt is scored on"}
     )
+    calibration_mode: CalibrationMode = field(
+        default="probe",
+        metadata={
+            "help": "with screen= and calibrate=True: where the rank agreement of the screening judge with the "
+            "target is measured; 'probe': on a probe before the search (calibration_probes x calibration_examples "
+            "extra target calls); 'trials': on the search's own first calibration_probes candidates, which both "
+            "judges score (no extra target call), and only the later ones are screened"
+        },
+    )
     screen_keep: float = field(
         default=0.25,
         metadata={
@@ -314,6 +328,11 @@ class SearchConfig:
         sa = self.screen_min_agreement
         if not isinstance(sa, numbers.Real) or isinstance(sa, bool) or not -1.0 <= float(sa) <= 1.0:
             raise ConfigError(f"SearchConfig.screen_min_agreement must be a number in [-1, 1], got {sa!r}")
+        if self.calibration_mode not in CALIBRATION_MODES:
+            raise ConfigError(
+                f"SearchConfig.calibration_mode must be one of {', '.join(CALIBRATION_MODES)}, "
+                f"got {self.calibration_mode!r}"
+            )
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:
             raise ConfigError(f"SearchConfig.crop_fraction must be a number in (0, 1), got {cf!r}")

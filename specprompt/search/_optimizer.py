@@ -203,8 +203,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             scored by the target, and the program is chosen by target scores only
             (:mod:`specprompt.search._screen`). With ``calibrate=True`` its rank agreement with
             the target is measured first, and below ``screen_min_agreement`` (or with a
-            confidence interval reaching 0) the search falls back to target-only scoring.
-            ``last_result.screening`` reports what it did. Not with ``target=``.
+            confidence interval reaching 0) the search falls back to target-only scoring; with
+            ``calibration_mode="trials"`` it is measured on the search's first
+            ``calibration_probes`` candidates, which both score (no extra target call), and the
+            verdict applies to the later ones. ``last_result.screening`` reports what it did.
+            Not with ``target=``.
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
@@ -361,7 +364,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if screen_lm is not None:
             # the screen ranks: the local band VLM's expected metric (Scorer(expected=True)) ranks with less noise
             judge = Scorer(self.metric, val, cfg.num_threads, expected=True)
-            screen = Screen(screen_lm, judge, cfg.screen_keep, True, "")
+            online = cfg.calibrate and cfg.calibration_mode == "trials"
+            screen = Screen(
+                screen_lm,
+                judge,
+                cfg.screen_keep,
+                True,
+                "",
+                trials=cfg.calibration_probes if online else 0,
+                target=str(getattr(dspy.settings.lm, "model", dspy.settings.lm)),
+                min_agreement=float(cfg.screen_min_agreement),
+                seed=cfg.seed,
+            )
             if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
                 tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}|expected"
                 name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
@@ -687,14 +701,27 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         warn_invisible(ctx)
         warn_local_price(ctx)
         calibration = None
-        if cfg.calibrate and run.screen is not None:  # the screen is the local judge, the scoring LM the target
+        online = run.screen is not None and run.screen.pending > 0
+        if run.screen is not None and online:  # calibration_mode="trials": on the search's own trials
+            if not run.screen.decide(study):
+                run.screen.note = "rank agreement measured on the first trials, scored by both judges: not decided"
+                logger.info(
+                    "multi-fidelity search: the first %d candidates are scored by %s and the target (%s) "
+                    "to measure their rank agreement",
+                    run.screen.pending,
+                    run.screen.judge,
+                    run.screen.target,
+                )
+        elif cfg.calibrate and run.screen is not None:  # the screen is the local judge, the scoring LM the target
             calibration = calibrate_study(study, ctx, self.metric, run.valset, run.screen.lm, dspy.settings.lm)
         elif cfg.calibrate:
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
-        if run.screen is not None:
+        if run.screen is not None and not online:
             run.screen.active, run.screen.note = screen_verdict(calibration, float(cfg.screen_min_agreement))
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         rows = self._search(run, study, "band search")
+        if run.screen is not None:
+            run.screen.decide(study, final=True)  # the last trial may have completed the pairs
         search_calls = run.scorer.calls
         search_spend = run.scorer.spend
         base: dict[str, BaselineResult] | None = None

@@ -35,6 +35,15 @@ below ``screen_min_agreement``, or its confidence interval reaches down to 0 or 
 :func:`screen_verdict` says so in one logged line and the search scores every candidate with the
 target (target-only). Without ``calibrate=True`` the agreement is not measured and the screen is
 used unchecked (also said in one line).
+
+With ``calibration_mode="trials"`` there is no probe and no extra target call: the first
+``calibration_probes`` non-baseline candidates that reach the objective are scored by both judges
+(``fidelity="target"`` whatever their screen rank, never pruned on the way), and the baselines,
+screened and then scored by the target as always, join them as pairs. Once that many non-baseline
+pairs are stored, :func:`trial_pairs` reads them back from the study's records (so a resumed
+study reaches the same verdict) and :func:`trials_verdict` applies the rule of
+:func:`screen_verdict` to them: the later candidates are screened, or all go to the target and the
+screen is not called again.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import optuna
 
 from specprompt.errors import ConfigError
 from specprompt.search._objective import Objective
+from specprompt.search._rank import bootstrap_interval, spearman
 from specprompt.search._record import TrialRecord, write_record
 from specprompt.search._scoring import Scorer
 
@@ -66,6 +76,8 @@ __all__ = [
     "promotes",
     "resolve_screen",
     "screen_verdict",
+    "trial_pairs",
+    "trials_verdict",
     "within_quota",
 ]
 
@@ -107,7 +119,11 @@ def screen_verdict(calibration: Calibration | None, min_agreement: float) -> tup
     if calibration is None:
         return True, "agreement with the target not measured (calibrate=False): screening unchecked"
     who = f"{calibration.local} vs {calibration.target}"
-    rho, ci = calibration.spearman, calibration.interval
+    return _verdict(who, calibration.spearman, calibration.interval, min_agreement)
+
+
+def _verdict(who: str, rho: float | None, ci: tuple[float, float] | None, min_agreement: float) -> tuple[bool, str]:
+    """The rule of :func:`screen_verdict` on a measured ``rho`` and its interval ``ci``."""
     if rho is None or ci is None:
         return False, f"rank agreement of {who} is undefined: falling back to target-only scoring"
     text = f"rank agreement of {who}: {rho:.2f}, CI [{ci[0]:.2f}, {ci[1]:.2f}]"
@@ -116,6 +132,46 @@ def screen_verdict(calibration: Calibration | None, min_agreement: float) -> tup
     if ci[0] <= 0.0:
         return False, f"{text} includes 0: falling back to target-only scoring"
     return True, f"{text}: screening with it"
+
+
+def trial_pairs(study: optuna.Study, n: int) -> tuple[list[float], list[float]] | None:
+    """Screen and target minibatch scores of the complete non-baseline trials that both judges scored.
+
+    In trial order, the first ``n``, so the pairs do not change once they exist; ``None`` while
+    fewer exist. Baselines are left out: the text-only one scores near zero with any judge and
+    would make a screen that ranks nothing else look like it agrees.
+    """
+    screen: list[float] = []
+    target: list[float] = []
+    found = 0
+    complete = (optuna.trial.TrialState.COMPLETE,)
+    for t in sorted(study.get_trials(deepcopy=False, states=complete), key=lambda t: t.number):
+        rec = TrialRecord.from_trial(t)
+        if rec.is_baseline or rec.screen_score is None or rec.score is None or not math.isfinite(rec.score):
+            continue
+        screen.append(float(rec.screen_score))
+        target.append(float(rec.score))
+        found += 1
+        if found >= n:
+            return screen, target
+    return None
+
+
+def trials_verdict(
+    screen: list[float], target: list[float], who: str, min_agreement: float, seed: int
+) -> tuple[bool, str]:
+    """:func:`screen_verdict`'s rule on the pairs of :func:`trial_pairs` (``who``: "screen vs target").
+
+    Spearman's rho and its bootstrap interval are computed as the probe's
+    (:func:`~specprompt.search._calibrate.calibrate_context`: 95%, 2000 resamples, ``seed``).
+
+    Example:
+        >>> trials_verdict([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], "s vs t", 0.5, 0)
+        (True, 'rank agreement of s vs t over 5 trials: 1.00, CI [1.00, 1.00]: screening with it')
+    """
+    rho = spearman(screen, target)
+    ci = bootstrap_interval(screen, target, seed=seed)
+    return _verdict(f"{who} over {len(screen)} trials", rho, ci, min_agreement)
 
 
 def _pool(study: optuna.Study) -> dict[str, tuple[float, int]]:
@@ -128,13 +184,17 @@ def _pool(study: optuna.Study) -> dict[str, tuple[float, int]]:
     return out
 
 
-def _promoted(study: optuna.Study, current: int) -> tuple[int, int]:
-    """Of the candidates screened in ``study`` before trial ``current`` (baselines left out): how
-    many went on to the target, and how many were screened."""
-    promoted = screened = 0
-    for t in study.get_trials(deepcopy=False):
+def _promoted(study: optuna.Study, current: int, skip: int = 0) -> tuple[int, int]:
+    """Of the candidates screened in ``study`` before trial ``current`` (baselines and the first
+    ``skip``, which went to the target to calibrate, left out): how many went on to the target,
+    and how many were screened."""
+    promoted = screened = seen = 0
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         rec = TrialRecord.from_trial(t)
         if t.number == current or rec.fidelity is None or rec.is_baseline:
+            continue
+        seen += 1
+        if seen <= skip:
             continue
         screened += 1
         promoted += rec.fidelity == "target"
@@ -223,14 +283,71 @@ class Screen:
         keep: ``screen_keep``.
         active: whether to screen (see :func:`screen_verdict`).
         note: the verdict line.
+        trials: with ``calibration_mode="trials"``, ``calibration_probes`` (the non-baseline
+            trials both judges score before the verdict); 0 otherwise.
+        target: model string of the target (for the verdict line).
+        min_agreement: ``screen_min_agreement``.
+        seed: seed of the agreement's bootstrap interval.
     """
 
-    def __init__(self, lm: dspy.BaseLM, scorer: Scorer, keep: float, active: bool, note: str) -> None:
+    def __init__(
+        self,
+        lm: dspy.BaseLM,
+        scorer: Scorer,
+        keep: float,
+        active: bool,
+        note: str,
+        *,
+        trials: int = 0,
+        target: str = "the target",
+        min_agreement: float = 0.5,
+        seed: int = 0,
+    ) -> None:
         self.lm = lm
         self.scorer = scorer
         self.keep = float(keep)
         self.active = active
         self.note = note
+        #: ``calibration_mode="trials"``: non-baseline trials both judges score before the verdict
+        #: (0: decided, or another mode)
+        self.pending = int(trials)
+        #: the first non-baseline trials that went to the target to calibrate (outside the quota)
+        self.calibration_trials = int(trials)
+        self.target = target
+        self.min_agreement = float(min_agreement)
+        self.seed = int(seed)
+
+    @property
+    def judge(self) -> str:
+        """Model string of the screening judge."""
+        return str(getattr(self.lm, "model", self.lm))
+
+    def decide(self, study: optuna.Study, *, final: bool = False) -> bool:
+        """``calibration_mode="trials"``: the verdict, once ``study`` has enough pairs (:func:`trial_pairs`).
+
+        Sets :attr:`active` and :attr:`note` and logs the verdict line when it is decided now.
+        With ``final`` (the search is over) an undecided verdict ends as "not screened".
+
+        Returns:
+            whether the verdict is decided (always, outside ``"trials"`` mode).
+        """
+        if not self.pending:
+            return True
+        pairs = trial_pairs(study, self.pending)
+        target = self.target
+        if pairs is not None:
+            self.active, self.note = trials_verdict(*pairs, f"{self.judge} vs {target}", self.min_agreement, self.seed)
+        elif final:
+            self.active = False
+            self.note = (
+                f"rank agreement of {self.judge} vs {target} not decided: fewer than {self.pending} trials "
+                "were scored by both; every candidate went to the target"
+            )
+        else:
+            return False
+        self.pending = 0
+        (logger.info if self.active else logger.warning)("multi-fidelity search: %s", self.note)
+        return True
 
     def score(self, key: str, build: Callable[[], dspy.Module], indices: list[int]) -> float:
         """The screening judge's mean metric of candidate ``key`` on ``indices``."""
@@ -242,7 +359,7 @@ class Screen:
         """The :class:`ScreenReport` of ``study`` (counts of its finished trials)."""
         records = [TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False)]
         return ScreenReport(
-            judge=str(getattr(self.lm, "model", self.lm)),
+            judge=self.judge,
             keep=self.keep,
             active=self.active,
             note=self.note,
@@ -257,7 +374,9 @@ class ScreenedObjective(Objective):
 
     Pricing, the budget, dedupe and reuse are the base objective's; only a feasible, new prompt
     reaches :meth:`_score`, which screens it and scores it with the target only when
-    :func:`promotes` (or when it is a baseline).
+    :func:`promotes` (or when it is a baseline). With ``calibration_mode="trials"``, until
+    :meth:`Screen.decide` decides, a screened candidate always goes on to the target and its
+    whole minibatch is scored (a pair for the verdict); after a fallback the screen is skipped.
     """
 
     def __init__(self, *args: Any, screen: Screen, **kwargs: Any) -> None:
@@ -267,16 +386,25 @@ class ScreenedObjective(Objective):
     def _score(
         self, trial: optuna.Trial, cand: Candidate, key: str, tokens: int, prunable: bool
     ) -> float | tuple[float, float]:
+        if self.screen.decide(trial.study) and not self.screen.active:  # fell back: target-only, no screen call
+            return super()._score(trial, cand, key, tokens, prunable)
+        calibrating = self.screen.pending > 0
         value = self.screen.score(key, lambda: self.ctx.build(cand), self.minibatch)
         write_record(trial, TrialRecord(screen_score=value))
         baseline = not prunable
-        if not baseline and not (
-            promotes(_pool(trial.study), key, self.screen.keep)
-            and within_quota(*_promoted(trial.study, trial.number), self.screen.keep)
+        if (
+            not baseline
+            and not calibrating
+            and not (
+                promotes(_pool(trial.study), key, self.screen.keep)
+                and within_quota(
+                    *_promoted(trial.study, trial.number, self.screen.calibration_trials), self.screen.keep
+                )
+            )
         ):
             write_record(trial, TrialRecord(fidelity="screen"))
             if not self.multi_objective:
                 trial.report(value, SCREEN_STEP)
             raise optuna.TrialPruned(f"screened out: screen score {value:.4f} not in the best {self.screen.keep:g}")
         write_record(trial, TrialRecord(fidelity="target"))
-        return super()._score(trial, cand, key, tokens, prunable)
+        return super()._score(trial, cand, key, tokens, prunable and not calibrating)

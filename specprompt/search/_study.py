@@ -121,8 +121,9 @@ def derive_study_name(
     lm = dspy.settings.lm
     payload = {
         "v": 2,
-        "config": {k: full[k] for k in NAMING_FIELDS}
-        | ({"expected_scores": True} if config.expected_scores else {}),  # the earlier names stay valid
+        "config": {k: full[k] for k in NAMING_FIELDS}  # options added later join only off their default,
+        | ({"expected_scores": True} if config.expected_scores else {})  # so the earlier names stay valid
+        | ({"calibration_mode": config.calibration_mode} if config.calibration_mode != "probe" else {}),
         "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
         "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
         "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],

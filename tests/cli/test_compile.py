@@ -144,6 +144,22 @@ def test_compile_screens_with_a_local_judge(
     assert "<h2>Multi-fidelity screening</h2>" in (tmp_path / "o" / "report.html").read_text()
 
 
+def test_compile_calibration_mode_reaches_the_search(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
+    args += ["--screen", "nearest", "--calibrate", "--calibration-mode", "trials"]
+    assert main(args) == 0
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    assert data["config"]["calibration_mode"] == "trials" and data["calibration"] is None  # no probe
+    # 5 trials are fewer than the 24 the verdict needs: every candidate went to the target
+    assert "not decided" in data["screening"]["note"] and not data["screening"]["active"]
+    bad = compile_args(program_file, tiny_data, tmp_path / "p", "--calibration-mode", "online")
+    with pytest.raises(SystemExit):
+        main(bad)
+    assert "argument --calibration-mode: invalid choice: 'online'" in capsys.readouterr().err
+
+
 def test_compile_screen_keep_is_a_share(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -167,3 +167,72 @@ def test_within_quota_counts_this_candidate() -> None:
     assert not within_quota(1, 1, 0.5)  # 2 of 2 would be above one half
     assert not within_quota(1, 2, 0.5) and within_quota(1, 3, 0.5) and not within_quota(2, 4, 0.5)
     assert all(within_quota(n, n, 1.0) for n in range(5))  # keep 1.0: every candidate
+
+
+TRIALS = {"calibrate": True, "calibration_mode": "trials", "calibration_probes": 4}
+
+
+def _in_order(result: CompileResult) -> list[TrialRecord]:
+    """The records of the search's trials that reached the scoring step, in trial order."""
+    trials = sorted(result.study.get_trials(deepcopy=False), key=lambda t: t.number)
+    return [r for r in (TrialRecord.from_trial(t) for t in trials) if r.example_scores or r.screen_score is not None]
+
+
+def test_trials_mode_measures_agreement_on_the_search_own_trials(photo: Task, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="specprompt.search"):
+        # the target as its own screen: the rank agreement is perfect
+        mf, calls = _compile(photo, pixel_lm("hist-hog"), screen=pixel_lm("hist-hog"), trim=False, **TRIALS)
+    rep = mf.screening
+    assert rep is not None and rep.active and rep.note.endswith(": screening with it")
+    assert "rank agreement of specprompt/pixel-hist-hog-v1 vs specprompt/pixel-hist-hog-v1 over " in rep.note
+    verdicts = [r.message for r in caplog.records if "rank agreement of" in r.message]
+    assert verdicts == [f"multi-fidelity search: {rep.note}"]
+    searched = [r for r in _in_order(mf) if not r.is_baseline and r.screen_score is not None]
+    first, later = searched[:4], searched[4:]
+    assert [r.fidelity for r in first] == ["target"] * 4  # scored by both, whatever their screen rank
+    assert all(r.score is not None for r in first)  # the whole minibatch: never pruned on the way
+    assert "screen" in {r.fidelity for r in later}  # the later candidates are screened
+    seen = promoted = 0
+    for r in later:  # the quota counts from the verdict on: the calibrating trials are outside it
+        seen, promoted = seen + 1, promoted + (r.fidelity == "target")
+        assert promoted <= max(1, int(0.25 * seen + 1e-9))
+    assert promoted >= 1
+    # no probe: no extra target call (a probe-mode compile spends calibration_probes x examples more)
+    assert mf.calibration is None and "specprompt:calibration" not in mf.study.user_attrs
+    probe, probe_calls = _compile(
+        photo, pixel_lm("hist-hog"), screen=pixel_lm("hist-hog"), trim=False, calibrate=True, calibration_probes=4
+    )
+    assert probe.calibration is not None and probe.calibration.target_calls > 0
+    assert probe_calls == probe.scorer_calls + probe.calibration.target_calls
+    assert calls == mf.scorer_calls
+    assert mf.study_name != probe.study_name
+
+
+def test_trials_mode_falls_back_and_stops_screening(photo: Task, caplog: pytest.LogCaptureFixture) -> None:
+    screen = nearest_lm()
+    with caplog.at_level(logging.WARNING, logger="specprompt.search"):
+        mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=screen, screen_min_agreement=1.0, **TRIALS)
+    rep = mf.screening
+    assert rep is not None and not rep.active and "falling back to target-only" in rep.note
+    assert [r.message for r in caplog.records if "over " in r.message] == [f"multi-fidelity search: {rep.note}"]
+    records = _in_order(mf)
+    screened = [i for i, r in enumerate(records) if r.screen_score is not None]
+    assert sum(1 for i in screened if not records[i].is_baseline) == 4  # the pairs, then no screen call
+    after = records[screened[-1] + 1 :]
+    assert after and all(r.screen_score is None and r.fidelity is None for r in after)
+    assert all(r.fidelity != "screen" for r in records)  # nothing was screened out
+    assert rep.screen_calls == screen.engine.calls == 4 * len(screened)  # minibatch 4 per screened prompt
+
+
+def test_trials_mode_resumes_to_the_same_verdict(photo: Task, tmp_path: Any) -> None:
+    over = {**TRIALS, "storage": f"sqlite:///{tmp_path / 'study.db'}"}
+    first, _ = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), **over)
+    again, calls = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), **over)
+    assert first.screening is not None and again.screening is not None
+    assert "over " in first.screening.note and calls == 0
+    assert (again.screening.active, again.screening.note) == (first.screening.active, first.screening.note)
+
+
+def test_calibration_mode_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"calibration_mode must be one of probe, trials, got 'online'"):
+        BandOptimizer(exact, screen="nearest", calibrate=True, calibration_mode="online")
