@@ -191,8 +191,9 @@ class SearchConfig:
     screen_keep: float = field(
         default=0.25,
         metadata={
-            "help": "with a screening judge (BandOptimizer(screen=...)): the share of the candidates screened so "
-            "far whose best screen scores send a candidate on to the target LM (successive halving)"
+            "help": "with a screening judge (BandOptimizer(screen=...)): a candidate goes on to the target LM when "
+            "its screen score is in this best share of the candidates screened so far and the target has scored "
+            "at most this share of them (successive halving)"
         },
     )
     screen_min_agreement: float = field(
