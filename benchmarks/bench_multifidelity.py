@@ -79,6 +79,7 @@ class Settings:
     local_only: bool
     checkpoint: str
     local_expected: bool
+    local_trim: bool
     budget: float
     pricing: str
     seeds: tuple[int, ...]
@@ -132,10 +133,13 @@ def _compile(
     calibrate: bool,
     expected: bool = False,
     mode: str = "probe",
+    trim: bool = True,
 ) -> tuple[Any, Any]:
     from specprompt.search import BandOptimizer
 
     extra: dict[str, Any] = {"expected_scores": True} if expected else {}
+    if not trim:
+        extra["trim"] = False
     if screen is not None:
         extra |= {
             "screen": screen,
@@ -225,7 +229,7 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
     before, local_before = target.engine.calls, local.engine.calls
     t0 = time.perf_counter()
     with dspy.context(lm=local):
-        program, _ = _compile(student, task, s, budget, seed, None, False, s.local_expected)
+        program, _ = _compile(student, task, s, budget, seed, None, False, s.local_expected, trim=s.local_trim)
     seconds = time.perf_counter() - t0
     local_calls = local.engine.calls - local_before
     target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
@@ -235,7 +239,8 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
         target_calls=target_calls,
         screen_calls=local_calls,
         seconds=seconds,
-        note=f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}): "
+        note=f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}"
+        f"{'' if s.local_trim else ', no trim'}): "
         f"{local_calls} local calls",
     )
 
@@ -455,6 +460,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         action="store_true",
         help=f"{LOCAL_ONLY}: the local judge scores by its expected metric (SearchConfig.expected_scores)",
     )
+    parser.add_argument(
+        "--local-no-trim",
+        action="store_true",
+        help=f"{LOCAL_ONLY}: no trim after the choice (SearchConfig.trim=False); the other arms keep it",
+    )
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp.at_least(1), default=None, help="number of seeds (default 3)")
@@ -491,6 +501,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         local_only=LOCAL_ONLY in chosen,
         checkpoint=a.checkpoint,
         local_expected=a.local_expected,
+        local_trim=not a.local_no_trim,
         budget=a.budget,
         pricing=a.pricing,
         seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),
