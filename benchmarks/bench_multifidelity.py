@@ -80,6 +80,7 @@ class Settings:
     checkpoint: str
     local_expected: bool
     local_trim: bool
+    local_tie_confidence: float | None
     budget: float
     pricing: str
     seeds: tuple[int, ...]
@@ -134,12 +135,15 @@ def _compile(
     expected: bool = False,
     mode: str = "probe",
     trim: bool = True,
+    tie_confidence: float | None = None,
 ) -> tuple[Any, Any]:
     from specprompt.search import BandOptimizer
 
     extra: dict[str, Any] = {"expected_scores": True} if expected else {}
     if not trim:
         extra["trim"] = False
+    if tie_confidence is not None:
+        extra["tie_confidence"] = tie_confidence
     if screen is not None:
         extra |= {
             "screen": screen,
@@ -229,7 +233,18 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
     before, local_before = target.engine.calls, local.engine.calls
     t0 = time.perf_counter()
     with dspy.context(lm=local):
-        program, _ = _compile(student, task, s, budget, seed, None, False, s.local_expected, trim=s.local_trim)
+        program, _ = _compile(
+            student,
+            task,
+            s,
+            budget,
+            seed,
+            None,
+            False,
+            s.local_expected,
+            trim=s.local_trim,
+            tie_confidence=s.local_tie_confidence,
+        )
     seconds = time.perf_counter() - t0
     local_calls = local.engine.calls - local_before
     target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
@@ -240,7 +255,8 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
         screen_calls=local_calls,
         seconds=seconds,
         note=f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}"
-        f"{'' if s.local_trim else ', no trim'}): "
+        f"{'' if s.local_trim else ', no trim'}"
+        f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}): "
         f"{local_calls} local calls",
     )
 
@@ -465,6 +481,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         action="store_true",
         help=f"{LOCAL_ONLY}: no trim after the choice (SearchConfig.trim=False); the other arms keep it",
     )
+    parser.add_argument(
+        "--local-tie-confidence",
+        type=float,
+        default=None,
+        help=f"{LOCAL_ONLY}: SearchConfig.tie_confidence of the local-only search (default: the config's, 0.8)",
+    )
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp.at_least(1), default=None, help="number of seeds (default 3)")
@@ -502,6 +524,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         checkpoint=a.checkpoint,
         local_expected=a.local_expected,
         local_trim=not a.local_no_trim,
+        local_tie_confidence=a.local_tie_confidence,
         budget=a.budget,
         pricing=a.pricing,
         seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),
