@@ -54,11 +54,12 @@ class Batch:
         predictions: per example, the prediction, or ``None`` where the answer did not parse (the
             per-call path, whose ``ChatAdapter`` retries in JSON, scores that example).
         spend: the engine's billed calls and tokens, one call per example.
-        alternatives: per example, every answer the model could give (one per distinct demo
-            answer) as ``(prediction, probability)`` pairs, the probabilities of the model's
-            readout (summing to 1); empty where the answer did not parse or an alternative does
-            not. :class:`~specprompt.search._scoring.Scorer` with ``expected=True`` scores the
-            metric's expectation over them.
+        alternatives: when asked for (``predict_together(..., alternatives=True)``), per example,
+            every answer the model could give (one per distinct demo answer) as
+            ``(prediction, probability)`` pairs, the probabilities of the model's readout (summing
+            to 1); empty where the answer did not parse or an alternative does not.
+            :class:`~specprompt.search._scoring.Scorer` with ``expected=True`` scores the metric's
+            expectation over them.
     """
 
     predictions: list[dspy.Prediction | None]
@@ -155,13 +156,17 @@ def _inputs(signature: Any, example: Any) -> dict[str, Any]:
     return kwargs
 
 
-def predict_together(program: dspy.Module, examples: Sequence[Any], cache: ChatCache | None = None) -> Batch | None:
+def predict_together(
+    program: dspy.Module, examples: Sequence[Any], cache: ChatCache | None = None, alternatives: bool = False
+) -> Batch | None:
     """Predictions of ``program`` for ``examples`` from one batched call of the local band VLM.
 
     Args:
         program: the candidate's program.
         examples: the examples to answer.
         cache: chats kept from earlier calls (the caller keeps ``examples`` alive while it holds it).
+        alternatives: also read every answer the model could give, with its probability
+            (:attr:`Batch.alternatives`).
 
     Returns:
         a :class:`Batch`, or ``None`` when the per-call path must score these examples (see the
@@ -197,17 +202,23 @@ def predict_together(program: dspy.Module, examples: Sequence[Any], cache: ChatC
         logger.debug("batched scoring does not apply (%s); scoring example by example", exc)
         return None
 
+    fields: dict[str, dict[str, Any] | None] = {}  # the chats share their demos: each text is parsed once
+
     def parsed(text: str) -> dspy.Prediction | None:
-        try:
-            value = apply_output_field_defaults(sig, adapter.parse(sig, text))
-        except Exception:  # DSPy's AdapterParseError and whatever else a parser raises
-            return None
-        for name in sig.output_fields:
-            value.setdefault(name, None)
-        return dspy.Prediction.from_completions([value], signature=sig)
+        if text not in fields:
+            try:
+                value = apply_output_field_defaults(sig, adapter.parse(sig, text))
+            except Exception:  # DSPy's AdapterParseError and whatever else a parser raises
+                fields[text] = None
+            else:
+                for name in sig.output_fields:
+                    value.setdefault(name, None)
+                fields[text] = value
+        found = fields[text]
+        return None if found is None else dspy.Prediction.from_completions([dict(found)], signature=sig)
 
     predictions: list[dspy.Prediction | None] = []
-    alternatives: list[list[tuple[dspy.Prediction, float]]] = []
+    options: list[list[tuple[dspy.Prediction, float]]] = []
     spend = Spend()
     for chat, response in zip(chats, responses, strict=True):
         spend = spend + Spend(
@@ -215,8 +226,9 @@ def predict_together(program: dspy.Module, examples: Sequence[Any], cache: ChatC
         )
         prediction = parsed(response.text or "")
         predictions.append(prediction)
-        alternatives.append([] if prediction is None else _alternatives(chat, response, parsed))
-    return Batch(predictions, spend, alternatives)
+        if alternatives:
+            options.append([] if prediction is None else _alternatives(chat, response, parsed))
+    return Batch(predictions, spend, options)
 
 
 def _alternatives(

@@ -218,7 +218,7 @@ class Scorer:
     ) -> tuple[dict[int, float], list[int]]:
         """Scores what :func:`~specprompt.search._batched.predict_together` answers in one batch
         (the local band VLM); returns those scores and the indices left to score call by call."""
-        batch = predict_together(program, [self.valset[i] for i in todo], self._chats)
+        batch = predict_together(program, [self.valset[i] for i in todo], self._chats, self.expected)
         if batch is None:
             return {}, todo
         with self._lock:
