@@ -38,9 +38,8 @@ used unchecked (also said in one line).
 
 With ``calibration_mode="trials"`` there is no probe and no extra target call: the first
 ``calibration_probes`` non-baseline candidates that reach the objective are scored by both judges
-(``fidelity="target"`` whatever their screen rank, never pruned on the way), and the baselines,
-screened and then scored by the target as always, join them as pairs. Once that many non-baseline
-pairs are stored, :func:`trial_pairs` reads them back from the study's records (so a resumed
+(``fidelity="target"`` whatever their screen rank, never pruned on the way; they are outside the
+quota). Once that many pairs are stored, :func:`trial_pairs` reads them back from the study's records (so a resumed
 study reaches the same verdict) and :func:`trials_verdict` applies the rule of
 :func:`screen_verdict` to them: the later candidates are screened, or all go to the target and the
 screen is not called again.
@@ -174,31 +173,25 @@ def trials_verdict(
     return _verdict(f"{who} over {len(screen)} trials", rho, ci, min_agreement)
 
 
-def _pool(study: optuna.Study) -> dict[str, tuple[float, int]]:
-    """Screen score and tokens of every distinct prompt screened in ``study`` (any trial state)."""
-    out: dict[str, tuple[float, int]] = {}
-    for t in study.get_trials(deepcopy=False):
-        rec = TrialRecord.from_trial(t)
-        if rec.screen_score is not None and rec.key is not None and rec.tokens is not None:
-            out.setdefault(rec.key, (float(rec.screen_score), int(rec.tokens)))
-    return out
-
-
-def _promoted(study: optuna.Study, current: int, skip: int = 0) -> tuple[int, int]:
-    """Of the candidates screened in ``study`` before trial ``current`` (baselines and the first
-    ``skip``, which went to the target to calibrate, left out): how many went on to the target,
-    and how many were screened."""
+def _screened(study: optuna.Study, current: int, skip: int = 0) -> tuple[dict[str, tuple[float, int]], int, int]:
+    """One pass over ``study``'s trials (any state): the screen score and tokens of every distinct
+    prompt screened (the pool of :func:`promotes`, trial ``current`` included), and, of the
+    candidates screened before trial ``current`` (baselines and the first ``skip``, which went to
+    the target to calibrate, left out), how many went on to the target and how many were screened
+    (the counts of :func:`within_quota`)."""
+    pool: dict[str, tuple[float, int]] = {}
     promoted = screened = seen = 0
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         rec = TrialRecord.from_trial(t)
+        if rec.screen_score is not None and rec.key is not None and rec.tokens is not None:
+            pool.setdefault(rec.key, (float(rec.screen_score), int(rec.tokens)))
         if t.number == current or rec.fidelity is None or rec.is_baseline:
             continue
         seen += 1
-        if seen <= skip:
-            continue
-        screened += 1
-        promoted += rec.fidelity == "target"
-    return promoted, screened
+        if seen > skip:
+            screened += 1
+            promoted += rec.fidelity == "target"
+    return pool, promoted, screened
 
 
 def promotes(pool: dict[str, tuple[float, int]], key: str, keep: float) -> bool:
@@ -391,20 +384,13 @@ class ScreenedObjective(Objective):
         calibrating = self.screen.pending > 0
         value = self.screen.score(key, lambda: self.ctx.build(cand), self.minibatch)
         write_record(trial, TrialRecord(screen_score=value))
-        baseline = not prunable
-        if (
-            not baseline
-            and not calibrating
-            and not (
-                promotes(_pool(trial.study), key, self.screen.keep)
-                and within_quota(
-                    *_promoted(trial.study, trial.number, self.screen.calibration_trials), self.screen.keep
-                )
-            )
-        ):
-            write_record(trial, TrialRecord(fidelity="screen"))
-            if not self.multi_objective:
-                trial.report(value, SCREEN_STEP)
-            raise optuna.TrialPruned(f"screened out: screen score {value:.4f} not in the best {self.screen.keep:g}")
+        if prunable and not calibrating:  # a baseline, or a calibrating candidate, goes on to the target
+            pool, promoted, screened = _screened(trial.study, trial.number, self.screen.calibration_trials)
+            keep = self.screen.keep
+            if not (promotes(pool, key, keep) and within_quota(promoted, screened, keep)):
+                write_record(trial, TrialRecord(fidelity="screen"))
+                if not self.multi_objective:
+                    trial.report(value, SCREEN_STEP)
+                raise optuna.TrialPruned(f"screened out: screen score {value:.4f} not in the best {keep:g}")
         write_record(trial, TrialRecord(fidelity="target"))
         return super()._score(trial, cand, key, tokens, prunable and not calibrating)
