@@ -132,18 +132,13 @@ def _compile(
     seed: int,
     screen: Any,
     calibrate: bool,
-    expected: bool = False,
     mode: str = "probe",
-    trim: bool = True,
-    tie_confidence: float | None = None,
+    **options: Any,
 ) -> tuple[Any, Any]:
+    """One compile; ``options`` are further SearchConfig fields (the local-only arm's)."""
     from specprompt.search import BandOptimizer
 
-    extra: dict[str, Any] = {"expected_scores": True} if expected else {}
-    if not trim:
-        extra["trim"] = False
-    if tie_confidence is not None:
-        extra["tie_confidence"] = tie_confidence
+    extra: dict[str, Any] = dict(options)
     if screen is not None:
         extra |= {
             "screen": screen,
@@ -226,6 +221,15 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
     return cell
 
 
+def _local_options(s: Settings) -> dict[str, Any]:
+    """SearchConfig fields of the local-only arm that its flags set (only those off the default)."""
+    return (
+        ({"expected_scores": True} if s.local_expected else {})
+        | ({} if s.local_trim else {"trim": False})
+        | ({} if s.local_tie_confidence is None else {"tie_confidence": s.local_tie_confidence})
+    )
+
+
 def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, target: Any, local: Any) -> Run:
     """The search scored by ``local`` alone; the program is then scored by ``target`` on the test split."""
     import dspy
@@ -233,18 +237,7 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
     before, local_before = target.engine.calls, local.engine.calls
     t0 = time.perf_counter()
     with dspy.context(lm=local):
-        program, _ = _compile(
-            student,
-            task,
-            s,
-            budget,
-            seed,
-            None,
-            False,
-            s.local_expected,
-            trim=s.local_trim,
-            tie_confidence=s.local_tie_confidence,
-        )
+        program, _ = _compile(student, task, s, budget, seed, None, False, **_local_options(s))
     seconds = time.perf_counter() - t0
     local_calls = local.engine.calls - local_before
     target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
