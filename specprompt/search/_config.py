@@ -100,7 +100,11 @@ class SearchConfig:
         default=16, metadata={"help": "validation examples a trial is scored on (a fixed seeded subset)"}
     )
     full_eval_every: int = field(
-        default=10, metadata={"help": "every this many trials, the best candidate is scored on the full valset"}
+        default=10,
+        metadata={
+            "help": "every this many trials the scorer scored (screened-out trials do not count), the best "
+            "candidate is scored on the full valset"
+        },
     )
     finalists: int = field(
         default=3,

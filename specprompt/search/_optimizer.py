@@ -33,7 +33,7 @@ from specprompt.search._objective import (
     searched_trials,
     worker_tag,
 )
-from specprompt.search._periodic import catch_up, periodic_full_eval
+from specprompt.search._periodic import catch_up, counts_for_period, periodic_full_eval, scored_trials
 from specprompt.search._queue import enqueue_next_guess, first_guesses
 from specprompt.search._record import FullScore, TrialRecord, trim_scored
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
@@ -512,9 +512,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     requeue_failed(study, worker_tag())
             if trial.state in FINISHED:
                 bar.update(1)
+                if run.finalizer and counts_for_period(trial):
+                    scored = scored_trials(study)
+                    if scored % cfg.full_eval_every == 0:
+                        periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, scored)
                 n = searched_trials(study)
-                if n % cfg.full_eval_every == 0 and run.finalizer:
-                    periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, n)
                 if n >= cfg.n_trials:
                     study.stop()
                     return

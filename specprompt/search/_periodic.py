@@ -1,7 +1,10 @@
 """Periodic full-valset evaluations during the search, recorded so that a resumed study does the same ones.
 
-Every ``full_eval_every`` finished trials the best candidate by minibatch score that has no
-full-valset score yet is scored on the whole valset. The choice is written first (study user
+Every ``full_eval_every`` trials the scorer scored (:func:`scored_trials`) the best candidate by
+minibatch score that has no full-valset score yet is scored on the whole valset. In a
+multi-fidelity search a trial the screen left out (``fidelity="screen"``) does not count: it adds
+no candidate with a minibatch score, so counting it would spend the target's calls on ever weaker
+candidates (measured: ``benchmarks/bench_multifidelity.py``). The choice is written first (study user
 attribute ``periodic:<n>``, :data:`~specprompt.search._record.PERIODIC_PREFIX`), then the
 scores (:class:`~specprompt.search._record.FullScore`): a process killed in between scores the
 recorded candidate on resume, and a process killed after trial ``n`` but before its evaluation
@@ -17,15 +20,26 @@ import optuna
 
 from specprompt.errors import TransportError
 from specprompt.search._context import SearchContext
-from specprompt.search._objective import full_score, searched_trials
-from specprompt.search._record import PERIODIC_PREFIX
+from specprompt.search._objective import counts_toward_n_trials, finished_trials, full_score
+from specprompt.search._record import PERIODIC_PREFIX, TrialRecord
 from specprompt.search._result import best_row
 from specprompt.search._scoring import Scorer
 from specprompt.search._study import collect_rows, row_candidate
 
-__all__ = ["catch_up", "periodic_full_eval"]
+__all__ = ["catch_up", "counts_for_period", "periodic_full_eval", "scored_trials"]
 
 logger = logging.getLogger("specprompt.search")
+
+
+def counts_for_period(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` advances the period: it counts toward ``n_trials`` and was not screened out."""
+    return counts_toward_n_trials(trial) and TrialRecord.from_trial(trial).fidelity != "screen"
+
+
+def scored_trials(study: optuna.Study) -> int:
+    """Finished trials that advance the period (:func:`counts_for_period`); without a screen, every
+    trial that counts toward ``n_trials``."""
+    return sum(1 for t in finished_trials(study) if counts_for_period(t))
 
 
 def periodic_full_eval(study: optuna.Study, ctx: SearchContext, scorer: Scorer, budget: float | None, n: int) -> None:
@@ -56,7 +70,7 @@ def catch_up(study: optuna.Study, ctx: SearchContext, scorer: Scorer, budget: fl
     Only for studies that record their evaluations (every earlier one is recorded): a study of
     an older version gets no evaluation it never had.
     """
-    n = searched_trials(study)
+    n = scored_trials(study)
     if n == 0 or n % every:
         return
     if any(f"{PERIODIC_PREFIX}{m}" not in study.user_attrs for m in range(every, n, every)):

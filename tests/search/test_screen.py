@@ -236,3 +236,20 @@ def test_trials_mode_resumes_to_the_same_verdict(photo: Task, tmp_path: Any) -> 
 def test_calibration_mode_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"calibration_mode must be one of probe, trials, got 'online'"):
         BandOptimizer(exact, screen="nearest", calibrate=True, calibration_mode="online")
+
+
+def test_periodic_evaluations_count_only_the_trials_the_target_scored(photo: Task) -> None:
+    from specprompt.search._objective import searched_trials
+    from specprompt.search._periodic import scored_trials
+    from specprompt.search._record import PERIODIC_PREFIX
+
+    every = 3
+    over = {"screen": nearest_lm(), "screen_keep": 0.25, "n_trials": 24, "full_eval_every": every}
+    mf, _ = _compile(photo, pixel_lm("hist-hog"), **over)
+    scored, searched = scored_trials(mf.study), searched_trials(mf.study)
+    assert scored < searched  # the screen left some trials out: they do not advance the period
+    made = sorted(int(k.removeprefix(PERIODIC_PREFIX)) for k in mf.study.user_attrs if k.startswith(PERIODIC_PREFIX))
+    assert made == list(range(every, scored + 1, every))
+    plain, _ = _compile(photo, pixel_lm("hist-hog"), n_trials=9, full_eval_every=every)
+    made = sorted(int(k.removeprefix(PERIODIC_PREFIX)) for k in plain.study.user_attrs if k.startswith(PERIODIC_PREFIX))
+    assert scored_trials(plain.study) == searched_trials(plain.study) == 9 and made == [3, 6, 9]
