@@ -475,8 +475,8 @@ def add_parser(sub: Any) -> None:
         choices=("probe", "trials"),  # SearchConfig.calibration_mode (not imported: the parser loads no search code)
         default=None,
         help="with --screen and --calibrate: 'probe' measures the agreement on a probe before the search "
-        "(extra --lm calls); 'trials' on the search's first 24 candidates, which both judges score (no extra "
-        "--lm call), and screens only the later ones (default: probe)",
+        "(extra --lm calls); 'trials' on the search's first 24 candidates (up to 72 while the verdict is open), "
+        "which both judges score (no extra --lm call), and screens only the later ones (default: probe)",
     )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(

@@ -189,7 +189,8 @@ class SearchConfig:
             "help": "with screen= and calibrate=True: where the rank agreement of the screening judge with the "
             "target is measured; 'probe': on a probe before the search (calibration_probes x calibration_examples "
             "extra target calls); 'trials': on the search's own first calibration_probes candidates, which both "
-            "judges score (no extra target call), and only the later ones are screened"
+            "judges score (no extra target call; up to three such rounds while the verdict is open), and only "
+            "the later ones are screened"
         },
     )
     screen_keep: float = field(

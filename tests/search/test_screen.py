@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import dspy
 import optuna
@@ -13,7 +13,15 @@ from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, Calibration, CompileResult
 from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._screen import SCREEN_STEP, promotes, screen_verdict, within_quota
+from specprompt.search._screen import (
+    SCREEN_STEP,
+    TRIALS_ROUNDS,
+    Screen,
+    promotes,
+    screen_verdict,
+    settled,
+    within_quota,
+)
 from specprompt.tasks import Task, get_task
 
 from ..conftest import PG_URL, postgres_unreachable
@@ -211,13 +219,15 @@ def test_trials_mode_measures_agreement_on_the_search_own_trials(photo: Task, ca
 def test_trials_mode_falls_back_and_stops_screening(photo: Task, caplog: pytest.LogCaptureFixture) -> None:
     screen = nearest_lm()
     with caplog.at_level(logging.WARNING, logger="specprompt.search"):
-        mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=screen, screen_min_agreement=1.0, **TRIALS)
+        mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=screen, screen_min_agreement=1.0, n_trials=24, **TRIALS)
     rep = mf.screening
     assert rep is not None and not rep.active and "falling back to target-only" in rep.note
     assert [r.message for r in caplog.records if "over " in r.message] == [f"multi-fidelity search: {rep.note}"]
     records = _in_order(mf)
+    assert f"over {sum(1 for r in records if r.screen_score is not None and not r.is_baseline)} trials" in rep.note
     screened = [i for i, r in enumerate(records) if r.screen_score is not None]
-    assert sum(1 for i in screened if not records[i].is_baseline) == 4  # the pairs, then no screen call
+    pairs = sum(1 for i in screened if not records[i].is_baseline)
+    assert pairs in (4, 8, 12)  # rounds of calibration_probes pairs (an open verdict waits), then no screen call
     after = records[screened[-1] + 1 :]
     assert after and all(r.screen_score is None and r.fidelity is None for r in after)
     assert all(r.fidelity != "screen" for r in records)  # nothing was screened out
@@ -253,3 +263,46 @@ def test_periodic_evaluations_count_only_the_trials_the_target_scored(photo: Tas
     plain, _ = _compile(photo, pixel_lm("hist-hog"), n_trials=9, full_eval_every=every)
     made = sorted(int(k.removeprefix(PERIODIC_PREFIX)) for k in plain.study.user_attrs if k.startswith(PERIODIC_PREFIX))
     assert scored_trials(plain.study) == searched_trials(plain.study) == 9 and made == [3, 6, 9]
+
+
+def _paired_study(pairs: list[tuple[float, float]]) -> optuna.Study:
+    """A study of complete non-baseline trials scored by both judges, in order."""
+    study = optuna.create_study()
+    for screen, target in pairs:
+        attrs = TrialRecord(origin="sampler", screen_score=screen, score=target, fidelity="target").to_attrs()
+        study.add_trial(optuna.trial.create_trial(value=target, user_attrs=attrs))
+    return study
+
+
+def _trials_screen(probes: int) -> Screen:
+    return Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=probes, target="t", min_agreement=0.5)
+
+
+OPEN = [(0.1, 0.3), (0.2, 0.1), (0.3, 0.4), (0.4, 0.2)]  # rho 0.0, interval [-1, 1]: open
+AGREE = [(0.5, 0.5), (0.6, 0.6), (0.7, 0.7), (0.8, 0.8)]
+
+
+def test_settled_waits_while_the_interval_holds_both_verdicts() -> None:
+    assert not settled([a for a, _ in OPEN], [b for _, b in OPEN], 0.5, 0)
+    both = OPEN + AGREE
+    assert settled([a for a, _ in both], [b for _, b in both], 0.5, 0)  # rho 0.88, CI above 0
+    assert settled([0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], 0.5, 0)  # CI [-1, -1]: below 0.5 for sure
+    assert not settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.5, 0)  # undefined
+
+
+def test_trials_mode_waits_a_round_when_the_first_pairs_leave_it_open() -> None:
+    screen = _trials_screen(4)
+    assert not screen.decide(_paired_study(OPEN))  # open: four more candidates calibrate
+    assert screen.pending == screen.calibration_trials == 8 and not screen.active
+    assert screen.decide(_paired_study(OPEN + AGREE)) and screen.active and "over 8 trials" in screen.note
+    assert screen.pending == 0 and screen.calibration_trials == 8
+    # a resumed study with every pair stored decides in one call
+    again = _trials_screen(4)
+    assert again.decide(_paired_study(OPEN + AGREE + OPEN)) and again.calibration_trials == 8
+
+
+def test_trials_mode_decides_after_the_last_round_whatever_the_interval() -> None:
+    screen = _trials_screen(4)
+    study = _paired_study(OPEN * TRIALS_ROUNDS)
+    assert screen.decide(study) and not screen.active  # three open rounds: the rule decides (falls back)
+    assert screen.calibration_trials == 4 * TRIALS_ROUNDS and f"over {4 * TRIALS_ROUNDS} trials" in screen.note
