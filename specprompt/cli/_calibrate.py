@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from specprompt.cli._compile import make_lm
     from specprompt.cli._user_code import load_metric, load_program_ref
     from specprompt.data import dataset_fields, load_dataset
+    from specprompt.errors import ConfigError
     from specprompt.search import calibrate
 
     if args.local == args.lm:
@@ -53,8 +54,11 @@ def run(args: argparse.Namespace) -> int:
     fields = dataset_fields(program)
     trainset = load_dataset(args.trainset, fields)
     valset = load_dataset(args.valset, fields) if args.valset else None
+    for flag, value in (("--adapter", args.adapter), ("--checkpoint", args.checkpoint)):
+        if value is not None and args.local != "local":
+            raise ConfigError(f"{flag} is for --local local (the local band VLM), got --local {args.local!r}")
     target = make_lm(args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model)
-    local = make_lm(args.local, cost_model=args.cost_model, adapter=args.adapter)
+    local = make_lm(args.local, cost_model=args.cost_model, adapter=args.adapter, checkpoint=args.checkpoint)
     result = calibrate(
         program,
         metric,
@@ -102,6 +106,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--local", default="local", help="the local judge, same values as --lm (default: %(default)s)")
     p.add_argument("--adapter", default=None, help="FourierFT adapter directory for --local local")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="checkpoint of --local local: a directory or a shipped name such as band-vlm-v2 (default: band-vlm-v1); "
+        "under the bare --cost-model local the probe is priced with its tokens",
+    )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server for --lm")
     p.add_argument(
         "--api-key", default=None, help="API key for --lm (default: $SPECPROMPT_API_KEY, then $OPENAI_API_KEY)"

@@ -60,6 +60,9 @@ def test_calibrate_prints_agreement_calls_and_verdict(
         (["--threshold", "2"], r"threshold must be a number in \[-1, 1\], got 2"),
         (["--probes", "2"], "n_probes must be an int >= 3, got 2"),
         (["--cost-model", "nope"], "nope"),
+        (["--local", "nearest", "--checkpoint", "band-vlm-v2"], "--checkpoint is for --local local"),
+        (["--local", "nearest", "--adapter", "x"], "--adapter is for --local local"),
+        (["--checkpoint", "no-such-model"], "no-such-model"),
     ],
 )
 def test_calibrate_errors_exit_2_naming_the_value(
@@ -74,3 +77,18 @@ def test_calibrate_errors_exit_2_naming_the_value(
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("specprompt calibrate: error: ") and re.search(message, err), err
+
+
+def test_calibrate_judges_with_the_checkpoint_given(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from specprompt.scorers import local_lm
+
+    out = tmp_path / "cal.json"
+    args = ["calibrate", f"{program_file}:program", "--trainset", str(tiny_data["train_dir"])]
+    args += ["--valset", str(tiny_data["val_jsonl"]), "--lm", "pixel:hist-hog", "--checkpoint", "band-vlm-v2"]
+    args += ["--probes", "3", "--examples", "2", "--k-demos", "4", "--json", str(out)]
+    assert main(args) == 0
+    cal = Calibration.from_json(out.read_text())
+    assert cal.local == local_lm("band-vlm-v2").model != local_lm().model
+    assert f"rank agreement (Spearman) of {cal.local} with specprompt/pixel-hist-hog-v1" in capsys.readouterr().out
