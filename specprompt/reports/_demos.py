@@ -61,8 +61,8 @@ class DemoImage:
         source_size: ``(width, height)`` of the source.
         source_hash: :func:`specprompt.types.content_hash` of the source.
         detail: the OpenAI ``detail`` hint sent with the image.
-        local_tokens: tokens under the ``local`` cost model (the local band VLM's tokenizer of
-            the image sent, see :func:`specprompt.cost.selection_tokens`).
+        local_tokens: tokens under the local cost model of :func:`describe_program` (the local
+            band VLM's tokenizer of the image sent, see :func:`specprompt.cost.selection_tokens`).
         model_tokens: tokens under the chosen cost model, or ``None`` when none was chosen.
         label: what the demo answers, for captions: its output field value (``"top-left"``), or
             ``"field=value; ..."`` when it has several text fields; ``None`` when it has none.
@@ -140,16 +140,23 @@ class ProgramImages:
             field, item order.
         demos: predictor name -> number of demos (also those without images).
         cost_model: the cost model of ``model_tokens``, or ``None``.
+        local_model: the local cost model of ``local_tokens``.
     """
 
     rows: tuple[DemoImage, ...]
     demos: Mapping[str, int]
     cost_model: str | None
+    local_model: str = "local"
 
     @property
     def shown_model(self) -> str | None:
-        """The cost model shown next to ``local`` tokens (``None`` when it is ``local`` itself)."""
-        return None if self.cost_model in (None, "local") else self.cost_model
+        """The cost model shown next to ``local`` tokens (``None`` when it is the local model itself)."""
+        return None if self.cost_model in (None, "local", self.local_model) else self.cost_model
+
+    @property
+    def local_label(self) -> str:
+        """Heading of the local tokens: ``local``, or ``local:<checkpoint>`` for another local model."""
+        return "local" if self.local_model == "local" else self.local_model
 
     def tokens(self, predictor: str | None = None) -> tuple[int, int | None]:
         """``(local, model)`` image tokens of one prompt of ``predictor`` (default: all predictors)."""
@@ -163,6 +170,7 @@ class ProgramImages:
         local, model = self.tokens()
         return {
             "cost_model": self.cost_model,
+            "local_model": self.local_model,
             "predictors": {
                 name: dict(zip(("local_tokens", "model_tokens"), self.tokens(name), strict=True), demos=n)
                 for name, n in self.demos.items()
@@ -175,7 +183,7 @@ class ProgramImages:
     def table(self) -> str:
         """A plain-text table per predictor and the totals of one prompt."""
         model = self.shown_model
-        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", "local"]
+        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", self.local_label]
         if model:
             head.append(model.split(":")[-1])
         head.append("source hash")
@@ -203,14 +211,20 @@ class ProgramImages:
             for row in body:
                 lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
             local, tok = self.tokens(name)
-            lines.append(f"  image tokens per prompt: {local} local" + (f", {tok} {model}" if model else ""))
+            lines.append(
+                f"  image tokens per prompt: {local} {self.local_label}" + (f", {tok} {model}" if model else "")
+            )
         local, tok = self.tokens()
-        lines.append(f"total image tokens per prompt: {local} local" + (f", {tok} {model}" if model else ""))
+        lines.append(
+            f"total image tokens per prompt: {local} {self.local_label}" + (f", {tok} {model}" if model else "")
+        )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         model = self.shown_model
-        head = ["label", "slot", "scheme", "kept bands", "sent", "source", "local"] + ([model] if model else [])
+        head = ["label", "slot", "scheme", "kept bands", "sent", "source", self.local_label] + (
+            [model] if model else []
+        )
         body = []
         for r in self.rows:
             cells = [
@@ -226,7 +240,7 @@ class ProgramImages:
                 cells.append(str(r.model_tokens))
             body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         local, tok = self.tokens()
-        total = f"{local} local" + (f", {tok} {model}" if model else "")
+        total = f"{local} {self.local_label}" + (f", {tok} {model}" if model else "")
         return (
             "<table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -326,7 +340,7 @@ def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
 
 
 def _row(
-    predictor: str, demo: int, field: str, item: int | None, value: Any, cost_model: str | None
+    predictor: str, demo: int, field: str, item: int | None, value: Any, cost_model: str | None, local_model: str
 ) -> DemoImage | None:
     import dspy
 
@@ -343,7 +357,7 @@ def _row(
         kept = None if sel.bands is None else tuple(sorted(sel.bands))
         w, h = value.render_size
         detail = value.detail or "auto"
-        local = image_tokens("local", w, h)  # the local model reads the pixels sent, like any model
+        local = image_tokens(local_model, w, h)  # the local model reads the pixels sent, like any model
         model = None if cost_model is None else image_tokens(cost_model, w, h, detail=detail)
         return DemoImage(
             predictor=predictor,
@@ -366,7 +380,7 @@ def _row(
         info = _png_info(value.url)
         size = None if info is None else info[0]
         hint = getattr(value, "detail", None)
-        local = 0 if size is None else image_tokens("local", *size)
+        local = 0 if size is None else image_tokens(local_model, *size)
         model = None if cost_model is None or size is None else image_tokens(cost_model, *size, detail=hint or "auto")
         return DemoImage(
             predictor=predictor,
@@ -385,7 +399,10 @@ def _row(
 
 
 def describe_program(
-    program: dspy.Module | str | Path | Mapping[str, Any], *, cost_model: str | None = None
+    program: dspy.Module | str | Path | Mapping[str, Any],
+    *,
+    cost_model: str | None = None,
+    local_model: str | None = None,
 ) -> ProgramImages:
     """Every demo image of ``program`` with its scheme, kept bands, sizes and tokens.
 
@@ -396,6 +413,10 @@ def describe_program(
             as sent; none counts as ``"auto"``). A SpectralImage is priced at its sent size, except
             under the ``local`` model, which prices its kept bands of the source as the search does
             (:func:`specprompt.cost.selection_tokens`).
+        local_model: the local cost model of the ``local_tokens`` column (``"local:band-vlm-v2"``,
+            ``"local:canvas-256"``); default ``cost_model`` when it is a local one (a search
+            scored by band-vlm-v2 under the bare ``"local"`` prices with ``"local:band-vlm-v2"``),
+            else ``"local"`` (band-vlm-v1).
 
     Returns:
         a :class:`ProgramImages`. A ``None`` value (or :data:`specprompt.types.DROPPED_IMAGE`)
@@ -413,12 +434,15 @@ def describe_program(
     """
     import dspy
 
+    from specprompt.cost import get_cost_model
     from specprompt.types import DROPPED_IMAGE
 
     if cost_model is not None:
-        from specprompt.cost import get_cost_model
-
         get_cost_model(cost_model)
+    if local_model is None:
+        local_model = cost_model if cost_model is not None and _is_local(cost_model) else "local"
+    elif not _is_local(local_model):
+        raise ConfigError(f"local_model must be a local cost model such as 'local:band-vlm-v2', got {local_model!r}")
     states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
     rows: list[DemoImage] = []
     for pname, demos in states.items():
@@ -430,12 +454,12 @@ def describe_program(
                     continue
                 if isinstance(value, (list, tuple)):
                     for j, v in enumerate(value):
-                        r = _row(pname, di, fname, j, v, cost_model)
+                        r = _row(pname, di, fname, j, v, cost_model, local_model)
                         if r is not None:
                             per.append((di, fname, r))
                             image_fields.add(fname)
                     continue
-                r = _row(pname, di, fname, None, value, cost_model)
+                r = _row(pname, di, fname, None, value, cost_model, local_model)
                 if r is not None:
                     image_fields.add(fname)
                     per.append((di, fname, r))
@@ -451,7 +475,13 @@ def describe_program(
                 )
     labels = demo_labels(program)
     rows = [dataclasses.replace(r, label=labels.get((r.predictor, r.demo))) for r in rows]
-    return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model)
+    return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model, local_model)
+
+
+def _is_local(name: str) -> bool:
+    from specprompt.cost import LocalCostModel, get_cost_model
+
+    return isinstance(get_cost_model(name), LocalCostModel)
 
 
 def image_rows_by_demo(images: ProgramImages) -> dict[tuple[str, int], list[DemoImage]]:

@@ -91,3 +91,26 @@ def test_labels_of_several_text_fields() -> None:
     (text,) = demo_labels(state).values()  # a saved state does not say which fields are outputs
     assert text.startswith("question=which colour?; answer=xxx") and len(text) == 60 and text.endswith("...")
     assert demo_labels({"demos": [{"image": None}], "signature": {}, "lm": None}) == {}
+
+
+def test_local_tokens_follow_the_local_checkpoint() -> None:
+    import numpy as np
+
+    from specprompt.cost import image_tokens
+
+    program = dspy.Predict("image: dspy.Image -> label")
+    pixels = np.random.default_rng(0).integers(0, 256, (256, 320, 3), dtype=np.uint8)
+    from PIL import Image
+
+    program.demos = [dspy.Example(image=dspy.Image(Image.fromarray(pixels)), label="a")]
+    v1 = describe_program(program)
+    v2 = describe_program(program, local_model="local:band-vlm-v2")
+    assert v1.local_model == "local" and v2.local_model == "local:band-vlm-v2"
+    assert v1.rows[0].local_tokens == image_tokens("local", 320, 256)
+    assert v2.rows[0].local_tokens == image_tokens("local:band-vlm-v2", 320, 256) > v1.rows[0].local_tokens
+    assert "local:band-vlm-v2" in v2.table() and v2.to_dict()["local_model"] == "local:band-vlm-v2"
+    # a local cost model is the local column's model too, and is not shown twice
+    by_cost = describe_program(program, cost_model="local:band-vlm-v2")
+    assert by_cost.rows[0].local_tokens == v2.rows[0].local_tokens and by_cost.shown_model is None
+    with pytest.raises(ConfigError, match="local_model must be a local cost model"):
+        describe_program(program, local_model="openai:gpt-4.1-mini")
