@@ -58,7 +58,7 @@ from specprompt.search._study import (
     row_candidate,
 )
 from specprompt.search._transport import remote_lm
-from specprompt.search._trim import TRIM_ORIGIN, TrimReport, trim
+from specprompt.search._trim import CHUNK, TRIM_ORIGIN, TrimReport, loses_nothing, trim
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -547,12 +547,37 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return ScreenedObjective(*args, screen=run.screen)
         return Objective(*args)
 
-    def _add_trial(self, run: _Run, study: optuna.Study, cand: Candidate, origin: str) -> None:
-        """Adds ``cand``, scored on the full valset, as a complete trial of ``study``."""
+    def _add_trial(
+        self, run: _Run, study: optuna.Study, cand: Candidate, origin: str, *, partial: dict[int, float] | None = None
+    ) -> None:
+        """Adds ``cand``, scored on the full valset, as a complete trial of ``study``; with
+        ``partial`` (a trim variant whose scoring stopped at a loss), as a ``PRUNED`` trial holding
+        those scores and no full-valset score."""
         ctx, cfg = run.ctx, self.config
         key, tokens = ctx.key(cand), ctx.tokens(cand)
-        full = full_score(study, ctx, run.scorer, key, cand, None)
         excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
+        if partial is not None:
+            record = TrialRecord(
+                origin=origin,
+                worker=worker_tag(),
+                key=key,
+                tokens=tokens,
+                feasible=True,
+                constraint=None if excess is None else (excess,),
+                selections=ctx.describe(cand),
+                example_scores=partial,
+            )
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=optuna.trial.TrialState.PRUNED,
+                    params=ctx.to_params(cand),
+                    distributions=dict(ctx.distributions()),
+                    user_attrs=record.to_attrs(),
+                    system_attrs={} if excess is None else {"constraints:tokens": excess},
+                )
+            )
+            return
+        full = full_score(study, ctx, run.scorer, key, cand, None)
         record = TrialRecord(
             origin=origin,
             worker=worker_tag(),
@@ -798,18 +823,35 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             if (rec := TrialRecord.from_trial(t)).key and (rec.origin or "").startswith(TRIM_ORIGIN)
         }
 
-        def score(cand: Candidate, origin: str) -> tuple[dict[int, float], int | None]:
+        start, reference = row_candidate(ctx, chosen), dict(entry.example_scores)
+
+        def score(cand: Candidate, origin: str, chunks: Sequence[Sequence[int]]) -> tuple[dict[int, float], int | None]:
             key = ctx.key(cand)
+            if key in mine:  # a resumed compile: the trial holds the scores (partial up to a loss when PRUNED)
+                found = FullScore.read(study, key)
+                if found is not None:
+                    return dict(found.example_scores), mine[key]
+                held = TrialRecord.from_trial(study.get_trials(deepcopy=False)[mine[key]]).example_scores
+                return {int(i): float(v) for i, v in (held or {}).items()}, mine[key]
             if FullScore.read(study, key) is None:
                 trim_scored(study, key)  # first: a kill between scoring and marking leaks nothing
-            if key not in mine:
-                self._add_trial(run, study, cand, origin)
-                mine[key] = study.get_trials(deepcopy=False)[-1].number
+                scores: dict[int, float] = {}
+                for part in chunks:  # stop at the first chunk that loses an example of the chosen program
+                    got = run.scorer.score(key, lambda: ctx.build(cand), part)
+                    scores.update(got)
+                    if loses_nothing(got, {i: reference[i] for i in got}):
+                        break
+                if len(scores) < len(reference):
+                    self._add_trial(run, study, cand, origin, partial=scores)
+                    mine[key] = study.get_trials(deepcopy=False)[-1].number
+                    return scores, mine[key]
+            self._add_trial(run, study, cand, origin)  # full_score: the scorer's cache holds every example
+            mine[key] = study.get_trials(deepcopy=False)[-1].number
             found = FullScore.read(study, key)
             return ({} if found is None else dict(found.example_scores)), mine[key]
 
-        start, reference = row_candidate(ctx, chosen), dict(entry.example_scores)
-        cand, report = trim(ctx, start, reference, cfg.trim_steps, score, chosen.trial)
+        chunk = max(CHUNK, run.scorer.num_threads)
+        cand, report = trim(ctx, start, reference, cfg.trim_steps, score, chosen.trial, chunk)
         logger.info("%s", report.summary())
         key = ctx.key(cand)
         if key == chosen.key:

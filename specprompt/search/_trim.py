@@ -14,6 +14,12 @@ in the spend, kept as a trial of origin ``trim:<n>``, so a resumed compile reuse
    under a cost model that prices pixels, else one rung down its band ladder; never below the
    space's smallest side, never dropped. While steps are accepted.
 
+A variant is scored in chunks, the examples ``P`` scored highest first (:func:`scoring_order`),
+and its scoring stops at the first chunk where it loses an example: a rejected variant costs only
+the calls up to its first loss. It is then kept as a ``PRUNED`` trial holding the examples it was
+scored on (no full-valset score, never a candidate), so a resumed compile rejects it again
+without scoring it. An accepted variant is scored on every example.
+
 The acceptance rule is paired and strict: a variant is accepted only when its score on *every*
 valset example is at least ``P``'s score on that example (it loses no example ``P`` got). Equal
 means are not enough: a variant that gains one example and loses another has the same mean but is
@@ -32,7 +38,7 @@ no validation example is what a user paying per token asked for when they gave a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +46,10 @@ from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN
 from specprompt.search._space import SIZE_DIM
 
-__all__ = ["SCALE_FACTOR", "TRIM_ORIGIN", "TrimReport", "TrimStep", "loses_nothing", "trim"]
+__all__ = ["CHUNK", "SCALE_FACTOR", "TRIM_ORIGIN", "TrimReport", "TrimStep", "loses_nothing", "scoring_order", "trim"]
+
+#: Examples per chunk of a variant's scoring (at least the scorer's threads, see :func:`scoring_order`).
+CHUNK = 4
 
 #: Factor a ``scale`` step multiplies the longest side of every shown image by.
 SCALE_FACTOR = 0.7
@@ -48,8 +57,10 @@ SCALE_FACTOR = 0.7
 _EPS = 1e-9
 
 Values = dict[str, dict[str, int]]
-#: Scores a variant on the full valset: ``(candidate, origin) -> (valset index -> score, trial)``.
-ScoreFn = Callable[[Candidate, str], tuple[Mapping[int, float], int | None]]
+#: Scores a variant: ``(candidate, origin, chunks) -> (valset index -> score, trial)``; the chunks
+#: (:func:`scoring_order`) are scored in order until one loses an example of the chosen program
+#: (then the scores are partial), or all are.
+ScoreFn = Callable[[Candidate, str, Sequence[Sequence[int]]], tuple[Mapping[int, float], int | None]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class TrimStep:
         accepted: it lost no example of the chosen program.
         lost: valset indices where it scored below the chosen program.
         trial: the trial that holds it (``None`` when none does).
+        examples: valset examples it was scored on (fewer than the valset when its scoring
+            stopped at a loss).
     """
 
     step: int
@@ -73,6 +86,7 @@ class TrimStep:
     accepted: bool
     lost: tuple[int, ...]
     trial: int | None
+    examples: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +97,7 @@ class TrimStep:
             "accepted": self.accepted,
             "lost": list(self.lost),
             "trial": self.trial,
+            "examples": self.examples,
         }
 
 
@@ -120,7 +135,9 @@ class TrimReport:
             head += f" ({self.note})"
         lines = [head]
         for s in self.steps:
-            verdict = "accepted" if s.accepted else f"rejected (loses valset example(s) {list(s.lost)})"
+            verdict = "accepted" if s.accepted else f"rejected (loses valset example(s) {list(s.lost)}"
+            if not s.accepted:
+                verdict += f"; stopped after {s.examples} examples)" if s.examples else ")"
             lines.append(f"  trim:{s.step} {s.move:<14} {s.tokens:>6} tokens  valset {s.score:.4f}  {verdict}")
         return "\n".join(lines)
 
@@ -133,6 +150,19 @@ def loses_nothing(variant: Mapping[int, float], reference: Mapping[int, float]) 
         ((), (1,))
     """
     return tuple(i for i in sorted(reference) if variant.get(i, float("-inf")) < reference[i] - _EPS)
+
+
+def scoring_order(reference: Mapping[int, float], chunk: int = CHUNK) -> list[list[int]]:
+    """The valset indices in chunks of ``chunk``, those ``reference`` scored highest first (then by
+    index): a variant that loses an example most likely loses one of those.
+
+    Example:
+        >>> scoring_order({0: 0.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 1.0}, 2)
+        [[1, 2], [4, 0], [3]]
+    """
+    order = sorted(reference, key=lambda i: (-reference[i], i))
+    size = max(1, int(chunk))
+    return [order[k : k + size] for k in range(0, len(order), size)]
 
 
 def _shown_slots(ctx: SearchContext, cand: Candidate) -> list[str]:
@@ -200,6 +230,7 @@ def trim(
     max_steps: int,
     score: ScoreFn,
     trial: int,
+    chunk: int = CHUNK,
 ) -> tuple[Candidate, TrimReport]:
     """Runs the chain of this module from ``chosen`` (scores ``reference``); returns the cheapest
     accepted variant (``chosen`` when none is) and the report.
@@ -211,6 +242,7 @@ def trim(
         max_steps: at most this many variants are scored.
         score: scores a variant on the full valset (see :data:`ScoreFn`).
         trial: the trial of ``chosen`` (for the report).
+        chunk: examples per chunk of a variant's scoring (:func:`scoring_order`).
     """
     before = ctx.tokens(chosen)
     if chosen.overrides:
@@ -219,13 +251,21 @@ def trim(
     steps: list[TrimStep] = []
     best = chosen
 
+    chunks = scoring_order(reference, chunk)
+
     def attempt(cand: Candidate, move: str) -> bool:
         n = len(steps) + 1
-        scores, trial = score(cand, f"{TRIM_ORIGIN}{n}")
-        lost = loses_nothing(scores, reference)
+        scores, trial = score(cand, f"{TRIM_ORIGIN}{n}", chunks)
+        complete = set(scores) >= set(reference)
+        lost = (
+            loses_nothing(scores, reference) if complete else loses_nothing(scores, {i: reference[i] for i in scores})
+        )
+        accepted = complete and not lost
+        if not complete and not lost:  # pragma: no cover - partial scores only ever stop at a loss
+            lost = tuple(i for i in sorted(reference) if i not in scores)
         mean = sum(scores.values()) / len(scores) if scores else float("nan")
-        steps.append(TrimStep(n, move, ctx.tokens(cand), mean, not lost, lost, trial))
-        return not lost
+        steps.append(TrimStep(n, move, ctx.tokens(cand), mean, accepted, lost, trial, len(scores)))
+        return accepted
 
     while len(steps) < max_steps and (demo := _droppable(ctx, best)) is not None:
         cand = _dropped(ctx, best, demo)

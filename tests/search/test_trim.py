@@ -143,7 +143,7 @@ def test_chain_stops_each_branch_at_its_first_rejection(tint: Task, model: str) 
     reference = {0: 1.0, 1: 0.0, 2: 1.0}
     tried: list[Any] = []
 
-    def score(cand: Any, origin: str) -> tuple[dict[int, float], int | None]:
+    def score(cand: Any, origin: str, chunks: Any) -> tuple[dict[int, float], int | None]:
         tried.append(cand)
         # the 4th variant (a drop) and the 6th (a scale step) trade example 0 for example 1: equal
         # mean, but a lost example, so both are rejected; every other variant ties per example
@@ -166,10 +166,59 @@ def test_chain_shrinks_after_the_drops_to_one_image_per_label(tint: Task) -> Non
 
     ctx = _ctx(tint, "openai:gpt-4.1-mini")
     reference = {0: 1.0}
-    cand, report = trim(ctx, ctx.full(), reference, 12, lambda c, o: (dict(reference), None), 0)
+    cand, report = trim(ctx, ctx.full(), reference, 12, lambda c, o, k: (dict(reference), None), 0)
     moves = [s.move for s in report.steps]
     assert moves[:4] == [m for m in moves if m.startswith("drop")] and len(moves) > 4
     assert set(moves[4:]) == {"scale"} and all(s.accepted for s in report.steps)
     assert len(ctx.shown_demos(cand)) == len(tint.labels) and ctx.covers_labels(cand)
     tokens = [report.tokens_before, *(s.tokens for s in report.steps)]
     assert all(a > b for a, b in itertools.pairwise(tokens))
+
+
+def test_a_rejected_variant_stops_scoring_at_its_first_loss(lm: dspy.LM) -> None:
+    texture = get_task("photo-texture", n_train=12, n_val=12, n_test=0, size=96, seed=0)
+    storage = optuna.storages.InMemoryStorage()
+    opt = _compile(texture, trim_steps=12, minibatch_size=12, n_trials=4, token_budget=None, storage=storage)
+    result = opt.last_result
+    assert result is not None and result.trim is not None
+    reference = _scores(opt, result.study.trials[result.trim.chosen].user_attrs["key"])
+    rejected = [s for s in result.trim.steps if not s.accepted]
+    assert rejected, result.trim.summary()
+    for step in rejected:
+        assert step.trial is not None
+        trial = result.study.trials[step.trial]
+        held = TrialRecord.from_trial(trial).example_scores or {}
+        assert step.examples == len(held) and set(step.lost) <= set(held)
+        assert all(held[i] < reference[i] for i in step.lost)
+        if step.examples < len(reference):  # stopped at a loss: a PRUNED trial, no full-valset score
+            assert trial.state == optuna.trial.TrialState.PRUNED
+            assert FullScore.read(result.study, TrialRecord.from_trial(trial).key or "") is None
+            assert f"stopped after {step.examples} examples" in result.trim.summary()
+    assert any(s.examples < len(reference) for s in rejected), result.trim.summary()
+    for step in result.trim.steps:
+        if step.accepted:
+            assert step.examples == len(reference)
+    # resumed: the PRUNED variants are rejected again from their stored scores, with no call
+    calls = lm.engine.calls
+    again = _compile(texture, trim_steps=12, minibatch_size=12, n_trials=4, token_budget=None, storage=storage)
+    assert again.last_result is not None and again.last_result.trim is not None and lm.engine.calls == calls
+    assert [s.to_dict() for s in again.last_result.trim.steps] == [s.to_dict() for s in result.trim.steps]
+
+
+def test_partial_scores_reject_a_variant(tint: Task) -> None:
+    from specprompt.search._trim import scoring_order, trim
+
+    ctx = _ctx(tint, "openai:gpt-4.1-mini")
+    reference = {0: 1.0, 1: 0.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 0.0}
+    assert scoring_order(reference, 4) == [[0, 2, 3, 4], [1, 5]]
+    seen: list[Any] = []
+
+    def score(cand: Any, origin: str, chunks: Any) -> tuple[dict[int, float], int | None]:
+        seen.append(chunks)
+        return {0: 1.0, 2: 0.0, 3: 1.0, 4: 1.0}, None  # the first chunk loses example 2: no more scored
+
+    cand, report = trim(ctx, ctx.full(), reference, 3, score, 0, chunk=4)
+    assert ctx.key(cand) == ctx.key(ctx.full()) and len(report.steps) == 2  # one rejection per branch
+    assert all(not s.accepted and s.lost == (2,) and s.examples == 4 for s in report.steps)
+    assert seen[0] == [[0, 2, 3, 4], [1, 5]]
+    assert "stopped after 4 examples" in report.summary()
