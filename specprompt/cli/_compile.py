@@ -255,7 +255,12 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         checkpoint=getattr(args, "checkpoint", None),
     )
     target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
-    screen = None if getattr(args, "screen", None) is None else make_lm(args.screen, cost_model=args.cost_model)
+    screen = None
+    if getattr(args, "screen", None) is not None:
+        from specprompt.search._screen import SCREEN_CHECKPOINT
+
+        screen_checkpoint = SCREEN_CHECKPOINT if args.screen == "local" else None
+        screen = make_lm(args.screen, cost_model=args.cost_model, checkpoint=screen_checkpoint)
     screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
     if getattr(args, "calibration_mode", None) is not None:
         screening["calibration_mode"] = args.calibration_mode
@@ -460,7 +465,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--screen",
         default=None,
-        help="multi-fidelity search: a cheap judge (same values as --lm, e.g. 'local') scores every candidate "
+        help="multi-fidelity search: a cheap judge (same values as --lm, e.g. 'local', which screens with "
+        "band-vlm-v2) scores every candidate "
         "first and only the best --screen-keep share goes to --lm, the target; the program is chosen by --lm "
         "scores. With --calibrate a low agreement falls back to --lm alone. Not with --target",
     )

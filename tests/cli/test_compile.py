@@ -144,6 +144,21 @@ def test_compile_screens_with_a_local_judge(
     assert "<h2>Multi-fidelity screening</h2>" in (tmp_path / "o" / "report.html").read_text()
 
 
+def test_compile_screen_local_is_band_vlm_v2(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from specprompt.scorers import local_lm
+    from specprompt.search._screen import resolve_screen
+
+    v2 = local_lm("band-vlm-v2").model
+    assert resolve_screen("local").model == v2 != local_lm().model  # the Python API agrees
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
+    args += ["--screen", "local", "--trials", "3"]
+    assert main(args) == 0
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    assert data["screening"]["judge"] == v2 and f"screening with {v2}" in capsys.readouterr().out
+
+
 def test_compile_calibration_mode_reaches_the_search(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
