@@ -268,6 +268,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         metric,
         target=target,
         screen=screen,
+        calibration=getattr(args, "calibration", None),
         calibrate=args.calibrate,
         **screening,
         sampler=sampler,
@@ -475,6 +476,14 @@ def add_parser(sub: Any) -> None:
         type=_fraction,
         default=None,
         help="share of the screened candidates (best screen scores so far) that --lm scores (default 0.25)",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="FILE",
+        help="with --screen (or --target): a calibration measured before, the JSON of specprompt calibrate --json "
+        "with the same judges; its verdict decides, with no probe and no --lm call (one calibration serves the "
+        "compiles of a task)",
     )
     p.add_argument(
         "--calibration-mode",

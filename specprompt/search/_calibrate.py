@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dspy
@@ -53,7 +55,9 @@ __all__ = [
     "calibrate_context",
     "calibrate_study",
     "check_lm",
+    "load_calibration",
     "probe_candidates",
+    "use_calibration",
 ]
 
 logger = logging.getLogger("specprompt.search")
@@ -382,6 +386,52 @@ def calibrate_study(
     for line in cal.summary().splitlines():
         logger.info("calibration: %s", line)
     return cal
+
+
+def load_calibration(value: object) -> Calibration:
+    """A :class:`Calibration`, or one read from a JSON file (``specprompt calibrate --json FILE``).
+
+    Raises:
+        ConfigError: neither, an unreadable file, or not a calibration (the reason named).
+    """
+    if isinstance(value, Calibration):
+        return value
+    if not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(
+            f"calibration must be a Calibration or the path of a JSON file from specprompt calibrate --json, "
+            f"got {type(value).__name__}"
+        )
+    path = Path(value)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the calibration file {str(path)!r}: {exc}") from None
+    try:
+        return Calibration.from_json(text)
+    except ConfigError as exc:
+        raise ConfigError(f"the calibration file {str(path)!r} is not a calibration: {exc}") from None
+
+
+def use_calibration(study: optuna.Study, calibration: Calibration, local: Any, target: Any) -> Calibration:
+    """A calibration measured before this compile (``BandOptimizer(calibration=...)``), checked and
+    stored in ``study`` (:data:`CALIBRATION_ATTR`); it costs no target call.
+
+    Raises:
+        ConfigError: it was measured with other judges (model strings; both named).
+    """
+    names = (str(getattr(local, "model", local)), str(getattr(target, "model", target)))
+    if (calibration.local, calibration.target) != names:
+        raise ConfigError(
+            f"the calibration was measured with local judge {calibration.local!r} and target {calibration.target!r}, "
+            f"but this compile uses {names[0]!r} and {names[1]!r}: measure it again with these judges"
+        )
+    study.set_user_attr(CALIBRATION_ATTR, calibration.to_dict())
+    logger.info(
+        "calibration given (%d target calls when it was measured; none now): rank agreement %s",
+        calibration.target_calls,
+        "undefined" if calibration.spearman is None else f"{calibration.spearman:.2f}",
+    )
+    return calibration
 
 
 def calibrate(

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
-from specprompt.search._calibrate import calibrate_study, check_lm
+from specprompt.search._calibrate import Calibration, calibrate_study, check_lm, load_calibration, use_calibration
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
@@ -208,6 +209,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             ``calibration_probes`` candidates, which both score (no extra target call), and the
             verdict applies to the later ones. ``last_result.screening`` reports what it did.
             Not with ``target=``.
+        calibration: a :class:`~specprompt.search.Calibration` measured before, or the JSON file
+            ``specprompt calibrate --json`` wrote: with ``screen=`` (or ``target=``) its verdict
+            decides whether to screen, with no probe and no target call, so one calibration
+            serves several compiles of a task (budgets, seeds). It must have been measured with
+            the same judges (model strings), else ``compile`` raises :class:`ConfigError`; it is
+            stored in the study and reported like a measured one. Not with
+            ``calibration_mode="trials"``.
         **options: :class:`SearchConfig` fields (``token_budget=``, ``n_trials=``, ...).
 
     Attributes:
@@ -295,6 +303,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         storage: str | optuna.storages.BaseStorage | None = None,
         target: dspy.LM | None = None,
         screen: dspy.LM | str | None = None,
+        calibration: Calibration | str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -326,6 +335,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 "calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against> "
                 "or screen=<the judge to calibrate against the scoring LM>"
             )
+        #: a calibration measured before (``specprompt calibrate --json``): its verdict decides, no probe
+        self.calibration = None if calibration is None else load_calibration(calibration)
+        if self.calibration is not None:
+            if target is None and screen is None:
+                raise ConfigError("calibration= needs screen= (or target=): the judges it was measured with")
+            if self.config.calibrate and self.config.calibration_mode == "trials":
+                raise ConfigError(
+                    "give calibration= or calibration_mode='trials', not both: a given calibration decides "
+                    "before the search"
+                )
         self.target = target
         self.screen = screen
         self.sampler = sampler
@@ -739,6 +758,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     run.screen.judge,
                     run.screen.target,
                 )
+        elif self.calibration is not None:  # measured before this compile: no target call
+            local, target = (
+                (run.screen.lm, dspy.settings.lm) if run.screen is not None else (dspy.settings.lm, self.target)
+            )
+            calibration = use_calibration(study, self.calibration, local, target)
         elif cfg.calibrate and run.screen is not None:  # the screen is the local judge, the scoring LM the target
             calibration = calibrate_study(study, ctx, self.metric, run.valset, run.screen.lm, dspy.settings.lm)
         elif cfg.calibrate:

@@ -159,6 +159,26 @@ def test_compile_screen_local_is_band_vlm_v2(
     assert data["screening"]["judge"] == v2 and f"screening with {v2}" in capsys.readouterr().out
 
 
+def test_compile_reuses_a_calibration_file(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cal = tmp_path / "cal.json"
+    measure = ["calibrate", f"{program_file}:make", "--trainset", str(tiny_data["train_dir"])]
+    measure += ["--valset", str(tiny_data["val_jsonl"]), "--lm", "pixel:hist-hog", "--local", "nearest"]
+    measure += ["--probes", "4", "--examples", "2", "--k-demos", "3", "--json", str(cal)]
+    assert main(measure) == 0
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
+    args += ["--screen", "nearest", "--calibration", str(cal)]
+    assert main(args) == 0
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    assert data["calibration"] == json.loads(cal.read_text())  # the file's verdict, stored and reported
+    assert data["screening"]["note"].startswith("rank agreement of specprompt/nearest-v1 vs")
+    capsys.readouterr()
+    bad = compile_args(program_file, tiny_data, tmp_path / "p", "--lm", "pixel:lbp-dct")
+    assert main([*bad, "--screen", "nearest", "--calibration", str(cal)]) == 2
+    assert "but this compile uses 'specprompt/nearest-v1' and 'specprompt/pixel-lbp-dct-v1'" in capsys.readouterr().err
+
+
 def test_compile_calibration_mode_reaches_the_search(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, cast
 
@@ -306,3 +307,40 @@ def test_trials_mode_decides_after_the_last_round_whatever_the_interval() -> Non
     study = _paired_study(OPEN * TRIALS_ROUNDS)
     assert screen.decide(study) and not screen.active  # three open rounds: the rule decides (falls back)
     assert screen.calibration_trials == 4 * TRIALS_ROUNDS and f"over {4 * TRIALS_ROUNDS} trials" in screen.note
+
+
+def _given(rho: float, interval: tuple[float, float]) -> Calibration:
+    return dataclasses.replace(
+        _calibration(rho, interval), local="specprompt/nearest-v1", target="specprompt/pixel-hist-hog-v1"
+    )
+
+
+def test_a_given_calibration_decides_with_no_target_call(photo: Task, tmp_path: Any) -> None:
+    good = _given(0.9, (0.6, 1.0))
+    mf, calls = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), calibration=good, trim=False)
+    assert mf.calibration == good and mf.screening is not None and mf.screening.active
+    assert calls == mf.scorer_calls  # no probe: the target answered the search only
+    assert mf.screening.note == screen_verdict(good, 0.5)[1]
+    # from a JSON file (specprompt calibrate --json), a low agreement: target-only
+    path = tmp_path / "cal.json"
+    path.write_text(_given(0.1, (-0.5, 0.6)).to_json())
+    low, _ = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), calibration=str(path), trim=False)
+    assert low.screening is not None and not low.screening.active and "falling back" in low.screening.note
+    assert low.calibration is not None and low.calibration.spearman == 0.1
+
+
+def test_a_given_calibration_must_match_the_judges(photo: Task, tmp_path: Any) -> None:
+    other = dataclasses.replace(_given(0.9, (0.6, 1.0)), target="openai/gpt-4.1-mini")
+    with pytest.raises(ConfigError, match=r"measured with local judge 'specprompt/nearest-v1' and target 'openai/gpt"):
+        _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), calibration=other)
+    with pytest.raises(ConfigError, match="calibration= needs screen="):
+        BandOptimizer(exact, calibration=_given(0.9, (0.6, 1.0)))
+    with pytest.raises(ConfigError, match="give calibration= or calibration_mode='trials', not both"):
+        BandOptimizer(exact, screen="nearest", calibration=_given(0.9, (0.6, 1.0)), **TRIALS)
+    with pytest.raises(ConfigError, match="cannot read the calibration file"):
+        BandOptimizer(exact, screen="nearest", calibration=str(tmp_path / "missing.json"))
+    (tmp_path / "bad.json").write_text('{"local": "x"}')
+    with pytest.raises(ConfigError, match="is not a calibration: a calibration lacks the key "):
+        BandOptimizer(exact, screen="nearest", calibration=tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="calibration must be a Calibration or the path"):
+        BandOptimizer(exact, screen="nearest", calibration=3)
