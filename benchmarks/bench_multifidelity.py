@@ -24,6 +24,10 @@ unchecked      (what screening itself saves and costs, without the fallback)
 mf-local-      the same with the local judge, its agreement measured on the search's own first
 trials         ``--probes`` candidates, which both judges score (``calibration_mode="trials"``: no
                extra target call); the later candidates are screened, or all go to the target
+mf-local-      the same with the local judge and a calibration measured once per task and judge
+given          (``--given-probes`` x ``--given-examples`` target calls, on the first seed's task
+               draw) and given to every seed's compile (``BandOptimizer(calibration=...)``); each
+               compile is charged the probe's target calls divided by the number of seeds
 local-only     the same search scored by the local judge alone (no target call during the compile;
                the program is then measured on the held-out split by the target like the others)
 lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
@@ -62,7 +66,7 @@ import bench_realphoto as rp
 
 #: Screens: the judge, and how its agreement is calibrated (a probe first; ``-unchecked``: not at all;
 #: ``-trials``: on the search's own first trials, ``calibration_mode="trials"``).
-SCREENS = ("local", "nearest", "local-unchecked", "local-trials")
+SCREENS = ("local", "nearest", "local-unchecked", "local-trials", "local-given")
 #: The method whose scoring LM is the local judge alone; chosen with ``--screens`` like a screen.
 LOCAL_ONLY = "local-only"
 #: Bars of issue #11 for ``local-only``: most accuracy points lost to target-only; not below lanczos.
@@ -94,6 +98,8 @@ class Settings:
     screen_keep: float
     probes: int
     probe_examples: int
+    given_probes: int
+    given_examples: int
     workers: int
     threads: int
 
@@ -199,15 +205,19 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         if method == LOCAL_ONLY:
             cell.runs[method] = _local_only(student, task, s, budget, seed, lm, makers["local"]())
             continue
-        name = method[3:].removesuffix("-unchecked").removesuffix("-trials")
+        name = method[3:].removesuffix("-unchecked").removesuffix("-trials").removesuffix("-given")
         screen = None if method == "target-only" else makers[name]()
         mode = "trials" if method.endswith("-trials") else "probe"
+        given, charged = None, 0.0
+        if method.endswith("-given"):
+            given, charged = _given_calibration(task_name, s, lm, screen)
         before = lm.engine.calls
         t0 = time.perf_counter()
-        calibrate = not method.endswith("-unchecked")
-        program, result = _compile(student, task, s, budget, seed, screen, calibrate, mode=mode)
+        calibrate = not method.endswith("-unchecked") and given is None
+        extra = {} if given is None else {"calibration": given}
+        program, result = _compile(student, task, s, budget, seed, screen, calibrate, mode=mode, **extra)
         seconds = time.perf_counter() - t0
-        calls = lm.engine.calls - before
+        calls = lm.engine.calls - before + round(charged)
         rep = result.screening
         cell.runs[method] = Run(
             rp.held_out_accuracy(program, task.testset, s.threads),
@@ -216,9 +226,46 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
             screen_calls=0 if rep is None else rep.screen_calls,
             seconds=seconds,
             screened=bool(rep is not None and rep.active),
-            note="" if rep is None else rep.summary(),
+            note=("" if rep is None else rep.summary())
+            + (
+                ""
+                if given is None
+                else f" [given calibration: {given.target_calls} target calls over {len(s.seeds)} seeds, "
+                f"{round(charged)} charged to this compile]"
+            ),
         )
     return cell
+
+
+def _given_calibration(task_name: str, s: Settings, target: Any, local: Any) -> tuple[Any, float]:
+    """The calibration ``mf-local-given`` reuses: measured on the first seed's draw of the task (the
+    same for every seed's compile) and its target calls divided by the number of seeds."""
+    import dspy
+
+    from specprompt.search import calibrate
+    from specprompt.tasks import get_task
+
+    first = s.seeds[0]
+    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=first)
+    student = dspy.Predict(task.signature)
+    student.demos = rp.pick_demos(task, s.k_per_class)
+    budget = math.floor(s.budget * rp.prompt_tokens(student, s.pricing))
+    before = target.engine.calls
+    cal = calibrate(
+        student,
+        rp.exact_match,
+        trainset=task.trainset,
+        valset=task.valset,
+        target=target,
+        local=local,
+        n_probes=s.given_probes,
+        n_examples=s.given_examples,
+        seed=first,
+        token_budget=budget,
+        cost_model=s.pricing,
+        num_threads=s.threads,
+    )
+    return cal, (target.engine.calls - before) / len(s.seeds)
 
 
 def _local_options(s: Settings) -> dict[str, Any]:
@@ -492,6 +539,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--screen-keep", type=rp._fraction, default=0.25, help="screen_keep (default 0.25)")
     parser.add_argument("--probes", type=rp.at_least(3), default=None, help="calibration probes (default 12)")
     parser.add_argument("--probe-examples", type=rp.at_least(1), default=None, help="examples per probe (default 4)")
+    parser.add_argument(
+        "--given-probes", type=rp.at_least(3), default=24, help="mf-local-given: probes of its calibration (default 24)"
+    )
+    parser.add_argument(
+        "--given-examples", type=rp.at_least(1), default=8, help="mf-local-given: examples per probe (default 8)"
+    )
     parser.add_argument("--workers", type=rp.at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=rp.at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
@@ -531,6 +584,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         screen_keep=a.screen_keep,
         probes=a.probes or (4 if a.quick else 12),
         probe_examples=a.probe_examples or (2 if a.quick else 4),
+        given_probes=4 if a.quick else a.given_probes,
+        given_examples=2 if a.quick else a.given_examples,
         workers=a.workers,
         threads=a.threads,
     )

@@ -84,3 +84,17 @@ def test_local_only_runs_the_checkpoint_asked_for(tmp_path: Path) -> None:
     assert _model(notes["band-vlm-v1"]) != _model(notes["band-vlm-v2"])
     bad = _run("--quick", "--checkpoint", str(tmp_path / "missing"))
     assert bad.returncode == 2 and "--checkpoint" in bad.stderr and "band-vlm-v2" in bad.stderr
+
+
+def test_given_calibration_is_charged_once_per_task_over_the_seeds(tmp_path: Path) -> None:
+    js = tmp_path / "given.json"
+    common = ("--quick", "--tasks", "photo-tint", "--judges", "hist-hog", "--screens", "local-given")
+    proc = _run(*common, "--seeds", "2", "--json-out", str(js))
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS/FAIL mf-local-given: >= 3x fewer target calls than target-only:" in proc.stdout
+    cells = [json.loads(line) for line in js.read_text().splitlines()]
+    assert len(cells) == 2
+    for cell in cells:  # --quick: 4 probes x 2 examples, shared by 2 seeds: 4 calls charged to each compile
+        note = cell["runs"]["mf-local-given"]["note"]
+        assert "[given calibration: 8 target calls over 2 seeds, 4 charged to this compile]" in note
+        assert "rank agreement of " in note and cell["runs"]["mf-local-given"]["target_calls"] >= 4
