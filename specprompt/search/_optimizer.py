@@ -812,6 +812,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),
             calibration=calibration,
+            calibration_given=self.calibration is not None and calibration is self.calibration,
             screening=None if run.screen is None else run.screen.report(study),
             trim=trimmed,
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),

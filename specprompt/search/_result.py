@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from specprompt.search._screen import ScreenReport
     from specprompt.search._trim import TrimReport
 
-__all__ = ["BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
+__all__ = ["GIVEN", "BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
+
+
+#: Said of a calibration given to the compile (``BandOptimizer(calibration=...)``).
+GIVEN = " (given: measured before this compile, which made no target call for it)"
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,10 @@ class CompileResult:
         floor: the best full-valset score of a baseline candidate (``None`` without one).
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
         calibration: the rank agreement of the scoring LM with the target LM, measured before
-            the search (``calibrate=True`` with a ``target`` or a ``screen``), else ``None``.
+            the search (``calibrate=True`` with a ``target`` or a ``screen``), or given
+            (``BandOptimizer(calibration=...)``), else ``None``.
+        calibration_given: ``calibration`` was given, measured before this compile: its target
+            calls were not spent by this compile.
         screening: what the screening judge of a multi-fidelity search did
             (:class:`~specprompt.search._screen.ScreenReport`; ``screen=`` given), else ``None``.
         trim: what the trim after the choice did (:class:`~specprompt.search._trim.TrimReport`:
@@ -265,6 +272,7 @@ class CompileResult:
     floor: float | None = None
     spend: SpendReport | None = None
     calibration: Calibration | None = None
+    calibration_given: bool = False
     screening: ScreenReport | None = None
     trim: TrimReport | None = None
     _build: Callable[..., dspy.Module] | None = field(default=None, repr=False, compare=False)
@@ -319,6 +327,7 @@ class CompileResult:
             "floor": self.floor,
             "spend": None if self.spend is None else self.spend.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "calibration_given": self.calibration_given,
             "screening": None if self.screening is None else self.screening.to_dict(),
             "trim": None if self.trim is None else self.trim.to_dict(),
         }
@@ -355,7 +364,7 @@ class CompileResult:
                 lines.append(f"  {b.name:<10} score {score:<7} tokens {tokens:<7} {test}{b.note}".rstrip())
         if self.calibration is not None:
             lines.append("")
-            lines.append("calibration:")
+            lines.append(f"calibration{GIVEN if self.calibration_given else ''}:")
             lines.extend(f"  {line}" for line in self.calibration.summary().splitlines())
         if self.screening is not None:
             lines.append("")
@@ -393,5 +402,11 @@ class CompileResult:
         return (
             f"<table><caption>{title}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"<p>{html.escape(self.summary())}</p>"
-            + ("" if self.calibration is None else f"<pre>{html.escape(self.calibration.summary())}</pre>")
+            + (
+                ""
+                if self.calibration is None
+                else f"<pre>{html.escape(self.calibration.summary())}"
+                + (html.escape(GIVEN) if self.calibration_given else "")
+                + "</pre>"
+            )
         )

@@ -124,6 +124,7 @@ def test_compile_calibrates_against_a_target(
     assert "stated maximum: 192 = n_probes x n_examples" in text and "verdict: " in text
     data = json.loads((tmp_path / "o" / "pareto.json").read_text())
     cal = data["calibration"]
+    assert data["calibration_given"] is False  # measured by this compile
     assert cal["target"] == "specprompt/pixel-hist-hog-v1" and cal["local"] == "specprompt/nearest-v1"
     assert cal["target_calls"] == len(cal["probes"]) * len(cal["examples"]) <= 192
     assert "<h2>Calibration</h2>" in (tmp_path / "o" / "report.html").read_text()
@@ -172,6 +173,8 @@ def test_compile_reuses_a_calibration_file(
     assert main(args) == 0
     data = json.loads((tmp_path / "o" / "pareto.json").read_text())
     assert data["calibration"] == json.loads(cal.read_text())  # the file's verdict, stored and reported
+    assert data["calibration_given"] is True
+    assert "given: measured before this compile" in (tmp_path / "o" / "report.html").read_text()
     assert data["screening"]["note"].startswith("rank agreement of specprompt/nearest-v1 vs")
     capsys.readouterr()
     bad = compile_args(program_file, tiny_data, tmp_path / "p", "--lm", "pixel:lbp-dct")

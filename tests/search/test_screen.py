@@ -321,6 +321,8 @@ def test_a_given_calibration_decides_with_no_target_call(photo: Task, tmp_path: 
     assert mf.calibration == good and mf.screening is not None and mf.screening.active
     assert calls == mf.scorer_calls  # no probe: the target answered the search only
     assert mf.screening.note == screen_verdict(good, 0.5)[1]
+    assert mf.calibration_given and "calibration (given: measured before this compile" in mf.pareto_table()
+    assert mf.to_dict()["calibration_given"] is True
     # from a JSON file (specprompt calibrate --json), a low agreement: target-only
     path = tmp_path / "cal.json"
     path.write_text(_given(0.1, (-0.5, 0.6)).to_json())
