@@ -575,28 +575,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         ctx, cfg = run.ctx, self.config
         key, tokens = ctx.key(cand), ctx.tokens(cand)
         excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
-        if partial is not None:
-            record = TrialRecord(
-                origin=origin,
-                worker=worker_tag(),
-                key=key,
-                tokens=tokens,
-                feasible=True,
-                constraint=None if excess is None else (excess,),
-                selections=ctx.describe(cand),
-                example_scores=partial,
-            )
-            study.add_trial(
-                optuna.trial.create_trial(
-                    state=optuna.trial.TrialState.PRUNED,
-                    params=ctx.to_params(cand),
-                    distributions=dict(ctx.distributions()),
-                    user_attrs=record.to_attrs(),
-                    system_attrs={} if excess is None else {"constraints:tokens": excess},
-                )
-            )
-            return
-        full = full_score(study, ctx, run.scorer, key, cand, None)
+        full = None if partial is not None else full_score(study, ctx, run.scorer, key, cand, None)
         record = TrialRecord(
             origin=origin,
             worker=worker_tag(),
@@ -605,14 +584,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             feasible=True,
             constraint=None if excess is None else (excess,),
             selections=ctx.describe(cand),
-            example_scores=full.example_scores,
-            score=full.score,
+            example_scores=partial if full is None else full.example_scores,
+            score=None if full is None else full.score,
         )
+        values = None if full is None else [full.score, float(tokens)] if cfg.multi_objective else [full.score]
         study.add_trial(
             optuna.trial.create_trial(
+                state=optuna.trial.TrialState.PRUNED if full is None else optuna.trial.TrialState.COMPLETE,
                 params=ctx.to_params(cand),
                 distributions=dict(ctx.distributions()),
-                values=[full.score, float(tokens)] if cfg.multi_objective else [full.score],
+                values=values,
                 user_attrs=record.to_attrs(),
                 system_attrs={} if excess is None else {"constraints:tokens": excess},
             )
