@@ -257,7 +257,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
     target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
     screen = None
     if getattr(args, "screen", None) is not None:
-        from specprompt.search._screen import SCREEN_CHECKPOINT
+        from specprompt.search import SCREEN_CHECKPOINT
 
         screen_checkpoint = SCREEN_CHECKPOINT if args.screen == "local" else None
         screen = make_lm(args.screen, cost_model=args.cost_model, checkpoint=screen_checkpoint)

@@ -349,12 +349,11 @@ class CompileReport:
         if not isinstance(cal, Mapping):
             return ""
         from specprompt.search import Calibration
-        from specprompt.search._result import GIVEN
 
         c = Calibration.from_dict(cal)
         lines = "".join(f"<p>{_e(line)}</p>" for line in c.summary().splitlines())
         if self.data.get("calibration_given"):
-            lines += f"<p>{_e('Calibration' + GIVEN + '.')}</p>"
+            lines += "<p>Calibration given: measured before this compile, which made no target call for it.</p>"
         head = f"<tr><th>probe</th><th>tokens</th><th>{_e(c.local)}</th><th>{_e(c.target)}</th></tr>"
         body = "".join(
             f"<tr><td>{_e(p.get('name', ''))}</td><td class=num>{_e(p.get('tokens', ''))}</td>"

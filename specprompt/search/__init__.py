@@ -6,6 +6,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport
+from specprompt.search._screen import SCREEN_CHECKPOINT
 from specprompt.search._space import (
     Dim,
     ImageSpace,
@@ -27,6 +28,7 @@ __all__ = [
     "ImageSpace",
     "ParetoRow",
     "RetryPolicy",
+    "SCREEN_CHECKPOINT",
     "SearchConfig",
     "Spend",
     "SpendReport",

@@ -174,7 +174,7 @@ def test_compile_reuses_a_calibration_file(
     data = json.loads((tmp_path / "o" / "pareto.json").read_text())
     assert data["calibration"] == json.loads(cal.read_text())  # the file's verdict, stored and reported
     assert data["calibration_given"] is True
-    assert "given: measured before this compile" in (tmp_path / "o" / "report.html").read_text()
+    assert "Calibration given: measured before this compile" in (tmp_path / "o" / "report.html").read_text()
     assert data["screening"]["note"].startswith("rank agreement of specprompt/nearest-v1 vs")
     capsys.readouterr()
     bad = compile_args(program_file, tiny_data, tmp_path / "p", "--lm", "pixel:lbp-dct")
