@@ -198,7 +198,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             ``"specprompt:calibration"`` (a resumed study reuses it, with no target call) and
             reports it in ``last_result.calibration``.
         screen: a cheap screening judge for a multi-fidelity search scored by the target
-            (``dspy.settings.lm``): ``"local"`` (the shipped band VLM), ``"nearest"`` or a
+            (``dspy.settings.lm``): ``"local"`` (the shipped band VLM band-vlm-v2,
+            :data:`~specprompt.search.SCREEN_CHECKPOINT`), ``"nearest"`` or a
             ``dspy.LM``. Every candidate is scored by it first; only those in the best
             ``screen_keep`` share of the candidates screened so far, and every baseline, are
             scored by the target, and the program is chosen by target scores only
