@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(result.to_json(indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {path}")
+        print(f"wrote {path} (specprompt compile --screen ... --calibration {path} reuses it with no target call)")
     return 0
 
 

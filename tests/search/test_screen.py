@@ -346,3 +346,15 @@ def test_a_given_calibration_must_match_the_judges(photo: Task, tmp_path: Any) -
         BandOptimizer(exact, screen="nearest", calibration=tmp_path / "bad.json")
     with pytest.raises(ConfigError, match="calibration must be a Calibration or the path"):
         BandOptimizer(exact, screen="nearest", calibration=3)
+
+
+def test_a_given_calibration_of_a_local_only_search(photo: Task) -> None:
+    """target= (a search scored by the local judge): the calibration's local judge is the scoring LM."""
+    given = dataclasses.replace(_given(0.9, (0.6, 1.0)), local="specprompt/nearest-v1")
+    target = pixel_lm("hist-hog")
+    with dspy.context(lm=nearest_lm()):
+        opt = BandOptimizer(exact, target=target, calibration=given, **options(n_trials=4, k_demos=6))
+        opt.compile(dspy.Predict(photo.signature), trainset=photo.trainset, valset=photo.valset)
+    result = opt.last_result
+    assert result is not None and result.calibration == given and result.calibration_given
+    assert target.engine.calls == 0  # no probe: the target was never called
