@@ -177,19 +177,14 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
     from dspy.adapters import ChatAdapter
 
     from specprompt.scorers import local_lm, nearest_lm, pixel_lm
-    from specprompt.tasks import get_task
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("dspy").setLevel(logging.WARNING)
     logging.getLogger("specprompt").setLevel(logging.ERROR)
     lm = pixel_lm(judge)
     dspy.configure(lm=lm, adapter=ChatAdapter(), disable_history=True)
-    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
-    student = dspy.Predict(task.signature)
-    demos = rp.pick_demos(task, s.k_per_class)
-    student.demos = demos
-    full_tokens = rp.prompt_tokens(student, s.pricing)
-    budget = math.floor(s.budget * full_tokens)
+    task, student, full_tokens, budget = _draw(task_name, s, seed)
+    demos = student.demos
     cell = Cell(task_name, judge, seed, full_tokens, budget)
     found = rp.lanczos_images(demos, s.pricing, budget)
     if found is None:
@@ -237,19 +232,27 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
     return cell
 
 
+def _draw(task_name: str, s: Settings, seed: int) -> tuple[Any, Any, int, int]:
+    """One seed's draw of a task: the task, the student with its demos, the full-resolution demo
+    tokens under ``--pricing`` and the budget (``--budget`` of them)."""
+    import dspy
+
+    from specprompt.tasks import get_task
+
+    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
+    student = dspy.Predict(task.signature)
+    student.demos = rp.pick_demos(task, s.k_per_class)
+    full_tokens = rp.prompt_tokens(student, s.pricing)
+    return task, student, full_tokens, math.floor(s.budget * full_tokens)
+
+
 def _given_calibration(task_name: str, s: Settings, target: Any, local: Any) -> tuple[Any, float]:
     """The calibration ``mf-local-given`` reuses: measured on the first seed's draw of the task (the
     same for every seed's compile) and its target calls divided by the number of seeds."""
-    import dspy
-
     from specprompt.search import calibrate
-    from specprompt.tasks import get_task
 
     first = s.seeds[0]
-    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=first)
-    student = dspy.Predict(task.signature)
-    student.demos = rp.pick_demos(task, s.k_per_class)
-    budget = math.floor(s.budget * rp.prompt_tokens(student, s.pricing))
+    task, student, _, budget = _draw(task_name, s, first)
     before = target.engine.calls
     cal = calibrate(
         student,

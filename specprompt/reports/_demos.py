@@ -153,11 +153,6 @@ class ProgramImages:
         """The cost model shown next to ``local`` tokens (``None`` when it is the local model itself)."""
         return None if self.cost_model in (None, "local", self.local_model) else self.cost_model
 
-    @property
-    def local_label(self) -> str:
-        """Heading of the local tokens: ``local``, or ``local:<checkpoint>`` for another local model."""
-        return "local" if self.local_model == "local" else self.local_model
-
     def tokens(self, predictor: str | None = None) -> tuple[int, int | None]:
         """``(local, model)`` image tokens of one prompt of ``predictor`` (default: all predictors)."""
         rows = [r for r in self.rows if predictor is None or r.predictor == predictor]
@@ -183,7 +178,7 @@ class ProgramImages:
     def table(self) -> str:
         """A plain-text table per predictor and the totals of one prompt."""
         model = self.shown_model
-        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", self.local_label]
+        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", self.local_model]
         if model:
             head.append(model.split(":")[-1])
         head.append("source hash")
@@ -212,17 +207,17 @@ class ProgramImages:
                 lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
             local, tok = self.tokens(name)
             lines.append(
-                f"  image tokens per prompt: {local} {self.local_label}" + (f", {tok} {model}" if model else "")
+                f"  image tokens per prompt: {local} {self.local_model}" + (f", {tok} {model}" if model else "")
             )
         local, tok = self.tokens()
         lines.append(
-            f"total image tokens per prompt: {local} {self.local_label}" + (f", {tok} {model}" if model else "")
+            f"total image tokens per prompt: {local} {self.local_model}" + (f", {tok} {model}" if model else "")
         )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         model = self.shown_model
-        head = ["label", "slot", "scheme", "kept bands", "sent", "source", self.local_label] + (
+        head = ["label", "slot", "scheme", "kept bands", "sent", "source", self.local_model] + (
             [model] if model else []
         )
         body = []
@@ -240,7 +235,7 @@ class ProgramImages:
                 cells.append(str(r.model_tokens))
             body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         local, tok = self.tokens()
-        total = f"{local} {self.local_label}" + (f", {tok} {model}" if model else "")
+        total = f"{local} {self.local_model}" + (f", {tok} {model}" if model else "")
         return (
             "<table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -434,14 +429,13 @@ def describe_program(
     """
     import dspy
 
-    from specprompt.cost import get_cost_model
+    from specprompt.cost import LocalCostModel, get_cost_model
     from specprompt.types import DROPPED_IMAGE
 
-    if cost_model is not None:
-        get_cost_model(cost_model)
+    chosen = None if cost_model is None else get_cost_model(cost_model)
     if local_model is None:
-        local_model = cost_model if cost_model is not None and _is_local(cost_model) else "local"
-    elif not _is_local(local_model):
+        local_model = cost_model if cost_model is not None and isinstance(chosen, LocalCostModel) else "local"
+    elif not isinstance(get_cost_model(local_model), LocalCostModel):
         raise ConfigError(f"local_model must be a local cost model such as 'local:band-vlm-v2', got {local_model!r}")
     states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
     rows: list[DemoImage] = []
@@ -476,12 +470,6 @@ def describe_program(
     labels = demo_labels(program)
     rows = [dataclasses.replace(r, label=labels.get((r.predictor, r.demo))) for r in rows]
     return ProgramImages(tuple(rows), {k: len(v) for k, v in states.items()}, cost_model, local_model)
-
-
-def _is_local(name: str) -> bool:
-    from specprompt.cost import LocalCostModel, get_cost_model
-
-    return isinstance(get_cost_model(name), LocalCostModel)
 
 
 def image_rows_by_demo(images: ProgramImages) -> dict[tuple[str, int], list[DemoImage]]:

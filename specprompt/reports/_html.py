@@ -259,7 +259,7 @@ class CompileReport:
                 lines.append(f"Held-out test score: <b>{_fmt_score(d.get('test_score'))}</b>.")
         shown = self.images.shown_model
         lines.append(
-            f"Its demo images: {local} {_e(self.images.local_label)} tokens"
+            f"Its demo images: {local} {_e(self.images.local_model)} tokens"
             + (f", {tokens} {_e(shown)} tokens." if shown else ".")
         )
         full = (d.get("baselines") or {}).get("full")
@@ -417,7 +417,7 @@ class CompileReport:
             mtok = sum(r.model_tokens or 0 for r in rows)
             where = _e(f"{pname} / demo {di}") + (f" &mdash; {_e(caption)}" if caption else "")
             head = f"{_e(label)} <small>{where}</small>" if label else where
-            tok = f"{tokens} {_e(self.images.local_label)}" + (f", {mtok} {_e(model)}" if model else "")
+            tok = f"{tokens} {_e(self.images.local_model)}" + (f", {mtok} {_e(model)}" if model else "")
             out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
             for r in rows:
                 out.append(self._slot(r))
@@ -472,7 +472,7 @@ class CompileReport:
         w, h = r.sent_size
         k = max(1, self.cell // max(w, h))
         model = self.images.shown_model
-        tokens = f"{r.local_tokens} {self.images.local_label}" + (f", {r.model_tokens} {model}" if model else "")
+        tokens = f"{r.local_tokens} {self.images.local_model}" + (f", {r.model_tokens} {model}" if model else "")
         src = _e(url)
         return (
             f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'

@@ -244,6 +244,11 @@ class Calibration:
             raise ConfigError(f"a calibration must be JSON: {exc}") from None
 
 
+def _model(lm: Any) -> str:
+    """The model string a calibration records for a judge."""
+    return str(getattr(lm, "model", lm))
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"calibrate: {name} must be an int >= {minimum}, got {value!r}")
@@ -329,8 +334,8 @@ def calibrate_context(
         scores["local"], scores["target"], confidence=confidence, n_bootstrap=n_bootstrap, seed=seed
     )
     return Calibration(
-        local=str(getattr(local, "model", local)),
-        target=str(getattr(target, "model", target)),
+        local=_model(local),
+        target=_model(target),
         probes=tuple(
             {"name": name, "key": ctx.key(c), "tokens": ctx.tokens(c), "selections": ctx.describe(c)}
             for name, c in probes
@@ -361,7 +366,7 @@ def calibrate_study(
     """
     cfg = ctx.config
     stored = study.user_attrs.get(CALIBRATION_ATTR)
-    names = (str(getattr(local, "model", local)), str(getattr(target, "model", target)))
+    names = (_model(local), _model(target))
     if stored is not None:
         old = Calibration.from_dict(stored)
         if (old.local, old.target, old.seed, old.max_target_calls) == (
@@ -419,7 +424,7 @@ def use_calibration(study: optuna.Study, calibration: Calibration, local: Any, t
     Raises:
         ConfigError: it was measured with other judges (model strings; both named).
     """
-    names = (str(getattr(local, "model", local)), str(getattr(target, "model", target)))
+    names = (_model(local), _model(target))
     if (calibration.local, calibration.target) != names:
         raise ConfigError(
             f"the calibration was measured with local judge {calibration.local!r} and target {calibration.target!r}, "

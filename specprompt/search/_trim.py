@@ -256,16 +256,12 @@ def trim(
     def attempt(cand: Candidate, move: str) -> bool:
         n = len(steps) + 1
         scores, trial = score(cand, f"{TRIM_ORIGIN}{n}", chunks)
-        complete = set(scores) >= set(reference)
-        lost = (
-            loses_nothing(scores, reference) if complete else loses_nothing(scores, {i: reference[i] for i in scores})
-        )
-        accepted = complete and not lost
-        if not complete and not lost:  # pragma: no cover - partial scores only ever stop at a loss
-            lost = tuple(i for i in sorted(reference) if i not in scores)
+        # the losses among the scored examples; partial scores without one (never expected) lose the rest
+        scored = {i: v for i, v in reference.items() if i in scores}
+        lost = loses_nothing(scores, scored) or loses_nothing(scores, reference)
         mean = sum(scores.values()) / len(scores) if scores else float("nan")
-        steps.append(TrimStep(n, move, ctx.tokens(cand), mean, accepted, lost, trial, len(scores)))
-        return accepted
+        steps.append(TrimStep(n, move, ctx.tokens(cand), mean, not lost, lost, trial, len(scores)))
+        return not lost
 
     while len(steps) < max_steps and (demo := _droppable(ctx, best)) is not None:
         cand = _dropped(ctx, best, demo)
