@@ -114,10 +114,14 @@ def sample_episodes(
         fam = fams[int(rng.integers(len(fams)))]
         values = rng.choice(len(fam.values), size=n_way, replace=False)
         order = [c for c in range(n_way) for _ in range(k_shot)] + [c for c in range(n_way) for _ in range(n_query)]
+        photo_fam = get_photo_family(fam.name) if is_photo_family(fam.name) else None
+        shared = photo_fam is not None and photo_fam.shared_scene > 0 and rng.random() < photo_fam.shared_scene
+        scene_seed = int(rng.integers(2**63)) if shared else None
         for i, c in enumerate(order):
             labels[e, i] = c
-            if is_photo_family(fam.name):
-                big = get_photo_family(fam.name).render(rng, int(values[c]), max(canvas, 256))
+            if photo_fam is not None:
+                scene = None if scene_seed is None else np.random.default_rng(scene_seed)
+                big = photo_fam.render(rng, int(values[c]), max(canvas, 256), scene)
                 side = big.shape[0]
                 if augment and rng.random() < augment:
                     big, side = augment_image(rng, big)

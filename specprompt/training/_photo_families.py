@@ -13,13 +13,18 @@ family             what decides the class
 photo-scene        which photo a crop (40-90% of the short side, rotated, flipped, blurred) is from
 photo-grain        which photo a native-scale, contrast-matched grey crop is from (grain, texture)
 photo-cast         the colour cast (6 colours) laid over a crop of any training photo
+photo-mark         the letter (10 capitals) on a small light tag near a corner of a training photo;
+                   in most episodes every image shares one scene (the same crop, tag place and
+                   font), so only the letter's strokes - fine pixels of a small region - differ
 fine-texture       a fine pattern (period 2.5-7 px at 256 px) over a random smooth background:
                    only the fine levels differ between classes
 =================  ===========================================================================
 
 Convention:
-    ``render(rng, value, size)`` returns float32 ``(size, size, 3)`` pixels in [0, 1]; every draw
-    comes from the caller's generator. :func:`augment` returns the image and the side it is
+    ``render(rng, value, size, scene=None)`` returns float32 ``(size, size, 3)`` pixels in [0, 1];
+    every draw comes from the caller's generators. ``scene`` (families with ``shared_scene`` > 0)
+    is a generator seeded once per episode and fresh for every image, so the scene it draws is the
+    same for every image of the episode. :func:`augment` returns the image and the side it is
     "sent" at (a resampled image is smaller: the model's size rule then creates no fine token
     above its Nyquist, as for a small image at prediction time).
 """
@@ -58,6 +63,11 @@ _CASTS: dict[str, tuple[float, float, float]] = {
     "cyan": (0.10, 0.85, 0.90),
     "purple": (0.65, 0.15, 0.85),
 }
+#: Letters of ``photo-mark``: capitals only (the ``photo-detail`` benchmark task shows digits).
+_MARKS = ("A", "E", "H", "K", "M", "R", "T", "W", "X", "Z")
+#: Hershey fonts of ``photo-mark`` (cv2 ids: plain, duplex, complex, triplex); the benchmark's
+#: ``photo-detail`` digits use the simplex font (0), which is left out.
+_MARK_FONTS = (1, 2, 3, 4)
 _TEXTURES = ("fine stripes", "fine checker", "fine dots", "fine noise", "crosshatch", "no pattern")
 
 
@@ -94,7 +104,7 @@ def _crop(rng: np.random.Generator, pixels: np.ndarray, side: int) -> np.ndarray
     return out[:, ::-1] if rng.random() < 0.5 else out
 
 
-def _scene(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
+def _scene(rng: np.random.Generator, value: int, size: int, scene: np.random.Generator | None) -> np.ndarray:
     import cv2
 
     src = _photo(TRAIN_PHOTOS[value])
@@ -104,7 +114,7 @@ def _scene(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
     return np.asarray(img, np.float32) * np.float32(rng.uniform(0.8, 1.2))
 
 
-def _grain(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
+def _grain(rng: np.random.Generator, value: int, size: int, scene: np.random.Generator | None) -> np.ndarray:
     src = _photo(_GRAIN_PHOTOS[value])
     side = round(size * float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))))
     grey = _resize(_crop(rng, src, side), size).mean(2)
@@ -113,7 +123,7 @@ def _grain(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
     return np.asarray(img + rng.uniform(-0.04, 0.04, 3), np.float32)
 
 
-def _cast(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
+def _cast(rng: np.random.Generator, value: int, size: int, scene: np.random.Generator | None) -> np.ndarray:
     src = _photo(TRAIN_PHOTOS[int(rng.integers(len(TRAIN_PHOTOS)))])
     img = _resize(_crop(rng, src, int(min(src.shape[:2]) * rng.uniform(0.5, 1.0))), size)
     tint = np.clip(np.array(list(_CASTS.values())[value]) + rng.uniform(-0.06, 0.06, 3), 0, 1)
@@ -121,7 +131,7 @@ def _cast(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
     return np.asarray((1 - alpha) * img + alpha * tint, np.float32)
 
 
-def _texture(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
+def _texture(rng: np.random.Generator, value: int, size: int, scene: np.random.Generator | None) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + np.float32(0.5)
     period = rng.uniform(2.5, 7.0) * size / 256
     theta = rng.uniform(0, np.pi)
@@ -150,6 +160,35 @@ def _texture(rng: np.random.Generator, value: int, size: int) -> np.ndarray:
     return np.asarray(bg + pat[:, :, None], np.float32)
 
 
+def _mark(rng: np.random.Generator, value: int, size: int, scene: np.random.Generator | None) -> np.ndarray:
+    import cv2
+
+    at = scene if scene is not None else rng  # what the episode's images share
+    src = _photo(TRAIN_PHOTOS[int(at.integers(len(TRAIN_PHOTOS)))])
+    img = np.ascontiguousarray(_resize(_crop(at, src, int(min(src.shape[:2]) * at.uniform(0.5, 1.0))), size))
+    tag = max(10, round(size * at.uniform(1 / 9, 1 / 6)))
+    margin = round(size * at.uniform(0.02, 0.08))
+    corner = int(at.integers(4))
+    jitter = max(1, size // 256)
+    x0 = (size - tag - margin if corner % 2 else margin) + int(rng.integers(-jitter, jitter + 1))
+    y0 = (size - tag - margin if corner // 2 else margin) + int(rng.integers(-jitter, jitter + 1))
+    paper = tuple(float(v) for v in at.uniform(0.8, 0.97, 3))
+    ink = at.uniform(0.0, 0.2, 3).astype(np.float32)
+    font = _MARK_FONTS[int(at.integers(len(_MARK_FONTS)))]
+    thick = max(1, round(size * at.uniform(1 / 400, 1 / 128)))
+    height = max(4, round(tag * at.uniform(0.45, 0.6)))
+    cv2.rectangle(img, (x0, y0), (x0 + tag, y0 + tag), paper, -1)
+    text = _MARKS[value]
+    scale = cv2.getFontScaleFromHeight(font, height, thick)
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+    org = (x0 + (tag - tw) // 2 + int(rng.integers(-1, 2)), y0 + (tag + th) // 2 + int(rng.integers(-1, 2)))
+    alpha = np.zeros((size, size), np.uint8)
+    cv2.putText(alpha, text, org, font, scale, 255, thick, cv2.LINE_AA)
+    a = (alpha.astype(np.float32) / np.float32(255.0))[:, :, None]
+    img = img + a * (ink - img)
+    return np.asarray(img + rng.normal(0.0, 0.01, img.shape), np.float32)
+
+
 @dataclass(frozen=True)
 class PhotoFamily:
     """A real-image task family rendered at any size (see the module docstring)."""
@@ -157,11 +196,19 @@ class PhotoFamily:
     name: str
     values: tuple[str, ...]
     instructions: tuple[str, ...]
-    draw: Callable[[np.random.Generator, int, int], np.ndarray]
+    draw: Callable[[np.random.Generator, int, int, np.random.Generator | None], np.ndarray]
+    #: Probability that an episode's images share one scene (see :meth:`render`).
+    shared_scene: float = 0.0
 
-    def render(self, rng: np.random.Generator, value: int, size: int) -> np.ndarray:
-        """Float32 ``(size, size, 3)`` pixels in [0, 1] of class ``value``."""
-        out: np.ndarray = np.clip(self.draw(rng, value, size), 0.0, 1.0).astype(np.float32)
+    def render(
+        self, rng: np.random.Generator, value: int, size: int, scene: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """Float32 ``(size, size, 3)`` pixels in [0, 1] of class ``value``.
+
+        ``scene``: a generator drawing what the images of one episode share (seed it the same for
+        each image); ``None`` draws everything from ``rng``. Families without a shared scene ignore it.
+        """
+        out: np.ndarray = np.clip(self.draw(rng, value, size, scene), 0.0, 1.0).astype(np.float32)
         return out
 
 
@@ -182,6 +229,13 @@ PHOTO_FAMILIES: dict[str, PhotoFamily] = {
         ),
         PhotoFamily("photo-cast", tuple(_CASTS), ("Which colour cast does the photo have?",), _cast),
         PhotoFamily("fine-texture", _TEXTURES, ("Which fine pattern is it?", "What texture is it?"), _texture),
+        PhotoFamily(
+            "photo-mark",
+            _MARKS,
+            ("Which letter is printed on the small tag?", "What does the label in the corner say?"),
+            _mark,
+            shared_scene=0.75,
+        ),
     )
 }
 

@@ -73,6 +73,38 @@ def test_episodes_at_256_px_carry_detail_and_sent_sizes() -> None:
     assert v1.detail is None and v1.sent is None
 
 
+def test_photo_mark_letters_and_fonts_are_not_the_benchmark_digits() -> None:
+    import cv2
+
+    from specprompt.tasks._photos import PhotoDetail
+    from specprompt.training._photo_families import _MARK_FONTS
+
+    fam = get_photo_family("photo-mark")
+    assert not set(fam.values) & set(PhotoDetail.labels)  # letters; the benchmark shows digits
+    assert cv2.FONT_HERSHEY_SIMPLEX not in _MARK_FONTS  # the benchmark's font is left out
+    assert fam.shared_scene > 0
+
+
+def test_photo_mark_shared_scene_differs_only_in_the_tag() -> None:
+    fam = get_photo_family("photo-mark")
+    rng = np.random.default_rng(0)
+    a = fam.render(rng, 0, 256, np.random.default_rng(7))
+    b = fam.render(rng, 1, 256, np.random.default_rng(7))
+    changed = np.abs(a - b).max(axis=2) > 0.1
+    ys, xs = np.nonzero(changed)
+    assert changed.any() and changed.mean() < 0.02  # only the letter's strokes
+    assert np.ptp(ys) < 256 / 5 and np.ptp(xs) < 256 / 5  # inside one small tag
+    c = fam.render(rng, 1, 256)  # no shared scene: a different photo crop
+    assert (np.abs(b - c).max(axis=2) > 0.1).mean() > 0.2
+
+
+def test_photo_mark_episodes_share_a_scene_in_most_episodes() -> None:
+    b = sample_episodes(np.random.default_rng(0), ("photo-mark",), 8, n_way=3, k_shot=1, n_query=1, canvas=256)
+    assert b.detail is not None
+    shared = [(np.abs(ep[0] - ep[1]).max(axis=2) > 0.1).mean() < 0.05 for ep in b.detail]
+    assert 4 <= sum(shared) < len(shared)  # 3 in 4 episodes share one scene
+
+
 def test_warm_started_fine_model_trains_and_loads(tmp_path: Path, tiny_checkpoint: Path) -> None:
     fine = ModelConfig(**{**TINY_MODEL.to_dict(), "canvas": 128})
     cfg = tiny_config(
