@@ -9,10 +9,12 @@ from specprompt.cost._base import CostModel, Detail
 from specprompt.cost._registry import register_cost_model
 from specprompt.errors import ConfigError
 
-__all__ = ["CANVASES", "LocalCostModel"]
+__all__ = ["CANVASES", "FINE_GRIDS", "LocalCostModel"]
 
 #: Working resolutions of the local band VLM (``ModelConfig.canvas``): 64 is ``band-vlm-v1``.
 CANVASES: tuple[int, ...] = (64, 128, 256, 512)
+#: Fine grids of the local band VLM (``ModelConfig.fine_grid``; the same as :data:`specprompt.vlm.FINE_GRIDS`).
+FINE_GRIDS: tuple[int, ...] = (4, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class LocalCostModel(CostModel):
     Registered as ``"local:band-vlm-v1"`` (canvas 64), ``"local:band-vlm-v2"`` (canvas 256),
     ``"local:canvas-<canvas>"`` for every working resolution of :data:`CANVASES` (a checkpoint of
     your own: ``"local:canvas-" + str(read_config(path).canvas)``, :func:`specprompt.vlm.read_config`),
+    ``"local:canvas-<canvas>-grid-<g>"`` for a checkpoint whose fine levels have ``g`` x ``g`` tokens
+    (``ModelConfig.fine_grid`` 8 or 16; the shipped checkpoints use 4),
     and ``"local"``. ``"local"`` alone (``image_tokens("local", ...)``) prices the default
     checkpoint, ``band-vlm-v1``; as the ``cost_model`` of a band search
     (:class:`~specprompt.search.BandOptimizer`) it follows the checkpoint that scores: when the
@@ -72,6 +76,10 @@ class LocalCostModel(CostModel):
             "(ModelConfig.canvas): 64 (band-vlm-v1) or 128/256/512 (fine levels; band-vlm-v2: 256)"
         },
     )
+    fine_grid: int = field(
+        default=4,
+        metadata={"help": "tokens per side of each fine level (ModelConfig.fine_grid): 4 (shipped), 8 or 16"},
+    )
 
     family = "local"
 
@@ -80,6 +88,10 @@ class LocalCostModel(CostModel):
             raise ConfigError(
                 f"LocalCostModel.canvas must be one of {', '.join(map(str, CANVASES))}, got {self.canvas!r}"
             )
+        if not isinstance(self.fine_grid, int) or isinstance(self.fine_grid, bool) or self.fine_grid not in FINE_GRIDS:
+            raise ConfigError(
+                f"LocalCostModel.fine_grid must be one of {', '.join(map(str, FINE_GRIDS))}, got {self.fine_grid!r}"
+            )
 
     def _resized(self, width: int, height: int, detail: Detail) -> tuple[int, int]:
         return width, height
@@ -87,7 +99,7 @@ class LocalCostModel(CostModel):
     def _tokens(self, width: int, height: int, detail: Detail) -> int:
         from specprompt.vlm import image_token_count
 
-        return image_token_count(width, height, canvas=self.canvas)
+        return image_token_count(width, height, canvas=self.canvas, fine_grid=self.fine_grid)
 
 
 register_cost_model("local", LocalCostModel())
@@ -95,3 +107,5 @@ register_cost_model("local:band-vlm-v1", LocalCostModel())
 register_cost_model("local:band-vlm-v2", LocalCostModel(canvas=256))
 for _canvas in CANVASES:
     register_cost_model(f"local:canvas-{_canvas}", LocalCostModel(canvas=_canvas))
+    for _grid in FINE_GRIDS[1:] if _canvas > 64 else ():
+        register_cost_model(f"local:canvas-{_canvas}-grid-{_grid}", LocalCostModel(canvas=_canvas, fine_grid=_grid))

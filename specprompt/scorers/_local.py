@@ -209,7 +209,12 @@ class LocalVLMEngine(ScorerEngine):
         meta = png_metadata(image.data, image.describe())
         cfg = self.vlm.model.config
         out = prepare_decoded(
-            self.decode(image), meta, image.describe(), canvas=cfg.canvas, fine_threshold=cfg.fine_threshold
+            self.decode(image),
+            meta,
+            image.describe(),
+            canvas=cfg.canvas,
+            fine_threshold=cfg.fine_threshold,
+            fine_grid=cfg.fine_grid,
         )
         self._prepared.put(image.key, out)
         return out

@@ -49,17 +49,24 @@ def local_canvas(lm: Any = None) -> int | None:
     return int(engine.vlm.model.config.canvas)
 
 
-def local_cost_name(canvas: int) -> str | None:
+def _local_grid(lm: Any = None) -> int:
+    """``ModelConfig.fine_grid`` of the local band VLM that ``lm`` runs (4 when it runs none)."""
+    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
+    vlm = getattr(engine, "vlm", None)
+    return int(getattr(getattr(getattr(vlm, "model", None), "config", None), "fine_grid", 4))
+
+
+def local_cost_name(canvas: int, fine_grid: int = 4) -> str | None:
     """The first registered cost model name, in sorted order, that prices like
-    ``LocalCostModel(canvas=canvas)``, or ``None`` when none does.
+    ``LocalCostModel(canvas=canvas, fine_grid=fine_grid)``, or ``None`` when none does.
 
     Example:
-        >>> local_cost_name(64), local_cost_name(256), local_cost_name(128)
-        ('local', 'local:band-vlm-v2', 'local:canvas-128')
+        >>> local_cost_name(64), local_cost_name(256), local_cost_name(128), local_cost_name(256, 8)
+        ('local', 'local:band-vlm-v2', 'local:canvas-128', 'local:canvas-256-grid-8')
     """
     from specprompt.cost import LocalCostModel, available_cost_models, get_cost_model
 
-    want = LocalCostModel(canvas=canvas)
+    want = LocalCostModel(canvas=canvas, fine_grid=fine_grid)
     return next((n for n in available_cost_models() if get_cost_model(n) == want), None)
 
 
@@ -86,7 +93,7 @@ def resolve_local_cost(config: SearchConfig, lm: Any = None) -> SearchConfig:
     canvas = local_canvas(lm)
     if canvas is None or resolve_name(config.cost_model) != "local":
         return config
-    name = local_cost_name(canvas)
+    name = local_cost_name(canvas, _local_grid(lm))
     if name is None or resolve_name(name) == "local":
         return config
     logger.info(
@@ -145,15 +152,20 @@ def warn_local_price(ctx: SearchContext, lm: Any = None) -> None:
     from specprompt.cost import LocalCostModel, get_cost_model
 
     canvas = local_canvas(lm)
+    grid = _local_grid(lm)
     model = get_cost_model(ctx.config.cost_model)
-    if canvas is None or not isinstance(model, LocalCostModel) or model.canvas == canvas:
+    if canvas is None or not isinstance(model, LocalCostModel) or (model.canvas, model.fine_grid) == (canvas, grid):
         return
-    matching = local_cost_name(canvas)
-    hint = f"cost_model={matching!r}" if matching else f"a cost model registered as LocalCostModel(canvas={canvas})"
+    matching = local_cost_name(canvas, grid)
+    hint = (
+        f"cost_model={matching!r}"
+        if matching
+        else f"a cost model registered as LocalCostModel(canvas={canvas}, fine_grid={grid})"
+    )
     warnings.warn(
-        f"the local band VLM that scores reads images at {canvas} px, but cost_model {ctx.config.cost_model!r} "
-        f"prices a {model.canvas} px local model, so the budget does not price the tokens it reads; "
-        f"use {hint}.",
+        f"the local band VLM that scores reads images at {canvas} px ({grid} x {grid} tokens per fine level), "
+        f"but cost_model {ctx.config.cost_model!r} prices a {model.canvas} px local model with "
+        f"{model.fine_grid} x {model.fine_grid}, so the budget does not price the tokens it reads; use {hint}.",
         SpecPromptWarning,
         stacklevel=_caller_level(),
     )

@@ -163,14 +163,14 @@ def sample_episodes(
     )
 
 
-def fine_allowed(sent: np.ndarray, canvas: int) -> list[np.ndarray]:
-    """Per fine level, ``(N, FINE_GRID^2)`` bool: the level is above the Nyquist of an image sent at
+def fine_allowed(sent: np.ndarray, canvas: int, grid: int = FINE_GRID) -> list[np.ndarray]:
+    """Per fine level, ``(N, grid^2)`` bool: the level is above the Nyquist of an image sent at
     ``sent`` px (the size rule of :func:`~specprompt.vlm.token_layout` for a square image)."""
     flat = np.asarray(sent).reshape(-1)
     out = []
     for j in range(len(fine_names(canvas))):
         ok = flat * 2 ** (j + 1) > canvas
-        out.append(np.repeat(ok[:, None], FINE_GRID * FINE_GRID, axis=1))
+        out.append(np.repeat(ok[:, None], grid * grid, axis=1))
     return out
 
 

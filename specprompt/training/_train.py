@@ -216,27 +216,29 @@ def _fine_inputs(
     """Fine-level features and keep masks (allowed by the sent size and ``fine_masks``, and energy-gated)."""
     import torch
 
-    from specprompt.vlm import FINE_FEATS, FINE_GRID, fine_bands, fine_energy, fine_features
+    from specprompt.vlm import fine_bands, fine_energy, fine_feature_dim, fine_features
 
     cfg = model.config
     levels = cfg.fine_levels
     n = batch.labels.size
     if not levels:
         return [], []
+    tokens, dims = cfg.fine_grid * cfg.fine_grid, fine_feature_dim(cfg.fine_cells)
     if batch.detail is None or batch.sent is None:  # 64 px material only: no fine token is ever created
-        zeros = torch.zeros(n, FINE_GRID * FINE_GRID, FINE_FEATS, device=device)
-        off = torch.zeros(n, FINE_GRID * FINE_GRID, dtype=torch.bool, device=device)
+        zeros = torch.zeros(n, tokens, dims, device=device)
+        off = torch.zeros(n, tokens, dtype=torch.bool, device=device)
         return [zeros] * levels, [off] * levels
-    allowed = fine_masks if fine_masks is not None else fine_allowed(batch.sent, cfg.canvas)
+    allowed = fine_masks if fine_masks is not None else fine_allowed(batch.sent, cfg.canvas, cfg.fine_grid)
     rows = np.flatnonzero(np.any(np.stack([a.any(1) for a in allowed]), axis=0))
-    feats = [torch.zeros(n, FINE_GRID * FINE_GRID, FINE_FEATS, device=device) for _ in range(levels)]
+    feats = [torch.zeros(n, tokens, dims, device=device) for _ in range(levels)]
     keep = [torch.from_numpy(a).to(device) for a in allowed]
     if rows.size:  # only images that may create a fine token (photo material) are analysed
         sub = batch.detail.reshape(n, cfg.canvas, cfg.canvas, 3)[rows]
         det = torch.from_numpy(sub).to(device).permute(0, 3, 1, 2)
         bands = fine_bands(det, levels)
         idx = torch.from_numpy(rows).to(device)
-        for j, (f, en) in enumerate(zip(fine_features(bands), fine_energy(bands), strict=True)):
+        pooled = fine_features(bands, cfg.fine_grid, cfg.fine_cells)
+        for j, (f, en) in enumerate(zip(pooled, fine_energy(bands, cfg.fine_grid), strict=True)):
             feats[j] = feats[j].index_copy(0, idx, f)
             gate = torch.zeros_like(keep[j])
             gate[idx] = en.flatten(1) > cfg.fine_threshold
@@ -379,7 +381,7 @@ def train(config: TrainConfig) -> Path:
         if batch.sent is not None:
             fine_masks = fine_keep_masks(
                 rng,
-                fine_allowed(batch.sent, mcfg.canvas),
+                fine_allowed(batch.sent, mcfg.canvas, mcfg.fine_grid),
                 dropout_prob=config.dropout_prob,
                 tile_dropout=config.tile_dropout,
                 band_dropout=config.band_dropout,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specprompt.errors import ConfigError
+from specprompt.vlm._tokenizer import FINE_GRIDS
 
 #: Raw colour dims: mean colour of the residual band, globally and in each of its 4 tokens.
 RAW_DIMS = 15
@@ -82,6 +83,14 @@ class ModelConfig:
         default=0.012,
         metadata={"help": "mean |coefficient| a fine-level patch needs for its token to be created"},
     )
+    fine_grid: int = field(
+        default=4,
+        metadata={"help": "tokens per side of each fine level (4, 8 or 16): finer grids see smaller details"},
+    )
+    fine_cells: int = field(
+        default=4,
+        metadata={"help": "cells per side of a fine token's energy map (2, 4 or 8)"},
+    )
 
     def __post_init__(self) -> None:
         for name, lo in (
@@ -105,6 +114,15 @@ class ModelConfig:
         if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0.0 <= float(thr) < 1.0:
             raise ConfigError(f"ModelConfig.fine_threshold must be a number in [0, 1), got {thr!r}")
         object.__setattr__(self, "fine_threshold", float(thr))
+        if self.fine_grid not in FINE_GRIDS or isinstance(self.fine_grid, bool):
+            raise ConfigError(f"ModelConfig.fine_grid must be one of {FINE_GRIDS}, got {self.fine_grid!r}")
+        if self.fine_cells not in (2, 4, 8) or isinstance(self.fine_cells, bool):
+            raise ConfigError(f"ModelConfig.fine_cells must be one of (2, 4, 8), got {self.fine_cells!r}")
+        if (128 // self.fine_grid) % self.fine_cells:  # the coarsest fine level has 128 samples per side
+            raise ConfigError(
+                f"ModelConfig.fine_cells ({self.fine_cells}) must divide the {128 // self.fine_grid} samples "
+                f"of a fine_grid={self.fine_grid} patch"
+            )
         if self.dim % self.heads:
             raise ConfigError(f"ModelConfig.heads ({self.heads}) must divide dim ({self.dim})")
         aux = tuple((str(a), int(n)) for a, n in self.aux)

@@ -80,7 +80,9 @@ def _size(value: object, what: str, where: str) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def metadata_layout(meta: Mapping[str, Any], where: str = "<image>", *, canvas: int = 64) -> TokenLayout | None:
+def metadata_layout(
+    meta: Mapping[str, Any], where: str = "<image>", *, canvas: int = 64, fine_grid: int = 4
+) -> TokenLayout | None:
     """The working tokens of a SpectralImage from its metadata (:func:`specprompt.types.read_metadata`):
     the tokens of its *source* that overlap the kept bands and tiles.
 
@@ -89,6 +91,7 @@ def metadata_layout(meta: Mapping[str, Any], where: str = "<image>", *, canvas: 
             equal its ``render_size``.
         where: the image's description for error messages.
         canvas: the model's working resolution (``ModelConfig.canvas``; above 64 the layout has fine levels).
+        fine_grid: tokens per side of each fine level (``ModelConfig.fine_grid``).
 
     Returns:
         the layout (possibly with no token: the caller decides), or ``None`` when the scheme is
@@ -135,7 +138,7 @@ def metadata_layout(meta: Mapping[str, Any], where: str = "<image>", *, canvas: 
         if bands is None:
             return None
         try:
-            return token_layout(width, height, selection, bands, canvas=canvas)
+            return token_layout(width, height, selection, bands, canvas=canvas, fine_grid=fine_grid)
         except SelectionError as exc:
             error = exc
     raise ImageInputError(where, f"its specprompt selection does not fit the {scheme} bands ({error})")

@@ -18,7 +18,8 @@ Architecture:
 
 Shape:
     ``feats[l]``: ``(B, T_l, F_l)``; ``keep[l]``: ``(B, T_l)`` bool; ``encode`` -> ``(B, D)``;
-    ``fine_feats[j]``: ``(B, 16, FINE_FEATS)``; ``fine_keep[j]``: ``(B, 16)`` bool.
+    ``fine_feats[j]``: ``(B, G^2, fine_feature_dim(cells))``; ``fine_keep[j]``: ``(B, G^2)`` bool, with
+    ``G = ModelConfig.fine_grid`` and ``cells = ModelConfig.fine_cells``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._pyramid import FINE_FEATS, feature_dims, fine_positions, token_positions
+from specprompt.vlm._pyramid import feature_dims, fine_positions, token_positions
 from specprompt.vlm._readout import fisher_logits
 from specprompt.vlm._text import VOCAB
-from specprompt.vlm._tokenizer import PATCHES
+from specprompt.vlm._tokenizer import PATCHES, fine_feature_dim
 
 __all__ = ["BandVLM"]
 
@@ -140,11 +141,11 @@ class BandVLM(nn.Module):
         self.aux_heads = nn.ModuleList(nn.Linear(c.slice_dim, n) for _, n in c.aux)
         if c.fine_levels:  # created last: a 64 px config builds (and seeds) exactly the v1 module
             self.fine_embed = nn.ModuleList(
-                nn.Sequential(nn.Linear(FINE_FEATS, c.dim), nn.GELU(), nn.Linear(c.dim, c.dim))
+                nn.Sequential(nn.Linear(fine_feature_dim(c.fine_cells), c.dim), nn.GELU(), nn.Linear(c.dim, c.dim))
                 for _ in range(c.fine_levels)
             )
             self.fine_band_emb = nn.Parameter(torch.randn(c.fine_levels, c.dim) * 0.02)
-            for j, p in enumerate(fine_positions(c.fine_levels)):
+            for j, p in enumerate(fine_positions(c.fine_levels, c.fine_grid)):
                 ang = torch.from_numpy(p)[:, :, None] * freqs
                 self.register_buffer(f"fpos{j}", torch.cat([ang.sin(), ang.cos()], -1).flatten(1), persistent=False)
 

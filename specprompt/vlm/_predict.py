@@ -144,7 +144,8 @@ class LocalVLM:
         ]
         fine_feats: list[torch.Tensor] = []
         fine_keep: list[torch.Tensor] = []
-        levels = self.model.config.fine_levels
+        cfg = self.model.config
+        levels = cfg.fine_levels
         if levels:
             from specprompt.vlm._pyramid import fine_bands, fine_features
 
@@ -152,7 +153,7 @@ class LocalVLM:
             if any(d is None for d in details):
                 raise ConfigError(f"a {self.model.config.canvas} px model needs prepared images with a detail canvas")
             det = torch.from_numpy(np.stack(details)).to(self.device).permute(0, 3, 1, 2)  # type: ignore[arg-type]
-            fine_feats = fine_features(fine_bands(det, levels))
+            fine_feats = fine_features(fine_bands(det, levels), cfg.fine_grid, cfg.fine_cells)
             fine_keep = [
                 torch.from_numpy(np.stack([p.layout.fine[j].ravel() for p in items])).to(self.device)
                 for j in range(levels)
@@ -164,7 +165,7 @@ class LocalVLM:
         """One image as this model sees it (:func:`~specprompt.vlm._prepare.prepare_image` at the
         checkpoint's working resolution)."""
         cfg = self.model.config
-        return prepare_image(image, canvas=cfg.canvas, fine_threshold=cfg.fine_threshold)
+        return prepare_image(image, canvas=cfg.canvas, fine_threshold=cfg.fine_threshold, fine_grid=cfg.fine_grid)
 
     def embed(self, images: Sequence[Any]) -> np.ndarray:
         """Image embeddings ``(n, D)`` of images (see :func:`prepare_image` for the accepted inputs).

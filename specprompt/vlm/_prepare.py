@@ -44,7 +44,7 @@ import numpy as np
 from specprompt.errors import ImageInputError, SelectionError
 from specprompt.spectral import Selection, Spectrum
 from specprompt.vlm._layout import PNG_SIGNATURE, metadata_layout, png_metadata
-from specprompt.vlm._tokenizer import WORKING_SIZE, TokenLayout, gate_fine, token_layout
+from specprompt.vlm._tokenizer import FINE_GRID, WORKING_SIZE, TokenLayout, gate_fine, token_layout
 
 __all__ = ["PreparedImage", "ReadPath", "encoded_png", "prepare_decoded", "prepare_image", "to_canvas"]
 
@@ -93,14 +93,16 @@ def to_canvas(pixels: np.ndarray, size: int = WORKING_SIZE) -> np.ndarray:
     return np.ascontiguousarray(canvas, np.float32)
 
 
-def _with_detail(pixels: np.ndarray, layout: TokenLayout, canvas: int, fine_threshold: float) -> PreparedImage:
+def _with_detail(
+    pixels: np.ndarray, layout: TokenLayout, canvas: int, fine_threshold: float, fine_grid: int
+) -> PreparedImage:
     """The prepared image; above a 64 px canvas, with its detail canvas and energy-gated fine tokens."""
     if canvas <= WORKING_SIZE:
         return PreparedImage(to_canvas(pixels), layout)
     from specprompt.vlm._pyramid import fine_energy_np
 
     detail = to_canvas(pixels, canvas)
-    gated = gate_fine(layout, fine_energy_np(detail, len(layout.fine)), fine_threshold)
+    gated = gate_fine(layout, fine_energy_np(detail, len(layout.fine), fine_grid), fine_threshold)
     return PreparedImage(to_canvas(pixels), gated, detail)
 
 
@@ -177,6 +179,7 @@ def prepare_decoded(
     *,
     canvas: int = WORKING_SIZE,
     fine_threshold: float = 0.0,
+    fine_grid: int = FINE_GRID,
 ) -> tuple[PreparedImage, ReadPath]:
     """Canvas and token layout of a decoded image and its SpectralImage metadata (if any).
 
@@ -186,6 +189,7 @@ def prepare_decoded(
         where: the image's description for error messages.
         canvas: the model's working resolution (``ModelConfig.canvas``; 64 = v1).
         fine_threshold: the model's ``ModelConfig.fine_threshold`` (only used above 64 px).
+        fine_grid: the model's ``ModelConfig.fine_grid`` (only used above 64 px).
 
     Returns:
         the prepared image and ``"bands"`` (the layout came from ``meta``) or ``"pixels"``.
@@ -198,19 +202,19 @@ def prepare_decoded(
         >>> prepare_decoded(np.zeros((32, 32, 3), np.float32), None, "<zeros>")[1]
         'pixels'
     """
-    layout = None if meta is None else metadata_layout(meta, where, canvas=canvas)
+    layout = None if meta is None else metadata_layout(meta, where, canvas=canvas, fine_grid=fine_grid)
     if layout is None:
-        full = token_layout(pixels.shape[1], pixels.shape[0], canvas=canvas)
-        return _with_detail(pixels, full, canvas, fine_threshold), "pixels"
+        full = token_layout(pixels.shape[1], pixels.shape[0], canvas=canvas, fine_grid=fine_grid)
+        return _with_detail(pixels, full, canvas, fine_threshold, fine_grid), "pixels"
     if layout.n_tokens == 0:
         raise SelectionError(f"{where} keeps no band the local model can see (all finer than {canvas} px)")
-    out = _with_detail(pixels, layout, canvas, fine_threshold)
+    out = _with_detail(pixels, layout, canvas, fine_threshold, fine_grid)
     if out.layout.n_tokens == 0:
         raise SelectionError(f"{where} keeps no band the local model can see (its kept fine bands are empty)")
     return out, "bands"
 
 
-def _check_prepared(image: PreparedImage, canvas_size: int) -> PreparedImage:
+def _check_prepared(image: PreparedImage, canvas_size: int, fine_grid: int) -> PreparedImage:
     canvas, layout = image.canvas, image.layout
     shape = (WORKING_SIZE, WORKING_SIZE, 3)
     if not isinstance(canvas, np.ndarray) or canvas.shape != shape or canvas.dtype != np.float32:
@@ -223,12 +227,15 @@ def _check_prepared(image: PreparedImage, canvas_size: int) -> PreparedImage:
     n_fine = len(fine_names(canvas_size))
     detail = image.detail
     dshape = (canvas_size, canvas_size, 3)
-    if len(layout.fine) != n_fine or (
-        n_fine and (not isinstance(detail, np.ndarray) or detail.shape != dshape or detail.dtype != np.float32)
+    if (
+        len(layout.fine) != n_fine
+        or any(f.shape != (fine_grid, fine_grid) for f in layout.fine)
+        or (n_fine and (not isinstance(detail, np.ndarray) or detail.shape != dshape or detail.dtype != np.float32))
     ):
         raise ImageInputError(
             "<PreparedImage>",
-            f"a {canvas_size} px model needs {n_fine} fine levels and a float32 {dshape} detail canvas"
+            f"a {canvas_size} px model needs {n_fine} fine levels of {fine_grid} x {fine_grid} tokens and a "
+            f"float32 {dshape} detail canvas"
             if n_fine
             else "a 64 px model takes no fine levels (prepare it with canvas=64)",
         )
@@ -237,7 +244,9 @@ def _check_prepared(image: PreparedImage, canvas_size: int) -> PreparedImage:
     return image
 
 
-def prepare_image(image: Any, *, canvas: int = WORKING_SIZE, fine_threshold: float = 0.0) -> PreparedImage:
+def prepare_image(
+    image: Any, *, canvas: int = WORKING_SIZE, fine_threshold: float = 0.0, fine_grid: int = FINE_GRID
+) -> PreparedImage:
     """Canvas and token layout of one image (see the module docstring for which tokens are created).
 
     Args:
@@ -246,6 +255,7 @@ def prepare_image(image: Any, *, canvas: int = WORKING_SIZE, fine_threshold: flo
             anything :func:`specprompt.io.as_array` accepts.
         canvas: the model's working resolution (``ModelConfig.canvas``; 64 = v1).
         fine_threshold: the model's ``ModelConfig.fine_threshold`` (only used above 64 px).
+        fine_grid: the model's ``ModelConfig.fine_grid`` (only used above 64 px).
 
     Returns:
         the prepared image.
@@ -261,17 +271,17 @@ def prepare_image(image: Any, *, canvas: int = WORKING_SIZE, fine_threshold: flo
     from specprompt.io import as_array
 
     if isinstance(image, PreparedImage):
-        return _check_prepared(image, canvas)
+        return _check_prepared(image, canvas, fine_grid)
     if isinstance(image, tuple) and len(image) == 2 and isinstance(image[0], Spectrum):
         spec, sel = image
         if sel is not None and not isinstance(sel, Selection):
             raise SelectionError(f"expected (Spectrum, Selection), got a {type(sel).__name__} as selection")
         sel = spec.check(sel)
         pixels = spec.render_array(sel, "full")
-        layout = token_layout(spec.shape[1], spec.shape[0], sel, spec.bands, canvas=canvas)
+        layout = token_layout(spec.shape[1], spec.shape[0], sel, spec.bands, canvas=canvas, fine_grid=fine_grid)
     elif isinstance(image, Spectrum):
         pixels = image.render_array(None, "full")
-        layout = token_layout(image.shape[1], image.shape[0], None, image.bands, canvas=canvas)
+        layout = token_layout(image.shape[1], image.shape[0], None, image.bands, canvas=canvas, fine_grid=fine_grid)
     else:
         if isinstance(image, (list, tuple)):
             raise ImageInputError(f"<{type(image).__name__} of {len(image)}>", "expected one image, not a sequence")
@@ -279,10 +289,12 @@ def prepare_image(image: Any, *, canvas: int = WORKING_SIZE, fine_threshold: flo
         meta = None if encoded is None else png_metadata(*encoded)
         pixels = as_array(image)
         where = "<image>" if encoded is None else encoded[1]
-        return prepare_decoded(pixels, meta, where, canvas=canvas, fine_threshold=fine_threshold)[0]
+        return prepare_decoded(pixels, meta, where, canvas=canvas, fine_threshold=fine_threshold, fine_grid=fine_grid)[
+            0
+        ]
     if layout.n_tokens == 0:
         raise SelectionError(f"the selection keeps no band the local model can see (all finer than {canvas} px)")
-    out = _with_detail(pixels, layout, canvas, fine_threshold)
+    out = _with_detail(pixels, layout, canvas, fine_threshold, fine_grid)
     if out.layout.n_tokens == 0:
         raise SelectionError("the selection keeps no band the local model can see (its kept fine bands are empty)")
     return out

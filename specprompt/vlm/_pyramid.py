@@ -11,10 +11,12 @@ Convention:
     Fine levels (canvas > 64): ``F_j = A_j - bilinear_up(A_{j+1})`` where ``A_0`` is the detail
     canvas and ``A_{j+1}`` the 2 x 2 mean of ``A_j`` (measured: less leakage from coarser content
     than the binomial pyramid, which matters for the energy gate); each level is cut into a
-    :data:`~specprompt.vlm._tokenizer.FINE_GRID` x ``FINE_GRID`` grid of patches whose pooled
-    features (:data:`FINE_FEATS` values) are the mean absolute coefficient of each of 4 x 4
-    sub-blocks per channel and ``log1p`` of the patch's DFT magnitude (channel mean) averaged in 4
-    radial x 8 orientation bins. Tokens are gated by :func:`fine_energy` (mean absolute coefficient).
+    ``fine_grid`` x ``fine_grid`` grid of patches (``ModelConfig.fine_grid``, 4 in the shipped
+    checkpoints) whose pooled features (:func:`~specprompt.vlm._tokenizer.fine_feature_dim` values)
+    are the mean absolute coefficient of each of ``cells`` x ``cells`` sub-blocks per channel
+    (``ModelConfig.fine_cells``, 4 in the shipped checkpoints) and ``log1p`` of the patch's DFT
+    magnitude (channel mean) averaged in 4 radial x 8 orientation bins. Tokens are gated by
+    :func:`fine_energy` (mean absolute coefficient).
 
     ``L_l = G_l - up(G_{l+1})``: :func:`specprompt.spectral.laplacian_pyramid` with four levels
     and ``border="replicate"`` (the borders the shipped checkpoint was trained with). Patch
@@ -31,7 +33,7 @@ import functools
 import numpy as np
 import torch
 
-from specprompt.vlm._tokenizer import BAND_NAMES, FINE_FEATS, FINE_GRID, PATCHES, WORKING_SIZE
+from specprompt.vlm._tokenizer import BAND_NAMES, FINE_CELLS, FINE_FEATS, FINE_GRID, PATCHES, WORKING_SIZE
 
 __all__ = [
     "FEATURE_SCALE",
@@ -130,18 +132,18 @@ def fine_bands(detail: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return out
 
 
-def fine_energy(bands: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Per fine level, the mean absolute coefficient of each token's patch ``(B, G, G)``, ``G = FINE_GRID``."""
+def fine_energy(bands: list[torch.Tensor], grid: int = FINE_GRID) -> list[torch.Tensor]:
+    """Per fine level, the mean absolute coefficient of each token's patch ``(B, G, G)``, ``G = grid``."""
     import torch.nn.functional as F
 
-    return [F.adaptive_avg_pool2d(b.abs().mean(1, keepdim=True), FINE_GRID)[:, 0] for b in bands]
+    return [F.adaptive_avg_pool2d(b.abs().mean(1, keepdim=True), grid)[:, 0] for b in bands]
 
 
-def fine_energy_np(detail: np.ndarray, levels: int) -> list[np.ndarray]:
+def fine_energy_np(detail: np.ndarray, levels: int, grid: int = FINE_GRID) -> list[np.ndarray]:
     """:func:`fine_energy` of one ``(C, C, 3)`` float32 detail canvas, as numpy ``(G, G)`` arrays."""
     x = torch.from_numpy(np.ascontiguousarray(detail, np.float32)).permute(2, 0, 1)[None]
     with torch.no_grad():
-        return [e[0].numpy() for e in fine_energy(fine_bands(x, levels))]
+        return [e[0].numpy() for e in fine_energy(fine_bands(x, levels), grid)]
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,26 +163,26 @@ def _bin_matrix(p: int) -> torch.Tensor:
     return torch.from_numpy(m)
 
 
-def fine_features(bands: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Pooled features ``(B, FINE_GRID^2, FINE_FEATS)`` of every fine level, tokens in row-major order."""
+def fine_features(bands: list[torch.Tensor], grid: int = FINE_GRID, cells: int = FINE_CELLS) -> list[torch.Tensor]:
+    """Pooled features ``(B, grid^2, fine_feature_dim(cells))`` of every fine level, tokens in row-major order."""
     out = []
-    g = FINE_GRID
+    g, s = grid, cells
     for band in bands:
         b, c, h, _ = band.shape
         p = h // g
         x = band * FINE_SCALE
         patches = x.reshape(b, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5)  # B, gi, gj, C, py, px
-        q = p // 4
-        energy = patches.abs().reshape(b, g, g, c, 4, q, 4, q).mean(dim=(5, 7))
+        q = p // s
+        energy = patches.abs().reshape(b, g, g, c, s, q, s, q).mean(dim=(5, 7))
         spec = torch.fft.rfft2(patches.mean(3)).abs().reshape(b, g * g, -1)
         binned = torch.log1p(spec @ _bin_matrix(p).to(spec.device))
-        out.append(torch.cat([energy.reshape(b, g * g, c * 16), binned], dim=-1))
+        out.append(torch.cat([energy.reshape(b, g * g, c * s * s), binned], dim=-1))
     return out
 
 
-def fine_positions(levels: int) -> list[np.ndarray]:
-    """Per fine level, ``(FINE_GRID^2, 2)`` patch centres ``(row, col)`` as fractions of the canvas."""
-    centres = (np.arange(FINE_GRID) + 0.5) / FINE_GRID
+def fine_positions(levels: int, grid: int = FINE_GRID) -> list[np.ndarray]:
+    """Per fine level, ``(grid^2, 2)`` patch centres ``(row, col)`` as fractions of the canvas."""
+    centres = (np.arange(grid) + 0.5) / grid
     rr, cc = np.meshgrid(centres, centres, indexing="ij")
     one = np.stack([rr.ravel(), cc.ravel()], axis=1).astype(np.float32)
     return [one.copy() for _ in range(levels)]

@@ -64,13 +64,16 @@ from specprompt.spectral import Band, Selection, band_layout, tile_slices
 
 __all__ = [
     "BAND_NAMES",
+    "FINE_CELLS",
     "FINE_FEATS",
     "FINE_GRID",
+    "FINE_GRIDS",
     "MAX_TOKENS",
     "PATCHES",
     "WORKING_SIZE",
     "TokenLayout",
     "default_bands",
+    "fine_feature_dim",
     "fine_names",
     "gate_fine",
     "image_token_count",
@@ -85,13 +88,29 @@ WORKING_SIZE = 64
 BAND_NAMES: tuple[str, ...] = ("L0", "L1", "L2", "L3", "residual")
 #: Patch side (in samples of the band) per working band.
 PATCHES: tuple[int, ...] = (16, 8, 8, 4, 2)
-#: Tokens per side of the grid of every fine level (canvas > 64).
+#: Tokens per side of the grid of every fine level (canvas > 64) of the shipped checkpoints
+#: (``ModelConfig.fine_grid``).
 FINE_GRID = 4
-#: Length of one fine token's feature vector: 4 x 4 x 3 energy map + 4 radial x 8 orientation bins.
+#: Cells per side of a fine token's energy map (``ModelConfig.fine_cells``) of the shipped checkpoints.
+FINE_CELLS = 4
+#: Length of one fine token's feature vector at :data:`FINE_CELLS`: 4 x 4 x 3 energy map + 4 radial x
+#: 8 orientation bins (:func:`fine_feature_dim`).
 FINE_FEATS = 48 + 32
+#: Fine grids a model may use (tokens per side of a fine level).
+FINE_GRIDS: tuple[int, ...] = (4, 8, 16)
 _EPS = 1e-9
 
 Rect = tuple[float, float, float, float]  # (row0, row1, col0, col1) as fractions of the image
+
+
+def fine_feature_dim(cells: int = FINE_CELLS) -> int:
+    """Length of one fine token's feature vector: a ``cells x cells x 3`` energy map + 32 spectrum bins.
+
+    Example:
+        >>> fine_feature_dim(), fine_feature_dim(8)
+        (80, 224)
+    """
+    return 3 * cells * cells + 32
 
 
 def _level_size(n: int, level: int) -> int:
@@ -187,7 +206,7 @@ def gate_fine(layout: TokenLayout, energy: Sequence[np.ndarray], threshold: floa
 
     Args:
         layout: a layout with fine levels.
-        energy: per fine level, the ``(FINE_GRID, FINE_GRID)`` mean absolute coefficient of each patch
+        energy: per fine level, the ``(fine_grid, fine_grid)`` mean absolute coefficient of each patch
             (:func:`specprompt.vlm._prepare.fine_energy`).
         threshold: the energy a token needs.
 
@@ -259,6 +278,7 @@ def token_layout(
     bands: Sequence[Band] | None = None,
     *,
     canvas: int = WORKING_SIZE,
+    fine_grid: int = FINE_GRID,
 ) -> TokenLayout:
     """The working tokens created for a ``width x height`` source image under ``selection``.
 
@@ -270,6 +290,7 @@ def token_layout(
             means the default Laplacian scheme of :func:`specprompt.decompose`.
         canvas: working resolution (``ModelConfig.canvas``); above 64 the layout also has the fine
             levels' tokens that the selection allows (before the energy gate of :func:`gate_fine`).
+        fine_grid: tokens per side of each fine level (``ModelConfig.fine_grid``).
 
     Returns:
         a :class:`TokenLayout`.
@@ -280,6 +301,8 @@ def token_layout(
     w, h = _check_size(width, height)
     if canvas not in (64, 128, 256, 512) or isinstance(canvas, bool):
         raise ConfigError(f"canvas must be one of 64, 128, 256, 512, got {canvas!r}")
+    if fine_grid not in FINE_GRIDS or isinstance(fine_grid, bool):
+        raise ConfigError(f"fine_grid must be one of {FINE_GRIDS}, got {fine_grid!r}")
     if selection is not None and not isinstance(selection, Selection):
         raise SelectionError(f"selection must be a specprompt.Selection or None, got {type(selection).__name__}")
     sel = selection if selection is not None else Selection.all()
@@ -313,8 +336,8 @@ def token_layout(
         scale_c = canvas / max(w, h)
         for j in range(len(fine_names(canvas))):
             rel = relevant(2.0 ** -(j + 1), 2.0**-j, scale_c)
-            p = (canvas >> j) // FINE_GRID
-            fine.append(_grid_created(rel, _level_size(rows_c, j), _level_size(cols_c, j), p, FINE_GRID))
+            p = (canvas >> j) // fine_grid
+            fine.append(_grid_created(rel, _level_size(rows_c, j), _level_size(cols_c, j), p, fine_grid))
     return TokenLayout((rows, cols), tuple(created), tuple(fine))
 
 
@@ -325,6 +348,7 @@ def image_token_count(
     bands: Sequence[Band] | None = None,
     *,
     canvas: int = WORKING_SIZE,
+    fine_grid: int = FINE_GRID,
 ) -> int:
     """Image tokens the local model creates for a ``width x height`` image under ``selection``.
 
@@ -340,7 +364,7 @@ def image_token_count(
         >>> image_token_count(256, 256, Selection.of(["residual"]))   # residual: 0..1/16 -> L2, L3, residual
         12
     """
-    return token_layout(width, height, selection, bands, canvas=canvas).n_tokens
+    return token_layout(width, height, selection, bands, canvas=canvas, fine_grid=fine_grid).n_tokens
 
 
 def invisible_bands(

@@ -55,10 +55,10 @@ def test_local_ignores_detail_and_resizes_nothing() -> None:
     assert m.resized(4000, 3000, "low") == (4000, 3000)
 
 
-def test_local_has_one_number_the_canvas() -> None:
+def test_local_has_two_numbers_the_canvas_and_the_fine_grid() -> None:
     m = get_cost_model("local")
     assert isinstance(m, LocalCostModel)
-    assert m.to_dict() == {"family": "local", "canvas": 64}
+    assert m.to_dict() == {"family": "local", "canvas": 64, "fine_grid": 4}
     assert cost_model_from_dict({"family": "local"}) == m == cost_model_from_dict(m.to_dict())
     v2 = get_cost_model("local:band-vlm-v2")
     assert m.with_overrides(canvas=256) == v2 == cost_model_from_dict({"family": "local", "canvas": 256})
