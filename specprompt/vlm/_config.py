@@ -10,6 +10,9 @@ from typing import Any
 from specprompt.errors import ConfigError
 from specprompt.vlm._tokenizer import FINE_GRIDS
 
+#: Readout scales (the same as :data:`specprompt.vlm._readout.READOUT_SCALES`, which imports torch).
+READOUT_SCALES: tuple[str, ...] = ("prior", "episode")
+
 #: Raw colour dims: mean colour of the residual band, globally and in each of its 4 tokens.
 RAW_DIMS = 15
 #: Allowed working resolutions (longer side, pixels); 64 is the v1 model (no fine levels).
@@ -91,6 +94,14 @@ class ModelConfig:
         default=4,
         metadata={"help": "cells per side of a fine token's energy map (2, 4 or 8)"},
     )
+    readout_scale: str = field(
+        default="prior",
+        metadata={
+            "help": "spread the readout measures distances in: 'prior' (the within-class variance shrunk "
+            "towards a learned prior, as v1 and v2 were trained) or 'episode' (the demos' own spread: demos "
+            "that differ only in a small region still separate)"
+        },
+    )
 
     def __post_init__(self) -> None:
         for name, lo in (
@@ -118,6 +129,8 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.fine_grid must be one of {FINE_GRIDS}, got {self.fine_grid!r}")
         if self.fine_cells not in (2, 4, 8) or isinstance(self.fine_cells, bool):
             raise ConfigError(f"ModelConfig.fine_cells must be one of (2, 4, 8), got {self.fine_cells!r}")
+        if self.readout_scale not in READOUT_SCALES:
+            raise ConfigError(f"ModelConfig.readout_scale must be one of {READOUT_SCALES}, got {self.readout_scale!r}")
         if (128 // self.fine_grid) % self.fine_cells:  # the coarsest fine level has 128 samples per side
             raise ConfigError(
                 f"ModelConfig.fine_cells ({self.fine_cells}) must divide the {128 // self.fine_grid} samples "

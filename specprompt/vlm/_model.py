@@ -240,4 +240,5 @@ class BandVLM(nn.Module):
             beta=self.beta,
             tau=self.log_tau.exp(),
             gate=gate,
+            scale=self.config.readout_scale,
         )

@@ -119,10 +119,13 @@ class LocalVLM:
 
     @property
     def model_id(self) -> str:
-        """``local-<first 12 hex of the weights hash>``: use it as the DSPy model string."""
+        """``local-<first 12 hex of the weights hash>``: use it as the DSPy model string. A model
+        whose readout is not the ``"prior"`` one it was trained with answers differently with the
+        same weights, so its id ends in ``-<readout_scale>`` (DSPy's cache keeps them apart)."""
         from specprompt.vlm._checkpoint import model_id_of
 
-        return model_id_of(self.weights_sha256)
+        scale = self.model.config.readout_scale
+        return model_id_of(self.weights_sha256) + ("" if scale == "prior" else f"-{scale}")
 
     # -- embedding --------------------------------------------------------------------------------
     def embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:

@@ -8,6 +8,13 @@ per class works). Dimensions whose ratio is high decide the episode; a softmax o
 (plus a text gate from the instruction) weights a normalized squared distance from the query to
 each class mean.
 
+The squared distance of each dimension is divided by a spread: with ``scale="prior"`` (as v1 and
+v2 were trained) the within-class variance shrunk towards the prior plus the between-class
+variance; with ``scale="episode"`` the episode's own empirical within-class plus between-class
+variance. The prior is a floor that makes demos which differ only slightly (one small region of
+the same photo: a digit on a tag) all equally near, so every answer gets about the same
+probability; the episode's own spread keeps such small differences apart.
+
 Shape:
     ``zs``: ``(E, S, D)`` demo embeddings; ``ys``: ``(E, S)`` class index in ``0 .. N-1``;
     ``zq``: ``(E, Q, D)`` query embeddings; ``gate``: ``(E, D)``; returns ``(E, Q, N)`` logits.
@@ -17,10 +24,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["fisher_logits"]
+__all__ = ["READOUT_SCALES", "fisher_logits"]
+
+#: What the readout divides each dimension's squared distance by (see the module docstring).
+READOUT_SCALES: tuple[str, ...] = ("prior", "episode")
 
 
 _EPS = 1e-4
+_TINY = 1e-12
 
 
 def fisher_logits(
@@ -34,6 +45,7 @@ def fisher_logits(
     beta: torch.Tensor,
     tau: torch.Tensor,
     gate: torch.Tensor | None = None,
+    scale: str = "prior",
 ) -> torch.Tensor:
     """Logits of each query for each class (classes without demos get ``-inf``).
 
@@ -47,6 +59,7 @@ def fisher_logits(
         beta: scalar sharpness of the dimension weights.
         tau: scalar temperature of the logits.
         gate: optional ``(E, D)`` additive logits of the dimension weights (from text).
+        scale: ``"prior"`` or ``"episode"``: the spread that distances are measured in (module docstring).
 
     Convention:
         Unbalanced shots are allowed; the within-class variance uses ``S - N_present`` degrees of
@@ -66,8 +79,12 @@ def fisher_logits(
     if gate is not None:
         score = score + gate
     weight = torch.softmax(score, dim=-1)  # E, D
-    scale = weight / (within + between + _EPS)
+    if scale == "episode":
+        spread = resid.square().sum(1) / dof.clamp_min(1.0)[:, None] + between + _TINY
+    else:
+        spread = within + between + _EPS
+    unit = weight / spread
     diff = zq[:, :, None, :] - mu[:, None, :, :]  # E, Q, N, D
-    dist = (diff.square() * scale[:, None, None, :]).sum(-1)
+    dist = (diff.square() * unit[:, None, None, :]).sum(-1)
     logits = -tau * dist
     return logits.masked_fill(~present[:, None, :], float("-inf"))

@@ -118,3 +118,36 @@ def test_a_grid_8_model_trains_on_photo_material_and_loads(tmp_path: object) -> 
     img = _photo(128)
     assert [f.shape for f in vlm.prepare(img).layout.fine] == [(8, 8)]
     assert vlm.answer([(img, "a"), (np.ascontiguousarray(img[::-1]), "b")], img, "which?").answer in ("a", "b")
+
+
+def test_the_episode_readout_separates_demos_that_differ_only_slightly() -> None:
+    from specprompt.vlm._readout import fisher_logits
+
+    torch.manual_seed(0)
+    base = torch.randn(1, 1, 16)
+    offsets = torch.zeros(4, 16)
+    offsets[torch.arange(4), torch.arange(4)] = 1e-3  # class c differs from the others in dimension c only
+    zs = base + offsets.repeat_interleave(2, 0)[None] + 1e-5 * torch.randn(1, 8, 16)
+    ys = torch.arange(4).repeat_interleave(2)[None]
+    zq = base + offsets[None, 2:3]  # a query of class 2
+    kwargs = {"prior_var": torch.full((16,), 0.05), "kappa": 1.0, "beta": torch.tensor(1.0), "tau": torch.tensor(2.0)}
+    prior = torch.softmax(fisher_logits(zs, ys, 4, zq, **kwargs), -1)[0, 0]
+    episode = torch.softmax(fisher_logits(zs, ys, 4, zq, scale="episode", **kwargs), -1)[0, 0]
+    assert float(prior.max() - prior.min()) < 0.01  # the prior floor: every answer about equally likely
+    assert int(episode.argmax()) == 2 and float(episode[2]) > 0.45  # about twice any other answer
+
+
+def test_the_readout_scale_is_a_checked_option_and_part_of_the_model_id(tmp_path: object) -> None:
+    from pathlib import Path
+
+    with pytest.raises(ConfigError, match="readout_scale"):
+        ModelConfig(readout_scale="nearest")
+    torch.manual_seed(0)
+    folder = save_checkpoint(BandVLM(TINY_MODEL).eval(), Path(str(tmp_path)) / "m")
+    prior = LocalVLM.load(folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["model"]["readout_scale"] = "episode"
+    (folder / "config.json").write_text(json.dumps(cfg))
+    episode = LocalVLM.load(folder)
+    assert episode.weights_sha256 == prior.weights_sha256
+    assert episode.model_id == prior.model_id + "-episode"  # other answers, so another DSPy cache key
