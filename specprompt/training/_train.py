@@ -172,7 +172,9 @@ class TrainConfig:
 #: augmentation, and runs 1200 steps (14 min 45 s on a 2-core machine) or 30 minutes, whichever
 #: ends first (the schedule follows the cap: a loaded machine ends it early). A family named k
 #: times is drawn k times as often: ``photo-cast`` is named three times, since with one share in
-#: eleven the colour casts of real photos were ranked worst (``benchmarks/README.md``).
+#: eleven the colour casts of real photos were ranked worst (``benchmarks/README.md``). The shipped
+#: ``band-vlm-v2`` holds this recipe's weights; its config then sets ``readout_scale="episode"``
+#: (measured better after training; the recipe itself trains with the default ``"prior"`` readout).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "v1": {},
     "v2": {
