@@ -30,6 +30,17 @@ __all__ = [
 logger = logging.getLogger("specprompt.search")
 
 
+def _local_config(lm: Any = None) -> Any:
+    """The ``ModelConfig`` of the local band VLM that ``lm`` (default: ``dspy.settings.lm``) runs,
+    or ``None`` when ``lm`` is not a local band VLM engine."""
+    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
+    if engine is None:
+        return None
+    from specprompt.scorers import LocalVLMEngine
+
+    return engine.vlm.model.config if isinstance(engine, LocalVLMEngine) else None
+
+
 def local_canvas(lm: Any = None) -> int | None:
     """The working resolution (``ModelConfig.canvas``) of the local band VLM that ``lm`` (default:
     ``dspy.settings.lm``) runs, or ``None`` when ``lm`` is not a local band VLM engine.
@@ -39,21 +50,14 @@ def local_canvas(lm: Any = None) -> int | None:
         >>> local_canvas(local_lm()), local_canvas(local_lm("band-vlm-v2")), local_canvas(nearest_lm())
         (64, 256, None)
     """
-    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
-    if engine is None:
-        return None
-    from specprompt.scorers import LocalVLMEngine
-
-    if not isinstance(engine, LocalVLMEngine):
-        return None
-    return int(engine.vlm.model.config.canvas)
+    cfg = _local_config(lm)
+    return None if cfg is None else int(cfg.canvas)
 
 
 def _local_grid(lm: Any = None) -> int:
     """``ModelConfig.fine_grid`` of the local band VLM that ``lm`` runs (4 when it runs none)."""
-    engine = getattr(lm if lm is not None else dspy.settings.lm, "engine", None)
-    vlm = getattr(engine, "vlm", None)
-    return int(getattr(getattr(getattr(vlm, "model", None), "config", None), "fine_grid", 4))
+    cfg = _local_config(lm)
+    return 4 if cfg is None else int(cfg.fine_grid)
 
 
 def local_cost_name(canvas: int, fine_grid: int = 4) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 from specprompt.errors import ConfigError
 from specprompt.vlm._tokenizer import FINE_GRIDS
 
-#: Readout scales (the same as :data:`specprompt.vlm._readout.READOUT_SCALES`, which imports torch).
+#: Spreads the readout can measure distances in (``scale`` of :func:`specprompt.vlm._readout.fisher_logits`).
 READOUT_SCALES: tuple[str, ...] = ("prior", "episode")
 
 #: Raw colour dims: mean colour of the residual band, globally and in each of its 4 tokens.
@@ -18,7 +18,7 @@ RAW_DIMS = 15
 #: Allowed working resolutions (longer side, pixels); 64 is the v1 model (no fine levels).
 CANVASES: tuple[int, ...] = (64, 128, 256, 512)
 
-__all__ = ["CANVASES", "RAW_DIMS", "ModelConfig", "check_int", "from_mapping"]
+__all__ = ["CANVASES", "RAW_DIMS", "READOUT_SCALES", "ModelConfig", "check_int", "from_mapping"]
 
 
 def check_int(owner: str, name: str, value: object, minimum: int, maximum: int | None = None) -> None:

@@ -154,7 +154,7 @@ class LocalVLM:
 
             details = [p.detail for p in items]
             if any(d is None for d in details):
-                raise ConfigError(f"a {self.model.config.canvas} px model needs prepared images with a detail canvas")
+                raise ConfigError(f"a {cfg.canvas} px model needs prepared images with a detail canvas")
             det = torch.from_numpy(np.stack(details)).to(self.device).permute(0, 3, 1, 2)  # type: ignore[arg-type]
             fine_feats = fine_features(fine_bands(det, levels), cfg.fine_grid, cfg.fine_cells)
             fine_keep = [

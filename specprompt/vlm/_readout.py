@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["READOUT_SCALES", "fisher_logits"]
-
-#: What the readout divides each dimension's squared distance by (see the module docstring).
-READOUT_SCALES: tuple[str, ...] = ("prior", "episode")
+__all__ = ["fisher_logits"]
 
 
 _EPS = 1e-4

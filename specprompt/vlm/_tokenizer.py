@@ -93,9 +93,6 @@ PATCHES: tuple[int, ...] = (16, 8, 8, 4, 2)
 FINE_GRID = 4
 #: Cells per side of a fine token's energy map (``ModelConfig.fine_cells``) of the shipped checkpoints.
 FINE_CELLS = 4
-#: Length of one fine token's feature vector at :data:`FINE_CELLS`: 4 x 4 x 3 energy map + 4 radial x
-#: 8 orientation bins (:func:`fine_feature_dim`).
-FINE_FEATS = 48 + 32
 #: Fine grids a model may use (tokens per side of a fine level).
 FINE_GRIDS: tuple[int, ...] = (4, 8, 16)
 _EPS = 1e-9
@@ -111,6 +108,11 @@ def fine_feature_dim(cells: int = FINE_CELLS) -> int:
         (80, 224)
     """
     return 3 * cells * cells + 32
+
+
+#: Length of one fine token's feature vector at :data:`FINE_CELLS`: 4 x 4 x 3 energy map + 4 radial x
+#: 8 orientation bins.
+FINE_FEATS = fine_feature_dim(FINE_CELLS)
 
 
 def _level_size(n: int, level: int) -> int:
