@@ -103,6 +103,16 @@ class ModelConfig:
         },
     )
 
+    fine_readout: float = field(
+        default=0.0,
+        metadata={
+            "help": "temperature of a second readout over the raw pooled features of the kept fine tokens "
+            "(episode-scaled, no learned weights), added to the learned readout's logits; 0 turns it off. "
+            "It compares the demos where they differ at full detail (a digit on a tag) even when the "
+            "learned embedding pools that difference away"
+        },
+    )
+
     def __post_init__(self) -> None:
         for name, lo in (
             ("dim", 8),
@@ -129,6 +139,10 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.fine_grid must be one of {FINE_GRIDS}, got {self.fine_grid!r}")
         if self.fine_cells not in (2, 4, 8) or isinstance(self.fine_cells, bool):
             raise ConfigError(f"ModelConfig.fine_cells must be one of (2, 4, 8), got {self.fine_cells!r}")
+        fr = self.fine_readout
+        if isinstance(fr, bool) or not isinstance(fr, (int, float)) or not 0.0 <= float(fr) <= 1000.0:
+            raise ConfigError(f"ModelConfig.fine_readout must be a number in [0, 1000], got {fr!r}")
+        object.__setattr__(self, "fine_readout", float(fr))
         if self.readout_scale not in READOUT_SCALES:
             raise ConfigError(f"ModelConfig.readout_scale must be one of {READOUT_SCALES}, got {self.readout_scale!r}")
         if (128 // self.fine_grid) % self.fine_cells:  # the coarsest fine level has 128 samples per side

@@ -32,9 +32,9 @@ from torch import nn
 
 from specprompt.vlm._config import ModelConfig
 from specprompt.vlm._pyramid import feature_dims, fine_positions, token_positions
-from specprompt.vlm._readout import fisher_logits
+from specprompt.vlm._readout import fisher_logits, raw_logits
 from specprompt.vlm._text import VOCAB
-from specprompt.vlm._tokenizer import PATCHES, fine_feature_dim
+from specprompt.vlm._tokenizer import PATCHES, SPECTRAL_BINS, fine_feature_dim
 
 __all__ = ["BandVLM"]
 
@@ -51,6 +51,17 @@ def _raw_colour(residual: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     glob = (per * k).sum(1) / k.sum(1).clamp_min(1.0)
     per = per * k + glob[:, None] * (1 - k)
     return torch.cat([glob, per.flatten(1)], dim=1)
+
+
+def _raw_fine(feats: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The kept fine tokens' spectral signatures (their last ``SPECTRAL_BINS`` features), flattened;
+    zeros for tokens that were not created.
+
+    Shape:
+        ``(B, T, F)`` features and ``(B, T)`` keep -> ``(B, T * SPECTRAL_BINS)``.
+    """
+    spec = feats[..., -SPECTRAL_BINS:] * keep[..., None].to(feats.dtype)
+    return spec.flatten(1)
 
 
 class _ConvStem(nn.Module):
@@ -209,6 +220,9 @@ class BandVLM(nn.Module):
         out: torch.Tensor = self.out_norm(self.proj(summary))
         if self.config.raw_colour:
             out = torch.cat([out, _raw_colour(feats[-1], keep[-1])], dim=1)
+        if self.config.fine_readout and fine_feats:
+            raw = [_raw_fine(f, k) for f, k in zip(fine_feats, fine_keep, strict=True)]
+            out = torch.cat([out, *raw], dim=1)
         return out
 
     def aux_logits(self, z: torch.Tensor) -> list[torch.Tensor]:
@@ -229,12 +243,18 @@ class BandVLM(nn.Module):
     def episode_logits(
         self, zs: torch.Tensor, ys: torch.Tensor, n_way: int, zq: torch.Tensor, gate: torch.Tensor | None
     ) -> torch.Tensor:
-        """Query logits ``(E, Q, N)``; see :func:`~specprompt.vlm._readout.fisher_logits`."""
-        return fisher_logits(
-            zs,
+        """Query logits ``(E, Q, N)``; see :func:`~specprompt.vlm._readout.fisher_logits`.
+
+        With ``fine_readout`` the embedding's columns past ``embedding_dim`` (raw fine features) get a
+        second, unlearned readout at the episode scale whose logits are added
+        (:func:`~specprompt.vlm._readout.raw_logits`).
+        """
+        d = self.config.embedding_dim
+        logits = fisher_logits(
+            zs[..., :d],
             ys,
             n_way,
-            zq,
+            zq[..., :d],
             prior_var=F.softplus(self.log_prior) + 1e-3,
             kappa=1.0,
             beta=self.beta,
@@ -242,3 +262,6 @@ class BandVLM(nn.Module):
             gate=gate,
             scale=self.config.readout_scale,
         )
+        if zs.shape[-1] > d:
+            logits = logits + raw_logits(zs[..., d:], ys, n_way, zq[..., d:], tau=self.config.fine_readout)
+        return logits

@@ -124,8 +124,11 @@ class LocalVLM:
         same weights, so its id ends in ``-<readout_scale>`` (DSPy's cache keeps them apart)."""
         from specprompt.vlm._checkpoint import model_id_of
 
-        scale = self.model.config.readout_scale
-        return model_id_of(self.weights_sha256) + ("" if scale == "prior" else f"-{scale}")
+        cfg = self.model.config
+        suffix = "" if cfg.readout_scale == "prior" else f"-{cfg.readout_scale}"
+        if cfg.fine_readout:
+            suffix += f"-fine{cfg.fine_readout:g}"
+        return model_id_of(self.weights_sha256) + suffix
 
     # -- embedding --------------------------------------------------------------------------------
     def embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:

@@ -22,12 +22,17 @@ Shape:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["fisher_logits"]
+__all__ = ["TRUST_RANGE", "fisher_logits", "raw_logits"]
 
 
 _EPS = 1e-4
+#: Effective Fisher ratio of :func:`raw_logits` at which it starts to count, and at which it counts
+#: fully (log-linear in between). Without signal the weighted ratio of a few demos is about 2-5.
+TRUST_RANGE: tuple[float, float] = (5.0, 20.0)
 _TINY = 1e-12
 
 
@@ -85,3 +90,55 @@ def fisher_logits(
     dist = (diff.square() * unit[:, None, None, :]).sum(-1)
     logits = -tau * dist
     return logits.masked_fill(~present[:, None, :], float("-inf"))
+
+
+def raw_logits(zs: torch.Tensor, ys: torch.Tensor, n_way: int, zq: torch.Tensor, *, tau: float) -> torch.Tensor:
+    """Logits like :func:`fisher_logits` at the episode scale, for unlearned features with gaps.
+
+    A demo's zero dimensions are missing (the features of a token it does not have: a dropped or
+    blurred-away band), not measured zeros. Class means and within- and between-class variances use
+    the present values only; a dimension weighs in only where at least two classes have it, and a
+    class that lacks it gets the mean squared distance of the classes that have it (it neither wins
+    nor loses on it). The prior within-class variance is the demos' mean variance over the usable
+    dimensions (one pseudo-demo), ``beta = 1``, no gate, every spread floored at 1e-3 of the prior.
+
+    The logits count only as far as the demos separate: the effective Fisher ratio (the weighted
+    mean of between over within) is mapped log-linearly from :data:`TRUST_RANGE` onto a factor
+    in ``[0, 1]``. Logits are shifted so that the best present class gets 0: a readout of nothing,
+    or of features that do not separate the demos, adds nothing.
+
+    Shape:
+        as :func:`fisher_logits`.
+    """
+    y = torch.nn.functional.one_hot(ys, n_way).to(zs.dtype)  # E, S, N
+    present = y.sum(1) > 0  # E, N
+    have = (zs != 0).to(zs.dtype)  # E, S, D
+    n_cd = torch.einsum("esn,esd->end", y, have)  # E, N, D
+    has = n_cd > 0
+    mu = torch.einsum("esn,esd->end", y, zs) / n_cd.clamp_min(1.0)
+    resid = (zs - torch.einsum("esn,end->esd", y, mu)) * have
+    n_d = have.sum(1)  # E, D: demos that have the dimension
+    k = has.to(zs.dtype).sum(1)  # E, D: classes that have it
+    dof = n_d - k
+    centred = (zs - (zs.sum(1) / n_d.clamp_min(1.0))[:, None]) * have
+    var_d = centred.square().sum(1) / (n_d - 1).clamp_min(1.0)
+    usable = (n_d >= 2).to(zs.dtype)
+    prior = ((var_d * usable).sum(1) / usable.sum(1).clamp_min(1.0)).clamp_min(1e-8)[:, None]  # E, 1
+    floor = 1e-3 * prior
+    ss = resid.square().sum(1)
+    within = (ss + prior) / (dof + 1.0)
+    mean = (mu * has).sum(1) / k.clamp_min(1.0)
+    between = ((mu - mean[:, None]).square() * has).sum(1) / (k - 1).clamp_min(1.0)
+    score = (torch.log(between + floor) - torch.log(within + floor)).masked_fill(k < 2, float("-inf"))
+    weight = torch.nan_to_num(torch.softmax(score, dim=-1), nan=0.0)  # E, D (all zero: nothing usable)
+    f_eff = (weight * (between + floor) / (within + floor)).sum(-1)  # E
+    low, high = TRUST_RANGE
+    trust = ((torch.log(f_eff.clamp_min(1e-6)) - math.log(low)) / math.log(high / low)).clamp(0.0, 1.0)
+    unit = trust[:, None] * weight / (ss / dof.clamp_min(1.0) + between + floor)
+    term = (zq[:, :, None, :] - mu[:, None, :, :]).square()  # E, Q, N, D
+    has_q = has[:, None].expand_as(term)
+    fill = (term * has_q).sum(2, keepdim=True) / has_q.sum(2, keepdim=True).clamp_min(1)
+    term = torch.where(has_q, term, fill)
+    logits = -tau * (term * unit[:, None, None, :]).sum(-1)
+    logits = logits.masked_fill(~present[:, None, :], float("-inf"))
+    return logits - logits.amax(-1, keepdim=True)

@@ -70,6 +70,7 @@ __all__ = [
     "FINE_GRIDS",
     "MAX_TOKENS",
     "PATCHES",
+    "SPECTRAL_BINS",
     "WORKING_SIZE",
     "TokenLayout",
     "default_bands",
@@ -100,6 +101,10 @@ _EPS = 1e-9
 Rect = tuple[float, float, float, float]  # (row0, row1, col0, col1) as fractions of the image
 
 
+#: Spectrum bins at the end of a fine token's feature vector (4 radial x 8 orientation).
+SPECTRAL_BINS = 32
+
+
 def fine_feature_dim(cells: int = FINE_CELLS) -> int:
     """Length of one fine token's feature vector: a ``cells x cells x 3`` energy map + 32 spectrum bins.
 
@@ -107,7 +112,7 @@ def fine_feature_dim(cells: int = FINE_CELLS) -> int:
         >>> fine_feature_dim(), fine_feature_dim(8)
         (80, 224)
     """
-    return 3 * cells * cells + 32
+    return 3 * cells * cells + SPECTRAL_BINS
 
 
 #: Length of one fine token's feature vector at :data:`FINE_CELLS`: 4 x 4 x 3 energy map + 4 radial x
