@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from specprompt import ConfigError
+from specprompt.tasks import get_task
 from specprompt.vlm import BandVLM, LocalVLM, ModelConfig, save_checkpoint
 from specprompt.vlm._readout import TRUST_RANGE, raw_logits
 from specprompt.vlm._tokenizer import SPECTRAL_BINS
@@ -85,3 +86,12 @@ def test_the_option_is_checked_and_part_of_the_model_id(tmp_path: Path) -> None:
     assert z_raw.shape == (1, d + FINE.fine_levels * FINE.fine_grid**2 * SPECTRAL_BINS)
     np.testing.assert_allclose(z_raw[:, :d], z_plain, atol=1e-5)
 
+
+def test_shipped_v2_reads_the_digit_on_the_tag_at_full_resolution() -> None:
+    """photo-detail: the learned readout alone gives every answer the same probability here."""
+    task = get_task("photo-detail", n_train=8, n_val=8, n_test=0, size=512, seed=3)
+    vlm = LocalVLM.load("band-vlm-v2")
+    assert vlm.model.config.fine_readout > 0
+    demos = [(ex.image, ex.label) for ex in task.trainset]
+    right = sum(vlm.answer(demos, ex.image, task.instructions).answer == ex.label for ex in task.valset)
+    assert right >= 6  # chance is 2 of 8
