@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specprompt.errors import ConfigError
-from specprompt.vlm._tokenizer import FINE_GRIDS
+from specprompt.vlm._tokenizer import FINE_GRIDS, SPECTRAL_BINS
 
 #: Spreads the readout can measure distances in (``scale`` of :func:`specprompt.vlm._readout.fisher_logits`).
 READOUT_SCALES: tuple[str, ...] = ("prior", "episode")
@@ -168,6 +168,12 @@ class ModelConfig:
     def embedding_dim(self) -> int:
         """Length of an image embedding (``slices * slice_dim``, plus 15 raw colour dims)."""
         return self.slices * self.slice_dim + (RAW_DIMS if self.raw_colour else 0)
+
+    @property
+    def fine_readout_dim(self) -> int:
+        """Columns after :attr:`embedding_dim` in an embedding: the fine tokens' spectra read by
+        ``fine_readout`` (0 when it is off or there are no fine levels)."""
+        return self.fine_levels * self.fine_grid**2 * SPECTRAL_BINS if self.fine_readout else 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready field values."""

@@ -16,10 +16,15 @@ Architecture:
     code, and join the sequence after the five bands' tokens. With ``canvas=64`` the module, its
     parameters and its outputs are exactly those of v1.
 
+    With ``fine_readout`` > 0 the embedding also carries the kept fine tokens' spectral signatures
+    (zeros for tokens not created), and their logits from the unlearned
+    :func:`~specprompt.vlm._readout.raw_logits` are added to the learned readout's.
+
 Shape:
     ``feats[l]``: ``(B, T_l, F_l)``; ``keep[l]``: ``(B, T_l)`` bool; ``encode`` -> ``(B, D)``;
     ``fine_feats[j]``: ``(B, G^2, fine_feature_dim(cells))``; ``fine_keep[j]``: ``(B, G^2)`` bool, with
-    ``G = ModelConfig.fine_grid`` and ``cells = ModelConfig.fine_cells``.
+    ``G = ModelConfig.fine_grid`` and ``cells = ModelConfig.fine_cells``; with ``fine_readout``,
+    ``D = embedding_dim + fine_levels * G^2 * SPECTRAL_BINS``.
 """
 
 from __future__ import annotations

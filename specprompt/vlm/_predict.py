@@ -181,7 +181,8 @@ class LocalVLM:
         """
         prepared = [self.prepare(im) for im in images]
         if not prepared:
-            return np.zeros((0, self.model.config.embedding_dim), np.float32)
+            cfg = self.model.config
+            return np.zeros((0, cfg.embedding_dim + cfg.fine_readout_dim), np.float32)
         return self.embed_prepared(prepared).cpu().numpy()
 
     # -- answering --------------------------------------------------------------------------------

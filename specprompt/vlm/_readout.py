@@ -15,6 +15,9 @@ variance. The prior is a floor that makes demos which differ only slightly (one 
 the same photo: a digit on a tag) all equally near, so every answer gets about the same
 probability; the episode's own spread keeps such small differences apart.
 
+:func:`raw_logits` is the same comparison for unlearned features with gaps (the fine tokens'
+spectra of ``ModelConfig.fine_readout``), weighted by how far they separate the demos.
+
 Shape:
     ``zs``: ``(E, S, D)`` demo embeddings; ``ys``: ``(E, S)`` class index in ``0 .. N-1``;
     ``zq``: ``(E, Q, D)`` query embeddings; ``gate``: ``(E, D)``; returns ``(E, Q, N)`` logits.

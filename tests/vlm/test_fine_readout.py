@@ -84,6 +84,7 @@ def test_the_option_is_checked_and_part_of_the_model_id(tmp_path: Path) -> None:
     d = FINE.embedding_dim
     assert z_plain.shape == (1, d)
     assert z_raw.shape == (1, d + FINE.fine_levels * FINE.fine_grid**2 * SPECTRAL_BINS)
+    assert raw.embed([]).shape == (0, d + FINE.fine_readout_dim) and plain.model.config.fine_readout_dim == 0
     np.testing.assert_allclose(z_raw[:, :d], z_plain, atol=1e-5)
 
 
