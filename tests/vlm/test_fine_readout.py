@@ -13,7 +13,7 @@ import torch
 from specprompt import ConfigError
 from specprompt.tasks import get_task
 from specprompt.vlm import BandVLM, LocalVLM, ModelConfig, save_checkpoint
-from specprompt.vlm._readout import TRUST_RANGE, raw_logits
+from specprompt.vlm._readout import SHARE_RANGE, TRUST_RANGE, raw_logits
 from specprompt.vlm._tokenizer import SPECTRAL_BINS
 
 from ..conftest import TINY_MODEL
@@ -47,7 +47,19 @@ def test_a_readout_of_nothing_or_of_noise_adds_nothing() -> None:
     g = torch.Generator().manual_seed(1)
     noise = 1.0 + torch.randn(1, 8, 400, generator=g)  # no dimension separates the classes
     assert torch.equal(raw_logits(noise, ys, 4, zq[..., :1].expand(1, 3, 400), tau=64.0), torch.zeros(1, 3, 4))
-    assert TRUST_RANGE[0] < TRUST_RANGE[1]
+    assert TRUST_RANGE[0] < TRUST_RANGE[1] and SHARE_RANGE[0] < SHARE_RANGE[1]
+
+
+def test_differences_spread_over_the_whole_image_are_left_to_the_learned_readout() -> None:
+    g = torch.Generator().manual_seed(2)
+    ys = torch.arange(4).repeat_interleave(2)
+    code = torch.randn(4, 300, generator=g)  # every dimension tells the classes apart (a texture)
+    zs = (code[ys] + 0.05 * torch.randn(8, 300, generator=g))[None]
+    zq = zs[:, ::2]
+    assert torch.equal(raw_logits(zs, ys[None], 4, zq, tau=64.0), torch.zeros(1, 4, 4))
+    local = zs.clone()
+    local[..., 5:] = 1.0 + 0.01 * torch.randn(1, 8, 295, generator=g)  # the same 5 dimensions, in a shared scene
+    assert raw_logits(local, ys[None], 4, local[:, ::2], tau=64.0)[0].argmax(-1).tolist() == [0, 1, 2, 3]
 
 
 def test_a_class_whose_demos_lack_a_token_neither_wins_nor_loses_on_it() -> None:
