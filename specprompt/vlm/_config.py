@@ -106,10 +106,10 @@ class ModelConfig:
     fine_readout: float = field(
         default=0.0,
         metadata={
-            "help": "temperature of a second readout over the raw pooled features of the kept fine tokens "
+            "help": "temperature of a second readout over the kept fine tokens' spectral signatures "
             "(episode-scaled, no learned weights), added to the learned readout's logits; 0 turns it off. "
-            "It compares the demos where they differ at full detail (a digit on a tag) even when the "
-            "learned embedding pools that difference away"
+            "It counts only where the demos differ clearly and in a small region (a digit on a tag), "
+            "which the learned embedding pools away"
         },
     )
 

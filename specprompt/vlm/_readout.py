@@ -34,9 +34,9 @@ __all__ = ["SHARE_RANGE", "TRUST_RANGE", "fisher_logits", "raw_logits"]
 
 _EPS = 1e-4
 #: Effective Fisher ratio of :func:`raw_logits` at which it starts to count, and at which it counts
-#: fully (log-linear in between). Measured on the real-photo tasks with 1-2 demos per class:
-#: 2-11 where the fine spectra carry no decisive signal (tint, identity, texture), 10-77 on the
-#: digit of photo-detail.
+#: fully (log-linear in between). Measured on the real-photo tasks with 1-2 demos per class: 2-11
+#: on tint, texture and identity, 10-77 on the digit of photo-detail (texture's spectra do separate
+#: its classes: :data:`SHARE_RANGE` is what leaves texture to the learned readout).
 TRUST_RANGE: tuple[float, float] = (5.0, 20.0)
 #: Share of the usable dimensions that carry the weights of :func:`raw_logits` (the exponential of
 #: the weights' entropy over their number) at or below which it counts fully, and at or above which
