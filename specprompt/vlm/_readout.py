@@ -103,6 +103,12 @@ def fisher_logits(
     return logits.masked_fill(~present[:, None, :], float("-inf"))
 
 
+def _ramp(x: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
+    """0 at or below ``bounds[0]``, 1 at or above ``bounds[1]``, linear in ``log x`` between."""
+    low, high = bounds
+    return ((torch.log(x.clamp_min(1e-9)) - math.log(low)) / math.log(high / low)).clamp(0.0, 1.0)
+
+
 def raw_logits(zs: torch.Tensor, ys: torch.Tensor, n_way: int, zq: torch.Tensor, *, tau: float) -> torch.Tensor:
     """Logits like :func:`fisher_logits` at the episode scale, for unlearned features with gaps.
 
@@ -142,15 +148,13 @@ def raw_logits(zs: torch.Tensor, ys: torch.Tensor, n_way: int, zq: torch.Tensor,
     within = (ss + prior) / (dof + 1.0)
     mean = (mu * has).sum(1) / k.clamp_min(1.0)
     between = ((mu - mean[:, None]).square() * has).sum(1) / (k - 1).clamp_min(1.0)
-    score = (torch.log(between + floor) - torch.log(within + floor)).masked_fill(k < 2, float("-inf"))
+    ranked = k >= 2  # E, D: dimensions that can tell classes apart
+    score = (torch.log(between + floor) - torch.log(within + floor)).masked_fill(~ranked, float("-inf"))
     weight = torch.nan_to_num(torch.softmax(score, dim=-1), nan=0.0)  # E, D (all zero: nothing usable)
     f_eff = (weight * (between + floor) / (within + floor)).sum(-1)  # E
-    low, high = TRUST_RANGE
-    trust = ((torch.log(f_eff.clamp_min(1e-6)) - math.log(low)) / math.log(high / low)).clamp(0.0, 1.0)
     entropy = -(weight * torch.log(weight.clamp_min(1e-30))).sum(-1)
-    share = entropy.exp() / (k >= 2).to(zs.dtype).sum(-1).clamp_min(1.0)  # E
-    narrow, wide = SHARE_RANGE
-    trust = trust * ((math.log(wide) - torch.log(share.clamp_min(1e-9))) / math.log(wide / narrow)).clamp(0.0, 1.0)
+    share = entropy.exp() / ranked.to(zs.dtype).sum(-1).clamp_min(1.0)  # E
+    trust = _ramp(f_eff, TRUST_RANGE) * (1.0 - _ramp(share, SHARE_RANGE))
     unit = trust[:, None] * weight / (ss / dof.clamp_min(1.0) + between + floor)
     term = (zq[:, :, None, :] - mu[:, None, :, :]).square()  # E, Q, N, D
     has_q = has[:, None].expand_as(term)
