@@ -35,6 +35,7 @@ from specprompt.io._decode import ALLOWED_FORMATS
 from specprompt.io._describe import data_uri_media_type, describe_bytes, describe_data_uri, describe_path
 from specprompt.io._limits import DEFAULT_MAX_PIXELS
 from specprompt.io._load import as_array, load_image
+from specprompt.io._samples import sample_photo
 from specprompt.io._sources import parse_data_uri
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "describe_path",
     "load_image",
     "parse_data_uri",
+    "sample_photo",
 ]

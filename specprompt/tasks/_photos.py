@@ -18,11 +18,11 @@ scikit-image; nothing is fetched).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
 
+from specprompt.io import sample_photo
 from specprompt.tasks._base import ImageTaskGenerator, register_task, to_uint8
 
 __all__ = ["PhotoDetail", "PhotoIdentity", "PhotoTexture", "PhotoTint"]
@@ -31,19 +31,8 @@ __all__ = ["PhotoDetail", "PhotoIdentity", "PhotoTexture", "PhotoTint"]
 COLOUR_PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "colorwheel")
 
 
-@lru_cache(maxsize=16)
-def photo(name: str) -> np.ndarray:
-    """Float32 RGB pixels in [0, 1] of ``skimage.data.<name>()`` (grey repeated to 3 channels); read-only."""
-    import skimage.data
-
-    arr = np.asarray(getattr(skimage.data, name)(), np.float32)
-    if arr.max() > 1.0:
-        arr = arr / np.float32(255.0)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    arr = np.ascontiguousarray(arr[:, :, :3])
-    arr.flags.writeable = False
-    return arr
+#: The photo loader, also :func:`specprompt.io.sample_photo`.
+photo = sample_photo
 
 
 def _resize(pixels: np.ndarray, size: int) -> np.ndarray:

@@ -73,11 +73,11 @@ _TEXTURES = ("fine stripes", "fine checker", "fine dots", "fine noise", "crossha
 
 @lru_cache(maxsize=16)
 def _photo(name: str) -> np.ndarray:
-    """:func:`specprompt.tasks.photo`, halved once when larger than 720 px (the retina, 1411 px) so
+    """:func:`specprompt.io.sample_photo`, halved once when larger than 720 px (the retina, 1411 px) so
     crops resize fast; read-only."""
-    from specprompt.tasks import photo
+    from specprompt.io import sample_photo
 
-    arr = photo(name)
+    arr = sample_photo(name)
     if max(arr.shape[:2]) > 720:
         import cv2
 

@@ -47,6 +47,7 @@ def test_public_names() -> None:
         "describe_path",
         "load_image",
         "parse_data_uri",
+        "sample_photo",
     }
 
 
