@@ -10,10 +10,13 @@ optional wall-clock cap ``minutes`` ends it first (recorded in the checkpoint's 
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import json
 import logging
 import math
+import multiprocessing
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,6 +74,14 @@ class TrainConfig:
     )
     device: str = field(default="auto", metadata={"help": "'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA if present)"})
     threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None: torch's default)"})
+    workers: int = field(
+        default=0,
+        metadata={
+            "help": "processes that draw episodes ahead of the optimizer (0: drawn in the training loop, "
+            "the stream the shipped recipes used; N > 0: each step's episodes and masks come from that "
+            "step's own seed, so the run is the same for every N)"
+        },
+    )
     n_way: int = field(default=5, metadata={"help": "classes per training episode"})
     k_shot: int = field(default=2, metadata={"help": "demos per class"})
     n_query: int = field(default=1, metadata={"help": "queries per class"})
@@ -104,7 +115,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1), ("episodes_per_step", 1)):
             check_int("TrainConfig", name, getattr(self, name), lo)
-        for name, lo in (("warmup", 0), ("eval_every", 0), ("eval_episodes", 1), ("log_every", 1)):
+        for name, lo in (("warmup", 0), ("eval_every", 0), ("eval_episodes", 1), ("log_every", 1), ("workers", 0)):
             check_int("TrainConfig", name, getattr(self, name), lo)
         check_int("TrainConfig", "seed", self.seed, 0, 2**63 - 1)
         if self.threads is not None:
@@ -281,6 +292,97 @@ def episode_forward(
     return z, logits, y[:, s:]
 
 
+Draw = tuple[EpisodeBatch, list[np.ndarray], list[np.ndarray] | None]
+
+
+def _draw(config: TrainConfig, rng: np.random.Generator) -> Draw:
+    """One step's episodes, token keep masks and fine-token keep masks."""
+    mcfg = config.model
+    batch = sample_episodes(
+        rng,
+        config.families,
+        config.episodes_per_step,
+        n_way=config.n_way,
+        k_shot=config.k_shot,
+        n_query=config.n_query,
+        text_dropout=config.text_dropout,
+        generic_answers=config.generic_answers,
+        canvas=mcfg.canvas,
+        augment=config.augment,
+    )
+    masks = keep_masks(
+        rng,
+        batch.labels.size,
+        dropout_prob=config.dropout_prob,
+        tile_dropout=config.tile_dropout,
+        band_dropout=config.band_dropout,
+    )
+    fine_masks = None
+    if batch.sent is not None:
+        fine_masks = fine_keep_masks(
+            rng,
+            fine_allowed(batch.sent, mcfg.canvas, mcfg.fine_grid),
+            dropout_prob=config.dropout_prob,
+            tile_dropout=config.tile_dropout,
+            band_dropout=config.band_dropout,
+        )
+    return batch, masks, fine_masks
+
+
+_WORKER_CONFIG: TrainConfig | None = None
+
+
+def _worker_init(config: dict[str, Any]) -> None:
+    global _WORKER_CONFIG
+    _WORKER_CONFIG = TrainConfig.from_dict(config)
+
+
+def _worker_draw(step: int) -> Draw:
+    assert _WORKER_CONFIG is not None
+    return _draw(_WORKER_CONFIG, _step_rng(_WORKER_CONFIG, step))
+
+
+def _step_rng(config: TrainConfig, step: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([config.seed, 1, step]))
+
+
+class _Draws:
+    """Each step's draw: from one stream in the loop (``workers=0``), or from per-step seeds in a
+    pool of ``workers`` spawned processes that keep ``2 * workers`` steps ahead of the optimizer."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+        self.pending: collections.deque[concurrent.futures.Future[Draw]] = collections.deque()
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.submitted = 0
+        if config.workers:
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                config.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(config.to_dict(),),
+            )
+            for _ in range(2 * config.workers):
+                self._submit()
+
+    def _submit(self) -> None:
+        if self.pool is not None and self.submitted < self.config.steps:
+            self.pending.append(self.pool.submit(_worker_draw, self.submitted))
+            self.submitted += 1
+
+    def next(self, step: int) -> Draw:
+        if self.pool is None:
+            return _draw(self.config, self.rng)
+        draw = self.pending.popleft().result()
+        self._submit()
+        return draw
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _evaluate(model: BandVLM, config: TrainConfig, device: str) -> dict[str, float]:
     import torch
 
@@ -344,82 +446,59 @@ def train(config: TrainConfig) -> Path:
     if config.init_from is not None:
         _init_from(model, config.init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+    draws = _Draws(dataclasses.replace(config, model=mcfg))
     n_aux = len(mcfg.aux)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
     done, stop_reason = 0, "steps"
     run_loss, run_acc, run_aux = 0.0, 0.0, 0.0
-    for step in range(config.steps):
-        if config.minutes is not None and time.perf_counter() - start > 60 * config.minutes:
-            stop_reason = "minutes"
-            break
-        frac = step / config.steps
-        if config.minutes is not None:  # a capped run on a busy machine still ends its cosine decay
-            frac = max(frac, (time.perf_counter() - start) / (60 * config.minutes))
-        lr = config.lr * min(1.0, (step + 1) / max(1, config.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        batch = sample_episodes(
-            rng,
-            config.families,
-            config.episodes_per_step,
-            n_way=config.n_way,
-            k_shot=config.k_shot,
-            n_query=config.n_query,
-            text_dropout=config.text_dropout,
-            generic_answers=config.generic_answers,
-            canvas=mcfg.canvas,
-            augment=config.augment,
-        )
-        masks = keep_masks(
-            rng,
-            batch.labels.size,
-            dropout_prob=config.dropout_prob,
-            tile_dropout=config.tile_dropout,
-            band_dropout=config.band_dropout,
-        )
-        fine_masks = None
-        if batch.sent is not None:
-            fine_masks = fine_keep_masks(
-                rng,
-                fine_allowed(batch.sent, mcfg.canvas, mcfg.fine_grid),
-                dropout_prob=config.dropout_prob,
-                tile_dropout=config.tile_dropout,
-                band_dropout=config.band_dropout,
-            )
-        z, logits, yq = episode_forward(model, batch, masks, device, fine_masks)
-        loss = F.cross_entropy(logits.reshape(-1, config.n_way), yq.reshape(-1))
-        aux = torch.from_numpy(batch.aux.reshape(-1, n_aux)).to(device)
-        aux_loss = z.new_zeros(())
-        for j, lg in enumerate(model.aux_logits(z)):
-            if bool((aux[:, j] >= 0).any()):
-                aux_loss = aux_loss + F.cross_entropy(lg, aux[:, j], ignore_index=-1)
-        total: torch.Tensor = loss + config.aux_weight * aux_loss
-        opt.zero_grad(set_to_none=True)
-        total.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        done = step + 1
-        run_loss += float(loss.detach())
-        run_acc += float((logits.argmax(-1) == yq).float().mean())
-        run_aux += float(aux_loss.detach())
-        if done % config.log_every == 0:
-            elapsed = time.perf_counter() - start
-            row: dict[str, Any] = {
-                "step": done,
-                "loss": round(run_loss / config.log_every, 4),
-                "acc": round(run_acc / config.log_every, 4),
-                "aux": round(run_aux / config.log_every, 4),
-                "lr": lr,
-                "seconds": round(elapsed, 1),
-                "episodes_per_s": round(done * config.episodes_per_step / elapsed, 2),
-            }
-            run_loss = run_acc = run_aux = 0.0
-            if config.eval_every and done % config.eval_every == 0:
-                row["val"] = _evaluate(model, config, device)
-            history.append(row)
-            log.info("train %s", json.dumps(row))
+    try:
+        for step in range(config.steps):
+            if config.minutes is not None and time.perf_counter() - start > 60 * config.minutes:
+                stop_reason = "minutes"
+                break
+            frac = step / config.steps
+            if config.minutes is not None:  # a capped run on a busy machine still ends its cosine decay
+                frac = max(frac, (time.perf_counter() - start) / (60 * config.minutes))
+            warm = min(1.0, (step + 1) / max(1, config.warmup))
+            lr = config.lr * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            batch, masks, fine_masks = draws.next(step)
+            z, logits, yq = episode_forward(model, batch, masks, device, fine_masks)
+            loss = F.cross_entropy(logits.reshape(-1, config.n_way), yq.reshape(-1))
+            aux = torch.from_numpy(batch.aux.reshape(-1, n_aux)).to(device)
+            aux_loss = z.new_zeros(())
+            for j, lg in enumerate(model.aux_logits(z)):
+                if bool((aux[:, j] >= 0).any()):
+                    aux_loss = aux_loss + F.cross_entropy(lg, aux[:, j], ignore_index=-1)
+            total: torch.Tensor = loss + config.aux_weight * aux_loss
+            opt.zero_grad(set_to_none=True)
+            total.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            done = step + 1
+            run_loss += float(loss.detach())
+            run_acc += float((logits.argmax(-1) == yq).float().mean())
+            run_aux += float(aux_loss.detach())
+            if done % config.log_every == 0:
+                elapsed = time.perf_counter() - start
+                row: dict[str, Any] = {
+                    "step": done,
+                    "loss": round(run_loss / config.log_every, 4),
+                    "acc": round(run_acc / config.log_every, 4),
+                    "aux": round(run_aux / config.log_every, 4),
+                    "lr": lr,
+                    "seconds": round(elapsed, 1),
+                    "episodes_per_s": round(done * config.episodes_per_step / elapsed, 2),
+                }
+                run_loss = run_acc = run_aux = 0.0
+                if config.eval_every and done % config.eval_every == 0:
+                    row["val"] = _evaluate(model, config, device)
+                history.append(row)
+                log.info("train %s", json.dumps(row))
+    finally:
+        draws.close()
     elapsed = time.perf_counter() - start
     val = _evaluate(model, config, device)
     metrics = {

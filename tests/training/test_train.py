@@ -110,3 +110,37 @@ def test_cuda_without_cuda_is_a_config_error(tmp_path: Path) -> None:
 def test_minutes_cap_stops_early(tmp_path: Path) -> None:
     meta = json.loads((train(tiny_config(tmp_path / "c", steps=500, minutes=1e-6)) / CONFIG_FILE).read_text())
     assert meta["metrics"]["stop_reason"] == "minutes" and meta["metrics"]["steps_done"] < 500
+
+
+def test_workers_draw_the_same_run_for_any_count(tmp_path: Path) -> None:
+    one = train(tiny_config(tmp_path / "one", workers=1, steps=6))
+    two = train(tiny_config(tmp_path / "two", workers=2, steps=6))
+    loop = train(tiny_config(tmp_path / "loop", steps=6))
+    h = [json.loads((p / CONFIG_FILE).read_text())["weights_sha256"] for p in (one, two, loop)]
+    assert h[0] == h[1] != h[2]  # per-step seeds: the same for every pool size, another stream than the loop's
+    assert json.loads((two / CONFIG_FILE).read_text())["train"]["workers"] == 2
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_workers_is_validated(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        tiny_config(tmp_path / "c", workers=bad)
+
+
+def test_training_on_photo_families_needs_neither_dspy_nor_optuna(tmp_path: Path) -> None:
+    """A GPU machine that trains the model has the array stack only: training must not import dspy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from specprompt.training import TrainConfig, train\n"
+        "from tests.conftest import tiny_config\n"
+        f"train(tiny_config({str(tmp_path / 'c')!r}, families=('photo-mark', 'colour'), model={{**tiny_config"
+        f"({str(tmp_path / 'c')!r}).model.to_dict(), 'canvas': 128}}, held_out=()))\n"
+        "print(sorted(m for m in ('dspy', 'optuna', 'openai', 'litellm') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
