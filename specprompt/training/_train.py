@@ -10,13 +10,10 @@ optional wall-clock cap ``minutes`` ends it first (recorded in the checkpoint's 
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import json
 import logging
 import math
-import multiprocessing
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,13 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.training._episodes import (
-    EpisodeBatch,
-    fine_allowed,
-    fine_keep_masks,
-    keep_masks,
-    sample_episodes,
-)
+from specprompt.training._draws import Draws
+from specprompt.training._episodes import EpisodeBatch, fine_allowed, sample_episodes
 from specprompt.training._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
 from specprompt.training._photo_families import get_photo_family, is_photo_family
 from specprompt.vlm import ModelConfig, check_int, resolve_device
@@ -292,97 +284,6 @@ def episode_forward(
     return z, logits, y[:, s:]
 
 
-Draw = tuple[EpisodeBatch, list[np.ndarray], list[np.ndarray] | None]
-
-
-def _draw(config: TrainConfig, rng: np.random.Generator) -> Draw:
-    """One step's episodes, token keep masks and fine-token keep masks."""
-    mcfg = config.model
-    batch = sample_episodes(
-        rng,
-        config.families,
-        config.episodes_per_step,
-        n_way=config.n_way,
-        k_shot=config.k_shot,
-        n_query=config.n_query,
-        text_dropout=config.text_dropout,
-        generic_answers=config.generic_answers,
-        canvas=mcfg.canvas,
-        augment=config.augment,
-    )
-    masks = keep_masks(
-        rng,
-        batch.labels.size,
-        dropout_prob=config.dropout_prob,
-        tile_dropout=config.tile_dropout,
-        band_dropout=config.band_dropout,
-    )
-    fine_masks = None
-    if batch.sent is not None:
-        fine_masks = fine_keep_masks(
-            rng,
-            fine_allowed(batch.sent, mcfg.canvas, mcfg.fine_grid),
-            dropout_prob=config.dropout_prob,
-            tile_dropout=config.tile_dropout,
-            band_dropout=config.band_dropout,
-        )
-    return batch, masks, fine_masks
-
-
-_WORKER_CONFIG: TrainConfig | None = None
-
-
-def _worker_init(config: dict[str, Any]) -> None:
-    global _WORKER_CONFIG
-    _WORKER_CONFIG = TrainConfig.from_dict(config)
-
-
-def _worker_draw(step: int) -> Draw:
-    assert _WORKER_CONFIG is not None
-    return _draw(_WORKER_CONFIG, _step_rng(_WORKER_CONFIG, step))
-
-
-def _step_rng(config: TrainConfig, step: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([config.seed, 1, step]))
-
-
-class _Draws:
-    """Each step's draw: from one stream in the loop (``workers=0``), or from per-step seeds in a
-    pool of ``workers`` spawned processes that keep ``2 * workers`` steps ahead of the optimizer."""
-
-    def __init__(self, config: TrainConfig) -> None:
-        self.config = config
-        self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
-        self.pending: collections.deque[concurrent.futures.Future[Draw]] = collections.deque()
-        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.submitted = 0
-        if config.workers:
-            self.pool = concurrent.futures.ProcessPoolExecutor(
-                config.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(config.to_dict(),),
-            )
-            for _ in range(2 * config.workers):
-                self._submit()
-
-    def _submit(self) -> None:
-        if self.pool is not None and self.submitted < self.config.steps:
-            self.pending.append(self.pool.submit(_worker_draw, self.submitted))
-            self.submitted += 1
-
-    def next(self, step: int) -> Draw:
-        if self.pool is None:
-            return _draw(self.config, self.rng)
-        draw = self.pending.popleft().result()
-        self._submit()
-        return draw
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _evaluate(model: BandVLM, config: TrainConfig, device: str) -> dict[str, float]:
     import torch
 
@@ -446,7 +347,7 @@ def train(config: TrainConfig) -> Path:
     if config.init_from is not None:
         _init_from(model, config.init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    draws = _Draws(dataclasses.replace(config, model=mcfg))
+    draws = Draws(dataclasses.replace(config, model=mcfg))
     n_aux = len(mcfg.aux)
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -464,7 +365,7 @@ def train(config: TrainConfig) -> Path:
             lr = config.lr * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch, masks, fine_masks = draws.next(step)
+            batch, masks, fine_masks = draws.next()
             z, logits, yq = episode_forward(model, batch, masks, device, fine_masks)
             loss = F.cross_entropy(logits.reshape(-1, config.n_way), yq.reshape(-1))
             aux = torch.from_numpy(batch.aux.reshape(-1, n_aux)).to(device)

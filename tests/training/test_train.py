@@ -12,7 +12,7 @@ from specprompt.training import TrainConfig, train
 from specprompt.vlm import load_checkpoint
 from specprompt.vlm._checkpoint import CONFIG_FILE, WEIGHTS_FILE, model_id_of, weights_hash
 
-from ..conftest import tiny_config
+from ..conftest import TINY_MODEL, tiny_config
 
 
 def test_loss_drops_in_a_short_run(tmp_path: Path) -> None:
@@ -112,13 +112,33 @@ def test_minutes_cap_stops_early(tmp_path: Path) -> None:
     assert meta["metrics"]["stop_reason"] == "minutes" and meta["metrics"]["steps_done"] < 500
 
 
-def test_workers_draw_the_same_run_for_any_count(tmp_path: Path) -> None:
-    one = train(tiny_config(tmp_path / "one", workers=1, steps=6))
-    two = train(tiny_config(tmp_path / "two", workers=2, steps=6))
-    loop = train(tiny_config(tmp_path / "loop", steps=6))
-    h = [json.loads((p / CONFIG_FILE).read_text())["weights_sha256"] for p in (one, two, loop)]
-    assert h[0] == h[1] != h[2]  # per-step seeds: the same for every pool size, another stream than the loop's
+def _shm_blocks() -> set[str]:
+    shm = Path("/dev/shm")
+    return {p.name for p in shm.glob("psm_*")} if shm.is_dir() else set()
+
+
+def test_workers_draw_the_same_run_for_any_count_and_transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from specprompt.training import _draws
+
+    before = _shm_blocks()
+    cfg = {"steps": 6, "families": ("photo-mark", "colour"), "held_out": ()}
+    fine = {**TINY_MODEL.to_dict(), "canvas": 128}
+    one = train(tiny_config(tmp_path / "one", workers=1, model=fine, **cfg))
+    two = train(tiny_config(tmp_path / "two", workers=2, model=fine, **cfg))
+    loop = train(tiny_config(tmp_path / "loop", model=fine, **cfg))
+    monkeypatch.setattr(_draws, "_shm_room", lambda: 0)  # no room in /dev/shm: pixels go through the pipe
+    pipe = train(tiny_config(tmp_path / "pipe", workers=2, model=fine, **cfg))
+    h = [json.loads((p / CONFIG_FILE).read_text())["weights_sha256"] for p in (one, two, pipe, loop)]
+    assert h[0] == h[1] == h[2] != h[3]  # per-step seeds: one run for every pool size, another than the loop's
     assert json.loads((two / CONFIG_FILE).read_text())["train"]["workers"] == 2
+    assert _shm_blocks() <= before  # every block was freed
+
+
+def test_a_run_stopped_early_frees_the_draws_never_taken(tmp_path: Path) -> None:
+    before = _shm_blocks()
+    out = train(tiny_config(tmp_path / "c", workers=2, steps=50, minutes=1e-9))
+    assert json.loads((out / CONFIG_FILE).read_text())["metrics"]["stop_reason"] == "minutes"
+    assert _shm_blocks() <= before
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
