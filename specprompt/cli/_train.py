@@ -65,7 +65,8 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         choices=sorted(TRAIN_PRESETS),
         help="named recipe (v1: the defaults; v2: 256 px fine levels + photo families, warm-started from "
-        "band-vlm-v1); --config and flags given override it",
+        "band-vlm-v1; large-gpu: a 2x wider, 2x deeper model for a CUDA machine with 16 cores); --config and "
+        "flags given override it",
     )
     p.add_argument(
         "--config", default=None, metavar="JSON", help="JSON file of TrainConfig fields; flags given override it"

@@ -178,6 +178,10 @@ class TrainConfig:
 #: eleven the colour casts of real photos were ranked worst (``benchmarks/README.md``). The shipped
 #: ``band-vlm-v2`` holds this recipe's weights; its config then sets ``readout_scale="episode"``
 #: (measured better after training; the recipe itself trains with the default ``"prior"`` readout).
+#: ``large-gpu`` is the larger model trained from scratch on an H200 (dim 128, depth 6: 1.4M
+#: weights, 5.7 MB), v2's families plus ``photo-mark``, 16 episodes a step drawn by 14 processes,
+#: 4.5 minutes (about 25,000 episodes at 92 episodes/s). It is recorded, not shipped: it ranks
+#: real-photo band choices worse than v2 (``benchmarks/README.md``).
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "v1": {},
     "v2": {
@@ -201,6 +205,31 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 0,
         "eval_episodes": 10,
         "log_every": 10,
+    },
+    "large-gpu": {
+        "families": [
+            *TRAIN_FAMILIES,
+            "photo-scene",
+            "photo-grain",
+            "photo-cast",
+            "photo-cast",
+            "photo-cast",
+            "fine-texture",
+            "photo-mark",
+        ],
+        "augment": 0.5,
+        "model": {"canvas": 256, "dim": 128, "depth": 6, "heads": 8},
+        "lr": 2e-3,
+        "warmup": 200,
+        "steps": 100000,
+        "minutes": 4.5,
+        "episodes_per_step": 16,
+        "workers": 14,
+        "threads": 2,
+        "device": "cuda",
+        "eval_every": 0,
+        "eval_episodes": 20,
+        "log_every": 50,
     },
 }
 

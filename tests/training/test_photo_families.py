@@ -151,3 +151,14 @@ def test_the_shipped_v2_checkpoint_is_the_v2_preset() -> None:
     shipped = TrainConfig.from_dict({**stored["train"], "out": "x"})
     assert shipped == TrainConfig.from_dict({**TRAIN_PRESETS["v2"], "out": "x"})
     assert shipped.families.count("photo-cast") == 3  # the colour casts weigh three shares
+
+
+def test_the_recorded_gpu_run_is_the_large_gpu_preset() -> None:
+    # benchmarks/gpu/large-gpu.config.json is the config.json the H200 run wrote: its recipe is the preset's
+    import json
+    from pathlib import Path
+
+    stored = json.loads((Path(__file__).parents[2] / "benchmarks/gpu/large-gpu.config.json").read_text())
+    ran = TrainConfig.from_dict({**stored["train"], "out": "x"})
+    assert ran == TrainConfig.from_dict({**TRAIN_PRESETS["large-gpu"], "out": "x"})
+    assert stored["metrics"]["device"] == "cuda" and ran.workers == 14 and ran.model.dim == 128
