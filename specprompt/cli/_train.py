@@ -5,6 +5,9 @@ Example::
     specprompt train --device cpu --minutes 30 --out band-vlm --seed 0
     specprompt train --preset v2 --out band-vlm-v2     # the shipped band-vlm-v2 recipe
     specprompt train --preset v2 --device cuda --workers 14   # episodes drawn by 14 processes
+
+A killed run resumes when the same command is run again (``OUT/train-snapshot.safetensors``,
+written every ``--snapshot-every`` steps).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, help=h("device"))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--workers", type=int, default=d.workers, help=h("workers"))
+    p.add_argument("--snapshot-every", type=int, default=d.snapshot_every, help=h("snapshot_every"))
     p.add_argument("--n-way", type=int, default=d.n_way, help=h("n_way"))
     p.add_argument("--k-shot", type=int, default=d.k_shot, help=h("k_shot"))
     p.add_argument("--episodes-per-step", type=int, default=d.episodes_per_step, help=h("episodes_per_step"))
@@ -97,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         "device": args.device,
         "threads": args.threads,
         "workers": args.workers,
+        "snapshot_every": args.snapshot_every,
         "n_way": args.n_way,
         "k_shot": args.k_shot,
         "episodes_per_step": args.episodes_per_step,

@@ -140,15 +140,18 @@ def _received(shipped: _Shipped) -> Draw:
 
 
 class Draws:
-    """The draws of a run, in step order: ``next()`` returns the next step's draw; ``close()``
-    stops the pool and frees the shared memory of draws never taken."""
+    """The draws of a run, in step order from step ``start``: ``next()`` returns the next step's
+    draw; ``close()`` stops the pool and frees the shared memory of draws never taken. A resumed
+    run in the loop passes the generator state its snapshot recorded (``rng_state()``)."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, start: int = 0, rng_state: dict[str, Any] | None = None) -> None:
         self.config = config
         self.rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1]))
+        if rng_state is not None:  # a resumed run: the loop's generator where the snapshot left it
+            self.rng.bit_generator.state = rng_state
         self.pending: collections.deque[concurrent.futures.Future[_Shipped]] = collections.deque()
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.submitted = 0
+        self.submitted = start
         self.shared = False
         if config.workers:
             ahead = 2 * config.workers
@@ -166,6 +169,10 @@ class Draws:
         if self.pool is not None and self.submitted < self.config.steps:
             self.pending.append(self.pool.submit(_worker_draw, self.submitted))
             self.submitted += 1
+
+    def rng_state(self) -> dict[str, Any] | None:
+        """The loop's generator state (``None`` with workers, whose draws need only the step)."""
+        return None if self.pool is not None else dict(self.rng.bit_generator.state)
 
     def next(self) -> Draw:
         if self.pool is None:

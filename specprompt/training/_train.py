@@ -27,6 +27,7 @@ from specprompt.training._draws import Draws
 from specprompt.training._episodes import EpisodeBatch, fine_allowed, sample_episodes
 from specprompt.training._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
 from specprompt.training._photo_families import get_photo_family, is_photo_family
+from specprompt.training._snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
 from specprompt.vlm import ModelConfig, check_int, resolve_device
 
 if TYPE_CHECKING:
@@ -95,6 +96,13 @@ class TrainConfig:
     eval_every: int = field(default=500, metadata={"help": "steps between validation runs (0: only at the end)"})
     eval_episodes: int = field(default=20, metadata={"help": "validation episodes per family"})
     log_every: int = field(default=50, metadata={"help": "steps between log lines"})
+    snapshot_every: int = field(
+        default=100,
+        metadata={
+            "help": "steps between resumable snapshots in OUT/train-snapshot.safetensors (0: none); re-running "
+            "the same config resumes from it"
+        },
+    )
     model: ModelConfig = field(default_factory=ModelConfig, metadata={"help": "architecture"})
     augment: float = field(
         default=0.0, metadata={"help": "probability a photo-family image is Lanczos-resampled or blurred"}
@@ -107,7 +115,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, lo in (("steps", 1), ("n_way", 2), ("k_shot", 1), ("n_query", 1), ("episodes_per_step", 1)):
             check_int("TrainConfig", name, getattr(self, name), lo)
-        for name, lo in (("warmup", 0), ("eval_every", 0), ("eval_episodes", 1), ("log_every", 1), ("workers", 0)):
+        counts = (("warmup", 0), ("eval_every", 0), ("eval_episodes", 1), ("log_every", 1), ("workers", 0))
+        for name, lo in (*counts, ("snapshot_every", 0)):
             check_int("TrainConfig", name, getattr(self, name), lo)
         check_int("TrainConfig", "seed", self.seed, 0, 2**63 - 1)
         if self.threads is not None:
@@ -376,14 +385,17 @@ def train(config: TrainConfig) -> Path:
     if config.init_from is not None:
         _init_from(model, config.init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    draws = Draws(dataclasses.replace(config, model=mcfg))
+    snap = load_snapshot(config, model, opt, device) or Snapshot(done=0, seconds=0.0, running=[0.0, 0.0, 0.0])
+    if snap.done:
+        log.info("resuming from step %d of %s (%.0f s spent)", snap.done, snapshot_path(config), snap.seconds)
+    draws = Draws(dataclasses.replace(config, model=mcfg), snap.done, snap.rng_state)
     n_aux = len(mcfg.aux)
-    history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    done, stop_reason = 0, "steps"
-    run_loss, run_acc, run_aux = 0.0, 0.0, 0.0
+    history = snap.history
+    start = time.perf_counter() - snap.seconds
+    done, stop_reason = snap.done, "steps"
+    run_loss, run_acc, run_aux = snap.running
     try:
-        for step in range(config.steps):
+        for step in range(snap.done, config.steps):
             if config.minutes is not None and time.perf_counter() - start > 60 * config.minutes:
                 stop_reason = "minutes"
                 break
@@ -427,6 +439,17 @@ def train(config: TrainConfig) -> Path:
                     row["val"] = _evaluate(model, config, device)
                 history.append(row)
                 log.info("train %s", json.dumps(row))
+            if config.snapshot_every and done % config.snapshot_every == 0 and done < config.steps:
+                state = Snapshot(done, time.perf_counter() - start, [run_loss, run_acc, run_aux], history)
+                state.rng_state = draws.rng_state()
+                save_snapshot(config, model, opt, state)
+    except KeyboardInterrupt:
+        kept = max(snap.done, done - done % config.snapshot_every) if config.snapshot_every else 0
+        if kept:
+            log.warning("interrupted after step %d: run the same command again to resume from step %d", done, kept)
+        else:
+            log.warning("interrupted after step %d, before any snapshot: a new run starts from step 0", done)
+        raise
     finally:
         draws.close()
     elapsed = time.perf_counter() - start
@@ -443,4 +466,6 @@ def train(config: TrainConfig) -> Path:
         "history": history,
     }
     model.to("cpu")
-    return save_checkpoint(model, config.out, train=config.to_dict(), metrics=metrics)
+    out = save_checkpoint(model, config.out, train=config.to_dict(), metrics=metrics)
+    snapshot_path(config).unlink(missing_ok=True)
+    return out

@@ -22,9 +22,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_flags_map_onto_the_train_config() -> None:
     flags = ["--device", "cpu", "--minutes", "30", "--out", "d", "--families", "colour, shape", "--seed", "3"]
-    args = _parse([*flags, "--workers", "4"])
+    args = _parse([*flags, "--workers", "4", "--snapshot-every", "25"])
     cfg = config_from_args(args)
-    assert (cfg.device, cfg.minutes, cfg.out, cfg.seed, cfg.workers) == ("cpu", 30.0, "d", 3, 4)
+    assert (cfg.device, cfg.minutes, cfg.out, cfg.seed, cfg.workers, cfg.snapshot_every) == ("cpu", 30.0, "d", 3, 4, 25)
     assert cfg.families == ("colour", "shape")
     assert args.run is run_train
 
