@@ -66,8 +66,8 @@ def test_option_names_agree_across_subcommands() -> None:
     }
     assert "--trainset" in options["compile"] and "--trainset" in options["finetune"]
     assert "--threads" in options["compile"] and "--threads" in options["serve"] and "--threads" in options["train"]
-    # --workers means worker processes: compile's (serve's old --workers for threads is a hidden alias)
-    assert [name for name, opts in options.items() if "--workers" in opts] == ["compile"]
+    # --workers means worker processes: compile's and train's (serve's old --workers for threads is a hidden alias)
+    assert sorted(name for name, opts in options.items() if "--workers" in opts) == ["compile", "train"]
     device = {
         name: next(a.default for a in subs[name]._actions if "--device" in a.option_strings)
         for name in ("train", "finetune")
