@@ -126,12 +126,16 @@ def run_train(args: argparse.Namespace) -> int:
     """Runs ``specprompt train``; prints the checkpoint directory and its model id."""
     import logging
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from specprompt.training import train
     from specprompt.vlm import read_config
 
     cfg = config_from_args(args)
-    logging.getLogger("specprompt.training").setLevel(logging.INFO)
-    out = train(cfg)
+    logger = logging.getLogger("specprompt.training")
+    logger.setLevel(logging.INFO)
+    with logging_redirect_tqdm():  # the root handler's log lines print above the step bar
+        out = train(cfg)
     meta = read_config(out)
     m = meta["metrics"]
     print(f"wrote {out} ({meta['model_id']}): {m['steps_done']} steps in {m['seconds']:.0f} s, val {m['val']}")

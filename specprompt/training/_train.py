@@ -362,8 +362,11 @@ def _init_from(model: BandVLM, checkpoint: str) -> None:
     log.info("init_from %s: %d of %d tensors copied", checkpoint, len(shared), len(own))
 
 
-def train(config: TrainConfig) -> Path:
+def train(config: TrainConfig, *, progress: bool = True) -> Path:
     """Trains a band VLM and writes a checkpoint to ``config.out``; returns that directory.
+
+    ``progress`` shows a tqdm bar of steps (only on a terminal), with the last log line's loss,
+    accuracy and episodes/s.
 
     Raises:
         ConfigError: bad config or an unavailable device.
@@ -394,6 +397,9 @@ def train(config: TrainConfig) -> Path:
     start = time.perf_counter() - snap.seconds
     done, stop_reason = snap.done, "steps"
     run_loss, run_acc, run_aux = snap.running
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.steps, initial=snap.done, desc="train", unit="step", disable=None if progress else True)
     try:
         for step in range(snap.done, config.steps):
             if config.minutes is not None and time.perf_counter() - start > 60 * config.minutes:
@@ -420,6 +426,7 @@ def train(config: TrainConfig) -> Path:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             done = step + 1
+            bar.update(1)
             run_loss += float(loss.detach())
             run_acc += float((logits.argmax(-1) == yq).float().mean())
             run_aux += float(aux_loss.detach())
@@ -439,6 +446,7 @@ def train(config: TrainConfig) -> Path:
                     row["val"] = _evaluate(model, config, device)
                 history.append(row)
                 log.info("train %s", json.dumps(row))
+                bar.set_postfix(loss=row["loss"], acc=row["acc"], eps=row["episodes_per_s"], refresh=False)
             if config.snapshot_every and done % config.snapshot_every == 0 and done < config.steps:
                 state = Snapshot(done, time.perf_counter() - start, [run_loss, run_acc, run_aux], history)
                 state.rng_state = draws.rng_state()
@@ -451,6 +459,7 @@ def train(config: TrainConfig) -> Path:
             log.warning("interrupted after step %d, before any snapshot: a new run starts from step 0", done)
         raise
     finally:
+        bar.close()
         draws.close()
     elapsed = time.perf_counter() - start
     val = _evaluate(model, config, device)
