@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_realphoto.py --quick               # tiny settings, seconds (format check)
     python benchmarks/bench_realphoto.py --seeds 3 --n-trials 20 --workers 2 --markdown-out realphoto.md
     python benchmarks/bench_realphoto.py --tasks photo-texture --search-demos --n-train 24   # + optimizer+demos
+    python benchmarks/bench_realphoto.py --tasks photo-texture photo-detail --no-trim  # searches untrimmed
 
 Tasks are the ``photo-*`` built-ins (:mod:`specprompt.tasks._photos`): crops, tints, rotations and
 a small digit on photos that scikit-image ships. The judge is a pixel-only engine
@@ -115,6 +116,8 @@ class Settings:
     random: bool = True
     #: ``SearchConfig.tie_confidence`` of both searches (``None``: the library default).
     tie_confidence: float | None = None
+    #: ``SearchConfig.trim`` of the searches (``--no-trim``: return the chosen program untrimmed).
+    trim: bool = True
 
 
 # -- demos and tokens ------------------------------------------------------------------------------
@@ -372,6 +375,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 progress=False,
                 storage="memory",
                 **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
+                **({} if s.trim else {"trim": False}),
             )
             before = lm.engine.calls
             t0 = time.perf_counter()
@@ -647,6 +651,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         default=None,
         help="SearchConfig.tie_confidence of both searches (default: the library's)",
     )
+    parser.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="SearchConfig.trim=False: the searches return their chosen program untrimmed (default: trimmed)",
+    )
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
     parser.add_argument(
         "--n-train",
@@ -693,6 +702,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         demo_pool=a.demo_pool,
         random=not a.no_random,
         tie_confidence=a.tie_confidence,
+        trim=not a.no_trim,
     )
     return settings, a.markdown_out, a.json_out, a.report_from
 

@@ -191,3 +191,9 @@ def test_random_search_falls_back_to_a_random_sampler_compile() -> None:
         program, calls, note = bench._random_search(opt, student, task)
     assert note == "BandOptimizer with RandomSampler" and calls > 0
     assert bench.prompt_tokens(program, "qwen2-vl") <= 20
+
+
+def test_no_trim_reaches_the_settings() -> None:
+    bench = _bench()
+    assert bench.parse_args(["--quick"])[0].trim is True
+    assert bench.parse_args(["--quick", "--no-trim"])[0].trim is False
