@@ -178,6 +178,17 @@ class TrainConfig:
         return cls(**conv)
 
 
+#: Families of the ``v2`` recipe (``large-gpu`` adds ``photo-mark``).
+_V2_FAMILIES = (
+    *TRAIN_FAMILIES,
+    "photo-scene",
+    "photo-grain",
+    "photo-cast",
+    "photo-cast",
+    "photo-cast",
+    "fine-texture",
+)
+
 #: Named recipes (``specprompt train --preset NAME``): TrainConfig fields over the defaults.
 #: ``v1`` is the shipped ``band-vlm-v1`` recipe (the defaults); ``v2`` warm-starts from it at a
 #: 256 px working resolution with fine levels, adds the photo families with resample/blur
@@ -194,15 +205,7 @@ class TrainConfig:
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "v1": {},
     "v2": {
-        "families": [
-            *TRAIN_FAMILIES,
-            "photo-scene",
-            "photo-grain",
-            "photo-cast",
-            "photo-cast",
-            "photo-cast",
-            "fine-texture",
-        ],
+        "families": list(_V2_FAMILIES),
         "augment": 0.5,
         "init_from": "band-vlm-v1",
         "model": {"canvas": 256},
@@ -216,16 +219,7 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "log_every": 10,
     },
     "large-gpu": {
-        "families": [
-            *TRAIN_FAMILIES,
-            "photo-scene",
-            "photo-grain",
-            "photo-cast",
-            "photo-cast",
-            "photo-cast",
-            "fine-texture",
-            "photo-mark",
-        ],
+        "families": [*_V2_FAMILIES, "photo-mark"],
         "augment": 0.5,
         "model": {"canvas": 256, "dim": 128, "depth": 6, "heads": 8},
         "lr": 2e-3,
@@ -448,8 +442,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
                 log.info("train %s", json.dumps(row))
                 bar.set_postfix(loss=row["loss"], acc=row["acc"], eps=row["episodes_per_s"], refresh=False)
             if config.snapshot_every and done % config.snapshot_every == 0 and done < config.steps:
-                state = Snapshot(done, time.perf_counter() - start, [run_loss, run_acc, run_aux], history)
-                state.rng_state = draws.rng_state()
+                seconds = time.perf_counter() - start
+                state = Snapshot(done, seconds, [run_loss, run_acc, run_aux], history, draws.rng_state())
                 save_snapshot(config, model, opt, state)
     except KeyboardInterrupt:
         kept = max(snap.done, done - done % config.snapshot_every) if config.snapshot_every else 0
