@@ -24,6 +24,9 @@ unchecked      (what screening itself saves and costs, without the fallback)
 mf-local-      the same with the local judge, its agreement measured on the search's own first
 trials         ``--probes`` candidates, which both judges score (``calibration_mode="trials"``: no
                extra target call); the later candidates are screened, or all go to the target
+mf-local-      ``mf-local-trials`` with ``screen_rule="top"``: it screens when the screen's best
+trials-top     ``screen_keep`` share of the pairs holds the target's best pair in at least 80% of
+               bootstrap resamples (what screening must not lose), not by the rank agreement
 mf-local-      the same with the local judge and a calibration measured once per task and judge
 given          (``--given-probes`` x ``--given-examples`` target calls, on the first seed's task
                draw) and given to every seed's compile (``BandOptimizer(calibration=...)``); each
@@ -65,8 +68,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_realphoto as rp
 
 #: Screens: the judge, and how its agreement is calibrated (a probe first; ``-unchecked``: not at all;
-#: ``-trials``: on the search's own first trials, ``calibration_mode="trials"``).
-SCREENS = ("local", "nearest", "local-unchecked", "local-trials", "local-given")
+#: ``-trials``: on the search's own first trials, ``calibration_mode="trials"``; ``-top``: read by
+#: ``screen_rule="top"``).
+SCREENS = ("local", "nearest", "local-unchecked", "local-trials", "local-trials-top", "local-given")
 #: The method whose scoring LM is the local judge alone; chosen with ``--screens`` like a screen.
 LOCAL_ONLY = "local-only"
 #: Bars of issue #11 for ``local-only``: most accuracy points lost to target-only; not below lanczos.
@@ -139,6 +143,7 @@ def _compile(
     screen: Any,
     calibrate: bool,
     mode: str = "probe",
+    rule: str = "rank",
     **options: Any,
 ) -> tuple[Any, Any]:
     """One compile; ``options`` are further SearchConfig fields (the local-only arm's)."""
@@ -150,6 +155,7 @@ def _compile(
             "screen": screen,
             "calibrate": calibrate,
             "calibration_mode": mode,
+            "screen_rule": rule,
             "calibration_probes": s.probes,
             "calibration_examples": s.probe_examples,
             "screen_keep": s.screen_keep,
@@ -200,9 +206,11 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         if method == LOCAL_ONLY:
             cell.runs[method] = _local_only(student, task, s, budget, seed, lm, makers["local"]())
             continue
-        name = method[3:].removesuffix("-unchecked").removesuffix("-trials").removesuffix("-given")
+        rule = "top" if method.endswith("-top") else "rank"
+        base = method.removesuffix("-top")
+        name = base[3:].removesuffix("-unchecked").removesuffix("-trials").removesuffix("-given")
         screen = None if method == "target-only" else makers[name]()
-        mode = "trials" if method.endswith("-trials") else "probe"
+        mode = "trials" if base.endswith("-trials") else "probe"
         given, charged = None, 0.0
         if method.endswith("-given"):
             given, charged = _given_calibration(task_name, s, lm, screen)
@@ -210,7 +218,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         t0 = time.perf_counter()
         calibrate = not method.endswith("-unchecked") and given is None
         extra = {} if given is None else {"calibration": given}
-        program, result = _compile(student, task, s, budget, seed, screen, calibrate, mode=mode, **extra)
+        program, result = _compile(student, task, s, budget, seed, screen, calibrate, mode=mode, rule=rule, **extra)
         seconds = time.perf_counter() - t0
         calls = lm.engine.calls - before + round(charged)
         rep = result.screening

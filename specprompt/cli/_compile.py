@@ -264,6 +264,8 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
     screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
     if getattr(args, "calibration_mode", None) is not None:
         screening["calibration_mode"] = args.calibration_mode
+    if getattr(args, "screen_rule", None) is not None:
+        screening["screen_rule"] = args.screen_rule
     optimizer = BandOptimizer(
         metric,
         target=target,
@@ -492,6 +494,14 @@ def add_parser(sub: Any) -> None:
         help="with --screen and --calibrate: 'probe' measures the agreement on a probe before the search "
         "(extra --lm calls); 'trials' on the search's first 24 candidates (up to 72 while the verdict is open), "
         "which both judges score (no extra --lm call), and screens only the later ones (default: probe)",
+    )
+    p.add_argument(
+        "--screen-rule",
+        choices=("rank", "top"),  # SearchConfig.screen_rule
+        default=None,
+        help="with --screen and --calibrate: 'rank' screens when the rank agreement is at least 0.5 with a "
+        "confidence interval above 0; 'top' when the screen's best --screen-keep share of the calibration "
+        "prompts holds --lm's best one in at least 80%% of bootstrap resamples (default: rank)",
     )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from specprompt.errors import ConfigError
 from specprompt.search._transport import RetryPolicy
 
-__all__ = ["CALIBRATION_MODES", "DETAILS", "SearchConfig"]
+__all__ = ["CALIBRATION_MODES", "DETAILS", "SCREEN_RULES", "SearchConfig"]
 
 #: Allowed values of ``SearchConfig.detail`` besides ``None``.
 DETAILS: tuple[str, ...] = ("auto", "low", "high")
@@ -24,6 +24,11 @@ Detail = Literal["auto", "low", "high"]
 CALIBRATION_MODES: tuple[str, ...] = ("probe", "trials")
 
 CalibrationMode = Literal["probe", "trials"]
+
+#: Allowed values of ``SearchConfig.screen_rule``.
+SCREEN_RULES: tuple[str, ...] = ("rank", "top")
+
+ScreenRule = Literal["rank", "top"]
 
 
 def _is_int(value: object) -> bool:
@@ -209,6 +214,15 @@ class SearchConfig:
             "target-only scoring"
         },
     )
+    screen_rule: ScreenRule = field(
+        default="rank",
+        metadata={
+            "help": "with screen= and calibrate=True: what the calibration pairs must show to screen; 'rank': "
+            "Spearman's rho >= screen_min_agreement with a confidence interval above 0; 'top': the screen's best "
+            "screen_keep share of the pairs holds the target's best pair in at least 80% of bootstrap resamples "
+            "(what screening must not lose)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     worker: int = field(
         default=0,
@@ -338,6 +352,10 @@ class SearchConfig:
             raise ConfigError(
                 f"SearchConfig.calibration_mode must be one of {', '.join(CALIBRATION_MODES)}, "
                 f"got {self.calibration_mode!r}"
+            )
+        if self.screen_rule not in SCREEN_RULES:
+            raise ConfigError(
+                f"SearchConfig.screen_rule must be one of {', '.join(SCREEN_RULES)}, got {self.screen_rule!r}"
             )
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:

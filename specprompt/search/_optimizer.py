@@ -395,6 +395,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 target=str(getattr(dspy.settings.lm, "model", dspy.settings.lm)),
                 min_agreement=float(cfg.screen_min_agreement),
                 seed=cfg.seed,
+                rule=cfg.screen_rule,
             )
             if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
                 tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}|expected"
@@ -750,7 +751,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         elif cfg.calibrate:
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
         if run.screen is not None and not online:
-            run.screen.active, run.screen.note = screen_verdict(calibration, float(cfg.screen_min_agreement))
+            run.screen.active, run.screen.note = screen_verdict(
+                calibration, float(cfg.screen_min_agreement), cfg.screen_rule, float(cfg.screen_keep), cfg.seed
+            )
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         rows = self._search(run, study, "band search")
         if run.screen is not None:

@@ -1,4 +1,9 @@
-"""Rank agreement of two score vectors: Spearman's correlation and its bootstrap interval (pure math)."""
+"""Agreement of two score vectors (pure math).
+
+Spearman's rank correlation with its bootstrap interval, and the *top hit*: whether the best share
+of one side (the screen's) holds the best of the other (the target's), with its bootstrap
+probability.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 
 from specprompt.errors import ConfigError
 
-__all__ = ["bootstrap_interval", "spearman"]
+__all__ = ["bootstrap_interval", "spearman", "top_hit", "top_hit_probability"]
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -80,3 +85,62 @@ def bootstrap_interval(
     tail = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(np.asarray(values), [tail, 1.0 - tail])
     return float(lo), float(hi)
+
+
+def top_hit(screen: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray, keep: float) -> bool | None:
+    """Whether the best ``keep`` share of ``screen`` holds a pair with the best ``target`` score.
+
+    The share is ``max(1, ceil(keep * n))`` pairs by screen score; pairs tied on it pass together
+    (as :func:`~specprompt.search._screen.promotes` lets them). ``None`` when it is undefined: no
+    pairs, or ``target`` constant (every pair is best, so nothing is tested).
+
+    Raises:
+        ConfigError: ``screen`` and ``target`` differ in length.
+
+    Example:
+        >>> top_hit([0.9, 0.1, 0.5, 0.2], [1.0, 0.0, 0.5, 0.5], 0.25), top_hit([0.1, 0.9], [1.0, 0.0], 0.5)
+        (True, False)
+        >>> top_hit([0.1, 0.9], [0.5, 0.5], 0.5) is None
+        True
+    """
+    x, y = np.asarray(screen, np.float64), np.asarray(target, np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ConfigError(f"top_hit needs two equal-length score lists, got {len(x)} and {len(y)}")
+    if len(x) == 0 or float(y.max()) == float(y.min()):
+        return None
+    k = max(1, math.ceil(keep * len(x)))
+    better = (x[None, :] > x[:, None]).sum(axis=1)  # pairs with a strictly higher screen score
+    return bool(float(y[better < k].max()) >= float(y.max()))
+
+
+def top_hit_probability(
+    screen: Sequence[float] | np.ndarray,
+    target: Sequence[float] | np.ndarray,
+    keep: float,
+    *,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+) -> float | None:
+    """Seeded bootstrap probability of :func:`top_hit` over resampled pairs.
+
+    Resamples where it is undefined (a constant target) are skipped; ``None`` when fewer than half
+    of them are defined.
+
+    Example:
+        >>> top_hit_probability([0.1, 0.2, 0.3, 0.4], [0.0, 0.2, 0.3, 0.9], 0.25)
+        1.0
+    """
+    x, y = np.asarray(screen, np.float64), np.asarray(target, np.float64)
+    if top_hit(x, y, keep) is None:
+        return None
+    rng = np.random.default_rng(seed)
+    hits = defined = 0
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, len(x), len(x))
+        h = top_hit(x[idx], y[idx], keep)
+        if h is not None:
+            defined += 1
+            hits += h
+    if defined < n_bootstrap / 2:
+        return None
+    return hits / defined

@@ -186,12 +186,14 @@ def test_compile_calibration_mode_reaches_the_search(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
-    args += ["--screen", "nearest", "--calibrate", "--calibration-mode", "trials"]
+    args += ["--screen", "nearest", "--calibrate", "--calibration-mode", "trials", "--screen-rule", "top"]
     assert main(args) == 0
     data = json.loads((tmp_path / "o" / "pareto.json").read_text())
     assert data["config"]["calibration_mode"] == "trials" and data["calibration"] is None  # no probe
+    assert data["config"]["screen_rule"] == "top"
     # 5 trials are fewer than the 24 the verdict needs: every candidate went to the target
-    assert "not decided" in data["screening"]["note"] and not data["screening"]["active"]
+    assert "top agreement of" in data["screening"]["note"] and "not decided" in data["screening"]["note"]
+    assert not data["screening"]["active"]
     bad = compile_args(program_file, tiny_data, tmp_path / "p", "--calibration-mode", "online")
     with pytest.raises(SystemExit):
         main(bad)

@@ -13,14 +13,17 @@ import pytest
 from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, Calibration, CompileResult
+from specprompt.search._rank import top_hit, top_hit_probability
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._screen import (
     SCREEN_STEP,
+    TOP_CONFIDENCE,
     TRIALS_ROUNDS,
     Screen,
     promotes,
     screen_verdict,
     settled,
+    trials_verdict,
     within_quota,
 )
 from specprompt.tasks import Task, get_task
@@ -358,3 +361,75 @@ def test_a_given_calibration_of_a_local_only_search(photo: Task) -> None:
     result = opt.last_result
     assert result is not None and result.calibration == given and result.calibration_given
     assert target.engine.calls == 0  # no probe: the target was never called
+
+
+# -- screen_rule="top": the screen's best share must hold the target's best --------------------------
+
+
+def test_top_hit_asks_whether_the_best_share_holds_the_target_best() -> None:
+    # the screen's best quarter of 8 is 2 pairs; the target's best (0.9) is in it, though the order is poor
+    screen, target = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2], [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4]
+    assert top_hit(screen, target, 0.25) is True
+    assert top_hit(screen[::-1], target, 0.25) is False  # the best pair is now the screen's worst
+    assert top_hit([0.5, 0.5, 0.1, 0.1], [0.0, 0.0, 0.0, 1.0], 0.25) is False
+    assert top_hit([0.5, 0.5, 0.1, 0.1], [0.0, 1.0, 0.0, 0.0], 0.25) is True  # ties on the screen pass together
+    assert top_hit([0.1, 0.2], [0.5, 0.5], 0.5) is None and top_hit([], [], 0.5) is None
+    with pytest.raises(ConfigError, match="top_hit needs two equal-length score lists, got 2 and 1"):
+        top_hit([0.1, 0.2], [0.5], 0.5)
+
+
+def test_top_hit_probability_is_seeded_and_tracks_the_evidence() -> None:
+    screen, target = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2], [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4]
+    p = top_hit_probability(screen, target, 0.25, seed=3)
+    assert p == top_hit_probability(screen, target, 0.25, seed=3) and p is not None and 0.5 < p < 1.0
+    assert top_hit_probability(screen[::-1], target, 0.25, seed=3) < 0.5  # type: ignore[operator]
+    assert top_hit_probability(screen, screen, 0.25) == 1.0  # the target as its own screen
+    assert top_hit_probability([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.25) is None
+
+
+def test_the_top_rule_screens_where_the_rank_rule_falls_back() -> None:
+    # poor overall order, but the screen's best quarter holds the target's best in most resamples
+    screen = [0.9, 0.85, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.0]
+    target = [1.0, 1.0, 0.2, 0.6, 0.5, 0.1, 0.6, 0.4, 0.3, 0.5, 0.2, 0.4]
+    rank = trials_verdict(screen, target, "s vs t", 0.5, 0)
+    top = trials_verdict(screen, target, "s vs t", 0.5, 0, "top", 0.25)
+    assert not rank[0] and top[0]
+    assert top[1] == (
+        "top agreement of s vs t over 12 trials: the screen's best 0.25 holds the target's best in 0.97 of "
+        "resamples: screening with it"
+    )
+    low = trials_verdict(screen[::-1], target, "s vs t", 0.5, 0, "top", 0.25)
+    assert not low[0] and low[1].endswith(f", below {TOP_CONFIDENCE:g}: falling back to target-only scoring")
+    flat = trials_verdict(screen, [0.5] * 12, "s vs t", 0.5, 0, "top", 0.25)
+    assert flat == (
+        False,
+        "top agreement of s vs t over 12 trials is undefined (one target score): falling back to target-only scoring",
+    )
+    assert settled(screen, target, 0.5, 0, "top", 0.25) and settled(screen[::-1], target, 0.5, 0, "top", 0.25)
+    assert not settled(screen, [0.5] * 12, 0.5, 0, "top", 0.25)
+
+
+def test_a_trials_screen_with_the_top_rule_decides_by_it() -> None:
+    screen = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    assert screen.decide(_paired_study(AGREE)) and screen.active and screen.note.startswith("top agreement of ")
+    anti = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    assert anti.decide(_paired_study([(a, 1.3 - b) for a, b in AGREE])) and not anti.active
+
+
+def test_a_given_calibration_is_read_by_the_chosen_rule() -> None:
+    given = dataclasses.replace(
+        _calibration(0.31, (-0.4, 0.8)),
+        local_scores=(0.9, 0.85, 0.1, 0.2, 0.3, 0.15, 0.05, 0.25),
+        target_scores=(0.9, 0.9, 0.3, 0.1, 0.2, 0.4, 0.35, 0.1),
+    )
+    assert not screen_verdict(given, 0.5)[0]  # rank: rho 0.31
+    active, note = screen_verdict(given, 0.5, "top", 0.25)
+    assert active and note.startswith("top agreement of screen vs target: the screen's best 0.25 holds")
+
+
+def test_screen_rule_is_checked_and_reaches_the_compile(photo: Task) -> None:
+    with pytest.raises(ConfigError, match=r"screen_rule must be one of rank, top, got 'spearman'"):
+        BandOptimizer(exact, screen="nearest", calibrate=True, screen_rule="spearman")
+    mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=pixel_lm("hist-hog"), trim=False, screen_rule="top", **TRIALS)
+    assert mf.screening is not None and mf.screening.active and mf.screening.note.startswith("top agreement of ")
+    assert mf.to_dict()["config"]["screen_rule"] == "top"
