@@ -208,8 +208,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             confidence interval reaching 0) the search falls back to target-only scoring; with
             ``calibration_mode="trials"`` it is measured on the search's first
             ``calibration_probes`` candidates, which both score (no extra target call), and the
-            verdict applies to the later ones. ``last_result.screening`` reports what it did.
-            Not with ``target=``.
+            verdict applies to the later ones; ``screen_rule="top"`` reads the pairs by whether
+            the screen's best ``screen_keep`` share holds the target's best instead.
+            ``last_result.screening`` reports what it did. Not with ``target=``.
         calibration: a :class:`~specprompt.search.Calibration` measured before, or the JSON file
             ``specprompt calibrate --json`` wrote: with ``screen=`` (or ``target=``) its verdict
             decides whether to screen, with no probe and no target call, so one calibration
