@@ -86,6 +86,7 @@ from specprompt.search._scoring import Scorer
 
 if TYPE_CHECKING:
     from specprompt.search._calibrate import Calibration
+    from specprompt.search._config import ScreenRule
     from specprompt.search._context import Candidate
 
 __all__ = [
@@ -147,7 +148,7 @@ def resolve_screen(screen: dspy.BaseLM | str) -> dspy.BaseLM:
 
 
 def screen_verdict(
-    calibration: Calibration | None, min_agreement: float, rule: str = "rank", keep: float = 0.25, seed: int = 0
+    calibration: Calibration | None, min_agreement: float, rule: ScreenRule = "rank", keep: float = 0.25, seed: int = 0
 ) -> tuple[bool, str]:
     """Whether to screen, and one line saying why (logged by the optimizer).
 
@@ -220,7 +221,7 @@ def trials_verdict(
     who: str,
     min_agreement: float,
     seed: int,
-    rule: str = "rank",
+    rule: ScreenRule = "rank",
     keep: float = 0.25,
 ) -> tuple[bool, str]:
     """:func:`screen_verdict`'s rule on the pairs of :func:`trial_pairs` (``who``: "screen vs target").
@@ -244,7 +245,12 @@ def trials_verdict(
 
 
 def settled(
-    screen: list[float], target: list[float], min_agreement: float, seed: int, rule: str = "rank", keep: float = 0.25
+    screen: list[float],
+    target: list[float],
+    min_agreement: float,
+    seed: int,
+    rule: ScreenRule = "rank",
+    keep: float = 0.25,
 ) -> bool:
     """Whether the pairs decide :func:`trials_verdict` clearly.
 
@@ -393,7 +399,7 @@ class Screen:
         target: str = "the target",
         min_agreement: float = 0.5,
         seed: int = 0,
-        rule: str = "rank",
+        rule: ScreenRule = "rank",
     ) -> None:
         self.lm = lm
         self.scorer = scorer
