@@ -116,6 +116,8 @@ class Settings:
     random: bool = True
     #: ``SearchConfig.tie_confidence`` of both searches (``None``: the library default).
     tie_confidence: float | None = None
+    #: ``SearchConfig.confirm_splits`` of both searches (``None``: the library default; 0: no check).
+    confirm_splits: int | None = None
     #: ``SearchConfig.trim`` of the searches (``--no-trim``: return the chosen program untrimmed).
     trim: bool = True
 
@@ -375,6 +377,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 progress=False,
                 storage="memory",
                 **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
+                **({} if s.confirm_splits is None else {"confirm_splits": s.confirm_splits}),
                 **({} if s.trim else {"trim": False}),
             )
             before = lm.engine.calls
@@ -652,6 +655,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         help="SearchConfig.tie_confidence of both searches (default: the library's)",
     )
     parser.add_argument(
+        "--confirm-splits",
+        type=at_least(0),
+        default=None,
+        help="SearchConfig.confirm_splits of both searches (default: the library's; 0: no check of leaving "
+        "the best baseline)",
+    )
+    parser.add_argument(
         "--no-trim",
         action="store_true",
         help="SearchConfig.trim=False: the searches return their chosen program untrimmed (default: trimmed)",
@@ -702,6 +712,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         demo_pool=a.demo_pool,
         random=not a.no_random,
         tie_confidence=a.tie_confidence,
+        confirm_splits=a.confirm_splits,
         trim=not a.no_trim,
     )
     return settings, a.markdown_out, a.json_out, a.report_from

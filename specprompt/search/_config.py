@@ -125,6 +125,14 @@ class SearchConfig:
             "at least this probability (0.8: a one-example edge on a 20-example valset is a tie, two are not)"
         },
     )
+    confirm_splits: int = field(
+        default=200,
+        metadata={
+            "help": "when the rule picks a search candidate over the baselines, choose again on this many random "
+            "halves of the valset and compare each pick with the best baseline on the other half; unless the mean "
+            "held-out gain is above 0 the best baseline is returned (0: no check)"
+        },
+    )
     trim: bool = field(
         default=True,
         metadata={
@@ -332,6 +340,7 @@ class SearchConfig:
         tc = self.tie_confidence
         if not isinstance(tc, numbers.Real) or isinstance(tc, bool) or not 0.5 <= float(tc) < 1.0:
             raise ConfigError(f"SearchConfig.tie_confidence must be a number in [0.5, 1), got {tc!r}")
+        _int_at_least("confirm_splits", self.confirm_splits, 0)
         _int_at_least("retries", self.retries, 0)
         _int_at_least("endpoint_failures", self.endpoint_failures, 1)
         _int_at_least("max_calls", self.max_calls, 1, allow_none=True)

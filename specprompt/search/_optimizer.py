@@ -258,7 +258,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           the rule of :mod:`specprompt.search._select`: never below the full-valset score of a
           baseline the compile scored; among the candidates that a seeded paired bootstrap
           cannot tell from the best (``tie_confidence``), the resizing baseline if it is one of
-          them, else the cheapest; ``last_result.interval`` is a
+          them, else the cheapest; a pick that is not a baseline is kept only when choosing on
+          random halves of the valset and scoring on the other halves gains over the best
+          baseline (``confirm_splits``; ``last_result.confirmation``); ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
           valset example it got is returned (one demo's images dropped at a time, every label
@@ -659,7 +661,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         pool = [r for r in rows if r.key in scores and r.key not in trimmed and not r.origin.startswith(TRIM_ORIGIN)]
         if not pool:
             return None
-        return choose(pool, scores, float(self.config.tie_confidence), self.config.seed)
+        cfg = self.config
+        return choose(pool, scores, float(cfg.tie_confidence), cfg.seed, splits=cfg.confirm_splits)
 
     # -- public API ----------------------------------------------------------------------------------
     def compile(
@@ -794,6 +797,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             leader=decision.leader,
             p_leader_better=decision.p_leader_better,
             floor=decision.floor,
+            confirmation=decision.confirmation,
             test_score=test_score,
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),

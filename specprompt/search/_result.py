@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from specprompt.search._calibrate import Calibration
     from specprompt.search._screen import ScreenReport
+    from specprompt.search._select import Confirmation
     from specprompt.search._trim import TrimReport
 
 __all__ = ["GIVEN", "BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
@@ -240,6 +241,10 @@ class CompileResult:
         p_leader_better: paired-bootstrap probability that ``leader`` beats ``best`` (below
             ``config.tie_confidence`` by the rule).
         floor: the best full-valset score of a baseline candidate (``None`` without one).
+        confirmation: the check that a search candidate picked over the baselines gains on
+            valset halves it was not chosen on (:class:`~specprompt.search._select.Confirmation`),
+            or ``None`` when it did not run (a baseline was picked, none was scored, or
+            ``confirm_splits=0``).
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
         calibration: the rank agreement of the scoring LM with the target LM, measured before
             the search (``calibrate=True`` with a ``target`` or a ``screen``), or given
@@ -270,6 +275,7 @@ class CompileResult:
     leader: ParetoRow | None = None
     p_leader_better: float = 0.0
     floor: float | None = None
+    confirmation: Confirmation | None = None
     spend: SpendReport | None = None
     calibration: Calibration | None = None
     calibration_given: bool = False
@@ -325,6 +331,7 @@ class CompileResult:
             "leader": None if self.leader is None else self.leader.trial,
             "p_leader_better": self.p_leader_better,
             "floor": self.floor,
+            "confirmation": None if self.confirmation is None else self.confirmation.to_dict(),
             "spend": None if self.spend is None else self.spend.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "calibration_given": self.calibration_given,
@@ -369,6 +376,9 @@ class CompileResult:
         if self.screening is not None:
             lines.append("")
             lines.append(self.screening.summary())
+        if self.confirmation is not None:
+            lines.append("")
+            lines.append(self.confirmation.summary())
         if self.trim is not None:
             lines.append("")
             lines.append(self.trim.summary())
@@ -386,7 +396,14 @@ class CompileResult:
         if self.trim is not None and self.trim.tokens_after < self.trim.tokens_before:
             before = self.trim.chosen
             text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
-        if self.leader is not None and self.leader.trial != before:
+        confirmed = self.confirmation is None or self.confirmation.departed
+        if self.leader is not None and self.leader.trial != before and not confirmed:
+            gain = 100 * self.confirmation.gain if self.confirmation is not None else 0.0
+            text += (
+                f"; trial {self.leader.trial} led the valset, but choosing on half the valset gained "
+                f"{gain:+.1f} points over the best baseline on the other half: the baseline is returned"
+            )
+        elif self.leader is not None and self.leader.trial != before:
             text += (
                 f"; ties with trial {self.leader.trial} ({self.leader.score:.4f}, {self.leader.tokens} tokens): "
                 f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, the cheaper wins"
