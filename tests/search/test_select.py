@@ -9,6 +9,7 @@ from typing import Any
 import dspy
 import pytest
 
+from specprompt.errors import ConfigError
 from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._result import best_row
@@ -205,3 +206,96 @@ def test_full_score_record() -> None:
     assert study.user_attrs["full:k"]["example_scores"] == {"0": 1.0, "1": 0.0}
     study.set_user_attr("other", 1)
     assert FullScore.read_all(study) == {"k": FullScore(0.5, 3, {0: 1.0, 1: 0.0})}
+
+
+def _lucky(seed: int, n: int = 24) -> tuple[list[ParetoRow], dict[str, dict[int, float]]]:
+    """A resizing baseline right on 18 of 24 examples and 15 cheaper candidates of the same accuracy
+    in truth: each redraws about 30% of the baseline's outcomes at its rate. Any edge one of them
+    shows over the baseline is luck."""
+    rnd = random.Random(seed)
+    base = {i: float(i >= 6) for i in range(n)}
+    rows, scores = [_row(0, 18 / n, 200, "baseline:uniform")], {"k0": base}
+    for t in range(1, 16):
+        c = {i: (float(rnd.random() < 0.75) if rnd.random() < 0.3 else v) for i, v in base.items()}
+        rows.append(_row(t, sum(c.values()) / n, 100 + t))
+        scores[f"k{t}"] = c
+    return rows, scores
+
+
+def test_confirmation_returns_the_baseline_when_the_edge_is_the_selection() -> None:
+    rows, scores = _lucky(5)
+    old = choose(rows, scores, 0.8, 0)
+    assert old.row.trial != 0 and old.row.score > rows[0].score and old.confirmation is None  # steps 2-5 leave it
+    new = choose(rows, scores, 0.8, 0, splits=200)
+    c = new.confirmation
+    assert c is not None and c.splits == 200 and c.fallback.trial == 0
+    assert c.gain <= 0 and not c.departed
+    assert new.row.trial == 0 and new.leader.trial == old.leader.trial  # the best baseline is returned
+    assert new.p_leader_better == pytest.approx(p_better(scores[f"k{new.leader.trial}"], scores["k0"], 0))
+    assert choose(rows, scores, 0.8, 0, splits=200) == new  # seeded
+    assert c.to_dict() == {"gain": c.gain, "splits": 200, "fallback": 0, "departed": False}
+    assert "not kept: the baseline trial 0 is returned" in c.summary()
+
+
+def test_confirmation_keeps_a_pick_that_gains_on_unseen_halves() -> None:
+    n = 24
+    base = {i: float(i >= 8) for i in range(n)}  # 16 of 24
+    better = {i: float(i >= 2) for i in range(n)}  # right wherever the baseline is, and on 6 more
+    rows = [_row(0, 16 / n, 200, "baseline:uniform"), _row(1, 22 / n, 90), _row(2, 0.25, 0, "baseline:text_only")]
+    scores = {"k0": base, "k1": better, "k2": {i: float(i % 4 == 0) for i in range(n)}}
+    decision = choose(rows, scores, 0.8, 0, splits=200)
+    c = decision.confirmation
+    assert decision.row.trial == 1 and c is not None and c.departed and c.fallback.trial == 0
+    assert c.gain == pytest.approx(6 / n, abs=0.05)  # about the true edge: the pick is the same on every half
+    # no check when the rule picks a baseline, when there is none, or with splits=0
+    assert choose(rows[:1] + rows[2:], scores, 0.8, 0, splits=200).confirmation is None
+    assert choose(rows[1:2], scores, 0.8, 0, splits=200).confirmation is None
+    assert choose(rows, scores, 0.8, 0).confirmation is None
+
+
+def test_confirmation_needs_enough_shared_examples() -> None:
+    few = {i: 1.0 for i in range(5)}
+    rows = [_row(0, 0.2, 200, "baseline:uniform"), _row(1, 1.0, 10)]
+    scores = {"k0": {i: float(i == 0) for i in range(5)}, "k1": few}
+    decision = choose(rows, scores, 0.8, 0, splits=200)
+    assert decision.row.trial == 1 and decision.confirmation is None  # 5 < MIN_SPLIT_EXAMPLES: steps 2-5 decide
+
+
+def test_confirm_splits_config() -> None:
+    assert SearchConfig().confirm_splits == 200 and SearchConfig(confirm_splits=0).confirm_splits == 0
+    for bad in (-1, 1.5, True, "200"):
+        with pytest.raises(ConfigError, match="confirm_splits"):
+            SearchConfig(confirm_splits=bad)  # type: ignore[arg-type]
+
+
+class Sharp(dspy.Module):
+    """Right on every example when every shown image is a band render, on even indices with
+    resized images, never without images: the search's candidates are truly better."""
+
+    def __init__(self, signature: Any) -> None:
+        super().__init__()
+        self.p = dspy.Predict(signature)
+
+    def forward(self, image: Any, idx: int) -> dspy.Prediction:
+        shown = [d.image for d in self.p.demos if isinstance(d.image, dspy.Image)]
+        ok = bool(shown) and (all(isinstance(i, SpectralImage) for i in shown) or idx % 2 == 0)
+        return dspy.Prediction(label="yes" if ok else "no")
+
+
+@pytest.mark.parametrize("splits", [200, 0])
+def test_compile_reports_the_confirmation(colour_task: Task, lm: dspy.LM, splits: int) -> None:
+    image = colour_task.trainset[0].image
+    val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
+    opt = BandOptimizer(
+        _yes, **options(token_budget=36, n_trials=6, minibatch_size=4, confirm_splits=splits, trim=False)
+    )
+    opt.compile(Sharp(colour_task.signature), trainset=colour_task.trainset, valset=val)
+    result = opt.last_result
+    assert result is not None and not result.best.origin.startswith("baseline:") and result.best.score == 1.0
+    data = json.loads(result.to_json())
+    if splits == 0:
+        assert result.confirmation is None and data["confirmation"] is None
+        return
+    c = result.confirmation
+    assert c is not None and c.departed and c.gain > 0.3 and c.fallback.origin.startswith("baseline:")
+    assert data["confirmation"] == c.to_dict() and "held-out halves of the valset" in result.pareto_table()
