@@ -91,6 +91,7 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
         a JSON-ready dict with ``study_name``, ``config``, ``best``, ``front``, ``baselines``,
         ``calibration`` (``None`` unless the compile calibrated its scoring LM),
         ``screening`` (``None`` unless the compile screened, ``screen=``),
+        ``confirmation`` (the check of leaving the best baseline; ``None`` when it did not run),
         ``trim`` (the trim after the choice; ``None`` with ``trim=False``),
         ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
         of each complete feasible trial) and ``run``.
@@ -214,6 +215,7 @@ class CompileReport:
             self._baselines(),
             self._calibration(),
             self._screening(),
+            self._confirmation(),
             self._trim(),
             self._demos(),
         ]
@@ -361,6 +363,24 @@ class CompileReport:
             for p, a, b in zip(c.probes, c.local_scores, c.target_scores, strict=True)
         )
         return f"<h2>Calibration</h2>{lines}<table>{head}{body}</table>"
+
+    def _confirmation(self) -> str:
+        """The check of leaving the best baseline (``confirm_splits``), when it ran."""
+        c = self.data.get("confirmation")
+        if not isinstance(c, Mapping):
+            return ""
+        gain = float(c.get("gain", 0.0))
+        verdict = (
+            "the search's pick is kept"
+            if c.get("departed")
+            else f"the search's pick is not kept: the baseline trial {c.get('fallback')} is returned"
+        )
+        text = (
+            f"Chosen on random halves of the validation set, the search's pick gains {100 * gain:+.1f} points "
+            f"over the best baseline (trial {c.get('fallback')}) on the other halves ({c.get('splits')} "
+            f"splits): {verdict}."
+        )
+        return f"<h2>Leaving the baseline</h2><p>{_e(text)}</p>"
 
     def _trim(self) -> str:
         """The cheaper variants of the chosen program the trim tried (``trim=True``)."""

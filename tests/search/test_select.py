@@ -10,6 +10,7 @@ import dspy
 import pytest
 
 from specprompt.errors import ConfigError
+from specprompt.reports import CompileReport, report_data
 from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._result import best_row
@@ -289,7 +290,7 @@ def test_compile_reports_the_confirmation(colour_task: Task, lm: dspy.LM, splits
     opt = BandOptimizer(
         _yes, **options(token_budget=36, n_trials=6, minibatch_size=4, confirm_splits=splits, trim=False)
     )
-    opt.compile(Sharp(colour_task.signature), trainset=colour_task.trainset, valset=val)
+    program = opt.compile(Sharp(colour_task.signature), trainset=colour_task.trainset, valset=val)
     result = opt.last_result
     assert result is not None and not result.best.origin.startswith("baseline:") and result.best.score == 1.0
     data = json.loads(result.to_json())
@@ -299,3 +300,5 @@ def test_compile_reports_the_confirmation(colour_task: Task, lm: dspy.LM, splits
     c = result.confirmation
     assert c is not None and c.departed and c.gain > 0.3 and c.fallback.origin.startswith("baseline:")
     assert data["confirmation"] == c.to_dict() and "held-out halves of the valset" in result.pareto_table()
+    page = CompileReport(report_data(result), program).html()
+    assert "<h2>Leaving the baseline</h2>" in page and "the search&#x27;s pick is kept" in page
