@@ -298,6 +298,23 @@ def _lanczos_on_chosen(student: Any, program: Any, task: Any, pricing: str, budg
     )
 
 
+def decision_note(result: Any) -> str:
+    """How the compile chose: the selection rule's pick, its confirmation, and the trim."""
+    if result is None:
+        return ""
+    trial = result.best.trial if result.trim is None else result.trim.chosen
+    chosen = next((r for r in result.candidates if r.trial == trial), result.best)
+    parts = [f"chosen {chosen.origin} ({chosen.tokens} tokens)"]
+    if result.leader is not None and result.leader.key != chosen.key:
+        parts.append(f"leader {result.leader.origin}")
+    c = result.confirmation
+    if c is not None:
+        parts.append(f"confirmation gain {100 * c.gain:+.1f} ({'kept' if c.departed else 'baseline returned'})")
+    if result.trim is not None and result.trim.tokens_after < result.trim.tokens_before:
+        parts.append(f"trimmed {result.trim.tokens_before} -> {result.trim.tokens_after} tokens")
+    return "; ".join(parts)
+
+
 def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:
     """Every budget x pricing of one task, judge and seed (one process works through a group)."""
     import dspy
@@ -386,7 +403,11 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
             seconds = time.perf_counter() - t0
             calls = lm.engine.calls - before
             cell.methods["optimizer"] = Outcome(
-                held_out_accuracy(program, task.testset, s.threads), prompt_tokens(program, pricing), calls, seconds
+                held_out_accuracy(program, task.testset, s.threads),
+                prompt_tokens(program, pricing),
+                calls,
+                seconds,
+                note=decision_note(opt.last_result),
             )
             if s.search_demos:
                 demos_opt = BandOptimizer(
