@@ -120,6 +120,8 @@ class Settings:
     confirm_splits: int | None = None
     #: ``SearchConfig.trim`` of the searches (``--no-trim``: return the chosen program untrimmed).
     trim: bool = True
+    #: ``SearchConfig.trim_baselines`` of the searches (``--trim-baselines``: trim a returned baseline too).
+    trim_baselines: bool = False
 
 
 # -- demos and tokens ------------------------------------------------------------------------------
@@ -396,6 +398,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
                 **({} if s.confirm_splits is None else {"confirm_splits": s.confirm_splits}),
                 **({} if s.trim else {"trim": False}),
+                **({"trim_baselines": True} if s.trim_baselines else {}),
             )
             before = lm.engine.calls
             t0 = time.perf_counter()
@@ -687,6 +690,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         action="store_true",
         help="SearchConfig.trim=False: the searches return their chosen program untrimmed (default: trimmed)",
     )
+    parser.add_argument(
+        "--trim-baselines",
+        action="store_true",
+        help="SearchConfig.trim_baselines=True: a returned baseline is trimmed too (default: only search candidates)",
+    )
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
     parser.add_argument(
         "--n-train",
@@ -735,6 +743,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         tie_confidence=a.tie_confidence,
         confirm_splits=a.confirm_splits,
         trim=not a.no_trim,
+        trim_baselines=a.trim_baselines,
     )
     return settings, a.markdown_out, a.json_out, a.report_from
 

@@ -294,6 +294,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         worker=worker,
         progress=not args.no_progress,
         trim=not getattr(args, "no_trim", False),
+        trim_baselines=bool(getattr(args, "trim_baselines", False)),
         **_remote_options(args),
     )
     _log_levels(getattr(args, "verbose", 0))
@@ -564,6 +565,12 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="return the chosen program as is: do not try cheaper variants of it (fewer images per label, "
         "smaller images) that lose no validation example",
+    )
+    p.add_argument(
+        "--trim-baselines",
+        action="store_true",
+        help="trim a chosen baseline too (every demo resized to the budget, full resolution, ...); by default only "
+        "a chosen search candidate is trimmed",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

@@ -141,6 +141,14 @@ class SearchConfig:
             "example the chosen program got (the budget is a cap; image tokens are paid on every call)"
         },
     )
+    trim_baselines: bool = field(
+        default=False,
+        metadata={
+            "help": "also trim a returned baseline (e.g. every demo Lanczos-resized to the budget); off by default: "
+            "the rule returns a baseline when no candidate was shown better on examples it was not chosen on, and "
+            "a cheaper variant that only ties on the valset is the same thin evidence"
+        },
+    )
     expected_scores: bool = field(
         default=False,
         metadata={
@@ -323,6 +331,7 @@ class SearchConfig:
             "progress",
             "calibrate",
             "trim",
+            "trim_baselines",
             "expected_scores",
         )
         for name in bools:

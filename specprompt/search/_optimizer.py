@@ -263,7 +263,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           baseline (``confirm_splits``; ``last_result.confirmation``); ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
-          valset example it got is returned (one demo's images dropped at a time, every label
+          valset example it got is returned (a chosen baseline is returned as it is unless
+          ``trim_baselines=True``) (one demo's images dropped at a time, every label
           keeping one; then every image one common step smaller), each variant scored on the full
           valset and kept as a trial of origin ``trim:<n>`` that does not count toward
           ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
@@ -832,6 +833,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         entry = FullScore.read(study, chosen.key)
         if entry is None:  # pragma: no cover - the selection pool holds full-valset scores only
             raise ConfigError(f"the chosen trial {chosen.trial} has no full-valset score")
+        if TrialRecord(origin=chosen.origin).is_baseline and not cfg.trim_baselines:
+            note = "a baseline was chosen: baselines are not trimmed (trim_baselines=False)"
+            report = TrimReport(chosen.trial, chosen.tokens, chosen.tokens, note=note)
+            return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
         mine = {
             rec.key: t.number
             for t in finished_trials(study)

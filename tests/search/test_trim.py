@@ -49,7 +49,9 @@ def _student(task: Task) -> dspy.Predict:
 
 
 def _compile(task: Task, **over: Any) -> BandOptimizer:
-    kw = options(cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None)
+    kw = options(
+        cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None, trim_baselines=True
+    )
     kw.update(over)
     opt = BandOptimizer(exact, **kw)
     opt.compile(_student(task), trainset=task.trainset, valset=task.valset)
@@ -96,6 +98,20 @@ def test_trim_returns_a_cheaper_program_that_loses_nothing(tint: Task, lm: dspy.
     assert "trim:" in on.pareto_table() and on.to_dict()["trim"]["tokens_after"] == on.best.tokens
 
 
+def test_a_chosen_baseline_is_not_trimmed_by_default(tint: Task, lm: dspy.LM) -> None:
+    on = _compile(tint).last_result  # trim_baselines=True: the chosen baseline is trimmed
+    off = _compile(tint, trim_baselines=False).last_result
+    assert on is not None and off is not None and on.trim is not None and off.trim is not None
+    assert on.best.tokens < on.trim.tokens_before  # what the default leaves alone
+    chosen = next(r for r in off.candidates if r.trial == off.trim.chosen)
+    assert chosen.origin.startswith("baseline:") and off.best == chosen and not off.trim.steps
+    assert off.trim.tokens_after == off.trim.tokens_before == chosen.tokens
+    assert "baselines are not trimmed (trim_baselines=False)" in off.pareto_table()
+    assert SearchConfig().trim_baselines is False
+    with pytest.raises(ConfigError, match="trim_baselines"):
+        SearchConfig(trim_baselines="yes")  # type: ignore[arg-type]
+
+
 def _returned_demos(opt: BandOptimizer) -> list[Any]:
     result = opt.last_result
     assert result is not None and result._build is not None
@@ -105,7 +121,9 @@ def _returned_demos(opt: BandOptimizer) -> list[Any]:
 
 def test_resume_scores_no_trim_trial_again(tint: Task, lm: dspy.LM) -> None:
     storage = optuna.storages.InMemoryStorage()
-    kw = options(cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None)
+    kw = options(
+        cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None, trim_baselines=True
+    )
     kw.pop("storage")
     first = BandOptimizer(exact, storage=storage, **kw)
     first.compile(_student(tint), trainset=tint.trainset, valset=tint.valset)
