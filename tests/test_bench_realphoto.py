@@ -59,6 +59,7 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
         "full",
         "text_only",
     }
+    assert all(c["methods"]["optimizer"]["note"].startswith("chosen ") for c in cells)  # how each search chose
     assert "4/4 groups" in proc.stderr
     again = _run("--report-from", str(js))
     assert again.returncode == 0, again.stderr
@@ -197,3 +198,7 @@ def test_no_trim_reaches_the_settings() -> None:
     bench = _bench()
     assert bench.parse_args(["--quick"])[0].trim is True
     assert bench.parse_args(["--quick", "--no-trim"])[0].trim is False
+    assert bench.parse_args(["--quick"])[0].trim_baselines is False
+    assert bench.parse_args(["--quick", "--trim-baselines"])[0].trim_baselines is True
+    assert bench.parse_args(["--quick"])[0].confirm_splits is None
+    assert bench.parse_args(["--quick", "--confirm-splits", "0"])[0].confirm_splits == 0
