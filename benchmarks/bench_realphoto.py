@@ -120,8 +120,8 @@ class Settings:
     confirm_splits: int | None = None
     #: ``SearchConfig.trim`` of the searches (``--no-trim``: return the chosen program untrimmed).
     trim: bool = True
-    #: ``SearchConfig.trim_baselines`` of the searches (``--trim-baselines``: trim a returned baseline too).
-    trim_baselines: bool = False
+    #: ``SearchConfig.trim_baselines`` of the searches (``None``: the library default).
+    trim_baselines: str | None = None
 
 
 # -- demos and tokens ------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
                 **({} if s.confirm_splits is None else {"confirm_splits": s.confirm_splits}),
                 **({} if s.trim else {"trim": False}),
-                **({"trim_baselines": True} if s.trim_baselines else {}),
+                **({} if s.trim_baselines is None else {"trim_baselines": s.trim_baselines}),
             )
             before = lm.engine.calls
             t0 = time.perf_counter()
@@ -692,8 +692,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     )
     parser.add_argument(
         "--trim-baselines",
-        action="store_true",
-        help="SearchConfig.trim_baselines=True: a returned baseline is trimmed too (default: only search candidates)",
+        choices=("gain", "tie", "off"),
+        default=None,
+        help="SearchConfig.trim_baselines of the searches: how a chosen baseline is trimmed (default: the library's)",
     )
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
     parser.add_argument(

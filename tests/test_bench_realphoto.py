@@ -198,7 +198,7 @@ def test_no_trim_reaches_the_settings() -> None:
     bench = _bench()
     assert bench.parse_args(["--quick"])[0].trim is True
     assert bench.parse_args(["--quick", "--no-trim"])[0].trim is False
-    assert bench.parse_args(["--quick"])[0].trim_baselines is False
-    assert bench.parse_args(["--quick", "--trim-baselines"])[0].trim_baselines is True
+    assert bench.parse_args(["--quick"])[0].trim_baselines is None
+    assert bench.parse_args(["--quick", "--trim-baselines", "off"])[0].trim_baselines == "off"
     assert bench.parse_args(["--quick"])[0].confirm_splits is None
     assert bench.parse_args(["--quick", "--confirm-splits", "0"])[0].confirm_splits == 0

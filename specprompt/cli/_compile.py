@@ -294,7 +294,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         worker=worker,
         progress=not args.no_progress,
         trim=not getattr(args, "no_trim", False),
-        trim_baselines=bool(getattr(args, "trim_baselines", False)),
+        **({} if getattr(args, "trim_baselines", None) is None else {"trim_baselines": args.trim_baselines}),
         **_remote_options(args),
     )
     _log_levels(getattr(args, "verbose", 0))
@@ -568,9 +568,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--trim-baselines",
-        action="store_true",
-        help="trim a chosen baseline too (every demo resized to the budget, full resolution, ...); by default only "
-        "a chosen search candidate is trimmed",
+        choices=("gain", "tie", "off"),  # SearchConfig.trim_baselines
+        default=None,
+        help="how a chosen baseline (every demo resized to the budget, full resolution, ...) is trimmed: gain (default)"
+        " returns a cheaper variant only when it loses no validation example and scores above the baseline; tie "
+        "when it loses none; off never",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

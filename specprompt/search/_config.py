@@ -13,7 +13,7 @@ from typing import Any, Literal
 from specprompt.errors import ConfigError
 from specprompt.search._transport import RetryPolicy
 
-__all__ = ["CALIBRATION_MODES", "DETAILS", "SCREEN_RULES", "SearchConfig"]
+__all__ = ["BASELINE_TRIMS", "CALIBRATION_MODES", "DETAILS", "SCREEN_RULES", "SearchConfig"]
 
 #: Allowed values of ``SearchConfig.detail`` besides ``None``.
 DETAILS: tuple[str, ...] = ("auto", "low", "high")
@@ -29,6 +29,10 @@ CalibrationMode = Literal["probe", "trials"]
 SCREEN_RULES: tuple[str, ...] = ("rank", "top")
 
 ScreenRule = Literal["rank", "top"]
+#: Allowed values of ``SearchConfig.trim_baselines``: how a chosen baseline is trimmed.
+BASELINE_TRIMS: tuple[str, ...] = ("gain", "tie", "off")
+
+BaselineTrim = Literal["gain", "tie", "off"]
 
 
 def _is_int(value: object) -> bool:
@@ -141,12 +145,12 @@ class SearchConfig:
             "example the chosen program got (the budget is a cap; image tokens are paid on every call)"
         },
     )
-    trim_baselines: bool = field(
-        default=False,
+    trim_baselines: BaselineTrim = field(
+        default="gain",
         metadata={
-            "help": "also trim a returned baseline (e.g. every demo Lanczos-resized to the budget); off by default: "
-            "the rule returns a baseline when no candidate was shown better on examples it was not chosen on, and "
-            "a cheaper variant that only ties on the valset is the same thin evidence"
+            "help": "how a chosen baseline (e.g. every demo Lanczos-resized to the budget) is trimmed: 'gain' returns "
+            "its cheapest variant that loses no validation example and scores above it, else the baseline; 'tie' "
+            "the cheapest variant that loses no example, as for a search candidate; 'off' never trims it"
         },
     )
     expected_scores: bool = field(
@@ -331,7 +335,6 @@ class SearchConfig:
             "progress",
             "calibrate",
             "trim",
-            "trim_baselines",
             "expected_scores",
         )
         for name in bools:
@@ -374,6 +377,10 @@ class SearchConfig:
         if self.screen_rule not in SCREEN_RULES:
             raise ConfigError(
                 f"SearchConfig.screen_rule must be one of {', '.join(SCREEN_RULES)}, got {self.screen_rule!r}"
+            )
+        if not isinstance(self.trim_baselines, str) or self.trim_baselines not in BASELINE_TRIMS:
+            raise ConfigError(
+                f"SearchConfig.trim_baselines must be one of {', '.join(BASELINE_TRIMS)}, got {self.trim_baselines!r}"
             )
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:

@@ -263,8 +263,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           baseline (``confirm_splits``; ``last_result.confirmation``); ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
-          valset example it got is returned (a chosen baseline is returned as it is unless
-          ``trim_baselines=True``) (one demo's images dropped at a time, every label
+          valset example it got is returned (a chosen baseline only by a variant that also scores
+          above it, ``trim_baselines="gain"``) (one demo's images dropped at a time, every label
           keeping one; then every image one common step smaller), each variant scored on the full
           valset and kept as a trial of origin ``trim:<n>`` that does not count toward
           ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
@@ -833,8 +833,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         entry = FullScore.read(study, chosen.key)
         if entry is None:  # pragma: no cover - the selection pool holds full-valset scores only
             raise ConfigError(f"the chosen trial {chosen.trial} has no full-valset score")
-        if TrialRecord(origin=chosen.origin).is_baseline and not cfg.trim_baselines:
-            note = "a baseline was chosen: baselines are not trimmed (trim_baselines=False)"
+        baseline = TrialRecord(origin=chosen.origin).is_baseline
+        if baseline and cfg.trim_baselines == "off":
+            note = "a baseline was chosen: baselines are not trimmed (trim_baselines='off')"
             report = TrimReport(chosen.trial, chosen.tokens, chosen.tokens, note=note)
             return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
         mine = {
@@ -871,7 +872,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return ({} if found is None else dict(found.example_scores)), mine[key]
 
         chunk = max(CHUNK, run.scorer.num_threads)
-        cand, report = trim(ctx, start, reference, cfg.trim_steps, score, chosen.trial, chunk)
+        gain = baseline and cfg.trim_baselines == "gain"
+        cand, report = trim(ctx, start, reference, cfg.trim_steps, score, chosen.trial, chunk, require_gain=gain)
         logger.info("%s", report.summary())
         key = ctx.key(cand)
         if key == chosen.key:

@@ -50,7 +50,7 @@ def _student(task: Task) -> dspy.Predict:
 
 def _compile(task: Task, **over: Any) -> BandOptimizer:
     kw = options(
-        cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None, trim_baselines=True
+        cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None, trim_baselines="tie"
     )
     kw.update(over)
     opt = BandOptimizer(exact, **kw)
@@ -98,18 +98,30 @@ def test_trim_returns_a_cheaper_program_that_loses_nothing(tint: Task, lm: dspy.
     assert "trim:" in on.pareto_table() and on.to_dict()["trim"]["tokens_after"] == on.best.tokens
 
 
-def test_a_chosen_baseline_is_not_trimmed_by_default(tint: Task, lm: dspy.LM) -> None:
-    on = _compile(tint).last_result  # trim_baselines=True: the chosen baseline is trimmed
-    off = _compile(tint, trim_baselines=False).last_result
-    assert on is not None and off is not None and on.trim is not None and off.trim is not None
-    assert on.best.tokens < on.trim.tokens_before  # what the default leaves alone
+def test_a_chosen_baseline_is_trimmed_only_to_a_variant_that_gains(tint: Task, lm: dspy.LM) -> None:
+    tie = _compile(tint).last_result  # trim_baselines="tie": the cheapest variant that loses nothing
+    off = _compile(tint, trim_baselines="off").last_result
+    gain = _compile(tint, trim_baselines="gain").last_result
+    assert tie is not None and off is not None and gain is not None
+    assert tie.trim is not None and off.trim is not None and gain.trim is not None
     chosen = next(r for r in off.candidates if r.trial == off.trim.chosen)
-    assert chosen.origin.startswith("baseline:") and off.best == chosen and not off.trim.steps
-    assert off.trim.tokens_after == off.trim.tokens_before == chosen.tokens
-    assert "baselines are not trimmed (trim_baselines=False)" in off.pareto_table()
-    assert SearchConfig().trim_baselines is False
-    with pytest.raises(ConfigError, match="trim_baselines"):
-        SearchConfig(trim_baselines="yes")  # type: ignore[arg-type]
+    assert chosen.origin.startswith("baseline:") and tie.best.tokens < tie.trim.tokens_before
+    # off: returned as it is, nothing scored
+    assert off.best == chosen and not off.trim.steps and off.trim.tokens_after == chosen.tokens
+    assert "baselines are not trimmed (trim_baselines='off')" in off.pareto_table()
+    # gain: the same chain as tie; the returned variant is the cheapest accepted one above the baseline's score
+    assert [(s.move, s.tokens, s.accepted) for s in gain.trim.steps] == [
+        (s.move, s.tokens, s.accepted) for s in tie.trim.steps
+    ]
+    above = [s for s in gain.trim.steps if s.accepted and s.score > chosen.score + 1e-9]
+    if above:
+        assert gain.best.tokens == min(s.tokens for s in above) and gain.best.score > chosen.score
+    else:
+        assert gain.best.key == chosen.key and "scored above it (trim_baselines='gain')" in gain.trim.note
+    assert SearchConfig().trim_baselines == "gain"
+    for bad in ("yes", True, None):
+        with pytest.raises(ConfigError, match="trim_baselines"):
+            SearchConfig(trim_baselines=bad)  # type: ignore[arg-type]
 
 
 def _returned_demos(opt: BandOptimizer) -> list[Any]:
@@ -122,7 +134,7 @@ def _returned_demos(opt: BandOptimizer) -> list[Any]:
 def test_resume_scores_no_trim_trial_again(tint: Task, lm: dspy.LM) -> None:
     storage = optuna.storages.InMemoryStorage()
     kw = options(
-        cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None, trim_baselines=True
+        cost_model=PRICING, token_budget=BUDGET, n_trials=5, minibatch_size=6, k_demos=None, trim_baselines="tie"
     )
     kw.pop("storage")
     first = BandOptimizer(exact, storage=storage, **kw)
@@ -177,6 +189,34 @@ def test_chain_stops_each_branch_at_its_first_rejection(tint: Task, model: str) 
     tokens = [report.tokens_before, *(report.steps[i].tokens for i in (0, 1, 2, 4))]
     assert all(a > b for a, b in itertools.pairwise(tokens))
     assert len(ctx.shown_demos(cand)) == 2 * len(tint.labels) - 3 and ctx.covers_labels(cand)
+
+
+@pytest.mark.parametrize("gains_at", [(2,), ()])
+def test_require_gain_returns_the_cheapest_variant_above_the_chosen_score(
+    tint: Task, gains_at: tuple[int, ...]
+) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, "openai:gpt-4.1-mini")
+    reference = {0: 1.0, 1: 0.0, 2: 1.0}
+    tried: list[Any] = []
+
+    def score(cand: Any, origin: str, chunks: Any) -> tuple[dict[int, float], int | None]:
+        tried.append(cand)  # every variant loses nothing; those in gains_at also get example 1
+        return ({0: 1.0, 1: 1.0, 2: 1.0} if len(tried) in gains_at else dict(reference)), None
+
+    plain, report = trim(ctx, ctx.full(), reference, 4, score, 0)
+    tried.clear()
+    cand, gained = trim(ctx, ctx.full(), reference, 4, score, 0, require_gain=True)
+    assert [s.tokens for s in gained.steps] == [s.tokens for s in report.steps] and all(
+        s.accepted for s in gained.steps
+    )
+    assert ctx.key(plain) == ctx.key(tried[-1])  # without require_gain: the last (cheapest) variant
+    if gains_at:  # only the 2nd variant scored above the chosen program: it is returned
+        assert ctx.key(cand) == ctx.key(tried[1]) and gained.tokens_after == gained.steps[1].tokens
+    else:
+        assert ctx.key(cand) == ctx.key(ctx.full()) and gained.tokens_after == gained.tokens_before
+        assert "trim_baselines='gain'" in gained.note
 
 
 def test_chain_shrinks_after_the_drops_to_one_image_per_label(tint: Task) -> None:
