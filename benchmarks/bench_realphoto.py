@@ -572,6 +572,11 @@ def report_tables(cells: Sequence[CellResult], report: Report) -> None:
         )
 
 
+#: DSPy's Evaluate reports accuracy as a percentage to 2 decimals (52 of 60: 86.67); two means that
+#: differ by less than this are equal (one test example of 60 moves a 5-seed mean by 0.0033).
+ROUNDING = 5e-4
+
+
 def verdicts(cells: Sequence[CellResult], report: Report) -> dict[str, bool]:
     """PASS/FAIL lines for the band-search issue's "Done when" bullets on this benchmark.
 
@@ -592,7 +597,7 @@ def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> di
     losses = []
     for (task, judge, budget, pricing), group in groups.items():
         opt, lan = _means(group, method, "test"), _means(group, "lanczos", "test")
-        if opt is None or (lan is not None and opt < lan):
+        if opt is None or (lan is not None and opt < lan - ROUNDING):
             losses.append(f"{task}/{judge}/{100 * budget:g}%/{pricing}: {pct(opt)} < {pct(lan)}")
     out["never-below-lanczos"] = not losses
     report.add(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,24 @@ def test_no_trim_reaches_the_settings() -> None:
     assert bench.parse_args(["--quick", "--trim-baselines", "off"])[0].trim_baselines == "off"
     assert bench.parse_args(["--quick"])[0].confirm_splits is None
     assert bench.parse_args(["--quick", "--confirm-splits", "0"])[0].confirm_splits == 0
+
+
+def test_never_below_lanczos_treats_percentage_rounding_as_a_tie(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    from _common import Report  # benchmarks/ is on sys.path once the script is loaded
+
+    def cells(opt: list[float], lan: list[float]) -> list[Any]:
+        out = []
+        for seed, (o, la) in enumerate(zip(opt, lan, strict=True)):
+            cell = bench.CellResult("photo-detail", "hist-hog", 0.25, "qwen2-vl", seed, 1000)
+            cell.methods["optimizer"] = bench.Outcome(o, 100)
+            cell.methods["lanczos"] = bench.Outcome(la, 100)
+            out.append(cell)
+        return out
+
+    # 51 + 56 + 56 + 55 + 56 = 274 of 300 against 52 + 52 + 56 + 56 + 58 = 274: equal, printed to 2 decimals
+    tie = cells([0.85, 0.9333, 0.9333, 0.9167, 0.9333], [0.8667, 0.8667, 0.9333, 0.9333, 0.9667])
+    assert bench.verdicts(tie, Report())["never-below-lanczos"] is True
+    one_less = cells([0.85, 0.9333, 0.9333, 0.9, 0.9333], [0.8667, 0.8667, 0.9333, 0.9333, 0.9667])
+    assert bench.verdicts(one_less, Report())["never-below-lanczos"] is False  # one example fewer
+    capsys.readouterr()
