@@ -263,9 +263,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           baseline (``confirm_splits``; ``last_result.confirmation``); ``last_result.interval`` is a
           bootstrap confidence interval of its valset score.
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
-          valset example it got is returned (a chosen baseline only by a variant that also scores
-          above it, ``trim_baselines="gain"``) (one demo's images dropped at a time, every label
-          keeping one; then every image one common step smaller), each variant scored on the full
+          valset example it got is returned (one demo's images dropped at a time, every label
+          keeping one; then every image one common step smaller; a chosen baseline only by a
+          variant that also scores above it, ``trim_baselines="gain"``), each variant scored on the full
           valset and kept as a trial of origin ``trim:<n>`` that does not count toward
           ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
           because the budget is a cap: the trim's at most ``trim_steps`` full-valset scorings are

@@ -396,12 +396,11 @@ class CompileResult:
         if self.trim is not None and self.trim.tokens_after < self.trim.tokens_before:
             before = self.trim.chosen
             text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
-        confirmed = self.confirmation is None or self.confirmation.departed
-        if self.leader is not None and self.leader.trial != before and not confirmed:
-            gain = 100 * self.confirmation.gain if self.confirmation is not None else 0.0
+        c = self.confirmation
+        if self.leader is not None and self.leader.trial != before and c is not None and not c.departed:
             text += (
                 f"; trial {self.leader.trial} led the valset, but choosing on half the valset gained "
-                f"{gain:+.1f} points over the best baseline on the other half: the baseline is returned"
+                f"{100 * c.gain:+.1f} points over the best baseline on the other half: the baseline is returned"
             )
         elif self.leader is not None and self.leader.trial != before:
             text += (

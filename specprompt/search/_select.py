@@ -187,8 +187,11 @@ class Decision:
 _Prob = Callable[[int, int], float]
 
 
-def _rule(rows: Sequence[ParetoRow], means: Sequence[float], prob: _Prob, confidence: float) -> tuple[int, int, float]:
-    """Steps 2-5 on ``rows`` scored by ``means``: (index of the pick, of the leader, P(leader better))."""
+def _rule(
+    rows: Sequence[ParetoRow], means: Sequence[float], prob: _Prob, confidence: float
+) -> tuple[int, int, float, float | None]:
+    """Steps 2-5 on ``rows`` scored by ``means``: (index of the pick, of the leader, P(leader
+    better), the floor)."""
     idx = range(len(rows))
     baselines = [i for i in idx if _is_baseline(rows[i])]
     floor = max(means[i] for i in baselines) if baselines else None
@@ -201,7 +204,7 @@ def _rule(rows: Sequence[ParetoRow], means: Sequence[float], prob: _Prob, confid
         pick = max(references, key=lambda i: (means[i], rows[i].tokens, -rows[i].trial))
     else:
         pick = min(tied, key=lambda i: (rows[i].tokens, not _is_baseline(rows[i]), -means[i], rows[i].trial))
-    return pick, leader, probs[pick]
+    return pick, leader, probs[pick], floor
 
 
 def _fallback(rows: Sequence[ParetoRow]) -> int | None:
@@ -241,7 +244,7 @@ def confirm(
         def prob(a: int, b: int, boot: np.ndarray = boot) -> float:
             return float((boot[a] - boot[b] > 1e-12).mean())
 
-        pick, _, _ = _rule(rows, seen.mean(axis=1).tolist(), prob, confidence)
+        pick = _rule(rows, seen.mean(axis=1).tolist(), prob, confidence)[0]
         gains[s] = unseen[pick].mean() - unseen[fb].mean()
     gain = float(gains.mean())
     return Confirmation(gain=gain, splits=splits, fallback=rows[fb], departed=gain > 1e-12)
@@ -269,13 +272,11 @@ def choose(
     """
     if not rows:
         raise ValueError("no candidate with a full-valset score to choose from")
-    baselines = [r for r in rows if _is_baseline(r)]
-    floor = max(r.score for r in baselines) if baselines else None
 
     def prob(a: int, b: int) -> float:
         return p_better(scores[rows[a].key], scores[rows[b].key], seed)
 
-    pick, leader, p_pick = _rule(rows, [r.score for r in rows], prob, confidence)
+    pick, leader, p_pick, floor = _rule(rows, [r.score for r in rows], prob, confidence)
     confirmation = None
     fb = _fallback(rows)
     if splits > 0 and fb is not None and not _is_baseline(rows[pick]):

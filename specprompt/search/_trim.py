@@ -44,10 +44,9 @@ on the examples the baseline got, one small set for a whole chain of variants. O
 benchmark (``benchmarks/bench_realphoto.py``, seeds 5-9) trimmed baselines lost held-out accuracy
 against the baseline (photo-identity judged by hist-hog: 0.3-0.7 points over five seeds; photo-texture
 judged by hist-hog at 50%: 65.0% against 73.3% for one seed, a variant that tied on the valset),
-while on photo-tint the
-variants that scored above the baseline on the valset also scored above it on the held-out split
-(+6.7 and +15.0 points in two seeds), and never trimming lost those gains and the coarse-only
-prompts' token cut. A chosen search candidate has already shown a gain, and its trim keeps every
+while on photo-tint the variants that scored above the baseline on the valset also scored above it
+on the held-out split (+6.7 and +15.0 points in two seeds), and never trimming lost those gains
+and the coarse-only prompts' token cut. A chosen search candidate has already shown a gain, and its trim keeps every
 example it got.
 """
 
@@ -276,6 +275,10 @@ def trim(
 
     chunks = scoring_order(reference, chunk)
 
+    def accepted(cand: Candidate, returned: Candidate) -> Candidate:
+        """What is returned once ``cand`` (the last step) was accepted: it, unless a gain is required."""
+        return cand if not require_gain or steps[-1].score > floor + _EPS else returned
+
     def attempt(cand: Candidate, move: str) -> bool:
         n = len(steps) + 1
         scores, trial = score(cand, f"{TRIM_ORIGIN}{n}", chunks)
@@ -291,12 +294,12 @@ def trim(
         if not attempt(cand, f"drop {demo}"):
             break
         best = cand
-        returned = best if not require_gain or steps[-1].score > floor + _EPS else returned
+        returned = accepted(best, returned)
     while len(steps) < max_steps and (cand_or_none := _scaled(ctx, best)) is not None:
         if not attempt(cand_or_none, "scale"):
             break
         best = cand_or_none
-        returned = best if not require_gain or steps[-1].score > floor + _EPS else returned
+        returned = accepted(best, returned)
     note = "" if steps else "nothing cheaper to try (one image per label, each at its smallest size)"
     if require_gain and steps and returned is chosen:
         note = "a baseline was chosen: no variant that loses no example also scored above it (trim_baselines='gain')"
