@@ -258,9 +258,11 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             detail: OpenAI ``detail`` hint sent with the image, or ``None``.
             source_hash: :func:`content_hash` of the source; by default the hash of the
                 spectrum's exact reconstruction, which equals the source's hash for 8-bit sources.
-            size: ``(width, height)`` to send: the kept bands are reconstructed at full size and
-                resampled with Lanczos-3 (:func:`specprompt.spectral.resize_lanczos`), and
-                ``resample`` records ``"lanczos"``. ``None``: the minimal render (exact, no
+            size: ``(width, height)`` to send: the kept bands are rendered at full size (8-bit,
+                as :meth:`Spectrum.render` with ``"full"``) and resized with
+                ``PIL.Image.resize(..., LANCZOS)``, so a selection of every band sends exactly
+                the pixels of a plain PIL Lanczos resize of the source; ``resample`` records
+                ``"lanczos"``. ``None``: the minimal render (exact, no
                 resampling; a Laplacian prefix is then 2^k times smaller).
 
         Raises:
@@ -276,9 +278,12 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         if size is None:
             pil = spectrum.render(sel, "minimal")
         else:
-            from specprompt.spectral import resize_lanczos, to_pil
+            from PIL import Image
 
-            pil = to_pil(resize_lanczos(spectrum.reconstruct(sel), size))
+            sent = _size_pair("size", size)
+            pil = spectrum.render(sel, "full")  # the 8-bit image, then PIL's own resize of it
+            if pil.size != sent:
+                pil = pil.resize(sent, Image.Resampling.LANCZOS)
         meta: dict[str, Any] = {
             "source_hash": source_hash,
             "scheme": spectrum.scheme,
