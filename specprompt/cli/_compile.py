@@ -201,6 +201,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _at_least_3(text: str) -> int:
+    value = positive_int(text)
+    if value < 3:
+        raise argparse.ArgumentTypeError(f"expected an int >= 3 (a rank agreement needs three prompts), got {text!r}")
+    return value
+
+
 def _log_levels(verbose: int) -> None:
     """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
     import optuna
@@ -266,6 +273,9 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         screening["calibration_mode"] = args.calibration_mode
     if getattr(args, "screen_rule", None) is not None:
         screening["screen_rule"] = args.screen_rule
+    for name in ("calibration_probes", "calibration_examples"):
+        if getattr(args, name, None) is not None:
+            screening[name] = getattr(args, name)
     optimizer = BandOptimizer(
         metric,
         target=target,
@@ -463,8 +473,24 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--calibrate",
         action="store_true",
-        help="before the search, score 24 prompts x 8 examples with --lm and --target and report their "
-        "rank agreement (at most 192 --target calls; stored in the study and the report)",
+        help="before the search, score --calibration-probes prompts x --calibration-examples examples with --lm "
+        "and --target and report their rank agreement (at most 24 x 8 = 192 --target calls by default; stored in "
+        "the study and the report)",
+    )
+    p.add_argument(
+        "--calibration-probes",
+        type=_at_least_3,
+        default=None,
+        metavar="N",
+        help="with --calibrate: prompts in the calibration probe, or with --calibration-mode trials the search's "
+        "first candidates that both judges score (default: 24)",
+    )
+    p.add_argument(
+        "--calibration-examples",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --calibrate: validation examples each calibration prompt is scored on (default: 8)",
     )
     p.add_argument(
         "--screen",
@@ -493,7 +519,8 @@ def add_parser(sub: Any) -> None:
         choices=("probe", "trials"),  # SearchConfig.calibration_mode (not imported: the parser loads no search code)
         default=None,
         help="with --screen and --calibrate: 'probe' measures the agreement on a probe before the search "
-        "(extra --lm calls); 'trials' on the search's first 24 candidates (up to 72 while the verdict is open), "
+        "(extra --lm calls); 'trials' on the search's first --calibration-probes candidates (up to three rounds "
+        "while the verdict is open), "
         "which both judges score (no extra --lm call), and screens only the later ones (default: probe)",
     )
     p.add_argument(

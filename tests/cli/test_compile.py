@@ -200,6 +200,23 @@ def test_compile_calibration_mode_reaches_the_search(
     assert "argument --calibration-mode: invalid choice: 'online'" in capsys.readouterr().err
 
 
+def test_compile_calibration_probe_size_reaches_the_search(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
+    args += ["--screen", "nearest", "--calibrate", "--calibration-probes", "4", "--calibration-examples", "2"]
+    assert main(args) == 0
+    data = json.loads((tmp_path / "o" / "pareto.json").read_text())
+    assert data["config"]["calibration_probes"] == 4 and data["config"]["calibration_examples"] == 2
+    cal = data["calibration"]
+    assert len(cal["probes"]) <= 4 and len(cal["examples"]) == 2
+    assert cal["target_calls"] <= cal["max_target_calls"] == 4 * 2
+    bad = compile_args(program_file, tiny_data, tmp_path / "p", "--calibration-probes", "2")
+    with pytest.raises(SystemExit):
+        main(bad)
+    assert "argument --calibration-probes: expected an int >= 3" in capsys.readouterr().err
+
+
 def test_compile_screen_keep_is_a_share(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
