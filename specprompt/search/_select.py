@@ -75,7 +75,6 @@ __all__ = [
     "Decision",
     "bootstrap_interval",
     "choose",
-    "confirm",
     "p_better",
 ]
 
@@ -123,13 +122,18 @@ def bootstrap_interval(scores: Mapping[int, float], level: float, seed: int) -> 
     return (float(lo), float(hi))
 
 
-def _sends_images(row: ParetoRow) -> bool:
-    """Whether ``row`` is a baseline prompt that sends demo images (not text-only)."""
-    return TrialRecord(origin=row.origin).is_baseline and row.tokens > 0
+@dataclass(frozen=True)
+class _Kinds:
+    """What the rule needs to know of each row, read once from the rows' origins."""
 
+    baseline: tuple[bool, ...]
+    #: a baseline prompt that sends demo images (not text-only)
+    sends_images: tuple[bool, ...]
 
-def _is_baseline(row: ParetoRow) -> bool:
-    return TrialRecord(origin=row.origin).is_baseline
+    @classmethod
+    def of(cls, rows: Sequence[ParetoRow]) -> _Kinds:
+        baseline = tuple(TrialRecord(origin=r.origin).is_baseline for r in rows)
+        return cls(baseline, tuple(b and r.tokens > 0 for b, r in zip(baseline, rows, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -188,46 +192,50 @@ _Prob = Callable[[int, int], float]
 
 
 def _rule(
-    rows: Sequence[ParetoRow], means: Sequence[float], prob: _Prob, confidence: float
+    rows: Sequence[ParetoRow], kinds: _Kinds, means: Sequence[float], prob: _Prob, confidence: float
 ) -> tuple[int, int, float, float | None]:
     """Steps 2-5 on ``rows`` scored by ``means``: (index of the pick, of the leader, P(leader
     better), the floor)."""
     idx = range(len(rows))
-    baselines = [i for i in idx if _is_baseline(rows[i])]
+    baselines = [i for i in idx if kinds.baseline[i]]
     floor = max(means[i] for i in baselines) if baselines else None
     eligible = [i for i in idx if floor is None or means[i] >= floor]
     leader = max(eligible, key=lambda i: (means[i], -rows[i].tokens, -rows[i].trial))
     probs = {i: 0.0 if i == leader else prob(leader, i) for i in eligible}
     tied = [i for i in eligible if probs[i] < confidence]
-    references = [i for i in tied if _sends_images(rows[i])]
+    references = [i for i in tied if kinds.sends_images[i]]
     if references:
         pick = max(references, key=lambda i: (means[i], rows[i].tokens, -rows[i].trial))
     else:
-        pick = min(tied, key=lambda i: (rows[i].tokens, not _is_baseline(rows[i]), -means[i], rows[i].trial))
+        pick = min(tied, key=lambda i: (rows[i].tokens, not kinds.baseline[i], -means[i], rows[i].trial))
     return pick, leader, probs[pick], floor
 
 
-def _fallback(rows: Sequence[ParetoRow]) -> int | None:
+def _fallback(rows: Sequence[ParetoRow], kinds: _Kinds) -> int | None:
     """Index of the best baseline: highest score, then one that sends images, then more tokens."""
-    baselines = [i for i, r in enumerate(rows) if _is_baseline(r)]
+    baselines = [i for i in range(len(rows)) if kinds.baseline[i]]
     if not baselines:
         return None
-    return max(baselines, key=lambda i: (rows[i].score, _sends_images(rows[i]), rows[i].tokens, -rows[i].trial))
+    return max(baselines, key=lambda i: (rows[i].score, kinds.sends_images[i], rows[i].tokens, -rows[i].trial))
 
 
-def confirm(
-    rows: Sequence[ParetoRow], scores: Mapping[str, Mapping[int, float]], confidence: float, seed: int, splits: int
+def _confirm(
+    rows: Sequence[ParetoRow],
+    kinds: _Kinds,
+    fb: int,
+    scores: Mapping[str, Mapping[int, float]],
+    confidence: float,
+    seed: int,
+    splits: int,
 ) -> Confirmation | None:
-    """Step 6: cross-validates the whole rule against the best baseline (``None`` when it cannot).
+    """Step 6: cross-validates the whole rule against the best baseline ``rows[fb]`` (``None``
+    when it cannot).
 
     Each of ``splits`` seeded random splits halves the examples every row was scored on; steps
     2-5 choose on one half (bootstrap of :data:`SPLIT_SAMPLES` resamples), and the pick's score on
-    the other half is compared with the best baseline's there. ``None`` without a baseline or with
-    fewer than :data:`MIN_SPLIT_EXAMPLES` shared examples.
+    the other half is compared with the best baseline's there. ``None`` with fewer than
+    :data:`MIN_SPLIT_EXAMPLES` shared examples.
     """
-    fb = _fallback(rows)
-    if fb is None or splits < 1:
-        return None
     shared = sorted(set.intersection(*(set(scores[r.key]) for r in rows)))
     n = len(shared)
     if n < MIN_SPLIT_EXAMPLES:
@@ -244,7 +252,7 @@ def confirm(
         def prob(a: int, b: int, boot: np.ndarray = boot) -> float:
             return float((boot[a] - boot[b] > 1e-12).mean())
 
-        pick = _rule(rows, seen.mean(axis=1).tolist(), prob, confidence)[0]
+        pick = _rule(rows, kinds, seen.mean(axis=1).tolist(), prob, confidence)[0]
         gains[s] = unseen[pick].mean() - unseen[fb].mean()
     gain = float(gains.mean())
     return Confirmation(gain=gain, splits=splits, fallback=rows[fb], departed=gain > 1e-12)
@@ -276,11 +284,12 @@ def choose(
     def prob(a: int, b: int) -> float:
         return p_better(scores[rows[a].key], scores[rows[b].key], seed)
 
-    pick, leader, p_pick, floor = _rule(rows, [r.score for r in rows], prob, confidence)
+    kinds = _Kinds.of(rows)
+    pick, leader, p_pick, floor = _rule(rows, kinds, [r.score for r in rows], prob, confidence)
     confirmation = None
-    fb = _fallback(rows)
-    if splits > 0 and fb is not None and not _is_baseline(rows[pick]):
-        confirmation = confirm(rows, scores, confidence, seed, splits)
+    fb = _fallback(rows, kinds)
+    if splits > 0 and fb is not None and not kinds.baseline[pick]:
+        confirmation = _confirm(rows, kinds, fb, scores, confidence, seed, splits)
         if confirmation is not None and not confirmation.departed:
             pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
     row = rows[pick]
