@@ -21,8 +21,9 @@ Methods:
   band prefix that fits (the only sizes the search could send before the sent-size dimension:
   powers of two for the Laplacian pyramid, ``8/k`` for the DCT, ``R/r`` for the FFT).
 - ``<scheme>+lanczos``: what the search sends now for an image that keeps all its bands: the
-  scheme's reconstruction of the kept bands resampled with Lanczos-3 to the largest size that fits
-  (``SpectralImage.from_spectrum(spectrum, selection, size=...)``).
+  scheme's 8-bit render of the kept bands resized with PIL's Lanczos to the largest size that fits
+  (``SpectralImage.from_spectrum(spectrum, selection, size=...)``; with every band kept, the same
+  pixels as ``pil-lanczos``).
 
 The last line says PASS when every ``<scheme>+lanczos`` render is at least as faithful as PIL
 Lanczos (PSNR within 0.01 dB, SSIM within 0.001, or better) in every cell; the ``-minimal`` rows

@@ -206,8 +206,8 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         source_size: ``(width, height)`` of the source.
         render_size: ``(width, height)`` of the image sent.
         detail: OpenAI's ``detail`` hint (``"low"``, ``"high"``, ``"auto"``) or ``None`` (not sent).
-        resample: ``"lanczos"`` when the kept bands were reconstructed at full size and resampled
-            to ``render_size`` with Lanczos-3 (a chosen sent size); ``None`` for the exact minimal
+        resample: ``"lanczos"`` when the kept bands were rendered at full size and resized to
+            ``render_size`` with PIL's Lanczos (a chosen sent size); ``None`` for the exact minimal
             render of the kept bands.
 
     Convention:
