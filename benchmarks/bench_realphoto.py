@@ -118,6 +118,8 @@ class Settings:
     tie_confidence: float | None = None
     #: ``SearchConfig.confirm_splits`` of both searches (``None``: the library default; 0: no check).
     confirm_splits: int | None = None
+    #: ``SearchConfig.confirm_min_examples`` of both searches (``None``: the library default).
+    confirm_min_examples: float | None = None
     #: ``SearchConfig.trim`` of the searches (``--no-trim``: return the chosen program untrimmed).
     trim: bool = True
     #: ``SearchConfig.trim_baselines`` of the searches (``None``: the library default).
@@ -397,6 +399,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 storage="memory",
                 **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
                 **({} if s.confirm_splits is None else {"confirm_splits": s.confirm_splits}),
+                **({} if s.confirm_min_examples is None else {"confirm_min_examples": s.confirm_min_examples}),
                 **({} if s.trim else {"trim": False}),
                 **({} if s.trim_baselines is None else {"trim_baselines": s.trim_baselines}),
             )
@@ -691,6 +694,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         "the best baseline)",
     )
     parser.add_argument(
+        "--confirm-min-examples",
+        type=float,
+        default=None,
+        help="SearchConfig.confirm_min_examples of both searches (default: the library's): the least mean "
+        "held-out gain, in examples of a held-out half, to leave the best baseline",
+    )
+    parser.add_argument(
         "--no-trim",
         action="store_true",
         help="SearchConfig.trim=False: the searches return their chosen program untrimmed (default: trimmed)",
@@ -748,6 +758,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         random=not a.no_random,
         tie_confidence=a.tie_confidence,
         confirm_splits=a.confirm_splits,
+        confirm_min_examples=a.confirm_min_examples,
         trim=not a.no_trim,
         trim_baselines=a.trim_baselines,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -190,14 +191,20 @@ def _remote_options(args: argparse.Namespace) -> dict[str, Any]:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
-def _non_negative_float(text: str) -> float:
-    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
-
-
 def _fraction(text: str) -> float:
     value = positive_float(text)
     if value > 1.0:
         raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
@@ -305,6 +312,11 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         progress=not args.no_progress,
         trim=not getattr(args, "no_trim", False),
         **({} if getattr(args, "trim_baselines", None) is None else {"trim_baselines": args.trim_baselines}),
+        **(
+            {}
+            if getattr(args, "confirm_min_examples", None) is None
+            else {"confirm_min_examples": args.confirm_min_examples}
+        ),
         **_remote_options(args),
     )
     _log_levels(getattr(args, "verbose", 0))
@@ -592,6 +604,15 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="return the chosen program as is: do not try cheaper variants of it (fewer images per label, "
         "smaller images) that lose no validation example",
+    )
+    p.add_argument(
+        "--confirm-min-examples",
+        type=_non_negative_float,
+        default=None,
+        metavar="N",
+        help="leave the best baseline (every demo resized to the budget, ...) only when the search's pick, chosen "
+        "on random halves of the validation set, gains at least N examples of the other halves on average "
+        "(default: 0, any gain)",
     )
     p.add_argument(
         "--trim-baselines",

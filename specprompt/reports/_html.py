@@ -375,10 +375,14 @@ class CompileReport:
             if c.get("departed")
             else f"the search's pick is not kept: the baseline trial {c.get('fallback')} is returned"
         )
+        unseen = int(c.get("unseen") or 0)
+        need = float(c.get("min_examples") or 0.0)
+        worth = f" ({gain * unseen:+.2f} of {unseen} examples)" if unseen else ""
+        rule = f"; leaving needs at least {need:g} example(s)" if need > 0 else ""
         text = (
-            f"Chosen on random halves of the validation set, the search's pick gains {100 * gain:+.1f} points "
-            f"over the best baseline (trial {c.get('fallback')}) on the other halves ({c.get('splits')} "
-            f"splits): {verdict}."
+            f"Chosen on random halves of the validation set, the search's pick gains {100 * gain:+.1f} points"
+            f"{worth} over the best baseline (trial {c.get('fallback')}) on the other halves ({c.get('splits')} "
+            f"splits{rule}): {verdict}."
         )
         return f"<h2>Leaving the baseline</h2><p>{_e(text)}</p>"
 

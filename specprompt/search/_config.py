@@ -137,6 +137,13 @@ class SearchConfig:
             "held-out gain is above 0 the best baseline is returned (0: no check)"
         },
     )
+    confirm_min_examples: float = field(
+        default=0.0,
+        metadata={
+            "help": "with confirm_splits: the search's pick is kept only when its mean held-out gain over the best "
+            "baseline amounts to at least this many examples of a held-out half (0: any gain above 0)"
+        },
+    )
     trim: bool = field(
         default=True,
         metadata={
@@ -353,6 +360,7 @@ class SearchConfig:
         if not isinstance(tc, numbers.Real) or isinstance(tc, bool) or not 0.5 <= float(tc) < 1.0:
             raise ConfigError(f"SearchConfig.tie_confidence must be a number in [0.5, 1), got {tc!r}")
         _int_at_least("confirm_splits", self.confirm_splits, 0)
+        _number_above("confirm_min_examples", self.confirm_min_examples, allow_zero=True)
         _int_at_least("retries", self.retries, 0)
         _int_at_least("endpoint_failures", self.endpoint_failures, 1)
         _int_at_least("max_calls", self.max_calls, 1, allow_none=True)

@@ -663,7 +663,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if not pool:
             return None
         cfg = self.config
-        return choose(pool, scores, float(cfg.tie_confidence), cfg.seed, splits=cfg.confirm_splits)
+        return choose(
+            pool,
+            scores,
+            float(cfg.tie_confidence),
+            cfg.seed,
+            splits=cfg.confirm_splits,
+            min_examples=float(cfg.confirm_min_examples),
+        )
 
     # -- public API ----------------------------------------------------------------------------------
     def compile(

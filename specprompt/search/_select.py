@@ -20,8 +20,9 @@ The rule (also in the README):
    sees the selection (``confirm_splits``, default 200; 0 skips it): over that many seeded random
    halvings of the valset, steps 2-5 choose on one half and the pick is compared with the best
    baseline (highest full-valset score; then one that sends images, then more tokens) on the
-   other half. Unless the mean of those held-out differences is above 0, the best baseline is
-   returned instead (:class:`Confirmation`). No candidate is scored again: the check reads the
+   other half. Unless the mean of those held-out differences is above 0 and amounts to at least
+   ``confirm_min_examples`` examples of a held-out half, the best baseline is returned instead
+   (:class:`Confirmation`). No candidate is scored again: the check reads the
    per-example scores steps 2-5 read.
 
 After this rule, the compile trims the chosen program (``trim=True``, the default;
@@ -153,15 +154,33 @@ class Confirmation:
     splits: int
     fallback: ParetoRow
     departed: bool
+    #: examples in each held-out half
+    unseen: int = 0
+    #: ``confirm_min_examples``: the least mean gain, in examples of a held-out half, to leave
+    min_examples: float = 0.0
+
+    @property
+    def gain_examples(self) -> float:
+        """:attr:`gain` in examples of a held-out half (``gain * unseen``)."""
+        return self.gain * self.unseen
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gain": self.gain, "splits": self.splits, "fallback": self.fallback.trial, "departed": self.departed}
+        return {
+            "gain": self.gain,
+            "splits": self.splits,
+            "fallback": self.fallback.trial,
+            "departed": self.departed,
+            "unseen": self.unseen,
+            "min_examples": self.min_examples,
+        }
 
     def summary(self) -> str:
         verdict = "kept" if self.departed else f"not kept: the baseline trial {self.fallback.trial} is returned"
+        need = "above 0" if self.min_examples <= 0 else f"at least {self.min_examples:g} example(s)"
         return (
             f"leaving the best baseline gains {100 * self.gain:+.1f} points on held-out halves of the valset "
-            f"({self.splits} splits); the search's pick is {verdict}"
+            f"({self.gain_examples:+.2f} of {self.unseen} examples, {self.splits} splits; needed: {need}); "
+            f"the search's pick is {verdict}"
         )
 
 
@@ -227,14 +246,16 @@ def _confirm(
     confidence: float,
     seed: int,
     splits: int,
+    min_examples: float = 0.0,
 ) -> Confirmation | None:
     """Step 6: cross-validates the whole rule against the best baseline ``rows[fb]`` (``None``
     when it cannot).
 
     Each of ``splits`` seeded random splits halves the examples every row was scored on; steps
     2-5 choose on one half (bootstrap of :data:`SPLIT_SAMPLES` resamples), and the pick's score on
-    the other half is compared with the best baseline's there. ``None`` with fewer than
-    :data:`MIN_SPLIT_EXAMPLES` shared examples.
+    the other half is compared with the best baseline's there. The pick is kept when the mean
+    difference is above 0 and amounts to at least ``min_examples`` examples of a held-out half.
+    ``None`` with fewer than :data:`MIN_SPLIT_EXAMPLES` shared examples.
     """
     shared = sorted(set.intersection(*(set(scores[r.key]) for r in rows)))
     n = len(shared)
@@ -255,7 +276,9 @@ def _confirm(
         pick = _rule(rows, kinds, seen.mean(axis=1).tolist(), prob, confidence)[0]
         gains[s] = unseen[pick].mean() - unseen[fb].mean()
     gain = float(gains.mean())
-    return Confirmation(gain=gain, splits=splits, fallback=rows[fb], departed=gain > 1e-12)
+    n_unseen = n - half
+    departed = gain > 1e-12 and gain * n_unseen >= min_examples - 1e-9
+    return Confirmation(gain, splits, rows[fb], departed, unseen=n_unseen, min_examples=float(min_examples))
 
 
 def choose(
@@ -265,6 +288,7 @@ def choose(
     seed: int,
     *,
     splits: int = 0,
+    min_examples: float = 0.0,
 ) -> Decision:
     """Applies the rule of this module to full-valset ``rows``.
 
@@ -274,6 +298,7 @@ def choose(
         confidence: ``tie_confidence``.
         seed: bootstrap seed.
         splits: ``confirm_splits`` (step 6; 0 skips it).
+        min_examples: ``confirm_min_examples`` (step 6).
 
     Raises:
         ValueError: ``rows`` is empty.
@@ -289,7 +314,7 @@ def choose(
     confirmation = None
     fb = _fallback(rows, kinds)
     if splits > 0 and fb is not None and not kinds.baseline[pick]:
-        confirmation = _confirm(rows, kinds, fb, scores, confidence, seed, splits)
+        confirmation = _confirm(rows, kinds, fb, scores, confidence, seed, splits, min_examples)
         if confirmation is not None and not confirmation.departed:
             pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
     row = rows[pick]

@@ -217,6 +217,15 @@ def test_compile_calibration_probe_size_reaches_the_search(
     assert "argument --calibration-probes: expected an int >= 3" in capsys.readouterr().err
 
 
+def test_compile_confirm_min_examples_is_a_count(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad in ("-1", "nan", "one"):
+        with pytest.raises(SystemExit):
+            main(compile_args(program_file, tiny_data, tmp_path / "o", "--confirm-min-examples", bad))
+        assert f"argument --confirm-min-examples: expected a finite number >= 0, got '{bad}'" in capsys.readouterr().err
+
+
 def test_compile_screen_keep_is_a_share(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -429,3 +438,6 @@ def test_compile_trims_by_default_and_no_trim_turns_it_off(
     both = tmp_path / "both"
     assert main(compile_args(program_file, tiny_data, both, "--trim-baselines", "tie")) == 0
     assert json.loads((both / "pareto.json").read_text())["config"]["trim_baselines"] == "tie"
+    strict = tmp_path / "strict"
+    assert main(compile_args(program_file, tiny_data, strict, "--confirm-min-examples", "1.5")) == 0
+    assert json.loads((strict / "pareto.json").read_text())["config"]["confirm_min_examples"] == 1.5

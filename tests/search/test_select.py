@@ -234,7 +234,14 @@ def test_confirmation_returns_the_baseline_when_the_edge_is_the_selection() -> N
     assert new.row.trial == 0 and new.leader.trial == old.leader.trial  # the best baseline is returned
     assert new.p_leader_better == pytest.approx(p_better(scores[f"k{new.leader.trial}"], scores["k0"], 0))
     assert choose(rows, scores, 0.8, 0, splits=200) == new  # seeded
-    assert c.to_dict() == {"gain": c.gain, "splits": 200, "fallback": 0, "departed": False}
+    assert c.to_dict() == {
+        "gain": c.gain,
+        "splits": 200,
+        "fallback": 0,
+        "departed": False,
+        "unseen": 12,
+        "min_examples": 0.0,
+    }
     assert "not kept: the baseline trial 0 is returned" in c.summary()
 
 
@@ -252,6 +259,36 @@ def test_confirmation_keeps_a_pick_that_gains_on_unseen_halves() -> None:
     assert choose(rows[:1] + rows[2:], scores, 0.8, 0, splits=200).confirmation is None
     assert choose(rows[1:2], scores, 0.8, 0, splits=200).confirmation is None
     assert choose(rows, scores, 0.8, 0).confirmation is None
+
+
+def test_confirmation_needs_the_gain_in_whole_examples_when_asked() -> None:
+    n = 24
+    base = {i: float(i >= 8) for i in range(n)}  # 16 of 24
+    rows = [_row(0, 16 / n, 200, "baseline:uniform")]
+    scores = {"k0": base}
+    for t, extra in ((1, 6), (2, 2)):  # right wherever the baseline is, and on `extra` more examples
+        rows.append(_row(t, (16 + extra) / n, 100 - t))
+        scores[f"k{t}"] = {i: float(i >= 8 - extra) for i in range(n)}
+    big = choose(rows[:2], scores, 0.8, 0, splits=200, min_examples=1.0)
+    assert big.row.trial == 1 and big.confirmation is not None and big.confirmation.departed
+    assert big.confirmation.gain_examples == pytest.approx(3.0, abs=0.6)  # 6 more of 24: about 3 of a 12-example half
+    # a two-example edge, left for at tie_confidence 0.5: on a held-out half it is worth about half an example
+    pair = [rows[0], rows[2]]
+    loose = choose(pair, scores, 0.5, 0, splits=200)
+    c = loose.confirmation
+    assert loose.row.trial == 2 and c is not None and c.departed and 0.2 < c.gain_examples < 0.9
+    strict = choose(pair, scores, 0.5, 0, splits=200, min_examples=1.0)
+    s = strict.confirmation
+    assert strict.row.trial == 0 and s is not None and not s.departed and s.gain == c.gain
+    assert "needed: at least 1 example(s)" in s.summary() and "needed: above 0" in c.summary()
+
+
+def test_confirm_min_examples_config() -> None:
+    assert SearchConfig().confirm_min_examples == 0.0
+    assert SearchConfig(confirm_min_examples=1).confirm_min_examples == 1
+    for bad in (-1, float("nan"), True, "1"):
+        with pytest.raises(ConfigError, match="confirm_min_examples"):
+            SearchConfig(confirm_min_examples=bad)  # type: ignore[arg-type]
 
 
 def test_confirmation_needs_enough_shared_examples() -> None:
@@ -283,17 +320,24 @@ class Sharp(dspy.Module):
         return dspy.Prediction(label="yes" if ok else "no")
 
 
-@pytest.mark.parametrize("splits", [200, 0])
-def test_compile_reports_the_confirmation(colour_task: Task, lm: dspy.LM, splits: int) -> None:
+@pytest.mark.parametrize(("splits", "need"), [(200, 0.0), (0, 0.0), (200, 4.0)])
+def test_compile_reports_the_confirmation(colour_task: Task, lm: dspy.LM, splits: int, need: float) -> None:
     image = colour_task.trainset[0].image
     val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
-    opt = BandOptimizer(
-        _yes, **options(token_budget=36, n_trials=6, minibatch_size=4, confirm_splits=splits, trim=False)
-    )
+    settings = options(token_budget=36, n_trials=6, minibatch_size=4, confirm_splits=splits, trim=False)
+    opt = BandOptimizer(_yes, **settings, confirm_min_examples=need)
     program = opt.compile(Sharp(colour_task.signature), trainset=colour_task.trainset, valset=val)
     result = opt.last_result
-    assert result is not None and not result.best.origin.startswith("baseline:") and result.best.score == 1.0
+    assert result is not None
     data = json.loads(result.to_json())
+    if need > 0:  # the pick gains 3 of the 6 examples of a held-out half: not the 4 asked for
+        c = result.confirmation
+        assert c is not None and not c.departed and c.gain_examples == pytest.approx(3.0, abs=0.5)
+        assert result.best.origin.startswith("baseline:") and data["confirmation"]["min_examples"] == 4.0
+        page = CompileReport(report_data(result), program).html()
+        assert "leaving needs at least 4 example(s)" in page and "is not kept" in page
+        return
+    assert not result.best.origin.startswith("baseline:") and result.best.score == 1.0
     if splits == 0:
         assert result.confirmation is None and data["confirmation"] is None
         return
