@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import re
 import statistics
 import sys
 import time
@@ -644,6 +645,41 @@ def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> di
     return out
 
 
+#: The optimizer note's record of step 6 (:func:`decision_note`).
+_CONFIRMATION = re.compile(r"confirmation gain ([+-][0-9.]+) \(kept\)")
+
+
+def departures(cells: Sequence[CellResult], n_val: int, report: Report) -> None:
+    """How the compiles that left the resizing baseline fared on the test split, by the held-out
+    gain their confirmation measured (in examples of a held-out half of ``n_val``): what a
+    ``confirm_min_examples`` of 1 would have kept and refused. Read off the optimizer notes."""
+    half = n_val - n_val // 2
+    kept: list[tuple[float, float]] = []
+    for c in cells:
+        opt, lan = _outcome(c, "optimizer"), _outcome(c, "lanczos")
+        found = _CONFIRMATION.search(opt.note)
+        if found and opt.test is not None and lan.test is not None:
+            kept.append((float(found.group(1)) / 100 * half, 100 * (opt.test - lan.test)))
+    if not kept:
+        return
+
+    def line(name: str, group: list[tuple[float, float]]) -> str:
+        won = [d for _, d in group if d > 0.05]
+        lost = [d for _, d in group if d < -0.05]
+        spread = lambda v: f" ({min(v):+.1f} to {max(v):+.1f})" if v else ""  # noqa: E731
+        return (
+            f"{name}: {len(group)}; against lanczos on the test split {len(won)} above{spread(won)}, "
+            f"{len(lost)} below{spread(lost)}, {len(group) - len(won) - len(lost)} equal"
+        )
+
+    report.add(
+        "",
+        f"departures kept by the confirmation (held-out gain in examples of a {half}-example half): {len(kept)}",
+        "  " + line("gain below 1 example (refused by confirm_min_examples=1)", [k for k in kept if k[0] < 1 - 1e-9]),
+        "  " + line("gain of 1 example or more", [k for k in kept if k[0] >= 1 - 1e-9]),
+    )
+
+
 # -- command line --------------------------------------------------------------------------------------
 
 
@@ -798,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, rank.get(c.judge, 99), c.judge, c.seed, c.budget))
     report_tables(cells, report)
     verdicts(cells, report)
+    departures(cells, settings.n_val, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
     report.write(markdown_out)
     return 0

@@ -224,3 +224,32 @@ def test_never_below_lanczos_treats_percentage_rounding_as_a_tie(capsys: pytest.
     one_less = cells([0.85, 0.9333, 0.9333, 0.9, 0.9333], [0.8667, 0.8667, 0.9333, 0.9333, 0.9667])
     assert bench.verdicts(one_less, Report())["never-below-lanczos"] is False  # one example fewer
     capsys.readouterr()
+
+
+def test_departures_split_the_kept_departures_by_their_held_out_gain() -> None:
+    bench = _bench()
+    from _common import Report  # benchmarks/ is on sys.path once the script is loaded
+
+    def cell(seed: int, note: str, opt: float, lan: float) -> Any:
+        c = bench.CellResult("photo-tint", "lbp-dct", 0.1, "qwen2-vl", seed, 1000)
+        c.methods["optimizer"] = bench.Outcome(opt, 50, note=note)
+        c.methods["lanczos"] = bench.Outcome(lan, 100)
+        return c
+
+    cells = [
+        cell(0, "chosen sampler (50 tokens); confirmation gain +4.2 (kept)", 0.9, 0.8),  # 0.5 of 12: +10.0
+        cell(1, "chosen neighbour:3 (50 tokens); confirmation gain +6.6 (kept)", 0.6, 0.7),  # 0.79 of 12: -10.0
+        cell(2, "chosen sampler (50 tokens); confirmation gain +9.0 (kept)", 0.85, 0.8),  # 1.08 of 12: +5.0
+        cell(3, "chosen baseline:uniform (100 tokens); confirmation gain +0.0 (baseline returned)", 0.8, 0.8),
+        cell(4, "chosen baseline:uniform (100 tokens)", 0.8, 0.8),
+    ]
+    report = Report()
+    bench.departures(cells, 24, report)
+    text = "\n".join(report.lines)
+    assert "(held-out gain in examples of a 12-example half): 3" in text
+    assert "refused by confirm_min_examples=1): 2; against lanczos on the test split 1 above (+10.0 to +10.0), " in text
+    assert "1 below (-10.0 to -10.0), 0 equal" in text
+    assert "gain of 1 example or more: 1; against lanczos on the test split 1 above (+5.0 to +5.0), 0 below" in text
+    empty = Report()
+    bench.departures(cells[3:], 24, empty)
+    assert not empty.lines  # no departure kept: nothing printed
