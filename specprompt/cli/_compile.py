@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from specprompt.cli._args import (
     add_data_arguments,
     add_metric_argument,
     add_scheme_arguments,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -195,16 +195,6 @@ def _fraction(text: str) -> float:
     value = positive_float(text)
     if value > 1.0:
         raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
@@ -607,7 +597,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--confirm-min-examples",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         metavar="N",
         help="leave the best baseline (every demo resized to the budget, ...) only when the search's pick, chosen "
@@ -634,7 +624,7 @@ def add_parser(sub: Any) -> None:
         "--retries", type=non_negative_int, default=None, help="retries of a call that failed in transport (default 4)"
     )
     remote.add_argument(
-        "--retry-backoff", type=_non_negative_float, default=None, help="first retry delay in seconds (default 1)"
+        "--retry-backoff", type=non_negative_float, default=None, help="first retry delay in seconds (default 1)"
     )
     remote.add_argument(
         "--endpoint-failures",
@@ -646,7 +636,7 @@ def add_parser(sub: Any) -> None:
     remote.add_argument("--max-tokens", type=positive_int, default=None, help="stop after this many billed tokens")
     remote.add_argument(
         "--price-per-million-tokens",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=None,
         help="price of a million billed tokens (shows the cost; needed by --max-cost)",
     )
