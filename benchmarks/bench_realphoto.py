@@ -663,10 +663,12 @@ def departures(cells: Sequence[CellResult], n_val: int, report: Report) -> None:
     if not kept:
         return
 
+    def spread(values: list[float]) -> str:
+        return f" ({min(values):+.1f} to {max(values):+.1f})" if values else ""
+
     def line(name: str, group: list[tuple[float, float]]) -> str:
         won = [d for _, d in group if d > 0.05]
         lost = [d for _, d in group if d < -0.05]
-        spread = lambda v: f" ({min(v):+.1f} to {max(v):+.1f})" if v else ""  # noqa: E731
         return (
             f"{name}: {len(group)}; against lanczos on the test split {len(won)} above{spread(won)}, "
             f"{len(lost)} below{spread(lost)}, {len(group) - len(won) - len(lost)} equal"
