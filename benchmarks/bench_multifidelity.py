@@ -106,6 +106,8 @@ class Settings:
     given_examples: int
     workers: int
     threads: int
+    #: ``SearchConfig.trim_baselines`` of every arm (``None``: the library default).
+    trim_baselines: str | None = None
 
 
 @dataclass
@@ -150,6 +152,8 @@ def _compile(
     from specprompt.search import BandOptimizer
 
     extra: dict[str, Any] = dict(options)
+    if s.trim_baselines is not None:
+        extra["trim_baselines"] = s.trim_baselines
     if screen is not None:
         extra |= {
             "screen": screen,
@@ -556,6 +560,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument(
         "--given-examples", type=rp.at_least(1), default=8, help="mf-local-given: examples per probe (default 8)"
     )
+    parser.add_argument(
+        "--trim-baselines",
+        choices=("gain", "scale", "tie", "off"),
+        default=None,
+        help="SearchConfig.trim_baselines of every arm: how a chosen baseline is trimmed (default: the library's)",
+    )
     parser.add_argument("--workers", type=rp.at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=rp.at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
@@ -599,6 +609,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         given_examples=2 if a.quick else a.given_examples,
         workers=a.workers,
         threads=a.threads,
+        trim_baselines=a.trim_baselines,
     )
     return settings, a.markdown_out, a.json_out, a.report_from
 

@@ -745,7 +745,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     )
     parser.add_argument(
         "--trim-baselines",
-        choices=("gain", "tie", "off"),
+        choices=("gain", "scale", "tie", "off"),
         default=None,
         help="SearchConfig.trim_baselines of the searches: how a chosen baseline is trimmed (default: the library's)",
     )

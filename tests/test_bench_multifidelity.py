@@ -98,3 +98,15 @@ def test_given_calibration_is_charged_once_per_task_over_the_seeds(tmp_path: Pat
         note = cell["runs"]["mf-local-given"]["note"]
         assert "[given calibration: 8 target calls over 2 seeds, 4 charged to this compile]" in note
         assert "rank agreement of " in note and cell["runs"]["mf-local-given"]["target_calls"] >= 4
+
+
+def test_trim_baselines_option_is_parsed() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_multifidelity", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_multifidelity"] = bench  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(bench)
+    assert bench.parse_args(["--quick"])[0].trim_baselines is None
+    assert bench.parse_args(["--quick", "--trim-baselines", "scale"])[0].trim_baselines == "scale"

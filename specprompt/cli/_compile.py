@@ -606,10 +606,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--trim-baselines",
-        choices=("gain", "tie", "off"),  # SearchConfig.trim_baselines
+        choices=("gain", "scale", "tie", "off"),  # SearchConfig.trim_baselines (not imported: see above)
         default=None,
         help="how a chosen baseline (every demo resized to the budget, full resolution, ...) is trimmed: gain (default)"
-        " returns a cheaper variant only when it loses no validation example and scores above the baseline; tie "
+        " returns a cheaper variant only when it loses no validation example and scores above the baseline; scale "
+        "the same with every image kept, only smaller; tie "
         "when it loses none; off never",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -30,9 +30,9 @@ SCREEN_RULES: tuple[str, ...] = ("rank", "top")
 
 ScreenRule = Literal["rank", "top"]
 #: Allowed values of ``SearchConfig.trim_baselines``: how a chosen baseline is trimmed.
-BASELINE_TRIMS: tuple[str, ...] = ("gain", "tie", "off")
+BASELINE_TRIMS: tuple[str, ...] = ("gain", "scale", "tie", "off")
 
-BaselineTrim = Literal["gain", "tie", "off"]
+BaselineTrim = Literal["gain", "scale", "tie", "off"]
 
 
 def _is_int(value: object) -> bool:
@@ -156,7 +156,8 @@ class SearchConfig:
         default="gain",
         metadata={
             "help": "how a chosen baseline (e.g. every demo Lanczos-resized to the budget) is trimmed: 'gain' returns "
-            "its cheapest variant that loses no validation example and scores above it, else the baseline; 'tie' "
+            "its cheapest variant that loses no validation example and scores above it, else the baseline; 'scale' "
+            "the same with every image kept (only smaller common sizes are tried); 'tie' "
             "the cheapest variant that loses no example, as for a search candidate; 'off' never trims it"
         },
     )

@@ -265,7 +265,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
           valset example it got is returned (one demo's images dropped at a time, every label
           keeping one; then every image one common step smaller; a chosen baseline only by a
-          variant that also scores above it, ``trim_baselines="gain"``), each variant scored on the full
+          variant that also scores above it, ``trim_baselines="gain"``, or by a smaller common size
+          that does, ``"scale"``), each variant scored on the full
           valset and kept as a trial of origin ``trim:<n>`` that does not count toward
           ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
           because the budget is a cap: the trim's at most ``trim_steps`` full-valset scorings are
@@ -879,8 +880,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return ({} if found is None else dict(found.example_scores)), mine[key]
 
         chunk = max(CHUNK, run.scorer.num_threads)
-        gain = baseline and cfg.trim_baselines == "gain"
-        cand, report = trim(ctx, start, reference, cfg.trim_steps, score, chosen.trial, chunk, require_gain=gain)
+        gain = baseline and cfg.trim_baselines in ("gain", "scale")
+        drops = not (baseline and cfg.trim_baselines == "scale")
+        cand, report = trim(
+            ctx, start, reference, cfg.trim_steps, score, chosen.trial, chunk, require_gain=gain, drops=drops
+        )
         logger.info("%s", report.summary())
         key = ctx.key(cand)
         if key == chosen.key:

@@ -438,6 +438,9 @@ def test_compile_trims_by_default_and_no_trim_turns_it_off(
     both = tmp_path / "both"
     assert main(compile_args(program_file, tiny_data, both, "--trim-baselines", "tie")) == 0
     assert json.loads((both / "pareto.json").read_text())["config"]["trim_baselines"] == "tie"
+    sized = tmp_path / "sized"
+    assert main(compile_args(program_file, tiny_data, sized, "--trim-baselines", "scale")) == 0
+    assert json.loads((sized / "pareto.json").read_text())["config"]["trim_baselines"] == "scale"
     strict = tmp_path / "strict"
     assert main(compile_args(program_file, tiny_data, strict, "--confirm-min-examples", "1.5")) == 0
     assert json.loads((strict / "pareto.json").read_text())["config"]["confirm_min_examples"] == 1.5

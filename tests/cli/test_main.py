@@ -84,3 +84,13 @@ def test_old_option_names_still_work_with_a_one_line_warning() -> None:
     assert args.trainset == "data/"
     with pytest.raises(SystemExit), pytest.warns(SpecPromptWarning):  # the old and the new name together
         build_parser().parse_args(["finetune", "--train", "a", "--trainset", "b", "--out", "ad"])
+
+
+def test_choices_of_search_options_are_the_configs() -> None:
+    from specprompt.search._config import BASELINE_TRIMS, CALIBRATION_MODES, SCREEN_RULES
+
+    options = {a.dest: a for a in _subparsers()["compile"]._actions}
+    # the parser names them literally (it loads no search code): they must not drift apart
+    assert tuple(options["trim_baselines"].choices) == BASELINE_TRIMS
+    assert tuple(options["calibration_mode"].choices) == CALIBRATION_MODES
+    assert tuple(options["screen_rule"].choices) == SCREEN_RULES

@@ -219,6 +219,54 @@ def test_require_gain_returns_the_cheapest_variant_above_the_chosen_score(
         assert "trim_baselines='gain'" in gained.note
 
 
+@pytest.mark.parametrize("gains_at", [(2,), ()])
+def test_without_drops_only_smaller_common_sizes_are_tried(tint: Task, gains_at: tuple[int, ...]) -> None:
+    from specprompt.search._trim import _scaled, trim
+
+    ctx = _ctx(tint, "openai:gpt-4.1-mini")
+    reference = {0: 1.0, 1: 0.0, 2: 1.0}
+    tried: list[Any] = []
+
+    def score(cand: Any, origin: str, chunks: Any) -> tuple[dict[int, float], int | None]:
+        tried.append(cand)
+        return ({0: 1.0, 1: 1.0, 2: 1.0} if len(tried) in gains_at else dict(reference)), None
+
+    full = ctx.full()
+    cand, report = trim(ctx, full, reference, 4, score, 0, require_gain=True, drops=False)
+    assert len(report.steps) >= 2 and all(s.move == "scale" and s.accepted for s in report.steps)
+    shown = ctx.shown_demos(full)
+    assert all(ctx.shown_demos(c) == shown for c in tried)  # every image stays, each one smaller
+    tokens = [report.tokens_before, *(s.tokens for s in report.steps)]
+    assert all(a > b for a, b in itertools.pairwise(tokens))
+    if gains_at:
+        assert ctx.key(cand) == ctx.key(tried[1]) and report.tokens_after == report.steps[1].tokens
+    else:
+        assert ctx.key(cand) == ctx.key(full) and "trim_baselines='scale'" in report.note
+    # nothing to try: every image already at its smallest size
+    smallest = tried[-1]
+    while (smaller := _scaled(ctx, smallest)) is not None:
+        smallest = smaller
+    same, empty = trim(ctx, smallest, reference, 4, score, 0, require_gain=True, drops=False)
+    assert same is smallest and not empty.steps and "every image at its smallest size" in empty.note
+
+
+def test_a_chosen_baseline_trimmed_by_scale_keeps_every_image(tint: Task, lm: dspy.LM) -> None:
+    # a budget the full-resolution demos fit: the chosen baseline has sizes left to shrink
+    gain = _compile(tint, trim_baselines="gain", token_budget=200).last_result
+    scale = _compile(tint, trim_baselines="scale", token_budget=200).last_result
+    assert gain is not None and scale is not None and gain.trim is not None and scale.trim is not None
+    assert scale.trim.chosen == gain.trim.chosen  # the same search and choice, another chain
+    assert gain.trim.steps[0].move.startswith("drop")  # "gain" drops images first, "scale" never
+    assert scale.trim.steps and all(s.move == "scale" for s in scale.trim.steps)
+    chosen = next(r for r in scale.candidates if r.trial == scale.trim.chosen)
+    assert chosen.origin.startswith("baseline:")
+    above = [s for s in scale.trim.steps if s.accepted and s.score > chosen.score + 1e-9]
+    if above:
+        assert scale.best.tokens == min(s.tokens for s in above)
+    else:
+        assert scale.best.key == chosen.key and "trim_baselines='scale'" in scale.trim.note
+
+
 def test_chain_shrinks_after_the_drops_to_one_image_per_label(tint: Task) -> None:
     from specprompt.search._trim import trim
 
