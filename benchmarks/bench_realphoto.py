@@ -315,8 +315,12 @@ def decision_note(result: Any) -> str:
     c = result.confirmation
     if c is not None:
         parts.append(f"confirmation gain {100 * c.gain:+.1f} ({'kept' if c.departed else 'baseline returned'})")
-    if result.trim is not None and result.trim.tokens_after < result.trim.tokens_before:
-        parts.append(f"trimmed {result.trim.tokens_before} -> {result.trim.tokens_after} tokens")
+    trim = result.trim
+    if trim is not None and trim.tokens_after < trim.tokens_before:
+        # the chain's accepted steps down to the returned variant: what made it cheaper
+        moves = [st.move.split()[0] for st in trim.steps if st.accepted and st.tokens >= trim.tokens_after]
+        how = ", ".join(f"{moves.count(m)} {m}" for m in ("drop", "scale") if m in moves)
+        parts.append(f"trimmed {trim.tokens_before} -> {trim.tokens_after} tokens ({how})")
     return "; ".join(parts)
 
 
@@ -682,6 +686,38 @@ def departures(cells: Sequence[CellResult], n_val: int, report: Report) -> None:
     )
 
 
+_BASELINE_TRIM = re.compile(r"chosen baseline:.*trimmed [0-9]+ -> [0-9]+ tokens(?: \(([^)]*)\))?")
+
+
+def baseline_trims(cells: Sequence[CellResult], report: Report) -> None:
+    """How the compiles that returned a trimmed baseline fared on the test split against Lanczos,
+    split by whether the trim dropped a demo's images. Read off the optimizer notes (runs before
+    the notes named the moves count as "moves not recorded")."""
+    groups: dict[str, list[float]] = {"with a drop": [], "smaller sizes only": [], "moves not recorded": []}
+    for c in cells:
+        opt, lan = _outcome(c, "optimizer"), _outcome(c, "lanczos")
+        found = _BASELINE_TRIM.search(opt.note)
+        if found and opt.test is not None and lan.test is not None:
+            how = found.group(1)
+            name = "moves not recorded" if how is None else "with a drop" if "drop" in how else "smaller sizes only"
+            groups[name].append(100 * (opt.test - lan.test))
+    every = [d for g in groups.values() for d in g]
+    if not every:
+        return
+
+    def line(name: str, diffs: list[float]) -> str:
+        won = [d for d in diffs if d > 0.05]
+        lost = [d for d in diffs if d < -0.05]
+        spread = {k: f" ({min(v):+.1f} to {max(v):+.1f})" if v else "" for k, v in (("won", won), ("lost", lost))}
+        return (
+            f"{name}: {len(diffs)}; against lanczos on the test split {len(won)} above{spread['won']}, "
+            f"{len(lost)} below{spread['lost']}, {len(diffs) - len(won) - len(lost)} equal"
+        )
+
+    report.add("", line("returned baselines trimmed", every))
+    report.add(*("  " + line(k, v) for k, v in groups.items() if v))
+
+
 # -- command line --------------------------------------------------------------------------------------
 
 
@@ -837,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     report_tables(cells, report)
     verdicts(cells, report)
     departures(cells, settings.n_val, report)
+    baseline_trims(cells, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
     report.write(markdown_out)
     return 0

@@ -253,3 +253,52 @@ def test_departures_split_the_kept_departures_by_their_held_out_gain() -> None:
     empty = Report()
     bench.departures(cells[3:], 24, empty)
     assert not empty.lines  # no departure kept: nothing printed
+
+
+def test_baseline_trims_split_by_whether_a_demo_was_dropped() -> None:
+    bench = _bench()
+    from _common import Report  # benchmarks/ is on sys.path once the script is loaded
+
+    def cell(seed: int, note: str, opt: float, lan: float) -> Any:
+        c = bench.CellResult("photo-texture", "hist-hog", 0.5, "qwen2-vl", seed, 1000)
+        c.methods["optimizer"] = bench.Outcome(opt, 50, note=note)
+        c.methods["lanczos"] = bench.Outcome(lan, 100)
+        return c
+
+    cells = [
+        cell(0, "chosen baseline:uniform (216 tokens); leader sampler; trimmed 216 -> 180 tokens (1 drop)", 0.6, 0.7),
+        cell(1, "chosen baseline:uniform (216 tokens); trimmed 216 -> 90 tokens (2 drop, 1 scale)", 0.8, 0.7),
+        cell(2, "chosen baseline:uniform (216 tokens); trimmed 216 -> 100 tokens (2 scale)", 0.7, 0.7),
+        cell(3, "chosen baseline:uniform (216 tokens); trimmed 216 -> 100 tokens", 0.75, 0.7),  # an older note
+        cell(4, "chosen sampler (50 tokens); trimmed 50 -> 40 tokens (1 drop)", 0.5, 0.7),  # not a baseline
+        cell(5, "chosen baseline:uniform (216 tokens)", 0.5, 0.7),
+    ]
+    report = Report()
+    bench.baseline_trims(cells, report)
+    text = "\n".join(report.lines)
+    assert "returned baselines trimmed: 4; against lanczos on the test split 2 above (+5.0 to +10.0), 1 below" in text
+    assert "  with a drop: 2; against lanczos on the test split 1 above (+10.0 to +10.0), 1 below (-10.0 to" in text
+    assert "  smaller sizes only: 1; against lanczos on the test split 0 above, 0 below, 1 equal" in text
+    assert "  moves not recorded: 1; against lanczos on the test split 1 above (+5.0 to +5.0)" in text
+    empty = Report()
+    bench.baseline_trims(cells[4:], empty)
+    assert not empty.lines  # no trimmed baseline: nothing printed
+
+
+def test_decision_note_names_the_moves_of_the_trim() -> None:
+    from types import SimpleNamespace as NS
+
+    from specprompt.search._trim import TrimReport, TrimStep
+
+    bench = _bench()
+    steps = (
+        TrimStep(1, "drop d3", 180, 0.7, True, (), 10),
+        TrimStep(2, "drop d5", 150, 0.6, False, (2,), 11),
+        TrimStep(3, "scale", 120, 0.7, True, (), 12),
+        TrimStep(4, "scale", 90, 0.7, True, (), 13),
+    )
+    chosen = NS(trial=0, origin="baseline:uniform", tokens=216, key="k")
+    trim = TrimReport(0, 216, 120, steps)
+    result = NS(best=NS(trial=12), candidates=[chosen], leader=None, confirmation=None, trim=trim)
+    note = bench.decision_note(result)
+    assert note == "chosen baseline:uniform (216 tokens); trimmed 216 -> 120 tokens (1 drop, 1 scale)"
