@@ -608,10 +608,9 @@ def add_parser(sub: Any) -> None:
         "--trim-baselines",
         choices=("gain", "scale", "tie", "off"),  # SearchConfig.trim_baselines (not imported: see above)
         default=None,
-        help="how a chosen baseline (every demo resized to the budget, full resolution, ...) is trimmed: gain (default)"
-        " returns a cheaper variant only when it loses no validation example and scores above the baseline; scale "
-        "the same with every image kept, only smaller; tie "
-        "when it loses none; off never",
+        help="how a chosen baseline (every demo resized to the budget, full resolution, ...) is trimmed: scale "
+        "(default) returns a smaller common size of its images only when it loses no validation example and scores "
+        "above the baseline; gain the same, extra images of a label also dropped; tie when it loses none; off never",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

@@ -153,12 +153,12 @@ class SearchConfig:
         },
     )
     trim_baselines: BaselineTrim = field(
-        default="gain",
+        default="scale",
         metadata={
-            "help": "how a chosen baseline (e.g. every demo Lanczos-resized to the budget) is trimmed: 'gain' returns "
-            "its cheapest variant that loses no validation example and scores above it, else the baseline; 'scale' "
-            "the same with every image kept (only smaller common sizes are tried); 'tie' "
-            "the cheapest variant that loses no example, as for a search candidate; 'off' never trims it"
+            "help": "how a chosen baseline (e.g. every demo Lanczos-resized to the budget) is trimmed: 'scale' returns "
+            "its cheapest variant at a smaller common size that loses no validation example and scores above it, "
+            "else the baseline; 'gain' the same, with the extra images of a label also dropped; 'tie' the cheapest "
+            "variant that loses no example, as for a search candidate; 'off' never trims it"
         },
     )
     expected_scores: bool = field(

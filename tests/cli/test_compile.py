@@ -434,7 +434,7 @@ def test_compile_trims_by_default_and_no_trim_turns_it_off(
     assert trimmed["trim"]["tokens_before"] == plain["best"]["tokens"] >= trimmed["best"]["tokens"]
     assert "<h2>Trim</h2>" in (on / "report.html").read_text()
     assert "<h2>Trim</h2>" not in (off / "report.html").read_text()
-    assert trimmed["config"]["trim_baselines"] == "gain"
+    assert trimmed["config"]["trim_baselines"] == "scale"
     both = tmp_path / "both"
     assert main(compile_args(program_file, tiny_data, both, "--trim-baselines", "tie")) == 0
     assert json.loads((both / "pareto.json").read_text())["config"]["trim_baselines"] == "tie"

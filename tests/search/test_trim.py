@@ -118,7 +118,7 @@ def test_a_chosen_baseline_is_trimmed_only_to_a_variant_that_gains(tint: Task, l
         assert gain.best.tokens == min(s.tokens for s in above) and gain.best.score > chosen.score
     else:
         assert gain.best.key == chosen.key and "scored above it (trim_baselines='gain')" in gain.trim.note
-    assert SearchConfig().trim_baselines == "gain"
+    assert SearchConfig().trim_baselines == "scale"
     for bad in ("yes", True, None):
         with pytest.raises(ConfigError, match="trim_baselines"):
             SearchConfig(trim_baselines=bad)  # type: ignore[arg-type]
