@@ -649,6 +649,21 @@ def _verdicts_of(cells: Sequence[CellResult], method: str, report: Report) -> di
     return out
 
 
+def _against_lanczos(name: str, diffs: Sequence[float]) -> str:
+    """One report line: how many of ``diffs`` (optimizer minus lanczos test accuracy, points) are
+    above, below and equal (within 0.05), with the range of each side."""
+    won = [d for d in diffs if d > 0.05]
+    lost = [d for d in diffs if d < -0.05]
+
+    def spread(values: list[float]) -> str:
+        return f" ({min(values):+.1f} to {max(values):+.1f})" if values else ""
+
+    return (
+        f"{name}: {len(diffs)}; against lanczos on the test split {len(won)} above{spread(won)}, "
+        f"{len(lost)} below{spread(lost)}, {len(diffs) - len(won) - len(lost)} equal"
+    )
+
+
 #: The optimizer note's record of step 6 (:func:`decision_note`).
 _CONFIRMATION = re.compile(r"confirmation gain ([+-][0-9.]+) \(kept\)")
 
@@ -666,23 +681,13 @@ def departures(cells: Sequence[CellResult], n_val: int, report: Report) -> None:
             kept.append((float(found.group(1)) / 100 * half, 100 * (opt.test - lan.test)))
     if not kept:
         return
-
-    def spread(values: list[float]) -> str:
-        return f" ({min(values):+.1f} to {max(values):+.1f})" if values else ""
-
-    def line(name: str, group: list[tuple[float, float]]) -> str:
-        won = [d for _, d in group if d > 0.05]
-        lost = [d for _, d in group if d < -0.05]
-        return (
-            f"{name}: {len(group)}; against lanczos on the test split {len(won)} above{spread(won)}, "
-            f"{len(lost)} below{spread(lost)}, {len(group) - len(won) - len(lost)} equal"
-        )
-
+    refused = [d for g, d in kept if g < 1 - 1e-9]
+    passed = [d for g, d in kept if g >= 1 - 1e-9]
     report.add(
         "",
         f"departures kept by the confirmation (held-out gain in examples of a {half}-example half): {len(kept)}",
-        "  " + line("gain below 1 example (refused by confirm_min_examples=1)", [k for k in kept if k[0] < 1 - 1e-9]),
-        "  " + line("gain of 1 example or more", [k for k in kept if k[0] >= 1 - 1e-9]),
+        "  " + _against_lanczos("gain below 1 example (refused by confirm_min_examples=1)", refused),
+        "  " + _against_lanczos("gain of 1 example or more", passed),
     )
 
 
@@ -704,18 +709,8 @@ def baseline_trims(cells: Sequence[CellResult], report: Report) -> None:
     every = [d for g in groups.values() for d in g]
     if not every:
         return
-
-    def line(name: str, diffs: list[float]) -> str:
-        won = [d for d in diffs if d > 0.05]
-        lost = [d for d in diffs if d < -0.05]
-        spread = {k: f" ({min(v):+.1f} to {max(v):+.1f})" if v else "" for k, v in (("won", won), ("lost", lost))}
-        return (
-            f"{name}: {len(diffs)}; against lanczos on the test split {len(won)} above{spread['won']}, "
-            f"{len(lost)} below{spread['lost']}, {len(diffs) - len(won) - len(lost)} equal"
-        )
-
-    report.add("", line("returned baselines trimmed", every))
-    report.add(*("  " + line(k, v) for k, v in groups.items() if v))
+    report.add("", _against_lanczos("returned baselines trimmed", every))
+    report.add(*("  " + _against_lanczos(k, v) for k, v in groups.items() if v))
 
 
 # -- command line --------------------------------------------------------------------------------------

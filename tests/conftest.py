@@ -1,14 +1,32 @@
 """Shared fixtures: a tiny band-VLM checkpoint trained for a few steps (vlm, training and scorer tests),
-and the test PostgreSQL database with its skip reason (search, CLI and benchmark tests)."""
+the test PostgreSQL database with its skip reason (search, CLI and benchmark tests), and a loader of
+the benchmark scripts (their tests call the scripts' functions)."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from specprompt.training import TrainConfig
 from specprompt.vlm import ModelConfig
+
+
+def load_script(path: Path) -> ModuleType:
+    """The script at ``path`` imported as the module of its file name (its ``main`` is not run);
+    its folder goes on ``sys.path`` first, as running it would put it, for the helpers it imports."""
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
 
 #: The PostgreSQL database of the storage tests (trust auth on this machine and in CI).
 PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_local_scoring.py"
 
 
 def test_quick_run_prints_both_paths_and_the_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("bench_local_scoring", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules["bench_local_scoring"] = bench
-    spec.loader.exec_module(bench)
+    bench = load_script(SCRIPT)
     bench.main(["--quick", "--size", "64"])
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith(("| per-call |", "| batched |"))]

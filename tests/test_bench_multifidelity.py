@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_multifidelity.py"
 
@@ -101,12 +103,6 @@ def test_given_calibration_is_charged_once_per_task_over_the_seeds(tmp_path: Pat
 
 
 def test_trim_baselines_option_is_parsed() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_multifidelity", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules["bench_multifidelity"] = bench  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(bench)
+    bench = load_script(SCRIPT)
     assert bench.parse_args(["--quick"])[0].trim_baselines is None
     assert bench.parse_args(["--quick", "--trim-baselines", "scale"])[0].trim_baselines == "scale"

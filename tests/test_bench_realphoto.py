@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -13,17 +12,14 @@ from typing import Any
 
 import pytest
 
+from .conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_realphoto.py"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_realphoto", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_realphoto"] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -226,15 +222,21 @@ def test_never_below_lanczos_treats_percentage_rounding_as_a_tie(capsys: pytest.
     capsys.readouterr()
 
 
+def _noted_cell(bench: ModuleType, where: tuple[str, str, float], seed: int, note: str, opt: float, lan: float) -> Any:
+    """A cell of task, judge and budget ``where`` (qwen2-vl pricing) whose optimizer note is ``note``
+    and test accuracies ``opt`` and ``lan`` (what the report lines read)."""
+    c = bench.CellResult(*where, "qwen2-vl", seed, 1000)
+    c.methods["optimizer"] = bench.Outcome(opt, 50, note=note)
+    c.methods["lanczos"] = bench.Outcome(lan, 100)
+    return c
+
+
 def test_departures_split_the_kept_departures_by_their_held_out_gain() -> None:
     bench = _bench()
     from _common import Report  # benchmarks/ is on sys.path once the script is loaded
 
     def cell(seed: int, note: str, opt: float, lan: float) -> Any:
-        c = bench.CellResult("photo-tint", "lbp-dct", 0.1, "qwen2-vl", seed, 1000)
-        c.methods["optimizer"] = bench.Outcome(opt, 50, note=note)
-        c.methods["lanczos"] = bench.Outcome(lan, 100)
-        return c
+        return _noted_cell(bench, ("photo-tint", "lbp-dct", 0.1), seed, note, opt, lan)
 
     cells = [
         cell(0, "chosen sampler (50 tokens); confirmation gain +4.2 (kept)", 0.9, 0.8),  # 0.5 of 12: +10.0
@@ -260,10 +262,7 @@ def test_baseline_trims_split_by_whether_a_demo_was_dropped() -> None:
     from _common import Report  # benchmarks/ is on sys.path once the script is loaded
 
     def cell(seed: int, note: str, opt: float, lan: float) -> Any:
-        c = bench.CellResult("photo-texture", "hist-hog", 0.5, "qwen2-vl", seed, 1000)
-        c.methods["optimizer"] = bench.Outcome(opt, 50, note=note)
-        c.methods["lanczos"] = bench.Outcome(lan, 100)
-        return c
+        return _noted_cell(bench, ("photo-texture", "hist-hog", 0.5), seed, note, opt, lan)
 
     cells = [
         cell(0, "chosen baseline:uniform (216 tokens); leader sampler; trimmed 216 -> 180 tokens (1 drop)", 0.6, 0.7),
