@@ -9,14 +9,10 @@ in the spend, kept as a trial of origin ``trim:<n>``, so a resumed compile reuse
 1. ``drop``: one demo's images dropped (its text and label stay), the last shown demo of a label
    that still shows another first: every label keeps at least one image ("every class keeps a
    voice", :mod:`specprompt.search._labels`). One demo per step, while steps are accepted.
-2. ``scale``: every image shown after the drops made smaller by one common scale (``scale 0.75x``:
-   its longest side times 0.75) under a cost model that prices pixels: first the last accepted
-   scale times :data:`SCALE_FACTOR` (repeated until the cost model charges fewer tokens); after a
-   rejected step, a bisection between the last accepted and the rejected scale (their geometric
-   middle, or the first token count below the accepted one), until no token count lies between
-   them. Every step takes the largest scale charged its tokens (the sharpest images at that
-   price); never below the space's smallest side, never dropped. Under a cost model that does not
-   price pixels: one rung down each image's band ladder, while steps are accepted.
+2. ``scale``: every shown image of the last accepted variant made smaller by one common step: its
+   longest side times :data:`SCALE_FACTOR` (repeated until the cost model charges fewer tokens)
+   under a cost model that prices pixels, else one rung down its band ladder; never below the
+   space's smallest side, never dropped. While steps are accepted.
 
 A variant is scored in chunks, the examples ``P`` scored highest first (:func:`scoring_order`),
 and its scoring stops at the first chunk where it loses an example: a rejected variant costs only
@@ -29,9 +25,8 @@ valset example is at least ``P``'s score on that example (it loses no example ``
 means are not enough: a variant that gains one example and loses another has the same mean but is
 a different program, and accepting it would pick the luckier of two noisy measurements (the
 winner's curse). Comparing every step with ``P`` (not with the previous variant) keeps the
-returned program at least as good as ``P`` on every example. The ``drop`` branch stops at its
-first rejected step, the ``scale`` branch when no size is left between its last accepted and
-its first rejected one; at most ``trim_steps`` variants are scored. The cheapest accepted variant is
+returned program at least as good as ``P`` on every example. A branch stops at its first
+rejected step; at most ``trim_steps`` variants are scored. The cheapest accepted variant is
 returned (``P`` when none is). Variants only ever cost fewer tokens than ``P``, so they fit the
 budget ``P`` fits.
 
@@ -66,7 +61,6 @@ candidate has already shown a gain, and its trim keeps every example it got.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,8 +76,6 @@ CHUNK = 4
 
 #: Factor a ``scale`` step multiplies the longest side of every shown image by.
 SCALE_FACTOR = 0.7
-#: Bisection steps that find the largest scale charged a given number of tokens (2**-20 of a log-unit).
-_BISECT = 20
 #: Tolerance of the per-example comparison (scores are floats).
 _EPS = 1e-9
 
@@ -100,7 +92,7 @@ class TrimStep:
 
     Attributes:
         step: its number (from 1; the trial origin is ``trim:<step>``).
-        move: ``"drop <demo id>"``, ``"scale <factor>x"`` (a common scale) or ``"scale"`` (a band rung).
+        move: ``"drop <demo id>"`` or ``"scale"``.
         tokens: image tokens of the variant.
         score: its full-valset score.
         accepted: it lost no example of the chosen program.
@@ -223,74 +215,26 @@ def _dropped(ctx: SearchContext, cand: Candidate, demo: str) -> Candidate:
     return Candidate(values, cand.crops - {s.id for s in ctx.plan.slots if s.demo_id == demo}, cand.excluded)
 
 
-def _at_scale(ctx: SearchContext, base: Candidate, shown: Sequence[str], scale: float) -> Candidate:
-    """``base`` with every shown image's longest side times ``scale`` (at least its space's smallest)."""
-    values: Values = {sid: dict(v) for sid, v in base.values.items()}
-    for sid in shown:
-        dim = ctx.spaces[sid].size_dim
-        if dim is not None:
-            values[sid][SIZE_DIM] = max(dim.low, round(base.values[sid][SIZE_DIM] * scale))
-    return Candidate(values, base.crops, base.excluded)
-
-
-def _largest(cost: Callable[[float], int], low: float, high: float, ok: Callable[[int], bool]) -> float:
-    """The largest scale in ``[low, high)`` whose token count passes ``ok``, by bisection on a log
-    scale; ``ok(cost(low))`` holds, ``ok(cost(high))`` does not (fewer pixels never cost more)."""
-    a, b = math.log(low), math.log(high)
-    for _ in range(_BISECT):
-        mid = (a + b) / 2
-        if ok(cost(math.exp(mid))):
-            a = mid
-        else:
-            b = mid
-    return math.exp(a)
-
-
-def _next_scale(ctx: SearchContext, base: Candidate, shown: Sequence[str], lo: float, hi: float | None) -> float | None:
-    """The common scale of the next ``scale`` step of the chain from ``base``, or ``None``.
-
-    ``lo`` is the last accepted scale (1.0 at the start), ``hi`` the rejected one below it
-    (``None`` before a rejection). Before a rejection: ``lo`` times :data:`SCALE_FACTOR` (repeated
-    until fewer tokens are charged). After one: the geometric middle of ``lo`` and ``hi``, or,
-    when that costs as much as one of them, the first token count below ``lo``'s; ``None`` when
-    no token count lies strictly between the two. Either way the largest scale charged the same
-    tokens is returned: the sharpest images at that price.
-    """
-
-    def cost(scale: float) -> int:
-        return ctx.tokens(_at_scale(ctx, base, shown, scale))
-
-    top = cost(lo)
-    if hi is None:
-        scale, last = lo, _at_scale(ctx, base, shown, lo).values
-        while True:  # ends: every side reaches its space's smallest, where nothing moves any more
-            scale *= SCALE_FACTOR
-            now = _at_scale(ctx, base, shown, scale).values
-            if now == last:
-                return None
-            if cost(scale) < top:
-                break
-            last = now
-    else:
-        bottom = cost(hi)
-        below_lo = _largest(cost, hi, lo, lambda t: t < top)  # the sharpest scale charged less than lo
-        if cost(below_lo) <= bottom:
-            return None
-        scale = math.sqrt(lo * hi)
-        if not bottom < cost(scale) < top:
-            return below_lo
-    level = cost(scale)
-    return _largest(cost, scale, lo, lambda t: t == level)
-
-
 def _scaled(ctx: SearchContext, cand: Candidate) -> Candidate | None:
     """Every shown image one common step smaller (fewer tokens), or ``None`` when none can shrink."""
     tokens = ctx.tokens(cand)
     shown = _shown_slots(ctx, cand)
     if ctx.sized:
-        scale = _next_scale(ctx, cand, shown, 1.0, None)
-        return None if scale is None else _at_scale(ctx, cand, shown, scale)
-    values: Values = {sid: dict(v) for sid, v in cand.values.items()}
+        factor = SCALE_FACTOR
+        last: Values = {sid: dict(v) for sid, v in cand.values.items()}
+        while True:  # ends: every side reaches its space's smallest, where nothing moves any more
+            values: Values = {sid: dict(v) for sid, v in cand.values.items()}
+            for sid in shown:
+                dim = ctx.spaces[sid].size_dim
+                if dim is not None:
+                    values[sid][SIZE_DIM] = max(dim.low, round(cand.values[sid][SIZE_DIM] * factor))
+            if values == last:
+                return None
+            out = Candidate(values, cand.crops, cand.excluded)
+            if ctx.tokens(out) < tokens:
+                return out
+            last, factor = values, factor * SCALE_FACTOR
+    values = {sid: dict(v) for sid, v in cand.values.items()}
     slots = {s.id: s for s in ctx.plan.slots}
     for sid in shown:
         now = ctx.slot_tokens(cand, slots[sid])
@@ -364,17 +308,7 @@ def trim(
             break
         best = cand
         returned = accepted(best, returned)
-    if ctx.sized:  # common scales of the images shown after the drops; refined after a rejection
-        base, shown = best, _shown_slots(ctx, best)
-        lo, hi = 1.0, None
-        while len(steps) < max_steps and (scale := _next_scale(ctx, base, shown, lo, hi)) is not None:
-            cand = _at_scale(ctx, base, shown, scale)
-            if not attempt(cand, f"scale {scale:.2f}x"):
-                hi = scale
-                continue
-            lo, best = scale, cand
-            returned = accepted(best, returned)
-    while not ctx.sized and len(steps) < max_steps and (cand_or_none := _scaled(ctx, best)) is not None:
+    while len(steps) < max_steps and (cand_or_none := _scaled(ctx, best)) is not None:
         if not attempt(cand_or_none, "scale"):
             break
         best = cand_or_none
