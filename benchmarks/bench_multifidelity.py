@@ -233,12 +233,15 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
             screen_calls=0 if rep is None else rep.screen_calls,
             seconds=seconds,
             screened=bool(rep is not None and rep.active),
-            note=("" if rep is None else rep.summary())
-            + (
-                ""
-                if given is None
-                else f" [given calibration: {given.target_calls} target calls over {len(s.seeds)} seeds, "
-                f"{round(charged)} charged to this compile]"
+            note=_joined(
+                ("" if rep is None else rep.summary())
+                + (
+                    ""
+                    if given is None
+                    else f" [given calibration: {given.target_calls} target calls over {len(s.seeds)} seeds, "
+                    f"{round(charged)} charged to this compile]"
+                ),
+                rp.decision_note(result),
             ),
         )
     return cell
@@ -299,7 +302,7 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
     before, local_before = target.engine.calls, local.engine.calls
     t0 = time.perf_counter()
     with dspy.context(lm=local):
-        program, _ = _compile(student, task, s, budget, seed, None, False, **_local_options(s))
+        program, result = _compile(student, task, s, budget, seed, None, False, **_local_options(s))
     seconds = time.perf_counter() - t0
     local_calls = local.engine.calls - local_before
     target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
@@ -312,8 +315,13 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
         note=f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}"
         f"{'' if s.local_trim else ', no trim'}"
         f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}): "
-        f"{local_calls} local calls",
+        f"{local_calls} local calls; {rp.decision_note(result)}",
     )
+
+
+def _joined(*parts: str) -> str:
+    """The non-empty parts of a note, joined by ``"; "``."""
+    return "; ".join(p for p in parts if p)
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -418,6 +426,8 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
             parts.append(f"{LOCAL_ONLY} {r.target_calls} calls {_pct(r.test)}%")
         parts.append(f"lanczos {_pct(c.runs['lanczos'].test)}%")
         out.add(f"  {c.task} {c.judge} seed {c.seed}: " + "; ".join(parts))
+        if c.runs["target-only"].note:
+            out.add(f"    target-only: {c.runs['target-only'].note}")
         for name in s.screens:
             out.add(f"    mf-{name}: {c.runs[f'mf-{name}'].note}")
         if s.local_only and LOCAL_ONLY in c.runs:

@@ -50,6 +50,8 @@ def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
     # the local judge alone scores the search: no target call until the held-out split
     assert alone["target_calls"] == 0 and alone["screen_calls"] > 0 and not alone["screened"]
     assert alone["test"] is not None and "band-vlm-v1" in alone["note"]
+    # every compile says which program it returned (and how: confirmation, trim)
+    assert all("chosen " in runs[m]["note"] for m in ("target-only", "mf-local-unchecked", "local-only"))
     again = _run("--quick", "--screens", "local-unchecked", "local-only", "--report-from", str(js))
     assert again.returncode == 0, again.stderr
     assert "cells read from" in again.stdout and "| photo-tint | hist-hog |" in again.stdout
