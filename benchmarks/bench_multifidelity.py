@@ -226,6 +226,12 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         seconds = time.perf_counter() - t0
         calls = lm.engine.calls - before + round(charged)
         rep = result.screening
+        calibration = (
+            ""
+            if given is None
+            else f" [given calibration: {given.target_calls} target calls over {len(s.seeds)} seeds, "
+            f"{round(charged)} charged to this compile]"
+        )
         cell.runs[method] = Run(
             rp.held_out_accuracy(program, task.testset, s.threads),
             rp.prompt_tokens(program, s.pricing),
@@ -233,16 +239,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
             screen_calls=0 if rep is None else rep.screen_calls,
             seconds=seconds,
             screened=bool(rep is not None and rep.active),
-            note=_joined(
-                ("" if rep is None else rep.summary())
-                + (
-                    ""
-                    if given is None
-                    else f" [given calibration: {given.target_calls} target calls over {len(s.seeds)} seeds, "
-                    f"{round(charged)} charged to this compile]"
-                ),
-                rp.decision_note(result),
-            ),
+            note=_joined(("" if rep is None else rep.summary()) + calibration, rp.decision_note(result)),
         )
     return cell
 
@@ -312,10 +309,13 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
         target_calls=target_calls,
         screen_calls=local_calls,
         seconds=seconds,
-        note=f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}"
-        f"{'' if s.local_trim else ', no trim'}"
-        f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}): "
-        f"{local_calls} local calls; {rp.decision_note(result)}",
+        note=_joined(
+            f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}"
+            f"{'' if s.local_trim else ', no trim'}"
+            f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}): "
+            f"{local_calls} local calls",
+            rp.decision_note(result),
+        ),
     )
 
 
