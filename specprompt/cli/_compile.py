@@ -610,7 +610,8 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="how a chosen baseline (every demo resized to the budget, full resolution, ...) is trimmed: scale "
         "(default) returns a smaller common size of its images only when it loses no validation example and scores "
-        "above the baseline; gain the same, extra images of a label also dropped; tie when it loses none; off never",
+        "above the baseline (or once two smaller sizes in a row lost none); gain a gain only, extra images of a "
+        "label also dropped; tie when it loses none; off never",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

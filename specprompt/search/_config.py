@@ -156,8 +156,9 @@ class SearchConfig:
         default="scale",
         metadata={
             "help": "how a chosen baseline (e.g. every demo Lanczos-resized to the budget) is trimmed: 'scale' returns "
-            "its cheapest variant at a smaller common size that loses no validation example and scores above it, "
-            "else the baseline; 'gain' the same, with the extra images of a label also dropped; 'tie' the cheapest "
+            "its cheapest variant at a smaller common size that loses no validation example and scores above it (or "
+            "any such variant once two smaller sizes in a row lost none), else the baseline; 'gain' a gain only, "
+            "with the extra images of a label also dropped; 'tie' the cheapest "
             "variant that loses no example, as for a search candidate; 'off' never trims it"
         },
     )

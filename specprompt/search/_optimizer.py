@@ -59,7 +59,7 @@ from specprompt.search._study import (
     row_candidate,
 )
 from specprompt.search._transport import remote_lm
-from specprompt.search._trim import CHUNK, TRIM_ORIGIN, TrimReport, loses_nothing, trim
+from specprompt.search._trim import CHUNK, TIE_RUN, TRIM_ORIGIN, TrimReport, loses_nothing, trim
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -883,7 +883,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         gain = baseline and cfg.trim_baselines in ("gain", "scale")
         drops = not (baseline and cfg.trim_baselines == "scale")
         cand, report = trim(
-            ctx, start, reference, cfg.trim_steps, score, chosen.trial, chunk, require_gain=gain, drops=drops
+            ctx,
+            start,
+            reference,
+            cfg.trim_steps,
+            score,
+            chosen.trial,
+            chunk,
+            require_gain=gain,
+            drops=drops,
+            tie_run=TIE_RUN if cfg.trim_baselines == "scale" else 0,
         )
         logger.info("%s", report.summary())
         key = ctx.key(cand)

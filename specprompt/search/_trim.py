@@ -38,8 +38,10 @@ no validation example is what a user paying per token asked for when they gave a
 A chosen baseline (``SearchConfig.trim_baselines``, default ``"scale"``): the chain has no
 ``drop`` steps (every shown image stays; only a smaller common size is tried), and only an
 accepted variant that also scores above the baseline on the valset is returned (the cheapest such
-one), else the baseline. ``"gain"`` runs the whole chain under the same rule; ``"tie"`` returns the
-cheapest accepted variant, as for a search candidate; ``"off"`` never trims a baseline.
+one), else the baseline, unless :data:`TIE_RUN` (2) steps in a row lost no example: then the
+cheapest accepted variant is returned, gain or not. ``"gain"`` runs the whole chain, drops
+included, and always requires a gain; ``"tie"`` returns the cheapest accepted variant, as for a
+search candidate; ``"off"`` never trims a baseline.
 
 Why: the rule returns a baseline when no search candidate was shown better on examples it was not
 chosen on, and "loses no example" is checked only on the examples the baseline got, one small set
@@ -57,6 +59,15 @@ same program in 218 of 240 compiles; of the other 22 it scored higher on the tes
 (+1.7 to +5.0 points), equal in 11 (with more tokens in 10: a drop cuts more) and lower in 1
 (-1.7), and 3 of 48 rows were below resizing (``benchmarks/README.md``). A chosen search
 candidate has already shown a gain, and its trim keeps every example it got.
+
+Why two ties in a row are enough: one smaller size that ties with the baseline may be luck on a
+small valset, and on photo-texture such single ties lost on the test split; a baseline that ties
+at two smaller sizes in a row (each at most half its tokens) shows a task that resolution does not
+decide. Replayed on the compiles of the real-photo benchmark (``benchmarks/probe_baseline_trims.py``,
+photo-tint and photo-texture, seeds 5-9, n-val 24), "a tie is enough" put two more photo-texture
+rows below plain resizing, "two ties in a row" none, and it cut photo-tint's demo tokens at 10%
+from 93.3-94.7% to 94.7-97.0% of full resolution (25 of 120 compiles changed: 11 higher on the
+test split, 7 lower, 7 equal).
 """
 
 from __future__ import annotations
@@ -69,13 +80,26 @@ from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN
 from specprompt.search._space import SIZE_DIM
 
-__all__ = ["CHUNK", "SCALE_FACTOR", "TRIM_ORIGIN", "TrimReport", "TrimStep", "loses_nothing", "scoring_order", "trim"]
+__all__ = [
+    "CHUNK",
+    "SCALE_FACTOR",
+    "TIE_RUN",
+    "TRIM_ORIGIN",
+    "TrimReport",
+    "TrimStep",
+    "loses_nothing",
+    "scoring_order",
+    "trim",
+]
 
 #: Examples per chunk of a variant's scoring (at least the scorer's threads, see :func:`scoring_order`).
 CHUNK = 4
 
 #: Factor a ``scale`` step multiplies the longest side of every shown image by.
 SCALE_FACTOR = 0.7
+#: Accepted ``scale`` steps in a row that return a trimmed baseline without a gain
+#: (``trim_baselines="scale"``, see the module text).
+TIE_RUN = 2
 #: Tolerance of the per-example comparison (scores are floats).
 _EPS = 1e-9
 
@@ -257,6 +281,7 @@ def trim(
     *,
     require_gain: bool = False,
     drops: bool = True,
+    tie_run: int = 0,
 ) -> tuple[Candidate, TrimReport]:
     """Runs the chain of this module from ``chosen`` (scores ``reference``); returns the cheapest
     accepted variant (``chosen`` when none is) and the report.
@@ -265,7 +290,9 @@ def trim(
     but only an accepted variant whose valset score is above ``chosen``'s can be returned: the
     cheapest such one, else ``chosen``. Without ``drops`` (a chosen baseline,
     ``trim_baselines="scale"``) the chain has no ``drop`` steps: every shown image stays, and
-    only a smaller common size is tried.
+    only a smaller common size is tried. With ``tie_run`` (``trim_baselines="scale"``: 2), once
+    that many steps in a row lost no example, the cheapest accepted variant is returned without a
+    gain: ties at two smaller sizes in a row show that resolution does not decide this task.
 
     Args:
         ctx: the search context.
@@ -277,6 +304,8 @@ def trim(
         chunk: examples per chunk of a variant's scoring (:func:`scoring_order`).
         require_gain: return only a variant that scores above ``chosen`` on the valset.
         drops: try ``drop`` steps before the ``scale`` steps.
+        tie_run: with ``require_gain``, this many accepted steps in a row are enough without a
+            gain (0: never).
     """
     before = ctx.tokens(chosen)
     if chosen.overrides:
@@ -289,8 +318,12 @@ def trim(
     chunks = scoring_order(reference, chunk)
 
     def accepted(cand: Candidate, returned: Candidate) -> Candidate:
-        """What is returned once ``cand`` (the last step) was accepted: it, unless a gain is required."""
-        return cand if not require_gain or steps[-1].score > floor + _EPS else returned
+        """What is returned once ``cand`` (the last step) was accepted: it, unless a gain is required
+        (and fewer than ``tie_run`` steps in a row were accepted)."""
+        run = len(steps) - next((i + 1 for i in range(len(steps) - 1, -1, -1) if not steps[i].accepted), 0)
+        if not require_gain or steps[-1].score > floor + _EPS or (tie_run and run >= tie_run):
+            return cand
+        return returned
 
     def attempt(cand: Candidate, move: str) -> bool:
         n = len(steps) + 1
@@ -318,5 +351,9 @@ def trim(
         note = "nothing cheaper to try (every image at its smallest size)"
     if require_gain and steps and returned is chosen:
         mode = "gain" if drops else "scale"
-        note = f"a baseline was chosen: no variant that loses no example also scored above it (trim_baselines='{mode}')"
+        ties = f" or lost none at {tie_run} sizes in a row" if tie_run else ""
+        note = (
+            f"a baseline was chosen: no variant that loses no example also scored above it{ties} "
+            f"(trim_baselines='{mode}')"
+        )
     return returned, TrimReport(trial, before, ctx.tokens(returned), tuple(steps), note)

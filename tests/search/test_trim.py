@@ -14,7 +14,7 @@ import pytest
 from specprompt import ConfigError
 from specprompt.search import BandOptimizer, SearchConfig
 from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._trim import TRIM_ORIGIN, loses_nothing
+from specprompt.search._trim import TIE_RUN, TRIM_ORIGIN, loses_nothing
 from specprompt.tasks import Task, get_task
 
 from .conftest import exact, options
@@ -250,6 +250,35 @@ def test_without_drops_only_smaller_common_sizes_are_tried(tint: Task, gains_at:
     assert same is smallest and not empty.steps and "every image at its smallest size" in empty.note
 
 
+@pytest.mark.parametrize(("rejected_at", "returned"), [(None, 3), (3, 2), (2, 0), (1, 0)])
+def test_ties_at_two_sizes_in_a_row_return_the_cheapest_without_a_gain(
+    tint: Task, rejected_at: int | None, returned: int
+) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, "openai:gpt-4.1-mini")
+    reference = {0: 1.0, 1: 0.0, 2: 1.0}
+    tried: list[Any] = []
+
+    def score(cand: Any, origin: str, chunks: Any) -> tuple[dict[int, float], int | None]:
+        tried.append(cand)  # every variant ties per example (no gain), except a rejected one
+        return ({0: 0.0, 1: 1.0, 2: 1.0} if len(tried) == rejected_at else dict(reference)), None
+
+    full = ctx.full()
+    cand, report = trim(ctx, full, reference, 3, score, 0, require_gain=True, drops=False, tie_run=TIE_RUN)
+    assert [s.accepted for s in report.steps] == [i != rejected_at for i in range(1, len(report.steps) + 1)]
+    assert len(report.steps) == (3 if rejected_at is None else rejected_at)
+    if returned:  # two or more ties in a row: the cheapest of them, without a gain
+        assert (
+            ctx.key(cand) == ctx.key(tried[returned - 1]) and report.tokens_after == report.steps[returned - 1].tokens
+        )
+    else:  # one tie (or none) is not enough: the baseline itself
+        assert ctx.key(cand) == ctx.key(full) and "2 sizes in a row (trim_baselines='scale')" in report.note
+    tried.clear()
+    untied, _ = trim(ctx, full, reference, 3, score, 0, require_gain=True, drops=False)  # tie_run=0: a gain only
+    assert ctx.key(untied) == ctx.key(full)
+
+
 def test_a_chosen_baseline_trimmed_by_scale_keeps_every_image(tint: Task, lm: dspy.LM) -> None:
     # a budget the full-resolution demos fit: the chosen baseline has sizes left to shrink
     gain = _compile(tint, trim_baselines="gain", token_budget=200).last_result
@@ -261,7 +290,10 @@ def test_a_chosen_baseline_trimmed_by_scale_keeps_every_image(tint: Task, lm: ds
     chosen = next(r for r in scale.candidates if r.trial == scale.trim.chosen)
     assert chosen.origin.startswith("baseline:")
     above = [s for s in scale.trim.steps if s.accepted and s.score > chosen.score + 1e-9]
-    if above:
+    accepted = [s for s in scale.trim.steps if s.accepted]  # in a row: the chain stops at a rejection
+    if len(accepted) >= TIE_RUN:  # ties at two smaller sizes in a row: the cheapest is returned
+        assert scale.best.tokens == accepted[-1].tokens
+    elif above:
         assert scale.best.tokens == min(s.tokens for s in above)
     else:
         assert scale.best.key == chosen.key and "trim_baselines='scale'" in scale.trim.note
