@@ -265,8 +265,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
           valset example it got is returned (one demo's images dropped at a time, every label
           keeping one; then every image one common step smaller; a chosen baseline only by a
-          smaller common size that also scores above it, ``trim_baselines="scale"``, or by any
-          variant that does, ``"gain"``), each variant scored on the full
+          smaller common size that also scores above it, or that loses none at two smaller
+          sizes in a row, ``trim_baselines="scale"``, or by any variant that scores above it,
+          ``"gain"``), each variant scored on the full
           valset and kept as a trial of origin ``trim:<n>`` that does not count toward
           ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
           because the budget is a cap: the trim's at most ``trim_steps`` full-valset scorings are
