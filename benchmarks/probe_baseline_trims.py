@@ -26,17 +26,15 @@ net0        ``tie``, and also the first rejected step when it won at least as ma
 ==========  =========================================================================================
 
 Per rule it prints the compiles whose returned program differs from ``gain``'s (higher, lower on the
-test split),
-the task x judge x budget x pricing cells whose mean test accuracy is below uniform Lanczos, the
-coarse-only cut at 10% (photo-tint: the band-search issue's 95% bar) and fine texture at 25%
-against Lanczos. It builds programs from trial parameters through ``CompileResult``'s private
+test split), the task x judge x budget x pricing cells whose mean test accuracy is below uniform
+Lanczos, the coarse-only cut at 10% (photo-tint: the band-search issue's 95% bar) and fine texture
+at 25% against Lanczos. It builds programs from trial parameters through ``CompileResult``'s private
 builder (a probe, not a benchmark of the public API).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -44,19 +42,50 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from multiprocessing import Pool
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, exact_match, held_out_accuracy, pick_demos, prompt_tokens, read_json_lines, table
+from _common import (
+    Report,
+    at_least,
+    exact_match,
+    held_out_accuracy,
+    pick_demos,
+    prompt_tokens,
+    read_json_lines,
+    run_jobs,
+    table,
+)
 from bench_realphoto import JUDGES, PRICINGS, TASKS, lanczos_images, with_images
 
 BUDGETS = (0.10, 0.25, 0.50)
 RULES = ("returned", "gain", "tie", "two", "net0")
 
 
-def group(job: tuple[str, str, int, int, int, int]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Compile:
+    """One compile: what the rules need (accuracies 0..1; ``steps``: the trim's chain)."""
+
+    task: str
+    judge: str
+    seed: int
+    pricing: str
+    fraction: float
+    full_tokens: int
+    full_test: float
+    lanczos_test: float | None
+    origin: str | None
+    chosen_tokens: int | None
+    chosen_test: float
+    chosen_val: dict[str, float] | None
+    returned_tokens: int
+    returned_test: float
+    steps: list[dict[str, Any]]
+
+
+def group(job: tuple[str, str, int, int, int, int]) -> list[Compile]:
     """Every pricing x budget of one task, judge and seed."""
     import dspy
     import optuna
@@ -110,25 +139,25 @@ def group(job: tuple[str, str, int, int, int, int]) -> list[dict[str, Any]]:
                         row["val"] = {str(i): exact_match(ex, prog(**ex.inputs())) for i, ex in enumerate(task.valset)}
                 steps.append(row)
             out.append(
-                {
-                    "task": task_name,
-                    "judge": judge,
-                    "seed": seed,
-                    "pricing": pricing,
-                    "fraction": fraction,
-                    "full_tokens": full_tokens,
-                    "full_test": full_test,
-                    "lanczos_test": lanczos,
-                    "origin": chosen.get("origin"),
-                    "chosen_tokens": chosen.get("tokens"),
-                    "chosen_test": held_out_accuracy(
+                Compile(
+                    task=task_name,
+                    judge=judge,
+                    seed=seed,
+                    pricing=pricing,
+                    fraction=fraction,
+                    full_tokens=full_tokens,
+                    full_test=full_test,
+                    lanczos_test=lanczos,
+                    origin=chosen.get("origin"),
+                    chosen_tokens=chosen.get("tokens"),
+                    chosen_test=held_out_accuracy(
                         result._build(dict(trials[result.trim.chosen].params), chosen.get("origin")), task.testset, 1
                     ),
-                    "chosen_val": chosen.get("example_scores"),
-                    "returned_tokens": result.best.tokens,
-                    "returned_test": held_out_accuracy(program, task.testset, 1),
-                    "steps": steps,
-                }
+                    chosen_val=chosen.get("example_scores"),
+                    returned_tokens=result.best.tokens,
+                    returned_test=held_out_accuracy(program, task.testset, 1),
+                    steps=steps,
+                )
             )
     return out
 
@@ -215,19 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         seeds = range(a.first_seed, a.first_seed + a.seeds)
         jobs = [(t, j, s, a.n_val, a.n_test, a.n_trials) for t in a.tasks for j in a.judges for s in seeds]
-        compiles, t0 = [], time.perf_counter()
-        sink = open(a.json_out, "w", encoding="utf-8") if a.json_out else None
-        with Pool(a.workers) as pool:
-            for found in pool.imap_unordered(group, jobs):
-                compiles.extend(found)
-                if sink is not None:
-                    sink.writelines(json.dumps(c) + "\n" for c in found)
-                    sink.flush()
-                first = found[0]
-                done = f"{first['task']} {first['judge']} seed {first['seed']}"
-                print(f"[{time.perf_counter() - t0:7.1f} s] {done}", file=sys.stderr)
-        if sink is not None:
-            sink.close()
+        compiles = [asdict(c) for c in run_jobs(jobs, group, a.workers, a.json_out, time.perf_counter())]
     report(compiles)
     return 0
 

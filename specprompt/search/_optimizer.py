@@ -882,7 +882,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         chunk = max(CHUNK, run.scorer.num_threads)
         gain = baseline and cfg.trim_baselines in ("gain", "scale")
-        drops = not (baseline and cfg.trim_baselines == "scale")
+        scale = baseline and cfg.trim_baselines == "scale"  # smaller sizes only; two ties in a row suffice
         cand, report = trim(
             ctx,
             start,
@@ -892,8 +892,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             chosen.trial,
             chunk,
             require_gain=gain,
-            drops=drops,
-            tie_run=TIE_RUN if cfg.trim_baselines == "scale" else 0,
+            drops=not scale,
+            tie_run=TIE_RUN if scale else 0,
         )
         logger.info("%s", report.summary())
         key = ctx.key(cand)

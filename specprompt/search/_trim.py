@@ -318,16 +318,17 @@ def trim(
     floor = sum(reference.values()) / len(reference) if reference else 0.0
 
     chunks = scoring_order(reference, chunk)
+    streak = 0  # accepted steps in a row, up to the last one
 
     def accepted(cand: Candidate, returned: Candidate) -> Candidate:
         """What is returned once ``cand`` (the last step) was accepted: it, unless a gain is required
         (and fewer than ``tie_run`` steps in a row were accepted)."""
-        run = len(steps) - next((i + 1 for i in range(len(steps) - 1, -1, -1) if not steps[i].accepted), 0)
-        if not require_gain or steps[-1].score > floor + _EPS or (tie_run and run >= tie_run):
+        if not require_gain or steps[-1].score > floor + _EPS or (tie_run and streak >= tie_run):
             return cand
         return returned
 
     def attempt(cand: Candidate, move: str) -> bool:
+        nonlocal streak
         n = len(steps) + 1
         scores, trial = score(cand, f"{TRIM_ORIGIN}{n}", chunks)
         # the losses among the scored examples; partial scores without one (never expected) lose the rest
@@ -335,6 +336,7 @@ def trim(
         lost = loses_nothing(scores, scored) or loses_nothing(scores, reference)
         mean = sum(scores.values()) / len(scores) if scores else float("nan")
         steps.append(TrimStep(n, move, ctx.tokens(cand), mean, not lost, lost, trial, len(scores)))
+        streak = 0 if lost else streak + 1
         return not lost
 
     while drops and len(steps) < max_steps and (demo := _droppable(ctx, best)) is not None:
