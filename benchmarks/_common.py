@@ -29,6 +29,7 @@ __all__ = [
     "demo_images",
     "exact_match",
     "fault_server",
+    "held_out",
     "held_out_accuracy",
     "image_size",
     "pct",
@@ -97,14 +98,21 @@ def prompt_tokens(program: Any, cost_model: str) -> int:
     )
 
 
-def held_out_accuracy(program: Any, testset: Sequence[Any], threads: int) -> float:
-    """Mean exact-match accuracy of ``program`` on ``testset`` (0..1)."""
+def held_out(program: Any, testset: Sequence[Any], threads: int) -> tuple[float, list[float]]:
+    """Mean exact-match accuracy of ``program`` on ``testset`` (0..1, as DSPy's Evaluate rounds it)
+    and the score of every example, in ``testset`` order."""
     import dspy
 
     evaluate = dspy.Evaluate(
         devset=list(testset), metric=exact_match, num_threads=threads, display_progress=False, provide_traceback=False
     )
-    return float(evaluate(program).score) / 100.0
+    result = evaluate(program)
+    return float(result.score) / 100.0, [float(score) for *_, score in result.results]
+
+
+def held_out_accuracy(program: Any, testset: Sequence[Any], threads: int) -> float:
+    """Mean exact-match accuracy of ``program`` on ``testset`` (0..1)."""
+    return held_out(program, testset, threads)[0]
 
 
 class Report:

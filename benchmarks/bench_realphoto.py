@@ -36,8 +36,10 @@ text_only       no images: demos keep their labels
 ==============  ================================================================================
 
 It prints the held-out accuracy (mean +- std over seeds), demo tokens as a share of full
-resolution, scorer calls and wall time per compile, and PASS/FAIL lines for the band-search
-issue's bars. Only the public API of :mod:`specprompt.search` is used.
+resolution, scorer calls and wall time per compile, PASS/FAIL lines for the band-search
+issue's bars, and per row the optimizer minus uniform Lanczos paired by test example, with a
+bootstrap interval over seeds and examples (which rows are clearly below, clearly above, or within
+the noise of 5 seeds x 60 test examples). Only the public API of :mod:`specprompt.search` is used.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from _common import (
     Report,
     at_least,
     exact_match,
+    held_out,
     held_out_accuracy,
     image_size,
     pct,
@@ -209,6 +212,9 @@ class Outcome:
     calls: int | None = None
     seconds: float | None = None
     note: str = ""
+    #: the score of every test example, in test-split order (``optimizer`` and ``lanczos``; runs
+    #: before these were kept have none)
+    scores: list[float] | None = None
 
 
 @dataclass
@@ -377,10 +383,9 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 cell.methods["lanczos"] = Outcome(None, None, note="even 1 px images exceed the budget")
             else:
                 prog = with_images(student, demos, found[0])
+                acc, scores = held_out(prog, task.testset, s.threads)
                 cell.methods["lanczos"] = Outcome(
-                    held_out_accuracy(prog, task.testset, s.threads),
-                    prompt_tokens(prog, pricing),
-                    note=f"scale {found[1]:.3f}",
+                    acc, prompt_tokens(prog, pricing), note=f"scale {found[1]:.3f}", scores=scores
                 )
             pyr = pyramid_images(demos, pricing, budget)
             if pyr is None:
@@ -413,12 +418,9 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
             program = opt.compile(student, trainset=task.trainset, valset=task.valset)
             seconds = time.perf_counter() - t0
             calls = lm.engine.calls - before
+            acc, scores = held_out(program, task.testset, s.threads)
             cell.methods["optimizer"] = Outcome(
-                held_out_accuracy(program, task.testset, s.threads),
-                prompt_tokens(program, pricing),
-                calls,
-                seconds,
-                note=decision_note(opt.last_result),
+                acc, prompt_tokens(program, pricing), calls, seconds, note=decision_note(opt.last_result), scores=scores
             )
             if s.search_demos:
                 demos_opt = BandOptimizer(
@@ -691,6 +693,84 @@ def departures(cells: Sequence[CellResult], n_val: int, report: Report) -> None:
     )
 
 
+#: Resamples of :func:`paired_against_lanczos`'s bootstrap, and its seed.
+BOOTSTRAP = 4000
+BOOTSTRAP_SEED = 0
+
+
+def paired_interval(
+    pairs: Sequence[tuple[Sequence[float], Sequence[float]]], level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over every example of every seed, and its two-level paired bootstrap interval.
+
+    ``pairs``: one ``(a, b)`` per seed, the scores of two programs on the same test examples.
+    Each resample draws the seeds with replacement, then the examples of each drawn seed with
+    replacement (the same draws for ``a`` and ``b``): the interval covers the spread between
+    task instances and searches as well as between test examples. Percentile interval at
+    ``level``; seeded, so a report prints the same interval every time.
+
+    Example:
+        >>> paired_interval([([1, 1, 0], [1, 0, 0]), ([1, 1], [1, 1])])[0]
+        0.2
+    """
+    import numpy as np
+
+    diffs = [np.asarray(a, float) - np.asarray(b, float) for a, b in pairs]
+    mean = float(np.concatenate(diffs).mean())
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = np.empty(BOOTSTRAP)
+    for r in range(BOOTSTRAP):
+        picked = [diffs[i] for i in rng.integers(0, len(diffs), len(diffs))]
+        draws[r] = np.concatenate([d[rng.integers(0, len(d), len(d))] for d in picked]).mean()
+    tail = (1 - level) / 2
+    return mean, float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
+
+
+def paired_against_lanczos(cells: Sequence[CellResult], report: Report, method: str = "optimizer") -> None:
+    """Per task x judge x budget x pricing: ``method`` minus uniform Lanczos on the test split, paired
+    by example, with a 95% two-level bootstrap interval (:func:`paired_interval`), and how many rows
+    lie clearly below, clearly above or within it. Rows whose cells lack per-example scores (runs
+    before they were kept) are left out."""
+    rows, below, above = [], [], []
+    groups = _group(cells)
+    for (task, judge, budget, pricing), group in groups.items():
+        pairs = [(_outcome(c, method).scores, _outcome(c, "lanczos").scores) for c in group]
+        if not pairs or any(a is None or b is None or len(a) != len(b) for a, b in pairs):
+            continue
+        mean, low, high = paired_interval([(a, b) for a, b in pairs if a is not None and b is not None])
+        name = f"{task}/{judge}/{100 * budget:g}%/{pricing}"
+        verdict = "below" if high < 0 else "above" if low > 0 else "within"
+        (below if verdict == "below" else above if verdict == "above" else []).append(name)
+        rows.append(
+            [
+                task,
+                judge,
+                f"{100 * budget:g}%",
+                pricing,
+                f"{100 * mean:+.1f}",
+                f"{100 * low:+.1f} to {100 * high:+.1f}",
+                verdict,
+            ]
+        )
+    if not rows:
+        return
+    report.add(
+        "",
+        f"## {method} minus uniform Lanczos on the test split (points), paired by example, 95% bootstrap interval",
+        "",
+        "interval: two-level paired bootstrap (seeds drawn with replacement, then test examples within each); "
+        "below / above: the whole interval is below / above 0.",
+        "",
+    )
+    report.add(*table(["task", "judge", "budget", "pricing", "difference", "95% interval", "verdict"], rows))
+    report.add(
+        "",
+        f"{method} against uniform Lanczos, paired: {len(below)} of {len(rows)} rows clearly below"
+        + (f" ({'; '.join(below)})" if below else "")
+        + f", {len(above)} clearly above, {len(rows) - len(below) - len(above)} within their interval",
+    )
+
+
 _BASELINE_TRIM = re.compile(r"chosen baseline:.*trimmed [0-9]+ -> [0-9]+ tokens(?: \(([^)]*)\))?")
 
 
@@ -867,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
     cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, rank.get(c.judge, 99), c.judge, c.seed, c.budget))
     report_tables(cells, report)
     verdicts(cells, report)
+    paired_against_lanczos(cells, report)
     departures(cells, settings.n_val, report)
     baseline_trims(cells, report)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")

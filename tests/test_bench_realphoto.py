@@ -57,6 +57,10 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
         "text_only",
     }
     assert all(c["methods"]["optimizer"]["note"].startswith("chosen ") for c in cells)  # how each search chose
+    for c in cells:  # the per-example test scores, whose mean is the accuracy
+        scores = c["methods"]["optimizer"]["scores"]
+        assert scores and set(scores) <= {0.0, 1.0}
+        assert c["methods"]["optimizer"]["test"] == pytest.approx(sum(scores) / len(scores), abs=1e-4)
     assert "4/4 groups" in proc.stderr
     again = _run("--report-from", str(js))
     assert again.returncode == 0, again.stderr
@@ -219,6 +223,42 @@ def test_never_below_lanczos_treats_percentage_rounding_as_a_tie(capsys: pytest.
     assert bench.verdicts(tie, Report())["never-below-lanczos"] is True
     one_less = cells([0.85, 0.9333, 0.9333, 0.9, 0.9333], [0.8667, 0.8667, 0.9333, 0.9333, 0.9667])
     assert bench.verdicts(one_less, Report())["never-below-lanczos"] is False  # one example fewer
+    capsys.readouterr()
+
+
+def test_paired_rows_against_lanczos_name_the_rows_clearly_below(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    from _common import Report  # benchmarks/ is on sys.path once the script is loaded
+
+    def cell(task: str, seed: int, opt: list[float] | None, lan: list[float]) -> Any:
+        c = bench.CellResult(task, "hist-hog", 0.25, "qwen2-vl", seed, 1000)
+        c.methods["optimizer"] = bench.Outcome(None if opt is None else sum(opt) / len(opt), 50, scores=opt)
+        c.methods["lanczos"] = bench.Outcome(sum(lan) / len(lan), 100, scores=lan)
+        return c
+
+    right = [1.0] * 50 + [0.0] * 10
+    worse = [0.0] * 10 + [1.0] * 40 + [0.0] * 10  # loses the first 10 examples, which lanczos got
+    cells = [cell("photo-tint", s, worse, right) for s in range(5)]  # -16.7 points in every seed
+    cells += [cell("photo-texture", s, right, right) for s in range(5)]  # the same program
+    cells += [cell("photo-detail", s, None, right) for s in range(5)]  # no scores: left out
+    report = Report()
+    bench.paired_against_lanczos(cells, report)
+    text = "\n".join(report.lines)
+    assert re.search(
+        r"^\| photo-tint \| hist-hog \| 25% \| qwen2-vl \| -16\.7 \| -2\d\.\d to -1\d\.\d \| below \|$", text, re.M
+    )
+    assert "| photo-texture | hist-hog | 25% | qwen2-vl | +0.0 | +0.0 to +0.0 | within |" in text
+    assert "photo-detail" not in text
+    assert (
+        "optimizer against uniform Lanczos, paired: 1 of 2 rows clearly below (photo-tint/hist-hog/25%/qwen2-vl), "
+        in text
+    )
+    assert text.endswith("0 clearly above, 1 within their interval")
+    mean, low, high = bench.paired_interval([(worse, right)] * 5)
+    assert low <= mean <= high < 0 and bench.paired_interval([(worse, right)] * 5) == (mean, low, high)  # seeded
+    empty = Report()
+    bench.paired_against_lanczos(cells[10:], empty)
+    assert not empty.lines  # nothing has scores: nothing printed
     capsys.readouterr()
 
 
