@@ -330,14 +330,23 @@ def decision_note(result: Any) -> str:
     return "; ".join(parts)
 
 
-def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:
-    """Every budget x pricing of one task, judge and seed (one process works through a group)."""
+def group_setup(
+    task_name: str,
+    judge: str,
+    seed: int,
+    sizes: dict[str, int],
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    k_per_class: int,
+) -> tuple[Any, Any, Any, list[Any]]:
+    """What one group works with: the judge (configured as DSPy's LM, quiet logs), the task, the
+    student program and its demos (the first ``k_per_class`` trainset examples of every label)."""
     import dspy
     import optuna
     from dspy.adapters import ChatAdapter
 
     from specprompt.scorers import pixel_lm
-    from specprompt.search import BandOptimizer
     from specprompt.tasks import get_task
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -347,10 +356,18 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
     # no call history: DSPy keeps up to 10,000 requests per LM and globally, each with every demo's
     # base64 PNG (megabytes per request at 512 px), which ran a long run out of memory
     dspy.configure(lm=lm, adapter=ChatAdapter(), disable_history=True)
-    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
+    task = get_task(task_name, n_train=n_train, n_val=n_val, n_test=n_test, size=sizes[task_name], seed=seed)
     student = dspy.Predict(task.signature)
-    demos = pick_demos(task, s.k_per_class)
+    demos = pick_demos(task, k_per_class)
     student.demos = demos
+    return lm, task, student, demos
+
+
+def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:
+    """Every budget x pricing of one task, judge and seed (one process works through a group)."""
+    from specprompt.search import BandOptimizer
+
+    lm, task, student, demos = group_setup(task_name, judge, seed, s.sizes, s.n_train, s.n_val, s.n_test, s.k_per_class)
     full_test = held_out_accuracy(student, task.testset, s.threads)
     text_prog = with_images(student, demos, [None] * len(demos))
     text_test = held_out_accuracy(text_prog, task.testset, s.threads)

@@ -35,7 +35,6 @@ builder (a probe, not a benchmark of the public API).
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import statistics
 import sys
@@ -52,13 +51,12 @@ from _common import (
     at_least,
     exact_match,
     held_out_accuracy,
-    pick_demos,
     prompt_tokens,
     read_json_lines,
     run_jobs,
     table,
 )
-from bench_realphoto import JUDGES, PRICINGS, TASKS, lanczos_images, with_images
+from bench_realphoto import JUDGES, PRICINGS, TASKS, group_setup, lanczos_images, with_images
 
 BUDGETS = (0.10, 0.25, 0.50)
 RULES = ("returned", "gain", "tie", "two", "net0")
@@ -87,23 +85,11 @@ class Compile:
 
 def group(job: tuple[str, str, int, int, int, int]) -> list[Compile]:
     """Every pricing x budget of one task, judge and seed."""
-    import dspy
-    import optuna
-    from dspy.adapters import ChatAdapter
-
-    from specprompt.scorers import pixel_lm
     from specprompt.search import BandOptimizer
-    from specprompt.tasks import get_task
 
     task_name, judge, seed, n_val, n_test, n_trials = job
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("dspy").setLevel(logging.WARNING)
-    logging.getLogger("specprompt").setLevel(logging.WARNING)
-    dspy.configure(lm=pixel_lm(judge), adapter=ChatAdapter(), disable_history=True)
-    task = get_task(task_name, n_train=8, n_val=n_val, n_test=n_test, size=TASKS[task_name][1], seed=seed)
-    student = dspy.Predict(task.signature)
-    demos = pick_demos(task, 2)
-    student.demos = demos
+    sizes = {name: side for name, (_, side) in TASKS.items()}
+    _, task, student, demos = group_setup(task_name, judge, seed, sizes, 8, n_val, n_test, 2)
     full_test = held_out_accuracy(student, task.testset, 1)
     out = []
     for pricing in PRICINGS:
