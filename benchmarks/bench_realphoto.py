@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_realphoto.py --seeds 3 --n-trials 20 --workers 2 --markdown-out realphoto.md
     python benchmarks/bench_realphoto.py --tasks photo-texture --search-demos --n-train 24   # + optimizer+demos
     python benchmarks/bench_realphoto.py --tasks photo-texture photo-detail --no-trim  # searches untrimmed
+    python benchmarks/bench_realphoto.py --report-from a.jsonl b.jsonl --n-val 24  # tables of two runs' cells together
 
 Tasks are the ``photo-*`` built-ins (:mod:`specprompt.tasks._photos`): crops, tints, rotations and
 a small digit on photos that scikit-image ships. The judge is a pixel-only engine
@@ -823,7 +824,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, list[str] | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 3 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -890,7 +891,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument(
         "--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines, as they finish)"
     )
-    parser.add_argument("--report-from", metavar="FILE", help="print the tables of a --json-out file; run nothing")
+    parser.add_argument(
+        "--report-from",
+        nargs="+",
+        metavar="FILE",
+        help="print the tables of --json-out files (several: their cells together, e.g. two seed ranges); run nothing",
+    )
     a = parser.parse_args(argv)
     from specprompt.cost import get_cost_model
 
@@ -951,8 +957,9 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     cells: list[CellResult] = []
     if report_from:
-        cells = load_cells(report_from)
-        report.add(f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's")
+        cells = [cell for path in report_from for cell in load_cells(path)]
+        names = ", ".join(report_from)
+        report.add(f"cells read from {names} ({len(cells)} cells); settings below are the command line's")
     report.head("judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     jobs = (
         []

@@ -67,6 +67,10 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert again.stdout.startswith(f"cells read from {js} (4 cells)")
     tables = out[out.index("## Held-out") : out.index("total wall time")]
     assert tables in again.stdout
+    both = _run("--report-from", str(js), str(js))  # the cells of two files together: twice each cell here
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.startswith(f"cells read from {js}, {js} (8 cells)")
+    assert "mean +- std over 1 seeds" in both.stdout  # the same seed twice is still one seed
 
 
 def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
