@@ -216,8 +216,11 @@ def run_jobs(
 
 
 def read_json_lines(path: str) -> list[dict[str, Any]]:
-    """The objects of a ``--json-out`` file, one JSON object per non-blank line (what :func:`run_jobs` writes)."""
-    with open(path, encoding="utf-8") as fh:
+    """The objects of a ``--json-out`` file, one JSON object per non-blank line (what :func:`run_jobs` writes);
+    a name ending in ``.gz`` is read through gzip (the results kept in ``benchmarks/results/``)."""
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import subprocess
@@ -71,6 +72,11 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert both.returncode == 0, both.stderr
     assert both.stdout.startswith(f"cells read from {js}, {js} (8 cells)")
     assert "mean +- std over 1 seeds" in both.stdout  # the same seed twice is still one seed
+    packed = tmp_path / "r.jsonl.gz"
+    packed.write_bytes(gzip.compress(js.read_bytes()))
+    again_gz = _run("--report-from", str(packed))
+    assert again_gz.returncode == 0, again_gz.stderr
+    assert tables in again_gz.stdout  # a gzipped file reads the same
 
 
 def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
