@@ -575,11 +575,19 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         return Objective(*args)
 
     def _add_trial(
-        self, run: _Run, study: optuna.Study, cand: Candidate, origin: str, *, partial: dict[int, float] | None = None
+        self,
+        run: _Run,
+        study: optuna.Study,
+        cand: Candidate,
+        origin: str,
+        *,
+        partial: dict[int, float] | None = None,
+        spend: Spend | None = None,
     ) -> None:
         """Adds ``cand``, scored on the full valset, as a complete trial of ``study``; with
         ``partial`` (a trim variant whose scoring stopped at a loss), as a ``PRUNED`` trial holding
-        those scores and no full-valset score."""
+        those scores and no full-valset score. ``spend``: the scorer calls its scoring cost (kept in
+        its record, as a search trial keeps its own)."""
         ctx, cfg = run.ctx, self.config
         key, tokens = ctx.key(cand), ctx.tokens(cand)
         excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
@@ -594,6 +602,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             selections=ctx.describe(cand),
             example_scores=partial if full is None else full.example_scores,
             score=None if full is None else full.score,
+            spend=None if spend is None else spend.to_dict(),
         )
         values = None if full is None else [full.score, float(tokens)] if cfg.multi_objective else [full.score]
         study.add_trial(
@@ -863,6 +872,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     return dict(found.example_scores), mine[key]
                 held = TrialRecord.from_trial(study.get_trials(deepcopy=False)[mine[key]]).example_scores
                 return {int(i): float(v) for i, v in (held or {}).items()}, mine[key]
+            before = run.scorer.spend
             if FullScore.read(study, key) is None:
                 trim_scored(study, key)  # first: a kill between scoring and marking leaks nothing
                 scores: dict[int, float] = {}
@@ -872,10 +882,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     if loses_nothing(got, {i: reference[i] for i in got}):
                         break
                 if len(scores) < len(reference):
-                    self._add_trial(run, study, cand, origin, partial=scores)
+                    self._add_trial(run, study, cand, origin, partial=scores, spend=run.scorer.spend - before)
                     mine[key] = study.get_trials(deepcopy=False)[-1].number
                     return scores, mine[key]
-            self._add_trial(run, study, cand, origin)  # full_score: the scorer's cache holds every example
+            # full_score: the scorer's cache holds every example
+            self._add_trial(run, study, cand, origin, spend=run.scorer.spend - before)
             mine[key] = study.get_trials(deepcopy=False)[-1].number
             found = FullScore.read(study, key)
             return ({} if found is None else dict(found.example_scores)), mine[key]

@@ -336,6 +336,10 @@ def test_a_rejected_variant_stops_scoring_at_its_first_loss(lm: dspy.LM) -> None
     for step in result.trim.steps:
         if step.accepted:
             assert step.examples == len(reference)
+        # its record holds what its scoring cost: one call per example scored, as a search trial's does
+        assert step.trial is not None
+        spend = TrialRecord.from_trial(result.study.trials[step.trial]).spend or {}
+        assert spend.get("calls") == step.examples, (step, spend)
     # resumed: the PRUNED variants are rejected again from their stored scores, with no call
     calls = lm.engine.calls
     again = _compile(texture, trim_steps=12, minibatch_size=12, n_trials=4, token_budget=None, storage=storage)
