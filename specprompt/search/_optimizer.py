@@ -582,12 +582,14 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         origin: str,
         *,
         partial: dict[int, float] | None = None,
-        spend: Spend | None = None,
+        since: Spend | None = None,
     ) -> None:
         """Adds ``cand``, scored on the full valset, as a complete trial of ``study``; with
         ``partial`` (a trim variant whose scoring stopped at a loss), as a ``PRUNED`` trial holding
-        those scores and no full-valset score. ``spend``: the scorer calls its scoring cost (kept in
-        its record, as a search trial keeps its own)."""
+        those scores and no full-valset score. Its record keeps what its scoring cost, as a search
+        trial's does: the scorer's spend since ``since`` (its spend when the caller began scoring
+        ``cand``; default: now, so only the full-valset scoring done here counts)."""
+        since = run.scorer.spend if since is None else since
         ctx, cfg = run.ctx, self.config
         key, tokens = ctx.key(cand), ctx.tokens(cand)
         excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
@@ -602,7 +604,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             selections=ctx.describe(cand),
             example_scores=partial if full is None else full.example_scores,
             score=None if full is None else full.score,
-            spend=None if spend is None else spend.to_dict(),
+            spend=(run.scorer.spend - since).to_dict(),
         )
         values = None if full is None else [full.score, float(tokens)] if cfg.multi_objective else [full.score]
         study.add_trial(
@@ -882,11 +884,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     if loses_nothing(got, {i: reference[i] for i in got}):
                         break
                 if len(scores) < len(reference):
-                    self._add_trial(run, study, cand, origin, partial=scores, spend=run.scorer.spend - before)
+                    self._add_trial(run, study, cand, origin, partial=scores, since=before)
                     mine[key] = study.get_trials(deepcopy=False)[-1].number
                     return scores, mine[key]
-            # full_score: the scorer's cache holds every example
-            self._add_trial(run, study, cand, origin, spend=run.scorer.spend - before)
+            self._add_trial(run, study, cand, origin, since=before)  # full_score: the cache holds every example
             mine[key] = study.get_trials(deepcopy=False)[-1].number
             found = FullScore.read(study, key)
             return ({} if found is None else dict(found.example_scores)), mine[key]
