@@ -464,7 +464,35 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
             )
     if s.local_only:
         verdict[LOCAL_ONLY] = local_only_verdict(groups, out)
+    for method in ("target-only", *((LOCAL_ONLY,) if s.local_only else ())):
+        line = choices_line(cells, method)
+        if line:
+            out.add(line)
     return verdict
+
+
+def choices_line(cells: Sequence[Cell], method: str) -> str | None:
+    """How the compiles of ``method`` chose, each against lanczos on the test split: the resizing
+    baseline as it is, a trimmed baseline, or a search candidate (read from the runs' notes, which
+    name the choice; ``None`` without a compile that says)."""
+    kinds: dict[str, list[int]] = {"the resizing baseline as it is": [], "trimmed": [], "left for a candidate": []}
+    for c in cells:
+        run, lanczos = c.runs.get(method), c.runs.get("lanczos")
+        if run is None or run.test is None or lanczos is None or lanczos.test is None or "chosen " not in run.note:
+            continue
+        sign = (run.test > lanczos.test + 1e-9) - (run.test < lanczos.test - 1e-9)
+        if "chosen baseline:" not in run.note:
+            kinds["left for a candidate"].append(sign)
+        else:
+            kinds["trimmed" if "trimmed " in run.note else "the resizing baseline as it is"].append(sign)
+    total = sum(map(len, kinds.values()))
+    if not total:
+        return None
+    parts = [
+        f"{kind} {len(v)} ({v.count(1)} above, {v.count(-1)} below, {v.count(0)} equal)" for kind, v in kinds.items()
+    ]
+    compiles = f"{total} compile{'' if total == 1 else 's'}"
+    return f"choices of {method} ({compiles}) against lanczos on the test split: " + "; ".join(parts)
 
 
 def local_only_verdict(groups: dict[tuple[str, str], list[Cell]], out: rp.Report) -> bool:

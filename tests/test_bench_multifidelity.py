@@ -40,6 +40,7 @@ def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
     assert "PASS/FAIL mf-local-unchecked: held-out accuracy at most 1 point below target-only:" in out
     assert "PASS/FAIL local-only: held-out accuracy at most 5 points below target-only" in out
     assert "PASS/FAIL local-only: held-out accuracy never below lanczos" in out
+    assert "choices of " not in out  # --quick's budget holds no lanczos image: nothing to count against
     cell = json.loads(js.read_text().splitlines()[0])
     runs = cell["runs"]
     assert set(runs) == {"lanczos", "target-only", "mf-local-unchecked", "local-only"}
@@ -108,3 +109,25 @@ def test_trim_baselines_option_is_parsed() -> None:
     bench = load_script(SCRIPT)
     assert bench.parse_args(["--quick"])[0].trim_baselines is None
     assert bench.parse_args(["--quick", "--trim-baselines", "scale"])[0].trim_baselines == "scale"
+
+
+def test_choices_line_counts_each_kind_of_choice_against_lanczos() -> None:
+    bench = load_script(SCRIPT)
+
+    def cell(seed: int, test: float, note: str) -> object:
+        runs = {"lanczos": bench.Run(0.5, 100), "local-only": bench.Run(test, 50, note=note)}
+        return bench.Cell("photo-tint", "hist-hog", seed, 400, 100, runs)
+
+    cells = [
+        cell(0, 0.5, "scored by x alone: 9 local calls; chosen baseline:uniform (100 tokens)"),
+        cell(1, 0.6, "chosen baseline:uniform (100 tokens); trimmed 100 -> 16 tokens (2 scale)"),
+        cell(2, 0.4, "chosen baseline:uniform (100 tokens); trimmed 100 -> 56 tokens (1 scale)"),
+        cell(3, 0.3, "chosen neighbour:2 (90 tokens); confirmation gain +3.0 (kept)"),
+        cell(4, 0.9, "no choice named"),  # a note without the choice is not counted
+    ]
+    assert bench.choices_line(cells, "local-only") == (
+        "choices of local-only (4 compiles) against lanczos on the test split: "
+        "the resizing baseline as it is 1 (0 above, 0 below, 1 equal); trimmed 2 (1 above, 1 below, 0 equal); "
+        "left for a candidate 1 (0 above, 1 below, 0 equal)"
+    )
+    assert bench.choices_line(cells, "target-only") is None
