@@ -364,6 +364,28 @@ def group_setup(
     return lm, task, student, demos
 
 
+def cell_optimizer(
+    budget: int, pricing: str, n_trials: int, n_val: int, seed: int, threads: int = 1, **options: Any
+) -> Any:
+    """The band search of one cell: the library's defaults plus ``options`` (further SearchConfig
+    fields), every trial scored on the whole valset (``minibatch_size = n_val``), an in-memory
+    study and no progress bar (what this benchmark and the probes that replay its compiles run)."""
+    from specprompt.search import BandOptimizer
+
+    return BandOptimizer(
+        exact_match,
+        token_budget=budget,
+        cost_model=pricing,
+        n_trials=n_trials,
+        minibatch_size=n_val,
+        num_threads=threads,
+        seed=seed,
+        progress=False,
+        storage="memory",
+        **options,
+    )
+
+
 def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellResult]:
     """Every budget x pricing of one task, judge and seed (one process works through a group)."""
     from specprompt.search import BandOptimizer
@@ -415,16 +437,13 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                     prompt_tokens(prog, pricing),
                     note=f"{pyr[1]} finest level(s) dropped",
                 )
-            opt = BandOptimizer(
-                exact_match,
-                token_budget=budget,
-                cost_model=pricing,
-                n_trials=s.n_trials,
-                minibatch_size=s.n_val,
-                num_threads=s.threads,
-                seed=seed,
-                progress=False,
-                storage="memory",
+            opt = cell_optimizer(
+                budget,
+                pricing,
+                s.n_trials,
+                s.n_val,
+                seed,
+                s.threads,
                 **({} if s.tie_confidence is None else {"tie_confidence": s.tie_confidence}),
                 **({} if s.confirm_splits is None else {"confirm_splits": s.confirm_splits}),
                 **({} if s.confirm_min_examples is None else {"confirm_min_examples": s.confirm_min_examples}),

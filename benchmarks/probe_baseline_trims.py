@@ -56,7 +56,7 @@ from _common import (
     run_jobs,
     table,
 )
-from bench_realphoto import JUDGES, PRICINGS, TASKS, group_setup, lanczos_images, with_images
+from bench_realphoto import JUDGES, PRICINGS, TASKS, cell_optimizer, group_setup, lanczos_images, with_images
 
 BUDGETS = (0.10, 0.25, 0.50)
 RULES = ("returned", "gain", "tie", "two", "net0")
@@ -85,8 +85,6 @@ class Compile:
 
 def group(job: tuple[str, str, int, int, int, int]) -> list[Compile]:
     """Every pricing x budget of one task, judge and seed."""
-    from specprompt.search import BandOptimizer
-
     task_name, judge, seed, n_val, n_test, n_trials = job
     sizes = {name: side for name, (_, side) in TASKS.items()}
     _, task, student, demos = group_setup(task_name, judge, seed, sizes, 8, n_val, n_test, 2)
@@ -99,17 +97,7 @@ def group(job: tuple[str, str, int, int, int, int]) -> list[Compile]:
             found = lanczos_images(demos, pricing, budget)
             resized = None if found is None else with_images(student, demos, found[0])
             lanczos = None if resized is None else held_out_accuracy(resized, task.testset, 1)
-            opt = BandOptimizer(
-                exact_match,
-                token_budget=budget,
-                cost_model=pricing,
-                n_trials=n_trials,
-                minibatch_size=n_val,
-                num_threads=1,
-                seed=seed,
-                progress=False,
-                storage="memory",
-            )
+            opt = cell_optimizer(budget, pricing, n_trials, n_val, seed)
             program = opt.compile(student, trainset=task.trainset, valset=task.valset)
             result = opt.last_result
             assert result is not None and result.trim is not None and result._build is not None

@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, exact_match, held_out, prompt_tokens, read_json_lines, run_jobs, table
-from bench_realphoto import TASKS, decision_note, group_setup
+from _common import Report, at_least, held_out, prompt_tokens, read_json_lines, run_jobs, table
+from bench_realphoto import TASKS, cell_optimizer, decision_note, group_setup
 
 #: Criteria of evenness: name -> test on ``{label: [tokens of each shown image]}``.
 CRITERIA: dict[str, Callable[[dict[str, list[int]]], bool]] = {
@@ -89,8 +89,6 @@ def _images(row: Any, labels: Sequence[str]) -> dict[str, list[int]]:
 
 def group(job: tuple[str, str, int, int, int, int, list[dict[str, Any]]]) -> list[Departure]:
     """Re-runs the departures of one task, judge and seed."""
-    from specprompt.search import BandOptimizer
-
     task_name, judge, seed, n_val, n_test, n_trials, cells = job
     sizes = {name: side for name, (_, side) in TASKS.items()}
     _, task, student, demos = group_setup(task_name, judge, seed, sizes, 8, n_val, n_test, 2)
@@ -98,17 +96,7 @@ def group(job: tuple[str, str, int, int, int, int, list[dict[str, Any]]]) -> lis
     out = []
     for cell in cells:
         budget = math.floor(cell["budget"] * prompt_tokens(student, cell["pricing"]))
-        opt = BandOptimizer(
-            exact_match,
-            token_budget=budget,
-            cost_model=cell["pricing"],
-            n_trials=n_trials,
-            minibatch_size=n_val,
-            num_threads=1,
-            seed=seed,
-            progress=False,
-            storage="memory",
-        )
+        opt = cell_optimizer(budget, cell["pricing"], n_trials, n_val, seed)
         program = opt.compile(student, trainset=task.trainset, valset=task.valset)
         result = opt.last_result
         assert result is not None
