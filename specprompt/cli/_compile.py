@@ -302,6 +302,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         progress=not args.no_progress,
         trim=not getattr(args, "no_trim", False),
         **({} if getattr(args, "trim_baselines", None) is None else {"trim_baselines": args.trim_baselines}),
+        **({} if getattr(args, "local_departures", None) is None else {"local_departures": args.local_departures}),
         **(
             {}
             if getattr(args, "confirm_min_examples", None) is None
@@ -612,6 +613,14 @@ def add_parser(sub: Any) -> None:
         "(default) returns a smaller common size of its images only when it loses no validation example and scores "
         "above the baseline (or once two smaller sizes in a row lost none); gain a gain only, extra images of a "
         "label also dropped; tie when it loses none; off never",
+    )
+    p.add_argument(
+        "--local-departures",
+        choices=("calibrated", "always"),  # SearchConfig.local_departures (not imported: see above)
+        default=None,
+        help="when the local judge scores alone (no --lm) and --cost-model prices another model: calibrated "
+        "(default) returns a candidate other than a baseline only once a calibration against --target trusts "
+        "the judge, else the best baseline; always returns the judge's pick",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

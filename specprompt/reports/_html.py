@@ -92,6 +92,7 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
         ``calibration`` (``None`` unless the compile calibrated its scoring LM),
         ``screening`` (``None`` unless the compile screened, ``screen=``),
         ``confirmation`` (the check of leaving the best baseline; ``None`` when it did not run),
+        ``holdback`` (a local judge's pick that was not returned; ``None`` when none was held back),
         ``trim`` (the trim after the choice; ``None`` with ``trim=False``),
         ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
         of each complete feasible trial) and ``run``.
@@ -216,6 +217,7 @@ class CompileReport:
             self._calibration(),
             self._screening(),
             self._confirmation(),
+            self._holdback(),
             self._trim(),
             self._demos(),
         ]
@@ -385,6 +387,18 @@ class CompileReport:
             f"splits{rule}): {verdict}."
         )
         return f"<h2>Leaving the baseline</h2><p>{_e(text)}</p>"
+
+    def _holdback(self) -> str:
+        """The pick of a local judge that was not returned (``local_departures``), when there was one."""
+        h = self.data.get("holdback")
+        if not isinstance(h, Mapping):
+            return ""
+        text = (
+            f"The selection rule picked trial {h.get('pick')} ({h.get('pick_origin')}, {h.get('pick_tokens')} tokens, "
+            f"valset {_fmt_score(h.get('pick_score'))}) over the baselines; the baseline trial {h.get('fallback')} "
+            f"is returned instead: {h.get('reason')}."
+        )
+        return f"<h2>Held back</h2><p>{_e(text)}</p>"
 
     def _trim(self) -> str:
         """The cheaper variants of the chosen program the trim tried (``trim=True``)."""

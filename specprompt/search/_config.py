@@ -13,7 +13,7 @@ from typing import Any, Literal
 from specprompt.errors import ConfigError
 from specprompt.search._transport import RetryPolicy
 
-__all__ = ["BASELINE_TRIMS", "CALIBRATION_MODES", "DETAILS", "SCREEN_RULES", "SearchConfig"]
+__all__ = ["BASELINE_TRIMS", "CALIBRATION_MODES", "DETAILS", "LOCAL_DEPARTURES", "SCREEN_RULES", "SearchConfig"]
 
 #: Allowed values of ``SearchConfig.detail`` besides ``None``.
 DETAILS: tuple[str, ...] = ("auto", "low", "high")
@@ -33,6 +33,11 @@ ScreenRule = Literal["rank", "top"]
 BASELINE_TRIMS: tuple[str, ...] = ("gain", "scale", "tie", "off")
 
 BaselineTrim = Literal["gain", "scale", "tie", "off"]
+
+#: Allowed values of ``SearchConfig.local_departures``.
+LOCAL_DEPARTURES: tuple[str, ...] = ("calibrated", "always")
+
+LocalDepartures = Literal["calibrated", "always"]
 
 
 def _is_int(value: object) -> bool:
@@ -160,6 +165,14 @@ class SearchConfig:
             "any such variant once two smaller sizes in a row lost none), else the baseline; 'gain' a gain only, "
             "with the extra images of a label also dropped; 'tie' the cheapest "
             "variant that loses no example, as for a search candidate; 'off' never trims it"
+        },
+    )
+    local_departures: LocalDepartures = field(
+        default="calibrated",
+        metadata={
+            "help": "when a local judge (band VLM or nearest-band engine) scores the search alone and the images are "
+            "priced for another model: 'calibrated' returns a candidate other than a baseline only once a calibration "
+            "against the target trusts the judge (else the best baseline, trimmed); 'always' returns its pick"
         },
     )
     expected_scores: bool = field(
@@ -391,6 +404,11 @@ class SearchConfig:
         if not isinstance(self.trim_baselines, str) or self.trim_baselines not in BASELINE_TRIMS:
             raise ConfigError(
                 f"SearchConfig.trim_baselines must be one of {', '.join(BASELINE_TRIMS)}, got {self.trim_baselines!r}"
+            )
+        if not isinstance(self.local_departures, str) or self.local_departures not in LOCAL_DEPARTURES:
+            raise ConfigError(
+                f"SearchConfig.local_departures must be one of {', '.join(LOCAL_DEPARTURES)}, "
+                f"got {self.local_departures!r}"
             )
         cf = self.crop_fraction
         if not isinstance(cf, numbers.Real) or isinstance(cf, bool) or not 0.0 < float(cf) < 1.0:

@@ -24,6 +24,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
+from specprompt.search._departures import local_judge, may_depart
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
 from specprompt.search._objective import (
@@ -664,8 +665,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             except TransportError as exc:  # [faults]
                 logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
 
-    def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow]) -> Decision | None:
-        """The returned row by the rule of :mod:`specprompt.search._select`."""
+    def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow], hold: str = "") -> Decision | None:
+        """The returned row by the rule of :mod:`specprompt.search._select` (``hold``: its step 7)."""
         scores: dict[str, dict[int, float]] = {}
         for r in rows:
             entry = FullScore.read(study, r.key)
@@ -683,6 +684,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             cfg.seed,
             splits=cfg.confirm_splits,
             min_examples=float(cfg.confirm_min_examples),
+            hold=hold,
         )
 
     # -- public API ----------------------------------------------------------------------------------
@@ -790,9 +792,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
             self._adopt(run, base, rows)
             rows = collect_rows(study, ctx, cfg.token_budget)
-        decision = self._decide(study, rows)
+        departs, hold = may_depart(
+            cfg.local_departures,
+            local_judge(dspy.settings.lm),
+            not ctx.sized,
+            run.screen is not None,
+            calibration,
+        )
+        decision = self._decide(study, rows, "" if departs else hold)
         if decision is None:  # pragma: no cover - the finalists and the fallback have full scores
             raise ConfigError("no candidate fits the token budget")
+        if decision.holdback is not None:
+            logger.warning("%s", decision.holdback.summary())
         best, interval = decision.row, decision.interval
         baseline_calls = run.scorer.calls - search_calls
         trimmed = None
@@ -819,6 +830,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             p_leader_better=decision.p_leader_better,
             floor=decision.floor,
             confirmation=decision.confirmation,
+            holdback=decision.holdback,
             test_score=test_score,
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),

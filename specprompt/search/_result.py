@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import optuna
 
     from specprompt.search._calibrate import Calibration
+    from specprompt.search._departures import Holdback
     from specprompt.search._screen import ScreenReport
     from specprompt.search._select import Confirmation
     from specprompt.search._trim import TrimReport
@@ -245,6 +246,9 @@ class CompileResult:
             valset halves it was not chosen on (:class:`~specprompt.search._select.Confirmation`),
             or ``None`` when it did not run (a baseline was picked, none was scored, or
             ``confirm_splits=0``).
+        holdback: the candidate the selection rule picked but did not return, because a local
+            judge scored the search alone and no calibration trusts it
+            (:class:`~specprompt.search._departures.Holdback`; ``local_departures``), else ``None``.
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
         calibration: the rank agreement of the scoring LM with the target LM, measured before
             the search (``calibrate=True`` with a ``target`` or a ``screen``), or given
@@ -276,6 +280,7 @@ class CompileResult:
     p_leader_better: float = 0.0
     floor: float | None = None
     confirmation: Confirmation | None = None
+    holdback: Holdback | None = None
     spend: SpendReport | None = None
     calibration: Calibration | None = None
     calibration_given: bool = False
@@ -332,6 +337,7 @@ class CompileResult:
             "p_leader_better": self.p_leader_better,
             "floor": self.floor,
             "confirmation": None if self.confirmation is None else self.confirmation.to_dict(),
+            "holdback": None if self.holdback is None else self.holdback.to_dict(),
             "spend": None if self.spend is None else self.spend.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "calibration_given": self.calibration_given,
@@ -379,6 +385,9 @@ class CompileResult:
         if self.confirmation is not None:
             lines.append("")
             lines.append(self.confirmation.summary())
+        if self.holdback is not None:
+            lines.append("")
+            lines.append(self.holdback.summary())
         if self.trim is not None:
             lines.append("")
             lines.append(self.trim.summary())
@@ -397,7 +406,12 @@ class CompileResult:
             before = self.trim.chosen
             text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
         c = self.confirmation
-        if self.leader is not None and self.leader.trial != before and c is not None and not c.departed:
+        if self.holdback is not None:
+            text += (
+                f"; trial {self.holdback.pick.trial} was picked over the baselines by a local judge alone, "
+                "which no calibration trusts: the best baseline is returned"
+            )
+        elif self.leader is not None and self.leader.trial != before and c is not None and not c.departed:
             text += (
                 f"; trial {self.leader.trial} led the valset, but choosing on half the valset gained "
                 f"{100 * c.gain:+.1f} points over the best baseline on the other half: the baseline is returned"

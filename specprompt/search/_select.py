@@ -24,6 +24,10 @@ The rule (also in the README):
    ``confirm_min_examples`` examples of a held-out half, the best baseline is returned instead
    (:class:`Confirmation`). No candidate is scored again: the check reads the
    per-example scores steps 2-5 read.
+7. If the pick is still not a baseline and a local judge scored the search alone for a program
+   priced for another model, with no calibration that trusts it (``local_departures="calibrated"``,
+   the default; :mod:`specprompt.search._departures`), the best baseline is returned and the pick
+   is reported as held back (:class:`~specprompt.search._departures.Holdback`).
 
 After this rule, the compile trims the chosen program (``trim=True``, the default;
 :mod:`specprompt.search._trim`): its cheapest variant (fewer images per label, smaller images)
@@ -64,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from specprompt.search._departures import Holdback
 from specprompt.search._record import TrialRecord
 from specprompt.search._result import ParetoRow
 
@@ -196,6 +201,8 @@ class Decision:
         floor: the best baseline full-valset score in the pool (``None`` without baselines).
         confirmation: the check of step 6 when it ran (the rule picked a non-baseline and a
             baseline is in the pool), else ``None``.
+        holdback: the pick of steps 2-6 when step 7 returned the best baseline instead, else
+            ``None``.
     """
 
     row: ParetoRow
@@ -204,6 +211,7 @@ class Decision:
     p_leader_better: float
     floor: float | None
     confirmation: Confirmation | None = None
+    holdback: Holdback | None = None
 
 
 #: ``(leader index, candidate index) -> bootstrap probability the leader is better``.
@@ -289,6 +297,7 @@ def choose(
     *,
     splits: int = 0,
     min_examples: float = 0.0,
+    hold: str = "",
 ) -> Decision:
     """Applies the rule of this module to full-valset ``rows``.
 
@@ -299,6 +308,8 @@ def choose(
         seed: bootstrap seed.
         splits: ``confirm_splits`` (step 6; 0 skips it).
         min_examples: ``confirm_min_examples`` (step 6).
+        hold: step 7: when not empty, the reason why only a baseline may be returned
+            (:func:`~specprompt.search._departures.may_depart`).
 
     Raises:
         ValueError: ``rows`` is empty.
@@ -317,6 +328,10 @@ def choose(
         confirmation = _confirm(rows, kinds, fb, scores, confidence, seed, splits, min_examples)
         if confirmation is not None and not confirmation.departed:
             pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
+    holdback = None
+    if hold and fb is not None and not kinds.baseline[pick]:
+        holdback = Holdback(rows[pick], rows[fb], hold)
+        pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
     row = rows[pick]
     interval = bootstrap_interval(scores[row.key], INTERVAL_LEVEL, seed)
-    return Decision(row, interval, rows[leader], p_pick, floor, confirmation)
+    return Decision(row, interval, rows[leader], p_pick, floor, confirmation, holdback)

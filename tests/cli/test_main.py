@@ -87,10 +87,11 @@ def test_old_option_names_still_work_with_a_one_line_warning() -> None:
 
 
 def test_choices_of_search_options_are_the_configs() -> None:
-    from specprompt.search._config import BASELINE_TRIMS, CALIBRATION_MODES, SCREEN_RULES
+    from specprompt.search._config import BASELINE_TRIMS, CALIBRATION_MODES, LOCAL_DEPARTURES, SCREEN_RULES
 
     options = {a.dest: a for a in _subparsers()["compile"]._actions}
     # the parser names them literally (it loads no search code): they must not drift apart
     assert tuple(options["trim_baselines"].choices) == BASELINE_TRIMS
+    assert tuple(options["local_departures"].choices) == LOCAL_DEPARTURES
     assert tuple(options["calibration_mode"].choices) == CALIBRATION_MODES
     assert tuple(options["screen_rule"].choices) == SCREEN_RULES
