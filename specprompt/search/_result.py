@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from specprompt.errors import ConfigError
 from specprompt.search._config import SearchConfig
+from specprompt.search._record import TrialRecord
 from specprompt.search._spend import Spend
 
 if TYPE_CHECKING:
@@ -206,6 +207,11 @@ class SpendReport:
         if self.stopped_by:
             parts.append(f"stopped early: {self.stopped_by}")
         return "; ".join(parts)
+
+
+def _sends_images(row: ParetoRow) -> bool:
+    """A baseline prompt that shows demo images (rule 4 of :mod:`specprompt.search._select`)."""
+    return TrialRecord(origin=row.origin).is_baseline and row.tokens > 0
 
 
 def _check_budget(budget: object) -> float:
@@ -417,9 +423,11 @@ class CompileResult:
                 f"{100 * c.gain:+.1f} points over the best baseline on the other half: the baseline is returned"
             )
         elif self.leader is not None and self.leader.trial != before:
+            pick = next((r for r in self.candidates if r.trial == before), b)
+            why = "a baseline that sends images wins a tie" if _sends_images(pick) else "the cheaper wins"
             text += (
                 f"; ties with trial {self.leader.trial} ({self.leader.score:.4f}, {self.leader.tokens} tokens): "
-                f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, the cheaper wins"
+                f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, {why}"
             )
         return text
 

@@ -105,3 +105,8 @@ def test_summary_names_the_interval_test_score_and_a_tie() -> None:
     assert line in res.pareto_table() and html.escape(line) in res._repr_html_()
     data = json.loads(res.to_json())
     assert (data["leader"], data["p_leader_better"], data["floor"], data["interval"]) == (0, 0.41, 0.5, [0.7, 0.95])
+    # rule 4: a baseline that sends images wins a tie even when the leader is cheaper
+    resized = dataclasses.replace(row(2, 0.85, 60), origin="baseline:uniform")
+    tied = dataclasses.replace(res, best=resized, candidates=(*rows, resized), leader=rows[1])
+    assert "ties with trial 1 (0.8500, 10 tokens)" in tied.summary()
+    assert tied.summary().endswith("a baseline that sends images wins a tie")
