@@ -9,7 +9,9 @@ Usage::
 For each task a ``dspy.Predict`` classifier (``image: dspy.Image -> label``) gets ``k`` demos per
 class from the task's trainset; the LM is an offline scorer, the nearest-band engine
 (:func:`specprompt.scorers.nearest_lm`, ``--lm nearest``, the default) or the shipped local band VLM
-(:func:`specprompt.scorers.local_lm`, ``--lm local``), and the metric is exact label match. One run measures,
+(:func:`specprompt.scorers.local_lm`, ``--lm local``), and the metric is exact label match. That scorer also
+answers the test split, so it is the target here (``local_departures="always"``: its picks are returned
+without a calibration). One run measures,
 on the same held-out test split (never the valset the search scores on): full-resolution demos,
 the :class:`~specprompt.search.BandOptimizer` under a token budget (a fraction of the full-resolution
 demo tokens under the headline cost model), uniform downsampling of every demo to the same budget,
@@ -130,6 +132,7 @@ def run_task(name: str, s: Settings, report: Report, engine: Any) -> bool | None
         seed=s.search_seed,
         progress=False,
         storage="memory",
+        local_departures="always",  # the offline scorer also answers the test split: here it is the target
     )
     program = opt.compile(
         student, trainset=task.trainset, valset=task.valset, baselines=("full", "uniform", "text_only", "random")
@@ -254,6 +257,7 @@ def run_pareto(name: str, s: Settings, report: Report) -> None:
         seed=s.search_seed,
         progress=False,
         storage="memory",
+        local_departures="always",  # the offline scorer also answers the test split: here it is the target
     )
     opt.compile(student, trainset=task.trainset, valset=task.valset)
     result = opt.last_result
