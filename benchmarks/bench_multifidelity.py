@@ -474,12 +474,17 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
 def choices_line(cells: Sequence[Cell], method: str) -> str | None:
     """How the compiles of ``method`` chose, each against lanczos on the test split: the resizing
     baseline as it is, a trimmed baseline, or a search candidate (read from the runs' notes, which
-    name the choice; ``None`` without a compile that says)."""
+    name the choice; ``None`` without a compile that says). Compiles whose selection held back a
+    local judge's pick (``local_departures``) are counted as the baseline they returned, and once
+    more at the end."""
     kinds: dict[str, list[int]] = {"the resizing baseline as it is": [], "trimmed": [], "left for a candidate": []}
+    held: list[int] = []
     for c in cells:
         run, lanczos = c.runs.get(method), c.runs.get("lanczos")
         if run is None or run.test is None or lanczos is None or lanczos.test is None or "chosen " not in run.note:
             continue
+        if "held back " in run.note:
+            held.append((run.test > lanczos.test + 1e-9) - (run.test < lanczos.test - 1e-9))
         sign = (run.test > lanczos.test + 1e-9) - (run.test < lanczos.test - 1e-9)
         if "chosen baseline:" not in run.note:
             kinds["left for a candidate"].append(sign)
@@ -491,6 +496,11 @@ def choices_line(cells: Sequence[Cell], method: str) -> str | None:
     parts = [
         f"{kind} {len(v)} ({v.count(1)} above, {v.count(-1)} below, {v.count(0)} equal)" for kind, v in kinds.items()
     ]
+    if held:
+        parts.append(
+            f"of these, a local judge's pick held back {len(held)} ({held.count(1)} above, {held.count(-1)} below, "
+            f"{held.count(0)} equal)"
+        )
     compiles = f"{total} compile{'' if total == 1 else 's'}"
     return f"choices of {method} ({compiles}) against lanczos on the test split: " + "; ".join(parts)
 

@@ -131,3 +131,10 @@ def test_choices_line_counts_each_kind_of_choice_against_lanczos() -> None:
         "left for a candidate 1 (0 above, 1 below, 0 equal)"
     )
     assert bench.choices_line(cells, "target-only") is None
+    cells.append(cell(5, 0.5, "chosen baseline:uniform (100 tokens); held back sampler (60 tokens)"))
+    assert bench.choices_line(cells, "local-only") == (
+        "choices of local-only (5 compiles) against lanczos on the test split: "
+        "the resizing baseline as it is 2 (0 above, 0 below, 2 equal); trimmed 2 (1 above, 1 below, 0 equal); "
+        "left for a candidate 1 (0 above, 1 below, 0 equal); "
+        "of these, a local judge's pick held back 1 (0 above, 0 below, 1 equal)"
+    )
