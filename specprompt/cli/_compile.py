@@ -618,9 +618,10 @@ def add_parser(sub: Any) -> None:
         "--local-departures",
         choices=("calibrated", "always"),  # SearchConfig.local_departures (not imported: see above)
         default=None,
-        help="when the local judge scores alone (no --lm) and --cost-model prices another model: calibrated "
-        "(default) returns a candidate other than a baseline only once a calibration against --target trusts "
-        "the judge, else the best baseline; always returns the judge's pick",
+        help="when --lm is a local judge (local or nearest), scoring alone, and --cost-model prices another "
+        "model: calibrated (default) returns a candidate other than a baseline only once a calibration against "
+        "--target (--calibrate, or --calibration) trusts the judge, else the best baseline; always returns the "
+        "judge's pick",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments
