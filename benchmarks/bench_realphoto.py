@@ -322,9 +322,10 @@ def decision_note(result: Any) -> str:
     c = result.confirmation
     if c is not None:
         parts.append(f"confirmation gain {100 * c.gain:+.1f} ({'kept' if c.departed else 'baseline returned'})")
-    h = getattr(result, "holdback", None)
-    if h is not None:
-        parts.append(f"held back {h.pick.origin} ({h.pick.tokens} tokens)")
+    lp = getattr(result, "local_pick", None)
+    if lp is not None:
+        verb = "confirmed by the target" if lp.returned else "held back"
+        parts.append(f"{verb} {lp.pick.origin} ({lp.pick.tokens} tokens)")
     trim = result.trim
     if trim is not None and trim.tokens_after < trim.tokens_before:
         # the chain's accepted steps down to the returned variant: what made it cheaper

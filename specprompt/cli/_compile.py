@@ -470,8 +470,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--target",
         default=None,
-        help="the LM the program will answer with, when --lm is a local judge (same values as --lm); "
-        "with --calibrate the search first measures how well --lm ranks prompts like it",
+        help="the LM the program will answer with, when --lm is a local judge (same values as --lm): it "
+        "confirms the judge's pick over the baselines (see --local-departures); with --calibrate the search "
+        "first measures how well --lm ranks prompts like it",
     )
     p.add_argument(
         "--calibrate",
@@ -616,12 +617,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--local-departures",
-        choices=("calibrated", "always"),  # SearchConfig.local_departures (not imported: see above)
+        choices=("confirmed", "always"),  # SearchConfig.local_departures (not imported: see above)
         default=None,
-        help="when --lm is a local judge (local or nearest), scoring alone, and --cost-model prices another "
-        "model: calibrated (default) returns a candidate other than a baseline only once a calibration against "
-        "--target (--calibrate, or --calibration) trusts the judge, else the best baseline; always returns the "
-        "judge's pick",
+        help="when --lm is a local judge (local or nearest) and --cost-model prices another model: confirmed "
+        "(default) returns the judge's pick over the baselines only when --target scores it better than the best "
+        "baseline on the validation set (at most 2 x its size --target calls), else the best baseline, which is "
+        "also what it returns without --target; always returns the judge's pick unconfirmed",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

@@ -92,7 +92,7 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
         ``calibration`` (``None`` unless the compile calibrated its scoring LM),
         ``screening`` (``None`` unless the compile screened, ``screen=``),
         ``confirmation`` (the check of leaving the best baseline; ``None`` when it did not run),
-        ``holdback`` (a local judge's pick that was not returned; ``None`` when none was held back),
+        ``local_pick`` (what became of a local judge's pick over the baselines; ``None`` when there was none),
         ``trim`` (the trim after the choice; ``None`` with ``trim=False``),
         ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
         of each complete feasible trial) and ``run``.
@@ -217,7 +217,7 @@ class CompileReport:
             self._calibration(),
             self._screening(),
             self._confirmation(),
-            self._holdback(),
+            self._local_pick(),
             self._trim(),
             self._demos(),
         ]
@@ -388,17 +388,33 @@ class CompileReport:
         )
         return f"<h2>Leaving the baseline</h2><p>{_e(text)}</p>"
 
-    def _holdback(self) -> str:
-        """The pick of a local judge that was not returned (``local_departures``), when there was one."""
-        h = self.data.get("holdback")
-        if not isinstance(h, Mapping):
+    def _local_pick(self) -> str:
+        """What became of a local judge's pick over the baselines (``local_departures``), if any."""
+        lp = self.data.get("local_pick")
+        if not isinstance(lp, Mapping):
             return ""
-        text = (
-            f"The selection rule picked trial {h.get('pick')} ({h.get('pick_origin')}, {h.get('pick_tokens')} tokens, "
-            f"valset {_fmt_score(h.get('pick_score'))}) over the baselines; the baseline trial {h.get('fallback')} "
-            f"is returned instead: {h.get('reason')}."
+        head = (
+            f"The search, scored by a local judge, picked trial {lp.get('pick')} ({lp.get('pick_origin')}, "
+            f"{lp.get('pick_tokens')} tokens, valset {_fmt_score(lp.get('pick_score'))}) over the baselines."
         )
-        return f"<h2>Held back</h2><p>{_e(text)}</p>"
+        check = lp.get("check")
+        if isinstance(check, Mapping):
+            sign = ">=" if check.get("confirmed") else "<"
+            head += (
+                f" The target {check.get('target')} scored it {_fmt_score(check.get('pick'))} against the best "
+                f"baseline's {_fmt_score(check.get('fallback'))} on {check.get('examples')} validation examples "
+                f"(P(better) {float(check.get('p_better') or 0.0):.2f} {sign} {check.get('confidence')}; "
+                f"{check.get('calls')} target calls)."
+            )
+        else:
+            head += f" {lp.get('reason')}."
+        verdict = (
+            "It is returned."
+            if lp.get("returned")
+            else f"It is not returned: the baseline trial {lp.get('fallback')} is."
+        )
+        title = "Confirmed by the target" if lp.get("returned") else "Held back"
+        return f"<h2>{title}</h2><p>{_e(head)} {_e(verdict)}</p>"
 
     def _trim(self) -> str:
         """The cheaper variants of the chosen program the trim tried (``trim=True``)."""

@@ -35,9 +35,9 @@ BASELINE_TRIMS: tuple[str, ...] = ("gain", "scale", "tie", "off")
 BaselineTrim = Literal["gain", "scale", "tie", "off"]
 
 #: Allowed values of ``SearchConfig.local_departures``.
-LOCAL_DEPARTURES: tuple[str, ...] = ("calibrated", "always")
+LOCAL_DEPARTURES: tuple[str, ...] = ("confirmed", "always")
 
-LocalDepartures = Literal["calibrated", "always"]
+LocalDepartures = Literal["confirmed", "always"]
 
 
 def _is_int(value: object) -> bool:
@@ -168,11 +168,12 @@ class SearchConfig:
         },
     )
     local_departures: LocalDepartures = field(
-        default="calibrated",
+        default="confirmed",
         metadata={
-            "help": "when a local judge (band VLM or nearest-band engine) scores the search alone and the images are "
-            "priced for another model: 'calibrated' returns a candidate other than a baseline only once a calibration "
-            "against the target trusts the judge (else the best baseline, trimmed); 'always' returns its pick"
+            "help": "when a local judge (band VLM or nearest-band engine) scores the search and the images are priced "
+            "for another model: 'confirmed' returns its pick over the baselines only when the target (target=) "
+            "scores that pick better than the best baseline on the valset, else (and always without a target) the "
+            "best baseline; 'always' returns its pick unconfirmed"
         },
     )
     expected_scores: bool = field(

@@ -1,4 +1,4 @@
-"""Whether the returned program may leave the baselines when a local judge scores the search alone.
+"""Whether the returned program may leave the baselines when a local judge scores the search.
 
 A local judge (the band VLM of :func:`~specprompt.scorers.local_lm`, or the nearest-band engine
 of :func:`~specprompt.scorers.nearest_lm`) is not the model the compiled program will answer
@@ -9,29 +9,46 @@ guess lost more often than it won: in ``benchmarks/bench_multifidelity.py --scre
 resizing baseline for a local judge's pick were below uniform Lanczos resizing on the held-out
 split in 9 of 12 (program, pixel judge) pairs, where the same search scored by the pixel judge
 itself left it 8 times, 6 of them above Lanczos and 1 below. Trims of a baseline (smaller images
-that lose no validation example) fared better (14 above, 6 below).
+that lose no validation example) fared better (14 above, 6 below). A good rank agreement over a
+probe did not make a judge right about this one decision either (``band-vlm-v2``, 0.76 against
+the pixel judges, made 8 of those 12 departures).
 
-So with ``local_departures="calibrated"`` (the default) such a search returns its best baseline,
-trimmed as usual, unless a calibration against the target (``target=`` with ``calibrate=True``,
-or ``calibration=``) trusts the local judge (:attr:`~specprompt.search.Calibration.trusted`).
-The candidate it held back is reported (:class:`Holdback`); the Pareto front and
-``CompileResult.program_for_budget`` still offer every candidate. ``"always"`` lets the local
-judge's pick be returned as before. Nothing changes for a search scored by a remote LM or a
-pixel judge (they see what the target sees), for a multi-fidelity search (``screen=``: the target
-scores the finalists), or for ``cost_model="local"`` (the local model is the target).
+So with ``local_departures="confirmed"`` (the default) such a search decides by
+:func:`departure_policy`:
+
+- with the target given (``BandOptimizer(target=...)``, CLI ``--target``), the local judge's pick
+  and the best baseline are scored by the target on the valset (at most ``2 x len(valset)`` target
+  calls, only when the judge picked something else than a baseline), and the pick is returned
+  only when a paired bootstrap finds it better with probability >= ``tie_confidence``
+  (:class:`TargetCheck`), the rule that lets any search leave plain resizing;
+- without a target, the best baseline is returned.
+
+Either way the best baseline is then trimmed as usual, and :class:`LocalPick` reports what became
+of the pick; the Pareto front and ``CompileResult.program_for_budget`` still offer every candidate.
+``"always"`` returns the local judge's pick as any other scorer's. Nothing changes for a search
+scored by a remote LM or a pixel judge (they see what the target sees), for a multi-fidelity search
+(``screen=``: the target scores the finalists), or for ``cost_model="local"`` (the local model is
+the target).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from specprompt.search._calibrate import Calibration
     from specprompt.search._config import LocalDepartures
     from specprompt.search._result import ParetoRow
 
-__all__ = ["Holdback", "local_judge", "may_depart"]
+__all__ = ["TARGET_SCORES_ATTR", "DeparturePolicy", "LocalPick", "TargetCheck", "departure_policy", "local_judge"]
+
+#: Study user attribute prefix (+ candidate key) of the target's per-example valset scores of a
+#: :class:`TargetCheck`: a resumed compile reads them instead of calling the target again.
+TARGET_SCORES_ATTR = "specprompt:target-scores:"
+
+#: What :func:`departure_policy` decides: ``"free"`` (the selection rule alone), ``"confirm"`` (the
+#: target confirms a pick over the baselines), ``"hold"`` (the best baseline is returned).
+DeparturePolicy = Literal["free", "confirm", "hold"]
 
 
 def local_judge(lm: Any) -> str | None:
@@ -52,56 +69,110 @@ def local_judge(lm: Any) -> str | None:
     return None
 
 
-def may_depart(
-    mode: LocalDepartures, judge: str | None, priced_locally: bool, screened: bool, calibration: Calibration | None
-) -> tuple[bool, str]:
-    """Whether the selection may return a candidate that is not a baseline, and why not.
+def departure_policy(
+    mode: LocalDepartures, judge: str | None, priced_locally: bool, screened: bool, target: str | None
+) -> tuple[DeparturePolicy, str]:
+    """How the selection may return a candidate that is not a baseline, and why.
 
     Args:
         mode: ``SearchConfig.local_departures``.
         judge: :func:`local_judge` of the scoring LM.
         priced_locally: the cost model prices the local band VLM (``cost_model="local..."``).
         screened: a multi-fidelity search (``screen=``), whose scoring LM is the target.
-        calibration: the compile's calibration of the scoring LM against the target, if any.
+        target: the model string of ``BandOptimizer(target=...)``, if given.
 
     Returns:
-        ``(True, "")``, or ``(False, reason)`` naming the judge and what would lift the rule.
+        ``("free", "")``, or ``("confirm" | "hold", reason)`` with a reason that names the judge.
 
     Example:
-        >>> may_depart("calibrated", "specprompt/nearest-v1", False, False, None)[0]
-        False
-        >>> may_depart("always", "specprompt/nearest-v1", False, False, None)
-        (True, '')
+        >>> departure_policy("confirmed", "specprompt/nearest-v1", False, False, None)[0]
+        'hold'
+        >>> departure_policy("confirmed", "specprompt/nearest-v1", False, False, "openai/gpt-4.1-mini")[0]
+        'confirm'
+        >>> departure_policy("always", "specprompt/nearest-v1", False, False, None)
+        ('free', '')
     """
     if mode == "always" or judge is None or priced_locally or screened:
-        return True, ""
-    if calibration is not None and calibration.trusted:
-        return True, ""
-    why = (
-        "no calibration against the target"
-        if calibration is None
-        else f"its calibration against {calibration.target} does not trust it ({calibration.verdict})"
-    )
-    return False, (
-        f"scored by the local judge {judge} alone, with {why}: a local judge's pick over the baselines is "
-        "returned only once a calibration trusts it (target= with calibrate=True, or calibration=; "
-        "local_departures='always' returns it anyway)"
+        return "free", ""
+    if target is not None:
+        return "confirm", (
+            f"the search was scored by the local judge {judge}; its pick over the baselines is returned only "
+            f"when the target {target} scores it better than the best baseline on the valset"
+        )
+    return "hold", (
+        f"the search was scored by the local judge {judge} alone, and there is no target to confirm its pick over "
+        "the baselines (target=, CLI --target; local_departures='always' returns the pick unconfirmed)"
     )
 
 
 @dataclass(frozen=True)
-class Holdback:
-    """A candidate the selection rule picked but did not return (:func:`may_depart` said no).
+class TargetCheck:
+    """The target's verdict on a local judge's pick against the best baseline (full valset).
 
     Attributes:
-        pick: the candidate the rule picked (not a baseline).
-        fallback: the best baseline, returned instead (before the trim).
-        reason: why, naming the local judge.
+        target: model string of the target LM.
+        pick: the pick's mean metric under the target.
+        fallback: the best baseline's mean metric under the target.
+        p_better: paired-bootstrap probability that the pick is better (seeded).
+        confidence: the probability needed (``tie_confidence``).
+        examples: validation examples both were scored on.
+        calls: target calls this check made (0 when its scores were stored by an earlier run).
+    """
+
+    target: str
+    pick: float
+    fallback: float
+    p_better: float
+    confidence: float
+    examples: int
+    calls: int
+
+    @property
+    def confirmed(self) -> bool:
+        """True when the target finds the pick better with at least :attr:`confidence`."""
+        return self.p_better >= self.confidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "pick": self.pick,
+            "fallback": self.fallback,
+            "p_better": self.p_better,
+            "confidence": self.confidence,
+            "examples": self.examples,
+            "calls": self.calls,
+            "confirmed": self.confirmed,
+        }
+
+    def summary(self) -> str:
+        sign = ">=" if self.confirmed else "<"
+        return (
+            f"the target {self.target} scored it {self.pick:.4f} against the baseline's {self.fallback:.4f} on "
+            f"{self.examples} validation examples (P(better) {self.p_better:.2f} {sign} {self.confidence:g}; "
+            f"{self.calls} target calls)"
+        )
+
+
+@dataclass(frozen=True)
+class LocalPick:
+    """What became of a local judge's pick over the baselines (see the module docstring).
+
+    Attributes:
+        pick: the candidate the selection rule picked (not a baseline).
+        fallback: the best baseline, returned instead unless :attr:`returned`.
+        reason: the policy, naming the local judge.
+        check: the target's verdict (policy ``"confirm"``), else ``None`` (policy ``"hold"``).
     """
 
     pick: ParetoRow
     fallback: ParetoRow
     reason: str
+    check: TargetCheck | None = None
+
+    @property
+    def returned(self) -> bool:
+        """True when the pick is the returned program (the target confirmed it)."""
+        return self.check is not None and self.check.confirmed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,11 +182,16 @@ class Holdback:
             "pick_tokens": self.pick.tokens,
             "fallback": self.fallback.trial,
             "reason": self.reason,
+            "check": None if self.check is None else self.check.to_dict(),
+            "returned": self.returned,
         }
 
     def summary(self) -> str:
         p = self.pick
-        return (
-            f"held back: trial {p.trial} ({p.origin}, {p.tokens} tokens, valset {p.score:.4f}) was picked over the "
-            f"baselines but the baseline trial {self.fallback.trial} is returned; {self.reason}"
-        )
+        head = f"trial {p.trial} ({p.origin}, {p.tokens} tokens, valset {p.score:.4f}), the local judge's pick"
+        c = self.check
+        if c is not None and c.confirmed:
+            return f"confirmed: {head}, is returned: {c.summary()}"
+        verdict = f"the baseline trial {self.fallback.trial} is returned"
+        why = self.reason if c is None else c.summary()
+        return f"held back: {head}, is not returned: {why}; {verdict}"

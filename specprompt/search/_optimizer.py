@@ -24,7 +24,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
-from specprompt.search._departures import local_judge, may_depart
+from specprompt.search._departures import TARGET_SCORES_ATTR, TargetCheck, departure_policy, local_judge
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
 from specprompt.search._objective import (
@@ -43,7 +43,7 @@ from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, 
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
-from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
+from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose, p_better
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
@@ -170,6 +170,11 @@ def _scoring_lm(call_timeout: float | None) -> Iterator[None]:
         yield
 
 
+def _builder(ctx: SearchContext, row: ParetoRow) -> Callable[[], dspy.Module]:
+    """Builds the program of ``row`` when called (what :meth:`Scorer.score` takes)."""
+    return lambda: ctx.build(row_candidate(ctx, row))
+
+
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
     """Chooses which frequency bands of each few-shot demo image to send, under a token budget.
 
@@ -197,7 +202,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             (:func:`specprompt.search.calibrate`, at most ``calibration_probes x
             calibration_examples`` target calls), stores it in the study's user attribute
             ``"specprompt:calibration"`` (a resumed study reuses it, with no target call) and
-            reports it in ``last_result.calibration``.
+            reports it in ``last_result.calibration``. With ``local_departures="confirmed"`` (the
+            default) it also confirms a local judge's pick over the baselines: the pick is
+            returned only when the target scores it better than the best baseline on the valset
+            (``last_result.local_pick``; :mod:`specprompt.search._departures`).
         screen: a cheap screening judge for a multi-fidelity search scored by the target
             (``dspy.settings.lm``): ``"local"`` (the shipped band VLM band-vlm-v2,
             :data:`~specprompt.search.SCREEN_CHECKPOINT`), ``"nearest"`` or a
@@ -665,6 +673,60 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             except TransportError as exc:  # [faults]
                 logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
 
+    def _decide_departure(self, run: _Run, study: optuna.Study, rows: Sequence[ParetoRow]) -> Decision | None:
+        """:meth:`_decide` with step 7 of the rule: a local judge's pick over the baselines is held
+        back, or confirmed by the target (:mod:`specprompt.search._departures`)."""
+        cfg = self.config
+        policy, why = departure_policy(
+            cfg.local_departures,
+            local_judge(dspy.settings.lm),
+            not run.ctx.sized,
+            run.screen is not None,
+            None if self.target is None else str(getattr(self.target, "model", self.target)),
+        )
+        if policy == "free":
+            return self._decide(study, rows)
+        decision = self._decide(study, rows, why)
+        if decision is None or decision.local_pick is None:
+            return decision
+        picked = decision.local_pick
+        if policy == "confirm":
+            picked = dataclasses.replace(picked, check=self._target_check(run, study, picked.pick, picked.fallback))
+        if picked.returned:
+            free = self._decide(study, rows)
+            if free is not None:  # pragma: no branch - the same pool as above
+                logger.info("%s", picked.summary())
+                return dataclasses.replace(free, local_pick=picked)
+        logger.warning("%s", picked.summary())
+        return dataclasses.replace(decision, local_pick=picked)
+
+    def _target_check(self, run: _Run, study: optuna.Study, pick: ParetoRow, fallback: ParetoRow) -> TargetCheck:
+        """Both rows scored by the target on the whole valset (stored in the study, so a resumed
+        compile makes no call again) and compared by a paired bootstrap."""
+        cfg = self.config
+        scorer = Scorer(self.metric, run.valset, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
+        every = range(len(run.valset))
+        found: dict[str, dict[int, float]] = {}
+        for row in (pick, fallback):
+            attr = TARGET_SCORES_ATTR + row.key
+            stored = study.user_attrs.get(attr)
+            if isinstance(stored, dict) and len(stored) == len(run.valset):
+                found[row.key] = {int(k): float(v) for k, v in stored.items()}
+                continue
+            with dspy.context(lm=remote_lm(self.target, cfg.call_timeout)):
+                found[row.key] = scorer.score("target:" + row.key, _builder(run.ctx, row), every)
+            study.set_user_attr(attr, {str(k): v for k, v in found[row.key].items()})
+        a, b = found[pick.key], found[fallback.key]
+        return TargetCheck(
+            target=str(getattr(self.target, "model", self.target)),
+            pick=sum(a.values()) / len(a),
+            fallback=sum(b.values()) / len(b),
+            p_better=p_better(a, b, cfg.seed),
+            confidence=float(cfg.tie_confidence),
+            examples=len(set(a) & set(b)),
+            calls=scorer.calls,
+        )
+
     def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow], hold: str = "") -> Decision | None:
         """The returned row by the rule of :mod:`specprompt.search._select` (``hold``: its step 7)."""
         scores: dict[str, dict[int, float]] = {}
@@ -792,18 +854,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
             self._adopt(run, base, rows)
             rows = collect_rows(study, ctx, cfg.token_budget)
-        departs, hold = may_depart(
-            cfg.local_departures,
-            local_judge(dspy.settings.lm),
-            not ctx.sized,
-            run.screen is not None,
-            calibration,
-        )
-        decision = self._decide(study, rows, "" if departs else hold)
+        decision = self._decide_departure(run, study, rows)
         if decision is None:  # pragma: no cover - the finalists and the fallback have full scores
             raise ConfigError("no candidate fits the token budget")
-        if decision.holdback is not None:
-            logger.warning("%s", decision.holdback.summary())
         best, interval = decision.row, decision.interval
         baseline_calls = run.scorer.calls - search_calls
         trimmed = None
@@ -830,7 +883,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             p_leader_better=decision.p_leader_better,
             floor=decision.floor,
             confirmation=decision.confirmation,
-            holdback=decision.holdback,
+            local_pick=decision.local_pick,
             test_score=test_score,
             test_calls=test_calls,
             spend=self._spend(run, search_spend, best.tokens),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import optuna
 
     from specprompt.search._calibrate import Calibration
-    from specprompt.search._departures import Holdback
+    from specprompt.search._departures import LocalPick
     from specprompt.search._screen import ScreenReport
     from specprompt.search._select import Confirmation
     from specprompt.search._trim import TrimReport
@@ -252,9 +252,9 @@ class CompileResult:
             valset halves it was not chosen on (:class:`~specprompt.search._select.Confirmation`),
             or ``None`` when it did not run (a baseline was picked, none was scored, or
             ``confirm_splits=0``).
-        holdback: the candidate the selection rule picked but did not return, because a local
-            judge scored the search alone and no calibration trusts it
-            (:class:`~specprompt.search._departures.Holdback`; ``local_departures``), else ``None``.
+        local_pick: what became of a local judge's pick over the baselines: held back, or
+            returned once the target confirmed it
+            (:class:`~specprompt.search._departures.LocalPick`; ``local_departures``), else ``None``.
         spend: billed calls and tokens, failures and the repay point (:class:`SpendReport`).
         calibration: the rank agreement of the scoring LM with the target LM, measured before
             the search (``calibrate=True`` with a ``target`` or a ``screen``), or given
@@ -286,7 +286,7 @@ class CompileResult:
     p_leader_better: float = 0.0
     floor: float | None = None
     confirmation: Confirmation | None = None
-    holdback: Holdback | None = None
+    local_pick: LocalPick | None = None
     spend: SpendReport | None = None
     calibration: Calibration | None = None
     calibration_given: bool = False
@@ -343,7 +343,7 @@ class CompileResult:
             "p_leader_better": self.p_leader_better,
             "floor": self.floor,
             "confirmation": None if self.confirmation is None else self.confirmation.to_dict(),
-            "holdback": None if self.holdback is None else self.holdback.to_dict(),
+            "local_pick": None if self.local_pick is None else self.local_pick.to_dict(),
             "spend": None if self.spend is None else self.spend.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "calibration_given": self.calibration_given,
@@ -391,9 +391,9 @@ class CompileResult:
         if self.confirmation is not None:
             lines.append("")
             lines.append(self.confirmation.summary())
-        if self.holdback is not None:
+        if self.local_pick is not None:
             lines.append("")
-            lines.append(self.holdback.summary())
+            lines.append(self.local_pick.summary())
         if self.trim is not None:
             lines.append("")
             lines.append(self.trim.summary())
@@ -412,10 +412,14 @@ class CompileResult:
             before = self.trim.chosen
             text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
         c = self.confirmation
-        if self.holdback is not None:
+        lp = self.local_pick
+        if lp is not None and lp.returned:
+            text += "; picked over the baselines by the local judge and confirmed by the target"
+        elif lp is not None:
             text += (
-                f"; trial {self.holdback.pick.trial} was picked over the baselines by a local judge alone, "
-                "which no calibration trusts: the best baseline is returned"
+                f"; trial {lp.pick.trial} was the local judge's pick over the baselines, "
+                f"{'not confirmed by the target' if lp.check is not None else 'with no target to confirm it'}: "
+                "the best baseline is returned"
             )
         elif self.leader is not None and self.leader.trial != before and c is not None and not c.departed:
             text += (

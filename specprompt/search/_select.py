@@ -24,10 +24,11 @@ The rule (also in the README):
    ``confirm_min_examples`` examples of a held-out half, the best baseline is returned instead
    (:class:`Confirmation`). No candidate is scored again: the check reads the
    per-example scores steps 2-5 read.
-7. If the pick is still not a baseline and a local judge scored the search alone for a program
-   priced for another model, with no calibration that trusts it (``local_departures="calibrated"``,
-   the default; :mod:`specprompt.search._departures`), the best baseline is returned and the pick
-   is reported as held back (:class:`~specprompt.search._departures.Holdback`).
+7. If the pick is still not a baseline and a local judge scored the search for a program priced
+   for another model (``local_departures="confirmed"``, the default;
+   :mod:`specprompt.search._departures`), the best baseline is returned unless the target
+   (``target=``) scores the pick better on the valset; the pick is reported either way
+   (:class:`~specprompt.search._departures.LocalPick`).
 
 After this rule, the compile trims the chosen program (``trim=True``, the default;
 :mod:`specprompt.search._trim`): its cheapest variant (fewer images per label, smaller images)
@@ -68,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from specprompt.search._departures import Holdback
+from specprompt.search._departures import LocalPick
 from specprompt.search._record import TrialRecord
 from specprompt.search._result import ParetoRow
 
@@ -201,8 +202,8 @@ class Decision:
         floor: the best baseline full-valset score in the pool (``None`` without baselines).
         confirmation: the check of step 6 when it ran (the rule picked a non-baseline and a
             baseline is in the pool), else ``None``.
-        holdback: the pick of steps 2-6 when step 7 returned the best baseline instead, else
-            ``None``.
+        local_pick: the pick of steps 2-6 when step 7 returned the best baseline instead
+            (the optimizer may still return the pick once the target confirms it), else ``None``.
     """
 
     row: ParetoRow
@@ -211,7 +212,7 @@ class Decision:
     p_leader_better: float
     floor: float | None
     confirmation: Confirmation | None = None
-    holdback: Holdback | None = None
+    local_pick: LocalPick | None = None
 
 
 #: ``(leader index, candidate index) -> bootstrap probability the leader is better``.
@@ -308,8 +309,8 @@ def choose(
         seed: bootstrap seed.
         splits: ``confirm_splits`` (step 6; 0 skips it).
         min_examples: ``confirm_min_examples`` (step 6).
-        hold: step 7: when not empty, the reason why only a baseline may be returned
-            (:func:`~specprompt.search._departures.may_depart`).
+        hold: step 7: when not empty, the reason why a pick that is not a baseline is replaced by
+            the best baseline (:func:`~specprompt.search._departures.departure_policy`).
 
     Raises:
         ValueError: ``rows`` is empty.
@@ -328,10 +329,10 @@ def choose(
         confirmation = _confirm(rows, kinds, fb, scores, confidence, seed, splits, min_examples)
         if confirmation is not None and not confirmation.departed:
             pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
-    holdback = None
+    local_pick = None
     if hold and fb is not None and not kinds.baseline[pick]:
-        holdback = Holdback(rows[pick], rows[fb], hold)
+        local_pick = LocalPick(rows[pick], rows[fb], hold)
         pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
     row = rows[pick]
     interval = bootstrap_interval(scores[row.key], INTERVAL_LEVEL, seed)
-    return Decision(row, interval, rows[leader], p_pick, floor, confirmation, holdback)
+    return Decision(row, interval, rows[leader], p_pick, floor, confirmation, local_pick)

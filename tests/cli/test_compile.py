@@ -441,7 +441,7 @@ def test_compile_trims_by_default_and_no_trim_turns_it_off(
     sized = tmp_path / "sized"
     assert main(compile_args(program_file, tiny_data, sized, "--trim-baselines", "scale")) == 0
     assert json.loads((sized / "pareto.json").read_text())["config"]["trim_baselines"] == "scale"
-    assert trimmed["config"]["local_departures"] == "calibrated"
+    assert trimmed["config"]["local_departures"] == "confirmed"
     anyway = tmp_path / "anyway"
     assert main(compile_args(program_file, tiny_data, anyway, "--local-departures", "always")) == 0
     assert json.loads((anyway / "pareto.json").read_text())["config"]["local_departures"] == "always"
