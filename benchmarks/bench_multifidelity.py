@@ -31,6 +31,10 @@ mf-local-      the same with the local judge and a calibration measured once per
 given          (``--given-probes`` x ``--given-examples`` target calls, on the first seed's task
                draw) and given to every seed's compile (``BandOptimizer(calibration=...)``); each
                compile is charged the probe's target calls divided by the number of seeds
+mf-local-      the search scored by the local judge, given ``target=``: the target scores only the
+confirmed      judge's final pick and the best baseline on the valset, and the pick is returned
+               only when the target finds it better (``local_departures="confirmed"``); no target
+               call when the judge picks a baseline
 local-only     the same search scored by the local judge alone (no target call during the compile;
                the program is then measured on the held-out split by the target like the others)
 lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
@@ -70,7 +74,9 @@ import bench_realphoto as rp
 #: Screens: the judge, and how its agreement is calibrated (a probe first; ``-unchecked``: not at all;
 #: ``-trials``: on the search's own first trials, ``calibration_mode="trials"``; ``-top``: read by
 #: ``screen_rule="top"``).
-SCREENS = ("local", "nearest", "local-unchecked", "local-trials", "local-trials-top", "local-given")
+SCREENS = ("local", "nearest", "local-unchecked", "local-trials", "local-trials-top", "local-given", "local-confirmed")
+#: The screen whose search the local judge scores alone, the target confirming only its final pick.
+CONFIRMED = "local-confirmed"
 #: The method whose scoring LM is the local judge alone; chosen with ``--screens`` like a screen.
 LOCAL_ONLY = "local-only"
 #: Bars of issue #11 for ``local-only``: most accuracy points lost to target-only; not below lanczos.
@@ -148,7 +154,7 @@ def _compile(
     rule: str = "rank",
     **options: Any,
 ) -> tuple[Any, Any]:
-    """One compile; ``options`` are further SearchConfig fields (the local-only arm's)."""
+    """One compile; ``options`` are further BandOptimizer keywords (SearchConfig fields, ``target``)."""
     from specprompt.search import BandOptimizer
 
     extra: dict[str, Any] = dict(options)
@@ -207,8 +213,9 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
     makers = {"local": lambda: local_lm(s.checkpoint), "nearest": nearest_lm}
     methods = ("target-only", *(f"mf-{name}" for name in s.screens), *((LOCAL_ONLY,) if s.local_only else ()))
     for method in methods:
-        if method == LOCAL_ONLY:
-            cell.runs[method] = _local_only(student, task, s, budget, seed, lm, makers["local"]())
+        if method in (LOCAL_ONLY, f"mf-{CONFIRMED}"):
+            confirm = method != LOCAL_ONLY
+            cell.runs[method] = _local_only(student, task, s, budget, seed, lm, makers["local"](), confirm)
             continue
         rule = "top" if method.endswith("-top") else "rank"
         base = method.removesuffix("-top")
@@ -292,14 +299,18 @@ def _local_options(s: Settings) -> dict[str, Any]:
     )
 
 
-def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, target: Any, local: Any) -> Run:
-    """The search scored by ``local`` alone; the program is then scored by ``target`` on the test split."""
+def _local_only(
+    student: Any, task: Any, s: Settings, budget: int, seed: int, target: Any, local: Any, confirm: bool = False
+) -> Run:
+    """The search scored by ``local`` alone (``confirm``: with ``target=``, which then confirms its
+    final pick over the baselines); the program is then scored by ``target`` on the test split."""
     import dspy
 
     before, local_before = target.engine.calls, local.engine.calls
     t0 = time.perf_counter()
+    options = _local_options(s) | ({"target": target} if confirm else {})
     with dspy.context(lm=local):
-        program, result = _compile(student, task, s, budget, seed, None, False, **_local_options(s))
+        program, result = _compile(student, task, s, budget, seed, None, False, **options)
     seconds = time.perf_counter() - t0
     local_calls = local.engine.calls - local_before
     target_calls = target.engine.calls - before  # before the held-out scoring, which the target answers
@@ -309,8 +320,10 @@ def _local_only(student: Any, task: Any, s: Settings, budget: int, seed: int, ta
         target_calls=target_calls,
         screen_calls=local_calls,
         seconds=seconds,
+        screened=confirm,
         note=_joined(
-            f"scored by {local.model} alone ({s.checkpoint}{', expected metric' if s.local_expected else ''}"
+            f"scored by {local.model} {'(its pick confirmed by the target)' if confirm else 'alone'} "
+            f"({s.checkpoint}{', expected metric' if s.local_expected else ''}"
             f"{'' if s.local_trim else ', no trim'}"
             f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}): "
             f"{local_calls} local calls",

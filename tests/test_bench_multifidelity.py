@@ -91,6 +91,33 @@ def test_local_only_runs_the_checkpoint_asked_for(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--checkpoint" in bad.stderr and "band-vlm-v2" in bad.stderr
 
 
+def test_local_confirmed_calls_the_target_only_to_confirm_a_pick(tmp_path: Path) -> None:
+    js = tmp_path / "confirmed.json"
+    proc = _run(
+        "--quick",
+        "--tasks",
+        "photo-texture",
+        "--judges",
+        "hist-hog",
+        "--screens",
+        "local-confirmed",
+        "local-only",
+        "--json-out",
+        str(js),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS/FAIL mf-local-confirmed: >= 3x fewer target calls than target-only:" in proc.stdout
+    runs = json.loads(js.read_text().splitlines()[0])["runs"]
+    confirmed, alone = runs["mf-local-confirmed"], runs["local-only"]
+    assert "its pick confirmed by the target" in confirmed["note"] and confirmed["screened"]
+    # the same local search; the target scored only the judge's pick and the best baseline
+    assert confirmed["screen_calls"] == alone["screen_calls"] > 0 and alone["target_calls"] == 0
+    if "held back " in alone["note"] or "confirmed by the target " in confirmed["note"]:
+        assert 0 < confirmed["target_calls"] <= 2 * 8  # two prompts on --quick's 8 validation examples
+    else:
+        assert confirmed["target_calls"] == 0
+
+
 def test_given_calibration_is_charged_once_per_task_over_the_seeds(tmp_path: Path) -> None:
     js = tmp_path / "given.json"
     common = ("--quick", "--tasks", "photo-tint", "--judges", "hist-hog", "--screens", "local-given")
