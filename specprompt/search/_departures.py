@@ -33,14 +33,32 @@ the target).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import dspy
+
+from specprompt.search._scoring import Scorer
+from specprompt.search._study import row_candidate
+from specprompt.search._transport import remote_lm
+
 if TYPE_CHECKING:
+    import optuna
+
     from specprompt.search._config import LocalDepartures
+    from specprompt.search._context import SearchContext
     from specprompt.search._result import ParetoRow
 
-__all__ = ["TARGET_SCORES_ATTR", "DeparturePolicy", "LocalPick", "TargetCheck", "departure_policy", "local_judge"]
+__all__ = [
+    "TARGET_SCORES_ATTR",
+    "DeparturePolicy",
+    "LocalPick",
+    "TargetCheck",
+    "departure_policy",
+    "local_judge",
+    "target_check",
+]
 
 #: Study user attribute prefix (+ candidate key) of the target's per-example valset scores of a
 #: :class:`TargetCheck`: a resumed compile reads them instead of calling the target again.
@@ -195,3 +213,50 @@ class LocalPick:
         verdict = f"the baseline trial {self.fallback.trial} is returned"
         why = self.reason if c is None else c.summary()
         return f"held back: {head}, is not returned: {why}; {verdict}"
+
+
+def target_check(
+    study: optuna.Study,
+    ctx: SearchContext,
+    metric: Callable[..., Any],
+    valset: Sequence[Any],
+    target: Any,
+    pick: ParetoRow,
+    fallback: ParetoRow,
+) -> TargetCheck:
+    """``pick`` and ``fallback`` scored by ``target`` on the whole ``valset`` and compared by a
+    seeded paired bootstrap (``ctx.config``: threads, retries, timeout, seed, ``tie_confidence``).
+
+    The per-example scores are stored in ``study`` (:data:`TARGET_SCORES_ATTR` + the candidate
+    key), so a resumed compile reads them instead of calling the target again.
+    """
+    from specprompt.search._select import p_better  # not at the top: _select imports this module
+
+    cfg = ctx.config
+    scorer = Scorer(metric, valset, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
+    every = range(len(valset))
+    found: dict[str, dict[int, float]] = {}
+    for row in (pick, fallback):
+        attr = TARGET_SCORES_ATTR + row.key
+        stored = study.user_attrs.get(attr)
+        if isinstance(stored, dict) and len(stored) == len(valset):
+            found[row.key] = {int(k): float(v) for k, v in stored.items()}
+            continue
+        with dspy.context(lm=remote_lm(target, cfg.call_timeout)):
+            found[row.key] = scorer.score("target:" + row.key, _builder(ctx, row), every)
+        study.set_user_attr(attr, {str(k): v for k, v in found[row.key].items()})
+    a, b = found[pick.key], found[fallback.key]
+    return TargetCheck(
+        target=str(getattr(target, "model", target)),
+        pick=sum(a.values()) / len(a),
+        fallback=sum(b.values()) / len(b),
+        p_better=p_better(a, b, cfg.seed),
+        confidence=float(cfg.tie_confidence),
+        examples=len(set(a) & set(b)),
+        calls=scorer.calls,
+    )
+
+
+def _builder(ctx: SearchContext, row: ParetoRow) -> Callable[[], dspy.Module]:
+    """Builds the program of ``row`` when called (what ``Scorer.score`` takes)."""
+    return lambda: ctx.build(row_candidate(ctx, row))

@@ -24,7 +24,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
-from specprompt.search._departures import TARGET_SCORES_ATTR, TargetCheck, departure_policy, local_judge
+from specprompt.search._departures import departure_policy, local_judge, target_check
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
 from specprompt.search._objective import (
@@ -43,7 +43,7 @@ from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, 
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
-from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose, p_better
+from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
@@ -168,11 +168,6 @@ def _scoring_lm(call_timeout: float | None) -> Iterator[None]:
         logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
     with dspy.context(lm=remote_lm(lm, call_timeout)):
         yield
-
-
-def _builder(ctx: SearchContext, row: ParetoRow) -> Callable[[], dspy.Module]:
-    """Builds the program of ``row`` when called (what :meth:`Scorer.score` takes)."""
-    return lambda: ctx.build(row_candidate(ctx, row))
 
 
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
@@ -691,7 +686,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return decision
         picked = decision.local_pick
         if policy == "confirm":
-            picked = dataclasses.replace(picked, check=self._target_check(run, study, picked.pick, picked.fallback))
+            check = target_check(study, run.ctx, self.metric, run.valset, self.target, picked.pick, picked.fallback)
+            picked = dataclasses.replace(picked, check=check)
         if picked.returned:
             free = self._decide(study, rows)
             if free is not None:  # pragma: no branch - the same pool as above
@@ -699,33 +695,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 return dataclasses.replace(free, local_pick=picked)
         logger.warning("%s", picked.summary())
         return dataclasses.replace(decision, local_pick=picked)
-
-    def _target_check(self, run: _Run, study: optuna.Study, pick: ParetoRow, fallback: ParetoRow) -> TargetCheck:
-        """Both rows scored by the target on the whole valset (stored in the study, so a resumed
-        compile makes no call again) and compared by a paired bootstrap."""
-        cfg = self.config
-        scorer = Scorer(self.metric, run.valset, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
-        every = range(len(run.valset))
-        found: dict[str, dict[int, float]] = {}
-        for row in (pick, fallback):
-            attr = TARGET_SCORES_ATTR + row.key
-            stored = study.user_attrs.get(attr)
-            if isinstance(stored, dict) and len(stored) == len(run.valset):
-                found[row.key] = {int(k): float(v) for k, v in stored.items()}
-                continue
-            with dspy.context(lm=remote_lm(self.target, cfg.call_timeout)):
-                found[row.key] = scorer.score("target:" + row.key, _builder(run.ctx, row), every)
-            study.set_user_attr(attr, {str(k): v for k, v in found[row.key].items()})
-        a, b = found[pick.key], found[fallback.key]
-        return TargetCheck(
-            target=str(getattr(self.target, "model", self.target)),
-            pick=sum(a.values()) / len(a),
-            fallback=sum(b.values()) / len(b),
-            p_better=p_better(a, b, cfg.seed),
-            confidence=float(cfg.tie_confidence),
-            examples=len(set(a) & set(b)),
-            calls=scorer.calls,
-        )
 
     def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow], hold: str = "") -> Decision | None:
         """The returned row by the rule of :mod:`specprompt.search._select` (``hold``: its step 7)."""
