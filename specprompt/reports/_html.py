@@ -407,7 +407,8 @@ class CompileReport:
                 f"{check.get('calls')} target calls)."
             )
         else:
-            head += f" {lp.get('reason')}."
+            reason = str(lp.get("reason") or "")
+            head += f" {reason[:1].upper()}{reason[1:]}."
         verdict = (
             "It is returned."
             if lp.get("returned")

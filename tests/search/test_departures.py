@@ -163,6 +163,7 @@ def test_a_local_judge_alone_returns_the_baseline_and_reports_its_pick(
     assert "held back: trial" in result.pareto_table() and "with no target to confirm it" in result.summary()
     page = CompileReport(report_data(result), program).html()
     assert "<h2>Held back</h2>" in page and "no target to confirm its pick" in page
+    assert "over the baselines. The search was scored by the local judge" in page
     # every candidate stays on offer at its budget
     assert result.program_for_budget(lp.pick.tokens) is not None
 
