@@ -95,6 +95,8 @@ class Settings:
     local_expected: bool
     local_trim: bool
     local_tie_confidence: float | None
+    #: SearchConfig.local_departures of the local-only and local-confirmed arms (None: the default)
+    local_departures: str | None
     budget: float
     pricing: str
     seeds: tuple[int, ...]
@@ -296,6 +298,7 @@ def _local_options(s: Settings) -> dict[str, Any]:
         ({"expected_scores": True} if s.local_expected else {})
         | ({} if s.local_trim else {"trim": False})
         | ({} if s.local_tie_confidence is None else {"tie_confidence": s.local_tie_confidence})
+        | ({} if s.local_departures is None else {"local_departures": s.local_departures})
     )
 
 
@@ -325,7 +328,8 @@ def _local_only(
             f"scored by {local.model} {'(its pick confirmed by the target)' if confirm else 'alone'} "
             f"({s.checkpoint}{', expected metric' if s.local_expected else ''}"
             f"{'' if s.local_trim else ', no trim'}"
-            f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}): "
+            f"{'' if s.local_tie_confidence is None else f', tie_confidence {s.local_tie_confidence:g}'}"
+            f"{'' if s.local_departures is None else f', local_departures {s.local_departures}'}): "
             f"{local_calls} local calls",
             rp.decision_note(result),
         ),
@@ -603,6 +607,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         default=None,
         help=f"{LOCAL_ONLY}: SearchConfig.tie_confidence of the local-only search (default: the config's, 0.8)",
     )
+    parser.add_argument(
+        "--local-departures",
+        choices=("confirmed", "always"),
+        default=None,
+        help=f"{LOCAL_ONLY} and mf-{CONFIRMED}: SearchConfig.local_departures (default: the config's, confirmed)",
+    )
     parser.add_argument("--budget", type=rp._fraction, default=0.25, help="fraction of full demo tokens (default 0.25)")
     parser.add_argument("--pricing", default=rp.PRICINGS[0], help="cost model (default %(default)s)")
     parser.add_argument("--seeds", type=rp.at_least(1), default=None, help="number of seeds (default 3)")
@@ -653,6 +663,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         local_expected=a.local_expected,
         local_trim=not a.local_no_trim,
         local_tie_confidence=a.local_tie_confidence,
+        local_departures=a.local_departures,
         budget=a.budget,
         pricing=a.pricing,
         seeds=tuple(range(a.first_seed, a.first_seed + (a.seeds or (1 if a.quick else 3)))),

@@ -136,6 +136,10 @@ def test_trim_baselines_option_is_parsed() -> None:
     bench = load_script(SCRIPT)
     assert bench.parse_args(["--quick"])[0].trim_baselines is None
     assert bench.parse_args(["--quick", "--trim-baselines", "scale"])[0].trim_baselines == "scale"
+    assert bench.parse_args(["--quick"])[0].local_departures is None
+    settings = bench.parse_args(["--quick", "--local-departures", "always"])[0]
+    assert settings.local_departures == "always"
+    assert bench._local_options(settings)["local_departures"] == "always"
 
 
 def test_choices_line_counts_each_kind_of_choice_against_lanczos() -> None:
