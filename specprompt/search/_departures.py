@@ -17,14 +17,18 @@ So with ``local_departures="confirmed"`` (the default) such a search decides by
 :func:`departure_policy`:
 
 - with the target given (``BandOptimizer(target=...)``, CLI ``--target``), the local judge's pick
-  and the best baseline are scored by the target on the valset (at most ``2 x len(valset)`` target
-  calls, only when the judge picked something else than a baseline), and the pick is returned
-  only when a paired bootstrap finds it better with probability >= ``tie_confidence``
+  and the best baseline that sends images are scored by the target on the valset (at most
+  ``2 x len(valset)`` target calls, only when the judge picked anything else), and the pick is
+  returned only when a paired bootstrap finds it better with probability >= ``tie_confidence``
   (:class:`TargetCheck`), the rule that lets any search leave plain resizing;
-- without a target, the best baseline is returned.
+- without a target, the best baseline that sends images is returned.
 
-Either way the best baseline is then trimmed as usual, and :class:`LocalPick` reports what became
-of the pick; the Pareto front and ``CompileResult.program_for_budget`` still offer every candidate.
+The text-only demos count as a pick here, not as a safe baseline: a judge that cannot read the
+images may score a prompt without them as high as one with them (``band-vlm-v1`` on
+``photo-detail``, seed 10 of ``bench_multifidelity.py``, returned text-only demos, 25% on the test
+split against 52.5% for plain resizing). The returned baseline is then trimmed as usual, and
+:class:`LocalPick` reports what became of the pick; the Pareto front and
+``CompileResult.program_for_budget`` still offer every candidate.
 ``"always"`` returns the local judge's pick as any other scorer's. Nothing changes for a search
 scored by a remote LM or a pixel judge (they see what the target sees), for a multi-fidelity search
 (``screen=``: the target scores the finalists), or for ``cost_model="local"`` (the local model is

@@ -24,11 +24,12 @@ The rule (also in the README):
    ``confirm_min_examples`` examples of a held-out half, the best baseline is returned instead
    (:class:`Confirmation`). No candidate is scored again: the check reads the
    per-example scores steps 2-5 read.
-7. If the pick is still not a baseline and a local judge scored the search for a program priced
-   for another model (``local_departures="confirmed"``, the default;
-   :mod:`specprompt.search._departures`), the best baseline is returned unless the target
-   (``target=``) scores the pick better on the valset; the pick is reported either way
-   (:class:`~specprompt.search._departures.LocalPick`).
+7. If a local judge scored the search for a program priced for another model
+   (``local_departures="confirmed"``, the default; :mod:`specprompt.search._departures`) and the
+   pick is not a baseline that sends images (a search candidate, or the text-only demos: a judge
+   that cannot read the images may score them as high as images), the best baseline that sends
+   images is returned unless the target (``target=``) scores the pick better on the valset; the
+   pick is reported either way (:class:`~specprompt.search._departures.LocalPick`).
 
 After this rule, the compile trims the chosen program (``trim=True``, the default;
 :mod:`specprompt.search._trim`): its cheapest variant (fewer images per label, smaller images)
@@ -239,9 +240,10 @@ def _rule(
     return pick, leader, probs[pick], floor
 
 
-def _fallback(rows: Sequence[ParetoRow], kinds: _Kinds) -> int | None:
-    """Index of the best baseline: highest score, then one that sends images, then more tokens."""
-    baselines = [i for i in range(len(rows)) if kinds.baseline[i]]
+def _fallback(rows: Sequence[ParetoRow], kinds: _Kinds, images: bool = False) -> int | None:
+    """Index of the best baseline: highest score, then one that sends images, then more tokens
+    (``images``: of the baselines that send images only)."""
+    baselines = [i for i in range(len(rows)) if (kinds.sends_images if images else kinds.baseline)[i]]
     if not baselines:
         return None
     return max(baselines, key=lambda i: (rows[i].score, kinds.sends_images[i], rows[i].tokens, -rows[i].trial))
@@ -309,8 +311,9 @@ def choose(
         seed: bootstrap seed.
         splits: ``confirm_splits`` (step 6; 0 skips it).
         min_examples: ``confirm_min_examples`` (step 6).
-        hold: step 7: when not empty, the reason why a pick that is not a baseline is replaced by
-            the best baseline (:func:`~specprompt.search._departures.departure_policy`).
+        hold: step 7: when not empty, the reason why a pick that is not a baseline sending images
+            is replaced by the best such baseline
+            (:func:`~specprompt.search._departures.departure_policy`).
 
     Raises:
         ValueError: ``rows`` is empty.
@@ -330,9 +333,10 @@ def choose(
         if confirmation is not None and not confirmation.departed:
             pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
     local_pick = None
-    if hold and fb is not None and not kinds.baseline[pick]:
-        local_pick = LocalPick(rows[pick], rows[fb], hold)
-        pick, p_pick = fb, 0.0 if fb == leader else prob(leader, fb)
+    resized = _fallback(rows, kinds, images=True) if hold else None
+    if resized is not None and not kinds.sends_images[pick]:  # a search candidate, or text-only demos
+        local_pick = LocalPick(rows[pick], rows[resized], hold)
+        pick, p_pick = resized, 0.0 if resized == leader else prob(leader, resized)
     row = rows[pick]
     interval = bootstrap_interval(scores[row.key], INTERVAL_LEVEL, seed)
     return Decision(row, interval, rows[leader], p_pick, floor, confirmation, local_pick)

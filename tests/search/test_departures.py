@@ -96,6 +96,14 @@ def test_choose_returns_the_best_baseline_when_held() -> None:
         "check": None,
         "returned": False,
     }
+    # text-only demos are held too: a judge that cannot read the images may score them no better than none
+    blind = {"k0": dict.fromkeys(range(n), 0.25), "k1": dict.fromkeys(range(n), 0.25)}
+    blind["k2"] = {i: float(i % 2 == 0) for i in range(n)}
+    rows2 = [_row(0, 0.25, 200, "baseline:uniform"), _row(1, 0.25, 90), _row(2, 0.5, 0, "baseline:text_only")]
+    assert choose(rows2, blind, 0.8, 0).row.trial == 2
+    none = choose(rows2, blind, 0.8, 0, hold="r")
+    assert none.row.trial == 0 and none.local_pick is not None and none.local_pick.pick.trial == 2
+    assert none.local_pick.fallback.trial == 0
     # nothing to hold when the rule picks a baseline, or when no baseline is in the pool
     assert choose(rows[:1], scores, 0.8, 0, hold="r").local_pick is None
     only = choose(rows[1:2], scores, 0.8, 0, hold="r")
