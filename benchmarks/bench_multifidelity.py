@@ -500,9 +500,9 @@ def choices_line(cells: Sequence[Cell], method: str) -> str | None:
         run, lanczos = c.runs.get(method), c.runs.get("lanczos")
         if run is None or run.test is None or lanczos is None or lanczos.test is None or "chosen " not in run.note:
             continue
-        if "held back " in run.note:
-            held.append((run.test > lanczos.test + 1e-9) - (run.test < lanczos.test - 1e-9))
         sign = (run.test > lanczos.test + 1e-9) - (run.test < lanczos.test - 1e-9)
+        if "held back " in run.note:
+            held.append(sign)
         if "chosen baseline:" not in run.note:
             kinds["left for a candidate"].append(sign)
         else:

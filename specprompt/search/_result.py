@@ -25,7 +25,17 @@ if TYPE_CHECKING:
     from specprompt.search._select import Confirmation
     from specprompt.search._trim import TrimReport
 
-__all__ = ["GIVEN", "BaselineResult", "CompileResult", "ParetoRow", "SpendReport", "best_row", "pareto", "rank"]
+__all__ = [
+    "GIVEN",
+    "BaselineResult",
+    "CompileResult",
+    "ParetoRow",
+    "SpendReport",
+    "best_row",
+    "pareto",
+    "rank",
+    "sends_images",
+]
 
 
 #: Said of a calibration given to the compile (``BandOptimizer(calibration=...)``).
@@ -209,8 +219,9 @@ class SpendReport:
         return "; ".join(parts)
 
 
-def _sends_images(row: ParetoRow) -> bool:
-    """A baseline prompt that shows demo images (rule 4 of :mod:`specprompt.search._select`)."""
+def sends_images(row: ParetoRow) -> bool:
+    """A baseline prompt that shows demo images, not the text-only demos (rules 4 and 7 of
+    :mod:`specprompt.search._select`)."""
     return TrialRecord(origin=row.origin).is_baseline and row.tokens > 0
 
 
@@ -428,7 +439,7 @@ class CompileResult:
             )
         elif self.leader is not None and self.leader.trial != before:
             pick = next((r for r in self.candidates if r.trial == before), b)
-            why = "a baseline that sends images wins a tie" if _sends_images(pick) else "the cheaper wins"
+            why = "a baseline that sends images wins a tie" if sends_images(pick) else "the cheaper wins"
             text += (
                 f"; ties with trial {self.leader.trial} ({self.leader.score:.4f}, {self.leader.tokens} tokens): "
                 f"P(better) {self.p_leader_better:.2f} < {self.config.tie_confidence}, {why}"

@@ -72,7 +72,7 @@ import numpy as np
 
 from specprompt.search._departures import LocalPick
 from specprompt.search._record import TrialRecord
-from specprompt.search._result import ParetoRow
+from specprompt.search._result import ParetoRow, sends_images
 
 __all__ = [
     "BOOTSTRAP_SAMPLES",
@@ -140,8 +140,7 @@ class _Kinds:
 
     @classmethod
     def of(cls, rows: Sequence[ParetoRow]) -> _Kinds:
-        baseline = tuple(TrialRecord(origin=r.origin).is_baseline for r in rows)
-        return cls(baseline, tuple(b and r.tokens > 0 for b, r in zip(baseline, rows, strict=True)))
+        return cls(tuple(TrialRecord(origin=r.origin).is_baseline for r in rows), tuple(map(sends_images, rows)))
 
 
 @dataclass(frozen=True)
