@@ -471,8 +471,8 @@ def add_parser(sub: Any) -> None:
         "--target",
         default=None,
         help="the LM the program will answer with, when --lm is a local judge (same values as --lm): it "
-        "confirms the judge's pick over the baselines (see --local-departures); with --calibrate the search "
-        "first measures how well --lm ranks prompts like it",
+        "confirms the judge's pick over the baselines and its trim (see --local-departures); with --calibrate the "
+        "search first measures how well --lm ranks prompts like it",
     )
     p.add_argument(
         "--calibrate",
@@ -622,7 +622,9 @@ def add_parser(sub: Any) -> None:
         help="when --lm is a local judge (local or nearest) and --cost-model prices another model: confirmed "
         "(default) returns the judge's pick over the baselines only when --target scores it better than the best "
         "baseline on the validation set (at most 2 x its size --target calls), else the best baseline, which is "
-        "also what it returns without --target; always returns the judge's pick unconfirmed",
+        "also what it returns without --target; with --target the judge's trim of the returned program is kept "
+        "only when it loses no validation example under --target (at most 2 x its size calls more); always "
+        "returns the judge's pick and trim unconfirmed",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from specprompt.cli._workers import add_arguments

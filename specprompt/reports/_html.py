@@ -442,6 +442,20 @@ class CompileReport:
             + "</table>"
         )
         note = f"<p>{_e(str(tr.get('note')))}</p>" if tr.get("note") else ""
+        check = tr.get("check")
+        if isinstance(check, Mapping):
+            verdict = (
+                "it loses no example the program before the trim got: the trimmed program is returned"
+                if check.get("confirmed")
+                else f"it loses validation example(s) {check.get('lost')}: the program before the trim is returned"
+            )
+            text = (
+                f"The search was scored by a local judge, so the target {check.get('target')} checked its trim: "
+                f"it scored the trimmed program ({check.get('tokens')} tokens) {_fmt_score(check.get('trimmed'))} on "
+                f"{check.get('examples')} validation examples against {_fmt_score(check.get('chosen'))} before the "
+                f"trim ({check.get('calls')} target calls); {verdict}."
+            )
+            note += f"<p>{_e(text)}</p>"
         return f"<h2>Trim</h2><p>{_e(head)}</p>{note}{table}"
 
     def _screening(self) -> str:

@@ -173,7 +173,8 @@ class SearchConfig:
             "help": "when a local judge (band VLM or nearest-band engine) scores the search and the images are priced "
             "for another model: 'confirmed' returns its pick over the baselines only when the target (target=) "
             "scores that pick better than the best baseline on the valset, else (and always without a target) the "
-            "best baseline; 'always' returns its pick unconfirmed"
+            "best baseline; with a target, a trim of the returned program (trim=True) is also returned only when it "
+            "loses no validation example under the target; 'always' returns its pick and its trim unconfirmed"
         },
     )
     expected_scores: bool = field(

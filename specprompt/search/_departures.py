@@ -29,6 +29,19 @@ images may score a prompt without them as high as one with them (``band-vlm-v1``
 split against 52.5% for plain resizing). The returned baseline is then trimmed as usual, and
 :class:`LocalPick` reports what became of the pick; the Pareto front and
 ``CompileResult.program_for_budget`` still offer every candidate.
+
+A trim (:mod:`specprompt.search._trim`: the returned program made cheaper while it loses no
+validation example) is the local judge's decision too. With the target given it is returned only
+when the target agrees (:func:`trim_check`, :class:`TrimCheck`): the target scores the returned
+program before the trim on the valset (no call when the pick's check already did) and the trimmed
+one in chunks, stopping at the first example it loses; the trimmed program is returned when it
+loses none, else the program before the trim is (at most ``2 x len(valset)`` target calls). Why:
+in ``bench_multifidelity.py`` (seeds 0-11, ``band-vlm-v1``, commits 409a01b and 1082189) every
+``local-only`` group still below plain resizing was below it by the judge's trims of the
+resizing baseline (photo-texture: 156 -> 42 and 90 tokens, -2.5 to -17.5 points on the test split of
+single compiles), while other trims gained (photo-tint: 328 -> 16 tokens, up to +15.0). Without a
+target the trims stay: over those runs they gained as often as they lost, and they are most of what
+a local-only compile saves.
 ``"always"`` returns the local judge's pick as any other scorer's. Nothing changes for a search
 scored by a remote LM or a pixel judge (they see what the target sees), for a multi-fidelity search
 (``screen=``: the target scores the finalists), or for ``cost_model="local"`` (the local model is
@@ -46,6 +59,7 @@ import dspy
 from specprompt.search._scoring import Scorer
 from specprompt.search._study import row_candidate
 from specprompt.search._transport import remote_lm
+from specprompt.search._trim import CHUNK, loses_nothing, scoring_order
 
 if TYPE_CHECKING:
     import optuna
@@ -59,9 +73,11 @@ __all__ = [
     "DeparturePolicy",
     "LocalPick",
     "TargetCheck",
+    "TrimCheck",
     "departure_policy",
     "local_judge",
     "target_check",
+    "trim_check",
 ]
 
 #: Study user attribute prefix (+ candidate key) of the target's per-example valset scores of a
@@ -176,6 +192,55 @@ class TargetCheck:
 
 
 @dataclass(frozen=True)
+class TrimCheck:
+    """The target's verdict on a local judge's trim of the returned program (:func:`trim_check`).
+
+    Attributes:
+        target: model string of the target LM.
+        tokens: image tokens of the trimmed program.
+        trimmed: the trimmed program's mean metric under the target, over :attr:`examples`.
+        chosen: the program before the trim: its mean metric under the target (whole valset).
+        lost: validation examples the program before the trim got and the trimmed one did not.
+        examples: validation examples the trimmed program was scored on (fewer than the valset
+            when its scoring stopped at a loss).
+        calls: target calls this check made (0 when its scores were stored by an earlier run).
+    """
+
+    target: str
+    tokens: int
+    trimmed: float
+    chosen: float
+    lost: tuple[int, ...]
+    examples: int
+    calls: int
+
+    @property
+    def confirmed(self) -> bool:
+        """True when the trimmed program loses no validation example under the target."""
+        return not self.lost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "tokens": self.tokens,
+            "trimmed": self.trimmed,
+            "chosen": self.chosen,
+            "lost": list(self.lost),
+            "examples": self.examples,
+            "calls": self.calls,
+            "confirmed": self.confirmed,
+        }
+
+    def summary(self) -> str:
+        verdict = "loses no example" if self.confirmed else f"loses validation example(s) {list(self.lost)}"
+        return (
+            f"the target {self.target} scored the trimmed program ({self.tokens} tokens) {self.trimmed:.4f} on "
+            f"{self.examples} validation examples against {self.chosen:.4f} before the trim: it {verdict} "
+            f"({self.calls} target calls)"
+        )
+
+
+@dataclass(frozen=True)
 class LocalPick:
     """What became of a local judge's pick over the baselines (see the module docstring).
 
@@ -237,19 +302,10 @@ def target_check(
     from specprompt.search._select import p_better  # not at the top: _select imports this module
 
     cfg = ctx.config
-    scorer = Scorer(metric, valset, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
-    every = range(len(valset))
-    found: dict[str, dict[int, float]] = {}
-    for row in (pick, fallback):
-        attr = TARGET_SCORES_ATTR + row.key
-        stored = study.user_attrs.get(attr)
-        if isinstance(stored, dict) and len(stored) == len(valset):
-            found[row.key] = {int(k): float(v) for k, v in stored.items()}
-            continue
-        with dspy.context(lm=remote_lm(target, cfg.call_timeout)):
-            found[row.key] = scorer.score("target:" + row.key, _builder(ctx, row), every)
-        study.set_user_attr(attr, {str(k): v for k, v in found[row.key].items()})
-    a, b = found[pick.key], found[fallback.key]
+    scorer = _target_scorer(ctx, metric, valset)
+    every = [list(range(len(valset)))]
+    a = _target_scores(study, ctx, scorer, target, pick, every, {})
+    b = _target_scores(study, ctx, scorer, target, fallback, every, {})
     return TargetCheck(
         target=str(getattr(target, "model", target)),
         pick=sum(a.values()) / len(a),
@@ -259,6 +315,68 @@ def target_check(
         examples=len(set(a) & set(b)),
         calls=scorer.calls,
     )
+
+
+def trim_check(
+    study: optuna.Study,
+    ctx: SearchContext,
+    metric: Callable[..., Any],
+    valset: Sequence[Any],
+    target: Any,
+    trimmed: ParetoRow,
+    chosen: ParetoRow,
+) -> TrimCheck:
+    """Whether ``target`` finds that ``trimmed`` loses no validation example ``chosen`` got.
+
+    ``chosen`` is scored on the whole ``valset`` (or read back), then ``trimmed`` in chunks of
+    :func:`~specprompt.search._trim.scoring_order` (the examples ``chosen`` got first), stopping at
+    the first chunk where it loses one. Scores are stored as in :func:`target_check` (a trimmed
+    program's partial scores too: a resumed compile reads them and calls nothing).
+    """
+    scorer = _target_scorer(ctx, metric, valset)
+    reference = _target_scores(study, ctx, scorer, target, chosen, [list(range(len(valset)))], {})
+    chunks = scoring_order(reference, max(CHUNK, scorer.num_threads))
+    got = _target_scores(study, ctx, scorer, target, trimmed, chunks, reference)
+    return TrimCheck(
+        target=str(getattr(target, "model", target)),
+        tokens=trimmed.tokens,
+        trimmed=sum(got.values()) / len(got),
+        chosen=sum(reference.values()) / len(reference),
+        lost=loses_nothing(got, {i: reference[i] for i in got}),
+        examples=len(got),
+        calls=scorer.calls,
+    )
+
+
+def _target_scorer(ctx: SearchContext, metric: Callable[..., Any], valset: Sequence[Any]) -> Scorer:
+    cfg = ctx.config
+    return Scorer(metric, valset, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed)
+
+
+def _target_scores(
+    study: optuna.Study,
+    ctx: SearchContext,
+    scorer: Scorer,
+    target: Any,
+    row: ParetoRow,
+    chunks: Sequence[Sequence[int]],
+    reference: dict[int, float],
+) -> dict[int, float]:
+    """The target's scores of ``row``: read from ``study`` when stored, else scored chunk by chunk
+    and stored after each chunk; with a ``reference``, scoring stops after the first chunk where
+    ``row`` scores below it (the scores are then partial, and stored as such)."""
+    attr = TARGET_SCORES_ATTR + row.key
+    stored = study.user_attrs.get(attr)
+    scores = {int(k): float(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+    with dspy.context(lm=remote_lm(target, ctx.config.call_timeout)):
+        for part in chunks:
+            todo = [i for i in part if i not in scores]
+            if todo:  # a resumed compile scores only what an earlier run did not store
+                scores.update(scorer.score("target:" + row.key, _builder(ctx, row), todo))
+                study.set_user_attr(attr, {str(k): v for k, v in sorted(scores.items())})
+            if reference and loses_nothing({i: scores[i] for i in part}, {i: reference[i] for i in part}):
+                break
+    return scores
 
 
 def _builder(ctx: SearchContext, row: ParetoRow) -> Callable[[], dspy.Module]:

@@ -24,7 +24,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
-from specprompt.search._departures import departure_policy, local_judge, target_check
+from specprompt.search._departures import DeparturePolicy, departure_policy, local_judge, target_check, trim_check
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
 from specprompt.search._objective import (
@@ -200,7 +200,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             reports it in ``last_result.calibration``. With ``local_departures="confirmed"`` (the
             default) it also confirms a local judge's pick over the baselines: the pick is
             returned only when the target scores it better than the best baseline on the valset
-            (``last_result.local_pick``; :mod:`specprompt.search._departures`).
+            (``last_result.local_pick``), and a trim of the returned program only when it loses
+            no validation example under the target (``last_result.trim.check``;
+            :mod:`specprompt.search._departures`).
         screen: a cheap screening judge for a multi-fidelity search scored by the target
             (``dspy.settings.lm``): ``"local"`` (the shipped band VLM band-vlm-v2,
             :data:`~specprompt.search.SCREEN_CHECKPOINT`), ``"nearest"`` or a
@@ -668,24 +670,29 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             except TransportError as exc:  # [faults]
                 logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
 
-    def _decide_departure(self, run: _Run, study: optuna.Study, rows: Sequence[ParetoRow]) -> Decision | None:
-        """:meth:`_decide` with step 7 of the rule: a local judge's pick over the baselines is held
-        back, or confirmed by the target (:mod:`specprompt.search._departures`)."""
-        cfg = self.config
-        policy, why = departure_policy(
-            cfg.local_departures,
+    def _departure_policy(self, run: _Run) -> tuple[DeparturePolicy, str]:
+        """Step 7 of the rule for this compile (:func:`~specprompt.search._departures.departure_policy`)."""
+        return departure_policy(
+            self.config.local_departures,
             local_judge(dspy.settings.lm),
             not run.ctx.sized,
             run.screen is not None,
             None if self.target is None else str(getattr(self.target, "model", self.target)),
         )
-        if policy == "free":
+
+    def _decide_departure(
+        self, run: _Run, study: optuna.Study, rows: Sequence[ParetoRow], policy: tuple[DeparturePolicy, str]
+    ) -> Decision | None:
+        """:meth:`_decide` with step 7 of the rule: a local judge's pick over the baselines is held
+        back, or confirmed by the target (:mod:`specprompt.search._departures`)."""
+        how, why = policy
+        if how == "free":
             return self._decide(study, rows)
         decision = self._decide(study, rows, why)
         if decision is None or decision.local_pick is None:
             return decision
         picked = decision.local_pick
-        if policy == "confirm":
+        if how == "confirm":
             check = target_check(study, run.ctx, self.metric, run.valset, self.target, picked.pick, picked.fallback)
             picked = dataclasses.replace(picked, check=check)
         if picked.returned:
@@ -823,14 +830,23 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
             self._adopt(run, base, rows)
             rows = collect_rows(study, ctx, cfg.token_budget)
-        decision = self._decide_departure(run, study, rows)
+        policy = self._departure_policy(run)
+        decision = self._decide_departure(run, study, rows, policy)
         if decision is None:  # pragma: no cover - the finalists and the fallback have full scores
             raise ConfigError("no candidate fits the token budget")
         best, interval = decision.row, decision.interval
         baseline_calls = run.scorer.calls - search_calls
         trimmed = None
         if cfg.trim:
+            chosen, chosen_interval = best, interval
             best, interval, trimmed = self._trim(run, best)
+            if policy[0] == "confirm" and best.key != chosen.key:  # the local judge's trim: the target agrees?
+                check = trim_check(study, ctx, self.metric, run.valset, self.target, best, chosen)
+                (logger.info if check.confirmed else logger.warning)("trim: %s", check.summary())
+                trimmed = dataclasses.replace(trimmed, check=check)
+                if not check.confirmed:
+                    best, interval = chosen, chosen_interval
+                    trimmed = dataclasses.replace(trimmed, tokens_after=chosen.tokens)
             rows = collect_rows(study, ctx, cfg.token_budget)
         program = ctx.build(row_candidate(ctx, best))
         test_score, test_calls = None, 0

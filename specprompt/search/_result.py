@@ -422,6 +422,13 @@ class CompileResult:
         if self.trim is not None and self.trim.tokens_after < self.trim.tokens_before:
             before = self.trim.chosen
             text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
+            if self.trim.check is not None:
+                text += " (the target agreed)"
+        elif self.trim is not None and self.trim.check is not None:
+            text += (
+                f"; the local judge's trim to {self.trim.check.tokens} tokens "
+                "lost validation examples under the target: not trimmed"
+            )
         c = self.confirmation
         lp = self.local_pick
         if lp is not None and lp.returned:

@@ -76,11 +76,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN
 from specprompt.search._space import SIZE_DIM
+
+if TYPE_CHECKING:
+    from specprompt.search._departures import TrimCheck
 
 __all__ = [
     "CHUNK",
@@ -160,6 +163,9 @@ class TrimReport:
         tokens_after: image tokens of the returned program.
         steps: the scored variants, in order.
         note: why nothing was tried, or ``""``.
+        check: the target's verdict on the trimmed program when a local judge scored the chain
+            (:func:`~specprompt.search._departures.trim_check`); when it is not confirmed, the
+            program before the trim is returned (``tokens_after == tokens_before``).
     """
 
     chosen: int
@@ -167,6 +173,7 @@ class TrimReport:
     tokens_after: int
     steps: tuple[TrimStep, ...] = ()
     note: str = ""
+    check: TrimCheck | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -175,6 +182,7 @@ class TrimReport:
             "tokens_after": self.tokens_after,
             "steps": [s.to_dict() for s in self.steps],
             "note": self.note,
+            "check": None if self.check is None else self.check.to_dict(),
         }
 
     def summary(self) -> str:
@@ -188,6 +196,9 @@ class TrimReport:
             if not s.accepted:
                 verdict += f"; stopped after {s.examples} examples)" if s.examples else ")"
             lines.append(f"  trim:{s.step} {s.move:<14} {s.tokens:>6} tokens  valset {s.score:.4f}  {verdict}")
+        if self.check is not None:
+            returned = "the trimmed program" if self.check.confirmed else "the program before the trim"
+            lines.append(f"  {self.check.summary()}; {returned} is returned")
         return "\n".join(lines)
 
 

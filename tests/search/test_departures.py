@@ -1,4 +1,4 @@
-"""A local judge scoring alone returns a baseline unless a calibration trusts it (local_departures)."""
+"""A local judge's pick over the baselines, and its trim, are returned only when the target agrees."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from specprompt.errors import ConfigError
 from specprompt.reports import CompileReport, report_data
 from specprompt.scorers import local_lm, nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
-from specprompt.search._departures import LocalPick, TargetCheck, departure_policy, local_judge
+from specprompt.search._departures import LocalPick, TargetCheck, TrimCheck, departure_policy, local_judge
 from specprompt.search._select import choose
 from specprompt.tasks import Task
 from specprompt.types import SpectralImage
@@ -214,3 +214,88 @@ def test_the_pick_is_returned_where_the_rule_does_not_apply(colour_task: Task, c
         over["token_budget"] = 60
     _, result = _compile(colour_task, scorer, **over)
     assert result.local_pick is None and not result.best.origin.startswith("baseline:")
+
+
+def test_trim_check_records() -> None:
+    kept = TrimCheck("t", 6, 1.0, 1.0, (), 12, 24)
+    lost = dataclasses.replace(kept, trimmed=0.0, lost=(0, 1, 2, 3), examples=4, calls=16)
+    assert kept.confirmed and not lost.confirmed
+    assert lost.to_dict() == {
+        "target": "t",
+        "tokens": 6,
+        "trimmed": 0.0,
+        "chosen": 1.0,
+        "lost": [0, 1, 2, 3],
+        "examples": 4,
+        "calls": 16,
+        "confirmed": False,
+    }
+    assert "loses no example (24 target calls)" in kept.summary()
+    assert "(6 tokens) 0.0000 on 4 validation examples against 1.0000" in lost.summary()
+    assert "loses validation example(s) [0, 1, 2, 3]" in lost.summary()
+
+
+class Sized(dspy.Module):
+    """Right whenever images are shown, except OpenAI's ``detail="low"`` (so that the resizing
+    baselines are chosen and trimmed). Under an LM named ``strict`` only when every shown image
+    is sent at ``side`` px or more on its longer side: a target that sees what smaller images lose."""
+
+    def __init__(self, signature: Any, strict: str = "", side: int = 0) -> None:
+        super().__init__()
+        self.p = dspy.Predict(signature)
+        self.strict, self.side = strict, side
+
+    def forward(self, image: Any, idx: int) -> dspy.Prediction:
+        shown = [d.image for d in self.p.demos if isinstance(d.image, dspy.Image)]
+        ok = bool(shown) and all(getattr(i, "detail", None) != "low" for i in shown)
+        if self.strict and getattr(dspy.settings.lm, "model", None) == self.strict:
+            sides = [max(i.render_size or (0,)) if isinstance(i, SpectralImage) else 0 for i in shown]
+            ok = ok and min(sides) >= self.side
+        return dspy.Prediction(label="yes" if ok else "no")
+
+
+def _trimmed(task: Task, strict: str = "", **over: Any) -> tuple[Any, Any]:
+    image = task.trainset[0].image
+    val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
+    settings = options(token_budget=36, n_trials=6, minibatch_size=4, cost_model=PRICED, trim_baselines="tie")
+    settings.update(over)
+    target = settings.pop("target", None)
+    opt = BandOptimizer(_yes, target=target, **settings)
+    with dspy.context(lm=nearest_lm()):
+        program = opt.compile(Sized(task.signature, strict, 40), trainset=task.trainset, valset=val)
+    assert opt.last_result is not None and opt.last_result.trim is not None
+    return program, opt.last_result
+
+
+@pytest.mark.parametrize("agrees", [True, False])
+def test_the_target_checks_a_local_judges_trim(colour_task: Task, tmp_path: Any, agrees: bool) -> None:
+    target = pixel_lm("lbp-dct")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    strict = "" if agrees else target.model
+    program, result = _trimmed(colour_task, strict, target=target, storage=storage)
+    tr = result.trim
+    assert tr.steps and tr.steps[0].accepted  # the local judge loses nothing at the smaller size
+    check = tr.check
+    assert check is not None and check.target == target.model and check.tokens == tr.steps[-1].tokens < 21
+    assert json.loads(result.to_json())["trim"]["check"] == check.to_dict()
+    page = CompileReport(report_data(result), program).html()
+    assert f"the target {target.model} checked its trim" in page
+    if agrees:  # both prompts scored on the 12 validation examples
+        assert check.confirmed and check.calls == 24 and check.examples == 12
+        assert result.best.tokens == tr.tokens_after == check.tokens and "(the target agreed)" in result.summary()
+        assert "the trimmed program is returned" in page
+    else:  # the chosen program on 12 examples, the trimmed one on its first chunk of 4, which it loses
+        assert not check.confirmed and check.calls == 16 and check.examples == 4 and check.lost == (0, 1, 2, 3)
+        assert result.best.trial == tr.chosen and result.best.tokens == tr.tokens_after == tr.tokens_before == 21
+        assert "lost validation examples under the target: not trimmed" in result.summary()
+        assert "the program before the trim is returned" in page
+    again = _trimmed(colour_task, strict, target=target, storage=storage)[1]
+    assert again.trim is not None and again.trim.check is not None
+    assert again.trim.check.calls == 0 and again.best.key == result.best.key  # the stored scores are read back
+
+
+def test_a_trim_needs_no_check_without_a_target_or_by_a_judge_of_the_sent_pixels(colour_task: Task) -> None:
+    alone = _trimmed(colour_task)[1]  # no target: the local judge's trim stays
+    assert alone.trim.check is None and alone.best.tokens == alone.trim.tokens_after < alone.trim.tokens_before
+    free = _trimmed(colour_task, pixel_lm("lbp-dct").model, target=pixel_lm("lbp-dct"), local_departures="always")[1]
+    assert free.trim.check is None and free.best.tokens < free.trim.tokens_before
