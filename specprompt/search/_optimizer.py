@@ -20,35 +20,34 @@ from dspy.teleprompt import Teleprompter
 from specprompt.errors import ConfigError, TransportError
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._calibrate import Calibration, calibrate_study, check_lm, load_calibration, use_calibration
+from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
-from specprompt.search._departures import DeparturePolicy, departure_policy, local_judge, target_check, trim_check
 from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
 from specprompt.search._objective import (
     FINISHED,
     Objective,
     finished_trials,
-    full_score,
     searched_trials,
     worker_tag,
 )
 from specprompt.search._periodic import catch_up, counts_for_period, periodic_full_eval, scored_trials
 from specprompt.search._queue import enqueue_next_guess, first_guesses
-from specprompt.search._record import FullScore, TrialRecord, trim_scored
+from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
-from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
     FALLBACK_ORIGIN,
     NAMING_FIELDS,
+    add_trial,
     check_storage,
     collect_rows,
     default_pruner,
@@ -60,7 +59,6 @@ from specprompt.search._study import (
     row_candidate,
 )
 from specprompt.search._transport import remote_lm
-from specprompt.search._trim import CHUNK, TIE_RUN, TRIM_ORIGIN, TrimReport, loses_nothing, trim
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -580,50 +578,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return ScreenedObjective(*args, screen=run.screen)
         return Objective(*args)
 
-    def _add_trial(
-        self,
-        run: _Run,
-        study: optuna.Study,
-        cand: Candidate,
-        origin: str,
-        *,
-        partial: dict[int, float] | None = None,
-        since: Spend | None = None,
-    ) -> None:
-        """Adds ``cand``, scored on the full valset, as a complete trial of ``study``; with
-        ``partial`` (a trim variant whose scoring stopped at a loss), as a ``PRUNED`` trial holding
-        those scores and no full-valset score. Its record keeps what its scoring cost, as a search
-        trial's does: the scorer's spend since ``since`` (its spend when the caller began scoring
-        ``cand``; default: now, so only the full-valset scoring done here counts)."""
-        since = run.scorer.spend if since is None else since
-        ctx, cfg = run.ctx, self.config
-        key, tokens = ctx.key(cand), ctx.tokens(cand)
-        excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
-        full = None if partial is not None else full_score(study, ctx, run.scorer, key, cand, None)
-        record = TrialRecord(
-            origin=origin,
-            worker=worker_tag(),
-            key=key,
-            tokens=tokens,
-            feasible=True,
-            constraint=None if excess is None else (excess,),
-            selections=ctx.describe(cand),
-            example_scores=partial if full is None else full.example_scores,
-            score=None if full is None else full.score,
-            spend=(run.scorer.spend - since).to_dict(),
-        )
-        values = None if full is None else [full.score, float(tokens)] if cfg.multi_objective else [full.score]
-        study.add_trial(
-            optuna.trial.create_trial(
-                state=optuna.trial.TrialState.PRUNED if full is None else optuna.trial.TrialState.COMPLETE,
-                params=ctx.to_params(cand),
-                distributions=dict(ctx.distributions()),
-                values=values,
-                user_attrs=record.to_attrs(),
-                system_attrs={} if excess is None else {"constraints:tokens": excess},
-            )
-        )
-
     def _search(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool = True) -> list[ParetoRow]:
         """Runs (or resumes) one study, scores its finalists and returns its candidate rows.
 
@@ -635,7 +589,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if not rows and guided:
             name, cand = _fallback(run.ctx, self.config.token_budget)
             logger.warning("no feasible trial completed; adding the %s prompt, scored on the full valset", name)
-            self._add_trial(run, study, cand, FALLBACK_ORIGIN + name)
+            add_trial(study, run.ctx, run.scorer, cand, FALLBACK_ORIGIN + name)
             rows = self._finalize(run, study)
         return rows
 
@@ -670,62 +624,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             except TransportError as exc:  # [faults]
                 logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
 
-    def _departure_policy(self, run: _Run) -> tuple[DeparturePolicy, str]:
-        """Step 7 of the rule for this compile (:func:`~specprompt.search._departures.departure_policy`)."""
-        return departure_policy(
-            self.config.local_departures,
-            local_judge(dspy.settings.lm),
-            not run.ctx.sized,
-            run.screen is not None,
-            None if self.target is None else str(getattr(self.target, "model", self.target)),
-        )
-
-    def _decide_departure(
-        self, run: _Run, study: optuna.Study, rows: Sequence[ParetoRow], policy: tuple[DeparturePolicy, str]
-    ) -> Decision | None:
-        """:meth:`_decide` with step 7 of the rule: a local judge's pick over the baselines is held
-        back, or confirmed by the target (:mod:`specprompt.search._departures`)."""
-        how, why = policy
-        if how == "free":
-            return self._decide(study, rows)
-        decision = self._decide(study, rows, why)
-        if decision is None or decision.local_pick is None:
-            return decision
-        picked = decision.local_pick
-        if how == "confirm":
-            check = target_check(study, run.ctx, self.metric, run.valset, self.target, picked.pick, picked.fallback)
-            picked = dataclasses.replace(picked, check=check)
-        if picked.returned:
-            free = self._decide(study, rows)
-            if free is not None:  # pragma: no branch - the same pool as above
-                logger.info("%s", picked.summary())
-                return dataclasses.replace(free, local_pick=picked)
-        logger.warning("%s", picked.summary())
-        return dataclasses.replace(decision, local_pick=picked)
-
-    def _decide(self, study: optuna.Study, rows: Sequence[ParetoRow], hold: str = "") -> Decision | None:
-        """The returned row by the rule of :mod:`specprompt.search._select` (``hold``: its step 7)."""
-        scores: dict[str, dict[int, float]] = {}
-        for r in rows:
-            entry = FullScore.read(study, r.key)
-            if r.full and entry is not None and entry.example_scores:
-                scores[r.key] = dict(entry.example_scores)
-        trimmed = trim_scored(study)  # [trim] variants scored after the choice never enter it
-        pool = [r for r in rows if r.key in scores and r.key not in trimmed and not r.origin.startswith(TRIM_ORIGIN)]
-        if not pool:
-            return None
-        cfg = self.config
-        return choose(
-            pool,
-            scores,
-            float(cfg.tie_confidence),
-            cfg.seed,
-            splits=cfg.confirm_splits,
-            min_examples=float(cfg.confirm_min_examples),
-            hold=hold,
-        )
-
     # -- public API ----------------------------------------------------------------------------------
+
     def compile(
         self,
         student: dspy.Module,
@@ -830,23 +730,20 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
             self._adopt(run, base, rows)
             rows = collect_rows(study, ctx, cfg.token_budget)
-        policy = self._departure_policy(run)
-        decision = self._decide_departure(run, study, rows, policy)
+        policy = policy_of(ctx, run.screen is not None, self.target)
+        decision = decide_departure(study, ctx, rows, policy, self.metric, run.valset, self.target)
         if decision is None:  # pragma: no cover - the finalists and the fallback have full scores
             raise ConfigError("no candidate fits the token budget")
         best, interval = decision.row, decision.interval
         baseline_calls = run.scorer.calls - search_calls
         trimmed = None
         if cfg.trim:
-            chosen, chosen_interval = best, interval
-            best, interval, trimmed = self._trim(run, best)
-            if policy[0] == "confirm" and best.key != chosen.key:  # the local judge's trim: the target agrees?
-                check = trim_check(study, ctx, self.metric, run.valset, self.target, best, chosen)
-                (logger.info if check.confirmed else logger.warning)("trim: %s", check.summary())
-                trimmed = dataclasses.replace(trimmed, check=check)
-                if not check.confirmed:
-                    best, interval = chosen, chosen_interval
-                    trimmed = dataclasses.replace(trimmed, tokens_after=chosen.tokens)
+            chosen = (best, interval)
+            best, interval, trimmed = trim_chosen(study, ctx, run.scorer, best)
+            if policy[0] == "confirm":  # the local judge's trim: does the target agree?
+                best, interval, trimmed = confirm_trim(
+                    study, ctx, chosen, (best, interval, trimmed), self.metric, run.valset, self.target
+                )
             rows = collect_rows(study, ctx, cfg.token_budget)
         program = ctx.build(row_candidate(ctx, best))
         test_score, test_calls = None, 0
@@ -891,91 +788,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         self.last_result = result
         return program
 
-    def _trim(self, run: _Run, chosen: ParetoRow) -> tuple[ParetoRow, tuple[float, float], TrimReport]:
-        """The cheapest variant of ``chosen`` that loses no valset example (:mod:`specprompt.search._trim`).
-
-        Each variant is scored on the full valset through :func:`full_score` and kept as a trial
-        of origin ``trim:<n>`` (one per prompt: a resumed compile finds it and scores nothing).
-        Returns the row of the returned program, the bootstrap interval of its valset score and
-        the report.
-        """
-        ctx, study, cfg = run.ctx, run.study, self.config
-        entry = FullScore.read(study, chosen.key)
-        if entry is None:  # pragma: no cover - the selection pool holds full-valset scores only
-            raise ConfigError(f"the chosen trial {chosen.trial} has no full-valset score")
-        baseline = TrialRecord(origin=chosen.origin).is_baseline
-        if baseline and cfg.trim_baselines == "off":
-            note = "a baseline was chosen: baselines are not trimmed (trim_baselines='off')"
-            report = TrimReport(chosen.trial, chosen.tokens, chosen.tokens, note=note)
-            return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
-        mine = {
-            rec.key: t.number
-            for t in finished_trials(study)
-            if (rec := TrialRecord.from_trial(t)).key and (rec.origin or "").startswith(TRIM_ORIGIN)
-        }
-
-        start, reference = row_candidate(ctx, chosen), dict(entry.example_scores)
-
-        def score(cand: Candidate, origin: str, chunks: Sequence[Sequence[int]]) -> tuple[dict[int, float], int | None]:
-            key = ctx.key(cand)
-            if key in mine:  # a resumed compile: the trial holds the scores (partial up to a loss when PRUNED)
-                found = FullScore.read(study, key)
-                if found is not None:
-                    return dict(found.example_scores), mine[key]
-                held = TrialRecord.from_trial(study.get_trials(deepcopy=False)[mine[key]]).example_scores
-                return {int(i): float(v) for i, v in (held or {}).items()}, mine[key]
-            before = run.scorer.spend
-            if FullScore.read(study, key) is None:
-                trim_scored(study, key)  # first: a kill between scoring and marking leaks nothing
-                scores: dict[int, float] = {}
-                for part in chunks:  # stop at the first chunk that loses an example of the chosen program
-                    got = run.scorer.score(key, lambda: ctx.build(cand), part)
-                    scores.update(got)
-                    if loses_nothing(got, {i: reference[i] for i in got}):
-                        break
-                if len(scores) < len(reference):
-                    self._add_trial(run, study, cand, origin, partial=scores, since=before)
-                    mine[key] = study.get_trials(deepcopy=False)[-1].number
-                    return scores, mine[key]
-            self._add_trial(run, study, cand, origin, since=before)  # full_score: the cache holds every example
-            mine[key] = study.get_trials(deepcopy=False)[-1].number
-            found = FullScore.read(study, key)
-            return ({} if found is None else dict(found.example_scores)), mine[key]
-
-        chunk = max(CHUNK, run.scorer.num_threads)
-        gain = baseline and cfg.trim_baselines in ("gain", "scale")
-        scale = baseline and cfg.trim_baselines == "scale"  # smaller sizes only; two ties in a row suffice
-        cand, report = trim(
-            ctx,
-            start,
-            reference,
-            cfg.trim_steps,
-            score,
-            chosen.trial,
-            chunk,
-            require_gain=gain,
-            drops=not scale,
-            tie_run=TIE_RUN if scale else 0,
-        )
-        logger.info("%s", report.summary())
-        key = ctx.key(cand)
-        if key == chosen.key:
-            return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
-        row = next((r for r in collect_rows(study, ctx, cfg.token_budget) if r.key == key), None)
-        if row is None:  # pragma: no cover - a trim trial is a complete, feasible trial of its key
-            logger.warning("the trimmed prompt has no candidate row; returning the chosen program")
-            return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
-        found = FullScore.read(study, key)
-        scores = {} if found is None else found.example_scores
-        return row, bootstrap_interval(scores, INTERVAL_LEVEL, cfg.seed), report
-
     def _adopt(self, run: _Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
         """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""
         known = {r.key for r in rows}
         for name, b in base.items():
             if b.score is None or not b.fits or b.candidate is None or b.key in known:
                 continue
-            self._add_trial(run, run.study, b.candidate, BASELINE_ORIGIN + name)
+            add_trial(run.study, run.ctx, run.scorer, b.candidate, BASELINE_ORIGIN + name)
             known.add(str(b.key))
 
     def _test(
@@ -1022,7 +841,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
         study = self._study(run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset))
         rows = self._search(run, study, "random search", guided=False)
-        decision = self._decide(study, rows)
+        decision = decide(study, rows, self.config)
         return None if decision is None else decision.row
 
     def _store(self, run: _Run, study: optuna.Study) -> BaselineStore:

@@ -21,17 +21,19 @@ from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._demos import example_hash
-from specprompt.search._objective import finished_trials, full_score
+from specprompt.search._objective import finished_trials, full_score, worker_tag
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
 from specprompt.search._scoring import Scorer
+from specprompt.search._spend import Spend
 from specprompt.search._stale import fail_stale_trials, heartbeat_storage
 
 __all__ = [
     "DEFAULT_RUN_DIR",
     "FALLBACK_ORIGIN",
     "NAMING_FIELDS",
+    "add_trial",
     "check_storage",
     "collect_rows",
     "default_pruner",
@@ -228,3 +230,48 @@ def finalize(
         if not targets:
             break
     return rows
+
+
+def add_trial(
+    study: optuna.Study,
+    ctx: SearchContext,
+    scorer: Scorer,
+    cand: Candidate,
+    origin: str,
+    *,
+    partial: dict[int, float] | None = None,
+    since: Spend | None = None,
+) -> None:
+    """Adds ``cand``, scored on the full valset by ``scorer``, as a complete trial of ``study``; with
+    ``partial`` (a trim variant whose scoring stopped at a loss), as a ``PRUNED`` trial holding
+    those scores and no full-valset score. Its record keeps what its scoring cost, as a search
+    trial's does: the scorer's spend since ``since`` (its spend when the caller began scoring
+    ``cand``; default: now, so only the full-valset scoring done here counts)."""
+    since = scorer.spend if since is None else since
+    cfg = ctx.config
+    key, tokens = ctx.key(cand), ctx.tokens(cand)
+    excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
+    full = None if partial is not None else full_score(study, ctx, scorer, key, cand, None)
+    record = TrialRecord(
+        origin=origin,
+        worker=worker_tag(),
+        key=key,
+        tokens=tokens,
+        feasible=True,
+        constraint=None if excess is None else (excess,),
+        selections=ctx.describe(cand),
+        example_scores=partial if full is None else full.example_scores,
+        score=None if full is None else full.score,
+        spend=(scorer.spend - since).to_dict(),
+    )
+    values = None if full is None else [full.score, float(tokens)] if cfg.multi_objective else [full.score]
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.PRUNED if full is None else optuna.trial.TrialState.COMPLETE,
+            params=ctx.to_params(cand),
+            distributions=dict(ctx.distributions()),
+            values=values,
+            user_attrs=record.to_attrs(),
+            system_attrs={} if excess is None else {"constraints:tokens": excess},
+        )
+    )
