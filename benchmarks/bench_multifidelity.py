@@ -481,7 +481,8 @@ def report(cells: Sequence[Cell], s: Settings, out: rp.Report) -> dict[str, bool
             )
     if s.local_only:
         verdict[LOCAL_ONLY] = local_only_verdict(groups, out)
-    for method in ("target-only", *((LOCAL_ONLY,) if s.local_only else ())):
+    arms = [m for c in cells for m in c.runs if m not in ("target-only", "lanczos", LOCAL_ONLY)]
+    for method in ("target-only", *dict.fromkeys(arms), *((LOCAL_ONLY,) if s.local_only else ())):
         line = choices_line(cells, method)
         if line:
             out.add(line)
@@ -493,9 +494,10 @@ def choices_line(cells: Sequence[Cell], method: str) -> str | None:
     baseline as it is, a trimmed baseline, or a search candidate (read from the runs' notes, which
     name the choice; ``None`` without a compile that says). Compiles whose selection held back a
     local judge's pick (``local_departures``) are counted as the baseline they returned, and once
-    more at the end."""
+    more at the end; so are those where the target refused a local judge's trim."""
     kinds: dict[str, list[int]] = {"the resizing baseline as it is": [], "trimmed": [], "left for a candidate": []}
     held: list[int] = []
+    refused: list[int] = []
     for c in cells:
         run, lanczos = c.runs.get(method), c.runs.get("lanczos")
         if run is None or run.test is None or lanczos is None or lanczos.test is None or "chosen " not in run.note:
@@ -503,6 +505,8 @@ def choices_line(cells: Sequence[Cell], method: str) -> str | None:
         sign = (run.test > lanczos.test + 1e-9) - (run.test < lanczos.test - 1e-9)
         if "held back " in run.note:
             held.append(sign)
+        if "refused by the target" in run.note:
+            refused.append(sign)
         if "chosen baseline:" not in run.note:
             kinds["left for a candidate"].append(sign)
         else:
@@ -517,6 +521,11 @@ def choices_line(cells: Sequence[Cell], method: str) -> str | None:
         parts.append(
             f"of these, a local judge's pick held back {len(held)} ({held.count(1)} above, {held.count(-1)} below, "
             f"{held.count(0)} equal)"
+        )
+    if refused:
+        parts.append(
+            f"of these, a local judge's trim refused by the target {len(refused)} ({refused.count(1)} above, "
+            f"{refused.count(-1)} below, {refused.count(0)} equal)"
         )
     compiles = f"{total} compile{'' if total == 1 else 's'}"
     return f"choices of {method} ({compiles}) against lanczos on the test split: " + "; ".join(parts)

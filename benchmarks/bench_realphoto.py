@@ -332,6 +332,9 @@ def decision_note(result: Any) -> str:
         moves = [st.move.split()[0] for st in trim.steps if st.accepted and st.tokens >= trim.tokens_after]
         how = ", ".join(f"{moves.count(m)} {m}" for m in ("drop", "scale") if m in moves)
         parts.append(f"trimmed {trim.tokens_before} -> {trim.tokens_after} tokens ({how})")
+    check = None if trim is None else getattr(trim, "check", None)
+    if check is not None and not check.confirmed:  # the target refused a local judge's trim
+        parts.append(f"trim to {check.tokens} tokens refused by the target")
     return "; ".join(parts)
 
 

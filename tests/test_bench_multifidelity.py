@@ -169,3 +169,10 @@ def test_choices_line_counts_each_kind_of_choice_against_lanczos() -> None:
         "left for a candidate 1 (0 above, 1 below, 0 equal); "
         "of these, a local judge's pick held back 1 (0 above, 0 below, 1 equal)"
     )
+    cells.append(cell(6, 0.75, "chosen baseline:uniform (100 tokens); trim to 16 tokens refused by the target"))
+    assert (bench.choices_line(cells, "local-only") or "").endswith(
+        "the resizing baseline as it is 3 (1 above, 0 below, 2 equal); trimmed 2 (1 above, 1 below, 0 equal); "
+        "left for a candidate 1 (0 above, 1 below, 0 equal); "
+        "of these, a local judge's pick held back 1 (0 above, 0 below, 1 equal); "
+        "of these, a local judge's trim refused by the target 1 (1 above, 0 below, 0 equal)"
+    )

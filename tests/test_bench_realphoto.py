@@ -351,3 +351,10 @@ def test_decision_note_names_the_moves_of_the_trim() -> None:
     result = NS(best=NS(trial=12), candidates=[chosen], leader=None, confirmation=None, trim=trim)
     note = bench.decision_note(result)
     assert note == "chosen baseline:uniform (216 tokens); trimmed 216 -> 120 tokens (1 drop, 1 scale)"
+    # a local judge's trim the target refused: the chosen program is returned untrimmed
+    from specprompt.search._departures import TrimCheck
+
+    refused = TrimReport(0, 216, 216, steps, check=TrimCheck("t", 90, 0.5, 0.7, (3,), 4, 28))
+    result = NS(best=chosen, candidates=[chosen], leader=None, confirmation=None, trim=refused)
+    note = bench.decision_note(result)
+    assert note == "chosen baseline:uniform (216 tokens); trim to 90 tokens refused by the target"
