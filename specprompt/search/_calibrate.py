@@ -43,7 +43,7 @@ from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._rank import bootstrap_interval, spearman
 from specprompt.search._scoring import Scorer
-from specprompt.search._transport import remote_lm
+from specprompt.search._transport import model_name, remote_lm
 
 if TYPE_CHECKING:
     import optuna
@@ -244,11 +244,6 @@ class Calibration:
             raise ConfigError(f"a calibration must be JSON: {exc}") from None
 
 
-def _model(lm: Any) -> str:
-    """The model string a calibration records for a judge."""
-    return str(getattr(lm, "model", lm))
-
-
 def _check_int(name: str, value: object, minimum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"calibrate: {name} must be an int >= {minimum}, got {value!r}")
@@ -334,8 +329,8 @@ def calibrate_context(
         scores["local"], scores["target"], confidence=confidence, n_bootstrap=n_bootstrap, seed=seed
     )
     return Calibration(
-        local=_model(local),
-        target=_model(target),
+        local=model_name(local),
+        target=model_name(target),
         probes=tuple(
             {"name": name, "key": ctx.key(c), "tokens": ctx.tokens(c), "selections": ctx.describe(c)}
             for name, c in probes
@@ -366,7 +361,7 @@ def calibrate_study(
     """
     cfg = ctx.config
     stored = study.user_attrs.get(CALIBRATION_ATTR)
-    names = (_model(local), _model(target))
+    names = (model_name(local), model_name(target))
     if stored is not None:
         old = Calibration.from_dict(stored)
         if (old.local, old.target, old.seed, old.max_target_calls) == (
@@ -424,7 +419,7 @@ def use_calibration(study: optuna.Study, calibration: Calibration, local: Any, t
     Raises:
         ConfigError: it was measured with other judges (model strings; both named).
     """
-    names = (_model(local), _model(target))
+    names = (model_name(local), model_name(target))
     if (calibration.local, calibration.target) != names:
         raise ConfigError(
             f"the calibration was measured with local judge {calibration.local!r} and target {calibration.target!r}, "

@@ -28,6 +28,7 @@ from specprompt.search._result import ParetoRow
 from specprompt.search._scoring import Scorer
 from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
 from specprompt.search._study import add_trial, collect_rows, row_candidate
+from specprompt.search._transport import model_name
 from specprompt.search._trim import CHUNK, TIE_RUN, TRIM_ORIGIN, TrimReport, loses_nothing, trim
 
 __all__ = ["Interval", "confirm_trim", "decide", "decide_departure", "policy_of", "trim_chosen"]
@@ -46,7 +47,7 @@ def policy_of(ctx: SearchContext, screened: bool, target: Any | None) -> tuple[D
         local_judge(dspy.settings.lm),
         not ctx.sized,
         screened,
-        None if target is None else str(getattr(target, "model", target)),
+        None if target is None else model_name(target),
     )
 
 

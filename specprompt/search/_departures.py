@@ -58,7 +58,7 @@ import dspy
 
 from specprompt.search._scoring import Scorer
 from specprompt.search._study import row_candidate
-from specprompt.search._transport import remote_lm
+from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._trim import CHUNK, loses_nothing, scoring_order
 
 if TYPE_CHECKING:
@@ -307,7 +307,7 @@ def target_check(
     a = _target_scores(study, ctx, scorer, target, pick, every, {})
     b = _target_scores(study, ctx, scorer, target, fallback, every, {})
     return TargetCheck(
-        target=str(getattr(target, "model", target)),
+        target=model_name(target),
         pick=sum(a.values()) / len(a),
         fallback=sum(b.values()) / len(b),
         p_better=p_better(a, b, cfg.seed),
@@ -338,7 +338,7 @@ def trim_check(
     chunks = scoring_order(reference, max(CHUNK, scorer.num_threads))
     got = _target_scores(study, ctx, scorer, target, trimmed, chunks, reference)
     return TrimCheck(
-        target=str(getattr(target, "model", target)),
+        target=model_name(target),
         tokens=trimmed.tokens,
         trimmed=sum(got.values()) / len(got),
         chosen=sum(reference.values()) / len(reference),

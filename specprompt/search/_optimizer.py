@@ -58,7 +58,7 @@ from specprompt.search._study import (
     make_storage,
     row_candidate,
 )
-from specprompt.search._transport import remote_lm
+from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -402,7 +402,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 True,
                 "",
                 trials=cfg.calibration_probes if online else 0,
-                target=str(getattr(dspy.settings.lm, "model", dspy.settings.lm)),
+                target=model_name(dspy.settings.lm),
                 min_agreement=float(cfg.screen_min_agreement),
                 seed=cfg.seed,
                 rule=cfg.screen_rule,

@@ -83,6 +83,7 @@ from specprompt.search._objective import Objective
 from specprompt.search._rank import bootstrap_interval, spearman, top_hit_probability
 from specprompt.search._record import TrialRecord, write_record
 from specprompt.search._scoring import Scorer
+from specprompt.search._transport import model_name
 
 if TYPE_CHECKING:
     from specprompt.search._calibrate import Calibration
@@ -421,7 +422,7 @@ class Screen:
     @property
     def judge(self) -> str:
         """Model string of the screening judge."""
-        return str(getattr(self.lm, "model", self.lm))
+        return model_name(self.lm)
 
     def decide(self, study: optuna.Study, *, final: bool = False) -> bool:
         """``calibration_mode="trials"``: the verdict, once ``study`` has enough pairs (:func:`trial_pairs`).

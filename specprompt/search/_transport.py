@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["EMPTY_REPLY", "RetryPolicy", "classify", "endpoint_of", "remote_lm", "retry_after", "short"]
+__all__ = ["EMPTY_REPLY", "RetryPolicy", "classify", "endpoint_of", "model_name", "remote_lm", "retry_after", "short"]
 
 #: DSPy's message when the LM returned no text (an empty ``choices`` list or an empty message).
 EMPTY_REPLY = "The LM returned an empty or null response."
@@ -135,6 +135,17 @@ def endpoint_of(lm: Any) -> str:
     if base:
         return f"{base} ({model})" if model else str(base)
     return str(model or type(lm).__name__)
+
+
+def model_name(lm: Any) -> str:
+    """The model string of ``lm`` (``lm.model`` for a ``dspy.LM``), as reports and stored records name it.
+
+    Example:
+        >>> import dspy
+        >>> model_name(dspy.LM("openai/gpt-4.1-mini")), model_name("a-name")
+        ('openai/gpt-4.1-mini', 'a-name')
+    """
+    return str(getattr(lm, "model", lm))
 
 
 def remote_lm(lm: Any, timeout: float | None) -> Any:
