@@ -40,8 +40,12 @@ in ``bench_multifidelity.py`` (seeds 0-11, ``band-vlm-v1``, commits 409a01b and 
 ``local-only`` group still below plain resizing was below it by the judge's trims of the
 resizing baseline (photo-texture: 156 -> 42 and 90 tokens, -2.5 to -17.5 points on the test split of
 single compiles), while other trims gained (photo-tint: 328 -> 16 tokens, up to +15.0). Without a
-target the trims stay: over those runs they gained as often as they lost, and they are most of what
-a local-only compile saves.
+target the trims stay: over those runs the 22 trimmed compiles were above plain resizing on the
+test split in 12 and below it in 6 (+1.4 points on average), and they are most of what a
+local-only compile saves. With the check (``mf-local-confirmed``, same seeds, commit 78f265e) the
+target refused 8 of 20 trims (5 of them had been below resizing, 2 above), the 12 it kept were
+above resizing in 9 compiles and below in none, and the one group still below resizing is below
+by a pick the target confirmed (``benchmarks/README.md``).
 ``"always"`` returns the local judge's pick as any other scorer's. Nothing changes for a search
 scored by a remote LM or a pixel judge (they see what the target sees), for a multi-fidelity search
 (``screen=``: the target scores the finalists), or for ``cost_model="local"`` (the local model is
