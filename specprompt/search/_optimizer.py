@@ -690,10 +690,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             run = self._prepare(student, trainset, valset, test, screen_lm)
             return self._compile(run, names, test)
 
-    def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
+    def _calibrate(self, run: _Run) -> Calibration | None:
+        """The rank agreement this compile works with (given, measured on a probe, or on the search's
+        first trials: then ``None`` here), and whether a multi-fidelity search screens."""
         cfg, ctx, study = run.ctx.config, run.ctx, run.study
-        warn_invisible(ctx)
-        warn_local_price(ctx)
         calibration = None
         online = run.screen is not None and run.screen.pending > 0
         if run.screen is not None and online:  # calibration_mode="trials": on the search's own trials
@@ -720,6 +720,13 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 calibration, float(cfg.screen_min_agreement), cfg.screen_rule, float(cfg.screen_keep), cfg.seed
             )
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
+        return calibration
+
+    def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
+        cfg, ctx, study = run.ctx.config, run.ctx, run.study
+        warn_invisible(ctx)
+        warn_local_price(ctx)
+        calibration = self._calibrate(run)
         rows = self._search(run, study, "band search")
         if run.screen is not None:
             run.screen.decide(study, final=True)  # the last trial may have completed the pairs
