@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dspy
 
+from specprompt.errors import ScoringError
 from specprompt.search._scoring import Scorer
 from specprompt.search._study import row_candidate
 from specprompt.search._transport import model_name, remote_lm
@@ -376,8 +377,13 @@ def _target_scores(
         for part in chunks:
             todo = [i for i in part if i not in scores]
             if todo:  # a resumed compile scores only what an earlier run did not store
-                scores.update(scorer.score("target:" + row.key, _builder(ctx, row), todo))
-                study.set_user_attr(attr, {str(k): v for k, v in sorted(scores.items())})
+                try:
+                    scores.update(scorer.score("target:" + row.key, _builder(ctx, row), todo))
+                except ScoringError:  # keep what was scored: a compile run again asks only for the rest
+                    scores.update(scorer.known("target:" + row.key, todo))
+                    raise
+                finally:
+                    study.set_user_attr(attr, {str(k): v for k, v in sorted(scores.items())})
             if reference and loses_nothing({i: scores[i] for i in part}, {i: reference[i] for i in part}):
                 break
     return scores

@@ -9,7 +9,7 @@ from typing import Any
 import dspy
 import pytest
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, ScoringError
 from specprompt.reports import CompileReport, report_data
 from specprompt.scorers import local_lm, nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
@@ -299,3 +299,33 @@ def test_a_trim_needs_no_check_without_a_target_or_by_a_judge_of_the_sent_pixels
     assert alone.trim.check is None and alone.best.tokens == alone.trim.tokens_after < alone.trim.tokens_before
     free = _trimmed(colour_task, pixel_lm("lbp-dct").model, target=pixel_lm("lbp-dct"), local_departures="always")[1]
     assert free.trim.check is None and free.best.tokens < free.trim.tokens_before
+
+
+class Flaky(Sized):
+    """:class:`Sized` whose calls under the LM named ``down`` time out on validation example 5."""
+
+    def __init__(self, signature: Any, down: str) -> None:
+        super().__init__(signature)
+        self.down = down
+
+    def forward(self, image: Any, idx: int) -> dspy.Prediction:
+        if idx == 5 and getattr(dspy.settings.lm, "model", None) == self.down:
+            raise TimeoutError("read timed out")
+        return super().forward(image, idx)
+
+
+def test_a_check_cut_short_by_the_target_keeps_what_it_scored(colour_task: Task, tmp_path: Any) -> None:
+    target = pixel_lm("lbp-dct")
+    image = colour_task.trainset[0].image
+    val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
+    settings = options(
+        token_budget=36, n_trials=6, minibatch_size=4, cost_model=PRICED, trim_baselines="tie", retries=0
+    )
+    settings["storage"] = f"sqlite:///{tmp_path / 'study.db'}"
+    opt = BandOptimizer(_yes, target=target, **settings)
+    with dspy.context(lm=nearest_lm()), pytest.raises(ScoringError):
+        opt.compile(Flaky(colour_task.signature, target.model), trainset=colour_task.trainset, valset=val)
+    again = _trimmed(colour_task, target=target, storage=settings["storage"], retries=0)[1]
+    check = again.trim.check
+    # the 11 examples of the program before the trim were kept: 1 more call, then 12 for the trimmed one
+    assert check is not None and check.confirmed and check.calls == 13
