@@ -362,6 +362,10 @@ def summary(result: Any, paths: dict[str, Path]) -> str:
     ]
     if getattr(result, "spend", None) is not None:
         lines.append(result.spend.summary())
+    target = getattr(result, "target_calls", None) or {}
+    if target:
+        parts = ", ".join(f"{step} {n}" for step, n in target.items())
+        lines.append(f"target calls outside the search: {sum(target.values())} ({parts})")
     lines += [f"wrote {p}" for p in paths.values()]
     return "\n".join(lines)
 

@@ -335,9 +335,33 @@ class CompileResult:
             raise ConfigError("this result was loaded without its program builder")
         return self._build(json.loads(row.params), row.origin)
 
+    @property
+    def target_calls(self) -> dict[str, int]:
+        """Calls this compile made to ``BandOptimizer(target=...)`` outside the search's scoring, by
+        step: ``"calibration"`` (measured by this compile, not given), ``"pick check"`` and
+        ``"trim check"`` (:mod:`~specprompt.search._departures`); empty when there were none.
+        Not for a multi-fidelity search (``screen=``), whose target is the scoring LM
+        (:attr:`scorer_calls`, :attr:`screening`, :attr:`calibration`).
+
+        Example:
+            >>> import optuna
+            >>> row = ParetoRow(0, 1.0, 36, True, 1.0, "{}", "{}", "k", "baseline:uniform")
+            >>> CompileResult(optuna.create_study(), "s", SearchConfig(), row, (row,), 0, 0).target_calls
+            {}
+        """
+        calls: dict[str, int] = {}
+        if self.calibration is not None and not self.calibration_given and self.screening is None:
+            calls["calibration"] = self.calibration.target_calls
+        if self.local_pick is not None and self.local_pick.check is not None:
+            calls["pick check"] = self.local_pick.check.calls
+        if self.trim is not None and self.trim.check is not None:
+            calls["trim check"] = self.trim.check.calls
+        return calls
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "study_name": self.study_name,
+            "target_calls": self.target_calls,
             "config": self.config.to_dict(),
             "best": self.best.to_dict(),
             "front": [r.to_dict() for r in self.front],

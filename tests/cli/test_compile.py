@@ -127,6 +127,9 @@ def test_compile_calibrates_against_a_target(
     assert data["calibration_given"] is False  # measured by this compile
     assert cal["target"] == "specprompt/pixel-hist-hog-v1" and cal["local"] == "specprompt/nearest-v1"
     assert cal["target_calls"] == len(cal["probes"]) * len(cal["examples"]) <= 192
+    assert data["target_calls"]["calibration"] == cal["target_calls"]
+    line = next(x for x in text.splitlines() if x.startswith("target calls outside the search: "))
+    assert f"calibration {cal['target_calls']}" in line and int(line.split()[5]) == sum(data["target_calls"].values())
     assert "<h2>Calibration</h2>" in (tmp_path / "o" / "report.html").read_text()
 
 

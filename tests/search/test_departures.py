@@ -185,6 +185,7 @@ def test_the_target_confirms_or_refuses_the_pick_once(colour_task: Task, tmp_pat
     lp = result.local_pick
     assert lp is not None and lp.check is not None and lp.check.target == target.model
     assert lp.check.calls == 24 and lp.check.examples == 12  # both prompts on the 12 validation examples
+    assert result.target_calls == {"pick check": 24}  # trim=False: no trim check
     if agrees:  # the target scores the pick 1.0 against the baseline's 0.5
         assert lp.returned and lp.check.pick == 1.0 and lp.check.fallback == 0.5
         assert result.best.key == lp.pick.key and "confirmed by the target" in result.summary()
@@ -280,6 +281,8 @@ def test_the_target_checks_a_local_judges_trim(colour_task: Task, tmp_path: Any,
     assert json.loads(result.to_json())["trim"]["check"] == check.to_dict()
     page = CompileReport(report_data(result), program).html()
     assert f"the target {target.model} checked its trim" in page
+    assert result.target_calls == {"trim check": check.calls}  # the judge picked a baseline: no pick check
+    assert json.loads(result.to_json())["target_calls"] == {"trim check": check.calls}
     if agrees:  # both prompts scored on the 12 validation examples
         assert check.confirmed and check.calls == 24 and check.examples == 12
         assert result.best.tokens == tr.tokens_after == check.tokens and "(the target agreed)" in result.summary()
@@ -296,7 +299,8 @@ def test_the_target_checks_a_local_judges_trim(colour_task: Task, tmp_path: Any,
 
 def test_a_trim_needs_no_check_without_a_target_or_by_a_judge_of_the_sent_pixels(colour_task: Task) -> None:
     alone = _trimmed(colour_task)[1]  # no target: the local judge's trim stays
-    assert alone.trim.check is None and alone.best.tokens == alone.trim.tokens_after < alone.trim.tokens_before
+    assert alone.target_calls == {} and alone.trim.check is None
+    assert alone.best.tokens == alone.trim.tokens_after < alone.trim.tokens_before
     free = _trimmed(colour_task, pixel_lm("lbp-dct").model, target=pixel_lm("lbp-dct"), local_departures="always")[1]
     assert free.trim.check is None and free.best.tokens < free.trim.tokens_before
 
