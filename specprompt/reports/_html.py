@@ -58,6 +58,14 @@ def _fmt_score(value: object) -> str:
     return "-" if value is None else f"{float(value):.4f}"  # type: ignore[arg-type]
 
 
+def _target_text(calls: Any) -> str | None:
+    """``target_calls`` of ``pareto.json`` as ``"44 (pick check 24, trim check 20)"``; ``None`` when empty."""
+    if not isinstance(calls, Mapping) or not calls:
+        return None
+    parts = ", ".join(f"{k} {v}" for k, v in calls.items())
+    return f"{sum(int(v) for v in calls.values())} ({parts})"
+
+
 def _spend_text(spend: Any) -> str | None:
     """One line of a ``SpendReport.to_dict()``: billed calls and tokens, failures, the repay point."""
     if not isinstance(spend, Mapping) or not isinstance(spend.get("search"), Mapping):
@@ -284,6 +292,7 @@ class CompileReport:
             ("scheme", f"{cfg.get('scheme')} {json.dumps(cfg.get('scheme_options') or {})}"),
             ("trials", f"{d.get('n_trials', '-')} finished (target {cfg.get('n_trials', '-')})"),
             ("scorer calls", d.get("scorer_calls", "-")),
+            ("target calls outside the search", _target_text(d.get("target_calls"))),
             ("search spend", _spend_text(d.get("spend"))),
             ("multi-objective", cfg.get("multi_objective")),
             ("minibatch size", cfg.get("minibatch_size")),

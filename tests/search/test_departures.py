@@ -281,6 +281,7 @@ def test_the_target_checks_a_local_judges_trim(colour_task: Task, tmp_path: Any,
     assert json.loads(result.to_json())["trim"]["check"] == check.to_dict()
     page = CompileReport(report_data(result), program).html()
     assert f"the target {target.model} checked its trim" in page
+    assert f"<th>target calls outside the search</th><td>{check.calls} (trim check {check.calls})</td>" in page
     assert result.target_calls == {"trim check": check.calls}  # the judge picked a baseline: no pick check
     assert json.loads(result.to_json())["target_calls"] == {"trim check": check.calls}
     if agrees:  # both prompts scored on the 12 validation examples
