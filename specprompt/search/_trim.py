@@ -28,7 +28,10 @@ winner's curse). Comparing every step with ``P`` (not with the previous variant)
 returned program at least as good as ``P`` on every example. A branch stops at its first
 rejected step; at most ``trim_steps`` variants are scored. The cheapest accepted variant is
 returned (``P`` when none is). Variants only ever cost fewer tokens than ``P``, so they fit the
-budget ``P`` fits.
+budget ``P`` fits. When a local judge scored the chain for a program that will answer with another
+model and that model is given (``BandOptimizer(target=...)``), the returned variant is kept only
+when the target finds that it loses no example ``P`` got (:func:`~specprompt.search._departures.trim_check`,
+:attr:`TrimReport.check`).
 
 Why trim is on by default (``SearchConfig.trim``): the scoring it costs is paid once per compile
 (at most ``trim_steps`` full-valset scorings), while demo image tokens are paid on every call of
