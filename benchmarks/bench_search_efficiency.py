@@ -51,9 +51,14 @@ Per task (over judges and seeds) it prints:
 * **valset accuracy at equal calls**: each method's best search-trial valset score after at
   most C calls, C a share (25%, 50%, 100%) of the optimizer's total calls in the cell (its
   baseline trials' included), mean over judges x seeds; the bar is optimizer >= random + 5
-  points at 100% on ``photo-detail``.
+  points at 100% on ``photo-detail``;
+* with ``--n-test N``, **held-out accuracy at equal calls**: the same C, each method's best
+  search trial so far (the first to reach its best valset score) scored on ``N`` held-out
+  examples: whether a lead on the small valset is worth anything on new data (the maximum of
+  many noisy valset scores favours the method that tries more candidates).
 
-Only the public API of :mod:`specprompt.search` and the studies' JSON attributes are used.
+Only the public API of :mod:`specprompt.search` and the studies' JSON attributes are used, except
+with ``--n-test``, where trials' programs are built by ``CompileResult``'s private builder.
 """
 
 from __future__ import annotations
@@ -64,13 +69,23 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
-from _common import Report, at_least, exact_match, pick_demos, prompt_tokens, read_json_lines, run_jobs, table
+from _common import (
+    Report,
+    at_least,
+    exact_match,
+    held_out_accuracy,
+    pick_demos,
+    prompt_tokens,
+    read_json_lines,
+    run_jobs,
+    table,
+)
 from bench_realphoto import JUDGES, TASKS
 
 METHODS = ("optimizer", "random")
@@ -106,6 +121,8 @@ class Settings:
     random_factor: int
     workers: int
     threads: int
+    #: held-out examples per task (0: no held-out view)
+    n_test: int = 0
 
 
 @dataclass
@@ -120,6 +137,9 @@ class Trace:
         total_calls: every scorer call the method made (engine counter).
         origins: search trials per origin kind (``warm``, ``neighbour``, ``sampler``).
         seconds: wall time of the search.
+        test: held-out accuracy of the best search trial so far, after each (``None`` before the
+            first; empty without ``--n-test``). The best so far is the first trial that reached
+            :attr:`best`, the one a search stopped there would return from its search trials.
     """
 
     calls: list[int]
@@ -129,6 +149,7 @@ class Trace:
     total_calls: int
     origins: dict[str, int]
     seconds: float
+    test: list[float | None] = field(default_factory=list)
 
     def paid(self, free: bool = False) -> list[int]:
         """Cumulative calls after each search trial, the baseline trials' calls included unless ``free``."""
@@ -163,12 +184,18 @@ class Cell:
 # -- reading a study ---------------------------------------------------------------------------------
 
 
-def read_trace(study: Any, n_search: int, total_calls: int, seconds: float) -> Trace:
-    """The :class:`Trace` of a study's first ``n_search`` search trials (baseline trials apart)."""
+def read_trace(
+    study: Any, n_search: int, total_calls: int, seconds: float, test_of: Callable[[Any], float] | None = None
+) -> Trace:
+    """The :class:`Trace` of a study's first ``n_search`` search trials (baseline trials apart);
+    with ``test_of`` (a trial -> its held-out accuracy), :attr:`Trace.test` too."""
     import optuna
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     prefix, spent, cut, best = 0, 0, 0, None
+    leader: Any = None
+    held: dict[int, float] = {}
+    tests: list[float | None] = []
     calls: list[int] = []
     bests: list[float | None] = []
     origins: dict[str, int] = {}
@@ -188,12 +215,17 @@ def read_trace(study: Any, n_search: int, total_calls: int, seconds: float) -> T
         spent += used
         score = attrs.get("score")
         if t.state == optuna.trial.TrialState.COMPLETE and attrs.get("feasible") and score is not None:
-            best = float(score) if best is None else max(best, float(score))
+            if best is None or float(score) > best:
+                best, leader = float(score), t
         calls.append(spent)
         bests.append(best)
+        if test_of is not None:
+            if leader is not None and leader.number not in held:
+                held[leader.number] = test_of(leader)
+            tests.append(None if leader is None else held[leader.number])
         kind = origin.split(":", 1)[0]
         origins[kind] = origins.get(kind, 0) + 1
-    return Trace(calls, bests, prefix, cut, total_calls, origins, seconds)
+    return Trace(calls, bests, prefix, cut, total_calls, origins, seconds, tests)
 
 
 def best_within(trace: Trace, budget_calls: float, free: bool = False) -> float:
@@ -205,6 +237,19 @@ def best_within(trace: Trace, budget_calls: float, free: bool = False) -> float:
         if b is not None:
             best = max(best, b)
     return best
+
+
+def test_within(trace: Trace, budget_calls: float) -> float | None:
+    """Held-out accuracy of the best search trial whose cumulative calls are within ``budget_calls``
+    (``None`` without a held-out view or before any trial scored)."""
+    if not trace.test:
+        return None
+    out = None
+    for c, t in zip(trace.paid(), trace.test, strict=True):
+        if c > budget_calls:
+            break
+        out = t if t is not None else out
+    return out
 
 
 def calls_to_reach(trace: Trace, target: float, free: bool = False, censored: bool = False) -> float:
@@ -223,6 +268,16 @@ def calls_to_reach(trace: Trace, target: float, free: bool = False, censored: bo
 # -- one task x judge x seed ---------------------------------------------------------------------------
 
 
+def _tester(build: Callable[..., Any], testset: Sequence[Any], threads: int) -> Callable[[Any], float]:
+    """A trial -> the held-out accuracy of its program, built by ``build`` (``CompileResult``'s
+    private builder: a probe of the benchmark, not the public API)."""
+
+    def test_of(trial: Any) -> float:
+        return held_out_accuracy(build(trial.params, trial.user_attrs.get("origin")), testset, threads)
+
+    return test_of
+
+
 def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[Cell]:
     """Both methods at every budget for one task, judge and seed."""
     import dspy
@@ -238,7 +293,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[Cell]:
     logging.getLogger("specprompt").setLevel(logging.ERROR)
     lm = pixel_lm(judge)
     dspy.configure(lm=lm, adapter=ChatAdapter(), disable_history=True)
-    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=0, size=s.sizes[task_name], seed=seed)
+    task = get_task(task_name, n_train=s.n_train, n_val=s.n_val, n_test=s.n_test, size=s.sizes[task_name], seed=seed)
     student = dspy.Predict(task.signature)
     student.demos = pick_demos(task, s.k_per_class)
     full_tokens = prompt_tokens(student, s.pricing)
@@ -261,9 +316,10 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[Cell]:
         result = opt.last_result
         if result is None:  # pragma: no cover - compile always sets it
             raise SystemExit("BandOptimizer.compile returned no result")
-        cell.traces["optimizer"] = read_trace(
-            result.study, s.n_trials, lm.engine.calls - before, time.perf_counter() - t0
-        )
+        seconds = time.perf_counter() - t0
+        # both studies share the optimizer's space: its builder makes any trial's program
+        test_of = _tester(result._build, task.testset, s.threads) if s.n_test else None
+        cell.traces["optimizer"] = read_trace(result.study, s.n_trials, lm.engine.calls - before, seconds, test_of)
         storage = optuna.storages.InMemoryStorage()
         rand = BandOptimizer(exact_match, storage=storage, n_trials=s.random_factor * s.n_trials, **options)
         before, t0 = lm.engine.calls, time.perf_counter()
@@ -273,7 +329,8 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[Cell]:
         if len(names) != 1:
             raise SystemExit(f"expected one random-search study in the storage, found {names}")
         study = optuna.load_study(study_name=names[0], storage=storage)
-        cell.traces["random"] = read_trace(study, s.random_factor * s.n_trials, lm.engine.calls - before, seconds)
+        spent = lm.engine.calls - before
+        cell.traces["random"] = read_trace(study, s.random_factor * s.n_trials, spent, seconds, test_of)
         out.append(cell)
     return out
 
@@ -437,6 +494,7 @@ def report_tables(cells: Sequence[Cell], s: Settings, report: Report) -> None:
                 row += [f"{100 * opt:.1f}", f"{100 * rand:.1f}"]
             rows.append([*row, f"{sm.gap():+.1f}"])
     report.add(*table(header, rows))
+    held_out_table(cells, report)
     report.add("", "## Cost per search (mean over cells)", "")
     rows = []
     for key, group in _groups(cells).items():
@@ -459,6 +517,41 @@ def report_tables(cells: Sequence[Cell], s: Settings, report: Report) -> None:
     header = ["task", "budget", f"tokens ({s.pricing})"]
     for m in ("opt", "rand"):
         header += [f"{m} calls", f"{m} baseline calls", f"{m} unattributed", f"{m} s", f"{m} search trials by origin"]
+    report.add(*table(header, rows))
+
+
+def held_out_table(cells: Sequence[Cell], report: Report) -> None:
+    """With ``--n-test``: the held-out accuracy of each method's best search trial so far at the
+    shares of the optimizer's total calls of the valset table (a valset lead that is luck on the
+    validation examples does not carry over to held-out data). Nothing without a held-out view."""
+    if not any(c.traces[m].test for c in cells for m in METHODS):
+        return
+    report.add(
+        "",
+        "## Held-out accuracy (%) at equal calls, mean over judges x seeds",
+        "",
+        "The test split of each task scores the best search trial (by valset) each method had after at most C "
+        "calls (C as in the valset table): what a search stopped there would return from its search trials "
+        "(0 when no search trial was within C).",
+        "",
+    )
+    header = ["task", "judge", "budget"]
+    for share in EQUAL_SHARES:
+        header += [f"opt @{100 * share:g}%", f"rand @{100 * share:g}%"]
+    header += ["gap @100% (points)"]
+    rows = []
+    for by_judge in (False, True):
+        for key, group in _groups(cells, by_judge).items():
+            row = [key[0], key[1] if by_judge else "both", f"{100 * key[-1]:g}%"]
+            last = (0.0, 0.0)
+            for share in EQUAL_SHARES:
+                pair = []
+                for m in METHODS:
+                    got = [test_within(c.traces[m], share * c.traces["optimizer"].total) for c in group]
+                    pair.append(statistics.fmean(0.0 if g is None else g for g in got))
+                row += [f"{100 * pair[0]:.1f}", f"{100 * pair[1]:.1f}"]
+                last = (pair[0], pair[1])
+            rows.append([*row, f"{100 * (last[0] - last[1]):+.1f}"])
     report.add(*table(header, rows))
 
 
@@ -524,6 +617,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--k-per-class", type=at_least(1), default=None, help="demos per class (default 2)")
     parser.add_argument("--n-trials", type=at_least(1), default=None, help="search trials per method (default 30)")
     parser.add_argument(
+        "--n-test",
+        type=at_least(0),
+        default=0,
+        help="held-out examples per task: also report the test accuracy of each method's best trial so far (default 0)",
+    )
+    parser.add_argument(
         "--random-factor",
         type=at_least(1),
         default=2,
@@ -558,6 +657,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         random_factor=a.random_factor,
         workers=a.workers,
         threads=a.threads,
+        n_test=a.n_test,
     )
     return settings, a.markdown_out, a.json_out, a.report_from
 

@@ -100,3 +100,42 @@ def test_calls_to_reach_best_within_and_the_median_ratio() -> None:
     sm = bench.summarize([cell], 2)
     assert sm.final == {"optimizer": 0.7, "random": 0.5} and sm.reach == {"optimizer": 30.0, "random": 40.0}
     assert not sm.random_bound and sm.reached == {"optimizer": 1, "random": 1} and sm.ratio == 0.75
+
+
+def test_the_held_out_view_follows_the_first_trial_to_reach_the_best() -> None:
+    import optuna
+
+    bench = _bench()
+    study = optuna.create_study(direction="maximize")
+    rows = [("baseline:uniform", 0.9, 6), ("warm:a", 0.5, 4), ("sampler", 0.8, 4), ("sampler", 0.8, 4)]
+    rows += [("neighbour:1", 0.7, 4)]
+    for origin, score, calls in rows:
+        attrs = {"origin": origin, "score": score, "feasible": True, "spend": {"calls": calls}}
+        study.add_trial(optuna.trial.create_trial(value=score, user_attrs=attrs))
+    seen: list[int] = []
+
+    def test_of(trial: optuna.trial.FrozenTrial) -> float:
+        seen.append(trial.number)
+        return trial.number / 10
+
+    trace = bench.read_trace(study, 4, 22, 0.0, test_of)
+    assert trace.best == [0.5, 0.8, 0.8, 0.8] and trace.prefix_calls == 6
+    # trial 3 ties trial 2: the first to reach the best stays; each leader is scored once
+    assert trace.test == [0.1, 0.2, 0.2, 0.2] and seen == [1, 2]
+    assert bench.test_within(trace, 9) is None and bench.test_within(trace, 10) == 0.1
+    assert bench.test_within(trace, 100) == 0.2
+    assert bench.read_trace(study, 4, 22, 0.0).test == []  # no held-out view without test_of
+    assert bench.test_within(bench.read_trace(study, 4, 22, 0.0), 100) is None
+
+
+def test_quick_run_with_a_held_out_split_prints_its_table(tmp_path: Path) -> None:
+    js = tmp_path / "e.jsonl"
+    proc = _run("--quick", "--tasks", "photo-tint", "--judges", "lbp-dct", "--n-test", "8", "--json-out", str(js))
+    assert proc.returncode == 0, proc.stderr
+    assert "## Held-out accuracy (%) at equal calls, mean over judges x seeds" in proc.stdout
+    assert re.search(r"^\| photo-tint \| lbp-dct \| 25% \| \d+\.\d \| \d+\.\d \| ", proc.stdout, re.M)
+    cell = json.loads(js.read_text(encoding="utf-8").splitlines()[0])
+    for trace in cell["traces"].values():
+        assert len(trace["test"]) == len(trace["calls"])
+        assert all(t is None or 0.0 <= t <= 1.0 for t in trace["test"])
+    assert "## Held-out accuracy" not in _run("--quick", "--tasks", "photo-tint", "--judges", "lbp-dct").stdout
