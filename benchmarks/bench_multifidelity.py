@@ -514,19 +514,16 @@ def choices_line(cells: Sequence[Cell], method: str) -> str | None:
     total = sum(map(len, kinds.values()))
     if not total:
         return None
-    parts = [
-        f"{kind} {len(v)} ({v.count(1)} above, {v.count(-1)} below, {v.count(0)} equal)" for kind, v in kinds.items()
+
+    def tally(what: str, signs: list[int]) -> str:
+        return f"{what} {len(signs)} ({signs.count(1)} above, {signs.count(-1)} below, {signs.count(0)} equal)"
+
+    parts = [tally(kind, v) for kind, v in kinds.items()]
+    parts += [
+        tally(f"of these, a local judge's {what}", v)
+        for what, v in (("pick held back", held), ("trim refused by the target", refused))
+        if v
     ]
-    if held:
-        parts.append(
-            f"of these, a local judge's pick held back {len(held)} ({held.count(1)} above, {held.count(-1)} below, "
-            f"{held.count(0)} equal)"
-        )
-    if refused:
-        parts.append(
-            f"of these, a local judge's trim refused by the target {len(refused)} ({refused.count(1)} above, "
-            f"{refused.count(-1)} below, {refused.count(0)} equal)"
-        )
     compiles = f"{total} compile{'' if total == 1 else 's'}"
     return f"choices of {method} ({compiles}) against lanczos on the test split: " + "; ".join(parts)
 

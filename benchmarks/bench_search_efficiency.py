@@ -228,28 +228,21 @@ def read_trace(
     return Trace(calls, bests, prefix, cut, total_calls, origins, seconds, tests)
 
 
+def _within(paid: Sequence[int], values: Sequence[float | None], budget_calls: float) -> list[float]:
+    """The values after the search trials whose cumulative calls (``paid``) are within ``budget_calls``."""
+    return [v for c, v in zip(paid, values, strict=True) if c <= budget_calls and v is not None]
+
+
 def best_within(trace: Trace, budget_calls: float, free: bool = False) -> float:
     """Best valset score of a search trial whose cumulative calls are within ``budget_calls`` (0 when none)."""
-    best = 0.0
-    for c, b in zip(trace.paid(free), trace.best, strict=True):
-        if c > budget_calls:
-            break
-        if b is not None:
-            best = max(best, b)
-    return best
+    return max(_within(trace.paid(free), trace.best, budget_calls), default=0.0)
 
 
 def test_within(trace: Trace, budget_calls: float) -> float | None:
     """Held-out accuracy of the best search trial whose cumulative calls are within ``budget_calls``
     (``None`` without a held-out view or before any trial scored)."""
-    if not trace.test:
-        return None
-    out = None
-    for c, t in zip(trace.paid(), trace.test, strict=True):
-        if c > budget_calls:
-            break
-        out = t if t is not None else out
-    return out
+    got = _within(trace.paid(), trace.test, budget_calls) if trace.test else []
+    return got[-1] if got else None
 
 
 def calls_to_reach(trace: Trace, target: float, free: bool = False, censored: bool = False) -> float:
@@ -472,28 +465,14 @@ def report_tables(cells: Sequence[Cell], s: Settings, report: Report) -> None:
                 ]
             )
         report.add(*table(header, rows))
-    report.add(
-        "",
-        "## Valset accuracy (%) at equal calls, mean over judges x seeds",
-        "",
+    equal_calls_table(
+        cells,
+        report,
+        "Valset accuracy",
         "C = a share of the optimizer's total calls in each cell (its baseline trials' included); each method's "
         "best search-trial valset score after at most C calls.",
-        "",
+        best_within,
     )
-    header = ["task", "judge", "budget"]
-    for share in EQUAL_SHARES:
-        header += [f"opt @{100 * share:g}%", f"rand @{100 * share:g}%"]
-    header += ["gap @100% (points)"]
-    rows = []
-    for by_judge in (False, True):
-        for key, group in _groups(cells, by_judge).items():
-            sm = summarize(group, s.n_trials)
-            row = [key[0], key[1] if by_judge else "both", f"{100 * key[-1]:g}%"]
-            for share in EQUAL_SHARES:
-                opt, rand = sm.equal[share]
-                row += [f"{100 * opt:.1f}", f"{100 * rand:.1f}"]
-            rows.append([*row, f"{sm.gap():+.1f}"])
-    report.add(*table(header, rows))
     held_out_table(cells, report)
     report.add("", "## Cost per search (mean over cells)", "")
     rows = []
@@ -526,15 +505,23 @@ def held_out_table(cells: Sequence[Cell], report: Report) -> None:
     validation examples does not carry over to held-out data). Nothing without a held-out view."""
     if not any(c.traces[m].test for c in cells for m in METHODS):
         return
-    report.add(
-        "",
-        "## Held-out accuracy (%) at equal calls, mean over judges x seeds",
-        "",
+    equal_calls_table(
+        cells,
+        report,
+        "Held-out accuracy",
         "The test split of each task scores the best search trial (by valset) each method had after at most C "
         "calls (C as in the valset table): what a search stopped there would return from its search trials "
         "(0 when no search trial was within C).",
-        "",
+        lambda trace, calls: test_within(trace, calls) or 0.0,
     )
+
+
+def equal_calls_table(
+    cells: Sequence[Cell], report: Report, what: str, note: str, value: Callable[[Trace, float], float]
+) -> None:
+    """``what`` (%) of each method at :data:`EQUAL_SHARES` of the optimizer's total calls in each
+    cell, ``value(trace, calls)``, mean over judges x seeds (and per judge), and the gap at 100%."""
+    report.add("", f"## {what} (%) at equal calls, mean over judges x seeds", "", note, "")
     header = ["task", "judge", "budget"]
     for share in EQUAL_SHARES:
         header += [f"opt @{100 * share:g}%", f"rand @{100 * share:g}%"]
@@ -543,15 +530,14 @@ def held_out_table(cells: Sequence[Cell], report: Report) -> None:
     for by_judge in (False, True):
         for key, group in _groups(cells, by_judge).items():
             row = [key[0], key[1] if by_judge else "both", f"{100 * key[-1]:g}%"]
-            last = (0.0, 0.0)
+            means = {}
             for share in EQUAL_SHARES:
-                pair = []
-                for m in METHODS:
-                    got = [test_within(c.traces[m], share * c.traces["optimizer"].total) for c in group]
-                    pair.append(statistics.fmean(0.0 if g is None else g for g in got))
-                row += [f"{100 * pair[0]:.1f}", f"{100 * pair[1]:.1f}"]
-                last = (pair[0], pair[1])
-            rows.append([*row, f"{100 * (last[0] - last[1]):+.1f}"])
+                means[share] = [
+                    statistics.fmean(value(c.traces[m], share * c.traces["optimizer"].total) for c in group)
+                    for m in METHODS
+                ]
+                row += [f"{100 * v:.1f}" for v in means[share]]
+            rows.append([*row, f"{100 * (means[1.0][0] - means[1.0][1]):+.1f}"])
     report.add(*table(header, rows))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dspy
@@ -31,12 +32,27 @@ from specprompt.search._study import add_trial, collect_rows, row_candidate
 from specprompt.search._transport import model_name
 from specprompt.search._trim import CHUNK, TIE_RUN, TRIM_ORIGIN, TrimReport, loses_nothing, trim
 
-__all__ = ["Interval", "confirm_trim", "decide", "decide_departure", "policy_of", "trim_chosen"]
+__all__ = ["Interval", "Returned", "confirm_trim", "decide", "decide_departure", "policy_of", "trim_chosen"]
 
 logger = logging.getLogger("specprompt.search")
 
 #: A bootstrap interval of a valset score, ``(low, high)``.
 Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Returned:
+    """The program a compile returns after the trim.
+
+    Attributes:
+        row: its candidate row.
+        interval: the bootstrap interval of its valset score.
+        trim: what the trim (and the target's check of it) did.
+    """
+
+    row: ParetoRow
+    interval: Interval
+    trim: TrimReport
 
 
 def policy_of(ctx: SearchContext, screened: bool, target: Any | None) -> tuple[DeparturePolicy, str]:
@@ -104,14 +120,11 @@ def decide_departure(
     return dataclasses.replace(decision, local_pick=picked)
 
 
-def trim_chosen(
-    study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen: ParetoRow
-) -> tuple[ParetoRow, Interval, TrimReport]:
+def trim_chosen(study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen: ParetoRow) -> Returned:
     """The cheapest variant of ``chosen`` that loses no valset example (:mod:`specprompt.search._trim`).
 
     Each variant is scored on the full valset by ``scorer`` and kept as a trial of origin
-    ``trim:<n>`` (one per prompt: a resumed compile finds it and scores nothing). Returns the row
-    of the returned program, the bootstrap interval of its valset score and the report.
+    ``trim:<n>`` (one per prompt: a resumed compile finds it and scores nothing).
     """
     cfg = ctx.config
     entry = FullScore.read(study, chosen.key)
@@ -121,7 +134,7 @@ def trim_chosen(
     if baseline and cfg.trim_baselines == "off":
         note = "a baseline was chosen: baselines are not trimmed (trim_baselines='off')"
         report = TrimReport(chosen.trial, chosen.tokens, chosen.tokens, note=note)
-        return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
+        return Returned(chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
     mine = {
         rec.key: t.number
         for t in finished_trials(study)
@@ -174,34 +187,34 @@ def trim_chosen(
     logger.info("%s", report.summary())
     key = ctx.key(cand)
     if key == chosen.key:
-        return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
+        return Returned(chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
     row = next((r for r in collect_rows(study, ctx, cfg.token_budget) if r.key == key), None)
     if row is None:  # pragma: no cover - a trim trial is a complete, feasible trial of its key
         logger.warning("the trimmed prompt has no candidate row; returning the chosen program")
-        return chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report
+        return Returned(chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
     found = FullScore.read(study, key)
     scores = {} if found is None else found.example_scores
-    return row, bootstrap_interval(scores, INTERVAL_LEVEL, cfg.seed), report
+    return Returned(row, bootstrap_interval(scores, INTERVAL_LEVEL, cfg.seed), report)
 
 
 def confirm_trim(
     study: optuna.Study,
     ctx: SearchContext,
-    chosen: tuple[ParetoRow, Interval],
-    trimmed: tuple[ParetoRow, Interval, TrimReport],
+    chosen: ParetoRow,
+    interval: Interval,
+    trimmed: Returned,
     metric: Callable[..., Any],
     valset: Sequence[Any],
     target: Any,
-) -> tuple[ParetoRow, Interval, TrimReport]:
-    """The trimmed program when ``target`` finds that it loses no validation example the chosen
-    one got (:func:`~specprompt.search._departures.trim_check`), else the chosen program; the
-    report carries the check. Nothing is asked when the trim changed nothing."""
-    row, interval, report = trimmed
-    if row.key == chosen[0].key:
+) -> Returned:
+    """``trimmed`` when ``target`` finds that it loses no validation example ``chosen`` (valset
+    interval ``interval``) got (:func:`~specprompt.search._departures.trim_check`), else
+    ``chosen``; the report carries the check. Nothing is asked when the trim changed nothing."""
+    if trimmed.row.key == chosen.key:
         return trimmed
-    check = trim_check(study, ctx, metric, valset, target, row, chosen[0])
+    check = trim_check(study, ctx, metric, valset, target, trimmed.row, chosen)
     (logger.info if check.confirmed else logger.warning)("trim: %s", check.summary())
-    report = dataclasses.replace(report, check=check)
+    report = dataclasses.replace(trimmed.trim, check=check)
     if check.confirmed:
-        return row, interval, report
-    return chosen[0], chosen[1], dataclasses.replace(report, tokens_after=chosen[0].tokens)
+        return dataclasses.replace(trimmed, trim=report)
+    return Returned(chosen, interval, dataclasses.replace(report, tokens_after=chosen.tokens))

@@ -54,7 +54,7 @@ the target).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -309,8 +309,8 @@ def target_check(
     cfg = ctx.config
     scorer = _target_scorer(ctx, metric, valset)
     every = [list(range(len(valset)))]
-    a = _target_scores(study, ctx, scorer, target, pick, every, {})
-    b = _target_scores(study, ctx, scorer, target, fallback, every, {})
+    a = _target_scores(study, ctx, scorer, target, pick, every)
+    b = _target_scores(study, ctx, scorer, target, fallback, every)
     return TargetCheck(
         target=model_name(target),
         pick=sum(a.values()) / len(a),
@@ -339,7 +339,7 @@ def trim_check(
     program's partial scores too: a resumed compile reads them and calls nothing).
     """
     scorer = _target_scorer(ctx, metric, valset)
-    reference = _target_scores(study, ctx, scorer, target, chosen, [list(range(len(valset)))], {})
+    reference = _target_scores(study, ctx, scorer, target, chosen, [list(range(len(valset)))])
     chunks = scoring_order(reference, max(CHUNK, scorer.num_threads))
     got = _target_scores(study, ctx, scorer, target, trimmed, chunks, reference)
     return TrimCheck(
@@ -365,7 +365,7 @@ def _target_scores(
     target: Any,
     row: ParetoRow,
     chunks: Sequence[Sequence[int]],
-    reference: dict[int, float],
+    reference: Mapping[int, float] | None = None,
 ) -> dict[int, float]:
     """The target's scores of ``row``: read from ``study`` when stored, else scored chunk by chunk
     and stored after each chunk; with a ``reference``, scoring stops after the first chunk where
@@ -384,7 +384,7 @@ def _target_scores(
                     raise
                 finally:
                     study.set_user_attr(attr, {str(k): v for k, v in sorted(scores.items())})
-            if reference and loses_nothing({i: scores[i] for i in part}, {i: reference[i] for i in part}):
+            if reference is not None and loses_nothing({i: scores[i] for i in part}, {i: reference[i] for i in part}):
                 break
     return scores
 

@@ -408,7 +408,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 rule=cfg.screen_rule,
             )
             if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
-                tag = f"{getattr(screen_lm, 'model', screen_lm)}|{cfg.screen_keep!r}|expected"
+                tag = f"{model_name(screen_lm)}|{cfg.screen_keep!r}|expected"
                 name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
         storage = make_storage(self.storage, cfg.run_dir)
         if screen is not None and shared_url(storage) is not None:
@@ -745,12 +745,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         baseline_calls = run.scorer.calls - search_calls
         trimmed = None
         if cfg.trim:
-            chosen = (best, interval)
-            best, interval, trimmed = trim_chosen(study, ctx, run.scorer, best)
+            out = trim_chosen(study, ctx, run.scorer, best)
             if policy[0] == "confirm":  # the local judge's trim: does the target agree?
-                best, interval, trimmed = confirm_trim(
-                    study, ctx, chosen, (best, interval, trimmed), self.metric, run.valset, self.target
-                )
+                out = confirm_trim(study, ctx, best, interval, out, self.metric, run.valset, self.target)
+            best, interval, trimmed = out.row, out.interval, out.trim
             rows = collect_rows(study, ctx, cfg.token_budget)
         program = ctx.build(row_candidate(ctx, best))
         test_score, test_calls = None, 0

@@ -142,17 +142,22 @@ def _yes(example: Any, pred: Any, trace: Any = None) -> float:
     return float(pred.label == "yes")
 
 
-def _compile(task: Task, scorer: dspy.LM, contrary: str = "", **over: Any) -> tuple[Any, Any]:
+def _run(task: Task, scorer: dspy.LM, student: dspy.Module, **over: Any) -> tuple[Any, Any]:
+    """Compiles ``student`` scored by ``scorer`` on 12 validation examples (``over``: options, ``target=``)."""
     image = task.trainset[0].image
     val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
-    settings = options(token_budget=36, n_trials=6, minibatch_size=4, trim=False, cost_model=PRICED)
+    settings = options(token_budget=36, n_trials=6, minibatch_size=4, cost_model=PRICED)
     settings.update(over)
     target = settings.pop("target", None)
     opt = BandOptimizer(_yes, target=target, **settings)
     with dspy.context(lm=scorer):
-        program = opt.compile(Uneven(task.signature, contrary), trainset=task.trainset, valset=val)
+        program = opt.compile(student, trainset=task.trainset, valset=val)
     assert opt.last_result is not None
     return program, opt.last_result
+
+
+def _compile(task: Task, scorer: dspy.LM, contrary: str = "", **over: Any) -> tuple[Any, Any]:
+    return _run(task, scorer, Uneven(task.signature, contrary), **{"trim": False, **over})
 
 
 def test_a_local_judge_alone_returns_the_baseline_and_reports_its_pick(
@@ -256,16 +261,9 @@ class Sized(dspy.Module):
 
 
 def _trimmed(task: Task, strict: str = "", **over: Any) -> tuple[Any, Any]:
-    image = task.trainset[0].image
-    val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
-    settings = options(token_budget=36, n_trials=6, minibatch_size=4, cost_model=PRICED, trim_baselines="tie")
-    settings.update(over)
-    target = settings.pop("target", None)
-    opt = BandOptimizer(_yes, target=target, **settings)
-    with dspy.context(lm=nearest_lm()):
-        program = opt.compile(Sized(task.signature, strict, 40), trainset=task.trainset, valset=val)
-    assert opt.last_result is not None and opt.last_result.trim is not None
-    return program, opt.last_result
+    program, result = _run(task, nearest_lm(), Sized(task.signature, strict, 40), **{"trim_baselines": "tie", **over})
+    assert result.trim is not None
+    return program, result
 
 
 @pytest.mark.parametrize("agrees", [True, False])
@@ -321,16 +319,11 @@ class Flaky(Sized):
 
 def test_a_check_cut_short_by_the_target_keeps_what_it_scored(colour_task: Task, tmp_path: Any) -> None:
     target = pixel_lm("lbp-dct")
-    image = colour_task.trainset[0].image
-    val = [dspy.Example(image=image, idx=i, label="yes").with_inputs("image", "idx") for i in range(12)]
-    settings = options(
-        token_budget=36, n_trials=6, minibatch_size=4, cost_model=PRICED, trim_baselines="tie", retries=0
-    )
-    settings["storage"] = f"sqlite:///{tmp_path / 'study.db'}"
-    opt = BandOptimizer(_yes, target=target, **settings)
-    with dspy.context(lm=nearest_lm()), pytest.raises(ScoringError):
-        opt.compile(Flaky(colour_task.signature, target.model), trainset=colour_task.trainset, valset=val)
-    again = _trimmed(colour_task, target=target, storage=settings["storage"], retries=0)[1]
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    flaky = Flaky(colour_task.signature, target.model)
+    with pytest.raises(ScoringError):
+        _run(colour_task, nearest_lm(), flaky, trim_baselines="tie", retries=0, target=target, storage=storage)
+    again = _trimmed(colour_task, target=target, storage=storage, retries=0)[1]
     check = again.trim.check
     # the 11 examples of the program before the trim were kept: 1 more call, then 12 for the trimmed one
     assert check is not None and check.confirmed and check.calls == 13
