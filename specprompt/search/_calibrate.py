@@ -481,10 +481,10 @@ def calibrate(
     Raises:
         ConfigError: bad arguments (named), or a budget that leaves fewer than 3 prompts.
     """
+    from specprompt.search._arguments import check_examples, check_names
     from specprompt.search._config import check_options
     from specprompt.search._demos import default_valset, plan_demos
     from specprompt.search._invisible import resolve_local_cost
-    from specprompt.search._optimizer import _check_examples, _check_names
 
     if not isinstance(program, dspy.Module):
         raise ConfigError(f"calibrate: program must be a dspy.Module, got {type(program).__name__}")
@@ -497,14 +497,14 @@ def calibrate(
         raise ConfigError(f"calibrate: trainset must be a list of dspy.Example, got {type(trainset).__name__}")
     base = config or SearchConfig()
     cfg = base.replace(**check_options(options)) if options else base
-    _check_names(cfg)
+    check_names(cfg)
     if local is None:
         from specprompt.scorers import local_lm
 
         local = local_lm()
     cfg = resolve_local_cost(cfg, local)  # the bare "local" prices the local judge, as in a search it scores
     plan = plan_demos(program, trainset, cfg.k_demos, cfg.seed)
-    val = default_valset(trainset, plan) if valset is None else _check_examples(valset, "valset")
+    val = default_valset(trainset, plan) if valset is None else check_examples(valset, "valset")
     ctx = SearchContext(program, plan, cfg)
     return calibrate_context(
         ctx,

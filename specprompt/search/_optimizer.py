@@ -4,29 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
-import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 import optuna
 from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError, TransportError
+from specprompt.search._arguments import check_arguments, check_examples
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
-from specprompt.search._calibrate import Calibration, calibrate_study, check_lm, load_calibration, use_calibration
+from specprompt.search._calibrate import Calibration, calibrate_study, use_calibration
 from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
-from specprompt.search._claims import shared_url
-from specprompt.search._config import SearchConfig, check_options
+from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
-from specprompt.search._guards import SpendCap, quiet_scoring_tracebacks, requeue_failed
-from specprompt.search._invisible import resolve_local_cost, warn_invisible, warn_local_price
+from specprompt.search._guards import quiet_scoring_tracebacks, requeue_failed
+from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._objective import (
     FINISHED,
     Objective,
@@ -35,30 +31,26 @@ from specprompt.search._objective import (
     worker_tag,
 )
 from specprompt.search._periodic import catch_up, counts_for_period, periodic_full_eval, scored_trials
+from specprompt.search._prepare import Run, open_study, prepare, scoring_lm
 from specprompt.search._queue import enqueue_next_guess, first_guesses
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
-from specprompt.search._screen import Screen, ScreenedObjective, check_screen, resolve_screen, screen_verdict
+from specprompt.search._screen import ScreenedObjective, resolve_screen, screen_verdict
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
     FALLBACK_ORIGIN,
     NAMING_FIELDS,
     add_trial,
-    check_storage,
     collect_rows,
-    default_pruner,
     default_sampler,
-    derive_study_name,
     fail_stale_trials,
     finalize,
-    make_storage,
     row_candidate,
 )
-from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import (
     Shared,
@@ -67,67 +59,11 @@ from specprompt.search._workers import (
     check_shared,
     quiet_surplus,
     run_until_complete,
-    worker_seed,
 )
 
 __all__ = ["BandOptimizer"]
 
 logger = logging.getLogger("specprompt.search")
-
-
-@dataclass(frozen=True)
-class _Run:
-    """Everything one compile works with; lives on the stack of ``compile``, never on ``self``."""
-
-    ctx: SearchContext
-    scorer: Scorer
-    valset: list[Any]
-    minibatch: list[int]
-    study_name: str
-    storage: Any
-    valset_digest: str
-    study: optuna.Study
-    cap: SpendCap
-    #: the database URL when several processes may share the study (PostgreSQL), else None
-    shared_url: str | None = None
-    #: this process scores finalists and chooses (``compile``); ``False`` for ``work``
-    finalizer: bool = True
-    #: the multi-fidelity screen (``screen=``), or None
-    screen: Screen | None = None
-
-
-def _check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
-    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
-        raise ConfigError(f"{what} must be a non-empty list of dspy.Example or None, got {examples!r:.80}")
-    out = list(examples)
-    for ex in out:
-        if not isinstance(ex, dspy.Example):
-            raise ConfigError(
-                f"{'validation' if what == 'valset' else what} examples must be dspy.Example, got {type(ex).__name__}"
-            )
-        try:
-            ex.inputs()
-        except ValueError:
-            raise ConfigError(
-                f"{'validation' if what == 'valset' else what} examples have no inputs: "
-                f"call .with_inputs(...) on them (got {ex!r:.80})"
-            ) from None
-    return out
-
-
-def _check_names(config: SearchConfig) -> None:
-    """Fails early on an unknown scheme, bad scheme options, an unknown cost model or no search space."""
-    from specprompt.cost import get_cost_model
-    from specprompt.search._space import _SPACES
-    from specprompt.spectral import get_scheme
-
-    scheme = get_scheme(config.scheme)
-    try:
-        scheme.config_cls(**config.options)
-    except TypeError as exc:
-        raise ConfigError(f"bad scheme_options for scheme {config.scheme!r}: {exc}") from None
-    _SPACES.get(config.scheme)
-    get_cost_model(config.cost_model)
 
 
 def _fallback(ctx: SearchContext, budget: float | None) -> tuple[str, Candidate]:
@@ -152,20 +88,6 @@ def _remember(scorer: Scorer, study: optuna.Study) -> None:
             scorer.remember(rec.key, dict(rec.example_scores))
     for key, entry in FullScore.read_all(study).items():
         scorer.remember(key, dict(entry.example_scores))
-
-
-@contextlib.contextmanager
-def _scoring_lm(call_timeout: float | None) -> Iterator[None]:
-    """``dspy.settings.lm``, or the local band VLM when none is configured; a remote LM gets the
-    per-call timeout and no retries of its own (:func:`~specprompt.search._transport.remote_lm`)."""
-    lm = dspy.settings.lm
-    if lm is None:
-        from specprompt.scorers import local_lm
-
-        lm = local_lm()
-        logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
-    with dspy.context(lm=remote_lm(lm, call_timeout)):
-        yield
 
 
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
@@ -318,44 +240,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         **options: Any,
     ) -> None:
         super().__init__()
-        if not callable(metric):
-            raise ConfigError(f"metric must be callable as metric(example, pred, trace=None), got {metric!r}")
-        if config is not None and not isinstance(config, SearchConfig):
-            raise ConfigError(f"config must be a SearchConfig or None, got {type(config).__name__}")
-        base = config or SearchConfig()
         self.metric = metric
-        self.config = base.replace(**check_options(options)) if options else base
-        if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
-            raise ConfigError(f"sampler must be an optuna sampler, got {type(sampler).__name__}")
-        if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
-            raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
-        check_storage(storage)
-        _check_names(self.config)
-        if target is not None:
-            check_lm("target", target)
-        if self.config.worker > 0:
-            check_shared(storage, f"worker={self.config.worker}")
-        check_screen(screen)
-        if screen is not None and target is not None:
-            raise ConfigError(
-                "give target= or screen=, not both: with screen= the scoring LM (dspy.settings.lm) is the target "
-                "and the screen is the local judge; target= is for a search scored by a local judge"
-            )
-        if self.config.calibrate and target is None and screen is None:
-            raise ConfigError(
-                "calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against> "
-                "or screen=<the judge to calibrate against the scoring LM>"
-            )
-        #: a calibration measured before (``specprompt calibrate --json``): its verdict decides, no probe
-        self.calibration = None if calibration is None else load_calibration(calibration)
-        if self.calibration is not None:
-            if target is None and screen is None:
-                raise ConfigError("calibration= needs screen= (or target=): the judges it was measured with")
-            if self.config.calibrate and self.config.calibration_mode == "trials":
-                raise ConfigError(
-                    "give calibration= or calibration_mode='trials', not both: a given calibration decides "
-                    "before the search"
-                )
+        self.config, self.calibration = check_arguments(
+            metric,
+            config,
+            options,
+            sampler=sampler,
+            pruner=pruner,
+            storage=storage,
+            target=target,
+            screen=screen,
+            calibration=calibration,
+        )
         self.target = target
         self.screen = screen
         self.sampler = sampler
@@ -363,117 +259,22 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         self.storage = storage
         self.last_result: CompileResult | None = None
 
-    # -- preparation (shared by compile and run_baselines) ---------------------------------------------
-    def _prepare(
-        self,
-        student: dspy.Module,
-        trainset: Sequence[Any],
-        valset: Sequence[Any] | None,
-        testset: Sequence[Any] | None = None,
-        screen_lm: dspy.BaseLM | None = None,
-        *,
-        finalizer: bool = True,
-    ) -> _Run:
-        if not isinstance(student, dspy.Module):
-            raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
-        if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
-            raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
-        # [cost] the bare "local" prices the checkpoint that scores; run.ctx.config is this compile's config
-        cfg = resolve_local_cost(self.config)
-        plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)
-        given = None if valset is None else _check_examples(valset, "valset")
-        if cfg.search_demos and cfg.demo_pool:
-            # candidate demos from the trainset only: never an example of the valset or testset
-            plan = add_pool(plan, student, trainset, cfg.demo_pool, cfg.seed, [*(given or ()), *(testset or ())])
-        val = default_valset(trainset, plan) if given is None else given
-        ctx = SearchContext(student, plan, cfg)
-        order = list(range(len(val)))
-        random.Random(cfg.seed).shuffle(order)
-        name = cfg.study_name or derive_study_name(ctx, cfg, val, self.metric)
-        screen = None
-        if screen_lm is not None:
-            # the screen ranks: the local band VLM's expected metric (Scorer(expected=True)) ranks with less noise
-            judge = Scorer(self.metric, val, cfg.num_threads, expected=True)
-            online = cfg.calibrate and cfg.calibration_mode == "trials"
-            screen = Screen(
-                screen_lm,
-                judge,
-                cfg.screen_keep,
-                True,
-                "",
-                trials=cfg.calibration_probes if online else 0,
-                target=model_name(dspy.settings.lm),
-                min_agreement=float(cfg.screen_min_agreement),
-                seed=cfg.seed,
-                rule=cfg.screen_rule,
-            )
-            if cfg.study_name is None:  # screened trials are PRUNED: never resume them as a target-only study
-                tag = f"{model_name(screen_lm)}|{cfg.screen_keep!r}|expected"
-                name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
-        storage = make_storage(self.storage, cfg.run_dir)
-        if screen is not None and shared_url(storage) is not None:
-            raise ConfigError(
-                "screen= (multi-fidelity search) does not run on a shared PostgreSQL study yet; "
-                "use the default SQLite storage or storage='memory'"
-            )
-        digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
-        scorer = Scorer(
-            self.metric, val, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed, expected=cfg.expected_scores
+    def _prepare(self, student: dspy.Module, trainset: Sequence[Any], valset: Sequence[Any] | None, **kw: Any) -> Run:
+        """:func:`~specprompt.search._prepare.prepare` with this optimizer's metric, config, sampler and storage."""
+        return prepare(
+            student,
+            trainset,
+            valset,
+            metric=self.metric,
+            config=self.config,
+            sampler=self.sampler,
+            pruner=self.pruner,
+            storage=self.storage,
+            **kw,
         )
-        # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
-        # BandSampler reseeds any base sampler per trial from it
-        seed = worker_seed(cfg.seed, cfg.worker)
-        base = self.sampler or default_sampler(cfg.replace(seed=seed))
-        sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
-        study = self._study(ctx, storage, name, sampler, len(val))
-        cap = SpendCap(scorer, cfg)
-        return _Run(
-            ctx,
-            scorer,
-            val,
-            order[: cfg.minibatch_size],
-            name,
-            storage,
-            digest,
-            study,
-            cap,
-            shared_url=shared_url(storage),
-            finalizer=finalizer,
-            screen=screen,
-        )
-
-    def _study(
-        self, ctx: SearchContext, storage: Any, name: str, sampler: optuna.samplers.BaseSampler, n_val: int
-    ) -> optuna.Study:
-        cfg = ctx.config
-        directions: list[Literal["minimize", "maximize"]] = (
-            ["maximize", "minimize"] if cfg.multi_objective else ["maximize"]
-        )
-        try:
-            study = optuna.create_study(
-                storage=storage,
-                study_name=name,
-                sampler=sampler,
-                pruner=self.pruner or default_pruner(cfg),
-                directions=directions,
-                load_if_exists=cfg.load_if_exists,
-            )
-        except optuna.exceptions.DuplicatedStudyError:
-            raise ConfigError(
-                f"study {name!r} exists in the storage and load_if_exists is False; pass another study_name"
-            ) from None
-        if [d.name.lower() for d in study.directions] != directions:
-            raise ConfigError(
-                f"study {name!r} in the storage has other directions than multi_objective={cfg.multi_objective}"
-            )
-        if "specprompt" not in study.user_attrs:
-            study.set_user_attr(
-                "specprompt", {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
-            )
-        return study
 
     # -- the search ----------------------------------------------------------------------------------
-    def _optimize(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
+    def _optimize(self, run: Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
         """Runs ``study.optimize`` until the study has ``n_trials`` finished trials (or ``timeout`` passed).
 
         Args:
@@ -501,7 +302,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                     shared.leave()
                 shared.close()
 
-    def _optimize_with(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool, shared: Shared | None) -> None:
+    def _optimize_with(self, run: Run, study: optuna.Study, desc: str, *, guided: bool, shared: Shared | None) -> None:
         cfg = self.config
 
         def one_at_a_time() -> contextlib.AbstractContextManager[None]:
@@ -570,7 +371,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
             )
 
-    def _objective(self, run: _Run, *, guided: bool) -> Objective:
+    def _objective(self, run: Run, *, guided: bool) -> Objective:
         """The objective: screened (:mod:`specprompt.search._screen`) when the compile screens."""
         cfg = self.config
         args = (run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
@@ -578,7 +379,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             return ScreenedObjective(*args, screen=run.screen)
         return Objective(*args)
 
-    def _search(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool = True) -> list[ParetoRow]:
+    def _search(self, run: Run, study: optuna.Study, desc: str, *, guided: bool = True) -> list[ParetoRow]:
         """Runs (or resumes) one study, scores its finalists and returns its candidate rows.
 
         ``guided=False`` (random search) has no baseline trials, no warm starts and no fallback,
@@ -593,7 +394,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             rows = self._finalize(run, study)
         return rows
 
-    def _run_trials(self, run: _Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
+    def _run_trials(self, run: Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
         """:meth:`_optimize`; on a shared storage, then waits for the other processes' trials."""
         if run.shared_url is None:
             self._optimize(run, study, desc, guided=guided)
@@ -611,7 +412,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             shared.close()
         _remember(run.scorer, study)  # what the other processes scored is not scored again
 
-    def _finalize(self, run: _Run, study: optuna.Study) -> list[ParetoRow]:
+    def _finalize(self, run: Run, study: optuna.Study) -> list[ParetoRow]:
         """:func:`finalize`, tried again after a transport failure until it succeeds.
 
         Scored examples are cached, so each try scores only what failed before. The loop ends:
@@ -680,17 +481,17 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 f"unknown compile argument(s) {sorted(kwargs)}; allowed: trainset, valset, testset, teacher, baselines"
             )
         names = check_baselines(baselines)
-        test = None if testset is None else _check_examples(testset, "testset")
+        test = None if testset is None else check_examples(testset, "testset")
         if test is not None and not names:
             names = ("full", "uniform", "low_detail", "text_only")
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         screen_lm = None if self.screen is None else resolve_screen(self.screen)
-        with _scoring_lm(self.config.call_timeout):
-            run = self._prepare(student, trainset, valset, test, screen_lm)
+        with scoring_lm(self.config.call_timeout):
+            run = self._prepare(student, trainset, valset, testset=test, screen_lm=screen_lm)
             return self._compile(run, names, test)
 
-    def _calibrate(self, run: _Run) -> Calibration | None:
+    def _calibrate(self, run: Run) -> Calibration | None:
         """The rank agreement this compile works with (given, measured on a probe, or on the search's
         first trials: then ``None`` here), and whether a multi-fidelity search screens."""
         cfg, ctx, study = run.ctx.config, run.ctx, run.study
@@ -722,7 +523,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         return calibration
 
-    def _compile(self, run: _Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
+    def _compile(self, run: Run, names: tuple[str, ...], testset: list[Any] | None) -> dspy.Module:
         cfg, ctx, study = run.ctx.config, run.ctx, run.study
         warn_invisible(ctx)
         warn_local_price(ctx)
@@ -793,7 +594,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         self.last_result = result
         return program
 
-    def _adopt(self, run: _Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
+    def _adopt(self, run: Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
         """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""
         known = {r.key for r in rows}
         for name, b in base.items():
@@ -804,7 +605,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
     def _test(
         self,
-        run: _Run,
+        run: Run,
         testset: list[Any],
         best: ParetoRow,
         program: dspy.Module,
@@ -827,7 +628,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         logger.info("held-out score of the returned program: %.4f (%d examples)", score, len(testset))
         return score, base, scorer.calls
 
-    def _spend(self, run: _Run, search: Spend, chosen_tokens: int) -> SpendReport:
+    def _spend(self, run: Run, search: Spend, chosen_tokens: int) -> SpendReport:
         """The spend of this compile and when the chosen program repays it."""
         cfg = self.config
         saved = run.ctx.tokens(run.ctx.full()) - chosen_tokens
@@ -840,16 +641,16 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             repays_after_calls=repays_after(search.tokens, saved),
         )
 
-    def _random_best(self, run: _Run) -> ParetoRow | None:
+    def _random_best(self, run: Run) -> ParetoRow | None:
         """The random-search baseline: the same sampler over ``RandomSampler``, in its own study."""
         cfg = self.config
         sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
-        study = self._study(run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset))
+        study = open_study(run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset), self.pruner)
         rows = self._search(run, study, "random search", guided=False)
         decision = decide(study, rows, self.config)
         return None if decision is None else decision.row
 
-    def _store(self, run: _Run, study: optuna.Study) -> BaselineStore:
+    def _store(self, run: Run, study: optuna.Study) -> BaselineStore:
         """Where baseline results of this compile are kept: the main study's user attributes."""
         full = run.ctx.config.to_dict()
         fingerprint = {
@@ -877,7 +678,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             ConfigError: an unknown baseline name or bad arguments.
         """
         names = check_baselines(which)
-        with _scoring_lm(self.config.call_timeout):
+        with scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset)
             return run_baselines(
                 run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)
@@ -899,7 +700,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 ``"memory"``, journal files), or bad arguments.
         """
         check_shared(self.storage, "BandOptimizer.work (several processes on one study)")
-        with _scoring_lm(self.config.call_timeout):
+        with scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset, finalizer=False)
             self._optimize(run, run.study, f"worker {self.config.worker}", guided=True)
         me = worker_tag()

@@ -1,0 +1,127 @@
+"""The checks of :class:`~specprompt.search.BandOptimizer`'s arguments, made once, in its constructor.
+
+:func:`check_arguments` validates what the constructor is given and returns the config and
+calibration it works with; :func:`check_examples` and :func:`check_names` are shared with
+:func:`~specprompt.search.calibrate`, which takes the same kind of arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import dspy
+import optuna
+
+from specprompt.errors import ConfigError
+from specprompt.search._calibrate import Calibration, check_lm, load_calibration
+from specprompt.search._config import SearchConfig, check_options
+from specprompt.search._screen import check_screen
+from specprompt.search._study import check_storage
+from specprompt.search._workers import check_shared
+
+__all__ = ["check_arguments", "check_examples", "check_names"]
+
+
+def check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
+    """``examples`` as a list, after checking it is a non-empty list of ``dspy.Example`` with inputs.
+
+    Args:
+        examples: the user's examples.
+        what: their name in the error (``"valset"``, ``"testset"``).
+
+    Raises:
+        ConfigError: not a non-empty sequence, an item that is not a ``dspy.Example``, or an
+            example without ``.with_inputs(...)``.
+    """
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
+        raise ConfigError(f"{what} must be a non-empty list of dspy.Example or None, got {examples!r:.80}")
+    out = list(examples)
+    kind = "validation" if what == "valset" else what
+    for ex in out:
+        if not isinstance(ex, dspy.Example):
+            raise ConfigError(f"{kind} examples must be dspy.Example, got {type(ex).__name__}")
+        try:
+            ex.inputs()
+        except ValueError:
+            raise ConfigError(
+                f"{kind} examples have no inputs: call .with_inputs(...) on them (got {ex!r:.80})"
+            ) from None
+    return out
+
+
+def check_names(config: SearchConfig) -> None:
+    """Fails early on an unknown scheme, bad scheme options, an unknown cost model or no search space."""
+    from specprompt.cost import get_cost_model
+    from specprompt.search._space import _SPACES
+    from specprompt.spectral import get_scheme
+
+    scheme = get_scheme(config.scheme)
+    try:
+        scheme.config_cls(**config.options)
+    except TypeError as exc:
+        raise ConfigError(f"bad scheme_options for scheme {config.scheme!r}: {exc}") from None
+    _SPACES.get(config.scheme)
+    get_cost_model(config.cost_model)
+
+
+def check_arguments(
+    metric: Callable[..., Any],
+    config: SearchConfig | None,
+    options: Mapping[str, Any],
+    *,
+    sampler: optuna.samplers.BaseSampler | None,
+    pruner: optuna.pruners.BasePruner | None,
+    storage: str | optuna.storages.BaseStorage | None,
+    target: dspy.LM | None,
+    screen: dspy.LM | str | None,
+    calibration: Calibration | str | os.PathLike[str] | None,
+) -> tuple[SearchConfig, Calibration | None]:
+    """Checks the constructor's arguments of :class:`~specprompt.search.BandOptimizer`.
+
+    Returns:
+        ``(config, calibration)``: ``config`` with ``options`` applied, and the calibration
+        loaded (``None`` when none was given).
+
+    Raises:
+        ConfigError: a bad value or a combination the optimizer cannot run, named.
+        UnknownNameError: an unknown scheme or cost model, or a scheme without a search space.
+    """
+    if not callable(metric):
+        raise ConfigError(f"metric must be callable as metric(example, pred, trace=None), got {metric!r}")
+    if config is not None and not isinstance(config, SearchConfig):
+        raise ConfigError(f"config must be a SearchConfig or None, got {type(config).__name__}")
+    base = config or SearchConfig()
+    cfg = base.replace(**check_options(dict(options))) if options else base
+    if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise ConfigError(f"sampler must be an optuna sampler, got {type(sampler).__name__}")
+    if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
+        raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
+    check_storage(storage)
+    check_names(cfg)
+    if target is not None:
+        check_lm("target", target)
+    if cfg.worker > 0:
+        check_shared(storage, f"worker={cfg.worker}")
+    check_screen(screen)
+    if screen is not None and target is not None:
+        raise ConfigError(
+            "give target= or screen=, not both: with screen= the scoring LM (dspy.settings.lm) is the target "
+            "and the screen is the local judge; target= is for a search scored by a local judge"
+        )
+    if cfg.calibrate and target is None and screen is None:
+        raise ConfigError(
+            "calibrate=True needs target=<the dspy.LM to calibrate the scoring LM against> "
+            "or screen=<the judge to calibrate against the scoring LM>"
+        )
+    loaded = None if calibration is None else load_calibration(calibration)
+    if loaded is not None:
+        if target is None and screen is None:
+            raise ConfigError("calibration= needs screen= (or target=): the judges it was measured with")
+        if cfg.calibrate and cfg.calibration_mode == "trials":
+            raise ConfigError(
+                "give calibration= or calibration_mode='trials', not both: a given calibration decides "
+                "before the search"
+            )
+    return cfg, loaded

@@ -1,0 +1,213 @@
+"""What a compile works with, prepared once: the search context, scorer, valset order and study.
+
+:func:`prepare` is shared by :meth:`~specprompt.search.BandOptimizer.compile`,
+:meth:`~specprompt.search.BandOptimizer.run_baselines` and
+:meth:`~specprompt.search.BandOptimizer.work`; the :class:`Run` it returns lives on the stack of
+one call, never on the optimizer. :func:`scoring_lm` is the LM the candidates are scored with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import dspy
+import optuna
+
+from specprompt.errors import ConfigError
+from specprompt.search._arguments import check_examples
+from specprompt.search._claims import shared_url
+from specprompt.search._config import SearchConfig
+from specprompt.search._context import SearchContext
+from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
+from specprompt.search._guards import SpendCap
+from specprompt.search._invisible import resolve_local_cost
+from specprompt.search._sampler import BandSampler
+from specprompt.search._scoring import Scorer
+from specprompt.search._screen import Screen
+from specprompt.search._study import default_pruner, default_sampler, derive_study_name, make_storage
+from specprompt.search._transport import model_name, remote_lm
+from specprompt.search._workers import worker_seed
+
+__all__ = ["Run", "open_study", "prepare", "scoring_lm"]
+
+logger = logging.getLogger("specprompt.search")
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one compile works with; lives on the stack of ``compile``, never on ``self``."""
+
+    ctx: SearchContext
+    scorer: Scorer
+    valset: list[Any]
+    minibatch: list[int]
+    study_name: str
+    storage: Any
+    valset_digest: str
+    study: optuna.Study
+    cap: SpendCap
+    #: the database URL when several processes may share the study (PostgreSQL), else None
+    shared_url: str | None = None
+    #: this process scores finalists and chooses (``compile``); ``False`` for ``work``
+    finalizer: bool = True
+    #: the multi-fidelity screen (``screen=``), or None
+    screen: Screen | None = None
+
+
+@contextlib.contextmanager
+def scoring_lm(call_timeout: float | None) -> Iterator[None]:
+    """``dspy.settings.lm``, or the local band VLM when none is configured; a remote LM gets the
+    per-call timeout and no retries of its own (:func:`~specprompt.search._transport.remote_lm`)."""
+    lm = dspy.settings.lm
+    if lm is None:
+        from specprompt.scorers import local_lm
+
+        lm = local_lm()
+        logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
+    with dspy.context(lm=remote_lm(lm, call_timeout)):
+        yield
+
+
+def open_study(
+    ctx: SearchContext,
+    storage: Any,
+    name: str,
+    sampler: optuna.samplers.BaseSampler,
+    n_val: int,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """Creates (or loads, with ``load_if_exists``) the study ``name`` and records the config in it.
+
+    Raises:
+        ConfigError: the study exists and ``load_if_exists`` is False, or it has other directions
+            than ``multi_objective`` asks for.
+    """
+    cfg = ctx.config
+    directions: list[Literal["minimize", "maximize"]] = (
+        ["maximize", "minimize"] if cfg.multi_objective else ["maximize"]
+    )
+    try:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            sampler=sampler,
+            pruner=pruner or default_pruner(cfg),
+            directions=directions,
+            load_if_exists=cfg.load_if_exists,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ConfigError(
+            f"study {name!r} exists in the storage and load_if_exists is False; pass another study_name"
+        ) from None
+    if [d.name.lower() for d in study.directions] != directions:
+        raise ConfigError(
+            f"study {name!r} in the storage has other directions than multi_objective={cfg.multi_objective}"
+        )
+    if "specprompt" not in study.user_attrs:
+        study.set_user_attr(
+            "specprompt", {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
+        )
+    return study
+
+
+def _screen(screen_lm: dspy.BaseLM, metric: Callable[..., Any], val: list[Any], cfg: SearchConfig) -> Screen:
+    # the screen ranks: the local band VLM's expected metric (Scorer(expected=True)) ranks with less noise
+    judge = Scorer(metric, val, cfg.num_threads, expected=True)
+    online = cfg.calibrate and cfg.calibration_mode == "trials"
+    return Screen(
+        screen_lm,
+        judge,
+        cfg.screen_keep,
+        True,
+        "",
+        trials=cfg.calibration_probes if online else 0,
+        target=model_name(dspy.settings.lm),
+        min_agreement=float(cfg.screen_min_agreement),
+        seed=cfg.seed,
+        rule=cfg.screen_rule,
+    )
+
+
+def prepare(
+    student: dspy.Module,
+    trainset: Sequence[Any],
+    valset: Sequence[Any] | None,
+    *,
+    metric: Callable[..., Any],
+    config: SearchConfig,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    storage: str | optuna.storages.BaseStorage | None = None,
+    testset: Sequence[Any] | None = None,
+    screen_lm: dspy.BaseLM | None = None,
+    finalizer: bool = True,
+) -> Run:
+    """Plans the demos, decomposes their images and opens the study of one compile.
+
+    Args:
+        student, trainset, valset, testset: as :meth:`~specprompt.search.BandOptimizer.compile`
+            gets them (the testset only keeps pooled demos out of it).
+        metric, config, sampler, pruner, storage: the optimizer's (checked by
+            :func:`~specprompt.search._arguments.check_arguments`).
+        screen_lm: the screening judge of a multi-fidelity search, or None.
+        finalizer: this process chooses the program (``False`` for a ``work`` process).
+
+    Raises:
+        ConfigError: bad arguments (named), no demo images, no validation examples, a study that
+            cannot be opened, or a screen on a shared PostgreSQL study.
+    """
+    if not isinstance(student, dspy.Module):
+        raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
+    if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
+        raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
+    # [cost] the bare "local" prices the checkpoint that scores; run.ctx.config is this compile's config
+    cfg = resolve_local_cost(config)
+    plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)
+    given = None if valset is None else check_examples(valset, "valset")
+    if cfg.search_demos and cfg.demo_pool:
+        # candidate demos from the trainset only: never an example of the valset or testset
+        plan = add_pool(plan, student, trainset, cfg.demo_pool, cfg.seed, [*(given or ()), *(testset or ())])
+    val = default_valset(trainset, plan) if given is None else given
+    ctx = SearchContext(student, plan, cfg)
+    order = list(range(len(val)))
+    random.Random(cfg.seed).shuffle(order)
+    name = cfg.study_name or derive_study_name(ctx, cfg, val, metric)
+    screen = None if screen_lm is None else _screen(screen_lm, metric, val, cfg)
+    if screen_lm is not None and cfg.study_name is None:
+        # screened trials are PRUNED: never resume them as a target-only study
+        tag = f"{model_name(screen_lm)}|{cfg.screen_keep!r}|expected"
+        name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
+    store = make_storage(storage, cfg.run_dir)
+    if screen is not None and shared_url(store) is not None:
+        raise ConfigError(
+            "screen= (multi-fidelity search) does not run on a shared PostgreSQL study yet; "
+            "use the default SQLite storage or storage='memory'"
+        )
+    digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
+    scorer = Scorer(metric, val, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed, expected=cfg.expected_scores)
+    # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
+    # BandSampler reseeds any base sampler per trial from it
+    seed = worker_seed(cfg.seed, cfg.worker)
+    base = sampler or default_sampler(cfg.replace(seed=seed))
+    band_sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
+    study = open_study(ctx, store, name, band_sampler, len(val), pruner)
+    return Run(
+        ctx,
+        scorer,
+        val,
+        order[: cfg.minibatch_size],
+        name,
+        store,
+        digest,
+        study,
+        SpendCap(scorer, cfg),
+        shared_url=shared_url(store),
+        finalizer=finalizer,
+        screen=screen,
+    )
