@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -14,80 +13,36 @@ import dspy
 import optuna
 from dspy.teleprompt import Teleprompter
 
-from specprompt.errors import ConfigError, TransportError
+from specprompt.errors import ConfigError
 from specprompt.search._arguments import check_arguments, check_examples
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._calibrate import Calibration, calibrate_study, use_calibration
 from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
 from specprompt.search._config import SearchConfig
-from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._guards import quiet_scoring_tracebacks, requeue_failed
 from specprompt.search._invisible import warn_invisible, warn_local_price
-from specprompt.search._objective import (
-    FINISHED,
-    Objective,
-    finished_trials,
-    searched_trials,
-    worker_tag,
-)
-from specprompt.search._periodic import catch_up, counts_for_period, periodic_full_eval, scored_trials
+from specprompt.search._loop import optimize, search
+from specprompt.search._objective import finished_trials, searched_trials, worker_tag
 from specprompt.search._prepare import Run, open_study, prepare, scoring_lm
-from specprompt.search._queue import enqueue_next_guess, first_guesses
-from specprompt.search._record import FullScore, TrialRecord
+from specprompt.search._record import TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
-from specprompt.search._screen import ScreenedObjective, resolve_screen, screen_verdict
+from specprompt.search._screen import resolve_screen, screen_verdict
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,
-    FALLBACK_ORIGIN,
     NAMING_FIELDS,
     add_trial,
     collect_rows,
     default_sampler,
-    fail_stale_trials,
-    finalize,
     row_candidate,
 )
-from specprompt.search._warm import warm_starts
-from specprompt.search._workers import (
-    Shared,
-    SharedObjective,
-    Surplus,
-    check_shared,
-    quiet_surplus,
-    run_until_complete,
-)
+from specprompt.search._workers import check_shared
 
 __all__ = ["BandOptimizer"]
 
 logger = logging.getLogger("specprompt.search")
-
-
-def _fallback(ctx: SearchContext, budget: float | None) -> tuple[str, Candidate]:
-    """The prompt added when no feasible trial completed, as ``(name, candidate)``.
-
-    The first warm start (:func:`~specprompt.search._warm.warm_starts`: each fits ``budget`` and
-    keeps an image of every label where the budget allows) that shows any image; else the
-    text-only prompt (``"text_only"``), e.g. when the budget is below every image's price.
-    """
-    text_only = ctx.key(ctx.dropped())
-    for name, cand in warm_starts(ctx, budget):
-        if ctx.key(cand) != text_only:
-            return name, cand
-    return "text_only", ctx.dropped()
-
-
-def _remember(scorer: Scorer, study: optuna.Study) -> None:
-    """Caches in ``scorer`` every per-example score the study holds (trials and full-valset scores)."""
-    for t in finished_trials(study):
-        rec = TrialRecord.from_trial(t)
-        if rec.example_scores and rec.key:
-            scorer.remember(rec.key, dict(rec.example_scores))
-    for key, entry in FullScore.read_all(study).items():
-        scorer.remember(key, dict(entry.example_scores))
 
 
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
@@ -273,158 +228,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             **kw,
         )
 
-    # -- the search ----------------------------------------------------------------------------------
-    def _optimize(self, run: Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
-        """Runs ``study.optimize`` until the study has ``n_trials`` finished trials (or ``timeout`` passed).
-
-        Args:
-            guided: enqueue the baselines and warm starts, one at a time
-                (:mod:`specprompt.search._queue`; the study's :class:`BandSampler` proposes the
-                rest); ``False`` for the random-search baseline.
-
-        Convention:
-            Each enqueued trial carries this process's ``worker`` tag and its ``origin``; the
-            objective writes the tag of the process that runs a trial first thing, so a trial
-            left RUNNING by a kill carries the dead process's id and :func:`fail_stale_trials`
-            retires it on the next run and enqueues its candidate, which runs next
-            (:mod:`specprompt.search._stale`). A periodic full-valset evaluation that a kill
-            cut off is made first (:func:`~specprompt.search._periodic.catch_up`).
-        """
-        cfg = self.config
-        quiet_scoring_tracebacks()
-        shared = None if run.shared_url is None else Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
-        entered = shared is not None and shared.enter()
-        try:
-            self._optimize_with(run, study, desc, guided=guided, shared=shared)
-        finally:
-            if shared is not None:
-                if entered:
-                    shared.leave()
-                shared.close()
-
-    def _optimize_with(self, run: Run, study: optuna.Study, desc: str, *, guided: bool, shared: Shared | None) -> None:
-        cfg = self.config
-
-        def one_at_a_time() -> contextlib.AbstractContextManager[None]:
-            """[workers] one process at a time enqueues the first trials and requeues failed ones."""
-            return contextlib.nullcontext() if shared is None else shared.locked()
-
-        fail_stale_trials(study)
-        _remember(run.scorer, study)  # a resumed study: its per-example scores are known
-        guesses = first_guesses(run.ctx, cfg.n_trials) if guided else []
-        if run.finalizer:  # [workers] only the process that chooses makes full-valset evaluations
-            catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
-        done = searched_trials(study)
-        if run.cap.reached():
-            return
-        with one_at_a_time():
-            requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
-            enqueue_next_guess(study, run.ctx, guesses, worker_tag())
-        if done >= cfg.n_trials:
-            logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
-            return
-        if shared is not None and shared.full():
-            logger.info("study %s: the other workers run its last trials", study.study_name)
-            return
-        if done:
-            logger.info("resuming study %s: %d of %d trials done", study.study_name, done, cfg.n_trials)
-        objective = (
-            self._objective(run, guided=guided)
-            if shared is None
-            else SharedObjective(shared, run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
-        )
-
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
-
-        def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
-                with one_at_a_time():
-                    requeue_failed(study, worker_tag())
-            if trial.state in FINISHED:
-                bar.update(1)
-                if run.finalizer and counts_for_period(trial):
-                    scored = scored_trials(study)
-                    if scored % cfg.full_eval_every == 0:
-                        periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, scored)
-                n = searched_trials(study)
-                if n >= cfg.n_trials:
-                    study.stop()
-                    return
-            with one_at_a_time():
-                enqueue_next_guess(study, run.ctx, guesses, worker_tag())
-
-        try:
-            # [faults] a trial that failed in transport FAILs and the search goes on; run.cap stops it
-            callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [after, run.cap]
-            if shared is not None:  # [workers] stop once the admitted trials reach n_trials
-                quiet_surplus()
-                callbacks.append(shared)
-            catch = (TransportError, Surplus)
-            study.optimize(objective, n_trials=None, timeout=cfg.timeout, callbacks=callbacks, catch=catch)
-        finally:
-            bar.close()
-        n = searched_trials(study)
-        if cfg.timeout is not None and n < cfg.n_trials:
-            logger.info(
-                "%s: timeout of %gs reached after %d of %d trials; re-run to resume", desc, cfg.timeout, n, cfg.n_trials
-            )
-
-    def _objective(self, run: Run, *, guided: bool) -> Objective:
-        """The objective: screened (:mod:`specprompt.search._screen`) when the compile screens."""
-        cfg = self.config
-        args = (run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
-        if guided and run.screen is not None and run.screen.active:
-            return ScreenedObjective(*args, screen=run.screen)
-        return Objective(*args)
-
-    def _search(self, run: Run, study: optuna.Study, desc: str, *, guided: bool = True) -> list[ParetoRow]:
-        """Runs (or resumes) one study, scores its finalists and returns its candidate rows.
-
-        ``guided=False`` (random search) has no baseline trials, no warm starts and no fallback,
-        so its rows are empty when no feasible trial completed.
-        """
-        self._run_trials(run, study, desc, guided=guided)
-        rows = self._finalize(run, study)
-        if not rows and guided:
-            name, cand = _fallback(run.ctx, self.config.token_budget)
-            logger.warning("no feasible trial completed; adding the %s prompt, scored on the full valset", name)
-            add_trial(study, run.ctx, run.scorer, cand, FALLBACK_ORIGIN + name)
-            rows = self._finalize(run, study)
-        return rows
-
-    def _run_trials(self, run: Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
-        """:meth:`_optimize`; on a shared storage, then waits for the other processes' trials."""
-        if run.shared_url is None:
-            self._optimize(run, study, desc, guided=guided)
-            return
-        cfg = self.config
-        shared = Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
-        try:
-            run_until_complete(
-                shared,
-                lambda: self._optimize(run, study, desc, guided=guided),
-                fail_stale_trials,
-                again=lambda: cfg.timeout is None and not run.cap.reached(),
-            )
-        finally:
-            shared.close()
-        _remember(run.scorer, study)  # what the other processes scored is not scored again
-
-    def _finalize(self, run: Run, study: optuna.Study) -> list[ParetoRow]:
-        """:func:`finalize`, tried again after a transport failure until it succeeds.
-
-        Scored examples are cached, so each try scores only what failed before. The loop ends:
-        a try without a new score failed every call it made, and after ``endpoint_failures``
-        failed calls in a row the scorer raises :class:`~specprompt.errors.EndpointError`.
-        """
-        while True:
-            try:
-                return finalize(study, run.ctx, run.scorer, self.config.token_budget, self.config.finalists)
-            except TransportError as exc:  # [faults]
-                logger.warning("the final evaluation is tried again (%d scores known): %s", run.scorer.scored, exc)
-
     # -- public API ----------------------------------------------------------------------------------
 
     def compile(
@@ -528,7 +331,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         warn_invisible(ctx)
         warn_local_price(ctx)
         calibration = self._calibrate(run)
-        rows = self._search(run, study, "band search")
+        rows = search(run, study, "band search")
         if run.screen is not None:
             run.screen.decide(study, final=True)  # the last trial may have completed the pairs
         search_calls = run.scorer.calls
@@ -646,7 +449,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         cfg = self.config
         sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
         study = open_study(run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset), self.pruner)
-        rows = self._search(run, study, "random search", guided=False)
+        rows = search(run, study, "random search", guided=False)
         decision = decide(study, rows, self.config)
         return None if decision is None else decision.row
 
@@ -702,7 +505,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         check_shared(self.storage, "BandOptimizer.work (several processes on one study)")
         with scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset, finalizer=False)
-            self._optimize(run, run.study, f"worker {self.config.worker}", guided=True)
+            optimize(run, run.study, f"worker {self.config.worker}", guided=True)
         me = worker_tag()
         return sum(
             1
