@@ -374,10 +374,18 @@ class Summary:
     reached: dict[str, int]
     random_bound: bool
     equal: dict[float, tuple[float, float]]
+    #: median calls of the optimizer's baseline trials and first search trial: the fewest any
+    #: search that pays for its baselines can need (its first trial already reaching the target)
+    first: float = math.nan
 
     @property
     def ratio(self) -> float:
         return _ratio(self.reach["optimizer"], self.reach["random"])
+
+    @property
+    def ratio_floor(self) -> float:
+        """The ratio of a search whose first trial reaches the target: no search does better."""
+        return _ratio(self.first, self.reach["random"])
 
     @property
     def ratio_free(self) -> float:
@@ -427,6 +435,7 @@ def summarize(group: Sequence[Cell], n_trials: int) -> Summary:
         },
         random_bound=bound,
         equal={s: (statistics.fmean(o), statistics.fmean(r)) for s, (o, r) in equal.items()},
+        first=_median([c.traces["optimizer"].paid()[0] for c in group if c.traces["optimizer"].calls]),
     )
 
 
@@ -439,12 +448,13 @@ def report_tables(cells: Sequence[Cell], s: Settings, report: Report) -> None:
             "",
             "final: mean best search-trial valset score after the trials; calls: median scorer calls to reach "
             f"{100 * REACH:g}% of the cell's final best (the better method's); optimizer calls include its baseline "
-            "trials' calls (free: without them).",
+            "trials' calls (free: without them); floor: the ratio of a search whose first trial already reaches "
+            "it (its baseline trials' calls paid), the best any search can do.",
             "",
         )
         header = ["task", *(["judge"] if by_judge else []), "budget", "runs"]
         header += ["opt final", "rand final", "opt calls", "rand calls", "reached opt/rand"]
-        header += ["ratio", "ratio (free)", "PASS <= 1/3"]
+        header += ["ratio", "ratio (free)", "floor", "PASS <= 1/3"]
         rows = []
         for key, group in _groups(cells, by_judge).items():
             sm = summarize(group, s.n_trials)
@@ -461,6 +471,7 @@ def report_tables(cells: Sequence[Cell], s: Settings, report: Report) -> None:
                     f"{sm.reached['optimizer']}/{sm.reached['random']}",
                     f"{sm.ratio:.2f}",
                     f"{sm.ratio_free:.2f}",
+                    f"{sm.ratio_floor:.2f}",
                     "PASS" if ok else "FAIL",
                 ]
             )
@@ -559,6 +570,13 @@ def verdicts(cells: Sequence[Cell], s: Settings, report: Report) -> dict[str, bo
         + " ("
         + "; ".join(parts)
         + ")",
+    )
+    floors = {task: summarize(g, s.n_trials).ratio_floor for (task, _b), g in _groups(cells).items()}
+    out_of_reach = [t for t, f in floors.items() if f > RATIO_BAR]
+    report.add(
+        "floor of the ratio (a search whose first trial reaches the target, its baseline trials' calls paid): "
+        + "; ".join(f"{t}: {f:.2f}" for t, f in floors.items())
+        + (f"; the bar is out of reach for any search on {', '.join(out_of_reach)}" if out_of_reach else "")
     )
     detail = [(k, g) for k, g in _groups(cells).items() if k[0] == DETAIL_TASK]
     if detail:

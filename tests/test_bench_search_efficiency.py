@@ -44,6 +44,8 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
         assert re.search(rf"^\| {task} \| lbp-dct \| 25% \| 1 \| ", out, re.M)
         assert re.search(rf"^\| {task} \| both \| 25% \| \d+\.\d \| \d+\.\d \| ", out, re.M)
     assert re.search(r"^PASS/FAIL median calls to reach 95% .*: (PASS|FAIL) \(photo-tint/25%: ", out, re.M)
+    assert "| ratio | ratio (free) | floor | PASS <= 1/3 |" in out
+    assert re.search(r"^floor of the ratio \(.*\): photo-tint: (\d+\.\d\d|inf); photo-detail: ", out, re.M)
     assert re.search(r"^PASS/FAIL photo-detail at the optimizer's total calls: .*: (PASS|FAIL) \(25%: ", out, re.M)
     assert md.read_text(encoding="utf-8") == out
     cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
@@ -90,6 +92,7 @@ def test_calls_to_reach_best_within_and_the_median_ratio() -> None:
     sm = bench.summarize([cell], 4)
     assert sm.reach == {"optimizer": 40.0, "random": 40.0} and sm.random_bound
     assert sm.random_calls() == ">=40" and sm.ratio == 1.0 and sm.ratio_free == 0.5
+    assert sm.first == 20 and sm.ratio_floor == 0.5  # a first search trial that reached it: 20 / 40
     assert sm.equal[1.0] == (0.9, 0.8) and round(sm.gap(), 6) == 10.0
     assert sm.reached == {"optimizer": 1, "random": 0}
     assert opt.final() == 0.9 and rand.final(2) == 0.5 and opt.total == 50
@@ -100,6 +103,7 @@ def test_calls_to_reach_best_within_and_the_median_ratio() -> None:
     sm = bench.summarize([cell], 2)
     assert sm.final == {"optimizer": 0.7, "random": 0.5} and sm.reach == {"optimizer": 30.0, "random": 40.0}
     assert not sm.random_bound and sm.reached == {"optimizer": 1, "random": 1} and sm.ratio == 0.75
+    assert sm.first == 20 and sm.ratio_floor == 0.5  # it reached at its second trial, 30 calls
 
 
 def test_the_held_out_view_follows_the_first_trial_to_reach_the_best() -> None:
