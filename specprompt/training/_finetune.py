@@ -7,17 +7,30 @@ band/tile dropout as pre-training (band-limited demos are what a band search sen
 the cross-entropy of the queries' answers. Only the FourierFT coefficients are trained; the base
 weights stay frozen, and the adapter is saved on its own (:func:`specprompt.vlm.save_adapter`).
 
+A checkpoint with fine levels (a working resolution above 64 px, ``band-vlm-v2``) is fine-tuned
+on its fine tokens too: each image is prepared at the model's working resolution, its fine
+tokens are those its size and energy create (as at prediction time), and the fine levels get the
+same random band and tile dropout as in pre-training (``fine_keep_masks``).
+
+The adapter is trained through the readout the base model was trained with: a checkpoint whose
+config reads out at the episode's own scale or adds the unlearned fine readout (``band-vlm-v2``:
+``readout_scale="episode"``, ``fine_readout``, set after its training) is trained with the learned
+prior scale and no fine readout (:func:`training_readout`), whose logits keep the cross-entropy
+in the range pre-training saw. The accuracies before and after are measured as the model answers,
+with its own config.
+
 Reproducible: the coefficient positions, the episodes and the dropout masks derive from ``seed``;
 global RNG state is never touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +42,9 @@ from specprompt.vlm import check_int
 
 if TYPE_CHECKING:
     from specprompt.training._episodes import EpisodeBatch
-    from specprompt.vlm import BandVLM, PreparedImage
+    from specprompt.vlm import BandVLM, ModelConfig, PreparedImage
 
-__all__ = ["FinetuneConfig", "FinetuneData", "finetune", "prepare_data"]
+__all__ = ["FinetuneConfig", "FinetuneData", "finetune", "prepare_data", "training_readout"]
 
 log = logging.getLogger("specprompt.training")
 
@@ -114,30 +127,31 @@ class FinetuneData:
         created: per working band, ``(n, T_l)`` bool: the tokens each image creates.
         labels: class index per image, into :attr:`answers`.
         answers: the distinct labels, sorted.
+        detail: ``(n, C, C, 3)`` detail canvases of a model with fine levels (``C`` its working
+            resolution), else ``None``.
+        fine: per fine level, ``(n, G*G)`` bool: the fine tokens each image's size allows
+            (empty without fine levels).
+        sent: ``(n,)`` longest side of each image in px (with fine levels), else ``None``.
     """
 
     canvases: np.ndarray
     created: tuple[np.ndarray, ...]
     labels: np.ndarray
     answers: tuple[str, ...]
+    detail: np.ndarray | None = None
+    fine: tuple[np.ndarray, ...] = ()
+    sent: np.ndarray | None = None
 
     def by_class(self) -> list[np.ndarray]:
         """Indices of the images of each class."""
         return [np.flatnonzero(self.labels == c) for c in range(len(self.answers))]
 
 
-def prepare_data(examples: Sequence[tuple[Any, str]]) -> FinetuneData:
-    """Prepares ``(image, label)`` pairs (images as :func:`~specprompt.vlm.prepare_image` takes).
-
-    Raises:
-        ConfigError: fewer than 2 labels, or a label that is not a non-empty string.
-        ImageInputError: an unreadable image.
-    """
-    from specprompt.vlm import prepare_image
-
+def _pairs(examples: Sequence[tuple[Any, str]]) -> tuple[list[Any], list[str]]:
+    """The images and labels of ``(image, label)`` pairs, checked (at least 2 labels)."""
     if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
         raise ConfigError(f"finetune data must be a sequence of (image, label) pairs, got {type(examples).__name__}")
-    prepared: list[PreparedImage] = []
+    images: list[Any] = []
     names: list[str] = []
     for i, item in enumerate(examples):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
@@ -145,17 +159,58 @@ def prepare_data(examples: Sequence[tuple[Any, str]]) -> FinetuneData:
         image, label = item
         if not isinstance(label, str) or not label.strip():
             raise ConfigError(f"finetune example {i} has label {label!r}; labels must be non-empty strings")
-        prepared.append(prepare_image(image))
+        images.append(image)
         names.append(label)
+    if len(set(names)) < 2:
+        raise ConfigError(f"finetuning needs images of at least 2 labels, got {sorted(set(names))}")
+    return images, names
+
+
+def prepare_data(examples: Sequence[tuple[Any, str]], model: ModelConfig | None = None) -> FinetuneData:
+    """Prepares ``(image, label)`` pairs (images as :func:`~specprompt.vlm.prepare_image` takes).
+
+    Args:
+        examples: the pairs.
+        model: the config of the model to fine-tune (default: a 64 px model); with fine levels
+            the images are prepared at its working resolution and :attr:`FinetuneData.detail`,
+            :attr:`~FinetuneData.fine` and :attr:`~FinetuneData.sent` are filled.
+
+    Raises:
+        ConfigError: fewer than 2 labels, or a label that is not a non-empty string.
+        ImageInputError: an unreadable image.
+    """
+    from specprompt.io import as_array
+    from specprompt.vlm import PreparedImage as PreparedImageType
+    from specprompt.vlm import prepare_image
+
+    images, names = _pairs(examples)
+    fine_levels = model is not None and bool(model.fine_levels)
+    prepared: list[PreparedImage] = []
+    sent: list[int] = []
+    for image in images:
+        if fine_levels:
+            assert model is not None
+            prepared.append(
+                prepare_image(
+                    image, canvas=model.canvas, fine_threshold=model.fine_threshold, fine_grid=model.fine_grid
+                )
+            )
+            # the side it is sent at (fine tokens are those its size allows); a PreparedImage carries none
+            sent.append(model.canvas if isinstance(image, PreparedImageType) else int(max(as_array(image).shape[:2])))
+        else:
+            prepared.append(prepare_image(image))
     answers = tuple(sorted(set(names)))
-    if len(answers) < 2:
-        raise ConfigError(f"finetuning needs images of at least 2 labels, got {list(answers)}")
     index = {a: i for i, a in enumerate(answers)}
     created = tuple(
         np.stack([p.layout.created[lv].ravel() for p in prepared]) for lv in range(len(prepared[0].layout.created))
     )
+    labels = np.array([index[n] for n in names], np.int64)
+    if not fine_levels:
+        return FinetuneData(np.stack([p.canvas for p in prepared]), created, labels, answers)
+    fine = tuple(np.stack([p.layout.fine[lv].ravel() for p in prepared]) for lv in range(len(prepared[0].layout.fine)))
+    detail = np.stack([p.detail for p in prepared])  # type: ignore[misc]
     return FinetuneData(
-        np.stack([p.canvas for p in prepared]), created, np.array([index[n] for n in names], np.int64), answers
+        np.stack([p.canvas for p in prepared]), created, labels, answers, detail, fine, np.array(sent, np.int64)
     )
 
 
@@ -171,9 +226,10 @@ def _check_counts(data: FinetuneData, config: FinetuneConfig) -> None:
 
 def sample_user_episodes(
     rng: np.random.Generator, data: FinetuneData, config: FinetuneConfig, n_episodes: int
-) -> tuple[EpisodeBatch, list[np.ndarray]]:
-    """Episodes from the user's data (layout of :class:`~specprompt.training.EpisodeBatch`) and
-    each image's created-token masks ``(E*M, T_l)``."""
+) -> tuple[EpisodeBatch, list[np.ndarray], list[np.ndarray]]:
+    """Episodes from the user's data (layout of :class:`~specprompt.training.EpisodeBatch`), each
+    image's created-token masks ``(E*M, T_l)`` and its allowed fine-token masks ``(E*M, G*G)``
+    (empty without fine levels)."""
     from specprompt.training._episodes import EpisodeBatch
     from specprompt.vlm import episode_text
 
@@ -207,8 +263,32 @@ def sample_user_episodes(
         n_way,
         k,
         q,
+        detail=None if data.detail is None else data.detail[flat].reshape(n_episodes, m, *data.detail.shape[1:]),
+        sent=None if data.sent is None else data.sent[flat].reshape(n_episodes, m),
     )
-    return batch, [c[flat] for c in data.created]
+    return batch, [c[flat] for c in data.created], [f[flat] for f in data.fine]
+
+
+@contextlib.contextmanager
+def training_readout(model: BandVLM) -> Iterator[None]:
+    """Within the block ``model`` reads out as in pre-training (learned prior scale, no fine readout).
+
+    Example:
+        >>> from specprompt.vlm._config import ModelConfig
+        >>> from specprompt.vlm._model import BandVLM
+        >>> m = BandVLM(ModelConfig(dim=16, depth=1, heads=2, readout_scale="episode"))
+        >>> with training_readout(m):
+        ...     m.config.readout_scale
+        'prior'
+        >>> m.config.readout_scale
+        'episode'
+    """
+    config = model.config
+    model.config = dataclasses.replace(config, readout_scale="prior", fine_readout=0.0)
+    try:
+        yield
+    finally:
+        model.config = config
 
 
 def _accuracy(model: BandVLM, data: FinetuneData, config: FinetuneConfig, device: str) -> float:
@@ -217,9 +297,9 @@ def _accuracy(model: BandVLM, data: FinetuneData, config: FinetuneConfig, device
     from specprompt.training._train import episode_forward
 
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2]))
-    batch, created = sample_user_episodes(rng, data, config, config.eval_episodes)
+    batch, created, fine = sample_user_episodes(rng, data, config, config.eval_episodes)
     with torch.no_grad():
-        _, logits, yq = episode_forward(model, batch, created, device)
+        _, logits, yq = episode_forward(model, batch, created, device, fine or None)
     return round(float((logits.argmax(-1) == yq).float().mean()), 4)
 
 
@@ -255,12 +335,13 @@ def finetune(
     import torch
     import torch.nn.functional as F
 
-    from specprompt.training._episodes import keep_masks
+    from specprompt.training._episodes import fine_keep_masks, keep_masks
     from specprompt.training._train import episode_forward
     from specprompt.vlm import (
         attach_fourierft,
         check_output_dir,
         load_checkpoint,
+        model_id_of,
         require_peft,
         resolve_device,
         save_adapter,
@@ -269,17 +350,13 @@ def finetune(
     cfg = config if config is not None else FinetuneConfig()
     if not isinstance(cfg, FinetuneConfig):
         raise ConfigError(f"config must be a FinetuneConfig, got {type(cfg).__name__}")
-    data = prepare_data(examples)
-    _check_counts(data, cfg)
+    _pairs(examples)  # bad pairs fail before the checkpoint loads
     target = check_output_dir(out)
     require_peft()
     device = resolve_device(cfg.device)
     model, meta = load_checkpoint(checkpoint, device=device)
-    if model.config.fine_levels:
-        raise ConfigError(
-            f"finetune supports 64 px checkpoints only; {checkpoint!s} works at {model.config.canvas} px "
-            "(fine levels are not fine-tuned yet)"
-        )
+    data = prepare_data(examples, model.config)
+    _check_counts(data, cfg)
     before = _accuracy(model, data, cfg, device)
     wrapped, spec = attach_fourierft(model, n_frequency=cfg.n_frequency, scaling=cfg.scaling, seed=cfg.seed)
     params = [p for p in wrapped.parameters() if p.requires_grad]
@@ -287,29 +364,33 @@ def finetune(
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
     start = time.perf_counter()
     losses: list[float] = []
-    for step in range(cfg.steps):
-        frac = step / cfg.steps
-        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        batch, created = sample_user_episodes(rng, data, cfg, cfg.episodes_per_step)
-        noise = keep_masks(
-            rng,
-            batch.labels.size,
-            dropout_prob=cfg.dropout_prob,
-            tile_dropout=cfg.tile_dropout,
-            band_dropout=cfg.band_dropout,
-        )
-        masks = [c & k for c, k in zip(created, noise, strict=True)]
-        _, logits, yq = episode_forward(model, batch, masks, device)
-        loss = F.cross_entropy(logits.reshape(-1, batch.n_way), yq.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        losses.append(float(loss.detach()))
-        if (step + 1) % 50 == 0:
-            log.info("finetune step %d loss %.4f", step + 1, float(np.mean(losses[-50:])))
+    with training_readout(model):  # the readout pre-training used (module docstring)
+        for step in range(cfg.steps):
+            frac = step / cfg.steps
+            lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            batch, created, fine = sample_user_episodes(rng, data, cfg, cfg.episodes_per_step)
+            noise = keep_masks(
+                rng,
+                batch.labels.size,
+                dropout_prob=cfg.dropout_prob,
+                tile_dropout=cfg.tile_dropout,
+                band_dropout=cfg.band_dropout,
+            )
+            masks = [c & k for c, k in zip(created, noise, strict=True)]
+            fine_masks = fine_keep_masks(
+                rng, fine, dropout_prob=cfg.dropout_prob, tile_dropout=cfg.tile_dropout, band_dropout=cfg.band_dropout
+            )
+            _, logits, yq = episode_forward(model, batch, masks, device, fine_masks or None)
+            loss = F.cross_entropy(logits.reshape(-1, batch.n_way), yq.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            losses.append(float(loss.detach()))
+            if (step + 1) % 50 == 0:
+                log.info("finetune step %d loss %.4f", step + 1, float(np.mean(losses[-50:])))
     after = _accuracy(model, data, cfg, device)
     window = max(1, min(10, len(losses)))
     metrics = {
@@ -328,6 +409,7 @@ def finetune(
         wrapped,
         target,
         base_sha256=str(meta["weights_sha256"]),
+        base_model_id=model_id_of(str(meta["weights_sha256"]), model.config),
         fourierft=spec,
         info={"finetune": cfg.to_dict(), "labels": list(data.answers), "metrics": metrics},
     )

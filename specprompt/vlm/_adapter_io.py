@@ -181,6 +181,7 @@ def save_adapter(
     base_sha256: str,
     fourierft: Mapping[str, Any],
     info: Mapping[str, Any] | None = None,
+    base_model_id: str | None = None,
 ) -> Path:
     """Writes the adapter of ``wrapped`` (a model returned by :func:`attach_fourierft`) to ``directory``.
 
@@ -190,6 +191,8 @@ def save_adapter(
         base_sha256: weights hash of the base checkpoint the adapter was trained on.
         fourierft: the options returned by :func:`attach_fourierft`.
         info: extra JSON-ready entries (``finetune``, ``labels``, ``metrics``).
+        base_model_id: the base model's id as it answers (:func:`~specprompt.vlm._checkpoint.model_id_of`
+            with its config); default: the id of its weights alone.
 
     Returns:
         the directory.
@@ -215,7 +218,7 @@ def save_adapter(
         "format": ADAPTER_FORMAT,
         "version": 1,
         "base_weights_sha256": base_sha256,
-        "base_model_id": model_id_of(base_sha256),
+        "base_model_id": base_model_id or model_id_of(base_sha256),
         "adapter_sha256": digest,
         "fourierft": dict(fourierft),
         **dict(info or {}),

@@ -103,9 +103,23 @@ def weights_hash(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def model_id_of(sha256: str) -> str:
-    """The model string ``local-<12 hex>`` (goes into DSPy's cache key)."""
-    return f"local-{sha256[:12]}"
+def model_id_of(sha256: str, config: ModelConfig | None = None) -> str:
+    """The model string ``local-<12 hex>`` (goes into DSPy's cache key).
+
+    With ``config``, the id of the model as it answers: a readout other than the ``"prior"`` one
+    it was trained with adds ``-<readout_scale>``, a fine readout ``-fine<tau>`` (the same weights
+    answer differently, so DSPy's cache keeps them apart).
+
+    Example:
+        >>> model_id_of("ab" * 32), model_id_of("ab" * 32, ModelConfig(readout_scale="episode", fine_readout=64))
+        ('local-abababababab', 'local-abababababab-episode-fine64')
+    """
+    suffix = ""
+    if config is not None:
+        suffix = "" if config.readout_scale == "prior" else f"-{config.readout_scale}"
+        if config.fine_readout:
+            suffix += f"-fine{config.fine_readout:g}"
+    return f"local-{sha256[:12]}{suffix}"
 
 
 def save_checkpoint(

@@ -124,11 +124,7 @@ class LocalVLM:
         same weights, so its id ends in ``-<readout_scale>`` (DSPy's cache keeps them apart)."""
         from specprompt.vlm._checkpoint import model_id_of
 
-        cfg = self.model.config
-        suffix = "" if cfg.readout_scale == "prior" else f"-{cfg.readout_scale}"
-        if cfg.fine_readout:
-            suffix += f"-fine{cfg.fine_readout:g}"
-        return model_id_of(self.weights_sha256) + suffix
+        return model_id_of(self.weights_sha256, self.model.config)
 
     # -- embedding --------------------------------------------------------------------------------
     def embed_prepared(self, items: Sequence[PreparedImage]) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ from specprompt import ConfigError
 from specprompt.cli import main
 from specprompt.scorers import local_lm
 from specprompt.training import FinetuneConfig, finetune
+from specprompt.training._finetune import prepare_data
 from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapter_targets, apply_adapter
 from specprompt.vlm._checkpoint import load_checkpoint, save_checkpoint
 from specprompt.vlm._config import ModelConfig
@@ -126,6 +128,52 @@ def test_bad_adapter_dirs_give_clear_errors(adapter: Path, checkpoint: Path, tmp
         local_lm(checkpoint, adapter_path=bad)
     with pytest.raises(ConfigError, match="was trained on base model local-"):
         local_lm(tiny_checkpoint(tmp_path / "other", seed=1), adapter_path=adapter)
+
+
+def stripes(per_label: int = 3, size: int = 256) -> list[tuple[np.ndarray, str]]:
+    """Grey images told apart only by fine stripes (period 2 px vertical or horizontal, or none)."""
+    rng = np.random.default_rng(1)
+    ramp = (np.arange(size) % 2).astype(np.float32)
+    kinds = {"flat": np.zeros((size, size)), "vertical": ramp[None, :], "horizontal": ramp[:, None]}
+    out = []
+    for name, pattern in kinds.items():
+        for _ in range(per_label):
+            grey = 0.5 + 0.3 * (np.broadcast_to(pattern, (size, size)) - 0.5) + rng.normal(0, 0.02, (size, size))
+            out.append((np.repeat(np.clip(grey, 0, 1)[:, :, None], 3, axis=2).astype(np.float32), name))
+    return out
+
+
+def test_a_checkpoint_with_fine_levels_is_finetuned_on_its_fine_tokens(tmp_path: Path) -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        # as band-vlm-v2: 256 px, read out at the episode's scale with the raw fine readout
+        config = ModelConfig(
+            dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2, canvas=256, readout_scale="episode"
+        )
+        model = BandVLM(dataclasses.replace(config, fine_readout=64.0))
+    ckpt = save_checkpoint(model, tmp_path / "v2")
+    data = prepare_data(stripes(), model.config)
+    assert data.detail is not None and data.detail.shape == (9, 256, 256, 3)
+    assert len(data.fine) == 2 and all(f.shape == (9, 16) for f in data.fine)
+    assert data.sent is not None and data.sent.tolist() == [256] * 9
+    assert data.fine[0].all()  # a 256 px image allows every token of the finest level
+    adapter = finetune(stripes(), tmp_path / "adapter", TINY, checkpoint=ckpt)
+    meta = json.loads((adapter / ADAPTER_CONFIG_FILE).read_text())
+    assert "fine_embed.0.0" in meta["fourierft"]["target_modules"]
+    # trained through the readout of pre-training: the episode scale gives a cross-entropy of about 60 here
+    assert meta["metrics"]["loss_first"] < 5
+    assert load_checkpoint(ckpt)[0].config.readout_scale == "episode"
+    base, _ = load_checkpoint(ckpt)
+    merged, _ = apply_adapter(load_checkpoint(ckpt)[0], adapter, meta["base_weights_sha256"])
+    changed = {n for n, p in merged.state_dict().items() if not torch.equal(p, base.state_dict()[n])}
+    assert "fine_embed.0.0.weight" in changed  # the finest level's tokens reached the loss
+    small = prepare_data([(img[:64, :64], name) for img, name in stripes()], model.config)
+    assert small.sent is not None and small.sent.tolist() == [64] * 9
+    assert not any(f.any() for f in small.fine)  # a 64 px image creates no fine token
+    tuned = local_lm(ckpt, adapter_path=adapter)
+    # the id `specprompt finetune` prints is the one the adapted model answers as (readout suffixes kept)
+    assert meta["base_model_id"].endswith("-episode-fine64")
+    assert tuned.model == f"specprompt/{meta['base_model_id']}+{meta['adapter_sha256'][:12]}"
 
 
 def test_bad_finetune_inputs(checkpoint: Path, tmp_path: Path) -> None:
