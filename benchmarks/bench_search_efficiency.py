@@ -64,6 +64,7 @@ with ``--n-test``, where trials' programs are built by ``CompileResult``'s priva
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import statistics
@@ -675,7 +676,21 @@ def cell_from_json(data: dict[str, Any]) -> Cell:
     return Cell(**data, traces=traces)
 
 
+def settings_of_file(cells: Sequence[Cell], settings: Settings, trials_given: bool) -> Settings:
+    """``settings`` with the ``n_trials`` of a ``--json-out`` file's cells, unless the command line gave one.
+
+    The optimizer's trace of a cell holds one entry per search trial, so its length is the run's
+    ``n_trials`` (the finals and the reach targets are read after that many trials).
+    """
+    lengths = {len(c.traces["optimizer"].calls) for c in cells if "optimizer" in c.traces}
+    if trials_given or not lengths:
+        return settings
+    return dataclasses.replace(settings, n_trials=max(lengths))
+
+
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    trials_given = any(a == "--n-trials" or a.startswith("--n-trials=") for a in given)
     settings, markdown_out, json_out, report_from = parse_args(argv)
 
     t0 = time.perf_counter()
@@ -683,7 +698,11 @@ def main(argv: list[str] | None = None) -> int:
     cells: list[Cell] = []
     if report_from:
         cells = [cell_from_json(data) for data in read_json_lines(report_from)]
-        report.add(f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's")
+        settings = settings_of_file(cells, settings, trials_given)
+        report.add(
+            f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's, "
+            f"n_trials {settings.n_trials} read from the cells unless given"
+        )
     report.head("judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     jobs = (
         []

@@ -106,6 +106,17 @@ def test_calls_to_reach_best_within_and_the_median_ratio() -> None:
     assert sm.first == 20 and sm.ratio_floor == 0.5  # it reached at its second trial, 30 calls
 
 
+def test_a_report_reads_n_trials_from_the_cells_unless_given() -> None:
+    bench = _bench()
+    opt = bench.Trace([0, 10, 20, 30], [None, 0.5, 0.9, 0.9], 20, 0, 50, {}, 0.0)
+    rand = bench.Trace([10, 20, 30, 40, 50, 60, 70, 80], [0.5] * 8, 0, 0, 80, {}, 0.0)
+    cells = [bench.Cell("photo-tint", "hist-hog", 0.25, 0, 100, {"optimizer": opt, "random": rand})]
+    settings, *_ = bench.parse_args([])
+    assert settings.n_trials == 30
+    assert bench.settings_of_file(cells, settings, trials_given=False).n_trials == 4
+    assert bench.settings_of_file(cells, settings, trials_given=True).n_trials == 30
+
+
 def test_the_held_out_view_follows_the_first_trial_to_reach_the_best() -> None:
     import optuna
 
