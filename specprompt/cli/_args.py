@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ __all__ = [
     "add_data_arguments",
     "add_metric_argument",
     "add_scheme_arguments",
+    "log_levels",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -140,3 +142,12 @@ def scheme_options(text: str | None) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ConfigError(f"--scheme-options must be a JSON object, got {text!r}")
     return options
+
+
+def log_levels(verbose: int) -> None:
+    """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
+    import optuna
+
+    if verbose == 0:
+        logging.getLogger("specprompt").setLevel(logging.INFO)
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.WARNING)

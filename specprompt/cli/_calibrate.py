@@ -40,7 +40,7 @@ def _number(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt calibrate``; prints the agreement, the calls and the verdict."""
-    from specprompt.cli._compile import make_lm
+    from specprompt.cli._lm import make_lm
     from specprompt.cli._user_code import load_metric, load_program_ref
     from specprompt.data import dataset_fields, load_dataset
     from specprompt.errors import ConfigError

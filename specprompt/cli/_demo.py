@@ -116,7 +116,8 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
     """
     import dspy
 
-    from specprompt.cli._compile import make_lm, write_outputs
+    from specprompt.cli._compile import write_outputs
+    from specprompt.cli._lm import make_lm
     from specprompt.cli._user_code import exact_match
     from specprompt.errors import SpecPromptWarning
     from specprompt.search import BandOptimizer
@@ -223,9 +224,9 @@ def run(args: argparse.Namespace) -> int:
         f"\n== band search: {settings.task} at {settings.size} px, {settings.k_demos} demos, budget "
         f"{settings.budget} {settings.cost_model} tokens, {settings.trials} trials, LM: {settings.lm} =="
     )
-    from specprompt.cli._compile import _log_levels
+    from specprompt.cli._args import log_levels
 
-    _log_levels(args.verbose)
+    log_levels(args.verbose)
     numbers = run_search(settings, out)
     for note in numbers["notes"]:
         print(f"note: {note}")

@@ -10,7 +10,8 @@ import pytest
 
 from specprompt import ConfigError
 from specprompt.cli import main
-from specprompt.cli._compile import make_lm, parse_baselines
+from specprompt.cli._compile import parse_baselines
+from specprompt.cli._lm import make_lm
 from specprompt.search import BASELINES
 
 
