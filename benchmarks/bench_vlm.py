@@ -28,7 +28,10 @@ band search would send: full, coarsened, stratified and random selections of the
 the same validation examples by both judges) and prints Spearman's rank correlation with its
 bootstrap interval, and a PASS/FAIL line per local judge for the bar "Spearman >= 0.7 on every
 task and judge". Tasks are generated with ``--task-seed`` (default 100; the real-photo benchmark
-uses seeds 0-4, and the v2 training families read none of these photos).
+uses seeds 0-4, and the v2 training families read none of these photos). With
+``--finetune-steps N`` each local band VLM is also measured finetuned (``specprompt finetune``, a
+FourierFT adapter) on ``--finetune-per-label`` photos per label of each task, drawn with
+``--finetune-seed``: the column ``<judge>+ft``.
 
 ``--scoring`` runs ``benchmarks/bench_local_scoring.py`` instead: seconds per band-search trial
 with the shipped model as scorer, the per-call DSPy engine path against batched scoring.
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -160,6 +164,38 @@ def _local_judge(name: str) -> Any:
     return nearest_lm() if name == "nearest" else local_lm(name)
 
 
+def finetuned_judge(name: str, task_name: str, args: argparse.Namespace, out: Any) -> tuple[Any, dict[str, Any]]:
+    """The local judge ``name`` with a FourierFT adapter trained on labelled photos of ``task_name``.
+
+    The photos are ``--finetune-per-label`` per label of the task drawn with ``--finetune-seed``
+    (another seed than the probes' ``--task-seed``: other crops), at the task's size; the adapter
+    (``--finetune-steps`` steps, the other options :class:`~specprompt.training.FinetuneConfig`'s
+    defaults) is written under ``out``. Returns the adapted judge and the finetune's metrics.
+    """
+    from pathlib import Path
+
+    from specprompt.scorers import local_lm
+    from specprompt.tasks import get_task
+    from specprompt.training import FinetuneConfig, finetune
+
+    n_labels = len(get_task(task_name, n_train=0, n_val=0, n_test=0, size=64).labels)
+    data = get_task(
+        task_name,
+        n_train=args.finetune_per_label * n_labels,
+        n_val=0,
+        n_test=0,
+        size=PHOTO_TASKS[task_name],
+        seed=args.finetune_seed,
+    )
+    field = next(iter(data.trainset[0].inputs().keys()))
+    pairs = [(ex[field], ex.label) for ex in data.trainset]
+    adapter = finetune(
+        pairs, Path(out) / f"{task_name}-{Path(name).name}", FinetuneConfig(steps=args.finetune_steps), checkpoint=name
+    )
+    metrics = json.loads((adapter / "adapter.json").read_text())["metrics"]
+    return local_lm(name, adapter_path=adapter), metrics
+
+
 def real_photos(args: argparse.Namespace) -> int:
     """The ``--real-photos`` mode: rank agreement of local judges with the pixel-only judges."""
     import logging
@@ -183,8 +219,11 @@ def real_photos(args: argparse.Namespace) -> int:
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
         return float(getattr(pred, "label", None) == example.label)
 
+    tuned = [n for n in locals_ if n != "nearest"] if args.finetune_steps else []
+    columns = [*locals_, *(f"{n}+ft" for n in tuned)]
     rows: list[tuple[str, str, str, float | None, tuple[float, float] | None, float]] = []
     t0 = time.perf_counter()
+    adapters = tempfile.TemporaryDirectory(prefix="bench-vlm-ft-")
     for task_name in tasks:
         n_labels = len(get_task(task_name, n_train=0, n_val=0, n_test=0, size=64).labels)
         task = get_task(
@@ -196,8 +235,18 @@ def real_photos(args: argparse.Namespace) -> int:
             seed=args.task_seed,
         )
         program = dspy.Predict(task.signature)
+        judges_of_task = dict(lms)
+        for name in tuned:
+            lm, m = finetuned_judge(name, task_name, args, adapters.name)
+            judges_of_task[f"{name}+ft"] = lm
+            print(
+                f"  {task_name} / {name}: finetuned {m['steps']} steps on {m['images']} photos in {m['seconds']} s, "
+                f"loss {m['loss_first']} -> {m['loss_last']}, training-episode accuracy "
+                f"{m['train_episode_accuracy_before']} -> {m['train_episode_accuracy_after']}",
+                flush=True,
+            )
         for judge in judges:
-            for name in locals_:
+            for name in columns:
                 t1 = time.perf_counter()
                 cal = calibrate(
                     program,
@@ -205,7 +254,7 @@ def real_photos(args: argparse.Namespace) -> int:
                     trainset=task.trainset,
                     valset=task.valset,
                     target=targets[judge],
-                    local=lms[name],
+                    local=judges_of_task[name],
                     n_probes=args.n_probes,
                     n_examples=args.n_examples,
                     seed=args.task_seed,
@@ -223,19 +272,25 @@ def real_photos(args: argparse.Namespace) -> int:
         f"\n# Rank agreement with the pixel-only judges ({args.n_probes} probes x {args.n_examples} examples, "
         f"{args.k_per_class} demos per class, task seed {args.task_seed})\n"
     )
-    print("| task | pixel judge | " + " | ".join(locals_) + " |")
-    print("|---|---|" + "---|" * len(locals_))
+    adapters.cleanup()
+    if tuned:
+        print(
+            f"(`+ft`: finetuned {args.finetune_steps} steps on {args.finetune_per_label} photos per label of the task, "
+            f"task seed {args.finetune_seed})\n"
+        )
+    print("| task | pixel judge | " + " | ".join(columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for task_name in tasks:
         for judge in judges:
             cells = []
-            for name in locals_:
+            for name in columns:
                 r = next(r for r in rows if r[:3] == (task_name, judge, name))
                 sp = "undefined" if r[3] is None else f"{r[3]:.2f}"
                 ci = "" if r[4] is None else f" [{r[4][0]:.2f}, {r[4][1]:.2f}]"
                 cells.append(sp + ci)
             print(f"| {task_name} | {judge} | " + " | ".join(cells) + " |")
     print(f"\n(took {time.perf_counter() - t0:.0f} s)\n")
-    for name in locals_:
+    for name in columns:
         values = [r[3] for r in rows if r[2] == name]
         worst = min((v for v in values if v is not None), default=None)
         ok = all(v is not None and v >= 0.7 for v in values)
@@ -274,6 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-examples", type=int, default=12, help="--real-photos: validation examples per probe")
     p.add_argument("--k-per-class", type=int, default=2, help="--real-photos: demos per class")
     p.add_argument("--task-seed", type=int, default=100, help="--real-photos: seed of the tasks and probes")
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="--real-photos: also measure each local band VLM finetuned this many steps on the task's photos",
+    )
+    p.add_argument("--finetune-per-label", type=int, default=8, help="--real-photos: finetune photos per label")
+    p.add_argument("--finetune-seed", type=int, default=7, help="--real-photos: task seed of the finetune photos")
     p.add_argument("--episodes", type=int, default=100, help="episodes per family and condition")
     p.add_argument("--fractions", default="0.75,0.5,0.25,0.125", help="token fractions to sweep")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")

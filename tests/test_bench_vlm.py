@@ -1,0 +1,34 @@
+"""benchmarks/bench_vlm.py: the finetuned judge of --real-photos --finetune-steps."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytest.importorskip("peft")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench() -> ModuleType:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("bench_vlm", ROOT / "benchmarks" / "bench_vlm.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_finetuned_judge_answers_under_its_adapter_id(tmp_path: Path) -> None:
+    bench = _bench()
+    args = argparse.Namespace(finetune_steps=2, finetune_per_label=2, finetune_seed=7)
+    lm, metrics = bench.finetuned_judge("band-vlm-v1", "photo-tint", args, tmp_path)
+    assert metrics["steps"] == 2 and metrics["images"] == 2 * 4  # photo-tint has 4 labels
+    adapter = tmp_path / "photo-tint-band-vlm-v1"
+    assert (adapter / "adapter.json").is_file()
+    assert lm.model.startswith("specprompt/local-") and "+" in lm.model
