@@ -7,7 +7,6 @@ the style is inline CSS (scoped under ``.spr`` so the report can sit inside a Ju
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
@@ -18,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
+from specprompt.reports._decisions import (
+    calibration_section,
+    confirmation_section,
+    local_pick_section,
+    screening_section,
+    trim_section,
+)
 from specprompt.reports._demos import DemoImage, ProgramImages, demo_texts, describe_program, image_rows_by_demo
 from specprompt.reports._svg import PlotPoint, pareto_svg
+from specprompt.reports._text import escape, fmt_score
 
 if TYPE_CHECKING:
     import dspy
@@ -44,18 +51,10 @@ text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-a
 """
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _png_uri(pil: Any) -> str:
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _fmt_score(value: object) -> str:
-    return "-" if value is None else f"{float(value):.4f}"  # type: ignore[arg-type]
 
 
 def _target_text(calls: Any) -> str | None:
@@ -217,16 +216,16 @@ class CompileReport:
     def fragment(self) -> str:
         """The report as one ``<div class="spr">`` with its ``<style>`` (for notebooks)."""
         sections = [
-            f"<h1>{_e(self.title)}</h1>",
+            f"<h1>{escape(self.title)}</h1>",
             self._summary(),
             self._run_table(),
             self._pareto(),
             self._baselines(),
-            self._calibration(),
-            self._screening(),
-            self._confirmation(),
-            self._local_pick(),
-            self._trim(),
+            calibration_section(self.data),
+            screening_section(self.data),
+            confirmation_section(self.data),
+            local_pick_section(self.data),
+            trim_section(self.data),
             self._demos(),
         ]
         return f'<div class="spr"><style>{_CSS}</style>' + "".join(sections) + "</div>"
@@ -235,7 +234,7 @@ class CompileReport:
         """A complete HTML page."""
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{_e(self.title)}</title></head><body>{self.fragment()}</body></html>\n"
+            f"<title>{escape(self.title)}</title></head><body>{self.fragment()}</body></html>\n"
         )
 
     def save(self, path: str | Path) -> Path:
@@ -257,29 +256,29 @@ class CompileReport:
         lines = []
         if best:
             lines.append(
-                f"Chosen program: score <b>{_fmt_score(best.get('score'))}</b> "
+                f"Chosen program: score <b>{fmt_score(best.get('score'))}</b> "
                 f"({'full valset' if best.get('full') else 'minibatch'}) with <b>{best.get('tokens')}</b> "
-                f"image tokens per prompt under <code>{_e(model)}</code> (trial {best.get('trial')})."
+                f"image tokens per prompt under <code>{escape(model)}</code> (trial {best.get('trial')})."
             )
             interval = d.get("interval")
             if isinstance(interval, list) and len(interval) == 2:
                 level = round(100 * float(d.get("interval_level") or 0.95))
                 lines.append(
-                    f"Valset score {level}% bootstrap interval: [{_fmt_score(interval[0])}, {_fmt_score(interval[1])}]."
+                    f"Valset score {level}% bootstrap interval: [{fmt_score(interval[0])}, {fmt_score(interval[1])}]."
                 )
             if d.get("test_score") is not None:
-                lines.append(f"Held-out test score: <b>{_fmt_score(d.get('test_score'))}</b>.")
+                lines.append(f"Held-out test score: <b>{fmt_score(d.get('test_score'))}</b>.")
         shown = self.images.shown_model
         lines.append(
-            f"Its demo images: {local} {_e(self.images.local_model)} tokens"
-            + (f", {tokens} {_e(shown)} tokens." if shown else ".")
+            f"Its demo images: {local} {escape(self.images.local_model)} tokens"
+            + (f", {tokens} {escape(shown)} tokens." if shown else ".")
         )
         full = (d.get("baselines") or {}).get("full")
         if full and full.get("tokens") is not None and best:
             ratio = full["tokens"] / best["tokens"] if best.get("tokens") else math.inf
             times = "no image tokens at all" if math.isinf(ratio) else f"{ratio:.1f}x fewer tokens"
             lines.append(
-                f"Full-resolution demos: score {_fmt_score(full.get('score'))} with {full['tokens']} tokens ({times})."
+                f"Full-resolution demos: score {fmt_score(full.get('score'))} with {full['tokens']} tokens ({times})."
             )
         return '<div class="summary">' + "<br>".join(lines) + "</div>"
 
@@ -301,7 +300,7 @@ class CompileReport:
             ("study", d.get("study_name")),
         ]
         rows += [(str(k), v) for k, v in (d.get("run") or {}).items()]
-        body = "".join(f"<tr><th>{_e(k)}</th><td>{_e('-' if v is None else v)}</td></tr>" for k, v in rows)
+        body = "".join(f"<tr><th>{escape(k)}</th><td>{escape('-' if v is None else v)}</td></tr>" for k, v in rows)
         return f"<h2>Run</h2><table>{body}</table>"
 
     def _pareto(self) -> str:
@@ -331,9 +330,9 @@ class CompileReport:
         labels = {r.slot: r.label for r in self.images.rows if r.label}
         body = "".join(
             f"<tr><td>{r['trial']}{' (chosen)' if r['trial'] == best.get('trial') else ''}</td>"
-            f"<td class=num>{_fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
+            f"<td class=num>{fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
             f"<td class=num>{r['tokens']}</td>"
-            f"<td><code>{_e(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
+            f"<td><code>{escape(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
             for r in front
         )
         out.append(f"<table>{head}{body}</table>")
@@ -348,138 +347,13 @@ class CompileReport:
             "<th>note</th></tr>"
         )
         body = "".join(
-            f"<tr><td>{_e(name)}</td><td class=num>{_fmt_score(b.get('score'))}</td>"
-            f"<td class=num>{_fmt_score(b.get('test_score'))}</td>"
+            f"<tr><td>{escape(name)}</td><td class=num>{fmt_score(b.get('score'))}</td>"
+            f"<td class=num>{fmt_score(b.get('test_score'))}</td>"
             f"<td class=num>{'-' if b.get('tokens') is None else b['tokens']}</td>"
-            f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{_e(b.get('note', ''))}</td></tr>"
+            f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{escape(b.get('note', ''))}</td></tr>"
             for name, b in base.items()
         )
         return f"<h2>Baselines</h2><table>{head}{body}</table>"
-
-    def _calibration(self) -> str:
-        """The rank agreement of the scoring LM with the target, and each probe's two scores."""
-        cal = self.data.get("calibration")
-        if not isinstance(cal, Mapping):
-            return ""
-        from specprompt.search import Calibration
-
-        c = Calibration.from_dict(cal)
-        lines = "".join(f"<p>{_e(line)}</p>" for line in c.summary().splitlines())
-        if self.data.get("calibration_given"):
-            lines += "<p>Calibration given: measured before this compile, which made no target call for it.</p>"
-        head = f"<tr><th>probe</th><th>tokens</th><th>{_e(c.local)}</th><th>{_e(c.target)}</th></tr>"
-        body = "".join(
-            f"<tr><td>{_e(p.get('name', ''))}</td><td class=num>{_e(p.get('tokens', ''))}</td>"
-            f"<td class=num>{_fmt_score(a)}</td><td class=num>{_fmt_score(b)}</td></tr>"
-            for p, a, b in zip(c.probes, c.local_scores, c.target_scores, strict=True)
-        )
-        return f"<h2>Calibration</h2>{lines}<table>{head}{body}</table>"
-
-    def _confirmation(self) -> str:
-        """The check of leaving the best baseline (``confirm_splits``), when it ran."""
-        c = self.data.get("confirmation")
-        if not isinstance(c, Mapping):
-            return ""
-        gain = float(c.get("gain", 0.0))
-        verdict = (
-            "the search's pick is kept"
-            if c.get("departed")
-            else f"the search's pick is not kept: the baseline trial {c.get('fallback')} is returned"
-        )
-        unseen = int(c.get("unseen") or 0)
-        need = float(c.get("min_examples") or 0.0)
-        worth = f" ({gain * unseen:+.2f} of {unseen} examples)" if unseen else ""
-        rule = f"; leaving needs at least {need:g} example(s)" if need > 0 else ""
-        text = (
-            f"Chosen on random halves of the validation set, the search's pick gains {100 * gain:+.1f} points"
-            f"{worth} over the best baseline (trial {c.get('fallback')}) on the other halves ({c.get('splits')} "
-            f"splits{rule}): {verdict}."
-        )
-        return f"<h2>Leaving the baseline</h2><p>{_e(text)}</p>"
-
-    def _local_pick(self) -> str:
-        """What became of a local judge's pick over the baselines (``local_departures``), if any."""
-        lp = self.data.get("local_pick")
-        if not isinstance(lp, Mapping):
-            return ""
-        head = (
-            f"The search, scored by a local judge, picked trial {lp.get('pick')} ({lp.get('pick_origin')}, "
-            f"{lp.get('pick_tokens')} tokens, valset {_fmt_score(lp.get('pick_score'))}) over the baselines."
-        )
-        check = lp.get("check")
-        if isinstance(check, Mapping):
-            sign = ">=" if check.get("confirmed") else "<"
-            head += (
-                f" The target {check.get('target')} scored it {_fmt_score(check.get('pick'))} against the best "
-                f"baseline's {_fmt_score(check.get('fallback'))} on {check.get('examples')} validation examples "
-                f"(P(better) {float(check.get('p_better') or 0.0):.2f} {sign} {check.get('confidence')}; "
-                f"{check.get('calls')} target calls)."
-            )
-        else:
-            reason = str(lp.get("reason") or "")
-            head += f" {reason[:1].upper()}{reason[1:]}."
-        verdict = (
-            "It is returned."
-            if lp.get("returned")
-            else f"It is not returned: the baseline trial {lp.get('fallback')} is."
-        )
-        title = "Confirmed by the target" if lp.get("returned") else "Held back"
-        return f"<h2>{title}</h2><p>{_e(head)} {_e(verdict)}</p>"
-
-    def _trim(self) -> str:
-        """The cheaper variants of the chosen program the trim tried (``trim=True``)."""
-        tr = self.data.get("trim")
-        if not isinstance(tr, Mapping):
-            return ""
-        head = (
-            f"trial {tr.get('chosen')} chosen by the selection rule: {tr.get('tokens_before')} image tokens; "
-            f"returned after the trim: {tr.get('tokens_after')} (a variant is accepted only when it loses no "
-            "validation example the chosen program got)"
-        )
-        rows = "".join(
-            f"<tr><td>trim:{_e(str(s.get('step')))}</td><td>{_e(str(s.get('move')))}</td>"
-            f"<td>{_e(str(s.get('tokens')))}</td><td>{float(s.get('score', 0.0)):.4f}</td>"
-            f"<td>{'accepted' if s.get('accepted') else _e('rejected: loses ' + str(s.get('lost')))}</td></tr>"
-            for s in tr.get("steps") or ()
-            if isinstance(s, Mapping)
-        )
-        table = (
-            ""
-            if not rows
-            else "<table><tr><th>step</th><th>move</th><th>tokens</th><th>valset</th><th>verdict</th></tr>"
-            + rows
-            + "</table>"
-        )
-        note = f"<p>{_e(str(tr.get('note')))}</p>" if tr.get("note") else ""
-        check = tr.get("check")
-        if isinstance(check, Mapping):
-            verdict = (
-                "it loses no example the program before the trim got: the trimmed program is returned"
-                if check.get("confirmed")
-                else f"it loses validation example(s) {check.get('lost')}: the program before the trim is returned"
-            )
-            text = (
-                f"The search was scored by a local judge, so the target {check.get('target')} checked its trim: "
-                f"it scored the trimmed program ({check.get('tokens')} tokens) {_fmt_score(check.get('trimmed'))} on "
-                f"{check.get('examples')} validation examples against {_fmt_score(check.get('chosen'))} before the "
-                f"trim ({check.get('calls')} target calls); {verdict}."
-            )
-            note += f"<p>{_e(text)}</p>"
-        return f"<h2>Trim</h2><p>{_e(head)}</p>{note}{table}"
-
-    def _screening(self) -> str:
-        """What the screening judge of a multi-fidelity search did (``screen=``)."""
-        sc = self.data.get("screening")
-        if not isinstance(sc, Mapping):
-            return ""
-        if sc.get("active"):
-            text = (
-                f"{sc.get('screened')} trials screened by {sc.get('judge')} ({sc.get('screen_calls')} screen calls), "
-                f"{sc.get('promoted')} scored by the target (keep {sc.get('keep')}); {sc.get('note')}"
-            )
-        else:
-            text = f"screening with {sc.get('judge')} was off: {sc.get('note')}"
-        return f"<h2>Multi-fidelity screening</h2><p>{_e(text)}</p>"
 
     def _demos(self) -> str:
         out = ["<h2>Demos</h2>"]
@@ -493,9 +367,9 @@ class CompileReport:
             caption = ", ".join(f"{k} = {v}" for k, v in texts.items() if v != label)  # the label heads the demo
             tokens = sum(r.local_tokens for r in rows)
             mtok = sum(r.model_tokens or 0 for r in rows)
-            where = _e(f"{pname} / demo {di}") + (f" &mdash; {_e(caption)}" if caption else "")
-            head = f"{_e(label)} <small>{where}</small>" if label else where
-            tok = f"{tokens} {_e(self.images.local_model)}" + (f", {mtok} {_e(model)}" if model else "")
+            where = escape(f"{pname} / demo {di}") + (f" &mdash; {escape(caption)}" if caption else "")
+            head = f"{escape(label)} <small>{where}</small>" if label else where
+            tok = f"{tokens} {escape(self.images.local_model)}" + (f", {mtok} {escape(model)}" if model else "")
             out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
             for r in rows:
                 out.append(self._slot(r))
@@ -504,7 +378,7 @@ class CompileReport:
 
     def _slot(self, r: DemoImage) -> str:
         label = r.field if r.item is None else f"{r.field}[{r.item}]"
-        parts = [f'<div class="slot"><div><b>{_e(label)}</b><br>{_e(r.kept_text())}</div>']
+        parts = [f'<div class="slot"><div><b>{escape(label)}</b><br>{escape(r.kept_text())}</div>']
         source = self._source_of(r)
         if source is not None:
             parts.append(self._thumb(source, "original"))
@@ -539,25 +413,25 @@ class CompileReport:
         pil.thumbnail((self.cell, self.cell), Image.Resampling.LANCZOS)
         tw, th = pil.size
         return (
-            f'<figure><img src="{_png_uri(pil)}" width="{tw}" height="{th}" alt="{_e(what)}">'
-            f"<figcaption>{_e(what)}, {w}x{h}</figcaption></figure>"
+            f'<figure><img src="{_png_uri(pil)}" width="{tw}" height="{th}" alt="{escape(what)}">'
+            f"<figcaption>{escape(what)}, {w}x{h}</figcaption></figure>"
         )
 
     def _sent(self, r: DemoImage) -> str:
         url = getattr(r.image, "url", "")
         if not url.startswith("data:image/") or r.sent_size is None:
-            return f"<div>image sent: <code>{_e(url[:80])}</code></div>"
+            return f"<div>image sent: <code>{escape(url[:80])}</code></div>"
         w, h = r.sent_size
         k = max(1, self.cell // max(w, h))
         model = self.images.shown_model
         tokens = f"{r.local_tokens} {self.images.local_model}" + (f", {r.model_tokens} {model}" if model else "")
-        src = _e(url)
+        src = escape(url)
         return (
             f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
             f"<figcaption>sent, real size {w}x{h}</figcaption></figure>"
             f'<figure><img class="px" src="{src}" width="{w * k}" height="{h * k}" alt="sent image upscaled">'
-            f"<figcaption>sent, upscaled x{k} (nearest); {_e(tokens)} tokens"
-            f"{'; detail ' + _e(r.detail) if r.detail else ''}</figcaption></figure>"
+            f"<figcaption>sent, upscaled x{k} (nearest); {escape(tokens)} tokens"
+            f"{'; detail ' + escape(r.detail) if r.detail else ''}</figcaption></figure>"
         )
 
     def _band_table(self, r: DemoImage, source: np.ndarray | None) -> str:
@@ -592,7 +466,7 @@ class CompileReport:
             keep = kept is None or row["name"] in kept
             lo, hi = row["freq_range"]
             cells = (
-                f"<td>{_e(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
+                f"<td>{escape(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
                 f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tiles']}</td>"
             )
             if total > 0:
