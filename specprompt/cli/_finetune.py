@@ -6,7 +6,8 @@ label (``DATA/<label>/*.png``) or a JSONL file whose lines hold an image path (r
 file) and a label (``--image-field``, ``--label-field``); it is read by the loaders of
 ``specprompt compile`` (:func:`specprompt.load_dataset`), which never execute code.
 Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --model specprompt/local
---adapter DIR``.
+--adapter DIR``; an adapter of another checkpoint than the default needs it named there too
+(``local_lm("band-vlm-v2", adapter_path=DIR)``, ``--checkpoint band-vlm-v2 --adapter DIR``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ def add_parser(sub: Any) -> None:
     data.add_argument("--trainset", metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
     data.add_argument("--train", dest="trainset", action=DeprecatedAlias, new="--trainset", help=argparse.SUPPRESS)
     p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
-    p.add_argument("--checkpoint", default=None, metavar="DIR", help="base checkpoint (default: the shipped one)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="DIR",
+        help="base checkpoint: a directory or a shipped name such as band-vlm-v2 (default: band-vlm-v1)",
+    )
     p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default: %(default)s)")
     p.add_argument("--label-field", default="label", help="JSONL field holding the label (default: %(default)s)")
     for name, kind in (
