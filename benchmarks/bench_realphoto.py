@@ -850,7 +850,9 @@ def _fraction(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, list[str] | None]:
+def parse_args(
+    argv: list[str] | None,
+) -> tuple[Settings, str | None, str | None, list[str] | None, list[str] | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 3 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -923,6 +925,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         metavar="FILE",
         help="print the tables of --json-out files (several: their cells together, e.g. two seed ranges); run nothing",
     )
+    parser.add_argument(
+        "--same-as",
+        nargs="+",
+        metavar="FILE",
+        help="also say how many optimizer cells equal those of these --json-out files (a regression check)",
+    )
     a = parser.parse_args(argv)
     from specprompt.cost import get_cost_model
 
@@ -960,7 +968,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         trim=not a.no_trim,
         trim_baselines=a.trim_baselines,
     )
-    return settings, a.markdown_out, a.json_out, a.report_from
+    return settings, a.markdown_out, a.json_out, a.report_from, a.same_as
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[CellResult]:
@@ -976,8 +984,37 @@ def load_cells(path: str) -> list[CellResult]:
     return cells
 
 
+def same_as(cells: Sequence[CellResult], reference: Sequence[CellResult], report: Report, name: str) -> int:
+    """Reports how many cells' optimizer outcomes equal those of ``reference`` (a regression check).
+
+    Cells are matched by task, judge, budget, pricing and seed; an outcome is equal when its
+    held-out score, tokens and per-example held-out scores are (calls, seconds and notes may
+    differ). Returns the number of matched cells that differ.
+    """
+
+    def key(c: CellResult) -> tuple[str, str, float, str, int]:
+        return (c.task, c.judge, c.budget, c.pricing, c.seed)
+
+    ref = {key(c): c.methods.get("optimizer") for c in reference}
+    matched, differ = 0, []
+    for c in cells:
+        if key(c) not in ref:
+            continue
+        matched += 1
+        a, b = c.methods.get("optimizer"), ref[key(c)]
+        if a is None or b is None or (a.test, a.tokens, a.scores) != (b.test, b.tokens, b.scores):
+            differ.append("/".join(str(x) for x in key(c)))
+    report.add(
+        "",
+        f"same as {name}: {matched - len(differ)} of {matched} matched optimizer cells identical (held-out score, "
+        f"tokens, per-example scores); {len(cells) - matched} cells not in it"
+        + (f"; differing: {', '.join(differ)}" if differ else ""),
+    )
+    return len(differ)
+
+
 def main(argv: list[str] | None = None) -> int:
-    settings, markdown_out, json_out, report_from = parse_args(argv)
+    settings, markdown_out, json_out, report_from, same = parse_args(argv)
 
     t0 = time.perf_counter()
     report = Report()
@@ -1000,6 +1037,8 @@ def main(argv: list[str] | None = None) -> int:
     paired_against_lanczos(cells, report)
     departures(cells, settings.n_val, report)
     baseline_trims(cells, report)
+    for path in same or ():
+        same_as(cells, load_cells(path), report, path)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")
     report.write(markdown_out)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import re
@@ -77,6 +78,17 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     again_gz = _run("--report-from", str(packed))
     assert again_gz.returncode == 0, again_gz.stderr
     assert tables in again_gz.stdout  # a gzipped file reads the same
+    same = _run("--report-from", str(js), "--same-as", str(packed))
+    assert same.returncode == 0, same.stderr
+    assert f"same as {packed}: 4 of 4 matched optimizer cells identical" in same.stdout
+    bench = _bench()
+    mine, ref = bench.load_cells(str(js)), bench.load_cells(str(js))
+    first = ref[0].methods["optimizer"]
+    ref[0].methods["optimizer"] = dataclasses.replace(first, scores=[1.0 - x for x in first.scores])
+    report = bench.Report()
+    assert bench.same_as(mine, ref[:3], report, "ref") == 1
+    line = report.lines[-1]
+    assert "2 of 3 matched optimizer cells identical" in line and "1 cells not in it; differing: " in line
 
 
 def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
