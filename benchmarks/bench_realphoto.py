@@ -230,6 +230,8 @@ class CellResult:
     full_tokens: int
     methods: dict[str, Outcome] = field(default_factory=dict)
     n_demos: int = 0
+    #: validation examples of its search (0 in files written before it was recorded)
+    n_val: int = 0
 
 
 def _random_search(opt: Any, student: Any, task: Any) -> tuple[Any, int, str]:
@@ -416,7 +418,9 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
             low_note = "full resolution, detail='low'"
         for fraction in s.budgets:
             budget = math.floor(fraction * full_tokens)
-            cell = CellResult(task_name, judge, fraction, pricing, seed, full_tokens, n_demos=len(demos))
+            cell = CellResult(
+                task_name, judge, fraction, pricing, seed, full_tokens, n_demos=len(demos), n_val=len(task.valset)
+            )
             cell.methods["full"] = Outcome(full_test, full_tokens, note="all bands")
             cell.methods["text_only"] = Outcome(text_test, 0, note="images removed")
             fits = low_tokens is not None and low_tokens <= budget
@@ -1013,7 +1017,23 @@ def same_as(cells: Sequence[CellResult], reference: Sequence[CellResult], report
     return len(differ)
 
 
+def n_val_of(cells: Sequence[CellResult], given: int, explicit: bool) -> int:
+    """The ``n_val`` a report reads the departures with: the cells' own (all equal and recorded)
+    unless the command line gave one; else ``given``.
+
+    Example:
+        >>> n_val_of([CellResult("t", "j", 0.1, "p", 0, 1, n_val=24)], 30, explicit=False)
+        24
+    """
+    recorded = {c.n_val for c in cells}
+    if explicit or len(recorded) != 1 or 0 in recorded:
+        return given
+    return recorded.pop()
+
+
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    n_val_given = any(a == "--n-val" or a.startswith("--n-val=") for a in given)
     settings, markdown_out, json_out, report_from, same = parse_args(argv)
 
     t0 = time.perf_counter()
@@ -1035,7 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
     report_tables(cells, report)
     verdicts(cells, report)
     paired_against_lanczos(cells, report)
-    departures(cells, settings.n_val, report)
+    departures(cells, n_val_of(cells, settings.n_val, n_val_given), report)
     baseline_trims(cells, report)
     for path in same or ():
         same_as(cells, load_cells(path), report, path)

@@ -89,6 +89,10 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert bench.same_as(mine, ref[:3], report, "ref") == 1
     line = report.lines[-1]
     assert "2 of 3 matched optimizer cells identical" in line and "1 cells not in it; differing: " in line
+    assert {c.n_val for c in mine} == {4}  # --quick's valset, recorded in each cell
+    assert bench.n_val_of(mine, 30, explicit=False) == 4 and bench.n_val_of(mine, 30, explicit=True) == 30
+    old = [dataclasses.replace(c, n_val=0) for c in mine]  # a file written before n_val was recorded
+    assert bench.n_val_of(old, 30, explicit=False) == 30
 
 
 def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
