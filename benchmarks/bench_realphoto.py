@@ -856,7 +856,9 @@ def _fraction(text: str) -> float:
 
 def parse_args(
     argv: list[str] | None,
-) -> tuple[Settings, str | None, str | None, list[str] | None, list[str] | None]:
+) -> tuple[Settings, str | None, str | None, list[str] | None, list[str] | None, bool]:
+    """The settings, ``--markdown-out``, ``--json-out``, ``--report-from``, ``--same-as`` and whether
+    ``--n-val`` was given."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 3 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -972,7 +974,7 @@ def parse_args(
         trim=not a.no_trim,
         trim_baselines=a.trim_baselines,
     )
-    return settings, a.markdown_out, a.json_out, a.report_from, a.same_as
+    return settings, a.markdown_out, a.json_out, a.report_from, a.same_as, a.n_val is not None
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[CellResult]:
@@ -1032,9 +1034,7 @@ def n_val_of(cells: Sequence[CellResult], given: int, explicit: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else argv
-    n_val_given = any(a == "--n-val" or a.startswith("--n-val=") for a in given)
-    settings, markdown_out, json_out, report_from, same = parse_args(argv)
+    settings, markdown_out, json_out, report_from, same, n_val_given = parse_args(argv)
 
     t0 = time.perf_counter()
     report = Report()

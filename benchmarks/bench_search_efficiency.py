@@ -608,7 +608,8 @@ def _fraction(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None, bool]:
+    """The settings, ``--markdown-out``, ``--json-out``, ``--report-from`` and whether ``--n-trials`` was given."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 4 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -664,7 +665,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         threads=a.threads,
         n_test=a.n_test,
     )
-    return settings, a.markdown_out, a.json_out, a.report_from
+    return settings, a.markdown_out, a.json_out, a.report_from, a.n_trials is not None
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[Cell]:
@@ -689,9 +690,7 @@ def settings_of_file(cells: Sequence[Cell], settings: Settings, trials_given: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    given = sys.argv[1:] if argv is None else argv
-    trials_given = any(a == "--n-trials" or a.startswith("--n-trials=") for a in given)
-    settings, markdown_out, json_out, report_from = parse_args(argv)
+    settings, markdown_out, json_out, report_from, trials_given = parse_args(argv)
 
     t0 = time.perf_counter()
     report = Report()
