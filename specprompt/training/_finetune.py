@@ -184,34 +184,32 @@ def prepare_data(examples: Sequence[tuple[Any, str]], model: ModelConfig | None 
     from specprompt.vlm import prepare_image
 
     images, names = _pairs(examples)
-    fine_levels = model is not None and bool(model.fine_levels)
+    fine = model if model is not None and model.fine_levels else None  # a model with fine levels
     prepared: list[PreparedImage] = []
     sent: list[int] = []
     for image in images:
-        if fine_levels:
-            assert model is not None
-            prepared.append(
-                prepare_image(
-                    image, canvas=model.canvas, fine_threshold=model.fine_threshold, fine_grid=model.fine_grid
-                )
-            )
-            # the side it is sent at (fine tokens are those its size allows); a PreparedImage carries none
-            sent.append(model.canvas if isinstance(image, PreparedImageType) else int(max(as_array(image).shape[:2])))
-        else:
+        if fine is None:
             prepared.append(prepare_image(image))
+            continue
+        prepared.append(
+            prepare_image(image, canvas=fine.canvas, fine_threshold=fine.fine_threshold, fine_grid=fine.fine_grid)
+        )
+        # the side it is sent at (fine tokens are those its size allows); a PreparedImage carries none
+        sent.append(fine.canvas if isinstance(image, PreparedImageType) else int(max(as_array(image).shape[:2])))
     answers = tuple(sorted(set(names)))
     index = {a: i for i, a in enumerate(answers)}
     created = tuple(
         np.stack([p.layout.created[lv].ravel() for p in prepared]) for lv in range(len(prepared[0].layout.created))
     )
     labels = np.array([index[n] for n in names], np.int64)
-    if not fine_levels:
-        return FinetuneData(np.stack([p.canvas for p in prepared]), created, labels, answers)
-    fine = tuple(np.stack([p.layout.fine[lv].ravel() for p in prepared]) for lv in range(len(prepared[0].layout.fine)))
-    detail = np.stack([p.detail for p in prepared])  # type: ignore[misc]
-    return FinetuneData(
-        np.stack([p.canvas for p in prepared]), created, labels, answers, detail, fine, np.array(sent, np.int64)
+    canvases = np.stack([p.canvas for p in prepared])
+    if fine is None:
+        return FinetuneData(canvases, created, labels, answers)
+    allowed = tuple(
+        np.stack([p.layout.fine[lv].ravel() for p in prepared]) for lv in range(len(prepared[0].layout.fine))
     )
+    detail = np.stack([p.detail for p in prepared])  # type: ignore[misc]
+    return FinetuneData(canvases, created, labels, answers, detail, allowed, np.array(sent, np.int64))
 
 
 def _check_counts(data: FinetuneData, config: FinetuneConfig) -> None:
