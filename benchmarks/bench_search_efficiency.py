@@ -556,9 +556,9 @@ def equal_calls_table(
 def verdicts(cells: Sequence[Cell], s: Settings, report: Report) -> dict[str, bool]:
     """The issue's two bars."""
     out: dict[str, bool] = {}
+    summaries = {key: summarize(group, s.n_trials) for key, group in _groups(cells).items()}
     parts, ok = [], True
-    for (task, budget), group in _groups(cells).items():
-        sm = summarize(group, s.n_trials)
+    for (task, budget), sm in summaries.items():
         ok = ok and sm.ratio <= RATIO_BAR
         parts.append(
             f"{task}/{100 * budget:g}%: {_calls(sm.reach['optimizer'])} vs {sm.random_calls()} = {sm.ratio:.2f}"
@@ -572,18 +572,18 @@ def verdicts(cells: Sequence[Cell], s: Settings, report: Report) -> dict[str, bo
         + "; ".join(parts)
         + ")",
     )
-    floors = {task: summarize(g, s.n_trials).ratio_floor for (task, _b), g in _groups(cells).items()}
+    one_budget = len({b for _t, b in summaries}) == 1
+    floors = {(t if one_budget else f"{t}/{100 * b:g}%"): sm.ratio_floor for (t, b), sm in summaries.items()}
     out_of_reach = [t for t, f in floors.items() if f > RATIO_BAR]
     report.add(
         "floor of the ratio (a search whose first trial reaches the target, its baseline trials' calls paid): "
         + "; ".join(f"{t}: {f:.2f}" for t, f in floors.items())
         + (f"; the bar is out of reach for any search on {', '.join(out_of_reach)}" if out_of_reach else "")
     )
-    detail = [(k, g) for k, g in _groups(cells).items() if k[0] == DETAIL_TASK]
+    detail = [(k, sm) for k, sm in summaries.items() if k[0] == DETAIL_TASK]
     if detail:
         parts, ok = [], True
-        for (_task, budget), group in detail:
-            sm = summarize(group, s.n_trials)
+        for (_task, budget), sm in detail:
             opt, rand = sm.equal[1.0]
             ok = ok and sm.gap() >= DETAIL_GAP
             parts.append(f"{100 * budget:g}%: {100 * opt:.1f}% vs {100 * rand:.1f}% = {sm.gap():+.1f} points")
