@@ -159,9 +159,19 @@ PHOTO_TASKS: dict[str, int] = {"photo-tint": 384, "photo-texture": 256, "photo-i
 
 
 def _local_judge(name: str) -> Any:
-    from specprompt.scorers import local_lm, nearest_lm
+    """The judge a ``--locals`` name stands for: ``nearest``, ``pixel:JUDGE`` or a local band VLM."""
+    from specprompt.scorers import local_lm, nearest_lm, pixel_lm
 
-    return nearest_lm() if name == "nearest" else local_lm(name)
+    if name == "nearest":
+        return nearest_lm()
+    if name.startswith("pixel:"):
+        return pixel_lm(name.removeprefix("pixel:"))
+    return local_lm(name)
+
+
+def _same_judge(column: str, judge: str) -> bool:
+    """Whether the ``--locals`` column ``column`` is the pixel judge ``judge`` itself (rho 1 by definition)."""
+    return column == f"pixel:{judge}"
 
 
 def finetuned_judge(name: str, task_name: str, args: argparse.Namespace, out: Any) -> tuple[Any, dict[str, Any]]:
@@ -219,7 +229,7 @@ def real_photos(args: argparse.Namespace) -> int:
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
         return float(getattr(pred, "label", None) == example.label)
 
-    tuned = [n for n in locals_ if n != "nearest"] if args.finetune_steps else []
+    tuned = [n for n in locals_ if n != "nearest" and not n.startswith("pixel:")] if args.finetune_steps else []
     columns = [*locals_, *(f"{n}+ft" for n in tuned)]
     rows: list[tuple[str, str, str, float | None, tuple[float, float] | None, float]] = []
     t0 = time.perf_counter()
@@ -247,6 +257,8 @@ def real_photos(args: argparse.Namespace) -> int:
             )
         for judge in judges:
             for name in columns:
+                if _same_judge(name, judge):
+                    continue
                 t1 = time.perf_counter()
                 cal = calibrate(
                     program,
@@ -284,6 +296,9 @@ def real_photos(args: argparse.Namespace) -> int:
         for judge in judges:
             cells = []
             for name in columns:
+                if _same_judge(name, judge):
+                    cells.append("-")
+                    continue
                 r = next(r for r in rows if r[:3] == (task_name, judge, name))
                 sp = "undefined" if r[3] is None else f"{r[3]:.2f}"
                 ci = "" if r[4] is None else f" [{r[4][0]:.2f}, {r[4][1]:.2f}]"
@@ -295,8 +310,9 @@ def real_photos(args: argparse.Namespace) -> int:
         worst = min((v for v in values if v is not None), default=None)
         ok = all(v is not None and v >= 0.7 for v in values)
         mean = float(np.mean([v for v in values if v is not None])) if any(v is not None for v in values) else None
+        others = " (the other one)" if name.startswith("pixel:") else ""
         print(
-            f"{'PASS' if ok else 'FAIL'}: {name}: Spearman >= 0.7 on every task and pixel judge "
+            f"{'PASS' if ok else 'FAIL'}: {name}: Spearman >= 0.7 on every task and pixel judge{others} "
             f"(worst {worst if worst is None else round(worst, 2)}, mean {mean if mean is None else round(mean, 2)})"
         )
     return 0
@@ -322,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default=None, help="checkpoint directory or shipped name (default: band-vlm-v1)")
     p.add_argument("--real-photos", action="store_true", help="rank agreement with pixel judges on real photos")
-    p.add_argument("--locals", default="band-vlm-v1,nearest", help="--real-photos: local judges (names/dirs, nearest)")
+    p.add_argument(
+        "--locals",
+        default="band-vlm-v1,nearest",
+        help="--real-photos: judges to compare (checkpoint names/dirs, nearest, pixel:JUDGE for another pixel judge)",
+    )
     p.add_argument("--judges", default="hist-hog,lbp-dct", help="--real-photos: pixel judges")
     p.add_argument("--tasks", default=",".join(PHOTO_TASKS), help="--real-photos: tasks")
     p.add_argument("--n-probes", type=int, default=12, help="--real-photos: probes per calibration")

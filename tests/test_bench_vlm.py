@@ -1,4 +1,4 @@
-"""benchmarks/bench_vlm.py: the finetuned judge of --real-photos --finetune-steps."""
+"""benchmarks/bench_vlm.py --real-photos: the finetuned judge of --finetune-steps, pixel-judge columns."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-pytest.importorskip("peft")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +23,7 @@ def _bench() -> ModuleType:
 
 
 def test_a_finetuned_judge_answers_under_its_adapter_id(tmp_path: Path) -> None:
+    pytest.importorskip("peft")
     bench = _bench()
     args = argparse.Namespace(finetune_steps=2, finetune_per_label=2, finetune_seed=7)
     lm, metrics = bench.finetuned_judge("band-vlm-v1", "photo-tint", args, tmp_path)
@@ -32,3 +31,28 @@ def test_a_finetuned_judge_answers_under_its_adapter_id(tmp_path: Path) -> None:
     adapter = tmp_path / "photo-tint-band-vlm-v1"
     assert (adapter / "adapter.json").is_file()
     assert lm.model.startswith("specprompt/local-") and "+" in lm.model
+
+
+def test_a_pixel_judge_column_is_compared_with_the_other_judges_only(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _bench()
+    rc = bench.main(
+        [
+            "--real-photos",
+            "--locals",
+            "pixel:lbp-dct",
+            "--judges",
+            "hist-hog,lbp-dct",
+            "--tasks",
+            "photo-tint",
+            "--n-probes",
+            "4",
+            "--n-examples",
+            "4",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "photo-tint / hist-hog / pixel:lbp-dct: spearman" in out
+    assert "photo-tint / lbp-dct / pixel:lbp-dct" not in out  # a judge against itself is not measured
+    assert "| photo-tint | lbp-dct | - |" in out
+    assert ": pixel:lbp-dct: Spearman >= 0.7 on every task and pixel judge (the other one)" in out
