@@ -21,24 +21,11 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from specprompt.cli._args import (
-    add_data_arguments,
-    add_metric_argument,
-    add_scheme_arguments,
-    log_levels,
-    non_negative_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    scheme_options,
-)
+from specprompt.cli._args import log_levels, scheme_options
 from specprompt.cli._lm import make_lm
 from specprompt.errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["add_parser", "parse_baselines", "run", "versus_full", "with_full"]
 
@@ -108,20 +95,6 @@ def _remote_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_cost",
     )
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
-
-
-def _fraction(text: str) -> float:
-    value = positive_float(text)
-    if value > 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
-    return value
-
-
-def _at_least_3(text: str) -> int:
-    value = positive_int(text)
-    if value < 3:
-        raise argparse.ArgumentTypeError(f"expected an int >= 3 (a rank agreement needs three prompts), got {text!r}")
-    return value
 
 
 def _demo_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -335,7 +308,7 @@ def _run_one(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Registers ``compile`` on the CLI's sub-parsers."""
-    from specprompt.cli._optuna import PRUNERS, SAMPLERS
+    from specprompt.cli._compile_args import add_arguments
 
     p = sub.add_parser(
         "compile",
@@ -346,227 +319,5 @@ def add_parser(sub: Any) -> None:
             "run). Re-running the same command resumes the study in --out."
         ),
     )
-    add_data_arguments(p)
-    p.add_argument(
-        "--testset",
-        default=None,
-        help="JSONL file or folder per label, held out: the chosen program and every baseline are scored on it",
-    )
-    p.add_argument(
-        "--budget", type=non_negative_int, required=True, help="image tokens of all demo images of one prompt"
-    )
-    p.add_argument(
-        "--cost-model",
-        required=True,
-        help="cost model pricing images, e.g. openai:gpt-4o, anthropic, local:band-vlm-v2 or local (the "
-        "tokenizer of the local band VLM checkpoint that scores, --lm local --checkpoint; band-vlm-v1's when "
-        "another LM scores)",
-    )
-    add_scheme_arguments(p)
-    p.add_argument(
-        "--detail", choices=("low", "high", "auto"), default=None, help="OpenAI detail sent with demo images"
-    )
-    p.add_argument("--trials", type=positive_int, default=50, help="finished trials of the study (default: 50)")
-    add_metric_argument(p)
-    p.add_argument(
-        "--lm",
-        default="local",
-        help="scorer: 'local' (the shipped band VLM, offline), 'nearest' (offline nearest-band engine), "
-        "'pixel:hist-hog' or 'pixel:lbp-dct' (offline pixel-only judges standing in for a remote VLM) "
-        "or '<provider>/<model>', e.g. openai/gpt-4o-mini (default: %(default)s)",
-    )
-    p.add_argument("--adapter", default=None, help="FourierFT adapter directory (specprompt finetune) for --lm local")
-    p.add_argument(
-        "--checkpoint",
-        default=None,
-        help="checkpoint of --lm local: a directory or a shipped name such as band-vlm-v2 (default: band-vlm-v1)",
-    )
-    p.add_argument(
-        "--target",
-        default=None,
-        help="the LM the program will answer with, when --lm is a local judge (same values as --lm): it "
-        "confirms the judge's pick over the baselines and its trim (see --local-departures); with --calibrate the "
-        "search first measures how well --lm ranks prompts like it",
-    )
-    p.add_argument(
-        "--calibrate",
-        action="store_true",
-        help="before the search, score --calibration-probes prompts x --calibration-examples examples with --lm "
-        "and --target and report their rank agreement (at most 24 x 8 = 192 --target calls by default; stored in "
-        "the study and the report)",
-    )
-    p.add_argument(
-        "--calibration-probes",
-        type=_at_least_3,
-        default=None,
-        metavar="N",
-        help="with --calibrate: prompts in the calibration probe, or with --calibration-mode trials the search's "
-        "first candidates that both judges score (default: 24)",
-    )
-    p.add_argument(
-        "--calibration-examples",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="with --calibrate: validation examples each calibration prompt is scored on (default: 8)",
-    )
-    p.add_argument(
-        "--screen",
-        default=None,
-        help="multi-fidelity search: a cheap judge (same values as --lm, e.g. 'local', which screens with "
-        "band-vlm-v2) scores every candidate "
-        "first and only the best --screen-keep share goes to --lm, the target; the program is chosen by --lm "
-        "scores. With --calibrate a low agreement falls back to --lm alone. Not with --target",
-    )
-    p.add_argument(
-        "--screen-keep",
-        type=_fraction,
-        default=None,
-        help="share of the screened candidates (best screen scores so far) that --lm scores (default 0.25)",
-    )
-    p.add_argument(
-        "--calibration",
-        default=None,
-        metavar="FILE",
-        help="with --screen (or --target): a calibration measured before, the JSON of specprompt calibrate --json "
-        "with the same judges; its verdict decides, with no probe and no --lm call (one calibration serves the "
-        "compiles of a task)",
-    )
-    p.add_argument(
-        "--calibration-mode",
-        choices=("probe", "trials"),  # SearchConfig.calibration_mode (not imported: the parser loads no search code)
-        default=None,
-        help="with --screen and --calibrate: 'probe' measures the agreement on a probe before the search "
-        "(extra --lm calls); 'trials' on the search's first --calibration-probes candidates (up to three rounds "
-        "while the verdict is open), "
-        "which both judges score (no extra --lm call), and screens only the later ones (default: probe)",
-    )
-    p.add_argument(
-        "--screen-rule",
-        choices=("rank", "top"),  # SearchConfig.screen_rule
-        default=None,
-        help="with --screen and --calibrate: 'rank' screens when the rank agreement is at least 0.5 with a "
-        "confidence interval above 0; 'top' when the screen's best --screen-keep share of the calibration "
-        "prompts holds --lm's best one in at least 80%% of bootstrap resamples (default: rank)",
-    )
-    p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
-    p.add_argument(
-        "--api-key",
-        default=None,
-        help="API key (default: $SPECPROMPT_API_KEY, then $OPENAI_API_KEY; prefer them: "
-        "arguments are visible to other users)",
-    )
-    p.add_argument("--multi-objective", action="store_true", help="optimize score and tokens jointly (Pareto front)")
-    p.add_argument(
-        "--baselines",
-        default=None,
-        help="more baselines to score: 'all' or a comma list of uniform,low_detail,text_only,random "
-        "(full-resolution demos are always scored)",
-    )
-    p.add_argument(
-        "--sampler",
-        choices=SAMPLERS,
-        default="tpe",
-        help="Optuna sampler proposing trials, seeded with --seed (default: %(default)s: multivariate TPE)",
-    )
-    p.add_argument(
-        "--pruner",
-        choices=PRUNERS,
-        default="percentile",
-        help="Optuna pruner stopping weak trials on their running minibatch score "
-        "(default: %(default)s: the bottom quarter, after half the minibatch)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="start no new trial after this many seconds; re-run to resume (default: no limit)",
-    )
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
-    p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
-    p.add_argument("--out", default="specprompt-out", help="output folder (default: ./specprompt-out)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of demos, minibatch and sampler (default: 0)")
-    p.add_argument("--threads", type=positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
-    p.add_argument("--minibatch", type=positive_int, default=16, help="validation examples per trial (default: 16)")
-    p.add_argument(
-        "--k-demos", type=non_negative_int, default=None, help="demos per predictor without demos (default: 4)"
-    )
-    p.add_argument(
-        "--search-demos",
-        action="store_true",
-        help="also search which demos the prompt shows and how many: the program's demos and --demo-pool "
-        "more trainset examples per label, each included or left out (never valset or testset examples)",
-    )
-    p.add_argument(
-        "--demo-pool",
-        type=non_negative_int,
-        default=None,
-        metavar="N",
-        help="with --search-demos: trainset examples per label added as candidate demos (default: 4)",
-    )
-    p.add_argument(
-        "--no-trim",
-        action="store_true",
-        help="return the chosen program as is: do not try cheaper variants of it (fewer images per label, "
-        "smaller images) that lose no validation example",
-    )
-    p.add_argument(
-        "--confirm-min-examples",
-        type=non_negative_float,
-        default=None,
-        metavar="N",
-        help="leave the best baseline (every demo resized to the budget, ...) only when the search's pick, chosen "
-        "on random halves of the validation set, gains at least N examples of the other halves on average "
-        "(default: 0, any gain)",
-    )
-    p.add_argument(
-        "--trim-baselines",
-        choices=("gain", "scale", "tie", "off"),  # SearchConfig.trim_baselines (not imported: see above)
-        default=None,
-        help="how a chosen baseline (every demo resized to the budget, full resolution, ...) is trimmed: scale "
-        "(default) returns a smaller common size of its images only when it loses no validation example and scores "
-        "above the baseline (or once two smaller sizes in a row lost none); gain a gain only, extra images of a "
-        "label also dropped; tie when it loses none; off never",
-    )
-    p.add_argument(
-        "--local-departures",
-        choices=("confirmed", "always"),  # SearchConfig.local_departures (not imported: see above)
-        default=None,
-        help="when --lm is a local judge (local or nearest) and --cost-model prices another model: confirmed "
-        "(default) returns the judge's pick over the baselines only when --target scores it better than the best "
-        "baseline on the validation set (at most 2 x its size --target calls), else the best baseline, which is "
-        "also what it returns without --target; with --target the judge's trim of the returned program is kept "
-        "only when it loses no validation example under --target (at most 2 x its size calls more); always "
-        "returns the judge's pick and trim unconfirmed",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    from specprompt.cli._workers import add_arguments
-
-    add_arguments(p, positive_int, non_negative_int)
-    remote = p.add_argument_group("remote scoring (an --lm '<provider>/<model>' endpoint)")
-    remote.add_argument(
-        "--call-timeout", type=positive_float, default=None, help="seconds one scorer call may take (default 60)"
-    )
-    remote.add_argument(
-        "--retries", type=non_negative_int, default=None, help="retries of a call that failed in transport (default 4)"
-    )
-    remote.add_argument(
-        "--retry-backoff", type=non_negative_float, default=None, help="first retry delay in seconds (default 1)"
-    )
-    remote.add_argument(
-        "--endpoint-failures",
-        type=positive_int,
-        default=None,
-        help="failed calls in a row after which the endpoint counts as down and the compile stops (default 20)",
-    )
-    remote.add_argument("--max-calls", type=positive_int, default=None, help="stop after this many billed calls")
-    remote.add_argument("--max-tokens", type=positive_int, default=None, help="stop after this many billed tokens")
-    remote.add_argument(
-        "--price-per-million-tokens",
-        type=non_negative_float,
-        default=None,
-        help="price of a million billed tokens (shows the cost; needed by --max-cost)",
-    )
-    remote.add_argument("--max-cost", type=positive_float, default=None, help="stop once the billed tokens cost this")
+    add_arguments(p)
     p.set_defaults(run=run)
