@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import threading
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,15 +17,17 @@ from typing import TYPE_CHECKING, Any
 import dspy
 import numpy as np
 
-from specprompt.errors import ConfigError, SpecPromptWarning
+from specprompt.errors import ConfigError
 from specprompt.io import as_array
 from specprompt.search._budget import Pricer, fits
 from specprompt.search._config import SearchConfig
+from specprompt.search._coverage import budget_covers_classes, class_demos
 from specprompt.search._crops import detail_box
-from specprompt.search._demos import DemoPlan, ImageSlot, replace_field
+from specprompt.search._demos import DemoPlan, ImageSlot
+from specprompt.search._program import build_program
 from specprompt.search._space import SIZE_DIM, ImageSpace, search_space_for, with_size
 from specprompt.spectral import Selection, Spectrum, decompose
-from specprompt.types import DROPPED_IMAGE, SpectralImage, content_hash
+from specprompt.types import SpectralImage, content_hash
 
 if TYPE_CHECKING:
     import optuna
@@ -109,7 +110,9 @@ class SearchContext:
         #: class id (``"<predictor>:<answer>"``) -> ids of the image demos showing it.
         self.class_demos: dict[str, tuple[str, ...]] = class_demos(plan)
         #: True when the budget holds one image per class: then every class must keep one.
-        self.must_cover = self._budget_checks()
+        self.must_cover = budget_covers_classes(
+            config, plan, self.class_demos, {s.id: self.cheapest(s.id) for s in plan.slots}
+        )
         logger.info(
             "%d demo image slot(s), %d distinct source(s), scheme %s", len(plan.slots), len(self.spectra), config.scheme
         )
@@ -376,45 +379,6 @@ class SearchContext:
         """
         return not self.missing_classes(cand)
 
-    def _budget_checks(self) -> bool:
-        """Warns about budgets and classes that make a chance-level program.
-
-        Returns:
-            True when the budget holds the cheapest image of one demo per class.
-        """
-        budget = self.config.token_budget
-        cheapest = {s.id: self.cheapest(s.id) for s in self.plan.slots}
-        by_demo: dict[str, list[int]] = {}
-        for s in self.plan.slots:
-            by_demo.setdefault(s.demo_id, []).append(cheapest[s.id])
-        per_class = {c: min(min(by_demo[d]) for d in demos) for c, demos in self.class_demos.items()}
-        for name, per in zip(self.plan.names, self.plan.classes, strict=False):
-            shown = {c for c in per if c is not None}
-            n_demos = sum(1 for c in per if c is not None)
-            if len(shown) == 1 and n_demos >= 2:
-                _warn(
-                    f"all {n_demos} demos of predictor {name!r} have the same answer ({shown.pop()}): a program "
-                    "shown one class learns to give that answer; give a trainset (or demos) with several classes"
-                )
-        lowest = min(cheapest.values(), default=0)
-        if budget is not None and budget < lowest:
-            _warn(
-                f"token_budget {budget} is below the price of the cheapest demo image ({lowest} tokens under "
-                f"{self.config.cost_model!r}): every demo image is dropped and the program sees text only, "
-                "so expect chance-level answers on image questions"
-            )
-            return False
-        need = sum(per_class.values())
-        if len(per_class) > 1 and not fits(need, budget):
-            _warn(
-                f"token_budget {budget} cannot hold one image per label: the cheapest image of each of the "
-                f"{len(per_class)} labels costs {need} tokens together under {self.config.cost_model!r}, so the "
-                "search may drop every image of some labels (answers for those are guesses); raise the budget "
-                f"to at least {need}"
-            )
-            return False
-        return True
-
     # -- tokens, keys, descriptions --------------------------------------------------------------
     def slot_tokens(self, cand: Candidate, slot: ImageSlot) -> int:
         sel = self._slot_selection(cand, slot)
@@ -496,77 +460,7 @@ class SearchContext:
             image becomes that text too), and a detail crop is inserted right after
             its whole image. Excluded demos are removed.
         """
-        program = self.student.deepcopy()
-        by_demo: dict[tuple[int, int], list[ImageSlot]] = {}
-        for slot in self.plan.slots:
-            by_demo.setdefault((slot.predictor, slot.demo), []).append(slot)
-        for pi, (_, pred) in enumerate(program.named_predictors()):
-            new_demos = []
-            for di, demo in enumerate(self.plan.demos[pi]):
-                slots = by_demo.get((pi, di), [])
-                if slots and slots[0].demo_id in cand.excluded:
-                    continue
-                new_demos.append(self._render_demo(cand, demo, slots))
-            pred.demos = new_demos
-        return program
-
-    def _image_for(self, cand: Candidate, slot: ImageSlot) -> dspy.Image | None:
-        if slot.id in cand.overrides:
-            return cand.overrides[slot.id]
-        space = self.spaces[slot.id]
-        sel = space.selection(cand.values[slot.id])
-        return None if sel.bands == frozenset() else self.render(slot.id, sel, space.sent_size(cand.values[slot.id]))
-
-    def _render_demo(self, cand: Candidate, demo: Any, slots: list[ImageSlot]) -> Any:
-        out = demo
-        fields: dict[str, list[ImageSlot]] = {}
-        for s in slots:
-            fields.setdefault(s.field, []).append(s)
-        for fname, fslots in fields.items():
-            if fslots[0].item is None:
-                img = self._image_for(cand, fslots[0])
-                out = replace_field(out, fname, DROPPED_IMAGE if img is None else img)
-                continue
-            by_item = {s.item: s for s in fslots}
-            original = demo[fname]
-            items: list[Any] = []
-            for j, value in enumerate(original):
-                slot = by_item.get(j)
-                if slot is None:
-                    items.append(value)
-                    continue
-                img = self._image_for(cand, slot)
-                if img is not None:
-                    items.append(img)
-                if slot.id in cand.crops:
-                    items.append(self.crop(slot.id)[0])
-            shows_image = any(isinstance(v, dspy.Image) for v in items)
-            out = replace_field(out, fname, items if shows_image else DROPPED_IMAGE)
-        return out
-
-
-def class_demos(plan: DemoPlan) -> dict[str, tuple[str, ...]]:
-    """Class id (``"<predictor>:<answer>"``) -> ids of the demos that hold images and show it.
-
-    The classes are those of the program's own demos: a pooled demo (:attr:`DemoPlan.pooled`)
-    counts for a class they show, and a class only pooled demos show is no class of the rule.
-    """
-    out: dict[str, list[str]] = {}
-    for slot in sorted(plan.slots, key=lambda s: s.demo_id in plan.pooled):
-        per = plan.classes[slot.predictor] if slot.predictor < len(plan.classes) else ()
-        key = per[slot.demo] if slot.demo < len(per) else None
-        name = f"{slot.predictor_name}:{key}"
-        if key is not None and (slot.demo_id not in plan.pooled or name in out):
-            ids = out.setdefault(name, [])
-            if slot.demo_id not in ids:
-                ids.append(slot.demo_id)
-    return {c: tuple(ids) for c, ids in out.items()}
-
-
-def _warn(message: str) -> None:
-    from specprompt.search._invisible import _caller_level
-
-    warnings.warn(message, SpecPromptWarning, stacklevel=_caller_level())
+        return build_program(self, cand)
 
 
 def _image_size(img: dspy.Image) -> tuple[int, int]:
