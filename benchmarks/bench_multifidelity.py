@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_multifidelity.py --quick          # tiny settings, a format check
     python benchmarks/bench_multifidelity.py --screens local  # only the shipped local model as screen
     python benchmarks/bench_multifidelity.py --screens local-only --checkpoint band-vlm-v2   # v2 judging alone
+    python benchmarks/bench_multifidelity.py --screens local-only --checkpoint pixel:other  # the other judge
 
 The target is a pixel-only judge (:func:`specprompt.scorers.pixel_lm`, standing in for a remote
 VLM, as in ``bench_realphoto.py``, whose helpers this script imports). For each task x judge x
@@ -41,8 +42,11 @@ lanczos        every demo Lanczos-resized to the budget (no search; the anchor)
 =============  ====================================================================================
 
 The local judge is the local band VLM of ``--checkpoint`` (default ``band-vlm-v1``; ``band-vlm-v2``
-works at 256 px) in every method that uses it. The budget and pricing stay the target's
-(``--pricing``) whichever judge scores.
+works at 256 px) in every method that uses it; ``--checkpoint pixel:other`` puts the other
+pixel-only judge in its place (hist-hog where the target is lbp-dct, and the reverse), which
+measures how far a search scored by a judge that sees exactly the target's pixels transfers
+to the target: the ceiling of what the local-only bars ask. The budget and pricing stay the
+target's (``--pricing``) whichever judge scores.
 
 Target calls are the requests the target engine answered during the compile (calibration,
 trials, full-valset evaluations; the held-out test scoring is not counted). It prints per task
@@ -77,6 +81,8 @@ import bench_realphoto as rp
 SCREENS = ("local", "nearest", "local-unchecked", "local-trials", "local-trials-top", "local-given", "local-confirmed")
 #: The screen whose search the local judge scores alone, the target confirming only its final pick.
 CONFIRMED = "local-confirmed"
+#: ``--checkpoint`` value: the pixel-only judge of ``bench_realphoto.JUDGES`` that is not the target.
+OTHER_JUDGE = "pixel:other"
 #: The method whose scoring LM is the local judge alone; chosen with ``--screens`` like a screen.
 LOCAL_ONLY = "local-only"
 #: Bars of issue #11 for ``local-only``: most accuracy points lost to target-only; not below lanczos.
@@ -212,7 +218,8 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
         cell.runs["lanczos"] = Run(
             rp.held_out_accuracy(prog, task.testset, s.threads), rp.prompt_tokens(prog, s.pricing)
         )
-    makers = {"local": lambda: local_lm(s.checkpoint), "nearest": nearest_lm}
+    local = (lambda: pixel_lm(other_judge(judge))) if s.checkpoint == OTHER_JUDGE else (lambda: local_lm(s.checkpoint))
+    makers = {"local": local, "nearest": nearest_lm}
     methods = ("target-only", *(f"mf-{name}" for name in s.screens), *((LOCAL_ONLY,) if s.local_only else ()))
     for method in methods:
         if method in (LOCAL_ONLY, f"mf-{CONFIRMED}"):
@@ -251,6 +258,11 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> Cell:
             note=_joined(("" if rep is None else rep.summary()) + calibration, rp.decision_note(result)),
         )
     return cell
+
+
+def other_judge(judge: str) -> str:
+    """The pixel-only judge of :data:`bench_realphoto.JUDGES` that is not ``judge``."""
+    return next(j for j in rp.JUDGES if j != judge)
 
 
 def _draw(task_name: str, s: Settings, seed: int) -> tuple[Any, Any, int, int]:
@@ -595,7 +607,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         "--checkpoint",
         default="band-vlm-v1",
         help="the local judge's checkpoint: a shipped name (band-vlm-v1, band-vlm-v2) or a directory "
-        "(default %(default)s); pricing stays --pricing",
+        f"(default %(default)s), or {OTHER_JUDGE} for the pixel-only judge that is not the target; "
+        "pricing stays --pricing",
     )
     parser.add_argument(
         "--local-expected",
@@ -653,10 +666,10 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     chosen = tuple(dict.fromkeys(a.screens or (*SCREENS, LOCAL_ONLY)))
     from specprompt.vlm import shipped_checkpoints
 
-    if a.checkpoint not in shipped_checkpoints() and not Path(a.checkpoint).is_dir():
+    if a.checkpoint != OTHER_JUDGE and a.checkpoint not in shipped_checkpoints() and not Path(a.checkpoint).is_dir():
         parser.error(
             f"--checkpoint {a.checkpoint!r} is neither a checkpoint directory nor a shipped checkpoint "
-            f"({', '.join(shipped_checkpoints())})"
+            f"({', '.join(shipped_checkpoints())}) nor {OTHER_JUDGE}"
         )
     size = a.size or (64 if a.quick else None)
     k = 1 if a.quick else 2

@@ -176,3 +176,27 @@ def test_choices_line_counts_each_kind_of_choice_against_lanczos() -> None:
         "of these, a local judge's pick held back 1 (0 above, 0 below, 1 equal); "
         "of these, a local judge's trim refused by the target 1 (1 above, 0 below, 0 equal)"
     )
+
+
+def test_the_other_pixel_judge_can_stand_in_for_the_local_judge(tmp_path: Path) -> None:
+    js = tmp_path / "other.json"
+    proc = _run(
+        "--quick",
+        "--tasks",
+        "photo-tint",
+        "--screens",
+        "local-only",
+        "--checkpoint",
+        "pixel:other",
+        "--json-out",
+        str(js),
+    )
+    assert proc.returncode == 0, proc.stderr
+    cells = [json.loads(line) for line in js.read_text().splitlines()]
+    assert {c["judge"] for c in cells} == {"hist-hog", "lbp-dct"}
+    for c in cells:
+        alone = c["runs"]["local-only"]
+        other = "lbp-dct" if c["judge"] == "hist-hog" else "hist-hog"
+        # the search is scored by the other judge alone; the group's judge answers only the held-out split
+        assert _model(alone["note"]) == f"specprompt/pixel-{other}-v1"
+        assert alone["target_calls"] == 0 and alone["screen_calls"] > 0
