@@ -7,8 +7,9 @@ tokens; :func:`contact_sheet` draws renders of band selections side by side.
 """
 
 from specprompt.reports._contact import contact_sheet
-from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, read_program_state
+from specprompt.reports._demos import DemoImage, ProgramImages, describe_program
 from specprompt.reports._html import CompileReport, report_data
+from specprompt.reports._state import read_program_state
 from specprompt.reports._svg import PlotPoint, pareto_svg
 
 __all__ = [

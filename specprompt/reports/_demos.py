@@ -14,28 +14,21 @@ import dataclasses
 import html
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specprompt.errors import ConfigError
+from specprompt.reports._state import demo_labels, demos_of, read_program_state
 
 if TYPE_CHECKING:
     import dspy
 
     from specprompt.spectral import Band
 
-__all__ = [
-    "DemoImage",
-    "ProgramImages",
-    "demo_labels",
-    "demo_texts",
-    "describe_program",
-    "image_rows_by_demo",
-    "read_program_state",
-]
+__all__ = ["DemoImage", "ProgramImages", "describe_program", "image_rows_by_demo"]
 
 _CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 4}
 
@@ -249,66 +242,6 @@ def _size(size: tuple[int, int] | None) -> str:
     return "-" if size is None else f"{size[0]}x{size[1]}"
 
 
-# -- reading -------------------------------------------------------------------------------------------
-
-
-def read_program_state(source: str | Path | Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
-    """Predictor name -> its saved demos, from a ``program.save`` JSON file (or its parsed dict).
-
-    A bare ``dspy.Predict`` saves its state at the top level (named ``"self"`` here, as
-    ``named_predictors`` does); a module saves one entry per predictor.
-
-    Raises:
-        ConfigError: a missing or non-JSON file, or JSON that is not a DSPy program state.
-
-    Example:
-        >>> list(read_program_state({"demos": [{"label": "a"}], "signature": {}, "lm": None}))
-        ['self']
-    """
-    if isinstance(source, Mapping):
-        data: Any = source
-        name = "program state"
-    else:
-        path = Path(source)
-        name = str(path)
-        if not path.is_file():
-            raise ConfigError(f"no such program file: {name!r}")
-        if path.suffix != ".json":
-            raise ConfigError(f"{name!r} is not a .json file (pickled programs are never read)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{name!r} is not JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{name!r} is not a DSPy program state (expected a JSON object)")
-    if isinstance(data.get("demos"), list) and "signature" in data:
-        states = {"self": data}
-    else:
-        states = {k: v for k, v in data.items() if isinstance(v, Mapping) and isinstance(v.get("demos"), list)}
-    if not states:
-        raise ConfigError(f"{name!r} is not a DSPy program state: no predictor with 'demos' in it")
-    out: dict[str, list[Mapping[str, Any]]] = {}
-    for pname, state in states.items():
-        demos = state["demos"]
-        bad = [i for i, d in enumerate(demos) if not isinstance(d, Mapping)]
-        if bad:
-            raise ConfigError(f"{name!r}: demo {bad[0]} of predictor {pname!r} is not a JSON object")
-        out[pname] = list(demos)
-    return out
-
-
-def _demos_of(program: dspy.Module) -> dict[str, list[Mapping[str, Any]]]:
-    import dspy
-
-    out: dict[str, list[Mapping[str, Any]]] = {}
-    for name, pred in program.named_predictors():
-        demos: list[Mapping[str, Any]] = []
-        for d in pred.demos:
-            demos.append(dict(d.items(include_dspy=True)) if isinstance(d, dspy.Example) else dict(d))
-        out[name] = demos
-    return out
-
-
 @lru_cache(maxsize=64)
 def _layout(scheme: str, options: str, size: tuple[int, int], channels: int) -> tuple[Band, ...]:
     """The source's band layout (:meth:`~specprompt.spectral.Scheme.band_layout`)."""
@@ -437,7 +370,7 @@ def describe_program(
         local_model = cost_model if cost_model is not None and isinstance(chosen, LocalCostModel) else "local"
     elif not isinstance(get_cost_model(local_model), LocalCostModel):
         raise ConfigError(f"local_model must be a local cost model such as 'local:band-vlm-v2', got {local_model!r}")
-    states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
+    states = demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
     rows: list[DemoImage] = []
     for pname, demos in states.items():
         per: list[tuple[int, str, DemoImage | None]] = []
@@ -477,62 +410,4 @@ def image_rows_by_demo(images: ProgramImages) -> dict[tuple[str, int], list[Demo
     out: dict[tuple[str, int], list[DemoImage]] = {}
     for r in images.rows:
         out.setdefault((r.predictor, r.demo), []).append(r)
-    return out
-
-
-def demo_labels(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tuple[str, int], str]:
-    """``(predictor, demo)`` -> what the demo answers, for captions (see :attr:`DemoImage.label`).
-
-    For a ``dspy.Module`` the text of its predictors' output fields (``reasoning`` left out); for a
-    saved JSON, which does not say which fields are outputs, its text fields. One field gives its
-    value alone, several give ``"field=value; ..."``; at most 60 characters.
-
-    Example:
-        >>> import dspy
-        >>> p = dspy.Predict("image: dspy.Image, question -> answer")
-        >>> p.demos = [dspy.Example(image=None, question="which?", answer="cat")]
-        >>> demo_labels(p)
-        {('self', 0): 'cat'}
-    """
-    import dspy
-
-    outputs: dict[str, set[str]] | None = None
-    if isinstance(program, dspy.Module):
-        outputs = {
-            name: {f for f in pred.signature.output_fields if f != "reasoning"}
-            for name, pred in program.named_predictors()
-        }
-    out: dict[tuple[str, int], str] = {}
-    for (pname, di), texts in demo_texts(program).items():
-        keep = {k: v for k, v in texts.items() if outputs is None or k in outputs.get(pname, ())}
-        if not keep:
-            continue
-        text = next(iter(keep.values())) if len(keep) == 1 else "; ".join(f"{k}={v}" for k, v in keep.items())
-        text = " ".join(text.split())
-        out[(pname, di)] = text if len(text) <= 60 else text[:57] + "..."
-    return out
-
-
-def demo_texts(program: dspy.Module | Mapping[str, Any] | str | Path) -> dict[tuple[str, int], dict[str, str]]:
-    """``(predictor, demo)`` -> its non-image fields as short strings (for captions)."""
-    import dspy
-
-    from specprompt.types import DROPPED_IMAGE, restore_image
-
-    states = _demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
-    out: dict[tuple[str, int], dict[str, str]] = {}
-    for pname, demos in states.items():
-        for di, demo in enumerate(demos):
-            texts: dict[str, str] = {}
-            for k, v in demo.items():
-                if k.startswith("dspy_") or k == "augmented":
-                    continue
-                v = restore_image(v)
-                if v is None or v == DROPPED_IMAGE or isinstance(v, dspy.Image):
-                    continue
-                if isinstance(v, Sequence) and not isinstance(v, str) and any(isinstance(x, dspy.Image) for x in v):
-                    continue
-                text = v if isinstance(v, str) else json.dumps(v, default=str)
-                texts[k] = text if len(text) <= 200 else text[:197] + "..."
-            out[(pname, di)] = texts
     return out

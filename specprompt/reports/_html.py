@@ -24,7 +24,8 @@ from specprompt.reports._decisions import (
     screening_section,
     trim_section,
 )
-from specprompt.reports._demos import DemoImage, ProgramImages, demo_texts, describe_program, image_rows_by_demo
+from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, image_rows_by_demo
+from specprompt.reports._state import demo_texts
 from specprompt.reports._svg import PlotPoint, pareto_svg
 from specprompt.reports._text import escape, fmt_score
 

@@ -82,7 +82,7 @@ def test_every_demo_image_carries_its_label(searched: tuple[Any, Any], tmp_path:
 
 
 def test_labels_of_several_text_fields() -> None:
-    from specprompt.reports._demos import demo_labels
+    from specprompt.reports._state import demo_labels
 
     p = dspy.ChainOfThought("image: dspy.Image, question -> answer")
     p.predict.demos = [dspy.Example(image=None, question="which  colour?", reasoning="r", answer="red")]
