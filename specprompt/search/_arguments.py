@@ -1,7 +1,7 @@
 """The checks of :class:`~specprompt.search.BandOptimizer`'s arguments, made once, in its constructor.
 
 :func:`check_arguments` validates what the constructor is given and returns the config and
-calibration it works with; :func:`check_examples` and :func:`check_names` are shared with
+calibration it works with; :func:`check_config` and :func:`check_examples` are shared with
 :func:`~specprompt.search.calibrate`, which takes the same kind of arguments.
 """
 
@@ -21,7 +21,7 @@ from specprompt.search._screen import check_screen
 from specprompt.search._study import check_storage
 from specprompt.search._workers import check_shared
 
-__all__ = ["check_arguments", "check_examples", "check_names"]
+__all__ = ["check_arguments", "check_config", "check_examples", "check_names"]
 
 
 def check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -49,6 +49,33 @@ def check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
                 f"{kind} examples have no inputs: call .with_inputs(...) on them (got {ex!r:.80})"
             ) from None
     return out
+
+
+def check_config(
+    metric: Callable[..., Any], config: SearchConfig | None, options: Mapping[str, Any], *, where: str = ""
+) -> SearchConfig:
+    """The search config that ``config`` and ``options`` make, after checking them and ``metric``.
+
+    Args:
+        metric: the user's metric (must be callable).
+        config: a :class:`SearchConfig` or ``None`` (the defaults).
+        options: :class:`SearchConfig` fields overriding ``config``'s.
+        where: the function named at the start of each error (``"calibrate"``), or nothing.
+
+    Raises:
+        ConfigError: a metric that is not callable, a config that is not a ``SearchConfig``,
+            unknown or bad options, bad scheme options, or no search space for the scheme.
+        UnknownNameError: an unknown scheme or cost model.
+    """
+    prefix = f"{where}: " if where else ""
+    if not callable(metric):
+        raise ConfigError(f"{prefix}metric must be callable as metric(example, pred, trace=None), got {metric!r}")
+    if config is not None and not isinstance(config, SearchConfig):
+        raise ConfigError(f"{prefix}config must be a SearchConfig or None, got {type(config).__name__}")
+    base = config or SearchConfig()
+    cfg = base.replace(**check_options(dict(options))) if options else base
+    check_names(cfg)
+    return cfg
 
 
 def check_names(config: SearchConfig) -> None:
@@ -88,18 +115,12 @@ def check_arguments(
         ConfigError: a bad value or a combination the optimizer cannot run, named.
         UnknownNameError: an unknown scheme or cost model, or a scheme without a search space.
     """
-    if not callable(metric):
-        raise ConfigError(f"metric must be callable as metric(example, pred, trace=None), got {metric!r}")
-    if config is not None and not isinstance(config, SearchConfig):
-        raise ConfigError(f"config must be a SearchConfig or None, got {type(config).__name__}")
-    base = config or SearchConfig()
-    cfg = base.replace(**check_options(dict(options))) if options else base
+    cfg = check_config(metric, config, options)
     if sampler is not None and not isinstance(sampler, optuna.samplers.BaseSampler):
         raise ConfigError(f"sampler must be an optuna sampler, got {type(sampler).__name__}")
     if pruner is not None and not isinstance(pruner, optuna.pruners.BasePruner):
         raise ConfigError(f"pruner must be an optuna pruner, got {type(pruner).__name__}")
     check_storage(storage)
-    check_names(cfg)
     if target is not None:
         check_lm("target", target)
     if cfg.worker > 0:

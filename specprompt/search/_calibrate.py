@@ -481,23 +481,16 @@ def calibrate(
     Raises:
         ConfigError: bad arguments (named), or a budget that leaves fewer than 3 prompts.
     """
-    from specprompt.search._arguments import check_examples, check_names
-    from specprompt.search._config import check_options
+    from specprompt.search._arguments import check_config, check_examples
     from specprompt.search._demos import default_valset, plan_demos
     from specprompt.search._invisible import resolve_local_cost
 
     if not isinstance(program, dspy.Module):
         raise ConfigError(f"calibrate: program must be a dspy.Module, got {type(program).__name__}")
-    if not callable(metric):
-        raise ConfigError(f"calibrate: metric must be callable as metric(example, pred, trace=None), got {metric!r}")
-    if config is not None and not isinstance(config, SearchConfig):
-        raise ConfigError(f"calibrate: config must be a SearchConfig or None, got {type(config).__name__}")
+    cfg = check_config(metric, config, options, where="calibrate")
     check_lm("target", target)
     if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
         raise ConfigError(f"calibrate: trainset must be a list of dspy.Example, got {type(trainset).__name__}")
-    base = config or SearchConfig()
-    cfg = base.replace(**check_options(options)) if options else base
-    check_names(cfg)
     if local is None:
         from specprompt.scorers import local_lm
 

@@ -140,8 +140,10 @@ def test_a_budget_that_leaves_no_probe(photo: Task) -> None:
 def test_bad_program_metric_and_json() -> None:
     with pytest.raises(ConfigError, match=r"program must be a dspy\.Module"):
         calibrate("prog", exact, trainset=[], target=nearest_lm())  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="metric must be callable"):
+    with pytest.raises(ConfigError, match="calibrate: metric must be callable"):
         calibrate(dspy.Predict("image: dspy.Image -> label"), 3, trainset=[], target=nearest_lm())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="calibrate: config must be a SearchConfig or None, got dict"):
+        calibrate(dspy.Predict("image: dspy.Image -> label"), exact, trainset=[], target=nearest_lm(), config={})  # type: ignore[arg-type]
     with pytest.raises(UnknownNameError, match="nope"):
         calibrate(dspy.Predict("image: dspy.Image -> label"), exact, trainset=[], target=nearest_lm(), scheme="nope")
     with pytest.raises(ConfigError, match="lacks the key 'interval'"):
