@@ -14,6 +14,7 @@ import optuna
 from dspy.teleprompt import Teleprompter
 
 from specprompt.errors import ConfigError
+from specprompt.search._agreement import screen_verdict
 from specprompt.search._arguments import check_arguments, check_examples
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
 from specprompt.search._calibrate import Calibration, calibrate_study, use_calibration
@@ -28,7 +29,7 @@ from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
-from specprompt.search._screen import resolve_screen, screen_verdict
+from specprompt.search._screen import resolve_screen
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     DEFAULT_RUN_DIR,

@@ -50,21 +50,8 @@ the target what a target-only search pays for it, so waiting for a clear verdict
 target call; looking at the pairs up to three times makes a chance agreement a little more likely
 to pass than one look would (the rule's interval is a 95% one per look).
 
-Two rules (``screen_rule``) read the pairs (probe or trials). ``"rank"`` (the default) is the one
-above: Spearman's rho at least ``screen_min_agreement``, its interval above 0. ``"top"`` asks only
-what screening must not lose: the screen's best ``screen_keep`` share of the pairs (ties on the
-screen score pass together, as :func:`promotes` lets them) holds a pair with the target's best
-score, in at least :data:`TOP_CONFIDENCE` of seeded bootstrap resamples of the pairs
-(:func:`~specprompt.search._rank.top_hit_probability`); undefined (the target gave every pair one
-score) falls back. Its open verdicts (probability between ``1 - TOP_CONFIDENCE`` and
-:data:`TOP_CONFIDENCE`) wait for more rounds as above. Why a second rule: the search's own
-candidates are close to each other and 8-example minibatch scores take few values, so the two
-judges' full orders of them agree little (rho 0.12-0.44 after 24-36 pairs in the compiles that
-fell back, ``benchmarks/README.md``) even where the screen's best share keeps the target's best.
-
-Why more rounds: twelve pairs of 8-example minibatch scores left 8 of 16 compiles of
-``benchmarks/bench_multifidelity.py`` open (rho between 0.06 and 0.55 with intervals 1.0-1.4 wide),
-and all of them fell back.
+The rules that read the pairs (``screen_rule``), and :func:`screen_verdict`, :func:`trial_pairs`,
+:func:`trials_verdict` and :func:`settled`, are in :mod:`specprompt.search._agreement`.
 """
 
 from __future__ import annotations
@@ -79,21 +66,19 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError
+from specprompt.search._agreement import settled, trial_pairs, trials_verdict
 from specprompt.search._objective import Objective
-from specprompt.search._rank import bootstrap_interval, spearman, top_hit_probability
 from specprompt.search._record import TrialRecord, write_record
 from specprompt.search._scoring import Scorer
 from specprompt.search._transport import model_name
 
 if TYPE_CHECKING:
-    from specprompt.search._calibrate import Calibration
     from specprompt.search._config import ScreenRule
     from specprompt.search._context import Candidate
 
 __all__ = [
     "SCREEN_CHECKPOINT",
     "SCREEN_STEP",
-    "TOP_CONFIDENCE",
     "TRIALS_ROUNDS",
     "Screen",
     "ScreenReport",
@@ -101,10 +86,6 @@ __all__ = [
     "check_screen",
     "promotes",
     "resolve_screen",
-    "screen_verdict",
-    "settled",
-    "trial_pairs",
-    "trials_verdict",
     "within_quota",
 ]
 
@@ -115,9 +96,6 @@ SCREEN_STEP = 0
 
 #: ``calibration_mode="trials"``: at most this many rounds of ``calibration_probes`` pairs.
 TRIALS_ROUNDS = 3
-
-#: ``screen_rule="top"``: the least bootstrap probability that the screen's best share holds the target's best.
-TOP_CONFIDENCE = 0.8
 
 #: The shipped checkpoint of ``screen="local"``.
 SCREEN_CHECKPOINT = "band-vlm-v2"
@@ -146,135 +124,6 @@ def resolve_screen(screen: dspy.BaseLM | str) -> dspy.BaseLM:
     from specprompt.scorers import local_lm, nearest_lm
 
     return local_lm(SCREEN_CHECKPOINT) if screen == "local" else nearest_lm()
-
-
-def screen_verdict(
-    calibration: Calibration | None, min_agreement: float, rule: ScreenRule = "rank", keep: float = 0.25, seed: int = 0
-) -> tuple[bool, str]:
-    """Whether to screen, and one line saying why (logged by the optimizer).
-
-    Screen when no calibration was measured (unchecked). Otherwise by ``rule``: ``"rank"``, when
-    Spearman's rho is defined, at least ``min_agreement``, and its bootstrap interval's lower end
-    is above 0; ``"top"``, when the screen's best ``keep`` share of the probes holds the target's
-    best probe with bootstrap probability at least :data:`TOP_CONFIDENCE` (``seed``).
-
-    Example:
-        >>> screen_verdict(None, 0.5)[0]
-        True
-    """
-    if calibration is None:
-        return True, "agreement with the target not measured (calibrate=False): screening unchecked"
-    who = f"{calibration.local} vs {calibration.target}"
-    if rule == "top":
-        p = top_hit_probability(calibration.local_scores, calibration.target_scores, keep, seed=seed)
-        return _top_verdict(who, p, keep)
-    return _verdict(who, calibration.spearman, calibration.interval, min_agreement)
-
-
-def _top_verdict(who: str, p: float | None, keep: float) -> tuple[bool, str]:
-    """The ``"top"`` rule on the bootstrap probability ``p`` of a top hit."""
-    if p is None:
-        return False, f"top agreement of {who} is undefined (one target score): falling back to target-only scoring"
-    text = f"top agreement of {who}: the screen's best {keep:g} holds the target's best in {p:.2f} of resamples"
-    if p < TOP_CONFIDENCE:
-        return False, f"{text}, below {TOP_CONFIDENCE:g}: falling back to target-only scoring"
-    return True, f"{text}: screening with it"
-
-
-def _verdict(who: str, rho: float | None, ci: tuple[float, float] | None, min_agreement: float) -> tuple[bool, str]:
-    """The ``"rank"`` rule of :func:`screen_verdict` on a measured ``rho`` and its interval ``ci``."""
-    if rho is None or ci is None:
-        return False, f"rank agreement of {who} is undefined: falling back to target-only scoring"
-    text = f"rank agreement of {who}: {rho:.2f}, CI [{ci[0]:.2f}, {ci[1]:.2f}]"
-    if rho < min_agreement:
-        return False, f"{text} is below {min_agreement:g}: falling back to target-only scoring"
-    if ci[0] <= 0.0:
-        return False, f"{text} includes 0: falling back to target-only scoring"
-    return True, f"{text}: screening with it"
-
-
-def trial_pairs(study: optuna.Study, n: int) -> tuple[list[float], list[float]] | None:
-    """Screen and target minibatch scores of the complete non-baseline trials that both judges scored.
-
-    In trial order, the first ``n``, so the pairs do not change once they exist; ``None`` while
-    fewer exist. Baselines are left out: the text-only one scores near zero with any judge and
-    would make a screen that ranks nothing else look like it agrees.
-    """
-    screen: list[float] = []
-    target: list[float] = []
-    found = 0
-    complete = (optuna.trial.TrialState.COMPLETE,)
-    for t in sorted(study.get_trials(deepcopy=False, states=complete), key=lambda t: t.number):
-        rec = TrialRecord.from_trial(t)
-        if rec.is_baseline or rec.screen_score is None or rec.score is None or not math.isfinite(rec.score):
-            continue
-        screen.append(float(rec.screen_score))
-        target.append(float(rec.score))
-        found += 1
-        if found >= n:
-            return screen, target
-    return None
-
-
-def trials_verdict(
-    screen: list[float],
-    target: list[float],
-    who: str,
-    min_agreement: float,
-    seed: int,
-    rule: ScreenRule = "rank",
-    keep: float = 0.25,
-) -> tuple[bool, str]:
-    """:func:`screen_verdict`'s rule on the pairs of :func:`trial_pairs` (``who``: "screen vs target").
-
-    Spearman's rho and its bootstrap interval are computed as the probe's
-    (:func:`~specprompt.search._calibrate.calibrate_context`: 95%, 2000 resamples, ``seed``); the
-    ``"top"`` rule's probability with 2000 resamples and ``seed`` too.
-
-    Example:
-        >>> trials_verdict([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], "s vs t", 0.5, 0)
-        (True, 'rank agreement of s vs t over 5 trials: 1.00, CI [1.00, 1.00]: screening with it')
-        >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.6, 0.5, 0.5], "s vs t", 0.5, 0, "top")[0]
-        False
-    """
-    who = f"{who} over {len(screen)} trials"
-    if rule == "top":
-        return _top_verdict(who, top_hit_probability(screen, target, keep, seed=seed), keep)
-    rho = spearman(screen, target)
-    ci = bootstrap_interval(screen, target, seed=seed)
-    return _verdict(who, rho, ci, min_agreement)
-
-
-def settled(
-    screen: list[float],
-    target: list[float],
-    min_agreement: float,
-    seed: int,
-    rule: ScreenRule = "rank",
-    keep: float = 0.25,
-) -> bool:
-    """Whether the pairs decide :func:`trials_verdict` clearly.
-
-    ``"rank"``: rho is defined and either the rule screens, or the interval's upper end is below
-    ``min_agreement`` (more pairs would not make it screen). ``"top"``: the probability is defined
-    and at least :data:`TOP_CONFIDENCE` or below ``1 - TOP_CONFIDENCE``.
-
-    Example:
-        >>> settled([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], 0.5, 0)
-        True
-        >>> settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.5, 0)  # undefined: the target gave one score
-        False
-        >>> settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.5, 0, "top")
-        False
-    """
-    if rule == "top":
-        p = top_hit_probability(screen, target, keep, seed=seed)
-        return p is not None and (p >= TOP_CONFIDENCE or p < 1.0 - TOP_CONFIDENCE)
-    rho = spearman(screen, target)
-    ci = bootstrap_interval(screen, target, seed=seed)
-    if rho is None or ci is None:
-        return False
-    return (rho >= min_agreement and ci[0] > 0.0) or ci[1] < min_agreement
 
 
 def _screened(study: optuna.Study, current: int, skip: int = 0) -> tuple[dict[str, tuple[float, int]], int, int]:

@@ -13,19 +13,10 @@ import pytest
 from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, Calibration, CompileResult
+from specprompt.search._agreement import TOP_CONFIDENCE, screen_verdict, settled, trials_verdict
 from specprompt.search._rank import top_hit, top_hit_probability
 from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._screen import (
-    SCREEN_STEP,
-    TOP_CONFIDENCE,
-    TRIALS_ROUNDS,
-    Screen,
-    promotes,
-    screen_verdict,
-    settled,
-    trials_verdict,
-    within_quota,
-)
+from specprompt.search._screen import SCREEN_STEP, TRIALS_ROUNDS, Screen, promotes, within_quota
 from specprompt.tasks import Task, get_task
 
 from ..conftest import PG_URL, postgres_unreachable
