@@ -1,7 +1,8 @@
 """Band search: pick the frequency bands of each few-shot demo image under an image-token budget."""
 
 from specprompt.search._baselines import BASELINES
-from specprompt.search._calibrate import Calibration, calibrate
+from specprompt.search._calibrate import calibrate
+from specprompt.search._calibration import Calibration
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer

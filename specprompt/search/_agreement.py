@@ -34,7 +34,7 @@ from specprompt.search._rank import bootstrap_interval, spearman, top_hit_probab
 from specprompt.search._record import TrialRecord
 
 if TYPE_CHECKING:
-    from specprompt.search._calibrate import Calibration
+    from specprompt.search._calibration import Calibration
     from specprompt.search._config import ScreenRule
 
 __all__ = ["TOP_CONFIDENCE", "screen_verdict", "settled", "trial_pairs", "trials_verdict"]

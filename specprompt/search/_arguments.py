@@ -15,7 +15,8 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError
-from specprompt.search._calibrate import Calibration, check_lm, load_calibration
+from specprompt.search._calibrate import check_lm
+from specprompt.search._calibration import Calibration, load_calibration
 from specprompt.search._config import SearchConfig, check_options
 from specprompt.search._screen import check_screen
 from specprompt.search._study import check_storage

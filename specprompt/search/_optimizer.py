@@ -17,7 +17,8 @@ from specprompt.errors import ConfigError
 from specprompt.search._agreement import screen_verdict
 from specprompt.search._arguments import check_arguments, check_examples
 from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
-from specprompt.search._calibrate import Calibration, calibrate_study, use_calibration
+from specprompt.search._calibrate import calibrate_study, use_calibration
+from specprompt.search._calibration import Calibration
 from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
 from specprompt.search._config import SearchConfig
 from specprompt.search._invisible import warn_invisible, warn_local_price

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import dspy
     import optuna
 
-    from specprompt.search._calibrate import Calibration
+    from specprompt.search._calibration import Calibration
     from specprompt.search._departures import LocalPick
     from specprompt.search._screen import ScreenReport
     from specprompt.search._select import Confirmation
