@@ -13,9 +13,6 @@ name                   what the demo images are
 ``stratified-one``     the first demo of every answer as fine as fits, every other demo dropped
 ``stratified-coarse``  the first demo of every answer as fine as fits, every other demo at its
                        coarsest kept level where that still fits (else dropped)
-
-The first five keep the program's own demos (pooled demos left out).
-=======
 ``round-scaled``       (cost models that price pixels) the first demo of every answer, every band,
                        all at one common scale, the largest that fits; the others dropped
 ``round-scaled-rest``  (cost models that price pixels) like ``round-scaled``, with every other
