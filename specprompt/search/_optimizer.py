@@ -450,7 +450,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         """The random-search baseline: the same sampler over ``RandomSampler``, in its own study."""
         cfg = self.config
         sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
-        study = open_study(run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset), self.pruner)
+        study = open_study(
+            run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset), self.pruner, run.identity
+        )
         rows = search(run, study, "random search", guided=False)
         decision = decide(study, rows, self.config)
         return None if decision is None else decision.row

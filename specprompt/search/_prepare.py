@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,7 +30,13 @@ from specprompt.search._invisible import resolve_local_cost
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen
-from specprompt.search._study import default_pruner, default_sampler, derive_study_name, make_storage
+from specprompt.search._study import (
+    default_pruner,
+    default_sampler,
+    derive_study_name,
+    make_storage,
+    scoring_identity,
+)
 from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._workers import worker_seed
 
@@ -58,6 +64,8 @@ class Run:
     finalizer: bool = True
     #: the multi-fidelity screen (``screen=``), or None
     screen: Screen | None = None
+    #: what the study's scores are scores of (:func:`~specprompt.search._study.scoring_identity`)
+    identity: Mapping[str, str] | None = None
 
 
 @contextlib.contextmanager
@@ -81,12 +89,17 @@ def open_study(
     sampler: optuna.samplers.BaseSampler,
     n_val: int,
     pruner: optuna.pruners.BasePruner | None = None,
+    identity: Mapping[str, str] | None = None,
 ) -> optuna.Study:
     """Creates (or loads, with ``load_if_exists``) the study ``name`` and records the config in it.
 
+    ``identity`` (:func:`~specprompt.search._study.scoring_identity`) is recorded with it; a study
+    loaded later must have been scored with the same one.
+
     Raises:
-        ConfigError: the study exists and ``load_if_exists`` is False, or it has other directions
-            than ``multi_objective`` asks for.
+        ConfigError: the study exists and ``load_if_exists`` is False, it has other directions
+            than ``multi_objective`` asks for, or it was scored with another program, valset,
+            metric, LM or screen (each that differs named).
     """
     cfg = ctx.config
     directions: list[Literal["minimize", "maximize"]] = (
@@ -109,10 +122,23 @@ def open_study(
         raise ConfigError(
             f"study {name!r} in the storage has other directions than multi_objective={cfg.multi_objective}"
         )
-    if "specprompt" not in study.user_attrs:
-        study.set_user_attr(
-            "specprompt", {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
-        )
+    record = study.user_attrs.get("specprompt")
+    if not isinstance(record, Mapping):
+        record = {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
+        study.set_user_attr("specprompt", record | ({} if identity is None else {"scored_with": dict(identity)}))
+        return study
+    stored = record.get("scored_with")
+    if identity is not None and isinstance(stored, Mapping):
+        differ = [k for k in identity if stored.get(k) != identity[k]]
+        if differ:
+            what = "; ".join(f"{k}: {stored.get(k)!r} there, {identity[k]!r} here" for k in differ)
+            raise ConfigError(
+                f"study {name!r} in the storage was scored with another {', '.join(differ)} ({what}): its "
+                "stored scores are not scores of this compile. Pass another study_name (--study-name), or none: "
+                "the default name is derived from the program, data, metric and LM"
+            )
+    elif identity is not None:  # recorded by a version that kept no identity: keep this one from now on
+        study.set_user_attr("specprompt", {**record, "scored_with": dict(identity)})
     return study
 
 
@@ -196,7 +222,8 @@ def prepare(
     seed = worker_seed(cfg.seed, cfg.worker)
     base = sampler or default_sampler(cfg.replace(seed=seed))
     band_sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
-    study = open_study(ctx, store, name, band_sampler, len(val), pruner)
+    identity = scoring_identity(ctx, val, metric, None if screen_lm is None else model_name(screen_lm))
+    study = open_study(ctx, store, name, band_sampler, len(val), pruner, identity)
     return Run(
         ctx,
         scorer,
@@ -210,4 +237,5 @@ def prepare(
         shared_url=shared_url(store),
         finalizer=finalizer,
         screen=screen,
+        identity=identity,
     )

@@ -43,6 +43,7 @@ __all__ = [
     "finalize",
     "make_storage",
     "row_candidate",
+    "scoring_identity",
 ]
 
 logger = logging.getLogger("specprompt.search")
@@ -135,6 +136,34 @@ def derive_study_name(
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     return f"specprompt-{digest[:16]}"
+
+
+def scoring_identity(
+    ctx: SearchContext, valset: Sequence[Any], metric: Callable[..., Any], screen: str | None = None
+) -> dict[str, str]:
+    """What a study's stored scores are scores of: the program and its demos, the valset, the
+    metric, the scoring LM and the screen (``None``: none).
+
+    A study resumed under an explicit ``study_name`` must match it: its trials' scores and
+    full-valset scores were measured with these, and reusing them for other data, another metric
+    or another LM would return a program by scores it never got. (Budget, cost model and scheme
+    may change: trials whose prompt changed with them are left out by :func:`collect_rows`.)
+    """
+
+    def digest(value: Any) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    program = {
+        "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
+        "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
+    }
+    return {
+        "program": digest(program),
+        "valset": f"{len(valset)} examples, {digest([example_hash(ex) for ex in valset])}",
+        "metric": str(getattr(metric, "__qualname__", type(metric).__qualname__)),
+        "lm": str(getattr(dspy.settings.lm, "model", None)),
+        "screen": str(screen),
+    }
 
 
 def default_sampler(config: SearchConfig, *, random: bool = False) -> optuna.samplers.BaseSampler:

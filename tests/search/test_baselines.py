@@ -118,10 +118,11 @@ def test_stored_baselines_are_not_reused_for_another_budget(colour_task: Task, l
         student, trainset=colour_task.trainset, valset=colour_task.valset, which=["full"]
     )
     assert lm.engine.calls == 2 * n_val  # another budget: scored again
-    BandOptimizer(exact, **kw, token_budget=40).run_baselines(
-        student, trainset=colour_task.trainset, valset=colour_task.valset[:2], which=["full"]
-    )
-    assert lm.engine.calls == 2 * n_val + 2  # another valset: scored again
+    with pytest.raises(ConfigError, match=r"study 'shared' in the storage was scored with another valset"):
+        BandOptimizer(exact, **kw, token_budget=40).run_baselines(
+            student, trainset=colour_task.trainset, valset=colour_task.valset[:2], which=["full"]
+        )
+    assert lm.engine.calls == 2 * n_val  # another valset: refused before any call
 
 
 def test_random_search_without_a_feasible_trial(colour_task: Task, lm: dspy.LM) -> None:

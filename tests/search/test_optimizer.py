@@ -489,3 +489,38 @@ def test_scoring_keeps_no_dspy_call_history(colour_task: Task, lm: dspy.LM) -> N
     opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     assert opt.last_result is not None and lm.engine.calls > 0
     assert lm.history == [] and len(GLOBAL_HISTORY) == before
+
+
+def test_a_study_scored_with_other_data_metric_or_lm_is_not_resumed(colour_task: Task, lm: dspy.LM) -> None:
+    from specprompt.scorers import pixel_lm
+
+    storage = optuna.storages.InMemoryStorage()
+    kw = {**options(n_trials=3, study_name="named"), "storage": storage}
+    student = dspy.Predict(colour_task.signature)
+    train, val = colour_task.trainset, colour_task.valset
+    first = BandOptimizer(exact, **kw)
+    first.compile(student, trainset=train, valset=val)
+    assert first.last_result is not None
+    started = [t.datetime_start for t in first.last_result.study.trials]
+    calls = lm.engine.calls
+    relabelled = [ex.copy(label="nowhere") for ex in val]  # answers no demo shows: every score would be 0
+
+    def other_metric(example: Any, pred: Any, trace: Any = None) -> float:
+        return exact(example, pred, trace)
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"valset": relabelled}, r"scored with another valset \(valset: '4 examples, [0-9a-f]{16}' there"),
+        ({"metric": other_metric}, "scored with another metric"),
+        ({"lm": pixel_lm("hist-hog")}, "scored with another lm"),
+    ]
+    for change, match in cases:
+        metric = change.get("metric", exact)
+        with dspy.context(lm=change.get("lm", lm)), pytest.raises(ConfigError, match=match):
+            BandOptimizer(metric, **kw).compile(student, trainset=train, valset=change.get("valset", val))
+    assert lm.engine.calls == calls  # refused before any scorer call
+    # the same program, data, metric and LM resume the study, with other search options too
+    opt = BandOptimizer(exact, **{**kw, "n_trials": 4, "token_budget": 100})
+    opt.compile(student, trainset=train, valset=val)
+    assert opt.last_result is not None
+    resumed = [t.datetime_start for t in opt.last_result.study.trials]
+    assert resumed[: len(started)] == started and len(resumed) > len(started)  # kept, then more

@@ -216,6 +216,11 @@ def test_workers_need_a_shared_storage(colour_task: Task, lm: dspy.LM, tmp_path:
         opt.work(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
 
 
+def exact_slowly(example: dspy.Example, pred: dspy.Prediction, trace: object = None) -> float:
+    time.sleep(0.05)
+    return float(example.label == pred.label)
+
+
 WORKER = """
 import os, sys, time
 import dspy
@@ -226,12 +231,12 @@ from specprompt.tasks import get_task
 url, name, ready, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 task = get_task("colour-position", n_train=6, n_val=4, n_test=0, size=64, seed=0)
 
-def exact(example, pred, trace=None):
+def exact_slowly(example, pred, trace=None):
     time.sleep(0.05)
     return float(example.label == pred.label)
 
 dspy.configure(lm=nearest_lm())
-opt = BandOptimizer(exact, n_trials=n, k_demos=3, token_budget=60, minibatch_size=3, num_threads=1,
+opt = BandOptimizer(exact_slowly, n_trials=n, k_demos=3, token_budget=60, minibatch_size=3, num_threads=1,
                     progress=False, storage=url, study_name=name, worker=1)
 open(ready, "w").close()
 print(opt.work(dspy.Predict(task.signature), trainset=task.trainset, valset=task.valset))
@@ -260,14 +265,9 @@ def test_two_workers_on_postgresql(tmp_path: Path) -> None:
         while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         task = get_task("colour-position", n_train=6, n_val=4, n_test=0, size=64, seed=0)
-
-        def slow_exact(example: dspy.Example, pred: dspy.Prediction, trace: object = None) -> float:
-            time.sleep(0.05)
-            return float(example.label == pred.label)
-
         with dspy.context(lm=nearest_lm()):
             opt = BandOptimizer(
-                slow_exact,
+                exact_slowly,  # the worker's metric, by name: a study is scored with one metric
                 n_trials=n,
                 k_demos=3,
                 token_budget=60,
