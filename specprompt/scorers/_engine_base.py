@@ -41,11 +41,18 @@ __all__ = [
     "engine_config",
     "parse_chat",
     "parse_messages",
+    "supplied_answer",
     "text_tokens",
     "with_query",
 ]
 
 _NOT_SUPPLIED = "Not supplied for this particular example."
+#: A ``reasoning`` field a demo does not supply (``dspy.ChainOfThought`` over demos without one), in the
+#: ChatAdapter's markers and XML tags: emptied, so the demo still shows its answer.
+_UNSUPPLIED_REASONING = (
+    re.compile(r"(\[\[ ## reasoning ## \]\]\n)\s*" + re.escape(_NOT_SUPPLIED) + r"\s*(?=\[\[ ## |\Z)"),
+    re.compile(r"(<reasoning>)\s*" + re.escape(_NOT_SUPPLIED) + r"\s*(?=</reasoning>)"),
+)
 _OUTPUT_FIELD = re.compile(r"^\s*\d+\.\s+`(\w+)`\s+\((.*)\)\s*:?.*$")
 
 
@@ -252,10 +259,46 @@ def _assemble(system: str, converted: list[tuple[str, tuple[ChatImage, ...], str
     text_chars = len(system) + sum(len(text) for _, _, text in converted)
     demos: list[DemoTurn] = []
     for (role, imgs, _), (next_role, _, answer) in itertools.pairwise(converted[:-1]):
-        if role == "user" and next_role == "assistant" and imgs and answer.strip() and _NOT_SUPPLIED not in answer:
-            demos.append(DemoTurn(imgs, answer))
+        if role != "user" or next_role != "assistant" or not imgs or not answer.strip():
+            continue
+        supplied = supplied_answer(answer)
+        if supplied is not None:
+            demos.append(DemoTurn(imgs, supplied))
     _, query, query_text = converted[-1]
     return ParsedChat(system, tuple(demos), query, query_text, images, text_chars)
+
+
+def supplied_answer(answer: str) -> str | None:
+    """A demo's assistant message with an unsupplied ``reasoning`` emptied, or ``None`` when it
+    lacks an answer field.
+
+    DSPy shows a demo that lacks some output fields with the text ``"Not supplied for this
+    particular example."`` in their place; a ``dspy.ChainOfThought`` program's demos drawn from a
+    trainset lack ``reasoning`` only. Such a demo still answers (its other fields are there) and is
+    kept, with an empty reasoning (ChatAdapter markers, XML tags or a JSON object); a demo that
+    lacks any other field is no demo to answer from.
+
+    Example:
+        >>> cot = "[[ ## reasoning ## ]]\\nNot supplied for this particular example. \\n\\n[[ ## label ## ]]\\nred"
+        >>> supplied_answer(cot)
+        '[[ ## reasoning ## ]]\\n\\n[[ ## label ## ]]\\nred'
+        >>> supplied_answer("[[ ## label ## ]]\\nNot supplied for this particular example.") is None
+        True
+    """
+    if _NOT_SUPPLIED not in answer:
+        return answer
+    text = answer
+    chat, xml = _UNSUPPLIED_REASONING
+    text = xml.sub(r"\1", chat.sub(r"\1\n", text))
+    stripped = text.strip()
+    if _NOT_SUPPLIED in text and stripped.startswith("{"):
+        try:
+            obj = json.loads(stripped)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict) and str(obj.get("reasoning", "")).strip() == _NOT_SUPPLIED:
+            text = json.dumps({**obj, "reasoning": ""})
+    return None if _NOT_SUPPLIED in text else text
 
 
 def text_tokens(chars: int) -> int:

@@ -24,6 +24,7 @@ from specprompt.scorers import (
     image_distance,
     nearest_lm,
     parse_chat,
+    pixel_lm,
     resample,
 )
 from specprompt.types import SpectralImage
@@ -153,6 +154,19 @@ def test_engine_reports_scores_and_the_chosen_demo() -> None:
     events = list(engine.stream(_request(Message.user((_part(picture((0, 0, 0))),)))))
     assert len(events) >= 2
     engine.close()
+
+
+@pytest.mark.parametrize("adapter", [dspy.ChatAdapter(), dspy.JSONAdapter(), dspy.XMLAdapter()], ids=type)
+@pytest.mark.parametrize("judge", ["nearest", "pixel"])
+def test_chain_of_thought_answers_from_demos_without_reasoning(adapter: Any, judge: str) -> None:
+    # trainset demos of a ChainOfThought program lack `reasoning`: DSPy sends them as "not supplied"
+    program = dspy.ChainOfThought(Colour)
+    program.predict.demos = colour_demos()
+    lm = nearest_lm() if judge == "nearest" else pixel_lm("hist-hog")
+    with dspy.context(lm=lm, adapter=adapter):
+        for i, name in enumerate(COLOURS):
+            out = program(image=picture(COLOURS[name], seed=10 + i))
+            assert (out.label, out.note, out.reasoning) == (name, f"note-{name}", "")
 
 
 def test_demos_without_images_or_with_unsupplied_fields_are_skipped() -> None:
