@@ -83,18 +83,48 @@ def make_storage(storage: str | optuna.storages.BaseStorage | None, run_dir: str
         run_dir: folder of the default SQLite file (created if missing).
 
     Raises:
-        ConfigError: a storage that is neither of these.
+        ConfigError: a storage that is neither of these, a run folder that cannot be made, or a
+            database that cannot be opened (unreachable, not a database, no driver; the URL named
+            without its password).
     """
     check_storage(storage)
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
-    if storage is None:
-        folder = Path(run_dir or DEFAULT_RUN_DIR).resolve()
-        folder.mkdir(parents=True, exist_ok=True)
-        return heartbeat_storage(f"sqlite:///{folder / 'study.db'}")
     if isinstance(storage, str) and storage == "memory":
         return optuna.storages.InMemoryStorage()
-    return heartbeat_storage(str(storage))
+    if storage is None:
+        folder = Path(run_dir or DEFAULT_RUN_DIR).resolve()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot make the run folder {str(folder)!r} for the study: {exc.strerror or exc}"
+            ) from None
+        storage = f"sqlite:///{folder / 'study.db'}"
+    return _open_rdb(str(storage))
+
+
+def _open_rdb(url: str) -> optuna.storages.RDBStorage:
+    """:func:`~specprompt.search._stale.heartbeat_storage` of ``url``, its failures as :class:`ConfigError`."""
+    import sqlalchemy.exc
+
+    try:
+        return heartbeat_storage(url)
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise ConfigError(
+            f"cannot open the Optuna storage {_shown_url(url)!r}: {reason[0] if reason else type(exc).__name__}"
+        ) from None
+
+
+def _shown_url(url: str) -> str:
+    """``url`` with its password hidden."""
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown up to its scheme only
+        return url.split("://", 1)[0] + "://..."
 
 
 def check_storage(storage: object) -> None:

@@ -281,3 +281,28 @@ def test_postgresql_storage(colour_task: Task, lm: dspy.LM) -> None:
             optuna.delete_study(study_name=name, storage=PG_URL)
         except KeyError:
             pass
+
+
+def test_a_storage_that_cannot_be_opened_is_named_before_any_call(
+    colour_task: Task, lm: dspy.LM, tmp_path: Path
+) -> None:
+    from specprompt import ConfigError
+
+    student = dspy.Predict(colour_task.signature)
+    not_a_db = tmp_path / "garbage"
+    not_a_db.mkdir()
+    (not_a_db / "study.db").write_text("not a database")
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("x")
+    cases = [
+        ({"storage": "postgresql+psycopg2://user:secret@127.0.0.1:1/db"}, r"'postgresql\+psycopg2://user:\*\*\*@127"),
+        ({"storage": f"sqlite:///{tmp_path}/missing/dir/x.db"}, "unable to open database file"),
+        ({"storage": None, "run_dir": str(not_a_db)}, "file is not a database"),
+        ({"storage": None, "run_dir": str(in_the_way / "sub")}, "cannot make the run folder"),
+    ]
+    for over, match in cases:
+        opt = BandOptimizer(exact, **{**options(n_trials=2), **over})
+        with pytest.raises(ConfigError, match=match) as info:
+            opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+        assert "secret" not in str(info.value)
+    assert lm.engine.calls == 0
