@@ -15,7 +15,7 @@ from typing import Any
 
 import dspy
 
-__all__ = ["answer_fields", "answers", "class_keys", "group", "stratified_pick"]
+__all__ = ["answer_fields", "answers", "class_keys", "group", "stratified_pick", "unshown_answers"]
 
 
 def answer_fields(pred: Any, demo: Any) -> list[str]:
@@ -117,3 +117,22 @@ def stratified_pick(pred: Any, trainset: Sequence[Any], k: int, rng: random.Rand
                 picked.append(g[r])
         r += 1
     return [pool[i] for i in picked]
+
+
+def unshown_answers(pred: Any, demos: Sequence[Any], examples: Sequence[Any]) -> list[int]:
+    """Indices of ``examples`` whose answer (class) no demo in ``demos`` shows.
+
+    Answers as :func:`answers` reads them over demos and examples together; the caller knows
+    they are classes (:func:`class_keys` of the demos is not ``None``). ``[]`` without demos.
+
+    Example:
+        >>> p = dspy.Predict("image: dspy.Image -> label")
+        >>> demos = [dspy.Example(label=x) for x in "ab"]
+        >>> unshown_answers(p, demos, [dspy.Example(label=x) for x in "abcc"])
+        [2, 3]
+    """
+    if not demos or not examples:
+        return []
+    keys = answers(pred, [*demos, *examples])
+    shown = set(keys[: len(demos)])
+    return [i for i, k in enumerate(keys[len(demos) :]) if k not in shown]

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,14 +20,15 @@ from typing import Any, Literal
 import dspy
 import optuna
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, SpecPromptWarning
 from specprompt.search._arguments import check_examples
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
-from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
+from specprompt.search._demos import DemoPlan, add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap
 from specprompt.search._invisible import resolve_local_cost
+from specprompt.search._labels import answer_fields, unshown_answers
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen
@@ -142,6 +144,44 @@ def open_study(
     return study
 
 
+def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any]) -> None:
+    """Warns about a given valset whose scores would mislead.
+
+    Two cases: examples that are demos of the program (each is scored with its own answer shown
+    among the demos), and, for a ``dspy.Predict`` or ``dspy.ChainOfThought`` whose answers are
+    classes, a valset none of whose answers a demo shows (spelled otherwise, or other labels:
+    under an exact-match metric every score is 0 and no choice of bands can change it).
+    """
+    from specprompt.search._invisible import _caller_level
+
+    shown = {example_hash(d) for per in plan.demos for d in per}
+    both = sum(1 for ex in valset if example_hash(ex) in shown)
+    if both:
+        warnings.warn(
+            f"{both} of the {len(valset)} validation examples are demos of the program: they are scored with their "
+            "own answer shown, so their scores are optimistic; give a valset without the demos (or none: the "
+            "default valset is the trainset minus the demos)",
+            SpecPromptWarning,
+            stacklevel=_caller_level(),
+        )
+    predictors = list(student.named_predictors())
+    plain = isinstance(student, (dspy.Predict, dspy.ChainOfThought))  # its answers are its predictor's
+    if not plain or len(predictors) != 1 or not plan.demos or not any(c is not None for c in plan.classes[0]):
+        return
+    unshown = unshown_answers(predictors[0][1], plan.demos[0], valset)
+    if unshown and len(unshown) == len(valset):
+        names = answer_fields(predictors[0][1], valset[0])
+        seen = sorted({str(plan.classes[0][i]) for i in range(len(plan.demos[0]))} - {"None"})
+        warnings.warn(
+            f"none of the {len(valset)} validation examples has an answer a demo shows ({', '.join(names)} of "
+            f"example 0: {', '.join(repr(valset[0][n]) for n in names)}; the demos show {', '.join(seen[:6])}): "
+            "under an exact-match metric every score is 0 whatever the bands; are the valset's labels those of "
+            "the trainset?",
+            SpecPromptWarning,
+            stacklevel=_caller_level(),
+        )
+
+
 def _screen(screen_lm: dspy.BaseLM, metric: Callable[..., Any], val: list[Any], cfg: SearchConfig) -> Screen:
     # the screen ranks: the local band VLM's expected metric (Scorer(expected=True)) ranks with less noise
     judge = Scorer(metric, val, cfg.num_threads, expected=True)
@@ -200,6 +240,8 @@ def prepare(
         # candidate demos from the trainset only: never an example of the valset or testset
         plan = add_pool(plan, student, trainset, cfg.demo_pool, cfg.seed, [*(given or ()), *(testset or ())])
     val = default_valset(trainset, plan) if given is None else given
+    if given is not None:
+        check_valset(student, plan, val)
     ctx = SearchContext(student, plan, cfg)
     order = list(range(len(val)))
     random.Random(cfg.seed).shuffle(order)

@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import math
+import warnings
 from typing import Any
 
 import dspy
@@ -515,7 +516,9 @@ def test_a_study_scored_with_other_data_metric_or_lm_is_not_resumed(colour_task:
     ]
     for change, match in cases:
         metric = change.get("metric", exact)
-        with dspy.context(lm=change.get("lm", lm)), pytest.raises(ConfigError, match=match):
+        relabel = "valset" in change  # warned first: no demo shows its answer
+        warned = pytest.warns(SpecPromptWarning, match="none of the 4") if relabel else contextlib.nullcontext()
+        with dspy.context(lm=change.get("lm", lm)), warned, pytest.raises(ConfigError, match=match):
             BandOptimizer(metric, **kw).compile(student, trainset=train, valset=change.get("valset", val))
     assert lm.engine.calls == calls  # refused before any scorer call
     # the same program, data, metric and LM resume the study, with other search options too
@@ -524,3 +527,18 @@ def test_a_study_scored_with_other_data_metric_or_lm_is_not_resumed(colour_task:
     assert opt.last_result is not None
     resumed = [t.datetime_start for t in opt.last_result.study.trials]
     assert resumed[: len(started)] == started and len(resumed) > len(started)  # kept, then more
+
+
+def test_a_valset_that_would_mislead_is_warned_about(colour_task: Task, lm: dspy.LM) -> None:
+    student = dspy.Predict(colour_task.signature)
+    train, val = colour_task.trainset, colour_task.valset
+    opt = BandOptimizer(exact, **options(n_trials=2))
+    with pytest.warns(SpecPromptWarning, match=r"3 of the 10 validation examples are demos of the program"):
+        opt.compile(student, trainset=train, valset=[*val, *train])  # the 3 demos (k_demos=3) come from the trainset
+    shouted = [ex.copy(label=ex.label.upper()) for ex in val]
+    with pytest.warns(SpecPromptWarning, match=r"none of the 4 validation examples has an answer a demo shows") as got:
+        opt.compile(student, trainset=train, valset=shouted)
+    assert "the demos show label=" in str(got[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.compile(student, trainset=train, valset=val)  # the task's own valset: no warning
