@@ -37,6 +37,30 @@ log = logging.getLogger("specprompt.data")
 
 #: File suffixes read from label folders (case-insensitive); other files are skipped.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+#: Suffixes of images that label folders do not read: a WARNING names them (other files: INFO).
+_OTHER_IMAGE_SUFFIXES = (
+    ".avif",
+    ".heic",
+    ".heif",
+    ".jfif",
+    ".jp2",
+    ".jxl",
+    ".svg",
+    ".ico",
+    ".pbm",
+    ".pgm",
+    ".ppm",
+    ".pnm",
+    ".tga",
+    ".psd",
+    ".exr",
+    ".hdr",
+    ".dng",
+    ".raw",
+    ".cr2",
+    ".nef",
+    ".arw",
+)
 #: Output fields that describe the model's reasoning, never a dataset label (``dspy.ChainOfThought``).
 _NOT_LABELS = ("reasoning",)
 #: Image formats kept byte for byte in the data URI (the ones chat APIs accept); others become PNG.
@@ -236,20 +260,69 @@ def _load_folders(root: Path, fields: DatasetFields) -> list[dspy.Example]:
                 f"allowed: {', '.join(map(str, allowed))}"
             )
     out: list[dspy.Example] = []
+    skipped = _skipped_at_root(root)
     for folder in folders:
-        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        for f in files:
-            if f.suffix.lower() not in IMAGE_SUFFIXES:
-                log.info("skipping %s (not an image suffix: %s)", f, ", ".join(IMAGE_SUFFIXES))
+        for f in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+            if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append(f)
                 continue
             image = _read_image_file(f, str(f))
             value: Any = [image] if fields.images[image_field] == "list" else image
             out.append(dspy.Example(**{image_field: value, label_field: folder.name}).with_inputs(image_field))
+    _report_skipped(root, skipped)
     if not out:
         loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         hint = f" ({len(loose)} image(s) lie directly in it: move them into label folders)" if loose else ""
         raise ConfigError(f"dataset folder {str(root)!r} is empty: expected {root}/<label>/*.png{hint}")
     return out
+
+
+def _skipped_at_root(root: Path) -> list[Path]:
+    """The files lying directly in ``root`` (not in a label folder), hidden ones left out."""
+    return sorted(p for p in root.iterdir() if not p.is_dir() and not p.name.startswith("."))
+
+
+def _looks_meant(path: Path) -> bool:
+    """Whether a user likely meant ``path`` as data: a folder, an image at any level, an image-like suffix."""
+    suffix = path.suffix.lower()
+    return path.is_dir() or suffix in IMAGE_SUFFIXES or suffix in _OTHER_IMAGE_SUFFIXES
+
+
+def _report_skipped(root: Path, skipped: list[Path]) -> None:
+    """Logs the entries a folder-per-label dataset does not read: one WARNING for the ones that look meant.
+
+    Folders inside label folders, files directly in ``root`` and images of a suffix not read
+    (``.heic``, ``.svg``, ...) are warned about; other files (``notes.txt``) are logged at INFO.
+    Hidden entries (``.DS_Store``) never reach here.
+    """
+    meant = [p for p in skipped if _looks_meant(p)]
+    other = [p.relative_to(root).as_posix() for p in skipped if not _looks_meant(p)]
+    if meant:
+        shown = ", ".join(_why_skipped(root, p) for p in meant[:3]) + (
+            f" and {len(meant) - 3} more" if len(meant) > 3 else ""
+        )
+        log.warning(
+            "dataset folder %s: %d entr%s not read: %s; only images directly in %s/<label>/ with suffix %s are read",
+            root,
+            len(meant),
+            "y" if len(meant) == 1 else "ies",
+            shown,
+            root,
+            ", ".join(IMAGE_SUFFIXES),
+        )
+    if other:
+        log.info("dataset folder %s: %d file(s) not read (not images): %s", root, len(other), ", ".join(other[:5]))
+
+
+def _why_skipped(root: Path, path: Path) -> str:
+    rel = path.relative_to(root).as_posix()
+    if path.is_dir():
+        return f"{rel}/ (a folder inside a label folder)"
+    if path.parent == root:
+        return f"{rel} (not in a label folder)"
+    if not path.is_file():
+        return f"{rel} (not a regular file)"
+    return f"{rel} (suffix {path.suffix!r})"
 
 
 def default_fields(image_field: str = "image", label_field: str = "label") -> DatasetFields:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import dspy
 import pytest
@@ -221,3 +226,42 @@ def test_folder_errors(program_file: Path, tiny_data: dict[str, Path], tmp_path:
         load_dataset(tmp_path / "labels", f)
     with pytest.raises(ConfigError, match="fits programs with one image input and one output field"):
         load_dataset(tiny_data["train_dir"], fields_of(program_file, "two_inputs"))
+
+
+# -- datasets through the CLI: skipped entries are visible -----------------------------------------------
+
+
+def test_cli_shows_the_skipped_entries_of_a_folder_dataset(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data["train_dir"], data)
+    (data / "top-left" / "extra").mkdir()
+    src = next((data / "top-left").glob("*.png"))
+    shutil.copy(src, data / "top-left" / "extra" / "x.png")
+    cmd = [sys.executable, "-m", "specprompt", "calibrate", f"{program_file}:program", "--trainset", str(data)]
+    done = subprocess.run([*cmd, "--lm", "gpt"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert f"WARNING specprompt.data: dataset folder {data}: 1 entry not read: top-left/extra/ (a folder" in lines[0]
+    assert lines[-1].startswith("specprompt calibrate: error: --lm must be ")
+
+
+def test_compile_sets_its_log_level_before_the_datasets_load(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import specprompt.data
+    from specprompt.cli import main
+
+    seen: list[int] = []
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        seen.append(logging.getLogger("specprompt").getEffectiveLevel())
+        raise ConfigError("stop here")
+
+    logger = logging.getLogger("specprompt")
+    monkeypatch.setattr(logger, "level", logging.WARNING)  # restored after the test
+    monkeypatch.setattr(specprompt.data, "load_dataset", load)
+    args = ["compile", f"{program_file}:program", "--trainset", str(tiny_data["train_dir"]), "--budget", "100"]
+    assert main([*args, "--cost-model", "local", "--out", str(tmp_path / "o")]) == 2
+    assert seen == [logging.INFO]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import dspy
@@ -47,3 +48,41 @@ def test_errors_name_the_input(tmp_path: Path) -> None:
     (tmp_path / "d.jsonl").write_text(json.dumps({"image": "x.png"}) + "\n")
     with pytest.raises(ConfigError, match=r"missing field\(s\) \['label'\]"):
         specprompt.load_dataset(tmp_path / "d.jsonl")
+
+
+def test_folder_warns_once_about_entries_a_user_likely_meant(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _png(tmp_path / "cat" / "a.png", 10)
+    _png(tmp_path / "cat" / "more" / "b.png", 20)  # a nested folder
+    _png(tmp_path / "loose.png", 30)  # at the top level
+    (tmp_path / "cat" / "c.heic").write_bytes(b"x")  # an image of a suffix not read
+    (tmp_path / "cat" / "d.svg").write_bytes(b"x")
+    (tmp_path / "cat" / "notes.txt").write_text("x")  # not an image: INFO only
+    (tmp_path / "cat" / ".DS_Store").write_bytes(b"x")  # hidden: silent
+    (tmp_path / ".cache").mkdir()
+    with caplog.at_level(logging.INFO, logger="specprompt.data"):
+        exs = specprompt.load_dataset(tmp_path)
+    assert [ex.label for ex in exs] == ["cat"]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    text = warning.getMessage()
+    assert text.startswith(f"dataset folder {tmp_path}: 4 entries not read: loose.png (not in a label folder), ")
+    assert "cat/c.heic (suffix '.heic'), cat/d.svg (suffix '.svg') and 1 more;" in text  # cat/more/, not shown
+    assert f"only images directly in {tmp_path}/<label>/ with suffix .png, .jpg" in text
+    assert "notes.txt" not in text and ".DS_Store" not in caplog.text and ".cache" not in caplog.text
+    (info,) = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert info == f"dataset folder {tmp_path}: 1 file(s) not read (not images): cat/notes.txt"
+
+
+def test_folder_warning_names_a_nested_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _png(tmp_path / "cat" / "a.png", 10)
+    _png(tmp_path / "cat" / "more" / "b.png", 20)
+    with caplog.at_level(logging.WARNING, logger="specprompt.data"):
+        specprompt.load_dataset(tmp_path)
+    assert "1 entry not read: cat/more/ (a folder inside a label folder)" in caplog.text
+
+
+def test_folder_of_images_only_logs_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _png(tmp_path / "cat" / "a.png", 10)
+    _png(tmp_path / "dog" / "b.PNG", 10)
+    with caplog.at_level(logging.DEBUG, logger="specprompt.data"):
+        assert len(specprompt.load_dataset(tmp_path)) == 2
+    assert caplog.records == []
