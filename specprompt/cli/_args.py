@@ -12,8 +12,11 @@ import argparse
 import json
 import logging
 import math
+import os
+import tempfile
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from specprompt.errors import ConfigError, SpecPromptWarning
@@ -23,6 +26,8 @@ __all__ = [
     "add_data_arguments",
     "add_metric_argument",
     "add_scheme_arguments",
+    "check_writable_dir",
+    "check_writable_file",
     "log_levels",
     "non_negative_float",
     "non_negative_int",
@@ -151,3 +156,81 @@ def log_levels(verbose: int) -> None:
     if verbose == 0:
         logging.getLogger("specprompt").setLevel(logging.INFO)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.WARNING)
+
+
+def check_writable_dir(flag: str, path: str | os.PathLike[str], files: Sequence[str] = ()) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, once it is a folder a command can write into or create.
+
+    Run it before any expensive work, so a bad output path fails in a second, not after a search.
+    Nothing is left behind: the check that the nearest existing folder accepts new entries makes an
+    empty folder there and removes it.
+
+    Args:
+        flag: the option that named the path (``"--out"``), for the message.
+        path: the output folder; it and its parents may be missing.
+        files: names of the files the command writes into ``path``: none may be a folder, and an
+            existing one must be writable.
+
+    Returns:
+        ``path`` as a ``Path`` (not created).
+
+    Raises:
+        ConfigError: naming ``flag``, ``path`` and the reason: a file (or anything but a folder) on
+            the path, a folder that cannot be written, or a folder where one of ``files`` goes.
+
+    Example:
+        >>> check_writable_dir("--out", "/dev/null/out")
+        Traceback (most recent call last):
+        ...
+        specprompt.errors.ConfigError: --out '/dev/null/out': '/dev/null' is not a folder
+    """
+    folder = Path(path)
+    _check_folder(flag, str(path), folder)
+    for name in files:
+        target = folder / name
+        if target.is_dir():
+            raise ConfigError(
+                f"{flag} {str(path)!r}: {str(target)!r} is a folder, but the command writes a file there "
+                "(remove or rename that folder)"
+            )
+        if target.exists() and not os.access(target, os.W_OK):
+            raise ConfigError(f"{flag} {str(path)!r}: {str(target)!r} is not writable")
+    return folder
+
+
+def check_writable_file(flag: str, path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, once it is a file a command can write (existing or new).
+
+    Its folder is checked as :func:`check_writable_dir` checks one (it may be missing: the command
+    creates it).
+
+    Raises:
+        ConfigError: naming ``flag``, ``path`` and the reason: ``path`` is a folder or is not
+            writable, or its folder cannot be created or written.
+
+    Example:
+        >>> check_writable_file("--json", "/")
+        Traceback (most recent call last):
+        ...
+        specprompt.errors.ConfigError: --json '/' is a folder; give the path of a file
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{flag} {str(path)!r} is a folder; give the path of a file")
+    _check_folder(flag, str(path), file.parent)
+    if file.exists() and not os.access(file, os.W_OK):
+        raise ConfigError(f"{flag} {str(path)!r} is not writable")
+    return file
+
+
+def _check_folder(flag: str, shown: str, folder: Path) -> None:
+    """Raises a ConfigError unless ``folder`` is, or can be created as, a writable folder."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
+    if not existing.is_dir():
+        where = "" if existing == Path(shown) else f": {str(existing)!r}"
+        what = "a file, not a folder" if existing.is_file() else "not a folder"
+        raise ConfigError(f"{flag} {shown!r}{where} is {what}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".specprompt-check-", dir=existing))
+    except OSError as exc:
+        raise ConfigError(f"{flag} {shown!r}: cannot write into {str(existing)!r} ({exc.strerror or exc})") from None

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
 from specprompt.cli._args import (
     add_data_arguments,
     add_metric_argument,
     add_scheme_arguments,
+    check_writable_file,
     non_negative_int,
     positive_int,
     scheme_options,
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from specprompt.errors import ConfigError
     from specprompt.search import calibrate
 
+    path = None if args.json is None else check_writable_file("--json", args.json)  # before any paid call
     if args.local == args.lm:
         log.warning("--local and --lm are the same (%s): the agreement of a judge with itself", args.lm)
     metric = load_metric(args.metric)
@@ -78,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
         num_threads=args.threads,
     )
     print(result.summary())
-    if args.json:
-        path = Path(args.json)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(result.to_json(indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path} (specprompt compile --screen ... --calibration {path} reuses it with no target call)")

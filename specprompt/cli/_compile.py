@@ -23,13 +23,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import log_levels, scheme_options
+from specprompt.cli._args import check_writable_dir, log_levels, scheme_options
 from specprompt.cli._lm import make_lm
 from specprompt.errors import ConfigError
 
-__all__ = ["add_parser", "parse_baselines", "run", "versus_full", "with_full"]
+__all__ = ["OUTPUT_FILES", "STUDY_FILE", "add_parser", "parse_baselines", "run", "versus_full", "with_full"]
 
 log = logging.getLogger("specprompt.cli.compile")
+
+#: The files :func:`write_outputs` writes into ``--out``, by their key in its result.
+OUTPUT_FILES = {"program": "program.json", "pareto": "pareto.json", "report": "report.html"}
+#: The default storage's file in ``--out`` (:func:`specprompt.search.BandOptimizer`, no ``--storage``).
+STUDY_FILE = "study.db"
 
 
 def parse_baselines(text: str | None) -> tuple[str, ...]:
@@ -117,6 +122,7 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
     from specprompt.data import dataset_fields, load_dataset
     from specprompt.search import BandOptimizer, worker_seed
 
+    log_levels(getattr(args, "verbose", 0))  # before the datasets load: their warnings and progress show
     worker = getattr(args, "worker_index", 0)
     sampler = make_sampler(args.sampler, worker_seed(args.seed, worker))
     pruner = make_pruner(args.pruner, args.minibatch, multi_objective=args.multi_objective)
@@ -193,7 +199,6 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         ),
         **_remote_options(args),
     )
-    log_levels(getattr(args, "verbose", 0))
     return optimizer, lm, program, trainset, valset, testset, out
 
 
@@ -224,7 +229,7 @@ def write_outputs(
     """Writes ``program.json``, ``pareto.json`` and ``report.html`` into ``out``; returns their paths."""
     from specprompt.reports import CompileReport, report_data
 
-    paths = {"program": out / "program.json", "pareto": out / "pareto.json", "report": out / "report.html"}
+    paths = {key: out / name for key, name in OUTPUT_FILES.items()}
     compiled.save(str(paths["program"]))
     data = report_data(result, run_info)
     paths["pareto"].write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
@@ -262,10 +267,21 @@ def search_share(args: argparse.Namespace) -> int:
         return int(optimizer.work(program, trainset=trainset, valset=valset))
 
 
+def check_outputs(args: argparse.Namespace) -> Path:
+    """``--out``, once it can take the files compile writes there (checked before any search).
+
+    Raises:
+        ConfigError: see :func:`~specprompt.cli._args.check_writable_dir`.
+    """
+    files = [*OUTPUT_FILES.values(), *([STUDY_FILE] if args.storage is None else [])]
+    return check_writable_dir("--out", args.out, files)
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt compile`` (and its ``--workers``); prints the summary to stdout."""
     from specprompt.cli._workers import check_workers, start_workers, stop_workers
 
+    check_outputs(args)
     check_workers(args)
     procs = start_workers(args)
     ok = False

@@ -9,6 +9,8 @@ for the nearest-band engine) and
 the tokens and accuracy of the chosen demos against full-resolution demos, and each chosen demo by its
 label with its kept bands and tokens. ``--quick`` runs
 fewer trials on fewer examples.
+
+Every option and the output folder are checked before the first table is printed.
 """
 
 from __future__ import annotations
@@ -20,25 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from specprompt.cli._args import check_writable_dir, non_negative_int, positive_int
+from specprompt.errors import ConfigError, MissingDependencyError
+from specprompt.io import SAMPLE_PHOTOS
+from specprompt.spectral import Selection, Spectrum, available_schemes, decompose, get_scheme
 
-from specprompt.errors import MissingDependencyError
-from specprompt.spectral import Selection, Spectrum, available_schemes, decompose
-
-__all__ = ["PROVIDERS", "DemoSettings", "add_parser", "run", "run_search", "sample_photo", "selections_for"]
+__all__ = ["PROVIDERS", "SIZES", "DemoSettings", "add_parser", "run", "run_search", "selections_for"]
 
 log = logging.getLogger("specprompt.cli.demo")
 
 #: Cost models priced in the demo's table, one per provider family (patch-priced gpt-4.1-mini, the
 #: search's default, first; gpt-4o bills 512 px tiles, so smaller images cost it the same).
 PROVIDERS = ("openai:gpt-4.1-mini", "openai:gpt-4o", "anthropic:claude-sonnet-4", "gemini:gemini-2.5-flash", "qwen2-vl")
-
-
-def sample_photo(name: str = "astronaut") -> np.ndarray:
-    """A real photo shipped by scikit-image, as float32 ``(H, W, 3)`` in [0, 1]."""
-    import skimage.data
-
-    return np.asarray(getattr(skimage.data, name)(), np.float32)[..., :3] / 255.0
+#: Smallest and largest side of the search task's images in px: the task draws nothing smaller, and
+#: larger images only cost memory and time (the local band VLM sees 64 px).
+SIZES = (32, 1024)
+#: The contact sheet's file in ``--out``.
+SHEET_FILE = "contact_sheet.png"
 
 
 def selections_for(spec: Spectrum) -> list[tuple[str, Selection]]:
@@ -80,7 +80,12 @@ def _cost_table(spec: Spectrum, picks: list[tuple[str, Selection]]) -> str:
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of the demo's band search (``--quick`` uses :meth:`quick`)."""
+    """Sizes of the demo's band search (``--quick`` uses :meth:`quick`).
+
+    Raises:
+        ConfigError: ``size`` outside :data:`SIZES`, ``trials``, ``minibatch`` or ``threads`` below 1,
+            or a negative ``budget``. UnknownNameError: an unknown ``cost_model``.
+    """
 
     task: str = "colour-position"
     size: int = 256
@@ -94,6 +99,18 @@ class DemoSettings:
     cost_model: str = "openai:gpt-4.1-mini"
     threads: int = 2
     lm: str = "local"
+
+    def __post_init__(self) -> None:
+        from specprompt.cost import get_cost_model
+
+        if not SIZES[0] <= self.size <= SIZES[1]:
+            raise ConfigError(f"DemoSettings.size must be {SIZES[0]} to {SIZES[1]} px, got {self.size!r}")
+        for name in ("trials", "minibatch", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"DemoSettings.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.budget < 0:
+            raise ConfigError(f"DemoSettings.budget must be >= 0, got {self.budget!r}")
+        get_cost_model(self.cost_model)  # UnknownNameError lists the known ones
 
     @classmethod
     def quick(cls, **over: Any) -> DemoSettings:
@@ -186,14 +203,37 @@ def _search_summary(s: DemoSettings, numbers: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _settings(args: argparse.Namespace) -> DemoSettings:
+    """The search's settings of parsed ``demo`` arguments (checked, also with ``--no-search``).
+
+    Raises:
+        ConfigError: a setting out of range. UnknownNameError: an unknown ``--cost-model``.
+    """
+    over: dict[str, Any] = {"budget": args.budget, "cost_model": args.cost_model, "size": args.size, "lm": args.lm}
+    if args.trials is not None:
+        over["trials"] = args.trials
+    return DemoSettings.quick(**over) if args.quick else DemoSettings(**over)
+
+
+def _check_outputs(args: argparse.Namespace) -> Path:
+    """``--out``, once it can take the contact sheet and, unless ``--no-search``, the search's files."""
+    from specprompt.cli._compile import OUTPUT_FILES, STUDY_FILE
+
+    files = [SHEET_FILE, *([] if args.no_search else [*OUTPUT_FILES.values(), STUDY_FILE])]
+    return check_writable_dir("--out", args.out, files)
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs the demo; prints tables to stdout and writes the contact sheet and the search outputs."""
-    from specprompt.io import as_array
+    from specprompt.io import as_array, sample_photo
     from specprompt.reports import contact_sheet
 
+    settings = _settings(args)
+    for scheme in args.schemes or ():
+        get_scheme(scheme)  # UnknownNameError lists the known ones
+    out = _check_outputs(args)
     image: Any = as_array(args.image) if args.image else sample_photo(args.photo)
     source = args.image or f"skimage.data.{args.photo}()"
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for scheme in args.schemes or available_schemes():
@@ -211,15 +251,11 @@ def run(args: argparse.Namespace) -> int:
             f"\nimage tokens of the image sent for each selection (minimal lossless size):\n{_cost_table(spec, picks)}"
         )
         rows.append((scheme, spec, picks))
-    sheet_path = out / "contact_sheet.png"
+    sheet_path = out / SHEET_FILE
     contact_sheet(rows).save(sheet_path)
     print(f"\ncontact sheet: {sheet_path}")
     if args.no_search:
         return 0
-    over: dict[str, Any] = {"budget": args.budget, "cost_model": args.cost_model, "size": args.size, "lm": args.lm}
-    if args.trials is not None:
-        over["trials"] = args.trials
-    settings = DemoSettings.quick(**over) if args.quick else DemoSettings(**over)
     print(
         f"\n== band search: {settings.task} at {settings.size} px, {settings.k_demos} demos, budget "
         f"{settings.budget} {settings.cost_model} tokens, {settings.trials} trials, LM: {settings.lm} =="
@@ -242,6 +278,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> int:
+    """``argparse`` type of ``--size``: an int in :data:`SIZES`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not SIZES[0] <= value <= SIZES[1]:
+        raise argparse.ArgumentTypeError(f"expected an int from {SIZES[0]} to {SIZES[1]} (px), got {text!r}")
+    return value
+
+
 def add_parser(sub: Any) -> None:
     """Registers ``demo`` on the CLI's sub-parsers."""
     d = DemoSettings()
@@ -254,17 +301,31 @@ def add_parser(sub: Any) -> None:
         "full-resolution demos. Writes into --out; re-running resumes the search.",
     )
     p.add_argument("--image", help="use this image instead of the bundled sample photo")
-    p.add_argument("--photo", default="astronaut", help="scikit-image sample photo name (default: astronaut)")
+    p.add_argument(
+        "--photo",
+        choices=SAMPLE_PHOTOS,
+        default="astronaut",
+        metavar="NAME",
+        help=f"scikit-image sample photo, one of {', '.join(SAMPLE_PHOTOS)} (grey ones are read as RGB) "
+        "(default: %(default)s)",
+    )
     p.add_argument(
         "--schemes", nargs="+", default=None, help=f"schemes to show (default: all of {available_schemes()})"
     )
     p.add_argument("--out", default="specprompt-demo", help="output folder (default: ./specprompt-demo)")
     p.add_argument("--quick", action="store_true", help="a smaller band search (fewer trials and examples)")
     p.add_argument("--no-search", action="store_true", help="only the band and cost tables and the contact sheet")
-    p.add_argument("--budget", type=int, default=d.budget, help=f"token budget of the search (default: {d.budget})")
+    p.add_argument(
+        "--budget", type=non_negative_int, default=d.budget, help=f"token budget of the search (default: {d.budget})"
+    )
     p.add_argument("--cost-model", default=d.cost_model, help=f"cost model of the search (default: {d.cost_model})")
-    p.add_argument("--size", type=int, default=d.size, help=f"task image size in px (default: {d.size})")
-    p.add_argument("--trials", type=int, default=None, help=f"search trials (default: {d.trials}, --quick 8)")
+    p.add_argument(
+        "--size",
+        type=_size,
+        default=d.size,
+        help=f"task image size in px, {SIZES[0]} to {SIZES[1]} (default: {d.size})",
+    )
+    p.add_argument("--trials", type=positive_int, default=None, help=f"search trials (default: {d.trials}, --quick 8)")
     p.add_argument(
         "--lm",
         choices=("local", "nearest"),

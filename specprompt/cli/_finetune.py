@@ -19,7 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import DeprecatedAlias
+from specprompt.cli._args import DeprecatedAlias, check_writable_dir
 from specprompt.errors import ConfigError
 
 __all__ = ["add_parser", "examples_from", "run_finetune"]
@@ -116,6 +116,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     except ImportError as exc:
         sys.stderr.write(f"specprompt finetune: error: {exc}\n")
         return 2
+    check_writable_dir("--out", args.out)  # before the images load and the training runs
     config = FinetuneConfig(
         steps=args.steps,
         n_frequency=args.n_frequency,

@@ -17,6 +17,7 @@ import dataclasses
 import json
 from typing import Any
 
+from specprompt.cli._args import check_writable_dir
 from specprompt.errors import ConfigError
 
 __all__ = ["add_train_parser", "config_from_args", "run_train"]
@@ -132,6 +133,8 @@ def run_train(args: argparse.Namespace) -> int:
     from specprompt.vlm import read_config
 
     cfg = config_from_args(args)
+    flag = "--out" if cfg.out == args.out else f"--config {args.config!r} field 'out'"
+    check_writable_dir(flag, cfg.out)  # before training, not when the checkpoint is saved
     logger = logging.getLogger("specprompt.training")
     logger.setLevel(logging.INFO)
     with logging_redirect_tqdm():  # the root handler's log lines print above the step bar

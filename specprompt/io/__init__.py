@@ -35,13 +35,14 @@ from specprompt.io._decode import ALLOWED_FORMATS
 from specprompt.io._describe import data_uri_media_type, describe_bytes, describe_data_uri, describe_path
 from specprompt.io._limits import DEFAULT_MAX_PIXELS
 from specprompt.io._load import as_array, load_image
-from specprompt.io._samples import sample_photo
+from specprompt.io._samples import SAMPLE_PHOTOS, sample_photo
 from specprompt.io._sources import parse_data_uri
 
 __all__ = [
     "ALLOWED_FORMATS",
     "ARRAY_DTYPES",
     "DEFAULT_MAX_PIXELS",
+    "SAMPLE_PHOTOS",
     "as_array",
     "data_uri_media_type",
     "describe_bytes",

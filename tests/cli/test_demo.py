@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,61 @@ def test_demo_without_an_optional_extra(
     assert "== laplacian: " in out and (tmp_path / "contact_sheet.png").is_file()
     assert main(["demo", "--image", str(image), "--out", str(tmp_path), "--schemes", "wavelet", "--no-search"]) == 2
     assert "specprompt demo: error: the wavelet scheme needs PyWavelets" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--photo", "nope"], r"argument --photo: invalid choice: 'nope' \(choose from 'astronaut', "),
+        (["--photo", "stereo_motorcycle"], "argument --photo: invalid choice: 'stereo_motorcycle'"),
+        (["--photo", "download_all"], "argument --photo: invalid choice: 'download_all'"),
+        (["--size", "100000"], r"argument --size: expected an int from 32 to 1024 \(px\), got '100000'"),
+        (["--size", "0"], "argument --size: expected an int from 32 to 1024"),
+        (["--trials", "0"], "argument --trials: expected an int >= 1, got '0'"),
+        (["--budget", "-1"], "argument --budget: expected an int >= 0, got '-1'"),
+    ],
+)
+def test_demo_rejects_bad_options_when_parsing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(tmp_path / "o"), *args])
+    assert exc.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cost-model", "zz"], "unknown cost model 'zz'; known: anthropic, "),
+        (["--no-search", "--cost-model", "zz"], "unknown cost model 'zz'"),
+        (["--schemes", "laplacian", "nope"], "unknown scheme 'nope'; known: dct, fft, laplacian, wavelet"),
+        (["--out", "{tmp}/afile"], r"--out '.*afile' is a file, not a folder"),
+        (["--out", "{tmp}/afile/sub"], r"--out '.*afile/sub': '.*afile' is a file, not a folder"),
+        (["--no-search", "--out", "{tmp}/afile"], r"--out '.*afile' is a file, not a folder"),
+        (["--out", "{tmp}/run"], r"'.*run/report.html' is a folder, but the command writes a file there"),
+        (["--no-search", "--out", "{tmp}/sheet"], r"'.*sheet/contact_sheet.png' is a folder"),
+    ],
+)
+def test_demo_checks_every_option_and_the_output_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "run" / "report.html").mkdir(parents=True)
+    (tmp_path / "sheet" / "contact_sheet.png").mkdir(parents=True)
+    args = [a.format(tmp=tmp_path) for a in args]
+    out = [] if "--out" in args else ["--out", str(tmp_path / "o")]
+    assert main(["demo", *out, *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no table printed, no contact sheet drawn
+    err = captured.err.strip()
+    assert err.startswith("specprompt demo: error: ") and "\n" not in err and re.search(message, err), err
+    assert not (tmp_path / "o").exists() and not any((tmp_path / "run").glob("*.png"))
+
+
+def test_demo_reads_a_grey_photo_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--photo", "camera", "--out", str(tmp_path), "--schemes", "laplacian", "--no-search"]) == 0
+    out = capsys.readouterr().out
+    assert "== laplacian: skimage.data.camera(), 512x512 RGB, " in out
+    assert re.search(r"all bands\s+512x512 ", out), out

@@ -40,6 +40,7 @@ def test_public_names() -> None:
         "ALLOWED_FORMATS",
         "ARRAY_DTYPES",
         "DEFAULT_MAX_PIXELS",
+        "SAMPLE_PHOTOS",
         "as_array",
         "data_uri_media_type",
         "describe_bytes",

@@ -1,0 +1,177 @@
+"""Output paths are checked before any work: compile, calibrate, train and finetune exit 2 naming the flag."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from specprompt import ConfigError
+from specprompt.cli import main
+from specprompt.cli._args import check_writable_dir, check_writable_file
+
+
+def _no_writes(*args: Any, **kwargs: Any) -> str:
+    raise PermissionError(13, "Permission denied")
+
+
+def _must_not_run(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the expensive step ran before the output path was checked")
+
+
+# -- the helpers ---------------------------------------------------------------------------------------
+
+
+def test_check_writable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert check_writable_dir("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checked, not created
+    assert check_writable_dir("--out", tmp_path, ["afile"]) == tmp_path  # an existing file is overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the write probe left nothing
+    with pytest.raises(ConfigError, match=rf"^--out '{re.escape(str(afile))}' is a file, not a folder$"):
+        check_writable_dir("--out", afile)
+    with pytest.raises(ConfigError, match=rf"^--out '.*afile/sub': '{re.escape(str(afile))}' is a file, not a folder"):
+        check_writable_dir("--out", afile / "sub")
+    (tmp_path / "d" / "program.json").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"program.json' is a folder, but the command writes a file there"):
+        check_writable_dir("--out", tmp_path / "d", ["pareto.json", "program.json"])
+    monkeypatch.setattr(tempfile, "mkdtemp", _no_writes)
+    with pytest.raises(ConfigError, match=r"^--out '.*x': cannot write into '.*' \(Permission denied\)$"):
+        check_writable_dir("--out", tmp_path / "x")
+
+
+def test_check_writable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert check_writable_file("--json", afile) == afile
+    assert check_writable_file("--json", tmp_path / "new" / "c.json") == tmp_path / "new" / "c.json"
+    with pytest.raises(ConfigError, match=r"^--json '.*' is a folder; give the path of a file$"):
+        check_writable_file("--json", tmp_path)
+    with pytest.raises(ConfigError, match=r"^--json '.*afile/x.json': '.*afile' is a file, not a folder$"):
+        check_writable_file("--json", afile / "x.json")
+    monkeypatch.setattr(tempfile, "mkdtemp", _no_writes)
+    with pytest.raises(ConfigError, match="cannot write into"):
+        check_writable_file("--json", tmp_path / "c.json")
+
+
+# -- the commands --------------------------------------------------------------------------------------
+
+
+def _compile_args(program_file: Path, data: dict[str, Path], out: Path) -> list[str]:
+    return [
+        "compile",
+        f"{program_file}:program",
+        "--trainset",
+        str(data["train_dir"]),
+        "--budget",
+        "100",
+        "--cost-model",
+        "local",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+
+
+def _error(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"specprompt {command}: error: ") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("afile", r"--out '.*afile' is a file, not a folder"),
+        ("afile/sub", r"--out '.*afile/sub': '.*afile' is a file, not a folder"),
+        ("run", r"--out '.*run': '.*run/program.json' is a folder, but the command writes a file there"),
+    ],
+)
+def test_compile_checks_out_before_loading_anything(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    out: str,
+    message: str,
+) -> None:
+    import specprompt.cli._user_code as user_code
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "run" / "program.json").mkdir(parents=True)
+    monkeypatch.setattr(user_code, "load_program_ref", _must_not_run)
+    assert main(_compile_args(program_file, tiny_data, tmp_path / out)) == 2
+    assert re.search(message, _error(capsys, "compile"))
+    assert not (tmp_path / "run" / "study.db").exists()
+
+
+def test_compile_checks_the_study_file_only_for_the_default_storage(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "run" / "study.db").mkdir(parents=True)
+    args = _compile_args(program_file, tiny_data, tmp_path / "run")
+    assert main(args) == 2
+    assert "study.db' is a folder" in _error(capsys, "compile")
+    assert main([*args, "--storage", "memory", "--lm", "nearest"]) == 0  # study.db is not written
+    assert (tmp_path / "run" / "program.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("json_path", "message"),
+    [
+        ("emptydir", r"--json '.*emptydir' is a folder; give the path of a file"),
+        ("afile/x.json", r"--json '.*afile/x.json': '.*afile' is a file, not a folder"),
+    ],
+)
+def test_calibrate_checks_json_before_any_probe_call(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    json_path: str,
+    message: str,
+) -> None:
+    import specprompt.search
+
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(specprompt.search, "calibrate", _must_not_run)
+    args = ["calibrate", f"{program_file}:program", "--trainset", str(tiny_data["train_dir"]), "--lm", "nearest"]
+    assert main([*args, "--json", str(tmp_path / json_path)]) == 2
+    assert re.search(message, _error(capsys, "calibrate"))
+
+
+def test_train_checks_out_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import specprompt.training
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setattr(specprompt.training, "train", _must_not_run)
+    assert main(["train", "--device", "cpu", "--out", str(afile)]) == 2
+    assert re.search(r"--out '.*afile' is a file, not a folder$", _error(capsys, "train"))
+    conf = tmp_path / "c.json"
+    conf.write_text(f'{{"out": "{afile / "ck"}"}}')
+    assert main(["train", "--device", "cpu", "--config", str(conf)]) == 2
+    assert re.search(r"--config '.*c.json' field 'out' '.*afile/ck': '.*afile' is a file", _error(capsys, "train"))
+
+
+def test_finetune_checks_out_before_reading_the_images(
+    tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import specprompt.cli._finetune as finetune_cli
+
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(finetune_cli, "examples_from", _must_not_run)
+    args = ["finetune", "--trainset", str(tiny_data["train_dir"]), "--out", str(tmp_path / "afile" / "sub")]
+    assert main(args) == 2
+    assert re.search(r"--out '.*afile/sub': '.*afile' is a file, not a folder$", _error(capsys, "finetune"))
