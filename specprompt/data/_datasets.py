@@ -22,7 +22,7 @@ import logging
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +61,8 @@ _OTHER_IMAGE_SUFFIXES = (
     ".nef",
     ".arw",
 )
+#: Output types whose labels must have the matching JSON type, and how to write one.
+_SCALARS: dict[type, str] = {str: "a JSON string", int: "a JSON integer", float: "a JSON number", bool: "true or false"}
 #: Output fields that describe the model's reasoning, never a dataset label (``dspy.ChainOfThought``).
 _NOT_LABELS = ("reasoning",)
 #: Image formats kept byte for byte in the data URI (the ones chat APIs accept); others become PNG.
@@ -79,12 +81,16 @@ class DatasetFields:
         outputs: output fields of the last predictor, without ``reasoning`` (the labels).
         images: image input fields -> ``"single"`` (``dspy.Image``) or ``"list"`` (``list[dspy.Image]``).
         choices: fields typed ``Literal[...]`` -> their allowed values.
+        scalars: output fields typed ``str``, ``int``, ``float`` or ``bool`` (or ``Optional`` of
+            one) -> ``(type, optional)``: a label of another JSON type could never equal the
+            model's parsed answer, so it is refused.
     """
 
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     images: Mapping[str, Literal["single", "list"]]
     choices: Mapping[str, tuple[Any, ...]]
+    scalars: Mapping[str, tuple[type, bool]] = field(default_factory=dict)
 
     def describe(self) -> str:
         """``inputs [image] and outputs [label]``, for error messages."""
@@ -136,13 +142,16 @@ def dataset_fields(program: dspy.Module) -> DatasetFields:
         raise ConfigError("the program's last predictor has no output field to use as a label")
     images: dict[str, Literal["single", "list"]] = {}
     choices: dict[str, tuple[Any, ...]] = {}
+    scalars: dict[str, tuple[type, bool]] = {}
     for name, info in [*first.input_fields.items(), *last.output_fields.items()]:
         ann = _unwrap_optional(info.annotation)
         if name in inputs and (kind := _image_kind(ann)) is not None:
             images[name] = kind
         if typing.get_origin(ann) is Literal:
             choices[name] = typing.get_args(ann)
-    return DatasetFields(inputs, outputs, images, choices)
+        elif name in outputs and ann in _SCALARS:
+            scalars[name] = (ann, ann is not info.annotation)
+    return DatasetFields(inputs, outputs, images, choices, scalars)
 
 
 # -- reading datasets -------------------------------------------------------------------------------
@@ -193,6 +202,34 @@ def _check_choice(fields: DatasetFields, name: str, value: Any, where: str) -> N
     allowed = fields.choices.get(name)
     if allowed is not None and value not in allowed:
         raise ConfigError(f"{where}: {name} {value!r} is not one of {', '.join(map(repr, allowed))}")
+    typed = fields.scalars.get(name)
+    if typed is None or (value is None and typed[1]):
+        return
+    kind, _ = typed
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(
+            f"{where}: {name} is {json.dumps(value, default=repr)}{_json_kind(value)}, but the program's {name!r} "
+            f"output is typed {kind.__name__}: give {_SCALARS[kind]} (the model's answer is parsed as "
+            f"{kind.__name__}, so an exact-match metric never matches this label)"
+        )
+
+
+def _json_kind(value: Any) -> str:
+    """`` (a number)`` and the like, after a JSON value in a message; nothing after ``null``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        kind = "a boolean"
+    elif isinstance(value, (int, float)):
+        kind = "a number"
+    elif isinstance(value, str):
+        kind = "a string"
+    else:
+        kind = "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
+    return f" ({kind})"
 
 
 def _jsonl_example(obj: Any, fields: DatasetFields, base: Path, where: str) -> dspy.Example:

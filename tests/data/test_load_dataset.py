@@ -86,3 +86,43 @@ def test_folder_of_images_only_logs_nothing(tmp_path: Path, caplog: pytest.LogCa
     with caplog.at_level(logging.DEBUG, logger="specprompt.data"):
         assert len(specprompt.load_dataset(tmp_path)) == 2
     assert caplog.records == []
+
+
+class Typed(dspy.Signature):
+    """Label, count, score and flag of an image."""
+
+    image: dspy.Image = dspy.InputField()
+    label: str = dspy.OutputField()
+    count: int = dspy.OutputField()
+    score: float = dspy.OutputField()
+    flag: bool = dspy.OutputField()
+    note: str | None = dspy.OutputField()
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            {"label": None},
+            r"d.jsonl:1: label is null, but the program's 'label' output is typed str",
+        ),
+        ({"label": ["red"]}, r"label is \[\"red\"\] \(a list\).*typed str"),
+        ({"label": 3}, r"label is 3 \(a number\).*typed str"),
+        ({"count": "3"}, r"count is \"3\" \(a string\).*typed int: give a JSON integer"),
+        ({"count": True}, r"count is true \(a boolean\).*typed int"),
+        ({"score": "0.5"}, r"score is \"0.5\" \(a string\).*typed float: give a JSON number"),
+        ({"flag": 1}, r"flag is 1 \(a number\).*typed bool: give true or false"),
+    ],
+)
+def test_a_label_of_another_json_type_than_its_output_is_refused(
+    tmp_path: Path, change: dict[str, object], match: str
+) -> None:
+    _png(tmp_path / "x.png", 50)
+    good = {"image": "x.png", "label": "red", "count": 3, "score": 1, "flag": False, "note": None}
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(good) + "\n")
+    (ex,) = specprompt.load_dataset(path, dspy.Predict(Typed))  # an int where a float goes, null where optional
+    assert (ex.label, ex.count, ex.score, ex.flag, ex.note) == ("red", 3, 1, False, None)
+    path.write_text(json.dumps({**good, **change}) + "\n")
+    with pytest.raises(ConfigError, match=match):
+        specprompt.load_dataset(path, dspy.Predict(Typed))
