@@ -261,9 +261,18 @@ def use_calibration(study: optuna.Study, calibration: Calibration, local: Any, t
     """
     names = (model_name(local), model_name(target))
     if (calibration.local, calibration.target) != names:
+        pairs = zip((calibration.local, calibration.target), names, strict=True)
+        options = any(a != b and a.split("+")[0] == b.split("+")[0] for a, b in pairs)
+        hint = (
+            " (the same judge with other options: a suffix '+<digest>' names options off the defaults, for the "
+            "nearest engine the cost model it reports usage with, so measure it with this compile's cost_model, "
+            "--cost-model)"
+            if options
+            else ""
+        )
         raise ConfigError(
             f"the calibration was measured with local judge {calibration.local!r} and target {calibration.target!r}, "
-            f"but this compile uses {names[0]!r} and {names[1]!r}: measure it again with these judges"
+            f"but this compile uses {names[0]!r} and {names[1]!r}{hint}: measure it again with these judges"
         )
     study.set_user_attr(CALIBRATION_ATTR, calibration.to_dict())
     logger.info(

@@ -327,8 +327,15 @@ def test_a_given_calibration_decides_with_no_target_call(photo: Task, tmp_path: 
 
 def test_a_given_calibration_must_match_the_judges(photo: Task, tmp_path: Any) -> None:
     other = dataclasses.replace(_given(0.9, (0.6, 1.0)), target="openai/gpt-4.1-mini")
-    with pytest.raises(ConfigError, match=r"measured with local judge 'specprompt/nearest-v1' and target 'openai/gpt"):
+    with pytest.raises(
+        ConfigError, match=r"measured with local judge 'specprompt/nearest-v1' and target 'openai/gpt"
+    ) as e:
         _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), calibration=other)
+    assert "the same judge with other options" not in str(e.value)
+    # the same engine with another cost model has another model string: the message says why
+    priced = nearest_lm(cost_model="openai:gpt-4o")
+    with pytest.raises(ConfigError, match=r"the same judge with other options.*--cost-model\): measure it again"):
+        _compile(photo, pixel_lm("hist-hog"), screen=priced, calibration=_given(0.9, (0.6, 1.0)))
     with pytest.raises(ConfigError, match="calibration= needs screen="):
         BandOptimizer(exact, calibration=_given(0.9, (0.6, 1.0)))
     with pytest.raises(ConfigError, match="give calibration= or calibration_mode='trials', not both"):
