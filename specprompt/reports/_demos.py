@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, ImageInputError, SpecPromptError
 from specprompt.reports._state import demo_labels, demos_of, read_program_state
 
 if TYPE_CHECKING:
@@ -353,7 +353,8 @@ def describe_program(
 
     Raises:
         ConfigError: not a program state, or a bad JSON file. UnknownNameError: unknown cost model.
-        ImageInputError: a corrupt SpectralImage data URI.
+        ImageInputError: a corrupt image data URI or SpectralImage metadata (the file, predictor,
+            demo and field named).
 
     Example:
         >>> import dspy
@@ -371,6 +372,17 @@ def describe_program(
     elif not isinstance(get_cost_model(local_model), LocalCostModel):
         raise ConfigError(f"local_model must be a local cost model such as 'local:band-vlm-v2', got {local_model!r}")
     states = demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
+    source = "the program" if isinstance(program, (dspy.Module, Mapping)) else str(program)
+
+    def row(pname: str, di: int, fname: str, item: int | None, value: Any) -> DemoImage | None:
+        try:
+            return _row(pname, di, fname, item, value, cost_model, local_model)
+        except SpecPromptError as exc:  # a corrupt image or metadata chunk: say which demo holds it
+            at = f"[{item}]" if item is not None else ""
+            where = f"{source}: predictor {pname!r} demo {di} field {fname!r}{at}"
+            reason = f"{exc.source}: {exc.reason}" if isinstance(exc, ImageInputError) else str(exc)
+            raise ImageInputError(where, reason) from None
+
     rows: list[DemoImage] = []
     for pname, demos in states.items():
         per: list[tuple[int, str, DemoImage | None]] = []
@@ -381,12 +393,12 @@ def describe_program(
                     continue
                 if isinstance(value, (list, tuple)):
                     for j, v in enumerate(value):
-                        r = _row(pname, di, fname, j, v, cost_model, local_model)
+                        r = row(pname, di, fname, j, v)
                         if r is not None:
                             per.append((di, fname, r))
                             image_fields.add(fname)
                     continue
-                r = _row(pname, di, fname, None, value, cost_model, local_model)
+                r = row(pname, di, fname, None, value)
                 if r is not None:
                     image_fields.add(fname)
                     per.append((di, fname, r))

@@ -102,7 +102,9 @@ def png_bytes_metadata(data: bytes, where: str) -> dict[str, Any] | None:
         with Image.open(io.BytesIO(data)) as im:
             size = im.size
             text = im.info.get(METADATA_KEY)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise ImageInputError(where, f"not a PNG image (PIL cannot identify its {len(data)} bytes)") from None
+    except (OSError, ValueError) as exc:
         raise ImageInputError(where, f"not a PNG image ({exc})") from None
     if text is None:
         return None

@@ -114,3 +114,36 @@ def test_local_tokens_follow_the_local_checkpoint() -> None:
     assert by_cost.rows[0].local_tokens == v2.rows[0].local_tokens and by_cost.shown_model is None
     with pytest.raises(ConfigError, match="local_model must be a local cost model"):
         describe_program(program, local_model="openai:gpt-4.1-mini")
+
+
+def test_a_corrupt_demo_image_is_named_by_file_predictor_demo_and_field(
+    searched: tuple[Any, Any], tmp_path: Path
+) -> None:
+    import base64
+    import io
+    import re
+
+    from PIL import Image, PngImagePlugin
+
+    from specprompt import ImageInputError
+
+    program, _ = searched
+    path = tmp_path / "p.json"
+    program.save(str(path))
+    text = path.read_text()
+    uri = re.search(r"data:image/png;base64,[A-Za-z0-9+/=]+", text)
+    assert uri is not None
+    junk = "data:image/png;base64," + base64.b64encode(b"\x89PNG junk").decode()
+    (tmp_path / "junk.json").write_text(text.replace(uri.group(0), junk, 1))
+    with pytest.raises(ImageInputError, match=r"junk.json: predictor '\w+' demo 0 field 'image'.*PIL cannot identify"):
+        describe_program(tmp_path / "junk.json")
+    with Image.open(io.BytesIO(base64.b64decode(uri.group(0).split(",", 1)[1]))) as im:
+        meta = {**json.loads(im.info["specprompt"]), "scheme": "nope"}
+        info = PngImagePlugin.PngInfo()
+        info.add_text("specprompt", json.dumps(meta))
+        buf = io.BytesIO()
+        im.save(buf, "PNG", pnginfo=info)
+    tampered = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    (tmp_path / "tampered.json").write_text(text.replace(uri.group(0), tampered, 1))
+    with pytest.raises(ImageInputError, match=r"tampered.json: predictor '\w+' demo 0 field 'image': unknown scheme"):
+        describe_program(tmp_path / "tampered.json")
