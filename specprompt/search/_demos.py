@@ -148,7 +148,16 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
             seeded.append(name)
         demos.append(tuple(existing))
     if seeded:
-        logger.info("took %d trainset demos for predictor(s) without demos: %s", k, ", ".join(seeded))
+        took = sorted({len(d) for d, (name, _) in zip(demos, named, strict=True) if name in seeded})
+        logger.info(
+            "took %s trainset demo(s) for predictor(s) without demos: %s",
+            "/".join(map(str, took)),
+            ", ".join(seeded),
+        )
+        if k > len(trainset):
+            logger.warning(
+                "k_demos %d is more than the %d trainset examples: every one of them is a demo", k, len(trainset)
+            )
     return _assemble(named, demos, trainset, tuple(seeded), frozenset())
 
 

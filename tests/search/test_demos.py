@@ -90,3 +90,13 @@ def test_free_text_answers_are_not_classes(colour_task: Task) -> None:
     ]
     plan = plan_demos(student, train, k_demos=3, seed=0)
     assert len(plan.demos[0]) == 3 and plan.classes == ((None, None, None),)
+
+
+def test_the_log_says_how_many_demos_were_taken(colour_task: Task, caplog: pytest.LogCaptureFixture) -> None:
+    n = len(colour_task.trainset)
+    with caplog.at_level("INFO", logger="specprompt.search"):
+        plan = plan_demos(dspy.Predict(colour_task.signature), colour_task.trainset, 100, seed=0)
+    assert len(plan.demos[0]) == n
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"took {n} trainset demo(s) for predictor(s) without demos: self" in messages
+    assert f"k_demos 100 is more than the {n} trainset examples: every one of them is a demo" in messages
