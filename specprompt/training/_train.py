@@ -22,11 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, UnknownNameError
 from specprompt.training._draws import Draws
 from specprompt.training._episodes import EpisodeBatch, fine_allowed, sample_episodes
-from specprompt.training._families import AUX_ATTRIBUTES, HELD_OUT_FAMILIES, TRAIN_FAMILIES, get_family
-from specprompt.training._photo_families import get_photo_family, is_photo_family
+from specprompt.training._families import (
+    AUX_ATTRIBUTES,
+    FAMILIES,
+    HELD_OUT_FAMILIES,
+    TRAIN_FAMILIES,
+    available_families,
+    get_family,
+)
+from specprompt.training._photo_families import PHOTO_FAMILIES, get_photo_family, is_photo_family
 from specprompt.training._snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
 from specprompt.vlm import ModelConfig, check_int, resolve_device
 
@@ -145,8 +152,10 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be a sequence of family names, got {value!r}")
             object.__setattr__(self, name, tuple(value))
             for fam in value:
-                if name == "held_out" or not is_photo_family(fam):
-                    get_family(fam)
+                if name == "held_out" and fam not in FAMILIES:  # evaluation holds out procedural families only
+                    raise UnknownNameError("held-out task family (procedural)", fam, available_families())
+                if fam not in FAMILIES and not is_photo_family(fam):
+                    raise UnknownNameError("task family", fam, [*available_families(), *PHOTO_FAMILIES])
         if not self.families:
             raise ConfigError("TrainConfig.families must name at least one family")
         both = sorted(set(self.families) & set(self.held_out))

@@ -90,8 +90,10 @@ def test_train_config_validation(field: str, value: object, match: str) -> None:
 
 
 def test_train_config_rejects_unknown_names_and_keys() -> None:
-    with pytest.raises(UnknownNameError):
-        tiny_config(Path("x"), families=("nope",))
+    with pytest.raises(UnknownNameError, match=r"unknown task family 'nope'; known: .*texture, photo-scene"):
+        tiny_config(Path("x"), families=("nope",))  # photo families are names too
+    with pytest.raises(UnknownNameError, match=r"held-out task family \(procedural\) 'photo-scene'"):
+        tiny_config(Path("x"), held_out=("photo-scene",))
     with pytest.raises(ConfigError, match="unknown option"):
         TrainConfig.from_dict({"stepz": 3})
     with pytest.raises(ConfigError, match="expects a TrainConfig"):
