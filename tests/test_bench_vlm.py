@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -33,6 +34,17 @@ def test_a_finetuned_judge_answers_under_its_adapter_id(tmp_path: Path) -> None:
     assert lm.model.startswith("specprompt/local-") and "+" in lm.model
 
 
+@pytest.fixture
+def dspy_settings() -> Iterator[None]:
+    """dspy's global settings as they were: the script configures them for its own process."""
+    import dspy
+
+    saved = dict(dspy.settings.config)
+    yield
+    dspy.configure(**saved)
+
+
+@pytest.mark.usefixtures("dspy_settings")
 def test_a_pixel_judge_column_is_compared_with_the_other_judges_only(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _bench()
     rc = bench.main(
