@@ -15,17 +15,21 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from specprompt.errors import ConfigError, SpecPromptWarning
 
 __all__ = [
+    "DATASET_WORDS",
     "DeprecatedAlias",
     "add_data_arguments",
     "add_metric_argument",
     "add_scheme_arguments",
+    "at_least_3",
+    "check_output_folder",
     "check_writable_dir",
     "check_writable_file",
     "log_levels",
@@ -33,27 +37,45 @@ __all__ = [
     "non_negative_int",
     "positive_float",
     "positive_int",
+    "reworded",
     "scheme_options",
 ]
+
+#: How the library's messages name a dataset argument, and the flags a CLI user gave it with.
+DATASET_WORDS = {"pass valset= or a larger trainset": "pass --valset or a larger --trainset"}
+
+
+def _int_at_least(text: str, minimum: int, why: str = "") -> int:
+    """``text`` as an int ``>= minimum``; the ``argparse`` error names the bound (and ``why``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise argparse.ArgumentTypeError(f"expected an int >= {minimum}{why}, got {text!r}")
+    return value
 
 
 def non_negative_int(text: str) -> int:
     """``argparse`` type: an int >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def positive_int(text: str) -> int:
-    """``argparse`` type: an int >= 1."""
-    value = non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}")
-    return value
+    """``argparse`` type: an int >= 1 (``-1`` and ``0`` get the same message).
+
+    Example:
+        >>> positive_int("-1")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: expected an int >= 1, got '-1'
+    """
+    return _int_at_least(text, 1)
+
+
+def at_least_3(text: str) -> int:
+    """``argparse`` type: an int >= 3, the prompts of a calibration probe (a rank agreement needs three)."""
+    return _int_at_least(text, 3, " (a rank agreement needs three prompts)")
 
 
 def non_negative_float(text: str) -> float:
@@ -128,6 +150,35 @@ def add_metric_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+@contextmanager
+def reworded(words: Mapping[str, str]) -> Iterator[None]:
+    """Re-raises a :class:`~specprompt.errors.ConfigError` of the library with the CLI's words.
+
+    The library names its Python arguments (``valset=``); the CLI user typed flags (``--valset``).
+    Other errors, and messages holding none of ``words``, pass through unchanged.
+
+    Args:
+        words: phrases of the library's messages and what the CLI says instead.
+
+    Example:
+        >>> with reworded({"valset=": "--valset"}):
+        ...     raise ConfigError("pass valset=")
+        Traceback (most recent call last):
+        ...
+        specprompt.errors.ConfigError: pass --valset
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        text = str(exc)
+        said = text
+        for phrase, flag in words.items():
+            said = said.replace(phrase, flag)
+        if said == text:
+            raise
+        raise ConfigError(said) from None
+
+
 def scheme_options(text: str | None) -> dict[str, Any]:
     """The ``--scheme-options`` JSON object (``{}`` when not given).
 
@@ -149,13 +200,37 @@ def scheme_options(text: str | None) -> dict[str, Any]:
     return options
 
 
+class _NoTraceback(logging.Filter):
+    """Drops the traceback of a log record and says how to see it (Optuna logs each failed trial's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info or record.exc_text:
+            record.msg = f"{record.getMessage()} (specprompt -vv shows the traceback)"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_NO_TRACEBACK = _NoTraceback()
+
+
 def log_levels(verbose: int) -> None:
-    """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv."""
+    """specprompt's progress messages (INFO) are shown by default; Optuna's per-trial lines with -vv.
+
+    Below -vv, Optuna's warning about a failed trial comes without its traceback (specprompt's
+    frames, not the user's mistake; the error that ends a command is printed as one line anyway).
+    """
     import optuna
 
     if verbose == 0:
         logging.getLogger("specprompt").setLevel(logging.INFO)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose >= 2 else optuna.logging.WARNING)
+    for handler in logging.getLogger("optuna").handlers:
+        if verbose >= 2:
+            handler.removeFilter(_NO_TRACEBACK)
+        else:
+            handler.addFilter(_NO_TRACEBACK)
 
 
 def check_writable_dir(flag: str, path: str | os.PathLike[str], files: Sequence[str] = ()) -> Path:
@@ -234,3 +309,50 @@ def _check_folder(flag: str, shown: str, folder: Path) -> None:
         os.rmdir(tempfile.mkdtemp(prefix=".specprompt-check-", dir=existing))
     except OSError as exc:
         raise ConfigError(f"{flag} {shown!r}: cannot write into {str(existing)!r} ({exc.strerror or exc})") from None
+
+
+def check_output_folder(
+    flag: str,
+    path: str | os.PathLike[str],
+    outputs: Sequence[str],
+    *,
+    what: str,
+    resumable: Sequence[str] = (),
+    overwrite: bool = False,
+) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, once it is a folder a command may write its result into.
+
+    On top of :func:`check_writable_dir`: a folder holding anything but the command's own files is
+    refused (its files are not mixed with the user's), and so is a finished result unless
+    ``overwrite`` (``--overwrite``) is given. A run's ``resumable`` files (a snapshot of a killed
+    run) are the command's own: the run resumes from them.
+
+    Args:
+        flag: the option that named the path (``"--out"``), for the messages.
+        path: the output folder; it and its parents may be missing.
+        outputs: the files of a finished result (any of them there means one is).
+        what: the result, for the messages (``"checkpoint"``).
+        resumable: the files of an unfinished run, kept for it to resume.
+        overwrite: replace a finished result.
+
+    Raises:
+        ConfigError: naming ``flag``, ``path`` and the reason: see :func:`check_writable_dir`, a
+            folder with other entries (a few of them named), or a finished result without ``overwrite``.
+    """
+    folder = check_writable_dir(flag, path, outputs)
+    if not folder.is_dir():
+        return folder
+    own = {*outputs, *resumable}
+    others = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name not in own)
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ConfigError(
+            f"{flag} {str(path)!r} holds files that are not part of a {what} ({shown}); give an empty or new folder"
+        )
+    finished = [name for name in outputs if (folder / name).exists()]
+    if finished and not overwrite:
+        raise ConfigError(
+            f"{flag} {str(path)!r} already holds a {what} ({', '.join(finished)}); pass --overwrite to "
+            f"replace it, or give another {flag}"
+        )
+    return folder

@@ -16,12 +16,15 @@ import logging
 from typing import Any
 
 from specprompt.cli._args import (
+    DATASET_WORDS,
     add_data_arguments,
     add_metric_argument,
     add_scheme_arguments,
+    at_least_3,
     check_writable_file,
     non_negative_int,
     positive_int,
+    reworded,
     scheme_options,
 )
 
@@ -40,10 +43,9 @@ def _number(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt calibrate``; prints the agreement, the calls and the verdict."""
-    from specprompt.cli._lm import make_lm
+    from specprompt.cli._lm import make_lm, missing_key_named
     from specprompt.cli._user_code import load_metric, load_program_ref
     from specprompt.data import dataset_fields, load_dataset
-    from specprompt.errors import ConfigError
     from specprompt.search import calibrate
 
     path = None if args.json is None else check_writable_file("--json", args.json)  # before any paid call
@@ -55,29 +57,29 @@ def run(args: argparse.Namespace) -> int:
     fields = dataset_fields(program)
     trainset = load_dataset(args.trainset, fields)
     valset = load_dataset(args.valset, fields) if args.valset else None
-    for flag, value in (("--adapter", args.adapter), ("--checkpoint", args.checkpoint)):
-        if value is not None and args.local != "local":
-            raise ConfigError(f"{flag} is for --local local (the local band VLM), got --local {args.local!r}")
     target = make_lm(args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model)
-    local = make_lm(args.local, cost_model=args.cost_model, adapter=args.adapter, checkpoint=args.checkpoint)
-    result = calibrate(
-        program,
-        metric,
-        trainset=trainset,
-        valset=valset,
-        target=target,
-        local=local,
-        n_probes=args.probes,
-        n_examples=args.examples,
-        seed=args.seed,
-        threshold=args.threshold,
-        token_budget=args.budget,
-        cost_model=args.cost_model,
-        scheme=args.scheme,
-        scheme_options=scheme_options(args.scheme_options),
-        k_demos=args.k_demos,
-        num_threads=args.threads,
+    local = make_lm(
+        args.local, cost_model=args.cost_model, adapter=args.adapter, checkpoint=args.checkpoint, flag="--local"
     )
+    with missing_key_named({"--lm": args.lm, "--local": args.local}), reworded(DATASET_WORDS):
+        result = calibrate(
+            program,
+            metric,
+            trainset=trainset,
+            valset=valset,
+            target=target,
+            local=local,
+            n_probes=args.probes,
+            n_examples=args.examples,
+            seed=args.seed,
+            threshold=args.threshold,
+            token_budget=args.budget,
+            cost_model=args.cost_model,
+            scheme=args.scheme,
+            scheme_options=scheme_options(args.scheme_options),
+            k_demos=args.k_demos,
+            num_threads=args.threads,
+        )
     print(result.summary())
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +127,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cost-model", default="local", help="cost model pricing images (default: %(default)s)")
     add_scheme_arguments(p)
     add_metric_argument(p)
-    p.add_argument("--probes", type=positive_int, default=24, help="prompts in the probe (default: %(default)s)")
+    p.add_argument(
+        "--probes", type=at_least_3, default=24, help="prompts in the probe, at least 3 (default: %(default)s)"
+    )
     p.add_argument(
         "--examples", type=positive_int, default=8, help="validation examples per prompt (default: %(default)s)"
     )

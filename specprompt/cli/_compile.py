@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import check_writable_dir, log_levels, scheme_options
-from specprompt.cli._lm import make_lm
+from specprompt.cli._args import DATASET_WORDS, check_writable_dir, log_levels, reworded, scheme_options
+from specprompt.cli._lm import make_lm, missing_key_named
 from specprompt.errors import ConfigError
 
 __all__ = ["OUTPUT_FILES", "STUDY_FILE", "add_parser", "parse_baselines", "run", "versus_full", "with_full"]
@@ -115,6 +116,71 @@ def _demo_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"search_demos": search} if pool is None else {"search_demos": search, "demo_pool": pool}
 
 
+def check_judges(args: argparse.Namespace) -> None:
+    """Refuses judge and calibration flags that clash or that nothing would read, by their flags.
+
+    Checked before anything loads; the search checks the same combinations by their Python
+    names (``target=``, ``screen=``), which a CLI user never typed.
+
+    Raises:
+        ConfigError: ``--screen`` with ``--target``; ``--calibrate`` or ``--calibration`` without
+            ``--screen`` or ``--target``; ``--screen-keep``, ``--screen-rule`` or
+            ``--calibration-mode`` without ``--screen``; ``--calibration-mode``,
+            ``--calibration-probes`` or ``--calibration-examples`` without ``--calibrate``.
+    """
+    screen, target = getattr(args, "screen", None), getattr(args, "target", None)
+    if screen is not None and target is not None:
+        raise ConfigError(
+            "give --screen or --target, not both: with --screen, --lm is the target and --screen the cheap judge "
+            "that screens for it; --target is the LM a search scored by a local --lm answers for"
+        )
+    if getattr(args, "calibrate", False) and screen is None and target is None:
+        raise ConfigError(
+            "--calibrate needs --target (the LM that --lm is calibrated against) or --screen (the judge "
+            "calibrated against --lm)"
+        )
+    if getattr(args, "calibration", None) is not None and screen is None and target is None:
+        raise ConfigError("--calibration needs --screen (or --target): the judges it was measured with")
+    for flag, name in (("--screen-keep", "screen_keep"), ("--screen-rule", "screen_rule")):
+        if getattr(args, name, None) is not None and screen is None:
+            raise ConfigError(f"{flag} needs --screen (it sets how the --screen judge screens candidates)")
+    if getattr(args, "calibration_mode", None) is not None and (screen is None or not args.calibrate):
+        raise ConfigError("--calibration-mode needs --screen and --calibrate (it sets where they are calibrated)")
+    for flag, name in (
+        ("--calibration-probes", "calibration_probes"),
+        ("--calibration-examples", "calibration_examples"),
+    ):
+        if getattr(args, name, None) is not None and not getattr(args, "calibrate", False):
+            raise ConfigError(f"{flag} needs --calibrate (it sizes the calibration)")
+
+
+def check_spending(args: argparse.Namespace) -> None:
+    """Refuses ``--max-cost`` without ``--price-per-million-tokens`` (nothing to compute a cost with).
+
+    Raises:
+        ConfigError: naming both flags.
+    """
+    if getattr(args, "max_cost", None) is not None and getattr(args, "price_per_million_tokens", None) is None:
+        raise ConfigError("--max-cost needs --price-per-million-tokens (the price of a million billed tokens)")
+
+
+def check_detail(args: argparse.Namespace) -> None:
+    """Refuses ``--detail`` with a cost model that has no detail setting (only OpenAI's have one).
+
+    Raises:
+        ConfigError: naming ``--detail`` and ``--cost-model``. UnknownNameError: an unknown cost model.
+    """
+    if getattr(args, "detail", None) is None:
+        return
+    from specprompt.cost import OpenAIPatchCostModel, OpenAITileCostModel, get_cost_model
+
+    if not isinstance(get_cost_model(args.cost_model), (OpenAITileCostModel, OpenAIPatchCostModel)):
+        raise ConfigError(
+            f"--detail is OpenAI's image detail setting; --cost-model {args.cost_model} prices images without one "
+            "(give an openai:<model> cost model, or leave --detail out)"
+        )
+
+
 def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any] | None, list[Any] | None, Path]:
     """``(optimizer, lm, program, trainset, valset, testset, out)`` of parsed ``compile`` arguments."""
     from specprompt.cli._optuna import make_pruner, make_sampler
@@ -147,13 +213,13 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
         adapter=args.adapter,
         checkpoint=getattr(args, "checkpoint", None),
     )
-    target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model)
+    target = None if args.target is None else make_lm(args.target, cost_model=args.cost_model, flag="--target")
     screen = None
     if getattr(args, "screen", None) is not None:
         from specprompt.search import SCREEN_CHECKPOINT
 
         screen_checkpoint = SCREEN_CHECKPOINT if args.screen == "local" else None
-        screen = make_lm(args.screen, cost_model=args.cost_model, checkpoint=screen_checkpoint)
+        screen = make_lm(args.screen, cost_model=args.cost_model, checkpoint=screen_checkpoint, flag="--screen")
     screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
     if getattr(args, "calibration_mode", None) is not None:
         screening["calibration_mode"] = args.calibration_mode
@@ -202,6 +268,14 @@ def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any
     return optimizer, lm, program, trainset, valset, testset, out
 
 
+@contextmanager
+def _in_flags(args: argparse.Namespace) -> Iterator[None]:
+    """The search's errors that name its Python arguments, said with the flags of ``compile``."""
+    lms = {"--lm": args.lm, "--target": args.target, "--screen": getattr(args, "screen", None)}
+    with missing_key_named(lms), reworded(DATASET_WORDS):
+        yield
+
+
 def compile_program(
     args: argparse.Namespace, *, print_fn: Callable[[str], None] = print
 ) -> tuple[Any, Any, list[Any], Path]:
@@ -209,7 +283,7 @@ def compile_program(
     import dspy
 
     optimizer, lm, program, trainset, valset, testset, out = _setup(args)
-    with dspy.context(lm=lm):
+    with dspy.context(lm=lm), _in_flags(args):
         compiled = optimizer.compile(
             program,
             trainset=trainset,
@@ -263,7 +337,7 @@ def search_share(args: argparse.Namespace) -> int:
     import dspy
 
     optimizer, lm, program, trainset, valset, _, _ = _setup(args)
-    with dspy.context(lm=lm):
+    with dspy.context(lm=lm), _in_flags(args):
         return int(optimizer.work(program, trainset=trainset, valset=valset))
 
 
@@ -281,6 +355,9 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt compile`` (and its ``--workers``); prints the summary to stdout."""
     from specprompt.cli._workers import check_workers, start_workers, stop_workers
 
+    check_judges(args)
+    check_spending(args)
+    check_detail(args)
     check_outputs(args)
     check_workers(args)
     procs = start_workers(args)

@@ -13,6 +13,7 @@ from specprompt.cli._args import (
     add_data_arguments,
     add_metric_argument,
     add_scheme_arguments,
+    at_least_3,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -26,13 +27,6 @@ def _fraction(text: str) -> float:
     value = positive_float(text)
     if value > 1.0:
         raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
-    return value
-
-
-def _at_least_3(text: str) -> int:
-    value = positive_int(text)
-    if value < 3:
-        raise argparse.ArgumentTypeError(f"expected an int >= 3 (a rank agreement needs three prompts), got {text!r}")
     return value
 
 
@@ -91,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--calibration-probes",
-        type=_at_least_3,
+        type=at_least_3,
         default=None,
         metavar="N",
         help="with --calibrate: prompts in the calibration probe, or with --calibration-mode trials the search's "

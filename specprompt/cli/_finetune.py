@@ -8,6 +8,7 @@ file) and a label (``--image-field``, ``--label-field``); it is read by the load
 Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --model specprompt/local
 --adapter DIR``; an adapter of another checkpoint than the default needs it named there too
 (``local_lm("band-vlm-v2", adapter_path=DIR)``, ``--checkpoint band-vlm-v2 --adapter DIR``).
+``DIR`` must be new or empty; an adapter already there is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import DeprecatedAlias, check_writable_dir
+from specprompt.cli._args import DeprecatedAlias, check_output_folder, reworded
 from specprompt.errors import ConfigError
 
 __all__ = ["add_parser", "examples_from", "run_finetune"]
@@ -50,7 +51,13 @@ def add_parser(sub: Any) -> None:
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--trainset", metavar="DATA", help="folder per label (DATA/<label>/*.png) or JSONL file")
     data.add_argument("--train", dest="trainset", action=DeprecatedAlias, new="--trainset", help=argparse.SUPPRESS)
-    p.add_argument("--out", required=True, metavar="DIR", help="adapter directory to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="adapter directory to write: new, empty, or holding an adapter to replace with --overwrite",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter already in --out")
     p.add_argument(
         "--checkpoint",
         default=None,
@@ -89,15 +96,26 @@ def examples_from(path: str | Path, image_field: str = "image", label_field: str
     """``(dspy.Image, label)`` pairs of a folder-per-label dataset or a JSONL file.
 
     Raises:
-        ConfigError: see :func:`specprompt.load_dataset`; also a label that is not a
-            string or number. ImageInputError: an unreadable image.
+        ConfigError: see :func:`specprompt.load_dataset` (a missing field is named by its
+            flag); also field names that are not identifiers or are equal, and a label that is
+            not a string or number. ImageInputError: an unreadable image.
     """
-    from specprompt.data import load_dataset
+    from specprompt.data import default_fields, load_dataset
 
+    for flag, name in (("--image-field", image_field), ("--label-field", label_field)):
+        if not name.isidentifier():
+            raise ConfigError(f"{flag} must be a Python identifier (a JSONL field name), got {name!r}")
     if image_field == label_field:
         raise ConfigError(f"--image-field and --label-field must differ, both are {image_field!r}")
+    # the loader speaks of a program's fields; finetune has none, its fields are these two flags
+    expects = f"the program expects {default_fields(image_field, label_field).describe()}"
+    reads = (
+        f"finetune reads the image from --image-field {image_field!r} and the label from --label-field {label_field!r}"
+    )
+    with reworded({expects: reads}):
+        examples = load_dataset(path, image_field=image_field, label_field=label_field)
     out: list[tuple[Any, str]] = []
-    for i, ex in enumerate(load_dataset(path, image_field=image_field, label_field=label_field)):
+    for i, ex in enumerate(examples):
         label = ex[label_field]
         if isinstance(label, bool) or not isinstance(label, (str, int, float)):
             raise ConfigError(f"{path}: example {i} has label {label!r}; labels must be strings or numbers")
@@ -116,7 +134,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     except ImportError as exc:
         sys.stderr.write(f"specprompt finetune: error: {exc}\n")
         return 2
-    check_writable_dir("--out", args.out)  # before the images load and the training runs
+    from specprompt.vlm import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
+
+    # before the images load and the training runs
+    outputs = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
+    check_output_folder("--out", args.out, outputs, what="FourierFT adapter", overwrite=args.overwrite)
     config = FinetuneConfig(
         steps=args.steps,
         n_frequency=args.n_frequency,

@@ -6,14 +6,17 @@ Shared by ``specprompt compile``, ``demo`` and ``calibrate``.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, EndpointError
 
 if TYPE_CHECKING:
     import dspy
 
-__all__ = ["API_KEY_ENVS", "make_lm"]
+__all__ = ["API_KEY_ENVS", "make_lm", "missing_key_named"]
 
 #: Environment variables read, in order, for ``--api-key`` when it is not given.
 API_KEY_ENVS = ("SPECPROMPT_API_KEY", "OPENAI_API_KEY")
@@ -27,6 +30,7 @@ def make_lm(
     cost_model: str = "local",
     adapter: str | None = None,
     checkpoint: str | None = None,
+    flag: str = "--lm",
 ) -> dspy.LM:
     """The LM that scores candidates: ``"local"`` (the shipped band VLM, offline; the default of
     ``specprompt compile``), ``"nearest"`` (offline), ``"pixel:<judge>"`` (offline) or a LiteLLM
@@ -46,10 +50,12 @@ def make_lm(
             ``"band-vlm-v2"`` (``"local"`` only; default: ``band-vlm-v1``). Under the bare
             ``--cost-model local`` the search then prices that checkpoint's tokens
             (:meth:`specprompt.search.BandOptimizer.compile`).
+        flag: the option that named the LM (``"--lm"``, ``"--target"``, ``"--local"``), for messages.
 
     Raises:
-        ConfigError: a name that is none of these, an ``api_base`` given to a local scorer, an
-            ``adapter`` or ``checkpoint`` given to another LM, or a bad adapter or checkpoint.
+        ConfigError: a name that is none of these, an ``api_base`` or ``api_key`` given to a
+            local scorer, an ``adapter`` or ``checkpoint`` given to another LM, or a bad adapter
+            or checkpoint.
 
     Example:
         >>> make_lm("nearest").model
@@ -62,18 +68,19 @@ def make_lm(
     import dspy
 
     if adapter is not None and name != "local":
-        raise ConfigError(f"--adapter is for --lm local (the adapter adapts the local band VLM), got --lm {name!r}")
+        raise ConfigError(f"--adapter is for {flag} local (the adapter adapts the local band VLM), got {flag} {name!r}")
     if checkpoint is not None and name != "local":
-        raise ConfigError(f"--checkpoint is for --lm local (a checkpoint of the local band VLM), got --lm {name!r}")
+        raise ConfigError(f"--checkpoint is for {flag} local (a checkpoint of the local band VLM), got {flag} {name!r}")
     pixel = name.startswith("pixel:")
-    if (name in ("local", "nearest") or pixel) and api_base is not None:
-        raise ConfigError(f"--api-base is for remote LMs; --lm {name} runs locally")
+    for option, value in (("--api-base", api_base), ("--api-key", api_key)):
+        if (name in ("local", "nearest") or pixel) and value is not None:
+            raise ConfigError(f"{option} is for remote LMs; {flag} {name} runs locally")
     if pixel:
         from specprompt.scorers import PIXEL_JUDGES, pixel_lm
 
         judge = name.partition(":")[2]
         if judge not in PIXEL_JUDGES:
-            raise ConfigError(f"unknown pixel judge in --lm {name!r}; known: pixel:{', pixel:'.join(PIXEL_JUDGES)}")
+            raise ConfigError(f"unknown pixel judge in {flag} {name!r}; known: pixel:{', pixel:'.join(PIXEL_JUDGES)}")
         return pixel_lm(judge) if cost_model == "local" else pixel_lm(judge, cost_model=cost_model)
     if name == "local":
         from specprompt.scorers import local_lm
@@ -86,7 +93,7 @@ def make_lm(
     provider, sep, model = name.partition("/")
     if not sep or not provider or not model:
         raise ConfigError(
-            "--lm must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>' "
+            f"{flag} must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>' "
             f"(e.g. 'openai/gpt-4o-mini'), got {name!r}"
         )
     key = api_key if api_key is not None else next((os.environ[v] for v in API_KEY_ENVS if os.environ.get(v)), None)
@@ -96,3 +103,37 @@ def make_lm(
     if key is not None:
         kwargs["api_key"] = key
     return dspy.LM(name, **kwargs)
+
+
+@contextmanager
+def missing_key_named(lms: Mapping[str, str | None], key_flag: str = "--lm") -> Iterator[None]:
+    """Turns a remote LM's refusal for want of an API key into an error naming the CLI's ways to give one.
+
+    DSPy's message tells a Python user to pass ``api_key=`` to ``dspy.LM``; a CLI user gives
+    ``--api-key`` (to the LM ``key_flag`` names) or sets :data:`API_KEY_ENVS`.
+
+    Args:
+        lms: the LM options of the command and their values (``{"--lm": "openai/gpt-4o", ...}``),
+            to name the one refused (by its model; one with an ``--api-base`` URL is ``key_flag``'s).
+        key_flag: the option ``--api-key`` and ``--api-base`` apply to.
+
+    Raises:
+        ConfigError: the endpoint refused a call because no API key was found.
+    """
+    try:
+        yield
+    except EndpointError as exc:
+        if "no API key found" not in exc.last:
+            raise
+        flag = next((f for f, name in lms.items() if name is not None and name == exc.endpoint), key_flag)
+        envs = " or ".join(f"${v}" for v in (*API_KEY_ENVS, *_provider_envs(exc.last)))
+        how = f"pass --api-key or set {envs}" if flag == key_flag else f"set {envs} (--api-key is for {key_flag})"
+        name = lms.get(flag) or exc.endpoint
+        raise ConfigError(f"{flag} {name} needs an API key and none was found: {how}") from None
+
+
+def _provider_envs(message: str) -> list[str]:
+    """The provider's own key variables a refusal names (``Set ANTHROPIC_API_KEY in the environment``)."""
+    found = re.search(r"Set ([A-Z0-9_]+(?: or [A-Z0-9_]+)*) in the environment", message)
+    names = found.group(1).split(" or ") if found else []
+    return [n for n in names if n not in API_KEY_ENVS]

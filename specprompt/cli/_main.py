@@ -87,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args) or 0)
     except SpecPromptError as exc:
+        sys.stderr.write(getattr(exc, "user_traceback", ""))  # the user's own frames (cli._user_code)
         print(f"specprompt {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from specprompt.cli._args import DeprecatedAlias
+from specprompt.cli._args import DeprecatedAlias, positive_float, positive_int
 from specprompt.errors import ConfigError
 from specprompt.serve import DEFAULT_MODEL, ServeConfig
 
@@ -22,6 +22,24 @@ _HELP = {f.name: f.metadata.get("help", "") for f in fields(ServeConfig)}
 _DEFAULTS = ServeConfig()
 
 
+def _port(text: str) -> int:
+    """``argparse`` type of ``--port``: an int from 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return value
+
+
+def _non_empty(text: str) -> str:
+    """``argparse`` type of ``--host`` and ``--api-key``: a string that is not blank."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty value")
+    return text
+
+
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Registers ``serve`` on the ``specprompt`` sub-command parsers."""
     p: argparse.ArgumentParser = sub.add_parser(
@@ -30,8 +48,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Serve specprompt's local models over an OpenAI-compatible HTTP API "
         "(/v1/models, /v1/chat/completions, /health).",
     )
-    p.add_argument("--host", default=_DEFAULTS.host, help=_HELP["host"] + " (default: %(default)s)")
-    p.add_argument("--port", type=int, default=_DEFAULTS.port, help=_HELP["port"] + " (default: %(default)s)")
+    p.add_argument("--host", type=_non_empty, default=_DEFAULTS.host, help=_HELP["host"] + " (default: %(default)s)")
+    p.add_argument("--port", type=_port, default=_DEFAULTS.port, help=_HELP["port"] + " (default: %(default)s)")
     p.add_argument(
         "--model",
         action="append",
@@ -51,29 +69,30 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--api-key",
+        type=_non_empty,
         default=None,
         help=f"{_HELP['api_key']} (default: ${API_KEY_ENV}; prefer the variable, arguments are visible to other users)",
     )
     p.add_argument("--allow-remote-images", action="store_true", help=_HELP["allow_remote_images"])
     for flag, name, kind in (
-        ("--max-request-bytes", "max_request_bytes", int),
-        ("--max-image-pixels", "max_image_pixels", int),
-        ("--max-request-pixels", "max_request_pixels", int),
-        ("--max-images", "max_images", int),
-        ("--remote-timeout", "remote_timeout_s", float),
-        ("--remote-max-bytes", "remote_max_bytes", int),
-        ("--threads", "workers", int),
+        ("--max-request-bytes", "max_request_bytes", positive_int),
+        ("--max-image-pixels", "max_image_pixels", positive_int),
+        ("--max-request-pixels", "max_request_pixels", positive_int),
+        ("--max-images", "max_images", positive_int),
+        ("--remote-timeout", "remote_timeout_s", positive_float),
+        ("--remote-max-bytes", "remote_max_bytes", positive_int),
+        ("--threads", "workers", positive_int),
     ):
         p.add_argument(
             flag,
             dest=name,
             type=kind,
             default=getattr(_DEFAULTS, name),
-            metavar="N" if kind is int else "X",
+            metavar="N" if kind is positive_int else "X",
             help=_HELP[name] + " (default: %(default)s)",
         )
     p.add_argument(
-        "--workers", dest="workers", type=int, action=DeprecatedAlias, new="--threads", help=argparse.SUPPRESS
+        "--workers", dest="workers", type=positive_int, action=DeprecatedAlias, new="--threads", help=argparse.SUPPRESS
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log one line per HTTP request")
     p.set_defaults(run=run)

@@ -7,7 +7,8 @@ Example::
     specprompt train --preset v2 --device cuda --workers 14   # episodes drawn by 14 processes
 
 A killed run resumes when the same command is run again (``OUT/train-snapshot.safetensors``,
-written every ``--snapshot-every`` steps).
+written every ``--snapshot-every`` steps). ``--out`` must be new, empty or such a run's; a finished
+checkpoint there is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import dataclasses
 import json
 from typing import Any
 
-from specprompt.cli._args import check_writable_dir
+from specprompt.cli._args import check_output_folder
 from specprompt.errors import ConfigError
 
-__all__ = ["add_train_parser", "config_from_args", "run_train"]
+__all__ = ["add_train_parser", "check_out", "config_from_args", "run_train"]
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -47,7 +48,15 @@ def add_train_parser(sub: Any) -> argparse.ArgumentParser:
         "few-shot episodes of the built-in task families, and write a checkpoint directory. Use it with "
         "local_lm(CHECKPOINT) or 'specprompt serve --checkpoint DIR'.",
     )
-    p.add_argument("--out", default=d.out, metavar="DIR", help=h("out"))
+    p.add_argument(
+        "--out",
+        default=d.out,
+        metavar="DIR",
+        help=f"{help_of['out']}: new, empty, or a killed run's, which resumes (default: {d.out})",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a finished checkpoint already in --out (train it again)"
+    )
     p.add_argument("--seed", type=int, default=d.seed, help=h("seed"))
     p.add_argument("--steps", type=int, default=d.steps, help=h("steps"))
     p.add_argument("--minutes", type=float, default=None, help=h("minutes", "no cap"))
@@ -123,6 +132,30 @@ def _differs(value: Any, default: Any) -> bool:
     return bool(value != default)
 
 
+def check_out(args: argparse.Namespace, cfg: Any) -> None:
+    """Refuses an output folder that ``train`` must not write into.
+
+    Allowed: a new or empty folder, and one holding the snapshot of a killed run (the run resumes
+    from it). A finished checkpoint is replaced only with ``--overwrite``.
+
+    Raises:
+        ConfigError: naming ``--out`` (or the ``--config`` field): see
+            :func:`~specprompt.cli._args.check_output_folder`.
+    """
+    from specprompt.training import SNAPSHOT_FILE
+    from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
+
+    flag = "--out" if cfg.out == args.out else f"--config {args.config!r} field 'out'"
+    check_output_folder(
+        flag,
+        cfg.out,
+        (WEIGHTS_FILE, CONFIG_FILE),
+        what="checkpoint",
+        resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
+        overwrite=getattr(args, "overwrite", False),
+    )
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Runs ``specprompt train``; prints the checkpoint directory and its model id."""
     import logging
@@ -133,8 +166,7 @@ def run_train(args: argparse.Namespace) -> int:
     from specprompt.vlm import read_config
 
     cfg = config_from_args(args)
-    flag = "--out" if cfg.out == args.out else f"--config {args.config!r} field 'out'"
-    check_writable_dir(flag, cfg.out)  # before training, not when the checkpoint is saved
+    check_out(args, cfg)  # before training, not when the checkpoint is saved
     logger = logging.getLogger("specprompt.training")
     logger.setLevel(logging.INFO)
     with logging_redirect_tqdm():  # the root handler's log lines print above the step bar

@@ -8,8 +8,13 @@ you would run yourself. Datasets are read by :func:`specprompt.load_dataset`, wh
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
+import math
+import numbers
 import sys
+import traceback
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +25,53 @@ import dspy
 
 from specprompt.errors import ConfigError
 
-__all__ = ["exact_match", "load_metric", "load_object", "load_program_ref"]
+__all__ = ["UserCodeError", "exact_match", "load_metric", "load_object", "load_program_ref"]
+
+
+class UserCodeError(ConfigError):
+    """The user's own file failed while specprompt ran it (on import, or calling the factory).
+
+    The message names the file, the exception type and its message. The CLI prints
+    :attr:`user_traceback` before it: the frames of the user's file only (specprompt's and
+    importlib's frames say nothing about the user's mistake).
+
+    Attributes:
+        user_traceback: ``Traceback ...`` lines of the user's frames, or ``""`` when there are none.
+    """
+
+    def __init__(self, message: str, user_traceback: str = "") -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+
+
+def _user_frames(exc: BaseException, path: Path) -> str:
+    """The traceback of ``exc`` cut down to the frames in ``path`` (``""`` when none is there)."""
+    if isinstance(exc, SyntaxError):  # the offending line and its caret, as Python prints them
+        return "".join(traceback.format_exception_only(type(exc), exc)[:-1])
+    mine = str(path.resolve())
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == mine]
+    if not frames:
+        return ""
+    return f"Traceback (most recent call last, frames of {path.name} only):\n" + "".join(traceback.format_list(frames))
+
+
+def _failure(exc: BaseException, where: str, path: Path) -> UserCodeError:
+    """The error for ``exc`` raised by the user's code ``where`` (``"program file 'p.py'"``)."""
+    if isinstance(exc, SyntaxError) and exc.filename == str(path.resolve()):
+        kind = "" if type(exc) is SyntaxError else f" ({type(exc).__name__})"
+        return UserCodeError(
+            f"{where} has a syntax error{kind} at line {exc.lineno}: {exc.msg}", _user_frames(exc, path)
+        )
+    if isinstance(exc, SystemExit):
+        return UserCodeError(
+            f"{where} called sys.exit({exc.code!r}) while specprompt ran it; it must not exit "
+            '(put script code under if __name__ == "__main__":)',
+            _user_frames(exc, path),
+        )
+    text = f"{where} raised {type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError):
+        text += f" (is it installed in the Python environment specprompt runs in, {sys.executable}?)"
+    return UserCodeError(text, _user_frames(exc, path))
 
 
 @contextmanager
@@ -50,6 +101,7 @@ def load_object(ref: str, what: str = "object") -> Any:
 
     Raises:
         ConfigError: a malformed reference, a missing ``.py`` file or a missing attribute.
+        UserCodeError: the file raised (a syntax error, an import that fails, ``sys.exit``, ...).
 
     Example:
         >>> load_object("no_colon", "program")
@@ -75,8 +127,12 @@ def load_object(ref: str, what: str = "object") -> Any:
         raise ConfigError(f"cannot load {what} file {path_text!r}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
-    with _on_path(path.resolve().parent):
-        spec.loader.exec_module(module)
+    try:
+        with _on_path(path.resolve().parent):
+            spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # the user's code: one error naming the file, not our traceback
+        sys.modules.pop(module_name, None)
+        raise _failure(exc, f"{what} file {path_text!r}", path) from None
     if not hasattr(module, name):
         public = sorted(n for n, v in vars(module).items() if not n.startswith("_") and _looks_like(v, what))
         raise ConfigError(
@@ -99,6 +155,7 @@ def load_program_ref(ref: str) -> dspy.Module:
 
     Raises:
         ConfigError: a bad reference, or ``NAME`` is not (and does not make) a ``dspy.Module``.
+        UserCodeError: the file, or calling ``NAME``, raised.
     """
     obj = load_object(ref, "program")
     if isinstance(obj, dspy.Module):
@@ -107,15 +164,39 @@ def load_program_ref(ref: str) -> dspy.Module:
         raise ConfigError(
             f"{ref!r} is a {type(obj).__name__}; expected a dspy.Module instance, class or zero-argument factory"
         )
-    try:
-        made = obj()
-    except TypeError as exc:
-        if isinstance(obj, type) and not issubclass(obj, dspy.Module):
-            raise ConfigError(f"{ref!r} is the class {obj.__name__}, not a dspy.Module subclass") from None
-        raise ConfigError(f"{ref!r} must be callable with no arguments: {exc}") from None
+    made = _call_factory(ref, obj)
     if not isinstance(made, dspy.Module):
         raise ConfigError(f"{ref!r}() returned a {type(made).__name__}, expected a dspy.Module")
     return made
+
+
+def _signature(obj: Callable[..., Any]) -> inspect.Signature | None:
+    """The signature ``obj()`` is called with: a class's ``__init__`` without ``self`` (a
+    ``dspy.Module``'s metaclass hides it behind ``*args, **kwargs``); ``None`` when unreadable."""
+    try:
+        if isinstance(obj, type):
+            init = obj.__init__  # type: ignore[misc]  # the class's own, which obj() runs
+            return inspect.Signature(list(inspect.signature(init).parameters.values())[1:])
+        return inspect.signature(obj)
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return None
+
+
+def _call_factory(ref: str, obj: Callable[..., Any]) -> Any:
+    """``obj()``; an exception it raises becomes a :class:`UserCodeError` naming ``ref``."""
+    signature = _signature(obj)
+    try:
+        if signature is not None:
+            signature.bind()
+    except TypeError:
+        if isinstance(obj, type) and not issubclass(obj, dspy.Module):
+            raise ConfigError(f"{ref!r} is the class {obj.__name__}, not a dspy.Module subclass") from None
+        raise ConfigError(f"{ref!r} must be callable with no arguments; its signature is {signature}") from None
+    try:
+        return obj()
+    except (Exception, SystemExit) as exc:
+        kind = "class" if isinstance(obj, type) else "factory"
+        raise _failure(exc, f"program {kind} {ref}", Path(ref.rpartition(":")[0])) from None
 
 
 def exact_match(example: Any, pred: Any, trace: Any = None) -> float:
@@ -144,6 +225,9 @@ def _norm(value: object) -> str | None:
 def load_metric(ref: str) -> Callable[..., Any]:
     """``"exact"`` (:func:`exact_match`) or a function from ``"FILE.py:FN"`` (runs that file).
 
+    The function is returned wrapped, so that a NaN it returns is an error naming ``--metric ref``
+    (the wrapper keeps its ``__qualname__``, which names the study).
+
     Raises:
         ConfigError: a bad reference or an object that is not callable.
     """
@@ -152,5 +236,27 @@ def load_metric(ref: str) -> Callable[..., Any]:
     obj = load_object(ref, "metric")
     if not callable(obj):
         raise ConfigError(f"metric {ref!r} is a {type(obj).__name__}, expected metric(example, pred, trace=None)")
-    metric: Callable[..., Any] = obj
-    return metric
+    return _named_metric(obj, ref)
+
+
+def _named_metric(metric: Callable[..., Any], ref: str) -> Callable[..., Any]:
+    """``metric``, raising a :class:`ConfigError` that names ``--metric ref`` when it returns NaN."""
+
+    @functools.wraps(metric)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        value = metric(*args, **kwargs)
+        if _is_nan(value):
+            raise ConfigError(f"--metric {ref} returned NaN; return a number (e.g. 0.0 for an example it cannot score)")
+        return value
+
+    checked.__qualname__ = getattr(metric, "__qualname__", type(metric).__qualname__)  # a callable object's
+    return checked
+
+
+def _is_nan(value: Any) -> bool:
+    """Whether a metric's value (a number, or an object with ``.score``) is NaN."""
+    score = value if isinstance(value, numbers.Real) else getattr(value, "score", value)
+    try:
+        return bool(math.isnan(score))
+    except (TypeError, ValueError, OverflowError):  # not a float: the search says what it expects
+        return False

@@ -24,6 +24,7 @@ from specprompt.training._families import (
 )
 from specprompt.training._finetune import FinetuneConfig, finetune
 from specprompt.training._photo_families import PHOTO_FAMILIES, TRAIN_PHOTOS, augment, get_photo_family
+from specprompt.training._snapshot import SNAPSHOT_FILE
 from specprompt.training._train import TRAIN_PRESETS, TrainConfig, episode_forward, train
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "FinetuneConfig",
     "HELD_OUT_FAMILIES",
     "PHOTO_FAMILIES",
+    "SNAPSHOT_FILE",
     "TRAIN_FAMILIES",
     "TRAIN_PHOTOS",
     "TRAIN_PRESETS",

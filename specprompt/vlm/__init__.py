@@ -34,7 +34,9 @@ from specprompt.vlm._adapter_io import (
     save_adapter,
 )
 from specprompt.vlm._checkpoint import (
+    CONFIG_FILE,
     DEFAULT_CHECKPOINT,
+    WEIGHTS_FILE,
     load_checkpoint,
     model_id_of,
     read_config,
@@ -117,6 +119,7 @@ __all__ = [
     "ADAPTER_WEIGHTS_FILE",
     "BAND_NAMES",
     "BandVLM",
+    "CONFIG_FILE",
     "DEFAULT_CHECKPOINT",
     "FINE_CELLS",
     "FINE_FEATS",
@@ -130,6 +133,7 @@ __all__ = [
     "PATCHES",
     "PreparedImage",
     "TokenLayout",
+    "WEIGHTS_FILE",
     "WORKING_SIZE",
     "apply_adapter",
     "attach_fourierft",

@@ -58,7 +58,8 @@ def test_calibrate_prints_agreement_calls_and_verdict(
         (["--lm", "pixel:nope"], "unknown pixel judge in --lm 'pixel:nope'"),
         (["--lm", "gpt"], "--lm must be 'local', 'nearest', 'pixel:<judge>'"),
         (["--threshold", "2"], r"threshold must be a number in \[-1, 1\], got 2"),
-        (["--probes", "2"], "n_probes must be an int >= 3, got 2"),
+        (["--local", "foo"], "--local must be 'local', 'nearest', 'pixel:<judge>'"),
+        (["--api-key", "k"], "--api-key is for remote LMs; --lm nearest runs locally"),
         (["--cost-model", "nope"], "nope"),
         (["--local", "nearest", "--checkpoint", "band-vlm-v2"], "--checkpoint is for --local local"),
         (["--local", "nearest", "--adapter", "x"], "--adapter is for --local local"),
@@ -92,3 +93,42 @@ def test_calibrate_judges_with_the_checkpoint_given(
     cal = Calibration.from_json(out.read_text())
     assert cal.local == local_lm("band-vlm-v2").model != local_lm().model
     assert f"rank agreement (Spearman) of {cal.local} with specprompt/pixel-hist-hog-v1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "2", "three"])
+def test_calibrate_probes_say_the_flag_and_one_bound(
+    program_file: Path, tiny_data: dict[str, Path], capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    args = ["calibrate", f"{program_file}:program", "--trainset", str(tiny_data["train_dir"]), "--lm", "nearest"]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--probes", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --probes: expected an int >= 3 (a rank agreement needs three prompts), got '{value}'" in err
+
+
+def test_calibrate_without_valset_names_the_flags(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / "one.jsonl"
+    one.write_text(tiny_data["train_jsonl"].read_text().splitlines()[0] + "\n")
+    (tmp_path / "train").symlink_to(tiny_data["root"] / "train")  # the line's image path is relative to the file
+    args = ["calibrate", f"{program_file}:program", "--trainset", str(one), "--lm", "pixel:hist-hog"]
+    assert main([*args, "--local", "nearest", "--probes", "3", "--examples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --valset or a larger --trainset" in err and "valset=" not in err
+
+
+def test_calibrate_without_an_api_key_names_the_flag_and_variables(
+    program_file: Path, tiny_data: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SPECPROMPT_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["calibrate", f"{program_file}:program", "--trainset", str(tiny_data["train_dir"])]
+    args += ["--valset", str(tiny_data["val_jsonl"]), "--lm", "openai/gpt-4o-mini", "--local", "nearest"]
+    assert main([*args, "--probes", "3", "--examples", "1", "--k-demos", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "specprompt calibrate: error: --lm openai/gpt-4o-mini needs an API key and none was found: "
+        "pass --api-key or set $SPECPROMPT_API_KEY or $OPENAI_API_KEY"
+    )

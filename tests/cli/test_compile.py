@@ -249,11 +249,25 @@ def test_compile_screen_keep_is_a_share(
         ({"--scheme-options": "[1]"}, "--scheme-options must be a JSON object"),
         ({"--scheme-options": "{bad"}, "--scheme-options must be a JSON object"),
         ({"--lm": "gpt4"}, "--lm must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>'"),
-        ({"--calibrate": ""}, r"calibrate=True needs target="),
-        ({"--target": "pixel:sift"}, "unknown pixel judge in --lm 'pixel:sift'"),
-        ({"--screen": "nearest", "--target": "nearest"}, "give target= or screen=, not both"),
-        ({"--screen": "pixel:sift"}, "unknown pixel judge in --lm 'pixel:sift'"),
+        ({"--calibrate": ""}, r"--calibrate needs --target \(the LM that --lm is calibrated against\) or --screen"),
+        ({"--target": "pixel:sift"}, "unknown pixel judge in --target 'pixel:sift'"),
+        ({"--target": "gpt4"}, "--target must be 'local', 'nearest', 'pixel:<judge>' or '<provider>/<model>'"),
+        ({"--screen": "nearest", "--target": "nearest"}, "give --screen or --target, not both"),
+        ({"--screen": "pixel:sift"}, "unknown pixel judge in --screen 'pixel:sift'"),
+        ({"--calibration": "cal.json"}, r"--calibration needs --screen \(or --target\)"),
+        ({"--max-cost": "1"}, r"--max-cost needs --price-per-million-tokens"),
+        ({"--screen-keep": "0.5"}, r"--screen-keep needs --screen"),
+        ({"--screen-rule": "top"}, r"--screen-rule needs --screen"),
+        ({"--calibration-mode": "trials"}, r"--calibration-mode needs --screen and --calibrate"),
+        ({"--screen": "nearest", "--calibration-mode": "trials"}, r"--calibration-mode needs --screen and --calibrate"),
+        ({"--target": "nearest", "--calibration-probes": "4"}, r"--calibration-probes needs --calibrate"),
+        ({"--target": "nearest", "--calibration-examples": "2"}, r"--calibration-examples needs --calibrate"),
+        ({"--detail": "low"}, r"--detail is OpenAI's image detail setting; --cost-model local prices images"),
+        ({"--detail": "high", "--cost-model": "anthropic"}, r"--cost-model anthropic prices images without one"),
         ({"--api-base": "http://x/v1"}, "--api-base is for remote LMs"),
+        ({"--api-key": "k"}, "--api-key is for remote LMs; --lm local runs locally"),
+        ({"--lm": "nearest", "--api-key": "k"}, "--api-key is for remote LMs; --lm nearest runs locally"),
+        ({"--lm": "pixel:hist-hog", "--api-key": "k"}, "--api-key is for remote LMs; --lm pixel:hist-hog runs"),
         ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
         ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),
         ({"--storage": "study.db"}, "storage must be None, 'memory', an RDB URL"),
@@ -452,3 +466,92 @@ def test_compile_trims_by_default_and_no_trim_turns_it_off(
     strict = tmp_path / "strict"
     assert main(compile_args(program_file, tiny_data, strict, "--confirm-min-examples", "1.5")) == 0
     assert json.loads((strict / "pareto.json").read_text())["config"]["confirm_min_examples"] == 1.5
+
+
+@pytest.mark.parametrize(("flag", "bound"), [("--trials", 1), ("--calibration-probes", 3), ("--minibatch", 1)])
+def test_int_flags_say_one_bound_for_every_bad_value(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    bound: int,
+) -> None:
+    for value in ("-1", "0"):
+        args = compile_args(program_file, tiny_data, tmp_path / "o")
+        args = [*args, flag, value] if flag not in args else args
+        args[args.index(flag) + 1] = value
+        with pytest.raises(SystemExit):
+            main(args)
+        assert f"argument {flag}: expected an int >= {bound}" in capsys.readouterr().err
+
+
+def test_compile_without_valset_names_the_flags(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / "one.jsonl"
+    one.write_text(tiny_data["train_jsonl"].read_text().splitlines()[0] + "\n")
+    (tmp_path / "train").symlink_to(tiny_data["root"] / "train")  # the line's image path is relative to the file
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "nearest")
+    i = args.index("--valset")
+    del args[i : i + 2]
+    args[args.index("--trainset") + 1] = str(one)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (
+        "specprompt compile: error: no validation examples: all 1 trainset examples are demos; "
+        "pass --valset or a larger --trainset"
+    )
+
+
+@pytest.mark.parametrize(
+    ("judges", "said"),
+    [
+        (
+            ["--lm", "openai/gpt-4o-mini"],
+            "--lm openai/gpt-4o-mini needs an API key and none was found: pass --api-key or set "
+            "$SPECPROMPT_API_KEY or $OPENAI_API_KEY",
+        ),
+        (
+            ["--lm", "nearest", "--target", "openai/gpt-4o-mini", "--calibrate"],
+            "--target openai/gpt-4o-mini needs an API key and none was found: set $SPECPROMPT_API_KEY or "
+            "$OPENAI_API_KEY (--api-key is for --lm)",
+        ),
+    ],
+)
+def test_compile_without_an_api_key_names_the_cli_ways_to_give_one(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    judges: list[str],
+    said: str,
+) -> None:
+    for name in ("SPECPROMPT_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    args = compile_args(program_file, tiny_data, tmp_path / "o", *judges)
+    args[args.index("--cost-model") + 1] = "openai:gpt-4.1-mini"
+    args[args.index("--budget") + 1] = "400"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"specprompt compile: error: {said}"
+    assert "dspy.LM" not in err and "api_key=" not in err
+
+
+def test_detail_is_kept_for_openai_cost_models(program_file: Path, tiny_data: dict[str, Path], tmp_path: Path) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "nearest", "--detail", "low")
+    args[args.index("--cost-model") + 1] = "openai:gpt-4o"
+    args[args.index("--budget") + 1] = "400"
+    args[args.index("--trials") + 1] = "2"
+    assert main(args) == 0
+    assert json.loads((tmp_path / "o" / "pareto.json").read_text())["config"]["detail"] == "low"
+
+
+def test_make_lm_names_the_flag_that_gave_the_lm() -> None:
+    with pytest.raises(ConfigError, match=r"^--local must be 'local', 'nearest', 'pixel:<judge>'"):
+        make_lm("foo", flag="--local")
+    with pytest.raises(ConfigError, match=r"^--api-key is for remote LMs; --target nearest runs locally$"):
+        make_lm("nearest", api_key="k", flag="--target")
+    with pytest.raises(ConfigError, match=r"^--checkpoint is for --screen local .*, got --screen 'nearest'$"):
+        make_lm("nearest", checkpoint="band-vlm-v2", flag="--screen")

@@ -214,7 +214,7 @@ def test_cli_spend_caps(task: Task, tmp_path: Path, capsys: pytest.CaptureFixtur
 
     args = [*_compile_args(task, tmp_path), "--lm", "nearest", "--trials", "30"]
     assert main([*args, "--max-cost", "1"]) == 2
-    assert "max_cost needs price_per_million_tokens" in capsys.readouterr().err
+    assert "--max-cost needs --price-per-million-tokens" in capsys.readouterr().err
     assert main([*args, "--max-calls", "3", "--price-per-million-tokens", "2.5"]) == 0
     out = capsys.readouterr().out
     assert "search spend:" in out and "(cost " in out and "stopped early: max_calls=3 reached" in out
