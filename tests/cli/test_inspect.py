@@ -121,3 +121,20 @@ def test_default_cost_model(tmp_path: Path) -> None:
     assert default_cost_model(tmp_path / "program.json") is None
     (tmp_path / "pareto.json").write_text('{"config": {"cost_model": "anthropic"}}')
     assert default_cost_model(tmp_path / "program.json") == "anthropic"
+
+
+def test_inspect_refuses_a_program_whose_fields_do_not_fit(
+    compiled_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.py"
+    other.write_text(
+        "import dspy\n"
+        "same_name = dspy.Predict('image: dspy.Image, question -> answer')\n"
+        "chain = dspy.ChainOfThought('image: dspy.Image -> label')\n"
+    )
+    saved = str(compiled_out / "program.json")
+    assert main(["inspect", saved, "--program", f"{other}:same_name"]) == 2  # DSPy itself would load it
+    err = capsys.readouterr().err
+    assert "the demos of predictor 'self' have field(s) ['label'], which its signature lacks" in err
+    assert main(["inspect", saved, "--program", f"{other}:chain"]) == 2
+    assert "it holds predictor(s) ['self'], the program has ['predict']" in capsys.readouterr().err
