@@ -283,6 +283,13 @@ def _row(
         bands = _layout(value.scheme, value.scheme_options, (src_w, src_h), channels)
         sel = value.selection_obj
         kept = None if sel.bands is None else tuple(sorted(sel.bands))
+        unknown = sorted(set(kept or ()) - {b.name for b in bands})
+        if unknown:  # a tampered or foreign chunk: the bands it names are not the source's
+            raise ImageInputError(
+                "<its specprompt metadata>",
+                f"it keeps band(s) {unknown} that a {value.scheme} layout of {src_w}x{src_h} lacks "
+                f"(bands: {', '.join(b.name for b in bands)})",
+            )
         w, h = value.render_size
         detail = value.detail or "auto"
         local = image_tokens(local_model, w, h)  # the local model reads the pixels sent, like any model

@@ -137,13 +137,20 @@ def test_a_corrupt_demo_image_is_named_by_file_predictor_demo_and_field(
     (tmp_path / "junk.json").write_text(text.replace(uri.group(0), junk, 1))
     with pytest.raises(ImageInputError, match=r"junk.json: predictor '\w+' demo 0 field 'image'.*PIL cannot identify"):
         describe_program(tmp_path / "junk.json")
-    with Image.open(io.BytesIO(base64.b64decode(uri.group(0).split(",", 1)[1]))) as im:
-        meta = {**json.loads(im.info["specprompt"]), "scheme": "nope"}
-        info = PngImagePlugin.PngInfo()
-        info.add_text("specprompt", json.dumps(meta))
-        buf = io.BytesIO()
-        im.save(buf, "PNG", pnginfo=info)
-    tampered = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    (tmp_path / "tampered.json").write_text(text.replace(uri.group(0), tampered, 1))
-    with pytest.raises(ImageInputError, match=r"tampered.json: predictor '\w+' demo 0 field 'image': unknown scheme"):
-        describe_program(tmp_path / "tampered.json")
+
+    def tampered(name: str, **change: str) -> Path:
+        with Image.open(io.BytesIO(base64.b64decode(uri.group(0).split(",", 1)[1]))) as im:
+            meta = {**json.loads(im.info["specprompt"]), **change}
+            info = PngImagePlugin.PngInfo()
+            info.add_text("specprompt", json.dumps(meta))
+            buf = io.BytesIO()
+            im.save(buf, "PNG", pnginfo=info)
+        png = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+        (tmp_path / name).write_text(text.replace(uri.group(0), png, 1))
+        return tmp_path / name
+
+    with pytest.raises(ImageInputError, match=r"scheme.json: predictor '\w+' demo 0 field 'image': unknown scheme"):
+        describe_program(tampered("scheme.json", scheme="nope"))
+    l9 = json.dumps({"bands": ["L9", "residual"], "tiles": {}}, separators=(",", ":"))  # canonical
+    with pytest.raises(ImageInputError, match=r"band.json: .*it keeps band\(s\) \['L9'\] that a laplacian layout"):
+        describe_program(tampered("band.json", selection=l9))
