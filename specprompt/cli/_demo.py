@@ -215,6 +215,21 @@ def _settings(args: argparse.Namespace) -> DemoSettings:
     return DemoSettings.quick(**over) if args.quick else DemoSettings(**over)
 
 
+def _check_priced(image: Any, source: str) -> None:
+    """Raises :class:`ConfigError` naming ``source`` when a model of :data:`PROVIDERS` cannot price
+    it (Qwen2-VL reads no aspect ratio above 200), before the first table is printed."""
+    from specprompt.cost import image_tokens
+
+    h, w = int(image.shape[0]), int(image.shape[1])
+    for model in PROVIDERS:
+        try:
+            image_tokens(model, w, h)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"--image {source!r} cannot be priced for {model}, one of the demo's models: {exc}"
+            ) from None
+
+
 def _check_outputs(args: argparse.Namespace) -> Path:
     """``--out``, once it can take the contact sheet and, unless ``--no-search``, the search's files."""
     from specprompt.cli._compile import OUTPUT_FILES, STUDY_FILE
@@ -234,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
     out = _check_outputs(args)
     image: Any = as_array(args.image) if args.image else sample_photo(args.photo)
     source = args.image or f"skimage.data.{args.photo}()"
+    _check_priced(image, source)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for scheme in args.schemes or available_schemes():

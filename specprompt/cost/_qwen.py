@@ -52,8 +52,8 @@ def smart_resize(
     """
     if max(height, width) / min(height, width) > max_ratio:
         raise ConfigError(
-            f"absolute aspect ratio must be at most {max_ratio}, got {max(height, width) / min(height, width)}"
-            f" for {width}x{height}"
+            f"Qwen2-VL reads images of aspect ratio at most {max_ratio} (its processor refuses others), got "
+            f"{max(height, width) / min(height, width):g} for a {width}x{height} image"
         )
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor

@@ -140,3 +140,16 @@ def test_demo_reads_a_grey_photo_whole(tmp_path: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "== laplacian: skimage.data.camera(), 512x512 RGB, " in out
     assert re.search(r"all bands\s+512x512 ", out), out
+
+
+def test_demo_names_an_image_a_demo_model_cannot_price(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((1, 500, 3), np.uint8)).save(wide)
+    assert main(["demo", "--image", str(wide), "--no-search", "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before the first table
+    assert f"--image {str(wide)!r} cannot be priced for qwen2-vl" in captured.err
+    assert "aspect ratio at most 200" in captured.err and "500x1" in captured.err
