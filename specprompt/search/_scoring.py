@@ -27,8 +27,10 @@ logger = logging.getLogger("specprompt.search")
 Metric = Callable[..., Any]
 
 
-def metric_value(result: Any) -> float:
+def metric_value(result: Any, name: str = "the metric") -> float:
     """A metric's return value as a float (bools, numbers, or an object with ``.score``).
+
+    ``name`` names the metric in the errors (``"the metric exact_match"``).
 
     Raises:
         TypeError: the value is not numeric. ConfigError (a ValueError): it is NaN.
@@ -40,11 +42,9 @@ def metric_value(result: Any) -> float:
             raise TypeError
         value = float(result)
     except (TypeError, ValueError):
-        raise TypeError(
-            f"the metric must return a number, a bool or an object with .score, got {result!r:.60}"
-        ) from None
+        raise TypeError(f"{name} must return a number, a bool or an object with .score, got {result!r:.60}") from None
     if math.isnan(value):
-        raise ConfigError("the metric returned NaN")
+        raise ConfigError(f"{name} returned NaN; return a number (e.g. 0.0 for an example it cannot score)")
     return value
 
 
@@ -103,6 +103,8 @@ class Scorer:
         expected: bool = False,
     ) -> None:
         self.metric = metric
+        #: how errors name the metric
+        self._name = f"the metric {getattr(metric, '__qualname__', type(metric).__qualname__)}"
         self.expected = expected
         self.valset = list(valset)
         self.num_threads = int(num_threads or dspy.settings.num_threads or 1)
@@ -210,7 +212,7 @@ class Scorer:
                 continue
             with self._lock:
                 self._in_a_row = 0
-            return metric_value(self.metric(example, prediction))
+            return metric_value(self.metric(example, prediction), self._name)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _together(
@@ -232,11 +234,11 @@ class Scorer:
             try:
                 if self.expected and alternatives:
                     total = sum(p for _, p in alternatives)
-                    results[i] = sum(p * metric_value(self.metric(self.valset[i], alt)) for alt, p in alternatives) / (
-                        total or 1.0
-                    )
+                    results[i] = sum(
+                        p * metric_value(self.metric(self.valset[i], alt), self._name) for alt, p in alternatives
+                    ) / (total or 1.0)
                     continue
-                results[i] = metric_value(self.metric(self.valset[i], prediction))
+                results[i] = metric_value(self.metric(self.valset[i], prediction), self._name)
             except Exception as exc:  # scored as a failure, as on the per-call path
                 errors.append(exc)
                 logger.warning("example %d failed and scores 0.0: %s", i, short(exc))

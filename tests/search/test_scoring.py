@@ -65,7 +65,9 @@ def test_failures_score_zero_unless_everything_fails() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         broken.score("k", Echo, [0, 1])
     nan = Scorer(lambda ex, pred, trace=None: float("nan"), _val("a"), num_threads=1)
-    with pytest.raises(ValueError, match="the metric returned NaN"):
+    with pytest.raises(
+        ValueError, match=r"the metric test_failures_score_zero_unless_everything_fails.<locals>.<lambda> returned NaN"
+    ):
         nan.score("k", Echo, [0])
 
 
