@@ -13,7 +13,7 @@ from specprompt.cli._args import DeprecatedAlias, positive_float, positive_int
 from specprompt.errors import ConfigError
 from specprompt.serve import DEFAULT_MODEL, ServeConfig
 
-__all__ = ["API_KEY_ENV", "add_parser", "config_from_args", "run"]
+__all__ = ["API_KEY_ENV", "add_parser", "check_bind", "config_from_args", "run"]
 
 #: Environment variable read for the API key when ``--api-key`` is not given.
 API_KEY_ENV = "SPECPROMPT_API_KEY"
@@ -121,6 +121,32 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     )
 
 
+def check_bind(host: str, port: int) -> None:
+    """Raises :class:`ConfigError` naming ``--host`` or ``--port`` unless the server could listen there.
+
+    The check binds a socket to the address and closes it at once (``SO_REUSEADDR``, as the
+    server's own socket), so another process could still take the port in between; it turns the
+    common mistakes (a name that does not resolve, a port in use) into one error line.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"--host {host!r} does not resolve to an address to listen on: {reason}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on --host {host!r} --port {port}: {exc.strerror or exc} (another server on that "
+                "port? pass another --port)"
+            ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt serve``; returns the exit code."""
     from specprompt.serve import get_servable_model, servable_models, serve
@@ -140,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         if LOCAL_MODEL not in models:
             raise ConfigError(f"--checkpoint and --adapter configure {LOCAL_MODEL}; add --model {LOCAL_MODEL}")
         register_servable_model(local_servable(args.checkpoint, args.adapter), replace=True)
+    check_bind(config.host, config.port)  # before the models load: uvicorn would exit 3 with its own words
     verbose = getattr(args, "verbose", 0)
     logging.captureWarnings(True)
     if verbose:

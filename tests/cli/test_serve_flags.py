@@ -31,3 +31,24 @@ def test_bad_serve_options_name_the_flag(
     err = capsys.readouterr().err
     assert f"specprompt serve: error: {message}" in err, err
     assert "workers must" not in err and "max_images" not in err
+
+
+def test_an_address_the_server_cannot_listen_on_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on --host '127.0.0.1' --port {port}" in err and "pass another --port" in err
+
+    def no_such_host(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    assert main(["serve", "--host", "nosuchhost.invalid", "--api-key", "k"]) == 2
+    assert "--host 'nosuchhost.invalid' does not resolve to an address to listen on" in capsys.readouterr().err
