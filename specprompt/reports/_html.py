@@ -25,6 +25,7 @@ from specprompt.reports._decisions import (
     trim_section,
 )
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, image_rows_by_demo
+from specprompt.reports._sources import find_sources
 from specprompt.reports._state import demo_texts
 from specprompt.reports._svg import PlotPoint, pareto_svg
 from specprompt.reports._text import escape, fmt_score
@@ -194,7 +195,7 @@ class CompileReport:
         for sel in ((self.data.get("best") or {}).get("selections") or {}).values():
             if isinstance(sel, Mapping) and isinstance(sel.get("source"), str):
                 wanted.add(sel["source"])
-        self._sources = _find_sources(sources, wanted) if sources is not None else {}
+        self._sources = find_sources(sources, wanted) if sources is not None else {}
 
     @classmethod
     def from_folder(cls, folder: str | Path, **kwargs: Any) -> CompileReport:
@@ -475,44 +476,3 @@ class CompileReport:
             mark = '<span class="kept">kept</span>' if keep else "dropped"
             body.append(f"<tr{'' if keep else ' class=drop'}>{cells}<td>{mark}</td></tr>")
         return f"<table>{head}{''.join(body)}</table>"
-
-
-def _images_in(item: Any) -> Iterable[Any]:
-    import dspy
-
-    if isinstance(item, dspy.Example):
-        item = dict(item.items())
-    if isinstance(item, Mapping):
-        for v in item.values():
-            if isinstance(v, dspy.Image):
-                yield v
-            elif isinstance(v, (list, tuple)):
-                yield from (x for x in v if isinstance(x, dspy.Image))
-        return
-    yield item
-
-
-def _find_sources(sources: Iterable[Any], wanted: set[str]) -> dict[str, np.ndarray]:
-    """Content hash -> pixels of the ``sources`` whose hash (or 16-char prefix) is wanted."""
-    from specprompt.io import as_array
-    from specprompt.types import content_hash
-
-    found: dict[str, np.ndarray] = {}
-    if not wanted:
-        return found
-    seen: set[str] = set()
-    for item in sources:
-        for img in _images_in(item):
-            key = getattr(img, "url", None)
-            if isinstance(key, str):
-                if key in seen:
-                    continue
-                seen.add(key)
-            arr = as_array(img)
-            h = content_hash(arr)
-            if h in wanted or h[:16] in wanted:
-                found[h] = arr
-                wanted = {w for w in wanted if w != h and w != h[:16]}
-                if not wanted:
-                    return found
-    return found
