@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from specprompt.search._calibrate import calibrate_study, use_calibration
 from specprompt.search._calibration import Calibration
 from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
 from specprompt.search._config import SearchConfig
+from specprompt.search._heldout import held_out
 from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._loop import optimize, search
 from specprompt.search._objective import finished_trials, searched_trials, worker_tag
@@ -29,7 +29,6 @@ from specprompt.search._record import TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
-from specprompt.search._scoring import Scorer
 from specprompt.search._screen import resolve_screen
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
@@ -359,7 +358,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         program = ctx.build(row_candidate(ctx, best))
         test_score, test_calls = None, 0
         if testset is not None:
-            test_score, base, test_calls = self._test(run, testset, best, program, base)
+            test_score, base, test_calls = held_out(self.metric, self.config, testset, best, program, base)
         result = CompileResult(
             study=study,
             study_name=run.study_name,
@@ -407,31 +406,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 continue
             add_trial(run.study, run.ctx, run.scorer, b.candidate, BASELINE_ORIGIN + name)
             known.add(str(b.key))
-
-    def _test(
-        self,
-        run: Run,
-        testset: list[Any],
-        best: ParetoRow,
-        program: dspy.Module,
-        base: dict[str, BaselineResult] | None,
-    ) -> tuple[float, dict[str, BaselineResult] | None, int]:
-        """Scores the returned program and every baseline program on the held-out ``testset``."""
-        scorer = Scorer(self.metric, testset, self.config.num_threads)
-        every = range(len(testset))
-
-        def mean(key: str, prog: dspy.Module) -> float:
-            scores = scorer.score(key, lambda: prog, every)
-            return sum(scores.values()) / len(scores)
-
-        score = mean(best.key, program)
-        if base is not None:
-            base = {
-                k: b if b.program is None else dataclasses.replace(b, test_score=mean(str(b.key or k), b.program))
-                for k, b in base.items()
-            }
-        logger.info("held-out score of the returned program: %.4f (%d examples)", score, len(testset))
-        return score, base, scorer.calls
 
     def _spend(self, run: Run, search: Spend, chosen_tokens: int) -> SpendReport:
         """The spend of this compile and when the chosen program repays it."""
