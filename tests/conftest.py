@@ -70,6 +70,28 @@ def tiny_config(path: Path, **overrides: object) -> TrainConfig:
     return TrainConfig(**base)  # type: ignore[arg-type]
 
 
+def tiny_train_file(path: Path, steps: int) -> Path:
+    """``path``, written as the JSON of ``specprompt train --config`` for a run of about a second."""
+    import json
+
+    path.write_text(
+        json.dumps(
+            {
+                "steps": steps,
+                "n_way": 2,
+                "k_shot": 1,
+                "episodes_per_step": 1,
+                "families": ["colour"],
+                "held_out": [],
+                "eval_episodes": 1,
+                "threads": 1,
+                "model": TINY_MODEL.to_dict(),
+            }
+        )
+    )
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from specprompt.training import train

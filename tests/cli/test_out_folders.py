@@ -27,7 +27,7 @@ from specprompt.vlm._checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_checkpoin
 from specprompt.vlm._config import ModelConfig
 from specprompt.vlm._model import BandVLM
 
-from ..conftest import TINY_MODEL
+from ..conftest import tiny_train_file
 
 
 def _must_not_run(*args: Any, **kwargs: Any) -> Any:
@@ -79,22 +79,7 @@ def test_check_output_folder(tmp_path: Path) -> None:
 
 
 def _train_args(tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    conf = tmp_path / "tiny.json"
-    conf.write_text(
-        json.dumps(
-            {
-                "steps": 4,
-                "n_way": 2,
-                "k_shot": 1,
-                "episodes_per_step": 1,
-                "families": ["colour"],
-                "held_out": [],
-                "eval_episodes": 1,
-                "threads": 1,
-                "model": TINY_MODEL.to_dict(),
-            }
-        )
-    )
+    conf = tiny_train_file(tmp_path / "tiny.json", steps=4)
     return ["train", "--config", str(conf), "--device", "cpu", "--out", str(out), *extra]
 
 

@@ -11,7 +11,7 @@ import pytest
 from specprompt import ConfigError
 from specprompt.cli._train import add_train_parser, config_from_args, run_train
 
-from ..conftest import TINY_MODEL
+from ..conftest import TINY_MODEL, tiny_train_file
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -30,22 +30,7 @@ def test_flags_map_onto_the_train_config() -> None:
 
 
 def test_config_file_then_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    conf = tmp_path / "c.json"
-    conf.write_text(
-        json.dumps(
-            {
-                "steps": 2,
-                "n_way": 2,
-                "k_shot": 1,
-                "episodes_per_step": 1,
-                "families": ["colour"],
-                "held_out": [],
-                "eval_episodes": 1,
-                "threads": 1,
-                "model": TINY_MODEL.to_dict(),
-            }
-        )
-    )
+    conf = tiny_train_file(tmp_path / "c.json", steps=2)
     args = _parse(["--config", str(conf), "--out", str(tmp_path / "ck"), "--device", "cpu"])
     cfg = config_from_args(args)
     assert cfg.steps == 2 and cfg.model == TINY_MODEL and cfg.out == str(tmp_path / "ck")
