@@ -29,6 +29,7 @@ from specprompt.search._record import TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
 from specprompt.search._sampler import BandSampler
+from specprompt.search._scoring import metric_name
 from specprompt.search._screen import resolve_screen
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
@@ -438,7 +439,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             "v": 1,
             "config": {k: full[k] for k in NAMING_FIELDS},
             "valset": run.valset_digest,
-            "metric": getattr(self.metric, "__qualname__", type(self.metric).__qualname__),
+            "metric": metric_name(self.metric),
         }
         return BaselineStore(study, fingerprint)
 

@@ -144,8 +144,8 @@ def open_study(
     return study
 
 
-def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any]) -> None:
-    """Warns about a given valset whose scores would mislead.
+def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any], hashes: Sequence[str]) -> None:
+    """Warns about a given valset (``hashes``: its examples' :func:`example_hash`) whose scores would mislead.
 
     Two cases: examples that are demos of the program (each is scored with its own answer shown
     among the demos), and, for a ``dspy.Predict`` or ``dspy.ChainOfThought`` whose answers are
@@ -155,7 +155,7 @@ def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any]) ->
     from specprompt.search._invisible import _caller_level
 
     shown = {example_hash(d) for per in plan.demos for d in per}
-    both = sum(1 for ex in valset if example_hash(ex) in shown)
+    both = sum(1 for h in hashes if h in shown)
     if both:
         warnings.warn(
             f"{both} of the {len(valset)} validation examples are demos of the program: they are scored with their "
@@ -240,12 +240,13 @@ def prepare(
         # candidate demos from the trainset only: never an example of the valset or testset
         plan = add_pool(plan, student, trainset, cfg.demo_pool, cfg.seed, [*(given or ()), *(testset or ())])
     val = default_valset(trainset, plan) if given is None else given
+    hashes = [example_hash(ex) for ex in val]  # once: they check, name and fingerprint the study
     if given is not None:
-        check_valset(student, plan, val)
+        check_valset(student, plan, val, hashes)
     ctx = SearchContext(student, plan, cfg)
     order = list(range(len(val)))
     random.Random(cfg.seed).shuffle(order)
-    name = cfg.study_name or derive_study_name(ctx, cfg, val, metric)
+    name = cfg.study_name or derive_study_name(ctx, cfg, hashes, metric)
     screen = None if screen_lm is None else _screen(screen_lm, metric, val, cfg)
     if screen_lm is not None and cfg.study_name is None:
         # screened trials are PRUNED: never resume them as a target-only study
@@ -257,14 +258,14 @@ def prepare(
             "screen= (multi-fidelity search) does not run on a shared PostgreSQL study yet; "
             "use the default SQLite storage or storage='memory'"
         )
-    digest = hashlib.sha256("".join(example_hash(ex) for ex in val).encode()).hexdigest()
+    digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
     scorer = Scorer(metric, val, cfg.num_threads, cfg.retry_policy(), seed=cfg.seed, expected=cfg.expected_scores)
     # [workers] worker w > 0 proposes from a sampler stream of its own (worker 0: the seed itself);
     # BandSampler reseeds any base sampler per trial from it
     seed = worker_seed(cfg.seed, cfg.worker)
     base = sampler or default_sampler(cfg.replace(seed=seed))
     band_sampler = BandSampler(base, ctx, local_search=float(cfg.local_search), seed=seed)
-    identity = scoring_identity(ctx, val, metric, None if screen_lm is None else model_name(screen_lm))
+    identity = scoring_identity(ctx, hashes, metric, None if screen_lm is None else model_name(screen_lm))
     study = open_study(ctx, store, name, band_sampler, len(val), pruner, identity)
     return Run(
         ctx,

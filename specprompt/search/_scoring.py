@@ -20,11 +20,21 @@ from specprompt.search._batched import ChatCache, predict_together
 from specprompt.search._spend import Spend, usage_tokens
 from specprompt.search._transport import EMPTY_REPLY, RetryPolicy, classify, endpoint_of, retry_after, short
 
-__all__ = ["Scorer", "metric_value"]
+__all__ = ["Scorer", "metric_name", "metric_value"]
 
 logger = logging.getLogger("specprompt.search")
 
 Metric = Callable[..., Any]
+
+
+def metric_name(metric: Callable[..., Any]) -> str:
+    """The name a study and messages know ``metric`` by: its ``__qualname__`` (a callable object's class's).
+
+    Example:
+        >>> metric_name(metric_name), metric_name(str.upper)
+        ('metric_name', 'str.upper')
+    """
+    return str(getattr(metric, "__qualname__", type(metric).__qualname__))
 
 
 def metric_value(result: Any, name: str = "the metric") -> float:
@@ -104,7 +114,7 @@ class Scorer:
     ) -> None:
         self.metric = metric
         #: how errors name the metric
-        self._name = f"the metric {getattr(metric, '__qualname__', type(metric).__qualname__)}"
+        self._name = f"the metric {metric_name(metric)}"
         self.expected = expected
         self.valset = list(valset)
         self.num_threads = int(num_threads or dspy.settings.num_threads or 1)

@@ -25,7 +25,7 @@ from specprompt.search._objective import finished_trials, full_score, worker_tag
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
-from specprompt.search._scoring import Scorer
+from specprompt.search._scoring import Scorer, metric_name
 from specprompt.search._spend import Spend
 from specprompt.search._stale import fail_stale_trials, heartbeat_storage
 
@@ -143,12 +143,21 @@ def _signature_text(pred: Any) -> str:
     return f"{getattr(sig, 'signature', sig)!s}|{getattr(sig, 'instructions', '')}"
 
 
+def _program_parts(ctx: SearchContext) -> dict[str, Any]:
+    """The program's predictors (names and signatures) and its demos, as data that names a study."""
+    return {
+        "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
+        "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
+    }
+
+
 def derive_study_name(
-    ctx: SearchContext, config: SearchConfig, valset: Sequence[Any], metric: Callable[..., Any]
+    ctx: SearchContext, config: SearchConfig, valset_hashes: Sequence[str], metric: Callable[..., Any]
 ) -> str:
     """A name that is equal for equal program, demos, data, metric, LM and search options.
 
-    Re-running the same command therefore finds and resumes the same study.
+    Re-running the same command therefore finds and resumes the same study. ``valset_hashes``:
+    :func:`~specprompt.search._demos.example_hash` of each validation example.
     """
     full = config.to_dict()
     lm = dspy.settings.lm
@@ -157,11 +166,10 @@ def derive_study_name(
         "config": {k: full[k] for k in NAMING_FIELDS}  # options added later join only off their default,
         | ({"expected_scores": True} if config.expected_scores else {})  # so the earlier names stay valid
         | ({"calibration_mode": config.calibration_mode} if config.calibration_mode != "probe" else {}),
-        "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
-        "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
+        **_program_parts(ctx),
         "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],
-        "valset": [example_hash(ex) for ex in valset],
-        "metric": getattr(metric, "__qualname__", type(metric).__qualname__),
+        "valset": list(valset_hashes),
+        "metric": metric_name(metric),
         "lm": getattr(lm, "model", None),
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -169,10 +177,11 @@ def derive_study_name(
 
 
 def scoring_identity(
-    ctx: SearchContext, valset: Sequence[Any], metric: Callable[..., Any], screen: str | None = None
+    ctx: SearchContext, valset_hashes: Sequence[str], metric: Callable[..., Any], screen: str | None = None
 ) -> dict[str, str]:
-    """What a study's stored scores are scores of: the program and its demos, the valset, the
-    metric, the scoring LM and the screen (``None``: none).
+    """What a study's stored scores are scores of: the program and its demos, the valset (by the
+    :func:`~specprompt.search._demos.example_hash` of each example), the metric, the scoring LM and
+    the screen (``None``: none).
 
     A study resumed under an explicit ``study_name`` must match it: its trials' scores and
     full-valset scores were measured with these, and reusing them for other data, another metric
@@ -183,14 +192,10 @@ def scoring_identity(
     def digest(value: Any) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    program = {
-        "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
-        "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
-    }
     return {
-        "program": digest(program),
-        "valset": f"{len(valset)} examples, {digest([example_hash(ex) for ex in valset])}",
-        "metric": str(getattr(metric, "__qualname__", type(metric).__qualname__)),
+        "program": digest(_program_parts(ctx)),
+        "valset": f"{len(valset_hashes)} examples, {digest(list(valset_hashes))}",
+        "metric": metric_name(metric),
         "lm": str(getattr(dspy.settings.lm, "model", None)),
         "screen": str(screen),
     }
