@@ -287,9 +287,8 @@ def supplied_answer(answer: str) -> str | None:
     """
     if _NOT_SUPPLIED not in answer:
         return answer
-    text = answer
     chat, xml = _UNSUPPLIED_REASONING
-    text = xml.sub(r"\1", chat.sub(r"\1\n", text))
+    text = xml.sub(r"\1", chat.sub(r"\1\n", answer))
     stripped = text.strip()
     if _NOT_SUPPLIED in text and stripped.startswith("{"):
         try:
