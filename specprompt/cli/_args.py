@@ -12,12 +12,9 @@ import argparse
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from specprompt.errors import ConfigError, SpecPromptWarning
@@ -29,9 +26,6 @@ __all__ = [
     "add_metric_argument",
     "add_scheme_arguments",
     "at_least_3",
-    "check_output_folder",
-    "check_writable_dir",
-    "check_writable_file",
     "log_levels",
     "non_negative_float",
     "non_negative_int",
@@ -231,128 +225,3 @@ def log_levels(verbose: int) -> None:
             handler.removeFilter(_NO_TRACEBACK)
         else:
             handler.addFilter(_NO_TRACEBACK)
-
-
-def check_writable_dir(flag: str, path: str | os.PathLike[str], files: Sequence[str] = ()) -> Path:
-    """``path`` as a :class:`~pathlib.Path`, once it is a folder a command can write into or create.
-
-    Run it before any expensive work, so a bad output path fails in a second, not after a search.
-    Nothing is left behind: the check that the nearest existing folder accepts new entries makes an
-    empty folder there and removes it.
-
-    Args:
-        flag: the option that named the path (``"--out"``), for the message.
-        path: the output folder; it and its parents may be missing.
-        files: names of the files the command writes into ``path``: none may be a folder, and an
-            existing one must be writable.
-
-    Returns:
-        ``path`` as a ``Path`` (not created).
-
-    Raises:
-        ConfigError: naming ``flag``, ``path`` and the reason: a file (or anything but a folder) on
-            the path, a folder that cannot be written, or a folder where one of ``files`` goes.
-
-    Example:
-        >>> check_writable_dir("--out", "/dev/null/out")
-        Traceback (most recent call last):
-        ...
-        specprompt.errors.ConfigError: --out '/dev/null/out': '/dev/null' is not a folder
-    """
-    folder = Path(path)
-    _check_folder(flag, str(path), folder)
-    for name in files:
-        target = folder / name
-        if target.is_dir():
-            raise ConfigError(
-                f"{flag} {str(path)!r}: {str(target)!r} is a folder, but the command writes a file there "
-                "(remove or rename that folder)"
-            )
-        if target.exists() and not os.access(target, os.W_OK):
-            raise ConfigError(f"{flag} {str(path)!r}: {str(target)!r} is not writable")
-    return folder
-
-
-def check_writable_file(flag: str, path: str | os.PathLike[str]) -> Path:
-    """``path`` as a :class:`~pathlib.Path`, once it is a file a command can write (existing or new).
-
-    Its folder is checked as :func:`check_writable_dir` checks one (it may be missing: the command
-    creates it).
-
-    Raises:
-        ConfigError: naming ``flag``, ``path`` and the reason: ``path`` is a folder or is not
-            writable, or its folder cannot be created or written.
-
-    Example:
-        >>> check_writable_file("--json", "/")
-        Traceback (most recent call last):
-        ...
-        specprompt.errors.ConfigError: --json '/' is a folder; give the path of a file
-    """
-    file = Path(path)
-    if file.is_dir():
-        raise ConfigError(f"{flag} {str(path)!r} is a folder; give the path of a file")
-    _check_folder(flag, str(path), file.parent)
-    if file.exists() and not os.access(file, os.W_OK):
-        raise ConfigError(f"{flag} {str(path)!r} is not writable")
-    return file
-
-
-def _check_folder(flag: str, shown: str, folder: Path) -> None:
-    """Raises a ConfigError unless ``folder`` is, or can be created as, a writable folder."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists() or p.is_symlink())
-    if not existing.is_dir():
-        where = "" if existing == Path(shown) else f": {str(existing)!r}"
-        what = "a file, not a folder" if existing.is_file() else "not a folder"
-        raise ConfigError(f"{flag} {shown!r}{where} is {what}")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".specprompt-check-", dir=existing))
-    except OSError as exc:
-        raise ConfigError(f"{flag} {shown!r}: cannot write into {str(existing)!r} ({exc.strerror or exc})") from None
-
-
-def check_output_folder(
-    flag: str,
-    path: str | os.PathLike[str],
-    outputs: Sequence[str],
-    *,
-    what: str,
-    resumable: Sequence[str] = (),
-    overwrite: bool = False,
-) -> Path:
-    """``path`` as a :class:`~pathlib.Path`, once it is a folder a command may write its result into.
-
-    On top of :func:`check_writable_dir`: a folder holding anything but the command's own files is
-    refused (its files are not mixed with the user's), and so is a finished result unless
-    ``overwrite`` (``--overwrite``) is given. A run's ``resumable`` files (a snapshot of a killed
-    run) are the command's own: the run resumes from them.
-
-    Args:
-        flag: the option that named the path (``"--out"``), for the messages.
-        path: the output folder; it and its parents may be missing.
-        outputs: the files of a finished result (any of them there means one is).
-        what: the result, for the messages (``"checkpoint"``).
-        resumable: the files of an unfinished run, kept for it to resume.
-        overwrite: replace a finished result.
-
-    Raises:
-        ConfigError: naming ``flag``, ``path`` and the reason: see :func:`check_writable_dir`, a
-            folder with other entries (a few of them named), or a finished result without ``overwrite``.
-    """
-    folder = check_writable_dir(flag, path, outputs)
-    if not folder.is_dir():
-        return folder
-    own = {*outputs, *resumable}
-    others = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name not in own)
-    if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise ConfigError(
-            f"{flag} {str(path)!r} holds files that are not part of a {what} ({shown}); give an empty or new folder"
-        )
-    finished = [name for name in outputs if (folder / name).exists()]
-    if finished and not overwrite:
-        raise ConfigError(
-            f"{flag} {str(path)!r} already holds a {what} ({', '.join(finished)}); pass --overwrite to "
-            f"replace it, or give another {flag}"
-        )
-    return folder

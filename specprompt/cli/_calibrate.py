@@ -15,13 +15,13 @@ import argparse
 import logging
 from typing import Any
 
+from specprompt._outputs import check_writable_file
 from specprompt.cli._args import (
     DATASET_WORDS,
     add_data_arguments,
     add_metric_argument,
     add_scheme_arguments,
     at_least_3,
-    check_writable_file,
     non_negative_int,
     positive_int,
     reworded,

@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import DATASET_WORDS, check_writable_dir, log_levels, reworded, scheme_options
+from specprompt._outputs import check_writable_dir
+from specprompt.cli._args import DATASET_WORDS, log_levels, reworded, scheme_options
 from specprompt.cli._lm import make_lm, missing_key_named
 from specprompt.errors import ConfigError
 
@@ -345,7 +346,7 @@ def check_outputs(args: argparse.Namespace) -> Path:
     """``--out``, once it can take the files compile writes there (checked before any search).
 
     Raises:
-        ConfigError: see :func:`~specprompt.cli._args.check_writable_dir`.
+        ConfigError: see :func:`~specprompt._outputs.check_writable_dir`.
     """
     files = [*OUTPUT_FILES.values(), *([STUDY_FILE] if args.storage is None else [])]
     return check_writable_dir("--out", args.out, files)

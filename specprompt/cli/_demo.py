@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import check_writable_dir, non_negative_int, positive_int
+from specprompt._outputs import check_writable_dir
+from specprompt.cli._args import non_negative_int, positive_int
 from specprompt.errors import ConfigError, MissingDependencyError
 from specprompt.io import SAMPLE_PHOTOS
 from specprompt.spectral import Selection, Spectrum, available_schemes, decompose, get_scheme

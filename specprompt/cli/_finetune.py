@@ -20,7 +20,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import DeprecatedAlias, check_output_folder, reworded
+from specprompt._outputs import check_output_folder
+from specprompt.cli._args import DeprecatedAlias, reworded
 from specprompt.errors import ConfigError
 
 __all__ = ["add_parser", "examples_from", "run_finetune"]
@@ -138,7 +139,9 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     # before the images load and the training runs
     outputs = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
-    check_output_folder("--out", args.out, outputs, what="FourierFT adapter", overwrite=args.overwrite)
+    check_output_folder(
+        "--out", args.out, outputs, what="FourierFT adapter", overwrite=args.overwrite, overwrite_flag="--overwrite"
+    )
     config = FinetuneConfig(
         steps=args.steps,
         n_frequency=args.n_frequency,
@@ -152,7 +155,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         device=args.device,
     )
     examples = examples_from(args.trainset, args.image_field, args.label_field)
-    out = finetune(examples, args.out, config, checkpoint=args.checkpoint)
+    out = finetune(examples, args.out, config, checkpoint=args.checkpoint, overwrite=args.overwrite)
     meta = json.loads((out / "adapter.json").read_text())
     summary = {
         "adapter": str(out),

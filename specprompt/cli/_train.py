@@ -18,7 +18,7 @@ import dataclasses
 import json
 from typing import Any
 
-from specprompt.cli._args import check_output_folder
+from specprompt._outputs import check_output_folder
 from specprompt.errors import ConfigError
 
 __all__ = ["add_train_parser", "check_out", "config_from_args", "run_train"]
@@ -140,7 +140,7 @@ def check_out(args: argparse.Namespace, cfg: Any) -> None:
 
     Raises:
         ConfigError: naming ``--out`` (or the ``--config`` field): see
-            :func:`~specprompt.cli._args.check_output_folder`.
+            :func:`~specprompt._outputs.check_output_folder`.
     """
     from specprompt.training import SNAPSHOT_FILE
     from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
@@ -153,6 +153,7 @@ def check_out(args: argparse.Namespace, cfg: Any) -> None:
         what="checkpoint",
         resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
         overwrite=getattr(args, "overwrite", False),
+        overwrite_flag="--overwrite",
     )
 
 
@@ -170,7 +171,7 @@ def run_train(args: argparse.Namespace) -> int:
     logger = logging.getLogger("specprompt.training")
     logger.setLevel(logging.INFO)
     with logging_redirect_tqdm():  # the root handler's log lines print above the step bar
-        out = train(cfg)
+        out = train(cfg, overwrite=getattr(args, "overwrite", False))
     meta = read_config(out)
     m = meta["metrics"]
     print(f"wrote {out} ({meta['model_id']}): {m['steps_done']} steps in {m['seconds']:.0f} s, val {m['val']}")

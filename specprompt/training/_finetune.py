@@ -307,21 +307,25 @@ def finetune(
     config: FinetuneConfig | None = None,
     *,
     checkpoint: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Trains a FourierFT adapter of the band VLM on labelled images and saves it to ``out``.
 
     Args:
         examples: ``(image, label)`` pairs; images as :func:`~specprompt.vlm.prepare_image`
             takes (arrays, PIL images, paths, data URIs, ``dspy.Image``).
-        out: the adapter directory (created; must be empty or hold an earlier adapter).
+        out: the adapter directory (created; must be new or empty: an adapter already there is
+            replaced only with ``overwrite``).
         config: the run (default :class:`FinetuneConfig`).
         checkpoint: base checkpoint directory (default: the shipped one).
+        overwrite: replace an adapter already in ``out``.
 
     Returns:
         ``out``; load it with ``local_lm(adapter_path=out)`` or ``specprompt serve --adapter out``.
 
     Raises:
-        ConfigError: a bad config, checkpoint or output directory, fewer than 2 labels, or a label
+        ConfigError: a bad config or checkpoint, an output directory holding other files (or an
+            adapter, without ``overwrite``), fewer than 2 labels, or a label
             with fewer than ``k_shot + n_query`` images. ImageInputError: an unreadable image.
         ImportError: peft is not installed.
 
@@ -333,11 +337,13 @@ def finetune(
     import torch
     import torch.nn.functional as F
 
+    from specprompt._outputs import check_output_folder
     from specprompt.training._episodes import fine_keep_masks, keep_masks
     from specprompt.training._train import episode_forward
     from specprompt.vlm import (
+        ADAPTER_CONFIG_FILE,
+        ADAPTER_WEIGHTS_FILE,
         attach_fourierft,
-        check_output_dir,
         load_checkpoint,
         model_id_of,
         require_peft,
@@ -349,7 +355,8 @@ def finetune(
     if not isinstance(cfg, FinetuneConfig):
         raise ConfigError(f"config must be a FinetuneConfig, got {type(cfg).__name__}")
     _pairs(examples)  # bad pairs fail before the checkpoint loads
-    target = check_output_dir(out)
+    files = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
+    target = check_output_folder("out", out, files, what="FourierFT adapter", overwrite=overwrite)
     require_peft()
     device = resolve_device(cfg.device)
     model, meta = load_checkpoint(checkpoint, device=device)

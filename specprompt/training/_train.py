@@ -34,7 +34,7 @@ from specprompt.training._families import (
     get_family,
 )
 from specprompt.training._photo_families import PHOTO_FAMILIES, get_photo_family, is_photo_family
-from specprompt.training._snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
+from specprompt.training._snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot, snapshot_path
 from specprompt.vlm import ModelConfig, check_int, resolve_device
 
 if TYPE_CHECKING:
@@ -365,22 +365,35 @@ def _init_from(model: BandVLM, checkpoint: str) -> None:
     log.info("init_from %s: %d of %d tensors copied", checkpoint, len(shared), len(own))
 
 
-def train(config: TrainConfig, *, progress: bool = True) -> Path:
+def train(config: TrainConfig, *, progress: bool = True, overwrite: bool = False) -> Path:
     """Trains a band VLM and writes a checkpoint to ``config.out``; returns that directory.
+
+    ``config.out`` must be new or empty, or hold the snapshot of a killed run with the same config
+    (the run resumes from it); a finished checkpoint there is replaced only with ``overwrite``.
 
     ``progress`` shows a tqdm bar of steps (only on a terminal), with the last log line's loss,
     accuracy and episodes/s.
 
     Raises:
-        ConfigError: bad config or an unavailable device.
+        ConfigError: bad config, an unavailable device, or a ``config.out`` that holds other files
+            (or a finished checkpoint, without ``overwrite``).
     """
     import torch
     import torch.nn.functional as F
 
-    from specprompt.vlm import BandVLM, save_checkpoint
+    from specprompt._outputs import check_output_folder
+    from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE, BandVLM, save_checkpoint
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"train() expects a TrainConfig, got {type(config).__name__}")
+    check_output_folder(
+        "TrainConfig.out",
+        config.out,
+        (WEIGHTS_FILE, CONFIG_FILE),
+        what="checkpoint",
+        resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
+        overwrite=overwrite,
+    )
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)

@@ -17,9 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from specprompt import ConfigError
 from specprompt.cli import main
-from specprompt.cli._args import check_output_folder
 from specprompt.training import _train
 from specprompt.training._snapshot import SNAPSHOT_FILE
 from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
@@ -45,34 +43,6 @@ def _photos(folder: Path, n: int = 5) -> Path:
     for i in range(n):
         Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / f"photo{i}.png")
     return folder
-
-
-# -- the helper ----------------------------------------------------------------------------------------
-
-
-def test_check_output_folder(tmp_path: Path) -> None:
-    outputs = ("model.safetensors", "config.json")
-    assert check_output_folder("--out", tmp_path / "new", outputs, what="checkpoint") == tmp_path / "new"
-    (tmp_path / "empty").mkdir()
-    check_output_folder("--out", tmp_path / "empty", outputs, what="checkpoint")
-    _photos(tmp_path / "photos")
-    (tmp_path / "photos" / "sub").mkdir()
-    with pytest.raises(ConfigError) as exc:
-        check_output_folder("--out", tmp_path / "photos", outputs, what="checkpoint")
-    assert str(exc.value) == (
-        f"--out '{tmp_path / 'photos'}' holds files that are not part of a checkpoint (photo0.png, photo1.png, "
-        "photo2.png and 3 more); give an empty or new folder"
-    )
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "snap").write_text("x")
-    check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",))  # a killed run's
-    (run / "config.json").write_text("{}")
-    with pytest.raises(ConfigError, match=r"already holds a checkpoint \(config.json\); pass --overwrite to replace"):
-        check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",))
-    check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",), overwrite=True)
-    with pytest.raises(ConfigError, match="holds files that are not part of a checkpoint \\(snap\\)"):
-        check_output_folder("--out", run, outputs, what="checkpoint", overwrite=True)  # not resumable here
 
 
 # -- train ---------------------------------------------------------------------------------------------

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from specprompt import ConfigError
 from specprompt.cli import main
-from specprompt.cli._args import check_writable_dir, check_writable_file
 
 
 def _no_writes(*args: Any, **kwargs: Any) -> str:
@@ -20,42 +17,6 @@ def _no_writes(*args: Any, **kwargs: Any) -> str:
 
 def _must_not_run(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("the expensive step ran before the output path was checked")
-
-
-# -- the helpers ---------------------------------------------------------------------------------------
-
-
-def test_check_writable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    afile = tmp_path / "afile"
-    afile.write_text("x")
-    assert check_writable_dir("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
-    assert not (tmp_path / "new").exists()  # checked, not created
-    assert check_writable_dir("--out", tmp_path, ["afile"]) == tmp_path  # an existing file is overwritten
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the write probe left nothing
-    with pytest.raises(ConfigError, match=rf"^--out '{re.escape(str(afile))}' is a file, not a folder$"):
-        check_writable_dir("--out", afile)
-    with pytest.raises(ConfigError, match=rf"^--out '.*afile/sub': '{re.escape(str(afile))}' is a file, not a folder"):
-        check_writable_dir("--out", afile / "sub")
-    (tmp_path / "d" / "program.json").mkdir(parents=True)
-    with pytest.raises(ConfigError, match=r"program.json' is a folder, but the command writes a file there"):
-        check_writable_dir("--out", tmp_path / "d", ["pareto.json", "program.json"])
-    monkeypatch.setattr(tempfile, "mkdtemp", _no_writes)
-    with pytest.raises(ConfigError, match=r"^--out '.*x': cannot write into '.*' \(Permission denied\)$"):
-        check_writable_dir("--out", tmp_path / "x")
-
-
-def test_check_writable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    afile = tmp_path / "afile"
-    afile.write_text("x")
-    assert check_writable_file("--json", afile) == afile
-    assert check_writable_file("--json", tmp_path / "new" / "c.json") == tmp_path / "new" / "c.json"
-    with pytest.raises(ConfigError, match=r"^--json '.*' is a folder; give the path of a file$"):
-        check_writable_file("--json", tmp_path)
-    with pytest.raises(ConfigError, match=r"^--json '.*afile/x.json': '.*afile' is a file, not a folder$"):
-        check_writable_file("--json", afile / "x.json")
-    monkeypatch.setattr(tempfile, "mkdtemp", _no_writes)
-    with pytest.raises(ConfigError, match="cannot write into"):
-        check_writable_file("--json", tmp_path / "c.json")
 
 
 # -- the commands --------------------------------------------------------------------------------------

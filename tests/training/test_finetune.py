@@ -85,8 +85,15 @@ def test_loading_the_adapter_changes_the_model_id(adapter: Path, checkpoint: Pat
     assert tuned.model == f"{plain.model}+{sha[:12]}"
 
 
-def test_same_seed_same_adapter(adapter: Path, checkpoint: Path, tmp_path: Path) -> None:
-    again = finetune(colour_images(), tmp_path / "again", TINY, checkpoint=checkpoint)
+def test_same_seed_same_adapter_replacing_one_only_with_overwrite(
+    adapter: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(adapter, tmp_path / "again")
+    (tmp_path / "again" / ADAPTER_WEIGHTS_FILE).write_bytes(b"an earlier adapter")
+    with pytest.raises(ConfigError, match=r"^out '.*again' already holds a FourierFT adapter .*pass overwrite=True"):
+        finetune(colour_images(), tmp_path / "again", TINY, checkpoint=checkpoint)
+    assert (tmp_path / "again" / ADAPTER_WEIGHTS_FILE).read_bytes() == b"an earlier adapter"
+    again = finetune(colour_images(), tmp_path / "again", TINY, checkpoint=checkpoint, overwrite=True)
     first, second = load_file(adapter / ADAPTER_WEIGHTS_FILE), load_file(again / ADAPTER_WEIGHTS_FILE)
     assert first.keys() == second.keys()
     # same seed, same data: equal up to the order of multi-threaded float reductions
@@ -190,7 +197,7 @@ def test_bad_finetune_inputs(checkpoint: Path, tmp_path: Path) -> None:
         finetune(colour_images(), tmp_path / "file", TINY, checkpoint=checkpoint)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="holds other files"):
+    with pytest.raises(ConfigError, match=r"^out '.*busy' holds files that are not part of a FourierFT adapter"):
         finetune(colour_images(), tmp_path / "busy", TINY, checkpoint=checkpoint)
     with pytest.raises(ConfigError, match=r"FinetuneConfig\.n_frequency must be an int >= 1"):
         FinetuneConfig(n_frequency=0)

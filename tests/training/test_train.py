@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,22 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path, tiny_ch
     other = train(tiny_config(tmp_path / "other", seed=1))
     h = [json.loads((p / CONFIG_FILE).read_text())["weights_sha256"] for p in (tiny_checkpoint, again, other)]
     assert h[0] == h[1] != h[2]
+
+
+def test_a_finished_checkpoint_is_replaced_only_with_overwrite(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    out = tmp_path / "c"
+    shutil.copytree(tiny_checkpoint, out)
+    before = (out / WEIGHTS_FILE).read_bytes()
+    with pytest.raises(ConfigError, match=r"^TrainConfig.out '.*c' already holds a checkpoint .*pass overwrite=True"):
+        train(tiny_config(out, seed=1))
+    assert (out / WEIGHTS_FILE).read_bytes() == before
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.png").write_bytes(b"x")
+    with pytest.raises(ConfigError, match=r"holds files that are not part of a checkpoint \(cat.png\)"):
+        train(tiny_config(tmp_path / "photos"), overwrite=True)
+    assert [p.name for p in (tmp_path / "photos").iterdir()] == ["cat.png"]
+    train(tiny_config(out, seed=1), overwrite=True)
+    assert (out / WEIGHTS_FILE).read_bytes() != before
 
 
 def test_checkpoint_round_trip_and_model_id(tiny_checkpoint: Path) -> None:

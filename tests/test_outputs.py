@@ -1,0 +1,87 @@
+"""Output paths are checked before the work: what each check refuses, and how it names the path."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from specprompt import ConfigError
+from specprompt._outputs import check_output_folder, check_writable_dir, check_writable_file
+
+
+def _no_writes(*args: Any, **kwargs: Any) -> str:
+    raise PermissionError(13, "Permission denied")
+
+
+def _photos(folder: Path, n: int = 5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / f"photo{i}.png")
+    return folder
+
+
+
+def test_check_writable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert check_writable_dir("--out", tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checked, not created
+    assert check_writable_dir("--out", tmp_path, ["afile"]) == tmp_path  # an existing file is overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the write probe left nothing
+    with pytest.raises(ConfigError, match=rf"^--out '{re.escape(str(afile))}' is a file, not a folder$"):
+        check_writable_dir("--out", afile)
+    with pytest.raises(ConfigError, match=rf"^--out '.*afile/sub': '{re.escape(str(afile))}' is a file, not a folder"):
+        check_writable_dir("--out", afile / "sub")
+    (tmp_path / "d" / "program.json").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"program.json' is a folder, but the command writes a file there"):
+        check_writable_dir("--out", tmp_path / "d", ["pareto.json", "program.json"])
+    monkeypatch.setattr(tempfile, "mkdtemp", _no_writes)
+    with pytest.raises(ConfigError, match=r"^--out '.*x': cannot write into '.*' \(Permission denied\)$"):
+        check_writable_dir("--out", tmp_path / "x")
+
+
+def test_check_writable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert check_writable_file("--json", afile) == afile
+    assert check_writable_file("--json", tmp_path / "new" / "c.json") == tmp_path / "new" / "c.json"
+    with pytest.raises(ConfigError, match=r"^--json '.*' is a folder; give the path of a file$"):
+        check_writable_file("--json", tmp_path)
+    with pytest.raises(ConfigError, match=r"^--json '.*afile/x.json': '.*afile' is a file, not a folder$"):
+        check_writable_file("--json", afile / "x.json")
+    monkeypatch.setattr(tempfile, "mkdtemp", _no_writes)
+    with pytest.raises(ConfigError, match="cannot write into"):
+        check_writable_file("--json", tmp_path / "c.json")
+
+
+def test_check_output_folder(tmp_path: Path) -> None:
+    outputs = ("model.safetensors", "config.json")
+    assert check_output_folder("--out", tmp_path / "new", outputs, what="checkpoint") == tmp_path / "new"
+    (tmp_path / "empty").mkdir()
+    check_output_folder("--out", tmp_path / "empty", outputs, what="checkpoint")
+    _photos(tmp_path / "photos")
+    (tmp_path / "photos" / "sub").mkdir()
+    with pytest.raises(ConfigError) as exc:
+        check_output_folder("--out", tmp_path / "photos", outputs, what="checkpoint")
+    assert str(exc.value) == (
+        f"--out '{tmp_path / 'photos'}' holds files that are not part of a checkpoint (photo0.png, photo1.png, "
+        "photo2.png and 3 more); give an empty or new folder"
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "snap").write_text("x")
+    check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",))  # a killed run's
+    (run / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"already holds a checkpoint \(config.json\); pass --overwrite to replace"):
+        check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",), overwrite_flag="--overwrite")
+    library = r"^TrainConfig.out '.*' already .*; pass overwrite=True to replace it, or give another TrainConfig.out$"
+    with pytest.raises(ConfigError, match=library):
+        check_output_folder("TrainConfig.out", run, outputs, what="checkpoint", resumable=("snap",))
+    check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",), overwrite=True)
+    with pytest.raises(ConfigError, match="holds files that are not part of a checkpoint \\(snap\\)"):
+        check_output_folder("--out", run, outputs, what="checkpoint", overwrite=True)  # not resumable here
