@@ -11,6 +11,12 @@ Layouts (field names come from the program, see :func:`dataset_fields`, or defau
                          list[dspy.Image] fields hold lists of them
     train/<label>/*.png  a folder per label (png, jpg, jpeg, webp, gif, bmp, tif, tiff) for
                          programs with one image input and one output field
+
+A folder name becomes a label of the output field's type when it spells one exactly, as a JSONL
+label must have that JSON type: ``int`` folders ``0``, ``7``, ``-2`` (not ``07`` or ``7.0``),
+``float`` folders JSON numbers (``0.5``, ``1``), ``bool`` folders ``true`` and ``false`` (any
+case; never ``0``/``1`` or ``yes``/``no``), ``Literal`` folders one of its choices spelled so
+(``Literal[1, 2]``: ``1`` and ``2``); other types keep the name as text.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any, Literal
 
 import dspy
 
+from specprompt.data._labels import folder_labels
 from specprompt.errors import ConfigError, ImageInputError
 from specprompt.io import parse_data_uri
 
@@ -287,25 +294,22 @@ def _load_folders(root: Path, fields: DatasetFields) -> list[dspy.Example]:
             f"output field; this program has {fields.describe()}: use a JSONL dataset"
         )
     image_field, label_field = image_fields[0], fields.outputs[0]
-    allowed = fields.choices.get(label_field)
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if allowed is not None:
-        unknown = [p.name for p in folders if p.name not in allowed]
-        if unknown:
-            raise ConfigError(
-                f"{root}: label folder(s) {unknown} are not labels of the program's {label_field!r} field; "
-                f"allowed: {', '.join(map(str, allowed))}"
-            )
+    labels = folder_labels(root, [p.name for p in folders], fields, label_field)
     out: list[dspy.Example] = []
     skipped = _skipped_at_root(root)
     for folder in folders:
+        found = 0
         for f in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
             if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
                 skipped.append(f)
                 continue
             image = _read_image_file(f, str(f))
             value: Any = [image] if fields.images[image_field] == "list" else image
-            out.append(dspy.Example(**{image_field: value, label_field: folder.name}).with_inputs(image_field))
+            out.append(dspy.Example(**{image_field: value, label_field: labels[folder.name]}).with_inputs(image_field))
+            found += 1
+        if not found:
+            skipped.append(folder)
     _report_skipped(root, skipped)
     if not out:
         loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
@@ -328,8 +332,9 @@ def _looks_meant(path: Path) -> bool:
 def _report_skipped(root: Path, skipped: list[Path]) -> None:
     """Logs the entries a folder-per-label dataset does not read: one WARNING for the ones that look meant.
 
-    Folders inside label folders, files directly in ``root`` and images of a suffix not read
-    (``.heic``, ``.svg``, ...) are warned about; other files (``notes.txt``) are logged at INFO.
+    Label folders without images, folders inside label folders, files directly in ``root`` and
+    images of a suffix not read (``.heic``, ``.svg``, ...) are warned about; other files
+    (``notes.txt``) are logged at INFO.
     Hidden entries (``.DS_Store``) never reach here.
     """
     meant = [p for p in skipped if _looks_meant(p)]
@@ -353,6 +358,8 @@ def _report_skipped(root: Path, skipped: list[Path]) -> None:
 
 def _why_skipped(root: Path, path: Path) -> str:
     rel = path.relative_to(root).as_posix()
+    if path.is_dir() and path.parent == root:
+        return f"{rel}/ (a label folder without images)"
     if path.is_dir():
         return f"{rel}/ (a folder inside a label folder)"
     if path.parent == root:
@@ -408,9 +415,11 @@ def load_dataset(
 
     Raises:
         ConfigError: a missing path, another suffix, bad JSON (names ``file:line``), a line
-            that is not an object or lacks a field, a value outside a ``Literal``, a missing
-            image file, an unknown label folder, no examples at all, or field names given
-            together with a ``program``.
+            that is not an object or lacks a field, a value outside a ``Literal`` or of
+            another type than the output field's, a missing image file, a label folder that
+            is not one of the ``Literal`` choices or does not spell a value of the output
+            field's type (two folders spelling one value), no examples at all, or field names
+            given together with a ``program``.
         ImageInputError: an image that cannot be decoded (names the file and line).
 
     Example:
