@@ -25,7 +25,6 @@ def _photos(folder: Path, n: int = 5) -> Path:
     return folder
 
 
-
 def test_check_writable_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     afile = tmp_path / "afile"
     afile.write_text("x")

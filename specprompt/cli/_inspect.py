@@ -13,8 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from specprompt.errors import ConfigError
-
 __all__ = ["add_parser", "default_cost_model", "inspect_program", "run"]
 
 log = logging.getLogger("specprompt.cli.inspect")
@@ -50,6 +48,7 @@ def inspect_program(path: str | Path, *, program: str | None = None, cost_model:
 
     Raises:
         ConfigError: a missing or malformed file, or a JSON that does not fit ``program``.
+        ImageInputError: a corrupt demo image (the file, predictor, demo and field named).
     """
     from specprompt.reports import describe_program
 
@@ -61,37 +60,8 @@ def inspect_program(path: str | Path, *, program: str | None = None, cost_model:
     from specprompt.types import load_program
 
     module = load_program_ref(program)
-    _check_fits(p, module, program)
-    try:
-        load_program(module, p)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"{str(p)!r} does not fit the program {program!r}: {type(exc).__name__} {exc}") from None
+    load_program(module, p)  # checks that the file fits the program (DSPy alone matches fields by position)
     return describe_program(module, cost_model=model)
-
-
-def _check_fits(path: Path, module: Any, ref: str) -> None:
-    """Raises :class:`ConfigError` unless the saved demos of ``path`` fit ``module``'s predictors:
-    the same predictor names, and demo fields that are fields of their predictor's signature
-    (DSPy's own loading matches fields by position and takes any state silently)."""
-    from specprompt.reports import read_program_state
-
-    saved = read_program_state(path)
-    preds = {name: pred for name, pred in module.named_predictors()}
-    if set(saved) != set(preds):
-        raise ConfigError(
-            f"{str(path)!r} does not fit the program {ref!r}: it holds predictor(s) {sorted(saved)}, the program "
-            f"has {sorted(preds)}"
-        )
-    for name, demos in saved.items():
-        fields = set(preds[name].signature.fields)
-        extra = sorted({k for d in demos for k in d if not k.startswith("dspy_") and k != "augmented"} - fields)
-        if extra:
-            raise ConfigError(
-                f"{str(path)!r} does not fit the program {ref!r}: the demos of predictor {name!r} have field(s) "
-                f"{extra}, which its signature lacks (fields: {sorted(fields)})"
-            )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -252,19 +252,26 @@ def _layout(scheme: str, options: str, size: tuple[int, int], channels: int) -> 
 
 
 def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
-    """``((width, height), channels)`` from the header of a base64 data URI, or ``None``."""
-    from PIL import Image, UnidentifiedImageError
+    """``((width, height), channels)`` of a base64 data URI image, decoded fully; ``None`` for another URL.
 
-    from specprompt.errors import ImageInputError
-    from specprompt.io import parse_data_uri
+    Raises:
+        ImageInputError: a data URI whose image is truncated or corrupt.
+    """
+    import warnings
+
+    from PIL import Image
+
+    from specprompt.errors import SpecPromptWarning
+    from specprompt.io import load_image, parse_data_uri
 
     if not isinstance(url, str) or not url.startswith("data:"):
         return None
-    try:
-        with Image.open(io.BytesIO(parse_data_uri(url, "<demo image>"))) as im:
-            return (int(im.size[0]), int(im.size[1])), _CHANNELS.get(im.mode, 3)
-    except (ImageInputError, UnidentifiedImageError, OSError):
-        return None
+    data = parse_data_uri(url, "<demo image>")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpecPromptWarning)  # an animation: its first frame is what is sent
+        load_image(data)  # every pixel: a truncated image is refused here, not reported as valid
+    with Image.open(io.BytesIO(data)) as im:
+        return (int(im.size[0]), int(im.size[1])), _CHANNELS.get(im.mode, 3)
 
 
 def _row(
@@ -287,7 +294,8 @@ def _row(
         if unknown:  # a tampered or foreign chunk: the bands it names are not the source's
             raise ImageInputError(
                 "<its specprompt metadata>",
-                f"it keeps band(s) {unknown} that a {value.scheme} layout of {src_w}x{src_h} lacks "
+                f"its specprompt metadata keeps band(s) {unknown} that a {value.scheme} layout of "
+                f"{src_w}x{src_h} lacks "
                 f"(bands: {', '.join(b.name for b in bands)})",
             )
         w, h = value.render_size
@@ -360,7 +368,8 @@ def describe_program(
 
     Raises:
         ConfigError: not a program state, or a bad JSON file. UnknownNameError: unknown cost model.
-        ImageInputError: a corrupt image data URI or SpectralImage metadata (the file, predictor,
+        ImageInputError: a corrupt or truncated image, a DSPy image marker that cannot be parsed,
+            or SpectralImage metadata that names an unknown scheme or bands (the file, predictor,
             demo and field named).
 
     Example:
@@ -379,16 +388,17 @@ def describe_program(
     elif not isinstance(get_cost_model(local_model), LocalCostModel):
         raise ConfigError(f"local_model must be a local cost model such as 'local:band-vlm-v2', got {local_model!r}")
     states = demos_of(program) if isinstance(program, dspy.Module) else read_program_state(program)
-    source = "the program" if isinstance(program, (dspy.Module, Mapping)) else str(program)
+    source = "the program state" if isinstance(program, Mapping) else str(program)
+    if isinstance(program, dspy.Module):
+        source = "the program"
 
     def row(pname: str, di: int, fname: str, item: int | None, value: Any) -> DemoImage | None:
         try:
             return _row(pname, di, fname, item, value, cost_model, local_model)
         except SpecPromptError as exc:  # a corrupt image or metadata chunk: say which demo holds it
-            at = f"[{item}]" if item is not None else ""
-            where = f"{source}: predictor {pname!r} demo {di} field {fname!r}{at}"
-            reason = f"{exc.source}: {exc.reason}" if isinstance(exc, ImageInputError) else str(exc)
-            raise ImageInputError(where, reason) from None
+            at = f" item {item}" if item is not None else ""
+            where = f"of predictor {pname!r}, demo {di}, field {fname!r}{at} in {source}"
+            raise ImageInputError(where, exc.reason if isinstance(exc, ImageInputError) else str(exc)) from None
 
     rows: list[DemoImage] = []
     for pname, demos in states.items():

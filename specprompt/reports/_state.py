@@ -1,7 +1,9 @@
 """A program's demos as data: the saved JSON state (or a live program's demos) and their texts.
 
 Reading a saved program needs no code and runs none: the JSON file written by ``program.save`` is
-parsed and never unpickled.
+parsed and never unpickled, by :func:`specprompt.types.read_program_state` (the one reader, which
+:func:`specprompt.types.load_program` shares), called here lazily so that importing the reports
+does not import DSPy.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specprompt.errors import ConfigError
-
 if TYPE_CHECKING:
     import dspy
 
@@ -20,10 +20,7 @@ __all__ = ["demo_labels", "demo_texts", "demos_of", "read_program_state"]
 
 
 def read_program_state(source: str | Path | Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
-    """Predictor name -> its saved demos, from a ``program.save`` JSON file (or its parsed dict).
-
-    A bare ``dspy.Predict`` saves its state at the top level (named ``"self"`` here, as
-    ``named_predictors`` does); a module saves one entry per predictor.
+    """Predictor name -> its saved demos: :func:`specprompt.types.read_program_state`.
 
     Raises:
         ConfigError: a missing or non-JSON file, or JSON that is not a DSPy program state.
@@ -32,36 +29,9 @@ def read_program_state(source: str | Path | Mapping[str, Any]) -> dict[str, list
         >>> list(read_program_state({"demos": [{"label": "a"}], "signature": {}, "lm": None}))
         ['self']
     """
-    if isinstance(source, Mapping):
-        data: Any = source
-        name = "program state"
-    else:
-        path = Path(source)
-        name = str(path)
-        if not path.is_file():
-            raise ConfigError(f"no such program file: {name!r}")
-        if path.suffix != ".json":
-            raise ConfigError(f"{name!r} is not a .json file (pickled programs are never read)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{name!r} is not JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{name!r} is not a DSPy program state (expected a JSON object)")
-    if isinstance(data.get("demos"), list) and "signature" in data:
-        states = {"self": data}
-    else:
-        states = {k: v for k, v in data.items() if isinstance(v, Mapping) and isinstance(v.get("demos"), list)}
-    if not states:
-        raise ConfigError(f"{name!r} is not a DSPy program state: no predictor with 'demos' in it")
-    out: dict[str, list[Mapping[str, Any]]] = {}
-    for pname, state in states.items():
-        demos = state["demos"]
-        bad = [i for i, d in enumerate(demos) if not isinstance(d, Mapping)]
-        if bad:
-            raise ConfigError(f"{name!r}: demo {bad[0]} of predictor {pname!r} is not a JSON object")
-        out[pname] = list(demos)
-    return out
+    from specprompt.types import read_program_state as read
+
+    return read(source)
 
 
 def demos_of(program: dspy.Module) -> dict[str, list[Mapping[str, Any]]]:

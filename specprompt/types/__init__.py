@@ -9,6 +9,7 @@ from specprompt.types._image import (
     read_metadata,
 )
 from specprompt.types._persist import load_program, restore_image, restore_images
+from specprompt.types._state import read_program_state
 
 __all__ = [
     "DROPPED_IMAGE",
@@ -18,6 +19,7 @@ __all__ = [
     "load_program",
     "png_bytes_metadata",
     "read_metadata",
+    "read_program_state",
     "restore_image",
     "restore_images",
 ]

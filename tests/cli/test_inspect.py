@@ -135,6 +135,8 @@ def test_inspect_refuses_a_program_whose_fields_do_not_fit(
     saved = str(compiled_out / "program.json")
     assert main(["inspect", saved, "--program", f"{other}:same_name"]) == 2  # DSPy itself would load it
     err = capsys.readouterr().err
-    assert "the demos of predictor 'self' have field(s) ['label'], which its signature lacks" in err
+    assert (
+        "does not fit the program: predictor 'self' was saved with fields ['image', 'label'], the program's has " in err
+    )
     assert main(["inspect", saved, "--program", f"{other}:chain"]) == 2
     assert "it holds predictor(s) ['self'], the program has ['predict']" in capsys.readouterr().err

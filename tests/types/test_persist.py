@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,12 @@ def test_restore_image_leaves_other_values_alone() -> None:
     assert restore_image(marker) == _images()[1]
     assert restore_image((marker, 3)) == (_images()[1], 3)
     assert restore_image({"k": [marker]}) == {"k": [_images()[1]]}
-    for value in ["text", 3, None, marker.replace("image_url", "file"), marker[:-5], marker[:40] + "x" + marker[40:]]:
+    for value in ["text", 3, None, marker.replace("image_url", "file"), marker[:-5]]:
         assert restore_image(value) == value
     two = marker.replace("}}]", "}}, {}]", 1)
     assert restore_image(two) == two
+    with pytest.raises(ImageInputError, match="marker whose content is not a JSON list of content parts"):
+        restore_image(marker[:40] + "x" + marker[40:])  # a whole marker that does not parse is corrupt
 
 
 def test_corrupt_image_in_a_saved_file_is_reported(tmp_path: Path) -> None:
@@ -132,7 +135,8 @@ def test_corrupt_image_in_a_saved_file_is_reported(tmp_path: Path) -> None:
     demo = state["first"]["demos"][0]
     demo["image"] = demo["image"].replace("base64,iVBOR", "base64,!!!!!")
     path.write_text(json.dumps(state))
-    with pytest.raises(ImageInputError, match="invalid base64"):
+    where = re.escape(f"cannot read image of predictor 'first', demo 0, field 'image' in {path}: ")
+    with pytest.raises(ImageInputError, match=where + "invalid base64"):
         load_program(Pipeline(), path)
 
 
