@@ -491,6 +491,13 @@ def train(config: TrainConfig, *, progress: bool = True, overwrite: bool = False
         "history": history,
     }
     model.to("cpu")
-    out = save_checkpoint(model, config.out, train=config.to_dict(), metrics=metrics)
+    out = save_checkpoint(
+        model,
+        config.out,
+        train=config.to_dict(),
+        metrics=metrics,
+        overwrite=overwrite,  # checked at the start: a run that was allowed to start may save
+        keep=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
+    )
     snapshot_path(config).unlink(missing_ok=True)
     return out
