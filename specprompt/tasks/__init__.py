@@ -16,7 +16,7 @@ The ``photo-*`` tasks are made of real photos that scikit-image ships (:mod:`spe
 """
 
 from specprompt.tasks import _photos, _synthetic  # noqa: F401  (registers the built-in tasks)
-from specprompt.tasks._base import ImageTaskGenerator, Task, available_tasks, get_task, register_task
+from specprompt.tasks._base import MAX_TASK_SIZE, ImageTaskGenerator, Task, available_tasks, get_task, register_task
 from specprompt.tasks._photos import PhotoDetail, PhotoIdentity, PhotoTexture, PhotoTint, photo
 from specprompt.tasks._synthetic import ColourPosition, FineTexture, Gauge
 
@@ -25,6 +25,7 @@ __all__ = [
     "FineTexture",
     "Gauge",
     "ImageTaskGenerator",
+    "MAX_TASK_SIZE",
     "PhotoDetail",
     "PhotoIdentity",
     "PhotoTexture",

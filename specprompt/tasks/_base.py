@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import struct
 import zlib
 from abc import ABC, abstractmethod
@@ -15,8 +16,21 @@ import numpy as np
 
 from specprompt._registry import Registry
 from specprompt.errors import ConfigError, ShapeError
+from specprompt.io import DEFAULT_MAX_PIXELS
 
-__all__ = ["ImageTaskGenerator", "Task", "available_tasks", "get_task", "png_data_uri", "register_task"]
+__all__ = [
+    "ImageTaskGenerator",
+    "MAX_TASK_SIZE",
+    "Task",
+    "available_tasks",
+    "get_task",
+    "png_data_uri",
+    "register_task",
+]
+
+#: Largest image side of a generated task: a square image of this side has
+#: :data:`specprompt.io.DEFAULT_MAX_PIXELS` pixels (8192), the most specprompt reads back by default.
+MAX_TASK_SIZE = math.isqrt(DEFAULT_MAX_PIXELS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,8 +137,11 @@ def png_data_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _count(name: str, value: object, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+def _count(name: str, value: object, minimum: int, maximum: int | None = None, why: str = "") -> int:
+    if maximum is not None:
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+            raise ConfigError(f"{name} must be an int in {minimum} .. {maximum}{why}, got {value!r}")
+    elif not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
 
@@ -139,7 +156,8 @@ def get_task(
             ``"gauge"``).
         n_train, n_val, n_test: examples per split (each split is class-balanced: counts differ
             by at most one between labels).
-        size: side of the square images in pixels (>= 32).
+        size: side of the square images in pixels, 32 .. :data:`MAX_TASK_SIZE` (8192: an image of
+            :data:`specprompt.io.DEFAULT_MAX_PIXELS` pixels).
         seed: the same seed gives the same images; splits never share an image.
 
     Returns:
@@ -155,7 +173,8 @@ def get_task(
     """
     gen = _TASKS.get(name)
     counts = [_count(k, v, 0) for k, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test))]
-    _count("size", size, 32)
+    limit = f" (the side of a square image of specprompt.io.DEFAULT_MAX_PIXELS = {DEFAULT_MAX_PIXELS:,} pixels)"
+    _count("size", size, 32, MAX_TASK_SIZE, limit)
     _count("seed", seed, 0)
     root = np.random.SeedSequence([seed, zlib.crc32(gen.name.encode())])
     splits: list[list[dspy.Example]] = []

@@ -62,13 +62,26 @@ def test_png_writer_round_trips_exactly() -> None:
         ({"n_train": -1}, "n_train"),
         ({"n_val": 1.5}, "n_val"),
         ({"n_test": True}, "n_test"),
-        ({"size": 16}, "size must be an int >= 32"),
+        ({"size": 16}, r"size must be an int in 32 \.\. 8192"),
+        (
+            {"size": 10**9},
+            r"size must be an int in 32 \.\. 8192 \(the side of a square image of "
+            r"specprompt\.io\.DEFAULT_MAX_PIXELS = 67,108,864 pixels\), got 1000000000",
+        ),
+        ({"size": 8193}, "got 8193"),
         ({"seed": -2}, "seed"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict[str, typing.Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         get_task("colour-position", **kwargs)
+
+
+def test_the_size_limit_is_the_io_pixel_limit() -> None:
+    from specprompt.io import DEFAULT_MAX_PIXELS
+    from specprompt.tasks import MAX_TASK_SIZE
+
+    assert MAX_TASK_SIZE**2 <= DEFAULT_MAX_PIXELS < (MAX_TASK_SIZE + 1) ** 2
 
 
 def test_registry_errors() -> None:
