@@ -35,7 +35,7 @@ def contact_sheet(
     rows: Sequence[tuple[str, Spectrum, Sequence[tuple[str, Selection]]]],
     *,
     cell: int = 192,
-    cost_models: Sequence[str] = SHEET_COST_MODELS,
+    cost_models: str | Sequence[str] = SHEET_COST_MODELS,
 ) -> PILImage.Image:
     """Draws a grid of renders: each row is ``(title, spectrum, [(label, selection), ...])``.
 
@@ -52,24 +52,34 @@ def contact_sheet(
     Args:
         rows: the spectra and selections to show.
         cell: side of one cell in pixels (>= 32).
-        cost_models: provider models priced under each cell (see ``specprompt.image_tokens``);
-            default :data:`SHEET_COST_MODELS`, a patch-priced and a tile-priced model.
+        cost_models: provider models priced under each cell (see ``specprompt.image_tokens``),
+            one name or a sequence of names; default :data:`SHEET_COST_MODELS`, a patch-priced
+            and a tile-priced model.
 
     Returns:
         an RGB PIL image.
 
     Raises:
-        ConfigError: empty ``rows`` or a too small ``cell``. UnknownNameError: an unknown model.
+        ConfigError: empty ``rows``, a row that is not ``(title, Spectrum, [(label, Selection),
+            ...])`` (its index named), a ``cell`` that is not an int >= 32, or ``cost_models``
+            that are not names. UnknownNameError: an unknown model.
     """
     from PIL import Image, ImageDraw
 
     from specprompt.cost import get_cost_model, image_tokens
 
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise ConfigError(f"contact_sheet rows must be a sequence of rows, got {type(rows).__name__}")
     if not rows:
         raise ConfigError("contact_sheet needs at least one row")
-    if cell < 32:
-        raise ConfigError(f"cell must be >= 32 px, got {cell}")
-    models = [*cost_models, "local"]
+    for r, row in enumerate(rows):
+        _check_row(r, row)
+    if not isinstance(cell, int) or isinstance(cell, bool) or cell < 32:
+        raise ConfigError(f"cell must be an int >= 32 px, got {cell!r}")
+    names = [cost_models] if isinstance(cost_models, str) else cost_models  # one name is one model
+    if not isinstance(names, Sequence) or not all(isinstance(m, str) for m in names):
+        raise ConfigError(f"cost_models must be a model name or a sequence of names, got {cost_models!r}")
+    models = [*names, "local"]
     kinds = [_kind(get_cost_model(m)) for m in models]  # unknown names fail before drawing
     caption = (1 + len(models)) * _LINE + 4
     legend = [
@@ -104,6 +114,29 @@ def contact_sheet(
                 colour = (0, 110, 0) if tokens < full[m] else (90, 90, 90)
                 draw.text((x, y + cell + 2 + (i + 1) * _LINE), _price(tokens, full[m], _short(m)), fill=colour)
     return sheet
+
+
+def _check_row(r: int, row: object) -> None:
+    """Raises a ConfigError naming ``rows[r]`` unless it is ``(title, spectrum, [(label, selection), ...])``."""
+    shape = "(title, Spectrum, [(label, Selection), ...])"
+    if not isinstance(row, Sequence) or isinstance(row, (str, bytes)) or len(row) != 3:
+        raise ConfigError(f"contact_sheet rows[{r}] must be {shape}, got {row!r}")
+    title, spec, sels = row
+    if not isinstance(title, str):
+        raise ConfigError(f"contact_sheet rows[{r}] title must be a str, got {type(title).__name__}")
+    if not isinstance(spec, Spectrum):
+        raise ConfigError(f"contact_sheet rows[{r}] must hold a Spectrum second, got {type(spec).__name__}")
+    if not isinstance(sels, Sequence) or isinstance(sels, (str, bytes)):
+        raise ConfigError(f"contact_sheet rows[{r}] must end with a list of (label, Selection), got {sels!r}")
+    for c, cell in enumerate(sels):
+        if not (
+            isinstance(cell, Sequence)
+            and not isinstance(cell, (str, bytes))
+            and len(cell) == 2
+            and isinstance(cell[0], str)
+            and (cell[1] is None or isinstance(cell[1], Selection))
+        ):
+            raise ConfigError(f"contact_sheet rows[{r}] cell {c} must be (label, Selection or None), got {cell!r}")
 
 
 def _kind(model: object) -> str:

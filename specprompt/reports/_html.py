@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
+from specprompt.reports._checks import REPORT_HEAD, check_report_data, check_report_path
 from specprompt.reports._decisions import (
     calibration_section,
     confirmation_section,
@@ -107,11 +108,18 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
         of each complete feasible trial) and ``run``.
 
     Raises:
-        ConfigError: ``result`` is neither.
+        ConfigError: ``result`` is neither, holds values JSON cannot store, or lacks a key or has
+            a bad value that a report needs (named; see
+            :func:`~specprompt.reports._checks.check_report_data`); ``run`` is not a mapping.
     """
     data: dict[str, Any]
+    if run is not None and not isinstance(run, Mapping):
+        raise ConfigError(f"run must be a mapping of metadata, got {type(run).__name__}")
     if isinstance(result, Mapping):
-        data = json.loads(json.dumps(result))
+        try:
+            data = json.loads(json.dumps(result))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"search result data is not JSON: {exc}") from None
     elif hasattr(result, "to_dict") and hasattr(result, "study"):
         data = result.to_dict()
         data["trials"] = _trial_points(result.study)
@@ -120,8 +128,9 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
     for key in ("config", "best", "front"):
         if key not in data:
             raise ConfigError(f"search result data lacks {key!r}; expected CompileResult.to_dict() output")
+    check_report_data(data)
     if run is not None:
-        data["run"] = {**data.get("run", {}), **dict(run)}
+        data["run"] = {**(data.get("run") or {}), **dict(run)}
     return data
 
 
@@ -234,15 +243,21 @@ class CompileReport:
 
     def html(self) -> str:
         """A complete HTML page."""
-        return (
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(self.title)}</title></head><body>{self.fragment()}</body></html>\n"
-        )
+        return f"{REPORT_HEAD}{escape(self.title)}</title></head><body>{self.fragment()}</body></html>\n"
 
     def save(self, path: str | Path) -> Path:
-        """Writes :meth:`html` to ``path`` (UTF-8) and returns the path."""
-        p = Path(path)
-        p.write_text(self.html(), encoding="utf-8")
+        """Writes :meth:`html` to ``path`` (UTF-8) and returns the path.
+
+        Missing folders of ``path`` are created (as ``specprompt compile --out`` does). An earlier
+        report at ``path`` is replaced; any other file is refused, since it may be the user's.
+
+        Raises:
+            ConfigError: ``path`` is a folder, cannot be written, or is a non-empty file that is
+                not a specprompt report.
+        """
+        page = self.html()
+        p = check_report_path(path)
+        p.write_text(page, encoding="utf-8")
         return p
 
     def _repr_html_(self) -> str:

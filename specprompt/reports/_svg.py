@@ -90,17 +90,31 @@ def pareto_svg(
         SVG markup with no script and no external reference.
 
     Raises:
-        ConfigError: no points or a too small size.
+        ConfigError: no points, a point that is not a :class:`PlotPoint`, a ``budget`` that is not
+            a finite number >= 0, or a size that is not an int or too small.
 
     Example:
         >>> svg = pareto_svg([PlotPoint(10, 0.5, "front"), PlotPoint(40, 0.9, "chosen")], budget=50)
         >>> svg.startswith("<svg") and "budget 50" in svg
         True
     """
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence):
+        raise ConfigError(f"pareto_svg points must be a sequence of PlotPoint, got {type(points).__name__}")
     if not points:
         raise ConfigError("pareto_svg needs at least one point")
-    if width < 200 or height < 120:
-        raise ConfigError(f"pareto_svg size must be at least 200 x 120, got {width} x {height}")
+    bad = next((i for i, p in enumerate(points) if not isinstance(p, PlotPoint)), None)
+    if bad is not None:
+        raise ConfigError(
+            f"pareto_svg points must be PlotPoint objects, got {type(points[bad]).__name__} "
+            f"{points[bad]!r} at index {bad}; build them as PlotPoint(tokens, score, kind, label)"
+        )
+    if budget is not None and (
+        not isinstance(budget, (int, float)) or isinstance(budget, bool) or not math.isfinite(budget) or budget < 0
+    ):
+        raise ConfigError(f"pareto_svg budget must be a finite number >= 0 or None, got {budget!r}")
+    sizes_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height))
+    if not sizes_ok or width < 200 or height < 120:
+        raise ConfigError(f"pareto_svg size must be ints of at least 200 x 120, got {width!r} x {height!r}")
     left, right, top, bottom = 56, 16, 34, 42
     pw, ph = width - left - right, height - top - bottom
     xs = [p.tokens for p in points] + ([budget] if budget is not None else [])

@@ -21,10 +21,42 @@ def test_contact_sheet() -> None:
     assert one_model.size[1] == sheet.size[1] - 13
     with pytest.raises(ConfigError, match="at least one row"):
         contact_sheet([])
-    with pytest.raises(ConfigError, match="cell must be >= 32"):
+    with pytest.raises(ConfigError, match="cell must be an int >= 32"):
         contact_sheet([("lap", spec, [("all", Selection.all())])], cell=8)
     with pytest.raises(UnknownNameError):
         contact_sheet([("lap", spec, sels)], cost_models=["nope:model"])
+
+
+def test_one_model_name_is_one_model() -> None:
+    spec = decompose(np.random.default_rng(0).random((64, 48, 3), dtype=np.float32))
+    rows = [("lap", spec, [("all", Selection.all()), ("default", None)])]
+    one = contact_sheet(rows, cell=64, cost_models="openai:gpt-4o")
+    assert np.array_equal(np.asarray(one), np.asarray(contact_sheet(rows, cell=64, cost_models=["openai:gpt-4o"])))
+    with pytest.raises(ConfigError, match="cost_models must be a model name or a sequence of names"):
+        contact_sheet(rows, cost_models=[5])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ([1, 2], r"rows\[0\] must be \(title, Spectrum, \[\(label, Selection\), \.\.\.\]\), got 1"),
+        ("abc", "rows must be a sequence of rows, got str"),
+        ([("t", "not a spectrum", [])], r"rows\[0\] must hold a Spectrum second, got str"),
+        ([(1, "SPEC", [])], r"rows\[0\] title must be a str, got int"),
+        ([("t", "SPEC", "all")], r"rows\[0\] must end with a list of \(label, Selection\)"),
+        ([("t", "SPEC", [("all", "L0")])], r"rows\[0\] cell 0 must be \(label, Selection or None\)"),
+        ([("t", "SPEC", [("all",)])], r"rows\[0\] cell 0 must be"),
+    ],
+)
+def test_malformed_rows_are_refused(rows: object, match: str) -> None:
+    spec = decompose(np.zeros((32, 32, 3), np.float32))
+
+    def fill(value: object) -> object:
+        return spec if value == "SPEC" else value
+
+    rows = [tuple(fill(v) for v in r) if isinstance(r, tuple) else r for r in rows] if isinstance(rows, list) else rows
+    with pytest.raises(ConfigError, match=match):
+        contact_sheet(rows)  # type: ignore[arg-type]
 
 
 def test_captions_show_the_saving_against_the_whole_image() -> None:

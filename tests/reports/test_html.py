@@ -166,3 +166,72 @@ def test_each_demo_is_headed_by_its_label(searched: tuple[Any, Any]) -> None:
     for (pname, di), rows in image_rows_by_demo(describe_program(program)).items():
         assert f"<h3>{rows[0].label} <small>{pname} / demo {di}</small></h3>" in page
         assert f"{rows[0].slot} ({rows[0].label}): " in page  # the Pareto table's choices name the demo too
+
+
+EMPTY = {"config": {"token_budget": 10, "cost_model": "local"}, "front": [], "best": None}
+ROW = {"trial": 1, "score": 0.5, "tokens": 3, "full": True, "selections": {}}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"front": [{"trial": "x"}]}, r"front\[0\]\['trial'\] must be an int, got 'x'"),
+        ({"front": [{"trial": 1, "score": 0.5}], "best": ROW}, r"front\[0\] lacks 'tokens'"),
+        ({"front": "x"}, r"'front' must be a list of rows, got str 'x'"),
+        ({"front": [ROW]}, r"'best' is None, but 'front' has rows"),
+        ({"best": {**ROW, "score": "high"}}, r"best\['score'\] must be a finite number, got 'high'"),
+        ({"best": {**ROW, "score": float("nan")}}, r"best\['score'\] must be a finite number, got nan"),
+        ({"best": {**ROW, "tokens": -1}}, r"best\['tokens'\] must be >= 0"),
+        ({"best": {**ROW, "selections": "all"}}, r"best\['selections'\] must be a mapping"),
+        ({"best": 3}, "best must be a mapping, got int 3"),
+        ({"config": None}, "'config' must be a mapping"),
+        ({"config": {"token_budget": "ten"}}, r"config\['token_budget'\] must be a finite number"),
+        ({"config": {"token_budget": -1}}, r"config\['token_budget'\] must be >= 0"),
+        ({"trials": {}}, "'trials' must be a list"),
+        ({"trials": [{"number": 1, "score": 0.5}]}, r"trials\[0\] lacks 'tokens'"),
+        ({"baselines": ["full"]}, "'baselines' must be a mapping"),
+        ({"baselines": {"full": {"score": "x"}}}, r"baselines\['full'\]\['score'\] must be a finite number"),
+        ({"run": "cli"}, "'run' must be a mapping"),
+        ({"when": object()}, "search result data is not JSON"),
+    ],
+)
+def test_malformed_search_data_is_refused_where_it_enters(change: dict[str, Any], match: str) -> None:
+    data = {**EMPTY, **change}
+    with pytest.raises(ConfigError, match=match):
+        report_data(data)
+    with pytest.raises(ConfigError, match=match):
+        CompileReport(data, dspy.Predict("image: dspy.Image -> label"))
+
+
+def test_well_formed_minimal_data_is_shown() -> None:
+    program = dspy.Predict("image: dspy.Image -> label")
+    page = CompileReport({**EMPTY, "front": [ROW], "best": ROW, "baselines": {"full": {"score": None}}}, program).html()
+    assert "<td>1 (chosen)</td>" in page
+    with pytest.raises(ConfigError, match="run must be a mapping of metadata, got list"):
+        report_data(EMPTY, ["x"])  # type: ignore[arg-type]
+
+
+def test_save_replaces_a_report_but_not_another_file(tmp_path: Path) -> None:
+    report = CompileReport(EMPTY, dspy.Predict("image: dspy.Image -> label"), title="first")
+    path = report.save(tmp_path / "new" / "deeper" / "r.html")  # missing folders are created, as --out does
+    assert path.read_text(encoding="utf-8") == report.html()
+    second = CompileReport(EMPTY, dspy.Predict("image: dspy.Image -> label"), title="second")
+    second.save(path)  # an earlier report is replaced
+    assert "<title>second</title>" in path.read_text(encoding="utf-8")
+    (tmp_path / "empty.html").write_text("")
+    report.save(tmp_path / "empty.html")  # an empty file holds nothing to lose
+    for name, content in (("notes.html", "<!DOCTYPE html>\n<html><body>mine</body></html>"), ("r.txt", "precious")):
+        (tmp_path / name).write_text(content)
+        with pytest.raises(ConfigError, match=rf"path '.*{name}' holds a file that is not a specprompt report"):
+            report.save(tmp_path / name)
+        assert (tmp_path / name).read_text() == content
+    (tmp_path / "photo.png").write_bytes(bytes(range(256)))
+    with pytest.raises(ConfigError, match="not a specprompt report"):
+        report.save(tmp_path / "photo.png")
+    with pytest.raises(ConfigError, match="is a folder; give the path of a file"):
+        report.save(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"path '.*file/r\.html': '.*file' is a file, not a folder"):
+        report.save(tmp_path / "file" / "r.html")
+    with pytest.raises(ConfigError, match="path must be a file path, got NoneType"):
+        report.save(None)  # type: ignore[arg-type]

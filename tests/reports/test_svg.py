@@ -62,3 +62,14 @@ def test_plot_errors() -> None:
         pareto_svg([])
     with pytest.raises(ConfigError, match="at least 200 x 120"):
         pareto_svg([PlotPoint(1, 1)], width=100)
+    with pytest.raises(ConfigError, match=r"at least 200 x 120, got 300\.5 x 320"):
+        pareto_svg([PlotPoint(1, 1)], width=300.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="points must be PlotPoint objects, got int 1 at index 0"):
+        pareto_svg([1, 2, 3])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match=r"got tuple \(1, 0\.5\) at index 1"):
+        pareto_svg([PlotPoint(1, 1), (1, 0.5)])  # type: ignore[list-item]
+    with pytest.raises(ConfigError, match="points must be a sequence of PlotPoint, got PlotPoint"):
+        pareto_svg(PlotPoint(1, 1))  # type: ignore[arg-type]
+    for budget in (-1, math.inf, "10"):
+        with pytest.raises(ConfigError, match="budget must be a finite number >= 0 or None"):
+            pareto_svg([PlotPoint(1, 1)], budget=budget)  # type: ignore[arg-type]
