@@ -33,6 +33,23 @@ def test_scheme_registration_rejects_duplicates() -> None:
         specprompt.register_scheme(LaplacianScheme)
 
 
+@pytest.mark.parametrize("bad", [5, None, "laplacian", int])
+def test_scheme_registration_rejects_what_is_not_a_scheme_class(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"register_scheme expects a Scheme subclass \(the class, not an instance\)"):
+        specprompt.register_scheme(bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="register_scheme expects a Scheme subclass"):
+        specprompt.register_scheme(LaplacianScheme(LaplacianScheme.config_cls()))  # type: ignore[arg-type]
+
+
+def test_a_scheme_class_without_a_valid_name_is_refused() -> None:
+    class Nameless(LaplacianScheme):
+        name = "Bad Name"
+
+    with pytest.raises(ConfigError, match="scheme name 'Bad Name' is invalid"):
+        specprompt.register_scheme(Nameless)
+    assert "Bad Name" not in specprompt.available_schemes()
+
+
 def test_bad_scheme_options_name_the_option() -> None:
     import numpy as np
 

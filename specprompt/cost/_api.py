@@ -81,8 +81,9 @@ def selection_tokens(
     image and costs 0.
 
     Raises:
-        SelectionError: ``selection`` does not fit ``spectrum``. UnknownNameError / ConfigError:
-        as in :func:`image_tokens`.
+        ConfigError: ``spectrum`` is not a :class:`~specprompt.Spectrum` (decompose the image
+        first). SelectionError: ``selection`` does not fit ``spectrum``. UnknownNameError /
+        ConfigError: as in :func:`image_tokens`.
 
     Example:
         >>> import numpy as np
@@ -99,6 +100,13 @@ def selection_tokens(
         >>> selection_tokens(spec, None, v2), selection_tokens(spec, Selection.of(["L1"]), v2)
         (76, 60)
     """
+    from specprompt.spectral import Spectrum
+
+    if not isinstance(spectrum, Spectrum):
+        raise ConfigError(
+            f"selection_tokens expects a Spectrum (specprompt.decompose(image)), got {type(spectrum).__name__} "
+            f"{spectrum!r:.60}; use image_tokens(model, width, height) to price a whole image"
+        )
     cost = _model(model, overrides)
     check_detail(detail)
     if not spectrum.kept(selection):

@@ -11,6 +11,7 @@ Note the transformers function and class defaults are smaller (``max_pixels`` 14
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from specprompt.cost._base import CostModel, Detail, positive_int
@@ -40,7 +41,9 @@ def smart_resize(
         ``(height, width)`` of the resized image (note the order, as in transformers).
 
     Raises:
-        ConfigError: the aspect ratio exceeds ``max_ratio`` (transformers raises ValueError).
+        ConfigError: ``height``, ``width``, ``factor``, ``min_pixels`` or ``max_pixels`` is not an
+            int >= 1, ``min_pixels > max_pixels``, ``max_ratio`` is not a number >= 1, or the
+            aspect ratio exceeds ``max_ratio`` (transformers raises ValueError).
 
     Convention:
         ``round`` is Python's (halves to even); sizes below ``factor`` are allowed, as in current
@@ -50,6 +53,18 @@ def smart_resize(
         >>> smart_resize(1000, 1000)
         (1008, 1008)
     """
+    for name, value in (
+        ("height", height),
+        ("width", width),
+        ("factor", factor),
+        ("min_pixels", min_pixels),
+        ("max_pixels", max_pixels),
+    ):
+        positive_int("smart_resize", name, value)
+    if min_pixels > max_pixels:
+        raise ConfigError(f"smart_resize min_pixels ({min_pixels}) exceeds max_pixels ({max_pixels})")
+    if not isinstance(max_ratio, numbers.Real) or isinstance(max_ratio, bool) or not max_ratio >= 1:
+        raise ConfigError(f"smart_resize max_ratio must be a number >= 1, got {max_ratio!r}")
     if max(height, width) / min(height, width) > max_ratio:
         raise ConfigError(
             f"Qwen2-VL reads images of aspect ratio at most {max_ratio} (its processor refuses others), got "

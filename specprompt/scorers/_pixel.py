@@ -88,6 +88,10 @@ class PixelJudgeConfig:
 # -- decoding -----------------------------------------------------------------------------------
 
 
+#: The ``detail`` values :func:`sent_pixels` takes (only ``"low"`` shrinks the image).
+SENT_DETAILS = (None, "auto", "low", "high")
+
+
 def sent_pixels(data: bytes, detail: str | None = None, where: str = "<image>") -> np.ndarray:
     """Float32 RGB pixels in [0, 1] of encoded image bytes, as a remote API reads them.
 
@@ -98,8 +102,14 @@ def sent_pixels(data: bytes, detail: str | None = None, where: str = "<image>") 
     Shape:
         ``(H, W, 3)``.
 
+    Args:
+        data: the encoded image (PNG, JPEG, ...).
+        detail: OpenAI's ``detail`` hint: ``"low"``, ``"high"``, ``"auto"`` or ``None``.
+        where: how the image is named in errors.
+
     Raises:
-        ImageInputError: the bytes are not an image.
+        ImageInputError: ``data`` is not bytes, or the bytes are not an image.
+        ConfigError: another ``detail``.
 
     Example:
         >>> from specprompt.tasks._base import png_data_uri
@@ -110,6 +120,10 @@ def sent_pixels(data: bytes, detail: str | None = None, where: str = "<image>") 
     """
     from PIL import Image, UnidentifiedImageError
 
+    if detail not in SENT_DETAILS:
+        raise ConfigError(f"detail must be one of {', '.join(map(repr, SENT_DETAILS))}, got {detail!r}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageInputError(where, f"expected the encoded image as bytes, got {type(data).__name__}")
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
@@ -322,7 +336,8 @@ class PixelJudgeEngine(ScorerEngine):
         key = (image.key, image.detail)
         hit = self._descriptors.get(key)
         if hit is None:
-            pixels = sent_pixels(image.data, image.detail, image.describe())
+            detail = image.detail if image.detail in SENT_DETAILS else None  # an unknown hint reads as full size
+            pixels = sent_pixels(image.data, detail, image.describe())
             self._sizes.put(image.key, (pixels.shape[1], pixels.shape[0]))
             hit = self._describe(pixels)
             self._descriptors.put(key, hit)

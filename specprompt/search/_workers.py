@@ -67,10 +67,16 @@ _FAIL = optuna.trial.TrialState.FAIL
 def worker_seed(seed: int, worker: int) -> int:
     """The sampler seed of worker ``worker``: ``seed`` itself for worker 0, else a hash of both.
 
+    Raises:
+        ConfigError: ``seed`` or ``worker`` is not an int >= 0.
+
     Example:
         >>> worker_seed(7, 0), worker_seed(7, 1) != worker_seed(7, 2)
         (7, True)
     """
+    for name, value in (("seed", seed), ("worker", worker)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"worker_seed {name} must be an int >= 0, got {value!r}")
     if worker == 0:
         return seed
     digest = hashlib.sha256(f"specprompt-worker:{seed}:{worker}".encode()).digest()

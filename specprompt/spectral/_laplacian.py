@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, ShapeError
 from specprompt.spectral._base import Analysis, Scheme, SchemeConfig
 from specprompt.spectral._registry import register_scheme
 from specprompt.spectral._tiles import grid_for
@@ -192,6 +192,8 @@ class LaplacianScheme(Scheme):
         image = np.asarray(image, np.float32)
         if image.ndim == 2:
             image = image[:, :, None]
+        if image.ndim != 3:
+            raise ShapeError("laplacian minimal render", image.shape, "(h, w) or (h, w, C)")
         chain: list[tuple[int, int]] = [(int(shape[0]), int(shape[1]))]
         while chain[-1] != (image.shape[0], image.shape[1]):
             h, w = chain[-1]

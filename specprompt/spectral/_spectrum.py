@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from specprompt.errors import ConfigError, SelectionError
+from specprompt.errors import ConfigError, SelectionError, ShapeError
 from specprompt.spectral._base import Analysis, Scheme
 from specprompt.spectral._registry import get_scheme
 from specprompt.spectral._tiles import apply_tiles
@@ -206,8 +206,33 @@ class Spectrum:
         return to_pil(self.render_array(selection, size))
 
     def upsample(self, pixels: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
-        """Brings a minimal render back to full size with the scheme's exact interpolator."""
-        return self._scheme.upsample(np.asarray(pixels, np.float32), shape or self.shape[:2])
+        """Brings a minimal render back to full size with the scheme's exact interpolator.
+
+        Args:
+            pixels: a minimal render (:meth:`render_array`), ``(h, w)`` or ``(h, w, C)``.
+            shape: the ``(H, W)`` to bring it to; default the spectrum's size.
+
+        Returns:
+            float32 ``(H, W, C)`` pixels.
+
+        Raises:
+            ConfigError: ``pixels`` is not a numeric array, ``shape`` is not two ints >= 1, or
+                (from the scheme) ``pixels`` is not a render size of ``shape``.
+            ShapeError: ``pixels`` is not 2-D or 3-D, or not a render size of ``shape``.
+        """
+        if pixels is None:
+            raise ConfigError("upsample expects the pixels of a minimal render (a numpy array), got None")
+        try:
+            arr = np.asarray(pixels, np.float32)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"upsample expects the pixels of a minimal render (a numpy array): {exc}") from None
+        if arr.ndim not in (2, 3):
+            raise ShapeError("minimal render", arr.shape, "(h, w) or (h, w, C)")
+        if shape is None:
+            target = (self.shape[0], self.shape[1])
+        else:
+            target = _shape2("upsample shape", shape)
+        return self._scheme.upsample(arr, target)
 
     # -- display ---------------------------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:
@@ -221,10 +246,26 @@ class Spectrum:
 
 
 def to_pil(pixels: np.ndarray) -> PILImage.Image:
-    """Clips float ``(h, w, C)`` pixels to [0, 1], rounds to uint8 and wraps them in a PIL image."""
+    """Clips float ``(h, w, C)`` pixels to [0, 1], rounds to uint8 and wraps them in a PIL image.
+
+    Shape:
+        pixels: ``(h, w, C)`` with C in 1 (mode ``L``), 3 (``RGB``) or 4 (``RGBA``).
+
+    Raises:
+        ConfigError: ``pixels`` is not a numeric array.
+        ShapeError: another shape.
+    """
     from PIL import Image
 
-    arr = np.clip(np.rint(np.asarray(pixels, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    if pixels is None:
+        raise ConfigError("to_pil expects a numpy array of pixels, got None")
+    try:
+        arr = np.asarray(pixels, np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"to_pil expects a numpy array of pixels: {exc}") from None
+    if arr.ndim != 3 or arr.shape[2] not in _MODES or 0 in arr.shape:
+        raise ShapeError("to_pil pixels", arr.shape, "(h, w, C) with h, w >= 1 and C in 1, 3, 4")
+    arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
     if arr.shape[2] == 1:
         return Image.fromarray(arr[:, :, 0], mode="L")
     return Image.fromarray(arr, mode=_MODES[arr.shape[2]])
@@ -249,13 +290,26 @@ def band_layout(scheme: str, shape: tuple[int, int], channels: int = 3, **option
     channels, from the size alone (:meth:`Scheme.band_layout`).
 
     Raises:
-        UnknownNameError: unknown scheme. ConfigError: bad option.
+        UnknownNameError: unknown scheme. ConfigError: bad option, a ``shape`` that is not two
+        ints >= 1, or ``channels`` not 1, 3 or 4 (the channel counts :func:`decompose` reads).
 
     Example:
         >>> [b.name for b in band_layout("laplacian", (64, 48))]
         ['L0', 'L1', 'residual']
     """
-    return scheme_for(scheme, **options).band_layout((int(shape[0]), int(shape[1])), channels)
+    size = _shape2("band_layout shape", shape)
+    if not isinstance(channels, (int, np.integer)) or isinstance(channels, bool) or channels not in _MODES:
+        raise ConfigError(f"band_layout channels must be 1, 3 or 4, got {channels!r}")
+    return scheme_for(scheme, **options).band_layout(size, int(channels))
+
+
+def _shape2(name: str, shape: object) -> tuple[int, int]:
+    """``shape`` as ``(H, W)``, two ints >= 1; a ConfigError naming ``name`` otherwise."""
+    if isinstance(shape, (tuple, list)) and len(shape) == 2:
+        h, w = shape
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (h, w)):
+            return int(h), int(w)
+    raise ConfigError(f"{name} must be (height, width), two ints >= 1, got {shape!r}")
 
 
 def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum:

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from specprompt.errors import ConfigError
+
 __all__ = ["PATCH", "apply_tiles", "grid_for", "tile_slices"]
 
 #: Samples per tile side at a band's own sampling rate: one tile of a Selection covers a
@@ -25,9 +27,30 @@ def tile_slices(shape: tuple[int, int], grid: tuple[int, int], tile: tuple[int, 
     Convention:
         tile ``i`` of ``g`` along a dim of size ``n`` covers ``[i * n // g, (i + 1) * n // g)``,
         so tiles never overlap and always cover the whole array.
+
+    Raises:
+        ConfigError: ``shape`` is not two ints >= 0, ``grid`` not two ints >= 1, or ``tile`` not
+            two ints inside ``grid`` (``0 <= row < grid[0]``, ``0 <= col < grid[1]``).
+
+    Example:
+        >>> tile_slices((16, 16), (2, 2), (1, 0))
+        (slice(8, 16, None), slice(0, 8, None))
     """
-    (n0, n1), (g0, g1), (i, j) = shape, grid, tile
+    (n0, n1), (g0, g1), (i, j) = _pair("shape", shape, 0), _pair("grid", grid, 1), _pair("tile", tile, 0)
+    if i >= g0 or j >= g1:
+        raise ConfigError(
+            f"tile {tuple(tile)!r} is outside the {g0}x{g1} tile grid (rows 0..{g0 - 1}, cols 0..{g1 - 1})"
+        )
     return slice(i * n0 // g0, (i + 1) * n0 // g0), slice(j * n1 // g1, (j + 1) * n1 // g1)
+
+
+def _pair(name: str, value: object, minimum: int) -> tuple[int, int]:
+    """``value`` as two ints >= ``minimum``; a ConfigError naming ``name`` otherwise."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        a, b = value
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in (a, b)):
+            return int(a), int(b)
+    raise ConfigError(f"tile_slices {name} must be two ints >= {minimum}, got {value!r}")
 
 
 def apply_tiles(coeffs: np.ndarray, grid: tuple[int, int], tiles: frozenset[tuple[int, int]]) -> np.ndarray:

@@ -129,9 +129,24 @@ class Selection:
 
     @classmethod
     def of(cls, bands: Iterable[str], tiles: Mapping[str, Iterable[Tile]] | None = None) -> Selection:
-        """Builds a Selection from band names and an optional ``{band: [(row, col), ...]}`` map."""
+        """Builds a Selection from band names and an optional ``{band: [(row, col), ...]}`` map.
+
+        Raises:
+            ConfigError: ``bands`` is not a collection of names (a string, ``None``: use
+                :meth:`all` to keep every band), ``tiles`` is not a mapping, or a tile is malformed.
+        """
         if isinstance(bands, str):
             raise ConfigError(f"Selection.of expects a collection of band names, got the string {bands!r}")
+        if not isinstance(bands, Iterable):
+            raise ConfigError(
+                f"Selection.of expects a collection of band names, got {bands!r} (Selection.all() keeps every band)"
+            )
+        if tiles is not None and not isinstance(tiles, Mapping):
+            raise ConfigError(f"Selection.of tiles must be a mapping of band -> [(row, col), ...], got {tiles!r}")
+        names = list(bands)
+        if not all(isinstance(b, str) for b in names):
+            raise ConfigError(f"Selection bands must be a collection of band names, got {names!r}")
+        bands = names
         return cls(frozenset(bands), tuple((k, _norm_tiles(k, v)) for k, v in (tiles or {}).items()))
 
     # -- queries ------------------------------------------------------------------------------

@@ -91,6 +91,16 @@ def test_bad_sizes_raise_config_error_naming_the_value(bad: object) -> None:
             get_cost_model(name).resized(bad, 10)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("bad", ["ok.png", None, np.zeros((8, 8, 3), np.float32)])
+def test_selection_tokens_needs_a_spectrum(bad: object) -> None:
+    from specprompt.cost import selection_tokens
+
+    with pytest.raises(
+        ConfigError, match=r"selection_tokens expects a Spectrum \(specprompt\.decompose\(image\)\), got"
+    ):
+        selection_tokens(bad, None, "openai:gpt-4o")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("bad", ["medium", "HIGH", "", None, 1])
 def test_bad_detail_raises_config_error(bad: object) -> None:
     with pytest.raises(ConfigError, match="'auto', 'low', 'high'"):

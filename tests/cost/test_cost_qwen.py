@@ -67,6 +67,23 @@ def test_monotone_in_the_middle_range_but_not_for_tiny_images() -> None:
     assert m.tokens(53, 53) == 4
 
 
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((-5, 10), {}, "height must be an int >= 1, got -5"),
+        ((10, 0), {}, "width must be an int >= 1, got 0"),
+        ((10.5, 10), {}, "height must be an int >= 1, got 10.5"),
+        ((50, 10), {"factor": 0}, "factor must be an int >= 1, got 0"),
+        ((50, 10), {"min_pixels": 0}, "min_pixels must be an int >= 1"),
+        ((50, 10), {"min_pixels": 10, "max_pixels": 5}, r"min_pixels \(10\) exceeds max_pixels \(5\)"),
+        ((50, 10), {"max_ratio": 0}, "max_ratio must be a number >= 1, got 0"),
+    ],
+)
+def test_smart_resize_refuses_bad_arguments(args: tuple[object, ...], kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        smart_resize(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="min_pixels"):
         QwenVLCostModel(min_pixels=10, max_pixels=5)

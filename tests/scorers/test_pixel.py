@@ -110,6 +110,28 @@ def test_sent_pixels_drops_metadata_alpha_and_shrinks_low_detail() -> None:
         sent_pixels(b"not a png", where="<demo 3>")
 
 
+def test_sent_pixels_refuses_unknown_details_and_non_bytes() -> None:
+    png = _png(np.zeros((4, 4, 3), np.uint8))
+    for detail in ("auto", "high", None):
+        assert sent_pixels(png, detail).shape == (4, 4, 3)
+    with pytest.raises(ConfigError, match="detail must be one of None, 'auto', 'low', 'high', got 'medium'"):
+        sent_pixels(png, detail="medium")
+    with pytest.raises(
+        ImageInputError, match=r"cannot read image <demo 1>: expected the encoded image as bytes, got str"
+    ):
+        sent_pixels("not bytes", where="<demo 1>")  # type: ignore[arg-type]
+
+
+def test_the_engine_reads_an_unknown_detail_hint_as_full_size() -> None:
+    from specprompt.scorers._engine_base import ChatImage
+
+    png = _png(np.zeros((600, 1200, 3), np.uint8))
+    engine = PixelJudgeEngine(PixelJudgeConfig())
+    payload = base64.b64encode(png).decode("ascii")
+    engine.descriptor(ChatImage(payload, "image/png", "medium", "k", "<message 0>"))
+    assert engine._sizes.get("k") == (1200, 600)
+
+
 def test_usage_counts_text_and_image_tokens() -> None:
     task = get_task("photo-tint", n_train=4, n_val=0, n_test=1, size=64, seed=0)
     lm = pixel_lm("lbp-dct", cost_model="qwen2-vl")

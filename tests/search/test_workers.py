@@ -198,6 +198,15 @@ def test_a_worker_index_in_use_warns(db_url: str, caplog: pytest.LogCaptureFixtu
         optuna.delete_study(study_name=name, storage=db_url)
 
 
+@pytest.mark.parametrize(
+    ("seed", "worker", "match"),
+    [("a", 0, "seed"), (-1, 1, "seed"), (3, -1, "worker"), (3, 1.0, "worker"), (True, 0, "seed")],
+)
+def test_worker_seed_refuses_what_is_not_a_seed(seed: object, worker: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=f"worker_seed {match} must be an int >= 0, got"):
+        worker_seed(seed, worker)  # type: ignore[arg-type]
+
+
 def test_worker_seeds_and_shared_storages() -> None:
     assert worker_seed(3, 0) == 3
     assert len({worker_seed(3, w) for w in range(1, 50)}) == 49

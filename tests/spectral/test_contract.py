@@ -182,6 +182,39 @@ def test_band_layout_options_and_errors() -> None:
         band_layout("laplacian", (40, 50), 3, nope=1)
     with pytest.raises(specprompt.UnknownNameError):
         band_layout("no-such-scheme", (40, 50))
+    for shape in ((-16, 16), (0, 16), (16,), (16.0, 16), "16x16", None):
+        with pytest.raises(specprompt.ConfigError, match=r"band_layout shape must be \(height, width\), two ints >= 1"):
+            band_layout("laplacian", shape)  # type: ignore[arg-type]
+    for channels in (0, 2, 5, 3.0, True):
+        with pytest.raises(specprompt.ConfigError, match="band_layout channels must be 1, 3 or 4, got"):
+            band_layout("laplacian", (16, 16), channels)  # type: ignore[arg-type]
+    assert band_layout("laplacian", (np.int64(40), np.int64(50)), np.int64(3), levels=2) == spec.bands
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_upsample_refuses_what_is_not_a_minimal_render(scheme: str) -> None:
+    spec = specprompt.decompose(_image((32, 32), 3), scheme)
+    with pytest.raises(specprompt.ConfigError, match="upsample expects the pixels of a minimal render"):
+        spec.upsample(None)  # type: ignore[arg-type]
+    with pytest.raises(specprompt.ConfigError, match="upsample expects the pixels of a minimal render"):
+        spec.upsample("pixels")  # type: ignore[arg-type]
+    for bad in (np.zeros(5, np.float32), np.zeros((4, 4, 3, 1), np.float32), np.float32(1.0)):
+        with pytest.raises(specprompt.ShapeError, match=r"minimal render has shape .*expected \(h, w\) or \(h, w, C\)"):
+            spec.upsample(bad)
+    with pytest.raises(specprompt.ConfigError, match=r"upsample shape must be \(height, width\)"):
+        spec.upsample(spec.render_array(), (0, 32))
+    np.testing.assert_allclose(spec.upsample(spec.render_array()), spec.render_array(None, "full"), atol=1e-5)
+
+
+def test_to_pil_refuses_other_shapes() -> None:
+    from specprompt.spectral import to_pil
+
+    assert to_pil(np.zeros((4, 4, 1), np.float32)).mode == "L"
+    for shape in ((4, 4, 2), (4, 4), (4, 4, 5), (0, 4, 3)):
+        with pytest.raises(specprompt.ShapeError, match=r"to_pil pixels has shape .*C in 1, 3, 4"):
+            to_pil(np.zeros(shape, np.float32))
+    with pytest.raises(specprompt.ConfigError, match="to_pil expects a numpy array of pixels, got None"):
+        to_pil(None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -40,6 +40,9 @@ def test_selection_queries() -> None:
         (lambda: Selection.of(["L0"], tiles={"L0": [(0, -1)]}), "non-negative"),
         (lambda: Selection.of(["L0"], tiles={"L0": [(0, 0, 0)]}), "pair"),
         (lambda: Selection.of([1]), "band names"),  # type: ignore[list-item]
+        (lambda: Selection.of(None), r"got None \(Selection\.all\(\) keeps every band\)"),  # type: ignore[arg-type]
+        (lambda: Selection.of(5), "collection of band names, got 5"),  # type: ignore[arg-type]
+        (lambda: Selection.of(["L0"], tiles=[("L0", [(0, 0)])]), "tiles must be a mapping"),  # type: ignore[arg-type]
         (lambda: Selection.from_json("{"), "not a Selection JSON"),
         (lambda: Selection.from_json('{"bands": "L0"}'), "list of names"),
         (lambda: Selection.from_json('{"bands": [], "extra": 1}'), "keys"),
