@@ -8,14 +8,25 @@ names its parameters (``TrainConfig.out``), the command line its flags (``--out`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from specprompt.errors import ConfigError
 
-__all__ = ["check_output_folder", "check_writable_dir", "check_writable_file"]
+__all__ = [
+    "LOCK_FILE",
+    "check_output_folder",
+    "check_writable_dir",
+    "check_writable_file",
+    "folder_lock",
+    "write_atomic",
+]
+
+#: The lock file of a folder a run writes into (:func:`folder_lock`); never a user's file.
+LOCK_FILE = ".specprompt.lock"
 
 
 def check_writable_dir(name: str, path: str | os.PathLike[str], files: Sequence[str] = ()) -> Path:
@@ -129,7 +140,7 @@ def check_output_folder(
     folder = check_writable_dir(name, path, outputs)
     if not folder.is_dir():
         return folder
-    own = {*outputs, *resumable}
+    own = {*outputs, *resumable, LOCK_FILE}
     others = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name not in own)
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
@@ -143,3 +154,84 @@ def check_output_folder(
             f"replace it, or give another {name}"
         )
     return folder
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A run killed while writing leaves the earlier file (or none), never a torn one. Text is
+    written as UTF-8.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> write_atomic(folder / "a.json", "{}").read_text()
+        '{}'
+    """
+    target = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target.exists():  # keep the mode of the file it replaces
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterator[Path]:
+    """Holds an exclusive lock on ``folder`` (created if missing) while a run writes into it.
+
+    A second run on the same folder fails at once instead of mixing its files (or its training
+    snapshot) with the first's. The lock is an advisory ``flock`` on :data:`LOCK_FILE`, released
+    when the block ends or the process dies; where ``fcntl`` is missing (Windows) nothing is locked.
+
+    Args:
+        name: what named the folder (``"--out"``, ``"TrainConfig.out"``), for the message.
+        folder: the output folder.
+        what: the run, for the message (``"compile"``).
+
+    Raises:
+        ConfigError: another process holds the lock (its pid named when it wrote one).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield Path(folder)
+        return
+    where = Path(folder)
+    where.mkdir(parents=True, exist_ok=True)
+    fd = os.open(where / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise ConfigError(
+                f"{name} {str(folder)!r} is in use by another {what} run{by}; wait for it to end or give another {name}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield where
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,14 @@ import pytest
 from PIL import Image
 
 from specprompt import ConfigError
-from specprompt._outputs import check_output_folder, check_writable_dir, check_writable_file
+from specprompt._outputs import (
+    LOCK_FILE,
+    check_output_folder,
+    check_writable_dir,
+    check_writable_file,
+    folder_lock,
+    write_atomic,
+)
 
 
 def _no_writes(*args: Any, **kwargs: Any) -> str:
@@ -84,3 +94,40 @@ def test_check_output_folder(tmp_path: Path) -> None:
     check_output_folder("--out", run, outputs, what="checkpoint", resumable=("snap",), overwrite=True)
     with pytest.raises(ConfigError, match="holds files that are not part of a checkpoint \\(snap\\)"):
         check_output_folder("--out", run, outputs, what="checkpoint", overwrite=True)  # not resumable here
+
+
+def test_write_atomic_replaces_whole_files_and_keeps_their_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "pareto.json"
+    write_atomic(target, "old")
+    target.chmod(0o600)
+    assert write_atomic(target, b"new") == target and target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pareto.json"]
+
+    def killed(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, "torn")
+    assert target.read_text() == "new"  # the earlier file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pareto.json"]  # no temporary file left
+
+
+def test_folder_lock_refuses_a_second_run_until_the_first_ends(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "out"
+    with folder_lock("--out", out, "compile") as held:
+        assert held == out and (out / LOCK_FILE).read_text() == str(os.getpid())
+        script = (
+            f"from specprompt._outputs import folder_lock\nwith folder_lock('--out', {str(out)!r}, 'compile'): pass"
+        )
+        other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        assert other.returncode == 1
+        assert (
+            f"ConfigError: --out '{out}' is in use by another compile run (process {os.getpid()}); wait" in other.stderr
+        )
+        check_output_folder("--out", out, ("config.json",), what="checkpoint")  # the lock is not a user's file
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert other.returncode == 0, other.stderr
