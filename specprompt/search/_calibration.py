@@ -8,6 +8,7 @@ written by ``specprompt calibrate --json`` and given back to later compiles
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,43 +112,133 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_dict` (``verdict`` is recomputed).
+        """Inverse of :meth:`to_dict` (``verdict`` is recomputed), after checking every field.
 
         Raises:
-            ConfigError: not a mapping, or a missing key (named).
+            ConfigError: not a mapping, a missing key, or a field of the wrong type or with an
+                impossible value (named, with the reason): a rank correlation or an interval end
+                outside [-1, 1] or not finite, an unordered interval, score lists of other lengths
+                than ``probes``, a negative count.
         """
         if not isinstance(data, Mapping):
             raise ConfigError(f"a calibration must be a JSON object, got {type(data).__name__}")
-        try:
-            interval = data["interval"]
-            return cls(
-                local=str(data["local"]),
-                target=str(data["target"]),
-                probes=tuple(dict(p) for p in data["probes"]),
-                local_scores=tuple(float(s) for s in data["local_scores"]),
-                target_scores=tuple(float(s) for s in data["target_scores"]),
-                examples=tuple(int(i) for i in data["examples"]),
-                spearman=None if data["spearman"] is None else float(data["spearman"]),
-                interval=None if interval is None else (float(interval[0]), float(interval[1])),
-                confidence=float(data["confidence"]),
-                n_bootstrap=int(data["n_bootstrap"]),
-                target_calls=int(data["target_calls"]),
-                max_target_calls=int(data["max_target_calls"]),
-                threshold=float(data["threshold"]),
-                seed=int(data["seed"]),
-            )
-        except KeyError as exc:
-            raise ConfigError(f"a calibration lacks the key {exc.args[0]!r}") from None
+        missing = [k for k in _FIELDS if k not in data]
+        if missing:
+            more = f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else ""
+            raise ConfigError(f"a calibration lacks the key {missing[0]!r}{more}")
+        probes = _items(data, "probes")
+        for i, p in enumerate(probes):
+            if not isinstance(p, Mapping):
+                raise ConfigError(f"a calibration's 'probes'[{i}] must be a JSON object, got {type(p).__name__}")
+        local_scores = tuple(_number("local_scores", v, at) for at, v in enumerate(_items(data, "local_scores")))
+        target_scores = tuple(_number("target_scores", v, at) for at, v in enumerate(_items(data, "target_scores")))
+        for name, scores in (("local_scores", local_scores), ("target_scores", target_scores)):
+            if len(scores) != len(probes):
+                raise ConfigError(
+                    f"a calibration's {name!r} holds {len(scores)} score(s) but 'probes' holds {len(probes)}: "
+                    "one score per probe"
+                )
+        spearman = None if data["spearman"] is None else _number("spearman", data["spearman"], None, -1.0, 1.0)
+        return cls(
+            local=_text(data, "local"),
+            target=_text(data, "target"),
+            probes=tuple(dict(p) for p in probes),
+            local_scores=local_scores,
+            target_scores=target_scores,
+            examples=tuple(_count("examples", v, at) for at, v in enumerate(_items(data, "examples"))),
+            spearman=spearman,
+            interval=_interval(data["interval"], spearman),
+            confidence=_number("confidence", data["confidence"], None, 0.0, 1.0),
+            n_bootstrap=_count("n_bootstrap", data["n_bootstrap"]),
+            target_calls=_count("target_calls", data["target_calls"]),
+            max_target_calls=_count("max_target_calls", data["max_target_calls"]),
+            threshold=_number("threshold", data["threshold"], None, -1.0, 1.0),
+            seed=_count("seed", data["seed"]),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Calibration:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ConfigError: not JSON, or not a calibration (:meth:`from_dict`).
+        """
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except ValueError as exc:
-            if isinstance(exc, ConfigError):
-                raise
             raise ConfigError(f"a calibration must be JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+#: The keys of :meth:`Calibration.to_dict` that :meth:`Calibration.from_dict` reads.
+_FIELDS = (
+    "local",
+    "target",
+    "probes",
+    "local_scores",
+    "target_scores",
+    "examples",
+    "spearman",
+    "interval",
+    "confidence",
+    "n_bootstrap",
+    "target_calls",
+    "max_target_calls",
+    "threshold",
+    "seed",
+)
+
+
+def _where(name: str, at: int | None) -> str:
+    return f"a calibration's {name!r}" + ("" if at is None else f"[{at}]")
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data[name]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{_where(name, None)} must be a non-empty string (a model string), got {value!r:.60}")
+    return value
+
+
+def _items(data: Mapping[str, Any], name: str) -> list[Any]:
+    value = data[name]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{_where(name, None)} must be a list, got {type(value).__name__} {value!r:.60}")
+    return list(value)
+
+
+def _number(name: str, value: Any, at: int | None = None, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` (the field ``name``, or its item ``at``) as a float: a finite number in [low, high]."""
+    rule = "a finite number" if math.isinf(low) and math.isinf(high) else f"a number in [{low:g}, {high:g}]"
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigError(f"{_where(name, at)} must be {rule}, got {value!r:.60}")
+    if not low <= value <= high:
+        raise ConfigError(f"{_where(name, at)} must be {rule}, got {value!r:.60}")
+    return float(value)
+
+
+def _count(name: str, value: Any, at: int | None = None) -> int:
+    """``value`` (the field ``name``, or its item ``at``): an int >= 0."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{_where(name, at)} must be an int >= 0, got {value!r:.60}")
+    return value
+
+
+def _interval(value: Any, spearman: float | None) -> tuple[float, float] | None:
+    """The field ``interval``: ``null``, or two ordered numbers in [-1, 1] (only with a ``spearman``)."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(f"{_where('interval', None)} must be null or a list [low, high], got {value!r:.60}")
+    low, high = (_number("interval", v, at, -1.0, 1.0) for at, v in enumerate(value))
+    if low > high:
+        raise ConfigError(f"{_where('interval', None)} must be ordered [low, high], got [{low:g}, {high:g}]")
+    if spearman is None:
+        raise ConfigError(
+            f"{_where('interval', None)} is [{low:g}, {high:g}] but 'spearman' is null: an undefined rank "
+            "correlation has no interval"
+        )
+    return low, high
 
 
 def load_calibration(value: object) -> Calibration:

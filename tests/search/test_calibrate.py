@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -11,6 +13,7 @@ from specprompt.errors import ConfigError, SpecPromptWarning, UnknownNameError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import Calibration, calibrate
 from specprompt.search._calibrate import probe_candidates
+from specprompt.search._calibration import load_calibration
 from specprompt.search._rank import bootstrap_interval, spearman
 from specprompt.tasks import Task, get_task
 
@@ -146,7 +149,11 @@ def test_bad_program_metric_and_json() -> None:
         calibrate(dspy.Predict("image: dspy.Image -> label"), exact, trainset=[], target=nearest_lm(), config={})  # type: ignore[arg-type]
     with pytest.raises(UnknownNameError, match="nope"):
         calibrate(dspy.Predict("image: dspy.Image -> label"), exact, trainset=[], target=nearest_lm(), scheme="nope")
-    with pytest.raises(ConfigError, match="lacks the key 'interval'"):
+    with pytest.raises(ConfigError, match=r"calibrate: trainset\[1\] must be a dspy\.Example .*got str 'b'"):
+        calibrate(
+            dspy.Predict("image: dspy.Image -> label"), exact, trainset=[dspy.Example(), "b"], target=nearest_lm()
+        )
+    with pytest.raises(ConfigError, match=r"lacks the key 'target' \(and 'probes', .*'interval', .*'seed'\)"):
         Calibration.from_dict({"local": "x"})
     with pytest.raises(ConfigError, match="must be JSON"):
         Calibration.from_json("{nope")
@@ -200,3 +207,64 @@ def test_compile_calibrate_needs_a_target() -> None:
         BandOptimizer(exact, calibration_probes=1)
     with pytest.raises(ConfigError, match="calibrate must be True or False, got 'yes'"):
         BandOptimizer(exact, calibrate="yes")
+
+
+#: A calibration as ``specprompt calibrate --json`` writes it (three probes).
+GOOD: dict[str, Any] = {
+    "local": "nearest",
+    "target": "pixel",
+    "probes": [{"name": "full"}, {"name": "coarse-1"}, {"name": "random-0"}],
+    "local_scores": [0.25, 0.5, 1.0],
+    "target_scores": [0.5, 0.25, 1.0],
+    "examples": [0, 3],
+    "spearman": 0.5,
+    "interval": [0.1, 0.9],
+    "confidence": 0.95,
+    "n_bootstrap": 2000,
+    "target_calls": 6,
+    "max_target_calls": 6,
+    "threshold": 0.05,
+    "seed": 0,
+    "verdict": "trust the local judge",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("spearman", 5.0, r"'spearman' must be a number in \[-1, 1\], got 5\.0"),
+        ("spearman", "high", r"'spearman' must be a number in \[-1, 1\], got 'high'"),
+        ("interval", [0.9, 0.6], r"'interval' must be ordered \[low, high\], got \[0\.9, 0\.6\]"),
+        ("interval", [0.5], r"'interval' must be null or a list \[low, high\], got \[0\.5\]"),
+        ("interval", [0.5, 1.5], r"'interval'\[1\] must be a number in \[-1, 1\], got 1\.5"),
+        ("local_scores", [0.25, 0.5], r"'local_scores' holds 2 score\(s\) but 'probes' holds 3"),
+        ("target_scores", [0.5, "x", 1.0], r"'target_scores'\[1\] must be a finite number, got 'x'"),
+        ("probes", 5, r"'probes' must be a list, got int 5"),
+        ("probes", ["full", {}, {}], r"'probes'\[0\] must be a JSON object, got str"),
+        ("threshold", "x", r"'threshold' must be a number in \[-1, 1\], got 'x'"),
+        ("confidence", 95, r"'confidence' must be a number in \[0, 1\], got 95"),
+        ("n_bootstrap", 2000.5, r"'n_bootstrap' must be an int >= 0, got 2000\.5"),
+        ("examples", [0, -1], r"'examples'\[1\] must be an int >= 0, got -1"),
+        ("seed", True, r"'seed' must be an int >= 0, got True"),
+        ("local", None, r"'local' must be a non-empty string \(a model string\), got None"),
+    ],
+)
+def test_a_calibration_file_with_an_impossible_field_names_it(
+    tmp_path: Path, field: str, value: Any, match: str
+) -> None:
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(GOOD))
+    assert load_calibration(path).trusted  # the file as written is trusted
+    path.write_text(json.dumps({**GOOD, field: value}))
+    with pytest.raises(
+        ConfigError, match=rf"the calibration file '.*cal\.json' is not a calibration: a calibration's {match}"
+    ):
+        load_calibration(path)
+
+
+def test_a_calibration_with_an_undefined_correlation_has_no_interval() -> None:
+    assert Calibration.from_dict({**GOOD, "spearman": None, "interval": None}).trusted is False
+    with pytest.raises(ConfigError, match=r"'interval' is \[0\.1, 0\.9\] but 'spearman' is null"):
+        Calibration.from_dict({**GOOD, "spearman": None})
+    with pytest.raises(ConfigError, match=r"'spearman' must be a number in \[-1, 1\], got nan"):
+        Calibration.from_json(json.dumps(GOOD).replace('"spearman": 0.5', '"spearman": NaN'))
