@@ -104,9 +104,9 @@ class MissingDependencyError(SpecPromptError, ImportError):
 class ScoringError(SpecPromptError, RuntimeError):
     """Scoring a candidate failed for a reason that is not the model's answer.
 
-    Raised as such when every example of a batch failed with an error of the program or the
-    metric (a broken setup must not look like a bad candidate); its subclasses are the
-    transport failures of remote scoring.
+    Raised as such when every example of a batch (of a trial, over all its pruning chunks) failed
+    with an error of the program or the metric (a broken setup must not look like a bad
+    candidate); its subclasses are the transport failures of remote scoring.
     """
 
 

@@ -22,7 +22,7 @@ from specprompt.search._screen import check_screen
 from specprompt.search._study import check_storage
 from specprompt.search._workers import check_shared
 
-__all__ = ["check_arguments", "check_config", "check_examples", "check_names"]
+__all__ = ["check_arguments", "check_config", "check_examples", "check_names", "check_trainset"]
 
 
 def check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -50,6 +50,28 @@ def check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
                 f"{kind} examples have no inputs: call .with_inputs(...) on them (got {ex!r:.80})"
             ) from None
     return out
+
+
+def check_trainset(trainset: Sequence[Any], where: str = "") -> None:
+    """Checks that ``trainset`` is a list of ``dspy.Example`` (demos and the default valset come from it).
+
+    Args:
+        trainset: the user's labelled examples.
+        where: the function named at the start of each error (``"calibrate"``), or nothing.
+
+    Raises:
+        ConfigError: not a sequence (a string is not one), or an item that is not a
+            ``dspy.Example`` (its index and type named).
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
+        raise ConfigError(f"{prefix}trainset must be a list of dspy.Example, got {type(trainset).__name__}")
+    for i, ex in enumerate(trainset):
+        if not isinstance(ex, dspy.Example):
+            raise ConfigError(
+                f"{prefix}trainset[{i}] must be a dspy.Example (e.g. dspy.Example(image=..., label=...)"
+                f".with_inputs('image')), got {type(ex).__name__} {ex!r:.60}"
+            )
 
 
 def check_config(

@@ -330,7 +330,7 @@ def calibrate(
     Raises:
         ConfigError: bad arguments (named), or a budget that leaves fewer than 3 prompts.
     """
-    from specprompt.search._arguments import check_config, check_examples
+    from specprompt.search._arguments import check_config, check_examples, check_trainset
     from specprompt.search._demos import default_valset, plan_demos
     from specprompt.search._invisible import resolve_local_cost
 
@@ -338,8 +338,7 @@ def calibrate(
         raise ConfigError(f"calibrate: program must be a dspy.Module, got {type(program).__name__}")
     cfg = check_config(metric, config, options, where="calibrate")
     check_lm("target", target)
-    if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
-        raise ConfigError(f"calibrate: trainset must be a list of dspy.Example, got {type(trainset).__name__}")
+    check_trainset(trainset, "calibrate")
     if local is None:
         from specprompt.scorers import local_lm
 

@@ -26,7 +26,7 @@ from specprompt.search._departures import DeparturePolicy, departure_policy, loc
 from specprompt.search._objective import finished_trials
 from specprompt.search._record import FullScore, TrialRecord, trim_scored
 from specprompt.search._result import ParetoRow
-from specprompt.search._scoring import Scorer
+from specprompt.search._scoring import Failures, Scorer
 from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
 from specprompt.search._study import add_trial, collect_rows, row_candidate
 from specprompt.search._transport import model_name
@@ -155,11 +155,13 @@ def trim_chosen(study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen:
         if FullScore.read(study, key) is None:
             trim_scored(study, key)  # first: a kill between scoring and marking leaks nothing
             scores: dict[int, float] = {}
+            failures = Failures()  # every example failing is a broken setup per variant, not per chunk
             for part in chunks:  # stop at the first chunk that loses an example of the chosen program
-                got = scorer.score(key, lambda: ctx.build(cand), part)
+                got = scorer.score(key, lambda: ctx.build(cand), part, failures)
                 scores.update(got)
                 if loses_nothing(got, {i: reference[i] for i in got}):
                     break
+            scorer.check(key, failures)
             if len(scores) < len(reference):
                 add_trial(study, ctx, scorer, cand, origin, partial=scores, since=before)
                 mine[key] = study.get_trials(deepcopy=False)[-1].number

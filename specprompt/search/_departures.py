@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import dspy
 
 from specprompt.errors import ScoringError
-from specprompt.search._scoring import Scorer
+from specprompt.search._scoring import Failures, Scorer
 from specprompt.search._study import row_candidate
 from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._trim import CHUNK, loses_nothing, scoring_order
@@ -373,19 +373,24 @@ def _target_scores(
     attr = TARGET_SCORES_ATTR + row.key
     stored = study.user_attrs.get(attr)
     scores = {int(k): float(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+    key, failures = "target:" + row.key, Failures()  # every example failing: per row, not per chunk
     with dspy.context(lm=remote_lm(target, ctx.config.call_timeout)):
         for part in chunks:
             todo = [i for i in part if i not in scores]
             if todo:  # a resumed compile scores only what an earlier run did not store
                 try:
-                    scores.update(scorer.score("target:" + row.key, _builder(ctx, row), todo))
+                    scores.update(scorer.score(key, _builder(ctx, row), todo, failures))
                 except ScoringError:  # keep what was scored: a compile run again asks only for the rest
-                    scores.update(scorer.known("target:" + row.key, todo))
+                    scores.update(scorer.known(key, todo))
                     raise
                 finally:
                     study.set_user_attr(attr, {str(k): v for k, v in sorted(scores.items())})
             if reference is not None and loses_nothing({i: scores[i] for i in part}, {i: reference[i] for i in part}):
                 break
+    if failures.all_failed:  # not stored as scores: a compile run again scores them again
+        kept = {i: v for i, v in scores.items() if i not in failures.ran}
+        study.set_user_attr(attr, {str(k): v for k, v in sorted(kept.items())})
+        scorer.check(key, failures, "candidate scored by the target")
     return scores
 
 

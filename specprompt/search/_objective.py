@@ -22,7 +22,7 @@ from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write_record
 from specprompt.search._reference import candidate_of
-from specprompt.search._scoring import Scorer
+from specprompt.search._scoring import Failures, Scorer
 
 __all__ = [
     "FINISHED",
@@ -203,9 +203,10 @@ class Objective:
         parts = min(REPORTS_PER_TRIAL, len(self.minibatch)) if report else 1
         size = math.ceil(len(self.minibatch) / parts)
         done: dict[int, float] = {}
+        failures = Failures()  # every example failing is a broken setup per trial, not per chunk
         for start in range(0, len(self.minibatch), size):
             chunk = self.minibatch[start : start + size]
-            done.update(self.scorer.score(key, build, chunk))
+            done.update(self.scorer.score(key, build, chunk, failures))
             running = sum(done.values()) / len(done)
             last = start + size >= len(self.minibatch)
             if report and not last:
@@ -213,6 +214,7 @@ class Objective:
                 if trial.should_prune():
                     write_record(trial, TrialRecord(example_scores=done))
                     raise optuna.TrialPruned(f"running score {running:.4f} after {len(done)} examples")
+        self.scorer.check(key, failures)
         score = sum(done.values()) / len(done)
         write_record(trial, TrialRecord(example_scores=done, score=score))
         if len(self.minibatch) == len(self.scorer.valset):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import dspy
@@ -33,11 +32,12 @@ from specprompt.search._scoring import metric_name
 from specprompt.search._screen import resolve_screen
 from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
-    DEFAULT_RUN_DIR,
     NAMING_FIELDS,
     add_trial,
+    check_run_dir,
     collect_rows,
     default_sampler,
+    result_folder,
     row_candidate,
 )
 from specprompt.search._workers import check_shared
@@ -262,7 +262,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             a deep copy of ``student`` with SpectralImage demos whose images fit the budget.
 
         Raises:
-            ConfigError: bad arguments, no demo images, no validation examples.
+            ConfigError: bad arguments, no demo images, no validation examples, an unwritable ``run_dir``.
 
         Convention:
             Candidates are scored with ``dspy.settings.lm``; when none is configured, with the
@@ -294,6 +294,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         screen_lm = None if self.screen is None else resolve_screen(self.screen)
         with scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset, testset=test, screen_lm=screen_lm)
+            check_run_dir(self.storage, self.config.run_dir, run.study_name)  # before any scoring
             return self._compile(run, names, test)
 
     def _calibrate(self, run: Run) -> Calibration | None:
@@ -495,9 +496,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         )
 
     def _write(self, result: CompileResult) -> None:
-        if self.storage is not None and self.config.run_dir is None:
+        folder = result_folder(self.storage, self.config.run_dir)
+        if folder is None:
             return
-        folder = Path(self.config.run_dir or DEFAULT_RUN_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{result.study_name}.result.json"
         path.write_text(result.to_json(indent=2))

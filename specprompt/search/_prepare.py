@@ -21,7 +21,7 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError, SpecPromptWarning
-from specprompt.search._arguments import check_examples
+from specprompt.search._arguments import check_examples, check_trainset
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
@@ -230,8 +230,7 @@ def prepare(
     """
     if not isinstance(student, dspy.Module):
         raise ConfigError(f"student must be a dspy.Module, got {type(student).__name__}")
-    if isinstance(trainset, (str, bytes)) or not isinstance(trainset, Sequence):
-        raise ConfigError(f"trainset must be a list of dspy.Example, got {type(trainset).__name__}")
+    check_trainset(trainset)
     # [cost] the bare "local" prices the checkpoint that scores; run.ctx.config is this compile's config
     cfg = resolve_local_cost(config)
     plan = plan_demos(student, trainset, cfg.k_demos, cfg.seed)

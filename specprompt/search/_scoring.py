@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
@@ -20,7 +21,7 @@ from specprompt.search._batched import ChatCache, predict_together
 from specprompt.search._spend import Spend, usage_tokens
 from specprompt.search._transport import EMPTY_REPLY, RetryPolicy, classify, endpoint_of, retry_after, short
 
-__all__ = ["Scorer", "metric_name", "metric_value"]
+__all__ = ["LARGEST_METRIC_VALUE", "Failures", "Scorer", "metric_name", "metric_value"]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -37,13 +38,30 @@ def metric_name(metric: Callable[..., Any]) -> str:
     return str(getattr(metric, "__qualname__", type(metric).__qualname__))
 
 
+#: The largest magnitude a metric value may have: sums of up to a million of them stay finite.
+LARGEST_METRIC_VALUE = 1e300
+
+
+class MetricValueError(ConfigError):
+    """A metric returned a value the search cannot add up (NaN, infinite or too large): the setup
+    is broken, so the scoring stops at once instead of scoring the example 0.0."""
+
+
 def metric_value(result: Any, name: str = "the metric") -> float:
     """A metric's return value as a float (bools, numbers, or an object with ``.score``).
 
     ``name`` names the metric in the errors (``"the metric exact_match"``).
 
     Raises:
-        TypeError: the value is not numeric. ConfigError (a ValueError): it is NaN.
+        TypeError: the value is not numeric. ConfigError (a ValueError): it is NaN, infinite, or
+            larger in magnitude than :data:`LARGEST_METRIC_VALUE` (means over examples would
+            overflow).
+
+    Example:
+        >>> metric_value(float("inf"))
+        Traceback (most recent call last):
+        ...
+        specprompt.search._scoring.MetricValueError: the metric returned inf; return a finite number ...
     """
     if hasattr(result, "score") and not isinstance(result, numbers.Real):
         result = result.score
@@ -53,9 +71,49 @@ def metric_value(result: Any, name: str = "the metric") -> float:
         value = float(result)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must return a number, a bool or an object with .score, got {result!r:.60}") from None
+    except OverflowError:  # an int beyond the float range
+        value = math.inf if result > 0 else -math.inf
     if math.isnan(value):
-        raise ConfigError(f"{name} returned NaN; return a number (e.g. 0.0 for an example it cannot score)")
+        raise MetricValueError(f"{name} returned NaN; return a number (e.g. 0.0 for an example it cannot score)")
+    if math.isinf(value):
+        raise MetricValueError(
+            f"{name} returned {value}; return a finite number (e.g. 0.0 for an example it cannot score)"
+        )
+    if abs(value) > LARGEST_METRIC_VALUE:
+        raise MetricValueError(
+            f"{name} returned {value:g}; return a number of magnitude at most {LARGEST_METRIC_VALUE:g} "
+            "(means over the examples would overflow), e.g. a score in [0, 1]"
+        )
     return value
+
+
+@dataclass
+class Failures:
+    """The examples one candidate's evaluation ran, over all the :meth:`Scorer.score` calls it
+    made (a trial's pruning chunks), and the errors they raised.
+
+    Attributes:
+        ran: valset indices of the examples that ran (cached ones do not count).
+        errors: the errors of those that failed (each scored 0.0).
+    """
+
+    ran: list[int] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+    @property
+    def all_failed(self) -> bool:
+        """Whether some example ran and every one that ran failed."""
+        return bool(self.errors) and len(self.errors) >= len(self.ran)
+
+    def error(self, what: str) -> SpecPromptError:
+        """The error that reports :attr:`all_failed`: the first error itself when specprompt raised
+        it, else a :class:`~specprompt.errors.ScoringError` naming it (``what``: ``"batch"``, ``"trial"``)."""
+        first = self.errors[0]
+        if isinstance(first, SpecPromptError):
+            return first
+        error = ScoringError(f"every example of the {what} failed; first error: {short(first)}")
+        error.__cause__ = first
+        return error
 
 
 class Scorer:
@@ -91,9 +149,12 @@ class Scorer:
           others are. After ``policy.endpoint_failures`` failed calls in a row, or a refusal
           (authentication, billing, unknown model), :class:`~specprompt.errors.EndpointError`.
         - An example whose program or metric raises another error scores 0.0 and is logged; if
-          every example of a batch raises, :class:`~specprompt.errors.ScoringError` names the
-          first error (a specprompt error, e.g. a NaN metric, is raised as it is): a broken setup
-          must not look like a bad candidate.
+          every example of a batch raises (of all the batches of one evaluation, with
+          :class:`Failures`), :class:`~specprompt.errors.ScoringError` names the first error (a
+          specprompt error is raised as it is): a broken setup must not look like a bad candidate.
+        - A metric value that is NaN, infinite or larger than :data:`LARGEST_METRIC_VALUE`
+          (:func:`metric_value`) stops the scoring at once with a
+          :class:`~specprompt.errors.ConfigError` naming the metric: no score is made of it.
         - DSPy settings (LM, adapter) of the calling thread reach the workers through
           ``contextvars.copy_context``.
         - With the local band VLM as LM, a ``dspy.Predict`` program's examples are answered
@@ -249,6 +310,8 @@ class Scorer:
                     ) / (total or 1.0)
                     continue
                 results[i] = metric_value(self.metric(self.valset[i], prediction), self._name)
+            except MetricValueError:  # a broken metric, not a failed example
+                raise
             except Exception as exc:  # scored as a failure, as on the per-call path
                 errors.append(exc)
                 logger.warning("example %d failed and scores 0.0: %s", i, short(exc))
@@ -257,18 +320,30 @@ class Scorer:
             self.calls += len(results)
         return results, [i for i in todo if i not in results]
 
-    def score(self, key: str, build: Callable[[], dspy.Module], indices: Sequence[int]) -> dict[int, float]:
+    def score(
+        self,
+        key: str,
+        build: Callable[[], dspy.Module],
+        indices: Sequence[int],
+        failures: Failures | None = None,
+    ) -> dict[int, float]:
         """Scores of the candidate ``key`` on ``indices``; only uncached examples run.
 
         Args:
             key: the candidate key (equal keys render equal prompts).
             build: makes the program; called only when something must run.
             indices: valset positions.
+            failures: when one evaluation of ``key`` spans several calls (a trial's pruning
+                chunks), the :class:`Failures` they share: this call adds its examples and errors
+                to it and leaves the every-example-failed rule to the caller (:meth:`check`), so a
+                chunk whose only example fails scores it 0.0 like any other failed example.
 
         Raises:
             TransportError: an example's call still failed after its retries (the other
                 examples' scores are cached). EndpointError: the endpoint is down or refuses.
-            ScoringError: every example raised another error.
+            ScoringError: every example raised another error (without ``failures``).
+            ConfigError: the metric returned NaN, an infinite or a too large value
+                (:func:`metric_value`).
         """
         have = self.known(key, indices)
         todo = [i for i in indices if i not in have]
@@ -286,6 +361,8 @@ class Scorer:
                 with self._lock:
                     lost.append(exc)
                 return None
+            except MetricValueError:  # a broken metric, not a failed example
+                raise
             except Exception as exc:  # scored as a failure, like dspy.Evaluate's failure_score
                 with self._lock:
                     errors.append(exc)
@@ -303,10 +380,26 @@ class Scorer:
             self.remember(key, results)
             down = [e for e in lost if isinstance(e, EndpointError)]
             raise (down or lost)[0]
-        if errors and len(errors) == len(todo):
-            first = errors[0]
-            if isinstance(first, SpecPromptError):
-                raise first
-            raise ScoringError(f"every example of the batch failed; first error: {short(first)}") from first
+        if failures is None:
+            here = Failures(todo, errors)
+            if here.all_failed:
+                raise here.error("batch")
+        else:
+            failures.ran.extend(todo)
+            failures.errors.extend(errors)
         self.remember(key, results)
         return {i: (results[i] if i in results else have[i]) for i in indices}
+
+    def check(self, key: str, failures: Failures, what: str = "trial") -> None:
+        """The every-example-failed rule over all the calls ``failures`` counted (``what``, e.g. a trial).
+
+        Raises:
+            ScoringError: every example that ran failed (naming the first error; a specprompt
+                error is raised as it is); their 0.0 scores are forgotten first, so the
+                candidate runs again when it is tried again.
+        """
+        if failures.all_failed:
+            with self._lock:
+                for i in failures.ran:
+                    self._cache.pop((key, i), None)
+            raise failures.error(what)

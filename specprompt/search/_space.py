@@ -233,9 +233,26 @@ def available_search_spaces() -> list[str]:
 def search_space_for(spectrum: Spectrum) -> ImageSpace:
     """The search space of one decomposed image.
 
+    Args:
+        spectrum: the image decomposed (:func:`specprompt.decompose`); the space depends on its
+            bands, so a scheme name alone is not enough.
+
     Raises:
+        ConfigError: ``spectrum`` is not a :class:`~specprompt.spectral.Spectrum` (the message
+            names the schemes with a search space).
         UnknownNameError: no search space is registered for ``spectrum.scheme``.
+
+    Example:
+        >>> search_space_for("laplacian")
+        Traceback (most recent call last):
+        ...
+        specprompt.errors.ConfigError: search_space_for needs a Spectrum ... got str 'laplacian'; ...
     """
+    if not isinstance(spectrum, Spectrum):
+        raise ConfigError(
+            f"search_space_for needs a Spectrum (specprompt.decompose(image, scheme)), got "
+            f"{type(spectrum).__name__} {spectrum!r:.60}; schemes with a search space: {', '.join(_SPACES.names())}"
+        )
     return _SPACES.get(spectrum.scheme)(spectrum)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import dspy
 import optuna
 
+from specprompt._outputs import check_writable_dir
 from specprompt.errors import ConfigError
 from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
@@ -34,6 +35,7 @@ __all__ = [
     "FALLBACK_ORIGIN",
     "NAMING_FIELDS",
     "add_trial",
+    "check_run_dir",
     "check_storage",
     "collect_rows",
     "default_pruner",
@@ -42,6 +44,7 @@ __all__ = [
     "fail_stale_trials",
     "finalize",
     "make_storage",
+    "result_folder",
     "row_candidate",
     "scoring_identity",
 ]
@@ -68,6 +71,33 @@ NAMING_FIELDS = (
     "crop_fraction",
     "seed",
 )
+
+
+def result_folder(storage: object, run_dir: str | None) -> Path | None:
+    """The folder ``compile`` writes ``<study name>.result.json`` into: ``run_dir``, else
+    :data:`DEFAULT_RUN_DIR` beside the default SQLite storage; ``None`` when it writes none (a
+    storage given and no ``run_dir``)."""
+    if storage is not None and run_dir is None:
+        return None
+    return Path(run_dir or DEFAULT_RUN_DIR)
+
+
+def check_run_dir(storage: object, run_dir: str | None, study_name: str) -> None:
+    """Fails before any scoring when ``compile`` could not write its files into the run folder.
+
+    Args:
+        storage: the optimizer's storage (``None``: the default SQLite file ``study.db`` there).
+        run_dir: ``SearchConfig.run_dir``.
+        study_name: the study's name (the result is ``<study_name>.result.json``).
+
+    Raises:
+        ConfigError: naming ``run_dir`` and the reason (:func:`~specprompt._outputs.check_writable_dir`):
+            a file on the path, a folder that cannot be written, or a folder where a file goes.
+    """
+    folder = result_folder(storage, run_dir)
+    if folder is not None:
+        files = [f"{study_name}.result.json", *(["study.db"] if storage is None else [])]
+        check_writable_dir("run_dir", folder, files)
 
 
 def make_storage(storage: str | optuna.storages.BaseStorage | None, run_dir: str | None) -> Any:

@@ -9,7 +9,8 @@ import dspy
 import numpy as np
 import pytest
 
-from specprompt.search._scoring import Scorer, metric_value
+from specprompt.errors import ConfigError, ScoringError
+from specprompt.search._scoring import Failures, Scorer, metric_value
 
 
 class Echo(dspy.Module):
@@ -79,3 +80,41 @@ def test_metric_value() -> None:
     with pytest.raises(TypeError, match="got None"):
         metric_value(None)
     assert metric_value(np.bool_(True)) == 1.0 and metric_value(np.float32(0.5)) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (float("inf"), r"the metric m returned inf; return a finite number \(e\.g\. 0\.0"),
+        (float("-inf"), r"the metric m returned -inf; return a finite number"),
+        (1e308, r"the metric m returned 1e\+308; return a number of magnitude at most 1e\+300"),
+        (-(10**400), r"the metric m returned -inf; return a finite number"),
+        (dspy.Prediction(score=float("inf")), "returned inf"),
+    ],
+)
+def test_metric_value_refuses_values_that_cannot_be_averaged(value: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        metric_value(value, "the metric m")
+    assert metric_value(1e300) == 1e300 and metric_value(-2.5) == -2.5  # finite values outside [0, 1] stay
+
+
+def test_a_bad_metric_value_on_one_example_stops_the_scoring() -> None:
+    scorer = Scorer(lambda ex, pred, trace=None: float("inf") if ex.x == "b" else 1.0, _val("a", "b", "c"), 2)
+    with pytest.raises(ConfigError, match="returned inf"):
+        scorer.score("k", Echo, [0, 1, 2])
+
+
+def test_the_every_example_failed_rule_spans_the_calls_of_one_evaluation() -> None:
+    scorer = Scorer(lambda ex, pred, trace=None: 1.0, _val("a", "boom", "boom"), num_threads=1)
+    failures = Failures()
+    assert scorer.score("k", Echo, [1], failures) == {1: 0.0}  # alone in its call: no error yet
+    assert scorer.score("k", Echo, [0], failures) == {0: 1.0}
+    scorer.check("k", failures)
+    assert failures.ran == [1, 0] and len(failures.errors) == 1
+    broken = Failures()
+    assert scorer.score("j", Echo, [1], broken) == {1: 0.0}
+    assert scorer.score("j", Echo, [2], broken) == {2: 0.0}
+    with pytest.raises(ScoringError, match="every example of the trial failed; first error: RuntimeError: boom"):
+        scorer.check("j", broken)
+    assert scorer.known("j", [1, 2]) == {}  # forgotten: the candidate runs again when retried
+    assert scorer.known("k", [0, 1]) == {0: 1.0, 1: 0.0}

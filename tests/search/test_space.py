@@ -126,3 +126,8 @@ def test_detail_box_finds_the_textured_corner() -> None:
         assert top >= 26 and left >= 28, scheme
     tiny = decompose(np.zeros((4, 4, 3), np.float32), "laplacian", levels=0)
     assert detail_box(tiny, 0.5) == (1, 1, 2, 2)  # no fine band: centred window
+
+
+def test_search_space_for_needs_a_spectrum() -> None:
+    with pytest.raises(ConfigError, match=r"search_space_for needs a Spectrum .*got str 'nope'; schemes .*laplacian"):
+        search_space_for("nope")  # type: ignore[arg-type]

@@ -1,0 +1,108 @@
+"""BandOptimizer.compile on bad input: a metric that fails on one example, run_dir, trainset items."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import dspy
+import optuna
+import pytest
+
+from specprompt import ConfigError
+from specprompt.search import BandOptimizer
+from specprompt.search._objective import REPORTS_PER_TRIAL
+from specprompt.search._record import TrialRecord
+from specprompt.tasks import Task
+
+from .conftest import exact, options
+from .test_calibrate import GOOD
+
+
+def test_a_metric_failing_on_one_example_scores_it_zero_in_every_trial(
+    colour_task: Task, lm: dspy.LM, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = colour_task.valset[1]
+
+    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+        if example is bad:
+            raise ZeroDivisionError("division by zero")
+        return exact(example, pred)
+
+    # 4 examples in 4 pruning reports: every chunk of a search trial holds one example
+    assert len(colour_task.valset) == 4 == REPORTS_PER_TRIAL
+    opt = BandOptimizer(metric, **options(pruner=optuna.pruners.NopPruner(), trim=False))
+    with caplog.at_level(logging.WARNING, logger="specprompt.search"):
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None and 0.0 <= result.best.score <= 0.75
+    records = [TrialRecord.from_trial(t) for t in result.study.get_trials(deepcopy=False)]
+    searched = [r for r in records if r.example_scores and not r.is_baseline and r.reused_from is None]
+    assert searched and all(r.example_scores is not None and r.example_scores[1] == 0.0 for r in searched)
+    assert "example 1 failed and scores 0.0: ZeroDivisionError: division by zero" in caplog.text
+
+
+def test_a_metric_failing_everywhere_stops_the_compile(colour_task: Task, lm: dspy.LM) -> None:
+    def broken(example: Any, pred: Any, trace: Any = None) -> float:
+        raise KeyError("label")
+
+    opt = BandOptimizer(broken, **options(trim=False))
+    with pytest.raises(RuntimeError, match="every example of the trial failed; first error: KeyError"):
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), 1e308])
+def test_a_metric_value_that_cannot_be_averaged_stops_the_compile(colour_task: Task, lm: dspy.LM, value: float) -> None:
+    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+        return value if example.label == pred.label else 0.0
+
+    opt = BandOptimizer(metric, **options(trim=False))
+    with pytest.raises(ConfigError, match=r"the metric .*metric returned (-?inf; return a finite number|1e\+308)"):
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+
+
+@pytest.mark.parametrize("storage", ["memory", None])
+def test_a_run_dir_that_is_a_file_fails_before_any_scoring(
+    colour_task: Task, lm: dspy.LM, tmp_path: Path, storage: str | None
+) -> None:
+    file = tmp_path / "ok.png"
+    file.write_bytes(b"not a folder")
+    opt = BandOptimizer(exact, **options(run_dir=str(file), storage=storage))
+    with pytest.raises(ConfigError, match=r"run_dir '.*ok\.png'.* is a file, not a folder|run folder .*ok\.png"):
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    assert lm.engine.calls == 0 and file.read_bytes() == b"not a folder"
+
+
+def test_a_result_path_that_is_a_folder_fails_before_any_scoring(
+    colour_task: Task, lm: dspy.LM, tmp_path: Path
+) -> None:
+    student = dspy.Predict(colour_task.signature)
+    first = BandOptimizer(exact, **options(n_trials=1, run_dir=str(tmp_path / "a"), trim=False))
+    first.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    assert first.last_result is not None
+    run_dir = tmp_path / "b"
+    (run_dir / f"{first.last_result.study_name}.result.json").mkdir(parents=True)
+    calls = lm.engine.calls
+    with pytest.raises(ConfigError, match=r"run_dir '.*b': .*\.result\.json' is a folder"):
+        BandOptimizer(exact, **options(n_trials=1, run_dir=str(run_dir), trim=False)).compile(
+            student, trainset=colour_task.trainset, valset=colour_task.valset
+        )
+    assert lm.engine.calls == calls
+
+
+def test_trainset_items_must_be_examples(colour_task: Task) -> None:
+    opt = BandOptimizer(exact, **options())
+    student = dspy.Predict(colour_task.signature)
+    with pytest.raises(ConfigError, match=r"trainset\[0\] must be a dspy\.Example .*got str 'a'"):
+        opt.compile(student, trainset=["a", "b"])
+    with pytest.raises(ConfigError, match=r"trainset\[2\] must be a dspy\.Example .*got dict"):
+        opt.compile(student, trainset=[*colour_task.trainset[:2], {"image": None, "label": "x"}])
+
+
+def test_a_calibration_file_with_an_impossible_value_fails_in_the_constructor(tmp_path: Path) -> None:
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({**GOOD, "spearman": 5.0}))
+    with pytest.raises(ConfigError, match=r"calibration file '.*cal\.json' is not a calibration: .*'spearman'"):
+        BandOptimizer(exact, screen="nearest", calibration=path)
