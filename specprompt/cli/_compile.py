@@ -17,14 +17,17 @@ so finished trials are kept and only the missing ones run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from specprompt._outputs import check_writable_dir
+from specprompt._outputs import check_writable_dir, folder_lock
 from specprompt.cli._args import DATASET_WORDS, log_levels, reworded, scheme_options
 from specprompt.cli._lm import make_lm, missing_key_named
 from specprompt.errors import ConfigError
@@ -301,13 +304,28 @@ def compile_program(
 def write_outputs(
     compiled: Any, result: Any, trainset: Sequence[Any], out: Path, run_info: dict[str, Any]
 ) -> dict[str, Path]:
-    """Writes ``program.json``, ``pareto.json`` and ``report.html`` into ``out``; returns their paths."""
+    """Writes ``program.json``, ``pareto.json`` and ``report.html`` into ``out``; returns their paths.
+
+    Each file is replaced whole (:func:`~specprompt._outputs.write_atomic`), so a run killed while
+    writing leaves every file either the earlier run's or this one's; ``pareto.json`` records the
+    SHA-256 of the ``program.json`` it describes (``program_sha256``), so ``inspect`` can tell when
+    the two are of different runs.
+    """
+    from specprompt._outputs import write_atomic
     from specprompt.reports import CompileReport, report_data
 
     paths = {key: out / name for key, name in OUTPUT_FILES.items()}
-    compiled.save(str(paths["program"]))
-    data = report_data(result, run_info)
-    paths["pareto"].write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".program.", suffix=".json", dir=out)  # DSPy saves by the suffix
+    os.close(fd)
+    try:
+        compiled.save(tmp)
+        program = Path(tmp).read_bytes()
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    write_atomic(paths["program"], program)
+    data = {**report_data(result, run_info), "program_sha256": hashlib.sha256(program).hexdigest()}
+    write_atomic(paths["pareto"], json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
     CompileReport(data, compiled, sources=trainset, run=None).save(paths["report"])
     return paths
 
@@ -348,7 +366,9 @@ def check_outputs(args: argparse.Namespace) -> Path:
     Raises:
         ConfigError: see :func:`~specprompt._outputs.check_writable_dir`.
     """
-    files = [*OUTPUT_FILES.values(), *([STUDY_FILE] if args.storage is None else [])]
+    folder = Path(args.out)
+    results = sorted(p.name for p in folder.glob("*.result.json")) if folder.is_dir() else []  # a resumed study's
+    files = [*OUTPUT_FILES.values(), *([STUDY_FILE] if args.storage is None else []), *results]
     return check_writable_dir("--out", args.out, files)
 
 
@@ -361,14 +381,19 @@ def run(args: argparse.Namespace) -> int:
     check_detail(args)
     check_outputs(args)
     check_workers(args)
-    procs = start_workers(args)
-    ok = False
-    try:
-        code = _run_one(args)
-        ok = True
-    finally:
-        for line in stop_workers(procs, ok=ok):
-            log.warning("%s", line)
+    # one compile at a time writes into --out (its search-only workers share the study, not the files)
+    lock: AbstractContextManager[object] = (
+        nullcontext() if getattr(args, "search_only", False) else folder_lock("--out", args.out, "compile")
+    )
+    with lock:
+        procs = start_workers(args)
+        ok = False
+        try:
+            code = _run_one(args)
+            ok = True
+        finally:
+            for line in stop_workers(procs, ok=ok):
+                log.warning("%s", line)
     return code
 
 

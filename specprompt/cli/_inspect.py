@@ -8,6 +8,7 @@ additionally loads the JSON into the program, checking that they fit together.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -21,18 +22,40 @@ log = logging.getLogger("specprompt.cli.inspect")
 def default_cost_model(program_path: str | Path) -> str | None:
     """The cost model of the run that wrote ``program_path``, read from a ``pareto.json`` beside it.
 
-    Returns ``None`` when there is no such file or it names no cost model (never raises).
+    Returns ``None`` (never raises) when there is no such file or it names no cost model, and,
+    with a warning saying to pass ``--cost-model``, when it cannot be read or describes another
+    ``program.json`` (its ``program_sha256`` differs: files of two runs side by side).
 
     Example:
         >>> default_cost_model("/nonexistent/program.json") is None
         True
     """
     pareto = Path(program_path).parent / "pareto.json"
+    if not pareto.is_file():
+        return None
     try:
         data = json.loads(pareto.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        log.warning("%s cannot be read (%s): its cost model is not used; pass --cost-model", pareto, exc)
         return None
-    model = (data.get("config") or {}).get("cost_model") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        log.warning("%s is not a compile's pareto.json: its cost model is not used; pass --cost-model", pareto)
+        return None
+    sha = data.get("program_sha256")
+    if isinstance(sha, str):
+        try:
+            actual = hashlib.sha256(Path(program_path).read_bytes()).hexdigest()
+        except OSError:
+            return None  # the program file's own error comes when it is read
+        if actual != sha:
+            log.warning(
+                "%s describes another program than %s (files of two runs): its cost model is not used; "
+                "pass --cost-model",
+                pareto,
+                program_path,
+            )
+            return None
+    model = (data.get("config") or {}).get("cost_model")
     return model if isinstance(model, str) and model else None
 
 

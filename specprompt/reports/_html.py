@@ -255,10 +255,10 @@ class CompileReport:
             ConfigError: ``path`` is a folder, cannot be written, or is a non-empty file that is
                 not a specprompt report.
         """
+        from specprompt._outputs import write_atomic
+
         page = self.html()
-        p = check_report_path(path)
-        p.write_text(page, encoding="utf-8")
-        return p
+        return write_atomic(check_report_path(path), page)  # a killed run leaves the earlier report whole
 
     def _repr_html_(self) -> str:
         return self.fragment()

@@ -11,6 +11,7 @@ import dspy
 import optuna
 from dspy.teleprompt import Teleprompter
 
+from specprompt._outputs import write_atomic
 from specprompt.errors import ConfigError
 from specprompt.search._agreement import screen_verdict
 from specprompt.search._arguments import check_arguments, check_examples
@@ -500,6 +501,5 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if folder is None:
             return
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{result.study_name}.result.json"
-        path.write_text(result.to_json(indent=2))
+        path = write_atomic(folder / f"{result.study_name}.result.json", result.to_json(indent=2))
         logger.info("wrote %s", path)

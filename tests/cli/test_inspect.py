@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -121,6 +123,26 @@ def test_default_cost_model(tmp_path: Path) -> None:
     assert default_cost_model(tmp_path / "program.json") is None
     (tmp_path / "pareto.json").write_text('{"config": {"cost_model": "anthropic"}}')
     assert default_cost_model(tmp_path / "program.json") == "anthropic"
+
+
+def test_a_pareto_json_of_another_run_is_not_used(
+    compiled_out: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = json.loads((compiled_out / "pareto.json").read_text())
+    program = (compiled_out / "program.json").read_bytes()
+    assert data["program_sha256"] == hashlib.sha256(program).hexdigest()
+    assert default_cost_model(compiled_out / "program.json") == "openai:gpt-4.1-mini"
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "pareto.json").write_text(json.dumps(data))
+    (mixed / "program.json").write_bytes(program.replace(b'"demos"', b' "demos"', 1))  # another run's program
+    with caplog.at_level(logging.WARNING, "specprompt.cli.inspect"):
+        assert default_cost_model(mixed / "program.json") is None
+    assert "describes another program than" in caplog.text and "pass --cost-model" in caplog.text
+    (mixed / "pareto.json").write_text('{"config": ')  # torn
+    with caplog.at_level(logging.WARNING, "specprompt.cli.inspect"):
+        assert default_cost_model(mixed / "program.json") is None
+    assert "cannot be read" in caplog.text
 
 
 def test_inspect_refuses_a_program_whose_fields_do_not_fit(

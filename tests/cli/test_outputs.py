@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from specprompt._outputs import LOCK_FILE, folder_lock
 from specprompt.cli import main
 
 
@@ -52,6 +54,7 @@ def _error(capsys: pytest.CaptureFixture[str], command: str) -> str:
         ("afile", r"--out '.*afile' is a file, not a folder"),
         ("afile/sub", r"--out '.*afile/sub': '.*afile' is a file, not a folder"),
         ("run", r"--out '.*run': '.*run/program.json' is a folder, but the command writes a file there"),
+        ("res", r"--out '.*res': '.*res/old.result.json' is a folder, but the command writes a file there"),
     ],
 )
 def test_compile_checks_out_before_loading_anything(
@@ -67,6 +70,7 @@ def test_compile_checks_out_before_loading_anything(
 
     (tmp_path / "afile").write_text("x")
     (tmp_path / "run" / "program.json").mkdir(parents=True)
+    (tmp_path / "res" / "old.result.json").mkdir(parents=True)  # a resumed study's result goes there
     monkeypatch.setattr(user_code, "load_program_ref", _must_not_run)
     assert main(_compile_args(program_file, tiny_data, tmp_path / out)) == 2
     assert re.search(message, _error(capsys, "compile"))
@@ -82,6 +86,23 @@ def test_compile_checks_the_study_file_only_for_the_default_storage(
     assert "study.db' is a folder" in _error(capsys, "compile")
     assert main([*args, "--storage", "memory", "--lm", "nearest"]) == 0  # study.db is not written
     assert (tmp_path / "run" / "program.json").is_file()
+
+
+def test_a_second_compile_into_the_same_out_fails_at_once(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import specprompt.cli._user_code as user_code
+
+    monkeypatch.setattr(user_code, "load_program_ref", _must_not_run)
+    with folder_lock("--out", tmp_path / "run", "compile"):  # the first compile, still running
+        assert main(_compile_args(program_file, tiny_data, tmp_path / "run")) == 2
+    said = _error(capsys, "compile")
+    assert re.search(rf"--out '.*run' is in use by another compile run \(process {os.getpid()}\); wait for it", said)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [LOCK_FILE]
 
 
 @pytest.mark.parametrize(
