@@ -132,7 +132,8 @@ class TransportError(ScoringError):
 class EndpointError(ScoringError):
     """The endpoint is down (many consecutive failed calls) or refuses the calls (authentication).
 
-    The compile stops; its finished trials are in the study, so the same command resumes.
+    The run stops; what finished is kept (a compile's trials in its study, every answer in DSPy's
+    cache, so a calibration's probe calls are not paid twice), so the same command goes on.
 
     Attributes:
         endpoint: the API base URL or model.
@@ -147,7 +148,8 @@ class EndpointError(ScoringError):
         what = f"{failures} calls in a row failed" if failures > 1 else "it refused the call"
         super().__init__(
             f"the endpoint {endpoint} is not usable: {what}; last error: {last}. "
-            "Finished trials are saved: run the same command again to resume"
+            "What finished is kept (a compile's trials in its study, answers in DSPy's cache): run the same "
+            "command again to go on"
         )
 
 

@@ -15,7 +15,7 @@ import argparse
 import logging
 from typing import Any
 
-from specprompt._outputs import check_writable_file
+from specprompt._outputs import check_writable_file, write_atomic
 from specprompt.cli._args import (
     DATASET_WORDS,
     add_data_arguments,
@@ -27,6 +27,7 @@ from specprompt.cli._args import (
     reworded,
     scheme_options,
 )
+from specprompt.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
 
@@ -49,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
     from specprompt.search import calibrate
 
     path = None if args.json is None else check_writable_file("--json", args.json)  # before any paid call
+    if path is not None and path.exists() and not args.overwrite:
+        raise ConfigError(
+            f"--json {args.json!r} already exists (a calibration's target calls are paid for); pass --overwrite "
+            "to replace it, or give another --json"
+        )
     if args.local == args.lm:
         log.warning("--local and --lm are the same (%s): the agreement of a judge with itself", args.lm)
     metric = load_metric(args.metric)
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(result.to_json(indent=2) + "\n", encoding="utf-8")
+        write_atomic(path, result.to_json(indent=2) + "\n")
         print(f"wrote {path} (specprompt compile --screen ... --calibration {path} reuses it with no target call)")
     return 0
 
@@ -143,4 +149,5 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=positive_int, default=None, help="scoring threads (default: DSPy's)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of demos, probes and examples (default: 0)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the calibration as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(run=run)

@@ -50,6 +50,12 @@ def test_calibrate_prints_agreement_calls_and_verdict(
     assert f"target calls: {cal.target_calls} " in text
     assert all(p["tokens"] <= 200 for p in cal.probes)
     assert json.loads(out.read_text())["verdict"] == cal.verdict
+    written = out.read_text()
+    assert main(args) == 2  # the paid-for file is not replaced without --overwrite
+    err = capsys.readouterr().err
+    assert f"--json '{out}' already exists (a calibration's target calls are paid for); pass --overwrite" in err
+    assert out.read_text() == written
+    assert main([*args, "--overwrite"]) == 0 and Calibration.from_json(out.read_text()) == cal
 
 
 @pytest.mark.parametrize(
