@@ -1,8 +1,9 @@
 """Helpers shared by the benchmark scripts (demos, image tokens, held-out accuracy, report lines,
-the fault-injecting loopback server).
+jobs run and kept in ``--json-out`` files, output checks, the fault-injecting loopback server).
 
 The scripts import it as ``_common`` (they put their own folder on ``sys.path`` first), so each
-script still runs as ``python benchmarks/<script>.py`` from any working folder.
+script still runs as ``python benchmarks/<script>.py`` from any working folder. The format of the
+``--json-out`` files lives in ``_json_out.py``.
 """
 
 from __future__ import annotations
@@ -13,29 +14,39 @@ import json
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from _json_out import JsonOut, as_key, partial_note, read_json_lines
+
 __all__ = [
     "FAULT_SERVER",
+    "JsonOut",
     "Report",
+    "Stopped",
     "at_least",
+    "check_outputs",
     "demo_images",
     "exact_match",
     "fault_server",
+    "group_key",
     "held_out",
     "held_out_accuracy",
     "image_size",
+    "partial_note",
     "pct",
     "pick_demos",
     "prompt_tokens",
+    "read_json_lines",
     "run_jobs",
+    "stopped",
     "table",
 ]
 
@@ -139,8 +150,9 @@ class Report:
         )
 
     def write(self, path: str | None) -> None:
-        """Writes every line so far to ``path`` (markdown); nothing when ``path`` is ``None``."""
+        """Writes every line so far to ``path`` (markdown; its folder is created); nothing when ``path`` is ``None``."""
         if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(self.lines) + "\n")
 
@@ -172,56 +184,143 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def group_key(job: Sequence[Any]) -> tuple[Any, ...]:
+    """The group key of a job of the scripts here: its first three items (task, judge, seed)."""
+    return tuple(job[:3])
+
+
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_jobs`; its message says what the ``--json-out`` file kept."""
+
+
+def stopped(exc: KeyboardInterrupt) -> int:
+    """Prints the one line of a run stopped by Ctrl-C (what :class:`Stopped` says) on stderr; returns 130."""
+    print(str(exc) if isinstance(exc, Stopped) else "stopped", file=sys.stderr, flush=True)
+    return 130
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_jobs(
-    jobs: Sequence[Any], run: Callable[[Any], list[Any]], workers: int, json_out: str | None, t0: float
+    jobs: Sequence[Any],
+    run: Callable[[Any], list[Any]],
+    workers: int,
+    json_out: JsonOut | None,
+    t0: float,
+    *,
+    load: Callable[[dict[str, Any]], Any],
+    key: Callable[[Any], Sequence[Any]] = group_key,
 ) -> list[Any]:
-    """Runs every job (``run(job)`` returns a list of result dataclasses with ``task``, ``judge``
-    and ``seed``), in this process or in ``workers`` processes, and returns all results in the
-    order they finished.
+    """Runs every job (``run(job)`` returns a list of result dataclasses, one group), in this
+    process or in ``workers`` processes, and returns all results: those an earlier run kept in
+    ``json_out``, then the new ones in the order they finished.
 
-    Each job's results are appended to ``json_out`` (one JSON object per line) as soon as they
-    arrive, so a run stopped early keeps what it finished; a progress line goes to stderr.
+    Each group's results are appended to ``json_out`` (see :mod:`_json_out`) as soon as they arrive,
+    so a run stopped early keeps what it finished; a progress line goes to stderr. When the file
+    already holds finished groups of a run with the same settings, the jobs of those groups
+    (``key(job)``: task, judge, seed) are skipped and their results read back with ``load``.
+
+    Raises:
+        ConfigError: ``json_out`` holds results of another run (and no ``overwrite``).
+        Stopped: Ctrl-C; the workers are stopped and the file keeps every finished group.
     """
-    results: list[Any] = []
-    sink = open(json_out, "w", encoding="utf-8") if json_out else None
-    done = 0
-
-    def progress(found: list[Any]) -> None:
-        nonlocal done
-        done += 1
-        results.extend(found)
-        if sink is not None:
-            sink.writelines(json.dumps(asdict(r)) + "\n" for r in found)
-            sink.flush()
-        first = found[0]
+    keys = [as_key(key(job)) for job in jobs]
+    sink, saved = json_out.open(len(jobs)) if json_out else (None, None)
+    done = {k: saved.done[k] for k in keys if k in saved.done} if saved else {}
+    results = [load(data) for found in (saved.done.values() if saved else ()) for data in found]
+    if saved and json_out:
+        dropped = f"; {saved.unfinished} results of an unfinished group dropped" if saved.unfinished else ""
         print(
-            f"[{time.perf_counter() - t0:7.1f} s] {done}/{len(jobs)} groups: "
-            f"{first.task} {first.judge} seed {first.seed}",
+            f"{json_out.path}: reused {len(done)} of {len(jobs)} groups finished by an earlier run{dropped}",
             file=sys.stderr,
             flush=True,
         )
+    finished = len(done)
 
+    def progress(job_key: tuple[Any, ...], found: list[Any]) -> None:
+        nonlocal finished
+        finished += 1
+        results.extend(found)
+        if sink is not None and json_out is not None:
+            sink.write(json_out.group_text(job_key, found))  # one write: a group is kept whole or not at all
+            sink.flush()
+        what = (
+            f"{found[0].task} {found[0].judge} seed {found[0].seed}"
+            if found and all(hasattr(found[0], name) for name in ("task", "judge", "seed"))
+            else " ".join(map(str, job_key))
+        )
+        print(f"[{time.perf_counter() - t0:7.1f} s] {finished}/{len(jobs)} groups: {what}", file=sys.stderr, flush=True)
+
+    todo = [(job, k) for job, k in zip(jobs, keys, strict=True) if k not in done]
     try:
         if workers == 1:
-            for job in jobs:
-                progress(run(job))
-        elif jobs:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for future in as_completed([pool.submit(run, job) for job in jobs]):
-                    progress(future.result())
+            for job, k in todo:
+                progress(k, run(job))
+        elif todo:
+            _run_pool(todo, run, workers, progress)
+    except KeyboardInterrupt:
+        where = (
+            f"{finished} of {len(jobs)} groups kept in {json_out.path}; the same command resumes"
+            if json_out
+            else "nothing kept (no --json-out)"
+        )
+        raise Stopped(f"stopped: {where}") from None
     finally:
         if sink is not None:
             sink.close()
     return results
 
 
-def read_json_lines(path: str) -> list[dict[str, Any]]:
-    """The objects of a ``--json-out`` file, one JSON object per non-blank line (what :func:`run_jobs` writes);
-    a name ending in ``.gz`` is read through gzip (the results kept in ``benchmarks/results/``)."""
-    import gzip
+def _run_pool(
+    todo: Sequence[tuple[Any, tuple[Any, ...]]],
+    run: Callable[[Any], list[Any]],
+    workers: int,
+    progress: Callable[[tuple[Any, ...], list[Any]], None],
+) -> None:
+    """Runs ``todo`` in ``workers`` processes; on any exception (Ctrl-C too) the queued jobs are
+    cancelled and the running ones stopped before it propagates."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
+        futures = {pool.submit(run, job): k for job, k in todo}
+        for future in as_completed(futures):
+            progress(futures[future], future.result())
+    except BaseException:
+        running = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in running:
+            proc.terminate()
+        for proc in running:
+            proc.join(timeout=10)
+        raise
+    pool.shutdown()
 
-    with gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+
+def check_outputs(
+    parser: argparse.ArgumentParser, files: Mapping[str, str | None], json_out: JsonOut | None = None
+) -> None:
+    """Ends the script as argparse does (usage and message on stderr, status 2) when an output file
+    cannot be written or ``json_out`` holds results it must not resume: before any work.
+
+    Args:
+        parser: the script's parser (for the usage line).
+        files: flag -> path (``None``: not given), e.g. ``{"--markdown-out": a.markdown_out}``.
+        json_out: the ``--json-out`` file, checked as a file and by :meth:`JsonOut.saved`.
+    """
+    from specprompt._outputs import check_writable_file  # the package's check, shared with its CLI
+    from specprompt.errors import ConfigError
+
+    try:
+        for name, path in files.items():
+            if path:
+                check_writable_file(name, path)
+        if json_out is not None:
+            check_writable_file("--json-out", json_out.path)
+            json_out.saved()
+    except ConfigError as exc:
+        parser.error(str(exc))
 
 
 @contextlib.contextmanager

@@ -589,7 +589,9 @@ def local_only_verdict(groups: dict[tuple[str, str], list[Cell]], out: rp.Report
 # -- command line --------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut | None, str | None]:
+    """The settings, ``--markdown-out``, ``--json-out`` (checked; ``None`` with ``--report-from``)
+    and ``--report-from``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 6 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(rp.TASKS), default=None, help="tasks (default all four)")
@@ -659,7 +661,16 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--workers", type=rp.at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=rp.at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
-    parser.add_argument("--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines)")
+    parser.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="write every cell's numbers here (JSON lines, as they finish); a rerun of the same command resumes it",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
+    )
     parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     tasks = tuple(a.tasks or rp.TASKS)
@@ -702,16 +713,20 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         threads=a.threads,
         trim_baselines=a.trim_baselines,
     )
-    return settings, a.markdown_out, a.json_out, a.report_from
+    json_out = None if a.report_from else rp.JsonOut.of(a.json_out, __file__, settings, a.overwrite)
+    rp.check_outputs(parser, {"--markdown-out": a.markdown_out}, json_out)
+    return settings, a.markdown_out, json_out, a.report_from
+
+
+def cell_from_json(data: dict[str, Any]) -> Cell:
+    """A cell from one result line of a ``--json-out`` file."""
+    runs = {k: Run(**v) for k, v in data["runs"].items()}
+    return Cell(**{**data, "runs": runs})
 
 
 def load_cells(path: str) -> list[Cell]:
     """Cells from a ``--json-out`` file (one JSON object per line)."""
-    cells = []
-    for data in rp.read_json_lines(path):
-        runs = {k: Run(**v) for k, v in data.pop("runs").items()}
-        cells.append(Cell(**data, runs=runs))
-    return cells
+    return [cell_from_json(data) for data in rp.read_json_lines(path)]
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[Cell]:
@@ -730,7 +745,11 @@ def main(argv: list[str] | None = None) -> int:
     if report_from:
         jobs, cells = [], load_cells(report_from)
         out.add(f"cells read from {report_from} ({len(cells)} cells); settings above are the command line's")
-    cells.extend(rp.run_jobs(jobs, _run, settings.workers, json_out, t0))
+        out.add(*filter(None, [rp.partial_note(report_from)]))
+    try:
+        cells.extend(rp.run_jobs(jobs, _run, settings.workers, json_out, t0, load=cell_from_json))
+    except KeyboardInterrupt as exc:
+        return rp.stopped(exc)
     order = {name: i for i, name in enumerate((*rp.TASKS, *rp.JUDGES))}
     cells.sort(key=lambda c: (order.get(c.task, 99), order.get(c.judge, 99), c.seed))
     report(cells, settings, out)

@@ -33,7 +33,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
-from _common import Report, at_least, exact_match, held_out_accuracy, pct, pick_demos, prompt_tokens, table
+from _common import (
+    Report,
+    at_least,
+    check_outputs,
+    exact_match,
+    held_out_accuracy,
+    pct,
+    pick_demos,
+    prompt_tokens,
+    table,
+)
 
 #: What each built-in task's label depends on, which decides its PASS line.
 TASK_KINDS = {"colour-position": "low", "fine-texture": "fine", "gauge": "mid"}
@@ -357,6 +367,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None]:
     unknown = [t for t in pareto if t not in TASK_KINDS]
     if unknown:
         parser.error(f"unknown --pareto-tasks {unknown}; known: {', '.join(TASK_KINDS)}, none")
+    check_outputs(parser, {"--markdown-out": a.markdown_out})
     models = tuple(dict.fromkeys((a.cost_model, *COST_MODELS)))
     k = a.k_per_class or (1 if quick else 2)
     n_val = a.n_val or (4 if quick else 20)

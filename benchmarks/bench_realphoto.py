@@ -59,17 +59,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
 from _common import (
+    JsonOut,
     Report,
     at_least,
+    check_outputs,
     exact_match,
     held_out,
     held_out_accuracy,
     image_size,
+    partial_note,
     pct,
     pick_demos,
     prompt_tokens,
     read_json_lines,
     run_jobs,
+    stopped,
     table,
 )
 
@@ -856,9 +860,9 @@ def _fraction(text: str) -> float:
 
 def parse_args(
     argv: list[str] | None,
-) -> tuple[Settings, str | None, str | None, list[str] | None, list[str] | None, bool]:
-    """The settings, ``--markdown-out``, ``--json-out``, ``--report-from``, ``--same-as`` and whether
-    ``--n-val`` was given."""
+) -> tuple[Settings, str | None, JsonOut | None, list[str] | None, list[str] | None, bool]:
+    """The settings, ``--markdown-out``, ``--json-out`` (checked; ``None`` with ``--report-from``),
+    ``--report-from``, ``--same-as`` and whether ``--n-val`` was given."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 3 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -923,7 +927,14 @@ def parse_args(
     parser.add_argument("--threads", type=at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
     parser.add_argument(
-        "--json-out", metavar="FILE", help="write every cell's numbers here (JSON lines, as they finish)"
+        "--json-out",
+        metavar="FILE",
+        help="write every cell's numbers here (JSON lines, as they finish); a rerun of the same command resumes it",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
     )
     parser.add_argument(
         "--report-from",
@@ -974,20 +985,24 @@ def parse_args(
         trim=not a.no_trim,
         trim_baselines=a.trim_baselines,
     )
-    return settings, a.markdown_out, a.json_out, a.report_from, a.same_as, a.n_val is not None
+    json_out = None if a.report_from else JsonOut.of(a.json_out, __file__, settings, a.overwrite)
+    check_outputs(parser, {"--markdown-out": a.markdown_out}, json_out)
+    return settings, a.markdown_out, json_out, a.report_from, a.same_as, a.n_val is not None
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[CellResult]:
     return run_group(*args)
 
 
+def cell_from_json(data: dict[str, Any]) -> CellResult:
+    """A cell from one result line of a ``--json-out`` file."""
+    methods = {k: Outcome(**v) for k, v in data["methods"].items()}
+    return CellResult(**{**data, "methods": methods})
+
+
 def load_cells(path: str) -> list[CellResult]:
     """Cells from a ``--json-out`` file (one JSON object per line)."""
-    cells = []
-    for data in read_json_lines(path):
-        methods = {k: Outcome(**v) for k, v in data.pop("methods").items()}
-        cells.append(CellResult(**data, methods=methods))
-    return cells
+    return [cell_from_json(data) for data in read_json_lines(path)]
 
 
 def same_as(cells: Sequence[CellResult], reference: Sequence[CellResult], report: Report, name: str) -> int:
@@ -1043,13 +1058,17 @@ def main(argv: list[str] | None = None) -> int:
         cells = [cell for path in report_from for cell in load_cells(path)]
         names = ", ".join(report_from)
         report.add(f"cells read from {names} ({len(cells)} cells); settings below are the command line's")
+        report.add(*(note for path in report_from if (note := partial_note(path))))
     report.head("judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     jobs = (
         []
         if report_from
         else [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
     )
-    cells.extend(run_jobs(jobs, _run, settings.workers, json_out, t0))
+    try:
+        cells.extend(run_jobs(jobs, _run, settings.workers, json_out, t0, load=cell_from_json))
+    except KeyboardInterrupt as exc:
+        return stopped(exc)
     rank = {name: i for i, name in enumerate((*TASKS, *JUDGES, *settings.pricings))}
     cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, rank.get(c.judge, 99), c.judge, c.seed, c.budget))
     report_tables(cells, report)

@@ -77,14 +77,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
 from _common import (
+    JsonOut,
     Report,
     at_least,
+    check_outputs,
     exact_match,
     held_out_accuracy,
+    partial_note,
     pick_demos,
     prompt_tokens,
     read_json_lines,
     run_jobs,
+    stopped,
     table,
 )
 from bench_realphoto import JUDGES, TASKS
@@ -608,8 +612,9 @@ def _fraction(text: str) -> float:
     return value
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None, str | None, bool]:
-    """The settings, ``--markdown-out``, ``--json-out``, ``--report-from`` and whether ``--n-trials`` was given."""
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, JsonOut | None, str | None, bool]:
+    """The settings, ``--markdown-out``, ``--json-out`` (checked; ``None`` with ``--report-from``),
+    ``--report-from`` and whether ``--n-trials`` was given."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (64 px, 4 trials, 1 seed): a format check")
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="tasks (default all four)")
@@ -637,7 +642,16 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
     parser.add_argument("--workers", type=at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
-    parser.add_argument("--json-out", metavar="FILE", help="write every cell here (JSON lines, as they finish)")
+    parser.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="write every cell here (JSON lines, as they finish); a rerun of the same command resumes it",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
+    )
     parser.add_argument("--report-from", metavar="FILE", help="print the tables of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     from specprompt.cost import get_cost_model
@@ -665,7 +679,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, str | None
         threads=a.threads,
         n_test=a.n_test,
     )
-    return settings, a.markdown_out, a.json_out, a.report_from, a.n_trials is not None
+    json_out = None if a.report_from else JsonOut.of(a.json_out, __file__, settings, a.overwrite)
+    check_outputs(parser, {"--markdown-out": a.markdown_out}, json_out)
+    return settings, a.markdown_out, json_out, a.report_from, a.n_trials is not None
 
 
 def _run(args: tuple[str, str, int, Settings]) -> list[Cell]:
@@ -673,8 +689,9 @@ def _run(args: tuple[str, str, int, Settings]) -> list[Cell]:
 
 
 def cell_from_json(data: dict[str, Any]) -> Cell:
-    traces = {m: Trace(**t) for m, t in data.pop("traces").items()}
-    return Cell(**data, traces=traces)
+    """A cell from one result line of a ``--json-out`` file."""
+    traces = {m: Trace(**t) for m, t in data["traces"].items()}
+    return Cell(**{**data, "traces": traces})
 
 
 def settings_of_file(cells: Sequence[Cell], settings: Settings, trials_given: bool) -> Settings:
@@ -702,13 +719,17 @@ def main(argv: list[str] | None = None) -> int:
             f"cells read from {report_from} ({len(cells)} cells); settings below are the command line's, "
             f"n_trials {settings.n_trials} read from the cells unless given"
         )
+        report.add(*filter(None, [partial_note(report_from)]))
     report.head("judges: pixel-only (specprompt.scorers.pixel_lm), ChatAdapter, exact match", settings)
     jobs = (
         []
         if report_from
         else [(t, j, seed, settings) for t in settings.tasks for j in settings.judges for seed in settings.seeds]
     )
-    cells.extend(run_jobs(jobs, _run, settings.workers, json_out, t0))
+    try:
+        cells.extend(run_jobs(jobs, _run, settings.workers, json_out, t0, load=cell_from_json))
+    except KeyboardInterrupt as exc:
+        return stopped(exc)
     rank = {name: i for i, name in enumerate((*TASKS, *JUDGES))}
     cells.sort(key=lambda c: (rank.get(c.task, 99), c.task, -c.budget, rank.get(c.judge, 99), c.judge, c.seed))
     report_tables(cells, settings, report)

@@ -25,9 +25,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
+from _common import check_outputs
 
 #: Anchor names.
 OPENCV_LAP = "opencv pyrDown/pyrUp laplacian"
@@ -404,6 +408,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.torch_threads is not None and args.torch_threads < 1:
         parser.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    check_outputs(parser, {"--markdown-out": args.markdown_out})
     return args
 
 
@@ -427,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     report += [f"note: {n}" for n in dict.fromkeys(notes)]
     print("\n".join(report[1:]))
     if args.markdown_out:
+        Path(args.markdown_out).parent.mkdir(parents=True, exist_ok=True)
         with open(args.markdown_out, "w", encoding="utf-8") as fh:
             fh.write("\n".join(report) + "\n")
     return 0

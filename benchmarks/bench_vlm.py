@@ -46,9 +46,13 @@ import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, next to this script
+from _common import check_outputs
 
 
 def _masks_for(condition: str, frac: float, n: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -182,8 +186,6 @@ def finetuned_judge(name: str, task_name: str, args: argparse.Namespace, out: An
     (``--finetune-steps`` steps, the other options :class:`~specprompt.training.FinetuneConfig`'s
     defaults) is written under ``out``. Returns the adapted judge and the finetune's metrics.
     """
-    from pathlib import Path
-
     from specprompt.scorers import local_lm
     from specprompt.tasks import get_task
     from specprompt.training import FinetuneConfig, finetune
@@ -321,7 +323,6 @@ def real_photos(args: argparse.Namespace) -> int:
 def _scoring(argv: list[str]) -> int:
     """``bench_local_scoring.py`` with ``argv``: the search's per-call path against batched scoring."""
     import importlib.util
-    from pathlib import Path
 
     path = Path(__file__).with_name("bench_local_scoring.py")
     spec = importlib.util.spec_from_file_location("bench_local_scoring", path)
@@ -363,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--scoring", action="store_true", help="run bench_local_scoring.py instead (its options follow)")
     args = p.parse_args(argv)
+    check_outputs(p, {"--json": args.json})
     if args.real_photos:
         return real_photos(args)
 
@@ -462,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({held:.3f} vs {held_nn:.3f})"
     )
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as fh:
             json.dump({"model_id": vlm.model_id, "results": results, "timing": timing}, fh, indent=1)
     return 0 if all(ok for _, ok, _ in bars) else 1

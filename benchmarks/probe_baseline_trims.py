@@ -47,13 +47,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
+    JsonOut,
     Report,
     at_least,
+    check_outputs,
     exact_match,
     held_out_accuracy,
     prompt_tokens,
     read_json_lines,
     run_jobs,
+    stopped,
     table,
 )
 from bench_realphoto import JUDGES, PRICINGS, TASKS, cell_optimizer, group_setup, lanczos_images, with_images
@@ -210,16 +213,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=at_least(1), default=60)
     parser.add_argument("--n-trials", type=at_least(1), default=20)
     parser.add_argument("--workers", type=at_least(1), default=2)
-    parser.add_argument("--json-out", metavar="FILE", help="one JSON line per compile, written as groups finish")
+    parser.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="one JSON line per compile, written as groups finish; a rerun of the same command resumes it",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
+    )
     parser.add_argument("--report-from", nargs="+", metavar="FILE", help="replay the rules on these files; run nothing")
     a = parser.parse_args(argv)
     if a.report_from:
-        compiles = [c for path in a.report_from for c in read_json_lines(path)]
-    else:
-        seeds = range(a.first_seed, a.first_seed + a.seeds)
-        jobs = [(t, j, s, a.n_val, a.n_test, a.n_trials) for t in a.tasks for j in a.judges for s in seeds]
-        compiles = [asdict(c) for c in run_jobs(jobs, group, a.workers, a.json_out, time.perf_counter())]
-    report(compiles)
+        report([c for path in a.report_from for c in read_json_lines(path)])
+        return 0
+    settings = {k: v for k, v in vars(a).items() if k not in ("json_out", "overwrite", "report_from")}
+    json_out = JsonOut.of(a.json_out, __file__, settings, a.overwrite)
+    check_outputs(parser, {}, json_out)
+    seeds = range(a.first_seed, a.first_seed + a.seeds)
+    jobs = [(t, j, s, a.n_val, a.n_test, a.n_trials) for t in a.tasks for j in a.judges for s in seeds]
+    try:
+        found = run_jobs(jobs, group, a.workers, json_out, time.perf_counter(), load=lambda data: Compile(**data))
+    except KeyboardInterrupt as exc:
+        return stopped(exc)
+    report([asdict(c) for c in found])
     return 0
 
 

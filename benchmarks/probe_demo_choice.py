@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, held_out_accuracy, pick_demos, prompt_tokens, table
+from _common import Report, at_least, check_outputs, held_out_accuracy, pick_demos, prompt_tokens, table
 from bench_realphoto import TASKS, lanczos_images, with_images
 
 
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=at_least(1), default=60)
     parser.add_argument("--json-out", metavar="FILE")
     a = parser.parse_args(argv)
+    check_outputs(parser, {"--json-out": a.json_out})
     t0 = time.perf_counter()
     report = Report()
     report.add("settings: " + json.dumps({k: v for k, v in vars(a).items() if k != "json_out"}, sort_keys=True))
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [probe(a.task, judge, a.pricing, a.budget, seed, a) for seed in range(a.seeds)]
         by_judge[judge] = results
         if a.json_out:
+            Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
             with open(a.json_out, "a", encoding="utf-8") as fh:
                 for r in results:
                     fh.write(json.dumps({"judge": judge, **r}) + "\n")

@@ -44,7 +44,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, held_out, prompt_tokens, read_json_lines, run_jobs, table
+from _common import (
+    JsonOut,
+    Report,
+    at_least,
+    check_outputs,
+    held_out,
+    prompt_tokens,
+    read_json_lines,
+    run_jobs,
+    stopped,
+    table,
+)
 from bench_realphoto import TASKS, cell_optimizer, decision_note, group_setup
 
 #: Criteria of evenness: name -> test on ``{label: [tokens of each shown image]}``.
@@ -160,7 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="only these tasks' departures")
     parser.add_argument("--limit", type=at_least(1), default=None, help="re-run at most this many departures")
     parser.add_argument("--workers", type=at_least(1), default=1, help="processes (task x judge x seed groups)")
-    parser.add_argument("--json-out", metavar="FILE", help="write every re-run compile here (JSON lines)")
+    parser.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="write every re-run compile here (JSON lines, as groups finish); a rerun of the same command resumes it",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
+    )
     parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     rep = Report()
@@ -169,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not a.results:
         parser.error("name at least one bench_realphoto.py --json-out file, or --report-from")
+    settings = {k: v for k, v in vars(a).items() if k not in ("json_out", "overwrite", "report_from")}
+    json_out = JsonOut.of(a.json_out, __file__, settings, a.overwrite)
+    check_outputs(parser, {}, json_out)
     cells = [
         c
         for path in a.results
@@ -184,7 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups[(c["task"], c["judge"], c["seed"])].append(c)
     jobs = [(*key, a.n_val, a.n_test, a.n_trials, found) for key, found in sorted(groups.items())]
     t0 = time.perf_counter()
-    rows = run_jobs(jobs, group, a.workers, a.json_out, t0)
+    try:
+        rows = run_jobs(jobs, group, a.workers, json_out, t0, load=lambda data: Departure(**data))
+    except KeyboardInterrupt as exc:
+        return stopped(exc)
     rep.add(f"re-ran {len(rows)} departures of {', '.join(a.results)} in {time.perf_counter() - t0:.1f} s", "")
     report(rows, rep)
     return 0

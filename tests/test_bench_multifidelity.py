@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .conftest import load_script
 
@@ -17,6 +17,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, check=False, cwd=ROOT
     )
+
+
+def _cells(path: Path) -> list[dict[str, Any]]:
+    """The results of a --json-out file (its run and group lines left out)."""
+    return list(load_script(SCRIPT).rp.read_json_lines(str(path)))
 
 
 def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
@@ -41,7 +46,7 @@ def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
     assert "PASS/FAIL local-only: held-out accuracy at most 5 points below target-only" in out
     assert "PASS/FAIL local-only: held-out accuracy never below lanczos" in out
     assert "choices of " not in out  # --quick's budget holds no lanczos image: nothing to count against
-    cell = json.loads(js.read_text().splitlines()[0])
+    cell = _cells(js)[0]
     runs = cell["runs"]
     assert set(runs) == {"lanczos", "target-only", "mf-local-unchecked", "local-only"}
     unchecked = runs["mf-local-unchecked"]
@@ -82,7 +87,7 @@ def test_local_only_runs_the_checkpoint_asked_for(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert f'"checkpoint": "{checkpoint}"' in proc.stdout and "mf-local" not in proc.stdout
-        runs = json.loads(js.read_text().splitlines()[0])["runs"]
+        runs = _cells(js)[0]["runs"]
         assert set(runs) == {"lanczos", "target-only", "local-only"}
         assert runs["local-only"]["target_calls"] == 0
         notes[checkpoint] = runs["local-only"]["note"]
@@ -107,7 +112,7 @@ def test_local_confirmed_calls_the_target_only_to_confirm_a_pick(tmp_path: Path)
     )
     assert proc.returncode == 0, proc.stderr
     assert "PASS/FAIL mf-local-confirmed: >= 3x fewer target calls than target-only:" in proc.stdout
-    runs = json.loads(js.read_text().splitlines()[0])["runs"]
+    runs = _cells(js)[0]["runs"]
     confirmed, alone = runs["mf-local-confirmed"], runs["local-only"]
     assert "its pick confirmed by the target" in confirmed["note"] and confirmed["screened"]
     # the same local search; the target scored only the judge's pick and the best baseline
@@ -124,7 +129,7 @@ def test_given_calibration_is_charged_once_per_task_over_the_seeds(tmp_path: Pat
     proc = _run(*common, "--seeds", "2", "--json-out", str(js))
     assert proc.returncode == 0, proc.stderr
     assert "PASS/FAIL mf-local-given: >= 3x fewer target calls than target-only:" in proc.stdout
-    cells = [json.loads(line) for line in js.read_text().splitlines()]
+    cells = _cells(js)
     assert len(cells) == 2
     for cell in cells:  # --quick: 4 probes x 2 examples, shared by 2 seeds: 4 calls charged to each compile
         note = cell["runs"]["mf-local-given"]["note"]
@@ -192,7 +197,7 @@ def test_the_other_pixel_judge_can_stand_in_for_the_local_judge(tmp_path: Path) 
         str(js),
     )
     assert proc.returncode == 0, proc.stderr
-    cells = [json.loads(line) for line in js.read_text().splitlines()]
+    cells = _cells(js)
     assert {c["judge"] for c in cells} == {"hist-hog", "lbp-dct"}
     for c in cells:
         alone = c["runs"]["local-only"]

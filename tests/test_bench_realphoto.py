@@ -48,7 +48,7 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert re.search(r"^PASS/FAIL fine texture at 25%: .*: (PASS|FAIL) \(hist-hog/", out, re.M)
     assert re.search(r"^PASS/FAIL coarse-only at 25% budget: .*: (PASS|FAIL) \(hist-hog/", out, re.M)
     assert md.read_text(encoding="utf-8") == out
-    cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
+    cells = _bench().read_json_lines(str(js))  # the results, without the run and group lines
     assert len(cells) == 4 and set(cells[0]["methods"]) == {
         "optimizer",
         "lanczos",
@@ -112,7 +112,7 @@ def test_search_demos_column_and_verdicts(tmp_path: Path) -> None:
     assert re.search(r"^PASS/FAIL fine texture at 25%: optimizer\+demos >= uniform Lanczos \+ 5 points", out, re.M)
     assert re.search(r"^optimizer\+demos: demos shown by the chosen programs: \d+", out, re.M)
     assert "| task | judge | budget | pricing | optimizer+demos | demo choice | sizes and bands |" in out
-    cell = json.loads(js.read_text(encoding="utf-8").splitlines()[0])
+    cell = _bench().read_json_lines(str(js))[0]
     assert "optimizer+demos" in cell["methods"] and "random" not in cell["methods"] and cell["n_demos"] == 3
     assert "lanczos+demos" in cell["methods"]
 

@@ -48,7 +48,7 @@ def test_quick_run_prints_tables_and_verdicts(tmp_path: Path) -> None:
     assert re.search(r"^floor of the ratio \(.*\): photo-tint: (\d+\.\d\d|inf); photo-detail: ", out, re.M)
     assert re.search(r"^PASS/FAIL photo-detail at the optimizer's total calls: .*: (PASS|FAIL) \(25%: ", out, re.M)
     assert md.read_text(encoding="utf-8") == out
-    cells = [json.loads(line) for line in js.read_text(encoding="utf-8").splitlines()]
+    cells = _bench().read_json_lines(str(js))  # the results, without the run and group lines
     assert len(cells) == 4 and all(set(c["traces"]) == {"optimizer", "random"} for c in cells)
     for c in cells:
         for method, trace in c["traces"].items():
@@ -149,7 +149,7 @@ def test_quick_run_with_a_held_out_split_prints_its_table(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     assert "## Held-out accuracy (%) at equal calls, mean over judges x seeds" in proc.stdout
     assert re.search(r"^\| photo-tint \| lbp-dct \| 25% \| \d+\.\d \| \d+\.\d \| ", proc.stdout, re.M)
-    cell = json.loads(js.read_text(encoding="utf-8").splitlines()[0])
+    cell = _bench().read_json_lines(str(js))[0]
     for trace in cell["traces"].values():
         assert len(trace["test"]) == len(trace["calls"])
         assert all(t is None or 0.0 <= t <= 1.0 for t in trace["test"])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "probe_departures.py"
@@ -24,7 +25,7 @@ def test_one_departure_reruns_as_recorded_and_the_report_counts_it(tmp_path: Pat
     proc = _run(str(RESULTS), "--tasks", "photo-texture", "--limit", "1", "--json-out", str(js))
     assert proc.returncode == 0, proc.stderr
     assert "departures re-run: 1; held-out accuracy as recorded: 1 of 1" in proc.stdout
-    row = json.loads(js.read_text(encoding="utf-8"))
+    (row,) = load_script(SCRIPT).read_json_lines(str(js))
     assert row["task"] == "photo-texture" and row["test"] == row["recorded_test"]
     assert not row["note"].startswith("chosen baseline") and sorted(row["images"]) == ["brick", "grass", "gravel"]
     for criterion in ("count", "largest", "tokens", "same"):  # each compile is even or uneven, never both
