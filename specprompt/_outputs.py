@@ -11,22 +11,20 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from specprompt.errors import ConfigError
 
 __all__ = [
-    "LOCK_FILE",
     "check_output_folder",
     "check_writable_dir",
     "check_writable_file",
     "folder_lock",
+    "is_temporary",
+    "remove_temporaries",
     "write_atomic",
 ]
-
-#: The lock file of a folder a run writes into (:func:`folder_lock`); never a user's file.
-LOCK_FILE = ".specprompt.lock"
 
 
 def check_writable_dir(name: str, path: str | os.PathLike[str], files: Sequence[str] = ()) -> Path:
@@ -114,6 +112,7 @@ def check_output_folder(
     *,
     what: str,
     resumable: Sequence[str] = (),
+    finished_by: str | None = None,
     overwrite: bool = False,
     overwrite_flag: str = "overwrite=True",
 ) -> Path:
@@ -121,15 +120,19 @@ def check_output_folder(
 
     On top of :func:`check_writable_dir`: a folder holding anything but the command's own files is
     refused (its files are not mixed with the user's), and so is a finished result unless
-    ``overwrite`` is given. A run's ``resumable`` files (a snapshot of a killed
-    run) are the command's own: the run resumes from them.
+    ``overwrite`` is given. A run's ``resumable`` files (a snapshot of a killed run) are the
+    command's own: the run resumes from them. So are the temporary files :func:`write_atomic`
+    leaves when a run is killed mid-write (:func:`remove_temporaries` deletes them).
 
     Args:
         name: what named the path (``"--out"``, ``"TrainConfig.out"``), for the messages.
         path: the output folder; it and its parents may be missing.
-        outputs: the files of a finished result (any of them there means one is).
+        outputs: the files of a result.
         what: the result, for the messages (``"checkpoint"``).
         resumable: the files of an unfinished run, kept for it to resume.
+        finished_by: the output written last, whose presence marks a finished result (a
+            checkpoint's ``config.json``); the other outputs without it are a save cut short, which
+            the command replaces without ``overwrite``. ``None``: any of ``outputs`` marks one.
         overwrite: replace a finished result.
         overwrite_flag: how the caller asks for ``overwrite``, for the message (``"--overwrite"``).
 
@@ -137,17 +140,24 @@ def check_output_folder(
         ConfigError: naming ``name``, ``path`` and the reason: see :func:`check_writable_dir`, a
             folder with other entries (a few of them named), or a finished result without ``overwrite``.
     """
+    if finished_by is not None and finished_by not in outputs:
+        raise ConfigError(f"finished_by must be one of the outputs {list(outputs)}, got {finished_by!r}")
     folder = check_writable_dir(name, path, outputs)
     if not folder.is_dir():
         return folder
-    own = {*outputs, *resumable, LOCK_FILE}
-    others = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name not in own)
+    own = {*outputs, *resumable}
+    others = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in folder.iterdir()
+        if p.name not in own and not is_temporary(p.name, own)
+    )
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise ConfigError(
             f"{name} {str(path)!r} holds files that are not part of a {what} ({shown}); give an empty or new folder"
         )
-    finished = [entry for entry in outputs if (folder / entry).exists()]
+    whole = finished_by is None or (folder / finished_by).exists()
+    finished = [entry for entry in outputs if (folder / entry).exists()] if whole else []
     if finished and not overwrite:
         raise ConfigError(
             f"{name} {str(path)!r} already holds a {what} ({', '.join(finished)}); pass {overwrite_flag} to "
@@ -156,11 +166,43 @@ def check_output_folder(
     return folder
 
 
+def is_temporary(entry: str, names: Collection[str]) -> bool:
+    """Whether the file name ``entry`` is a temporary file of :func:`write_atomic` for one of ``names``.
+
+    Example:
+        >>> is_temporary(".config.json.k3j2x.tmp", ["config.json"]), is_temporary("config.json", ["config.json"])
+        (True, False)
+    """
+    return entry.startswith(".") and entry.endswith(".tmp") and any(entry.startswith(f".{n}.") for n in names)
+
+
+def remove_temporaries(folder: str | os.PathLike[str], names: Collection[str]) -> list[str]:
+    """Deletes the temporary files :func:`write_atomic` left in ``folder`` for ``names`` (a run
+    killed mid-write) and returns their names. Call it holding :func:`folder_lock`, so no other
+    run is writing them.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / ".a.json.x1y2.tmp").write_text("torn")
+        >>> remove_temporaries(folder, ["a.json"]), list(folder.iterdir())
+        (['.a.json.x1y2.tmp'], [])
+    """
+    where = Path(folder)
+    if not where.is_dir():
+        return []
+    gone = sorted(p.name for p in where.iterdir() if is_temporary(p.name, names) and p.is_file())
+    for entry in gone:
+        (where / entry).unlink(missing_ok=True)
+    return gone
+
+
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    A run killed while writing leaves the earlier file (or none), never a torn one. Text is
-    written as UTF-8.
+    A run killed while writing leaves the earlier file (or none), never a torn one; at most a
+    temporary ``.<name>.<random>.tmp`` beside it (:func:`remove_temporaries`), and two runs never
+    share one. Text is written as UTF-8.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -202,8 +244,9 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
     """Holds an exclusive lock on ``folder`` (created if missing) while a run writes into it.
 
     A second run on the same folder fails at once instead of mixing its files (or its training
-    snapshot) with the first's. The lock is an advisory ``flock`` on :data:`LOCK_FILE`, released
-    when the block ends or the process dies; where ``fcntl`` is missing (Windows) nothing is locked.
+    snapshot) with the first's. The lock is an advisory ``flock`` on the folder itself (no lock file
+    is left in it), released when the block ends or the process dies; where ``fcntl`` is missing
+    (Windows) nothing is locked.
 
     Args:
         name: what named the folder (``"--out"``, ``"TrainConfig.out"``), for the message.
@@ -211,7 +254,7 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
         what: the run, for the message (``"compile"``).
 
     Raises:
-        ConfigError: another process holds the lock (its pid named when it wrote one).
+        ConfigError: another run holds the lock.
     """
     try:
         import fcntl
@@ -220,18 +263,14 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
         return
     where = Path(folder)
     where.mkdir(parents=True, exist_ok=True)
-    fd = os.open(where / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(where, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            by = f" (process {holder})" if holder.isdigit() else ""
             raise ConfigError(
-                f"{name} {str(folder)!r} is in use by another {what} run{by}; wait for it to end or give another {name}"
+                f"{name} {str(folder)!r} is in use by another {what} run; wait for it to end or give another {name}"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
         yield where
     finally:
         os.close(fd)  # closing releases the lock

@@ -15,11 +15,11 @@ from PIL import Image
 
 from specprompt import ConfigError
 from specprompt._outputs import (
-    LOCK_FILE,
     check_output_folder,
     check_writable_dir,
     check_writable_file,
     folder_lock,
+    remove_temporaries,
     write_atomic,
 )
 
@@ -96,6 +96,33 @@ def test_check_output_folder(tmp_path: Path) -> None:
         check_output_folder("--out", run, outputs, what="checkpoint", overwrite=True)  # not resumable here
 
 
+def test_finished_by_tells_a_finished_result_from_a_save_cut_short(tmp_path: Path) -> None:
+    outputs = ("model.safetensors", "config.json")
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    (torn / "model.safetensors").write_bytes(b"weights")
+    (torn / ".config.json.k3j2x.tmp").write_bytes(b"{")  # write_atomic's temporary of a killed save
+    with pytest.raises(ConfigError, match=r"already holds a checkpoint \(model.safetensors\)"):
+        check_output_folder("--out", torn, outputs, what="checkpoint")  # without finished_by: any output
+    assert check_output_folder("--out", torn, outputs, what="checkpoint", finished_by="config.json") == torn
+    (torn / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"already holds a checkpoint \(model.safetensors, config.json\)"):
+        check_output_folder("--out", torn, outputs, what="checkpoint", finished_by="config.json")
+    (torn / ".notes.txt.abc.tmp").write_text("x")  # a temporary of another file is not the command's
+    with pytest.raises(ConfigError, match=r"not part of a checkpoint \(.notes.txt.abc.tmp\)"):
+        check_output_folder("--out", torn, outputs, what="checkpoint", finished_by="config.json", overwrite=True)
+    with pytest.raises(ConfigError, match=r"finished_by must be one of the outputs .*, got 'x.json'"):
+        check_output_folder("--out", torn, outputs, what="checkpoint", finished_by="x.json")
+
+
+def test_remove_temporaries_deletes_only_the_named_files_temporaries(tmp_path: Path) -> None:
+    for name in (".a.json.x1.tmp", ".a.json.x2.tmp", ".b.json.x1.tmp", "a.json", ".a.json.tmp.keep"):
+        (tmp_path / name).write_text("x")
+    assert remove_temporaries(tmp_path, ["a.json"]) == [".a.json.x1.tmp", ".a.json.x2.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.json.tmp.keep", ".b.json.x1.tmp", "a.json"]
+    assert remove_temporaries(tmp_path / "missing", ["a.json"]) == []
+
+
 def test_write_atomic_replaces_whole_files_and_keeps_their_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,15 +146,13 @@ def test_write_atomic_replaces_whole_files_and_keeps_their_mode(
 def test_folder_lock_refuses_a_second_run_until_the_first_ends(tmp_path: Path) -> None:
     out = tmp_path / "new" / "out"
     with folder_lock("--out", out, "compile") as held:
-        assert held == out and (out / LOCK_FILE).read_text() == str(os.getpid())
+        assert held == out and list(out.iterdir()) == []  # no lock file in the folder
         script = (
             f"from specprompt._outputs import folder_lock\nwith folder_lock('--out', {str(out)!r}, 'compile'): pass"
         )
         other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
         assert other.returncode == 1
-        assert (
-            f"ConfigError: --out '{out}' is in use by another compile run (process {os.getpid()}); wait" in other.stderr
-        )
+        assert f"ConfigError: --out '{out}' is in use by another compile run; wait" in other.stderr
         check_output_folder("--out", out, ("config.json",), what="checkpoint")  # the lock is not a user's file
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert other.returncode == 0, other.stderr

@@ -8,7 +8,8 @@ file) and a label (``--image-field``, ``--label-field``); it is read by the load
 Use the adapter with ``local_lm(adapter_path=DIR)`` or ``specprompt serve --model specprompt/local
 --adapter DIR``; an adapter of another checkpoint than the default needs it named there too
 (``local_lm("band-vlm-v2", adapter_path=DIR)``, ``--checkpoint band-vlm-v2 --adapter DIR``).
-``DIR`` must be new or empty; an adapter already there is replaced only with ``--overwrite``.
+``DIR`` must be new or empty; an adapter already there is replaced only with ``--overwrite``. A run
+locks ``DIR`` while it runs, and keeps no snapshot: one cut short saves nothing and starts over.
 """
 
 from __future__ import annotations
@@ -140,7 +141,13 @@ def run_finetune(args: argparse.Namespace) -> int:
     # before the images load and the training runs
     outputs = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
     check_output_folder(
-        "--out", args.out, outputs, what="FourierFT adapter", overwrite=args.overwrite, overwrite_flag="--overwrite"
+        "--out",
+        args.out,
+        outputs,
+        what="FourierFT adapter",
+        finished_by=ADAPTER_CONFIG_FILE,
+        overwrite=args.overwrite,
+        overwrite_flag="--overwrite",
     )
     config = FinetuneConfig(
         steps=args.steps,
@@ -155,7 +162,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         device=args.device,
     )
     examples = examples_from(args.trainset, args.image_field, args.label_field)
-    out = finetune(examples, args.out, config, checkpoint=args.checkpoint, overwrite=args.overwrite)
+    out = finetune(examples, args.out, config, checkpoint=args.checkpoint, overwrite=args.overwrite, out_name="--out")
     meta = json.loads((out / "adapter.json").read_text())
     summary = {
         "adapter": str(out),

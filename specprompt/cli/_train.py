@@ -8,7 +8,8 @@ Example::
 
 A killed run resumes when the same command is run again (``OUT/train-snapshot.safetensors``,
 written every ``--snapshot-every`` steps). ``--out`` must be new, empty or such a run's; a finished
-checkpoint there is replaced only with ``--overwrite``.
+checkpoint there (one with its ``config.json``, written last) is replaced only with ``--overwrite``.
+A run locks ``--out`` while it runs: a second run on the same folder fails at once.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def check_out(args: argparse.Namespace, cfg: Any) -> None:
     """Refuses an output folder that ``train`` must not write into.
 
     Allowed: a new or empty folder, and one holding the snapshot of a killed run (the run resumes
-    from it). A finished checkpoint is replaced only with ``--overwrite``.
+    from it) or weights without a ``config.json`` (a save cut short). A finished checkpoint (with
+    its ``config.json``) is replaced only with ``--overwrite``.
 
     Raises:
         ConfigError: naming ``--out`` (or the ``--config`` field): see
@@ -145,16 +147,21 @@ def check_out(args: argparse.Namespace, cfg: Any) -> None:
     from specprompt.training import SNAPSHOT_FILE
     from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
 
-    flag = "--out" if cfg.out == args.out else f"--config {args.config!r} field 'out'"
     check_output_folder(
-        flag,
+        _out_flag(args, cfg),
         cfg.out,
         (WEIGHTS_FILE, CONFIG_FILE),
         what="checkpoint",
-        resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
+        resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),  # the .tmp of earlier versions
+        finished_by=CONFIG_FILE,
         overwrite=getattr(args, "overwrite", False),
         overwrite_flag="--overwrite",
     )
+
+
+def _out_flag(args: argparse.Namespace, cfg: Any) -> str:
+    """What set ``cfg.out``, for messages: ``--out`` or the ``--config`` file's field."""
+    return "--out" if cfg.out == args.out else f"--config {args.config!r} field 'out'"
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -171,7 +178,7 @@ def run_train(args: argparse.Namespace) -> int:
     logger = logging.getLogger("specprompt.training")
     logger.setLevel(logging.INFO)
     with logging_redirect_tqdm():  # the root handler's log lines print above the step bar
-        out = train(cfg, overwrite=getattr(args, "overwrite", False))
+        out = train(cfg, overwrite=getattr(args, "overwrite", False), out_name=_out_flag(args, cfg))
     meta = read_config(out)
     m = meta["metrics"]
     print(f"wrote {out} ({meta['model_id']}): {m['steps_done']} steps in {m['seconds']:.0f} s, val {m['val']}")

@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import signal
 from multiprocessing import shared_memory
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +109,12 @@ _WORKER: tuple[Any, bool] | None = None  # (TrainConfig, use shared memory) of t
 
 
 def _worker_init(config: dict[str, Any], shared: bool) -> None:
+    """Sets up a worker process. It ignores Ctrl-C: the terminal sends SIGINT to the whole process
+    group, and the training process alone handles it (and stops the pool), so a Ctrl-C prints no
+    traceback per worker."""
     from specprompt.training._train import TrainConfig
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _WORKER
     _WORKER = (TrainConfig.from_dict(config), shared)
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.vlm import check_int
+from specprompt.vlm import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, check_int
 
 if TYPE_CHECKING:
     from specprompt.training._episodes import EpisodeBatch
@@ -301,6 +301,21 @@ def _accuracy(model: BandVLM, data: FinetuneData, config: FinetuneConfig, device
     return round(float((logits.argmax(-1) == yq).float().mean()), 4)
 
 
+@contextlib.contextmanager
+def _said_if_interrupted(losses: list[float], steps: int) -> Iterator[None]:
+    """Logs, on Ctrl-C in the block, that the run saved nothing (``losses`` holds one loss a step)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        log.warning(
+            "finetune interrupted after step %d of %d: nothing was saved (finetune keeps no snapshot); "
+            "a new run starts from step 0",
+            len(losses),
+            steps,
+        )
+        raise
+
+
 def finetune(
     examples: Sequence[tuple[Any, str]],
     out: str | Path,
@@ -308,24 +323,30 @@ def finetune(
     *,
     checkpoint: str | Path | None = None,
     overwrite: bool = False,
+    out_name: str = "out",
 ) -> Path:
     """Trains a FourierFT adapter of the band VLM on labelled images and saves it to ``out``.
+
+    The run holds a lock on ``out`` (:func:`~specprompt._outputs.folder_lock`) until it ends, so a
+    second run on the same folder fails at once. It keeps no snapshot: a run cut short saves
+    nothing, and running it again starts from step 0.
 
     Args:
         examples: ``(image, label)`` pairs; images as :func:`~specprompt.vlm.prepare_image`
             takes (arrays, PIL images, paths, data URIs, ``dspy.Image``).
-        out: the adapter directory (created; must be new or empty: an adapter already there is
-            replaced only with ``overwrite``).
+        out: the adapter directory (created; must be new or empty: an adapter already there, one
+            with its ``adapter.json``, which is written last, is replaced only with ``overwrite``).
         config: the run (default :class:`FinetuneConfig`).
         checkpoint: base checkpoint directory (default: the shipped one).
         overwrite: replace an adapter already in ``out``.
+        out_name: what names ``out`` in error messages (the command line passes ``"--out"``).
 
     Returns:
         ``out``; load it with ``local_lm(adapter_path=out)`` or ``specprompt serve --adapter out``.
 
     Raises:
         ConfigError: a bad config or checkpoint, an output directory holding other files (or an
-            adapter, without ``overwrite``), fewer than 2 labels, or a label
+            adapter, without ``overwrite``) or in use by another run, fewer than 2 labels, or a label
             with fewer than ``k_shot + n_query`` images. ImageInputError: an unreadable image.
         ImportError: peft is not installed.
 
@@ -334,31 +355,44 @@ def finetune(
         Traceback (most recent call last):
         ConfigError: finetuning needs images of at least 2 labels, got []
     """
-    import torch
-    import torch.nn.functional as F
-
-    from specprompt._outputs import check_output_folder
-    from specprompt.training._episodes import fine_keep_masks, keep_masks
-    from specprompt.training._train import episode_forward
-    from specprompt.vlm import (
-        ADAPTER_CONFIG_FILE,
-        ADAPTER_WEIGHTS_FILE,
-        attach_fourierft,
-        load_checkpoint,
-        model_id_of,
-        require_peft,
-        resolve_device,
-        save_adapter,
-    )
+    from specprompt._outputs import folder_lock, remove_temporaries
+    from specprompt.vlm import require_peft, resolve_device
 
     cfg = config if config is not None else FinetuneConfig()
     if not isinstance(cfg, FinetuneConfig):
         raise ConfigError(f"config must be a FinetuneConfig, got {type(cfg).__name__}")
+    if not isinstance(out_name, str) or not out_name:
+        raise ConfigError(f"out_name must be a non-empty string, got {out_name!r}")
     _pairs(examples)  # bad pairs fail before the checkpoint loads
-    files = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
-    target = check_output_folder("out", out, files, what="FourierFT adapter", overwrite=overwrite)
+    target = _check_out(out, out_name, overwrite)  # before the lock creates the folder
     require_peft()
     device = resolve_device(cfg.device)
+    with folder_lock(out_name, target, "finetune"):
+        _check_out(out, out_name, overwrite)  # again: another run may have finished meanwhile
+        remove_temporaries(target, (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE))
+        return _run(examples, target, cfg, checkpoint, device)
+
+
+def _check_out(out: str | Path, name: str, overwrite: bool) -> Path:
+    from specprompt._outputs import check_output_folder
+
+    files = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
+    return check_output_folder(
+        name, out, files, what="FourierFT adapter", finished_by=ADAPTER_CONFIG_FILE, overwrite=overwrite
+    )
+
+
+def _run(
+    examples: Sequence[tuple[Any, str]], target: Path, cfg: FinetuneConfig, checkpoint: str | Path | None, device: str
+) -> Path:
+    """The fine-tuning run of :func:`finetune`, once ``target`` is checked and locked."""
+    import torch
+    import torch.nn.functional as F
+
+    from specprompt.training._episodes import fine_keep_masks, keep_masks
+    from specprompt.training._train import episode_forward
+    from specprompt.vlm import attach_fourierft, load_checkpoint, model_id_of, save_adapter
+
     model, meta = load_checkpoint(checkpoint, device=device)
     data = prepare_data(examples, model.config)
     _check_counts(data, cfg)
@@ -369,7 +403,7 @@ def finetune(
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 1]))
     start = time.perf_counter()
     losses: list[float] = []
-    with training_readout(model):  # the readout pre-training used (module docstring)
+    with training_readout(model), _said_if_interrupted(losses, cfg.steps):  # the readout of pre-training
         for step in range(cfg.steps):
             frac = step / cfg.steps
             lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup)) * (0.1 + 0.45 * (1 + math.cos(math.pi * frac)))

@@ -1,6 +1,7 @@
 """Resumable training: a snapshot of a run in progress, written every ``snapshot_every`` steps.
 
-The snapshot is one safetensors file, ``<out>/train-snapshot.safetensors``, replaced atomically:
+The snapshot is one safetensors file, ``<out>/train-snapshot.safetensors``, replaced atomically
+(a ``train-snapshot.safetensors.tmp`` that earlier versions left beside it is ignored and deleted):
 the model's weights (``model.*``), the optimizer's tensors (``opt.<param>.<name>``) and, in its
 metadata, a JSON record of everything else the loop carries (the step, the seconds spent, the
 running sums of the log line, the history, the episode generator's state). Re-running the same
@@ -13,7 +14,6 @@ checkpoint is written. Nothing in it executes code: tensors and JSON only.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
     from specprompt.training._train import TrainConfig
 
-__all__ = ["SNAPSHOT_FILE", "Snapshot", "load_snapshot", "save_snapshot", "snapshot_path"]
+__all__ = ["OLD_TEMPORARY", "SNAPSHOT_FILE", "Snapshot", "load_snapshot", "save_snapshot", "snapshot_path"]
 
 #: File name of the snapshot inside the run's ``out`` directory.
 SNAPSHOT_FILE = "train-snapshot.safetensors"
+#: The fixed-name temporary snapshot of earlier versions (now one of its own per write).
+OLD_TEMPORARY = SNAPSHOT_FILE + ".tmp"
 _FORMAT = "specprompt-train-snapshot"
 #: Config fields a resumed run may change: where and how fast it runs, not what it computes.
 _FREE_FIELDS = ("out", "device", "threads", "minutes", "snapshot_every", "log_every")
@@ -57,9 +59,12 @@ def _fingerprint(config: TrainConfig) -> dict[str, Any]:
 
 
 def save_snapshot(config: TrainConfig, model: torch.nn.Module, opt: torch.optim.Optimizer, snap: Snapshot) -> Path:
-    """Writes the snapshot of ``config``'s run (atomically: a temporary file, then a rename)."""
+    """Writes the snapshot of ``config``'s run atomically, through a temporary file of its own
+    (:func:`~specprompt._outputs.write_atomic`), then a rename."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from specprompt._outputs import write_atomic
 
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     state = opt.state_dict()
@@ -79,10 +84,7 @@ def save_snapshot(config: TrainConfig, model: torch.nn.Module, opt: torch.optim.
     }
     path = snapshot_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={_FORMAT: json.dumps(meta)})
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, save(tensors, metadata={_FORMAT: json.dumps(meta)}))
 
 
 def load_snapshot(

@@ -34,7 +34,14 @@ from specprompt.training._families import (
     get_family,
 )
 from specprompt.training._photo_families import PHOTO_FAMILIES, get_photo_family, is_photo_family
-from specprompt.training._snapshot import SNAPSHOT_FILE, Snapshot, load_snapshot, save_snapshot, snapshot_path
+from specprompt.training._snapshot import (
+    OLD_TEMPORARY,
+    SNAPSHOT_FILE,
+    Snapshot,
+    load_snapshot,
+    save_snapshot,
+    snapshot_path,
+)
 from specprompt.vlm import ModelConfig, check_int, resolve_device
 
 if TYPE_CHECKING:
@@ -365,36 +372,64 @@ def _init_from(model: BandVLM, checkpoint: str) -> None:
     log.info("init_from %s: %d of %d tensors copied", checkpoint, len(shared), len(own))
 
 
-def train(config: TrainConfig, *, progress: bool = True, overwrite: bool = False) -> Path:
+def train(
+    config: TrainConfig, *, progress: bool = True, overwrite: bool = False, out_name: str = "TrainConfig.out"
+) -> Path:
     """Trains a band VLM and writes a checkpoint to ``config.out``; returns that directory.
 
     ``config.out`` must be new or empty, or hold the snapshot of a killed run with the same config
-    (the run resumes from it); a finished checkpoint there is replaced only with ``overwrite``.
+    (the run resumes from it); a finished checkpoint there (one with its ``config.json``, which is
+    written last) is replaced only with ``overwrite``. Weights without a ``config.json`` are a save
+    cut short: the run replaces them (resuming from its snapshot when there is one). The run holds
+    a lock on ``config.out`` (:func:`~specprompt._outputs.folder_lock`) until it ends, so a second
+    run on the same folder fails at once.
 
     ``progress`` shows a tqdm bar of steps (only on a terminal), with the last log line's loss,
-    accuracy and episodes/s.
+    accuracy and episodes/s. ``out_name`` names ``config.out`` in error messages (the command
+    line passes ``"--out"``).
 
     Raises:
         ConfigError: bad config, an unavailable device, or a ``config.out`` that holds other files
-            (or a finished checkpoint, without ``overwrite``).
+            (or a finished checkpoint, without ``overwrite``) or is in use by another run.
     """
-    import torch
-    import torch.nn.functional as F
-
-    from specprompt._outputs import check_output_folder
-    from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE, BandVLM, save_checkpoint
+    from specprompt._outputs import folder_lock, remove_temporaries
+    from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"train() expects a TrainConfig, got {type(config).__name__}")
+    if not isinstance(out_name, str) or not out_name:
+        raise ConfigError(f"out_name must be a non-empty string, got {out_name!r}")
+    _check_out(config, out_name, overwrite)  # before the lock creates the folder
+    device = resolve_device(config.device)
+    with folder_lock(out_name, config.out, "train"):
+        _check_out(config, out_name, overwrite)  # again: another run may have finished meanwhile
+        remove_temporaries(config.out, (WEIGHTS_FILE, CONFIG_FILE, SNAPSHOT_FILE))
+        (Path(config.out) / OLD_TEMPORARY).unlink(missing_ok=True)
+        return _run(config, device, progress=progress, overwrite=overwrite)
+
+
+def _check_out(config: TrainConfig, name: str, overwrite: bool) -> None:
+    from specprompt._outputs import check_output_folder
+    from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
+
     check_output_folder(
-        "TrainConfig.out",
+        name,
         config.out,
         (WEIGHTS_FILE, CONFIG_FILE),
         what="checkpoint",
-        resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
+        resumable=(SNAPSHOT_FILE, OLD_TEMPORARY),
+        finished_by=CONFIG_FILE,
         overwrite=overwrite,
     )
-    device = resolve_device(config.device)
+
+
+def _run(config: TrainConfig, device: str, *, progress: bool, overwrite: bool) -> Path:
+    """The training run of :func:`train`, once ``config.out`` is checked and locked."""
+    import torch
+    import torch.nn.functional as F
+
+    from specprompt.vlm import BandVLM, save_checkpoint
+
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     mcfg = _model_config(config)
@@ -497,7 +532,7 @@ def train(config: TrainConfig, *, progress: bool = True, overwrite: bool = False
         train=config.to_dict(),
         metrics=metrics,
         overwrite=overwrite,  # checked at the start: a run that was allowed to start may save
-        keep=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),
+        keep=(SNAPSHOT_FILE,),
     )
     snapshot_path(config).unlink(missing_ok=True)
     return out

@@ -57,6 +57,7 @@ __all__ = [
 ADAPTER_FORMAT = "specprompt-fourierft-adapter"
 ADAPTER_WEIGHTS_FILE = "adapter.safetensors"
 ADAPTER_CONFIG_FILE = "adapter.json"
+_ADAPTER_FILES = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
 #: Upper bound on an adapter's weights file.
 MAX_ADAPTER_BYTES = 8 * 1024 * 1024
 _ADAPTER_NAME = "default"
@@ -157,16 +158,20 @@ def adapter_state(wrapped: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def check_output_dir(directory: str | Path) -> Path:
-    """``directory`` as a path, if it can receive an adapter: new, empty, or holding only an adapter.
+    """``directory`` as a path, if it can receive an adapter: new, empty, or holding only an adapter
+    (whole or cut short, with the lock of the run writing it and the temporary files of a killed one).
 
     Raises:
         ConfigError: it is a file, or a directory with other files.
     """
+    from specprompt._outputs import is_temporary
+
     out = Path(directory)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"adapter output {str(out)!r} is a file, not a directory")
     if out.is_dir():
-        others = sorted(p.name for p in out.iterdir() if p.name not in (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE))
+        own = _ADAPTER_FILES
+        others = sorted(p.name for p in out.iterdir() if p.name not in own and not is_temporary(p.name, own))
         if others:
             raise ConfigError(
                 f"adapter output {str(out)!r} holds other files {others[:5]}; give an empty or new directory"
@@ -197,23 +202,26 @@ def save_adapter(
     Returns:
         the directory.
 
+    Convention:
+        Each file is written atomically (a temporary file, then a rename), the weights first and
+        ``adapter.json`` last: a folder with an ``adapter.json`` holds a whole adapter.
+
     Raises:
         ConfigError: ``directory`` is a file or holds other files, or the adapter is too large.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    from specprompt._outputs import write_atomic
     from specprompt.vlm._checkpoint import model_id_of, weights_hash
 
     out = check_output_dir(directory)
-    out.mkdir(parents=True, exist_ok=True)
     state = adapter_state(wrapped)
     if not state:
         raise ConfigError("the model carries no FourierFT adapter to save")
     digest = weights_hash(state)
-    save_file(state, str(out / ADAPTER_WEIGHTS_FILE), metadata={"format": ADAPTER_FORMAT, "adapter_sha256": digest})
-    size = (out / ADAPTER_WEIGHTS_FILE).stat().st_size
-    if size > MAX_ADAPTER_BYTES:
-        raise ConfigError(f"adapter weights are {size} bytes, over the {MAX_ADAPTER_BYTES}-byte limit")
+    payload = save(state, metadata={"format": ADAPTER_FORMAT, "adapter_sha256": digest})
+    if len(payload) > MAX_ADAPTER_BYTES:
+        raise ConfigError(f"adapter weights are {len(payload)} bytes, over the {MAX_ADAPTER_BYTES}-byte limit")
     meta = {
         "format": ADAPTER_FORMAT,
         "version": 1,
@@ -223,7 +231,9 @@ def save_adapter(
         "fourierft": dict(fourierft),
         **dict(info or {}),
     }
-    (out / ADAPTER_CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / ADAPTER_WEIGHTS_FILE, payload)
+    write_atomic(out / ADAPTER_CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")  # last: marks it whole
     return out
 
 

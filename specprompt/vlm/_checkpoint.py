@@ -166,7 +166,11 @@ def save_checkpoint(
 
     ``directory`` must be new or empty, or hold a checkpoint, which is replaced only with
     ``overwrite`` (a folder with other files is refused, so nothing of the user's is mixed in or
-    replaced). Everything is checked before anything is written.
+    replaced). Everything is checked before anything is written. Each file is written atomically
+    (a temporary file, then a rename), the weights first and ``config.json`` last, so a save cut
+    short leaves whole files: the earlier checkpoint, or weights without a ``config.json``, which
+    are no finished checkpoint and are replaced without ``overwrite``. (Only a kill between the two
+    renames pairs new weights with an earlier ``config.json``; loading refuses that by its hash.)
 
     Args:
         model: the :class:`~specprompt.vlm.BandVLM` to save (its weights go to the CPU).
@@ -188,9 +192,9 @@ def save_checkpoint(
             ``train`` or ``metrics`` is not a mapping of JSON values (the message names the key);
             the weights exceed :data:`MAX_CHECKPOINT_BYTES`.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from specprompt._outputs import check_output_folder
+    from specprompt._outputs import check_output_folder, write_atomic
     from specprompt.vlm._model import BandVLM
 
     if not isinstance(model, BandVLM):
@@ -209,11 +213,12 @@ def save_checkpoint(
         (WEIGHTS_FILE, CONFIG_FILE),
         what="checkpoint",
         resumable=tuple(keep),
+        finished_by=CONFIG_FILE,
         overwrite=overwrite,
     )
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     size = sum(t.numel() * t.element_size() for t in state.values())
-    if size > MAX_CHECKPOINT_BYTES:  # checked again on the file, whose header adds a little
+    if size > MAX_CHECKPOINT_BYTES:  # checked again on the file's bytes, whose header adds a little
         raise ConfigError(f"checkpoint weights are {size} bytes, over the {MAX_CHECKPOINT_BYTES}-byte limit")
     digest = weights_hash(state)
     meta = {
@@ -225,13 +230,12 @@ def save_checkpoint(
         **records,
     }
     text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    payload = save(state, metadata={"format": CHECKPOINT_FORMAT, "weights_sha256": digest})
+    if len(payload) > MAX_CHECKPOINT_BYTES:
+        raise ConfigError(f"checkpoint weights are {len(payload)} bytes, over the {MAX_CHECKPOINT_BYTES}-byte limit")
     out.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": CHECKPOINT_FORMAT, "weights_sha256": digest})
-    (out / WEIGHTS_FILE).chmod(0o644)  # the writer creates it owner-only; checkpoints are shared data
-    size = (out / WEIGHTS_FILE).stat().st_size
-    if size > MAX_CHECKPOINT_BYTES:
-        raise ConfigError(f"checkpoint weights are {size} bytes, over the {MAX_CHECKPOINT_BYTES}-byte limit")
-    (out / CONFIG_FILE).write_text(text)
+    write_atomic(out / WEIGHTS_FILE, payload).chmod(0o644)  # checkpoints are shared data
+    write_atomic(out / CONFIG_FILE, text)  # last: it marks the checkpoint finished
     return out
 
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from specprompt._outputs import folder_lock
 from specprompt.cli import main
 from specprompt.training import _train
 from specprompt.training._snapshot import SNAPSHOT_FILE
@@ -101,10 +102,22 @@ def test_a_killed_train_run_resumes_with_the_same_command(
     with monkeypatch.context() as m:
         m.setattr(_train, "episode_forward", killed_at_step_3)
         assert main(args) == 130
-    assert sorted(p.name for p in out.iterdir()) == [SNAPSHOT_FILE]
+    assert sorted(p.name for p in out.iterdir()) == sorted([SNAPSHOT_FILE])
     assert main(args) == 0  # no --overwrite: the run is unfinished, it resumes
     assert sorted(p.name for p in out.iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
     assert json.loads((out / CONFIG_FILE).read_text())["metrics"]["steps_done"] == 4
+
+
+def test_train_refuses_an_out_in_use_by_another_run_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    with folder_lock("TrainConfig.out", out, "train"):  # another train run, still running
+        assert main(_train_args(tmp_path, out)) == 2
+    assert _error(capsys, "train").endswith(
+        f"--out '{out}' is in use by another train run; wait for it to end or give another --out"
+    )
+    assert sorted(p.name for p in out.iterdir()) == []  # nothing written
 
 
 # -- finetune ------------------------------------------------------------------------------------------
@@ -160,6 +173,17 @@ def test_finetune_replaces_an_adapter_only_with_overwrite(
     assert (out / ADAPTER_CONFIG_FILE).read_text() == first
     assert main(_finetune_args(tmp_path, out, base_checkpoint, "--seed", "2", "--overwrite")) == 0
     assert json.loads((out / ADAPTER_CONFIG_FILE).read_text())["finetune"]["seed"] == 2
+
+
+def test_finetune_refuses_an_out_in_use_by_another_run_naming_the_flag(
+    tmp_path: Path, base_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "adapter"
+    with folder_lock("out", out, "finetune"):
+        assert main(_finetune_args(tmp_path, out, base_checkpoint)) == 2
+    assert _error(capsys, "finetune").endswith(
+        f"--out '{out}' is in use by another finetune run; wait for it to end or give another --out"
+    )
 
 
 def test_finetune_names_its_field_flags(

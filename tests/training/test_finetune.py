@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from specprompt import ConfigError
+from specprompt._outputs import folder_lock
 from specprompt.cli import main
 from specprompt.scorers import local_lm
-from specprompt.training import FinetuneConfig, finetune
+from specprompt.training import FinetuneConfig, _train, finetune
 from specprompt.training._finetune import prepare_data
 from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapter_targets, apply_adapter
 from specprompt.vlm._checkpoint import load_checkpoint, save_checkpoint
@@ -54,7 +56,8 @@ def adapter(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_adapter_dir_holds_only_safetensors_and_json(adapter: Path, checkpoint: Path) -> None:
-    assert sorted(p.name for p in adapter.iterdir()) == [ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE]
+    # and the run's lock file, which is never a user's file
+    assert sorted(p.name for p in adapter.iterdir()) == sorted([ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE])
     assert (adapter / ADAPTER_WEIGHTS_FILE).read_bytes()[8:9] == b"{"  # safetensors: u64 header size, JSON header
     meta = json.loads((adapter / ADAPTER_CONFIG_FILE).read_text())
     base = json.loads((checkpoint / "config.json").read_text())
@@ -99,6 +102,57 @@ def test_same_seed_same_adapter_replacing_one_only_with_overwrite(
     # same seed, same data: equal up to the order of multi-threaded float reductions
     for name, value in first.items():
         torch.testing.assert_close(second[name], value, rtol=1e-4, atol=1e-6)
+
+
+def test_an_adapter_cut_short_is_replaced_and_a_torn_write_keeps_the_earlier_one(
+    adapter: Path, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "again"
+    shutil.copytree(adapter, out)
+    before = {name: (out / name).read_bytes() for name in (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)}
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed)  # killed as the new weights are renamed into place
+        with pytest.raises(KeyboardInterrupt):
+            finetune(colour_images(), out, dataclasses.replace(TINY, seed=4), checkpoint=checkpoint, overwrite=True)
+    assert {name: (out / name).read_bytes() for name in before} == before  # the earlier adapter, whole
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before])  # no temporary left
+    # weights without adapter.json (written last) are a save cut short, not an adapter: replaced without overwrite
+    (out / ADAPTER_CONFIG_FILE).unlink()
+    finetune(colour_images(), out, dataclasses.replace(TINY, seed=4), checkpoint=checkpoint)
+    assert json.loads((out / ADAPTER_CONFIG_FILE).read_text())["finetune"]["seed"] == 4
+
+
+def test_an_interrupted_finetune_says_nothing_was_saved(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real, calls = _train.episode_forward, [0]
+
+    def forward(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        if calls[0] == 3:  # the accuracy before training, step 1, then Ctrl-C in step 2
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_train, "episode_forward", forward)
+    with pytest.raises(KeyboardInterrupt), caplog.at_level("WARNING", "specprompt.training"):
+        finetune(colour_images(), tmp_path / "ad", TINY, checkpoint=checkpoint)
+    assert (
+        "finetune interrupted after step 1 of 4: nothing was saved (finetune keeps no snapshot); a new run starts "
+        "from step 0" in caplog.text
+    )
+    assert sorted(p.name for p in (tmp_path / "ad").iterdir()) == []
+
+
+def test_a_second_finetune_on_the_same_out_is_refused(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ad"
+    with folder_lock("out", out, "finetune"):
+        with pytest.raises(ConfigError, match=r"^out '.*ad' is in use by another finetune run"):
+            finetune(colour_images(), out, TINY, checkpoint=checkpoint)
+    assert sorted(p.name for p in out.iterdir()) == []
 
 
 def _broken(adapter: Path, tmp_path: Path) -> Path:

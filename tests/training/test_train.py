@@ -49,6 +49,10 @@ def test_a_finished_checkpoint_is_replaced_only_with_overwrite(tmp_path: Path, t
     assert [p.name for p in (tmp_path / "photos").iterdir()] == ["cat.png"]
     train(tiny_config(out, seed=1), overwrite=True)
     assert (out / WEIGHTS_FILE).read_bytes() != before
+    # weights without config.json (written last) are a save cut short, not a checkpoint: replaced without overwrite
+    (out / CONFIG_FILE).unlink()
+    train(tiny_config(out, seed=2))
+    assert json.loads((out / CONFIG_FILE).read_text())["train"]["seed"] == 2
 
 
 def test_checkpoint_round_trip_and_model_id(tiny_checkpoint: Path) -> None:
@@ -151,6 +155,21 @@ def test_workers_draw_the_same_run_for_any_count_and_transport(tmp_path: Path, m
     assert h[0] == h[1] == h[2] != h[3]  # per-step seeds: one run for every pool size, another than the loop's
     assert json.loads((two / CONFIG_FILE).read_text())["train"]["workers"] == 2
     assert _shm_blocks() <= before  # every block was freed
+
+
+def test_draw_workers_leave_ctrl_c_to_the_training_process(tmp_path: Path) -> None:
+    import signal
+
+    from specprompt.training._draws import Draws
+
+    draws = Draws(tiny_config(tmp_path / "c", workers=1, steps=2))
+    try:
+        assert draws.pool is not None
+        # a Ctrl-C reaches every process of the terminal's group: the workers ignore it, print no traceback
+        assert draws.pool.submit(signal.getsignal, signal.SIGINT).result(timeout=60) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the training process handles it
+    finally:
+        draws.close()
 
 
 def test_a_run_stopped_early_frees_the_draws_never_taken(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,42 @@ def test_an_existing_checkpoint_is_replaced_only_with_overwrite(model: BandVLM, 
     save_checkpoint(other, out, overwrite=True)
     assert (out / WEIGHTS_FILE).read_bytes() != before
     assert load_checkpoint(out)[1]["weights_sha256"] == read_config(out)["weights_sha256"]
+
+
+def test_a_torn_save_leaves_the_earlier_checkpoint_whole(
+    model: BandVLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = save_checkpoint(model, tmp_path / "c")
+    before = {name: (out / name).read_bytes() for name in (WEIGHTS_FILE, CONFIG_FILE)}
+    torch.manual_seed(1)
+    other = BandVLM(TINY_MODEL).eval()
+    renamed: list[str] = []
+    real = os.replace
+
+    def killed_at_the_config(src: str, dst: str) -> None:
+        if Path(dst).name == CONFIG_FILE:
+            raise KeyboardInterrupt
+        renamed.append(Path(dst).name)
+        real(src, dst)
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed)  # killed as the new weights are renamed into place
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint(other, out, overwrite=True)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # no temporary left
+    assert load_checkpoint(out)[1]["weights_sha256"] == read_config(out)["weights_sha256"]
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed_at_the_config)
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint(other, tmp_path / "new")
+    assert renamed == [WEIGHTS_FILE]  # the weights first, config.json last
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [WEIGHTS_FILE]  # no config: not finished
+    save_checkpoint(other, tmp_path / "new")  # so the next save replaces it without overwrite
+    assert load_checkpoint(tmp_path / "new")[1]["weights_sha256"] == read_config(tmp_path / "new")["weights_sha256"]
 
 
 def test_folders_with_other_files_are_refused_unless_the_caller_keeps_them(model: BandVLM, tmp_path: Path) -> None:
