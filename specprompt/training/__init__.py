@@ -13,6 +13,7 @@ torch. Typical use::
 from __future__ import annotations
 
 from specprompt.training._baseline import band_vectors, nearest_neighbour_scores
+from specprompt.training._config import TRAIN_PRESETS, TrainConfig
 from specprompt.training._episodes import EpisodeBatch, fine_allowed, fine_keep_masks, keep_masks, sample_episodes
 from specprompt.training._families import (
     AUX_ATTRIBUTES,
@@ -25,7 +26,7 @@ from specprompt.training._families import (
 from specprompt.training._finetune import FinetuneConfig, finetune
 from specprompt.training._photo_families import PHOTO_FAMILIES, TRAIN_PHOTOS, augment, get_photo_family
 from specprompt.training._snapshot import SNAPSHOT_FILE
-from specprompt.training._train import TRAIN_PRESETS, TrainConfig, episode_forward, train
+from specprompt.training._train import episode_forward, train
 
 __all__ = [
     "AUX_ATTRIBUTES",

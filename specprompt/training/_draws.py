@@ -25,7 +25,7 @@ import numpy as np
 from specprompt.training._episodes import EpisodeBatch, fine_allowed, fine_keep_masks, keep_masks, sample_episodes
 
 if TYPE_CHECKING:
-    from specprompt.training._train import TrainConfig
+    from specprompt.training._config import TrainConfig
 
 __all__ = ["Draw", "Draws", "draw_step"]
 
@@ -112,7 +112,7 @@ def _worker_init(config: dict[str, Any], shared: bool) -> None:
     """Sets up a worker process. It ignores Ctrl-C: the terminal sends SIGINT to the whole process
     group, and the training process alone handles it (and stops the pool), so a Ctrl-C prints no
     traceback per worker."""
-    from specprompt.training._train import TrainConfig
+    from specprompt.training._config import TrainConfig
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _WORKER

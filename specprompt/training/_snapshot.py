@@ -23,7 +23,7 @@ from specprompt.errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-    from specprompt.training._train import TrainConfig
+    from specprompt.training._config import TrainConfig
 
 __all__ = ["OLD_TEMPORARY", "SNAPSHOT_FILE", "Snapshot", "load_snapshot", "save_snapshot", "snapshot_path"]
 
