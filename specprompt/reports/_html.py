@@ -79,6 +79,10 @@ def _spend_text(spend: Any) -> str | None:
     )
     if spend.get("cost") is not None:
         text += f"; cost {spend['cost']:.4g}"
+    study = spend.get("study")
+    if isinstance(study, Mapping) and isinstance(study.get("total"), Mapping):
+        total = study["total"]
+        text += f"; study total (all runs): {total.get('calls', 0)} billed calls, {total.get('tokens', 0)} tokens"
     if spend.get("repays_after_calls") is not None:
         text += (
             f"; repaid after {spend['repays_after_calls']} production calls "

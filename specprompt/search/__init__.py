@@ -6,7 +6,7 @@ from specprompt.search._calibration import Calibration
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
 from specprompt.search._screen import SCREEN_CHECKPOINT
 from specprompt.search._space import (
     Dim,
@@ -15,7 +15,7 @@ from specprompt.search._space import (
     register_search_space,
     search_space_for,
 )
-from specprompt.search._spend import Spend
+from specprompt.search._spend import Spend, SpendReport, StudySpend
 from specprompt.search._transport import RetryPolicy
 from specprompt.search._workers import worker_seed
 
@@ -33,6 +33,7 @@ __all__ = [
     "SearchConfig",
     "Spend",
     "SpendReport",
+    "StudySpend",
     "available_search_spaces",
     "calibrate",
     "register_search_space",

@@ -9,11 +9,14 @@ resumed run (or another worker) requeues what an interrupted one left.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from specprompt.search._spend import cap_reached
+from specprompt.search._objective import worker_tag
+from specprompt.search._record import TRIM_ORIGIN, TrialRecord, read_outside_spend, write_outside_spend
+from specprompt.search._spend import Spend, SpendReport, StudySpend, cap_reached, cost_of, repays_after
 
 if TYPE_CHECKING:
     from specprompt.search._config import SearchConfig
@@ -78,21 +81,59 @@ def requeue_failed(study: optuna.Study, worker: Any = None) -> int:
 
 
 class SpendCap:
-    """An Optuna callback that stops the study once the scorer's spend reaches a cap of ``config``.
+    """An Optuna callback that stops the study once its spend reaches a cap of ``config``; it also
+    keeps the study's record of what the scorer billed outside trials.
+
+    The study is the unit of spend: the caps apply to what its earlier compiles recorded
+    (:attr:`earlier`, read when the study was opened: its trials' ``spend`` records, any state, and
+    :data:`~specprompt.search._record.OUTSIDE_SPEND`) plus what ``scorer`` billed since, so a
+    resumed or repeated compile does not start again from zero, and one whose study already reached
+    a cap runs no trial. :meth:`record` adds this run's outside-trial spend to the study attribute;
+    only the process that chooses (``compile``, ``records=True``) writes it: a ``work`` process's
+    spend is in its trials' records.
+
+    Args:
+        scorer: the compile's scorer.
+        config: the caps.
+        study: the compile's study, or ``None`` (no earlier spend, nothing recorded).
+        records: write :meth:`record` into ``study``.
 
     Attributes:
         reason: the cap that stopped the study (a sentence), or ``None``.
+        earlier: the study's recorded spend when it was opened.
     """
 
-    def __init__(self, scorer: Scorer, config: SearchConfig) -> None:
+    def __init__(
+        self, scorer: Scorer, config: SearchConfig, study: optuna.Study | None = None, *, records: bool = False
+    ) -> None:
         self.scorer = scorer
         self.config = config
         self.reason: str | None = None
+        self.study = study
+        self.records = records and study is not None
+        self._search: Spend | None = None  # the scorer's spend when this run's search ended
+        self._outside = StudySpend() if study is None else read_outside_spend(study)
+        trials = [] if study is None else study.get_trials(deepcopy=False)
+        #: the trials whose spend record ``earlier`` holds
+        self._counted = frozenset(t.number for t in trials if TrialRecord.from_trial(t).spend is not None)
+        self.earlier = self._outside + _by_part(trials)
+
+    @property
+    def total(self) -> Spend:
+        """The study's spend: what earlier compiles recorded plus what this run billed."""
+        return self.earlier.total + self.scorer.spend
 
     def reached(self) -> bool:
         """Whether a cap is reached (and records which)."""
         if self.reason is None:
-            self.reason = cap_reached(self.scorer.spend, self.config)
+            self.reason = cap_reached(self.total, self.config)
+            before = self.earlier.total
+            if self.reason is not None and (before.calls or before.tokens):
+                self.reason += (
+                    f" by the study, earlier runs included ({before.calls} billed calls, {before.tokens} tokens before)"
+                )
+                if self.scorer.spend == Spend():
+                    logger.warning("the study had reached a spend cap before this run; no trial runs")
             if self.reason is not None:
                 logger.warning("spend cap: %s; the search stops with the best program so far", self.reason)
         return self.reason is not None
@@ -100,3 +141,53 @@ class SpendCap:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.reached():
             study.stop()
+
+    def end_search(self) -> StudySpend:
+        """Marks the end of this run's search (the scorer's later spend is the baselines' part), and
+        :meth:`record` s."""
+        self._search = self.scorer.spend
+        return self.record()
+
+    def record(self) -> StudySpend:
+        """Writes (with ``records``) this run's spend that no trial record holds into the study, and
+        returns the study's recorded spend (every trial's record, those of other processes included,
+        and the outside-trial total); with no study, this run's spend."""
+        search = self.scorer.spend if self._search is None else self._search
+        run = StudySpend(search, self.scorer.spend - search)
+        if self.study is None:
+            return run
+        trials = self.study.get_trials(deepcopy=False)
+        outside = read_outside_spend(self.study)  # (a ``work`` process: as the compile wrote it)
+        if self.records:
+            me = worker_tag()
+            mine = [t for t in trials if t.number not in self._counted and TrialRecord.from_trial(t).worker == me]
+            stored, outside = outside, self._outside + run - _by_part(mine)
+            if outside != stored:
+                write_outside_spend(self.study, outside)
+        return outside + _by_part(trials)
+
+    def report(self, search: Spend, saved_tokens_per_call: int) -> SpendReport:
+        """The spend of this compile (``search``: its search's part) and of its study, after a last
+        :meth:`record`, and when the chosen program (saving ``saved_tokens_per_call`` image tokens a
+        call) repays the study's search."""
+        study, price = self.record(), self.config.price_per_million_tokens
+        return SpendReport(
+            search=search,
+            baselines=self.scorer.spend - search,
+            cost=cost_of(search, price),
+            stopped_by=self.reason,
+            saved_tokens_per_call=saved_tokens_per_call,
+            repays_after_calls=repays_after(study.search.tokens, saved_tokens_per_call),
+            study=study,
+            study_cost=cost_of(study.total, price),
+        )
+
+
+def _by_part(trials: Iterable[optuna.trial.FrozenTrial]) -> StudySpend:
+    """The sum of the trials' ``spend`` records; ``trim:<n>`` trials are the baselines' part."""
+    out = StudySpend()
+    for t in trials:
+        rec = TrialRecord.from_trial(t)
+        trim = (rec.origin or "").startswith(TRIM_ORIGIN)
+        out = out + (StudySpend(baselines=rec.billed) if trim else StudySpend(search=rec.billed))
+    return out

@@ -101,6 +101,7 @@ def _optimize_with(run: Run, study: optuna.Study, desc: str, *, guided: bool, sh
     guesses = first_guesses(run.ctx, cfg.n_trials) if guided else []
     if run.finalizer:  # [workers] only the process that chooses makes full-valset evaluations
         catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
+        run.cap.record()  # [spend] full-valset scores are no trial's spend
     done = searched_trials(study)
     if run.cap.reached():
         return
@@ -135,6 +136,7 @@ def _optimize_with(run: Run, study: optuna.Study, desc: str, *, guided: bool, sh
                 scored = scored_trials(study)
                 if scored % cfg.full_eval_every == 0:
                     periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, scored)
+                    run.cap.record()
             n = searched_trials(study)
             if n >= cfg.n_trials:
                 study.stop()

@@ -27,11 +27,10 @@ from specprompt.search._objective import finished_trials, searched_trials, worke
 from specprompt.search._prepare import Run, open_study, prepare, scoring_lm
 from specprompt.search._record import TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, SpendReport, pareto
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import metric_name
 from specprompt.search._screen import resolve_screen
-from specprompt.search._spend import Spend, cost_of, repays_after
 from specprompt.search._study import (
     NAMING_FIELDS,
     add_trial,
@@ -340,10 +339,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             run.screen.decide(study, final=True)  # the last trial may have completed the pairs
         search_calls = run.scorer.calls
         search_spend = run.scorer.spend
+        run.cap.end_search()  # [spend] records after each phase: a kill loses at most one phase's calls
         base: dict[str, BaselineResult] | None = None
         if names:
             base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
             self._adopt(run, base, rows)
+            run.cap.record()
             rows = collect_rows(study, ctx, cfg.token_budget)
         policy = policy_of(ctx, run.screen is not None, self.target)
         decision = decide_departure(study, ctx, rows, policy, self.metric, run.valset, self.target)
@@ -357,6 +358,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             if policy[0] == "confirm":  # the local judge's trim: does the target agree?
                 out = confirm_trim(study, ctx, best, interval, out, self.metric, run.valset, self.target)
             best, interval, trimmed = out.row, out.interval, out.trim
+            run.cap.record()
             rows = collect_rows(study, ctx, cfg.token_budget)
         program = ctx.build(row_candidate(ctx, best))
         test_score, test_calls = None, 0
@@ -381,7 +383,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             local_pick=decision.local_pick,
             test_score=test_score,
             test_calls=test_calls,
-            spend=self._spend(run, search_spend, best.tokens),
+            spend=run.cap.report(search_spend, run.ctx.tokens(run.ctx.full()) - best.tokens),
             calibration=calibration,
             calibration_given=self.calibration is not None and calibration is self.calibration,
             screening=None if run.screen is None else run.screen.report(study),
@@ -409,19 +411,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 continue
             add_trial(run.study, run.ctx, run.scorer, b.candidate, BASELINE_ORIGIN + name)
             known.add(str(b.key))
-
-    def _spend(self, run: Run, search: Spend, chosen_tokens: int) -> SpendReport:
-        """The spend of this compile and when the chosen program repays it."""
-        cfg = self.config
-        saved = run.ctx.tokens(run.ctx.full()) - chosen_tokens
-        return SpendReport(
-            search=search,
-            baselines=run.scorer.spend - search,
-            cost=cost_of(search, cfg.price_per_million_tokens),
-            stopped_by=run.cap.reason,
-            saved_tokens_per_call=saved,
-            repays_after_calls=repays_after(search.tokens, saved),
-        )
 
     def _random_best(self, run: Run) -> ParetoRow | None:
         """The random-search baseline: the same sampler over ``RandomSampler``, in its own study."""
@@ -464,9 +453,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         names = check_baselines(which)
         with scoring_lm(self.config.call_timeout):
             run = self._prepare(student, trainset, valset)
-            return run_baselines(
+            run.cap.end_search()  # [spend] all of it is the baselines' part
+            base = run_baselines(
                 run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)
             )
+            run.cap.record()
+            return base
 
     def work(self, student: dspy.Module, *, trainset: Sequence[Any], valset: Sequence[Any] | None = None) -> int:
         """Runs trials of a study that several processes share, as one more worker; chooses nothing.

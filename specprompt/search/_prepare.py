@@ -275,7 +275,7 @@ def prepare(
         store,
         digest,
         study,
-        SpendCap(scorer, cfg),
+        SpendCap(scorer, cfg, study, records=finalizer),  # [spend] the study's earlier spend counts
         shared_url=shared_url(store),
         finalizer=finalizer,
         screen=screen,

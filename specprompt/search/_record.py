@@ -31,6 +31,9 @@ user attribute    meaning                                                       
 ``fidelity``      ``"screen"`` (screened out, PRUNED) or ``"target"`` (the target     objective
                   scored it); absent without screening (:mod:`~._screen`)
 ================  ==================================================================  ===========
+
+Study attributes: :data:`FULL_PREFIX`, :data:`PERIODIC_PREFIX`, :data:`TRIM_SCORED` and
+:data:`OUTSIDE_SPEND`.
 """
 
 from __future__ import annotations
@@ -40,18 +43,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from specprompt.search._spend import Spend, StudySpend
+
 if TYPE_CHECKING:
     import optuna
 
 __all__ = [
     "FALLBACK_ORIGIN",
     "FULL_PREFIX",
+    "OUTSIDE_SPEND",
     "PERIODIC_PREFIX",
     "TRIM_ORIGIN",
     "TRIM_SCORED",
     "FullScore",
     "TrialRecord",
+    "read_outside_spend",
     "trim_scored",
+    "write_outside_spend",
     "write_record",
 ]
 
@@ -68,6 +76,12 @@ TRIM_ORIGIN = "trim:"
 #: (:mod:`specprompt.search._trim`) computed first. They are never in the selection pool, so a
 #: resumed compile chooses the program the first run chose before it trimmed.
 TRIM_SCORED = "trim:scored"
+
+#: Study user attribute: what the scorer of the study's compiles billed that no trial's ``spend``
+#: record holds (baselines, the random search, full-valset scores), a running total over its
+#: compiles as a :meth:`~specprompt.search._spend.StudySpend.to_dict`; kept by
+#: :class:`~specprompt.search._guards.SpendCap`.
+OUTSIDE_SPEND = "spend:outside"
 
 
 #: Origin prefix of the prompt added when no trial of the search was feasible.
@@ -141,6 +155,11 @@ class TrialRecord:
     def from_trial(cls, trial: optuna.trial.FrozenTrial | optuna.Trial) -> TrialRecord:
         """The record of a trial (frozen or running)."""
         return cls.from_attrs(trial.user_attrs)
+
+    @property
+    def billed(self) -> Spend:
+        """The trial's ``spend`` record (none: nothing)."""
+        return Spend.from_dict(self.spend)
 
     @property
     def is_baseline(self) -> bool:
@@ -226,3 +245,13 @@ def trim_scored(study: optuna.Study, add: str | None = None) -> frozenset[str]:
         known.append(add)
         study.set_user_attr(TRIM_SCORED, known)
     return frozenset(known)
+
+
+def read_outside_spend(study: optuna.Study) -> StudySpend:
+    """The study's :data:`OUTSIDE_SPEND` (none recorded: nothing)."""
+    return StudySpend.from_dict(study.user_attrs.get(OUTSIDE_SPEND))
+
+
+def write_outside_spend(study: optuna.Study, spend: StudySpend) -> None:
+    """Sets the study's :data:`OUTSIDE_SPEND`."""
+    study.set_user_attr(OUTSIDE_SPEND, spend.to_dict())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from specprompt.errors import ConfigError
 from specprompt.search._config import SearchConfig
 from specprompt.search._record import TrialRecord
-from specprompt.search._spend import Spend
+from specprompt.search._spend import SpendReport
 
 if TYPE_CHECKING:
     import dspy
@@ -30,7 +30,6 @@ __all__ = [
     "BaselineResult",
     "CompileResult",
     "ParetoRow",
-    "SpendReport",
     "best_row",
     "pareto",
     "rank",
@@ -165,58 +164,6 @@ class BaselineResult:
             "note": self.note,
             "test_score": self.test_score,
         }
-
-
-@dataclass(frozen=True)
-class SpendReport:
-    """What a compile spent on its scorer, and when the chosen program pays it back.
-
-    Attributes:
-        search: the band search's :class:`~specprompt.search._spend.Spend` in this compile
-            (trials, periodic and final full-valset evaluations).
-        baselines: the baselines' spend (random search included).
-        cost: the search's cost at ``price_per_million_tokens``, or ``None`` without a price.
-        stopped_by: the spend cap that stopped the search early, or ``None``.
-        saved_tokens_per_call: image tokens a production call of the chosen program saves
-            against full-resolution demos.
-        repays_after_calls: production calls after which those savings exceed the search's
-            billed tokens; ``None`` when nothing is saved per call.
-    """
-
-    search: Spend
-    baselines: Spend
-    cost: float | None
-    stopped_by: str | None
-    saved_tokens_per_call: int
-    repays_after_calls: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "search": self.search.to_dict(),
-            "baselines": self.baselines.to_dict(),
-            "cost": self.cost,
-            "stopped_by": self.stopped_by,
-            "saved_tokens_per_call": self.saved_tokens_per_call,
-            "repays_after_calls": self.repays_after_calls,
-        }
-
-    def summary(self) -> str:
-        """One line: the search's calls, billed tokens, cost, failures and the repay point."""
-        s = self.search
-        parts = [f"search spend: {s.calls} billed calls, {s.tokens} tokens"]
-        if self.cost is not None:
-            parts[0] += f" (cost {self.cost:.4g})"
-        parts.append(f"{s.failed} failed calls, {s.retries} retries, {s.unparsed} unparsed answers")
-        if self.repays_after_calls is None:
-            parts.append("the chosen program saves no image tokens against full demos")
-        else:
-            parts.append(
-                f"repaid after {self.repays_after_calls} production calls "
-                f"({self.saved_tokens_per_call} image tokens saved per call vs full demos)"
-            )
-        if self.stopped_by:
-            parts.append(f"stopped early: {self.stopped_by}")
-        return "; ".join(parts)
 
 
 def sends_images(row: ParetoRow) -> bool:
