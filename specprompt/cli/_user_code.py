@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import inspect
-import math
-import numbers
 import sys
 import traceback
 import types
@@ -225,8 +223,8 @@ def _norm(value: object) -> str | None:
 def load_metric(ref: str) -> Callable[..., Any]:
     """``"exact"`` (:func:`exact_match`) or a function from ``"FILE.py:FN"`` (runs that file).
 
-    The function is returned wrapped, so that a NaN it returns is an error naming ``--metric ref``
-    (the wrapper keeps its ``__qualname__``, which names the study).
+    The function is returned wrapped, so that a NaN or infinite value it returns is an error naming
+    ``--metric ref`` (the wrapper keeps its ``__qualname__``, which names the study).
 
     Raises:
         ConfigError: a bad reference or an object that is not callable.
@@ -240,23 +238,19 @@ def load_metric(ref: str) -> Callable[..., Any]:
 
 
 def _named_metric(metric: Callable[..., Any], ref: str) -> Callable[..., Any]:
-    """``metric``, raising a :class:`ConfigError` that names ``--metric ref`` when it returns NaN."""
+    """``metric``, raising the search's :class:`ConfigError` for a value it cannot add up (NaN,
+    infinite, too large: :func:`~specprompt.search._scoring.metric_value`) with ``--metric ref`` named."""
 
     @functools.wraps(metric)
     def checked(*args: Any, **kwargs: Any) -> Any:
+        from specprompt.search._scoring import metric_value
+
         value = metric(*args, **kwargs)
-        if _is_nan(value):
-            raise ConfigError(f"--metric {ref} returned NaN; return a number (e.g. 0.0 for an example it cannot score)")
+        try:
+            metric_value(value, f"--metric {ref}")
+        except TypeError:  # not a number: the search says what it expects
+            pass
         return value
 
     checked.__qualname__ = getattr(metric, "__qualname__", type(metric).__qualname__)  # a callable object's
     return checked
-
-
-def _is_nan(value: Any) -> bool:
-    """Whether a metric's value (a number, or an object with ``.score``) is NaN."""
-    score = value if isinstance(value, numbers.Real) else getattr(value, "score", value)
-    try:
-        return bool(math.isnan(score))
-    except (TypeError, ValueError, OverflowError):  # not a float: the search says what it expects
-        return False

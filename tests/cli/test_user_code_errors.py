@@ -79,6 +79,10 @@ def returns_str(example, pred, trace=None):
     return "yes"
 
 
+def returns_inf(example, pred, trace=None):
+    return float("-inf")
+
+
 def returns_one(example, pred, trace=None):
     return 1.0
 
@@ -210,6 +214,8 @@ def test_metric_wrapper_keeps_the_name_and_passes_values_through(tmp_path: Path)
     for name in ("returns_nan", "nan_score"):
         with pytest.raises(ConfigError, match=rf"--metric .*:{name} returned NaN"):
             load_metric(f"{metrics}:{name}")(ex, pred)
+    with pytest.raises(ConfigError, match=r"--metric .*:returns_inf returned -inf; return a finite number"):
+        load_metric(f"{metrics}:returns_inf")(ex, pred)
 
 
 def test_the_optuna_filter_drops_only_the_traceback() -> None:
