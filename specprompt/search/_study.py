@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,7 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
     """:func:`~specprompt.search._stale.heartbeat_storage` of ``url``, its failures as :class:`ConfigError`."""
     import sqlalchemy.exc
 
+    _check_sqlite_file(url)
     try:
         return heartbeat_storage(url)
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as exc:
@@ -145,6 +147,28 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
         raise ConfigError(
             f"cannot open the Optuna storage {_shown_url(url)!r}: {reason[0] if reason else type(exc).__name__}"
         ) from None
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Raises :class:`ConfigError` when a SQLite database file of ``url`` cannot be written (a
+    read-only file or folder fails only at the first trial otherwise, as an Optuna traceback)."""
+    import sqlalchemy.engine
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:  # the opening names an unparsable URL
+        return
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    file = Path(parsed.database)
+    if file.exists() and not os.access(file, os.W_OK):
+        raise ConfigError(f"cannot open the Optuna storage {_shown_url(url)!r}: {str(file)!r} is read-only")
+    folder = file.parent if str(file.parent) else Path(".")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"cannot open the Optuna storage {_shown_url(url)!r}: its folder {str(folder)!r} is read-only "
+            "(SQLite writes a journal beside the database)"
+        )
 
 
 def _shown_url(url: str) -> str:

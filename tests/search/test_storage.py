@@ -306,3 +306,24 @@ def test_a_storage_that_cannot_be_opened_is_named_before_any_call(
             opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
         assert "secret" not in str(info.value)
     assert lm.engine.calls == 0
+
+
+def test_a_read_only_sqlite_file_is_named_before_any_call(
+    colour_task: Task, lm: dspy.LM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specprompt import ConfigError
+
+    (tmp_path / "ro.db").write_text("")
+    (tmp_path / "shut").mkdir()
+    shut = {str(tmp_path / "ro.db"), str(tmp_path / "shut")}
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: str(path) not in shut and real(path, mode))  # not root
+    cases = [
+        (f"sqlite:///{tmp_path}/ro.db", r"ro.db' is read-only"),
+        (f"sqlite:///{tmp_path}/shut/x.db", r"its folder '.*shut' is read-only \(SQLite writes a journal"),
+    ]
+    for url, match in cases:
+        opt = BandOptimizer(exact, **{**options(n_trials=2), "storage": url})
+        with pytest.raises(ConfigError, match=rf"^cannot open the Optuna storage 'sqlite:///.*': .*{match}"):
+            opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    assert lm.engine.calls == 0
