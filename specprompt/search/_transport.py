@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from specprompt.errors import ConfigError
+
 __all__ = ["EMPTY_REPLY", "RetryPolicy", "classify", "endpoint_of", "model_name", "remote_lm", "retry_after", "short"]
 
 #: DSPy's message when the LM returned no text (an empty ``choices`` list or an empty message).
@@ -53,6 +55,17 @@ class RetryPolicy:
     backoff: float = 1.0
     max_delay: float = 60.0
     endpoint_failures: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("retries", "endpoint_failures"):
+            value = getattr(self, name)
+            low = 0 if name == "retries" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"RetryPolicy.{name} must be an int >= {low}, got {value!r}")
+        for name in ("backoff", "max_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+                raise ConfigError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before retry ``attempt`` (0-based)."""

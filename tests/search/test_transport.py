@@ -88,6 +88,22 @@ def _metric(ex: Any, pred: Any, trace: Any = None) -> float:
     return float(ex.y == pred.y)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("retries", -1, r"RetryPolicy.retries must be an int >= 0, got -1"),
+        ("retries", 1.5, r"RetryPolicy.retries must be an int >= 0, got 1.5"),
+        ("endpoint_failures", 0, r"RetryPolicy.endpoint_failures must be an int >= 1, got 0"),
+        ("backoff", -1.0, r"RetryPolicy.backoff must be a finite number >= 0, got -1.0"),
+        ("max_delay", float("inf"), r"RetryPolicy.max_delay must be a finite number >= 0, got inf"),
+        ("max_delay", "5", r"RetryPolicy.max_delay must be a finite number >= 0, got '5'"),
+    ],
+)
+def test_retry_policy_values_are_checked(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RetryPolicy(**{field: value})
+
+
 def test_unparsed_answers_score_zero_and_are_counted_apart() -> None:
     scorer = Scorer(_metric, _val("a", "b"), 1, RetryPolicy(backoff=0.0))
     program = Flaky([_parse_error("no field"), _parse_error("still no field")])
