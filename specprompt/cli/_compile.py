@@ -287,6 +287,11 @@ def compile_program(
     import dspy
 
     optimizer, lm, program, trainset, valset, testset, out = _setup(args)
+    if not getattr(args, "overwrite", False):  # before the search: never replace another run's files
+        from specprompt.cli._same_run import check_same_run
+        from specprompt.search._study import NAMING_FIELDS
+
+        check_same_run(out, optimizer.config.to_dict(), run_info(args), NAMING_FIELDS)
     with dspy.context(lm=lm), _in_flags(args):
         compiled = optimizer.compile(
             program,
@@ -397,13 +402,9 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _run_one(args: argparse.Namespace) -> int:
-    if getattr(args, "search_only", False):
-        ran = search_share(args)
-        print(f"worker {args.worker_index}: {ran} finished trials run by this process")
-        return 0
-    compiled, result, trainset, out = compile_program(args)
-    info = {
+def run_info(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``run`` record of ``pareto.json``: what the compile read (program, datasets, LM, metric ...)."""
+    return {
         "program": args.program,
         "trainset": str(args.trainset),
         "valset": str(args.valset) if args.valset else "trainset minus demos",
@@ -417,6 +418,15 @@ def _run_one(args: argparse.Namespace) -> int:
         "sampler": args.sampler,
         "pruner": args.pruner,
     }
+
+
+def _run_one(args: argparse.Namespace) -> int:
+    if getattr(args, "search_only", False):
+        ran = search_share(args)
+        print(f"worker {args.worker_index}: {ran} finished trials run by this process")
+        return 0
+    compiled, result, trainset, out = compile_program(args)
+    info = run_info(args)
     paths = write_outputs(compiled, result, trainset, out, info)
     print(summary(result, paths))
     if getattr(args, "workers", 1) > 1 or getattr(args, "worker_index", 0) > 0:

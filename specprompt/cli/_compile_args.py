@@ -174,6 +174,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
     p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
     p.add_argument("--out", default="specprompt-out", help="output folder (default: ./specprompt-out)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of a compile with other settings in --out (the same command resumes without it)",
+    )
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of demos, minibatch and sampler (default: 0)")
     p.add_argument("--threads", type=positive_int, default=None, help="scoring threads (default: DSPy's num_threads)")
     p.add_argument("--minibatch", type=positive_int, default=16, help="validation examples per trial (default: 16)")

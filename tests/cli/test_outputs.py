@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from specprompt import ConfigError
 from specprompt._outputs import folder_lock
 from specprompt.cli import main
+from specprompt.cli._same_run import check_same_run
 
 
 def _no_writes(*args: Any, **kwargs: Any) -> str:
@@ -156,3 +160,46 @@ def test_finetune_checks_out_before_reading_the_images(
     args = ["finetune", "--trainset", str(tiny_data["train_dir"]), "--out", str(tmp_path / "afile" / "sub")]
     assert main(args) == 2
     assert re.search(r"--out '.*afile/sub': '.*afile' is a file, not a folder$", _error(capsys, "finetune"))
+
+
+def test_a_compile_with_other_settings_does_not_replace_another_runs_outputs(
+    compiled_out: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import specprompt.search as search
+
+    prog = compiled_out.parent / "prog.py"
+    out = tmp_path / "out"
+    shutil.copytree(compiled_out, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    args = ["compile", f"{prog}:program", "--trainset", str(tiny_data["train_dir"]), "--valset"]
+    args += [str(tiny_data["val_jsonl"]), "--budget", "30", "--cost-model", "openai:gpt-4.1-mini", "--trials", "3"]
+    args += ["--k-demos", "3", "--minibatch", "3", "--threads", "2", "--out", str(out), "--no-progress"]
+    with monkeypatch.context() as m:
+        m.setattr(search.BandOptimizer, "compile", _must_not_run)
+        assert main([*args, "--budget", "20"]) == 2  # the last --budget counts
+        said = _error(capsys, "compile")
+        assert f"--out '{out}' holds the outputs of another compile (token_budget 30 there, 20 here); " in said
+        assert said.endswith("pass --overwrite to replace them, or give another --out")
+        assert main([*args, "--metric", f"{prog}:nope"]) == 2  # refused before the search, whatever the reason
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert main(args) == 0  # the same command resumes its study and rewrites its files
+    capsys.readouterr()
+    assert main([*args, "--budget", "20", "--overwrite"]) == 0
+    assert json.loads((out / "pareto.json").read_text())["config"]["token_budget"] == 20
+
+
+def test_check_same_run_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "pareto.json").write_text('{"config": ')
+    with pytest.raises(ConfigError, match=r"holds a pareto.json that cannot be read .*; pass --overwrite"):
+        check_same_run(tmp_path, {}, {}, ())
+    (tmp_path / "pareto.json").write_text("[]")
+    with pytest.raises(ConfigError, match=r"holds a pareto.json that is not a compile's; pass --overwrite"):
+        check_same_run(tmp_path, {}, {}, ())
+    (tmp_path / "pareto.json").write_text('{"config": {"seed": 1, "scheme_options": {}}, "run": {"lm": "a"}}')
+    check_same_run(tmp_path, {"seed": 1, "scheme_options": {}}, {"lm": "a"}, ("seed", "scheme_options"))
+    with pytest.raises(ConfigError, match=r"\(seed 1 there, 2 here; lm 'a' there, 'b' here\)"):
+        check_same_run(tmp_path, {"seed": 2}, {"lm": "b"}, ("seed",))
