@@ -211,7 +211,9 @@ class Objective:
             last = start + size >= len(self.minibatch)
             if report and not last:
                 trial.report(running, len(done))
-                if trial.should_prune():
+                # while every example so far failed, the trial runs on: a broken setup is told
+                # apart from a failing example over the whole trial (``check`` below), never pruned
+                if trial.should_prune() and not failures.all_failed:
                     write_record(trial, TrialRecord(example_scores=done))
                     raise optuna.TrialPruned(f"running score {running:.4f} after {len(done)} examples")
         self.scorer.check(key, failures)

@@ -53,6 +53,31 @@ def test_a_metric_failing_everywhere_stops_the_compile(colour_task: Task, lm: ds
         opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
 
 
+def test_a_setup_that_breaks_mid_search_is_not_pruned_into_zeros(colour_task: Task, lm: dspy.LM) -> None:
+    calls = [0]
+
+    def breaks(example: Any, pred: Any, trace: Any = None) -> float:
+        calls[0] += 1
+        if calls[0] > 12:  # the metric's service goes down after three trials of four examples
+            raise RuntimeError("metric service down")
+        return exact(example, pred)
+
+    storage = optuna.storages.InMemoryStorage()
+    prune = optuna.pruners.ThresholdPruner(lower=0.5)  # prunes a trial whose first example scores 0
+    opt = BandOptimizer(breaks, **{**options(n_trials=8, trim=False, pruner=prune), "storage": storage})
+    with pytest.raises(RuntimeError, match="every example of the trial failed; first error: RuntimeError"):
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    (study,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=study.study_name, storage=storage).get_trials(deepcopy=False)
+    zeros = [
+        t.number
+        for t in trials
+        if t.state == optuna.trial.TrialState.PRUNED
+        and not any((TrialRecord.from_trial(t).example_scores or {0: 1.0}).values())
+    ]
+    assert zeros == []  # no trial of the broken setup was pruned with its failures stored as zeros
+
+
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), 1e308])
 def test_a_metric_value_that_cannot_be_averaged_stops_the_compile(colour_task: Task, lm: dspy.LM, value: float) -> None:
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
