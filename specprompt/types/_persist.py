@@ -15,6 +15,7 @@ hashes, render sizes) for reports, re-optimization and ``isinstance`` checks.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import warnings
@@ -38,15 +39,28 @@ _MARKER = re.compile(
 )
 
 
+#: Data URI types that are not raster images (``dspy.Image`` sends them as they are).
+_NOT_RASTER = frozenset({"image/svg+xml", "application/pdf"})
+
+logger = logging.getLogger("specprompt.types")
+
+
 def _short(value: str) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def _decoded(url: str, source: str) -> None:
-    """Decodes a data URI image fully (truncated or corrupt pixels raise here, not in an LM call)."""
+    """Decodes a data URI image fully (truncated or corrupt pixels raise here, not in an LM call).
+
+    Raster images only: a vector or document part that ``dspy.Image`` also sends (SVG, PDF) is
+    left for the provider to read.
+    """
     from specprompt.io import load_image, parse_data_uri
 
+    mime = url[5:].split(",", 1)[0].split(";", 1)[0].strip().lower()
+    if mime in _NOT_RASTER:
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpecPromptWarning)  # an animation: its first frame is what DSPy sends
         load_image(parse_data_uri(url, source))
@@ -65,9 +79,14 @@ def _image_from_url(url: str, detail: Any, source: str) -> dspy.Image:
     if meta is None:
         return dspy.Image(url)
     known = available_schemes()
-    if meta["scheme"] not in known:
-        raise ImageInputError(
-            source, f"its {METADATA_KEY!r} metadata names unknown scheme {meta['scheme']!r}; known: {', '.join(known)}"
+    if meta["scheme"] not in known:  # a plugin's scheme not imported here: the sent PNG is all a call needs
+        logger.warning(
+            "%s: its %r metadata names scheme %r, which is not registered here (known: %s); the image loads, "
+            "but re-rendering it needs that scheme's plugin imported",
+            source,
+            METADATA_KEY,
+            meta["scheme"],
+            ", ".join(known),
         )
     return SpectralImage.from_data_uri(url, detail=detail)
 

@@ -101,13 +101,15 @@ def _saved_fields(signature: Any, pname: str, name: str) -> list[str | None]:
         )
     out: list[str | None] = []
     for i, f in enumerate(fields):
-        if not (isinstance(f, Mapping) and isinstance(f.get("prefix"), str) and isinstance(f.get("description"), str)):
+        description = f.get("description") if isinstance(f, Mapping) else None
+        shaped = isinstance(f, Mapping) and isinstance(f.get("prefix"), str)
+        if not (shaped and (description is None or isinstance(description, str))):
             raise ConfigError(
-                f"{name!r}: field {i} of the signature of predictor {pname!r} is not an object with "
-                "'prefix' and 'description' strings"
+                f"{name!r}: field {i} of the signature of predictor {pname!r} is not an object with a "
+                "'prefix' string and a 'description' string or null"
             )
-        match = _DEFAULT_DESCRIPTION.fullmatch(f["description"])
-        out.append(match.group(1) if match else None)
+        match = _DEFAULT_DESCRIPTION.fullmatch(description) if description is not None else None
+        out.append(match.group(1) if match else None)  # desc=None saves null: unnamed, as a desc of its own
     return out
 
 
@@ -124,16 +126,18 @@ def _check_predictor(state: Mapping[str, Any], pname: str, predictor: dspy.Predi
             f"{name!r} does not fit the program: predictor {pname!r} was saved with fields {shown}{note}, "
             f"the program's has {ours}"
         )
-    # A field saved with a description of its own has no name in the file: its demos name it. Demo
-    # fields beyond the signature's (an ``id`` of the user's data) are harmless: DSPy sends only the
-    # signature's fields.
+    # A field saved with a description of its own has no name in the file: its demos tell. Demos
+    # with a field the program lacks (an ``id`` of the user's data) and without a field the program
+    # has at an unnamed position are another program's; either alone is harmless (DSPy sends only the
+    # signature's fields, and an optional input need not be in any demo).
     keys = {k for d in state["demos"] for k in d if not k.startswith("dspy_") and k != "augmented"}
     unnamed = [o for s, o in zip(saved, ours, strict=True) if s is None]
     missing = [o for o in unnamed if keys and o not in keys]
-    if missing:
+    extra = sorted(keys - set(ours))
+    if missing and extra:
         raise ConfigError(
-            f"{name!r} does not fit the program: the demos of predictor {pname!r} have no field {missing} of "
-            f"its signature (demo fields: {sorted(keys)}; signature: {ours})"
+            f"{name!r} does not fit the program: the demos of predictor {pname!r} have field(s) {extra} that "
+            f"its signature lacks and none of {missing} (demo fields: {sorted(keys)}; signature: {ours})"
         )
 
 

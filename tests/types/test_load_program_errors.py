@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -115,12 +116,22 @@ def test_fields_saved_with_their_own_description_are_checked_by_the_demos(tmp_pa
     saved.demos = [dspy.Example(image=dspy.Image(Image.new("RGB", (4, 4))), label="a").with_inputs("image")]
     path = _saved(tmp_path, saved)
     with pytest.raises(
-        ConfigError, match=r"the demos of predictor 'self' have no field \['answer'\] of its signature \(demo fields"
+        ConfigError,
+        match=r"of predictor 'self' have field\(s\) \['label'\] that its signature lacks and none of \['answer'\]",
     ):
         load_program(dspy.Predict("image: dspy.Image -> answer"), path)
     with pytest.raises(ConfigError, match=r"saved with fields \['image', '\?'\] \('\?': a field saved with a desc"):
         load_program(dspy.Predict("image: dspy.Image, q -> answer"), path)
     assert load_program(dspy.Predict(Described), path).demos[0]["label"] == "a"
+
+    class Hinted(dspy.Signature):  # an optional input no demo holds, and a field saved with desc=None
+        image: dspy.Image = dspy.InputField(desc=None)
+        hint: str = dspy.InputField(desc="an optional hint")
+        label: str = dspy.OutputField()
+
+    saved = dspy.Predict(Hinted)
+    saved.demos = [dspy.Example(image=dspy.Image(Image.new("RGB", (4, 4))), label="a").with_inputs("image")]
+    assert load_program(dspy.Predict(Hinted), _saved(tmp_path, saved)).demos[0]["label"] == "a"
 
 
 def test_demo_fields_beyond_the_signature_load(tmp_path: Path) -> None:
@@ -173,7 +184,6 @@ START, END = "<<CUSTOM-TYPE-START-IDENTIFIER>>", "<<CUSTOM-TYPE-END-IDENTIFIER>>
     [
         (0, _swap_png(0, lambda png: png[: len(png) * 2 // 3]), "truncated"),
         (1, _swap_png(1, lambda png: png[: len(png) * 2 // 3]), "truncated"),
-        (0, _swap_png(0, _metadata(scheme="nope")), "metadata names unknown scheme 'nope'; known: .*laplacian"),
         (0, _swap_png(0, _metadata(render_size=[3, 3])), r"SpectralImage render_size \(3, 3\) differs from its PNG"),
         (
             1,
@@ -205,6 +215,25 @@ def test_a_corrupt_demo_image_is_refused_naming_file_predictor_demo_and_field(
     with pytest.raises(ImageInputError, match=where + f".*{match}"):
         load_program(program, path)
     assert program.demos == []  # refused before DSPy loads anything
+
+
+def test_an_unregistered_scheme_loads_with_a_warning_and_vector_parts_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _edit(_saved(tmp_path), _swap_png(0, _metadata(scheme="a-plugin")))
+    with caplog.at_level(logging.WARNING, "specprompt.types"):
+        program = load_program(dspy.Predict(SIG), path)
+    assert isinstance(program.demos[0]["image"], SpectralImage) and program.demos[0]["image"].scheme == "a-plugin"
+    assert "names scheme 'a-plugin', which is not registered here (known: " in caplog.text
+    svg = "data:image/svg+xml;base64," + base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode()
+    part = START + json.dumps([{"type": "image_url", "image_url": {"url": svg}}]) + END
+    assert isinstance(restore_images(_with_demo(part)).demos[0]["image"], dspy.Image)  # sent as it is
+
+
+def _with_demo(image: str) -> dspy.Predict:
+    program = dspy.Predict(SIG)
+    program.demos = [{"image": image, "label": "a"}]
+    return program
 
 
 def test_restore_images_names_the_predictor_demo_field_and_item(tmp_path: Path) -> None:
