@@ -16,6 +16,7 @@ A scorer call ends in one of three ways (:func:`classify`):
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,15 +58,16 @@ class RetryPolicy:
     endpoint_failures: int = 20
 
     def __post_init__(self) -> None:
-        for name in ("retries", "endpoint_failures"):
+        for name, low in (("retries", 0), ("endpoint_failures", 1)):
             value = getattr(self, name)
-            low = 0 if name == "retries" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"RetryPolicy.{name} must be an int >= {low}, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy ints, as SearchConfig takes them
         for name in ("backoff", "max_delay"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < math.inf:
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= float(value) < math.inf:
                 raise ConfigError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
+            object.__setattr__(self, name, float(value))
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before retry ``attempt`` (0-based)."""

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import dspy
+import numpy as np
 import pytest
 from dspy.utils import exceptions as dx
 
@@ -102,6 +103,7 @@ def _metric(ex: Any, pred: Any, trace: Any = None) -> float:
 def test_retry_policy_values_are_checked(field: str, value: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         RetryPolicy(**{field: value})
+    assert RetryPolicy(retries=np.int64(3), backoff=np.float32(0.5)) == RetryPolicy(retries=3, backoff=0.5)
 
 
 def test_unparsed_answers_score_zero_and_are_counted_apart() -> None:
