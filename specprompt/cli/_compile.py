@@ -289,7 +289,7 @@ def compile_program(
     optimizer, lm, program, trainset, valset, testset, out = _setup(args)
     if not getattr(args, "overwrite", False):  # before the search: never replace another run's files
         from specprompt.cli._same_run import check_same_run
-        from specprompt.search._study import NAMING_FIELDS
+        from specprompt.search import NAMING_FIELDS
 
         check_same_run(out, optimizer.config.to_dict(), run_info(args), NAMING_FIELDS)
     with dspy.context(lm=lm), _in_flags(args):

@@ -243,7 +243,7 @@ def _named_metric(metric: Callable[..., Any], ref: str) -> Callable[..., Any]:
 
     @functools.wraps(metric)
     def checked(*args: Any, **kwargs: Any) -> Any:
-        from specprompt.search._scoring import metric_value
+        from specprompt.search import metric_value
 
         value = metric(*args, **kwargs)
         try:

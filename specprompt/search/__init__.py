@@ -7,6 +7,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._optimizer import BandOptimizer
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
+from specprompt.search._scoring import metric_value
 from specprompt.search._screen import SCREEN_CHECKPOINT
 from specprompt.search._space import (
     Dim,
@@ -16,6 +17,7 @@ from specprompt.search._space import (
     search_space_for,
 )
 from specprompt.search._spend import Spend, SpendReport, StudySpend
+from specprompt.search._study import NAMING_FIELDS
 from specprompt.search._transport import RetryPolicy
 from specprompt.search._workers import worker_seed
 
@@ -27,6 +29,7 @@ __all__ = [
     "CompileResult",
     "Dim",
     "ImageSpace",
+    "NAMING_FIELDS",
     "ParetoRow",
     "RetryPolicy",
     "SCREEN_CHECKPOINT",
@@ -36,6 +39,7 @@ __all__ = [
     "StudySpend",
     "available_search_spaces",
     "calibrate",
+    "metric_value",
     "register_search_space",
     "search_space_for",
     "shared_url",
