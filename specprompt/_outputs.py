@@ -9,7 +9,10 @@ names its parameters (``TrainConfig.out``), the command line its flags (``--out`
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -25,6 +28,8 @@ __all__ = [
     "remove_temporaries",
     "write_atomic",
 ]
+
+log = logging.getLogger("specprompt")
 
 
 def check_writable_dir(name: str, path: str | os.PathLike[str], files: Sequence[str] = ()) -> Path:
@@ -214,29 +219,31 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
         '{}'
     """
     target = Path(path)
+    real = Path(os.path.realpath(target))  # through a symlink: the file it points to is replaced
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    keep = real.stat().st_mode & 0o7777 if real.exists() else None
+    for _ in range(100):  # a fresh name; O_EXCL never opens another run's temporary
+        tmp = real.parent / f".{real.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to a new file
+            break
+        except FileExistsError:  # pragma: no cover - 2**32 names
+            continue
+    else:  # pragma: no cover
+        raise FileExistsError(f"no free temporary name beside {str(real)!r}")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
-        if target.exists():  # keep the mode of the file it replaces
-            os.chmod(tmp, target.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
+        if keep is not None:  # keep the mode of the file it replaces
+            os.chmod(tmp, keep)
+        os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
@@ -267,7 +274,11 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):  # no locks here (some network filesystems)
+                log.warning("%s %s cannot be locked (%s): runs on it are not kept apart", name, folder, exc)
+                yield where
+                return
             raise ConfigError(
                 f"{name} {str(folder)!r} is in use by another {what} run; wait for it to end or give another {name}"
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -156,3 +157,32 @@ def test_folder_lock_refuses_a_second_run_until_the_first_ends(tmp_path: Path) -
         check_output_folder("--out", out, ("config.json",), what="checkpoint")  # the lock is not a user's file
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert other.returncode == 0, other.stderr
+
+
+def test_write_atomic_writes_through_a_symlink_with_the_umask_mode(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("{}")
+    (tmp_path / "link.json").symlink_to(real)
+    write_atomic(tmp_path / "link.json", "new")
+    assert (tmp_path / "link.json").is_symlink() and real.read_text() == "new"
+    old = os.umask(0o027)
+    try:
+        fresh = write_atomic(tmp_path / "fresh.json", "x")
+    finally:
+        os.umask(old)
+    assert fresh.stat().st_mode & 0o777 == 0o640
+
+
+def test_folder_lock_goes_on_unlocked_where_a_filesystem_has_no_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level(logging.WARNING, "specprompt"), folder_lock("--out", tmp_path / "o", "compile") as held:
+        assert held == tmp_path / "o"
+    assert "cannot be locked" in caplog.text and "No locks available" in caplog.text
