@@ -17,29 +17,26 @@ so finished trials are kept and only the missing ones run.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from specprompt._outputs import check_writable_dir, folder_lock
+from specprompt._outputs import folder_lock
 from specprompt.cli._args import DATASET_WORDS, log_levels, reworded, scheme_options
+from specprompt.cli._compile_outputs import (
+    check_outputs,
+    remove_leftovers,
+    run_info,
+    write_outputs,
+)
 from specprompt.cli._lm import make_lm, missing_key_named
 from specprompt.errors import ConfigError
 
-__all__ = ["OUTPUT_FILES", "STUDY_FILE", "add_parser", "parse_baselines", "run", "versus_full", "with_full"]
+__all__ = ["add_parser", "parse_baselines", "run", "versus_full", "with_full"]
 
 log = logging.getLogger("specprompt.cli.compile")
-
-#: The files :func:`write_outputs` writes into ``--out``, by their key in its result.
-OUTPUT_FILES = {"program": "program.json", "pareto": "pareto.json", "report": "report.html"}
-#: The default storage's file in ``--out`` (:func:`specprompt.search.BandOptimizer`, no ``--storage``).
-STUDY_FILE = "study.db"
 
 
 def parse_baselines(text: str | None) -> tuple[str, ...]:
@@ -185,7 +182,11 @@ def check_detail(args: argparse.Namespace) -> None:
         )
 
 
-def _setup(args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any], list[Any] | None, list[Any] | None, Path]:
+#: What :func:`_setup` returns: ``(optimizer, lm, program, trainset, valset, testset, out)``.
+Prepared = tuple[Any, Any, Any, list[Any], list[Any] | None, list[Any] | None, Path]
+
+
+def _setup(args: argparse.Namespace) -> Prepared:
     """``(optimizer, lm, program, trainset, valset, testset, out)`` of parsed ``compile`` arguments."""
     from specprompt.cli._optuna import make_pruner, make_sampler
     from specprompt.cli._user_code import load_metric, load_program_ref
@@ -280,18 +281,29 @@ def _in_flags(args: argparse.Namespace) -> Iterator[None]:
         yield
 
 
-def compile_program(
-    args: argparse.Namespace, *, print_fn: Callable[[str], None] = print
-) -> tuple[Any, Any, list[Any], Path]:
-    """Runs the search for parsed ``compile`` arguments; returns ``(program, result, trainset, out)``."""
-    import dspy
+def prepare(args: argparse.Namespace) -> Prepared:
+    """:func:`_setup` of parsed ``compile`` arguments, once ``--out`` holds no other run's outputs.
 
-    optimizer, lm, program, trainset, valset, testset, out = _setup(args)
+    Raises:
+        ConfigError: see :func:`~specprompt.cli._same_run.check_same_run` (unless ``--overwrite``).
+    """
+    prepared = _setup(args)
     if not getattr(args, "overwrite", False):  # before the search: never replace another run's files
         from specprompt.cli._same_run import check_same_run
         from specprompt.search import NAMING_FIELDS
 
-        check_same_run(out, optimizer.config.to_dict(), run_info(args), NAMING_FIELDS)
+        check_same_run(prepared[-1], prepared[0].config.to_dict(), run_info(args), NAMING_FIELDS)
+    return prepared
+
+
+def compile_program(
+    args: argparse.Namespace, prepared: Prepared | None = None, *, print_fn: Callable[[str], None] = print
+) -> tuple[Any, Any, list[Any], Path]:
+    """Runs the search for parsed ``compile`` arguments (``prepared``: by :func:`prepare`, default: now);
+    returns ``(program, result, trainset, out)``."""
+    import dspy
+
+    optimizer, lm, program, trainset, valset, testset, out = prepared if prepared is not None else prepare(args)
     with dspy.context(lm=lm), _in_flags(args):
         compiled = optimizer.compile(
             program,
@@ -304,35 +316,6 @@ def compile_program(
     if result is None:  # pragma: no cover - compile always sets it
         raise ConfigError("the optimizer returned no result")
     return compiled, result, trainset, out
-
-
-def write_outputs(
-    compiled: Any, result: Any, trainset: Sequence[Any], out: Path, run_info: dict[str, Any]
-) -> dict[str, Path]:
-    """Writes ``program.json``, ``pareto.json`` and ``report.html`` into ``out``; returns their paths.
-
-    Each file is replaced whole (:func:`~specprompt._outputs.write_atomic`), so a run killed while
-    writing leaves every file either the earlier run's or this one's; ``pareto.json`` records the
-    SHA-256 of the ``program.json`` it describes (``program_sha256``), so ``inspect`` can tell when
-    the two are of different runs.
-    """
-    from specprompt._outputs import write_atomic
-    from specprompt.reports import CompileReport, report_data
-
-    paths = {key: out / name for key, name in OUTPUT_FILES.items()}
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".program.", suffix=".json", dir=out)  # DSPy saves by the suffix
-    os.close(fd)
-    try:
-        compiled.save(tmp)
-        program = Path(tmp).read_bytes()
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    write_atomic(paths["program"], program)
-    data = {**report_data(result, run_info), "program_sha256": hashlib.sha256(program).hexdigest()}
-    write_atomic(paths["pareto"], json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    CompileReport(data, compiled, sources=trainset, run=None).save(paths["report"])
-    return paths
 
 
 def summary(result: Any, paths: dict[str, Path]) -> str:
@@ -365,18 +348,6 @@ def search_share(args: argparse.Namespace) -> int:
         return int(optimizer.work(program, trainset=trainset, valset=valset))
 
 
-def check_outputs(args: argparse.Namespace) -> Path:
-    """``--out``, once it can take the files compile writes there (checked before any search).
-
-    Raises:
-        ConfigError: see :func:`~specprompt._outputs.check_writable_dir`.
-    """
-    folder = Path(args.out)
-    results = sorted(p.name for p in folder.glob("*.result.json")) if folder.is_dir() else []  # a resumed study's
-    files = [*OUTPUT_FILES.values(), *([STUDY_FILE] if args.storage is None else []), *results]
-    return check_writable_dir("--out", args.out, files)
-
-
 def run(args: argparse.Namespace) -> int:
     """Runs ``specprompt compile`` (and its ``--workers``); prints the summary to stdout."""
     from specprompt.cli._workers import check_workers, start_workers, stop_workers
@@ -391,10 +362,14 @@ def run(args: argparse.Namespace) -> int:
         nullcontext() if getattr(args, "search_only", False) else folder_lock("--out", args.out, "compile")
     )
     with lock:
+        # the program, data and outputs are checked before any worker starts a (paid) trial
+        prepared = None if getattr(args, "search_only", False) else prepare(args)
+        if prepared is not None:  # what a compile killed while writing left (no other run writes here now)
+            remove_leftovers(prepared[-1])
         procs = start_workers(args)
         ok = False
         try:
-            code = _run_one(args)
+            code = _run_one(args, prepared)
             ok = True
         finally:
             for line in stop_workers(procs, ok=ok):
@@ -402,30 +377,12 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def run_info(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``run`` record of ``pareto.json``: what the compile read (program, datasets, LM, metric ...)."""
-    return {
-        "program": args.program,
-        "trainset": str(args.trainset),
-        "valset": str(args.valset) if args.valset else "trainset minus demos",
-        **({"testset": str(args.testset)} if getattr(args, "testset", None) else {}),
-        "lm": args.lm
-        + (f" at {args.api_base}" if args.api_base else "")
-        + (f", screened by {args.screen}" if getattr(args, "screen", None) else "")
-        + (f" {args.checkpoint}" if getattr(args, "checkpoint", None) else "")
-        + (f" + adapter {args.adapter}" if args.adapter else ""),
-        "metric": args.metric,
-        "sampler": args.sampler,
-        "pruner": args.pruner,
-    }
-
-
-def _run_one(args: argparse.Namespace) -> int:
+def _run_one(args: argparse.Namespace, prepared: Prepared | None) -> int:
     if getattr(args, "search_only", False):
         ran = search_share(args)
         print(f"worker {args.worker_index}: {ran} finished trials run by this process")
         return 0
-    compiled, result, trainset, out = compile_program(args)
+    compiled, result, trainset, out = compile_program(args, prepared)
     info = run_info(args)
     paths = write_outputs(compiled, result, trainset, out, info)
     print(summary(result, paths))

@@ -16,13 +16,14 @@ Every option and the output folder are checked before the first table is printed
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specprompt._outputs import check_writable_dir
+from specprompt._outputs import check_writable_dir, folder_lock
 from specprompt.cli._args import non_negative_int, positive_int
 from specprompt.errors import ConfigError, MissingDependencyError
 from specprompt.io import SAMPLE_PHOTOS
@@ -134,7 +135,7 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
     """
     import dspy
 
-    from specprompt.cli._compile import write_outputs
+    from specprompt.cli._compile_outputs import write_outputs
     from specprompt.cli._lm import make_lm
     from specprompt.cli._user_code import exact_match
     from specprompt.errors import SpecPromptWarning
@@ -233,16 +234,31 @@ def _check_priced(image: Any, source: str) -> None:
 
 def _check_outputs(args: argparse.Namespace) -> Path:
     """``--out``, once it can take the contact sheet and, unless ``--no-search``, the search's files."""
-    from specprompt.cli._compile import OUTPUT_FILES, STUDY_FILE
+    from specprompt.cli._compile_outputs import OUTPUT_FILES, STUDY_FILE
 
     files = [SHEET_FILE, *([] if args.no_search else [*OUTPUT_FILES.values(), STUDY_FILE])]
-    return check_writable_dir("--out", args.out, files)
+    out = check_writable_dir("--out", args.out, files)
+    pareto = out / OUTPUT_FILES["pareto"]
+    if not args.no_search and pareto.is_file() and not _a_demos(pareto):
+        raise ConfigError(
+            f"--out {str(args.out)!r} holds the outputs of a compile, which a demo does not replace: give another --out"
+        )
+    return out
+
+
+def _a_demos(pareto: Path) -> bool:
+    """Whether ``pareto`` (a ``pareto.json``) was written by a demo (its ``run`` names the task)."""
+    try:
+        data = json.loads(pareto.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    run = data.get("run") if isinstance(data, dict) else None
+    return isinstance(run, dict) and "task" in run
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs the demo; prints tables to stdout and writes the contact sheet and the search outputs."""
     from specprompt.io import as_array, sample_photo
-    from specprompt.reports import contact_sheet
 
     settings = _settings(args)
     for scheme in args.schemes or ():
@@ -251,6 +267,14 @@ def run(args: argparse.Namespace) -> int:
     image: Any = as_array(args.image) if args.image else sample_photo(args.photo)
     source = args.image or f"skimage.data.{args.photo}()"
     _check_priced(image, source)
+    with folder_lock("--out", out, "demo"):  # one run at a time writes into --out
+        return _run_locked(args, settings, out, image, source)
+
+
+def _run_locked(args: argparse.Namespace, settings: DemoSettings, out: Path, image: Any, source: str) -> int:
+    """The demo's tables, contact sheet and search, holding the lock on ``out``."""
+    from specprompt.reports import contact_sheet
+
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for scheme in args.schemes or available_schemes():

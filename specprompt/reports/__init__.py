@@ -6,6 +6,7 @@ self-contained HTML page (also shown inline in Jupyter); :func:`pareto_svg` draw
 tokens; :func:`contact_sheet` draws renders of band selections side by side.
 """
 
+from specprompt.reports._checks import check_report_path
 from specprompt.reports._contact import contact_sheet
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program
 from specprompt.reports._html import CompileReport, report_data
@@ -17,6 +18,7 @@ __all__ = [
     "DemoImage",
     "PlotPoint",
     "ProgramImages",
+    "check_report_path",
     "contact_sheet",
     "describe_program",
     "pareto_svg",

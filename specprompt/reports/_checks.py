@@ -125,11 +125,15 @@ def _shown(value: object) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
-def check_report_path(path: str | os.PathLike[str]) -> Path:
+def check_report_path(path: str | os.PathLike[str], name: str = "path") -> Path:
     """``path`` as a :class:`~pathlib.Path` a report may be written to; its missing folders are created.
 
     A report is a generated file, so an earlier report at ``path`` is replaced (as a compiler
     replaces its output); any other file is not, since it may be the user's.
+
+    Args:
+        path: the report's file.
+        name: what named the path, for the messages (``"--out"``).
 
     Raises:
         ConfigError: ``path`` is not a path, is a folder, cannot be written (or its folder
@@ -138,17 +142,17 @@ def check_report_path(path: str | os.PathLike[str]) -> Path:
     from specprompt._outputs import check_writable_file
 
     if not isinstance(path, (str, os.PathLike)):
-        raise ConfigError(f"path must be a file path, got {_shown(path)}")
-    file = check_writable_file("path", path)
+        raise ConfigError(f"{name} must be a file path, got {_shown(path)}")
+    file = check_writable_file(name, path)
     if file.is_file() and file.stat().st_size > 0 and not _is_report(file):
         raise ConfigError(
-            f"path {str(path)!r} holds a file that is not a specprompt report; CompileReport.save replaces only "
-            "an earlier report: give a new path, or move that file away"
+            f"{name} {str(path)!r} holds a file that is not a specprompt report (only an earlier report is "
+            "replaced): give a new path, or move that file away"
         )
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # pragma: no cover - check_writable_file found the folder writable
-        raise ConfigError(f"path {str(path)!r}: cannot create its folder ({exc.strerror or exc})") from None
+        raise ConfigError(f"{name} {str(path)!r}: cannot create its folder ({exc.strerror or exc})") from None
     return file
 
 

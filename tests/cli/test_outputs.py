@@ -186,7 +186,11 @@ def test_a_compile_with_other_settings_does_not_replace_another_runs_outputs(
         assert said.endswith("pass --overwrite to replace them, or give another --out")
         assert main([*args, "--metric", f"{prog}:nope"]) == 2  # refused before the search, whatever the reason
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    assert main(args) == 0  # the same command resumes its study and rewrites its files
+    (out / ".pareto.json.ab12cd34.tmp").write_text("torn")  # left by a compile killed while writing
+    (out / ".program.k2j3.json").write_text("torn")
+    same = [*args, "--trainset", str(tiny_data["train_dir"]) + "/"]  # one folder, spelled another way
+    assert main(same) == 0  # the same command resumes its study and rewrites its files
+    assert not list(out.glob(".*.tmp")) and not list(out.glob(".program.*"))
     capsys.readouterr()
     assert main([*args, "--budget", "20", "--overwrite"]) == 0
     assert json.loads((out / "pareto.json").read_text())["config"]["token_budget"] == 20
@@ -203,3 +207,32 @@ def test_check_same_run_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     check_same_run(tmp_path, {"seed": 1, "scheme_options": {}}, {"lm": "a"}, ("seed", "scheme_options"))
     with pytest.raises(ConfigError, match=r"\(seed 1 there, 2 here; lm 'a' there, 'b' here\)"):
         check_same_run(tmp_path, {"seed": 2}, {"lm": "b"}, ("seed",))
+
+
+def test_a_report_html_of_the_users_is_refused_before_the_search(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import specprompt.cli._user_code as user_code
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "report.html").write_text("my notes")
+    monkeypatch.setattr(user_code, "load_program_ref", _must_not_run)
+    assert main(_compile_args(program_file, tiny_data, tmp_path / "run")) == 2
+    said = _error(capsys, "compile")
+    assert f"--out '{tmp_path / 'run' / 'report.html'}' holds a file that is not a specprompt report" in said
+    assert (tmp_path / "run" / "report.html").read_text() == "my notes"
+
+
+def test_a_demo_does_not_replace_a_compiles_outputs(
+    compiled_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(compiled_out, out)
+    before = (out / "program.json").read_bytes()
+    assert main(["demo", "--out", str(out), "--quick", "--size", "64", "--trials", "2", "--schemes", "laplacian"]) == 2
+    assert "holds the outputs of a compile, which a demo does not replace" in _error(capsys, "demo")
+    assert (out / "program.json").read_bytes() == before
