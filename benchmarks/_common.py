@@ -228,6 +228,13 @@ def run_jobs(
         Stopped: Ctrl-C; the workers are stopped and the file keeps every finished group.
     """
     keys = [as_key(key(job)) for job in jobs]
+    twice = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+    if twice:  # a name given twice (--tasks a a): each group runs once
+        shown = ", ".join(" ".join(map(str, k)) for k in twice)
+        print(f"given more than once, run once: {shown}", file=sys.stderr, flush=True)
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}
+        jobs = [job for i, job in enumerate(jobs) if first[keys[i]] == i]
+        keys = [k for i, k in enumerate(keys) if first[k] == i]
     sink, saved = json_out.open(len(jobs)) if json_out else (None, None)
     done = {k: saved.done[k] for k in keys if k in saved.done} if saved else {}
     results = [load(data) for found in (saved.done.values() if saved else ()) for data in found]

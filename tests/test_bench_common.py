@@ -94,6 +94,13 @@ def test_a_rerun_resumes_a_stopped_run_and_runs_only_the_missing_groups(
     assert first["script"] == "bench_fake.py" and first["settings"] == {"n_trials": 3} and first["groups"] == 6
 
 
+def test_a_group_given_twice_runs_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = Counting()
+    results = _run_jobs(_out(tmp_path / "r.jsonl"), run, [JOBS[0], JOBS[1], JOBS[0]])
+    assert run.ran == [JOBS[0], JOBS[1]] and len(results) == 4
+    assert "given more than once, run once: photo-tint hist-hog 0" in capsys.readouterr().err
+
+
 def test_an_unfinished_group_and_a_torn_last_line_are_run_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
