@@ -451,4 +451,5 @@ def _run(
         base_model_id=model_id_of(str(meta["weights_sha256"]), model.config),
         fourierft=spec,
         info={"finetune": cfg.to_dict(), "labels": list(data.answers), "metrics": metrics},
+        overwrite=True,  # checked under the lock before training: a run allowed to start may save
     )

@@ -159,7 +159,7 @@ def adapter_state(wrapped: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def check_output_dir(directory: str | Path) -> Path:
     """``directory`` as a path, if it can receive an adapter: new, empty, or holding only an adapter
-    (whole or cut short, with the lock of the run writing it and the temporary files of a killed one).
+    (whole or cut short, with the temporary files of a killed write).
 
     Raises:
         ConfigError: it is a file, or a directory with other files.
@@ -187,6 +187,7 @@ def save_adapter(
     fourierft: Mapping[str, Any],
     info: Mapping[str, Any] | None = None,
     base_model_id: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Writes the adapter of ``wrapped`` (a model returned by :func:`attach_fourierft`) to ``directory``.
 
@@ -198,6 +199,8 @@ def save_adapter(
         info: extra JSON-ready entries (``finetune``, ``labels``, ``metrics``).
         base_model_id: the base model's id as it answers (:func:`~specprompt.vlm._checkpoint.model_id_of`
             with its config); default: the id of its weights alone.
+        overwrite: replace a whole adapter already in ``directory`` (one cut short is replaced
+            without it).
 
     Returns:
         the directory.
@@ -207,7 +210,8 @@ def save_adapter(
         ``adapter.json`` last: a folder with an ``adapter.json`` holds a whole adapter.
 
     Raises:
-        ConfigError: ``directory`` is a file or holds other files, or the adapter is too large.
+        ConfigError: ``directory`` is a file or holds other files (or a whole adapter, without
+            ``overwrite``), or the adapter is too large.
     """
     from safetensors.torch import save
 
@@ -215,6 +219,11 @@ def save_adapter(
     from specprompt.vlm._checkpoint import model_id_of, weights_hash
 
     out = check_output_dir(directory)
+    if (out / ADAPTER_CONFIG_FILE).exists() and not overwrite:
+        raise ConfigError(
+            f"adapter output {str(out)!r} already holds an adapter ({ADAPTER_CONFIG_FILE}); pass overwrite=True "
+            "to replace it, or give another directory"
+        )
     state = adapter_state(wrapped)
     if not state:
         raise ConfigError("the model carries no FourierFT adapter to save")

@@ -171,3 +171,17 @@ def test_checkpoints_that_are_not_paths_are_refused(checkpoint: object) -> None:
         load_checkpoint(checkpoint)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="checkpoint must be"):
         resolve_checkpoint(checkpoint)  # type: ignore[arg-type]
+
+
+def test_an_existing_adapter_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    from specprompt.vlm import ADAPTER_CONFIG_FILE, attach_fourierft, save_adapter
+
+    wrapped, spec = attach_fourierft(BandVLM(TINY_MODEL), n_frequency=4, scaling=1.0, seed=0)
+    out = save_adapter(wrapped, tmp_path / "ad", base_sha256="0" * 64, fourierft=spec)
+    before = (out / ADAPTER_CONFIG_FILE).read_text()
+    with pytest.raises(ConfigError, match=r"already holds an adapter \(adapter.json\); pass overwrite=True"):
+        save_adapter(wrapped, out, base_sha256="1" * 64, fourierft=spec)
+    assert (out / ADAPTER_CONFIG_FILE).read_text() == before
+    save_adapter(wrapped, out, base_sha256="1" * 64, fourierft=spec, overwrite=True)
+    assert '"base_weights_sha256": "' + "1" * 64 in (out / ADAPTER_CONFIG_FILE).read_text()
