@@ -232,7 +232,7 @@ def build_app(engines: Mapping[str, Engine], config: ServeConfig, thread_safe: C
         except Exception as exc:
             raise _engine_error(exc, s.id) from None
         try:
-            completion = to_completion(response, s.id)
+            completion = to_completion(response, s.id, engine_req.config)
         except Exception as exc:
             raise _engine_error(exc, s.id) from None
         log.info(

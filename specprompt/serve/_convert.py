@@ -205,17 +205,48 @@ def image_tokens_of(response: Response) -> int | None:
     return None
 
 
-def to_completion(response: Response, model: str) -> dict[str, Any]:
+def to_completion(response: Response, model: str, config: Config | None = None) -> dict[str, Any]:
     """The ``chat.completion`` body for an engine's response.
 
     ``prompt_tokens`` is the engine's ``input_tokens`` (image tokens included); unreported
-    counters are 0.
+    counters are 0. With the request's ``config``, the answer ends as OpenAI's does: before the
+    first of its ``stop`` strings (``finish_reason`` ``"stop"``), and within ``max_tokens``
+    (cut there, ``finish_reason`` ``"length"``; text tokens are counted as one per four
+    characters, as the engines count them), whatever the engine returned.
+
+    Example:
+        >>> from dspy.lm15 import Config, Message, Response, TextPart, Usage
+        >>> r = Response(id=None, model="m", message=Message.assistant((TextPart("red label END x"),)),
+        ...              finish_reason="stop", usage=Usage(input_tokens=5, output_tokens=4))
+        >>> choice = to_completion(r, "m", Config(stop=("END",)))["choices"][0]
+        >>> choice["message"]["content"], choice["finish_reason"]
+        ('red label ', 'stop')
+        >>> body = to_completion(r, "m", Config(max_tokens=1))
+        >>> body["choices"][0]["message"]["content"], body["choices"][0]["finish_reason"]
+        ('red ', 'length')
+        >>> body["usage"]["completion_tokens"]
+        1
     """
-    text = response.text
+    text = response.text or ""
     usage = response.usage
     prompt = usage.input_tokens or 0
     completion = usage.output_tokens or 0
-    total = usage.total_tokens if usage.total_tokens is not None else prompt + completion
-    body = usage_body(prompt, completion, total, image_tokens_of(response))
     finish = _FINISH.get(response.finish_reason, "stop")
-    return chat_completion(model, text or "", finish, body, fingerprint=response.model)
+    total = usage.total_tokens if usage.total_tokens is not None else prompt + completion
+    if config is not None:
+        ends = [text.find(s) for s in config.stop or () if s and s in text]
+        if ends:
+            text, finish = text[: min(ends)], "stop"
+            completion = min(completion, _text_tokens(text))
+        if config.max_tokens is not None and _text_tokens(text) > config.max_tokens:
+            text, finish = text[: 4 * config.max_tokens], "length"
+            completion = min(completion, config.max_tokens)
+        if text != (response.text or ""):
+            total = prompt + completion
+    body = usage_body(prompt, completion, total, image_tokens_of(response))
+    return chat_completion(model, text, finish, body, fingerprint=response.model)
+
+
+def _text_tokens(text: str) -> int:
+    """Text tokens of ``text``: one per four characters, rounded up (the engines' count)."""
+    return -(-len(text) // 4)

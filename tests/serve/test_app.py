@@ -112,6 +112,20 @@ def test_sampling_parameters_and_response_format_are_passed_on(server: Any, engi
         assert engine.requests[-1].config.max_tokens == 5
 
 
+def test_stop_and_max_tokens_end_the_answer_as_openai_does(server: Any) -> None:
+    # the recording engine answers "0 images: <last user text>"
+    full = _chat(server, [_user(_text("red label END more"))]).json()["choices"][0]
+    assert (full["message"]["content"], full["finish_reason"]) == ("0 images: red label END more", "stop")
+    stopped = _chat(server, [_user(_text("red label END more"))], stop=["END", "label"]).json()
+    assert stopped["choices"][0]["message"]["content"] == "0 images: red "
+    assert stopped["choices"][0]["finish_reason"] == "stop"
+    capped = _chat(server, [_user(_text("red label END more"))], max_tokens=2).json()
+    assert capped["choices"][0]["message"]["content"] == "0 images"  # 2 tokens of 4 characters
+    assert capped["choices"][0]["finish_reason"] == "length" and capped["usage"]["completion_tokens"] == 2
+    usage = capped["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
 def test_streaming_is_server_sent_events_ending_in_done(server: Any) -> None:
     with httpx.stream(
         "POST",
