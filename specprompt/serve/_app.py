@@ -94,17 +94,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
             "(--max-request-bytes).",
             code="request_too_large",
         )
+    from starlette.requests import ClientDisconnect
+
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(
-                413,
-                f"The request body is more than this server's limit of {limit:,} bytes (--max-request-bytes).",
-                code="request_too_large",
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise APIError(
+                    413,
+                    f"The request body is more than this server's limit of {limit:,} bytes (--max-request-bytes).",
+                    code="request_too_large",
+                )
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client is gone: nothing to answer, nothing for the error log
+        log.debug("client disconnected after %d bytes of the request body", size)
+        raise APIError(400, "The client closed the connection before sending the whole body.") from None
     return b"".join(chunks)
 
 

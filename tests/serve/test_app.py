@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -461,3 +462,22 @@ def test_other_routes_get_openai_errors_too(app_server: Any, kit: Any) -> None:
     assert err["param"] == "count" and "valid integer" in err["message"]
     err = _error(httpx.get(server.base_url + "/crash", timeout=10), 500)
     assert err["type"] == "server_error" and "secret" not in err["message"]
+
+
+def test_a_client_gone_mid_body_leaves_no_traceback(server: Any, engine: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(server.root)
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {where.hostname}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 5000\r\n\r\n"
+    )
+    with caplog.at_level(logging.DEBUG):
+        with socket.create_connection((where.hostname, where.port)) as sock:
+            sock.sendall(head.encode() + b'{"model":')  # 9 of 5000 bytes, then the client is gone
+        time.sleep(0.5)
+        assert _chat(server, [_user(_text("hi"))]).status_code == 200  # the server goes on
+    assert "Exception in ASGI application" not in caplog.text and "ClientDisconnect" not in caplog.text
+    assert "client disconnected after 9 bytes of the request body" in caplog.text
+    assert engine.requests and len(engine.requests) == 1
