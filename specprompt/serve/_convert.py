@@ -137,7 +137,8 @@ def engine_config(body: ChatCompletionRequest) -> Config:
     from dspy.lm15 import Config
 
     if body.n is not None and body.n != 1:
-        raise _bad("n", f"Invalid value for 'n': {body.n}. This server returns one choice per request (n=1).")
+        shown = str(body.n) if len(str(body.n)) <= 20 else str(body.n)[:17] + "..."
+        raise _bad("n", f"Invalid value for 'n': {shown}. This server returns one choice per request (n=1).")
     if body.tools or body.functions:
         raise _bad(
             "tools" if body.tools else "functions", "Tools and function calling are not supported by this server."
