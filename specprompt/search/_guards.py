@@ -20,9 +20,10 @@ from specprompt.search._spend import Spend, SpendReport, StudySpend, cap_reached
 
 if TYPE_CHECKING:
     from specprompt.search._config import SearchConfig
+    from specprompt.search._context import SearchContext
     from specprompt.search._scoring import Scorer
 
-__all__ = ["SpendCap", "quiet_scoring_tracebacks", "requeue_failed"]
+__all__ = ["SpendCap", "quiet_scoring_tracebacks", "requeue_failed", "warn_budget_holds_full"]
 
 logger = logging.getLogger("specprompt.search")
 
@@ -191,3 +192,19 @@ def _by_part(trials: Iterable[optuna.trial.FrozenTrial]) -> StudySpend:
         trim = (rec.origin or "").startswith(TRIM_ORIGIN)
         out = out + (StudySpend(baselines=rec.billed) if trim else StudySpend(search=rec.billed))
     return out
+
+
+def warn_budget_holds_full(ctx: SearchContext) -> None:
+    """Logs a warning when the token budget holds every demo at full resolution: the search can
+    then save tokens only where a cheaper program scores as well, and the budget limits nothing."""
+    budget = ctx.config.token_budget
+    full = ctx.tokens(ctx.full())
+    if budget is not None and full <= budget:
+        logger.warning(
+            "the token budget (%d image tokens per prompt) holds every demo image at full resolution (%d tokens "
+            "under %s): it limits nothing; give a budget below %d to trade tokens for accuracy",
+            budget,
+            full,
+            ctx.config.cost_model,
+            full,
+        )

@@ -20,6 +20,7 @@ from specprompt.search._calibrate import calibrate_study, use_calibration
 from specprompt.search._calibration import Calibration
 from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
 from specprompt.search._config import SearchConfig
+from specprompt.search._guards import warn_budget_holds_full
 from specprompt.search._heldout import held_out
 from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._loop import optimize, search
@@ -333,6 +334,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         cfg, ctx, study = run.ctx.config, run.ctx, run.study
         warn_invisible(ctx)
         warn_local_price(ctx)
+        warn_budget_holds_full(ctx)
         calibration = self._calibrate(run)
         rows = search(run, study, "band search")
         if run.screen is not None:

@@ -131,3 +131,20 @@ def test_a_calibration_file_with_an_impossible_value_fails_in_the_constructor(tm
     path.write_text(json.dumps({**GOOD, "spearman": 5.0}))
     with pytest.raises(ConfigError, match=r"calibration file '.*cal\.json' is not a calibration: .*'spearman'"):
         BandOptimizer(exact, screen="nearest", calibration=path)
+
+
+def test_a_budget_that_holds_full_resolution_is_said_to_limit_nothing(
+    colour_task: Task, lm: dspy.LM, caplog: pytest.LogCaptureFixture
+) -> None:
+    student = dspy.Predict(colour_task.signature)
+    with caplog.at_level(logging.WARNING, logger="specprompt.search"):
+        BandOptimizer(exact, **options(n_trials=2, token_budget=10**6, trim=False)).compile(
+            student, trainset=colour_task.trainset, valset=colour_task.valset
+        )
+    assert "the token budget (1000000 image tokens per prompt) holds every demo image at full resolution" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="specprompt.search"):
+        BandOptimizer(exact, **options(n_trials=2, token_budget=40, trim=False)).compile(
+            student, trainset=colour_task.trainset, valset=colour_task.valset
+        )
+    assert "limits nothing" not in caplog.text
