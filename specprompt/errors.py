@@ -145,6 +145,9 @@ class EndpointError(ScoringError):
         self.endpoint = endpoint
         self.failures = failures
         self.last = last
+        if "no API key found" in last:  # DSPy's own message says where the key goes; no call was made
+            super().__init__(f"the endpoint {endpoint} needs an API key and none was found; {last}")
+            return
         what = f"{failures} calls in a row failed" if failures > 1 else "it refused the call"
         super().__init__(
             f"the endpoint {endpoint} is not usable: {what}; last error: {last}. "

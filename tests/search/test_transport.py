@@ -158,3 +158,11 @@ def test_spend_caps_and_repay_point() -> None:
     assert repays_after(0, 5) == 0 and repays_after(11, 5) == 3 and repays_after(11, -1) is None
     with pytest.raises(ConfigError, match="max_cost needs price_per_million_tokens"):
         SearchConfig(max_cost=1.0)
+
+
+def test_an_endpoint_without_an_api_key_says_so_and_not_to_run_again() -> None:
+    last = "LMNotConfiguredError: no API key found for provider 'openai-chat'. Set OPENAI_API_KEY in the environment"
+    said = str(EndpointError("http://127.0.0.1:8765/v1", 1, last))
+    assert said.startswith("the endpoint http://127.0.0.1:8765/v1 needs an API key and none was found; ")
+    assert "Set OPENAI_API_KEY" in said and "run the same command again" not in said
+    assert "run the same command again" in str(EndpointError("x", 20, "TimeoutError: read timed out"))
