@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, result.to_json(indent=2) + "\n")
-        print(f"wrote {path} (specprompt compile --screen ... --calibration {path} reuses it with no target call)")
+        print(f"wrote {path} ({_reuse_hint(args, path)})")
     return 0
 
 
@@ -151,3 +151,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", default=None, metavar="FILE", help="also write the calibration as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.set_defaults(run=run)
+
+
+def _reuse_hint(args: argparse.Namespace, path: object) -> str:
+    """How a compile reuses the calibration in ``path``: the ``--screen`` whose judge it measured."""
+    from specprompt.search import SCREEN_CHECKPOINT
+
+    if args.local == "local" and args.adapter is None:
+        if (args.checkpoint or "band-vlm-v1") != SCREEN_CHECKPOINT:  # compile --screen local scores with v2
+            return (
+                f"compile --screen local scores with {SCREEN_CHECKPOINT}, not this --local judge: to reuse the "
+                f"calibration there, measure it with --local local --checkpoint {SCREEN_CHECKPOINT}"
+            )
+        return f"specprompt compile --screen local --calibration {path} reuses it with no target call"
+    if args.adapter is not None:
+        return "compile --screen has no --adapter: a compile cannot screen with this judge"
+    return f"specprompt compile --screen {args.local} --calibration {path} reuses it with no target call"

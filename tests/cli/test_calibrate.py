@@ -43,6 +43,7 @@ def test_calibrate_prints_agreement_calls_and_verdict(
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "rank agreement (Spearman) of specprompt/nearest-v1 with specprompt/pixel-hist-hog-v1" in text
+    assert f"specprompt compile --screen nearest --calibration {out} reuses it with no target call" in text
     assert re.search(r"target calls: (\d+) \(stated maximum: 15 = n_probes x n_examples\)", text)
     assert re.search(r"verdict: (trust the local judge|score with the target)", text)
     cal = Calibration.from_json(out.read_text())
@@ -98,7 +99,9 @@ def test_calibrate_judges_with_the_checkpoint_given(
     assert main(args) == 0
     cal = Calibration.from_json(out.read_text())
     assert cal.local == local_lm("band-vlm-v2").model != local_lm().model
-    assert f"rank agreement (Spearman) of {cal.local} with specprompt/pixel-hist-hog-v1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"rank agreement (Spearman) of {cal.local} with specprompt/pixel-hist-hog-v1" in printed
+    assert f"specprompt compile --screen local --calibration {out} reuses it with no target call" in printed
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "2", "three"])
@@ -138,3 +141,17 @@ def test_calibrate_without_an_api_key_names_the_flag_and_variables(
         "specprompt calibrate: error: --lm openai/gpt-4o-mini needs an API key and none was found: "
         "pass --api-key or set $SPECPROMPT_API_KEY or $OPENAI_API_KEY"
     )
+
+
+def test_the_reuse_hint_names_the_screen_that_measured_judge_matches() -> None:
+    from argparse import Namespace
+
+    from specprompt.cli._calibrate import _reuse_hint
+
+    v1 = _reuse_hint(Namespace(local="local", adapter=None, checkpoint=None), "cal.json")
+    assert v1.startswith("compile --screen local scores with band-vlm-v2, not this --local judge")
+    assert v1.endswith("measure it with --local local --checkpoint band-vlm-v2")
+    assert "--screen pixel:lbp-dct --calibration c" in _reuse_hint(
+        Namespace(local="pixel:lbp-dct", adapter=None, checkpoint=None), "c"
+    )
+    assert "no --adapter" in _reuse_hint(Namespace(local="local", adapter="ad", checkpoint=None), "c")
