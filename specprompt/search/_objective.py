@@ -84,7 +84,8 @@ def full_score(
     scores = scorer.score(key, lambda: ctx.build(cand), range(len(scorer.valset)))
     entry = FullScore(sum(scores.values()) / len(scores), trial_number, scores)
     entry.write(study, key)
-    logger.info("full-valset score of trial %s: %.4f", trial_number, entry.score)
+    what = f"trial {trial_number}" if trial_number is not None else "a candidate outside the trials"
+    logger.info("full-valset score of %s: %.4f", what, entry.score)
     return entry
 
 

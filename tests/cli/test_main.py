@@ -95,3 +95,15 @@ def test_choices_of_search_options_are_the_configs() -> None:
     assert tuple(options["local_departures"].choices) == LOCAL_DEPARTURES
     assert tuple(options["calibration_mode"].choices) == CALIBRATION_MODES
     assert tuple(options["screen_rule"].choices) == SCREEN_RULES
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "specprompt", "demo", "--no-search", "--schemes", "laplacian"]
+    proc = subprocess.Popen([*command, "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as `specprompt demo | head -1` does
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
