@@ -7,11 +7,12 @@ either, demos that lost the bands their label depends on stop helping, as they w
 remote model.
 
     python examples/offline_compile.py                  # about a minute on 2 CPU cores
-    python examples/offline_compile.py --size 64 --trials 6 --n-val 8 --n-test 8   # seconds
+    python examples/offline_compile.py --size 64 --budget 20 --trials 6 --n-val 8 --n-test 8   # seconds
     python examples/offline_compile.py --lm nearest
 
-Steps: a ``dspy.Predict`` classifier gets four labelled demos with ``LabeledFewShot`` (full-resolution
-images), then ``BandOptimizer`` keeps only the bands of each demo image that fit a token budget
+Steps: a ``dspy.Predict`` classifier gets four labelled demos, one per answer (full-resolution
+images; ``LabeledFewShot(k=4)`` draws at random and can miss an answer, which the program then only
+guesses), then ``BandOptimizer`` keeps only the bands of each demo image that fit a token budget
 priced with a provider's formula. The script prints image tokens per prompt and test accuracy
 before and after, and writes the compiled program and an HTML report to ``--out``.
 """
@@ -25,7 +26,6 @@ from typing import Literal
 
 import dspy
 import optuna
-from dspy.teleprompt import LabeledFewShot
 
 from specprompt.reports import CompileReport, describe_program
 from specprompt.scorers import local_lm, nearest_lm
@@ -67,7 +67,8 @@ def main() -> None:
     lm = local_lm() if args.lm == "local" else nearest_lm(cost_model=args.cost_model)
     print(f"scorer: {lm.model}")
     with dspy.context(lm=lm):
-        before = LabeledFewShot(k=4).compile(dspy.Predict(Quadrant), trainset=task.trainset)
+        before = dspy.Predict(Quadrant)
+        before.demos = list({ex.label: ex for ex in reversed(task.trainset)}.values())  # the first of each answer
         optimizer = BandOptimizer(
             exact,
             token_budget=args.budget,

@@ -180,6 +180,18 @@ def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any], ha
             SpecPromptWarning,
             stacklevel=_caller_level(),
         )
+    elif unshown:  # some answers have no demo: the program can only guess those
+        names = answer_fields(predictors[0][1], valset[0])
+        missing = sorted({", ".join(str(valset[i][n]) for n in names) for i in unshown})
+        logger.warning(
+            "the demos show no example of %s %s, the answer of %d of the %d validation examples: the program "
+            "can only guess those; give demos that cover every answer (a student without demos gets them "
+            "spread over the trainset's labels)",
+            "answer" if len(missing) == 1 else "answers",
+            ", ".join(repr(m) for m in missing[:6]) + (" ..." if len(missing) > 6 else ""),
+            len(unshown),
+            len(valset),
+        )
 
 
 def _screen(screen_lm: dspy.BaseLM, metric: Callable[..., Any], val: list[Any], cfg: SearchConfig) -> Screen:

@@ -148,3 +148,19 @@ def test_a_budget_that_holds_full_resolution_is_said_to_limit_nothing(
             student, trainset=colour_task.trainset, valset=colour_task.valset
         )
     assert "limits nothing" not in caplog.text
+
+
+def test_demos_that_miss_an_answer_are_said_to_leave_it_to_guesses(
+    colour_task: Task, lm: dspy.LM, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = list({ex.label: ex for ex in reversed(colour_task.trainset)}.values())
+    student = dspy.Predict(colour_task.signature)
+    student.demos = first[1:]  # every answer but one
+    missing = first[0].label
+    with caplog.at_level(logging.WARNING, logger="specprompt.search"):
+        BandOptimizer(exact, **options(n_trials=2, trim=False)).compile(
+            student, trainset=colour_task.trainset, valset=colour_task.valset
+        )
+    asked = sum(ex.label == missing for ex in colour_task.valset)
+    assert asked > 0
+    assert f"the demos show no example of answer '{missing}', the answer of {asked} of the" in caplog.text
