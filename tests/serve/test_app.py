@@ -479,7 +479,7 @@ def test_a_client_gone_mid_body_leaves_no_traceback(server: Any, engine: Any, ca
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {where.hostname}\r\nContent-Type: application/json\r\n"
         "Content-Length: 5000\r\n\r\n"
     )
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG, logger="specprompt.serve"):
         with socket.create_connection((where.hostname, where.port)) as sock:
             sock.sendall(head.encode() + b'{"model":')  # 9 of 5000 bytes, then the client is gone
         time.sleep(0.5)
