@@ -55,17 +55,6 @@ def selections_for(spec: Spectrum) -> list[tuple[str, Selection]]:
     return picks
 
 
-def _band_table(spec: Spectrum) -> str:
-    lines = [f"{'band':<12} {'level':>5} {'freq (x Nyquist)':>17} {'coeff shape':>16} {'tiles':>6} {'energy':>10}"]
-    for row in spec.table():
-        lo, hi = row["freq_range"]
-        lines.append(
-            f"{row['name']:<12} {row['level'] if row['level'] is not None else '-':>5} {lo:>8.3f}-{hi:<8.3f} "
-            f"{'x'.join(map(str, row['coeff_shape'])):>16} {row['tiles']:>6} {row['energy']:>10.1f}"
-        )
-    return "\n".join(lines)
-
-
 def _cost_table(spec: Spectrum, picks: list[tuple[str, Selection]]) -> str:
     """Tokens of the image sent for each selection: the same pixels cost the same in every scheme."""
     from specprompt.cost import image_tokens
@@ -287,7 +276,7 @@ def _run_locked(args: argparse.Namespace, settings: DemoSettings, out: Path, ima
             continue
         picks = selections_for(spec)
         print(f"\n== {scheme}: {source}, {spec.size[0]}x{spec.size[1]} {spec.mode}, {len(spec.bands)} bands ==")
-        print(_band_table(spec))
+        print(spec.text())
         print(
             f"\nimage tokens of the image sent for each selection (minimal lossless size):\n{_cost_table(spec, picks)}"
         )

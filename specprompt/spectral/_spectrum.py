@@ -240,6 +240,26 @@ class Spectrum:
         energy = self.energy()
         return [{**b.to_dict(), "tiles": b.n_tiles, "energy": energy[b.name]} for b in self.bands]
 
+    def text(self) -> str:
+        """:meth:`table` as aligned text, one line per band (what ``specprompt demo`` prints).
+
+        Example:
+            >>> import numpy as np
+            >>> from specprompt import decompose
+            >>> print(decompose(np.zeros((32, 32, 3), np.float32), "laplacian").text().splitlines()[0])
+            band         level  freq (x Nyquist)      coeff shape  tiles     energy
+        """
+        head = f"{'band':<12} {'level':>5} {'freq (x Nyquist)':>17} {'coeff shape':>16} {'tiles':>6} {'energy':>10}"
+        lines = [head]
+        for row in self.table():
+            lo, hi = row["freq_range"]
+            level = row["level"] if row["level"] is not None else "-"
+            lines.append(
+                f"{row['name']:<12} {level:>5} {lo:>8.3f}-{hi:<8.3f} "
+                f"{'x'.join(map(str, row['coeff_shape'])):>16} {row['tiles']:>6} {row['energy']:>10.1f}"
+            )
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         h, w, _ = self.shape
         return f"Spectrum(scheme={self.scheme!r}, size={w}x{h}, mode={self.mode!r}, bands={len(self.bands)})"
