@@ -27,6 +27,7 @@ from typing import Any
 from _json_out import JsonOut, as_key, partial_note, read_json_lines
 
 __all__ = [
+    "add_json_out_arguments",
     "FAULT_SERVER",
     "JsonOut",
     "Report",
@@ -303,6 +304,17 @@ def _run_pool(
             proc.join(timeout=10)
         raise
     pool.shutdown()
+
+
+def add_json_out_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--json-out FILE`` (``what``: its help, e.g. "write every cell's numbers here") and
+    ``--overwrite``, as every script that resumes its results takes them."""
+    parser.add_argument("--json-out", metavar="FILE", help=f"{what}; a rerun of the same command resumes it")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
+    )
 
 
 def check_outputs(

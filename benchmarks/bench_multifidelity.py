@@ -661,16 +661,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
     parser.add_argument("--workers", type=rp.at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=rp.at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
-    parser.add_argument(
-        "--json-out",
-        metavar="FILE",
-        help="write every cell's numbers here (JSON lines, as they finish); a rerun of the same command resumes it",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
-    )
+    rp.add_json_out_arguments(parser, "write every cell's numbers here (JSON lines, as they finish)")
     parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     tasks = tuple(a.tasks or rp.TASKS)

@@ -79,6 +79,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.p
 from _common import (
     JsonOut,
     Report,
+    add_json_out_arguments,
     at_least,
     check_outputs,
     exact_match,
@@ -642,16 +643,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, JsonOut | 
     parser.add_argument("--workers", type=at_least(1), default=1, help="processes (task x judge x seed groups)")
     parser.add_argument("--threads", type=at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
-    parser.add_argument(
-        "--json-out",
-        metavar="FILE",
-        help="write every cell here (JSON lines, as they finish); a rerun of the same command resumes it",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
-    )
+    add_json_out_arguments(parser, "write every cell here (JSON lines, as they finish)")
     parser.add_argument("--report-from", metavar="FILE", help="print the tables of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     from specprompt.cost import get_cost_model

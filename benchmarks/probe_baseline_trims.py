@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     JsonOut,
     Report,
+    add_json_out_arguments,
     at_least,
     check_outputs,
     exact_match,
@@ -213,16 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=at_least(1), default=60)
     parser.add_argument("--n-trials", type=at_least(1), default=20)
     parser.add_argument("--workers", type=at_least(1), default=2)
-    parser.add_argument(
-        "--json-out",
-        metavar="FILE",
-        help="one JSON line per compile, written as groups finish; a rerun of the same command resumes it",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
-    )
+    add_json_out_arguments(parser, "one JSON line per compile, written as groups finish")
     parser.add_argument("--report-from", nargs="+", metavar="FILE", help="replay the rules on these files; run nothing")
     a = parser.parse_args(argv)
     if a.report_from:

@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     JsonOut,
     Report,
+    add_json_out_arguments,
     at_least,
     check_outputs,
     held_out,
@@ -171,16 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=None, help="only these tasks' departures")
     parser.add_argument("--limit", type=at_least(1), default=None, help="re-run at most this many departures")
     parser.add_argument("--workers", type=at_least(1), default=1, help="processes (task x judge x seed groups)")
-    parser.add_argument(
-        "--json-out",
-        metavar="FILE",
-        help="write every re-run compile here (JSON lines, as groups finish); a rerun of the same command resumes it",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start --json-out afresh when it holds another run's results (one of this run is resumed)",
-    )
+    add_json_out_arguments(parser, "write every re-run compile here (JSON lines, as groups finish)")
     parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
     a = parser.parse_args(argv)
     rep = Report()
