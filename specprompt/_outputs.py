@@ -253,7 +253,7 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
     A second run on the same folder fails at once instead of mixing its files (or its training
     snapshot) with the first's. The lock is an advisory ``flock`` on the folder itself (no lock file
     is left in it), released when the block ends or the process dies; where ``fcntl`` is missing
-    (Windows) nothing is locked.
+    (Windows) nothing is locked. A folder the lock made is removed again when the run left it empty.
 
     Args:
         name: what named the folder (``"--out"``, ``"TrainConfig.out"``), for the message.
@@ -269,6 +269,7 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
         yield Path(folder)
         return
     where = Path(folder)
+    made = not where.exists()
     where.mkdir(parents=True, exist_ok=True)
     fd = os.open(where, os.O_RDONLY)
     try:
@@ -285,3 +286,6 @@ def folder_lock(name: str, folder: str | os.PathLike[str], what: str) -> Iterato
         yield where
     finally:
         os.close(fd)  # closing releases the lock
+        if made:  # a run that failed before writing leaves no empty folder of its own
+            with contextlib.suppress(OSError):
+                where.rmdir()  # only when empty

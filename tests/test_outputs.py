@@ -186,3 +186,16 @@ def test_folder_lock_goes_on_unlocked_where_a_filesystem_has_no_locks(
     with caplog.at_level(logging.WARNING, "specprompt"), folder_lock("--out", tmp_path / "o", "compile") as held:
         assert held == tmp_path / "o"
     assert "cannot be locked" in caplog.text and "No locks available" in caplog.text
+
+
+def test_a_folder_the_lock_made_goes_again_when_the_run_left_it_empty(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError), folder_lock("--out", tmp_path / "new", "train"):
+        raise ConfigError("too few images per label")  # a run that fails before writing anything
+    assert not (tmp_path / "new").exists()
+    with folder_lock("--out", tmp_path / "kept", "train") as out:
+        (out / "config.json").write_text("{}")
+    assert (tmp_path / "kept" / "config.json").is_file()
+    (tmp_path / "mine").mkdir()
+    with folder_lock("--out", tmp_path / "mine", "train"):
+        pass
+    assert (tmp_path / "mine").is_dir()  # the user's own empty folder stays

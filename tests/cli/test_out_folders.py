@@ -114,10 +114,10 @@ def test_train_refuses_an_out_in_use_by_another_run_naming_the_flag(
     out = tmp_path / "run"
     with folder_lock("TrainConfig.out", out, "train"):  # another train run, still running
         assert main(_train_args(tmp_path, out)) == 2
+        assert sorted(p.name for p in out.iterdir()) == []  # nothing written
     assert _error(capsys, "train").endswith(
         f"--out '{out}' is in use by another train run; wait for it to end or give another --out"
     )
-    assert sorted(p.name for p in out.iterdir()) == []  # nothing written
 
 
 # -- finetune ------------------------------------------------------------------------------------------

@@ -103,9 +103,9 @@ def test_a_second_compile_into_the_same_out_fails_at_once(
     monkeypatch.setattr(user_code, "load_program_ref", _must_not_run)
     with folder_lock("--out", tmp_path / "run", "compile"):  # the first compile, still running
         assert main(_compile_args(program_file, tiny_data, tmp_path / "run")) == 2
+        assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []
     said = _error(capsys, "compile")
     assert re.search(r"--out '.*run' is in use by another compile run; wait for it", said)
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == []
 
 
 @pytest.mark.parametrize(
