@@ -21,7 +21,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from specprompt._outputs import check_output_folder
 from specprompt.cli._args import DeprecatedAlias, reworded
 from specprompt.errors import ConfigError
 
@@ -136,19 +135,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     except ImportError as exc:
         sys.stderr.write(f"specprompt finetune: error: {exc}\n")
         return 2
-    from specprompt.vlm import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
+    from specprompt.training import check_finetune_out
 
-    # before the images load and the training runs
-    outputs = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
-    check_output_folder(
-        "--out",
-        args.out,
-        outputs,
-        what="FourierFT adapter",
-        finished_by=ADAPTER_CONFIG_FILE,
-        overwrite=args.overwrite,
-        overwrite_flag="--overwrite",
-    )
+    check_finetune_out(args.out, "--out", args.overwrite, overwrite_flag="--overwrite")  # before the images load
     config = FinetuneConfig(
         steps=args.steps,
         n_frequency=args.n_frequency,

@@ -19,7 +19,6 @@ import dataclasses
 import json
 from typing import Any
 
-from specprompt._outputs import check_output_folder
 from specprompt.errors import ConfigError
 
 __all__ = ["add_train_parser", "check_out", "config_from_args", "run_train"]
@@ -142,21 +141,11 @@ def check_out(args: argparse.Namespace, cfg: Any) -> None:
 
     Raises:
         ConfigError: naming ``--out`` (or the ``--config`` field): see
-            :func:`~specprompt._outputs.check_output_folder`.
+            :func:`~specprompt.training.check_train_out`.
     """
-    from specprompt.training import SNAPSHOT_FILE
-    from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
+    from specprompt.training import check_train_out
 
-    check_output_folder(
-        _out_flag(args, cfg),
-        cfg.out,
-        (WEIGHTS_FILE, CONFIG_FILE),
-        what="checkpoint",
-        resumable=(SNAPSHOT_FILE, SNAPSHOT_FILE + ".tmp"),  # the .tmp of earlier versions
-        finished_by=CONFIG_FILE,
-        overwrite=getattr(args, "overwrite", False),
-        overwrite_flag="--overwrite",
-    )
+    check_train_out(cfg, _out_flag(args, cfg), getattr(args, "overwrite", False), overwrite_flag="--overwrite")
 
 
 def _out_flag(args: argparse.Namespace, cfg: Any) -> str:

@@ -23,10 +23,10 @@ from specprompt.training._families import (
     available_families,
     get_family,
 )
-from specprompt.training._finetune import FinetuneConfig, finetune
+from specprompt.training._finetune import FinetuneConfig, check_finetune_out, finetune
 from specprompt.training._photo_families import PHOTO_FAMILIES, TRAIN_PHOTOS, augment, get_photo_family
 from specprompt.training._snapshot import SNAPSHOT_FILE
-from specprompt.training._train import episode_forward, train
+from specprompt.training._train import check_train_out, episode_forward, train
 
 __all__ = [
     "AUX_ATTRIBUTES",
@@ -43,6 +43,8 @@ __all__ = [
     "augment",
     "available_families",
     "band_vectors",
+    "check_finetune_out",
+    "check_train_out",
     "episode_forward",
     "fine_allowed",
     "fine_keep_masks",

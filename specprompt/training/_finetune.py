@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from specprompt.training._episodes import EpisodeBatch
     from specprompt.vlm import BandVLM, ModelConfig, PreparedImage
 
-__all__ = ["FinetuneConfig", "FinetuneData", "finetune", "prepare_data", "training_readout"]
+__all__ = ["FinetuneConfig", "FinetuneData", "check_finetune_out", "finetune", "prepare_data", "training_readout"]
 
 log = logging.getLogger("specprompt.training")
 
@@ -364,21 +364,34 @@ def finetune(
     if not isinstance(out_name, str) or not out_name:
         raise ConfigError(f"out_name must be a non-empty string, got {out_name!r}")
     _pairs(examples)  # bad pairs fail before the checkpoint loads
-    target = _check_out(out, out_name, overwrite)  # before the lock creates the folder
+    target = check_finetune_out(out, out_name, overwrite)  # before the lock creates the folder
     require_peft()
     device = resolve_device(cfg.device)
     with folder_lock(out_name, target, "finetune"):
-        _check_out(out, out_name, overwrite)  # again: another run may have finished meanwhile
+        check_finetune_out(out, out_name, overwrite)  # again: another run may have finished meanwhile
         remove_temporaries(target, (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE))
         return _run(examples, target, cfg, checkpoint, device)
 
 
-def _check_out(out: str | Path, name: str, overwrite: bool) -> Path:
+def check_finetune_out(out: str | Path, name: str, overwrite: bool, overwrite_flag: str = "overwrite=True") -> Path:
+    """``out`` as a path, once :func:`finetune` may write its adapter there (named ``name``): new,
+    empty, or holding an adapter cut short; a whole one is replaced only with ``overwrite`` (asked
+    for as ``overwrite_flag``, e.g. ``"--overwrite"``).
+
+    Raises:
+        ConfigError: see :func:`~specprompt._outputs.check_output_folder`.
+    """
     from specprompt._outputs import check_output_folder
 
     files = (ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE)
     return check_output_folder(
-        name, out, files, what="FourierFT adapter", finished_by=ADAPTER_CONFIG_FILE, overwrite=overwrite
+        name,
+        out,
+        files,
+        what="FourierFT adapter",
+        finished_by=ADAPTER_CONFIG_FILE,
+        overwrite=overwrite,
+        overwrite_flag=overwrite_flag,
     )
 
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from specprompt.vlm import BandVLM
 
-__all__ = ["episode_forward", "train"]
+__all__ = ["check_train_out", "episode_forward", "train"]
 
 log = logging.getLogger("specprompt.training")
 
@@ -189,16 +189,25 @@ def train(
         raise ConfigError(f"train() expects a TrainConfig, got {type(config).__name__}")
     if not isinstance(out_name, str) or not out_name:
         raise ConfigError(f"out_name must be a non-empty string, got {out_name!r}")
-    _check_out(config, out_name, overwrite)  # before the lock creates the folder
+    check_train_out(config, out_name, overwrite)  # before the lock creates the folder
     device = resolve_device(config.device)
     with folder_lock(out_name, config.out, "train"):
-        _check_out(config, out_name, overwrite)  # again: another run may have finished meanwhile
+        check_train_out(config, out_name, overwrite)  # again: another run may have finished meanwhile
         remove_temporaries(config.out, (WEIGHTS_FILE, CONFIG_FILE, SNAPSHOT_FILE))
         (Path(config.out) / OLD_TEMPORARY).unlink(missing_ok=True)
         return _run(config, device, progress=progress, overwrite=overwrite)
 
 
-def _check_out(config: TrainConfig, name: str, overwrite: bool) -> None:
+def check_train_out(config: TrainConfig, name: str, overwrite: bool, overwrite_flag: str = "overwrite=True") -> None:
+    """Refuses a ``config.out`` that :func:`train` must not write into (named ``name``).
+
+    Allowed: a new or empty folder, one holding the snapshot of a killed run (the run resumes from
+    it), or weights without a ``config.json`` (a save cut short). A finished checkpoint is replaced
+    only with ``overwrite`` (asked for as ``overwrite_flag``, e.g. ``"--overwrite"``).
+
+    Raises:
+        ConfigError: see :func:`~specprompt._outputs.check_output_folder`.
+    """
     from specprompt._outputs import check_output_folder
     from specprompt.vlm import CONFIG_FILE, WEIGHTS_FILE
 
@@ -210,6 +219,7 @@ def _check_out(config: TrainConfig, name: str, overwrite: bool) -> None:
         resumable=(SNAPSHOT_FILE, OLD_TEMPORARY),
         finished_by=CONFIG_FILE,
         overwrite=overwrite,
+        overwrite_flag=overwrite_flag,
     )
 
 
