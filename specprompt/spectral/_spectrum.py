@@ -220,12 +220,7 @@ class Spectrum:
                 (from the scheme) ``pixels`` is not a render size of ``shape``.
             ShapeError: ``pixels`` is not 2-D or 3-D, or not a render size of ``shape``.
         """
-        if pixels is None:
-            raise ConfigError("upsample expects the pixels of a minimal render (a numpy array), got None")
-        try:
-            arr = np.asarray(pixels, np.float32)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"upsample expects the pixels of a minimal render (a numpy array): {exc}") from None
+        arr = _float_pixels(pixels, "upsample expects the pixels of a minimal render (a numpy array)")
         if arr.ndim not in (2, 3):
             raise ShapeError("minimal render", arr.shape, "(h, w) or (h, w, C)")
         if shape is None:
@@ -277,12 +272,7 @@ def to_pil(pixels: np.ndarray) -> PILImage.Image:
     """
     from PIL import Image
 
-    if pixels is None:
-        raise ConfigError("to_pil expects a numpy array of pixels, got None")
-    try:
-        arr = np.asarray(pixels, np.float32)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"to_pil expects a numpy array of pixels: {exc}") from None
+    arr = _float_pixels(pixels, "to_pil expects a numpy array of pixels")
     if arr.ndim != 3 or arr.shape[2] not in _MODES or 0 in arr.shape:
         raise ShapeError("to_pil pixels", arr.shape, "(h, w, C) with h, w >= 1 and C in 1, 3, 4")
     arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
@@ -364,3 +354,14 @@ def decompose(image: Any, scheme: str = "laplacian", **options: Any) -> Spectrum
     if borrow and not backend.input_is_finite(analysis):
         as_array(image)  # the full scan raises ImageInputError naming the NaN / inf (if not a false alarm)
     return Spectrum(backend, analysis, (arr.shape[0], arr.shape[1], arr.shape[2]))
+
+
+def _float_pixels(pixels: Any, expects: str) -> np.ndarray:
+    """``pixels`` as a float32 array; a :class:`ConfigError` saying ``expects`` for ``None`` or
+    anything numpy cannot read as numbers."""
+    if pixels is None:
+        raise ConfigError(f"{expects}, got None")
+    try:
+        return np.asarray(pixels, np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{expects}: {exc}") from None
