@@ -10,7 +10,14 @@ answers with the nearest demo under its own image descriptor (``"hist-hog"`` or 
 a stand-in for a remote VLM.
 """
 
-from specprompt.scorers._engine_base import ParsedChat, ScorerEngine, parse_chat, parse_messages, with_query
+from specprompt.scorers._engine_base import (
+    ParsedChat,
+    ScorerEngine,
+    parse_chat,
+    parse_messages,
+    text_tokens,
+    with_query,
+)
 from specprompt.scorers._local import LocalVLMEngine, answer_label, local_lm
 from specprompt.scorers._nearest import (
     MODEL_NAME,
@@ -45,5 +52,6 @@ __all__ = [
     "pixel_lm",
     "resample",
     "sent_pixels",
+    "text_tokens",
     "with_query",
 ]

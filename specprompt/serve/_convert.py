@@ -228,6 +228,8 @@ def to_completion(response: Response, model: str, config: Config | None = None) 
         >>> body["usage"]["completion_tokens"]
         1
     """
+    from specprompt.scorers import text_tokens
+
     text = response.text or ""
     usage = response.usage
     prompt = usage.input_tokens or 0
@@ -238,16 +240,11 @@ def to_completion(response: Response, model: str, config: Config | None = None) 
         ends = [text.find(s) for s in config.stop or () if s and s in text]
         if ends:
             text, finish = text[: min(ends)], "stop"
-            completion = min(completion, _text_tokens(text))
-        if config.max_tokens is not None and _text_tokens(text) > config.max_tokens:
+            completion = min(completion, text_tokens(len(text)))
+        if config.max_tokens is not None and text_tokens(len(text)) > config.max_tokens:
             text, finish = text[: 4 * config.max_tokens], "length"
             completion = min(completion, config.max_tokens)
         if text != (response.text or ""):
             total = prompt + completion
     body = usage_body(prompt, completion, total, image_tokens_of(response))
     return chat_completion(model, text, finish, body, fingerprint=response.model)
-
-
-def _text_tokens(text: str) -> int:
-    """Text tokens of ``text``: one per four characters, rounded up (the engines' count)."""
-    return -(-len(text) // 4)
