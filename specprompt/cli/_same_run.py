@@ -28,7 +28,7 @@ def check_same_run(out: Path, config: Mapping[str, Any], run: Mapping[str, Any],
         out: the ``--out`` folder.
         config: the new compile's ``SearchConfig.to_dict()``.
         run: the new compile's ``run`` record (``program``, ``trainset``, ... as ``pareto.json`` stores it).
-        naming: the config fields that name a study (``specprompt.search._study.NAMING_FIELDS``).
+        naming: the config fields that name a study (``specprompt.search._identity.NAMING_FIELDS``).
 
     Raises:
         ConfigError: naming ``--out`` and up to three differences (there and here), or a

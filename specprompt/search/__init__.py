@@ -5,6 +5,7 @@ from specprompt.search._calibrate import calibrate
 from specprompt.search._calibration import Calibration
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
+from specprompt.search._identity import NAMING_FIELDS
 from specprompt.search._optimizer import BandOptimizer
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
 from specprompt.search._scoring import metric_value
@@ -17,7 +18,6 @@ from specprompt.search._space import (
     search_space_for,
 )
 from specprompt.search._spend import Spend, SpendReport, StudySpend
-from specprompt.search._study import NAMING_FIELDS
 from specprompt.search._transport import RetryPolicy
 from specprompt.search._workers import worker_seed
 

@@ -22,6 +22,7 @@ from specprompt.search._choice import confirm_trim, decide, decide_departure, po
 from specprompt.search._config import SearchConfig
 from specprompt.search._guards import warn_budget_holds_full
 from specprompt.search._heldout import held_out
+from specprompt.search._identity import NAMING_FIELDS
 from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._loop import optimize, search
 from specprompt.search._objective import finished_trials, searched_trials, worker_tag
@@ -33,7 +34,6 @@ from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import metric_name
 from specprompt.search._screen import resolve_screen
 from specprompt.search._study import (
-    NAMING_FIELDS,
     add_trial,
     check_run_dir,
     collect_rows,

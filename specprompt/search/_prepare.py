@@ -27,18 +27,13 @@ from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import DemoPlan, add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap
+from specprompt.search._identity import LATER_ENTRIES, derive_study_name, scoring_identity
 from specprompt.search._invisible import resolve_local_cost
 from specprompt.search._labels import answer_fields, unshown_answers
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen
-from specprompt.search._study import (
-    default_pruner,
-    default_sampler,
-    derive_study_name,
-    make_storage,
-    scoring_identity,
-)
+from specprompt.search._study import default_pruner, default_sampler, make_storage
 from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._workers import worker_seed
 
@@ -66,7 +61,7 @@ class Run:
     finalizer: bool = True
     #: the multi-fidelity screen (``screen=``), or None
     screen: Screen | None = None
-    #: what the study's scores are scores of (:func:`~specprompt.search._study.scoring_identity`)
+    #: what the study's scores are scores of (:func:`~specprompt.search._identity.scoring_identity`)
     identity: Mapping[str, str] | None = None
 
 
@@ -95,7 +90,7 @@ def open_study(
 ) -> optuna.Study:
     """Creates (or loads, with ``load_if_exists``) the study ``name`` and records the config in it.
 
-    ``identity`` (:func:`~specprompt.search._study.scoring_identity`) is recorded with it; a study
+    ``identity`` (:func:`~specprompt.search._identity.scoring_identity`) is recorded with it; a study
     loaded later must have been scored with the same one.
 
     Raises:
@@ -131,7 +126,8 @@ def open_study(
         return study
     stored = record.get("scored_with")
     if identity is not None and isinstance(stored, Mapping):
-        differ = [k for k in identity if stored.get(k) != identity[k]]
+        # entries an earlier version did not record are not compared (and are recorded from now on)
+        differ = [k for k in identity if stored.get(k) != identity[k] and (k in stored or k not in LATER_ENTRIES)]
         if differ:
             what = "; ".join(f"{k}: {stored.get(k)!r} there, {identity[k]!r} here" for k in differ)
             raise ConfigError(
@@ -139,6 +135,8 @@ def open_study(
                 "stored scores are not scores of this compile. Pass another study_name (--study-name), or none: "
                 "the default name is derived from the program, data, metric and LM"
             )
+        if any(k not in stored for k in identity):
+            study.set_user_attr("specprompt", {**record, "scored_with": {**stored, **identity}})
     elif identity is not None:  # recorded by a version that kept no identity: keep this one from now on
         study.set_user_attr("specprompt", {**record, "scored_with": dict(identity)})
     return study

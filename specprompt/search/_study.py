@@ -5,16 +5,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import dspy
 import optuna
 
 from specprompt._outputs import check_writable_dir
@@ -22,56 +19,34 @@ from specprompt.errors import ConfigError
 from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
-from specprompt.search._demos import example_hash
 from specprompt.search._objective import finished_trials, full_score, worker_tag
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
-from specprompt.search._scoring import Scorer, metric_name
+from specprompt.search._scoring import Scorer
 from specprompt.search._spend import Spend
 from specprompt.search._stale import fail_stale_trials, heartbeat_storage
 
 __all__ = [
     "DEFAULT_RUN_DIR",
     "FALLBACK_ORIGIN",
-    "NAMING_FIELDS",
     "add_trial",
     "check_run_dir",
     "check_storage",
     "collect_rows",
     "default_pruner",
     "default_sampler",
-    "derive_study_name",
     "fail_stale_trials",
     "finalize",
     "make_storage",
     "result_folder",
     "row_candidate",
-    "scoring_identity",
 ]
 
 logger = logging.getLogger("specprompt.search")
 
 #: Folder of the default SQLite storage when ``run_dir`` is None (relative to the working dir).
 DEFAULT_RUN_DIR = ".specprompt"
-
-# Config fields that change what a trial measures: they name the study. n_trials, local_search,
-# full_eval_every, num_threads, progress, run_dir and load_if_exists do not, so a study can be
-# resumed with more trials or threads.
-NAMING_FIELDS = (
-    "token_budget",
-    "cost_model",
-    "scheme",
-    "scheme_options",
-    "detail",
-    "multi_objective",
-    "minibatch_size",
-    "k_demos",
-    "search_demos",
-    "detail_crops",
-    "crop_fraction",
-    "seed",
-)
 
 
 def result_folder(storage: object, run_dir: str | None) -> Path | None:
@@ -188,71 +163,6 @@ def check_storage(storage: object) -> None:
     if isinstance(storage, str) and (storage == "memory" or "://" in storage):
         return
     raise ConfigError(f"storage must be None, 'memory', an RDB URL or an optuna storage, got {storage!r}")
-
-
-def _signature_text(pred: Any) -> str:
-    sig = getattr(pred, "signature", None)
-    if sig is None:
-        return type(pred).__name__
-    return f"{getattr(sig, 'signature', sig)!s}|{getattr(sig, 'instructions', '')}"
-
-
-def _program_parts(ctx: SearchContext) -> dict[str, Any]:
-    """The program's predictors (names and signatures) and its demos, as data that names a study."""
-    return {
-        "predictors": [[n, _signature_text(p)] for n, p in ctx.student.named_predictors()],
-        "demos": [[example_hash(d) for d in per] for per in ctx.plan.demos],
-    }
-
-
-def derive_study_name(
-    ctx: SearchContext, config: SearchConfig, valset_hashes: Sequence[str], metric: Callable[..., Any]
-) -> str:
-    """A name that is equal for equal program, demos, data, metric, LM and search options.
-
-    Re-running the same command therefore finds and resumes the same study. ``valset_hashes``:
-    :func:`~specprompt.search._demos.example_hash` of each validation example.
-    """
-    full = config.to_dict()
-    lm = dspy.settings.lm
-    payload = {
-        "v": 2,
-        "config": {k: full[k] for k in NAMING_FIELDS}  # options added later join only off their default,
-        | ({"expected_scores": True} if config.expected_scores else {})  # so the earlier names stay valid
-        | ({"calibration_mode": config.calibration_mode} if config.calibration_mode != "probe" else {}),
-        **_program_parts(ctx),
-        "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],
-        "valset": list(valset_hashes),
-        "metric": metric_name(metric),
-        "lm": getattr(lm, "model", None),
-    }
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-    return f"specprompt-{digest[:16]}"
-
-
-def scoring_identity(
-    ctx: SearchContext, valset_hashes: Sequence[str], metric: Callable[..., Any], screen: str | None = None
-) -> dict[str, str]:
-    """What a study's stored scores are scores of: the program and its demos, the valset (by the
-    :func:`~specprompt.search._demos.example_hash` of each example), the metric, the scoring LM and
-    the screen (``None``: none).
-
-    A study resumed under an explicit ``study_name`` must match it: its trials' scores and
-    full-valset scores were measured with these, and reusing them for other data, another metric
-    or another LM would return a program by scores it never got. (Budget, cost model and scheme
-    may change: trials whose prompt changed with them are left out by :func:`collect_rows`.)
-    """
-
-    def digest(value: Any) -> str:
-        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-    return {
-        "program": digest(_program_parts(ctx)),
-        "valset": f"{len(valset_hashes)} examples, {digest(list(valset_hashes))}",
-        "metric": metric_name(metric),
-        "lm": str(getattr(dspy.settings.lm, "model", None)),
-        "screen": str(screen),
-    }
 
 
 def default_sampler(config: SearchConfig, *, random: bool = False) -> optuna.samplers.BaseSampler:

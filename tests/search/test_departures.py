@@ -323,7 +323,10 @@ def test_a_check_cut_short_by_the_target_keeps_what_it_scored(colour_task: Task,
     flaky = Flaky(colour_task.signature, target.model)
     with pytest.raises(ScoringError):
         _run(colour_task, nearest_lm(), flaky, trim_baselines="tie", retries=0, target=target, storage=storage)
-    again = _trimmed(colour_task, target=target, storage=storage, retries=0)[1]
+    # the same program resumed with the target up again (a module of other code would be another study)
+    flaky.down = "nobody"
+    again = _run(colour_task, nearest_lm(), flaky, trim_baselines="tie", retries=0, target=target, storage=storage)[1]
+    assert again.trim is not None
     check = again.trim.check
     # the 11 examples of the program before the trim were kept: 1 more call, then 12 for the trimmed one
     assert check is not None and check.confirmed and check.calls == 13

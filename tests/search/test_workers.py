@@ -3,6 +3,7 @@ and two real worker processes on PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -225,10 +226,14 @@ def test_workers_need_a_shared_storage(colour_task: Task, lm: dspy.LM, tmp_path:
         opt.work(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
 
 
-def exact_slowly(example: dspy.Example, pred: dspy.Prediction, trace: object = None) -> float:
+# the metric of both processes, from one file: a study is scored with one metric (by its code)
+METRIC = """import time
+
+
+def exact_slowly(example, pred, trace=None):
     time.sleep(0.05)
     return float(example.label == pred.label)
-
+"""
 
 WORKER = """
 import os, sys, time
@@ -237,12 +242,11 @@ from specprompt.scorers import nearest_lm
 from specprompt.search import BandOptimizer
 from specprompt.tasks import get_task
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from slow_metric import exact_slowly
+
 url, name, ready, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 task = get_task("colour-position", n_train=6, n_val=4, n_test=0, size=64, seed=0)
-
-def exact_slowly(example, pred, trace=None):
-    time.sleep(0.05)
-    return float(example.label == pred.label)
 
 dspy.configure(lm=nearest_lm())
 opt = BandOptimizer(exact_slowly, n_trials=n, k_demos=3, token_budget=60, minibatch_size=3, num_threads=1,
@@ -263,6 +267,11 @@ def test_two_workers_on_postgresql(tmp_path: Path) -> None:
     n, name = 12, f"test-workers-{uuid.uuid4().hex}"
     script, ready = tmp_path / "worker.py", tmp_path / "ready"
     script.write_text(WORKER)
+    (tmp_path / "slow_metric.py").write_text(METRIC)
+    spec = importlib.util.spec_from_file_location("slow_metric", tmp_path / "slow_metric.py")
+    assert spec is not None and spec.loader is not None
+    slow_metric = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(slow_metric)
     child = subprocess.Popen(
         [sys.executable, str(script), PG_URL, name, str(ready), str(n)],
         stdout=subprocess.PIPE,
@@ -276,7 +285,7 @@ def test_two_workers_on_postgresql(tmp_path: Path) -> None:
         task = get_task("colour-position", n_train=6, n_val=4, n_test=0, size=64, seed=0)
         with dspy.context(lm=nearest_lm()):
             opt = BandOptimizer(
-                exact_slowly,  # the worker's metric, by name: a study is scored with one metric
+                slow_metric.exact_slowly,  # the worker's metric
                 n_trials=n,
                 k_demos=3,
                 token_budget=60,
