@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dspy
 import optuna
 
 from specprompt.errors import ConfigError
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._departures import DeparturePolicy, departure_policy, local_judge, target_check, trim_check
+from specprompt.search._identity import image_lm
 from specprompt.search._objective import finished_trials
 from specprompt.search._record import FullScore, TrialRecord, trim_scored
 from specprompt.search._result import ParetoRow
@@ -56,11 +56,11 @@ class Returned:
 
 
 def policy_of(ctx: SearchContext, screened: bool, target: Any | None) -> tuple[DeparturePolicy, str]:
-    """Step 7 of the rule for a compile scored by ``dspy.settings.lm``
-    (:func:`~specprompt.search._departures.departure_policy`)."""
+    """Step 7 of the rule for a compile scored by the LM that answers the searched predictors
+    (:func:`~specprompt.search._identity.image_lm`; :func:`~specprompt.search._departures.departure_policy`)."""
     return departure_policy(
         ctx.config.local_departures,
-        local_judge(dspy.settings.lm),
+        local_judge(image_lm(ctx)),
         not ctx.sized,
         screened,
         None if target is None else model_name(target),

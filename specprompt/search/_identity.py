@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ __all__ = [
     "NAMING_FIELDS",
     "code_digest",
     "derive_study_name",
+    "image_lm",
+    "own_image_lm",
     "predictor_lms",
     "scoring_identity",
 ]
@@ -143,6 +146,36 @@ def predictor_lms(student: dspy.Module) -> dict[str, str]:
         if lm is not None:
             out[name] = str(getattr(lm, "model", type(lm).__name__))
     return out
+
+
+def _is_image_type(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, dspy.Image):
+        return True
+    return any(_is_image_type(a) for a in typing.get_args(annotation))
+
+
+def _takes_images(pred: Any) -> bool:
+    """Whether ``pred``'s signature has an input field of images (``dspy.Image``, a list or optional of them)."""
+    fields: Mapping[str, Any] = getattr(getattr(pred, "signature", None), "input_fields", None) or {}
+    return any(_is_image_type(getattr(f, "annotation", None)) for f in fields.values())
+
+
+def own_image_lm(student: dspy.Module) -> tuple[str, Any] | None:
+    """The first predictor of ``student`` that takes images and has an LM of its own, with that LM."""
+    for name, pred in student.named_predictors():
+        if _takes_images(pred) and getattr(pred, "lm", None) is not None:
+            return name, pred.lm
+    return None
+
+
+def image_lm(ctx: SearchContext) -> Any:
+    """The LM that answers the predictors whose demo images the search chooses: the LM of the first
+    such predictor that has one of its own, else ``dspy.settings.lm``."""
+    searched = {s.predictor for s in ctx.plan.slots}
+    for i, (_, pred) in enumerate(ctx.student.named_predictors()):
+        if i in searched and getattr(pred, "lm", None) is not None:
+            return pred.lm
+    return dspy.settings.lm
 
 
 def _adapter_name() -> str:

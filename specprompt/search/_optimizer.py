@@ -293,7 +293,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         screen_lm = None if self.screen is None else resolve_screen(self.screen)
-        with scoring_lm(self.config.call_timeout):
+        with scoring_lm(self.config.call_timeout, student):
             run = self._prepare(student, trainset, valset, testset=test, screen_lm=screen_lm)
             check_run_dir(self.storage, self.config.run_dir, run.study_name)  # before any scoring
             return self._compile(run, names, test)
@@ -453,7 +453,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             ConfigError: an unknown baseline name or bad arguments.
         """
         names = check_baselines(which)
-        with scoring_lm(self.config.call_timeout):
+        with scoring_lm(self.config.call_timeout, student):
             run = self._prepare(student, trainset, valset)
             run.cap.end_search()  # [spend] all of it is the baselines' part
             base = run_baselines(
@@ -478,7 +478,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 ``"memory"``, journal files), or bad arguments.
         """
         check_shared(self.storage, "BandOptimizer.work (several processes on one study)")
-        with scoring_lm(self.config.call_timeout):
+        with scoring_lm(self.config.call_timeout, student):
             run = self._prepare(student, trainset, valset, finalizer=False)
             optimize(run, run.study, f"worker {self.config.worker}", guided=True)
         me = worker_tag()

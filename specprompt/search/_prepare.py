@@ -27,7 +27,7 @@ from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import DemoPlan, add_pool, default_valset, example_hash, plan_demos
 from specprompt.search._guards import SpendCap
-from specprompt.search._identity import LATER_ENTRIES, derive_study_name, scoring_identity
+from specprompt.search._identity import LATER_ENTRIES, derive_study_name, own_image_lm, scoring_identity
 from specprompt.search._invisible import resolve_local_cost
 from specprompt.search._labels import answer_fields, unshown_answers
 from specprompt.search._sampler import BandSampler
@@ -66,15 +66,32 @@ class Run:
 
 
 @contextlib.contextmanager
-def scoring_lm(call_timeout: float | None) -> Iterator[None]:
-    """``dspy.settings.lm``, or the local band VLM when none is configured; a remote LM gets the
-    per-call timeout and no retries of its own (:func:`~specprompt.search._transport.remote_lm`)."""
+def scoring_lm(call_timeout: float | None, student: dspy.Module | None = None) -> Iterator[None]:
+    """``dspy.settings.lm``; when none is configured, the LM of the first predictor of ``student``
+    that takes images and has one of its own (``predictor.set_lm``: it answers the prompts the
+    search prices), else the local band VLM. A remote LM gets the per-call timeout and no retries
+    of its own (:func:`~specprompt.search._transport.remote_lm`)."""
     lm = dspy.settings.lm
-    if lm is None:
+    own = None if student is None or not isinstance(student, dspy.Module) else own_image_lm(student)
+    if lm is None and own is not None:
+        lm = own[1]
+        logger.info(
+            "no LM configured (dspy.configure(lm=...)): the search's decisions follow %s, the LM of predictor %r",
+            model_name(lm),
+            own[0],
+        )
+    elif lm is None:
         from specprompt.scorers import local_lm
 
         lm = local_lm()
         logger.info("no LM configured (dspy.configure(lm=...)): scoring with the local band VLM %s", lm.model)
+    elif own is not None and own[1] is not lm:
+        logger.info(
+            "predictor %r answers with its own LM %s, not with dspy.settings.lm (%s): the search's scores are its",
+            own[0],
+            model_name(own[1]),
+            model_name(lm),
+        )
     with dspy.context(lm=remote_lm(lm, call_timeout)):
         yield
 

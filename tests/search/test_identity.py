@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Literal
 
 import dspy
@@ -10,7 +11,7 @@ import optuna
 import pytest
 
 from specprompt import ConfigError
-from specprompt.scorers import pixel_lm
+from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer
 from specprompt.search._identity import LATER_ENTRIES, code_digest
 from specprompt.tasks import Task
@@ -103,3 +104,34 @@ def test_a_named_study_refuses_an_edited_metric_and_resumes_an_earlier_versions_
     assert opt.last_result is not None and len(opt.last_result.study.trials) >= 3
     stored = optuna.load_study(study_name="named", storage=storage).user_attrs["specprompt"]["scored_with"]
     assert set(LATER_ENTRIES) <= set(stored)
+
+
+def test_a_predictor_with_its_own_lm_is_the_scorer_when_none_is_configured(
+    colour_task: Task, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert dspy.settings.lm is None
+    own = nearest_lm()
+    student = dspy.Predict(colour_task.signature)
+    student.set_lm(own)
+    opt = BandOptimizer(exact, **options(n_trials=2))
+    with caplog.at_level(logging.INFO, logger="specprompt.search"):
+        opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+    assert opt.last_result is not None
+    assert "scoring with the local band VLM" not in caplog.text
+    assert f"the search's decisions follow {own.model}, the LM of predictor 'self'" in caplog.text
+    scored_with = opt.last_result.study.user_attrs["specprompt"]["scored_with"]
+    assert scored_with["lm"] == own.model and own.engine.calls > 0
+
+
+def test_the_local_judge_rule_follows_the_lm_of_the_searched_predictor(colour_task: Task, lm: dspy.LM) -> None:
+    from specprompt.search import SearchConfig
+    from specprompt.search._context import SearchContext
+    from specprompt.search._demos import plan_demos
+    from specprompt.search._identity import image_lm
+
+    student = dspy.Predict(colour_task.signature)
+    ctx = SearchContext(student, plan_demos(student, colour_task.trainset, 3, 0), SearchConfig(k_demos=3))
+    assert image_lm(ctx) is lm  # none of its own: the configured one
+    own = pixel_lm("hist-hog")
+    student.set_lm(own)
+    assert image_lm(ctx) is own
