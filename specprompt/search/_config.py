@@ -199,7 +199,11 @@ class SearchConfig:
         default=None, metadata={"help": "folder of the default SQLite storage and result JSON; None = ./.specprompt"}
     )
     k_demos: int | None = field(
-        default=None, metadata={"help": "labeled demos taken from trainset for a predictor that has none; None = 4"}
+        default=None,
+        metadata={
+            "help": "labeled demos taken from trainset for a predictor that has none and whose input fields hold "
+            "trainset images; None = 4"
+        },
     )
     search_demos: bool = field(
         default=False,

@@ -1,26 +1,44 @@
-"""Where the demo images of a DSPy program are: predictors, demos, fields and list items."""
+"""Where the demo images of a DSPy program are: predictors, demos, fields and list items.
+
+Only what DSPy's adapters send counts: the input fields of a predictor's signature. A
+``dspy.Image`` in any other field of a demo (an output, or an extra field such as ``raw_scan``)
+never reaches the LM, so it is no slot: it is neither searched nor priced, and it stays as it is.
+
+Default demos (``k_demos``) go only to a predictor that has none and whose signature has an input
+field holding a ``dspy.Image`` (or a list of them) in the trainset: a text-only predictor would
+never send their images, and its outputs are rarely trainset fields. Every other predictor keeps
+what it had (its own demos, or none).
+
+Demos are matched to trainset and validation examples by the example's input fields
+(:class:`~specprompt.search._examples.ShownDemos`): a ``BootstrapFewShot`` demo carries
+``augmented=True`` and possibly the teacher's outputs, yet it shows the same inputs as its
+trainset example. :func:`~specprompt.search._examples.example_hash` itself hashes every field; it
+names studies and stays as it is.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dspy
+from dspy.adapters.types.base_type import CUSTOM_TYPE_END_IDENTIFIER, CUSTOM_TYPE_START_IDENTIFIER
 
-from specprompt.errors import ConfigError
+from specprompt.errors import ConfigError, SpecPromptWarning
+from specprompt.search._examples import ShownDemos, example_fields, example_hash, has_inputs
 from specprompt.search._labels import answers, class_keys, group, stratified_pick
+from specprompt.types import DROPPED_IMAGE, SpectralImage
 
 __all__ = [
     "DemoPlan",
     "ImageSlot",
     "add_pool",
     "default_valset",
-    "example_hash",
     "plan_demos",
     "replace_field",
 ]
@@ -79,6 +97,9 @@ class DemoPlan:
             empty when unknown.
         pooled: ids of the demos :func:`add_pool` added from the trainset (candidate demos that
             the default prompt and the baselines leave out; only ``search_demos`` includes them).
+        compressed: how many demos hold an image an earlier compile compressed (a
+            :class:`~specprompt.types.SpectralImage`, or the dropped-image text) in an input field:
+            their images are taken as originals, though they are not.
     """
 
     names: tuple[str, ...]
@@ -88,6 +109,7 @@ class DemoPlan:
     seeded: tuple[str, ...]
     classes: tuple[tuple[str | None, ...], ...] = ()
     pooled: frozenset[str] = frozenset()
+    compressed: int = 0
 
     @property
     def demo_ids(self) -> tuple[str, ...]:
@@ -98,21 +120,26 @@ class DemoPlan:
         return [d for per in self.demos for d in per]
 
 
-def _fields(demo: Any) -> dict[str, Any]:
-    if isinstance(demo, dspy.Example):
-        return dict(demo.items())
-    if isinstance(demo, Mapping):
-        return dict(demo)
-    raise ConfigError(f"a demo must be a dspy.Example or a dict, got {type(demo).__name__}")
-
-
 def _is_image(value: object) -> bool:
     return isinstance(value, dspy.Image)
 
 
-def _slots_of(pi: int, name: str, di: int, demo: Any) -> list[tuple[ImageSlot, dspy.Image]]:
+def _inputs_of(pred: Any) -> frozenset[str] | None:
+    """The input fields of ``pred``'s signature (the demo fields DSPy's adapters send), or None
+    (every field) for a predictor without a signature."""
+    fields = getattr(getattr(pred, "signature", None), "input_fields", None)
+    return None if fields is None else frozenset(fields)
+
+
+def _sent(demo: Any, inputs: frozenset[str] | None) -> dict[str, Any]:
+    return {k: v for k, v in example_fields(demo).items() if inputs is None or k in inputs}
+
+
+def _slots_of(
+    pi: int, name: str, di: int, demo: Any, inputs: frozenset[str] | None
+) -> list[tuple[ImageSlot, dspy.Image]]:
     out: list[tuple[ImageSlot, dspy.Image]] = []
-    for fname, value in _fields(demo).items():
+    for fname, value in _sent(demo, inputs).items():
         if _is_image(value):
             out.append((ImageSlot(pi, name, di, fname, None), value))
         elif isinstance(value, (list, tuple)) and any(_is_image(v) for v in value):
@@ -122,17 +149,123 @@ def _slots_of(pi: int, name: str, di: int, demo: Any) -> list[tuple[ImageSlot, d
     return out
 
 
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _is_compressed(demo: Any, inputs: frozenset[str] | None) -> bool:
+    """Whether an input field of ``demo`` holds what a compile made of an image (not an original)."""
+    return any(
+        isinstance(v, SpectralImage) or (isinstance(v, str) and v == DROPPED_IMAGE)
+        for value in _sent(demo, inputs).values()
+        for v in _items(value)
+    )
+
+
+def _is_marker(value: object) -> bool:
+    """Whether ``value`` is a ``dspy.Image`` as ``program.save`` writes it (and plain ``load`` leaves it)."""
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    if not (text.startswith(CUSTOM_TYPE_START_IDENTIFIER) and text.endswith(CUSTOM_TYPE_END_IDENTIFIER)):
+        return False
+    try:
+        parts = json.loads(text[len(CUSTOM_TYPE_START_IDENTIFIER) : -len(CUSTOM_TYPE_END_IDENTIFIER)])
+    except ValueError:
+        return False
+    return isinstance(parts, list) and any(isinstance(p, Mapping) and p.get("type") == "image_url" for p in parts)
+
+
+def _is_pil(value: object) -> bool:
+    from PIL import Image
+
+    return isinstance(value, Image.Image)
+
+
+def _bad_image(value: Any) -> str | None:
+    """Why an input-field value that is meant as an image is not one DSPy sends, or None."""
+    items = _items(value)
+    if any(_is_marker(v) for v in items):
+        return (
+            "a saved image as text (the marker string that plain program.load leaves): load the program with "
+            "specprompt.load_program(program, path), or call specprompt.restore_images(program) after program.load"
+        )
+    if any(_is_pil(v) for v in items):
+        return "a PIL image, which DSPy does not send as an image: wrap it as dspy.Image(...)"
+    return None
+
+
+def _check_demo_images(named: Sequence[tuple[str, Any]], demos: Sequence[tuple[Any, ...]]) -> None:
+    """Refuses demo images the search could neither see nor price, though DSPy would send them.
+
+    Raises:
+        ConfigError: an input field of a demo holds a saved-image marker or a PIL image (the
+            predictor, demo and field named).
+    """
+    for (name, pred), per in zip(named, demos, strict=True):
+        inputs = _inputs_of(pred)
+        for di, demo in enumerate(per):
+            for fname, value in _sent(demo, inputs).items():
+                why = _bad_image(value)
+                if why is not None:
+                    raise ConfigError(f"demo {di} of predictor {name!r}: field {fname!r} holds {why}")
+
+
+def _why_no_image(named: Sequence[tuple[str, Any]], demos: Sequence[tuple[Any, ...]], trainset: Sequence[Any]) -> str:
+    """The likeliest reason no demo holds an image: a raw PIL image in the trainset, images only in
+    fields the signature does not send, or demos an earlier compile dropped every image of."""
+    examples = [ex for ex in trainset if isinstance(ex, (dspy.Example, Mapping))]
+    for (name, pred), per in zip(named, demos, strict=True):
+        inputs = _inputs_of(pred)
+        if not per:
+            for i, ex in enumerate(examples):
+                for fname, value in _sent(ex, inputs).items():
+                    if any(_is_pil(v) for v in _items(value)):
+                        return (
+                            f"trainset[{i}] field {fname!r} (an input of predictor {name!r}) holds a PIL image, "
+                            "not a dspy.Image: wrap it as dspy.Image(...)"
+                        )
+        for di, demo in enumerate(per or examples[:1]):
+            unsent = sorted(set(example_fields(demo)) - (inputs or set()))
+            if inputs is not None and _slots_of(0, name, di, {k: example_fields(demo)[k] for k in unsent}, None):
+                where = f"demo {di} of predictor {name!r}" if per else "trainset[0]"
+                return (
+                    f"{where} holds images only in fields that are no input of predictor {name!r} "
+                    f"({', '.join(sorted(inputs))}), and DSPy sends only the input fields: name the image field "
+                    "in the signature"
+                )
+        if per and all(_is_compressed(d, inputs) for d in per):
+            return (
+                f"the demos of predictor {name!r} hold only images an earlier compile dropped: compile the "
+                "original program, or give the trainset with its images and a student without demos"
+            )
+    return (
+        "give the predictors demos with dspy.Image input fields, or a trainset with dspy.Image input fields "
+        "and k_demos > 0"
+    )
+
+
+def _seedable(pred: Any, trainset: Sequence[Any]) -> bool:
+    """Whether trainset examples hold a ``dspy.Image`` in an input field of ``pred`` (it may get default demos)."""
+    inputs = _inputs_of(pred)
+    return any(_slots_of(0, "", 0, ex, inputs) for ex in trainset if isinstance(ex, (dspy.Example, Mapping)))
+
+
 def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | None, seed: int) -> DemoPlan:
     """Collects the demos of every predictor of ``student`` and the image slots in them.
 
     A predictor that has demos keeps them (so the search composes after LabeledFewShot,
-    BootstrapFewShot or MIPROv2); one without demos gets ``k_demos`` examples of ``trainset``
-    stratified over their answers and drawn with ``random.Random(seed)`` (one generator,
-    predictors in order; :func:`specprompt.search._labels.stratified_pick`): with ``k_demos``
-    at least the number of answers, every answer (label) gets a demo.
+    BootstrapFewShot or MIPROv2); one without demos whose input fields hold images in the
+    trainset (see the module docstring) gets ``k_demos`` examples of ``trainset`` stratified over
+    their answers and drawn with ``random.Random(seed)`` (one generator, those predictors in
+    order; :func:`specprompt.search._labels.stratified_pick`): with ``k_demos`` at least the
+    number of answers, every answer (label) gets a demo. Any other predictor keeps no demos.
+    Demos whose images an earlier compile compressed get a :class:`SpecPromptWarning`.
 
     Raises:
-        ConfigError: the program has no predictor, or no demo holds a ``dspy.Image``.
+        ConfigError: the program has no predictor, a demo's input field holds a saved-image
+            marker string or a PIL image, or no demo holds a ``dspy.Image`` in an input field
+            (the likeliest reason named).
     """
     named = list(student.named_predictors())
     if not named:
@@ -141,12 +274,20 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
     rng = random.Random(seed)
     demos: list[tuple[Any, ...]] = []
     seeded: list[str] = []
+    text_only: list[str] = []
     for name, pred in named:
         existing = list(getattr(pred, "demos", None) or [])
         if not existing and k > 0 and trainset:
-            existing = stratified_pick(pred, trainset, k, rng)
-            seeded.append(name)
+            if _seedable(pred, trainset):
+                existing = stratified_pick(pred, trainset, k, rng)
+                seeded.append(name)
+            else:
+                text_only.append(name)
         demos.append(tuple(existing))
+    if text_only:
+        logger.info(
+            "no trainset demos for predictor(s) whose input fields hold no trainset image: %s", ", ".join(text_only)
+        )
     if seeded:
         took = sorted({len(d) for d, (name, _) in zip(demos, named, strict=True) if name in seeded})
         logger.info(
@@ -158,7 +299,22 @@ def plan_demos(student: dspy.Module, trainset: Sequence[Any], k_demos: int | Non
             logger.warning(
                 "k_demos %d is more than the %d trainset examples: every one of them is a demo", k, len(trainset)
             )
-    return _assemble(named, demos, trainset, tuple(seeded), frozenset())
+    plan = _assemble(named, demos, trainset, tuple(seeded), frozenset())
+    if plan.compressed:
+        _warn_compressed(plan.compressed, len(plan.all_demos()))
+    return plan
+
+
+def _warn_compressed(n: int, total: int) -> None:
+    from specprompt.search._invisible import _caller_level
+
+    warnings.warn(
+        f"{n} of the {total} demos hold images an earlier compile compressed (specprompt.SpectralImage or "
+        f"{DROPPED_IMAGE!r}): the search takes them as the original images and cannot restore what was cut; "
+        "compile the original program, or pass the original images (a student without demos and the trainset)",
+        SpecPromptWarning,
+        stacklevel=_caller_level(),
+    )
 
 
 def _assemble(
@@ -168,27 +324,32 @@ def _assemble(
     seeded: tuple[str, ...],
     pooled: frozenset[str],
 ) -> DemoPlan:
-    """The :class:`DemoPlan` of ``demos`` (per predictor): image slots, images and classes.
+    """The :class:`DemoPlan` of ``demos`` (per predictor): image slots in input fields, images and classes.
 
     Raises:
-        ConfigError: no demo holds a ``dspy.Image``.
+        ConfigError: a demo image DSPy would send but the search cannot read
+            (:func:`_check_demo_images`), or no demo holds a ``dspy.Image`` in an input field.
     """
+    _check_demo_images(named, demos)
     slots: list[ImageSlot] = []
     images: dict[str, dspy.Image] = {}
-    for pi, ((name, _), per) in enumerate(zip(named, demos, strict=True)):
+    compressed = 0
+    for pi, ((name, pred), per) in enumerate(zip(named, demos, strict=True)):
+        inputs = _inputs_of(pred)
         for di, demo in enumerate(per):
-            for slot, img in _slots_of(pi, name, di, demo):
+            compressed += _is_compressed(demo, inputs)
+            for slot, img in _slots_of(pi, name, di, demo, inputs):
                 slots.append(slot)
                 images[slot.id] = img
     if not slots:
         raise ConfigError(
-            "no demo holds a dspy.Image (or list of them): give the predictors demos with images, "
-            "or a trainset with dspy.Image fields and k_demos > 0"
+            "no demo holds a dspy.Image (or list of them) in an input field of its predictor: "
+            + _why_no_image(named, demos, trainset)
         )
     classes = []
     for (_, pred), per in zip(named, demos, strict=True):
-        used = {example_hash(d) for d in per}
-        classes.append(class_keys(pred, per, [ex for ex in trainset if example_hash(ex) not in used]))
+        shown = ShownDemos(per)
+        classes.append(class_keys(pred, per, [ex for ex in trainset if ex not in shown]))
     return DemoPlan(
         tuple(n for n, _ in named),
         tuple(tuple(per) for per in demos),
@@ -197,11 +358,12 @@ def _assemble(
         seeded,
         tuple(classes),
         pooled,
+        compressed,
     )
 
 
-def _image_fields(example: Any) -> frozenset[str]:
-    return frozenset(s.field for s, _ in _slots_of(0, "", 0, example))
+def _image_fields(example: Any, inputs: frozenset[str] | None) -> frozenset[str]:
+    return frozenset(s.field for s, _ in _slots_of(0, "", 0, example, inputs))
 
 
 def add_pool(
@@ -215,9 +377,9 @@ def add_pool(
     """``plan`` with up to ``per_label`` more trainset examples per answer (label) appended as candidate demos.
 
     Only predictors whose demos hold images get a pool, and only of trainset examples with images
-    in the same fields. Examples that are demos already, or equal (:func:`example_hash`) to one of
-    ``exclude`` (the valset and testset), are never pooled: a pooled demo is never a validation or
-    test example. The added demos' ids are :attr:`DemoPlan.pooled`.
+    in the same input fields. Examples that are demos already, or one of ``exclude`` (the valset
+    and testset; both matched by :class:`~specprompt.search._examples.ShownDemos`), are never
+    pooled: a pooled demo is never a validation or test example. The added demos' ids are :attr:`DemoPlan.pooled`.
 
     Convention:
         Examples are grouped by answer (:func:`specprompt.search._labels.answers`; answers that
@@ -237,7 +399,7 @@ def add_pool(
     if per_label <= 0:
         return plan
     named = list(student.named_predictors())
-    used = {example_hash(d) for d in plan.all_demos()} | {example_hash(ex) for ex in exclude}
+    taken = ShownDemos([*plan.all_demos(), *exclude])
     rng = random.Random(f"{seed}:pool")
     demos = [list(per) for per in plan.demos]
     pooled: set[str] = set(plan.pooled)
@@ -246,11 +408,13 @@ def add_pool(
         if not fields:
             continue
         found: dict[str, Any] = {}
+        inputs = _inputs_of(pred)
         for ex in trainset:
+            if not isinstance(ex, (dspy.Example, Mapping)) or ex in taken:
+                continue
             h = example_hash(ex)
-            if h not in used and h not in found and isinstance(ex, (dspy.Example, Mapping)):
-                if _image_fields(ex) == fields:
-                    found[h] = ex
+            if h not in found and _image_fields(ex, inputs) == fields:
+                found[h] = ex
         pool = list(found.values())
         if not pool:
             continue
@@ -262,7 +426,7 @@ def add_pool(
         for i in picked:
             pooled.add(f"{name}/demo{len(demos[pi])}")
             demos[pi].append(pool[i])
-            used.add(example_hash(pool[i]))
+            taken.add(pool[i])
     if len(pooled) == len(plan.pooled):
         return plan
     logger.info("search_demos: %d trainset examples added as candidate demos", len(pooled) - len(plan.pooled))
@@ -271,42 +435,35 @@ def add_pool(
     )
 
 
-def _canon(value: Any) -> Any:
-    if isinstance(value, dspy.Image):
-        return {"image": hashlib.sha256(value.url.encode()).hexdigest()}
-    if isinstance(value, Mapping):
-        return {str(k): _canon(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canon(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
-def example_hash(example: Any) -> str:
-    """A stable hash of an example's fields (images by their url), for equality across copies."""
-    text = json.dumps(_canon(_fields(example)), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def default_valset(trainset: Sequence[Any], plan: DemoPlan) -> list[Any]:
-    """``trainset`` minus the examples used as demos (compared by :func:`example_hash`).
+    """``trainset`` minus the examples used as demos (matched by :class:`~specprompt.search._examples.ShownDemos`).
+
+    Its examples are what the program is called with, so each must have inputs: the same check a
+    given valset gets (:func:`~specprompt.search._arguments.check_examples`), made before any call.
 
     Raises:
-        ConfigError: nothing is left to validate on.
+        ConfigError: nothing is left to validate on, or an example left has no inputs (its
+            trainset index named).
     """
-    used = {example_hash(d) for d in plan.all_demos()}
-    rest = [ex for ex in trainset if example_hash(ex) not in used]
+    shown = ShownDemos(plan.all_demos())
+    rest = [(i, ex) for i, ex in enumerate(trainset) if ex not in shown]
     if not rest:
         raise ConfigError(
             f"no validation examples: all {len(trainset)} trainset examples are demos; pass valset= "
             "or a larger trainset"
         )
-    return rest
+    for i, ex in rest:
+        if not has_inputs(ex):
+            raise ConfigError(
+                f"trainset[{i}] has no inputs, and with valset=None the trainset examples that are no demos are "
+                "the valset: call .with_inputs(...) on the trainset examples (e.g. dspy.Example(image=..., "
+                "label=...).with_inputs('image')), or pass valset="
+            )
+    return [ex for _, ex in rest]
 
 
 def replace_field(demo: Any, field: str, value: Any) -> Any:
     """A copy of ``demo`` with ``field`` set to ``value`` (Examples stay Examples)."""
     if isinstance(demo, dspy.Example):
         return demo.copy(**{field: value})
-    return {**_fields(demo), field: value}
+    return {**example_fields(demo), field: value}

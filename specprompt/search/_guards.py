@@ -196,15 +196,23 @@ def _by_part(trials: Iterable[optuna.trial.FrozenTrial]) -> StudySpend:
 
 def warn_budget_holds_full(ctx: SearchContext) -> None:
     """Logs a warning when the token budget holds every demo at full resolution: the search can
-    then save tokens only where a cheaper program scores as well, and the budget limits nothing."""
+    then save tokens only where a cheaper program scores as well, and the budget limits nothing.
+
+    Demos an earlier compile compressed (:attr:`~specprompt.search._demos.DemoPlan.compressed`) are
+    not at their full resolution: the warning then says the images as given, and why."""
     budget = ctx.config.token_budget
     full = ctx.tokens(ctx.full())
-    if budget is not None and full <= budget:
-        logger.warning(
-            "the token budget (%d image tokens per prompt) holds every demo image at full resolution (%d tokens "
-            "under %s): it limits nothing; give a budget below %d to trade tokens for accuracy",
-            budget,
-            full,
-            ctx.config.cost_model,
-            full,
-        )
+    if budget is None or full > budget:
+        return
+    n = ctx.plan.compressed
+    given = "" if not n else f"; {n} demo(s) hold images an earlier compile compressed, so not at full resolution"
+    logger.warning(
+        "the token budget (%d image tokens per prompt) holds every demo image %s (%d tokens under %s%s): it limits "
+        "nothing; give a budget below %d to trade tokens for accuracy",
+        budget,
+        "as given" if n else "at full resolution",
+        full,
+        ctx.config.cost_model,
+        given,
+        full,
+    )

@@ -28,7 +28,7 @@ import dspy
 
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
-from specprompt.search._demos import example_hash
+from specprompt.search._examples import example_hash
 from specprompt.search._scoring import metric_name
 
 __all__ = [
@@ -208,7 +208,7 @@ def derive_study_name(
 
     Re-running the same command therefore finds and resumes the same study, and a run with an
     edited metric, signature or module starts a new one. ``valset_hashes``:
-    :func:`~specprompt.search._demos.example_hash` of each validation example.
+    :func:`~specprompt.search._examples.example_hash` of each validation example.
     """
     full = config.to_dict()
     payload = {
@@ -231,7 +231,7 @@ def scoring_identity(
     ctx: SearchContext, valset_hashes: Sequence[str], metric: Callable[..., Any], screen: str | None = None
 ) -> dict[str, str]:
     """What a study's stored scores are scores of: the program and its demos, the valset (by the
-    :func:`~specprompt.search._demos.example_hash` of each example), the metric, the scoring LM,
+    :func:`~specprompt.search._examples.example_hash` of each example), the metric, the scoring LM,
     the screen (``None``: none), and since this version the metric's code, the program's fields,
     module code and predictor LMs, and the adapter.
 

@@ -69,7 +69,8 @@ def answers(pred: Any, demos: Sequence[Any]) -> list[tuple[str, ...]]:
 
 
 def class_keys(pred: Any, demos: Sequence[Any], trainset: Sequence[Any]) -> tuple[str | None, ...]:
-    """Per demo, its class: the text of its answer, or ``None`` for every demo when answers are not classes.
+    """Per demo, its class: the text of its answer, or ``None`` for every demo when answers are not classes
+    (and for a demo that holds none of the predictor's output fields: it shows no answer).
 
     Answers count as classes when some answer repeats among ``demos`` and ``trainset`` together
     (a free-text answer that every example has its own of is not a class). ``trainset`` must not
@@ -85,7 +86,7 @@ def class_keys(pred: Any, demos: Sequence[Any], trainset: Sequence[Any]) -> tupl
     keys = answers(pred, pool) if pool else []
     if len(group(keys)) == len(pool):
         return tuple(None for _ in demos)
-    return tuple(", ".join(k) for k in keys[: len(demos)])
+    return tuple(", ".join(k) or None for k in keys[: len(demos)])  # (a demo without answer fields shows none)
 
 
 def stratified_pick(pred: Any, trainset: Sequence[Any], k: int, rng: random.Random) -> list[Any]:

@@ -248,7 +248,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
 
         Args:
             student: the program; its predictors' demos are used (or ``k_demos`` trainset
-                examples where a predictor has none). It is not modified.
+                examples where a predictor has none and its input fields hold trainset images;
+                only images in input fields are searched). It is not modified.
             trainset: labeled examples (source of demos and of the default valset).
             teacher: unused (accepted for the Teleprompter interface).
             valset: validation examples; default: trainset minus the demo examples (and, with

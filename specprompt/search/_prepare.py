@@ -25,7 +25,8 @@ from specprompt.search._arguments import check_examples, check_trainset
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import SearchContext
-from specprompt.search._demos import DemoPlan, add_pool, default_valset, example_hash, plan_demos
+from specprompt.search._demos import DemoPlan, add_pool, default_valset, plan_demos
+from specprompt.search._examples import ShownDemos, example_hash
 from specprompt.search._guards import SpendCap
 from specprompt.search._identity import LATER_ENTRIES, derive_study_name, own_image_lm, scoring_identity
 from specprompt.search._invisible import resolve_local_cost
@@ -159,18 +160,19 @@ def open_study(
     return study
 
 
-def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any], hashes: Sequence[str]) -> None:
-    """Warns about a given valset (``hashes``: its examples' :func:`example_hash`) whose scores would mislead.
+def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any]) -> None:
+    """Warns about a given valset whose scores would mislead.
 
     Two cases: examples that are demos of the program (each is scored with its own answer shown
-    among the demos), and, for a ``dspy.Predict`` or ``dspy.ChainOfThought`` whose answers are
+    among the demos; matched by their inputs, :class:`~specprompt.search._examples.ShownDemos`, so a
+    bootstrapped demo counts too), and, for a ``dspy.Predict`` or ``dspy.ChainOfThought`` whose answers are
     classes, a valset none of whose answers a demo shows (spelled otherwise, or other labels:
     under an exact-match metric every score is 0 and no choice of bands can change it).
     """
     from specprompt.search._invisible import _caller_level
 
-    shown = {example_hash(d) for per in plan.demos for d in per}
-    both = sum(1 for h in hashes if h in shown)
+    shown = ShownDemos(plan.all_demos())
+    both = sum(1 for ex in valset if ex in shown)
     if both:
         warnings.warn(
             f"{both} of the {len(valset)} validation examples are demos of the program: they are scored with their "
@@ -268,7 +270,7 @@ def prepare(
     val = default_valset(trainset, plan) if given is None else given
     hashes = [example_hash(ex) for ex in val]  # once: they check, name and fingerprint the study
     if given is not None:
-        check_valset(student, plan, val, hashes)
+        check_valset(student, plan, val)
     ctx = SearchContext(student, plan, cfg)
     order = list(range(len(val)))
     random.Random(cfg.seed).shuffle(order)

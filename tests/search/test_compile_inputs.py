@@ -11,7 +11,7 @@ import dspy
 import optuna
 import pytest
 
-from specprompt import ConfigError
+from specprompt import ConfigError, SpecPromptWarning
 from specprompt.search import BandOptimizer
 from specprompt.search._objective import REPORTS_PER_TRIAL
 from specprompt.search._record import TrialRecord
@@ -164,3 +164,43 @@ def test_demos_that_miss_an_answer_are_said_to_leave_it_to_guesses(
     asked = sum(ex.label == missing for ex in colour_task.valset)
     assert asked > 0
     assert f"the demos show no example of answer '{missing}', the answer of {asked} of the" in caplog.text
+
+
+def test_a_trainset_without_inputs_and_no_valset_fails_before_any_scoring(colour_task: Task, lm: dspy.LM) -> None:
+    bare = [dspy.Example(image=ex.image, label=ex.label) for ex in colour_task.trainset]
+    with pytest.raises(ConfigError, match=r"trainset\[\d\] has no inputs, and with valset=None"):
+        BandOptimizer(exact, **options(n_trials=1, trim=False)).compile(
+            dspy.Predict(colour_task.signature), trainset=bare
+        )
+    assert lm.engine.calls == 0
+
+
+def test_validation_examples_that_are_bootstrapped_demos_are_warned_about(colour_task: Task, lm: dspy.LM) -> None:
+    student = dspy.Predict(colour_task.signature)
+    student.demos = [ex.copy(augmented=True) for ex in colour_task.trainset[:3]]
+    valset = [*colour_task.trainset[:2], *colour_task.valset]
+    with pytest.warns(SpecPromptWarning, match=rf"2 of the {len(valset)} validation examples are demos of the program"):
+        BandOptimizer(exact, **options(n_trials=1, trim=False)).compile(
+            student, trainset=colour_task.trainset, valset=valset
+        )
+
+
+def test_compiling_a_compiled_program_warns_that_its_images_are_compressed(
+    colour_task: Task, lm: dspy.LM, caplog: pytest.LogCaptureFixture
+) -> None:
+    from specprompt.types import DROPPED_IMAGE, SpectralImage
+
+    compiled = BandOptimizer(
+        exact, **options(n_trials=2, token_budget=16, cost_model="openai:gpt-4.1-mini", trim=False)
+    ).compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    n = sum(isinstance(d.image, SpectralImage) or d.image == DROPPED_IMAGE for d in compiled.demos)
+    assert n > 0
+    with (
+        caplog.at_level(logging.WARNING, logger="specprompt.search"),
+        pytest.warns(SpecPromptWarning, match=rf"^{n} of the 3 demos hold images an earlier compile compressed .*"),
+    ):
+        BandOptimizer(exact, **options(n_trials=2, token_budget=10**6, trim=False)).compile(
+            compiled, trainset=colour_task.trainset, valset=colour_task.valset
+        )
+    assert "holds every demo image as given (" in caplog.text and "at full resolution (" not in caplog.text
+    assert f"{n} demo(s) hold images an earlier compile compressed, so not at full resolution" in caplog.text

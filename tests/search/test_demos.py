@@ -1,12 +1,15 @@
-"""Finding demo images: existing demos, seeded demos, list fields, default valset, errors."""
+"""Finding demo images: existing demos, seeded demos, input fields only, matching demos to examples, errors."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import dspy
 import pytest
 
-from specprompt import ConfigError
-from specprompt.search._demos import ImageSlot, default_valset, example_hash, plan_demos, replace_field
+from specprompt import ConfigError, SpecPromptWarning
+from specprompt.search._demos import ImageSlot, default_valset, plan_demos, replace_field
+from specprompt.search._examples import example_hash
 from specprompt.tasks import Task
 
 
@@ -100,3 +103,108 @@ def test_the_log_says_how_many_demos_were_taken(colour_task: Task, caplog: pytes
     messages = [r.getMessage() for r in caplog.records]
     assert f"took {n} trainset demo(s) for predictor(s) without demos: self" in messages
     assert f"k_demos 100 is more than the {n} trainset examples: every one of them is a demo" in messages
+
+
+class _TwoStep(dspy.Module):
+    """An image step and a text-only step: only the first sends images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.describe = dspy.Predict("image: dspy.Image -> label")
+        self.polish = dspy.Predict("label -> answer")
+
+    def forward(self, image: dspy.Image) -> dspy.Prediction:
+        label = self.describe(image=image).label
+        return dspy.Prediction(label=label, answer=self.polish(label=label).answer)
+
+
+def test_only_images_in_input_fields_are_slots(colour_task: Task) -> None:
+    # DSPy sends a demo's input fields only: an image elsewhere is neither searched nor priced
+    train = [
+        dspy.Example(image=ex.image, label=ex.label, raw_scan=ex.image).with_inputs("image")
+        for ex in colour_task.trainset
+    ]
+    plan = plan_demos(dspy.Predict(colour_task.signature), train, k_demos=2, seed=0)
+    assert [s.id for s in plan.slots] == ["self/demo0/image", "self/demo1/image"]
+    assert all("raw_scan" in dict(d.items()) for d in plan.demos[0])  # the demos themselves stay whole
+
+
+def test_text_only_predictors_get_no_trainset_demos(
+    colour_task: Task, caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    with caplog.at_level("INFO", logger="specprompt.search"):
+        plan = plan_demos(_TwoStep(), colour_task.trainset, k_demos=4, seed=0)
+    assert plan.names == ("describe", "polish") and plan.seeded == ("describe",)
+    assert [len(per) for per in plan.demos] == [4, 0]
+    assert {s.predictor_name for s in plan.slots} == {"describe"}
+    assert "no trainset demos for predictor(s) whose input fields hold no trainset image: polish" in caplog.text
+    assert not [w for w in recwarn if "same answer" in str(w.message)]
+
+
+def test_a_demo_without_the_output_fields_shows_no_class(colour_task: Task) -> None:
+    from specprompt.search._labels import class_keys
+
+    student = dspy.Predict("image: dspy.Image -> answer")  # the trainset has `label`, not `answer`
+    assert class_keys(student, colour_task.trainset[:3], colour_task.trainset[3:]) == (None, None, None)
+
+
+def test_bootstrapped_demos_are_matched_to_their_examples_by_inputs(colour_task: Task) -> None:
+    # BootstrapFewShot marks its demos augmented=True and may hold the teacher's (wrong) output
+    student = dspy.Predict(colour_task.signature)
+    student.demos = [ex.copy(augmented=True, label="teacher's guess") for ex in colour_task.trainset[:2]]
+    plan = plan_demos(student, colour_task.trainset, k_demos=None, seed=0)
+    val = default_valset(colour_task.trainset, plan)
+    assert [example_hash(ex) for ex in val] == [example_hash(ex) for ex in colour_task.trainset[2:]]
+    assert example_hash(colour_task.trainset[0]) == example_hash(colour_task.trainset[0].copy())
+
+
+def test_a_trainset_without_inputs_is_refused_as_the_default_valset(colour_task: Task) -> None:
+    bare = [dspy.Example(image=ex.image, label=ex.label) for ex in colour_task.trainset]
+    plan = plan_demos(dspy.Predict(colour_task.signature), bare, k_demos=2, seed=0)
+    with pytest.raises(ConfigError, match=r"trainset\[\d\] has no inputs, and with valset=None .*\.with_inputs\("):
+        default_valset(bare, plan)
+
+
+def test_a_program_loaded_with_plain_dspy_load_is_told_to_restore_its_images(colour_task: Task, tmp_path: Path) -> None:
+    saved = dspy.Predict(colour_task.signature)
+    saved.demos = list(colour_task.trainset[:2])
+    saved.save(str(tmp_path / "p.json"))
+    loaded = dspy.Predict(colour_task.signature)
+    loaded.load(str(tmp_path / "p.json"))
+    with pytest.raises(
+        ConfigError, match=r"demo 0 of predictor 'self': field 'image' holds a saved image as text .*load_program"
+    ):
+        plan_demos(loaded, colour_task.trainset, None, 0)
+
+
+def test_a_raw_pil_image_is_told_to_be_wrapped(colour_task: Task) -> None:
+    from specprompt.io import as_array
+    from specprompt.spectral import to_pil
+
+    pil = [
+        dspy.Example(image=to_pil(as_array(ex.image)), label=ex.label).with_inputs("image")
+        for ex in colour_task.trainset
+    ]
+    with pytest.raises(ConfigError, match=r"trainset\[0\] field 'image' .*holds a PIL image.*wrap it as dspy\.Image"):
+        plan_demos(dspy.Predict(colour_task.signature), pil, None, 0)
+    student = dspy.Predict(colour_task.signature)
+    student.demos = [*colour_task.trainset[:1], pil[1]]
+    with pytest.raises(ConfigError, match=r"demo 1 of predictor 'self': field 'image' holds a PIL image"):
+        plan_demos(student, colour_task.trainset, None, 0)
+
+
+def test_demos_an_earlier_compile_compressed_are_counted_and_warned_about(colour_task: Task) -> None:
+    from specprompt.io import as_array
+    from specprompt.spectral import decompose
+    from specprompt.types import DROPPED_IMAGE, SpectralImage
+
+    small = SpectralImage.from_spectrum(decompose(as_array(colour_task.trainset[0].image)), size=(16, 16))
+    student = dspy.Predict(colour_task.signature)
+    student.demos = [
+        colour_task.trainset[0].copy(image=small),
+        colour_task.trainset[1].copy(image=DROPPED_IMAGE),
+        colour_task.trainset[2],
+    ]
+    with pytest.warns(SpecPromptWarning, match=r"^2 of the 3 demos hold images an earlier compile compressed"):
+        plan = plan_demos(student, colour_task.trainset, None, 0)
+    assert plan.compressed == 2 and len(plan.slots) == 2

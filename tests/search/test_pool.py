@@ -15,7 +15,8 @@ from specprompt import ConfigError, load_image
 from specprompt.cost import image_tokens
 from specprompt.search import BandOptimizer, SearchConfig
 from specprompt.search._context import SearchContext
-from specprompt.search._demos import add_pool, default_valset, example_hash, plan_demos
+from specprompt.search._demos import add_pool, default_valset, plan_demos
+from specprompt.search._examples import example_hash
 from specprompt.search._warm import neighbour, warm_starts
 from specprompt.tasks import Task, get_task
 from specprompt.types import SpectralImage, content_hash
