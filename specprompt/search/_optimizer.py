@@ -261,7 +261,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             baselines: ``True``, or names from :data:`BASELINES`, to also report baselines.
 
         Returns:
-            a deep copy of ``student`` with SpectralImage demos whose images fit the budget.
+            a deep copy of ``student`` with SpectralImage demos whose images fit the budget,
+            marked compiled (``_compiled = True``, as DSPy's optimizers mark theirs): an optimizer
+            run later on a module that holds it leaves its demos alone.
 
         Raises:
             ConfigError: bad arguments, no demo images, no validation examples, an unwritable ``run_dir``.

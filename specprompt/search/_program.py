@@ -16,8 +16,19 @@ __all__ = ["build_program"]
 
 
 def build_program(ctx: SearchContext, cand: Candidate) -> dspy.Module:
-    """A deep copy of ``ctx.student`` whose demos show ``cand``'s images (:meth:`SearchContext.build`)."""
+    """A deep copy of ``ctx.student`` whose demos show ``cand``'s images (:meth:`SearchContext.build`),
+    marked compiled.
+
+    Convention:
+        Every program built here is an optimizer's output (the compiled program,
+        ``CompileResult.program_for_budget``, the baselines' programs), so it carries
+        ``_compiled = True`` as DSPy's own optimizers set it: an optimizer later run on a module
+        that holds it (``LabeledFewShot``, ``BootstrapFewShot``) leaves its compressed demos alone
+        instead of replacing them with full-size trainset demos (DSPy's ``named_parameters``
+        skips compiled sub-modules). The flag changes nothing when the program itself is called.
+    """
     program = ctx.student.deepcopy()
+    program._compiled = True
     by_demo: dict[tuple[int, int], list[ImageSlot]] = {}
     for slot in ctx.plan.slots:
         by_demo.setdefault((slot.predictor, slot.demo), []).append(slot)

@@ -257,7 +257,8 @@ class CompileResult:
         return list(self.front)
 
     def program_for_budget(self, budget: float) -> dspy.Module:
-        """The best scored candidate within ``budget`` tokens, rebuilt from its stored parameters.
+        """The best scored candidate within ``budget`` tokens, rebuilt from its stored parameters
+        (marked compiled, as the program ``compile`` returns).
 
         Every feasible candidate of the study is considered (not only the front): those with a
         full-valset score first, by :func:`rank`; when none of them fits, those scored only on

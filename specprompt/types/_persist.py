@@ -210,6 +210,12 @@ def load_program(program: P, path: str | os.PathLike[str]) -> P:
     ``program`` is left untouched when one of these checks fails. Pickle files are refused: a
     ``.pkl`` can run arbitrary code when loaded.
 
+    The program's ``_compiled`` flag is left as ``program`` had it, as DSPy's ``load`` leaves it:
+    the file does not record it, and a loaded program marked compiled could no longer be a
+    student of DSPy's optimizers (``BootstrapFewShot`` refuses a compiled student). To freeze a
+    loaded program inside a module that another optimizer compiles, as the program that
+    ``BandOptimizer.compile`` returned was, set ``program._compiled = True``.
+
     Args:
         program: a fresh instance of the saved program's class.
         path: a ``.json`` file written by ``program.save``.

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
-from specprompt import ConfigError, SpecPromptWarning, UnknownNameError, decompose, load_image
+from specprompt import ConfigError, SpecPromptWarning, UnknownNameError, decompose, load_image, load_program
 from specprompt.cost import image_tokens, selection_tokens
 from specprompt.search import BandOptimizer, CompileResult, SearchConfig
 from specprompt.search._sampler import BandSampler
@@ -297,6 +297,39 @@ def test_composes_after_labeled_few_shot(colour_task: Task, lm: dspy.LM) -> None
     assert all(d.image == DROPPED_IMAGE or isinstance(d.image, SpectralImage) for d in program.demos)
     assert opt.last_result is not None and opt.last_result.scorer_calls == lm.engine.calls
     assert lm.engine.calls % (len(colour_task.trainset) - 2) == 0
+
+
+def test_the_programs_handed_out_stay_frozen_inside_a_module_compiled_later(
+    colour_task: Task, lm: dspy.LM, tmp_path: Any
+) -> None:
+    # a module holding a predictor: DSPy lists a bare Predict held by another module whatever its flag
+    opt = BandOptimizer(exact, **options(n_trials=3, trim=False))
+    student = dspy.ChainOfThought(colour_task.signature)
+    program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset, baselines=["full"])
+    result = opt.last_result
+    assert result is not None and result.baselines is not None
+    assert program._compiled is True and result.program_for_budget(1e9)._compiled is True
+    assert all(b.program._compiled for b in result.baselines.values() if b.program is not None)
+
+    class Outer(dspy.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = program
+            self.other = dspy.Predict(colour_task.signature)
+
+        def forward(self, image: Any) -> Any:
+            return self.inner(image=image)
+
+    shown = [d.image for d in program.predict.demos]
+    outer = dspy.LabeledFewShot(k=4).compile(Outer(), trainset=colour_task.trainset)
+    assert [name for name, _ in outer.named_predictors()] == ["other"]
+    assert [d.image for d in outer.inner.predict.demos] == shown  # not replaced by full-size trainset demos
+
+    path = tmp_path / "program.json"
+    program.save(str(path))
+    loaded = load_program(dspy.ChainOfThought(colour_task.signature), path)
+    assert loaded._compiled is False  # as DSPy's load leaves it (load_program's docstring says why)
+    assert [d["image"] for d in loaded.predict.demos] == shown
 
 
 def test_dropped_single_image_keeps_the_labels(colour_task: Task, lm: dspy.LM) -> None:
