@@ -223,8 +223,9 @@ def _norm(value: object) -> str | None:
 def load_metric(ref: str) -> Callable[..., Any]:
     """``"exact"`` (:func:`exact_match`) or a function from ``"FILE.py:FN"`` (runs that file).
 
-    The function is returned wrapped, so that a NaN or infinite value it returns is an error naming
-    ``--metric ref`` (the wrapper keeps its ``__qualname__``, which names the study).
+    The function is returned wrapped, so that a value it returns that is not a finite number
+    (``None``, a string, NaN, inf) is an error naming ``--metric ref`` and the example (the
+    wrapper keeps its ``__qualname__``, which names the study).
 
     Raises:
         ConfigError: a bad reference or an object that is not callable.
@@ -238,18 +239,16 @@ def load_metric(ref: str) -> Callable[..., Any]:
 
 
 def _named_metric(metric: Callable[..., Any], ref: str) -> Callable[..., Any]:
-    """``metric``, raising the search's :class:`ConfigError` for a value it cannot add up (NaN,
-    infinite, too large: :func:`~specprompt.search._scoring.metric_value`) with ``--metric ref`` named."""
+    """``metric``, raising the search's :class:`ConfigError` for a value it cannot add up (not a
+    number, NaN, infinite, too large: :func:`~specprompt.search._scoring.metric_value`) with
+    ``--metric ref`` and the example named."""
 
     @functools.wraps(metric)
     def checked(*args: Any, **kwargs: Any) -> Any:
         from specprompt.search import metric_value
 
         value = metric(*args, **kwargs)
-        try:
-            metric_value(value, f"--metric {ref}")
-        except TypeError:  # not a number: the search says what it expects
-            pass
+        metric_value(value, f"--metric {ref}", args[0] if args else kwargs.get("example"))
         return value
 
     checked.__qualname__ = getattr(metric, "__qualname__", type(metric).__qualname__)  # a callable object's

@@ -43,45 +43,78 @@ LARGEST_METRIC_VALUE = 1e300
 
 
 class MetricValueError(ConfigError):
-    """A metric returned a value the search cannot add up (NaN, infinite or too large): the setup
-    is broken, so the scoring stops at once instead of scoring the example 0.0."""
+    """A metric returned a value the search cannot add up (not a number, NaN, infinite or too
+    large): the metric is broken, so the scoring stops at once instead of scoring the example 0.0."""
 
 
-def metric_value(result: Any, name: str = "the metric") -> float:
+def _example_fields(example: Any) -> dict[str, Any] | None:
+    """The labels of a ``dspy.Example`` with inputs set, else its fields, else ``None``."""
+    try:
+        return dict(example.labels().items())
+    except (AttributeError, TypeError, ValueError):  # labels() raises ValueError before with_inputs
+        pass
+    try:
+        return dict(example.items())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _example_text(example: Any) -> str:
+    """A short description of an example for messages: its labels or fields, each value cut short
+    (an image's data URI would fill the screen)."""
+    fields = _example_fields(example)
+    if fields is None:
+        return f"{example!r:.80}"
+    return "{" + ", ".join(f"{k}={v!r:.40}" for k, v in fields.items()) + "}"
+
+
+def metric_value(result: Any, name: str = "the metric", example: Any = None) -> float:
     """A metric's return value as a float (bools, numbers, or an object with ``.score``).
 
-    ``name`` names the metric in the errors (``"the metric exact_match"``).
+    ``name`` names the metric in the errors (``"the metric exact_match"``); ``example``, when
+    given, is the example it scored, named in the errors by its labels.
 
     Raises:
-        TypeError: the value is not numeric. ConfigError (a ValueError): it is NaN, infinite, or
-            larger in magnitude than :data:`LARGEST_METRIC_VALUE` (means over examples would
-            overflow).
+        MetricValueError (a ConfigError, a ValueError): the value is not numeric (``None``, a
+            string, ...), NaN, infinite, or larger in magnitude than :data:`LARGEST_METRIC_VALUE`
+            (means over examples would overflow). Such a value is a bug of the metric, never a
+            failed example: a metric scores an example it cannot score 0.0.
 
     Example:
         >>> metric_value(float("inf"))
         Traceback (most recent call last):
         ...
         specprompt.search._scoring.MetricValueError: the metric returned inf; return a finite number ...
+        >>> metric_value(None, "m", dspy.Example(image="...", label="a").with_inputs("image"))
+        Traceback (most recent call last):
+        ...
+        specprompt.search._scoring.MetricValueError: m returned None (a NoneType) for the example {label='a'}; ...
     """
+    at = "" if example is None else f" for the example {_example_text(example)}"
+    what = f"{result!r:.60} (a {type(result).__name__})"
     if hasattr(result, "score") and not isinstance(result, numbers.Real):
         result = result.score
+        what = f"an object whose .score is {result!r:.60} (a {type(result).__name__})"
     try:
         if isinstance(result, (str, bytes)):
             raise TypeError
         value = float(result)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must return a number, a bool or an object with .score, got {result!r:.60}") from None
+        raise MetricValueError(
+            f"{name} returned {what}{at}; return a number, a bool or an object with .score "
+            "(e.g. 0.0 for an example it cannot score)"
+        ) from None
     except OverflowError:  # an int beyond the float range
         value = math.inf if result > 0 else -math.inf
     if math.isnan(value):
-        raise MetricValueError(f"{name} returned NaN; return a number (e.g. 0.0 for an example it cannot score)")
+        raise MetricValueError(f"{name} returned NaN{at}; return a number (e.g. 0.0 for an example it cannot score)")
     if math.isinf(value):
         raise MetricValueError(
-            f"{name} returned {value}; return a finite number (e.g. 0.0 for an example it cannot score)"
+            f"{name} returned {value}{at}; return a finite number (e.g. 0.0 for an example it cannot score)"
         )
     if abs(value) > LARGEST_METRIC_VALUE:
         raise MetricValueError(
-            f"{name} returned {value:g}; return a number of magnitude at most {LARGEST_METRIC_VALUE:g} "
+            f"{name} returned {value:g}{at}; return a number of magnitude at most {LARGEST_METRIC_VALUE:g} "
             "(means over the examples would overflow), e.g. a score in [0, 1]"
         )
     return value
@@ -152,9 +185,10 @@ class Scorer:
           every example of a batch raises (of all the batches of one evaluation, with
           :class:`Failures`), :class:`~specprompt.errors.ScoringError` names the first error (a
           specprompt error is raised as it is): a broken setup must not look like a bad candidate.
-        - A metric value that is NaN, infinite or larger than :data:`LARGEST_METRIC_VALUE`
-          (:func:`metric_value`) stops the scoring at once with a
-          :class:`~specprompt.errors.ConfigError` naming the metric: no score is made of it.
+        - A metric value that is not a number (``None``, a string), NaN, infinite or larger than
+          :data:`LARGEST_METRIC_VALUE` (:func:`metric_value`) stops the scoring at once with a
+          :class:`~specprompt.errors.ConfigError` naming the metric, the value and the example: no
+          score is made of it (an example the metric cannot score is the metric's to score 0.0).
         - DSPy settings (LM, adapter) of the calling thread reach the workers through
           ``contextvars.copy_context``.
         - With the local band VLM as LM, a ``dspy.Predict`` program's examples are answered
@@ -283,7 +317,7 @@ class Scorer:
                 continue
             with self._lock:
                 self._in_a_row = 0
-            return metric_value(self.metric(example, prediction), self._name)
+            return metric_value(self.metric(example, prediction), self._name, example)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _together(
@@ -305,11 +339,12 @@ class Scorer:
             try:
                 if self.expected and alternatives:
                     total = sum(p for _, p in alternatives)
+                    example = self.valset[i]
                     results[i] = sum(
-                        p * metric_value(self.metric(self.valset[i], alt), self._name) for alt, p in alternatives
+                        p * metric_value(self.metric(example, alt), self._name, example) for alt, p in alternatives
                     ) / (total or 1.0)
                     continue
-                results[i] = metric_value(self.metric(self.valset[i], prediction), self._name)
+                results[i] = metric_value(self.metric(self.valset[i], prediction), self._name, self.valset[i])
             except MetricValueError:  # a broken metric, not a failed example
                 raise
             except Exception as exc:  # scored as a failure, as on the per-call path
@@ -342,8 +377,8 @@ class Scorer:
             TransportError: an example's call still failed after its retries (the other
                 examples' scores are cached). EndpointError: the endpoint is down or refuses.
             ScoringError: every example raised another error (without ``failures``).
-            ConfigError: the metric returned NaN, an infinite or a too large value
-                (:func:`metric_value`).
+            ConfigError: the metric returned a value that is not a number, NaN, an infinite or a
+                too large value (:func:`metric_value`).
         """
         have = self.known(key, indices)
         todo = [i for i in indices if i not in have]

@@ -79,6 +79,10 @@ def returns_str(example, pred, trace=None):
     return "yes"
 
 
+def returns_none(example, pred, trace=None):
+    return None
+
+
 def returns_inf(example, pred, trace=None):
     return float("-inf")
 
@@ -191,17 +195,16 @@ def test_a_nan_metric_names_itself_and_prints_no_optuna_traceback(
     ref = f"{metrics}:returns_nan"
     done = _console(*_compile(f"{program_file}:make", tiny_data, tmp_path / "o", "--metric", ref))
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
-        f"specprompt compile: error: --metric {ref} returned NaN; return a number (e.g. 0.0 for an example it "
-        "cannot score)"
-    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"specprompt compile: error: --metric {ref} returned NaN for the example {{label="), last
+    assert last.endswith("}; return a number (e.g. 0.0 for an example it cannot score)"), last
     assert "Traceback" not in done.stderr
     assert "Trial 0 failed with parameters" in done.stderr and "(specprompt -vv shows the traceback)" in done.stderr
     verbose = _console("-vv", *_compile(f"{program_file}:make", tiny_data, tmp_path / "v", "--metric", ref))
     assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
 
 
-def test_metric_wrapper_keeps_the_name_and_passes_values_through(tmp_path: Path) -> None:
+def test_metric_wrapper_keeps_the_name_and_refuses_values_that_are_not_finite_numbers(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.py"
     metrics.write_text(METRICS)
     ex = dspy.Example(image=None, label="a").with_inputs("image")
@@ -210,11 +213,14 @@ def test_metric_wrapper_keeps_the_name_and_passes_values_through(tmp_path: Path)
     assert one.__qualname__ == "returns_one" and one(ex, pred) == 1.0 and one(ex, pred, trace=None) == 1.0
     obj = load_metric(f"{metrics}:as_object")
     assert obj.__qualname__ == "Callable" and obj(ex, pred) == 1.0  # the study name reads the qualname
-    assert load_metric(f"{metrics}:returns_str")(ex, pred) == "yes"  # the search says what it expects
+    for name, got in (("returns_str", r"'yes' \(a str\)"), ("returns_none", r"None \(a NoneType\)")):
+        match = rf"--metric .*:{name} returned {got} for the example \{{label='a'\}}; return a number"
+        with pytest.raises(ConfigError, match=match):
+            load_metric(f"{metrics}:{name}")(ex, pred)
     for name in ("returns_nan", "nan_score"):
         with pytest.raises(ConfigError, match=rf"--metric .*:{name} returned NaN"):
             load_metric(f"{metrics}:{name}")(ex, pred)
-    with pytest.raises(ConfigError, match=r"--metric .*:returns_inf returned -inf; return a finite number"):
+    with pytest.raises(ConfigError, match=r"--metric .*:returns_inf returned -inf for the example .*; return a finite"):
         load_metric(f"{metrics}:returns_inf")(ex, pred)
 
 

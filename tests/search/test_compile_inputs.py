@@ -78,13 +78,14 @@ def test_a_setup_that_breaks_mid_search_is_not_pruned_into_zeros(colour_task: Ta
     assert zeros == []  # no trial of the broken setup was pruned with its failures stored as zeros
 
 
-@pytest.mark.parametrize("value", [float("inf"), float("-inf"), 1e308])
-def test_a_metric_value_that_cannot_be_averaged_stops_the_compile(colour_task: Task, lm: dspy.LM, value: float) -> None:
-    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), 1e308, None, "1.0"])
+def test_a_metric_value_that_cannot_be_averaged_stops_the_compile(colour_task: Task, lm: dspy.LM, value: Any) -> None:
+    def metric(example: Any, pred: Any, trace: Any = None) -> Any:
         return value if example.label == pred.label else 0.0
 
     opt = BandOptimizer(metric, **options(trim=False))
-    with pytest.raises(ConfigError, match=r"the metric .*metric returned (-?inf; return a finite number|1e\+308)"):
+    returned = r"(-?inf|1e\+308|None \(a NoneType\)|'1\.0' \(a str\)) for the example \{label='[a-z-]+'\}; return a"
+    with pytest.raises(ConfigError, match=rf"the metric .*metric returned {returned}"):
         opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
 
 

@@ -75,10 +75,12 @@ def test_failures_score_zero_unless_everything_fails() -> None:
 def test_metric_value() -> None:
     assert metric_value(True) == 1.0 and metric_value(0) == 0.0 and metric_value(0.25) == 0.25
     assert metric_value(dspy.Prediction(score=0.5, feedback="ok")) == 0.5
-    with pytest.raises(TypeError, match=r"must return a number, a bool or an object with \.score, got 'high'"):
+    with pytest.raises(ConfigError, match=r"the metric returned 'high' \(a str\); return a number, a bool or an obj"):
         metric_value("high")
-    with pytest.raises(TypeError, match="got None"):
-        metric_value(None)
+    with pytest.raises(ConfigError, match=r"the metric m returned None \(a NoneType\) for the example \{y='a'\}; "):
+        metric_value(None, "the metric m", _val("a")[0])
+    with pytest.raises(ConfigError, match=r"an object whose \.score is None \(a NoneType\) for the example \{x="):
+        metric_value(dspy.Prediction(score=None), "the metric m", dspy.Example(x="a"))  # no inputs set: every field
     assert metric_value(np.bool_(True)) == 1.0 and metric_value(np.float32(0.5)) == 0.5
 
 
@@ -96,6 +98,15 @@ def test_metric_value_refuses_values_that_cannot_be_averaged(value: Any, match: 
     with pytest.raises(ConfigError, match=match):
         metric_value(value, "the metric m")
     assert metric_value(1e300) == 1e300 and metric_value(-2.5) == -2.5  # finite values outside [0, 1] stay
+
+
+@pytest.mark.parametrize("value", [None, "yes", [1.0]])
+def test_a_metric_value_that_is_not_a_number_stops_the_scoring(value: Any) -> None:
+    """Not a failed example scored 0.0 (as an example whose program raises): a bug of the metric, as NaN is."""
+    scorer = Scorer(lambda ex, pred, trace=None: value if ex.x == "b" else 1.0, _val("a", "b", "c"), 2)
+    with pytest.raises(ConfigError, match=rf"the metric .*<lambda> returned .*\(a {type(value).__name__}\) for the "):
+        scorer.score("k", Echo, [0, 1, 2])
+    assert scorer.known("k", [0, 1, 2]) == {}  # nothing is remembered of it
 
 
 def test_a_bad_metric_value_on_one_example_stops_the_scoring() -> None:
