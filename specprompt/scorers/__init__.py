@@ -7,9 +7,11 @@ wraps it in a ``dspy.LM``. Besides one request at a time (``complete``), it answ
 read with :func:`parse_messages` together (``respond``: one encoder pass), as the band search does.
 :class:`PixelJudgeEngine` (:func:`pixel_lm`) sees only the pixels a remote API would receive and
 answers with the nearest demo under its own image descriptor (``"hist-hog"`` or ``"lbp-dct"``):
-a stand-in for a remote VLM.
+a stand-in for a remote VLM. The ``*_lm`` functions give each LM an :class:`AsyncScorerEngine` over
+the same engine, so DSPy's async calls (``await program.acall(...)``) work too.
 """
 
+from specprompt.scorers._async import AsyncScorerEngine
 from specprompt.scorers._engine_base import (
     ParsedChat,
     ScorerEngine,
@@ -32,6 +34,7 @@ from specprompt.scorers._nearest import (
 from specprompt.scorers._pixel import PIXEL_JUDGES, PixelJudgeConfig, PixelJudgeEngine, pixel_lm, sent_pixels
 
 __all__ = [
+    "AsyncScorerEngine",
     "LocalVLMEngine",
     "MODEL_NAME",
     "NearestBandEngine",

@@ -39,6 +39,7 @@ __all__ = [
     "ScorerEngine",
     "default_answer",
     "engine_config",
+    "need_query_image",
     "parse_chat",
     "parse_messages",
     "supplied_answer",
@@ -298,6 +299,38 @@ def supplied_answer(answer: str) -> str | None:
         if isinstance(obj, dict) and str(obj.get("reasoning", "")).strip() == _NOT_SUPPLIED:
             text = json.dumps({**obj, "reasoning": ""})
     return None if _NOT_SUPPLIED in text else text
+
+
+def need_query_image(chat: ParsedChat) -> None:
+    """Refuses a chat whose query has no image, naming which of two mistakes it is.
+
+    The offline engines answer by comparing the query's images with the demos'. A request with
+    no image part anywhere is a text-only prompt (the text step of a multi-step module), which
+    they cannot answer at all: the fix is another LM for that predictor, not other inputs. A
+    request whose demos show images while its query shows none lost the query's image (a path,
+    PIL image or ``None`` in an image field).
+
+    Raises:
+        InvalidRequestError: no image part in the whole request (lm15's error: DSPy raises
+            ``LMInvalidRequestError``, ``specprompt serve`` answers 400).
+        ImageInputError: images in the demos but none in the query.
+    """
+    if chat.query:
+        return
+    if not chat.images:
+        from dspy.lm15 import InvalidRequestError
+
+        raise InvalidRequestError(
+            "this offline scorer answers only prompts with images (it compares the query's images with the "
+            "demos'), and this request holds no image part: a text-only predictor (such as a text step of a "
+            "multi-step module) needs an LM of its own, e.g. predictor.set_lm(dspy.LM(...)); a predictor with "
+            "image fields needs dspy.Image objects in them (not paths, PIL images or None)"
+        )
+    raise ImageInputError(
+        "<query>",
+        "the final user message has no image part; pass dspy.Image objects (not paths, PIL images or None) "
+        "in the image fields",
+    )
 
 
 def text_tokens(chars: int) -> int:

@@ -45,8 +45,16 @@ from typing import TYPE_CHECKING, Any
 import dspy
 import numpy as np
 
-from specprompt.errors import ConfigError, ImageInputError
-from specprompt.scorers._engine_base import ChatImage, LRUCache, ParsedChat, ScorerEngine, default_answer
+from specprompt.errors import ConfigError
+from specprompt.scorers._async import engine_lm
+from specprompt.scorers._engine_base import (
+    ChatImage,
+    LRUCache,
+    ParsedChat,
+    ScorerEngine,
+    default_answer,
+    need_query_image,
+)
 from specprompt.vlm import LocalVLM, png_metadata, prepare_decoded
 
 if TYPE_CHECKING:
@@ -132,7 +140,8 @@ def load_local_vlm(
 class LocalVLMEngine(ScorerEngine):
     """DSPy engine answering with the local band VLM (see the module docstring for what it can answer).
 
-    Use it through :func:`local_lm` or ``dspy.LM(engine.model_name, engine=engine)``.
+    Use it through :func:`local_lm`, or ``dspy.LM(engine.model_name, engine=engine,
+    async_engine=AsyncScorerEngine(engine))`` (without ``async_engine``, ``acall`` fails).
 
     Args:
         checkpoint: checkpoint directory (default: the one shipped with specprompt).
@@ -224,7 +233,7 @@ class LocalVLMEngine(ScorerEngine):
         return sum(self.prepare(img)[0].layout.n_tokens for img in chat.images)
 
     def answer(self, chat: ParsedChat) -> tuple[str, dict[str, Any]]:
-        _need_query(chat)
+        need_query_image(chat)
         prepared = {img.key: self.prepare(img) for img in chat.images}
         paths = [prepared[img.key][1] for img in chat.images]
         details: dict[str, Any] = {"model_id": self.model_id, "paths": paths}
@@ -248,12 +257,13 @@ class LocalVLMEngine(ScorerEngine):
             (about 1e-6), since an image's embedding is computed in another batch.
 
         Raises:
+            InvalidRequestError: a chat without any image (:func:`need_query_image`; nothing is answered).
             ImageInputError: a chat without a query image, or an unreadable image (nothing is answered).
         """
         import torch
 
         for chat in chats:
-            _need_query(chat)
+            need_query_image(chat)
         prepared = {img.key: self.prepare(img) for chat in chats for img in chat.images}
         episodes: dict[tuple[Any, ...], list[int]] = {}
         for i, chat in enumerate(chats):
@@ -299,15 +309,6 @@ class LocalVLMEngine(ScorerEngine):
         return out
 
 
-def _need_query(chat: ParsedChat) -> None:
-    if not chat.query:
-        raise ImageInputError(
-            "<query>",
-            "the final user message has no image part; pass dspy.Image objects (not paths, PIL images "
-            "or None) in the image fields",
-        )
-
-
 def _chosen(
     chat: ParsedChat, labels: list[str], answers: list[str], probs: np.ndarray, details: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
@@ -335,7 +336,8 @@ def local_lm(
         **options: ``device``, ``cache_size`` of :class:`LocalVLMEngine`.
 
     Returns:
-        ``dspy.LM("specprompt/local-<hash>", engine=...)``; the engine is ``lm.engine``.
+        ``dspy.LM("specprompt/local-<hash>", engine=..., async_engine=...)`` (an
+        :class:`~specprompt.scorers.AsyncScorerEngine` over the same engine); the engine is ``lm.engine``.
 
     Raises:
         ConfigError: a bad checkpoint, adapter or option.
@@ -349,4 +351,4 @@ def local_lm(
         engine = LocalVLMEngine(checkpoint, adapter_path, **options)
     except TypeError as exc:
         raise ConfigError(f"bad local_lm option: {exc}; allowed: device, cache_size") from None
-    return dspy.LM(engine.model_name, engine=engine, cache=cache)
+    return engine_lm(engine, cache)

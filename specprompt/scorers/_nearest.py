@@ -17,7 +17,8 @@ from typing import Any
 import dspy
 import numpy as np
 
-from specprompt.errors import ConfigError, ImageInputError
+from specprompt.errors import ConfigError
+from specprompt.scorers._async import engine_lm
 from specprompt.scorers._engine_base import (
     ChatImage,
     LRUCache,
@@ -25,6 +26,7 @@ from specprompt.scorers._engine_base import (
     ScorerEngine,
     default_answer,
     engine_config,
+    need_query_image,
 )
 from specprompt.spectral import pyr_down, pyr_up
 
@@ -329,7 +331,8 @@ class _Call:
 class NearestBandEngine(ScorerEngine):
     """DSPy engine that copies the answer of the demo nearest to the query, band by band.
 
-    Use it through :func:`nearest_lm` or ``dspy.LM(engine.model_name, engine=engine)``.
+    Use it through :func:`nearest_lm`, or ``dspy.LM(engine.model_name, engine=engine,
+    async_engine=AsyncScorerEngine(engine))`` (without ``async_engine``, ``acall`` fails).
 
     Args:
         config: a :class:`NearestConfig`; or give its fields as keywords.
@@ -377,14 +380,10 @@ class NearestBandEngine(ScorerEngine):
         """Scores (minus distances) of every demo of ``chat``, in order.
 
         Raises:
+            InvalidRequestError: no image in the whole chat (:func:`need_query_image`).
             ImageInputError: the query has no image, or an image cannot be decoded.
         """
-        if not chat.query:
-            raise ImageInputError(
-                "<query>",
-                "the final user message has no image part; pass dspy.Image objects (not paths, PIL images "
-                "or None) in the image fields",
-            )
+        need_query_image(chat)
         call = _Call(self)
         scores = []
         for demo in chat.demos:
@@ -408,13 +407,13 @@ def nearest_lm(*, cache: bool = False, **options: Any) -> dspy.LM:
         **options: fields of :class:`NearestConfig`.
 
     Returns:
-        ``dspy.LM(config.model_string(), engine=NearestBandEngine(...), cache=cache)``; the
-        engine is ``lm.engine`` (its ``calls`` counts requests).
+        ``dspy.LM(config.model_string(), engine=NearestBandEngine(...), cache=cache)`` with the
+        engine's :class:`~specprompt.scorers.AsyncScorerEngine` as ``async_engine`` (``acall``
+        works); the engine is ``lm.engine`` (its ``calls`` counts requests of both).
 
     Example:
         >>> lm = nearest_lm()
         >>> lm.model, lm.engine.calls
         ('specprompt/nearest-v1', 0)
     """
-    engine = NearestBandEngine(**options)
-    return dspy.LM(engine.model_name, engine=engine, cache=cache)
+    return engine_lm(NearestBandEngine(**options), cache)

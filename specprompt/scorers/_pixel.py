@@ -34,6 +34,7 @@ import dspy
 import numpy as np
 
 from specprompt.errors import ConfigError, ImageInputError
+from specprompt.scorers._async import engine_lm
 from specprompt.scorers._engine_base import (
     ChatImage,
     LRUCache,
@@ -41,6 +42,7 @@ from specprompt.scorers._engine_base import (
     ScorerEngine,
     default_answer,
     engine_config,
+    need_query_image,
 )
 
 __all__ = ["PIXEL_JUDGES", "PixelJudgeConfig", "PixelJudgeEngine", "judge_descriptor", "pixel_lm", "sent_pixels"]
@@ -347,10 +349,10 @@ class PixelJudgeEngine(ScorerEngine):
         """Scores (minus distances) of every demo of ``chat``, in order.
 
         Raises:
+            InvalidRequestError: no image in the whole chat (:func:`need_query_image`).
             ImageInputError: the query has no image, or an image cannot be decoded.
         """
-        if not chat.query:
-            raise ImageInputError("<query>", "the final user message has no image part; pass dspy.Image objects")
+        need_query_image(chat)
         query = [self.descriptor(q) for q in chat.query]
         scores = []
         for demo in chat.demos:
@@ -382,5 +384,4 @@ def pixel_lm(judge: str = "hist-hog", *, cache: bool = False, **options: Any) ->
         >>> lm.model, lm.engine.calls
         ('specprompt/pixel-hist-hog-v1', 0)
     """
-    engine = PixelJudgeEngine(judge=judge, **options)
-    return dspy.LM(engine.model_name, engine=engine, cache=cache)
+    return engine_lm(PixelJudgeEngine(judge=judge, **options), cache)
