@@ -1,10 +1,12 @@
 """Shared fixtures: a tiny band-VLM checkpoint trained for a few steps (vlm, training and scorer tests),
-the test PostgreSQL database with its skip reason (search, CLI and benchmark tests), and a loader of
-the benchmark scripts (their tests call the scripts' functions)."""
+the test PostgreSQL database with its skip reason (search, CLI and benchmark tests), a loader of
+the benchmark scripts (their tests call the scripts' functions), and an ICC profile of another colour
+space than sRGB (image input and dataset tests)."""
 
 from __future__ import annotations
 
 import importlib.util
+import struct
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +15,31 @@ import pytest
 
 from specprompt.training import TrainConfig
 from specprompt.vlm import ModelConfig
+
+#: Display P3's primaries adapted to D50 (the XYZ of R, G and B), as a phone photo's profile holds them.
+_P3_COLORANTS = {
+    b"rXYZ": (0.5151, 0.2412, -0.0011),
+    b"gXYZ": (0.2919, 0.6922, 0.0419),
+    b"bXYZ": (0.1572, 0.0666, 0.7841),
+}
+
+
+def display_p3_profile() -> bytes:
+    """An ICC profile with Display P3's primaries: ImageCms's sRGB profile with its colorant tags replaced.
+
+    Its name still says sRGB (``"sRGB built-in"``), so only a look at its colours tells it from sRGB;
+    a skin tone (200, 150, 120) stored under it is about (209, 147, 115) in sRGB.
+    """
+    from PIL import ImageCms
+
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[84:100] = bytes(16)  # the profile ID (an MD5 of the contents) no longer holds
+    (count,) = struct.unpack_from(">I", data, 128)
+    for i in range(count):
+        sig, offset, _ = struct.unpack_from(">4sII", data, 132 + 12 * i)
+        if sig in _P3_COLORANTS:  # an XYZType tag: 'XYZ ', 4 reserved bytes, then three s15Fixed16 numbers
+            struct.pack_into(">3i", data, offset + 8, *(round(v * 65536) for v in _P3_COLORANTS[sig]))
+    return bytes(data)
 
 
 def load_script(path: Path) -> ModuleType:

@@ -21,8 +21,6 @@ case; never ``0``/``1`` or ``yes``/``no``), ``Literal`` folders one of its choic
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import types
@@ -34,9 +32,9 @@ from typing import Any, Literal
 
 import dspy
 
+from specprompt.data._images import ImageReader
 from specprompt.data._labels import folder_labels
-from specprompt.errors import ConfigError, ImageInputError
-from specprompt.io import parse_data_uri
+from specprompt.errors import ConfigError
 
 __all__ = ["DatasetFields", "IMAGE_SUFFIXES", "dataset_fields", "default_fields", "load_dataset"]
 
@@ -72,8 +70,6 @@ _OTHER_IMAGE_SUFFIXES = (
 _SCALARS: dict[type, str] = {str: "a JSON string", int: "a JSON integer", float: "a JSON number", bool: "true or false"}
 #: Output fields that describe the model's reasoning, never a dataset label (``dspy.ChainOfThought``).
 _NOT_LABELS = ("reasoning",)
-#: Image formats kept byte for byte in the data URI (the ones chat APIs accept); others become PNG.
-_KEEP_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 
 # -- which fields a dataset must have ----------------------------------------------------------------
@@ -164,47 +160,6 @@ def dataset_fields(program: dspy.Module) -> DatasetFields:
 # -- reading datasets -------------------------------------------------------------------------------
 
 
-def _image_data_uri(data: bytes, where: str) -> str:
-    """Checks ``data`` decodes as an allowed image and returns a data URI (original bytes when possible)."""
-    from PIL import Image
-
-    from specprompt.io import load_image
-
-    try:
-        pil = load_image(data)
-    except ImageInputError as exc:
-        raise ImageInputError(where, exc.reason) from None
-    with Image.open(io.BytesIO(data)) as im:
-        fmt = im.format or ""
-    mime = _KEEP_FORMATS.get(fmt)
-    if mime is None:
-        buf = io.BytesIO()
-        pil.save(buf, format="PNG")
-        data, mime = buf.getvalue(), "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _read_image_file(path: Path, where: str) -> dspy.Image:
-    if not path.is_file():
-        raise ConfigError(f"{where}: image file {str(path)!r} does not exist")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageInputError(where, f"cannot read {str(path)!r} ({exc.strerror or exc})") from None
-    return dspy.Image(_image_data_uri(data, f"{where} ({path.name})"))
-
-
-def _image_value(value: Any, base: Path, where: str) -> dspy.Image:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}: an image must be a path (a string) relative to the JSONL file, got {value!r:.60}")
-    if value.startswith("data:"):
-        return dspy.Image(_image_data_uri(parse_data_uri(value, where), where))
-    if "://" in value:
-        raise ConfigError(f"{where}: remote image {value!r:.80} is not fetched; download it and give its path")
-    path = Path(value)
-    return _read_image_file(path if path.is_absolute() else base / path, where)
-
-
 def _check_choice(fields: DatasetFields, name: str, value: Any, where: str) -> None:
     allowed = fields.choices.get(name)
     if allowed is not None and value not in allowed:
@@ -239,7 +194,7 @@ def _json_kind(value: Any) -> str:
     return f" ({kind})"
 
 
-def _jsonl_example(obj: Any, fields: DatasetFields, base: Path, where: str) -> dspy.Example:
+def _jsonl_example(obj: Any, fields: DatasetFields, base: Path, where: str, images: ImageReader) -> dspy.Example:
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: each line must be a JSON object, got {type(obj).__name__}")
     missing = [n for n in (*fields.inputs, *fields.outputs) if n not in obj]
@@ -250,18 +205,18 @@ def _jsonl_example(obj: Any, fields: DatasetFields, base: Path, where: str) -> d
         value = obj[name]
         kind = fields.images.get(name)
         if kind == "single":
-            value = _image_value(value, base, f"{where} field {name!r}")
+            value = images.value(value, base, f"{where} field {name!r}")
         elif kind == "list":
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: field {name!r} is a list of images; give a JSON list of paths")
-            value = [_image_value(v, base, f"{where} field {name!r} item {i}") for i, v in enumerate(value)]
+            value = [images.value(v, base, f"{where} field {name!r} item {i}") for i, v in enumerate(value)]
         else:
             _check_choice(fields, name, value, where)
         values[name] = value
     return dspy.Example(**values).with_inputs(*fields.inputs)
 
 
-def _load_jsonl(path: Path, fields: DatasetFields) -> list[dspy.Example]:
+def _load_jsonl(path: Path, fields: DatasetFields, images: ImageReader) -> list[dspy.Example]:
     out: list[dspy.Example] = []
     try:
         handle = path.open(encoding="utf-8-sig")
@@ -279,13 +234,13 @@ def _load_jsonl(path: Path, fields: DatasetFields) -> list[dspy.Example]:
                     msg = getattr(exc, "msg", str(exc))
                     col = getattr(exc, "colno", None)
                     raise ConfigError(f"{where}: not valid JSON ({msg}{f' at column {col}' if col else ''})") from None
-                out.append(_jsonl_example(obj, fields, path.parent, where))
+                out.append(_jsonl_example(obj, fields, path.parent, where, images))
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return out
 
 
-def _load_folders(root: Path, fields: DatasetFields) -> list[dspy.Example]:
+def _load_folders(root: Path, fields: DatasetFields, images: ImageReader) -> list[dspy.Example]:
     image_fields = [n for n in fields.inputs if n in fields.images]
     others = [n for n in fields.inputs if n not in fields.images]
     if len(image_fields) != 1 or others or len(fields.outputs) != 1:
@@ -304,7 +259,7 @@ def _load_folders(root: Path, fields: DatasetFields) -> list[dspy.Example]:
             if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
                 skipped.append(f)
                 continue
-            image = _read_image_file(f, str(f))
+            image = images.read_file(f)
             value: Any = [image] if fields.images[image_field] == "list" else image
             out.append(dspy.Example(**{image_field: value, label_field: labels[folder.name]}).with_inputs(image_field))
             found += 1
@@ -397,9 +352,17 @@ def load_dataset(
     """Reads a JSONL file or a folder per label into ``dspy.Example`` s (inputs marked).
 
     The reader of ``specprompt compile --trainset``. Never executes code: lines are JSON, images
-    are decoded with the limits of :func:`specprompt.io.load_image` and kept as data URIs (PNG,
-    JPEG, WebP and GIF byte for byte, other formats re-encoded as PNG), so equal files give equal
-    examples.
+    are decoded with the limits of :func:`specprompt.io.load_image` and kept as data URIs, so
+    equal files give equal examples.
+
+    An example's image holds the pixels that :func:`~specprompt.load_image` gives, which are the
+    pixels a demo made from it is sent with, so a query and a demo of one file look the same to the
+    model. A PNG, JPEG, WebP or GIF file is kept byte for byte when it already holds them: 8-bit
+    grey, RGB, RGBA, grey with alpha or palette, no EXIF orientation other than upright, no ICC
+    profile other than sRGB, one frame. Every other file is re-encoded as PNG from the decoded
+    image (EXIF rotation applied, colours converted to sRGB, the first frame, 16-bit values
+    scaled to 8 bits; TIFF and BMP always), and one INFO line of the ``specprompt.data`` logger
+    says how many were and why. Label folder names are read in Unicode NFC form.
 
     Args:
         path: a ``.jsonl`` (or ``.ndjson``) file, or a folder ``<label>/<image files>``.
@@ -422,6 +385,10 @@ def load_dataset(
             given together with a ``program``.
         ImageInputError: an image that cannot be decoded (names the file and line).
 
+    Warns:
+        SpecPromptWarning: an image with several frames (only the first is kept) or with an ICC
+            profile that cannot be applied, naming the file.
+
     Example:
         >>> load_dataset("missing.jsonl")
         Traceback (most recent call last):
@@ -435,13 +402,19 @@ def load_dataset(
             raise ConfigError("give a program or image_field/label_field, not both (the program names the fields)")
         fields = program if isinstance(program, DatasetFields) else dataset_fields(program)
     p = Path(path)
+    images = ImageReader()
     if p.is_dir():
-        return _load_folders(p, fields)
-    if not p.exists():
-        raise ConfigError(f"dataset {str(p)!r} does not exist (give a .jsonl file or a folder per label)")
-    if p.suffix.lower() not in (".jsonl", ".ndjson"):
-        raise ConfigError(f"dataset {str(p)!r} must be a .jsonl file or a folder per label, got suffix {p.suffix!r}")
-    examples = _load_jsonl(p, fields)
-    if not examples:
-        raise ConfigError(f"dataset {str(p)!r} has no examples (it is empty or only blank lines)")
+        examples = _load_folders(p, fields, images)
+    else:
+        if not p.exists():
+            raise ConfigError(f"dataset {str(p)!r} does not exist (give a .jsonl file or a folder per label)")
+        if p.suffix.lower() not in (".jsonl", ".ndjson"):
+            raise ConfigError(
+                f"dataset {str(p)!r} must be a .jsonl file or a folder per label, got suffix {p.suffix!r}"
+            )
+        examples = _load_jsonl(p, fields, images)
+        if not examples:
+            raise ConfigError(f"dataset {str(p)!r} has no examples (it is empty or only blank lines)")
+    images.report(p)
+    images.warn(stacklevel=2)  # at the caller of load_dataset
     return examples

@@ -3,6 +3,10 @@
 A folder name is a label only when it spells one exactly, as a JSONL label must have the JSON
 type of its output field: an exact-match metric compares the label with the model's parsed
 answer, so ``"1"`` for an ``int`` output would never match (see :func:`folder_labels`).
+
+Folder names are read in Unicode NFC form: macOS (and zips made there) write ``café`` as ``e`` plus a
+combining accent (NFD), which would otherwise never equal the ``café`` of a JSONL label, a
+``Literal`` choice or a model's answer.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,24 +34,28 @@ _FOLDER_EXAMPLES = {str: "by their labels", int: "0, 1, -2, ...", float: "0.5, 1
 def folder_labels(root: Path, names: list[str], fields: DatasetFields, label_field: str) -> dict[str, Any]:
     """Folder name -> its label, of the type of the program's output field ``label_field``.
 
+    Names are NFC-normalised before they are read (an NFD ``café`` folder gives the label ``café``
+    in NFC form); the keys of the result are the names as given.
+
     Raises:
         ConfigError: a name that is not one of the field's ``Literal`` choices, that does not
             spell a value of its type exactly, or two names that spell the same value.
     """
+    nfc = {n: unicodedata.normalize("NFC", n) for n in names}
     allowed = fields.choices.get(label_field)
     if allowed is not None:
-        unknown = [n for n in names if not any(_spells(n, c) for c in allowed)]
+        unknown = [n for n in names if not any(_spells(nfc[n], c) for c in allowed)]
         if unknown:
             raise ConfigError(
                 f"{root}: label folder(s) {unknown} are not labels of the program's {label_field!r} field; "
                 f"allowed: {', '.join(map(_folder_name, allowed))}"
             )
-        return {n: next(c for c in allowed if _spells(n, c)) for n in names}
+        return {n: next(c for c in allowed if _spells(nfc[n], c)) for n in names}
     kind = fields.scalars.get(label_field, (str, False))[0]
     labels: dict[str, Any] = {}
     seen: dict[Any, str] = {}
     for name in names:
-        value = _folder_value(name, kind)
+        value = _folder_value(nfc[name], kind)
         if value is None:
             raise ConfigError(
                 f"{root}: label folder {name!r} is not {_FOLDER_SPELLING[kind]}, but the program's {label_field!r} "

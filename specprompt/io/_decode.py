@@ -1,4 +1,4 @@
-"""Decoding with limits: header size check before decoding, first frame only, EXIF orientation applied."""
+"""Decoding with limits: header size check before decoding, first frame only, EXIF orientation and ICC applied."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from specprompt.errors import ImageInputError
+from specprompt.io._colour import to_srgb
 from specprompt.io._limits import check_size
 
 if TYPE_CHECKING:
@@ -24,17 +25,31 @@ and some (EPS) run external programs.
 
 @dataclass(frozen=True)
 class Decoded:
-    """A fully loaded first frame with EXIF orientation applied, in whatever mode PIL decoded.
+    """A fully loaded first frame with EXIF orientation applied and colours in sRGB, in whatever
+    mode PIL decoded (RGB after an ICC conversion).
 
     Attributes:
         image: the pixels (never the caller's object).
         source: the short description used in errors and warnings.
         frames: how many frames the source has (1 for still images).
+        changes: what decoding changed in the stored pixels (``"EXIF orientation 6"``,
+            ``"ICC profile 'Display P3' converted to sRGB"``, ``"first of 3 frames"``); mode
+            conversions are not listed here.
+        notes: what to warn about, each said after the source (``"has 3 frames; ..."``).
+        format: Pillow's name of the encoded format (``"PNG"``), ``""`` for an image made in memory.
     """
 
     image: PILImage.Image
     source: str
     frames: int
+    changes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    format: str = ""
+
+
+#: The EXIF tag ``Orientation``, and its values that rotate or flip (1 is upright).
+_ORIENTATION = 0x0112
+_ROTATIONS = (2, 3, 4, 5, 6, 7, 8)
 
 
 def _allowed_formats() -> list[str]:
@@ -75,7 +90,8 @@ def decode_stream(stream: IO[bytes], source: str, max_pixels: int | None) -> Dec
 
 
 def prepare_pil(image: PILImage.Image, source: str, max_pixels: int | None) -> Decoded:
-    """Checks the size, then loads the first frame of ``image`` and applies its EXIF orientation.
+    """Checks the size, then loads the first frame of ``image`` and applies its EXIF orientation and
+    ICC profile (:func:`~specprompt.io._colour.to_srgb`).
 
     Works on lazily opened images (nothing is decoded before the size check) and on images the caller
     made; the caller's image is never modified (its current frame is restored when it had to seek).
@@ -94,8 +110,10 @@ def prepare_pil(image: PILImage.Image, source: str, max_pixels: int | None) -> D
                 image.seek(0)
                 check_size(image.width, image.height, source, max_pixels)  # frames may differ in size
             image.load()
+            orientation = image.getexif().get(_ORIENTATION, 1)
             # exif_transpose returns a new image, transposed or not: the result never aliases `image`.
             result = ImageOps.exif_transpose(image)
+            srgb = to_srgb(result, source)
         finally:
             if position != 0:
                 image.seek(position)
@@ -103,4 +121,17 @@ def prepare_pil(image: PILImage.Image, source: str, max_pixels: int | None) -> D
         raise
     except Exception as exc:  # truncated data raises OSError, other plugins other types; the cause is kept
         raise ImageInputError(source, f"corrupt or truncated image data ({_reason(exc)})") from exc
-    return Decoded(image=result, source=source, frames=max(frames, 1))
+    frames = max(frames, 1)
+    changes = [f"EXIF orientation {orientation}"] if orientation in _ROTATIONS else []
+    changes += [srgb.change] if srgb.change else []
+    changes += [f"first of {frames} frames"] if frames > 1 else []
+    notes = [f"has {frames} frames; only the first frame is used"] if frames > 1 else []
+    notes += [srgb.warning] if srgb.warning else []
+    return Decoded(
+        image=srgb.image,
+        source=source,
+        frames=frames,
+        changes=tuple(changes),
+        notes=tuple(notes),
+        format=str(image.format or ""),
+    )

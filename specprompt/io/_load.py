@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,22 +13,75 @@ from specprompt.io._arrays import array_to_pil, array_to_unit
 from specprompt.io._decode import Decoded
 from specprompt.io._describe import describe_array
 from specprompt.io._limits import DEFAULT_MAX_PIXELS, check_max_pixels
-from specprompt.io._modes import to_standard_mode, to_unit_float
+from specprompt.io._modes import mode_change, to_standard_mode, to_unit_float
 from specprompt.io._sources import decode_source
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["as_array", "load_image"]
+__all__ = ["NormalisedImage", "as_array", "load_image", "normalise_image"]
 
 
-def _warn_if_animated(decoded: Decoded) -> None:
-    if decoded.frames > 1:
-        warnings.warn(
-            f"{decoded.source} has {decoded.frames} frames; only the first frame is used",
-            SpecPromptWarning,
-            stacklevel=3,  # the caller of load_image / as_array
-        )
+def _warn(decoded: Decoded) -> None:
+    """Warns about several frames and an ICC profile that could not be applied, naming the source."""
+    for note in decoded.notes:  # stacklevel 3: the caller of load_image / as_array
+        warnings.warn(f"{decoded.source} {note}", SpecPromptWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    """What :func:`normalise_image` gives: :func:`load_image`'s image, and what it changed.
+
+    Attributes:
+        image: the image :func:`load_image` returns (mode ``"L"``, ``"RGB"`` or ``"RGBA"``).
+        source: the short description of the source used in errors and warnings.
+        format: Pillow's name of the encoded format (``"PNG"``, ``"JPEG"``), ``""`` for a PIL
+            image made in memory or a numpy array.
+        changes: why ``image`` differs from what a plain decoder shows from the stored values:
+            ``"EXIF orientation 6"``, ``"ICC profile 'Display P3' converted to sRGB"``,
+            ``"first of 3 frames"``, ``"mode I;16"`` (16-bit, float, CMYK, bilevel, ... values
+            converted). Empty when the encoded image already holds these pixels (palette and
+            grey-with-alpha images only expand to RGB / RGBA); always empty for numpy arrays.
+        warnings: what :func:`load_image` would warn about, each to be said after the source
+            (``"has 3 frames; only the first frame is used"``).
+    """
+
+    image: PILImage.Image
+    source: str
+    format: str
+    changes: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def normalise_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> NormalisedImage:
+    """:func:`load_image` that says what it changed and warns about nothing.
+
+    For a caller that keeps encoded images (a dataset keeps a file's bytes only when they already
+    hold the pixels ``load_image`` gives, see :attr:`NormalisedImage.changes`) or that names the
+    source its own way in warnings (:attr:`NormalisedImage.warnings`).
+
+    Raises:
+        ImageInputError: as :func:`load_image`.
+        ConfigError: as :func:`load_image`.
+
+    Example:
+        >>> from PIL import Image
+        >>> normalise_image(Image.new("I;16", (2, 1))).changes
+        ('mode I;16',)
+    """
+    limit = check_max_pixels(max_pixels)
+    if isinstance(src, np.ndarray):
+        source = describe_array(src)
+        return NormalisedImage(array_to_pil(np.asarray(src), source, limit), source, "", (), ())
+    decoded = decode_source(src, limit)
+    changed = mode_change(decoded.image)
+    return NormalisedImage(
+        image=to_standard_mode(decoded.image, decoded.source),
+        source=decoded.source,
+        format=decoded.format,
+        changes=decoded.changes + ((changed,) if changed else ()),
+        warnings=decoded.notes,
+    )
 
 
 def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> PILImage.Image:
@@ -41,7 +95,8 @@ def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
 
     Encoded images are checked before decoding: the format must be one of
     :data:`~specprompt.io.ALLOWED_FORMATS` and ``width * height`` read from the header at most
-    ``max_pixels``. EXIF orientation is applied, animations give their first frame and a
+    ``max_pixels``. EXIF orientation is applied, an embedded ICC profile other than sRGB is
+    converted to sRGB, animations give their first frame and a
     :class:`~specprompt.errors.SpecPromptWarning`, and the mode is normalised by the table in
     :mod:`specprompt.io`. The caller's PIL image or array is never modified.
 
@@ -58,7 +113,8 @@ def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
         ConfigError: ``max_pixels`` is not a positive int or ``None``.
 
     Warns:
-        SpecPromptWarning: the source has several frames (GIF, APNG, WebP, multi-page TIFF).
+        SpecPromptWarning: the source has several frames (GIF, APNG, WebP, multi-page TIFF), or
+            an ICC profile that cannot be applied (its values are then used as sRGB).
 
     Example:
         >>> import numpy as np
@@ -70,7 +126,7 @@ def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     if isinstance(src, np.ndarray):
         return array_to_pil(np.asarray(src), describe_array(src), limit)
     decoded = decode_source(src, limit)
-    _warn_if_animated(decoded)
+    _warn(decoded)
     return to_standard_mode(decoded.image, decoded.source)
 
 
@@ -109,7 +165,7 @@ def as_array(
             is not a bool.
 
     Warns:
-        SpecPromptWarning: the source has several frames.
+        SpecPromptWarning: as :func:`load_image`.
 
     Example:
         >>> as_array(np.array([[0, 255]], np.uint8)).tolist()
@@ -122,5 +178,5 @@ def as_array(
     if isinstance(image, np.ndarray):
         return array_to_unit(np.asarray(image), describe_array(image), limit, copy, check_finite)
     decoded = decode_source(image, limit)
-    _warn_if_animated(decoded)
+    _warn(decoded)
     return to_unit_float(decoded.image, decoded.source)

@@ -17,7 +17,7 @@ from specprompt.errors import ImageInputError
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["SUPPORTED_MODES", "to_standard_mode", "to_unit_float"]
+__all__ = ["SUPPORTED_MODES", "mode_change", "to_standard_mode", "to_unit_float"]
 
 # mode -> target mode for the 8-bit conversions PIL does itself.
 _PIL_CONVERSIONS = {
@@ -38,6 +38,17 @@ _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 SUPPORTED_MODES = (*_PIL_CONVERSIONS, "P", *_WIDE_MODES)
 """Every PIL mode :func:`to_standard_mode` accepts."""
+
+
+#: Modes whose stored 8-bit values :func:`to_standard_mode` keeps: a palette or grey with alpha
+#: only expands to RGB / RGBA, with the same colours any decoder shows.
+_SAME_COLOUR_MODES = ("L", "LA", "P", "RGB", "RGBA")
+
+
+def mode_change(image: PILImage.Image) -> str | None:
+    """``"mode I;16"`` when :func:`to_standard_mode` changes the stored values of ``image``
+    (16-bit, float, CMYK, bilevel, ...), ``None`` when it keeps them."""
+    return None if image.mode in _SAME_COLOUR_MODES else f"mode {image.mode}"
 
 
 def _target_mode(image: PILImage.Image, source: str) -> str:

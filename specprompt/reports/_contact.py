@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from specprompt.errors import ConfigError
 from specprompt.spectral import Selection, Spectrum
 
@@ -39,11 +41,12 @@ def contact_sheet(
 ) -> PILImage.Image:
     """Draws a grid of renders: each row is ``(title, spectrum, [(label, selection), ...])``.
 
-    Each cell shows ``spectrum.render(selection, "minimal")`` scaled up (nearest neighbour, so the
-    real pixel size stays visible) to fit ``cell`` pixels, captioned with the label, the size of
-    that image (the image sent) and its price: one line per ``cost_models`` entry and one for
-    ``local`` (the local band VLM reading that image), each as ``"<tokens> <model>  -<saving>%"``
-    where the saving is against sending the whole source image. A legend on top names the models.
+    Each cell shows ``spectrum.render(selection, "minimal")`` (transparency on white) scaled up
+    (nearest neighbour, so the real pixel size stays visible) to fit ``cell`` pixels, captioned
+    with the label, the size of that image (the image sent) and its price: one line per
+    ``cost_models`` entry and one for ``local`` (the local band VLM reading that image), each as
+    ``"<tokens> <model>  -<saving>%"`` where the saving is against sending the whole source image.
+    A legend on top names the models.
 
     All prices are of the image sent, so identical pixels cost the same in every row, whatever the
     scheme. (The search prices a ``local`` selection by its kept bands of the source instead, see
@@ -100,7 +103,7 @@ def contact_sheet(
         full = {m: image_tokens(m, *spec.size) for m in models}
         for c, (label, sel) in enumerate(sels):
             x = _TITLE_W + _PAD + c * (cell + _PAD)
-            img = spec.render(sel, "minimal").convert("RGB")
+            img = _on_white(spec.render(sel, "minimal"))
             scale = cell / max(spec.size)
             shown = img.resize(
                 (max(1, round(spec.size[0] * scale)), max(1, round(spec.size[1] * scale))), Image.Resampling.NEAREST
@@ -114,6 +117,18 @@ def contact_sheet(
                 colour = (0, 110, 0) if tokens < full[m] else (90, 90, 90)
                 draw.text((x, y + cell + 2 + (i + 1) * _LINE), _price(tokens, full[m], _short(m)), fill=colour)
     return sheet
+
+
+def _on_white(image: PILImage.Image) -> PILImage.Image:
+    """``image`` in RGB as it is shown, transparency on white (:func:`specprompt.io.opaque_rgb`)."""
+    from PIL import Image
+
+    from specprompt.io import opaque_rgb
+
+    if image.mode == "RGB":
+        return image
+    pixels = opaque_rgb(np.asarray(image, np.float32) / np.float32(255.0))
+    return Image.fromarray(np.rint(pixels * np.float32(255.0)).astype(np.uint8), "RGB")
 
 
 def _check_row(r: int, row: object) -> None:

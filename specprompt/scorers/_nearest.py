@@ -112,13 +112,10 @@ class NearestConfig:
 
 
 def _rgb(pixels: np.ndarray) -> np.ndarray:
-    """Grey is repeated to 3 channels; alpha is dropped."""
-    arr = np.asarray(pixels, np.float32)
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.shape[2] == 1:
-        return np.repeat(arr, 3, axis=2)
-    return np.ascontiguousarray(arr[:, :, :3])
+    """Grey is repeated to 3 channels; alpha is composited on white (:func:`specprompt.io.opaque_rgb`)."""
+    from specprompt.io import opaque_rgb
+
+    return opaque_rgb(pixels)
 
 
 def resample(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -236,7 +233,7 @@ def image_distance(demo: np.ndarray, query: np.ndarray, config: NearestConfig | 
     with ``sig`` = :func:`band_signature`.
 
     Shape:
-        ``demo``: ``(h, w, C)``, ``query``: ``(H, W, C)``; C in 1, 3, 4 (grey repeated, alpha dropped).
+        ``demo``: ``(h, w, C)``, ``query``: ``(H, W, C)``; C in 1, 3, 4 (grey repeated, alpha on white).
 
     Example:
         >>> a = np.zeros((32, 32, 3), np.float32)

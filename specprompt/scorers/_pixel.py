@@ -1,7 +1,8 @@
 """Pixel-only judges: DSPy engines that see nothing but the pixels a remote API would receive.
 
-A judge decodes each image part of the request to RGB pixels (any PNG text chunk, such as the
-``specprompt`` metadata of a :class:`~specprompt.SpectralImage`, is discarded unread), brings
+A judge decodes each image part of the request to RGB pixels as demo images are decoded (EXIF
+orientation, sRGB, 16-bit scaled, alpha on white; any PNG text chunk, such as the ``specprompt``
+metadata of a :class:`~specprompt.SpectralImage`, is discarded unread), brings
 every image to the judge's fixed working size (as a vision encoder does), describes it with the
 judge's own descriptor and answers with the label of the nearest demo image. A demo sent small
 is therefore seen as a blurry enlargement, exactly as much detail as its pixels hold.
@@ -25,7 +26,6 @@ and not the band-aware :class:`~specprompt.scorers.NearestBandEngine`.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
@@ -97,9 +97,12 @@ SENT_DETAILS = (None, "auto", "low", "high")
 def sent_pixels(data: bytes, detail: str | None = None, where: str = "<image>") -> np.ndarray:
     """Float32 RGB pixels in [0, 1] of encoded image bytes, as a remote API reads them.
 
-    Only the pixels are kept: PNG text chunks (``specprompt`` metadata) and every other
-    ancillary field are discarded. Grey is repeated to three channels, alpha composited on
-    white. With ``detail="low"`` the image is shrunk to fit 512 x 512 (OpenAI's low detail).
+    Decoded as demo images are (:func:`specprompt.io.as_array`): EXIF orientation applied, an ICC
+    profile converted to sRGB, 16-bit values scaled (not clipped), the first frame of an animation.
+    Only the pixels are kept: PNG text chunks (``specprompt`` metadata) and every other ancillary
+    field are discarded. Grey is repeated to three channels, alpha composited on white
+    (:func:`specprompt.io.opaque_rgb`, the background of every judge). With ``detail="low"`` the
+    image is shrunk to fit 512 x 512 (OpenAI's low detail).
 
     Shape:
         ``(H, W, 3)``.
@@ -120,28 +123,25 @@ def sent_pixels(data: bytes, detail: str | None = None, where: str = "<image>") 
         >>> sent_pixels(png).shape
         (4, 6, 3)
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from specprompt.io import as_array, opaque_rgb
 
     if detail not in SENT_DETAILS:
         raise ConfigError(f"detail must be one of {', '.join(map(repr, SENT_DETAILS))}, got {detail!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageInputError(where, f"expected the encoded image as bytes, got {type(data).__name__}")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                rgb = Image.alpha_composite(canvas, rgba).convert("RGB")
-            else:
-                rgb = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageInputError(where, f"not an image ({exc})") from None
-    if detail == "low" and max(rgb.size) > LOW_DETAIL_SIDE:
-        scale = LOW_DETAIL_SIDE / max(rgb.size)
-        size = (max(1, round(rgb.size[0] * scale)), max(1, round(rgb.size[1] * scale)))
-        rgb = rgb.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    return np.asarray(rgb, np.float32) / np.float32(255.0)
+        rgb = opaque_rgb(as_array(bytes(data)))
+    except ImageInputError as exc:
+        raise ImageInputError(where, exc.reason) from None
+    if detail == "low" and max(rgb.shape[:2]) > LOW_DETAIL_SIDE:
+        image = Image.fromarray(np.rint(rgb * np.float32(255.0)).astype(np.uint8), "RGB")
+        scale = LOW_DETAIL_SIDE / max(image.size)
+        size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
+        image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        return np.asarray(image, np.float32) / np.float32(255.0)
+    return rgb
 
 
 def _to_working(pixels: np.ndarray, side: int) -> np.ndarray:

@@ -1,10 +1,11 @@
 """From user images to working canvases and token layouts.
 
 Convention:
-    Grey images are copied to R, G, B; RGBA images are composited over black (the model's
-    training backgrounds are dark). The image is resized so its longer side is 64 pixels (area
-    interpolation when shrinking, bilinear when enlarging) and put at the top-left of a 64 x 64
-    canvas whose remaining rows/columns repeat the last image row/column. Only the tokens of the
+    Grey images are copied to R, G, B; RGBA images are composited over white
+    (:func:`specprompt.io.opaque_rgb`), as viewers, APIs and every other judge show them. The
+    image is resized so its longer side is 64 pixels (area interpolation when shrinking, bilinear
+    when enlarging) and put at the top-left of a 64 x 64 canvas whose remaining rows/columns
+    repeat the last image row/column. Only the tokens of the
     :class:`~specprompt.vlm._tokenizer.TokenLayout` are created.
 
     Which tokens are created depends on the input (:func:`prepare_image`):
@@ -42,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from specprompt.errors import ImageInputError, SelectionError
+from specprompt.io import opaque_rgb
 from specprompt.spectral import Selection, Spectrum
 from specprompt.vlm._layout import PNG_SIGNATURE, metadata_layout, png_metadata
 from specprompt.vlm._tokenizer import FINE_GRID, WORKING_SIZE, TokenLayout, gate_fine, token_layout
@@ -62,16 +64,6 @@ class PreparedImage:
     detail: np.ndarray | None = None
 
 
-def _rgb(arr: np.ndarray) -> np.ndarray:
-    c = arr.shape[2]
-    if c == 1:
-        return np.repeat(arr, 3, axis=2)
-    if c == 4:
-        out: np.ndarray = arr[:, :, :3] * arr[:, :, 3:4]
-        return out
-    return arr
-
-
 def to_canvas(pixels: np.ndarray, size: int = WORKING_SIZE) -> np.ndarray:
     """The ``size x size x 3`` working canvas (default 64) of float pixels ``(H, W, C)``.
 
@@ -83,7 +75,7 @@ def to_canvas(pixels: np.ndarray, size: int = WORKING_SIZE) -> np.ndarray:
 
     from specprompt.vlm._tokenizer import working_shape
 
-    arr = _rgb(np.asarray(pixels, np.float32))
+    arr = opaque_rgb(pixels)
     h, w = arr.shape[:2]
     rows, cols = working_shape(w, h, size)
     if (rows, cols) != (h, w):

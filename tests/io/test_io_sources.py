@@ -38,8 +38,10 @@ def test_public_names() -> None:
     assert specprompt.load_image is load_image
     assert set(specprompt.io.__all__) == {
         "ALLOWED_FORMATS",
+        "ALPHA_BACKGROUND",
         "ARRAY_DTYPES",
         "DEFAULT_MAX_PIXELS",
+        "NormalisedImage",
         "SAMPLE_PHOTOS",
         "as_array",
         "data_uri_media_type",
@@ -47,6 +49,8 @@ def test_public_names() -> None:
         "describe_data_uri",
         "describe_path",
         "load_image",
+        "normalise_image",
+        "opaque_rgb",
         "parse_data_uri",
         "sample_photo",
     }

@@ -74,3 +74,11 @@ def test_legend_says_how_each_model_bills() -> None:
     assert _kind(get_cost_model("anthropic:claude-sonnet-4")) == "(per pixel)"
     assert _kind(get_cost_model("local")) == "(band VLM, reads 64 px)"
     assert _kind(get_cost_model("local:band-vlm-v2")) == "(band VLM, reads 256 px)"
+
+
+def test_a_transparent_image_is_shown_on_white() -> None:
+    logo = np.zeros((32, 32, 4), np.float32)
+    logo[8:24, 8:24, 3] = 1.0  # a black box on a clear background
+    sheet = np.asarray(contact_sheet([("logo", decompose(logo), [("all", Selection.all())])], cell=64))
+    x, y = 110 + 6, 2 * 13 + 6 + 6  # the top-left corner of the first cell
+    assert sheet[y + 2, x + 2].tolist() == [255, 255, 255] and sheet[y + 32, x + 32].tolist() == [0, 0, 0]

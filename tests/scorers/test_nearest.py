@@ -313,3 +313,13 @@ def test_distance_ignores_bands_the_demo_does_not_hold() -> None:
     d_min, d_full, d_other = image_distance(minimal, query), image_distance(full, query), image_distance(other, query)
     assert d_min < 1e-3 and d_full < 1e-3 < d_other
     assert image_distance(query, query) == 0.0
+
+
+def test_transparency_is_read_on_white_like_every_judge() -> None:
+    logo = np.zeros((32, 32, 4), np.float32)
+    logo[8:24, 8:24, 3] = 1.0  # a black box on a clear background
+    on_white = np.ones((32, 32, 3), np.float32)
+    on_white[8:24, 8:24] = 0.0
+    black = np.zeros((32, 32, 3), np.float32)
+    assert image_distance(logo, on_white) == 0.0 < image_distance(logo, black)
+    assert image_distance(on_white, logo) == 0.0

@@ -159,3 +159,19 @@ def test_config_and_errors() -> None:
         PixelJudgeEngine(PixelJudgeConfig(), judge="lbp-dct")
     with pytest.raises(ConfigError, match="must be a PixelJudgeConfig"):
         PixelJudgeEngine("hist-hog")  # type: ignore[arg-type]
+
+
+def test_sent_pixels_decodes_as_demo_images_are_decoded() -> None:
+    from specprompt.io import as_array
+
+    upright = np.zeros((32, 16, 3), np.uint8)
+    upright[:8, :8] = (255, 0, 0)  # a red block top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone photo stored sideways: viewers turn it 90 degrees clockwise
+    buf = io.BytesIO()
+    Image.fromarray(np.rot90(upright, 1)).save(buf, format="JPEG", quality=100, exif=exif)
+    photo = sent_pixels(buf.getvalue())
+    assert photo.shape == (32, 16, 3) and photo[2, 2, 0] > 0.8 and photo[2, 2, 1] < 0.2  # upright
+    assert np.array_equal(photo, as_array(buf.getvalue()))
+    grey16 = np.linspace(0, 65535, 5).astype(np.uint16)[None, :]  # a 16-bit scan: not clipped to white
+    np.testing.assert_allclose(sent_pixels(_png(grey16))[0, :, 0], grey16[0] / 65535, atol=1e-6)

@@ -173,3 +173,15 @@ def test_shipped_v2_loads_by_name_and_sees_fine_texture() -> None:
     assert v1.scores["vertical"] == pytest.approx(0.5, abs=1e-6)
     for vertical, name in ((True, "vertical"), (False, "horizontal")):
         assert vlm.answer(demos, stripes(vertical), "Which stripes?").answer == name
+
+
+def test_transparency_is_composited_on_white() -> None:
+    from specprompt.vlm import to_canvas
+
+    logo = np.zeros((20, 20, 4), np.float32)
+    logo[5:15, 5:15, 3] = 1.0  # a black box on a clear background
+    on_white = np.ones((20, 20, 3), np.float32)
+    on_white[5:15, 5:15] = 0.0
+    canvas = to_canvas(logo)
+    assert np.array_equal(canvas, to_canvas(on_white)) and canvas[0, 0].tolist() == [1.0, 1.0, 1.0]
+    assert np.array_equal(to_canvas(on_white), to_canvas(on_white.copy()))  # RGB images as before
