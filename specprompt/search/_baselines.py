@@ -168,6 +168,9 @@ def run_baselines(
 ) -> dict[str, BaselineResult]:
     """Scores the named baselines on the full valset (or reuses their stored results).
 
+    Each scored baseline shows a bar of its examples (``"baseline full"``, ...) when the search
+    shows progress (``SearchConfig.progress``): a full valset is one call per example.
+
     Args:
         ctx: the search context of the compile.
         scorer: the compile's scorer (shared cache: a baseline that was a finalist of the
@@ -187,5 +190,6 @@ def run_baselines(
         if cand is None:
             out[name] = BaselineResult(name, None, None, "exceed" not in note, note)
             continue
-        out[name] = _scored(name, ctx, scorer, cand, note, store)
+        with scorer.counting(f"baseline {name}", enabled=ctx.config.progress):
+            out[name] = _scored(name, ctx, scorer, cand, note, store)
     return out

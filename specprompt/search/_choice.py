@@ -124,7 +124,8 @@ def trim_chosen(study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen:
     """The cheapest variant of ``chosen`` that loses no valset example (:mod:`specprompt.search._trim`).
 
     Each variant is scored on the full valset by ``scorer`` and kept as a trial of origin
-    ``trim:<n>`` (one per prompt: a resumed compile finds it and scores nothing).
+    ``trim:<n>`` (one per prompt: a resumed compile finds it and scores nothing). The variants'
+    examples show on one bar (``"trim"``) when ``ctx.config.progress`` is on.
     """
     cfg = ctx.config
     entry = FullScore.read(study, chosen.key)
@@ -174,18 +175,19 @@ def trim_chosen(study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen:
     chunk = max(CHUNK, scorer.num_threads)
     gain = baseline and cfg.trim_baselines in ("gain", "scale")
     scale = baseline and cfg.trim_baselines == "scale"  # smaller sizes only; two ties in a row suffice
-    cand, report = trim(
-        ctx,
-        start,
-        reference,
-        cfg.trim_steps,
-        score,
-        chosen.trial,
-        chunk,
-        require_gain=gain,
-        drops=not scale,
-        tie_run=TIE_RUN if scale else 0,
-    )
+    with scorer.counting("trim", enabled=cfg.progress):
+        cand, report = trim(
+            ctx,
+            start,
+            reference,
+            cfg.trim_steps,
+            score,
+            chosen.trial,
+            chunk,
+            require_gain=gain,
+            drops=not scale,
+            tie_run=TIE_RUN if scale else 0,
+        )
     logger.info("%s", report.summary())
     key = ctx.key(cand)
     if key == chosen.key:

@@ -279,7 +279,13 @@ class SearchConfig:
             "samples with a seed derived from (seed, w), worker 0 with seed itself (needs a shared storage)"
         },
     )
-    progress: bool = field(default=True, metadata={"help": "show a tqdm bar of trials (only on a terminal)"})
+    progress: bool = field(
+        default=True,
+        metadata={
+            "help": "show tqdm bars (only on a terminal): the trials, and the examples of the baselines, "
+            "finalists, trim and test-set scoring"
+        },
+    )
     timeout: float | None = field(
         default=None,
         metadata={

@@ -30,6 +30,8 @@ def held_out(
 ) -> tuple[float, dict[str, BaselineResult] | None, int]:
     """Scores the returned ``program`` and every baseline program on the held-out ``testset``.
 
+    The scoring shows a bar of examples (``"test"``) when ``config.progress`` is on.
+
     Returns:
         ``(score, baselines, calls)``: the program's mean metric, the baselines with their
         ``test_score`` (``None`` when none were scored) and the scorer calls made.
@@ -41,11 +43,12 @@ def held_out(
         scores = scorer.score(key, lambda: prog, every)
         return sum(scores.values()) / len(scores)
 
-    score = mean(best.key, program)
-    if base is not None:
-        base = {
-            k: b if b.program is None else dataclasses.replace(b, test_score=mean(str(b.key or k), b.program))
-            for k, b in base.items()
-        }
+    with scorer.counting("test", enabled=config.progress):
+        score = mean(best.key, program)
+        if base is not None:
+            base = {
+                k: b if b.program is None else dataclasses.replace(b, test_score=mean(str(b.key or k), b.program))
+                for k, b in base.items()
+            }
     logger.info("held-out score of the returned program: %.4f (%d examples)", score, len(testset))
     return score, base, scorer.calls

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import optuna
 
+from specprompt._progress import progress_bar
 from specprompt.errors import TransportError
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._guards import quiet_scoring_tracebacks, requeue_failed
@@ -122,9 +123,7 @@ def _optimize_with(run: Run, study: optuna.Study, desc: str, *, guided: bool, sh
         else SharedObjective(shared, run.ctx, run.scorer, cfg.token_budget, run.minibatch, cfg.multi_objective)
     )
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=cfg.n_trials, initial=done, desc=desc, unit="trial", disable=None if cfg.progress else True)
+    bar = progress_bar(desc, total=cfg.n_trials, initial=done, unit="trial", enabled=cfg.progress)
 
     def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state == optuna.trial.TrialState.FAIL:  # [faults] a transport failure: try it again
@@ -174,15 +173,17 @@ def search(run: Run, study: optuna.Study, desc: str, *, guided: bool = True) -> 
     """Runs (or resumes) one study, scores its finalists and returns its candidate rows.
 
     ``guided=False`` (random search) has no baseline trials, no warm starts and no fallback,
-    so its rows are empty when no feasible trial completed.
+    so its rows are empty when no feasible trial completed. The trials have a bar of trials
+    (``desc``), the finalists' full-valset scoring a bar of examples (``"finalists"``).
     """
     _run_trials(run, study, desc, guided=guided)
-    rows = _finalize(run, study)
-    if not rows and guided:
-        name, cand = _fallback(run.ctx, run.ctx.config.token_budget)
-        logger.warning("no feasible trial completed; adding the %s prompt, scored on the full valset", name)
-        add_trial(study, run.ctx, run.scorer, cand, FALLBACK_ORIGIN + name)
+    with run.scorer.counting("finalists", enabled=run.ctx.config.progress):
         rows = _finalize(run, study)
+        if not rows and guided:
+            name, cand = _fallback(run.ctx, run.ctx.config.token_budget)
+            logger.warning("no feasible trial completed; adding the %s prompt, scored on the full valset", name)
+            add_trial(study, run.ctx, run.scorer, cand, FALLBACK_ORIGIN + name)
+            rows = _finalize(run, study)
     return rows
 
 

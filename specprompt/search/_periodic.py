@@ -59,7 +59,8 @@ def periodic_full_eval(study: optuna.Study, ctx: SearchContext, scorer: Scorer, 
     if row is None or row.full:
         return
     try:
-        full_score(study, ctx, scorer, row.key, row_candidate(ctx, row), row.trial)
+        with scorer.counting("full-valset eval", enabled=ctx.config.progress):
+            full_score(study, ctx, scorer, row.key, row_candidate(ctx, row), row.trial)
     except TransportError as exc:  # [faults] nothing stored: a later evaluation scores it
         logger.warning("full-valset evaluation of trial %d postponed: %s", row.trial, exc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import math
@@ -9,13 +10,14 @@ import numbers
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
 
+from specprompt._progress import GrowingBar
 from specprompt.errors import ConfigError, EndpointError, ScoringError, SpecPromptError, TransportError
 from specprompt.search._batched import ChatCache, predict_together
 from specprompt.search._spend import Spend, usage_tokens
@@ -223,6 +225,45 @@ class Scorer:
         self._in_a_row = 0
         self._down: EndpointError | None = None
         self._chats = ChatCache()
+        #: the bar of the phase in progress (:meth:`counting`), ``None`` outside one
+        self._bar: GrowingBar | None = None
+
+    @contextlib.contextmanager
+    def counting(self, desc: str, *, enabled: bool) -> Iterator[GrowingBar]:
+        """Shows one bar, named ``desc``, of the examples this scorer runs inside the block.
+
+        For the phases that score whole valsets between the trials, which the trial bar does not
+        cover (the baselines, the finalists, the trim, the test set): a full valset on a remote
+        LM is minutes of billed calls. Its total grows by the uncached examples of each
+        :meth:`score` call; cached examples cost nothing and are not counted. Updates come from
+        the scoring threads and hold the bar's lock. Nothing about the scoring changes: the same
+        examples run in the same order. Blocks nest; the inner bar counts until it closes.
+
+        Args:
+            desc: the phase, e.g. ``"baseline full"``, ``"finalists"``.
+            enabled: the ``progress`` switch (``SearchConfig.progress``); ``False`` shows nothing.
+
+        Example:
+            >>> import dspy
+            >>> scorer = Scorer(lambda ex, pred: 1.0, [], num_threads=1)
+            >>> with scorer.counting("baseline full", enabled=False) as bar:
+            ...     pass
+            >>> bar.counts
+            (0, 0)
+        """
+        bar = GrowingBar(desc, "example", enabled=enabled)
+        outer, self._bar = self._bar, bar
+        try:
+            yield bar
+        finally:
+            self._bar = outer
+            bar.close()
+
+    def _counted(self, n: int) -> None:
+        """``n`` examples of the phase's bar done (no bar: nothing)."""
+        bar = self._bar
+        if bar is not None:
+            bar.update(n)
 
     @property
     def scored(self) -> int:
@@ -384,10 +425,13 @@ class Scorer:
         todo = [i for i in indices if i not in have]
         if not todo:
             return {i: have[i] for i in indices}
+        if self._bar is not None:
+            self._bar.add(len(todo))
         program = build()
         errors: list[BaseException] = []
         lost: list[ScoringError] = []
         results, rest = self._together(program, todo, errors)
+        self._counted(len(results))
 
         def run(i: int) -> tuple[int, float] | None:
             try:
@@ -403,6 +447,8 @@ class Scorer:
                     errors.append(exc)
                 logger.warning("example %d failed and scores 0.0: %s", i, short(exc))
                 return i, 0.0
+            finally:
+                self._counted(1)
 
         if self.num_threads == 1 or len(rest) <= 1:
             pairs = [run(i) for i in rest]

@@ -129,3 +129,19 @@ def test_the_every_example_failed_rule_spans_the_calls_of_one_evaluation() -> No
         scorer.check("j", broken)
     assert scorer.known("j", [1, 2]) == {}  # forgotten: the candidate runs again when retried
     assert scorer.known("k", [0, 1]) == {0: 1.0, 1: 0.0}
+
+
+def test_a_phase_counts_every_example_its_threads_run_and_no_cached_one() -> None:
+    scorer = Scorer(lambda ex, pred, trace=None: pred.y == ex.y, _val(*"abcdefgh", "boom"), num_threads=4)
+    scorer.score("k", Echo, [0, 1])
+    with scorer.counting("finalists", enabled=False) as bar:
+        scores = scorer.score("k", Echo, range(9))
+    assert bar.counts == (7, 7)  # 0 and 1 were cached; "boom" failed and counts as run
+    assert scores[8] == 0.0 and scorer.calls == 9
+    with scorer.counting("outer", enabled=False) as outer:
+        with scorer.counting("inner", enabled=False) as inner:
+            scorer.score("k2", Echo, [0])
+        scorer.score("k2", Echo, [1, 2])
+    assert inner.counts == (1, 1) and outer.counts == (2, 2)
+    scorer.score("k3", Echo, [0])  # outside a phase: no bar to count on
+    assert outer.counts == (2, 2)
