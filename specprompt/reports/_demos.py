@@ -14,6 +14,7 @@ import dataclasses
 import html
 import io
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +32,27 @@ if TYPE_CHECKING:
 __all__ = ["DemoImage", "ProgramImages", "describe_program", "image_rows_by_demo"]
 
 _CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 4}
+
+
+def _display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide characters (CJK, East Asian width ``W``/``F``) take two,
+    combining marks none; ``len`` would shift every column after a label such as ``猫``.
+
+    Example:
+        >>> _display_width("cat"), _display_width("猫"), _display_width("e\u0301")
+        (3, 2, 1)
+    """
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` display columns (:func:`_display_width`)."""
+    return text + " " * max(0, width - _display_width(text))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,9 +217,9 @@ class ProgramImages:
                     cells.append(str(r.model_tokens))
                 cells.append((r.source_hash or "-")[:12])
                 body.append(cells)
-            widths = [max(len(row[i]) for row in body) for i in range(len(head))]
+            widths = [max(_display_width(row[i]) for row in body) for i in range(len(head))]
             for row in body:
-                lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+                lines.append("  " + "  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
             local, tok = self.tokens(name)
             lines.append(
                 f"  image tokens per prompt: {local} {self.local_model}" + (f", {tok} {model}" if model else "")

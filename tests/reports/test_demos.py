@@ -159,3 +159,24 @@ def test_a_corrupt_demo_image_is_named_by_file_predictor_demo_and_field(
         ImageInputError, match=r"band.json: its specprompt metadata keeps band\(s\) \['L9'\] that a laplacian layout"
     ):
         describe_program(tampered("band.json", selection=l9))
+
+
+def test_the_table_keeps_its_columns_with_wide_labels() -> None:
+    from PIL import Image
+
+    program = dspy.Predict("image: dspy.Image -> label")
+    labels = ["cat", "Ünïcødé 猫", "chat noir", "ne\u0301e"]  # a CJK character (2 columns), a combining accent (0)
+    program.demos = [dspy.Example(image=dspy.Image(Image.new("RGB", (8, 8))), label=label) for label in labels]
+    lines = [line for line in describe_program(program).table().splitlines() if line.startswith("  ")][
+        : len(labels) + 1
+    ]
+    starts = {_column(line, "image") for line in lines[1:]}  # the field column, after the label column
+    assert len(starts) == 1, lines
+    assert _column(lines[0], "field") == starts.pop()
+
+
+def _column(line: str, word: str) -> int:
+    """The display column where ``word`` starts in ``line`` (wide characters count two)."""
+    from specprompt.reports._demos import _display_width
+
+    return _display_width(line[: line.index(word)])
