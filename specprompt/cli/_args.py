@@ -17,16 +17,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from specprompt.errors import ConfigError, SpecPromptWarning
+from specprompt.errors import ConfigError, ImageInputError, SpecPromptWarning
 
 __all__ = [
     "DATASET_WORDS",
+    "PIXEL_WORDS",
     "DeprecatedAlias",
     "add_data_arguments",
+    "add_max_pixels_argument",
     "add_metric_argument",
     "add_scheme_arguments",
     "at_least_3",
+    "dataset_max_pixels",
     "log_levels",
+    "max_pixels",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -37,6 +41,8 @@ __all__ = [
 
 #: How the library's messages name a dataset argument, and the flags a CLI user gave it with.
 DATASET_WORDS = {"pass valset= or a larger trainset": "pass --valset or a larger --trainset"}
+#: How the image limit's message names ``max_pixels=`` (:func:`specprompt.load_image`), and the CLI's flag.
+PIXEL_WORDS = {"(pass a larger max_pixels, or None, to allow it)": "(pass a larger --max-pixels, or none, to allow it)"}
 
 
 def _int_at_least(text: str, minimum: int, why: str = "") -> int:
@@ -70,6 +76,18 @@ def positive_int(text: str) -> int:
 def at_least_3(text: str) -> int:
     """``argparse`` type: an int >= 3, the prompts of a calibration probe (a rank agreement needs three)."""
     return _int_at_least(text, 3, " (a rank agreement needs three prompts)")
+
+
+def max_pixels(text: str) -> int | None:
+    """``argparse`` type of ``--max-pixels``: an int >= 1, or ``none`` (no limit).
+
+    Example:
+        >>> max_pixels("none") is None, max_pixels("100000000")
+        (True, 100000000)
+    """
+    if text.strip().lower() in ("none", "null", "off"):
+        return None
+    return _int_at_least(text.replace("_", "").replace(",", ""), 1, " or 'none' (no limit)")
 
 
 def non_negative_float(text: str) -> float:
@@ -121,6 +139,30 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("program", metavar="PROGRAM.py:NAME", help="the program (runs that file)")
     p.add_argument("--trainset", required=True, help="JSONL file or folder per label (demos are drawn from it)")
     p.add_argument("--valset", default=None, help="JSONL file or folder per label (default: trainset minus demos)")
+    add_max_pixels_argument(p)
+
+
+def add_max_pixels_argument(p: argparse.ArgumentParser, what: str = "a dataset image") -> None:
+    """``--max-pixels N|none``: the largest ``width * height`` of ``what`` (``max_pixels=`` of
+    :func:`specprompt.load_dataset` and :func:`specprompt.load_image`)."""
+    from specprompt.io import DEFAULT_MAX_PIXELS
+
+    p.add_argument(
+        "--max-pixels",
+        type=max_pixels,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"largest width*height of {what}, or 'none' for no limit; larger photos are refused before "
+        f"they are decoded (default: {DEFAULT_MAX_PIXELS}, 8192x8192)",
+    )
+
+
+def dataset_max_pixels(args: argparse.Namespace) -> int | None:
+    """The ``--max-pixels`` of parsed arguments (the default limit for a namespace without it)."""
+    from specprompt.io import DEFAULT_MAX_PIXELS
+
+    limit: int | None = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
+    return limit
 
 
 def add_scheme_arguments(p: argparse.ArgumentParser) -> None:
@@ -146,10 +188,12 @@ def add_metric_argument(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def reworded(words: Mapping[str, str]) -> Iterator[None]:
-    """Re-raises a :class:`~specprompt.errors.ConfigError` of the library with the CLI's words.
+    """Re-raises a :class:`~specprompt.errors.ConfigError` or
+    :class:`~specprompt.errors.ImageInputError` of the library with the CLI's words.
 
-    The library names its Python arguments (``valset=``); the CLI user typed flags (``--valset``).
-    Other errors, and messages holding none of ``words``, pass through unchanged.
+    The library names its Python arguments (``valset=``, ``max_pixels``); the CLI user typed flags
+    (``--valset``, ``--max-pixels``). Other errors, and messages holding none of ``words``, pass
+    through unchanged.
 
     Args:
         words: phrases of the library's messages and what the CLI says instead.
@@ -161,16 +205,22 @@ def reworded(words: Mapping[str, str]) -> Iterator[None]:
         ...
         specprompt.errors.ConfigError: pass --valset
     """
+
+    def say(text: str) -> str:
+        for phrase, flag in words.items():
+            text = text.replace(phrase, flag)
+        return text
+
     try:
         yield
     except ConfigError as exc:
-        text = str(exc)
-        said = text
-        for phrase, flag in words.items():
-            said = said.replace(phrase, flag)
-        if said == text:
+        if say(str(exc)) == str(exc):
             raise
-        raise ConfigError(said) from None
+        raise ConfigError(say(str(exc))) from None
+    except ImageInputError as exc:
+        if say(exc.reason) == exc.reason:
+            raise
+        raise ImageInputError(exc.source, say(exc.reason)) from None
 
 
 def scheme_options(text: str | None) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from typing import Any
 from specprompt._outputs import check_writable_file, write_atomic
 from specprompt.cli._args import (
     DATASET_WORDS,
+    PIXEL_WORDS,
     add_data_arguments,
     add_metric_argument,
     add_scheme_arguments,
     at_least_3,
+    dataset_max_pixels,
     non_negative_int,
     positive_int,
     reworded,
@@ -61,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("loading program %s (runs that file)", args.program)
     program = load_program_ref(args.program)
     fields = dataset_fields(program)
-    trainset = load_dataset(args.trainset, fields)
-    valset = load_dataset(args.valset, fields) if args.valset else None
+    with reworded(PIXEL_WORDS):
+        trainset = load_dataset(args.trainset, fields, max_pixels=dataset_max_pixels(args))
+        valset = load_dataset(args.valset, fields, max_pixels=dataset_max_pixels(args)) if args.valset else None
     target = make_lm(args.lm, api_base=args.api_base, api_key=args.api_key, cost_model=args.cost_model)
     local = make_lm(
         args.local, cost_model=args.cost_model, adapter=args.adapter, checkpoint=args.checkpoint, flag="--local"

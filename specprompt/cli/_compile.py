@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from specprompt._outputs import folder_lock
-from specprompt.cli._args import DATASET_WORDS, log_levels, reworded, scheme_options
+from specprompt.cli._args import DATASET_WORDS, PIXEL_WORDS, dataset_max_pixels, log_levels, reworded, scheme_options
 from specprompt.cli._compile_outputs import (
     check_outputs,
     remove_leftovers,
@@ -204,9 +204,15 @@ def _setup(args: argparse.Namespace) -> Prepared:
     log.info("loading program %s (runs that file)", args.program)
     program = load_program_ref(args.program)
     fields = dataset_fields(program)
-    trainset = load_dataset(args.trainset, fields)
-    valset = load_dataset(args.valset, fields) if args.valset else None
-    testset = load_dataset(args.testset, fields) if getattr(args, "testset", None) else None
+    limit, progress = dataset_max_pixels(args), not args.no_progress
+    with reworded(PIXEL_WORDS):
+        trainset = load_dataset(args.trainset, fields, max_pixels=limit, progress=progress)
+        valset = load_dataset(args.valset, fields, max_pixels=limit, progress=progress) if args.valset else None
+        testset = (
+            load_dataset(args.testset, fields, max_pixels=limit, progress=progress)
+            if getattr(args, "testset", None)
+            else None
+        )
     log.info(
         "trainset: %d examples; valset: %s", len(trainset), "trainset minus demos" if valset is None else len(valset)
     )

@@ -233,7 +233,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "only when it loses no validation example under --target (at most 2 x its size calls more); always "
         "returns the judge's pick and trim unconfirmed",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (trials, scored examples, dataset files)"
+    )
     from specprompt.cli._workers import add_arguments as add_worker_arguments
 
     add_worker_arguments(p, positive_int, non_negative_int)

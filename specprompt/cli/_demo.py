@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from specprompt._outputs import check_writable_dir, folder_lock
-from specprompt.cli._args import non_negative_int, positive_int
+from specprompt.cli._args import (
+    PIXEL_WORDS,
+    add_max_pixels_argument,
+    dataset_max_pixels,
+    non_negative_int,
+    positive_int,
+    reworded,
+)
 from specprompt.errors import ConfigError, MissingDependencyError
 from specprompt.io import SAMPLE_PHOTOS
 from specprompt.spectral import Selection, Spectrum, available_schemes, decompose, get_scheme
@@ -253,7 +260,10 @@ def run(args: argparse.Namespace) -> int:
     for scheme in args.schemes or ():
         get_scheme(scheme)  # UnknownNameError lists the known ones
     out = _check_outputs(args)
-    image: Any = as_array(args.image) if args.image else sample_photo(args.photo)
+    with reworded(PIXEL_WORDS):
+        image: Any = (
+            as_array(args.image, max_pixels=dataset_max_pixels(args)) if args.image else sample_photo(args.photo)
+        )
     source = args.image or f"skimage.data.{args.photo}()"
     _check_priced(image, source)
     with folder_lock("--out", out, "demo"):  # one run at a time writes into --out
@@ -331,6 +341,7 @@ def add_parser(sub: Any) -> None:
         "full-resolution demos. Writes into --out; re-running resumes the search.",
     )
     p.add_argument("--image", help="use this image instead of the bundled sample photo")
+    add_max_pixels_argument(p, "the --image photo")
     p.add_argument(
         "--photo",
         choices=SAMPLE_PHOTOS,

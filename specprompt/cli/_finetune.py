@@ -21,8 +21,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from specprompt.cli._args import DeprecatedAlias, reworded
+from specprompt.cli._args import PIXEL_WORDS, DeprecatedAlias, add_max_pixels_argument, dataset_max_pixels, reworded
 from specprompt.errors import ConfigError
+from specprompt.io import DEFAULT_MAX_PIXELS
 
 __all__ = ["add_parser", "examples_from", "run_finetune"]
 
@@ -67,6 +68,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--image-field", default="image", help="JSONL field holding the image path (default: %(default)s)")
     p.add_argument("--label-field", default="label", help="JSONL field holding the label (default: %(default)s)")
+    add_max_pixels_argument(p)
     for name, kind in (
         ("steps", int),
         ("n_frequency", int),
@@ -93,8 +95,14 @@ def _shown(value: object) -> str:
     return "none" if value in ("", None) else str(value).replace("%", "%%")
 
 
-def examples_from(path: str | Path, image_field: str = "image", label_field: str = "label") -> list[tuple[Any, str]]:
-    """``(dspy.Image, label)`` pairs of a folder-per-label dataset or a JSONL file.
+def examples_from(
+    path: str | Path,
+    image_field: str = "image",
+    label_field: str = "label",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> list[tuple[Any, str]]:
+    """``(dspy.Image, label)`` pairs of a folder-per-label dataset or a JSONL file (images of at most
+    ``max_pixels`` pixels, ``--max-pixels``).
 
     Raises:
         ConfigError: see :func:`specprompt.load_dataset` (a missing field is named by its
@@ -113,8 +121,8 @@ def examples_from(path: str | Path, image_field: str = "image", label_field: str
     reads = (
         f"finetune reads the image from --image-field {image_field!r} and the label from --label-field {label_field!r}"
     )
-    with reworded({expects: reads}):
-        examples = load_dataset(path, image_field=image_field, label_field=label_field)
+    with reworded({expects: reads, **PIXEL_WORDS}):
+        examples = load_dataset(path, image_field=image_field, label_field=label_field, max_pixels=max_pixels)
     out: list[tuple[Any, str]] = []
     for i, ex in enumerate(examples):
         label = ex[label_field]
@@ -150,7 +158,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         instruction=args.instruction,
         device=args.device,
     )
-    examples = examples_from(args.trainset, args.image_field, args.label_field)
+    examples = examples_from(args.trainset, args.image_field, args.label_field, dataset_max_pixels(args))
     out = finetune(examples, args.out, config, checkpoint=args.checkpoint, overwrite=args.overwrite, out_name="--out")
     meta = json.loads((out / "adapter.json").read_text())
     summary = {

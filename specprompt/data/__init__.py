@@ -9,6 +9,7 @@ Python::
 Datasets are data: reading one never runs code. ``import specprompt.data`` imports dspy.
 """
 
-from specprompt.data._datasets import IMAGE_SUFFIXES, DatasetFields, dataset_fields, default_fields, load_dataset
+from specprompt.data._datasets import DatasetFields, dataset_fields, default_fields, image_file, load_dataset
+from specprompt.data._folders import IMAGE_SUFFIXES
 
-__all__ = ["DatasetFields", "IMAGE_SUFFIXES", "dataset_fields", "default_fields", "load_dataset"]
+__all__ = ["DatasetFields", "IMAGE_SUFFIXES", "dataset_fields", "default_fields", "image_file", "load_dataset"]

@@ -32,44 +32,32 @@ from typing import Any, Literal
 
 import dspy
 
-from specprompt.data._images import ImageReader
+from specprompt._progress import progress_bar
+from specprompt.data._folders import IMAGE_SUFFIXES, is_hidden, list_folders, report_skipped
+from specprompt.data._images import ImageReader, image_file
 from specprompt.data._labels import folder_labels
 from specprompt.errors import ConfigError
+from specprompt.io import DEFAULT_MAX_PIXELS, check_max_pixels
 
-__all__ = ["DatasetFields", "IMAGE_SUFFIXES", "dataset_fields", "default_fields", "load_dataset"]
+__all__ = ["DatasetFields", "dataset_fields", "default_fields", "image_file", "load_dataset"]
 
 log = logging.getLogger("specprompt.data")
 
-#: File suffixes read from label folders (case-insensitive); other files are skipped.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-#: Suffixes of images that label folders do not read: a WARNING names them (other files: INFO).
-_OTHER_IMAGE_SUFFIXES = (
-    ".avif",
-    ".heic",
-    ".heif",
-    ".jfif",
-    ".jp2",
-    ".jxl",
-    ".svg",
-    ".ico",
-    ".pbm",
-    ".pgm",
-    ".ppm",
-    ".pnm",
-    ".tga",
-    ".psd",
-    ".exr",
-    ".hdr",
-    ".dng",
-    ".raw",
-    ".cr2",
-    ".nef",
-    ".arw",
-)
 #: Output types whose labels must have the matching JSON type, and how to write one.
 _SCALARS: dict[type, str] = {str: "a JSON string", int: "a JSON integer", float: "a JSON number", bool: "true or false"}
 #: Output fields that describe the model's reasoning, never a dataset label (``dspy.ChainOfThought``).
 _NOT_LABELS = ("reasoning",)
+#: From this many image files (or JSONL lines) on, reading a dataset shows a bar: a 12 MP photo takes
+#: about 0.4 s to check, so a few hundred take minutes.
+_BAR_FROM = 50
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How one :func:`load_dataset` call reads: its fields, and its image reader (limit, counts)."""
+
+    fields: DatasetFields
+    images: ImageReader
 
 
 # -- which fields a dataset must have ----------------------------------------------------------------
@@ -194,7 +182,8 @@ def _json_kind(value: Any) -> str:
     return f" ({kind})"
 
 
-def _jsonl_example(obj: Any, fields: DatasetFields, base: Path, where: str, images: ImageReader) -> dspy.Example:
+def _jsonl_example(obj: Any, reading: _Reading, base: Path, where: str) -> dspy.Example:
+    fields, images = reading.fields, reading.images
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: each line must be a JSON object, got {type(obj).__name__}")
     missing = [n for n in (*fields.inputs, *fields.outputs) if n not in obj]
@@ -216,31 +205,44 @@ def _jsonl_example(obj: Any, fields: DatasetFields, base: Path, where: str, imag
     return dspy.Example(**values).with_inputs(*fields.inputs)
 
 
-def _load_jsonl(path: Path, fields: DatasetFields, images: ImageReader) -> list[dspy.Example]:
-    out: list[dspy.Example] = []
+def _jsonl_lines(path: Path) -> list[tuple[int, str]]:
+    """The non-blank lines of ``path`` with their numbers (read before any image, to count them)."""
     try:
         handle = path.open(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"cannot read dataset {str(path)!r}: {exc.strerror or exc}") from None
     with handle:
         try:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    obj = json.loads(line)
-                except ValueError as exc:
-                    msg = getattr(exc, "msg", str(exc))
-                    col = getattr(exc, "colno", None)
-                    raise ConfigError(f"{where}: not valid JSON ({msg}{f' at column {col}' if col else ''})") from None
-                out.append(_jsonl_example(obj, fields, path.parent, where, images))
+            return [(lineno, line) for lineno, line in enumerate(handle, 1) if line.strip()]
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _load_jsonl(path: Path, reading: _Reading, progress: bool) -> list[dspy.Example]:
+    lines = _jsonl_lines(path)
+    log.info("reading dataset file %s: %d line(s)", path, len(lines))
+    out: list[dspy.Example] = []
+    bar = progress_bar(
+        f"reading {path.name}", total=len(lines), unit="line", enabled=progress and len(lines) >= _BAR_FROM
+    )
+    try:
+        for lineno, line in lines:
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                msg = getattr(exc, "msg", str(exc))
+                col = getattr(exc, "colno", None)
+                raise ConfigError(f"{where}: not valid JSON ({msg}{f' at column {col}' if col else ''})") from None
+            out.append(_jsonl_example(obj, reading, path.parent, where))
+            bar.update(1)
+    finally:
+        bar.close()
     return out
 
 
-def _load_folders(root: Path, fields: DatasetFields, images: ImageReader) -> list[dspy.Example]:
+def _load_folders(root: Path, reading: _Reading, progress: bool) -> list[dspy.Example]:
+    fields = reading.fields
     image_fields = [n for n in fields.inputs if n in fields.images]
     others = [n for n in fields.inputs if n not in fields.images]
     if len(image_fields) != 1 or others or len(fields.outputs) != 1:
@@ -249,79 +251,29 @@ def _load_folders(root: Path, fields: DatasetFields, images: ImageReader) -> lis
             f"output field; this program has {fields.describe()}: use a JSONL dataset"
         )
     image_field, label_field = image_fields[0], fields.outputs[0]
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p))
     labels = folder_labels(root, [p.name for p in folders], fields, label_field)
+    listing = list_folders(root, folders)
+    n = listing.count
+    log.info("reading dataset folder %s: %d image file(s) in %d label folder(s)", root, n, len(folders))
     out: list[dspy.Example] = []
-    skipped = _skipped_at_root(root)
-    for folder in folders:
-        found = 0
-        for f in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
-            if not f.is_file() or f.suffix.lower() not in IMAGE_SUFFIXES:
-                skipped.append(f)
-                continue
-            image = images.read_file(f)
-            value: Any = [image] if fields.images[image_field] == "list" else image
-            out.append(dspy.Example(**{image_field: value, label_field: labels[folder.name]}).with_inputs(image_field))
-            found += 1
-        if not found:
-            skipped.append(folder)
-    _report_skipped(root, skipped)
+    bar = progress_bar(f"reading {root.name}", total=n, unit="file", enabled=progress and n >= _BAR_FROM)
+    try:
+        for folder, files in listing.files:
+            for f in files:
+                image = reading.images.read_file(f)
+                value: Any = [image] if fields.images[image_field] == "list" else image
+                example = dspy.Example(**{image_field: value, label_field: labels[folder.name]})
+                out.append(example.with_inputs(image_field))
+                bar.update(1)
+    finally:
+        bar.close()
+    report_skipped(root, listing.skipped)
     if not out:
         loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         hint = f" ({len(loose)} image(s) lie directly in it: move them into label folders)" if loose else ""
         raise ConfigError(f"dataset folder {str(root)!r} is empty: expected {root}/<label>/*.png{hint}")
     return out
-
-
-def _skipped_at_root(root: Path) -> list[Path]:
-    """The files lying directly in ``root`` (not in a label folder), hidden ones left out."""
-    return sorted(p for p in root.iterdir() if not p.is_dir() and not p.name.startswith("."))
-
-
-def _looks_meant(path: Path) -> bool:
-    """Whether a user likely meant ``path`` as data: a folder, an image at any level, an image-like suffix."""
-    suffix = path.suffix.lower()
-    return path.is_dir() or suffix in IMAGE_SUFFIXES or suffix in _OTHER_IMAGE_SUFFIXES
-
-
-def _report_skipped(root: Path, skipped: list[Path]) -> None:
-    """Logs the entries a folder-per-label dataset does not read: one WARNING for the ones that look meant.
-
-    Label folders without images, folders inside label folders, files directly in ``root`` and
-    images of a suffix not read (``.heic``, ``.svg``, ...) are warned about; other files
-    (``notes.txt``) are logged at INFO.
-    Hidden entries (``.DS_Store``) never reach here.
-    """
-    meant = [p for p in skipped if _looks_meant(p)]
-    other = [p.relative_to(root).as_posix() for p in skipped if not _looks_meant(p)]
-    if meant:
-        shown = ", ".join(_why_skipped(root, p) for p in meant[:3]) + (
-            f" and {len(meant) - 3} more" if len(meant) > 3 else ""
-        )
-        log.warning(
-            "dataset folder %s: %d entr%s not read: %s; only images directly in %s/<label>/ with suffix %s are read",
-            root,
-            len(meant),
-            "y" if len(meant) == 1 else "ies",
-            shown,
-            root,
-            ", ".join(IMAGE_SUFFIXES),
-        )
-    if other:
-        log.info("dataset folder %s: %d file(s) not read (not images): %s", root, len(other), ", ".join(other[:5]))
-
-
-def _why_skipped(root: Path, path: Path) -> str:
-    rel = path.relative_to(root).as_posix()
-    if path.is_dir() and path.parent == root:
-        return f"{rel}/ (a label folder without images)"
-    if path.is_dir():
-        return f"{rel}/ (a folder inside a label folder)"
-    if path.parent == root:
-        return f"{rel} (not in a label folder)"
-    if not path.is_file():
-        return f"{rel} (not a regular file)"
-    return f"{rel} (suffix {path.suffix!r})"
 
 
 def default_fields(image_field: str = "image", label_field: str = "label") -> DatasetFields:
@@ -348,6 +300,8 @@ def load_dataset(
     *,
     image_field: str = "image",
     label_field: str = "label",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: bool = True,
 ) -> list[dspy.Example]:
     """Reads a JSONL file or a folder per label into ``dspy.Example`` s (inputs marked).
 
@@ -372,6 +326,11 @@ def load_dataset(
             label field ``label_field``.
         image_field: the image input field when ``program`` is ``None``.
         label_field: the label (output) field when ``program`` is ``None``.
+        max_pixels: the largest ``width * height`` of an image, as in
+            :func:`specprompt.io.load_image` (``None``: no limit); a larger photo is refused
+            before it is decoded, with a message naming the file.
+        progress: show a bar over the files (JSONL: lines) when there are many, on a terminal.
+            Either way the folder (file) and its file (line) count are logged at INFO first.
 
     Returns:
         the examples, in file order (folders: labels and files sorted by name).
@@ -381,9 +340,11 @@ def load_dataset(
             that is not an object or lacks a field, a value outside a ``Literal`` or of
             another type than the output field's, a missing image file, a label folder that
             is not one of the ``Literal`` choices or does not spell a value of the output
-            field's type (two folders spelling one value), no examples at all, or field names
-            given together with a ``program``.
-        ImageInputError: an image that cannot be decoded (names the file and line).
+            field's type (two folders spelling one value), no examples at all, field names
+            given together with a ``program``, or a ``max_pixels`` that is not a positive int
+            or ``None``.
+        ImageInputError: an image that cannot be decoded or has more than ``max_pixels``
+            pixels (names the file and line).
 
     Warns:
         SpecPromptWarning: an image with several frames (only the first is kept) or with an ICC
@@ -401,10 +362,10 @@ def load_dataset(
         if (image_field, label_field) != ("image", "label"):
             raise ConfigError("give a program or image_field/label_field, not both (the program names the fields)")
         fields = program if isinstance(program, DatasetFields) else dataset_fields(program)
+    reading = _Reading(fields, ImageReader(check_max_pixels(max_pixels)))
     p = Path(path)
-    images = ImageReader()
     if p.is_dir():
-        examples = _load_folders(p, fields, images)
+        examples = _load_folders(p, reading, progress)
     else:
         if not p.exists():
             raise ConfigError(f"dataset {str(p)!r} does not exist (give a .jsonl file or a folder per label)")
@@ -412,9 +373,9 @@ def load_dataset(
             raise ConfigError(
                 f"dataset {str(p)!r} must be a .jsonl file or a folder per label, got suffix {p.suffix!r}"
             )
-        examples = _load_jsonl(p, fields, images)
+        examples = _load_jsonl(p, reading, progress)
         if not examples:
             raise ConfigError(f"dataset {str(p)!r} has no examples (it is empty or only blank lines)")
-    images.report(p)
-    images.warn(stacklevel=2)  # at the caller of load_dataset
+    reading.images.report(p)
+    reading.images.warn(stacklevel=2)  # at the caller of load_dataset
     return examples

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import threading
 import warnings
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,34 @@ from typing import Any
 import dspy
 
 from specprompt.errors import ConfigError, ImageInputError, SpecPromptWarning
-from specprompt.io import normalise_image, parse_data_uri
+from specprompt.io import DEFAULT_MAX_PIXELS, normalise_image, parse_data_uri
 
-__all__ = ["ImageReader"]
+__all__ = ["ImageReader", "image_file"]
 
 log = logging.getLogger("specprompt.data")
 
 #: Image formats whose bytes may be kept in the data URI (the ones chat APIs accept); others become PNG.
 _KEEP_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+#: The file each image read by an :class:`ImageReader` came from, for messages (:func:`image_file`);
+#: weak, so it keeps no image alive.
+_FILES: weakref.WeakKeyDictionary[dspy.Image, str] = weakref.WeakKeyDictionary()
+_FILES_LOCK = threading.Lock()
+
+
+def image_file(image: object) -> str | None:
+    """The file :func:`~specprompt.data.load_dataset` read ``image`` (a ``dspy.Image``) from, or ``None``.
+
+    For messages about a demo or an example: a data URI names no file. An equal image read from
+    several files gives the last one read. Images made any other way give ``None``.
+
+    Example:
+        >>> image_file(dspy.Image("data:image/png;base64,AAAA")) is None
+        True
+    """
+    if not isinstance(image, dspy.Image):
+        return None
+    with _FILES_LOCK:
+        return _FILES.get(image)
 
 
 class ImageReader:
@@ -34,9 +56,14 @@ class ImageReader:
 
     Warnings about an image (several frames, an ICC profile that cannot be applied) are kept with
     the file's name and given by :meth:`warn`, so that they point at the caller of ``load_dataset``.
+
+    Args:
+        max_pixels: the largest ``width * height`` of an image (``None``: no limit), as in
+            :func:`specprompt.io.load_image`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+        self.max_pixels = max_pixels
         self.images = 0
         self.reencoded = 0
         self.reasons: Counter[str] = Counter()
@@ -50,7 +77,7 @@ class ImageReader:
             ImageInputError: ``data`` is not a readable image; names ``where``.
         """
         try:
-            result = normalise_image(data)
+            result = normalise_image(data, max_pixels=self.max_pixels)
         except ImageInputError as exc:
             raise ImageInputError(where, exc.reason) from None
         self.images += 1
@@ -79,7 +106,10 @@ class ImageReader:
             data = path.read_bytes()
         except OSError as exc:
             raise ImageInputError(source, f"cannot read {str(path)!r} ({exc.strerror or exc})") from None
-        return dspy.Image(self.data_uri(data, source))
+        image = dspy.Image(self.data_uri(data, source))
+        with _FILES_LOCK:
+            _FILES[image] = str(path)
+        return image
 
     def value(self, value: Any, base: Path, where: str) -> dspy.Image:
         """A JSONL image value (a path relative to ``base``, or a data URI) as a ``dspy.Image``.

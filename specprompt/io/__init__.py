@@ -41,9 +41,9 @@ sheet) shows a transparent image on white (:data:`ALPHA_BACKGROUND`) through :fu
 
 from specprompt.io._arrays import ARRAY_DTYPES
 from specprompt.io._background import ALPHA_BACKGROUND, opaque_rgb
-from specprompt.io._decode import ALLOWED_FORMATS
+from specprompt.io._decode import ALLOWED_FORMATS, image_format
 from specprompt.io._describe import data_uri_media_type, describe_bytes, describe_data_uri, describe_path
-from specprompt.io._limits import DEFAULT_MAX_PIXELS
+from specprompt.io._limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from specprompt.io._load import NormalisedImage, as_array, load_image, normalise_image
 from specprompt.io._samples import SAMPLE_PHOTOS, sample_photo
 from specprompt.io._sources import parse_data_uri
@@ -56,10 +56,12 @@ __all__ = [
     "NormalisedImage",
     "SAMPLE_PHOTOS",
     "as_array",
+    "check_max_pixels",
     "data_uri_media_type",
     "describe_bytes",
     "describe_data_uri",
     "describe_path",
+    "image_format",
     "load_image",
     "normalise_image",
     "opaque_rgb",

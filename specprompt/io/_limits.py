@@ -9,8 +9,12 @@ __all__ = ["DEFAULT_MAX_PIXELS", "check_max_pixels", "check_size"]
 DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
 """Largest accepted ``width * height`` (67,108,864 pixels, e.g. 8192 x 8192) unless a call says otherwise.
 
-It sits below Pillow's own decompression-bomb threshold (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 M
-pixels), so with the default the error comes from specprompt, with the source and the limit in it.
+Every source is checked against it (or the ``max_pixels`` a call passes) from its header, before any
+pixel is decoded, and the error comes from specprompt, naming the source and the limit. It is also
+specprompt's limit that decides above Pillow's own decompression-bomb threshold
+(``PIL.Image.MAX_IMAGE_PIXELS``, about 89 M pixels): an image Pillow refuses is read again with
+Pillow's guard lifted and checked against ``max_pixels`` (see ``decode_stream``), so a larger
+``max_pixels``, or ``None``, allows a 100 MP photo.
 """
 
 

@@ -102,8 +102,9 @@ def load_image(src: object, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
 
     Args:
         src: the image source.
-        max_pixels: the largest accepted ``width * height``; ``None`` disables specprompt's check
-            (Pillow's ``PIL.Image.MAX_IMAGE_PIXELS`` still guards encoded sources).
+        max_pixels: the largest accepted ``width * height``, checked from the header before
+            decoding; ``None``: no limit. It decides also above Pillow's own decompression-bomb
+            threshold (``PIL.Image.MAX_IMAGE_PIXELS``): see :data:`DEFAULT_MAX_PIXELS`.
 
     Returns:
         a new PIL image in mode ``"L"``, ``"RGB"`` or ``"RGBA"``, pixels loaded.

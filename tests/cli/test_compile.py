@@ -555,3 +555,33 @@ def test_make_lm_names_the_flag_that_gave_the_lm() -> None:
         make_lm("nearest", api_key="k", flag="--target")
     with pytest.raises(ConfigError, match=r"^--checkpoint is for --screen local .*, got --screen 'nearest'$"):
         make_lm("nearest", checkpoint="band-vlm-v2", flag="--screen")
+
+
+def test_max_pixels_reaches_every_dataset_and_its_message_names_the_flag(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = compile_args(program_file, tiny_data, tmp_path / "out", "--max-pixels", "4095")  # 64x64 = 4,096
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("specprompt compile: error: cannot read image ") and "\n" not in err
+    assert "64x64 = 4,096 pixels, more than max_pixels=4,095 (pass a larger --max-pixels, or none, to allow it)" in err
+    assert not (tmp_path / "out" / "study.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("none", None), ("None", None), ("100000000", 100_000_000), ("1_000", 1000)]
+)
+def test_max_pixels_option_values(text: str, value: int | None) -> None:
+    from specprompt.cli._main import build_parser
+
+    args = build_parser().parse_args(
+        ["compile", "p.py:x", "--trainset", "t", "--budget", "9", "--cost-model", "local", "--max-pixels", text]
+    )
+    assert args.max_pixels == value
+
+
+def test_a_bad_max_pixels_is_refused_when_parsing(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", "p.py:x", "--trainset", "t", "--budget", "9", "--cost-model", "local", "--max-pixels", "0"])
+    assert exc.value.code == 2
+    assert "argument --max-pixels: expected an int >= 1 or 'none' (no limit), got '0'" in capsys.readouterr().err

@@ -243,7 +243,8 @@ def test_cli_shows_the_skipped_entries_of_a_folder_dataset(
     done = subprocess.run([*cmd, "--lm", "gpt"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert f"WARNING specprompt.data: dataset folder {data}: 1 entry not read: top-left/extra/ (a folder" in lines[0]
+    warning = f"WARNING specprompt.data: dataset folder {data}: 1 entry not read: "
+    assert warning + "1 folder inside a label folder: top-left/extra/;" in lines[0]
     assert lines[-1].startswith("specprompt calibrate: error: --lm must be ")
 
 

@@ -153,3 +153,17 @@ def test_demo_names_an_image_a_demo_model_cannot_price(tmp_path: Path, capsys: p
     assert captured.out == ""  # refused before the first table
     assert f"--image {str(wide)!r} cannot be priced for qwen2-vl" in captured.err
     assert "aspect ratio at most 200" in captured.err and "500x1" in captured.err
+
+
+def test_demo_max_pixels_is_the_option_its_message_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((50, 100, 3), np.uint8)).save(photo)
+    args = ["demo", "--image", str(photo), "--no-search", "--schemes", "laplacian", "--out", str(tmp_path / "o")]
+    assert main([*args, "--max-pixels", "4999"]) == 2
+    err = capsys.readouterr().err
+    assert "100x50 = 5,000 pixels, more than max_pixels=4,999 (pass a larger --max-pixels, or none, to allow it)" in err
+    assert main([*args, "--max-pixels", "none"]) == 0
+    assert "100x50" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import threading
 import time
 import warnings
 import zipfile
@@ -64,20 +65,63 @@ def test_header_above_default_limit_is_refused_before_decoding(no_decoding: None
 
 
 def test_huge_header_is_refused_fast(no_decoding: None) -> None:
-    data = _png_claiming(100_000, 100_000)
+    data = _png_claiming(100_000, 100_000)  # far above Pillow's own limit too: specprompt's limit decides
     start = time.perf_counter()
     with pytest.raises(ImageInputError) as info:
         load_image(data)
     assert time.perf_counter() - start < 1.0
-    _check(info, f"<bytes: {len(data)} B>", "decompression-bomb")
+    _check(
+        info,
+        f"<bytes: {len(data)} B>",
+        f"100000x100000 = 10,000,000,000 pixels, more than max_pixels={DEFAULT_MAX_PIXELS:,}",
+    )
+    assert "decompression" not in str(info.value)
 
 
-def test_pillow_bomb_warning_becomes_an_error(no_decoding: None) -> None:
-    data = _png_claiming(9500, 9500)  # above Pillow's MAX_IMAGE_PIXELS (warning zone), ours disabled
-    with warnings.catch_warnings(), pytest.raises(ImageInputError) as info:
-        warnings.simplefilter("ignore")  # as outside pytest: the refusal must not rely on warnings being errors
-        load_image(data, max_pixels=None)
-    _check(info, "<bytes:", "refused by Pillow's decompression-bomb guard")
+@pytest.mark.parametrize("side", [9500, 14000])  # Pillow's warning zone, and above twice its limit (its error)
+def test_max_pixels_decides_above_pillows_own_limit(no_decoding: None, side: int) -> None:
+    data = _png_claiming(side, side)
+    limit = Image.MAX_IMAGE_PIXELS
+    assert limit is not None and side * side > limit
+    with pytest.raises(ImageInputError) as info:
+        load_image(data, max_pixels=side * side - 1)
+    _check(info, "<bytes:", f"{side}x{side} = {side * side:,} pixels, more than max_pixels={side * side - 1:,}")
+    for allowed in (side * side, None):  # allowed: it goes on to decoding (which the fixture forbids)
+        with warnings.catch_warnings(), pytest.raises(ImageInputError) as info:
+            warnings.simplefilter("ignore")  # as outside pytest: the outcome must not rely on warnings being errors
+            load_image(data, max_pixels=allowed)
+        _check(info, "<bytes:", "decoding was attempted")
+    assert Image.MAX_IMAGE_PIXELS == limit  # Pillow's guard is back
+
+
+def test_an_image_pillow_calls_a_bomb_decodes_when_max_pixels_allows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 100x50 image is more than twice Pillow's limit
+    data = _encoded("PNG", (100, 50))
+    assert load_image(data, max_pixels=None).size == (100, 50)
+    assert as_array(data, max_pixels=5000).shape == (50, 100, 3)
+    with pytest.raises(ImageInputError, match="more than max_pixels=4,999"):
+        load_image(data, max_pixels=4999)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+def test_lifting_pillows_guard_is_safe_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    big, small = _encoded("PNG", (100, 50)), _encoded("PNG", (20, 20))
+    errors: list[BaseException] = []
+
+    def work(data: bytes) -> None:
+        try:
+            for _ in range(10):
+                load_image(data, max_pixels=None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(big if i % 2 else small,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and Image.MAX_IMAGE_PIXELS == 1000
 
 
 def test_custom_limit(tmp_path: Path) -> None:
