@@ -10,13 +10,14 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import dspy
 import numpy as np
 
+from specprompt.data import image_file
 from specprompt.errors import ConfigError
 from specprompt.io import as_array
 from specprompt.search._budget import Pricer, fits
@@ -380,24 +381,49 @@ class SearchContext:
         return not self.missing_classes(cand)
 
     # -- tokens, keys, descriptions --------------------------------------------------------------
+    def describe_slot(self, slot: ImageSlot) -> str:
+        """The demo image of ``slot`` in words, for errors: its id, predictor, demo, field and,
+        when a dataset read it (:func:`specprompt.data.image_file`), its file.
+
+        ``demo image predict/demo0/image (predictor 'predict', demo 0, field 'image', file 'train/a/x.png')``
+        """
+        item = "" if slot.item is None else f", item {slot.item}"
+        where = f"predictor {slot.predictor_name!r}, demo {slot.demo}, field {slot.field!r}{item}"
+        path = image_file(self.plan.images[slot.id])
+        return f"demo image {slot.id} ({where}{'' if path is None else f', file {path!r}'})"
+
+    def _priced(self, slot: ImageSlot, price: Callable[[], int]) -> int:
+        """``price()``; a cost model's refusal (Qwen2-VL's aspect ratio) names the demo image."""
+        try:
+            return price()
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{self.describe_slot(slot)} cannot be priced for {self.config.cost_model}: {exc}"
+            ) from None
+
     def slot_tokens(self, cand: Candidate, slot: ImageSlot) -> int:
+        """Tokens of the image ``cand`` sends for ``slot`` (its detail crop included).
+
+        Raises:
+            ConfigError: the cost model cannot price it (naming the demo image, :meth:`describe_slot`).
+        """
         sel = self._slot_selection(cand, slot)
         if sel is None:
             return 0
         if slot.id in cand.overrides:
             img = cand.overrides[slot.id]
             w, h = _image_size(img)
-            return self.pricer.image(w, h, getattr(img, "detail", None))
+            return self._priced(slot, lambda: self.pricer.image(w, h, getattr(img, "detail", None)))
         sid = self.sources[slot.id]
         sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
         if sel.bands == frozenset():
             total = 0
         elif sent is not None:
-            total = self.pricer.image(*sent)
+            total = self._priced(slot, lambda: self.pricer.image(*sent))
         else:
-            total = self.pricer.selection(sid, self.spectra[sid], sel)
+            total = self._priced(slot, lambda: self.pricer.selection(sid, self.spectra[sid], sel))
         if slot.id in cand.crops:
-            total += self.crop(slot.id)[1]
+            total += self._priced(slot, lambda: self.crop(slot.id)[1])
         return total
 
     def tokens(self, cand: Candidate) -> int:

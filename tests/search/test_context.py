@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dspy
 import pytest
 
@@ -84,3 +86,46 @@ def test_one_decomposition_per_distinct_source(colour_task: Task) -> None:
     ctx = SearchContext(student, plan_demos(student, colour_task.trainset, None, 0), config)
     assert len(ctx.plan.slots) == 3 and len(ctx.spectra) == 2
     assert ctx.sources["self/demo0/image"] == ctx.sources["self/demo1/image"]
+
+
+def _png_uri(shape: tuple[int, int, int]) -> str:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full(shape, 128, np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+#: Two demo images; the second a 3x700 strip (aspect ratio 233: Qwen2-VL reads at most 200).
+_SHAPES = (("a", (32, 32, 3)), ("b", (700, 3, 3)))
+
+
+def test_a_demo_the_cost_model_cannot_price_is_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from specprompt.data import load_dataset
+    from specprompt.io import load_image
+
+    config = SearchConfig(k_demos=2, cost_model="qwen2-vl")
+    student = dspy.Predict("image: dspy.Image -> label")
+    made = [
+        dspy.Example(image=dspy.Image(_png_uri(shape)), label=label).with_inputs("image") for label, shape in _SHAPES
+    ]
+    with pytest.raises(ConfigError) as info:
+        SearchContext(student, plan_demos(student, made, 2, 0), config)
+    text = str(info.value)
+    assert (
+        "demo image self/demo1/image (predictor 'self', demo 1, field 'image') cannot be priced for qwen2-vl: " in text
+    )
+    assert "aspect ratio at most 200" in text and "3x700 image" in text
+    for label, _ in _SHAPES:  # the same images read from files: the file is named too
+        (tmp_path / label).mkdir()
+        Image.Image.save(load_image(next(e.image for e in made if e.label == label)), tmp_path / label / f"{label}.png")
+    with pytest.raises(ConfigError) as info:
+        SearchContext(student, plan_demos(student, load_dataset(tmp_path), 2, 0), config)
+    path = str(tmp_path / "b" / "b.png")
+    assert f"(predictor 'self', demo 1, field 'image', file {path!r}) cannot be priced for qwen2-vl" in str(info.value)
