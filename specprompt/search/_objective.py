@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from specprompt.errors import EndpointError, TransportError
+from specprompt.errors import ConfigError, EndpointError, TransportError
 from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write_record
@@ -126,7 +126,14 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         write_record(trial, TrialRecord(worker=self.worker))
         record = TrialRecord.from_trial(trial)
-        cand = candidate_of(self.ctx, self.ctx.suggest_params(trial), record.origin)
+        try:
+            cand = candidate_of(self.ctx, self.ctx.suggest_params(trial), record.origin)
+        except ConfigError as exc:  # parameters given by study.enqueue_trial outside the search space
+            logger.warning(
+                "trial %d: its enqueued parameters are outside the search space (%s): not scored", trial.number, exc
+            )
+            write_record(trial, TrialRecord(feasible=False))
+            return self._values(WORST, 0)
         before = self.scorer.spend
         try:
             return self.evaluate(trial, cand, baseline=not record.label_rule_binds)

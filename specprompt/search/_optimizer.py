@@ -43,9 +43,14 @@ from specprompt.search._study import (
 )
 from specprompt.search._workers import check_shared
 
-__all__ = ["BandOptimizer"]
+__all__ = ["CHOSEN_ATTR", "BandOptimizer"]
 
 logger = logging.getLogger("specprompt.search")
+
+#: The study attribute naming the trial whose program the last compile returned (its number, key,
+#: origin, full-valset score and tokens): ``study.best_trial`` ranks trials by their stored value,
+#: a minibatch score for search trials, and knows nothing of the selection rule or the trim.
+CHOSEN_ATTR = "chosen"
 
 
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
@@ -65,7 +70,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         config: a :class:`SearchConfig`; keyword ``options`` override its fields.
         sampler: the base Optuna sampler the :class:`~specprompt.search._sampler.BandSampler`
             wraps; default seeded multivariate TPE. The budget reaches it through
-            ``trial.set_constraint`` (and the JSON user attribute ``constraint``).
+            ``trial.set_constraint`` (and the JSON user attribute ``constraint``). Its random
+            state is reseeded before each trial from ``seed`` and the trial's place in the study
+            (so a resumed run proposes what an uninterrupted one would): a seed given to the
+            sampler itself has no effect; vary ``seed`` for repeats.
         pruner: an Optuna pruner; default :func:`default_pruner`.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``postgresql+psycopg2://...``) or an Optuna storage object.
@@ -396,6 +404,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
         self._write(result)
+        # for Optuna's own tools: study.best_trial is the best minibatch score, not the returned program
+        study.set_user_attr(
+            CHOSEN_ATTR,
+            {"trial": best.trial, "key": best.key, "origin": best.origin, "score": best.score, "tokens": best.tokens},
+        )
         logger.info(
             "best: trial %d (%s), score %.4f, %d tokens; %d scorer calls (+ %d for baselines)",
             best.trial,

@@ -113,7 +113,8 @@ def open_study(
 
     Raises:
         ConfigError: the study exists and ``load_if_exists`` is False, it has other directions
-            than ``multi_objective`` asks for, or it was scored with another program, valset,
+            than ``multi_objective`` asks for (both named), it holds trials but no specprompt
+            record (a study of someone else's), or it was scored with another program, valset,
             metric, LM or screen (each that differs named).
     """
     cfg = ctx.config
@@ -133,11 +134,19 @@ def open_study(
         raise ConfigError(
             f"study {name!r} exists in the storage and load_if_exists is False; pass another study_name"
         ) from None
-    if [d.name.lower() for d in study.directions] != directions:
+    have = [d.name.lower() for d in study.directions]
+    if have != directions:
         raise ConfigError(
-            f"study {name!r} in the storage has other directions than multi_objective={cfg.multi_objective}"
+            f"study {name!r} in the storage has directions {have}, and multi_objective={cfg.multi_objective} "
+            f"needs {directions}: pass another study_name (--study-name), or none"
         )
     record = study.user_attrs.get("specprompt")
+    if not isinstance(record, Mapping) and study.get_trials(deepcopy=False):
+        # a study of someone else's: its trials would count towards n_trials and none is a candidate
+        raise ConfigError(
+            f"study {name!r} in the storage holds {len(study.get_trials(deepcopy=False))} trial(s) and was not "
+            "made by specprompt (no 'specprompt' study attribute): pass another study_name (--study-name), or none"
+        )
     if not isinstance(record, Mapping):
         record = {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
         study.set_user_attr("specprompt", record | ({} if identity is None else {"scored_with": dict(identity)}))

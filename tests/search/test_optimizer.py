@@ -409,7 +409,7 @@ def test_study_name_is_stable_and_resumes_in_memory_storage(colour_task: Task, l
         BandOptimizer(exact, storage=storage, **{**kw, "load_if_exists": False}).compile(
             student, trainset=colour_task.trainset, valset=colour_task.valset
         )
-    with pytest.raises(ConfigError, match="other directions"):
+    with pytest.raises(ConfigError, match=r"has directions \[.maximize.\], and multi_objective=True needs"):
         BandOptimizer(
             exact, storage=storage, **{**kw, "study_name": first.study_name, "multi_objective": True}
         ).compile(student, trainset=colour_task.trainset, valset=colour_task.valset)

@@ -327,3 +327,66 @@ def test_a_read_only_sqlite_file_is_named_before_any_call(
         with pytest.raises(ConfigError, match=rf"^cannot open the Optuna storage 'sqlite:///.*': .*{match}"):
             opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
     assert lm.engine.calls == 0
+
+
+def test_a_study_of_someone_elses_or_of_other_directions_is_refused_naming_why(colour_task: Task, lm: dspy.LM) -> None:
+    from specprompt import ConfigError
+
+    storage = optuna.storages.InMemoryStorage()
+    theirs = optuna.create_study(study_name="theirs", storage=storage, direction="maximize")
+    theirs.optimize(lambda t: t.suggest_float("lr", 0.0, 1.0), n_trials=3)
+    student = dspy.Predict(colour_task.signature)
+    train, val = colour_task.trainset, colour_task.valset
+    with pytest.raises(ConfigError, match=r"study 'theirs' in the storage holds 3 trial\(s\) and was not made by spec"):
+        BandOptimizer(exact, **{**options(study_name="theirs"), "storage": storage}).compile(
+            student, trainset=train, valset=val
+        )
+    assert len(optuna.load_study(study_name="theirs", storage=storage).trials) == 3  # left as it was
+    assert lm.engine.calls == 0
+    optuna.create_study(study_name="mine", storage=storage, direction="minimize")
+    with pytest.raises(ConfigError, match=r"has directions \['minimize'\], and multi_objective=False needs \['max"):
+        BandOptimizer(exact, **{**options(study_name="mine"), "storage": storage}).compile(
+            student, trainset=train, valset=val
+        )
+    # an empty study made by the user beforehand (e.g. to pick its storage options) is used
+    optuna.create_study(study_name="empty", storage=storage, direction="maximize")
+    opt = BandOptimizer(exact, **{**options(study_name="empty", n_trials=2), "storage": storage})
+    opt.compile(student, trainset=train, valset=val)
+    assert opt.last_result is not None and len(opt.last_result.study.trials) >= 2
+
+
+def test_the_study_names_the_trial_whose_program_was_returned(colour_task: Task, lm: dspy.LM) -> None:
+    from specprompt.search._optimizer import CHOSEN_ATTR
+
+    opt = BandOptimizer(exact, **options(n_trials=4, token_budget=20, cost_model="openai:gpt-4.1-mini"))
+    opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+    result = opt.last_result
+    assert result is not None
+    chosen = result.study.user_attrs[CHOSEN_ATTR]
+    assert chosen == {
+        "trial": result.best.trial,
+        "key": result.best.key,
+        "origin": result.best.origin,
+        "score": result.best.score,
+        "tokens": result.best.tokens,
+    }
+    assert result.study.trials[chosen["trial"]].user_attrs["key"] == chosen["key"]
+
+
+def test_an_enqueued_trial_outside_the_search_space_is_not_scored_and_the_compile_goes_on(
+    colour_task: Task, lm: dspy.LM, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    kw = {**options(n_trials=3, study_name="queued", cost_model="openai:gpt-4.1-mini"), "storage": storage}
+    student = dspy.Predict(colour_task.signature)
+    train, val = colour_task.trainset, colour_task.valset
+    first = BandOptimizer(exact, **kw)
+    first.compile(student, trainset=train, valset=val)
+    assert first.last_result is not None
+    size = next(n for n in first.last_result.study.trials[0].params if n.endswith(":size"))
+    optuna.load_study(study_name="queued", storage=storage).enqueue_trial({size: 5}, skip_if_exists=False)
+    with caplog.at_level("WARNING", logger="specprompt.search"), pytest.warns(UserWarning, match="out of range"):
+        again = BandOptimizer(exact, **{**kw, "n_trials": 6})
+        again.compile(student, trainset=train, valset=val)
+    assert again.last_result is not None
+    assert "enqueued parameters are outside the search space" in caplog.text
