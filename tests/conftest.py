@@ -124,3 +124,17 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from specprompt.training import train
 
     return train(tiny_config(tmp_path_factory.mktemp("vlm") / "ckpt"))
+
+
+@pytest.fixture(scope="module")
+def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded, untrained band VLM of a few thousand weights, saved as a checkpoint (one per test module)."""
+    import torch
+
+    from specprompt.vlm import BandVLM
+    from specprompt.vlm._checkpoint import save_checkpoint
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2))
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny")

@@ -11,16 +11,12 @@ from typing import Any, Literal
 import dspy
 import numpy as np
 import pytest
-import torch
 from dspy.lm15 import ImagePart, Message, Request, TextPart
 from dspy.utils.exceptions import LMError, LMInvalidRequestError
 from PIL import Image
 
 from specprompt import ConfigError, ImageInputError
 from specprompt.scorers import AsyncScorerEngine, NearestBandEngine, ScorerEngine, local_lm, nearest_lm, pixel_lm
-from specprompt.vlm._checkpoint import save_checkpoint
-from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._model import BandVLM
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 
@@ -48,11 +44,8 @@ def colour_program() -> dspy.Predict:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2))
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny")
+def checkpoint(untrained_checkpoint: Path) -> Path:
+    return untrained_checkpoint
 
 
 @pytest.fixture(params=["nearest", "pixel", "local"])

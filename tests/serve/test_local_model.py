@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import torch
 from dspy.lm15 import ImagePart, Message, Request, TextPart
 from PIL import Image
 
@@ -26,19 +25,14 @@ from specprompt.errors import ConfigError
 from specprompt.scorers import LocalVLMEngine
 from specprompt.serve import LOCAL_MODEL, get_servable_model, register_servable_model, servable_models
 from specprompt.training import FinetuneConfig, finetune
-from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT, save_checkpoint
-from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._model import BandVLM
+from specprompt.vlm._checkpoint import DEFAULT_CHECKPOINT
 
 KEY = "local-model-key"
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2))
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny")
+def checkpoint(untrained_checkpoint: Path) -> Path:
+    return untrained_checkpoint
 
 
 @pytest.fixture(scope="module")

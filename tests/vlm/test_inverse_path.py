@@ -19,16 +19,12 @@ import dspy
 import httpx
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from specprompt import Selection, decompose
 from specprompt.scorers import local_lm
 from specprompt.serve import LOCAL_MODEL
 from specprompt.types import SpectralImage, read_metadata
-from specprompt.vlm._checkpoint import save_checkpoint
-from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._model import BandVLM
 from specprompt.vlm._tokenizer import image_token_count
 
 KEY = "inverse-path-key"
@@ -68,11 +64,8 @@ def strip(image: SpectralImage) -> dspy.Image:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2))
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny")
+def checkpoint(untrained_checkpoint: Path) -> Path:
+    return untrained_checkpoint
 
 
 @pytest.fixture(scope="module")
