@@ -70,6 +70,12 @@ def _example_text(example: Any) -> str:
     return "{" + ", ".join(f"{k}={v!r:.40}" for k, v in fields.items()) + "}"
 
 
+def _for(example: Any) -> str:
+    """`` for the example {label='a'}`` in a refusal; nothing when no example is known (made only
+    when a value is refused: metric values are checked on every call)."""
+    return "" if example is None else f" for the example {_example_text(example)}"
+
+
 def metric_value(result: Any, name: str = "the metric", example: Any = None) -> float:
     """A metric's return value as a float (bools, numbers, or an object with ``.score``).
 
@@ -92,31 +98,34 @@ def metric_value(result: Any, name: str = "the metric", example: Any = None) -> 
         ...
         specprompt.search._scoring.MetricValueError: m returned None (a NoneType) for the example {label='a'}; ...
     """
-    at = "" if example is None else f" for the example {_example_text(example)}"
-    what = f"{result!r:.60} (a {type(result).__name__})"
+    returned = result
     if hasattr(result, "score") and not isinstance(result, numbers.Real):
         result = result.score
-        what = f"an object whose .score is {result!r:.60} (a {type(result).__name__})"
     try:
         if isinstance(result, (str, bytes)):
             raise TypeError
         value = float(result)
     except (TypeError, ValueError):
+        what = f"{result!r:.60} (a {type(result).__name__})"
+        if result is not returned:
+            what = f"an object whose .score is {what}"
         raise MetricValueError(
-            f"{name} returned {what}{at}; return a number, a bool or an object with .score "
+            f"{name} returned {what}{_for(example)}; return a number, a bool or an object with .score "
             "(e.g. 0.0 for an example it cannot score)"
         ) from None
     except OverflowError:  # an int beyond the float range
         value = math.inf if result > 0 else -math.inf
     if math.isnan(value):
-        raise MetricValueError(f"{name} returned NaN{at}; return a number (e.g. 0.0 for an example it cannot score)")
+        raise MetricValueError(
+            f"{name} returned NaN{_for(example)}; return a number (e.g. 0.0 for an example it cannot score)"
+        )
     if math.isinf(value):
         raise MetricValueError(
-            f"{name} returned {value}{at}; return a finite number (e.g. 0.0 for an example it cannot score)"
+            f"{name} returned {value}{_for(example)}; return a finite number (e.g. 0.0 for an example it cannot score)"
         )
     if abs(value) > LARGEST_METRIC_VALUE:
         raise MetricValueError(
-            f"{name} returned {value:g}{at}; return a number of magnitude at most {LARGEST_METRIC_VALUE:g} "
+            f"{name} returned {value:g}{_for(example)}; return a number of magnitude at most {LARGEST_METRIC_VALUE:g} "
             "(means over the examples would overflow), e.g. a score in [0, 1]"
         )
     return value
