@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from specprompt._outputs import folder_lock
@@ -22,9 +21,7 @@ from specprompt.cli import main
 from specprompt.training import _train
 from specprompt.training._snapshot import SNAPSHOT_FILE
 from specprompt.vlm._adapter_io import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
-from specprompt.vlm._checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_checkpoint
-from specprompt.vlm._config import ModelConfig
-from specprompt.vlm._model import BandVLM
+from specprompt.vlm._checkpoint import CONFIG_FILE, WEIGHTS_FILE
 
 from ..conftest import tiny_train_file
 
@@ -124,11 +121,8 @@ def test_train_refuses_an_out_in_use_by_another_run_naming_the_flag(
 
 
 @pytest.fixture(scope="module")
-def base_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = BandVLM(ModelConfig(dim=16, depth=1, heads=2, slices=2, slice_dim=8, readout_tokens=2))
-    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny")
+def base_checkpoint(untrained_checkpoint: Path) -> Path:
+    return untrained_checkpoint
 
 
 def _finetune_args(tmp_path: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
