@@ -141,10 +141,10 @@ def open_study(
             f"needs {directions}: pass another study_name (--study-name), or none"
         )
     record = study.user_attrs.get("specprompt")
-    if not isinstance(record, Mapping) and study.get_trials(deepcopy=False):
-        # a study of someone else's: its trials would count towards n_trials and none is a candidate
+    foreign = [] if isinstance(record, Mapping) else study.get_trials(deepcopy=False)
+    if foreign:  # a study of someone else's: its trials would count towards n_trials and none is a candidate
         raise ConfigError(
-            f"study {name!r} in the storage holds {len(study.get_trials(deepcopy=False))} trial(s) and was not "
+            f"study {name!r} in the storage holds {len(foreign)} trial(s) and was not "
             "made by specprompt (no 'specprompt' study attribute): pass another study_name (--study-name), or none"
         )
     if not isinstance(record, Mapping):
