@@ -26,7 +26,7 @@ from specprompt.reports._decisions import (
     trim_section,
 )
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, image_rows_by_demo
-from specprompt.reports._sources import find_sources
+from specprompt.reports._sources import find_sources, recorded_sources
 from specprompt.reports._state import demo_texts
 from specprompt.reports._svg import PlotPoint, pareto_svg
 from specprompt.reports._text import escape, fmt_score
@@ -214,8 +214,12 @@ class CompileReport:
     def from_folder(cls, folder: str | Path, **kwargs: Any) -> CompileReport:
         """The report of a ``specprompt compile --out`` folder (``pareto.json`` + ``program.json``).
 
+        Without ``sources=``, the original images are looked up in the trainset the compile
+        recorded (``run.trainset``: its folder or JSONL file, read again); when that is gone, a
+        :class:`~specprompt.errors.SpecPromptWarning` says so and the report shows no originals.
+
         Raises:
-            ConfigError: a file is missing or not JSON.
+            ConfigError: a file is missing, cannot be read or is not JSON.
         """
         root = Path(folder)
         pareto = root / "pareto.json"
@@ -223,8 +227,14 @@ class CompileReport:
             raise ConfigError(f"no pareto.json in {str(root)!r}")
         try:
             data = json.loads(pareto.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {str(pareto)!r}: {exc.strerror or exc}") from None
         except ValueError as exc:
             raise ConfigError(f"{str(pareto)!r} is not JSON: {exc}") from None
+        if "sources" not in kwargs:
+            run = data.get("run") if isinstance(data, Mapping) else None
+            trainset = run.get("trainset") if isinstance(run, Mapping) else None
+            kwargs["sources"] = recorded_sources(trainset, root)
         return cls(data, root / "program.json", **kwargs)
 
     # -- output --------------------------------------------------------------------------------

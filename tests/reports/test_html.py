@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from specprompt import ConfigError
+from specprompt.errors import SpecPromptWarning
 from specprompt.reports import CompileReport, describe_program, report_data
 from specprompt.reports._demos import image_rows_by_demo
 from specprompt.tasks import Task
@@ -109,12 +110,56 @@ def test_without_sources_and_from_folder(searched: tuple[Any, Any], tmp_path: Pa
     data = report_data(result, {"lm": "nearest"})
     assert data["trials"] and all(set(t) == {"number", "tokens", "score", "full"} for t in data["trials"])
     (tmp_path / "pareto.json").write_text(json.dumps(data))
-    report = CompileReport.from_folder(tmp_path)
+    with pytest.warns(SpecPromptWarning, match=r"the trainset it recorded \(None\) is not there"):
+        report = CompileReport.from_folder(tmp_path)
     page = report.html()
     assert 'alt="original"' not in page and "<h2>Demos</h2>" in page and "<th>lm</th><td>nearest</td>" in page
     assert "<th>energy</th>" not in page  # no sources: band tables without energies
     direct = CompileReport(data, program)
     assert direct.images == report.images
+
+
+def _write_trainset(task: Task, root: Path, as_jsonl: bool) -> Path:
+    """The task's trainset as files: a folder per label, or a JSONL file of relative paths and data URIs."""
+    from specprompt.io import as_array
+
+    lines = []
+    for i, ex in enumerate(task.trainset):
+        pixels = (as_array(ex.image) * 255).round().astype("uint8")
+        if as_jsonl and i % 2:  # every other image inline, as a data URI
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="PNG")
+            ref = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        else:
+            file = root / "images" / str(ex.label) / f"{i:02d}.png"
+            file.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(file)
+            ref = str(file.relative_to(root))
+        lines.append(json.dumps({"image": ref, "label": ex.label}))
+    (root / "images" / ".hidden.png").write_bytes(b"not an image")  # skipped, never decoded
+    if not as_jsonl:
+        return root / "images"
+    (root / "train.jsonl").write_text("\n".join(["not json", *lines]) + "\n")
+    return root / "train.jsonl"
+
+
+@pytest.mark.parametrize("as_jsonl", [False, True], ids=["folder", "jsonl"])
+def test_from_folder_finds_originals_in_the_recorded_trainset(
+    task: Task, searched: tuple[Any, Any], tmp_path: Path, as_jsonl: bool
+) -> None:
+    program, result = searched
+    out = tmp_path / "out"
+    out.mkdir()
+    program.save(str(out / "program.json"))
+    trainset = _write_trainset(task, tmp_path, as_jsonl)
+    (out / "pareto.json").write_text(json.dumps(report_data(result, {"trainset": str(trainset)})))
+    report = CompileReport.from_folder(out)
+    expected = CompileReport(report_data(result), program, sources=task.trainset)
+    assert report._sources.keys() == expected._sources.keys() and report._sources
+    page = report.html()
+    assert 'alt="original"' in page and page.count('alt="original"') == expected.html().count('alt="original"')
+    # an explicit sources= wins over the recorded trainset
+    assert CompileReport.from_folder(out, sources=[])._sources == {}
 
 
 def test_report_data_and_errors(searched: tuple[Any, Any], tmp_path: Path) -> None:
