@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any
 from specprompt._outputs import folder_lock
 from specprompt.cli._args import DATASET_WORDS, PIXEL_WORDS, dataset_max_pixels, log_levels, reworded, scheme_options
 from specprompt.cli._compile_outputs import (
+    OUTPUT_FILES,
+    STUDY_FILE,
     check_outputs,
     remove_leftovers,
     run_info,
@@ -388,7 +391,17 @@ def _run_one(args: argparse.Namespace, prepared: Prepared | None) -> int:
         ran = search_share(args)
         print(f"worker {args.worker_index}: {ran} finished trials run by this process")
         return 0
-    compiled, result, trainset, out = compile_program(args, prepared)
+    try:
+        compiled, result, trainset, out = compile_program(args, prepared)
+    except KeyboardInterrupt:
+        out = Path(args.out)
+        kept = "the study storage (--storage)" if args.storage else str(out / STUDY_FILE)
+        print(
+            f"specprompt compile: the finished trials are kept in {kept}; re-run the same command to resume "
+            f"the search and write {', '.join(OUTPUT_FILES.values())} into {str(out)!r}",
+            file=sys.stderr,
+        )
+        raise
     info = run_info(args)
     paths = write_outputs(compiled, result, trainset, out, info)
     print(summary(result, paths))

@@ -585,3 +585,45 @@ def test_a_bad_max_pixels_is_refused_when_parsing(capsys: pytest.CaptureFixture[
         main(["compile", "p.py:x", "--trainset", "t", "--budget", "9", "--cost-model", "local", "--max-pixels", "0"])
     assert exc.value.code == 2
     assert "argument --max-pixels: expected an int >= 1 or 'none' (no limit), got '0'" in capsys.readouterr().err
+
+
+INTERRUPTING_METRIC = """
+from pathlib import Path
+
+calls = 0
+
+
+def metric(example, pred, trace=None):
+    global calls
+    calls += 1
+    stop = Path(__file__).with_name("stop")
+    if calls > 12 and stop.exists():  # Ctrl-C part way through the search, once
+        stop.unlink()
+        raise KeyboardInterrupt
+    return float(example.label == pred.label)
+"""
+
+
+def test_compile_interrupted_says_how_to_resume(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metric_file = tmp_path / "interrupting.py"
+    metric_file.write_text(INTERRUPTING_METRIC)
+    (tmp_path / "stop").touch()
+    out = tmp_path / "out"
+    args = [*compile_args(program_file, tiny_data, out), "--metric", f"{metric_file}:metric"]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"the finished trials are kept in {out / 'study.db'}; re-run the same command to resume" in err
+    assert "write program.json, pareto.json, report.html" in err and "specprompt compile: interrupted" in err
+    assert (out / "study.db").is_file() and not (out / "pareto.json").exists()
+    storage = f"sqlite:///{out / 'study.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    kept = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert kept and not (tmp_path / "stop").exists()
+
+    # the same command again resumes that study and writes the outputs
+    assert main(args) == 0
+    data = json.loads((out / "pareto.json").read_text())
+    assert data["study_name"] == summary.study_name and data["n_trials"] == 5 and (out / "report.html").is_file()
