@@ -57,7 +57,7 @@ def test_notebook_compiles_then_inspects(tmp_path: Path, monkeypatch: pytest.Mon
     assert f"program: {out / 'program.json'}" in text and "cost model: openai:gpt-4.1-mini" in text
     assert "total image tokens per prompt" in text
     assert "  demo  label " in text  # demos are named by their label (top-left, ...), not only by slot
-    assert "parameter importances" in text or "too few for importances" in text
+    assert "parameter importances" in text or "searched feasible trial(s): too few for importances" in text
     kinds = {k for o in outputs for k in o.get("data", {})}
     assert {"image/png", "image/svg+xml", "text/html"} <= kinds
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
