@@ -457,12 +457,17 @@ class CompileReport:
         model = self.images.shown_model
         tokens = f"{r.local_tokens} {self.images.local_model}" + (f", {r.model_tokens} {model}" if model else "")
         src = escape(url)
+        detail = "; detail " + escape(r.detail) if r.detail else ""
+        if k == 1:  # as large as a cell already: one figure (the page holds each image's bytes once)
+            return (
+                f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
+                f"<figcaption>sent, real size {w}x{h}; {escape(tokens)} tokens{detail}</figcaption></figure>"
+            )
         return (
             f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
             f"<figcaption>sent, real size {w}x{h}</figcaption></figure>"
             f'<figure><img class="px" src="{src}" width="{w * k}" height="{h * k}" alt="sent image upscaled">'
-            f"<figcaption>sent, upscaled x{k} (nearest); {escape(tokens)} tokens"
-            f"{'; detail ' + escape(r.detail) if r.detail else ''}</figcaption></figure>"
+            f"<figcaption>sent, upscaled x{k} (nearest); {escape(tokens)} tokens{detail}</figcaption></figure>"
         )
 
     def _band_table(self, r: DemoImage, source: np.ndarray | None) -> str:

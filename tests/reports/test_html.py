@@ -104,6 +104,26 @@ def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Pa
     assert report._repr_html_().startswith('<div class="spr"><style>')
 
 
+def test_a_sent_image_as_large_as_a_cell_is_embedded_once(searched: tuple[Any, Any], task: Task) -> None:
+    _, result = searched
+    # full-resolution demos: 64 px task images, upscaled x3 in a 192 px cell, not in a 64 px one
+    program = dspy.Predict(task.signature)
+    program.demos = list(task.trainset[:3])
+    once = 0
+    for cell in (192, 64):
+        report = CompileReport(result, program, sources=task.trainset, cell=cell)
+        page = report.html()
+        _check_images(report, page)
+        sent = [r for r in report.images.rows if r.kind != "dropped"]
+        assert sent
+        for r in sent:
+            upscaled = cell // max(r.sent_size) > 1
+            assert page.count(r.image.url) == (2 if upscaled else 1)
+            once += not upscaled
+    assert once  # the 64 px cell shows some sent image at real size only, with its tokens
+    assert "tokens" in page.split('alt="sent image at real size"', 1)[1].split("</figcaption>", 1)[0]
+
+
 def test_without_sources_and_from_folder(searched: tuple[Any, Any], tmp_path: Path) -> None:
     program, result = searched
     program.save(str(tmp_path / "program.json"))
