@@ -15,6 +15,7 @@ from specprompt.reports._text import escape, fmt_score
 
 __all__ = [
     "calibration_section",
+    "chosen_text",
     "confirmation_section",
     "local_pick_section",
     "screening_section",
@@ -40,6 +41,85 @@ def calibration_section(data: Mapping[str, Any]) -> str:
         for p, a, b in zip(c.probes, c.local_scores, c.target_scores, strict=True)
     )
     return f"<h2>Calibration</h2>{lines}<table>{head}{body}</table>"
+
+
+def _row_of(data: Mapping[str, Any], trial: object) -> Mapping[str, Any] | None:
+    """The front row, the chosen row or the scored trial numbered ``trial`` (``None`` when none is)."""
+    rows: list[Mapping[str, Any]] = [*(data.get("front") or ()), data.get("best") or {}]
+    for r in rows:
+        if r.get("trial") == trial:
+            return r
+    for t in data.get("trials") or ():
+        if t.get("number") == trial:
+            return {**t, "trial": trial}
+    return None
+
+
+def chosen_text(data: Mapping[str, Any]) -> str:
+    """Which program was returned and what decided it: its trial and origin; the front row that
+    beats it when it is not on the front; the valset leader and the bootstrap probability that the
+    leader beats it, as the selection rule recorded them (``leader``, ``p_leader_better``).
+
+    Example:
+        >>> best = {"trial": 0, "score": 1.0, "tokens": 28, "full": True, "origin": "baseline:uniform"}
+        >>> front = [{"trial": 7, "score": 1.0, "tokens": 23, "origin": "sampler"}]
+        >>> data = {"best": best, "front": front, "leader": 7, "p_leader_better": 0.0,
+        ...         "config": {"tie_confidence": 0.8}}
+        >>> print(chosen_text(data))  # doctest: +NORMALIZE_WHITESPACE
+        Chosen: trial 0 (baseline:uniform), 28 image tokens, score 1.0000 on the full valset; not on
+        the Pareto front: trial 7 scores as high with fewer tokens (1.0000, 23 tokens). Trial 7 led the
+        full-valset scores; P(trial 7 beats trial 0) = 0.00 < tie confidence 0.8: a tie, and a baseline
+        that sends images wins a tie.
+    """
+    best = data.get("best")
+    if not isinstance(best, Mapping):
+        return ""
+    text = (
+        f"Chosen: trial {best.get('trial')} ({best.get('origin') or 'origin not recorded'}), "
+        f"{best.get('tokens')} image tokens, score {fmt_score(best.get('score'))} on the "
+        f"{'full valset' if best.get('full') else 'minibatch'}"
+    )
+    shown: set[object] = set()  # trials whose score and tokens the text gave
+    front = [r for r in data.get("front") or () if isinstance(r, Mapping)]
+    if front and all(r.get("trial") != best.get("trial") for r in front):
+        beats = [r for r in front if r["tokens"] <= best["tokens"] and r["score"] >= best["score"]]
+        text += "; not on the Pareto front"
+        if beats:
+            r = max(beats, key=lambda r: (r["score"], -r["tokens"]))
+            shown.add(r["trial"])
+            more = "as high" if r["score"] == best["score"] else "higher"
+            text += (
+                f": trial {r['trial']} scores {more} with {'fewer' if r['tokens'] < best['tokens'] else 'as few'} "
+                f"tokens ({fmt_score(r['score'])}, {r['tokens']} tokens)"
+            )
+    trim = data.get("trim")
+    pick = best.get("trial")
+    if isinstance(trim, Mapping) and trim.get("chosen") is not None and trim.get("chosen") != pick:
+        pick = trim["chosen"]
+        text += f"; trimmed from trial {pick}, the selection rule's pick"
+    text += "."
+    leader = data.get("leader")
+    if leader is None:
+        return text
+    if leader == pick:
+        return text + f" Trial {pick} led the full-valset scores."
+    row = _row_of(data, leader)
+    numbers = "" if row is None or leader in shown else f" ({fmt_score(row.get('score'))}, {row.get('tokens')} tokens)"
+    p = float(data.get("p_leader_better") or 0.0)
+    tie = (data.get("config") or {}).get("tie_confidence")
+    text += f" Trial {leader} led the full-valset scores{numbers}; P(trial {leader} beats trial {pick}) = {p:.2f}"
+    if isinstance(tie, (int, float)):
+        text += f" < tie confidence {tie:g}" if p < tie else f" >= tie confidence {tie:g}"
+    confirmation, local = data.get("confirmation"), data.get("local_pick")
+    if isinstance(confirmation, Mapping) and not confirmation.get("departed"):
+        text += ": the check of leaving the best baseline returned the baseline (below)"
+    elif isinstance(local, Mapping) and not local.get("returned"):
+        text += ": a local judge's pick was held back (below)"
+    elif isinstance(tie, (int, float)) and p < tie:
+        picked = _row_of(data, pick) or best
+        baseline = str(picked.get("origin") or "").startswith("baseline:") and picked.get("tokens", 0) > 0
+        text += ": a tie, " + ("and a baseline that sends images wins a tie" if baseline else "and the cheaper wins")
+    return text + "."
 
 
 def confirmation_section(data: Mapping[str, Any]) -> str:

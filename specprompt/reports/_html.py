@@ -20,6 +20,7 @@ from specprompt.errors import ConfigError
 from specprompt.reports._checks import REPORT_HEAD, check_report_data, check_report_path
 from specprompt.reports._decisions import (
     calibration_section,
+    chosen_text,
     confirmation_section,
     local_pick_section,
     screening_section,
@@ -28,7 +29,7 @@ from specprompt.reports._decisions import (
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, image_rows_by_demo
 from specprompt.reports._sources import find_sources, recorded_sources
 from specprompt.reports._state import demo_texts
-from specprompt.reports._svg import PlotPoint, pareto_svg
+from specprompt.reports._svg import pareto_points, pareto_svg
 from specprompt.reports._text import escape, fmt_score
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-a
 .spr figure{margin:0}.spr figcaption{font-size:12px;color:#57606a;max-width:260px}
 .spr img.px{image-rendering:pixelated;border:1px solid #d0d7de}
 .spr tr.drop td{color:#8c959f;text-decoration:line-through}.spr .kept{color:#1a7f37;font-weight:bold}
+.spr tr.chosen td{background:#fff1f0;font-weight:bold}
 .spr .summary{background:#f6f8fa;border-radius:6px;padding:8px 12px}.spr code{font-size:12px}
 """
 
@@ -339,17 +341,7 @@ class CompileReport:
         cfg = d.get("config") or {}
         best = d.get("best") or {}
         front = d.get("front") or []
-        front_trials = {r["trial"] for r in front}
-        points: list[PlotPoint] = []
-        for t in d.get("trials") or []:
-            if t["number"] not in front_trials:
-                points.append(PlotPoint(t["tokens"], t["score"], "trial", f"trial {t['number']}"))
-        for r in front:
-            chosen = r["trial"] == best.get("trial")
-            points.append(PlotPoint(r["tokens"], r["score"], "chosen" if chosen else "front", f"trial {r['trial']}"))
-        for name, b in (d.get("baselines") or {}).items():
-            if b.get("score") is not None and b.get("tokens") is not None:
-                points.append(PlotPoint(b["tokens"], b["score"], "baseline", name))
+        points = pareto_points(d)
         out = ["<h2>Pareto front</h2>"]
         if points:
             out.append(
@@ -357,16 +349,26 @@ class CompileReport:
             )
         else:
             out.append("<p>No scored candidate.</p>")
-        head = "<tr><th>trial</th><th>score</th><th>on</th><th>tokens</th><th>choices</th></tr>"
+        head = "<tr><th>trial</th><th>origin</th><th>score</th><th>on</th><th>tokens</th><th>choices</th></tr>"
         labels = {r.slot: r.label for r in self.images.rows if r.label}
-        body = "".join(
-            f"<tr><td>{r['trial']}{' (chosen)' if r['trial'] == best.get('trial') else ''}</td>"
-            f"<td class=num>{fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
-            f"<td class=num>{r['tokens']}</td>"
-            f"<td><code>{escape(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
-            for r in front
-        )
-        out.append(f"<table>{head}{body}</table>")
+        rows = list(front)
+        on_front = any(r["trial"] == best.get("trial") for r in front)
+        if best and not on_front:  # chosen by the full-valset score or a tie rule, not by the front
+            rows = sorted([*rows, best], key=lambda r: (r["tokens"], -r["score"]))
+        body = []
+        for r in rows:
+            chosen = bool(best) and r["trial"] == best.get("trial")
+            mark = "" if not chosen else " (chosen)" if on_front else " (chosen, not on the front)"
+            body.append(
+                f"<tr{' class=chosen' if chosen else ''}><td>{r['trial']}{mark}</td>"
+                f"<td>{escape(r.get('origin') or '-')}</td>"
+                f"<td class=num>{fmt_score(r['score'])}</td><td>{'full' if r.get('full') else 'minibatch'}</td>"
+                f"<td class=num>{r['tokens']}</td>"
+                f"<td><code>{escape(_choices(r.get('selections') or {}, labels))}</code></td></tr>"
+            )
+        out.append(f"<table>{head}{''.join(body)}</table>")
+        if best:
+            out.append(f"<p>{escape(chosen_text(d))}</p>")
         return "".join(out)
 
     def _baselines(self) -> str:

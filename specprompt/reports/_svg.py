@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from specprompt.errors import ConfigError
 
-__all__ = ["PlotPoint", "pareto_svg"]
+__all__ = ["PlotPoint", "pareto_points", "pareto_svg"]
 
 PointKind = Literal["trial", "front", "chosen", "baseline"]
 _KINDS = ("trial", "front", "chosen", "baseline")
@@ -26,7 +26,7 @@ class PlotPoint:
         score: validation score (y).
         kind: ``"trial"`` (a feasible candidate), ``"front"`` (on the Pareto front), ``"chosen"``
             (the returned program) or ``"baseline"`` (a labelled diamond).
-        label: text next to baseline markers and in the tooltip.
+        label: text next to baseline and chosen markers, and in the tooltip.
     """
 
     tokens: float
@@ -43,6 +43,44 @@ class PlotPoint:
                 raise ConfigError(f"PlotPoint {name} must be a finite number, got {v!r}")
         if self.tokens < 0:
             raise ConfigError(f"PlotPoint tokens must be >= 0, got {self.tokens!r}")
+
+
+def _named(row: Mapping[str, Any]) -> str:
+    """``"trial 7 (neighbour:2)"``; the trial alone when its origin is not recorded."""
+    origin = row.get("origin")
+    return f"trial {row['trial']}" + (f" ({origin})" if origin else "")
+
+
+def pareto_points(data: Mapping[str, Any]) -> list[PlotPoint]:
+    """The markers of a search's data (:func:`~specprompt.reports.report_data`): every scored trial,
+    the front, the chosen program and the scored baselines.
+
+    The chosen program (``data["best"]``) is marked ``"chosen"`` wherever it is: on the front, or
+    off it (a baseline or a cheaper tie chosen by the selection rule over a front point); its label
+    names its trial and origin.
+
+    Example:
+        >>> row = {"trial": 3, "score": 0.5, "tokens": 9, "origin": "baseline:uniform"}
+        >>> data = {"front": [{**row, "trial": 1, "origin": "sampler"}], "best": row, "trials": []}
+        >>> [(p.kind, p.label) for p in pareto_points(data)]
+        [('front', 'trial 1 (sampler)'), ('chosen', 'chosen: trial 3 (baseline:uniform)')]
+    """
+    best = data.get("best") or {}
+    chosen = best.get("trial")
+    front = data.get("front") or []
+    front_trials = {r["trial"] for r in front}
+    points = [
+        PlotPoint(t["tokens"], t["score"], "trial", f"trial {t['number']}")
+        for t in data.get("trials") or []
+        if t["number"] not in front_trials and t["number"] != chosen
+    ]
+    points += [PlotPoint(r["tokens"], r["score"], "front", _named(r)) for r in front if r["trial"] != chosen]
+    for name, b in (data.get("baselines") or {}).items():
+        if b.get("score") is not None and b.get("tokens") is not None:
+            points.append(PlotPoint(b["tokens"], b["score"], "baseline", name))
+    if best:
+        points.append(PlotPoint(best["tokens"], best["score"], "chosen", "chosen: " + _named(best)))
+    return points
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -200,6 +238,13 @@ def pareto_svg(
         elif p.kind == "chosen":
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="none" stroke="{c}" stroke-width="2.5"/>')
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{c}">{tip}</circle>')
+            if p.label:
+                anchor = "end" if x > left + pw * 0.6 else "start"
+                dx = -12 if anchor == "end" else 12
+                parts.append(
+                    f'<text x="{x + dx:.1f}" y="{y + 16:.1f}" fill="{c}" text-anchor="{anchor}" '
+                    f'font-weight="bold">{e(p.label)}</text>'
+                )
         else:
             r = 4.5 if p.kind == "front" else 3
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{c}" opacity="0.85">{tip}</circle>')

@@ -300,3 +300,67 @@ def test_save_replaces_a_report_but_not_another_file(tmp_path: Path) -> None:
         report.save(tmp_path / "file" / "r.html")
     with pytest.raises(ConfigError, match="path must be a file path, got NoneType"):
         report.save(None)  # type: ignore[arg-type]
+
+
+def _row(trial: int, score: float, tokens: int, origin: str) -> dict[str, Any]:
+    return {"trial": trial, "score": score, "tokens": tokens, "full": True, "origin": origin, "selections": {}}
+
+
+# the demo's case: the low-detail baseline ties with a cheaper front point and wins the tie
+OFF_FRONT = {
+    "config": {"token_budget": 100, "cost_model": "openai:gpt-4.1-mini", "tie_confidence": 0.8},
+    "front": [_row(1, 0.25, 0, "baseline:text_only"), _row(7, 1.0, 23, "neighbour:2")],
+    "best": _row(0, 1.0, 28, "baseline:low_detail"),
+    "trials": [{"number": n, "score": s, "tokens": t, "full": True} for n, s, t in ((0, 1.0, 28), (2, 1.0, 28))],
+    "baselines": {"full": {"score": 1.0, "tokens": 28}},
+    "leader": 7,
+    "p_leader_better": 0.0,
+}
+
+
+def _svg_of(page: str) -> ET.Element:
+    return ET.fromstring(page[page.index("<svg") : page.index("</svg>") + 6])
+
+
+def test_a_chosen_program_off_the_front_is_marked_in_the_plot_and_the_table() -> None:
+    page = CompileReport(OFF_FRONT, dspy.Predict("image: dspy.Image -> label")).html()
+    svg = _svg_of(page)
+    ns = "{http://www.w3.org/2000/svg}"
+    rings = [c for c in svg.iter(f"{ns}circle") if c.get("r") == "9"]
+    assert len(rings) == 1  # one chosen marker, at the baseline's point, not at the front's trial 7
+    dots = {c.findtext(f"{ns}title"): (c.get("cx"), c.get("cy")) for c in svg.iter(f"{ns}circle")}
+    chosen = dots["chosen: trial 0 (baseline:low_detail): score 1, 28 tokens"]
+    assert (rings[0].get("cx"), rings[0].get("cy")) == chosen != dots["trial 7 (neighbour:2): score 1, 23 tokens"]
+    assert "trial 0: score 1, 28 tokens" not in dots  # drawn once, as the chosen point
+    assert "chosen: trial 0 (baseline:low_detail)" in [t.text for t in svg.iter(f"{ns}text")]
+    rows = re.findall(r"<tr( class=chosen)?><td>([^<]*)</td><td>([^<]*)</td>", page)
+    assert rows == [
+        ("", "1", "baseline:text_only"),
+        ("", "7", "neighbour:2"),
+        (" class=chosen", "0 (chosen, not on the front)", "baseline:low_detail"),
+    ]
+    assert (
+        "Chosen: trial 0 (baseline:low_detail), 28 image tokens, score 1.0000 on the full valset; not on the "
+        "Pareto front: trial 7 scores as high with fewer tokens (1.0000, 23 tokens). Trial 7 led the full-valset "
+        "scores; P(trial 7 beats trial 0) = 0.00 &lt; tie confidence 0.8: a tie, and a baseline that sends "
+        "images wins a tie."
+    ) in page
+
+
+def test_a_chosen_front_point_and_what_overruled_the_leader() -> None:
+    program = dspy.Predict("image: dspy.Image -> label")
+    on_front = {**OFF_FRONT, "best": OFF_FRONT["front"][1], "leader": 7}
+    page = CompileReport(on_front, program).html()
+    assert re.findall(r"<tr class=chosen><td>([^<]*)</td>", page) == ["7 (chosen)"]
+    assert "Trial 7 led the full-valset scores." in page and "not on the Pareto front" not in page
+    assert len([c for c in _svg_of(page).iter("{http://www.w3.org/2000/svg}circle") if c.get("r") == "9"]) == 1
+    confirmed = {**OFF_FRONT, "p_leader_better": 0.93, "confirmation": {"departed": False, "fallback": 0}}
+    page = CompileReport(confirmed, program).html()
+    assert (
+        "P(trial 7 beats trial 0) = 0.93 &gt;= tie confidence 0.8: the check of leaving the best baseline "
+        "returned the baseline (below)."
+    ) in page
+    trimmed = {**OFF_FRONT, "best": _row(9, 1.0, 12, "trim:1"), "trim": {"chosen": 0}}
+    page = CompileReport(trimmed, program).html()
+    assert "; trimmed from trial 0, the selection rule&#x27;s pick. Trial 7 led" in page
+    assert "P(trial 7 beats trial 0) = 0.00" in page
