@@ -183,12 +183,12 @@ def trim_section(data: Mapping[str, Any]) -> str:
         f"returned after the trim: {tr.get('tokens_after')} (a variant is accepted only when it loses no "
         "validation example the chosen program got)"
     )
+    steps = [s for s in tr.get("steps") or () if isinstance(s, Mapping)]
     rows = "".join(
         f"<tr><td>trim:{escape(str(s.get('step')))}</td><td>{escape(str(s.get('move')))}</td>"
         f"<td>{escape(str(s.get('tokens')))}</td><td>{float(s.get('score', 0.0)):.4f}</td>"
-        f"<td>{'accepted' if s.get('accepted') else escape('rejected: loses ' + str(s.get('lost')))}</td></tr>"
-        for s in tr.get("steps") or ()
-        if isinstance(s, Mapping)
+        f"<td>{escape(_trim_verdict(s, steps[i + 1 :], tr.get('check')))}</td></tr>"
+        for i, s in enumerate(steps)
     )
     table = (
         ""
@@ -213,6 +213,29 @@ def trim_section(data: Mapping[str, Any]) -> str:
         )
         note += f"<p>{escape(text)}</p>"
     return f"<h2>Trim</h2><p>{escape(head)}</p>{note}{table}"
+
+
+def _trim_verdict(step: Mapping[str, Any], later: list[Mapping[str, Any]], check: object) -> str:
+    """What became of one trim step, from the ``outcome`` recorded with it (``TrimReport.outcomes`` of
+    the search); ``later`` are the steps after it."""
+    if not step.get("accepted"):
+        lost = ", ".join(str(i) for i in step.get("lost") or ())
+        stopped = f" (stopped after {step['examples']} examples)" if step.get("examples") else ""
+        return f"rejected: loses valset example(s) {lost}{stopped}"
+    outcome = step.get("outcome")
+    if outcome == "returned":
+        return "accepted and returned"
+    if outcome == "superseded":
+        nxt = next((s for s in later if s.get("accepted")), None)
+        by = f"trim:{nxt.get('step')}" if nxt is not None else "a cheaper accepted step"
+        return f"accepted, superseded by {by} (cheaper, also accepted)"
+    if outcome == "no gain":
+        return "accepted (loses no example) but not returned: no gain over the chosen baseline"
+    if outcome == "refused by the target":
+        found = (check.get("lost") or ()) if isinstance(check, Mapping) else ()
+        lost = ", ".join(str(i) for i in found)
+        return f"accepted by the local judge, not returned: the target finds it loses valset example(s) {lost}"
+    return "accepted (whether it was returned is not recorded in this file)"
 
 
 def screening_section(data: Mapping[str, Any]) -> str:

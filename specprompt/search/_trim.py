@@ -79,7 +79,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN
@@ -91,8 +91,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CHUNK",
     "SCALE_FACTOR",
+    "OUTCOME_TEXT",
     "TIE_RUN",
     "TRIM_ORIGIN",
+    "TrimOutcome",
     "TrimReport",
     "TrimStep",
     "loses_nothing",
@@ -108,6 +110,18 @@ SCALE_FACTOR = 0.7
 #: Accepted ``scale`` steps in a row that return a trimmed baseline without a gain
 #: (``trim_baselines="scale"``, see the module text).
 TIE_RUN = 2
+#: What became of a trim step: ``"returned"`` (the returned program), ``"superseded"`` (accepted, then a
+#: cheaper accepted step replaced it), ``"no gain"`` (accepted, not returned: a chosen baseline's
+#: variant must also score above it), ``"refused by the target"`` (accepted by the local judge, then
+#: found by the target to lose an example) or ``"rejected"`` (it lost an example).
+TrimOutcome = Literal["returned", "superseded", "no gain", "refused by the target", "rejected"]
+#: Each outcome of an accepted step in words.
+OUTCOME_TEXT: dict[str, str] = {
+    "returned": "accepted: returned",
+    "superseded": "accepted, then superseded by a cheaper accepted step",
+    "no gain": "accepted (loses no example), not returned: no gain over the chosen baseline",
+    "refused by the target": "accepted by the local judge, not returned: the target found it loses an example",
+}
 #: Tolerance of the per-example comparison (scores are floats).
 _EPS = 1e-9
 
@@ -178,25 +192,66 @@ class TrimReport:
     note: str = ""
     check: TrimCheck | None = None
 
+    def outcomes(self) -> tuple[TrimOutcome, ...]:
+        """What became of each step, in order (see :data:`TrimOutcome`).
+
+        The returned variant is the accepted step with :attr:`tokens_after` tokens (accepted steps
+        cost strictly fewer tokens one after another, so at most one has them); the one the target
+        refused is the accepted step with ``check.tokens`` tokens. An accepted step before that
+        one is superseded; an accepted step after it was not returned for want of a gain over a
+        chosen baseline (``trim_baselines``).
+
+        Example:
+            >>> steps = [TrimStep(1, "drop d3", 30, 1.0, True, (), 7), TrimStep(2, "drop d2", 20, 1.0, True, (), 8),
+            ...          TrimStep(3, "scale", 12, 0.5, False, (4,), 9, 4)]
+            >>> TrimReport(0, 40, 20, tuple(steps)).outcomes()
+            ('superseded', 'returned', 'rejected')
+            >>> TrimReport(0, 40, 40, tuple(steps[:2])).outcomes()  # a baseline's variants, neither above it
+            ('no gain', 'no gain')
+        """
+        accepted = [s for s in self.steps if s.accepted]
+        returned = checked = None
+        if self.tokens_after < self.tokens_before:
+            returned = next((s.step for s in reversed(accepted) if s.tokens == self.tokens_after), None)
+        if self.check is not None and not self.check.confirmed:
+            checked = next((s.step for s in reversed(accepted) if s.tokens == self.check.tokens), None)
+        last = returned if returned is not None else checked
+        out: list[TrimOutcome] = []
+        for s in self.steps:
+            if not s.accepted:
+                out.append("rejected")
+            elif s.step == returned:
+                out.append("returned")
+            elif s.step == checked:
+                out.append("refused by the target")
+            elif last is not None and s.step < last:
+                out.append("superseded")
+            else:
+                out.append("no gain")
+        return tuple(out)
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields; each step also holds its ``outcome`` (:meth:`outcomes`)."""
         return {
             "chosen": self.chosen,
             "tokens_before": self.tokens_before,
             "tokens_after": self.tokens_after,
-            "steps": [s.to_dict() for s in self.steps],
+            "steps": [{**s.to_dict(), "outcome": o} for s, o in zip(self.steps, self.outcomes(), strict=True)],
             "note": self.note,
             "check": None if self.check is None else self.check.to_dict(),
         }
 
     def summary(self) -> str:
-        """A few lines: tokens before and after, then one line per step."""
+        """A few lines: tokens before and after, then one line per step and what became of it."""
         head = f"trim of trial {self.chosen}: {self.tokens_before} -> {self.tokens_after} image tokens"
         if self.note:
             head += f" ({self.note})"
         lines = [head]
-        for s in self.steps:
-            verdict = "accepted" if s.accepted else f"rejected (loses valset example(s) {list(s.lost)}"
-            if not s.accepted:
+        for s, outcome in zip(self.steps, self.outcomes(), strict=True):
+            if s.accepted:
+                verdict = OUTCOME_TEXT[outcome]
+            else:
+                verdict = f"rejected (loses valset example(s) {list(s.lost)}"
                 verdict += f"; stopped after {s.examples} examples)" if s.examples else ")"
             lines.append(f"  trim:{s.step} {s.move:<14} {s.tokens:>6} tokens  valset {s.score:.4f}  {verdict}")
         if self.check is not None:

@@ -286,11 +286,14 @@ def test_the_target_checks_a_local_judges_trim(colour_task: Task, tmp_path: Any,
         assert check.confirmed and check.calls == 24 and check.examples == 12
         assert result.best.tokens == tr.tokens_after == check.tokens and "(the target agreed)" in result.summary()
         assert "the trimmed program is returned" in page
+        assert tr.outcomes()[-1] == "returned" and "<td>accepted and returned</td>" in page
     else:  # the chosen program on 12 examples, the trimmed one on its first chunk of 4, which it loses
         assert not check.confirmed and check.calls == 16 and check.examples == 4 and check.lost == (0, 1, 2, 3)
         assert result.best.trial == tr.chosen and result.best.tokens == tr.tokens_after == tr.tokens_before == 21
         assert "lost validation examples under the target: not trimmed" in result.summary()
         assert "the program before the trim is returned" in page
+        assert tr.outcomes()[-1] == "refused by the target" and "accepted and returned" not in page
+        assert "accepted by the local judge, not returned: the target finds it loses valset example(s) 0, 1" in page
     again = _trimmed(colour_task, strict, target=target, storage=storage)[1]
     assert again.trim is not None and again.trim.check is not None
     assert again.trim.check.calls == 0 and again.best.key == result.best.key  # the stored scores are read back

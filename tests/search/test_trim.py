@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Iterator
@@ -364,3 +365,28 @@ def test_partial_scores_reject_a_variant(tint: Task) -> None:
     assert all(not s.accepted and s.lost == (2,) and s.examples == 4 for s in report.steps)
     assert seen[0] == [[0, 2, 3, 4], [1, 5]]
     assert "stopped after 4 examples" in report.summary()
+
+
+def test_each_step_says_what_became_of_it() -> None:
+    from specprompt.search._departures import TrimCheck
+    from specprompt.search._trim import TrimReport, TrimStep
+
+    drop3, drop2 = TrimStep(1, "drop d3", 30, 1.0, True, (), 7), TrimStep(2, "drop d2", 20, 1.0, True, (), 8)
+    scale = TrimStep(3, "scale", 12, 0.75, True, (), 9)
+    lost = TrimStep(4, "scale", 8, 0.5, False, (4,), 10, 4)
+    # a search candidate: the cheapest accepted step is returned, the earlier ones are superseded
+    report = TrimReport(0, 40, 12, (drop3, drop2, scale, lost))
+    assert report.outcomes() == ("superseded", "superseded", "returned", "rejected")
+    assert [s["outcome"] for s in report.to_dict()["steps"]] == list(report.outcomes())
+    lines = report.summary().splitlines()
+    assert "accepted, then superseded by a cheaper accepted step" in lines[1] and lines[3].endswith("returned")
+    assert "rejected (loses valset example(s) [4]; stopped after 4 examples)" in lines[4]
+    # a chosen baseline that needs a gain: the first step gained, the next two did not
+    gain = TrimReport(0, 40, 30, (dataclasses.replace(drop3, score=1.1), drop2, scale))
+    assert gain.outcomes() == ("returned", "no gain", "no gain")
+    assert "not returned: no gain over the chosen baseline" in gain.summary().splitlines()[2]
+    # a local judge's trim that the target refused: nothing is returned, the checked step says why
+    check = TrimCheck("target", 12, 0.5, 1.0, (0, 1), 4, 16)
+    refused = TrimReport(0, 40, 40, (drop3, drop2, scale), check=check)
+    assert refused.outcomes() == ("superseded", "superseded", "refused by the target")
+    assert "returned" not in refused.outcomes() and "the target found it loses" in refused.summary()
