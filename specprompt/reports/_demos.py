@@ -168,6 +168,22 @@ class ProgramImages:
         """The cost model shown next to ``local`` tokens (``None`` when it is the local model itself)."""
         return None if self.cost_model in (None, "local", self.local_model) else self.cost_model
 
+    def token_text(self, local: int, model: int | None) -> str:
+        """Image tokens in words, the count under the compile's cost model first (what the target
+        bills) and the local model's after it; the local count alone when no other cost model is
+        shown (:attr:`shown_model`).
+
+        Example:
+            >>> ProgramImages((), {}, "openai:gpt-4.1-mini").token_text(176, 28)
+            '28 openai:gpt-4.1-mini (176 local)'
+            >>> ProgramImages((), {}, None).token_text(176, None)
+            '176 local'
+        """
+        shown = self.shown_model
+        if shown is None:
+            return f"{local} {self.local_model}"
+        return f"{model} {shown} ({local} {self.local_model})"
+
     def tokens(self, predictor: str | None = None) -> tuple[int, int | None]:
         """``(local, model)`` image tokens of one prompt of ``predictor`` (default: all predictors)."""
         rows = [r for r in self.rows if predictor is None or r.predictor == predictor]
@@ -193,10 +209,10 @@ class ProgramImages:
     def table(self) -> str:
         """A plain-text table per predictor and the totals of one prompt."""
         model = self.shown_model
-        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source", self.local_model]
+        head = ["demo", "label", "field", "scheme", "kept bands", "sent", "source"]
         if model:
-            head.append(model.split(":")[-1])
-        head.append("source hash")
+            head.append(model.split(":")[-1])  # what the target bills first
+        head += [self.local_model, "source hash"]
         lines: list[str] = []
         for name, n in self.demos.items():
             rows = [r for r in self.rows if r.predictor == name]
@@ -211,30 +227,30 @@ class ProgramImages:
                     r.kept_text(),
                     _size(r.sent_size),
                     _size(r.source_size),
-                    str(r.local_tokens),
                 ]
                 if model:
                     cells.append(str(r.model_tokens))
-                cells.append((r.source_hash or "-")[:12])
+                cells += [str(r.local_tokens), (r.source_hash or "-")[:12]]
                 body.append(cells)
             widths = [max(_display_width(row[i]) for row in body) for i in range(len(head))]
             for row in body:
                 lines.append("  " + "  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
-            local, tok = self.tokens(name)
-            lines.append(
-                f"  image tokens per prompt: {local} {self.local_model}" + (f", {tok} {model}" if model else "")
-            )
-        local, tok = self.tokens()
-        lines.append(
-            f"total image tokens per prompt: {local} {self.local_model}" + (f", {tok} {model}" if model else "")
-        )
+            lines.append(f"  image tokens per prompt: {self.token_text(*self.tokens(name))}")
+        lines.append(f"total image tokens per prompt: {self.token_text(*self.tokens())}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         model = self.shown_model
-        head = ["label", "slot", "scheme", "kept bands", "sent", "source", self.local_model] + (
-            [model] if model else []
-        )
+        head = [
+            "label",
+            "slot",
+            "scheme",
+            "kept bands",
+            "sent",
+            "source",
+            *([model] if model else []),
+            self.local_model,
+        ]
         body = []
         for r in self.rows:
             cells = [
@@ -244,13 +260,11 @@ class ProgramImages:
                 r.kept_text(),
                 _size(r.sent_size),
                 _size(r.source_size),
+                *([str(r.model_tokens)] if model else []),
                 str(r.local_tokens),
             ]
-            if model:
-                cells.append(str(r.model_tokens))
             body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-        local, tok = self.tokens()
-        total = f"{local} {self.local_model}" + (f", {tok} {model}" if model else "")
+        total = self.token_text(*self.tokens())
         return (
             "<table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in head)

@@ -301,11 +301,7 @@ class CompileReport:
                 )
             if d.get("test_score") is not None:
                 lines.append(f"Held-out test score: <b>{fmt_score(d.get('test_score'))}</b>.")
-        shown = self.images.shown_model
-        lines.append(
-            f"Its demo images: {local} {escape(self.images.local_model)} tokens"
-            + (f", {tokens} {escape(shown)} tokens." if shown else ".")
-        )
+        lines.append(f"Its demo images: {escape(self.images.token_text(local, tokens))} tokens.")
         full = (d.get("baselines") or {}).get("full")
         if full and full.get("tokens") is not None and best:
             ratio = full["tokens"] / best["tokens"] if best.get("tokens") else math.inf
@@ -393,7 +389,6 @@ class CompileReport:
         groups = image_rows_by_demo(self.images)
         if not groups:
             out.append("<p>The program's demos hold no images.</p>")
-        model = self.images.shown_model
         for (pname, di), rows in groups.items():
             texts = self._texts.get((pname, di), {})
             label = rows[0].label
@@ -402,7 +397,7 @@ class CompileReport:
             mtok = sum(r.model_tokens or 0 for r in rows)
             where = escape(f"{pname} / demo {di}") + (f" &mdash; {escape(caption)}" if caption else "")
             head = f"{escape(label)} <small>{where}</small>" if label else where
-            tok = f"{tokens} {escape(self.images.local_model)}" + (f", {mtok} {escape(model)}" if model else "")
+            tok = escape(self.images.token_text(tokens, mtok))
             out.append(f'<div class="demo"><h3>{head}</h3><div>image tokens: {tok}</div>')
             for r in rows:
                 out.append(self._slot(r))
@@ -456,8 +451,7 @@ class CompileReport:
             return f"<div>image sent: <code>{escape(url[:80])}</code></div>"
         w, h = r.sent_size
         k = max(1, self.cell // max(w, h))
-        model = self.images.shown_model
-        tokens = f"{r.local_tokens} {self.images.local_model}" + (f", {r.model_tokens} {model}" if model else "")
+        tokens = self.images.token_text(r.local_tokens, r.model_tokens)
         src = escape(url)
         detail = "; detail " + escape(r.detail) if r.detail else ""
         if k == 1:  # as large as a cell already: one figure (the page holds each image's bytes once)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,6 +81,104 @@ def pareto_points(data: Mapping[str, Any]) -> list[PlotPoint]:
     if best:
         points.append(PlotPoint(best["tokens"], best["score"], "chosen", "chosen: " + _named(best)))
     return points
+
+
+#: Estimated advance of one character of an 11 px sans-serif label, bold and not, and a line's height:
+#: the SVG carries no font metrics, so these err wide (a box that clears another on the estimate clears
+#: it drawn).
+_CHAR_W, _BOLD_W, _LINE_H = 6.4, 7.2, 12.0
+#: Rings of places tried around a marker before its label is left to the tooltip.
+_RINGS = 8
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned rectangle in SVG pixels (``y`` grows downwards)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def hits(self, other: Box) -> bool:
+        """Whether the two boxes overlap (touching edges do not)."""
+        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+
+    def holds(self, other: Box) -> bool:
+        """Whether ``other`` lies inside this box."""
+        return self.x0 <= other.x0 and other.x1 <= self.x1 and self.y0 <= other.y0 and other.y1 <= self.y1
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A labelled marker: its centre, radius, label text, kind and weight."""
+
+    x: float
+    y: float
+    r: float
+    text: str
+    kind: PointKind
+    bold: bool = False
+
+
+def label_box(x: float, y: float, text: str, anchor: str, bold: bool = False) -> Box:
+    """The estimated box of a label drawn at ``(x, y)`` (its baseline) with ``text-anchor`` ``anchor``,
+    with a margin of 2 px on each side so that two labels never touch."""
+    w = len(text) * (_BOLD_W if bold else _CHAR_W)
+    x0 = x if anchor == "start" else x - w if anchor == "end" else x - w / 2
+    return Box(x0 - 2, y - 10, x0 + w + 2, y + 4)
+
+
+def _places(r: float) -> list[tuple[float, float, str]]:
+    """Offsets ``(dx, dy, anchor)`` of a label's baseline from its marker, nearest first: beside it
+    (right, left), above, below, then the same a line further each ring."""
+    g = r + 6
+    out: list[tuple[float, float, str]] = []
+    for k in range(_RINGS):
+        s = k * _LINE_H
+        side = [(g, 3.0, "start"), (-g, 3.0, "end")] if k == 0 else []
+        for dy in (3.0 - s, 3.0 + s) if k else ():
+            side += [(g, dy, "start"), (-g, dy, "end")]
+        out += [*side, (0.0, -g - 3 - s, "middle"), (0.0, g + 9 + s, "middle")]
+    return out
+
+
+def place_labels(marks: Sequence[Mark], area: Box, avoid: Sequence[Box] = ()) -> list[tuple[float, float, str] | None]:
+    """Where each label goes, in order of ``marks`` (the first placed first): the baseline
+    ``(x, y, anchor)`` of the nearest place whose box lies in ``area`` and overlaps no marker, no box
+    of ``avoid`` (other markers) and no label placed before it, or ``None`` when no place within
+    :data:`_RINGS` lines is free.
+
+    Example:
+        >>> marks = [Mark(100, 50, 6, "full", "baseline"), Mark(100, 50, 6, "uniform", "baseline")]
+        >>> place_labels(marks, Box(0, 0, 300, 200))
+        [(112, 53.0, 'start'), (88, 53.0, 'end')]
+    """
+    taken = [Box(m.x - m.r, m.y - m.r, m.x + m.r, m.y + m.r) for m in marks] + list(avoid)
+    out: list[tuple[float, float, str] | None] = []
+    for m in marks:
+        spot = None
+        for dx, dy, anchor in _places(m.r):
+            box = label_box(m.x + dx, m.y + dy, m.text, anchor, m.bold)
+            if area.holds(box) and not any(box.hits(t) for t in taken):
+                spot = (m.x + dx, m.y + dy, anchor)
+                taken.append(box)
+                break
+        out.append(spot)
+    return out
+
+
+def _marks(points: Sequence[PlotPoint], fx: Callable[[float], float], fy: Callable[[float], float]) -> list[Mark]:
+    """The labelled markers: the chosen point first, then the baselines from left to right; baselines
+    drawn on the same pixel share one label (``"full, low_detail"``)."""
+    marks = [Mark(fx(p.tokens), fy(p.score), 9, p.label, "chosen", True) for p in points if p.kind == "chosen"]
+    groups: dict[tuple[int, int], list[PlotPoint]] = {}
+    for p in sorted((p for p in points if p.kind == "baseline"), key=lambda p: (p.tokens, -p.score)):
+        groups.setdefault((round(fx(p.tokens)), round(fy(p.score))), []).append(p)
+    for group in groups.values():
+        text = ", ".join(p.label for p in group if p.label)
+        marks.append(Mark(fx(group[0].tokens), fy(group[0].score), 6, text, "baseline"))
+    return [m for m in marks if m.text]
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -203,12 +301,16 @@ def pareto_svg(
         f'<text x="14" y="{top + ph / 2:.1f}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2:.1f})">'
         f"{e(y_label)}</text>"
     )
+    avoid: list[Box] = []  # what labels must not cover besides the labelled markers
     if budget is not None:
         x = fx(budget)
         parts.append(
             f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + ph}" stroke="#e16f24" stroke-dasharray="5 4"/>'
         )
-        parts.append(f'<text x="{x + 4:.1f}" y="{top + 12}" fill="#e16f24">budget {_fmt(budget)}</text>')
+        text, by = f"budget {_fmt(budget)}", top + ph - 5  # at the foot: points near the budget score high
+        anchor, bx = ("start", x + 4) if label_box(x + 4, by, text, "start").x1 <= width else ("end", x - 4)
+        avoid.append(label_box(bx, by, text, anchor))
+        parts.append(f'<text x="{bx:.1f}" y="{by:.1f}" fill="#e16f24" text-anchor="{anchor}">{e(text)}</text>')
     front = sorted((p for p in points if p.kind in ("front", "chosen")), key=lambda p: (p.tokens, -p.score))
     if front:
         path = [f"M{fx(front[0].tokens):.1f},{fy(front[0].score):.1f}"]
@@ -230,24 +332,26 @@ def pareto_svg(
                 f'<path d="M{x:.1f},{y - d:.1f}L{x + d:.1f},{y:.1f}L{x:.1f},{y + d:.1f}L{x - d:.1f},{y:.1f}Z" '
                 f'fill="{c}" opacity="0.85">{tip}</path>'
             )
-            anchor = "end" if x > left + pw * 0.75 else "start"
-            dx = -8 if anchor == "end" else 8
-            parts.append(
-                f'<text x="{x + dx:.1f}" y="{y - 6:.1f}" fill="{c}" text-anchor="{anchor}">{e(p.label)}</text>'
-            )
         elif p.kind == "chosen":
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="none" stroke="{c}" stroke-width="2.5"/>')
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{c}">{tip}</circle>')
-            if p.label:
-                anchor = "end" if x > left + pw * 0.6 else "start"
-                dx = -12 if anchor == "end" else 12
-                parts.append(
-                    f'<text x="{x + dx:.1f}" y="{y + 16:.1f}" fill="{c}" text-anchor="{anchor}" '
-                    f'font-weight="bold">{e(p.label)}</text>'
-                )
         else:
             r = 4.5 if p.kind == "front" else 3
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{c}" opacity="0.85">{tip}</circle>')
+    marks = _marks(points, fx, fy)
+    avoid += [Box(fx(p.tokens) - 5, fy(p.score) - 5, fx(p.tokens) + 5, fy(p.score) + 5) for p in front]
+    spots = place_labels(marks, Box(left, top, left + pw, top + ph), avoid)
+    for m, spot in zip(marks, spots, strict=True):
+        if spot is None:  # no free place: the marker's tooltip names it
+            continue
+        tx, ty, anchor = spot
+        c = _COLOURS[m.kind]
+        if abs(ty - 3 - m.y) > m.r + _LINE_H:  # moved away from its marker: a leader line shows whose it is
+            parts.append(
+                f'<line x1="{m.x:.1f}" y1="{m.y:.1f}" x2="{tx:.1f}" y2="{ty - 3:.1f}" stroke="{c}" opacity="0.5"/>'
+            )
+        bold = ' font-weight="bold"' if m.bold else ""
+        parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" fill="{c}" text-anchor="{anchor}"{bold}>{e(m.text)}</text>')
     legend = [("trial", "candidate"), ("front", "Pareto front"), ("chosen", "chosen"), ("baseline", "baseline")]
     present = {p.kind for p in points} | ({"front"} if front else set())
     items = [(kind, text) for kind, text in legend if kind in present]

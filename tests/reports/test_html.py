@@ -364,3 +364,22 @@ def test_a_chosen_front_point_and_what_overruled_the_leader() -> None:
     page = CompileReport(trimmed, program).html()
     assert "; trimmed from trial 0, the selection rule&#x27;s pick. Trial 7 led" in page
     assert "P(trial 7 beats trial 0) = 0.00" in page
+
+
+def test_token_counts_lead_with_the_compiles_cost_model(searched: tuple[Any, Any]) -> None:
+    program, result = searched
+    page = CompileReport(result, program).html()
+    model = result.config.cost_model
+    images = describe_program(program, cost_model=model)
+    local, billed = images.tokens()
+    assert billed == result.best.tokens != local  # the target's count, which the local one is not
+    assert f"Its demo images: {billed} {model} ({local} local) tokens." in page
+    for (_, _), rows in image_rows_by_demo(images).items():
+        mine = sum(r.model_tokens or 0 for r in rows), sum(r.local_tokens for r in rows)
+        assert f"<div>image tokens: {mine[0]} {model} ({mine[1]} local)</div>" in page
+    for r in images.rows:
+        if r.kind != "dropped":
+            assert f"; {r.model_tokens} {model} ({r.local_tokens} local) tokens" in page
+    table = images.table().splitlines()
+    assert table[1].split()[-4:] == [model.split(":")[-1], "local", "source", "hash"]
+    assert table[-1] == f"total image tokens per prompt: {billed} {model} ({local} local)"

@@ -9,6 +9,7 @@ import pytest
 
 from specprompt import ConfigError
 from specprompt.reports import PlotPoint, pareto_svg
+from specprompt.reports._svg import Box, label_box
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -73,3 +74,62 @@ def test_plot_errors() -> None:
     for budget in (-1, math.inf, "10"):
         with pytest.raises(ConfigError, match="budget must be a finite number >= 0 or None"):
             pareto_svg([PlotPoint(1, 1)], budget=budget)  # type: ignore[arg-type]
+
+
+def _labels(svg: str) -> list[tuple[str, Box]]:
+    """Every text of a baseline or the chosen point, with its estimated box."""
+    out = []
+    for t in ET.fromstring(svg).iter(f"{NS}text"):
+        if t.get("fill") in ("#8250df", "#d1242f"):
+            bold = t.get("font-weight") == "bold"
+            box = label_box(float(t.get("x", 0)), float(t.get("y", 0)), t.text or "", t.get("text-anchor", ""), bold)
+            out.append((t.text or "", box))
+    return out
+
+
+def test_labels_of_close_points_do_not_overlap() -> None:
+    close = [("full", 28, 1.0), ("low_detail", 28, 1.0), ("uniform", 26, 0.98), ("random", 30, 0.97)]
+    points = [PlotPoint(t, s, "baseline", name) for name, t, s in close]
+    points += [PlotPoint(0, 0.25, "baseline", "text_only"), PlotPoint(23, 1.0, "front", "trial 7")]
+    points += [PlotPoint(27, 0.99, "chosen", "chosen: trial 12 (neighbour:7)")]
+    points += [PlotPoint(20 + i % 9, 0.9 + 0.01 * (i % 7)) for i in range(30)]
+    svg = pareto_svg(points, budget=40)
+    labels = _labels(svg)
+    texts = [text for text, _ in labels]
+    # the two baselines on one pixel share a label; every other labelled point has its own
+    assert sorted(texts) == sorted(
+        ["full, low_detail", "uniform", "random", "text_only", "chosen: trial 12 (neighbour:7)"]
+    )
+    plot = Box(56, 34, 560 - 16, 320 - 42)
+    for i, (a, box) in enumerate(labels):
+        assert plot.holds(box), a
+        for b, other in labels[i + 1 :]:
+            assert not box.hits(other), (a, b)
+    # no label covers a labelled marker (their centres, and the front point's)
+    root = ET.fromstring(svg)
+    centres = [(float(c.get("cx", 0)), float(c.get("cy", 0))) for c in root.iter(f"{NS}circle") if c.get("r") != "3"]
+    for text, box in labels:
+        assert not any(box.x0 < x < box.x1 and box.y0 < y < box.y1 for x, y in centres), text
+    budget = next(t for t in root.iter(f"{NS}text") if (t.text or "").startswith("budget"))
+    assert not any(
+        label_box(
+            float(budget.get("x", 0)),
+            float(budget.get("y", 0)),
+            budget.text or "",
+            budget.get("text-anchor", ""),
+            False,
+        ).hits(b)
+        for _, b in labels
+    )
+
+
+def test_a_label_with_no_free_place_is_left_to_the_tooltip() -> None:
+    # forty baselines a few pixels apart in one column: what does not fit is named by its marker's tooltip
+    points = [PlotPoint(50, 0.025 * i, "baseline", f"baseline {i}") for i in range(40)]
+    svg = pareto_svg(points, width=300, height=200)
+    drawn = [text for text, _ in _labels(svg)]
+    assert 0 < len(drawn) < 40
+    titles = [t.text for t in ET.fromstring(svg).iter(f"{NS}title")]
+    assert all(any((t or "").startswith(f"baseline {i}:") for t in titles) for i in range(40))
+    boxes = [box for _, box in _labels(svg)]
+    assert not any(a.hits(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
