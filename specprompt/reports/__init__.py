@@ -6,12 +6,12 @@ self-contained HTML page (also shown inline in Jupyter); :func:`pareto_svg` draw
 tokens; :func:`contact_sheet` draws renders of band selections side by side.
 """
 
+from specprompt._pareto import PlotPoint, pareto_svg
 from specprompt.reports._checks import check_report_path
 from specprompt.reports._contact import contact_sheet
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program
 from specprompt.reports._html import CompileReport, report_data
 from specprompt.reports._state import read_program_state
-from specprompt.reports._svg import PlotPoint, pareto_svg
 
 __all__ = [
     "CompileReport",

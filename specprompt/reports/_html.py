@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from specprompt._pareto import baselines_table, pareto_points, pareto_svg
 from specprompt.errors import ConfigError
 from specprompt.reports._checks import REPORT_HEAD, check_report_data, check_report_path
 from specprompt.reports._decisions import (
@@ -29,7 +30,6 @@ from specprompt.reports._decisions import (
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, image_rows_by_demo
 from specprompt.reports._sources import find_sources, recorded_sources
 from specprompt.reports._state import demo_texts
-from specprompt.reports._svg import pareto_points, pareto_svg
 from specprompt.reports._text import escape, fmt_score
 
 if TYPE_CHECKING:
@@ -368,21 +368,8 @@ class CompileReport:
         return "".join(out)
 
     def _baselines(self) -> str:
-        base = self.data.get("baselines")
-        if not base:
-            return ""
-        head = (
-            "<tr><th>baseline</th><th>score</th><th>test score</th><th>tokens</th><th>fits budget</th>"
-            "<th>note</th></tr>"
-        )
-        body = "".join(
-            f"<tr><td>{escape(name)}</td><td class=num>{fmt_score(b.get('score'))}</td>"
-            f"<td class=num>{fmt_score(b.get('test_score'))}</td>"
-            f"<td class=num>{'-' if b.get('tokens') is None else b['tokens']}</td>"
-            f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{escape(b.get('note', ''))}</td></tr>"
-            for name, b in base.items()
-        )
-        return f"<h2>Baselines</h2><table>{head}{body}</table>"
+        table = baselines_table(self.data.get("baselines"))
+        return f"<h2>Baselines</h2>{table}" if table else ""
 
     def _demos(self) -> str:
         out = ["<h2>Demos</h2>"]

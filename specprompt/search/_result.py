@@ -339,16 +339,19 @@ class CompileResult:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True, allow_nan=False)
 
     def _table_rows(self) -> list[list[str]]:
-        rows = []
-        for r in self.front:
+        """The front by ascending tokens, and the returned program where it is not on the front."""
+        rows = list(self.front)
+        if all(r.trial != self.best.trial for r in rows):  # chosen by the valset score or a tie rule
+            rows = sorted([*rows, self.best], key=lambda r: (r.tokens, -r.score))
+        out = []
+        for r in rows:
             mark = "*" if r.trial == self.best.trial else ""
-            rows.append(
-                [f"{r.trial}{mark}", f"{r.score:.4f}", "full" if r.full else "mini", str(r.tokens), r.choices()]
-            )
-        return rows
+            out.append([f"{r.trial}{mark}", f"{r.score:.4f}", "full" if r.full else "mini", str(r.tokens), r.choices()])
+        return out
 
     def pareto_table(self) -> str:
-        """A plain-text table of the front (``*`` marks the returned program)."""
+        """A plain-text table of the front (``*`` marks the returned program, listed also when it is
+        not on the front)."""
         header = ["trial", "score", "on", "tokens", "choices"]
         body = self._table_rows()
         widths = [max(len(x) for x in col) for col in zip(header, *body, strict=False)]
@@ -426,14 +429,29 @@ class CompileResult:
         return text
 
     def _repr_html_(self) -> str:
+        """The notebook view: the summary, the Pareto plot, the front and the baselines (compact; the
+        whole report is :class:`~specprompt.reports.CompileReport`)."""
+        from specprompt._pareto import baselines_table, pareto_points, pareto_svg
+
         head = "".join(f"<th>{h}</th>" for h in ("trial", "score", "on", "tokens", "choices"))
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()
         )
         title = html.escape(f"{self.study_name}: {self.n_trials} trials, {self.scorer_calls} scorer calls")
+        data = self.to_dict()
+        data["trials"] = [{"number": r.trial, "tokens": r.tokens, "score": r.score} for r in self.candidates]
+        plot = pareto_svg(
+            pareto_points(data),
+            budget=self.config.token_budget,
+            width=480,
+            height=260,
+            title=f"score vs tokens ({self.config.cost_model})",
+        )
         return (
-            f"<table><caption>{title}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            f"<p>{html.escape(self.summary())}</p>"
+            f"<p>{html.escape(self.summary())}</p>{plot}"
+            f"<table><caption>{title} (* the returned program)</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>"
+            + baselines_table(data["baselines"])
             + (
                 ""
                 if self.calibration is None

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from specprompt import ConfigError
+from specprompt._pareto import Box, label_box
 from specprompt.reports import PlotPoint, pareto_svg
-from specprompt.reports._svg import Box, label_box
 
 NS = "{http://www.w3.org/2000/svg}"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import re
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import optuna
@@ -79,8 +81,9 @@ def test_table_html_and_json() -> None:
     assert lines[3].startswith("1*")
     assert "p/demo0/image:keep_from=1+crop" in table
     assert "full       score 0.7500  tokens 84" in table and "uniform    score -" in table
-    html = res._repr_html_()
-    assert html.count("<tr>") == 3 and "s: 2 trials, 7 scorer calls" in html
+    shown = res._repr_html_()
+    front = shown[shown.index("<tbody>") : shown.index("</tbody>")]
+    assert front.count("<tr>") == 2 and "s: 2 trials, 7 scorer calls" in shown
     data = json.loads(res.to_json())
     assert data["best"]["trial"] == 1 and data["scorer_calls"] == 7
     assert data["baselines"]["full"] == {
@@ -93,6 +96,29 @@ def test_table_html_and_json() -> None:
     }
     assert data["front"][0]["selections"]["p/demo0/image"]["choice"] == {"keep_from": 1}
     assert row(0, 0.5, 10).choices() == "p/demo0/image:keep_from=1+crop"
+
+
+def test_the_notebook_view_holds_the_plot_and_the_baselines() -> None:
+    base = {
+        "full": BaselineResult("full", 0.75, 84, False, "all bands"),
+        "uniform": BaselineResult("uniform", None, None, True, "skipped: no token_budget to fit"),
+    }
+    rows = [row(0, 0.5, 10), row(1, 0.9, 30), row(2, 0.9, 40)]
+    chosen = dataclasses.replace(rows[2], origin="baseline:uniform")  # a tie's pick, not on the front
+    res = dataclasses.replace(result(rows, baselines=base), best=chosen, leader=rows[1])
+    shown = res._repr_html_()
+    svg = ET.fromstring(shown[shown.index("<svg") : shown.index("</svg>") + 6])
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [t.text for t in svg.iter(f"{ns}title")]
+    assert "chosen: trial 2 (baseline:uniform): score 0.9, 40 tokens" in titles
+    assert "full: score 0.75, 84 tokens" in titles and "trial 0 (sampler): score 0.5, 10 tokens" in titles
+    assert len([c for c in svg.iter(f"{ns}circle") if c.get("r") == "9"]) == 1
+    front = shown[shown.index("<tbody>") : shown.index("</tbody>")]
+    assert re.findall(r"<tr><td>(\d+\*?)</td>", front) == ["0", "1", "2*"]  # the pick listed off the front
+    baselines = shown[shown.index("<th>baseline</th>") :]
+    assert "<tr><td>full</td><td class=num>0.7500</td><td class=num>-</td><td class=num>84</td><td>no</td>" in baselines
+    assert "<tr><td>uniform</td><td class=num>-</td>" in baselines
+    assert [line.split()[0] for line in res.pareto_table().splitlines()[2:5]] == ["0", "1", "2*"]
 
 
 def test_summary_names_the_interval_test_score_and_a_tie() -> None:

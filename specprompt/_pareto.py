@@ -1,4 +1,11 @@
-"""An inline SVG plot of score against image tokens: trials, the Pareto front, the chosen point, baselines."""
+"""The Pareto plot and the baselines table of a band search, from its data (``CompileResult.to_dict()``).
+
+An inline SVG plot of score against image tokens (trials, the Pareto front, the chosen point,
+baselines) and an HTML table of the baselines, shared by the report
+(:class:`~specprompt.reports.CompileReport`, which exports :func:`pareto_svg` and
+:class:`PlotPoint`) and the notebook display of a :class:`~specprompt.search.CompileResult`, which
+the reports read and so cannot be imported by it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from typing import Any, Literal
 
 from specprompt.errors import ConfigError
 
-__all__ = ["PlotPoint", "pareto_points", "pareto_svg"]
+__all__ = ["Box", "Mark", "PlotPoint", "baselines_table", "label_box", "pareto_points", "pareto_svg", "place_labels"]
 
 PointKind = Literal["trial", "front", "chosen", "baseline"]
 _KINDS = ("trial", "front", "chosen", "baseline")
@@ -179,6 +186,33 @@ def _marks(points: Sequence[PlotPoint], fx: Callable[[float], float], fy: Callab
         text = ", ".join(p.label for p in group if p.label)
         marks.append(Mark(fx(group[0].tokens), fy(group[0].score), 6, text, "baseline"))
     return [m for m in marks if m.text]
+
+
+def baselines_table(baselines: Mapping[str, Mapping[str, Any]] | None) -> str:
+    """An HTML table of the baselines of a search's data (name -> ``BaselineResult.to_dict()``):
+    score, test score, tokens, whether it fits the budget and the note; ``""`` when there are none.
+
+    Example:
+        >>> table = baselines_table({"full": {"score": 0.5, "tokens": 84, "fits": False, "note": "all bands"}})
+        >>> "<tr><td>full</td><td class=num>0.5000</td><td class=num>-</td><td class=num>84</td>" in table
+        True
+    """
+    if not baselines:
+        return ""
+
+    def score(v: object) -> str:
+        return "-" if v is None else f"{float(v):.4f}"  # type: ignore[arg-type]
+
+    e = html.escape
+    head = "<tr><th>baseline</th><th>score</th><th>test score</th><th>tokens</th><th>fits budget</th><th>note</th></tr>"
+    body = "".join(
+        f"<tr><td>{e(str(name))}</td><td class=num>{score(b.get('score'))}</td>"
+        f"<td class=num>{score(b.get('test_score'))}</td>"
+        f"<td class=num>{'-' if b.get('tokens') is None else b['tokens']}</td>"
+        f"<td>{'yes' if b.get('fits') else 'no'}</td><td>{e(str(b.get('note', '')))}</td></tr>"
+        for name, b in baselines.items()
+    )
+    return f"<table>{head}{body}</table>"
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
