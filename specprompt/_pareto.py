@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from specprompt.errors import ConfigError
 
-__all__ = ["Box", "Mark", "PlotPoint", "baselines_table", "label_box", "pareto_points", "pareto_svg", "place_labels"]
+__all__ = [
+    "Box",
+    "Mark",
+    "PlotPoint",
+    "baselines_table",
+    "label_box",
+    "natural_key",
+    "pareto_points",
+    "pareto_svg",
+    "place_labels",
+]
 
 PointKind = Literal["trial", "front", "chosen", "baseline"]
 _KINDS = ("trial", "front", "chosen", "baseline")
@@ -186,6 +197,19 @@ def _marks(points: Sequence[PlotPoint], fx: Callable[[float], float], fy: Callab
         text = ", ".join(p.label for p in group if p.label)
         marks.append(Mark(fx(group[0].tokens), fy(group[0].score), 6, text, "baseline"))
     return [m for m in marks if m.text]
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that orders the numbers inside names by value: ``demo2`` before ``demo10``.
+
+    Slot ids and demo names are stored key-sorted (``json.dumps(sort_keys=True)``), which puts
+    ``self/demo10/image`` before ``self/demo2/image``; every listing of demos sorts with this key.
+
+    Example:
+        >>> sorted(["self/demo10/image", "self/demo2/image", "self/demo1/image[3]"], key=natural_key)
+        ['self/demo1/image[3]', 'self/demo2/image', 'self/demo10/image']
+    """
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
 
 
 def baselines_table(baselines: Mapping[str, Mapping[str, Any]] | None) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from specprompt._pareto import baselines_table, pareto_points, pareto_svg
+from specprompt._pareto import baselines_table, natural_key, pareto_points, pareto_svg
 from specprompt.errors import ConfigError
 from specprompt.reports._checks import REPORT_HEAD, check_report_data, check_report_path
 from specprompt.reports._decisions import (
@@ -157,7 +157,8 @@ def _trial_points(study: Any) -> list[dict[str, Any]]:
 def _choices(selections: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
     """``"self/demo0/image (top-left): keep_from=3; ..."``; ``labels`` maps slot ids to demo labels."""
     parts = []
-    for slot, entry in selections.items():
+    for slot in sorted(selections, key=natural_key):  # stored key-sorted: demo10 before demo2
+        entry = selections[slot]
         choice = entry.get("choice")
         text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in (choice or {}).items())
         label = (labels or {}).get(slot)

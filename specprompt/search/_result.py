@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from specprompt._pareto import baselines_table, natural_key, pareto_points, pareto_svg
 from specprompt.errors import ConfigError
 from specprompt.search._config import SearchConfig
 from specprompt.search._record import TrialRecord
@@ -83,9 +84,12 @@ class ParetoRow:
         }
 
     def choices(self) -> str:
-        """A compact one-line summary of the per-slot choices."""
+        """A compact one-line summary of the per-slot choices, demos in natural order (``demo2`` before
+        ``demo10``)."""
         parts = []
-        for slot, entry in json.loads(self.selections).items():
+        selections = json.loads(self.selections)
+        for slot in sorted(selections, key=natural_key):  # stored key-sorted: demo10 before demo2
+            entry = selections[slot]
             choice = entry.get("choice")
             text = choice if isinstance(choice, str) else ",".join(f"{k}={v}" for k, v in choice.items())
             if entry.get("crop"):
@@ -431,8 +435,6 @@ class CompileResult:
     def _repr_html_(self) -> str:
         """The notebook view: the summary, the Pareto plot, the front and the baselines (compact; the
         whole report is :class:`~specprompt.reports.CompileReport`)."""
-        from specprompt._pareto import baselines_table, pareto_points, pareto_svg
-
         head = "".join(f"<th>{h}</th>" for h in ("trial", "score", "on", "tokens", "choices"))
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self._table_rows()

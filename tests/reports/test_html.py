@@ -383,3 +383,11 @@ def test_token_counts_lead_with_the_compiles_cost_model(searched: tuple[Any, Any
     table = images.table().splitlines()
     assert table[1].split()[-4:] == [model.split(":")[-1], "local", "source", "hash"]
     assert table[-1] == f"total image tokens per prompt: {billed} {model} ({local} local)"
+
+
+def test_the_pareto_table_lists_demos_in_natural_order() -> None:
+    slots = [f"self/demo{i}/image" for i in range(12)]
+    selections = json.loads(json.dumps({s: {"choice": {"keep_from": i}} for i, s in enumerate(slots)}, sort_keys=True))
+    best = {**ROW, "selections": selections}
+    page = CompileReport({**EMPTY, "front": [best], "best": best}, dspy.Predict("image: dspy.Image -> label")).html()
+    assert re.findall(r"(self/demo\d+/image): keep_from=", page) == slots

@@ -136,3 +136,11 @@ def test_summary_names_the_interval_test_score_and_a_tie() -> None:
     tied = dataclasses.replace(res, best=resized, candidates=(*rows, resized), leader=rows[1])
     assert "ties with trial 1 (0.8500, 10 tokens)" in tied.summary()
     assert tied.summary().endswith("a baseline that sends images wins a tie")
+
+
+def test_choices_list_demos_in_natural_order() -> None:
+    slots = [f"self/demo{i}/image" for i in range(12)]
+    stored = json.dumps({s: {"choice": {"keep_from": i}} for i, s in enumerate(slots)}, sort_keys=True)
+    assert list(json.loads(stored))[:3] == ["self/demo0/image", "self/demo1/image", "self/demo10/image"]
+    r = dataclasses.replace(row(0, 0.5, 10), selections=stored)
+    assert [part.split(":")[0] for part in r.choices().split()] == slots
