@@ -42,7 +42,13 @@ sheet) shows a transparent image on white (:data:`ALPHA_BACKGROUND`) through :fu
 from specprompt.io._arrays import ARRAY_DTYPES
 from specprompt.io._background import ALPHA_BACKGROUND, opaque_rgb
 from specprompt.io._decode import ALLOWED_FORMATS, image_format
-from specprompt.io._describe import data_uri_media_type, describe_bytes, describe_data_uri, describe_path
+from specprompt.io._describe import (
+    NOT_RASTER_MEDIA_TYPES,
+    data_uri_media_type,
+    describe_bytes,
+    describe_data_uri,
+    describe_path,
+)
 from specprompt.io._limits import DEFAULT_MAX_PIXELS, check_max_pixels
 from specprompt.io._load import NormalisedImage, as_array, load_image, normalise_image
 from specprompt.io._samples import SAMPLE_PHOTOS, sample_photo
@@ -53,6 +59,7 @@ __all__ = [
     "ALPHA_BACKGROUND",
     "ARRAY_DTYPES",
     "DEFAULT_MAX_PIXELS",
+    "NOT_RASTER_MEDIA_TYPES",
     "NormalisedImage",
     "SAMPLE_PHOTOS",
     "as_array",

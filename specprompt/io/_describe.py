@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
 
 __all__ = [
+    "NOT_RASTER_MEDIA_TYPES",
     "data_uri_media_type",
     "describe_array",
     "describe_bytes",
@@ -46,6 +47,11 @@ def describe_bytes(data: bytes | bytearray | memoryview) -> str:
     """``"<bytes: 123 B>"`` (or ``bytearray`` / ``memoryview``)."""
     size = data.nbytes if isinstance(data, memoryview) else len(data)
     return f"<{type(data).__name__}: {size} B>"
+
+
+#: Media types that ``dspy.Image`` sends as they are but that are no raster image: a provider reads
+#: them, specprompt decodes no pixels of them (no size, no tokens, no bands).
+NOT_RASTER_MEDIA_TYPES = frozenset({"image/svg+xml", "application/pdf"})
 
 
 def data_uri_media_type(uri: str) -> str:

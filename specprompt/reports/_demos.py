@@ -288,7 +288,8 @@ def _layout(scheme: str, options: str, size: tuple[int, int], channels: int) -> 
 
 
 def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
-    """``((width, height), channels)`` of a base64 data URI image, decoded fully; ``None`` for another URL.
+    """``((width, height), channels)`` of a base64 data URI image, decoded fully; ``None`` for another URL
+    and for an SVG or PDF part (sent as it is, as on loading the program).
 
     Raises:
         ImageInputError: a data URI whose image is truncated or corrupt.
@@ -298,9 +299,9 @@ def _png_info(url: str) -> tuple[tuple[int, int], int] | None:
     from PIL import Image
 
     from specprompt.errors import SpecPromptWarning
-    from specprompt.io import load_image, parse_data_uri
+    from specprompt.io import NOT_RASTER_MEDIA_TYPES, data_uri_media_type, load_image, parse_data_uri
 
-    if not isinstance(url, str) or not url.startswith("data:"):
+    if not isinstance(url, str) or not url.startswith("data:") or data_uri_media_type(url) in NOT_RASTER_MEDIA_TYPES:
         return None
     data = parse_data_uri(url, "<demo image>")
     with warnings.catch_warnings():

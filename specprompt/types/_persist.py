@@ -40,7 +40,6 @@ _MARKER = re.compile(
 
 
 #: Data URI types that are not raster images (``dspy.Image`` sends them as they are).
-_NOT_RASTER = frozenset({"image/svg+xml", "application/pdf"})
 
 logger = logging.getLogger("specprompt.types")
 
@@ -56,10 +55,9 @@ def _decoded(url: str, source: str) -> None:
     Raster images only: a vector or document part that ``dspy.Image`` also sends (SVG, PDF) is
     left for the provider to read.
     """
-    from specprompt.io import load_image, parse_data_uri
+    from specprompt.io import NOT_RASTER_MEDIA_TYPES, data_uri_media_type, load_image, parse_data_uri
 
-    mime = url[5:].split(",", 1)[0].split(";", 1)[0].strip().lower()
-    if mime in _NOT_RASTER:
+    if data_uri_media_type(url) in NOT_RASTER_MEDIA_TYPES:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpecPromptWarning)  # an animation: its first frame is what DSPy sends

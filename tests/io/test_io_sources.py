@@ -41,6 +41,7 @@ def test_public_names() -> None:
         "ALPHA_BACKGROUND",
         "ARRAY_DTYPES",
         "DEFAULT_MAX_PIXELS",
+        "NOT_RASTER_MEDIA_TYPES",
         "NormalisedImage",
         "SAMPLE_PHOTOS",
         "as_array",

@@ -76,3 +76,22 @@ def test_a_truncated_image_in_a_live_program_is_an_error() -> None:
         match=r"cannot read image of predictor 'self', demo 1, field 'image' in the program: .*truncated",
     ):
         describe_program(program)
+
+
+def test_a_vector_part_is_listed_as_sent_without_pixels(tmp_path: Path) -> None:
+    # SVG and PDF parts load (DSPy sends them as they are, see tests/types): they are described the same way
+    from specprompt.reports import CompileReport
+
+    svg = "data:image/svg+xml;base64," + base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode()
+    program = _program()
+    program.demos.append(dspy.Example(image=dspy.Image(svg), label="c"))
+    rows = describe_program(program, cost_model="openai:gpt-4.1-mini").rows
+    vector = rows[-1]
+    assert (vector.kind, vector.sent_size, vector.local_tokens, vector.model_tokens) == ("image", None, 0, None)
+    assert [r.sent_size for r in rows[:2]] == [rows[0].sent_size, (16, 16)] and rows[0].sent_size is not None
+    page = CompileReport({"config": {"cost_model": "openai:gpt-4.1-mini"}, "front": [], "best": None}, program).html()
+    assert "image sent: <code>data:image/svg+xml;base64," in page
+    # a broken PNG is still refused: only the media types that are no raster image pass undecoded
+    program.demos[-1] = dspy.Example(image=dspy.Image("data:image/png;base64," + base64.b64encode(b"junk").decode()))
+    with pytest.raises(ImageInputError, match="demo 2"):
+        describe_program(program)
