@@ -15,7 +15,7 @@ import html
 import io
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -70,8 +70,14 @@ class DemoImage:
             ``"dropped"`` (the search removed it: the demo is sent as text only).
         image: the image object, ``None`` when dropped.
         scheme: decomposition scheme of a SpectralImage.
-        kept: kept band names (``None``: all bands).
+        kept: kept band names (``None``: all bands), as the selection names them.
         bands: every band name of the source's spectrum, when known.
+        removed_by_resize: kept bands the resize to ``sent_size`` removes (their frequencies lie
+            above the sent image's Nyquist, :func:`specprompt.spectral.removed_by_resize`): kept
+            by the selection, yet not in the image sent. Empty for an exact (minimal) render.
+        cutoff: the sent image's Nyquist as a fraction of the source's
+            (:func:`specprompt.spectral.resize_cutoff`) when the kept bands were resized to
+            ``sent_size``; ``None`` for an exact (minimal) render, which loses no kept band.
         sent_size: ``(width, height)`` of the image sent.
         source_size: ``(width, height)`` of the source.
         source_hash: :func:`specprompt.types.content_hash` of the source.
@@ -92,6 +98,8 @@ class DemoImage:
     scheme: str | None = None
     kept: tuple[str, ...] | None = None
     bands: tuple[str, ...] | None = None
+    removed_by_resize: tuple[str, ...] = ()
+    cutoff: float | None = None
     sent_size: tuple[int, int] | None = None
     source_size: tuple[int, int] | None = None
     source_hash: str | None = None
@@ -112,17 +120,27 @@ class DemoImage:
         return self.slot if not self.label else f"{self.label} ({self.slot})"
 
     def kept_text(self) -> str:
-        """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``."""
+        """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``; kept bands that the resize to the
+        sent size removes are named apart: ``"residual, L1 (2 of 3); removed by the resize: L0"``."""
         if self.kind == "dropped":
             return "dropped"
         if self.kind == "image":
             return "plain image"
         n = f" of {len(self.bands)}" if self.bands is not None else ""
+        cut = f"; removed by the resize: {', '.join(self._coarse_first(self.removed_by_resize))}"
         if self.kept is None:
-            return f"all{f' ({len(self.bands)})' if self.bands is not None else ''}"
+            if not self.removed_by_resize:
+                return f"all{f' ({len(self.bands)})' if self.bands is not None else ''}"
+            sent = [b for b in self.bands or () if b not in self.removed_by_resize]
+            return f"{', '.join(self._coarse_first(sent)) or 'none'} ({len(sent)}{n}){cut}"
+        sent = [b for b in self.kept if b not in self.removed_by_resize]
+        text = f"{', '.join(self._coarse_first(sent)) or 'none'} ({len(sent)}{n})"
+        return text + (cut if self.removed_by_resize else "")
+
+    def _coarse_first(self, names: Iterable[str]) -> list[str]:
+        """``names`` from the coarsest band to the finest (the reverse of the spectrum's order)."""
         order = {b: i for i, b in enumerate(self.bands or ())}
-        names = sorted(self.kept, key=lambda b: (-order.get(b, -1), b))
-        return f"{', '.join(names) or 'none'} ({len(self.kept)}{n})"
+        return sorted(names, key=lambda b: (-order.get(b, -1), b))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the image itself left out)."""
@@ -136,6 +154,8 @@ class DemoImage:
             "scheme": self.scheme,
             "kept": None if self.kept is None else list(self.kept),
             "bands": None if self.bands is None else list(self.bands),
+            "removed_by_resize": list(self.removed_by_resize),
+            "cutoff": self.cutoff,
             "sent_size": None if self.sent_size is None else list(self.sent_size),
             "source_size": None if self.source_size is None else list(self.source_size),
             "source_hash": self.source_hash,
@@ -336,6 +356,13 @@ def _row(
                 f"(bands: {', '.join(b.name for b in bands)})",
             )
         w, h = value.render_size
+        cutoff: float | None = None
+        removed: tuple[str, ...] = ()
+        if value.resample is not None:  # the kept bands at full size, resized: finer ones may not survive
+            from specprompt.spectral import removed_by_resize, resize_cutoff
+
+            cutoff = resize_cutoff((src_w, src_h), (w, h))
+            removed = tuple(b for b in removed_by_resize(bands, (src_w, src_h), (w, h)) if kept is None or b in kept)
         detail = value.detail or "auto"
         local = image_tokens(local_model, w, h)  # the local model reads the pixels sent, like any model
         model = None if cost_model is None else image_tokens(cost_model, w, h, detail=detail)
@@ -349,6 +376,8 @@ def _row(
             scheme=value.scheme,
             kept=kept,
             bands=tuple(b.name for b in bands),
+            removed_by_resize=removed,
+            cutoff=cutoff,
             sent_size=(w, h),
             source_size=(src_w, src_h),
             source_hash=value.source_hash,

@@ -62,6 +62,11 @@ def _png_uri(pil: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _bands_above(n: int) -> str:
+    """``"1 kept band lies above it"``, ``"2 kept bands lie above it"``."""
+    return f"{n} kept band{' lies' if n == 1 else 's lie'} above it"
+
+
 def _target_text(calls: Any) -> str | None:
     """``target_calls`` of ``pareto.json`` as ``"44 (pick check 24, trim check 20)"``; ``None`` when empty."""
     if not isinstance(calls, Mapping) or not calls:
@@ -483,7 +488,6 @@ class CompileReport:
         head += "<th></th></tr>"
         body = []
         for row in table:
-            keep = kept is None or row["name"] in kept
             lo, hi = row["freq_range"]
             cells = (
                 f"<td>{escape(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
@@ -491,6 +495,21 @@ class CompileReport:
             )
             if total > 0:
                 cells += f"<td class=num>{100 * row['energy'] / total:.1f}%</td>"
-            mark = '<span class="kept">kept</span>' if keep else "dropped"
-            body.append(f"<tr{'' if keep else ' class=drop'}>{cells}<td>{mark}</td></tr>")
-        return f"<table>{head}{''.join(body)}</table>"
+            if kept is not None and row["name"] not in kept:
+                body.append(f"<tr class=drop>{cells}<td>dropped</td></tr>")
+            elif row["name"] in r.removed_by_resize:
+                body.append(f"<tr class=drop>{cells}<td>removed by the resize</td></tr>")
+            elif r.cutoff is not None and lo < r.cutoff < hi:
+                body.append(f'<tr>{cells}<td><span class="kept">kept</span>, above {r.cutoff:.3f} removed</td></tr>')
+            else:
+                body.append(f'<tr>{cells}<td><span class="kept">kept</span></td></tr>')
+        note = ""
+        if r.cutoff is not None and r.sent_size is not None and r.source_size is not None:
+            (w, h), (sw, sh) = r.sent_size, r.source_size
+            note = (
+                f"<div>sent at {w}x{h} of a {sw}x{sh} source (Lanczos): the image sent holds frequencies up "
+                f"to {r.cutoff:.3f} of the source&#39;s Nyquist"
+                + (f"; {_bands_above(len(r.removed_by_resize))}" if r.removed_by_resize else "")
+                + ".</div>"
+            )
+        return f"{note}<table>{head}{''.join(body)}</table>"

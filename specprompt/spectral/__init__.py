@@ -6,7 +6,7 @@ from specprompt.spectral._dct import DctConfig
 from specprompt.spectral._fft import FftConfig
 from specprompt.spectral._laplacian import LaplacianConfig, pyr_down, pyr_up
 from specprompt.spectral._registry import available_schemes, get_scheme, register_scheme
-from specprompt.spectral._resample import resize_lanczos
+from specprompt.spectral._resample import removed_by_resize, resize_cutoff, resize_lanczos
 from specprompt.spectral._spectrum import Spectrum, band_layout, decompose, scheme_for, to_pil
 from specprompt.spectral._tiles import tile_slices
 from specprompt.spectral._torch import block_dct, block_idct, laplacian_pyramid, laplacian_reconstruct
@@ -35,6 +35,8 @@ __all__ = [
     "pyr_down",
     "pyr_up",
     "register_scheme",
+    "removed_by_resize",
+    "resize_cutoff",
     "resize_lanczos",
     "scheme_for",
     "tile_slices",

@@ -10,6 +10,7 @@ import pytest
 from specprompt.scorers import nearest_lm
 from specprompt.search import BandOptimizer
 from specprompt.tasks import Task, get_task
+from specprompt.types import SpectralImage
 
 
 def exact(example: Any, pred: Any, trace: Any = None) -> float:
@@ -44,3 +45,23 @@ def searched(task: Task) -> tuple[Any, Any]:
             baselines=["full", "text_only"],
         )
     return program, opt.last_result
+
+
+@pytest.fixture
+def resized() -> tuple[dspy.Predict, Any]:
+    """``(program, source)``: three demos of one 64 px noise source: every band sent at 32 px, L0 and the
+    residual at 40 px, and the exact half-size render of L1 and the residual."""
+    import numpy as np
+
+    from specprompt.spectral import Selection, decompose
+
+    img = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    spec = decompose(img)
+    program = dspy.Predict("image: dspy.Image -> label")
+    images = [
+        SpectralImage.from_spectrum(spec, None, size=(32, 32)),
+        SpectralImage.from_spectrum(spec, Selection.of(["L0", "residual"]), size=(40, 40)),
+        SpectralImage.from_spectrum(spec, Selection.of(["L1", "residual"])),
+    ]
+    program.demos = [dspy.Example(image=im, label=f"d{i}") for i, im in enumerate(images)]
+    return program, img

@@ -180,3 +180,18 @@ def _column(line: str, word: str) -> int:
     from specprompt.reports._demos import _display_width
 
     return _display_width(line[: line.index(word)])
+
+
+def test_bands_above_the_sent_nyquist_are_not_listed_as_kept(resized: tuple[Any, Any], tmp_path: Path) -> None:
+    program, _ = resized
+    program.save(str(tmp_path / "p.json"))
+    for images in (describe_program(program), describe_program(tmp_path / "p.json")):
+        half, partly, exact = images.rows
+        assert (half.removed_by_resize, half.cutoff) == (("L0",), 0.5)
+        assert half.kept_text() == "residual, L1 (2 of 3); removed by the resize: L0"
+        assert (partly.removed_by_resize, partly.cutoff) == ((), 0.625)  # L0 straddles 0.625 of Nyquist
+        assert partly.kept_text() == "residual, L0 (2 of 3)"
+        assert exact.sent_size == (32, 32) and (exact.removed_by_resize, exact.cutoff) == ((), None)
+        assert exact.kept_text() == "residual, L1 (2 of 3)"  # an exact render loses no kept band
+        assert "removed by the resize: L0" in images.table() and "removed by the resize: L0" in images._repr_html_()
+        assert images.to_dict()["images"][0]["removed_by_resize"] == ["L0"]

@@ -70,9 +70,13 @@ def _check_images(report: CompileReport, page: str) -> int:
     assert sent == n_images and originals == len([r for r in report.images.rows if r.source_hash])
     kept_marks = page.count('<span class="kept">kept</span>')
     expected = sum(
-        len(r.kept) if r.kept is not None else len(r.bands or ()) for r in report.images.rows if r.kind == "spectral"
+        (len(r.kept) if r.kept is not None else len(r.bands or ())) - len(r.removed_by_resize)
+        for r in report.images.rows
+        if r.kind == "spectral"
     )
     assert kept_marks == expected
+    removed = sum(len(r.removed_by_resize) for r in report.images.rows)
+    assert page.count("<td>removed by the resize</td>") == removed
     return originals
 
 
@@ -391,3 +395,19 @@ def test_the_pareto_table_lists_demos_in_natural_order() -> None:
     best = {**ROW, "selections": selections}
     page = CompileReport({**EMPTY, "front": [best], "best": best}, dspy.Predict("image: dspy.Image -> label")).html()
     assert re.findall(r"(self/demo\d+/image): keep_from=", page) == slots
+
+
+def test_bands_the_resize_removes_are_marked_in_the_band_tables(resized: tuple[Any, Any]) -> None:
+    program, source = resized
+    data = {"config": {"token_budget": 10, "cost_model": "local"}, "front": [], "best": None}
+    report = CompileReport(data, program, sources=[source])
+    page = report.html()
+    _check_images(report, page)
+    tables = re.findall(r"<table><tr><th>band</th>.*?</table>", page)
+    half, partly, exact = tables
+    assert "<td>L0</td><td>0</td><td>0.500-1.000</td>" in half
+    assert re.search(r"<tr class=drop><td>L0</td>.*?<td>removed by the resize</td></tr>", half)
+    assert page.count("sent at 32x32 of a 64x64 source (Lanczos): the image sent holds frequencies up to 0.500") == 1
+    assert "1 kept band lies above it" in page
+    assert re.search(r"<td>L0</td>.*?<td><span class=\"kept\">kept</span>, above 0.625 removed</td>", partly)
+    assert "removed" not in exact and page.count("Lanczos") == 2  # the exact render has no resize note
