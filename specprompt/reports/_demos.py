@@ -204,6 +204,11 @@ class ProgramImages:
             return f"{local} {self.local_model}"
         return f"{model} {shown} ({local} {self.local_model})"
 
+    @property
+    def text_only(self) -> bool:
+        """Whether the demos hold image fields but send no image: every one was dropped (text-only demos)."""
+        return bool(self.rows) and all(r.kind == "dropped" for r in self.rows)
+
     def tokens(self, predictor: str | None = None) -> tuple[int, int | None]:
         """``(local, model)`` image tokens of one prompt of ``predictor`` (default: all predictors)."""
         rows = [r for r in self.rows if predictor is None or r.predictor == predictor]
@@ -237,26 +242,29 @@ class ProgramImages:
         for name, n in self.demos.items():
             rows = [r for r in self.rows if r.predictor == name]
             lines.append(f"predictor {name}: {n} demo(s), {len(rows)} image slot(s)")
-            body = [head]
-            for r in rows:
-                cells = [
-                    str(r.demo),
-                    r.label or "-",
-                    r.field if r.item is None else f"{r.field}[{r.item}]",
-                    r.scheme or "-",
-                    r.kept_text(),
-                    _size(r.sent_size),
-                    _size(r.source_size),
-                ]
-                if model:
-                    cells.append(str(r.model_tokens))
-                cells += [str(r.local_tokens), (r.source_hash or "-")[:12]]
-                body.append(cells)
-            widths = [max(_display_width(row[i]) for row in body) for i in range(len(head))]
-            for row in body:
-                lines.append("  " + "  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
+            if rows:  # no column heads over no rows
+                body = [head]
+                for r in rows:
+                    cells = [
+                        str(r.demo),
+                        r.label or "-",
+                        r.field if r.item is None else f"{r.field}[{r.item}]",
+                        r.scheme or "-",
+                        r.kept_text(),
+                        _size(r.sent_size),
+                        _size(r.source_size),
+                    ]
+                    if model:
+                        cells.append(str(r.model_tokens))
+                    cells += [str(r.local_tokens), (r.source_hash or "-")[:12]]
+                    body.append(cells)
+                widths = [max(_display_width(row[i]) for row in body) for i in range(len(head))]
+                for row in body:
+                    lines.append("  " + "  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
             lines.append(f"  image tokens per prompt: {self.token_text(*self.tokens(name))}")
         lines.append(f"total image tokens per prompt: {self.token_text(*self.tokens())}")
+        if self.text_only:
+            lines.append(f"no demo image is sent: all {len(self.rows)} were dropped (text-only demos)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -428,9 +436,10 @@ def describe_program(
             else ``"local"`` (band-vlm-v1).
 
     Returns:
-        a :class:`ProgramImages`. A ``None`` value (or :data:`specprompt.types.DROPPED_IMAGE`)
-        in a field where another demo of the same predictor holds an image is listed as
-        ``"dropped"`` (0 tokens).
+        a :class:`ProgramImages`. A :data:`specprompt.types.DROPPED_IMAGE` value is listed as
+        ``"dropped"`` (0 tokens), and so is a ``None`` value in a field where another demo of the
+        same predictor holds an image (or that marker): a program whose search dropped every
+        image lists every one of them.
 
     Raises:
         ConfigError: not a program state, or a bad JSON file. UnknownNameError: unknown cost model.
@@ -485,7 +494,10 @@ def describe_program(
                 if r is not None:
                     image_fields.add(fname)
                     per.append((di, fname, r))
-                elif value is None or value == DROPPED_IMAGE:
+                elif value == DROPPED_IMAGE:  # the search's own marker: an image, whatever the other demos hold
+                    image_fields.add(fname)
+                    per.append((di, fname, None))
+                elif value is None:
                     per.append((di, fname, None))
         for di, fname, r in per:
             if r is not None:

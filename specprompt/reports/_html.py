@@ -62,6 +62,12 @@ def _png_uri(pil: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _all_dropped(n: int) -> str:
+    """Why a program sends no demo image: ``"the search dropped all 3 demo images; the demos are text-only"``."""
+    images = "the demo image" if n == 1 else f"all {n} demo images"
+    return f"the search dropped {images}; the demos are text-only"
+
+
 def _bands_above(n: int) -> str:
     """``"1 kept band lies above it"``, ``"2 kept bands lie above it"``."""
     return f"{n} kept band{' lies' if n == 1 else 's lie'} above it"
@@ -307,11 +313,14 @@ class CompileReport:
                 )
             if d.get("test_score") is not None:
                 lines.append(f"Held-out test score: <b>{fmt_score(d.get('test_score'))}</b>.")
-        lines.append(f"Its demo images: {escape(self.images.token_text(local, tokens))} tokens.")
+        if self.images.text_only:
+            lines.append(f"<b>No demo image is sent</b>: {_all_dropped(len(self.images.rows))}.")
+        else:
+            lines.append(f"Its demo images: {escape(self.images.token_text(local, tokens))} tokens.")
         full = (d.get("baselines") or {}).get("full")
         if full and full.get("tokens") is not None and best:
             ratio = full["tokens"] / best["tokens"] if best.get("tokens") else math.inf
-            times = "no image tokens at all" if math.isinf(ratio) else f"{ratio:.1f}x fewer tokens"
+            times = "the chosen program sends no image tokens" if math.isinf(ratio) else f"{ratio:.1f}x fewer tokens"
             lines.append(
                 f"Full-resolution demos: score {fmt_score(full.get('score'))} with {full['tokens']} tokens ({times})."
             )
@@ -382,6 +391,11 @@ class CompileReport:
         groups = image_rows_by_demo(self.images)
         if not groups:
             out.append("<p>The program's demos hold no images.</p>")
+        elif self.images.text_only:
+            out.append(
+                f"<p><b>No demo image is sent</b>: {_all_dropped(len(self.images.rows))}. "
+                "Each demo below shows what it answers and, when its source was found, the image it left out.</p>"
+            )
         for (pname, di), rows in groups.items():
             texts = self._texts.get((pname, di), {})
             label = rows[0].label

@@ -195,3 +195,24 @@ def test_bands_above_the_sent_nyquist_are_not_listed_as_kept(resized: tuple[Any,
         assert exact.kept_text() == "residual, L1 (2 of 3)"  # an exact render loses no kept band
         assert "removed by the resize: L0" in images.table() and "removed by the resize: L0" in images._repr_html_()
         assert images.to_dict()["images"][0]["removed_by_resize"] == ["L0"]
+
+
+def test_a_program_whose_search_dropped_every_image_lists_them(searched: tuple[Any, Any], tmp_path: Path) -> None:
+    _, result = searched
+    text_only = result.baselines["text_only"].program
+    text_only.save(str(tmp_path / "p.json"))
+    for images in (describe_program(text_only), describe_program(tmp_path / "p.json")):
+        assert images.rows and all(r.kind == "dropped" for r in images.rows) and images.text_only
+        assert len(images.rows) == len(text_only.demos)
+        table = images.table()
+        assert f"no demo image is sent: all {len(images.rows)} were dropped (text-only demos)" in table
+        assert table.count("dropped") == len(images.rows) + 1
+    # a None text value alone says nothing of images: no row, and not text-only demos
+    plain = dspy.Predict("question -> answer")
+    plain.demos = [dspy.Example(question="q", answer=None)]
+    none = describe_program(plain)
+    assert not none.rows and not none.text_only
+    assert none.table().splitlines()[:2] == [
+        "predictor self: 1 demo(s), 0 image slot(s)",
+        "  image tokens per prompt: 0 local",
+    ]

@@ -411,3 +411,18 @@ def test_bands_the_resize_removes_are_marked_in_the_band_tables(resized: tuple[A
     assert "1 kept band lies above it" in page
     assert re.search(r"<td>L0</td>.*?<td><span class=\"kept\">kept</span>, above 0.625 removed</td>", partly)
     assert "removed" not in exact and page.count("Lanczos") == 2  # the exact render has no resize note
+
+
+def test_text_only_demos_are_said_plainly(searched: tuple[Any, Any], task: Task) -> None:
+    _, result = searched
+    data = report_data(result)
+    text_only = result.baselines["text_only"]
+    data["best"] = {**data["best"], "score": text_only.score, "tokens": 0}  # as if the text-only demos won
+    report = CompileReport(data, text_only.program, sources=task.trainset)
+    page = report.html()
+    n = len(text_only.program.demos)
+    said = f"<b>No demo image is sent</b>: the search dropped all {n} demo images; the demos are text-only."
+    assert page.count(said) == 2  # in the summary and atop the demos
+    assert "Its demo images:" not in page and "<th>band</th>" not in page and 'alt="sent image' not in page
+    assert page.count("image dropped: the demo is sent as text only") == n
+    assert "(the chosen program sends no image tokens)" in page
