@@ -81,6 +81,11 @@ class DemoImage:
         sent_size: ``(width, height)`` of the image sent.
         source_size: ``(width, height)`` of the source.
         source_hash: :func:`specprompt.types.content_hash` of the source.
+        crop_box: for a detail crop, ``(left, top, width, height)`` of the region it was cut from,
+            in the pixel coordinates of the whole image (its ``source_size`` and ``source_hash``
+            are the crop's own); ``None`` for an image that is not a crop.
+        crop_source_size: ``(width, height)`` of the whole image a detail crop was cut from.
+        crop_source_hash: :func:`specprompt.types.content_hash` of that whole image.
         detail: the OpenAI ``detail`` hint sent with the image.
         local_tokens: tokens under the local cost model of :func:`describe_program` (the local
             band VLM's tokenizer of the image sent, see :func:`specprompt.cost.selection_tokens`).
@@ -103,6 +108,9 @@ class DemoImage:
     sent_size: tuple[int, int] | None = None
     source_size: tuple[int, int] | None = None
     source_hash: str | None = None
+    crop_box: tuple[int, int, int, int] | None = None
+    crop_source_size: tuple[int, int] | None = None
+    crop_source_hash: str | None = None
     detail: str | None = None
     local_tokens: int = 0
     model_tokens: int | None = None
@@ -119,9 +127,23 @@ class DemoImage:
         """``"top-left (self/demo0/image)"``: the label first, the slot id after; the slot alone without a label."""
         return self.slot if not self.label else f"{self.label} ({self.slot})"
 
+    def crop_text(self) -> str | None:
+        """``"detail crop 32x32 at (16, 0) of the 64x64 image"`` (the box's left, top), ``None`` when not a crop."""
+        if self.crop_box is None or self.crop_source_size is None:
+            return None
+        left, top, w, h = self.crop_box
+        sw, sh = self.crop_source_size
+        return f"detail crop {w}x{h} at ({left}, {top}) of the {sw}x{sh} image"
+
     def kept_text(self) -> str:
         """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``; kept bands that the resize to the
-        sent size removes are named apart: ``"residual, L1 (2 of 3); removed by the resize: L0"``."""
+        sent size removes are named apart: ``"residual, L1 (2 of 3); removed by the resize: L0"``; a
+        detail crop says so first: ``"detail crop 32x32 at (16, 0) of the 64x64 image: all (2)"``."""
+        text = self._bands_text()
+        crop = self.crop_text()
+        return text if crop is None else f"{crop}: {text}"
+
+    def _bands_text(self) -> str:
         if self.kind == "dropped":
             return "dropped"
         if self.kind == "image":
@@ -159,6 +181,9 @@ class DemoImage:
             "sent_size": None if self.sent_size is None else list(self.sent_size),
             "source_size": None if self.source_size is None else list(self.source_size),
             "source_hash": self.source_hash,
+            "crop_box": None if self.crop_box is None else list(self.crop_box),
+            "crop_source_size": None if self.crop_source_size is None else list(self.crop_source_size),
+            "crop_source_hash": self.crop_source_hash,
             "detail": self.detail,
             "local_tokens": self.local_tokens,
             "model_tokens": self.model_tokens,
@@ -372,6 +397,7 @@ def _row(
             cutoff = resize_cutoff((src_w, src_h), (w, h))
             removed = tuple(b for b in removed_by_resize(bands, (src_w, src_h), (w, h)) if kept is None or b in kept)
         detail = value.detail or "auto"
+        crop = value.crop_of
         local = image_tokens(local_model, w, h)  # the local model reads the pixels sent, like any model
         model = None if cost_model is None else image_tokens(cost_model, w, h, detail=detail)
         return DemoImage(
@@ -389,6 +415,9 @@ def _row(
             sent_size=(w, h),
             source_size=(src_w, src_h),
             source_hash=value.source_hash,
+            crop_box=None if crop is None else tuple(crop["box"]),
+            crop_source_size=None if crop is None else tuple(crop["source_size"]),
+            crop_source_hash=None if crop is None else crop["source_hash"],
             detail=value.detail,
             local_tokens=local,
             model_tokens=model,

@@ -68,6 +68,19 @@ def _all_dropped(n: int) -> str:
     return f"the search dropped {images}; the demos are text-only"
 
 
+def _crop_provenance(r: DemoImage) -> str:
+    """Where a detail crop was cut from, in words (HTML-escaped)."""
+    if r.crop_box is None or r.crop_source_size is None:  # pragma: no cover - only crops get here
+        return ""
+    left, top, w, h = r.crop_box
+    sw, sh = r.crop_source_size
+    sent = "" if r.sent_size is None else f"; sent at {r.sent_size[0]}x{r.sent_size[1]}"
+    return escape(
+        f"detail crop: the {w}x{h} px box at left {left}, top {top} (x {left}..{left + w - 1}, "
+        f"y {top}..{top + h - 1}) of the {sw}x{sh} source image {str(r.crop_source_hash)[:12]}{sent}"
+    )
+
+
 def _bands_above(n: int) -> str:
     """``"1 kept band lies above it"``, ``"2 kept bands lie above it"``."""
     return f"{n} kept band{' lies' if n == 1 else 's lie'} above it"
@@ -218,7 +231,7 @@ class CompileReport:
         cost_model = (self.data.get("config") or {}).get("cost_model")
         self.images: ProgramImages = describe_program(program, cost_model=cost_model)
         self._texts = demo_texts(program)
-        wanted = {r.source_hash for r in self.images.rows if r.source_hash}
+        wanted = {h for r in self.images.rows for h in (r.source_hash, r.crop_source_hash) if h}
         for sel in ((self.data.get("best") or {}).get("selections") or {}).values():
             if isinstance(sel, Mapping) and isinstance(sel.get("source"), str):
                 wanted.add(sel["source"])
@@ -415,7 +428,14 @@ class CompileReport:
         label = r.field if r.item is None else f"{r.field}[{r.item}]"
         parts = [f'<div class="slot"><div><b>{escape(label)}</b><br>{escape(r.kept_text())}</div>']
         source = self._source_of(r)
-        if source is not None:
+        if r.crop_box is not None:
+            whole = self._sources.get(r.crop_source_hash or "")
+            parts.append(f"<div>{_crop_provenance(r)}</div>")
+            if whole is not None:
+                parts.append(self._thumb(whole, "original", box=r.crop_box))
+                left, top, w, h = r.crop_box
+                source = whole[top : top + h, left : left + w] if source is None else source
+        elif source is not None:
             parts.append(self._thumb(source, "original"))
         if r.kind == "dropped":
             parts.append("<div>image dropped: the demo is sent as text only (0 tokens)</div></div>")
@@ -438,18 +458,28 @@ class CompileReport:
                         return arr
         return None
 
-    def _thumb(self, pixels: np.ndarray, what: str) -> str:
-        from PIL import Image
+    def _thumb(self, pixels: np.ndarray, what: str, box: tuple[int, int, int, int] | None = None) -> str:
+        """A thumbnail of ``pixels``; ``box`` (``left, top, width, height`` in its pixels) is outlined."""
+        from PIL import Image, ImageDraw
 
         from specprompt.spectral import to_pil
 
-        pil = to_pil(pixels)
+        pil = to_pil(pixels).convert("RGB") if box is not None else to_pil(pixels)
         w, h = pil.size
         pil.thumbnail((self.cell, self.cell), Image.Resampling.LANCZOS)
         tw, th = pil.size
+        caption = f"{what}, {w}x{h}"
+        alt = what
+        if box is not None:
+            left, top, bw, bh = box
+            sx, sy = tw / w, th / h
+            outline = (round(left * sx), round(top * sy), round((left + bw) * sx) - 1, round((top + bh) * sy) - 1)
+            ImageDraw.Draw(pil).rectangle(outline, outline=(209, 36, 47))
+            caption += ", the crop's region outlined"
+            alt = f"{what} with the crop's region outlined"
         return (
-            f'<figure><img src="{_png_uri(pil)}" width="{tw}" height="{th}" alt="{escape(what)}">'
-            f"<figcaption>{escape(what)}, {w}x{h}</figcaption></figure>"
+            f'<figure><img src="{_png_uri(pil)}" width="{tw}" height="{th}" alt="{escape(alt)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>"
         )
 
     def _sent(self, r: DemoImage) -> str:

@@ -334,8 +334,9 @@ class SearchContext:
             top, left, ch, cw = detail_box(spec, float(self.config.crop_fraction))
             pixels = np.clip(spec.reconstruct()[top : top + ch, left : left + cw], 0.0, 1.0)
             cspec = decompose(pixels, self.config.scheme, **self.config.options)
+            origin = {"box": (left, top, cw, ch), "source_size": spec.size, "source_hash": h}
             hit = (
-                SpectralImage.from_spectrum(cspec, None, detail=self.detail),
+                SpectralImage.from_spectrum(cspec, None, detail=self.detail, crop=origin),
                 self.pricer.selection(f"{h}@{top},{left},{ch},{cw}", cspec, Selection.all()),
             )
             with self._lock:

@@ -32,8 +32,9 @@ _DETAILS = ("low", "high", "auto")
 _PNG_PREFIX = "data:image/png;base64,"
 _META_FIELDS = ("source_hash", "scheme", "scheme_options", "selection", "source_size", "render_size")
 #: Metadata fields that older images lack: ``resample`` names the filter that brought the kept
-#: bands' full-size reconstruction to ``render_size`` (absent: the exact minimal render).
-_OPTIONAL_META = ("resample",)
+#: bands' full-size reconstruction to ``render_size`` (absent: the exact minimal render); ``crop``
+#: says which region of which image a detail crop was cut from (absent: not a crop).
+_OPTIONAL_META = ("resample", "crop")
 _RESAMPLERS = ("lanczos",)
 Detail = Literal["low", "high", "auto"]
 
@@ -140,6 +141,40 @@ def _size_pair(name: str, value: Any) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
+def _crop_json(value: Any, size: tuple[int, int]) -> str:
+    """The canonical JSON of a detail crop's origin (``crop`` of :meth:`SpectralImage.from_spectrum`).
+
+    Raises:
+        ConfigError: not a mapping of ``box`` (``(left, top, width, height)``, inside the image),
+            ``source_size`` and ``source_hash``, or a box whose size is not ``size`` (the crop's own).
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError(f"SpectralImage crop must be JSON of a mapping, got {value!r}") from None
+    keys = {"box", "source_size", "source_hash"}
+    if not isinstance(value, dict) or set(value) != keys:
+        raise ConfigError(f"SpectralImage crop must be a mapping of {sorted(keys)}, got {value!r}")
+    box = value["box"]
+    if (
+        not isinstance(box, (tuple, list))
+        or len(box) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in box)
+    ):
+        raise ConfigError(f"SpectralImage crop box must be (left, top, width, height) ints >= 0, got {box!r}")
+    left, top, w, h = (int(v) for v in box)
+    src_w, src_h = _size_pair("crop source_size", value["source_size"])
+    if w < 1 or h < 1 or left + w > src_w or top + h > src_h:
+        raise ConfigError(f"SpectralImage crop box {list(box)} does not fit its {src_w}x{src_h} source")
+    if (w, h) != size:
+        raise ConfigError(f"SpectralImage crop box {list(box)} is {w}x{h}, but the crop's source_size is {size}")
+    if not isinstance(value["source_hash"], str) or not value["source_hash"]:
+        raise ConfigError(f"SpectralImage crop source_hash must be a non-empty string, got {value['source_hash']!r}")
+    canonical = {"box": [left, top, w, h], "source_hash": value["source_hash"], "source_size": [src_w, src_h]}
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+
+
 def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
     required = ("url", *_META_FIELDS)
     missing = [k for k in required if k not in data]
@@ -170,6 +205,8 @@ def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
     out["selection"] = Selection.from_json(data["selection"]).to_json()  # canonical form
     out["source_size"] = _size_pair("source_size", data["source_size"])
     out["render_size"] = _size_pair("render_size", data["render_size"])
+    if out.get("crop") is not None:
+        out["crop"] = _crop_json(out["crop"], out["source_size"])
     meta = read_metadata(data["url"])
     if meta is None:
         raise ConfigError(
@@ -178,8 +215,7 @@ def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
         )
     png_size = meta.pop("_png_size")
     expected = {k: out[k] for k in _META_FIELDS}
-    if out.get("resample") is not None:
-        expected["resample"] = out["resample"]
+    expected.update({k: out[k] for k in _OPTIONAL_META if out.get(k) is not None})
     saved = {**meta, "source_size": tuple(meta["source_size"]), "render_size": tuple(meta["render_size"])}
     if saved != expected:
         diff = sorted(k for k in {*saved, *expected} if saved.get(k) != expected.get(k))
@@ -211,6 +247,10 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         resample: ``"lanczos"`` when the kept bands were rendered at full size and resized to
             ``render_size`` with PIL's Lanczos (a chosen sent size); ``None`` for the exact minimal
             render of the kept bands.
+        crop: for a detail crop, where it was cut from, as canonical JSON (see :attr:`crop_of`):
+            ``box`` ``[left, top, width, height]`` in the pixel coordinates of the whole image,
+            that image's ``source_size`` ``[width, height]`` and ``source_hash``; ``None`` for an
+            image that is not a crop. (``source_size`` and ``source_hash`` above are the crop's own.)
 
     Convention:
         Every field is a hashable value (strings and tuples) because ``format()`` may be cached.
@@ -233,6 +273,7 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
     render_size: tuple[int, int]
     detail: Detail | None = None
     resample: str | None = None
+    crop: str | None = None
 
     def __init__(self, source: Any = None, /, **data: Any) -> None:
         if source is not None:
@@ -251,6 +292,7 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         detail: Detail | None = None,
         source_hash: str | None = None,
         size: tuple[int, int] | None = None,
+        crop: dict[str, Any] | None = None,
     ) -> SpectralImage:
         """Renders ``selection`` of ``spectrum`` and wraps it.
 
@@ -266,6 +308,10 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
                 the pixels of a plain PIL Lanczos resize of the source; ``resample`` records
                 ``"lanczos"``. ``None``: the minimal render (exact, no
                 resampling; a Laplacian prefix is then 2^k times smaller).
+            crop: when ``spectrum`` is a region cut from a larger image (a detail crop), where:
+                ``{"box": (left, top, width, height), "source_size": (width, height),
+                "source_hash": ...}`` in that image's pixel coordinates; the box's size must be
+                ``spectrum``'s. Kept in the PNG as :attr:`crop`.
 
         Raises:
             SelectionError: ``selection`` does not fit ``spectrum``. ConfigError: bad ``detail``
@@ -296,6 +342,8 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         }
         if size is not None:
             meta["resample"] = "lanczos"
+        if crop is not None:
+            meta["crop"] = _crop_json(crop, spectrum.size)
         return cls(url=_encode_png(pil, meta), detail=detail, **meta)
 
     @classmethod
@@ -317,8 +365,7 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
 
     def _fields(self) -> dict[str, Any]:
         out = {"url": self.url, "detail": self.detail, **{k: getattr(self, k) for k in _META_FIELDS}}
-        if self.resample is not None:
-            out["resample"] = self.resample
+        out.update({k: getattr(self, k) for k in _OPTIONAL_META if getattr(self, k) is not None})
         return out
 
     # -- views -------------------------------------------------------------------------------
@@ -326,6 +373,16 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
     def selection_obj(self) -> Selection:
         """The kept bands as a :class:`~specprompt.Selection`."""
         return Selection.from_json(self.selection)
+
+    @property
+    def crop_of(self) -> dict[str, Any] | None:
+        """Where a detail crop was cut from: ``{"box": [left, top, width, height], "source_size":
+        [width, height], "source_hash": ...}`` in the whole image's pixel coordinates; ``None``
+        when this image is not a crop."""
+        if self.crop is None:
+            return None
+        out: dict[str, Any] = json.loads(self.crop)
+        return out
 
     @property
     def scheme_config(self) -> dict[str, Any]:
@@ -354,20 +411,30 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             return "all bands"
         return ", ".join(sorted(bands)) or "no bands"
 
+    def crop_text(self) -> str | None:
+        """``"crop 32x32 at (16, 0) of a 64x64 image"`` (box at left, top), ``None`` when not a crop."""
+        c = self.crop_of
+        if c is None:
+            return None
+        left, top, w, h = c["box"]
+        return f"crop {w}x{h} at ({left}, {top}) of a {c['source_size'][0]}x{c['source_size'][1]} image"
+
     def __repr__(self) -> str:
         w, h = self.render_size
         sw, sh = self.source_size
         return (
             f"SpectralImage(scheme={self.scheme!r}, bands=[{self._kept_text()}], render={w}x{h}, "
             f"source={sw}x{sh}, source_hash={self.source_hash[:12]!r}, detail={self.detail!r}"
-            + (f", resample={self.resample!r})" if self.resample else ")")
+            + (f", resample={self.resample!r}" if self.resample else "")
+            + (f", crop={self.crop_text()!r})" if self.crop else ")")
         )
 
     def _repr_html_(self) -> str:
         w, h = self.render_size
         sw, sh = self.source_size
         how = f" ({self.resample})" if self.resample else ""
-        caption = html.escape(f"{self.scheme}: {self._kept_text()} | sent {w}x{h}{how} of {sw}x{sh}")
+        crop = f" | {self.crop_text()}" if self.crop else ""
+        caption = html.escape(f"{self.scheme}: {self._kept_text()} | sent {w}x{h}{how} of {sw}x{sh}{crop}")
         scale = max(1, min(4, 256 // max(w, h)))
         return (
             f'<figure style="display:inline-block;margin:4px">'

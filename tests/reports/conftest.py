@@ -65,3 +65,24 @@ def resized() -> tuple[dspy.Predict, Any]:
     ]
     program.demos = [dspy.Example(image=im, label=f"d{i}") for i, im in enumerate(images)]
     return program, img
+
+
+@pytest.fixture
+def cropped() -> tuple[dspy.Predict, Any]:
+    """``(program, source)``: one demo of a ``list[dspy.Image]`` field holding a 64x48 grey noise image and
+    its 24x20 detail crop at left 16, top 8 (as the search renders one)."""
+    import numpy as np
+
+    from specprompt.spectral import decompose
+    from specprompt.types import content_hash
+
+    grey = (np.random.default_rng(1).random((48, 64, 1)) * 255).astype(np.uint8)
+    img = np.repeat(grey, 3, axis=2)  # grey pixels in RGB: only the report's outline is red
+    origin = {"box": (16, 8, 24, 20), "source_size": (64, 48), "source_hash": content_hash(img)}
+    whole = SpectralImage.from_spectrum(decompose(img))
+    crop = SpectralImage.from_spectrum(decompose(img[8:28, 16:40]), crop=origin)
+    program = dspy.Predict(
+        dspy.Signature({"images": (list[dspy.Image], dspy.InputField()), "label": (str, dspy.OutputField())})
+    )
+    program.demos = [dspy.Example(images=[whole, crop], label="a")]
+    return program, img

@@ -216,3 +216,22 @@ def test_a_program_whose_search_dropped_every_image_lists_them(searched: tuple[A
         "predictor self: 1 demo(s), 0 image slot(s)",
         "  image tokens per prompt: 0 local",
     ]
+
+
+def test_a_detail_crop_says_where_it_was_cut_from(cropped: tuple[Any, Any], tmp_path: Path) -> None:
+    from specprompt.types import content_hash
+
+    program, source = cropped
+    program.save(str(tmp_path / "p.json"))
+    for images in (describe_program(program), describe_program(tmp_path / "p.json")):
+        whole, crop = images.rows
+        assert whole.crop_box is None and whole.crop_text() is None
+        assert (crop.crop_box, crop.crop_source_size, crop.crop_source_hash) == (
+            (16, 8, 24, 20),
+            (64, 48),
+            content_hash(source),
+        )
+        assert crop.source_size == crop.sent_size == (24, 20)
+        assert crop.kept_text() == "detail crop 24x20 at (16, 8) of the 64x48 image: all (2)"
+        assert "detail crop 24x20 at (16, 8) of the 64x48 image" in images.table()
+        assert images.to_dict()["images"][1]["crop_box"] == [16, 8, 24, 20]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dspy
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -426,3 +427,21 @@ def test_text_only_demos_are_said_plainly(searched: tuple[Any, Any], task: Task)
     assert "Its demo images:" not in page and "<th>band</th>" not in page and 'alt="sent image' not in page
     assert page.count("image dropped: the demo is sent as text only") == n
     assert "(the chosen program sends no image tokens)" in page
+
+
+def test_a_detail_crop_shows_its_region_in_the_original(cropped: tuple[Any, Any]) -> None:
+    program, source = cropped
+    data = {"config": {"token_budget": 10, "cost_model": "local"}, "front": [], "best": None}
+    page = CompileReport(data, program, sources=[source]).html()
+    said = "detail crop: the 24x20 px box at left 16, top 8 (x 16..39, y 8..27) of the 64x48 source image"
+    assert page.count(said) == 1 and "; sent at 24x20</div>" in page
+    (img,) = [i for i in parse(page).imgs if i["alt"] == "original with the crop's region outlined"]
+    pixels = np.asarray(decode(str(img["src"])).convert("RGB")).astype(int)
+    scale = int(str(img["width"])) / 64
+    red = (pixels[:, :, 0] > 200) & (pixels[:, :, 1] < 60) & (pixels[:, :, 2] < 60)
+    rows, cols = np.nonzero(red)
+    assert (cols.min(), rows.min()) == (round(16 * scale), round(8 * scale))  # the box's top-left corner
+    assert (cols.max(), rows.max()) == (round(40 * scale) - 1, round(28 * scale) - 1)
+    # its band table reads the crop's region of the original: energies are shown
+    crop_slot = page[page.index(said) :]
+    assert "<th>energy</th>" in crop_slot[: crop_slot.index("</table>")]

@@ -16,6 +16,7 @@ import pytest
 
 from specprompt import ConfigError, SpecPromptWarning, UnknownNameError, decompose, load_image, load_program
 from specprompt.cost import image_tokens, selection_tokens
+from specprompt.io import as_array
 from specprompt.search import BandOptimizer, CompileResult, SearchConfig
 from specprompt.search._sampler import BandSampler
 from specprompt.tasks import Task
@@ -229,6 +230,12 @@ def test_several_predictors_and_list_fields(colour_task: Task, lm: dspy.LM) -> N
     assert [len(d.images) for d in rebuilt.pair.demos] == [4, 4]
     crop = rebuilt.pair.demos[0].images[1]
     assert crop.source_size == (32, 32) and crop.render_size == (32, 32)
+    # the crop says where it was cut from, and the pixels there are the crop's
+    whole = student.pair.demos[0].images[0]
+    assert crop.crop_of is not None and crop.crop_of["source_hash"] == content_hash(whole)
+    left, top, w, h = crop.crop_of["box"]
+    assert crop.crop_of["source_size"] == [64, 64] and (w, h) == crop.source_size
+    assert content_hash(as_array(whole)[top : top + h, left : left + w]) == crop.source_hash
 
 
 def test_repeatable_with_a_seed(texture_task: Task, lm: dspy.LM) -> None:

@@ -179,3 +179,39 @@ def test_corrupt_metadata_chunk_is_reported() -> None:
         read_metadata(uri("{oops"))
     with pytest.raises(ImageInputError, match="version 1"):
         read_metadata(uri('{"v": 99}'))
+
+
+def test_a_detail_crop_carries_where_it_was_cut_from(source: np.ndarray) -> None:
+    left, top, w, h = 16, 8, 24, 20
+    origin = {"box": (left, top, w, h), "source_size": (64, 48), "source_hash": content_hash(source)}
+    crop = SpectralImage.from_spectrum(decompose(source[top : top + h, left : left + w]), crop=origin)
+    assert crop.crop_of == {"box": [16, 8, 24, 20], "source_size": [64, 48], "source_hash": content_hash(source)}
+    assert crop.source_size == (24, 20) and crop.crop_text() == "crop 24x20 at (16, 8) of a 64x48 image"
+    assert "crop='crop 24x20 at (16, 8) of a 64x48 image'" in repr(crop) and "crop 24x20" in crop._repr_html_()
+    again = SpectralImage.from_data_uri(crop.url)  # the PNG carries it: a saved program keeps it
+    assert again.crop_of == crop.crop_of
+    assert again == crop and crop.with_detail("low").crop == crop.crop
+    whole = SpectralImage.from_spectrum(decompose(source))
+    assert whole.crop is None and whole.crop_of is None and whole.crop_text() is None and "crop" not in repr(whole)
+
+
+@pytest.mark.parametrize(
+    ("crop", "match"),
+    [
+        ({"box": (0, 0, 24, 20), "source_size": (64, 48)}, "must be a mapping of"),
+        ({"box": (0, 0, 24), "source_size": (64, 48), "source_hash": "h"}, r"\(left, top, width, height\)"),
+        ({"box": (50, 0, 24, 20), "source_size": (64, 48), "source_hash": "h"}, "does not fit its 64x48 source"),
+        ({"box": (0, 0, 20, 20), "source_size": (64, 48), "source_hash": "h"}, r"is 20x20, but the crop's source_size"),
+        ({"box": (0, 0, 24, 20), "source_size": (0, 48), "source_hash": "h"}, "crop source_size must be a"),
+        ({"box": (0, 0, 24, 20), "source_size": (64, 48), "source_hash": ""}, "source_hash must be a non-empty"),
+        ("not json", "crop must be JSON"),
+    ],
+)
+def test_bad_crops_are_refused(source: np.ndarray, crop: object, match: str) -> None:
+    spec = decompose(source[:20, :24])
+    with pytest.raises(ConfigError, match=match):
+        SpectralImage.from_spectrum(spec, crop=crop)  # type: ignore[arg-type]
+    good = SpectralImage.from_spectrum(spec, crop={"box": (0, 0, 24, 20), "source_size": (64, 48), "source_hash": "h"})
+    moved = json.dumps({"box": [1, 0, 24, 20], "source_hash": "h", "source_size": [64, 48]})
+    with pytest.raises(ConfigError, match=r"\['crop'\] disagree"):
+        SpectralImage(**{**good._fields(), "crop": moved})  # the PNG says otherwise
