@@ -7,8 +7,9 @@ for the nearest-band engine) and
 :class:`~specprompt.search.BandOptimizer` under a token budget. It writes ``program.json``,
 ``pareto.json``, ``report.html`` and ``study.db`` (re-running resumes) into ``--out`` and prints
 the tokens and accuracy of the chosen demos against full-resolution demos, and each chosen demo by its
-label with its kept bands and tokens. ``--quick`` runs
-fewer trials on fewer examples.
+label with its kept bands and tokens. The task's test split is the compile's ``testset``: held out
+from the search, it scores the chosen program and every baseline (in ``pareto.json`` and the report).
+``--quick`` runs fewer trials on fewer examples.
 
 Every option and the output folder are checked before the first table is printed.
 """
@@ -116,18 +117,14 @@ class DemoSettings:
         return cls(**{"n_val": 12, "n_test": 16, "trials": 8, "minibatch": 6, **over})
 
 
-def _accuracy(program: Any, examples: list[Any]) -> float:
-    from specprompt.cli._user_code import exact_match
-
-    return sum(exact_match(ex, program(**ex.inputs())) for ex in examples) / len(examples)
-
-
 def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
     """The offline band search of the demo; writes its files into ``out`` and returns the numbers.
 
     Returns:
         ``{"result", "program", "tokens", "full_tokens", "val", "full_val", "test", "full_test",
-        "text_only_val", "paths", "notes"}`` (``notes``: the search's specprompt warnings, as text).
+        "text_only_val", "text_only_test", "n_val", "n_test", "paths", "notes"}``: the test scores
+        are the compile's held-out scores of the task's test split (``None`` without one); ``notes``:
+        the search's specprompt warnings, as text.
     """
     import dspy
 
@@ -156,14 +153,16 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
     with dspy.context(lm=lm), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SpecPromptWarning)
         program = optimizer.compile(
-            student, trainset=task.trainset, valset=task.valset, baselines=["full", "uniform", "text_only"]
+            student,
+            trainset=task.trainset,
+            valset=task.valset,
+            testset=task.testset or None,  # held out: scores the chosen program and every baseline
+            baselines=["full", "uniform", "text_only"],
         )
         result = optimizer.last_result
         if result is None or result.baselines is None:  # pragma: no cover - compile sets both
             raise RuntimeError("the optimizer returned no result")
         full = result.baselines["full"]
-        test = _accuracy(program, task.testset) if task.testset else None
-        full_test = _accuracy(full.program, task.testset) if task.testset and full.program is not None else None
     info = {"program": f"dspy.Predict({s.task} signature)", "task": f"{s.task}, {s.size} px", "lm": str(lm.model)}
     paths = write_outputs(program, result, task.trainset, out, info)
     return {
@@ -173,9 +172,12 @@ def run_search(settings: DemoSettings, out: Path) -> dict[str, Any]:
         "full_tokens": full.tokens,
         "val": result.best.score,
         "full_val": full.score,
-        "test": test,
-        "full_test": full_test,
+        "test": result.test_score,
+        "full_test": full.test_score,
         "text_only_val": result.baselines["text_only"].score,
+        "text_only_test": result.baselines["text_only"].test_score,
+        "n_val": len(task.valset),
+        "n_test": len(task.testset),
         "paths": paths,
         "notes": [str(w.message) for w in caught if issubclass(w.category, SpecPromptWarning)],
     }
@@ -188,7 +190,7 @@ def _search_summary(s: DemoSettings, numbers: dict[str, Any]) -> str:
     rows = [
         ("full-resolution demos", numbers["full_tokens"], numbers["full_val"], numbers["full_test"]),
         ("chosen bands", numbers["tokens"], numbers["val"], numbers["test"]),
-        ("text-only demos", 0, numbers["text_only_val"], None),
+        ("text-only demos", 0, numbers["text_only_val"], numbers["text_only_test"]),
     ]
     lines = [f"{'':<22} {'tokens/prompt':>13} {'val acc':>8} {'test acc':>8}"]
     lines += [f"{name:<22} {tok:>13} {acc(v):>8} {acc(t):>8}" for name, tok, v, t in rows]
@@ -197,6 +199,9 @@ def _search_summary(s: DemoSettings, numbers: dict[str, Any]) -> str:
     lines.append(
         f"=> {ratio} image tokens ({tokens} vs {full} {s.cost_model}); test accuracy {acc(numbers['test'])} "
         f"vs {acc(numbers['full_test'])} with full-resolution demos"
+    )
+    lines.append(
+        f"   (val: {numbers['n_val']} examples the search chose on; test: {numbers['n_test']} held-out examples)"
     )
     return "\n".join(lines)
 

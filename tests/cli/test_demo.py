@@ -45,6 +45,20 @@ def test_demo_search_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert data["n_trials"] == 4 and set(data["baselines"]) == {"full", "uniform", "text_only"}
     assert data["run"]["lm"].startswith("specprompt/local-")
     assert "note:" not in out  # 64 px images: the local model sees every band
+    # the task's test split is held out by the compile: the chosen program and every baseline are scored on it
+    test, base = data["test_score"], data["baselines"]
+    assert test is not None and all(base[k]["test_score"] is not None for k in ("full", "uniform", "text_only"))
+    names = ("full-resolution demos ", "chosen bands ", "text-only demos ")
+    rows = {line[:22].strip(): line.split()[-1] for line in out.splitlines() if line.startswith(names)}
+    assert rows == {
+        "full-resolution demos": f"{base['full']['test_score']:.3f}",
+        "chosen bands": f"{test:.3f}",
+        "text-only demos": f"{base['text_only']['test_score']:.3f}",
+    }
+    assert "(val: 12 examples the search chose on; test: 16 held-out examples)" in out
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"Held-out test score: <b>{test:.4f}</b>" in page
+    assert f"<td class=num>{base['full']['test_score']:.4f}</td>" in page
 
 
 def test_demo_search_with_the_nearest_engine_and_a_note_for_large_images(
