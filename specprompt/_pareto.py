@@ -212,9 +212,12 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part)
 
 
-def baselines_table(baselines: Mapping[str, Mapping[str, Any]] | None) -> str:
+def baselines_table(
+    baselines: Mapping[str, Mapping[str, Any]] | None, *, val_n: int | None = None, test_n: int | None = None
+) -> str:
     """An HTML table of the baselines of a search's data (name -> ``BaselineResult.to_dict()``):
     score, test score, tokens, whether it fits the budget and the note; ``""`` when there are none.
+    ``val_n`` and ``test_n`` (the examples each score is over) go in the column heads when known.
 
     Example:
         >>> table = baselines_table({"full": {"score": 0.5, "tokens": 84, "fits": False, "note": "all bands"}})
@@ -228,7 +231,11 @@ def baselines_table(baselines: Mapping[str, Mapping[str, Any]] | None) -> str:
         return "-" if v is None else f"{float(v):.4f}"  # type: ignore[arg-type]
 
     e = html.escape
-    head = "<tr><th>baseline</th><th>score</th><th>test score</th><th>tokens</th><th>fits budget</th><th>note</th></tr>"
+    head = (
+        f"<tr><th>baseline</th><th>score{'' if val_n is None else f' (n = {val_n})'}</th>"
+        f"<th>test score{'' if test_n is None else f' (n = {test_n})'}</th><th>tokens</th><th>fits budget</th>"
+        "<th>note</th></tr>"
+    )
     body = "".join(
         f"<tr><td>{e(str(name))}</td><td class=num>{score(b.get('score'))}</td>"
         f"<td class=num>{score(b.get('test_score'))}</td>"

@@ -34,7 +34,10 @@ def check_report_data(data: Mapping[str, Any]) -> None:
     ``best`` such a row, or ``None`` when nothing was scored (an empty ``front``); ``trials`` (if
     present) a list of mappings with an int ``number``, a finite ``score`` and ``tokens``;
     ``baselines`` (if present) ``None`` or a mapping of name -> mapping whose ``score`` and
-    ``tokens`` are numbers or ``None``; ``run`` (if present) a mapping.
+    ``tokens`` are numbers or ``None``; ``interval`` and ``test_interval`` (if present) ``None``
+    or ``[low, high]`` finite numbers with ``low <= high``; ``interval_n`` and ``test_n`` (if
+    present) ``None`` or an int >= 1; ``interval_method`` and ``test_interval_method`` (if
+    present) ``None``, ``"wilson"`` or ``"bootstrap"``; ``run`` (if present) a mapping.
 
     Raises:
         ConfigError: naming the first key that is missing or has a bad value.
@@ -78,9 +81,30 @@ def check_report_data(data: Mapping[str, Any]) -> None:
                 _finite(where, "score", b)
             if b.get("tokens") is not None:
                 _tokens(where, b)
+    for key in ("interval", "test_interval"):
+        _interval(key, data.get(key))
+    for key in ("interval_n", "test_n"):
+        n = data.get(key)
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ConfigError(f"search result {key!r} must be an int >= 1 or None, got {_shown(n)}")
+    for key in ("interval_method", "test_interval_method"):
+        if data.get(key) not in (None, "wilson", "bootstrap"):
+            raise ConfigError(f"search result {key!r} must be 'wilson', 'bootstrap' or None, got {_shown(data[key])}")
     run = data.get("run")
     if run is not None and not isinstance(run, Mapping):
         raise ConfigError(f"search result 'run' must be a mapping, got {_shown(run)}")
+
+
+def _interval(key: str, value: object) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+        or value[0] > value[1]
+    ):
+        raise ConfigError(f"search result {key!r} must be [low, high] finite numbers or None, got {_shown(value)}")
 
 
 def _row(where: str, value: object) -> None:

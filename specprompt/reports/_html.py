@@ -62,6 +62,15 @@ def _png_uri(pil: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _interval_text(data: Mapping[str, Any], key: str, method_key: str) -> str:
+    """``"95% Wilson interval: [0.8865, 1.0000]"`` of ``data[key]``; an interval of data that names
+    no method is a bootstrap one (the reports of earlier versions)."""
+    low, high = data[key]
+    level = round(100 * float(data.get("interval_level") or 0.95))
+    how = "Wilson" if data.get(method_key) == "wilson" else "bootstrap"
+    return f"{level}% {how} interval: [{fmt_score(low)}, {fmt_score(high)}]"
+
+
 def _all_dropped(n: int) -> str:
     """Why a program sends no demo image: ``"the search dropped all 3 demo images; the demos are text-only"``."""
     images = "the demo image" if n == 1 else f"all {n} demo images"
@@ -313,19 +322,21 @@ class CompileReport:
         local, tokens = self.images.tokens()
         lines = []
         if best:
+            on = "full valset" if best.get("full") else "minibatch"
+            if best.get("full") and d.get("interval_n") is not None:
+                on += f", n = {d['interval_n']}"
             lines.append(
-                f"Chosen program: score <b>{fmt_score(best.get('score'))}</b> "
-                f"({'full valset' if best.get('full') else 'minibatch'}) with <b>{best.get('tokens')}</b> "
+                f"Chosen program: score <b>{fmt_score(best.get('score'))}</b> ({on}) with <b>{best.get('tokens')}</b> "
                 f"image tokens per prompt under <code>{escape(model)}</code> (trial {best.get('trial')})."
             )
-            interval = d.get("interval")
-            if isinstance(interval, list) and len(interval) == 2:
-                level = round(100 * float(d.get("interval_level") or 0.95))
-                lines.append(
-                    f"Valset score {level}% bootstrap interval: [{fmt_score(interval[0])}, {fmt_score(interval[1])}]."
-                )
+            if d.get("interval") is not None:
+                lines.append(f"Valset score {_interval_text(d, 'interval', 'interval_method')}.")
             if d.get("test_score") is not None:
-                lines.append(f"Held-out test score: <b>{fmt_score(d.get('test_score'))}</b>.")
+                n = "" if d.get("test_n") is None else f" (n = {d['test_n']})"
+                line = f"Held-out test score: <b>{fmt_score(d.get('test_score'))}</b>{n}"
+                if d.get("test_interval") is not None:
+                    line += f", {_interval_text(d, 'test_interval', 'test_interval_method')}"
+                lines.append(line + ".")
         if self.images.text_only:
             lines.append(f"<b>No demo image is sent</b>: {_all_dropped(len(self.images.rows))}.")
         else:
@@ -396,7 +407,9 @@ class CompileReport:
         return "".join(out)
 
     def _baselines(self) -> str:
-        table = baselines_table(self.data.get("baselines"))
+        table = baselines_table(
+            self.data.get("baselines"), val_n=self.data.get("interval_n"), test_n=self.data.get("test_n")
+        )
         return f"<h2>Baselines</h2>{table}" if table else ""
 
     def _demos(self) -> str:

@@ -27,7 +27,7 @@ from specprompt.search._objective import finished_trials
 from specprompt.search._record import FullScore, TrialRecord, trim_scored
 from specprompt.search._result import ParetoRow
 from specprompt.search._scoring import Failures, Scorer
-from specprompt.search._select import INTERVAL_LEVEL, Decision, bootstrap_interval, choose
+from specprompt.search._select import INTERVAL_LEVEL, Decision, choose, score_interval
 from specprompt.search._study import add_trial, collect_rows, row_candidate
 from specprompt.search._transport import model_name
 from specprompt.search._trim import CHUNK, TIE_RUN, TRIM_ORIGIN, TrimReport, loses_nothing, trim
@@ -36,7 +36,7 @@ __all__ = ["Interval", "Returned", "confirm_trim", "decide", "decide_departure",
 
 logger = logging.getLogger("specprompt.search")
 
-#: A bootstrap interval of a valset score, ``(low, high)``.
+#: A confidence interval of a valset score, ``(low, high)`` (:func:`~specprompt.search._select.score_interval`).
 Interval = tuple[float, float]
 
 
@@ -46,7 +46,7 @@ class Returned:
 
     Attributes:
         row: its candidate row.
-        interval: the bootstrap interval of its valset score.
+        interval: the confidence interval of its valset score.
         trim: what the trim (and the target's check of it) did.
     """
 
@@ -135,7 +135,7 @@ def trim_chosen(study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen:
     if baseline and cfg.trim_baselines == "off":
         note = "a baseline was chosen: baselines are not trimmed (trim_baselines='off')"
         report = TrimReport(chosen.trial, chosen.tokens, chosen.tokens, note=note)
-        return Returned(chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
+        return Returned(chosen, score_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
     mine = {
         rec.key: t.number
         for t in finished_trials(study)
@@ -191,14 +191,14 @@ def trim_chosen(study: optuna.Study, ctx: SearchContext, scorer: Scorer, chosen:
     logger.info("%s", report.summary())
     key = ctx.key(cand)
     if key == chosen.key:
-        return Returned(chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
+        return Returned(chosen, score_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
     row = next((r for r in collect_rows(study, ctx, cfg.token_budget) if r.key == key), None)
     if row is None:  # pragma: no cover - a trim trial is a complete, feasible trial of its key
         logger.warning("the trimmed prompt has no candidate row; returning the chosen program")
-        return Returned(chosen, bootstrap_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
+        return Returned(chosen, score_interval(entry.example_scores, INTERVAL_LEVEL, cfg.seed), report)
     found = FullScore.read(study, key)
     scores = {} if found is None else found.example_scores
-    return Returned(row, bootstrap_interval(scores, INTERVAL_LEVEL, cfg.seed), report)
+    return Returned(row, score_interval(scores, INTERVAL_LEVEL, cfg.seed), report)
 
 
 def confirm_trim(

@@ -27,12 +27,13 @@ from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._loop import optimize, search
 from specprompt.search._objective import finished_trials, searched_trials, worker_tag
 from specprompt.search._prepare import Run, open_study, prepare, scoring_lm
-from specprompt.search._record import TrialRecord
+from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, pareto
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import metric_name
 from specprompt.search._screen import resolve_screen
+from specprompt.search._select import interval_method
 from specprompt.search._study import (
     add_trial,
     check_run_dir,
@@ -153,7 +154,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           them, else the cheapest; a pick that is not a baseline is kept only when choosing on
           random halves of the valset and scoring on the other halves gains over the best
           baseline (``confirm_splits``; ``last_result.confirmation``); ``last_result.interval`` is a
-          bootstrap confidence interval of its valset score.
+          confidence interval of its valset score (Wilson's for 0/1 scores, else a bootstrap).
         - ``trim=True`` (default): then the cheapest variant of the chosen program that loses no
           valset example it got is returned (one demo's images dropped at a time, every label
           keeping one; then every image one common step smaller; a chosen baseline only by a
@@ -374,9 +375,10 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             run.cap.record()
             rows = collect_rows(study, ctx, cfg.token_budget)
         program = ctx.build(row_candidate(ctx, best))
-        test_score, test_calls = None, 0
-        if testset is not None:
-            test_score, base, test_calls = held_out(self.metric, self.config, testset, best, program, base)
+        val = FullScore.read(study, best.key)  # the scores ``interval`` was computed from
+        val_scores = {} if val is None else val.example_scores
+        test = None if testset is None else held_out(self.metric, self.config, testset, best, program, base)
+        base = base if test is None else test.baselines
         result = CompileResult(
             study=study,
             study_name=run.study_name,
@@ -389,13 +391,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             baselines=base,
             candidates=tuple(rows),
             interval=interval,
+            interval_n=len(val_scores) or None,
+            interval_method=interval_method(val_scores) if val_scores else None,
             leader=decision.leader,
             p_leader_better=decision.p_leader_better,
             floor=decision.floor,
             confirmation=decision.confirmation,
             local_pick=decision.local_pick,
-            test_score=test_score,
-            test_calls=test_calls,
+            test_score=None if test is None else test.score,
+            test_interval=None if test is None else test.interval(cfg.seed),
+            test_n=None if test is None else len(test.example_scores),
+            test_interval_method=None if test is None else interval_method(test.example_scores),
+            test_calls=0 if test is None else test.calls,
             spend=run.cap.report(search_spend, run.ctx.tokens(run.ctx.full()) - best.tokens),
             calibration=calibration,
             calibration_given=self.calibration is not None and calibration is self.calibration,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GIVEN",
+    "INTERVAL_LEVEL",
     "BaselineResult",
     "CompileResult",
     "ParetoRow",
@@ -176,6 +177,25 @@ def sends_images(row: ParetoRow) -> bool:
     return TrialRecord(origin=row.origin).is_baseline and row.tokens > 0
 
 
+#: Level of the reported confidence intervals of the chosen program's valset and test scores
+#: (:func:`~specprompt.search._select.score_interval`).
+INTERVAL_LEVEL = 0.95
+
+
+def _interval_text(interval: tuple[float, float] | None, n: int | None, method: str | None) -> str:
+    """`` (n 30) [0.8865, 1.0000] 95% Wilson CI``; parts not known are left out.
+
+    Example:
+        >>> _interval_text((0.88649, 1.0), 30, "wilson"), _interval_text((0.7, 0.9), None, None)
+        (' (n 30) [0.8865, 1.0000] 95% Wilson CI', ' [0.7000, 0.9000] 95% CI')
+    """
+    text = "" if n is None else f" (n {n})"
+    if interval is not None:
+        how = {"wilson": "Wilson ", "bootstrap": "bootstrap "}.get(method or "", "")
+        text += f" [{interval[0]:.4f}, {interval[1]:.4f}] {round(100 * INTERVAL_LEVEL)}% {how}CI"
+    return text
+
+
 def _check_budget(budget: object) -> float:
     if not isinstance(budget, numbers.Real) or isinstance(budget, bool) or math.isnan(float(budget)) or budget < 0:
         raise ConfigError(f"budget must be a number >= 0, got {budget!r}")
@@ -201,9 +221,15 @@ class CompileResult:
             stored baseline results of a resumed study cost none.
         candidates: every feasible candidate the study scored (full-valset score where known,
             else minibatch), by trial; :meth:`program_for_budget` chooses among them.
-        interval: 95% bootstrap confidence interval of the
-            returned program's full-valset score (see :mod:`specprompt.search._select`).
+        interval: 95% confidence interval of the returned program's full-valset score: Wilson's
+            score interval for 0/1 scores, else a percentile bootstrap (``interval_method``; see
+            :func:`~specprompt.search._select.score_interval`).
+        interval_n: the valset examples behind ``best.score`` and ``interval``.
+        interval_method: ``"wilson"`` or ``"bootstrap"``.
         test_score: the returned program's mean metric on the compile's ``testset``, if given.
+        test_interval: 95% confidence interval of ``test_score``, computed as ``interval``.
+        test_n: the testset examples behind ``test_score``.
+        test_interval_method: ``"wilson"`` or ``"bootstrap"``.
         test_calls: evaluations the testset scoring ran.
         leader: the candidate with the best full-valset score at or above the baseline floor
             (``best`` itself unless a cheaper candidate tied with it).
@@ -242,7 +268,12 @@ class CompileResult:
     baseline_calls: int = 0
     candidates: tuple[ParetoRow, ...] = ()
     interval: tuple[float, float] | None = None
+    interval_n: int | None = None
+    interval_method: str | None = None
     test_score: float | None = None
+    test_interval: tuple[float, float] | None = None
+    test_n: int | None = None
+    test_interval_method: str | None = None
     test_calls: int = 0
     leader: ParetoRow | None = None
     p_leader_better: float = 0.0
@@ -322,8 +353,13 @@ class CompileResult:
             "n_trials": self.n_trials,
             "baselines": None if self.baselines is None else {k: v.to_dict() for k, v in self.baselines.items()},
             "interval": None if self.interval is None else list(self.interval),
-            "interval_level": 0.95,
+            "interval_level": INTERVAL_LEVEL,
+            "interval_n": self.interval_n,
+            "interval_method": self.interval_method,
             "test_score": self.test_score,
+            "test_interval": None if self.test_interval is None else list(self.test_interval),
+            "test_n": self.test_n,
+            "test_interval_method": self.test_interval_method,
             "test_calls": self.test_calls,
             "n_candidates": len(self.candidates),
             "leader": None if self.leader is None else self.leader.trial,
@@ -393,10 +429,10 @@ class CompileResult:
         """One line on the returned program: trial, origin, valset score with its interval, test score."""
         b = self.best
         text = f"chosen: trial {b.trial} ({b.origin}), {b.tokens} tokens, valset {b.score:.4f}"
-        if self.interval is not None:
-            text += f" [{self.interval[0]:.4f}, {self.interval[1]:.4f}] 95% CI"
+        text += _interval_text(self.interval, self.interval_n, self.interval_method)
         if self.test_score is not None:
             text += f", test {self.test_score:.4f}"
+            text += _interval_text(self.test_interval, self.test_n, self.test_interval_method)
         before = b.trial
         if self.trim is not None and self.trim.tokens_after < self.trim.tokens_before:
             before = self.trim.chosen
@@ -453,7 +489,7 @@ class CompileResult:
             f"<p>{html.escape(self.summary())}</p>{plot}"
             f"<table><caption>{title} (* the returned program)</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>"
-            + baselines_table(data["baselines"])
+            + baselines_table(data["baselines"], val_n=data.get("interval_n"), test_n=data.get("test_n"))
             + (
                 ""
                 if self.calibration is None

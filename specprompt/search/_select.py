@@ -36,8 +36,10 @@ After this rule, the compile trims the chosen program (``trim=True``, the defaul
 that loses no valset example it got is returned. Variants the trim scored are never in the pool
 of this rule (study attribute ``trim:scored``), so a resumed compile chooses the same program.
 
-The chosen program's valset score comes with a 95% percentile-bootstrap confidence interval
-(:data:`INTERVAL_LEVEL`).
+The chosen program's valset score comes with a 95% confidence interval (:data:`INTERVAL_LEVEL`,
+:func:`score_interval`): Wilson's score interval when every per-example score is 0 or 1 (the common
+exact-match metric; a percentile bootstrap of 30 of 30 correct is the empty-width ``[1, 1]``, while
+Wilson's is ``[0.886, 1]``), a percentile bootstrap of the mean otherwise.
 
 Why 0.8 and not 0.95: on a 20-example valset a candidate right on two more examples than a
 cheaper one (never worse) is better with bootstrap probability about 0.88. At 0.95 the cheaper one
@@ -66,13 +68,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from statistics import NormalDist
+from typing import Any, Literal
 
 import numpy as np
 
 from specprompt.search._departures import LocalPick
 from specprompt.search._record import TrialRecord
-from specprompt.search._result import ParetoRow, sends_images
+from specprompt.search._result import INTERVAL_LEVEL, ParetoRow, sends_images
 
 __all__ = [
     "BOOTSTRAP_SAMPLES",
@@ -81,9 +84,13 @@ __all__ = [
     "SPLIT_SAMPLES",
     "Confirmation",
     "Decision",
+    "IntervalMethod",
     "bootstrap_interval",
     "choose",
+    "interval_method",
     "p_better",
+    "score_interval",
+    "wilson_interval",
 ]
 
 #: Resamples of the valset per bootstrap.
@@ -92,8 +99,8 @@ BOOTSTRAP_SAMPLES = 2000
 SPLIT_SAMPLES = 500
 #: Fewest examples shared by every candidate for step 6 to run (each half holds at least 3).
 MIN_SPLIT_EXAMPLES = 6
-#: Level of the reported confidence interval of the chosen program's valset score.
-INTERVAL_LEVEL = 0.95
+#: How :func:`score_interval` computed an interval.
+IntervalMethod = Literal["wilson", "bootstrap"]
 
 
 def _draws(n: int, seed: int) -> np.ndarray:
@@ -128,6 +135,51 @@ def bootstrap_interval(scores: Mapping[int, float], level: float, seed: int) -> 
     tail = (1.0 - level) / 2.0
     lo, hi = np.quantile(means, [tail, 1.0 - tail])
     return (float(lo), float(hi))
+
+
+def wilson_interval(successes: int, n: int, level: float) -> tuple[float, float]:
+    """Wilson's score interval of a proportion ``successes / n`` at ``level`` (e.g. 0.95).
+
+    Unlike a bootstrap or the normal approximation, it keeps a positive width at 0 or ``n``
+    successes: all of 30 correct gives ``[0.886, 1]`` at 95%.
+
+    Example:
+        >>> tuple(round(v, 4) for v in wilson_interval(30, 30, 0.95))
+        (0.8865, 1.0)
+        >>> tuple(round(v, 4) for v in wilson_interval(15, 30, 0.95))
+        (0.3315, 0.6685)
+    """
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    p = successes / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2.0 * n)) / denom
+    half = z * float(np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n))) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def interval_method(scores: Mapping[int, float]) -> IntervalMethod:
+    """``"wilson"`` when every score is 0 or 1 (and there is one), else ``"bootstrap"``."""
+    values = list(scores.values())
+    return "wilson" if values and all(v in (0.0, 1.0) for v in values) else "bootstrap"
+
+
+def score_interval(scores: Mapping[int, float], level: float, seed: int) -> tuple[float, float]:
+    """The confidence interval of the mean of per-example ``scores`` at ``level``.
+
+    Wilson's score interval (:func:`wilson_interval`) for 0/1 scores, else the seeded percentile
+    bootstrap (:func:`bootstrap_interval`) of the mean; :func:`interval_method` says which.
+
+    Example:
+        >>> tuple(round(v, 4) for v in score_interval({i: 1.0 for i in range(30)}, 0.95, 0))
+        (0.8865, 1.0)
+        >>> score_interval({0: 0.5, 1: 0.5}, 0.95, 0)  # not 0/1: the bootstrap, which cannot widen
+        (0.5, 0.5)
+    """
+    if interval_method(scores) == "wilson":
+        return wilson_interval(sum(1 for v in scores.values() if v == 1.0), len(scores), level)
+    return bootstrap_interval(scores, level, seed)
 
 
 @dataclass(frozen=True)
@@ -196,7 +248,7 @@ class Decision:
 
     Attributes:
         row: the returned candidate.
-        interval: bootstrap confidence interval of its full-valset score.
+        interval: confidence interval of its full-valset score (:func:`score_interval`).
         leader: the best candidate by full-valset score (may be ``row``).
         p_leader_better: bootstrap probability that the leader beats ``row`` (0 when equal).
         floor: the best baseline full-valset score in the pool (``None`` without baselines).
@@ -337,5 +389,5 @@ def choose(
         local_pick = LocalPick(rows[pick], rows[resized], hold)
         pick, p_pick = resized, 0.0 if resized == leader else prob(leader, resized)
     row = rows[pick]
-    interval = bootstrap_interval(scores[row.key], INTERVAL_LEVEL, seed)
+    interval = score_interval(scores[row.key], INTERVAL_LEVEL, seed)
     return Decision(row, interval, rows[leader], p_pick, floor, confirmation, local_pick)

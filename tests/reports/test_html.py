@@ -92,8 +92,16 @@ def test_sections_and_images(searched: tuple[Any, Any], task: Task, tmp_path: Pa
     assert "<script" not in page and "<link" not in page and not re.search(r'(src|href)="https?:', page)
     assert f"<td>{result.config.token_budget}</td>" in page and f"<td>{result.scorer_calls}</td>" in page
     assert "Full-resolution demos: score" in page
-    assert "95% bootstrap interval: [" in page and f"Held-out test score: <b>{result.test_score:.4f}</b>" in page
-    assert "<th>test score</th>" in page
+    # 0/1 scores: Wilson intervals (never the empty-width [1, 1] of a bootstrap) and the n behind each score
+    (lo, hi), (tlo, thi), n = result.interval, result.test_interval, len(task.valset)
+    assert result.interval_method == result.test_interval_method == "wilson" and result.interval_n == result.test_n == n
+    assert f"score <b>{result.best.score:.4f}</b> (full valset, n = {n}) with" in page
+    assert f"Valset score 95% Wilson interval: [{lo:.4f}, {hi:.4f}]." in page and hi > lo
+    assert (
+        f"Held-out test score: <b>{result.test_score:.4f}</b> (n = {n}), 95% Wilson interval: [{tlo:.4f}, {thi:.4f}]."
+        in page
+    )
+    assert f"<th>score (n = {n})</th><th>test score (n = {n})</th>" in page
     svg = page[page.index("<svg") : page.index("</svg>") + 6]
     ET.fromstring(svg)  # well-formed
     assert 'stroke="#d1242f"' in svg and f"budget {result.config.token_budget}" in svg
@@ -262,6 +270,11 @@ ROW = {"trial": 1, "score": 0.5, "tokens": 3, "full": True, "selections": {}}
         ({"baselines": ["full"]}, "'baselines' must be a mapping"),
         ({"baselines": {"full": {"score": "x"}}}, r"baselines\['full'\]\['score'\] must be a finite number"),
         ({"run": "cli"}, "'run' must be a mapping"),
+        ({"interval": [0.9, 0.1]}, r"'interval' must be \[low, high\] finite numbers or None, got list \[0.9, 0.1\]"),
+        ({"test_interval": "wide"}, r"'test_interval' must be \[low, high\] finite numbers or None, got str"),
+        ({"test_n": 0}, "'test_n' must be an int >= 1 or None, got int 0"),
+        ({"interval_n": True}, "'interval_n' must be an int >= 1 or None"),
+        ({"interval_method": "normal"}, "'interval_method' must be 'wilson', 'bootstrap' or None, got str 'normal'"),
         ({"when": object()}, "search result data is not JSON"),
     ],
 )
@@ -277,6 +290,11 @@ def test_well_formed_minimal_data_is_shown() -> None:
     program = dspy.Predict("image: dspy.Image -> label")
     page = CompileReport({**EMPTY, "front": [ROW], "best": ROW, "baselines": {"full": {"score": None}}}, program).html()
     assert "<td>1 (chosen)</td>" in page
+    # a pareto.json of an earlier version: an interval without n or method was a bootstrap one; no test interval
+    old = {**EMPTY, "front": [ROW], "best": ROW, "interval": [0.25, 0.75], "test_score": 0.5}
+    page = CompileReport(old, program).html()
+    assert "(full valset) with" in page and "Valset score 95% bootstrap interval: [0.2500, 0.7500]." in page
+    assert "Held-out test score: <b>0.5000</b>.<br>" in page
     with pytest.raises(ConfigError, match="run must be a mapping of metadata, got list"):
         report_data(EMPTY, ["x"])  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from typing import Any
 
@@ -14,7 +15,14 @@ from specprompt.reports import CompileReport, report_data
 from specprompt.search import BandOptimizer, ParetoRow, SearchConfig
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._result import best_row
-from specprompt.search._select import bootstrap_interval, choose, p_better
+from specprompt.search._select import (
+    bootstrap_interval,
+    choose,
+    interval_method,
+    p_better,
+    score_interval,
+    wilson_interval,
+)
 from specprompt.tasks import Task
 from specprompt.types import SpectralImage
 
@@ -79,7 +87,7 @@ def test_returned_program_is_never_below_a_computed_baseline(colour_task: Task, 
     assert not any(isinstance(d.image, SpectralImage) for d in program.p.demos)  # the resized images
     lo, hi = result.interval or (0.0, 0.0)
     assert lo <= result.best.score <= hi < 1.0 + 1e-9
-    assert "chosen: trial" in result.pareto_table() and "95% CI" in result.pareto_table()
+    assert "chosen: trial" in result.pareto_table() and "] 95% Wilson CI" in result.pareto_table()
     data = json.loads(result.to_json())
     assert data["interval"] == [lo, hi] and data["best"]["origin"] == "baseline:uniform"
     assert data["floor"] == pytest.approx(11 / 12) and data["leader"] == uniform.trial
@@ -99,6 +107,13 @@ def test_compile_reports_held_out_scores(colour_task: Task, lm: dspy.LM) -> None
     assert result.baselines["full"].test_score == 0.0 and result.baselines["low_detail"].test_score is None
     assert result.test_calls == 3 * 3  # chosen (= uniform, shared cache), full, text_only
     assert ", test 1.0000" in result.summary() and "test 0.0000" in result.pareto_table()
+    # 3 of 3 right: an interval of positive width, with its n (a bootstrap of it is [1, 1])
+    assert (result.test_n, result.test_interval_method) == (3, "wilson")
+    assert result.test_interval == wilson_interval(3, 3, 0.95) == (pytest.approx(0.4385, abs=1e-4), 1.0)
+    assert ", test 1.0000 (n 3) [0.4385, 1.0000] 95% Wilson CI" in result.summary()
+    assert (result.interval_n, result.interval_method) == (len(val), "wilson")
+    data = json.loads(result.to_json())
+    assert (data["test_n"], data["interval_n"], data["test_interval"]) == (3, len(val), list(result.test_interval))
     assert json.loads(result.to_json())["baselines"]["uniform"]["test_score"] == 1.0
     with pytest.raises(Exception, match="testset must be a non-empty list"):
         opt.compile(student, trainset=colour_task.trainset, valset=val, testset=[])
@@ -125,6 +140,26 @@ def test_paired_bootstrap_and_interval() -> None:
     lo, hi = bootstrap_interval(b, 0.95, 0)
     assert lo < 0.9 < hi <= 1.0
     assert bootstrap_interval({i: 1.0 for i in range(5)}, 0.95, 0) == (1.0, 1.0)
+
+
+def test_a_score_interval_of_0_1_scores_never_collapses() -> None:
+    """30 of 30 right is not a certainty: Wilson's interval, not the bootstrap's [1, 1]."""
+    right = {i: 1.0 for i in range(30)}
+    assert interval_method(right) == "wilson" and score_interval(right, 0.95, 0) == wilson_interval(30, 30, 0.95)
+    lo, hi = score_interval(right, 0.95, 0)
+    assert hi == 1.0 and lo == pytest.approx(30 / (30 + 1.959964**2), abs=1e-6)  # 1 / (1 + z^2 / n)
+    lo0, hi0 = score_interval({i: 0.0 for i in range(30)}, 0.95, 0)
+    assert lo0 == 0.0 and hi0 == pytest.approx(1 - lo, abs=1e-9)  # symmetric
+    half = wilson_interval(15, 30, 0.95)
+    assert half[0] == pytest.approx(1 - half[1]) and half[0] < 0.5 < half[1]
+    assert wilson_interval(15, 30, 0.99)[0] < half[0]  # a higher level is wider
+    # the textbook values (Wilson 1927; e.g. Newcombe 1998, table I): 81 of 263 -> 0.2553 .. 0.3662
+    assert wilson_interval(81, 263, 0.95) == (pytest.approx(0.2553, abs=1e-4), pytest.approx(0.3662, abs=1e-4))
+    assert all(math.isnan(v) for v in wilson_interval(0, 0, 0.95))
+    # scores that are not 0/1 keep the bootstrap
+    partial = {i: (i % 4) / 3 for i in range(40)}
+    assert interval_method(partial) == "bootstrap" and interval_method({}) == "bootstrap"
+    assert score_interval(partial, 0.95, 0) == bootstrap_interval(partial, 0.95, 0)
 
 
 def test_tie_rule_prefers_the_cheaper_unless_the_leader_is_surely_better() -> None:
