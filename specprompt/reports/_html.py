@@ -6,8 +6,6 @@ the style is inline CSS (scoped under ``.spr`` so the report can sit inside a Ju
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -28,6 +26,7 @@ from specprompt.reports._decisions import (
     trim_section,
 )
 from specprompt.reports._demos import DemoImage, ProgramImages, describe_program, image_rows_by_demo
+from specprompt.reports._slots import band_table, crop_provenance, sent_figures, thumb
 from specprompt.reports._sources import find_sources, recorded_sources
 from specprompt.reports._state import demo_texts
 from specprompt.reports._text import escape, fmt_score
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     import dspy
 
     from specprompt.search import CompileResult
-    from specprompt.spectral import Spectrum
 
 __all__ = ["CompileReport", "report_data"]
 
@@ -56,12 +54,6 @@ text-align:left;vertical-align:top}.spr th{background:#f6f8fa}.spr td.num{text-a
 """
 
 
-def _png_uri(pil: Any) -> str:
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _interval_text(data: Mapping[str, Any], key: str, method_key: str) -> str:
     """``"95% Wilson interval: [0.8865, 1.0000]"`` of ``data[key]``; an interval of data that names
     no method is a bootstrap one (the reports of earlier versions)."""
@@ -75,24 +67,6 @@ def _all_dropped(n: int) -> str:
     """Why a program sends no demo image: ``"the search dropped all 3 demo images; the demos are text-only"``."""
     images = "the demo image" if n == 1 else f"all {n} demo images"
     return f"the search dropped {images}; the demos are text-only"
-
-
-def _crop_provenance(r: DemoImage) -> str:
-    """Where a detail crop was cut from, in words (HTML-escaped)."""
-    if r.crop_box is None or r.crop_source_size is None:  # pragma: no cover - only crops get here
-        return ""
-    left, top, w, h = r.crop_box
-    sw, sh = r.crop_source_size
-    sent = "" if r.sent_size is None else f"; sent at {r.sent_size[0]}x{r.sent_size[1]}"
-    return escape(
-        f"detail crop: the {w}x{h} px box at left {left}, top {top} (x {left}..{left + w - 1}, "
-        f"y {top}..{top + h - 1}) of the {sw}x{sh} source image {str(r.crop_source_hash)[:12]}{sent}"
-    )
-
-
-def _bands_above(n: int) -> str:
-    """``"1 kept band lies above it"``, ``"2 kept bands lie above it"``."""
-    return f"{n} kept band{' lies' if n == 1 else 's lie'} above it"
 
 
 def _target_text(calls: Any) -> str | None:
@@ -443,19 +417,19 @@ class CompileReport:
         source = self._source_of(r)
         if r.crop_box is not None:
             whole = self._sources.get(r.crop_source_hash or "")
-            parts.append(f"<div>{_crop_provenance(r)}</div>")
+            parts.append(f"<div>{crop_provenance(r)}</div>")
             if whole is not None:
-                parts.append(self._thumb(whole, "original", box=r.crop_box))
+                parts.append(thumb(whole, "original", self.cell, box=r.crop_box))
                 left, top, w, h = r.crop_box
                 source = whole[top : top + h, left : left + w] if source is None else source
         elif source is not None:
-            parts.append(self._thumb(source, "original"))
+            parts.append(thumb(source, "original", self.cell))
         if r.kind == "dropped":
             parts.append("<div>image dropped: the demo is sent as text only (0 tokens)</div></div>")
             return "".join(parts)
-        parts.append(self._sent(r))
+        parts.append(sent_figures(r, self.cell, self.images.token_text(r.local_tokens, r.model_tokens)))
         if r.kind == "spectral" and r.scheme is not None:
-            parts.append(self._band_table(r, source))
+            parts.append(band_table(r, source))
         parts.append("</div>")
         return "".join(parts)
 
@@ -470,103 +444,3 @@ class CompileReport:
                     if h.startswith(prefix):
                         return arr
         return None
-
-    def _thumb(self, pixels: np.ndarray, what: str, box: tuple[int, int, int, int] | None = None) -> str:
-        """A thumbnail of ``pixels``; ``box`` (``left, top, width, height`` in its pixels) is outlined."""
-        from PIL import Image, ImageDraw
-
-        from specprompt.spectral import to_pil
-
-        pil = to_pil(pixels).convert("RGB") if box is not None else to_pil(pixels)
-        w, h = pil.size
-        pil.thumbnail((self.cell, self.cell), Image.Resampling.LANCZOS)
-        tw, th = pil.size
-        caption = f"{what}, {w}x{h}"
-        alt = what
-        if box is not None:
-            left, top, bw, bh = box
-            sx, sy = tw / w, th / h
-            outline = (round(left * sx), round(top * sy), round((left + bw) * sx) - 1, round((top + bh) * sy) - 1)
-            ImageDraw.Draw(pil).rectangle(outline, outline=(209, 36, 47))
-            caption += ", the crop's region outlined"
-            alt = f"{what} with the crop's region outlined"
-        return (
-            f'<figure><img src="{_png_uri(pil)}" width="{tw}" height="{th}" alt="{escape(alt)}">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>"
-        )
-
-    def _sent(self, r: DemoImage) -> str:
-        url = getattr(r.image, "url", "")
-        if not url.startswith("data:image/") or r.sent_size is None:
-            return f"<div>image sent: <code>{escape(url[:80])}</code></div>"
-        w, h = r.sent_size
-        k = max(1, self.cell // max(w, h))
-        tokens = self.images.token_text(r.local_tokens, r.model_tokens)
-        src = escape(url)
-        detail = "; detail " + escape(r.detail) if r.detail else ""
-        if k == 1:  # as large as a cell already: one figure (the page holds each image's bytes once)
-            return (
-                f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
-                f"<figcaption>sent, real size {w}x{h}; {escape(tokens)} tokens{detail}</figcaption></figure>"
-            )
-        return (
-            f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
-            f"<figcaption>sent, real size {w}x{h}</figcaption></figure>"
-            f'<figure><img class="px" src="{src}" width="{w * k}" height="{h * k}" alt="sent image upscaled">'
-            f"<figcaption>sent, upscaled x{k} (nearest); {escape(tokens)} tokens{detail}</figcaption></figure>"
-        )
-
-    def _band_table(self, r: DemoImage, source: np.ndarray | None) -> str:
-        from specprompt.types import SpectralImage
-
-        img = r.image
-        spec: Spectrum | None = None
-        if source is not None and isinstance(img, SpectralImage):
-            from specprompt.spectral import decompose
-
-            try:
-                spec = decompose(source, img.scheme, **img.scheme_config)
-            except ConfigError:  # pragma: no cover - the options came from a spectrum of this scheme
-                spec = None
-        if spec is not None:
-            table = spec.table()
-        elif isinstance(img, SpectralImage):  # no source pixels: the band layout, without energies
-            from specprompt.reports._demos import _CHANNELS, _layout
-
-            channels = _CHANNELS.get(img.to_pil().mode, 3)
-            bands = _layout(img.scheme, img.scheme_options, tuple(img.source_size), channels)
-            table = [{**b.to_dict(), "tiles": b.n_tiles, "energy": 0.0} for b in bands]
-        else:  # pragma: no cover - only spectral rows get here
-            return ""
-        total = sum(row["energy"] for row in table) if source is not None else 0.0
-        kept = None if r.kept is None else set(r.kept)
-        head = "<tr><th>band</th><th>level</th><th>freq (x Nyquist)</th><th>tiles</th>"
-        head += "<th>energy</th>" if total > 0 else ""
-        head += "<th></th></tr>"
-        body = []
-        for row in table:
-            lo, hi = row["freq_range"]
-            cells = (
-                f"<td>{escape(row['name'])}</td><td>{'-' if row['level'] is None else row['level']}</td>"
-                f"<td>{lo:.3f}-{hi:.3f}</td><td class=num>{row['tiles']}</td>"
-            )
-            if total > 0:
-                cells += f"<td class=num>{100 * row['energy'] / total:.1f}%</td>"
-            if kept is not None and row["name"] not in kept:
-                body.append(f"<tr class=drop>{cells}<td>dropped</td></tr>")
-            elif row["name"] in r.removed_by_resize:
-                body.append(f"<tr class=drop>{cells}<td>removed by the resize</td></tr>")
-            elif r.cutoff is not None and lo < r.cutoff < hi:
-                body.append(f'<tr>{cells}<td><span class="kept">kept</span>, above {r.cutoff:.3f} removed</td></tr>')
-            else:
-                body.append(f'<tr>{cells}<td><span class="kept">kept</span></td></tr>')
-        note = ""
-        if r.cutoff is not None and r.sent_size is not None and r.source_size is not None:
-            (w, h), (sw, sh) = r.sent_size, r.source_size
-            note = (
-                f"<div>sent at {w}x{h} of a {sw}x{sh} source (Lanczos): the image sent holds frequencies up "
-                f"to {r.cutoff:.3f} of the source&#39;s Nyquist"
-                + (f"; {_bands_above(len(r.removed_by_resize))}" if r.removed_by_resize else "")
-                + ".</div>"
-            )
-        return f"{note}<table>{head}{''.join(body)}</table>"
