@@ -117,8 +117,13 @@ def chosen_text(data: Mapping[str, Any]) -> str:
         text += ": a local judge's pick was held back (below)"
     elif isinstance(tie, (int, float)) and p < tie:
         picked = _row_of(data, pick) or best
-        baseline = str(picked.get("origin") or "").startswith("baseline:") and picked.get("tokens", 0) > 0
-        text += ": a tie, " + ("and a baseline that sends images wins a tie" if baseline else "and the cheaper wins")
+        origin = picked.get("origin")  # absent from the trials of a pareto.json written before it was recorded
+        if origin is None:
+            text += ": a tie"
+        elif str(origin).startswith("baseline:") and picked.get("tokens", 0) > 0:
+            text += ": a tie, and a baseline that sends images wins a tie"
+        else:
+            text += ": a tie, and the cheaper wins"
     return text + "."
 
 

@@ -117,8 +117,8 @@ def report_data(result: CompileResult | Mapping[str, Any], run: Mapping[str, Any
         ``confirmation`` (the check of leaving the best baseline; ``None`` when it did not run),
         ``local_pick`` (what became of a local judge's pick over the baselines; ``None`` when there was none),
         ``trim`` (the trim after the choice; ``None`` with ``trim=False``),
-        ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``
-        of each complete feasible trial) and ``run``.
+        ``scorer_calls``, ``n_trials``, ``trials`` (``number``, ``tokens``, ``score``, ``full``,
+        ``origin`` of each complete feasible trial) and ``run``.
 
     Raises:
         ConfigError: ``result`` is neither, holds values JSON cannot store, or lacks a key or has
@@ -157,7 +157,8 @@ def _trial_points(study: Any) -> list[dict[str, Any]]:
             continue
         full = study.user_attrs.get("full:" + str(a.get("key")))
         score = float(a["score"]) if full is None else float(full["score"])
-        out.append({"number": t.number, "tokens": int(a["tokens"]), "score": score, "full": full is not None})
+        point = {"number": t.number, "tokens": int(a["tokens"]), "score": score, "full": full is not None}
+        out.append({**point, "origin": a.get("origin")})
     return out
 
 

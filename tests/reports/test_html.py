@@ -141,7 +141,7 @@ def test_without_sources_and_from_folder(searched: tuple[Any, Any], tmp_path: Pa
     program, result = searched
     program.save(str(tmp_path / "program.json"))
     data = report_data(result, {"lm": "nearest"})
-    assert data["trials"] and all(set(t) == {"number", "tokens", "score", "full"} for t in data["trials"])
+    assert data["trials"] and all(set(t) == {"number", "tokens", "score", "full", "origin"} for t in data["trials"])
     (tmp_path / "pareto.json").write_text(json.dumps(data))
     with pytest.warns(SpecPromptWarning, match=r"the trainset it recorded \(None\) is not there"):
         report = CompileReport.from_folder(tmp_path)
@@ -386,7 +386,11 @@ def test_a_chosen_front_point_and_what_overruled_the_leader() -> None:
     trimmed = {**OFF_FRONT, "best": _row(9, 1.0, 12, "trim:1"), "trim": {"chosen": 0}}
     page = CompileReport(trimmed, program).html()
     assert "; trimmed from trial 0, the selection rule&#x27;s pick. Trial 7 led" in page
-    assert "P(trial 7 beats trial 0) = 0.00" in page
+    assert "P(trial 7 beats trial 0) = 0.00 &lt; tie confidence 0.8: a tie." in page  # trial 0's origin unknown
+    # the trimmed program's pick is a trial off the front: its origin is read from the trials
+    trials = [{**t, "origin": "baseline:low_detail" if t["number"] == 0 else "sampler"} for t in OFF_FRONT["trials"]]
+    page = CompileReport({**trimmed, "trials": trials}, program).html()
+    assert "= 0.00 &lt; tie confidence 0.8: a tie, and a baseline that sends images wins a tie." in page
 
 
 def test_token_counts_lead_with_the_compiles_cost_model(searched: tuple[Any, Any]) -> None:
