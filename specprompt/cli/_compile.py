@@ -198,7 +198,7 @@ def _setup(args: argparse.Namespace) -> Prepared:
 
     log_levels(getattr(args, "verbose", 0))  # before the datasets load: their warnings and progress show
     worker = getattr(args, "worker_index", 0)
-    sampler = make_sampler(args.sampler, worker_seed(args.seed, worker))
+    sampler = make_sampler(args.sampler, worker_seed(args.seed, worker), multi_objective=args.multi_objective)
     pruner = make_pruner(args.pruner, args.minibatch, multi_objective=args.multi_objective)
     demos = _demo_options(args)
     out = Path(args.out)

@@ -155,7 +155,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--sampler",
         choices=SAMPLERS,
         default="tpe",
-        help="Optuna sampler proposing trials, seeded with --seed (default: %(default)s: multivariate TPE)",
+        help="Optuna sampler proposing trials, seeded with --seed: tpe (multivariate TPE), random, gp (Gaussian "
+        "process), nsga2 (genetic; suits --multi-objective), qmc (scrambled Sobol sequence), cmaes (CMA-ES, "
+        "single-objective; needs pip install 'specprompt[cmaes]'), bruteforce (each point of the search space "
+        "once, in a seeded order; stops early once all were tried) (default: %(default)s)",
     )
     p.add_argument(
         "--pruner",

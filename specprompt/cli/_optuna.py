@@ -2,34 +2,81 @@
 
 The names map onto Optuna classes with the search's seed; ``tpe`` and ``percentile`` are the
 library's defaults (:func:`specprompt.search.BandOptimizer` with no ``sampler``/``pruner``).
-Trials report one step per scored minibatch example, so pruners compare running minibatch scores.
+Each sampler is the base sampler of the search's :class:`~specprompt.search.BandSampler`, which
+reseeds it before every trial. Trials report one step per scored minibatch example, so pruners
+compare running minibatch scores.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
 from specprompt.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import optuna
 
-__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler"]
+__all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE_SAMPLERS", "make_pruner", "make_sampler"]
 
 #: ``--sampler`` names: ``tpe`` (default: seeded multivariate TPE), ``random``, ``gp`` (Gaussian
-#: process), ``nsga2`` (genetic; suits ``--multi-objective``).
-SAMPLERS = ("tpe", "random", "gp", "nsga2")
+#: process), ``nsga2`` (genetic; suits ``--multi-objective``), ``qmc`` (scrambled Sobol
+#: sequence), ``cmaes`` (CMA-ES; needs the ``cmaes`` package), ``bruteforce`` (every
+#: combination once, in a seeded order).
+SAMPLERS = ("tpe", "random", "gp", "nsga2", "qmc", "cmaes", "bruteforce")
+#: Samplers Optuna runs on single-objective studies only.
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 #: ``--pruner`` names: ``percentile`` (default: bottom quarter after half the minibatch), ``median``,
 #: ``hyperband``, ``none``.
 PRUNERS = ("percentile", "median", "hyperband", "none")
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler | None:
-    """The sampler called ``name`` seeded with ``seed``; ``None`` for ``tpe`` (the library default).
+def _cmaes_sampler(seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna's CmaEsSampler, without its warning after every trial that it does not read the
+    budget constraint: CMA-ES proposes every parameter at once, so the search's
+    :class:`~specprompt.search.BandSampler` already draws again a proposal over budget.
 
     Raises:
-        ConfigError: an unknown name.
+        ConfigError: the ``cmaes`` package is not installed (the message says how to install it).
+    """
+    import optuna
+
+    try:
+        import cmaes  # noqa: F401  (Optuna imports it lazily, at the first CMA-ES proposal)
+    except ImportError:
+        raise ConfigError(
+            "--sampler cmaes needs the cmaes package, which is not installed: "
+            "pip install 'specprompt[cmaes]' (or pip install cmaes)"
+        ) from None
+
+    class CmaEs(optuna.samplers.CmaEsSampler):
+        def after_trial(
+            self,
+            study: optuna.Study,
+            trial: optuna.trial.FrozenTrial,
+            state: optuna.trial.TrialState,
+            values: Sequence[float] | None,
+        ) -> None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Constraints have been set, but CmaEsSampler", UserWarning)
+                super().after_trial(study, trial, state, values)
+
+    return CmaEs(seed=seed)
+
+
+def make_sampler(name: str, seed: int, *, multi_objective: bool = False) -> optuna.samplers.BaseSampler | None:
+    """The sampler called ``name`` seeded with ``seed``; ``None`` for ``tpe`` (the library default).
+
+    ``qmc`` scrambles its Sobol sequence with ``seed`` (unscrambled, the seed would change nothing).
+    Optuna's experimental-feature warning of ``qmc`` and ``bruteforce`` is not shown: the name
+    was chosen on purpose.
+
+    Raises:
+        ConfigError: an unknown name, ``cmaes`` without the ``cmaes`` package, or a sampler of
+            :data:`SINGLE_OBJECTIVE_SAMPLERS` with ``multi_objective``.
 
     Example:
         >>> type(make_sampler("random", 0)).__name__, make_sampler("tpe", 0)
@@ -37,6 +84,13 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler | None:
     """
     import optuna
 
+    if name not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+    if multi_objective and name in SINGLE_OBJECTIVE_SAMPLERS:
+        raise ConfigError(
+            f"--sampler {name} needs a single-objective search (Optuna runs it on one objective only): "
+            "leave --multi-objective out, or pick another sampler"
+        )
     if name == "tpe":
         return None
     if name == "random":
@@ -45,7 +99,13 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler | None:
         return optuna.samplers.GPSampler(seed=seed)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
-    raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+    if name == "cmaes":
+        return _cmaes_sampler(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if name == "qmc":
+            return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+        return optuna.samplers.BruteForceSampler(seed=seed)
 
 
 def make_pruner(name: str, minibatch: int, *, multi_objective: bool = False) -> optuna.pruners.BasePruner | None:

@@ -412,12 +412,46 @@ def test_sampler_and_pruner_options(
     assert data["n_trials"] == 5 and data["config"]["timeout"] == 600
 
 
+def test_the_samplers_propose_the_search_trials(program_file: Path, tiny_data: dict[str, Path], tmp_path: Path) -> None:
+    # their own marks in the study: CMA-ES its generation on each trial it proposed, QMC its sequence position
+    for sampler in ("cmaes", "qmc"):
+        out = tmp_path / sampler
+        assert main(compile_args(program_file, tiny_data, out, "--sampler", sampler, "--trials", "8")) == 0
+        data = json.loads((out / "pareto.json").read_text())
+        assert data["run"]["sampler"] == sampler and data["n_trials"] == 8
+        name = data["study_name"]
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}")
+        proposed = [t for t in study.trials if t.user_attrs.get("origin") == "sampler"]
+        assert proposed
+        if sampler == "cmaes":
+            assert all("cma:generation" in t.system_attrs for t in proposed)
+        else:
+            assert any(k.startswith("qmc:") for k in study._storage.get_study_system_attrs(study._study_id))
+
+
+def test_bruteforce_stops_once_every_point_was_tried(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    # one demo image, four levels to keep from: four prompts in all, so ten trials stop at four
+    out = tmp_path / "o"
+    args = compile_args(program_file, tiny_data, out, "--sampler", "bruteforce", "--trials", "10", "--k-demos", "1")
+    args[args.index("--budget") + 1] = "100"
+    assert main(args) == 0
+    data = json.loads((out / "pareto.json").read_text())
+    study = optuna.load_study(study_name=data["study_name"], storage=f"sqlite:///{out / 'study.db'}")
+    keys = [t.user_attrs["key"] for t in study.trials]
+    assert data["run"]["sampler"] == "bruteforce" and data["n_trials"] == 4 and len(set(keys)) == 4
+
+
 def test_optuna_option_errors(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = compile_args(program_file, tiny_data, tmp_path / "o", "--multi-objective", "--pruner", "median")
     assert main(args) == 2
     assert "--pruner median needs a single-objective search" in capsys.readouterr().err
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--multi-objective", "--sampler", "cmaes")
+    assert main(args) == 2
+    assert "--sampler cmaes needs a single-objective search" in capsys.readouterr().err
     for flag, value in (("--sampler", "cma"), ("--pruner", "wilcoxon"), ("--timeout", "0"), ("--timeout", "soon")):
         with pytest.raises(SystemExit) as exc:
             main(compile_args(program_file, tiny_data, tmp_path / "o", flag, value))
