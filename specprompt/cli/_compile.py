@@ -41,6 +41,9 @@ __all__ = ["add_parser", "parse_baselines", "run", "versus_full", "with_full"]
 
 log = logging.getLogger("specprompt.cli.compile")
 
+#: How the search's storage messages name ``storage=``, and the CLI's flag.
+STORAGE_WORDS = {"storage=": "--storage "}
+
 
 def parse_baselines(text: str | None) -> tuple[str, ...]:
     """``"all"``, ``"none"`` or a comma list of :data:`specprompt.search.BASELINES` names.
@@ -242,43 +245,44 @@ def _setup(args: argparse.Namespace) -> Prepared:
     for name in ("calibration_probes", "calibration_examples"):
         if getattr(args, name, None) is not None:
             screening[name] = getattr(args, name)
-    optimizer = BandOptimizer(
-        metric,
-        target=target,
-        screen=screen,
-        calibration=getattr(args, "calibration", None),
-        calibrate=args.calibrate,
-        **screening,
-        sampler=sampler,
-        pruner=pruner,
-        timeout=args.timeout,
-        storage=args.storage,
-        token_budget=args.budget,
-        cost_model=args.cost_model,
-        scheme=args.scheme,
-        scheme_options=scheme_options(args.scheme_options),
-        detail=args.detail,
-        n_trials=args.trials,
-        multi_objective=args.multi_objective,
-        minibatch_size=args.minibatch,
-        k_demos=args.k_demos,
-        **demos,
-        num_threads=args.threads,
-        study_name=args.study_name,
-        run_dir=str(out),
-        seed=args.seed,
-        worker=worker,
-        progress=not args.no_progress,
-        trim=not getattr(args, "no_trim", False),
-        **({} if getattr(args, "trim_baselines", None) is None else {"trim_baselines": args.trim_baselines}),
-        **({} if getattr(args, "local_departures", None) is None else {"local_departures": args.local_departures}),
-        **(
-            {}
-            if getattr(args, "confirm_min_examples", None) is None
-            else {"confirm_min_examples": args.confirm_min_examples}
-        ),
-        **_remote_options(args),
-    )
+    with reworded(STORAGE_WORDS):  # the storage is checked here
+        optimizer = BandOptimizer(
+            metric,
+            target=target,
+            screen=screen,
+            calibration=getattr(args, "calibration", None),
+            calibrate=args.calibrate,
+            **screening,
+            sampler=sampler,
+            pruner=pruner,
+            timeout=args.timeout,
+            storage=args.storage,
+            token_budget=args.budget,
+            cost_model=args.cost_model,
+            scheme=args.scheme,
+            scheme_options=scheme_options(args.scheme_options),
+            detail=args.detail,
+            n_trials=args.trials,
+            multi_objective=args.multi_objective,
+            minibatch_size=args.minibatch,
+            k_demos=args.k_demos,
+            **demos,
+            num_threads=args.threads,
+            study_name=args.study_name,
+            run_dir=str(out),
+            seed=args.seed,
+            worker=worker,
+            progress=not args.no_progress,
+            trim=not getattr(args, "no_trim", False),
+            **({} if getattr(args, "trim_baselines", None) is None else {"trim_baselines": args.trim_baselines}),
+            **({} if getattr(args, "local_departures", None) is None else {"local_departures": args.local_departures}),
+            **(
+                {}
+                if getattr(args, "confirm_min_examples", None) is None
+                else {"confirm_min_examples": args.confirm_min_examples}
+            ),
+            **_remote_options(args),
+        )
     return optimizer, lm, program, trainset, valset, testset, out
 
 
@@ -286,7 +290,7 @@ def _setup(args: argparse.Namespace) -> Prepared:
 def _in_flags(args: argparse.Namespace) -> Iterator[None]:
     """The search's errors that name its Python arguments, said with the flags of ``compile``."""
     lms = {"--lm": args.lm, "--target": args.target, "--screen": getattr(args, "screen", None)}
-    with missing_key_named(lms), reworded(DATASET_WORDS):
+    with missing_key_named(lms), reworded({**DATASET_WORDS, **STORAGE_WORDS}):
         yield
 
 

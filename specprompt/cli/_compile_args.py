@@ -174,7 +174,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="start no new trial after this many seconds; re-run to resume (default: no limit)",
     )
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default: sqlite in --out)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage: an RDB URL (sqlite:///study.db, postgresql+psycopg2://...) or an Optuna journal "
+        "file (an existing one, or a new one whose name ends in .log; optuna-dashboard opens the same path) "
+        "(default: study.db, SQLite, in --out)",
+    )
     p.add_argument("--study-name", default=None, help="study name (default: derived from program, data and options)")
     p.add_argument("--out", default="specprompt-out", help="output folder (default: ./specprompt-out)")
     p.add_argument(

@@ -60,7 +60,11 @@ def check_workers(args: argparse.Namespace) -> None:
 
     several = args.workers > 1 or args.worker_index > 0 or args.search_only
     if several and shared_url(args.storage) is None:
-        given = "no --storage (SQLite in --out)" if args.storage is None else f"--storage {args.storage}"
+        given = (
+            "no --storage (SQLite in --out)"
+            if args.storage is None
+            else f"--storage {args.storage}" + ("" if "://" in args.storage else " (a journal file)")
+        )
         flag = (
             f"--workers {args.workers}"
             if args.workers > 1
@@ -68,7 +72,8 @@ def check_workers(args: argparse.Namespace) -> None:
         )
         raise ConfigError(
             f"{flag} needs --storage with a database several processes can write at once, e.g. "
-            f"postgresql+psycopg2://user@host:5432/db; got {given} (SQLite does not take concurrent writers)"
+            f"postgresql+psycopg2://user@host:5432/db; got {given} (the workers claim trials in a database "
+            "table: SQLite does not take concurrent writers, a journal file has no tables)"
         )
 
 

@@ -19,6 +19,7 @@ from specprompt.errors import ConfigError
 from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._journal import journal_file, open_journal
 from specprompt.search._objective import finished_trials, full_score, worker_tag
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
@@ -77,27 +78,32 @@ def check_run_dir(storage: object, run_dir: str | None, study_name: str) -> None
 
 
 def make_storage(storage: str | optuna.storages.BaseStorage | None, run_dir: str | None) -> Any:
-    """The Optuna storage: an object as given, ``"memory"``, an RDB URL, or the default SQLite file.
+    """The Optuna storage: an object as given, ``"memory"``, an RDB URL, a journal file, or the
+    default SQLite file.
 
     An RDB URL (and the default SQLite file) becomes an ``RDBStorage`` with Optuna's heartbeat
     (:func:`~specprompt.search._stale.heartbeat_storage`), so a trial of a killed worker is
-    failed and its candidate run again (:mod:`specprompt.search._stale`).
+    failed and its candidate run again (:mod:`specprompt.search._stale`); a journal file a
+    ``JournalStorage`` (:mod:`specprompt.search._journal`).
 
     Args:
         storage: ``None`` (``sqlite:///<run_dir>/study.db``), ``"memory"``, an RDB URL
-            (``sqlite:///...``, ``postgresql+psycopg2://...``) or an Optuna storage object.
+            (``sqlite:///...``, ``postgresql+psycopg2://...``), the path of an Optuna journal file
+            (an existing one, or a new one ending in ``.log``) or an Optuna storage object.
         run_dir: folder of the default SQLite file (created if missing).
 
     Raises:
         ConfigError: a storage that is neither of these, a run folder that cannot be made, or a
-            database that cannot be opened (unreachable, not a database, no driver; the URL named
-            without its password).
+            database or journal file that cannot be opened (unreachable, not a database, no
+            driver; the URL named without its password).
     """
     check_storage(storage)
     if isinstance(storage, optuna.storages.BaseStorage):
         return storage
     if isinstance(storage, str) and storage == "memory":
         return optuna.storages.InMemoryStorage()
+    if isinstance(storage, str) and "://" not in storage:
+        return open_journal(storage)
     if storage is None:
         folder = Path(run_dir or DEFAULT_RUN_DIR).resolve()
         try:
@@ -157,12 +163,18 @@ def _shown_url(url: str) -> str:
 
 
 def check_storage(storage: object) -> None:
-    """Raises :class:`ConfigError` unless ``storage`` is ``None``, ``"memory"``, an RDB URL or a storage."""
+    """Raises :class:`ConfigError` unless ``storage`` is ``None``, ``"memory"``, an RDB URL, a
+    journal file (:func:`~specprompt.search._journal.journal_file`) or a storage."""
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):
         return
     if isinstance(storage, str) and (storage == "memory" or "://" in storage):
         return
-    raise ConfigError(f"storage must be None, 'memory', an RDB URL or an optuna storage, got {storage!r}")
+    if isinstance(storage, str) and storage.strip():
+        journal_file(storage)
+        return
+    raise ConfigError(
+        f"storage must be None, 'memory', an RDB URL, an Optuna journal file or an optuna storage, got {storage!r}"
+    )
 
 
 def default_sampler(config: SearchConfig, *, random: bool = False) -> optuna.samplers.BaseSampler:

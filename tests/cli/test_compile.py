@@ -270,7 +270,7 @@ def test_compile_screen_keep_is_a_share(
         ({"--lm": "pixel:hist-hog", "--api-key": "k"}, "--api-key is for remote LMs; --lm pixel:hist-hog runs"),
         ({"--baselines": "full,best"}, r"unknown baseline\(s\) \['best'\]"),
         ({"--metric": "nope.py:f"}, "metric file 'nope.py' does not exist"),
-        ({"--storage": "study.db"}, "storage must be None, 'memory', an RDB URL"),
+        ({"--storage": "study.db"}, r"--storage 'study.db' is neither an RDB URL \(scheme://"),
         ({"--demo-pool": "2"}, "--demo-pool needs --search-demos"),
     ],
 )

@@ -23,6 +23,7 @@ from .test_compile import compile_args
         (("--search-only",), "--search-only"),
         (("--worker-index", "3"), "--worker-index 3"),
         (("--workers", "3", "--storage", "sqlite:///x.db"), "--workers 3"),
+        (("--workers", "2", "--storage", "study.log"), "--workers 2"),
     ],
 )
 def test_workers_need_a_shared_storage(
@@ -37,6 +38,8 @@ def test_workers_need_a_shared_storage(
     err = capsys.readouterr().err
     assert f"specprompt compile: error: {flag} needs --storage" in err
     assert "postgresql+psycopg2://" in err and "SQLite does not take concurrent writers" in err
+    if "study.log" in extra:
+        assert "got --storage study.log (a journal file)" in err and "a journal file has no tables" in err
     assert not (tmp_path / "out" / "program.json").exists()
 
 

@@ -359,8 +359,10 @@ def test_constructor_and_compile_errors(colour_task: Task) -> None:
         BandOptimizer(exact, sampler="tpe")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="pruner must be an optuna pruner"):
         BandOptimizer(exact, pruner="median")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="storage must be"):
+    with pytest.raises(ConfigError, match=r"storage='study\.db' is neither an RDB URL"):
         BandOptimizer(exact, storage="study.db")
+    with pytest.raises(ConfigError, match="storage must be None, 'memory', an RDB URL, an Optuna journal file"):
+        BandOptimizer(exact, storage=" ")
     with pytest.raises(UnknownNameError, match="unknown scheme 'wavelets'"):
         BandOptimizer(exact, scheme="wavelets")
     with pytest.raises(ConfigError, match="bad scheme_options for scheme 'laplacian'"):
