@@ -35,6 +35,7 @@ from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen
 from specprompt.search._study import default_pruner, default_sampler, make_storage
+from specprompt.search._study_record import RECORD_ATTR, StudyRecord
 from specprompt.search._transport import model_name, remote_lm
 from specprompt.search._workers import worker_seed
 
@@ -140,19 +141,19 @@ def open_study(
             f"study {name!r} in the storage has directions {have}, and multi_objective={cfg.multi_objective} "
             f"needs {directions}: pass another study_name (--study-name), or none"
         )
-    record = study.user_attrs.get("specprompt")
-    foreign = [] if isinstance(record, Mapping) else study.get_trials(deepcopy=False)
+    record = StudyRecord.read(study)
+    foreign = [] if record is not None else study.get_trials(deepcopy=False)
     if foreign:  # a study of someone else's: its trials would count towards n_trials and none is a candidate
         raise ConfigError(
             f"study {name!r} in the storage holds {len(foreign)} trial(s) and was not "
-            "made by specprompt (no 'specprompt' study attribute): pass another study_name (--study-name), or none"
+            f"made by specprompt (no {RECORD_ATTR!r} study attribute): pass another study_name (--study-name), or none"
         )
-    if not isinstance(record, Mapping):
-        record = {"config": cfg.to_dict(), "slots": [s.id for s in ctx.plan.slots], "valset": n_val}
-        study.set_user_attr("specprompt", record | ({} if identity is None else {"scored_with": dict(identity)}))
+    if record is None:
+        slots = tuple(s.id for s in ctx.plan.slots)
+        StudyRecord(cfg.to_dict(), slots, n_val, None if identity is None else dict(identity)).write(study)
         return study
-    stored = record.get("scored_with")
-    if identity is not None and isinstance(stored, Mapping):
+    stored = record.scored_with
+    if identity is not None and stored is not None:
         # entries an earlier version did not record are not compared (and are recorded from now on)
         differ = [k for k in identity if stored.get(k) != identity[k] and (k in stored or k not in LATER_ENTRIES)]
         if differ:
@@ -163,9 +164,9 @@ def open_study(
                 "the default name is derived from the program, data, metric and LM"
             )
         if any(k not in stored for k in identity):
-            study.set_user_attr("specprompt", {**record, "scored_with": {**stored, **identity}})
+            record.replace(scored_with={**stored, **identity}).write(study)
     elif identity is not None:  # recorded by a version that kept no identity: keep this one from now on
-        study.set_user_attr("specprompt", {**record, "scored_with": dict(identity)})
+        record.replace(scored_with=dict(identity)).write(study)
     return study
 
 

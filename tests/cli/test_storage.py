@@ -13,8 +13,12 @@ import pytest
 from specprompt import ConfigError
 from specprompt.cli import main
 from specprompt.search._journal import journal_file
+from specprompt.search._study_record import StudyRecord
 
 from .test_compile import compile_args
+
+#: optuna-dashboard cuts an attribute's JSON after this many characters (MAX_ATTR_LENGTH in its serializer).
+DASHBOARD_LIMIT = 1024
 
 
 def _trials(journal: Path, name: str) -> dict[int, tuple[dict[str, int], list[float] | None]]:
@@ -90,3 +94,50 @@ def test_a_read_only_journal_or_folder_is_named(tmp_path: Path, monkeypatch: pyt
         journal_file(str(tmp_path / "shut" / "new.log"))
     assert journal_file(str(tmp_path / "new.log")) == tmp_path / "new.log"  # a new file, made at the first write
     assert not (tmp_path / "new.log").exists()
+
+
+def _copy_in_the_old_format(src: str, dst: str, name: str) -> None:
+    """The study ``name`` of ``src`` written into ``dst`` as a version before the split kept it."""
+    study = optuna.load_study(study_name=name, storage=src)
+    rec = StudyRecord.read(study)
+    assert rec is not None
+    copy = optuna.create_study(storage=dst, study_name=name, directions=study.directions)
+    for key, value in study.user_attrs.items():
+        if not key.startswith("specprompt"):
+            copy.set_user_attr(key, value)
+    for key, value in rec.replace(format=1).to_attrs().items():
+        copy.set_user_attr(key, value)
+    copy.add_trials(study.trials)
+
+
+def test_a_compile_writes_short_attributes_and_resumes_a_study_of_the_old_format(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / ("a-long-folder-name-" * 8) / "out"  # run_dir is in the record
+    assert main(compile_args(program_file, tiny_data, out, "--baselines", "full,uniform,text_only")) == 0
+    first = json.loads((out / "pareto.json").read_text())
+    new_url = f"sqlite:///{out / 'study.db'}"
+    study = optuna.load_study(study_name=first["study_name"], storage=new_url)
+    long = {k: len(json.dumps(v)) for k, v in study.user_attrs.items() if len(json.dumps(v)) > DASHBOARD_LIMIT}
+    assert not long, long  # optuna-dashboard shows every study attribute whole
+    rec = StudyRecord.read(study)
+    assert rec is not None and rec.format == 2 and rec.config["run_dir"] == str(out) and rec.valset == 6
+    assert rec.config["token_budget"] == 36 and len(rec.slots) == 3 and rec.scored_with is not None
+
+    old_url = f"sqlite:///{tmp_path / 'old.db'}"
+    _copy_in_the_old_format(new_url, old_url, first["study_name"])
+    again_out = tmp_path / "again"
+    assert (
+        main(
+            compile_args(
+                program_file, tiny_data, again_out, "--storage", old_url, "--baselines", "full,uniform,text_only"
+            )
+        )
+        == 0
+    )
+    again = json.loads((again_out / "pareto.json").read_text())
+    assert again["study_name"] == first["study_name"] and again["scorer_calls"] == 0 and again["baseline_calls"] == 0
+    assert again["best"] == first["best"] and again["n_trials"] == 5
+    old = optuna.load_study(study_name=first["study_name"], storage=old_url)
+    assert [k for k in old.user_attrs if k.startswith("specprompt")] == ["specprompt"]  # kept in its format
+    assert StudyRecord.read(old) == rec.replace(format=1)

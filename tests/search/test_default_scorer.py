@@ -210,7 +210,7 @@ def test_compile_with_bare_local_prices_the_v2_checkpoint_that_scores(
         assert first is not None and first.config.cost_model == "local:band-vlm-v2"
         assert _full_tokens(opt) == 3 * LocalCostModel(canvas=256).tokens(128, 128) == 180
         assert "cost_model 'local' prices the tokens of the local band VLM that scores (256 px" in caplog.text
-        stored = first.study.user_attrs["specprompt"]["config"]
+        stored = first.study.user_attrs["specprompt:config"]
         assert stored["cost_model"] == "local:band-vlm-v2"
         # resuming, with "local" or the name it resolved to, finds the same study and scores nothing again
         for name in ("local", "local:band-vlm-v2"):
