@@ -52,9 +52,17 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def counts_toward_n_trials(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether ``trial`` counts toward ``n_trials``: finished (complete or pruned) and not one the
-    trim added after the choice (origin ``trim:<n>``)."""
-    return trial.state in FINISHED and not (TrialRecord.from_trial(trial).origin or "").startswith(TRIM_ORIGIN)
+    """Whether ``trial`` counts toward ``n_trials``: finished (complete or pruned), not one the
+    trim added after the choice (origin ``trim:<n>``), and not a baseline scored outside the search
+    and added to the study after it (the random-search baseline's pick; a baseline the first guesses
+    left out). A baseline trial the search ran was enqueued: Optuna keeps an enqueued trial's
+    parameters as its ``fixed_params`` system attribute, which an added trial does not have."""
+    if trial.state not in FINISHED:
+        return False
+    record = TrialRecord.from_trial(trial)
+    if (record.origin or "").startswith(TRIM_ORIGIN):
+        return False
+    return not record.is_baseline or "fixed_params" in trial.system_attrs
 
 
 def searched_trials(study: optuna.Study) -> int:

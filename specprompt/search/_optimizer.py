@@ -348,6 +348,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         warn_local_price(ctx)
         warn_budget_holds_full(ctx)
         calibration = self._calibrate(run)
+        # the random-search baseline's study is opened first: a name another compile's study holds is refused now
+        random_study = self._random_study(run) if "random" in names else None
         rows = search(run, study, "band search")
         if run.screen is not None:
             run.screen.decide(study, final=True)  # the last trial may have completed the pairs
@@ -356,7 +358,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         run.cap.end_search()  # [spend] records after each phase: a kill loses at most one phase's calls
         base: dict[str, BaselineResult] | None = None
         if names:
-            base = run_baselines(ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, study))
+            base = run_baselines(
+                ctx, run.scorer, names, lambda: self._random_best(run, random_study), self._store(run, study)
+            )
             self._adopt(run, base, rows)
             run.cap.record()
             rows = collect_rows(study, ctx, cfg.token_budget)
@@ -437,13 +441,18 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             add_trial(run.study, run.ctx, run.scorer, b.candidate, BASELINE_ORIGIN + name)
             known.add(str(b.key))
 
-    def _random_best(self, run: Run) -> ParetoRow | None:
-        """The random-search baseline: the same sampler over ``RandomSampler``, in its own study."""
+    def _random_study(self, run: Run) -> optuna.Study:
+        """The random-search baseline's own study, ``<study name>-random``: the same sampler over
+        ``RandomSampler`` (:func:`~specprompt.search._prepare.open_study` refuses a study of that
+        name that holds another compile's band search)."""
         cfg = self.config
         sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
-        study = open_study(
-            run.ctx, run.storage, run.study_name + "-random", sampler, len(run.valset), self.pruner, run.identity
-        )
+        name = run.study_name + "-random"
+        return open_study(run.ctx, run.storage, name, sampler, len(run.valset), self.pruner, run.identity, "random")
+
+    def _random_best(self, run: Run, study: optuna.Study | None = None) -> ParetoRow | None:
+        """The random-search baseline: runs (or resumes) its study (``study``: opened before) and returns its pick."""
+        study = study or self._random_study(run)
         rows = search(run, study, "random search", guided=False)
         decision = decide(study, rows, self.config)
         return None if decision is None else decision.row

@@ -31,6 +31,7 @@ from specprompt.search._guards import SpendCap
 from specprompt.search._identity import LATER_ENTRIES, derive_study_name, own_image_lm, scoring_identity
 from specprompt.search._invisible import resolve_local_cost
 from specprompt.search._labels import answer_fields, unshown_answers
+from specprompt.search._record import TrialRecord
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import Screen
@@ -106,17 +107,20 @@ def open_study(
     n_val: int,
     pruner: optuna.pruners.BasePruner | None = None,
     identity: Mapping[str, str] | None = None,
+    strategy: str = "band",
 ) -> optuna.Study:
     """Creates (or loads, with ``load_if_exists``) the study ``name`` and records the config in it.
 
     ``identity`` (:func:`~specprompt.search._identity.scoring_identity`) is recorded with it; a study
-    loaded later must have been scored with the same one.
+    loaded later must have been scored with the same one. ``strategy`` (:data:`STRATEGIES`) says
+    which search the study holds; a study loaded later must hold the same one.
 
     Raises:
         ConfigError: the study exists and ``load_if_exists`` is False, it has other directions
             than ``multi_objective`` asks for (both named), it holds trials but no specprompt
-            record (a study of someone else's), or it was scored with another program, valset,
-            metric, LM or screen (each that differs named).
+            record (a study of someone else's), it holds the other search (a band search where
+            a random-search baseline goes, or the reverse: two compiles would share it), or it
+            was scored with another program, valset, metric, LM or screen (each that differs named).
     """
     cfg = ctx.config
     directions: list[Literal["minimize", "maximize"]] = (
@@ -150,8 +154,16 @@ def open_study(
         )
     if record is None:
         slots = tuple(s.id for s in ctx.plan.slots)
-        StudyRecord(cfg.to_dict(), slots, n_val, None if identity is None else dict(identity)).write(study)
+        scored_with = None if identity is None else dict(identity)
+        StudyRecord(cfg.to_dict(), slots, n_val, scored_with, strategy=strategy).write(study)
         return study
+    held = record.strategy or _strategy_of_trials(study)
+    if held is not None and held != strategy:
+        raise ConfigError(
+            f"study {name!r} in the storage holds {_HOLDS[held]}, not {_HOLDS[strategy]}: two compiles would "
+            "share it (the random-search baseline of study NAME is study NAME-random); pass another study_name "
+            "(--study-name)"
+        )
     stored = record.scored_with
     if identity is not None and stored is not None:
         # entries an earlier version did not record are not compared (and are recorded from now on)
@@ -168,6 +180,18 @@ def open_study(
     elif identity is not None:  # recorded by a version that kept no identity: keep this one from now on
         record.replace(scored_with=dict(identity)).write(study)
     return study
+
+
+#: What a study of each strategy holds, in messages.
+_HOLDS = {"band": "the band search of a compile", "random": "a random-search baseline (baselines 'random')"}
+
+
+def _strategy_of_trials(study: optuna.Study) -> str | None:
+    """``"band"`` when a trial has an origin only the band search gives (a baseline, a warm start, a
+    neighbour, a trim); ``None`` when the trials cannot tell (a record of a version that kept no
+    strategy: a random-search baseline's trials are all the sampler's)."""
+    origins = {TrialRecord.from_trial(t).origin for t in study.get_trials(deepcopy=False)}
+    return "band" if origins - {None, "sampler"} else None
 
 
 def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any]) -> None:

@@ -7,10 +7,13 @@ characters each, named by what they hold:
 ========================  =========================================================================
 study user attribute      holds
 ========================  =========================================================================
-``specprompt``            ``{"format": 2, "valset": <examples>, "scored_with": {...}}``: the study is
-                          specprompt's, and what its scores are scores of (program, valset, metric,
-                          LM, ...: :func:`~specprompt.search._identity.scoring_identity`, compared
-                          when the study is resumed)
+``specprompt``            ``{"format": 2, "strategy": "band", "valset": <examples>, "scored_with":
+                          {...}}``: the study is specprompt's, which search it holds (``band``; or
+                          ``random``, the random-search baseline: study ``<name>-random`` of the
+                          compile whose band search is study ``<name>``), and what its scores are
+                          scores of (program, valset, metric, LM, ...:
+                          :func:`~specprompt.search._identity.scoring_identity`, compared when the
+                          study is resumed)
 ``specprompt:config``     the config fields that name the study (:data:`NAMING_FIELDS`): what a
                           trial measures (budget, cost model, scheme, minibatch, seed, ...)
 ``specprompt:search``     the other config fields: how the search runs (trials, finalists, trim, ...)
@@ -38,7 +41,7 @@ from specprompt.search._identity import NAMING_FIELDS
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["RECORD_ATTR", "REMOTE_FIELDS", "StudyRecord"]
+__all__ = ["RECORD_ATTR", "REMOTE_FIELDS", "STRATEGIES", "StudyRecord"]
 
 #: The study user attribute that marks a study as specprompt's.
 RECORD_ATTR = "specprompt"
@@ -62,6 +65,9 @@ REMOTE_FIELDS = (
 #: The format this version writes; 1 is the single ``specprompt`` attribute of earlier versions.
 FORMAT = 2
 
+#: What a study holds: the band search of a compile, or its random-search baseline.
+STRATEGIES = ("band", "random")
+
 
 @dataclass(frozen=True)
 class StudyRecord:
@@ -73,6 +79,7 @@ class StudyRecord:
         valset: how many validation examples score it.
         scored_with: what its scores are scores of (``None``: not recorded by the version that
             made it).
+        strategy: one of :data:`STRATEGIES` (``None``: not recorded, format 1).
         format: 2, or 1 for a study made before the split (written back the same way).
 
     Example:
@@ -82,14 +89,16 @@ class StudyRecord:
         >>> StudyRecord.from_attrs(rec.to_attrs()) == rec
         True
         >>> old = {"specprompt": {"config": {"seed": 0}, "slots": ["p/demo0/image"], "valset": 6}}
-        >>> StudyRecord.from_attrs(old)
-        StudyRecord(config={'seed': 0}, slots=('p/demo0/image',), valset=6, scored_with=None, format=1)
+        >>> StudyRecord.from_attrs(old)  # doctest: +NORMALIZE_WHITESPACE
+        StudyRecord(config={'seed': 0}, slots=('p/demo0/image',), valset=6, scored_with=None, strategy=None,
+                    format=1)
     """
 
     config: Mapping[str, Any]
     slots: tuple[str, ...]
     valset: int
     scored_with: Mapping[str, str] | None = None
+    strategy: str | None = "band"
     format: int = FORMAT
 
     def to_attrs(self) -> dict[str, Any]:
@@ -102,7 +111,8 @@ class StudyRecord:
         for name, value in self.config.items():
             group = _CONFIG if name in NAMING_FIELDS else _REMOTE if name in REMOTE_FIELDS else _SEARCH
             groups[group][name] = value
-        return {RECORD_ATTR: {"format": FORMAT, "valset": self.valset} | scored, **groups, _SLOTS: list(self.slots)}
+        head = {"format": FORMAT, "strategy": self.strategy, "valset": self.valset} | scored
+        return {RECORD_ATTR: head, **groups, _SLOTS: list(self.slots)}
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> StudyRecord | None:
@@ -121,13 +131,22 @@ class StudyRecord:
                 _names(slots),
                 valset,
                 scored_with,
+                strategy=None,
                 format=1,
             )
         config = {}
         for group in (_CONFIG, _SEARCH, _REMOTE):
             part = attrs.get(group)
             config.update(part if isinstance(part, Mapping) else {})
-        return cls(config, _names(attrs.get(_SLOTS)), valset, scored_with, format=int(head["format"]))
+        strategy = head.get("strategy")
+        return cls(
+            config,
+            _names(attrs.get(_SLOTS)),
+            valset,
+            scored_with,
+            strategy=strategy if isinstance(strategy, str) else None,
+            format=int(head["format"]),
+        )
 
     @classmethod
     def read(cls, study: optuna.Study) -> StudyRecord | None:

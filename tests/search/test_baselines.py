@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dspy
 import optuna
 import pytest
 
 from specprompt import ConfigError, SpecPromptWarning, load_image
 from specprompt.cost import image_tokens
-from specprompt.search import BASELINES, BandOptimizer
+from specprompt.search import BASELINES, BandOptimizer, CompileResult
 from specprompt.search._baselines import BaselineStore, check_baselines
+from specprompt.search._study_record import StudyRecord
 from specprompt.tasks import Task
 from specprompt.types import DROPPED_IMAGE, SpectralImage
 
@@ -145,3 +148,68 @@ def test_baseline_store_keys_cover_name_fingerprint_and_prompt() -> None:
     off = BaselineStore(None, {})
     off.put("full", "k", {"score": 1.0})
     assert off.get("full", "k") is None
+
+
+def test_the_random_baseline_resumes_and_its_pick_is_no_search_trial(
+    texture_task: Task, lm: dspy.LM, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    student, train, val = dspy.Predict(texture_task.signature), texture_task.trainset, texture_task.valset
+
+    def compile_with(n_trials: int) -> CompileResult:
+        opt = BandOptimizer(exact, **options(token_budget=60, n_trials=n_trials, storage=storage))
+        opt.compile(student, trainset=train, valset=val, baselines=["random"])
+        assert opt.last_result is not None
+        return opt.last_result
+
+    def trials(name: str) -> list[tuple[int, str, dict[str, int]]]:
+        study = optuna.load_study(study_name=name, storage=storage)
+        return [(t.number, t.user_attrs["origin"], t.params) for t in study.trials]
+
+    first = compile_with(4)
+    name = first.study_name
+    assert first.baselines is not None and first.baselines["random"].score is not None
+    main_trials, random_trials = trials(name), trials(name + "-random")
+    # the random search's pick joins the band search's study as a candidate, but is none of its 4 trials
+    assert [o for _, o, _ in main_trials].count("baseline:random") == 1 and len(main_trials) == 5
+    assert first.n_trials == 4 and len(random_trials) == 4
+    random_record = StudyRecord.read(optuna.load_study(study_name=name + "-random", storage=storage))
+    assert random_record is not None and random_record.strategy == "random"
+
+    calls = lm.engine.calls
+    again = compile_with(4)  # resumed: nothing runs again, nothing is added
+    assert lm.engine.calls == calls and again.scorer_calls == 0 and again.baseline_calls == 0
+    assert trials(name) == main_trials and trials(name + "-random") == random_trials
+    assert again.baselines is not None and again.baselines["random"].to_dict() == first.baselines["random"].to_dict()
+
+    more = compile_with(6)  # two more trials in each study, the earlier ones kept
+    assert more.n_trials == 6 and trials(name)[:5] == main_trials and trials(name + "-random")[:4] == random_trials
+    added = trials(name)[5:]
+    assert len([o for _, o, _ in added if o != "baseline:random"]) == 2 and len(trials(name + "-random")) == 6
+
+
+def test_a_study_name_two_compiles_would_share_is_refused(colour_task: Task, lm: dspy.LM, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    student, train, val = dspy.Predict(colour_task.signature), colour_task.trainset, colour_task.valset
+
+    def compile_named(name: str, baselines: list[str]) -> None:
+        opt = BandOptimizer(exact, **options(n_trials=3, storage=storage, study_name=name))
+        opt.compile(student, trainset=train, valset=val, baselines=baselines)
+
+    compile_named("x-random", [])  # a band search under the name the random baseline of "x" would take
+    calls = lm.engine.calls
+    with pytest.raises(ConfigError, match=r"study 'x-random' in the storage holds the band search of a compile, not a"):
+        compile_named("x", ["random"])
+    assert lm.engine.calls == calls  # refused before the search
+    compile_named("y", ["random"])
+    with pytest.raises(ConfigError, match=r"study 'y-random' in the storage holds a random-search baseline"):
+        compile_named("y-random", [])
+    # a band search recorded before the strategy was (one 'specprompt' attribute) is known by its trials
+    study = optuna.load_study(study_name="x-random", storage=storage)
+    record = StudyRecord.read(study)
+    assert record is not None
+    for key, value in record.replace(format=1).to_attrs().items():
+        study.set_user_attr(key, value)
+    assert StudyRecord.read(study) == record.replace(format=1, strategy=None)
+    with pytest.raises(ConfigError, match=r"study 'x-random' in the storage holds the band search of a compile"):
+        compile_named("x", ["random"])

@@ -17,7 +17,8 @@ def test_every_config_field_is_in_one_named_attribute_and_comes_back() -> None:
     ).to_dict()
     rec = StudyRecord(config, ("a/demo0/image", "a/demo1/image"), 12, {"metric": "exact_match", "lm": "m"})
     attrs = rec.to_attrs()
-    assert attrs["specprompt"] == {"format": 2, "valset": 12, "scored_with": {"metric": "exact_match", "lm": "m"}}
+    head = {"format": 2, "strategy": "band", "valset": 12, "scored_with": {"metric": "exact_match", "lm": "m"}}
+    assert attrs["specprompt"] == head
     assert set(attrs["specprompt:config"]) == set(NAMING_FIELDS)
     assert set(attrs["specprompt:remote"]) == set(REMOTE_FIELDS)
     assert set(attrs["specprompt:search"]) == set(config) - set(NAMING_FIELDS) - set(REMOTE_FIELDS)
