@@ -228,13 +228,17 @@ def load_metric(ref: str) -> Callable[..., Any]:
     wrapper keeps its ``__qualname__``, which names the study).
 
     Raises:
-        ConfigError: a bad reference or an object that is not callable.
+        ConfigError: a bad reference, an object that is not callable, or one that cannot take
+            ``(example, pred)``.
     """
     if ref == "exact":
         return exact_match
     obj = load_object(ref, "metric")
     if not callable(obj):
         raise ConfigError(f"metric {ref!r} is a {type(obj).__name__}, expected metric(example, pred, trace=None)")
+    from specprompt.search import check_metric_signature
+
+    check_metric_signature(obj, f"--metric {ref}: ")  # before any scorer call, not at the first trial
     return _named_metric(obj, ref)
 
 

@@ -1,5 +1,6 @@
 """Band search: pick the frequency bands of each few-shot demo image under an image-token budget."""
 
+from specprompt.search._arguments import check_metric_signature
 from specprompt.search._baselines import BASELINES
 from specprompt.search._calibrate import calibrate
 from specprompt.search._calibration import Calibration
@@ -39,6 +40,7 @@ __all__ = [
     "StudySpend",
     "available_search_spaces",
     "calibrate",
+    "check_metric_signature",
     "metric_value",
     "register_search_space",
     "search_space_for",

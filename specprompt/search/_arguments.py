@@ -7,6 +7,7 @@ calibration it works with; :func:`check_config` and :func:`check_examples` are s
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,7 +23,14 @@ from specprompt.search._screen import check_screen
 from specprompt.search._study import check_storage
 from specprompt.search._workers import check_shared
 
-__all__ = ["check_arguments", "check_config", "check_examples", "check_names", "check_trainset"]
+__all__ = [
+    "check_arguments",
+    "check_config",
+    "check_examples",
+    "check_metric_signature",
+    "check_names",
+    "check_trainset",
+]
 
 
 def check_examples(examples: Sequence[Any] | None, what: str) -> list[Any]:
@@ -93,12 +101,38 @@ def check_config(
     prefix = f"{where}: " if where else ""
     if not callable(metric):
         raise ConfigError(f"{prefix}metric must be callable as metric(example, pred, trace=None), got {metric!r}")
+    check_metric_signature(metric, prefix)
     if config is not None and not isinstance(config, SearchConfig):
         raise ConfigError(f"{prefix}config must be a SearchConfig or None, got {type(config).__name__}")
     base = config or SearchConfig()
     cfg = base.replace(**check_options(dict(options))) if options else base
     check_names(cfg)
     return cfg
+
+
+def check_metric_signature(metric: Callable[..., Any], prefix: str = "") -> None:
+    """Fails before any call on a metric that cannot take ``(example, pred)``, the way the search calls it.
+
+    A metric whose signature cannot be read (some builtins) passes unchecked.
+
+    Example:
+        >>> check_metric_signature(lambda example, pred, trace=None: 1.0)
+        >>> check_metric_signature(lambda example: 1.0)
+        Traceback (most recent call last):
+        ...
+        specprompt.errors.ConfigError: metric must be callable as metric(example, pred, trace=None); <lambda> takes ...
+    """
+    try:
+        signature = inspect.signature(metric)
+    except (TypeError, ValueError):  # no signature to read: the first call tells
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        name = getattr(metric, "__name__", type(metric).__name__)
+        raise ConfigError(
+            f"{prefix}metric must be callable as metric(example, pred, trace=None); {name} takes {signature}"
+        ) from None
 
 
 def check_names(config: SearchConfig) -> None:

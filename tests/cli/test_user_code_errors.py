@@ -91,6 +91,10 @@ def returns_one(example, pred, trace=None):
     return 1.0
 
 
+def takes_one(example):
+    return 1.0
+
+
 class Callable:
     def __call__(self, example, pred, trace=None):
         return 1.0
@@ -202,6 +206,22 @@ def test_a_nan_metric_names_itself_and_prints_no_optuna_traceback(
     assert "Trial 0 failed with parameters" in done.stderr and "(specprompt -vv shows the traceback)" in done.stderr
     verbose = _console("-vv", *_compile(f"{program_file}:make", tiny_data, tmp_path / "v", "--metric", ref))
     assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_a_metric_that_cannot_take_example_and_pred_is_refused_before_any_call(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = tmp_path / "metrics.py"
+    metrics.write_text(METRICS)
+    ref = f"{metrics}:takes_one"
+    assert main(_compile(f"{program_file}:make", tiny_data, tmp_path / "o", "--metric", ref)) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last == (
+        f"specprompt compile: error: --metric {ref}: metric must be callable as metric(example, pred, "
+        "trace=None); takes_one takes (example)"
+    ), err
+    assert "failed and scores 0.0" not in err and not (tmp_path / "o" / "study.db").exists()  # no trial ran
 
 
 def test_metric_wrapper_keeps_the_name_and_refuses_values_that_are_not_finite_numbers(tmp_path: Path) -> None:

@@ -351,6 +351,8 @@ def test_dropped_single_image_keeps_the_labels(colour_task: Task, lm: dspy.LM) -
 def test_constructor_and_compile_errors(colour_task: Task) -> None:
     with pytest.raises(ConfigError, match="metric must be callable"):
         BandOptimizer("exact")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"metric must be callable as .*; <lambda> takes \(example\)"):
+        BandOptimizer(lambda example: 1.0)
     with pytest.raises(ConfigError, match="unknown search option"):
         BandOptimizer(exact, n_trails=3)
     with pytest.raises(ConfigError, match="config must be a SearchConfig"):
