@@ -191,7 +191,7 @@ def trim_section(data: Mapping[str, Any]) -> str:
     steps = [s for s in tr.get("steps") or () if isinstance(s, Mapping)]
     rows = "".join(
         f"<tr><td>trim:{escape(str(s.get('step')))}</td><td>{escape(str(s.get('move')))}</td>"
-        f"<td>{escape(str(s.get('tokens')))}</td><td>{float(s.get('score', 0.0)):.4f}</td>"
+        f"<td>{escape(str(s.get('tokens')))}</td><td>{escape(_trim_score(s))}</td>"
         f"<td>{escape(_trim_verdict(s, steps[i + 1 :], tr.get('check')))}</td></tr>"
         for i, s in enumerate(steps)
     )
@@ -218,6 +218,15 @@ def trim_section(data: Mapping[str, Any]) -> str:
         )
         note += f"<p>{escape(text)}</p>"
     return f"<h2>Trim</h2><p>{escape(head)}</p>{note}{table}"
+
+
+def _trim_score(step: Mapping[str, Any]) -> str:
+    """A trim step's valset score; a rejected step's is the mean over the examples scored before its
+    loss, which the cell says (it is not comparable with a full-valset score)."""
+    text = f"{float(step.get('score', 0.0)):.4f}"
+    if not step.get("accepted") and step.get("examples"):
+        text += f" over {step['examples']} examples"
+    return text
 
 
 def _trim_verdict(step: Mapping[str, Any], later: list[Mapping[str, Any]], check: object) -> str:

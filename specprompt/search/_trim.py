@@ -140,7 +140,8 @@ class TrimStep:
         step: its number (from 1; the trial origin is ``trim:<step>``).
         move: ``"drop <demo id>"`` or ``"scale"``.
         tokens: image tokens of the variant.
-        score: its full-valset score.
+        score: its mean score over the valset examples it was scored on (all of them unless its
+            scoring stopped at a loss: see ``examples``).
         accepted: it lost no example of the chosen program.
         lost: valset indices where it scored below the chosen program.
         trial: the trial that holds it (``None`` when none does).
@@ -248,12 +249,15 @@ class TrimReport:
             head += f" ({self.note})"
         lines = [head]
         for s, outcome in zip(self.steps, self.outcomes(), strict=True):
+            score = f"valset {s.score:.4f}"
             if s.accepted:
                 verdict = OUTCOME_TEXT[outcome]
             else:
+                # a partial mean (the examples scored before the loss), not comparable with a full one
+                score += f" over {s.examples} examples" if s.examples else ""
                 verdict = f"rejected (loses valset example(s) {list(s.lost)}"
                 verdict += f"; stopped after {s.examples} examples)" if s.examples else ")"
-            lines.append(f"  trim:{s.step} {s.move:<14} {s.tokens:>6} tokens  valset {s.score:.4f}  {verdict}")
+            lines.append(f"  trim:{s.step} {s.move:<14} {s.tokens:>6} tokens  {score}  {verdict}")
         if self.check is not None:
             returned = "the trimmed program" if self.check.confirmed else "the program before the trim"
             lines.append(f"  {self.check.summary()}; {returned} is returned")

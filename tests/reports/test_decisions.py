@@ -31,6 +31,16 @@ def test_a_trim_step_says_whether_it_was_returned_superseded_or_rejected() -> No
     ]
 
 
+def test_a_rejected_step_says_its_score_covers_only_the_examples_scored_before_its_loss() -> None:
+    steps = [
+        _step(1, 30, True, "returned", examples=14, score=0.6429),
+        _step(2, 20, False, "rejected", lost=[6], examples=8, score=0.875),
+    ]
+    page = trim_section({"trim": {"chosen": 0, "tokens_before": 40, "tokens_after": 30, "steps": steps}})
+    scores = re.findall(r"<tr><td>trim:\d+</td>(?:<td>[^<]*</td>){2}<td>([^<]*)</td>", page)
+    assert scores == ["0.6429", "0.8750 over 8 examples"]
+
+
 def test_accepted_steps_that_were_not_returned_say_why() -> None:
     gain = [_step(1, 30, True, "no gain")]
     assert _verdicts({"tokens_after": 40, "steps": gain}) == [

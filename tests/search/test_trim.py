@@ -381,6 +381,8 @@ def test_each_step_says_what_became_of_it() -> None:
     lines = report.summary().splitlines()
     assert "accepted, then superseded by a cheaper accepted step" in lines[1] and lines[3].endswith("returned")
     assert "rejected (loses valset example(s) [4]; stopped after 4 examples)" in lines[4]
+    # an accepted step's score is a full-valset mean; a rejected one's covers the examples scored before the loss
+    assert "valset 0.7500  accepted" in lines[3] and "valset 0.5000 over 4 examples  rejected" in lines[4]
     # a chosen baseline that needs a gain: the first step gained, the next two did not
     gain = TrimReport(0, 40, 30, (dataclasses.replace(drop3, score=1.1), drop2, scale))
     assert gain.outcomes() == ("returned", "no gain", "no gain")
