@@ -245,6 +245,26 @@ def check_valset(student: dspy.Module, plan: DemoPlan, valset: Sequence[Any]) ->
         )
 
 
+def check_testset(plan: DemoPlan, valset: Sequence[Any], testset: Sequence[Any]) -> None:
+    """Warns about a testset whose score would not be held out: examples that are demos of the
+    program (scored with their own answer shown) or validation examples (the program was chosen on
+    them); matched by their inputs as :func:`check_valset` matches demos."""
+    from specprompt.search._invisible import _caller_level
+
+    shown, chosen_on = ShownDemos(plan.all_demos()), ShownDemos(valset)
+    demos = sum(1 for ex in testset if ex in shown)
+    val = sum(1 for ex in testset if ex in chosen_on and ex not in shown)
+    parts = [f"{demos} are demos of the program"] if demos else []
+    parts += [f"{val} are validation examples the program was chosen on"] if val else []
+    if parts:
+        warnings.warn(
+            f"of the {len(testset)} test examples, {' and '.join(parts)}: the test score is not a held-out "
+            "score; give a testset that shares no example with the trainset's demos or the valset",
+            SpecPromptWarning,
+            stacklevel=_caller_level(),
+        )
+
+
 def _screen(screen_lm: dspy.BaseLM, metric: Callable[..., Any], val: list[Any], cfg: SearchConfig) -> Screen:
     # the screen ranks: the local band VLM's expected metric (Scorer(expected=True)) ranks with less noise
     judge = Scorer(metric, val, cfg.num_threads, expected=True)
@@ -305,6 +325,8 @@ def prepare(
     hashes = [example_hash(ex) for ex in val]  # once: they check, name and fingerprint the study
     if given is not None:
         check_valset(student, plan, val)
+    if testset:
+        check_testset(plan, val, testset)
     ctx = SearchContext(student, plan, cfg)
     order = list(range(len(val)))
     random.Random(cfg.seed).shuffle(order)

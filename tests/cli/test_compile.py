@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import optuna
 import pytest
 
-from specprompt import ConfigError
+from specprompt import ConfigError, SpecPromptWarning
 from specprompt.cli import main
 from specprompt.cli._compile import parse_baselines
 from specprompt.cli._lm import make_lm
@@ -464,8 +465,11 @@ def test_compile_testset_reports_held_out_scores(
     out = tmp_path / "out"
     args = compile_args(program_file, tiny_data, out, "--testset", str(tiny_data["val_dir"]), "--baselines", "full")
     args[args.index("--trials") + 1] = "3"
-    assert main(args) == 0
-    printed = capsys.readouterr().out
+    with warnings.catch_warnings():  # the CLI prints it: the testset is the --valset
+        warnings.simplefilter("always", SpecPromptWarning)
+        assert main(args) == 0
+    printed, err = capsys.readouterr()
+    assert "specprompt: warning: of the 6 test examples, 6 are validation examples the program was chosen on" in err
     data = json.loads((out / "pareto.json").read_text())
     assert 0.0 <= data["test_score"] <= 1.0 and data["test_calls"] > 0
     assert data["run"]["testset"] == str(tiny_data["val_dir"])

@@ -205,3 +205,21 @@ def test_compiling_a_compiled_program_warns_that_its_images_are_compressed(
         )
     assert "holds every demo image as given (" in caplog.text and "at full resolution (" not in caplog.text
     assert f"{n} demo(s) hold images an earlier compile compressed, so not at full resolution" in caplog.text
+
+
+def test_a_testset_that_shares_demos_or_validation_examples_is_warned_about(colour_task: Task, lm: dspy.LM) -> None:
+    from specprompt.tasks import get_task
+
+    opt = BandOptimizer(exact, **options(n_trials=1, trim=False))
+    # the trainset as the testset: 3 of its 6 examples are the demos, the other 3 the default valset
+    match = (
+        r"of the 6 test examples, 3 are demos of the program and 3 are validation examples the program was chosen on"
+    )
+    with pytest.warns(SpecPromptWarning, match=match):
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, testset=colour_task.trainset)
+    # a testset of other pictures: no warning (warnings are errors here)
+    other = get_task("colour-position", n_train=4, n_val=0, n_test=0, size=64, seed=7).trainset
+    opt.compile(
+        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset, testset=other
+    )
+    assert opt.last_result is not None and opt.last_result.test_n == len(other)
