@@ -333,11 +333,14 @@ def compile_program(
 
 def summary(result: Any, paths: dict[str, Path]) -> str:
     """The text printed at the end: the Pareto table, counts and the files written."""
+    calls = f"{result.scorer_calls} search + {result.baseline_calls} baselines"
+    # every scorer call of this run: the trim's count in the study's spend (printed below), the test's do not
+    calls += f" + {result.trim_calls} trim" if result.trim_calls else ""
+    calls += f" + {result.test_calls} test" if result.test_calls else ""
     lines = [
         result.pareto_table(),
         "",
-        f"study {result.study_name}: {result.n_trials} finished trials, scorer calls this run: "
-        f"{result.scorer_calls} search + {result.baseline_calls} baselines",
+        f"study {result.study_name}: {result.n_trials} finished trials, scorer calls this run: {calls}",
         f"chosen: trial {result.best.trial}, score {result.best.score:.4f}, "
         f"{result.best.tokens} image tokens per prompt",
         versus_full(result),

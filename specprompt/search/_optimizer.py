@@ -371,6 +371,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         best, interval = decision.row, decision.interval
         baseline_calls = run.scorer.calls - search_calls
         trimmed = None
+        before_trim = run.scorer.calls
         if cfg.trim:
             out = trim_chosen(study, ctx, run.scorer, best)
             if policy[0] == "confirm":  # the local judge's trim: does the target agree?
@@ -378,6 +379,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             best, interval, trimmed = out.row, out.interval, out.trim
             run.cap.record()
             rows = collect_rows(study, ctx, cfg.token_budget)
+        trim_calls = run.scorer.calls - before_trim
         program = ctx.build(row_candidate(ctx, best))
         val = FullScore.read(study, best.key)  # the scores ``interval`` was computed from
         val_scores = {} if val is None else val.example_scores
@@ -407,6 +409,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_n=None if test is None else len(test.example_scores),
             test_interval_method=None if test is None else interval_method(test.example_scores),
             test_calls=0 if test is None else test.calls,
+            trim_calls=trim_calls,
             spend=run.cap.report(search_spend, run.ctx.tokens(run.ctx.full()) - best.tokens),
             calibration=calibration,
             calibration_given=self.calibration is not None and calibration is self.calibration,

@@ -231,6 +231,8 @@ class CompileResult:
         test_n: the testset examples behind ``test_score``.
         test_interval_method: ``"wilson"`` or ``"bootstrap"``.
         test_calls: evaluations the testset scoring ran.
+        trim_calls: evaluations the trim's variants (``trim:<n>`` trials) ran in this compile; with
+            ``baseline_calls`` they make the study's ``spend.baselines`` part.
         leader: the candidate with the best full-valset score at or above the baseline floor
             (``best`` itself unless a cheaper candidate tied with it).
         p_leader_better: paired-bootstrap probability that ``leader`` beats ``best`` (below
@@ -275,6 +277,7 @@ class CompileResult:
     test_n: int | None = None
     test_interval_method: str | None = None
     test_calls: int = 0
+    trim_calls: int = 0
     leader: ParetoRow | None = None
     p_leader_better: float = 0.0
     floor: float | None = None
@@ -361,6 +364,7 @@ class CompileResult:
             "test_n": self.test_n,
             "test_interval_method": self.test_interval_method,
             "test_calls": self.test_calls,
+            "trim_calls": self.trim_calls,
             "n_candidates": len(self.candidates),
             "leader": None if self.leader is None else self.leader.trial,
             "p_leader_better": self.p_leader_better,

@@ -475,6 +475,42 @@ def test_compile_testset_reports_held_out_scores(
     assert data["run"]["testset"] == str(tiny_data["val_dir"])
     assert set(data["baselines"]) == {"full"} and data["baselines"]["full"]["test_score"] is not None
     assert f"test {data['test_score']:.4f}" in printed
+    calls = f"{data['scorer_calls']} search + {data['baseline_calls']} baselines + {data['test_calls']} test"
+    assert f"scorer calls this run: {calls}\n" in printed, printed  # nothing to trim: no trim part
+
+
+def test_the_calls_line_counts_the_trim_and_test_calls(
+    program_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from specprompt.tasks import get_task
+
+    from .conftest import write_split
+
+    task = get_task("colour-position", n_train=6, n_val=6, n_test=4, size=128, seed=3)
+    data_dirs = {
+        split: write_split(tmp_path, split, getattr(task, f"{split}set"))[0] for split in ("train", "val", "test")
+    }
+    out = tmp_path / "out"
+    args = [
+        "compile",
+        f"{program_file}:program",
+        "--trainset",
+        str(data_dirs["train"]),
+        "--valset",
+        str(data_dirs["val"]),
+    ]
+    args += ["--testset", str(data_dirs["test"]), "--budget", "40", "--cost-model", "openai:gpt-4.1-mini", "--lm"]
+    args += ["nearest", "--trials", "3", "--k-demos", "3", "--minibatch", "3", "--threads", "2", "--out", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "pareto.json").read_text())
+    assert data["trim_calls"] > 0 and data["test_calls"] > 0, data["trim"]
+    calls = f"{data['scorer_calls']} search + {data['baseline_calls']} baselines + {data['trim_calls']} trim"
+    assert f"scorer calls this run: {calls} + {data['test_calls']} test\n" in printed, printed
+    # a new study: the calls of the search, baselines and trim are what its spend records
+    assert (
+        data["scorer_calls"] + data["baseline_calls"] + data["trim_calls"] == data["spend"]["study"]["total"]["calls"]
+    )
 
 
 def test_compile_trims_by_default_and_no_trim_turns_it_off(
