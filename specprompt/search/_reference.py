@@ -6,7 +6,8 @@ name        what the demo images are
 full        every image at full resolution (all bands)
 uniform     every image resized by one common factor (PIL Lanczos), the largest whose provider
             tokens fit the budget (none without a budget); :meth:`SearchContext.uniform_resize`
-low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI cost models only)
+low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI cost models that bill
+            it below full detail: not the patch-billed gpt-4.1-mini)
 text_only   no images: the demos keep their text and labels
 ==========  ===================================================================================
 
@@ -71,10 +72,13 @@ def _make(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
             return None, "skipped: full resolution fits the budget (the full baseline)"
         return cand, f"scale {scale:.4f} (Lanczos)"
     if name == "low_detail":
-        if not ctx.config.cost_model.lower().startswith("openai"):
-            model = ctx.config.cost_model
+        model = ctx.config.cost_model
+        if not model.lower().startswith("openai"):
             return None, f"skipped: detail='low' only prices differently for openai, not {model!r}"
-        return ctx.low_detail(), "full images, detail='low'"
+        low = ctx.low_detail()
+        if ctx.tokens(low) >= ctx.tokens(ctx.full()):  # e.g. gpt-4.1-mini: patches are billed at any detail
+            return None, f"skipped: detail='low' costs what full resolution does under {model!r}"
+        return low, "full images, detail='low'"
     raise KeyError(name)
 
 

@@ -213,3 +213,15 @@ def test_a_study_name_two_compiles_would_share_is_refused(colour_task: Task, lm:
     assert StudyRecord.read(study) == record.replace(format=1, strategy=None)
     with pytest.raises(ConfigError, match=r"study 'x-random' in the storage holds the band search of a compile"):
         compile_named("x", ["random"])
+
+
+def test_low_detail_is_skipped_where_it_costs_what_full_resolution_does(colour_task: Task, lm: dspy.LM) -> None:
+    # gpt-4.1-mini bills 32 px patches whatever the detail: detail="low" would only send a blurrier image
+    opt = BandOptimizer(exact, **options(token_budget=1000, cost_model="openai:gpt-4.1-mini", k_demos=2))
+    base = opt.run_baselines(
+        dspy.Predict(colour_task.signature), trainset=colour_task.trainset, which=["low_detail", "full"]
+    )
+    low = base["low_detail"]
+    assert low.score is None and low.program is None
+    assert low.note == "skipped: detail='low' costs what full resolution does under 'openai:gpt-4.1-mini'"
+    assert base["full"].score is not None
