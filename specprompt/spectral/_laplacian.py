@@ -24,7 +24,10 @@ class LaplacianConfig(SchemeConfig):
 
     levels: int | None = field(
         default=None,
-        metadata={"help": "number of detail levels; None = halve until the longer side is <= min_size"},
+        metadata={
+            "help": "number of detail levels, at most one per halving of the image down to 1 px (more are "
+            "not added: a 64 px image has at most 6); None = halve until the longer side is <= min_size"
+        },
     )
     min_size: int = field(
         default=16, metadata={"help": "longest side of the coarsest (residual) level when levels is None"}
