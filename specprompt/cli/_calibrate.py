@@ -166,7 +166,18 @@ def _reuse_hint(args: argparse.Namespace, path: object) -> str:
                 f"compile --screen local scores with {SCREEN_CHECKPOINT}, not this --local judge: to reuse the "
                 f"calibration there, measure it with --local local --checkpoint {SCREEN_CHECKPOINT}"
             )
-        return f"specprompt compile --screen local --calibration {path} reuses it with no target call"
+        return f"specprompt compile {_target(args)} --screen local --calibration {path} reuses it with no target call"
     if args.adapter is not None:
         return "compile --screen has no --adapter: a compile cannot screen with this judge"
-    return f"specprompt compile --screen {args.local} --calibration {path} reuses it with no target call"
+    return (
+        f"specprompt compile {_target(args)} --screen {args.local} --calibration {path} reuses it with no target call"
+    )
+
+
+def _target(args: argparse.Namespace) -> str:
+    """``--lm X`` (and ``--api-base``) of the target the calibration measured and its ``--cost-model``
+    (the nearest judge's name follows it), as a compile takes them."""
+    import shlex
+
+    base = f" --api-base {shlex.quote(args.api_base)}" if args.api_base else ""
+    return f"--lm {shlex.quote(args.lm)}{base} --cost-model {shlex.quote(args.cost_model)}"

@@ -43,7 +43,11 @@ def test_calibrate_prints_agreement_calls_and_verdict(
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "rank agreement (Spearman) of specprompt/nearest-v1 with specprompt/pixel-hist-hog-v1" in text
-    assert f"specprompt compile --screen nearest --calibration {out} reuses it with no target call" in text
+    hint = (
+        f"specprompt compile --lm pixel:hist-hog --cost-model local --screen nearest --calibration {out} "
+        "reuses it with no target call"
+    )
+    assert hint in text  # the target it measured: a compile with another --lm refuses the file
     assert re.search(r"target calls: (\d+) \(stated maximum: 15 = n_probes x n_examples\)", text)
     assert re.search(r"verdict: (trust the local judge|score with the target)", text)
     cal = Calibration.from_json(out.read_text())
@@ -101,7 +105,11 @@ def test_calibrate_judges_with_the_checkpoint_given(
     assert cal.local == local_lm("band-vlm-v2").model != local_lm().model
     printed = capsys.readouterr().out
     assert f"rank agreement (Spearman) of {cal.local} with specprompt/pixel-hist-hog-v1" in printed
-    assert f"specprompt compile --screen local --calibration {out} reuses it with no target call" in printed
+    hint = (
+        f"specprompt compile --lm pixel:hist-hog --cost-model local --screen local --calibration {out} "
+        "reuses it with no target call"
+    )
+    assert hint in printed
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "2", "three"])
@@ -151,7 +159,19 @@ def test_the_reuse_hint_names_the_screen_that_measured_judge_matches() -> None:
     v1 = _reuse_hint(Namespace(local="local", adapter=None, checkpoint=None), "cal.json")
     assert v1.startswith("compile --screen local scores with band-vlm-v2, not this --local judge")
     assert v1.endswith("measure it with --local local --checkpoint band-vlm-v2")
-    assert "--screen pixel:lbp-dct --calibration c" in _reuse_hint(
-        Namespace(local="pixel:lbp-dct", adapter=None, checkpoint=None), "c"
+    hint = _reuse_hint(
+        Namespace(
+            local="pixel:lbp-dct",
+            adapter=None,
+            checkpoint=None,
+            lm="openai/gpt 4o",
+            api_base="http://h/v1",
+            cost_model="openai:gpt-4o",
+        ),
+        "c",
+    )
+    assert (
+        "compile --lm 'openai/gpt 4o' --api-base http://h/v1 --cost-model openai:gpt-4o "
+        "--screen pixel:lbp-dct --calibration c" in hint
     )
     assert "no --adapter" in _reuse_hint(Namespace(local="local", adapter="ad", checkpoint=None), "c")
