@@ -89,8 +89,8 @@ def crop_provenance(r: DemoImage) -> str:
 
 
 def _bands_above(n: int) -> str:
-    """``"1 kept band lies above it"``, ``"2 kept bands lie above it"``."""
-    return f"{n} kept band{' lies' if n == 1 else 's lie'} above it"
+    """``"so the resize removes 1 band the selection kept"``, ``"... 2 bands ..."``."""
+    return f"so the resize removes {n} band{'' if n == 1 else 's'} the selection kept"
 
 
 def band_table(r: DemoImage, source: np.ndarray | None) -> str:
@@ -145,7 +145,7 @@ def band_table(r: DemoImage, source: np.ndarray | None) -> str:
         note = (
             f"<div>sent at {w}x{h} of a {sw}x{sh} source (Lanczos): the image sent holds frequencies up "
             f"to {r.cutoff:.3f} of the source&#39;s Nyquist"
-            + (f"; {_bands_above(len(r.removed_by_resize))}" if r.removed_by_resize else "")
+            + (f", {_bands_above(len(r.removed_by_resize))}" if r.removed_by_resize else "")
             + ".</div>"
         )
     return f"{note}<table>{head}{''.join(body)}</table>"

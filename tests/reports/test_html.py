@@ -431,7 +431,7 @@ def test_bands_the_resize_removes_are_marked_in_the_band_tables(resized: tuple[A
     assert "<td>L0</td><td>0</td><td>0.500-1.000</td>" in half
     assert re.search(r"<tr class=drop><td>L0</td>.*?<td>removed by the resize</td></tr>", half)
     assert page.count("sent at 32x32 of a 64x64 source (Lanczos): the image sent holds frequencies up to 0.500") == 1
-    assert "1 kept band lies above it" in page
+    assert "Nyquist, so the resize removes 1 band the selection kept." in page
     assert re.search(r"<td>L0</td>.*?<td><span class=\"kept\">kept</span>, above 0.625 removed</td>", partly)
     assert "removed" not in exact and page.count("Lanczos") == 2  # the exact render has no resize note
 
