@@ -384,7 +384,10 @@ def trim(
     """
     before = ctx.tokens(chosen)
     if chosen.overrides:
-        note = "skipped: the chosen images are not points of the band space"
+        note = (
+            "skipped: the chosen baseline's images are sent as it made them (detail='low', or one common resize "
+            "outside the searched sizes), and the trim only steps through the searched band and size choices"
+        )
         return chosen, TrimReport(trial, before, before, note=note)
     steps: list[TrimStep] = []
     best = returned = chosen

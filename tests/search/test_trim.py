@@ -392,3 +392,14 @@ def test_each_step_says_what_became_of_it() -> None:
     refused = TrimReport(0, 40, 40, (drop3, drop2, scale), check=check)
     assert refused.outcomes() == ("superseded", "superseded", "refused by the target")
     assert "returned" not in refused.outcomes() and "the target found it loses" in refused.summary()
+
+
+def test_a_baseline_sent_as_made_is_not_trimmed_and_the_note_says_why(tint: Task) -> None:
+    from specprompt.search._trim import trim
+
+    ctx = _ctx(tint, "openai:gpt-4o")
+    low = ctx.low_detail()  # detail="low" images: overrides, not a point of the searched choices
+    scored: list[Any] = []
+    cand, report = trim(ctx, low, {0: 1.0}, 8, lambda c, o, k: scored.append(c) or ({0: 1.0}, None), 3)
+    assert cand is low and not scored and report.steps == () and report.tokens_after == report.tokens_before
+    assert report.note.startswith("skipped: the chosen baseline's images are sent as it made them (detail='low'")
