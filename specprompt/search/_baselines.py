@@ -128,7 +128,12 @@ def _scored(
     return BaselineResult(name, score, tokens, fits(tokens, budget), note, program, key=key, candidate=cand)
 
 
-def _random(ctx: SearchContext, random_search: Callable[[], ParetoRow | None], store: BaselineStore) -> BaselineResult:
+def _random(
+    ctx: SearchContext,
+    random_search: Callable[[], ParetoRow | None],
+    store: BaselineStore,
+    random_study: str | None,
+) -> BaselineResult:
     cfg = ctx.config
     what = {"sampler": "random", "n_trials": cfg.n_trials, "seed": cfg.seed, "v": 3}
     known = store.get("random", what)
@@ -153,7 +158,8 @@ def _random(ctx: SearchContext, random_search: Callable[[], ParetoRow | None], s
     if row is None:
         return BaselineResult("random", None, None, True, "no feasible random trial completed")
     params = json.loads(row.params)
-    note = f"best of random search, trial {row.trial}"
+    where = f"study {random_study!r}" if random_study else "the random-search study"
+    note = f"best of random search: trial {row.trial} of {where}"
     store.put("random", what, {"score": row.score, "tokens": row.tokens, "note": note, "params": params})
     cand = ctx.from_params(params)
     return BaselineResult("random", row.score, row.tokens, True, note, ctx.build(cand), key=row.key, candidate=cand)
@@ -165,6 +171,7 @@ def run_baselines(
     names: Sequence[str],
     random_search: Callable[[], ParetoRow | None],
     store: BaselineStore | None = None,
+    random_study: str | None = None,
 ) -> dict[str, BaselineResult]:
     """Scores the named baselines on the full valset (or reuses their stored results).
 
@@ -178,13 +185,15 @@ def run_baselines(
         names: baseline names from :data:`BASELINES`.
         random_search: runs the random-search study and returns its chosen row (or ``None``).
         store: where results are kept between runs; ``None`` keeps nothing.
+        random_study: the name of the study ``random_search`` runs (its trial numbers are that
+            study's, not the compile's), for the random baseline's note.
     """
     store = store or BaselineStore(None, {})
     out: dict[str, BaselineResult] = {}
     for name in check_baselines(list(names)):
         logger.info("baseline %s", name)
         if name == "random":
-            out[name] = _random(ctx, random_search, store)
+            out[name] = _random(ctx, random_search, store, random_study)
             continue
         cand, note = reference(ctx, name)
         if cand is None:

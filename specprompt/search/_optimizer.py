@@ -52,6 +52,8 @@ logger = logging.getLogger("specprompt.search")
 #: origin, full-valset score and tokens): ``study.best_trial`` ranks trials by their stored value,
 #: a minibatch score for search trials, and knows nothing of the selection rule or the trim.
 CHOSEN_ATTR = "chosen"
+#: The random-search baseline runs in its own study: the compile's study name plus this.
+RANDOM_SUFFIX = "-random"
 
 
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
@@ -359,7 +361,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         base: dict[str, BaselineResult] | None = None
         if names:
             base = run_baselines(
-                ctx, run.scorer, names, lambda: self._random_best(run, random_study), self._store(run, study)
+                ctx,
+                run.scorer,
+                names,
+                lambda: self._random_best(run, random_study),
+                self._store(run, study),
+                random_study=run.study_name + RANDOM_SUFFIX,
             )
             self._adopt(run, base, rows)
             run.cap.record()
@@ -450,7 +457,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         name that holds another compile's band search)."""
         cfg = self.config
         sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
-        name = run.study_name + "-random"
+        name = run.study_name + RANDOM_SUFFIX
         return open_study(run.ctx, run.storage, name, sampler, len(run.valset), self.pruner, run.identity, "random")
 
     def _random_best(self, run: Run, study: optuna.Study | None = None) -> ParetoRow | None:
@@ -492,7 +499,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             run = self._prepare(student, trainset, valset)
             run.cap.end_search()  # [spend] all of it is the baselines' part
             base = run_baselines(
-                run.ctx, run.scorer, names, lambda: self._random_best(run), self._store(run, run.study)
+                run.ctx,
+                run.scorer,
+                names,
+                lambda: self._random_best(run),
+                self._store(run, run.study),
+                random_study=run.study_name + RANDOM_SUFFIX,
             )
             run.cap.record()
             return base
