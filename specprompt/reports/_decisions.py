@@ -96,7 +96,8 @@ def chosen_text(data: Mapping[str, Any]) -> str:
     pick = best.get("trial")
     if isinstance(trim, Mapping) and trim.get("chosen") is not None and trim.get("chosen") != pick:
         pick = trim["chosen"]
-        text += f"; trimmed from trial {pick}, the selection rule's pick"
+        origin = (_row_of(data, pick) or {}).get("origin")
+        text += f"; trimmed from trial {pick}{f' ({origin})' if origin else ''}, the selection rule's pick"
     text += "."
     leader = data.get("leader")
     if leader is None:

@@ -440,7 +440,11 @@ class CompileResult:
         before = b.trial
         if self.trim is not None and self.trim.tokens_after < self.trim.tokens_before:
             before = self.trim.chosen
-            text += f"; trimmed from trial {before} ({self.trim.tokens_before} tokens), losing no valset example it got"
+            origin = next((f", {r.origin}" for r in self.candidates if r.trial == before), "")
+            text += (
+                f"; trimmed from trial {before} ({self.trim.tokens_before} tokens{origin}), "
+                "losing no valset example it got"
+            )
             if self.trim.check is not None:
                 text += " (the target agreed)"
         elif self.trim is not None and self.trim.check is not None:

@@ -391,6 +391,7 @@ def test_a_chosen_front_point_and_what_overruled_the_leader() -> None:
     trials = [{**t, "origin": "baseline:low_detail" if t["number"] == 0 else "sampler"} for t in OFF_FRONT["trials"]]
     page = CompileReport({**trimmed, "trials": trials}, program).html()
     assert "= 0.00 &lt; tie confidence 0.8: a tie, and a baseline that sends images wins a tie." in page
+    assert "; trimmed from trial 0 (baseline:low_detail), the selection rule&#x27;s pick." in page
 
 
 def test_token_counts_lead_with_the_compiles_cost_model(searched: tuple[Any, Any]) -> None:

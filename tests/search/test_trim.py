@@ -97,6 +97,9 @@ def test_trim_returns_a_cheaper_program_that_loses_nothing(tint: Task, lm: dspy.
     images = [d for d in _returned_demos(on_opt) if isinstance(d.image, dspy.Image)]
     assert {d.label for d in images} == set(tint.labels)
     assert "trim:" in on.pareto_table() and on.to_dict()["trim"]["tokens_after"] == on.best.tokens
+    # the summary names the trial trimmed from with its origin (the trim's own trial is another origin)
+    before = f"trimmed from trial {report.chosen} ({report.tokens_before} tokens, {off.best.origin}), losing no"
+    assert before in on.summary() and off.best.trial == report.chosen
 
 
 def test_a_chosen_baseline_is_trimmed_only_to_a_variant_that_gains(tint: Task, lm: dspy.LM) -> None:
