@@ -95,7 +95,8 @@ def _spend_text(spend: Any) -> str | None:
     if spend.get("repays_after_calls") is not None:
         text += (
             f"; repaid after {spend['repays_after_calls']} production calls "
-            f"({spend.get('saved_tokens_per_call')} image tokens saved per call vs full demos)"
+            f"({spend.get('saved_tokens_per_call')} image tokens saved per call vs full demos"
+            + (f", at a valset score {spend['below_full']:.4f} below theirs)" if spend.get("below_full") else ")")
         )
     if spend.get("stopped_by"):
         text += f"; stopped early: {spend['stopped_by']}"

@@ -417,7 +417,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_interval_method=None if test is None else interval_method(test.example_scores),
             test_calls=0 if test is None else test.calls,
             trim_calls=trim_calls,
-            spend=run.cap.report(search_spend, run.ctx.tokens(run.ctx.full()) - best.tokens),
+            spend=run.cap.report(search_spend, run.ctx.tokens(run.ctx.full()) - best.tokens, _below_full(best, base)),
             calibration=calibration,
             calibration_given=self.calibration is not None and calibration is self.calibration,
             screening=None if run.screen is None else run.screen.report(study),
@@ -544,3 +544,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         folder.mkdir(parents=True, exist_ok=True)
         path = write_atomic(folder / f"{result.study_name}.result.json", result.to_json(indent=2))
         logger.info("wrote %s", path)
+
+
+def _below_full(best: ParetoRow, base: Mapping[str, BaselineResult] | None) -> float | None:
+    """How far ``best``'s valset score lies below the full-resolution baseline's (0 at or above it)."""
+    full = (base or {}).get("full")
+    if full is None or full.score is None or not best.full:
+        return None
+    return max(0.0, full.score - best.score)

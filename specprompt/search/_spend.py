@@ -148,6 +148,9 @@ class SpendReport:
         study: the study's recorded spend, all its compiles and processes included (what the caps
             apply to; a lower bound, see :class:`StudySpend`), or ``None``.
         study_cost: ``study.total`` at ``price_per_million_tokens``, or ``None``.
+        below_full: how far the chosen program's valset score lies below full-resolution demos'
+            (positive), ``0.0`` when at or above it, ``None`` when full demos were not scored: the
+            saved tokens are bought with that much accuracy.
     """
 
     search: Spend
@@ -158,6 +161,7 @@ class SpendReport:
     repays_after_calls: int | None
     study: StudySpend | None = None
     study_cost: float | None = None
+    below_full: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +173,7 @@ class SpendReport:
             "repays_after_calls": self.repays_after_calls,
             "study": None if self.study is None else self.study.to_dict(),
             "study_cost": self.study_cost,
+            "below_full": self.below_full,
         }
 
     def summary(self) -> str:
@@ -188,7 +193,8 @@ class SpendReport:
         else:
             parts.append(
                 f"repaid after {self.repays_after_calls} production calls "
-                f"({self.saved_tokens_per_call} image tokens saved per call vs full demos)"
+                f"({self.saved_tokens_per_call} image tokens saved per call vs full demos"
+                + (f", at a valset score {self.below_full:.4f} below theirs)" if self.below_full else ")")
             )
         if self.stopped_by:
             parts.append(f"stopped early: {self.stopped_by}")

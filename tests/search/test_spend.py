@@ -172,3 +172,24 @@ def test_the_compile_records_only_its_own_outside_trial_spend_and_a_worker_none(
     assert cap.reached() and cap.reason == (
         "max_calls=20 reached (20 billed calls) by the study, earlier runs included (7 billed calls, 0 tokens before)"
     )
+
+
+def test_the_repay_point_says_what_accuracy_the_saved_tokens_cost(colour_task: Task, lm: dspy.LM) -> None:
+    from specprompt.search import SpendReport
+
+    opt = BandOptimizer(exact, **options(n_trials=4, token_budget=36))
+    student = dspy.Predict(colour_task.signature)
+    opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset, baselines=["full"])
+    result = opt.last_result
+    assert result is not None and result.spend is not None and result.baselines is not None
+    full = result.baselines["full"].score
+    assert full is not None and result.best.full
+    assert result.spend.below_full == pytest.approx(max(0.0, full - result.best.score))
+    assert json.loads(result.to_json())["spend"]["below_full"] == result.spend.below_full
+    # a program that saves tokens by losing accuracy says so next to its repay point
+    lossy = SpendReport(Spend(), Spend(), None, None, 40, 3, below_full=0.7143)
+    assert "repaid after 3 production calls (40 image tokens saved per call vs full demos, at a valset score " in (
+        lossy.summary()
+    )
+    assert "0.7143 below theirs)" in lossy.summary()
+    assert "below theirs" not in SpendReport(Spend(), Spend(), None, None, 40, 3, below_full=0.0).summary()
