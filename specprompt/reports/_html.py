@@ -92,6 +92,10 @@ def _spend_text(spend: Any) -> str | None:
     if isinstance(study, Mapping) and isinstance(study.get("total"), Mapping):
         total = study["total"]
         text += f"; study total (all runs): {total.get('calls', 0)} billed calls, {total.get('tokens', 0)} tokens"
+    test = spend.get("test")
+    if isinstance(test, Mapping):
+        calls, tokens = test.get("calls", 0), test.get("tokens", 0)
+        text += f"; held-out test: {calls} billed calls, {tokens} tokens (outside the caps)"
     if spend.get("repays_after_calls") is not None:
         text += (
             f"; repaid after {spend['repays_after_calls']} production calls "

@@ -167,10 +167,13 @@ class SpendCap:
                 write_outside_spend(self.study, outside)
         return outside + _by_part(trials)
 
-    def report(self, search: Spend, saved_tokens_per_call: int, below_full: float | None = None) -> SpendReport:
+    def report(
+        self, search: Spend, saved_tokens_per_call: int, below_full: float | None = None, test: Spend | None = None
+    ) -> SpendReport:
         """The spend of this compile (``search``: its search's part) and of its study, after a last
         :meth:`record`, and when the chosen program (saving ``saved_tokens_per_call`` image tokens a
-        call, at a valset score ``below_full`` under full demos') repays the study's search."""
+        call, at a valset score ``below_full`` under full demos') repays the study's search; ``test``:
+        what the held-out scoring billed."""
         study, price = self.record(), self.config.price_per_million_tokens
         return SpendReport(
             search=search,
@@ -182,6 +185,7 @@ class SpendCap:
             study=study,
             study_cost=cost_of(study.total, price),
             below_full=below_full,
+            test=test,
         )
 
 

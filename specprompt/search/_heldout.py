@@ -12,6 +12,7 @@ import dspy
 
 from specprompt.search._scoring import Scorer
 from specprompt.search._select import INTERVAL_LEVEL, score_interval
+from specprompt.search._spend import Spend
 
 if TYPE_CHECKING:
     from specprompt.search._config import SearchConfig
@@ -31,12 +32,14 @@ class HeldOut:
         example_scores: testset index -> its score (for the confidence interval).
         baselines: the baselines with their ``test_score`` (``None`` when none were scored).
         calls: the scorer calls made.
+        spend: what those calls billed (usage the LM reported).
     """
 
     score: float
     example_scores: Mapping[int, float]
     baselines: dict[str, BaselineResult] | None
     calls: int
+    spend: Spend = dataclasses.field(default_factory=Spend)
 
     def interval(self, seed: int) -> tuple[float, float]:
         """The 95% confidence interval of :attr:`score` (:func:`~specprompt.search._select.score_interval`)."""
@@ -74,4 +77,4 @@ def held_out(
                 for k, b in base.items()
             }
     logger.info("held-out score of the returned program: %.4f (%d examples)", score, len(testset))
-    return HeldOut(score, mine, base, scorer.calls)
+    return HeldOut(score, mine, base, scorer.calls, scorer.spend)

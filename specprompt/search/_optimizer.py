@@ -417,7 +417,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             test_interval_method=None if test is None else interval_method(test.example_scores),
             test_calls=0 if test is None else test.calls,
             trim_calls=trim_calls,
-            spend=run.cap.report(search_spend, run.ctx.tokens(run.ctx.full()) - best.tokens, _below_full(best, base)),
+            spend=run.cap.report(
+                search_spend,
+                run.ctx.tokens(run.ctx.full()) - best.tokens,
+                _below_full(best, base),
+                None if test is None else test.spend,
+            ),
             calibration=calibration,
             calibration_given=self.calibration is not None and calibration is self.calibration,
             screening=None if run.screen is None else run.screen.report(study),

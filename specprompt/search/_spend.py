@@ -151,6 +151,9 @@ class SpendReport:
         below_full: how far the chosen program's valset score lies below full-resolution demos'
             (positive), ``0.0`` when at or above it, ``None`` when full demos were not scored: the
             saved tokens are bought with that much accuracy.
+        test: what scoring the returned program and the baselines on the ``testset`` billed
+            (``None`` without a testset). It comes after the search: no spend cap stops it, and
+            the study's recorded spend (``study``) leaves it out.
     """
 
     search: Spend
@@ -162,6 +165,7 @@ class SpendReport:
     study: StudySpend | None = None
     study_cost: float | None = None
     below_full: float | None = None
+    test: Spend | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +178,7 @@ class SpendReport:
             "study": None if self.study is None else self.study.to_dict(),
             "study_cost": self.study_cost,
             "below_full": self.below_full,
+            "test": None if self.test is None else self.test.to_dict(),
         }
 
     def summary(self) -> str:
@@ -187,6 +192,8 @@ class SpendReport:
             parts.append(f"study total (all runs): {t.calls} billed calls, {t.tokens} tokens")
             if self.study_cost is not None:
                 parts[-1] += f" (cost {self.study_cost:.4g})"
+        if self.test is not None:
+            parts.append(f"held-out test: {self.test.calls} billed calls, {self.test.tokens} tokens (outside the caps)")
         parts.append(f"{s.failed} failed calls, {s.retries} retries, {s.unparsed} unparsed answers")
         if self.repays_after_calls is None:
             parts.append("the chosen program saves no image tokens against full demos")

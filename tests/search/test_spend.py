@@ -13,7 +13,7 @@ import pytest
 from specprompt.search import BandOptimizer, CompileResult, Spend, StudySpend
 from specprompt.search._record import OUTSIDE_SPEND
 from specprompt.search._spend import repays_after
-from specprompt.tasks import Task
+from specprompt.tasks import Task, get_task
 
 from .conftest import exact, options
 
@@ -179,13 +179,22 @@ def test_the_repay_point_says_what_accuracy_the_saved_tokens_cost(colour_task: T
 
     opt = BandOptimizer(exact, **options(n_trials=4, token_budget=36))
     student = dspy.Predict(colour_task.signature)
-    opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset, baselines=["full"])
+    test = get_task("colour-position", n_train=0, n_val=3, n_test=0, size=64, seed=1).valset  # other pictures
+    opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset, testset=test, baselines=["full"])
     result = opt.last_result
     assert result is not None and result.spend is not None and result.baselines is not None
     full = result.baselines["full"].score
     assert full is not None and result.best.full
     assert result.spend.below_full == pytest.approx(max(0.0, full - result.best.score))
     assert json.loads(result.to_json())["spend"]["below_full"] == result.spend.below_full
+    # the held-out scoring's calls are reported beside the search's, and said to be outside the caps
+    test_spend = result.spend.test
+    assert test_spend is not None and test_spend.calls == result.test_calls > 0 and test_spend.tokens > 0
+    held = f"held-out test: {test_spend.calls} billed calls, {test_spend.tokens} tokens (outside the caps)"
+    assert held in result.spend.summary()
+    from specprompt.reports import CompileReport
+
+    assert held in CompileReport(result, student).html()
     # a program that saves tokens by losing accuracy says so next to its repay point
     lossy = SpendReport(Spend(), Spend(), None, None, 40, 3, below_full=0.7143)
     assert "repaid after 3 production calls (40 image tokens saved per call vs full demos, at a valset score " in (
