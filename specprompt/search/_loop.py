@@ -28,6 +28,7 @@ from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._result import ParetoRow
 from specprompt.search._scoring import Scorer
 from specprompt.search._screen import ScreenedObjective
+from specprompt.search._stale import running_elsewhere, wait_for_others
 from specprompt.search._study import FALLBACK_ORIGIN, add_trial, fail_stale_trials, finalize
 from specprompt.search._warm import warm_starts
 from specprompt.search._workers import Shared, SharedObjective, Surplus, quiet_surplus, run_until_complete
@@ -103,14 +104,20 @@ def _optimize_with(run: Run, study: optuna.Study, desc: str, *, guided: bool, sh
     if run.finalizer:  # [workers] only the process that chooses makes full-valset evaluations
         catch_up(study, run.ctx, run.scorer, cfg.token_budget, cfg.full_eval_every)
         run.cap.record()  # [spend] full-valset scores are no trial's spend
+
+    def taken() -> int:
+        """Finished trials, and (one process) trials another process runs: they hold their places."""
+        return searched_trials(study) + (len(running_elsewhere(study)) if shared is None else 0)
+
     done = searched_trials(study)
     if run.cap.reached():
         return
     with one_at_a_time():
         requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
         enqueue_next_guess(study, run.ctx, guesses, worker_tag())
-    if done >= cfg.n_trials:
-        logger.info("study %s already has %d finished trials; nothing to run", study.study_name, done)
+    if taken() >= cfg.n_trials:
+        held = "" if done >= cfg.n_trials else f" and {cfg.n_trials - done} running in another process"
+        logger.info("study %s already has %d finished trials%s; nothing to run", study.study_name, done, held)
         return
     if shared is not None and shared.full():
         logger.info("study %s: the other workers run its last trials", study.study_name)
@@ -136,8 +143,7 @@ def _optimize_with(run: Run, study: optuna.Study, desc: str, *, guided: bool, sh
                 if scored % cfg.full_eval_every == 0:
                     periodic_full_eval(study, run.ctx, run.scorer, cfg.token_budget, scored)
                     run.cap.record()
-            n = searched_trials(study)
-            if n >= cfg.n_trials:
+            if taken() >= cfg.n_trials:
                 study.stop()
                 return
         with one_at_a_time():
@@ -188,11 +194,22 @@ def search(run: Run, study: optuna.Study, desc: str, *, guided: bool = True) -> 
 
 
 def _run_trials(run: Run, study: optuna.Study, desc: str, *, guided: bool) -> None:
-    """:func:`optimize`; on a shared storage, then waits for the other processes' trials."""
+    """:func:`optimize`, then waits for the other processes' trials (on a shared storage, or
+    trials of a killed process that Optuna's heartbeat has not retired yet) and runs again while
+    the study is short of ``n_trials``."""
+    cfg = run.ctx.config
     if run.shared_url is None:
         optimize(run, study, desc, guided=guided)
+        # [faults] a trial of a process killed on another host held its place: once the heartbeat
+        # retires it and queues its candidate again, that candidate runs
+        while (
+            wait_for_others(study)
+            and searched_trials(study) < cfg.n_trials
+            and cfg.timeout is None
+            and not run.cap.reached()
+        ):
+            optimize(run, study, desc, guided=guided)
         return
-    cfg = run.ctx.config
     shared = Shared(run.shared_url, study, cfg.n_trials, cfg.worker)
     try:
         run_until_complete(

@@ -8,6 +8,12 @@ waits (before the search starts and after each trial). A trial interrupted by a 
 transport, is enqueued again (:mod:`specprompt.search._stale`); since no first guess waits
 before it, it runs next, and the trial numbers keep the order in which the uninterrupted study
 ran its candidates (the sampler and every tie-break read trials in that order).
+
+A trial another process runs shows its guess, whether that process is alive or was killed on
+another host and Optuna's heartbeat has not retired the trial yet: the guess is not enqueued
+again. On a storage with heartbeat such a trial also holds its place toward ``n_trials``
+(:func:`~specprompt.search._stale.running_elsewhere`), so once it is retired its candidate,
+enqueued again, still runs.
 """
 
 from __future__ import annotations

@@ -29,10 +29,18 @@ neighbour trial every parameter is fixed, for the others everything is delegated
 
 Deterministic resume: before each trial the base sampler is reseeded from ``seed`` and the
 trial's place in the study (:func:`~specprompt.search._seeding.trial_seed` of the number of
-finished trials, and of the other trials running then), not left to draw on from one stream per
+finished trials; trials running meanwhile do not count), not left to draw on from one stream per
 process. A study killed and resumed therefore proposes, trial for trial, what the uninterrupted
 study with the same seed proposed: the killed trial's candidate runs again first (it is the only
 waiting trial, :mod:`specprompt.search._stale`), then the proposals go on as before.
+
+A trial left RUNNING by a process killed on another host stays RUNNING until Optuna's heartbeat
+retires it (:data:`~specprompt.search._stale.GRACE_PERIOD`). Until then it counts as shown, as a
+live worker's trial does: its first guess is not enqueued again (:mod:`specprompt.search._queue`)
+and its prompt is no unseen neighbour; the base sampler, reseeded from the finished trials alone,
+proposes what it proposed for the killed trial, so the killed sampler candidate runs again at
+once. When the heartbeat retires the trial, its candidate is enqueued again unless a later trial
+shows it already (:class:`~specprompt.search._stale.RequeueInterrupted`).
 """
 
 from __future__ import annotations
@@ -124,12 +132,13 @@ class BandSampler(BaseSampler):
         self._write(study, trial, TrialRecord(origin=origin))
 
     def _reseed(self, study: Study, trial: FrozenTrial) -> None:
-        """Seeds the base sampler from ``seed`` and the trial's place: finished trials, other running ones."""
-        import optuna
+        """Seeds the base sampler from ``seed`` and the trial's place (the searched trials before it).
 
-        running = optuna.trial.TrialState.RUNNING
-        others = sum(1 for t in study.get_trials(deepcopy=False, states=(running,)) if t.number != trial.number)
-        reseed(self._base_sampler, trial_seed(self._seed, searched_trials(study), salt=f"running:{others}"))
+        Trials running meanwhile do not count: one left RUNNING by a process killed on another
+        host is not told apart from a live one until Optuna's heartbeat retires it, so a seed
+        that counted it would make a resumed study propose what the uninterrupted one never did.
+        """
+        reseed(self._base_sampler, trial_seed(self._seed, searched_trials(study)))
 
     @staticmethod
     def _write(study: Study, trial: FrozenTrial, record: TrialRecord) -> None:

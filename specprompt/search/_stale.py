@@ -24,7 +24,14 @@ The callback enqueues the trial's candidate again (user attribute ``retry_of``; 
 :class:`optuna.storages.RetryHeartbeatStaleTrialCallback` writes them, so its
 ``retried_trial_number`` works) up to ``max_retry`` times. Waiting trials run in the order they
 were enqueued and the first guesses are enqueued one at a time
-(:mod:`specprompt.search._queue`), so the retry is the next trial that runs.
+(:mod:`specprompt.search._queue`), so the retry is the next trial that runs. A candidate that a
+later trial shows already (a study resumed before the heartbeat retired the trial: the base
+sampler, seeded from the finished trials, proposed it again) is not enqueued again.
+
+Until the heartbeat retires it, a trial of another host is indistinguishable from a live
+worker's: it holds its place toward ``n_trials`` and shows its candidate
+(:func:`running_elsewhere`), and a search in one process waits for it before it chooses
+(:func:`wait_for_others`), then runs its retry.
 
 Storages without a heartbeat (``"memory"``, where nothing outlives the process; a
 ``JournalStorage`` or an ``RDBStorage`` object built without ``heartbeat_interval``) rely on the
@@ -36,6 +43,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import warnings
 from typing import Any
 
@@ -52,6 +60,8 @@ __all__ = [
     "fail_stale_trials",
     "heartbeat_storage",
     "requeue",
+    "running_elsewhere",
+    "wait_for_others",
 ]
 
 logger = logging.getLogger("specprompt.search")
@@ -62,6 +72,8 @@ HEARTBEAT_INTERVAL = 20
 GRACE_PERIOD = 90
 #: How many times one candidate is run again after its trial was interrupted.
 MAX_RETRY = 3
+#: Seconds between two looks at the study while :func:`wait_for_others` waits.
+_POLL_S = 1.0
 
 # Optuna's names (optuna/storages/_callbacks.py), kept so its retry helpers read our retries
 _FAILED_TRIAL = "failed_trial"
@@ -84,16 +96,45 @@ def heartbeat_storage(url: str) -> optuna.storages.RDBStorage:
         )
 
 
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The parameters a trial drew, or (an enqueued trial that has not drawn them yet) was given."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+
+
+def _shown_later(study: optuna.Study, trial: optuna.trial.FrozenTrial, params: dict[str, Any]) -> int | None:
+    """The number of a trial after ``trial`` that shows its candidate and has not failed, if any.
+
+    Same parameters show the same candidate, except for a baseline (its origin can name images
+    that are no point of the band space): there the origin must match too.
+    """
+    origin = TrialRecord.from_trial(trial).origin
+    baseline = TrialRecord(origin=origin).is_baseline
+    for t in study.get_trials(deepcopy=False):
+        if t.number <= trial.number or t.state == optuna.trial.TrialState.FAIL or _params(t) != params:
+            continue
+        if not baseline or TrialRecord.from_trial(t).origin == origin:
+            return t.number
+    return None
+
+
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, worker: Any = None) -> bool:
-    """Enqueues the candidate of FAILed ``trial`` again; ``False`` when it has no parameters.
+    """Enqueues the candidate of FAILed ``trial`` again; ``False`` when it has no parameters, or
+    when a later trial that has not failed shows it already.
 
     The new trial keeps the origin, records ``retry_of`` and carries Optuna's retry system
     attributes. A trial killed before it drew any parameter has nothing to run again (the
     sampler draws anew); an enqueued one killed before it suggested them still has them as
-    ``fixed_params``.
+    ``fixed_params``. A trial of a process killed on another host stays RUNNING until Optuna's
+    heartbeat retires it; a study resumed meanwhile may have run its candidate again already
+    (the base sampler proposes it anew, :mod:`specprompt.search._sampler`), and it is not run
+    a third time.
     """
-    params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+    params = _params(trial)
     if not params:
+        return False
+    again = _shown_later(study, trial, params)
+    if again is not None:
+        logger.info("trial %d was interrupted; trial %d shows its candidate already", trial.number, again)
         return False
     record = TrialRecord(origin=TrialRecord.from_trial(trial).origin or "sampler", worker=worker, retry_of=trial.number)
     history = [*trial.system_attrs.get(_RETRY_HISTORY, []), trial.number]
@@ -190,3 +231,53 @@ def fail_stale_trials(study: optuna.Study) -> int:
     if n:
         logger.info("marked %d stale running trial(s) of killed processes as failed", n)
     return n
+
+
+def _has_heartbeat(storage: object) -> bool:
+    """Whether Optuna records heartbeats of running trials in ``storage`` (and so retires stale ones)."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return callable(interval) and interval() is not None
+
+
+def running_elsewhere(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The RUNNING trials of other processes, on a storage with Optuna's heartbeat (else none).
+
+    Each is a live process's trial or a dead one's that the heartbeat retires within
+    :data:`GRACE_PERIOD` s; either way it holds its place toward ``n_trials`` (a first guess it
+    shows counts as shown), so a study resumed beside it does not run a trial in its place and
+    then, when its candidate is queued again, leave that candidate out. Without a heartbeat a
+    trial killed on another host stays RUNNING for good and holds no place.
+    """
+    if not _has_heartbeat(study._storage):
+        return []
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        tag = TrialRecord.from_trial(t).worker
+        if not (isinstance(tag, dict) and tag.get("host") == me["host"] and tag.get("pid") == me["pid"]):
+            out.append(t)
+    return out
+
+
+def wait_for_others(study: optuna.Study) -> bool:
+    """Waits until no trial of :func:`running_elsewhere` runs; returns whether there was one.
+
+    A dead process's trial is retired by :func:`fail_stale_trials` (Optuna's heartbeat, after its
+    grace period: :data:`GRACE_PERIOD` s on the storages specprompt makes) and its candidate
+    queued again; a live one's finishes.
+    """
+    others = running_elsewhere(study)
+    if not others:
+        return False
+    for t in others:
+        tag = TrialRecord.from_trial(t).worker or {}
+        logger.info(
+            "waiting for trial %d, running in process %s on %s (Optuna's heartbeat retires it if that process died)",
+            t.number,
+            tag.get("pid"),
+            tag.get("host"),
+        )
+    while running_elsewhere(study):
+        fail_stale_trials(study)
+        time.sleep(_POLL_S)
+    return True

@@ -77,7 +77,7 @@ def test_no_budget_or_independent_sampling_is_left_alone(colour_task: Task) -> N
     budgeted = _ctx(colour_task, 30)
     first, _ = _ask(BandSampler(optuna.samplers.RandomSampler(seed=3), budgeted, local_search=0.0, seed=0))
     pure = optuna.samplers.RandomSampler(seed=3)
-    reseed(pure, trial_seed(0, 0, salt="running:0"))  # what BandSampler does before the first trial
+    reseed(pure, trial_seed(0, 0))  # what BandSampler does before the first trial
     plain = optuna.create_study(sampler=pure)
     assert first == plain.ask(dict(budgeted.distributions())).params  # the random baseline stays pure
 
@@ -112,3 +112,25 @@ def test_the_uniform_baseline_is_an_incumbent_where_it_is_a_point_of_the_band_sp
     )
     study.ask(dict(ctx.distributions()))
     assert study.trials[-1].user_attrs["origin"] == ("neighbour:0" if steps else "sampler")
+
+
+def test_a_trial_left_running_elsewhere_does_not_change_what_the_base_sampler_proposes(colour_task: Task) -> None:
+    """Proposals follow from the seed and the finished trials: a trial that a process killed on another
+    host left RUNNING (not retired yet) changes none, so a study resumed beside it proposes what the
+    uninterrupted one did."""
+    ctx = _ctx(colour_task, None)
+
+    def proposals(stale: bool) -> list[dict[str, Any]]:
+        sampler = BandSampler(optuna.samplers.RandomSampler(seed=1), ctx, local_search=0.0, seed=0)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        if stale:
+            trial_id = study._storage.create_new_trial(study._study_id)
+            study._storage.set_trial_user_attr(trial_id, "worker", {"host": "elsewhere", "pid": 1})
+        out = []
+        for value in (0.5, 0.25, 0.75):
+            trial = study.ask(dict(ctx.distributions()))
+            study.tell(trial, value)
+            out.append(trial.params)
+        return out
+
+    assert proposals(stale=True) == proposals(stale=False)

@@ -41,10 +41,12 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _running(study: optuna.Study, worker: dict[str, Any] | None, origin: str = "sampler") -> optuna.trial.FrozenTrial:
-    """A trial left RUNNING with drawn parameters, as a killed process leaves it."""
+def _running(
+    study: optuna.Study, worker: dict[str, Any] | None, origin: str = "sampler", x: int = PARAMS["x"]
+) -> optuna.trial.FrozenTrial:
+    """A trial left RUNNING with drawn parameters ``{"x": x}``, as a killed process leaves it."""
     trial_id = study._storage.create_new_trial(study._study_id)
-    study._storage.set_trial_param(trial_id, "x", DIST.to_internal_repr(PARAMS["x"]), DIST)
+    study._storage.set_trial_param(trial_id, "x", DIST.to_internal_repr(x), DIST)
     study._storage.set_trial_user_attr(trial_id, "origin", origin)
     if worker is not None:
         study._storage.set_trial_user_attr(trial_id, "worker", worker)
@@ -65,8 +67,8 @@ def test_a_dead_process_trial_is_failed_at_once_and_its_candidate_runs_next(tmp_
     study = optuna.create_study(storage=heartbeat_storage(f"sqlite:///{tmp_path / 's.db'}"))
     host = socket.gethostname()
     dead = _running(study, {"host": host, "pid": _dead_pid()}, origin="neighbour:0")
-    alive = _running(study, {"host": host, "pid": os.getppid()})  # a live process of this host
-    elsewhere = _running(study, {"host": host + "-other", "pid": _dead_pid()})  # only the heartbeat can tell
+    alive = _running(study, {"host": host, "pid": os.getppid()}, x=0)  # a live process of this host
+    elsewhere = _running(study, {"host": host + "-other", "pid": _dead_pid()}, x=1)  # only the heartbeat can tell
     assert fail_stale_trials(study) == 1
     trials = study.get_trials(deepcopy=False)
     assert trials[dead.number].state == optuna.trial.TrialState.FAIL
@@ -174,3 +176,67 @@ def test_a_reseeded_sampler_proposes_after_a_restart_what_it_proposed_before() -
         fresh.add_trial(t)
     fresh.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert [t.params for t in fresh.trials[2:]] != [t.params for t in free.trials[2:]]  # why reseeding is needed
+
+
+def test_a_later_trial_that_shows_the_candidate_stops_its_requeue() -> None:
+    study = optuna.create_study()
+    dead = _running(study, {"host": socket.gethostname() + "-other", "pid": 1})
+    again = _running(study, None)  # a resumed study proposed the same parameters meanwhile
+    study._storage.set_trial_state_values(again._trial_id, optuna.trial.TrialState.COMPLETE, [0.5])
+    study._storage.set_trial_state_values(dead._trial_id, optuna.trial.TrialState.FAIL)
+    RequeueInterrupted()(study, study._storage.get_trial(dead._trial_id))
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+    # a baseline's images may be no point of the band space: only a trial of its origin shows it
+    base = _running(study, None, origin="baseline:low_detail")
+    study._storage.set_trial_state_values(base._trial_id, optuna.trial.TrialState.FAIL)
+    assert requeue(study, study._storage.get_trial(base._trial_id)) is True
+    assert requeue(study, study._storage.get_trial(base._trial_id)) is False  # its retry waits now
+
+
+def test_a_first_guess_killed_on_another_host_holds_its_place_and_runs(
+    colour_task: Task, lm: dspy.LM, tmp_path: Path
+) -> None:
+    """A study resumed while Optuna's heartbeat has not retired a first guess that a process on another
+    host left RUNNING runs no trial in its place, and runs the guess once the heartbeat retires it."""
+    from specprompt.search import BandOptimizer
+
+    from .conftest import exact, options
+
+    def compile_(n: int, storage: Any) -> optuna.Study:
+        opt = BandOptimizer(
+            exact, **options(n_trials=n, storage=storage, study_name="s", local_search=0.0, token_budget=100)
+        )
+        opt.compile(dspy.Predict(colour_task.signature), trainset=colour_task.trainset, valset=colour_task.valset)
+        return optuna.load_study(study_name="s", storage=storage)
+
+    plain = compile_(5, f"sqlite:///{tmp_path / 'plain.db'}").trials
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{tmp_path / 's.db'}",
+            heartbeat_interval=1,
+            grace_period=2,
+            heartbeat_stale_trial_callback=RequeueInterrupted(),
+        )
+    study = compile_(2, storage)
+    killed = plain[2]  # the third first guess, killed on another host
+    assert str(killed.user_attrs["origin"]).startswith(("baseline:", "warm:"))
+    stale = study._storage.get_trial(storage.create_new_trial(study._study_id))  # as the killed worker left it
+    storage.set_trial_system_attr(stale._trial_id, "fixed_params", killed.params)
+    for name, value in killed.params.items():
+        dist = killed.distributions[name]
+        storage.set_trial_param(stale._trial_id, name, dist.to_internal_repr(value), dist)
+    storage.set_trial_user_attr(stale._trial_id, "origin", killed.user_attrs["origin"])
+    storage.set_trial_user_attr(stale._trial_id, "worker", {"host": socket.gethostname() + "-other", "pid": 1})
+    storage.record_heartbeat(stale._trial_id)
+    trials = compile_(5, storage).trials
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert trials[stale.number].state == optuna.trial.TrialState.FAIL
+    assert len(finished) == 5
+    guesses = sorted(str(t.user_attrs["origin"]) for t in plain if "retry_of" not in t.user_attrs)
+    guesses = [o for o in guesses if o.startswith(("baseline:", "warm:"))]
+    assert (
+        sorted(o for t in finished if (o := str(t.user_attrs["origin"])).startswith(("baseline:", "warm:"))) == guesses
+    )
+    (retry,) = [t for t in finished if t.user_attrs.get("retry_of") == stale.number]
+    assert retry.user_attrs["origin"] == killed.user_attrs["origin"]
