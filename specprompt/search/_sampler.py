@@ -72,6 +72,10 @@ __all__ = ["BUDGET_REDRAWS", "BandSampler"]
 #: Extra proposals asked of the base sampler when its joint proposal is over budget.
 BUDGET_REDRAWS = 8
 
+#: Salt of the per-trial seeds: the one earlier versions used when no other trial ran (they
+#: counted running trials), so a study they began resumes with the proposals it had.
+_SEED_SALT = "running:0"
+
 
 def _whole(study: Study) -> Study:
     """The study itself when a pruner hands the sampler a view of it.
@@ -138,7 +142,7 @@ class BandSampler(BaseSampler):
         host is not told apart from a live one until Optuna's heartbeat retires it, so a seed
         that counted it would make a resumed study propose what the uninterrupted one never did.
         """
-        reseed(self._base_sampler, trial_seed(self._seed, searched_trials(study)))
+        reseed(self._base_sampler, trial_seed(self._seed, searched_trials(study), salt=_SEED_SALT))
 
     @staticmethod
     def _write(study: Study, trial: FrozenTrial, record: TrialRecord) -> None:

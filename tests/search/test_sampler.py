@@ -77,7 +77,7 @@ def test_no_budget_or_independent_sampling_is_left_alone(colour_task: Task) -> N
     budgeted = _ctx(colour_task, 30)
     first, _ = _ask(BandSampler(optuna.samplers.RandomSampler(seed=3), budgeted, local_search=0.0, seed=0))
     pure = optuna.samplers.RandomSampler(seed=3)
-    reseed(pure, trial_seed(0, 0))  # what BandSampler does before the first trial
+    reseed(pure, trial_seed(0, 0, salt="running:0"))  # what BandSampler does before the first trial
     plain = optuna.create_study(sampler=pure)
     assert first == plain.ask(dict(budgeted.distributions())).params  # the random baseline stays pure
 
