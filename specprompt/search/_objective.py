@@ -18,7 +18,6 @@ from typing import Any
 import optuna
 
 from specprompt.errors import ConfigError, EndpointError, TransportError
-from specprompt.search._budget import fits
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write_record
 from specprompt.search._reference import candidate_of
@@ -28,6 +27,7 @@ __all__ = [
     "FINISHED",
     "WORST",
     "Objective",
+    "constraints",
     "counts_toward_n_trials",
     "finished_trials",
     "full_score",
@@ -37,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger("specprompt.search")
 
-#: The score given to an infeasible (over-budget) trial, which is never scored.
+#: The score given to an infeasible trial (over budget, or a label without an image), which is never scored.
 WORST = -math.inf
 #: A single-objective trial reports its running mean to the pruner this many times.
 REPORTS_PER_TRIAL = 4
@@ -70,6 +70,22 @@ def searched_trials(study: optuna.Study) -> int:
     those the trim added after the choice, so a resumed or extended search runs the trials it would
     have run without the trim."""
     return sum(1 for t in finished_trials(study) if counts_toward_n_trials(t))
+
+
+def constraints(ctx: SearchContext, cand: Candidate, budget: float | None, *, bound: bool) -> dict[str, float]:
+    """Optuna's constraints of a trial that shows ``cand``: feasible when every value is <= 0.
+
+    ``tokens``: image tokens minus ``budget`` (with a budget). ``labels``: how many labels keep no
+    image (where the label rule is on, :attr:`SearchContext.must_cover`; 0 for a trial the rule
+    does not bind, ``bound=False``: a baseline or the fallback). Budget and rule are the study's,
+    so every trial of a study has the same names (Optuna's ``GPSampler`` needs that).
+    """
+    out: dict[str, float] = {}
+    if budget is not None:
+        out["tokens"] = float(ctx.tokens(cand) - budget)
+    if ctx.must_cover:
+        out["labels"] = float(len(ctx.missing_classes(cand))) if bound else 0.0
+    return out
 
 
 def worker_tag() -> dict[str, Any]:
@@ -163,20 +179,20 @@ class Objective:
         ctx = self.ctx
         tokens = ctx.tokens(cand)
         key = ctx.key(cand)
-        feasible = fits(tokens, self.budget) and (baseline or ctx.covers_labels(cand))
-        excess = None if self.budget is None else float(tokens - self.budget)
+        limits = constraints(ctx, cand, self.budget, bound=not baseline)
+        feasible = all(v <= 0 for v in limits.values())
         record = TrialRecord(
             key=key,
             tokens=tokens,
             feasible=feasible,
             selections=ctx.describe(cand),
-            constraint=None if excess is None else (excess,),
+            constraint=limits or None,
         )
         write_record(trial, record)
-        if excess is not None:
-            trial.set_constraint("tokens", excess)
+        for name, value in limits.items():
+            trial.set_constraint(name, value)
         if not feasible:
-            logger.debug("trial %d: %d tokens > budget %s, not scored", trial.number, tokens, self.budget)
+            logger.debug("trial %d: infeasible (%s), not scored", trial.number, limits)
             return self._values(WORST, tokens)
         prior = self._prior(trial.study, key, trial.number)
         if prior is not None:

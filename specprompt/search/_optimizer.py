@@ -72,8 +72,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         metric: ``metric(example, prediction, trace=None) -> float | bool``.
         config: a :class:`SearchConfig`; keyword ``options`` override its fields.
         sampler: the base Optuna sampler the :class:`~specprompt.search._sampler.BandSampler`
-            wraps; default seeded multivariate TPE. The budget reaches it through
-            ``trial.set_constraint`` (and the JSON user attribute ``constraint``). Its random
+            wraps; default seeded multivariate TPE. The budget and the label rule reach it
+            through ``trial.set_constraint`` (constraints ``tokens`` and ``labels``; the JSON
+            user attribute ``constraint`` holds them too). Its random
             state is reseeded before each trial from ``seed`` and the trial's place in the study
             (so a resumed run proposes what an uninterrupted one would): a seed given to the
             sampler itself has no effect; vary ``seed`` for repeats.

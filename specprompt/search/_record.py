@@ -13,8 +13,12 @@ user attribute    meaning                                                       
 ``worker``        ``{"host", "pid"}`` of the process that ran the trial               objective
 ``key``           hash of the rendered prompt (:meth:`SearchContext.key`)             objective
 ``tokens``        image tokens of the prompt                                          objective
-``feasible``      ``tokens`` within the budget                                        objective
-``constraint``    ``[tokens - budget]`` (no budget: absent)                           objective
+``feasible``      ``tokens`` within the budget and, where the label rule binds, an      objective
+                  image of every label: every ``constraint`` value <= 0
+``constraint``    Optuna's constraints (``trial.set_constraint``): ``{"tokens": tokens  objective
+                  - budget}`` with a budget, ``"labels"``: labels left without an
+                  image, where the rule is on (neither: absent;
+                  :func:`~specprompt.search._objective.constraints`)
 ``selections``    per image slot: source, choice, kept bands, crop, tokens            objective
 ``example_scores``  minibatch valset index (a string) -> score                        objective
 ``score``         the mean of ``example_scores`` (complete trials only)               objective
@@ -108,7 +112,7 @@ class TrialRecord:
     key: str | None = None
     tokens: int | None = None
     feasible: bool | None = None
-    constraint: tuple[float, ...] | None = None
+    constraint: Mapping[str, float] | None = None
     selections: Mapping[str, Any] | None = None
     example_scores: Mapping[int, float] | None = None
     score: float | None = None
@@ -129,7 +133,7 @@ class TrialRecord:
             if value is None:
                 continue
             if f.name == "constraint":
-                value = [float(v) for v in value]
+                value = {str(k): float(v) for k, v in value.items()}
             elif f.name == "example_scores":
                 value = {str(i): float(s) for i, s in value.items()}
             elif isinstance(value, Mapping):
@@ -143,7 +147,9 @@ class TrialRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         data: dict[str, Any] = {k: v for k, v in attrs.items() if k in names}
         if data.get("constraint") is not None:
-            data["constraint"] = tuple(float(v) for v in data["constraint"])
+            limits = data["constraint"]  # a list: ``[tokens - budget]``, as older versions stored it
+            pairs = limits.items() if isinstance(limits, Mapping) else zip(("tokens",), limits, strict=False)
+            data["constraint"] = {str(k): float(v) for k, v in pairs}
         if data.get("example_scores") is not None:
             data["example_scores"] = {int(i): float(s) for i, s in data["example_scores"].items()}
         for name in ("score", "screen_score"):

@@ -14,8 +14,9 @@ origin                     who proposes
                            level, within the budget; under pixel pricing one budget-aware move
                            of :mod:`specprompt.search._moves`; :func:`~specprompt.search._warm.neighbour`)
 ``sampler``                the base sampler (seeded TPE by default; ``RandomSampler`` for the
-                           random-search baseline), which sees the budget as the trial
-                           constraint ``tokens - budget`` (``trial.set_constraint``)
+                           random-search baseline), which sees the budget and the label
+                           rule as the trial constraints ``tokens`` and ``labels``
+                           (``trial.set_constraint``)
 =========================  ==================================================================
 
 Budget-aware sampling: when the base sampler proposes every parameter at once (multivariate TPE

@@ -20,7 +20,7 @@ from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._journal import journal_file, open_journal
-from specprompt.search._objective import finished_trials, full_score, worker_tag
+from specprompt.search._objective import constraints, finished_trials, full_score, worker_tag
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
@@ -181,9 +181,11 @@ def default_sampler(config: SearchConfig, *, random: bool = False) -> optuna.sam
     """Seeded multivariate TPE (single- and multi-objective), or a seeded random sampler.
 
     Convention:
-        The budget reaches the sampler through ``trial.set_constraint`` (Optuna 5 reads
-        ``trial.constraints``; ``constraints_func`` is deprecated there), so feasible trials are
-        preferred and infeasible ones are ranked by how far over budget they are.
+        The budget and the label rule reach the sampler through ``trial.set_constraint``
+        (Optuna 5 reads ``trial.constraints``; ``constraints_func`` is deprecated there):
+        ``tokens`` (over budget) and ``labels`` (labels left without an image,
+        :func:`~specprompt.search._objective.constraints`), so feasible trials are preferred and
+        infeasible ones are ranked by how far they miss.
     """
     if random:
         return optuna.samplers.RandomSampler(seed=config.seed)
@@ -290,15 +292,15 @@ def add_trial(
     since = scorer.spend if since is None else since
     cfg = ctx.config
     key, tokens = ctx.key(cand), ctx.tokens(cand)
-    excess = None if cfg.token_budget is None else float(tokens - cfg.token_budget)
+    limits = constraints(ctx, cand, cfg.token_budget, bound=TrialRecord(origin=origin).label_rule_binds)
     full = None if partial is not None else full_score(study, ctx, scorer, key, cand, None)
     record = TrialRecord(
         origin=origin,
         worker=worker_tag(),
         key=key,
         tokens=tokens,
-        feasible=True,
-        constraint=None if excess is None else (excess,),
+        feasible=all(v <= 0 for v in limits.values()),
+        constraint=limits or None,
         selections=ctx.describe(cand),
         example_scores=partial if full is None else full.example_scores,
         score=None if full is None else full.score,
@@ -312,6 +314,6 @@ def add_trial(
             distributions=dict(ctx.distributions()),
             values=values,
             user_attrs=record.to_attrs(),
-            system_attrs={} if excess is None else {"constraints:tokens": excess},
+            system_attrs={f"constraints:{name}": value for name, value in limits.items()},
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from typing import Any
 
@@ -123,6 +124,16 @@ def test_compile_never_drops_every_image_of_a_label(colour_task: Task, lm: dspy.
     for t in infeasible_in_budget:
         shown = {label_of[sid] for sid, e in t.user_attrs["selections"].items() if e.get("bands")}
         assert shown != labels, t.number
+        # stored infeasible for Optuna too (its samplers and study.best_trials read the constraints)
+        assert t.constraints["tokens"] <= 0 < t.constraints["labels"] == len(labels - shown), t.number
+        assert t.user_attrs["constraint"] == t.constraints and t.values == [-math.inf]
+    for t in result.study.trials:
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert set(t.constraints) == {"tokens", "labels"}, t.number  # the same names on every trial
+            assert (max(t.constraints.values()) <= 0) == t.user_attrs["feasible"], t.number
+    assert all(
+        t.constraints["labels"] == 0 for t in result.study.trials if t.number not in {x.number for x in searched}
+    )
     assert set(json.loads(result.best.selections)) == set(label_of)
 
 
@@ -162,5 +173,6 @@ def test_fallback_keeps_an_image_of_every_label(colour_task: Task, lm: dspy.LM) 
     last = result.study.trials[-1]
     assert last.user_attrs["origin"].startswith("fallback:") and last.user_attrs["origin"] != "fallback:text_only"
     assert result.best.trial == last.number and 0 < result.best.tokens <= 90
+    assert last.constraints == {"tokens": result.best.tokens - 90.0, "labels": 0.0}
     labels = {d.label for d in program.demos}
     assert len(labels) == 3 and labels == {d.label for d in program.demos if isinstance(d.image, dspy.Image)}

@@ -101,7 +101,7 @@ def test_infeasible_trials_never_call_the_scorer(colour_task: Task, lm: dspy.LM)
     assert infeasible, "the test needs over-budget proposals"
     for t in infeasible:
         assert t.values[0] == -math.inf
-        assert t.user_attrs["constraint"][0] > 0
+        assert t.user_attrs["constraint"]["tokens"] > 0
         assert t.constraints["tokens"] > 0
         assert "example_scores" not in t.user_attrs and "score" not in t.user_attrs
     scored = {t.user_attrs["key"] for t in trials if t.user_attrs["feasible"]}

@@ -219,7 +219,7 @@ def test_trial_record_round_trip() -> None:
         key="k",
         tokens=12,
         feasible=True,
-        constraint=(-3.0,),
+        constraint={"tokens": -3.0, "labels": 0.0},
         selections={"s": {"tokens": 12}},
         example_scores={0: 1.0, 5: 0.0},
         score=0.5,
@@ -230,6 +230,7 @@ def test_trial_record_round_trip() -> None:
     assert TrialRecord.from_attrs({**attrs, "other": 1}) == rec
     assert TrialRecord(origin="x").to_attrs() == {"origin": "x"}
     assert TrialRecord(origin="baseline:uniform").is_baseline and not rec.is_baseline
+    assert TrialRecord.from_attrs({"constraint": [4.0]}).constraint == {"tokens": 4.0}  # as older versions stored it
 
 
 def test_full_score_record() -> None:
