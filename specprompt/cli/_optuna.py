@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE_SAMPLERS", "make_pruner", "make_sampler"]
 
 #: ``--sampler`` names: ``tpe`` (default: seeded multivariate TPE), ``random``, ``gp`` (Gaussian
-#: process), ``nsga2`` (genetic; suits ``--multi-objective``), ``qmc`` (scrambled Sobol
-#: sequence), ``cmaes`` (CMA-ES; needs the ``cmaes`` package), ``bruteforce`` (every
-#: combination once, in a seeded order).
+#: process; its over-budget proposals are coarsened to fit, not asked again), ``nsga2`` (genetic;
+#: suits ``--multi-objective``), ``qmc`` (scrambled Sobol sequence), ``cmaes`` (CMA-ES; needs the
+#: ``cmaes`` package), ``bruteforce`` (every combination once, in a seeded order).
 SAMPLERS = ("tpe", "random", "gp", "nsga2", "qmc", "cmaes", "bruteforce")
 #: Samplers Optuna runs on single-objective studies only.
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)

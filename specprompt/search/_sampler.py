@@ -22,8 +22,12 @@ origin                     who proposes
 Budget-aware sampling: when the base sampler proposes every parameter at once (multivariate TPE
 after its startup trials) and the proposal is over budget, it is asked again, up to
 :data:`BUDGET_REDRAWS` times, and the first proposal that fits is used (else the last one, which
-the objective then refuses without scoring). Samplers that propose parameter by parameter
-(``RandomSampler``, TPE's startup trials) are left alone, so the random-search baseline stays pure.
+the objective then refuses without scoring). A ``GPSampler`` is not asked again: each call refits
+its Gaussian process and optimizes the acquisition anew (the redraws made ``--sampler gp`` many
+times slower per trial than TPE); its over-budget proposal is coarsened until it fits instead
+(:func:`~specprompt.search._coarsen.coarsen_to_fit`, no sampler call; ``over_budget``).
+Samplers that propose parameter by parameter (``RandomSampler``, TPE's startup trials) are left
+alone, so the random-search baseline stays pure.
 
 It wraps its base sampler the way :class:`optuna.samplers.PartialFixedSampler` does: for a
 neighbour trial every parameter is fixed, for the others everything is delegated.
@@ -49,11 +53,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from optuna.samplers import BaseSampler
+from optuna.samplers import BaseSampler, GPSampler
 
+from specprompt.errors import ConfigError
 from specprompt.search._budget import fits
+from specprompt.search._coarsen import coarsen_to_fit
 from specprompt.search._context import SearchContext
 from specprompt.search._objective import searched_trials, worker_tag
 from specprompt.search._record import TrialRecord
@@ -99,6 +105,13 @@ class BandSampler(BaseSampler):
         local_search: share of the trials that are not enqueued which try a neighbour of the
             incumbent (0 = the base sampler alone: the random-search baseline).
         seed: seeds the neighbour draws and, per trial, the base sampler.
+        over_budget: what becomes of an over-budget joint proposal: ``"redraw"`` (ask the base
+            sampler again, up to :data:`BUDGET_REDRAWS` times) or ``"coarsen"``
+            (:func:`~specprompt.search._coarsen.coarsen_to_fit`); ``None``: ``"coarsen"`` for a
+            ``GPSampler`` (asking it again refits its model), ``"redraw"`` for the others.
+
+    Raises:
+        ConfigError: ``over_budget`` is none of these.
 
     Convention:
         Whether a trial is a neighbour, and which, and what the base sampler proposes depend
@@ -112,11 +125,22 @@ class BandSampler(BaseSampler):
         written in :meth:`before_trial`; an enqueued trial keeps the origin it was enqueued with.
     """
 
-    def __init__(self, base_sampler: BaseSampler, ctx: SearchContext, *, local_search: float, seed: int) -> None:
+    def __init__(
+        self,
+        base_sampler: BaseSampler,
+        ctx: SearchContext,
+        *,
+        local_search: float,
+        seed: int,
+        over_budget: Literal["redraw", "coarsen"] | None = None,
+    ) -> None:
+        if over_budget not in (None, "redraw", "coarsen"):
+            raise ConfigError(f"over_budget must be 'redraw', 'coarsen' or None, got {over_budget!r}")
         self._base_sampler = base_sampler
         self._ctx = ctx
         self._local_search = float(local_search)
         self._seed = seed
+        self._over_budget = over_budget or ("coarsen" if isinstance(base_sampler, GPSampler) else "redraw")
         self._proposals: dict[int, dict[str, int]] = {}
 
     def reseed_rng(self) -> None:
@@ -190,6 +214,9 @@ class BandSampler(BaseSampler):
         budget = ctx.config.token_budget
         if budget is None or set(params) != set(ctx.distributions()):
             return params
+        if self._over_budget == "coarsen":
+            cand = ctx.from_params(params)
+            return params if fits(ctx.tokens(cand), budget) else ctx.to_params(coarsen_to_fit(ctx, cand, budget))
         for _ in range(BUDGET_REDRAWS):
             if fits(ctx.tokens(ctx.from_params(params)), budget):
                 break

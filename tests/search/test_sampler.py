@@ -9,7 +9,9 @@ import optuna
 import pytest
 from optuna.distributions import BaseDistribution
 
+from specprompt.errors import ConfigError
 from specprompt.search import SearchConfig
+from specprompt.search._coarsen import coarsen_to_fit
 from specprompt.search._context import SearchContext
 from specprompt.search._demos import plan_demos
 from specprompt.search._record import TrialRecord
@@ -134,3 +136,55 @@ def test_a_trial_left_running_elsewhere_does_not_change_what_the_base_sampler_pr
         return out
 
     assert proposals(stale=True) == proposals(stale=False)
+
+
+class CountingGP(optuna.samplers.GPSampler):
+    """Optuna's GPSampler, counting the joint proposals it is asked for."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.asked: list[int] = []
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        params = super().sample_relative(study, trial, search_space)
+        if params:
+            self.asked.append(trial.number)
+        return params
+
+
+def test_a_gp_proposal_over_budget_is_coarsened_not_drawn_again(colour_task: Task) -> None:
+    """Asking a GPSampler again refits its model: its over-budget proposal is coarsened to fit instead,
+    the same way for the same seed."""
+    ctx = _ctx(colour_task, 30)  # two 64 px images: 44 tokens each at full resolution
+
+    def run() -> tuple[list[dict[str, Any]], list[int]]:
+        gp = CountingGP(seed=0, n_startup_trials=2)
+        study = optuna.create_study(direction="maximize", sampler=BandSampler(gp, ctx, local_search=0.0, seed=0))
+        for _ in range(6):  # finer images score higher: the model's optimum is over budget
+            trial = study.ask(dict(ctx.distributions()))
+            study.tell(trial, -float(sum(trial.params.values())))
+        return [t.params for t in study.trials], gp.asked
+
+    params, asked = run()
+    assert asked and len(asked) == len(set(asked)), "one GP proposal per trial"
+    assert all(ctx.tokens(ctx.from_params(p)) <= 30 for p in params[2:])  # the GP's trials fit
+    assert run() == (params, asked)  # deterministic given the seed
+    with pytest.raises(ConfigError, match="over_budget"):
+        BandSampler(optuna.samplers.RandomSampler(), ctx, local_search=0.0, seed=0, over_budget="drop")  # type: ignore[arg-type]
+
+
+def test_coarsen_to_fit_steps_down_until_the_prompt_fits_and_keeps_every_label(colour_task: Task) -> None:
+    student = dspy.Predict(colour_task.signature)
+    student.demos = colour_task.trainset[:4]
+    ctx = SearchContext(student, plan_demos(student, [], None, 0), SearchConfig(token_budget=60))
+    assert ctx.must_cover and ctx.covers_labels(ctx.full())
+    full = ctx.full()
+    assert coarsen_to_fit(ctx, full, None) is full and coarsen_to_fit(ctx, full, 10**6) is full
+    for budget in (150, 100, 60, 30):
+        fitted = coarsen_to_fit(ctx, full, budget)
+        assert ctx.tokens(fitted) <= budget, budget
+        for sid, values in fitted.values.items():  # only coarser: keep_from never goes down
+            assert values["keep_from"] >= full.values[sid]["keep_from"]
+        if budget >= 60:  # room for one image per label: every label keeps one
+            assert ctx.covers_labels(fitted), budget
+    assert ctx.tokens(coarsen_to_fit(ctx, full, 0)) == 0
