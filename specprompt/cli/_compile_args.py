@@ -165,7 +165,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=PRUNERS,
         default="percentile",
         help="Optuna pruner stopping weak trials on their running minibatch score "
-        "(default: %(default)s: the bottom quarter, after half the minibatch)",
+        "(default: %(default)s: the bottom quarter, after half the minibatch; percentile and median "
+        "wait for 5 scored trials of the search, baselines not counted); wilcoxon pairs each "
+        "example's score with the best trial's and prunes nothing with --minibatch 4 or less",
     )
     p.add_argument(
         "--timeout",

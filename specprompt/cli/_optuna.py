@@ -3,8 +3,12 @@
 The names map onto Optuna classes with the search's seed; ``tpe`` and ``percentile`` are the
 library's defaults (:func:`specprompt.search.BandOptimizer` with no ``sampler``/``pruner``).
 Each sampler is the base sampler of the search's :class:`~specprompt.search.BandSampler`, which
-reseeds it before every trial. Trials report one step per scored minibatch example, so pruners
-compare running minibatch scores.
+reseeds it before every trial. Trials report the running minibatch score at the step of how many
+examples are scored, so ``percentile``, ``median`` and ``hyperband`` compare running scores; with
+``wilcoxon`` they report each example's score at its valset index instead, which the pruner pairs
+with the best trial's. ``percentile`` and ``median`` start pruning once five trials of the search
+were scored: baselines and never-scored infeasible trials do not count
+(:class:`specprompt.search.SearchedStartupPruner`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ if TYPE_CHECKING:
 
     import optuna
 
-__all__ = ["PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE_SAMPLERS", "make_pruner", "make_sampler"]
+__all__ = ["N_STARTUP_TRIALS", "PRUNERS", "SAMPLERS", "SINGLE_OBJECTIVE_SAMPLERS", "make_pruner", "make_sampler"]
 
 #: ``--sampler`` names: ``tpe`` (default: seeded multivariate TPE), ``random``, ``gp`` (Gaussian
 #: process; its over-budget proposals are coarsened to fit, not asked again), ``nsga2`` (genetic;
@@ -30,8 +34,11 @@ SAMPLERS = ("tpe", "random", "gp", "nsga2", "qmc", "cmaes", "bruteforce")
 #: Samplers Optuna runs on single-objective studies only.
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 #: ``--pruner`` names: ``percentile`` (default: bottom quarter after half the minibatch), ``median``,
-#: ``hyperband``, ``none``.
-PRUNERS = ("percentile", "median", "hyperband", "none")
+#: ``hyperband``, ``wilcoxon`` (paired test against the best trial, example by example; prunes
+#: nothing with a minibatch of 4 or fewer), ``none``.
+PRUNERS = ("percentile", "median", "hyperband", "wilcoxon", "none")
+#: Trials of the search scored before ``median`` prunes (as the default ``percentile``).
+N_STARTUP_TRIALS = 5
 
 
 def _cmaes_sampler(seed: int) -> optuna.samplers.BaseSampler:
@@ -116,10 +123,12 @@ def make_pruner(name: str, minibatch: int, *, multi_objective: bool = False) -> 
             (Optuna prunes single-objective studies only).
 
     Example:
-        >>> type(make_pruner("median", 16)).__name__, make_pruner("percentile", 16)
+        >>> type(make_pruner("median", 16).base).__name__, make_pruner("percentile", 16)
         ('MedianPruner', None)
     """
     import optuna
+
+    from specprompt.search import SearchedStartupPruner
 
     if name not in PRUNERS:
         raise ConfigError(f"unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
@@ -130,5 +139,10 @@ def make_pruner(name: str, minibatch: int, *, multi_objective: bool = False) -> 
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=math.ceil(minibatch / 2))
+        median = optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=math.ceil(minibatch / 2))
+        return SearchedStartupPruner(median, N_STARTUP_TRIALS)
+    if name == "wilcoxon":
+        with warnings.catch_warnings():  # experimental in Optuna 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.WilcoxonPruner(p_threshold=0.1)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=minibatch)

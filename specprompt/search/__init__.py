@@ -8,6 +8,7 @@ from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
 from specprompt.search._identity import NAMING_FIELDS
 from specprompt.search._optimizer import BandOptimizer
+from specprompt.search._pruning import SearchedStartupPruner
 from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
 from specprompt.search._scoring import metric_value
 from specprompt.search._screen import SCREEN_CHECKPOINT
@@ -35,6 +36,7 @@ __all__ = [
     "RetryPolicy",
     "SCREEN_CHECKPOINT",
     "SearchConfig",
+    "SearchedStartupPruner",
     "Spend",
     "SpendReport",
     "StudySpend",

@@ -19,6 +19,7 @@ import optuna
 
 from specprompt.errors import ConfigError, EndpointError, TransportError
 from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._pruning import reports_examples
 from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write_record
 from specprompt.search._reference import candidate_of
 from specprompt.search._scoring import Failures, Scorer
@@ -39,7 +40,8 @@ logger = logging.getLogger("specprompt.search")
 
 #: The score given to an infeasible trial (over budget, or a label without an image), which is never scored.
 WORST = -math.inf
-#: A single-objective trial reports its running mean to the pruner this many times.
+#: A single-objective search trial is scored in this many chunks, the pruner asked after each but
+#: the last (what it reports: :mod:`specprompt.search._pruning`).
 REPORTS_PER_TRIAL = 4
 
 #: Trial states that count toward ``n_trials``.
@@ -126,7 +128,9 @@ class Objective:
 
     Convention:
         A baseline trial (origin ``baseline:<name>``) is never pruned, so every baseline that
-        fits ends the search with a complete score and becomes a finalist.
+        fits ends the search with a complete score and becomes a finalist. It reports to the
+        pruner only where each example is reported (``WilcoxonPruner``: the best trial it pairs
+        a trial with is often a baseline; :mod:`specprompt.search._pruning`).
     """
 
     def __init__(
@@ -143,6 +147,10 @@ class Objective:
         self.minibatch = list(minibatch)
         self.multi_objective = multi_objective
         self.worker = worker_tag()
+
+    def _per_example(self, trial: optuna.Trial) -> bool:
+        """Whether the trial reports each example's score (:func:`~specprompt.search._pruning.reports_examples`)."""
+        return not self.multi_objective and reports_examples(trial.study.pruner)
 
     def _values(self, score: float, tokens: int) -> float | tuple[float, float]:
         return (score, float(tokens)) if self.multi_objective else score
@@ -217,6 +225,9 @@ class Objective:
             raise optuna.TrialPruned(f"same prompt as pruned trial {prior.number}")
         score = float(before.score if before.score is not None else WORST)
         write_record(trial, TrialRecord(reused_from=prior.number, example_scores=scores, score=score))
+        if self._per_example(trial):  # it may become the best trial, which the pruner pairs others with
+            for i, value in sorted(scores.items()):
+                trial.report(value, i)
         logger.debug("trial %d shows the prompt of trial %d: reused", trial.number, prior.number)
         return self._values(score, tokens)
 
@@ -231,18 +242,24 @@ class Objective:
                 program.append(ctx.build(cand))
             return program[0]
 
-        report = prunable and not self.multi_objective
-        parts = min(REPORTS_PER_TRIAL, len(self.minibatch)) if report else 1
+        prune = prunable and not self.multi_objective
+        per_example = self._per_example(trial)
+        parts = min(REPORTS_PER_TRIAL, len(self.minibatch)) if prune else 1
         size = math.ceil(len(self.minibatch) / parts)
         done: dict[int, float] = {}
         failures = Failures()  # every example failing is a broken setup per trial, not per chunk
         for start in range(0, len(self.minibatch), size):
             chunk = self.minibatch[start : start + size]
-            done.update(self.scorer.score(key, build, chunk, failures))
+            scores = self.scorer.score(key, build, chunk, failures)
+            done.update(scores)
             running = sum(done.values()) / len(done)
             last = start + size >= len(self.minibatch)
-            if report and not last:
+            if per_example:  # :mod:`~specprompt.search._pruning`: each example at its valset index
+                for i in chunk:
+                    trial.report(scores[i], i)
+            elif prune and not last:
                 trial.report(running, len(done))
+            if prune and not last:
                 # while every example so far failed, the trial runs on: a broken setup is told
                 # apart from a failing example over the whole trial (``check`` below), never pruned
                 if trial.should_prune() and not failures.all_failed:

@@ -78,7 +78,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             state is reseeded before each trial from ``seed`` and the trial's place in the study
             (so a resumed run proposes what an uninterrupted one would): a seed given to the
             sampler itself has no effect; vary ``seed`` for repeats.
-        pruner: an Optuna pruner; default :func:`default_pruner`.
+        pruner: an Optuna pruner; default :func:`default_pruner`. Trials report running
+            minibatch scores, or with a ``WilcoxonPruner`` each example's score at its valset
+            index (:mod:`specprompt.search._pruning`). Optuna's own ``n_startup_trials`` counts
+            every complete trial, baselines and never-scored infeasible trials included: wrap the
+            pruner in :class:`~specprompt.search.SearchedStartupPruner` to count the search's
+            scored trials only, as the default does.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
             (``postgresql+psycopg2://...``) or an Optuna storage object.
         target: the LM the compiled program will answer with (e.g. a remote VLM), when the

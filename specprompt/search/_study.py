@@ -21,6 +21,7 @@ from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._journal import journal_file, open_journal
 from specprompt.search._objective import constraints, finished_trials, full_score, worker_tag
+from specprompt.search._pruning import SearchedStartupPruner, reports_examples
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
 from specprompt.search._result import ParetoRow, pareto, rank
@@ -194,12 +195,15 @@ def default_sampler(config: SearchConfig, *, random: bool = False) -> optuna.sam
 
 def default_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     """Prunes a trial whose running minibatch score falls in the bottom quarter, once it has
-    scored half its minibatch and five trials have finished; no pruning in multi-objective mode."""
+    scored half its minibatch and five trials of the search were scored (baselines and unscored
+    infeasible trials do not count: :class:`~specprompt.search._pruning.SearchedStartupPruner`);
+    no pruning in multi-objective mode."""
     if config.multi_objective:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.PercentilePruner(
-        25.0, n_startup_trials=5, n_warmup_steps=math.ceil(config.minibatch_size / 2)
+    percentile = optuna.pruners.PercentilePruner(
+        25.0, n_startup_trials=0, n_warmup_steps=math.ceil(config.minibatch_size / 2)
     )
+    return SearchedStartupPruner(percentile, 5)
 
 
 def collect_rows(study: optuna.Study, ctx: SearchContext, budget: float | None) -> list[ParetoRow]:
@@ -307,12 +311,15 @@ def add_trial(
         spend=(scorer.spend - since).to_dict(),
     )
     values = None if full is None else [full.score, float(tokens)] if cfg.multi_objective else [full.score]
+    # per-example reports (WilcoxonPruner): a search that goes on may pair its trials with this one
+    steps = dict(record.example_scores or {}) if not cfg.multi_objective and reports_examples(study.pruner) else None
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.PRUNED if full is None else optuna.trial.TrialState.COMPLETE,
             params=ctx.to_params(cand),
             distributions=dict(ctx.distributions()),
             values=values,
+            intermediate_values=steps,
             user_attrs=record.to_attrs(),
             system_attrs={f"constraints:{name}": value for name, value in limits.items()},
         )

@@ -401,7 +401,9 @@ def test_parse_baselines() -> None:
         parse_baselines("fast")
 
 
-@pytest.mark.parametrize(("sampler", "pruner"), [("random", "median"), ("gp", "hyperband"), ("nsga2", "none")])
+@pytest.mark.parametrize(
+    ("sampler", "pruner"), [("random", "median"), ("gp", "hyperband"), ("nsga2", "none"), ("tpe", "wilcoxon")]
+)
 def test_sampler_and_pruner_options(
     program_file: Path, tiny_data: dict[str, Path], tmp_path: Path, sampler: str, pruner: str
 ) -> None:
@@ -453,7 +455,7 @@ def test_optuna_option_errors(
     args = compile_args(program_file, tiny_data, tmp_path / "o", "--multi-objective", "--sampler", "cmaes")
     assert main(args) == 2
     assert "--sampler cmaes needs a single-objective search" in capsys.readouterr().err
-    for flag, value in (("--sampler", "cma"), ("--pruner", "wilcoxon"), ("--timeout", "0"), ("--timeout", "soon")):
+    for flag, value in (("--sampler", "cma"), ("--pruner", "patient"), ("--timeout", "0"), ("--timeout", "soon")):
         with pytest.raises(SystemExit) as exc:
             main(compile_args(program_file, tiny_data, tmp_path / "o", flag, value))
         assert exc.value.code == 2

@@ -9,6 +9,7 @@ import pytest
 
 from specprompt import ConfigError
 from specprompt.cli._optuna import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from specprompt.search import SearchedStartupPruner
 
 
 def test_every_name_builds() -> None:
@@ -18,6 +19,9 @@ def test_every_name_builds() -> None:
     for name in PRUNERS[1:]:
         assert isinstance(make_pruner(name, 8), optuna.pruners.BasePruner)
     assert isinstance(make_pruner("none", 8, multi_objective=True), optuna.pruners.NopPruner)
+    median = make_pruner("median", 8)  # waits for scored search trials, not for the baselines
+    assert isinstance(median, SearchedStartupPruner) and median.n_startup_trials == 5
+    assert isinstance(make_pruner("wilcoxon", 8), optuna.pruners.WilcoxonPruner)
 
 
 def test_unknown_names_and_multi_objective_pruning() -> None:
@@ -25,10 +29,11 @@ def test_unknown_names_and_multi_objective_pruning() -> None:
         ConfigError, match="unknown sampler 'cma'; known: tpe, random, gp, nsga2, qmc, cmaes, bruteforce"
     ):
         make_sampler("cma", 0)
-    with pytest.raises(ConfigError, match="unknown pruner 'x'; known: percentile, median, hyperband, none"):
+    with pytest.raises(ConfigError, match="unknown pruner 'x'; known: percentile, median, hyperband, wilcoxon, none"):
         make_pruner("x", 8)
-    with pytest.raises(ConfigError, match="--pruner hyperband needs a single-objective search"):
-        make_pruner("hyperband", 8, multi_objective=True)
+    for name in ("hyperband", "wilcoxon"):
+        with pytest.raises(ConfigError, match=f"--pruner {name} needs a single-objective search"):
+            make_pruner(name, 8, multi_objective=True)
 
 
 def test_the_new_samplers_are_optunas_seeded() -> None:
