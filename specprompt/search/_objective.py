@@ -32,6 +32,7 @@ __all__ = [
     "counts_toward_n_trials",
     "finished_trials",
     "full_score",
+    "optuna_constraints",
     "searched_trials",
     "worker_tag",
 ]
@@ -88,6 +89,20 @@ def constraints(ctx: SearchContext, cand: Candidate, budget: float | None, *, bo
     if ctx.must_cover:
         out["labels"] = float(len(ctx.missing_classes(cand))) if bound else 0.0
     return out
+
+
+def optuna_constraints(study: optuna.Study, limits: dict[str, float]) -> dict[str, float]:
+    """The part of ``limits`` (:func:`constraints`) to hand Optuna for a trial of ``study``: all of
+    it, unless the study's trials carry ``tokens`` alone, as the trials of a study begun before the
+    ``labels`` constraint do. ``GPSampler`` refuses a study whose trials differ in names,
+    so such a study keeps its layout; the label rule then reaches Optuna through the trial's value
+    (never scored) only, as it did when the study began."""
+    if "labels" not in limits or "tokens" not in limits:
+        return limits
+    for t in study.get_trials(deepcopy=False, states=FINISHED):
+        if t.constraints:
+            return {"tokens": limits["tokens"]} if set(t.constraints) == {"tokens"} else limits
+    return limits
 
 
 def worker_tag() -> dict[str, Any]:
@@ -197,7 +212,7 @@ class Objective:
             constraint=limits or None,
         )
         write_record(trial, record)
-        for name, value in limits.items():
+        for name, value in optuna_constraints(trial.study, limits).items():
             trial.set_constraint(name, value)
         if not feasible:
             logger.debug("trial %d: infeasible (%s), not scored", trial.number, limits)

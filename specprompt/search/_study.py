@@ -20,7 +20,7 @@ from specprompt.search._budget import fits
 from specprompt.search._config import SearchConfig
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._journal import journal_file, open_journal
-from specprompt.search._objective import constraints, finished_trials, full_score, worker_tag
+from specprompt.search._objective import constraints, finished_trials, full_score, optuna_constraints, worker_tag
 from specprompt.search._pruning import SearchedStartupPruner, reports_examples
 from specprompt.search._record import FALLBACK_ORIGIN, FullScore, TrialRecord
 from specprompt.search._reference import candidate_of
@@ -321,6 +321,6 @@ def add_trial(
             values=values,
             intermediate_values=steps,
             user_attrs=record.to_attrs(),
-            system_attrs={f"constraints:{name}": value for name, value in limits.items()},
+            system_attrs={f"constraints:{name}": v for name, v in optuna_constraints(study, limits).items()},
         )
     )

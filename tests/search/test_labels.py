@@ -176,3 +176,43 @@ def test_fallback_keeps_an_image_of_every_label(colour_task: Task, lm: dspy.LM) 
     assert last.constraints == {"tokens": result.best.tokens - 90.0, "labels": 0.0}
     labels = {d.label for d in program.demos}
     assert len(labels) == 3 and labels == {d.label for d in program.demos if isinstance(d.image, dspy.Image)}
+
+
+def test_a_study_begun_with_the_tokens_constraint_alone_keeps_that_layout(
+    colour_task: Task, lm: dspy.LM, tmp_path: Any
+) -> None:
+    # a study begun before the `labels` constraint: its trials carry `tokens` only, and GPSampler
+    # refuses a study whose trials differ in constraint names, so a resumed search writes `tokens` only
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    student = dspy.Predict(colour_task.signature)
+
+    def compile_with_gp(n_trials: int) -> Any:
+        opt = BandOptimizer(
+            exact,
+            **options(
+                token_budget=48,
+                k_demos=4,
+                n_trials=n_trials,
+                storage=f"sqlite:///{db}",
+                study_name="old",
+                sampler=optuna.samplers.GPSampler(seed=0, n_startup_trials=2),
+            ),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's GP warnings (experimental, clipped -inf values)
+            opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
+        assert opt.last_result is not None
+        return opt.last_result.study
+
+    study = compile_with_gp(6)
+    assert {frozenset(t.constraints) for t in study.trials} == {frozenset({"tokens", "labels"})}  # a new study
+    with sqlite3.connect(db) as con:  # what the trials of an earlier version hold
+        con.execute("DELETE FROM trial_system_attributes WHERE key = 'constraints:labels'")
+    study = compile_with_gp(12)  # raised "The constraint names must be the same for all trials." before
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) >= 12 and {frozenset(t.constraints) for t in finished} == {frozenset({"tokens"})}
+    # specprompt's own record keeps both, and its feasible flag follows the label rule as before
+    late = [t for t in finished if t.number >= 6 and t.user_attrs.get("constraint")]
+    assert late and all(set(t.user_attrs["constraint"]) == {"tokens", "labels"} for t in late)
