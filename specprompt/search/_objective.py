@@ -20,7 +20,7 @@ import optuna
 from specprompt.errors import ConfigError, EndpointError, TransportError
 from specprompt.search._context import Candidate, SearchContext
 from specprompt.search._pruning import reports_examples
-from specprompt.search._record import TRIM_ORIGIN, FullScore, TrialRecord, write_record
+from specprompt.search._record import FALLBACK_ORIGIN, TRIM_ORIGIN, FullScore, TrialRecord, write_record
 from specprompt.search._reference import candidate_of
 from specprompt.search._scoring import Failures, Scorer
 
@@ -56,14 +56,15 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def counts_toward_n_trials(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether ``trial`` counts toward ``n_trials``: finished (complete or pruned), not one the
-    trim added after the choice (origin ``trim:<n>``), and not a baseline scored outside the search
+    trim added after the choice (origin ``trim:<n>``) or the fallback added when no searched prompt
+    fit (origin ``fallback:<name>``), and not a baseline scored outside the search
     and added to the study after it (the random-search baseline's pick; a baseline the first guesses
     left out). A baseline trial the search ran was enqueued: Optuna keeps an enqueued trial's
     parameters as its ``fixed_params`` system attribute, which an added trial does not have."""
     if trial.state not in FINISHED:
         return False
     record = TrialRecord.from_trial(trial)
-    if (record.origin or "").startswith(TRIM_ORIGIN):
+    if (record.origin or "").startswith((TRIM_ORIGIN, FALLBACK_ORIGIN)):
         return False
     return not record.is_baseline or "fixed_params" in trial.system_attrs
 

@@ -472,7 +472,7 @@ def test_fallback_when_no_stored_trial_shows_this_prompt(colour_task: Task, lm: 
     with pytest.warns(SpecPromptWarning, match="12 is below the price of the cheapest demo image"):
         program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
-    assert result is not None and result.n_trials == 4
+    assert result is not None and result.n_trials == 3  # the fallback is not a searched trial
     last = result.study.trials[-1]
     assert last.user_attrs["origin"] == "fallback:text_only" and result.best.trial == last.number
     assert result.best.full and result.best.tokens == 0
@@ -489,8 +489,7 @@ def test_explicit_study_name_resumed_with_a_smaller_budget(colour_task: Task, lm
     opt = BandOptimizer(exact, **{**kw, "n_trials": 7, "token_budget": 30})
     program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
-    fell_back = any(t.user_attrs.get("fallback") for t in result.study.trials) if result else False
-    assert result is not None and result.n_trials == 7 + fell_back
+    assert result is not None and result.n_trials == 7  # a fallback, if one was added, is not counted
     assert prompt_tokens(program, "local", sources_of(colour_task)) <= 30
     assert all(r.tokens <= 30 for r in result.pareto_front())
     over = [t for t in result.study.trials[:4] if t.user_attrs["tokens"] > 30]
