@@ -112,13 +112,13 @@ def _optimize_with(run: Run, study: optuna.Study, desc: str, *, guided: bool, sh
     done = searched_trials(study)
     if run.cap.reached():
         return
-    with one_at_a_time():
-        requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
-        enqueue_next_guess(study, run.ctx, guesses, worker_tag())
-    if taken() >= cfg.n_trials:
+    if taken() >= cfg.n_trials:  # nothing is enqueued that no trial will run (it would stay WAITING)
         held = "" if done >= cfg.n_trials else f" and {cfg.n_trials - done} running in another process"
         logger.info("study %s already has %d finished trials%s; nothing to run", study.study_name, done, held)
         return
+    with one_at_a_time():
+        requeue_failed(study, worker_tag())  # [faults] candidates of trials a transport failure stopped
+        enqueue_next_guess(study, run.ctx, guesses, worker_tag())
     if shared is not None and shared.full():
         logger.info("study %s: the other workers run its last trials", study.study_name)
         return

@@ -170,6 +170,8 @@ def test_fallback_keeps_an_image_of_every_label(colour_task: Task, lm: dspy.LM) 
     program = opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset)
     result = opt.last_result
     assert result is not None and result.n_trials == 3  # the fallback is not a searched trial
+    # a compile with no trial left to run enqueues nothing: no first guess is left WAITING
+    assert not [t for t in result.study.trials if t.state == optuna.trial.TrialState.WAITING]
     last = result.study.trials[-1]
     assert last.user_attrs["origin"].startswith("fallback:") and last.user_attrs["origin"] != "fallback:text_only"
     assert result.best.trial == last.number and 0 < result.best.tokens <= 90
