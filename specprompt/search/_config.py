@@ -153,8 +153,9 @@ class SearchConfig:
         default=True,
         metadata={
             "help": "after the program is chosen, try cheaper variants of it (drop extra images of a label, then "
-            "smaller images), each scored on the full valset, and return the cheapest that loses no validation "
-            "example the chosen program got (the budget is a cap; image tokens are paid on every call)"
+            "smaller images), each scored on the valset until it loses an example, and return the cheapest that "
+            "loses no validation example the chosen program got (the budget is a cap; image tokens are paid on "
+            "every call)"
         },
     )
     trim_baselines: BaselineTrim = field(
@@ -185,9 +186,7 @@ class SearchConfig:
             "(less noise on small minibatches; trim then rejects any drop in that expectation)"
         },
     )
-    trim_steps: int = field(
-        default=8, metadata={"help": "with trim: at most this many cheaper variants are scored on the full valset"}
-    )
+    trim_steps: int = field(default=8, metadata={"help": "with trim: at most this many cheaper variants are scored"})
     num_threads: int | None = field(
         default=None, metadata={"help": "threads scoring examples in parallel; None = dspy.settings.num_threads"}
     )

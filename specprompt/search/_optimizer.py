@@ -168,8 +168,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           keeping one; then every image one common step smaller; a chosen baseline only by a
           smaller common size that also scores above it, or that loses none at two smaller
           sizes in a row, ``trim_baselines="scale"``, or by any variant that scores above it,
-          ``"gain"``), each variant scored on the full
-          valset and kept as a trial of origin ``trim:<n>`` that does not count toward
+          ``"gain"``), each variant scored on the valset (a rejected one only up to its first
+          lost example) and kept as a trial of origin ``trim:<n>`` that does not count toward
           ``n_trials`` (:mod:`specprompt.search._trim`; ``last_result.trim``). On by default
           because the budget is a cap: the trim's at most ``trim_steps`` full-valset scorings are
           paid once, the demo tokens it saves on every call of the program.

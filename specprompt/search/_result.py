@@ -254,7 +254,7 @@ class CompileResult:
         screening: what the screening judge of a multi-fidelity search did
             (:class:`~specprompt.search._screen.ScreenReport`; ``screen=`` given), else ``None``.
         trim: what the trim after the choice did (:class:`~specprompt.search._trim.TrimReport`:
-            the variants tried and accepted, image tokens before and after; ``best`` is the
+            the variants tried and what became of each, image tokens before and after; ``best`` is the
             trimmed program), or ``None`` with ``trim=False``. ``leader``, ``p_leader_better``
             and ``floor`` describe the choice before the trim.
     """

@@ -3,8 +3,9 @@
 The selection rule (:mod:`specprompt.search._select`) returns the resizing baseline when it ties,
 and that baseline spends as much of the budget as fits. The budget is a cap: a user who pays per
 image token wants the cheapest program that loses nothing. So the chosen program ``P`` is trimmed
-by a short chain of cheaper variants, each scored on the full valset by the same scorer (counted
-in the spend, kept as a trial of origin ``trim:<n>``, so a resumed compile reuses its scores):
+by a short chain of cheaper variants, each scored on the valset by the same scorer (a rejected one
+only up to its first lost example, see below; counted in the spend, kept as a trial of origin
+``trim:<n>``, so a resumed compile reuses its scores):
 
 1. ``drop``: one demo's images dropped (its text and label stay), the last shown demo of a label
    that still shows another first: every label keeps at least one image ("every class keeps a
