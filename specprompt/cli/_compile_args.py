@@ -54,7 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--detail", choices=("low", "high", "auto"), default=None, help="OpenAI detail sent with demo images"
     )
-    p.add_argument("--trials", type=positive_int, default=50, help="finished trials of the study (default: 50)")
+    p.add_argument(
+        "--trials",
+        type=positive_int,
+        default=50,
+        help="finished trials the search runs to, the baselines it starts with included (the trim's and "
+        "baselines added after it are not counted) (default: 50)",
+    )
     add_metric_argument(p)
     p.add_argument(
         "--lm",

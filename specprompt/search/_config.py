@@ -99,7 +99,13 @@ class SearchConfig:
         default=None,
         metadata={"help": "OpenAI detail emitted with every demo image and used for pricing; None = provider default"},
     )
-    n_trials: int = field(default=50, metadata={"help": "finished trials (complete or pruned) the study runs to"})
+    n_trials: int = field(
+        default=50,
+        metadata={
+            "help": "finished trials (complete or pruned) the search runs to, its baselines and warm starts "
+            "included; the trim's, the fallback and baselines added after the search are not counted"
+        },
+    )
     local_search: float = field(
         default=0.5,
         metadata={

@@ -71,8 +71,8 @@ def counts_toward_n_trials(trial: optuna.trial.FrozenTrial) -> bool:
 
 def searched_trials(study: optuna.Study) -> int:
     """How many finished trials count toward ``n_trials`` (:func:`counts_toward_n_trials`): all but
-    those the trim added after the choice, so a resumed or extended search runs the trials it would
-    have run without the trim."""
+    those added after the search (the trim's, the fallback, a baseline scored outside it), so a
+    resumed or extended search runs the trials it would have run without them."""
     return sum(1 for t in finished_trials(study) if counts_toward_n_trials(t))
 
 

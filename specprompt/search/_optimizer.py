@@ -174,7 +174,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           because the budget is a cap: the trim's at most ``trim_steps`` full-valset scorings are
           paid once, the demo tokens it saves on every call of the program.
         - ``n_trials`` counts finished (complete or pruned) trials of the study, including those
-          of earlier runs: re-running the same command resumes and only runs the rest. A trial
+          of earlier runs and the baselines and warm starts the search ran, but not the trim's,
+          the fallback or a baseline added after the search (the random search's pick):
+          re-running the same command resumes and only runs the rest. A trial
           left running by a killed process is marked failed (not counted) and its candidate runs
           again first: found at once on this host (process check), elsewhere by Optuna's
           heartbeat (:mod:`specprompt.search._stale`). With the same seed the resumed compile

@@ -214,8 +214,9 @@ class CompileResult:
         front: the Pareto front over (score, tokens) of the feasible candidates.
         scorer_calls: (program, example) evaluations the band search ran in this compile
             (reused scores are free).
-        n_trials: finished trials in the study (baselines added after the search, e.g. the random
-            search's pick, included; the trim's ``trim:<n>`` trials are not counted).
+        n_trials: finished trials of the study that count toward ``config.n_trials``: the
+            baselines and warm starts the search ran included; the trim's ``trim:<n>`` trials, the
+            fallback and baselines added after the search (the random search's pick) are not.
         baselines: name -> :class:`BaselineResult` when baselines were run.
         baseline_calls: evaluations the baselines (random search included) ran in this compile;
             stored baseline results of a resumed study cost none.
