@@ -85,7 +85,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             pruner in :class:`~specprompt.search.SearchedStartupPruner` to count the search's
             scored trials only, as the default does.
         storage: ``None`` (SQLite ``<run_dir>/study.db``), ``"memory"``, an RDB URL
-            (``postgresql+psycopg2://...``) or an Optuna storage object.
+            (``postgresql+psycopg2://...``), the path of an Optuna journal file (an existing one, or
+            a new one ending in ``.log``; no heartbeat) or an Optuna storage object.
         target: the LM the compiled program will answer with (e.g. a remote VLM), when the
             search scores with another (the local judge). With ``calibrate=True``, ``compile``
             first measures the rank agreement of the scoring LM with it
@@ -126,8 +127,9 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             nothing else is stored on the optimizer, so one object can run several compiles).
 
     Raises:
-        ConfigError: an unknown option or a bad value. UnknownNameError: an unknown scheme,
-        cost model, or a scheme without a search space.
+        ConfigError: an unknown option or a bad value (a ``storage`` that is neither an RDB URL
+        nor a journal file, a ``metric`` that cannot take ``(example, pred)``). UnknownNameError:
+        an unknown scheme, cost model, or a scheme without a search space.
 
     Convention:
         - Dropping an image: a single ``dspy.Image`` field holds the text
@@ -141,7 +143,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
           :class:`~specprompt.errors.SpecPromptWarning`.
         - The first trials of a new study are the baselines that fit the budget (origin
           ``baseline:<name>``: every image Lanczos-resized to the largest common scale that fits,
-          OpenAI ``detail="low"``, text-only demos, full resolution; never pruned), then the warm
+          OpenAI ``detail="low"`` where the cost model bills it below full detail, text-only
+          demos, full resolution; never pruned), then the warm
           starts of :mod:`specprompt.search._warm` (``warm:<name>``), each within the budget:
           uniform (every image coarsened by the same number of steps), greedy (full resolution in
           demo order while it fits), stratified (the same, demos round-robin over their answers),
