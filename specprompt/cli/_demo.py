@@ -342,8 +342,8 @@ def add_parser(sub: Any) -> None:
         help="price band selections of a sample photo, then run an offline band search on a built-in task",
         description="Decompose a photo into frequency bands with every scheme, print what band selections cost "
         "under several providers' pricing, draw contact_sheet.png; then run the band search offline on the "
-        "built-in colour-position task and print the tokens and accuracy of the chosen demos against "
-        "full-resolution demos. Writes into --out; re-running resumes the search.",
+        "built-in colour-position task and print the tokens and accuracy (validation and held-out test split) "
+        "of the chosen demos against full-resolution demos. Writes into --out; re-running resumes the search.",
     )
     p.add_argument("--image", help="use this image instead of the bundled sample photo")
     add_max_pixels_argument(p, "the --image photo")
