@@ -137,7 +137,8 @@ class SpendReport:
     Attributes:
         search: the band search's :class:`Spend` in this compile
             (trials, periodic and final full-valset evaluations).
-        baselines: the baselines' spend (random search included).
+        baselines: the rest of this compile's spend: the baselines (random search included) and
+            the trim's variants (:attr:`~specprompt.search.CompileResult.trim_calls`).
         cost: the search's cost at ``price_per_million_tokens``, or ``None`` without a price.
         stopped_by: the spend cap that stopped the search early, or ``None``.
         saved_tokens_per_call: image tokens a production call of the chosen program saves
