@@ -1,8 +1,8 @@
 """Optuna samplers and pruners by name, for ``specprompt compile --sampler/--pruner``.
 
 The names map onto Optuna classes with the search's seed; ``tpe`` and ``percentile`` are the
-library's defaults (:func:`specprompt.search.BandOptimizer` with no ``sampler``/``pruner``).
-Each sampler is the base sampler of the search's :class:`~specprompt.search.BandSampler`, which
+library's defaults (:class:`specprompt.search.BandOptimizer` with no ``sampler``/``pruner``).
+Each sampler is the base sampler of the search's :class:`~specprompt.search._sampler.BandSampler`, which
 reseeds it before every trial. Trials report the running minibatch score at the step of how many
 examples are scored, so ``percentile``, ``median`` and ``hyperband`` compare running scores; with
 ``wilcoxon`` they report each example's score at its valset index instead, which the pruner pairs
@@ -44,7 +44,7 @@ N_STARTUP_TRIALS = 5
 def _cmaes_sampler(seed: int) -> optuna.samplers.BaseSampler:
     """Optuna's CmaEsSampler, without its warning after every trial that it does not read the
     budget constraint: CMA-ES proposes every parameter at once, so the search's
-    :class:`~specprompt.search.BandSampler` already draws again a proposal over budget.
+    :class:`~specprompt.search._sampler.BandSampler` already draws again a proposal over budget.
 
     Raises:
         ConfigError: the ``cmaes`` package is not installed (the message says how to install it).
