@@ -447,13 +447,15 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             {"trial": best.trial, "key": best.key, "origin": best.origin, "score": best.score, "tokens": best.tokens},
         )
         logger.info(
-            "best: trial %d (%s), score %.4f, %d tokens; %d scorer calls (+ %d for baselines)",
+            "best: trial %d (%s), score %.4f, %d tokens; scorer calls: %d search + %d baselines + %d trim + %d test",
             best.trial,
             best.origin,
             best.score,
             best.tokens,
             search_calls,
             baseline_calls,
+            result.trim_calls,
+            result.test_calls,
         )
         self.last_result = result
         return program

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -174,19 +175,27 @@ def test_the_compile_records_only_its_own_outside_trial_spend_and_a_worker_none(
     )
 
 
-def test_the_repay_point_says_what_accuracy_the_saved_tokens_cost(colour_task: Task, lm: dspy.LM) -> None:
+def test_the_repay_point_says_what_accuracy_the_saved_tokens_cost(
+    colour_task: Task, lm: dspy.LM, caplog: pytest.LogCaptureFixture
+) -> None:
     from specprompt.search import SpendReport
 
     opt = BandOptimizer(exact, **options(n_trials=4, token_budget=36))
     student = dspy.Predict(colour_task.signature)
     test = get_task("colour-position", n_train=0, n_val=3, n_test=0, size=64, seed=1).valset  # other pictures
-    opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset, testset=test, baselines=["full"])
+    with caplog.at_level(logging.INFO, "specprompt.search"):
+        opt.compile(student, trainset=colour_task.trainset, valset=colour_task.valset, testset=test, baselines=["full"])
     result = opt.last_result
     assert result is not None and result.spend is not None and result.baselines is not None
     full = result.baselines["full"].score
     assert full is not None and result.best.full
     assert result.spend.below_full == pytest.approx(max(0.0, full - result.best.score))
     assert json.loads(result.to_json())["spend"]["below_full"] == result.spend.below_full
+    calls = (
+        f"scorer calls: {result.scorer_calls} search + {result.baseline_calls} baselines + {result.trim_calls} trim "
+        f"+ {result.test_calls} test"
+    )
+    assert calls in caplog.text and result.test_calls > 0  # the log line counts what the summary counts
     # the held-out scoring's calls are reported beside the search's, and said to be outside the caps
     test_spend = result.spend.test
     assert test_spend is not None and test_spend.calls == result.test_calls > 0 and test_spend.tokens > 0
