@@ -60,6 +60,8 @@ def test_notebook_compiles_then_inspects(tmp_path: Path, monkeypatch: pytest.Mon
     assert "parameter importances" in text or "searched feasible trial(s): too few for importances" in text
     kinds = {k for o in outputs for k in o.get("data", {})}
     assert {"image/png", "image/svg+xml", "text/html"} <= kinds
+    svgs = [str(o["data"]["image/svg+xml"]) for o in outputs if "image/svg+xml" in o.get("data", {})]
+    assert any("chosen: trial" in s and "text_only" in s for s in svgs)  # the report's markers and labels
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("<h2>Pareto front</h2>" in h for h in html)  # the CompileReport shown inline
     assert (out / "program.json").is_file() and (out / "study.db").is_file()
