@@ -11,7 +11,6 @@ import dspy
 import optuna
 from dspy.teleprompt import Teleprompter
 
-from specprompt._outputs import write_atomic
 from specprompt.errors import ConfigError
 from specprompt.search._agreement import screen_verdict
 from specprompt.search._arguments import check_arguments, check_examples
@@ -25,21 +24,20 @@ from specprompt.search._heldout import held_out
 from specprompt.search._identity import NAMING_FIELDS
 from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._loop import optimize, search
-from specprompt.search._objective import finished_trials, searched_trials, worker_tag
+from specprompt.search._objective import finished_trials, worker_tag
+from specprompt.search._outcome import CHOSEN_ATTR, compile_result, publish
 from specprompt.search._prepare import Run, open_study, prepare, scoring_lm
-from specprompt.search._record import FullScore, TrialRecord
-from specprompt.search._reference import BASELINE_ORIGIN, candidate_of
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow, pareto
+from specprompt.search._record import TrialRecord
+from specprompt.search._reference import BASELINE_ORIGIN
+from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
 from specprompt.search._sampler import BandSampler
 from specprompt.search._scoring import metric_name
 from specprompt.search._screen import resolve_screen
-from specprompt.search._select import interval_method
 from specprompt.search._study import (
     add_trial,
     check_run_dir,
     collect_rows,
     default_sampler,
-    result_folder,
     row_candidate,
 )
 from specprompt.search._workers import check_shared
@@ -48,10 +46,6 @@ __all__ = ["CHOSEN_ATTR", "BandOptimizer"]
 
 logger = logging.getLogger("specprompt.search")
 
-#: The study attribute naming the trial whose program the last compile returned (its number, key,
-#: origin, full-valset score and tokens): ``study.best_trial`` ranks trials by their stored value,
-#: a minibatch score for search trials, and knows nothing of the selection rule or the trim.
-CHOSEN_ATTR = "chosen"
 #: The random-search baseline runs in its own study: the compile's study name plus this.
 RANDOM_SUFFIX = "-random"
 
@@ -399,64 +393,24 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             rows = collect_rows(study, ctx, cfg.token_budget)
         trim_calls = run.scorer.calls - before_trim
         program = ctx.build(row_candidate(ctx, best))
-        val = FullScore.read(study, best.key)  # the scores ``interval`` was computed from
-        val_scores = {} if val is None else val.example_scores
         test = None if testset is None else held_out(self.metric, self.config, testset, best, program, base)
-        base = base if test is None else test.baselines
-        result = CompileResult(
-            study=study,
-            study_name=run.study_name,
-            config=cfg,
+        result = compile_result(
+            run,
+            rows,
+            decision,
             best=best,
-            front=tuple(pareto(rows)),
-            scorer_calls=search_calls,
-            n_trials=searched_trials(study),
-            baseline_calls=baseline_calls,
-            baselines=base,
-            candidates=tuple(rows),
             interval=interval,
-            interval_n=len(val_scores) or None,
-            interval_method=interval_method(val_scores) if val_scores else None,
-            leader=decision.leader,
-            p_leader_better=decision.p_leader_better,
-            floor=decision.floor,
-            confirmation=decision.confirmation,
-            local_pick=decision.local_pick,
-            test_score=None if test is None else test.score,
-            test_interval=None if test is None else test.interval(cfg.seed),
-            test_n=None if test is None else len(test.example_scores),
-            test_interval_method=None if test is None else interval_method(test.example_scores),
-            test_calls=0 if test is None else test.calls,
+            base=base,
+            test=test,
+            trimmed=trimmed,
+            search_calls=search_calls,
+            search_spend=search_spend,
+            baseline_calls=baseline_calls,
             trim_calls=trim_calls,
-            spend=run.cap.report(
-                search_spend,
-                run.ctx.tokens(run.ctx.full()) - best.tokens,
-                _below_full(best, base),
-                None if test is None else test.spend,
-            ),
             calibration=calibration,
             calibration_given=self.calibration is not None and calibration is self.calibration,
-            screening=None if run.screen is None else run.screen.report(study),
-            trim=trimmed,
-            _build=lambda params, origin=None: ctx.build(candidate_of(ctx, params, origin)),
         )
-        self._write(result)
-        # for Optuna's own tools: study.best_trial is the best minibatch score, not the returned program
-        study.set_user_attr(
-            CHOSEN_ATTR,
-            {"trial": best.trial, "key": best.key, "origin": best.origin, "score": best.score, "tokens": best.tokens},
-        )
-        logger.info(
-            "best: trial %d (%s), score %.4f, %d tokens; scorer calls: %d search + %d baselines + %d trim + %d test",
-            best.trial,
-            best.origin,
-            best.score,
-            best.tokens,
-            search_calls,
-            baseline_calls,
-            result.trim_calls,
-            result.test_calls,
-        )
+        publish(result, self.storage, self.config.run_dir)
         self.last_result = result
         return program
 
@@ -554,19 +508,3 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             and w.get("pid") == me["pid"]
             and w.get("host") == me["host"]
         )
-
-    def _write(self, result: CompileResult) -> None:
-        folder = result_folder(self.storage, self.config.run_dir)
-        if folder is None:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        path = write_atomic(folder / f"{result.study_name}.result.json", result.to_json(indent=2))
-        logger.info("wrote %s", path)
-
-
-def _below_full(best: ParetoRow, base: Mapping[str, BaselineResult] | None) -> float | None:
-    """How far ``best``'s valset score lies below the full-resolution baseline's (0 at or above it)."""
-    full = (base or {}).get("full")
-    if full is None or full.score is None or not best.full:
-        return None
-    return max(0.0, full.score - best.score)
