@@ -14,40 +14,34 @@ from dspy.teleprompt import Teleprompter
 from specprompt.errors import ConfigError
 from specprompt.search._agreement import screen_verdict
 from specprompt.search._arguments import check_arguments, check_examples
-from specprompt.search._baselines import BaselineStore, check_baselines, run_baselines
+from specprompt.search._baselines import check_baselines, run_baselines
 from specprompt.search._calibrate import calibrate_study, use_calibration
 from specprompt.search._calibration import Calibration
-from specprompt.search._choice import confirm_trim, decide, decide_departure, policy_of, trim_chosen
+from specprompt.search._choice import confirm_trim, decide_departure, policy_of, trim_chosen
+from specprompt.search._compile_baselines import (
+    RANDOM_SUFFIX,
+    adopt_baselines,
+    baseline_store,
+    open_random_study,
+    random_best,
+)
 from specprompt.search._config import SearchConfig
 from specprompt.search._guards import warn_budget_holds_full
 from specprompt.search._heldout import held_out
-from specprompt.search._identity import NAMING_FIELDS
 from specprompt.search._invisible import warn_invisible, warn_local_price
 from specprompt.search._loop import optimize, search
 from specprompt.search._objective import finished_trials, worker_tag
 from specprompt.search._outcome import CHOSEN_ATTR, compile_result, publish
-from specprompt.search._prepare import Run, open_study, prepare, scoring_lm
+from specprompt.search._prepare import Run, prepare, scoring_lm
 from specprompt.search._record import TrialRecord
-from specprompt.search._reference import BASELINE_ORIGIN
-from specprompt.search._result import BaselineResult, CompileResult, ParetoRow
-from specprompt.search._sampler import BandSampler
-from specprompt.search._scoring import metric_name
+from specprompt.search._result import BaselineResult, CompileResult
 from specprompt.search._screen import resolve_screen
-from specprompt.search._study import (
-    add_trial,
-    check_run_dir,
-    collect_rows,
-    default_sampler,
-    row_candidate,
-)
+from specprompt.search._study import check_run_dir, collect_rows, row_candidate
 from specprompt.search._workers import check_shared
 
 __all__ = ["CHOSEN_ATTR", "BandOptimizer"]
 
 logger = logging.getLogger("specprompt.search")
-
-#: The random-search baseline runs in its own study: the compile's study name plus this.
-RANDOM_SUFFIX = "-random"
 
 
 class BandOptimizer(Teleprompter):  # type: ignore[misc]
@@ -356,7 +350,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         warn_budget_holds_full(ctx)
         calibration = self._calibrate(run)
         # the random-search baseline's study is opened first: a name another compile's study holds is refused now
-        random_study = self._random_study(run) if "random" in names else None
+        random_study = open_random_study(run, self.config, self.pruner) if "random" in names else None
         rows = search(run, study, "band search")
         if run.screen is not None:
             run.screen.decide(study, final=True)  # the last trial may have completed the pairs
@@ -369,11 +363,11 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 ctx,
                 run.scorer,
                 names,
-                lambda: self._random_best(run, random_study),
-                self._store(run, study),
+                lambda: random_best(run, self.config, self.pruner, random_study),
+                baseline_store(run, study, self.metric),
                 random_study=run.study_name + RANDOM_SUFFIX,
             )
-            self._adopt(run, base, rows)
+            adopt_baselines(run, base, rows)
             run.cap.record()
             rows = collect_rows(study, ctx, cfg.token_budget)
         policy = policy_of(ctx, run.screen is not None, self.target)
@@ -414,42 +408,6 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         self.last_result = result
         return program
 
-    def _adopt(self, run: Run, base: dict[str, BaselineResult], rows: Sequence[ParetoRow]) -> None:
-        """Makes every scored baseline that fits a candidate of the main study (if no trial shows it)."""
-        known = {r.key for r in rows}
-        for name, b in base.items():
-            if b.score is None or not b.fits or b.candidate is None or b.key in known:
-                continue
-            add_trial(run.study, run.ctx, run.scorer, b.candidate, BASELINE_ORIGIN + name)
-            known.add(str(b.key))
-
-    def _random_study(self, run: Run) -> optuna.Study:
-        """The random-search baseline's own study, ``<study name>-random``: the same sampler over
-        ``RandomSampler`` (:func:`~specprompt.search._prepare.open_study` refuses a study of that
-        name that holds another compile's band search)."""
-        cfg = self.config
-        sampler = BandSampler(default_sampler(cfg, random=True), run.ctx, local_search=0.0, seed=cfg.seed)
-        name = run.study_name + RANDOM_SUFFIX
-        return open_study(run.ctx, run.storage, name, sampler, len(run.valset), self.pruner, run.identity, "random")
-
-    def _random_best(self, run: Run, study: optuna.Study | None = None) -> ParetoRow | None:
-        """The random-search baseline: runs (or resumes) its study (``study``: opened before) and returns its pick."""
-        study = study or self._random_study(run)
-        rows = search(run, study, "random search", guided=False)
-        decision = decide(study, rows, self.config)
-        return None if decision is None else decision.row
-
-    def _store(self, run: Run, study: optuna.Study) -> BaselineStore:
-        """Where baseline results of this compile are kept: the main study's user attributes."""
-        full = run.ctx.config.to_dict()
-        fingerprint = {
-            "v": 1,
-            "config": {k: full[k] for k in NAMING_FIELDS},
-            "valset": run.valset_digest,
-            "metric": metric_name(self.metric),
-        }
-        return BaselineStore(study, fingerprint)
-
     def run_baselines(
         self,
         student: dspy.Module,
@@ -474,8 +432,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
                 run.ctx,
                 run.scorer,
                 names,
-                lambda: self._random_best(run),
-                self._store(run, run.study),
+                lambda: random_best(run, self.config, self.pruner),
+                baseline_store(run, run.study, self.metric),
                 random_study=run.study_name + RANDOM_SUFFIX,
             )
             run.cap.record()
