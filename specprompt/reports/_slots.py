@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specprompt.errors import ConfigError
-from specprompt.reports._demos import DemoImage
+from specprompt.reports._demo_image import DemoImage
 from specprompt.reports._text import escape
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def band_table(r: DemoImage, source: np.ndarray | None) -> str:
     if spec is not None:
         table = spec.table()
     elif isinstance(img, SpectralImage):  # no source pixels: the band layout, without energies
-        from specprompt.reports._demos import _CHANNELS, _layout
+        from specprompt.reports._demo_image import _CHANNELS, _layout
 
         channels = _CHANNELS.get(img.to_pil().mode, 3)
         bands = _layout(img.scheme, img.scheme_options, tuple(img.source_size), channels)
