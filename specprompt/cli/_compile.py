@@ -97,17 +97,9 @@ def versus_full(result: Any) -> str:
 
 def _remote_options(args: argparse.Namespace) -> dict[str, Any]:
     """The SearchConfig fields of the remote-scoring flags that were given (defaults stay the config's)."""
-    names = (
-        "call_timeout",
-        "retries",
-        "retry_backoff",
-        "endpoint_failures",
-        "max_calls",
-        "max_tokens",
-        "price_per_million_tokens",
-        "max_cost",
-    )
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    from specprompt.search import REMOTE_FIELDS
+
+    return {n: getattr(args, n) for n in REMOTE_FIELDS if getattr(args, n, None) is not None}
 
 
 def _demo_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from specprompt.search._space import (
     search_space_for,
 )
 from specprompt.search._spend import Spend, SpendReport, StudySpend
+from specprompt.search._study_record import REMOTE_FIELDS
 from specprompt.search._transport import RetryPolicy
 from specprompt.search._workers import worker_seed
 
@@ -33,6 +34,7 @@ __all__ = [
     "ImageSpace",
     "NAMING_FIELDS",
     "ParetoRow",
+    "REMOTE_FIELDS",
     "RetryPolicy",
     "SCREEN_CHECKPOINT",
     "SearchConfig",
