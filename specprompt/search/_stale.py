@@ -50,6 +50,7 @@ from typing import Any
 import optuna
 
 from specprompt.errors import ConfigError
+from specprompt.search._objective import worker_tag
 from specprompt.search._record import TrialRecord
 
 __all__ = [
@@ -250,7 +251,7 @@ def running_elsewhere(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """
     if not _has_heartbeat(study._storage):
         return []
-    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    me = worker_tag()
     out = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         tag = TrialRecord.from_trial(t).worker
