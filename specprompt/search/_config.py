@@ -230,6 +230,14 @@ class SearchConfig:
         metadata={"help": "list[dspy.Image] fields may get an extra sharp crop where fine bands have most energy"},
     )
     crop_fraction: float = field(default=0.5, metadata={"help": "side of a detail crop as a fraction of the image"})
+    sharpen: bool = field(
+        default=True,
+        metadata={
+            "help": "when the cost model prices pixels, also search an unsharp mask (0, 50, 100 or 200% at "
+            "radius 1 pixel of the sent image) applied to every demo image after its resize: it costs no "
+            "tokens and restores the contrast of the finest detail a resize softens"
+        },
+    )
     calibrate: bool = field(
         default=False,
         metadata={
@@ -371,6 +379,7 @@ class SearchConfig:
             "load_if_exists",
             "search_demos",
             "detail_crops",
+            "sharpen",
             "progress",
             "calibrate",
             "trim",

@@ -33,7 +33,12 @@ from specprompt.types import SpectralImage, content_hash
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["Candidate", "SearchContext"]
+__all__ = ["SHARPEN_DIM", "SHARPEN_LEVELS", "Candidate", "SearchContext"]
+
+#: Optuna parameter name of the program-wide sharpening dimension.
+SHARPEN_DIM = "sharpen"
+#: Unsharp-mask percents (radius 1 pixel of the sent image) the ``sharpen`` dimension offers.
+SHARPEN_LEVELS: tuple[int, ...] = (0, 50, 100, 200)
 
 logger = logging.getLogger("specprompt.search")
 
@@ -47,12 +52,16 @@ class Candidate:
         crops: slot ids that get an extra detail crop.
         excluded: demo ids left out of the prompt.
         overrides: slot id -> a replacement image (baselines only; not part of the space).
+        sharpen: index into :data:`SHARPEN_LEVELS` of the unsharp mask applied to every image the
+            prompt sends at a chosen size (0: none); the ``sharpen`` dimension of a context whose
+            cost model prices pixels (:attr:`SearchContext.sharpens`).
     """
 
     values: Mapping[str, Mapping[str, int]]
     crops: frozenset[str] = frozenset()
     excluded: frozenset[str] = frozenset()
     overrides: Mapping[str, dspy.Image] = field(default_factory=dict)
+    sharpen: int = 0
 
 
 class SearchContext:
@@ -88,6 +97,8 @@ class SearchContext:
         #: True when the cost model prices pixels: every image space gets a ``size`` dimension
         #: (under ``local`` images are sent at their minimal render size, priced by its pixels).
         self.sized = not isinstance(get_cost_model(config.cost_model), LocalCostModel)
+        #: True when the search also chooses an unsharp mask of the sent images (``sharpen``).
+        self.sharpens = self.sized and config.sharpen
         self.spaces: dict[str, ImageSpace] = {}
         for s in plan.slots:
             spec = self.spectra[self.sources[s.id]]
@@ -105,7 +116,7 @@ class SearchContext:
         #: leaves them out, so the baselines show the program's own demos.
         self.pool: frozenset[str] = plan.pooled if config.search_demos else frozenset()
         self._lock = threading.Lock()
-        self._renders: dict[tuple[str, str, tuple[int, int] | None], SpectralImage] = {}
+        self._renders: dict[tuple[str, str, tuple[int, int] | None, int], SpectralImage] = {}
         self._crop_cache: dict[str, tuple[SpectralImage, int]] = {}
         self._cheapest: dict[str, int] = {}
         #: class id (``"<predictor>:<answer>"``) -> ids of the image demos showing it.
@@ -131,6 +142,8 @@ class SearchContext:
                 out[f"{slot.id}:{d.name}"] = IntDistribution(d.low, d.high, log=d.log)
             if slot.id in self.crop_slots:
                 out[f"{slot.id}:crop"] = IntDistribution(0, 1)
+        if self.sharpens:
+            out[SHARPEN_DIM] = IntDistribution(0, len(SHARPEN_LEVELS) - 1)
         return out
 
     def suggest_params(self, trial: optuna.Trial) -> dict[str, int]:
@@ -144,12 +157,14 @@ class SearchContext:
     def from_params(self, params: Mapping[str, Any]) -> Candidate:
         """The candidate of stored Optuna parameters.
 
+        A trial stored before the ``sharpen`` dimension existed reads as no sharpening.
+
         Raises:
             ConfigError: a parameter is missing or out of range (the study was made for
                 another program or scheme).
         """
         dists = self.distributions()
-        missing = sorted(set(dists) - set(params))
+        missing = sorted(set(dists) - set(params) - {SHARPEN_DIM})
         if missing:
             raise ConfigError(f"trial parameters lack {missing[:3]}...: the study was made for another program")
         values = {
@@ -159,7 +174,10 @@ class SearchContext:
             self.spaces[sid].check(v)
         crops = frozenset(sid for sid in self.crop_slots if int(params[f"{sid}:crop"]))
         excluded = frozenset(d for d in self.demo_dims if not int(params[f"{d}:include"]))
-        return Candidate(values, crops, excluded)
+        sharpen = int(params.get(SHARPEN_DIM, 0)) if self.sharpens else 0
+        if not 0 <= sharpen < len(SHARPEN_LEVELS):
+            raise ConfigError(f"search value {SHARPEN_DIM}={sharpen!r} outside 0..{len(SHARPEN_LEVELS) - 1}")
+        return Candidate(values, crops, excluded, sharpen=sharpen)
 
     def to_params(self, cand: Candidate) -> dict[str, int]:
         """Inverse of :meth:`from_params`."""
@@ -171,6 +189,8 @@ class SearchContext:
                 out[f"{slot.id}:{name}"] = int(v)
             if slot.id in self.crop_slots:
                 out[f"{slot.id}:crop"] = int(slot.id in cand.crops)
+        if self.sharpens:
+            out[SHARPEN_DIM] = int(cand.sharpen)
         return out
 
     # -- named candidates ----------------------------------------------------------------------
@@ -306,19 +326,23 @@ class SearchContext:
             return None
         return self.spaces[slot.id].selection(cand.values[slot.id])
 
-    def render(self, slot_id: str, selection: Selection, size: tuple[int, int] | None = None) -> SpectralImage:
+    def render(
+        self, slot_id: str, selection: Selection, size: tuple[int, int] | None = None, sharpen: int = 0
+    ) -> SpectralImage:
         """The SpectralImage of ``selection`` of a slot's source sent at ``size`` (``None``: minimal).
 
-        Cached per source, selection and size. With a ``size`` the kept bands are reconstructed
-        at full size and Lanczos-resampled to it (:meth:`SpectralImage.from_spectrum`).
+        Cached per source, selection, size and sharpening. With a ``size`` the kept bands are
+        reconstructed at full size and Lanczos-resampled to it (:meth:`SpectralImage.from_spectrum`),
+        then sharpened by ``SHARPEN_LEVELS[sharpen]`` percent (only with a ``size``).
         """
         h = self.sources[slot_id]
-        key = (h, selection.to_json(), None if size is None else (int(size[0]), int(size[1])))
+        percent = SHARPEN_LEVELS[sharpen] if size is not None else 0
+        key = (h, selection.to_json(), None if size is None else (int(size[0]), int(size[1])), percent)
         with self._lock:
             hit = self._renders.get(key)
         if hit is None:
             hit = SpectralImage.from_spectrum(
-                self.spectra[h], selection, detail=self.detail, source_hash=h, size=key[2]
+                self.spectra[h], selection, detail=self.detail, source_hash=h, size=key[2], sharpen=percent
             )
             with self._lock:
                 self._renders[key] = hit
@@ -449,6 +473,8 @@ class SearchContext:
             sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
             if sent is not None and shown != "drop":
                 shown = [shown, list(sent)]
+                if SHARPEN_LEVELS[cand.sharpen]:  # absent when 0: keys of unsharpened prompts unchanged
+                    shown.append({SHARPEN_DIM: SHARPEN_LEVELS[cand.sharpen]})
             if slot.id in cand.overrides:
                 shown = "override:" + hashlib.sha256(repr(cand.overrides[slot.id].format()).encode()).hexdigest()
             items.append([slot.id, self.sources[slot.id], shown, slot.id in cand.crops])
@@ -456,7 +482,8 @@ class SearchContext:
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def describe(self, cand: Candidate) -> dict[str, Any]:
-        """JSON per slot: source hash, choice, kept bands (``null`` = all), crop, tokens."""
+        """JSON per slot: source hash, choice, kept bands (``null`` = all), sent size, sharpening
+        (unsharp-mask percent, only when not 0), crop, tokens."""
         out: dict[str, Any] = {}
         for slot in self.plan.slots:
             sel = self._slot_selection(cand, slot)
@@ -469,6 +496,8 @@ class SearchContext:
                 sent = self.spaces[slot.id].sent_size(cand.values[slot.id])
                 if sent is not None and sel.bands != frozenset():
                     entry["sent"] = list(sent)
+                    if SHARPEN_LEVELS[cand.sharpen] and slot.id not in cand.overrides:
+                        entry[SHARPEN_DIM] = SHARPEN_LEVELS[cand.sharpen]
                 if slot.id in self.crop_slots:
                     entry["crop"] = slot.id in cand.crops
             entry["tokens"] = self.slot_tokens(cand, slot)

@@ -215,7 +215,8 @@ def derive_study_name(
         "v": 3,
         "config": {k: full[k] for k in NAMING_FIELDS}  # options added later join only off their default,
         | ({"expected_scores": True} if config.expected_scores else {})  # so the earlier names stay valid
-        | ({"calibration_mode": config.calibration_mode} if config.calibration_mode != "probe" else {}),
+        | ({"calibration_mode": config.calibration_mode} if config.calibration_mode != "probe" else {})
+        | ({"sharpen": False} if not config.sharpen else {}),  # a study begun before it reads its trials as 0
         **_program_parts(ctx),
         **_program_code(ctx),
         "slots": [[s.id, ctx.sources[s.id]] for s in ctx.plan.slots],

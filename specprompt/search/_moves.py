@@ -13,6 +13,7 @@ move        what changes on the chosen image
 ``level``   its finest kept band one level finer or coarser (what it keeps, not its size)
 ``drop``    it is dropped (when every label still keeps an image)
 ``show``    a dropped image is shown again, every band, at the median side of the shown ones
+``sharpen`` (every image, when the context searches it) the unsharp mask one level up or down
 ==========  =====================================================================================
 
 The uniform-scale warm start of a subset of the demos (:func:`scaled_subset`) uses the same
@@ -25,16 +26,18 @@ import math
 import random
 import statistics
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from specprompt.search._budget import fits
-from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._context import SHARPEN_LEVELS, Candidate, SearchContext
 from specprompt.search._space import SIZE_DIM
 
 __all__ = ["MOVES", "SIZE_FACTORS", "rebalance", "scaled_subset", "sized_move"]
 
 #: Factors a ``resize`` move multiplies one image's longest side by.
 SIZE_FACTORS: tuple[float, ...] = (0.5, 0.7, 0.85, 1.2, 1.4, 2.0)
-#: The moves, as drawn (``resize`` twice as often as the others).
+#: The moves, as drawn (``resize`` twice as often as the others); ``sharpen`` joins them when the
+#: context searches the unsharp mask (:attr:`SearchContext.sharpens`).
 MOVES: tuple[str, ...] = ("resize", "resize", "level", "drop", "show")
 #: Bisection steps of :func:`rebalance` (on the log of the common factor).
 _STEPS = 14
@@ -97,7 +100,7 @@ def rebalance(
 
 
 def _with(cand: Candidate, values: Values) -> Candidate:
-    return Candidate(values, cand.crops, cand.excluded)
+    return Candidate(values, cand.crops, cand.excluded, sharpen=cand.sharpen)
 
 
 def sized_move(ctx: SearchContext, incumbent: Candidate, budget: float | None, rng: random.Random) -> Candidate | None:
@@ -109,7 +112,12 @@ def sized_move(ctx: SearchContext, incumbent: Candidate, budget: float | None, r
     values: Values = {sid: dict(v) for sid, v in incumbent.values.items()}
     shown = _shown(ctx, values, incumbent.excluded)
     hidden = [s.id for s in ctx.plan.slots if s.id not in shown and s.demo_id not in incumbent.excluded]
-    move = rng.choice(MOVES)
+    move = rng.choice((*MOVES, "sharpen") if ctx.sharpens else MOVES)
+    if move == "sharpen":
+        level = incumbent.sharpen + rng.choice((-1, 1))
+        if not 0 <= level < len(SHARPEN_LEVELS) or not shown:
+            return None
+        return replace(incumbent, sharpen=level, overrides={})
     if move == "show" and hidden:
         sid = rng.choice(hidden)
         sides = [values[s][SIZE_DIM] for s in shown]

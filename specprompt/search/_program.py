@@ -48,7 +48,11 @@ def _image_for(ctx: SearchContext, cand: Candidate, slot: ImageSlot) -> dspy.Ima
         return cand.overrides[slot.id]
     space = ctx.spaces[slot.id]
     sel = space.selection(cand.values[slot.id])
-    return None if sel.bands == frozenset() else ctx.render(slot.id, sel, space.sent_size(cand.values[slot.id]))
+    return (
+        None
+        if sel.bands == frozenset()
+        else ctx.render(slot.id, sel, space.sent_size(cand.values[slot.id]), cand.sharpen)
+    )
 
 
 def _render_demo(ctx: SearchContext, cand: Candidate, demo: Any, slots: list[ImageSlot]) -> Any:

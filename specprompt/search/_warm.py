@@ -6,6 +6,8 @@ Warm starts are the first trials of a new study; each fits the budget by constru
 name                   what the demo images are
 =====================  ===========================================================================
 ``uniform``            every image coarsened by the same number of steps, the finest that fits
+``uniform-sharp``      (when the search chooses an unsharp mask) ``uniform`` sharpened by
+                       ``SHARPEN_LEVELS[SHARP_START]`` percent (100): the same pixels per token
 ``greedy``             images at full resolution in slot order while they fit, the rest as fine
                        as still fits (few sharp images instead of many coarse ones)
 ``stratified``         like ``greedy``, but demos taken round-robin over their answers: the first
@@ -23,7 +25,8 @@ name                   what the demo images are
                        rounds)
 =====================  ===========================================================================
 
-With a ``size`` dimension the two ``round-scaled`` starts come right after ``uniform``: they
+With a ``size`` dimension the two ``round-scaled`` starts come right after ``uniform`` (and
+``uniform-sharp``): they
 spend the whole budget on images of one size per answer, where the full-resolution starts
 (``greedy``, ``stratified``) spend it on a few images at full size and starve the rest.
 All but ``demos+<m>`` keep the program's own demos (pooled demos left out).
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Literal
 
 import dspy
@@ -70,6 +74,7 @@ __all__ = [
 #: Warm-start names, in the order they are enqueued.
 WARM_STARTS: tuple[str, ...] = (
     "uniform",
+    "uniform-sharp",
     "round-scaled",
     "round-scaled-rest",
     "greedy",
@@ -77,8 +82,11 @@ WARM_STARTS: tuple[str, ...] = (
     "stratified-one",
     "stratified-coarse",
 )
-#: Warm starts made only when the spaces have a ``size`` dimension.
-SIZED_ONLY: tuple[str, ...] = ("round-scaled", "round-scaled-rest")
+#: Warm starts made only when the spaces have a ``size`` dimension (``uniform-sharp``: only when
+#: the context also searches the unsharp mask).
+SIZED_ONLY: tuple[str, ...] = ("uniform-sharp", "round-scaled", "round-scaled-rest")
+#: Level of :data:`~specprompt.search._context.SHARPEN_LEVELS` of the ``uniform-sharp`` warm start.
+SHARP_START = 2
 
 #: Random draws :func:`neighbour` tries before it gives up.
 NEIGHBOUR_TRIES = 64
@@ -211,6 +219,8 @@ def warm_starts(ctx: SearchContext, budget: float | None) -> list[tuple[str, Can
         "stratified-one": stratified_fit(ctx, budget, "drop"),
         "stratified-coarse": stratified_fit(ctx, budget, "coarse"),
     }
+    if ctx.sharpens:
+        made["uniform-sharp"] = replace(made["uniform"], sharpen=SHARP_START)
     if ctx.sized:
         made["round-scaled"] = round_scaled(ctx, budget)
         made["round-scaled-rest"] = round_scaled(ctx, budget, rest=True)
@@ -250,7 +260,7 @@ def neighbour(
             values = {sid: dict(v) for sid, v in incumbent.values.items()}
             excluded = set(incumbent.excluded)
             _demo_move(ctx, values, excluded, budget, rng)
-            cand = Candidate(values, incumbent.crops, frozenset(excluded))
+            cand = Candidate(values, incumbent.crops, frozenset(excluded), sharpen=incumbent.sharpen)
             if ctx.key(cand) not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
                 return cand
     slots = [s.id for s in ctx.plan.slots]
@@ -265,7 +275,7 @@ def neighbour(
             others = [v for v in range(dim.low, dim.high + 1) if v != values[sid][dim.name]]
             if others:
                 values[sid][dim.name] = rng.choice(others)
-        cand = Candidate(values, incumbent.crops, incumbent.excluded)
+        cand = Candidate(values, incumbent.crops, incumbent.excluded, sharpen=incumbent.sharpen)
         key = ctx.key(cand)
         if key not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             return cand

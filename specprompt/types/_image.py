@@ -18,7 +18,17 @@ from specprompt.spectral import Selection, Spectrum
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-__all__ = ["DROPPED_IMAGE", "METADATA_KEY", "SpectralImage", "content_hash", "png_bytes_metadata", "read_metadata"]
+__all__ = [
+    "DROPPED_IMAGE",
+    "MAX_SHARPEN",
+    "METADATA_KEY",
+    "SHARPEN_RADIUS",
+    "SpectralImage",
+    "content_hash",
+    "png_bytes_metadata",
+    "read_metadata",
+    "sharpened",
+]
 
 #: The text a demo sends in place of an image the band search dropped (a single ``dspy.Image``
 #: field, or a ``list[dspy.Image]`` field left without images): the model reads plainly that no
@@ -33,10 +43,34 @@ _PNG_PREFIX = "data:image/png;base64,"
 _META_FIELDS = ("source_hash", "scheme", "scheme_options", "selection", "source_size", "render_size")
 #: Metadata fields that older images lack: ``resample`` names the filter that brought the kept
 #: bands' full-size reconstruction to ``render_size`` (absent: the exact minimal render); ``crop``
-#: says which region of which image a detail crop was cut from (absent: not a crop).
-_OPTIONAL_META = ("resample", "crop")
+#: says which region of which image a detail crop was cut from (absent: not a crop); ``sharpen``
+#: is the percent of an unsharp mask applied to the sent pixels (absent: none).
+_OPTIONAL_META = ("resample", "crop", "sharpen")
+#: Radius in pixels of the sent image of the unsharp mask that ``sharpen`` applies.
+SHARPEN_RADIUS = 1.0
+#: Largest ``sharpen`` percent accepted.
+MAX_SHARPEN = 500
 _RESAMPLERS = ("lanczos",)
 Detail = Literal["low", "high", "auto"]
+
+
+def sharpened(pil: Any, percent: int) -> Any:
+    """``pil`` after an unsharp mask of ``percent`` at radius :data:`SHARPEN_RADIUS`, threshold 0.
+
+    An alpha channel is kept as it is; only the colour channels are sharpened.
+    """
+    from PIL import ImageFilter
+
+    mask = ImageFilter.UnsharpMask(radius=SHARPEN_RADIUS, percent=int(percent), threshold=0)
+    if pil.mode in ("RGB", "L"):
+        return pil.filter(mask)
+    if pil.mode in ("RGBA", "LA"):
+        *colour, alpha = pil.split()
+        from PIL import Image
+
+        base = Image.merge("RGB" if pil.mode == "RGBA" else "L", colour).filter(mask)
+        return Image.merge(pil.mode, (*base.split(), alpha))
+    return pil.convert("RGB").filter(mask)
 
 
 def content_hash(image: Any) -> str:
@@ -186,6 +220,11 @@ def _check_fields(data: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"unknown SpectralImage field(s) {unknown}; allowed: {sorted(allowed)}")
+    sharpen = data.get("sharpen")
+    if sharpen is not None and (
+        not isinstance(sharpen, int) or isinstance(sharpen, bool) or not 1 <= sharpen <= MAX_SHARPEN
+    ):
+        raise ConfigError(f"SpectralImage sharpen must be an int percent in 1..{MAX_SHARPEN} or None, got {sharpen!r}")
     resample = data.get("resample")
     if resample is not None and resample not in _RESAMPLERS:
         raise ConfigError(f"SpectralImage resample must be one of {', '.join(_RESAMPLERS)} or None, got {resample!r}")
@@ -251,6 +290,9 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             ``box`` ``[left, top, width, height]`` in the pixel coordinates of the whole image,
             that image's ``source_size`` ``[width, height]`` and ``source_hash``; ``None`` for an
             image that is not a crop. (``source_size`` and ``source_hash`` above are the crop's own.)
+        sharpen: the percent of the unsharp mask (radius :data:`SHARPEN_RADIUS` pixel of the sent
+            image, threshold 0, PIL's ``ImageFilter.UnsharpMask``) applied to the sent pixels after
+            the resize, or ``None`` for none.
 
     Convention:
         Every field is a hashable value (strings and tuples) because ``format()`` may be cached.
@@ -274,6 +316,7 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
     detail: Detail | None = None
     resample: str | None = None
     crop: str | None = None
+    sharpen: int | None = None
 
     def __init__(self, source: Any = None, /, **data: Any) -> None:
         if source is not None:
@@ -293,6 +336,7 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
         source_hash: str | None = None,
         size: tuple[int, int] | None = None,
         crop: dict[str, Any] | None = None,
+        sharpen: int = 0,
     ) -> SpectralImage:
         """Renders ``selection`` of ``spectrum`` and wraps it.
 
@@ -312,6 +356,9 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
                 ``{"box": (left, top, width, height), "source_size": (width, height),
                 "source_hash": ...}`` in that image's pixel coordinates; the box's size must be
                 ``spectrum``'s. Kept in the PNG as :attr:`crop`.
+            sharpen: percent of an unsharp mask of radius :data:`SHARPEN_RADIUS` (a pixel of the
+                sent image) applied last, to restore the contrast of the finest kept detail that
+                the resize softened; 0 (default) applies none. Kept in the PNG as :attr:`sharpen`.
 
         Raises:
             SelectionError: ``selection`` does not fit ``spectrum``. ConfigError: bad ``detail``
@@ -332,6 +379,10 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             pil = spectrum.render(sel, "full")  # the 8-bit image, then PIL's own resize of it
             if pil.size != sent:
                 pil = pil.resize(sent, Image.Resampling.LANCZOS)
+        if not isinstance(sharpen, int) or isinstance(sharpen, bool) or not 0 <= sharpen <= MAX_SHARPEN:
+            raise ConfigError(f"sharpen must be an int percent in 0..{MAX_SHARPEN}, got {sharpen!r}")
+        if sharpen:
+            pil = sharpened(pil, sharpen)
         meta: dict[str, Any] = {
             "source_hash": source_hash,
             "scheme": spectrum.scheme,
@@ -344,6 +395,8 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             meta["resample"] = "lanczos"
         if crop is not None:
             meta["crop"] = _crop_json(crop, spectrum.size)
+        if sharpen:
+            meta["sharpen"] = sharpen
         return cls(url=_encode_png(pil, meta), detail=detail, **meta)
 
     @classmethod

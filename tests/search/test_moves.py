@@ -75,7 +75,7 @@ def test_round_scaled_warm_starts_follow_uniform_under_pixel_pricing(task: Task)
     ctx = _ctx(task, budget)
     starts = dict(warm_starts(ctx, budget))
     names = list(starts)
-    assert names[:3] == ["uniform", "round-scaled", "round-scaled-rest"]
+    assert names[:4] == ["uniform", "uniform-sharp", "round-scaled", "round-scaled-rest"]
     first = set(answer_rounds(ctx.student, ctx.plan)[0])
     one = _sides(ctx, starts["round-scaled"])
     rest = _sides(ctx, round_scaled(ctx, budget, rest=True))
