@@ -1,6 +1,6 @@
 """Reference prompts scored with the same metric and valset as the band search.
 
-``full``, ``uniform``, ``low_detail`` and ``text_only`` are the prompts of
+``full``, ``uniform``, ``sharpened``, ``low_detail`` and ``text_only`` are the prompts of
 :mod:`specprompt.search._reference`; those that fit the budget are also candidates of the band
 search itself (trials with origin ``baseline:<name>``), so their scores here cost nothing more.
 
@@ -41,7 +41,7 @@ __all__ = ["BASELINES", "BASELINE_PREFIX", "BaselineStore", "check_baselines", "
 logger = logging.getLogger("specprompt.search")
 
 #: The baseline names, in the order they run.
-BASELINES: tuple[str, ...] = ("full", "uniform", "low_detail", "text_only", "random")
+BASELINES: tuple[str, ...] = ("full", "uniform", "sharpened", "low_detail", "text_only", "random")
 #: Study user-attribute prefix of stored baseline results.
 BASELINE_PREFIX = "baseline:"
 

@@ -302,7 +302,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         names = check_baselines(baselines)
         test = None if testset is None else check_examples(testset, "testset")
         if test is not None and not names:
-            names = ("full", "uniform", "low_detail", "text_only")
+            names = ("full", "uniform", "sharpened", "low_detail", "text_only")
         if teacher is not None:
             logger.info("BandOptimizer does not use a teacher; ignoring it")
         screen_lm = None if self.screen is None else resolve_screen(self.screen)

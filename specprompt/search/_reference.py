@@ -6,6 +6,9 @@ name        what the demo images are
 full        every image at full resolution (all bands)
 uniform     every image resized by one common factor (PIL Lanczos), the largest whose provider
             tokens fit the budget (none without a budget); :meth:`SearchContext.uniform_resize`
+sharpened   ``uniform`` with every image sharpened by :data:`SHARPENED_PERCENT` (an unsharp mask
+            of radius 1 pixel of the sent image; the same tokens), where the search has a
+            ``sharpen`` dimension (a cost model that prices pixels, ``SearchConfig.sharpen``)
 low_detail  every image at full resolution sent with ``detail="low"`` (OpenAI cost models that bill
             it below full detail: not the patch-billed gpt-4.1-mini)
 text_only   no images: the demos keep their text and labels
@@ -24,15 +27,29 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from specprompt.search._budget import fits
-from specprompt.search._context import Candidate, SearchContext
+from specprompt.search._context import SHARPEN_LEVELS, Candidate, SearchContext
 
-__all__ = ["BASELINE_ORIGIN", "REFERENCES", "candidate_of", "reference", "reference_candidates", "shows_band_space"]
+__all__ = [
+    "BASELINE_ORIGIN",
+    "REFERENCES",
+    "SHARPENED_LEVEL",
+    "SHARPENED_PERCENT",
+    "candidate_of",
+    "reference",
+    "reference_candidates",
+    "shows_band_space",
+]
 
 #: Baselines that are candidates of the study, in the order they are enqueued.
-REFERENCES: tuple[str, ...] = ("uniform", "low_detail", "text_only", "full")
+REFERENCES: tuple[str, ...] = ("uniform", "sharpened", "low_detail", "text_only", "full")
+#: Level of :data:`~specprompt.search._context.SHARPEN_LEVELS` of the ``sharpened`` baseline.
+SHARPENED_LEVEL = 2
+#: Its unsharp-mask percent.
+SHARPENED_PERCENT = SHARPEN_LEVELS[SHARPENED_LEVEL]
 #: Origin prefix of a baseline trial.
 BASELINE_ORIGIN = "baseline:"
 #: Baselines whose images are not points of the band space.
@@ -71,6 +88,13 @@ def _make(ctx: SearchContext, name: str) -> tuple[Candidate | None, str]:
         if scale >= 1.0:
             return None, "skipped: full resolution fits the budget (the full baseline)"
         return cand, f"scale {scale:.4f} (Lanczos)"
+    if name == "sharpened":
+        if not ctx.sharpens:
+            return None, "skipped: the search has no sharpen dimension (a cost model that prices pixels, sharpen=True)"
+        plain, note = reference(ctx, "uniform")
+        if plain is None:
+            return None, note
+        return replace(plain, sharpen=SHARPENED_LEVEL), f"{note}, sharpened {SHARPENED_PERCENT}%"
     if name == "low_detail":
         model = ctx.config.cost_model
         if not model.lower().startswith("openai"):

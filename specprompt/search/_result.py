@@ -139,7 +139,7 @@ class BaselineResult:
     """A reference prompt scored with the same metric and valset as the search.
 
     Attributes:
-        name: ``"full"``, ``"uniform"``, ``"low_detail"``, ``"text_only"`` or ``"random"``.
+        name: ``"full"``, ``"uniform"``, ``"sharpened"``, ``"low_detail"``, ``"text_only"`` or ``"random"``.
         score: mean metric on the full valset, or ``None`` when skipped.
         tokens: image tokens of its demo images, or ``None`` when skipped.
         fits: whether ``tokens`` is within the token budget.

@@ -7,7 +7,8 @@ name                   what the demo images are
 =====================  ===========================================================================
 ``uniform``            every image coarsened by the same number of steps, the finest that fits
 ``uniform-sharp``      (when the search chooses an unsharp mask) ``uniform`` sharpened by
-                       ``SHARPEN_LEVELS[SHARP_START]`` percent (100): the same pixels per token
+                       ``SHARPEN_LEVELS[SHARP_START]`` percent (200; the ``sharpened``
+                       baseline has 100): the same pixels per token
 ``greedy``             images at full resolution in slot order while they fit, the rest as fine
                        as still fits (few sharp images instead of many coarse ones)
 ``stratified``         like ``greedy``, but demos taken round-robin over their answers: the first
@@ -86,7 +87,7 @@ WARM_STARTS: tuple[str, ...] = (
 #: the context also searches the unsharp mask).
 SIZED_ONLY: tuple[str, ...] = ("uniform-sharp", "round-scaled", "round-scaled-rest")
 #: Level of :data:`~specprompt.search._context.SHARPEN_LEVELS` of the ``uniform-sharp`` warm start.
-SHARP_START = 2
+SHARP_START = 3
 
 #: Random draws :func:`neighbour` tries before it gives up.
 NEIGHBOUR_TRIES = 64

@@ -100,11 +100,18 @@ def test_compile_reports_held_out_scores(colour_task: Task, lm: dspy.LM) -> None
     opt = BandOptimizer(_yes, **options(token_budget=36, n_trials=6, minibatch_size=4))
     opt.compile(student, trainset=colour_task.trainset, valset=val, testset=test)
     result = opt.last_result
-    assert result is not None and result.baselines is not None
-    assert list(result.baselines) == ["full", "uniform", "low_detail", "text_only"]  # testset: baselines reported
+    assert result is not None and result.baselines is not None  # testset: baselines reported
+    assert list(result.baselines) == [
+        "full",
+        "uniform",
+        "sharpened",
+        "low_detail",
+        "text_only",
+    ]  # testset: baselines reported
     assert result.test_score == 1.0  # resized images are right on every index outside the minibatch
     assert result.baselines["text_only"].test_score == 0.0 and result.baselines["uniform"].test_score == 1.0
     assert result.baselines["full"].test_score == 0.0 and result.baselines["low_detail"].test_score is None
+    assert result.baselines["sharpened"].score is None  # the local cost model: no sent size to sharpen
     assert result.test_calls == 3 * 3  # chosen (= uniform, shared cache), full, text_only
     assert ", test 1.0000" in result.summary() and "test 0.0000" in result.pareto_table()
     # 3 of 3 right: an interval of positive width, with its n (a bootstrap of it is [1, 1])

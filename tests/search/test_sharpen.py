@@ -128,3 +128,17 @@ def test_a_sharpen_value_out_of_range_is_refused_naming_it() -> None:
     img = SpectralImage.from_spectrum(spec, None, size=(16, 16), sharpen=50)
     with pytest.raises(ConfigError, match="sharpen"):
         SpectralImage(**{**img._fields(), "sharpen": 0})
+
+
+def test_the_sharpened_baseline_is_uniform_sharpened_at_equal_tokens(task: Task) -> None:
+    from specprompt.search._reference import SHARPENED_LEVEL, reference, reference_candidates
+
+    ctx = _ctx(task, 80)
+    uniform, _ = reference(ctx, "uniform")
+    sharp, note = reference(ctx, "sharpened")
+    assert uniform is not None and sharp == replace(uniform, sharpen=SHARPENED_LEVEL)
+    assert ctx.tokens(sharp) == ctx.tokens(uniform) and note.endswith(f"sharpened {SHARPEN_LEVELS[SHARPENED_LEVEL]}%")
+    names = [name for name, _ in reference_candidates(ctx)]
+    assert names.index("uniform") < names.index("sharpened")  # enqueued after it: ties go to plain resizing
+    off, why = reference(_ctx(task, 80, sharpen=False), "sharpened")
+    assert off is None and "no sharpen dimension" in why
