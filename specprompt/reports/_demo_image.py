@@ -51,6 +51,8 @@ class DemoImage:
             (:func:`specprompt.spectral.resize_cutoff`) when the kept bands were resized to
             ``sent_size``; ``None`` for an exact (minimal) render, which loses no kept band.
         sent_size: ``(width, height)`` of the image sent.
+        sharpen: percent of the unsharp mask applied to the image sent after its resize
+            (:attr:`specprompt.SpectralImage.sharpen`), ``None`` for none.
         source_size: ``(width, height)`` of the source.
         source_hash: :func:`specprompt.types.content_hash` of the source.
         crop_box: for a detail crop, ``(left, top, width, height)`` of the region it was cut from,
@@ -79,6 +81,7 @@ class DemoImage:
     removed_by_resize: tuple[str, ...] = ()
     cutoff: float | None = None
     sent_size: tuple[int, int] | None = None
+    sharpen: int | None = None
     source_size: tuple[int, int] | None = None
     source_hash: str | None = None
     crop_box: tuple[int, int, int, int] | None = None
@@ -107,6 +110,13 @@ class DemoImage:
         left, top, w, h = self.crop_box
         sw, sh = self.crop_source_size
         return f"detail crop {w}x{h} at ({left}, {top}) of the {sw}x{sh} image"
+
+    def sent_text(self) -> str:
+        """``"128x128"``, ``"128x128, sharpened 100%"`` when the image sent was sharpened, ``"-"`` without a size."""
+        if self.sent_size is None:
+            return "-"
+        size = f"{self.sent_size[0]}x{self.sent_size[1]}"
+        return size if not self.sharpen else f"{size}, sharpened {self.sharpen}%"
 
     def kept_text(self) -> str:
         """``"residual, L3 (2 of 5)"``, ``"all (5)"``, ``"dropped"``; kept bands that the resize to the
@@ -152,6 +162,7 @@ class DemoImage:
             "removed_by_resize": list(self.removed_by_resize),
             "cutoff": self.cutoff,
             "sent_size": None if self.sent_size is None else list(self.sent_size),
+            "sharpen": self.sharpen,
             "source_size": None if self.source_size is None else list(self.source_size),
             "source_hash": self.source_hash,
             "crop_box": None if self.crop_box is None else list(self.crop_box),
@@ -248,6 +259,7 @@ def image_row(
             removed_by_resize=removed,
             cutoff=cutoff,
             sent_size=(w, h),
+            sharpen=value.sharpen,
             source_size=(src_w, src_h),
             source_hash=value.source_hash,
             crop_box=None if crop is None else tuple(crop["box"]),

@@ -135,7 +135,7 @@ class ProgramImages:
                         r.field if r.item is None else f"{r.field}[{r.item}]",
                         r.scheme or "-",
                         r.kept_text(),
-                        _size(r.sent_size),
+                        r.sent_text(),
                         _size(r.source_size),
                     ]
                     if model:
@@ -170,7 +170,7 @@ class ProgramImages:
                 r.slot,
                 r.scheme or "-",
                 r.kept_text(),
-                _size(r.sent_size),
+                r.sent_text(),
                 _size(r.source_size),
                 *([str(r.model_tokens)] if model else []),
                 str(r.local_tokens),

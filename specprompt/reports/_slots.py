@@ -62,14 +62,15 @@ def sent_figures(r: DemoImage, cell: int, tokens: str) -> str:
     k = max(1, cell // max(w, h))
     src = escape(url)
     detail = "; detail " + escape(r.detail) if r.detail else ""
+    size = escape(r.sent_text())  # "32x32", or "32x32, sharpened 100%"
     if k == 1:
         return (
             f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
-            f"<figcaption>sent, real size {w}x{h}; {escape(tokens)} tokens{detail}</figcaption></figure>"
+            f"<figcaption>sent, real size {size}; {escape(tokens)} tokens{detail}</figcaption></figure>"
         )
     return (
         f'<figure><img class="px" src="{src}" width="{w}" height="{h}" alt="sent image at real size">'
-        f"<figcaption>sent, real size {w}x{h}</figcaption></figure>"
+        f"<figcaption>sent, real size {size}</figcaption></figure>"
         f'<figure><img class="px" src="{src}" width="{w * k}" height="{h * k}" alt="sent image upscaled">'
         f"<figcaption>sent, upscaled x{k} (nearest); {escape(tokens)} tokens{detail}</figcaption></figure>"
     )
@@ -81,7 +82,7 @@ def crop_provenance(r: DemoImage) -> str:
         return ""
     left, top, w, h = r.crop_box
     sw, sh = r.crop_source_size
-    sent = "" if r.sent_size is None else f"; sent at {r.sent_size[0]}x{r.sent_size[1]}"
+    sent = "" if r.sent_size is None else f"; sent at {r.sent_text()}"
     return escape(
         f"detail crop: the {w}x{h} px box at left {left}, top {top} (x {left}..{left + w - 1}, "
         f"y {top}..{top + h - 1}) of the {sw}x{sh} source image {str(r.crop_source_hash)[:12]}{sent}"
@@ -142,8 +143,9 @@ def band_table(r: DemoImage, source: np.ndarray | None) -> str:
     note = ""
     if r.cutoff is not None and r.sent_size is not None and r.source_size is not None:
         (w, h), (sw, sh) = r.sent_size, r.source_size
+        sharp = f", then sharpened {r.sharpen}%" if r.sharpen else ""
         note = (
-            f"<div>sent at {w}x{h} of a {sw}x{sh} source (Lanczos): the image sent holds frequencies up "
+            f"<div>sent at {w}x{h} of a {sw}x{sh} source (Lanczos{sharp}): the image sent holds frequencies up "
             f"to {r.cutoff:.3f} of the source&#39;s Nyquist"
             + (f", {_bands_above(len(r.removed_by_resize))}" if r.removed_by_resize else "")
             + ".</div>"

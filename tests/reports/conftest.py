@@ -90,3 +90,22 @@ def cropped() -> tuple[dspy.Predict, Any]:
     )
     program.demos = [dspy.Example(images=[whole, crop], label="a")]
     return program, img
+
+
+@pytest.fixture
+def sharpened() -> tuple[dspy.Predict, Any]:
+    """``(program, source)``: two demos of one 64 px noise source, every band sent at 32 px, the first
+    sharpened by 100% after its resize (as the search's ``sharpen`` dimension renders it), the second not."""
+    import numpy as np
+
+    from specprompt.spectral import decompose
+
+    img = np.random.default_rng(2).random((64, 64, 3), dtype=np.float32)
+    spec = decompose(img)
+    program = dspy.Predict("image: dspy.Image -> label")
+    images = [
+        SpectralImage.from_spectrum(spec, None, size=(32, 32), sharpen=100),
+        SpectralImage.from_spectrum(spec, None, size=(32, 32)),
+    ]
+    program.demos = [dspy.Example(image=im, label=f"d{i}") for i, im in enumerate(images)]
+    return program, img

@@ -235,3 +235,18 @@ def test_a_detail_crop_says_where_it_was_cut_from(cropped: tuple[Any, Any], tmp_
         assert crop.kept_text() == "detail crop 24x20 at (16, 8) of the 64x48 image: all (2)"
         assert "detail crop 24x20 at (16, 8) of the 64x48 image" in images.table()
         assert images.to_dict()["images"][1]["crop_box"] == [16, 8, 24, 20]
+
+
+def test_a_sharpened_demo_image_says_so_where_its_sent_size_is_shown(
+    sharpened: tuple[Any, Any], tmp_path: Path
+) -> None:
+    program, _ = sharpened
+    program.save(str(tmp_path / "p.json"))
+    for images in (describe_program(program), describe_program(tmp_path / "p.json")):
+        sharp, plain = images.rows
+        assert (sharp.sharpen, plain.sharpen) == (100, None)
+        assert (sharp.sent_text(), plain.sent_text()) == ("32x32, sharpened 100%", "32x32")
+        table, page = images.table(), images._repr_html_()
+        assert table.count("32x32, sharpened 100%") == 1 and page.count("<td>32x32, sharpened 100%</td>") == 1
+        assert page.count("<td>32x32</td>") == 1
+        assert [r["sharpen"] for r in images.to_dict()["images"]] == [100, None]

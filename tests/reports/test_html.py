@@ -468,3 +468,15 @@ def test_a_detail_crop_shows_its_region_in_the_original(cropped: tuple[Any, Any]
     # its band table reads the crop's region of the original: energies are shown
     crop_slot = page[page.index(said) :]
     assert "<th>energy</th>" in crop_slot[: crop_slot.index("</table>")]
+
+
+def test_a_sharpened_demo_image_says_so_beside_its_sent_size(sharpened: tuple[Any, Any]) -> None:
+    program, source = sharpened
+    data = {"config": {"token_budget": 10, "cost_model": "local"}, "front": [], "best": None}
+    report = CompileReport(data, program, sources=[source])
+    page = report.html()
+    _check_images(report, page)
+    assert page.count("<figcaption>sent, real size 32x32, sharpened 100%</figcaption>") == 1
+    assert page.count("<figcaption>sent, real size 32x32</figcaption>") == 1
+    assert page.count("sent at 32x32 of a 64x64 source (Lanczos, then sharpened 100%): the image sent") == 1
+    assert page.count("sent at 32x32 of a 64x64 source (Lanczos): the image sent") == 1
