@@ -479,13 +479,17 @@ class SpectralImage(dspy.Image):  # type: ignore[misc]
             f"SpectralImage(scheme={self.scheme!r}, bands=[{self._kept_text()}], render={w}x{h}, "
             f"source={sw}x{sh}, source_hash={self.source_hash[:12]!r}, detail={self.detail!r}"
             + (f", resample={self.resample!r}" if self.resample else "")
+            + (f", sharpen={self.sharpen!r}" if self.sharpen else "")
             + (f", crop={self.crop_text()!r})" if self.crop else ")")
         )
 
     def _repr_html_(self) -> str:
         w, h = self.render_size
         sw, sh = self.source_size
-        how = f" ({self.resample})" if self.resample else ""
+        ways = [self.resample] if self.resample else []
+        if self.sharpen:
+            ways.append(f"sharpened {self.sharpen}%")
+        how = f" ({', '.join(ways)})" if ways else ""  # " (lanczos, sharpened 100%)"
         crop = f" | {self.crop_text()}" if self.crop else ""
         caption = html.escape(f"{self.scheme}: {self._kept_text()} | sent {w}x{h}{how} of {sw}x{sh}{crop}")
         scale = max(1, min(4, 256 // max(w, h)))

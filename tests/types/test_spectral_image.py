@@ -118,6 +118,16 @@ def test_reprs_name_the_kept_bands(image: SpectralImage) -> None:
     assert "<img" in html and "L1, residual" in html and image.url[:40] in html
 
 
+def test_reprs_say_how_the_sent_image_was_resized_and_sharpened(source: np.ndarray) -> None:
+    spec = decompose(source, "laplacian")
+    plain = SpectralImage.from_spectrum(spec, None, size=(32, 24))
+    sharp = SpectralImage.from_spectrum(spec, None, size=(32, 24), sharpen=100)
+    assert "resample='lanczos'" in repr(sharp) and repr(sharp).endswith(", sharpen=100)")
+    assert "sharpen" not in repr(plain)
+    assert "sent 32x24 (lanczos, sharpened 100%) of 64x48" in sharp._repr_html_()
+    assert "sent 32x24 (lanczos) of 64x48" in plain._repr_html_()
+
+
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
