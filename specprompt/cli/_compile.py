@@ -266,6 +266,7 @@ def _setup(args: argparse.Namespace) -> Prepared:
             worker=worker,
             progress=not args.no_progress,
             trim=not getattr(args, "no_trim", False),
+            sharpen=not getattr(args, "no_sharpen", False),
             **({} if getattr(args, "trim_baselines", None) is None else {"trim_baselines": args.trim_baselines}),
             **({} if getattr(args, "local_departures", None) is None else {"local_departures": args.local_departures}),
             **(

@@ -222,6 +222,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "smaller images) that lose no validation example",
     )
     p.add_argument(
+        "--no-sharpen",
+        action="store_true",
+        help="do not search an unsharp mask of the sent demo images (by default, when the cost model prices "
+        "pixels, the search also tries sharpening every demo image after its resize by 50, 100 or 200%%: no "
+        "token cost)",
+    )
+    p.add_argument(
         "--confirm-min-examples",
         type=non_negative_float,
         default=None,

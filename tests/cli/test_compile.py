@@ -544,6 +544,21 @@ def test_compile_trims_by_default_and_no_trim_turns_it_off(
     assert json.loads((strict / "pareto.json").read_text())["config"]["confirm_min_examples"] == 1.5
 
 
+def test_compile_searches_a_sharpening_by_default_and_no_sharpen_turns_it_off(
+    program_file: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    priced = ("--cost-model", "openai:gpt-4.1-mini", "--budget", "120")  # pixels priced: images get a size
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert main(compile_args(program_file, tiny_data, on, *priced)) == 0
+    assert main(compile_args(program_file, tiny_data, off, *priced, "--no-sharpen")) == 0
+    sharp = json.loads((on / "pareto.json").read_text())
+    plain = json.loads((off / "pareto.json").read_text())
+    assert sharp["config"]["sharpen"] is True and plain["config"]["sharpen"] is False
+    assert all("sharpen" in r["params"] for r in sharp["front"])  # the dimension of every trial
+    assert not any("sharpen" in r["params"] for r in plain["front"])
+    assert sharp["study_name"] != plain["study_name"]  # off names another study
+
+
 @pytest.mark.parametrize(("flag", "bound"), [("--trials", 1), ("--calibration-probes", 3), ("--minibatch", 1)])
 def test_int_flags_say_one_bound_for_every_bad_value(
     program_file: Path,
