@@ -298,7 +298,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
         from specprompt.cli._same_run import check_same_run
         from specprompt.search import NAMING_FIELDS
 
-        check_same_run(prepared[-1], prepared[0].config.to_dict(), run_info(args), NAMING_FIELDS)
+        # sharpen names a study only when off (NAMING_FIELDS keeps earlier names), but it changes the search
+        check_same_run(prepared[-1], prepared[0].config.to_dict(), run_info(args), (*NAMING_FIELDS, "sharpen"))
     return prepared
 
 

@@ -185,6 +185,9 @@ def test_a_compile_with_other_settings_does_not_replace_another_runs_outputs(
         assert f"--out '{out}' holds the outputs of another compile (token_budget 30 there, 20 here); " in said
         assert said.endswith("pass --overwrite to replace them, or give another --out")
         assert main([*args, "--metric", f"{prog}:nope"]) == 2  # refused before the search, whatever the reason
+        capsys.readouterr()
+        assert main([*args, "--no-sharpen"]) == 2  # another search space
+        assert "another compile (sharpen True there, False here); " in _error(capsys, "compile")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     (out / ".pareto.json.ab12cd34.tmp").write_text("torn")  # left by a compile killed while writing
     (out / ".program.k2j3.json").write_text("torn")
