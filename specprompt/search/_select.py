@@ -11,9 +11,10 @@ The rule (also in the README):
 4. A candidate ties with the leader unless a paired bootstrap over the valset examples (seeded,
    :data:`BOOTSTRAP_SAMPLES` resamples) finds the leader better with probability >=
    ``tie_confidence`` (default 0.8).
-5. If a baseline that sends images (every demo Lanczos-resized to the budget, full resolution,
-   ``detail="low"``) is among the tied candidates, it is returned (the best-scoring such baseline,
-   then the one with more tokens): the search replaces plain resizing only when the valset shows it
+5. If a baseline that sends images (every demo Lanczos-resized to the budget, sharpened or not,
+   full resolution, ``detail="low"``) is among the tied candidates, it is returned (the
+   best-scoring such baseline, then the one with more tokens, then the earlier trial: plain
+   resizing is enqueued before its sharpened copy): the search replaces plain resizing only when the valset shows it
    better. Otherwise the cheapest tied candidate (fewest tokens) is returned; at equal tokens a
    baseline, then the higher score, then the earlier trial.
 6. If steps 2-5 picked a candidate that is not a baseline, the pick must survive a check that
