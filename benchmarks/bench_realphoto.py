@@ -21,7 +21,9 @@ the methods are:
 ==============  ================================================================================
 method          demo images
 ==============  ================================================================================
-optimizer       :class:`~specprompt.search.BandOptimizer` (default sampler, ``n_trials``), the judge as LM
+optimizer       :class:`~specprompt.search.BandOptimizer` (default sampler, ``n_trials``), the judge as LM;
+                its own baselines are candidates of its study, among them ``sharpened`` (every demo
+                resized like ``lanczos``, then sharpened by 100%: the library's ``sharpen`` dimension)
 optimizer+      (``--search-demos``) the same with ``search_demos=True``: it also chooses which demos
 demos           are shown and how many, from the program's demos and ``--demo-pool`` more trainset
                 examples per class (``--n-train`` sets the trainset size); its baselines, like the
@@ -317,6 +319,17 @@ def _lanczos_on_chosen(student: Any, program: Any, task: Any, pricing: str, budg
     )
 
 
+def sharpened_percent(selections: str | None) -> int:
+    """The unsharp-mask percent of a candidate's sent images (its ``selections`` JSON, where
+    ``SearchContext.describe`` records it per image when not 0); 0 for none."""
+    if not selections:
+        return 0
+    import json
+
+    entries = json.loads(selections).values()
+    return max((int(e.get("sharpen", 0)) for e in entries if isinstance(e, dict)), default=0)
+
+
 def decision_note(result: Any) -> str:
     """How the compile chose: the selection rule's pick, its confirmation, and the trim."""
     if result is None:
@@ -324,6 +337,9 @@ def decision_note(result: Any) -> str:
     trial = result.best.trial if result.trim is None else result.trim.chosen
     chosen = next((r for r in result.candidates if r.trial == trial), result.best)
     parts = [f"chosen {chosen.origin} ({chosen.tokens} tokens)"]
+    sharpen = sharpened_percent(getattr(chosen, "selections", None))
+    if sharpen:
+        parts.append(f"sent sharpened {sharpen}%")
     if result.leader is not None and result.leader.key != chosen.key:
         parts.append(f"leader {result.leader.origin}")
     c = result.confirmation
@@ -827,6 +843,30 @@ def paired_against_lanczos(cells: Sequence[CellResult], report: Report, method: 
 _BASELINE_TRIM = re.compile(r"chosen baseline:.*trimmed [0-9]+ -> [0-9]+ tokens(?: \(([^)]*)\))?")
 
 
+_SHARPENED = re.compile(r"sent sharpened ([0-9]+)%")
+
+
+def sharpened_choices(cells: Sequence[CellResult], report: Report) -> None:
+    """How the compiles whose returned program sends sharpened images fared on the test split
+    against Lanczos, by the percent (read off the optimizer notes; runs before the notes named it
+    print nothing)."""
+    groups: dict[int, list[float]] = {}
+    n = 0
+    for c in cells:
+        opt, lan = _outcome(c, "optimizer"), _outcome(c, "lanczos")
+        if opt.test is None or lan.test is None:
+            continue
+        n += 1
+        found = _SHARPENED.search(opt.note)
+        if found:
+            groups.setdefault(int(found.group(1)), []).append(100 * (opt.test - lan.test))
+    every = [d for g in groups.values() for d in g]
+    if not every:
+        return
+    report.add("", _against_lanczos(f"returned programs that send sharpened images (of {n} compiles)", every))
+    report.add(*("  " + _against_lanczos(f"sharpened {k}%", groups[k]) for k in sorted(groups)))
+
+
 def baseline_trims(cells: Sequence[CellResult], report: Report) -> None:
     """How the compiles that returned a trimmed baseline fared on the test split against Lanczos,
     split by whether the trim dropped a demo's images. Read off the optimizer notes (runs before
@@ -1068,6 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
     paired_against_lanczos(cells, report)
     departures(cells, n_val_of(cells, settings.n_val, n_val_given), report)
     baseline_trims(cells, report)
+    sharpened_choices(cells, report)
     for path in same or ():
         same_as(cells, load_cells(path), report, path)
     report.add("", f"total wall time {time.perf_counter() - t0:.1f} s")

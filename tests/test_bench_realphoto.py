@@ -323,6 +323,37 @@ def test_departures_split_the_kept_departures_by_their_held_out_gain() -> None:
     assert not empty.lines  # no departure kept: nothing printed
 
 
+def test_sharpened_choices_count_the_returned_programs_that_send_sharpened_images() -> None:
+    bench = _bench()
+    from _common import Report  # benchmarks/ is on sys.path once the script is loaded
+
+    def cell(seed: int, note: str, opt: float, lan: float) -> Any:
+        return _noted_cell(bench, ("photo-texture", "lbp-dct", 0.25), seed, note, opt, lan)
+
+    cells = [
+        cell(0, "chosen baseline:sharpened (156 tokens); sent sharpened 100%", 0.8, 0.7),
+        cell(1, "chosen neighbour:4 (150 tokens); sent sharpened 200%; confirmation gain +4.2 (kept)", 0.6, 0.7),
+        cell(2, "chosen baseline:sharpened (156 tokens); sent sharpened 100%; trimmed 156 -> 120 tokens", 0.7, 0.7),
+        cell(3, "chosen baseline:uniform (156 tokens)", 0.9, 0.7),
+    ]
+    report = Report()
+    bench.sharpened_choices(cells, report)
+    text = "\n".join(report.lines)
+    assert "sharpened images (of 4 compiles): 3; against lanczos on the test split 1 above (+10.0 to +10.0)" in text
+    assert "  sharpened 100%: 2; against lanczos on the test split 1 above (+10.0 to +10.0), 0 below, 1 equal" in text
+    assert "  sharpened 200%: 1; against lanczos on the test split 0 above, 1 below (-10.0 to -10.0), 0 equal" in text
+    empty = Report()
+    bench.sharpened_choices(cells[3:], empty)
+    assert not empty.lines  # nothing sharpened: nothing printed
+    row = json.dumps({"a": {"sent": [8, 8], "sharpen": 200}, "b": {"choice": "excluded"}, "c": {"sent": [8, 8]}})
+    assert bench.sharpened_percent(row) == 200 and bench.sharpened_percent(None) == 0
+    from types import SimpleNamespace as NS
+
+    chosen = NS(trial=0, origin="baseline:sharpened", tokens=156, key="k", selections=row)
+    result = NS(best=chosen, candidates=[chosen], leader=None, confirmation=None, trim=None)
+    assert bench.decision_note(result) == "chosen baseline:sharpened (156 tokens); sent sharpened 200%"
+
+
 def test_baseline_trims_split_by_whether_a_demo_was_dropped() -> None:
     bench = _bench()
     from _common import Report  # benchmarks/ is on sys.path once the script is loaded
