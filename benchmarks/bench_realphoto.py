@@ -136,6 +136,9 @@ class Settings:
     trim: bool = True
     #: ``SearchConfig.trim_baselines`` of the searches (``None``: the library default).
     trim_baselines: str | None = None
+    #: ``SearchConfig.sharpen`` of the searches (``--no-sharpen``: no unsharp-mask dimension, no
+    #: ``sharpened`` baseline: the search of the runs before it existed).
+    sharpen: bool = True
 
 
 # -- demos and tokens ------------------------------------------------------------------------------
@@ -481,6 +484,7 @@ def run_group(task_name: str, judge: str, seed: int, s: Settings) -> list[CellRe
                 **({} if s.confirm_min_examples is None else {"confirm_min_examples": s.confirm_min_examples}),
                 **({} if s.trim else {"trim": False}),
                 **({} if s.trim_baselines is None else {"trim_baselines": s.trim_baselines}),
+                **({} if s.sharpen else {"sharpen": False}),
             )
             before = lm.engine.calls
             t0 = time.perf_counter()
@@ -957,6 +961,11 @@ def parse_args(
         default=None,
         help="SearchConfig.trim_baselines of the searches: how a chosen baseline is trimmed (default: the library's)",
     )
+    parser.add_argument(
+        "--no-sharpen",
+        action="store_true",
+        help="SearchConfig.sharpen=False: no unsharp-mask dimension and no sharpened baseline (default: searched)",
+    )
     parser.add_argument("--no-random", action="store_true", help="skip the random-search baseline (saves time)")
     parser.add_argument(
         "--n-train",
@@ -1016,6 +1025,7 @@ def parse_args(
         confirm_min_examples=a.confirm_min_examples,
         trim=not a.no_trim,
         trim_baselines=a.trim_baselines,
+        sharpen=not a.no_sharpen,
     )
     json_out = None if a.report_from else JsonOut.of(a.json_out, __file__, settings, a.overwrite)
     check_outputs(parser, {"--markdown-out": a.markdown_out}, json_out)

@@ -8,7 +8,8 @@ Usage::
 It reads ``bench_realphoto.py --json-out`` files and compiles again every cell whose optimizer
 returned a search candidate instead of a resizing baseline (a *departure*: the note does not start
 with ``chosen baseline``), with the settings of the runs kept in ``benchmarks/results/`` (two demos
-per class, 8 training examples, ``--n-val``, ``--n-test``, ``--n-trials``). The compile is seeded,
+per class, 8 training examples, ``--n-val``, ``--n-test``, ``--n-trials``; the ``sharpen`` setting
+each file's run records, off for files written before the dimension existed). The compile is seeded,
 so it returns the same program: the probe checks that its held-out accuracy equals the file's.
 For the returned program (after the trim) it records how the demos show each label: the image
 tokens of every demo, grouped by the demo's label.
@@ -57,6 +58,7 @@ from _common import (
     stopped,
     table,
 )
+from _json_out import read_saved
 from bench_realphoto import TASKS, cell_optimizer, decision_note, group_setup
 
 #: Criteria of evenness: name -> test on ``{label: [tokens of each shown image]}``.
@@ -99,8 +101,17 @@ def _images(row: Any, labels: Sequence[str]) -> dict[str, list[int]]:
     return per
 
 
+def sharpens(path: str) -> bool:
+    """Whether the searches of a ``bench_realphoto.py --json-out`` file had the ``sharpen``
+    dimension: its run's ``sharpen`` setting; files written before the dimension existed lack it
+    (their searches had none)."""
+    run = read_saved(path).run or {}
+    return bool(run.get("settings", {}).get("sharpen", False))
+
+
 def group(job: tuple[str, str, int, int, int, int, list[dict[str, Any]]]) -> list[Departure]:
-    """Re-runs the departures of one task, judge and seed."""
+    """Re-runs the departures of one task, judge and seed (each cell with its run's ``sharpen``,
+    recorded by :func:`main` as ``_sharpen``)."""
     task_name, judge, seed, n_val, n_test, n_trials, cells = job
     sizes = {name: side for name, (_, side) in TASKS.items()}
     _, task, student, demos = group_setup(task_name, judge, seed, sizes, 8, n_val, n_test, 2)
@@ -108,7 +119,7 @@ def group(job: tuple[str, str, int, int, int, int, list[dict[str, Any]]]) -> lis
     out = []
     for cell in cells:
         budget = math.floor(cell["budget"] * prompt_tokens(student, cell["pricing"]))
-        opt = cell_optimizer(budget, cell["pricing"], n_trials, n_val, seed)
+        opt = cell_optimizer(budget, cell["pricing"], n_trials, n_val, seed, sharpen=bool(cell["_sharpen"]))
         program = opt.compile(student, trainset=task.trainset, valset=task.valset)
         result = opt.last_result
         assert result is not None
@@ -185,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_out = JsonOut.of(a.json_out, __file__, settings, a.overwrite)
     check_outputs(parser, {}, json_out)
     cells = [
-        c
+        {**c, "_sharpen": sharpens(path)}
         for path in a.results
         for c in read_json_lines(path)
         if (a.tasks is None or c["task"] in a.tasks)

@@ -229,6 +229,8 @@ def test_no_trim_reaches_the_settings() -> None:
     assert bench.parse_args(["--quick", "--trim-baselines", "off"])[0].trim_baselines == "off"
     assert bench.parse_args(["--quick"])[0].confirm_splits is None
     assert bench.parse_args(["--quick", "--confirm-splits", "0"])[0].confirm_splits == 0
+    assert bench.parse_args(["--quick"])[0].sharpen is True
+    assert bench.parse_args(["--quick", "--no-sharpen"])[0].sharpen is False
 
 
 def test_never_below_lanczos_treats_percentage_rounding_as_a_tie(capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,3 +38,11 @@ def test_one_departure_reruns_as_recorded_and_the_report_counts_it(tmp_path: Pat
 def test_without_results_it_says_what_to_name() -> None:
     proc = _run()
     assert proc.returncode == 2 and "--report-from" in proc.stderr
+
+
+def test_a_run_replays_with_the_sharpen_setting_it_recorded(tmp_path: Path) -> None:
+    probe = load_script(SCRIPT)
+    assert probe.sharpens(str(RESULTS)) is False  # written before the dimension existed: searched without it
+    new = tmp_path / "new.jsonl"
+    new.write_text('{"_run": {"script": "bench_realphoto.py", "settings": {"sharpen": true}}}\n', encoding="utf-8")
+    assert probe.sharpens(str(new)) is True
