@@ -337,15 +337,16 @@ def test_sharpened_choices_count_the_returned_programs_that_send_sharpened_image
         cell(1, "chosen neighbour:4 (150 tokens); sent sharpened 200%; confirmation gain +4.2 (kept)", 0.6, 0.7),
         cell(2, "chosen baseline:sharpened (156 tokens); sent sharpened 100%; trimmed 156 -> 120 tokens", 0.7, 0.7),
         cell(3, "chosen baseline:uniform (156 tokens)", 0.9, 0.7),
+        cell(4, "chosen baseline:sharpened (156 tokens); trimmed 156 -> 120 tokens (1 scale)", 0.6, 0.7),  # older note
     ]
     report = Report()
     bench.sharpened_choices(cells, report)
     text = "\n".join(report.lines)
-    assert "sharpened images (of 4 compiles): 3; against lanczos on the test split 1 above (+10.0 to +10.0)" in text
-    assert "  sharpened 100%: 2; against lanczos on the test split 1 above (+10.0 to +10.0), 0 below, 1 equal" in text
+    assert "sharpened images (of 5 compiles): 4; against lanczos on the test split 1 above (+10.0 to +10.0)" in text
+    assert "  sharpened 100%: 3; against lanczos on the test split 1 above (+10.0 to +10.0), 1 below (-10.0" in text
     assert "  sharpened 200%: 1; against lanczos on the test split 0 above, 1 below (-10.0 to -10.0), 0 equal" in text
     empty = Report()
-    bench.sharpened_choices(cells[3:], empty)
+    bench.sharpened_choices(cells[3:4], empty)
     assert not empty.lines  # nothing sharpened: nothing printed
     row = json.dumps({"a": {"sent": [8, 8], "sharpen": 200}, "b": {"choice": "excluded"}, "c": {"sent": [8, 8]}})
     assert bench.sharpened_percent(row) == 200 and bench.sharpened_percent(None) == 0
