@@ -154,7 +154,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--baselines",
         default=None,
-        help="more baselines to score: 'all' or a comma list of uniform,low_detail,text_only,random "
+        help="more baselines to score: 'all' or a comma list of uniform,sharpened,low_detail,text_only,random "
         "(full-resolution demos are always scored)",
     )
     p.add_argument(
