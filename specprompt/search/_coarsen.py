@@ -42,12 +42,12 @@ def _steps(ctx: SearchContext, cand: Candidate) -> list[Candidate]:
         if slot.demo_id in cand.excluded or now == 0:
             continue
         if slot.id in cand.crops:
-            out.append(Candidate(cand.values, cand.crops - {slot.id}, cand.excluded, sharpen=cand.sharpen))
+            out.append(cand.moved(crops=cand.crops - {slot.id}))
             continue
         space = ctx.spaces[slot.id]
         for rung in space.ladder():
             values = {**cand.values, slot.id: _coarser(space, cand.values[slot.id], rung)}
-            step = Candidate(values, cand.crops, cand.excluded, sharpen=cand.sharpen)
+            step = cand.moved(values)
             if ctx.slot_tokens(step, slot) < now:
                 out.append(step)
                 break

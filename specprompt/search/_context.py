@@ -63,6 +63,24 @@ class Candidate:
     overrides: Mapping[str, dspy.Image] = field(default_factory=dict)
     sharpen: int = 0
 
+    def moved(
+        self,
+        values: Mapping[str, Mapping[str, int]] | None = None,
+        *,
+        crops: frozenset[str] | None = None,
+        excluded: frozenset[str] | None = None,
+    ) -> Candidate:
+        """This candidate with other per-slot values, crops or excluded demos (each kept when not
+        given) and the same program-wide choices (``sharpen``): a step of a move, a trim or a
+        coarsening. ``overrides`` are dropped: they are a baseline's own images, no point of the
+        space that a step moves."""
+        return Candidate(
+            self.values if values is None else values,
+            self.crops if crops is None else crops,
+            self.excluded if excluded is None else excluded,
+            sharpen=self.sharpen,
+        )
+
 
 class SearchContext:
     """Decomposes every distinct demo image once and turns candidates into prompts.

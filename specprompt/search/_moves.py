@@ -100,7 +100,7 @@ def rebalance(
 
 
 def _with(cand: Candidate, values: Values) -> Candidate:
-    return Candidate(values, cand.crops, cand.excluded, sharpen=cand.sharpen)
+    return cand.moved(values)
 
 
 def sized_move(ctx: SearchContext, incumbent: Candidate, budget: float | None, rng: random.Random) -> Candidate | None:

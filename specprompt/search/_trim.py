@@ -312,9 +312,7 @@ def _dropped(ctx: SearchContext, cand: Candidate, demo: str) -> Candidate:
     for s in ctx.plan.slots:
         if s.demo_id == demo:
             values[s.id] = ctx.spaces[s.id].ladder()[-1]
-    return Candidate(
-        values, cand.crops - {s.id for s in ctx.plan.slots if s.demo_id == demo}, cand.excluded, sharpen=cand.sharpen
-    )
+    return cand.moved(values, crops=cand.crops - {s.id for s in ctx.plan.slots if s.demo_id == demo})
 
 
 def _scaled(ctx: SearchContext, cand: Candidate) -> Candidate | None:
@@ -332,7 +330,7 @@ def _scaled(ctx: SearchContext, cand: Candidate) -> Candidate | None:
                     values[sid][SIZE_DIM] = max(dim.low, round(cand.values[sid][SIZE_DIM] * factor))
             if values == last:
                 return None
-            out = Candidate(values, cand.crops, cand.excluded, sharpen=cand.sharpen)
+            out = cand.moved(values)
             if ctx.tokens(out) < tokens:
                 return out
             last, factor = values, factor * SCALE_FACTOR
@@ -344,7 +342,7 @@ def _scaled(ctx: SearchContext, cand: Candidate) -> Candidate | None:
             if ctx.slot_tokens(Candidate({**cand.values, sid: rung}, excluded=cand.excluded), slots[sid]) < now:
                 values[sid] = dict(rung)
                 break
-    out = Candidate(values, cand.crops, cand.excluded, sharpen=cand.sharpen)
+    out = cand.moved(values)
     return out if ctx.tokens(out) < tokens else None
 
 

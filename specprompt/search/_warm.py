@@ -261,7 +261,7 @@ def neighbour(
             values = {sid: dict(v) for sid, v in incumbent.values.items()}
             excluded = set(incumbent.excluded)
             _demo_move(ctx, values, excluded, budget, rng)
-            cand = Candidate(values, incumbent.crops, frozenset(excluded), sharpen=incumbent.sharpen)
+            cand = incumbent.moved(values, excluded=frozenset(excluded))
             if ctx.key(cand) not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
                 return cand
     slots = [s.id for s in ctx.plan.slots]
@@ -276,7 +276,7 @@ def neighbour(
             others = [v for v in range(dim.low, dim.high + 1) if v != values[sid][dim.name]]
             if others:
                 values[sid][dim.name] = rng.choice(others)
-        cand = Candidate(values, incumbent.crops, incumbent.excluded, sharpen=incumbent.sharpen)
+        cand = incumbent.moved(values)
         key = ctx.key(cand)
         if key not in seen and fits(ctx.tokens(cand), budget) and ctx.covers_labels(cand):
             return cand
