@@ -76,17 +76,20 @@ def searched_trials(study: optuna.Study) -> int:
     return sum(1 for t in finished_trials(study) if counts_toward_n_trials(t))
 
 
-def constraints(ctx: SearchContext, cand: Candidate, budget: float | None, *, bound: bool) -> dict[str, float]:
+def constraints(
+    ctx: SearchContext, cand: Candidate, budget: float | None, *, bound: bool, tokens: int | None = None
+) -> dict[str, float]:
     """Optuna's constraints of a trial that shows ``cand``: feasible when every value is <= 0.
 
-    ``tokens``: image tokens minus ``budget`` (with a budget). ``labels``: how many labels keep no
+    ``tokens``: image tokens (``tokens``, when the caller priced ``cand`` already) minus ``budget``
+    (with a budget). ``labels``: how many labels keep no
     image (where the label rule is on, :attr:`SearchContext.must_cover`; 0 for a trial the rule
     does not bind, ``bound=False``: a baseline or the fallback). Budget and rule are the study's,
     so every trial of a study has the same names (Optuna's ``GPSampler`` needs that).
     """
     out: dict[str, float] = {}
     if budget is not None:
-        out["tokens"] = float(ctx.tokens(cand) - budget)
+        out["tokens"] = float((ctx.tokens(cand) if tokens is None else tokens) - budget)
     if ctx.must_cover:
         out["labels"] = float(len(ctx.missing_classes(cand))) if bound else 0.0
     return out
@@ -203,7 +206,7 @@ class Objective:
         ctx = self.ctx
         tokens = ctx.tokens(cand)
         key = ctx.key(cand)
-        limits = constraints(ctx, cand, self.budget, bound=not baseline)
+        limits = constraints(ctx, cand, self.budget, bound=not baseline, tokens=tokens)
         feasible = all(v <= 0 for v in limits.values())
         record = TrialRecord(
             key=key,

@@ -296,7 +296,7 @@ def add_trial(
     since = scorer.spend if since is None else since
     cfg = ctx.config
     key, tokens = ctx.key(cand), ctx.tokens(cand)
-    limits = constraints(ctx, cand, cfg.token_budget, bound=TrialRecord(origin=origin).label_rule_binds)
+    limits = constraints(ctx, cand, cfg.token_budget, bound=TrialRecord(origin=origin).label_rule_binds, tokens=tokens)
     full = None if partial is not None else full_score(study, ctx, scorer, key, cand, None)
     record = TrialRecord(
         origin=origin,
