@@ -19,7 +19,6 @@ field); this probe measures whether it should.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, check_outputs, held_out_accuracy, pick_demos, prompt_tokens, table
+from _common import held_out_accuracy, pick_demos, prompt_tokens, table
+from _probe import append_rows, probe_parser, start_report
 from bench_realphoto import TASKS, lanczos_images, with_images
 
 #: Window placements, in print order.
@@ -99,33 +99,19 @@ def probe(task_name: str, judge: str, seed: int, a: argparse.Namespace) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=sorted(TASKS), default="photo-texture")
-    parser.add_argument("--judges", nargs="+", default=["hist-hog", "lbp-dct"])
-    parser.add_argument("--pricing", default="openai:gpt-4.1-mini")
+    parser = probe_parser(__doc__, seeds=5, n_train=24, n_val=False)
     parser.add_argument("--budget", type=float, default=0.25, help="fraction of the full demos' tokens")
     parser.add_argument("--zooms", nargs="+", type=float, default=[1.0, 0.75], help="window resize factors")
-    parser.add_argument("--seeds", type=at_least(1), default=5)
-    parser.add_argument("--first-seed", type=int, default=5)
-    parser.add_argument("--n-train", type=at_least(1), default=24)
-    parser.add_argument("--n-test", type=at_least(1), default=60)
-    parser.add_argument("--json-out", metavar="FILE")
     a = parser.parse_args(argv)
     if any(not 0 < z <= 1 for z in a.zooms):
         parser.error(f"--zooms must lie in (0, 1], got {a.zooms}")
-    check_outputs(parser, {"--json-out": a.json_out})
     t0 = time.perf_counter()
-    report = Report()
-    report.add("settings: " + json.dumps({k: v for k, v in vars(a).items() if k != "json_out"}, sort_keys=True))
+    report = start_report(parser, a)
     methods = ["full", "lanczos", *(f"{p} x{z:g}" for p in PLACES for z in a.zooms)]
     rows = []
     for judge in a.judges:
         results = [probe(a.task, judge, seed, a) for seed in range(a.first_seed, a.first_seed + a.seeds)]
-        if a.json_out:
-            Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
-            with open(a.json_out, "a", encoding="utf-8") as fh:
-                for r in results:
-                    fh.write(json.dumps({"judge": judge, **r}) + "\n")
+        append_rows(a.json_out, results, judge=judge)
         cells = []
         for m in methods:
             values = [r[m] for r in results if m in r]

@@ -22,7 +22,6 @@ text-only demos.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import random
@@ -33,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, check_outputs, held_out_accuracy, pick_demos, prompt_tokens, table
+from _common import at_least, held_out_accuracy, pick_demos, prompt_tokens, table
+from _probe import append_rows, probe_parser, start_report
 from bench_realphoto import TASKS, lanczos_images, with_images
 
 
@@ -92,33 +92,19 @@ def probe(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=sorted(TASKS), default="photo-texture")
-    parser.add_argument("--judges", nargs="+", default=["hist-hog", "lbp-dct"])
-    parser.add_argument("--pricing", default="openai:gpt-4.1-mini")
+    parser = probe_parser(__doc__, seeds=3, n_train=36, first_seed=False)
     parser.add_argument("--budget", type=float, default=0.25)
-    parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument("--sets", type=at_least(1), default=12, help="random demo sets per k and seed")
     parser.add_argument("--ks", nargs="+", type=at_least(1), default=[2], help="demos per class")
-    parser.add_argument("--n-train", type=at_least(1), default=36)
-    parser.add_argument("--n-val", type=at_least(1), default=24)
-    parser.add_argument("--n-test", type=at_least(1), default=60)
-    parser.add_argument("--json-out", metavar="FILE")
     a = parser.parse_args(argv)
-    check_outputs(parser, {"--json-out": a.json_out})
     t0 = time.perf_counter()
-    report = Report()
-    report.add("settings: " + json.dumps({k: v for k, v in vars(a).items() if k != "json_out"}, sort_keys=True))
+    report = start_report(parser, a)
     rows = []
     by_judge: dict[str, list[dict[str, Any]]] = {}
     for judge in a.judges:
         results = [probe(a.task, judge, a.pricing, a.budget, seed, a) for seed in range(a.seeds)]
         by_judge[judge] = results
-        if a.json_out:
-            Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
-            with open(a.json_out, "a", encoding="utf-8") as fh:
-                for r in results:
-                    fh.write(json.dumps({"judge": judge, **r}) + "\n")
+        append_rows(a.json_out, results, judge=judge)
 
         def m(values: list[float]) -> str:
             return f"{100 * statistics.fmean(values):.1f}"

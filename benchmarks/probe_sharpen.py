@@ -19,7 +19,6 @@ shows the effect of each level alone, without a search.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, at_least, check_outputs, held_out_accuracy, pick_demos, prompt_tokens, table
+from _common import held_out_accuracy, pick_demos, prompt_tokens, table
+from _probe import append_rows, probe_parser, start_report
 from bench_realphoto import TASKS, lanczos_images, with_images
 
 
@@ -76,33 +76,19 @@ def probe(task_name: str, judge: str, budget_frac: float, seed: int, a: argparse
 def main(argv: list[str] | None = None) -> int:
     from specprompt.search._context import SHARPEN_LEVELS
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=sorted(TASKS), default="photo-texture")
-    parser.add_argument("--judges", nargs="+", default=["hist-hog", "lbp-dct"])
-    parser.add_argument("--pricing", default="openai:gpt-4.1-mini")
+    parser = probe_parser(__doc__, seeds=5, n_train=8)
     parser.add_argument("--budgets", nargs="+", type=float, default=[0.1, 0.25, 0.5])
-    parser.add_argument("--seeds", type=at_least(1), default=5)
-    parser.add_argument("--first-seed", type=int, default=5)
-    parser.add_argument("--n-train", type=at_least(1), default=8)
-    parser.add_argument("--n-val", type=at_least(1), default=24)
-    parser.add_argument("--n-test", type=at_least(1), default=60)
-    parser.add_argument("--json-out", metavar="FILE")
     a = parser.parse_args(argv)
     if any(not 0 < b < 1 for b in a.budgets):
         parser.error(f"--budgets must lie in (0, 1), got {a.budgets}")
-    check_outputs(parser, {"--json-out": a.json_out})
     t0 = time.perf_counter()
-    report = Report()
-    report.add("settings: " + json.dumps({k: v for k, v in vars(a).items() if k != "json_out"}, sort_keys=True))
+    report = start_report(parser, a)
     methods = ["full", "lanczos", *(f"sharpened {p}%" for p in SHARPEN_LEVELS[1:])]
     rows = []
     for judge in a.judges:
         for budget in a.budgets:
             results = [probe(a.task, judge, budget, s, a) for s in range(a.first_seed, a.first_seed + a.seeds)]
-            if a.json_out:
-                Path(a.json_out).parent.mkdir(parents=True, exist_ok=True)
-                with open(a.json_out, "a", encoding="utf-8") as fh:
-                    fh.writelines(json.dumps(r) + "\n" for r in results)
+            append_rows(a.json_out, results)
             for split in ("val", "test"):
                 cells = []
                 for m in methods:
