@@ -29,6 +29,8 @@ yourself keeps Optuna's count.
 
 from __future__ import annotations
 
+import weakref
+
 import optuna
 
 from specprompt.errors import ConfigError
@@ -86,8 +88,13 @@ class SearchedStartupPruner(optuna.pruners.BasePruner):
             raise ConfigError(f"n_startup_trials must be an int >= 0, got {n!r}")
         self.base = base
         self.n_startup_trials = n
+        # studies whose count reached n_startup_trials: complete trials stay complete, so a study
+        # is counted until then and never again (one pruner may serve several studies)
+        self._started: weakref.WeakSet[optuna.Study] = weakref.WeakSet()
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        if searched_scored(study) < self.n_startup_trials:
-            return False
+        if study not in self._started:
+            if searched_scored(study) < self.n_startup_trials:
+                return False
+            self._started.add(study)
         return self.base.prune(study, trial)

@@ -95,3 +95,33 @@ def test_pruner_wrapping_and_what_trials_report() -> None:
             SearchedStartupPruner(median, bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="base must be an optuna pruner"):
         SearchedStartupPruner("median", 5)  # type: ignore[arg-type]
+
+
+def test_startup_is_counted_per_study_until_it_is_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One pruner serving two studies: each starts pruning after its own scored trials, and a study
+    that has started is not counted again (its complete trials cannot become fewer)."""
+    from specprompt.search import _pruning
+
+    counts: list[int] = []
+    real = _pruning.searched_scored
+
+    def counting(study: optuna.Study) -> int:
+        counts.append(n := real(study))
+        return n
+
+    monkeypatch.setattr(_pruning, "searched_scored", counting)
+    pruner = SearchedStartupPruner(optuna.pruners.MedianPruner(n_startup_trials=0), 2)
+    scored = {"score": 0.5, "origin": "sampler"}
+
+    def study_with(n: int) -> optuna.Study:
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for _ in range(n):
+            study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=scored, intermediate_values={1: 0.5}))
+        return study
+
+    early, ready = study_with(1), study_with(2)
+    low = optuna.trial.create_trial(value=0.0, intermediate_values={1: 0.0})
+    assert not pruner.prune(early, low) and counts == [1]
+    assert pruner.prune(ready, low) and counts == [1, 2]
+    assert pruner.prune(ready, low) and counts == [1, 2]  # started: not counted again
+    assert not pruner.prune(early, low) and counts == [1, 2, 1]
