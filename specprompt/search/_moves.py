@@ -72,10 +72,10 @@ def rebalance(
     without movable images.
     """
     if budget is None or not movable:
-        return values if fits(ctx.tokens(_with(cand, values)), budget) else None
+        return values if fits(ctx.tokens(cand.moved(values)), budget) else None
 
     def ok(log_f: float) -> bool:
-        return fits(ctx.tokens(_with(cand, _scaled(ctx, values, movable, math.exp(log_f)))), budget)
+        return fits(ctx.tokens(cand.moved(_scaled(ctx, values, movable, math.exp(log_f)))), budget)
 
     spans = []
     for sid in movable:
@@ -97,10 +97,6 @@ def rebalance(
         else:
             hi = mid
     return _scaled(ctx, values, movable, math.exp(lo))
-
-
-def _with(cand: Candidate, values: Values) -> Candidate:
-    return cand.moved(values)
 
 
 def sized_move(ctx: SearchContext, incumbent: Candidate, budget: float | None, rng: random.Random) -> Candidate | None:
@@ -160,7 +156,7 @@ def _fitted(
     ctx: SearchContext, incumbent: Candidate, values: Values, movable: list[str], budget: float | None
 ) -> Candidate | None:
     found = rebalance(ctx, values, movable, budget, incumbent)
-    return None if found is None else _with(incumbent, found)
+    return None if found is None else incumbent.moved(found)
 
 
 def scaled_subset(ctx: SearchContext, slots: Iterable[str], budget: float | None) -> Candidate:
@@ -175,4 +171,4 @@ def scaled_subset(ctx: SearchContext, slots: Iterable[str], budget: float | None
     for sid in chosen:
         values[sid] = ctx.spaces[sid].full()
     found = rebalance(ctx, values, chosen if ctx.sized else [], budget, dropped)
-    return dropped if found is None else _with(dropped, found)
+    return dropped if found is None else dropped.moved(found)
