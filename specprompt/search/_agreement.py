@@ -10,13 +10,18 @@ rho at least ``screen_min_agreement``, its bootstrap interval above 0. ``"top"``
 screening must not lose: the screen's best ``screen_keep`` share of the pairs (ties on the screen
 score pass together, as :func:`~specprompt.search._screen.promotes` lets them) holds a pair with
 the target's best score, in at least :data:`TOP_CONFIDENCE` of seeded bootstrap resamples of the
-pairs (:func:`~specprompt.search._rank.top_hit_probability`); undefined (the target gave every
-pair one score) falls back. Its open verdicts (probability between ``1 - TOP_CONFIDENCE`` and
-:data:`TOP_CONFIDENCE`) wait for more rounds, as the rank rule's open intervals do
-(:data:`~specprompt.search._screen.TRIALS_ROUNDS`). Why a second rule: the search's own
-candidates are close to each other and 8-example minibatch scores take few values, so the two
-judges' full orders of them agree little (rho 0.12-0.44 after 24-36 pairs in the compiles that
-fell back, ``benchmarks/README.md``) even where the screen's best share keeps the target's best.
+pairs (:func:`~specprompt.search._rank.top_hit_probability`). Its open verdicts (probability
+between ``1 - TOP_CONFIDENCE`` and :data:`TOP_CONFIDENCE`) wait for more rounds, as the rank
+rule's open intervals do (:data:`~specprompt.search._screen.TRIALS_ROUNDS`). Undefined (the target
+gave every pair one score) waits too; after the last round of the search's own pairs
+(``calibration_mode="trials"``) it screens, since every candidate is then one of the target's best
+and the screen cannot lose it, while a probe's undefined verdict falls back (the probe's designed
+selections range from all bands to a few, so a target that scores them all alike tells nothing).
+
+Why a second rule: the search's own candidates are close to each other and 8-example minibatch
+scores take few values, so the two judges' full orders of them agree little (rho 0.12-0.44 after
+24-36 pairs in the compiles that fell back, ``benchmarks/README.md``) even where the screen's best
+share keeps the target's best.
 
 Why more rounds: twelve pairs of 8-example minibatch scores left 8 of 16 compiles of
 ``benchmarks/bench_multifidelity.py`` open (rho between 0.06 and 0.55 with intervals 1.0-1.4 wide),
@@ -119,21 +124,32 @@ def trials_verdict(
     seed: int,
     rule: ScreenRule = "rank",
     keep: float = 0.25,
+    *,
+    last: bool = False,
 ) -> tuple[bool, str]:
     """:func:`screen_verdict`'s rule on the pairs of :func:`trial_pairs` (``who``: "screen vs target").
 
     Spearman's rho and its bootstrap interval are computed as the probe's
     (:func:`~specprompt.search._calibrate.calibrate_context`: 95%, 2000 resamples, ``seed``); the
-    ``"top"`` rule's probability with 2000 resamples and ``seed`` too.
+    ``"top"`` rule's probability with 2000 resamples and ``seed`` too. With ``last`` (the last
+    round) the ``"top"`` rule screens when the target gave every pair one score: every candidate is
+    one of its best, so the screen's best share cannot miss it.
 
     Example:
         >>> trials_verdict([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], "s vs t", 0.5, 0)
         (True, 'rank agreement of s vs t over 5 trials: 1.00, CI [1.00, 1.00]: screening with it')
         >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.6, 0.5, 0.5], "s vs t", 0.5, 0, "top")[0]
         False
+        >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.5, 0.5, 0.5], "s vs t", 0.5, 0, "top", last=True)[0]
+        True
     """
     who = f"{who} over {len(screen)} trials"
     if rule == "top":
+        if last and target and min(target) == max(target):
+            return True, (
+                f"top agreement of {who} is undefined after the last round: the target gave every pair one "
+                "score, so every candidate is one of its best and the screen cannot lose it: screening with it"
+            )
         return _top_verdict(who, top_hit_probability(screen, target, keep, seed=seed), keep)
     rho = spearman(screen, target)
     ci = bootstrap_interval(screen, target, seed=seed)

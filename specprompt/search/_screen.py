@@ -45,7 +45,9 @@ study reaches the same verdict) and :func:`trials_verdict` applies the rule of
 screen is not called again. When those pairs leave the verdict open (:func:`settled`: rho is
 undefined, or its interval holds both a screening and a falling-back outcome), the next
 ``calibration_probes`` candidates are scored by both judges too, up to :data:`TRIALS_ROUNDS`
-rounds; the last round decides by the rule whatever its interval. A calibrating candidate costs
+rounds; the last round decides by the rule whatever its interval (under ``screen_rule="top"`` a
+target that gave every pair of the last round one score screens: every candidate is one of its
+best). A calibrating candidate costs
 the target what a target-only search pays for it, so waiting for a clear verdict costs no extra
 target call; looking at the pairs up to three times makes a chance agreement a little more likely
 to pass than one look would (the rule's interval is a 95% one per look).
@@ -306,8 +308,9 @@ class Screen:
             self.calibration_trials = self.pending
             pairs = trial_pairs(study, self.pending)
         if pairs is not None:
+            last = self.pending >= TRIALS_ROUNDS * self.round
             self.active, self.note = trials_verdict(
-                *pairs, f"{self.judge} vs {target}", self.min_agreement, self.seed, self.rule, self.keep
+                *pairs, f"{self.judge} vs {target}", self.min_agreement, self.seed, self.rule, self.keep, last=last
             )
         elif final:
             self.active = False

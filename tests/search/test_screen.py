@@ -412,6 +412,9 @@ def test_the_top_rule_screens_where_the_rank_rule_falls_back() -> None:
     )
     assert settled(screen, target, 0.5, 0, "top", 0.25) and settled(screen[::-1], target, 0.5, 0, "top", 0.25)
     assert not settled(screen, [0.5] * 12, 0.5, 0, "top", 0.25)
+    last = trials_verdict(screen, [0.5] * 12, "s vs t", 0.5, 0, "top", 0.25, last=True)
+    assert last[0] and last[1].startswith("top agreement of s vs t over 12 trials is undefined after the last round")
+    assert not trials_verdict(screen, [0.5] * 12, "s vs t", 0.5, 0, last=True)[0]  # the rank rule still falls back
 
 
 def test_a_trials_screen_with_the_top_rule_decides_by_it() -> None:
@@ -419,6 +422,19 @@ def test_a_trials_screen_with_the_top_rule_decides_by_it() -> None:
     assert screen.decide(_paired_study(AGREE)) and screen.active and screen.note.startswith("top agreement of ")
     anti = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
     assert anti.decide(_paired_study([(a, 1.3 - b) for a, b in AGREE])) and not anti.active
+
+
+def test_a_top_rule_screen_waits_on_a_constant_target_then_screens_after_the_last_round() -> None:
+    flat = [(0.1, 0.5), (0.9, 0.5), (0.4, 0.5), (0.6, 0.5)]  # the target gave every pair one score
+    screen = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    assert not screen.decide(_paired_study(flat))  # undefined: another round calibrates
+    assert not screen.decide(_paired_study(flat * (TRIALS_ROUNDS - 1))) and not screen.active
+    assert screen.decide(_paired_study(flat * TRIALS_ROUNDS)) and screen.active
+    assert f"over {4 * TRIALS_ROUNDS} trials is undefined after the last round" in screen.note
+    # one target score that differs is evidence, read by the rule as before
+    mixed = flat * (TRIALS_ROUNDS - 1) + [(0.1, 0.5), (0.9, 0.5), (0.4, 0.5), (0.6, 0.6)]
+    again = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    assert again.decide(_paired_study(mixed)) and "after the last round" not in again.note
 
 
 def test_a_given_calibration_is_read_by_the_chosen_rule() -> None:
