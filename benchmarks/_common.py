@@ -17,9 +17,10 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,10 @@ def stopped(exc: KeyboardInterrupt) -> int:
     return 130
 
 
+#: seconds between looks at the Ctrl-C flag of :func:`_run_pool`
+_POLL_S = 0.2
+
+
 def _ignore_sigint() -> None:
     """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -289,12 +294,27 @@ def _run_pool(
     progress: Callable[[tuple[Any, ...], list[Any]], None],
 ) -> None:
     """Runs ``todo`` in ``workers`` processes; on any exception (Ctrl-C too) the queued jobs are
-    cancelled and the running ones stopped before it propagates."""
+    cancelled and the running ones stopped before it propagates.
+
+    Ctrl-C only sets a flag (in the main thread; elsewhere the default handling stays), read
+    between waits of at most :data:`_POLL_S`: a ``KeyboardInterrupt`` raised inside
+    ``concurrent.futures``' waiting could leave a future's lock held, and the shutdown that cancels
+    the queued jobs would then wait on it for ever.
+    """
+    stop: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum)) if main else None
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     try:
         futures = {pool.submit(run, job): k for job, k in todo}
-        for future in as_completed(futures):
-            progress(futures[future], future.result())
+        order = {future: i for i, future in enumerate(futures)}
+        pending = set(futures)
+        while pending and not stop:
+            done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=order.__getitem__):  # finished groups are kept, Ctrl-C or not
+                progress(futures[future], future.result())
+        if stop:
+            raise KeyboardInterrupt
     except BaseException:
         running = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
         pool.shutdown(wait=False, cancel_futures=True)
@@ -303,6 +323,9 @@ def _run_pool(
         for proc in running:
             proc.join(timeout=10)
         raise
+    finally:
+        if main:  # a handler set outside Python reads as None: Python's own then
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
     pool.shutdown()
 
 

@@ -265,6 +265,29 @@ def test_ctrl_c_stops_the_workers_keeps_finished_groups_and_prints_one_line(tmp_
     assert len(_common().read_json_lines(str(js))) == 2
 
 
+def _square(job: int) -> list[int]:
+    return [job * job]
+
+
+def test_ctrl_c_in_a_pool_waits_for_the_group_being_kept_and_restores_the_handler() -> None:
+    # Ctrl-C landing while a finished group is handed over (or inside concurrent.futures' waiting)
+    # only sets a flag: the group is kept whole, then the pool stops and KeyboardInterrupt propagates
+    kept: list[tuple[tuple[Any, ...], list[Any], str]] = []
+
+    def progress(key: tuple[Any, ...], found: list[Any]) -> None:
+        kept.append((key, found, "started"))
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal is delivered now, on the main thread
+        kept[-1] = (key, found, "whole")
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        _common()._run_pool([(n, (n,)) for n in range(4)], _square, 2, progress)
+    assert kept and all(state == "whole" for _, _, state in kept)
+    assert [found for _, found, _ in kept] == [[key[0] ** 2] for key, _, _ in kept]
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(BENCH / name), *args], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT
