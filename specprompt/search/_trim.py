@@ -339,7 +339,7 @@ def _scaled(ctx: SearchContext, cand: Candidate) -> Candidate | None:
     for sid in shown:
         now = ctx.slot_tokens(cand, slots[sid])
         for rung in ctx.spaces[sid].ladder()[:-1]:  # the last rung drops the image
-            if ctx.slot_tokens(Candidate({**cand.values, sid: rung}, excluded=cand.excluded), slots[sid]) < now:
+            if ctx.slot_tokens(cand.moved({**cand.values, sid: rung}), slots[sid]) < now:  # crop priced as in now
                 values[sid] = dict(rung)
                 break
     out = cand.moved(values)

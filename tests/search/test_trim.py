@@ -254,6 +254,26 @@ def test_without_drops_only_smaller_common_sizes_are_tried(tint: Task, gains_at:
     assert same is smallest and not empty.steps and "every image at its smallest size" in empty.note
 
 
+def test_a_smaller_step_prices_a_cropped_image_with_its_crop(tint: Task) -> None:
+    # the local cost model has no sizes: each shown image steps down its band ladder; a slot's
+    # current price includes its detail crop, so each rung must be priced with the crop too
+    from specprompt.search._context import SearchContext
+    from specprompt.search._demos import plan_demos
+    from specprompt.search._trim import _scaled
+
+    student = dspy.Predict(dspy.Signature("images: list[dspy.Image] -> label: str"))
+    pair = [next(ex for ex in tint.trainset if ex.label == label) for label in tint.labels[:2]]
+    student.demos = [dspy.Example(images=[ex.image], label=ex.label).with_inputs("images") for ex in pair]
+    config = SearchConfig(token_budget=None, cost_model="local", detail_crops=True)
+    ctx = SearchContext(student, plan_demos(student, [], None, 0), config)
+    assert len(ctx.crop_slots) == 2
+    cropped = ctx.full().moved(crops=frozenset(ctx.crop_slots))
+    smaller = _scaled(ctx, cropped)
+    assert smaller is not None and smaller.crops == cropped.crops
+    for slot in ctx.plan.slots:  # every image one rung smaller, its crop kept
+        assert 0 < ctx.slot_tokens(smaller, slot) < ctx.slot_tokens(cropped, slot)
+
+
 @pytest.mark.parametrize(("rejected_at", "returned"), [(None, 3), (3, 2), (2, 0), (1, 0)])
 def test_ties_at_two_sizes_in_a_row_return_the_cheapest_without_a_gain(
     tint: Task, rejected_at: int | None, returned: int
