@@ -64,6 +64,14 @@ def test_an_over_budget_joint_proposal_is_drawn_again(colour_task: Task) -> None
     assert study.trials[0].user_attrs["origin"] == "sampler" and "pid" in study.trials[0].user_attrs["worker"]
 
 
+def test_over_budget_coarsen_fits_the_first_proposal_without_asking_again(colour_task: Task) -> None:
+    ctx = _ctx(colour_task, 30)  # as above: keep_from 0 and 1 are over 30 tokens
+    base = Scripted([_params(ctx, 0), _params(ctx, 2)], ctx.distributions())
+    params, _ = _ask(BandSampler(base, ctx, local_search=0.0, seed=0, over_budget="coarsen"))
+    assert base.asked == 1 and params != _params(ctx, 0)  # the proposal itself is coarsened
+    assert ctx.tokens(ctx.from_params(params)) <= 30
+
+
 def test_redraws_stop_after_a_bounded_number(colour_task: Task) -> None:
     ctx = _ctx(colour_task, 30)  # keep_from 0 costs 88
     base = Scripted([_params(ctx, 0)] * (BUDGET_REDRAWS + 5), ctx.distributions())
