@@ -141,7 +141,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with --screen and --calibrate: 'rank' screens when the rank agreement is at least 0.5 with a "
         "confidence interval above 0; 'top' when the screen's best --screen-keep share of the calibration "
-        "prompts holds --lm's best one in at least 80%% of bootstrap resamples (default: rank)",
+        "prompts holds --lm's best one in at least 80%% of bootstrap resamples, or, in --calibration-mode trials, "
+        "--lm scored every candidate of the last round alike (default: rank)",
     )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(

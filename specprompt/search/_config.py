@@ -281,7 +281,8 @@ class SearchConfig:
             "help": "with screen= and calibrate=True: what the calibration pairs must show to screen; 'rank': "
             "Spearman's rho >= screen_min_agreement with a confidence interval above 0; 'top': the screen's best "
             "screen_keep share of the pairs holds the target's best pair in at least 80% of bootstrap resamples "
-            "(what screening must not lose)"
+            "(what screening must not lose), or, in calibration_mode='trials', the target scored every pair of "
+            "the last round alike"
         },
     )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
