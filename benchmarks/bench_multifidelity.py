@@ -7,6 +7,7 @@ Usage::
     python benchmarks/bench_multifidelity.py --screens local  # only the shipped local model as screen
     python benchmarks/bench_multifidelity.py --screens local-only --checkpoint band-vlm-v2   # v2 judging alone
     python benchmarks/bench_multifidelity.py --screens local-only --checkpoint pixel:other  # the other judge
+    python benchmarks/bench_multifidelity.py --report-from a.jsonl b.jsonl  # two runs' cells together
 
 The target is a pixel-only judge (:func:`specprompt.scorers.pixel_lm`, standing in for a remote
 VLM, as in ``bench_realphoto.py``, whose helpers this script imports). For each task x judge x
@@ -589,7 +590,7 @@ def local_only_verdict(groups: dict[tuple[str, str], list[Cell]], out: rp.Report
 # -- command line --------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut | None, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut | None, list[str] | None]:
     """The settings, ``--markdown-out``, ``--json-out`` (checked; ``None`` with ``--report-from``)
     and ``--report-from``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -662,7 +663,12 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
     parser.add_argument("--threads", type=rp.at_least(1), default=1, help="threads scoring examples in a process")
     parser.add_argument("--markdown-out", metavar="FILE", help="also write the report here")
     rp.add_json_out_arguments(parser, "write every cell's numbers here (JSON lines, as they finish)")
-    parser.add_argument("--report-from", metavar="FILE", help="print the report of a --json-out file; run nothing")
+    parser.add_argument(
+        "--report-from",
+        nargs="+",
+        metavar="FILE",
+        help="print the report of --json-out files (several: their cells together, e.g. two seed ranges); run nothing",
+    )
     a = parser.parse_args(argv)
     tasks = tuple(a.tasks or rp.TASKS)
     chosen = tuple(dict.fromkeys(a.screens or (*SCREENS, LOCAL_ONLY)))
@@ -734,9 +740,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(t, j, seed, settings) for seed in settings.seeds for t in settings.tasks for j in settings.judges]
     cells: list[Cell] = []
     if report_from:
-        jobs, cells = [], load_cells(report_from)
-        out.add(f"cells read from {report_from} ({len(cells)} cells); settings above are the command line's")
-        out.add(*filter(None, [rp.partial_note(report_from)]))
+        try:
+            cells = [cell for path in report_from for cell in load_cells(path)]
+        except (OSError, ValueError) as exc:  # a missing file, or a line that is not one of these files' lines
+            print(f"--report-from: {exc}", file=sys.stderr)
+            return 2
+        jobs, names = [], ", ".join(report_from)
+        out.add(f"cells read from {names} ({len(cells)} cells); settings above are the command line's")
+        out.add(*(note for path in report_from if (note := rp.partial_note(path))))
     try:
         cells.extend(rp.run_jobs(jobs, _run, settings.workers, json_out, t0, load=cell_from_json))
     except KeyboardInterrupt as exc:

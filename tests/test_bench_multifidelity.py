@@ -62,6 +62,16 @@ def test_quick_run_counts_target_calls_and_reads_back(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "cells read from" in again.stdout and "| photo-tint | hist-hog |" in again.stdout
     assert "PASS/FAIL local-only: held-out accuracy at most 5 points below target-only" in again.stdout
+    # several files: their cells together (here the same file twice); a file that is not one: a clean error
+    n = again.stdout.split("cells read from ", 1)[1].split(" cells)", 1)[0].rsplit("(", 1)[1]
+    twice = _run("--quick", "--screens", "local-unchecked", "local-only", "--report-from", str(js), str(js))
+    assert twice.returncode == 0, twice.stderr
+    assert f"cells read from {js}, {js} ({2 * int(n)} cells)" in twice.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("[1, 2]\n{}\n", encoding="utf-8")
+    refused = _run("--quick", "--report-from", str(js), str(bad))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip() == f"--report-from: {bad}: line 1 is not a JSON object"
 
 
 def _model(note: str) -> str:
