@@ -123,6 +123,8 @@ class Settings:
     threads: int
     #: ``SearchConfig.trim_baselines`` of every arm (``None``: the library default).
     trim_baselines: str | None = None
+    #: ``SearchConfig.screen_tolerance`` of the screened arms (the ``"top"`` rule's).
+    screen_tolerance: float = 0.0
 
 
 @dataclass
@@ -178,6 +180,7 @@ def _compile(
             "calibration_probes": s.probes,
             "calibration_examples": s.probe_examples,
             "screen_keep": s.screen_keep,
+            "screen_tolerance": s.screen_tolerance,
         }
     opt = BandOptimizer(
         rp.exact_match,
@@ -645,6 +648,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
     parser.add_argument("--minibatch", type=rp.at_least(1), default=None, help="examples per trial (default 12)")
     parser.add_argument("--n-trials", type=rp.at_least(1), default=None, help="trials per search (default 40)")
     parser.add_argument("--screen-keep", type=rp._fraction, default=0.25, help="screen_keep (default 0.25)")
+    parser.add_argument(
+        "--screen-tolerance",
+        type=_tolerance,
+        default=0.0,
+        help="screen_tolerance of the -top arms: a calibration pair within this much of the target's best counts "
+        "as best (default 0)",
+    )
     parser.add_argument("--probes", type=rp.at_least(3), default=None, help="calibration probes (default 12)")
     parser.add_argument("--probe-examples", type=rp.at_least(1), default=None, help="examples per probe (default 4)")
     parser.add_argument(
@@ -709,10 +719,22 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
         workers=a.workers,
         threads=a.threads,
         trim_baselines=a.trim_baselines,
+        screen_tolerance=a.screen_tolerance,
     )
     json_out = None if a.report_from else rp.JsonOut.of(a.json_out, __file__, settings, a.overwrite)
     rp.check_outputs(parser, {"--markdown-out": a.markdown_out}, json_out)
     return settings, a.markdown_out, json_out, a.report_from
+
+
+def _tolerance(text: str) -> float:
+    """``--screen-tolerance``: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a screen tolerance is a number 0 <= t < 1 of the metric, got {text!r}")
+    return value
 
 
 def cell_from_json(data: dict[str, Any]) -> Cell:

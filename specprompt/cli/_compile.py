@@ -123,8 +123,8 @@ def check_judges(args: argparse.Namespace) -> None:
 
     Raises:
         ConfigError: ``--screen`` with ``--target``; ``--calibrate`` or ``--calibration`` without
-            ``--screen`` or ``--target``; ``--screen-keep``, ``--screen-rule`` or
-            ``--calibration-mode`` without ``--screen``; ``--calibration-mode``,
+            ``--screen`` or ``--target``; ``--screen-keep``, ``--screen-rule``,
+            ``--screen-tolerance`` or ``--calibration-mode`` without ``--screen``; ``--calibration-mode``,
             ``--calibration-probes`` or ``--calibration-examples`` without ``--calibrate``.
     """
     screen, target = getattr(args, "screen", None), getattr(args, "target", None)
@@ -140,7 +140,11 @@ def check_judges(args: argparse.Namespace) -> None:
         )
     if getattr(args, "calibration", None) is not None and screen is None and target is None:
         raise ConfigError("--calibration needs --screen (or --target): the judges it was measured with")
-    for flag, name in (("--screen-keep", "screen_keep"), ("--screen-rule", "screen_rule")):
+    for flag, name in (
+        ("--screen-keep", "screen_keep"),
+        ("--screen-rule", "screen_rule"),
+        ("--screen-tolerance", "screen_tolerance"),
+    ):
         if getattr(args, name, None) is not None and screen is None:
             raise ConfigError(f"{flag} needs --screen (it sets how the --screen judge screens candidates)")
     if getattr(args, "calibration_mode", None) is not None and (screen is None or not args.calibrate):
@@ -232,8 +236,9 @@ def _setup(args: argparse.Namespace) -> Prepared:
     screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
     if getattr(args, "calibration_mode", None) is not None:
         screening["calibration_mode"] = args.calibration_mode
-    if getattr(args, "screen_rule", None) is not None:
-        screening["screen_rule"] = args.screen_rule
+    for name in ("screen_rule", "screen_tolerance"):
+        if getattr(args, name, None) is not None:
+            screening[name] = getattr(args, name)
     for name in ("calibration_probes", "calibration_examples"):
         if getattr(args, name, None) is not None:
             screening[name] = getattr(args, name)

@@ -144,6 +144,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "prompts holds --lm's best one in at least 80%% of bootstrap resamples, or, in --calibration-mode trials, "
         "--lm scored every candidate of the last round alike (default: rank)",
     )
+    p.add_argument(
+        "--screen-tolerance",
+        type=float,
+        default=None,
+        metavar="T",
+        help="with --screen-rule top: a calibration prompt whose --lm score is within T of --lm's best counts as "
+        "one of its best (default 0; 0.125 is one example of an 8-example minibatch)",
+    )
     p.add_argument("--api-base", default=None, help="URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument(
         "--api-key",

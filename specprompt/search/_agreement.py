@@ -18,6 +18,13 @@ gave every pair one score) waits too; after the last round of the search's own p
 and the screen cannot lose it, while a probe's undefined verdict falls back (the probe's designed
 selections range from all bands to a few, so a target that scores them all alike tells nothing).
 
+``screen_tolerance`` widens "the target's best" of the ``"top"`` rule to every pair within that
+much of it (0, the default: only the best). Minibatch scores are coarse: with 8 examples and a 0/1
+metric they move in steps of 1/8, and a candidate one example behind the best is not told apart
+from it on the minibatch (the full valset decides between the finalists). A screen whose best
+share misses the one pair that scored 8/8 but holds several at 7/8 loses nothing the minibatch can
+show; with ``screen_tolerance=0.125`` it screens.
+
 Why a second rule: the search's own candidates are close to each other and 8-example minibatch
 scores take few values, so the two judges' full orders of them agree little (rho 0.12-0.44 after
 24-36 pairs in the compiles that fell back, ``benchmarks/README.md``) even where the screen's best
@@ -49,14 +56,20 @@ TOP_CONFIDENCE = 0.8
 
 
 def screen_verdict(
-    calibration: Calibration | None, min_agreement: float, rule: ScreenRule = "rank", keep: float = 0.25, seed: int = 0
+    calibration: Calibration | None,
+    min_agreement: float,
+    rule: ScreenRule = "rank",
+    keep: float = 0.25,
+    seed: int = 0,
+    tolerance: float = 0.0,
 ) -> tuple[bool, str]:
     """Whether to screen, and one line saying why (logged by the optimizer).
 
     Screen when no calibration was measured (unchecked). Otherwise by ``rule``: ``"rank"``, when
     Spearman's rho is defined, at least ``min_agreement``, and its bootstrap interval's lower end
     is above 0; ``"top"``, when the screen's best ``keep`` share of the probes holds the target's
-    best probe with bootstrap probability at least :data:`TOP_CONFIDENCE` (``seed``).
+    best probe (or one within ``tolerance`` of it) with bootstrap probability at least
+    :data:`TOP_CONFIDENCE` (``seed``).
 
     Example:
         >>> screen_verdict(None, 0.5)[0]
@@ -66,16 +79,19 @@ def screen_verdict(
         return True, "agreement with the target not measured (calibrate=False): screening unchecked"
     who = f"{calibration.local} vs {calibration.target}"
     if rule == "top":
-        p = top_hit_probability(calibration.local_scores, calibration.target_scores, keep, seed=seed)
-        return _top_verdict(who, p, keep)
+        p = top_hit_probability(
+            calibration.local_scores, calibration.target_scores, keep, tolerance=tolerance, seed=seed
+        )
+        return _top_verdict(who, p, keep, tolerance)
     return _verdict(who, calibration.spearman, calibration.interval, min_agreement)
 
 
-def _top_verdict(who: str, p: float | None, keep: float) -> tuple[bool, str]:
-    """The ``"top"`` rule on the bootstrap probability ``p`` of a top hit."""
+def _top_verdict(who: str, p: float | None, keep: float, tolerance: float = 0.0) -> tuple[bool, str]:
+    """The ``"top"`` rule on the bootstrap probability ``p`` of a top hit (within ``tolerance``)."""
     if p is None:
         return False, f"top agreement of {who} is undefined (one target score): falling back to target-only scoring"
-    text = f"top agreement of {who}: the screen's best {keep:g} holds the target's best in {p:.2f} of resamples"
+    best = "the target's best" if tolerance == 0 else f"the target's best (within {tolerance:g})"
+    text = f"top agreement of {who}: the screen's best {keep:g} holds {best} in {p:.2f} of resamples"
     if p < TOP_CONFIDENCE:
         return False, f"{text}, below {TOP_CONFIDENCE:g}: falling back to target-only scoring"
     return True, f"{text}: screening with it"
@@ -126,6 +142,7 @@ def trials_verdict(
     keep: float = 0.25,
     *,
     last: bool = False,
+    tolerance: float = 0.0,
 ) -> tuple[bool, str]:
     """:func:`screen_verdict`'s rule on the pairs of :func:`trial_pairs` (``who``: "screen vs target").
 
@@ -133,7 +150,8 @@ def trials_verdict(
     (:func:`~specprompt.search._calibrate.calibrate_context`: 95%, 2000 resamples, ``seed``); the
     ``"top"`` rule's probability with 2000 resamples and ``seed`` too. With ``last`` (the last
     round) the ``"top"`` rule screens when the target gave every pair one score: every candidate is
-    one of its best, so the screen's best share cannot miss it.
+    one of its best, so the screen's best share cannot miss it. ``tolerance``: the ``"top"`` rule's
+    (:func:`~specprompt.search._rank.top_hit`).
 
     Example:
         >>> trials_verdict([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], "s vs t", 0.5, 0)
@@ -150,7 +168,8 @@ def trials_verdict(
                 f"top agreement of {who} is undefined after the last round: the target gave every pair one "
                 "score, so every candidate is one of its best and the screen cannot lose it: screening with it"
             )
-        return _top_verdict(who, top_hit_probability(screen, target, keep, seed=seed), keep)
+        p = top_hit_probability(screen, target, keep, tolerance=tolerance, seed=seed)
+        return _top_verdict(who, p, keep, tolerance)
     rho = spearman(screen, target)
     ci = bootstrap_interval(screen, target, seed=seed)
     return _verdict(who, rho, ci, min_agreement)
@@ -163,6 +182,7 @@ def settled(
     seed: int,
     rule: ScreenRule = "rank",
     keep: float = 0.25,
+    tolerance: float = 0.0,
 ) -> bool:
     """Whether the pairs decide :func:`trials_verdict` clearly.
 
@@ -179,7 +199,7 @@ def settled(
         False
     """
     if rule == "top":
-        p = top_hit_probability(screen, target, keep, seed=seed)
+        p = top_hit_probability(screen, target, keep, tolerance=tolerance, seed=seed)
         return p is not None and (p >= TOP_CONFIDENCE or p < 1.0 - TOP_CONFIDENCE)
     rho = spearman(screen, target)
     ci = bootstrap_interval(screen, target, seed=seed)

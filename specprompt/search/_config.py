@@ -285,6 +285,14 @@ class SearchConfig:
             "the last round alike"
         },
     )
+    screen_tolerance: float = field(
+        default=0.0,
+        metadata={
+            "help": "with screen_rule='top': a calibration pair whose target score is within this much of the "
+            "target's best counts as one of its best (0: only the best; 1/minibatch_size: one example of a 0/1 "
+            "metric, which the minibatch cannot tell apart)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     worker: int = field(
         default=0,
@@ -419,6 +427,9 @@ class SearchConfig:
         sa = self.screen_min_agreement
         if not isinstance(sa, numbers.Real) or isinstance(sa, bool) or not -1.0 <= float(sa) <= 1.0:
             raise ConfigError(f"SearchConfig.screen_min_agreement must be a number in [-1, 1], got {sa!r}")
+        st = self.screen_tolerance
+        if not isinstance(st, numbers.Real) or isinstance(st, bool) or not 0.0 <= float(st) < 1.0:
+            raise ConfigError(f"SearchConfig.screen_tolerance must be a number in [0, 1), got {st!r}")
         if self.calibration_mode not in CALIBRATION_MODES:
             raise ConfigError(
                 f"SearchConfig.calibration_mode must be one of {', '.join(CALIBRATION_MODES)}, "

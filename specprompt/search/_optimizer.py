@@ -99,7 +99,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             ``calibration_mode="trials"`` it is measured on the search's first
             ``calibration_probes`` candidates, which both score (no extra target call), and the
             verdict applies to the later ones; ``screen_rule="top"`` reads the pairs by whether
-            the screen's best ``screen_keep`` share holds the target's best instead.
+            the screen's best ``screen_keep`` share holds the target's best instead
+            (``screen_tolerance``: or a candidate within that much of the target's best).
             ``last_result.screening`` reports what it did. Not with ``target=``.
         calibration: a :class:`~specprompt.search.Calibration` measured before, or the JSON file
             ``specprompt calibrate --json`` wrote: with ``screen=`` (or ``target=``) its verdict
@@ -338,7 +339,12 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
         if run.screen is not None and not online:
             run.screen.active, run.screen.note = screen_verdict(
-                calibration, float(cfg.screen_min_agreement), cfg.screen_rule, float(cfg.screen_keep), cfg.seed
+                calibration,
+                float(cfg.screen_min_agreement),
+                cfg.screen_rule,
+                float(cfg.screen_keep),
+                cfg.seed,
+                float(cfg.screen_tolerance),
             )
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         return calibration

@@ -280,6 +280,7 @@ def _screen(screen_lm: dspy.BaseLM, metric: Callable[..., Any], val: list[Any], 
         min_agreement=float(cfg.screen_min_agreement),
         seed=cfg.seed,
         rule=cfg.screen_rule,
+        tolerance=float(cfg.screen_tolerance),
     )
 
 

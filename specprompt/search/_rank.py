@@ -87,12 +87,18 @@ def bootstrap_interval(
     return float(lo), float(hi)
 
 
-def top_hit(screen: Sequence[float] | np.ndarray, target: Sequence[float] | np.ndarray, keep: float) -> bool | None:
+def top_hit(
+    screen: Sequence[float] | np.ndarray,
+    target: Sequence[float] | np.ndarray,
+    keep: float,
+    tolerance: float = 0.0,
+) -> bool | None:
     """Whether the best ``keep`` share of ``screen`` holds a pair with the best ``target`` score.
 
     The share is ``max(1, ceil(keep * n))`` pairs by screen score; pairs tied on it pass together
-    (as :func:`~specprompt.search._screen.promotes` lets them). ``None`` when it is undefined: no
-    pairs, or ``target`` constant (every pair is best, so nothing is tested).
+    (as :func:`~specprompt.search._screen.promotes` lets them). A pair counts as best when its
+    target score is within ``tolerance`` of the best one (0: only the best). ``None`` when it is
+    undefined: no pairs, or ``target`` constant (every pair is best, so nothing is tested).
 
     Raises:
         ConfigError: ``screen`` and ``target`` differ in length.
@@ -102,6 +108,8 @@ def top_hit(screen: Sequence[float] | np.ndarray, target: Sequence[float] | np.n
         (True, False)
         >>> top_hit([0.1, 0.9], [0.5, 0.5], 0.5) is None
         True
+        >>> top_hit([0.9, 0.1, 0.5, 0.2], [0.875, 1.0, 0.5, 0.5], 0.25, tolerance=0.125)
+        True
     """
     x, y = np.asarray(screen, np.float64), np.asarray(target, np.float64)
     if x.shape != y.shape or x.ndim != 1:
@@ -110,7 +118,8 @@ def top_hit(screen: Sequence[float] | np.ndarray, target: Sequence[float] | np.n
         return None
     k = max(1, math.ceil(keep * len(x)))
     better = (x[None, :] > x[:, None]).sum(axis=1)  # pairs with a strictly higher screen score
-    return bool(float(y[better < k].max()) >= float(y.max()))
+    margin = float(tolerance) + (1e-9 if tolerance > 0 else 0.0)  # 7/8 is within 1/8 of 1 whatever the rounding
+    return bool(float(y[better < k].max()) >= float(y.max()) - margin)
 
 
 def top_hit_probability(
@@ -118,10 +127,11 @@ def top_hit_probability(
     target: Sequence[float] | np.ndarray,
     keep: float,
     *,
+    tolerance: float = 0.0,
     n_bootstrap: int = 2000,
     seed: int = 0,
 ) -> float | None:
-    """Seeded bootstrap probability of :func:`top_hit` over resampled pairs.
+    """Seeded bootstrap probability of :func:`top_hit` (with ``tolerance``) over resampled pairs.
 
     Resamples where it is undefined (a constant target) are skipped; ``None`` when fewer than half
     of them are defined.
@@ -131,13 +141,13 @@ def top_hit_probability(
         1.0
     """
     x, y = np.asarray(screen, np.float64), np.asarray(target, np.float64)
-    if top_hit(x, y, keep) is None:
+    if top_hit(x, y, keep, tolerance) is None:
         return None
     rng = np.random.default_rng(seed)
     hits = defined = 0
     for _ in range(n_bootstrap):
         idx = rng.integers(0, len(x), len(x))
-        h = top_hit(x[idx], y[idx], keep)
+        h = top_hit(x[idx], y[idx], keep, tolerance)
         if h is not None:
             defined += 1
             hits += h

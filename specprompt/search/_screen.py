@@ -237,6 +237,7 @@ class Screen:
         min_agreement: ``screen_min_agreement``.
         seed: seed of the agreement's bootstrap interval.
         rule: ``screen_rule`` (``"rank"`` or ``"top"``).
+        tolerance: ``screen_tolerance`` (the ``"top"`` rule's).
     """
 
     def __init__(
@@ -252,6 +253,7 @@ class Screen:
         min_agreement: float = 0.5,
         seed: int = 0,
         rule: ScreenRule = "rank",
+        tolerance: float = 0.0,
     ) -> None:
         self.lm = lm
         self.scorer = scorer
@@ -269,6 +271,7 @@ class Screen:
         self.min_agreement = float(min_agreement)
         self.seed = int(seed)
         self.rule = rule
+        self.tolerance = float(tolerance)
 
     @property
     def judge(self) -> str:
@@ -294,7 +297,7 @@ class Screen:
         while (
             pairs is not None
             and self.pending < TRIALS_ROUNDS * self.round
-            and not settled(*pairs, self.min_agreement, self.seed, self.rule, self.keep)
+            and not settled(*pairs, self.min_agreement, self.seed, self.rule, self.keep, self.tolerance)
         ):
             logger.info(
                 "multi-fidelity search: %s agreement of %s vs %s open after %d trials; %d more calibrate",
@@ -310,7 +313,14 @@ class Screen:
         if pairs is not None:
             last = self.pending >= TRIALS_ROUNDS * self.round
             self.active, self.note = trials_verdict(
-                *pairs, f"{self.judge} vs {target}", self.min_agreement, self.seed, self.rule, self.keep, last=last
+                *pairs,
+                f"{self.judge} vs {target}",
+                self.min_agreement,
+                self.seed,
+                self.rule,
+                self.keep,
+                last=last,
+                tolerance=self.tolerance,
             )
         elif final:
             self.active = False

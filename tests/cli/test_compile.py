@@ -192,10 +192,10 @@ def test_compile_calibration_mode_reaches_the_search(
 ) -> None:
     args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
     args += ["--screen", "nearest", "--calibrate", "--calibration-mode", "trials", "--screen-rule", "top"]
-    assert main(args) == 0
+    assert main([*args, "--screen-tolerance", "0.125"]) == 0
     data = json.loads((tmp_path / "o" / "pareto.json").read_text())
     assert data["config"]["calibration_mode"] == "trials" and data["calibration"] is None  # no probe
-    assert data["config"]["screen_rule"] == "top"
+    assert data["config"]["screen_rule"] == "top" and data["config"]["screen_tolerance"] == 0.125
     # 5 trials are fewer than the 24 the verdict needs: every candidate went to the target
     assert "top agreement of" in data["screening"]["note"] and "not decided" in data["screening"]["note"]
     assert not data["screening"]["active"]
@@ -259,6 +259,7 @@ def test_compile_screen_keep_is_a_share(
         ({"--max-cost": "1"}, r"--max-cost needs --price-per-million-tokens"),
         ({"--screen-keep": "0.5"}, r"--screen-keep needs --screen"),
         ({"--screen-rule": "top"}, r"--screen-rule needs --screen"),
+        ({"--screen-tolerance": "0.125"}, r"--screen-tolerance needs --screen"),
         ({"--calibration-mode": "trials"}, r"--calibration-mode needs --screen and --calibrate"),
         ({"--screen": "nearest", "--calibration-mode": "trials"}, r"--calibration-mode needs --screen and --calibrate"),
         ({"--target": "nearest", "--calibration-probes": "4"}, r"--calibration-probes needs --calibrate"),
