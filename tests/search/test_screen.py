@@ -9,6 +9,8 @@ from typing import Any, cast
 import dspy
 import optuna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
@@ -463,6 +465,28 @@ def test_top_hit_with_a_tolerance_counts_pairs_near_the_best() -> None:
     p0 = top_hit_probability(screen, target, 0.25, seed=1)
     p1 = top_hit_probability(screen, target, 0.25, tolerance=0.125, seed=1)
     assert p0 is not None and p1 is not None and p0 < TOP_CONFIDENCE <= p1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=16),
+    keep=st.sampled_from([0.1, 0.2, 0.25, 0.5, 1.0]),
+    steps=st.tuples(st.integers(0, 8), st.integers(0, 8)),
+)
+def test_a_wider_tolerance_never_turns_a_top_hit_into_a_miss(
+    pairs: list[tuple[int, int]], keep: float, steps: tuple[int, int]
+) -> None:
+    screen, target = [a / 8 for a, _ in pairs], [b / 8 for _, b in pairs]
+    low, high = sorted(x / 8 for x in steps)
+    hits = top_hit(screen, target, keep, tolerance=low), top_hit(screen, target, keep, tolerance=high)
+    if max(target) == min(target):
+        assert hits == (None, None)  # a constant target is undefined whatever the tolerance
+    else:
+        assert hits[0] is not None and hits[1] is not None and (not hits[0] or hits[1])
+        if high >= max(target) - min(target):
+            assert hits[1]  # every pair is within the tolerance of the best
+        if keep == 1.0:
+            assert hits[0]  # the share is every pair
 
 
 def test_a_top_rule_screen_with_a_tolerance_screens_where_it_fell_back() -> None:
