@@ -30,6 +30,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _tolerance(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Adds the options of ``specprompt compile`` to ``p``."""
     from specprompt.cli._optuna import PRUNERS, SAMPLERS
@@ -146,7 +153,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--screen-tolerance",
-        type=float,
+        type=_tolerance,
         default=None,
         metavar="T",
         help="with --screen-rule top: a calibration prompt whose --lm score is within T of --lm's best counts as "

@@ -242,6 +242,33 @@ def test_compile_screen_keep_is_a_share(
 
 
 @pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1", "expected a number in [0, 1), got '1'"),
+        ("-0.1", "expected a finite number >= 0, got '-0.1'"),
+        ("nan", "expected a finite number >= 0, got 'nan'"),
+        ("one", "expected a finite number >= 0, got 'one'"),
+    ],
+)
+def test_compile_screen_tolerance_is_refused_at_parse_time(
+    program_file: Path,
+    tiny_data: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+    message: str,
+) -> None:
+    # refused by argparse, naming the flag, before the program, metric or datasets are loaded
+    args = compile_args(program_file, tiny_data, tmp_path / "o", "--trainset", "missing.jsonl")
+    args += ["--screen", "nearest", "--screen-rule", "top", "--screen-tolerance", value]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --screen-tolerance: {message}" in err and "missing.jsonl" not in err
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"--trainset": "missing.jsonl"}, "dataset 'missing.jsonl' does not exist"),
