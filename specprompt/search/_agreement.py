@@ -38,6 +38,7 @@ and all of them fell back.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import optuna
@@ -46,52 +47,90 @@ from specprompt.search._rank import bootstrap_interval, spearman, top_hit_probab
 from specprompt.search._record import TrialRecord
 
 if TYPE_CHECKING:
-    from specprompt.search._calibration import Calibration
-    from specprompt.search._config import ScreenRule
+    from collections.abc import Sequence
 
-__all__ = ["TOP_CONFIDENCE", "screen_verdict", "settled", "trial_pairs", "trials_verdict"]
+    from specprompt.search._calibration import Calibration
+    from specprompt.search._config import ScreenRule, SearchConfig
+
+__all__ = ["TOP_CONFIDENCE", "VerdictRule", "screen_verdict", "settled", "trial_pairs", "trials_verdict"]
 
 #: ``screen_rule="top"``: the least bootstrap probability that the screen's best share holds the target's best.
 TOP_CONFIDENCE = 0.8
 
 
-def screen_verdict(
-    calibration: Calibration | None,
-    min_agreement: float,
-    rule: ScreenRule = "rank",
-    keep: float = 0.25,
-    seed: int = 0,
-    tolerance: float = 0.0,
-) -> tuple[bool, str]:
-    """Whether to screen, and one line saying why (logged by the optimizer).
+@dataclass(frozen=True)
+class VerdictRule:
+    """How the pairs of a screen and the target are read: the ``SearchConfig`` fields of the verdict.
 
-    Screen when no calibration was measured (unchecked). Otherwise by ``rule``: ``"rank"``, when
-    Spearman's rho is defined, at least ``min_agreement``, and its bootstrap interval's lower end
-    is above 0; ``"top"``, when the screen's best ``keep`` share of the probes holds the target's
-    best probe (or one within ``tolerance`` of it) with bootstrap probability at least
-    :data:`TOP_CONFIDENCE` (``seed``).
+    Built once per compile (:meth:`from_config`, from a validated config) and handed to
+    :func:`screen_verdict`, :func:`trials_verdict`, :func:`settled` and the
+    :class:`~specprompt.search._screen.Screen`. The defaults are ``SearchConfig``'s.
+
+    Attributes:
+        rule: ``screen_rule``: ``"rank"`` or ``"top"``.
+        min_agreement: ``screen_min_agreement`` (the ``"rank"`` rule's least rho).
+        keep: ``screen_keep`` (the ``"top"`` rule's best share; also the screen's promotion share).
+        tolerance: ``screen_tolerance`` (the ``"top"`` rule's, :func:`~specprompt.search._rank.top_hit`).
+        seed: seed of the bootstrap resamples (``SearchConfig.seed``).
 
     Example:
-        >>> screen_verdict(None, 0.5)[0]
+        >>> from specprompt.search._config import SearchConfig
+        >>> VerdictRule.from_config(SearchConfig()) == VerdictRule()
+        True
+    """
+
+    rule: ScreenRule = "rank"
+    min_agreement: float = 0.5
+    keep: float = 0.25
+    tolerance: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: SearchConfig) -> VerdictRule:
+        """The verdict fields of ``cfg`` (validated there)."""
+        return cls(
+            rule=cfg.screen_rule,
+            min_agreement=float(cfg.screen_min_agreement),
+            keep=float(cfg.screen_keep),
+            tolerance=float(cfg.screen_tolerance),
+            seed=int(cfg.seed),
+        )
+
+
+def screen_verdict(calibration: Calibration | None, verdict: VerdictRule = VerdictRule()) -> tuple[bool, str]:
+    """Whether to screen, and one line saying why (logged by the optimizer).
+
+    Screen when no calibration was measured (unchecked). Otherwise by ``verdict.rule``:
+    ``"rank"``, when Spearman's rho is defined, at least ``verdict.min_agreement``, and its
+    bootstrap interval's lower end is above 0; ``"top"``, when the screen's best ``verdict.keep``
+    share of the probes holds the target's best probe (or one within ``verdict.tolerance`` of it)
+    with bootstrap probability at least :data:`TOP_CONFIDENCE` (``verdict.seed``).
+
+    Example:
+        >>> screen_verdict(None)[0]
         True
     """
     if calibration is None:
         return True, "agreement with the target not measured (calibrate=False): screening unchecked"
     who = f"{calibration.local} vs {calibration.target}"
-    if rule == "top":
-        p = top_hit_probability(
-            calibration.local_scores, calibration.target_scores, keep, tolerance=tolerance, seed=seed
-        )
-        return _top_verdict(who, p, keep, tolerance)
-    return _verdict(who, calibration.spearman, calibration.interval, min_agreement)
+    if verdict.rule == "top":
+        p = _top_probability(calibration.local_scores, calibration.target_scores, verdict)
+        return _top_verdict(who, p, verdict)
+    return _verdict(who, calibration.spearman, calibration.interval, verdict.min_agreement)
 
 
-def _top_verdict(who: str, p: float | None, keep: float, tolerance: float = 0.0) -> tuple[bool, str]:
-    """The ``"top"`` rule on the bootstrap probability ``p`` of a top hit (within ``tolerance``)."""
+def _top_probability(screen: Sequence[float], target: Sequence[float], verdict: VerdictRule) -> float | None:
+    """The ``"top"`` rule's bootstrap probability of a top hit on these pairs."""
+    return top_hit_probability(screen, target, verdict.keep, tolerance=verdict.tolerance, seed=verdict.seed)
+
+
+def _top_verdict(who: str, p: float | None, verdict: VerdictRule) -> tuple[bool, str]:
+    """The ``"top"`` rule on the bootstrap probability ``p`` of a top hit (within ``verdict.tolerance``)."""
     if p is None:
         return False, f"top agreement of {who} is undefined (one target score): falling back to target-only scoring"
+    tolerance = verdict.tolerance
     best = "the target's best" if tolerance == 0 else f"the target's best (within {tolerance:g})"
-    text = f"top agreement of {who}: the screen's best {keep:g} holds {best} in {p:.2f} of resamples"
+    text = f"top agreement of {who}: the screen's best {verdict.keep:g} holds {best} in {p:.2f} of resamples"
     if p < TOP_CONFIDENCE:
         return False, f"{text}, below {TOP_CONFIDENCE:g}: falling back to target-only scoring"
     return True, f"{text}: screening with it"
@@ -136,73 +175,60 @@ def trials_verdict(
     screen: list[float],
     target: list[float],
     who: str,
-    min_agreement: float,
-    seed: int,
-    rule: ScreenRule = "rank",
-    keep: float = 0.25,
+    verdict: VerdictRule = VerdictRule(),
     *,
     last: bool = False,
-    tolerance: float = 0.0,
 ) -> tuple[bool, str]:
     """:func:`screen_verdict`'s rule on the pairs of :func:`trial_pairs` (``who``: "screen vs target").
 
     Spearman's rho and its bootstrap interval are computed as the probe's
-    (:func:`~specprompt.search._calibrate.calibrate_context`: 95%, 2000 resamples, ``seed``); the
-    ``"top"`` rule's probability with 2000 resamples and ``seed`` too. With ``last`` (the last
-    round) the ``"top"`` rule screens when the target gave every pair one score: every candidate is
-    one of its best, so the screen's best share cannot miss it. ``tolerance``: the ``"top"`` rule's
-    (:func:`~specprompt.search._rank.top_hit`).
+    (:func:`~specprompt.search._calibrate.calibrate_context`: 95%, 2000 resamples,
+    ``verdict.seed``); the ``"top"`` rule's probability with 2000 resamples and that seed too. With
+    ``last`` (the last round) the ``"top"`` rule screens when the target gave every pair one score:
+    every candidate is one of its best, so the screen's best share cannot miss it.
 
     Example:
-        >>> trials_verdict([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], "s vs t", 0.5, 0)
+        >>> trials_verdict([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], "s vs t")
         (True, 'rank agreement of s vs t over 5 trials: 1.00, CI [1.00, 1.00]: screening with it')
-        >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.6, 0.5, 0.5], "s vs t", 0.5, 0, "top")[0]
+        >>> top = VerdictRule("top")
+        >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.6, 0.5, 0.5], "s vs t", top)[0]
         False
-        >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.5, 0.5, 0.5], "s vs t", 0.5, 0, "top", last=True)[0]
+        >>> trials_verdict([0.9, 0.1, 0.2, 0.3], [0.5, 0.5, 0.5, 0.5], "s vs t", top, last=True)[0]
         True
     """
     who = f"{who} over {len(screen)} trials"
-    if rule == "top":
+    if verdict.rule == "top":
         if last and target and min(target) == max(target):
             return True, (
                 f"top agreement of {who} is undefined after the last round: the target gave every pair one "
                 "score, so every candidate is one of its best and the screen cannot lose it: screening with it"
             )
-        p = top_hit_probability(screen, target, keep, tolerance=tolerance, seed=seed)
-        return _top_verdict(who, p, keep, tolerance)
+        return _top_verdict(who, _top_probability(screen, target, verdict), verdict)
     rho = spearman(screen, target)
-    ci = bootstrap_interval(screen, target, seed=seed)
-    return _verdict(who, rho, ci, min_agreement)
+    ci = bootstrap_interval(screen, target, seed=verdict.seed)
+    return _verdict(who, rho, ci, verdict.min_agreement)
 
 
-def settled(
-    screen: list[float],
-    target: list[float],
-    min_agreement: float,
-    seed: int,
-    rule: ScreenRule = "rank",
-    keep: float = 0.25,
-    tolerance: float = 0.0,
-) -> bool:
+def settled(screen: list[float], target: list[float], verdict: VerdictRule = VerdictRule()) -> bool:
     """Whether the pairs decide :func:`trials_verdict` clearly.
 
     ``"rank"``: rho is defined and either the rule screens, or the interval's upper end is below
-    ``min_agreement`` (more pairs would not make it screen). ``"top"``: the probability is defined
-    and at least :data:`TOP_CONFIDENCE` or below ``1 - TOP_CONFIDENCE``.
+    ``verdict.min_agreement`` (more pairs would not make it screen). ``"top"``: the probability is
+    defined and at least :data:`TOP_CONFIDENCE` or below ``1 - TOP_CONFIDENCE``.
 
     Example:
-        >>> settled([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9], 0.5, 0)
+        >>> settled([0.1, 0.2, 0.3, 0.4, 0.5], [0.2, 0.3, 0.5, 0.6, 0.9])
         True
-        >>> settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.5, 0)  # undefined: the target gave one score
+        >>> settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5])  # undefined: the target gave one score
         False
-        >>> settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.5, 0, "top")
+        >>> settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], VerdictRule("top"))
         False
     """
-    if rule == "top":
-        p = top_hit_probability(screen, target, keep, tolerance=tolerance, seed=seed)
+    if verdict.rule == "top":
+        p = _top_probability(screen, target, verdict)
         return p is not None and (p >= TOP_CONFIDENCE or p < 1.0 - TOP_CONFIDENCE)
     rho = spearman(screen, target)
-    ci = bootstrap_interval(screen, target, seed=seed)
+    ci = bootstrap_interval(screen, target, seed=verdict.seed)
     if rho is None or ci is None:
         return False
-    return (rho >= min_agreement and ci[0] > 0.0) or ci[1] < min_agreement
+    return (rho >= verdict.min_agreement and ci[0] > 0.0) or ci[1] < verdict.min_agreement

@@ -338,14 +338,7 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
         elif cfg.calibrate:
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
         if run.screen is not None and not online:
-            run.screen.active, run.screen.note = screen_verdict(
-                calibration,
-                float(cfg.screen_min_agreement),
-                cfg.screen_rule,
-                float(cfg.screen_keep),
-                cfg.seed,
-                float(cfg.screen_tolerance),
-            )
+            run.screen.active, run.screen.note = screen_verdict(calibration, run.screen.verdict)
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         return calibration
 

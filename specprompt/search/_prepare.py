@@ -21,6 +21,7 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError, SpecPromptWarning
+from specprompt.search._agreement import VerdictRule
 from specprompt.search._arguments import check_examples, check_trainset
 from specprompt.search._claims import shared_url
 from specprompt.search._config import SearchConfig
@@ -272,15 +273,9 @@ def _screen(screen_lm: dspy.BaseLM, metric: Callable[..., Any], val: list[Any], 
     return Screen(
         screen_lm,
         judge,
-        cfg.screen_keep,
-        True,
-        "",
+        VerdictRule.from_config(cfg),
         trials=cfg.calibration_probes if online else 0,
         target=model_name(dspy.settings.lm),
-        min_agreement=float(cfg.screen_min_agreement),
-        seed=cfg.seed,
-        rule=cfg.screen_rule,
-        tolerance=float(cfg.screen_tolerance),
     )
 
 

@@ -68,14 +68,13 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError
-from specprompt.search._agreement import settled, trial_pairs, trials_verdict
+from specprompt.search._agreement import VerdictRule, settled, trial_pairs, trials_verdict
 from specprompt.search._objective import Objective
 from specprompt.search._record import TrialRecord, write_record
 from specprompt.search._scoring import Scorer
 from specprompt.search._transport import model_name
 
 if TYPE_CHECKING:
-    from specprompt.search._config import ScreenRule
     from specprompt.search._context import Candidate
 
 __all__ = [
@@ -228,36 +227,29 @@ class Screen:
     Args:
         lm: the screening LM.
         scorer: a :class:`Scorer` over the compile's valset (its own cache and call count).
-        keep: ``screen_keep``.
+        verdict: how the calibration pairs are read (:class:`VerdictRule`); its ``keep``
+            (``screen_keep``) is also the share of screened candidates promoted to the target.
         active: whether to screen (see :func:`screen_verdict`).
         note: the verdict line.
         trials: with ``calibration_mode="trials"``, ``calibration_probes`` (the non-baseline
             trials both judges score before the verdict); 0 otherwise.
         target: model string of the target (for the verdict line).
-        min_agreement: ``screen_min_agreement``.
-        seed: seed of the agreement's bootstrap interval.
-        rule: ``screen_rule`` (``"rank"`` or ``"top"``).
-        tolerance: ``screen_tolerance`` (the ``"top"`` rule's).
     """
 
     def __init__(
         self,
         lm: dspy.BaseLM,
         scorer: Scorer,
-        keep: float,
-        active: bool,
-        note: str,
+        verdict: VerdictRule,
+        active: bool = True,
+        note: str = "",
         *,
         trials: int = 0,
         target: str = "the target",
-        min_agreement: float = 0.5,
-        seed: int = 0,
-        rule: ScreenRule = "rank",
-        tolerance: float = 0.0,
     ) -> None:
         self.lm = lm
         self.scorer = scorer
-        self.keep = float(keep)
+        self.verdict = verdict
         self.active = active
         self.note = note
         #: ``calibration_mode="trials"``: non-baseline trials both judges score before the verdict
@@ -268,10 +260,11 @@ class Screen:
         #: the first non-baseline trials that went to the target to calibrate (outside the quota)
         self.calibration_trials = int(trials)
         self.target = target
-        self.min_agreement = float(min_agreement)
-        self.seed = int(seed)
-        self.rule = rule
-        self.tolerance = float(tolerance)
+
+    @property
+    def keep(self) -> float:
+        """``screen_keep``: the best share of screened candidates that goes on to the target."""
+        return self.verdict.keep
 
     @property
     def judge(self) -> str:
@@ -294,14 +287,10 @@ class Screen:
         target = self.target
         pairs = trial_pairs(study, self.pending)
         # an open verdict waits for another round; a loop, so a resumed study catches up at once
-        while (
-            pairs is not None
-            and self.pending < TRIALS_ROUNDS * self.round
-            and not settled(*pairs, self.min_agreement, self.seed, self.rule, self.keep, self.tolerance)
-        ):
+        while pairs is not None and self.pending < TRIALS_ROUNDS * self.round and not settled(*pairs, self.verdict):
             logger.info(
                 "multi-fidelity search: %s agreement of %s vs %s open after %d trials; %d more calibrate",
-                self.rule,
+                self.verdict.rule,
                 self.judge,
                 target,
                 self.pending,
@@ -312,21 +301,12 @@ class Screen:
             pairs = trial_pairs(study, self.pending)
         if pairs is not None:
             last = self.pending >= TRIALS_ROUNDS * self.round
-            self.active, self.note = trials_verdict(
-                *pairs,
-                f"{self.judge} vs {target}",
-                self.min_agreement,
-                self.seed,
-                self.rule,
-                self.keep,
-                last=last,
-                tolerance=self.tolerance,
-            )
+            self.active, self.note = trials_verdict(*pairs, f"{self.judge} vs {target}", self.verdict, last=last)
         elif final:
             self.active = False
             self.note = (
-                f"{self.rule} agreement of {self.judge} vs {target} not decided: fewer than {self.pending} trials "
-                "were scored by both; every candidate went to the target"
+                f"{self.verdict.rule} agreement of {self.judge} vs {target} not decided: fewer than {self.pending} "
+                "trials were scored by both; every candidate went to the target"
             )
         else:
             return False

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, Calibration, CompileResult
-from specprompt.search._agreement import TOP_CONFIDENCE, screen_verdict, settled, trials_verdict
+from specprompt.search._agreement import TOP_CONFIDENCE, VerdictRule, screen_verdict, settled, trials_verdict
 from specprompt.search._rank import top_hit, top_hit_probability
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._screen import SCREEN_STEP, TRIALS_ROUNDS, Screen, promotes, within_quota
@@ -23,6 +23,10 @@ from specprompt.tasks import Task, get_task
 
 from ..conftest import PG_URL, postgres_unreachable
 from .conftest import exact, options
+
+RANK = VerdictRule(min_agreement=0.5)  # the rank rule at screen_min_agreement 0.5
+TOP = VerdictRule("top", keep=0.25)  # the top rule: the best quarter must hold the target's best
+TOP_WITHIN_ONE = VerdictRule("top", keep=0.25, tolerance=0.125)  # ... or a pair one 8-example step behind it
 
 BUDGET = 600  # openai:gpt-4.1-mini tokens of 6 demo images of 128 px: about a quarter of full resolution
 
@@ -75,14 +79,14 @@ def test_promotes_the_best_share_ties_together() -> None:
 
 
 def test_screen_verdict_falls_back_on_low_or_uncertain_agreement() -> None:
-    assert screen_verdict(_calibration(0.8, (0.4, 0.95)), 0.5)[0]
-    ok, line = screen_verdict(_calibration(0.3, (0.1, 0.6)), 0.5)
+    assert screen_verdict(_calibration(0.8, (0.4, 0.95)), RANK)[0]
+    ok, line = screen_verdict(_calibration(0.3, (0.1, 0.6)), RANK)
     assert not ok and "below 0.5" in line and "target-only" in line
-    ok, line = screen_verdict(_calibration(0.7, (0.0, 0.9)), 0.5)
+    ok, line = screen_verdict(_calibration(0.7, (0.0, 0.9)), RANK)
     assert not ok and "includes 0" in line
-    ok, line = screen_verdict(_calibration(None, None), 0.5)
+    ok, line = screen_verdict(_calibration(None, None), RANK)
     assert not ok and "undefined" in line
-    ok, line = screen_verdict(None, 0.5)
+    ok, line = screen_verdict(None, RANK)
     assert ok and "not measured" in line
 
 
@@ -279,7 +283,7 @@ def _paired_study(pairs: list[tuple[float, float]]) -> optuna.Study:
 
 
 def _trials_screen(probes: int) -> Screen:
-    return Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=probes, target="t", min_agreement=0.5)
+    return Screen(nearest_lm(), cast(Any, None), RANK, False, "", trials=probes, target="t")
 
 
 OPEN = [(0.1, 0.3), (0.2, 0.1), (0.3, 0.4), (0.4, 0.2)]  # rho 0.0, interval [-1, 1]: open
@@ -287,11 +291,11 @@ AGREE = [(0.5, 0.5), (0.6, 0.6), (0.7, 0.7), (0.8, 0.8)]
 
 
 def test_settled_waits_while_the_interval_holds_both_verdicts() -> None:
-    assert not settled([a for a, _ in OPEN], [b for _, b in OPEN], 0.5, 0)
+    assert not settled([a for a, _ in OPEN], [b for _, b in OPEN], RANK)
     both = OPEN + AGREE
-    assert settled([a for a, _ in both], [b for _, b in both], 0.5, 0)  # rho 0.88, CI above 0
-    assert settled([0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], 0.5, 0)  # CI [-1, -1]: below 0.5 for sure
-    assert not settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], 0.5, 0)  # undefined
+    assert settled([a for a, _ in both], [b for _, b in both], RANK)  # rho 0.88, CI above 0
+    assert settled([0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], RANK)  # CI [-1, -1]: below 0.5 for sure
+    assert not settled([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], RANK)  # undefined
 
 
 def test_trials_mode_waits_a_round_when_the_first_pairs_leave_it_open() -> None:
@@ -323,7 +327,7 @@ def test_a_given_calibration_decides_with_no_target_call(photo: Task, tmp_path: 
     mf, calls = _compile(photo, pixel_lm("hist-hog"), screen=nearest_lm(), calibration=good, trim=False)
     assert mf.calibration == good and mf.screening is not None and mf.screening.active
     assert calls == mf.scorer_calls  # no probe: the target answered the search only
-    assert mf.screening.note == screen_verdict(good, 0.5)[1]
+    assert mf.screening.note == screen_verdict(good, RANK)[1]
     assert mf.calibration_given and "calibration (given: measured before this compile" in mf.pareto_table()
     assert mf.to_dict()["calibration_given"] is True
     # from a JSON file (specprompt calibrate --json), a low agreement: target-only
@@ -398,44 +402,44 @@ def test_the_top_rule_screens_where_the_rank_rule_falls_back() -> None:
     # poor overall order, but the screen's best quarter holds the target's best in most resamples
     screen = [0.9, 0.85, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.0]
     target = [1.0, 1.0, 0.2, 0.6, 0.5, 0.1, 0.6, 0.4, 0.3, 0.5, 0.2, 0.4]
-    rank = trials_verdict(screen, target, "s vs t", 0.5, 0)
-    top = trials_verdict(screen, target, "s vs t", 0.5, 0, "top", 0.25)
+    rank = trials_verdict(screen, target, "s vs t", RANK)
+    top = trials_verdict(screen, target, "s vs t", TOP)
     assert not rank[0] and top[0]
     assert top[1] == (
         "top agreement of s vs t over 12 trials: the screen's best 0.25 holds the target's best in 0.97 of "
         "resamples: screening with it"
     )
-    low = trials_verdict(screen[::-1], target, "s vs t", 0.5, 0, "top", 0.25)
+    low = trials_verdict(screen[::-1], target, "s vs t", TOP)
     assert not low[0] and low[1].endswith(f", below {TOP_CONFIDENCE:g}: falling back to target-only scoring")
-    flat = trials_verdict(screen, [0.5] * 12, "s vs t", 0.5, 0, "top", 0.25)
+    flat = trials_verdict(screen, [0.5] * 12, "s vs t", TOP)
     assert flat == (
         False,
         "top agreement of s vs t over 12 trials is undefined (one target score): falling back to target-only scoring",
     )
-    assert settled(screen, target, 0.5, 0, "top", 0.25) and settled(screen[::-1], target, 0.5, 0, "top", 0.25)
-    assert not settled(screen, [0.5] * 12, 0.5, 0, "top", 0.25)
-    last = trials_verdict(screen, [0.5] * 12, "s vs t", 0.5, 0, "top", 0.25, last=True)
+    assert settled(screen, target, TOP) and settled(screen[::-1], target, TOP)
+    assert not settled(screen, [0.5] * 12, TOP)
+    last = trials_verdict(screen, [0.5] * 12, "s vs t", TOP, last=True)
     assert last[0] and last[1].startswith("top agreement of s vs t over 12 trials is undefined after the last round")
-    assert not trials_verdict(screen, [0.5] * 12, "s vs t", 0.5, 0, last=True)[0]  # the rank rule still falls back
+    assert not trials_verdict(screen, [0.5] * 12, "s vs t", RANK, last=True)[0]  # the rank rule still falls back
 
 
 def test_a_trials_screen_with_the_top_rule_decides_by_it() -> None:
-    screen = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    screen = Screen(nearest_lm(), cast(Any, None), TOP, False, "", trials=4, target="t")
     assert screen.decide(_paired_study(AGREE)) and screen.active and screen.note.startswith("top agreement of ")
-    anti = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    anti = Screen(nearest_lm(), cast(Any, None), TOP, False, "", trials=4, target="t")
     assert anti.decide(_paired_study([(a, 1.3 - b) for a, b in AGREE])) and not anti.active
 
 
 def test_a_top_rule_screen_waits_on_a_constant_target_then_screens_after_the_last_round() -> None:
     flat = [(0.1, 0.5), (0.9, 0.5), (0.4, 0.5), (0.6, 0.5)]  # the target gave every pair one score
-    screen = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    screen = Screen(nearest_lm(), cast(Any, None), TOP, False, "", trials=4, target="t")
     assert not screen.decide(_paired_study(flat))  # undefined: another round calibrates
     assert not screen.decide(_paired_study(flat * (TRIALS_ROUNDS - 1))) and not screen.active
     assert screen.decide(_paired_study(flat * TRIALS_ROUNDS)) and screen.active
     assert f"over {4 * TRIALS_ROUNDS} trials is undefined after the last round" in screen.note
     # one target score that differs is evidence, read by the rule as before
     mixed = flat * (TRIALS_ROUNDS - 1) + [(0.1, 0.5), (0.9, 0.5), (0.4, 0.5), (0.6, 0.6)]
-    again = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=4, target="t", rule="top")
+    again = Screen(nearest_lm(), cast(Any, None), TOP, False, "", trials=4, target="t")
     assert again.decide(_paired_study(mixed)) and "after the last round" not in again.note
 
 
@@ -445,8 +449,8 @@ def test_a_given_calibration_is_read_by_the_chosen_rule() -> None:
         local_scores=(0.9, 0.85, 0.1, 0.2, 0.3, 0.15, 0.05, 0.25),
         target_scores=(0.9, 0.9, 0.3, 0.1, 0.2, 0.4, 0.35, 0.1),
     )
-    assert not screen_verdict(given, 0.5)[0]  # rank: rho 0.31
-    active, note = screen_verdict(given, 0.5, "top", 0.25)
+    assert not screen_verdict(given, RANK)[0]  # rank: rho 0.31
+    active, note = screen_verdict(given, TOP)
     assert active and note.startswith("top agreement of screen vs target: the screen's best 0.25 holds")
 
 
@@ -490,25 +494,25 @@ def test_a_wider_tolerance_never_turns_a_top_hit_into_a_miss(
 
 
 def test_a_top_rule_screen_with_a_tolerance_screens_where_it_fell_back() -> None:
-    strict = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=8, target="t", rule="top")
+    strict = Screen(nearest_lm(), cast(Any, None), TOP, False, "", trials=8, target="t")
     assert not strict.decide(_paired_study(NEAR))  # open: another round calibrates
     assert strict.decide(_paired_study(NEAR * TRIALS_ROUNDS)) and not strict.active  # the last round decides
     assert "holds the target's best in " in strict.note and strict.note.endswith("falling back to target-only scoring")
-    loose = Screen(nearest_lm(), cast(Any, None), 0.25, False, "", trials=8, target="t", rule="top", tolerance=0.125)
+    loose = Screen(nearest_lm(), cast(Any, None), TOP_WITHIN_ONE, False, "", trials=8, target="t")
     assert loose.decide(_paired_study(NEAR)) and loose.active
     assert "holds the target's best (within 0.125) in 0.98 of resamples: screening with it" in loose.note
     # the tolerance is the top rule's: the rank rule reads the same pairs as before
-    rank = trials_verdict([a for a, _ in NEAR], [b for _, b in NEAR], "s vs t", 0.5, 0, tolerance=0.125)
-    assert rank == trials_verdict([a for a, _ in NEAR], [b for _, b in NEAR], "s vs t", 0.5, 0)
-    assert settled([a for a, _ in NEAR], [b for _, b in NEAR], 0.5, 0, "top", 0.25, 0.125)
+    rank = trials_verdict([a for a, _ in NEAR], [b for _, b in NEAR], "s vs t", VerdictRule(tolerance=0.125))
+    assert rank == trials_verdict([a for a, _ in NEAR], [b for _, b in NEAR], "s vs t", RANK)
+    assert settled([a for a, _ in NEAR], [b for _, b in NEAR], TOP_WITHIN_ONE)
 
 
 def test_a_given_calibration_is_read_with_the_tolerance() -> None:
     given = dataclasses.replace(
         _calibration(0.31, (-0.4, 0.8)), local_scores=tuple(a for a, _ in NEAR), target_scores=tuple(b for _, b in NEAR)
     )
-    assert not screen_verdict(given, 0.5, "top", 0.25)[0]
-    active, note = screen_verdict(given, 0.5, "top", 0.25, tolerance=0.125)
+    assert not screen_verdict(given, TOP)[0]
+    active, note = screen_verdict(given, TOP_WITHIN_ONE)
     assert active and "the target's best (within 0.125)" in note
 
 
