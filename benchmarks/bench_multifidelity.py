@@ -125,6 +125,8 @@ class Settings:
     trim_baselines: str | None = None
     #: ``SearchConfig.screen_tolerance`` of the screened arms (the ``"top"`` rule's).
     screen_tolerance: float = 0.0
+    #: ``SearchConfig.screen_keep_min`` of the screened ``-top`` arms (None: ``screen_keep`` only).
+    screen_keep_min: float | None = None
 
 
 @dataclass
@@ -181,6 +183,7 @@ def _compile(
             "calibration_examples": s.probe_examples,
             "screen_keep": s.screen_keep,
             "screen_tolerance": s.screen_tolerance,
+            **({} if s.screen_keep_min is None or rule != "top" else {"screen_keep_min": s.screen_keep_min}),
         }
     opt = BandOptimizer(
         rp.exact_match,
@@ -655,6 +658,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
         help="screen_tolerance of the -top arms: a calibration pair within this much of the target's best counts "
         "as best (default 0)",
     )
+    parser.add_argument(
+        "--screen-keep-min",
+        type=rp._fraction,
+        default=None,
+        help="screen_keep_min of the -top arms: once the verdict screens, the smallest share down to this one "
+        "that the calibration pairs still show holding the target's best (default: --screen-keep only)",
+    )
     parser.add_argument("--probes", type=rp.at_least(3), default=None, help="calibration probes (default 12)")
     parser.add_argument("--probe-examples", type=rp.at_least(1), default=None, help="examples per probe (default 4)")
     parser.add_argument(
@@ -689,6 +699,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
             f"--checkpoint {a.checkpoint!r} is neither a checkpoint directory nor a shipped checkpoint "
             f"({', '.join(shipped_checkpoints())}) nor {OTHER_JUDGE}"
         )
+    if a.screen_keep_min is not None and a.screen_keep_min > a.screen_keep:
+        parser.error(f"--screen-keep-min {a.screen_keep_min:g} is above --screen-keep {a.screen_keep:g}")
     size = a.size or (64 if a.quick else None)
     k = 1 if a.quick else 2
     settings = Settings(
@@ -720,6 +732,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, str | None, rp.JsonOut
         threads=a.threads,
         trim_baselines=a.trim_baselines,
         screen_tolerance=a.screen_tolerance,
+        screen_keep_min=a.screen_keep_min,
     )
     json_out = None if a.report_from else rp.JsonOut.of(a.json_out, __file__, settings, a.overwrite)
     rp.check_outputs(parser, {"--markdown-out": a.markdown_out}, json_out)

@@ -123,8 +123,8 @@ def check_judges(args: argparse.Namespace) -> None:
 
     Raises:
         ConfigError: ``--screen`` with ``--target``; ``--calibrate`` or ``--calibration`` without
-            ``--screen`` or ``--target``; ``--screen-keep``, ``--screen-rule``,
-            ``--screen-tolerance`` or ``--calibration-mode`` without ``--screen``; ``--calibration-mode``,
+            ``--screen`` or ``--target``; ``--screen-keep``, ``--screen-rule``, ``--screen-tolerance``,
+            ``--screen-keep-min`` or ``--calibration-mode`` without ``--screen``; ``--calibration-mode``,
             ``--calibration-probes`` or ``--calibration-examples`` without ``--calibrate``.
     """
     screen, target = getattr(args, "screen", None), getattr(args, "target", None)
@@ -144,6 +144,7 @@ def check_judges(args: argparse.Namespace) -> None:
         ("--screen-keep", "screen_keep"),
         ("--screen-rule", "screen_rule"),
         ("--screen-tolerance", "screen_tolerance"),
+        ("--screen-keep-min", "screen_keep_min"),
     ):
         if getattr(args, name, None) is not None and screen is None:
             raise ConfigError(f"{flag} needs --screen (it sets how the --screen judge screens candidates)")
@@ -236,7 +237,7 @@ def _setup(args: argparse.Namespace) -> Prepared:
     screening = {} if getattr(args, "screen_keep", None) is None else {"screen_keep": args.screen_keep}
     if getattr(args, "calibration_mode", None) is not None:
         screening["calibration_mode"] = args.calibration_mode
-    for name in ("screen_rule", "screen_tolerance"):
+    for name in ("screen_rule", "screen_tolerance", "screen_keep_min"):
         if getattr(args, name, None) is not None:
             screening[name] = getattr(args, name)
     for name in ("calibration_probes", "calibration_examples"):

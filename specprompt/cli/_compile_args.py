@@ -152,6 +152,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--lm scored every candidate of the last round alike (default: rank)",
     )
     p.add_argument(
+        "--screen-keep-min",
+        type=_fraction,
+        default=None,
+        metavar="SHARE",
+        help="with --screen-rule top: once the verdict screens, try smaller shares than --screen-keep (0.05 less at "
+        "a time, down to SHARE) on the same calibration prompts and screen with the smallest whose best share still "
+        "holds --lm's best (default: --screen-keep only)",
+    )
+    p.add_argument(
         "--screen-tolerance",
         type=_tolerance,
         default=None,

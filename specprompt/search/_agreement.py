@@ -18,6 +18,13 @@ gave every pair one score) waits too; after the last round of the search's own p
 and the screen cannot lose it, while a probe's undefined verdict falls back (the probe's designed
 selections range from all bands to a few, so a target that scores them all alike tells nothing).
 
+``screen_keep_min`` reads the same pairs once more when the ``"top"`` rule screens: the smaller
+shares ``screen_keep - 0.05``, ``- 0.10``, ... down to it (:func:`tighter_keep`), each by the same
+rule, and the search screens with the smallest that passes (the first that does not stops the walk).
+The shares are nested (a smaller best share holds the target's best only if every larger one does),
+so this asks no new question of a screen that fails, and a screen that passes with a margin sends
+fewer candidates to the target.
+
 ``screen_tolerance`` widens "the target's best" of the ``"top"`` rule to every pair within that
 much of it (0, the default: only the best). Minibatch scores are coarse: with 8 examples and a 0/1
 metric they move in steps of 1/8, and a candidate one example behind the best is not told apart
@@ -52,10 +59,22 @@ if TYPE_CHECKING:
     from specprompt.search._calibration import Calibration
     from specprompt.search._config import ScreenRule, SearchConfig
 
-__all__ = ["TOP_CONFIDENCE", "VerdictRule", "screen_verdict", "settled", "trial_pairs", "trials_verdict"]
+__all__ = [
+    "KEEP_STEP",
+    "TOP_CONFIDENCE",
+    "VerdictRule",
+    "screen_verdict",
+    "settled",
+    "tighter_keep",
+    "trial_pairs",
+    "trials_verdict",
+]
 
 #: ``screen_rule="top"``: the least bootstrap probability that the screen's best share holds the target's best.
 TOP_CONFIDENCE = 0.8
+
+#: ``screen_keep_min``: the step between the shares :func:`tighter_keep` tries below ``screen_keep``.
+KEEP_STEP = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,7 @@ class VerdictRule:
         rule: ``screen_rule``: ``"rank"`` or ``"top"``.
         min_agreement: ``screen_min_agreement`` (the ``"rank"`` rule's least rho).
         keep: ``screen_keep`` (the ``"top"`` rule's best share; also the screen's promotion share).
+        keep_min: ``screen_keep_min``: the least share :func:`tighter_keep` tries (None: none).
         tolerance: ``screen_tolerance`` (the ``"top"`` rule's, :func:`~specprompt.search._rank.top_hit`).
         seed: seed of the bootstrap resamples (``SearchConfig.seed``).
 
@@ -82,6 +102,7 @@ class VerdictRule:
     rule: ScreenRule = "rank"
     min_agreement: float = 0.5
     keep: float = 0.25
+    keep_min: float | None = None
     tolerance: float = 0.0
     seed: int = 0
 
@@ -92,6 +113,7 @@ class VerdictRule:
             rule=cfg.screen_rule,
             min_agreement=float(cfg.screen_min_agreement),
             keep=float(cfg.screen_keep),
+            keep_min=None if cfg.screen_keep_min is None else float(cfg.screen_keep_min),
             tolerance=float(cfg.screen_tolerance),
             seed=int(cfg.seed),
         )
@@ -122,6 +144,50 @@ def screen_verdict(calibration: Calibration | None, verdict: VerdictRule = Verdi
 def _top_probability(screen: Sequence[float], target: Sequence[float], verdict: VerdictRule) -> float | None:
     """The ``"top"`` rule's bootstrap probability of a top hit on these pairs."""
     return top_hit_probability(screen, target, verdict.keep, tolerance=verdict.tolerance, seed=verdict.seed)
+
+
+def shares(keep: float, keep_min: float) -> list[float]:
+    """``keep``, then :data:`KEEP_STEP` less at a time while at least ``keep_min``, and ``keep_min``.
+
+    Example:
+        >>> shares(0.2, 0.1), shares(0.25, 0.12), shares(0.2, 0.2)
+        ([0.2, 0.15, 0.1], [0.25, 0.2, 0.15, 0.12], [0.2])
+    """
+    out = [keep]
+    while round(out[-1] - KEEP_STEP, 9) >= keep_min - 1e-9:
+        out.append(round(out[-1] - KEEP_STEP, 9))
+    if out[-1] > keep_min + 1e-9:
+        out.append(keep_min)
+    return out
+
+
+def tighter_keep(screen: Sequence[float], target: Sequence[float], verdict: VerdictRule) -> tuple[float, float | None]:
+    """The smallest best share of the screen that still holds the target's best, by the ``"top"`` rule.
+
+    Walks :func:`shares` below ``verdict.keep`` down to ``verdict.keep_min``; each share passes when
+    the bootstrap probability of a top hit (within ``verdict.tolerance``) is at least
+    :data:`TOP_CONFIDENCE`, and the first that does not stops the walk. Called once the rule
+    screens at ``verdict.keep``.
+
+    Returns:
+        the share and its probability; ``(verdict.keep, None)`` when ``keep_min`` is None, the rule
+        is not ``"top"``, or no smaller share passes (a constant target included).
+
+    Example:
+        >>> screen, target = [0.9, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.5, 1, 0, 0, 0, 0, 0, 0.5]
+        >>> keep, p = tighter_keep(screen, target, VerdictRule("top", keep=0.25, keep_min=0.1))
+        >>> keep, round(p, 2)  # the best 2 of 8 hold the target's best; the best 1 does not
+        (0.15, 0.84)
+    """
+    chosen: tuple[float, float | None] = (verdict.keep, None)
+    if verdict.rule != "top" or verdict.keep_min is None:
+        return chosen
+    for share in shares(verdict.keep, verdict.keep_min)[1:]:
+        p = top_hit_probability(screen, target, share, tolerance=verdict.tolerance, seed=verdict.seed)
+        if p is None or p < TOP_CONFIDENCE:
+            break
+        chosen = (share, p)
+    return chosen
 
 
 def _top_verdict(who: str, p: float | None, verdict: VerdictRule) -> tuple[bool, str]:

@@ -293,6 +293,16 @@ class SearchConfig:
             "metric, which the minibatch cannot tell apart)"
         },
     )
+    screen_keep_min: float | None = field(
+        default=None,
+        metadata={
+            "help": "with screen_rule='top': when the verdict screens, smaller shares than screen_keep (0.05 less "
+            "at a time, down to this one) are read from the same calibration pairs, and the search screens with "
+            "the smallest whose best share still holds the target's best (within screen_tolerance) in at least "
+            "80% of bootstrap resamples; a screen that proves reliable sends fewer candidates to the target "
+            "(None: screen_keep only)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of the sampler, demo sampling and the minibatch"})
     worker: int = field(
         default=0,
@@ -430,6 +440,13 @@ class SearchConfig:
         st = self.screen_tolerance
         if not isinstance(st, numbers.Real) or isinstance(st, bool) or not 0.0 <= float(st) < 1.0:
             raise ConfigError(f"SearchConfig.screen_tolerance must be a number in [0, 1), got {st!r}")
+        km = self.screen_keep_min
+        if km is not None and (
+            not isinstance(km, numbers.Real) or isinstance(km, bool) or not 0.0 < float(km) <= float(sk)
+        ):
+            raise ConfigError(
+                f"SearchConfig.screen_keep_min must be None or a number in (0, screen_keep={sk!r}], got {km!r}"
+            )
         if self.calibration_mode not in CALIBRATION_MODES:
             raise ConfigError(
                 f"SearchConfig.calibration_mode must be one of {', '.join(CALIBRATION_MODES)}, "
@@ -438,6 +455,11 @@ class SearchConfig:
         if self.screen_rule not in SCREEN_RULES:
             raise ConfigError(
                 f"SearchConfig.screen_rule must be one of {', '.join(SCREEN_RULES)}, got {self.screen_rule!r}"
+            )
+        if km is not None and self.screen_rule != "top":
+            raise ConfigError(
+                "SearchConfig.screen_keep_min needs screen_rule='top' (the rank rule does not read the screen's "
+                f"best share), got screen_rule={self.screen_rule!r}"
             )
         if not isinstance(self.trim_baselines, str) or self.trim_baselines not in BASELINE_TRIMS:
             raise ConfigError(

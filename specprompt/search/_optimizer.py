@@ -339,6 +339,8 @@ class BandOptimizer(Teleprompter):  # type: ignore[misc]
             calibration = calibrate_study(study, ctx, self.metric, run.valset, dspy.settings.lm, self.target)
         if run.screen is not None and not online:
             run.screen.active, run.screen.note = screen_verdict(calibration, run.screen.verdict)
+            if run.screen.active and calibration is not None:
+                run.screen.tighten(calibration.local_scores, calibration.target_scores)
             (logger.info if run.screen.active else logger.warning)("multi-fidelity search: %s", run.screen.note)
         return calibration
 

@@ -331,6 +331,8 @@ def prepare(
     if screen_lm is not None and cfg.study_name is None:
         # screened trials are PRUNED: never resume them as a target-only study
         tag = f"{model_name(screen_lm)}|{cfg.screen_keep!r}|expected"
+        if cfg.screen_keep_min is not None:  # another share once the verdict screens
+            tag += f"|keep_min={cfg.screen_keep_min!r}"
         name += "-screen-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
     store = make_storage(storage, cfg.run_dir)
     if screen is not None and shared_url(store) is not None:

@@ -58,9 +58,10 @@ The rules that read the pairs (``screen_rule``), and :func:`screen_verdict`, :fu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,7 @@ import dspy
 import optuna
 
 from specprompt.errors import ConfigError
-from specprompt.search._agreement import VerdictRule, settled, trial_pairs, trials_verdict
+from specprompt.search._agreement import VerdictRule, settled, tighter_keep, trial_pairs, trials_verdict
 from specprompt.search._objective import Objective
 from specprompt.search._record import TrialRecord, write_record
 from specprompt.search._scoring import Scorer
@@ -302,6 +303,8 @@ class Screen:
         if pairs is not None:
             last = self.pending >= TRIALS_ROUNDS * self.round
             self.active, self.note = trials_verdict(*pairs, f"{self.judge} vs {target}", self.verdict, last=last)
+            if self.active:
+                self.tighten(*pairs)
         elif final:
             self.active = False
             self.note = (
@@ -313,6 +316,19 @@ class Screen:
         self.pending = 0
         (logger.info if self.active else logger.warning)("multi-fidelity search: %s", self.note)
         return True
+
+    def tighten(self, screen: Sequence[float], target: Sequence[float]) -> None:
+        """With ``screen_keep_min``, once the verdict screens: screen with the smallest best share
+        that the same pairs still show holding the target's best (:func:`tighter_keep`); the note
+        says which. Nothing changes without ``screen_keep_min`` or when no smaller share passes."""
+        keep, p = tighter_keep(screen, target, self.verdict)
+        if p is None:
+            return
+        self.note += (
+            f"; its best {keep:g} holds it in {p:.2f} of resamples: screening with the best {keep:g} "
+            f"(screen_keep_min {self.verdict.keep_min:g})"
+        )
+        self.verdict = dataclasses.replace(self.verdict, keep=keep)
 
     def score(self, key: str, build: Callable[[], dspy.Module], indices: list[int]) -> float:
         """The screening judge's mean metric of candidate ``key`` on ``indices``."""
