@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +157,15 @@ def test_trim_baselines_option_is_parsed() -> None:
     settings = bench.parse_args(["--quick", "--local-departures", "always"])[0]
     assert settings.local_departures == "always"
     assert bench._local_options(settings)["local_departures"] == "always"
+
+
+def test_screen_keep_min_is_parsed_and_checked_against_screen_keep(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_script(SCRIPT)
+    assert bench.parse_args(["--quick"])[0].screen_keep_min is None
+    assert bench.parse_args(["--quick", "--screen-keep", "0.2", "--screen-keep-min", "0.1"])[0].screen_keep_min == 0.1
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--quick", "--screen-keep", "0.2", "--screen-keep-min", "0.3"])
+    assert "--screen-keep-min 0.3 is above --screen-keep 0.2" in capsys.readouterr().err
 
 
 def test_choices_line_counts_each_kind_of_choice_against_lanczos() -> None:

@@ -192,10 +192,11 @@ def test_compile_calibration_mode_reaches_the_search(
 ) -> None:
     args = compile_args(program_file, tiny_data, tmp_path / "o", "--lm", "pixel:hist-hog")
     args += ["--screen", "nearest", "--calibrate", "--calibration-mode", "trials", "--screen-rule", "top"]
-    assert main([*args, "--screen-tolerance", "0.125"]) == 0
+    assert main([*args, "--screen-tolerance", "0.125", "--screen-keep-min", "0.1"]) == 0
     data = json.loads((tmp_path / "o" / "pareto.json").read_text())
     assert data["config"]["calibration_mode"] == "trials" and data["calibration"] is None  # no probe
     assert data["config"]["screen_rule"] == "top" and data["config"]["screen_tolerance"] == 0.125
+    assert data["config"]["screen_keep_min"] == 0.1
     # 5 trials are fewer than the 24 the verdict needs: every candidate went to the target
     assert "top agreement of" in data["screening"]["note"] and "not decided" in data["screening"]["note"]
     assert not data["screening"]["active"]
@@ -239,6 +240,10 @@ def test_compile_screen_keep_is_a_share(
         main(args)
     assert exc.value.code == 2
     assert "argument --screen-keep: expected a share in (0, 1], got '1.5'" in capsys.readouterr().err
+    args[-2:] = ["--screen-rule", "top", "--screen-keep-min", "0"]
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "argument --screen-keep-min: expected a number > 0, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -287,6 +292,7 @@ def test_compile_screen_tolerance_is_refused_at_parse_time(
         ({"--screen-keep": "0.5"}, r"--screen-keep needs --screen"),
         ({"--screen-rule": "top"}, r"--screen-rule needs --screen"),
         ({"--screen-tolerance": "0.125"}, r"--screen-tolerance needs --screen"),
+        ({"--screen-keep-min": "0.1"}, r"--screen-keep-min needs --screen"),
         ({"--calibration-mode": "trials"}, r"--calibration-mode needs --screen and --calibrate"),
         ({"--screen": "nearest", "--calibration-mode": "trials"}, r"--calibration-mode needs --screen and --calibrate"),
         ({"--target": "nearest", "--calibration-probes": "4"}, r"--calibration-probes needs --calibrate"),

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from specprompt.errors import ConfigError
 from specprompt.scorers import nearest_lm, pixel_lm
 from specprompt.search import BandOptimizer, Calibration, CompileResult
-from specprompt.search._agreement import TOP_CONFIDENCE, VerdictRule, screen_verdict, settled, trials_verdict
+from specprompt.search._agreement import (
+    TOP_CONFIDENCE,
+    VerdictRule,
+    screen_verdict,
+    settled,
+    tighter_keep,
+    trials_verdict,
+)
 from specprompt.search._rank import top_hit, top_hit_probability
 from specprompt.search._record import FullScore, TrialRecord
 from specprompt.search._screen import SCREEN_STEP, TRIALS_ROUNDS, Screen, promotes, within_quota
@@ -528,3 +535,68 @@ def test_screen_rule_is_checked_and_reaches_the_compile(photo: Task) -> None:
     mf, _ = _compile(photo, pixel_lm("hist-hog"), screen=pixel_lm("hist-hog"), trim=False, screen_rule="top", **TRIALS)
     assert mf.screening is not None and mf.screening.active and mf.screening.note.startswith("top agreement of ")
     assert mf.to_dict()["config"]["screen_rule"] == "top"
+
+
+# the screen's order is the target's: its best pair alone holds the target's best in every resample
+SHARP = [(0.9, 1.0), (0.8, 0.5), (0.7, 0.5), (0.6, 0.25), (0.5, 0.25), (0.4, 0.0), (0.3, 0.0), (0.2, 0.0)]
+TIGHT = VerdictRule("top", keep=0.25, keep_min=0.1)
+
+
+def test_tighter_keep_walks_down_to_the_smallest_share_that_still_holds_the_best() -> None:
+    screen, target = [a for a, _ in SHARP], [b for _, b in SHARP]
+    assert tighter_keep(screen, target, TOP) == (0.25, None)  # no keep_min: screen_keep only
+    assert tighter_keep(screen, target, VerdictRule("rank", keep=0.25, keep_min=0.1)) == (0.25, None)
+    keep, p = tighter_keep(screen, target, TIGHT)
+    assert keep == 0.1 and p is not None and p >= TOP_CONFIDENCE
+    # the target's best second on the screen: the best 2 of 8 hold it (shares 0.25 to 0.15), the best 1 does not
+    second = [0.5, 1.0, *target[2:]]
+    assert tighter_keep(screen, second, VerdictRule("top", keep=0.25, keep_min=0.05))[0] == 0.15
+    assert tighter_keep(screen, [0.5] * 8, TIGHT) == (0.25, None)  # one target score: nothing to hold
+
+
+def test_a_screen_with_keep_min_promotes_the_smaller_share_it_passed() -> None:
+    tight = Screen(nearest_lm(), cast(Any, None), TIGHT, False, "", trials=8, target="t")
+    assert tight.decide(_paired_study(SHARP)) and tight.active and tight.keep == 0.1
+    assert "the screen's best 0.25 holds the target's best in 1.00 of resamples: screening with it; " in tight.note
+    assert tight.note.endswith(
+        "its best 0.1 holds it in 1.00 of resamples: screening with the best 0.1 (screen_keep_min 0.1)"
+    )
+    plain = Screen(nearest_lm(), cast(Any, None), TOP, False, "", trials=8, target="t")
+    assert plain.decide(_paired_study(SHARP)) and plain.keep == 0.25 and "screen_keep_min" not in plain.note
+    # a screen that falls back keeps its share and its note
+    anti = Screen(nearest_lm(), cast(Any, None), TIGHT, False, "", trials=8, target="t")
+    assert anti.decide(_paired_study([(a, 1.0 - b) for a, b in SHARP] * TRIALS_ROUNDS)) and not anti.active
+    assert anti.keep == 0.25 and "screen_keep_min" not in anti.note
+
+
+def test_a_given_calibration_with_keep_min_sends_fewer_candidates_to_the_target(photo: Task) -> None:
+    given = dataclasses.replace(
+        _given(0.9, (0.6, 1.0)), local_scores=tuple(a for a, _ in SHARP), target_scores=tuple(b for _, b in SHARP)
+    )
+    over: dict[str, Any] = {"screen": nearest_lm(), "calibration": given, "trim": False, "screen_rule": "top"}
+    wide, wide_calls = _compile(photo, pixel_lm("hist-hog"), screen_keep=0.5, **over)
+    tight, tight_calls = _compile(photo, pixel_lm("hist-hog"), screen_keep=0.5, screen_keep_min=0.1, **over)
+    assert wide.screening is not None and tight.screening is not None
+    assert wide.screening.keep == 0.5 and tight.screening.keep == 0.1 and tight.screening.active
+    assert "screening with the best 0.1 (screen_keep_min 0.1)" in tight.screening.note
+    assert tight.screening.promoted < wide.screening.promoted and tight_calls < wide_calls
+    assert tight.study.study_name != wide.study.study_name  # a resume never mixes the two
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (
+            {"screen_keep": 0.2, "screen_keep_min": 0.3},
+            r"screen_keep_min must be None or a number in \(0, screen_keep=0.2\]",
+        ),
+        ({"screen_keep_min": 0.0}, r"screen_keep_min must be None or a number in \(0, screen_keep=0.25\]"),
+        ({"screen_keep_min": True}, r"screen_keep_min must be None or a number in"),
+        ({"screen_keep_min": "0.1"}, r"screen_keep_min must be None or a number in"),
+        ({"screen_keep_min": 0.1, "screen_rule": "rank"}, r"screen_keep_min needs screen_rule='top'"),
+    ],
+)
+def test_screen_keep_min_is_checked(over: dict[str, Any], message: str) -> None:
+    opts: dict[str, Any] = {"screen": "nearest", "calibrate": True, "screen_rule": "top"} | over
+    with pytest.raises(ConfigError, match=message):
+        BandOptimizer(exact, **opts)
