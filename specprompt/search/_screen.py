@@ -52,6 +52,10 @@ the target what a target-only search pays for it, so waiting for a clear verdict
 target call; looking at the pairs up to three times makes a chance agreement a little more likely
 to pass than one look would (the rule's interval is a 95% one per look).
 
+With ``screen_keep_min`` (``screen_rule="top"``), once the verdict screens, :meth:`Screen.tighten`
+reads the same pairs at smaller shares and promotes only the smallest that still holds the
+target's best (:func:`~specprompt.search._agreement.tighter_keep`).
+
 The rules that read the pairs (``screen_rule``), and :func:`screen_verdict`, :func:`trial_pairs`,
 :func:`trials_verdict` and :func:`settled`, are in :mod:`specprompt.search._agreement`.
 """
@@ -185,7 +189,8 @@ class ScreenReport:
 
     Attributes:
         judge: model string of the screening judge.
-        keep: ``screen_keep``.
+        keep: the best share promoted to the target: ``screen_keep``, or the smaller share the
+            verdict chose with ``screen_keep_min`` (:meth:`Screen.tighten`).
         active: whether candidates were screened (``False``: fell back to target-only).
         note: the one line saying why (agreement and verdict, or unchecked).
         screened: trials of the study scored by the screen (baselines included).
