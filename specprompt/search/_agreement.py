@@ -141,9 +141,13 @@ def screen_verdict(calibration: Calibration | None, verdict: VerdictRule = Verdi
     return _verdict(who, calibration.spearman, calibration.interval, verdict.min_agreement)
 
 
-def _top_probability(screen: Sequence[float], target: Sequence[float], verdict: VerdictRule) -> float | None:
-    """The ``"top"`` rule's bootstrap probability of a top hit on these pairs."""
-    return top_hit_probability(screen, target, verdict.keep, tolerance=verdict.tolerance, seed=verdict.seed)
+def _top_probability(
+    screen: Sequence[float], target: Sequence[float], verdict: VerdictRule, keep: float | None = None
+) -> float | None:
+    """The ``"top"`` rule's bootstrap probability of a top hit on these pairs (share ``keep``,
+    default ``verdict.keep``)."""
+    share = verdict.keep if keep is None else keep
+    return top_hit_probability(screen, target, share, tolerance=verdict.tolerance, seed=verdict.seed)
 
 
 def shares(keep: float, keep_min: float) -> list[float]:
@@ -183,7 +187,7 @@ def tighter_keep(screen: Sequence[float], target: Sequence[float], verdict: Verd
     if verdict.rule != "top" or verdict.keep_min is None:
         return chosen
     for share in shares(verdict.keep, verdict.keep_min)[1:]:
-        p = top_hit_probability(screen, target, share, tolerance=verdict.tolerance, seed=verdict.seed)
+        p = _top_probability(screen, target, verdict, share)
         if p is None or p < TOP_CONFIDENCE:
             break
         chosen = (share, p)
