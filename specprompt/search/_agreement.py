@@ -150,11 +150,11 @@ def _top_probability(
     return top_hit_probability(screen, target, share, tolerance=verdict.tolerance, seed=verdict.seed)
 
 
-def shares(keep: float, keep_min: float) -> list[float]:
+def _shares(keep: float, keep_min: float) -> list[float]:
     """``keep``, then :data:`KEEP_STEP` less at a time while at least ``keep_min``, and ``keep_min``.
 
     Example:
-        >>> shares(0.2, 0.1), shares(0.25, 0.12), shares(0.2, 0.2)
+        >>> _shares(0.2, 0.1), _shares(0.25, 0.12), _shares(0.2, 0.2)
         ([0.2, 0.15, 0.1], [0.25, 0.2, 0.15, 0.12], [0.2])
     """
     out = [keep]
@@ -168,7 +168,7 @@ def shares(keep: float, keep_min: float) -> list[float]:
 def tighter_keep(screen: Sequence[float], target: Sequence[float], verdict: VerdictRule) -> tuple[float, float | None]:
     """The smallest best share of the screen that still holds the target's best, by the ``"top"`` rule.
 
-    Walks :func:`shares` below ``verdict.keep`` down to ``verdict.keep_min``; each share passes when
+    Walks :func:`_shares` below ``verdict.keep`` down to ``verdict.keep_min``; each share passes when
     the bootstrap probability of a top hit (within ``verdict.tolerance``) is at least
     :data:`TOP_CONFIDENCE`, and the first that does not stops the walk. Called once the rule
     screens at ``verdict.keep``.
@@ -186,7 +186,7 @@ def tighter_keep(screen: Sequence[float], target: Sequence[float], verdict: Verd
     chosen: tuple[float, float | None] = (verdict.keep, None)
     if verdict.rule != "top" or verdict.keep_min is None:
         return chosen
-    for share in shares(verdict.keep, verdict.keep_min)[1:]:
+    for share in _shares(verdict.keep, verdict.keep_min)[1:]:
         p = _top_probability(screen, target, verdict, share)
         if p is None or p < TOP_CONFIDENCE:
             break
